@@ -1,0 +1,2 @@
+"""distlog: a logger for distributed training."""
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""The exceptions distlog raises.
+
+    DistlogError
+    ├── StorageError            a store refused or failed an operation (names the URL and the fix)
+    │   ├── BackendNotInstalled an optional package for a URL scheme is missing (install hint)
+    │   └── UnknownScheme       no backend is registered for a URL scheme
+    ├── FlushError              a flush could not complete on every rank
+    │   └── FlushTimeout        a rank did not arrive within the flush timeout
+    ├── WriterError             the background writer failed; raised at the next flush or close
+    └── RunStateError           an operation needs an open run (or none)
+
+Bad input raises the built-in ``TypeError`` / ``ValueError`` with a message that says what
+was expected, what came, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class DistlogError(Exception):
+    """Base class of every error distlog raises on its own account."""
+
+
+class StorageError(DistlogError, OSError):
+    """A storage backend failed; the message names the URL and what to do."""
+
+
+class BackendNotInstalled(StorageError, ImportError):
+    """The backend for a URL scheme needs an optional package that is not installed."""
+
+
+class UnknownScheme(StorageError, ValueError):
+    """No storage backend is registered for a URL scheme."""
+
+
+class FlushError(DistlogError, RuntimeError):
+    """A collective flush failed."""
+
+
+class FlushTimeout(FlushError, TimeoutError):
+    """A rank did not reach the flush within the configured timeout."""
+
+
+class WriterError(DistlogError, RuntimeError):
+    """The background writer failed; earlier rows stay committed."""
+
+
+class RunStateError(DistlogError, RuntimeError):
+    """The operation needs an open run, or a run is already open."""

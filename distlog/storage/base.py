@@ -1,0 +1,231 @@
+"""The storage ABC: the guarantees distlog needs that fsspec does not give uniformly.
+
+A backend is bound to one root URL; every ``path`` argument is relative to it and uses ``/``.
+Primitives each backend implements:
+
+* ``write_bytes`` — atomic put: a reader sees the old object or the new one, never a part.
+* ``create_bytes`` / ``create_file`` — exclusive create (put-if-absent), atomic on every backend:
+  exactly one of many concurrent creators wins, the others get ``False``.
+* ``append_text`` / ``open_appender`` — appends. Local disk appends for real; object stores
+  (``supports_append = False``) write immutable *segments* ``<path>.seg/<name>`` that
+  ``read_text`` / ``read_bytes`` present as one continuous text, in order.
+* ``read_bytes``, ``open_read`` (streaming), ``exists``, ``list_dir``, ``delete``, ``get_url``,
+  ``zarr_store`` (a Zarr v3 store for a sub-path, handed to zarr directly).
+
+Text and JSON helpers are derived from those and are not overridden.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from typing import IO, Any, Iterator
+
+SEGMENT_SUFFIX = ".seg"
+
+
+class Appender(ABC):
+    """An open append stream on one logical file; one writer per file."""
+
+    @abstractmethod
+    def write(self, text: str) -> None: ...
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make what was written so far durable and visible to readers."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Appender":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StorageBackend(ABC):
+    """Where a root's bytes live. Subclasses set the capability flags below."""
+
+    #: URL scheme(s) this backend serves, e.g. ``("s3", "s3a")``.
+    schemes: tuple[str, ...] = ()
+    #: True when ``append_text`` extends the object in place (local disk).
+    supports_append: bool = False
+    #: True when ``get_url`` can return a time-limited HTTPS URL.
+    supports_signed_urls: bool = False
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options
+
+    # ---- identity -----------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The root as a URL (``file:///abs/path``, ``s3://bucket/prefix``)."""
+
+    def child(self, path: str) -> "StorageBackend":
+        """A backend of the same kind rooted at ``path`` below this root."""
+        return type(self)(self.join(path), **self.storage_options)
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.root, *(p.strip("/") for p in parts if p)])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # ---- primitives ---------------------------------------------------------------------
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def _read_object(self, path: str) -> bytes:
+        """Read one physical object; ``FileNotFoundError`` when absent."""
+
+    @abstractmethod
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Atomically replace ``path`` with ``data``."""
+
+    @abstractmethod
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Create ``path`` only if absent. True if this call created it, False if it existed."""
+
+    @abstractmethod
+    def create_file(self, path: str, local_path: str) -> bool:
+        """Exclusive create of ``path`` from a local file, streamed (never read whole)."""
+
+    @abstractmethod
+    def open_read(self, path: str) -> IO[bytes]:
+        """A binary file object streaming ``path``."""
+
+    @abstractmethod
+    def list_dir(self, path: str = "") -> list[str]:
+        """Sorted names directly under ``path`` (files and folders, no trailing ``/``).
+
+        Segmented files are listed under their logical name (without ``.seg``).
+        Returns ``[]`` for a missing folder.
+        """
+
+    @abstractmethod
+    def delete(self, path: str, recursive: bool = False) -> None: ...
+
+    @abstractmethod
+    def get_url(self, path: str, expires: int = 3600) -> str: ...
+
+    @abstractmethod
+    def zarr_store(self, path: str, read_only: bool = False) -> Any:
+        """A zarr v3 store rooted at ``path``."""
+
+    def modified_time(self, path: str) -> float | None:
+        """Modification time (seconds since the epoch), or None when unknown."""
+        return None
+
+    # ---- appends ------------------------------------------------------------------------
+    def append_text(self, path: str, text: str) -> None:
+        """Append ``text``. Object stores write one new immutable segment per call."""
+        with self.open_appender(path) as app:
+            app.write(text)
+
+    def open_appender(self, path: str, **limits: Any) -> Appender:
+        """An append stream. The default writes segments; local disk overrides."""
+        return SegmentAppender(self, path, **limits)
+
+    def segment_names(self, path: str) -> list[str]:
+        """Names of the segments of ``path``, in write order."""
+        return sorted(
+            n for n in self.list_dir(path + SEGMENT_SUFFIX) if not n.endswith(".tmp")
+        )
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole logical file: the object itself, or its segments concatenated."""
+        try:
+            return self._read_object(path)
+        except FileNotFoundError:
+            names = self.segment_names(path)
+            if not names:
+                raise
+            return b"".join(self._read_object(f"{path}{SEGMENT_SUFFIX}/{n}") for n in names)
+
+    def iter_segments(self, path: str, start: int = 0) -> Iterator[tuple[str, bytes]]:
+        """``(segment name, bytes)`` from segment index ``start`` on, for tailing readers."""
+        for n in self.segment_names(path)[start:]:
+            yield n, self._read_object(f"{path}{SEGMENT_SUFFIX}/{n}")
+
+    # ---- derived helpers (not overridden) ----------------------------------------------
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8")
+
+    def write_text(self, path: str, text: str) -> None:
+        self.write_bytes(path, text.encode("utf-8"))
+
+    def read_json(self, path: str) -> Any:
+        return json.loads(self.read_bytes(path))
+
+    def write_json(self, path: str, obj: Any) -> None:
+        self.write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True).encode())
+
+    def is_file(self, path: str) -> bool:
+        return self.exists(path) or bool(self.segment_names(path))
+
+
+class SegmentAppender(Appender):
+    """Buffers appended text and writes it as immutable segment objects.
+
+    A segment is closed when the buffer reaches ``max_bytes`` or ``max_age`` seconds after
+    its first byte, on ``flush()`` and on ``close()``. Segment names sort in write order:
+    ``<first-write time ns, 20 digits>-<writer id>-<sequence, 8 digits>``. Each segment is
+    written with exclusive create, so a retried upload never duplicates text.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        path: str,
+        max_bytes: int = 8 << 20,
+        max_age: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._writer = uuid.uuid4().hex[:8]
+        self._seq = 0
+        self._buf: list[str] = []
+        self._size = 0
+        self._t0: int | None = None
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = time.time_ns()
+            self._buf.append(text)
+            self._size += len(text)
+            due = self._size >= self.max_bytes or (time.time_ns() - self._t0) / 1e9 >= self.max_age
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._buf:
+                return
+            data = "".join(self._buf).encode("utf-8")
+            name = f"{self._t0:020d}-{self._writer}-{self._seq:08d}"
+            self._buf, self._size, self._t0 = [], 0, None
+            self._seq += 1
+            # exclusive create: a retry after an ambiguous failure cannot write it twice
+            self.backend.create_bytes(f"{self.path}{SEGMENT_SUFFIX}/{name}", data)
+
+    def close(self) -> None:
+        self.flush()
+
+
+def local_path_of(url: str) -> str:
+    """``file:///a/b`` or ``/a/b`` or ``a/b`` → an absolute local path."""
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    return os.path.abspath(os.path.expanduser(url))

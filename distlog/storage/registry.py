@@ -1,0 +1,58 @@
+"""URL scheme → backend class, imported on first use (like fsspec's registry)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import BackendNotInstalled, UnknownScheme
+from .base import StorageBackend
+
+# scheme -> ("module:Class", pip extra that provides its dependencies, or None)
+_REGISTRY: dict[str, tuple[str, str | None]] = {
+    "file": ("distlog.storage.local:LocalBackend", None),
+    "local": ("distlog.storage.local:LocalBackend", None),
+}
+
+
+def register_backend(scheme: str, target: str, extra: str | None = None) -> None:
+    """Register ``target`` (``"package.module:Class"``) for URLs starting ``scheme://``."""
+    _REGISTRY[scheme] = (target, extra)
+
+
+def known_schemes() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def split_scheme(url: str) -> tuple[str, str]:
+    """``"s3://b/p"`` → ``("s3", "s3://b/p")``; a plain path is ``file``."""
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        return scheme, url
+    return "file", url
+
+
+def backend_class(scheme: str) -> type[StorageBackend]:
+    try:
+        target, extra = _REGISTRY[scheme]
+    except KeyError:
+        raise UnknownScheme(
+            f"no storage backend for '{scheme}://'; known schemes: {', '.join(known_schemes())}. "
+            "Use a local path or one of those URLs, or register_backend() your own."
+        ) from None
+    module, _, cls = target.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        hint = f"pip install 'distlog[{extra}]'" if extra else "reinstall distlog"
+        raise BackendNotInstalled(
+            f"'{scheme}://' URLs need a package that is not installed ({e.name or e}); "
+            f"install it with: {hint}"
+        ) from e
+    return getattr(mod, cls)
+
+
+def open_storage(url: str, **storage_options: Any) -> StorageBackend:
+    """The backend for ``url``, rooted there. ``storage_options`` go to the filesystem."""
+    scheme, url = split_scheme(str(url))
+    return backend_class(scheme)(url, **storage_options)
