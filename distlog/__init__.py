@@ -1,2 +1,41 @@
-"""distlog: a logger for distributed training."""
+"""distlog: a logger for distributed training.
+
+    exp = distlog.get_logger("./runs")
+    with exp.experiment("mnist"), exp.run():
+        exp.params.set(lr=1e-3)
+        exp.metrics("train").collect(step=1, loss=0.5)
+        exp.metrics.flush()          # all-reduced across ranks; rank 0 writes Zarr
+"""
+
 __version__ = "0.1.0"
+
+from .errors import (
+    BackendNotInstalled,
+    DistlogError,
+    FlushError,
+    FlushTimeout,
+    RunStateError,
+    StorageError,
+    UnknownScheme,
+    WriterError,
+)
+from .experiment import Experiment, get_logger
+from .logline import LogRecord
+from .storage import StorageBackend, open_storage, register_backend
+
+__all__ = [
+    "BackendNotInstalled",
+    "DistlogError",
+    "Experiment",
+    "FlushError",
+    "FlushTimeout",
+    "LogRecord",
+    "RunStateError",
+    "StorageBackend",
+    "StorageError",
+    "UnknownScheme",
+    "WriterError",
+    "get_logger",
+    "open_storage",
+    "register_backend",
+]

@@ -24,7 +24,7 @@ class StorageError(DistlogError, OSError):
     """A storage backend failed; the message names the URL and what to do."""
 
 
-class BackendNotInstalled(StorageError, ImportError):
+class BackendNotInstalled(StorageError):
     """The backend for a URL scheme needs an optional package that is not installed."""
 
 

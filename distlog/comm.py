@@ -1,0 +1,129 @@
+"""The one seam around ``torch.distributed``: every collective distlog runs lives here.
+
+``Comm`` is the interface the rest of distlog uses; ``LocalComm`` is the single-process
+implementation (laptop, or torch.distributed not initialised) and ``TorchComm`` runs on a
+dedicated gloo group, so the CPU-side exchange works beside an NCCL training group and has
+its own timeout. Collective failures become ``FlushTimeout``/``FlushError`` naming the
+timeout, never an endless hang.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from .errors import FlushError, FlushTimeout
+
+
+class Comm(ABC):
+    rank: int
+    world_size: int
+    #: collective calls issued so far (tests and benchmarks count them)
+    calls: int = 0
+
+    @abstractmethod
+    def all_reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
+        """Element-wise reduce a float64 vector over all ranks; ``op`` is ``sum`` or ``max``."""
+
+    @abstractmethod
+    def all_gather_object(self, obj: Any) -> list[Any]: ...
+
+    @abstractmethod
+    def broadcast_object(self, obj: Any, src: int = 0) -> Any: ...
+
+    def barrier(self) -> None:
+        self.all_reduce(np.zeros(1), "max")
+
+
+class LocalComm(Comm):
+    """One process: every collective is the identity and costs nothing."""
+
+    def __init__(self) -> None:
+        self.rank, self.world_size = 0, 1
+
+    def all_reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
+        return arr
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def broadcast_object(self, obj: Any, src: int = 0) -> Any:
+        return obj
+
+
+class TorchComm(Comm):
+    """Collectives on a gloo group created with ``new_group`` on every rank."""
+
+    def __init__(self, timeout: float = 600.0) -> None:
+        import torch.distributed as dist
+
+        self._dist = dist
+        self.timeout = timeout
+        self.rank = dist.get_rank()
+        self.world_size = dist.get_world_size()
+        # new_group is itself a collective: every rank creates it, in the same order.
+        self.group = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout))
+
+    def _run(self, what: str, fn, *args, **kw):
+        self.calls += 1
+        try:
+            return fn(*args, **kw)
+        except RuntimeError as e:  # gloo reports timeouts and lost peers as RuntimeError
+            msg = str(e)
+            if "imeout" in msg or "timed out" in msg:
+                raise FlushTimeout(
+                    f"{what}: a rank did not arrive within {self.timeout:g} s (rank {self.rank} of "
+                    f"{self.world_size} waited). Every rank must call flush()/close() the same "
+                    f"number of times; raise flush_timeout= if ranks are just slow. Cause: {msg}"
+                ) from e
+            raise FlushError(
+                f"{what} failed on rank {self.rank} of {self.world_size}: {msg}. "
+                "A peer rank probably exited or crashed; look at its log."
+            ) from e
+
+    def all_reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
+        rop = {"sum": self._dist.ReduceOp.SUM, "max": self._dist.ReduceOp.MAX}[op]
+        self._run(f"all_reduce({op})", self._dist.all_reduce, t, op=rop, group=self.group)
+        return t.numpy()
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        out: list[Any] = [None] * self.world_size
+        self._run("all_gather_object", self._dist.all_gather_object, out, obj, group=self.group)
+        return out
+
+    def broadcast_object(self, obj: Any, src: int = 0) -> Any:
+        box = [obj]
+        self._run("broadcast_object", self._dist.broadcast_object_list, box, src=src, group=self.group)
+        return box[0]
+
+
+def dist_initialized() -> bool:
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover
+        return False
+    return dist.is_available() and dist.is_initialized()
+
+
+def make_comm(timeout: float = 600.0) -> Comm:
+    """A TorchComm when torch.distributed is initialised with >1 rank, else a LocalComm."""
+    if dist_initialized():
+        import torch.distributed as dist
+
+        if dist.get_world_size() > 1:
+            return TorchComm(timeout)
+    return LocalComm()
+
+
+def dist_state() -> tuple[int, int] | None:
+    if not dist_initialized():
+        return None
+    import torch.distributed as dist
+
+    return dist.get_rank(), dist.get_world_size()

@@ -1,0 +1,260 @@
+"""The object ``get_logger`` returns: experiments, runs, and shortcuts to the active run."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import sys
+import threading
+import weakref
+from typing import Any, Callable, Iterator
+
+from .errors import RunStateError
+from .names import check_name
+from .run import Run
+from .storage import open_storage
+
+DEFAULT_EXPERIMENT = "default"
+
+_live: "weakref.WeakSet[Experiment]" = weakref.WeakSet()
+_last_exc: list[BaseException] = []
+
+
+def _excepthook(tp, value, tb):  # remember an uncaught exception so atexit marks runs failed
+    _last_exc.append(value)
+    _prev_hook(tp, value, tb)
+
+
+_prev_hook = sys.excepthook
+sys.excepthook = _excepthook
+
+
+@atexit.register
+def _close_forgotten_runs() -> None:
+    # no collectives here: peers may already be gone (PRIOR_ART A.28)
+    exc = _last_exc[-1] if _last_exc else None
+    for exp in list(_live):
+        exp._close_run(exc=exc, collective=False, quiet=True)
+
+
+class _RunScope:
+    """``with exp.run(...)`` and ``@exp.run``."""
+
+    def __init__(self, exp: "Experiment", run_id: str | None, kw: dict[str, Any]) -> None:
+        self._exp, self._run_id, self._kw = exp, run_id, kw
+
+    def __enter__(self) -> "Experiment":
+        self._exp.start_run(self._run_id, **self._kw)
+        return self._exp
+
+    def __exit__(self, tp, exc, tb) -> None:
+        self._exp._close_run(exc=exc, collective=exc is None)
+
+
+class Experiment:
+    """Logs to ``root``: ``params``, ``metrics`` (alias ``scalars``), ``logs``, ``files``,
+    ``readme`` of the active run; ``experiment(name)`` and ``run(id)`` scope them.
+
+    Using a component with no run open starts one (experiment ``default`` unless scoped)
+    that closes at exit, so a laptop script needs no ceremony.
+    """
+
+    def __init__(self, root: str, **options: Any) -> None:
+        run_keys = ("flush_timeout", "chunk_rows", "commit_interval", "window",
+                    "segment_max_bytes", "segment_max_age")
+        self._run_options = {k: options.pop(k) for k in run_keys if k in options}
+        self.storage = open_storage(str(root), **options)
+        self._experiments: list[str] = []
+        self._run: Run | None = None
+        self._lock = threading.RLock()
+        _live.add(self)
+
+    def __repr__(self) -> str:
+        run = f" run={self._run.run_id!r}" if self._run else ""
+        return f"<distlog.Experiment {self.storage.url!r} experiment={self.experiment_name!r}{run}>"
+
+    # ---- scopes --------------------------------------------------------------------------
+    @property
+    def experiment_name(self) -> str:
+        return self._experiments[-1] if self._experiments else DEFAULT_EXPERIMENT
+
+    @contextlib.contextmanager
+    def experiment(self, name: str) -> Iterator["Experiment"]:
+        """Runs started inside belong to experiment ``name`` (names nest with ``/``)."""
+        check_name(name, "experiment name", allow_slash=True)
+        self._experiments.append(name)
+        try:
+            yield self
+        finally:
+            self._experiments.pop()
+
+    def run(self, run_id: Any = None, *, tags: list[str] | None = None, params: dict | None = None,
+            resume_step: int | None = None) -> Any:
+        """A run as a context manager (``with exp.run("id"):``) or a decorator (``@exp.run``).
+
+        The decorated function accepts ``_run_name``, ``_hyperparams`` and ``_tags`` at call time.
+        """
+        if callable(run_id):
+            return self._decorate(run_id)
+        return _RunScope(self, run_id, {"tags": tags, "params": params, "resume_step": resume_step})
+
+    def _decorate(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, _run_name: str | None = None, _hyperparams: dict | None = None,
+                    _tags: list[str] | None = None, **kw: Any) -> Any:
+            with self.run(_run_name, tags=_tags, params=_hyperparams):
+                return fn(*args, **kw)
+
+        return wrapper
+
+    def start_run(self, run_id: str | None = None, *, tags: list[str] | None = None,
+                  params: dict | None = None, resume_step: int | None = None) -> Run:
+        """Start a run (a collective under torch.distributed: every rank calls it)."""
+        with self._lock:
+            if self._run is not None:
+                raise RunStateError(
+                    f"run {self._run.run_id!r} is still open; close it (leave its `with` block or "
+                    "call exp.close()) before starting another"
+                )
+            run = Run(self.storage, self.experiment_name, run_id, tags=tags,
+                      resume_step=resume_step, **self._run_options)
+            run.start()
+            self._run = run
+        if params:
+            run.params.set(params)
+        return run
+
+    def _close_run(self, exc: BaseException | None = None, collective: bool = True, quiet: bool = False) -> None:
+        with self._lock:
+            run, self._run = self._run, None
+        if run is None:
+            return
+        try:
+            run.close("failed" if exc is not None else "completed", exc=exc, collective=collective)
+        except Exception:
+            if not quiet:
+                raise
+
+    def close(self) -> None:
+        """Close the active run (a collective: flushes metrics on every rank)."""
+        self._close_run()
+
+    @property
+    def current_run(self) -> Run:
+        """The active run, started on first use if none is open."""
+        run = self._run
+        if run is None:
+            run = self.start_run()
+        return run
+
+    # ---- components of the active run ----------------------------------------------------
+    @property
+    def params(self):
+        return self.current_run.params
+
+    @property
+    def metrics(self):
+        return self.current_run.metrics
+
+    scalars = metrics
+
+    @property
+    def logs(self):
+        return self.current_run.logs
+
+    @property
+    def files(self):
+        return self.current_run.files
+
+    @property
+    def readme(self):
+        return self.current_run.readme
+
+    @property
+    def rank(self) -> int:
+        return self.current_run.rank
+
+    @property
+    def run_id(self) -> str:
+        return self.current_run.run_id
+
+    @property
+    def run_url(self) -> str:
+        return self.current_run.url
+
+    # ---- the design document's conveniences ----------------------------------------------
+    def log(self, level: str | int, message: Any, **fields: Any) -> None:
+        self.logs.log(level, message, **fields)
+
+    def debug(self, message: Any, **fields: Any) -> None:
+        self.logs.debug(message, **fields)
+
+    def info(self, message: Any, **fields: Any) -> None:
+        self.logs.info(message, **fields)
+
+    def warning(self, message: Any, **fields: Any) -> None:
+        self.logs.warning(message, **fields)
+
+    def error(self, message: Any, **fields: Any) -> None:
+        self.logs.error(message, **fields)
+
+    def exception(self, message: Any, exc_info: Any = True, **fields: Any) -> None:
+        self.logs.exception(message, exc_info=exc_info, **fields)
+
+    def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None):
+        return self.logs.get_logs(level=level, limit=limit, rank=rank)
+
+    @contextlib.contextmanager
+    def step(self, n: int) -> Iterator["Experiment"]:
+        """Values logged or collected inside take step ``n``."""
+        run = self.current_run
+        prev, run.current_step = run.current_step, int(n)
+        try:
+            yield self
+        finally:
+            run.current_step = prev
+
+    def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
+        self.metrics.log(step=step, **{name: value})
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        self.metrics.log(step=step, **metrics)
+
+    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None) -> None:
+        self.metrics.log_histogram(name, values, bins=bins, step=step)
+
+    def flush(self, _aggregation: str = "mean", step: int | None = None):
+        """``metrics.flush``: a collective, every rank calls it."""
+        return self.metrics.flush(_aggregation=_aggregation, step=step)
+
+    def log_image(self, name: str, image: Any, **kw: Any):
+        return self.files.save_image(name, image, **kw)
+
+    def log_model(self, name: str, model_or_state: Any, **kw: Any):
+        state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+        filename = name if "." in name.rsplit("/", 1)[-1] else f"{name}.pt"
+        return self.files.save_torch(state, filename, **kw)
+
+    def log_file(self, name: str, local_path: str):
+        return self.files.log_file(name, local_path)
+
+    # ---- preemption ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask every rank to stop at the next flush (safe from a signal handler: sets a flag)."""
+        self.current_run.stop_requested = True
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once every rank agreed through a flush that the job should stop."""
+        return self._run is not None and self._run.metrics.stop_requested
+
+
+def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
+    """An experiment logger writing under ``root`` (a path or URL).
+
+    ``options`` go to the storage backend (``endpoint_url``, ``key``, ``token``, ...), except
+    the run settings ``flush_timeout``, ``chunk_rows``, ``commit_interval``, ``window``,
+    ``segment_max_bytes`` and ``segment_max_age``.
+    """
+    return Experiment(root, **options)

@@ -1,0 +1,115 @@
+"""Who am I? Rank, world size and job identity, read from per-launcher environment tables.
+
+Prefers ``torch.distributed`` once it is initialised (global rank and world size), then
+torchrun's variables, then SLURM's (``SLURM_PROCID`` is per srun task), then a single process.
+``LOCAL_RANK`` is never taken as the global rank (it repeats on every node).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Mapping
+
+# launcher -> {field: environment variable}
+LAUNCHERS: dict[str, dict[str, str]] = {
+    "torchrun": {
+        "rank": "RANK",
+        "world_size": "WORLD_SIZE",
+        "local_rank": "LOCAL_RANK",
+        "node_rank": "GROUP_RANK",
+        "run_id": "TORCHELASTIC_RUN_ID",
+        "restart_count": "TORCHELASTIC_RESTART_COUNT",
+    },
+    "slurm": {
+        "rank": "SLURM_PROCID",
+        "world_size": "SLURM_NTASKS",
+        "local_rank": "SLURM_LOCALID",
+        "node_rank": "SLURM_NODEID",
+        "job_id": "SLURM_JOB_ID",
+        "array_job_id": "SLURM_ARRAY_JOB_ID",
+        "array_task_id": "SLURM_ARRAY_TASK_ID",
+        "restart_count": "SLURM_RESTART_COUNT",
+    },
+}
+# how a launcher is recognised
+_MARKERS = {"torchrun": "TORCHELASTIC_RUN_ID", "slurm": "SLURM_JOB_ID"}
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    node_rank: int = 0
+    host: str = field(default_factory=socket.gethostname)
+    launcher: str = "none"
+    # the launcher's identity of this job/attempt, recorded in the run metadata
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _int(env: Mapping[str, str], name: str | None, default: int) -> int:
+    if not name or name not in env:
+        return default
+    try:
+        return int(env[name])
+    except ValueError:
+        return default
+
+
+def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | None = None) -> RankInfo:
+    """Rank information for this process.
+
+    ``dist_state`` is ``(rank, world_size)`` from an initialised process group (the comm
+    layer passes it); it wins over the environment.
+    """
+    env = os.environ if env is None else env
+    host = env.get("DISTLOG_HOSTNAME") or socket.gethostname()  # overridable for tests
+    ids: dict[str, str] = {}
+    for name, table in LAUNCHERS.items():
+        for key, var in table.items():
+            if key in ("run_id", "restart_count", "job_id", "array_job_id", "array_task_id") and var in env:
+                ids[f"{name}.{key}"] = env[var]
+    launcher = "none"
+    table: dict[str, str] = {}
+    # torchrun inside SLURM: torchrun's RANK is the global rank of the training job
+    for name in ("torchrun", "slurm"):
+        if _MARKERS[name] in env and LAUNCHERS[name]["rank"] in env:
+            launcher, table = name, LAUNCHERS[name]
+            break
+    rank = _int(env, table.get("rank"), 0)
+    world = _int(env, table.get("world_size"), 1)
+    local = _int(env, table.get("local_rank"), 0)
+    node = _int(env, table.get("node_rank"), 0)
+    if dist_state is not None:
+        rank, world = dist_state
+    return RankInfo(rank, world, local, node, host, launcher, ids)
+
+
+def launcher_run_id(env: Mapping[str, str] | None = None) -> str | None:
+    """A run id every rank of the job derives alike, or None (then rank 0 picks one)."""
+    env = os.environ if env is None else env
+    for var in ("DISTLOG_RUN_ID", "DISTLOG_RUN_NAME"):  # set by the sbatch templates
+        if env.get(var):
+            return env[var]
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"slurm-{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if env.get("SLURM_JOB_ID"):
+        return f"slurm-{env['SLURM_JOB_ID']}"
+    rid = env.get("TORCHELASTIC_RUN_ID")
+    if rid and rid != "none":  # torchrun's default without --rdzv-id is the literal "none"
+        return f"torchrun-{rid}"
+    return None
+
+
+def restart_counts(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    env = os.environ if env is None else env
+    return {
+        "slurm": _int(env, "SLURM_RESTART_COUNT", 0),
+        "torchrun": _int(env, "TORCHELASTIC_RESTART_COUNT", 0),
+    }

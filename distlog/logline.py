@@ -1,0 +1,124 @@
+"""The one place the per-rank text-log line format lives: ``LogRecord``, format and parse.
+
+One record per line, fields separated by single spaces, the message escaped so that it never
+spans lines, structured fields as JSON after a tab:
+
+    2026-11-28T07:00:00.123456+00:00 INFO node1 n0 r3 l1 a0 s120 message text\t{"step": 12}
+
+``time`` (UTC, microseconds), ``level``, ``host``, node rank ``n``, global rank ``r``, local rank
+``l``, attempt ``a``, step ``s`` (``s-`` when none), message, optional fields.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_ESC = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNESC = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    time: float  # seconds since the epoch, UTC
+    level: str
+    message: str
+    host: str = ""
+    rank: int = 0
+    local_rank: int = 0
+    node: int = 0
+    attempt: int = 0
+    step: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def levelno(self) -> int:
+        return LEVELS.get(self.level, 0)
+
+
+def level_number(level: str | int) -> int:
+    if isinstance(level, int):
+        return level
+    name = str(level).upper()
+    if name == "WARN":
+        name = "WARNING"
+    if name not in LEVELS:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
+    return LEVELS[name]
+
+
+def level_name(level: str | int) -> str:
+    n = level_number(level)
+    for name, no in LEVELS.items():
+        if no == n:
+            return name
+    return f"LEVEL{n}"
+
+
+def escape(text: str) -> str:
+    if not any(c in text for c in _ESC):
+        return text
+    return "".join(_ESC.get(c, c) for c in text)
+
+
+def unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            out.append(_UNESC.get(text[i + 1], text[i + 1]))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def format_time(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_time(s: str) -> float:
+    return _dt.datetime.fromisoformat(s).timestamp()
+
+
+def format_line(r: LogRecord) -> str:
+    step = "-" if r.step is None else str(int(r.step))
+    line = (
+        f"{format_time(r.time)} {r.level} {r.host or '-'} n{r.node} r{r.rank} l{r.local_rank} "
+        f"a{r.attempt} s{step} {escape(r.message)}"
+    )
+    if r.fields:
+        line += "\t" + json.dumps(r.fields, default=repr, sort_keys=True, allow_nan=True)
+    return line + "\n"
+
+
+def parse_line(line: str) -> LogRecord:
+    """Inverse of ``format_line``; ``ValueError`` for a line that is not a record."""
+    line = line.rstrip("\n")
+    parts = line.split(" ", 8)
+    if len(parts) < 8:
+        raise ValueError(f"not a distlog log line: {line[:80]!r}")
+    t, level, host, node, rank, local, attempt, step = parts[:8]
+    rest = parts[8] if len(parts) > 8 else ""
+    msg, _, fjson = rest.partition("\t")
+    try:
+        return LogRecord(
+            time=parse_time(t),
+            level=level,
+            message=unescape(msg),
+            host="" if host == "-" else host,
+            node=int(node[1:]),
+            rank=int(rank[1:]),
+            local_rank=int(local[1:]),
+            attempt=int(attempt[1:]),
+            step=None if step == "s-" else int(step[1:]),
+            fields=json.loads(fjson) if fjson else {},
+        )
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"not a distlog log line ({e}): {line[:80]!r}") from None

@@ -1,0 +1,145 @@
+"""``exp.logs``: leveled, structured text logging; each rank writes its own file."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import sys
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+def rank_log_path(rank: int, attempt: int) -> str:
+    return f"logs/rank-{rank:05d}.attempt-{attempt}.log"
+
+
+def parse_log_name(name: str) -> tuple[int, int] | None:
+    """``rank-00003.attempt-1.log`` → ``(3, 1)``."""
+    if not (name.startswith("rank-") and name.endswith(".log")):
+        return None
+    try:
+        r, a = name[len("rank-") : -len(".log")].split(".attempt-")
+        return int(r), int(a)
+    except ValueError:
+        return None
+
+
+def iter_records(text: str) -> Iterator[LogRecord]:
+    for line in text.splitlines():
+        if line:
+            try:
+                yield parse_line(line)
+            except ValueError:
+                continue  # a torn last line from a crash, or foreign text
+
+
+def merge_records(streams: Iterable[Iterable[LogRecord]]) -> Iterator[LogRecord]:
+    """k-way merge of per-rank streams (each already in time order) by (time, rank)."""
+    return heapq.merge(*streams, key=lambda r: (r.time, r.rank, r.attempt))
+
+
+class TextLogger:
+    def __init__(self, run: "Run") -> None:
+        self._run = run
+        self.level = LEVELS["DEBUG"]
+        self.echo_level = LEVELS["WARNING"]  # also printed on stderr from this level up
+
+    def set_level(self, level: str | int) -> None:
+        self.level = level_number(level)
+
+    def log(self, level: str | int, message: Any, **fields: Any) -> None:
+        no = level_number(level)
+        if no < self.level:
+            return
+        run = self._run
+        step = fields.pop("step", None)
+        if step is None:
+            step = run.current_step
+        rec = LogRecord(
+            time=time.time(), level=level_name(no), message=str(message), host=run.info.host,
+            rank=run.rank, local_rank=run.info.local_rank, node=run.info.node_rank,
+            attempt=run.attempt, step=None if step is None else int(step), fields=fields,
+        )
+        run.log_sink.emit(rec)
+        if no >= self.echo_level:
+            print(f"[distlog r{run.rank}] {rec.level} {rec.message}", file=sys.stderr)
+
+    def debug(self, message: Any, **fields: Any) -> None:
+        self.log("DEBUG", message, **fields)
+
+    def info(self, message: Any, **fields: Any) -> None:
+        self.log("INFO", message, **fields)
+
+    def warning(self, message: Any, **fields: Any) -> None:
+        self.log("WARNING", message, **fields)
+
+    def error(self, message: Any, **fields: Any) -> None:
+        self.log("ERROR", message, **fields)
+
+    def critical(self, message: Any, **fields: Any) -> None:
+        self.log("CRITICAL", message, **fields)
+
+    def exception(self, message: Any, exc_info: Any = True, **fields: Any) -> None:
+        """Log at ERROR with the current (or given) exception's traceback."""
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        elif isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        if exc_info and exc_info[0] is not None:
+            fields["traceback"] = "".join(traceback.format_exception(*exc_info))
+            message = f"{message}: {exc_info[0].__name__}: {exc_info[1]}"
+        self.log("ERROR", message, **fields)
+
+    def handler(self, level: str | int = "DEBUG") -> logging.Handler:
+        """A ``logging.Handler`` that forwards standard-library records here."""
+        return _Bridge(self, level_number(level))
+
+    def capture_logging(self, logger: str | None = None, level: str | int = "INFO") -> logging.Handler:
+        """Attach ``handler()`` to a standard-library logger (the root one by default)."""
+        h = self.handler(level)
+        lg = logging.getLogger(logger)
+        lg.addHandler(h)
+        if lg.level == logging.NOTSET or lg.level > h.level:
+            lg.setLevel(h.level)
+        self._run.on_close(lambda: lg.removeHandler(h))
+        return h
+
+    def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None) -> list[LogRecord]:
+        """The last ``limit`` records at ``level`` or above, from one rank or (None) every rank."""
+        run = self._run
+        run.log_sink.flush()
+        floor = level_number(level)
+        streams = []
+        for name in run.storage.list_dir("logs"):
+            parsed = parse_log_name(name)
+            if parsed is None or (rank is not None and parsed[0] != rank):
+                continue
+            try:
+                text = run.storage.read_text(f"logs/{name}")
+            except FileNotFoundError:
+                continue
+            streams.append([r for r in iter_records(text) if r.levelno >= floor])
+        out = list(merge_records(streams))
+        return out if limit is None else out[-limit:]
+
+
+class _Bridge(logging.Handler):
+    def __init__(self, target: TextLogger, level: int) -> None:
+        super().__init__(level)
+        self._target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+            self._target.log(record.levelno if record.levelno in LEVELS.values() else "INFO",
+                             record.getMessage(), **fields)
+        except Exception:  # noqa: BLE001
+            self.handleError(record)

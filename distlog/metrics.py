@@ -1,0 +1,332 @@
+"""``exp.metrics``: log now, or collect on every rank and reduce across ranks on flush.
+
+``log()`` never communicates; ``collect()`` only appends to a local list (a 0-d CUDA tensor is
+kept on its device: no host synchronisation); ``flush()`` is the one collective:
+
+1. MAX of a small header: new-keys flag, bad-input flag, writer-failure flag, stop flag, step.
+2. Only if some rank saw a key outside the agreed union: ``all_gather_object`` of key lists
+   → the sorted union (never dict or set order).
+3. SUM of (sum, count, nonfinite) and 4. MAX of (max, -min) over the union.
+
+So a steady-state flush is 3 collectives whatever the number of keys, and errors are decided
+after the header, on every rank alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from numbers import Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import reduce as R
+from .names import check_name
+from .stats import ScalarCache, Stats
+
+if TYPE_CHECKING:
+    from .run import Run
+
+#: columns of every scalar row on the store
+SCALAR_COLUMNS = ("step", "time") + R.STAT_COLUMNS
+SCALARS_TABLE = "scalars"
+HISTOGRAMS_TABLE = "histograms"
+
+
+def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
+    shown = repr(v)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return TypeError(
+        f"metric {key!r} got a {type(v).__name__} ({shown}){why}; "
+        "log Python or NumPy numbers, 0-d NumPy arrays or 0-d torch tensors"
+    )
+
+
+def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
+    """A float, or (with ``keep_device_tensors``) a detached 0-d non-CPU tensor."""
+    t = type(v)
+    if t is float or t is int or t is bool:
+        return float(v)
+    if isinstance(v, np.ndarray):
+        if v.ndim != 0:
+            raise _bad_type(key, v, f" of shape {v.shape}")
+        if v.dtype.kind not in "biuf":
+            raise _bad_type(key, v, f" of dtype {v.dtype}")
+        return float(v)
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return float(v)
+    if t.__module__.startswith("torch") and hasattr(v, "dim"):
+        if v.dim() != 0:
+            raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
+        if v.is_complex():
+            raise _bad_type(key, v, " with a complex dtype")
+        if keep_device_tensors and v.device.type != "cpu":
+            return v.detach()
+        return float(v.item())
+    if isinstance(v, Real) and not isinstance(v, (str, bytes)):
+        return float(v)
+    raise _bad_type(key, v)
+
+
+class _Core:
+    """State shared by a run's metrics logger and its namespaced views."""
+
+    def __init__(self, run: "Run", window: int) -> None:
+        self.run = run
+        self.values: dict[str, list[float]] = {}
+        self.tensors: dict[str, list[Any]] = {}
+        self.last_step: float | None = None
+        self.auto_step = 0
+        self.union: tuple[str, ...] = ()
+        self.union_index: dict[str, int] = {}
+        self.known: set[str] = set()
+        self.prefixes: set[str] = set()
+        self.errors: list[str] = []
+        self.cache = ScalarCache(window)
+        self.flushes = 0
+        self.stop_agreed = False
+
+    def new_key(self, key: str) -> list[float]:
+        """Validate a key seen for the first time on this rank and give it a value list."""
+        if key not in self.known:
+            self.check_key(key)
+        lst = self.values[key] = []
+        return lst
+
+    def check_key(self, key: str) -> None:
+        check_name(key, "metric key", allow_slash=True)
+        parts = key.split("/")
+        own_prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        clash = key in self.prefixes and key or next((p for p in own_prefixes if p in self.known), None)
+        if clash:
+            raise ValueError(
+                f"metric key {key!r} clashes with {clash!r}: a key cannot also be a namespace of "
+                "other keys (stored as Zarr groups); rename one of them"
+            )
+        self.known.add(key)
+        self.prefixes |= own_prefixes
+
+
+class MetricsLogger:
+    """Scalars of one run; ``metrics("train")`` returns a view that prefixes ``train/``."""
+
+    def __init__(self, run: "Run", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
+        self._run = run
+        self._prefix = prefix
+        self._core = core or _Core(run, window)
+
+    def __call__(self, namespace: str) -> "MetricsLogger":
+        check_name(namespace, "metrics namespace", allow_slash=True)
+        return MetricsLogger(self._run, f"{self._prefix}{namespace}/", self._core)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    # ---- local ---------------------------------------------------------------------------
+    def _step_for_log(self, step: Any) -> float:
+        if step is None:
+            step = self._run.current_step
+        core = self._core
+        if step is None:
+            step = core.auto_step
+            core.auto_step += 1
+        return float(int(step))
+
+    def log(self, step: int | None = None, **values: Any) -> None:
+        """Record values now (no communication: safe inside ``if rank == 0``).
+
+        Rank 0's values form the run's series; another rank's go to its own per-rank series.
+        """
+        core, p = self._core, self._prefix
+        keys, nums = [], []
+        for k, v in values.items():
+            key = p + k
+            if key not in core.known:
+                core.check_key(key)
+            nums.append(as_number(key, v))
+            keys.append(key)
+        if not keys:
+            return
+        s = self._step_for_log(step)
+        t = time.time()
+        rows = np.array([[s, t, *R.single_row(x)] for x in nums])
+        self._run.local_writer().put_many(SCALARS_TABLE, keys, rows)
+        for key, x in zip(keys, nums):
+            core.cache.add(key, s, x)
+
+    def collect(self, step: int | None = None, **values: Any) -> None:
+        """Accumulate values on this rank for the next ``flush()`` (cheap, no communication)."""
+        core = self._core
+        if step is None:
+            step = self._run.current_step
+        if step is not None:
+            core.last_step = step
+        p = self._prefix
+        vals = core.values
+        for k, v in values.items():
+            key = p + k if p else k
+            lst = vals.get(key)
+            t = type(v)
+            if lst is not None and (t is float or t is int):
+                lst.append(v)  # the hot path: one dict lookup and one append
+                continue
+            self._collect_slow(key, v, lst)
+
+    def _collect_slow(self, key: str, v: Any, lst: list | None) -> None:
+        core = self._core
+        try:
+            if lst is None:
+                lst = core.new_key(key)
+            x = as_number(key, v, keep_device_tensors=True)
+        except (TypeError, ValueError) as e:
+            if self._run.comm.world_size == 1:
+                raise
+            # decided at the next flush on every rank together, so no rank is left waiting
+            core.errors.append(f"rank {self._run.rank}: {e}")
+            return
+        if type(x) is float:
+            lst.append(x)
+        else:
+            core.tensors.setdefault(key, []).append(x)
+
+    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
+                      range: tuple[float, float] | None = None) -> None:
+        """Bin edges and counts of ``values`` at one step (local, like ``log``)."""
+        key = self._prefix + name
+        check_name(key, "histogram name", allow_slash=True)
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().numpy()
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        arr = arr[np.isfinite(arr)]
+        counts, edges = np.histogram(arr, bins=bins, range=range)
+        s = self._step_for_log(step)
+        row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
+        self._run.local_writer().put(HISTOGRAMS_TABLE, key, row[None, :])
+
+    # ---- collective ----------------------------------------------------------------------
+    def flush(self, _aggregation: str = "mean", step: int | None = None) -> R.Reduced:
+        """Reduce what every rank collected since the last flush; rank 0 writes one row per key.
+
+        A collective: every rank must call it. Returns the reduced statistics on every rank.
+        """
+        core, run = self._core, self._run
+        comm = run.comm
+        if _aggregation not in R.AGGREGATIONS:
+            core.errors.append(f"rank {run.rank}: " + str(_bad_aggregation(_aggregation)))
+            _aggregation = "mean"
+        local = self._local_stats()
+        writer_failed = run.writer_failed()
+        header = np.zeros(R.HEADER_LEN)
+        header[R.H_NEW_KEYS] = float(any(k not in core.union_index for k in local.keys))
+        header[R.H_ERROR] = float(bool(core.errors))
+        header[R.H_WRITER] = float(writer_failed)
+        header[R.H_STOP] = float(run.stop_requested)
+        last = step if step is not None else core.last_step
+        header[R.H_STEP] = R.NO_STEP if last is None else float(last)
+        h = comm.all_reduce(header, "max")
+        clash = None
+        if h[R.H_NEW_KEYS]:
+            lists = comm.all_gather_object(list(local.keys))
+            union = sorted(set(itertools.chain(core.union, *lists)))
+            for key in union:
+                if key not in core.known:
+                    try:
+                        core.check_key(key)
+                    except ValueError as e:  # every rank sees the same union: symmetric
+                        clash = clash or str(e)
+            core.union = tuple(union)
+            core.union_index = {k: i for i, k in enumerate(union)}
+        keys = core.union
+        if keys:
+            s, m = R.pack(keys, local, core.union_index)
+            reduced = R.unpack(keys, comm.all_reduce(s, "sum"), comm.all_reduce(m, "max"))
+        else:
+            reduced = R.unpack((), np.zeros(0), np.zeros(0))
+        core.flushes += 1
+        core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
+        out_step = float(h[R.H_STEP]) if h[R.H_STEP] != R.NO_STEP else float(core.flushes - 1)
+        self._record(reduced, _aggregation, out_step)
+        run.after_flush()
+        if h[R.H_ERROR] or clash:
+            msgs = comm.all_gather_object(core.errors) if h[R.H_ERROR] else [[]]
+            core.errors = []
+            lines = [m for per_rank in msgs for m in per_rank] + ([clash] if clash else [])
+            raise TypeError("flush found bad input (valid keys were still written):\n  " + "\n  ".join(lines))
+        if h[R.H_WRITER]:
+            run.raise_writer_error(every_rank=True)
+        return reduced
+
+    def _local_stats(self) -> R.LocalStats:
+        core = self._core
+        vals = {k: v for k, v in core.values.items() if v}
+        core.values = {k: [] for k in core.values}  # keep keys: the hot path stays one lookup
+        keys = sorted(vals)
+        lengths = [len(vals[k]) for k in keys]
+        flat = np.fromiter(itertools.chain.from_iterable(vals[k] for k in keys), np.float64, sum(lengths))
+        stats = R.summarize_segments(keys, flat, lengths)
+        if core.tensors:
+            stats = stats.merged(_tensor_stats(core.tensors))
+            core.tensors = {}
+        return stats
+
+    def _record(self, reduced: R.Reduced, aggregation: str, step: float) -> None:
+        if not len(reduced):
+            return
+        present = (reduced.count + reduced.nonfinite) > 0
+        if not present.any():
+            return
+        keys = [k for k, p in zip(reduced.keys, present) if p]
+        stat_rows = reduced.rows(aggregation)[present]
+        n = len(keys)
+        rows = np.empty((n, len(SCALAR_COLUMNS)))
+        rows[:, 0] = step
+        rows[:, 1] = time.time()
+        rows[:, 2:] = stat_rows
+        if self._run.rank == 0:
+            self._run.main_writer().put_many(SCALARS_TABLE, keys, rows)
+        self._core.cache.add_batch(keys, step, stat_rows[:, 0])
+
+    # ---- statistics (design document) ----------------------------------------------------
+    def get_stats(self, name: str, window: int | None = None) -> Stats:
+        """Mean, var, std, min, max and count over the last ``window`` points of ``name``."""
+        return self._core.cache.stats(self._prefix + name, window)
+
+    def get_percentile(self, name: str, p: float, window: int | None = None) -> float:
+        return self._core.cache.percentile(self._prefix + name, p, window)
+
+    def get_summary(self, name: str, frequency: int = 100) -> list[dict[str, float]]:
+        return self._core.cache.summary(self._prefix + name, frequency)
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once every rank agreed (through a flush) that the job should stop."""
+        return self._core.stop_agreed
+
+
+def _bad_aggregation(agg: Any) -> ValueError:
+    return ValueError(f"_aggregation must be one of {', '.join(R.AGGREGATIONS)}; got {agg!r}")
+
+
+def _tensor_stats(tensors: dict[str, list[Any]]) -> R.LocalStats:
+    """Statistics of 0-d device tensors, computed on their device; one copy to the host."""
+    import torch
+
+    keys = sorted(tensors)
+    parts = []
+    for k in keys:
+        x = torch.stack([t.to(torch.float64) for t in tensors[k]])
+        fin = torch.isfinite(x)
+        inf = torch.full_like(x, math.inf)
+        parts.append(torch.stack([
+            torch.where(fin, x, torch.zeros_like(x)).sum(),
+            fin.sum().to(torch.float64),
+            torch.where(fin, x, inf).min(),
+            torch.where(fin, x, -inf).max(),
+            (~fin).sum().to(torch.float64),
+        ]).cpu())
+    a = torch.stack(parts).numpy() if parts else np.zeros((0, 5))
+    return R.LocalStats(tuple(keys), a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])

@@ -1,0 +1,34 @@
+"""``exp.readme``: Markdown notes kept beside the run metadata (``README.md``, rank 0 writes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import Run
+
+README_FILE = "README.md"
+
+
+class MarkdownLogger:
+    def __init__(self, run: "Run") -> None:
+        self._run = run
+
+    def write(self, text: str) -> None:
+        """Replace the run's notes (rank 0 only; other ranks' calls are ignored)."""
+        if self._run.rank == 0:
+            self._run.storage.write_text(README_FILE, text)
+
+    def append(self, text: str) -> None:
+        """Add a paragraph to the notes (rank 0 only)."""
+        if self._run.rank != 0:
+            return
+        old = self.read()
+        sep = "" if not old or old.endswith("\n\n") else ("\n" if old.endswith("\n") else "\n\n")
+        self._run.storage.write_text(README_FILE, old + sep + text)
+
+    def read(self) -> str:
+        try:
+            return self._run.storage.read_text(README_FILE)
+        except FileNotFoundError:
+            return ""

@@ -1,0 +1,101 @@
+"""JSON-safe serialisation with ``$t`` (type) and ``$s`` (shape) keys.
+
+``serialize`` turns params into plain JSON values; ``deserialize`` restores them:
+
+    numpy array   {"$t": "ndarray", "$s": [2, 2], "dtype": "int64", "data": [[1, 2], [3, 4]]}
+    numpy scalar  {"$t": "np.float32", "data": 0.5}
+    datetime      {"$t": "datetime", "data": "2026-11-28T07:00:00+00:00"}
+    Path          {"$t": "Path", "data": "/tmp/x"}
+    bytes         {"$t": "bytes", "data": "<base64>"}
+    tuple / set   {"$t": "tuple" | "set", "data": [...]}
+
+Everything else must be None, bool, int, float, str, list or a dict with str keys; anything
+else is a ``TypeError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import math
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+
+
+def serialize(obj: Any, key: str = "value") -> Any:
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {"$t": "float", "data": repr(obj)}
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
+            out[k] = serialize(v, f"{key}.{k}")
+        return out
+    if isinstance(obj, list):
+        return [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, tuple):
+        return {"$t": "tuple", "data": [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, (set, frozenset)):
+        items = sorted(obj, key=repr)  # deterministic order across processes
+        return {"$t": "set", "data": [serialize(v, key) for v in items]}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise TypeError(f"param {key!r} is an object-dtype array; use a numeric array")
+        return {"$t": "ndarray", "$s": list(obj.shape), "dtype": obj.dtype.str, "data": obj.tolist()}
+    if isinstance(obj, np.generic):
+        return {"$t": f"np.{type(obj).__name__}", "data": obj.item()}
+    if isinstance(obj, _dt.datetime):
+        return {"$t": "datetime", "data": obj.isoformat()}
+    if isinstance(obj, _dt.date):
+        return {"$t": "date", "data": obj.isoformat()}
+    if isinstance(obj, PurePath):
+        return {"$t": "Path", "data": str(obj)}
+    if isinstance(obj, (bytes, bytearray)):
+        return {"$t": "bytes", "data": base64.b64encode(bytes(obj)).decode("ascii")}
+    if _is_torch_tensor(obj):
+        return serialize(obj.detach().cpu().numpy(), key)
+    raise TypeError(
+        f"param {key!r} has type {type(obj).__name__}, which cannot be stored; use numbers, "
+        "str, bool, None, lists, dicts, tuples, sets, numpy arrays, datetime, Path or bytes"
+    )
+
+
+def deserialize(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return [deserialize(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    t = obj.get("$t")
+    if t is None:
+        return {k: deserialize(v) for k, v in obj.items()}
+    data = obj.get("data")
+    if t == "ndarray":
+        return np.asarray(data, dtype=np.dtype(obj["dtype"])).reshape(obj["$s"])
+    if t.startswith("np."):
+        return getattr(np, t[3:])(data)
+    if t == "float":
+        return float(data)
+    if t == "tuple":
+        return tuple(deserialize(v) for v in data)
+    if t == "set":
+        return {deserialize(v) for v in data}
+    if t == "datetime":
+        return _dt.datetime.fromisoformat(data)
+    if t == "date":
+        return _dt.date.fromisoformat(data)
+    if t == "Path":
+        return Path(data)
+    if t == "bytes":
+        return base64.b64decode(data)
+    raise ValueError(f"unknown serialised type $t={t!r}; written by a newer distlog?")
+
+
+def _is_torch_tensor(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")

@@ -1,0 +1,1 @@
+"""Writers that own on-store formats: chunked Zarr tables and per-rank text logs."""

@@ -1,0 +1,68 @@
+"""The per-rank text log sink: one line per record, never fatal to training."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from ..logline import LogRecord, format_line
+from ..storage.base import Appender, StorageBackend
+
+
+class TextLogSink:
+    """Appends formatted records to this rank's log file (segments on object stores).
+
+    An I/O failure is reported once on stderr and the record is kept in memory to be retried
+    at the next write, so a full disk or a flaky bucket never kills training.
+    """
+
+    def __init__(self, backend: StorageBackend, path: str, **segment_limits: float) -> None:
+        self.backend = backend
+        self.path = path
+        self._limits = segment_limits
+        self._app: Appender | None = None
+        self._pending: list[str] = []
+        self._warned = False
+        self._lock = threading.Lock()
+
+    def emit(self, record: LogRecord) -> None:
+        line = format_line(record)
+        with self._lock:
+            self._pending.append(line)
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        try:
+            if self._app is None:
+                self._app = self.backend.open_appender(self.path, **self._limits)
+            text = "".join(self._pending)
+            self._app.write(text)
+            self._pending.clear()
+            self._warned = False
+        except Exception as e:  # noqa: BLE001 - logging must never kill training
+            if not self._warned:
+                print(f"distlog: could not write to log {self.path}: {e!r}; keeping lines in memory",
+                      file=sys.stderr)
+                self._warned = True
+            if len(self._pending) > 100_000:  # bound memory while the store is down
+                del self._pending[: len(self._pending) - 100_000]
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._write_pending()
+            if self._app is not None:
+                try:
+                    self._app.flush()
+                except Exception as e:  # noqa: BLE001
+                    print(f"distlog: could not flush log {self.path}: {e!r}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            if self._app is not None:
+                try:
+                    self._app.close()
+                except Exception as e:  # noqa: BLE001
+                    print(f"distlog: could not close log {self.path}: {e!r}", file=sys.stderr)
+                self._app = None
