@@ -30,12 +30,24 @@ _prev_hook = sys.excepthook
 sys.excepthook = _excepthook
 
 
-@atexit.register
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
     exc = _last_exc[-1] if _last_exc else None
     for exp in list(_live):
         exp._close_run(exc=exc, collective=False, quiet=True)
+
+
+# zarr does its I/O through asyncio's default thread pool, which concurrent.futures shuts down
+# in a threading-atexit hook that runs *before* plain atexit handlers. Threading-atexit hooks
+# run in reverse order of registration, so registering after importing concurrent.futures
+# closes forgotten runs while the pool still works. atexit stays as a fallback (idempotent).
+import concurrent.futures.thread  # noqa: E402,F401  (registers its hook first)
+
+try:
+    threading._register_atexit(_close_forgotten_runs)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other Pythons
+    pass
+atexit.register(_close_forgotten_runs)
 
 
 class _RunScope:

@@ -12,6 +12,11 @@ from .base import StorageBackend
 _REGISTRY: dict[str, tuple[str, str | None]] = {
     "file": ("distlog.storage.local:LocalBackend", None),
     "local": ("distlog.storage.local:LocalBackend", None),
+    "memory": ("distlog.storage.memory:MemoryBackend", None),
+    "s3": ("distlog.storage.s3:S3Backend", "s3"),
+    "s3a": ("distlog.storage.s3:S3Backend", "s3"),
+    "gs": ("distlog.storage.gcs:GCSBackend", "gcs"),
+    "gcs": ("distlog.storage.gcs:GCSBackend", "gcs"),
 }
 
 

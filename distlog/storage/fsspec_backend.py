@@ -1,0 +1,237 @@
+"""The shared object-store backend: one fsspec filesystem plus a root prefix.
+
+Subclasses (``memory``, ``s3``, ``gs``) only say how to build the filesystem, how to put an
+object *only if absent* and how to read back who wrote it, and how to make a URL. Everything
+else — listing with segmented files folded to their logical name, recursive delete, retries —
+lives here once.
+
+Exclusive create under retries. ``create_bytes``/``create_file`` tag the object with a random
+per-call marker in its user metadata (``x-amz-meta-distlog-writer`` / GCS ``metadata``). When
+the conditional put answers "already exists" we read the marker back: if it is ours, an
+earlier attempt of *this* call did create the object and only its response was lost (dropped
+connection, 5xx after commit), so the call returns True; any other marker (or none) means
+another writer won and the call returns False. So exactly one of many concurrent creators
+gets True even when requests are retried — by us or inside s3fs/gcsfs — and the answer never
+depends on comparing contents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import IO, Any, Callable, TypeVar
+
+from .base import SEGMENT_SUFFIX, StorageBackend
+from .retry import retrying
+
+T = TypeVar("T")
+
+#: user-metadata key carrying the per-call marker of an exclusive create
+MARKER_KEY = "distlog-writer"
+#: storage_options consumed by distlog itself (not passed to fsspec)
+RETRY_OPTIONS = {"retry_attempts": "attempts", "retry_base_delay": "base_delay",
+                 "retry_max_delay": "max_delay"}
+
+
+def split_url(url: str, schemes: tuple[str, ...]) -> tuple[str, str]:
+    """``"s3://b/p/"`` → ``("s3", "b/p")``; checks the scheme against ``schemes``."""
+    scheme, sep, path = str(url).partition("://")
+    if not sep or scheme.lower() not in schemes:
+        raise ValueError(
+            f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {url!r}"
+        )
+    path = "/".join(p for p in path.split("/") if p)
+    if not path:
+        raise ValueError(
+            f"{url!r} names no bucket; use {schemes[0]}://<bucket>[/prefix]"
+        )
+    return scheme.lower(), path
+
+
+class FsspecBackend(StorageBackend):
+    """A root ``<scheme>://<bucket>/<prefix>`` on an fsspec filesystem (``self.fs``)."""
+
+    supports_append = False
+    #: parts of large streamed uploads (S3 needs >= 5 MiB; GCS a multiple of 256 KiB)
+    part_size = 8 << 20
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        scheme, path = split_url(root, self.schemes)
+        super().__init__(f"{scheme}://{path}", **storage_options)
+        self.scheme = scheme
+        self._base = path  # the root as a path on self.fs
+        self._retry_kw = {RETRY_OPTIONS[k]: v for k, v in storage_options.items()
+                          if k in RETRY_OPTIONS}
+        fs_opts = {k: v for k, v in storage_options.items() if k not in RETRY_OPTIONS}
+        #: the options handed to fsspec (and to zarr), after this backend's defaults
+        self.fs_options = self._fs_options(fs_opts)
+        self.fs = self._make_fs(self.fs_options)
+
+    # ---- what subclasses provide ---------------------------------------------------------
+    def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
+
+    def _make_fs(self, options: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _put_new(self, full: str, data: bytes, marker: str) -> None:
+        """Put ``data`` at ``full`` only if absent, tagged with ``marker``; else FileExistsError."""
+        raise NotImplementedError
+
+    def _put_new_file(self, full: str, local_path: str, marker: str) -> None:
+        """Like ``_put_new`` but streamed from a local file."""
+        raise NotImplementedError
+
+    def _marker_of(self, full: str) -> str | None:
+        """The marker stored with the object at ``full`` (None when it has none)."""
+        raise NotImplementedError
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.root
+
+    def _p(self, path: str = "") -> str:
+        parts = [p for p in path.split("/") if p] if path else []
+        return "/".join([self._base, *parts])
+
+    def _retry(self, fn: Callable[..., T], *args: Any, op: str, path: str = "",
+               writing: bool = False, **kwargs: Any) -> T:
+        return retrying(fn, *args, url=self.join(path) if path else self.root, op=op,
+                        writing=writing, **self._retry_kw, **kwargs)
+
+    def _rel_name(self, base: str, name: str) -> str | None:
+        """The single path component of ``name`` directly below ``base``, else None."""
+        name = self.fs._strip_protocol(name).rstrip("/")
+        if not name.startswith(base + "/"):
+            return None
+        rest = name[len(base) + 1:]
+        return rest if rest and "/" not in rest else None
+
+    # ---- primitives ------------------------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        full = self._p(path)
+
+        def probe() -> bool:
+            try:
+                self.fs.info(full)
+                return True
+            except FileNotFoundError:
+                return False
+
+        return self._retry(probe, op="exists", path=path)
+
+    def _read_object(self, path: str) -> bytes:
+        return self._retry(self.fs.cat_file, self._p(path), op="read", path=path)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        # a single PUT (or a multipart upload completed in one call) is atomic on S3 and GCS
+        self._retry(self.fs.pipe_file, self._p(path), bytes(data), op="write", path=path,
+                    writing=True)
+
+    def _exclusive(self, path: str, put: Callable[[str, str], None]) -> bool:
+        full = self._p(path)
+        marker = uuid.uuid4().hex
+
+        def attempt() -> bool:
+            try:
+                put(full, marker)
+                return True
+            except FileExistsError:
+                # ours only if an earlier attempt of this call committed (see module doc)
+                try:
+                    return self._marker_of(full) == marker
+                except FileNotFoundError:  # deleted meanwhile: it existed, someone else's
+                    return False
+
+        return self._retry(attempt, op="create", path=path, writing=True)
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        data = bytes(data)
+        return self._exclusive(path, lambda full, marker: self._put_new(full, data, marker))
+
+    def create_file(self, path: str, local_path: str) -> bool:
+        # Cheap check first: content-addressed artifacts are usually already there, and a
+        # large upload is worth skipping. The conditional put below still decides races.
+        if self.exists(path):
+            return False
+        return self._exclusive(
+            path, lambda full, marker: self._put_new_file(full, str(local_path), marker)
+        )
+
+    def open_read(self, path: str) -> IO[bytes]:
+        return self._retry(self.fs.open, self._p(path), "rb", op="open", path=path)
+
+    def list_dir(self, path: str = "") -> list[str]:
+        full = self._p(path)
+        base = self.fs._strip_protocol(full).rstrip("/")
+        try:
+            entries = self._retry(self.fs.ls, full, detail=True, refresh=True, op="list",
+                                  path=path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out = set()
+        for e in entries:
+            n = self._rel_name(base, e["name"])
+            if n is None:  # the path itself (a file, or a folder placeholder object)
+                continue
+            if e.get("type") == "directory" and n.endswith(SEGMENT_SUFFIX):
+                n = n[: -len(SEGMENT_SUFFIX)]
+            out.add(n)
+        return sorted(out)
+
+    def _is_folder(self, full: str) -> bool:
+        try:
+            return self.fs.info(full).get("type") == "directory"
+        except FileNotFoundError:
+            return False
+
+    def _remove_tree(self, full: str) -> None:
+        # rm the objects found below, never rm(bucket, recursive=True): s3fs would then
+        # delete the bucket itself when the root is a bare bucket
+        base = self.fs._strip_protocol(full).rstrip("/")
+        try:
+            found = [f for f in self.fs.find(base + "/", withdirs=False)
+                     if self.fs._strip_protocol(f).startswith(base + "/")]
+        except FileNotFoundError:
+            return
+        if found:
+            try:
+                self.fs.rm(found)
+            except FileNotFoundError:  # a retry after a partly applied bulk delete
+                pass
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        full = self._p(path)
+
+        def rm() -> None:
+            if not path or self._is_folder(full):
+                if not recursive:
+                    raise IsADirectoryError(
+                        f"{self.join(path)} is a folder; pass recursive=True to delete it"
+                    )
+                self._remove_tree(full)
+            else:
+                try:
+                    self.fs.rm_file(full)
+                except FileNotFoundError:
+                    pass
+            seg = full + SEGMENT_SUFFIX  # the segments of an appended file belong to it
+            if self._is_folder(seg):
+                self._remove_tree(seg)
+
+        self._retry(rm, op="delete", path=path)
+
+    def modified_time(self, path: str) -> float | None:
+        try:
+            return self._retry(self.fs.modified, self._p(path), op="stat", path=path).timestamp()
+        except (FileNotFoundError, NotImplementedError, AttributeError, TypeError):
+            return None
+
+    def zarr_store(self, path: str, read_only: bool = False) -> Any:
+        import zarr.storage
+
+        return zarr.storage.FsspecStore.from_url(
+            f"{self.scheme}://{self._p(path)}",
+            storage_options=dict(self.fs_options),
+            read_only=read_only,
+        )

@@ -1,0 +1,79 @@
+"""``s3://bucket/prefix`` (also ``s3a://``) through s3fs.
+
+``storage_options`` go to ``s3fs.S3FileSystem``: ``endpoint_url`` (or
+``client_kwargs={"endpoint_url": ...}``), ``key``/``secret``/``token``, ``profile``, ``anon``,
+``config_kwargs`` ...; without them botocore's usual sources apply (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
+``~/.aws``). distlog's own ``retry_attempts``/``retry_base_delay``/``retry_max_delay`` set
+its retry loop (``distlog.storage.retry``).
+
+Defaults this backend adds (each overridable): ``use_listings_cache=False`` — another
+process's writes must be visible at once; and botocore ``retries={"total_max_attempts": 1}``
+— distlog's retry loop is the one that backs off, so retries do not multiply (s3fs still
+retries dropped connections a few times within a call).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .fsspec_backend import MARKER_KEY, FsspecBackend
+
+
+@contextmanager
+def _precondition_means_exists(full: str) -> Iterator[None]:
+    """s3fs maps a 412 to FileExistsError only when the error names the If-None-Match
+    condition; a CompleteMultipartUpload 412 from some servers does not. Map every 412."""
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as e:
+        cause = e.__cause__
+        resp = getattr(cause, "response", None) or {}
+        code = resp.get("Error", {}).get("Code")
+        status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "PreconditionFailed" or status == 412:
+            raise FileExistsError(f"s3://{full} already exists") from e
+        raise
+
+
+class S3Backend(FsspecBackend):
+    schemes = ("s3", "s3a")
+    supports_signed_urls = True
+
+    def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        opts = dict(options)
+        opts.setdefault("use_listings_cache", False)
+        config = dict(opts.get("config_kwargs") or {})
+        config.setdefault("retries", {"total_max_attempts": 1})
+        opts["config_kwargs"] = config
+        return opts
+
+    def _make_fs(self, options: dict[str, Any]) -> Any:
+        import s3fs
+
+        return s3fs.S3FileSystem(**options)
+
+    def _put_new(self, full: str, data: bytes, marker: str) -> None:
+        # PutObject with If-None-Match: * (s3fs >= 2024.10, botocore > 1.35.20)
+        with _precondition_means_exists(full):
+            self.fs.pipe_file(full, data, mode="create", Metadata={MARKER_KEY: marker})
+
+    def _put_new_file(self, full: str, local_path: str, marker: str) -> None:
+        # s3fs put_file honours mode="create": a single PutObject with If-None-Match below
+        # 2 parts, else a multipart upload streamed part by part from the file whose
+        # CompleteMultipartUpload carries If-None-Match — the object appears atomically, and
+        # only if absent. (Files under 2 * part_size are read whole by s3fs.)
+        with _precondition_means_exists(full):
+            self.fs.put_file(local_path, full, mode="create", chunksize=self.part_size,
+                             Metadata={MARKER_KEY: marker})
+
+    def _marker_of(self, full: str) -> str | None:
+        return self.fs.metadata(full).get(MARKER_KEY)
+
+    def get_url(self, path: str, expires: int = 3600) -> str:
+        """A presigned GET URL (computed locally; ``https`` against AWS)."""
+        return self._retry(self.fs.url, self._p(path), expires=int(expires), op="sign",
+                           path=path)

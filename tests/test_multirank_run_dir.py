@@ -1,0 +1,64 @@
+"""Every rank lands in the same run without coordination; each rank's log holds its own lines."""
+
+import os
+
+import pytest
+
+from distributed import run_ranks
+
+
+def _worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.experiment("multi"), exp.run():
+        for i in range(5):
+            exp.info(f"line {i} from rank {rank}", step=i)
+        run_url, run_id = exp.run_url, exp.run_id
+        rec = exp.get_logs(limit=None, rank=rank)
+    return run_url, run_id, [r.message for r in rec]
+
+
+@pytest.mark.parametrize("world", [2, 4])
+@pytest.mark.timeout(180)
+def test_ranks_agree_on_run_dir_and_logs_are_per_rank(tmp_path, world):
+    root = str(tmp_path / "root")
+    results = run_ranks(_worker, world, tmp_path, root, timeout=120)
+    urls = {r[0] for r in results}
+    assert len(urls) == 1, urls
+    run_id = results[0][1]
+    run_dir = os.path.join(root, "multi", run_id)
+    assert os.listdir(os.path.join(root, "multi")) == [run_id]
+    logs = sorted(os.listdir(os.path.join(run_dir, "logs")))
+    assert logs == [f"rank-{r:05d}.attempt-0.log" for r in range(world)]
+    from distlog.logline import parse_line
+
+    for r in range(world):
+        with open(os.path.join(run_dir, "logs", f"rank-{r:05d}.attempt-0.log")) as f:
+            recs = [parse_line(line) for line in f]
+        assert {x.rank for x in recs} == {r}
+        mine = [x.message for x in recs if x.message.startswith("line")]
+        assert mine == [f"line {i} from rank {r}" for i in range(5)]
+        assert [x.step for x in recs if x.message.startswith("line")] == list(range(5))
+        assert [m for m in results[r][2] if m.startswith("line")] == mine
+    import json
+
+    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    assert meta["world_size"] == world and meta["status"] == "completed"
+    assert [p["rank"] for p in meta["attempts"][0]["ranks"]] == list(range(world))
+
+
+def _env_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run():
+        return exp.run_id
+
+
+@pytest.mark.timeout(120)
+def test_run_id_from_launcher_environment(tmp_path):
+    root = str(tmp_path / "root")
+    env = {"SLURM_JOB_ID": "4242", "SLURM_ARRAY_JOB_ID": "4240", "SLURM_ARRAY_TASK_ID": "2"}
+    ids = run_ranks(_env_worker, 2, tmp_path, root, env=env, timeout=90)
+    assert ids == ["slurm-4240_2", "slurm-4240_2"]

@@ -1,0 +1,173 @@
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.errors import RunStateError
+
+
+def meta(root, exp, run):
+    with open(os.path.join(root, exp, run, "run.json")) as f:
+        return json.load(f)
+
+
+def test_run_completes_with_metadata(root):
+    exp = distlog.get_logger(root)
+    with exp.experiment("mnist"), exp.run("r1", tags=["baseline"]) as e:
+        assert e is exp and exp.run_id == "r1"
+        assert meta(root, "mnist", "r1")["status"] == "running"
+    m = meta(root, "mnist", "r1")
+    assert m["status"] == "completed" and m["ended"] and m["started"]
+    assert m["world_size"] == 1 and len(m["hosts"]) == 1
+    assert m["tags"] == ["baseline"] and m["argv"] == sys.argv
+    assert m["python"] and m["torch"] and m["attempts"][0]["status"] == "completed"
+
+
+def test_run_failure_records_exception(root):
+    exp = distlog.get_logger(root)
+    with pytest.raises(ZeroDivisionError):
+        with exp.run("boom"):
+            1 / 0
+    m = meta(root, "default", "boom")
+    assert m["status"] == "failed"
+    assert m["error"]["type"] == "ZeroDivisionError" and "1 / 0" in m["error"]["traceback"]
+    log = open(os.path.join(root, "default", "boom", "logs", "rank-00000.attempt-0.log")).read()
+    assert "ZeroDivisionError" in log and "run failed" in log
+
+
+def test_decorator_with_call_time_options(root):
+    exp = distlog.get_logger(root)
+
+    @exp.run
+    def train(config):
+        exp.metrics.log(step=0, acc=config["lr"] * 10)
+        return exp.run_id
+
+    with exp.experiment("sweep"):
+        rid = train({"lr": 0.1}, _run_name="cnn_lr0.1", _hyperparams={"lr": 0.1}, _tags=["cnn"])
+    assert rid == "cnn_lr0.1"
+    m = meta(root, "sweep", "cnn_lr0.1")
+    assert m["status"] == "completed" and m["tags"] == ["cnn"]
+    assert json.load(open(os.path.join(root, "sweep", "cnn_lr0.1", "params.json"))) == {"lr": 0.1}
+
+
+def test_one_run_at_a_time(root):
+    exp = distlog.get_logger(root)
+    with exp.run("a"):
+        with pytest.raises(RunStateError, match="still open"):
+            exp.start_run("b")
+
+
+def test_git_state_recorded_inside_a_checkout(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "f.txt").write_text("x")
+    subprocess.run(["git", "add", "f.txt"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "m"], cwd=repo, check=True)
+    (repo / "f.txt").write_text("changed")
+    script = "import distlog\nexp = distlog.get_logger('runs')\nwith exp.run('g'):\n    pass\n"
+    subprocess.run([sys.executable, "-c", script], cwd=repo, check=True, timeout=120)
+    m = meta(str(repo / "runs"), "default", "g")
+    assert len(m["git"]["commit"]) == 40 and m["git"]["dirty"] is True
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_atexit_closes_a_forgotten_run(tmp_path, crash):
+    script = textwrap.dedent(f"""
+        import distlog
+        exp = distlog.get_logger({str(tmp_path)!r})
+        exp.start_run("forgot")
+        exp.metrics.log(step=1, loss=0.5)
+        exp.info("still here")
+        if {crash}:
+            raise RuntimeError("user bug")
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (p.returncode != 0) == crash
+    m = meta(str(tmp_path), "default", "forgot")
+    assert m["status"] == ("failed" if crash else "completed")
+    if crash:
+        assert m["error"]["message"] == "user bug"
+    commit = json.load(open(tmp_path / "default" / "forgot" / "scalars.commit.json"))
+    assert commit["lengths"] == {"loss": 1}
+
+
+def test_params_api(root):
+    exp = distlog.get_logger(root)
+    with exp.run("p"):
+        exp.params.set(lr=0.1, optim={"name": "adam", "betas": (0.9, 0.999)})
+        exp.params.extend(optim={"eps": 1e-8}, seed=3)
+        exp.params.update("optim.lr", 3e-4)
+        exp.params.update("sched.warmup.steps", 100)
+        got = exp.params.read()
+        assert got == {"lr": 0.1, "seed": 3, "sched": {"warmup": {"steps": 100}},
+                       "optim": {"name": "adam", "betas": (0.9, 0.999), "eps": 1e-8, "lr": 3e-4}}
+        with pytest.raises(TypeError, match="param 'params.bad' has type object"):
+            exp.params.extend(bad=object())
+        assert exp.params.read() == got  # the failed update changed nothing
+        exp.params.set(arr=np.eye(2))
+        np.testing.assert_array_equal(exp.params.read()["arr"], np.eye(2))
+
+
+def test_logs_api(root, capsys):
+    exp = distlog.get_logger(root)
+    with exp.run("l"):
+        exp.logs.set_level("INFO")
+        exp.debug("hidden")
+        exp.info("starting epoch 1")
+        exp.logs.warning("low GPU memory", free_mb=512)
+        exp.error("failed at step", step=12, input_shape=(3, 4))
+        try:
+            {}["missing"]
+        except KeyError:
+            exp.exception("lookup failed")
+        logging.getLogger("thirdparty").propagate = False
+        exp.logs.capture_logging("thirdparty", "INFO")
+        logging.getLogger("thirdparty").info("from stdlib %d", 42)
+        errors = exp.get_logs(level="ERROR", limit=50)
+        assert [r.message for r in errors] == ["failed at step", "lookup failed: KeyError: 'missing'"]
+        assert errors[0].step == 12 and errors[0].fields == {"input_shape": [3, 4]}
+        assert "Traceback" in errors[1].fields["traceback"]
+        everything = [r.message for r in exp.get_logs(limit=None)]
+        assert "hidden" not in everything and "from stdlib 42" in everything
+        assert exp.get_logs(limit=2)[-1].message == "from stdlib 42"
+    assert "low GPU memory" in capsys.readouterr().err
+
+
+def test_readme_notes(root):
+    exp = distlog.get_logger(root)
+    with exp.run("n"):
+        exp.readme.write("# Notes\n")
+        exp.readme.append("Tried lr=0.1.")
+        assert exp.readme.read() == "# Notes\n\nTried lr=0.1."
+    assert open(os.path.join(root, "default", "n", "README.md")).read().startswith("# Notes")
+
+
+def test_log_io_failure_is_reported_not_raised(root, capsys):
+    exp = distlog.get_logger(root)
+    with exp.run("io"):
+        run = exp.current_run
+        logdir = os.path.join(root, "default", "io", "logs")
+        run.log_sink.close()
+        os.chmod(logdir, 0o500)
+        try:
+            if os.access(logdir, os.W_OK):  # root ignores permissions: break the path instead
+                os.chmod(logdir, 0o700)
+                import shutil
+
+                shutil.rmtree(logdir)
+                open(logdir, "w").close()  # a file where the folder should be
+            exp.info("this line cannot be written")
+            exp.info("nor this one")
+        finally:
+            if os.path.isdir(logdir):
+                os.chmod(logdir, 0o700)
+    err = capsys.readouterr().err
+    assert err.count("could not write to log") == 1
