@@ -73,7 +73,7 @@ class TorchComm(Comm):
             return fn(*args, **kw)
         except RuntimeError as e:  # gloo reports timeouts and lost peers as RuntimeError
             msg = str(e)
-            if "imeout" in msg or "timed out" in msg:
+            if "timeout" in msg.lower() or "timed out" in msg.lower():
                 raise FlushTimeout(
                     f"{what}: a rank did not arrive within {self.timeout:g} s (rank {self.rank} of "
                     f"{self.world_size} waited). Every rank must call flush()/close() the same "

@@ -84,9 +84,10 @@ class _Core:
         self.union_index: dict[str, int] = {}
         self.known: set[str] = set()
         self.prefixes: set[str] = set()
-        self.errors: list[str] = []
+        self.errors: list[tuple[str, str]] = []  # (exception type, message), raised at flush
         self.cache = ScalarCache(window)
         self.flushes = 0
+        self.flushed_step: float | None = None  # step of the last flush (for run metadata)
         self.stop_agreed = False
 
     def new_key(self, key: str) -> list[float]:
@@ -186,7 +187,7 @@ class MetricsLogger:
             if self._run.comm.world_size == 1:
                 raise
             # decided at the next flush on every rank together, so no rank is left waiting
-            core.errors.append(f"rank {self._run.rank}: {e}")
+            core.errors.append((type(e).__name__, f"rank {self._run.rank}: {e}"))
             return
         if type(x) is float:
             lst.append(x)
@@ -216,7 +217,9 @@ class MetricsLogger:
         core, run = self._core, self._run
         comm = run.comm
         if _aggregation not in R.AGGREGATIONS:
-            core.errors.append(f"rank {run.rank}: " + str(_bad_aggregation(_aggregation)))
+            if comm.world_size == 1:
+                raise _bad_aggregation(_aggregation)
+            core.errors.append(("ValueError", f"rank {run.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
         local = self._local_stats()
         writer_failed = run.writer_failed()
@@ -227,17 +230,12 @@ class MetricsLogger:
         header[R.H_STOP] = float(run.stop_requested)
         last = step if step is not None else core.last_step
         header[R.H_STEP] = R.NO_STEP if last is None else float(last)
+        core.last_step = None  # "the last collected step" means: in this flush window
         h = comm.all_reduce(header, "max")
         clash = None
         if h[R.H_NEW_KEYS]:
             lists = comm.all_gather_object(list(local.keys))
-            union = sorted(set(itertools.chain(core.union, *lists)))
-            for key in union:
-                if key not in core.known:
-                    try:
-                        core.check_key(key)
-                    except ValueError as e:  # every rank sees the same union: symmetric
-                        clash = clash or str(e)
+            union, clash = agree_union(core.union, lists)
             core.union = tuple(union)
             core.union_index = {k: i for i, k in enumerate(union)}
         keys = core.union
@@ -249,13 +247,17 @@ class MetricsLogger:
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
         out_step = float(h[R.H_STEP]) if h[R.H_STEP] != R.NO_STEP else float(core.flushes - 1)
+        core.flushed_step = out_step
         self._record(reduced, _aggregation, out_step)
         run.after_flush()
         if h[R.H_ERROR] or clash:
-            msgs = comm.all_gather_object(core.errors) if h[R.H_ERROR] else [[]]
+            # one more exchange, on the error path only (every rank knows it is taken)
+            msgs = comm.all_gather_object(list(dict.fromkeys(core.errors))) if h[R.H_ERROR] else [[]]
             core.errors = []
-            lines = [m for per_rank in msgs for m in per_rank] + ([clash] if clash else [])
-            raise TypeError("flush found bad input (valid keys were still written):\n  " + "\n  ".join(lines))
+            errs = [e for per_rank in msgs for e in per_rank] + ([("ValueError", clash)] if clash else [])
+            kind = TypeError if any(t == "TypeError" for t, _ in errs) else ValueError
+            raise kind("flush found bad input (valid keys were still written):\n  "
+                       + "\n  ".join(m for _, m in errs))
         if h[R.H_WRITER]:
             run.raise_writer_error(every_rank=True)
         return reduced
@@ -305,6 +307,31 @@ class MetricsLogger:
     def stop_requested(self) -> bool:
         """True once every rank agreed (through a flush) that the job should stop."""
         return self._core.stop_agreed
+
+
+def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:
+    """The sorted union of every rank's keys, without keys that clash with an earlier one.
+
+    Computed from the gathered lists alone, so every rank drops the same keys: a key that is
+    also a namespace of another (``train`` and ``train/loss``) keeps the first in sorted order.
+    """
+    accepted: list[str] = []
+    seen: set[str] = set()
+    prefixes: set[str] = set()
+    clash = None
+    for key in sorted(set(itertools.chain(previous, *lists))):
+        parts = key.split("/")
+        own = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        other = key if key in prefixes else next((p for p in own if p in seen), None)
+        if other is not None:
+            clash = clash or (f"metric key {key!r} clashes with {other!r}: a key cannot also be a "
+                              "namespace of other keys (stored as Zarr groups); rename one of them. "
+                              f"{key!r} was not reduced")
+            continue
+        accepted.append(key)
+        seen.add(key)
+        prefixes.update(own)
+    return accepted, clash
 
 
 def _bad_aggregation(agg: Any) -> ValueError:

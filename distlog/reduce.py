@@ -98,16 +98,19 @@ def summarize_segments(keys: Sequence[str], flat: np.ndarray, lengths: Sequence[
 def pack(union: Sequence[str], local: LocalStats, index: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The SUM and MAX buckets over the agreed, sorted ``union`` of keys.
 
-    Keys of ``union`` this rank has no values for keep the identity elements.
+    Keys of ``union`` this rank has no values for keep the identity elements; local keys
+    outside ``union`` (rejected when the union was agreed) are left out.
     """
     k = len(union)
     if index is None:
         index = {key: i for i, key in enumerate(union)}
-    idx = np.fromiter((index[key] for key in local.keys), dtype=np.intp, count=len(local.keys))
+    pos = np.fromiter((index.get(key, -1) for key in local.keys), dtype=np.intp, count=len(local.keys))
+    keep = pos >= 0
+    idx = pos[keep]
     s = np.zeros(3 * k)
     m = np.full(2 * k, -np.inf)
-    s[idx], s[k + idx], s[2 * k + idx] = local.sum, local.count, local.nonfinite
-    m[idx], m[k + idx] = local.max, -local.min
+    s[idx], s[k + idx], s[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
+    m[idx], m[k + idx] = local.max[keep], -local.min[keep]
     return s, m
 
 

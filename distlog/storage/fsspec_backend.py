@@ -17,6 +17,7 @@ depends on comparing contents.
 
 from __future__ import annotations
 
+import errno
 import uuid
 from typing import IO, Any, Callable, TypeVar
 
@@ -120,8 +121,17 @@ class FsspecBackend(StorageBackend):
 
         return self._retry(probe, op="exists", path=path)
 
+    def _missing(self, path: str, e: FileNotFoundError) -> FileNotFoundError:
+        # name the distlog URL, not the library's request URL or bucket path
+        err = FileNotFoundError(errno.ENOENT, "no such object", self.join(path))
+        err.__cause__ = e
+        return err
+
     def _read_object(self, path: str) -> bytes:
-        return self._retry(self.fs.cat_file, self._p(path), op="read", path=path)
+        try:
+            return self._retry(self.fs.cat_file, self._p(path), op="read", path=path)
+        except FileNotFoundError as e:
+            raise self._missing(path, e) from e
 
     def write_bytes(self, path: str, data: bytes) -> None:
         # a single PUT (or a multipart upload completed in one call) is atomic on S3 and GCS
@@ -159,7 +169,10 @@ class FsspecBackend(StorageBackend):
         )
 
     def open_read(self, path: str) -> IO[bytes]:
-        return self._retry(self.fs.open, self._p(path), "rb", op="open", path=path)
+        try:
+            return self._retry(self.fs.open, self._p(path), "rb", op="open", path=path)
+        except FileNotFoundError as e:
+            raise self._missing(path, e) from e
 
     def list_dir(self, path: str = "") -> list[str]:
         full = self._p(path)

@@ -68,7 +68,10 @@ class MemoryBackend(FsspecBackend):
         return fs
 
     def _read_object(self, path: str) -> bytes:
-        return self.fs.cat_file(self._p(path))
+        try:
+            return self.fs.cat_file(self._p(path))
+        except FileNotFoundError as e:
+            raise self._missing(path, e) from e
 
     def write_bytes(self, path: str, data: bytes) -> None:
         # the new MemoryFile replaces the old one in one dict assignment: atomic for readers
@@ -92,7 +95,7 @@ class MemoryBackend(FsspecBackend):
             return True
 
     def open_read(self, path: str) -> IO[bytes]:
-        return io.BytesIO(self.fs.cat_file(self._p(path)))
+        return io.BytesIO(self._read_object(path))
 
     def get_url(self, path: str, expires: int = 3600) -> str:
         return self.join(path) if path else self.root

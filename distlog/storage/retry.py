@@ -28,6 +28,7 @@ nothing heavy and works with whichever backends are installed.
 from __future__ import annotations
 
 import errno
+import importlib
 import random
 import time
 from functools import lru_cache
@@ -57,37 +58,31 @@ _TRANSIENT_STATUS = {408, 429}
 _TRANSIENT_ERRNOS = {errno.EBUSY, errno.EAGAIN, errno.ETIMEDOUT, getattr(errno, "EREMOTEIO", -1)}
 
 
+def _classes(module: str, *names: str) -> list[type]:
+    """The named exception classes of an optional module; [] when it is not installed."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return []
+    return [c for c in (getattr(mod, n, None) for n in names) if isinstance(c, type)]
+
+
 @lru_cache(maxsize=1)
 def _library_types() -> dict[str, tuple[type, ...]]:
     """Exception classes of the optional libraries that are installed."""
-    transient: list[type] = [ConnectionError, TimeoutError]
-    credentials: list[type] = []
-    try:
-        import aiohttp
-
-        transient.append(aiohttp.ClientError)  # ClientResponseError is handled by status first
-    except ImportError:
-        pass
-    try:
-        from botocore import exceptions as bx
-
-        transient += [bx.HTTPClientError, bx.ConnectionError, bx.ResponseParserError]
-        credentials += [bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound,
-                        bx.CredentialRetrievalError]
-    except ImportError:
-        pass
-    try:
-        from requests import exceptions as rx
-
-        transient += [rx.ConnectionError, rx.Timeout, rx.ChunkedEncodingError]
-    except ImportError:
-        pass
-    try:
-        from google.auth import exceptions as gx
-
-        credentials += [gx.DefaultCredentialsError, gx.RefreshError]
-    except ImportError:
-        pass
+    transient = [
+        ConnectionError, TimeoutError,
+        # ClientResponseError (a ClientError) is decided by its status before this applies
+        *_classes("aiohttp", "ClientError"),
+        *_classes("botocore.exceptions", "HTTPClientError", "ConnectionError"),
+        *_classes("botocore.parsers", "ResponseParserError"),  # throttled S3 sends bad XML
+        *_classes("requests.exceptions", "ConnectionError", "Timeout", "ChunkedEncodingError"),
+    ]
+    credentials = [
+        *_classes("botocore.exceptions", "NoCredentialsError", "PartialCredentialsError",
+                  "ProfileNotFound", "CredentialRetrievalError"),
+        *_classes("google.auth.exceptions", "DefaultCredentialsError", "RefreshError"),
+    ]
     return {"transient": tuple(transient), "credentials": tuple(credentials)}
 
 

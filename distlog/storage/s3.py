@@ -8,9 +8,9 @@
 its retry loop (``distlog.storage.retry``).
 
 Defaults this backend adds (each overridable): ``use_listings_cache=False`` — another
-process's writes must be visible at once; and botocore ``retries={"total_max_attempts": 1}``
+process's writes must be visible at once; botocore ``retries={"total_max_attempts": 1}``
 — distlog's retry loop is the one that backs off, so retries do not multiply (s3fs still
-retries dropped connections a few times within a call).
+retries dropped connections a few times within a call); and ``signature_version="s3v4"``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class S3Backend(FsspecBackend):
         opts.setdefault("use_listings_cache", False)
         config = dict(opts.get("config_kwargs") or {})
         config.setdefault("retries", {"total_max_attempts": 1})
+        # SigV4 presigned URLs (botocore falls back to SigV2 query strings for some endpoints)
+        config.setdefault("signature_version", "s3v4")
         opts["config_kwargs"] = config
         return opts
 

@@ -346,3 +346,28 @@ class BackgroundWriter:
         self.last_commit_seconds = time.perf_counter() - t0
         # never spend more than ~20% of the time writing: back off when commits are slow
         return now + max(self.commit_interval, 5 * self.last_commit_seconds)
+
+
+# ---- reading (the format's owner also reads it) --------------------------------------------
+def read_commit(backend: StorageBackend, name: str) -> dict[str, Any]:
+    """The commit record of table ``name`` (``{}`` when nothing was committed yet)."""
+    try:
+        return backend.read_json(f"{name}.commit.json")
+    except FileNotFoundError:
+        return {}
+
+
+def read_series(backend: StorageBackend, name: str, key: str, commit: dict[str, Any] | None = None) -> np.ndarray:
+    """The committed rows of one series: a ``(n, width)`` float64 array (``(0, 0)`` if none).
+
+    Only rows ``[0, lengths[key])`` are read, so a reader never sees a partial write.
+    """
+    import zarr
+
+    commit = read_commit(backend, name) if commit is None else commit
+    n = commit.get("lengths", {}).get(key)
+    if not n:
+        known = ", ".join(sorted(commit.get("lengths", {}))) or "none"
+        raise KeyError(f"no committed series {key!r} in {name}; committed: {known}")
+    arr = zarr.open_array(store=backend.zarr_store(f"{name}.zarr", read_only=True), path=key, mode="r")
+    return np.asarray(arr[:n])

@@ -1,0 +1,109 @@
+"""Bad input and missing ranks fail on every rank alike, and nothing valid is lost."""
+
+import os
+import time
+
+import pytest
+
+from distributed import run_ranks
+
+
+def _bad_input_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("bad"):
+        exp.metrics.collect(step=1, loss=float(rank))
+        if rank == 1:
+            exp.metrics.collect(step=1, loss="nan?")  # not raised here: decided at flush
+        try:
+            exp.metrics.flush()
+            outcome = "no error"
+        except TypeError as e:
+            outcome = str(e)
+        # the group is still usable afterwards: a second flush works on every rank
+        exp.metrics.collect(step=2, loss=1.0)
+        red = exp.metrics.flush()
+        return outcome, red["loss"]["count"]
+
+
+@pytest.mark.timeout(120)
+def test_bad_value_on_one_rank_raises_on_every_rank(tmp_path):
+    root = str(tmp_path / "root")
+    res = run_ranks(_bad_input_worker, 3, tmp_path, root, timeout=90)
+    for outcome, count in res:
+        assert "metric 'loss' got a str ('nan?')" in outcome and "rank 1" in outcome
+        assert count == 3
+    from distlog.storage import open_storage
+    from distlog.writers.rowstore import read_series
+
+    rows = read_series(open_storage(os.path.join(root, "default", "bad")), "scalars", "loss")
+    assert rows[:, 0].tolist() == [1.0, 2.0]  # the valid values of the failed flush were kept
+    assert rows[0, 3] == pytest.approx(1.0) and rows[0, 7] == 3  # mean of 0,1,2 over 3 values
+
+
+def test_single_process_raises_at_once(root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("single"):
+        for bad, what in [("x", "str"), (None, "NoneType"), ([1.0], "list"), (1 + 2j, "complex")]:
+            with pytest.raises(TypeError, match=f"metric 'm' got a {what}"):
+                exp.metrics.collect(m=bad)
+        import numpy as np
+        import torch
+
+        with pytest.raises(TypeError, match=r"of shape \(2,\)"):
+            exp.metrics.collect(m=torch.ones(2))
+        with pytest.raises(TypeError, match=r"of shape \(3,\)"):
+            exp.metrics.log(m=np.zeros(3))
+        with pytest.raises(ValueError, match="_aggregation must be one of mean, min, max, sum"):
+            exp.metrics.collect(m=1.0)
+            exp.metrics.flush(_aggregation="median")
+
+
+def _key_clash_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("clash"):
+        exp.metrics.collect(step=0, **({"train": 1.0} if rank == 0 else {"train/loss": 2.0}))
+        try:
+            exp.metrics.flush()
+            return "no error"
+        except ValueError as e:
+            return str(e)
+
+
+@pytest.mark.timeout(120)
+def test_key_that_is_also_a_namespace_fails_everywhere(tmp_path):
+    res = run_ranks(_key_clash_worker, 2, tmp_path, str(tmp_path / "root"), timeout=90)
+    assert all("clashes with" in r for r in res), res
+
+
+def _late_rank_worker(rank, world, root):
+    import distlog
+    from distlog.errors import FlushTimeout
+
+    exp = distlog.get_logger(root, flush_timeout=3)
+    exp.start_run("late")
+    exp.metrics.collect(step=1, loss=1.0)
+    if rank == 1:
+        time.sleep(8)  # never arrives in time
+        return "slept"
+    t0 = time.monotonic()
+    try:
+        exp.metrics.flush()
+        return "no error"
+    except FlushTimeout as e:
+        return f"{time.monotonic() - t0:.1f}|{e}"
+
+
+@pytest.mark.timeout(120)
+def test_missing_rank_becomes_a_clear_timeout(tmp_path):
+    res = run_ranks(_late_rank_worker, 2, tmp_path, str(tmp_path / "root"), timeout=60, expect_failure=True)
+    ok, text = res[0]
+    assert ok, text
+    waited, msg = text.split("|", 1)
+    assert float(waited) < 30
+    assert "did not arrive within 3 s" in msg and "flush" in msg
