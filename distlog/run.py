@@ -98,6 +98,7 @@ class Run:
         self._main_writer: BackgroundWriter | None = None
         self._rank_writer: BackgroundWriter | None = None
         self._on_close: list[Callable[[], None]] = []
+        self._before_final_flush: list[Callable[[], None]] = []
         self.metrics = MetricsLogger(self, window=window)
         self.logs = TextLogger(self)
         self.params = ParameterIndex(self)
@@ -194,7 +195,14 @@ class Run:
         errors: list[BaseException] = []
         if exc is not None:
             self.logs.exception("run failed", exc_info=exc)
+        for fn in self._before_final_flush:
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        self.log_sink.flush()
         if collective and exc is None:
+            # also the barrier after which rank 0 may merge what every rank wrote
             try:
                 self.metrics.flush()
             except Exception as e:  # noqa: BLE001 - recorded, then raised below
@@ -241,7 +249,12 @@ class Run:
             print(f"distlog: could not write {RUN_FILE}: {e!r}", file=sys.stderr)
 
     def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""
         self._on_close.append(fn)
+
+    def before_final_flush(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on this rank before the closing flush (make per-rank records durable)."""
+        self._before_final_flush.append(fn)
 
     # ---- writers -------------------------------------------------------------------------
     def _make_writer(self, storage: StorageBackend) -> BackgroundWriter:
