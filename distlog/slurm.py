@@ -89,7 +89,9 @@ def _render_line(line: str, values: dict[str, str]) -> str:
     body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
     if (m := _VAR_LINE.match(body)) and m["name"] in values:
         default = _shell_quote(values[m["name"]], m["name"])
-        return f"{m['name']}=${{{m['name']}:-{default}}}{m['rest']}{newline}"
+        head = f"{m['name']}=${{{m['name']}:-{default}}}"
+        comment = m["rest"].strip()
+        return (_align(head, comment, m.start("rest") + len(m["rest"]) - len(comment)) if comment else head) + newline
     if (m := _SBATCH_LINE.match(body)) and m["name"] in values:
         value = values[m["name"]]
         if re.search(r"[\s#\"']", value):
@@ -97,12 +99,14 @@ def _render_line(line: str, values: dict[str, str]) -> str:
                 f"{m['name']}={value!r}: an #SBATCH value cannot hold spaces, quotes or '#'; "
                 "give a single token such as 'gpu' or '01:00:00'"
             )
-        prefix = _split_option(m["arg"])[0]
-        arg = prefix + value
-        pad = " " * max(1, len(m["arg"]) + len(m["pad"]) - len(arg))
-        hashes = "#" if value else "##"
-        return f"{hashes}SBATCH {arg}{pad}# {m['name']}{newline}"
+        head = f"{'#' if value else '##'}SBATCH {_split_option(m['arg'])[0]}{value}"
+        return _align(head, f"# {m['name']}", m.end("pad")) + newline
     return line
+
+
+def _align(head: str, comment: str, column: int) -> str:
+    """``head`` then ``comment`` at ``column`` (or one space after ``head`` if it is longer)."""
+    return head + " " * max(1, column - len(head)) + comment
 
 
 def _split_option(arg: str) -> tuple[str, str]:
@@ -120,7 +124,7 @@ def _unquote(default: str) -> str:
 def _shell_quote(value: str, name: str) -> str:
     if re.search(r'[\n\0"]', value):
         raise ValueError(f"{name}: value {value!r} has a newline, NUL or '\"'; give one line without double quotes")
-    if _SHELL_SAFE.match(value) and value:
+    if _SHELL_SAFE.match(value):
         return value
     return '"' + re.sub(r"([\\$`])", r"\\\1", value) + '"'
 

@@ -158,7 +158,7 @@ class RowTable:
 
     def write(self, final: bool = False) -> bool:
         """Write dirty chunks and then the commit record. True if anything was written."""
-        if not self.dirty:
+        if not self.dirty and not (final and self.series):
             return False
         C = self.chunk_rows
         for key in sorted(self.dirty):

@@ -1,0 +1,121 @@
+"""log() keeps every rank's values; histograms; statistics; steady-state collective count."""
+
+import os
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.storage import open_storage
+from distlog.writers.rowstore import read_commit, read_series
+from distributed import run_ranks
+
+
+def _log_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("perrank"):
+        for s in range(3):
+            exp.metrics("own").log(step=s, value=rank * 10 + s)  # no communication
+        if rank == 0:
+            exp.metrics.log(step=9, only_rank0=1.0)  # safe inside `if rank == 0`
+        exp.log_histogram("weights", np.arange(100) + rank, bins=10, step=1)
+    return exp.current_run.url if exp._run else None
+
+
+@pytest.mark.timeout(120)
+def test_log_keeps_every_ranks_values(tmp_path):
+    root = str(tmp_path / "root")
+    run_ranks(_log_worker, 3, tmp_path, root, timeout=90)
+    run = open_storage(os.path.join(root, "default", "perrank"))
+    np.testing.assert_array_equal(read_series(run, "scalars", "own/value")[:, 2], [0, 1, 2])
+    assert read_series(run, "scalars", "only_rank0")[0, 0] == 9
+    for r in (1, 2):
+        mine = run.child(f"ranks/rank-{r:05d}")
+        rows = read_series(mine, "scalars", "own/value")
+        np.testing.assert_array_equal(rows[:, 0], [0, 1, 2])
+        np.testing.assert_array_equal(rows[:, 2], [r * 10, r * 10 + 1, r * 10 + 2])
+        assert "only_rank0" not in read_commit(mine, "scalars")["lengths"]
+        h = read_series(mine, "histograms", "weights")
+        assert h.shape == (1, 2 + 11 + 10)
+        np.testing.assert_array_equal(h[0, 2:13], np.histogram(np.arange(100) + r, bins=10)[1])
+        np.testing.assert_array_equal(h[0, 13:], [10] * 10)
+
+
+def test_conveniences_and_statistics(root):
+    exp = distlog.get_logger(root)
+    with exp.run("stats"):
+        rng = np.random.default_rng(0)
+        vals = rng.normal(size=500)
+        for i, v in enumerate(vals):
+            with exp.step(i):
+                exp.log_metric("loss", v)
+        exp.log_metrics({"a": 1, "b": np.float32(2.5)}, step=3)
+        assert exp.scalars is exp.metrics or exp.scalars.prefix == ""
+        st = exp.metrics.get_stats("loss")
+        assert st.count == 500 and st.mean == pytest.approx(vals.mean()) and st.std == pytest.approx(vals.std())
+        assert (st.min, st.max) == (vals.min(), vals.max())
+        w = exp.metrics.get_stats("loss", window=100)
+        assert w.mean == pytest.approx(vals[-100:].mean())
+        for p in (0, 5, 50, 95, 100):
+            assert exp.metrics.get_percentile("loss", p) == pytest.approx(np.percentile(vals, p))
+        summ = exp.metrics.get_summary("loss", frequency=100)
+        assert [s["step"] for s in summ] == [0, 100, 200, 300, 400]
+        assert summ[1]["mean"] == pytest.approx(vals[100:200].mean()) and summ[1]["count"] == 100
+        with pytest.raises(ValueError, match="frequency must be one of"):
+            exp.metrics.get_summary("loss", frequency=7)
+        with pytest.raises(KeyError, match="known: a, b, loss"):
+            exp.metrics.get_stats("nope")
+    rows = read_series(open_storage(os.path.join(root, "default", "stats")), "scalars", "loss")
+    np.testing.assert_array_equal(rows[:, 0], np.arange(500))
+    np.testing.assert_array_equal(rows[:, 2], vals)
+
+
+def _count_worker(rank, world, root, nkeys):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run(f"count{nkeys}"):
+        comm = exp.current_run.comm
+        calls = []
+        for flush in range(3):
+            for k in range(nkeys):
+                exp.metrics.collect(step=flush, **{f"k{k:05d}": float(rank + k)})
+            before = comm.calls
+            red = exp.metrics.flush()
+            calls.append(comm.calls - before)
+        return calls, red[f"k{nkeys - 1:05d}"]["mean"]
+
+
+@pytest.mark.parametrize("nkeys", [1, 10_000])
+@pytest.mark.timeout(180)
+def test_steady_state_flush_is_three_collectives(tmp_path, nkeys):
+    res = run_ranks(_count_worker, 2, tmp_path, str(tmp_path / "root"), nkeys, timeout=150)
+    for calls, mean in res:
+        assert calls == [4, 3, 3]  # the first flush agrees on the key set once
+        assert mean == pytest.approx(nkeys - 1 + 0.5)
+
+
+def test_resumed_run_rewinds_and_continues(root):
+    exp = distlog.get_logger(root, chunk_rows=16)
+    with exp.run("resume"):
+        for s in range(40):
+            exp.metrics.collect(step=s, loss=float(s))
+            exp.metrics.flush()
+        exp.info("first attempt")
+    # the job died after step 39; its checkpoint is from step 25: the next attempt rewinds
+    with exp.run("resume", resume_step=25):
+        for s in range(26, 30):
+            exp.metrics.collect(step=s, loss=float(s))
+            exp.metrics.flush()
+        exp.info("second attempt")
+    store = open_storage(os.path.join(root, "default", "resume"))
+    rows = read_series(store, "scalars", "loss")
+    np.testing.assert_array_equal(rows[:, 0], np.arange(30))
+    import json
+
+    meta = json.loads(store.read_text("run.json"))
+    assert [a["attempt"] for a in meta["attempts"]] == [0, 1]
+    assert meta["attempts"][1]["resume_step"] == 25 and meta["status"] == "completed"
+    assert sorted(store.list_dir("logs")) == ["rank-00000.attempt-0.log", "rank-00000.attempt-1.log"]

@@ -1,0 +1,132 @@
+"""The background Zarr writer: whole chunks, committed lengths, resume, failures, kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from distlog.errors import WriterError
+from distlog.storage import open_storage
+from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
+
+
+def _rows(start, n, width=3):
+    r = np.zeros((n, width))
+    r[:, 0] = np.arange(start, start + n)
+    r[:, 1] = np.arange(start, start + n) * 0.5
+    r[:, 2] = -np.arange(start, start + n)
+    return r
+
+
+def test_many_chunks_and_tail_rewrites(tmp_path):
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    total = 0
+    for n in [5, 11, 1, 40, 3, 0, 33]:  # crosses chunk bounds, partial tails, growth
+        if n:
+            t.add("x", _rows(total, n))
+            t.add("deep/er/y", _rows(total, n)[:, :3])
+            total += n
+        t.write()
+        got = read_series(store, "scalars", "x")
+        assert got.shape == (total, 3)
+        np.testing.assert_array_equal(got, _rows(0, total))
+    t.finalize()
+    import zarr
+
+    arr = zarr.open_array(store=store.zarr_store("scalars.zarr", read_only=True), path="x", mode="r")
+    assert arr.shape == (total, 3) and arr.chunks == (16, 3)
+    assert arr.attrs["columns"] == ["step", "a", "b"]
+    np.testing.assert_array_equal(read_series(store, "scalars", "deep/er/y"), _rows(0, total))
+
+
+def test_resume_rewinds_to_the_checkpoint_step(tmp_path):
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=8)
+    t.add("x", _rows(0, 21))
+    t.write()
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=8)
+    t2.load(truncate_after_step=12)  # the checkpoint was taken at step 12
+    t2.add("x", _rows(13, 10))
+    t2.write()
+    got = read_series(store, "scalars", "x")
+    np.testing.assert_array_equal(got[:, 0], np.arange(23))  # strictly increasing, no gap, no dup
+    np.testing.assert_array_equal(got, _rows(0, 23))
+
+
+def test_writer_thread_commits_and_closes(tmp_path):
+    store = open_storage(str(tmp_path))
+    w = BackgroundWriter({"scalars": RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=32)},
+                         commit_interval=3600)
+    for i in range(100):
+        w.put_many("scalars", ["p", "q"], np.array([[i, 1.0, 2.0], [i, 3.0, 4.0]]))
+    assert read_commit(store, "scalars") == {}  # nothing committed before the interval or a flush
+    w.flush(wait=True)
+    assert read_commit(store, "scalars")["lengths"] == {"p": 100, "q": 100}
+    w.close()
+    assert read_commit(store, "scalars")["final"] is True
+
+
+def test_write_failure_surfaces_and_rows_are_kept(tmp_path):
+    target = tmp_path / "store"
+    store = open_storage(str(target))
+    w = BackgroundWriter({"scalars": RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=32)},
+                         commit_interval=3600)
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("a file where the store's folder should be")
+    w.put("scalars", "p", _rows(0, 5))
+    with pytest.raises(WriterError, match="writing to the store failed"):
+        w.flush(wait=True)
+    target.unlink()  # the store is back
+    w.put("scalars", "p", _rows(5, 5))
+    w.flush(wait=True)
+    np.testing.assert_array_equal(read_series(store, "scalars", "p"), _rows(0, 10))
+    w.close()
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
+    root = tmp_path / "root"
+    progress = tmp_path / "progress.txt"
+    script = textwrap.dedent(f"""
+        import json, time, distlog
+        exp = distlog.get_logger({str(root)!r}, chunk_rows=64, commit_interval=0.05)
+        exp.start_run("killed")
+        step = 0
+        while True:
+            for _ in range(7):
+                exp.metrics.collect(step=step, loss=float(step), acc=step * 0.5)
+                step += 1
+            exp.metrics.flush()
+            exp.current_run.main_writer().flush(wait=True)
+            with open({str(progress)!r}, "w") as f:
+                f.write(str(step))
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if progress.exists() and progress.read_text() and int(progress.read_text()) > 700:
+            break
+        time.sleep(0.2)
+    else:
+        p.kill()
+        pytest.fail("writer script made no progress")
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    last_done = int(progress.read_text())  # rows committed before this value was written
+    store = open_storage(str(root / "default" / "killed"))
+    commit = read_commit(store, "scalars")
+    n = commit["lengths"]["loss"]
+    assert n >= last_done // 7
+    rows = read_series(store, "scalars", "loss", commit)
+    # every committed row is whole: the flush of steps [7k, 7k+6] has mean 7k+3
+    np.testing.assert_array_equal(rows[:, 0], np.arange(n) * 7 + 6)
+    np.testing.assert_array_equal(rows[:, 3], np.arange(n) * 7 + 3.0)
+    assert np.isfinite(rows).all()
+    assert json.loads((root / "default" / "killed" / "run.json").read_text())["status"] == "running"
