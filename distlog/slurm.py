@@ -116,8 +116,9 @@ def _split_option(arg: str) -> tuple[str, str]:
 
 
 def _unquote(default: str) -> str:
-    if len(default) >= 2 and default[0] == default[-1] and default[0] in "\"'":
-        return default[1:-1]
+    """Inverse of ``_shell_quote``."""
+    if len(default) >= 2 and default[0] == default[-1] == '"':
+        return re.sub(r"\\([\\$`])", r"\1", default[1:-1])
     return default
 
 
