@@ -18,6 +18,7 @@ depends on comparing contents.
 from __future__ import annotations
 
 import errno
+import io
 import uuid
 from typing import IO, Any, Callable, TypeVar
 
@@ -52,16 +53,19 @@ class FsspecBackend(StorageBackend):
     """A root ``<scheme>://<bucket>/<prefix>`` on an fsspec filesystem (``self.fs``)."""
 
     supports_append = False
-    #: parts of large streamed uploads (S3 needs >= 5 MiB; GCS a multiple of 256 KiB)
+    #: parts of large streamed uploads and ranged reads (S3 needs >= 5 MiB parts; GCS a
+    #: multiple of 256 KiB)
     part_size = 8 << 20
+    #: distlog's retry loop (``retrying`` arguments); storage_options ``retry_*`` override
+    retry_defaults: dict[str, Any] = {"attempts": 6, "base_delay": 0.2, "max_delay": 10.0}
 
     def __init__(self, root: str, **storage_options: Any) -> None:
         scheme, path = split_url(root, self.schemes)
         super().__init__(f"{scheme}://{path}", **storage_options)
         self.scheme = scheme
         self._base = path  # the root as a path on self.fs
-        self._retry_kw = {RETRY_OPTIONS[k]: v for k, v in storage_options.items()
-                          if k in RETRY_OPTIONS}
+        self._retry_kw = {**self.retry_defaults, **{
+            RETRY_OPTIONS[k]: v for k, v in storage_options.items() if k in RETRY_OPTIONS}}
         fs_opts = {k: v for k, v in storage_options.items() if k not in RETRY_OPTIONS}
         #: the options handed to fsspec (and to zarr), after this backend's defaults
         self.fs_options = self._fs_options(fs_opts)
@@ -73,6 +77,10 @@ class FsspecBackend(StorageBackend):
 
     def _make_fs(self, options: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+    def _zarr_options(self) -> dict[str, Any]:
+        """Options for zarr's own filesystem (zarr's I/O does not pass through ``_retry``)."""
+        return dict(self.fs_options)
 
     def _put_new(self, full: str, data: bytes, marker: str) -> None:
         """Put ``data`` at ``full`` only if absent, tagged with ``marker``; else FileExistsError."""
@@ -169,10 +177,12 @@ class FsspecBackend(StorageBackend):
         )
 
     def open_read(self, path: str) -> IO[bytes]:
+        """A buffered stream; a transient failure mid-read reopens at the same offset."""
         try:
-            return self._retry(self.fs.open, self._p(path), "rb", op="open", path=path)
+            raw = _RetryingReader(self, path)
         except FileNotFoundError as e:
             raise self._missing(path, e) from e
+        return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def list_dir(self, path: str = "") -> list[str]:
         full = self._p(path)
@@ -245,6 +255,75 @@ class FsspecBackend(StorageBackend):
 
         return zarr.storage.FsspecStore.from_url(
             f"{self.scheme}://{self._p(path)}",
-            storage_options=dict(self.fs_options),
+            storage_options=self._zarr_options(),
             read_only=read_only,
         )
+
+
+class _RetryingReader(io.RawIOBase):
+    """Reads an object through the library's file object, retried like every primitive.
+
+    The library file (s3fs ``S3File``, gcsfs ``GCSFile``) fetches ranges lazily, so a
+    failure can surface at any ``read``; it then is dropped and the next attempt reopens it
+    at the last offset that was handed out. ``block_size`` bounds each ranged GET.
+    """
+
+    def __init__(self, backend: FsspecBackend, path: str) -> None:
+        super().__init__()
+        self._b, self._path, self._full = backend, path, backend._p(path)
+        self._pos = 0
+        self._f: Any = None
+        backend._retry(self._ensure_open, op="open", path=path)
+        self._size = int(self._f.size)
+
+    def _ensure_open(self) -> Any:
+        if self._f is None:
+            f = self._b.fs.open(self._full, "rb", block_size=self._b.part_size)
+            if self._pos:
+                f.seek(self._pos)
+            self._f = f
+        return self._f
+
+    def _drop(self) -> None:
+        f, self._f = self._f, None
+        if f is not None:
+            try:
+                f.close()
+            except Exception:
+                pass
+
+    def _read_attempt(self, n: int) -> bytes:
+        try:
+            return self._ensure_open().read(n)
+        except Exception:
+            self._drop()  # the next attempt reopens at self._pos
+            raise
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), max(0, self._size - self._pos))
+        if n == 0:
+            return 0
+        data = self._b._retry(self._read_attempt, n, op="read", path=self._path)
+        buf[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        if self._f is not None:
+            self._f.seek(self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._drop()
+        super().close()

@@ -29,6 +29,9 @@ def _emulated(options: dict[str, Any]) -> bool:
 class GCSBackend(FsspecBackend):
     schemes = ("gs", "gcs")
     supports_signed_urls = True  # when the credentials can sign (service account)
+    # gcsfs already retries 5xx/429/connection errors 6 times (1, 2, 4, 8, 16 s apart)
+    # inside each call; a few outer attempts are enough
+    retry_defaults = {"attempts": 3, "base_delay": 1.0, "max_delay": 10.0}
 
     def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
         opts = dict(options)
