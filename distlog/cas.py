@@ -1,0 +1,276 @@
+"""The content-addressed blob store shared by every run under a root.
+
+Layout (relative to the root given to ``get_logger``)::
+
+    .distlog/cas/sha256/<d[:2]>/<d>      the bytes whose SHA-256 hex digest is d (immutable)
+    .distlog/cas/uploads/<d>.json        upload lease: {"host", "pid", "time"}; while present,
+                                         one writer is uploading d and the others wait for it
+    .distlog/cas/fresh/<d>               rewritten when an *old* blob is reused, so that
+                                         ``distlog gc`` counts the reuse as recent
+
+A blob is written with exclusive create: "already exists" is a deduplication hit, never an
+error, because the digest is in the key (PRIOR_ART A.25, B.8). Before uploading, a writer
+checks whether the blob exists (a hit costs one HEAD and no upload). Large blobs also take an
+upload lease, so N ranks saving the same checkpoint at the same moment upload it once: one wins
+the lease and uploads, the others poll for the blob. The lease only saves bandwidth —
+correctness rests on the exclusive create alone — so a lease whose holder died (no heartbeat
+for ``lease_stale`` seconds) is simply taken over, and clock skew between nodes can at worst
+cause a duplicate upload, never a lost or corrupted blob.
+
+Hashing happens while bytes stream: ``stage()`` hands encoders a writer that hashes what it
+writes into a local temp file, so a large checkpoint is written once, hashed on the way, and
+uploaded from disk in parts (``create_file`` streams; S3 uses multipart) — never held twice in
+memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Callable, Iterator
+
+from .storage.base import StorageBackend
+
+CAS_DIR = ".distlog/cas"
+BLOB_DIR = f"{CAS_DIR}/sha256"
+LEASE_DIR = f"{CAS_DIR}/uploads"
+FRESH_DIR = f"{CAS_DIR}/fresh"
+CHUNK = 1 << 20
+#: blobs at least this large take an upload lease (smaller ones are cheaper to send twice)
+LEASE_MIN_BYTES = 1 << 20
+#: a reused blob older than this gets its freshness marker rewritten (see module doc)
+FRESHEN_AFTER = 300.0
+
+
+def blob_path(digest: str) -> str:
+    return f"{BLOB_DIR}/{digest[:2]}/{digest}"
+
+
+def lease_path(digest: str) -> str:
+    return f"{LEASE_DIR}/{digest}.json"
+
+
+def fresh_path(digest: str) -> str:
+    return f"{FRESH_DIR}/{digest}"
+
+
+def is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def temp_dir() -> str | None:
+    """Where blobs are staged before upload: ``$DISTLOG_TMPDIR``, else the system default."""
+    return os.environ.get("DISTLOG_TMPDIR") or None
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only file object that hashes (SHA-256) and counts what it writes to ``f``."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        nbytes = memoryview(b).nbytes
+        self._f.write(b)
+        self._h.update(b)
+        self.size += nbytes
+        return nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+
+    @property
+    def sha256(self) -> str:
+        return self._h.hexdigest()
+
+
+class Stage:
+    """A local temp file to encode into before upload; see ``stage()``.
+
+    Write through ``writer`` (hashes on the way), or let a tool write to ``path`` itself
+    (ffmpeg) and the file is hashed in ``finish()``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._f: IO[bytes] | None = None
+        self._w: HashingWriter | None = None
+
+    @property
+    def writer(self) -> HashingWriter:
+        if self._w is None:
+            self._f = open(self.path, "wb")
+            self._w = HashingWriter(self._f)
+        return self._w
+
+    def finish(self) -> tuple[str, int]:
+        """Close the file; its SHA-256 hex digest and size."""
+        if self._w is None:
+            return hash_file(self.path)
+        self.close()
+        return self._w.sha256, self._w.size
+
+    def close(self) -> None:
+        if self._f is not None and not self._f.closed:
+            self._f.close()
+
+
+@contextlib.contextmanager
+def stage(suffix: str = "") -> Iterator[Stage]:
+    """``with stage() as st: encode(st.writer); digest, size = st.finish(); upload(st.path)``.
+
+    The temp file is removed when the block ends.
+    """
+    fd, path = tempfile.mkstemp(prefix="distlog-", suffix=suffix, dir=temp_dir())
+    os.close(fd)
+    st = Stage(path)
+    try:
+        yield st
+    finally:
+        st.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def hash_file(path: str) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a local file, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+    return h.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class PutResult:
+    sha256: str
+    size: int
+    #: True if this call created the blob (bytes travelled); False on a deduplication hit
+    uploaded: bool
+    #: True if the blob existed and was old: the caller re-checks it after recording the
+    #: reference (a garbage collector may have been deleting it at that moment)
+    reused_old: bool = False
+
+
+class ContentStore:
+    """Blobs keyed by SHA-256 under ``root`` (the storage root, not a run folder)."""
+
+    def __init__(self, root: StorageBackend, *, lease_min_bytes: int = LEASE_MIN_BYTES,
+                 lease_stale: float = 60.0, poll_max: float = 1.0) -> None:
+        self.root = root
+        self.lease_min_bytes = lease_min_bytes
+        self.lease_stale = lease_stale
+        self.poll_max = poll_max
+
+    # ---- reading -----------------------------------------------------------------------
+    def exists(self, digest: str) -> bool:
+        return self.root.exists(blob_path(digest))
+
+    def open(self, digest: str) -> IO[bytes]:
+        """A streaming, seekable binary file of the blob."""
+        return self.root.open_read(blob_path(digest))
+
+    def read_bytes(self, digest: str) -> bytes:
+        return self.root.read_bytes(blob_path(digest))
+
+    # ---- writing -----------------------------------------------------------------------
+    def put_bytes(self, data: bytes) -> PutResult:
+        digest = hashlib.sha256(data).hexdigest()
+        return self._put(digest, len(data), lambda: self.root.create_bytes(blob_path(digest), data))
+
+    def put_file(self, local_path: str, sha256: str | None = None, size: int | None = None) -> PutResult:
+        """Store a local file (hashed here unless ``sha256``/``size`` are given), streamed."""
+        if sha256 is None or size is None:
+            sha256, size = hash_file(local_path)
+        digest = sha256
+        return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), local_path))
+
+    def _put(self, digest: str, size: int, upload: Callable[[], bool]) -> PutResult:
+        if self.exists(digest):
+            return PutResult(digest, size, False, reused_old=self._freshen(digest))
+        if size < self.lease_min_bytes:
+            return PutResult(digest, size, upload())
+        if not self._acquire_lease(digest):
+            return PutResult(digest, size, False)  # another writer uploaded it meanwhile
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(digest, stop), daemon=True,
+                                name="distlog-cas-lease")
+        beat.start()
+        try:
+            if self.exists(digest):  # finished by the lease's previous holder
+                return PutResult(digest, size, False)
+            return PutResult(digest, size, upload())
+        finally:
+            stop.set()
+            beat.join()
+            with contextlib.suppress(Exception):  # a leftover lease only delays others
+                self.root.delete(lease_path(digest))
+
+    # ---- upload lease ------------------------------------------------------------------
+    def _lease_body(self) -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                           "time": time.time()}).encode()
+
+    def _acquire_lease(self, digest: str) -> bool:
+        """True once this process holds the lease; False when the blob appeared meanwhile."""
+        lease = lease_path(digest)
+        delay = 0.02
+        while True:
+            if self.root.create_bytes(lease, self._lease_body()):
+                return True
+            if self.exists(digest):
+                return False
+            try:
+                held_since = float(self.root.read_json(lease)["time"])
+            except FileNotFoundError:
+                continue  # released without a blob (its upload failed): try to take it
+            except (ValueError, KeyError, TypeError):
+                held_since = 0.0
+            if time.time() - held_since > self.lease_stale:
+                # the holder stopped beating; take over (two takers at once: both upload,
+                # exclusive create keeps one blob)
+                self.root.write_bytes(lease, self._lease_body())
+                return True
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_max)
+
+    def _heartbeat(self, digest: str, stop: threading.Event) -> None:
+        while not stop.wait(self.lease_stale / 4):
+            with contextlib.suppress(Exception):
+                self.root.write_bytes(lease_path(digest), self._lease_body())
+
+    # ---- garbage-collection safety ------------------------------------------------------
+    def _freshen(self, digest: str) -> bool:
+        """Mark an old, reused blob as recently used. True if it was old."""
+        now = time.time()
+        for p in (blob_path(digest), fresh_path(digest)):
+            t = self.root.modified_time(p)
+            if t is not None and now - t < FRESHEN_AFTER:
+                return False
+        self.root.write_bytes(fresh_path(digest), str(now).encode())
+        return True
