@@ -259,10 +259,23 @@ class _Shared:
         # the blob is already stored: a record never points at bytes that are not there
         with self.lock:
             if self._appender is None:
-                self._appender = self.run.storage.open_appender(manifest_path(self.run.rank))
+                self._appender = self._open_appender()
             self._appender.write(rec.to_json() + "\n")
             self._appender.flush()  # durable now, and visible to other ranks' versioning
             self.index.add(rec)
+
+    def _open_appender(self) -> Appender:
+        storage, path = self.run.storage, manifest_path(self.run.rank)
+        app = storage.open_appender(path)
+        if storage.supports_append:
+            # an earlier attempt that crashed mid-line must not swallow our first record
+            with contextlib.suppress(FileNotFoundError), storage.open_read(path) as f:
+                size = f.seek(0, 2)
+                if size:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        app.write("\n")
+        return app
 
     def flush(self) -> None:
         with self.lock:
@@ -646,9 +659,13 @@ def _kind_of_value(data: Any) -> str:
     return "pickle"
 
 
+_DEFAULT_MEDIA = {"torch": "application/x-pytorch", "pickle": "application/x-pickle",
+                  "npy": "application/x-npy", "npz": "application/x-npz",
+                  "json": "application/json", "yaml": "application/yaml", "text": "text/plain"}
+
+
 def _default_media(kind: str) -> str:
-    return {"bytes": "application/octet-stream", "text": "text/plain",
-            **{k: mt for k, mt in _KINDS.values()}}.get(kind, "application/octet-stream")
+    return _DEFAULT_MEDIA.get(kind, "application/octet-stream")
 
 
 def _save_npz(data: Any, f: IO[bytes]) -> None:

@@ -1,0 +1,159 @@
+"""``exp.files``: save by type and extension, load back, stream, and the experiment's shortcuts."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import distlog
+from distlog.cas import blob_path
+
+
+@pytest.fixture
+def exp(tmp_path):
+    e = distlog.get_logger(str(tmp_path / "root"))
+    with e.run("r1"):
+        yield e
+
+
+@pytest.mark.parametrize("data, filename, media_type", [
+    ({"w": torch.arange(4.0)}, "model.pt", "application/x-pytorch"),
+    (torch.ones(2, 3), "t", "application/x-pytorch"),
+    (np.arange(6).reshape(2, 3), "a.npy", "application/x-npy"),
+    (np.arange(3.0), "a", "application/x-npy"),
+    ({"lr": 0.1, "layers": [1, 2], "nan": float("nan")}, "cfg.json", "application/json"),
+    ({"lr": 0.1, "layers": [1, 2]}, "cfg.yaml", "application/yaml"),
+    ({"lr": 0.1, "tags": {"x", "y"}}, "state", "application/x-pickle"),
+    ({"lr": 0.1}, "state.pkl", "application/x-pickle"),
+    (b"\x00\x01raw", "blob.bin", "application/octet-stream"),
+    ("some text ✓", "notes.txt", "text/plain"),
+    ("plain", "readme", "text/plain"),
+])
+def test_save_and_load_by_type_and_extension(exp, data, filename, media_type):
+    rec = exp.files.save(data, filename)
+    assert rec.media_type == media_type and rec.path == filename and rec.version == 1
+    back = exp.files.load(filename)
+    if isinstance(data, torch.Tensor):
+        assert torch.equal(back, data)
+    elif isinstance(data, dict) and any(isinstance(v, torch.Tensor) for v in data.values()):
+        assert torch.equal(back["w"], data["w"])
+    elif isinstance(data, np.ndarray):
+        np.testing.assert_array_equal(back, data)
+    elif filename == "cfg.json":
+        assert back["lr"] == 0.1 and back["layers"] == [1, 2] and np.isnan(back["nan"])
+    else:
+        assert back == data
+
+
+def test_npz_dict_of_arrays(exp):
+    exp.files.save({"x": np.arange(3), "y": np.eye(2)}, "arrays.npz")
+    back = exp.files.load("arrays.npz")
+    assert set(back) == {"x", "y"} and back["y"].tolist() == [[1, 0], [0, 1]]
+
+
+class Custom:  # a class that weights_only unpickling refuses
+    pass
+
+
+def test_torch_loads_are_weights_only_unless_opted_out(exp):
+    exp.files.save_torch({"obj": Custom(), "w": torch.ones(1)}, "mixed.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        exp.files.load_torch("mixed.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        exp.files.load("mixed.pt")
+    assert torch.equal(exp.files.load_torch("mixed.pt", weights_only=False)["w"], torch.ones(1))
+    assert exp.files.load_torch("mixed.pt", weights_only=False, map_location="cpu")["w"].device.type == "cpu"
+
+
+def test_torch_bytes_do_not_depend_on_the_file_name(exp):
+    sd = {"w": torch.arange(10.0)}
+    a = exp.files.save_torch(sd, "a.pt")
+    b = exp.files.save_torch(sd, "ckpt/other-name.pth")
+    assert a.sha256 == b.sha256  # dedup across names: the archive is not named after a path
+
+
+def test_pickle_round_trip_and_open_streams(exp):
+    exp.files.save_pkl({"k": [1, 2, 3]}, "obj.pkl")
+    assert exp.files.load_pkl("obj.pkl") == {"k": [1, 2, 3]}
+    with exp.files.open("obj.pkl") as f:
+        assert pickle.load(f) == {"k": [1, 2, 3]}
+    assert pickle.loads(exp.files.read_bytes("obj.pkl")) == {"k": [1, 2, 3]}
+
+
+def test_log_file_stores_an_existing_file_and_keeps_its_name(exp, tmp_path):
+    src = tmp_path / "debug_data.pkl"
+    src.write_bytes(pickle.dumps([1, 2]))
+    rec = exp.log_file("failed_input", str(src))
+    assert rec.path == "failed_input" and rec.media_type == "application/x-pickle"
+    assert exp.files.load("failed_input") == [1, 2]  # decoded by the recorded media type
+    out = tmp_path / "copy.pkl"
+    exp.files.download("failed_input", out)
+    assert out.read_bytes() == src.read_bytes()
+    with pytest.raises(FileNotFoundError, match="not a file"):
+        exp.files.log_file("x", tmp_path / "missing")
+
+
+def test_experiment_shortcuts(exp):
+    model = torch.nn.Linear(3, 2)
+    rec = exp.log_model("best_model", model)
+    assert rec.path == "best_model.pt"
+    sd = exp.files.load_torch("best_model.pt")
+    assert torch.equal(sd["weight"], model.state_dict()["weight"])
+    img = exp.log_image("predictions", np.zeros((4, 5, 3), np.uint8))
+    assert img.path == "predictions.png" and exp.files.load("predictions.png").shape == (4, 5, 3)
+
+
+def test_step_comes_from_the_step_scope(exp):
+    with exp.step(7):
+        rec = exp.files.save(b"x", "a.bin")
+    assert rec.step == 7
+    assert exp.files.save(b"y", "b.bin", step=3).step == 3
+    assert exp.files.save(b"z", "c.bin").step is None
+
+
+def test_records_carry_identity_and_the_blob_is_content_addressed(exp, tmp_path):
+    rec = exp.files("checkpoints").save(b"abc", "c.bin")
+    assert (rec.namespace, rec.name, rec.path) == ("checkpoints", "c.bin", "checkpoints/c.bin")
+    assert rec.rank == 0 and rec.host and rec.size == 3 and rec.attempt == 0
+    assert (tmp_path / "root" / blob_path(rec.sha256)).read_bytes() == b"abc"
+    line = (tmp_path / "root" / "default" / "r1" / "files" / "manifest-rank-00000.jsonl").read_text()
+    assert json.loads(line.splitlines()[-1])["path"] == "checkpoints/c.bin"
+
+
+@pytest.mark.parametrize("bad", ["", "/abs", "a/../b", "a\\b", "x\x00y", "a//b"])
+def test_bad_names_are_rejected(exp, bad):
+    with pytest.raises(ValueError):
+        exp.files.save(b"x", bad)
+
+
+def test_bad_namespace_and_non_str_name(exp):
+    with pytest.raises(ValueError):
+        exp.files("../up")
+    with pytest.raises(TypeError):
+        exp.files.save(b"x", 3)
+
+
+def test_missing_files_name_what_exists(exp):
+    exp.files.save(b"x", "there.bin")
+    with pytest.raises(FileNotFoundError, match="there.bin"):
+        exp.files.load("nowhere.bin")
+    with pytest.raises(FileNotFoundError, match=r"versions: \[1\]"):
+        exp.files.load("there.bin", version=5)
+
+
+def test_audio_needs_save_audio(exp):
+    with pytest.raises(TypeError, match="save_audio"):
+        exp.files.save(np.zeros(10), "sound.wav")
+
+
+def test_large_checkpoint_streams_to_disk(exp, tmp_path):
+    big = {"w": torch.randn(1 << 20)}  # 4 MiB: goes through the upload lease path
+    rec = exp.files.save_torch(big, "big.pt")
+    assert rec.size > 4 << 20
+    buf = io.BytesIO(exp.files.read_bytes("big.pt"))
+    assert torch.equal(torch.load(buf, weights_only=True)["w"], big["w"])
