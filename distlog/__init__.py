@@ -21,6 +21,7 @@ from .errors import (
 )
 from .experiment import Experiment, get_logger
 from .logline import LogRecord
+from .query import open_root, open_run
 from .storage import StorageBackend, open_storage, register_backend
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "UnknownScheme",
     "WriterError",
     "get_logger",
+    "open_root",
+    "open_run",
     "open_storage",
     "register_backend",
 ]

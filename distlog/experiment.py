@@ -256,6 +256,23 @@ class Experiment:
         """Ask every rank to stop at the next flush (safe from a signal handler: sets a flag)."""
         self.current_run.stop_requested = True
 
+    def install_preemption_handler(self, signals: tuple[str, ...] = ("SIGUSR1",)) -> None:
+        """On these signals, only set the stop flag (no I/O, no collective in the handler).
+
+        The training loop checks ``exp.stop_requested`` after each ``flush()``: it turns true on
+        every rank at the same flush, so all ranks checkpoint and exit together. Under SLURM,
+        ``--signal=B:USR1@<seconds>`` plus the templates' trap deliver the signal.
+        """
+        import signal as _signal
+
+        for name in signals:
+            _signal.signal(getattr(_signal, name), lambda signum, frame: self._flag_stop())
+
+    def _flag_stop(self) -> None:
+        run = self._run
+        if run is not None:
+            run.stop_requested = True
+
     @property
     def stop_requested(self) -> bool:
         """True once every rank agreed through a flush that the job should stop."""

@@ -3,13 +3,14 @@
 ``log()`` never communicates; ``collect()`` only appends to a local list (a 0-d CUDA tensor is
 kept on its device: no host synchronisation); ``flush()`` is the one collective:
 
-1. MAX of a small header: new-keys flag, bad-input flag, writer-failure flag, stop flag, step.
-2. Only if some rank saw a key outside the agreed union: ``all_gather_object`` of key lists
-   → the sorted union (never dict or set order).
-3. SUM of (sum, count, nonfinite) and 4. MAX of (max, -min) over the union.
+1. SUM of [flags header, sum, count, nonfinite] over the agreed key union, and
+2. MAX of [step, max, -min] over it — the steady state, 2 collectives whatever the number
+   of keys. The header counts ranks with keys outside the union, with bad input, with a
+   failed writer, and asking to stop.
+3. Only when some rank has keys outside the union: one ``all_gather_object`` of those keys'
+   statistics; every rank derives the same sorted union (never dict or set order).
 
-So a steady-state flush is 3 collectives whatever the number of keys, and errors are decided
-after the header, on every rank alike.
+Errors are decided after these collectives, from the same header, on every rank alike.
 """
 
 from __future__ import annotations
@@ -161,21 +162,20 @@ class MetricsLogger:
 
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Accumulate values on this rank for the next ``flush()`` (cheap, no communication)."""
-        core = self._core
         if step is None:
             step = self._run.current_step
         if step is not None:
-            core.last_step = step
+            self._core.last_step = step
         p = self._prefix
-        vals = core.values
+        vals = self._core.values  # never rebound: flush empties the lists in place
         for k, v in values.items():
             key = p + k if p else k
             lst = vals.get(key)
             t = type(v)
             if lst is not None and (t is float or t is int):
                 lst.append(v)  # the hot path: one dict lookup and one append
-                continue
-            self._collect_slow(key, v, lst)
+            else:
+                self._collect_slow(key, v, lst)
 
     def _collect_slow(self, key: str, v: Any, lst: list | None) -> None:
         core = self._core
@@ -222,31 +222,31 @@ class MetricsLogger:
             core.errors.append(("ValueError", f"rank {run.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
         local = self._local_stats()
-        writer_failed = run.writer_failed()
         header = np.zeros(R.HEADER_LEN)
         header[R.H_NEW_KEYS] = float(any(k not in core.union_index for k in local.keys))
         header[R.H_ERROR] = float(bool(core.errors))
-        header[R.H_WRITER] = float(writer_failed)
+        header[R.H_WRITER] = float(run.writer_failed())
         header[R.H_STOP] = float(run.stop_requested)
         last = step if step is not None else core.last_step
-        header[R.H_STEP] = R.NO_STEP if last is None else float(last)
         core.last_step = None  # "the last collected step" means: in this flush window
-        h = comm.all_reduce(header, "max")
+        # 1 + 2. the steady state: the agreed union, flags and step ride along (2 collectives)
+        s, m = R.pack(core.union, local, header, R.NO_STEP if last is None else float(last), core.union_index)
+        h, out_step, reduced = R.unpack(core.union, comm.all_reduce(s, "sum"), comm.all_reduce(m, "max"))
         clash = None
         if h[R.H_NEW_KEYS]:
-            lists = comm.all_gather_object(list(local.keys))
-            union, clash = agree_union(core.union, lists)
+            # 3. some rank has keys outside the union: one exchange of key lists together with
+            # the statistics of those keys, reduced locally (same inputs, same result everywhere)
+            new_local = local.subset([k for k in local.keys if k not in core.union_index])
+            parts = comm.all_gather_object(new_local)
+            union, clash = agree_union(core.union, [p.keys for p in parts])
+            fresh = [k for k in union if k not in core.union_index]
+            reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
             core.union = tuple(union)
             core.union_index = {k: i for i, k in enumerate(union)}
-        keys = core.union
-        if keys:
-            s, m = R.pack(keys, local, core.union_index)
-            reduced = R.unpack(keys, comm.all_reduce(s, "sum"), comm.all_reduce(m, "max"))
-        else:
-            reduced = R.unpack((), np.zeros(0), np.zeros(0))
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
-        out_step = float(h[R.H_STEP]) if h[R.H_STEP] != R.NO_STEP else float(core.flushes - 1)
+        if out_step == R.NO_STEP:
+            out_step = float(core.flushes - 1)
         core.flushed_step = out_step
         self._record(reduced, _aggregation, out_step)
         run.after_flush()
@@ -264,11 +264,12 @@ class MetricsLogger:
 
     def _local_stats(self) -> R.LocalStats:
         core = self._core
-        vals = {k: v for k, v in core.values.items() if v}
-        core.values = {k: [] for k in core.values}  # keep keys: the hot path stays one lookup
-        keys = sorted(vals)
+        vals = core.values
+        keys = sorted(k for k, v in vals.items() if v)
         lengths = [len(vals[k]) for k in keys]
         flat = np.fromiter(itertools.chain.from_iterable(vals[k] for k in keys), np.float64, sum(lengths))
+        for k in keys:
+            vals[k].clear()  # in place: keys stay, so the hot path stays one lookup
         stats = R.summarize_segments(keys, flat, lengths)
         if core.tensors:
             stats = stats.merged(_tensor_stats(core.tensors))

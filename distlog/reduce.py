@@ -1,13 +1,16 @@
 """Pure reduction maths for a flush: no process group, no I/O, testable with NumPy alone.
 
 Per key a rank holds ``(sum, count, min, max, nonfinite)`` over its finite values since the
-last flush. Across ranks these reduce with two element-wise collectives:
+last flush (``LocalStats``). A flush reduces them across ranks over the *agreed union* of
+keys (sorted; never dict or set order) with two element-wise collectives:
 
-* SUM bucket: ``[sum_0..sum_K, count_0..count_K, nonfinite_0..nonfinite_K]``
-* MAX bucket: ``[max_0..max_K, -min_0..-min_K]``
+* SUM bucket: ``[header..., sum_0..sum_K, count_0..count_K, nonfinite_0..nonfinite_K]``
+* MAX bucket: ``[step, max_0..max_K, -min_0..-min_K]``
 
-A small header (flags and the last step) is reduced with MAX first, so every rank learns at
-once whether the key set changed, whether any rank had bad input, and whether to stop.
+The header counts, over ranks, those with keys outside the union, with bad input, with a
+failed writer, and asking to stop; so every rank learns all of it from the same collective.
+Keys new to the union travel once in one ``all_gather_object`` of each rank's
+``LocalStats`` for them, reduced here by ``reduce_gathered``.
 
 A rank without a key contributes the identities (0, 0, +inf, -inf, 0); the mean is
 ``Σsum / Σcount`` — never a mean of per-rank means. Values are float64 throughout.
@@ -24,27 +27,14 @@ AGGREGATIONS = ("mean", "min", "max", "sum")
 #: columns of a stored row, in order (``value`` is the headline picked by ``_aggregation``)
 STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite")
 
-# header slots, reduced with MAX in the first collective of a flush:
-# new-keys flag, bad-input flag, writer-failure flag, stop (preemption) flag, last step
-H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, H_STEP, HEADER_LEN = 0, 1, 2, 3, 4, 5
+# header slots at the front of the SUM bucket (each a count of ranks)
+H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
 NO_STEP = -1.0
-
-
-def summarize(values: np.ndarray) -> tuple[float, float, float, float, float]:
-    """``(sum, count, min, max, nonfinite)`` of the finite entries of ``values``."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    finite = np.isfinite(v)
-    n_bad = float(v.size - int(finite.sum()))
-    if n_bad:
-        v = v[finite]
-    if v.size == 0:
-        return 0.0, 0.0, np.inf, -np.inf, n_bad
-    return float(v.sum()), float(v.size), float(v.min()), float(v.max()), n_bad
 
 
 @dataclass(frozen=True)
 class LocalStats:
-    """This rank's statistics since the last flush, one entry per local key (sorted)."""
+    """One rank's statistics since the last flush, one entry per key."""
 
     keys: tuple[str, ...]
     sum: np.ndarray
@@ -54,24 +44,27 @@ class LocalStats:
     nonfinite: np.ndarray
 
     @staticmethod
-    def empty() -> "LocalStats":
-        z = np.zeros(0)
-        return LocalStats((), z, z, z, z, z)
+    def identity(keys: Sequence[str]) -> "LocalStats":
+        k = len(keys)
+        return LocalStats(tuple(keys), np.zeros(k), np.zeros(k), np.full(k, np.inf),
+                          np.full(k, -np.inf), np.zeros(k))
+
+    def subset(self, keys: Sequence[str]) -> "LocalStats":
+        """These statistics for ``keys`` in that order (identity where absent)."""
+        out = LocalStats.identity(keys)
+        pos = {k: i for i, k in enumerate(self.keys)}
+        src = np.array([pos.get(k, -1) for k in keys], dtype=np.intp)
+        have = src >= 0
+        for col in ("sum", "count", "min", "max", "nonfinite"):
+            getattr(out, col)[have] = getattr(self, col)[src[have]]
+        return out
 
     def merged(self, other: "LocalStats") -> "LocalStats":
         """Combine two summaries of disjoint value sets (e.g. CPU numbers and CUDA tensors)."""
-        keys = tuple(sorted(set(self.keys) | set(other.keys)))
-        out = {c: np.array([ident] * len(keys)) for c, ident in
-               (("sum", 0.0), ("count", 0.0), ("min", np.inf), ("max", -np.inf), ("nonfinite", 0.0))}
-        pos = {k: i for i, k in enumerate(keys)}
-        for part in (self, other):
-            idx = np.array([pos[k] for k in part.keys], dtype=np.intp)
-            np.add.at(out["sum"], idx, part.sum)
-            np.add.at(out["count"], idx, part.count)
-            np.add.at(out["nonfinite"], idx, part.nonfinite)
-            np.minimum.at(out["min"], idx, part.min)
-            np.maximum.at(out["max"], idx, part.max)
-        return LocalStats(keys, **out)
+        keys = sorted(set(self.keys) | set(other.keys))
+        a, b = self.subset(keys), other.subset(keys)
+        return LocalStats(tuple(keys), a.sum + b.sum, a.count + b.count, np.minimum(a.min, b.min),
+                          np.maximum(a.max, b.max), a.nonfinite + b.nonfinite)
 
 
 def summarize_segments(keys: Sequence[str], flat: np.ndarray, lengths: Sequence[int]) -> LocalStats:
@@ -80,7 +73,7 @@ def summarize_segments(keys: Sequence[str], flat: np.ndarray, lengths: Sequence[
     Vectorised over keys: the cost of a flush does not grow with Python work per key.
     """
     if not len(keys):
-        return LocalStats.empty()
+        return LocalStats.identity(())
     starts = np.zeros(len(lengths), dtype=np.intp)
     np.cumsum(lengths[:-1], out=starts[1:])
     finite = np.isfinite(flat)
@@ -95,22 +88,22 @@ def summarize_segments(keys: Sequence[str], flat: np.ndarray, lengths: Sequence[
     )
 
 
-def pack(union: Sequence[str], local: LocalStats, index: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The SUM and MAX buckets over the agreed, sorted ``union`` of keys.
-
-    Keys of ``union`` this rank has no values for keep the identity elements; local keys
-    outside ``union`` (rejected when the union was agreed) are left out.
-    """
+def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], step: float,
+         index: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out)."""
     k = len(union)
     if index is None:
         index = {key: i for i, key in enumerate(union)}
     pos = np.fromiter((index.get(key, -1) for key in local.keys), dtype=np.intp, count=len(local.keys))
     keep = pos >= 0
     idx = pos[keep]
-    s = np.zeros(3 * k)
-    m = np.full(2 * k, -np.inf)
-    s[idx], s[k + idx], s[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
-    m[idx], m[k + idx] = local.max[keep], -local.min[keep]
+    s = np.zeros(HEADER_LEN + 3 * k)
+    s[:HEADER_LEN] = header
+    body = s[HEADER_LEN:]
+    body[idx], body[k + idx], body[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
+    m = np.full(1 + 2 * k, -np.inf)
+    m[0] = step
+    m[1 + idx], m[1 + k + idx] = local.max[keep], -local.min[keep]
     return s, m
 
 
@@ -137,34 +130,45 @@ class Reduced:
             raise KeyError(f"{key!r} was not reduced in this flush; keys: {', '.join(self.keys)}") from None
         return {c: float(getattr(self, c)[i]) for c in ("mean", "min", "max", "sum", "count", "nonfinite")}
 
-    def headline(self, aggregation: str) -> np.ndarray:
-        return getattr(self, aggregation)
-
     def rows(self, aggregation: str) -> np.ndarray:
         """A ``(K, len(STAT_COLUMNS))`` float64 matrix in ``STAT_COLUMNS`` order."""
-        return np.stack(
-            [self.headline(aggregation), self.mean, self.min, self.max, self.sum, self.count, self.nonfinite],
-            axis=1,
-        )
+        return np.stack([getattr(self, aggregation), self.mean, self.min, self.max, self.sum,
+                         self.count, self.nonfinite], axis=1)
+
+    def reordered(self, keys: Sequence[str], other: "Reduced") -> "Reduced":
+        """``self`` and ``other`` (disjoint keys) as one result in the order of ``keys``."""
+        pos = {k: (0, i) for i, k in enumerate(self.keys)}
+        pos.update({k: (1, i) for i, k in enumerate(other.keys)})
+        cols = {}
+        for c in ("mean", "min", "max", "sum", "count", "nonfinite"):
+            both = (getattr(self, c), getattr(other, c))
+            cols[c] = np.array([both[p][i] for p, i in (pos[k] for k in keys)], dtype=np.float64)
+        return Reduced(tuple(keys), **cols)
 
 
-def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> Reduced:
-    """Reduced statistics from the reduced SUM and MAX buckets of ``pack``."""
-    k = len(keys)
-    total, count, bad = s[:k], s[k : 2 * k], s[2 * k :]
-    mx, mn = m[:k], -m[k:]
+def _finish(keys: Sequence[str], total: np.ndarray, count: np.ndarray, mn: np.ndarray,
+            mx: np.ndarray, bad: np.ndarray) -> Reduced:
     empty = count == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(empty, np.nan, total / np.where(empty, 1, count))
-    return Reduced(
-        keys=tuple(keys),
-        mean=mean,
-        min=np.where(empty, np.nan, mn),
-        max=np.where(empty, np.nan, mx),
-        sum=total.copy(),
-        count=count.copy(),
-        nonfinite=bad.copy(),
-    )
+    return Reduced(tuple(keys), mean, np.where(empty, np.nan, mn), np.where(empty, np.nan, mx),
+                   total.copy(), count.copy(), bad.copy())
+
+
+def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, float, Reduced]:
+    """``(header, step, reduced)`` from the reduced SUM and MAX buckets of ``pack``."""
+    k = len(keys)
+    body = s[HEADER_LEN:]
+    red = _finish(keys, body[:k], body[k : 2 * k], -m[1 + k :], m[1 : 1 + k], body[2 * k :])
+    return s[:HEADER_LEN], float(m[0]), red
+
+
+def reduce_gathered(keys: Sequence[str], parts: Sequence[LocalStats]) -> Reduced:
+    """Reduce every rank's ``LocalStats`` for ``keys`` (from one all_gather) without collectives."""
+    subs = [p.subset(keys) for p in parts] or [LocalStats.identity(keys)]
+    return _finish(keys, np.sum([p.sum for p in subs], axis=0), np.sum([p.count for p in subs], axis=0),
+                   np.min([p.min for p in subs], axis=0), np.max([p.max for p in subs], axis=0),
+                   np.sum([p.nonfinite for p in subs], axis=0))
 
 
 def single_row(value: float) -> np.ndarray:
@@ -173,11 +177,3 @@ def single_row(value: float) -> np.ndarray:
     if np.isfinite(v):
         return np.array([v, v, v, v, v, 1.0, 0.0])
     return np.array([v, np.nan, np.nan, np.nan, 0.0, 0.0, 1.0])
-
-
-def check_aggregation(aggregation: str) -> str:
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(
-            f"_aggregation must be one of {', '.join(AGGREGATIONS)}; got {aggregation!r}"
-        )
-    return aggregation

@@ -71,6 +71,10 @@ class FsspecBackend(StorageBackend):
         self.fs_options = self._fs_options(fs_opts)
         self.fs = self._make_fs(self.fs_options)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from URL and options: no live sessions or locks travel to another process
+        return (_rebuild, (type(self), self.root, dict(self.storage_options)))
+
     # ---- what subclasses provide ---------------------------------------------------------
     def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
         return options
@@ -258,6 +262,10 @@ class FsspecBackend(StorageBackend):
             storage_options=self._zarr_options(),
             read_only=read_only,
         )
+
+
+def _rebuild(cls: type[FsspecBackend], root: str, options: dict[str, Any]) -> FsspecBackend:
+    return cls(root, **options)
 
 
 class _RetryingReader(io.RawIOBase):

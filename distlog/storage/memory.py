@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import IO, Any
+from typing import IO, Any, Callable, TypeVar
 
 from fsspec.implementations.memory import MemoryFileSystem
 
 from .fsspec_backend import FsspecBackend
+
+T = TypeVar("T")
 
 
 class _PrivateMemoryFS(MemoryFileSystem):
@@ -66,6 +68,10 @@ class MemoryBackend(FsspecBackend):
         self.store_name = self._base.split("/", 1)[0]
         fs, self._lock = _store(self.store_name)
         return fs
+
+    def _retry(self, fn: Callable[..., T], *args: Any, op: str, path: str = "",
+               writing: bool = False, **kwargs: Any) -> T:
+        return fn(*args, **kwargs)  # nothing transient in memory
 
     def _read_object(self, path: str) -> bytes:
         try:

@@ -125,7 +125,6 @@ def classify(exc: BaseException, writing: bool = False) -> tuple[str, str]:
     """
     if isinstance(exc, (FileExistsError, IsADirectoryError, NotADirectoryError)):
         return OTHER, ""
-    types = _library_types()
     answered = False  # the server gave a definite 4xx answer (NoSuchKey, NoSuchUpload, 412)
     for e in _chain(exc):
         code, status = _s3_code(e), _http_status(e)
@@ -138,13 +137,16 @@ def classify(exc: BaseException, writing: bool = False) -> tuple[str, str]:
         if status is not None:  # another 4xx (404 NoSuchKey, 412 precondition): an answer
             answered = code is not None
             break
-        if isinstance(e, types["credentials"]):
+        # library classes only matter for library exceptions (and importing them is slow)
+        lib = (_library_types() if type(e).__module__ != "builtins"
+               else {"credentials": (), "transient": (ConnectionError, TimeoutError)})
+        if isinstance(e, lib["credentials"]):
             return PERMANENT, "credentials"
         if type(e) is OSError and str(e).startswith("Forbidden"):  # gcsfs 403
             return PERMANENT, "access"
         if isinstance(e, PermissionError):
             return PERMANENT, "access"
-        if isinstance(e, types["transient"]):
+        if isinstance(e, lib["transient"]):
             return TRANSIENT, type(e).__name__
         if type(e) is OSError and e.errno in _TRANSIENT_ERRNOS:
             return TRANSIENT, errno.errorcode.get(e.errno or 0, "OSError")

@@ -1,0 +1,520 @@
+"""The ``distlog`` command: list, show and compare runs, read metrics and merged logs, plot.
+
+    distlog ls ROOT                      experiments and runs
+    distlog show RUN                     metadata, params, every metric's last/min/max
+    distlog params RUN                   params (flattened, or --format json)
+    distlog metrics RUN [KEY ...]        keys, or series (--stat, --rank, --format)
+    distlog logs RUN [filters]           every rank's log merged by time (--tail, --follow)
+    distlog files RUN                    the files table
+    distlog compare ROOT/EXPERIMENT      the sweep table: runs x params x final metrics
+    distlog plot RUN ... KEY ... -o out.png
+    distlog export RUN --format csv|parquet
+    distlog gc ROOT [--dry-run]          delete artifact blobs no run references
+
+RUN is a run folder (path or URL); with ``--last``, the newest run below the given folder; a
+unique prefix of a run id also works (``runs/mnist/2026``). Exit status: 0 ok, 1 nothing
+matched, 2 usage error (bad arguments, or a run, key or rank that does not exist — the
+message lists what does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from . import __version__
+
+OK, NOTHING, USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (exit status 2)."""
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"distlog: {text}\n")
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """``-O key=value`` storage options (values read as JSON when they parse)."""
+    opts: dict[str, Any] = {}
+    for item in args.storage_option or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"storage option {item!r} is not KEY=VALUE (e.g. -O endpoint_url=http://...)")
+        try:
+            opts[key] = json.loads(value)
+        except ValueError:
+            opts[key] = value
+    return opts
+
+
+def _run(args: argparse.Namespace) -> Any:
+    from .query.root import find_run
+
+    return find_run(args.run, last=getattr(args, "last", False), **_options(args))
+
+
+def _print_frame(df: Any, fmt: str) -> int:
+    from .query.render import render_frame
+
+    if df.empty and fmt == "table":
+        return NOTHING
+    _out(render_frame(df, fmt))
+    return OK if not df.empty else NOTHING
+
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_ls(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .query.render import fmt_duration, fmt_time
+    from .query.root import open_root, run_row
+
+    root = open_root(args.root, **_options(args))
+    runs = root.runs(args.experiment, status=args.status, progress=_progress())
+    rows = [run_row(r) for r in runs]
+    if not rows:
+        filtered = " matching the filters" if args.experiment or args.status else ""
+        _err(f"no runs under {root.url}{filtered}")
+        return NOTHING
+    df = pd.DataFrame(rows)
+    if args.format == "table":
+        df["started"] = [fmt_time(t) for t in df["started"]]
+        df["duration"] = [fmt_duration(d) for d in df["duration"]]
+    df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
+    if args.format == "table":
+        df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]
+    return _print_frame(df, args.format)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .query.render import fmt_duration, fmt_time, fmt_value, frame_table
+
+    run = _run(args)
+    info = run.info
+    last = info.last_step
+    if last is None and info.status == "running":
+        from .query.root import live_last_step
+
+        last = live_last_step(run)
+    lines = [
+        f"run         {info.path}", f"url         {run.url}", f"status      {info.status}",
+        f"started     {fmt_time(info.first_start_time)} UTC",
+        f"ended       {fmt_time(info.end_time)}{' UTC' if info.end_time else ''}",
+        f"duration    {fmt_duration(info.duration())}", f"world size  {fmt_value(info.world_size)}",
+        f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {len(info.attempts) or 1}",
+        f"last step   {fmt_value(last)}",
+    ]
+    if info.tags:
+        lines.append(f"tags        {', '.join(info.tags)}")
+    if info.error:
+        lines.append(f"error       {info.error.get('type')}: {info.error.get('message')}")
+    _out("\n".join(lines))
+    params = run.flat_params
+    _out("\nparams")
+    _out("\n".join(f"  {k} = {fmt_value(v)}" for k, v in params.items()) if params else "  (none)")
+    summary = run.metrics.summary()
+    _out("\nmetrics")
+    _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
+    ranks = run.logs.ranks()
+    _out(f"\nlogs        {len(run.logs.sources())} file(s) from rank(s) "
+         f"{', '.join(map(str, ranks)) or '-'}")
+    nfiles = len(run.files.paths())
+    if nfiles:
+        _out(f"files       {nfiles}")
+    return OK
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from .query.render import fmt_value
+
+    run = _run(args)
+    params = run.params
+    if args.format == "json":
+        from .serdes import serialize
+
+        _out(json.dumps(serialize(params), indent=2, sort_keys=True))
+    else:
+        flat = run.flat_params
+        if not flat:
+            _err(f"run {run.info.path} has no params")
+            return NOTHING
+        width = max(map(len, flat))
+        _out("\n".join(f"{k.ljust(width)}  {fmt_value(v)}" for k, v in flat.items()))
+    return OK if params else NOTHING
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    run = _run(args)
+    if not args.keys:
+        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format)
+    frames = []
+    for key in args.keys:
+        s = run.metrics.read(key, args.rank)
+        df = pd.DataFrame({"step": s.step, key: s[args.stat]})
+        frames.append(df.drop_duplicates("step", keep="last").set_index("step"))
+    out = pd.concat(frames, axis=1, sort=True).reset_index() if len(frames) > 1 else frames[0].reset_index()
+    if args.tail:
+        out = out.tail(args.tail)
+    return _print_frame(out, args.format)
+
+
+def _log_filters(args: argparse.Namespace) -> dict[str, Any]:
+    return {"rank": args.rank, "level": args.level, "grep": args.grep, "since": args.since,
+            "until": args.until, "steps": args.step, "attempt": args.attempt, "host": args.host,
+            "ignore_case": args.ignore_case}
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .query.render import format_record
+
+    run = _run(args)
+    show: Callable[[Any], str] = (lambda r: r) if args.raw else (lambda r: format_record(r, args.fields))
+    if args.follow:
+        n = 0
+        try:
+            for rec in run.logs.follow(tail=10 if args.tail is None else args.tail, poll=args.poll,
+                                       lag=args.lag, **_log_filters(args)):
+                if args.raw:
+                    from .logline import format_line
+
+                    _out(format_line(rec).rstrip("\n"))
+                else:
+                    _out(show(rec))
+                sys.stdout.flush()
+                n += 1
+        except KeyboardInterrupt:
+            pass
+        return OK if n else NOTHING
+    merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))
+    if not len(merged):
+        _err("no log records matched" if run.logs.sources() else f"run {run.info.path} has no logs")
+        return NOTHING
+    if args.raw:
+        _out("\n".join(merged.lines))
+    else:
+        _out("\n".join(show(r) for r in merged))
+    return OK
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    run = _run(args)
+    df = run.files.table(latest=not args.all_versions)
+    if df.empty:
+        _err(f"run {run.info.path} has no files")
+        return NOTHING
+    if args.format == "table":
+        df = df[["path", "version", "size", "media_type", "sha256", "rank", "host", "step"]].copy()
+        df["sha256"] = [str(s)[:12] for s in df["sha256"]]
+    return _print_frame(df, args.format)
+
+
+def _where(items: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
+        values = []
+        for v in value.split(","):
+            try:
+                values.append(json.loads(v))
+            except ValueError:
+                values.append(v)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .query.render import fmt_duration, fmt_time
+    from .query.root import open_root
+
+    root = open_root(args.root, **_options(args))
+    runs = root.runs(args.experiment, status=args.status, params=_where(args.where), progress=_progress())
+    if not runs:
+        _err(f"no runs under {root.url} matching the filters")
+        return NOTHING
+    metrics = args.metric
+    if not metrics:
+        keys = sorted({k for r in runs for k in r.metrics.keys()})
+        metrics = keys[: args.max_metrics]
+        if len(keys) > args.max_metrics:
+            _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
+    df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
+                    varying_only=not args.all_params)
+    if args.sort:
+        if args.sort not in df.columns:
+            raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
+        df = df.sort_values(args.sort, kind="stable")
+    drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
+    df = df.drop(columns=drop)
+    if args.format == "table":
+        df["started"] = [fmt_time(t) for t in df["started"]]
+        df["duration"] = [fmt_duration(d) for d in df["duration"]]
+    return _print_frame(df, args.format)
+
+
+def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """Leading arguments that name runs (or folders of runs) are runs; the rest are keys."""
+    from .query.errors import RunNotFound
+    from .query.root import read_runs
+
+    runs: list[Any] = []
+    i = 0
+    while i < len(items):
+        try:
+            runs.extend(read_runs([items[i]], **options))
+        except (RunNotFound, ValueError, OSError):
+            break
+        i += 1
+    if not runs:
+        raise UsageError(f"{items[0]!r} is not a run or a folder of runs; give RUN... KEY...")
+    keys = list(items[i:])
+    if not keys:
+        raise UsageError("name at least one metric key after the runs (see `distlog metrics RUN`)")
+    return runs, keys
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .charts import ChartBuilder
+
+    runs, keys = _split_runs_and_keys(args.items, _options(args))
+    labels = [r.info.run_id for r in runs]
+    if len(set(labels)) < len(labels):
+        labels = [r.info.path for r in runs]
+    panels: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        series = {}
+        for label, run in zip(labels, runs):
+            if key in run.metrics.lengths(args.rank):
+                series[label] = run.metrics.frame(key, args.rank)
+        if not series:
+            known = sorted({k for r in runs for k in r.metrics.keys(args.rank)})
+            from .query.errors import KeyNotFound, listing
+
+            raise KeyNotFound(f"no run has the metric {key!r}; keys: {listing(known)}")
+        panels[key] = series
+    band = None if args.no_band else ("min", "max")
+    if band and not all({"min", "max"} <= set(df.columns) for p in panels.values() for df in p.values()):
+        band = None
+    chart = ChartBuilder(width=args.width, height=args.height).line_charts(
+        panels, x=args.x, y=args.stat, band=band, logy=args.logy, ylabel=args.stat)
+    if args.title:
+        chart.figure.suptitle(args.title)
+    chart.save(args.output)
+    _err(f"wrote {args.output} ({len(runs)} run(s), {len(keys)} key(s))")
+    return OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    run = _run(args)
+    df = run.metrics.to_frame(args.keys or None, rank=args.rank)
+    if df.empty:
+        _err(f"run {run.info.path} has no metrics")
+        return NOTHING
+    if args.format == "parquet":
+        if not args.output or args.output == "-":
+            raise UsageError("parquet is binary: give a file with -o out.parquet")
+        df.to_parquet(args.output, index=False)
+    elif not args.output or args.output == "-":
+        sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
+        return OK
+    else:
+        df.to_csv(args.output, index=False, lineterminator="\n")
+    _err(f"wrote {args.output} ({len(df)} rows, {df['key'].nunique()} key(s))")
+    return OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    try:
+        from .gc import collect_garbage
+    except ImportError as e:
+        _err(f"gc is not available in this install ({e}); it needs distlog.gc (artifacts)")
+        return USAGE
+    result = collect_garbage(args.root, grace_seconds=args.grace, dry_run=args.dry_run,
+                             storage_options=_options(args))
+    fields = _fields(result)
+    _out(f"gc {args.root}" + (" (dry run: nothing deleted)" if args.dry_run else ""))
+    for k, v in fields.items():
+        shown = len(v) if isinstance(v, (list, tuple, set)) else v
+        _out(f"  {k:<16} {shown}")
+    return OK
+
+
+def _fields(result: Any) -> dict[str, Any]:
+    """The public fields of whatever ``collect_garbage`` returns (dict, dataclass, object)."""
+    import dataclasses
+
+    if isinstance(result, dict):
+        return result
+    if dataclasses.is_dataclass(result):
+        return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    if hasattr(result, "_asdict"):
+        return dict(result._asdict())
+    return {k: v for k, v in vars(result).items() if not k.startswith("_")}
+
+
+# ---- parser ----------------------------------------------------------------------------------
+def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
+    p.add_argument("--format", choices=choices, default=choices[0], help="output format")
+
+
+def _run_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="run folder (path or URL)")
+    p.add_argument("--last", action="store_true", help="the newest run below RUN")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-O", "--storage-option", action="append", metavar="KEY=VALUE",
+                        help="storage backend option, e.g. -O endpoint_url=http://127.0.0.1:9000")
+    parser = argparse.ArgumentParser(prog="distlog", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Exit status: 0 ok, 1 nothing matched, 2 usage error.")
+    parser.add_argument("--version", action="version", version=f"distlog {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("ls", parents=[common], help="experiments and runs under a root")
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
+    p.add_argument("--status", action="append", help="only runs with this status (repeatable)")
+    _fmt(p)
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("show", parents=[common], help="metadata, params and a metrics summary")
+    _run_arg(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("params", parents=[common], help="the run's params")
+    _run_arg(p)
+    _fmt(p, ("flat", "json"))
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("metrics", parents=[common], help="metric keys, or series by step")
+    _run_arg(p)
+    p.add_argument("keys", nargs="*", metavar="KEY")
+    p.add_argument("--stat", default="value",
+                   choices=["value", "mean", "min", "max", "sum", "count", "nonfinite", "time"])
+    p.add_argument("--rank", type=int, help="a rank's own series (values it logged itself)")
+    p.add_argument("--tail", type=int, help="only the last N steps")
+    _fmt(p)
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("logs", parents=[common], help="every rank's log merged by time")
+    _run_arg(p)
+    p.add_argument("--rank", "-r", action="append", help="only these ranks (repeatable, or 0,2)")
+    p.add_argument("--level", "-l", help="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    p.add_argument("--grep", "-g", metavar="RE", help="regular expression searched in messages")
+    p.add_argument("--ignore-case", "-i", action="store_true")
+    p.add_argument("--since", metavar="T", help="ISO time (UTC), epoch seconds, or an age: 10m, 2h")
+    p.add_argument("--until", metavar="T")
+    p.add_argument("--step", metavar="A:B", help="step range, inclusive (A:B, A:, :B or N)")
+    p.add_argument("--attempt", "-a", action="append", help="only these restart attempts")
+    p.add_argument("--host", action="append", help="only these hosts")
+    p.add_argument("--tail", "-n", type=int, help="only the last N records")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
+    p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
+    p.add_argument("--raw", action="store_true", help="print stored lines unchanged")
+    p.add_argument("--fields", action="store_true", help="print structured fields and tracebacks")
+    p.add_argument("--source", choices=["auto", "text", "table"], default="auto",
+                   help="read the Zarr logs table or the text files (default: table when current)")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("files", parents=[common], help="the run's files table")
+    _run_arg(p)
+    p.add_argument("--all-versions", action="store_true")
+    _fmt(p)
+    p.set_defaults(func=cmd_files)
+
+    p = sub.add_parser("compare", parents=[common], help="the sweep table of an experiment")
+    p.add_argument("root", metavar="ROOT[/EXPERIMENT]")
+    p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
+    p.add_argument("--metric", "-m", action="append", metavar="KEY", help="metric column (repeatable)")
+    p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
+    p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
+                   help="reduce each series to its last, min, max or mean")
+    p.add_argument("--status", action="append")
+    p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
+                   help="only runs whose param KEY is VALUE (several: a,b)")
+    p.add_argument("--all-params", action="store_true", help="also params equal in every run")
+    p.add_argument("--sort", help="sort by this column")
+    p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)
+    _fmt(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plot", parents=[common], help="line chart of metrics of one or more runs")
+    p.add_argument("items", nargs="+", metavar="RUN... KEY...")
+    p.add_argument("-o", "--output", required=True, help="image file (.png, .svg, .pdf)")
+    p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
+    p.add_argument("--x", default="step", choices=["step", "time"])
+    p.add_argument("--no-band", action="store_true", help="no min/max band")
+    p.add_argument("--rank", type=int, help="a rank's own series")
+    p.add_argument("--logy", action="store_true")
+    p.add_argument("--title")
+    p.add_argument("--width", type=float, default=8.0)
+    p.add_argument("--height", type=float, default=4.5)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("export", parents=[common], help="every series as one table")
+    _run_arg(p)
+    p.add_argument("keys", nargs="*", metavar="KEY")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("-o", "--output", help="file to write (csv: standard output by default)")
+    p.add_argument("--rank", type=int)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("gc", parents=[common], help="delete artifact blobs that no run references")
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    p.add_argument("--grace", type=float, default=86400.0, metavar="SECONDS",
+                   help="keep blobs younger than this (default 1 day)")
+    p.set_defaults(func=cmd_gc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (the console script exits with it)."""
+    from .errors import DistlogError
+    from .query.errors import QueryError
+
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        # positionals after an option (`metrics RUN --last KEY`): argparse leaves them over
+        target = "keys" if hasattr(args, "keys") else "items" if hasattr(args, "items") else None
+        if extra and (target is None or any(e.startswith("-") for e in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            setattr(args, target, list(getattr(args, target)) + extra)
+    except SystemExit as e:  # --help, --version, or a usage error argparse reported
+        return int(e.code or 0)
+    try:
+        return args.func(args)
+    except (UsageError, QueryError, ValueError) as e:
+        _err(f"error: {e}")
+        return USAGE
+    except DistlogError as e:
+        _err(f"error: {e}")
+        return USAGE
+    except BrokenPipeError:  # `distlog logs ... | head`
+        sys.stderr.close()
+        return OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

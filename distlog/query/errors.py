@@ -1,0 +1,41 @@
+"""Errors of the query layer. Each says what was asked for and what exists instead.
+
+    DistlogError
+    └── QueryError
+        ├── RunNotFound     (also FileNotFoundError)  no run at a URL; lists runs nearby
+        ├── KeyNotFound     (also KeyError)           no such metric series; lists the keys
+        └── RankNotFound    (also LookupError)        no data for a rank; lists the ranks
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import DistlogError
+
+
+class QueryError(DistlogError):
+    """A query named something that the store does not hold."""
+
+
+class RunNotFound(QueryError, FileNotFoundError):
+    def __str__(self) -> str:  # FileNotFoundError would print the args tuple
+        return self.args[0] if self.args else ""
+
+
+class KeyNotFound(QueryError, KeyError):
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0] if self.args else ""
+
+
+class RankNotFound(QueryError, LookupError):
+    pass
+
+
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """``a, b, c`` (``..., and N more``), or ``none``."""
+    items = [str(i) for i in items]
+    if not items:
+        return "none"
+    shown = ", ".join(items[:limit])
+    return shown + (f", and {len(items) - limit} more" if len(items) > limit else "")

@@ -1,0 +1,110 @@
+"""A run's files table, read from every rank's manifest (the source of truth).
+
+Each rank appends one JSON line per save to ``files/manifest-rank-RRRRR.jsonl`` (segments on
+object stores); ``distlog.files.read_manifests`` reads them all. The bytes are a
+content-addressed blob under the root (``distlog.cas.blob_path``). Reading the manifests rather
+than the ``files.zarr`` table rank 0 merges at close works alike for a finished run, a running
+one and one that died.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+from ..cas import blob_path
+from ..files import FileRecord, read_manifests
+from ..storage.base import StorageBackend
+from .errors import KeyNotFound, listing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = tuple(FileRecord.__dataclass_fields__)
+
+
+class FilesReader:
+    """``run.files``: ``records()``, ``table()``, ``paths()``, ``find``, ``open``, ``read_bytes``, ``load``.
+
+    A file is named by its path (``namespace/name``); a name without the namespace works
+    when it is unique.
+    """
+
+    def __init__(self, storage: StorageBackend, root: Callable[[], StorageBackend]) -> None:
+        self._storage = storage
+        self._root = root
+
+    def records(self) -> list[FileRecord]:
+        """Every save from every rank, oldest first (a torn last line is skipped)."""
+        return read_manifests(self._storage)
+
+    def table(self, latest: bool = False) -> "pd.DataFrame":
+        """One row per save; ``latest``: one row per path, its newest version."""
+        import pandas as pd
+
+        recs = self.records()
+        if latest:
+            recs = [_pick(recs, p, None) for p in sorted({r.path for r in recs})]
+        return pd.DataFrame([asdict(r) for r in recs], columns=list(COLUMNS))
+
+    def paths(self) -> list[str]:
+        return sorted({r.path for r in self.records()})
+
+    def find(self, name: str, version: int | None = None) -> FileRecord:
+        """The record of ``name`` (its newest version unless ``version`` is given)."""
+        recs = self.records()
+        paths = {r.path for r in recs}
+        if name not in paths:
+            by_name = sorted({r.path for r in recs if r.name == name})
+            if len(by_name) != 1:
+                what = f"; it is the name of {listing(by_name)}" if by_name else ""
+                raise KeyNotFound(f"no file {name!r} in {self._storage.url}{what}; files: "
+                                  f"{listing(sorted(paths))}")
+            name = by_name[0]
+        return _pick(recs, name, version)
+
+    def open(self, name: str, version: int | None = None) -> IO[bytes]:
+        """A streaming binary reader of the file's bytes."""
+        return self._root().open_read(blob_path(self.find(name, version).sha256))
+
+    def read_bytes(self, name: str, version: int | None = None) -> bytes:
+        return self._root().read_bytes(blob_path(self.find(name, version).sha256))
+
+    def load(self, name: str, version: int | None = None, **kw: Any) -> Any:
+        """The file decoded by its extension: JSON, text (``.txt .md .log .csv``), NumPy
+        (``.npy .npz``, no pickles), torch (``.pt .pth .ckpt``, ``weights_only=True`` unless
+        given), images (as arrays); anything else as bytes. Pickles are not unpickled here
+        (that would run code from the store): read their bytes, or use ``exp.files.load_pkl``."""
+        rec = self.find(name, version)
+        ext = rec.name.rsplit(".", 1)[-1].lower() if "." in rec.name else ""
+        data = self.read_bytes(rec.path, rec.version)
+        if ext == "json":
+            return json.loads(data)
+        if ext in ("txt", "md", "log", "csv"):
+            return data.decode("utf-8")
+        if ext in ("npy", "npz"):
+            import numpy as np
+
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        if ext in ("pt", "pth", "ckpt"):
+            import torch
+
+            kw.setdefault("weights_only", True)
+            return torch.load(io.BytesIO(data), **kw)
+        if rec.media_type.startswith("image/"):
+            from ..media import decode_image
+
+            return decode_image(io.BytesIO(data))
+        return data
+
+
+def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
+    """The record of ``path`` at ``version`` (newest if None; the lowest rank's of equals)."""
+    mine = [r for r in recs if r.path == path]
+    versions = sorted({r.version for r in mine})
+    v = versions[-1] if version is None else version
+    if v not in versions:
+        raise KeyNotFound(f"file {path!r} has no version {version}; versions: {listing(versions)}")
+    return min((r for r in mine if r.version == v), key=lambda r: (r.rank, r.time))

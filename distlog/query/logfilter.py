@@ -1,0 +1,168 @@
+"""Filters over text-log records, applied to raw lines before any record is built.
+
+A line written by ``distlog.logline.format_line`` starts with a 32-character UTC timestamp
+(``2026-11-28T07:00:00.123456+00:00``), so time order is string order and the level starts at
+column 33. The filters below use that to decide most lines without parsing them; a line in any
+other layout is parsed with ``parse_line`` and rewritten into it (or dropped if it is not a
+record). ``parse_line`` stays the one parser of the format.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..logline import LEVELS, format_line, format_time, level_number, parse_line, unescape
+
+_TS_END = "+00:00 "  # characters 26..32 of every line in the usual layout
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_REL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+
+
+def parse_when(value: Any, now: float | None = None) -> float | None:
+    """A point in time as epoch seconds from a float, a datetime, an ISO-8601 string (UTC when
+    it has no offset) or a duration ago (``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``)."""
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else float(value)
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.timestamp()
+    text = str(value).strip()
+    m = _REL.match(text)
+    if m:
+        return (time.time() if now is None else now) - float(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"cannot read the time {value!r}; give ISO-8601 ('2026-11-28T07:00:00', "
+                         "UTC unless an offset is given), epoch seconds, or an age such as "
+                         "'10m', '2h', '1d'") from None
+    return parse_when(dt)
+
+
+def parse_steps(value: Any) -> tuple[int | None, int | None]:
+    """``"100:200"``, ``"100:"``, ``":200"``, ``"150"``, ``(100, 200)`` → inclusive bounds."""
+    if value is None:
+        return None, None
+    if isinstance(value, (tuple, list)):
+        lo, hi = value
+        return (None if lo is None else int(lo)), (None if hi is None else int(hi))
+    if isinstance(value, int):
+        return value, value
+    text = str(value)
+    try:
+        if ":" in text:
+            lo, hi = text.split(":", 1)
+            return (int(lo) if lo.strip() else None), (int(hi) if hi.strip() else None)
+        return int(text), int(text)
+    except ValueError:
+        raise ValueError(f"cannot read the step range {value!r}; use 'A:B', 'A:', ':B' or 'N'") from None
+
+
+def _set(value: Any, kind: type) -> frozenset | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, int)):
+        value = [value]
+    out = []
+    for v in value:
+        if kind is int and isinstance(v, str):
+            out.extend(int(x) for x in v.split(",") if x.strip())
+        else:
+            out.append(kind(v))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which records to keep. ``None`` means "any"; step bounds are inclusive."""
+
+    ranks: frozenset[int] | None = None
+    attempts: frozenset[int] | None = None
+    hosts: frozenset[str] | None = None
+    level: int = 0
+    pattern: re.Pattern | None = None
+    since: float | None = None
+    until: float | None = None
+    step_min: int | None = None
+    step_max: int | None = None
+
+    @classmethod
+    def make(cls, rank: Any = None, level: Any = None, grep: Any = None, since: Any = None,
+             until: Any = None, steps: Any = None, attempt: Any = None, host: Any = None,
+             ignore_case: bool = False) -> "LogFilter":
+        """Build a filter from user-facing values (see ``parse_when`` and ``parse_steps``)."""
+        pattern = None
+        if grep is not None:
+            try:
+                pattern = grep if isinstance(grep, re.Pattern) else re.compile(
+                    grep, re.IGNORECASE if ignore_case else 0)
+            except re.error as e:
+                raise ValueError(f"bad regular expression {grep!r}: {e}") from None
+        lo, hi = parse_steps(steps)
+        return cls(ranks=_set(rank, int), attempts=_set(attempt, int), hosts=_set(host, str),
+                   level=0 if level is None else level_number(level), pattern=pattern,
+                   since=parse_when(since), until=parse_when(until), step_min=lo, step_max=hi)
+
+    def source_ok(self, rank: int, attempt: int) -> bool:
+        return (self.ranks is None or rank in self.ranks) and \
+            (self.attempts is None or attempt in self.attempts)
+
+    @property
+    def needs_fields(self) -> bool:
+        """True when a filter looks past the level (host, step or message)."""
+        return self.hosts is not None or self.pattern is not None or self.step_min is not None \
+            or self.step_max is not None
+
+    def lines(self, lines: Iterable[str]) -> list[str]:
+        """The lines that pass, in order; odd lines are normalised or dropped."""
+        lines = list(lines)
+        if any(line[26:33] != _TS_END for line in lines):
+            lines = [line if line[26:33] == _TS_END else _normalise(line) for line in lines]
+            lines = [line for line in lines if line]
+        if self.level > 0:
+            ok = tuple({name[:2] for name, no in LEVELS.items() if no >= self.level})
+            lines = [line for line in lines if line[33:35] in ok]
+        if self.since is not None:
+            lo = format_time(self.since)
+            lines = [line for line in lines if line[:32] >= lo]
+        if self.until is not None:
+            hi = format_time(self.until)
+            lines = [line for line in lines if line[:32] <= hi]
+        if self.needs_fields:
+            lines = [line for line in lines if self._fields_ok(line)]
+        return lines
+
+    def _fields_ok(self, line: str) -> bool:
+        p = line.split(" ", 8)
+        if len(p) < 8:
+            return False
+        if self.hosts is not None and (p[2] if p[2] != "-" else "") not in self.hosts:
+            return False
+        if self.step_min is not None or self.step_max is not None:
+            if p[7] == "s-":
+                return False
+            step = int(p[7][1:])
+            if (self.step_min is not None and step < self.step_min) or \
+                    (self.step_max is not None and step > self.step_max):
+                return False
+        if self.pattern is not None:
+            msg = p[8].partition("\t")[0] if len(p) > 8 else ""
+            return self.pattern.search(unescape(msg)) is not None
+        return True
+
+
+def _normalise(line: str) -> str:
+    """A record line in another layout, rewritten in the usual one ("" if not a record)."""
+    try:
+        return format_line(parse_line(line)).rstrip("\n")
+    except ValueError:
+        return ""

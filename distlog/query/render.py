@@ -1,0 +1,136 @@
+"""Plain-text rendering of query results for the CLI: aligned tables, CSV, JSON, times."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+from ..logline import LogRecord, format_time
+
+
+def fmt_value(v: Any) -> str:
+    """Numbers compactly (``%.6g``; integral floats without ``.0``), None as ``-``."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.6g}"
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # NumPy scalars, pandas NA
+        try:
+            return fmt_value(v.item())
+        except (AttributeError, ValueError):
+            pass
+    if v.__class__.__name__ == "NAType":
+        return "-"
+    return str(v)
+
+
+def fmt_time(t: float | None) -> str:
+    """``2026-11-28 07:00:00`` (UTC) or ``-``."""
+    if t is None or (isinstance(t, float) and math.isnan(t)):
+        return "-"
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``4.2s``, ``3m05s``, ``2h03m``, ``3d04h`` or ``-``."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Iterable[int] | None = None) -> str:
+    """An aligned text table; numbers are right-aligned unless ``right`` says which columns."""
+    cells = [[fmt_value(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    if right is None:
+        right = {i for i in range(len(headers))
+                 if rows and all(_is_number(r[i]) or r[i] is None for r in rows)}
+    right = set(right)
+
+    def line(vals: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
+
+    out = [line(list(headers)), line(["-" * w for w in widths])]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) or (
+        hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iuf")
+
+
+def frame_table(df: Any) -> str:
+    return table(list(df.itertuples(index=False, name=None)), [str(c) for c in df.columns])
+
+
+def frame_csv(df: Any) -> str:
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (AttributeError, ValueError):
+            pass
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v.__class__.__name__ == "NAType":
+        return None
+    return v
+
+
+def frame_json(df: Any) -> str:
+    """One JSON object per row, in a list (NaN as null, so any JSON parser reads it)."""
+    rows = [{str(k): _jsonable(v) for k, v in zip(df.columns, row)}
+            for row in df.itertuples(index=False, name=None)]
+    return json.dumps(rows, indent=1, default=str)
+
+
+def render_frame(df: Any, fmt: str) -> str:
+    if fmt == "csv":
+        return frame_csv(df).rstrip("\n")
+    if fmt == "json":
+        return frame_json(df)
+    return frame_table(df)
+
+
+def format_record(r: LogRecord, fields: bool = False) -> str:
+    """One record for people: time, level, host:rank, attempt, step, message (unescaped;
+    continuation lines indented)."""
+    step = "-" if r.step is None else str(r.step)
+    when = format_time(r.time)[:26].replace("T", " ")
+    head = f"{when} {r.level:<8} {r.host or '-'}:r{r.rank} a{r.attempt} s{step}"
+    msg = r.message.replace("\n", "\n    ")
+    text = f"{head}  {msg}"
+    if fields and r.fields:
+        extra = {k: v for k, v in r.fields.items() if k != "traceback"}
+        if extra:
+            text += "  " + json.dumps(extra, sort_keys=True, default=repr)
+        if "traceback" in r.fields:
+            text += "\n    " + str(r.fields["traceback"]).rstrip("\n").replace("\n", "\n    ")
+    return text

@@ -1,0 +1,293 @@
+"""``distlog.open_root(url)``: every experiment and run under a root, and the sweep table.
+
+A root is found by listing: a folder holding ``run.json`` is a run; any other folder is an
+experiment (or a part of a nested experiment name such as ``mnist/sweep``). Folders whose
+name starts with ``.`` (``.distlog/``) are skipped. There is no index file to go stale or to
+contend for (PRIOR_ART A.26): the listing is the index. On object stores each level's
+``run.json`` probes run on a small thread pool.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..run import RUN_FILE
+from ..storage import open_storage
+from ..storage.base import StorageBackend
+from .errors import RunNotFound, listing
+from .run import RunReader, read_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_DEPTH = 8
+RUN_COLUMNS = ("experiment", "run_id", "status", "started", "ended", "duration", "world_size",
+               "last_step", "attempts", "tags")
+#: ways to reduce a series to one number in the sweep table
+FINALS = ("last", "min", "max", "mean")
+
+
+def _probe(storage: StorageBackend, path: str) -> dict[str, Any] | None:
+    try:
+        meta = storage.read_json(f"{path}/{RUN_FILE}" if path else RUN_FILE)
+    except (OSError, ValueError):  # not a run folder (or not a folder at all)
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def scan_runs(storage: StorageBackend, progress: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """``(path below the root, run metadata)`` of every run under ``storage``."""
+    here = _probe(storage, "")
+    if here is not None:
+        return [("", here)]
+    parallel = not storage.supports_append  # object stores: latency-bound probes
+    pool = ThreadPoolExecutor(16) if parallel else None
+    found: list[tuple[str, dict[str, Any]]] = []
+    level = [""]
+    bar = _bar(progress)
+    try:
+        for _ in range(MAX_DEPTH):
+            candidates = [f"{d}/{n}" if d else n for d in level for n in storage.list_dir(d)
+                          if not n.startswith(".")]
+            if not candidates:
+                break
+            probes: Iterable = (pool.map(lambda p: _probe(storage, p), candidates) if pool
+                                else (_probe(storage, p) for p in candidates))
+            level = []
+            for path, meta in zip(candidates, probes):
+                if meta is None:
+                    level.append(path)
+                else:
+                    found.append((path, meta))
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if bar is not None:
+            bar.close()
+    return sorted(found, key=lambda pm: pm[0])
+
+
+def _bar(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        import sys
+
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc="scanning runs", unit="run", leave=False, file=sys.stderr)
+
+
+def _matches(value: Any, want: Any) -> bool:
+    if callable(want):
+        return bool(want(value))
+    if isinstance(want, (list, tuple, set, frozenset)):
+        return any(_matches(value, w) for w in want)
+    if isinstance(value, float) and isinstance(want, (int, float)):
+        return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
+    return value == want
+
+
+def hashable(value: Any) -> Any:
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=repr)
+
+
+class RootReader:
+    """Experiments and runs under a root: ``runs(...)``, ``table(...)``, ``read_metrics(...)``."""
+
+    def __init__(self, storage: StorageBackend) -> None:
+        self.storage = storage
+
+    def __repr__(self) -> str:
+        return f"<distlog RootReader {self.storage.url!r}>"
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    def runs(self, experiment: str | None = None, *, status: Any = None,
+             params: dict[str, Any] | None = None, where: Callable[[RunReader], bool] | None = None,
+             progress: bool = False) -> list[RunReader]:
+        """Runs, optionally only those of ``experiment`` (a name, its parent, or a glob such as
+        ``"mnist/*"``), with ``status`` (one or several), whose flattened params match
+        ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``), and for
+        which ``where(run)`` holds. Sorted by experiment, then start time."""
+        statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
+        out = []
+        for path, meta in scan_runs(self.storage, progress=progress):
+            run = RunReader(self.storage.child(path) if path else self.storage, meta)
+            info = run.info
+            if experiment is not None and not _experiment_ok(info.experiment, experiment):
+                continue
+            if statuses is not None and info.status not in statuses:
+                continue
+            if params:
+                flat = run.flat_params
+                if not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
+                    continue
+            if where is not None and not where(run):
+                continue
+            out.append(run)
+        out.sort(key=lambda r: (r.info.experiment, r.info.first_start_time or 0.0, r.info.run_id))
+        return out
+
+    def experiments(self) -> list[str]:
+        return sorted({meta.get("experiment", "") for _, meta in scan_runs(self.storage)})
+
+    def run(self, path: str) -> RunReader:
+        """The run at ``path`` below the root (``experiment/run_id``)."""
+        return RunReader(self.storage.child(path))
+
+    def table(self, experiment: str | None = None, *, metrics: Sequence[str] | None = None,
+              stat: str = "value", final: str = "last", status: Any = None,
+              params: dict[str, Any] | None = None, varying_only: bool = False,
+              runs: Sequence[RunReader] | None = None, progress: bool = False) -> "pd.DataFrame":
+        """The sweep table: one row per run — experiment, run id, status, times, world size, last
+        step — then every flattened param, then each of ``metrics`` reduced to one number
+        (``final``: last, min, max or mean of the ``stat`` column). ``varying_only`` keeps only
+        params that differ between the runs. Like ml_logger's ``get_exps``."""
+        import pandas as pd
+
+        if final not in FINALS:
+            raise ValueError(f"final must be one of {', '.join(FINALS)}, got {final!r}")
+        runs = list(runs) if runs is not None else self.runs(experiment, status=status, params=params,
+                                                              progress=progress)
+        rows, param_rows = [], []
+        for run in runs:
+            rows.append(run_row(run))
+            param_rows.append(run.flat_params)
+        pkeys = sorted({k for p in param_rows for k in p})
+        if varying_only:
+            pkeys = [k for k in pkeys
+                     if len({hashable(p.get(k, _MISSING)) for p in param_rows}) > 1]
+        for row, p in zip(rows, param_rows):
+            for k in pkeys:
+                row[k if k not in RUN_COLUMNS else f"params.{k}"] = p.get(k)
+        for run, row in zip(runs, rows):
+            for key in metrics or ():
+                row[metric_column(key, stat, final)] = final_value(run, key, stat, final)
+        cols = list(RUN_COLUMNS) + [k if k not in RUN_COLUMNS else f"params.{k}" for k in pkeys] + \
+            [metric_column(k, stat, final) for k in metrics or ()]
+        return pd.DataFrame(rows, columns=cols)
+
+    def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
+        """Bands across runs of ``spec`` (``"loss@mean"``); see ``distlog.query.sweeps``."""
+        from .sweeps import read_metrics
+
+        select = {k: kw.pop(k) for k in ("status", "params") if k in kw}
+        return read_metrics(self.runs(experiment, **select), spec, **kw)
+
+
+_MISSING = object()
+
+
+def _experiment_ok(name: str, pattern: str) -> bool:
+    pattern = pattern.strip("/")
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return name == pattern or name.startswith(pattern + "/")
+
+
+def run_row(run: RunReader) -> dict[str, Any]:
+    """The run columns of the sweep table and of ``distlog ls``."""
+    info = run.info
+    last = info.last_step
+    if last is None and info.status == "running":
+        last = live_last_step(run)
+    return {
+        "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
+        "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
+        "world_size": info.world_size, "last_step": None if last is None else int(last),
+        "attempts": len(info.attempts) or 1, "tags": ",".join(info.tags),
+    }
+
+
+def live_last_step(run: RunReader) -> float | None:
+    """The largest committed step of a run still being written (one chunk read per key)."""
+    steps = [row["step"] for row in run.metrics.last().values()]
+    return max(steps) if steps else None
+
+
+def metric_column(key: str, stat: str, final: str) -> str:
+    name = key if stat == "value" else f"{key}.{stat}"
+    return name if final == "last" else f"{name}@{final}"
+
+
+def final_value(run: RunReader, key: str, stat: str = "value", final: str = "last") -> float:
+    """``key`` of ``run`` reduced to one number (NaN when the run has no such series)."""
+    lengths = run.metrics.lengths()
+    if not lengths.get(key):
+        return float("nan")
+    if final == "last":
+        row = run.metrics.last([key])[key]
+        if stat not in row:
+            raise KeyError(f"series {key!r} has no column {stat!r}; columns: {listing(row)}")
+        return float(row[stat])
+    v = run.metrics.read(key)[stat]
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return float("nan")
+    return float({"min": np.min, "max": np.max, "mean": np.mean}[final](v))
+
+
+def open_root(url: Any, **storage_options: Any) -> RootReader:
+    """Every experiment and run under ``url`` (a path or URL). ``storage_options`` go to the
+    backend. Raises ``RunNotFound`` when ``url`` does not exist or holds nothing."""
+    storage = open_storage(str(url), **storage_options)
+    if not storage.list_dir() and _probe(storage, "") is None:
+        raise RunNotFound(f"nothing at {storage.url}: no runs or experiments there")
+    return RootReader(storage)
+
+
+def find_run(url: Any, last: bool = False, **storage_options: Any) -> RunReader:
+    """The run at ``url``; with ``last``, the most recently started run below ``url``; else a
+    unique run-id prefix in the last path part (``runs/mnist/2026``) is accepted."""
+    storage = open_storage(str(url), **storage_options)
+    if last:
+        runs = RootReader(storage).runs()
+        if not runs:
+            raise RunNotFound(f"no runs below {storage.url}")
+        return max(runs, key=lambda r: (r.info.start_time or 0.0, r.info.run_id))
+    try:
+        return RunReader(storage)
+    except RunNotFound as e:
+        parent_url, _, stem = storage.url.rstrip("/").rpartition("/")
+        if stem and parent_url:
+            parent = open_storage(parent_url, **storage_options)
+            hits = [n for n in parent.list_dir() if n.startswith(stem)]
+            runs = [n for n in hits if _probe(parent, n) is not None]
+            if len(runs) == 1:
+                return RunReader(parent.child(runs[0]))
+            if len(runs) > 1:
+                raise RunNotFound(f"{stem!r} matches several runs in {parent_url}: "
+                                  f"{listing(runs)}") from None
+        raise e from None
+
+
+def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
+    """``find_run`` for each of ``urls``; a folder of runs contributes all of them."""
+    out: list[RunReader] = []
+    for url in urls:
+        try:
+            out.append(find_run(url, **storage_options))
+        except RunNotFound:
+            runs = RootReader(open_storage(str(url), **storage_options)).runs()
+            if not runs:
+                raise
+            out.extend(runs)
+    return out
+
+
+__all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "read_meta"]

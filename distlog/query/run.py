@@ -1,0 +1,190 @@
+"""``distlog.open_run(url)``: a read-only view of one run, finished or still being written."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..params import PARAMS_FILE, flatten
+from ..run import RUN_FILE
+from ..serdes import deserialize
+from ..storage import open_storage
+from ..storage.base import StorageBackend
+from .errors import RunNotFound, listing
+from .files import FilesReader
+from .logmerge import LogReader
+from .series import MetricsReader
+
+
+def parse_iso(value: str | None) -> float | None:
+    """An ISO-8601 time from run metadata as epoch seconds (None stays None)."""
+    if not value:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Run metadata (``run.json``) with the fields queries use most; ``raw`` has all of it."""
+
+    experiment: str
+    run_id: str
+    status: str
+    url: str
+    created: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    world_size: int | None = None
+    hosts: tuple[str, ...] = ()
+    last_step: float | None = None
+    attempt: int = 0
+    tags: tuple[str, ...] = ()
+    error: dict | None = None
+    launcher: str | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], url: str) -> "RunInfo":
+        return cls(
+            experiment=str(meta.get("experiment", "")), run_id=str(meta.get("run_id", "")),
+            status=str(meta.get("status", "unknown")), url=url, created=meta.get("created"),
+            started=meta.get("started"), ended=meta.get("ended"), world_size=meta.get("world_size"),
+            hosts=tuple(meta.get("hosts") or ()), last_step=meta.get("last_step"),
+            attempt=int(meta.get("attempt") or 0), tags=tuple(meta.get("tags") or ()),
+            error=meta.get("error"), launcher=meta.get("launcher"), raw=meta,
+        )
+
+    @property
+    def start_time(self) -> float | None:
+        """When the latest attempt started (epoch seconds)."""
+        return parse_iso(self.started)
+
+    @property
+    def end_time(self) -> float | None:
+        return parse_iso(self.ended)
+
+    @property
+    def first_start_time(self) -> float | None:
+        """When the first attempt started."""
+        return parse_iso(self.created) or self.start_time
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from the first start to the end (to now while running)."""
+        t0 = self.first_start_time
+        if t0 is None:
+            return None
+        t1 = self.end_time
+        if t1 is None:
+            t1 = time.time() if now is None else now
+        return max(0.0, t1 - t0)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        return list(self.raw.get("attempts", []))
+
+    @property
+    def path(self) -> str:
+        """``experiment/run_id``."""
+        return f"{self.experiment}/{self.run_id}" if self.experiment else self.run_id
+
+
+class RunReader:
+    """One run, read-only: ``info``, ``params``, ``metrics``, ``logs``, ``files``.
+
+    Metadata is read when the reader is made (``refresh()`` re-reads it); metrics, logs and
+    files are read from the store on every call, so a live run shows its latest commit.
+    """
+
+    def __init__(self, storage: StorageBackend, meta: dict[str, Any] | None = None) -> None:
+        self.storage = storage
+        if meta is None:
+            meta = read_meta(storage)
+        self._meta = meta
+        self.metrics = MetricsReader(storage)
+        self.logs = LogReader(storage, is_running=self._is_running)
+        self.files = FilesReader(storage, self.root_storage)
+
+    def __repr__(self) -> str:
+        return f"<distlog RunReader {self.info.path!r} status={self.info.status!r}>"
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    @property
+    def info(self) -> RunInfo:
+        return RunInfo.from_meta(self._meta, self.storage.url)
+
+    def refresh(self) -> "RunReader":
+        self._meta = read_meta(self.storage)
+        return self
+
+    def _is_running(self) -> bool:
+        try:
+            return read_meta(self.storage).get("status") == "running"
+        except RunNotFound:
+            return False
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's params (``{}`` if none were set)."""
+        try:
+            return deserialize(self.storage.read_json(PARAMS_FILE))
+        except FileNotFoundError:
+            return {}
+
+    @property
+    def flat_params(self) -> dict[str, Any]:
+        """Params with dotted keys: ``{"optim.lr": 0.1}``."""
+        return flatten(self.params)
+
+    def root_storage(self) -> StorageBackend:
+        """The root the run lives under (where ``.distlog/`` keeps shared blobs)."""
+        suffix = "/" + self.info.path
+        url = self.storage.url
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+        else:  # metadata without an experiment: assume <root>/<experiment>/<run>
+            url = url.rsplit("/", 2)[0]
+        return open_storage(url, **self.storage.storage_options)
+
+
+def read_meta(storage: StorageBackend) -> dict[str, Any]:
+    try:
+        meta = storage.read_json(RUN_FILE)
+    except (FileNotFoundError, NotADirectoryError):
+        raise RunNotFound(_not_a_run(storage)) from None
+    if not isinstance(meta, dict):
+        raise RunNotFound(f"{storage.url}/{RUN_FILE} is not run metadata")
+    return meta
+
+
+def _not_a_run(storage: StorageBackend) -> str:
+    below = storage.list_dir()
+    msg = f"no run at {storage.url} (no {RUN_FILE})"
+    if below:
+        return msg + f"; it holds: {listing(below)}. Pass a run folder, or use `distlog ls` to find one"
+    parent, _, name = storage.url.rstrip("/").rpartition("/")
+    try:
+        siblings = open_storage(parent, **storage.storage_options).list_dir()
+    except Exception:  # noqa: BLE001 - only a hint
+        siblings = []
+    if siblings:
+        return msg + f"; {parent} holds: {listing(siblings)}"
+    return msg
+
+
+def open_run(url: Any, **storage_options: Any) -> RunReader:
+    """A read-only view of the run at ``url`` (a path or URL of a run folder).
+
+    ``storage_options`` go to the storage backend (``endpoint_url``, ``key``, ...).
+    Raises ``RunNotFound`` (a ``FileNotFoundError``) naming what the folder holds instead.
+    """
+    if isinstance(url, RunReader):
+        return url
+    return RunReader(open_storage(str(url), **storage_options))

@@ -1,0 +1,217 @@
+"""A run's metric series as stored: committed rows only, as NumPy columns or pandas frames.
+
+Rank 0's table (``scalars``) holds the reduced series and rank 0's own ``log()`` values; a
+rank ``r > 0`` that logged values itself has its own table under ``ranks/rank-RRRRR/``. Every
+read takes the table's commit record first and reads only rows ``[0, lengths[key])``, so a run
+being written is read safely (see ``distlog.writers.rowstore``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from ..metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE
+from ..run import rank_dir
+from ..storage.base import StorageBackend
+from ..writers.rowstore import read_commit
+from .errors import KeyNotFound, RankNotFound, listing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: statistics a row holds besides step and time
+STATS = SCALAR_COLUMNS[2:]
+
+
+@dataclass(frozen=True)
+class Series:
+    """The committed rows of one series: ``data`` is ``(rows, len(columns))`` float64."""
+
+    key: str
+    columns: tuple[str, ...]
+    data: np.ndarray
+    rank: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        try:
+            return self.data[:, self.columns.index(column)]
+        except ValueError:
+            raise KeyNotFound(f"series {self.key!r} has no column {column!r}; "
+                              f"columns: {listing(self.columns)}") from None
+
+    @property
+    def step(self) -> np.ndarray:
+        """Steps as int64."""
+        return self["step"].astype(np.int64)
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return {c: self.data[:, i] for i, c in enumerate(self.columns)}
+
+    def to_frame(self) -> "pd.DataFrame":
+        """A DataFrame with ``step`` (int64), ``time`` (float seconds) and every statistic."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.data, columns=list(self.columns), copy=False)
+        if len(df.columns) and df.columns[0] == "step":
+            df["step"] = self.step
+        if "count" in df.columns:
+            df["count"] = df["count"].astype(np.int64)
+            df["nonfinite"] = df["nonfinite"].astype(np.int64)
+        return df
+
+
+@dataclass(frozen=True)
+class Histograms:
+    """Histograms of one key: ``edges`` is ``(rows, bins + 1)``, ``counts`` ``(rows, bins)``."""
+
+    key: str
+    step: np.ndarray
+    time: np.ndarray
+    edges: np.ndarray
+    counts: np.ndarray
+
+
+class MetricsReader:
+    """``run.metrics``: ``keys()``, ``run.metrics["train/loss"]`` (a DataFrame), ``read`` (NumPy),
+    per-rank series with ``rank=``, ``summary()``, ``histogram(key)``."""
+
+    def __init__(self, storage: StorageBackend) -> None:
+        self._storage = storage
+
+    # ---- where things are ---------------------------------------------------------------
+    def ranks(self) -> list[int]:
+        """Ranks with series of their own: 0 (the run's table) and every ``ranks/rank-R``."""
+        out = [0]
+        for name in self._storage.list_dir("ranks"):
+            if name.startswith("rank-") and name[5:].isdigit():
+                out.append(int(name[5:]))
+        return sorted(set(out))
+
+    def _table_storage(self, rank: int | None) -> StorageBackend:
+        if not rank:
+            return self._storage
+        if rank not in self.ranks():
+            raise RankNotFound(f"rank {rank} logged no series of its own; ranks with series: "
+                               f"{listing(self.ranks())} (rank 0's table also holds the "
+                               "reduced series)")
+        return self._storage.child(rank_dir(rank))
+
+    def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
+        st = self._table_storage(rank)
+        return st, dict(read_commit(st, table).get("lengths", {}))
+
+    def keys(self, rank: int | None = None) -> list[str]:
+        """Keys with committed rows (rank 0's table, or rank ``rank``'s own)."""
+        return sorted(k for k, n in self._lengths(rank)[1].items() if n)
+
+    def histogram_keys(self, rank: int | None = None) -> list[str]:
+        return sorted(k for k, n in self._lengths(rank, HISTOGRAMS_TABLE)[1].items() if n)
+
+    def lengths(self, rank: int | None = None) -> dict[str, int]:
+        """Committed rows per key."""
+        return self._lengths(rank)[1]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    # ---- reading ------------------------------------------------------------------------
+    def _missing(self, key: str, known: Iterable[str], rank: int | None, table: str) -> KeyNotFound:
+        known = sorted(known)
+        near = difflib.get_close_matches(key, known, n=3)
+        hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+        where = f"rank {rank}'s {table}" if rank else table
+        return KeyNotFound(f"no metric {key!r} in {where} of {self._storage.url}{hint} "
+                           f"(keys: {listing(known)})")
+
+    def _open(self, st: StorageBackend, table: str, key: str) -> Any:
+        import zarr
+
+        return zarr.open_array(store=st.zarr_store(f"{table}.zarr", read_only=True), path=key, mode="r")
+
+    def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:
+        """Committed rows ``[start, stop)`` of ``key`` as NumPy (no pandas needed)."""
+        st, lengths = self._lengths(rank)
+        n = lengths.get(key)
+        if not n:
+            raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
+        arr = self._open(st, SCALARS_TABLE, key)
+        lo, hi, _ = slice(start, stop).indices(n)
+        data = np.asarray(arr[lo:hi]) if hi > lo else np.zeros((0, arr.shape[1]))
+        cols = tuple(arr.attrs.get("columns", SCALAR_COLUMNS))
+        return Series(key, cols, data, rank)
+
+    def frame(self, key: str, rank: int | None = None) -> "pd.DataFrame":
+        """``key`` as a DataFrame: step, time and every stored statistic."""
+        return self.read(key, rank).to_frame()
+
+    __getitem__ = frame
+
+    def numpy(self, key: str, rank: int | None = None) -> dict[str, np.ndarray]:
+        """``{column: array}`` of ``key``."""
+        return self.read(key, rank).to_dict()
+
+    def last(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, dict[str, float]]:
+        """The last committed row of each key (reads one chunk per key)."""
+        st, lengths = self._lengths(rank)
+        keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
+        out = {}
+        for key in keys:
+            n = lengths.get(key)
+            if not n:
+                continue
+            arr = self._open(st, SCALARS_TABLE, key)
+            row = np.asarray(arr[n - 1 : n])[0]
+            out[key] = dict(zip(arr.attrs.get("columns", SCALAR_COLUMNS), row.tolist()))
+        return out
+
+    def summary(self, keys: Sequence[str] | None = None, rank: int | None = None,
+                stat: str = "value") -> "pd.DataFrame":
+        """One row per key: rows, first and last step, and the last, min and max of ``stat``."""
+        import pandas as pd
+
+        rows = []
+        for key in self.keys(rank) if keys is None else keys:
+            s = self.read(key, rank)
+            v = s[stat]
+            finite = v[np.isfinite(v)]
+            rows.append({
+                "key": key, "rows": len(s), "first_step": int(s.step[0]), "last_step": int(s.step[-1]),
+                "last": float(v[-1]), "min": float(finite.min()) if len(finite) else np.nan,
+                "max": float(finite.max()) if len(finite) else np.nan,
+            })
+        return pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max"])
+
+    def to_frame(self, keys: Sequence[str] | None = None, rank: int | None = None) -> "pd.DataFrame":
+        """Every series in one long DataFrame with a ``key`` column (the export format)."""
+        import pandas as pd
+
+        keys = self.keys(rank) if keys is None else list(keys)
+        frames = []
+        for key in keys:
+            df = self.frame(key, rank)
+            df.insert(0, "key", key)
+            frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["key", *SCALAR_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
+
+    def histogram(self, key: str, rank: int | None = None) -> Histograms:
+        """The histograms logged under ``key`` (``log_histogram``)."""
+        st, lengths = self._lengths(rank, HISTOGRAMS_TABLE)
+        n = lengths.get(key)
+        if not n:
+            raise self._missing(key, [k for k, v in lengths.items() if v], rank, HISTOGRAMS_TABLE)
+        data = np.asarray(self._open(st, HISTOGRAMS_TABLE, key)[:n])
+        bins = (data.shape[1] - 3) // 2
+        return Histograms(key, data[:, 0].astype(np.int64), data[:, 1], data[:, 2 : 3 + bins],
+                          data[:, 3 + bins :])

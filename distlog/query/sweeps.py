@@ -1,0 +1,140 @@
+"""Aggregation across runs for sweeps and seeds, like ml_logger's ``read_metrics("loss@mean")``.
+
+``read_metrics(runs, "train/loss@mean", bin_size=100)``:
+
+1. Runs are grouped by params: ``group_by`` (flattened keys), by default every param that
+   varies between the runs except seeds (a key whose last part contains ``seed``), so the
+   seeds of one configuration form one group.
+2. Each run's series (the ``column`` statistic, ``value`` by default) is cut into step bins
+   ``[start + i*bin_size, start + (i+1)*bin_size)``, ``start`` being the smallest step of any
+   run, and reduced within each bin by the ``@`` part of the spec: mean (default), min, max,
+   sum, median, first, last or count. Non-finite values are left out.
+3. Per group and bin, across the runs that have a value there: ``runs`` (how many), mean,
+   std (ddof 0), min, max and the requested percentiles (linear interpolation).
+
+The result is one long DataFrame: the group's params, ``step`` (the bin's first step), then
+the band columns. Bins where no run of a group has a finite value are left out.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .root import hashable
+from .run import RunReader
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BIN_AGGS = ("mean", "min", "max", "sum", "median", "first", "last", "count")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"loss@mean"`` → ``("loss", "mean")``; no ``@`` means mean."""
+    key, _, agg = spec.rpartition("@") if "@" in spec else (spec, "", "mean")
+    agg = agg or "mean"
+    if agg not in BIN_AGGS:
+        raise ValueError(f"{spec!r}: unknown reduction {agg!r}; use one of {', '.join(BIN_AGGS)}")
+    if not key:
+        raise ValueError(f"{spec!r} names no metric; write KEY@REDUCTION such as 'loss@mean'")
+    return key, agg
+
+
+def default_group_by(params: Sequence[dict[str, Any]]) -> list[str]:
+    """Params that vary between runs, except seeds."""
+    keys = sorted({k for p in params for k in p})
+    varying = [k for k in keys if len({hashable(p.get(k)) for p in params}) > 1]
+    return [k for k in varying if "seed" not in k.rsplit(".", 1)[-1].lower()]
+
+
+def bin_run(steps: np.ndarray, values: np.ndarray, start: float, bin_size: float, agg: str) -> "pd.Series":
+    """One run's values reduced per bin: a Series indexed by bin number."""
+    import pandas as pd
+
+    ok = np.isfinite(values)
+    idx = np.floor((steps[ok] - start) / bin_size).astype(np.int64)
+    grouped = pd.Series(values[ok]).groupby(idx, sort=True)
+    return grouped.size().astype(float) if agg == "count" else getattr(grouped, agg)()
+
+
+def bands(matrix: np.ndarray, percentiles: Sequence[float]) -> dict[str, np.ndarray]:
+    """Across-run statistics of a (bins, runs) matrix with NaN for "no value"."""
+    n = np.sum(np.isfinite(matrix), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are dropped by the caller
+        out = {"runs": n, "mean": np.nanmean(matrix, axis=1), "std": np.nanstd(matrix, axis=1),
+               "min": np.nanmin(matrix, axis=1), "max": np.nanmax(matrix, axis=1)}
+        for p in percentiles:
+            out[f"p{p:g}"] = np.nanpercentile(matrix, p, axis=1)
+    return out
+
+
+def _steps(x: np.ndarray) -> np.ndarray:
+    """Integral bin starts as int64 (the usual case), else float."""
+    return x.astype(np.int64) if np.all(np.mod(x, 1) == 0) else x
+
+
+def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str] | None = None,
+                 bin_size: float | None = None, bins: int | None = None, column: str = "value",
+                 percentiles: Sequence[float] = (25, 50, 75), rank: int | None = None,
+                 per_run: bool = False) -> "pd.DataFrame":
+    """Bands of ``spec`` across ``runs``, grouped by params (see the module docstring).
+
+    ``bin_size`` (steps per bin) or ``bins`` (how many bins over the steps seen); neither means
+    one bin per step. ``per_run=True`` returns each run's binned values instead of bands.
+    """
+    import pandas as pd
+
+    key, agg = parse_spec(spec)
+    series = []
+    for run in runs:
+        if key not in run.metrics.lengths(rank):
+            continue
+        s = run.metrics.read(key, rank)
+        series.append((run, s["step"], s[column]))
+    if not series:
+        known = sorted({k for r in runs for k in r.metrics.keys(rank)})
+        raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
+    lo = min(float(st.min()) for _, st, _ in series if len(st))
+    hi = max(float(st.max()) for _, st, _ in series if len(st))
+    if bin_size is None:
+        bin_size = 1.0 if bins is None else max(1.0, math.ceil((hi - lo + 1) / bins))
+    if bin_size <= 0:
+        raise ValueError(f"bin_size must be positive, got {bin_size}")
+    flat = [r.flat_params for r, _, _ in series]
+    group_by = list(default_group_by(flat) if group_by is None else group_by)
+    binned = [bin_run(st, v, lo, bin_size, agg) for _, st, v in series]
+    if per_run:
+        frames = []
+        for (run, _, _), p, b in zip(series, flat, binned):
+            df = pd.DataFrame({"step": _steps(lo + b.index.to_numpy() * bin_size), "value": b.to_numpy()})
+            df.insert(0, "run_id", run.info.run_id)
+            for i, g in enumerate(group_by):
+                df.insert(i, g, [p.get(g)] * len(df))
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(flat):
+        groups.setdefault(tuple(hashable(p.get(g)) for g in group_by), []).append(i)
+    frames = []
+    for members in groups.values():
+        table = pd.concat([binned[i] for i in members], axis=1, sort=True)
+        st = bands(table.to_numpy(dtype=float), percentiles)
+        keep = st["runs"] > 0
+        df = pd.DataFrame({"step": _steps(lo + table.index.to_numpy()[keep] * bin_size),
+                           **{k: v[keep] for k, v in st.items()}})
+        df["runs"] = df["runs"].astype(np.int64)
+        for i, g in enumerate(group_by):
+            df.insert(i, g, [flat[members[0]].get(g)] * len(df))
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    if group_by:
+        try:
+            out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)
+        except TypeError:  # params of mixed types do not sort: keep the runs' order
+            pass
+    return out

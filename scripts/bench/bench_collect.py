@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""(a) Per-call cost of ``collect()`` against ``list.append`` and TensorBoard's ``add_scalar``.
+
+    python scripts/bench/bench_collect.py [--n 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import per_call_ns, table  # noqa: E402
+
+import distlog  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    n = ap.parse_args().n
+    tmp = tempfile.mkdtemp()
+    exp = distlog.get_logger(tmp)
+    exp.start_run("bench")
+    m = exp.metrics
+    train = exp.metrics("train")
+    sink: list[float] = []
+
+    def append(k):
+        for i in range(k):
+            sink.append(0.5)
+
+    def collect(k):
+        for i in range(k):
+            m.collect(loss=0.5)
+
+    def collect_ns_step(k):
+        for i in range(k):
+            train.collect(step=i, loss=0.5)
+
+    import torch
+
+    t = torch.tensor(0.5)
+
+    def collect_tensor(k):
+        for i in range(k):
+            m.collect(tloss=t)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(os.path.join(tmp, "tb"))
+
+    def tb_add(k):
+        for i in range(k):
+            tb.add_scalar("loss", 0.5, i)
+
+    base = per_call_ns(append, n)
+    rows = []
+    for name, fn, k in [("list.append", append, n), ("collect(loss=x)", collect, n),
+                        ("metrics('train').collect(step=i, loss=x)", collect_ns_step, n),
+                        ("collect(0-d CPU tensor)", collect_tensor, n // 4),
+                        ("TensorBoard add_scalar", tb_add, n // 10)]:
+        ns = per_call_ns(fn, k)
+        if fn is not append:
+            m.flush()
+        rows.append([name, ns, ns / base])
+    tb.close()
+    exp.close()
+    print(table(rows, ["call", "ns/call", "x list.append"]))
+
+
+if __name__ == "__main__":
+    main()

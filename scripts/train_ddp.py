@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""A small model trained on synthetic data with distlog: the demo and the SLURM/torchrun example.
+
+    torchrun --standalone --nproc_per_node 2 scripts/train_ddp.py --root ./runs --steps 60
+
+Every rank collects its training loss each step; every ``--flush-every`` steps all ranks
+flush (all-reduced mean/min/max; rank 0 writes Zarr). Validation metrics are logged on rank 0
+only; odd ranks collect an extra key (``train/odd_rank_grad_norm``) to show that ranks may log
+different keys. ``key=value`` style options (``--lr 0.1 --seed 2``) come from the sweep grid.
+
+Preemption: SIGUSR1 only sets a flag; at the next flush every rank agrees to stop, the script
+saves a checkpoint and exits with code 3 ("requeue me"). A restarted or requeued attempt finds
+the checkpoint, continues the same run (same run id from the launcher) and rewinds the stored
+series to the checkpoint's step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+import distlog
+from distlog.launcher import launcher_run_id
+
+EXIT_REQUEUE = 3
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default="./runs")
+    p.add_argument("--experiment", default="demo")
+    p.add_argument("--run-id", default=None, help="default: from the launcher (SLURM/torchrun ids)")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--flush-every", type=int, default=10)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--step-sleep", type=float, default=0.0, help="seconds per step (tests of preemption)")
+    p.add_argument("--ckpt-dir", default=None, help="default: <root>/<experiment>/.checkpoints (local roots)")
+    p.add_argument("--crash-once-at", type=int, default=None, help="rank 1 raises once at this step (restart tests)")
+    p.add_argument("--save-artifact", action="store_true", help="every rank saves the same small file")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if "RANK" in os.environ and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    torch.manual_seed(args.seed)
+
+    exp = distlog.get_logger(args.root, flush_timeout=120)
+    exp.install_preemption_handler()
+    with exp.experiment(args.experiment):
+        # the launcher's run id (SLURM array task, torchrun rendezvous) is stable across
+        # requeues and restarts, so the checkpoint can be found before the run starts
+        run_id = args.run_id or launcher_run_id()
+        model = nn.Sequential(nn.Linear(8, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+        ckpt_dir = args.ckpt_dir or os.path.join(args.root, args.experiment, ".checkpoints")
+        ckpt_path = os.path.join(ckpt_dir, f"{run_id}.pt") if run_id else None
+        start, resume_step = 0, None
+        if ckpt_path and os.path.exists(ckpt_path):
+            state = torch.load(ckpt_path, weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            resume_step = int(state["step"])  # stored series are rewound to this step
+            start = resume_step + 1
+        run = exp.start_run(run_id, resume_step=resume_step)
+        try:
+            exp.params.set(lr=args.lr, seed=args.seed, hidden=args.hidden, world_size=world,
+                           steps=args.steps, flush_every=args.flush_every)
+            exp.info(f"training from step {start} on rank {rank} of {world}")
+            g = torch.Generator().manual_seed(1000 + rank)
+            w_true = torch.arange(8, dtype=torch.float32) / 8
+            for step in range(start, args.steps):
+                x = torch.randn(32, 8, generator=g)
+                y = x @ w_true + 0.1 * torch.randn(32, generator=g)
+                loss = nn.functional.mse_loss(model(x).squeeze(-1), y)
+                opt.zero_grad()
+                loss.backward()
+                if world > 1:
+                    for prm in model.parameters():
+                        dist.all_reduce(prm.grad)
+                        prm.grad /= world
+                opt.step()
+                exp.metrics("train").collect(step=step, loss=loss.detach())
+                if rank % 2 == 1:
+                    gn = sum(p.grad.norm() ** 2 for p in model.parameters()) ** 0.5
+                    exp.metrics("train").collect(step=step, odd_rank_grad_norm=gn.detach())
+                if args.crash_once_at == step and rank == 1 and run.attempt == 0:
+                    raise RuntimeError(f"injected crash at step {step}")
+                if args.step_sleep:
+                    time.sleep(args.step_sleep)
+                if (step + 1) % args.flush_every == 0 or step == args.steps - 1:
+                    exp.metrics.flush()
+                    if rank == 0:
+                        with torch.no_grad():
+                            xv = torch.randn(256, 8, generator=torch.Generator().manual_seed(7))
+                            val = nn.functional.mse_loss(model(xv).squeeze(-1), xv @ w_true)
+                        exp.metrics("val").log(step=step, loss=val.item())
+                    if rank == 0 and ckpt_path:
+                        os.makedirs(ckpt_dir, exist_ok=True)
+                        tmp = ckpt_path + ".tmp"
+                        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+                        os.replace(tmp, ckpt_path)
+                    if exp.stop_requested:
+                        exp.warning(f"preempted: checkpointed at step {step}, exiting for requeue")
+                        exp.close()
+                        return EXIT_REQUEUE
+            if args.save_artifact:
+                exp.files.save(b"the same bytes on every rank\n", "shared.txt")
+            exp.info("training done")
+            if rank == 0:
+                print(f"{'metric':<28} {'last':>10} {'min':>10} {'max':>10}")
+                for key in ("train/loss", "train/odd_rank_grad_norm", "val/loss"):
+                    try:
+                        st = exp.metrics.get_stats(key)
+                        last = exp.metrics.get_summary(key, 1)[-1]["mean"]
+                    except KeyError:
+                        continue
+                    print(f"{key:<28} {last:>10.4f} {st.min:>10.4f} {st.max:>10.4f}")
+        except BaseException as e:
+            exp._close_run(exc=e, collective=False)
+            raise
+        exp.close()
+    if rank == 0:
+        print(f"run written to {run.url}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The reduction maths without any process group, against NumPy directly."""
+
+import numpy as np
+import pytest
+
+from distlog import reduce as R
+
+
+def stats_of(keys_values):
+    keys = sorted(keys_values)
+    lengths = [len(keys_values[k]) for k in keys]
+    flat = np.concatenate([np.asarray(keys_values[k], dtype=np.float64) for k in keys]) if keys else np.zeros(0)
+    return R.summarize_segments(keys, flat, lengths)
+
+
+def test_segments_match_numpy():
+    data = {"a": [1.0, 2.0, np.nan], "b": [np.inf, -np.inf], "c": [5.0]}
+    st = stats_of(data)
+    assert st.keys == ("a", "b", "c")
+    np.testing.assert_array_equal(st.sum, [3.0, 0.0, 5.0])
+    np.testing.assert_array_equal(st.count, [2, 0, 1])
+    np.testing.assert_array_equal(st.nonfinite, [1, 2, 0])
+    np.testing.assert_array_equal(st.min, [1.0, np.inf, 5.0])
+    np.testing.assert_array_equal(st.max, [2.0, -np.inf, 5.0])
+
+
+def simulate(per_rank, union):
+    """Element-wise SUM / MAX over ranks, as the collectives would."""
+    packs = [R.pack(union, stats_of(d), [0, 0, 0, 0], 1.0) for d in per_rank]
+    s = np.sum([p[0] for p in packs], axis=0)
+    m = np.max([p[1] for p in packs], axis=0)
+    return R.unpack(union, s, m)[2]
+
+
+def test_pack_unpack_is_mean_of_all_values_not_mean_of_means():
+    per_rank = [{"loss": [1.0]}, {"loss": [2.0, 2.0, 2.0, 2.0]}, {}]
+    red = simulate(per_rank, ["loss"])
+    assert red["loss"]["mean"] == pytest.approx(9 / 5)  # mean of means would be 1.5
+    assert (red["loss"]["min"], red["loss"]["max"], red["loss"]["count"]) == (1.0, 2.0, 5.0)
+
+
+def test_key_missing_everywhere_is_nan_not_inf():
+    red = simulate([{"a": [1.0]}, {"a": [2.0]}], ["a", "ghost"])
+    assert np.isnan(red["ghost"]["mean"]) and np.isnan(red["ghost"]["min"]) and red["ghost"]["count"] == 0
+
+
+def test_gathered_reduction_equals_collective_reduction():
+    rng = np.random.default_rng(3)
+    per_rank = [{k: rng.normal(size=rng.integers(1, 5)).tolist() for k in rng.choice(list("abcdef"), 3, replace=False)}
+                for _ in range(4)]
+    union = sorted({k for d in per_rank for k in d})
+    a = simulate(per_rank, union)
+    b = R.reduce_gathered(union, [stats_of(d) for d in per_rank])
+    for k in union:
+        for stat, v in a[k].items():
+            assert b[k][stat] == pytest.approx(v), (k, stat)
+    first, rest = union[:1], union[1:]
+    joined = R.reduce_gathered(rest, [stats_of(d) for d in per_rank]).reordered(
+        union[::-1], R.reduce_gathered(first, [stats_of(d) for d in per_rank]))
+    assert joined.keys == tuple(union[::-1])
+    for k in union:
+        assert joined[k]["sum"] == pytest.approx(a[k]["sum"])
+
+
+def test_local_keys_outside_the_union_are_left_out():
+    s, m = R.pack(["a"], stats_of({"a": [1.0], "zzz": [9.0]}), [1, 0, 0, 0], 7.0)
+    assert s.tolist() == [1, 0, 0, 0, 1.0, 1.0, 0.0] and m.tolist() == [7.0, 1.0, -1.0]
+
+
+def test_single_row_for_logged_values():
+    assert R.single_row(2.0).tolist() == [2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0]
+    r = R.single_row(float("nan"))
+    assert np.isnan(r[0]) and r[5:].tolist() == [0.0, 1.0]
+
+
+def test_merging_cpu_and_device_parts():
+    a, b = stats_of({"x": [1.0, 2.0]}), stats_of({"x": [10.0], "y": [np.nan]})
+    m = a.merged(b)
+    assert m.keys == ("x", "y")
+    np.testing.assert_array_equal(m.sum, [13.0, 0.0])
+    np.testing.assert_array_equal(m.max, [10.0, -np.inf])
+    np.testing.assert_array_equal(m.nonfinite, [0, 1])
