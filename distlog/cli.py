@@ -128,9 +128,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = run.metrics.summary()
     _out("\nmetrics")
     _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
-    ranks = run.logs.ranks()
-    _out(f"\nlogs        {len(run.logs.sources())} file(s) from rank(s) "
-         f"{', '.join(map(str, ranks)) or '-'}")
+    sources = run.logs.sources()
+    ranks = sorted({r for _, r, _ in sources})
+    _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
+         if sources else "\nlogs        none")
     nfiles = len(run.files.paths())
     if nfiles:
         _out(f"files       {nfiles}")

@@ -176,11 +176,17 @@ class RootReader:
             for k in pkeys:
                 row[k if k not in RUN_COLUMNS else f"params.{k}"] = p.get(k)
         for run, row in zip(runs, rows):
+            lengths = run.metrics.lengths() if metrics else {}
             for key in metrics or ():
-                row[metric_column(key, stat, final)] = final_value(run, key, stat, final)
+                row[metric_column(key, stat, final)] = (
+                    final_value(run, key, stat, final) if lengths.get(key) else None)
         cols = list(RUN_COLUMNS) + [k if k not in RUN_COLUMNS else f"params.{k}" for k in pkeys] + \
             [metric_column(k, stat, final) for k in metrics or ()]
-        return pd.DataFrame(rows, columns=cols)
+        df = pd.DataFrame(rows, columns=cols)
+        for c in cols[len(RUN_COLUMNS):]:
+            if any(row.get(c) is None for row in rows):  # keep "absent" (None) apart from NaN
+                df[c] = pd.Series([row.get(c) for row in rows], dtype=object, index=df.index)
+        return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
         """Bands across runs of ``spec`` (``"loss@mean"``); see ``distlog.query.sweeps``."""
