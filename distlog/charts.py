@@ -190,6 +190,7 @@ class ChartBuilder:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
+        ax.set_axisbelow(True)
         if logx:
             ax.set_xscale("log")
         if logy:

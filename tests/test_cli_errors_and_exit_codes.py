@@ -1,0 +1,107 @@
+"""Exit codes (0 ok, 1 nothing matched, 2 usage error) and errors that say what exists."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from distlog.cli import main
+from test_cli_golden import build_tree
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return build_tree(tmp_path / "root")
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_missing_run_lists_what_is_there(tree, capsys):
+    code, out, err = cli(capsys, "show", tree / "mnist" / "sweep" / "run-z")
+    assert code == 2 and out == ""
+    assert "no run at" in err and "run-a, run-b" in err
+
+
+def test_folder_that_is_not_a_run_lists_its_content(tree, capsys):
+    code, _, err = cli(capsys, "params", tree / "mnist")
+    assert code == 2 and "holds: other, sweep" in err
+
+
+def test_run_id_prefix_and_last(tree, capsys):
+    code, out, _ = cli(capsys, "params", tree / "mnist" / "other" / "run")
+    assert code == 0 and "batch" in out
+    code, _, err = cli(capsys, "params", tree / "mnist" / "sweep" / "run")
+    assert code == 2 and "matches several runs" in err and "run-a, run-b" in err
+    code, out, _ = cli(capsys, "show", tree / "mnist" / "sweep", "--last")
+    assert code == 0 and "run         mnist/sweep/run-b" in out
+
+
+def test_missing_key_suggests_and_lists(tree, capsys):
+    code, _, err = cli(capsys, "metrics", tree / "mnist/sweep/run-a", "train/los")
+    assert code == 2
+    assert "did you mean 'train/loss'" in err and "train/loss, val/acc" in err
+
+
+def test_missing_rank_lists_ranks(tree, capsys):
+    code, _, err = cli(capsys, "logs", tree / "mnist/sweep/run-a", "--rank", "5")
+    assert code == 2 and "ranks with logs: 0, 1" in err
+    code, _, err = cli(capsys, "metrics", tree / "mnist/sweep/run-a", "--rank", "3")
+    assert code == 2 and "ranks with series: 0, 1" in err
+
+
+def test_nothing_matched_is_exit_1(tree, capsys):
+    code, out, err = cli(capsys, "logs", tree / "mnist/sweep/run-a", "--grep", "no such text")
+    assert (code, out) == (1, "") and "no log records matched" in err
+    code, _, _ = cli(capsys, "ls", tree, "--status", "running")
+    assert code == 1
+    code, _, err = cli(capsys, "files", tree / "mnist/sweep/run-b")
+    assert code == 1 and "no files" in err
+
+
+def test_bad_arguments_are_exit_2(tree, capsys):
+    run = tree / "mnist/sweep/run-a"
+    assert cli(capsys, "logs", run, "--grep", "(")[0] == 2
+    code, _, err = cli(capsys, "logs", run, "--since", "yesterday-ish")
+    assert code == 2 and "cannot read the time" in err
+    assert cli(capsys, "logs", run, "--level", "LOUD")[0] == 2
+    assert cli(capsys, "logs", run, "--step", "a:b")[0] == 2
+    code, _, err = cli(capsys, "export", run, "--format", "parquet")
+    assert code == 2 and "-o" in err
+    assert cli(capsys, "metrics", run, "--bogus")[0] == 2
+    assert cli(capsys, "frobnicate")[0] == 2
+    assert cli(capsys, "compare", tree, "--where", "lr")[0] == 2
+    code, _, err = cli(capsys, "compare", tree, "--sort", "nope")
+    assert code == 2 and "not a column" in err
+    code, _, err = cli(capsys, "plot", tree / "nowhere", "loss", "-o", tree / "x.png")
+    assert code == 2 and "not a run" in err
+    code, _, err = cli(capsys, "plot", run, "nope", "-o", tree / "x.png")
+    assert code == 2 and "train/loss" in err
+
+
+def test_help_and_version_exit_0(capsys):
+    assert main(["--version"]) == 0
+    assert "distlog" in capsys.readouterr().out
+    assert main(["logs", "--help"]) == 0
+    assert "--follow" in capsys.readouterr().out
+
+
+def test_gc_without_the_artifacts_module_is_a_clear_error(tree, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distlog.gc", None)  # import fails as if not installed
+    code, _, err = cli(capsys, "gc", tree, "--dry-run")
+    assert code == 2 and "gc is not available" in err
+
+
+def test_gc_dry_run_prints_the_report(tree, capsys):
+    code, out, _ = cli(capsys, "gc", tree, "--dry-run", "--grace", "0")
+    assert code == 0
+    assert "dry run" in out and "referenced" in out and "removed" in out
+
+
+def test_storage_option_must_be_key_value(tree, capsys):
+    code, _, err = cli(capsys, "ls", tree, "-O", "novalue")
+    assert code == 2 and "KEY=VALUE" in err
