@@ -1,0 +1,179 @@
+"""A loopback HTTP forwarder that fails a share of requests, for retry tests.
+
+``FaultProxy(upstream)`` listens on 127.0.0.1 (a free port) and forwards each request to
+``upstream`` (e.g. the moto server). A share ``fail_rate`` of requests fails instead, with a
+kind drawn from ``kinds`` (name → weight):
+
+* ``"503"``      answer 503 ``ServiceUnavailable`` without forwarding;
+* ``"slowdown"`` answer 503 ``SlowDown`` without forwarding (s3fs retries this one itself);
+* ``"reset"``    drop the connection (TCP RST) without forwarding;
+* ``"lost"``     forward — the request takes effect upstream — then drop the connection
+  instead of answering: the ambiguous failure that a retried exclusive create must survive.
+
+Decisions come from ``random.Random(seed)`` in arrival order, so a run with the same request
+order fails the same requests. ``requests`` counts requests by HTTP method, ``faults`` counts
+injected faults by kind, ``faulted_methods`` by method.
+
+Usage::
+
+    with FaultProxy(moto_url, fail_rate=0.3, seed=1) as proxy:
+        backend = open_storage(url, endpoint_url=proxy.url, ...)
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import struct
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_KINDS = {"503": 4, "slowdown": 1, "reset": 2, "lost": 3}
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+        "trailers", "transfer-encoding", "upgrade", "expect", "content-length"}
+_S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+             "<Message>injected by faultproxy</Message><RequestId>faultproxy</RequestId>"
+             "</Error>")
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, fail_rate: float = 0.3, seed: int = 0,
+                 kinds: dict[str, float] | None = None) -> None:
+        u = urlsplit(upstream)
+        if u.hostname not in ("127.0.0.1", "localhost") or u.scheme != "http":
+            raise ValueError(f"FaultProxy forwards to http://127.0.0.1 only, got {upstream!r}")
+        self.upstream = (u.hostname, u.port or 80)
+        self.fail_rate = fail_rate
+        self.kinds = dict(kinds or DEFAULT_KINDS)
+        unknown = set(self.kinds) - set(DEFAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {sorted(DEFAULT_KINDS)}")
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.faulted_methods: Counter[str] = Counter()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> "FaultProxy":
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        server.proxy = self  # type: ignore[attr-defined]
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="faultproxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FaultProxy":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the proxy first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ---- decisions ----------------------------------------------------------------------
+    def decide(self, method: str) -> str | None:
+        with self._lock:
+            self.requests[method] += 1
+            if self._rng.random() >= self.fail_rate:
+                return None
+            kind = self._rng.choices(list(self.kinds), weights=list(self.kinds.values()))[0]
+            self.faults[kind] += 1
+            self.faulted_methods[method] += 1
+            return kind
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, and "100 Continue" for Expect headers
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _drop(self, rst: bool) -> None:
+        self.close_connection = True
+        try:
+            if rst:  # SO_LINGER 0: close sends RST, the client sees "connection reset"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response_only(status)
+        for k, v in headers:
+            if k.lower() not in _HOP:
+                self.send_header(k, v)
+        if self.command == "HEAD":
+            length = next((v for k, v in headers if k.lower() == "content-length"), "0")
+            self.send_header("Content-Length", length)
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and data:
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
+        conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+            headers["Content-Length"] = str(len(body))
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+    def _handle(self) -> None:
+        proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
+        body = self._body()
+        fault = proxy.decide(self.command)
+        if fault == "reset":
+            return self._drop(rst=True)
+        if fault in ("503", "slowdown"):
+            code = "SlowDown" if fault == "slowdown" else "ServiceUnavailable"
+            data = _S3_ERROR.format(code=code).encode()
+            return self._reply(503, [("Content-Type", "application/xml"),
+                                     ("Content-Length", str(len(data)))], data)
+        status, headers, data = self._forward(body)
+        if fault == "lost":
+            return self._drop(rst=False)
+        self._reply(status, headers, data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
