@@ -77,8 +77,13 @@ class _Core:
 
     def __init__(self, run: "Run", window: int) -> None:
         self.run = run
-        self.values: dict[str, list[float]] = {}
+        # the hot path appends a local key id and a value; flush reduces them with bincount
+        self.ids: dict[str, int] = {}
+        self.key_list: tuple[str, ...] = ()
+        self.id_buf: list[int] = []
+        self.val_buf: list[float] = []
         self.tensors: dict[str, list[Any]] = {}
+        self._pos: np.ndarray | None = None  # local id -> position in the union (-1: none)
         self.last_step: float | None = None
         self.auto_step = 0
         self.union: tuple[str, ...] = ()
@@ -91,12 +96,26 @@ class _Core:
         self.flushed_step: float | None = None  # step of the last flush (for run metadata)
         self.stop_agreed = False
 
-    def new_key(self, key: str) -> list[float]:
-        """Validate a key seen for the first time on this rank and give it a value list."""
+    def register(self, key: str) -> int:
+        """Validate a key collected for the first time on this rank and give it an id."""
         if key not in self.known:
             self.check_key(key)
-        lst = self.values[key] = []
-        return lst
+        i = self.ids[key] = len(self.key_list)
+        self.key_list = self.key_list + (key,)
+        self._pos = None
+        return i
+
+    def set_union(self, union: list[str]) -> None:
+        self.union = tuple(union)
+        self.union_index = {k: i for i, k in enumerate(union)}
+        self._pos = None
+
+    def positions(self) -> np.ndarray:
+        """Where each local key id sits in the agreed union (cached between key-set changes)."""
+        if self._pos is None or len(self._pos) != len(self.key_list):
+            idx = self.union_index
+            self._pos = np.fromiter((idx.get(k, -1) for k in self.key_list), np.intp, len(self.key_list))
+        return self._pos
 
     def check_key(self, key: str) -> None:
         check_name(key, "metric key", allow_slash=True)
@@ -156,7 +175,7 @@ class MetricsLogger:
         s = self._step_for_log(step)
         t = time.time()
         rows = np.array([[s, t, *R.single_row(x)] for x in nums])
-        self._run.local_writer().put_many(SCALARS_TABLE, keys, rows)
+        self._run.local_writer().put_many(SCALARS_TABLE, tuple(keys), rows)
         for key, x in zip(keys, nums):
             core.cache.add(key, s, x)
 
@@ -167,21 +186,23 @@ class MetricsLogger:
         if step is not None:
             self._core.last_step = step
         p = self._prefix
-        vals = self._core.values  # never rebound: flush empties the lists in place
+        core = self._core
+        ids = core.ids
         for k, v in values.items():
             key = p + k if p else k
-            lst = vals.get(key)
+            i = ids.get(key)
             t = type(v)
-            if lst is not None and (t is float or t is int):
-                lst.append(v)  # the hot path: one dict lookup and one append
+            if i is not None and (t is float or t is int):
+                core.id_buf.append(i)  # the hot path: one dict lookup and two appends
+                core.val_buf.append(v)
             else:
-                self._collect_slow(key, v, lst)
+                self._collect_slow(key, v, i)
 
-    def _collect_slow(self, key: str, v: Any, lst: list | None) -> None:
+    def _collect_slow(self, key: str, v: Any, i: int | None) -> None:
         core = self._core
         try:
-            if lst is None:
-                lst = core.new_key(key)
+            if i is None:
+                i = core.register(key)
             x = as_number(key, v, keep_device_tensors=True)
         except (TypeError, ValueError) as e:
             if self._run.comm.world_size == 1:
@@ -190,7 +211,8 @@ class MetricsLogger:
             core.errors.append((type(e).__name__, f"rank {self._run.rank}: {e}"))
             return
         if type(x) is float:
-            lst.append(x)
+            core.id_buf.append(i)
+            core.val_buf.append(x)
         else:
             core.tensors.setdefault(key, []).append(x)
 
@@ -221,28 +243,28 @@ class MetricsLogger:
                 raise _bad_aggregation(_aggregation)
             core.errors.append(("ValueError", f"rank {run.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
-        local = self._local_stats()
+        local, pos = self._local_stats()
+        present = local.present
         header = np.zeros(R.HEADER_LEN)
-        header[R.H_NEW_KEYS] = float(any(k not in core.union_index for k in local.keys))
+        header[R.H_NEW_KEYS] = float(bool((present & (pos < 0)).any()))
         header[R.H_ERROR] = float(bool(core.errors))
         header[R.H_WRITER] = float(run.writer_failed())
         header[R.H_STOP] = float(run.stop_requested)
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
         # 1 + 2. the steady state: the agreed union, flags and step ride along (2 collectives)
-        s, m = R.pack(core.union, local, header, R.NO_STEP if last is None else float(last), core.union_index)
+        s, m = R.pack(core.union, local, header, R.NO_STEP if last is None else float(last), pos)
         h, out_step, reduced = R.unpack(core.union, comm.all_reduce(s, "sum"), comm.all_reduce(m, "max"))
         clash = None
         if h[R.H_NEW_KEYS]:
             # 3. some rank has keys outside the union: one exchange of key lists together with
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
-            new_local = local.subset([k for k in local.keys if k not in core.union_index])
+            new_local = local.subset([local.keys[i] for i in np.flatnonzero(present & (pos < 0))])
             parts = comm.all_gather_object(new_local)
             union, clash = agree_union(core.union, [p.keys for p in parts])
             fresh = [k for k in union if k not in core.union_index]
             reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
-            core.union = tuple(union)
-            core.union_index = {k: i for i, k in enumerate(union)}
+            core.set_union(union)
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
         if out_step == R.NO_STEP:
@@ -262,28 +284,32 @@ class MetricsLogger:
             run.raise_writer_error(every_rank=True)
         return reduced
 
-    def _local_stats(self) -> R.LocalStats:
+    def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
+        """This window's statistics per local key id, and each id's position in the union."""
         core = self._core
-        vals = core.values
-        keys = sorted(k for k, v in vals.items() if v)
-        lengths = [len(vals[k]) for k in keys]
-        flat = np.fromiter(itertools.chain.from_iterable(vals[k] for k in keys), np.float64, sum(lengths))
-        for k in keys:
-            vals[k].clear()  # in place: keys stay, so the hot path stays one lookup
-        stats = R.summarize_segments(keys, flat, lengths)
+        n = len(core.key_list)
+        ids = np.fromiter(core.id_buf, np.intp, len(core.id_buf))
+        vals = np.fromiter(core.val_buf, np.float64, len(core.val_buf))
+        del core.id_buf[:], core.val_buf[:]  # in place: the hot path keeps its references
+        stats = R.summarize_ids(core.key_list, ids, vals)
         if core.tensors:
             stats = stats.merged(_tensor_stats(core.tensors))
             core.tensors = {}
-        return stats
+            idx = core.union_index
+            return stats, np.fromiter((idx.get(k, -1) for k in stats.keys), np.intp, len(stats.keys))
+        return stats, core.positions()
 
     def _record(self, reduced: R.Reduced, aggregation: str, step: float) -> None:
         if not len(reduced):
             return
         present = (reduced.count + reduced.nonfinite) > 0
-        if not present.any():
+        if present.all():
+            keys, stat_rows = reduced.keys, reduced.rows(aggregation)  # the same tuple each flush
+        elif not present.any():
             return
-        keys = [k for k, p in zip(reduced.keys, present) if p]
-        stat_rows = reduced.rows(aggregation)[present]
+        else:
+            keys = tuple(reduced.keys[i] for i in np.flatnonzero(present))
+            stat_rows = reduced.rows(aggregation)[present]
         n = len(keys)
         rows = np.empty((n, len(SCALAR_COLUMNS)))
         rows[:, 0] = step

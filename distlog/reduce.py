@@ -19,7 +19,7 @@ A rank without a key contributes the identities (0, 0, +inf, -inf, 0); the mean 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -42,6 +42,11 @@ class LocalStats:
     min: np.ndarray
     max: np.ndarray
     nonfinite: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        """Which keys had any value (finite or not) in this window."""
+        return (self.count + self.nonfinite) > 0
 
     @staticmethod
     def identity(keys: Sequence[str]) -> "LocalStats":
@@ -67,34 +72,37 @@ class LocalStats:
                           np.maximum(a.max, b.max), a.nonfinite + b.nonfinite)
 
 
-def summarize_segments(keys: Sequence[str], flat: np.ndarray, lengths: Sequence[int]) -> LocalStats:
-    """Per-key statistics of ``flat``, split into consecutive segments of ``lengths`` (all > 0).
+def summarize_ids(keys: Sequence[str], ids: np.ndarray, values: np.ndarray) -> LocalStats:
+    """Per-key statistics of ``values``, where ``values[j]`` belongs to ``keys[ids[j]]``.
 
-    Vectorised over keys: the cost of a flush does not grow with Python work per key.
+    Vectorised (bincount, ufunc.at): a flush does no Python work per value or per key.
     """
-    if not len(keys):
-        return LocalStats.identity(())
-    starts = np.zeros(len(lengths), dtype=np.intp)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    finite = np.isfinite(flat)
-    counts = np.add.reduceat(finite.astype(np.float64), starts)
+    n = len(keys)
+    fin = np.isfinite(values)
+    fid, fv = ids[fin], values[fin]
+    mins, maxs = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(mins, fid, fv)
+    np.maximum.at(maxs, fid, fv)
     return LocalStats(
         keys=tuple(keys),
-        sum=np.add.reduceat(np.where(finite, flat, 0.0), starts),
-        count=counts,
-        min=np.minimum.reduceat(np.where(finite, flat, np.inf), starts),
-        max=np.maximum.reduceat(np.where(finite, flat, -np.inf), starts),
-        nonfinite=np.asarray(lengths, dtype=np.float64) - counts,
+        sum=np.bincount(fid, weights=fv, minlength=n).astype(np.float64),
+        count=np.bincount(fid, minlength=n).astype(np.float64),
+        min=mins,
+        max=maxs,
+        nonfinite=np.bincount(ids[~fin], minlength=n).astype(np.float64),
     )
 
 
 def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], step: float,
-         index: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out)."""
+         pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out).
+
+    ``pos[i]`` is the union position of ``local.keys[i]`` (-1 if absent); computed if not given.
+    """
     k = len(union)
-    if index is None:
+    if pos is None:
         index = {key: i for i, key in enumerate(union)}
-    pos = np.fromiter((index.get(key, -1) for key in local.keys), dtype=np.intp, count=len(local.keys))
+        pos = np.fromiter((index.get(key, -1) for key in local.keys), dtype=np.intp, count=len(local.keys))
     keep = pos >= 0
     idx = pos[keep]
     s = np.zeros(HEADER_LEN + 3 * k)

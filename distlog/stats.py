@@ -38,16 +38,16 @@ class ScalarCache:
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
         self._data: dict[str, collections.deque] = {}
-        self._pending: list[tuple[list[str], float, np.ndarray]] = []
+        # flush results wait here until a query needs them; at most `window` flushes matter
+        self._pending: collections.deque = collections.deque(maxlen=window)
 
-    def add_batch(self, keys: list[str], step: float, values: np.ndarray) -> None:
+    def add_batch(self, keys: tuple[str, ...], step: float, values: np.ndarray) -> None:
         """Many keys at one step (a flush); kept as one item until a query needs them."""
         self._pending.append((keys, step, values))
-        if len(self._pending) > 256:
-            self._materialize()
 
     def _materialize(self) -> None:
-        pending, self._pending = self._pending, []
+        pending = list(self._pending)
+        self._pending.clear()
         for keys, step, values in pending:
             for k, v in zip(keys, values.tolist()):
                 self.add(k, step, v)

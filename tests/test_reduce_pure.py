@@ -7,16 +7,19 @@ from distlog import reduce as R
 
 
 def stats_of(keys_values):
-    keys = sorted(keys_values)
-    lengths = [len(keys_values[k]) for k in keys]
-    flat = np.concatenate([np.asarray(keys_values[k], dtype=np.float64) for k in keys]) if keys else np.zeros(0)
-    return R.summarize_segments(keys, flat, lengths)
+    """Values interleaved across keys, as collect() sees them."""
+    keys = list(keys_values)
+    pairs = [(i, v) for i, k in enumerate(keys) for v in keys_values[k]]
+    pairs = pairs[1::2] + pairs[::2]  # any order
+    ids = np.array([p[0] for p in pairs], dtype=np.intp)
+    vals = np.array([p[1] for p in pairs], dtype=np.float64)
+    return R.summarize_ids(keys, ids, vals)
 
 
 def test_segments_match_numpy():
     data = {"a": [1.0, 2.0, np.nan], "b": [np.inf, -np.inf], "c": [5.0]}
     st = stats_of(data)
-    assert st.keys == ("a", "b", "c")
+    assert st.keys == ("a", "b", "c") and st.present.tolist() == [True, True, True]
     np.testing.assert_array_equal(st.sum, [3.0, 0.0, 5.0])
     np.testing.assert_array_equal(st.count, [2, 0, 1])
     np.testing.assert_array_equal(st.nonfinite, [1, 2, 0])

@@ -94,6 +94,8 @@ class RowTable:
         self.series: dict[str, _Series] = {}
         self.dirty: set[str] = set()
         self._group: Any = None
+        self._batch_keys: tuple[str, ...] = ()
+        self._batch_rows: list[np.ndarray] = []
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -158,7 +160,25 @@ class RowTable:
                 self.dirty.add(key)  # rewrite the tail chunk without the dropped rows
 
     # -- buffering (writer thread) ---------------------------------------------------------
+    def add_many(self, keys: tuple[str, ...], rows: np.ndarray) -> None:
+        """One row per key (row i for keys[i]). Consecutive calls with the same key tuple (a
+        steady-state flush) are only stacked here and split per series once per commit."""
+        if keys is not self._batch_keys and keys != self._batch_keys:
+            self._spill()
+            self._batch_keys = keys
+        self._batch_rows.append(rows)
+
+    def _spill(self) -> None:
+        if not self._batch_rows:
+            return
+        stacked = np.stack(self._batch_rows, axis=1)  # (K, batches, width)
+        keys, self._batch_rows = self._batch_keys, []
+        for i, k in enumerate(keys):
+            self.add(k, stacked[i])
+
     def add(self, key: str, rows: np.ndarray) -> None:
+        if self._batch_rows:
+            self._spill()  # keep each series in arrival order
         rows = np.atleast_2d(rows)
         s = self.series.get(key)
         if s is None:
@@ -182,6 +202,7 @@ class RowTable:
         Array creation, growth and chunk writes each run concurrently over all dirty series
         (zarr's async API): one commit of 1,000 series costs a few round trips, not 1,000.
         """
+        self._spill()
         if not self.dirty and not (final and self.series):
             return False
         C = self.chunk_rows
@@ -358,8 +379,7 @@ class BackgroundWriter:
     def _add(self, table: str, key: Any, rows: np.ndarray) -> None:
         t = self.tables[table]
         if isinstance(key, tuple):
-            for i, k in enumerate(key):
-                t.add(k, rows[i : i + 1])
+            t.add_many(key, rows)
         else:
             t.add(key, rows)
 
