@@ -215,10 +215,11 @@ class SegmentAppender(Appender):
                 return
             data = "".join(self._buf).encode("utf-8")
             name = f"{self._t0:020d}-{self._writer}-{self._seq:08d}"
+            # exclusive create: a retry after an ambiguous failure cannot write it twice; the
+            # buffer is dropped only once the segment is stored, so a failure loses nothing
+            self.backend.create_bytes(f"{self.path}{SEGMENT_SUFFIX}/{name}", data)
             self._buf, self._size, self._t0 = [], 0, None
             self._seq += 1
-            # exclusive create: a retry after an ambiguous failure cannot write it twice
-            self.backend.create_bytes(f"{self.path}{SEGMENT_SUFFIX}/{name}", data)
 
     def close(self) -> None:
         self.flush()
