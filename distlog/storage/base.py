@@ -207,7 +207,10 @@ class SegmentAppender(Appender):
             self._size += len(text)
             due = self._size >= self.max_bytes or (time.time_ns() - self._t0) / 1e9 >= self.max_age
         if due:
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the text stays buffered; the next flush retries
+                pass
 
     def flush(self) -> None:
         with self._lock:
