@@ -109,15 +109,19 @@ def _tail_one(src: _Source, flt: LogFilter, n: int) -> list[str]:
                 continue
             data, torn = data[: cut + 1], False
         first = data.find(b"\n")
-        carry, body = data[:first], data[first + 1 :]  # carry: the end of an earlier line
+        if first < 0:  # a line longer than a block: keep collecting
+            carry = data
+            continue
+        # data[:first + 1] ends a line that begins in an earlier block: kept for the next round
+        carry, body = data[: first + 1], data[first + 1 :]
         lines = flt.lines(body.decode("utf-8", errors="replace").split("\n")[:-1])
         kept.insert(0, lines)
         count += len(lines)
         if count >= n:
             break
     else:
-        if carry and not torn:
-            lines = flt.lines([carry.decode("utf-8", errors="replace")])
+        if carry and not torn:  # the file's first line
+            lines = flt.lines([carry.decode("utf-8", errors="replace").rstrip("\n")])
             kept.insert(0, lines)
     out = [line for part in kept for line in part]
     return out[max(0, len(out) - n):]

@@ -1,0 +1,117 @@
+"""Merged logs at the edges: restart attempts, torn and foreign lines, tails longer than a
+read block, segmented logs on an object store, and the logs table across generations."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import distlog
+from distlog.logline import LogRecord, format_line
+from distlog.query import RankNotFound, open_run
+from distlog.query.logtail import BLOCK
+from distlog.writers.logtable import COMMIT_FILE, TABLE_DIR, read_logs_table, write_logs_table
+
+
+def _two_attempts(root: str):
+    exp = distlog.get_logger(root)
+    for attempt in range(2):
+        with exp.experiment("e"), exp.run("resumed"):
+            for i in range(5):
+                exp.info(f"attempt {attempt} step {i}", step=i)
+    return open_run(f"{root}/e/resumed")
+
+
+def test_attempts_are_merged_and_filterable(tmp_path):
+    run = _two_attempts(str(tmp_path / "root"))
+    assert run.logs.attempts() == [0, 1] and len(run.info.attempts) == 2
+    msgs = [r.message for r in run.logs.query(grep="^attempt")]
+    assert msgs == [f"attempt {a} step {i}" for a in range(2) for i in range(5)]
+    assert {r.attempt for r in run.logs.query(attempt=1)} == {1}
+    assert [r.message for r in run.logs.query(attempt=1, grep="step 4")] == ["attempt 1 step 4"]
+    with pytest.raises(RankNotFound, match="attempts: 0, 1"):
+        run.logs.query(attempt=2)
+
+
+def _write(run, rank: int, text: str, attempt: int = 0) -> None:
+    path = run.storage.local_path(f"logs/rank-{rank:05d}.attempt-{attempt}.log")
+    with open(path, "a") as f:
+        f.write(text)
+
+
+def test_torn_last_line_waits_and_foreign_lines_are_skipped(tmp_path):
+    run = _two_attempts(str(tmp_path / "root"))
+    before = run.logs.query().lines
+    rec = LogRecord(time=4102444800.0, level="INFO", message="the end", rank=0)
+    line = format_line(rec)
+    _write(run, 0, "not a log line at all\n" + line[:20], attempt=1)  # a crash mid-write
+    assert run.logs.query().lines == before
+    assert run.logs.query(tail=1).lines == before[-1:]
+    _write(run, 0, line[20:], attempt=1)
+    assert run.logs.query(tail=1)[0].message == "the end"
+    assert len(run.logs.query()) == len(before) + 1
+
+
+def test_line_in_another_utc_offset_is_normalised_and_ordered(tmp_path):
+    run = _two_attempts(str(tmp_path / "root"))
+    first = run.logs.query()[0]
+    # one second before the first record, written with a +02:00 offset
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(first.time - 1, dt.timezone(dt.timedelta(hours=2)))
+    _write(run, 3, f"{t.isoformat(timespec='microseconds')} WARNING elsewhere n0 r3 l0 a0 s- early\n")
+    merged = run.logs.query()
+    assert merged[0].message == "early" and merged[0].time == pytest.approx(first.time - 1)
+    assert [r.message for r in run.logs.query(level="WARNING")] == ["early"]
+
+
+def test_tail_reads_backwards_across_blocks(tmp_path):
+    exp = distlog.get_logger(str(tmp_path / "root"))
+    with exp.experiment("big"), exp.run("r"):
+        pad = "y" * 200
+        for i in range(BLOCK // 150):  # > 1 MiB: several backward blocks
+            exp.info(f"n {i} {pad}", step=i)
+    run = open_run(tmp_path / "root" / "big" / "r")
+    full = run.logs.query(source="text")
+    for n in (1, 50, 6000, len(full) + 10):
+        assert run.logs.query(tail=n, source="text").lines == full.lines[-n:]
+    every_1000 = run.logs.query(grep=r"^n \d+000 ", source="text")
+    assert run.logs.query(tail=3, grep=r"^n \d+000 ", source="text").lines == every_1000.lines[-3:]
+
+
+def test_segmented_logs_on_an_object_store(tmp_path):
+    root = f"memory://t-{uuid.uuid4().hex[:12]}/root"
+    exp = distlog.get_logger(root, segment_max_bytes=2000)  # many small segments
+    try:
+        with exp.experiment("obj"), exp.run("seg"):
+            for i in range(300):
+                exp.warning(f"warn {i}") if i % 3 == 0 else exp.info(f"info {i}", step=i)
+        run = open_run(f"{root}/obj/seg")
+        assert len(run.storage.segment_names("logs/rank-00000.attempt-0.log")) > 5
+        msgs = [r.message for r in run.logs.query(grep=r"^(warn|info) ")]
+        assert msgs == [f"{'warn' if i % 3 == 0 else 'info'} {i}" for i in range(300)]
+        assert [r.message for r in run.logs.query(tail=2, level="WARNING")] == ["warn 294", "warn 297"]
+        followed = [r.message for r in run.logs.follow(tail=4, poll=0.01, lag=0.0)]
+        assert followed == [r.message for r in run.logs.query(tail=4)]
+        write_logs_table(run.storage)
+        assert run.logs.query().source == "table"
+        assert run.logs.query(tail=2, level="WARNING").lines == \
+            run.logs.query(tail=2, level="WARNING", source="text").lines
+    finally:
+        from distlog.storage.memory import discard_store
+
+        discard_store(root.split("/")[2])
+
+
+def test_logs_table_rewrite_keeps_one_generation(tmp_path):
+    run = _two_attempts(str(tmp_path / "root"))
+    write_logs_table(run.storage)
+    first = run.storage.read_json(COMMIT_FILE)["generation"]
+    write_logs_table(run.storage)
+    second = run.storage.read_json(COMMIT_FILE)["generation"]
+    assert first != second and run.storage.list_dir(TABLE_DIR) == [second]
+    table = read_logs_table(run.storage)
+    assert table.rows == len(run.logs.query(source="text"))
+    with pytest.raises(FileNotFoundError, match="no current logs table"):
+        open_run(_two_attempts(str(tmp_path / "other"))).logs.query(source="table")
