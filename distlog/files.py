@@ -144,19 +144,24 @@ def read_manifests(storage: StorageBackend) -> list[FileRecord]:
     return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
 
 
-def write_files_table(storage: StorageBackend) -> int:
+def write_files_table(storage: StorageBackend, records: list[FileRecord] | None = None) -> int:
     """Rank 0, at close: merge all manifests into ``files.zarr`` + ``files.commit.json``.
 
     One 1-D array per column of ``TABLE_COLUMNS`` (strings as zarr v3 variable-length
     strings, ``step`` as int64 with -1 for none), rows in (time, rank, path) order, chunks of
     65,536 rows. ``files.commit.json`` (``{"format": 1, "length": n, ...}``) is removed first
     and written last, so a reader that finds it finds every row it counts. Returns ``n``.
+    ``records`` saves re-reading the manifests when the caller has them all.
     """
-    if not manifest_names(storage):
+    if records is None:
+        if not manifest_names(storage):
+            return 0
+        records = read_manifests(storage)
+    if not records:
         return 0
     import zarr
 
-    recs = read_manifests(storage)
+    recs = sorted(records, key=lambda r: (r.time, r.rank, r.path))
     n = len(recs)
     commit = f"{TABLE_NAME}.commit.json"
     storage.delete(commit)
@@ -217,6 +222,9 @@ class _Index:
         parts = [data for _, data in self.storage.iter_segments(path, start=pos)]
         self._pos[path] = pos + len(parts)
         return b"".join(parts)
+
+    def all(self) -> list[FileRecord]:
+        return [r for recs in self.by_path.values() for r in recs]
 
     def next_version(self, path: str, sha256: str) -> int:
         recs = self.by_path.get(path)
@@ -288,7 +296,10 @@ class _Shared:
         # after the final flush, which is a barrier: every rank's records are on the store
         try:
             if self.run.rank == 0:
-                write_files_table(self.run.storage)
+                with self.lock:
+                    self.index.refresh()
+                    recs = self.index.all()
+                write_files_table(self.run.storage, recs)
         finally:
             with self.lock:
                 if self._appender is not None:
