@@ -29,6 +29,7 @@ from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
 from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable
+from .writers.logtable import write_logs_table
 from .writers.textlog import TextLogSink
 
 RUN_FILE = "run.json"
@@ -222,7 +223,16 @@ class Run:
             status, exc = "failed", errors[0]
         self.logs.debug(f"run ended: {status}")
         self.log_sink.close()
+        if collective and incoming is None and self.world_size > 1:
+            try:  # every rank's log is closed past this point: rank 0 may index them all
+                self.comm.barrier()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
         if self.rank == 0:
+            try:
+                write_logs_table(self.storage)
+            except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
+                print(f"distlog: could not write the logs table: {e!r}", file=sys.stderr)
             self._write_end_meta(status, exc)
         self.status = status
         if errors and incoming is None:
