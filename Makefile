@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 BIN := $(VENV)/bin
 NPROC ?= 2
 
-.PHONY: install system-packages test test-fast demo bench slurm-start slurm-stop clean
+.PHONY: install system-packages test demo bench gpu-check slurm-start slurm-stop clean
 
 install: system-packages $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -31,11 +31,13 @@ test:
 
 demo:
 	$(BIN)/torchrun --standalone --nproc_per_node 2 scripts/train_ddp.py --root ./runs --steps 60
-	$(BIN)/distlog show ./runs/demo --last
+	$(BIN)/distlog ls ./runs
 
 bench:
-	$(BIN)/python scripts/bench/bench_collect.py
-	$(BIN)/python scripts/bench/bench_flush.py
+	for b in scripts/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+gpu-check:  # on a machine with CUDA: collect() makes no host sync; CUDA and CPU flushes agree
+	$(BIN)/python scripts/gpu_check.py
 
 slurm-start:
 	bash scripts/slurm_local.sh start
