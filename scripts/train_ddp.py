@@ -113,7 +113,10 @@ def main(argv=None) -> int:
                         os.replace(tmp, ckpt_path)
                     if exp.stop_requested:
                         exp.warning(f"preempted: checkpointed at step {step}, exiting for requeue")
-                        exp.close()
+                        exp.close()  # collective: every rank is past the checkpoint here
+                        flag = os.environ.get("DISTLOG_REQUEUE_FILE")
+                        if flag and rank == 0:
+                            open(flag, "w").close()  # the sbatch templates requeue on this
                         return EXIT_REQUEUE
             if args.save_artifact:
                 exp.files.save(b"the same bytes on every rank\n", "shared.txt")
