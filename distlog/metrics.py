@@ -91,6 +91,7 @@ class _Core:
         self.known: set[str] = set()
         self.prefixes: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (exception type, message), raised at flush
+        self.views: dict[str, "MetricsLogger"] = {}  # namespaced views, by prefix
         self.cache = ScalarCache(window)
         self.flushes = 0
         self.flushed_step: float | None = None  # step of the last flush (for run metadata)
@@ -140,8 +141,12 @@ class MetricsLogger:
         self._core = core or _Core(run, window)
 
     def __call__(self, namespace: str) -> "MetricsLogger":
-        check_name(namespace, "metrics namespace", allow_slash=True)
-        return MetricsLogger(self._run, f"{self._prefix}{namespace}/", self._core)
+        prefix = f"{self._prefix}{namespace}/"
+        view = self._core.views.get(prefix)
+        if view is None:  # validated once; ``metrics("train")`` in a hot loop costs a lookup
+            check_name(namespace, "metrics namespace", allow_slash=True)
+            view = self._core.views[prefix] = MetricsLogger(self._run, prefix, self._core)
+        return view
 
     @property
     def prefix(self) -> str:

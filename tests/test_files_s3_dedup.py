@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-import sys
 import threading
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
