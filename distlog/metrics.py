@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = ("step", "time") + R.STAT_COLUMNS
 SCALARS_TABLE = "scalars"
+_PLAIN = (float, int)  # exact types taken without conversion on the hot path
 HISTOGRAMS_TABLE = "histograms"
 
 
@@ -138,7 +139,9 @@ class MetricsLogger:
     def __init__(self, run: "Run", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
         self._run = run
         self._prefix = prefix
-        self._core = core or _Core(run, window)
+        self._core = core = core or _Core(run, window)
+        # the core never rebinds these (flush empties the buffers in place): cache them
+        self._ids, self._id_buf, self._val_buf = core.ids, core.id_buf, core.val_buf
 
     def __call__(self, namespace: str) -> "MetricsLogger":
         prefix = f"{self._prefix}{namespace}/"
@@ -191,15 +194,13 @@ class MetricsLogger:
         if step is not None:
             self._core.last_step = step
         p = self._prefix
-        core = self._core
-        ids = core.ids
+        ids = self._ids
         for k, v in values.items():
             key = p + k if p else k
             i = ids.get(key)
-            t = type(v)
-            if i is not None and (t is float or t is int):
-                core.id_buf.append(i)  # the hot path: one dict lookup and two appends
-                core.val_buf.append(v)
+            if i is not None and type(v) in _PLAIN:
+                self._id_buf.append(i)  # the hot path: one dict lookup and two appends
+                self._val_buf.append(v)
             else:
                 self._collect_slow(key, v, i)
 

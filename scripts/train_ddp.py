@@ -17,6 +17,7 @@ series to the checkpoint's step.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -29,6 +30,52 @@ import distlog
 from distlog.launcher import launcher_run_id
 
 EXIT_REQUEUE = 3
+
+
+class OracleDump:
+    """The raw values this rank collected, written independently of distlog (for tests).
+
+    A header line (rank, attempt, checkpoint step, the launcher's variables), then JSON lines
+    ``{"step": flush_step, "values": {key: [[step, value], ...]}}``: the collected window,
+    written just before each flush, and rank 0's validation value after it.
+    """
+
+    def __init__(self, folder: str | None, run_id: str, rank: int, attempt: int, resume_step) -> None:
+        self.file = None
+        self.window: dict[str, list] = {}
+        if not folder:
+            return
+        os.makedirs(os.path.join(folder, run_id), exist_ok=True)
+        self.file = open(os.path.join(folder, run_id, f"rank-{rank}.attempt-{attempt}.jsonl"), "w")
+        env = {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "GROUP_RANK", "WORLD_SIZE",
+                                              "DISTLOG_HOSTNAME", "TORCHELASTIC_RESTART_COUNT",
+                                              "SLURM_RESTART_COUNT", "SLURM_ARRAY_TASK_ID")}
+        self._write({"rank": rank, "attempt": attempt, "resume_step": resume_step, "env": env})
+
+    def add(self, step: int, **values) -> None:
+        if self.file is not None:
+            for k, v in values.items():
+                self.window.setdefault(k, []).append([step, float(v)])
+
+    def flushed(self, step: int) -> None:
+        if self.file is not None and self.window:
+            self._write({"step": step, "values": self.window})
+            self.window = {}
+
+    def _write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+
+def _flag(text: str) -> bool:
+    """``--save-artifact``, ``--save-artifact true`` (grid files only pass key=value)."""
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def parse_args(argv=None):
@@ -44,7 +91,12 @@ def parse_args(argv=None):
     p.add_argument("--step-sleep", type=float, default=0.0, help="seconds per step (tests of preemption)")
     p.add_argument("--ckpt-dir", default=None, help="default: <root>/<experiment>/.checkpoints (local roots)")
     p.add_argument("--crash-once-at", type=int, default=None, help="rank 1 raises once at this step (restart tests)")
-    p.add_argument("--save-artifact", action="store_true", help="every rank saves the same small file")
+    p.add_argument("--save-artifact", type=_flag, nargs="?", const=True, default=False,
+                   help="every rank saves the same small file (a grid line may say save-artifact=true)")
+    p.add_argument("--oracle-dump", default=os.environ.get("DISTLOG_ORACLE_DUMP"),
+                   help="folder: each rank appends the raw values it collected to "
+                        "<run_id>/rank-R.attempt-A.jsonl at every flush (tests' oracle; "
+                        "default $DISTLOG_ORACLE_DUMP)")
     return p.parse_args(argv)
 
 
@@ -74,6 +126,7 @@ def main(argv=None) -> int:
             resume_step = int(state["step"])  # stored series are rewound to this step
             start = resume_step + 1
         run = exp.start_run(run_id, resume_step=resume_step)
+        oracle = OracleDump(args.oracle_dump, run.run_id, rank, run.attempt, resume_step)
         try:
             exp.params.set(lr=args.lr, seed=args.seed, hidden=args.hidden, world_size=world,
                            steps=args.steps, flush_every=args.flush_every)
@@ -92,20 +145,28 @@ def main(argv=None) -> int:
                         prm.grad /= world
                 opt.step()
                 exp.metrics("train").collect(step=step, loss=loss.detach())
+                if oracle.file:
+                    oracle.add(step, **{"train/loss": loss.item()})
                 if rank % 2 == 1:
                     gn = sum(p.grad.norm() ** 2 for p in model.parameters()) ** 0.5
                     exp.metrics("train").collect(step=step, odd_rank_grad_norm=gn.detach())
+                    if oracle.file:
+                        oracle.add(step, **{"train/odd_rank_grad_norm": gn.item()})
                 if args.crash_once_at == step and rank == 1 and run.attempt == 0:
                     raise RuntimeError(f"injected crash at step {step}")
                 if args.step_sleep:
                     time.sleep(args.step_sleep)
                 if (step + 1) % args.flush_every == 0 or step == args.steps - 1:
+                    # written before the flush: a window the checkpoint covers is in every dump
+                    oracle.flushed(step)
                     exp.metrics.flush()
                     if rank == 0:
                         with torch.no_grad():
                             xv = torch.randn(256, 8, generator=torch.Generator().manual_seed(7))
                             val = nn.functional.mse_loss(model(xv).squeeze(-1), xv @ w_true)
                         exp.metrics("val").log(step=step, loss=val.item())
+                        oracle.add(step, **{"val/loss": val.item()})
+                        oracle.flushed(step)
                     if rank == 0 and ckpt_path:
                         os.makedirs(ckpt_dir, exist_ok=True)
                         tmp = ckpt_path + ".tmp"

@@ -10,6 +10,7 @@ record). ``parse_line`` stays the one parser of the format.
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import re
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Iterable
 from ..logline import LEVELS, format_line, format_time, level_number, parse_line, unescape
 
 _TS_END = "+00:00 "  # characters 26..32 of every line in the usual layout
+_TS_SLICE = operator.itemgetter(slice(26, 33))
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _REL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 
@@ -125,7 +127,8 @@ class LogFilter:
     def lines(self, lines: Iterable[str]) -> list[str]:
         """The lines that pass, in order; odd lines are normalised or dropped."""
         lines = list(lines)
-        if any(line[26:33] != _TS_END for line in lines):
+        # C-level loop: is every line in the usual layout? (the rare odd one is normalised)
+        if not all(map(_TS_END.__eq__, map(_TS_SLICE, lines))):
             lines = [line if line[26:33] == _TS_END else _normalise(line) for line in lines]
             lines = [line for line in lines if line]
         if self.level > 0:

@@ -61,7 +61,7 @@ class MergedLogs(Sequence[LogRecord]):
 
     def columns(self) -> LogColumns:
         if self._cols is None:
-            self._cols = parse_columns(self._lines)
+            self._cols = parse_columns("".join(line + "\n" for line in self._lines))
         return self._cols
 
     def to_frame(self) -> "pd.DataFrame":

@@ -28,11 +28,14 @@ are now and falls back to the text when they differ (a resumed or still-running 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -95,64 +98,72 @@ def complete_lines(text: str) -> list[str]:
     return lines
 
 
-def parse_columns(lines: Sequence[str]) -> LogColumns:
-    """Parse text-log lines into columns; lines that are not records are skipped.
+#: one record line in the usual layout (``format_line``): UTC timestamp (offset cut off),
+#: level, "host nN rR lL aA", step, message, optional tab and JSON fields
+_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})\+00:00 (\S+) (\S+ n\d+ r\d+ l\d+ a\d+) "
+    r"s(-|-?\d+) ([^\t\n]*)(?:\t([^\n]*))?$", re.M)
 
-    Faster than ``parse_line`` per line: the timestamps are parsed by NumPy in one call.
-    """
-    recs: list[list[str]] = []
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing builds millions of small tuples: the cyclic GC would scan them over and over."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def parse_columns(text: str) -> LogColumns:
+    """Parse complete text-log lines (``text``) into columns; lines that are not records are
+    skipped. One regular-expression scan over the whole text, timestamps parsed by NumPy,
+    the per-file constant part (host, node, rank, local rank, attempt) parsed once per value.
+    ``parse_line`` handles any line in another layout."""
     odd: list[LogRecord] = []
-    for line in lines:
-        parts = line.split(" ", 8)
-        # the usual layout: a 32-character UTC timestamp and 8 space-separated fields
-        if len(parts) >= 8 and len(parts[0]) == 32 and parts[0].endswith("+00:00"):
-            recs.append(parts)
-        else:
-            try:
-                odd.append(parse_line(line))
-            except ValueError:
-                continue
-    ok: list[list[str]] = []
-    for p in recs:
-        try:
-            int(p[3][1:]), int(p[4][1:]), int(p[5][1:]), int(p[6][1:])
-            if p[7] != "s-":
-                int(p[7][1:])
-            ok.append(p)
-        except ValueError:
-            try:
-                odd.append(parse_line(" ".join(p)))
-            except ValueError:
-                continue
-    return _columns(ok, odd)
+    with _gc_paused():
+        found = _LINE.findall(text)
+        lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+        if len(found) != lines:  # some lines in another layout, or not records at all
+            found = []
+            for line in text.splitlines():
+                m = _LINE.match(line)
+                if m:
+                    found.append(m.groups(""))
+                    continue
+                try:
+                    odd.append(parse_line(line))
+                except ValueError:
+                    continue
+        cols = _columns(found)
+    return concat([cols, from_records(odd)]) if odd else cols
 
 
-def _columns(parts: list[list[str]], odd: list[LogRecord]) -> LogColumns:
-    # "2026-11-28T07:00:00.123456" (the UTC offset cut off): NumPy parses them all in one call
-    stamps = np.array([p[0][:26] for p in parts] or [], dtype="datetime64[us]")
-    t = stamps.astype(np.int64) / 1e6
+def _columns(found: list[tuple[str, ...]]) -> LogColumns:
+    if not found:
+        return from_records([])
+    ts, levels, mids, steps, msgs, flds = zip(*found)
+    t = np.array(ts, dtype="datetime64[us]").astype(np.int64) / 1e6
+    lv_u, lv_i = np.unique(np.array(levels), return_inverse=True)
+    mid_u, mid_i = np.unique(np.array(mids), return_inverse=True)
+    parts = [m.split(" ") for m in mid_u.tolist()]  # host nN rR lL aA, a few distinct values
     host_index: dict[str, int] = {}
-    hosts = [("" if p[2] == "-" else p[2]) for p in parts]
-    host = np.array([host_index.setdefault(h, len(host_index)) for h in hosts], dtype=np.int32)
-    msgs, flds = [], []
-    for p in parts:
-        rest = p[8] if len(p) > 8 else ""
-        m, _, f = rest.partition("\t")
-        msgs.append(unescape(m))
-        flds.append(f)
-    cols = LogColumns(
-        time=t,
-        rank=np.array([int(p[4][1:]) for p in parts], dtype=np.int32),
-        attempt=np.array([int(p[6][1:]) for p in parts], dtype=np.int32),
-        node=np.array([int(p[3][1:]) for p in parts], dtype=np.int32),
-        local_rank=np.array([int(p[5][1:]) for p in parts], dtype=np.int32),
-        step=np.array([np.nan if p[7] == "s-" else float(p[7][1:]) for p in parts], dtype=np.float64),
-        level=np.array([LEVELS.get(p[1], 0) for p in parts], dtype=np.int16),
-        host=host, hosts=list(host_index), messages=msgs, fields=flds,
+    host_of = np.array([host_index.setdefault("" if p[0] == "-" else p[0], len(host_index))
+                        for p in parts], dtype=np.int32)
+
+    def per_mid(i: int) -> np.ndarray:
+        return np.array([int(p[i][1:]) for p in parts], dtype=np.int32)[mid_i]
+
+    step = np.array(steps)
+    return LogColumns(
+        time=t, rank=per_mid(2), attempt=per_mid(4), node=per_mid(1), local_rank=per_mid(3),
+        step=np.where(step == "-", "nan", step).astype(np.float64),
+        level=np.array([LEVELS.get(x, 0) for x in lv_u.tolist()], dtype=np.int16)[lv_i],
+        host=host_of[mid_i], hosts=list(host_index), messages=list(map(unescape, msgs)),
+        fields=list(flds),
     )
-    if odd:
-        cols = concat([cols, from_records(odd)])
-    return cols
 
 
 def from_records(records: Sequence[LogRecord]) -> LogColumns:
@@ -218,10 +229,14 @@ def _codec() -> dict[str, Any]:
 
 
 def _blob(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 of ``texts`` concatenated, and the byte offset of each (one more at the end)."""
+    joined = "".join(texts)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    if joined.isascii():  # the usual case: characters are bytes
+        np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=offsets[1:])
+        return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), offsets
     encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    if encoded:
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
@@ -241,7 +256,7 @@ def write_logs_table(storage: StorageBackend) -> None:
             text = storage.read_text(f"{LOGS_DIR}/{name}")
         except FileNotFoundError:
             continue
-        parts.append(parse_columns(complete_lines(text)))
+        parts.append(parse_columns(text[: text.rfind("\n") + 1]))  # a torn last line waits
     cols = concat(parts)
     cols = cols.take(merge_order(cols))
     generation = f"g{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
@@ -306,7 +321,11 @@ class LogTable:
         offsets = self.column(f"{key}_offsets")
         lo, hi = int(offsets[idx.min()]), int(offsets[idx.max() + 1])
         blob = np.asarray(self._group[key][lo:hi]).tobytes()
-        return [blob[offsets[i] - lo : offsets[i + 1] - lo].decode("utf-8") for i in idx]
+        starts, ends = (offsets[idx] - lo).tolist(), (offsets[idx + 1] - lo).tolist()
+        if blob.isascii():  # decode once, slice characters
+            text = blob.decode("ascii")
+            return [text[a:b] for a, b in zip(starts, ends)]
+        return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends)]
 
     def columns(self, idx: np.ndarray) -> LogColumns:
         """The rows ``idx`` as ``LogColumns``."""
