@@ -58,7 +58,13 @@ def _gather(coros: list[Any], limit: int = 64) -> list[Any]:
             async with sem:
                 return await c
 
-        return await asyncio.gather(*(one(c) for c in coros))
+        # wait for every one even when one fails: a write of a failed commit must not still
+        # be in flight (and land over newer data) when the commit is retried
+        out = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
+        for r in out:
+            if isinstance(r, BaseException):
+                raise r
+        return out
 
     return sync(bounded())
 
@@ -219,9 +225,10 @@ class RowTable:
                 cap = s.capacity
                 while cap < s.n:
                     cap *= 2
-                grow.append(s.array.resize((cap, s.width)))
-                s.capacity = cap
-        _gather(grow)
+                grow.append((s, cap))
+        _gather([s.array.resize((cap, s.width)) for s, cap in grow])
+        for s, cap in grow:  # only once grown: zarr drops writes past an array's shape
+            s.capacity = cap
         writes = []
         for _, s in dirty:
             first = max((min(s.written, s.n) // C) * C, s.tail_start)  # first chunk that changed
