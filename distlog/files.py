@@ -192,16 +192,27 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
 class _Index:
     """Every rank's records by path, read incrementally from the manifests (tailing)."""
 
-    def __init__(self, storage: StorageBackend, rank: int, attempt: int) -> None:
+    def __init__(self, storage: StorageBackend, rank: int, attempt: int, world_size: int) -> None:
         self.storage = storage
         self.me = (rank, attempt)
         self.by_path: dict[str, list[FileRecord]] = {}
         self._pos: dict[str, int] = {}  # byte offset (appendable stores) or segments read
+        # alone in the run, only earlier attempts wrote other records: read them once
+        self._alone = world_size == 1
+        self._read_once = False
 
     def add(self, rec: FileRecord) -> None:
         self.by_path.setdefault(rec.path, []).append(rec)
 
     def refresh(self) -> None:
+        """Read what other ranks (and earlier attempts) appended since the last call.
+
+        One listing of ``files/`` plus one read per manifest (a segment listing and the new
+        segments on object stores) per call; a single-process run reads once.
+        """
+        if self._alone and self._read_once:
+            return
+        self._read_once = True
         for n in manifest_names(self.storage):
             for rec in parse_manifest(self._tail(f"{MANIFEST_DIR}/{n}")):
                 if (rec.rank, rec.attempt) != self.me:  # ours are added when written
@@ -259,7 +270,7 @@ class _Shared:
     def __init__(self, run: "Run") -> None:
         self.run = run
         self.cas = ContentStore(run.root)
-        self.index = _Index(run.storage, run.rank, getattr(run, "attempt", 0))
+        self.index = _Index(run.storage, run.rank, getattr(run, "attempt", 0), run.world_size)
         self.lock = threading.RLock()
         self._appender: Appender | None = None
         run.before_final_flush(self.flush)
