@@ -111,7 +111,11 @@ def test_logs_table_rewrite_keeps_one_generation(tmp_path):
     write_logs_table(run.storage)
     second = run.storage.read_json(COMMIT_FILE)["generation"]
     assert first != second and run.storage.list_dir(TABLE_DIR) == [second]
+    assert run.logs.query().source == "table"
+    assert run.logs.query().lines == run.logs.query(source="text").lines
     table = read_logs_table(run.storage)
     assert table.rows == len(run.logs.query(source="text"))
+    run.storage.delete(COMMIT_FILE)  # as if the run died before closing
+    assert run.logs.query().source == "text"
     with pytest.raises(FileNotFoundError, match="no current logs table"):
-        open_run(_two_attempts(str(tmp_path / "other"))).logs.query(source="table")
+        run.logs.query(source="table")

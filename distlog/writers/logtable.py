@@ -1,29 +1,27 @@
-"""The run's merged logs table: every rank's text log, merged by time, as Zarr columns.
+"""The run's merged logs table: every rank's text log, merged by time, as Zarr arrays.
 
 Rank 0 writes it when a run closes (``write_logs_table``), after every rank's log is closed.
 The per-rank text files stay the source of truth; the table is an index that makes queries
 fast (vectorised filters, last-N rows without parsing text). Layout under a run:
 
-    logs.zarr/<generation>/time          float64  seconds since the epoch (UTC)
-                          /rank          int32    global rank
-                          /attempt       int32    restart attempt
-                          /node          int32    node rank
-                          /local_rank    int32
-                          /step          float64  NaN when the record has no step
-                          /level         int16    numeric level (10 DEBUG ... 50 CRITICAL)
-                          /host          int32    index into the attribute "hosts"
-                          /message       uint8    UTF-8 of every message, concatenated
-                          /message_offsets  int64 (rows + 1) byte offsets into message
-                          /fields        uint8    JSON of each record's fields ("" if none)
-                          /fields_offsets   int64 (rows + 1)
-    logs.commit.json      {"generation", "rows", "sources": {log name: signature}, ...}
+    logs.zarr/<generation>/records   float64 (rows, 10), attribute "columns":
+                                     time (epoch seconds, UTC), rank, attempt, node, local_rank,
+                                     step (NaN: none), level (10 DEBUG ... 50 CRITICAL),
+                                     host (index into the attribute "hosts"),
+                                     message_end, fields_end (byte offsets, see below)
+                          /message   uint8: the UTF-8 of every message, concatenated; row i's
+                                     message is bytes [message_end[i-1], message_end[i])
+                          /fields    uint8: each record's fields as JSON ("" when none), alike
+    logs.commit.json      {"generation", "rows", "hosts", "sources": {log name: signature}}
 
-Rows are in (time, rank, attempt) order. A rewrite (a resumed run closing again) goes to a
-new generation directory, the commit record is replaced last (atomically), and only then are
-older generations deleted, so a reader holding the previous commit reads a whole table, never
-a mix. ``sources`` records, per text log, what the table covers (segment names on object
-stores, the modification time on local disk); a reader compares it with the files as they
-are now and falls back to the text when they differ (a resumed or still-running run).
+Three arrays, not one per column: a close on an object store costs a handful of PUTs. Like the
+scalar tables (``rowstore``), rows are stored column-major so each column compresses alone.
+Rows are in (time, rank, attempt) order. A rewrite (a resumed run closing again) goes to a new
+generation folder; the commit record is replaced last (atomically), and only then are older
+generations deleted, so a reader holding the previous commit reads a whole table, never a mix.
+``sources`` records, per text log, what the table covers (segment names on object stores, the
+modification time on local disk); a reader compares it with the files as they are now and
+falls back to the text when they differ (a resumed or still-running run).
 """
 
 from __future__ import annotations
@@ -46,10 +44,12 @@ from ..storage.base import StorageBackend
 TABLE_DIR = "logs.zarr"
 COMMIT_FILE = "logs.commit.json"
 LOGS_DIR = "logs"
-CHUNK = 1 << 16  # rows per chunk of the numeric columns
-BYTE_CHUNK = 1 << 20  # bytes per chunk of the message and fields blobs
+CHUNK = 1 << 15  # rows per chunk of the records array
+BYTE_CHUNK = 1 << 21  # bytes per chunk of the message and fields blobs
 NUMERIC = {"time": "float64", "rank": "int32", "attempt": "int32", "node": "int32",
            "local_rank": "int32", "step": "float64", "level": "int16", "host": "int32"}
+#: columns of the records array
+RECORD_COLUMNS = (*NUMERIC, "message_end", "fields_end")
 
 
 @dataclass
@@ -138,31 +138,38 @@ def parse_columns(text: str) -> LogColumns:
                 except ValueError:
                     continue
         cols = _columns(found)
+        del found  # freed before the collector is back: nothing left for it to scan
     return concat([cols, from_records(odd)]) if odd else cols
 
 
 def _columns(found: list[tuple[str, ...]]) -> LogColumns:
     if not found:
         return from_records([])
+    n = len(found)
     ts, levels, mids, steps, msgs, flds = zip(*found)
     t = np.array(ts, dtype="datetime64[us]").astype(np.int64) / 1e6
-    lv_u, lv_i = np.unique(np.array(levels), return_inverse=True)
-    mid_u, mid_i = np.unique(np.array(mids), return_inverse=True)
-    parts = [m.split(" ") for m in mid_u.tolist()]  # host nN rR lL aA, a few distinct values
+    level_of = {name: LEVELS.get(name, 0) for name in set(levels)}
+    level = np.fromiter(map(level_of.__getitem__, levels), np.int16, n)
+    # host, node, rank, local rank and attempt: one value per file, parsed once per value
+    if all(map(mids[0].__eq__, mids)):
+        mid_u, mid_i = [mids[0]], np.zeros(n, dtype=np.intp)
+    else:
+        mid_u, mid_i = np.unique(np.array(mids), return_inverse=True)
+        mid_u = mid_u.tolist()
+    parts = [m.split(" ") for m in mid_u]
     host_index: dict[str, int] = {}
     host_of = np.array([host_index.setdefault("" if p[0] == "-" else p[0], len(host_index))
                         for p in parts], dtype=np.int32)
 
-    def per_mid(i: int) -> np.ndarray:
+    def per_file(i: int) -> np.ndarray:
         return np.array([int(p[i][1:]) for p in parts], dtype=np.int32)[mid_i]
 
-    step = np.array(steps)
+    nan = float("nan")
     return LogColumns(
-        time=t, rank=per_mid(2), attempt=per_mid(4), node=per_mid(1), local_rank=per_mid(3),
-        step=np.where(step == "-", "nan", step).astype(np.float64),
-        level=np.array([LEVELS.get(x, 0) for x in lv_u.tolist()], dtype=np.int16)[lv_i],
-        host=host_of[mid_i], hosts=list(host_index), messages=list(map(unescape, msgs)),
-        fields=list(flds),
+        time=t, rank=per_file(2), attempt=per_file(4), node=per_file(1), local_rank=per_file(3),
+        step=np.fromiter((nan if x == "-" else float(x) for x in steps), np.float64, n),
+        level=level, host=host_of[mid_i], hosts=list(host_index),
+        messages=list(map(unescape, msgs)), fields=list(flds),
     )
 
 
@@ -222,22 +229,15 @@ def source_signature(storage: StorageBackend, name: str) -> Any:
 
 
 # ---- write -------------------------------------------------------------------------------
-def _codec() -> dict[str, Any]:
-    from zarr.codecs import BloscCodec
-
-    return {"compressors": [BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")]}
-
-
 def _blob(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 of ``texts`` concatenated, and the byte offset of each (one more at the end)."""
+    """UTF-8 of ``texts`` concatenated, and the end offset of each."""
     joined = "".join(texts)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     if joined.isascii():  # the usual case: characters are bytes
-        np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=offsets[1:])
-        return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), offsets
+        ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+        return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), ends
     encoded = [t.encode("utf-8") for t in texts]
-    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+    ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), ends
 
 
 def write_logs_table(storage: StorageBackend) -> None:
@@ -247,6 +247,7 @@ def write_logs_table(storage: StorageBackend) -> None:
     logs whole (each rank's file is in time order; the merge is one stable sort).
     """
     import zarr
+    from zarr.codecs import BloscCodec, TransposeCodec
 
     sources = log_sources(storage)
     signatures = {name: source_signature(storage, name) for name, _, _ in sources}
@@ -259,19 +260,31 @@ def write_logs_table(storage: StorageBackend) -> None:
         parts.append(parse_columns(text[: text.rfind("\n") + 1]))  # a torn last line waits
     cols = concat(parts)
     cols = cols.take(merge_order(cols))
+    n = len(cols)
+    message, message_end = _blob(cols.messages)
+    fields, fields_end = _blob(cols.fields)
+    records = np.empty((n, len(RECORD_COLUMNS)))
+    for i, key in enumerate(NUMERIC):
+        records[:, i] = getattr(cols, key)
+    records[:, -2], records[:, -1] = message_end, fields_end
     generation = f"g{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
     group = zarr.open_group(store=storage.zarr_store(f"{TABLE_DIR}/{generation}"), mode="w",
-                            attributes={"hosts": cols.hosts, "rows": len(cols)})
-    for key, dtype in NUMERIC.items():
-        data = getattr(cols, key).astype(dtype, copy=False)
-        _array(group, key, data, CHUNK)
-    for key, texts in (("message", cols.messages), ("fields", cols.fields)):
-        blob, offsets = _blob(texts)
-        _array(group, key, blob, BYTE_CHUNK)
-        _array(group, f"{key}_offsets", offsets, CHUNK)
+                            attributes={"hosts": cols.hosts, "rows": n})
+    blosc = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+    arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
+                             chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
+                             filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
+                             attributes={"columns": list(RECORD_COLUMNS)})
+    if n:
+        arr[:] = records
+    for key, blob in (("message", message), ("fields", fields)):
+        arr = group.create_array(key, shape=blob.shape, dtype="uint8", fill_value=0,
+                                 chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc])
+        if len(blob):
+            arr[:] = blob
     storage.write_json(COMMIT_FILE, {
-        "format": 1, "generation": generation, "rows": len(cols), "hosts": cols.hosts,
-        "sources": signatures, "time": time.time(),
+        "format": 1, "generation": generation, "rows": n, "hosts": cols.hosts,
+        "columns": list(RECORD_COLUMNS), "sources": signatures, "time": time.time(),
     })
     for old in storage.list_dir(TABLE_DIR):
         if old != generation:
@@ -281,16 +294,9 @@ def write_logs_table(storage: StorageBackend) -> None:
                 pass  # an older generation left behind is harmless: the commit names the live one
 
 
-def _array(group: Any, key: str, data: np.ndarray, chunk: int) -> None:
-    arr = group.create_array(key, shape=data.shape, chunks=(max(1, min(chunk, len(data) or 1)),),
-                             dtype=data.dtype, fill_value=0, **_codec())
-    if len(data):
-        arr[:] = data
-
-
 # ---- read --------------------------------------------------------------------------------
 class LogTable:
-    """The committed logs table of one run, read lazily column by column."""
+    """The committed logs table of one run; rows are read when first needed."""
 
     def __init__(self, storage: StorageBackend, commit: dict[str, Any]) -> None:
         import zarr
@@ -302,41 +308,58 @@ class LogTable:
         self._group = zarr.open_group(
             store=storage.zarr_store(f"{TABLE_DIR}/{commit['generation']}", read_only=True),
             mode="r", use_consolidated=False)
-        self._cache: dict[str, np.ndarray] = {}
+        self._records: np.ndarray | None = None
+        self._index = {c: i for i, c in enumerate(commit.get("columns", RECORD_COLUMNS))}
 
-    def column(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Rows ``[start, stop)`` of a numeric column (offsets have one entry more)."""
-        n = self.rows + 1 if key.endswith("_offsets") else self.rows
-        stop = n if stop is None else stop
-        if start == 0 and stop == n:
-            if key not in self._cache:
-                self._cache[key] = np.asarray(self._group[key][:n])
-            return self._cache[key]
-        return np.asarray(self._group[key][start:stop])
+    def records(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``[start, stop)`` of the records array (all of it is read once and kept)."""
+        stop = self.rows if stop is None else stop
+        if self._records is not None or (start == 0 and stop == self.rows):
+            if self._records is None:
+                self._records = np.asarray(self._group["records"][: self.rows])
+            return self._records[start:stop]
+        return np.asarray(self._group["records"][start:stop])
 
-    def texts(self, key: str, idx: np.ndarray) -> list[str]:
-        """Decoded ``message`` or ``fields`` of the rows ``idx`` (reads only the bytes needed)."""
+    def column(self, key: str) -> np.ndarray:
+        """One column of every row (``time``, ``rank``, ``level``, ...)."""
+        return self.records()[:, self._index[key]]
+
+    def _texts(self, key: str, rows: np.ndarray, idx: np.ndarray, first: int) -> list[str]:
+        """Decoded ``message`` or ``fields`` of ``idx``; ``rows`` holds records from ``first``."""
         if len(idx) == 0:
             return []
-        offsets = self.column(f"{key}_offsets")
-        lo, hi = int(offsets[idx.min()]), int(offsets[idx.max() + 1])
+        col = self._index[f"{key}_end"]
+        ends = rows[idx - first, col].astype(np.int64)
+        before = idx - 1
+        starts = np.zeros(len(idx), dtype=np.int64)
+        inside = before >= first
+        starts[inside] = rows[before[inside] - first, col]
+        if (~inside).any():  # the row before the first one read: fetch its end
+            prev = [int(self.records(i, i + 1)[0, col]) if i >= 0 else 0 for i in before[~inside]]
+            starts[~inside] = prev
+        lo, hi = int(starts.min()), int(ends.max())
         blob = np.asarray(self._group[key][lo:hi]).tobytes()
-        starts, ends = (offsets[idx] - lo).tolist(), (offsets[idx + 1] - lo).tolist()
+        a, b = (starts - lo).tolist(), (ends - lo).tolist()
         if blob.isascii():  # decode once, slice characters
             text = blob.decode("ascii")
-            return [text[a:b] for a, b in zip(starts, ends)]
-        return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends)]
+            return [text[x:y] for x, y in zip(a, b)]
+        return [blob[x:y].decode("utf-8") for x, y in zip(a, b)]
+
+    def texts(self, key: str, idx: np.ndarray) -> list[str]:
+        return self._texts(key, self.records(), idx, 0)
 
     def columns(self, idx: np.ndarray) -> LogColumns:
-        """The rows ``idx`` as ``LogColumns``."""
-        numeric = {}
-        if len(idx) and idx[-1] - idx[0] + 1 < self.rows // 4:
-            lo, hi = int(idx[0]), int(idx[-1]) + 1  # idx is sorted: read just the span
-            numeric = {k: self.column(k, lo, hi)[idx - lo] for k in NUMERIC}
+        """The rows ``idx`` (sorted) as ``LogColumns``."""
+        if len(idx) and self._records is None and idx[-1] - idx[0] + 1 < self.rows // 4:
+            first = int(idx[0])  # read just the span
+            rows = self.records(first, int(idx[-1]) + 1)
         else:
-            numeric = {k: self.column(k)[idx] for k in NUMERIC}
-        return LogColumns(**numeric, hosts=self.hosts, messages=self.texts("message", idx),
-                          fields=self.texts("fields", idx))
+            first, rows = 0, self.records()
+        sel = rows[idx - first]
+        numeric = {k: sel[:, self._index[k]].astype(v) for k, v in NUMERIC.items()}
+        return LogColumns(**numeric, hosts=self.hosts,
+                          messages=self._texts("message", rows, idx, first),
+                          fields=self._texts("fields", rows, idx, first))
 
 
 def read_logs_table(storage: StorageBackend, check_sources: bool = True) -> LogTable | None:
