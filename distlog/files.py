@@ -485,13 +485,16 @@ class ArtifactLogger:
         order), ``"step"``, a key function of the ``FileRecord``, or ``False``/``None`` (save
         order). Frames are decoded one at a time and streamed to ffmpeg.
         """
+        output = output if _ext(output) else f"{output}.mp4"
+        self._path(output)
+        if _ext(output) not in media.VIDEO_EXTS:
+            raise ValueError(f"make_video output {output!r}: use one of {', '.join(media.VIDEO_EXTS)}")
         recs = self.list(pattern)
         recs = [r for r in recs if _KINDS.get(_ext(r.name), ("",))[0] == "image"]
         if not recs:
             raise FileNotFoundError(f"make_video: no saved images match {pattern!r} in namespace "
                                     f"{self._ns or '(root)'!r}")
         recs = _sort_records(recs, sort)
-        output = output if _ext(output) else f"{output}.mp4"
         first = self._decode_frame(recs[0])
         h, w = first.shape[:2]
 

@@ -24,6 +24,7 @@ import importlib
 import io
 import math
 import sys
+import warnings
 import wave
 from typing import IO, Any, Iterable, Iterator, Sequence
 
@@ -291,13 +292,18 @@ def gif_bytes(frames: Sequence[np.ndarray], fps: float) -> bytes:
 def read_ffmpeg_video(path: str) -> np.ndarray:
     """Decode a video file to a ``T×H×W×3`` uint8 array."""
     iio_ffmpeg = require("imageio_ffmpeg", "loading videos")
-    gen = iio_ffmpeg.read_frames(path)
-    try:
-        meta = next(gen)
-        w, h = meta["size"]
-        frames = [np.frombuffer(fr, np.uint8).reshape(h, w, 3) for fr in gen]
-    finally:
-        gen.close()
+    with warnings.catch_warnings():
+        # when ffmpeg exits on its own, read_frames leaves its stdin/stdout pipes to the
+        # garbage collector (imageio-ffmpeg 0.8): a ResourceWarning as the generator ends
+        warnings.simplefilter("ignore", ResourceWarning)
+        gen = iio_ffmpeg.read_frames(path)
+        try:
+            meta = next(gen)
+            w, h = meta["size"]
+            frames = [np.frombuffer(fr, np.uint8).reshape(h, w, 3) for fr in gen]
+        finally:
+            gen.close()
+            del gen
     return np.stack(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
 
 
