@@ -376,7 +376,7 @@ class ArtifactLogger:
             text = json.dumps(data, indent=1, sort_keys=True, allow_nan=True, default=_json_default)
             return self._save_bytes(text.encode("utf-8"), filename, media_type, step)
         if kind == "yaml":
-            yaml = media.require("yaml", "saving YAML")
+            yaml = media.require("yaml", "saving YAML", extra="yaml")
             text = yaml.safe_dump(data, sort_keys=True)
             return self._save_bytes(text.encode("utf-8"), filename, media_type, step)
         with stage() as st:
@@ -730,7 +730,7 @@ def _load_npz(f: IO[bytes]) -> dict[str, np.ndarray]:
 
 
 def _load_yaml(f: IO[bytes]) -> Any:
-    return media.require("yaml", "loading YAML").safe_load(f)
+    return media.require("yaml", "loading YAML", extra="yaml").safe_load(f)
 
 
 _DECODERS: dict[str, Callable[[IO[bytes]], Any]] = {

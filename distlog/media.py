@@ -30,7 +30,6 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-INSTALL_HINT = "pip install 'distlog[media]'"
 
 #: image extension -> Pillow format name
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -42,14 +41,14 @@ _SIXTEEN_BIT = ("PNG", "TIFF")
 _NO_ALPHA = ("JPEG",)
 
 
-def require(module: str, what: str) -> Any:
-    """Import ``module`` or raise ImportError with the ``distlog[media]`` install hint."""
+def require(module: str, what: str, extra: str = "media") -> Any:
+    """Import ``module`` or raise ImportError with the ``distlog[<extra>]`` install hint."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(
             f"{what} needs the package providing {module!r}, which is not installed; "
-            f"install the media extra: {INSTALL_HINT}"
+            f"install it with: pip install 'distlog[{extra}]'"
         ) from e
 
 

@@ -157,3 +157,11 @@ def test_large_checkpoint_streams_to_disk(exp, tmp_path):
     assert rec.size > 4 << 20
     buf = io.BytesIO(exp.files.read_bytes("big.pt"))
     assert torch.equal(torch.load(buf, weights_only=True)["w"], big["w"])
+
+
+def test_yaml_without_pyyaml_names_the_extra(exp, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import fails like a missing package
+    with pytest.raises(ImportError, match=r"pip install 'distlog\[yaml\]'"):
+        exp.files.save({"a": 1}, "cfg.yaml")
