@@ -515,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `distlog logs ... | head`
         sys.stderr.close()
         return OK
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

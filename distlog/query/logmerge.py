@@ -156,7 +156,13 @@ class LogReader:
         if source != "text":
             table = read_logs_table(self._storage)
             if table is not None:
-                return _from_table(table, flt, tail)
+                try:
+                    return _from_table(table, flt, tail)
+                except (OSError, KeyError):
+                    # a newer generation replaced this one while we read (a resumed run
+                    # closing again): the text is always there
+                    if source == "table":
+                        raise
             if source == "table":
                 raise FileNotFoundError(f"{self._storage.url} has no current logs table; "
                                         "read the text logs (source='text')")
