@@ -12,7 +12,8 @@ kind drawn from ``kinds`` (name → weight):
 
 Decisions come from ``random.Random(seed)`` in arrival order, so a run with the same request
 order fails the same requests. ``requests`` counts requests by HTTP method, ``faults`` counts
-injected faults by kind, ``faulted_methods`` by method.
+injected faults by kind, ``faulted_methods`` by method; ``log`` lists ``(method, path)`` of
+every request (the path without the query). With ``fail_rate=0`` it is a request counter.
 
 Usage::
 
@@ -57,6 +58,7 @@ class FaultProxy:
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.faulted_methods: Counter[str] = Counter()
+        self.log: list[tuple[str, str]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -72,6 +74,11 @@ class FaultProxy:
                                         name="faultproxy", daemon=True)
         self._thread.start()
         return self
+
+    def count(self, method: str, contains: str = "") -> int:
+        """Requests of ``method`` whose path contains ``contains``."""
+        with self._lock:
+            return sum(1 for m, p in self.log if m == method and contains in p)
 
     def stop(self) -> None:
         if self._server is not None:
@@ -91,6 +98,10 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ---- decisions ----------------------------------------------------------------------
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self.log.append((method, path.split("?", 1)[0]))
+
     def decide(self, method: str) -> str | None:
         with self._lock:
             self.requests[method] += 1
@@ -163,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self._body()
+        proxy.record(self.command, self.path)
         fault = proxy.decide(self.command)
         if fault == "reset":
             return self._drop(rst=True)

@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+import warnings
 from typing import Any
 
 import numpy as np
@@ -135,3 +136,98 @@ def test_failed_commit_leaves_no_write_in_flight() -> None:
     for i, key in enumerate(["bad", "slow"]):
         np.testing.assert_array_equal(read_series(backend, "scalars", key),
                                       np.stack([_row(s, i) for s in range(4)]), err_msg=key)
+
+
+# ---- zarr's own I/O on S3 goes through distlog's retry loop ----------------------------------
+#: retry settings for a store that fails a fifth or more of its requests (the defaults give up
+#: after 6 tries)
+FLAKY_RETRIES = {"retry_attempts": 12, "retry_base_delay": 0.01, "retry_max_delay": 0.2}
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_zarr_io_on_s3_is_retried_like_the_primitives(s3_bucket: dict[str, Any]) -> None:
+    """40% of zarr's requests fail: array creation, chunk writes, a resize, consolidation and
+    reads all get through. With retries exhausted the failure is a ``StorageError`` naming the
+    URL, as for every other store call."""
+    import zarr
+
+    from distlog import StorageError, open_storage
+    from faultproxy import FaultProxy
+
+    data = np.arange(96, dtype="f8")
+    with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.4, seed=3) as proxy:
+        b = open_storage(s3_bucket["url"], **{**s3_bucket["storage_options"],
+                                              "endpoint_url": proxy.url, **FLAKY_RETRIES})
+        store = b.zarr_store("t.zarr")
+        group = zarr.open_group(store=store, mode="a")
+        arr = group.create_array("a/b", shape=(64,), chunks=(8,), dtype="f8", fill_value=np.nan)
+        arr[:] = data[:64]
+        arr.resize((96,))
+        arr[64:] = data[64:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
+            zarr.consolidate_metadata(store)
+        back = zarr.open_group(store=b.zarr_store("t.zarr", read_only=True), mode="r")
+        np.testing.assert_array_equal(back["a/b"][:], data)
+        assert set(proxy.faults) >= {"503", "reset", "lost"}, proxy.faults
+        assert proxy.faulted_methods["PUT"] >= 3 and proxy.faulted_methods["GET"] >= 1, (
+            proxy.faulted_methods)
+    with FaultProxy(s3_bucket["endpoint_url"], fail_rate=1.0, kinds={"503": 1}) as proxy:
+        b = open_storage(s3_bucket["url"], **{**s3_bucket["storage_options"],
+                                              "endpoint_url": proxy.url, "retry_attempts": 3,
+                                              "retry_base_delay": 0.01})
+        t0 = time.monotonic()
+        with pytest.raises(StorageError, match="after 3 attempts") as info:
+            zarr.open_group(store=b.zarr_store("u.zarr"), mode="a")
+        assert f"{s3_bucket['url']}/u.zarr" in str(info.value)
+        assert time.monotonic() - t0 < 10
+
+
+# ---- a 2-rank run through the fault proxy ---------------------------------------------------
+FAULT_CFG = {"steps": 16, "keys": 3, "chunk_rows": 4, "segment_max_bytes": 256,
+             "commit_interval": 0.1}
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(300)
+def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_server: Any,
+                                                           s3_bucket: dict[str, Any]) -> None:
+    """20% of the requests fail (503 ServiceUnavailable / SlowDown, connection reset, or
+    applied with the answer lost). Small chunks and segments make many chunk writes, resizes
+    and segment creates. The run completes, and its metric rows, params, per-rank log lines,
+    logs table and files equal those of the same script run without faults."""
+    import e2e_script as E
+    from distributed import run_ranks
+    from faultproxy import FaultProxy
+
+    opts = s3_bucket["storage_options"]
+    clean_url = f"s3://{s3_bucket['bucket']}/clean"
+    faulty_url = f"s3://{s3_bucket['bucket']}/faulty"
+    clean = run_ranks(E.train, 2, tmp_path, clean_url, opts, FAULT_CFG, timeout=120)
+    with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.2, seed=2026) as proxy:
+        faulty_opts = {**opts, "endpoint_url": proxy.url, **FLAKY_RETRIES}
+        faulty = run_ranks(E.train, 2, tmp_path, faulty_url, faulty_opts, FAULT_CFG,
+                           timeout=240)
+    # the proxy really failed requests of every kind, writes and reads alike
+    assert set(proxy.faults) == {"503", "slowdown", "reset", "lost"}, proxy.faults
+    assert proxy.faulted_methods["PUT"] >= 20 and proxy.faulted_methods["GET"] >= 5, (
+        proxy.faulted_methods)
+    assert sum(proxy.faults.values()) >= 0.15 * sum(proxy.requests.values())
+    # read back without faults: the same data, row for row and line for line
+    want, got = E.snapshot(clean_url, opts), E.snapshot(faulty_url, opts)
+    assert got.keys() == want.keys()
+    for part in want:
+        assert got[part] == want[part], part
+    assert E.nan_safe(faulty) == E.nan_safe(clean)  # what every flush returned
+    oracle = E.expected_rows(2, FAULT_CFG)
+    assert {k: len(v[1]) for k, v in got["metrics"].items()} == {k: len(v) for k, v in oracle.items()}
+    for key, rows in oracle.items():
+        np.testing.assert_allclose(np.array(got["metrics"][key][1], dtype=float), np.array(rows),
+                                   rtol=1e-12, err_msg=key)
+    for rank in (0, 1):  # no line lost or doubled (every message of the script is unique)
+        msgs = [m for _, _, m, _, _ in got["logs"][rank]]
+        steps = FAULT_CFG["steps"]
+        # started, one per step, a checkpoint every 5 steps, "done", "run ended"
+        assert len(msgs) == len(set(msgs)) == 1 + steps + len(range(0, steps, 5)) + 2
+    print(f"requests {dict(proxy.requests)} faults {dict(proxy.faults)}")

@@ -83,7 +83,7 @@ class FsspecBackend(StorageBackend):
         raise NotImplementedError
 
     def _zarr_options(self) -> dict[str, Any]:
-        """Options for zarr's own filesystem (zarr's I/O does not pass through ``_retry``)."""
+        """Options for zarr's own (async) filesystem."""
         return dict(self.fs_options)
 
     def _put_new(self, full: str, data: bytes, marker: str) -> None:
@@ -255,11 +255,12 @@ class FsspecBackend(StorageBackend):
             return None
 
     def zarr_store(self, path: str, read_only: bool = False) -> Any:
-        import zarr.storage
+        """zarr's FsspecStore on its own async filesystem, each call retried like the
+        primitives here (``distlog.storage.zarrstore``)."""
+        from .zarrstore import RetryingFsspecStore
 
-        return zarr.storage.FsspecStore.from_url(
-            f"{self.scheme}://{self._p(path)}",
-            storage_options=self._zarr_options(),
+        return RetryingFsspecStore.for_backend(
+            f"{self.scheme}://{self._p(path)}", self._zarr_options(), self._retry_kw,
             read_only=read_only,
         )
 

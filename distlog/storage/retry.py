@@ -1,6 +1,8 @@
 """Retry transient object-store failures; turn permanent ones into one clear ``StorageError``.
 
-Every primitive of the object-store backends runs through :func:`retrying`. Three outcomes:
+Every primitive of the object-store backends runs through :func:`retrying`, and every call
+of the zarr stores they hand out through :func:`aretrying` (``distlog.storage.zarrstore``).
+Three outcomes:
 
 * **transient** (HTTP 5xx, 408, 429, ``SlowDown``, S3 409 ``ConditionalRequestConflict``,
   connection reset/refused/closed mid-request, timeouts): sleep with exponential backoff and
@@ -27,12 +29,13 @@ nothing heavy and works with whichever backends are installed.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import importlib
 import random
 import time
 from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from ..errors import StorageError
 
@@ -180,6 +183,26 @@ def permanent_message(exc: BaseException, reason: str, url: str, op: str) -> str
     )
 
 
+def _after_failure(e: Exception, i: int, *, attempts: int, base_delay: float, max_delay: float,
+                   url: str, op: str, writing: bool) -> float | None:
+    """After attempt ``i`` failed with ``e``: the delay before the next attempt, or None when
+    ``e`` is an answer to re-raise as is. Raises ``StorageError`` when giving up."""
+    kind, reason = classify(e, writing=writing)
+    if kind == PERMANENT:
+        raise StorageError(permanent_message(e, reason, url, op)) from e
+    if kind != TRANSIENT:
+        return None
+    if i == attempts - 1:
+        raise StorageError(
+            f"{op} {url}: still failing after {attempts} attempts with transient "
+            f"errors (last: {reason}: {type(e).__name__}: {e}). The store or the "
+            "network is unavailable or throttling; check the endpoint and try again "
+            "later, or raise retry_attempts in storage_options."
+        ) from e
+    d = min(max_delay, base_delay * 2**i)
+    return d / 2 + random.uniform(0, d / 2)
+
+
 def retrying(
     fn: Callable[..., T],
     *args: Any,
@@ -205,18 +228,37 @@ def retrying(
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            kind, reason = classify(e, writing=writing)
-            if kind == PERMANENT:
-                raise StorageError(permanent_message(e, reason, url, op)) from e
-            if kind != TRANSIENT:
+            delay = _after_failure(e, i, attempts=attempts, base_delay=base_delay,
+                                   max_delay=max_delay, url=url, op=op, writing=writing)
+            if delay is None:
                 raise
-            if i == attempts - 1:
-                raise StorageError(
-                    f"{op} {url}: still failing after {attempts} attempts with transient "
-                    f"errors (last: {reason}: {type(e).__name__}: {e}). The store or the "
-                    "network is unavailable or throttling; check the endpoint and try again "
-                    "later, or raise retry_attempts in storage_options."
-                ) from e
-            d = min(max_delay, base_delay * 2**i)
-            time.sleep(d / 2 + random.uniform(0, d / 2))
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def aretrying(
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    attempts: int = 6,
+    base_delay: float = 0.2,
+    max_delay: float = 10.0,
+    url: str = "",
+    op: str = "",
+    writing: bool = False,
+    **kwargs: Any,
+) -> T:
+    """``await fn(*args, **kwargs)`` with the retries of :func:`retrying` (for zarr's async
+    store calls, which run on zarr's event loop: the backoff sleeps without blocking it)."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    op = op or getattr(fn, "__name__", "call")
+    for i in range(attempts):
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as e:
+            delay = _after_failure(e, i, attempts=attempts, base_delay=base_delay,
+                                   max_delay=max_delay, url=url, op=op, writing=writing)
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover

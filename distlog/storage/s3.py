@@ -11,6 +11,8 @@ Defaults this backend adds (each overridable): ``use_listings_cache=False`` — 
 process's writes must be visible at once; botocore ``retries={"total_max_attempts": 1}``
 — distlog's retry loop is the one that backs off, so retries do not multiply (s3fs still
 retries dropped connections a few times within a call); and ``signature_version="s3v4"``.
+zarr's own I/O (metric tables) uses the same options and the same retry loop
+(``distlog.storage.zarrstore``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from .fsspec_backend import MARKER_KEY, RETRY_OPTIONS, FsspecBackend
+from .fsspec_backend import MARKER_KEY, FsspecBackend
 
 
 @contextmanager
@@ -43,22 +45,15 @@ class S3Backend(FsspecBackend):
     schemes = ("s3", "s3a")
     supports_signed_urls = True
 
-    def _fs_options(self, options: dict[str, Any], own_retries: bool = True) -> dict[str, Any]:
+    def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
         opts = dict(options)
         opts.setdefault("use_listings_cache", False)
         config = dict(opts.get("config_kwargs") or {})
-        if own_retries:
-            config.setdefault("retries", {"total_max_attempts": 1})
+        config.setdefault("retries", {"total_max_attempts": 1})
         # SigV4 presigned URLs (botocore falls back to SigV2 query strings for some endpoints)
         config.setdefault("signature_version", "s3v4")
         opts["config_kwargs"] = config
         return opts
-
-    def _zarr_options(self) -> dict[str, Any]:
-        # zarr's reads and writes do not go through distlog's retry loop: leave botocore's
-        # own retries on for them (unless the caller configured retries explicitly)
-        user = {k: v for k, v in self.storage_options.items() if k not in RETRY_OPTIONS}
-        return self._fs_options(user, own_retries=False)
 
     def _make_fs(self, options: dict[str, Any]) -> Any:
         import s3fs
