@@ -55,6 +55,7 @@ def median_time(fn: Callable[[int], Any], repeat: int) -> float:
     """Median seconds of ``fn(i)``; a float returned by ``fn`` is its own timing."""
     times = []
     for i in range(repeat):
+        os.sync()  # earlier runs' dirty pages are written back untimed, not charged to this one
         t0 = time.perf_counter()
         own = fn(i)
         times.append(own if isinstance(own, float) else time.perf_counter() - t0)
@@ -88,7 +89,7 @@ def bench_local(size: int, workdir: str, repeat: int) -> list[list[Any]]:
     import torch
 
     import distlog
-    from distlog.cas import ContentStore
+    from distlog.cas import ContentStore, hash_file
     from distlog.storage.local import LocalBackend
 
     src = os.path.join(workdir, "src.bin")
@@ -100,6 +101,10 @@ def bench_local(size: int, workdir: str, repeat: int) -> list[list[Any]]:
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         return d
+
+    def clear(tag: str) -> None:  # keep at most one copy per contender on disk
+        for i in range(repeat):
+            shutil.rmtree(os.path.join(workdir, f"{tag}-{i}"), ignore_errors=True)
 
     def shell(i: int) -> None:
         d = fresh(i, "cp")
@@ -113,10 +118,18 @@ def bench_local(size: int, workdir: str, repeat: int) -> list[list[Any]]:
         return in_run(fresh(i, "exp"), lambda exp: exp.files.log_file("data.bin", src))
 
     rows = []
+    t = median_time(lambda i: subprocess.run(["sha256sum", src], stdout=subprocess.DEVNULL,
+                                             check=True), repeat)
+    rows.append(["sha256sum (hash only)", size / MB, t, size / MB / t, ""])
+    t = median_time(lambda i: hash_file(src), repeat)
+    rows.append(["cas.hash_file (hash only)", size / MB, t, size / MB / t, ""])
     t_shell = median_time(shell, repeat)
+    clear("cp")
     rows.append(["sha256sum + cp", size / MB, t_shell, size / MB / t_shell, 1.0])
-    for label, fn in (("ContentStore.put_file", put_file), ("exp.files.log_file", log_file)):
+    for label, fn, tag in (("ContentStore.put_file", put_file, "cas"),
+                           ("exp.files.log_file", log_file, "exp")):
         t = median_time(fn, repeat)
+        clear(tag)
         rows.append([label, size / MB, t, size / MB / t, t_shell / t])
 
     exp = distlog.get_logger(fresh(0, "dedup"))
