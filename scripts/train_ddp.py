@@ -11,7 +11,17 @@ different keys. ``key=value`` style options (``--lr 0.1 --seed 2``) come from th
 Preemption: SIGUSR1 only sets a flag; at the next flush every rank agrees to stop, the script
 saves a checkpoint and exits with code 3 ("requeue me"). A restarted or requeued attempt finds
 the checkpoint, continues the same run (same run id from the launcher) and rewinds the stored
-series to the checkpoint's step.
+series to the checkpoint's step. Before each checkpoint rank 0 commits the stored series, so a
+hard kill (``scontrol requeue``, SIGKILL) never leaves a gap between the checkpoint's step and
+the rows on the store.
+
+Elastic restarts (``torchrun --max-restarts N``): set ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``
+for torchrun. With torch's default shared rendezvous store the restarted gloo workers can read
+the dead workers' addresses left in the store and fail ("Gloo connectFullMesh failed ...
+Connection refused"; pytorch/pytorch#135712); the opt-out gives each round a fresh store.
+
+``--oracle-dump DIR`` (tests): every rank also writes the raw values it collected, per flush
+window, to ``DIR/<run_id>/rank-R.attempt-A.jsonl`` (see ``tests/train_ddp_oracle.py``).
 """
 
 from __future__ import annotations
@@ -168,6 +178,11 @@ def main(argv=None) -> int:
                         oracle.add(step, **{"val/loss": val.item()})
                         oracle.flushed(step)
                     if rank == 0 and ckpt_path:
+                        # A checkpoint may only cover rows that are stored: commit the series
+                        # up to this step first. Otherwise a hard kill (scontrol requeue,
+                        # SIGKILL) loses the rows since the last timed commit, and the resumed
+                        # run, rewound to this step, has a gap.
+                        run.main_writer().flush(timeout=120)
                         os.makedirs(ckpt_dir, exist_ok=True)
                         tmp = ckpt_path + ".tmp"
                         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
