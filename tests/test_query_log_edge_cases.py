@@ -119,3 +119,20 @@ def test_logs_table_rewrite_keeps_one_generation(tmp_path):
     assert run.logs.query().source == "text"
     with pytest.raises(FileNotFoundError, match="no current logs table"):
         run.logs.query(source="table")
+
+
+def test_escaped_and_non_ascii_messages_round_trip_through_the_table(tmp_path):
+    exp = distlog.get_logger(str(tmp_path / "root"))
+    messages = ["two\nlines", "tab\there", "back\\slash \\n not a newline", "café 日本", "", "plain"]
+    with exp.experiment("esc"), exp.run("r"):
+        for i, m in enumerate(messages):
+            exp.info(m, step=i, detail={"k": m})
+    run = open_run(tmp_path / "root" / "esc" / "r")
+    table = run.logs.query(steps="0:")
+    assert table.source == "table"  # written when the run closed
+    assert [r.message for r in table] == messages
+    assert [r.fields for r in table] == [{"detail": {"k": m}} for m in messages]
+    assert list(table) == list(run.logs.query(steps="0:", source="text"))
+    assert [r.message for r in run.logs.query(grep="^two\nl")] == ["two\nlines"]
+    assert [r.message for r in run.logs.query(tail=2, steps="0:")] == messages[-2:]
+    assert run.logs.to_frame(steps="0:")["message"].tolist() == messages

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, parse_line
+from ..logline import LEVELS, LogRecord, parse_line, unescape
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
     LOGS_DIR, LogColumns, LogTable, complete_lines, log_sources, parse_columns, read_logs_table,
@@ -75,7 +75,8 @@ class MergedLogs(Sequence[LogRecord]):
             "time": pd.to_datetime(c.time, unit="s", utc=True), "host": hosts[c.host] if len(c) else [],
             "rank": c.rank, "attempt": c.attempt, "node": c.node, "local_rank": c.local_rank,
             "step": pd.Series(c.step, dtype="float64").astype("Int64"),
-            "level": [names.get(int(v), f"LEVEL{v}") for v in c.level], "message": c.messages,
+            "level": [names.get(int(v), f"LEVEL{v}") for v in c.level],
+            "message": list(map(unescape, c.messages)),
         })
 
 
@@ -245,14 +246,14 @@ def _from_table(table: LogTable, flt: LogFilter, tail: int | None) -> MergedLogs
 def _grep_rows(table: LogTable, idx: np.ndarray, flt: LogFilter, tail: int | None) -> np.ndarray:
     search = flt.pattern.search
     if tail is None:
-        msgs = table.texts("message", idx)
+        msgs = map(unescape, table.texts("message", idx))
         return idx[np.fromiter((search(m) is not None for m in msgs), bool, len(idx))]
     found: list[np.ndarray] = []
     hi, batch, total = len(idx), max(4 * tail, 4096), 0
     while hi > 0 and total < tail:  # from the end, in growing batches
         lo = max(0, hi - batch)
         part = idx[lo:hi]
-        msgs = table.texts("message", part)
+        msgs = map(unescape, table.texts("message", part))
         keep = part[np.fromiter((search(m) is not None for m in msgs), bool, len(part))]
         found.insert(0, keep)
         total += len(keep)

@@ -9,8 +9,9 @@ fast (vectorised filters, last-N rows without parsing text). Layout under a run:
                                      step (NaN: none), level (10 DEBUG ... 50 CRITICAL),
                                      host (index into the attribute "hosts"),
                                      message_end, fields_end (byte offsets, see below)
-                          /message   uint8: the UTF-8 of every message, concatenated; row i's
-                                     message is bytes [message_end[i-1], message_end[i])
+                          /message   uint8: UTF-8 of every message as the text log holds it
+                                     (escaped: never a raw newline), each followed by "\n";
+                                     row i's is bytes [message_end[i-1], message_end[i] - 1)
                           /fields    uint8: each record's fields as JSON ("" when none), alike
     logs.commit.json      {"generation", "rows", "hosts", "sources": {log name: signature}}
 
@@ -37,12 +38,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, parse_line, unescape
+from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
 from ..logs import parse_log_name
 from ..storage.base import StorageBackend
 
 TABLE_DIR = "logs.zarr"
 COMMIT_FILE = "logs.commit.json"
+FORMAT = 2  # the commit record's "format"; a table of another format is ignored (text is read)
 LOGS_DIR = "logs"
 CHUNK = 1 << 15  # rows per chunk of the records array
 BYTE_CHUNK = 1 << 21  # bytes per chunk of the message and fields blobs
@@ -54,7 +56,8 @@ RECORD_COLUMNS = (*NUMERIC, "message_end", "fields_end")
 
 @dataclass
 class LogColumns:
-    """Records as columns (the table's in-memory form). ``host`` indexes ``hosts``."""
+    """Records as columns (the table's in-memory form). ``host`` indexes ``hosts``;
+    ``messages`` are as stored in the text log (escaped, see ``logline.escape``)."""
 
     time: np.ndarray
     rank: np.ndarray
@@ -80,7 +83,7 @@ class LogColumns:
         step = self.step[i]
         return LogRecord(
             time=float(self.time[i]), level=_LEVEL_NAMES.get(int(self.level[i]), f"LEVEL{self.level[i]}"),
-            message=self.messages[i], host=self.hosts[self.host[i]], rank=int(self.rank[i]),
+            message=unescape(self.messages[i]), host=self.hosts[self.host[i]], rank=int(self.rank[i]),
             local_rank=int(self.local_rank[i]), node=int(self.node[i]), attempt=int(self.attempt[i]),
             step=None if np.isnan(step) else int(step),
             fields=json.loads(self.fields[i]) if self.fields[i] else {},
@@ -169,7 +172,7 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
         time=t, rank=per_file(2), attempt=per_file(4), node=per_file(1), local_rank=per_file(3),
         step=np.fromiter((nan if x == "-" else float(x) for x in steps), np.float64, n),
         level=level, host=host_of[mid_i], hosts=list(host_index),
-        messages=list(map(unescape, msgs)), fields=list(flds),
+        messages=list(msgs), fields=list(flds),
     )
 
 
@@ -184,7 +187,7 @@ def from_records(records: Sequence[LogRecord]) -> LogColumns:
         step=np.array([np.nan if r.step is None else r.step for r in records], dtype=np.float64),
         level=np.array([r.levelno for r in records], dtype=np.int16),
         host=np.array([hosts.setdefault(r.host, len(hosts)) for r in records], dtype=np.int32),
-        hosts=list(hosts), messages=[r.message for r in records],
+        hosts=list(hosts), messages=[escape(r.message) for r in records],
         fields=[json.dumps(r.fields, default=repr, sort_keys=True) if r.fields else "" for r in records],
     )
 
@@ -230,14 +233,16 @@ def source_signature(storage: StorageBackend, name: str) -> Any:
 
 # ---- write -------------------------------------------------------------------------------
 def _blob(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 of ``texts`` concatenated, and the end offset of each."""
-    joined = "".join(texts)
+    """``texts`` (none holds a raw newline), each followed by a newline, as UTF-8; and the end
+    offset of each (after its newline)."""
+    if not texts:
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    joined = "\n".join(texts) + "\n"
     if joined.isascii():  # the usual case: characters are bytes
-        ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-        return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), ends
-    encoded = [t.encode("utf-8") for t in texts]
-    ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), ends
+        sizes = np.fromiter(map(len, texts), np.int64, len(texts))
+        return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), np.cumsum(sizes + 1)
+    sizes = np.fromiter((len(t.encode("utf-8")) for t in texts), np.int64, len(texts))
+    return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8), np.cumsum(sizes + 1)
 
 
 def write_logs_table(storage: StorageBackend) -> None:
@@ -283,7 +288,7 @@ def write_logs_table(storage: StorageBackend) -> None:
         if len(blob):
             arr[:] = blob
     storage.write_json(COMMIT_FILE, {
-        "format": 1, "generation": generation, "rows": n, "hosts": cols.hosts,
+        "format": FORMAT, "generation": generation, "rows": n, "hosts": cols.hosts,
         "columns": list(RECORD_COLUMNS), "sources": signatures, "time": time.time(),
     })
     for old in storage.list_dir(TABLE_DIR):
@@ -325,25 +330,23 @@ class LogTable:
         return self.records()[:, self._index[key]]
 
     def _texts(self, key: str, rows: np.ndarray, idx: np.ndarray, first: int) -> list[str]:
-        """Decoded ``message`` or ``fields`` of ``idx``; ``rows`` holds records from ``first``."""
+        """``message`` or ``fields`` of the sorted rows ``idx``; ``rows`` holds records from
+        row ``first`` on. Reads the bytes of rows idx[0]..idx[-1] and splits them at newlines."""
         if len(idx) == 0:
             return []
         col = self._index[f"{key}_end"]
-        ends = rows[idx - first, col].astype(np.int64)
-        before = idx - 1
-        starts = np.zeros(len(idx), dtype=np.int64)
-        inside = before >= first
-        starts[inside] = rows[before[inside] - first, col]
-        if (~inside).any():  # the row before the first one read: fetch its end
-            prev = [int(self.records(i, i + 1)[0, col]) if i >= 0 else 0 for i in before[~inside]]
-            starts[~inside] = prev
-        lo, hi = int(starts.min()), int(ends.max())
-        blob = np.asarray(self._group[key][lo:hi]).tobytes()
-        a, b = (starts - lo).tolist(), (ends - lo).tolist()
-        if blob.isascii():  # decode once, slice characters
-            text = blob.decode("ascii")
-            return [text[x:y] for x, y in zip(a, b)]
-        return [blob[x:y].decode("utf-8") for x, y in zip(a, b)]
+        lo_row, hi_row = int(idx[0]), int(idx[-1])
+        if lo_row == 0:
+            lo = 0
+        elif lo_row - 1 >= first:
+            lo = int(rows[lo_row - 1 - first, col])
+        else:
+            lo = int(self.records(lo_row - 1, lo_row)[0, col])
+        hi = int(rows[hi_row - first, col])
+        texts = np.asarray(self._group[key][lo:hi]).tobytes().decode("utf-8").split("\n")
+        if len(idx) == hi_row - lo_row + 1:  # a contiguous span: every row
+            return texts[:-1]
+        return [texts[i] for i in (idx - lo_row).tolist()]
 
     def texts(self, key: str, idx: np.ndarray) -> list[str]:
         return self._texts(key, self.records(), idx, 0)
@@ -367,6 +370,8 @@ def read_logs_table(storage: StorageBackend, check_sources: bool = True) -> LogT
     try:
         commit = storage.read_json(COMMIT_FILE)
     except FileNotFoundError:
+        return None
+    if commit.get("format") != FORMAT:
         return None
     if check_sources:
         names = [name for name, _, _ in log_sources(storage)]
