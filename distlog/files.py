@@ -47,7 +47,7 @@ from . import media
 from .cas import ContentStore, PutResult, Stage, stage
 from .names import check_name
 from .storage.base import Appender, StorageBackend
-from .writers.rowstore import _gather
+from .writers.rowstore import gather_async
 
 if TYPE_CHECKING:
     from .run import Run
@@ -177,10 +177,10 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
         else:
             columns.append((col, np.array(values, dtype=np.float64), "float64"))
     # every column at once through zarr's async API: a few round trips, not 2 per column
-    arrays = _gather([group.create_array(col, shape=(n,), chunks=(min(max(n, 1), TABLE_CHUNK),),
+    arrays = gather_async([group.create_array(col, shape=(n,), chunks=(min(max(n, 1), TABLE_CHUNK),),
                                          dtype=dtype) for col, _, dtype in columns])
     if n:
-        _gather([a.setitem(slice(0, n), data) for a, (_, data, _) in zip(arrays, columns)])
+        gather_async([a.setitem(slice(0, n), data) for a, (_, data, _) in zip(arrays, columns)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
         zarr.consolidate_metadata(store)

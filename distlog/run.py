@@ -208,6 +208,14 @@ class Run:
                 self.metrics.flush()
             except Exception as e:  # noqa: BLE001 - recorded, then raised below
                 errors.append(e)
+        if self.rank == 0 and self._files is None:
+            # rank 0 merges every rank's artifact records even if it saved nothing itself
+            try:
+                from .files import write_files_table
+
+                write_files_table(self.storage)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
         for fn in reversed(self._on_close):
             try:
                 fn()
@@ -303,5 +311,7 @@ class Run:
                               "rows stay buffered and are retried at the next flush")
 
     def after_flush(self) -> None:
-        """Per-flush housekeeping: make this rank's log lines durable (segments)."""
-        self.log_sink.flush()
+        """Per-flush housekeeping: make this rank's log lines durable. On object stores only a
+        due segment (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per
+        flush would make request cost scale with steps."""
+        self.log_sink.flush(due_only=True)

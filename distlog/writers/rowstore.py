@@ -43,7 +43,7 @@ def _codecs() -> dict[str, Any]:
     }
 
 
-def _gather(coros: list[Any], limit: int = 64) -> list[Any]:
+def gather_async(coros: list[Any], limit: int = 64) -> list[Any]:
     """Run zarr coroutines concurrently (at most ``limit`` at once) on zarr's event loop."""
     if not coros:
         return []
@@ -216,7 +216,7 @@ class RowTable:
         new = [(k, s) for k, s in dirty if s.array is None]
         for _, s in new:
             s.capacity = max(C, -(-s.n // C) * C)
-        created = _gather([self._create_array_async(k, s.width, s.capacity) for k, s in new])
+        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new])
         for (_, s), arr in zip(new, created):
             s.array = arr
         grow = []
@@ -226,7 +226,7 @@ class RowTable:
                 while cap < s.n:
                     cap *= 2
                 grow.append((s, cap))
-        _gather([s.array.resize((cap, s.width)) for s, cap in grow])
+        gather_async([s.array.resize((cap, s.width)) for s, cap in grow])
         for s, cap in grow:  # only once grown: zarr drops writes past an array's shape
             s.capacity = cap
         writes = []
@@ -241,7 +241,7 @@ class RowTable:
                     full[: hi - lo] = block
                     block, hi = full, lo + C
                 writes.append(s.array.setitem(slice(c0, c0 + hi - lo), block))
-        _gather(writes)
+        gather_async(writes)
         for _, s in dirty:
             s.written = s.n
             # drop whole chunks from the buffer: they are on the store for good
@@ -272,7 +272,7 @@ class RowTable:
         import zarr
 
         shrink = [s for s in self.series.values() if s.array is not None and s.capacity != s.n]
-        _gather([s.array.resize((s.n, s.width)) for s in shrink])
+        gather_async([s.array.resize((s.n, s.width)) for s in shrink])
         for s in shrink:
             s.capacity = s.n
         with warnings.catch_warnings():
