@@ -142,8 +142,9 @@ class Experiment:
             run, self._run = self._run, None
         if run is None:
             return
+        status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
         try:
-            run.close("failed" if exc is not None else "completed", exc=exc, collective=collective)
+            run.close(status, exc=exc, collective=collective)
         except Exception:
             if not quiet:
                 raise

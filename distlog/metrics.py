@@ -325,6 +325,14 @@ class MetricsLogger:
             self._run.main_writer().put_many(SCALARS_TABLE, keys, rows)
         self._core.cache.add_batch(keys, step, stat_rows[:, 0])
 
+    def commit(self, timeout: float | None = 300.0) -> None:
+        """Block until every row this rank has handed to its writer is on the store.
+
+        Local to this rank (no collective). Call it before saving a checkpoint, so a resumed
+        run rewinds to rows that really exist: a hard kill loses only uncommitted rows.
+        """
+        self._run.commit(timeout)
+
     # ---- statistics (design document) ----------------------------------------------------
     def get_stats(self, name: str, window: int | None = None) -> Stats:
         """Mean, var, std, min, max and count over the last ``window`` points of ``name``."""

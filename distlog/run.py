@@ -176,7 +176,11 @@ class Run:
             "ranks": peers, "restart_counts": restart_counts(), "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "resume_step": self.resume_step,
         }
-        meta["attempts"] = [a for a in meta.get("attempts", []) if a.get("attempt") != self.attempt] + [attempt]
+        earlier = [a for a in meta.get("attempts", []) if a.get("attempt") != self.attempt]
+        for a in earlier:
+            if a.get("status") == "running":  # killed without closing (kill -9, node loss)
+                a["status"] = "interrupted"
+        meta["attempts"] = earlier + [attempt]
         meta.update({
             "status": "running", "started": attempt["started"], "ended": None, "error": None,
             "world_size": self.world_size, "hosts": attempt["hosts"], "launcher": self.info.launcher,
@@ -309,6 +313,12 @@ class Run:
         if every_rank:
             raise WriterError("a rank's background writer failed (see that rank's log); "
                               "rows stay buffered and are retried at the next flush")
+
+    def commit(self, timeout: float | None = 300.0) -> None:
+        """Wait until this rank's writers have committed everything enqueued so far."""
+        for w in (self._main_writer, self._rank_writer):
+            if w is not None:
+                w.flush(wait=True, timeout=timeout)
 
     def after_flush(self) -> None:
         """Per-flush housekeeping: make this rank's log lines durable. On object stores only a

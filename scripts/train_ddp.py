@@ -182,7 +182,7 @@ def main(argv=None) -> int:
                         # up to this step first. Otherwise a hard kill (scontrol requeue,
                         # SIGKILL) loses the rows since the last timed commit, and the resumed
                         # run, rewound to this step, has a gap.
-                        run.main_writer().flush(timeout=120)
+                        exp.metrics.commit(timeout=120)
                         os.makedirs(ckpt_dir, exist_ok=True)
                         tmp = ckpt_path + ".tmp"
                         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)

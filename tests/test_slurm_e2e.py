@@ -142,7 +142,7 @@ def _config(**kw) -> dict:
     return {"flush-every": 4, "steps": 12, **kw}
 
 
-def _check_resumed_run(sw: Sweep, n_attempts: int, steps: int, every: int) -> None:
+def _check_resumed_run(sw: Sweep, n_attempts: int, steps: int, every: int, first_status: str) -> None:
     """One task, requeued ``n_attempts - 1`` times: one run whose series continue."""
     fields = sw.wait_done()
     f = fields.get(sw.task(0), {})
@@ -156,6 +156,7 @@ def _check_resumed_run(sw: Sweep, n_attempts: int, steps: int, every: int) -> No
     assert [a["attempt"] for a in atts] == list(range(n_attempts)), atts
     assert [a["restart_counts"]["slurm"] for a in atts] == list(range(n_attempts)), atts
     assert atts[-1]["status"] == "completed"
+    assert atts[0]["status"] == first_status, atts[0]  # hard kill: interrupted; USR1: preempted
     dumps = read_dumps(sw.dump, sw.run_id(0))
     assert sorted(dumps) == [(r, a) for r in (0, 1) for a in range(n_attempts)], sorted(dumps)
     for a in range(1, n_attempts):
@@ -234,7 +235,7 @@ def test_scontrol_requeue_resumes_the_same_run(cluster, tmp_path):
         proc = _run("scontrol", "requeue", sw.task(0))
         assert proc.returncode == 0, f"scontrol requeue: {proc.stderr}\n{sw.diagnosis()}"
         t_requeue = time.monotonic()
-        _check_resumed_run(sw, 2, steps, every)
+        _check_resumed_run(sw, 2, steps, every, "interrupted")
     finally:
         sw.cancel()
     print(f"job {sw.job}: requeued after {t_requeue - sw.t0:.1f} s, done after {time.monotonic() - sw.t0:.1f} s")
@@ -248,7 +249,7 @@ def test_usr1_preemption_requeues_and_continues(cluster, tmp_path):
         sw.wait_until("a checkpoint at step >= 7", lambda: (sw.checkpoint_step(0) or -1) >= 7)
         proc = _run("scancel", "--batch", "--signal=USR1", sw.task(0))
         assert proc.returncode == 0, f"scancel --signal=USR1: {proc.stderr}\n{sw.diagnosis()}"
-        _check_resumed_run(sw, 2, steps, every)
+        _check_resumed_run(sw, 2, steps, every, "preempted")
     finally:
         sw.cancel()
     out = (sw.out / f"slurm-{sw.job}_0.out").read_text()
