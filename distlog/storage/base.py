@@ -41,6 +41,11 @@ class Appender(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def flush_due(self) -> None:
+        """Flush if the appender's own limits say so (segments: size or age); a cheap call to
+        make often. Appenders without such limits flush."""
+        self.flush()
+
     def __enter__(self) -> "Appender":
         return self
 
@@ -176,7 +181,8 @@ class SegmentAppender(Appender):
     """Buffers appended text and writes it as immutable segment objects.
 
     A segment is closed when the buffer reaches ``max_bytes`` or ``max_age`` seconds after
-    its first byte, on ``flush()`` and on ``close()``. Segment names sort in write order:
+    its first byte (checked at each ``write`` and ``flush_due``), on ``flush()`` and on
+    ``close()``. Segment names sort in write order:
     ``<first-write time ns, 20 digits>-<writer id>-<sequence, 8 digits>``. Each segment is
     written with exclusive create, so a retried upload never duplicates text.
     """
@@ -199,18 +205,30 @@ class SegmentAppender(Appender):
         self._t0: int | None = None
         self._lock = threading.Lock()
 
+    def _due(self) -> bool:
+        return self._t0 is not None and (
+            self._size >= self.max_bytes or (time.time_ns() - self._t0) / 1e9 >= self.max_age)
+
     def write(self, text: str) -> None:
         with self._lock:
             if self._t0 is None:
                 self._t0 = time.time_ns()
             self._buf.append(text)
             self._size += len(text)
-            due = self._size >= self.max_bytes or (time.time_ns() - self._t0) / 1e9 >= self.max_age
+            due = self._due()
         if due:
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - the text stays buffered; the next flush retries
                 pass
+
+    def flush_due(self) -> None:
+        """Close the open segment only when it is full or ``max_age`` old: one PUT per
+        segment, however often this is called (e.g. at every metrics flush)."""
+        with self._lock:
+            due = self._due()
+        if due:
+            self.flush()
 
     def flush(self) -> None:
         with self._lock:

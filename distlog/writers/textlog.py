@@ -47,13 +47,15 @@ class TextLogSink:
             if len(self._pending) > 100_000:  # bound memory while the store is down
                 del self._pending[: len(self._pending) - 100_000]
 
-    def flush(self) -> None:
+    def flush(self, due_only: bool = False) -> None:
+        """Make the lines durable; ``due_only``: only what the appender's limits say is due
+        (object stores: a segment closes by size or age, not at every call)."""
         with self._lock:
             if self._pending:
                 self._write_pending()
             if self._app is not None:
                 try:
-                    self._app.flush()
+                    self._app.flush_due() if due_only else self._app.flush()
                 except Exception as e:  # noqa: BLE001
                     print(f"distlog: could not flush log {self.path}: {e!r}", file=sys.stderr)
 
