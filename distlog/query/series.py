@@ -55,16 +55,17 @@ class Series:
         return {c: self.data[:, i] for i, c in enumerate(self.columns)}
 
     def to_frame(self) -> "pd.DataFrame":
-        """A DataFrame with ``step`` (int64), ``time`` (float seconds) and every statistic."""
+        """A DataFrame with ``step`` (int64), ``time`` (float seconds) and every statistic.
+
+        Float columns are views of ``data`` (read column-major, so each is contiguous): only
+        the integer columns are copied."""
         import pandas as pd
 
-        df = pd.DataFrame(self.data, columns=list(self.columns), copy=False)
-        if len(df.columns) and df.columns[0] == "step":
-            df["step"] = self.step
-        if "count" in df.columns:
-            df["count"] = df["count"].astype(np.int64)
-            df["nonfinite"] = df["nonfinite"].astype(np.int64)
-        return df
+        cols = {c: self.data[:, i] for i, c in enumerate(self.columns)}
+        for c in ("step", "count", "nonfinite"):
+            if c in cols:
+                cols[c] = cols[c].astype(np.int64)
+        return pd.DataFrame(cols, copy=False)
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,10 @@ class MetricsReader:
         n = lengths.get(key)
         if not n:
             raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
-        arr = self._open(st, SCALARS_TABLE, key)
+        # column-major, as stored (transpose codec): decoding is a copy per chunk, no transpose
+        arr = self._open(st, SCALARS_TABLE, key).with_config({"order": "F"})
         lo, hi, _ = slice(start, stop).indices(n)
-        data = np.asarray(arr[lo:hi]) if hi > lo else np.zeros((0, arr.shape[1]))
+        data = np.asarray(arr[lo:hi]) if hi > lo else np.zeros((0, arr.shape[1]), order="F")
         cols = tuple(arr.attrs.get("columns", SCALAR_COLUMNS))
         return Series(key, cols, data, rank)
 
