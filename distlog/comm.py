@@ -10,6 +10,7 @@ timeout, never an endless hang.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -36,6 +37,25 @@ class Comm(ABC):
 
     def barrier(self) -> None:
         self.all_reduce(np.zeros(1), "max")
+
+    def reduce_buckets(self, s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Element-wise SUM of ``s`` and MAX of ``m`` over all ranks.
+
+        Small buckets travel in one ``all_gather`` and are reduced locally (latency-bound: one
+        collective instead of two); large ones in two ``all_reduce`` calls, so no rank ever
+        receives more than ``gather_max_bytes`` (default 1 MiB, ``DISTLOG_GATHER_MAX_BYTES``).
+        Both give the same result.
+        """
+        if self.world_size == 1:
+            return s, m
+        if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
+            rows = self.all_gather_array(np.concatenate([s, m]))
+            return rows[:, : s.size].sum(axis=0), rows[:, s.size :].max(axis=0)
+        return self.all_reduce(s, "sum"), self.all_reduce(m, "max")
+
+    def all_gather_array(self, arr: np.ndarray) -> np.ndarray:
+        """``(world_size, n)``: every rank's float64 vector (all of the same length)."""
+        return np.asarray(self.all_gather_object(arr))
 
 
 class LocalComm(Comm):
@@ -92,6 +112,14 @@ class TorchComm(Comm):
         self._run(f"all_reduce({op})", self._dist.all_reduce, t, op=rop, group=self.group)
         return t.numpy()
 
+    def all_gather_array(self, arr: np.ndarray) -> np.ndarray:
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
+        out = [torch.empty_like(t) for _ in range(self.world_size)]
+        self._run("all_gather", self._dist.all_gather, out, t, group=self.group)
+        return torch.stack(out).numpy()
+
     def all_gather_object(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world_size
         self._run("all_gather_object", self._dist.all_gather_object, out, obj, group=self.group)
@@ -101,6 +129,11 @@ class TorchComm(Comm):
         box = [obj]
         self._run("broadcast_object", self._dist.broadcast_object_list, box, src=src, group=self.group)
         return box[0]
+
+
+def gather_max_bytes() -> int:
+    """Largest gathered flush (bytes per rank) sent as one all_gather instead of two all_reduces."""
+    return int(os.environ.get("DISTLOG_GATHER_MAX_BYTES", 1 << 20))
 
 
 def dist_initialized() -> bool:

@@ -3,11 +3,12 @@
 ``log()`` never communicates; ``collect()`` only appends to a local list (a 0-d CUDA tensor is
 kept on its device: no host synchronisation); ``flush()`` is the one collective:
 
-1. SUM of [flags header, sum, count, nonfinite] over the agreed key union, and
-2. MAX of [step, max, -min] over it — the steady state, 2 collectives whatever the number
-   of keys. The header counts ranks with keys outside the union, with bad input, with a
-   failed writer, and asking to stop.
-3. Only when some rank has keys outside the union: one ``all_gather_object`` of those keys'
+1. SUM of [flags header, sum, count, nonfinite] and MAX of [step, max, -min] over the agreed
+   key union — the steady state: one ``all_gather`` reduced locally while the buckets are
+   small (latency-bound), else two ``all_reduce`` calls; never more, whatever the number of
+   keys. The header counts ranks with keys outside the union, with bad input, with a failed
+   writer, and asking to stop.
+2. Only when some rank has keys outside the union: one ``all_gather_object`` of those keys'
    statistics; every rank derives the same sorted union (never dict or set order).
 
 Errors are decided after these collectives, from the same header, on every rank alike.
@@ -258,12 +259,12 @@ class MetricsLogger:
         header[R.H_STOP] = float(run.stop_requested)
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
-        # 1 + 2. the steady state: the agreed union, flags and step ride along (2 collectives)
+        # the steady state: the agreed union, flags and step ride along (1 or 2 collectives)
         s, m = R.pack(core.union, local, header, R.NO_STEP if last is None else float(last), pos)
-        h, out_step, reduced = R.unpack(core.union, comm.all_reduce(s, "sum"), comm.all_reduce(m, "max"))
+        h, out_step, reduced = R.unpack(core.union, *comm.reduce_buckets(s, m))
         clash = None
         if h[R.H_NEW_KEYS]:
-            # 3. some rank has keys outside the union: one exchange of key lists together with
+            # some rank has keys outside the union: one exchange of key lists together with
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
             new_local = local.subset([local.keys[i] for i in np.flatnonzero(present & (pos < 0))])
             parts = comm.all_gather_object(new_local)

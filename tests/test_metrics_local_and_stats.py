@@ -88,12 +88,15 @@ def _count_worker(rank, world, root, nkeys):
         return calls, red[f"k{nkeys - 1:05d}"]["mean"]
 
 
-@pytest.mark.parametrize("nkeys", [1, 10_000])
+@pytest.mark.parametrize("nkeys,gather_max,steady", [(1, None, 1), (10_000, "0", 2)])
 @pytest.mark.timeout(180)
-def test_steady_state_flush_is_two_collectives(tmp_path, nkeys):
-    res = run_ranks(_count_worker, 2, tmp_path, str(tmp_path / "root"), nkeys, timeout=150)
+def test_steady_state_flush_collective_count(tmp_path, nkeys, gather_max, steady):
+    env = {"DISTLOG_GATHER_MAX_BYTES": gather_max} if gather_max else {}
+    res = run_ranks(_count_worker, 2, tmp_path, str(tmp_path / "root"), nkeys, timeout=150, env=env)
     for calls, mean in res:
-        assert calls == [3, 2, 2]  # the first flush agrees on the key set once
+        # one all_gather (small buckets) or two all_reduces, whatever the number of keys;
+        # the first flush agrees on the key set with one exchange more
+        assert calls == [steady + 1, steady, steady]
         assert mean == pytest.approx(nkeys - 1 + 0.5)
 
 
