@@ -185,7 +185,7 @@ def test_zarr_io_on_s3_is_retried_like_the_primitives(s3_bucket: dict[str, Any])
 
 
 # ---- a 2-rank run through the fault proxy ---------------------------------------------------
-FAULT_CFG = {"steps": 16, "keys": 3, "chunk_rows": 4, "segment_max_bytes": 256,
+FAULT_CFG = {"steps": 12, "keys": 3, "chunk_rows": 4, "segment_max_bytes": 256,
              "commit_interval": 0.1}
 
 
@@ -204,16 +204,16 @@ def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_s
     opts = s3_bucket["storage_options"]
     clean_url = f"s3://{s3_bucket['bucket']}/clean"
     faulty_url = f"s3://{s3_bucket['bucket']}/faulty"
-    clean = run_ranks(E.train, 2, tmp_path, clean_url, opts, FAULT_CFG, timeout=120)
+    clean = run_ranks(E.train, 2, tmp_path, clean_url, opts, FAULT_CFG, timeout=100)
     with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.2, seed=2026) as proxy:
         faulty_opts = {**opts, "endpoint_url": proxy.url, **FLAKY_RETRIES}
         faulty = run_ranks(E.train, 2, tmp_path, faulty_url, faulty_opts, FAULT_CFG,
-                           timeout=240)
+                           timeout=150)
     # the proxy really failed requests of every kind, writes and reads alike
     assert set(proxy.faults) == {"503", "slowdown", "reset", "lost"}, proxy.faults
-    assert proxy.faulted_methods["PUT"] >= 20 and proxy.faulted_methods["GET"] >= 5, (
+    assert proxy.faulted_methods["PUT"] >= 8 and proxy.faulted_methods["GET"] >= 8, (
         proxy.faulted_methods)
-    assert sum(proxy.faults.values()) >= 0.15 * sum(proxy.requests.values())
+    assert sum(proxy.faults.values()) >= 0.12 * sum(proxy.requests.values())
     # read back without faults: the same data, row for row and line for line
     want, got = E.snapshot(clean_url, opts), E.snapshot(faulty_url, opts)
     assert got.keys() == want.keys()
@@ -230,4 +230,5 @@ def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_s
         steps = FAULT_CFG["steps"]
         # started, one per step, a checkpoint every 5 steps, "done", "run ended"
         assert len(msgs) == len(set(msgs)) == 1 + steps + len(range(0, steps, 5)) + 2
-    print(f"requests {dict(proxy.requests)} faults {dict(proxy.faults)}")
+    print(f"requests {dict(proxy.requests)} faults {dict(proxy.faults)} "
+          f"faulted {dict(proxy.faulted_methods)}")

@@ -1,0 +1,336 @@
+#!/usr/bin/env python
+"""Flush throughput and requests per 1,000 flushes: S3 (moto server) against local disk.
+
+One process, no process group (the laptop path). Each step collects ``--keys`` metrics,
+flushes, logs one text line, then sleeps ``--step-ms`` (the "training"). The same loop runs
+against a local directory and against ``s3://`` on a moto server started here, on 127.0.0.1 at
+a free port, reached through a small counting proxy (each request is counted at the server
+side, by HTTP method). On local disk the writes are counted instead: zarr store puts plus
+distlog's file writes, creates and appends.
+
+Reported per backend and flush count:
+
+* flushes/s in the loop (the training thread's view: collect + flush + log line),
+* end-to-end seconds including ``close`` (final commit, resize, consolidated metadata, logs
+  table), since background I/O is only deferred, not free,
+* requests (S3) or writes (local) in total and per 1,000 flushes, and PUTs per 1,000
+  flushes; commits of the background writer.
+
+Requests per 1,000 flushes are set by commits (time: ``--commit-interval``), chunks and
+segments — not by steps: doubling the flushes at the same step time roughly halves the
+per-1,000 figure of setup and close, and leaves the steady part per second unchanged.
+
+    python scripts/bench/bench_object_store.py [--keys 100] [--flushes 1000 4000]
+        [--step-ms 1] [--commit-interval 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import table  # noqa: E402
+
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # never probe 169.254.169.254
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+        "trailers", "transfer-encoding", "upgrade", "expect", "content-length"}
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# ---- servers -----------------------------------------------------------------------------------
+COUNTS_PATH = "/__bench_counts__"
+
+
+def kind_of(method: str, path: str) -> list[str]:
+    """Count labels of one request: its method, plus ``chunk`` / ``segment`` for PUTs."""
+    out = [method]
+    if method == "PUT" and "/c/" in path and ".zarr/" in path:
+        out.append("chunk")
+    if method == "PUT" and ".log.seg/" in path:
+        out.append("segment")
+    return out
+
+
+class CountingProxy:
+    """Forwards HTTP to ``upstream`` (127.0.0.1 only) and counts requests (``kind_of``);
+    ``GET /__bench_counts__`` answers the counts as JSON (not counted)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    out = bytearray()
+                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                n = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(n) if n else b""
+
+            def _handle(self) -> None:
+                body = self._body()
+                if self.path == COUNTS_PATH:
+                    with proxy.lock:
+                        data = json.dumps(dict(proxy.counts)).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                with proxy.lock:
+                    for label in kind_of(self.command, self.path.split("?", 1)[0]):
+                        proxy.counts[label] += 1
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                    headers["Content-Length"] = str(len(body))
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                finally:
+                    conn.close()
+                self.send_response_only(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in _HOP:
+                        self.send_header(k, v)
+                length = (resp.getheader("Content-Length", "0") if self.command == "HEAD"
+                          else str(len(data)))
+                self.send_header("Content-Length", length)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+
+class RemoteCounts:
+    """The counts of a ``CountingProxy`` running in the server process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def snapshot(self) -> Counter[str]:
+        with _direct.open(self.url + COUNTS_PATH, timeout=30) as r:
+            return Counter(json.loads(r.read()))
+
+
+def serve(bucket: str, q: Any, stop: Any) -> None:
+    """The server process: moto plus the counting proxy in front of it. Kept out of the
+    benchmark's process so that its Python threads do not compete for the GIL with the loop."""
+    server, endpoint = start_moto()
+    make_bucket(endpoint, bucket)
+    proxy = CountingProxy(int(endpoint.rsplit(":", 1)[1]))
+    q.put(proxy.url)
+    stop.wait()
+    proxy.server.shutdown()
+    server.stop()
+
+
+def start_moto() -> tuple[Any, str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with _direct.open(url + "/moto-api/", timeout=2) as r:
+                r.read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not answer at {url}") from None
+            time.sleep(0.05)
+    return server, url
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    req = urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")  # moto: no signature check
+    with _direct.open(req, timeout=30) as r:
+        r.read()
+
+
+# ---- counting local writes ---------------------------------------------------------------------
+class LocalWriteCounter:
+    """Counts writes on local disk: zarr LocalStore puts (``chunk`` for chunk keys) and
+    deletes, distlog's file writes and exclusive creates (``PUT``), and text-log flushes,
+    each a file append (``segment``, so that the column lines up with S3's log segments)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, owner: Any, name: str, labels: Any, is_async: bool = False) -> None:
+        orig = getattr(owner, name)
+        counts = self.counts
+
+        def count(a: tuple) -> None:
+            for label in labels(a) if callable(labels) else [labels]:
+                counts[label] += 1
+
+        if is_async:
+            async def wrapped(*a: Any, **k: Any) -> Any:
+                count(a)
+                return await orig(*a, **k)
+        else:
+            def wrapped(*a: Any, **k: Any) -> Any:
+                count(a)
+                return orig(*a, **k)
+        setattr(owner, name, wrapped)
+        self._undo.append((owner, name, orig))
+
+    def __enter__(self) -> "LocalWriteCounter":
+        import zarr.storage
+
+        from distlog.storage import local
+
+        # LocalStore.set(self, key, value): key is relative to the table's .zarr folder
+        self._wrap(zarr.storage.LocalStore, "set", lambda a: kind_of("PUT", f"/t.zarr/{a[1]}"),
+                   is_async=True)
+        self._wrap(zarr.storage.LocalStore, "delete", "DELETE", is_async=True)
+        self._wrap(local.LocalBackend, "write_bytes", "PUT")
+        self._wrap(local.LocalBackend, "create_bytes", "PUT")
+        self._wrap(local.LocalBackend, "create_file", "PUT")
+        self._wrap(local.LocalAppender, "flush", "segment")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, orig in reversed(self._undo):
+            setattr(owner, name, orig)
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+def run_loop(url: str, options: dict[str, Any], counter: Any, keys: int, flushes: int,
+             step_s: float, commit_interval: float) -> dict[str, Any]:
+    import distlog
+
+    names = [f"k{i:03d}" for i in range(keys)]
+    exp = distlog.get_logger(url, commit_interval=commit_interval, **options)
+    t_start = time.perf_counter()
+    with exp.experiment("bench"), exp.run(f"f{flushes}-{uuid.uuid4().hex[:6]}"):
+        run = exp.current_run
+        ns = exp.metrics("train")
+        before = counter.snapshot()
+        t0 = time.perf_counter()
+        spent_sleeping = 0.0
+        for step in range(flushes):
+            ns.collect(step=step, **{n: step * 1e-3 + i for i, n in enumerate(names)})
+            exp.metrics.flush()
+            exp.info(f"step {step}", loss=step * 1e-3)
+            if step_s:
+                s0 = time.perf_counter()
+                time.sleep(step_s)
+                spent_sleeping += time.perf_counter() - s0
+        loop_s = time.perf_counter() - t0
+        during = counter.snapshot() - before
+    total_s = time.perf_counter() - t_start
+    writer = run._main_writer
+    return {
+        "loop_s": loop_s, "busy_s": loop_s - spent_sleeping, "total_s": total_s,
+        "during": during, "commits": writer.commits if writer else 0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keys", type=int, default=100)
+    ap.add_argument("--flushes", type=int, nargs="+", default=[1000, 4000])
+    ap.add_argument("--step-ms", type=float, default=1.0, help="simulated compute per step")
+    ap.add_argument("--commit-interval", type=float, default=1.0)
+    args = ap.parse_args()
+
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    bucket = f"bench-{uuid.uuid4().hex[:12]}"
+    q, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=serve, args=(bucket, q, stop), daemon=True)
+    server.start()
+    proxy = RemoteCounts(q.get(timeout=120))
+    s3_opts = {"key": "bench", "secret": "bench", "endpoint_url": proxy.url}
+    tmp = tempfile.mkdtemp(prefix="bench-objstore-")
+    rows = []
+    try:
+        for flushes in args.flushes:
+            for label in ("local", "s3 (moto)"):
+                if label == "local":
+                    with LocalWriteCounter() as counter:
+                        before = counter.snapshot()
+                        r = run_loop(os.path.join(tmp, "root"), {}, counter, args.keys, flushes,
+                                     args.step_ms / 1e3, args.commit_interval)
+                        total = counter.snapshot() - before
+                else:
+                    before = proxy.snapshot()
+                    r = run_loop(f"s3://{bucket}/root", s3_opts, proxy, args.keys, flushes,
+                                 args.step_ms / 1e3, args.commit_interval)
+                    total = proxy.snapshot() - before
+                methods = sum(v for k, v in total.items() if k.isupper())
+                per_k = 1000 / flushes
+                rows.append([
+                    label, flushes, round(flushes / r["busy_s"]), round(flushes / r["loop_s"]),
+                    round(r["total_s"], 1), r["commits"], methods, round(methods * per_k),
+                    round(total["PUT"] * per_k), round(total["chunk"] * per_k),
+                    round(total["segment"] * per_k),
+                    round((total["GET"] + total["HEAD"]) * per_k),
+                    round(sum(v for k, v in r["during"].items() if k.isupper()) * per_k),
+                ])
+                print(f"  done: {label}, {flushes} flushes", file=sys.stderr, flush=True)
+    finally:
+        stop.set()
+        server.join(30)
+        if server.is_alive():
+            server.kill()
+    print(f"\n{args.keys} keys per flush, {args.step_ms:g} ms simulated compute per step, "
+          f"commit_interval {args.commit_interval:g} s, one text log line per step.\n"
+          "S3: HTTP requests counted at the server. Local: writes counted in-process "
+          "(zarr puts, file writes; 'log' = file appends); local reads are not counted.\n")
+    print(table(rows, ["backend", "flushes", "flushes/s busy", "flushes/s loop", "end-to-end s",
+                       "commits", "requests", "req/1k", "PUT/1k", "chunk PUT/1k", "log writes/1k",
+                       "GET+HEAD/1k", "req/1k in loop"]))
+
+
+if __name__ == "__main__":
+    main()
