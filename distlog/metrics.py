@@ -96,7 +96,7 @@ class _Core:
         self.views: dict[str, "MetricsLogger"] = {}  # namespaced views, by prefix
         self.cache = ScalarCache(window)
         self.flushes = 0
-        self.flushed_step: float | None = None  # step of the last flush (for run metadata)
+        self.max_step: float | None = None  # the largest step logged or flushed (run metadata)
         self.stop_agreed = False
 
     def register(self, key: str) -> int:
@@ -107,6 +107,10 @@ class _Core:
         self.key_list = self.key_list + (key,)
         self._pos = None
         return i
+
+    def note_step(self, step: float) -> None:
+        if self.max_step is None or step > self.max_step:
+            self.max_step = step
 
     def set_union(self, union: list[str]) -> None:
         self.union = tuple(union)
@@ -182,6 +186,7 @@ class MetricsLogger:
         if not keys:
             return
         s = self._step_for_log(step)
+        core.note_step(s)
         t = time.time()
         rows = np.array([[s, t, *R.single_row(x)] for x in nums])
         self._run.local_writer().put_many(SCALARS_TABLE, tuple(keys), rows)
@@ -276,7 +281,7 @@ class MetricsLogger:
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
         if out_step == R.NO_STEP:
             out_step = float(core.flushes - 1)
-        core.flushed_step = out_step
+        core.note_step(out_step)
         self._record(reduced, _aggregation, out_step)
         run.after_flush()
         if h[R.H_ERROR] or clash:

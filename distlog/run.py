@@ -264,7 +264,7 @@ class Run:
             if a.get("attempt") == self.attempt:
                 a.update({"ended": ended, "status": status, "error": err})
         meta.update({"status": status, "ended": ended, "error": err,
-                     "last_step": self.metrics._core.flushed_step})
+                     "last_step": self.metrics._core.max_step})
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001

@@ -97,6 +97,7 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
         assert m["error"]["message"] == "user bug"
     commit = json.load(open(tmp_path / "default" / "forgot" / "scalars.commit.json"))
     assert commit["lengths"] == {"loss": 1}
+    assert m["last_step"] == 1  # a run that only log()s still reports its last step
 
 
 def test_params_api(root):
