@@ -184,6 +184,44 @@ def test_zarr_io_on_s3_is_retried_like_the_primitives(s3_bucket: dict[str, Any])
         assert time.monotonic() - t0 < 10
 
 
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_writer_on_s3_keeps_rows_when_commits_fail(s3_bucket: dict[str, Any]) -> None:
+    """The writer's own retry, on S3: with distlog's retries off (``retry_attempts=1``) a
+    third of zarr's requests fail with 503 and whole commits fail; the rows stay buffered
+    and a later commit writes them, exactly once."""
+    from faultproxy import FaultProxy
+
+    from distlog import open_storage
+    from distlog.errors import WriterError
+    from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
+
+    keys = ["a", "b/c"]
+    with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.3, seed=11,
+                    kinds={"503": 1}) as proxy:
+        b = open_storage(s3_bucket["url"], **{**s3_bucket["storage_options"],
+                                              "endpoint_url": proxy.url, "retry_attempts": 1})
+        table = RowTable(b, "scalars", ("step", "a", "b"), chunk_rows=4)
+        writer = BackgroundWriter({"scalars": table}, commit_interval=3600)
+        failures = 0
+        for step in range(40):
+            writer.put_many("scalars", keys, np.stack([_row(step, i) for i in range(2)]))
+            if step % 2:
+                try:
+                    writer.flush(wait=True, timeout=60)
+                except WriterError:
+                    failures += 1
+        proxy.fail_rate = 0.0
+        writer.flush(wait=True, timeout=60)
+        writer.close(finalize=True, timeout=60)
+    assert failures >= 3, (failures, proxy.faults)
+    direct = open_storage(s3_bucket["url"], **s3_bucket["storage_options"])
+    commit = read_commit(direct, "scalars")
+    for i, key in enumerate(keys):
+        np.testing.assert_array_equal(read_series(direct, "scalars", key, commit),
+                                      np.stack([_row(s, i) for s in range(40)]), err_msg=key)
+
+
 # ---- a 2-rank run through the fault proxy ---------------------------------------------------
 FAULT_CFG = {"steps": 12, "keys": 3, "chunk_rows": 4, "segment_max_bytes": 256,
              "commit_interval": 0.1}
