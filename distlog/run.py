@@ -57,6 +57,17 @@ def _git_state(cwd: str | None = None) -> dict[str, Any] | None:
         return None
 
 
+def _rebuild(tp: Any, msg: str) -> Exception:
+    """Rank 0's exception, raised again on another rank (same type where it can be made)."""
+    text = f"starting the run failed on rank 0: {msg}"
+    try:
+        if isinstance(tp, type) and issubclass(tp, Exception):
+            return tp(text)
+    except Exception:  # noqa: BLE001 - a type that needs other arguments
+        pass
+    return RuntimeError(text)
+
+
 def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -135,18 +146,30 @@ class Run:
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
               "node": self.info.node_rank, "pid": os.getpid()}
         peers = self.comm.all_gather_object(me)
-        decided = None
+        decided: tuple[str, Any] = ("ok", None)
         if self.comm.rank == 0:
-            run_id = self.run_id or launcher_run_id() or new_run_id()
-            check_name(run_id, "run id")
-            meta = self._read_meta(run_id)
-            decided = (run_id, len(meta.get("attempts", [])) if meta else 0)
-        run_id, attempt = self.comm.broadcast_object(decided)
+            # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,
+            # denied access) is broadcast so every rank raises the same error, none hangs
+            try:
+                run_id = self.run_id or launcher_run_id() or new_run_id()
+                check_name(run_id, "run id")
+                meta = self._read_meta(run_id)
+                self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0
+                self.storage = self.root.child(f"{self.experiment}/{run_id}")
+                self._write_start_meta(peers)
+                decided = ("ok", (run_id, self.attempt))
+            except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
+                decided = ("error", (type(e), str(e)))
+                failure = e
+        kind, value = self.comm.broadcast_object(decided)
+        if kind == "error":
+            if self.rank == 0:
+                raise failure
+            raise _rebuild(*value)
+        run_id, attempt = value
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self.log_sink = TextLogSink(self.storage, rank_log_path(self.rank, attempt), **self._segment_limits)
-        if self.rank == 0:
-            self._write_start_meta(peers)
         self.params.load_existing()
         self.status = "running"
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
