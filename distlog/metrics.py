@@ -77,11 +77,11 @@ def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
 class _Core:
     """State shared by a run's metrics logger and its namespaced views."""
 
-    def __init__(self, run: "Run", window: int) -> None:
-        self.run = run
+    def __init__(self, window: int) -> None:
         # the hot path appends a local key id and a value; flush reduces them with bincount
         self.ids: dict[str, int] = {}
-        self.key_list: tuple[str, ...] = ()
+        self._keys: list[str] = []
+        self._key_tuple: tuple[str, ...] | None = ()
         self.id_buf: list[int] = []
         self.val_buf: list[float] = []
         self.tensors: dict[str, list[Any]] = {}
@@ -103,10 +103,18 @@ class _Core:
         """Validate a key collected for the first time on this rank and give it an id."""
         if key not in self.known:
             self.check_key(key)
-        i = self.ids[key] = len(self.key_list)
-        self.key_list = self.key_list + (key,)
+        i = self.ids[key] = len(self._keys)
+        self._keys.append(key)
+        self._key_tuple = None
         self._pos = None
         return i
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Local keys by id (a tuple rebuilt only when a key is added)."""
+        if self._key_tuple is None:
+            self._key_tuple = tuple(self._keys)
+        return self._key_tuple
 
     def note_step(self, step: float) -> None:
         if self.max_step is None or step > self.max_step:
@@ -119,16 +127,19 @@ class _Core:
 
     def positions(self) -> np.ndarray:
         """Where each local key id sits in the agreed union (cached between key-set changes)."""
-        if self._pos is None or len(self._pos) != len(self.key_list):
+        if self._pos is None or len(self._pos) != len(self._keys):
             idx = self.union_index
-            self._pos = np.fromiter((idx.get(k, -1) for k in self.key_list), np.intp, len(self.key_list))
+            self._pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, len(self._keys))
         return self._pos
 
     def check_key(self, key: str) -> None:
         check_name(key, "metric key", allow_slash=True)
         parts = key.split("/")
         own_prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
-        clash = key in self.prefixes and key or next((p for p in own_prefixes if p in self.known), None)
+        if key in self.prefixes:  # an existing key lives under this one's namespace
+            clash = next(k for k in sorted(self.known) if k.startswith(key + "/"))
+        else:
+            clash = next((p for p in sorted(own_prefixes) if p in self.known), None)
         if clash:
             raise ValueError(
                 f"metric key {key!r} clashes with {clash!r}: a key cannot also be a namespace of "
@@ -144,7 +155,7 @@ class MetricsLogger:
     def __init__(self, run: "Run", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
         self._run = run
         self._prefix = prefix
-        self._core = core = core or _Core(run, window)
+        self._core = core = core or _Core(window)
         # the core never rebinds these (flush empties the buffers in place): cache them
         self._ids, self._id_buf, self._val_buf = core.ids, core.id_buf, core.val_buf
 
@@ -299,11 +310,10 @@ class MetricsLogger:
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
         core = self._core
-        n = len(core.key_list)
         ids = np.fromiter(core.id_buf, np.intp, len(core.id_buf))
         vals = np.fromiter(core.val_buf, np.float64, len(core.val_buf))
         del core.id_buf[:], core.val_buf[:]  # in place: the hot path keeps its references
-        stats = R.summarize_ids(core.key_list, ids, vals)
+        stats = R.summarize_ids(core.keys, ids, vals)
         if core.tensors:
             stats = stats.merged(_tensor_stats(core.tensors))
             core.tensors = {}
