@@ -20,7 +20,7 @@ import itertools
 import math
 import time
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -220,6 +220,33 @@ class MetricsLogger:
                 self._val_buf.append(v)
             else:
                 self._collect_slow(key, v, i)
+
+    def collector(self, name: str) -> Callable[[Any], None]:
+        """A callable that collects one key: ``add = metrics("train").collector("loss");
+        add(x)`` or ``add(x, step)`` — the cheapest form for a hot loop (no keyword arguments).
+
+        Same semantics as ``collect(name=x)`` at the current step; values other than Python
+        floats and ints take the checked path (tensors stay on their device).
+        """
+        key = self._prefix + name
+        i = self._ids.get(key)
+        if i is None:
+            i = self._core.register(key)
+        append_id, append_val = self._id_buf.append, self._val_buf.append
+        slow, run, core = self._collect_slow, self._run, self._core
+
+        def add(value: Any, step: int | None = None) -> None:
+            if step is None:
+                step = run.current_step
+            if step is not None:
+                core.last_step = step
+            if value.__class__ is float:
+                append_id(i)
+                append_val(value)
+            else:
+                slow(key, value, i)
+
+        return add
 
     def _collect_slow(self, key: str, v: Any, i: int | None) -> None:
         core = self._core

@@ -122,3 +122,19 @@ def test_resumed_run_rewinds_and_continues(root):
     assert [a["attempt"] for a in meta["attempts"]] == [0, 1]
     assert meta["attempts"][1]["resume_step"] == 25 and meta["status"] == "completed"
     assert sorted(store.list_dir("logs")) == ["rank-00000.attempt-0.log", "rank-00000.attempt-1.log"]
+
+
+def test_collector_handle_equals_collect(root):
+    exp = distlog.get_logger(root)
+    with exp.run("collector"):
+        add = exp.metrics("train").collector("loss")
+        for i, v in enumerate([1.0, 2.0, float("nan"), 4.0]):
+            add(v, step=i)
+        add(np.float32(5.0))  # other types take the checked path
+        exp.metrics("train").collect(step=9, loss=6)
+        red = exp.metrics.flush()
+        assert red["train/loss"] == {"mean": 18 / 5, "min": 1.0, "max": 6.0, "sum": 18.0, "count": 5.0, "nonfinite": 1.0}
+        with pytest.raises(TypeError, match="metric 'train/loss' got a str"):
+            add("x")
+    rows = read_series(open_storage(os.path.join(root, "default", "collector")), "scalars", "train/loss")
+    assert rows[0, 0] == 9  # the last collected step

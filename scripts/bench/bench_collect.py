@@ -36,6 +36,12 @@ def main() -> None:
         for i in range(k):
             m.collect(loss=0.5)
 
+    add = exp.metrics("train").collector("hot")
+
+    def collector(k):
+        for i in range(k):
+            add(0.5)
+
     def collect_ns_step(k):
         for i in range(k):
             train.collect(step=i, loss=0.5)
@@ -59,6 +65,7 @@ def main() -> None:
     rows = []
     for name, fn, k in [("list.append", append, n), ("collect(loss=x)", collect, n),
                         ("metrics('train').collect(step=i, loss=x)", collect_ns_step, n),
+                        ("add = metrics('train').collector('hot'); add(x)", collector, n),
                         ("collect(0-d CPU tensor)", collect_tensor, n // 4),
                         ("TensorBoard add_scalar", tb_add, n // 10)]:
         ns = per_call_ns(fn, k)
