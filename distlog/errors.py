@@ -7,7 +7,9 @@
     ├── FlushError              a flush could not complete on every rank
     │   └── FlushTimeout        a rank did not arrive within the flush timeout
     ├── WriterError             the background writer failed; raised at the next flush or close
-    └── RunStateError           an operation needs an open run (or none)
+    ├── RunStateError           an operation needs an open run (or none)
+    └── QueryError              (distlog.query.errors) a run, key or rank that does not exist;
+                                RunNotFound, KeyNotFound, RankNotFound list what does
 
 Bad input raises the built-in ``TypeError`` / ``ValueError`` with a message that says what
 was expected, what came, and how to fix it.
