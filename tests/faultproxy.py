@@ -13,7 +13,8 @@ kind drawn from ``kinds`` (name → weight):
 Decisions come from ``random.Random(seed)`` in arrival order, so a run with the same request
 order fails the same requests. ``requests`` counts requests by HTTP method, ``faults`` counts
 injected faults by kind, ``faulted_methods`` by method; ``log`` lists ``(method, path)`` of
-every request (the path without the query). With ``fail_rate=0`` it is a request counter.
+every request (the path without the query). With ``fail_rate=0`` it is a request counter;
+``RecordingProxy(upstream)`` is that, recording ``(method, path, query keys, body bytes)``.
 
 Usage::
 
@@ -31,7 +32,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_KINDS = {"503": 4, "slowdown": 1, "reset": 2, "lost": 3}
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
@@ -78,7 +79,7 @@ class FaultProxy:
     def count(self, method: str, contains: str = "") -> int:
         """Requests of ``method`` whose path contains ``contains``."""
         with self._lock:
-            return sum(1 for m, p in self.log if m == method and contains in p)
+            return sum(1 for m, p, *_ in self.log if m == method and contains in p)
 
     def stop(self) -> None:
         if self._server is not None:
@@ -98,9 +99,10 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ---- decisions ----------------------------------------------------------------------
-    def record(self, method: str, path: str) -> None:
+    def record(self, method: str, target: str, body: bytes) -> None:
+        """Log one request (``target``: the request line's path and query)."""
         with self._lock:
-            self.log.append((method, path.split("?", 1)[0]))
+            self.log.append((method, target.split("?", 1)[0]))
 
     def decide(self, method: str) -> str | None:
         with self._lock:
@@ -113,11 +115,32 @@ class FaultProxy:
             return kind
 
 
+class RecordingProxy(FaultProxy):
+    """A ``FaultProxy`` that fails nothing and logs ``(method, path, query keys, body bytes)``
+    of every request."""
+
+    log: list[tuple[str, str, frozenset[str], int]]  # type: ignore[assignment]
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, fail_rate=0.0)
+
+    def record(self, method: str, target: str, body: bytes) -> None:
+        u = urlsplit(target)
+        with self._lock:
+            self.log.append((method, u.path,
+                             frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and "100 Continue" for Expect headers
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # no Nagle: headers and body go out in separate writes (delayed-ACK stalls)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -174,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self._body()
-        proxy.record(self.command, self.path)
+        proxy.record(self.command, self.path, body)
         fault = proxy.decide(self.command)
         if fault == "reset":
             return self._drop(rst=True)

@@ -3,106 +3,14 @@ uploaded once — one (multipart) upload counted at the server — and every ran
 
 from __future__ import annotations
 
-import http.client
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
 from distributed import run_ranks
+from faultproxy import RecordingProxy
 
 pytest_plugins = ["servers"]
 
 pytestmark = [pytest.mark.s3]
-
-_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailers", "upgrade",
-        "proxy-authorization", "proxy-authenticate", "expect", "content-length"}
-
-
-class RecordingProxy:
-    """Forwards HTTP to ``upstream`` (127.0.0.1 only) and records every request:
-    ``(method, path, query keys, body bytes)``."""
-
-    def __init__(self, upstream: str) -> None:
-        u = urlsplit(upstream)
-        assert u.hostname == "127.0.0.1", upstream
-        self.upstream = (u.hostname, u.port)
-        self.log: list[tuple[str, str, frozenset[str], int]] = []
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> "RecordingProxy":
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                # no Nagle: headers and body go out in separate writes (delayed-ACK stalls)
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def _body(self) -> bytes:
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    out = bytearray()
-                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                        out += self.rfile.read(size)
-                        self.rfile.readline()
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                n = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(n) if n else b""
-
-            def _handle(self) -> None:
-                body = self._body()
-                u = urlsplit(self.path)
-                with proxy.lock:
-                    proxy.log.append((self.command, u.path,
-                                      frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
-                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                    headers["Content-Length"] = str(len(body))
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                finally:
-                    conn.close()
-                self.send_response_only(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in _HOP:
-                        self.send_header(k, v)
-                length = resp.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data))
-                self.send_header("Content-Length", length)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
 
 SIZE_FLOATS = (17 << 20) // 4  # 17 MiB: over two 8 MiB parts, so s3fs uploads it in parts
 

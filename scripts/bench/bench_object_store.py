@@ -4,8 +4,8 @@
 One process, no process group (the laptop path). Each step collects ``--keys`` metrics,
 flushes, logs one text line, then sleeps ``--step-ms`` (the "training"). The same loop runs
 against a local directory and against ``s3://`` on a moto server started here, on 127.0.0.1 at
-a free port, reached through a small counting proxy (each request is counted at the server
-side, by HTTP method). On local disk the writes are counted instead: zarr store puts plus
+a free port, reached through a recording proxy (tests/faultproxy.py, failing nothing: each
+request is counted at the server side, by HTTP method). On local disk the writes are counted instead: zarr store puts plus
 distlog's file writes, creates and appends.
 
 Reported per backend and flush count:
@@ -27,34 +27,26 @@ per-1,000 figure of setup and close, and leaves the steady part per second uncha
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import logging
 import os
-import socket
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
 from common import table  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # never probe 169.254.169.254
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailers", "transfer-encoding", "upgrade", "expect", "content-length"}
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # ---- servers -----------------------------------------------------------------------------------
-COUNTS_PATH = "/__bench_counts__"
-
-
 def kind_of(method: str, path: str) -> list[str]:
     """Count labels of one request: its method, plus ``chunk`` / ``segment`` for PUTs."""
     out = [method]
@@ -65,101 +57,32 @@ def kind_of(method: str, path: str) -> list[str]:
     return out
 
 
-class CountingProxy:
-    """Forwards HTTP to ``upstream`` (127.0.0.1 only) and counts requests (``kind_of``);
-    ``GET /__bench_counts__`` answers the counts as JSON (not counted)."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
-        self.counts: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def _body(self) -> bytes:
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    out = bytearray()
-                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                        out += self.rfile.read(size)
-                        self.rfile.readline()
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                n = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(n) if n else b""
-
-            def _handle(self) -> None:
-                body = self._body()
-                if self.path == COUNTS_PATH:
-                    with proxy.lock:
-                        data = json.dumps(dict(proxy.counts)).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                with proxy.lock:
-                    for label in kind_of(self.command, self.path.split("?", 1)[0]):
-                        proxy.counts[label] += 1
-                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                    headers["Content-Length"] = str(len(body))
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                finally:
-                    conn.close()
-                self.send_response_only(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in _HOP:
-                        self.send_header(k, v)
-                length = (resp.getheader("Content-Length", "0") if self.command == "HEAD"
-                          else str(len(data)))
-                self.send_header("Content-Length", length)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
+def counts_of(proxy: FaultProxy) -> Counter[str]:
+    """The requests ``proxy`` has seen so far, counted by ``kind_of``."""
+    return Counter(label for method, path in list(proxy.log) for label in kind_of(method, path))
 
 
 class RemoteCounts:
-    """The counts of a ``CountingProxy`` running in the server process."""
+    """The counts of the proxy running in the server process (asked over a pipe)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, conn: Any) -> None:
+        self.url, self.conn = url, conn
 
     def snapshot(self) -> Counter[str]:
-        with _direct.open(self.url + COUNTS_PATH, timeout=30) as r:
-            return Counter(json.loads(r.read()))
+        self.conn.send("counts")
+        return Counter(self.conn.recv())
 
 
-def serve(bucket: str, q: Any, stop: Any) -> None:
-    """The server process: moto plus the counting proxy in front of it. Kept out of the
-    benchmark's process so that its Python threads do not compete for the GIL with the loop."""
+def serve(bucket: str, q: Any, conn: Any) -> None:
+    """The server process: moto plus a recording proxy (fail rate 0) in front of it; answers
+    "counts" on ``conn`` until "stop". Kept out of the benchmark's process so that its Python
+    threads do not compete for the GIL with the loop."""
     server, endpoint = start_moto()
     make_bucket(endpoint, bucket)
-    proxy = CountingProxy(int(endpoint.rsplit(":", 1)[1]))
-    q.put(proxy.url)
-    stop.wait()
-    proxy.server.shutdown()
+    with FaultProxy(endpoint, fail_rate=0.0) as proxy:
+        q.put(proxy.url)
+        while conn.recv() == "counts":
+            conn.send(dict(counts_of(proxy)))
     server.stop()
 
 
@@ -290,10 +213,11 @@ def main() -> None:
 
     ctx = mp.get_context("spawn")
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
-    q, stop = ctx.Queue(), ctx.Event()
-    server = ctx.Process(target=serve, args=(bucket, q, stop), daemon=True)
+    q = ctx.Queue()
+    conn, child_conn = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(bucket, q, child_conn), daemon=True)
     server.start()
-    proxy = RemoteCounts(q.get(timeout=120))
+    proxy = RemoteCounts(q.get(timeout=120), conn)
     s3_opts = {"key": "bench", "secret": "bench", "endpoint_url": proxy.url}
     tmp = tempfile.mkdtemp(prefix="bench-objstore-")
     rows = []
@@ -324,7 +248,10 @@ def main() -> None:
                 ])
                 print(f"  done: {label}, {flushes} flushes", file=sys.stderr, flush=True)
     finally:
-        stop.set()
+        try:
+            conn.send("stop")
+        except OSError:
+            pass
         server.join(30)
         if server.is_alive():
             server.kill()
