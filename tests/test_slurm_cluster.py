@@ -6,34 +6,16 @@ Skipped, with the reason, when sbatch/sinfo are missing or the cluster does not 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from slurm_helpers import cluster  # noqa: F401 (the fixture)
+from slurm_helpers import run as _run
+
 pytestmark = pytest.mark.slurm
 POLL_TIMEOUT_S = 120
-START_HINT = "start one with: sudo bash scripts/slurm_local.sh start"
-
-
-def _run(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> None:
-    """Skip unless sbatch exists and sinfo shows a usable node."""
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        pytest.skip(f"no SLURM here (sbatch/sinfo not on PATH); {START_HINT}")
-    try:
-        proc = _run("sinfo", "-h", "-o", "%T", timeout=15)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"sinfo did not answer within 15 s; {START_HINT}")
-    states = proc.stdout.split()
-    if proc.returncode != 0 or not any(s.rstrip("*") in ("idle", "mixed", "allocated") and not s.endswith("*") for s in states):
-        pytest.skip(f"SLURM not usable (sinfo rc={proc.returncode}, states={states}, {proc.stderr.strip()!r}); {START_HINT}")
 
 
 JOB = """#!/bin/bash

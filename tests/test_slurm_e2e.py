@@ -22,7 +22,6 @@ Jobs ask for one CPU (the partition oversubscribes its 2 CPUs 4 times), so paral
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -33,32 +32,15 @@ import pytest
 import distlog
 from distlog import slurm
 from distlog.cas import BLOB_DIR, blob_path
+from slurm_helpers import cluster  # noqa: F401 (the fixture)
+from slurm_helpers import run as _run
 from train_ddp_oracle import REPO, TORCHRUN, TRAIN_DDP, check_run, flush_steps, read_dumps
 
 pytestmark = pytest.mark.slurm
 TEMPLATE = REPO / "slurm" / "array_sweep.sbatch"
-START_HINT = "start one with: sudo bash scripts/slurm_local.sh start"
 JOB_TIMEOUT_S = 300  # a job, queueing and requeues included (typical: 30-60 s)
 SHARED = b"the same bytes on every rank\n"
 
-
-def _run(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> None:
-    """Skip unless sbatch exists and sinfo shows a usable node."""
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        pytest.skip(f"no SLURM here (sbatch/sinfo not on PATH); {START_HINT}")
-    try:
-        proc = _run("sinfo", "-h", "-o", "%T", timeout=15)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"sinfo did not answer within 15 s; {START_HINT}")
-    states = proc.stdout.split()
-    if proc.returncode != 0 or not any(s in ("idle", "mixed", "allocated") for s in states):
-        pytest.skip(f"SLURM not usable (sinfo rc={proc.returncode}, states={states}, "
-                    f"{proc.stderr.strip()!r}); {START_HINT}")
 
 
 class Sweep:
