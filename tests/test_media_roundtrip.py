@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import distlog
-from distlog import media
 
 
 @pytest.fixture

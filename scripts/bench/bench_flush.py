@@ -25,7 +25,6 @@ from common import table  # noqa: E402
 
 def _rank(rank, world, init, root, keys_list, iters, q):
     os.environ["OMP_NUM_THREADS"] = "1"
-    import numpy as np
     import torch
     import torch.distributed as dist
 
