@@ -485,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=86400.0, metavar="SECONDS",
                    help="keep blobs younger than this (default 1 day)")
     p.set_defaults(func=cmd_gc)
+
+    # handed whole to distlog.slurm's own parser (see main)
+    sub.add_parser("slurm", add_help=False, help="sbatch helpers: `distlog slurm grid --param lr=0.1,0.01 "
+                   "-o grid.txt`, `distlog slurm render TEMPLATE NAME=VALUE...`")
     return parser
 
 
@@ -493,6 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import DistlogError
     from .query.errors import QueryError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["slurm"]:
+        from . import slurm
+
+        return slurm.main(argv[1:])
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
