@@ -149,13 +149,12 @@ class RowTable:
         for key, n in commit.get("lengths", {}).items():
             arr = self.group()[key]
             width = arr.shape[1]
-            tail_start = (n // self.chunk_rows) * self.chunk_rows
             if truncate_after_step is not None and n:
-                steps = arr[:n, 0]
-                n = int(np.searchsorted(steps, truncate_after_step, side="right")) if np.all(
-                    np.diff(steps) >= 0
-                ) else int(np.count_nonzero(steps <= truncate_after_step))
-                tail_start = (n // self.chunk_rows) * self.chunk_rows
+                # keep the prefix before the first row past the checkpoint step
+                later = np.asarray(arr[:n, 0]) > truncate_after_step
+                if later.any():
+                    n = int(np.argmax(later))
+            tail_start = (n // self.chunk_rows) * self.chunk_rows
             buf = np.asarray(arr[tail_start:n]) if n > tail_start else np.empty((0, width))
             s = _Series(width, committed=n, tail_start=tail_start, n=n, written=n,
                         capacity=arr.shape[0], array=arr._async_array)
