@@ -294,9 +294,9 @@ class MetricsLogger:
             core.errors.append(("ValueError", f"rank {run.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
         local, pos = self._local_stats()
-        present = local.present
+        new_mask = local.present & (pos < 0)  # keys with values that the union lacks
         header = np.zeros(R.HEADER_LEN)
-        header[R.H_NEW_KEYS] = float(bool((present & (pos < 0)).any()))
+        header[R.H_NEW_KEYS] = float(bool(new_mask.any()))
         header[R.H_ERROR] = float(bool(core.errors))
         header[R.H_WRITER] = float(run.writer_failed())
         header[R.H_STOP] = float(run.stop_requested)
@@ -309,7 +309,7 @@ class MetricsLogger:
         if h[R.H_NEW_KEYS]:
             # some rank has keys outside the union: one exchange of key lists together with
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
-            new_local = local.subset([local.keys[i] for i in np.flatnonzero(present & (pos < 0))])
+            new_local = local.subset([local.keys[i] for i in np.flatnonzero(new_mask)])
             parts = comm.all_gather_object(new_local)
             union, clash = agree_union(core.union, [p.keys for p in parts])
             fresh = [k for k in union if k not in core.union_index]
