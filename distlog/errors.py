@@ -5,7 +5,8 @@
     │   ├── BackendNotInstalled an optional package for a URL scheme is missing (install hint)
     │   └── UnknownScheme       no backend is registered for a URL scheme
     ├── FlushError              a flush could not complete on every rank
-    │   └── FlushTimeout        a rank did not arrive within the flush timeout
+    │   ├── FlushTimeout        a rank did not arrive within the flush timeout
+    │   └── FlushMismatch       ranks called flush()/close() out of step (names the ranks)
     ├── WriterError             the background writer failed; raised at the next flush or close
     ├── RunStateError           an operation needs an open run (or none)
     └── QueryError              (distlog.query.errors) a run, key or rank that does not exist;
@@ -40,6 +41,10 @@ class FlushError(DistlogError, RuntimeError):
 
 class FlushTimeout(FlushError, TimeoutError):
     """A rank did not reach the flush within the configured timeout."""
+
+
+class FlushMismatch(FlushError):
+    """Ranks were not in the same flush (a skipped flush(), or flush() against close())."""
 
 
 class WriterError(DistlogError, RuntimeError):

@@ -102,14 +102,25 @@ class Experiment:
             self._experiments.pop()
 
     def run(self, run_id: Any = None, *, tags: list[str] | None = None, params: dict | None = None,
-            resume_step: int | None = None) -> Any:
+            resume_step: int | None = None, resume: str = "allow") -> Any:
         """A run as a context manager (``with exp.run("id"):``) or a decorator (``@exp.run``).
+
+        ``resume`` says what to do when run ``run_id`` already exists under the experiment:
+
+        * ``"allow"`` (default): continue it as a new attempt (a launcher restart, a requeue, or
+          running the same script again). Every series the new attempt writes is rewound to
+          before the first step it writes, so steps stay strictly increasing; with
+          ``resume_step`` (the checkpoint's step) rows after it are dropped from every series
+          at once. ``run.json`` keeps every attempt.
+        * ``"never"``: raise ``ValueError`` if it exists (a fresh run or nothing).
+        * ``"must"``: raise ``ValueError`` if it does not exist (a resume script).
 
         The decorated function accepts ``_run_name``, ``_hyperparams`` and ``_tags`` at call time.
         """
         if callable(run_id):
             return self._decorate(run_id)
-        return _RunScope(self, run_id, {"tags": tags, "params": params, "resume_step": resume_step})
+        return _RunScope(self, run_id, {"tags": tags, "params": params, "resume_step": resume_step,
+                                        "resume": resume})
 
     def _decorate(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -121,7 +132,8 @@ class Experiment:
         return wrapper
 
     def start_run(self, run_id: str | None = None, *, tags: list[str] | None = None,
-                  params: dict | None = None, resume_step: int | None = None) -> Run:
+                  params: dict | None = None, resume_step: int | None = None,
+                  resume: str = "allow") -> Run:
         """Start a run (a collective under torch.distributed: every rank calls it)."""
         with self._lock:
             if self._run is not None:
@@ -130,7 +142,7 @@ class Experiment:
                     "call exp.close()) before starting another"
                 )
             run = Run(self.storage, self.experiment_name, run_id, tags=tags,
-                      resume_step=resume_step, **self._run_options)
+                      resume_step=resume_step, resume=resume, **self._run_options)
             run.start()
             self._run = run
         if params:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import reduce as R
+from .errors import FlushMismatch
 from .names import check_name
 from .stats import ScalarCache, Stats
 
@@ -97,6 +98,9 @@ class _Core:
         self.cache = ScalarCache(window)
         self.flushes = 0
         self.max_step: float | None = None  # the largest step logged or flushed (run metadata)
+        self.flush_step: float | None = None  # the step of the last flush's rows
+        self._flushed = np.zeros(0)  # per union position: the step of the key's last flushed row
+        self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         self.stop_agreed = False
 
     def register(self, key: str) -> int:
@@ -121,9 +125,29 @@ class _Core:
             self.max_step = step
 
     def set_union(self, union: list[str]) -> None:
+        before = dict(zip(self.union, self._flushed.tolist()))
         self.union = tuple(union)
         self.union_index = {k: i for i, k in enumerate(union)}
+        self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
         self._pos = None
+
+    def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
+        """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
+        assert keys == self.union, "reduced keys follow the agreed union"
+        return self._flushed
+
+    def set_flushed_steps(self, keys: tuple[str, ...], written: np.ndarray, step: float) -> None:
+        self.flushed_steps(keys)[written] = step
+
+    def last_written_step(self, key: str) -> float | None:
+        """The last step this rank wrote for ``key`` through ``log()``, or (rank 0's series)
+        through a flush; None if none."""
+        last = self.logged.get(key)
+        i = self.union_index.get(key)
+        if i is not None and self._flushed[i] > -np.inf:
+            f = float(self._flushed[i])
+            last = f if last is None else max(last, f)
+        return last
 
     def positions(self) -> np.ndarray:
         """Where each local key id sits in the agreed union (cached between key-set changes)."""
@@ -176,9 +200,9 @@ class MetricsLogger:
         if step is None:
             step = self._run.current_step
         core = self._core
-        if step is None:
-            step = core.auto_step
-            core.auto_step += 1
+        if step is None:  # one past every step seen so far, so a series never goes back
+            step = max(core.auto_step, 0 if core.max_step is None else int(core.max_step) + 1)
+            core.auto_step = step + 1
         return float(int(step))
 
     def log(self, step: int | None = None, **values: Any) -> None:
@@ -197,11 +221,21 @@ class MetricsLogger:
         if not keys:
             return
         s = self._step_for_log(step)
+        rank0 = self._run.rank == 0
+        for key in keys:
+            last = core.last_written_step(key) if rank0 else core.logged.get(key)
+            if last is not None and s <= last:
+                raise ValueError(
+                    f"log() of {key!r} at step {s:g}: a row at step {last:g} was already written; "
+                    "steps of a series must increase. Pass a larger step= (or none: distlog then "
+                    "uses one past the largest step so far)"
+                )
         core.note_step(s)
         t = time.time()
         rows = np.array([[s, t, *R.single_row(x)] for x in nums])
         self._run.local_writer().put_many(SCALARS_TABLE, tuple(keys), rows)
         for key, x in zip(keys, nums):
+            core.logged[key] = s
             core.cache.add(key, s, x)
 
     def collect(self, step: int | None = None, **values: Any) -> None:
@@ -284,8 +318,14 @@ class MetricsLogger:
     def flush(self, _aggregation: str = "mean", step: int | None = None) -> R.Reduced:
         """Reduce what every rank collected since the last flush; rank 0 writes one row per key.
 
-        A collective: every rank must call it. Returns the reduced statistics on every rank.
+        A collective: every rank must call it, the same number of times and before
+        ``close()``. Ranks that are not in the same flush (one skipped a call, or one closes
+        while another flushes) all raise ``FlushMismatch`` and no row is written from it.
+        Returns the reduced statistics on every rank.
         """
+        return self._flush(_aggregation, step, closing=False)
+
+    def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
         core, run = self._core, self._run
         comm = run.comm
         if _aggregation not in R.AGGREGATIONS:
@@ -302,9 +342,17 @@ class MetricsLogger:
         header[R.H_STOP] = float(run.stop_requested)
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
-        # the steady state: the agreed union, flags and step ride along (1 or 2 collectives)
-        s, m = R.pack(core.union, local, header, R.NO_STEP if last is None else float(last), pos)
-        h, out_step, reduced = R.unpack(core.union, *comm.reduce_buckets(s, m))
+        ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
+                                None if step is None else float(step))
+        # the steady state: the agreed union, flags and identity ride along (1 or 2 collectives)
+        s, m = R.pack(core.union, local, header, ident, pos)
+        h, agreed, reduced = R.unpack(core.union, *comm.reduce_buckets(s, m))
+        core.flushes += 1
+        if not agreed.matched:
+            # every rank sees the same ranges, so every rank takes this path: one exchange to
+            # name the ranks, then the same error everywhere; nothing from this flush is written
+            core.errors = []
+            raise FlushMismatch(_mismatch_message(comm.all_gather_object((run.rank, ident))))
         clash = None
         if h[R.H_NEW_KEYS]:
             # some rank has keys outside the union: one exchange of key lists together with
@@ -315,18 +363,19 @@ class MetricsLogger:
             fresh = [k for k in union if k not in core.union_index]
             reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
             core.set_union(union)
-        core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
-        if out_step == R.NO_STEP:
-            out_step = float(core.flushes - 1)
-        core.note_step(out_step)
-        self._record(reduced, _aggregation, out_step)
+        out_step = agreed.step
+        if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
+            out_step = 0.0 if core.flush_step is None else core.flush_step + 1
+        repeated = self._record(reduced, _aggregation, out_step)
         run.after_flush()
-        if h[R.H_ERROR] or clash:
+        if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)
             msgs = comm.all_gather_object(list(dict.fromkeys(core.errors))) if h[R.H_ERROR] else [[]]
             core.errors = []
             errs = [e for per_rank in msgs for e in per_rank] + ([("ValueError", clash)] if clash else [])
+            if repeated:
+                errs.append(("ValueError", repeated))
             kind = TypeError if any(t == "TypeError" for t, _ in errs) else ValueError
             raise kind("flush found bad input (valid keys were still written):\n  "
                        + "\n  ".join(m for _, m in errs))
@@ -348,17 +397,34 @@ class MetricsLogger:
             return stats, np.fromiter((idx.get(k, -1) for k in stats.keys), np.intp, len(stats.keys))
         return stats, core.positions()
 
-    def _record(self, reduced: R.Reduced, aggregation: str, step: float) -> None:
+    def _record(self, reduced: R.Reduced, aggregation: str, step: float) -> str | None:
+        """Hand one row per present key to rank 0's writer. A key whose last flushed row is at
+        ``step`` or later is left out (steps of a series strictly increase); the message
+        naming those keys is returned, decided from reduced data alone, so alike on every rank."""
+        core = self._core
+        core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
+        core.note_step(step)
         if not len(reduced):
-            return
+            return None
         present = (reduced.count + reduced.nonfinite) > 0
+        last = core.flushed_steps(reduced.keys)
+        stale = present & (last >= step)
+        problem = None
+        if stale.any():
+            bad = [reduced.keys[i] for i in np.flatnonzero(stale)]
+            problem = (f"flush at step {step:g} would write {', '.join(map(repr, bad[:5]))}"
+                       f"{' and more' if len(bad) > 5 else ''} at or before the last step already "
+                       f"written for it ({last[stale].max():g}); steps of a series must increase. "
+                       "Collect with increasing step= values, or pass step= to flush()")
+            present &= ~stale
         if present.all():
             keys, stat_rows = reduced.keys, reduced.rows(aggregation)  # the same tuple each flush
         elif not present.any():
-            return
+            return problem
         else:
             keys = tuple(reduced.keys[i] for i in np.flatnonzero(present))
             stat_rows = reduced.rows(aggregation)[present]
+        core.set_flushed_steps(reduced.keys, present, step)
         n = len(keys)
         rows = np.empty((n, len(SCALAR_COLUMNS)))
         rows[:, 0] = step
@@ -366,7 +432,8 @@ class MetricsLogger:
         rows[:, 2:] = stat_rows
         if self._run.rank == 0:
             self._run.main_writer().put_many(SCALARS_TABLE, keys, rows)
-        self._core.cache.add_batch(keys, step, stat_rows[:, 0])
+        core.cache.add_batch(keys, step, stat_rows)
+        return problem
 
     def commit(self, timeout: float | None = 300.0) -> None:
         """Block until every row this rank has handed to its writer is on the store.
@@ -416,6 +483,20 @@ def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list
         seen.add(key)
         prefixes.update(own)
     return accepted, clash
+
+
+def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
+    def where(ident: R.FlushIdentity) -> str:
+        kind = "its closing flush (close())" if ident.closing else "flush()"
+        step = "" if ident.explicit_step is None else f", step={ident.explicit_step:g}"
+        last = "" if ident.step is None else f", last collected step {ident.step:g}"
+        return f"{kind} #{ident.seq + 1}{step}{last}"
+
+    lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))
+    return ("ranks are not in the same flush, so their values cannot be reduced together "
+            "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
+            "same number of times, with the same step= if any, before close(); a flush only on "
+            "rank 0 or a flush one rank skips pairs windows that do not belong together")
 
 
 def _bad_aggregation(agg: Any) -> ValueError:

@@ -5,10 +5,14 @@ last flush (``LocalStats``). A flush reduces them across ranks over the *agreed 
 keys (sorted; never dict or set order) with two element-wise collectives:
 
 * SUM bucket: ``[header..., sum_0..sum_K, count_0..count_K, nonfinite_0..nonfinite_K]``
-* MAX bucket: ``[step, max_0..max_K, -min_0..-min_K]``
+* MAX bucket: ``[identity..., max_0..max_K, -min_0..-min_K]``
 
 The header counts, over ranks, those with keys outside the union, with bad input, with a
 failed writer, and asking to stop; so every rank learns all of it from the same collective.
+The MAX bucket starts with the flush's identity on each rank (``FlushIdentity``: sequence
+number, whether it is the closing flush, the step passed to ``flush(step=)``), each as its
+value and its negation, so the maxima give both ends of the range over ranks: the ranks agree
+on which flush they are in exactly when every range is a single point.
 Keys new to the union travel once in one ``all_gather_object`` of each rank's
 ``LocalStats`` for them, reduced here by ``reduce_gathered``.
 
@@ -30,6 +34,39 @@ STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite")
 # header slots at the front of the SUM bucket (each a count of ranks)
 H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
 NO_STEP = -1.0
+# identity slots at the front of the MAX bucket: the step (max over ranks), then each agreed
+# field and its negation (max of -x is -min x)
+M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, MAX_HEADER_LEN = 0, 1, 2, 3, 4, 5, 6, 7
+
+
+@dataclass(frozen=True)
+class FlushIdentity:
+    """Which flush a rank is in: every rank must be in the same one.
+
+    ``seq`` counts this rank's flushes in the run, ``closing`` marks the flush that
+    ``close()`` runs, ``explicit_step`` is the step passed to ``flush(step=)`` (None if none);
+    ``step`` is the last collected step (or the explicit one), max-reduced for the row.
+    """
+
+    seq: int
+    closing: bool = False
+    step: float | None = None
+    explicit_step: float | None = None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What the MAX bucket's identity slots say after the collective."""
+
+    step: float  # the largest step over ranks (NO_STEP when no rank had one)
+    seq: tuple[float, float]  # (min, max) over ranks
+    closing: tuple[float, float]
+    explicit_step: tuple[float, float]  # (inf, -inf) when no rank passed one
+
+    @property
+    def matched(self) -> bool:
+        lo, hi = self.explicit_step
+        return self.seq[0] == self.seq[1] and self.closing[0] == self.closing[1] and lo >= hi  # a single step, or none passed
 
 
 @dataclass(frozen=True)
@@ -93,7 +130,7 @@ def summarize_ids(keys: Sequence[str], ids: np.ndarray, values: np.ndarray) -> L
     )
 
 
-def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], step: float,
+def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident: FlushIdentity,
          pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out).
 
@@ -109,9 +146,14 @@ def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], step:
     s[:HEADER_LEN] = header
     body = s[HEADER_LEN:]
     body[idx], body[k + idx], body[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
-    m = np.full(1 + 2 * k, -np.inf)
-    m[0] = step
-    m[1 + idx], m[1 + k + idx] = local.max[keep], -local.min[keep]
+    h = MAX_HEADER_LEN
+    m = np.full(h + 2 * k, -np.inf)
+    m[M_STEP] = NO_STEP if ident.step is None else float(ident.step)
+    m[M_SEQ], m[M_NSEQ] = ident.seq, -ident.seq
+    m[M_CLOSE], m[M_NCLOSE] = float(ident.closing), -float(ident.closing)
+    if ident.explicit_step is not None:
+        m[M_XSTEP], m[M_NXSTEP] = float(ident.explicit_step), -float(ident.explicit_step)
+    m[h + idx], m[h + k + idx] = local.max[keep], -local.min[keep]
     return s, m
 
 
@@ -163,12 +205,14 @@ def _finish(keys: Sequence[str], total: np.ndarray, count: np.ndarray, mn: np.nd
                    total.copy(), count.copy(), bad.copy())
 
 
-def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, float, Reduced]:
-    """``(header, step, reduced)`` from the reduced SUM and MAX buckets of ``pack``."""
-    k = len(keys)
+def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, Agreement, Reduced]:
+    """``(header, agreement, reduced)`` from the reduced SUM and MAX buckets of ``pack``."""
+    k, h = len(keys), MAX_HEADER_LEN
     body = s[HEADER_LEN:]
-    red = _finish(keys, body[:k], body[k : 2 * k], -m[1 + k :], m[1 : 1 + k], body[2 * k :])
-    return s[:HEADER_LEN], float(m[0]), red
+    red = _finish(keys, body[:k], body[k : 2 * k], -m[h + k :], m[h : h + k], body[2 * k :])
+    agreed = Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
+                       (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])))
+    return s[:HEADER_LEN], agreed, red
 
 
 def reduce_gathered(keys: Sequence[str], parts: Sequence[LocalStats]) -> Reduced:

@@ -18,6 +18,8 @@ import traceback
 import uuid
 from typing import Any, Callable
 
+import numpy as np
+
 from . import __version__  # noqa: F401
 from .comm import Comm, dist_state, make_comm
 from .errors import WriterError
@@ -33,10 +35,34 @@ from .writers.logtable import write_logs_table
 from .writers.textlog import TextLogSink
 
 RUN_FILE = "run.json"
+#: ``run(id, resume=...)``: "allow" continues an existing run as a new attempt (or creates it),
+#: "never" refuses an existing one, "must" refuses a missing one
+RESUME_MODES = ("allow", "never", "must")
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def failure_path(attempt: int, rank: int) -> str:
+    """Where a rank records the exception that ended its part of an attempt."""
+    return f"failures/attempt-{attempt:04d}-rank-{rank:05d}.json"
+
+
+def read_failures(storage: StorageBackend, attempt: int) -> list[dict[str, Any]]:
+    """The failure records of ``attempt``, earliest first (the first cause leads)."""
+    prefix = f"attempt-{attempt:04d}-"
+    try:
+        names = [n for n in storage.list_dir("failures") if n.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        try:
+            out.append(storage.read_json(f"failures/{n}"))
+        except (FileNotFoundError, ValueError):
+            continue
+    return sorted(out, key=lambda r: (r.get("time", 0), r.get("rank", 0)))
 
 
 def rank_dir(rank: int) -> str:
@@ -85,6 +111,7 @@ class Run:
         commit_interval: float = 10.0,
         window: int = 10_000,
         resume_step: int | None = None,
+        resume: str = "allow",
         segment_max_bytes: int = 8 << 20,
         segment_max_age: float = 30.0,
     ) -> None:
@@ -98,6 +125,9 @@ class Run:
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval
         self.resume_step = resume_step
+        if resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}; got {resume!r}")
+        self.resume = resume
         self._segment_limits = {"max_bytes": segment_max_bytes, "max_age": segment_max_age}
         self.current_step: int | None = None
         self.stop_requested = False
@@ -154,6 +184,7 @@ class Run:
                 run_id = self.run_id or launcher_run_id() or new_run_id()
                 check_name(run_id, "run id")
                 meta = self._read_meta(run_id)
+                self._check_resume(run_id, meta)
                 self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
                 self._write_start_meta(peers)
@@ -175,6 +206,21 @@ class Run:
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
+
+    def _check_resume(self, run_id: str, meta: dict[str, Any] | None) -> None:
+        name = f"{self.experiment}/{run_id}"
+        if meta is not None and self.resume == "never":
+            n = len(meta.get("attempts", []))
+            raise ValueError(
+                f"run {name!r} already exists ({n} attempt(s), status {meta.get('status')!r}) and "
+                "resume='never' was given; pass resume='allow' (or 'must') to continue it as a new "
+                "attempt, whose series rewind to the first step it writes, or choose another run id"
+            )
+        if meta is None and self.resume == "must":
+            raise ValueError(
+                f"run {name!r} does not exist under {self.root.url} and resume='must' was given; "
+                "check the root, experiment and run id, or pass resume='allow' to create it"
+            )
 
     def _read_meta(self, run_id: str) -> dict[str, Any] | None:
         try:
@@ -198,6 +244,7 @@ class Run:
             "world_size": self.world_size, "hosts": sorted({p["host"] for p in peers}),
             "ranks": peers, "restart_counts": restart_counts(), "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "resume_step": self.resume_step,
+            "resume": self.resume,
         }
         earlier = [a for a in meta.get("attempts", []) if a.get("attempt") != self.attempt]
         for a in earlier:
@@ -232,9 +279,11 @@ class Run:
         if collective and exc is None:
             # also the barrier after which rank 0 may merge what every rank wrote
             try:
-                self.metrics.flush()
+                self.metrics._flush("mean", None, closing=True)
             except Exception as e:  # noqa: BLE001 - recorded, then raised below
                 errors.append(e)
+                # the ranks are out of step (or one is gone): no further collective
+                collective = False
         if self.rank == 0 and self._files is None:
             # rank 0 merges every rank's artifact records even if it saved nothing itself
             try:
@@ -256,13 +305,21 @@ class Run:
                     errors.append(e)
         if errors and incoming is None:
             status, exc = "failed", errors[0]
-        self.logs.debug(f"run ended: {status}")
-        self.log_sink.close()
+        if exc is not None:
+            self._write_failure(exc)
         if collective and incoming is None and self.world_size > 1:
-            try:  # every rank's log is closed past this point: rank 0 may index them all
-                self.comm.barrier()
+            # every rank's log is about to close: rank 0 may index them all after this; the
+            # same exchange tells every rank whether another one failed while closing
+            try:
+                failed = self.comm.all_reduce(np.array([float(status == "failed")]), "max")[0]
+                if failed and status != "failed":
+                    status = "failed"
+                    self.logs.error("another rank failed while closing the run; see run.json")
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+                status, exc = "failed", exc or e
+        self.logs.debug(f"run ended: {status}")
+        self.log_sink.close()
         if self.rank == 0:
             try:
                 write_logs_table(self.storage)
@@ -273,20 +330,34 @@ class Run:
         if errors and incoming is None:
             raise errors[0]
 
+    def _failure_record(self, exc: BaseException) -> dict[str, Any]:
+        return {"rank": self.rank, "attempt": self.attempt, "host": self.info.host, "pid": os.getpid(),
+                "time": time.time(), "type": type(exc).__name__, "message": str(exc),
+                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
+
+    def _write_failure(self, exc: BaseException) -> None:
+        """Every failing rank leaves its own cause on the store, so the run's status can name
+        the first one (a peer's ``FlushError`` is usually only the echo of it)."""
+        try:
+            self.storage.write_json(failure_path(self.attempt, self.rank), self._failure_record(exc))
+        except Exception as e:  # noqa: BLE001 - the text log still has the traceback
+            print(f"distlog: could not record this rank's failure: {e!r}", file=sys.stderr)
+
     def _write_end_meta(self, status: str, exc: BaseException | None) -> None:
         try:
             meta = self.storage.read_json(RUN_FILE)
         except FileNotFoundError:
             meta = {"run_id": self.run_id, "experiment": self.experiment, "attempts": []}
         ended = _now_iso()
-        err = None
-        if exc is not None:
-            err = {"type": type(exc).__name__, "message": str(exc),
-                   "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
+        causes = read_failures(self.storage, self.attempt)
+        err = causes[0] if causes else (self._failure_record(exc) if exc is not None else None)
+        if err is not None and status != "failed":
+            status = "failed"  # another rank failed: the run did not complete
         for a in meta.get("attempts", []):
             if a.get("attempt") == self.attempt:
                 a.update({"ended": ended, "status": status, "error": err})
         meta.update({"status": status, "ended": ended, "error": err,
+                     "rank_errors": [{k: c[k] for k in ("rank", "type", "message", "time")} for c in causes],
                      "last_step": self.metrics._core.max_step})
         try:
             self.storage.write_json(RUN_FILE, meta)

@@ -24,16 +24,30 @@ def summary_frequencies(up_to: int = 10**7) -> list[int]:
 
 @dataclass(frozen=True)
 class Stats:
+    """Statistics of a key over the points in the window.
+
+    ``mean``, ``min``, ``max`` and ``count`` describe the raw values behind the points: for
+    reduced rows (``flush``) the mean is Σsum/Σcount, ``min`` the lowest ``min`` column and
+    ``max`` the highest ``max`` column, ``count`` the number of finite values; for values
+    logged directly each point is one value. ``var`` and ``std`` are of the points' headline
+    values (one per row, ddof 0), and ``rows`` counts those points.
+    """
+
     mean: float
     var: float
     std: float
     min: float
     max: float
     count: int
+    rows: int = 0
+
+
+# one point: step, headline value, sum, count, min, max (of the finite raw values behind it)
+_P_STEP, _P_VALUE, _P_SUM, _P_COUNT, _P_MIN, _P_MAX = range(6)
 
 
 class ScalarCache:
-    """Keeps the last ``window`` (step, value) points per key."""
+    """Keeps the last ``window`` points per key (a point is one stored row)."""
 
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
@@ -41,68 +55,87 @@ class ScalarCache:
         # flush results wait here until a query needs them; at most `window` flushes matter
         self._pending: collections.deque = collections.deque(maxlen=window)
 
-    def add_batch(self, keys: tuple[str, ...], step: float, values: np.ndarray) -> None:
-        """Many keys at one step (a flush); kept as one item until a query needs them."""
-        self._pending.append((keys, step, values))
+    def add_batch(self, keys: tuple[str, ...], step: float, rows: np.ndarray) -> None:
+        """Reduced rows of many keys at one step (a flush), in ``reduce.STAT_COLUMNS`` order;
+        kept as one item until a query needs them."""
+        self._pending.append((keys, step, rows))
 
     def _materialize(self) -> None:
         pending = list(self._pending)
         self._pending.clear()
-        for keys, step, values in pending:
-            for k, v in zip(keys, values.tolist()):
-                self.add(k, step, v)
+        for keys, step, rows in pending:
+            # STAT_COLUMNS: value, mean, min, max, sum, count, nonfinite
+            for k, (value, _mean, mn, mx, total, count, _bad) in zip(keys, rows.tolist()):
+                self._point(k, (step, value, total, count, mn, mx))
 
     def add(self, key: str, step: float, value: float) -> None:
+        """One directly logged value."""
+        if np.isfinite(value):
+            self._point(key, (step, value, value, 1.0, value, value))
+        else:
+            self._point(key, (step, value, 0.0, 0.0, np.nan, np.nan))
+
+    def _point(self, key: str, point: tuple) -> None:
         d = self._data.get(key)
         if d is None:
             d = self._data[key] = collections.deque(maxlen=self.window)
-        d.append((step, value))
+        d.append(point)
 
     def keys(self) -> list[str]:
         self._materialize()
         return sorted(self._data)
 
-    def _values(self, key: str, window: int | None) -> np.ndarray:
+    def _points(self, key: str, window: int | None) -> np.ndarray:
         self._materialize()
         if key not in self._data:
             raise KeyError(f"no values for metric {key!r}; known: {', '.join(self.keys()) or 'none yet'}")
         pts = list(self._data[key])
         if window is not None:
             pts = pts[-window:]
-        v = np.array([p[1] for p in pts], dtype=np.float64)
+        return np.array(pts, dtype=np.float64).reshape(-1, 6)
+
+    def _values(self, key: str, window: int | None) -> np.ndarray:
+        v = self._points(key, window)[:, _P_VALUE]
         return v[np.isfinite(v)]
 
     def stats(self, key: str, window: int | None = None) -> Stats:
-        v = self._values(key, window)
-        if v.size == 0:
-            nan = float("nan")
-            return Stats(nan, nan, nan, nan, nan, 0)
-        return Stats(float(v.mean()), float(v.var()), float(v.std()), float(v.min()), float(v.max()), int(v.size))
+        pts = self._points(key, window)
+        v = pts[:, _P_VALUE]
+        v = v[np.isfinite(v)]
+        count = float(pts[:, _P_COUNT].sum())
+        nan = float("nan")
+        if count == 0:
+            return Stats(nan, nan, nan, nan, nan, 0, len(pts))
+        with np.errstate(invalid="ignore"):
+            var = float(v.var()) if v.size else nan
+        return Stats(float(pts[:, _P_SUM].sum() / count), var, float(np.sqrt(var)),
+                     float(np.nanmin(pts[:, _P_MIN])), float(np.nanmax(pts[:, _P_MAX])),
+                     int(count), len(pts))
 
     def percentile(self, key: str, p: float, window: int | None = None) -> float:
+        """The ``p``-th percentile of the points' headline values (one per row)."""
         if not 0 <= p <= 100:
             raise ValueError(f"percentile must be within 0..100, got {p!r}")
         v = self._values(key, window)
         return float(np.percentile(v, p)) if v.size else float("nan")
 
     def summary(self, key: str, frequency: int) -> list[dict[str, float]]:
-        """Per-window summaries: one entry per ``frequency`` consecutive steps."""
+        """Per-window summaries: one entry per ``frequency`` consecutive steps, over the raw
+        values behind the points (count, Σsum/Σcount, lowest min, highest max)."""
         allowed = summary_frequencies(max(frequency, 1))
         if frequency not in allowed:
             raise ValueError(f"frequency must be one of {allowed[:20]}...; got {frequency!r}")
-        self._materialize()
-        if key not in self._data:
-            raise KeyError(f"no values for metric {key!r}; known: {', '.join(self.keys()) or 'none yet'}")
-        pts = np.array(list(self._data[key]), dtype=np.float64).reshape(-1, 2)
+        pts = self._points(key, None)
         out = []
-        bins = np.floor(pts[:, 0] / frequency)
+        bins = np.floor(pts[:, _P_STEP] / frequency)
+        nan = float("nan")
         for b in np.unique(bins):
-            v = pts[bins == b, 1]
-            v = v[np.isfinite(v)]
+            p = pts[bins == b]
+            n = float(p[:, _P_COUNT].sum())
             out.append({
-                "step": float(b * frequency), "count": int(v.size),
-                "mean": float(v.mean()) if v.size else float("nan"),
-                "min": float(v.min()) if v.size else float("nan"),
-                "max": float(v.max()) if v.size else float("nan"),
+                "step": float(b * frequency), "count": int(n),
+                "mean": float(p[:, _P_SUM].sum() / n) if n else nan,
+                "min": float(np.nanmin(p[:, _P_MIN])) if n else nan,
+                "max": float(np.nanmax(p[:, _P_MAX])) if n else nan,
             })
         return out

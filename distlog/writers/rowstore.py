@@ -43,8 +43,22 @@ def _codecs() -> dict[str, Any]:
     }
 
 
-def gather_async(coros: list[Any], limit: int = 64) -> list[Any]:
-    """Run zarr coroutines concurrently (at most ``limit`` at once) on zarr's event loop."""
+class SeriesWriteError(WriterError):
+    """Some series of a table could not be written; the others were committed."""
+
+    def __init__(self, table: str, failed: dict[str, BaseException]) -> None:
+        self.table, self.failed = table, dict(failed)
+        shown = "; ".join(f"{k!r}: {e!r}" for k, e in list(failed.items())[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        super().__init__(f"{len(failed)} series of {table} could not be written, the others were "
+                         f"committed: {shown}{more}")
+
+
+def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = False) -> list[Any]:
+    """Run zarr coroutines concurrently (at most ``limit`` at once) on zarr's event loop.
+
+    Waits for every one even when one fails; then raises the first failure, or with
+    ``return_exceptions`` returns the exceptions in place of results."""
     if not coros:
         return []
     import asyncio
@@ -61,9 +75,10 @@ def gather_async(coros: list[Any], limit: int = 64) -> list[Any]:
         # wait for every one even when one fails: a write of a failed commit must not still
         # be in flight (and land over newer data) when the commit is retried
         out = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
-        for r in out:
-            if isinstance(r, BaseException):
-                raise r
+        if not return_exceptions:
+            for r in out:
+                if isinstance(r, BaseException):
+                    raise r
         return out
 
     return sync(bounded())
@@ -79,6 +94,9 @@ class _Series:
     written: int = 0  # rows durably written to chunks (>= committed)
     capacity: int = 0  # the array's current first dimension
     array: Any = None  # a zarr AsyncArray
+    last_step: float = -np.inf  # step (column 0) of the last row; rows must go past it
+    stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
+    dropped: int = 0  # rows refused because their step did not increase
 
 
 class RowTable:
@@ -102,6 +120,8 @@ class RowTable:
         self._group: Any = None
         self._batch_keys: tuple[str, ...] = ()
         self._batch_rows: list[np.ndarray] = []
+        self.truncated = False  # a loaded series was shortened: publish that before new chunks
+        self.failed: dict[str, BaseException] = {}  # series whose last write failed
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -138,9 +158,12 @@ class RowTable:
 
     # -- loading an existing table (resume) ------------------------------------------------
     def load(self, truncate_after_step: float | None = None) -> None:
-        """Adopt what is committed on the store; optionally drop rows with step > the given step.
+        """Adopt what is committed on the store, for a new attempt of the run to continue.
 
-        The step is column 0. Used when a run is resumed so new rows continue the series.
+        Rows with a step past ``truncate_after_step`` (the checkpoint's) are dropped now; and
+        each series is rewound again at its first new row, to before that row's step, so a
+        new attempt that restarts at a step already stored replaces those rows instead of
+        appending them out of order (steps of a series always strictly increase).
         """
         try:
             commit = self.backend.read_json(self.commit_path)
@@ -148,21 +171,38 @@ class RowTable:
             return
         for key, n in commit.get("lengths", {}).items():
             arr = self.group()[key]
-            width = arr.shape[1]
-            if truncate_after_step is not None and n:
-                # keep the prefix before the first row past the checkpoint step
-                later = np.asarray(arr[:n, 0]) > truncate_after_step
-                if later.any():
-                    n = int(np.argmax(later))
-            tail_start = (n // self.chunk_rows) * self.chunk_rows
-            buf = np.asarray(arr[tail_start:n]) if n > tail_start else np.empty((0, width))
-            s = _Series(width, committed=n, tail_start=tail_start, n=n, written=n,
-                        capacity=arr.shape[0], array=arr._async_array)
-            s.buf = np.empty((max(self.chunk_rows, len(buf)), width))
-            s.buf[: len(buf)] = buf
+            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr)
             self.series[key] = s
+            steps = np.asarray(arr[:n, 0]) if n else np.empty(0)
             if truncate_after_step is not None:
-                self.dirty.add(key)  # rewrite the tail chunk without the dropped rows
+                later = steps > truncate_after_step
+                self._truncate(key, s, int(np.argmax(later)) if later.any() else n, steps)
+            else:
+                self._adopt(s, n, steps)
+
+    def _adopt(self, s: _Series, n: int, steps: np.ndarray) -> None:
+        """Make the first ``n`` stored rows of ``s`` its committed rows (tail chunk buffered)."""
+        C = self.chunk_rows
+        s.committed = s.n = s.written = n
+        s.tail_start = (n // C) * C
+        buf = np.asarray(s.stored[s.tail_start:n]) if n > s.tail_start else np.empty((0, s.width))
+        s.buf = np.empty((max(C, len(buf)), s.width))
+        s.buf[: len(buf)] = buf
+        s.last_step = float(steps[n - 1]) if n else -np.inf
+
+    def _truncate(self, key: str, s: _Series, n: int, steps: np.ndarray) -> None:
+        """Keep the first ``n`` stored rows of ``key``; the next commit publishes that length
+        before any new chunk is written (see ``write``), so no reader or crash mixes rows."""
+        if n < len(steps):
+            self.truncated = True
+            self.dirty.add(key)
+        self._adopt(s, n, steps)
+
+    def _rewind_for(self, key: str, s: _Series, first_step: float) -> None:
+        steps = np.asarray(s.stored[: s.n, 0]) if s.n else np.empty(0)
+        later = steps >= first_step
+        self._truncate(key, s, int(np.argmax(later)) if later.any() else s.n, steps)
+        s.stored = None
 
     # -- buffering (writer thread) ---------------------------------------------------------
     def add_many(self, keys: tuple[str, ...], rows: np.ndarray) -> None:
@@ -191,6 +231,16 @@ class RowTable:
             s.buf = np.empty((min(self.chunk_rows, 64), rows.shape[1]))
         if rows.shape[1] != s.width:
             raise ValueError(f"{self.name} series {key!r} has {s.width} columns, got rows of {rows.shape[1]}")
+        if not len(rows):
+            return
+        if s.stored is not None:  # first new row of a series an earlier attempt wrote
+            self._rewind_for(key, s, float(rows[0, 0]))
+        steps = rows[:, 0]
+        if steps[0] <= s.last_step or (len(steps) > 1 and not (steps[1:] > steps[:-1]).all()):
+            rows = self._increasing(key, s, rows)
+            if not len(rows):
+                return
+        s.last_step = float(rows[-1, 0])
         used = s.n - s.tail_start
         need = used + len(rows)
         if need > len(s.buf):
@@ -201,35 +251,73 @@ class RowTable:
         s.n += len(rows)
         self.dirty.add(key)
 
+    def _increasing(self, key: str, s: _Series, rows: np.ndarray) -> np.ndarray:
+        """The rows whose step goes past every earlier one; the others are refused, loudly.
+
+        The API already refuses a repeated step (``log``, ``flush``); this is the last guard,
+        e.g. for a key both logged and collected on rank 0 out of order.
+        """
+        steps = rows[:, 0]
+        before = np.maximum.accumulate(np.concatenate([[s.last_step], steps[:-1]]))
+        keep = steps > before
+        dropped = int((~keep).sum())
+        if dropped:
+            if not s.dropped:
+                print(f"distlog: {self.name} series {key!r}: refused {dropped} row(s) whose step did "
+                      f"not increase (first at step {steps[~keep][0]:g}, last stored step "
+                      f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
+                      file=sys.stderr)
+            s.dropped += dropped
+        return rows[keep]
+
     def write(self, final: bool = False) -> bool:
         """Write dirty chunks and then the commit record. True if anything was written.
 
         Array creation, growth and chunk writes each run concurrently over all dirty series
         (zarr's async API): one commit of 1,000 series costs a few round trips, not 1,000.
+        Series fail alone: one whose write fails keeps its rows buffered (retried at the next
+        commit) and its committed length, while every other series commits; the failure is
+        then raised as ``SeriesWriteError`` naming the series.
         """
         self._spill()
         if not self.dirty and not (final and self.series):
             return False
+        if self.truncated:
+            # a new attempt shortened loaded series: publish the shorter lengths before any
+            # chunk is rewritten, so a reader (or a crash here) never pairs a new chunk with an
+            # old, longer length
+            self._write_commit(final=False)
+            self.truncated = False
         C = self.chunk_rows
         dirty = [(k, self.series[k]) for k in sorted(self.dirty)]
+        failed: dict[str, BaseException] = {}
         new = [(k, s) for k, s in dirty if s.array is None]
         for _, s in new:
             s.capacity = max(C, -(-s.n // C) * C)
-        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new])
-        for (_, s), arr in zip(new, created):
-            s.array = arr
+        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
+                               return_exceptions=True)
+        for (k, s), arr in zip(new, created):
+            if isinstance(arr, BaseException):
+                failed[k] = arr
+            else:
+                s.array = arr
         grow = []
-        for _, s in dirty:
-            if s.n > s.capacity:
+        for k, s in dirty:
+            if k not in failed and s.n > s.capacity:
                 cap = s.capacity
                 while cap < s.n:
                     cap *= 2
-                grow.append((s, cap))
-        gather_async([s.array.resize((cap, s.width)) for s, cap in grow])
-        for s, cap in grow:  # only once grown: zarr drops writes past an array's shape
-            s.capacity = cap
-        writes = []
-        for _, s in dirty:
+                grow.append((k, s, cap))
+        grown = gather_async([s.array.resize((cap, s.width)) for _, s, cap in grow], return_exceptions=True)
+        for (k, s, cap), r in zip(grow, grown):
+            if isinstance(r, BaseException):
+                failed[k] = r
+            else:  # only once grown: zarr drops writes past an array's shape
+                s.capacity = cap
+        writes, owners = [], []
+        for k, s in dirty:
+            if k in failed:
+                continue
             first = max((min(s.written, s.n) // C) * C, s.tail_start)  # first chunk that changed
             for c0 in range(first, s.n, C):
                 lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
@@ -240,8 +328,13 @@ class RowTable:
                     full[: hi - lo] = block
                     block, hi = full, lo + C
                 writes.append(s.array.setitem(slice(c0, c0 + hi - lo), block))
-        gather_async(writes)
-        for _, s in dirty:
+                owners.append(k)
+        for k, r in zip(owners, gather_async(writes, return_exceptions=True)):
+            if isinstance(r, BaseException):
+                failed.setdefault(k, r)
+        for k, s in dirty:
+            if k in failed:
+                continue
             s.written = s.n
             # drop whole chunks from the buffer: they are on the store for good
             used = s.n - s.tail_start
@@ -251,16 +344,23 @@ class RowTable:
                 s.buf = np.empty((max(C if len(rest) else 64, len(rest)), s.width))
                 s.buf[: len(rest)] = rest
                 s.tail_start += done
-        lengths = {k: s.n for k, s in sorted(self.series.items())}
+        for k, s in dirty:
+            if k not in failed:
+                s.committed = s.n
+        self._write_commit(final)
+        self.dirty = set(failed)
+        self.failed = failed
+        if failed:
+            raise SeriesWriteError(self.name, failed)
+        return True
+
+    def _write_commit(self, final: bool) -> None:
+        lengths = {k: s.committed for k, s in sorted(self.series.items()) if s.committed or s.array is not None}
         self.backend.write_json(
             self.commit_path,
-            {"format": 1, "table": self.name, "columns": self.columns, "chunk_rows": C,
+            {"format": 1, "table": self.name, "columns": self.columns, "chunk_rows": self.chunk_rows,
              "lengths": lengths, "time": time.time(), "final": final},
         )
-        for s in self.series.values():
-            s.committed = s.n
-        self.dirty.clear()
-        return True
 
     def finalize(self) -> None:
         """Shrink every array to its exact length and consolidate metadata (run close)."""
