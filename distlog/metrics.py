@@ -27,6 +27,7 @@ import numpy as np
 from . import reduce as R
 from .errors import FlushMismatch
 from .names import check_name
+from .report import warn
 from .stats import ScalarCache, Stats
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class _Core:
         self._flushed = np.zeros(0)  # per union position: the step of the key's last flushed row
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         self.stop_agreed = False
+        self.warned_steps = False
 
     def register(self, key: str) -> int:
         """Validate a key collected for the first time on this rank and give it an id."""
@@ -364,6 +366,13 @@ class MetricsLogger:
             reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
             core.set_union(union)
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
+        lo, hi = agreed.step_range
+        if lo < hi and not core.warned_steps:
+            core.warned_steps = True  # alike on every rank; once per run
+            warn(f"flush #{core.flushes}: the ranks' last collected steps differ ({lo:g} to {hi:g}); "
+                 f"the row is stored at step {hi:g}. If a rank skipped a flush() call, this flush "
+                 "merged two windows: call flush() on every rank at the same steps, or pass step= "
+                 "to flush() so distlog can check it")
         out_step = agreed.step
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1

@@ -36,7 +36,7 @@ H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
 NO_STEP = -1.0
 # identity slots at the front of the MAX bucket: the step (max over ranks), then each agreed
 # field and its negation (max of -x is -min x)
-M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, MAX_HEADER_LEN = 0, 1, 2, 3, 4, 5, 6, 7
+M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, M_NSTEP, MAX_HEADER_LEN = range(9)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Agreement:
     seq: tuple[float, float]  # (min, max) over ranks
     closing: tuple[float, float]
     explicit_step: tuple[float, float]  # (inf, -inf) when no rank passed one
+    step_range: tuple[float, float] = (np.inf, -np.inf)  # of the ranks that had a step
 
     @property
     def matched(self) -> bool:
@@ -149,6 +150,8 @@ def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident
     h = MAX_HEADER_LEN
     m = np.full(h + 2 * k, -np.inf)
     m[M_STEP] = NO_STEP if ident.step is None else float(ident.step)
+    if ident.step is not None:
+        m[M_NSTEP] = -float(ident.step)
     m[M_SEQ], m[M_NSEQ] = ident.seq, -ident.seq
     m[M_CLOSE], m[M_NCLOSE] = float(ident.closing), -float(ident.closing)
     if ident.explicit_step is not None:
@@ -211,7 +214,8 @@ def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarra
     body = s[HEADER_LEN:]
     red = _finish(keys, body[:k], body[k : 2 * k], -m[h + k :], m[h : h + k], body[2 * k :])
     agreed = Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
-                       (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])))
+                       (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
+                       (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
     return s[:HEADER_LEN], agreed, red
 
 

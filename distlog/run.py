@@ -27,6 +27,7 @@ from .launcher import RankInfo, detect, launcher_run_id, restart_counts
 from .logs import TextLogger, rank_log_path
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
 from .names import check_name
+from .report import warn
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
@@ -341,7 +342,7 @@ class Run:
         try:
             self.storage.write_json(failure_path(self.attempt, self.rank), self._failure_record(exc))
         except Exception as e:  # noqa: BLE001 - the text log still has the traceback
-            print(f"distlog: could not record this rank's failure: {e!r}", file=sys.stderr)
+            warn(f"could not record this rank's failure on the store: {e!r}")
 
     def _write_end_meta(self, status: str, exc: BaseException | None) -> None:
         try:

@@ -178,20 +178,35 @@ class MetricsReader:
 
     def summary(self, keys: Sequence[str] | None = None, rank: int | None = None,
                 stat: str = "value") -> "pd.DataFrame":
-        """One row per key: rows, first and last step, and the last, min and max of ``stat``."""
+        """One row per key: rows, first and last step, the last ``stat``, and ``min``/``max``.
+
+        For ``stat`` ``value`` or ``mean`` of reduced rows, ``min`` and ``max`` are those of the
+        raw values (the lowest ``min`` column, the highest ``max`` column), ``mean`` is
+        Σsum/Σcount and ``count`` the number of finite values; for another ``stat`` they are
+        the min, max and mean of that column and ``count`` the rows that have it.
+        """
         import pandas as pd
 
         rows = []
         for key in self.keys(rank) if keys is None else keys:
             s = self.read(key, rank)
             v = s[stat]
-            finite = v[np.isfinite(v)]
+            raw = stat in ("value", "mean") and all(c in s.columns for c in ("min", "max", "sum", "count"))
+            lo, hi = (s["min"], s["max"]) if raw else (v, v)
+            lo, hi = lo[np.isfinite(lo)], hi[np.isfinite(hi)]
+            if raw:
+                n = float(np.nansum(s["count"]))
+                mean = float(np.nansum(s["sum"]) / n) if n else np.nan
+            else:
+                finite = v[np.isfinite(v)]
+                n, mean = float(len(finite)), float(finite.mean()) if len(finite) else np.nan
             rows.append({
                 "key": key, "rows": len(s), "first_step": int(s.step[0]), "last_step": int(s.step[-1]),
-                "last": float(v[-1]), "min": float(finite.min()) if len(finite) else np.nan,
-                "max": float(finite.max()) if len(finite) else np.nan,
+                "last": float(v[-1]), "min": float(lo.min()) if len(lo) else np.nan,
+                "max": float(hi.max()) if len(hi) else np.nan, "mean": mean, "count": int(n),
             })
-        return pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max"])
+        return pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max",
+                                           "mean", "count"])
 
     def to_frame(self, keys: Sequence[str] | None = None, rank: int | None = None) -> "pd.DataFrame":
         """Every series in one long DataFrame with a ``key`` column (the export format)."""

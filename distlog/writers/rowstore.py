@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import WriterError
+from ..report import warn
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
@@ -262,11 +263,10 @@ class RowTable:
         keep = steps > before
         dropped = int((~keep).sum())
         if dropped:
-            if not s.dropped:
-                print(f"distlog: {self.name} series {key!r}: refused {dropped} row(s) whose step did "
-                      f"not increase (first at step {steps[~keep][0]:g}, last stored step "
-                      f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
-                      file=sys.stderr)
+            warn(f"{self.name} series {key!r}: refused {dropped} row(s) whose step did not "
+                 f"increase (first at step {steps[~keep][0]:g}, last stored step "
+                 f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
+                 kind=f"refused:{self.name}:{key}")
             s.dropped += dropped
         return rows[keep]
 

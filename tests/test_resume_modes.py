@@ -1,0 +1,110 @@
+"""Every stored series has strictly increasing steps, always: running a named run again,
+resuming without a checkpoint, and repeated steps (issue 10)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.storage import open_storage
+from distlog.writers.rowstore import read_commit, read_series
+from distributed import run_ranks
+
+
+def _quickstart(root, run_id="quickstart", resume="allow", steps=100):
+    exp = distlog.get_logger(root)
+    with exp.experiment("mnist"), exp.run(run_id, resume=resume):
+        for step in range(steps):
+            exp.metrics("train").collect(step=step, loss=1.0 / (step + 1))
+            if step % 10 == 9:
+                exp.metrics.flush()
+        exp.metrics("val").log(step=steps - 1, accuracy=0.95)
+
+
+def _series(root, run, key, table="scalars", sub=""):
+    store = open_storage(os.path.join(root, "mnist", run, sub) if sub else os.path.join(root, "mnist", run))
+    return read_series(store, table, key, read_commit(store, table))
+
+
+def test_running_a_named_run_twice_rewinds_instead_of_appending(tmp_path):
+    root = str(tmp_path)
+    _quickstart(root)
+    _quickstart(root)
+    rows = _series(root, "quickstart", "train/loss")
+    np.testing.assert_array_equal(rows[:, 0], np.arange(9, 100, 10))  # 10 rows, not 20
+    assert len(_series(root, "quickstart", "val/accuracy")) == 1
+    meta = json.load(open(os.path.join(root, "mnist", "quickstart", "run.json")))
+    assert [a["attempt"] for a in meta["attempts"]] == [0, 1] and meta["status"] == "completed"
+    run = distlog.open_run(os.path.join(root, "mnist", "quickstart"))
+    assert run.metrics.frame("train/loss")["step"].tolist() == list(range(9, 100, 10))
+
+
+def test_a_shorter_second_attempt_keeps_only_what_it_did_not_replace(tmp_path):
+    root = str(tmp_path)
+    _quickstart(root, steps=100)
+    _quickstart(root, steps=50)  # restarts at step 9: everything from 9 on is replaced
+    rows = _series(root, "quickstart", "train/loss")
+    np.testing.assert_array_equal(rows[:, 0], np.arange(9, 50, 10))
+    np.testing.assert_allclose(rows[:, 3], [np.mean(1.0 / (np.arange(s - 9, s + 1) + 1)) for s in range(9, 50, 10)])
+
+
+def test_resume_never_and_must(tmp_path):
+    root = str(tmp_path)
+    with pytest.raises(ValueError, match="resume='must'.*does not exist|does not exist.*resume='must'"):
+        _quickstart(root, run_id="nope", resume="must")
+    _quickstart(root, run_id="r1", resume="never")
+    with pytest.raises(ValueError, match="already exists .*resume='allow'"):
+        _quickstart(root, run_id="r1", resume="never")
+    _quickstart(root, run_id="r1", resume="must")
+    with pytest.raises(ValueError, match="resume must be one of"):
+        distlog.get_logger(root).run("x", resume="sometimes").__enter__()
+    # the refused attempts left no attempt behind
+    meta = json.load(open(os.path.join(root, "mnist", "r1", "run.json")))
+    assert len(meta["attempts"]) == 2
+
+
+def test_repeated_steps_are_refused_at_the_call(tmp_path):
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("mnist"), exp.run("rep"):
+        exp.metrics.log(step=5, a=1.0)
+        with pytest.raises(ValueError, match="'a' at step 5: a row at step 5 was already written"):
+            exp.metrics.log(step=5, a=2.0)
+        exp.metrics.log(step=5, b=1.0)  # another key at the same step is fine
+        exp.metrics.log(a=3.0)  # no step: one past the largest so far
+        exp.metrics.collect(step=9, c=1.0, d=1.0)
+        exp.metrics.flush()
+        exp.metrics.collect(step=9, c=2.0)
+        exp.metrics.collect(step=9, e=2.0)
+        with pytest.raises(ValueError, match="'c' at or before the last step already written"):
+            exp.metrics.flush()
+    rows = _series(str(tmp_path), "rep", "a")
+    assert rows[:, 0].tolist() == [5.0, 6.0]
+    assert _series(str(tmp_path), "rep", "c")[:, 0].tolist() == [9.0]
+    assert _series(str(tmp_path), "rep", "e")[:, 0].tolist() == [9.0]  # valid keys still written
+
+
+def _per_rank(rank, world, root, attempt):
+    import distlog
+
+    exp = distlog.get_logger(root, commit_interval=0.05)
+    with exp.experiment("mnist"), exp.run("pr"):
+        for step in (5, 15, 25):
+            exp.metrics.log(step=step, own=float(100 * attempt + step + rank))
+            exp.metrics.collect(step=step, loss=float(step))
+            exp.metrics.flush()
+    return True
+
+
+@pytest.mark.timeout(240)
+def test_resume_without_checkpoint_rewinds_per_rank_series(tmp_path):
+    root = str(tmp_path)
+    run_ranks(_per_rank, 2, tmp_path, root, 0, timeout=120)
+    run_ranks(_per_rank, 2, tmp_path, root, 1, timeout=120)
+    own1 = _series(root, "pr", "own", sub="ranks/rank-00001")
+    assert own1[:, 0].tolist() == [5.0, 15.0, 25.0]  # not 5, 15, 25, 5, 15, 25
+    assert own1[:, 2].tolist() == [106.0, 116.0, 126.0]  # the second attempt's values
+    own0 = _series(root, "pr", "own")
+    assert own0[:, 2].tolist() == [105.0, 115.0, 125.0]
+    assert _series(root, "pr", "loss")[:, 0].tolist() == [5.0, 15.0, 25.0]
