@@ -444,13 +444,32 @@ class MetricsLogger:
         core.cache.add_batch(keys, step, stat_rows)
         return problem
 
-    def commit(self, timeout: float | None = 300.0) -> None:
+    def commit(self, timeout: float | None = 300.0, barrier: bool = False) -> None:
         """Block until every row this rank has handed to its writer is on the store.
 
-        Local to this rank (no collective). Call it before saving a checkpoint, so a resumed
-        run rewinds to rows that really exist: a hard kill loses only uncommitted rows.
+        Call it before saving a checkpoint, so a resumed run rewinds to rows that really exist:
+        a hard kill loses only uncommitted rows. Local to this rank by default; with
+        ``barrier=True`` it is a collective (every rank calls it) that returns once *every*
+        rank's rows are stored — what rank 0 needs before writing a checkpoint that covers
+        the other ranks' own series too. A rank whose commit failed makes it fail everywhere.
         """
-        self._run.commit(timeout)
+        failed = None
+        try:
+            self._run.commit(timeout)
+        except Exception as e:  # noqa: BLE001 - raised below, after the ranks agreed
+            failed = e
+            if not barrier:
+                raise
+        run = self._run
+        if barrier and run.comm.world_size > 1:
+            bad = run.comm.all_reduce(np.array([float(failed is not None)]), "max")[0]
+            if bad and failed is None:
+                from .errors import WriterError
+
+                raise WriterError("another rank could not commit its rows (see its log); do not "
+                                  "write a checkpoint that claims them")
+        if failed is not None:
+            raise failed
 
     # ---- statistics (design document) ----------------------------------------------------
     def get_stats(self, name: str, window: int | None = None) -> Stats:

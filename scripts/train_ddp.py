@@ -177,12 +177,13 @@ def main(argv=None) -> int:
                         exp.metrics("val").log(step=step, loss=val.item())
                         oracle.add(step, **{"val/loss": val.item()})
                         oracle.flushed(step)
+                    if ckpt_path:
+                        # A checkpoint may only cover rows that are stored: every rank commits
+                        # its series up to this step first (a collective). Otherwise a hard kill
+                        # (scontrol requeue, SIGKILL) loses the rows since the last timed
+                        # commit, and the resumed run, rewound to this step, has a gap.
+                        exp.metrics.commit(timeout=120, barrier=True)
                     if rank == 0 and ckpt_path:
-                        # A checkpoint may only cover rows that are stored: commit the series
-                        # up to this step first. Otherwise a hard kill (scontrol requeue,
-                        # SIGKILL) loses the rows since the last timed commit, and the resumed
-                        # run, rewound to this step, has a gap.
-                        exp.metrics.commit(timeout=120)
                         os.makedirs(ckpt_dir, exist_ok=True)
                         tmp = ckpt_path + ".tmp"
                         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)

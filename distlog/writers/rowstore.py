@@ -137,7 +137,10 @@ class RowTable:
         if self._group is None:
             import zarr
 
-            self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path), mode="a")
+            # never the consolidated metadata: it holds the shapes of the last finalize, and a
+            # write past an array's real shape read from it would be dropped by zarr
+            self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path), mode="a",
+                                          use_consolidated=False)
         return self._group
 
     def _create_array_async(self, key: str, width: int, capacity: int) -> Any:
@@ -170,6 +173,7 @@ class RowTable:
             commit = self.backend.read_json(self.commit_path)
         except FileNotFoundError:
             return
+        self._drop_consolidated()
         for key, n in commit.get("lengths", {}).items():
             arr = self.group()[key]
             s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr)
@@ -180,6 +184,17 @@ class RowTable:
                 self._truncate(key, s, int(np.argmax(later)) if later.any() else n, steps)
             else:
                 self._adopt(s, n, steps)
+
+    def _drop_consolidated(self) -> None:
+        """The table is about to change again: remove the consolidated metadata written when
+        the last attempt finalized, so no reader trusts its shapes (finalize writes it anew)."""
+        path = f"{self.zarr_path}/zarr.json"
+        try:
+            meta = self.backend.read_json(path)
+        except FileNotFoundError:
+            return
+        if meta.pop("consolidated_metadata", None) is not None:
+            self.backend.write_json(path, meta)
 
     def _adopt(self, s: _Series, n: int, steps: np.ndarray) -> None:
         """Make the first ``n`` stored rows of ``s`` its committed rows (tail chunk buffered)."""
