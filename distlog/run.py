@@ -24,7 +24,7 @@ from .errors import WriterError
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
 from .logs import TextLogger, rank_log_path
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
-from .names import check_name
+from .names import check_name, check_run_location
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
@@ -153,6 +153,7 @@ class Run:
             try:
                 run_id = self.run_id or launcher_run_id() or new_run_id()
                 check_name(run_id, "run id")
+                check_run_location(self.root, self.experiment, run_id)
                 meta = self._read_meta(run_id)
                 self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
