@@ -13,13 +13,14 @@ experiment name        ``/`` nests; each part not hidden (``.x``), not ``run.jso
                        ``*.seg``; at most 255 bytes and 7 parts in all
 run id                 one part; not hidden, not ``run.json``, not ``*.seg``
 metric key, metrics    ``/`` nests (Zarr groups); each part not hidden (``.zattrs``,
-namespace, histogram   ``...``), not ``zarr.json``, not ``__x`` (reserved by Zarr v3);
-name                   at most 255 bytes for the whole key
+namespace, histogram   ``...``), not ``zarr.json``, not ``run.json``, not ``__x`` (reserved
+name                   by Zarr v3); at most 255 bytes for the whole key
 files namespace,       ``/`` nests; a logical path only (kept in manifests, never a storage
 file name              key), so hidden names are fine; at most 1,024 bytes in all
 =====================  ==================================================================
 
-Common to every place: a ``str``; not empty; no ``\\``, no control characters (C0, DEL, C1),
+Common to every place: a ``str``; not empty; no ``\\``, no control characters (C0, DEL, C1,
+bidirectional overrides),
 no unpaired surrogates; parts not ``.``/``..``, not empty, no leading or trailing whitespace;
 every ``/``-separated part at most 255 bytes of UTF-8 (NAME_MAX of every local file system,
 and the segment limit object-store tools assume). Where the name becomes a storage path
@@ -61,7 +62,8 @@ RUN_LAYOUT_MAX_BYTES = 64 + METRIC_KEY_MAX_BYTES
 RUN_FILE = "run.json"
 SEGMENT_SUFFIX = ".seg"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: C0, DEL, C1 and the bidirectional overrides (which make a listed name read as another)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _GLOB = re.compile(r"[*?\[\]]")
 
 _RUN_PATH = frozenset({"experiment name", "run id"})
@@ -139,10 +141,11 @@ def _check_part(value: str, part: str, what: str) -> None:
                 "'.zgroup', '.zmetadata') and hidden files use such names")
         raise ValueError(f"{what} {short(value)}: part {short(part)} starts with '.' ({hint}); "
                          "remove the leading '.'")
+    if part == RUN_FILE:
+        raise ValueError(f"{what} {short(value)}: {RUN_FILE!r} is reserved (a folder holding "
+                         "it is a run, and `distlog gc` refuses folders of that name); choose "
+                         "another name")
     if what in _RUN_PATH:
-        if part == RUN_FILE:
-            raise ValueError(f"{what} {short(value)}: {RUN_FILE!r} is reserved (a folder "
-                             "holding it is a run); choose another name")
         if part.endswith(SEGMENT_SUFFIX):
             raise ValueError(f"{what} {short(value)}: part {short(part)} ends with "
                              f"{SEGMENT_SUFFIX!r}, reserved for the segments of appended files "

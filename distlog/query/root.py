@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..names import EXPERIMENT_MAX_PARTS
 from ..run import RUN_FILE
 from ..storage import open_storage
 from ..storage.base import StorageBackend
@@ -25,7 +26,7 @@ from .run import RunReader, read_meta
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_DEPTH = 8
+MAX_DEPTH = EXPERIMENT_MAX_PARTS + 1  # experiment parts, then the run id
 RUN_COLUMNS = ("experiment", "run_id", "status", "started", "ended", "duration", "world_size",
                "last_step", "attempts", "tags")
 #: ways to reduce a series to one number in the sweep table
