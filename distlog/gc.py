@@ -102,19 +102,12 @@ class Layout:
 def scan_layout(root: StorageBackend) -> Layout:
     """Walk every file under the root except the blob store; raise ``LayoutError`` on a layout
     gc does not understand (see the module docstring)."""
-    top = root.list_dir()
-    if RUN_FILE in top and not root.list_dir(RUN_FILE):
+    # one listing of everything (a paginated recursive listing on object stores), raw names
+    files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    if RUN_FILE in files:
         raise LayoutError(f"{root.url} holds {RUN_FILE}: it is a run folder, not a root; give "
                           f"`distlog gc` the root that holds {STORE_DIR}/")
-    files: list[str] = []
-    folders: list[str] = []
-    for name in top:
-        if name == STORE_DIR:
-            continue
-        below = root.walk(name)
-        files.extend(below if below else [name])
-        if below and below != [name]:
-            folders.append(name)
+    folders = sorted({f.split("/", 1)[0] for f in files if "/" in f})
     layout = Layout()
     for f in files:
         parts = f.split("/")

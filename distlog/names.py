@@ -129,18 +129,18 @@ def _check_part(value: str, part: str, what: str) -> None:
     if what in _FILE_PATH:
         return
     storage_path = what in _RUN_PATH or what in _ZARR_KEY
-    if storage_path and part.endswith("."):
-        raise ValueError(f"{what} {short(value)}: part {short(part)} ends with '.', which "
-                         "Windows and SMB shares drop; remove the trailing '.'")
-    if storage_path and _GLOB.search(part):
-        raise ValueError(f"{what} {short(value)} contains one of * ? [ ], which fsspec expands "
-                         "as a glob on object stores; use '-' or '_' instead")
     if storage_path and part.startswith("."):
         hint = ("'.distlog' holds the root's blob store; readers and `distlog gc` skip hidden "
                 "folders" if what in _RUN_PATH else "Zarr v2 metadata ('.zarray', '.zattrs', "
                 "'.zgroup', '.zmetadata') and hidden files use such names")
         raise ValueError(f"{what} {short(value)}: part {short(part)} starts with '.' ({hint}); "
                          "remove the leading '.'")
+    if storage_path and part.endswith("."):
+        raise ValueError(f"{what} {short(value)}: part {short(part)} ends with '.', which "
+                         "Windows and SMB shares drop; remove the trailing '.'")
+    if storage_path and _GLOB.search(part):
+        raise ValueError(f"{what} {short(value)} contains one of * ? [ ], which fsspec expands "
+                         "as a glob on object stores; use '-' or '_' instead")
     if part == RUN_FILE:
         raise ValueError(f"{what} {short(value)}: {RUN_FILE!r} is reserved (a folder holding "
                          "it is a run, and `distlog gc` refuses folders of that name); choose "
