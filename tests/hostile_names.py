@@ -1,7 +1,7 @@
 """Hostile names and the campaign that runs one through every place a name enters distlog.
 
 ``exercise(url, name)`` uses ``name`` as an experiment name, a run id, a metrics namespace, a
-collected metric key, a ``log()`` key, a files namespace and a file name. Each call either
+collected metric key, a ``log()`` key, a histogram name, a files namespace and a file name. Each call either
 raises ``ValueError`` at once or is expected to work end to end; ``exercise`` returns what
 was accepted, so ``verify`` can check that it lists, reads back and survives ``gc --grace 0``.
 """
@@ -22,8 +22,8 @@ from distlog.cli import main as cli
 
 SEED = 10
 STEPS = 3
-PLACES = ("experiment", "run", "namespace", "metric key", "log key", "files namespace",
-          "file name")
+PLACES = ("experiment", "run", "namespace", "metric key", "log key", "histogram name",
+          "files namespace", "file name")
 
 FIXED = [
     # length: 255 bytes is the limit of one path part, counted in UTF-8
@@ -75,6 +75,8 @@ class Accepted:
     series: dict[tuple[str, str], dict[str, list[float]]] = field(default_factory=dict)
     #: (experiment, run id) -> {logical file path: bytes}
     files: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    #: (experiment, run id) -> {histogram name: the values logged, one list per step}
+    histograms: dict[tuple[str, str], dict[str, list[list[float]]]] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)  # place -> ValueError message
 
 
@@ -146,7 +148,17 @@ def exercise(url: str, name: str, **options: Any) -> Accepted:
                 acc, "log key", lambda: exp.metrics.log(step=step, **{name: 3.0 * step})):
             series.setdefault(name, []).append(3.0 * step)
 
-    run("fixed-exp-c", "fixed-run", log_place)
+    hists = acc.histograms.setdefault(("fixed-exp-c", "fixed-run"), {})
+
+    def log_and_histogram(step: int, series: dict, files: dict) -> None:
+        log_place(step, series, files)
+        values = [0.0, 1.0, 2.0, float(step)]
+        if "histogram name" not in acc.rejected and _try(
+                acc, "histogram name",
+                lambda: exp.metrics.log_histogram(name, values, bins=4, step=step)):
+            hists.setdefault(name, []).append(values)
+
+    run("fixed-exp-c", "fixed-run", log_and_histogram)
     exp.close()
     return acc
 
@@ -192,6 +204,16 @@ def _read_back(found: dict, acc: Accepted) -> None:
             s = run.metrics.read(key)
             np.testing.assert_array_equal(s["step"], np.arange(len(values), dtype=np.float64))
             np.testing.assert_array_equal(s["value"], np.asarray(values))
+    for rid, want_h in acc.histograms.items():
+        run = found[rid]
+        assert sorted(run.metrics.histogram_keys()) == sorted(want_h), rid
+        for key, rows in want_h.items():
+            h = run.metrics.histogram(key)
+            np.testing.assert_array_equal(h.step, np.arange(len(rows)))
+            for i, values in enumerate(rows):
+                counts, edges = np.histogram(values, bins=4)
+                np.testing.assert_array_equal(h.counts[i], counts)
+                np.testing.assert_array_equal(h.edges[i], edges)
     for rid, want in acc.files.items():
         for path, data in want.items():
             assert found[rid].files.read_bytes(path) == data, (rid, path)

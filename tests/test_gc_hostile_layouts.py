@@ -91,3 +91,19 @@ def test_every_manifest_counts_not_only_the_runs_a_reader_lists(tmp_path):
     rep = collect_garbage(root, grace_seconds=0)
     assert (rep.referenced, rep.removed, rep.runs_scanned) == (2, 0, 2)
     assert len(_blobs(root)) == 2
+
+
+def test_ls_says_which_hidden_folders_it_did_not_scan(tmp_path):
+    root = _two_runs(tmp_path)
+    _move(root, "x", ".hidden")  # as older versions wrote an experiment named ".hidden"
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from distlog.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["ls", root, "--format", "csv"]) == 0
+    assert "r2" in out.getvalue() and "r1" not in out.getvalue()
+    assert "hidden entries not scanned: '.hidden'" in err.getvalue()
+    assert ".distlog" not in err.getvalue()

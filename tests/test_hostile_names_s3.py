@@ -1,5 +1,5 @@
 """The hostile-name campaign, a smaller pass on S3 (moto on 127.0.0.1): object keys bring
-their own traps (URL characters, ``?versionId=``, ``.seg`` segment folders, 1,024-byte keys).
+their own traps (URL and percent characters, multibyte keys near the limits, prefixes).
 Every name either raises ``ValueError`` or lists, reads back and survives ``gc --grace 0``;
 no key is written outside the root's prefix."""
 
