@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.s3]
 # names that pass validation but could trip an object store (those rejected fail the same way
 # on every backend, and the local campaign covers them)
 S3_NAMES = [
-    "n" * 255, "😀" * 63 + "abc", "%2e%2e/%2e%2e", "hash#1", "a+b=c&d", "quote'\"",
-    "Привет мир", "with space", "colon:x", "~", "$HOME",
+    "n" * 255, "😀" * 63 + "abc", "%2e%2e/%2e%2e", "hash#1 a+b=c&d", "quote'\"",
+    "Привет мир: ~$HOME",
 ]
 
 
