@@ -43,7 +43,8 @@ FIXED = [
     "nul\x00", "\u200b", "e\u0301", "\ud800",
     # unicode, Windows-reserved, glob and URL characters
     "Привет мир", "数据集", "CON", "aux", "NUL.txt", "star*", "br[1]", "q?versionId=1",
-    "hash#1", "colon:x", "semi;x", "quote'\"", "-dash", "@at",
+    "hash#1", "colon:x", "semi;x", "quote'\"", "-dash", "@at", "hash#1 a+b=c&d",
+    "Привет мир: ~$HOME",
 ]
 
 _ALPHABET = list("abcXYZ019-_.~ %#:;@+=,") + ["é", "€", "😀", "/", "..", "\t", "zarr.json", ".z"]
