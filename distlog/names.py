@@ -10,7 +10,8 @@ the value, the limit and the fix. The rules depend on the *place* (the ``what`` 
 place                  rules on top of the common ones
 =====================  ==================================================================
 experiment name        ``/`` nests; each part not hidden (``.x``), not ``run.json``, not
-                       ``*.seg``; at most 255 bytes and 7 parts in all
+                       ``*.seg``; at most 255 bytes and 7 parts in all; a run folder never
+                       sits inside another run (``check_run_location``)
 run id                 one part; not hidden, not ``run.json``, not ``*.seg``
 metric key, metrics    ``/`` nests (Zarr groups); each part not hidden (``.zattrs``,
 namespace, histogram   ``...``), not ``zarr.json``, not ``run.json``, not ``__x`` (reserved
@@ -20,12 +21,12 @@ file name              key), so hidden names are fine; at most 1,024 bytes in al
 =====================  ==================================================================
 
 Common to every place: a ``str``; not empty; no ``\\``, no control characters (C0, DEL, C1,
-bidirectional overrides),
-no unpaired surrogates; parts not ``.``/``..``, not empty, no leading or trailing whitespace;
-every ``/``-separated part at most 255 bytes of UTF-8 (NAME_MAX of every local file system,
-and the segment limit object-store tools assume). Where the name becomes a storage path
-(experiment, run id, metric keys) also no trailing ``.`` (Windows and SMB drop it) and no
-``*``, ``?``, ``[``, ``]`` (fsspec expands them as globs when deleting on object stores).
+bidirectional overrides), no unpaired surrogates; parts not ``.``/``..``, not empty, no
+leading or trailing whitespace; every ``/``-separated part at most 255 bytes of UTF-8
+(NAME_MAX of every local file system, and the segment limit object-store tools assume).
+Where the name becomes a storage path (experiment, run id, metric keys) also no trailing
+``.`` (Windows and SMB drop it) and no ``*``, ``?``, ``[``, ``]`` (fsspec expands them as
+globs when deleting on object stores).
 
 Windows device names (``CON``, ``AUX``, ...) are allowed: roots are POSIX folders or object
 stores, and ``aux`` is a common metric name.
