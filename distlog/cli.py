@@ -83,7 +83,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .query.root import open_root, run_row
 
     root = open_root(args.root, **_options(args))
-    runs = root.runs(args.experiment, status=args.status, progress=_progress())
+    hidden: list[str] = []
+    runs = root.runs(args.experiment, status=args.status, progress=_progress(), skipped=hidden)
+    if hidden:
+        _err(f"note: hidden entries not scanned: {', '.join(map(repr, hidden[:5]))}"
+             f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
+             "or runs; rename them to list their runs)")
     rows = [run_row(r) for r in runs]
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""

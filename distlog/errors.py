@@ -9,6 +9,7 @@
     │   └── FlushMismatch       ranks called flush()/close() out of step (names the ranks)
     ├── WriterError             the background writer failed; raised at the next flush or close
     ├── RunStateError           an operation needs an open run (or none)
+    ├── LayoutError             a root holds a layout distlog does not write (gc refuses)
     └── QueryError              (distlog.query.errors) a run, key or rank that does not exist;
                                 RunNotFound, KeyNotFound, RankNotFound list what does
 
@@ -53,3 +54,7 @@ class WriterError(DistlogError, RuntimeError):
 
 class RunStateError(DistlogError, RuntimeError):
     """The operation needs an open run, or a run is already open."""
+
+
+class LayoutError(DistlogError, ValueError):
+    """A root holds a layout distlog does not understand (``distlog gc`` refuses to run)."""

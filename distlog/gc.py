@@ -1,11 +1,11 @@
-"""``distlog gc ROOT``: delete content-addressed blobs that no run references.
+"""``distlog gc ROOT``: delete content-addressed blobs that no manifest references.
 
-Mark and sweep over one root. *Mark*: every run folder under the root (a folder holding
-``run.json``; experiments may nest) contributes the digests in its
-``files/manifest-rank-*.jsonl`` records. *Sweep*: a blob under ``.distlog/cas/sha256`` that is
-not referenced is removed only when it is older than ``grace_seconds`` — judged by the blob's
-modification time and its freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a
-save reuses an old blob), checked again just before each delete.
+Mark and sweep over one root. *Mark*: the whole root is listed (every file below it, not only
+the runs a reader finds) and every ``manifest-rank-*.jsonl`` anywhere contributes the digests
+of its records. *Sweep*: a blob under ``.distlog/cas/sha256`` that is not referenced is removed
+only when it is older than ``grace_seconds`` — judged by the blob's modification time and its
+freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a save reuses an old blob),
+checked again just before each delete.
 
 Why that is safe against saves in progress: a save uploads its blob (new, so young) or finds
 it (and freshens it if old) *before* it writes the manifest record, and a save that reused an
@@ -13,22 +13,31 @@ old blob checks after recording that the blob is still there, uploading it again
 removed it at that moment. So the grace period must exceed the longest save (upload plus
 record), which the one-day default does by far. A manifest that cannot be read aborts the
 collection: deleting on a partial mark would lose data.
+
+gc refuses to run (``LayoutError``, exit status 2) when the root holds a layout it does not
+understand — a folder named ``run.json``, a run inside another run, a hidden or ``*.seg``
+folder on the way to a run, a manifest outside a run's ``files/`` folder, or a run folder
+given as the root — since such a layout means the listing rules of writers and readers no
+longer hold, and a guess could delete a blob that a run still needs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import time
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
-from .cas import BLOB_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
+from .cas import BLOB_DIR, CAS_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
+from .errors import LayoutError
 from .files import MANIFEST_DIR, parse_manifest
+from .names import RUN_FILE, SEGMENT_SUFFIX, short
 from .storage import open_storage
 from .storage.base import StorageBackend
 
-RUN_FILE = "run.json"
-_NOT_RUN_PARTS = (".zarr", ".json", ".jsonl", ".log", ".md", ".seg")
+MANIFEST_GLOB = "manifest-rank-*.jsonl"
+STORE_DIR = CAS_DIR.split("/")[0]  # ".distlog"
 
 
 @dataclass(frozen=True)
@@ -82,31 +91,74 @@ def list_blobs(root: StorageBackend) -> list[str]:
     return sorted(out)
 
 
-def iter_runs(root: StorageBackend, path: str = "", depth: int = 0) -> Iterator[str]:
-    """Run folders (holding ``run.json``) under ``path``; experiments may nest."""
-    names = root.list_dir(path)
-    if RUN_FILE in names:
-        yield path
-        return
-    if depth > 32:
-        return
-    for n in names:
-        if (not path and n == ".distlog") or n.startswith(".tmp-") or n.endswith(_NOT_RUN_PARTS):
-            continue
-        yield from iter_runs(root, f"{path}/{n}" if path else n, depth + 1)
+@dataclass
+class Layout:
+    """What a walk of the root found: run folders and manifest files (paths below the root)."""
+
+    runs: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+
+
+def scan_layout(root: StorageBackend) -> Layout:
+    """Walk every file under the root except the blob store; raise ``LayoutError`` on a layout
+    gc does not understand (see the module docstring)."""
+    # one listing of everything (a paginated recursive listing on object stores), raw names
+    files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    if RUN_FILE in files:
+        raise LayoutError(f"{root.url} holds {RUN_FILE}: it is a run folder, not a root; give "
+                          f"`distlog gc` the root that holds {STORE_DIR}/")
+    folders = sorted({f.split("/", 1)[0] for f in files if "/" in f})
+    layout = Layout()
+    for f in files:
+        parts = f.split("/")
+        if RUN_FILE in parts[:-1]:
+            folder = "/".join(parts[: parts.index(RUN_FILE) + 1])
+            raise LayoutError(f"{short(folder)} under {root.url} is a folder named {RUN_FILE}, "
+                              "where distlog keeps a run's metadata file; gc cannot tell which "
+                              "runs it holds. Rename that folder (it was written under an "
+                              "experiment or run named run.json), then run gc again")
+        if parts[-1] == RUN_FILE:
+            layout.runs.append("/".join(parts[:-1]))
+        elif fnmatch.fnmatchcase(parts[-1], MANIFEST_GLOB):
+            layout.manifests.append(f)
+    runs = set(layout.runs)
+    for run in layout.runs:
+        parts = run.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in runs:
+                raise LayoutError(f"run {short(run)} under {root.url} is inside another run "
+                                  f"({short('/'.join(parts[:i]))}); runs cannot nest. Move it "
+                                  "out, then run gc again")
+        odd = [p for p in parts if p.startswith(".") or p.endswith(SEGMENT_SUFFIX)]
+        if odd:
+            raise LayoutError(f"run {short(run)} under {root.url} sits in a folder named "
+                              f"{short(odd[0])}: hidden and *.seg folders are not experiments "
+                              "or runs, and readers skip them. Rename it, then run gc again")
+    for m in layout.manifests:
+        folder, _, _ = m.rpartition("/")
+        run, _, leaf = folder.rpartition("/")
+        if leaf != MANIFEST_DIR or run not in runs:
+            raise LayoutError(f"manifest {short(m)} under {root.url} is not in a run's "
+                              f"{MANIFEST_DIR}/ folder; gc cannot tell which run it belongs to. "
+                              "Move it back into its run (or delete it if the run is gone), "
+                              "then run gc again")
+    for name in folders:  # a hidden file (.DS_Store) is harmless; a hidden folder may hide runs
+        if name.startswith("."):
+            raise LayoutError(f"{short(name)} at the top of {root.url} is a hidden folder that "
+                              f"distlog does not write (only {STORE_DIR}/ is its own); it may "
+                              "hold runs that readers and gc do not see. Rename or remove it, "
+                              "then run gc again")
+    layout.runs.sort()
+    return layout
 
 
 def referenced_digests(root: StorageBackend) -> tuple[set[str], int]:
-    """Digests referenced by any run's manifests, and the number of runs scanned."""
+    """Digests referenced by any manifest anywhere under the root, and the number of runs."""
+    layout = scan_layout(root)
     refs: set[str] = set()
-    runs = 0
-    for run in iter_runs(root):
-        runs += 1
-        folder = f"{run}/{MANIFEST_DIR}" if run else MANIFEST_DIR
-        for n in root.list_dir(folder):
-            if n.startswith("manifest-rank-") and n.endswith(".jsonl"):
-                refs.update(r.sha256 for r in parse_manifest(root.read_bytes(f"{folder}/{n}")))
-    return refs, runs
+    for m in layout.manifests:
+        refs.update(r.sha256 for r in parse_manifest(root.read_bytes(m)))
+    return refs, len(layout.runs)
 
 
 def _last_used(root: StorageBackend, digest: str) -> float:

@@ -26,7 +26,7 @@ from .errors import WriterError
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
 from .logs import TextLogger, rank_log_path
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
-from .names import check_name
+from .names import check_name, check_run_location
 from .report import warn
 from .params import ParameterIndex
 from .readme import MarkdownLogger
@@ -184,6 +184,7 @@ class Run:
             try:
                 run_id = self.run_id or launcher_run_id() or new_run_id()
                 check_name(run_id, "run id")
+                check_run_location(self.root, self.experiment, run_id)
                 meta = self._read_meta(run_id)
                 self._check_resume(run_id, meta)
                 self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0

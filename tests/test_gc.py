@@ -9,7 +9,7 @@ import pytest
 
 import distlog
 from distlog.cas import ContentStore, blob_path, fresh_path, lease_path
-from distlog.gc import GCReport, collect_garbage, iter_runs
+from distlog.gc import GCReport, collect_garbage, scan_layout
 from distlog.storage.local import LocalBackend
 
 OLD = time.time() - 7 * 86400
@@ -95,7 +95,9 @@ def test_stale_leases_and_orphan_markers_are_swept(tmp_path):
 
 def test_run_discovery_skips_the_store_and_tables(tmp_path):
     root, *_ = _setup(tmp_path)
-    assert list(iter_runs(LocalBackend(root))) == ["a/b/r1"]
+    layout = scan_layout(LocalBackend(root))
+    assert layout.runs == ["a/b/r1"]
+    assert layout.manifests == ["a/b/r1/files/manifest-rank-00000.jsonl"]
 
 
 def test_negative_grace_is_refused(tmp_path):

@@ -199,6 +199,17 @@ class StorageConformance:
         assert backend.list_dir("missing") == []
         assert backend.list_dir("a") == []  # a file is no folder
 
+    def test_walk_lists_every_file_once(self, backend: StorageBackend) -> None:
+        for p in ("a", "sub/c", "sub/deeper/d", "x.seg/plain"):
+            backend.write_bytes(p, b"x")
+        with backend.open_appender("sub/log.txt", max_bytes=4) as app:
+            for i in range(5):  # several segments on object stores, one file here
+                app.write(f"line {i}\n")
+                app.flush()
+        assert backend.walk() == ["a", "sub/c", "sub/deeper/d", "sub/log.txt", "x.seg/plain"]
+        assert backend.walk("sub") == ["sub/c", "sub/deeper/d", "sub/log.txt"]
+        assert backend.walk("missing") == []
+
     def test_delete(self, backend: StorageBackend) -> None:
         backend.write_bytes("f", b"1")
         backend.write_bytes("tree/x", b"1")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..names import EXPERIMENT_MAX_PARTS
 from ..run import RUN_FILE
 from ..storage import open_storage
 from ..storage.base import StorageBackend
@@ -25,7 +26,7 @@ from .run import RunReader, read_meta
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_DEPTH = 8
+MAX_DEPTH = EXPERIMENT_MAX_PARTS + 1  # experiment parts, then the run id
 RUN_COLUMNS = ("experiment", "run_id", "status", "started", "ended", "duration", "world_size",
                "last_step", "attempts", "tags")
 #: ways to reduce a series to one number in the sweep table
@@ -40,8 +41,10 @@ def _probe(storage: StorageBackend, path: str) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def scan_runs(storage: StorageBackend, progress: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """``(path below the root, run metadata)`` of every run under ``storage``."""
+def scan_runs(storage: StorageBackend, progress: bool = False,
+              skipped: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """``(path below the root, run metadata)`` of every run under ``storage``. Hidden folders
+    (other than the root's ``.distlog``) are not scanned; pass ``skipped`` to learn them."""
     here = _probe(storage, "")
     if here is not None:
         return [("", here)]
@@ -52,8 +55,14 @@ def scan_runs(storage: StorageBackend, progress: bool = False) -> list[tuple[str
     bar = _bar(progress)
     try:
         for _ in range(MAX_DEPTH):
-            candidates = [f"{d}/{n}" if d else n for d in level for n in storage.list_dir(d)
-                          if not n.startswith(".")]
+            candidates = []
+            for d in level:
+                for n in storage.list_dir(d):
+                    path = f"{d}/{n}" if d else n
+                    if not n.startswith("."):
+                        candidates.append(path)
+                    elif skipped is not None and path != ".distlog":
+                        skipped.append(path)
             if not candidates:
                 break
             probes: Iterable = (pool.map(lambda p: _probe(storage, p), candidates) if pool
@@ -119,14 +128,15 @@ class RootReader:
 
     def runs(self, experiment: str | None = None, *, status: Any = None,
              params: dict[str, Any] | None = None, where: Callable[[RunReader], bool] | None = None,
-             progress: bool = False) -> list[RunReader]:
+             progress: bool = False, skipped: list[str] | None = None) -> list[RunReader]:
         """Runs, optionally only those of ``experiment`` (a name, its parent, or a glob such as
         ``"mnist/*"``), with ``status`` (one or several), whose flattened params match
         ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``), and for
-        which ``where(run)`` holds. Sorted by experiment, then start time."""
+        which ``where(run)`` holds. Sorted by experiment, then start time. Names starting with
+        ``.`` are never experiments or runs; ``skipped`` (a list) receives those met."""
         statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
         out = []
-        for path, meta in scan_runs(self.storage, progress=progress):
+        for path, meta in scan_runs(self.storage, progress=progress, skipped=skipped):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
             info = run.info
             if experiment is not None and not _experiment_ok(info.experiment, experiment):

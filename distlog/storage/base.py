@@ -129,6 +129,21 @@ class StorageBackend(ABC):
         """Modification time (seconds since the epoch), or None when unknown."""
         return None
 
+    def walk(self, path: str = "") -> list[str]:
+        """Every file below ``path`` (paths relative to this root, sorted): the whole tree, for
+        ``distlog gc``. Segmented files appear once, under their logical name. This default
+        lists folder by folder; backends with a recursive listing override it.
+        """
+        out: list[str] = []
+        for n in self.list_dir(path):
+            p = f"{path}/{n}" if path else n
+            below = self.walk(p)
+            if below:
+                out.extend(below)
+            elif self.is_file(p):
+                out.append(p)
+        return sorted(out)
+
     # ---- appends ------------------------------------------------------------------------
     def append_text(self, path: str, text: str) -> None:
         """Append ``text``. Object stores write one new immutable segment per call."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import io
+import re
 import uuid
 from typing import IO, Any, Callable, TypeVar
 
@@ -30,6 +31,7 @@ T = TypeVar("T")
 #: user-metadata key carrying the per-call marker of an exclusive create
 MARKER_KEY = "distlog-writer"
 #: storage_options consumed by distlog itself (not passed to fsspec)
+_SEGMENT_NAME = re.compile(r"^\d{20}-[0-9a-f]{8}-\d{8}$")
 RETRY_OPTIONS = {"retry_attempts": "attempts", "retry_base_delay": "base_delay",
                  "retry_max_delay": "max_delay"}
 
@@ -204,6 +206,27 @@ class FsspecBackend(StorageBackend):
             if e.get("type") == "directory" and n.endswith(SEGMENT_SUFFIX):
                 n = n[: -len(SEGMENT_SUFFIX)]
             out.add(n)
+        return sorted(out)
+
+    def walk(self, path: str = "") -> list[str]:
+        # one paginated listing of the prefix (not a request per folder)
+        top = self.fs._strip_protocol(self._base).rstrip("/")
+        full = self.fs._strip_protocol(self._p(path)).rstrip("/")
+        try:
+            found = self._retry(self.fs.find, full + "/", withdirs=False, op="list", path=path)
+        except FileNotFoundError:
+            return []
+        out = set()
+        for f in found:
+            f = self.fs._strip_protocol(f)
+            if not f.startswith(top + "/"):
+                continue
+            rel = f[len(top) + 1:]
+            head, sep, last = rel.rpartition("/")
+            if sep and head.endswith(SEGMENT_SUFFIX) and _SEGMENT_NAME.match(last):
+                # one segment of an appended file: the file, once
+                rel = head[: -len(SEGMENT_SUFFIX)]
+            out.add(rel)
         return sorted(out)
 
     def _is_folder(self, full: str) -> bool:

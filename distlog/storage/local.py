@@ -132,6 +132,15 @@ class LocalBackend(StorageBackend):
     def get_url(self, path: str, expires: int = 3600) -> str:
         return "file://" + self._p(path)
 
+    def walk(self, path: str = "") -> list[str]:
+        base = self._p(path)
+        out = []
+        for folder, _dirs, files in os.walk(base):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            prefix = "" if rel == "." else rel + "/"
+            out.extend(prefix + f for f in files if not f.startswith(".tmp-"))
+        return sorted(out)
+
     def modified_time(self, path: str) -> float | None:
         try:
             return os.path.getmtime(self._p(path))

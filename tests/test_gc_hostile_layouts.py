@@ -1,0 +1,109 @@
+"""``distlog gc`` against layouts that older versions (or people) wrote: it marks every
+manifest anywhere under the root, and refuses (exit status 2, with the reason) a layout it
+does not understand instead of deleting on a guess. Issue 10: an experiment named
+``run.json`` made gc take the whole root for one run and delete every blob of every run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+import distlog
+from distlog.cas import BLOB_DIR
+from distlog.errors import LayoutError
+from distlog.gc import collect_garbage
+from hostile_names import gc
+
+OLD = time.time() - 7 * 86400
+
+
+def _blobs(root) -> list[str]:
+    out = []
+    for folder, _d, files in os.walk(os.path.join(root, BLOB_DIR)):
+        out.extend(files)
+    return sorted(out)
+
+
+def _two_runs(tmp_path) -> str:
+    """Runs x/r1 and y/r2, one artifact each, every blob a week old (fair game for gc)."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    for e, r in (("x", "r1"), ("y", "r2")):
+        with exp.experiment(e), exp.run(r):
+            exp.files.save(f"bytes of {e}/{r}".encode(), "a.bin")
+    for folder, _d, files in os.walk(os.path.join(root, ".distlog")):
+        for f in files:
+            os.utime(os.path.join(folder, f), (OLD, OLD))
+    assert len(_blobs(root)) == 2
+    return root
+
+
+def _move(root, src, dst):
+    os.makedirs(os.path.dirname(os.path.join(root, dst)) or root, exist_ok=True)
+    os.rename(os.path.join(root, src), os.path.join(root, dst))
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda r: _move(r, "x", "run.json"), "folder named run.json"),
+    (lambda r: _move(r, "x", ".hidden"), "sits in a folder named '.hidden'"),
+    (lambda r: _move(r, "x", "e/.hidden"), "sits in a folder named '.hidden'"),
+    (lambda r: _move(r, "x", "x.seg"), "sits in a folder named 'x.seg'"),
+    (lambda r: _move(r, "y/r2", "x/r1/nested"), "is inside another run ('x/r1')"),
+    (lambda r: shutil.copy(os.path.join(r, "x/r1/files/manifest-rank-00000.jsonl"),
+                           os.path.join(r, "x/manifest-rank-00000.jsonl")),
+     "is not in a run's files/ folder"),
+    (lambda r: os.makedirs(os.path.join(r, ".cache/sub")) or open(
+        os.path.join(r, ".cache/sub/f"), "w").close(), "hidden folder that distlog does not write"),
+])
+def test_a_layout_gc_does_not_understand_is_refused_and_nothing_deleted(tmp_path, change, reason):
+    root = _two_runs(tmp_path)
+    change(root)
+    before = _blobs(root)
+    with pytest.raises(LayoutError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        collect_garbage(root, grace_seconds=0)
+    code, text = gc(root)
+    assert code == 2 and "error:" in text and "run gc again" in text, text
+    assert _blobs(root) == before
+
+
+def test_a_run_folder_given_as_the_root_is_refused(tmp_path):
+    root = _two_runs(tmp_path)
+    code, text = gc(os.path.join(root, "x", "r1"))
+    assert code == 2 and "it is a run folder, not a root" in text, text
+    assert len(_blobs(root)) == 2
+
+
+def test_a_hidden_file_at_the_top_is_harmless(tmp_path):
+    root = _two_runs(tmp_path)
+    open(os.path.join(root, ".DS_Store"), "wb").close()
+    rep = collect_garbage(root, grace_seconds=0)
+    assert (rep.blobs_total, rep.referenced, rep.removed, rep.runs_scanned) == (2, 2, 0, 2)
+
+
+def test_every_manifest_counts_not_only_the_runs_a_reader_lists(tmp_path):
+    """A run 9 levels deep is past what readers scan, but its blob stays."""
+    root = _two_runs(tmp_path)
+    _move(root, "y", "/".join("abcdefgh") + "/y")
+    assert {r.info.run_id for r in distlog.open_root(root).runs()} == {"r1"}
+    rep = collect_garbage(root, grace_seconds=0)
+    assert (rep.referenced, rep.removed, rep.runs_scanned) == (2, 0, 2)
+    assert len(_blobs(root)) == 2
+
+
+def test_ls_says_which_hidden_folders_it_did_not_scan(tmp_path):
+    root = _two_runs(tmp_path)
+    _move(root, "x", ".hidden")  # as older versions wrote an experiment named ".hidden"
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from distlog.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["ls", root, "--format", "csv"]) == 0
+    assert "r2" in out.getvalue() and "r1" not in out.getvalue()
+    assert "hidden entries not scanned: '.hidden'" in err.getvalue()
+    assert ".distlog" not in err.getvalue()
