@@ -34,8 +34,9 @@ def require(extra: str, *modules: str) -> ModuleType:
 
 
 def clean_key(key: Any) -> str | None:
-    """A framework's metric name as a distlog key (``a//b`` → ``a/b``), or None if nothing is left."""
-    text = _BAD_KEY_CHARS.sub("_", str(key)).replace("\\", "/")
+    """A framework's metric name as a distlog key (``a//b`` → ``a/b``, control characters and
+    backslashes → ``_``), or None if nothing is left."""
+    text = _BAD_KEY_CHARS.sub("_", str(key))
     parts = [p for p in text.split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or None
 
