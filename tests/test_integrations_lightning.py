@@ -88,3 +88,30 @@ def test_resumed_fit_continues_the_run_without_repeating_steps(tmp_path):
 
     np.testing.assert_allclose(v["mean"], [value(0, s) for s in range(8)])
     assert any("series rewound to step 3" in r.message for r in run.logs.query(level="INFO"))
+
+
+def test_standalone_pytorch_lightning_package(tmp_path):
+    pytest.importorskip("pytorch_lightning")
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_fit.py"), str(root), str(out), "--devices", "1", "--max-steps", "3",
+                "--version", "pl", "--package=pytorch_lightning"], tmp_path)
+    seen = _ranks(out, 1)
+    assert seen[0]["logger_base"].startswith("pytorch_lightning.")  # subclasses the imported package
+    run = distlog.open_run(root / "lit" / "pl")
+    assert run.info.status == "completed"
+    _assert_rows(run, "train/v", _oracle(seen, "v"))
+
+
+def test_a_fresh_logger_pickles_for_ddp_spawn(tmp_path):
+    import pickle
+
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="lit", version="v1", log_checkpoints="all")
+    copy = pickle.loads(pickle.dumps(logger))
+    assert (copy.name, copy.version, copy.log_dir) == ("lit", "v1", str(tmp_path / "lit" / "v1"))
+    assert copy.callback._logger is copy
+    with pytest.raises(ValueError, match="log_checkpoints must be one of"):
+        DistlogLogger(str(tmp_path), log_checkpoints="best")
+    with pytest.raises(ValueError, match="flush_every_n_steps must be a positive int"):
+        DistlogLogger(str(tmp_path), flush_every_n_steps=0)

@@ -22,11 +22,21 @@ the same run.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Mapping
 
 from ._session import RunSession, require
 
-_pl = require("lightning", "lightning.pytorch", "pytorch_lightning")
+
+def _pick_package() -> tuple[str, ...]:
+    """``lightning.pytorch`` and ``pytorch_lightning`` are separate class hierarchies: subclass
+    the one the program already imported (``lightning.pytorch`` when neither or both are)."""
+    if "pytorch_lightning" in sys.modules and "lightning.pytorch" not in sys.modules:
+        return ("pytorch_lightning", "lightning.pytorch")
+    return ("lightning.pytorch", "pytorch_lightning")
+
+
+_pl = require("lightning", *_pick_package())
 Logger = _pl.loggers.Logger
 Callback = _pl.Callback
 
@@ -55,11 +65,31 @@ class DistlogLogger(Logger):
         if flush_every_n_steps is not None and (not isinstance(flush_every_n_steps, int) or flush_every_n_steps < 1):
             raise ValueError(f"flush_every_n_steps must be a positive int or None; got {flush_every_n_steps!r}")
         self._root = root
-        self._session = RunSession(root, name, version, tags, **options)
+        self._session_args = (root, name, version, tags, options)
+        self._session_obj: RunSession | None = None
         self._log_checkpoints = log_checkpoints
         self._logged_ckpts: dict[str, tuple[float, int]] = {}
         self._prefix = prefix
         self.callback = DistlogCallback(self, flush_every_n_steps)
+
+    @property
+    def _session(self) -> RunSession:
+        if self._session_obj is None:  # made on first use: a fresh logger pickles (ddp_spawn)
+            root, name, version, tags, options = self._session_args
+            self._session_obj = RunSession(root, name, version, tags, **options)
+        return self._session_obj
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        session = state.pop("_session_obj")
+        if session is not None and session.is_open:
+            raise TypeError("a DistlogLogger with an open run cannot be pickled; pass it to the "
+                            "Trainer before the run starts (ddp_spawn pickles it then)")
+        state["_session_obj"] = None
+        if session is not None:  # keep what was decided (run id) without the live objects
+            root, name, _, tags, options = state["_session_args"]
+            state["_session_args"] = (root, name, session.run_id, tags, options)
+        return state
 
     # ---- Lightning's Logger interface ------------------------------------------------------
     @property

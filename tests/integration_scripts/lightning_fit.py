@@ -12,10 +12,10 @@ import sys
 
 import torch
 
-try:
-    import lightning.pytorch as pl
-except ImportError:  # pragma: no cover
+if "--package=pytorch_lightning" in sys.argv:  # the standalone package, imported first
     import pytorch_lightning as pl
+else:
+    import lightning.pytorch as pl
 
 from distlog.integrations.lightning import DistlogLogger
 
@@ -66,6 +66,7 @@ def main() -> None:
     p.add_argument("--ckpt")
     p.add_argument("--val", action="store_true")
     p.add_argument("--log-checkpoints", action="store_true")
+    p.add_argument("--package", default="lightning")
     a = p.parse_args()
     torch.manual_seed(0)
     data = torch.utils.data.TensorDataset(torch.randn(64, 4))
@@ -88,7 +89,8 @@ def main() -> None:
     with open(os.path.join(a.out, f"rank{rank}.json"), "w") as f:
         json.dump({"seen": model.seen, "run_id": logger.version, "log_dir": logger.log_dir,
                    "save_dir": logger.save_dir, "name": logger.name,
-                   "ckpt_dir": ckpt.dirpath, "world": trainer.world_size}, f)
+                   "ckpt_dir": ckpt.dirpath, "world": trainer.world_size,
+                   "logger_base": DistlogLogger.__mro__[1].__module__}, f)
 
 
 if __name__ == "__main__":
