@@ -62,3 +62,20 @@ def test_trainer_single_process_report_to_distlog(tmp_path, monkeypatch):
     run = distlog.open_run(root / "hf1" / seen[0]["run_id"])
     _check_run(run, seen, 1)
     assert run.files.paths() == []  # log_checkpoints is off by default
+
+
+def test_resume_from_checkpoint_rewinds_the_series(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    script = str(SCRIPTS / "hf_train.py")
+    run_script([script, str(root), str(out)], tmp_path)
+    # the first run logged steps 1..4; resuming from step 2 logs 3 and 4 again
+    run_script([script, str(root), str(out), "--resume", str(out / "hf" / "checkpoint-2")], tmp_path)
+    first = json.loads((out / "rank0.json").read_text())["history"]
+    second = json.loads((out / "rank0-resumed.json").read_text())["history"]
+    run = distlog.open_run(root / "hf" / "hf-run")
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    rows = run.metrics.numpy("train/loss")
+    np.testing.assert_array_equal(rows["step"], [1, 2, 3, 4])  # each step once
+    expected = {h["step"]: h["loss"] for h in first if "loss" in h and h["step"] <= 2}
+    expected |= {h["step"]: h["loss"] for h in second if "loss" in h}
+    np.testing.assert_allclose(rows["mean"], [expected[s] for s in (1, 2, 3, 4)], rtol=1e-6)

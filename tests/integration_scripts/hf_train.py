@@ -48,6 +48,7 @@ def main() -> None:
     p.add_argument("root")
     p.add_argument("out")
     p.add_argument("--report-to", action="store_true")
+    p.add_argument("--resume")
     a = p.parse_args()
     cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                      intermediate_size=16, max_position_embeddings=16, num_labels=2)
@@ -63,9 +64,9 @@ def main() -> None:
     trainer = Recording(model=model, args=args, train_dataset=Data(32, 1), eval_dataset=Data(8, 2),
                         callbacks=callbacks)
     distlog_cb = next(c for c in trainer.callback_handler.callbacks if isinstance(c, DistlogCallback))
-    trainer.train()
+    trainer.train(resume_from_checkpoint=a.resume)
     rank = args.process_index
-    with open(os.path.join(a.out, f"rank{rank}.json"), "w") as f:
+    with open(os.path.join(a.out, f"rank{rank}{'-resumed' if a.resume else ''}.json"), "w") as f:
         json.dump({"seen": Recording.seen, "history": trainer.state.log_history, "world": args.world_size,
                    "run_id": distlog_cb.session.run_id}, f)
 
