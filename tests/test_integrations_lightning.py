@@ -115,3 +115,26 @@ def test_a_fresh_logger_pickles_for_ddp_spawn(tmp_path):
         DistlogLogger(str(tmp_path), log_checkpoints="best")
     with pytest.raises(ValueError, match="flush_every_n_steps must be a positive int"):
         DistlogLogger(str(tmp_path), flush_every_n_steps=0)
+
+
+def test_logger_api_without_a_trainer(tmp_path):
+    """The Logger methods alone: finalize maps statuses; a missing callback is reported."""
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="x", version="ok")
+    logger.log_hyperparams({"lr": 0.1})  # before the run opens: kept
+    assert logger.experiment.run_id == "ok"
+    logger.log_metrics({"a": 1.0, "skip": "text"}, step=0)
+    logger.log_metrics({"a": 3.0}, step=1)
+    logger.log_graph(None)  # documented no-op
+    logger.finalize("success")
+    run = distlog.open_run(tmp_path / "x" / "ok")
+    assert (run.info.status, run.params) == ("completed", {"lr": 0.1})
+    a = run.metrics.numpy("a")  # no callback: one flush at the end
+    assert (list(a["step"]), list(a["mean"]), list(a["count"])) == ([1], [2.0], [2])
+    assert any("callbacks=[logger.callback]" in r.message for r in run.logs.query(level="WARNING"))
+    failed = DistlogLogger(str(tmp_path), name="x", version="bad")
+    failed.experiment  # noqa: B018 - opens the run
+    failed.finalize("failed")
+    info = distlog.open_run(tmp_path / "x" / "bad").info
+    assert info.status == "failed" and "status 'failed'" in info.error["message"]

@@ -8,6 +8,7 @@ maps framework hooks onto ``open`` / ``collect`` / ``flush`` / ``close``.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import math
 import re
@@ -86,7 +87,7 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
         return plain_params(dataclasses.asdict(obj), _depth + 1)
     if type(obj).__name__ == "Namespace":
         return plain_params(vars(obj), _depth + 1)
-    if hasattr(obj, "value") and type(obj).__class__.__name__ == "EnumType":
+    if isinstance(obj, enum.Enum):
         return plain_params(obj.value, _depth + 1)
     return str(obj)
 

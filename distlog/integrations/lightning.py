@@ -70,6 +70,7 @@ class DistlogLogger(Logger):
         self._log_checkpoints = log_checkpoints
         self._logged_ckpts: dict[str, tuple[float, int]] = {}
         self._prefix = prefix
+        self._warned = False
         self.callback = DistlogCallback(self, flush_every_n_steps)
 
     @property
@@ -136,7 +137,13 @@ class DistlogLogger(Logger):
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Collect this rank's values; they are reduced over every rank at the next flush."""
-        self._session.collect(step, metrics, self._prefix)
+        session = self._session
+        session.collect(step, metrics, self._prefix)
+        if self.callback._trainer is None and not self._warned and session.is_open:
+            self._warned = True
+            session.run.logs.warning(
+                "DistlogLogger's callback is not in the Trainer: values are reduced only when the "
+                "fit ends (one row). Pass Trainer(..., callbacks=[logger.callback])")
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Not supported (distlog stores no model graphs); a no-op."""
