@@ -91,3 +91,30 @@ def test_tqdm_postfix_shows_a_flush(tmp_path):
     assert "train/loss=1.5, train/acc=0.5" in out.getvalue()
     with pytest.raises(ValueError, match="stat must be one of"):
         tqdm_postfix(bar, reduced, stat="median")
+
+
+def test_refused_values_from_a_framework_hook_do_not_end_training(tmp_path):
+    s = RunSession(str(tmp_path), "exp")
+    s.open()
+    s.collect(0, {"a": 1.0})
+    assert s.flush()["a"]["mean"] == 1.0
+    with pytest.raises(ValueError, match="clashes with"):
+        s.collect(1, {"a/b": 2.0}, tolerant=False)  # what a script's own collect() does
+    s.collect(1, {"a/b": 2.0, "c": 3.0})  # a framework hook: 'a/b' dropped and recorded, 'c' kept
+    assert s.refused == 1
+    assert list(s.flush().keys) == ["a", "c"]
+    # a second row for a step already written: refused at flush by distlog versions that keep
+    # steps strictly increasing; from a hook that is a record, not an exception
+    s.collect(1, {"c": 5.0})
+    reduced = s.flush()
+    s.close(ok=True)
+    run = distlog.open_run(tmp_path / "exp" / s.run_id)
+    assert run.info.status == "completed"
+    c = run.metrics.numpy("c")
+    if s.refused == 2:
+        assert reduced is None and list(c["step"]) == [1]
+    else:
+        assert reduced["c"]["mean"] == 5.0 and list(c["step"]) == [1, 1]
+    np.testing.assert_array_equal(c["mean"][:1], [3.0])
+    warnings = [r.message for r in run.logs.query(level="WARNING")]
+    assert len(warnings) == 1 and "refused values" in warnings[0] and "clashes with" in warnings[0]

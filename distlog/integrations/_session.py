@@ -105,6 +105,7 @@ class RunSession:
         self._pending_params: dict[str, Any] = {}
         self._pending_metrics: list[tuple[int | None, dict[str, Any]]] = []
         self.opened = 0  # how many times this session opened its run
+        self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
 
     @property
     def run(self) -> Any:
@@ -151,25 +152,59 @@ class RunSession:
         else:
             self._pending_params.update(plain)
 
-    def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "") -> None:
-        """Collect this rank's numeric ``values`` for the next flush (local, cheap)."""
+    def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "",
+                tolerant: bool = True) -> None:
+        """Collect this rank's numeric ``values`` for the next flush (local, cheap).
+
+        ``tolerant`` (framework hooks): a key distlog refuses is dropped with a record in the
+        run's log, the others are still collected."""
         vals = numeric(values, prefix)
         if not vals:
             return
-        if self.is_open:
+        if not self.is_open:
+            self._pending_metrics.append((step, vals))
+        elif not tolerant:
             self.run.metrics.collect(step=step, **vals)
         else:
-            self._pending_metrics.append((step, vals))
+            metrics = self.run.metrics
+            for k, v in vals.items():  # one at a time: a refused key must not take the rest along
+                try:
+                    metrics.collect(step=step, **{k: v})
+                except (TypeError, ValueError) as e:
+                    self._dropped(e)
 
-    def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "") -> None:
+    def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "", tolerant: bool = True) -> None:
         """Write this rank's numeric ``values`` now (no reduction, no communication)."""
         vals = numeric(values, prefix)
-        if vals:
+        if not vals:
+            return
+        try:
             self.run.metrics.log(step=step, **vals)
+        except (TypeError, ValueError) as e:
+            if not tolerant:
+                raise
+            self._dropped(e)
 
-    def flush(self) -> Any:
-        """Reduce what every rank collected (a collective) and return the reduced statistics."""
-        return self.run.metrics.flush()
+    def flush(self, tolerant: bool = True) -> Any:
+        """Reduce what every rank collected (a collective) and return the reduced statistics.
+
+        ``tolerant`` (for calls made from framework hooks): values distlog refuses (a step
+        already written for a key, a key that is also a namespace) are dropped with a record
+        in the run's log instead of an exception that would end the framework's training; the
+        flush still wrote the valid keys, and every rank takes this path alike. Returns None
+        then."""
+        try:
+            return self.run.metrics.flush()
+        except (TypeError, ValueError) as e:
+            if not tolerant:
+                raise
+            self._dropped(e)
+            return None
+
+    def _dropped(self, e: Exception) -> None:
+        self.refused += 1
+        level = "WARNING" if self.refused == 1 else "DEBUG"  # the first one is echoed on stderr
+        self.run.logs.log(level, f"distlog refused values from the framework and dropped them: {e}")
 
     def set_resume_step(self, step: int) -> bool:
         """Rewind the stored series to ``step`` if no row was written in this attempt yet."""

@@ -74,13 +74,13 @@ class DistlogTracker(GeneralTracker):
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Collect this rank's values (local); reduced over every rank at the next ``flush``."""
         self._need_open("collect")
-        self.session.collect(step, values)
+        self.session.collect(step, values, tolerant=False)
 
     def flush(self) -> Any:
         """Reduce what every rank collected (a collective) and write the rows; returns the
         reduced statistics (``distlog.integrations.tqdm_postfix(bar, reduced)`` shows them)."""
         self._need_open("flush")
-        self.last_reduced = self.session.flush()
+        self.last_reduced = self.session.flush(tolerant=False)  # called by the script: raise
         return self.last_reduced
 
     def close(self) -> None:
@@ -96,7 +96,8 @@ class DistlogTracker(GeneralTracker):
         self.session.add_params(values)  # kept until the run opens
 
     def log(self, values: dict, step: int | None = None, **kwargs: Any) -> None:
-        """``accelerator.log``: this process's values, written now (no reduction)."""
+        """``accelerator.log``: this process's values, written now (no reduction). Values
+        distlog refuses (a repeated step for a key) are dropped with a record in the log."""
         self._need_open("log")
         self.session.log(step, values)
 

@@ -181,11 +181,11 @@ class DistlogLogger(Logger):
     # ---- distlog extras ---------------------------------------------------------------------
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Collect values on this rank (the pattern for ``training_step``); reduced at the next flush."""
-        self._session.collect(step, values, self._prefix)
+        self._session.collect(step, values, self._prefix, tolerant=False)
 
     def flush(self) -> Any:
         """Reduce now (a collective: every rank must call it); returns the reduced statistics."""
-        return self._session.flush()
+        return self._session.flush(tolerant=False)
 
 
 class DistlogCallback(Callback):
@@ -214,7 +214,7 @@ class DistlogCallback(Callback):
         if not session.is_open or trainer.sanity_checking:
             return
         self.last_reduced = reduced = session.flush()
-        if self.on_flush is not None and trainer.is_global_zero:
+        if reduced is not None and self.on_flush is not None and trainer.is_global_zero:
             self.on_flush(reduced)
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:

@@ -68,7 +68,7 @@ class DistlogCallback(TrainerCallback):
 
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Collect this rank's values; reduced over every rank at the next logging step."""
-        self.session.collect(step, values)
+        self.session.collect(step, values, tolerant=False)
 
     def close(self) -> None:
         """Close a run left open by a ``trainer.evaluate()`` outside training (every rank)."""
@@ -101,7 +101,7 @@ class DistlogCallback(TrainerCallback):
         self._open(args, state, model)  # a no-op while training; ``evaluate()`` alone opens here
         self.session.collect(state.global_step, rewrite_logs(logs or {}))
         self.last_reduced = reduced = self.session.flush()  # every rank logs at the same steps
-        if self.on_flush is not None and state.is_world_process_zero:
+        if reduced is not None and self.on_flush is not None and state.is_world_process_zero:
             self.on_flush(reduced)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
