@@ -19,6 +19,7 @@ from ..experiment import Experiment, get_logger
 from ..metrics import as_number
 
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
+_key_cache: dict[tuple[str, str], str] = {}  # (prefix, framework name) -> clean key
 
 
 def require(extra: str, *modules: str) -> ModuleType:
@@ -48,8 +49,17 @@ def numeric(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     0-d tensors stay tensors (``collect`` keeps CUDA ones on their device)."""
     out: dict[str, Any] = {}
     for k, v in values.items():
-        key = clean_key(f"{prefix}{k}")
-        if key is None or isinstance(v, (str, bytes)):
+        key = _key_cache.get((prefix, k)) if isinstance(k, str) else None
+        if key is None:
+            key = clean_key(f"{prefix}{k}")
+            if key is None:
+                continue
+            if isinstance(k, str) and len(_key_cache) < 100_000:
+                _key_cache[(prefix, k)] = key
+        if type(v) is float or type(v) is int:  # what frameworks pass most: nothing to check
+            out[key] = v
+            continue
+        if isinstance(v, (str, bytes)):
             continue
         try:
             as_number(key, v, keep_device_tensors=True)
@@ -106,6 +116,7 @@ class RunSession:
         self._pending_metrics: list[tuple[int | None, dict[str, Any]]] = []
         self.opened = 0  # how many times this session opened its run
         self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
+        self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
 
     @property
     def run(self) -> Any:
@@ -165,11 +176,14 @@ class RunSession:
             self._pending_metrics.append((step, vals))
         elif not tolerant:
             self.run.metrics.collect(step=step, **vals)
+        elif self._accepted.issuperset(vals):
+            self.run.metrics.collect(step=step, **vals)  # keys accepted before, numbers: cannot fail
         else:
             metrics = self.run.metrics
             for k, v in vals.items():  # one at a time: a refused key must not take the rest along
                 try:
                     metrics.collect(step=step, **{k: v})
+                    self._accepted.add(k)
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
 
