@@ -111,6 +111,7 @@ def test_a_fresh_logger_pickles_for_ddp_spawn(tmp_path):
     copy = pickle.loads(pickle.dumps(logger))
     assert (copy.name, copy.version, copy.log_dir) == ("lit", "v1", str(tmp_path / "lit" / "v1"))
     assert copy.callback._logger is copy
+    assert DistlogLogger(str(tmp_path), version=3).version == "3"  # Lightning's int versions
     with pytest.raises(ValueError, match="log_checkpoints must be one of"):
         DistlogLogger(str(tmp_path), log_checkpoints="best")
     with pytest.raises(ValueError, match="flush_every_n_steps must be a positive int"):

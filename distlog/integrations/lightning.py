@@ -56,7 +56,7 @@ class DistlogLogger(Logger):
       ``log_every_n_steps``).
     """
 
-    def __init__(self, root: Any = "./runs", name: str | None = None, version: str | None = None, *,
+    def __init__(self, root: Any = "./runs", name: str | None = None, version: str | int | None = None, *,
                  tags: list[str] | None = None, log_checkpoints: bool | str = False,
                  flush_every_n_steps: int | None = None, prefix: str = "", **options: Any) -> None:
         super().__init__()
@@ -65,6 +65,7 @@ class DistlogLogger(Logger):
         if flush_every_n_steps is not None and (not isinstance(flush_every_n_steps, int) or flush_every_n_steps < 1):
             raise ValueError(f"flush_every_n_steps must be a positive int or None; got {flush_every_n_steps!r}")
         self._root = root
+        version = None if version is None else str(version)  # Lightning allows int versions
         self._session_args = (root, name, version, tags, options)
         self._session_obj: RunSession | None = None
         self._log_checkpoints = log_checkpoints
