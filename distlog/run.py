@@ -115,6 +115,7 @@ class Run:
         resume: str = "allow",
         segment_max_bytes: int = 8 << 20,
         segment_max_age: float = 30.0,
+        capture_output: bool = False,
     ) -> None:
         self.root = root
         self.experiment = check_name(experiment, "experiment name", allow_slash=True)
@@ -130,6 +131,7 @@ class Run:
             raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}; got {resume!r}")
         self.resume = resume
         self._segment_limits = {"max_bytes": segment_max_bytes, "max_age": segment_max_age}
+        self.capture_output = capture_output
         self.current_step: int | None = None
         self.stop_requested = False
         self.status = "created"
@@ -205,6 +207,10 @@ class Run:
         self.log_sink = TextLogSink(self.storage, rank_log_path(self.rank, attempt), **self._segment_limits)
         self.params.load_existing()
         self.status = "running"
+        if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
+            from .capture import tee_output
+
+            self.on_close(tee_output(self))
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self

@@ -1,0 +1,229 @@
+"""What the framework integrations share: one distlog run opened and closed on every rank.
+
+A framework calls its logger at its own moments (often on rank 0 only); a distlog run must be
+opened on every rank at one symmetric point (starting a run is a collective), and its final
+flush must run on every rank too. ``RunSession`` owns that lifecycle, so each integration only
+maps framework hooks onto ``open`` / ``collect`` / ``flush`` / ``close``.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import math
+import re
+from types import ModuleType
+from typing import Any, Mapping
+
+from ..experiment import Experiment, get_logger
+from ..metrics import as_number
+
+_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
+_key_cache: dict[tuple[str, str], str] = {}  # (prefix, framework name) -> clean key
+
+
+def require(extra: str, *modules: str) -> ModuleType:
+    """The first of ``modules`` that imports, or an ``ImportError`` with the install hint."""
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(
+        f"distlog.integrations.{extra} needs the {' or '.join(repr(m) for m in modules)} package, "
+        f"which is not installed; install it with `pip install distlog[{extra}]`"
+    )
+
+
+def clean_key(key: Any) -> str | None:
+    """A framework's metric name as a distlog key (``a//b`` → ``a/b``, control characters and
+    backslashes → ``_``), or None if nothing is left."""
+    text = _BAD_KEY_CHARS.sub("_", str(key))
+    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or None
+
+
+def numeric(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The numeric entries of ``values`` under clean keys (strings, lists and the like dropped).
+
+    0-d tensors stay tensors (``collect`` keeps CUDA ones on their device)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        key = _key_cache.get((prefix, k)) if isinstance(k, str) else None
+        if key is None:
+            key = clean_key(f"{prefix}{k}")
+            if key is None:
+                continue
+            if isinstance(k, str) and len(_key_cache) < 100_000:
+                _key_cache[(prefix, k)] = key
+        if type(v) is float or type(v) is int:  # what frameworks pass most: nothing to check
+            out[key] = v
+            continue
+        if isinstance(v, (str, bytes)):
+            continue
+        try:
+            as_number(key, v, keep_device_tensors=True)
+        except (TypeError, ValueError):
+            continue
+        out[key] = v
+    return out
+
+
+def plain_params(obj: Any, _depth: int = 0) -> Any:
+    """Framework configuration (Namespaces, dataclasses, enums, dtypes...) as plain JSON-able values."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    if _depth > 8:
+        return repr(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): plain_params(v, _depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        return [plain_params(v, _depth + 1) for v in items]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # NumPy / torch scalars
+        return plain_params(obj.item(), _depth + 1)
+    for attr in ("to_dict", "_asdict"):
+        fn = getattr(obj, attr, None)
+        if callable(fn):
+            try:
+                return plain_params(fn(), _depth + 1)
+            except Exception:  # noqa: BLE001 - fall back to the text form
+                break
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return plain_params(dataclasses.asdict(obj), _depth + 1)
+    if type(obj).__name__ == "Namespace":
+        return plain_params(vars(obj), _depth + 1)
+    if isinstance(obj, enum.Enum):
+        return plain_params(obj.value, _depth + 1)
+    return str(obj)
+
+
+class RunSession:
+    """One distlog run driven by a framework: opened on every rank, reopened (same run id, a new
+    attempt) when the framework starts another stage after closing it."""
+
+    def __init__(self, root: Any = "./runs", experiment: str | None = None, run_id: str | None = None,
+                 tags: list[str] | None = None, **options: Any) -> None:
+        self.exp: Experiment = root if isinstance(root, Experiment) else get_logger(root, **options)
+        self.experiment_name = experiment or self.exp.experiment_name
+        self.run_id = run_id
+        self.tags = list(tags or [])
+        self._pending_params: dict[str, Any] = {}
+        self._pending_metrics: list[tuple[int | None, dict[str, Any]]] = []
+        self.opened = 0  # how many times this session opened its run
+        self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
+        self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
+
+    @property
+    def run(self) -> Any:
+        """The open ``distlog.run.Run`` or None."""
+        return self.exp._run
+
+    @property
+    def is_open(self) -> bool:
+        return self.exp._run is not None
+
+    def open(self, resume_step: int | None = None) -> Any:
+        """Open the run on this rank: a collective, every rank calls it at the same point."""
+        if self.is_open:
+            return self.run
+        with self.exp.experiment(self.experiment_name):
+            run = self.exp.start_run(self.run_id, tags=self.tags, resume_step=resume_step)
+        self.run_id = run.run_id
+        self.opened += 1
+        if self._pending_params:
+            run.params.extend(self._pending_params)
+            self._pending_params = {}
+        for step, values in self._pending_metrics:
+            run.metrics.collect(step=step, **values)
+        self._pending_metrics = []
+        return run
+
+    def close(self, ok: bool = True, reason: str | None = None, exc: BaseException | None = None) -> None:
+        """Close the run. ``ok``: a final flush on every rank (every rank must call it);
+        otherwise a local close marking the run failed (peers may be gone)."""
+        if not self.is_open:
+            return
+        if ok:
+            self.exp._close_run()
+            return
+        if exc is None:
+            exc = RuntimeError(reason or "the framework reported a failure")
+        self.exp._close_run(exc=exc, collective=False)
+
+    def add_params(self, params: Mapping[str, Any]) -> None:
+        """Deep-merge ``params`` into the run's params (kept until the run opens)."""
+        plain = plain_params(dict(params))
+        if self.is_open:
+            self.run.params.extend(plain)
+        else:
+            self._pending_params.update(plain)
+
+    def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "",
+                tolerant: bool = True) -> None:
+        """Collect this rank's numeric ``values`` for the next flush (local, cheap).
+
+        ``tolerant`` (framework hooks): a key distlog refuses is dropped with a record in the
+        run's log, the others are still collected."""
+        vals = numeric(values, prefix)
+        if not vals:
+            return
+        if not self.is_open:
+            self._pending_metrics.append((step, vals))
+        elif not tolerant:
+            self.run.metrics.collect(step=step, **vals)
+        elif self._accepted.issuperset(vals):
+            self.run.metrics.collect(step=step, **vals)  # keys accepted before, numbers: cannot fail
+        else:
+            metrics = self.run.metrics
+            for k, v in vals.items():  # one at a time: a refused key must not take the rest along
+                try:
+                    metrics.collect(step=step, **{k: v})
+                    self._accepted.add(k)
+                except (TypeError, ValueError) as e:
+                    self._dropped(e)
+
+    def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "", tolerant: bool = True) -> None:
+        """Write this rank's numeric ``values`` now (no reduction, no communication)."""
+        vals = numeric(values, prefix)
+        if not vals:
+            return
+        try:
+            self.run.metrics.log(step=step, **vals)
+        except (TypeError, ValueError) as e:
+            if not tolerant:
+                raise
+            self._dropped(e)
+
+    def flush(self, tolerant: bool = True) -> Any:
+        """Reduce what every rank collected (a collective) and return the reduced statistics.
+
+        ``tolerant`` (for calls made from framework hooks): values distlog refuses (a step
+        already written for a key, a key that is also a namespace) are dropped with a record
+        in the run's log instead of an exception that would end the framework's training; the
+        flush still wrote the valid keys, and every rank takes this path alike. Returns None
+        then."""
+        try:
+            return self.run.metrics.flush()
+        except (TypeError, ValueError) as e:
+            if not tolerant:
+                raise
+            self._dropped(e)
+            return None
+
+    def _dropped(self, e: Exception) -> None:
+        self.refused += 1
+        level = "WARNING" if self.refused == 1 else "DEBUG"  # the first one is echoed on stderr
+        self.run.logs.log(level, f"distlog refused values from the framework and dropped them: {e}")
+
+    def set_resume_step(self, step: int) -> bool:
+        """Rewind the stored series to ``step`` if no row was written in this attempt yet."""
+        run = self.run
+        if run is None or getattr(run, "_main_writer", None) is not None or getattr(run, "_rank_writer", None) is not None:
+            return False
+        run.resume_step = int(step)
+        return True

@@ -1,0 +1,273 @@
+"""Lightning: ``Trainer(logger=DistlogLogger(...), callbacks=[logger.callback])``.
+
+How the run reaches every rank: Lightning touches ``logger.experiment`` on every rank in its
+setup hook, after the process group exists; that access opens the distlog run (a collective).
+``log_metrics`` is called by Lightning on every rank with that rank's own values (the built-in
+loggers throw away all but rank 0's): here they are *collected*, and ``logger.callback`` flushes
+them at symmetric points (every ``flush_every_n_steps`` train batches, after validation, before
+a checkpoint, at the end) so each row is reduced over every rank's values with distlog's two
+collectives instead of one ``sync_dist`` collective per metric. Without the callback the
+values are reduced once, when the fit ends.
+
+``self.logger.experiment`` inside a ``LightningModule`` is the distlog ``Experiment``:
+``self.logger.experiment.metrics("train").collect(loss=loss.detach())`` in ``training_step``
+collects at the current global step, with no host synchronisation for CUDA tensors.
+
+Resuming: pass ``version=<run id>`` (Lightning's own convention for continuing a logger's
+version) and ``trainer.fit(..., ckpt_path=...)``; the series are rewound to the checkpoint's
+step, so no step appears twice. Every ``fit`` / ``validate`` / ``test`` call is one attempt of
+the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Mapping
+
+from ._session import RunSession, require
+
+
+def _pick_package() -> tuple[str, ...]:
+    """``lightning.pytorch`` and ``pytorch_lightning`` are separate class hierarchies: subclass
+    the one the program already imported (``lightning.pytorch`` when neither or both are)."""
+    if "pytorch_lightning" in sys.modules and "lightning.pytorch" not in sys.modules:
+        return ("pytorch_lightning", "lightning.pytorch")
+    return ("lightning.pytorch", "pytorch_lightning")
+
+
+_pl = require("lightning", *_pick_package())
+Logger = _pl.loggers.Logger
+Callback = _pl.Callback
+
+_LOG_CHECKPOINTS = (False, True, "all")
+
+
+class DistlogLogger(Logger):
+    """A Lightning ``Logger`` writing one distlog run (``<root>/<name>/<version>/``).
+
+    * ``root``: a path or URL (``s3://...``), or a ``distlog.Experiment``; storage options as
+      for ``distlog.get_logger``. ``name`` is the experiment, ``version`` the run id
+      (None: the launcher's id or a new one, agreed by every rank).
+    * ``log_checkpoints``: ``True`` or ``"all"`` stores each checkpoint file that
+      ``ModelCheckpoint`` saves as an artifact under ``checkpoints/`` (content-addressed:
+      identical bytes are stored once); ``False`` (default) stores none.
+    * ``flush_every_n_steps``: how often ``callback`` reduces (default: the Trainer's
+      ``log_every_n_steps``).
+    """
+
+    def __init__(self, root: Any = "./runs", name: str | None = None, version: str | int | None = None, *,
+                 tags: list[str] | None = None, log_checkpoints: bool | str = False,
+                 flush_every_n_steps: int | None = None, prefix: str = "", **options: Any) -> None:
+        super().__init__()
+        if log_checkpoints not in _LOG_CHECKPOINTS:
+            raise ValueError(f"log_checkpoints must be one of {_LOG_CHECKPOINTS}; got {log_checkpoints!r}")
+        if flush_every_n_steps is not None and (not isinstance(flush_every_n_steps, int) or flush_every_n_steps < 1):
+            raise ValueError(f"flush_every_n_steps must be a positive int or None; got {flush_every_n_steps!r}")
+        self._root = root
+        version = None if version is None else str(version)  # Lightning allows int versions
+        self._session_args = (root, name, version, tags, options)
+        self._session_obj: RunSession | None = None
+        self._log_checkpoints = log_checkpoints
+        self._logged_ckpts: dict[str, tuple[float, int]] = {}
+        self._prefix = prefix
+        self._warned = False
+        self.callback = DistlogCallback(self, flush_every_n_steps)
+
+    @property
+    def _session(self) -> RunSession:
+        if self._session_obj is None:  # made on first use: a fresh logger pickles (ddp_spawn)
+            root, name, version, tags, options = self._session_args
+            self._session_obj = RunSession(root, name, version, tags, **options)
+        return self._session_obj
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        session = state.pop("_session_obj")
+        if session is not None and session.is_open:
+            raise TypeError("a DistlogLogger with an open run cannot be pickled; pass it to the "
+                            "Trainer before the run starts (ddp_spawn pickles it then)")
+        state["_session_obj"] = None
+        if session is not None:  # keep what was decided (run id) without the live objects
+            root, name, _, tags, options = state["_session_args"]
+            state["_session_args"] = (root, name, session.run_id, tags, options)
+        return state
+
+    # ---- Lightning's Logger interface ------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._session.experiment_name
+
+    @property
+    def version(self) -> str | None:
+        """The run id (None until the run is opened, unless given)."""
+        return self._session.run_id
+
+    @property
+    def save_dir(self) -> str | None:
+        """The root, as given (Lightning places checkpoints in ``save_dir/name/version``)."""
+        root = self._root
+        if not isinstance(root, str):
+            url = self._session.exp.storage.url
+            return url[len("file://"):] if url.startswith("file://") else url
+        return root
+
+    @property
+    def root_dir(self) -> str | None:
+        return None if self.save_dir is None else os.path.join(self.save_dir, self.name)
+
+    @property
+    def log_dir(self) -> str | None:
+        """The run folder ``save_dir/name/version`` (``ModelCheckpoint`` saves under it)."""
+        if self.save_dir is None or self.version is None:
+            return None
+        return os.path.join(self.save_dir, self.name, str(self.version))
+
+    @property
+    def experiment(self) -> Any:
+        """The distlog ``Experiment`` with the run open. The first access opens the run: a
+        collective, which Lightning makes on every rank in its setup hook."""
+        self._session.open()
+        return self._session.exp
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """Merge into the run's params (``Namespace``, ``AttributeDict`` and dicts)."""
+        if not isinstance(params, Mapping):
+            params = vars(params) if hasattr(params, "__dict__") else {"hparams": params}
+        self._session.add_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Collect this rank's values; they are reduced over every rank at the next flush."""
+        session = self._session
+        session.collect(step, metrics, self._prefix)
+        if self.callback._trainer is None and not self._warned and session.is_open:
+            self._warned = True
+            session.run.logs.warning(
+                "DistlogLogger's callback is not in the Trainer: values are reduced only when the "
+                "fit ends (one row). Pass Trainer(..., callbacks=[logger.callback])")
+
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Not supported (distlog stores no model graphs); a no-op."""
+
+    def save(self) -> None:
+        """Nothing to do: rows reach the store from distlog's background writer."""
+
+    def finalize(self, status: str) -> None:
+        """Close the run: ``"success"`` → ``completed`` (a final flush on every rank, as
+        Lightning calls this on every rank), anything else → ``failed`` without collectives."""
+        if status == "success":
+            self._session.close(ok=True)
+        else:
+            self._session.close(ok=False, reason=f"Lightning finalized the run with status {status!r}",
+                                exc=self.callback._exception)
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Store the checkpoints ``ModelCheckpoint`` just wrote (rank 0, when asked)."""
+        if not self._log_checkpoints or not self._session.is_open:
+            return
+        paths = [getattr(checkpoint_callback, "last_model_path", ""),
+                 getattr(checkpoint_callback, "best_model_path", "")]
+        paths += list(getattr(checkpoint_callback, "best_k_models", {}) or {})
+        files = self._session.run.files("checkpoints")
+        for path in dict.fromkeys(p for p in paths if p):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # removed by top-k, or not on a local filesystem
+            if self._logged_ckpts.get(path) == (st.st_mtime, st.st_size):
+                continue
+            files.log_file(os.path.basename(path), path, step=self.callback.trainer_step())
+            self._logged_ckpts[path] = (st.st_mtime, st.st_size)
+
+    # ---- distlog extras ---------------------------------------------------------------------
+    def collect(self, step: int | None = None, **values: Any) -> None:
+        """Collect values on this rank (the pattern for ``training_step``); reduced at the next flush."""
+        self._session.collect(step, values, self._prefix, tolerant=False)
+
+    def flush(self) -> Any:
+        """Reduce now (a collective: every rank must call it); returns the reduced statistics."""
+        return self._session.flush(tolerant=False)
+
+
+class DistlogCallback(Callback):
+    """Flushes a ``DistlogLogger`` at points every rank reaches together, and keeps the run
+    id and step in Lightning checkpoints so a resumed fit rewinds the series."""
+
+    def __init__(self, logger: DistlogLogger, flush_every_n_steps: int | None = None) -> None:
+        self._logger = logger
+        self._every = flush_every_n_steps
+        self._batches = 0
+        self._trainer: Any = None
+        self._exception: BaseException | None = None
+        self.last_reduced: Any = None
+        #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
+        self.on_flush: Any = None
+
+    @property
+    def state_key(self) -> str:
+        return "DistlogCallback"
+
+    def trainer_step(self) -> int | None:
+        return None if self._trainer is None else int(self._trainer.global_step)
+
+    def _flush(self, trainer: Any) -> None:
+        session = self._logger._session
+        if not session.is_open or trainer.sanity_checking:
+            return
+        self.last_reduced = reduced = session.flush()
+        if reduced is not None and self.on_flush is not None and trainer.is_global_zero:
+            self.on_flush(reduced)
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._trainer = trainer
+        self._every = self._every or max(1, int(trainer.log_every_n_steps or 1))
+        self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # after the checkpoint is restored: the next logged step is global_step; drop stored rows
+        # past the checkpoint (a crashed attempt may have written them) so no step repeats
+        session = self._logger._session
+        if trainer.global_step > 0 and session.is_open:
+            step = trainer.global_step - 1
+            if session.set_resume_step(step):
+                session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step}; "
+                                      f"series rewound to step {step}")
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
+        # next batch, writes them without waiting a whole period
+        if self._batches and self._batches % self._every == 0:
+            self._flush(trainer)
+        run = self._logger._session.run
+        if run is not None:
+            run.current_step = trainer.global_step  # what a plain ``collect()`` is stamped with
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._batches += 1
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        self._flush(trainer)
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict) -> None:
+        # Lightning dumps checkpoints on every rank: flush and commit, so the rows the checkpoint
+        # covers are on the store even if the job dies right after
+        self._flush(trainer)
+        run = self._logger._session.run
+        if run is not None:
+            run.metrics.commit()
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self._logger._session
+        return {"run_id": s.run_id, "experiment": s.experiment_name}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        s = self._logger._session
+        theirs = state_dict.get("run_id")
+        if theirs and s.is_open and theirs != s.run_id:
+            s.run.logs.warning(
+                f"this checkpoint belongs to run {state_dict.get('experiment')}/{theirs}; the fit "
+                f"continues in run {s.run_id}. Pass DistlogLogger(..., version={theirs!r}) to "
+                "continue the checkpoint's run instead")
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._exception = exception  # finalize("failed") follows on this rank

@@ -1,0 +1,138 @@
+"""Hugging Face ``Trainer``: ``Trainer(..., callbacks=[DistlogCallback("./runs")])``.
+
+The ``Trainer`` calls callbacks on every rank at the same points, so the run opens on every
+rank in ``on_train_begin`` and every ``on_log`` ends with a distlog flush (a collective) on
+every rank. The values ``Trainer.log`` passes are already averaged over ranks by the
+``Trainer`` itself; what distlog adds is the reduction of values each rank collects on its own
+(``callback.collect(...)`` from a ``compute_loss`` override, for example: reduced at the next
+logging step with mean/min/max/count), every rank's text log, and one run folder.
+
+Importing this module also registers ``report_to="distlog"``: transformers 5 has no public
+registry for reporting integrations, so the name is added to its table
+``transformers.integrations.integration_utils.INTEGRATION_TO_CALLBACK``; the callback then
+takes its settings from ``DISTLOG_ROOT`` (default ``./runs``) and ``DISTLOG_EXPERIMENT``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._session import RunSession, require
+
+_tf = require("transformers", "transformers")
+TrainerCallback = _tf.TrainerCallback
+
+
+def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
+    """``eval_loss`` → ``eval/loss``, ``test_x`` → ``test/x``, anything else → ``train/...``
+    (the names the Trainer's other reporting integrations use). ``epoch`` is kept only in
+    plain training logs, so the series has one row per step."""
+    if any(k.startswith(("eval_", "test_", "train_")) for k in logs):
+        logs = {k: v for k, v in logs.items() if k != "epoch"}
+    out = {}
+    for k, v in logs.items():
+        for prefix in ("eval", "test"):
+            if k.startswith(prefix + "_"):
+                out[f"{prefix}/{k[len(prefix) + 1:]}"] = v
+                break
+        else:
+            out[f"train/{k}"] = v
+    return out
+
+
+class DistlogCallback(TrainerCallback):
+    """Logs a ``Trainer`` run to distlog: args and model config become params, ``on_log``
+    values become reduced rows, evaluations and checkpoints become log records (checkpoint
+    folders also artifacts with ``log_checkpoints=True``), ``on_train_end`` closes the run.
+
+    A later ``trainer.evaluate()`` reopens the same run as a new attempt.
+    """
+
+    def __init__(self, root: Any = None, experiment: str | None = None, run_id: str | None = None, *,
+                 tags: list[str] | None = None, log_checkpoints: bool = False, **options: Any) -> None:
+        root = root if root is not None else os.environ.get("DISTLOG_ROOT", "./runs")
+        experiment = experiment or os.environ.get("DISTLOG_EXPERIMENT")
+        self.session = RunSession(root, experiment, run_id, tags, **options)
+        self.log_checkpoints = bool(log_checkpoints)
+        #: the reduced statistics of the latest flush (every rank)
+        self.last_reduced: Any = None
+        #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
+        self.on_flush: Any = None
+
+    # ---- distlog extras ---------------------------------------------------------------------
+    @property
+    def experiment(self) -> Any:
+        """The distlog ``Experiment`` (its run is open between train begin and end)."""
+        return self.session.exp
+
+    def collect(self, step: int | None = None, **values: Any) -> None:
+        """Collect this rank's values; reduced over every rank at the next logging step."""
+        self.session.collect(step, values, tolerant=False)
+
+    def close(self) -> None:
+        """Close a run left open by a ``trainer.evaluate()`` outside training (every rank)."""
+        self.session.close(ok=True)
+
+    # ---- TrainerCallback ----------------------------------------------------------------------
+    def _open(self, args: Any, state: Any, model: Any = None) -> None:
+        if self.session.is_open:
+            return
+        resume = int(state.global_step) if state.global_step else None
+        run = self.session.open(resume_step=resume)
+        params: dict[str, Any] = {"args": args.to_dict()}
+        config = getattr(model, "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            params["model_config"] = config.to_dict()
+        self.session.add_params(params)
+        if resume:
+            run.logs.info(f"resumed at global step {resume}; series rewound to step {resume}")
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self._open(args, state, model)
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        run = self.session.run
+        if run is not None:
+            run.current_step = state.global_step  # stamps a plain ``collect()``
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, model: Any = None,
+               **kwargs: Any) -> None:
+        self._open(args, state, model)  # a no-op while training; ``evaluate()`` alone opens here
+        self.session.collect(state.global_step, rewrite_logs(logs or {}))
+        self.last_reduced = reduced = self.session.flush()  # every rank logs at the same steps
+        if reduced is not None and self.on_flush is not None and state.is_world_process_zero:
+            self.on_flush(reduced)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        run = self.session.run
+        if run is not None:  # the values themselves arrive through on_log
+            run.logs.info("evaluation", step=state.global_step,
+                          **{k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))})
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        run = self.session.run
+        if run is None:
+            return
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        run.metrics.commit()  # the rows this checkpoint covers are on the store before we go on
+        run.logs.info("checkpoint saved", step=state.global_step, path=folder)
+        if self.log_checkpoints and state.is_world_process_zero and os.path.isdir(folder):
+            files = run.files(f"checkpoints/checkpoint-{state.global_step}")
+            for name in sorted(os.listdir(folder)):
+                path = os.path.join(folder, name)
+                if os.path.isfile(path):
+                    files.log_file(name, path, step=state.global_step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.session.close(ok=True)  # every rank: the final flush is a collective
+
+
+def register() -> None:
+    """Make ``TrainingArguments(report_to="distlog")`` create a ``DistlogCallback``."""
+    table = getattr(_tf.integrations.integration_utils, "INTEGRATION_TO_CALLBACK", None)
+    if isinstance(table, dict):
+        table.setdefault("distlog", DistlogCallback)
+
+
+register()

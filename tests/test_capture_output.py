@@ -1,0 +1,49 @@
+"""capture_output=True tees each rank's stdout/stderr into its text log; the console is unchanged."""
+
+import sys
+
+import distlog
+from distributed import run_ranks
+
+
+def _records(root, exp_name="default"):
+    (run_dir,) = [p for p in (root / exp_name).iterdir() if p.is_dir()]
+    run = distlog.open_run(run_dir)
+    return [(r.rank, r.fields.get("stream"), r.message) for r in run.logs.query() if "stream" in r.fields]
+
+
+def test_lines_become_records_and_the_console_is_unchanged(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), capture_output=True)
+    with exp.run():
+        print("hello", 42)
+        print("to stderr", file=sys.stderr)
+        sys.stdout.write("no newline yet")
+        exp.logs.echo_level = 20  # INFO records are also echoed on stderr: must not loop back
+        exp.info("an INFO record")
+    print("after close")
+    out, err = capsys.readouterr()
+    assert out == "hello 42\nno newline yet" + "after close\n"
+    assert err.startswith("to stderr\n") and "an INFO record" in err
+    assert _records(tmp_path) == [(0, "stdout", "hello 42"), (0, "stderr", "to stderr"),
+                                  (0, "stdout", "no newline yet")]
+    assert not hasattr(sys.stdout, "_emit") and not hasattr(sys.stderr, "_emit")  # restored
+
+
+def test_off_by_default(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run():
+        print("not captured")
+    assert capsys.readouterr().out == "not captured\n"
+    assert _records(tmp_path) == []
+
+
+def _print_on_each_rank(rank, world, root):
+    exp = distlog.get_logger(root, capture_output=True)
+    with exp.run():
+        print(f"rank {rank} says hi")
+    return True
+
+
+def test_each_rank_captures_into_its_own_log(tmp_path):
+    run_ranks(_print_on_each_rank, 2, tmp_path, str(tmp_path / "root"))
+    assert sorted(_records(tmp_path / "root")) == [(0, "stdout", "rank 0 says hi"), (1, "stdout", "rank 1 says hi")]

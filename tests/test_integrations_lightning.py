@@ -1,0 +1,141 @@
+"""Lightning: a real 2-rank DDP fit on CPU and a resumed fit, read back with open_run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework_runs import SCRIPTS, run_script
+
+pytest.importorskip("lightning.pytorch")
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(600)]
+
+import distlog  # noqa: E402
+
+
+def _ranks(out: Path, world: int) -> list[dict]:
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(world)]
+
+
+def _oracle(seen: list[dict], key: str) -> dict[int, list[float]]:
+    per_step: dict[int, list[float]] = {}
+    for rank in seen:
+        for step, values in rank["seen"].items():
+            if step != "val" and key in values:
+                per_step.setdefault(int(step), []).append(values[key])
+    return dict(sorted(per_step.items()))
+
+
+def _assert_rows(run, key: str, oracle: dict[int, list[float]]) -> None:
+    got = run.metrics.numpy(key)
+    steps = sorted(oracle)
+    np.testing.assert_array_equal(got["step"], steps)
+    vals = [np.asarray(oracle[s]) for s in steps]
+    np.testing.assert_allclose(got["mean"], [v.mean() for v in vals])
+    np.testing.assert_allclose(got["min"], [v.min() for v in vals])
+    np.testing.assert_allclose(got["max"], [v.max() for v in vals])
+    np.testing.assert_array_equal(got["count"], [len(v) for v in vals])
+
+
+def test_ddp_fit_rows_equal_every_ranks_values(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_fit.py"), str(root), str(out), "--devices", "2", "--max-steps", "6",
+                "--val", "--log-checkpoints"], tmp_path)
+    seen = _ranks(out, 2)
+    assert seen[0]["run_id"] == seen[1]["run_id"] and seen[0]["world"] == 2
+    run = distlog.open_run(root / "lit" / seen[0]["run_id"])
+    assert (run.info.status, run.info.world_size) == ("completed", 2)
+    for key in ("v", "direct"):
+        oracle = _oracle(seen, key)
+        assert all(len(v) == 2 for v in oracle.values()), oracle  # both ranks saw every step
+        _assert_rows(run, f"train/{key}", oracle)
+    # validation: each rank logs its epoch mean; the row is the mean over ranks
+    rank_means = [np.mean(r["seen"]["val"]["4"]) for r in seen]
+    val = run.metrics.numpy("val/v")
+    np.testing.assert_allclose(val["mean"], [np.mean(rank_means)])
+    np.testing.assert_allclose([val["min"][0], val["max"][0]], [min(rank_means), max(rank_means)])
+    assert run.params == {"lr": 0.1, "width": 4}
+    assert run.logs.ranks() == [0, 1]
+    # Lightning's conventions: log_dir = save_dir/name/version = the run folder
+    info = seen[0]
+    assert (info["save_dir"], info["name"]) == (str(root), "lit")
+    assert info["log_dir"] == str(root / "lit" / info["run_id"])
+    assert info["ckpt_dir"] == str(Path(info["log_dir"]) / "checkpoints")
+    # checkpoints stored as artifacts, byte for byte
+    ckpts = sorted(Path(info["ckpt_dir"]).glob("*.ckpt"))
+    assert [p.name for p in ckpts] == ["epoch=0-step=2.ckpt", "epoch=0-step=4.ckpt", "epoch=0-step=6.ckpt"]
+    assert sorted(p for p in run.files.paths() if p.startswith("checkpoints/")) == [f"checkpoints/{p.name}" for p in ckpts]
+    for p in ckpts:
+        assert run.files.read_bytes(f"checkpoints/{p.name}") == p.read_bytes()
+
+
+def test_resumed_fit_continues_the_run_without_repeating_steps(tmp_path):
+    root, script = tmp_path / "root", str(SCRIPTS / "lightning_fit.py")
+    run_script([script, str(root), str(tmp_path / "a"), "--devices", "1", "--max-steps", "6",
+                "--version", "resumed"], tmp_path)
+    ckpt = root / "lit" / "resumed" / "checkpoints" / "epoch=0-step=4.ckpt"
+    assert ckpt.exists()
+    # the first fit wrote steps 0..5; resuming from step 4 must drop 4 and 5 and write them again
+    run_script([script, str(root), str(tmp_path / "b"), "--devices", "1", "--max-steps", "8",
+                "--version", "resumed", "--ckpt", str(ckpt)], tmp_path)
+    run = distlog.open_run(root / "lit" / "resumed")
+    assert run.info.status == "completed"
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    v = run.metrics.numpy("train/v")
+    np.testing.assert_array_equal(v["step"], np.arange(8))  # each step once, in order
+    from integration_scripts.lightning_fit import value
+
+    np.testing.assert_allclose(v["mean"], [value(0, s) for s in range(8)])
+    assert any("series rewound to step 3" in r.message for r in run.logs.query(level="INFO"))
+
+
+def test_standalone_pytorch_lightning_package(tmp_path):
+    pytest.importorskip("pytorch_lightning")
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_fit.py"), str(root), str(out), "--devices", "1", "--max-steps", "3",
+                "--version", "pl", "--package=pytorch_lightning"], tmp_path)
+    seen = _ranks(out, 1)
+    assert seen[0]["logger_base"].startswith("pytorch_lightning.")  # subclasses the imported package
+    run = distlog.open_run(root / "lit" / "pl")
+    assert run.info.status == "completed"
+    _assert_rows(run, "train/v", _oracle(seen, "v"))
+
+
+def test_a_fresh_logger_pickles_for_ddp_spawn(tmp_path):
+    import pickle
+
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="lit", version="v1", log_checkpoints="all")
+    copy = pickle.loads(pickle.dumps(logger))
+    assert (copy.name, copy.version, copy.log_dir) == ("lit", "v1", str(tmp_path / "lit" / "v1"))
+    assert copy.callback._logger is copy
+    assert DistlogLogger(str(tmp_path), version=3).version == "3"  # Lightning's int versions
+    with pytest.raises(ValueError, match="log_checkpoints must be one of"):
+        DistlogLogger(str(tmp_path), log_checkpoints="best")
+    with pytest.raises(ValueError, match="flush_every_n_steps must be a positive int"):
+        DistlogLogger(str(tmp_path), flush_every_n_steps=0)
+
+
+def test_logger_api_without_a_trainer(tmp_path):
+    """The Logger methods alone: finalize maps statuses; a missing callback is reported."""
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="x", version="ok")
+    logger.log_hyperparams({"lr": 0.1})  # before the run opens: kept
+    assert logger.experiment.run_id == "ok"
+    logger.log_metrics({"a": 1.0, "skip": "text"}, step=0)
+    logger.log_metrics({"a": 3.0}, step=1)
+    logger.log_graph(None)  # documented no-op
+    logger.finalize("success")
+    run = distlog.open_run(tmp_path / "x" / "ok")
+    assert (run.info.status, run.params) == ("completed", {"lr": 0.1})
+    a = run.metrics.numpy("a")  # no callback: one flush at the end
+    assert (list(a["step"]), list(a["mean"]), list(a["count"])) == ([1], [2.0], [2])
+    assert any("callbacks=[logger.callback]" in r.message for r in run.logs.query(level="WARNING"))
+    failed = DistlogLogger(str(tmp_path), name="x", version="bad")
+    failed.experiment  # noqa: B018 - opens the run
+    failed.finalize("failed")
+    info = distlog.open_run(tmp_path / "x" / "bad").info
+    assert info.status == "failed" and "status 'failed'" in info.error["message"]

@@ -1,0 +1,81 @@
+"""Hugging Face Trainer: a tiny model from a config (no downloads), under torchrun with 2 ranks
+and in one process through ``report_to="distlog"``; read back with open_run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from framework_runs import SCRIPTS, run_script
+
+pytest.importorskip("transformers")
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(600)]
+
+import distlog  # noqa: E402
+
+
+def _check_run(run, seen: list[dict], world: int) -> None:
+    assert (run.info.status, run.info.world_size) == ("completed", world)
+    assert run.logs.ranks() == list(range(world))
+    # per-rank values collected in compute_loss: each row reduces every rank's values of its window
+    steps = sorted(int(s) for s in seen[0]["seen"])
+    assert steps == [1, 2, 3, 4]
+    per_step = [np.concatenate([r["seen"][str(s)] for r in seen]) for s in steps]
+    got = run.metrics.numpy("rank_loss")
+    np.testing.assert_array_equal(got["step"], steps)
+    np.testing.assert_allclose(got["mean"], [v.mean() for v in per_step], rtol=1e-6)
+    np.testing.assert_allclose(got["min"], [v.min() for v in per_step], rtol=1e-6)
+    np.testing.assert_allclose(got["max"], [v.max() for v in per_step], rtol=1e-6)
+    np.testing.assert_array_equal(got["count"], [world] * 4)
+    # the Trainer's own logs (already averaged over ranks by the Trainer) become rows at their steps
+    history = seen[0]["history"]
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    for key, expected in (("train/loss", train), ("eval/loss", evals)):
+        rows = run.metrics.numpy(key)
+        np.testing.assert_array_equal(rows["step"], [s for s, _ in expected])
+        np.testing.assert_allclose(rows["mean"], [v for _, v in expected], rtol=1e-6)
+        np.testing.assert_array_equal(rows["count"], [world] * len(expected))
+    epoch = run.metrics.numpy("train/epoch")
+    assert list(epoch["step"]) == [1, 2, 3, 4]  # one row per step (eval logs carry no epoch row)
+    assert run.params["args"]["max_steps"] == 4 and run.params["model_config"]["hidden_size"] == 16
+    assert [r.message for r in run.logs.query(grep="checkpoint saved", rank=0)] == ["checkpoint saved"] * 2
+
+
+def test_trainer_under_torchrun_two_ranks(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "hf_train.py"), str(root), str(out)], tmp_path, torchrun=2)
+    seen = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [s["world"] for s in seen] == [2, 2]
+    run = distlog.open_run(root / "hf" / "hf-run")
+    _check_run(run, seen, 2)
+    saved = out / "hf" / "checkpoint-4" / "model.safetensors"
+    assert run.files.read_bytes("checkpoints/checkpoint-4/model.safetensors") == saved.read_bytes()
+
+
+def test_trainer_single_process_report_to_distlog(tmp_path, monkeypatch):
+    root, out = tmp_path / "root", tmp_path / "out"
+    monkeypatch.setenv("DISTLOG_ROOT", str(root))
+    monkeypatch.setenv("DISTLOG_EXPERIMENT", "hf1")
+    run_script([str(SCRIPTS / "hf_train.py"), str(root), str(out), "--report-to"], tmp_path)
+    seen = [json.loads((out / "rank0.json").read_text())]
+    run = distlog.open_run(root / "hf1" / seen[0]["run_id"])
+    _check_run(run, seen, 1)
+    assert run.files.paths() == []  # log_checkpoints is off by default
+
+
+def test_resume_from_checkpoint_rewinds_the_series(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    script = str(SCRIPTS / "hf_train.py")
+    run_script([script, str(root), str(out)], tmp_path)
+    # the first run logged steps 1..4; resuming from step 2 logs 3 and 4 again
+    run_script([script, str(root), str(out), "--resume", str(out / "hf" / "checkpoint-2")], tmp_path)
+    first = json.loads((out / "rank0.json").read_text())["history"]
+    second = json.loads((out / "rank0-resumed.json").read_text())["history"]
+    run = distlog.open_run(root / "hf" / "hf-run")
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    rows = run.metrics.numpy("train/loss")
+    np.testing.assert_array_equal(rows["step"], [1, 2, 3, 4])  # each step once
+    expected = {h["step"]: h["loss"] for h in first if "loss" in h and h["step"] <= 2}
+    expected |= {h["step"]: h["loss"] for h in second if "loss" in h}
+    np.testing.assert_allclose(rows["mean"], [expected[s] for s in (1, 2, 3, 4)], rtol=1e-6)
