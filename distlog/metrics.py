@@ -411,11 +411,12 @@ class MetricsLogger:
         ``step`` or later is left out (steps of a series strictly increase); the message
         naming those keys is returned, decided from reduced data alone, so alike on every rank."""
         core = self._core
-        core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
-        core.note_step(step)
         if not len(reduced):
             return None
         present = (reduced.count + reduced.nonfinite) > 0
+        if present.any():  # an empty flush (e.g. the closing one) claims no step
+            core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
+            core.note_step(step)
         last = core.flushed_steps(reduced.keys)
         stale = present & (last >= step)
         problem = None
