@@ -19,6 +19,7 @@ from .errors import (
     UnknownScheme,
     WriterError,
 )
+from .dashboard import serve
 from .experiment import Experiment, get_logger
 from .logline import LogRecord
 from .query import open_root, open_run
@@ -41,4 +42,5 @@ __all__ = [
     "open_run",
     "open_storage",
     "register_backend",
+    "serve",
 ]

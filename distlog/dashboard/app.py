@@ -80,6 +80,7 @@ def make_app(root: RootReader, token: str | None = None, loopback_only: bool = T
     api = Api(root, ttl=ttl)
     routes = [
         Route("/", index),
+        Route("/favicon.ico", lambda r: Response(status_code=204)),
         Route("/api/meta", _handler(api.meta)),
         Route("/api/runs", _handler(api.runs)),
         Route("/api/run", _handler(api.run_detail)),

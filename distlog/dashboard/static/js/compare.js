@@ -1,0 +1,87 @@
+// Several runs: every metric overlaid (one colour per run), or grouped by a param with the
+// mean across the group's runs (seeds) and a ± std band.
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import { color, value } from "./fmt.js";
+import { ema } from "./chart.js";
+import { setCrumbs } from "./ui.js";
+
+function plot(box, data, series, bands, opts) {
+  const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
+    scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }] }, data, box);
+  return u;
+}
+
+export async function comparePage(view, params) {
+  const runs = params.getAll("run");
+  setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
+  if (!runs.length) { view.append(h("div", { class: "empty", text: "Pick runs in the runs table, then Compare." })); return {}; }
+  const meta = await get("keys", { run: runs });
+  const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
+    new Set(runs.map((r) => JSON.stringify(meta.params[r]?.[k] ?? null))).size > 1).sort();
+  const opts = { x: "step", logy: false, smooth: 0, group: params.get("group") || "" };
+  const legend = h("div", { class: "legend-runs", id: "compare-legend" });
+  runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
+    h("span", { class: "swatch", style: { background: color(i) } }), r)));
+  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; drawAll(); } },
+    h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
+  group.value = opts.group;
+  const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
+  const logBox = h("input", { type: "checkbox", onchange: () => { opts.logy = logBox.checked; drawAll(); } });
+  const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
+  const grid = h("div", { class: "charts", id: "compare-charts" });
+  view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
+    h("label", {}, "smoothing", smooth)), grid);
+  const plots = [];
+  window.distlog.compare = { plots };
+
+  async function overlay(key, box) {
+    const res = await get("compare", { run: runs, key, width: box.clientWidth || 420 });
+    const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
+    const joined = uPlot.join(have.map(([s]) => [s.columns.step, s.columns.value]));
+    const data = [joined[0], ...have.map((_, j) => ema(joined[j + 1], opts.smooth))];
+    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
+    return { u: plot(box, data, series, [], opts), key, runs: have.map(([s]) => s.run) };
+  }
+
+  async function grouped(key, box) {
+    const res = await get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+    const tables = [];
+    for (const g of res.groups) {
+      const lo = g.mean.map((m, i) => (m === null ? null : m - (g.std[i] || 0)));
+      const hi = g.mean.map((m, i) => (m === null ? null : m + (g.std[i] || 0)));
+      tables.push([g.step, lo], [g.step, hi], [g.step, ema(g.mean, opts.smooth)]);
+    }
+    const joined = uPlot.join(tables);
+    const series = [{}], bands = [];
+    res.groups.forEach((g, i) => {
+      const label = `${opts.group}=${value(g.group[opts.group])} (${Math.max(...g.runs)} runs)`;
+      series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
+        { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
+        { label, stroke: color(i), width: 2, points: { show: false }, spanGaps: true });
+      const c = color(i);
+      bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
+    });
+    return { u: plot(box, joined, series, bands, opts), key, groups: res.groups };
+  }
+
+  function drawAll() {
+    plots.splice(0).forEach((p) => p.u && p.u.destroy());
+    clear(grid);
+    let re = null;
+    try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
+    for (const key of meta.keys) {
+      if (re && !re.test(key)) continue;
+      const box = h("div", { class: "chart-box" });
+      const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
+      grid.append(card);
+      (opts.group ? grouped(key, box) : overlay(key, box)).then((p) => {
+        plots.push(p);
+        card.dataset.series = String(p.u.series.length - 1);
+      }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
+    }
+  }
+  drawAll();
+  return { dispose: () => plots.forEach((p) => p.u && p.u.destroy()) };
+}
