@@ -1,0 +1,45 @@
+"""Runs made by the real logger for the dashboard tests (API and browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+STEPS = 30
+SWEEP = [(lr, seed) for lr in (0.1, 0.01) for seed in (0, 1)]
+
+
+def loss(lr: float, seed: int, step: int) -> float:
+    return lr * (STEPS - step) + 0.01 * seed
+
+
+def make_root(root: str) -> str:
+    """A sweep of four runs (two lrs x two seeds) and one run with media, logs, histograms."""
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.experiment("sweep"):
+        for lr, seed in SWEEP:
+            with exp.run(f"lr{lr}-s{seed}", params={"optim": {"lr": lr}, "seed": seed},
+                         tags=["sweep", "base" if lr == 0.1 else "small"]):
+                for step in range(STEPS):
+                    exp.metrics.log(step=step, **{"train/loss": loss(lr, seed, step)})
+                    exp.metrics("val").collect(step=step, acc=step / STEPS + seed)
+                    exp.metrics.flush()
+    with exp.experiment("media"), exp.run("m1", params={"model": {"depth": 4, "act": "<b>relu</b>"}}):
+        for step in range(STEPS):
+            exp.metrics.log(step=step, spiky=100.0 if step == 17 else 1.0)
+            lvl = ("INFO", "WARNING", "ERROR")[step % 3]
+            exp.log(lvl, f"step {step} done", step=step)
+        exp.info(HOSTILE, step=5)
+        exp.log_histogram("weights", np.arange(100.0), bins=10, step=1)
+        exp.log_histogram("weights", np.arange(100.0) * 2, bins=10, step=2)
+        img = np.zeros((32, 48, 3), dtype=np.uint8)
+        img[:, :, 0] = np.linspace(0, 255, 48, dtype=np.uint8)[None, :]
+        img[8:24, 16:32, 1] = 255
+        exp.log_image("samples/gradient.png", img)
+        exp.files.save({"b": [1, 2], "html": HOSTILE}, "config.json")
+        exp.files.save("plain text\nline 2\n", "notes.txt")
+        exp.files.save_audio("beep.wav", np.sin(np.arange(8000) / 5.0).astype(np.float32), 8000)
+        exp.files.save(b"\x00" * 100_000 + b"end", "blob.bin")
+    return root
