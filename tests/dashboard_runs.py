@@ -43,3 +43,29 @@ def make_root(root: str) -> str:
         exp.files.save_audio("beep.wav", np.sin(np.arange(8000) / 5.0).astype(np.float32), 8000)
         exp.files.save(b"\x00" * 100_000 + b"end", "blob.bin")
     return root
+
+
+def rank_worker(rank: int, world: int, root: str) -> str:
+    """A 2-rank run: each rank logs its own ``own`` series and collects ``loss``."""
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.experiment("ddp"), exp.run("two", params={"world": world}):
+        for step in range(12):
+            exp.metrics.log(step=step, own=float(100 * rank + step))
+            exp.metrics.collect(step=step, loss=float(rank + step))
+            exp.log("ERROR" if step % 4 == 0 else "INFO", f"rank {rank} step {step}", step=step)
+            if step % 4 == 3:
+                exp.metrics.flush()
+        return exp.run_url
+
+
+LIVE_WRITER = """
+import sys, time, distlog
+exp = distlog.get_logger(sys.argv[1], commit_interval=0.2)
+with exp.experiment("live"), exp.run("l1"):
+    for step in range(900):  # at most ~90 s, even if the test dies
+        exp.metrics.log(step=step, live=float(step))
+        exp.metrics.commit()
+        time.sleep(0.1)
+"""
