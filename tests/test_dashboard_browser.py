@@ -206,6 +206,8 @@ def test_live_chart_advances_without_reload(page, root, shots, tmp_path):
         page.wait_for_function(f"() => +document.querySelector(\".chart[data-key='live']\").dataset.lastStep >= {first + 5}",
                                timeout=30_000)
         assert page.evaluate("() => window.__marker") == 1
+        shown_max = page.evaluate("() => window.distlog.charts['live'].u.scales.x.max")
+        assert shown_max >= first + 5  # the visible x range follows the new rows
         vals = page.evaluate("() => window.distlog.charts['live'].values()")
         assert vals["value"] == [float(x) for x in vals["x"]]  # the rows are the logged values
         assert page.is_visible("#live-badge")

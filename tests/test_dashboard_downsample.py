@@ -29,7 +29,7 @@ def test_a_single_spike_among_a_million_rows_survives():
     assert keep[0] == 0 and keep[-1] == n - 1
     assert np.all(np.diff(keep) > 0)  # sorted, no duplicates
     # every bucket's extremes are there: the drawn envelope equals the full data's
-    ids = np.minimum((x * 800 / (n - 1)).astype(int), 799)
+    ids = np.minimum((x * 800 / (n - 1)).astype(int), 799)  # the same pixel columns
     for b in (0, 17, 399, 799):
         sel = ids == b
         assert y[keep][ids[keep] == b].max() == y[sel].max()

@@ -8,6 +8,7 @@ query parameter and are resolved by ``RunIndex`` (see ``paths.py``).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,8 @@ class Api:
         self.root = root
         self.index = RunIndex(root, ttl=ttl)
         self.cache = SeriesCache()
+        self._rows: dict[str, tuple[dict, dict]] = {}  # path -> (run.json, table row)
+        self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="distlog-prefetch")
 
     def run(self, request: Request, name: str = "run") -> RunReader:
         return self.index.reader(arg_str(request, name))
@@ -78,16 +81,33 @@ class Api:
 
     def runs(self, request: Request) -> dict[str, Any]:
         """The sweep table: one row per run with its flattened params."""
+        rows = self.rows()
+        keys = sorted({k for r in rows for k in r["params"]})
+        return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time()}
+
+    def warm(self) -> None:
+        """List the root and read every run's params once (the server calls this in a thread
+        at start, so the first page does not wait for a large root's listing)."""
+        try:
+            self.rows()
+        except Exception:  # noqa: BLE001 - the first request reports any error
+            pass
+
+    def rows(self) -> list[dict[str, Any]]:
         rows = []
         for path, meta in sorted(self.index.listing().items()):
+            cached = self._rows.get(path)
+            if cached is not None and cached[0] == meta and meta.get("status") != "running":
+                rows.append(cached[1])  # a finished run whose run.json did not change
+                continue
             run = RunReader(self.root.storage.child(path) if path else self.root.storage, meta)
             row = run_row(run)
             row["tags"] = list(run.info.tags)
             row["path"] = path
             row["params"] = {k: jsonable(v) for k, v in run.flat_params.items()}
+            self._rows[path] = (meta, row)
             rows.append(row)
-        keys = sorted({k for r in rows for k in r["params"]})
-        return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time()}
+        return rows
 
     # ---- one run ----------------------------------------------------------------------
     def run_detail(self, request: Request) -> dict[str, Any]:
@@ -102,6 +122,7 @@ class Api:
             readme = run.storage.read_text("README.md")
         except (FileNotFoundError, UnicodeDecodeError):
             readme = ""
+        self.prefetch(run)
         sources = run.logs.sources()
         return {
             "path": info.path, "url": run.url, "info": info.raw, "row": run_row(run),
@@ -112,6 +133,19 @@ class Api:
             "log_attempts": sorted({a for _, _, a in sources}),
             "attempts": attempts(info),
         }
+
+    def prefetch(self, run: RunReader, limit: int = 16) -> None:
+        """Start reading the first charts' series while the page is still loading: the
+        browser asks for them right after this answer (the cache makes them one read)."""
+        lengths = run.metrics.lengths()
+        for key in sorted(k for k, n in lengths.items() if n)[:limit]:
+            self._prefetch.submit(self._quiet_get, run, key, lengths[key])
+
+    def _quiet_get(self, run: RunReader, key: str, n: int) -> None:
+        try:
+            self.cache.get(run, key, None, n)
+        except Exception:  # noqa: BLE001 - the real request reports any error
+            pass
 
     def status(self, request: Request) -> dict[str, Any]:
         """What a live page polls: status and committed rows per key (rank 0 and each rank)."""
@@ -143,7 +177,9 @@ class Api:
             lo, hi = min(start, n), n
         else:
             lo, hi = window(cols[xname], arg_float(request, "x0"), arg_float(request, "x1"))
-        part = {c: v[lo:hi] for c, v in cols.items()}
+        part = {c: v[lo:hi] for c, v in cols.items() if c in ("step", "value", xname)}
+        if "min" in cols and not (_same(cols["min"], cols["value"]) and _same(cols["max"], cols["value"])):
+            part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi,
                 "downsampled": len(out["step"]) < hi - lo, "columns": columns(out)}
@@ -202,6 +238,11 @@ class Api:
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal, NaN included (a series one process logged has min == max == value)."""
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 
 
 def attempts(info: RunInfo) -> list[dict[str, Any]]:

@@ -16,27 +16,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def bucket_ids(x: np.ndarray, width: int) -> np.ndarray:
-    """The bucket (0..width-1) of every row: by x when x never decreases, else by position."""
+def is_sorted(x: np.ndarray) -> bool:
+    return len(x) < 2 or bool(np.all(x[1:] >= x[:-1]))
+
+
+def bucket_starts(x: np.ndarray, width: int) -> np.ndarray:
+    """First row of each non-empty bucket: equal x ranges when x never decreases (so a bucket
+    is a pixel column), else equal row counts."""
     n = len(x)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if n > 1 and np.all(np.diff(x) >= 0) and x[-1] > x[0]:
-        span = float(x[-1] - x[0])
-        ids = np.floor((x - x[0]) * (width / span)).astype(np.int64)
+    if n and is_sorted(x) and x[-1] > x[0]:
+        edges = x[0] + (x[-1] - x[0]) * (np.arange(width) / width)
+        starts = np.searchsorted(x, edges, side="left")
     else:
-        ids = (np.arange(n, dtype=np.int64) * width) // n
-    return np.minimum(ids, width - 1)
+        starts = (np.arange(width, dtype=np.int64) * n) // max(width, 1)
+    starts = np.unique(starts)
+    return starts[starts < n]
 
 
-def _first_per_bucket(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Index of the first row of each bucket where ``mask`` holds."""
-    hits = np.flatnonzero(mask)
-    _, first = np.unique(ids[hits], return_index=True)
-    return hits[first]
-
-
-def m4_indices(x: np.ndarray, y: np.ndarray, width: int) -> np.ndarray:
+def m4_indices(x: np.ndarray, y: np.ndarray, width: int, starts: np.ndarray | None = None) -> np.ndarray:
     """Sorted row indices to keep: per bucket the first, last, arg-min and arg-max of ``y``
     (non-finite values are never a bucket's min or max, but first/last rows are kept so a
     gap stays visible). All rows when there are no more than ``4 * width``."""
@@ -45,49 +42,47 @@ def m4_indices(x: np.ndarray, y: np.ndarray, width: int) -> np.ndarray:
         raise ValueError(f"width must be at least 1 pixel, got {width}")
     if n <= 4 * width:
         return np.arange(n, dtype=np.int64)
-    ids = bucket_ids(x, width)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], n] - 1
+    starts = bucket_starts(x, width) if starts is None else starts
+    ends = np.r_[starts[1:], n]
     finite = np.isfinite(y)
     lo = np.where(finite, y, np.inf)
     hi = np.where(finite, y, -np.inf)
-    bmin = np.minimum.reduceat(lo, starts)
-    bmax = np.maximum.reduceat(hi, starts)
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
-    amin = _first_per_bucket(finite & (lo == bmin[seg]), seg)
-    amax = _first_per_bucket(finite & (hi == bmax[seg]), seg)
-    return np.unique(np.concatenate([starts, ends, amin, amax]))
+    keep = [starts, ends - 1]
+    # one argmin/argmax per bucket on a view: ~width small calls, no per-row temporaries
+    amin = [a + int(lo[a:b].argmin()) for a, b in zip(starts.tolist(), ends.tolist())]
+    amax = [a + int(hi[a:b].argmax()) for a, b in zip(starts.tolist(), ends.tolist())]
+    keep += [np.asarray(amin, dtype=np.int64), np.asarray(amax, dtype=np.int64)]
+    return np.unique(np.concatenate(keep))
 
 
-def envelope(ids_kept: np.ndarray, x: np.ndarray, column: np.ndarray, width: int,
-             how: str) -> np.ndarray:
+def envelope(keep: np.ndarray, starts: np.ndarray, column: np.ndarray, how: str) -> np.ndarray:
     """``column`` at the kept rows, widened to its bucket's min (``how="min"``) or max."""
-    if len(ids_kept) == len(x):
-        return column.copy()
-    ids = bucket_ids(x, width)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(x)]))
     if how == "min":
         vals = np.fmin.reduceat(column, starts)
     elif how == "max":
         vals = np.fmax.reduceat(column, starts)
     else:
         raise ValueError(f"how must be 'min' or 'max', got {how!r}")
-    return vals[seg[ids_kept]]
+    return vals[np.searchsorted(starts, keep, side="right") - 1]
 
 
 def downsample(columns: dict[str, np.ndarray], width: int, x: str = "step", y: str = "value",
                band: tuple[str, str] = ("min", "max")) -> dict[str, np.ndarray]:
     """Every column of ``columns`` at the M4 rows of ``y`` over ``x``; the ``band`` columns
-    (when present) hold their bucket envelope. Fewer than ``4 * width`` rows pass unchanged."""
-    keep = m4_indices(columns[x], columns[y], width)
+    (when present) hold their bucket envelope. No more than ``4 * width`` rows pass unchanged."""
+    xs = columns[x]
+    if len(xs) <= 4 * width:
+        if width < 1:
+            raise ValueError(f"width must be at least 1 pixel, got {width}")
+        return dict(columns)
+    starts = bucket_starts(xs, width)
+    keep = m4_indices(xs, columns[y], width, starts)
     out = {name: col[keep] for name, col in columns.items()}
-    if len(keep) < len(columns[x]):
-        lo, hi = band
-        if lo in columns:
-            out[lo] = envelope(keep, columns[x], columns[lo], width, "min")
-        if hi in columns:
-            out[hi] = envelope(keep, columns[x], columns[hi], width, "max")
+    lo, hi = band
+    if lo in columns:
+        out[lo] = envelope(keep, starts, columns[lo], "min")
+    if hi in columns:
+        out[hi] = envelope(keep, starts, columns[hi], "max")
     return out
 
 
@@ -97,7 +92,7 @@ def window(x: np.ndarray, x0: float | None, x1: float | None) -> tuple[int, int]
     n = len(x)
     if n == 0 or (x0 is None and x1 is None):
         return 0, n
-    if n > 1 and not np.all(np.diff(x) >= 0):
+    if not is_sorted(x):
         mask = np.ones(n, dtype=bool)
         if x0 is not None:
             mask &= x >= x0

@@ -69,26 +69,41 @@ def inside_root(storage: StorageBackend, path: str) -> bool:
 
 
 class RunIndex:
-    """The runs under a root, listed at most every ``ttl`` seconds (a live root grows)."""
+    """The runs under a root. Listing a large root takes a while (one ``run.json`` read per
+    run), so a listing older than ``ttl`` seconds is served while a background thread makes
+    the next one; a run not in the listing is looked for again at once (at most once a
+    second), so a run started a moment ago opens without waiting."""
 
     def __init__(self, root: RootReader, ttl: float = 3.0) -> None:
         self.root = root
         self.ttl = ttl
         self._lock = threading.Lock()
         self._at = -1e9
-        self._runs: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, dict[str, Any]] | None = None
+        self._refreshing = False
 
-    def _refresh(self) -> None:
+    def _scan(self) -> None:
         found = scan_runs(self.root.storage)
-        self._runs = {p: meta for p, meta in found if inside_root(self.root.storage, p)}
-        self._at = time.monotonic()
+        runs = {p: meta for p, meta in found if inside_root(self.root.storage, p)}
+        with self._lock:
+            self._runs, self._at = runs, time.monotonic()
+
+    def _background(self) -> None:
+        try:
+            self._scan()
+        finally:
+            self._refreshing = False
 
     def listing(self, fresh: bool = False) -> dict[str, dict[str, Any]]:
-        """``{path: run.json}`` of every run (re-listed when older than ``ttl``)."""
+        """``{path: run.json}`` of every run (at most ``ttl`` seconds old, or being renewed)."""
+        age = time.monotonic() - self._at
+        if self._runs is None or (fresh and age > 1.0):
+            self._scan()
+        elif age > self.ttl and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._background, name="distlog-run-index", daemon=True).start()
         with self._lock:
-            if fresh or time.monotonic() - self._at > self.ttl:
-                self._refresh()
-            return dict(self._runs)
+            return dict(self._runs or {})
 
     def reader(self, path: str) -> RunReader:
         """A reader of the run at ``path``; ``BadPath`` or ``UnknownRun`` otherwise."""

@@ -24,6 +24,7 @@ class SeriesCache:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
         self._bytes = 0
+        self._reading: dict[tuple, threading.Lock] = {}
 
     @staticmethod
     def _size(cols: dict[str, np.ndarray]) -> int:
@@ -32,6 +33,12 @@ class SeriesCache:
     def get(self, run: RunReader, key: str, rank: int | None, n: int) -> dict[str, np.ndarray]:
         """Rows ``[0, n)`` of ``key`` as ``{column: array}`` (the chart columns only)."""
         ident = (run.url, rank or 0, key)
+        with self._lock:
+            reading = self._reading.setdefault(ident, threading.Lock())
+        with reading:  # one read per series at a time: a second asker waits, then hits
+            return self._get(run, key, rank, n, ident)
+
+    def _get(self, run: RunReader, key: str, rank: int | None, n: int, ident: tuple) -> dict[str, np.ndarray]:
         with self._lock:
             have = self._items.get(ident)
             if have is not None:

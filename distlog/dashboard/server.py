@@ -88,6 +88,7 @@ def prepare(root: Any, host: str = "127.0.0.1", port: int = 0, token: str | None
         token = secrets.token_urlsafe(24)
     sock = bind(host, port)
     app = make_app(reader, token=token, loopback_only=loopback, ttl=ttl)
+    threading.Thread(target=app.state.api.warm, name="distlog-warm", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)

@@ -82,7 +82,7 @@ export class MetricChart {
       grew = true;
       if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
     }
-    if (grew && !this.zoom) this.draw(false);
+    if (grew && !this.zoom) this.draw(true); // the x range follows the new rows
   }
 
   data(parts) {
@@ -103,7 +103,7 @@ export class MetricChart {
           { label: "max", stroke: "transparent", points: { show: false }, width: 0 });
         bands.push({ series: [2, 1], fill: BAND_FILL });
       }
-      const label = this.opts.perRank ? "rank 0" : "value";
+      const label = parts[0].rank ? `rank ${parts[0].rank}` : "value";
       data.push(fix(c.value));
       series.push({ label: smooth ? `${label} (raw)` : label, stroke: smooth ? "rgba(47,111,219,0.3)" : color(0),
         width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 } });
@@ -120,8 +120,8 @@ export class MetricChart {
       let idx = 1;
       if (first.min && first.max) {
         data.push(fix(joined[1]), fix(joined[2]));
-        series.push({ label: "min (all ranks)", stroke: "transparent", points: { show: false } },
-          { label: "max (all ranks)", stroke: "transparent", points: { show: false } });
+        series.push({ label: "min", stroke: "transparent", points: { show: false } },
+          { label: "max", stroke: "transparent", points: { show: false } });
         bands.push({ series: [2, 1], fill: BAND_FILL });
         idx = 3;
       }
@@ -155,7 +155,10 @@ export class MetricChart {
     this.el.dataset.series = String(series.length - 1);
     this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !this.zoom ? " · downsampled" : "") +
       (this.zoom ? " · zoomed (double-click to reset)" : "");
-    window.distlog.drawn = (window.distlog.drawn || 0) + 1;
+    const hooks = window.distlog;
+    hooks.drawn = (hooks.drawn || 0) + 1;
+    hooks.firstDraw = hooks.firstDraw || {};
+    if (!(this.key in hooks.firstDraw)) hooks.firstDraw[this.key] = performance.now(); // for the benchmark
   }
 
   options(series, bands) {

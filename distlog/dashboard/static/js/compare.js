@@ -8,6 +8,7 @@ import { setCrumbs } from "./ui.js";
 
 function plot(box, data, series, bands, opts) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
+    legend: { show: false }, // the chips above the charts name the colours
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
     axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }] }, data, box);
   return u;
@@ -63,10 +64,22 @@ export async function comparePage(view, params) {
       const c = color(i);
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
+    showGroups(res.groups);
     return { u: plot(box, joined, series, bands, opts), key, groups: res.groups };
   }
 
+  const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
+  legend.after(groupLegend);
+  function showGroups(groups) {
+    clear(groupLegend);
+    groups.forEach((g, i) => groupLegend.append(h("span", { class: "rank-chip" },
+      h("span", { class: "swatch", style: { background: color(i) } }),
+      `${opts.group} = ${value(g.group[opts.group])} · mean ± std of ${Math.max(...g.runs)} runs`)));
+  }
+
   function drawAll() {
+    legend.hidden = !!opts.group;
+    groupLegend.hidden = !opts.group;
     plots.splice(0).forEach((p) => p.u && p.u.destroy());
     clear(grid);
     let re = null;

@@ -118,7 +118,7 @@ export async function runsPage(view, params) {
     table.append(h("tbody", {}, body));
     compareBtn.disabled = state.selected.size < 1;
     info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet");
-    window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length };
+    window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
   render();
   setLive(state.data.runs.some((r) => r.status === "running"));
