@@ -209,3 +209,24 @@ def test_page_and_static_files_with_security_headers(client):
     assert "cdn" not in page.text.lower() and "https://" not in page.text
     js = client.get("/static/vendor/uplot/uPlot.iife.min.js")
     assert js.status_code == 200 and len(js.content) > 40_000
+
+
+def test_every_static_file_ships_in_the_wheel():
+    import fnmatch
+    import tomllib
+
+    here = os.path.dirname(__file__)
+    with open(os.path.join(here, "..", "pyproject.toml"), "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["distlog.dashboard"]
+    pkg = os.path.join(here, "..", "distlog", "dashboard")
+    static = [os.path.relpath(os.path.join(d, n), pkg).replace(os.sep, "/")
+              for d, _, names in os.walk(os.path.join(pkg, "static")) for n in names]
+    assert "static/vendor/uplot/uPlot.iife.min.js" in static and "static/vendor/uplot/LICENSE" in static
+    assert [s for s in static if not any(fnmatch.fnmatchcase(s, g) for g in globs)] == []
+
+
+def test_loopback_names():
+    from distlog.dashboard.server import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.5", "::", "example.org"]))

@@ -41,6 +41,7 @@ export async function chartsTab(body, run, params) {
     let re = null;
     try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
     grid.replaceChildren();
+    grid.className = "charts";
     const groups = new Map();
     for (const c of charts) {
       if (re && !re.test(c.key)) continue;
@@ -48,13 +49,13 @@ export async function chartsTab(body, run, params) {
       if (!groups.has(g)) groups.set(g, []);
       groups.get(g).push(c);
     }
-    for (const [g, cs] of groups) {
-      const sect = h("div", { class: "charts" });
-      grid.append(h("h4", { text: g || "metrics" }), sect);
-      for (const c of cs) { sect.append(c.el); if (!c.loaded) visible.observe(c.el); }
+    for (const [g, cs] of groups) { // one grid: a section title spans the row, charts flow
+      if (groups.size > 1) grid.append(h("h4", { class: "section", text: g || "metrics" }));
+      for (const c of cs) { grid.append(c.el); if (!c.loaded) visible.observe(c.el); }
     }
-    if (!charts.length) grid.append(h("div", { class: "empty", text: "This run has no committed metrics yet." }));
-    for (const key of run.histograms) grid.append(h("h4", { text: `histogram: ${key}` }), histogramCard(run.path, key));
+    if (!charts.length) grid.append(h("div", { class: "empty section", text: "This run has no committed metrics yet." }));
+    if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
+    for (const key of run.histograms) grid.append(histogramCard(run.path, key));
   }
   const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.load());
   const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
