@@ -42,6 +42,15 @@ def make_root(root: str) -> str:
         exp.files.save("plain text\nline 2\n", "notes.txt")
         exp.files.save_audio("beep.wav", np.sin(np.arange(8000) / 5.0).astype(np.float32), 8000)
         exp.files.save(b"\x00" * 100_000 + b"end", "blob.bin")
+    with exp.experiment("media"):  # a run that failed once and was resumed: two attempts
+        try:
+            with exp.run("resumed"):
+                exp.metrics.log(step=0, x=0.0)
+                raise RuntimeError("node lost")
+        except RuntimeError:
+            pass
+        with exp.run("resumed", resume_step=1):
+            exp.metrics.log(step=1, x=1.0)
     return root
 
 

@@ -32,7 +32,7 @@ def client(root):
 def test_runs_table_lists_every_run_with_flat_params(client):
     data = client.get("/api/runs").json()
     paths = [r["path"] for r in data["runs"]]
-    assert paths == ["media/m1"] + sorted(f"sweep/lr{lr}-s{s}" for lr, s in SWEEP)
+    assert paths == ["media/m1", "media/resumed"] + sorted(f"sweep/lr{lr}-s{s}" for lr, s in SWEEP)
     row = {r["path"]: r for r in data["runs"]}["sweep/lr0.01-s1"]
     assert row["params"] == {"optim.lr": 0.01, "seed": 1}
     assert row["status"] == "completed" and sorted(row["tags"]) == ["small", "sweep"]

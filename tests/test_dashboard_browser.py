@@ -87,7 +87,7 @@ def wait_chart(page, key: str) -> dict:
 def test_runs_table_filter_sort_and_open_a_run(page, shots):
     go(page, "#/")
     page.wait_for_selector("#runs-table tbody tr")
-    assert page.locator("#runs-table tbody tr").count() == 6
+    assert page.locator("#runs-table tbody tr").count() == 7
     page.screenshot(path=shots / "01-runs.png")
     page.fill("#runs-filter", "optim.lr=0.1 seed>0")
     assert page.locator("#runs-table tbody tr").count() == 1
@@ -219,9 +219,12 @@ def test_live_chart_advances_without_reload(page, root, shots, tmp_path):
 
 @pytest.mark.timeout(120)
 def test_attempts_timeline_and_unknown_run(page, shots):
-    go(page, "#/run?path=sweep/lr0.1-s0&tab=attempts")
-    page.wait_for_selector("#timeline .tl-bar[data-attempt='0']")
-    assert "completed" in page.inner_text("#timeline")
+    go(page, "#/run?path=media/resumed&tab=attempts")
+    page.wait_for_selector("#timeline .tl-bar[data-attempt='1']")
+    bars = page.locator("#timeline .tl-bar").all_text_contents()
+    assert bars[0].startswith("attempt 0 · failed") and bars[1].startswith("attempt 1 · completed")
+    assert "resumed at step 1" in bars[1]
+    assert "node lost" in page.inner_text("table.grid")
     page.screenshot(path=shots / "10-attempts.png")
     go(page, "#/run?path=sweep/nope&tab=charts")
     page.wait_for_selector("#banner:not([hidden])")

@@ -134,3 +134,52 @@ def test_cli_serve_prints_the_url_answers_and_stops_on_ctrl_c(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+KILLED_WRITER = """
+import sys, time, distlog
+exp = distlog.get_logger(sys.argv[1], commit_interval=0.1)
+with exp.experiment("crash"), exp.run("c1", params={"lr": 0.1}):
+    for step in range(600):
+        exp.metrics.log(step=step, x=float(step))
+        exp.info(f"at {step}", step=step)
+        exp.metrics.commit()
+        time.sleep(0.05)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_run_shows_what_was_committed_and_its_resume_on_the_timeline(tmp_path):
+    root = str(tmp_path / "root")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH")] if p)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, root], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if distlog.open_run(os.path.join(root, "crash", "c1")).metrics.lengths().get("x", 0) >= 5:
+                    break
+            except FileNotFoundError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL mid-write: no close, no final flush
+        proc.wait()
+    c = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+    st = c.get("/api/status", params={"run": "crash/c1"}).json()
+    n = st["lengths"]["0"]["x"]
+    assert st["status"] == "running" and n >= 5
+    s = c.get("/api/series", params={"run": "crash/c1", "key": "x"}).json()
+    assert s["columns"]["step"] == list(range(n)) and s["columns"]["value"] == [float(i) for i in range(n)]
+    logs = c.get("/api/logs", params={"run": "crash/c1", "grep": "^at "}).json()["records"]
+    assert [r["message"] for r in logs][: n] == [f"at {i}" for i in range(n)]
+    exp = distlog.get_logger(root)  # the requeued job resumes the same run
+    with exp.experiment("crash"), exp.run("c1", resume_step=n):
+        exp.metrics.log(step=n, x=float(n))
+    d = c.get("/api/run", params={"run": "crash/c1"}).json()
+    assert [(a["attempt"], a["status"], a["resume_step"]) for a in d["attempts"]] == \
+        [(0, "interrupted", None), (1, "completed", n)]
+    assert d["attempts"][0]["started"] < d["attempts"][1]["started"]
+    assert d["log_attempts"] == [0, 1]
