@@ -8,7 +8,7 @@ import { setCrumbs } from "./ui.js";
 
 function plot(box, data, series, bands, opts) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
-    legend: { show: false }, // the chips above the charts name the colours
+    legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
     axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }] }, data, box);
   return u;
