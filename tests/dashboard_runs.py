@@ -75,6 +75,7 @@ exp = distlog.get_logger(sys.argv[1], commit_interval=0.2)
 with exp.experiment("live"), exp.run("l1"):
     for step in range(900):  # at most ~90 s, even if the test dies
         exp.metrics.log(step=step, live=float(step))
+        exp.info(f"tick {step}", step=step)
         exp.metrics.commit()
         time.sleep(0.1)
 """

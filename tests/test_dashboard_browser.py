@@ -212,6 +212,17 @@ def test_live_chart_advances_without_reload(page, root, shots, tmp_path):
         assert vals["value"] == [float(x) for x in vals["x"]]  # the rows are the logged values
         assert page.is_visible("#live-badge")
         page.screenshot(path=shots / "09-live.png")
+        page.click("nav.tabs a[data-tab=logs]")  # the log view follows too, still no reload
+        page.wait_for_selector("#log-list .logline[data-step]")
+        assert page.is_checked("#log-follow")
+        last = page.locator("#log-list .logline").last.get_attribute("data-step")
+        page.wait_for_function(f"() => {{ const l = [...document.querySelectorAll('#log-list .logline')];"
+                               f" return l.length && +l[l.length - 1].dataset.step >= {int(last) + 5}; }}",
+                               timeout=30_000)
+        assert page.evaluate("() => window.__marker") == 1
+        steps = page.locator("#log-list .logline[data-step]").evaluate_all(
+            "ls => ls.filter(l => l.dataset.step !== '').map(l => +l.dataset.step)")
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)  # in order, no duplicates
     finally:
         proc.terminate()
         proc.wait(timeout=30)

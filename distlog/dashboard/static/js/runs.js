@@ -49,6 +49,15 @@ export function matches(run, terms) {
   return true;
 }
 
+// hovering a run's link asks for its metadata: the server starts reading its series then, so
+// the charts are often ready by the time the click lands
+const warmed = new Set();
+function warm(path) {
+  if (warmed.has(path)) return;
+  warmed.add(path);
+  get("run", { run: path }).catch(() => warmed.delete(path));
+}
+
 function sortValue(v) { return v === null || v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }
 
 export async function runsPage(view, params) {
@@ -106,7 +115,8 @@ export async function runsPage(view, params) {
         box.checked ? state.selected.add(r.path) : state.selected.delete(r.path);
         compareBtn.disabled = state.selected.size < 1;
       } });
-      const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link" });
+      const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
+        onmouseenter: () => warm(r.path) });
       const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", {}, fmt.statusBadge(h, r.status)),
         h("td", { text: r.experiment }), h("td", {}, link), h("td", { text: fmt.time(r.started) }),
         h("td", { class: "num", text: fmt.duration(r.duration) }), h("td", { class: "num", text: fmt.value(r.last_step) }),
