@@ -376,12 +376,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _out(f"distlog dashboard of {args.root} at {url}")
     _out("(read-only; press Ctrl-C to stop)")
     sys.stdout.flush()
-    if args.open:
+    if args.open:  # once uvicorn is listening (the socket is bound already: no race)
+        import threading
         import webbrowser
 
-        threading_open = __import__("threading").Timer(0.5, webbrowser.open, args=(url,))
-        threading_open.daemon = True
-        threading_open.start()
+        opener = threading.Timer(0.5, webbrowser.open, args=(url,))
+        opener.daemon = True
+        opener.start()
     try:
         serve_forever(server, sock)
     except KeyboardInterrupt:

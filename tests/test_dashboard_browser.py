@@ -240,3 +240,25 @@ def test_attempts_timeline_and_unknown_run(page, shots):
     go(page, "#/run?path=sweep/nope&tab=charts")
     page.wait_for_selector("#banner:not([hidden])")
     assert "no run 'sweep/nope'" in page.inner_text("#banner")
+
+
+@pytest.mark.timeout(120)
+def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
+    go(page, "#/run?path=media/m1&tab=charts")
+    vals = wait_chart(page, "spiky")
+    assert vals["x"] == list(range(STEPS)) and max(vals["value"]) == 100.0
+    box = page.locator(".chart[data-key='spiky'] .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.45, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
+    page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length < 12")
+    zoomed = page.evaluate("() => window.distlog.charts['spiky'].values()")
+    lo, hi = zoomed["x"][0], zoomed["x"][-1]
+    assert 10 <= lo < hi <= 21 and zoomed["x"] == list(range(lo, hi + 1))  # every row of the range
+    assert zoomed["value"] == [100.0 if s == 17 else 1.0 for s in zoomed["x"]]
+    page.screenshot(path=shots / "11-zoomed.png")
+    page.dblclick(".chart[data-key='spiky'] .u-over")
+    page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length === 30")

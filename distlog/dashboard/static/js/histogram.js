@@ -9,8 +9,12 @@ export function histogramCard(run, key) {
   const card = h("div", { class: "card", "data-hist": key }, h("h3", {}, key, note), canvas);
   get("histogram", { run, key }).then((hg) => {
     note.textContent = `${hg.rows} histograms · steps ${hg.step[0]}–${hg.step[hg.step.length - 1]}`;
+    const dpr = window.devicePixelRatio || 1; // draw at the displayed size: no stretched text
+    canvas.width = Math.round((canvas.clientWidth || 600) * dpr);
+    canvas.height = Math.round(220 * dpr);
     const ctx = canvas.getContext("2d");
-    const W = canvas.width, H = canvas.height, n = hg.step.length;
+    ctx.scale(dpr, dpr);
+    const W = canvas.width / dpr, H = canvas.height / dpr, n = hg.step.length;
     let lo = Infinity, hi = -Infinity, cmax = 0;
     hg.edges.forEach((e) => { lo = Math.min(lo, e[0]); hi = Math.max(hi, e[e.length - 1]); });
     hg.counts.forEach((c) => c.forEach((v) => { cmax = Math.max(cmax, v || 0); }));
