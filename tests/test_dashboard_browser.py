@@ -223,6 +223,11 @@ def test_live_chart_advances_without_reload(page, root, shots, tmp_path):
         steps = page.locator("#log-list .logline[data-step]").evaluate_all(
             "ls => ls.filter(l => l.dataset.step !== '').map(l => +l.dataset.step)")
         assert steps == sorted(steps) and len(set(steps)) == len(steps)  # in order, no duplicates
+        go(page, "#/compare?run=live/l1&run=sweep/lr0.1-s0")  # compare charts follow too
+        page.wait_for_selector("#compare-charts .chart[data-key='live'][data-series]")
+        n0 = page.evaluate("() => window.distlog.compare.plots.find(p => p.key === 'live').u.data[0].length")
+        page.wait_for_function(f"() => window.distlog.compare.plots.find(p => p.key === 'live').u.data[0].length >= {n0 + 5}",
+                               timeout=30_000)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

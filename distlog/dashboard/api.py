@@ -205,7 +205,8 @@ class Api:
     def keys(self, request: Request) -> dict[str, Any]:
         runs = self._runs_arg(request)
         return {"keys": sorted({k for r in runs for k in r.metrics.keys()}),
-                "params": {r.info.path: {k: jsonable(v) for k, v in r.flat_params.items()} for r in runs}}
+                "params": {r.info.path: {k: jsonable(v) for k, v in r.flat_params.items()} for r in runs},
+                "status": {r.info.path: r.info.status for r in runs}}
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")

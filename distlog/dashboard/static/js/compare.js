@@ -4,6 +4,7 @@ import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { color, value } from "./fmt.js";
 import { ema } from "./chart.js";
+import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 
 function plot(box, data, series, bands, opts) {
@@ -37,24 +38,68 @@ export async function comparePage(view, params) {
   const plots = [];
   window.distlog.compare = { plots };
 
+  const overlayData = (parts) => {
+    const joined = uPlot.join(parts.map((p) => [p.cols.step, p.cols.value]));
+    return [joined[0], ...parts.map((_, j) => ema(joined[j + 1], opts.smooth))];
+  };
+
   async function overlay(key, box) {
-    const res = await get("compare", { run: runs, key, width: box.clientWidth || 420 });
+    const width = box.clientWidth || 420;
+    const res = await get("compare", { run: runs, key, width });
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
-    const joined = uPlot.join(have.map(([s]) => [s.columns.step, s.columns.value]));
-    const data = [joined[0], ...have.map((_, j) => ema(joined[j + 1], opts.smooth))];
+    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, cols: s.columns }));
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
-    return { u: plot(box, data, series, [], opts), key, runs: have.map(([s]) => s.run) };
+    return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
   }
 
-  async function grouped(key, box) {
-    const res = await get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+  // live: runs still being written add their new rows (overlay) or refresh the bands (grouped)
+  async function poll() {
+    const running = runs.filter((r) => meta.status[r] === "running");
+    if (!running.length) return;
+    const lengths = {};
+    for (const r of running) {
+      const st = await get("status", { run: r });
+      meta.status[r] = st.status;
+      lengths[r] = st.lengths["0"] || {};
+    }
+    for (const p of plots) {
+      if (opts.group) {
+        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p);
+        continue;
+      }
+      let grew = false;
+      for (const part of p.parts || []) {
+        const n = (lengths[part.run] || {})[p.key] || 0;
+        if (n <= part.rows) continue;
+        const s = await get("series", { run: part.run, key: p.key, width: p.width, start: part.rows });
+        for (const c of ["step", "value"]) part.cols[c] = part.cols[c].concat(s.columns[c]);
+        part.rows = s.rows;
+        grew = true;
+      }
+      if (grew) p.u.setData(overlayData(p.parts), true);
+    }
+  }
+
+  function bandData(groups) {
     const tables = [];
-    for (const g of res.groups) {
+    for (const g of groups) {
       const lo = g.mean.map((m, i) => (m === null ? null : m - (g.std[i] || 0)));
       const hi = g.mean.map((m, i) => (m === null ? null : m + (g.std[i] || 0)));
       tables.push([g.step, lo], [g.step, hi], [g.step, ema(g.mean, opts.smooth)]);
     }
-    const joined = uPlot.join(tables);
+    return uPlot.join(tables);
+  }
+
+  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+
+  async function refreshBands(p) {
+    const res = await fetchBands(p.key, p.box);
+    if (res.groups.length === p.groups.length) p.u.setData(bandData(res.groups), true);
+    p.groups = res.groups;
+  }
+
+  async function grouped(key, box) {
+    const res = await fetchBands(key, box);
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
       const label = `${opts.group}=${value(g.group[opts.group])} (${Math.max(...g.runs)} runs)`;
@@ -65,7 +110,7 @@ export async function comparePage(view, params) {
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups);
-    return { u: plot(box, joined, series, bands, opts), key, groups: res.groups };
+    return { u: plot(box, bandData(res.groups), series, bands, opts), key, groups: res.groups, box };
   }
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
@@ -96,5 +141,6 @@ export async function comparePage(view, params) {
     }
   }
   drawAll();
-  return { dispose: () => plots.forEach((p) => p.u && p.u.destroy()) };
+  const poller = new Poller(poll, 2000).start();
+  return { dispose: () => { poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
 }
