@@ -183,3 +183,42 @@ def test_a_killed_run_shows_what_was_committed_and_its_resume_on_the_timeline(tm
         [(0, "interrupted", None), (1, "completed", n)]
     assert d["attempts"][0]["started"] < d["attempts"][1]["started"]
     assert d["log_attempts"] == [0, 1]
+
+
+@pytest.mark.gcs
+@pytest.mark.timeout(240)
+def test_gcs_root_on_fake_gcs_server(gcs_bucket):
+    url = f"gs://{gcs_bucket['bucket']}/root"
+    opts = gcs_bucket["storage_options"]
+    exp = distlog.get_logger(url, **opts)
+    with exp.experiment("g"), exp.run("r1", params={"lr": 0.25}):
+        for step in range(5):
+            exp.metrics.log(step=step, y=step * 2.0)
+        exp.error("boom", step=4)
+    c = TestClient(make_app(distlog.open_root(url, **opts)), base_url=LOCAL)
+    assert [r["path"] for r in c.get("/api/runs").json()["runs"]] == ["g/r1"]
+    s = c.get("/api/series", params={"run": "g/r1", "key": "y"}).json()
+    assert s["columns"]["value"] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    logs = c.get("/api/logs", params={"run": "g/r1", "level": "ERROR"}).json()["records"]
+    assert [(r["message"], r["step"]) for r in logs] == [("boom", 4)]
+
+
+def test_memory_root_served_in_process():
+    import uuid
+
+    from distlog.storage.memory import discard_store
+
+    name = f"dash-{uuid.uuid4().hex[:12]}"
+    url = f"memory://{name}/root"
+    try:
+        exp = distlog.get_logger(url)
+        with exp.experiment("m"), exp.run("r"):
+            exp.metrics.log(step=0, z=3.5)
+        served = distlog.serve(url)
+        try:
+            with _direct.open(served + "api/series?run=m/r&key=z", timeout=10) as r:
+                assert json.loads(r.read())["columns"]["value"] == [3.5]
+        finally:
+            served.stop()
+    finally:
+        discard_store(name)
