@@ -52,9 +52,9 @@ def _handler(fn: Callable[[Request], Any]) -> Callable[[Request], Response]:
     def endpoint(request: Request) -> Response:
         try:
             out = fn(request)
-        except (UnknownRun, QueryError, KeyError, LookupError, FileNotFoundError) as e:
+        except (UnknownRun, QueryError, KeyError, FileNotFoundError) as e:
             return error(404, _reason(e) or "not found")
-        except (BadPath, ValueError, TypeError) as e:
+        except (BadPath, ValueError) as e:
             return error(400, str(e))
         except OSError as e:  # the store failed (network, permissions): say so, do not crash
             return error(502, f"reading the store failed: {type(e).__name__}: {e}")
