@@ -28,7 +28,7 @@ export async function logsTab(body, run, params) {
   const earlier = h("button", { text: "Load earlier", onclick: () => loadEarlier() });
   const list = h("div", { class: "logs", id: "log-list" });
   body.append(h("div", { class: "toolbar" }, ...rankBoxes, level, grep, h("label", {}, icase, "ignore case"),
-    step, jump, h("label", {}, follow, "live tail"), count), h("div", { class: "toolbar" }, earlier), list);
+    step, jump, h("label", {}, follow, "live tail"), earlier, count), list);
 
   const filters = () => ({ run: run.path, rank: state.ranks.size === run.log_ranks.length ? undefined : [...state.ranks],
     level: level.value, grep: grep.value, i: icase.checked ? 1 : undefined });
