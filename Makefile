@@ -6,7 +6,10 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 BIN := $(VENV)/bin
 NPROC ?= 2
 
-.PHONY: install system-packages test demo bench gpu-check slurm-start slurm-stop clean
+UPLOT_VERSION ?= 1.6.32
+UPLOT_DIR := distlog/dashboard/static/vendor/uplot
+
+.PHONY: install system-packages test demo bench gpu-check slurm-start slurm-stop clean vendor-uplot
 
 install: system-packages $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -17,13 +20,14 @@ install: system-packages $(BIN)/python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Debian packages the tests use: SLURM + munge (a one-node cluster for the slurm tests),
-# ffmpeg comes from imageio-ffmpeg's wheel so it is not needed here.
+# Debian packages the tests use: SLURM + munge (a one-node cluster for the slurm tests) and
+# Chromium (the dashboard's browser tests drive /usr/bin/chromium with Playwright; Playwright's
+# own browser download is not used). ffmpeg comes from imageio-ffmpeg's wheel.
 system-packages:
-	@if ! command -v sbatch >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then \
+	@if ! command -v sbatch >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
-	  else echo "note: slurm-wlm/munge not installed (need root + apt); slurm tests will be skipped"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge chromium >/dev/null; \
+	  else echo "note: slurm-wlm/munge/chromium not installed (need root + apt); slurm and browser tests will be skipped"; fi; \
 	fi
 
 test:
@@ -44,6 +48,13 @@ slurm-start:
 
 slurm-stop:
 	bash scripts/slurm_local.sh stop
+
+# uPlot is vendored (committed, MIT) so installs and clusters need no npm and no internet;
+# this refreshes it from the npm registry.
+vendor-uplot:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz && \
+	cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE $(CURDIR)/$(UPLOT_DIR)/ && rm -rf $$tmp
+	cd $(UPLOT_DIR) && sha256sum uPlot.iife.min.js uPlot.min.css
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -20,6 +20,7 @@ from .errors import (
     UnknownScheme,
     WriterError,
 )
+from .dashboard import serve
 from .experiment import Experiment, get_logger
 from .logline import LogRecord
 from .query import open_root, open_run
@@ -43,4 +44,5 @@ __all__ = [
     "open_run",
     "open_storage",
     "register_backend",
+    "serve",
 ]

@@ -10,6 +10,7 @@
     distlog plot RUN ... KEY ... -o out.png
     distlog export RUN --format csv|parquet
     distlog gc ROOT [--dry-run]          delete artifact blobs no run references
+    distlog serve ROOT [--port N]        the web dashboard (read-only; 127.0.0.1 by default)
 
 RUN is a run folder (path or URL); with ``--last``, the newest run below the given folder; a
 unique prefix of a run id also works (``runs/mnist/2026``). Exit status: 0 ok, 1 nothing
@@ -361,6 +362,41 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .errors import DistlogError
+
+    try:
+        from .dashboard.server import prepare, serve_forever
+    except ImportError as e:
+        _err(f"error: the dashboard needs starlette and uvicorn ({e}); "
+             "pip install 'distlog[dashboard]'")
+        return USAGE
+    try:
+        server, sock, url = prepare(args.root, args.host, args.port, args.token, _options(args))
+    except OSError as e:  # the port is taken, or the store cannot be reached
+        if isinstance(e, DistlogError):
+            raise
+        _err(f"error: {e}")
+        return USAGE
+    _out(f"distlog dashboard of {args.root} at {url}")
+    _out("(read-only; press Ctrl-C to stop)")
+    sys.stdout.flush()
+    if args.open:  # once uvicorn is listening (the socket is bound already: no race)
+        import threading
+        import webbrowser
+
+        opener = threading.Timer(0.5, webbrowser.open, args=(url,))
+        opener.daemon = True
+        opener.start()
+    try:
+        serve_forever(server, sock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return OK
+
+
 def _fields(result: Any) -> dict[str, Any]:
     """The public fields of whatever ``collect_garbage`` returns (dict, dataclass, object)."""
     import dataclasses
@@ -490,6 +526,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=86400.0, metavar="SECONDS",
                    help="keep blobs younger than this (default 1 day)")
     p.set_defaults(func=cmd_gc)
+
+    p = sub.add_parser("serve", parents=[common], help="the web dashboard of a root (read-only)")
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--port", "-p", type=int, default=8765, help="port (0: a free one; default 8765)")
+    p.add_argument("--token", help="access token (made and printed when --host is not loopback)")
+    p.add_argument("--open", action="store_true", help="open the dashboard in a web browser")
+    p.set_defaults(func=cmd_serve)
 
     # handed whole to distlog.slurm's own parser (see main)
     sub.add_parser("slurm", add_help=False, help="sbatch helpers: `distlog slurm grid --param lr=0.1,0.01 "

@@ -1,0 +1,260 @@
+"""The JSON API: runs, one run, its series (downsampled), histograms, compare and bands.
+
+Every handler is a thin layer over ``distlog.query``; nothing here writes to the store.
+Logs and files live in ``logs_api.py`` and ``files_api.py``. Run paths come in the ``run``
+query parameter and are resolved by ``RunIndex`` (see ``paths.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+
+from ..query.errors import KeyNotFound
+from ..query.root import RootReader, run_row
+from ..query.run import RunInfo, RunReader
+from ..query.sweeps import read_metrics
+from .downsample import downsample, window
+from .encode import column, columns, jsonable
+from .paths import BadPath, RunIndex
+from .seriescache import SeriesCache
+
+MAX_WIDTH = 8192
+DEFAULT_WIDTH = 1200
+MAX_COMPARE = 64
+
+
+def arg_int(request: Request, name: str, default: int | None = None, lo: int | None = None,
+            hi: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise BadPath(f"query parameter {name}={raw!r} is not an integer") from None
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise BadPath(f"query parameter {name}={v} is out of range [{lo}, {hi}]")
+    return v
+
+
+def arg_float(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadPath(f"query parameter {name}={raw!r} is not a number") from None
+
+
+def arg_str(request: Request, name: str, required: bool = True) -> str | None:
+    v = request.query_params.get(name)
+    if v is None and required:
+        raise BadPath(f"missing query parameter {name!r}")
+    return v
+
+
+class Api:
+    """State shared by the handlers: the root, its run index and the series cache."""
+
+    def __init__(self, root: RootReader, ttl: float = 3.0) -> None:
+        self.root = root
+        self.index = RunIndex(root, ttl=ttl)
+        self.cache = SeriesCache()
+        self._rows: dict[str, tuple[dict, dict]] = {}  # path -> (run.json, table row)
+        self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="distlog-prefetch")
+
+    def run(self, request: Request, name: str = "run") -> RunReader:
+        return self.index.reader(arg_str(request, name))
+
+    # ---- the root ---------------------------------------------------------------------
+    def meta(self, request: Request) -> dict[str, Any]:
+        from .. import __version__
+
+        return {"root": self.root.url, "version": __version__,
+                "live_lag": 1.0 if self.root.storage.supports_append else 35.0}
+
+    def runs(self, request: Request) -> dict[str, Any]:
+        """The sweep table: one row per run with its flattened params."""
+        rows = self.rows()
+        keys = sorted({k for r in rows for k in r["params"]})
+        return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time()}
+
+    def warm(self) -> None:
+        """List the root and read every run's params once (the server calls this in a thread
+        at start, so the first page does not wait for a large root's listing)."""
+        try:
+            self.rows()
+        except Exception:  # noqa: BLE001 - the first request reports any error
+            pass
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for path, meta in sorted(self.index.listing().items()):
+            cached = self._rows.get(path)
+            if cached is not None and cached[0] == meta and meta.get("status") != "running":
+                rows.append(cached[1])  # a finished run whose run.json did not change
+                continue
+            run = RunReader(self.root.storage.child(path) if path else self.root.storage, meta)
+            row = run_row(run)
+            row["tags"] = list(run.info.tags)
+            row["path"] = path
+            row["params"] = {k: jsonable(v) for k, v in run.flat_params.items()}
+            self._rows[path] = (meta, row)
+            rows.append(row)
+        return rows
+
+    # ---- one run ----------------------------------------------------------------------
+    def run_detail(self, request: Request) -> dict[str, Any]:
+        run = self.run(request)
+        info = run.info
+        ranks = run.metrics.ranks()
+        rank_keys = {}
+        for r in ranks:
+            if r:
+                rank_keys[str(r)] = run.metrics.keys(r)
+        try:
+            readme = run.storage.read_text("README.md")
+        except (FileNotFoundError, UnicodeDecodeError):
+            readme = ""
+        self.prefetch(run)
+        sources = run.logs.sources()
+        return {
+            "path": info.path, "url": run.url, "info": info.raw, "row": run_row(run),
+            "params": jsonable(run.params), "flat_params": {k: jsonable(v) for k, v in run.flat_params.items()},
+            "readme": readme, "keys": run.metrics.keys(), "rank_keys": rank_keys,
+            "histograms": run.metrics.histogram_keys(),
+            "log_ranks": sorted({r for _, r, _ in sources}),
+            "log_attempts": sorted({a for _, _, a in sources}),
+            "attempts": attempts(info),
+        }
+
+    def prefetch(self, run: RunReader, limit: int = 16) -> None:
+        """Start reading the first charts' series while the page is still loading: the
+        browser asks for them right after this answer (the cache makes them one read)."""
+        lengths = run.metrics.lengths()
+        for key in sorted(k for k, n in lengths.items() if n)[:limit]:
+            self._prefetch.submit(self._quiet_get, run, key, lengths[key])
+
+    def _quiet_get(self, run: RunReader, key: str, n: int) -> None:
+        try:
+            self.cache.get(run, key, None, n)
+        except Exception:  # noqa: BLE001 - the real request reports any error
+            pass
+
+    def status(self, request: Request) -> dict[str, Any]:
+        """What a live page polls: status and committed rows per key (rank 0 and each rank)."""
+        run = self.run(request)
+        lengths = {"0": run.metrics.lengths()}
+        for r in run.metrics.ranks():
+            if r:
+                lengths[str(r)] = run.metrics.lengths(r)
+        return {"status": run.info.status, "lengths": lengths, "time": time.time(),
+                "last_step": run.info.last_step}
+
+    def series(self, request: Request) -> dict[str, Any]:
+        run = self.run(request)
+        return self._series(run, request)
+
+    def _series(self, run: RunReader, request: Request, key: str | None = None) -> dict[str, Any]:
+        key = key or arg_str(request, "key")
+        rank = arg_int(request, "rank", 0, 0)
+        width = arg_int(request, "width", DEFAULT_WIDTH, 1, MAX_WIDTH)
+        xname = request.query_params.get("x", "step")
+        if xname not in ("step", "time"):
+            raise BadPath(f"x must be 'step' or 'time', got {xname!r}")
+        n = run.metrics.lengths(rank or None).get(key, 0)
+        if not n:
+            run.metrics.read(key, rank or None)  # raises KeyNotFound naming the keys
+        cols = self.cache.get(run, key, rank or None, n)
+        start = arg_int(request, "start", None, 0)
+        if start is not None:  # a live poll: only rows after what the page holds
+            lo, hi = min(start, n), n
+        else:
+            lo, hi = window(cols[xname], arg_float(request, "x0"), arg_float(request, "x1"))
+        part = {c: v[lo:hi] for c, v in cols.items() if c in ("step", "value", xname)}
+        if "min" in cols and not (_same(cols["min"], cols["value"]) and _same(cols["max"], cols["value"])):
+            part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
+        out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
+        return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi,
+                "downsampled": len(out["step"]) < hi - lo, "columns": columns(out)}
+
+    def histogram(self, request: Request) -> dict[str, Any]:
+        run = self.run(request)
+        h = run.metrics.histogram(arg_str(request, "key"), arg_int(request, "rank", 0, 0) or None)
+        limit = arg_int(request, "limit", 200, 1, 10000)
+        pick = np.unique(np.linspace(0, len(h.step) - 1, min(limit, len(h.step))).astype(int))
+        return {"key": h.key, "rows": len(h.step), "step": column(h.step[pick]),
+                "time": column(h.time[pick], 3), "edges": [column(e) for e in h.edges[pick]],
+                "counts": [column(c) for c in h.counts[pick]]}
+
+    # ---- several runs -----------------------------------------------------------------
+    def _runs_arg(self, request: Request) -> list[RunReader]:
+        names = request.query_params.getlist("run")
+        if not names:
+            raise BadPath("name the runs to compare: ?run=exp/a&run=exp/b")
+        if len(names) > MAX_COMPARE:
+            raise BadPath(f"at most {MAX_COMPARE} runs at once, got {len(names)}")
+        return [self.index.reader(n) for n in names]
+
+    def keys(self, request: Request) -> dict[str, Any]:
+        runs = self._runs_arg(request)
+        return {"keys": sorted({k for r in runs for k in r.metrics.keys()}),
+                "params": {r.info.path: {k: jsonable(v) for k, v in r.flat_params.items()} for r in runs},
+                "status": {r.info.path: r.info.status for r in runs}}
+
+    def compare(self, request: Request) -> dict[str, Any]:
+        key = arg_str(request, "key")
+        out = []
+        for run in self._runs_arg(request):
+            if not run.metrics.lengths().get(key):
+                out.append({"run": run.info.path, "missing": True})
+                continue
+            s = self._series(run, request, key)
+            s["run"] = run.info.path
+            out.append(s)
+        if all(s.get("missing") for s in out):
+            raise KeyNotFound(f"none of these runs has the metric {key!r}")
+        return {"key": key, "series": out}
+
+    def bands(self, request: Request) -> dict[str, Any]:
+        """Mean ± std (and min/max) across the runs of each group of ``group_by`` params."""
+        key = arg_str(request, "key")
+        group_by = [g for g in request.query_params.getlist("group_by") if g]
+        bins = arg_int(request, "bins", 300, 1, MAX_WIDTH)
+        runs = self._runs_arg(request)
+        try:
+            df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins)
+        except KeyError as e:
+            raise KeyNotFound(str(e).strip("'\"")) from None
+        groups = []
+        for label, g in (df.groupby(group_by, sort=False, dropna=False) if group_by else [((), df)]):
+            label = label if isinstance(label, tuple) else (label,)
+            groups.append({"group": {k: jsonable(v) for k, v in zip(group_by, label)},
+                           **{c: column(g[c].to_numpy(dtype=float)) for c in
+                              ("step", "runs", "mean", "std", "min", "max")}})
+        return {"key": key, "group_by": group_by, "groups": groups}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal, NaN included (a series one process logged has min == max == value)."""
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def attempts(info: RunInfo) -> list[dict[str, Any]]:
+    """The attempts of a (restarted) run for the timeline: start, end, status, world size."""
+    from ..query.run import parse_iso
+
+    out = []
+    for a in info.attempts or [{"attempt": 0, "started": info.started, "ended": info.ended,
+                                "status": info.status, "world_size": info.world_size}]:
+        out.append({"attempt": a.get("attempt"), "started": parse_iso(a.get("started")),
+                    "ended": parse_iso(a.get("ended")), "status": a.get("status"),
+                    "world_size": a.get("world_size"), "hosts": a.get("hosts") or [],
+                    "resume_step": a.get("resume_step"), "error": a.get("error")})
+    return out

@@ -1,0 +1,74 @@
+"""Values made JSON: NumPy columns as lists (NaN and infinities become ``null``), params as
+plain JSON (tuples as lists, anything exotic as its ``repr``). Pure functions."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+
+def column(a: np.ndarray, digits: int | None = None) -> list:
+    """A float column as a list; integral columns as ints; non-finite values as None."""
+    a = np.asarray(a, dtype=np.float64)
+    finite = np.isfinite(a)
+    if finite.all() and np.all(np.mod(a, 1) == 0) and len(a) and np.abs(a).max() < 2**53:
+        return a.astype(np.int64).tolist()
+    if digits is not None:
+        a = np.round(a, digits)
+    out = a.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
+    return out
+
+
+def columns(cols: dict[str, np.ndarray]) -> dict[str, list]:
+    return {k: column(v, 3 if k == "time" else None) for k, v in cols.items()}
+
+
+def jsonable(value: Any) -> Any:
+    """A param value as plain JSON (for the params tree and the runs table)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, np.ndarray) and value.size <= 64:
+        return jsonable(value.tolist())
+    return repr(value)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON, with any NaN or infinity that slipped through as ``null``."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_default).encode()
+    except ValueError:
+        return json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False,
+                          default=_default).encode()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        v = o.item()
+        return v if not isinstance(v, float) or math.isfinite(v) else None
+    if isinstance(o, np.ndarray):
+        return column(o)
+    return repr(o)

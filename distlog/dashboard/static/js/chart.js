@@ -1,0 +1,203 @@
+// One metric chart on uPlot: the mean line, the min–max band across ranks, per-rank lines,
+// smoothing, log scale, x by step or time. The server sends at most ~4 points per pixel
+// (M4: spikes survive); zooming fetches the visible range at full resolution; live polls
+// fetch only the rows after those held.
+import { get } from "./api.js";
+import { h } from "./dom.js";
+import { color } from "./fmt.js";
+
+const BAND_FILL = "rgba(47,111,219,0.16)";
+
+export function ema(values, weight) {
+  if (!weight) return values;
+  const out = new Array(values.length);
+  let last = 0, n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined || !Number.isFinite(v)) { out[i] = null; continue; }
+    last = last * weight + (1 - weight) * v;
+    n++;
+    out[i] = last / (1 - Math.pow(weight, n));
+  }
+  return out;
+}
+
+function sortedByX(cols, x) {
+  const xs = cols[x];
+  let ok = true;
+  for (let i = 1; i < xs.length && ok; i++) if (xs[i] < xs[i - 1]) ok = false;
+  if (ok) return cols;
+  const idx = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b] || a - b);
+  const out = {};
+  for (const [k, v] of Object.entries(cols)) out[k] = idx.map((i) => v[i]);
+  return out;
+}
+
+const positive = (arr) => arr.map((v) => (v === null || v <= 0 ? null : v));
+
+export class MetricChart {
+  // ctx: { run, key, opts: {x, logy, smooth, perRank}, ranks: [r>0 having the key] }
+  constructor(ctx) {
+    Object.assign(this, ctx);
+    this.parts = [];      // [{rank, rows, cols}] the overview, rank 0 first
+    this.zoom = null;     // {x0, x1, parts} while zoomed in
+    this.u = null;
+    this.note = h("span", { class: "sub" });
+    this.box = h("div", { class: "chart-box" });
+    this.el = h("div", { class: "card chart", "data-key": this.key },
+      h("h3", { title: this.key }, this.key, this.note), this.box);
+    window.distlog.charts[this.key] = this;
+  }
+
+  width() { return Math.max(200, Math.floor(this.box.clientWidth || this.el.clientWidth || 420)); }
+
+  // rank 0's table (the reduced series) unless the key is only in ranks' own tables
+  wantedRanks() {
+    if (this.main === false) return this.ranks;
+    return [0, ...(this.opts.perRank ? this.ranks : [])];
+  }
+
+  async fetchPart(rank, extra = {}) {
+    const s = await get("series", { run: this.run, key: this.key, rank: rank || undefined,
+      width: this.width(), x: this.opts.x, ...extra });
+    return { rank, rows: s.rows, downsampled: s.downsampled, cols: s.columns };
+  }
+
+  async load() {
+    this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
+    this.zoom = null;
+    this.draw(true);
+  }
+
+  // live: append rows committed since the last fetch (lengths: {rank: {key: rows}})
+  async poll(lengths) {
+    let grew = false;
+    for (const p of this.parts) {
+      const n = (lengths[String(p.rank)] || {})[this.key] || 0;
+      if (n <= p.rows) continue;
+      const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
+        width: this.width(), x: this.opts.x, start: p.rows });
+      for (const [c, v] of Object.entries(s.columns)) p.cols[c] = (p.cols[c] || []).concat(v);
+      p.rows = s.rows;
+      grew = true;
+      if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
+    }
+    if (grew && !this.zoom) this.draw(true); // the x range follows the new rows
+  }
+
+  data(parts) {
+    const x = this.opts.x;
+    const sorted = parts.map((p) => sortedByX(p.cols, x));
+    const smooth = this.opts.smooth;
+    const fix = this.opts.logy ? positive : (a) => a;
+    const series = [{ label: x }];
+    const bands = [];
+    let data;
+    if (sorted.length === 1) {
+      const c = sorted[0];
+      data = [c[x]];
+      const hasBand = c.min && c.max;
+      if (hasBand) {
+        data.push(fix(c.min), fix(c.max));
+        series.push({ label: "min", stroke: "transparent", points: { show: false }, width: 0 },
+          { label: "max", stroke: "transparent", points: { show: false }, width: 0 });
+        bands.push({ series: [2, 1], fill: BAND_FILL });
+      }
+      const label = parts[0].rank ? `rank ${parts[0].rank}` : "value";
+      data.push(fix(c.value));
+      series.push({ label: smooth ? `${label} (raw)` : label, stroke: smooth ? "rgba(47,111,219,0.3)" : color(0),
+        width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 } });
+      if (smooth) {
+        data.push(fix(ema(c.value, smooth)));
+        series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
+      }
+    } else {
+      const tables = sorted.map((c) => [c[x], c.value]);
+      const first = sorted[0];
+      if (first.min && first.max) tables.unshift([first[x], first.min], [first[x], first.max]);
+      const joined = uPlot.join(tables);
+      data = [joined[0]];
+      let idx = 1;
+      if (first.min && first.max) {
+        data.push(fix(joined[1]), fix(joined[2]));
+        series.push({ label: "min", stroke: "transparent", points: { show: false } },
+          { label: "max", stroke: "transparent", points: { show: false } });
+        bands.push({ series: [2, 1], fill: BAND_FILL });
+        idx = 3;
+      }
+      sorted.forEach((c, i) => {
+        const vals = joined[idx + i];
+        data.push(fix(smooth ? ema(vals, smooth) : vals));
+        series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: true,
+          points: { show: false } });
+      });
+    }
+    return { data, series, bands };
+  }
+
+  draw(resetScales) {
+    const parts = this.zoom ? this.zoom.parts : this.parts;
+    if (!parts.length || !parts[0].cols.step.length) { this.note.textContent = "no rows yet"; return; }
+    const { data, series, bands } = this.data(parts);
+    const sig = JSON.stringify([series.map((s) => s.label), this.opts.logy, this.opts.x]);
+    if (this.u && sig === this.sig) {
+      this.u.setData(data, resetScales);
+    } else {
+      if (this.u) this.u.destroy();
+      this.sig = sig;
+      this.u = new uPlot(this.options(series, bands), data, this.box);
+    }
+    const p0 = this.parts[0];
+    const xs = p0.cols.step;
+    this.el.dataset.lastStep = String(xs[xs.length - 1]);
+    this.el.dataset.rows = String(p0.rows);
+    this.el.dataset.points = String(data[0].length);
+    this.el.dataset.series = String(series.length - 1);
+    this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !this.zoom ? " · downsampled" : "") +
+      (this.zoom ? " · zoomed (double-click to reset)" : "");
+    const hooks = window.distlog;
+    hooks.drawn = (hooks.drawn || 0) + 1;
+    hooks.firstDraw = hooks.firstDraw || {};
+    if (!(this.key in hooks.firstDraw)) hooks.firstDraw[this.key] = performance.now(); // for the benchmark
+  }
+
+  options(series, bands) {
+    const self = this;
+    return {
+      width: this.width(), height: 220, series, bands,
+      scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
+      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }],
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.resetZoom(); return null; } } },
+      hooks: { setSelect: [(u) => {
+        if (u.select.width < 3) return;
+        const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");
+        u.setSelect({ left: 0, width: 0 }, false);
+        self.zoomTo(x0, x1);
+      }] },
+    };
+  }
+
+  async zoomTo(x0, x1) {
+    const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0, x1 })));
+    this.zoom = { x0, x1, parts };
+    this.draw(false);
+    this.u.setScale("x", { min: x0, max: x1 });
+  }
+
+  resetZoom() {
+    if (!this.zoom) { this.u && this.u.setData(this.u.data, true); return; }
+    this.zoom = null;
+    this.draw(true);
+  }
+
+  resize() { if (this.u) this.u.setSize({ width: this.width(), height: 220 }); }
+
+  values() { // for tests and debugging: what the chart holds, by series label
+    const out = { x: this.u ? Array.from(this.u.data[0]) : [] };
+    if (this.u) this.u.series.forEach((s, i) => { if (i) out[s.label] = Array.from(this.u.data[i]); });
+    return out;
+  }
+
+  dispose() { if (this.u) this.u.destroy(); this.u = null; }
+}

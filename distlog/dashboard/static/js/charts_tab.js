@@ -1,0 +1,83 @@
+// The charts of one run: every key, grouped by its prefix, drawn when scrolled into view.
+import { h } from "./dom.js";
+import { MetricChart } from "./chart.js";
+import { histogramCard } from "./histogram.js";
+
+export async function chartsTab(body, run, params) {
+  const opts = { x: params.get("x") || "step", logy: params.get("logy") === "1",
+    smooth: Number(params.get("smooth") || 0), perRank: params.get("ranks") === "1" };
+  const ranksOf = (key) => Object.entries(run.rank_keys).filter(([, ks]) => ks.includes(key)).map(([r]) => Number(r));
+  const allKeys = [...new Set([...run.keys, ...Object.values(run.rank_keys).flat()])].sort();
+  const charts = [];
+  const grid = h("div", {});
+  const visible = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      const c = e.target.__chart;
+      visible.unobserve(e.target);
+      if (c && !c.loaded) { c.loaded = true; c.load().catch((err) => { c.note.textContent = err.message; }); }
+    }
+  }, { rootMargin: "300px" });
+
+  const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => layout() });
+  const xSel = h("select", { id: "x-axis", onchange: () => { opts.x = xSel.value; reload(); } },
+    h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
+    h("option", { value: "time", text: "x: wall time", selected: opts.x === "time" }));
+  const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; redraw(); } });
+  const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; reload(); } });
+  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
+    oninput: () => { opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); redraw(); } });
+  const smoothLabel = h("span", { class: "muted", text: opts.smooth.toFixed(2) });
+  body.append(h("div", { class: "toolbar" }, keyFilter, xSel, h("label", {}, logBox, "log y"),
+    h("label", { title: "each rank's own series (values a rank logged itself)" }, rankBox, "per rank"),
+    h("label", {}, "smoothing", smooth, smoothLabel)), grid);
+
+  for (const key of allKeys) {
+    const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key) });
+    c.el.__chart = c;
+    charts.push(c);
+  }
+  function layout() {
+    let re = null;
+    try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
+    grid.replaceChildren();
+    grid.className = "charts";
+    const groups = new Map();
+    for (const c of charts) {
+      if (re && !re.test(c.key)) continue;
+      const g = c.key.includes("/") ? c.key.slice(0, c.key.lastIndexOf("/")) : "";
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(c);
+    }
+    for (const [g, cs] of groups) { // one grid: a section title spans the row, charts flow
+      if (groups.size > 1) grid.append(h("h4", { class: "section", text: g || "metrics" }));
+      for (const c of cs) { grid.append(c.el); if (!c.loaded) visible.observe(c.el); }
+    }
+    if (!charts.length) grid.append(h("div", { class: "empty section", text: "This run has no committed metrics yet." }));
+    if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
+    for (const key of run.histograms) grid.append(histogramCard(run.path, key));
+  }
+  const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.load());
+  const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
+  layout();
+  const ro = new ResizeObserver(() => charts.forEach((c) => c.resize()));
+  ro.observe(grid);
+  return {
+    async poll(st) {
+      for (const c of charts) if (c.loaded && c.parts.length) await c.poll(st.lengths);
+      const known = new Set(allKeys);
+      const fresh = Object.values(st.lengths).flatMap((m) => Object.keys(m)).filter((k) => !known.has(k));
+      if (fresh.length) { // a key logged for the first time while the page is open
+        for (const key of [...new Set(fresh)].sort()) {
+          allKeys.push(key);
+          const c = new MetricChart({ run: run.path, key, opts, main: key in (st.lengths["0"] || {}),
+            ranks: Object.entries(st.lengths).filter(([r, m]) => r !== "0" && key in m).map(([r]) => Number(r)) });
+          c.el.__chart = c;
+          charts.push(c);
+        }
+        layout();
+      }
+    },
+    dispose() { visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
+  };
+}

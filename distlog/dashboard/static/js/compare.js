@@ -1,0 +1,146 @@
+// Several runs: every metric overlaid (one colour per run), or grouped by a param with the
+// mean across the group's runs (seeds) and a ± std band.
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import { color, value } from "./fmt.js";
+import { ema } from "./chart.js";
+import { Poller } from "./live.js";
+import { setCrumbs } from "./ui.js";
+
+function plot(box, data, series, bands, opts) {
+  const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
+    legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
+    scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }] }, data, box);
+  return u;
+}
+
+export async function comparePage(view, params) {
+  const runs = params.getAll("run");
+  setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
+  if (!runs.length) { view.append(h("div", { class: "empty", text: "Pick runs in the runs table, then Compare." })); return {}; }
+  const meta = await get("keys", { run: runs });
+  const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
+    new Set(runs.map((r) => JSON.stringify(meta.params[r]?.[k] ?? null))).size > 1).sort();
+  const opts = { x: "step", logy: false, smooth: 0, group: params.get("group") || "" };
+  const legend = h("div", { class: "legend-runs", id: "compare-legend" });
+  runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
+    h("span", { class: "swatch", style: { background: color(i) } }), r)));
+  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; drawAll(); } },
+    h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
+  group.value = opts.group;
+  const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
+  const logBox = h("input", { type: "checkbox", onchange: () => { opts.logy = logBox.checked; drawAll(); } });
+  const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
+  const grid = h("div", { class: "charts", id: "compare-charts" });
+  view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
+    h("label", {}, "smoothing", smooth)), grid);
+  const plots = [];
+  window.distlog.compare = { plots };
+
+  const overlayData = (parts) => {
+    const joined = uPlot.join(parts.map((p) => [p.cols.step, p.cols.value]));
+    return [joined[0], ...parts.map((_, j) => ema(joined[j + 1], opts.smooth))];
+  };
+
+  async function overlay(key, box) {
+    const width = box.clientWidth || 420;
+    const res = await get("compare", { run: runs, key, width });
+    const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
+    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, cols: s.columns }));
+    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
+    return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
+  }
+
+  // live: runs still being written add their new rows (overlay) or refresh the bands (grouped)
+  async function poll() {
+    const running = runs.filter((r) => meta.status[r] === "running");
+    if (!running.length) return;
+    const lengths = {};
+    for (const r of running) {
+      const st = await get("status", { run: r });
+      meta.status[r] = st.status;
+      lengths[r] = st.lengths["0"] || {};
+    }
+    for (const p of plots) {
+      if (opts.group) {
+        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p);
+        continue;
+      }
+      let grew = false;
+      for (const part of p.parts || []) {
+        const n = (lengths[part.run] || {})[p.key] || 0;
+        if (n <= part.rows) continue;
+        const s = await get("series", { run: part.run, key: p.key, width: p.width, start: part.rows });
+        for (const c of ["step", "value"]) part.cols[c] = part.cols[c].concat(s.columns[c]);
+        part.rows = s.rows;
+        grew = true;
+      }
+      if (grew) p.u.setData(overlayData(p.parts), true);
+    }
+  }
+
+  function bandData(groups) {
+    const tables = [];
+    for (const g of groups) {
+      const lo = g.mean.map((m, i) => (m === null ? null : m - (g.std[i] || 0)));
+      const hi = g.mean.map((m, i) => (m === null ? null : m + (g.std[i] || 0)));
+      tables.push([g.step, lo], [g.step, hi], [g.step, ema(g.mean, opts.smooth)]);
+    }
+    return uPlot.join(tables);
+  }
+
+  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+
+  async function refreshBands(p) {
+    const res = await fetchBands(p.key, p.box);
+    if (res.groups.length === p.groups.length) p.u.setData(bandData(res.groups), true);
+    p.groups = res.groups;
+  }
+
+  async function grouped(key, box) {
+    const res = await fetchBands(key, box);
+    const series = [{}], bands = [];
+    res.groups.forEach((g, i) => {
+      const label = `${opts.group}=${value(g.group[opts.group])} (${Math.max(...g.runs)} runs)`;
+      series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
+        { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
+        { label, stroke: color(i), width: 2, points: { show: false }, spanGaps: true });
+      const c = color(i);
+      bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
+    });
+    showGroups(res.groups);
+    return { u: plot(box, bandData(res.groups), series, bands, opts), key, groups: res.groups, box };
+  }
+
+  const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
+  legend.after(groupLegend);
+  function showGroups(groups) {
+    clear(groupLegend);
+    groups.forEach((g, i) => groupLegend.append(h("span", { class: "rank-chip" },
+      h("span", { class: "swatch", style: { background: color(i) } }),
+      `${opts.group} = ${value(g.group[opts.group])} · mean ± std of ${Math.max(...g.runs)} runs`)));
+  }
+
+  function drawAll() {
+    legend.hidden = !!opts.group;
+    groupLegend.hidden = !opts.group;
+    plots.splice(0).forEach((p) => p.u && p.u.destroy());
+    clear(grid);
+    let re = null;
+    try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
+    for (const key of meta.keys) {
+      if (re && !re.test(key)) continue;
+      const box = h("div", { class: "chart-box" });
+      const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
+      grid.append(card);
+      (opts.group ? grouped(key, box) : overlay(key, box)).then((p) => {
+        plots.push(p);
+        card.dataset.series = String(p.u.series.length - 1);
+      }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
+    }
+  }
+  drawAll();
+  const poller = new Poller(poll, 2000).start();
+  return { dispose: () => { poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
+}

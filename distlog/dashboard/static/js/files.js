@@ -1,0 +1,66 @@
+// The files of a run: a gallery of images, the table (with versions), and a preview —
+// images inline, video and audio players (range requests), text and JSON as text, download.
+import { get, url } from "./api.js";
+import { clear, h } from "./dom.js";
+import * as fmt from "./fmt.js";
+
+const TEXT_MAX = 256 * 1024;
+const isText = (m, name) => /^text\/|json|yaml|csv|xml/.test(m) || /\.(txt|md|log|json|ya?ml|csv|py|sh|cfg|ini|toml)$/i.test(name);
+
+export async function filesTab(body, run, params) {
+  const res = await get("files", { run: run.path });
+  const byPath = new Map();
+  for (const f of res.files) {
+    if (!byPath.has(f.path)) byPath.set(f.path, []);
+    byPath.get(f.path).push(f);
+  }
+  for (const list of byPath.values()) list.sort((a, b) => a.version - b.version || a.rank - b.rank);
+  if (!byPath.size) { body.append(h("div", { class: "empty", text: "This run saved no files." })); return {}; }
+  const preview = h("div", { class: "preview card", id: "file-preview" }, h("p", { class: "muted", text: "Pick a file." }));
+  const gallery = h("div", { class: "gallery", id: "gallery" });
+  const table = h("table", { class: "grid", id: "files-table" },
+    h("thead", {}, h("tr", {}, ...["path", "versions", "size", "type", "step", "rank"].map((c) => h("th", { text: c })))));
+  const tbody = h("tbody");
+  table.append(tbody);
+  const src = (f, extra = {}) => url("file", { run: run.path, path: f.path, version: f.version, ...extra });
+
+  function show(path, version) {
+    const versions = byPath.get(path);
+    const f = versions.find((v) => v.version === version) || versions[versions.length - 1];
+    for (const tr of tbody.children) tr.classList.toggle("sel", tr.dataset.path === path);
+    clear(preview);
+    const vsel = h("select", { onchange: () => show(path, Number(vsel.value)) },
+      ...[...new Set(versions.map((v) => v.version))].map((v) => h("option", { value: v, text: `version ${v}`, selected: v === f.version })));
+    preview.append(h("h3", { text: f.path }), h("div", { class: "toolbar" }, vsel,
+      h("span", { class: "muted", text: `${fmt.bytes(f.size)} · ${f.media_type} · rank ${f.rank} · step ${fmt.value(f.step)} · ${fmt.time(f.time)}` }),
+      h("a", { href: src(f, { download: 1 }), text: "download", download: f.name })));
+    const m = f.media_type || "";
+    if (m.startsWith("image/")) preview.append(h("img", { src: src(f), alt: f.path, id: "preview-image" }));
+    else if (m.startsWith("video/")) preview.append(h("video", { src: src(f), controls: true, preload: "metadata" }));
+    else if (m.startsWith("audio/")) preview.append(h("audio", { src: src(f), controls: true, preload: "metadata" }));
+    else if (isText(m, f.name)) {
+      const pre = h("pre", { class: "text", id: "preview-text", text: "loading…" });
+      preview.append(pre);
+      fetch(src(f), { headers: { Range: `bytes=0-${TEXT_MAX - 1}` } }).then((r) => r.text()).then((t) => {
+        if (/json/.test(m)) { try { t = JSON.stringify(JSON.parse(t), null, 2); } catch (e) { /* shown as is */ } }
+        pre.textContent = t + (f.size > TEXT_MAX ? `\n… (${fmt.bytes(f.size)} in all: download to see everything)` : "");
+      });
+    } else preview.append(h("p", { class: "muted", text: "No preview for this type; download it." }));
+  }
+
+  for (const [path, versions] of byPath) {
+    const f = versions[versions.length - 1];
+    tbody.append(h("tr", { "data-path": path, onclick: () => show(path) },
+      h("td", {}, h("a", { href: "#", text: path, onclick: (e) => e.preventDefault() })), h("td", { class: "num", text: new Set(versions.map((v) => v.version)).size }),
+      h("td", { class: "num", text: fmt.bytes(f.size) }), h("td", { text: f.media_type }),
+      h("td", { class: "num", text: fmt.value(f.step) }), h("td", { class: "num", text: f.rank })));
+    if ((f.media_type || "").startsWith("image/") && gallery.children.length < 48)
+      gallery.append(h("figure", { onclick: () => show(path), title: path },
+        h("img", { src: src(f), alt: path, loading: "lazy" }), h("figcaption", { text: path })));
+  }
+  if (gallery.children.length) body.append(gallery);
+  body.append(h("div", { class: "files" }, h("div", { class: "table-wrap" }, table), preview));
+  const want = params.get("file");
+  show(want && byPath.has(want) ? want : byPath.keys().next().value);
+  return {};
+}

@@ -1,0 +1,49 @@
+// Formatting and colours shared by the pages.
+export const PALETTE = ["#2f6fdb", "#e5533d", "#1e9e5a", "#9a4fd1", "#d88a0b", "#0b9fb0", "#d6408f",
+  "#6b7a1f", "#7a5230", "#3c4fa0", "#a83232", "#23806b"];
+export const color = (i) => PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length];
+
+export function time(t) {
+  if (t === null || t === undefined) return "–";
+  const d = new Date(t * 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function clock(t) {
+  const d = new Date(t * 1000);
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+export function duration(s) {
+  if (s === null || s === undefined) return "–";
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
+  if (d) return `${d}d ${h % 24}h`;
+  if (h) return `${h}h ${m % 60}m`;
+  return `${m}m ${Math.round(s % 60)}s`;
+}
+
+export function value(v) {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : String(+v.toPrecision(6));
+  }
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+export function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const u = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
+  return `${n.toFixed(n < 10 ? 1 : 0)} ${u[i]}`;
+}
+
+export function statusBadge(h, status) {
+  return h("span", { class: `badge status-${status}`, text: status });
+}

@@ -1,0 +1,105 @@
+// Every rank's log merged by time: colour per rank, level filter, regex search, jump to step,
+// load earlier, live tail. Messages are text nodes: a log line is never HTML.
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import { clock, color } from "./fmt.js";
+
+const PAGE = 500;
+const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+
+export async function logsTab(body, run, params) {
+  const state = { records: [], ids: new Set(), ranks: new Set(run.log_ranks), more: false, lag: 1 };
+  const rankBoxes = run.log_ranks.map((r) => {
+    const box = h("input", { type: "checkbox", checked: true, "data-rank": r, onchange: () => {
+      box.checked ? state.ranks.add(r) : state.ranks.delete(r); reload(); } });
+    return h("label", { class: "rank-chip" }, box, h("span", { class: "swatch", style: { background: color(r) } }), `rank ${r}`);
+  });
+  const level = h("select", { id: "log-level", onchange: () => reload() },
+    h("option", { value: "", text: "all levels" }), ...LEVELS.map((l) => h("option", { value: l, text: `≥ ${l}` })));
+  level.value = params.get("level") || "";
+  const grep = h("input", { type: "search", id: "log-grep", placeholder: "regex", value: params.get("grep") || "" });
+  let t = null;
+  grep.addEventListener("input", () => { clearTimeout(t); t = setTimeout(reload, 300); });
+  const icase = h("input", { type: "checkbox", id: "log-icase", onchange: () => reload() });
+  const step = h("input", { type: "number", id: "log-step", placeholder: "step", style: { width: "90px" } });
+  const jump = h("button", { text: "Jump to step", onclick: () => jumpTo() });
+  const follow = h("input", { type: "checkbox", id: "log-follow", checked: run.row.status === "running" });
+  const count = h("span", { class: "muted", id: "log-count" });
+  const earlier = h("button", { text: "Load earlier", onclick: () => loadEarlier() });
+  const list = h("div", { class: "logs", id: "log-list" });
+  body.append(h("div", { class: "toolbar" }, ...rankBoxes, level, grep, h("label", {}, icase, "ignore case"),
+    step, jump, h("label", {}, follow, "live tail"), earlier, count), list);
+
+  const filters = () => ({ run: run.path, rank: state.ranks.size === run.log_ranks.length ? undefined : [...state.ranks],
+    level: level.value, grep: grep.value, i: icase.checked ? 1 : undefined });
+
+  function row(r) {
+    const msg = h("span", { class: "msg", text: r.message });
+    if (r.fields) msg.append(h("span", { class: "fields", text: "  " + JSON.stringify(r.fields) }));
+    return h("div", { class: "logline", "data-rank": r.rank, "data-level": r.level, "data-step": r.step ?? "" },
+      h("span", { class: "t", text: clock(r.t), title: new Date(r.t * 1000).toISOString() }),
+      h("span", { text: `r${r.rank}`, style: { color: color(r.rank) } }),
+      h("span", { class: `lv-${r.level}`, text: r.level }),
+      h("span", { class: "t", text: r.step === null ? "" : `s${r.step}` }), msg);
+  }
+
+  function paint(scrollToEnd) {
+    const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 30;
+    clear(list);
+    const frag = document.createDocumentFragment();
+    for (const r of state.records) frag.append(row(r));
+    list.append(frag);
+    if (!state.records.length) list.append(h("div", { class: "logline" }, h("span", { class: "msg", text: "no records match" })));
+    count.textContent = `${state.records.length} records${state.more ? " (more earlier)" : ""}`;
+    earlier.disabled = !state.more;
+    if (scrollToEnd || atEnd) list.scrollTop = list.scrollHeight;
+  }
+
+  function take(records) {
+    for (const r of records) if (!state.ids.has(r.id)) { state.ids.add(r.id); state.records.push(r); }
+    state.records.sort((a, b) => a.t - b.t || a.rank - b.rank);
+  }
+
+  async function reload() {
+    if (!state.ranks.size) { state.records = []; state.ids = new Set(); paint(true); return; }
+    const res = await get("logs", { ...filters(), tail: PAGE });
+    state.records = []; state.ids = new Set(); state.more = res.more; state.lag = res.lag;
+    take(res.records);
+    paint(true);
+  }
+
+  async function loadEarlier() {
+    if (!state.records.length) return;
+    const res = await get("logs", { ...filters(), tail: PAGE, until: state.records[0].t });
+    state.more = res.more;
+    const h0 = list.scrollHeight;
+    take(res.records);
+    paint(false);
+    list.scrollTop = list.scrollHeight - h0;
+  }
+
+  async function jumpTo() {
+    if (step.value === "") return;
+    const res = await get("logs", { ...filters(), from_step: step.value, limit: PAGE });
+    state.records = []; state.ids = new Set(); state.more = true;
+    follow.checked = false;
+    take(res.records);
+    paint(false);
+    list.scrollTop = 0;
+    const first = list.querySelector(".logline");
+    if (first) first.classList.add("hit");
+  }
+
+  await reload();
+  return {
+    async poll() {
+      if (!follow.checked || !state.ranks.size) return;
+      const newest = state.records.length ? state.records[state.records.length - 1].t : 0;
+      const res = await get("logs", { ...filters(), tail: PAGE, since: newest ? newest - state.lag : undefined });
+      const before = state.records.length;
+      take(res.records);
+      if (state.records.length !== before) paint(false);
+    },
+    dispose() { clearTimeout(t); },
+  };
+}

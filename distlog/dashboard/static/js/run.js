@@ -1,0 +1,82 @@
+// One run: overview (info, params tree, notes), charts, logs, files, attempts.
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import * as fmt from "./fmt.js";
+import { Poller } from "./live.js";
+import { setCrumbs, setLive } from "./ui.js";
+import { chartsTab } from "./charts_tab.js";
+import { logsTab } from "./logs.js";
+import { filesTab } from "./files.js";
+import { attemptsTab } from "./attempts.js";
+
+const TABS = [["overview", "Overview"], ["charts", "Charts"], ["logs", "Logs"], ["files", "Files"], ["attempts", "Attempts"]];
+
+export function paramsTree(obj) {
+  const root = h("div", { class: "tree" });
+  const walk = (o, into) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (v && typeof v === "object" && !Array.isArray(v)) {
+        const d = h("details", { open: true }, h("summary", {}, h("span", { class: "k", text: k })));
+        walk(v, d);
+        into.append(d);
+      } else {
+        into.append(h("div", { class: "leaf" }, h("span", { class: "k", text: k }), " = ",
+          h("span", { class: "v", text: fmt.value(v) })));
+      }
+    }
+  };
+  walk(obj, root);
+  if (!Object.keys(obj).length) root.append(h("p", { class: "muted", text: "no params" }));
+  return root;
+}
+
+function overview(run) {
+  const r = run.row, info = run.info;
+  const kv = [["status", fmt.statusBadge(h, r.status)], ["experiment", r.experiment], ["run id", r.run_id],
+    ["url", run.url], ["started", fmt.time(r.started)], ["ended", fmt.time(r.ended)], ["duration", fmt.duration(r.duration)],
+    ["last step", fmt.value(r.last_step)], ["world size", fmt.value(r.world_size)], ["attempts", r.attempts],
+    ["hosts", (info.hosts || []).join(", ")], ["launcher", info.launcher || "–"], ["tags", (info.tags || []).join(", ") || "–"],
+    ["python", info.python || "–"], ["torch", info.torch || "–"], ["argv", (info.argv || []).join(" ") || "–"],
+    ["git", info.git ? fmt.value(info.git) : "–"]];
+  if (info.error) kv.push(["error", `${info.error.type || ""}: ${info.error.message || ""}`]);
+  const dl = h("dl", { class: "kv" });
+  for (const [k, v] of kv) dl.append(h("dt", { text: k }), h("dd", {}, v));
+  const left = h("div", {}, h("h4", { text: "Run" }), dl);
+  if (run.readme) left.append(h("h4", { text: "Notes (README.md)" }), h("pre", { class: "text", text: run.readme }));
+  return h("div", { class: "cols" }, left, h("div", {}, h("h4", { text: "Params" }), paramsTree(run.params)));
+}
+
+export async function runPage(view, params) {
+  const path = params.get("path") || "";
+  const tab = params.get("tab") || "charts";
+  const run = await get("run", { run: path });
+  setCrumbs({ text: "runs", href: "#/" }, { text: run.row.experiment }, { text: run.row.run_id });
+  const badge = fmt.statusBadge(h, run.row.status);
+  badge.id = "run-status";
+  const tabs = h("nav", { class: "tabs" });
+  for (const [id, label] of TABS) {
+    const q = new URLSearchParams({ path, tab: id });
+    tabs.append(h("a", { href: `#/run?${q}`, text: label, class: tab === id ? "active" : "", "data-tab": id }));
+  }
+  const body = h("div", { id: "tab-body" });
+  view.append(h("h2", {}, run.path, badge), tabs, body);
+  let page = { dispose() {}, poll: async () => {} };
+  if (tab === "overview") body.append(overview(run));
+  else if (tab === "charts") page = await chartsTab(body, run, params);
+  else if (tab === "logs") page = await logsTab(body, run, params);
+  else if (tab === "files") page = await filesTab(body, run, params);
+  else if (tab === "attempts") body.append(attemptsTab(run));
+  let running = run.row.status === "running";
+  setLive(running);
+  const poller = new Poller(async () => {
+    const st = await get("status", { run: path });
+    if (st.status !== badge.textContent) {
+      badge.textContent = st.status;
+      badge.className = `badge status-${st.status}`;
+    }
+    running = st.status === "running";
+    setLive(running);
+    if (page.poll) await page.poll(st);
+  }, 1500).start();
+  return { dispose: () => { poller.stop(); page.dispose && page.dispose(); } };
+}

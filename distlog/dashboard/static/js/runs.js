@@ -1,0 +1,142 @@
+// The runs table: every run under the root with its params; filter, sort, pick to compare.
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import * as fmt from "./fmt.js";
+import { Poller } from "./live.js";
+import { setCrumbs, setLive } from "./ui.js";
+
+const BASE = [
+  ["status", (r) => r.status], ["experiment", (r) => r.experiment], ["run_id", (r) => r.run_id],
+  ["started", (r) => r.started], ["duration", (r) => r.duration], ["last_step", (r) => r.last_step],
+  ["world_size", (r) => r.world_size], ["attempts", (r) => r.attempts], ["tags", (r) => r.tags.join(",")],
+];
+
+// "lr>0.01 status:running tag:baseline seed=1 text": every term must hold
+export function parseFilter(text) {
+  const terms = [];
+  for (const tok of text.trim().split(/\s+/).filter(Boolean)) {
+    let m;
+    if ((m = tok.match(/^(status|tag|exp|experiment):(.+)$/i))) terms.push({ kind: m[1].toLowerCase(), value: m[2].toLowerCase() });
+    else if ((m = tok.match(/^([^=<>!]+)(!=|>=|<=|=|>|<)(.*)$/))) terms.push({ kind: "param", key: m[1], op: m[2], value: m[3] });
+    else terms.push({ kind: "text", value: tok.toLowerCase() });
+  }
+  return terms;
+}
+
+function cmp(a, op, b) {
+  const na = Number(a), nb = Number(b);
+  const num = a !== null && a !== "" && b !== "" && !Number.isNaN(na) && !Number.isNaN(nb);
+  const x = num ? na : String(a), y = num ? nb : String(b);
+  switch (op) {
+    case "=": return x === y || String(a) === b;
+    case "!=": return !(x === y || String(a) === b);
+    case ">": return x > y; case "<": return x < y; case ">=": return x >= y; case "<=": return x <= y;
+  }
+  return false;
+}
+
+export function matches(run, terms) {
+  for (const t of terms) {
+    if (t.kind === "status" && run.status.toLowerCase() !== t.value) return false;
+    if (t.kind === "tag" && !run.tags.some((g) => g.toLowerCase() === t.value)) return false;
+    if ((t.kind === "exp" || t.kind === "experiment") && !run.experiment.toLowerCase().includes(t.value)) return false;
+    if (t.kind === "text" && !(run.path.toLowerCase().includes(t.value) || run.tags.join(" ").toLowerCase().includes(t.value))) return false;
+    if (t.kind === "param") {
+      const v = t.key in run.params ? run.params[t.key] : run[t.key];
+      if (v === undefined || !cmp(typeof v === "object" && v !== null ? JSON.stringify(v) : v, t.op, t.value)) return false;
+    }
+  }
+  return true;
+}
+
+// hovering a run's link asks for its metadata: the server starts reading its series then, so
+// the charts are often ready by the time the click lands
+const warmed = new Set();
+function warm(path) {
+  if (warmed.has(path)) return;
+  warmed.add(path);
+  get("run", { run: path }).catch(() => warmed.delete(path));
+}
+
+function sortValue(v) { return v === null || v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }
+
+export async function runsPage(view, params) {
+  setCrumbs({ text: "runs" });
+  const state = { data: await get("runs"), sort: "started", desc: true, selected: new Set(params.getAll("sel")),
+    filter: params.get("q") || "", allParams: false };
+  const info = h("span", { class: "muted" });
+  const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
+    const q = new URLSearchParams();
+    for (const p of state.selected) q.append("run", p);
+    location.hash = `#/compare?${q}`;
+  } });
+  const filter = h("input", { type: "search", id: "runs-filter", value: state.filter,
+    placeholder: "filter: lr>0.01 status:running tag:baseline seed=1 mnist", oninput: () => { state.filter = filter.value; render(); } });
+  const allBox = h("input", { type: "checkbox", onchange: () => { state.allParams = allBox.checked; render(); } });
+  const table = h("table", { class: "grid", id: "runs-table" });
+  view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), compareBtn, info),
+    h("div", { class: "table-wrap" }, table));
+
+  function paramKeys(runs) {
+    const keys = state.data.param_keys;
+    if (state.allParams || runs.length < 2) return keys;
+    return keys.filter((k) => new Set(runs.map((r) => JSON.stringify(r.params[k] ?? null))).size > 1);
+  }
+
+  function render() {
+    const t0 = performance.now();
+    const runs = state.data.runs;
+    const terms = parseFilter(state.filter);
+    const shown = runs.filter((r) => matches(r, terms));
+    const pkeys = paramKeys(runs);
+    const getter = (col) => BASE.find(([c]) => c === col)?.[1] || ((r) => r.params[col]);
+    const g = getter(state.sort);
+    shown.sort((a, b) => {
+      const x = sortValue(g(a)), y = sortValue(g(b));
+      if (x === y) return 0;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      const r = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+      return state.desc ? -r : r;
+    });
+    clear(table);
+    const head = h("tr", {}, h("th", { text: "" }));
+    for (const col of [...BASE.map(([c]) => c), ...pkeys]) {
+      const cls = state.sort === col ? (state.desc ? "sorted-desc" : "sorted-asc") : "";
+      head.append(h("th", { class: cls, text: col.replace("_", " "), "data-col": col, onclick: () => {
+        if (state.sort === col) state.desc = !state.desc; else { state.sort = col; state.desc = false; }
+        render();
+      } }));
+    }
+    table.append(h("thead", {}, head));
+    const body = document.createDocumentFragment();
+    for (const r of shown) {
+      const box = h("input", { type: "checkbox", checked: state.selected.has(r.path), onchange: () => {
+        box.checked ? state.selected.add(r.path) : state.selected.delete(r.path);
+        compareBtn.disabled = state.selected.size < 1;
+      } });
+      const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
+        onmouseenter: () => warm(r.path) });
+      const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", {}, fmt.statusBadge(h, r.status)),
+        h("td", { text: r.experiment }), h("td", {}, link), h("td", { text: fmt.time(r.started) }),
+        h("td", { class: "num", text: fmt.duration(r.duration) }), h("td", { class: "num", text: fmt.value(r.last_step) }),
+        h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
+        h("td", { text: r.tags.join(", ") }));
+      for (const k of pkeys) tr.append(h("td", { class: typeof r.params[k] === "number" ? "num" : "", text: fmt.value(r.params[k]) }));
+      body.append(tr);
+    }
+    table.append(h("tbody", {}, body));
+    compareBtn.disabled = state.selected.size < 1;
+    info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet");
+    window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
+  }
+  render();
+  setLive(state.data.runs.some((r) => r.status === "running"));
+  const poller = new Poller(async () => {
+    if (document.activeElement === filter && filter.value !== state.filter) return;
+    state.data = await get("runs");
+    render();
+    setLive(state.data.runs.some((r) => r.status === "running"));
+  }, 5000).start();
+  return { dispose: () => poller.stop() };
+}

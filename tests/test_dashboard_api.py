@@ -1,0 +1,232 @@
+"""The dashboard's JSON API (ASGI test client) over runs made by the real logger: the runs
+table, a run, series equal to the store's rows, live increments, logs filters, files with
+MIME types and ranges, compare and bands, errors as JSON, access rules and traversal."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+import distlog  # noqa: E402
+from dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
+from distlog.dashboard.app import make_app  # noqa: E402
+
+LOCAL = "http://127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_root(str(tmp_path_factory.mktemp("dash") / "root"))
+
+
+@pytest.fixture(scope="module")
+def client(root):
+    return TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+
+
+def test_runs_table_lists_every_run_with_flat_params(client):
+    data = client.get("/api/runs").json()
+    paths = [r["path"] for r in data["runs"]]
+    assert paths == ["media/m1", "media/resumed"] + sorted(f"sweep/lr{lr}-s{s}" for lr, s in SWEEP)
+    row = {r["path"]: r for r in data["runs"]}["sweep/lr0.01-s1"]
+    assert row["params"] == {"optim.lr": 0.01, "seed": 1}
+    assert row["status"] == "completed" and sorted(row["tags"]) == ["small", "sweep"]
+    assert row["last_step"] is not None and row["attempts"] == 1
+    assert data["param_keys"] == ["model.act", "model.depth", "optim.lr", "seed"]
+
+
+def test_run_detail(client):
+    d = client.get("/api/run", params={"run": "media/m1"}).json()
+    assert d["info"]["run_id"] == "m1" and d["row"]["status"] == "completed"
+    assert d["params"] == {"model": {"depth": 4, "act": "<b>relu</b>"}}
+    assert d["keys"] == ["spiky"] and d["histograms"] == ["weights"]
+    assert d["log_ranks"] == [0] and len(d["attempts"]) == 1
+    assert d["attempts"][0]["status"] == "completed" and d["attempts"][0]["started"] > 0
+
+
+def test_series_equal_the_stored_rows(client, root):
+    s = client.get("/api/series", params={"run": "sweep/lr0.1-s1", "key": "train/loss"}).json()
+    assert s["rows"] == STEPS and not s["downsampled"]
+    assert s["columns"]["step"] == list(range(STEPS))
+    np.testing.assert_allclose(s["columns"]["value"], [loss(0.1, 1, i) for i in range(STEPS)])
+    stored = distlog.open_run(os.path.join(root, "sweep", "lr0.1-s1")).metrics.read("train/loss")
+    assert set(s["columns"]) == {"step", "value"}  # one process: no band, no time unless asked
+    t = client.get("/api/series", params={"run": "sweep/lr0.1-s1", "key": "train/loss", "x": "time"}).json()
+    np.testing.assert_allclose(t["columns"]["time"], np.round(stored["time"], 3))
+
+
+def test_downsampled_series_keeps_the_spike_and_zoom_gives_full_rows(client):
+    s = client.get("/api/series", params={"run": "media/m1", "key": "spiky", "width": 2}).json()
+    assert s["downsampled"] and len(s["columns"]["step"]) <= 8
+    assert max(s["columns"]["value"]) == 100.0 and 17 in s["columns"]["step"]
+    z = client.get("/api/series", params={"run": "media/m1", "key": "spiky", "width": 2,
+                                           "x0": 15, "x1": 19}).json()
+    assert z["columns"]["step"] == [14, 15, 16, 17, 18, 19, 20]  # one row either side
+    live = client.get("/api/series", params={"run": "media/m1", "key": "spiky", "start": 27}).json()
+    assert live["columns"]["step"] == [27, 28, 29] and live["rows"] == STEPS
+
+
+def test_status_gives_committed_lengths(client):
+    st = client.get("/api/status", params={"run": "sweep/lr0.1-s0"}).json()
+    assert st["status"] == "completed"
+    assert st["lengths"]["0"] == {"train/loss": STEPS, "val/acc": STEPS}
+
+
+def test_histogram(client):
+    h = client.get("/api/histogram", params={"run": "media/m1", "key": "weights"}).json()
+    assert h["step"] == [1, 2]
+    counts, edges = np.histogram(np.arange(100.0) * 2, bins=10)
+    assert h["counts"][1] == counts.tolist()
+    np.testing.assert_allclose(h["edges"][1], edges)
+
+
+def test_logs_filters_and_hostile_text_is_returned_as_data(client):
+    base = {"run": "media/m1"}
+    recs = client.get("/api/logs", params={**base, "level": "ERROR"}).json()["records"]
+    assert [r["message"] for r in recs] == [f"step {s} done" for s in range(2, STEPS, 3)]
+    recs = client.get("/api/logs", params={**base, "grep": "^step 1[0-2] "}).json()["records"]
+    assert [r["step"] for r in recs] == [10, 11, 12]
+    recs = client.get("/api/logs", params={**base, "from_step": 28, "limit": 2}).json()["records"]
+    assert [r["step"] for r in recs] == [28, 29]
+    page = client.get("/api/logs", params={**base, "tail": 3}).json()
+    assert page["more"] and len(page["records"]) == 3
+    hostile = client.get("/api/logs", params={**base, "grep": "onerror"}).json()["records"]
+    assert [r["message"] for r in hostile] == [HOSTILE]
+    later = client.get("/api/logs", params={**base, "since": hostile[0]["t"]}).json()["records"]
+    assert later[0]["message"] == HOSTILE and all(r["t"] >= hostile[0]["t"] for r in later)
+    bad = client.get("/api/logs", params={**base, "grep": "("})
+    assert bad.status_code == 400 and "regular expression" in bad.json()["error"]
+    assert client.get("/api/logs", params={**base, "rank": 3}).status_code == 404
+
+
+def test_files_bytes_mime_types_and_ranges(client, root):
+    files = client.get("/api/files", params={"run": "media/m1"}).json()
+    assert sorted(files["latest"]) == ["beep.wav", "blob.bin", "config.json", "notes.txt",
+                                       "samples/gradient.png"]
+    run = distlog.open_run(os.path.join(root, "media", "m1"))
+    png = client.get("/api/file", params={"run": "media/m1", "path": "samples/gradient.png"})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content == run.files.read_bytes("samples/gradient.png")
+    assert png.headers["content-security-policy"].startswith("sandbox")
+    wav = client.get("/api/file", params={"run": "media/m1", "path": "beep.wav"})
+    assert wav.headers["content-type"] == "audio/wav"
+    blob = run.files.read_bytes("blob.bin")
+    part = client.get("/api/file", params={"run": "media/m1", "path": "blob.bin"},
+                      headers={"Range": "bytes=99990-"})
+    assert part.status_code == 206 and part.content == blob[99990:]
+    assert part.headers["content-range"] == f"bytes 99990-{len(blob) - 1}/{len(blob)}"
+    tail = client.get("/api/file", params={"run": "media/m1", "path": "blob.bin"},
+                      headers={"Range": "bytes=-3"})
+    assert tail.content == b"end"
+    bad = client.get("/api/file", params={"run": "media/m1", "path": "blob.bin"},
+                     headers={"Range": "bytes=200000-"})
+    assert bad.status_code == 416
+    dl = client.get("/api/file", params={"run": "media/m1", "path": "notes.txt", "download": 1})
+    assert dl.headers["content-disposition"].startswith("attachment") and dl.text.startswith("plain")
+
+
+def test_compare_and_bands_match_a_numpy_oracle(client):
+    runs = [f"sweep/lr{lr}-s{s}" for lr, s in SWEEP]
+    c = client.get("/api/compare", params={"run": runs, "key": "train/loss"}).json()
+    assert [s["run"] for s in c["series"]] == runs
+    for (lr, seed), s in zip(SWEEP, c["series"]):
+        np.testing.assert_allclose(s["columns"]["value"], [loss(lr, seed, i) for i in range(STEPS)])
+    b = client.get("/api/bands", params={"run": runs, "key": "train/loss", "group_by": "optim.lr",
+                                         "bins": STEPS}).json()
+    assert [g["group"] for g in b["groups"]] == [{"optim.lr": 0.01}, {"optim.lr": 0.1}]
+    for g in b["groups"]:
+        lr = g["group"]["optim.lr"]
+        both = np.array([[loss(lr, s, i) for i in range(STEPS)] for s in (0, 1)])
+        np.testing.assert_allclose(g["mean"], both.mean(axis=0))
+        np.testing.assert_allclose(g["std"], both.std(axis=0), atol=1e-12)
+        assert g["runs"] == [2] * STEPS
+    missing = client.get("/api/compare", params={"run": runs, "key": "nope"})
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["../etc", "sweep/../../x", "/etc/passwd", "sweep\\lr0.1-s0",
+                                  ".distlog", "sweep/%2e%2e", "a\x00b", "C:/x", "file:///etc"])
+def test_traversal_attempts_are_refused(client, path):
+    r = client.get("/api/run", params={"run": path})
+    assert r.status_code in (400, 404), r.text
+    assert "error" in r.json()
+
+
+def test_encoded_dotdot_in_raw_url_and_unknown_things_are_json_404(client):
+    r = client.get("/api/run?run=%2e%2e%2f%2e%2e%2fetc")
+    assert r.status_code == 400 and ".." in r.json()["error"]
+    assert client.get("/api/run", params={"run": "sweep/nope"}).status_code == 404
+    r = client.get("/api/file", params={"run": "media/m1", "path": "../../run.json"})
+    assert r.status_code == 404 and "files:" in r.json()["error"]
+    r = client.get("/api/series", params={"run": "media/m1", "key": "spiky2"})
+    assert r.status_code == 404 and "spiky" in r.json()["error"]
+    assert client.get("/api/nope").status_code == 404
+    assert client.get("/api/series", params={"run": "media/m1", "key": "spiky", "width": "w"}).status_code == 400
+
+
+def test_symlink_pointing_out_of_the_root_is_not_served(tmp_path):
+    outside = tmp_path / "outside"
+    make_outside = distlog.get_logger(str(outside))
+    with make_outside.experiment("secret"), make_outside.run("s1"):
+        make_outside.metrics.log(step=0, x=1.0)
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("ok"), exp.run("r1"):
+        exp.metrics.log(step=0, x=1.0)
+    os.symlink(outside / "secret", root / "linked")
+    client = TestClient(make_app(distlog.open_root(str(root))), base_url=LOCAL)
+    assert [r["path"] for r in client.get("/api/runs").json()["runs"]] == ["ok/r1"]
+    assert client.get("/api/run", params={"run": "linked/s1"}).status_code == 404
+
+
+def test_read_only_and_host_check_and_token(root):
+    app = make_app(distlog.open_root(root))
+    c = TestClient(app, base_url=LOCAL)
+    assert c.post("/api/runs").status_code == 405
+    assert TestClient(app, base_url="http://evil.example").get("/api/runs").status_code == 403
+    guarded = make_app(distlog.open_root(root), token="s3cret", loopback_only=False)
+    g = TestClient(guarded, base_url="http://10.0.0.5:8765")
+    r = g.get("/api/runs")
+    assert r.status_code == 401 and "token" in r.json()["error"]
+    assert g.get("/", params={"token": "wrong"}).status_code == 401
+    ok = g.get("/", params={"token": "s3cret"})
+    assert ok.status_code == 200 and "distlog_token=s3cret" in ok.headers["set-cookie"]
+    assert g.get("/api/runs").status_code == 200  # the cookie now carries it
+    h = TestClient(guarded, base_url="http://10.0.0.5:8765")
+    assert h.get("/api/meta", headers={"X-Distlog-Token": "s3cret"}).status_code == 200
+    assert h.get("/static/js/main.js").status_code == 401
+
+
+def test_page_and_static_files_with_security_headers(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "uPlot.iife.min.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    js = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert js.status_code == 200 and len(js.content) > 40_000
+
+
+def test_every_static_file_ships_in_the_wheel():
+    import fnmatch
+    import tomllib
+
+    here = os.path.dirname(__file__)
+    with open(os.path.join(here, "..", "pyproject.toml"), "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["distlog.dashboard"]
+    pkg = os.path.join(here, "..", "distlog", "dashboard")
+    static = [os.path.relpath(os.path.join(d, n), pkg).replace(os.sep, "/")
+              for d, _, names in os.walk(os.path.join(pkg, "static")) for n in names]
+    assert "static/vendor/uplot/uPlot.iife.min.js" in static and "static/vendor/uplot/LICENSE" in static
+    assert [s for s in static if not any(fnmatch.fnmatchcase(s, g) for g in globs)] == []
+
+
+def test_loopback_names():
+    from distlog.dashboard.server import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.5", "::", "example.org"]))

@@ -1,0 +1,269 @@
+"""The dashboard in real headless Chromium (Debian's ``chromium``, driven by Playwright):
+runs table, a run's charts (values read back from the page), per-rank view, logs filters,
+an image, compare, a live run whose chart advances without a reload, and a hostile log line
+shown as text. Screenshots are kept in the test's tmp dir (and copied to
+``$DISTLOG_SHOTS_DIR`` when set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+import distlog  # noqa: E402
+from dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, loss, make_root, rank_worker  # noqa: E402
+from distributed import run_ranks  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shots")
+    yield d
+    dest = os.environ.get("DISTLOG_SHOTS_DIR")
+    if dest:
+        os.makedirs(dest, exist_ok=True)
+        for f in os.listdir(d):
+            shutil.copy(d / f, os.path.join(dest, f))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    root = make_root(str(tmp / "root"))
+    run_ranks(rank_worker, 2, tmp, root, timeout=150)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(root):
+    url = distlog.serve(root)
+    yield url
+    url.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    pg.base = server  # type: ignore[attr-defined]
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def go(page, fragment: str) -> None:
+    page.goto(page.base + fragment)
+
+
+def wait_chart(page, key: str) -> dict:
+    page.wait_for_function("k => { const c = window.distlog && window.distlog.charts[k]; return c && c.u; }", arg=key)
+    return page.evaluate("k => window.distlog.charts[k].values()", key)
+
+
+@pytest.mark.timeout(120)
+def test_runs_table_filter_sort_and_open_a_run(page, shots):
+    go(page, "#/")
+    page.wait_for_selector("#runs-table tbody tr")
+    assert page.locator("#runs-table tbody tr").count() == 7
+    page.screenshot(path=shots / "01-runs.png")
+    page.fill("#runs-filter", "optim.lr=0.1 seed>0")
+    assert page.locator("#runs-table tbody tr").count() == 1
+    page.fill("#runs-filter", "status:completed tag:small")
+    assert page.locator("#runs-table tbody tr").count() == 2
+    page.fill("#runs-filter", "")
+    page.click("th[data-col=seed]")
+    rows = page.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")
+    assert rows[:2] == ["sweep/lr0.1-s0", "sweep/lr0.01-s0"] or rows[:2] == ["sweep/lr0.01-s0", "sweep/lr0.1-s0"]
+    page.click("tr[data-path='sweep/lr0.1-s1'] a.run-link")
+    vals = wait_chart(page, "train/loss")
+    assert vals["x"] == list(range(STEPS))
+    assert vals["value"] == pytest.approx([loss(0.1, 1, i) for i in range(STEPS)])
+    page.wait_for_selector(".chart[data-key='val/acc'][data-points]")
+    page.screenshot(path=shots / "02-run-charts.png")
+
+
+@pytest.mark.timeout(120)
+def test_per_rank_view_log_scale_and_smoothing(page, shots):
+    go(page, "#/run?path=ddp/two&tab=charts")
+    vals = wait_chart(page, "own")
+    assert vals["value"] == [float(i) for i in range(12)]  # rank 0's own table
+    page.check("#per-rank")
+    page.wait_for_function("() => window.distlog.charts['own'].u.series.some(s => s.label === 'rank 1')")
+    vals = page.evaluate("() => window.distlog.charts['own'].values()")
+    assert vals["rank 0"] == [float(i) for i in range(12)]
+    assert vals["rank 1"] == [100.0 + i for i in range(12)]
+    loss_vals = wait_chart(page, "loss")
+    assert loss_vals["min"] == [0.0, 4.0, 8.0] and loss_vals["max"] == [4.0, 8.0, 12.0]
+    page.check("#log-y")
+    page.fill("#smoothing", "0.6")
+    page.dispatch_event("#smoothing", "input")
+    page.wait_for_function("() => window.distlog.charts['loss'].u.series.length === 5")
+    page.screenshot(path=shots / "03-per-rank.png")
+
+
+@pytest.mark.timeout(120)
+def test_logs_filter_by_rank_and_level(page, shots):
+    go(page, "#/run?path=ddp/two&tab=logs")
+    page.wait_for_selector("#log-list .logline[data-rank='1']")
+    page.uncheck("input[data-rank='1']")
+    page.wait_for_function("() => !document.querySelector(\"#log-list .logline[data-rank='1']\")")
+    ranks = page.locator("#log-list .logline").evaluate_all("ls => [...new Set(ls.map(l => l.dataset.rank))]")
+    assert ranks == ["0"]
+    page.select_option("#log-level", "ERROR")
+    page.wait_for_function("() => [...document.querySelectorAll('#log-list .logline')].every(l => l.dataset.level === 'ERROR')")
+    msgs = page.locator("#log-list .logline .msg").all_text_contents()
+    assert msgs == [f"rank 0 step {s}" for s in (0, 4, 8)]
+    page.screenshot(path=shots / "04-logs.png")
+
+
+@pytest.mark.timeout(120)
+def test_hostile_log_line_is_text_and_creates_no_element(page, shots):
+    go(page, "#/run?path=media/m1&tab=logs")
+    page.wait_for_selector("#log-list .logline")
+    texts = page.locator("#log-list .msg").all_text_contents()
+    assert HOSTILE in texts
+    assert page.locator("#log-list img").count() == 0
+    assert page.evaluate("() => document.querySelectorAll('img[src=x]').length") == 0
+    go(page, "#/run?path=media/m1&tab=overview")
+    page.wait_for_selector(".tree")
+    assert page.locator(".tree b").count() == 0 and "<b>relu</b>" in page.locator(".tree").inner_text()
+    page.screenshot(path=shots / "05-hostile.png")
+
+
+@pytest.mark.timeout(120)
+def test_files_show_an_image_and_text(page, shots):
+    go(page, "#/run?path=media/m1&tab=files")
+    page.click("#files-table tr[data-path='samples/gradient.png']")
+    page.wait_for_function("() => { const i = document.querySelector('#preview-image'); return i && i.complete && i.naturalWidth > 0; }")
+    assert page.evaluate("() => document.querySelector('#preview-image').naturalWidth") == 48
+    page.screenshot(path=shots / "06-files-image.png")
+    page.click("#files-table tr[data-path='config.json']")
+    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent?.includes('onerror')")
+    assert page.locator("#file-preview img").count() == 0
+
+
+@pytest.mark.timeout(120)
+def test_compare_two_runs_and_group_by_a_param(page, shots):
+    go(page, "#/")
+    page.wait_for_selector("#runs-table tbody tr")
+    for p in ("sweep/lr0.1-s0", "sweep/lr0.01-s0"):
+        page.check(f"tr[data-path='{p}'] input[type=checkbox]")
+    page.click("text=Compare selected")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='2']")
+    vals = page.evaluate("""() => { const p = window.distlog.compare.plots.find(p => p.key === 'train/loss');
+        return Object.fromEntries(p.u.series.map((s, i) => [s.label || 'x', Array.from(p.u.data[i])])); }""")
+    assert vals["sweep/lr0.1-s0"] == pytest.approx([loss(0.1, 0, i) for i in range(STEPS)])
+    assert vals["sweep/lr0.01-s0"] == pytest.approx([loss(0.01, 0, i) for i in range(STEPS)])
+    page.screenshot(path=shots / "07-compare.png")
+    runs = "&".join(f"run=sweep/lr{lr}-s{s}" for lr in (0.1, 0.01) for s in (0, 1))
+    go(page, f"#/compare?{runs}&group=optim.lr")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='6']")
+    page.screenshot(path=shots / "08-compare-grouped.png")
+
+
+@pytest.mark.timeout(180)
+def test_live_chart_advances_without_reload(page, root, shots, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH")] if p)}
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, root], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "writer.log", "w"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the run and its first committed row exist
+            try:
+                if distlog.open_run(os.path.join(root, "live", "l1")).metrics.lengths().get("live"):
+                    break
+            except FileNotFoundError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "writer.log").read_text()
+            time.sleep(0.1)
+        go(page, "#/run?path=live/l1&tab=charts")
+        wait_chart(page, "live")
+        first = int(page.get_attribute(".chart[data-key='live']", "data-last-step"))
+        page.evaluate("() => { window.__marker = 1; }")  # gone if the page reloads
+        page.wait_for_function(f"() => +document.querySelector(\".chart[data-key='live']\").dataset.lastStep >= {first + 5}",
+                               timeout=30_000)
+        assert page.evaluate("() => window.__marker") == 1
+        shown_max = page.evaluate("() => window.distlog.charts['live'].u.scales.x.max")
+        assert shown_max >= first + 5  # the visible x range follows the new rows
+        vals = page.evaluate("() => window.distlog.charts['live'].values()")
+        assert vals["value"] == [float(x) for x in vals["x"]]  # the rows are the logged values
+        assert page.is_visible("#live-badge")
+        page.screenshot(path=shots / "09-live.png")
+        page.click("nav.tabs a[data-tab=logs]")  # the log view follows too, still no reload
+        page.wait_for_selector("#log-list .logline[data-step]")
+        assert page.is_checked("#log-follow")
+        last = page.locator("#log-list .logline").last.get_attribute("data-step")
+        page.wait_for_function(f"() => {{ const l = [...document.querySelectorAll('#log-list .logline')];"
+                               f" return l.length && +l[l.length - 1].dataset.step >= {int(last) + 5}; }}",
+                               timeout=30_000)
+        assert page.evaluate("() => window.__marker") == 1
+        steps = page.locator("#log-list .logline[data-step]").evaluate_all(
+            "ls => ls.filter(l => l.dataset.step !== '').map(l => +l.dataset.step)")
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)  # in order, no duplicates
+        go(page, "#/compare?run=live/l1&run=sweep/lr0.1-s0")  # compare charts follow too
+        page.wait_for_selector("#compare-charts .chart[data-key='live'][data-series]")
+        n0 = page.evaluate("() => window.distlog.compare.plots.find(p => p.key === 'live').u.data[0].length")
+        page.wait_for_function(f"() => window.distlog.compare.plots.find(p => p.key === 'live').u.data[0].length >= {n0 + 5}",
+                               timeout=30_000)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_attempts_timeline_and_unknown_run(page, shots):
+    go(page, "#/run?path=media/resumed&tab=attempts")
+    page.wait_for_selector("#timeline .tl-bar[data-attempt='1']")
+    bars = page.locator("#timeline .tl-bar").all_text_contents()
+    assert bars[0].startswith("attempt 0 · failed") and bars[1].startswith("attempt 1 · completed")
+    assert "resumed at step 1" in bars[1]
+    assert "node lost" in page.inner_text("table.grid")
+    page.screenshot(path=shots / "10-attempts.png")
+    go(page, "#/run?path=sweep/nope&tab=charts")
+    page.wait_for_selector("#banner:not([hidden])")
+    assert "no run 'sweep/nope'" in page.inner_text("#banner")
+
+
+@pytest.mark.timeout(120)
+def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
+    go(page, "#/run?path=media/m1&tab=charts")
+    vals = wait_chart(page, "spiky")
+    assert vals["x"] == list(range(STEPS)) and max(vals["value"]) == 100.0
+    box = page.locator(".chart[data-key='spiky'] .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.45, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
+    page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length < 12")
+    zoomed = page.evaluate("() => window.distlog.charts['spiky'].values()")
+    lo, hi = zoomed["x"][0], zoomed["x"][-1]
+    assert 10 <= lo < hi <= 21 and zoomed["x"] == list(range(lo, hi + 1))  # every row of the range
+    assert zoomed["value"] == [100.0 if s == 17 else 1.0 for s in zoomed["x"]]
+    page.screenshot(path=shots / "11-zoomed.png")
+    page.dblclick(".chart[data-key='spiky'] .u-over")
+    page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length === 30")
