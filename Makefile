@@ -9,7 +9,7 @@ NPROC ?= 2
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := distlog/dashboard/static/vendor/uplot
 
-.PHONY: install system-packages test demo bench gpu-check slurm-start slurm-stop clean vendor-uplot
+.PHONY: install system-packages test demo bench bench-peers gpu-check slurm-start slurm-stop clean vendor-uplot
 
 install: system-packages $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -39,6 +39,16 @@ demo:
 
 bench:
 	for b in scripts/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# the peer benchmark: TensorBoard, wandb, MLflow and Aim in a venv of their own (they pull
+# botocore versions that break s3fs; the `bench` extra pins what `pip check` needs)
+BENCH_VENV ?= .venv-bench
+bench-peers:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q "$(TORCH_SPEC)"
+	$(BENCH_VENV)/bin/pip install -q -e ".[bench]" "$(TORCH_SPEC)"
+	$(BENCH_VENV)/bin/pip check
+	$(BENCH_VENV)/bin/python scripts/bench/bench_peers.py
 
 gpu-check:  # on a machine with CUDA: collect() makes no host sync; CUDA and CPU flushes agree
 	$(BIN)/python scripts/gpu_check.py

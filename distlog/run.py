@@ -9,8 +9,10 @@ normally, in which case a last metrics flush runs on every rank.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -72,16 +74,20 @@ def rank_dir(rank: int) -> str:
 
 
 def _git_state(cwd: str | None = None) -> dict[str, Any] | None:
+    """The commit and dirtiness of the working tree, from one ``git status`` (one process
+    start: opening a run stays within a few milliseconds)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                                text=True, timeout=5)
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5)
-        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        st = subprocess.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                            cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
+    if st.returncode != 0:
+        return None
+    lines = st.stdout.splitlines()
+    commit = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":
+        return None
+    return {"commit": commit, "dirty": any(not ln.startswith("#") for ln in lines)}
 
 
 def _rebuild(tp: Any, msg: str) -> Exception:
@@ -93,6 +99,24 @@ def _rebuild(tp: Any, msg: str) -> Exception:
     except Exception:  # noqa: BLE001 - a type that needs other arguments
         pass
     return RuntimeError(text)
+
+
+def _torch_version() -> str | None:
+    """torch's version, without importing torch when the script has not (that costs ~1 s):
+    then read from the installed package's ``version.py``."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return getattr(torch, "__version__", None)
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+        with open(path, encoding="utf-8") as f:
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+        return found.group(1) if found else None
+    except (ImportError, OSError, ValueError):
+        return None
 
 
 def _now_iso() -> str:
@@ -241,12 +265,7 @@ class Run:
             "format": 1, "experiment": self.experiment, "run_id": self.run_id,
             "created": _now_iso(), "attempts": [], "tags": [],
         }
-        try:
-            import torch
-
-            torch_version = torch.__version__
-        except ImportError:  # pragma: no cover
-            torch_version = None
+        torch_version = _torch_version()
         attempt = {
             "attempt": self.attempt, "started": _now_iso(), "ended": None, "status": "running",
             "world_size": self.world_size, "hosts": sorted({p["host"] for p in peers}),
