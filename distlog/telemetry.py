@@ -1,0 +1,188 @@
+"""Per-rank telemetry sampled at each flush, riding in the flush's SUM bucket.
+
+Every rank fills only its own row of a ``world_size x len(FIELDS)`` block at the end of the
+SUM bucket (``reduce.pack(extra=...)``); the others leave zeros, so the summed block is every
+rank's row: a gather with no extra collective, on both transports. Rank 0 writes one row per
+field per flush to the ``telemetry`` table (docs/FORMAT.md): ``step, time, flush`` then one
+column per rank.
+
+Fields (NaN where a rank cannot tell):
+
+* ``interval``   seconds from the end of this rank's previous flush (or the run start) to its
+  entry into this one: its own work in the window. The slowest rank has the largest.
+* ``wait_prev``  seconds this rank spent inside the *previous* flush's collective (a rank only
+  knows it after the collective): the fastest ranks wait most. Readers shift it back one
+  flush (``TelemetryReader``: column ``wait``).
+* ``cpu_percent`` host CPU % since the previous sample; ``rss`` process resident bytes
+  (psutil, or /proc without it).
+* ``gpu_allocated``, ``gpu_reserved``, ``gpu_peak`` bytes (torch.cuda, only when torch is
+  imported and CUDA initialised: never initialises CUDA itself) and ``gpu_util`` % (NVML via
+  nvidia-ml-py when installed; skipped silently otherwise).
+
+System fields are sampled at most every ``sample_interval`` seconds (they cost tens of µs;
+a flush at one rank costs about as much), the timings at every flush (two clock reads).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+FIELDS = ("interval", "wait_prev", "cpu_percent", "rss", "gpu_allocated", "gpu_reserved",
+          "gpu_peak", "gpu_util")
+F_INTERVAL, F_WAIT, F_CPU, F_RSS = 0, 1, 2, 3
+GPU_FIELDS = FIELDS[4:]
+TABLE = "telemetry"
+#: leading columns of every telemetry series; then one column per rank
+LEAD_COLUMNS = ("step", "time", "flush")
+
+
+def columns(world_size: int) -> list[str]:
+    return list(LEAD_COLUMNS) + [f"r{r}" for r in range(world_size)]
+
+
+def chunk_rows(world_size: int) -> int:
+    """Rows per chunk: about 128 KiB per chunk whatever the world size."""
+    return max(16, min(1024, (1 << 17) // (8 * (len(LEAD_COLUMNS) + world_size))))
+
+
+class _SystemProbe:
+    """Host CPU %, RSS, and GPU figures; each source found once, skipped once it fails."""
+
+    def __init__(self) -> None:
+        try:
+            import psutil
+
+            self._proc: Any = psutil.Process()
+            self._psutil: Any = psutil
+            psutil.cpu_percent(None)  # primes the "since the last call" counter
+        except Exception:  # noqa: BLE001 - psutil is optional: /proc fallback
+            self._psutil = self._proc = None
+        self._cpu_prev: tuple[float, float] | None = _proc_cpu_times()
+        self._nvml: Any = None
+        self._nvml_tried = False
+
+    def sample(self, out: np.ndarray) -> None:
+        out[F_CPU], out[F_RSS] = self._cpu(), self._rss()
+        self._gpu(out)
+
+    def _cpu(self) -> float:
+        if self._psutil is not None:
+            return float(self._psutil.cpu_percent(None))
+        now = _proc_cpu_times()
+        prev, self._cpu_prev = self._cpu_prev, now
+        if now is None or prev is None or now[1] <= prev[1]:
+            return np.nan
+        return 100.0 * (1.0 - (now[0] - prev[0]) / (now[1] - prev[1]))
+
+    def _rss(self) -> float:
+        if self._proc is not None:
+            return float(self._proc.memory_info().rss)
+        try:
+            with open("/proc/self/statm") as f:
+                return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, IndexError):
+            return np.nan
+
+    def _gpu(self, out: np.ndarray) -> None:
+        torch = sys.modules.get("torch")
+        cuda = getattr(torch, "cuda", None)
+        try:
+            if cuda is None or not cuda.is_initialized():
+                return
+            dev = cuda.current_device()
+            out[4] = cuda.memory_allocated(dev)
+            out[5] = cuda.memory_reserved(dev)
+            out[6] = cuda.max_memory_allocated(dev)
+        except Exception:  # noqa: BLE001 - telemetry never fails a flush
+            return
+        handle = self._nvml_handle(dev)
+        if handle is not None:
+            try:
+                out[7] = float(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except Exception:  # noqa: BLE001
+                self._nvml = None
+
+    def _nvml_handle(self, dev: int) -> Any:
+        if not self._nvml_tried:
+            self._nvml_tried = True
+            try:
+                import pynvml  # nvidia-ml-py
+
+                pynvml.nvmlInit()
+                self._nvml = pynvml
+            except Exception:  # noqa: BLE001 - not installed, or no driver: skip silently
+                self._nvml = None
+        if self._nvml is None:
+            return None
+        try:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+            ids = [v.strip() for v in visible.split(",") if v.strip()]
+            index = int(ids[dev]) if ids and ids[dev].isdigit() else dev
+            return self._nvml.nvmlDeviceGetHandleByIndex(index)
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def _proc_cpu_times() -> tuple[float, float] | None:
+    """(idle, total) jiffies from /proc/stat, or None."""
+    try:
+        with open("/proc/stat") as f:
+            parts = [float(x) for x in f.readline().split()[1:]]
+        return parts[3] + (parts[4] if len(parts) > 4 else 0.0), sum(parts)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Telemetry:
+    """One rank's telemetry: ``enter()`` before the flush collective, ``exit()`` after."""
+
+    def __init__(self, rank: int, world_size: int, sample_interval: float = 1.0) -> None:
+        self.rank, self.world_size = rank, world_size
+        self.sample_interval = sample_interval
+        self._probe = _SystemProbe()
+        self._row = np.full(len(FIELDS), np.nan)
+        self._block = np.zeros(world_size * len(FIELDS))
+        self._lo = rank * len(FIELDS)
+        self._t_exit = time.perf_counter()
+        self._t_enter = self._t_exit
+        self._next_sample = 0.0
+        # rank 0: what was written (series whose every value so far is NaN are not written)
+        self._keys: tuple[str, ...] = FIELDS[:4]
+        self._last_step = -np.inf
+
+    def enter(self) -> np.ndarray:
+        """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere)."""
+        now = time.perf_counter()
+        row = self._row
+        row[F_INTERVAL] = now - self._t_exit
+        if now >= self._next_sample:
+            self._probe.sample(row)
+            self._next_sample = now + self.sample_interval
+        self._block[self._lo : self._lo + len(FIELDS)] = row
+        self._t_enter = now
+        return self._block
+
+    def exit(self) -> None:
+        now = time.perf_counter()
+        self._row[F_WAIT] = now - self._t_enter
+        self._t_exit = now
+
+    def rows(self, step: float, seq: int, gathered: np.ndarray) -> tuple[tuple[str, ...], np.ndarray] | None:
+        """Rank 0: ``(keys, rows)`` for the telemetry table from the summed slots, or None
+        when this flush's step does not go past the last one written (steps must increase)."""
+        if step <= self._last_step:
+            return None
+        self._last_step = step
+        per_rank = gathered.reshape(self.world_size, len(FIELDS))  # (ranks, fields)
+        if len(self._keys) < len(FIELDS) and np.isfinite(per_rank[:, 4:]).any():
+            self._keys = FIELDS  # a GPU showed up: its series start here
+        n = len(self._keys)
+        out = np.empty((n, len(LEAD_COLUMNS) + self.world_size))
+        out[:, 0], out[:, 1], out[:, 2] = step, time.time(), seq
+        out[:, len(LEAD_COLUMNS):] = per_rank[:, :n].T
+        return self._keys, out
