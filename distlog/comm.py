@@ -74,10 +74,11 @@ class Comm(ABC):
             rows = self.all_gather_array(np.concatenate([s, m]))
             mrows = rows[:, s.size :]
             return rows[:, : s.size].sum(axis=0), mrows.max(axis=0), rank_of_max(mrows[:, lo:])
+        mine = m[lo:].copy()  # all_reduce may reduce in place (torch.from_numpy shares memory)
         s_red, m_red = self.all_reduce(s, "sum"), self.all_reduce(m, "max")
         if m.size == lo:
             return s_red, m_red, np.zeros(0)
-        held = self.all_reduce(rank_slots(m[lo:], m_red[lo:], self.rank), "max")
+        held = self.all_reduce(rank_slots(mine, m_red[lo:], self.rank), "max")
         return s_red, m_red, ranks_from_slots(held)
 
     def all_gather_array(self, arr: np.ndarray) -> np.ndarray:

@@ -134,33 +134,33 @@ def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
 
 
 def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = None,
-             threshold: float | None = None) -> tuple[str, dict[str, Any] | None]:
-    """``(status, error)`` of a run from evidence: a ``running`` run whose newest heartbeat of
-    its current attempt is older than ``threshold`` is ``stale``, or ``failed`` (error: the
-    first failure record) when its ranks left failure records. Other statuses are returned
+             threshold: float | None = None) -> tuple[str, dict[str, Any] | None, float | None]:
+    """``(status, error, last_seen)`` of a run from evidence: a ``running`` run whose newest
+    heartbeat of its current attempt (``last_seen``) is older than ``threshold`` is ``stale``,
+    or ``failed`` (error: the first failure record) when its ranks left failure records. Other statuses are returned
     as recorded; so is a running run without heartbeats (written before they existed, or with
     heartbeats off). Usually one read: rank 0's heartbeat, when fresh, settles it."""
     status, error = str(meta.get("status", "unknown")), meta.get("error")
     if status != "running":
-        return status, error
+        return status, error, None
     now = time.time() if now is None else now
     threshold = stale_after() if threshold is None else threshold
     attempt = int(meta.get("attempt") or 0)
     first = _read_one(storage, 0)
     if first is not None and first.get("attempt") == attempt and now - float(first.get("time", 0)) <= threshold:
-        return status, error
+        return status, error, float(first["time"])
     beats = read_heartbeats(storage, attempt)
     if not beats:
-        return status, error
+        return status, error, None
     newest = max(float(b.get("time", 0)) for b in beats.values())
     if now - newest <= threshold:
-        return status, error
+        return status, error, newest
     from .run import read_failures
 
     causes = read_failures(storage, attempt)
     if causes:
-        return "failed", causes[0]
-    return "stale", error
+        return "failed", causes[0], newest
+    return "stale", error, newest
 
 
 def describe(rec: dict[str, Any], now: float | None = None) -> str:
