@@ -51,7 +51,7 @@ class Report:
     its median step time exceeds the median over the other ranks' medians."""
 
     ranks: "pd.DataFrame"
-    flushes: int
+    flushes: int  # flushes compared (an attempt's first flush is not: its interval has start-up)
     slowest: int | None
     slowest_step_time: float
     others_step_time: float
@@ -137,11 +137,12 @@ class TelemetryReader:
                 cols[name] = how(self.matrix(f).values)
         df = pd.DataFrame(cols)
         med = cols["step_time_median"]
+        n = int(counted.sum())
         if w < 2 or not np.isfinite(med).any():
-            return Report(df, len(st.step), None, float("nan"), float("nan"))
+            return Report(df, n, None, float("nan"), float("nan"))
         worst = int(np.nanargmax(med))
         others = np.delete(med, worst)
-        return Report(df, len(st.step), worst, float(med[worst]), float(np.nanmedian(others)))
+        return Report(df, n, worst, float(med[worst]), float(np.nanmedian(others)))
 
     def heatmap(self, field: str = "step_time", width: float = 9.0, height: float | None = None) -> Any:
         """A rank x flush heat map of ``field`` (a ``charts.Chart``: ``save(path)``, ``png()``)."""
@@ -152,9 +153,8 @@ class TelemetryReader:
         fig = _figure(width, height, 100)
         ax = fig.add_subplot(1, 1, 1)
         vals = np.ma.masked_invalid(m.values.T)
-        x0, x1 = (float(m.step[0]), float(m.step[-1])) if len(m.step) else (0.0, 1.0)
-        img = ax.imshow(vals, aspect="auto", interpolation="nearest", cmap="viridis", origin="lower",
-                        extent=(x0 - 0.5, x1 + 0.5, -0.5, m.ranks - 0.5))
+        img = ax.pcolormesh(_edges(m.step), np.arange(m.ranks + 1) - 0.5, vals, cmap="viridis",
+                            shading="flat")
         ax.set_xlabel("step")
         ax.set_ylabel("rank")
         if m.ranks <= 32:
@@ -164,6 +164,15 @@ class TelemetryReader:
         fig.colorbar(img, ax=ax, label=f"{field} ({unit})" if unit else field)
         ax.set_title(f"{field} per rank and flush")
         return Chart(fig)
+
+
+def _edges(steps: np.ndarray) -> np.ndarray:
+    """Cell edges around each flush's step (midpoints; flushes need not be evenly spaced)."""
+    s = np.asarray(steps, dtype=np.float64)
+    if len(s) < 2:
+        return np.array([s[0] - 0.5, s[0] + 0.5]) if len(s) else np.array([0.0, 1.0])
+    mid = (s[1:] + s[:-1]) / 2
+    return np.concatenate([[s[0] - (mid[0] - s[0])], mid, [s[-1] + (s[-1] - mid[-1])]])
 
 
 def _steps(m: Matrix) -> np.ndarray:
