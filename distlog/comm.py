@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FlushError, FlushTimeout
+from .reduce import rank_of_max, rank_slots, ranks_from_slots
 
 
 class Comm(ABC):
@@ -66,10 +67,8 @@ class Comm(ABC):
         known before a rank can tell whether it holds it, and no element-wise sum or max of one
         pass can name the lowest holder exactly.
         """
-        from .reduce import rank_of_max, rank_slots, ranks_from_slots
-
         if self.world_size == 1:
-            return s, m, rank_of_max(m[None, lo:])
+            return s, m, np.where(np.isfinite(m[lo:]), 0.0, np.nan)
         if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
             rows = self.all_gather_array(np.concatenate([s, m]))
             mrows = rows[:, s.size :]

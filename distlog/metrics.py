@@ -374,7 +374,7 @@ class MetricsLogger:
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1
         repeated = self._record(reduced, _aggregation, out_step)
-        mon.record(run, out_step, core.flushes - 1, tele)
+        mon.record(run, out_step, core.flushes - 1, tele, closing)
         run.after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)

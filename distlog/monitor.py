@@ -43,23 +43,28 @@ class RankMonitor:
 
     def enter_flush(self, seq: int) -> np.ndarray | None:
         """This rank's telemetry slots for the SUM bucket (None when telemetry is off)."""
-        self.in_flush, self.flush_entered = seq, time.time()
-        return None if self.telemetry is None else self.telemetry.enter()
+        if self.telemetry is None:
+            self.in_flush, self.flush_entered = seq, time.time()
+            return None
+        slots = self.telemetry.enter()
+        self.in_flush, self.flush_entered = seq, self.telemetry.entered
+        return slots
 
     def exit_flush(self) -> None:
-        if self.telemetry is not None:
-            self.telemetry.exit()
-        self.in_flush, self.last_flush_end = None, time.time()
+        now = time.time() if self.telemetry is None else self.telemetry.exit()
+        self.in_flush, self.last_flush_end = None, now
 
-    def record(self, run: "Run", step: float, seq: int, slots: np.ndarray) -> None:
-        """Rank 0: hand this flush's telemetry rows to the run's writer."""
+    def record(self, run: "Run", step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
+        """Rank 0: keep this flush's telemetry; hand rows to the run's writer when due (about
+        once a second, and at the closing flush)."""
         if self.telemetry is None or run.rank != 0 or not len(slots):
             return
-        rows = self.telemetry.rows(step, seq, slots)
-        if rows is not None:
+        due = self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(), force=closing)
+        if due:
             writer = run.main_writer()
             if T.TABLE in writer.tables:
-                writer.put_many(T.TABLE, *rows)
+                for key, rows in due.items():
+                    writer.put(T.TABLE, key, rows)
 
     def close(self, run: "Run", status: str) -> None:
         if self.heartbeat is not None:

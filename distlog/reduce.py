@@ -216,10 +216,10 @@ def _finish(keys: Sequence[str], total: np.ndarray, count: np.ndarray, mn: np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(empty, np.nan, total / np.where(empty, 1, count))
     none = np.full(len(keys), np.nan)
+    # the ranks are NaN already where no rank had a finite value (count 0)
     return Reduced(tuple(keys), mean, np.where(empty, np.nan, mn), np.where(empty, np.nan, mx),
                    total.copy(), count.copy(), bad.copy(),
-                   none if argmin is None else np.where(empty, np.nan, argmin),
-                   none if argmax is None else np.where(empty, np.nan, argmax))
+                   none if argmin is None else argmin, none if argmax is None else argmax)
 
 
 def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray,

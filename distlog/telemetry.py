@@ -20,7 +20,9 @@ Fields (NaN where a rank cannot tell):
   nvidia-ml-py when installed; skipped silently otherwise).
 
 System fields are sampled at most every ``sample_interval`` seconds (they cost tens of µs;
-a flush at one rank costs about as much), the timings at every flush (two clock reads).
+a flush at one rank costs about as much), the timings at every flush (two clock reads). Rank
+0 keeps each flush's summed slots in a buffer and hands them to the writer as rows about
+once a second (``handoff_interval``) and at the closing flush: one slice copy per flush.
 """
 
 from __future__ import annotations
@@ -141,23 +143,29 @@ def _proc_cpu_times() -> tuple[float, float] | None:
 class Telemetry:
     """One rank's telemetry: ``enter()`` before the flush collective, ``exit()`` after."""
 
-    def __init__(self, rank: int, world_size: int, sample_interval: float = 1.0) -> None:
+    def __init__(self, rank: int, world_size: int, sample_interval: float = 1.0,
+                 handoff_interval: float = 1.0) -> None:
         self.rank, self.world_size = rank, world_size
         self.sample_interval = sample_interval
         self._probe = _SystemProbe()
         self._row = np.full(len(FIELDS), np.nan)
         self._block = np.zeros(world_size * len(FIELDS))
         self._lo = rank * len(FIELDS)
-        self._t_exit = time.perf_counter()
+        self._t_exit = time.time()
         self._t_enter = self._t_exit
         self._next_sample = 0.0
-        # rank 0: what was written (series whose every value so far is NaN are not written)
+        # rank 0: flushes not yet handed to the writer, and which series are written (the GPU
+        # ones only once some rank reported a GPU value)
+        self.handoff_interval = handoff_interval
         self._keys: tuple[str, ...] = FIELDS[:4]
         self._last_step = -np.inf
+        self._pending = np.empty((16, world_size * len(FIELDS)))
+        self._lead: list[tuple[float, float, int]] = []
+        self._next_handoff = 0.0
 
     def enter(self) -> np.ndarray:
         """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere)."""
-        now = time.perf_counter()
+        now = time.time()
         row = self._row
         row[F_INTERVAL] = now - self._t_exit
         if now >= self._next_sample:
@@ -167,22 +175,46 @@ class Telemetry:
         self._t_enter = now
         return self._block
 
-    def exit(self) -> None:
-        now = time.perf_counter()
+    @property
+    def entered(self) -> float:
+        """When this rank entered the current (or last) flush, epoch seconds."""
+        return self._t_enter
+
+    def exit(self) -> float:
+        """After the collective; returns the time (epoch seconds)."""
+        now = time.time()
         self._row[F_WAIT] = now - self._t_enter
         self._t_exit = now
+        return now
 
-    def rows(self, step: float, seq: int, gathered: np.ndarray) -> tuple[tuple[str, ...], np.ndarray] | None:
-        """Rank 0: ``(keys, rows)`` for the telemetry table from the summed slots, or None
-        when this flush's step does not go past the last one written (steps must increase)."""
-        if step <= self._last_step:
-            return None
-        self._last_step = step
-        per_rank = gathered.reshape(self.world_size, len(FIELDS))  # (ranks, fields)
-        if len(self._keys) < len(FIELDS) and np.isfinite(per_rank[:, 4:]).any():
+    def add(self, step: float, seq: int, gathered: np.ndarray, now: float,
+            force: bool = False) -> dict[str, np.ndarray]:
+        """Rank 0: keep one flush's summed slots; ``{field: rows}`` for the writer when a
+        hand-off is due (or ``force``), else ``{}``. A flush whose step does not go past the
+        last one kept is left out (steps of a series strictly increase)."""
+        if step > self._last_step:
+            self._last_step = step
+            n = len(self._lead)
+            if n == len(self._pending):
+                self._pending = np.concatenate([self._pending, np.empty_like(self._pending)])
+            self._pending[n] = gathered
+            self._lead.append((step, now, seq))
+        if not self._lead or not (force or now >= self._next_handoff):
+            return {}
+        self._next_handoff = now + self.handoff_interval
+        return self._drain()
+
+    def _drain(self) -> dict[str, np.ndarray]:
+        n, w, f = len(self._lead), self.world_size, len(FIELDS)
+        block = self._pending[:n].reshape(n, w, f)  # (flushes, ranks, fields)
+        if len(self._keys) < f and np.isfinite(block[:, :, 4:]).any():
             self._keys = FIELDS  # a GPU showed up: its series start here
-        n = len(self._keys)
-        out = np.empty((n, len(LEAD_COLUMNS) + self.world_size))
-        out[:, 0], out[:, 1], out[:, 2] = step, time.time(), seq
-        out[:, len(LEAD_COLUMNS):] = per_rank[:, :n].T
-        return self._keys, out
+        lead = np.array(self._lead)
+        out = {}
+        for i, key in enumerate(self._keys):
+            rows = np.empty((n, len(LEAD_COLUMNS) + w))
+            rows[:, : len(LEAD_COLUMNS)] = lead
+            rows[:, len(LEAD_COLUMNS):] = block[:, :, i]
+            out[key] = rows
+        self._lead = []
+        return out
