@@ -69,8 +69,9 @@ def test_flush_matches_numpy_oracle(tmp_path, world):
                     for s in STATS:
                         assert _close(got[key][s], stats[s]), (name, i, rank, key, s, got[key][s], stats[s])
                 if world > 1:
-                    # steady state: 2 collectives; a new key set costs one exchange more
-                    assert calls <= 3, (name, i, calls)
+                    # steady state: one all_gather (2 ranks) or three all_reduces (4 ranks:
+                    # SUM, MAX, MAX of the argmin/argmax ranks); a new key set costs one more
+                    assert calls <= (4 if world == 4 else 2), (name, i, calls)
             for key, stats in want.items():
                 stored_rows.setdefault(f"{name}/{key}", []).append((max(10 * i + r for r in window if window[r]) if any(window.values()) else None, stats))
         for key, expected in stored_rows.items():
