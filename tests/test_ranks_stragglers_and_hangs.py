@@ -157,3 +157,31 @@ def test_telemetry_off_writes_no_table_and_heartbeats_off_write_none(root):
     assert not run.telemetry and run.telemetry.fields() == []
     assert run.heartbeats() == {} and run.info.status == "completed"
     assert len(run.metrics.read("loss")) == 3
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+def test_gpu_memory_and_utilisation_in_telemetry(root):
+    import torch
+
+    x = torch.ones(1 << 20, device="cuda")  # 4 MiB: CUDA initialised, memory allocated
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("gpu"):
+        for s in range(3):
+            exp.metrics.collect(step=s, loss=x.sum())  # a CUDA tensor, reduced on its device
+            exp.metrics.flush()
+    tel = distlog.open_run(f"{root}/default/gpu").telemetry
+    assert {"gpu_allocated", "gpu_reserved", "gpu_peak"} <= set(tel.fields())
+    assert (tel.matrix("gpu_allocated").values >= x.numel() * 4).all()
+    assert (tel.matrix("gpu_peak").values >= tel.matrix("gpu_allocated").values).all()
+    try:
+        import pynvml  # noqa: F401  (nvidia-ml-py)
+    except ImportError:
+        return
+    util = tel.matrix("gpu_util").values
+    assert np.isfinite(util).all() and ((util >= 0) & (util <= 100)).all()
