@@ -51,3 +51,27 @@ def test_step_time_and_wait_alignment():
     np.testing.assert_array_equal(shifted[:3], vals[1:4])
     assert np.isnan(shifted[3]).all() and np.isnan(shifted[5]).all()  # no next flush in its attempt
     np.testing.assert_array_equal(shifted[4], vals[5])
+
+
+def test_resuming_a_run_stored_before_the_rank_columns_keeps_its_columns(tmp_path):
+    import distlog
+    from distlog.metrics import SCALAR_COLUMNS
+    from distlog.storage import open_storage
+    from distlog.writers.rowstore import RowTable, read_series
+
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("old"):
+        pass
+    store = open_storage(f"{root}/default/old")
+    # its series as the format before argmin_rank/argmax_rank wrote them (9 columns)
+    old_cols = list(SCALAR_COLUMNS[:9])
+    t = RowTable(store, "scalars", old_cols)
+    t.add("loss", np.array([[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]]))
+    t.write(final=True)
+    t.finalize()
+    with exp.run("old"):  # a new attempt with the current format appends to it
+        exp.metrics.collect(step=1, loss=2.0)
+        exp.metrics.flush()
+    rows = read_series(store, "scalars", "loss")
+    assert rows.shape == (2, 9) and rows[:, 0].tolist() == [0.0, 1.0] and rows[1, 2] == 2.0
