@@ -35,9 +35,10 @@ class RankMonitor:
     def start(self, run: "Run") -> None:
         if self.telemetry_on:
             self.telemetry = T.Telemetry(run.rank, run.world_size, self.sample_interval)
-        run.comm.diagnose = lambda: hang_report(run.storage, run.attempt, run.world_size,
-                                                self.in_flush, run.rank)
         if self.heartbeat_interval is not None:
+            # without heartbeats there is no evidence of where the other ranks are
+            run.comm.diagnose = lambda: hang_report(run.storage, run.attempt, run.world_size,
+                                                    self.in_flush, run.rank)
             self.heartbeat = HeartbeatThread(run.storage, run.rank, self.heartbeat_interval,
                                              lambda: snapshot(run)).start()
 
