@@ -6,6 +6,7 @@
     distlog metrics RUN [KEY ...]        keys, or series (--stat, --rank, --format)
     distlog logs RUN [filters]           every rank's log merged by time (--tail, --follow)
     distlog files RUN                    the files table
+    distlog ranks RUN [--plot out.png]   straggler report: step time, waits, memory per rank
     distlog compare ROOT/EXPERIMENT      the sweep table: runs x params x final metrics
     distlog plot RUN ... KEY ... -o out.png
     distlog export RUN --format csv|parquet
@@ -141,6 +142,50 @@ def cmd_show(args: argparse.Namespace) -> int:
     nfiles = len(run.files.paths())
     if nfiles:
         _out(f"files       {nfiles}")
+    if getattr(args, "ranks", False):
+        _show_ranks(run)
+    return OK
+
+
+def _show_ranks(run: Any) -> None:
+    """``show --ranks``: each rank's last heartbeat."""
+    from .heartbeat import describe
+
+    beats = run.heartbeats()
+    _out("\nranks")
+    if not beats:
+        _out("  (no heartbeats: written before they existed, or heartbeat_interval=0)")
+        return
+    world = run.info.world_size or (max(beats) + 1)
+    for r in range(world):
+        _out(f"  rank {r}: " + (describe(beats[r]) if r in beats else "no heartbeat"))
+
+
+def cmd_ranks(args: argparse.Namespace) -> int:
+    from .query.render import fmt_value, frame_table
+
+    run = _run(args)
+    tel = run.telemetry
+    if not tel:
+        _err(f"run {run.info.path} has no telemetry (telemetry=False, or no flush committed yet)")
+        return NOTHING
+    rep = tel.report()
+    df = rep.ranks
+    if args.format == "table":
+        shown = df.copy()
+        for c in shown.columns:
+            if c == "slowest_share":
+                shown[c] = [f"{v:.0%}" for v in shown[c]]
+            elif c != "rank":
+                shown[c] = [fmt_value(float(v)) if c.endswith(("peak", "total")) or "rss" in c
+                            else f"{v:.4g}" for v in shown[c]]
+        _out(frame_table(shown))
+        _out("\n" + rep.summary())
+    else:
+        _print_frame(df, args.format)
+    if args.plot:
+        tel.heatmap(args.field).save(args.plot)
+        _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
     return OK
 
 
@@ -439,7 +484,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[common], help="metadata, params and a metrics summary")
     _run_arg(p)
+    p.add_argument("--ranks", action="store_true", help="also each rank's last heartbeat")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("ranks", parents=[common], help="straggler report: per-rank step time, waits, memory")
+    _run_arg(p)
+    p.add_argument("--plot", metavar="OUT.png", help="also a rank x flush heat map of --field")
+    p.add_argument("--field", default="step_time",
+                   help="field of the heat map: step_time (default), wait, interval, cpu_percent, "
+                        "rss, gpu_allocated, gpu_reserved, gpu_peak, gpu_util")
+    _fmt(p)
+    p.set_defaults(func=cmd_ranks)
 
     p = sub.add_parser("params", parents=[common], help="the run's params")
     _run_arg(p)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FlushError, FlushTimeout
+from .reduce import rank_of_max, rank_slots, ranks_from_slots
 
 
 class Comm(ABC):
@@ -25,6 +26,8 @@ class Comm(ABC):
     world_size: int
     #: collective calls issued so far (tests and benchmarks count them)
     calls: int = 0
+    #: called on a timeout; its text (which ranks did not arrive) is added to the error
+    diagnose: Any = None
 
     @abstractmethod
     def all_reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
@@ -53,6 +56,30 @@ class Comm(ABC):
             rows = self.all_gather_array(np.concatenate([s, m]))
             return rows[:, : s.size].sum(axis=0), rows[:, s.size :].max(axis=0)
         return self.all_reduce(s, "sum"), self.all_reduce(m, "max")
+
+    def reduce_buckets_ranked(self, s: np.ndarray, m: np.ndarray,
+                              lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``reduce_buckets`` plus, for each slot ``m[lo:]``, the lowest rank whose value is
+        the maximum (float64; NaN where the maximum is not finite).
+
+        On the all_gather transport the ranks come free from the gathered rows. On the
+        all_reduce transport they take one more ``all_reduce(MAX)`` of ``len(m) - lo`` slots
+        holding ``-rank`` where a rank's value equals the reduced maximum: the maximum must be
+        known before a rank can tell whether it holds it, and no element-wise sum or max of one
+        pass can name the lowest holder exactly.
+        """
+        if self.world_size == 1:
+            return s, m, np.where(np.isfinite(m[lo:]), 0.0, np.nan)
+        if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
+            rows = self.all_gather_array(np.concatenate([s, m]))
+            mrows = rows[:, s.size :]
+            return rows[:, : s.size].sum(axis=0), mrows.max(axis=0), rank_of_max(mrows[:, lo:])
+        mine = m[lo:].copy()  # all_reduce may reduce in place (torch.from_numpy shares memory)
+        s_red, m_red = self.all_reduce(s, "sum"), self.all_reduce(m, "max")
+        if m.size == lo:
+            return s_red, m_red, np.zeros(0)
+        held = self.all_reduce(rank_slots(mine, m_red[lo:], self.rank), "max")
+        return s_red, m_red, ranks_from_slots(held)
 
     def all_gather_array(self, arr: np.ndarray) -> np.ndarray:
         """``(world_size, n)``: every rank's float64 vector (all of the same length)."""
@@ -99,11 +126,21 @@ class TorchComm(Comm):
                     f"{what}: a rank did not arrive within {self.timeout:g} s (rank {self.rank} of "
                     f"{self.world_size} waited). Every rank must call flush()/close() the same "
                     f"number of times; raise flush_timeout= if ranks are just slow. Cause: {msg}"
+                    + self._diagnosis()
                 ) from e
             raise FlushError(
                 f"{what} failed on rank {self.rank} of {self.world_size}: {msg}. "
                 "A peer rank probably exited or crashed; look at its log."
             ) from e
+
+    def _diagnosis(self) -> str:
+        """What ``diagnose`` (set by the run: heartbeats of the ranks) says, if anything."""
+        if self.diagnose is None:
+            return ""
+        try:
+            return "\n" + self.diagnose()
+        except Exception as e:  # noqa: BLE001 - the timeout itself is the error to raise
+            return f"\n(could not read the ranks' heartbeats: {e!r})"
 
     def all_reduce(self, arr: np.ndarray, op: str) -> np.ndarray:
         import torch

@@ -74,7 +74,8 @@ class Experiment:
 
     def __init__(self, root: str, **options: Any) -> None:
         run_keys = ("flush_timeout", "chunk_rows", "commit_interval", "window",
-                    "segment_max_bytes", "segment_max_age", "capture_output")
+                    "segment_max_bytes", "segment_max_age", "capture_output", "telemetry",
+                    "heartbeat_interval")
         self._run_options = {k: options.pop(k) for k in run_keys if k in options}
         self.storage = open_storage(str(root), **options)
         self._experiments: list[str] = []
@@ -297,7 +298,9 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
 
     ``options`` go to the storage backend (``endpoint_url``, ``key``, ``token``, ...), except
     the run settings ``flush_timeout``, ``chunk_rows``, ``commit_interval``, ``window``,
-    ``segment_max_bytes``, ``segment_max_age`` and ``capture_output`` (tee each rank's
-    stdout/stderr into its text log; off by default).
+    ``segment_max_bytes``, ``segment_max_age``, ``capture_output`` (tee each rank's
+    stdout/stderr into its text log; off by default), ``telemetry`` (per-rank telemetry at each
+    flush, default True) and ``heartbeat_interval`` (seconds between heartbeats, default 30;
+    0 or None: none).
     """
     return Experiment(root, **options)

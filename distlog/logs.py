@@ -67,6 +67,7 @@ class TextLogger:
             attempt=run.attempt, step=None if step is None else int(step), fields=fields,
         )
         run.log_sink.emit(rec)
+        run.last_log = rec
         if no >= self.echo_level:
             print(f"[distlog r{run.rank}] {rec.level} {rec.message}", file=sys.stderr)
 

@@ -3,10 +3,11 @@
 ``log()`` never communicates; ``collect()`` only appends to a local list (a 0-d CUDA tensor is
 kept on its device: no host synchronisation); ``flush()`` is the one collective:
 
-1. SUM of [flags header, sum, count, nonfinite] and MAX of [step, max, -min] over the agreed
-   key union — the steady state: one ``all_gather`` reduced locally while the buckets are
-   small (latency-bound), else two ``all_reduce`` calls; never more, whatever the number of
-   keys. The header counts ranks with keys outside the union, with bad input, with a failed
+1. SUM of [flags header, sum, count, nonfinite, per-rank telemetry] and MAX of [step, max,
+   -min] over the agreed key union — the steady state: one ``all_gather`` reduced locally
+   while the buckets are small (latency-bound; argmin/argmax ranks from the gathered rows),
+   else two ``all_reduce`` calls plus one for the argmin/argmax ranks; never more, whatever
+   the number of keys. The header counts ranks with keys outside the union, with bad input, with a failed
    writer, and asking to stop.
 2. Only when some rank has keys outside the union: one ``all_gather_object`` of those keys'
    statistics; every rank derives the same sorted union (never dict or set order).
@@ -346,9 +347,14 @@ class MetricsLogger:
         core.last_step = None  # "the last collected step" means: in this flush window
         ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
                                 None if step is None else float(step))
-        # the steady state: the agreed union, flags and identity ride along (1 or 2 collectives)
-        s, m = R.pack(core.union, local, header, ident, pos)
-        h, agreed, reduced = R.unpack(core.union, *comm.reduce_buckets(s, m))
+        # the steady state: the agreed union, flags, identity and every rank's telemetry ride
+        # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
+        mon = run.monitor
+        s, m = R.pack(core.union, local, header, ident, pos, mon.enter_flush(core.flushes))
+        s, m, ranks = comm.reduce_buckets_ranked(s, m, R.MAX_HEADER_LEN)
+        mon.exit_flush()
+        h, agreed, reduced = R.unpack(core.union, s, m, ranks)
+        tele = R.extra_slots(core.union, s)  # every rank's telemetry row (rank 0 writes them)
         core.flushes += 1
         if not agreed.matched:
             # every rank sees the same ranges, so every rank takes this path: one exchange to
@@ -377,6 +383,7 @@ class MetricsLogger:
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1
         repeated = self._record(reduced, _aggregation, out_step)
+        mon.record(run, out_step, core.flushes - 1, tele, closing)
         run.after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)

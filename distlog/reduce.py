@@ -4,8 +4,11 @@ Per key a rank holds ``(sum, count, min, max, nonfinite)`` over its finite value
 last flush (``LocalStats``). A flush reduces them across ranks over the *agreed union* of
 keys (sorted; never dict or set order) with two element-wise collectives:
 
-* SUM bucket: ``[header..., sum_0..sum_K, count_0..count_K, nonfinite_0..nonfinite_K]``
+* SUM bucket: ``[header..., sum_0..sum_K, count_0..count_K, nonfinite_0..nonfinite_K, extra...]``
 * MAX bucket: ``[identity..., max_0..max_K, -min_0..-min_K]``
+
+``extra`` is per-rank telemetry (``distlog.telemetry``): ``world_size x F`` slots of which each
+rank fills only its own row, so their sum is a gather of every rank's row.
 
 The header counts, over ranks, those with keys outside the union, with bad input, with a
 failed writer, and asking to stop; so every rank learns all of it from the same collective.
@@ -15,6 +18,11 @@ value and its negation, so the maxima give both ends of the range over ranks: th
 on which flush they are in exactly when every range is a single point.
 Keys new to the union travel once in one ``all_gather_object`` of each rank's
 ``LocalStats`` for them, reduced here by ``reduce_gathered``.
+
+The rank that held each key's minimum and maximum (``argmin_rank``, ``argmax_rank``; the
+lowest such rank on ties, NaN when no rank had a finite value) comes from the MAX bucket's
+gathered rows, or on the all_reduce transport from one more ``MAX`` of ``-rank`` where a
+rank's value equals the reduced one (see ``Comm.reduce_buckets_ranked``).
 
 A rank without a key contributes the identities (0, 0, +inf, -inf, 0); the mean is
 ``Σsum / Σcount`` — never a mean of per-rank means. Values are float64 throughout.
@@ -29,7 +37,7 @@ import numpy as np
 
 AGGREGATIONS = ("mean", "min", "max", "sum")
 #: columns of a stored row, in order (``value`` is the headline picked by ``_aggregation``)
-STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite")
+STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank")
 
 # header slots at the front of the SUM bucket (each a count of ranks)
 H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
@@ -132,10 +140,11 @@ def summarize_ids(keys: Sequence[str], ids: np.ndarray, values: np.ndarray) -> L
 
 
 def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident: FlushIdentity,
-         pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+         pos: np.ndarray | None = None, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out).
 
     ``pos[i]`` is the union position of ``local.keys[i]`` (-1 if absent); computed if not given.
+    ``extra`` (summed slots, e.g. telemetry) goes at the end of the SUM bucket.
     """
     k = len(union)
     if pos is None:
@@ -143,8 +152,10 @@ def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident
         pos = np.fromiter((index.get(key, -1) for key in local.keys), dtype=np.intp, count=len(local.keys))
     keep = pos >= 0
     idx = pos[keep]
-    s = np.zeros(HEADER_LEN + 3 * k)
+    s = np.zeros(HEADER_LEN + 3 * k + (0 if extra is None else len(extra)))
     s[:HEADER_LEN] = header
+    if extra is not None:
+        s[HEADER_LEN + 3 * k :] = extra
     body = s[HEADER_LEN:]
     body[idx], body[k + idx], body[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
     h = MAX_HEADER_LEN
@@ -171,6 +182,8 @@ class Reduced:
     sum: np.ndarray
     count: np.ndarray
     nonfinite: np.ndarray
+    argmin_rank: np.ndarray  # the (lowest) rank that held the minimum; NaN: no finite value
+    argmax_rank: np.ndarray
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -186,33 +199,47 @@ class Reduced:
     def rows(self, aggregation: str) -> np.ndarray:
         """A ``(K, len(STAT_COLUMNS))`` float64 matrix in ``STAT_COLUMNS`` order."""
         return np.stack([getattr(self, aggregation), self.mean, self.min, self.max, self.sum,
-                         self.count, self.nonfinite], axis=1)
+                         self.count, self.nonfinite, self.argmin_rank, self.argmax_rank], axis=1)
 
     def reordered(self, keys: Sequence[str], other: "Reduced") -> "Reduced":
         """``self`` and ``other`` (disjoint keys) as one result in the order of ``keys``."""
         pos = {k: (0, i) for i, k in enumerate(self.keys)}
         pos.update({k: (1, i) for i, k in enumerate(other.keys)})
         cols = {}
-        for c in ("mean", "min", "max", "sum", "count", "nonfinite"):
+        for c in ("mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank"):
             both = (getattr(self, c), getattr(other, c))
             cols[c] = np.array([both[p][i] for p, i in (pos[k] for k in keys)], dtype=np.float64)
         return Reduced(tuple(keys), **cols)
 
 
 def _finish(keys: Sequence[str], total: np.ndarray, count: np.ndarray, mn: np.ndarray,
-            mx: np.ndarray, bad: np.ndarray) -> Reduced:
+            mx: np.ndarray, bad: np.ndarray, argmin: np.ndarray | None = None,
+            argmax: np.ndarray | None = None) -> Reduced:
     empty = count == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(empty, np.nan, total / np.where(empty, 1, count))
+    none = np.full(len(keys), np.nan)
+    # the ranks are NaN already where no rank had a finite value (count 0)
     return Reduced(tuple(keys), mean, np.where(empty, np.nan, mn), np.where(empty, np.nan, mx),
-                   total.copy(), count.copy(), bad.copy())
+                   total.copy(), count.copy(), bad.copy(),
+                   none if argmin is None else argmin, none if argmax is None else argmax)
 
 
-def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, Agreement, Reduced]:
-    """``(header, agreement, reduced)`` from the reduced SUM and MAX buckets of ``pack``."""
+def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray,
+           ranks: np.ndarray | None = None) -> tuple[np.ndarray, Agreement, Reduced]:
+    """``(header, agreement, reduced)`` from the reduced SUM and MAX buckets of ``pack``.
+
+    ``ranks`` (optional) is, for each slot of the MAX bucket from ``MAX_HEADER_LEN`` on, the
+    lowest rank holding the reduced value (``Comm.reduce_buckets_ranked``): the argmax and
+    argmin ranks of every key.
+    """
     k, h = len(keys), MAX_HEADER_LEN
     body = s[HEADER_LEN:]
-    red = _finish(keys, body[:k], body[k : 2 * k], -m[h + k :], m[h : h + k], body[2 * k :])
+    amax = amin = None
+    if ranks is not None:
+        amax, amin = ranks[:k], ranks[k : 2 * k]
+    red = _finish(keys, body[:k], body[k : 2 * k], -m[h + k :], m[h : h + k], body[2 * k : 3 * k],
+                  amin, amax)
     agreed = Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
                        (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
                        (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
@@ -222,14 +249,42 @@ def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray) -> tuple[np.ndarra
 def reduce_gathered(keys: Sequence[str], parts: Sequence[LocalStats]) -> Reduced:
     """Reduce every rank's ``LocalStats`` for ``keys`` (from one all_gather) without collectives."""
     subs = [p.subset(keys) for p in parts] or [LocalStats.identity(keys)]
+    mins, maxs = np.array([p.min for p in subs]), np.array([p.max for p in subs])
     return _finish(keys, np.sum([p.sum for p in subs], axis=0), np.sum([p.count for p in subs], axis=0),
-                   np.min([p.min for p in subs], axis=0), np.max([p.max for p in subs], axis=0),
-                   np.sum([p.nonfinite for p in subs], axis=0))
+                   mins.min(axis=0), maxs.max(axis=0), np.sum([p.nonfinite for p in subs], axis=0),
+                   rank_of_max(-mins), rank_of_max(maxs))
+
+
+def extra_slots(keys: Sequence[str], s: np.ndarray) -> np.ndarray:
+    """The ``extra`` slots ``pack`` put at the end of the (reduced) SUM bucket."""
+    return s[HEADER_LEN + 3 * len(keys) :]
+
+
+def rank_of_max(rows: np.ndarray) -> np.ndarray:
+    """Per column of a ``(ranks, n)`` matrix: the lowest rank holding the column's maximum,
+    as float64; NaN where no rank has a finite value (every entry -inf)."""
+    if rows.ndim != 2 or not rows.shape[0]:
+        return np.full(rows.shape[-1] if rows.ndim else 0, np.nan)
+    out = np.argmax(rows, axis=0).astype(np.float64)
+    out[~np.isfinite(rows.max(axis=0))] = np.nan
+    return out
+
+
+def rank_slots(local: np.ndarray, reduced: np.ndarray, rank: int) -> np.ndarray:
+    """For a second MAX pass: ``-rank`` where this rank holds the reduced (finite) maximum,
+    else -inf; the MAX over ranks is then minus the lowest rank holding it."""
+    hold = (local == reduced) & np.isfinite(reduced)
+    return np.where(hold, -float(rank), -np.inf)
+
+
+def ranks_from_slots(reduced_slots: np.ndarray) -> np.ndarray:
+    """The ranks of ``rank_slots`` after the MAX pass (NaN where no rank held a finite value)."""
+    return np.where(np.isfinite(reduced_slots), -reduced_slots, np.nan)
 
 
 def single_row(value: float) -> np.ndarray:
     """The stored row for one directly logged value (``metrics.log``)."""
     v = float(value)
     if np.isfinite(v):
-        return np.array([v, v, v, v, v, 1.0, 0.0])
-    return np.array([v, np.nan, np.nan, np.nan, 0.0, 0.0, 1.0])
+        return np.array([v, v, v, v, v, 1.0, 0.0, np.nan, np.nan])
+    return np.array([v, np.nan, np.nan, np.nan, 0.0, 0.0, 1.0, np.nan, np.nan])

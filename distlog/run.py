@@ -27,7 +27,10 @@ from .comm import Comm, dist_state, make_comm
 from .errors import WriterError
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
 from .logs import TextLogger, rank_log_path
+from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
+from .monitor import RankMonitor
+from . import telemetry as T
 from .names import check_name, check_run_location
 from .report import warn
 from .params import ParameterIndex
@@ -140,6 +143,8 @@ class Run:
         segment_max_bytes: int = 8 << 20,
         segment_max_age: float = 30.0,
         capture_output: bool = False,
+        telemetry: bool = True,
+        heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         self.root = root
         self.experiment = check_name(experiment, "experiment name", allow_slash=True)
@@ -169,6 +174,9 @@ class Run:
         self._on_close: list[Callable[[], None]] = []
         self._before_final_flush: list[Callable[[], None]] = []
         self.metrics = MetricsLogger(self, window=window)
+        # per-rank telemetry at each flush and the heartbeat (heartbeat_interval None/0: off)
+        self.monitor = RankMonitor(telemetry, heartbeat_interval)
+        self.last_log: Any = None  # the last LogRecord this rank emitted (for heartbeats)
         self.logs = TextLogger(self)
         self.params = ParameterIndex(self)
         self.readme = MarkdownLogger(self)
@@ -235,6 +243,7 @@ class Run:
             from .capture import tee_output
 
             self.on_close(tee_output(self))
+        self.monitor.start(self)
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
@@ -344,14 +353,17 @@ class Run:
                     self.logs.error("another rank failed while closing the run; see run.json")
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+                if exc is None:
+                    self._write_failure(e)
                 status, exc = "failed", exc or e
         self.logs.debug(f"run ended: {status}")
+        self.monitor.close(self, status)
         self.log_sink.close()
         if self.rank == 0:
             try:
                 write_logs_table(self.storage)
             except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
-                print(f"distlog: could not write the logs table: {e!r}", file=sys.stderr)
+                warn(f"could not write the logs table: {e!r}")
             self._write_end_meta(status, exc)
         self.status = status
         if errors and incoming is None:
@@ -400,20 +412,32 @@ class Run:
         self._before_final_flush.append(fn)
 
     # ---- writers -------------------------------------------------------------------------
-    def _make_writer(self, storage: StorageBackend) -> BackgroundWriter:
+    def _make_writer(self, storage: StorageBackend, main: bool = False) -> BackgroundWriter:
         tables = {
             SCALARS_TABLE: RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS, self.chunk_rows),
             HISTOGRAMS_TABLE: RowTable(storage, HISTOGRAMS_TABLE, ("step", "time"), max(64, self.chunk_rows // 16)),
         }
+        if main and self.monitor.telemetry is not None:
+            tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(self.world_size), T.chunk_rows(self.world_size))
         if self.attempt > 0:
             for t in tables.values():
                 t.load(truncate_after_step=self.resume_step)
+            self._check_telemetry_width(tables)
         return BackgroundWriter(tables, self.commit_interval)
+
+    def _check_telemetry_width(self, tables: dict[str, RowTable]) -> None:
+        """An attempt at another world size cannot extend the stored telemetry (one column per
+        rank): it keeps what is stored and writes none (said in the log)."""
+        t = tables.get(T.TABLE)
+        if t is not None and any(s.width != len(t.columns) for s in t.series.values()):
+            del tables[T.TABLE]
+            self.logs.warning(f"telemetry is not stored for attempt {self.attempt}: the stored "
+                              f"table has another world size than {self.world_size}")
 
     def main_writer(self) -> BackgroundWriter:
         """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
         if self._main_writer is None:
-            self._main_writer = self._make_writer(self.storage)
+            self._main_writer = self._make_writer(self.storage, main=True)
         return self._main_writer
 
     def local_writer(self) -> BackgroundWriter:

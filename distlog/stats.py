@@ -64,8 +64,8 @@ class ScalarCache:
         pending = list(self._pending)
         self._pending.clear()
         for keys, step, rows in pending:
-            # STAT_COLUMNS: value, mean, min, max, sum, count, nonfinite
-            for k, (value, _mean, mn, mx, total, count, _bad) in zip(keys, rows.tolist()):
+            # STAT_COLUMNS: value, mean, min, max, sum, count, nonfinite, argmin/argmax rank
+            for k, (value, _mean, mn, mx, total, count, *_rest) in zip(keys, rows.tolist()):
                 self._point(k, (step, value, total, count, mn, mx))
 
     def add(self, key: str, step: float, value: float) -> None:

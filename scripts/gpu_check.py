@@ -4,6 +4,7 @@
 1. ``collect()`` of 0-d CUDA tensors makes no host synchronisation: the loop runs under
    ``torch.cuda.set_sync_debug_mode("error")``, which raises on any implicit sync.
 2. A flush of CUDA-resident values gives the same numbers as the same values on the CPU.
+3. Telemetry carries the GPU's memory (torch.cuda) and utilisation (NVML, when installed).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def main() -> int:
     dev = torch.device("cuda")
     values = torch.randn(1000, dtype=torch.float32, device=dev)
     values[7] = float("nan")
-    exp = distlog.get_logger(tempfile.mkdtemp())
+    root = tempfile.mkdtemp()
+    exp = distlog.get_logger(root)
     exp.start_run("gpu")
     cuda_ns = exp.metrics("cuda")
     for i in range(3):  # register keys first (first use validates names, off the hot path)
@@ -50,6 +52,13 @@ def main() -> int:
             ok &= same
             print(f"{key:>7} {stat:>9}: cuda {a[stat]: .9g}  cpu {b[stat]: .9g}  {'ok' if same else 'DIFFERENT'}")
     exp.close()
+    tel = distlog.open_run(f"{root}/default/gpu").telemetry
+    for field in ("gpu_allocated", "gpu_reserved", "gpu_peak", "gpu_util"):
+        have = field in tel.fields()
+        vals = tel.matrix(field).values.ravel().tolist() if have else []
+        good = have and all(v == v and v >= 0 for v in vals)  # no NaN, none negative
+        ok &= good or field == "gpu_util"  # utilisation needs nvidia-ml-py
+        print(f"telemetry {field:>13}: {vals}  {'ok' if good else 'MISSING'}")
     return 0 if ok else 1
 
 

@@ -113,14 +113,16 @@ def snapshot(url: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def expected_rows(world: int, cfg: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     """The oracle: rows per ``r<rank>:<key>`` as ``snapshot`` shows them (no time column):
-    ``(step, value, mean, min, max, sum, count, nonfinite)``, value being the mean."""
+    ``(step, value, mean, min, max, sum, count, nonfinite, argmin_rank, argmax_rank)``, value
+    being the mean; the ranks are NaN for a rank's own ``log()`` rows (not reduced)."""
     steps, n_keys = cfg.get("steps", 12), cfg.get("keys", 3)
     out: dict[str, list[tuple[Any, ...]]] = {}
 
-    def row(step: int, vals: np.ndarray) -> tuple[Any, ...]:
+    def row(step: int, vals: np.ndarray, reduced: bool = True) -> tuple[Any, ...]:
         m = float(vals.mean())
+        ranks = (float(np.argmin(vals)), float(np.argmax(vals))) if reduced else (np.nan, np.nan)
         return (float(step), m, m, float(vals.min()), float(vals.max()), float(vals.sum()),
-                float(len(vals)), 0.0)
+                float(len(vals)), 0.0, *ranks)
 
     for step in range(steps):
         for i, k in enumerate(keys(n_keys)):
@@ -130,5 +132,5 @@ def expected_rows(world: int, cfg: dict[str, Any]) -> dict[str, list[tuple[Any, 
             out.setdefault("r0:sparse", []).append(
                 row(step, np.array([float(step + r) for r in range(world)])))
         for r in range(world):
-            out.setdefault(f"r{r}:own", []).append(row(step, np.array([float(100 * r + step)])))
+            out.setdefault(f"r{r}:own", []).append(row(step, np.array([float(100 * r + step)]), reduced=False))
     return out

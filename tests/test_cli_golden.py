@@ -54,6 +54,8 @@ def _rows(steps, values, spread=0.1, count=4):
     out[:, 6] = v * count
     out[:, 7] = count
     out[:, 8] = 0
+    out[:, 9] = 1  # argmin_rank
+    out[:, 10] = 0  # argmax_rank
     return out
 
 

@@ -84,4 +84,4 @@ def test_export_parquet_round_trip(tree, capsys):
     expected = open_run(tree / "mnist/sweep/run-a").metrics.to_frame()
     pd.testing.assert_frame_equal(df, expected)
     assert list(df.columns) == ["key", "step", "time", "value", "mean", "min", "max", "sum",
-                                "count", "nonfinite"]
+                                "count", "nonfinite", "argmin_rank", "argmax_rank"]

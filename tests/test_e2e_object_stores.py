@@ -34,7 +34,8 @@ def _check_against_oracle(snap: dict[str, Any], reduced: list[Any], cfg: dict[st
     assert sorted(snap["metrics"]) == sorted(want)
     for key, rows in want.items():
         cols, got = snap["metrics"][key]
-        assert cols == ("step", "value", "mean", "min", "max", "sum", "count", "nonfinite")
+        assert cols == ("step", "value", "mean", "min", "max", "sum", "count", "nonfinite",
+                        "argmin_rank", "argmax_rank")
         np.testing.assert_allclose(np.array(got, dtype=float), np.array(rows), rtol=1e-12,
                                    err_msg=key)
     # every rank got the same reduced statistics, and they match the stored rows

@@ -51,9 +51,14 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
                  and p.endswith("/zarr.json"))
     records = proxy.count("PUT", "/scalars.commit.json")
     segments = proxy.count("PUT", ".log.seg/")
+    # per-rank telemetry (one series per field, written with the same commits) and heartbeats
+    tele = proxy.count("PUT", "/telemetry.")
+    tele_series = len(reader_fields(s3_bucket))
+    beats = proxy.count("PUT", "/heartbeats/")
     detail = (f"{puts} PUTs for {N_FLUSHES} flushes of {N_KEYS} keys ({loop_puts} during the "
               f"loop): {chunks} chunk writes, {arrays} array metadata, {records} commit records, "
-              f"{segments} log segments; {commits} commits in {elapsed:.1f} s")
+              f"{segments} log segments, {tele} telemetry ({tele_series} series), {beats} "
+              f"heartbeats; {commits} commits in {elapsed:.1f} s")
     print(detail)
     # every stored row is there
     reader = distlog.open_run(f"{s3_bucket['url']}/cost/r", **s3_bucket["storage_options"])
@@ -67,9 +72,21 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
     assert arrays <= 3 * N_KEYS + 5, detail
     # text lines leave in segments closed by size or age (30 s) and at close, not per flush
     assert segments <= 2 + elapsed / 30, detail
+    # telemetry: like any series (tail chunk per commit, metadata at creation and close);
+    # heartbeats: at start, every 30 s, at close
+    assert tele <= commits * (tele_series + 1) + 3 * tele_series + 5, detail
+    assert beats <= 2 + elapsed / 30, detail
     # all told: a small fraction of the 4,000 values flushed, and independent of N_FLUSHES
-    assert puts <= commits * (N_KEYS + 1) + arrays + segments + 10, detail
+    assert puts <= commits * (N_KEYS + 1) + arrays + segments + tele + beats + 10, detail
     assert puts < N_FLUSHES * N_KEYS / 10, detail
+
+
+def reader_fields(s3_bucket: dict[str, Any]) -> list[str]:
+    import distlog
+    from distlog.telemetry import FIELDS
+
+    run = distlog.open_run(f"{s3_bucket['url']}/cost/r", **s3_bucket["storage_options"])
+    return [f for f in run.telemetry.fields() if f in FIELDS]
 
 
 def test_segments_close_by_size_or_age_not_at_every_flush() -> None:

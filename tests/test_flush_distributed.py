@@ -69,8 +69,9 @@ def test_flush_matches_numpy_oracle(tmp_path, world):
                     for s in STATS:
                         assert _close(got[key][s], stats[s]), (name, i, rank, key, s, got[key][s], stats[s])
                 if world > 1:
-                    # steady state: 2 collectives; a new key set costs one exchange more
-                    assert calls <= 3, (name, i, calls)
+                    # steady state: one all_gather (2 ranks) or three all_reduces (4 ranks:
+                    # SUM, MAX, MAX of the argmin/argmax ranks); a new key set costs one more
+                    assert calls <= (4 if world == 4 else 2), (name, i, calls)
             for key, stats in want.items():
                 stored_rows.setdefault(f"{name}/{key}", []).append((max(10 * i + r for r in window if window[r]) if any(window.values()) else None, stats))
         for key, expected in stored_rows.items():
@@ -81,9 +82,10 @@ def test_flush_matches_numpy_oracle(tmp_path, world):
                 assert _close(row[2], stats["mean"])  # headline = mean
                 for j, s in enumerate(STATS):
                     assert _close(row[3 + j], stats[s]), (key, s, row[3 + j], stats[s])
-    # a flush that adds no key costs 1 collective (gather) or 2 (all_reduces); a new key one more
+    # a flush that adds no key costs 1 collective (gather) or 3 (all_reduces: SUM, MAX, and MAX
+    # of the argmin/argmax ranks); a new key one more
     if world > 1:
-        steady = 1 if world == 2 else 2
+        steady = 1 if world == 2 else 3
         assert res[0]["changing"][1][1] == steady
         assert res[0]["changing"][2][1] == steady + 1
 

@@ -44,7 +44,8 @@ def test_info_and_params(run):
 def test_series_as_dataframe_with_every_statistic(run):
     assert run.metrics.keys() == ["lr", "train/loss"] and "lr" in run.metrics
     df = run.metrics["train/loss"]
-    assert list(df.columns) == ["step", "time", "value", "mean", "min", "max", "sum", "count", "nonfinite"]
+    assert list(df.columns) == ["step", "time", "value", "mean", "min", "max", "sum", "count", "nonfinite",
+                                "argmin_rank", "argmax_rank"]
     assert df["step"].tolist() == [9, 19, 29] and df["step"].dtype == np.int64
     first = [1.0 / (s + 1) for s in range(10)] + [2.0 / (s + 1) for s in range(10) if s != 7]
     assert df["mean"][0] == pytest.approx(np.mean(first))

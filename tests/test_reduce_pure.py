@@ -94,9 +94,10 @@ def test_ranks_in_different_flushes_disagree(idents):
 
 
 def test_single_row_for_logged_values():
-    assert R.single_row(2.0).tolist() == [2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0]
+    r = R.single_row(2.0)
+    assert r[:7].tolist() == [2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0] and np.isnan(r[7:]).all()  # no argmin/argmax rank
     r = R.single_row(float("nan"))
-    assert np.isnan(r[0]) and r[5:].tolist() == [0.0, 1.0]
+    assert np.isnan(r[0]) and r[5:7].tolist() == [0.0, 1.0] and len(r) == len(R.STAT_COLUMNS)
 
 
 def test_merging_cpu_and_device_parts():

@@ -1,9 +1,11 @@
 """Reading runs after (or while) they are written: the Python side of ``distlog`` queries.
 
     run = distlog.open_run("runs/mnist/20261128-070000-ab12cd")
-    run.info.status, run.params, run.metrics.keys()
-    df = run.metrics["train/loss"]            # step, time, value, mean, min, max, sum, count, nonfinite
+    run.info.status, run.params, run.metrics.keys()   # status: "stale" when heartbeats stopped
+    df = run.metrics["train/loss"]            # step, time, value, mean, min, max, sum, count,
+                                              # nonfinite, argmin_rank, argmax_rank
     run.logs.query(rank=1, level="WARNING", grep="nan", tail=50)
+    run.telemetry.report(), run.heartbeats()  # per-rank step time, waits, memory; last heartbeats
 
     root = distlog.open_root("runs")
     root.table("mnist", metrics=["train/loss"])          # the sweep table (runs x params x metrics)

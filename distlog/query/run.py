@@ -105,6 +105,7 @@ class RunReader:
         if meta is None:
             meta = read_meta(storage)
         self._meta = meta
+        self._live: dict[str, Any] | None = None
         self.metrics = MetricsReader(storage)
         self.logs = LogReader(storage, is_running=self._is_running)
         self.files = FilesReader(storage, self.root_storage)
@@ -118,11 +119,30 @@ class RunReader:
 
     @property
     def info(self) -> RunInfo:
-        return RunInfo.from_meta(self._meta, self.storage.url)
+        """Metadata, with the status judged from evidence: a ``running`` run whose heartbeats
+        stopped is ``stale`` (or ``failed`` when its ranks left failure records); ``raw`` keeps
+        what ``run.json`` says."""
+        if self._live is None:
+            self._live = live_meta(self.storage, self._meta)
+        return RunInfo.from_meta(self._live, self.storage.url)
 
     def refresh(self) -> "RunReader":
         self._meta = read_meta(self.storage)
+        self._live = None
         return self
+
+    @property
+    def telemetry(self) -> Any:
+        """The rank x flush telemetry table and the straggler report (``query.telemetry``)."""
+        from .telemetry import TelemetryReader
+
+        return TelemetryReader(self.storage)
+
+    def heartbeats(self) -> dict[int, dict[str, Any]]:
+        """Each rank's last heartbeat record of the current attempt, by rank."""
+        from ..heartbeat import read_heartbeats
+
+        return read_heartbeats(self.storage, int(self._meta.get("attempt") or 0))
 
     def _is_running(self) -> bool:
         try:
@@ -152,6 +172,24 @@ class RunReader:
         else:  # metadata without an experiment: assume <root>/<experiment>/<run>
             url = url.rsplit("/", 2)[0]
         return open_storage(url, **self.storage.storage_options)
+
+
+def live_meta(storage: StorageBackend, meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with ``status``/``error`` from ``heartbeat.liveness`` (unchanged unless a
+    running run's heartbeats stopped)."""
+    from ..heartbeat import liveness
+
+    if meta.get("status") != "running":
+        return meta
+    try:
+        status, error, last_seen = liveness(storage, meta)
+    except Exception:  # noqa: BLE001 - evidence we cannot read changes nothing
+        return meta
+    if status == "running" or last_seen is None:
+        return meta
+    # it ended, as far as anyone can tell, at its last heartbeat (so its duration stops growing)
+    ended = _dt.datetime.fromtimestamp(last_seen, _dt.timezone.utc).isoformat(timespec="microseconds")
+    return {**meta, "status": status, "error": error, "ended": ended, "recorded_status": meta.get("status")}
 
 
 def read_meta(storage: StorageBackend) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class _Series:
     last_step: float = -np.inf  # step (column 0) of the last row; rows must go past it
     stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
     dropped: int = 0  # rows refused because their step did not increase
+    stored_columns: Any = None  # the columns of a series loaded from the store (older format: fewer)
 
 
 class RowTable:
@@ -176,7 +177,8 @@ class RowTable:
         self._drop_consolidated()
         for key, n in commit.get("lengths", {}).items():
             arr = self.group()[key]
-            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr)
+            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr,
+                        stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
             self.series[key] = s
             steps = np.asarray(arr[:n, 0]) if n else np.empty(0)
             if truncate_after_step is not None:
@@ -245,6 +247,8 @@ class RowTable:
         if s is None:
             s = self.series[key] = _Series(rows.shape[1])
             s.buf = np.empty((min(self.chunk_rows, 64), rows.shape[1]))
+        if rows.shape[1] > s.width and self.columns[: s.width] == list(s.stored_columns or ()):
+            rows = rows[:, : s.width]  # a series stored by an older format with fewer columns
         if rows.shape[1] != s.width:
             raise ValueError(f"{self.name} series {key!r} has {s.width} columns, got rows of {rows.shape[1]}")
         if not len(rows):

@@ -1,0 +1,214 @@
+"""Heartbeats: each rank keeps ``heartbeats/rank-RRRRR.json`` fresh while its process lives.
+
+A daemon thread per rank writes the record every ``interval`` seconds (one PUT each on an
+object store: 3600 / interval PUTs per rank per hour, 120 with the default 30 s), plus once at
+start and once at close. The record says where the rank is (last step, flushes done, whether
+it is inside a flush and since when, its last log line), so
+
+* a ``FlushTimeout`` names the ranks that did not arrive (``hang_report``), and
+* a reader shows a run whose status is still ``running`` but whose newest heartbeat is older
+  than ``stale_after()`` seconds (default 300, ``DISTLOG_STALE_AFTER``) as ``stale``: its
+  processes are gone (kill -9, node loss). With failure records from its ranks it shows as
+  ``failed`` with the first cause (``liveness``).
+
+The writer's clock stamps the record and the reader's clock judges it: hosts are assumed to
+agree to well under the threshold (NTP).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from .storage.base import StorageBackend
+
+if TYPE_CHECKING:
+    from .run import Run
+
+HEARTBEAT_DIR = "heartbeats"
+DEFAULT_INTERVAL = 30.0
+DEFAULT_STALE_AFTER = 300.0
+_LOG_CHARS = 300
+
+
+def heartbeat_path(rank: int) -> str:
+    return f"{HEARTBEAT_DIR}/rank-{rank:05d}.json"
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a running run counts as stale."""
+    try:
+        return float(os.environ.get("DISTLOG_STALE_AFTER", DEFAULT_STALE_AFTER))
+    except ValueError:
+        return DEFAULT_STALE_AFTER
+
+
+def snapshot(run: "Run", state: str = "running") -> dict[str, Any]:
+    """This rank's heartbeat record (read from the training thread's state without locks:
+    each attribute read is atomic, and a record one step old is still true enough)."""
+    core = run.metrics._core
+    steps = [s for s in (core.max_step, core.last_step) if s is not None]
+    mon = run.monitor
+    rec = run.last_log
+    return {
+        "format": 1, "rank": run.rank, "attempt": run.attempt, "host": run.info.host,
+        "pid": os.getpid(), "time": time.time(), "interval": mon.heartbeat_interval,
+        "state": state, "step": float(max(steps)) if steps else None, "flushes": core.flushes,
+        "in_flush": mon.in_flush, "flush_entered": mon.flush_entered,
+        "last_flush_end": mon.last_flush_end,
+        "last_log": None if rec is None else {
+            "time": rec.time, "level": rec.level, "step": rec.step,
+            "message": rec.message[:_LOG_CHARS]},
+    }
+
+
+class HeartbeatThread:
+    """Writes ``record()`` to ``heartbeat_path(rank)`` every ``interval`` seconds."""
+
+    def __init__(self, storage: StorageBackend, rank: int, interval: float,
+                 record: Callable[[], dict[str, Any]]) -> None:
+        self.storage, self.path, self.interval, self.record = storage, heartbeat_path(rank), interval, record
+        self.writes = 0
+        self._stop = threading.Event()
+        self._warned = False
+        self._lock = threading.Lock()  # one write at a time (the final one comes from close)
+        self._thread = threading.Thread(target=self._loop, name="distlog-heartbeat", daemon=True)
+
+    def start(self) -> "HeartbeatThread":
+        self.write()
+        self._thread.start()
+        return self
+
+    def write(self, record: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            try:
+                self.storage.write_json(self.path, record if record is not None else self.record())
+                self.writes += 1
+                self._warned = False
+            except Exception as e:  # noqa: BLE001 - a heartbeat must never hurt training
+                if not self._warned:
+                    self._warned = True
+                    print(f"distlog: could not write the heartbeat {self.path}: {e!r}", file=sys.stderr)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.write()
+
+    def stop(self, final: dict[str, Any] | None = None) -> None:
+        """Stop the thread; write ``final`` (the closing record) if given."""
+        self._stop.set()
+        self._thread.join(max(5.0, self.interval))
+        if final is not None:
+            self.write(final)
+
+
+# ---- reading ----------------------------------------------------------------------------------
+def read_heartbeats(storage: StorageBackend, attempt: int | None = None) -> dict[int, dict[str, Any]]:
+    """Every rank's heartbeat record (of ``attempt`` when given), by rank."""
+    try:
+        names = storage.list_dir(HEARTBEAT_DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    for n in sorted(names):
+        if not (n.startswith("rank-") and n.endswith(".json")):
+            continue
+        try:
+            rec = storage.read_json(f"{HEARTBEAT_DIR}/{n}")
+        except (FileNotFoundError, ValueError):
+            continue
+        if isinstance(rec, dict) and (attempt is None or rec.get("attempt") == attempt):
+            out[int(rec.get("rank", -1))] = rec
+    return out
+
+
+def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
+    try:
+        rec = storage.read_json(heartbeat_path(rank))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = None,
+             threshold: float | None = None) -> tuple[str, dict[str, Any] | None, float | None]:
+    """``(status, error, last_seen)`` of a run from evidence: a ``running`` run whose newest
+    heartbeat of its current attempt (``last_seen``) is older than ``threshold`` is ``stale``,
+    or ``failed`` (error: the first failure record) when its ranks left failure records. Other statuses are returned
+    as recorded; so is a running run without heartbeats (written before they existed, or with
+    heartbeats off). Usually one read: rank 0's heartbeat, when fresh, settles it."""
+    status, error = str(meta.get("status", "unknown")), meta.get("error")
+    if status != "running":
+        return status, error, None
+    now = time.time() if now is None else now
+    threshold = stale_after() if threshold is None else threshold
+    attempt = int(meta.get("attempt") or 0)
+    first = _read_one(storage, 0)
+    if first is not None and first.get("attempt") == attempt and now - float(first.get("time", 0)) <= threshold:
+        return status, error, float(first["time"])
+    beats = read_heartbeats(storage, attempt)
+    if not beats:
+        return status, error, None
+    newest = max(float(b.get("time", 0)) for b in beats.values())
+    if now - newest <= threshold:
+        return status, error, newest
+    from .run import read_failures
+
+    causes = read_failures(storage, attempt)
+    if causes:
+        return "failed", causes[0], newest
+    return "stale", error, newest
+
+
+def describe(rec: dict[str, Any], now: float | None = None) -> str:
+    """One line about a rank from its heartbeat record."""
+    now = time.time() if now is None else now
+    parts = [f"last heartbeat {now - float(rec.get('time', 0)):.1f} s ago ({rec.get('state', '?')})",
+             f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"]
+    step = rec.get("step")
+    parts.append("no step yet" if step is None else f"last step {step:g}")
+    if rec.get("in_flush") is not None:
+        parts.append(f"inside flush #{int(rec['in_flush']) + 1} for {now - float(rec['flush_entered']):.1f} s")
+    else:
+        ended = rec.get("last_flush_end")
+        done = f"{int(rec.get('flushes') or 0)} flush(es) done"
+        parts.append(done if ended is None else f"{done}, the last {now - float(ended):.1f} s ago")
+    line = rec.get("last_log")
+    if line:
+        parts.append(f"last log line: {line.get('level')} {line.get('message')!r}")
+    return "; ".join(parts)
+
+
+def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int | None, me: int) -> str:
+    """Which ranks did not reach flush ``#seq + 1`` (0-based ``seq``) by their heartbeats;
+    outside a flush (``seq`` None), every other rank's last heartbeat.
+
+    A rank arrived when its heartbeat shows it inside that flush or past it; one without a
+    heartbeat (or whose heartbeat is older than the flush) is named as not arrived. The
+    heartbeats are as fresh as the heartbeat interval.
+    """
+    beats = read_heartbeats(storage, attempt)
+    now = time.time()
+    if seq is None:
+        return "the other ranks' last heartbeats:\n" + "\n".join(
+            f"  rank {r}: " + ("no heartbeat" if r not in beats else describe(beats[r], now))
+            for r in range(world_size) if r != me)
+    missing, arrived = [], []
+    for r in range(world_size):
+        rec = beats.get(r)
+        inside = rec is not None and rec.get("in_flush") is not None and int(rec["in_flush"]) >= seq
+        past = rec is not None and int(rec.get("flushes") or 0) > seq
+        if r == me or inside or past:
+            arrived.append(r)
+        else:
+            missing.append((r, rec))
+    if not missing:
+        return ("the heartbeats show every rank inside this flush (they may be older than the "
+                "timeout: see heartbeat_interval)")
+    lines = [f"ranks that did not arrive at flush #{seq + 1}: {', '.join(str(r) for r, _ in missing)}"]
+    for r, rec in missing:
+        lines.append(f"  rank {r}: " + ("no heartbeat" if rec is None else describe(rec, now)))
+    return "\n".join(lines)

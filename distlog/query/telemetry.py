@@ -1,0 +1,207 @@
+"""``run.telemetry``: the rank x flush telemetry table, the straggler report and its heat map.
+
+    tel = distlog.open_run("runs/mnist/run-a").telemetry
+    tel.fields()                       # interval, wait_prev, cpu_percent, rss, ...
+    m = tel.matrix("step_time")        # Matrix: step (flushes,), values (flushes, ranks)
+    rep = tel.report()                 # Report: per-rank DataFrame + the slowest rank
+    tel.heatmap("step_time").save("ranks.png")
+
+Derived fields: ``step_time`` = ``interval`` / steps since the previous flush (NaN on an
+attempt's first flush, whose interval includes start-up), ``wait`` = ``wait_prev`` moved back
+to the flush it was measured in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..storage.base import StorageBackend
+from ..telemetry import FIELDS, LEAD_COLUMNS, TABLE
+from ..writers.rowstore import read_commit, read_series
+from .errors import KeyNotFound, listing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DERIVED = ("step_time", "wait")
+_L = len(LEAD_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One telemetry field: ``values[i, r]`` is rank r's value at flush row i."""
+
+    field: str
+    step: np.ndarray
+    time: np.ndarray
+    flush: np.ndarray
+    values: np.ndarray
+
+    @property
+    def ranks(self) -> int:
+        return self.values.shape[1]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The straggler report: ``ranks`` has one row per rank; the slowest rank and by how much
+    its median step time exceeds the median over the other ranks' medians."""
+
+    ranks: "pd.DataFrame"
+    flushes: int  # flushes compared (an attempt's first flush is not: its interval has start-up)
+    slowest: int | None
+    slowest_step_time: float
+    others_step_time: float
+
+    @property
+    def excess(self) -> float:
+        """Seconds per step the slowest rank takes more than the others' median."""
+        return self.slowest_step_time - self.others_step_time
+
+    def summary(self) -> str:
+        if self.slowest is None:
+            return f"{self.flushes} flush(es): not enough telemetry to compare ranks"
+        rel = self.excess / self.others_step_time * 100 if self.others_step_time > 0 else float("inf")
+        share = float(self.ranks.loc[self.ranks["rank"] == self.slowest, "slowest_share"].iloc[0])
+        return (f"slowest rank: {self.slowest}, median step time {self.slowest_step_time:.4g} s, "
+                f"{self.excess:.4g} s ({rel:.0f}%) more than the median of the other ranks "
+                f"({self.others_step_time:.4g} s); slowest in {share:.0%} of {self.flushes} flushes")
+
+
+class TelemetryReader:
+    def __init__(self, storage: StorageBackend) -> None:
+        self.storage = storage
+
+    def fields(self) -> list[str]:
+        """Stored fields (in ``telemetry.FIELDS`` order) plus the derived ones they allow."""
+        have = set(read_commit(self.storage, TABLE).get("lengths", {}))
+        stored = [f for f in FIELDS if f in have] + sorted(have - set(FIELDS))
+        derived = [d for d, need in (("step_time", "interval"), ("wait", "wait_prev")) if need in have]
+        return stored + derived
+
+    def __bool__(self) -> bool:
+        return bool(read_commit(self.storage, TABLE).get("lengths"))
+
+    def matrix(self, field: str) -> Matrix:
+        if field == "step_time":
+            m = self.matrix("interval")
+            return Matrix(field, m.step, m.time, m.flush, m.values / _steps(m)[:, None])
+        if field == "wait":
+            m = self.matrix("wait_prev")
+            return Matrix(field, m.step, m.time, m.flush, _shift_back(m))
+        commit = read_commit(self.storage, TABLE)
+        if not commit.get("lengths", {}).get(field):
+            raise KeyNotFound(f"no telemetry field {field!r} in {self.storage.url}; fields: "
+                              f"{listing(self.fields()) if commit else 'none (telemetry off, or no flush yet)'}")
+        rows = read_series(self.storage, TABLE, field, commit)
+        return Matrix(field, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, _L:])
+
+    def frame(self, field: str) -> "pd.DataFrame":
+        """One field as a long table: ``step, time, flush, rank, <field>``."""
+        import pandas as pd
+
+        m = self.matrix(field)
+        n, w = m.values.shape
+        return pd.DataFrame({"step": np.repeat(m.step, w).astype(np.int64), "time": np.repeat(m.time, w),
+                             "flush": np.repeat(m.flush, w).astype(np.int64),
+                             "rank": np.tile(np.arange(w), n), field: m.values.ravel()})
+
+    def report(self) -> Report:
+        """Per rank: median step time, median and total time waited in flushes, the share of
+        flushes where it was the slowest (largest interval), CPU, and memory peaks."""
+        import pandas as pd
+
+        have = self.fields()
+        st = self.matrix("step_time")
+        iv = self.matrix("interval").values
+        w = st.ranks
+        cols: dict[str, Any] = {"rank": np.arange(w)}
+        cols["step_time_median"] = _nanmedian(st.values)
+        if "wait" in have:
+            wait = self.matrix("wait").values
+            cols["wait_median"] = _nanmedian(wait)
+            cols["wait_total"] = np.nansum(wait, axis=0)
+        counted = np.isfinite(iv).any(axis=1) & (st.flush > 0)
+        slowest = np.zeros(w)
+        if counted.any():
+            picks = np.nanargmax(np.where(np.isfinite(iv[counted]), iv[counted], -np.inf), axis=1)
+            slowest = np.bincount(picks, minlength=w) / counted.sum()
+        cols["slowest_share"] = slowest
+        for f, name, how in (("cpu_percent", "cpu_median", _nanmedian), ("rss", "rss_peak", _nanmax),
+                             ("gpu_peak", "gpu_peak", _nanmax), ("gpu_reserved", "gpu_reserved_peak", _nanmax),
+                             ("gpu_util", "gpu_util_median", _nanmedian)):
+            if f in have:
+                cols[name] = how(self.matrix(f).values)
+        df = pd.DataFrame(cols)
+        med = cols["step_time_median"]
+        n = int(counted.sum())
+        if w < 2 or not np.isfinite(med).any():
+            return Report(df, n, None, float("nan"), float("nan"))
+        worst = int(np.nanargmax(med))
+        others = np.delete(med, worst)
+        return Report(df, n, worst, float(med[worst]), float(np.nanmedian(others)))
+
+    def heatmap(self, field: str = "step_time", width: float = 9.0, height: float | None = None) -> Any:
+        """A rank x flush heat map of ``field`` (a ``charts.Chart``: ``save(path)``, ``png()``)."""
+        from ..charts import Chart, _figure
+
+        m = self.matrix(field)
+        height = height or min(12.0, 2.0 + 0.25 * m.ranks)
+        fig = _figure(width, height, 100)
+        ax = fig.add_subplot(1, 1, 1)
+        vals = np.ma.masked_invalid(m.values.T)
+        img = ax.pcolormesh(_edges(m.step), np.arange(m.ranks + 1) - 0.5, vals, cmap="viridis",
+                            shading="flat")
+        ax.set_xlabel("step")
+        ax.set_ylabel("rank")
+        if m.ranks <= 32:
+            ax.set_yticks(range(m.ranks))
+        unit = {"step_time": "s / step", "interval": "s", "wait": "s", "wait_prev": "s",
+                "rss": "bytes", "cpu_percent": "%", "gpu_util": "%"}.get(field, "bytes" if field.startswith("gpu") else "")
+        fig.colorbar(img, ax=ax, label=f"{field} ({unit})" if unit else field)
+        ax.set_title(f"{field} per rank and flush")
+        return Chart(fig)
+
+
+def _edges(steps: np.ndarray) -> np.ndarray:
+    """Cell edges around each flush's step (midpoints; flushes need not be evenly spaced)."""
+    s = np.asarray(steps, dtype=np.float64)
+    if len(s) < 2:
+        return np.array([s[0] - 0.5, s[0] + 0.5]) if len(s) else np.array([0.0, 1.0])
+    mid = (s[1:] + s[:-1]) / 2
+    return np.concatenate([[s[0] - (mid[0] - s[0])], mid, [s[-1] + (s[-1] - mid[-1])]])
+
+
+def _steps(m: Matrix) -> np.ndarray:
+    """Steps each row's window covered: the step advance since the previous flush row of the
+    same attempt (NaN on an attempt's first flush, or where the step did not advance)."""
+    d = np.diff(m.step, prepend=np.nan)
+    first = (m.flush == 0) | (np.diff(m.flush, prepend=-1.0) <= 0)
+    return np.where(first | ~(d > 0), np.nan, d)
+
+
+def _shift_back(m: Matrix) -> np.ndarray:
+    """Row i gets row i+1's values where row i+1 is the next flush of the same attempt."""
+    out = np.full_like(m.values, np.nan)
+    if len(m.flush) > 1:
+        nxt = m.flush[1:] == m.flush[:-1] + 1
+        out[:-1][nxt] = m.values[1:][nxt]
+    return out
+
+
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    out = np.full(a.shape[1], np.nan)
+    for r in range(a.shape[1]):
+        col = a[:, r][np.isfinite(a[:, r])]
+        if len(col):
+            out[r] = np.median(col)
+    return out
+
+
+def _nanmax(a: np.ndarray) -> np.ndarray:
+    fin = np.where(np.isfinite(a), a, -np.inf)
+    out = fin.max(axis=0) if len(a) else np.full(a.shape[1], -np.inf)
+    return np.where(np.isfinite(out), out, np.nan)

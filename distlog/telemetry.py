@@ -1,0 +1,220 @@
+"""Per-rank telemetry sampled at each flush, riding in the flush's SUM bucket.
+
+Every rank fills only its own row of a ``world_size x len(FIELDS)`` block at the end of the
+SUM bucket (``reduce.pack(extra=...)``); the others leave zeros, so the summed block is every
+rank's row: a gather with no extra collective, on both transports. Rank 0 writes one row per
+field per flush to the ``telemetry`` table (docs/FORMAT.md): ``step, time, flush`` then one
+column per rank.
+
+Fields (NaN where a rank cannot tell):
+
+* ``interval``   seconds from the end of this rank's previous flush (or the run start) to its
+  entry into this one: its own work in the window. The slowest rank has the largest.
+* ``wait_prev``  seconds this rank spent inside the *previous* flush's collective (a rank only
+  knows it after the collective): the fastest ranks wait most. Readers shift it back one
+  flush (``TelemetryReader``: column ``wait``).
+* ``cpu_percent`` host CPU % since the previous sample; ``rss`` process resident bytes
+  (psutil, or /proc without it).
+* ``gpu_allocated``, ``gpu_reserved``, ``gpu_peak`` bytes (torch.cuda, only when torch is
+  imported and CUDA initialised: never initialises CUDA itself) and ``gpu_util`` % (NVML via
+  nvidia-ml-py when installed; skipped silently otherwise).
+
+System fields are sampled at most every ``sample_interval`` seconds (they cost tens of µs;
+a flush at one rank costs about as much), the timings at every flush (two clock reads). Rank
+0 keeps each flush's summed slots in a buffer and hands them to the writer as rows about
+once a second (``handoff_interval``) and at the closing flush: one slice copy per flush.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+FIELDS = ("interval", "wait_prev", "cpu_percent", "rss", "gpu_allocated", "gpu_reserved",
+          "gpu_peak", "gpu_util")
+F_INTERVAL, F_WAIT, F_CPU, F_RSS = 0, 1, 2, 3
+GPU_FIELDS = FIELDS[4:]
+TABLE = "telemetry"
+#: leading columns of every telemetry series; then one column per rank
+LEAD_COLUMNS = ("step", "time", "flush")
+
+
+def columns(world_size: int) -> list[str]:
+    return list(LEAD_COLUMNS) + [f"r{r}" for r in range(world_size)]
+
+
+def chunk_rows(world_size: int) -> int:
+    """Rows per chunk: about 128 KiB per chunk whatever the world size."""
+    return max(16, min(1024, (1 << 17) // (8 * (len(LEAD_COLUMNS) + world_size))))
+
+
+class _SystemProbe:
+    """Host CPU %, RSS, and GPU figures; each source found once, skipped once it fails."""
+
+    def __init__(self) -> None:
+        try:
+            import psutil
+
+            self._proc: Any = psutil.Process()
+            self._psutil: Any = psutil
+            psutil.cpu_percent(None)  # primes the "since the last call" counter
+        except Exception:  # noqa: BLE001 - psutil is optional: /proc fallback
+            self._psutil = self._proc = None
+        self._cpu_prev: tuple[float, float] | None = _proc_cpu_times()
+        self._nvml: Any = None
+        self._nvml_tried = False
+
+    def sample(self, out: np.ndarray) -> None:
+        out[F_CPU], out[F_RSS] = self._cpu(), self._rss()
+        self._gpu(out)
+
+    def _cpu(self) -> float:
+        if self._psutil is not None:
+            return float(self._psutil.cpu_percent(None))
+        now = _proc_cpu_times()
+        prev, self._cpu_prev = self._cpu_prev, now
+        if now is None or prev is None or now[1] <= prev[1]:
+            return np.nan
+        return 100.0 * (1.0 - (now[0] - prev[0]) / (now[1] - prev[1]))
+
+    def _rss(self) -> float:
+        if self._proc is not None:
+            return float(self._proc.memory_info().rss)
+        try:
+            with open("/proc/self/statm") as f:
+                return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, IndexError):
+            return np.nan
+
+    def _gpu(self, out: np.ndarray) -> None:
+        torch = sys.modules.get("torch")
+        cuda = getattr(torch, "cuda", None)
+        try:
+            if cuda is None or not cuda.is_initialized():
+                return
+            dev = cuda.current_device()
+            out[4] = cuda.memory_allocated(dev)
+            out[5] = cuda.memory_reserved(dev)
+            out[6] = cuda.max_memory_allocated(dev)
+        except Exception:  # noqa: BLE001 - telemetry never fails a flush
+            return
+        handle = self._nvml_handle(dev)
+        if handle is not None:
+            try:
+                out[7] = float(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except Exception:  # noqa: BLE001
+                self._nvml = None
+
+    def _nvml_handle(self, dev: int) -> Any:
+        if not self._nvml_tried:
+            self._nvml_tried = True
+            try:
+                import pynvml  # nvidia-ml-py
+
+                pynvml.nvmlInit()
+                self._nvml = pynvml
+            except Exception:  # noqa: BLE001 - not installed, or no driver: skip silently
+                self._nvml = None
+        if self._nvml is None:
+            return None
+        try:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+            ids = [v.strip() for v in visible.split(",") if v.strip()]
+            index = int(ids[dev]) if ids and ids[dev].isdigit() else dev
+            return self._nvml.nvmlDeviceGetHandleByIndex(index)
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def _proc_cpu_times() -> tuple[float, float] | None:
+    """(idle, total) jiffies from /proc/stat, or None."""
+    try:
+        with open("/proc/stat") as f:
+            parts = [float(x) for x in f.readline().split()[1:]]
+        return parts[3] + (parts[4] if len(parts) > 4 else 0.0), sum(parts)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Telemetry:
+    """One rank's telemetry: ``enter()`` before the flush collective, ``exit()`` after."""
+
+    def __init__(self, rank: int, world_size: int, sample_interval: float = 1.0,
+                 handoff_interval: float = 1.0) -> None:
+        self.rank, self.world_size = rank, world_size
+        self.sample_interval = sample_interval
+        self._probe = _SystemProbe()
+        self._row = np.full(len(FIELDS), np.nan)
+        self._block = np.zeros(world_size * len(FIELDS))
+        self._lo = rank * len(FIELDS)
+        self._t_exit = time.time()
+        self._t_enter = self._t_exit
+        self._next_sample = 0.0
+        # rank 0: flushes not yet handed to the writer, and which series are written (the GPU
+        # ones only once some rank reported a GPU value)
+        self.handoff_interval = handoff_interval
+        self._keys: tuple[str, ...] = FIELDS[:4]
+        self._last_step = -np.inf
+        self._pending = np.empty((16, world_size * len(FIELDS)))
+        self._lead: list[tuple[float, float, int]] = []
+        self._next_handoff = 0.0
+
+    def enter(self) -> np.ndarray:
+        """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere)."""
+        now = time.time()
+        row = self._row
+        row[F_INTERVAL] = now - self._t_exit
+        if now >= self._next_sample:
+            self._probe.sample(row)
+            self._next_sample = now + self.sample_interval
+        self._block[self._lo : self._lo + len(FIELDS)] = row
+        self._t_enter = now
+        return self._block
+
+    @property
+    def entered(self) -> float:
+        """When this rank entered the current (or last) flush, epoch seconds."""
+        return self._t_enter
+
+    def exit(self) -> float:
+        """After the collective; returns the time (epoch seconds)."""
+        now = time.time()
+        self._row[F_WAIT] = now - self._t_enter
+        self._t_exit = now
+        return now
+
+    def add(self, step: float, seq: int, gathered: np.ndarray, now: float,
+            force: bool = False) -> dict[str, np.ndarray]:
+        """Rank 0: keep one flush's summed slots; ``{field: rows}`` for the writer when a
+        hand-off is due (or ``force``), else ``{}``. A flush whose step does not go past the
+        last one kept is left out (steps of a series strictly increase)."""
+        if step > self._last_step:
+            self._last_step = step
+            n = len(self._lead)
+            if n == len(self._pending):
+                self._pending = np.concatenate([self._pending, np.empty_like(self._pending)])
+            self._pending[n] = gathered
+            self._lead.append((step, now, seq))
+        if not self._lead or not (force or now >= self._next_handoff):
+            return {}
+        self._next_handoff = now + self.handoff_interval
+        return self._drain()
+
+    def _drain(self) -> dict[str, np.ndarray]:
+        n, w, f = len(self._lead), self.world_size, len(FIELDS)
+        block = self._pending[:n].reshape(n, w, f)  # (flushes, ranks, fields)
+        if len(self._keys) < f and np.isfinite(block[:, :, 4:]).any():
+            self._keys = FIELDS  # a GPU showed up: its series start here
+        lead = np.array(self._lead)
+        out = {}
+        for i, key in enumerate(self._keys):
+            rows = np.empty((n, len(LEAD_COLUMNS) + w))
+            rows[:, : len(LEAD_COLUMNS)] = lead
+            rows[:, len(LEAD_COLUMNS):] = block[:, :, i]
+            out[key] = rows
+        self._lead = []
+        return out

@@ -1,0 +1,187 @@
+"""Every rank visible: the straggler report names a slow rank, a flush timeout names the rank
+that did not arrive, and a killed run turns stale (real gloo ranks, real processes)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog import cli
+from distributed import run_ranks
+
+DELAY, SLOW, STEPS = 0.25, 2, 7
+
+
+def _straggler(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0.5)
+    with exp.run("straggle"):
+        for step in range(STEPS):
+            if rank == SLOW:
+                time.sleep(DELAY)
+            exp.metrics.collect(step=step, loss=float(rank))
+            exp.metrics.flush()
+    return True
+
+
+@pytest.mark.timeout(240)
+def test_distlog_ranks_names_the_slow_rank(tmp_path, capsys):
+    root = str(tmp_path / "root")
+    run_ranks(_straggler, 4, tmp_path, root, timeout=180)
+    path = f"{root}/default/straggle"
+    rep = distlog.open_run(path).telemetry.report()
+    assert rep.slowest == SLOW
+    # the injected delay, seen as step time over the other ranks (medians over the flushes)
+    assert rep.excess == pytest.approx(DELAY, rel=0.10), rep.summary()
+    assert list(rep.ranks["rank"]) == [0, 1, 2, 3]
+    share = rep.ranks.set_index("rank")["slowest_share"]
+    assert share[SLOW] > 0.5 and share.sum() == pytest.approx(1.0)
+    wait = rep.ranks.set_index("rank")["wait_median"]
+    assert wait.drop(SLOW).min() > wait[SLOW]  # the slowest rank waits least
+    assert (rep.ranks["rss_peak"] > 0).all()
+
+    png = tmp_path / "ranks.png"
+    assert cli.main(["ranks", path, "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert f"slowest rank: {SLOW}," in out and "step_time_median" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["ranks", path, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("rank,step_time_median") and len(lines) == 5
+    tm = distlog.open_run(path).telemetry.matrix("interval")
+    assert tm.values.shape == (STEPS + 1, 4)  # one row per flush (the closing one too)
+    np.testing.assert_array_equal(tm.flush, np.arange(STEPS + 1))
+
+
+def _stops_flushing(rank, world, root, timeout):
+    import distlog
+    from distlog.errors import FlushTimeout
+
+    exp = distlog.get_logger(root, flush_timeout=timeout, heartbeat_interval=0.2)
+    try:
+        with exp.run("hang"):
+            for step in range(5):
+                exp.metrics.collect(step=step, loss=1.0)
+                if rank == 1 and step == 3:
+                    exp.info("rank 1 goes off to do something else")
+                    time.sleep(timeout + 5)  # never reaches flush #4
+                    raise RuntimeError("rank 1 gave up")
+                exp.metrics.flush()
+    except FlushTimeout as e:
+        return str(e)
+    except RuntimeError as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+@pytest.mark.timeout(240)
+def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path):
+    res = run_ranks(_stops_flushing, 3, tmp_path, str(tmp_path / "root"), 4.0, timeout=180)
+    assert res[1] == "RuntimeError: rank 1 gave up"
+    for r in (0, 2):
+        msg = res[r]
+        assert "ranks that did not arrive at flush #4: 1\n" in msg, msg
+        line = next(x for x in msg.splitlines() if x.strip().startswith("rank 1:"))
+        assert "last step 3" in line and "3 flush(es) done" in line, line
+        assert "rank 1 goes off to do something else" in line, line
+
+
+VICTIM = r"""
+import sys, time
+import distlog
+root = sys.argv[1]
+exp = distlog.get_logger(root, heartbeat_interval=0.2)
+exp.start_run("victim")
+other = distlog.get_logger(root, heartbeat_interval=0.2)
+other.start_run("victim-failed")
+for s in range(3):
+    for e in (exp, other):
+        e.metrics.collect(step=s, loss=float(s))
+        e.metrics.flush()
+# a rank recorded its failure, then its process was killed before run.json said so
+other.current_run._write_failure(RuntimeError("disk on fire"))
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_killed_run_turns_stale(tmp_path, capsys, monkeypatch):
+    root = str(tmp_path / "root")
+    script = tmp_path / "victim.py"
+    script.write_text(VICTIM)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), root], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        runs = {r.info.run_id: r for r in distlog.open_root(root).runs()}
+        assert runs["victim"].info.status == "running"  # alive: fresh heartbeats (default 300 s)
+        deadline = time.time() + 60
+        while runs["victim"].heartbeats()[0]["flushes"] < 3:  # the next periodic heartbeat
+            assert time.time() < deadline, runs["victim"].heartbeats()
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no close, no atexit
+        proc.wait(30)
+    killed = time.time()
+    monkeypatch.setenv("DISTLOG_STALE_AFTER", "1")
+    while time.time() < killed + 1.5:
+        time.sleep(0.1)
+    runs = {r.info.run_id: r for r in distlog.open_root(root).runs()}
+    info = runs["victim"].info
+    assert info.status == "stale" and info.raw["recorded_status"] == "running"
+    assert info.end_time is not None and info.end_time <= killed  # its duration stops growing
+    failed = runs["victim-failed"].info
+    assert failed.status == "failed" and failed.error["message"] == "disk on fire"
+    assert [r.info.run_id for r in distlog.open_root(root).runs(status="stale")] == ["victim"]
+    assert cli.main(["ls", root]) == 0
+    out = capsys.readouterr().out
+    assert any("victim " in ln and "stale" in ln for ln in out.splitlines()), out
+    assert cli.main(["show", f"{root}/default/victim", "--ranks"]) == 0
+    out = capsys.readouterr().out
+    assert "status      stale" in out and "rank 0: last heartbeat" in out and "last step 2" in out
+
+
+def test_telemetry_off_writes_no_table_and_heartbeats_off_write_none(root):
+    exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
+    with exp.run("quiet"):
+        for s in range(3):
+            exp.metrics.collect(step=s, loss=1.0)
+            exp.metrics.flush()
+    run = distlog.open_run(f"{root}/default/quiet")
+    assert not run.telemetry and run.telemetry.fields() == []
+    assert run.heartbeats() == {} and run.info.status == "completed"
+    assert len(run.metrics.read("loss")) == 3
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+def test_gpu_memory_and_utilisation_in_telemetry(root):
+    import torch
+
+    x = torch.ones(1 << 20, device="cuda")  # 4 MiB: CUDA initialised, memory allocated
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("gpu"):
+        for s in range(3):
+            exp.metrics.collect(step=s, loss=x.sum())  # a CUDA tensor, reduced on its device
+            exp.metrics.flush()
+    tel = distlog.open_run(f"{root}/default/gpu").telemetry
+    assert {"gpu_allocated", "gpu_reserved", "gpu_peak"} <= set(tel.fields())
+    assert (tel.matrix("gpu_allocated").values >= x.numel() * 4).all()
+    assert (tel.matrix("gpu_peak").values >= tel.matrix("gpu_allocated").values).all()
+    try:
+        import pynvml  # noqa: F401  (nvidia-ml-py)
+    except ImportError:
+        return
+    util = tel.matrix("gpu_util").values
+    assert np.isfinite(util).all() and ((util >= 0) & (util <= 100)).all()
