@@ -23,9 +23,11 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Sequence
 
 SEGMENT_SUFFIX = ".seg"
+#: what reading an absent object raises (a folder's name read as a file included)
+MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
 class Appender(ABC):
@@ -128,6 +130,15 @@ class StorageBackend(ABC):
     def modified_time(self, path: str) -> float | None:
         """Modification time (seconds since the epoch), or None when unknown."""
         return None
+
+    async def aread_object(self, path: str) -> bytes | None:
+        """One physical object, or None when absent; a coroutine so that ``read_objects`` can
+        issue many at once. Object stores override it with a real async GET; here (local
+        disk, memory) it reads synchronously."""
+        try:
+            return self._read_object(path)
+        except MISSING:
+            return None
 
     # ---- appends ------------------------------------------------------------------------
     def append_text(self, path: str, text: str) -> None:
@@ -244,6 +255,16 @@ class SegmentAppender(Appender):
 
     def close(self) -> None:
         self.flush()
+
+
+def read_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[bytes | None]:
+    """``(backend, path)`` → the object's bytes, or None when absent, for every item, read
+    concurrently (``distlog.storage.aio``): N small objects cost about N / CONCURRENCY round
+    trips instead of N. Whole physical objects only (no segmented files); any failure other
+    than "absent" is raised."""
+    from .aio import gather
+
+    return gather([backend.aread_object(path) for backend, path in items])
 
 
 def local_path_of(url: str) -> str:
