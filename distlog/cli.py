@@ -101,14 +101,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_time, fmt_value, frame_table
+    from .query.root import live_last_step, needs_live_step
+    from .storage.aio import run_all
 
     run = _run(args)
     info = run.info
-    last = info.last_step
-    if last is None and info.status == "running":
-        from .query.root import live_last_step
-
-        last = live_last_step(run)
+    # everything below at once: params, metrics, logs and files do not depend on each other
+    last, params, summary, sources, files = run_all([
+        lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
+        lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths])
     lines = [
         f"run         {info.path}", f"url         {run.url}", f"status      {info.status}",
         f"started     {fmt_time(info.first_start_time)} UTC",
@@ -122,17 +123,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     if info.error:
         lines.append(f"error       {info.error.get('type')}: {info.error.get('message')}")
     _out("\n".join(lines))
-    params = run.flat_params
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_value(v)}" for k, v in params.items()) if params else "  (none)")
-    summary = run.metrics.summary()
     _out("\nmetrics")
     _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
-    sources = run.logs.sources()
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")
-    nfiles = len(run.files.paths())
+    nfiles = len(files)
     if nfiles:
         _out(f"files       {nfiles}")
     return OK

@@ -348,4 +348,4 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
 
 
 __all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
-           "read_meta"]
+           "read_meta", "needs_live_step", "live_last_step"]

@@ -9,7 +9,7 @@ backends open are used from one loop only.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 #: requests in flight at once (the S3 backend sizes botocore's connection pool to match)
 CONCURRENCY = 128
@@ -39,3 +39,16 @@ def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY) -> list[An
         return out
 
     return sync(bounded())
+
+
+def run_all(fns: Sequence[Callable[[], Any]], threads: int = 16) -> list[Any]:
+    """Call every function of ``fns`` at once on a few threads (for synchronous reads that
+    do not depend on each other); their results in order, or the first error raised."""
+    fns = list(fns)
+    if len(fns) < 2:
+        return [fn() for fn in fns]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(threads, len(fns))) as pool:
+        futures = [pool.submit(fn) for fn in fns]
+    return [f.result() for f in futures]

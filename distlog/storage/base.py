@@ -17,6 +17,7 @@ Text and JSON helpers are derived from those and are not overridden.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -164,7 +165,13 @@ class StorageBackend(ABC):
             names = self.segment_names(path)
             if not names:
                 raise
-            return b"".join(self._read_object(f"{path}{SEGMENT_SUFFIX}/{n}") for n in names)
+            parts = read_objects([(self, f"{path}{SEGMENT_SUFFIX}/{n}") for n in names])
+            for n, part in zip(names, parts):
+                if part is None:  # removed meanwhile (a writer compacting, a delete)
+                    raise FileNotFoundError(
+                        errno.ENOENT, "segment vanished while reading",
+                        self.join(f"{path}{SEGMENT_SUFFIX}/{n}")) from None
+            return b"".join(parts)  # type: ignore[arg-type]
 
     def iter_segments(self, path: str, start: int = 0) -> Iterator[tuple[str, bytes]]:
         """``(segment name, bytes)`` from segment index ``start`` on, for tailing readers."""
