@@ -64,6 +64,8 @@ class FaultProxy:
         self.faults: Counter[str] = Counter()
         self.faulted_methods: Counter[str] = Counter()
         self.log: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests held at once: > 1 only for concurrent clients
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -133,6 +135,7 @@ class RecordingProxy(FaultProxy):
         with self._lock:
             self.log.clear()
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
 
 class LatencyProxy(RecordingProxy):
@@ -216,8 +219,18 @@ class _Handler(BaseHTTPRequestHandler):
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self._body()
         proxy.record(self.command, self.path, body)
-        if proxy.delay:
-            time.sleep(proxy.delay)
+        with proxy._lock:
+            proxy.in_flight += 1
+            proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+        try:
+            if proxy.delay:
+                time.sleep(proxy.delay)
+            self._answer(proxy, body)
+        finally:
+            with proxy._lock:
+                proxy.in_flight -= 1
+
+    def _answer(self, proxy: FaultProxy, body: bytes) -> None:
         fault = proxy.decide(self.command)
         if fault == "reset":
             return self._drop(rst=True)

@@ -53,9 +53,12 @@ def _meta_of(data: bytes | None) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def scan_runs(storage: StorageBackend, progress: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """``(path below the root, run metadata)`` of every run under ``storage``."""
-    here = _probe(storage, "")
+def scan_runs(storage: StorageBackend, progress: bool = False,
+              listing: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """``(path below the root, run metadata)`` of every run under ``storage``. ``listing``:
+    the root's ``list_dir()`` if the caller has just taken it."""
+    names = storage.list_dir() if listing is None else listing
+    here = _probe(storage, "") if RUN_FILE in names or not names else None
     if here is not None:
         return [("", here)]
     parallel = not storage.supports_append  # object stores: latency-bound listings
@@ -64,8 +67,9 @@ def scan_runs(storage: StorageBackend, progress: bool = False) -> list[tuple[str
     level = [""]
     bar = _bar(progress)
     try:
-        for _ in range(MAX_DEPTH):
-            listings: Iterable = (pool.map(storage.list_dir, level) if pool and len(level) > 1
+        for depth in range(MAX_DEPTH):
+            listings: Iterable = ([names] if depth == 0 else
+                                  pool.map(storage.list_dir, level) if pool and len(level) > 1
                                   else map(storage.list_dir, level))
             candidates = [f"{d}/{n}" if d else n for d, names in zip(level, listings)
                           for n in names if not n.startswith(".")]
@@ -122,8 +126,13 @@ def hashable(value: Any) -> Any:
 class RootReader:
     """Experiments and runs under a root: ``runs(...)``, ``table(...)``, ``read_metrics(...)``."""
 
-    def __init__(self, storage: StorageBackend) -> None:
+    def __init__(self, storage: StorageBackend, listing: list[str] | None = None) -> None:
         self.storage = storage
+        self._listing = listing  # the root's listing taken by open_root, for the first scan
+
+    def _scan(self, progress: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        listing, self._listing = self._listing, None  # used once: later scans list afresh
+        return scan_runs(self.storage, progress=progress, listing=listing)
 
     def __repr__(self) -> str:
         return f"<distlog RootReader {self.storage.url!r}>"
@@ -147,7 +156,7 @@ class RootReader:
         """``runs()`` with each run's flattened params when the ``params`` filter read them."""
         statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
         picked = []
-        for path, meta in scan_runs(self.storage, progress=progress):
+        for path, meta in self._scan(progress):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
             info = run.info
             if experiment is not None and not _experiment_ok(info.experiment, experiment):
@@ -170,7 +179,7 @@ class RootReader:
         return out
 
     def experiments(self) -> list[str]:
-        return sorted({meta.get("experiment", "") for _, meta in scan_runs(self.storage)})
+        return sorted({meta.get("experiment", "") for _, meta in self._scan()})
 
     def run(self, path: str) -> RunReader:
         """The run at ``path`` below the root (``experiment/run_id``)."""
@@ -303,9 +312,10 @@ def open_root(url: Any, **storage_options: Any) -> RootReader:
     """Every experiment and run under ``url`` (a path or URL). ``storage_options`` go to the
     backend. Raises ``RunNotFound`` when ``url`` does not exist or holds nothing."""
     storage = open_storage(str(url), **storage_options)
-    if not storage.list_dir() and _probe(storage, "") is None:
+    listing = storage.list_dir()
+    if not listing and _probe(storage, "") is None:
         raise RunNotFound(f"nothing at {storage.url}: no runs or experiments there")
-    return RootReader(storage)
+    return RootReader(storage, listing)
 
 
 def find_run(url: Any, last: bool = False, **storage_options: Any) -> RunReader:
