@@ -249,7 +249,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return NOTHING
     metrics = args.metric
     if not metrics:
-        keys = sorted({k for r in runs for k in r.metrics.keys()})
+        from .query.batch import read_run_data
+
+        keys = sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
         metrics = keys[: args.max_metrics]
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")

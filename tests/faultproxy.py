@@ -139,7 +139,24 @@ class RecordingProxy(FaultProxy):
 
 
 class LatencyProxy(RecordingProxy):
-    """A ``RecordingProxy`` that holds every request ``delay`` seconds: a remote region."""
+    """A ``RecordingProxy`` that holds every request ``delay`` seconds: a remote region.
+    ``times`` has the arrival time (``time.monotonic()``) of each request in ``log``."""
+
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+        super().__init__(upstream, delay=delay)
+        self.times: list[float] = []
+
+    def record(self, method: str, target: str, body: bytes) -> None:
+        u = urlsplit(target)
+        with self._lock:
+            self.times.append(time.monotonic())
+            self.log.append((method, u.path,
+                             frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.times.clear()
+        super().reset()
 
     def record(self, method: str, target: str, body: bytes) -> None:
         u = urlsplit(target)

@@ -167,12 +167,14 @@ def needs_live_step(run: "RunReader") -> bool:
 
 def read_run_data(runs: Sequence["RunReader"], *, params: bool = False,
               last_keys: Sequence[str] = (), full_keys: Sequence[str] = (),
-              live: bool = False) -> list[RunData]:
+              live: bool = False, lengths: bool = False) -> list[RunData]:
     """For each run: flattened params (``params``), the last row of ``last_keys``, the whole
     series of ``full_keys`` (``(columns, rows)``, column-major), and with ``live`` the last
-    row of every key of a run that ``needs_live_step``. Three rounds of concurrent reads."""
+    row of every key of a run that ``needs_live_step``; ``lengths`` reads every run's commit
+    record (``RunData.lengths``) even when no rows are wanted. Three rounds of concurrent
+    reads."""
     live_runs = [live and needs_live_step(r) for r in runs]
-    need_commit = [bool(last_keys or full_keys or lv) for lv in live_runs]
+    need_commit = [bool(lengths or last_keys or full_keys or lv) for lv in live_runs]
     items: list[tuple[StorageBackend, str]] = []
     for run, nc in zip(runs, need_commit):
         if params:

@@ -106,7 +106,8 @@ def serve(q: Any, conn: Any) -> None:
                 conn.send(dict(Counter(m for m, *_ in list(proxy.log))))
                 continue
             elif cmd[0] == "log":
-                conn.send([(m, p) for m, p, *_ in list(proxy.log)])
+                t0 = proxy.times[0] if proxy.times else 0.0
+                conn.send([(t - t0, m, p) for t, (m, p, *_) in zip(list(proxy.times), list(proxy.log))])
                 continue
             else:
                 break
@@ -190,8 +191,8 @@ def measure(server: Server, fn: Callable[[], Any], delay: float, repeat: int = 1
         out = fn()
         best = min(best, time.perf_counter() - t0)
     if trace:
-        for m, p in server.ask("log"):
-            print(f"    {m} {p}")
+        for t, m, p in server.ask("log"):
+            print(f"    {t * 1000:8.1f} ms  {m} {p}")
     return best, sum(server.ask("counts").values()), out
 
 
