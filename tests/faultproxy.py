@@ -130,12 +130,26 @@ class RecordingProxy(FaultProxy):
     def __init__(self, upstream: str, delay: float = 0.0) -> None:
         super().__init__(upstream, fail_rate=0.0, delay=delay)
 
+    def record(self, method: str, target: str, body: bytes) -> None:
+        u = urlsplit(target)
+        with self._lock:
+            self._arrived()
+            self.log.append((method, u.path,
+                             frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+
+    def _arrived(self) -> None:
+        """Called under the lock as each request is logged."""
+
     def reset(self) -> None:
         """Forget the requests seen so far."""
         with self._lock:
             self.log.clear()
             self.requests.clear()
             self.max_in_flight = self.in_flight
+            self._cleared()
+
+    def _cleared(self) -> None:
+        """Called under the lock by ``reset``."""
 
 
 class LatencyProxy(RecordingProxy):
@@ -143,26 +157,14 @@ class LatencyProxy(RecordingProxy):
     ``times`` has the arrival time (``time.monotonic()``) of each request in ``log``."""
 
     def __init__(self, upstream: str, delay: float = 0.0) -> None:
-        super().__init__(upstream, delay=delay)
         self.times: list[float] = []
+        super().__init__(upstream, delay=delay)
 
-    def record(self, method: str, target: str, body: bytes) -> None:
-        u = urlsplit(target)
-        with self._lock:
-            self.times.append(time.monotonic())
-            self.log.append((method, u.path,
-                             frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+    def _arrived(self) -> None:
+        self.times.append(time.monotonic())
 
-    def reset(self) -> None:
-        with self._lock:
-            self.times.clear()
-        super().reset()
-
-    def record(self, method: str, target: str, body: bytes) -> None:
-        u = urlsplit(target)
-        with self._lock:
-            self.log.append((method, u.path,
-                             frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+    def _cleared(self) -> None:
+        self.times.clear()
 
 
 class _Server(ThreadingHTTPServer):

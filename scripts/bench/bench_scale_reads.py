@@ -105,6 +105,9 @@ def serve(q: Any, conn: Any) -> None:
             elif cmd[0] == "counts":
                 conn.send(dict(Counter(m for m, *_ in list(proxy.log))))
                 continue
+            elif cmd[0] == "load":
+                conn.send(load(*cmd[1:]))
+                continue
             elif cmd[0] == "log":
                 t0 = proxy.times[0] if proxy.times else 0.0
                 conn.send([(t - t0, m, p) for t, (m, p, *_) in zip(list(proxy.times), list(proxy.log))])
@@ -133,16 +136,24 @@ class Server:
         self.proc.join(30)
 
 
-def upload(local: str, endpoint: str, prefix: str) -> float:
-    import s3fs
+def load(local: str, prefix: str) -> int:
+    """Put every file under ``local`` into the bucket at ``prefix`` straight into moto's
+    in-memory backend (in the server process): 18,000 objects in seconds, where PUTs through
+    HTTP take minutes on a loaded machine. The objects are the same either way."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
 
-    t0 = time.perf_counter()
-    fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=endpoint, skip_instance_cache=True)
-    files = []
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    n = 0
     for d, _, names in os.walk(local):
-        files += [os.path.join(d, n) for n in names if n != ".complete"]
-    fs.put(files, [f"{BUCKET}/{prefix}/{os.path.relpath(p, local)}" for p in files])
-    return time.perf_counter() - t0
+        for name in names:
+            if name == ".complete":
+                continue
+            path = os.path.join(d, name)
+            with open(path, "rb") as f:
+                backend.put_object(BUCKET, f"{prefix}/{os.path.relpath(path, local)}", f.read())
+            n += 1
+    return n
 
 
 # ---- operations ------------------------------------------------------------------------------
@@ -218,8 +229,11 @@ def main() -> None:
             t0 = time.perf_counter()
             local = build_root(args.cache, n, server.direct)
             built = time.perf_counter() - t0
-            up = upload(local, server.direct, f"root-{n}")
-            print(f"{n} runs: built in {built:.1f} s, uploaded in {up:.1f} s", flush=True)
+            t0 = time.perf_counter()
+            objects = server.ask("load", local, f"root-{n}")
+            up = time.perf_counter() - t0
+            print(f"{n} runs: built in {built:.1f} s, {objects} objects loaded into moto in "
+                  f"{up:.1f} s", flush=True)
             ops = operations(f"s3://{BUCKET}/root-{n}", opts, n)
             if args.skip_single or n != args.runs[0]:
                 ops = dict(list(ops.items())[:2])
