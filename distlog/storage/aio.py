@@ -12,7 +12,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, Sequence
 
 #: requests in flight at once (the S3 backend sizes botocore's connection pool to match)
-CONCURRENCY = 128
+CONCURRENCY = 256
 
 
 def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY) -> list[Any]:

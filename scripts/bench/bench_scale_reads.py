@@ -224,6 +224,8 @@ def main() -> None:
     opts = {"key": KEY, "secret": SECRET, "endpoint_url": server.url}
     rows = []
     delay = args.delay_ms / 1000
+    header = ["operation", "runs", "0 ms", f"{args.delay_ms:g} ms per request", "latency rounds",
+              "requests", "requests/run"]
     try:
         for n in args.runs:
             t0 = time.perf_counter()
@@ -247,14 +249,11 @@ def main() -> None:
                 per_run = f"{requests / n:.2f}" if "RUN" not in name and "open_run" not in name else "-"
                 rows.append([name, n if per_run != "-" else "1", f"{t_fast:.2f} s", f"{t_slow:.2f} s",
                              f"{rounds:.1f}", requests, per_run])
-                print(table(rows[-1:], HEADER), flush=True)
+                print(table(rows[-1:], header), flush=True)
     finally:
         server.stop()
     print()
-    print(table(rows, HEADER))
-
-
-HEADER = ["operation", "runs", "0 ms", "50 ms per request", "latency rounds", "requests", "requests/run"]
+    print(table(rows, header))
 
 if __name__ == "__main__":
     main()
