@@ -80,11 +80,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import open_root, run_rows
+    from .query.root import open_root, run_row
 
     root = open_root(args.root, **_options(args))
     runs = root.runs(args.experiment, status=args.status, progress=_progress())
-    rows = run_rows(runs)
+    rows = [run_row(r) for r in runs]
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""
         _err(f"no runs under {root.url}{filtered}")

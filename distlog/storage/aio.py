@@ -15,11 +15,13 @@ from typing import Any, Awaitable, Callable, Sequence
 CONCURRENCY = 256
 
 
-def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY) -> list[Any]:
+def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY,
+           return_exceptions: bool = False) -> list[Any]:
     """Run coroutines concurrently (at most ``limit`` at once) on zarr's event loop and return
     their results in order. Every one is awaited even when one fails (a write of a failed
     commit must not still be in flight when the commit is retried); then the first error is
-    raised."""
+    raised, or with ``return_exceptions`` the exceptions stand in place of results.
+    (``writers.rowstore.gather_async`` is the same loop; it can delegate here.)"""
     coros = list(coros)
     if not coros:
         return []
@@ -33,9 +35,10 @@ def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY) -> list[An
                 return await c
 
         out = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
-        for r in out:
-            if isinstance(r, BaseException):
-                raise r
+        if not return_exceptions:
+            for r in out:
+                if isinstance(r, BaseException):
+                    raise r
         return out
 
     return sync(bounded())

@@ -132,15 +132,6 @@ class StorageBackend(ABC):
         """Modification time (seconds since the epoch), or None when unknown."""
         return None
 
-    async def aread_object(self, path: str) -> bytes | None:
-        """One physical object, or None when absent; a coroutine so that ``read_objects`` can
-        issue many at once. Object stores override it with a real async GET; here (local
-        disk, memory) it reads synchronously."""
-        try:
-            return self._read_object(path)
-        except MISSING:
-            return None
-
     # ---- appends ------------------------------------------------------------------------
     def append_text(self, path: str, text: str) -> None:
         """Append ``text``. Object stores write one new immutable segment per call."""
@@ -156,6 +147,15 @@ class StorageBackend(ABC):
         return sorted(
             n for n in self.list_dir(path + SEGMENT_SUFFIX) if not n.endswith(".tmp")
         )
+
+    async def aread_object(self, path: str) -> bytes | None:
+        """One physical object, or None when absent; a coroutine so that ``read_objects`` can
+        issue many at once. Object stores override it with a real async GET; here (local
+        disk, memory) it reads synchronously."""
+        try:
+            return self._read_object(path)
+        except MISSING:
+            return None
 
     def read_bytes(self, path: str) -> bytes:
         """The whole logical file: the object itself, or its segments concatenated."""

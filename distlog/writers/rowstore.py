@@ -28,7 +28,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import WriterError
-from ..storage.aio import gather
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
@@ -46,7 +45,28 @@ def _codecs() -> dict[str, Any]:
 
 def gather_async(coros: list[Any], limit: int = 64) -> list[Any]:
     """Run zarr coroutines concurrently (at most ``limit`` at once) on zarr's event loop."""
-    return gather(coros, limit)
+    if not coros:
+        return []
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def bounded() -> list[Any]:
+        sem = asyncio.Semaphore(limit)
+
+        async def one(c: Any) -> Any:
+            async with sem:
+                return await c
+
+        # wait for every one even when one fails: a write of a failed commit must not still
+        # be in flight (and land over newer data) when the commit is retried
+        out = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
+        for r in out:
+            if isinstance(r, BaseException):
+                raise r
+        return out
+
+    return sync(bounded())
 
 
 @dataclass
