@@ -108,14 +108,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_time, fmt_value, frame_table
+    from .query.root import live_last_step, needs_live_step
+    from .storage.aio import run_all
 
     run = _run(args)
     info = run.info
-    last = info.last_step
-    if last is None and info.status == "running":
-        from .query.root import live_last_step
-
-        last = live_last_step(run)
+    # everything below at once: params, metrics, logs and files do not depend on each other
+    last, params, summary, sources, files = run_all([
+        lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
+        lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths])
     lines = [
         f"run         {info.path}", f"url         {run.url}", f"status      {info.status}",
         f"started     {fmt_time(info.first_start_time)} UTC",
@@ -129,17 +130,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     if info.error:
         lines.append(f"error       {info.error.get('type')}: {info.error.get('message')}")
     _out("\n".join(lines))
-    params = run.flat_params
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_value(v)}" for k, v in params.items()) if params else "  (none)")
-    summary = run.metrics.summary()
     _out("\nmetrics")
     _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
-    sources = run.logs.sources()
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")
-    nfiles = len(run.files.paths())
+    nfiles = len(files)
     if nfiles:
         _out(f"files       {nfiles}")
     if getattr(args, "ranks", False):
@@ -302,7 +300,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return NOTHING
     metrics = args.metric
     if not metrics:
-        keys = sorted({k for r in runs for k in r.metrics.keys()})
+        from .query.batch import read_run_data
+
+        keys = sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
         metrics = keys[: args.max_metrics]
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")

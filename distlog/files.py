@@ -137,10 +137,18 @@ def manifest_names(storage: StorageBackend) -> list[str]:
 
 def read_manifests(storage: StorageBackend) -> list[FileRecord]:
     """Every rank's records in the run folder ``storage``, in (time, rank, path) order."""
+    from .storage.aio import run_all
+
+    def read(n: str) -> bytes | None:
+        try:
+            return storage.read_bytes(f"{MANIFEST_DIR}/{n}")
+        except FileNotFoundError:
+            return None
+
     recs: list[FileRecord] = []
-    for n in manifest_names(storage):
-        with contextlib.suppress(FileNotFoundError):
-            recs.extend(parse_manifest(storage.read_bytes(f"{MANIFEST_DIR}/{n}")))
+    for data in run_all([lambda n=n: read(n) for n in manifest_names(storage)]):  # all at once
+        if data is not None:
+            recs.extend(parse_manifest(data))
     return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
 
 

@@ -15,6 +15,8 @@ order fails the same requests. ``requests`` counts requests by HTTP method, ``fa
 injected faults by kind, ``faulted_methods`` by method; ``log`` lists ``(method, path)`` of
 every request (the path without the query). With ``fail_rate=0`` it is a request counter;
 ``RecordingProxy(upstream)`` is that, recording ``(method, path, query keys, body bytes)``.
+``delay`` (seconds, settable while running) holds every request that long before it is
+forwarded, as the round trip to a real region does: ``LatencyProxy(upstream, 0.05)``.
 
 Usage::
 
@@ -29,6 +31,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,12 +47,13 @@ _S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>
 
 class FaultProxy:
     def __init__(self, upstream: str, fail_rate: float = 0.3, seed: int = 0,
-                 kinds: dict[str, float] | None = None) -> None:
+                 kinds: dict[str, float] | None = None, delay: float = 0.0) -> None:
         u = urlsplit(upstream)
         if u.hostname not in ("127.0.0.1", "localhost") or u.scheme != "http":
             raise ValueError(f"FaultProxy forwards to http://127.0.0.1 only, got {upstream!r}")
         self.upstream = (u.hostname, u.port or 80)
         self.fail_rate = fail_rate
+        self.delay = delay
         self.kinds = dict(kinds or DEFAULT_KINDS)
         unknown = set(self.kinds) - set(DEFAULT_KINDS)
         if unknown:
@@ -60,12 +64,14 @@ class FaultProxy:
         self.faults: Counter[str] = Counter()
         self.faulted_methods: Counter[str] = Counter()
         self.log: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests held at once: > 1 only for concurrent clients
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> "FaultProxy":
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.block_on_close = False
         server.proxy = self  # type: ignore[attr-defined]
@@ -121,14 +127,48 @@ class RecordingProxy(FaultProxy):
 
     log: list[tuple[str, str, frozenset[str], int]]  # type: ignore[assignment]
 
-    def __init__(self, upstream: str) -> None:
-        super().__init__(upstream, fail_rate=0.0)
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+        super().__init__(upstream, fail_rate=0.0, delay=delay)
 
     def record(self, method: str, target: str, body: bytes) -> None:
         u = urlsplit(target)
         with self._lock:
+            self._arrived()
             self.log.append((method, u.path,
                              frozenset(parse_qs(u.query, keep_blank_values=True)), len(body)))
+
+    def _arrived(self) -> None:
+        """Called under the lock as each request is logged."""
+
+    def reset(self) -> None:
+        """Forget the requests seen so far."""
+        with self._lock:
+            self.log.clear()
+            self.requests.clear()
+            self.max_in_flight = self.in_flight
+            self._cleared()
+
+    def _cleared(self) -> None:
+        """Called under the lock by ``reset``."""
+
+
+class LatencyProxy(RecordingProxy):
+    """A ``RecordingProxy`` that holds every request ``delay`` seconds: a remote region.
+    ``times`` has the arrival time (``time.monotonic()``) of each request in ``log``."""
+
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+        self.times: list[float] = []
+        super().__init__(upstream, delay=delay)
+
+    def _arrived(self) -> None:
+        self.times.append(time.monotonic())
+
+    def _cleared(self) -> None:
+        self.times.clear()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # clients open hundreds of connections at once
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -198,6 +238,18 @@ class _Handler(BaseHTTPRequestHandler):
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self._body()
         proxy.record(self.command, self.path, body)
+        with proxy._lock:
+            proxy.in_flight += 1
+            proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+        try:
+            if proxy.delay:
+                time.sleep(proxy.delay)
+            self._answer(proxy, body)
+        finally:
+            with proxy._lock:
+                proxy.in_flight -= 1
+
+    def _answer(self, proxy: FaultProxy, body: bytes) -> None:
         fault = proxy.decide(self.command)
         if fault == "reset":
             return self._drop(rst=True)

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..logline import LEVELS, LogRecord, parse_line, unescape
+from ..storage.aio import run_all
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
-    LOGS_DIR, LogColumns, LogTable, complete_lines, log_sources, parse_columns, read_logs_table,
+    LOGS_DIR, LogColumns, LogTable, complete_lines, log_sources, logs_table_and_sources,
+    parse_columns,
 )
 from .errors import RankNotFound, listing
 from .logfilter import LogFilter
@@ -120,8 +122,9 @@ class LogReader:
     def attempts(self) -> list[int]:
         return sorted({a for _, _, a in self.sources()})
 
-    def _selected(self, flt: LogFilter) -> list[tuple[str, int, int]]:
-        sources = self.sources()
+    def _selected(self, flt: LogFilter, sources: list[tuple[str, int, int]] | None = None,
+                  ) -> list[tuple[str, int, int]]:
+        sources = self.sources() if sources is None else sources
         if flt.ranks is not None:
             missing = sorted(flt.ranks - {r for _, r, _ in sources})
             if missing:
@@ -153,9 +156,11 @@ class LogReader:
                progress: bool = False) -> MergedLogs:
         if source not in ("auto", "text", "table"):
             raise ValueError(f"source must be 'auto', 'text' or 'table', got {source!r}")
-        chosen = self._selected(flt)
-        if source != "text":
-            table = read_logs_table(self._storage)
+        if source == "text":
+            chosen = self._selected(flt)
+        else:  # the listing, the table's commit record and the signatures: together
+            sources, table = logs_table_and_sources(self._storage)
+            chosen = self._selected(flt, sources)
             if table is not None:
                 try:
                     return _from_table(table, flt, tail)
@@ -171,13 +176,17 @@ class LogReader:
             from .logtail import tail_lines
 
             return MergedLogs(tail_lines(self._storage, chosen, flt, tail))
-        per_source = []
-        for name, r, a in _progress(chosen, progress, "reading logs"):
+        def read(name: str) -> str | None:
             try:
-                text = self._storage.read_text(f"{LOGS_DIR}/{name}")
+                return self._storage.read_text(f"{LOGS_DIR}/{name}")
             except FileNotFoundError:  # removed meanwhile
-                continue
-            per_source.append((r, a, flt.lines(complete_lines(text))))
+                return None
+
+        texts = run_all([lambda n=n: read(n) for n, _, _ in chosen])  # every rank's at once
+        per_source = []
+        for (_, r, a), text in zip(_progress(chosen, progress, "reading logs"), texts):
+            if text is not None:
+                per_source.append((r, a, flt.lines(complete_lines(text))))
         return MergedLogs(merge_lines(per_source))
 
     def __iter__(self) -> Iterator[LogRecord]:

@@ -3,8 +3,10 @@
 A root is found by listing: a folder holding ``run.json`` is a run; any other folder is an
 experiment (or a part of a nested experiment name such as ``mnist/sweep``). Folders whose
 name starts with ``.`` (``.distlog/``) are skipped. There is no index file to go stale or to
-contend for (PRIOR_ART A.26): the listing is the index. On object stores each level's
-``run.json`` probes run on a small thread pool.
+contend for (PRIOR_ART A.26): the listing is the index. Each level's ``run.json`` probes
+are issued together (``distlog.storage.read_objects``), and on object stores its listings on
+a small thread pool, so a scan costs a few round trips per level, not one per run. The sweep
+table reads what it needs of every run in three more rounds (``distlog.query.batch``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 from ..names import EXPERIMENT_MAX_PARTS
 from ..run import RUN_FILE
 from ..storage import open_storage
-from ..storage.base import StorageBackend
+from ..storage.base import StorageBackend, read_objects
+from .batch import RunData, needs_live_step, read_run_data
 from .errors import RunNotFound, listing
 from .run import RunReader, read_meta
 
@@ -41,23 +44,39 @@ def _probe(storage: StorageBackend, path: str) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _meta_of(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        meta = json.loads(data)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def scan_runs(storage: StorageBackend, progress: bool = False,
-              skipped: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+              skipped: list[str] | None = None,
+              listing: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """``(path below the root, run metadata)`` of every run under ``storage``. Hidden folders
-    (other than the root's ``.distlog``) are not scanned; pass ``skipped`` to learn them."""
-    here = _probe(storage, "")
+    (other than the root's ``.distlog``) are not scanned; pass ``skipped`` to learn them.
+    ``listing``: the root's ``list_dir()`` if the caller has just taken it."""
+    names = storage.list_dir() if listing is None else listing
+    here = _probe(storage, "") if RUN_FILE in names or not names else None
     if here is not None:
         return [("", here)]
-    parallel = not storage.supports_append  # object stores: latency-bound probes
+    parallel = not storage.supports_append  # object stores: latency-bound listings
     pool = ThreadPoolExecutor(16) if parallel else None
     found: list[tuple[str, dict[str, Any]]] = []
     level = [""]
     bar = _bar(progress)
     try:
-        for _ in range(MAX_DEPTH):
+        for depth in range(MAX_DEPTH):
+            listings: Iterable = ([names] if depth == 0 else
+                                  pool.map(storage.list_dir, level) if pool and len(level) > 1
+                                  else map(storage.list_dir, level))
             candidates = []
-            for d in level:
-                for n in storage.list_dir(d):
+            for d, below in zip(level, listings):
+                for n in below:
                     path = f"{d}/{n}" if d else n
                     if not n.startswith("."):
                         candidates.append(path)
@@ -65,10 +84,10 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
                         skipped.append(path)
             if not candidates:
                 break
-            probes: Iterable = (pool.map(lambda p: _probe(storage, p), candidates) if pool
-                                else (_probe(storage, p) for p in candidates))
+            probes = read_objects([(storage, f"{p}/{RUN_FILE}") for p in candidates])
             level = []
-            for path, meta in zip(candidates, probes):
+            for path, data in zip(candidates, probes):
+                meta = _meta_of(data)
                 if meta is None:
                     level.append(path)
                 else:
@@ -116,8 +135,14 @@ def hashable(value: Any) -> Any:
 class RootReader:
     """Experiments and runs under a root: ``runs(...)``, ``table(...)``, ``read_metrics(...)``."""
 
-    def __init__(self, storage: StorageBackend) -> None:
+    def __init__(self, storage: StorageBackend, listing: list[str] | None = None) -> None:
         self.storage = storage
+        self._listing = listing  # the root's listing taken by open_root, for the first scan
+
+    def _scan(self, progress: bool = False,
+              skipped: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        listing, self._listing = self._listing, None  # used once: later scans list afresh
+        return scan_runs(self.storage, progress=progress, skipped=skipped, listing=listing)
 
     def __repr__(self) -> str:
         return f"<distlog RootReader {self.storage.url!r}>"
@@ -134,27 +159,40 @@ class RootReader:
         ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``), and for
         which ``where(run)`` holds. Sorted by experiment, then start time. Names starting with
         ``.`` are never experiments or runs; ``skipped`` (a list) receives those met."""
+        return [run for run, _ in self._select(experiment, status, params, where, progress,
+                                               skipped)]
+
+    def _select(self, experiment: str | None, status: Any, params: dict[str, Any] | None,
+                where: Callable[[RunReader], bool] | None, progress: bool,
+                skipped: list[str] | None = None,
+                ) -> list[tuple[RunReader, dict[str, Any] | None]]:
+        """``runs()`` with each run's flattened params when the ``params`` filter read them."""
         statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
-        out = []
-        for path, meta in scan_runs(self.storage, progress=progress, skipped=skipped):
+        picked = []
+        for path, meta in self._scan(progress, skipped):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
             info = run.info
             if experiment is not None and not _experiment_ok(info.experiment, experiment):
                 continue
             if statuses is not None and info.status not in statuses:
                 continue
-            if params:
-                flat = run.flat_params
-                if not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
-                    continue
+            picked.append(run)
+        flats: list[dict[str, Any] | None] = [None] * len(picked)
+        if params:  # every run's params.json at once
+            flats = [d.flat_params for d in read_run_data(picked, params=True)]
+        out = []
+        for run, flat in zip(picked, flats):
+            if params and not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
+                continue
             if where is not None and not where(run):
                 continue
-            out.append(run)
-        out.sort(key=lambda r: (r.info.experiment, r.info.first_start_time or 0.0, r.info.run_id))
+            out.append((run, flat))
+        out.sort(key=lambda rf: (rf[0].info.experiment, rf[0].info.first_start_time or 0.0,
+                                 rf[0].info.run_id))
         return out
 
     def experiments(self) -> list[str]:
-        return sorted({meta.get("experiment", "") for _, meta in scan_runs(self.storage)})
+        return sorted({meta.get("experiment", "") for _, meta in self._scan()})
 
     def run(self, path: str) -> RunReader:
         """The run at ``path`` below the root (``experiment/run_id``)."""
@@ -172,12 +210,18 @@ class RootReader:
 
         if final not in FINALS:
             raise ValueError(f"final must be one of {', '.join(FINALS)}, got {final!r}")
-        runs = list(runs) if runs is not None else self.runs(experiment, status=status, params=params,
-                                                              progress=progress)
+        picked = ([(r, None) for r in runs] if runs is not None else
+                  self._select(experiment, status, params, None, progress))
+        runs = [r for r, _ in picked]
+        keys = list(metrics or ())
+        # every object the table needs, once, in a few rounds of concurrent reads
+        data = read_run_data(runs, params=any(f is None for _, f in picked),
+                             last_keys=keys if final == "last" else (),
+                             full_keys=keys if final != "last" else (), live=True)
         rows, param_rows = [], []
-        for run in runs:
-            rows.append(run_row(run))
-            param_rows.append(run.flat_params)
+        for (run, flat), d in zip(picked, data):
+            rows.append(run_row(run, d))
+            param_rows.append(flat if flat is not None else d.flat_params)
         pkeys = sorted({k for p in param_rows for k in p})
         if varying_only:
             pkeys = [k for k in pkeys
@@ -185,11 +229,10 @@ class RootReader:
         for row, p in zip(rows, param_rows):
             for k in pkeys:
                 row[k if k not in RUN_COLUMNS else f"params.{k}"] = p.get(k)
-        for run, row in zip(runs, rows):
-            lengths = run.metrics.lengths() if metrics else {}
-            for key in metrics or ():
+        for d, row in zip(data, rows):
+            for key in keys:
                 row[metric_column(key, stat, final)] = (
-                    final_value(run, key, stat, final) if lengths.get(key) else None)
+                    reduce_final(d, key, stat, final) if d.lengths.get(key) else None)
         cols = list(RUN_COLUMNS) + [k if k not in RUN_COLUMNS else f"params.{k}" for k in pkeys] + \
             [metric_column(k, stat, final) for k in metrics or ()]
         df = pd.DataFrame(rows, columns=cols)
@@ -216,12 +259,13 @@ def _experiment_ok(name: str, pattern: str) -> bool:
     return name == pattern or name.startswith(pattern + "/")
 
 
-def run_row(run: RunReader) -> dict[str, Any]:
-    """The run columns of the sweep table and of ``distlog ls``."""
+def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
+    """The run columns of the sweep table and of ``distlog ls``. ``data`` (from
+    ``read_run_data(..., live=True)``) saves reading a running run's last step again."""
     info = run.info
     last = info.last_step
-    if last is None and info.status == "running":
-        last = live_last_step(run)
+    if last is None and needs_live_step(run):
+        last = live_last_step(run) if data is None else _max_step(data.last)
     return {
         "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
@@ -230,10 +274,20 @@ def run_row(run: RunReader) -> dict[str, Any]:
     }
 
 
+def run_rows(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
+    """``run_row`` of every run; the last steps of running runs are read concurrently."""
+    data = read_run_data(runs, live=True)
+    return [run_row(r, d) for r, d in zip(runs, data)]
+
+
+def _max_step(last: dict[str, dict[str, float]]) -> float | None:
+    steps = [row["step"] for row in last.values()]
+    return max(steps) if steps else None
+
+
 def live_last_step(run: RunReader) -> float | None:
     """The largest committed step of a run still being written (one chunk read per key)."""
-    steps = [row["step"] for row in run.metrics.last().values()]
-    return max(steps) if steps else None
+    return _max_step(run.metrics.last())
 
 
 def metric_column(key: str, stat: str, final: str) -> str:
@@ -243,15 +297,24 @@ def metric_column(key: str, stat: str, final: str) -> str:
 
 def final_value(run: RunReader, key: str, stat: str = "value", final: str = "last") -> float:
     """``key`` of ``run`` reduced to one number (NaN when the run has no such series)."""
-    lengths = run.metrics.lengths()
-    if not lengths.get(key):
+    d = read_run_data([run], last_keys=[key] if final == "last" else (),
+                      full_keys=[key] if final != "last" else ())[0]
+    if not d.lengths.get(key):
         return float("nan")
+    return reduce_final(d, key, stat, final)
+
+
+def reduce_final(d: RunData, key: str, stat: str, final: str) -> float:
+    """A series read by ``read_run_data`` reduced to one number (``final_value``)."""
     if final == "last":
-        row = run.metrics.last([key])[key]
+        row = d.last[key]
         if stat not in row:
             raise KeyError(f"series {key!r} has no column {stat!r}; columns: {listing(row)}")
         return float(row[stat])
-    v = run.metrics.read(key)[stat]
+    from .series import Series
+
+    columns, data = d.full[key]
+    v = Series(key, columns, data)[stat]
     v = v[np.isfinite(v)]
     if not len(v):
         return float("nan")
@@ -262,9 +325,10 @@ def open_root(url: Any, **storage_options: Any) -> RootReader:
     """Every experiment and run under ``url`` (a path or URL). ``storage_options`` go to the
     backend. Raises ``RunNotFound`` when ``url`` does not exist or holds nothing."""
     storage = open_storage(str(url), **storage_options)
-    if not storage.list_dir() and _probe(storage, "") is None:
+    listing = storage.list_dir()
+    if not listing and _probe(storage, "") is None:
         raise RunNotFound(f"nothing at {storage.url}: no runs or experiments there")
-    return RootReader(storage)
+    return RootReader(storage, listing)
 
 
 def find_run(url: Any, last: bool = False, **storage_options: Any) -> RunReader:
@@ -306,4 +370,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return out
 
 
-__all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "read_meta"]
+__all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
+           "read_meta", "needs_live_step", "live_last_step"]

@@ -3,7 +3,9 @@
 Rank 0's table (``scalars``) holds the reduced series and rank 0's own ``log()`` values; a
 rank ``r > 0`` that logged values itself has its own table under ``ranks/rank-RRRRR/``. Every
 read takes the table's commit record first and reads only rows ``[0, lengths[key])``, so a run
-being written is read safely (see ``distlog.writers.rowstore``).
+being written is read safely (see ``distlog.writers.rowstore``). Reading several keys takes
+the commit record once and then every key's metadata and chunks concurrently
+(``distlog.query.batch``): a few round trips however many keys.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE
 from ..run import rank_dir
 from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
+from .batch import Want, columns_of, last_row, read_rows, resolve_metadata, use_consolidated
 from .errors import KeyNotFound, RankNotFound, listing
 
 if TYPE_CHECKING:
@@ -104,9 +107,13 @@ class MetricsReader:
                                "reduced series)")
         return self._storage.child(rank_dir(rank))
 
-    def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
+    def _commit(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, Any]]:
         st = self._table_storage(rank)
-        return st, dict(read_commit(st, table).get("lengths", {}))
+        return st, read_commit(st, table)
+
+    def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
+        st, commit = self._commit(rank, table)
+        return st, dict(commit.get("lengths", {}))
 
     def keys(self, rank: int | None = None) -> list[str]:
         """Keys with committed rows (rank 0's table, or rank ``rank``'s own)."""
@@ -137,7 +144,8 @@ class MetricsReader:
     def _open(self, st: StorageBackend, table: str, key: str) -> Any:
         import zarr
 
-        return zarr.open_array(store=st.zarr_store(f"{table}.zarr", read_only=True), path=key, mode="r")
+        return zarr.open_array(store=st.zarr_store(f"{table}.zarr", read_only=True), path=key,
+                               mode="r", zarr_format=3)
 
     def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:
         """Committed rows ``[start, stop)`` of ``key`` as NumPy (no pandas needed)."""
@@ -145,12 +153,33 @@ class MetricsReader:
         n = lengths.get(key)
         if not n:
             raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
-        # column-major, as stored (transpose codec): decoding is a copy per chunk, no transpose
-        arr = self._open(st, SCALARS_TABLE, key).with_config({"order": "F"})
         lo, hi, _ = slice(start, stop).indices(n)
-        data = np.asarray(arr[lo:hi]) if hi > lo else np.zeros((0, arr.shape[1]), order="F")
-        cols = tuple(arr.attrs.get("columns", SCALAR_COLUMNS))
-        return Series(key, cols, data, rank)
+        return self._series([Want(st, SCALARS_TABLE, key, n, lo, hi, "F")], rank)[0]
+
+    def read_many(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, Series]:
+        """Every committed row of each of ``keys`` (all keys by default), read together: one
+        commit record, then every key's metadata and chunks concurrently."""
+        st, commit = self._commit(rank)
+        lengths = dict(commit.get("lengths", {}))
+        keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
+        for key in keys:
+            if not lengths.get(key):
+                raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
+        wants = [Want(st, SCALARS_TABLE, k, lengths[k], 0, lengths[k], "F") for k in keys]
+        return dict(zip(keys, self._series(wants, rank, use_consolidated(commit, len(keys)))))
+
+    def _series(self, wants: list[Want], rank: int | None, root: bool = False) -> list[Series]:
+        """Column-major rows of every want (``root``: metadata from the consolidated copy)."""
+        resolve_metadata(wants, [root] * len(wants))
+        reading = [w for w in wants if w.hi > w.lo]
+        rows = dict(zip(map(id, reading), read_rows(reading)))
+        out = []
+        for w in wants:
+            assert w.meta is not None
+            # column-major, as stored (transpose codec): decoding is a copy per chunk
+            data = rows[id(w)] if w.hi > w.lo else np.zeros((0, w.meta["shape"][1]), order="F")
+            out.append(Series(w.key, columns_of(w.meta), data, rank))
+        return out
 
     def frame(self, key: str, rank: int | None = None) -> "pd.DataFrame":
         """``key`` as a DataFrame: step, time and every stored statistic."""
@@ -163,18 +192,14 @@ class MetricsReader:
         return self.read(key, rank).to_dict()
 
     def last(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, dict[str, float]]:
-        """The last committed row of each key (reads one chunk per key)."""
-        st, lengths = self._lengths(rank)
+        """The last committed row of each key (reads one chunk per key, all at once)."""
+        st, commit = self._commit(rank)
+        lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
-        out = {}
-        for key in keys:
-            n = lengths.get(key)
-            if not n:
-                continue
-            arr = self._open(st, SCALARS_TABLE, key)
-            row = np.asarray(arr[n - 1 : n])[0]
-            out[key] = dict(zip(arr.attrs.get("columns", SCALAR_COLUMNS), row.tolist()))
-        return out
+        wants = [Want(st, SCALARS_TABLE, k, lengths[k], lengths[k] - 1, lengths[k])
+                 for k in keys if lengths.get(k)]
+        resolve_metadata(wants, [use_consolidated(commit, len(wants))] * len(wants))
+        return {w.key: last_row(w, rows) for w, rows in zip(wants, read_rows(wants))}
 
     def summary(self, keys: Sequence[str] | None = None, rank: int | None = None,
                 stat: str = "value") -> "pd.DataFrame":
@@ -188,8 +213,7 @@ class MetricsReader:
         import pandas as pd
 
         rows = []
-        for key in self.keys(rank) if keys is None else keys:
-            s = self.read(key, rank)
+        for key, s in self.read_many(keys, rank).items():
             v = s[stat]
             raw = stat in ("value", "mean") and all(c in s.columns for c in ("min", "max", "sum", "count"))
             lo, hi = (s["min"], s["max"]) if raw else (v, v)
@@ -212,10 +236,9 @@ class MetricsReader:
         """Every series in one long DataFrame with a ``key`` column (the export format)."""
         import pandas as pd
 
-        keys = self.keys(rank) if keys is None else list(keys)
         frames = []
-        for key in keys:
-            df = self.frame(key, rank)
+        for key, s in self.read_many(keys, rank).items():
+            df = s.to_frame()
             df.insert(0, "key", key)
             frames.append(df)
         if not frames:

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .batch import read_run_data
 from .root import hashable
 from .run import RunReader
+from .series import Series
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,11 +93,20 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
 
     key, agg = parse_spec(spec)
     series = []
-    for run in runs:
-        if key not in run.metrics.lengths(rank):
-            continue
-        s = run.metrics.read(key, rank)
-        series.append((run, s["step"], s[column]))
+    flat = []
+    if rank is None:  # every run's params, commit record and series at once
+        for run, d in zip(runs, read_run_data(runs, params=True, full_keys=[key])):
+            if key in d.full:
+                s = Series(key, *d.full[key])
+                series.append((run, s["step"], s[column]))
+                flat.append(d.flat_params)
+    else:
+        for run in runs:
+            if key not in run.metrics.lengths(rank):
+                continue
+            s = run.metrics.read(key, rank)
+            series.append((run, s["step"], s[column]))
+        flat = [r.flat_params for r, _, _ in series]
     if not series:
         known = sorted({k for r in runs for k in r.metrics.keys(rank)})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
@@ -105,7 +116,6 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
         bin_size = 1.0 if bins is None else max(1.0, math.ceil((hi - lo + 1) / bins))
     if bin_size <= 0:
         raise ValueError(f"bin_size must be positive, got {bin_size}")
-    flat = [r.flat_params for r, _, _ in series]
     group_by = list(default_group_by(flat) if group_by is None else group_by)
     binned = [bin_run(st, v, lo, bin_size, agg) for _, st, v in series]
     if per_run:

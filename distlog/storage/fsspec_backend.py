@@ -60,6 +60,9 @@ class FsspecBackend(StorageBackend):
     part_size = 8 << 20
     #: distlog's retry loop (``retrying`` arguments); storage_options ``retry_*`` override
     retry_defaults: dict[str, Any] = {"attempts": 6, "base_delay": 0.2, "max_delay": 10.0}
+    #: keyword arguments of every whole-object read (``cat_file``); S3 sets
+    #: ``max_concurrency=1``: one GET, no HEAD first
+    cat_kw: dict[str, Any] = {}
 
     def __init__(self, root: str, **storage_options: Any) -> None:
         scheme, path = split_url(root, self.schemes)
@@ -143,9 +146,25 @@ class FsspecBackend(StorageBackend):
 
     def _read_object(self, path: str) -> bytes:
         try:
-            return self._retry(self.fs.cat_file, self._p(path), op="read", path=path)
+            return self._retry(self.fs.cat_file, self._p(path), op="read", path=path,
+                               **self.cat_kw)
         except FileNotFoundError as e:
             raise self._missing(path, e) from e
+
+    async def aread_object(self, path: str) -> bytes | None:
+        """One GET on zarr's event loop through the async filesystem zarr uses (retried)."""
+        from .base import MISSING
+        from .zarrstore import RetryingFsspecStore
+
+        store = self.__dict__.get("_read_store")
+        if store is None:
+            store = self.__dict__["_read_store"] = self.zarr_store("", read_only=True)
+        if not isinstance(store, RetryingFsspecStore):  # memory://: a synchronous filesystem
+            return await super().aread_object(path)
+        try:
+            return await store.cat("/".join(p for p in path.split("/") if p))
+        except MISSING:
+            return None
 
     def write_bytes(self, path: str, data: bytes) -> None:
         # a single PUT (or a multipart upload completed in one call) is atomic on S3 and GCS
@@ -284,7 +303,7 @@ class FsspecBackend(StorageBackend):
 
         return RetryingFsspecStore.for_backend(
             f"{self.scheme}://{self._p(path)}", self._zarr_options(), self._retry_kw,
-            read_only=read_only,
+            read_only=read_only, cat_kw=self.cat_kw,
         )
 
 

@@ -12,7 +12,10 @@ process's writes must be visible at once; botocore ``retries={"total_max_attempt
 — distlog's retry loop is the one that backs off, so retries do not multiply (s3fs still
 retries dropped connections a few times within a call); and ``signature_version="s3v4"``.
 zarr's own I/O (metric tables) uses the same options and the same retry loop
-(``distlog.storage.zarrstore``).
+(``distlog.storage.zarrstore``). ``max_pool_connections`` (botocore's connection pool, 10 by
+default) is raised to ``distlog.storage.aio.CONCURRENCY`` so that concurrent reads (a sweep
+table over 1,000 runs) really are in flight together. Whole-object reads are one GET each
+(``cat_kw``: s3fs would otherwise send a HEAD first to decide on ranged reads).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from .aio import CONCURRENCY
 from .fsspec_backend import MARKER_KEY, FsspecBackend
 
 
@@ -44,6 +48,7 @@ def _precondition_means_exists(full: str) -> Iterator[None]:
 class S3Backend(FsspecBackend):
     schemes = ("s3", "s3a")
     supports_signed_urls = True
+    cat_kw = {"max_concurrency": 1}
 
     def _fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
         opts = dict(options)
@@ -52,6 +57,7 @@ class S3Backend(FsspecBackend):
         config.setdefault("retries", {"total_max_attempts": 1})
         # SigV4 presigned URLs (botocore falls back to SigV2 query strings for some endpoints)
         config.setdefault("signature_version", "s3v4")
+        config.setdefault("max_pool_connections", CONCURRENCY)
         opts["config_kwargs"] = config
         return opts
 

@@ -9,6 +9,11 @@ the fix. Every call zarr makes is safe to repeat: a chunk or metadata put replac
 object, deletes of an absent key succeed, and reads and listings have no effect.
 
 A listing is collected whole inside one attempt, so a retry never yields a name twice.
+
+A whole-object read is one GET: ``cat_kw`` (the backend's ``cat_kw``) goes to every
+``_cat_file`` — for S3 ``max_concurrency=1``, without which s3fs sends a HEAD before each GET
+to decide whether to split it into ranges. ``cat`` reads any object of the store's filesystem
+below its root; the backends' concurrent reads (``StorageBackend.aread_object``) use it.
 """
 
 from __future__ import annotations
@@ -33,19 +38,23 @@ class RetryingFsspecStore(FsspecStore):
     retry_kw: dict[str, Any] = {}
     #: the URL scheme, for error messages (``s3``, ``gs``)
     scheme: str = ""
+    #: keyword arguments of every whole-object ``_cat_file`` (see the module docstring)
+    cat_kw: dict[str, Any] = {}
 
     @classmethod
     def for_backend(cls, url: str, storage_options: dict[str, Any], retry_kw: dict[str, Any],
-                    read_only: bool = False) -> "RetryingFsspecStore":
+                    read_only: bool = False, cat_kw: dict[str, Any] | None = None,
+                    ) -> "RetryingFsspecStore":
         store = cls.from_url(url, storage_options=storage_options, read_only=read_only)
         store.retry_kw = dict(retry_kw)
         store.scheme = url.split("://", 1)[0]
+        store.cat_kw = dict(cat_kw or {})
         return store
 
     def with_read_only(self, read_only: bool = False) -> "RetryingFsspecStore":
         store = super().with_read_only(read_only)
         assert isinstance(store, RetryingFsspecStore)
-        store.retry_kw, store.scheme = self.retry_kw, self.scheme
+        store.retry_kw, store.scheme, store.cat_kw = self.retry_kw, self.scheme, self.cat_kw
         return store
 
     def __repr__(self) -> str:
@@ -62,7 +71,24 @@ class RetryingFsspecStore(FsspecStore):
 
     # ---- reads --------------------------------------------------------------------------
     async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        if byte_range is None and self.cat_kw:
+            try:
+                data = await self.cat(key)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+            return prototype.buffer.from_bytes(data)
         return await self._retry(super().get, key, prototype, byte_range, op="read", key=key)
+
+    async def _cat_whole(self, key: str) -> bytes:
+        if not self._is_open:
+            await self._open()
+        path = f"{self.path.rstrip('/')}/{key}".rstrip("/") if self.path else key
+        return await self.fs._cat_file(path, **self.cat_kw)
+
+    async def cat(self, key: str) -> bytes:
+        """The whole object ``key`` (below the store's root) in one GET, retried;
+        ``FileNotFoundError`` when it is absent."""
+        return await self._retry(self._cat_whole, key, op="read", key=key)
 
     async def get_partial_values(self, prototype: Any, key_ranges: Any) -> Any:
         key_ranges = list(key_ranges)  # an iterator would be used up by a failed attempt

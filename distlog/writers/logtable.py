@@ -304,15 +304,12 @@ class LogTable:
     """The committed logs table of one run; rows are read when first needed."""
 
     def __init__(self, storage: StorageBackend, commit: dict[str, Any]) -> None:
-        import zarr
-
         self.storage = storage
         self.commit = commit
         self.rows = int(commit["rows"])
         self.hosts = list(commit.get("hosts", []))
-        self._group = zarr.open_group(
-            store=storage.zarr_store(f"{TABLE_DIR}/{commit['generation']}", read_only=True),
-            mode="r", use_consolidated=False)
+        self._arrays = _open_arrays(
+            storage.zarr_store(f"{TABLE_DIR}/{commit['generation']}", read_only=True))
         self._records: np.ndarray | None = None
         self._index = {c: i for i, c in enumerate(commit.get("columns", RECORD_COLUMNS))}
 
@@ -321,19 +318,17 @@ class LogTable:
         stop = self.rows if stop is None else stop
         if self._records is not None or (start == 0 and stop == self.rows):
             if self._records is None:
-                self._records = np.asarray(self._group["records"][: self.rows])
+                self._records = np.asarray(self._arrays["records"][: self.rows])
             return self._records[start:stop]
-        return np.asarray(self._group["records"][start:stop])
+        return np.asarray(self._arrays["records"][start:stop])
 
     def column(self, key: str) -> np.ndarray:
         """One column of every row (``time``, ``rank``, ``level``, ...)."""
         return self.records()[:, self._index[key]]
 
-    def _texts(self, key: str, rows: np.ndarray, idx: np.ndarray, first: int) -> list[str]:
-        """``message`` or ``fields`` of the sorted rows ``idx``; ``rows`` holds records from
-        row ``first`` on. Reads the bytes of rows idx[0]..idx[-1] and splits them at newlines."""
-        if len(idx) == 0:
-            return []
+    def _span(self, key: str, rows: np.ndarray, idx: np.ndarray, first: int) -> tuple[int, int]:
+        """The byte range of ``message`` or ``fields`` holding rows idx[0]..idx[-1] (sorted);
+        ``rows`` holds records from row ``first`` on."""
         col = self._index[f"{key}_end"]
         lo_row, hi_row = int(idx[0]), int(idx[-1])
         if lo_row == 0:
@@ -342,17 +337,30 @@ class LogTable:
             lo = int(rows[lo_row - 1 - first, col])
         else:
             lo = int(self.records(lo_row - 1, lo_row)[0, col])
-        hi = int(rows[hi_row - first, col])
-        texts = np.asarray(self._group[key][lo:hi]).tobytes().decode("utf-8").split("\n")
+        return lo, int(rows[hi_row - first, col])
+
+    @staticmethod
+    def _cut(data: Any, idx: np.ndarray) -> list[str]:
+        """The texts of rows ``idx`` from the bytes of rows idx[0]..idx[-1], split at newlines."""
+        texts = np.asarray(data).tobytes().decode("utf-8").split("\n")
+        lo_row, hi_row = int(idx[0]), int(idx[-1])
         if len(idx) == hi_row - lo_row + 1:  # a contiguous span: every row
             return texts[:-1]
         return [texts[i] for i in (idx - lo_row).tolist()]
+
+    def _texts(self, key: str, rows: np.ndarray, idx: np.ndarray, first: int) -> list[str]:
+        """``message`` or ``fields`` of the sorted rows ``idx``; ``rows`` holds records from
+        row ``first`` on. Reads the bytes of rows idx[0]..idx[-1] and splits them at newlines."""
+        if len(idx) == 0:
+            return []
+        lo, hi = self._span(key, rows, idx, first)
+        return self._cut(self._arrays[key][lo:hi], idx)
 
     def texts(self, key: str, idx: np.ndarray) -> list[str]:
         return self._texts(key, self.records(), idx, 0)
 
     def columns(self, idx: np.ndarray) -> LogColumns:
-        """The rows ``idx`` (sorted) as ``LogColumns``."""
+        """The rows ``idx`` (sorted) as ``LogColumns``; messages and fields read together."""
         if len(idx) and self._records is None and idx[-1] - idx[0] + 1 < self.rows // 4:
             first = int(idx[0])  # read just the span
             rows = self.records(first, int(idx[-1]) + 1)
@@ -360,28 +368,76 @@ class LogTable:
             first, rows = 0, self.records()
         sel = rows[idx - first]
         numeric = {k: sel[:, self._index[k]].astype(v) for k, v in NUMERIC.items()}
-        return LogColumns(**numeric, hosts=self.hosts,
-                          messages=self._texts("message", rows, idx, first),
-                          fields=self._texts("fields", rows, idx, first))
+        texts: dict[str, list[str]] = {"message": [], "fields": []}
+        if len(idx):
+            from ..storage.aio import gather
+
+            spans = {k: self._span(k, rows, idx, first) for k in texts}
+            blobs = gather([self._arrays[k]._async_array.getitem(slice(*spans[k])) for k in texts])
+            texts = {k: self._cut(b, idx) for k, b in zip(texts, blobs)}
+        return LogColumns(**numeric, hosts=self.hosts, messages=texts["message"],
+                          fields=texts["fields"])
+
+
+def _open_arrays(store: Any) -> dict[str, Any]:
+    """The table's three arrays, their metadata read at once (``zarr_format=3``: no probes for
+    v2 files); ``FileNotFoundError`` when the generation is gone."""
+    import zarr
+    from zarr.api.asynchronous import open_array
+
+    from ..storage.aio import gather
+
+    names = ("records", "message", "fields")
+    arrays = gather([open_array(store=store, path=k, mode="r", zarr_format=3) for k in names])
+    return {k: zarr.Array(a) for k, a in zip(names, arrays)}
 
 
 def read_logs_table(storage: StorageBackend, check_sources: bool = True) -> LogTable | None:
     """The run's logs table if it exists and still covers every text log as it is now."""
+    if not check_sources:
+        return _open_table(storage, _read_commit(storage), None)
+    return logs_table_and_sources(storage)[1]
+
+
+def logs_table_and_sources(storage: StorageBackend) -> tuple[list[tuple[str, int, int]], LogTable | None]:
+    """``log_sources`` and the current logs table (or None), read together: the listing and
+    the commit record at once, then every source's signature at once (object stores: a few
+    round trips however many ranks)."""
+    from ..storage.aio import run_all
+
+    commit, sources = run_all([lambda: _read_commit(storage), lambda: log_sources(storage)])
+    return sources, _open_table(storage, commit, sources)
+
+
+def _read_commit(storage: StorageBackend) -> dict[str, Any] | None:
     try:
-        commit = storage.read_json(COMMIT_FILE)
+        return storage.read_json(COMMIT_FILE)
     except FileNotFoundError:
         return None
-    if commit.get("format") != FORMAT:
+
+
+def _open_table(storage: StorageBackend, commit: dict[str, Any] | None,
+                sources: list[tuple[str, int, int]] | None) -> LogTable | None:
+    from ..storage.aio import run_all
+
+    if commit is None or commit.get("format") != FORMAT:
         return None
-    if check_sources:
-        names = [name for name, _, _ in log_sources(storage)]
-        expected = commit.get("sources", {})
-        if sorted(names) != sorted(expected):
+
+    def table() -> LogTable | None:
+        try:
+            return LogTable(storage, commit)
+        except (FileNotFoundError, KeyError):  # replaced by a newer generation meanwhile
             return None
-        for name in names:
-            if source_signature(storage, name) != expected[name]:
-                return None
-    try:
-        return LogTable(storage, commit)
-    except (FileNotFoundError, KeyError):  # replaced by a newer generation meanwhile
+
+    if sources is None:
+        return table()
+    names = [name for name, _, _ in sources]
+    expected = commit.get("sources", {})
+    if sorted(names) != sorted(expected):
         return None
+    # the signatures and the table's metadata at once (the metadata is wasted if stale)
+    *signatures, opened = run_all([*(lambda n=n: source_signature(storage, n) for n in names),
+                                   table])
+    if any(sig != expected[n] for n, sig in zip(names, signatures)):
+        return None
+    return opened

@@ -1,0 +1,224 @@
+"""Reading many runs (or many series of one run) at once: a few rounds of concurrent GETs.
+
+On an object store a read costs a round trip (tens of ms), so what matters is how many reads
+wait on each other, not how many there are. Every multi-object read of the query layer goes
+through here and is issued in *rounds*, each round one batch of concurrent requests
+(``distlog.storage.read_objects`` and zarr's async API, on one event loop):
+
+1. the small JSON records of every run: ``params.json``, the table's ``commit.json``;
+2. array metadata: the table's consolidated ``zarr.json`` (one object for all keys, written at
+   close) when the commit record is final and most keys are wanted, else each wanted key's own
+   ``zarr.json`` (``zarr_format=3``: no probes for v2 files);
+3. the chunks holding the wanted rows.
+
+Each object is read once per query. Consolidated metadata is used only when its shape covers
+the committed rows (a resumed run grows its arrays after the close that consolidated them);
+otherwise the key's own metadata is read, so a stale copy can never cut a series short.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..metrics import SCALAR_COLUMNS, SCALARS_TABLE
+from ..params import PARAMS_FILE, flatten
+from ..serdes import deserialize
+from ..storage.aio import gather
+from ..storage.base import StorageBackend, read_objects
+
+if TYPE_CHECKING:
+    from .run import RunReader
+
+
+def commit_path(table: str) -> str:
+    return f"{table}.commit.json"
+
+
+def read_json_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[Any]:
+    """``(backend, path)`` → the parsed JSON, or None when absent; concurrently."""
+    return [None if b is None else json.loads(b) for b in read_objects(items)]
+
+
+# ---- one table's series ------------------------------------------------------------------
+@dataclass
+class Want:
+    """Rows ``[lo, hi)`` of ``key`` in table ``table`` under ``storage`` (``n`` committed)."""
+
+    storage: StorageBackend
+    table: str
+    key: str
+    n: int
+    lo: int
+    hi: int
+    order: str = "C"
+    meta: dict[str, Any] | None = None  # the array's zarr.json, once known
+
+
+def _consolidated(root: Any, key: str) -> dict[str, Any] | None:
+    if not isinstance(root, dict):
+        return None
+    meta = ((root.get("consolidated_metadata") or {}).get("metadata") or {}).get(key)
+    return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
+
+
+def use_consolidated(commit: dict[str, Any], wanted: int) -> bool:
+    """Whether one consolidated ``zarr.json`` is worth reading instead of ``wanted`` array
+    metadata objects: the table was closed (its commit record is final) and at least two
+    and a quarter of its series are wanted (it holds the metadata of every series)."""
+    keys = sum(1 for n in (commit.get("lengths") or {}).values() if n)
+    return bool(commit.get("final")) and wanted >= max(2, keys / 4)
+
+
+def resolve_metadata(wants: Sequence[Want], from_root: Sequence[bool] | None = None) -> None:
+    """Fill ``want.meta`` of every want, in one round of concurrent reads: the table's
+    consolidated ``zarr.json`` (read once per table) where ``from_root[i]``, else the key's own
+    ``zarr.json``. A key the consolidated copy lacks or does not cover (fewer rows than
+    committed) has its own metadata read in a second round."""
+    from_root = from_root or [False] * len(wants)
+    tables: dict[tuple[int, str], int] = {}  # (backend, table) -> index into items
+    items: list[tuple[StorageBackend, str]] = []
+    slots: list[int | None] = []
+    for w, r in zip(wants, from_root):
+        if w.meta is not None:
+            slots.append(None)
+            continue
+        if r:
+            t = (id(w.storage), w.table)
+            if t not in tables:
+                tables[t] = len(items)
+                items.append((w.storage, f"{w.table}.zarr/zarr.json"))
+            slots.append(tables[t])
+        else:
+            slots.append(len(items))
+            items.append((w.storage, f"{w.table}.zarr/{w.key}/zarr.json"))
+    docs = read_json_objects(items)
+    again = []
+    for w, r, slot in zip(wants, from_root, slots):
+        if slot is None:
+            continue
+        doc = docs[slot]
+        if r:
+            doc = _consolidated(doc, w.key)
+            if doc is None or ((doc.get("shape") or [0])[0] < w.n):
+                again.append(w)
+                continue
+        w.meta = doc
+    if again:
+        resolve_metadata(again)
+    for w in wants:
+        if not isinstance(w.meta, dict):
+            raise FileNotFoundError(
+                f"{w.storage.url}/{w.table}.zarr/{w.key}/zarr.json is missing although "
+                f"{commit_path(w.table)} commits {w.n} rows of {w.key!r}: the table is damaged; "
+                "re-copy the run or drop the key from the commit record")
+
+
+def read_rows(wants: Sequence[Want]) -> list[np.ndarray]:
+    """The rows of every want (metadata resolved), read concurrently: one chunk GET each per
+    chunk the rows span."""
+    from zarr.core.array import AsyncArray
+    from zarr.storage import StorePath
+
+    stores: dict[tuple[int, str], Any] = {}
+    coros = []
+    for w in wants:
+        assert w.meta is not None, "resolve_metadata() first"
+        store = stores.get((id(w.storage), w.table))
+        if store is None:
+            store = stores[(id(w.storage), w.table)] = w.storage.zarr_store(
+                f"{w.table}.zarr", read_only=True)
+        arr = AsyncArray.from_dict(StorePath(store, w.key), w.meta)
+        if w.order != "C":
+            arr = arr.with_config({"order": w.order})
+        coros.append(arr.getitem(slice(w.lo, w.hi)))
+    return [np.asarray(a) for a in gather(coros)]
+
+
+def columns_of(meta: dict[str, Any] | None) -> tuple[str, ...]:
+    return tuple(((meta or {}).get("attributes") or {}).get("columns", SCALAR_COLUMNS))
+
+
+def last_row(w: Want, rows: np.ndarray) -> dict[str, float]:
+    """``{column: value}`` of the last row read for ``w`` (``rows`` end at row ``n``)."""
+    return dict(zip(columns_of(w.meta), rows[-1].tolist()))
+
+
+# ---- many runs -------------------------------------------------------------------------
+@dataclass
+class RunData:
+    """What one query read of one run."""
+
+    flat_params: dict[str, Any] | None = None
+    lengths: dict[str, int] = field(default_factory=dict)
+    last: dict[str, dict[str, float]] = field(default_factory=dict)
+    full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
+
+
+def needs_live_step(run: "RunReader") -> bool:
+    """A run's last step must be read from its series: it is running and its metadata has
+    none yet (the single place that decides it, for ``ls``, the sweep table and ``show``)."""
+    info = run.info
+    return info.last_step is None and info.status == "running"
+
+
+def read_run_data(runs: Sequence["RunReader"], *, params: bool = False,
+              last_keys: Sequence[str] = (), full_keys: Sequence[str] = (),
+              live: bool = False, lengths: bool = False) -> list[RunData]:
+    """For each run: flattened params (``params``), the last row of ``last_keys``, the whole
+    series of ``full_keys`` (``(columns, rows)``, column-major), and with ``live`` the last
+    row of every key of a run that ``needs_live_step``; ``lengths`` reads every run's commit
+    record (``RunData.lengths``) even when no rows are wanted. Three rounds of concurrent
+    reads."""
+    live_runs = [live and needs_live_step(r) for r in runs]
+    need_commit = [bool(lengths or last_keys or full_keys or lv) for lv in live_runs]
+    items: list[tuple[StorageBackend, str]] = []
+    for run, nc in zip(runs, need_commit):
+        if params:
+            items.append((run.storage, PARAMS_FILE))
+        if nc:
+            items.append((run.storage, commit_path(SCALARS_TABLE)))
+    docs = iter(read_json_objects(items))
+    out: list[RunData] = []
+    commits: list[dict[str, Any]] = []
+    for run, nc in zip(runs, need_commit):
+        d = RunData()
+        if params:
+            p = next(docs)
+            d.flat_params = flatten(deserialize(p)) if p is not None else {}
+        commit = (next(docs) or {}) if nc else {}
+        d.lengths = dict(commit.get("lengths", {}))
+        out.append(d)
+        commits.append(commit)
+    # which rows of which keys
+    wants: list[Want] = []
+    owners: list[tuple[int, str, bool]] = []  # (run index, key, full)
+    for i, (run, d, lv) in enumerate(zip(runs, out, live_runs)):
+        full = [k for k in dict.fromkeys(full_keys) if d.lengths.get(k)]
+        lasts = sorted(k for k, n in d.lengths.items() if n) if lv else list(last_keys)
+        lasts = [k for k in dict.fromkeys(lasts) if d.lengths.get(k) and k not in full]
+        for k in full:
+            n = d.lengths[k]
+            wants.append(Want(run.storage, SCALARS_TABLE, k, n, 0, n, "F"))
+            owners.append((i, k, True))
+        for k in lasts:
+            n = d.lengths[k]
+            wants.append(Want(run.storage, SCALARS_TABLE, k, n, n - 1, n))
+            owners.append((i, k, False))
+    per_run: dict[int, int] = {}
+    for i, _, _ in owners:
+        per_run[i] = per_run.get(i, 0) + 1
+    root = {i: use_consolidated(commits[i], c) for i, c in per_run.items()}
+    resolve_metadata(wants, [root[i] for i, _, _ in owners])
+    for (i, k, full), w, rows in zip(owners, wants, read_rows(wants)):
+        d = out[i]
+        if full:
+            d.full[k] = (columns_of(w.meta), rows)
+            if live_runs[i] or k in last_keys:
+                d.last[k] = last_row(w, rows)
+        else:
+            d.last[k] = last_row(w, rows)
+    return out
