@@ -1,0 +1,92 @@
+"""Where everything lives on the store: the one owner of distlog's layout (docs/FORMAT.md).
+
+Writers, readers, gc and the dashboard take file, folder and table names from here, so the
+read side never imports the write-side API to learn a path. Everything is relative: run paths
+to the run folder (``<root>/<experiment>/<run_id>/``), CAS paths to the root.
+
+    <root>/.distlog/cas/...                      content-addressed blobs (``CAS_DIR``)
+    <root>/<experiment...>/<run_id>/             a run: a folder holding ``run.json``
+        run.json, params.json, README.md
+        scalars.zarr + scalars.commit.json       the run's series (rank 0)
+        histograms.zarr + .commit.json, telemetry.zarr + .commit.json
+        ranks/rank-RRRRR/scalars.zarr ...        series rank R > 0 logged itself
+        logs/rank-RRRRR.attempt-A.log            each rank's text log per attempt
+        logs.zarr + logs.commit.json             the merged logs table (rank 0, at close)
+        files/manifest-rank-RRRRR.jsonl          artifact records per rank
+        files.zarr + files.commit.json           the merged files table (rank 0, at close)
+        failures/attempt-AAAA-rank-RRRRR.json    a rank's cause of failure
+        heartbeats/rank-RRRRR.json               a rank's last sign of life
+"""
+
+from __future__ import annotations
+
+RUN_FILE = "run.json"
+PARAMS_FILE = "params.json"
+README_FILE = "README.md"
+
+SCALARS_TABLE = "scalars"
+HISTOGRAMS_TABLE = "histograms"
+TELEMETRY_TABLE = "telemetry"
+FILES_TABLE = "files"
+LOGS_TABLE = "logs"
+
+LOGS_DIR = "logs"
+MANIFEST_DIR = "files"
+FAILURES_DIR = "failures"
+HEARTBEAT_DIR = "heartbeats"
+RANKS_DIR = "ranks"
+
+STORE_DIR = ".distlog"
+CAS_DIR = f"{STORE_DIR}/cas"
+
+
+def table_zarr(table: str) -> str:
+    """The Zarr group of a row table (``scalars`` → ``scalars.zarr``)."""
+    return f"{table}.zarr"
+
+
+def table_commit(table: str) -> str:
+    """The commit record of a row table (``scalars`` → ``scalars.commit.json``)."""
+    return f"{table}.commit.json"
+
+
+def rank_dir(rank: int) -> str:
+    """Where rank ``rank`` (> 0) keeps the series of values it logged itself."""
+    return f"{RANKS_DIR}/rank-{rank:05d}"
+
+
+def rank_log_path(rank: int, attempt: int) -> str:
+    return f"{LOGS_DIR}/rank-{rank:05d}.attempt-{attempt}.log"
+
+
+def parse_log_name(name: str) -> tuple[int, int] | None:
+    """``rank-00003.attempt-1.log`` → ``(3, 1)``; None for any other name."""
+    if not (name.startswith("rank-") and name.endswith(".log")):
+        return None
+    try:
+        r, a = name[len("rank-") : -len(".log")].split(".attempt-")
+        return int(r), int(a)
+    except ValueError:
+        return None
+
+
+def manifest_path(rank: int) -> str:
+    return f"{MANIFEST_DIR}/manifest-rank-{rank:05d}.jsonl"
+
+
+def is_manifest_name(name: str) -> bool:
+    return name.startswith("manifest-rank-") and name.endswith(".jsonl")
+
+
+def failure_path(attempt: int, rank: int) -> str:
+    """Where a rank records the exception that ended its part of an attempt."""
+    return f"{FAILURES_DIR}/attempt-{attempt:04d}-rank-{rank:05d}.json"
+
+
+def failure_prefix(attempt: int) -> str:
+    """The names (in ``FAILURES_DIR``) of attempt ``attempt``'s failure records start so."""
+    return f"attempt-{attempt:04d}-"
+
+
+def heartbeat_path(rank: int) -> str:
+    return f"{HEARTBEAT_DIR}/rank-{rank:05d}.json"
