@@ -47,6 +47,7 @@ from . import media
 from .cas import ContentStore, PutResult, Stage, stage
 from .names import check_name
 from .storage.base import Appender, StorageBackend
+from .storage.abandoned import closing_abandoned
 from .writers.rowstore import gather_async
 
 if TYPE_CHECKING:
@@ -166,7 +167,8 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
     commit = f"{TABLE_NAME}.commit.json"
     storage.delete(commit)
     store = storage.zarr_store(f"{TABLE_NAME}.zarr")
-    group = zarr.open_group(store=store, mode="w")._async_group
+    with closing_abandoned():
+        group = zarr.open_group(store=store, mode="w")._async_group
     columns = []
     for col, kind in TABLE_COLUMNS:
         values = [getattr(r, col) for r in recs]
@@ -181,7 +183,7 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
                                          dtype=dtype) for col, _, dtype in columns])
     if n:
         gather_async([a.setitem(slice(0, n), data) for a, (_, data, _) in zip(arrays, columns)])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), closing_abandoned():
         warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
         zarr.consolidate_metadata(store)
     storage.write_json(commit, {"format": 1, "table": TABLE_NAME, "length": n,

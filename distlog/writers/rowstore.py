@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import WriterError
+from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
@@ -66,7 +67,8 @@ def gather_async(coros: list[Any], limit: int = 64) -> list[Any]:
                 raise r
         return out
 
-    return sync(bounded())
+    with closing_abandoned():
+        return sync(bounded())
 
 
 @dataclass
@@ -116,7 +118,9 @@ class RowTable:
         if self._group is None:
             import zarr
 
-            self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path), mode="a")
+            with closing_abandoned():
+                self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path),
+                                              mode="a")
         return self._group
 
     def _create_array_async(self, key: str, width: int, capacity: int) -> Any:
@@ -274,7 +278,7 @@ class RowTable:
         gather_async([s.array.resize((s.n, s.width)) for s in shrink])
         for s in shrink:
             s.capacity = s.n
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), closing_abandoned():
             warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
             zarr.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
 
