@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 BIN := $(VENV)/bin
 NPROC ?= 2
 
-.PHONY: install system-packages test demo bench gpu-check slurm-start slurm-stop clean
+.PHONY: install system-packages test test-fast demo bench gpu-check slurm-start slurm-stop clean
 
 install: system-packages $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -26,8 +26,12 @@ system-packages:
 	  else echo "note: slurm-wlm/munge not installed (need root + apt); slurm tests will be skipped"; fi; \
 	fi
 
-test:
+test:  # the whole suite (CI runs this)
 	$(BIN)/python -m pytest -n auto -q
+
+# the inner loop: no spawned ranks, no S3/GCS servers, no SLURM (markers in pyproject.toml)
+test-fast:
+	$(BIN)/python -m pytest -n auto -q -m "not dist and not s3 and not gcs and not slurm"
 
 demo:
 	$(BIN)/torchrun --standalone --nproc_per_node 2 scripts/train_ddp.py --root ./runs --steps 60

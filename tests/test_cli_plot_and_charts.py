@@ -9,7 +9,7 @@ import pytest
 from distlog.charts import ChartBuilder
 from distlog.cli import main
 from distlog.query import open_root, open_run
-from test_cli_golden import build_tree
+from support.cli_tree import build_tree
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
