@@ -9,6 +9,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from . import report
 from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class TextLogger:
         )
         run.log_sink.emit(rec)
         if no >= self.echo_level:
-            print(f"[distlog r{run.rank}] {rec.level} {rec.message}", file=sys.stderr)
+            report.echo(run.rank, rec.level, no, rec.message)
 
     def debug(self, message: Any, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)

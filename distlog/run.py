@@ -19,6 +19,7 @@ import uuid
 from typing import Any, Callable
 
 from . import __version__  # noqa: F401
+from . import report
 from .comm import Comm, dist_state, make_comm
 from .errors import WriterError
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
@@ -267,7 +268,7 @@ class Run:
             try:
                 write_logs_table(self.storage)
             except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
-                print(f"distlog: could not write the logs table: {e!r}", file=sys.stderr)
+                report.warn(f"could not write the logs table: {e!r}")
             self._write_end_meta(status, exc)
         self.status = status
         if errors and incoming is None:
@@ -291,7 +292,7 @@ class Run:
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
-            print(f"distlog: could not write {RUN_FILE}: {e!r}", file=sys.stderr)
+            report.warn(f"could not write {RUN_FILE}: {e!r}")
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""

@@ -117,7 +117,7 @@ def test_params_api(root):
         np.testing.assert_array_equal(exp.params.read()["arr"], np.eye(2))
 
 
-def test_logs_api(root, capsys):
+def test_logs_api(root, caplog):
     exp = distlog.get_logger(root)
     with exp.run("l"):
         exp.logs.set_level("INFO")
@@ -139,7 +139,10 @@ def test_logs_api(root, capsys):
         everything = [r.message for r in exp.get_logs(limit=None)]
         assert "hidden" not in everything and "from stdlib 42" in everything
         assert exp.get_logs(limit=2)[-1].message == "from stdlib 42"
-    assert "low GPU memory" in capsys.readouterr().err
+    # echoed through the stdlib logger "distlog.echo" (stderr when logging is not configured)
+    echoed = [r.getMessage() for r in caplog.records if r.name == "distlog.echo"]
+    assert echoed[0] == "[distlog r0] WARNING low GPU memory", echoed
+    assert all(" INFO " not in m and " DEBUG " not in m for m in echoed), echoed  # WARNING up
 
 
 def test_readme_notes(root):
@@ -151,7 +154,7 @@ def test_readme_notes(root):
     assert open(os.path.join(root, "default", "n", "README.md")).read().startswith("# Notes")
 
 
-def test_log_io_failure_is_reported_not_raised(root, capsys):
+def test_log_io_failure_is_reported_not_raised(root, caplog):
     exp = distlog.get_logger(root)
     with exp.run("io"):
         run = exp.current_run
@@ -170,5 +173,6 @@ def test_log_io_failure_is_reported_not_raised(root, capsys):
         finally:
             if os.path.isdir(logdir):
                 os.chmod(logdir, 0o700)
-    err = capsys.readouterr().err
-    assert err.count("could not write to log") == 1
+    reported = [r.getMessage() for r in caplog.records if r.name == "distlog"]
+    assert sum("could not write to log" in m for m in reported) == 1, reported
+    assert all(m.startswith("distlog: ") for m in reported), reported

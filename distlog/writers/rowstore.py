@@ -19,7 +19,6 @@ plus the current tail chunk (rewritten as it fills) every ``commit_interval`` se
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import report
 from ..errors import WriterError
 from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
@@ -403,7 +403,7 @@ class BackgroundWriter:
                 self.commits += 1
         except Exception as e:  # noqa: BLE001 - kept, retried, and raised on the training thread
             self._error = e
-            print(f"distlog: writing metrics failed ({e!r}); will retry", file=sys.stderr)
+            report.warn(f"writing metrics failed ({e!r}); will retry", key="metrics write")
         self.last_commit_seconds = time.perf_counter() - t0
         # never spend more than ~20% of the time writing: back off when commits are slow
         return now + max(self.commit_interval, 5 * self.last_commit_seconds)
