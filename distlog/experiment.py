@@ -18,21 +18,18 @@ from .storage import open_storage
 DEFAULT_EXPERIMENT = "default"
 
 _live: "weakref.WeakSet[Experiment]" = weakref.WeakSet()
-_last_exc: list[BaseException] = []
 
 
-def _excepthook(tp, value, tb):  # remember an uncaught exception so atexit marks runs failed
-    _last_exc.append(value)
-    _prev_hook(tp, value, tb)
-
-
-_prev_hook = sys.excepthook
-sys.excepthook = _excepthook
+def _uncaught_exception() -> BaseException | None:
+    """The exception that ended the program, if one did. The interpreter stores it in
+    ``sys.last_value`` (3.12+: also ``sys.last_exc``) before any exit hook runs, so distlog
+    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone."""
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
-    exc = _last_exc[-1] if _last_exc else None
+    exc = _uncaught_exception()
     for exp in list(_live):
         exp._close_run(exc=exc, collective=False, quiet=True)
 

@@ -100,6 +100,12 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     assert m["last_step"] == 1  # a run that only log()s still reports its last step
 
 
+def test_import_leaves_the_excepthook_alone():
+    script = "import sys; hook = sys.excepthook; import distlog; assert sys.excepthook is hook"
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
 def test_params_api(root):
     exp = distlog.get_logger(root)
     with exp.run("p"):

@@ -283,6 +283,20 @@ class RowTable:
             zarr.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
 
 
+@dataclass(frozen=True)
+class _Commit:
+    """Queue item: commit everything put before it, then set ``done``."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Queue item: drain, commit a last time, finalize the tables if asked, end the thread."""
+
+    finalize: bool
+
+
 class BackgroundWriter:
     """One thread that owns a set of ``RowTable``s. Training threads call ``put`` only.
 
@@ -310,15 +324,11 @@ class BackgroundWriter:
         """Rows for several series at once (row i belongs to keys[i]); one queue item."""
         self._q.put((table, tuple(keys), rows))
 
-    def call(self, fn: Any) -> None:
-        """Run ``fn(tables)`` on the writer thread, in order with the rows put before it."""
-        self._q.put(("__call__", fn, None))
-
     def flush(self, wait: bool = True, timeout: float | None = None) -> None:
         self.raise_pending()
         if wait:
             done = threading.Event()
-            self._q.put(("__commit__", done, None))
+            self._q.put(_Commit(done))
             if not done.wait(timeout):
                 raise WriterError(f"the writer did not commit within {timeout} s")
             self.raise_pending()
@@ -327,7 +337,7 @@ class BackgroundWriter:
         if self._closed:
             return
         self._closed = True
-        self._q.put(("__close__", finalize, None))
+        self._q.put(_Close(finalize))
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise WriterError(f"the writer did not finish within {timeout} s; rows may be missing")
@@ -350,41 +360,33 @@ class BackgroundWriter:
                 item = None
             if item is None:
                 next_commit = self._commit(time.monotonic())
-                continue
-            table, key, rows = item
-            if table == "__commit__":
+            elif type(item) is tuple:  # rows: (table, key or keys, rows)
+                self._add(*item)
+            elif isinstance(item, _Commit):
                 next_commit = self._commit(time.monotonic())
-                key.set()
-            elif table == "__close__":
+                item.done.set()
+            else:
+                assert isinstance(item, _Close), item
                 self._drain()
                 self._commit(time.monotonic(), final=True)
-                if key and self._error is None:
+                if item.finalize and self._error is None:
                     try:
                         for t in self.tables.values():
                             t.finalize()
                     except Exception as e:  # noqa: BLE001 - reported on the training thread
                         self._error = e
                 return
-            elif table == "__call__":
-                try:
-                    key(self.tables)
-                except Exception as e:  # noqa: BLE001
-                    self._error = e
-            else:
-                self._add(table, key, rows)
 
     def _drain(self) -> None:
         while True:
             try:
-                table, key, rows = self._q.get_nowait()
+                item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if table == "__commit__":
-                key.set()
-            elif table == "__call__":
-                key(self.tables)
-            elif not table.startswith("__"):
-                self._add(table, key, rows)
+            if type(item) is tuple:
+                self._add(*item)
+            elif isinstance(item, _Commit):
+                item.done.set()
 
     def _add(self, table: str, key: Any, rows: np.ndarray) -> None:
         t = self.tables[table]
