@@ -73,7 +73,7 @@ class Experiment:
         run_keys = ("flush_timeout", "chunk_rows", "commit_interval", "window",
                     "segment_max_bytes", "segment_max_age")
         self._run_options = {k: options.pop(k) for k in run_keys if k in options}
-        self.storage = open_storage(str(root), **options)
+        self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None
         self._lock = threading.RLock()

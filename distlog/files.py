@@ -458,9 +458,11 @@ class ArtifactLogger:
             media.write_ffmpeg_video(st.path, frames, size, fps, codec, quality)
             return self._save_stage(st, name, media_type_of(name), step)
 
-    def save_audio(self, name: str, samples: Any, sample_rate: int, *,
+    def save_audio(self, name: str, samples: Any, sample_rate: int = media.DEFAULT_SAMPLE_RATE, *,
                    step: int | None = None) -> FileRecord:
-        """PCM WAV; ``name`` without an extension gets ``.wav``."""
+        """PCM WAV; ``name`` without an extension gets ``.wav``. ``sample_rate`` in Hz defaults
+        to 44,100 (``distlog.media.DEFAULT_SAMPLE_RATE``, TensorBoard's ``add_audio`` default):
+        pass the real rate of the samples (16,000 for most speech models)."""
         name = name if _ext(name) else f"{name}.wav"
         self._path(name)
         if _ext(name) != ".wav":

@@ -182,3 +182,21 @@ def test_log_io_failure_is_reported_not_raised(root, caplog):
     reported = [r.getMessage() for r in caplog.records if r.name == "distlog"]
     assert sum("could not write to log" in m for m in reported) == 1, reported
     assert all(m.startswith("distlog: ") for m in reported), reported
+
+
+def test_logger_on_a_storage_backend_object(tmp_path):
+    from distlog.storage import open_storage
+
+    backend = open_storage(str(tmp_path / "root"))
+    exp = distlog.get_logger(backend, commit_interval=1.0)  # run options still apply
+    assert exp.storage is backend
+    with exp.run("obj"):
+        exp.metrics.log(step=0, loss=1.5)
+    run = distlog.open_run(str(tmp_path / "root" / "default" / "obj"))
+    assert run.info.status == "completed" and run.metrics.read("loss")["value"].tolist() == [1.5]
+    exp2 = distlog.Experiment(backend)
+    assert exp2.storage is backend
+    with pytest.raises(TypeError, match=r"storage options \['anon'\] given with a StorageBackend"):
+        distlog.get_logger(backend, anon=True)
+    with pytest.raises(TypeError, match="expected a root path or URL .* got int"):
+        distlog.get_logger(3)
