@@ -182,6 +182,14 @@ class Experiment:
         return self.current_run.readme
 
     @property
+    def charts(self):
+        """Line, scatter and bar charts of the active run's metrics (or any query result), and
+        image-grid and video views of its saved media (``distlog.charts.RunCharts``)."""
+        from .charts import RunCharts
+
+        return RunCharts(self.current_run)
+
+    @property
     def rank(self) -> int:
         return self.current_run.rank
 

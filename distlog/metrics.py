@@ -319,7 +319,6 @@ class MetricsLogger:
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
         if out_step == R.NO_STEP:
             out_step = float(core.flushes - 1)
-        core.note_step(out_step)
         self._record(reduced, _aggregation, out_step)
         run.after_flush()
         if h[R.H_ERROR] or clash:
@@ -359,6 +358,7 @@ class MetricsLogger:
         else:
             keys = tuple(reduced.keys[i] for i in np.flatnonzero(present))
             stat_rows = reduced.rows(aggregation)[present]
+        self._core.note_step(step)  # only a flush that writes rows has a step (run.json)
         n = len(keys)
         rows = np.empty((n, len(SCALAR_COLUMNS)))
         rows[:, 0] = step
