@@ -213,6 +213,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         _out("\n".join(merged.lines))
     else:
         _out("\n".join(show(r) for r in merged))
+        hidden = 0 if args.fields else sum(1 for r in merged if r.fields)
+        if hidden:
+            _err(f"{hidden} record(s) have structured fields or a traceback; add --fields to "
+                 "show them (--raw prints the stored lines)")
     return OK
 
 
@@ -451,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
     p.add_argument("--raw", action="store_true", help="print stored lines unchanged")
-    p.add_argument("--fields", action="store_true", help="print structured fields and tracebacks")
+    p.add_argument("--fields", action="store_true",
+                   help="print structured fields (exp.info(msg, key=value)) and tracebacks")
     p.add_argument("--source", choices=["auto", "text", "table"], default="auto",
                    help="read the Zarr logs table or the text files (default: table when current)")
     p.set_defaults(func=cmd_logs)

@@ -60,8 +60,10 @@ class TextLogger:
             return
         run = self._run
         step = fields.pop("step", None)
-        if step is None:
+        if step is None:  # exp.step(n), else the step of the latest collect/log/flush here
             step = run.current_step
+            if step is None:
+                step = run.metrics.latest_step
         rec = LogRecord(
             time=time.time(), level=level_name(no), message=str(message), host=run.info.host,
             rank=run.rank, local_rank=run.info.local_rank, node=run.info.node_rank,

@@ -392,6 +392,13 @@ class MetricsLogger:
         """True once every rank agreed (through a flush) that the job should stop."""
         return self._core.stop_agreed
 
+    @property
+    def latest_step(self) -> float | None:
+        """The step of this flush window's collects, else the last step written (None before
+        any): the step a log record written now belongs to."""
+        core = self._core
+        return core.last_step if core.last_step is not None else core.max_step
+
 
 def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:
     """The sorted union of every rank's keys, without keys that clash with an earlier one.

@@ -59,3 +59,13 @@ def test_ls_shows_a_dash_for_a_run_without_metrics(tmp_path, capsys):
 def test_compare_help_names_both_forms(capsys):
     assert main(["compare", "--help"]) == 0
     assert "RUN RUN" in capsys.readouterr().out
+
+
+def test_logs_says_how_to_show_structured_fields(tmp_path, capsys):
+    tree = build_tree(tmp_path / "root")
+    a = tree / "mnist/sweep/run-a"
+    code, out, err = cli(capsys, "logs", a)
+    assert code == 0 and '"batch": 7' not in out
+    assert "2 record(s) have structured fields or a traceback; add --fields" in err
+    code, out, err = cli(capsys, "logs", a, "--fields")
+    assert '"batch": 7' in out and "--fields" not in err

@@ -200,3 +200,23 @@ def test_logger_on_a_storage_backend_object(tmp_path):
         distlog.get_logger(backend, anon=True)
     with pytest.raises(TypeError, match="expected a root path or URL .* got int"):
         distlog.get_logger(3)
+
+
+def test_a_log_record_carries_the_step_it_is_written_in(root):
+    exp = distlog.get_logger(root)
+    with exp.run("steps"):
+        exp.info("before any step")
+        exp.metrics.collect(step=5, loss=1.0)
+        exp.info("inside step 5")
+        exp.metrics.flush()
+        exp.info("after the flush of step 5")
+        exp.metrics.collect(step=6, loss=0.5)
+        exp.info("explicit", step=42)
+        exp.metrics.log(step=7, acc=0.5)
+        exp.metrics.flush()
+        exp.info("after log(step=7) and the flush of 6")
+        with exp.step(9):
+            exp.info("in exp.step(9)")
+        got = {r.message: r.step for r in exp.get_logs(level="INFO", limit=None)}
+    assert got == {"before any step": None, "inside step 5": 5, "after the flush of step 5": 5,
+                   "explicit": 42, "after log(step=7) and the flush of 6": 7, "in exp.step(9)": 9}
