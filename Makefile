@@ -9,7 +9,7 @@ NPROC ?= 2
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := distlog/dashboard/static/vendor/uplot
 
-.PHONY: install system-packages test demo bench bench-peers gpu-check slurm-start slurm-stop clean vendor-uplot
+.PHONY: install system-packages test test-fast demo bench bench-peers gpu-check slurm-start slurm-stop clean vendor-uplot
 
 install: system-packages $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -30,8 +30,12 @@ system-packages:
 	  else echo "note: slurm-wlm/munge/chromium not installed (need root + apt); slurm and browser tests will be skipped"; fi; \
 	fi
 
-test:
+test:  # the whole suite (CI runs this)
 	$(BIN)/python -m pytest -n auto -q
+
+# the inner loop: no spawned ranks, no S3/GCS servers, no SLURM (markers in pyproject.toml)
+test-fast:
+	$(BIN)/python -m pytest -n auto -q -m "not dist and not s3 and not gcs and not slurm and not integrations and not browser"
 
 demo:
 	$(BIN)/torchrun --standalone --nproc_per_node 2 scripts/train_ddp.py --root ./runs --steps 60

@@ -37,9 +37,9 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable, Iterator
 
+from .layout import CAS_DIR
 from .storage.base import StorageBackend
 
-CAS_DIR = ".distlog/cas"
 BLOB_DIR = f"{CAS_DIR}/sha256"
 LEASE_DIR = f"{CAS_DIR}/uploads"
 FRESH_DIR = f"{CAS_DIR}/fresh"

@@ -1,4 +1,4 @@
-"""ChartBuilder: line, scatter and bar charts over query results, rendered to PNG.
+"""ChartBuilder: line, scatter and bar charts over query results, image grids; ``exp.charts``.
 
     from distlog.charts import ChartBuilder
     run = distlog.open_run("runs/mnist/run-a")
@@ -103,7 +103,8 @@ class ChartBuilder:
                     band: tuple[str, str] | None = None, xlabel: str | None = None,
                     ylabel: str | None = None, logx: bool = False, logy: bool = False) -> Chart:
         """Stacked line charts sharing the x axis, one per ``{panel title: data}``. A label keeps
-        its colour in every panel."""
+        its colour in every panel. Without ``ylabel`` each y axis is labelled with its panel
+        title (a metric key) and, unless it is ``value``, the column ``y``."""
         n = max(1, len(panels))
         fig = _figure(self.width, self.height * (1 if n == 1 else 0.6 * n + 0.4), self.dpi)
         axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
@@ -121,7 +122,10 @@ class ChartBuilder:
                                     alpha=0.2, lw=0)
             if name:
                 ax.set_title(name, fontsize="medium")
-            ax.set_ylabel(ylabel if ylabel is not None else y)
+            if ylabel is None:  # the panel's key, and the statistic when it is not the value
+                ax.set_ylabel((name if y == "value" else f"{name} ({y})") if name else y)
+            else:
+                ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
             if logy:
                 ax.set_yscale("log")
@@ -197,3 +201,151 @@ class ChartBuilder:
             ax.set_yscale("log")
         if legend:
             ax.legend(fontsize="small", loc="best")
+
+
+# ---- media views ---------------------------------------------------------------------------
+def _grid_shape(n: int, columns: int | None) -> tuple[int, int]:
+    cols = max(1, min(n, columns or int(np.ceil(np.sqrt(n)))))
+    return int(np.ceil(n / cols)), cols
+
+
+def _show(ax: Any, image: np.ndarray, title: str) -> None:
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
+    ax.set_title(title, fontsize="x-small")
+    ax.set_axis_off()
+
+
+def _image_grid(builder: "ChartBuilder", images: Sequence[tuple[str, Any]], columns: int | None,
+                title: str | None) -> Chart:
+    if not images:
+        raise ValueError("image grid: no images to show (expected [(title, HxW or HxWxC array)])")
+    rows, cols = _grid_shape(len(images), columns)
+    fig = _figure(builder.width, builder.width * rows / cols, builder.dpi)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (name, image) in zip(axes, images):
+        _show(ax, image, name)
+    for ax in axes[len(images):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return Chart(fig)
+
+
+def _pick_frames(n_frames: int, n: int) -> list[int]:
+    return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, min(n, n_frames))})
+
+
+class RunCharts:
+    """``exp.charts``: the chart views of the design document for the active run.
+
+    ``line_chart``, ``scatter_plot`` and ``bar_chart`` take a *query*: a metric key of this run
+    (``"train/loss"``), several keys (``["train/loss", "val/loss"]``: one line each), or any
+    query result (a DataFrame, ``{label: DataFrame}``); ``images(pattern)`` shows the saved
+    images whose names match as a grid (newest version each), ``video(name)`` a saved video's
+    frames, evenly spaced. Every method returns a ``Chart`` (``.save(path)``, ``.png()``);
+    ``exp.files.savefig(chart.figure, "loss.png")`` stores one with the run.
+    """
+
+    def __init__(self, run: Any, builder: ChartBuilder | None = None) -> None:
+        self._run = run
+        self.builder = builder or ChartBuilder()
+
+    def _reader(self) -> Any:
+        from .query.run import RunReader
+
+        self._run.metrics.commit()  # rows handed to the writer are readable from here on
+        return RunReader(self._run.storage)
+
+    def _data(self, query: Any, rank: int | None = None) -> Any:
+        if isinstance(query, str):
+            query = [query]
+        if isinstance(query, (list, tuple)) and all(isinstance(q, str) for q in query):
+            metrics = self._reader().metrics
+            return {key: metrics.frame(key, rank) for key in query}
+        return query
+
+    def line_chart(self, query: Any, *, rank: int | None = None, **kw: Any) -> Chart:
+        """Lines of ``y`` (default ``value``) against ``x`` (default ``step``); keyword
+        arguments as ``ChartBuilder.line_chart`` (``band=("min", "max")``, ``logy`` ...)."""
+        if isinstance(query, str):
+            kw.setdefault("title", query)
+            kw.setdefault("ylabel", query)
+        return self.builder.line_chart(self._data(query, rank), **kw)
+
+    def scatter_plot(self, query: Any, *, x: str = "step", y: str = "value",
+                     rank: int | None = None, **kw: Any) -> Chart:
+        if isinstance(query, str):
+            kw.setdefault("ylabel", query)
+        return self.builder.scatter_plot(self._data(query, rank), x=x, y=y, **kw)
+
+    def bar_chart(self, query: Any, *, x: str = "step", y: str = "value",
+                  rank: int | None = None, **kw: Any) -> Chart:
+        data = self._data(query, rank)
+        if isinstance(data, Mapping) and len(data) == 1:
+            (key, data), = data.items()
+            kw.setdefault("ylabel", key)
+        return self.builder.bar_chart(data, x=x, y=y, **kw)
+
+    def images(self, pattern: str = "*", *, columns: int | None = None, limit: int = 64,
+               title: str | None = None) -> Chart:
+        """The saved images whose names match ``pattern`` (fnmatch, relative to the files
+        namespace), oldest save first, at most ``limit``, each titled with its name and step."""
+        files = self._run.files
+        recs = [r for r in files.list(pattern) if r.media_type.startswith("image/")
+                and not r.name.lower().endswith(".gif")]
+        if not recs:
+            raise ValueError(f"no saved image matches {pattern!r}; saved files: "
+                             f"{', '.join(r.path for r in files.list()) or 'none'}")
+        recs = sorted(recs, key=lambda r: (r.time, r.path))[:limit]
+        shown = [(r.path if r.step is None else f"{r.path} (step {r.step})",
+                  files.load(r.path, r.version)) for r in recs]
+        return _image_grid(self.builder, shown, columns, title)
+
+    def video(self, name: str, *, frames: int = 8, columns: int | None = None,
+              title: str | None = None) -> Chart:
+        """``frames`` evenly spaced frames of the saved video (or GIF) ``name``, in order."""
+        clip = np.asarray(self._run.files.load(name))
+        if clip.ndim not in (3, 4):
+            raise ValueError(f"{name!r} is not a video (loaded an array of shape {clip.shape})")
+        picks = _pick_frames(len(clip), max(1, frames))
+        return _image_grid(self.builder, [(f"frame {i}", clip[i]) for i in picks], columns,
+                           title or f"{name}: {len(clip)} frames")
+
+
+def image_grid(images: Sequence[tuple[str, Any]], *, columns: int | None = None,
+               title: str | None = None, builder: ChartBuilder | None = None) -> Chart:
+    """Arrays (``H×W``, ``H×W×3`` or ``H×W×4``) in a grid, each with its title."""
+    return _image_grid(builder or ChartBuilder(), images, columns, title)
+
+
+def telemetry_heatmap(m: Any, field: str = "step_time", width: float = 9.0,
+                      height: float | None = None) -> "Chart":
+    """A rank x flush heat map of one telemetry field: ``m`` is ``run.telemetry.matrix(field)``
+    (``distlog ranks RUN --plot``)."""
+    height = height or min(12.0, 2.0 + 0.25 * m.ranks)
+    fig = _figure(width, height, 100)
+    ax = fig.add_subplot(1, 1, 1)
+    vals = np.ma.masked_invalid(m.values.T)
+    img = ax.pcolormesh(_edges(m.step), np.arange(m.ranks + 1) - 0.5, vals, cmap="viridis",
+                        shading="flat")
+    ax.set_xlabel("step")
+    ax.set_ylabel("rank")
+    if m.ranks <= 32:
+        ax.set_yticks(range(m.ranks))
+    unit = {"step_time": "s / step", "interval": "s", "wait": "s", "wait_prev": "s",
+            "rss": "bytes", "cpu_percent": "%", "gpu_util": "%"}.get(field, "bytes" if field.startswith("gpu") else "")
+    fig.colorbar(img, ax=ax, label=f"{field} ({unit})" if unit else field)
+    ax.set_title(f"{field} per rank and flush")
+    return Chart(fig)
+
+
+def _edges(steps: np.ndarray) -> np.ndarray:
+    """Cell edges around each flush's step (midpoints; flushes need not be evenly spaced)."""
+    s = np.asarray(steps, dtype=np.float64)
+    if len(s) < 2:
+        return np.array([s[0] - 0.5, s[0] + 0.5]) if len(s) else np.array([0.0, 1.0])
+    mid = (s[1:] + s[:-1]) / 2
+    return np.concatenate([[s[0] - (mid[0] - s[0])], mid, [s[-1] + (s[-1] - mid[-1])]])

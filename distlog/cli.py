@@ -8,6 +8,7 @@
     distlog files RUN                    the files table
     distlog ranks RUN [--plot out.png]   straggler report: step time, waits, memory per rank
     distlog compare ROOT/EXPERIMENT      the sweep table: runs x params x final metrics
+    distlog compare RUN_A RUN_B ...      the same table for the runs named
     distlog plot RUN ... KEY ... -o out.png
     distlog export RUN --format csv|parquet
     distlog gc ROOT [--dry-run]          delete artifact blobs no run references
@@ -100,6 +101,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
+        # a run without metrics has no last step: "-", not 0 (a step that exists)
+        df["last_step"] = pd.Series([None if pd.isna(v) else int(v) for v in df["last_step"]],
+                                    dtype=object, index=df.index)
     df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
     if args.format == "table":
         df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]
@@ -182,7 +186,9 @@ def cmd_ranks(args: argparse.Namespace) -> int:
     else:
         _print_frame(df, args.format)
     if args.plot:
-        tel.heatmap(args.field).save(args.plot)
+        from .charts import telemetry_heatmap
+
+        telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
         _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
     return OK
 
@@ -258,6 +264,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         _out("\n".join(merged.lines))
     else:
         _out("\n".join(show(r) for r in merged))
+        hidden = 0 if args.fields else sum(1 for r in merged if r.fields)
+        if hidden:
+            _err(f"{hidden} record(s) have structured fields or a traceback; add --fields to "
+                 "show them (--raw prints the stored lines)")
     return OK
 
 
@@ -289,12 +299,28 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """One ROOT[/EXPERIMENT]: its runs, filtered. Several arguments: exactly the runs named
+    (a folder of runs contributes all of them), filtered by --status only."""
+    from .query.root import RootReader, open_root, read_runs
+
+    if len(args.root) == 1:
+        root = open_root(args.root[0], **_options(args))
+        return root.runs(args.experiment, status=args.status, params=_where(args.where),
+                         progress=_progress()), root
+    if args.experiment or args.where:
+        raise UsageError("--experiment and --where select runs under one ROOT; with several runs "
+                         "named, name only the runs to compare")
+    runs = read_runs(args.root, **_options(args))
+    if args.status:
+        runs = [r for r in runs if r.info.status in set(args.status)]
+    return runs, RootReader(runs[0].storage)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_time
-    from .query.root import open_root
 
-    root = open_root(args.root, **_options(args))
-    runs = root.runs(args.experiment, status=args.status, params=_where(args.where), progress=_progress())
+    runs, root = _compare_runs(args)
     if not runs:
         _err(f"no runs under {root.url} matching the filters")
         return NOTHING
@@ -364,7 +390,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if band and not all({"min", "max"} <= set(df.columns) for p in panels.values() for df in p.values()):
         band = None
     chart = ChartBuilder(width=args.width, height=args.height).line_charts(
-        panels, x=args.x, y=args.stat, band=band, logy=args.logy, ylabel=args.stat)
+        panels, x=args.x, y=args.stat, band=band, logy=args.logy)  # y axes: the keys
     if args.title:
         chart.figure.suptitle(args.title)
     chart.save(args.output)
@@ -527,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
     p.add_argument("--raw", action="store_true", help="print stored lines unchanged")
-    p.add_argument("--fields", action="store_true", help="print structured fields and tracebacks")
+    p.add_argument("--fields", action="store_true",
+                   help="print structured fields (exp.info(msg, key=value)) and tracebacks")
     p.add_argument("--source", choices=["auto", "text", "table"], default="auto",
                    help="read the Zarr logs table or the text files (default: table when current)")
     p.set_defaults(func=cmd_logs)
@@ -538,8 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     _fmt(p)
     p.set_defaults(func=cmd_files)
 
-    p = sub.add_parser("compare", parents=[common], help="the sweep table of an experiment")
-    p.add_argument("root", metavar="ROOT[/EXPERIMENT]")
+    p = sub.add_parser("compare", parents=[common],
+                       help="the sweep table of an experiment, or of the runs named")
+    p.add_argument("root", nargs="+", metavar="ROOT[/EXPERIMENT] | RUN RUN ...",
+                   help="a root or experiment folder (its runs), or several runs (those runs)")
     p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
     p.add_argument("--metric", "-m", action="append", metavar="KEY", help="metric column (repeatable)")
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])

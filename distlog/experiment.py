@@ -18,21 +18,18 @@ from .storage import open_storage
 DEFAULT_EXPERIMENT = "default"
 
 _live: "weakref.WeakSet[Experiment]" = weakref.WeakSet()
-_last_exc: list[BaseException] = []
 
 
-def _excepthook(tp, value, tb):  # remember an uncaught exception so atexit marks runs failed
-    _last_exc.append(value)
-    _prev_hook(tp, value, tb)
-
-
-_prev_hook = sys.excepthook
-sys.excepthook = _excepthook
+def _uncaught_exception() -> BaseException | None:
+    """The exception that ended the program, if one did. The interpreter stores it in
+    ``sys.last_value`` (3.12+: also ``sys.last_exc``) before any exit hook runs, so distlog
+    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone."""
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
-    exc = _last_exc[-1] if _last_exc else None
+    exc = _uncaught_exception()
     for exp in list(_live):
         exp._close_run(exc=exc, collective=False, quiet=True)
 
@@ -77,7 +74,7 @@ class Experiment:
                     "segment_max_bytes", "segment_max_age", "capture_output", "telemetry",
                     "heartbeat_interval")
         self._run_options = {k: options.pop(k) for k in run_keys if k in options}
-        self.storage = open_storage(str(root), **options)
+        self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None
         self._lock = threading.RLock()
@@ -196,6 +193,14 @@ class Experiment:
     @property
     def readme(self):
         return self.current_run.readme
+
+    @property
+    def charts(self):
+        """Line, scatter and bar charts of the active run's metrics (or any query result), and
+        image-grid and video views of its saved media (``distlog.charts.RunCharts``)."""
+        from .charts import RunCharts
+
+        return RunCharts(self.current_run)
 
     @property
     def rank(self) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .cas import BLOB_DIR, CAS_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
 from .errors import LayoutError
-from .files import MANIFEST_DIR, parse_manifest
+from .writers.manifest import MANIFEST_DIR, parse_manifest
 from .names import RUN_FILE, SEGMENT_SUFFIX, short
 from .storage import open_storage
 from .storage.base import StorageBackend

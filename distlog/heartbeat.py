@@ -23,19 +23,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from .layout import HEARTBEAT_DIR, heartbeat_path
 from .storage.base import StorageBackend
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .context import RunContext
 
-HEARTBEAT_DIR = "heartbeats"
 DEFAULT_INTERVAL = 30.0
 DEFAULT_STALE_AFTER = 300.0
 _LOG_CHARS = 300
-
-
-def heartbeat_path(rank: int) -> str:
-    return f"{HEARTBEAT_DIR}/rank-{rank:05d}.json"
 
 
 def stale_after() -> float:
@@ -46,7 +42,7 @@ def stale_after() -> float:
         return DEFAULT_STALE_AFTER
 
 
-def snapshot(run: "Run", state: str = "running") -> dict[str, Any]:
+def snapshot(run: "RunContext", state: str = "running") -> dict[str, Any]:
     """This rank's heartbeat record (read from the training thread's state without locks:
     each attribute read is atomic, and a record one step old is still true enough)."""
     core = run.metrics._core
@@ -155,7 +151,7 @@ def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = 
     newest = max(float(b.get("time", 0)) for b in beats.values())
     if now - newest <= threshold:
         return status, error, newest
-    from .run import read_failures
+    from .failures import read_failures
 
     causes = read_failures(storage, attempt)
     if causes:

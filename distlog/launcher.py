@@ -53,13 +53,23 @@ class RankInfo:
         return self.rank == 0
 
 
-def _int(env: Mapping[str, str], name: str | None, default: int) -> int:
+def _int(env: Mapping[str, str], name: str | None, default: int, minimum: int = 0) -> int:
+    """The integer in ``env[name]`` (``default`` when unset). A value that is not an integer
+    of at least ``minimum`` is an error naming the variable: a typo there must not make every
+    process rank 0 of a world of 1."""
     if not name or name not in env:
         return default
+    text = env[name]
     try:
-        return int(env[name])
+        value = int(text.strip())
     except ValueError:
-        return default
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(
+            f"environment variable {name}={text!r}: expected an integer >= {minimum}. "
+            f"It is set by the launcher (torchrun, srun); fix or unset {name} in the job's "
+            f"environment.")
+    return value
 
 
 def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | None = None) -> RankInfo:
@@ -82,12 +92,17 @@ def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | N
         if _MARKERS[name] in env and LAUNCHERS[name]["rank"] in env:
             launcher, table = name, LAUNCHERS[name]
             break
-    rank = _int(env, table.get("rank"), 0)
-    world = _int(env, table.get("world_size"), 1)
     local = _int(env, table.get("local_rank"), 0)
     node = _int(env, table.get("node_rank"), 0)
     if dist_state is not None:
         rank, world = dist_state
+    else:
+        rank = _int(env, table.get("rank"), 0)
+        world = _int(env, table.get("world_size"), 1, minimum=1)
+        if rank >= world:
+            raise ValueError(
+                f"environment variables {table['rank']}={rank} and {table['world_size']}={world}: "
+                f"the rank must be below the world size. Fix the launcher's variables.")
     return RankInfo(rank, world, local, node, host, launcher, ids)
 
 

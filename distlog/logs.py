@@ -9,25 +9,12 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from .layout import parse_log_name, rank_log_path  # noqa: F401 (re-exported)
+from . import report
 from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
 
 if TYPE_CHECKING:
-    from .run import Run
-
-
-def rank_log_path(rank: int, attempt: int) -> str:
-    return f"logs/rank-{rank:05d}.attempt-{attempt}.log"
-
-
-def parse_log_name(name: str) -> tuple[int, int] | None:
-    """``rank-00003.attempt-1.log`` → ``(3, 1)``."""
-    if not (name.startswith("rank-") and name.endswith(".log")):
-        return None
-    try:
-        r, a = name[len("rank-") : -len(".log")].split(".attempt-")
-        return int(r), int(a)
-    except ValueError:
-        return None
+    from .context import RunContext
 
 
 def iter_records(text: str) -> Iterator[LogRecord]:
@@ -45,7 +32,7 @@ def merge_records(streams: Iterable[Iterable[LogRecord]]) -> Iterator[LogRecord]
 
 
 class TextLogger:
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: "RunContext") -> None:
         self._run = run
         self.level = LEVELS["DEBUG"]
         self.echo_level = LEVELS["WARNING"]  # also printed on stderr from this level up
@@ -59,8 +46,10 @@ class TextLogger:
             return
         run = self._run
         step = fields.pop("step", None)
-        if step is None:
+        if step is None:  # exp.step(n), else the step of the latest collect/log/flush here
             step = run.current_step
+            if step is None:
+                step = run.metrics.latest_step
         rec = LogRecord(
             time=time.time(), level=level_name(no), message=str(message), host=run.info.host,
             rank=run.rank, local_rank=run.info.local_rank, node=run.info.node_rank,
@@ -69,7 +58,7 @@ class TextLogger:
         run.log_sink.emit(rec)
         run.last_log = rec
         if no >= self.echo_level:
-            print(f"[distlog r{run.rank}] {rec.level} {rec.message}", file=sys.stderr)
+            report.echo(run.rank, rec.level, no, rec.message)
 
     def debug(self, message: Any, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)

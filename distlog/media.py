@@ -307,7 +307,11 @@ def read_ffmpeg_video(path: str) -> np.ndarray:
 
 
 # ---- audio -------------------------------------------------------------------------------
-def wav_bytes(samples: Any, sample_rate: int, what: str = "audio") -> bytes:
+#: Hz, when ``save_audio`` is not told the rate (TensorBoard's ``add_audio`` default)
+DEFAULT_SAMPLE_RATE = 44_100
+
+
+def wav_bytes(samples: Any, sample_rate: int = DEFAULT_SAMPLE_RATE, what: str = "audio") -> bytes:
     """PCM WAV: floats in [-1, 1] → 16-bit; int16/int32/uint8 samples are kept."""
     torch_like = _is_torch(samples)
     a = as_numpy(samples)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
 from .errors import FlushMismatch
 from .names import check_name
@@ -32,13 +33,11 @@ from .report import warn
 from .stats import ScalarCache, Stats
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .context import RunContext
 
 #: columns of every scalar row on the store
-SCALAR_COLUMNS = ("step", "time") + R.STAT_COLUMNS
-SCALARS_TABLE = "scalars"
+SCALAR_COLUMNS = R.SCALAR_COLUMNS
 _PLAIN = (float, int)  # exact types taken without conversion on the hot path
-HISTOGRAMS_TABLE = "histograms"
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
@@ -179,7 +178,7 @@ class _Core:
 class MetricsLogger:
     """Scalars of one run; ``metrics("train")`` returns a view that prefixes ``train/``."""
 
-    def __init__(self, run: "Run", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
+    def __init__(self, run: "RunContext", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
         self._run = run
         self._prefix = prefix
         self._core = core = core or _Core(window)
@@ -494,6 +493,13 @@ class MetricsLogger:
     def stop_requested(self) -> bool:
         """True once every rank agreed (through a flush) that the job should stop."""
         return self._core.stop_agreed
+
+    @property
+    def latest_step(self) -> float | None:
+        """The step of this flush window's collects, else the last step written (None before
+        any): the step a log record written now belongs to."""
+        core = self._core
+        return core.last_step if core.last_step is not None else core.max_step
 
 
 def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:

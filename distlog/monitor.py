@@ -17,7 +17,7 @@ from . import telemetry as T
 from .heartbeat import DEFAULT_INTERVAL, HeartbeatThread, hang_report, snapshot
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .context import RunContext
 
 
 class RankMonitor:
@@ -32,7 +32,7 @@ class RankMonitor:
         self.flush_entered: float | None = None
         self.last_flush_end: float | None = None
 
-    def start(self, run: "Run") -> None:
+    def start(self, run: "RunContext") -> None:
         if self.telemetry_on:
             self.telemetry = T.Telemetry(run.rank, run.world_size, self.sample_interval)
         if self.heartbeat_interval is not None:
@@ -55,7 +55,7 @@ class RankMonitor:
         now = time.time() if self.telemetry is None else self.telemetry.exit()
         self.in_flush, self.last_flush_end = None, now
 
-    def record(self, run: "Run", step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
+    def record(self, run: "RunContext", step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
         """Rank 0: keep this flush's telemetry; hand rows to the run's writer when due (about
         once a second, and at the closing flush)."""
         if self.telemetry is None or run.rank != 0 or not len(slots):
@@ -67,6 +67,6 @@ class RankMonitor:
                 for key, rows in due.items():
                     writer.put(T.TABLE, key, rows)
 
-    def close(self, run: "Run", status: str) -> None:
+    def close(self, run: "RunContext", status: str) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop(final=snapshot(run, state=status))

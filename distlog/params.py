@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from .layout import PARAMS_FILE
+from .serdes import flatten  # noqa: F401 (re-exported)
 from .serdes import deserialize, serialize
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .context import RunContext
 
-PARAMS_FILE = "params.json"
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -37,23 +38,11 @@ def set_dotted(d: dict, dotted: str, value: Any) -> dict:
     return out
 
 
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}`` (used by the sweep table)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file."""
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: "RunContext") -> None:
         self._run = run
         self._params: dict[str, Any] = {}
 

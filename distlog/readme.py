@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from .layout import README_FILE
+
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .context import RunContext
 
-README_FILE = "README.md"
 
 
 class MarkdownLogger:
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: "RunContext") -> None:
         self._run = run
 
     def write(self, text: str) -> None:

@@ -38,6 +38,8 @@ import numpy as np
 AGGREGATIONS = ("mean", "min", "max", "sum")
 #: columns of a stored row, in order (``value`` is the headline picked by ``_aggregation``)
 STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank")
+#: columns of every row of a scalars table on the store (docs/FORMAT.md)
+SCALAR_COLUMNS = ("step", "time") + STAT_COLUMNS
 
 # header slots at the front of the SUM bucket (each a count of ranks)
 H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__  # noqa: F401
+from . import report
 from .comm import Comm, dist_state, make_comm
 from .errors import WriterError
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
@@ -31,6 +32,8 @@ from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
 from .monitor import RankMonitor
 from . import telemetry as T
+from .failures import read_failures
+from .layout import RUN_FILE, failure_path, rank_dir  # noqa: F401 (rank_dir re-exported)
 from .names import check_name, check_run_location
 from .report import warn
 from .params import ParameterIndex
@@ -40,7 +43,6 @@ from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable
 from .writers.logtable import write_logs_table
 from .writers.textlog import TextLogSink
 
-RUN_FILE = "run.json"
 #: ``run(id, resume=...)``: "allow" continues an existing run as a new attempt (or creates it),
 #: "never" refuses an existing one, "must" refuses a missing one
 RESUME_MODES = ("allow", "never", "must")
@@ -48,32 +50,6 @@ RESUME_MODES = ("allow", "never", "must")
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
-def failure_path(attempt: int, rank: int) -> str:
-    """Where a rank records the exception that ended its part of an attempt."""
-    return f"failures/attempt-{attempt:04d}-rank-{rank:05d}.json"
-
-
-def read_failures(storage: StorageBackend, attempt: int) -> list[dict[str, Any]]:
-    """The failure records of ``attempt``, earliest first (the first cause leads)."""
-    prefix = f"attempt-{attempt:04d}-"
-    try:
-        names = [n for n in storage.list_dir("failures") if n.startswith(prefix)]
-    except FileNotFoundError:
-        return []
-    out = []
-    for n in names:
-        try:
-            out.append(storage.read_json(f"failures/{n}"))
-        except (FileNotFoundError, ValueError):
-            continue
-    return sorted(out, key=lambda r: (r.get("time", 0), r.get("rank", 0)))
-
-
-def rank_dir(rank: int) -> str:
-    """Where rank ``rank`` (> 0) keeps the series of values it logged itself."""
-    return f"ranks/rank-{rank:05d}"
 
 
 def _git_state(cwd: str | None = None) -> dict[str, Any] | None:
@@ -401,7 +377,7 @@ class Run:
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
-            print(f"distlog: could not write {RUN_FILE}: {e!r}", file=sys.stderr)
+            report.warn(f"could not write {RUN_FILE}: {e!r}")
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""

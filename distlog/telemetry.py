@@ -27,6 +27,8 @@ once a second (``handoff_interval``) and at the closing flush: one slice copy pe
 
 from __future__ import annotations
 
+from .layout import TELEMETRY_TABLE
+
 import os
 import sys
 import time
@@ -38,7 +40,7 @@ FIELDS = ("interval", "wait_prev", "cpu_percent", "rss", "gpu_allocated", "gpu_r
           "gpu_peak", "gpu_util")
 F_INTERVAL, F_WAIT, F_CPU, F_RSS = 0, 1, 2, 3
 GPU_FIELDS = FIELDS[4:]
-TABLE = "telemetry"
+TABLE = TELEMETRY_TABLE
 #: leading columns of every telemetry series; then one column per rank
 LEAD_COLUMNS = ("step", "time", "flush")
 

@@ -21,7 +21,7 @@ the dead workers' addresses left in the store and fail ("Gloo connectFullMesh fa
 Connection refused"; pytorch/pytorch#135712); the opt-out gives each round a fresh store.
 
 ``--oracle-dump DIR`` (tests): every rank also writes the raw values it collected, per flush
-window, to ``DIR/<run_id>/rank-R.attempt-A.jsonl`` (see ``tests/train_ddp_oracle.py``).
+window, to ``DIR/<run_id>/rank-R.attempt-A.jsonl`` (see ``tests/support/train_ddp_oracle.py``).
 """
 
 from __future__ import annotations
@@ -101,6 +101,9 @@ def parse_args(argv=None):
     p.add_argument("--step-sleep", type=float, default=0.0, help="seconds per step (tests of preemption)")
     p.add_argument("--ckpt-dir", default=None, help="default: <root>/<experiment>/.checkpoints (local roots)")
     p.add_argument("--crash-once-at", type=int, default=None, help="rank 1 raises once at this step (restart tests)")
+    p.add_argument("--hold-at", type=int, default=None,
+                   help="attempt 0 stops after its checkpoint at this flush step until USR1 or a kill "
+                        "(tests of requeue and preemption: the job is certainly still running then)")
     p.add_argument("--save-artifact", type=_flag, nargs="?", const=True, default=False,
                    help="every rank saves the same small file (a grid line may say save-artifact=true)")
     p.add_argument("--oracle-dump", default=os.environ.get("DISTLOG_ORACLE_DUMP"),
@@ -188,6 +191,9 @@ def main(argv=None) -> int:
                         tmp = ckpt_path + ".tmp"
                         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
                         os.replace(tmp, ckpt_path)
+                    if args.hold_at == step and run.attempt == 0:
+                        while not run.stop_requested:  # set by the USR1 handler
+                            time.sleep(0.05)
                     if exp.stop_requested:
                         exp.warning(f"preempted: checkpointed at step {step}, exiting for requeue")
                         exp.close()  # collective: every rank is past the checkpoint here

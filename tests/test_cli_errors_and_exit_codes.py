@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from distlog.cli import main
-from test_cli_golden import build_tree
+from support.cli_tree import build_tree
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from distlog.cli import main
-from test_cli_golden import build_tree
-from test_query_reads_while_another_process_writes import _start
+from support.cli_tree import build_tree
+from support.live_writer import start_live_writer
 
 
 @pytest.mark.timeout(120)
@@ -21,7 +21,7 @@ def test_follow_a_finished_run_prints_its_tail(tmp_path, capsys):
 
 @pytest.mark.timeout(180)
 def test_follow_a_running_job(tmp_path, capsys):
-    proc, url = _start(tmp_path, steps=400, pause=0.004)
+    proc, url = start_live_writer(tmp_path, steps=400, pause=0.004)
     try:
         code = main(["logs", url, "--follow", "--tail", "100000", "--poll", "0.05", "--lag", "0.2",
                      "--raw", "--grep", "^line", "--level", "INFO"])

@@ -9,7 +9,7 @@ import pytest
 from distlog.charts import ChartBuilder
 from distlog.cli import main
 from distlog.query import open_root, open_run
-from test_cli_golden import build_tree
+from support.cli_tree import build_tree
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -85,3 +85,62 @@ def test_export_parquet_round_trip(tree, capsys):
     pd.testing.assert_frame_equal(df, expected)
     assert list(df.columns) == ["key", "step", "time", "value", "mean", "min", "max", "sum",
                                 "count", "nonfinite", "argmin_rank", "argmax_rank"]
+
+
+def test_plot_labels_each_y_axis_with_its_key(tree, capsys, monkeypatch):
+    from distlog.charts import Chart
+
+    drawn: list[Chart] = []
+    monkeypatch.setattr(Chart, "save", lambda self, path, dpi=None: drawn.append(self) or str(path))
+    a = str(tree / "mnist/sweep/run-a")
+    assert main(["plot", a, "train/loss", "val/acc", "-o", str(tree / "p.png")]) == 0
+    assert [ax.get_ylabel() for ax in drawn[0].axes] == ["train/loss", "val/acc"]
+    assert main(["plot", a, "train/loss", "--stat", "max", "-o", str(tree / "q.png")]) == 0
+    assert [ax.get_ylabel() for ax in drawn[1].axes] == ["train/loss (max)"]
+
+
+def test_exp_charts_views_of_the_run(tmp_path):
+    import distlog
+
+    exp = distlog.get_logger(str(tmp_path / "root"))
+    rng = np.random.default_rng(3)
+    images = {f"samples/img{i}.png": rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for i in range(3)}
+    clip = np.stack([np.full((16, 16, 3), 20 * t, np.uint8) for t in range(10)])
+    with exp.run("charts"):
+        for step in range(5):
+            exp.metrics.log(step=step, loss=1.0 / (step + 1), acc=0.1 * step)
+        for i, (name, img) in enumerate(images.items()):
+            exp.files.save_image(name, img, step=i)
+        exp.files.save_video("clip", clip, fps=5)
+        charts = exp.charts
+
+        line = charts.line_chart("loss")
+        (ax,) = line.axes
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0 / (s + 1) for s in range(5)])
+        assert ax.get_ylabel() == "loss" and ax.get_title() == "loss"
+        two = charts.line_chart(["loss", "acc"])
+        assert [ln.get_label() for ln in two.axes[0].lines] == ["loss", "acc"]
+
+        scatter = charts.scatter_plot("acc")
+        np.testing.assert_allclose(scatter.axes[0].collections[0].get_offsets()[:, 1],
+                                   [0.1 * s for s in range(5)])
+        bars = charts.bar_chart("loss")
+        np.testing.assert_allclose([p.get_height() for p in bars.axes[0].patches],
+                                   [1.0 / (s + 1) for s in range(5)])
+        assert bars.axes[0].get_ylabel() == "loss"
+
+        grid = charts.images("samples/*.png")
+        shown = [a for a in grid.axes if a.images]
+        assert [a.get_title() for a in shown] == [f"samples/img{i}.png (step {i})" for i in range(3)]
+        for a, img in zip(shown, images.values()):
+            np.testing.assert_array_equal(np.asarray(a.images[0].get_array()), img)  # PNG: lossless
+        assert grid.png().startswith(PNG)
+
+        video = charts.video("clip.mp4", frames=4)
+        frames = [a for a in video.axes if a.images]
+        assert [a.get_title() for a in frames] == ["frame 0", "frame 3", "frame 6", "frame 9"]
+        # lossy codec: the frames' brightness still rises in order
+        means = [float(np.asarray(a.images[0].get_array()).mean()) for a in frames]
+        assert means == sorted(means) and means[-1] - means[0] > 100
+        with pytest.raises(ValueError, match="no saved image matches 'nothing\\*'"):
+            charts.images("nothing*")

@@ -13,7 +13,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 import distlog  # noqa: E402
-from dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
+from support.dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
 from distlog.dashboard.app import make_app  # noqa: E402
 
 LOCAL = "http://127.0.0.1"

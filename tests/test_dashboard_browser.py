@@ -22,8 +22,8 @@ pytestmark = [
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, loss, make_root, rank_worker  # noqa: E402
-from distributed import run_ranks  # noqa: E402
+from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, loss, make_root, rank_worker  # noqa: E402
+from support.ranks import run_ranks  # noqa: E402
 
 
 @pytest.fixture(scope="module")

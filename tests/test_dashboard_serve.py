@@ -20,9 +20,8 @@ from starlette.testclient import TestClient  # noqa: E402
 import distlog  # noqa: E402
 from distlog.cli import main  # noqa: E402
 from distlog.dashboard.app import make_app  # noqa: E402
-from distributed import run_ranks  # noqa: E402
+from support.ranks import run_ranks  # noqa: E402
 
-pytest_plugins = ["servers"]
 LOCAL = "http://127.0.0.1"
 N = 12
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))

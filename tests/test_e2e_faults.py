@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest_plugins = ["servers"]
 
 
 # ---- a zarr store that fails a share of writes ----------------------------------------------
@@ -153,7 +152,7 @@ def test_zarr_io_on_s3_is_retried_like_the_primitives(s3_bucket: dict[str, Any])
     import zarr
 
     from distlog import StorageError, open_storage
-    from faultproxy import FaultProxy
+    from support.faultproxy import FaultProxy
 
     data = np.arange(96, dtype="f8")
     with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.4, seed=3) as proxy:
@@ -195,7 +194,7 @@ def test_writer_on_s3_keeps_rows_when_commits_fail(s3_bucket: dict[str, Any]) ->
     """The writer's own retry, on S3: with distlog's retries off (``retry_attempts=1``) a
     third of zarr's requests fail with 503 and whole commits fail; the rows stay buffered
     and a later commit writes them, exactly once."""
-    from faultproxy import FaultProxy
+    from support.faultproxy import FaultProxy
 
     from distlog import open_storage
     from distlog.errors import WriterError
@@ -232,6 +231,7 @@ FAULT_CFG = {"steps": 12, "keys": 3, "chunk_rows": 4, "segment_max_bytes": 256,
              "commit_interval": 0.1}
 
 
+@pytest.mark.dist
 @pytest.mark.s3
 @pytest.mark.timeout(300)
 def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_server: Any,
@@ -240,9 +240,9 @@ def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_s
     applied with the answer lost). Small chunks and segments make many chunk writes, resizes
     and segment creates. The run completes, and its metric rows, params, per-rank log lines,
     logs table and files equal those of the same script run without faults."""
-    import e2e_script as E
-    from distributed import run_ranks
-    from faultproxy import FaultProxy
+    from support import e2e_script as E
+    from support.ranks import run_ranks
+    from support.faultproxy import FaultProxy
 
     opts = s3_bucket["storage_options"]
     clean_url = f"s3://{s3_bucket['bucket']}/clean"

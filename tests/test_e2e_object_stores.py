@@ -1,9 +1,9 @@
 """End to end: the same 2-rank gloo script logging to ``s3://`` (moto) and ``gs://``
 (fake-gcs-server) stores what it stores on local disk, as read by ``distlog.open_run``.
 
-The script (``e2e_script.train``) sets params, collects and flushes metrics every step (the
+The script (``support.e2e_script.train``) sets params, collects and flushes metrics every step (the
 stored rows are checked against a NumPy oracle), logs per-rank values, writes text logs on
-every rank and saves artifacts. ``e2e_script.snapshot`` reads everything back through the
+every rank and saves artifacts. ``support.e2e_script.snapshot`` reads everything back through the
 reader used for local runs; the object-store snapshot must equal the local one.
 """
 
@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import e2e_script as E
-from distributed import run_ranks
+from support import e2e_script as E
+from support.ranks import run_ranks
 
-pytest_plugins = ["servers"]
+pytestmark = pytest.mark.dist
+
 
 CFG = {"steps": 12, "keys": 3, "chunk_rows": 8, "segment_max_bytes": 512, "commit_interval": 0.2}
 

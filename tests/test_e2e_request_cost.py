@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["servers"]
 
 N_FLUSHES, N_KEYS = 200, 20
 INTERVAL, STEP_SECONDS = 0.25, 0.005
@@ -24,7 +23,7 @@ INTERVAL, STEP_SECONDS = 0.25, 0.005
 @pytest.mark.timeout(120)
 def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, Any]) -> None:
     import distlog
-    from faultproxy import FaultProxy
+    from support.faultproxy import FaultProxy
 
     with FaultProxy(s3_bucket["endpoint_url"], fail_rate=0.0) as proxy:
         opts = {**s3_bucket["storage_options"], "endpoint_url": proxy.url}

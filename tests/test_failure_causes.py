@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from distributed import run_ranks
+from support.ranks import run_ranks
+
+pytestmark = pytest.mark.dist
 
 
 def _rank1_raises(rank, world, root):

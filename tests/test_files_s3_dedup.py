@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from distributed import run_ranks
-from faultproxy import RecordingProxy
+from support.ranks import run_ranks
+from support.faultproxy import RecordingProxy
 
-pytest_plugins = ["servers"]
 
-pytestmark = [pytest.mark.s3]
+pytestmark = [pytest.mark.dist, pytest.mark.s3]
 
 SIZE_FLOATS = (17 << 20) // 4  # 17 MiB: over two 8 MiB parts, so s3fs uploads it in parts
 

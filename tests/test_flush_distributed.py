@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from distributed import run_ranks
-from flush_scenarios import SCENARIOS, oracle, scenario
+from support.ranks import run_ranks
+from support.flush_scenarios import SCENARIOS, oracle, scenario
+
+pytestmark = pytest.mark.dist
 
 STATS = ("mean", "min", "max", "sum", "count", "nonfinite")
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from distributed import run_ranks
+from support.ranks import run_ranks
 
 
 def _bad_input_worker(rank, world, root):
@@ -27,6 +27,7 @@ def _bad_input_worker(rank, world, root):
         return outcome, red["loss"]["count"]
 
 
+@pytest.mark.dist
 @pytest.mark.timeout(120)
 def test_bad_value_on_one_rank_raises_on_every_rank(tmp_path):
     root = str(tmp_path / "root")
@@ -75,6 +76,7 @@ def _key_clash_worker(rank, world, root):
             return str(e)
 
 
+@pytest.mark.dist
 @pytest.mark.timeout(120)
 def test_key_that_is_also_a_namespace_fails_everywhere(tmp_path):
     res = run_ranks(_key_clash_worker, 2, tmp_path, str(tmp_path / "root"), timeout=90)
@@ -99,6 +101,7 @@ def _late_rank_worker(rank, world, root):
         return f"{time.monotonic() - t0:.1f}|{e}"
 
 
+@pytest.mark.dist
 @pytest.mark.timeout(120)
 def test_missing_rank_becomes_a_clear_timeout(tmp_path):
     res = run_ranks(_late_rank_worker, 2, tmp_path, str(tmp_path / "root"), timeout=60, expect_failure=True)

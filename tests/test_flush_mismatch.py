@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from distributed import run_ranks
+from support.ranks import run_ranks
+
+pytestmark = pytest.mark.dist
 
 
 def _flush_on_rank0_only(rank, world, root):

@@ -15,7 +15,7 @@ import distlog
 from distlog.cas import BLOB_DIR
 from distlog.errors import LayoutError
 from distlog.gc import collect_garbage
-from hostile_names import gc
+from support.hostile_names import gc
 
 OLD = time.time() - 7 * 86400
 

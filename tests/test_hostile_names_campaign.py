@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from hostile_names import PLACES, all_names, exercise, verify
+from support.hostile_names import PLACES, all_names, exercise, verify
 
 NAMES = all_names()
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from hostile_names import exercise, verify
+from support.hostile_names import exercise, verify
 
-pytest_plugins = ["servers"]
 
 pytestmark = [pytest.mark.s3]
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from framework_runs import SCRIPTS, run_script
+from support.framework_runs import SCRIPTS, run_script
 
 pytest.importorskip("accelerate")
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(600)]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework_runs import SCRIPTS, run_script
+from support.framework_runs import SCRIPTS, run_script
 
 pytest.importorskip("lightning.pytorch")
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(600)]

@@ -14,11 +14,12 @@ import pytest
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
 
-sys.path.insert(0, os.path.dirname(__file__))
-from killable_train import own, value  # noqa: E402
+from support.killable_train import own, value  # noqa: E402
+
+pytestmark = pytest.mark.dist
 
 STEPS = 60
-SCRIPT = os.path.join(os.path.dirname(__file__), "killable_train.py")
+SCRIPT = os.path.join(os.path.dirname(__file__), "support", "killable_train.py")
 
 
 def _oracle_loss(steps):

@@ -1,3 +1,5 @@
+import pytest
+
 from distlog.launcher import detect, launcher_run_id, restart_counts
 
 
@@ -33,3 +35,30 @@ def test_torchrun_inside_slurm_prefers_torchrun_ranks_and_dist_wins():
     assert detect(env, dist_state=(2, 4)).rank == 2
     assert launcher_run_id(env) == "slurm-7"
     assert launcher_run_id({**env, "DISTLOG_RUN_NAME": "lr0.1-seed2"}) == "lr0.1-seed2"
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"TORCHELASTIC_RUN_ID": "x", "RANK": "one", "WORLD_SIZE": "2"}, "RANK"),
+    ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0", "WORLD_SIZE": ""}, "WORLD_SIZE"),
+    ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE"),
+    ({"TORCHELASTIC_RUN_ID": "x", "RANK": "-1", "WORLD_SIZE": "2"}, "RANK"),
+    ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "a"}, "LOCAL_RANK"),
+    ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "3.0", "SLURM_NTASKS": "4"}, "SLURM_PROCID"),
+    ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_NODEID": "n1"}, "SLURM_NODEID"),
+])
+def test_malformed_launcher_variable_is_an_error_naming_it(env, name):
+    with pytest.raises(ValueError, match=rf"environment variable {name}=.*expected an integer"):
+        detect(env)
+
+
+def test_rank_beyond_world_size_is_an_error():
+    with pytest.raises(ValueError, match="RANK=4 and WORLD_SIZE=4: the rank must be below"):
+        detect({"TORCHELASTIC_RUN_ID": "x", "RANK": "4", "WORLD_SIZE": "4"})
+    # an initialised process group wins: its numbers are used, the environment's are not read
+    assert detect({"TORCHELASTIC_RUN_ID": "x", "RANK": "bad", "WORLD_SIZE": "4"},
+                  dist_state=(1, 2)).rank == 1
+
+
+def test_malformed_restart_count_is_an_error():
+    with pytest.raises(ValueError, match="SLURM_RESTART_COUNT='x'"):
+        restart_counts({"SLURM_RESTART_COUNT": "x"})

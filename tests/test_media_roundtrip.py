@@ -98,6 +98,16 @@ def test_wav_reads_back_equal(files):
         files.save_audio("bad", np.zeros((2, 3, 4)), 100)
 
 
+def test_wav_without_a_sample_rate_gets_the_documented_default(files):
+    from distlog.media import DEFAULT_SAMPLE_RATE
+
+    mono = rng.integers(-32768, 32768, 300, dtype=np.int16)
+    files.save_audio("norate", mono)
+    samples, rate = files.load("norate.wav")
+    assert rate == DEFAULT_SAMPLE_RATE == 44_100
+    np.testing.assert_array_equal(samples, mono)
+
+
 @pytest.mark.timeout(120)
 def test_mp4_decodes_with_the_right_frame_count_and_size(files):
     frames = rng.integers(0, 256, (12, 32, 48, 3), dtype=np.uint8)

@@ -8,7 +8,7 @@ import pytest
 import distlog
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
-from distributed import run_ranks
+from support.ranks import run_ranks
 
 
 def _log_worker(rank, world, root):
@@ -24,6 +24,7 @@ def _log_worker(rank, world, root):
     return exp.current_run.url if exp._run else None
 
 
+@pytest.mark.dist
 @pytest.mark.timeout(120)
 def test_log_keeps_every_ranks_values(tmp_path):
     root = str(tmp_path / "root")
@@ -90,6 +91,7 @@ def _count_worker(rank, world, root, nkeys):
 
 # small buckets: one all_gather (argmin/argmax ranks from its rows); large: two all_reduces and
 # one more MAX for the argmin/argmax ranks (see Comm.reduce_buckets_ranked)
+@pytest.mark.dist
 @pytest.mark.parametrize("nkeys,gather_max,steady", [(1, None, 1), (10_000, "0", 3)])
 @pytest.mark.timeout(180)
 def test_steady_state_flush_collective_count(tmp_path, nkeys, gather_max, steady):

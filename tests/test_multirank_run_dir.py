@@ -4,7 +4,9 @@ import os
 
 import pytest
 
-from distributed import run_ranks
+from support.ranks import run_ranks
+
+pytestmark = pytest.mark.dist
 
 
 def _worker(rank, world, root):

@@ -9,10 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from distributed import run_ranks
+from support.ranks import run_ranks
 from distlog.logs import iter_records
 from distlog.query import LogFilter, RankNotFound, open_run
 from distlog.writers.logtable import read_logs_table, write_logs_table
+
+pytestmark = pytest.mark.dist
 
 WORLD, N = 4, 40
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]

@@ -3,47 +3,13 @@ never a failure; ``follow`` streams every new line once, in order, and ends with
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
 
 import numpy as np
 import pytest
 
 from distlog.query import open_run
-
-STEPS = 1500
-
-
-def _writer(root: str, ready: str, steps: int, pause: float) -> None:
-    import distlog
-
-    exp = distlog.get_logger(root, commit_interval=0.02, chunk_rows=64)
-    with exp.experiment("live"), exp.run("w"):
-        with open(ready + ".tmp", "w") as f:
-            f.write(exp.run_url)
-        os.replace(ready + ".tmp", ready)
-        for i in range(steps):
-            exp.metrics.log(step=i, x=float(i))
-            exp.metrics.collect(step=i, y=float(i))
-            exp.info(f"line {i} " + "x" * (i % 50), step=i)
-            if i % 100 == 99:
-                exp.metrics.flush()
-            if pause:
-                time.sleep(pause)
-
-
-def _start(tmp_path, steps=STEPS, pause=0.0005):
-    ready = str(tmp_path / "ready")
-    proc = mp.get_context("spawn").Process(target=_writer, args=(str(tmp_path / "root"), ready, steps, pause))
-    proc.start()
-    deadline = time.monotonic() + 60
-    while not os.path.exists(ready):
-        assert proc.is_alive() or proc.exitcode == 0, f"writer died: {proc.exitcode}"
-        assert time.monotonic() < deadline, "the writer did not start"
-        time.sleep(0.02)
-    with open(ready) as f:
-        return proc, f.read()
+from support.live_writer import STEPS, start_live_writer
 
 
 def _line_numbers(records) -> list[int]:
@@ -52,7 +18,7 @@ def _line_numbers(records) -> list[int]:
 
 @pytest.mark.timeout(180)
 def test_reader_sees_consistent_prefixes_while_writing(tmp_path):
-    proc, url = _start(tmp_path)
+    proc, url = start_live_writer(tmp_path)
     reads, last_rows, last_lines = 0, 0, 0
     try:
         while True:
@@ -89,7 +55,7 @@ def test_reader_sees_consistent_prefixes_while_writing(tmp_path):
 
 @pytest.mark.timeout(180)
 def test_follow_streams_every_line_once_in_order_and_ends_with_the_run(tmp_path):
-    proc, url = _start(tmp_path, steps=600, pause=0.003)
+    proc, url = start_live_writer(tmp_path, steps=600, pause=0.003)
     try:
         run = open_run(url)
         t0 = time.monotonic()

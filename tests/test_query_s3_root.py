@@ -9,7 +9,6 @@ import distlog
 from distlog.cli import main
 from distlog.writers.logtable import write_logs_table
 
-pytest_plugins = ["servers"]
 pytestmark = [pytest.mark.s3]
 
 

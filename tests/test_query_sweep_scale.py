@@ -24,7 +24,6 @@ from distlog.params import flatten
 from distlog.query.root import run_rows
 from distlog.storage import open_storage
 
-pytest_plugins = ["servers"]
 
 KEYS = ("loss", "acc")
 STEPS = 30
@@ -168,7 +167,7 @@ def test_running_run_last_step_read_live(tmp_path: Any) -> None:
 def test_s3_same_answers_and_bounded_concurrent_requests(local_root: str, s3_bucket: dict[str, Any],
                                                          capsys: pytest.CaptureFixture) -> None:
     import s3fs
-    from faultproxy import LatencyProxy
+    from support.faultproxy import LatencyProxy
 
     bucket = s3_bucket["bucket"]
     fs = s3fs.S3FileSystem(**s3_bucket["storage_options"], skip_instance_cache=True)

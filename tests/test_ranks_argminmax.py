@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from distlog import reduce as R
-from distributed import run_ranks
+from support.ranks import run_ranks
+
+pytestmark = pytest.mark.dist
 
 FLUSHES, KEYS = 4, ("a", "b", "c", "late")
 

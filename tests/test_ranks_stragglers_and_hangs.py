@@ -11,7 +11,7 @@ import pytest
 
 import distlog
 from distlog import cli
-from distributed import run_ranks
+from support.ranks import run_ranks
 
 DELAY, SLOW, STEPS = 0.25, 2, 7
 
@@ -94,6 +94,8 @@ def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path):
 VICTIM = r"""
 import sys, time
 import distlog
+
+pytestmark = pytest.mark.dist
 root = sys.argv[1]
 exp = distlog.get_logger(root, heartbeat_interval=0.2)
 exp.start_run("victim")

@@ -10,7 +10,7 @@ import pytest
 import distlog
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
-from distributed import run_ranks
+from support.ranks import run_ranks
 
 
 def _quickstart(root, run_id="quickstart", resume="allow", steps=100):
@@ -97,6 +97,7 @@ def _per_rank(rank, world, root, attempt):
     return True
 
 
+@pytest.mark.dist
 @pytest.mark.timeout(240)
 def test_resume_without_checkpoint_rewinds_per_rank_series(tmp_path):
     root = str(tmp_path)

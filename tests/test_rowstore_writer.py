@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,3 +131,70 @@ def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
     np.testing.assert_array_equal(rows[:, 3], np.arange(n) * 7 + 3.0)
     assert np.isfinite(rows).all()
     assert json.loads((root / "default" / "killed" / "run.json").read_text())["status"] == "running"
+
+
+# ---- a failed zarr call leaves no unstarted coroutine behind ---------------------------------
+def _store_failing_parent_reads() -> Any:
+    """A zarr store whose reads of group metadata fail with a transient-looking OSError once
+    ``fail`` is set: zarr's parent check before an array's metadata write then fails."""
+    from zarr.storage import MemoryStore, WrapperStore
+
+    class ParentReadsFail(WrapperStore):
+        fail = False
+
+        async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+            if self.fail and key in ("zarr.json", "b/zarr.json"):
+                raise OSError(16, "injected: device or resource busy")
+            return await self._store.get(key, prototype, byte_range)
+
+    return ParentReadsFail(MemoryStore())
+
+
+def test_failed_array_create_leaves_no_unawaited_coroutine() -> None:
+    """zarr builds an array's metadata writes as coroutines, then checks the parent groups; when
+    that check fails (here an OSError, on S3 a 503) it drops the writes unstarted, and the
+    garbage collector later warns 'coroutine ... was never awaited' in unrelated code.
+    ``gather_async`` closes them when the failure surfaces."""
+    import gc
+    import warnings
+
+    import zarr
+
+    from distlog.writers.rowstore import gather_async
+
+    store = _store_failing_parent_reads()
+    group = zarr.open_group(store=store, mode="a")
+    store.fail = True
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(OSError, match="injected"):
+            gather_async([group._async_group.create_array("b/c", shape=(4,), dtype="f8",
+                                                          overwrite=True)])
+        gc.collect()
+    leaked = [str(w.message) for w in seen if "never awaited" in str(w.message)]
+    assert leaked == []
+    store.fail = False  # the store still works: the same create succeeds afterwards
+    arr = gather_async([group._async_group.create_array("b/c", shape=(4,), dtype="f8",
+                                                        overwrite=True)])[0]
+    assert arr.shape == (4,)
+
+
+def test_close_abandoned_closes_only_unstarted_coroutines() -> None:
+    from distlog.storage.abandoned import close_abandoned
+
+    async def job() -> int:
+        return 1
+
+    running = job()
+    with pytest.raises(StopIteration):
+        running.send(None)  # started (and finished): not closed, not counted
+
+    def fails() -> None:
+        pending = [job(), job(), running]  # noqa: F841 (held like zarr's set_awaitables)
+        raise RuntimeError("boom")
+
+    try:
+        fails()
+    except RuntimeError as e:
+        assert close_abandoned(e) == 2
+        assert close_abandoned(e) == 0  # closed ones are not counted again

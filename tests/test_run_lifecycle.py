@@ -100,6 +100,12 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     assert m["last_step"] == 1  # a run that only log()s still reports its last step
 
 
+def test_import_leaves_the_excepthook_alone():
+    script = "import sys; hook = sys.excepthook; import distlog; assert sys.excepthook is hook"
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
 def test_params_api(root):
     exp = distlog.get_logger(root)
     with exp.run("p"):
@@ -117,7 +123,7 @@ def test_params_api(root):
         np.testing.assert_array_equal(exp.params.read()["arr"], np.eye(2))
 
 
-def test_logs_api(root, capsys):
+def test_logs_api(root, caplog):
     exp = distlog.get_logger(root)
     with exp.run("l"):
         exp.logs.set_level("INFO")
@@ -139,7 +145,10 @@ def test_logs_api(root, capsys):
         everything = [r.message for r in exp.get_logs(limit=None)]
         assert "hidden" not in everything and "from stdlib 42" in everything
         assert exp.get_logs(limit=2)[-1].message == "from stdlib 42"
-    assert "low GPU memory" in capsys.readouterr().err
+    # echoed through the stdlib logger "distlog.echo" (stderr when logging is not configured)
+    echoed = [r.getMessage() for r in caplog.records if r.name == "distlog.echo"]
+    assert echoed[0] == "[distlog r0] WARNING low GPU memory", echoed
+    assert all(" INFO " not in m and " DEBUG " not in m for m in echoed), echoed  # WARNING up
 
 
 def test_readme_notes(root):
@@ -151,7 +160,7 @@ def test_readme_notes(root):
     assert open(os.path.join(root, "default", "n", "README.md")).read().startswith("# Notes")
 
 
-def test_log_io_failure_is_reported_not_raised(root, capsys):
+def test_log_io_failure_is_reported_not_raised(root, caplog):
     exp = distlog.get_logger(root)
     with exp.run("io"):
         run = exp.current_run
@@ -170,5 +179,44 @@ def test_log_io_failure_is_reported_not_raised(root, capsys):
         finally:
             if os.path.isdir(logdir):
                 os.chmod(logdir, 0o700)
-    err = capsys.readouterr().err
-    assert err.count("could not write to log") == 1
+    reported = [r.getMessage() for r in caplog.records if r.name == "distlog"]
+    assert sum("could not write to log" in m for m in reported) == 1, reported
+    assert all(m.startswith("distlog: ") for m in reported), reported
+
+
+def test_logger_on_a_storage_backend_object(tmp_path):
+    from distlog.storage import open_storage
+
+    backend = open_storage(str(tmp_path / "root"))
+    exp = distlog.get_logger(backend, commit_interval=1.0)  # run options still apply
+    assert exp.storage is backend
+    with exp.run("obj"):
+        exp.metrics.log(step=0, loss=1.5)
+    run = distlog.open_run(str(tmp_path / "root" / "default" / "obj"))
+    assert run.info.status == "completed" and run.metrics.read("loss")["value"].tolist() == [1.5]
+    exp2 = distlog.Experiment(backend)
+    assert exp2.storage is backend
+    with pytest.raises(TypeError, match=r"storage options \['anon'\] given with a StorageBackend"):
+        distlog.get_logger(backend, anon=True)
+    with pytest.raises(TypeError, match="expected a root path or URL .* got int"):
+        distlog.get_logger(3)
+
+
+def test_a_log_record_carries_the_step_it_is_written_in(root):
+    exp = distlog.get_logger(root)
+    with exp.run("steps"):
+        exp.info("before any step")
+        exp.metrics.collect(step=5, loss=1.0)
+        exp.info("inside step 5")
+        exp.metrics.flush()
+        exp.info("after the flush of step 5")
+        exp.metrics.collect(step=6, loss=0.5)
+        exp.info("explicit", step=42)
+        exp.metrics.log(step=7, acc=0.5)
+        exp.metrics.flush()
+        exp.info("after log(step=7) and the flush of 6")
+        with exp.step(9):
+            exp.info("in exp.step(9)")
+        got = {r.message: r.step for r in exp.get_logs(level="INFO", limit=None)}
+    assert got == {"before any step": None, "inside step 5": 5, "after the flush of step 5": 5,
+                   "explicit": 42, "after log(step=7) and the flush of 6": 7, "in exp.step(9)": 9}

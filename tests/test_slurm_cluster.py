@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from slurm_helpers import cluster  # noqa: F401 (the fixture)
-from slurm_helpers import run as _run
+from support.slurm import cluster  # noqa: F401 (the fixture)
+from support.slurm import run as _run
 
 pytestmark = pytest.mark.slurm
 POLL_TIMEOUT_S = 120

@@ -3,7 +3,7 @@
 Every job runs scripts/train_ddp.py under ``torchrun --standalone`` with 2 gloo ranks on the
 CPU, writing into one root per test; the checks read the root back through the query API and
 compare the stored series with an independent oracle (the raw values each rank dumped,
-reduced with NumPy: ``train_ddp_oracle``).
+reduced with NumPy: ``support.train_ddp_oracle``).
 
 * the sweep: 3 array tasks -> 3 completed runs named after their grid lines, 2 per-rank logs
   each, series equal to the oracle, and the file every rank of every task saved is one blob;
@@ -32,11 +32,11 @@ import pytest
 import distlog
 from distlog import slurm
 from distlog.cas import BLOB_DIR, blob_path
-from slurm_helpers import cluster  # noqa: F401 (the fixture)
-from slurm_helpers import run as _run
-from train_ddp_oracle import REPO, TORCHRUN, TRAIN_DDP, check_run, flush_steps, read_dumps
+from support.slurm import cluster  # noqa: F401 (the fixture)
+from support.slurm import run as _run
+from support.train_ddp_oracle import REPO, TORCHRUN, TRAIN_DDP, check_run, flush_steps, read_dumps
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.dist, pytest.mark.slurm]
 TEMPLATE = REPO / "slurm" / "array_sweep.sbatch"
 JOB_TIMEOUT_S = 300  # a job, queueing and requeues included (typical: 30-60 s)
 SHARED = b"the same bytes on every rank\n"
@@ -209,15 +209,18 @@ def test_array_sweep_three_tasks(cluster, tmp_path):
 @pytest.mark.timeout(JOB_TIMEOUT_S + 120)
 def test_scontrol_requeue_resumes_the_same_run(cluster, tmp_path):
     steps, every = 40, 4
-    sw = Sweep(tmp_path, [_config(steps=steps, seed=5, **{"step-sleep": 0.25})], "0")
+    # attempt 0 holds after its checkpoint at step 7 until it is killed: the requeue below
+    # always hits a running job (with a timed window, a slow poll under load could let the
+    # job finish first, and the "requeue" would then rerun a completed job)
+    sw = Sweep(tmp_path, [_config(steps=steps, seed=5, **{"step-sleep": 0.05, "hold-at": 7})], "0")
     try:
-        # a hard requeue (the batch script and the ranks are killed) once a checkpoint exists
-        # and the next window is under way
-        sw.wait_until("a checkpoint at step >= 7", lambda: (sw.checkpoint_step(0) or -1) >= 7)
+        # a hard requeue (the batch script and the ranks are killed) once the checkpoint exists
+        sw.wait_until("a checkpoint at step 7", lambda: sw.checkpoint_step(0) == 7)
         proc = _run("scontrol", "requeue", sw.task(0))
         assert proc.returncode == 0, f"scontrol requeue: {proc.stderr}\n{sw.diagnosis()}"
         t_requeue = time.monotonic()
         _check_resumed_run(sw, 2, steps, every, "interrupted")
+        assert distlog.open_run(str(sw.root / "demo" / sw.run_id(0))).info.attempts[1]["resume_step"] == 7
     finally:
         sw.cancel()
     print(f"job {sw.job}: requeued after {t_requeue - sw.t0:.1f} s, done after {time.monotonic() - sw.t0:.1f} s")
@@ -226,9 +229,10 @@ def test_scontrol_requeue_resumes_the_same_run(cluster, tmp_path):
 @pytest.mark.timeout(JOB_TIMEOUT_S + 120)
 def test_usr1_preemption_requeues_and_continues(cluster, tmp_path):
     steps, every = 40, 4
-    sw = Sweep(tmp_path, [_config(steps=steps, seed=6, **{"step-sleep": 0.25})], "0")
+    # attempt 0 holds after its checkpoint at step 7 until USR1 comes (see above)
+    sw = Sweep(tmp_path, [_config(steps=steps, seed=6, **{"step-sleep": 0.05, "hold-at": 7})], "0")
     try:
-        sw.wait_until("a checkpoint at step >= 7", lambda: (sw.checkpoint_step(0) or -1) >= 7)
+        sw.wait_until("a checkpoint at step 7", lambda: sw.checkpoint_step(0) == 7)
         proc = _run("scancel", "--batch", "--signal=USR1", sw.task(0))
         assert proc.returncode == 0, f"scancel --signal=USR1: {proc.stderr}\n{sw.diagnosis()}"
         _check_resumed_run(sw, 2, steps, every, "preempted")

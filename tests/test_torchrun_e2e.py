@@ -2,7 +2,7 @@
 
 * ``--standalone --nproc_per_node 4``: one run, 4 per-rank logs with the right global ranks,
   local ranks, node id and host; the reduced series equal an independent oracle (the raw
-  values each rank dumped, reduced with NumPy: ``train_ddp_oracle``).
+  values each rank dumped, reduced with NumPy: ``support.train_ddp_oracle``).
 * Two ``torchrun --nnodes 2`` invocations posing as two hosts (c10d rendezvous on 127.0.0.1,
   a free port, ``DISTLOG_HOSTNAME`` per invocation): per-rank logs carry the global rank, the
   node id (torchrun's GROUP_RANK) and the host of the invocation that started the rank.
@@ -28,7 +28,9 @@ from pathlib import Path
 import pytest
 
 import distlog
-from train_ddp_oracle import REPO, TORCHRUN, TRAIN_DDP, check_run, flush_steps, read_dumps
+from support.train_ddp_oracle import REPO, TORCHRUN, TRAIN_DDP, check_run, flush_steps, read_dumps
+
+pytestmark = pytest.mark.dist
 
 TIMEOUT_S = 240  # one torchrun invocation; typical 10-30 s on 2 busy cores
 

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..metrics import SCALAR_COLUMNS, SCALARS_TABLE
-from ..params import PARAMS_FILE, flatten
+from ..layout import PARAMS_FILE, SCALARS_TABLE
+from ..reduce import SCALAR_COLUMNS
+from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage.aio import gather
 from ..storage.base import StorageBackend, read_objects
 
-if TYPE_CHECKING:
-    from .run import RunReader
+# a ``query.run.RunReader``; not imported (``query.run`` builds on this module)
+RunReader = Any
 
 
 def commit_path(table: str) -> str:
@@ -158,14 +159,14 @@ class RunData:
     full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
 
 
-def needs_live_step(run: "RunReader") -> bool:
+def needs_live_step(run: RunReader) -> bool:
     """A run's last step must be read from its series: it is running and its metadata has
     none yet (the single place that decides it, for ``ls``, the sweep table and ``show``)."""
     info = run.info
     return info.last_step is None and info.status == "running"
 
 
-def read_run_data(runs: Sequence["RunReader"], *, params: bool = False,
+def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
               last_keys: Sequence[str] = (), full_keys: Sequence[str] = (),
               live: bool = False, lengths: bool = False) -> list[RunData]:
     """For each run: flattened params (``params``), the last row of ``last_keys``, the whole

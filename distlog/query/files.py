@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..cas import blob_path
-from ..files import FileRecord, read_manifests
+from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import KeyNotFound, listing
 

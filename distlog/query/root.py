@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..run import RUN_FILE
+from ..layout import RUN_FILE
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import RunData, needs_live_step, read_run_data

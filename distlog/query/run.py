@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..params import PARAMS_FILE, flatten
-from ..run import RUN_FILE
+from ..layout import PARAMS_FILE, RUN_FILE
+from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend

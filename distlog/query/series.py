@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from ..metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE
-from ..run import rank_dir
+from ..layout import HISTOGRAMS_TABLE, SCALARS_TABLE, rank_dir
+from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
 from .batch import Want, columns_of, last_row, read_rows, resolve_metadata, use_consolidated

@@ -4,7 +4,7 @@
     tel.fields()                       # interval, wait_prev, cpu_percent, rss, ...
     m = tel.matrix("step_time")        # Matrix: step (flushes,), values (flushes, ranks)
     rep = tel.report()                 # Report: per-rank DataFrame + the slowest rank
-    tel.heatmap("step_time").save("ranks.png")
+    charts.telemetry_heatmap(tel.matrix("step_time"), "step_time").save("ranks.png")
 
 Derived fields: ``step_time`` = ``interval`` / steps since the previous flush (NaN on an
 attempt's first flush, whose interval includes start-up), ``wait`` = ``wait_prev`` moved back
@@ -143,36 +143,6 @@ class TelemetryReader:
         worst = int(np.nanargmax(med))
         others = np.delete(med, worst)
         return Report(df, n, worst, float(med[worst]), float(np.nanmedian(others)))
-
-    def heatmap(self, field: str = "step_time", width: float = 9.0, height: float | None = None) -> Any:
-        """A rank x flush heat map of ``field`` (a ``charts.Chart``: ``save(path)``, ``png()``)."""
-        from ..charts import Chart, _figure
-
-        m = self.matrix(field)
-        height = height or min(12.0, 2.0 + 0.25 * m.ranks)
-        fig = _figure(width, height, 100)
-        ax = fig.add_subplot(1, 1, 1)
-        vals = np.ma.masked_invalid(m.values.T)
-        img = ax.pcolormesh(_edges(m.step), np.arange(m.ranks + 1) - 0.5, vals, cmap="viridis",
-                            shading="flat")
-        ax.set_xlabel("step")
-        ax.set_ylabel("rank")
-        if m.ranks <= 32:
-            ax.set_yticks(range(m.ranks))
-        unit = {"step_time": "s / step", "interval": "s", "wait": "s", "wait_prev": "s",
-                "rss": "bytes", "cpu_percent": "%", "gpu_util": "%"}.get(field, "bytes" if field.startswith("gpu") else "")
-        fig.colorbar(img, ax=ax, label=f"{field} ({unit})" if unit else field)
-        ax.set_title(f"{field} per rank and flush")
-        return Chart(fig)
-
-
-def _edges(steps: np.ndarray) -> np.ndarray:
-    """Cell edges around each flush's step (midpoints; flushes need not be evenly spaced)."""
-    s = np.asarray(steps, dtype=np.float64)
-    if len(s) < 2:
-        return np.array([s[0] - 0.5, s[0] + 0.5]) if len(s) else np.array([0.0, 1.0])
-    mid = (s[1:] + s[:-1]) / 2
-    return np.concatenate([[s[0] - (mid[0] - s[0])], mid, [s[-1] + (s[-1] - mid[-1])]])
 
 
 def _steps(m: Matrix) -> np.ndarray:

@@ -252,8 +252,8 @@ class SegmentAppender(Appender):
         if due:
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - the text stays buffered; the next flush retries
-                pass
+            except OSError:  # a store failure (StorageError is one): the text stays buffered and
+                pass  # the next flush retries; anything else is a bug and propagates
 
     def flush_due(self) -> None:
         """Close the open segment only when it is full or ``max_age`` old: one PUT per

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from ..errors import BackendNotInstalled, UnknownScheme
@@ -57,7 +58,21 @@ def backend_class(scheme: str) -> type[StorageBackend]:
     return getattr(mod, cls)
 
 
-def open_storage(url: str, **storage_options: Any) -> StorageBackend:
-    """The backend for ``url``, rooted there. ``storage_options`` go to the filesystem."""
-    scheme, url = split_scheme(str(url))
+def open_storage(url: "str | os.PathLike[str] | StorageBackend", **storage_options: Any) -> StorageBackend:
+    """The backend for ``url``, rooted there. ``storage_options`` go to the filesystem.
+
+    A ``StorageBackend`` object is used as it is (it was opened with its options already).
+    """
+    if isinstance(url, StorageBackend):
+        if storage_options:
+            raise TypeError(
+                f"open_storage({url!r}, ...): storage options {sorted(storage_options)} given with a "
+                "StorageBackend object, which already has its options. Pass either a URL with "
+                "options, or the backend alone.")
+        return url
+    if not isinstance(url, (str, os.PathLike)):
+        raise TypeError(
+            f"expected a root path or URL (str, os.PathLike) or a StorageBackend, got "
+            f"{type(url).__name__}: {url!r}")
+    scheme, url = split_scheme(os.fspath(url))
     return backend_class(scheme)(url, **storage_options)

@@ -39,13 +39,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
-from ..logs import parse_log_name
+from ..layout import LOGS_DIR, parse_log_name
+from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
 
 TABLE_DIR = "logs.zarr"
 COMMIT_FILE = "logs.commit.json"
 FORMAT = 2  # the commit record's "format"; a table of another format is ignored (text is read)
-LOGS_DIR = "logs"
 CHUNK = 1 << 15  # rows per chunk of the records array
 BYTE_CHUNK = 1 << 21  # bytes per chunk of the message and fields blobs
 NUMERIC = {"time": "float64", "rank": "int32", "attempt": "int32", "node": "int32",
@@ -273,20 +273,21 @@ def write_logs_table(storage: StorageBackend) -> None:
         records[:, i] = getattr(cols, key)
     records[:, -2], records[:, -1] = message_end, fields_end
     generation = f"g{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
-    group = zarr.open_group(store=storage.zarr_store(f"{TABLE_DIR}/{generation}"), mode="w",
-                            attributes={"hosts": cols.hosts, "rows": n})
-    blosc = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
-    arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
-                             chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
-                             filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
-                             attributes={"columns": list(RECORD_COLUMNS)})
-    if n:
-        arr[:] = records
-    for key, blob in (("message", message), ("fields", fields)):
-        arr = group.create_array(key, shape=blob.shape, dtype="uint8", fill_value=0,
-                                 chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc])
-        if len(blob):
-            arr[:] = blob
+    with closing_abandoned():  # a failed zarr write must not leak unstarted coroutines
+        group = zarr.open_group(store=storage.zarr_store(f"{TABLE_DIR}/{generation}"), mode="w",
+                                attributes={"hosts": cols.hosts, "rows": n})
+        blosc = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+        arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
+                                 chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
+                                 filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
+                                 attributes={"columns": list(RECORD_COLUMNS)})
+        if n:
+            arr[:] = records
+        for key, blob in (("message", message), ("fields", fields)):
+            arr = group.create_array(key, shape=blob.shape, dtype="uint8", fill_value=0,
+                                     chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc])
+            if len(blob):
+                arr[:] = blob
     storage.write_json(COMMIT_FILE, {
         "format": FORMAT, "generation": generation, "rows": n, "hosts": cols.hosts,
         "columns": list(RECORD_COLUMNS), "sources": signatures, "time": time.time(),

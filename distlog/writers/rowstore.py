@@ -19,7 +19,6 @@ plus the current tail chunk (rewritten as it fills) every ``commit_interval`` se
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,8 +26,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import report
 from ..errors import WriterError
 from ..report import warn
+from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
@@ -82,7 +83,8 @@ def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = Fa
                     raise r
         return out
 
-    return sync(bounded())
+    with closing_abandoned():
+        return sync(bounded())
 
 
 @dataclass
@@ -140,8 +142,9 @@ class RowTable:
 
             # never the consolidated metadata: it holds the shapes of the last finalize, and a
             # write past an array's real shape read from it would be dropped by zarr
-            self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path), mode="a",
-                                          use_consolidated=False)
+            with closing_abandoned():
+                self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path),
+                                              mode="a", use_consolidated=False)
         return self._group
 
     def _create_array_async(self, key: str, width: int, capacity: int) -> Any:
@@ -285,7 +288,7 @@ class RowTable:
             warn(f"{self.name} series {key!r}: refused {dropped} row(s) whose step did not "
                  f"increase (first at step {steps[~keep][0]:g}, last stored step "
                  f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
-                 kind=f"refused:{self.name}:{key}")
+                 key=f"refused:{self.name}:{key}")
             s.dropped += dropped
         return rows[keep]
 
@@ -393,9 +396,23 @@ class RowTable:
         gather_async([s.array.resize((s.n, s.width)) for s in shrink])
         for s in shrink:
             s.capacity = s.n
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), closing_abandoned():
             warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
             zarr.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """Queue item: commit everything put before it, then set ``done``."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Queue item: drain, commit a last time, finalize the tables if asked, end the thread."""
+
+    finalize: bool
 
 
 class BackgroundWriter:
@@ -425,15 +442,11 @@ class BackgroundWriter:
         """Rows for several series at once (row i belongs to keys[i]); one queue item."""
         self._q.put((table, tuple(keys), rows))
 
-    def call(self, fn: Any) -> None:
-        """Run ``fn(tables)`` on the writer thread, in order with the rows put before it."""
-        self._q.put(("__call__", fn, None))
-
     def flush(self, wait: bool = True, timeout: float | None = None) -> None:
         self.raise_pending()
         if wait:
             done = threading.Event()
-            self._q.put(("__commit__", done, None))
+            self._q.put(_Commit(done))
             if not done.wait(timeout):
                 raise WriterError(f"the writer did not commit within {timeout} s")
             self.raise_pending()
@@ -442,7 +455,7 @@ class BackgroundWriter:
         if self._closed:
             return
         self._closed = True
-        self._q.put(("__close__", finalize, None))
+        self._q.put(_Close(finalize))
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise WriterError(f"the writer did not finish within {timeout} s; rows may be missing")
@@ -465,41 +478,33 @@ class BackgroundWriter:
                 item = None
             if item is None:
                 next_commit = self._commit(time.monotonic())
-                continue
-            table, key, rows = item
-            if table == "__commit__":
+            elif type(item) is tuple:  # rows: (table, key or keys, rows)
+                self._add(*item)
+            elif isinstance(item, _Commit):
                 next_commit = self._commit(time.monotonic())
-                key.set()
-            elif table == "__close__":
+                item.done.set()
+            else:
+                assert isinstance(item, _Close), item
                 self._drain()
                 self._commit(time.monotonic(), final=True)
-                if key and self._error is None:
+                if item.finalize and self._error is None:
                     try:
                         for t in self.tables.values():
                             t.finalize()
                     except Exception as e:  # noqa: BLE001 - reported on the training thread
                         self._error = e
                 return
-            elif table == "__call__":
-                try:
-                    key(self.tables)
-                except Exception as e:  # noqa: BLE001
-                    self._error = e
-            else:
-                self._add(table, key, rows)
 
     def _drain(self) -> None:
         while True:
             try:
-                table, key, rows = self._q.get_nowait()
+                item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if table == "__commit__":
-                key.set()
-            elif table == "__call__":
-                key(self.tables)
-            elif not table.startswith("__"):
-                self._add(table, key, rows)
+            if type(item) is tuple:
+                self._add(*item)
+            elif isinstance(item, _Commit):
+                item.done.set()
 
     def _add(self, table: str, key: Any, rows: np.ndarray) -> None:
         t = self.tables[table]
@@ -518,7 +523,7 @@ class BackgroundWriter:
                 self.commits += 1
         except Exception as e:  # noqa: BLE001 - kept, retried, and raised on the training thread
             self._error = e
-            print(f"distlog: writing metrics failed ({e!r}); will retry", file=sys.stderr)
+            report.warn(f"writing metrics failed ({e!r}); will retry", key="metrics write")
         self.last_commit_seconds = time.perf_counter() - t0
         # never spend more than ~20% of the time writing: back off when commits are slow
         return now + max(self.commit_interval, 5 * self.last_commit_seconds)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
+from .. import report
 from ..logline import LogRecord, format_line
 from ..storage.base import Appender, StorageBackend
 
@@ -41,8 +41,7 @@ class TextLogSink:
             self._warned = False
         except Exception as e:  # noqa: BLE001 - logging must never kill training
             if not self._warned:
-                print(f"distlog: could not write to log {self.path}: {e!r}; keeping lines in memory",
-                      file=sys.stderr)
+                report.warn(f"could not write to log {self.path}: {e!r}; keeping lines in memory")
                 self._warned = True
             if len(self._pending) > 100_000:  # bound memory while the store is down
                 del self._pending[: len(self._pending) - 100_000]
@@ -57,7 +56,8 @@ class TextLogSink:
                 try:
                     self._app.flush_due() if due_only else self._app.flush()
                 except Exception as e:  # noqa: BLE001
-                    print(f"distlog: could not flush log {self.path}: {e!r}", file=sys.stderr)
+                    report.warn(f"could not flush log {self.path}: {e!r}",
+                                key=f"flush {self.path}")
 
     def close(self) -> None:
         self.flush()
@@ -66,5 +66,5 @@ class TextLogSink:
                 try:
                     self._app.close()
                 except Exception as e:  # noqa: BLE001
-                    print(f"distlog: could not close log {self.path}: {e!r}", file=sys.stderr)
+                    report.warn(f"could not close log {self.path}: {e!r}")
                 self._app = None

@@ -181,7 +181,7 @@ def bench_ranks(n: int, size: int, workdir: str) -> list[list[Any]]:
     import urllib.request
 
     from moto.server import ThreadedMotoServer
-    from faultproxy import RecordingProxy
+    from support.faultproxy import RecordingProxy
 
     # moto can answer 500 to racing conditional PUTs of one key (lease off); the client
     # retries and the proxy counts the retry. Keep its tracebacks off the report.

@@ -4,7 +4,7 @@
 One process, no process group (the laptop path). Each step collects ``--keys`` metrics,
 flushes, logs one text line, then sleeps ``--step-ms`` (the "training"). The same loop runs
 against a local directory and against ``s3://`` on a moto server started here, on 127.0.0.1 at
-a free port, reached through a recording proxy (tests/faultproxy.py, failing nothing: each
+a free port, reached through a recording proxy (tests/support/faultproxy.py, failing nothing: each
 request is counted at the server side, by HTTP method). On local disk the writes are counted instead: zarr store puts plus
 distlog's file writes, creates and appends.
 
@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
 from common import table  # noqa: E402
-from faultproxy import FaultProxy  # noqa: E402
+from support.faultproxy import FaultProxy  # noqa: E402
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # never probe 169.254.169.254
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))

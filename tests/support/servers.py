@@ -1,7 +1,7 @@
 """Object-store test servers on 127.0.0.1, as pytest fixtures.
 
 Use them from any test module with ``pytest_plugins = ["servers"]`` (or once, for every
-module, in ``tests/conftest.py``). Do not ``from servers import ...`` the fixtures into several
+module, in ``tests/conftest.py``). Do not ``from support.servers import ...`` the fixtures into several
 modules: each import would register its own session fixture, i.e. start another server.
 
 * ``moto_server`` (session): moto's ``ThreadedMotoServer`` on a free port chosen by the OS.

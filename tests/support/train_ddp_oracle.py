@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TRAIN_DDP = REPO / "scripts" / "train_ddp.py"
 TORCHRUN = Path(sys.executable).parent / "torchrun"  # the venv's, next to its python
 if not TORCHRUN.exists() and shutil.which("torchrun"):

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).parent / "integration_scripts"
-REPO = Path(__file__).parent.parent
+SCRIPTS = Path(__file__).parent.parent / "integration_scripts"
+REPO = Path(__file__).parent.parent.parent
 
 
 def framework_env(tmp_path: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Shared by the ``slurm`` tests: running SLURM commands, and the ``cluster`` fixture.
 
-Test modules import both: ``from slurm_helpers import cluster`` (the fixture) and
-``from slurm_helpers import run``.
+Test modules import both: ``from support.slurm import cluster`` (the fixture) and
+``from support.slurm import run``.
 """
 
 from __future__ import annotations

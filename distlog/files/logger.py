@@ -1,329 +1,27 @@
-"""``exp.files``: artifacts (checkpoints, arrays, media, any file), deduplicated by content.
-
-Bytes go to the root's content-addressed store (``distlog.cas``): identical bytes saved by
-any rank, run or node are stored once. Each save — from any rank, with no collective — is
-one JSON line appended to this rank's manifest in the run folder::
-
-    files/manifest-rank-RRRRR.jsonl   {"path", "name", "namespace", "sha256", "size",
-                                       "media_type", "rank", "host", "step", "time",
-                                       "version", "attempt"}   (one object per line)
-
-The manifests are the source of truth. When the run closes, rank 0 merges every rank's
-manifest into the run's files table (``files.zarr`` + ``files.commit.json``, see
-``write_files_table``).
-
-Versions number the *distinct contents* of one path (``namespace/name``). A save gets the
-latest version's number when its bytes equal that version's, else the next number (1 for a
-new path). "Latest" is taken from every rank's manifest as this rank sees it (each record is
-flushed when written), so N ranks saving the same checkpoint make one version with N records,
-and saves made one after another, from any rank, number 1, 2, 3, ... Ranks saving
-*different* bytes under one name at the same moment may claim the same number; ``load``
-then prefers the lowest rank's record (``rank=`` picks another). Give per-rank files
-per-rank names.
-
-Safety: loading a pickle (``load_pkl``, ``load`` of ``.pkl`` or pickled data) runs code from
-the store — only load what you trust. Torch loads use ``weights_only=True`` unless the
-caller passes ``weights_only=False``.
-"""
+"""``ArtifactLogger``: save and load a run's files (``exp.files``); see ``distlog.files``."""
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
-import mimetypes
 import os
 import pickle
-import re
-import threading
 import time
-import warnings
-from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
-from . import media
-from .cas import ContentStore, PutResult, Stage, stage
-from .names import check_name
-from .storage.base import Appender, StorageBackend
-from .writers.rowstore import gather_async
+from .. import media
+from ..cas import PutResult, Stage, stage
+from ..names import check_name
+from .index import _Shared
+from .kinds import (_DECODERS, _KIND_OF_MEDIA, _KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext,
+                    _json_default, _kind_of_value, media_type_of)
+from ..writers.manifest import FileRecord
+from .ordering import _sort_records
 
 if TYPE_CHECKING:
-    from .run import Run
-
-MANIFEST_DIR = "files"
-TABLE_NAME = "files"
-TABLE_CHUNK = 65536
-#: the files table's columns and their kinds (str → zarr variable-length string)
-TABLE_COLUMNS = (("path", "str"), ("name", "str"), ("namespace", "str"), ("sha256", "str"),
-                 ("size", "int"), ("media_type", "str"), ("rank", "int"), ("host", "str"),
-                 ("step", "int"), ("time", "float"), ("version", "int"), ("attempt", "int"))
-
-_KINDS: dict[str, tuple[str, str]] = {  # extension -> (encoding kind, media type)
-    ".pt": ("torch", "application/x-pytorch"), ".pth": ("torch", "application/x-pytorch"),
-    ".ckpt": ("torch", "application/x-pytorch"),
-    ".pkl": ("pickle", "application/x-pickle"), ".pickle": ("pickle", "application/x-pickle"),
-    ".npy": ("npy", "application/x-npy"), ".npz": ("npz", "application/x-npz"),
-    ".json": ("json", "application/json"), ".yaml": ("yaml", "application/yaml"),
-    ".yml": ("yaml", "application/yaml"), ".txt": ("text", "text/plain"),
-    ".md": ("text", "text/markdown"), ".log": ("text", "text/plain"), ".csv": ("text", "text/csv"),
-    ".wav": ("wav", "audio/wav"), ".mp4": ("video", "video/mp4"), ".mov": ("video", "video/quicktime"),
-    ".mkv": ("video", "video/x-matroska"), ".avi": ("video", "video/x-msvideo"),
-    ".gif": ("image", "image/gif"),
-    **{e: ("image", f"image/{f.lower()}") for e, f in media.IMAGE_FORMATS.items() if e != ".gif"},
-}
-_KIND_OF_MEDIA = {mt: kind for kind, mt in _KINDS.values()}
-_KIND_OF_MEDIA.update({"application/octet-stream": "bytes", "text/plain": "text"})
-
-
-def manifest_path(rank: int) -> str:
-    return f"{MANIFEST_DIR}/manifest-rank-{rank:05d}.jsonl"
-
-
-def _ext(name: str) -> str:
-    return os.path.splitext(name.rsplit("/", 1)[-1])[1].lower()
-
-
-def media_type_of(name: str, default: str = "application/octet-stream") -> str:
-    ext = _ext(name)
-    if ext in _KINDS:
-        return _KINDS[ext][1]
-    return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One save of one file by one rank (a line of that rank's manifest)."""
-
-    path: str
-    name: str
-    namespace: str
-    sha256: str
-    size: int
-    media_type: str
-    rank: int
-    host: str
-    step: int | None
-    time: float
-    version: int
-    attempt: int = 0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FileRecord":
-        return cls(**{k: d.get(k, 0 if k == "attempt" else None) for k in cls.__dataclass_fields__})
-
-
-def parse_manifest(text: str | bytes) -> list[FileRecord]:
-    """Records of one manifest text; a torn last line (a crash mid-write) is skipped."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(FileRecord.from_dict(json.loads(line)))
-        except (ValueError, TypeError):
-            continue
-    return out
-
-
-def manifest_names(storage: StorageBackend) -> list[str]:
-    return [n for n in storage.list_dir(MANIFEST_DIR)
-            if n.startswith("manifest-rank-") and n.endswith(".jsonl")]
-
-
-def read_manifests(storage: StorageBackend) -> list[FileRecord]:
-    """Every rank's records in the run folder ``storage``, in (time, rank, path) order."""
-    from .storage.aio import run_all
-
-    def read(n: str) -> bytes | None:
-        try:
-            return storage.read_bytes(f"{MANIFEST_DIR}/{n}")
-        except FileNotFoundError:
-            return None
-
-    recs: list[FileRecord] = []
-    for data in run_all([lambda n=n: read(n) for n in manifest_names(storage)]):  # all at once
-        if data is not None:
-            recs.extend(parse_manifest(data))
-    return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
-
-
-def write_files_table(storage: StorageBackend, records: list[FileRecord] | None = None) -> int:
-    """Rank 0, at close: merge all manifests into ``files.zarr`` + ``files.commit.json``.
-
-    One 1-D array per column of ``TABLE_COLUMNS`` (strings as zarr v3 variable-length
-    strings, ``step`` as int64 with -1 for none), rows in (time, rank, path) order, chunks of
-    65,536 rows. ``files.commit.json`` (``{"format": 1, "length": n, ...}``) is removed first
-    and written last, so a reader that finds it finds every row it counts. Returns ``n``.
-    ``records`` saves re-reading the manifests when the caller has them all.
-    """
-    if records is None:
-        if not manifest_names(storage):
-            return 0
-        records = read_manifests(storage)
-    if not records:
-        return 0
-    import zarr
-
-    recs = sorted(records, key=lambda r: (r.time, r.rank, r.path))
-    n = len(recs)
-    commit = f"{TABLE_NAME}.commit.json"
-    storage.delete(commit)
-    store = storage.zarr_store(f"{TABLE_NAME}.zarr")
-    group = zarr.open_group(store=store, mode="w")._async_group
-    columns = []
-    for col, kind in TABLE_COLUMNS:
-        values = [getattr(r, col) for r in recs]
-        if kind == "str":
-            columns.append((col, np.array(values, dtype=str), str))
-        elif kind == "int":
-            columns.append((col, np.array([-1 if v is None else v for v in values], np.int64), "int64"))
-        else:
-            columns.append((col, np.array(values, dtype=np.float64), "float64"))
-    # every column at once through zarr's async API: a few round trips, not 2 per column
-    arrays = gather_async([group.create_array(col, shape=(n,), chunks=(min(max(n, 1), TABLE_CHUNK),),
-                                         dtype=dtype) for col, _, dtype in columns])
-    if n:
-        gather_async([a.setitem(slice(0, n), data) for a, (_, data, _) in zip(arrays, columns)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
-        zarr.consolidate_metadata(store)
-    storage.write_json(commit, {"format": 1, "table": TABLE_NAME, "length": n,
-                                "columns": [c for c, _ in TABLE_COLUMNS], "time": time.time()})
-    return n
-
-
-class _Index:
-    """Every rank's records by path, read incrementally from the manifests (tailing)."""
-
-    def __init__(self, storage: StorageBackend, rank: int, attempt: int, world_size: int) -> None:
-        self.storage = storage
-        self.me = (rank, attempt)
-        self.by_path: dict[str, list[FileRecord]] = {}
-        self._pos: dict[str, int] = {}  # byte offset (appendable stores) or segments read
-        # alone in the run, only earlier attempts wrote other records: read them once
-        self._alone = world_size == 1
-        self._read_once = False
-
-    def add(self, rec: FileRecord) -> None:
-        self.by_path.setdefault(rec.path, []).append(rec)
-
-    def refresh(self) -> None:
-        """Read what other ranks (and earlier attempts) appended since the last call.
-
-        One listing of ``files/`` plus one read per manifest (a segment listing and the new
-        segments on object stores) per call; a single-process run reads once.
-        """
-        if self._alone and self._read_once:
-            return
-        self._read_once = True
-        for n in manifest_names(self.storage):
-            for rec in parse_manifest(self._tail(f"{MANIFEST_DIR}/{n}")):
-                if (rec.rank, rec.attempt) != self.me:  # ours are added when written
-                    self.add(rec)
-
-    def _tail(self, path: str) -> bytes:
-        pos = self._pos.get(path, 0)
-        if self.storage.supports_append:
-            try:
-                with self.storage.open_read(path) as f:
-                    f.seek(pos)
-                    data = f.read()
-            except FileNotFoundError:
-                return b""
-            data = data[: data.rfind(b"\n") + 1]  # whole lines only: a write may be in flight
-            self._pos[path] = pos + len(data)
-            return data
-        parts = [data for _, data in self.storage.iter_segments(path, start=pos)]
-        self._pos[path] = pos + len(parts)
-        return b"".join(parts)
-
-    def all(self) -> list[FileRecord]:
-        return [r for recs in self.by_path.values() for r in recs]
-
-    def next_version(self, path: str, sha256: str) -> int:
-        recs = self.by_path.get(path)
-        if not recs:
-            return 1
-        latest = max(r.version for r in recs)
-        same = any(r.version == latest and r.sha256 == sha256 for r in recs)
-        return latest if same else latest + 1
-
-    def resolve(self, path: str, version: int | None, rank: int | None) -> FileRecord:
-        recs = [r for r in self.by_path.get(path, []) if rank is None or r.rank == rank]
-        if not recs:
-            known = sorted(self.by_path)
-            hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") or "none"
-            who = f" from rank {rank}" if rank is not None else ""
-            raise FileNotFoundError(f"no file {path!r}{who} in this run; saved so far: {hint}")
-        versions = sorted({r.version for r in recs})
-        if version is None:
-            v = versions[-1]
-        elif version < 0 and -version <= len(versions):
-            v = versions[version]
-        elif version in versions:
-            v = version
-        else:
-            raise FileNotFoundError(f"file {path!r} has no version {version}; versions: {versions}")
-        return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
-
-
-class _Shared:
-    """State of one run's artifact logger, shared by its namespaced views."""
-
-    def __init__(self, run: "Run") -> None:
-        self.run = run
-        self.cas = ContentStore(run.root)
-        self.index = _Index(run.storage, run.rank, getattr(run, "attempt", 0), run.world_size)
-        self.lock = threading.RLock()
-        self._appender: Appender | None = None
-        run.before_final_flush(self.flush)
-        run.on_close(self.close)
-
-    def append(self, rec: FileRecord) -> None:
-        # the blob is already stored: a record never points at bytes that are not there
-        with self.lock:
-            if self._appender is None:
-                self._appender = self._open_appender()
-            self._appender.write(rec.to_json() + "\n")
-            self._appender.flush()  # durable now, and visible to other ranks' versioning
-            self.index.add(rec)
-
-    def _open_appender(self) -> Appender:
-        storage, path = self.run.storage, manifest_path(self.run.rank)
-        app = storage.open_appender(path)
-        if storage.supports_append:
-            # an earlier attempt that crashed mid-line must not swallow our first record
-            with contextlib.suppress(FileNotFoundError), storage.open_read(path) as f:
-                size = f.seek(0, 2)
-                if size:
-                    f.seek(size - 1)
-                    if f.read(1) != b"\n":
-                        app.write("\n")
-        return app
-
-    def flush(self) -> None:
-        with self.lock:
-            if self._appender is not None:
-                self._appender.flush()
-
-    def close(self) -> None:
-        # after the final flush, which is a barrier: every rank's records are on the store
-        try:
-            if self.run.rank == 0:
-                with self.lock:
-                    self.index.refresh()
-                    recs = self.index.all()
-                write_files_table(self.run.storage, recs)
-        finally:
-            with self.lock:
-                if self._appender is not None:
-                    self._appender.close()
-                    self._appender = None
+    from ..context import RunContext
 
 
 class ArtifactLogger:
@@ -333,7 +31,7 @@ class ArtifactLogger:
     path is ``namespace/name``. See the module docstring for versions and safety.
     """
 
-    def __init__(self, run: "Run", namespace: str = "", _shared: _Shared | None = None) -> None:
+    def __init__(self, run: "RunContext", namespace: str = "", _shared: _Shared | None = None) -> None:
         self._run = run
         self._ns = namespace
         self._shared = _shared or _Shared(run)
@@ -464,9 +162,11 @@ class ArtifactLogger:
             media.write_ffmpeg_video(st.path, frames, size, fps, codec, quality)
             return self._save_stage(st, name, media_type_of(name), step)
 
-    def save_audio(self, name: str, samples: Any, sample_rate: int, *,
+    def save_audio(self, name: str, samples: Any, sample_rate: int = media.DEFAULT_SAMPLE_RATE, *,
                    step: int | None = None) -> FileRecord:
-        """PCM WAV; ``name`` without an extension gets ``.wav``."""
+        """PCM WAV; ``name`` without an extension gets ``.wav``. ``sample_rate`` in Hz defaults
+        to 44,100 (``distlog.media.DEFAULT_SAMPLE_RATE``, TensorBoard's ``add_audio`` default):
+        pass the real rate of the samples (16,000 for most speech models)."""
         name = name if _ext(name) else f"{name}.wav"
         self._path(name)
         if _ext(name) != ".wav":
@@ -668,114 +368,3 @@ class ArtifactLogger:
             recs = [r for p, rs in self._shared.index.by_path.items()
                     if (p == path if path else p.startswith(prefix)) for r in rs]
         return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
-
-
-# ---- encoders and decoders by kind -----------------------------------------------------------
-def _is_torch_object(data: Any) -> bool:
-    mod = type(data).__module__
-    if mod.startswith("torch"):
-        return True
-    if isinstance(data, dict):
-        return any(_is_torch_object(v) for v in list(data.values())[:64])
-    if isinstance(data, (list, tuple)):
-        return any(_is_torch_object(v) for v in data[:64])
-    return False
-
-
-def _kind_of_value(data: Any) -> str:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return "bytes"
-    if isinstance(data, str):
-        return "text"
-    if isinstance(data, np.ndarray):
-        return "npy"
-    if _is_torch_object(data):
-        return "torch"
-    return "pickle"
-
-
-_DEFAULT_MEDIA = {"torch": "application/x-pytorch", "pickle": "application/x-pickle",
-                  "npy": "application/x-npy", "npz": "application/x-npz",
-                  "json": "application/json", "yaml": "application/yaml", "text": "text/plain"}
-
-
-def _default_media(kind: str) -> str:
-    return _DEFAULT_MEDIA.get(kind, "application/octet-stream")
-
-
-def _save_npz(data: Any, f: IO[bytes]) -> None:
-    if isinstance(data, dict):
-        np.savez(f, **{str(k): np.asarray(v) for k, v in data.items()})
-    else:
-        np.savez(f, np.asarray(data))
-
-
-def _torch_save(data: Any, f: IO[bytes]) -> None:
-    import torch
-
-    torch.save(data, f)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable; save it as .pkl or .pt")
-
-
-_STREAM_ENCODERS: dict[str, Callable[[Any, IO[bytes]], None]] = {
-    "torch": _torch_save,
-    "pickle": lambda d, f: pickle.dump(d, f, protocol=pickle.HIGHEST_PROTOCOL),
-    "npy": lambda d, f: np.save(f, np.asarray(d), allow_pickle=False),
-    "npz": _save_npz,
-}
-
-
-def _load_npz(f: IO[bytes]) -> dict[str, np.ndarray]:
-    with np.load(f, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _load_yaml(f: IO[bytes]) -> Any:
-    return media.require("yaml", "loading YAML", extra="yaml").safe_load(f)
-
-
-_DECODERS: dict[str, Callable[[IO[bytes]], Any]] = {
-    "pickle": pickle.load,
-    "npy": lambda f: np.load(f, allow_pickle=False),
-    "npz": _load_npz,
-    "json": json.load,
-    "yaml": _load_yaml,
-    "text": lambda f: f.read().decode("utf-8"),
-    "image": media.decode_image,
-    "wav": media.read_wav,
-    "bytes": lambda f: f.read(),
-}
-
-
-def _copy(src: IO[bytes], dst: IO[bytes], chunk: int = 8 << 20) -> None:
-    while block := src.read(chunk):
-        dst.write(block)
-
-
-_NUM = re.compile(r"(\d+)")
-
-
-def _natural_key(r: FileRecord) -> list[Any]:
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in _NUM.split(r.path) if t]
-
-
-def _sort_records(recs: list[FileRecord], sort: Any) -> list[FileRecord]:
-    if callable(sort):
-        return sorted(recs, key=sort)
-    if sort in (None, False, "time"):
-        return sorted(recs, key=lambda r: (r.time, r.rank))
-    if sort in (True, "natural"):
-        return sorted(recs, key=_natural_key)
-    if sort == "name":
-        return sorted(recs, key=lambda r: r.path)
-    if sort == "step":
-        return sorted(recs, key=lambda r: (-1 if r.step is None else r.step, r.time))
-    raise ValueError(f"make_video sort={sort!r}; use 'natural', 'name', 'time', 'step', "
-                     "a key function, or None")

@@ -1,0 +1,145 @@
+"""Every rank's file records by path, tailed from the manifests (``_Index``), and the state
+the namespaced views of one run's artifact logger share (``_Shared``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+from ..cas import ContentStore
+from ..storage.base import Appender, StorageBackend
+from ..writers.manifest import (MANIFEST_DIR, FileRecord, manifest_names, manifest_path, parse_manifest,
+                       write_files_table)
+
+if TYPE_CHECKING:
+    from ..context import RunContext
+
+
+class _Index:
+    """Every rank's records by path, read incrementally from the manifests (tailing)."""
+
+    def __init__(self, storage: StorageBackend, rank: int, attempt: int, world_size: int) -> None:
+        self.storage = storage
+        self.me = (rank, attempt)
+        self.by_path: dict[str, list[FileRecord]] = {}
+        self._pos: dict[str, int] = {}  # byte offset (appendable stores) or segments read
+        # alone in the run, only earlier attempts wrote other records: read them once
+        self._alone = world_size == 1
+        self._read_once = False
+
+    def add(self, rec: FileRecord) -> None:
+        self.by_path.setdefault(rec.path, []).append(rec)
+
+    def refresh(self) -> None:
+        """Read what other ranks (and earlier attempts) appended since the last call.
+
+        One listing of ``files/`` plus one read per manifest (a segment listing and the new
+        segments on object stores) per call; a single-process run reads once.
+        """
+        if self._alone and self._read_once:
+            return
+        self._read_once = True
+        for n in manifest_names(self.storage):
+            for rec in parse_manifest(self._tail(f"{MANIFEST_DIR}/{n}")):
+                if (rec.rank, rec.attempt) != self.me:  # ours are added when written
+                    self.add(rec)
+
+    def _tail(self, path: str) -> bytes:
+        pos = self._pos.get(path, 0)
+        if self.storage.supports_append:
+            try:
+                with self.storage.open_read(path) as f:
+                    f.seek(pos)
+                    data = f.read()
+            except FileNotFoundError:
+                return b""
+            data = data[: data.rfind(b"\n") + 1]  # whole lines only: a write may be in flight
+            self._pos[path] = pos + len(data)
+            return data
+        parts = [data for _, data in self.storage.iter_segments(path, start=pos)]
+        self._pos[path] = pos + len(parts)
+        return b"".join(parts)
+
+    def all(self) -> list[FileRecord]:
+        return [r for recs in self.by_path.values() for r in recs]
+
+    def next_version(self, path: str, sha256: str) -> int:
+        recs = self.by_path.get(path)
+        if not recs:
+            return 1
+        latest = max(r.version for r in recs)
+        same = any(r.version == latest and r.sha256 == sha256 for r in recs)
+        return latest if same else latest + 1
+
+    def resolve(self, path: str, version: int | None, rank: int | None) -> FileRecord:
+        recs = [r for r in self.by_path.get(path, []) if rank is None or r.rank == rank]
+        if not recs:
+            known = sorted(self.by_path)
+            hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") or "none"
+            who = f" from rank {rank}" if rank is not None else ""
+            raise FileNotFoundError(f"no file {path!r}{who} in this run; saved so far: {hint}")
+        versions = sorted({r.version for r in recs})
+        if version is None:
+            v = versions[-1]
+        elif version < 0 and -version <= len(versions):
+            v = versions[version]
+        elif version in versions:
+            v = version
+        else:
+            raise FileNotFoundError(f"file {path!r} has no version {version}; versions: {versions}")
+        return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
+
+
+class _Shared:
+    """State of one run's artifact logger, shared by its namespaced views."""
+
+    def __init__(self, run: "RunContext") -> None:
+        self.run = run
+        self.cas = ContentStore(run.root)
+        self.index = _Index(run.storage, run.rank, getattr(run, "attempt", 0), run.world_size)
+        self.lock = threading.RLock()
+        self._appender: Appender | None = None
+        run.before_final_flush(self.flush)
+        run.on_close(self.close)
+
+    def append(self, rec: FileRecord) -> None:
+        # the blob is already stored: a record never points at bytes that are not there
+        with self.lock:
+            if self._appender is None:
+                self._appender = self._open_appender()
+            self._appender.write(rec.to_json() + "\n")
+            self._appender.flush()  # durable now, and visible to other ranks' versioning
+            self.index.add(rec)
+
+    def _open_appender(self) -> Appender:
+        storage, path = self.run.storage, manifest_path(self.run.rank)
+        app = storage.open_appender(path)
+        if storage.supports_append:
+            # an earlier attempt that crashed mid-line must not swallow our first record
+            with contextlib.suppress(FileNotFoundError), storage.open_read(path) as f:
+                size = f.seek(0, 2)
+                if size:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        app.write("\n")
+        return app
+
+    def flush(self) -> None:
+        with self.lock:
+            if self._appender is not None:
+                self._appender.flush()
+
+    def close(self) -> None:
+        # after the final flush, which is a barrier: every rank's records are on the store
+        try:
+            if self.run.rank == 0:
+                with self.lock:
+                    self.index.refresh()
+                    recs = self.index.all()
+                write_files_table(self.run.storage, recs)
+        finally:
+            with self.lock:
+                if self._appender is not None:
+                    self._appender.close()
+                    self._appender = None

@@ -1,0 +1,131 @@
+"""How a saved value becomes bytes and back, by kind: the extension table (kind, media type),
+the stream encoders and the decoders."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import pickle
+from typing import IO, Any, Callable
+
+import numpy as np
+
+from .. import media
+
+
+_KINDS: dict[str, tuple[str, str]] = {  # extension -> (encoding kind, media type)
+    ".pt": ("torch", "application/x-pytorch"), ".pth": ("torch", "application/x-pytorch"),
+    ".ckpt": ("torch", "application/x-pytorch"),
+    ".pkl": ("pickle", "application/x-pickle"), ".pickle": ("pickle", "application/x-pickle"),
+    ".npy": ("npy", "application/x-npy"), ".npz": ("npz", "application/x-npz"),
+    ".json": ("json", "application/json"), ".yaml": ("yaml", "application/yaml"),
+    ".yml": ("yaml", "application/yaml"), ".txt": ("text", "text/plain"),
+    ".md": ("text", "text/markdown"), ".log": ("text", "text/plain"), ".csv": ("text", "text/csv"),
+    ".wav": ("wav", "audio/wav"), ".mp4": ("video", "video/mp4"), ".mov": ("video", "video/quicktime"),
+    ".mkv": ("video", "video/x-matroska"), ".avi": ("video", "video/x-msvideo"),
+    ".gif": ("image", "image/gif"),
+    **{e: ("image", f"image/{f.lower()}") for e, f in media.IMAGE_FORMATS.items() if e != ".gif"},
+}
+_KIND_OF_MEDIA = {mt: kind for kind, mt in _KINDS.values()}
+_KIND_OF_MEDIA.update({"application/octet-stream": "bytes", "text/plain": "text"})
+
+
+def _ext(name: str) -> str:
+    return os.path.splitext(name.rsplit("/", 1)[-1])[1].lower()
+
+
+def media_type_of(name: str, default: str = "application/octet-stream") -> str:
+    ext = _ext(name)
+    if ext in _KINDS:
+        return _KINDS[ext][1]
+    return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
+
+
+
+def _is_torch_object(data: Any) -> bool:
+    mod = type(data).__module__
+    if mod.startswith("torch"):
+        return True
+    if isinstance(data, dict):
+        return any(_is_torch_object(v) for v in list(data.values())[:64])
+    if isinstance(data, (list, tuple)):
+        return any(_is_torch_object(v) for v in data[:64])
+    return False
+
+
+def _kind_of_value(data: Any) -> str:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return "bytes"
+    if isinstance(data, str):
+        return "text"
+    if isinstance(data, np.ndarray):
+        return "npy"
+    if _is_torch_object(data):
+        return "torch"
+    return "pickle"
+
+
+_DEFAULT_MEDIA = {"torch": "application/x-pytorch", "pickle": "application/x-pickle",
+                  "npy": "application/x-npy", "npz": "application/x-npz",
+                  "json": "application/json", "yaml": "application/yaml", "text": "text/plain"}
+
+
+def _default_media(kind: str) -> str:
+    return _DEFAULT_MEDIA.get(kind, "application/octet-stream")
+
+
+def _save_npz(data: Any, f: IO[bytes]) -> None:
+    if isinstance(data, dict):
+        np.savez(f, **{str(k): np.asarray(v) for k, v in data.items()})
+    else:
+        np.savez(f, np.asarray(data))
+
+
+def _torch_save(data: Any, f: IO[bytes]) -> None:
+    import torch
+
+    torch.save(data, f)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable; save it as .pkl or .pt")
+
+
+_STREAM_ENCODERS: dict[str, Callable[[Any, IO[bytes]], None]] = {
+    "torch": _torch_save,
+    "pickle": lambda d, f: pickle.dump(d, f, protocol=pickle.HIGHEST_PROTOCOL),
+    "npy": lambda d, f: np.save(f, np.asarray(d), allow_pickle=False),
+    "npz": _save_npz,
+}
+
+
+def _load_npz(f: IO[bytes]) -> dict[str, np.ndarray]:
+    with np.load(f, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _load_yaml(f: IO[bytes]) -> Any:
+    return media.require("yaml", "loading YAML", extra="yaml").safe_load(f)
+
+
+_DECODERS: dict[str, Callable[[IO[bytes]], Any]] = {
+    "pickle": pickle.load,
+    "npy": lambda f: np.load(f, allow_pickle=False),
+    "npz": _load_npz,
+    "json": json.load,
+    "yaml": _load_yaml,
+    "text": lambda f: f.read().decode("utf-8"),
+    "image": media.decode_image,
+    "wav": media.read_wav,
+    "bytes": lambda f: f.read(),
+}
+
+
+def _copy(src: IO[bytes], dst: IO[bytes], chunk: int = 8 << 20) -> None:
+    while block := src.read(chunk):
+        dst.write(block)

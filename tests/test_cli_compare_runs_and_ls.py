@@ -1,0 +1,71 @@
+"""`distlog compare RUN_A RUN_B ...` compares the runs named; `distlog ls` shows `-` as the
+last step of a run without metrics (run.json: null), never a made-up 0."""
+
+from __future__ import annotations
+
+import json
+
+import distlog
+from distlog.cli import main
+from support.cli_tree import build_tree
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_named_runs(tmp_path, capsys):
+    tree = build_tree(tmp_path / "root")
+    a, c = tree / "mnist/sweep/run-a", tree / "mnist/other/run-c"
+    code, out, err = cli(capsys, "compare", a, c, "--format", "json", "--all-params")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["experiment"], r["run_id"]) for r in rows] == [("mnist/sweep", "run-a"),
+                                                             ("mnist/other", "run-c")]
+    assert [r["lr"] for r in rows] == [0.1, 0.1] and rows[0]["train/loss"] == 0.25
+    # a folder of runs next to a run: all of its runs
+    code, out, _ = cli(capsys, "compare", tree / "mnist/sweep", c, "--format", "json")
+    assert sorted(r["run_id"] for r in json.loads(out)) == ["run-a", "run-b", "run-c"]
+    code, out, _ = cli(capsys, "compare", tree / "mnist/sweep", c, "--status", "failed",
+                       "--format", "json")
+    assert [r["run_id"] for r in json.loads(out)] == ["run-b"]
+    code, _, err = cli(capsys, "compare", a, c, "--where", "lr=0.1")
+    assert code == 2 and "name only the runs to compare" in err
+    code, _, err = cli(capsys, "compare", a, tmp_path / "nothing-here")
+    assert code == 2 and "nothing-here" in err
+
+
+def test_ls_shows_a_dash_for_a_run_without_metrics(tmp_path, capsys):
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root))
+    with exp.run("text-only"):
+        exp.info("no metrics in this run")
+    with exp.run("with-metrics"):
+        exp.metrics.collect(loss=1.0)
+        exp.metrics.flush()  # step 0 by the flush count: a real step 0
+    meta = json.loads((root / "default/text-only/run.json").read_text())
+    assert meta["last_step"] is None
+    code, out, err = cli(capsys, "ls", root)
+    assert code == 0, err
+    last = {line.split()[1]: line.split()[-1] for line in out.splitlines()[2:]}
+    assert last == {"text-only": "-", "with-metrics": "0"}
+    code, out, _ = cli(capsys, "ls", root, "--format", "json")
+    assert {r["run_id"]: r["last_step"] for r in json.loads(out)} == {"text-only": None,
+                                                                       "with-metrics": 0}
+
+
+def test_compare_help_names_both_forms(capsys):
+    assert main(["compare", "--help"]) == 0
+    assert "RUN RUN" in capsys.readouterr().out
+
+
+def test_logs_says_how_to_show_structured_fields(tmp_path, capsys):
+    tree = build_tree(tmp_path / "root")
+    a = tree / "mnist/sweep/run-a"
+    code, out, err = cli(capsys, "logs", a)
+    assert code == 0 and '"batch": 7' not in out
+    assert "2 record(s) have structured fields or a traceback; add --fields" in err
+    code, out, err = cli(capsys, "logs", a, "--fields")
+    assert '"batch": 7' in out and "--fields" not in err
