@@ -13,6 +13,8 @@ import distlog
 from distlog import cli
 from support.ranks import run_ranks
 
+pytestmark = pytest.mark.dist
+
 DELAY, SLOW, STEPS = 0.25, 2, 7
 
 
@@ -95,7 +97,6 @@ VICTIM = r"""
 import sys, time
 import distlog
 
-pytestmark = pytest.mark.dist
 root = sys.argv[1]
 exp = distlog.get_logger(root, heartbeat_interval=0.2)
 exp.start_run("victim")
