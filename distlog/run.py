@@ -320,8 +320,8 @@ class Run:
         if exc is not None:
             self._write_failure(exc)
         if collective and incoming is None and self.world_size > 1:
-            # every rank's log is about to close: rank 0 may index them all after this; the
-            # same exchange tells every rank whether another one failed while closing
+            # every rank learns whether another one failed while closing, before it logs how
+            # the run ended
             try:
                 failed = self.comm.all_reduce(np.array([float(status == "failed")]), "max")[0]
                 if failed and status != "failed":
@@ -335,6 +335,11 @@ class Run:
         self.logs.debug(f"run ended: {status}")
         self.monitor.close(self, status)
         self.log_sink.close()
+        if collective and incoming is None and self.world_size > 1 and status != "failed":
+            try:  # every rank's log is closed past this point: rank 0 may index them all
+                self.comm.barrier()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
         if self.rank == 0:
             try:
                 write_logs_table(self.storage)

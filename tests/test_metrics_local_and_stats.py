@@ -92,15 +92,17 @@ def _count_worker(rank, world, root, nkeys):
 # small buckets: one all_gather (argmin/argmax ranks from its rows); large: two all_reduces and
 # one more MAX for the argmin/argmax ranks (see Comm.reduce_buckets_ranked)
 @pytest.mark.dist
-@pytest.mark.parametrize("nkeys,gather_max,steady", [(1, None, 1), (10_000, "0", 3)])
+@pytest.mark.parametrize("nkeys,gather_max,steady", [(1, None, 1), (2_000, "0", 3)])
 @pytest.mark.timeout(180)
 def test_steady_state_flush_collective_count(tmp_path, nkeys, gather_max, steady):
     env = {"DISTLOG_GATHER_MAX_BYTES": gather_max} if gather_max else {}
     res = run_ranks(_count_worker, 2, tmp_path, str(tmp_path / "root"), nkeys, timeout=150, env=env)
     for calls, mean in res:
         # one all_gather (small buckets) or three all_reduces, whatever the number of keys;
-        # the first flush agrees on the key set with one exchange more
-        assert calls == [steady + 1, steady, steady]
+        # the first flush agrees on the key set with one exchange more (and, its union being
+        # empty until then, needs no argmin/argmax pass on the all_reduce transport)
+        first = {1: 2, 3: 3}[steady]
+        assert calls == [first, steady, steady]
         assert mean == pytest.approx(nkeys - 1 + 0.5)
 
 
