@@ -72,7 +72,7 @@ class Experiment:
     def __init__(self, root: str, **options: Any) -> None:
         run_keys = ("flush_timeout", "chunk_rows", "commit_interval", "window",
                     "segment_max_bytes", "segment_max_age", "capture_output", "telemetry",
-                    "heartbeat_interval")
+                    "heartbeat_interval", "comm")
         self._run_options = {k: options.pop(k) for k in run_keys if k in options}
         self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
@@ -305,7 +305,8 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
     the run settings ``flush_timeout``, ``chunk_rows``, ``commit_interval``, ``window``,
     ``segment_max_bytes``, ``segment_max_age``, ``capture_output`` (tee each rank's
     stdout/stderr into its text log; off by default), ``telemetry`` (per-rank telemetry at each
-    flush, default True) and ``heartbeat_interval`` (seconds between heartbeats, default 30;
-    0 or None: none).
+    flush, default True), ``heartbeat_interval`` (seconds between heartbeats, default 30;
+    0 or None: none) and ``comm`` (a ``distlog.comm.Comm`` to run the collectives on instead of
+    the one made from torch.distributed: tests, or a framework's own process group).
     """
     return Experiment(root, **options)

@@ -121,6 +121,7 @@ class Run:
         capture_output: bool = False,
         telemetry: bool = True,
         heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
+        comm: Comm | None = None,
     ) -> None:
         self.root = root
         self.experiment = check_name(experiment, "experiment name", allow_slash=True)
@@ -132,6 +133,7 @@ class Run:
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval
         self.resume_step = resume_step
+        self._comm = comm
         if resume not in RESUME_MODES:
             raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}; got {resume!r}")
         self.resume = resume
@@ -182,7 +184,8 @@ class Run:
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> "Run":
         """Agree on the run id and attempt with every rank and write the metadata."""
-        self.comm = make_comm(self.flush_timeout)
+        # injected (tests, or a caller's own collective layer), else from torch.distributed
+        self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
               "node": self.info.node_rank, "pid": os.getpid()}
