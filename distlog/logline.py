@@ -11,6 +11,8 @@ spans lines, structured fields as JSON after a tab:
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
@@ -122,3 +124,29 @@ def parse_line(line: str) -> LogRecord:
         )
     except (ValueError, IndexError) as e:
         raise ValueError(f"not a distlog log line ({e}): {line[:80]!r}") from None
+
+
+#: every line starts with its UTC time in this many characters (``format_time``), so the
+#: first TIME_CHARS characters of two lines compare as their times do
+TIME_CHARS = 32
+
+
+def sort_key(line: str, rank: int, attempt: int) -> str:
+    """The merge order of a line: (time, rank, attempt), as one string that sorts so."""
+    return f"{line[:TIME_CHARS]} {rank:08d} {attempt:05d}"
+
+
+def time_of_key(key: str) -> str:
+    """The time part of a ``sort_key`` (comparable with ``format_time``'s output)."""
+    return key[:TIME_CHARS]
+
+
+def merge_lines(per_source: "Iterable[tuple[int, int, list[str]]]") -> list[str]:
+    """Merge ``(rank, attempt, lines)`` streams by (time, rank, attempt), stably."""
+    keys: list[str] = []
+    lines: list[str] = []
+    for rank, attempt, src in per_source:
+        keys.extend([sort_key(line, rank, attempt) for line in src])
+        lines.extend(src)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [lines[i] for i in order]

@@ -16,10 +16,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "distlog"
 
-ALLOWED_CYCLES: list[set[str]] = [
-    {"distlog.query.logmerge", "distlog.query.logtail"},
-    {"distlog.query.root", "distlog.query.sweeps"},
-]
+ALLOWED_CYCLES: list[set[str]] = []
 
 # layer -> what it may import from distlog (besides itself)
 LAYERS = {

@@ -223,3 +223,11 @@ def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
         else:
             d.last[k] = last_row(w, rows)
     return out
+
+
+def hashable(value: Any) -> Any:
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=repr)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..logline import LEVELS, format_line, format_time, level_number, parse_line, unescape
+from ..logline import TIME_CHARS, LEVELS, format_line, format_time, level_number, parse_line, unescape
 
 _TS_END = "+00:00 "  # characters 26..32 of every line in the usual layout
 _TS_SLICE = operator.itemgetter(slice(26, 33))
@@ -136,10 +136,10 @@ class LogFilter:
             lines = [line for line in lines if line[33:35] in ok]
         if self.since is not None:
             lo = format_time(self.since)
-            lines = [line for line in lines if line[:32] >= lo]
+            lines = [line for line in lines if line[:TIME_CHARS] >= lo]
         if self.until is not None:
             hi = format_time(self.until)
-            lines = [line for line in lines if line[:32] <= hi]
+            lines = [line for line in lines if line[:TIME_CHARS] <= hi]
         if self.needs_fields:
             lines = [line for line in lines if self._fields_ok(line)]
         return lines

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, parse_line, unescape
+from ..logline import LEVELS, LogRecord, merge_lines, parse_line, unescape  # noqa: F401 (merge_lines re-exported)
 from ..storage.aio import run_all
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
@@ -80,18 +80,6 @@ class MergedLogs(Sequence[LogRecord]):
             "level": [names.get(int(v), f"LEVEL{v}") for v in c.level],
             "message": list(map(unescape, c.messages)),
         })
-
-
-def merge_lines(per_source: Iterable[tuple[int, int, list[str]]]) -> list[str]:
-    """Merge ``(rank, attempt, lines)`` streams by (timestamp, rank, attempt), stably."""
-    keys: list[str] = []
-    lines: list[str] = []
-    for rank, attempt, src in per_source:
-        tag = f" {rank:08d} {attempt:05d}"
-        keys.extend([line[:32] + tag for line in src])
-        lines.extend(src)
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    return [lines[i] for i in order]
 
 
 def _progress(items: list, enabled: bool, what: str) -> Iterable:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterator
 
-from ..logline import format_time
+from ..logline import format_time, merge_lines, sort_key, time_of_key
 from ..storage.base import SEGMENT_SUFFIX, StorageBackend
 from ..writers.logtable import LOGS_DIR, log_sources
 from .logfilter import LogFilter
-from .logmerge import merge_lines
 
 BLOCK = 1 << 20
 LOCAL_LAG = 1.0
@@ -157,15 +156,14 @@ def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[
             if name not in states and flt.source_ok(r, a):
                 states[name] = _Source(storage, name, r, a)
         for s in states.values():
-            tag = f" {s.rank:08d} {s.attempt:05d}"
-            pending.extend((line[:32] + tag, line) for line in flt.lines(s.read_new()))
+            pending.extend((sort_key(line, s.rank, s.attempt), line) for line in flt.lines(s.read_new()))
         pending.sort()
         if finishing or (deadline is not None and time.monotonic() >= deadline):
             yield from (line for _, line in pending)
             return
         mark = format_time(time.time() - lag)
         cut = 0
-        while cut < len(pending) and pending[cut][0][:32] <= mark:
+        while cut < len(pending) and time_of_key(pending[cut][0]) <= mark:
             cut += 1
         yield from (line for _, line in pending[:cut])
         del pending[:cut]

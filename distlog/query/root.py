@@ -22,7 +22,7 @@ from ..names import EXPERIMENT_MAX_PARTS
 from ..layout import RUN_FILE
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import RunData, needs_live_step, read_run_data
+from .batch import RunData, hashable, needs_live_step, read_run_data
 from .errors import RunNotFound, listing
 from .run import RunReader, read_meta
 
@@ -122,14 +122,6 @@ def _matches(value: Any, want: Any) -> bool:
     if isinstance(value, float) and isinstance(want, (int, float)):
         return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
     return value == want
-
-
-def hashable(value: Any) -> Any:
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return json.dumps(value, sort_keys=True, default=repr)
 
 
 class RootReader:

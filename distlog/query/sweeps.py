@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .batch import read_run_data
-from .root import hashable
+from .batch import hashable, read_run_data
 from .run import RunReader
 from .series import Series
 
