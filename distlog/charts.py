@@ -254,7 +254,7 @@ class RunCharts:
         self.builder = builder or ChartBuilder()
 
     def _reader(self) -> Any:
-        from .query.run import RunReader
+        from .query.run_reader import RunReader
 
         self._run.metrics.commit()  # rows handed to the writer are readable from here on
         return RunReader(self._run.storage)

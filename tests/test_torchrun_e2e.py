@@ -90,7 +90,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _only_run(root: Path) -> distlog.query.run.RunReader:
+def _only_run(root: Path) -> distlog.query.run_reader.RunReader:
     runs = distlog.open_root(str(root)).runs()
     assert len(runs) == 1, [r.info.path for r in runs]
     return runs[0]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from ..query.errors import KeyNotFound
 from ..query.root import RootReader, run_row
-from ..query.run import RunInfo, RunReader
+from ..query.run_reader import RunInfo, RunReader
 from ..query.sweeps import read_metrics
 from .downsample import downsample, window
 from .encode import column, columns, jsonable
@@ -248,7 +248,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 def attempts(info: RunInfo) -> list[dict[str, Any]]:
     """The attempts of a (restarted) run for the timeline: start, end, status, world size."""
-    from ..query.run import parse_iso
+    from ..query.run_reader import parse_iso
 
     out = []
     for a in info.attempts or [{"attempt": 0, "started": info.started, "ended": info.ended,

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..logline import format_line
-from ..query.run import RunReader
+from ..query.run_reader import RunReader
 from .api import Api, arg_int
 from .paths import BadPath
 

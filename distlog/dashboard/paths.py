@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from ..query.root import RootReader, scan_runs
-from ..query.run import RunReader
+from ..query.run_reader import RunReader
 from ..storage.base import StorageBackend
 
 _PART_OK = re.compile(r"^[^\x00-\x1f\x7f/\\]+$")

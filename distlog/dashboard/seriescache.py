@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..query.run import RunReader
+from ..query.run_reader import RunReader
 
 #: the columns a chart uses (the others stay in the store)
 CHART_COLUMNS = ("step", "time", "value", "min", "max")

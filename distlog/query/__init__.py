@@ -18,7 +18,7 @@ from .errors import KeyNotFound, QueryError, RankNotFound, RunNotFound
 from .logfilter import LogFilter
 from .logmerge import LogReader, MergedLogs
 from .root import RootReader, find_run, open_root
-from .run import RunInfo, RunReader, open_run
+from .run_reader import RunInfo, RunReader, open_run
 from .series import Histograms, MetricsReader, Series
 from .sweeps import read_metrics
 

@@ -31,7 +31,7 @@ from ..serdes import deserialize
 from ..storage.aio import gather
 from ..storage.base import StorageBackend, read_objects
 
-# a ``query.run.RunReader``; not imported (``query.run`` builds on this module)
+# a ``query.run_reader.RunReader``; not imported (``query.run_reader`` builds on this module)
 RunReader = Any
 
 

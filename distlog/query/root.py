@@ -24,7 +24,7 @@ from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import RunData, hashable, needs_live_step, read_run_data
 from .errors import RunNotFound, listing
-from .run import RunReader, read_meta
+from .run_reader import RunReader, read_meta
 
 if TYPE_CHECKING:
     import pandas as pd

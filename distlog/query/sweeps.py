@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .batch import hashable, read_run_data
-from .run import RunReader
+from .run_reader import RunReader
 from .series import Series
 
 if TYPE_CHECKING:

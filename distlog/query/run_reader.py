@@ -13,7 +13,7 @@ from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend
 from .errors import RunNotFound, listing
-from .files import FilesReader
+from .files_reader import FilesReader
 from .logmerge import LogReader
 from .series import MetricsReader
 
