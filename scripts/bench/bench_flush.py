@@ -46,7 +46,7 @@ def _rank(rank, world, init, root, keys_list, iters, q):
         packed = torch.zeros(5 * K, dtype=torch.float64)
         writer = run.main_writer() if rank == 0 else None
         for it in range(iters):
-            exp.metrics.collect(step=it, **vals)
+            exp.metrics.collect(step=it + 1, **vals)  # step 0 agreed the key set
             dist.barrier(group)
             before = run.comm.calls
             if writer is not None:
