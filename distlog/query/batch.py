@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..layout import PARAMS_FILE, SCALARS_TABLE
+from ..layout import PARAMS_FILE, SCALARS_TABLE, table_commit, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..serdes import flatten
 from ..serdes import deserialize
@@ -35,8 +35,7 @@ from ..storage.base import StorageBackend, read_objects
 RunReader = Any
 
 
-def commit_path(table: str) -> str:
-    return f"{table}.commit.json"
+commit_path = table_commit
 
 
 def read_json_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[Any]:
@@ -131,7 +130,7 @@ def read_rows(wants: Sequence[Want]) -> list[np.ndarray]:
         store = stores.get((id(w.storage), w.table))
         if store is None:
             store = stores[(id(w.storage), w.table)] = w.storage.zarr_store(
-                f"{w.table}.zarr", read_only=True)
+                table_zarr(w.table), read_only=True)
         arr = AsyncArray.from_dict(StorePath(store, w.key), w.meta)
         if w.order != "C":
             arr = arr.with_config({"order": w.order})

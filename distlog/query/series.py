@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from ..layout import HISTOGRAMS_TABLE, SCALARS_TABLE, rank_dir
+from ..layout import HISTOGRAMS_TABLE, SCALARS_TABLE, rank_dir, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
@@ -144,7 +144,7 @@ class MetricsReader:
     def _open(self, st: StorageBackend, table: str, key: str) -> Any:
         import zarr
 
-        return zarr.open_array(store=st.zarr_store(f"{table}.zarr", read_only=True), path=key,
+        return zarr.open_array(store=st.zarr_store(table_zarr(table), read_only=True), path=key,
                                mode="r", zarr_format=3)
 
     def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:

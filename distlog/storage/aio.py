@@ -21,7 +21,7 @@ def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY,
     their results in order. Every one is awaited even when one fails (a write of a failed
     commit must not still be in flight when the commit is retried); then the first error is
     raised, or with ``return_exceptions`` the exceptions stand in place of results.
-    (``writers.rowstore.gather_async`` is the same loop; it can delegate here.)"""
+    (``writers.rowstore.gather_async`` is this, closing what zarr abandons on a failure.)"""
     coros = list(coros)
     if not coros:
         return []

@@ -26,10 +26,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..layout import table_commit, table_zarr
 from .. import report
 from ..errors import WriterError
 from ..report import warn
 from ..storage.abandoned import closing_abandoned
+from ..storage.aio import gather
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
@@ -59,32 +61,12 @@ class SeriesWriteError(WriterError):
 def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = False) -> list[Any]:
     """Run zarr coroutines concurrently (at most ``limit`` at once) on zarr's event loop.
 
-    Waits for every one even when one fails; then raises the first failure, or with
-    ``return_exceptions`` returns the exceptions in place of results."""
-    if not coros:
-        return []
-    import asyncio
-
-    from zarr.core.sync import sync
-
-    async def bounded() -> list[Any]:
-        sem = asyncio.Semaphore(limit)
-
-        async def one(c: Any) -> Any:
-            async with sem:
-                return await c
-
-        # wait for every one even when one fails: a write of a failed commit must not still
-        # be in flight (and land over newer data) when the commit is retried
-        out = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
-        if not return_exceptions:
-            for r in out:
-                if isinstance(r, BaseException):
-                    raise r
-        return out
-
+    Waits for every one even when one fails (a write of a failed commit must not still be in
+    flight, and land over newer data, when the commit is retried); then raises the first
+    failure, or with ``return_exceptions`` returns the exceptions in place of results.
+    Coroutines zarr created but abandoned on a failure are closed (``closing_abandoned``)."""
     with closing_abandoned():
-        return sync(bounded())
+        return gather(coros, limit=limit, return_exceptions=return_exceptions)
 
 
 @dataclass
@@ -130,11 +112,11 @@ class RowTable:
     # -- zarr handles ----------------------------------------------------------------------
     @property
     def zarr_path(self) -> str:
-        return f"{self.name}.zarr"
+        return table_zarr(self.name)
 
     @property
     def commit_path(self) -> str:
-        return f"{self.name}.commit.json"
+        return table_commit(self.name)
 
     def group(self) -> Any:
         if self._group is None:
@@ -533,7 +515,7 @@ class BackgroundWriter:
 def read_commit(backend: StorageBackend, name: str) -> dict[str, Any]:
     """The commit record of table ``name`` (``{}`` when nothing was committed yet)."""
     try:
-        return backend.read_json(f"{name}.commit.json")
+        return backend.read_json(table_commit(name))
     except FileNotFoundError:
         return {}
 
@@ -550,5 +532,5 @@ def read_series(backend: StorageBackend, name: str, key: str, commit: dict[str, 
     if not n:
         known = ", ".join(sorted(commit.get("lengths", {}))) or "none"
         raise KeyError(f"no committed series {key!r} in {name}; committed: {known}")
-    arr = zarr.open_array(store=backend.zarr_store(f"{name}.zarr", read_only=True), path=key, mode="r")
+    arr = zarr.open_array(store=backend.zarr_store(table_zarr(name), read_only=True), path=key, mode="r")
     return np.asarray(arr[:n])
