@@ -9,7 +9,7 @@ The root: ``--runs`` small runs in 10 experiments, 2 keys (``loss``, ``acc``) x 
 a few log lines each. Ten runs are written through the real write path (one per experiment)
 and copied, each copy with its own run id and params; the local tree is cached under
 ``--cache`` (built once per run count) and uploaded to a moto server started here, in its own
-process, behind ``tests/faultproxy.py``'s ``LatencyProxy``. Each operation runs once at 0 ms
+process, behind ``tests/support/faultproxy.py``'s ``LatencyProxy``. Each operation runs once at 0 ms
 and once at ``--delay-ms`` per request (after a warm-up); the proxy counts its requests.
 
 Latency rounds = (t at delay - t at 0 ms) / delay: how many request times lie on the critical
@@ -90,7 +90,7 @@ def build_root(cache: str, runs: int, endpoint: str) -> str:
 # ---- the server process ----------------------------------------------------------------------
 def serve(q: Any, conn: Any) -> None:
     """moto plus a latency proxy; answers ("delay", s), ("reset",), ("counts",) until ("stop",)."""
-    from faultproxy import LatencyProxy
+    from support.faultproxy import LatencyProxy
 
     server, endpoint = start_moto()
     make_bucket(endpoint, BUCKET)

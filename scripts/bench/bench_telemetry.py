@@ -106,8 +106,8 @@ def bench_heartbeats(seconds, interval):
     from moto.server import ThreadedMotoServer
 
     import distlog
-    from faultproxy import FaultProxy
-    from servers import s3_options, unique_bucket, _s3_request
+    from support.faultproxy import FaultProxy
+    from support.servers import s3_options, unique_bucket, _s3_request
 
     import logging
 
