@@ -223,8 +223,10 @@ class MetricsLogger:
         if not keys:
             return
         s = self._step_for_log(step)
+        # past every step written so far (the usual case) nothing can repeat: no per-key check
+        check = () if core.max_step is None or s > core.max_step else keys
         rank0 = self._run.rank == 0
-        for key in keys:
+        for key in check:
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
                 raise ValueError(
