@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from distlog.layout import SCALARS_TABLE, rank_dir, table_zarr
 from support import e2e_script as E
 from support.ranks import run_ranks
 
@@ -88,12 +89,13 @@ def test_two_rank_run_to_s3_reads_back_like_local(tmp_path: Any, s3_bucket: dict
     _check_against_oracle(snap, reduced, CFG)
     _assert_same_as_local(snap, local_run)
     # consolidated metadata exists after close, listing every series of the table
-    for table, keys in (("scalars.zarr", {"train/m00", "train/m01", "train/m02", "sparse", "own"}),
-                        ("ranks/rank-00001/scalars.zarr", {"own"})):
+    scalars = table_zarr(SCALARS_TABLE)
+    for rank, table, keys in ((0, scalars, {"train/m00", "train/m01", "train/m02", "sparse", "own"}),
+                              (1, f"{rank_dir(1)}/{scalars}", {"own"})):
         members = _consolidated(url, opts, table).get("metadata", {})
         assert keys <= set(members), (table, sorted(members))
         for key in keys:  # shrunk to the exact length at close
-            assert members[key]["shape"][0] == len(snap["metrics"][f"r{'1' if 'rank-' in table else '0'}:{key}"][1])
+            assert members[key]["shape"][0] == len(snap["metrics"][f"r{rank}:{key}"][1])
 
 
 @pytest.mark.s3
@@ -116,5 +118,5 @@ def test_two_rank_run_to_gcs_reads_back_like_local(tmp_path: Any, gcs_bucket: di
     reduced, snap = _run(tmp_path, url, opts)
     _check_against_oracle(snap, reduced, CFG)
     _assert_same_as_local(snap, local_run)
-    members = _consolidated(url, opts, "scalars.zarr").get("metadata", {})
+    members = _consolidated(url, opts, table_zarr(SCALARS_TABLE)).get("metadata", {})
     assert {"train/m00", "sparse", "own"} <= set(members)

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from distlog.layout import RUN_FILE, SCALARS_TABLE, rank_dir
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
 
@@ -30,11 +31,11 @@ def _oracle_loss(steps):
 def _check(root, complete):
     """Stored series against the oracle; with ``complete`` every step must be there."""
     store = open_storage(os.path.join(root, "kill", "k"))
-    commit = read_commit(store, "scalars")
+    commit = read_commit(store, SCALARS_TABLE)
     if not commit.get("lengths", {}).get("loss"):
         assert not complete
         return 0
-    rows = read_series(store, "scalars", "loss", commit)
+    rows = read_series(store, SCALARS_TABLE, "loss", commit)
     steps = rows[:, 0].astype(int)
     assert (np.diff(steps) > 0).all(), steps
     np.testing.assert_array_equal(steps, np.arange(len(steps)))  # a prefix: no gap, no repeat
@@ -43,11 +44,11 @@ def _check(root, complete):
     np.testing.assert_allclose(rows[:, 4], lo, rtol=1e-12)
     np.testing.assert_allclose(rows[:, 5], hi, rtol=1e-12)
     np.testing.assert_array_equal(rows[:, 7], 2)  # count: one value per rank
-    for rank, sub in ((0, ""), (1, "ranks/rank-00001")):
-        st = store.child(sub) if sub else store
-        c = read_commit(st, "scalars")
+    for rank in (0, 1):
+        st = store.child(rank_dir(rank)) if rank else store
+        c = read_commit(st, SCALARS_TABLE)
         if c.get("lengths", {}).get("own"):
-            o = read_series(st, "scalars", "own", c)
+            o = read_series(st, SCALARS_TABLE, "own", c)
             s = o[:, 0].astype(int)
             assert (np.diff(s) > 0).all(), (rank, s)
             np.testing.assert_array_equal(o[:, 2], [own(rank, x) for x in s])
@@ -107,6 +108,6 @@ def test_kill9_then_resume(tmp_path, seed):
     assert _check(root, complete=True) == STEPS
     import json
 
-    meta = json.load(open(os.path.join(root, "kill", "k", "run.json")))
+    meta = json.load(open(os.path.join(root, "kill", "k", RUN_FILE)))
     assert meta["status"] == "completed" and len(meta["attempts"]) == 3
     assert all(a["status"] in ("interrupted", "failed") for a in meta["attempts"][:2]), [(a["attempt"], a["status"], a.get("ended")) for a in meta["attempts"]]

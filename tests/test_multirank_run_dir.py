@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from distlog.layout import LOGS_DIR, RUN_FILE, rank_log_path
 from support.ranks import run_ranks
 
 pytestmark = pytest.mark.dist
@@ -31,12 +32,12 @@ def test_ranks_agree_on_run_dir_and_logs_are_per_rank(tmp_path, world):
     run_id = results[0][1]
     run_dir = os.path.join(root, "multi", run_id)
     assert os.listdir(os.path.join(root, "multi")) == [run_id]
-    logs = sorted(os.listdir(os.path.join(run_dir, "logs")))
-    assert logs == [f"rank-{r:05d}.attempt-0.log" for r in range(world)]
+    logs = sorted(os.listdir(os.path.join(run_dir, LOGS_DIR)))
+    assert logs == [os.path.basename(rank_log_path(r, 0)) for r in range(world)]
     from distlog.logline import parse_line
 
     for r in range(world):
-        with open(os.path.join(run_dir, "logs", f"rank-{r:05d}.attempt-0.log")) as f:
+        with open(os.path.join(run_dir, rank_log_path(r, 0))) as f:
             recs = [parse_line(line) for line in f]
         assert {x.rank for x in recs} == {r}
         mine = [x.message for x in recs if x.message.startswith("line")]
@@ -45,7 +46,7 @@ def test_ranks_agree_on_run_dir_and_logs_are_per_rank(tmp_path, world):
         assert [m for m in results[r][2] if m.startswith("line")] == mine
     import json
 
-    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    meta = json.load(open(os.path.join(run_dir, RUN_FILE)))
     assert meta["world_size"] == world and meta["status"] == "completed"
     assert [p["rank"] for p in meta["attempts"][0]["ranks"]] == list(range(world))
 

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from distlog.layout import RUN_FILE
+
 
 @pytest.mark.timeout(120)
 def test_a_run_without_torch_never_imports_it(tmp_path):
@@ -29,7 +31,7 @@ def test_a_run_without_torch_never_imports_it(tmp_path):
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1]) == {"torch_imported": False}
-    meta = json.loads((root / "default" / "plain" / "run.json").read_text())
+    meta = json.loads((root / "default" / "plain" / RUN_FILE).read_text())
     import torch  # the test process may import it: the version must match the installed one
 
     assert meta["torch"] == torch.__version__ and meta["status"] == "completed"
@@ -48,5 +50,5 @@ def test_a_run_in_a_torch_script_records_its_version(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
     assert p.returncode == 0, p.stderr
-    meta = json.loads((root / "default" / "t" / "run.json").read_text())
+    meta = json.loads((root / "default" / "t" / RUN_FILE).read_text())
     assert meta["torch"] == p.stdout.strip().splitlines()[-1]

@@ -7,11 +7,12 @@ import uuid
 
 import pytest
 
+from distlog.layout import LOGS_TABLE, rank_log_path, table_commit, table_zarr
 import distlog
 from distlog.logline import LogRecord, format_line
 from distlog.query import RankNotFound, open_run
 from distlog.query.logtail import BLOCK
-from distlog.writers.logtable import COMMIT_FILE, TABLE_DIR, read_logs_table, write_logs_table
+from distlog.writers.logtable import read_logs_table, write_logs_table
 
 
 def _two_attempts(root: str):
@@ -35,7 +36,7 @@ def test_attempts_are_merged_and_filterable(tmp_path):
 
 
 def _write(run, rank: int, text: str, attempt: int = 0) -> None:
-    path = run.storage.local_path(f"logs/rank-{rank:05d}.attempt-{attempt}.log")
+    path = run.storage.local_path(rank_log_path(rank, attempt))
     with open(path, "a") as f:
         f.write(text)
 
@@ -88,7 +89,7 @@ def test_segmented_logs_on_an_object_store(tmp_path):
             for i in range(300):
                 exp.warning(f"warn {i}") if i % 3 == 0 else exp.info(f"info {i}", step=i)
         run = open_run(f"{root}/obj/seg")
-        assert len(run.storage.segment_names("logs/rank-00000.attempt-0.log")) > 5
+        assert len(run.storage.segment_names(rank_log_path(0, 0))) > 5
         msgs = [r.message for r in run.logs.query(grep=r"^(warn|info) ")]
         assert msgs == [f"{'warn' if i % 3 == 0 else 'info'} {i}" for i in range(300)]
         assert [r.message for r in run.logs.query(tail=2, level="WARNING")] == ["warn 294", "warn 297"]
@@ -107,15 +108,15 @@ def test_segmented_logs_on_an_object_store(tmp_path):
 def test_logs_table_rewrite_keeps_one_generation(tmp_path):
     run = _two_attempts(str(tmp_path / "root"))
     write_logs_table(run.storage)
-    first = run.storage.read_json(COMMIT_FILE)["generation"]
+    first = run.storage.read_json(table_commit(LOGS_TABLE))["generation"]
     write_logs_table(run.storage)
-    second = run.storage.read_json(COMMIT_FILE)["generation"]
-    assert first != second and run.storage.list_dir(TABLE_DIR) == [second]
+    second = run.storage.read_json(table_commit(LOGS_TABLE))["generation"]
+    assert first != second and run.storage.list_dir(table_zarr(LOGS_TABLE)) == [second]
     assert run.logs.query().source == "table"
     assert run.logs.query().lines == run.logs.query(source="text").lines
     table = read_logs_table(run.storage)
     assert table.rows == len(run.logs.query(source="text"))
-    run.storage.delete(COMMIT_FILE)  # as if the run died before closing
+    run.storage.delete(table_commit(LOGS_TABLE))  # as if the run died before closing
     assert run.logs.query().source == "text"
     with pytest.raises(FileNotFoundError, match="no current logs table"):
         run.logs.query(source="table")

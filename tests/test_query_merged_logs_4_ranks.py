@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from support.ranks import run_ranks
+from distlog.layout import rank_log_path
 from distlog.logs import iter_records
 from distlog.query import LogFilter, RankNotFound, open_run
 from distlog.writers.logtable import read_logs_table, write_logs_table
@@ -42,7 +43,7 @@ def run(tmp_path_factory):
 
 
 def _file_records(run, rank):
-    text = run.storage.read_text(f"logs/rank-{rank:05d}.attempt-0.log")
+    text = run.storage.read_text(rank_log_path(rank, 0))
     return list(iter_records(text))
 
 
@@ -103,7 +104,7 @@ def test_logs_table_answers_like_the_text_and_falls_back_when_stale(run):
     frame = run.logs.to_frame(rank=1)
     assert list(frame["rank"].unique()) == [1] and str(frame["step"].dtype) == "Int64"
     # a line written after the table (a resumed run, a late rank): the text answers again
-    path = run.storage.local_path("logs/rank-00003.attempt-0.log")
+    path = run.storage.local_path(rank_log_path(3, 0))
     with open(path, "a") as f:
         f.write("2099-01-01T00:00:00.000000+00:00 INFO late n0 r3 l3 a0 s- written later\n")
     assert read_logs_table(run.storage) is None

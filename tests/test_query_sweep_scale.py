@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from distlog.layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, table_commit, table_zarr
 import distlog
 from distlog.cli import main as cli_main
 from distlog.params import flatten
@@ -69,14 +70,14 @@ def _reference(url: str, opts: dict[str, Any], keys: tuple[str, ...], final: str
     for e in EXPERIMENTS:
         for i in range(PER_EXPERIMENT):
             st = root.child(f"{e}/r{i}")
-            meta = json.loads(st.read_bytes("run.json"))
-            commit = json.loads(st.read_bytes("scalars.commit.json"))
-            row: dict[str, Any] = {"params": flatten(json.loads(st.read_bytes("params.json"))),
+            meta = json.loads(st.read_bytes(RUN_FILE))
+            commit = json.loads(st.read_bytes(table_commit(SCALARS_TABLE)))
+            row: dict[str, Any] = {"params": flatten(json.loads(st.read_bytes(PARAMS_FILE))),
                                    "last_step": meta.get("last_step"), "status": meta["status"]}
             for key in keys:
                 n = commit["lengths"][key]
-                arr = zarr.open_array(store=st.zarr_store("scalars.zarr", read_only=True), path=key,
-                                      mode="r", zarr_format=3)
+                zstore = st.zarr_store(table_zarr(SCALARS_TABLE), read_only=True)
+                arr = zarr.open_array(store=zstore, path=key, mode="r", zarr_format=3)
                 v = np.asarray(arr[:n])[:, list(arr.attrs["columns"]).index("value")]
                 if final == "last":
                     row[key] = float(v[-1])
@@ -128,7 +129,7 @@ def test_stale_consolidated_metadata_is_not_trusted(tmp_path: Any, local_root: s
 
     root = str(tmp_path / "root")
     shutil.copytree(local_root, root)
-    zjson = os.path.join(root, "mnist", "r0", "scalars.zarr", "zarr.json")
+    zjson = os.path.join(root, "mnist", "r0", table_zarr(SCALARS_TABLE), "zarr.json")
     with open(zjson) as f:
         doc = json.load(f)
     doc["consolidated_metadata"]["metadata"]["loss"]["shape"][0] = 3  # stale: 3 < 30 rows

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from distlog.errors import WriterError
+from distlog.layout import RUN_FILE, SCALARS_TABLE, table_zarr
 from distlog.storage import open_storage
 from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
 
@@ -27,7 +28,7 @@ def _rows(start, n, width=3):
 
 def test_many_chunks_and_tail_rewrites(tmp_path):
     store = open_storage(str(tmp_path))
-    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=16)
     total = 0
     for n in [5, 11, 1, 40, 3, 0, 33]:  # crosses chunk bounds, partial tails, growth
         if n:
@@ -35,59 +36,60 @@ def test_many_chunks_and_tail_rewrites(tmp_path):
             t.add("deep/er/y", _rows(total, n)[:, :3])
             total += n
         t.write()
-        got = read_series(store, "scalars", "x")
+        got = read_series(store, SCALARS_TABLE, "x")
         assert got.shape == (total, 3)
         np.testing.assert_array_equal(got, _rows(0, total))
     t.finalize()
     import zarr
 
-    arr = zarr.open_array(store=store.zarr_store("scalars.zarr", read_only=True), path="x", mode="r")
+    zstore = store.zarr_store(table_zarr(SCALARS_TABLE), read_only=True)
+    arr = zarr.open_array(store=zstore, path="x", mode="r")
     assert arr.shape == (total, 3) and arr.chunks == (16, 3)
     assert arr.attrs["columns"] == ["step", "a", "b"]
-    np.testing.assert_array_equal(read_series(store, "scalars", "deep/er/y"), _rows(0, total))
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "deep/er/y"), _rows(0, total))
 
 
 def test_resume_rewinds_to_the_checkpoint_step(tmp_path):
     store = open_storage(str(tmp_path))
-    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=8)
+    t = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=8)
     t.add("x", _rows(0, 21))
     t.write()
-    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=8)
+    t2 = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=8)
     t2.load(truncate_after_step=12)  # the checkpoint was taken at step 12
     t2.add("x", _rows(13, 10))
     t2.write()
-    got = read_series(store, "scalars", "x")
+    got = read_series(store, SCALARS_TABLE, "x")
     np.testing.assert_array_equal(got[:, 0], np.arange(23))  # strictly increasing, no gap, no dup
     np.testing.assert_array_equal(got, _rows(0, 23))
 
 
 def test_writer_thread_commits_and_closes(tmp_path):
     store = open_storage(str(tmp_path))
-    w = BackgroundWriter({"scalars": RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=32)},
-                         commit_interval=3600)
+    table = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=32)
+    w = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
     for i in range(100):
-        w.put_many("scalars", ["p", "q"], np.array([[i, 1.0, 2.0], [i, 3.0, 4.0]]))
-    assert read_commit(store, "scalars") == {}  # nothing committed before the interval or a flush
+        w.put_many(SCALARS_TABLE, ["p", "q"], np.array([[i, 1.0, 2.0], [i, 3.0, 4.0]]))
+    assert read_commit(store, SCALARS_TABLE) == {}  # nothing committed before the interval or a flush
     w.flush(wait=True)
-    assert read_commit(store, "scalars")["lengths"] == {"p": 100, "q": 100}
+    assert read_commit(store, SCALARS_TABLE)["lengths"] == {"p": 100, "q": 100}
     w.close()
-    assert read_commit(store, "scalars")["final"] is True
+    assert read_commit(store, SCALARS_TABLE)["final"] is True
 
 
 def test_write_failure_surfaces_and_rows_are_kept(tmp_path):
     target = tmp_path / "store"
     store = open_storage(str(target))
-    w = BackgroundWriter({"scalars": RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=32)},
-                         commit_interval=3600)
+    table = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=32)
+    w = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
     target.parent.mkdir(exist_ok=True)
     target.write_text("a file where the store's folder should be")
-    w.put("scalars", "p", _rows(0, 5))
+    w.put(SCALARS_TABLE, "p", _rows(0, 5))
     with pytest.raises(WriterError, match="writing to the store failed"):
         w.flush(wait=True)
     target.unlink()  # the store is back
-    w.put("scalars", "p", _rows(5, 5))
+    w.put(SCALARS_TABLE, "p", _rows(5, 5))
     w.flush(wait=True)
-    np.testing.assert_array_equal(read_series(store, "scalars", "p"), _rows(0, 10))
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "p"), _rows(0, 10))
     w.close()
 
 
@@ -122,15 +124,15 @@ def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
     p.wait()
     last_done = int(progress.read_text())  # rows committed before this value was written
     store = open_storage(str(root / "default" / "killed"))
-    commit = read_commit(store, "scalars")
+    commit = read_commit(store, SCALARS_TABLE)
     n = commit["lengths"]["loss"]
     assert n >= last_done // 7
-    rows = read_series(store, "scalars", "loss", commit)
+    rows = read_series(store, SCALARS_TABLE, "loss", commit)
     # every committed row is whole: the flush of steps [7k, 7k+6] has mean 7k+3
     np.testing.assert_array_equal(rows[:, 0], np.arange(n) * 7 + 6)
     np.testing.assert_array_equal(rows[:, 3], np.arange(n) * 7 + 3.0)
     assert np.isfinite(rows).all()
-    assert json.loads((root / "default" / "killed" / "run.json").read_text())["status"] == "running"
+    assert json.loads((root / "default" / "killed" / RUN_FILE).read_text())["status"] == "running"
 
 
 # ---- a failed zarr call leaves no unstarted coroutine behind ---------------------------------

@@ -8,12 +8,14 @@ import textwrap
 import numpy as np
 import pytest
 
+from distlog.layout import (LOGS_DIR, PARAMS_FILE, README_FILE, RUN_FILE, SCALARS_TABLE, rank_log_path,
+                            table_commit)
 import distlog
 from distlog.errors import RunStateError
 
 
 def meta(root, exp, run):
-    with open(os.path.join(root, exp, run, "run.json")) as f:
+    with open(os.path.join(root, exp, run, RUN_FILE)) as f:
         return json.load(f)
 
 
@@ -37,7 +39,7 @@ def test_run_failure_records_exception(root):
     m = meta(root, "default", "boom")
     assert m["status"] == "failed"
     assert m["error"]["type"] == "ZeroDivisionError" and "1 / 0" in m["error"]["traceback"]
-    log = open(os.path.join(root, "default", "boom", "logs", "rank-00000.attempt-0.log")).read()
+    log = open(os.path.join(root, "default", "boom", rank_log_path(0, 0))).read()
     assert "ZeroDivisionError" in log and "run failed" in log
 
 
@@ -54,7 +56,7 @@ def test_decorator_with_call_time_options(root):
     assert rid == "cnn_lr0.1"
     m = meta(root, "sweep", "cnn_lr0.1")
     assert m["status"] == "completed" and m["tags"] == ["cnn"]
-    assert json.load(open(os.path.join(root, "sweep", "cnn_lr0.1", "params.json"))) == {"lr": 0.1}
+    assert json.load(open(os.path.join(root, "sweep", "cnn_lr0.1", PARAMS_FILE))) == {"lr": 0.1}
 
 
 def test_one_run_at_a_time(root):
@@ -95,7 +97,7 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     assert m["status"] == ("failed" if crash else "completed")
     if crash:
         assert m["error"]["message"] == "user bug"
-    commit = json.load(open(tmp_path / "default" / "forgot" / "scalars.commit.json"))
+    commit = json.load(open(tmp_path / "default" / "forgot" / table_commit(SCALARS_TABLE)))
     assert commit["lengths"] == {"loss": 1}
     assert m["last_step"] == 1  # a run that only log()s still reports its last step
 
@@ -157,14 +159,14 @@ def test_readme_notes(root):
         exp.readme.write("# Notes\n")
         exp.readme.append("Tried lr=0.1.")
         assert exp.readme.read() == "# Notes\n\nTried lr=0.1."
-    assert open(os.path.join(root, "default", "n", "README.md")).read().startswith("# Notes")
+    assert open(os.path.join(root, "default", "n", README_FILE)).read().startswith("# Notes")
 
 
 def test_log_io_failure_is_reported_not_raised(root, caplog):
     exp = distlog.get_logger(root)
     with exp.run("io"):
         run = exp.current_run
-        logdir = os.path.join(root, "default", "io", "logs")
+        logdir = os.path.join(root, "default", "io", LOGS_DIR)
         run.log_sink.close()
         os.chmod(logdir, 0o500)
         try:
