@@ -15,6 +15,7 @@ from starlette.testclient import TestClient  # noqa: E402
 import distlog  # noqa: E402
 from support.dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
 from distlog.dashboard.app import make_app  # noqa: E402
+from distlog.layout import STORE_DIR  # noqa: E402
 
 LOCAL = "http://127.0.0.1"
 
@@ -150,7 +151,7 @@ def test_compare_and_bands_match_a_numpy_oracle(client):
 
 
 @pytest.mark.parametrize("path", ["../etc", "sweep/../../x", "/etc/passwd", "sweep\\lr0.1-s0",
-                                  ".distlog", "sweep/%2e%2e", "a\x00b", "C:/x", "file:///etc"])
+                                  STORE_DIR, "sweep/%2e%2e", "a\x00b", "C:/x", "file:///etc"])
 def test_traversal_attempts_are_refused(client, path):
     r = client.get("/api/run", params={"run": path})
     assert r.status_code in (400, 404), r.text

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from distlog.layout import (HEARTBEAT_DIR, SCALARS_TABLE, TELEMETRY_TABLE, rank_log_path, table_commit,
+                            table_zarr)
+from distlog.storage.base import SEGMENT_SUFFIX
 
 N_FLUSHES, N_KEYS = 200, 20
 INTERVAL, STEP_SECONDS = 0.25, 0.005
@@ -44,16 +47,15 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
         assert writer is not None
     commits = writer.commits
     puts = proxy.count("PUT")
-    chunks = sum(1 for m, p in proxy.log if m == "PUT" and "/scalars.zarr/train/k" in p
-                 and "/c/" in p)
-    arrays = sum(1 for m, p in proxy.log if m == "PUT" and "/scalars.zarr/" in p
-                 and p.endswith("/zarr.json"))
-    records = proxy.count("PUT", "/scalars.commit.json")
-    segments = proxy.count("PUT", ".log.seg/")
+    scalars = f"/{table_zarr(SCALARS_TABLE)}/"
+    chunks = sum(1 for m, p in proxy.log if m == "PUT" and f"{scalars}train/k" in p and "/c/" in p)
+    arrays = sum(1 for m, p in proxy.log if m == "PUT" and scalars in p and p.endswith("/zarr.json"))
+    records = proxy.count("PUT", f"/{table_commit(SCALARS_TABLE)}")
+    segments = proxy.count("PUT", f"/{rank_log_path(0, 0)}{SEGMENT_SUFFIX}/")
     # per-rank telemetry (one series per field, written with the same commits) and heartbeats
-    tele = proxy.count("PUT", "/telemetry.")
+    tele = proxy.count("PUT", f"/{TELEMETRY_TABLE}.")
     tele_series = len(reader_fields(s3_bucket))
-    beats = proxy.count("PUT", "/heartbeats/")
+    beats = proxy.count("PUT", f"/{HEARTBEAT_DIR}/")
     detail = (f"{puts} PUTs for {N_FLUSHES} flushes of {N_KEYS} keys ({loop_puts} during the "
               f"loop): {chunks} chunk writes, {arrays} array metadata, {records} commit records, "
               f"{segments} log segments, {tele} telemetry ({tele_series} series), {beats} "
@@ -128,5 +130,5 @@ def test_local_log_lines_are_on_disk_after_each_flush(tmp_path: Any) -> None:
             exp.info(f"line {step}")
             exp.metrics.collect(step=step, x=1.0)
             exp.metrics.flush()
-            text = (tmp_path / "root/e/r/logs/rank-00000.attempt-0.log").read_text()
+            text = (tmp_path / "root/e/r" / rank_log_path(0, 0)).read_text()
             assert f"line {step}\n" in text

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from distlog.layout import RUN_FILE, rank_log_path
 from support.ranks import run_ranks
 
 pytestmark = pytest.mark.dist
@@ -31,7 +32,7 @@ def test_first_cause_is_the_rank_that_raised_not_the_echo(tmp_path):
     root = str(tmp_path / "root")
     got = run_ranks(_rank1_raises, 2, tmp_path, root, timeout=120)
     assert got[1] == "RuntimeError" and got[0] is not None  # rank 0 sees the lost peer
-    meta = json.load(open(os.path.join(root, "fc", "r", "run.json")))
+    meta = json.load(open(os.path.join(root, "fc", "r", RUN_FILE)))
     assert meta["status"] == "failed"
     assert (meta["error"]["rank"], meta["error"]["type"]) == (1, "RuntimeError"), meta["error"]
     assert "boom on rank one" in meta["error"]["message"] and "Traceback" in meta["error"]["traceback"]
@@ -66,8 +67,8 @@ def test_after_a_flush_timeout_no_rank_says_completed(tmp_path):
     got = run_ranks(_slow_rank_at_close, 2, tmp_path, root, timeout=120)
     assert got[0] == "FlushTimeout" and got[1] is not None, got
     run_dir = os.path.join(root, "fc", "t")
-    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    meta = json.load(open(os.path.join(run_dir, RUN_FILE)))
     assert meta["status"] == "failed"
     for rank in (0, 1):
-        text = open(os.path.join(run_dir, "logs", f"rank-{rank:05d}.attempt-0.log")).read()
+        text = open(os.path.join(run_dir, rank_log_path(rank, 0))).read()
         assert "run ended: completed" not in text and "run ended: failed" in text, (rank, text[-800:])

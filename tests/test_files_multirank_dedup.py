@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from distlog.cas import BLOB_DIR
+from distlog.layout import FILES_TABLE, MANIFEST_DIR, manifest_path, table_commit, table_zarr
 from support.ranks import run_ranks
 
 pytestmark = pytest.mark.dist
@@ -48,18 +50,18 @@ def test_same_checkpoint_on_four_ranks_two_nodes_is_one_blob(tmp_path):
     assert len({o.sha256 for o in own}) == 4  # different bytes, distinct blobs
     assert [r[4] for r in results] == [1.0, 2.0, 3.0, 0.0]  # any rank reads another's file
 
-    blobs = [n for d in os.listdir(os.path.join(root, ".distlog", "cas", "sha256"))
-             for n in os.listdir(os.path.join(root, ".distlog", "cas", "sha256", d))]
+    blobs = [n for d in os.listdir(os.path.join(root, BLOB_DIR))
+             for n in os.listdir(os.path.join(root, BLOB_DIR, d))]
     assert sorted(blobs) == sorted({shared[0].sha256} | {o.sha256 for o in own})
 
     run_dir = os.path.join(root, "dedup", "r")
-    assert sorted(os.listdir(os.path.join(run_dir, "files"))) == [
-        f"manifest-rank-{r:05d}.jsonl" for r in range(4)]
-    commit = json.load(open(os.path.join(run_dir, "files.commit.json")))
+    assert sorted(os.listdir(os.path.join(run_dir, MANIFEST_DIR))) == [
+        os.path.basename(manifest_path(r)) for r in range(4)]
+    commit = json.load(open(os.path.join(run_dir, table_commit(FILES_TABLE))))
     assert commit["length"] == 8
     import zarr
 
-    g = zarr.open_group(os.path.join(run_dir, "files.zarr"), mode="r")
+    g = zarr.open_group(os.path.join(run_dir, table_zarr(FILES_TABLE)), mode="r")
     rows = list(zip(g["path"][:], g["rank"][:].tolist(), g["host"][:], g["version"][:].tolist()))
     assert sorted(r for r in rows if r[0] == "checkpoints/model.pt") == [
         ("checkpoints/model.pt", 0, "nodeA", 1), ("checkpoints/model.pt", 1, "nodeA", 1),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from distlog.layout import manifest_path
 import distlog
 from distlog.cas import blob_path
 
@@ -121,7 +122,7 @@ def test_records_carry_identity_and_the_blob_is_content_addressed(exp, tmp_path)
     assert (rec.namespace, rec.name, rec.path) == ("checkpoints", "c.bin", "checkpoints/c.bin")
     assert rec.rank == 0 and rec.host and rec.size == 3 and rec.attempt == 0
     assert (tmp_path / "root" / blob_path(rec.sha256)).read_bytes() == b"abc"
-    line = (tmp_path / "root" / "default" / "r1" / "files" / "manifest-rank-00000.jsonl").read_text()
+    line = (tmp_path / "root" / "default" / "r1" / manifest_path(0)).read_text()
     assert json.loads(line.splitlines()[-1])["path"] == "checkpoints/c.bin"
 
 

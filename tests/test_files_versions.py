@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
+from distlog.layout import FILES_TABLE, manifest_path, table_commit, table_zarr
 import distlog
 from distlog.files import TABLE_COLUMNS, read_manifests
 
@@ -60,9 +61,9 @@ def test_files_table_written_at_close(tmp_path):
         exp.files("ns").save(b"x", "b.bin")
         exp.files("ns").save(b"y", "b.bin")
     run = root / "default" / "r"
-    commit = json.loads((run / "files.commit.json").read_text())
+    commit = json.loads((run / table_commit(FILES_TABLE)).read_text())
     assert commit["length"] == 3 and commit["columns"] == [c for c, _ in TABLE_COLUMNS]
-    g = zarr.open_group(str(run / "files.zarr"), mode="r")
+    g = zarr.open_group(str(run / table_zarr(FILES_TABLE)), mode="r")
     n = commit["length"]
     assert list(g["path"][:n]) == ["a.npy", "ns/b.bin", "ns/b.bin"]
     assert g["version"][:n].tolist() == [1, 1, 2] and g["step"][:n].tolist() == [5, -1, -1]
@@ -81,10 +82,9 @@ def test_versions_continue_in_a_resumed_attempt(tmp_path):
         rec = exp.files.save(b"two", "state.bin")
         assert (rec.version, rec.attempt) == (2, 1)
         assert exp.files.load("state.bin", version=1) == b"one"
-    lines = open(os.path.join(root, "default", "resumable", "files",
-                              "manifest-rank-00000.jsonl")).read().splitlines()
+    lines = open(os.path.join(root, "default", "resumable", manifest_path(0))).read().splitlines()
     assert [json.loads(x)["attempt"] for x in lines] == [0, 1]
-    g = zarr.open_group(os.path.join(root, "default", "resumable", "files.zarr"), mode="r")
+    g = zarr.open_group(os.path.join(root, "default", "resumable", table_zarr(FILES_TABLE)), mode="r")
     assert g["version"][:].tolist() == [1, 2]
 
 
@@ -93,7 +93,7 @@ def test_a_torn_manifest_line_is_skipped_and_not_glued_to_the_next(tmp_path):
     exp = distlog.get_logger(str(root))
     with exp.run("torn"):
         exp.files.save(b"ok", "a.bin")
-    manifest = root / "default" / "torn" / "files" / "manifest-rank-00000.jsonl"
+    manifest = root / "default" / "torn" / manifest_path(0)
     with open(manifest, "a") as f:
         f.write('{"path": "b.bin", "sha2')  # the attempt crashed mid-line
     with exp.run("torn"):

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from distlog.layout import RUN_FILE, SCALARS_TABLE, table_commit
 from support.ranks import run_ranks
 
 pytestmark = pytest.mark.dist
@@ -36,10 +37,10 @@ def test_flush_on_rank_0_only_raises_on_every_rank_and_writes_nothing(tmp_path):
         assert "rank 0: flush() #1" in err and "rank 1: its closing flush (close()) #1" in err, err
         assert "nothing from it was written" in err
     run_dir = os.path.join(root, "mm", "r")
-    commit_path = os.path.join(run_dir, "scalars.commit.json")
+    commit_path = os.path.join(run_dir, table_commit(SCALARS_TABLE))
     lengths = json.load(open(commit_path))["lengths"] if os.path.exists(commit_path) else {}
     assert not any(lengths.values()), lengths  # no row from mismatched flushes
-    meta = json.load(open(os.path.join(run_dir, "run.json")))
+    meta = json.load(open(os.path.join(run_dir, RUN_FILE)))
     assert meta["status"] == "failed"
     assert meta["error"]["type"] == "FlushMismatch"
 
@@ -66,7 +67,7 @@ def test_a_skipped_flush_with_explicit_steps_is_caught_at_once(tmp_path):
     errors = run_ranks(_skip_one_flush, 2, tmp_path, root, True, timeout=120)
     for err in errors:
         assert len(err) == 1 and "rank 0: flush() #1, step=9" in err[0] and "rank 1: flush() #1, step=19" in err[0], err
-    commit = os.path.join(root, "mm", "skip", "scalars.commit.json")
+    commit = os.path.join(root, "mm", "skip", table_commit(SCALARS_TABLE))
     assert not os.path.exists(commit) or not any(json.load(open(commit))["lengths"].values())
 
 

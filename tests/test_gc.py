@@ -10,6 +10,7 @@ import pytest
 import distlog
 from distlog.cas import ContentStore, blob_path, fresh_path, lease_path
 from distlog.gc import GCReport, collect_garbage, scan_layout
+from distlog.layout import manifest_path
 from distlog.storage.local import LocalBackend
 
 OLD = time.time() - 7 * 86400
@@ -97,7 +98,7 @@ def test_run_discovery_skips_the_store_and_tables(tmp_path):
     root, *_ = _setup(tmp_path)
     layout = scan_layout(LocalBackend(root))
     assert layout.runs == ["a/b/r1"]
-    assert layout.manifests == ["a/b/r1/files/manifest-rank-00000.jsonl"]
+    assert layout.manifests == [f"a/b/r1/{manifest_path(0)}"]
 
 
 def test_negative_grace_is_refused(tmp_path):

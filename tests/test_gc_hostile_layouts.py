@@ -15,6 +15,7 @@ import distlog
 from distlog.cas import BLOB_DIR
 from distlog.errors import LayoutError
 from distlog.gc import collect_garbage
+from distlog.layout import MANIFEST_DIR, RUN_FILE, STORE_DIR, manifest_path
 from support.hostile_names import gc
 
 OLD = time.time() - 7 * 86400
@@ -34,7 +35,7 @@ def _two_runs(tmp_path) -> str:
     for e, r in (("x", "r1"), ("y", "r2")):
         with exp.experiment(e), exp.run(r):
             exp.files.save(f"bytes of {e}/{r}".encode(), "a.bin")
-    for folder, _d, files in os.walk(os.path.join(root, ".distlog")):
+    for folder, _d, files in os.walk(os.path.join(root, STORE_DIR)):
         for f in files:
             os.utime(os.path.join(folder, f), (OLD, OLD))
     assert len(_blobs(root)) == 2
@@ -47,14 +48,14 @@ def _move(root, src, dst):
 
 
 @pytest.mark.parametrize("change,reason", [
-    (lambda r: _move(r, "x", "run.json"), "folder named run.json"),
+    (lambda r: _move(r, "x", RUN_FILE), f"folder named {RUN_FILE}"),
     (lambda r: _move(r, "x", ".hidden"), "sits in a folder named '.hidden'"),
     (lambda r: _move(r, "x", "e/.hidden"), "sits in a folder named '.hidden'"),
     (lambda r: _move(r, "x", "x.seg"), "sits in a folder named 'x.seg'"),
     (lambda r: _move(r, "y/r2", "x/r1/nested"), "is inside another run ('x/r1')"),
-    (lambda r: shutil.copy(os.path.join(r, "x/r1/files/manifest-rank-00000.jsonl"),
-                           os.path.join(r, "x/manifest-rank-00000.jsonl")),
-     "is not in a run's files/ folder"),
+    (lambda r: shutil.copy(os.path.join(r, "x/r1", manifest_path(0)),
+                           os.path.join(r, "x", os.path.basename(manifest_path(0)))),
+     f"is not in a run's {MANIFEST_DIR}/ folder"),
     (lambda r: os.makedirs(os.path.join(r, ".cache/sub")) or open(
         os.path.join(r, ".cache/sub/f"), "w").close(), "hidden folder that distlog does not write"),
 ])
@@ -106,4 +107,4 @@ def test_ls_says_which_hidden_folders_it_did_not_scan(tmp_path):
         assert main(["ls", root, "--format", "csv"]) == 0
     assert "r2" in out.getvalue() and "r1" not in out.getvalue()
     assert "hidden entries not scanned: '.hidden'" in err.getvalue()
-    assert ".distlog" not in err.getvalue()
+    assert STORE_DIR not in err.getvalue()

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from distlog.layout import HISTOGRAMS_TABLE, LOGS_DIR, RUN_FILE, SCALARS_TABLE, rank_dir, rank_log_path
 import distlog
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
@@ -30,15 +31,15 @@ def test_log_keeps_every_ranks_values(tmp_path):
     root = str(tmp_path / "root")
     run_ranks(_log_worker, 3, tmp_path, root, timeout=90)
     run = open_storage(os.path.join(root, "default", "perrank"))
-    np.testing.assert_array_equal(read_series(run, "scalars", "own/value")[:, 2], [0, 1, 2])
-    assert read_series(run, "scalars", "only_rank0")[0, 0] == 9
+    np.testing.assert_array_equal(read_series(run, SCALARS_TABLE, "own/value")[:, 2], [0, 1, 2])
+    assert read_series(run, SCALARS_TABLE, "only_rank0")[0, 0] == 9
     for r in (1, 2):
-        mine = run.child(f"ranks/rank-{r:05d}")
-        rows = read_series(mine, "scalars", "own/value")
+        mine = run.child(rank_dir(r))
+        rows = read_series(mine, SCALARS_TABLE, "own/value")
         np.testing.assert_array_equal(rows[:, 0], [0, 1, 2])
         np.testing.assert_array_equal(rows[:, 2], [r * 10, r * 10 + 1, r * 10 + 2])
-        assert "only_rank0" not in read_commit(mine, "scalars")["lengths"]
-        h = read_series(mine, "histograms", "weights")
+        assert "only_rank0" not in read_commit(mine, SCALARS_TABLE)["lengths"]
+        h = read_series(mine, HISTOGRAMS_TABLE, "weights")
         assert h.shape == (1, 2 + 11 + 10)
         np.testing.assert_array_equal(h[0, 2:13], np.histogram(np.arange(100) + r, bins=10)[1])
         np.testing.assert_array_equal(h[0, 13:], [10] * 10)
@@ -68,7 +69,7 @@ def test_conveniences_and_statistics(root):
             exp.metrics.get_summary("loss", frequency=7)
         with pytest.raises(KeyError, match="known: a, b, loss"):
             exp.metrics.get_stats("nope")
-    rows = read_series(open_storage(os.path.join(root, "default", "stats")), "scalars", "loss")
+    rows = read_series(open_storage(os.path.join(root, "default", "stats")), SCALARS_TABLE, "loss")
     np.testing.assert_array_equal(rows[:, 0], np.arange(500))
     np.testing.assert_array_equal(rows[:, 2], vals)
 
@@ -120,14 +121,14 @@ def test_resumed_run_rewinds_and_continues(root):
             exp.metrics.flush()
         exp.info("second attempt")
     store = open_storage(os.path.join(root, "default", "resume"))
-    rows = read_series(store, "scalars", "loss")
+    rows = read_series(store, SCALARS_TABLE, "loss")
     np.testing.assert_array_equal(rows[:, 0], np.arange(30))
     import json
 
-    meta = json.loads(store.read_text("run.json"))
+    meta = json.loads(store.read_text(RUN_FILE))
     assert [a["attempt"] for a in meta["attempts"]] == [0, 1]
     assert meta["attempts"][1]["resume_step"] == 25 and meta["status"] == "completed"
-    assert sorted(store.list_dir("logs")) == ["rank-00000.attempt-0.log", "rank-00000.attempt-1.log"]
+    assert sorted(store.list_dir(LOGS_DIR)) == [os.path.basename(rank_log_path(0, a)) for a in (0, 1)]
 
 
 def test_collector_handle_equals_collect(root):
@@ -142,5 +143,6 @@ def test_collector_handle_equals_collect(root):
         assert red["train/loss"] == {"mean": 18 / 5, "min": 1.0, "max": 6.0, "sum": 18.0, "count": 5.0, "nonfinite": 1.0}
         with pytest.raises(TypeError, match="metric 'train/loss' got a str"):
             add("x")
-    rows = read_series(open_storage(os.path.join(root, "default", "collector")), "scalars", "train/loss")
+    store = open_storage(os.path.join(root, "default", "collector"))
+    rows = read_series(store, SCALARS_TABLE, "train/loss")
     assert rows[0, 0] == 9  # the last collected step

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import distlog
+from distlog.layout import LOGS_DIR, PARAMS_FILE, RANKS_DIR, RUN_FILE, STORE_DIR
 from distlog.names import check_name
 
 EXP, RUN, KEY, NS, FILE = "experiment name", "run id", "metric key", "files namespace", "file name"
@@ -22,12 +23,12 @@ EXP, RUN, KEY, NS, FILE = "experiment name", "run id", "metric key", "files name
     (KEY, "train/.zattrs", "starts with '.'"),
     (KEY, "__meta", "reserved by the Zarr v3 specification"),
     (KEY, "...", "starts with '.'"),
-    (EXP, ".distlog", "starts with '.'"),
+    (EXP, STORE_DIR, "starts with '.'"),
     (EXP, "a/.hidden", "starts with '.'"),
     (RUN, "...", "starts with '.'"),
-    (EXP, "run.json", "'run.json' is reserved"),
-    (RUN, "run.json", "'run.json' is reserved"),
-    (KEY, "a/run.json", "'run.json' is reserved"),
+    (EXP, RUN_FILE, f"{RUN_FILE!r} is reserved"),
+    (RUN, RUN_FILE, f"{RUN_FILE!r} is reserved"),
+    (KEY, f"a/{RUN_FILE}", f"{RUN_FILE!r} is reserved"),
     (RUN, "x.seg", "reserved for the segments of appended files"),
     (RUN, "trail.", "ends with '.'"),
     (RUN, "trail ", "whitespace"),
@@ -52,7 +53,7 @@ def test_rejected_with_argument_value_limit_and_fix(what, value, expect):
 @pytest.mark.parametrize("what,value", [
     (RUN, "n" * 255), (EXP, "€" * 85), (KEY, "😀" * 63 + "abc"), (EXP, "x/" * 6 + "x"),
     (KEY, "aux"), (RUN, "CON"), (EXP, "%2e%2e/%2e%2e"), (KEY, "with space"), (RUN, "数据集"),
-    (KEY, "c"), (KEY, "ranks"), (RUN, "logs"), (EXP, "params.json"), (KEY, "train/loss"),
+    (KEY, "c"), (KEY, RANKS_DIR), (RUN, LOGS_DIR), (EXP, PARAMS_FILE), (KEY, "train/loss"),
     (FILE, ".hydra/config.yaml"), (FILE, "weights[1]*.bin"), (NS, "..."), (FILE, "trail."),
 ])
 def test_accepted(what, value):

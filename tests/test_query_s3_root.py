@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from distlog.layout import rank_log_path
 import distlog
 from distlog.cli import main
 from distlog.writers.logtable import write_logs_table
@@ -47,7 +48,7 @@ def test_root_table_and_bands_on_s3(s3_root):
 def test_segmented_logs_files_and_table_on_s3(s3_root):
     url, opts = s3_root
     run = distlog.open_run(f"{url}/sweep/lr0.1", **opts)
-    assert len(run.storage.segment_names("logs/rank-00000.attempt-0.log")) > 1
+    assert len(run.storage.segment_names(rank_log_path(0, 0))) > 1
     msgs = [r.message for r in run.logs.query(grep="^lr ")]
     assert msgs == [f"lr 0.1 step {s}" for s in (0, 4, 8)]
     assert [r.message for r in run.logs.query(tail=1, level="WARNING")] == ["done 0.1"]

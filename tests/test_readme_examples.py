@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from distlog.layout import RUN_FILE
+
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
 
@@ -28,7 +30,7 @@ def test_readme_quickstart_runs_verbatim(tmp_path):
     p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
                        timeout=150, env=env)
     assert p.returncode == 0, p.stderr
-    meta = json.loads((tmp_path / "runs" / "mnist" / "quickstart" / "run.json").read_text())
+    meta = json.loads((tmp_path / "runs" / "mnist" / "quickstart" / RUN_FILE).read_text())
     assert meta["status"] == "completed" and meta["world_size"] == 1
     assert "completed 0.0003" in p.stdout and "training done" in p.stdout
 

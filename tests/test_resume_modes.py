@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from distlog.layout import RUN_FILE, SCALARS_TABLE, rank_dir
 import distlog
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_commit, read_series
@@ -23,7 +24,7 @@ def _quickstart(root, run_id="quickstart", resume="allow", steps=100):
         exp.metrics("val").log(step=steps - 1, accuracy=0.95)
 
 
-def _series(root, run, key, table="scalars", sub=""):
+def _series(root, run, key, table=SCALARS_TABLE, sub=""):
     store = open_storage(os.path.join(root, "mnist", run, sub) if sub else os.path.join(root, "mnist", run))
     return read_series(store, table, key, read_commit(store, table))
 
@@ -35,7 +36,7 @@ def test_running_a_named_run_twice_rewinds_instead_of_appending(tmp_path):
     rows = _series(root, "quickstart", "train/loss")
     np.testing.assert_array_equal(rows[:, 0], np.arange(9, 100, 10))  # 10 rows, not 20
     assert len(_series(root, "quickstart", "val/accuracy")) == 1
-    meta = json.load(open(os.path.join(root, "mnist", "quickstart", "run.json")))
+    meta = json.load(open(os.path.join(root, "mnist", "quickstart", RUN_FILE)))
     assert [a["attempt"] for a in meta["attempts"]] == [0, 1] and meta["status"] == "completed"
     run = distlog.open_run(os.path.join(root, "mnist", "quickstart"))
     assert run.metrics.frame("train/loss")["step"].tolist() == list(range(9, 100, 10))
@@ -61,7 +62,7 @@ def test_resume_never_and_must(tmp_path):
     with pytest.raises(ValueError, match="resume must be one of"):
         distlog.get_logger(root).run("x", resume="sometimes").__enter__()
     # the refused attempts left no attempt behind
-    meta = json.load(open(os.path.join(root, "mnist", "r1", "run.json")))
+    meta = json.load(open(os.path.join(root, "mnist", "r1", RUN_FILE)))
     assert len(meta["attempts"]) == 2
 
 
@@ -103,7 +104,7 @@ def test_resume_without_checkpoint_rewinds_per_rank_series(tmp_path):
     root = str(tmp_path)
     run_ranks(_per_rank, 2, tmp_path, root, 0, timeout=120)
     run_ranks(_per_rank, 2, tmp_path, root, 1, timeout=120)
-    own1 = _series(root, "pr", "own", sub="ranks/rank-00001")
+    own1 = _series(root, "pr", "own", sub=rank_dir(1))
     assert own1[:, 0].tolist() == [5.0, 15.0, 25.0]  # not 5, 15, 25, 5, 15, 25
     assert own1[:, 2].tolist() == [106.0, 116.0, 126.0]  # the second attempt's values
     own0 = _series(root, "pr", "own")
