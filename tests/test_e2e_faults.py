@@ -84,17 +84,18 @@ def test_writer_keeps_every_row_through_failing_zarr_writes(seed: int) -> None:
     included): commits fail and raise ``WriterError`` at the next flush, yet once the store
     recovers every row is there exactly once, in order, and nothing past the rows is NaN."""
     from distlog.errors import WriterError
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
 
     backend, state = _flaky_backend(0.3, seed=seed)
     keys = [f"k{i}" for i in range(5)] + ["deep/er/k"]
-    table = RowTable(backend, "scalars", ("step", "a", "b"), chunk_rows=4)  # many chunks, resizes
-    writer = BackgroundWriter({"scalars": table}, commit_interval=3600)
+    table = RowTable(backend, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=4)  # many chunks, resizes
+    writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
     failures = 0
     steps = 150
     for step in range(steps):
         present = [k for i, k in enumerate(keys) if i < 3 or step % (i + 1) == 0]
-        writer.put_many("scalars", present, np.stack([_row(step, keys.index(k)) for k in present]))
+        writer.put_many(SCALARS_TABLE, present, np.stack([_row(step, keys.index(k)) for k in present]))
         if step % 3 == 2:
             try:
                 writer.flush(wait=True, timeout=30)
@@ -104,11 +105,11 @@ def test_writer_keeps_every_row_through_failing_zarr_writes(seed: int) -> None:
     writer.flush(wait=True, timeout=30)
     writer.close(finalize=True, timeout=60)
     assert failures >= 10 and state["failed"] >= 20, (failures, state["failed"])
-    commit = read_commit(backend, "scalars")
+    commit = read_commit(backend, SCALARS_TABLE)
     for i, key in enumerate(keys):
         want = np.stack([_row(s, i) for s in range(steps) if i < 3 or s % (i + 1) == 0])
         assert commit["lengths"][key] == len(want)
-        got = read_series(backend, "scalars", key, commit)
+        got = read_series(backend, SCALARS_TABLE, key, commit)
         np.testing.assert_array_equal(got, want, err_msg=key)
 
 
@@ -118,22 +119,23 @@ def test_failed_commit_leaves_no_write_in_flight() -> None:
     The next commit must not start before that write has landed: otherwise the late, older
     chunk overwrites the newer one and the committed length covers fill values."""
     from distlog.errors import WriterError
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import BackgroundWriter, RowTable, read_series
 
     backend, state = _flaky_backend(0.0, seed=0, slow={"slow/c/": 0.5}, fail_keys=("bad/c/",))
-    table = RowTable(backend, "scalars", ("step", "a", "b"), chunk_rows=8)
-    writer = BackgroundWriter({"scalars": table}, commit_interval=3600)
-    writer.put_many("scalars", ["bad", "slow"], np.stack([_row(0, 0), _row(0, 1)]))
+    table = RowTable(backend, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=8)
+    writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
+    writer.put_many(SCALARS_TABLE, ["bad", "slow"], np.stack([_row(0, 0), _row(0, 1)]))
     with pytest.raises(WriterError):
         writer.flush(wait=True, timeout=30)  # "bad" fails at once, "slow" is still writing
     state["fail_keys"] = False
     for step in range(1, 4):
-        writer.put_many("scalars", ["bad", "slow"], np.stack([_row(step, 0), _row(step, 1)]))
+        writer.put_many(SCALARS_TABLE, ["bad", "slow"], np.stack([_row(step, 0), _row(step, 1)]))
     writer.flush(wait=True, timeout=30)
     writer.close(finalize=True, timeout=30)
     time.sleep(0.8)  # a write left over from the failed commit would have landed by now
     for i, key in enumerate(["bad", "slow"]):
-        np.testing.assert_array_equal(read_series(backend, "scalars", key),
+        np.testing.assert_array_equal(read_series(backend, SCALARS_TABLE, key),
                                       np.stack([_row(s, i) for s in range(4)]), err_msg=key)
 
 
@@ -198,6 +200,7 @@ def test_writer_on_s3_keeps_rows_when_commits_fail(s3_bucket: dict[str, Any]) ->
 
     from distlog import open_storage
     from distlog.errors import WriterError
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
 
     keys = ["a", "b/c"]
@@ -205,11 +208,11 @@ def test_writer_on_s3_keeps_rows_when_commits_fail(s3_bucket: dict[str, Any]) ->
                     kinds={"503": 1}) as proxy:
         b = open_storage(s3_bucket["url"], **{**s3_bucket["storage_options"],
                                               "endpoint_url": proxy.url, "retry_attempts": 1})
-        table = RowTable(b, "scalars", ("step", "a", "b"), chunk_rows=4)
-        writer = BackgroundWriter({"scalars": table}, commit_interval=3600)
+        table = RowTable(b, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=4)
+        writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
         failures = 0
         for step in range(40):
-            writer.put_many("scalars", keys, np.stack([_row(step, i) for i in range(2)]))
+            writer.put_many(SCALARS_TABLE, keys, np.stack([_row(step, i) for i in range(2)]))
             if step % 2:
                 try:
                     writer.flush(wait=True, timeout=60)
@@ -220,9 +223,9 @@ def test_writer_on_s3_keeps_rows_when_commits_fail(s3_bucket: dict[str, Any]) ->
         writer.close(finalize=True, timeout=60)
     assert failures >= 3, (failures, proxy.faults)
     direct = open_storage(s3_bucket["url"], **s3_bucket["storage_options"])
-    commit = read_commit(direct, "scalars")
+    commit = read_commit(direct, SCALARS_TABLE)
     for i, key in enumerate(keys):
-        np.testing.assert_array_equal(read_series(direct, "scalars", key, commit),
+        np.testing.assert_array_equal(read_series(direct, SCALARS_TABLE, key, commit),
                                       np.stack([_row(s, i) for s in range(40)]), err_msg=key)
 
 

@@ -54,10 +54,11 @@ def test_flush_matches_numpy_oracle(tmp_path, world):
         env = {"DISTLOG_GATHER_MAX_BYTES": "0"} if world == 4 else {}
         res = run_ranks(_worker, world, tmp_path, root, SCENARIOS, False, timeout=180, env=env)
     from distlog.storage import open_storage
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import read_commit, read_series
 
     store = open_storage(os.path.join(root, "flush", "r"))
-    commit = read_commit(store, "scalars")
+    commit = read_commit(store, SCALARS_TABLE)
     for name in SCENARIOS:
         windows = scenario(name, world)
         stored_rows: dict[str, list] = {}
@@ -77,7 +78,7 @@ def test_flush_matches_numpy_oracle(tmp_path, world):
             for key, stats in want.items():
                 stored_rows.setdefault(f"{name}/{key}", []).append((max(10 * i + r for r in window if window[r]) if any(window.values()) else None, stats))
         for key, expected in stored_rows.items():
-            rows = read_series(store, "scalars", key, commit)
+            rows = read_series(store, SCALARS_TABLE, key, commit)
             assert len(rows) == len(expected), (key, rows)
             for row, (step, stats) in zip(rows, expected):
                 assert row[0] == step
@@ -122,7 +123,8 @@ def test_nested_namespaces_and_headline(tmp_path):
     res = run_ranks(_nested_ns_worker, 2, tmp_path, root, timeout=90)
     assert res[0] == res[1] == (["train/inner/loss", "val/acc"], 1.0)
     from distlog.storage import open_storage
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import read_series
 
-    rows = read_series(open_storage(os.path.join(root, "default", "ns")), "scalars", "train/inner/loss")
+    rows = read_series(open_storage(os.path.join(root, "default", "ns")), SCALARS_TABLE, "train/inner/loss")
     assert rows[0, 2] == 1.0 and rows[0, 3] == 0.5  # value = max (headline), mean kept too

@@ -36,9 +36,10 @@ def test_bad_value_on_one_rank_raises_on_every_rank(tmp_path):
         assert "metric 'loss' got a str ('nan?')" in outcome and "rank 1" in outcome
         assert count == 3
     from distlog.storage import open_storage
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import read_series
 
-    rows = read_series(open_storage(os.path.join(root, "default", "bad")), "scalars", "loss")
+    rows = read_series(open_storage(os.path.join(root, "default", "bad")), SCALARS_TABLE, "loss")
     assert rows[:, 0].tolist() == [1.0, 2.0]  # the valid values of the failed flush were kept
     assert rows[0, 3] == pytest.approx(1.0) and rows[0, 7] == 3  # mean of 0,1,2 over 3 values
 

@@ -57,6 +57,7 @@ def test_resuming_a_run_stored_before_the_rank_columns_keeps_its_columns(tmp_pat
     import distlog
     from distlog.metrics import SCALAR_COLUMNS
     from distlog.storage import open_storage
+    from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import RowTable, read_series
 
     root = str(tmp_path / "root")
@@ -66,12 +67,12 @@ def test_resuming_a_run_stored_before_the_rank_columns_keeps_its_columns(tmp_pat
     store = open_storage(f"{root}/default/old")
     # its series as the format before argmin_rank/argmax_rank wrote them (9 columns)
     old_cols = list(SCALAR_COLUMNS[:9])
-    t = RowTable(store, "scalars", old_cols)
+    t = RowTable(store, SCALARS_TABLE, old_cols)
     t.add("loss", np.array([[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]]))
     t.write(final=True)
     t.finalize()
     with exp.run("old"):  # a new attempt with the current format appends to it
         exp.metrics.collect(step=1, loss=2.0)
         exp.metrics.flush()
-    rows = read_series(store, "scalars", "loss")
+    rows = read_series(store, SCALARS_TABLE, "loss")
     assert rows.shape == (2, 9) and rows[:, 0].tolist() == [0.0, 1.0] and rows[1, 2] == 2.0
