@@ -7,6 +7,7 @@ import json
 
 import distlog
 from distlog.cli import main
+from distlog.layout import RUN_FILE
 from support.cli_tree import build_tree
 
 
@@ -45,7 +46,7 @@ def test_ls_shows_a_dash_for_a_run_without_metrics(tmp_path, capsys):
     with exp.run("with-metrics"):
         exp.metrics.collect(loss=1.0)
         exp.metrics.flush()  # step 0 by the flush count: a real step 0
-    meta = json.loads((root / "default/text-only/run.json").read_text())
+    meta = json.loads((root / "default/text-only" / RUN_FILE).read_text())
     assert meta["last_step"] is None
     code, out, err = cli(capsys, "ls", root)
     assert code == 0, err

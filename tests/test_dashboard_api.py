@@ -15,7 +15,7 @@ from starlette.testclient import TestClient  # noqa: E402
 import distlog  # noqa: E402
 from support.dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
 from distlog.dashboard.app import make_app  # noqa: E402
-from distlog.layout import STORE_DIR  # noqa: E402
+from distlog.layout import RUN_FILE, STORE_DIR  # noqa: E402
 
 LOCAL = "http://127.0.0.1"
 
@@ -162,7 +162,7 @@ def test_encoded_dotdot_in_raw_url_and_unknown_things_are_json_404(client):
     r = client.get("/api/run?run=%2e%2e%2f%2e%2e%2fetc")
     assert r.status_code == 400 and ".." in r.json()["error"]
     assert client.get("/api/run", params={"run": "sweep/nope"}).status_code == 404
-    r = client.get("/api/file", params={"run": "media/m1", "path": "../../run.json"})
+    r = client.get("/api/file", params={"run": "media/m1", "path": f"../../{RUN_FILE}"})
     assert r.status_code == 404 and "files:" in r.json()["error"]
     r = client.get("/api/series", params={"run": "media/m1", "key": "spiky2"})
     assert r.status_code == 404 and "spiky" in r.json()["error"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distlog.layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, manifest_path, rank_dir, rank_log_path
 from distlog.logline import LogRecord, format_line
 from distlog.metrics import SCALAR_COLUMNS
 from distlog.storage import open_storage
@@ -54,7 +55,7 @@ def _rows(steps, values, spread=0.1, count=4):
 
 
 def _scalars(storage, series: dict[str, np.ndarray]) -> None:
-    t = RowTable(storage, "scalars", SCALAR_COLUMNS)
+    t = RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS)
     for key, rows in series.items():
         t.add(key, rows)
     t.write(final=True)
@@ -65,7 +66,7 @@ def _log(storage, rank: int, records: list[tuple[float, str, int | None, str, di
                                          rank=rank, local_rank=rank % 2, node=rank // 2,
                                          step=step, fields=fields))
                    for dt, level, step, msg, fields in records)
-    storage.write_text(f"logs/rank-{rank:05d}.attempt-0.log", text)
+    storage.write_text(rank_log_path(rank, 0), text)
 
 
 def build_tree(root: Path) -> Path:
@@ -73,12 +74,12 @@ def build_tree(root: Path) -> Path:
     mnist/other/run-c."""
     st = open_storage(str(root))
     a = st.child("mnist/sweep/run-a")
-    a.write_json("run.json", _meta("mnist/sweep", "run-a", "completed", T0, T0 + 754.5, 2,
+    a.write_json(RUN_FILE, _meta("mnist/sweep", "run-a", "completed", T0, T0 + 754.5, 2,
                                    ["node-a", "node-b"], 20))
-    a.write_json("params.json", {"lr": 0.1, "optim": {"name": "adam", "wd": 0.0}, "seed": 1})
+    a.write_json(PARAMS_FILE, {"lr": 0.1, "optim": {"name": "adam", "wd": 0.0}, "seed": 1})
     _scalars(a, {"train/loss": _rows([0, 10, 20], [1.0, 0.5, 0.25]),
                  "val/acc": _rows([10, 20], [0.8, 0.9], spread=0.0, count=1)})
-    _scalars(a.child("ranks/rank-00001"), {"grad_norm": _rows([0, 10, 20], [3.0, 2.0, 1.5], 0, 1)})
+    _scalars(a.child(rank_dir(1)), {"grad_norm": _rows([0, 10, 20], [3.0, 2.0, 1.5], 0, 1)})
     _log(a, 0, [(0.0, "INFO", None, "run started", {}),
                 (1.0, "INFO", 0, "step 0 loss=1.0", {}),
                 (11.0, "INFO", 10, "step 10 loss=0.5", {}),
@@ -95,19 +96,19 @@ def build_tree(root: Path) -> Path:
     rec = {"path": "config/data.json", "name": "data.json", "namespace": "config",
            "sha256": put.sha256, "size": len(data), "media_type": "application/json", "rank": 0,
            "host": "node-a", "step": 0, "time": T0 + 2, "version": 1, "attempt": 0}
-    a.write_text("files/manifest-rank-00000.jsonl", json.dumps(rec) + "\n")
+    a.write_text(manifest_path(0), json.dumps(rec) + "\n")
 
     b = st.child("mnist/sweep/run-b")
-    b.write_json("run.json", _meta("mnist/sweep", "run-b", "failed", T0 + 3600, T0 + 3600 + 95, 1,
+    b.write_json(RUN_FILE, _meta("mnist/sweep", "run-b", "failed", T0 + 3600, T0 + 3600 + 95, 1,
                                    ["node-a"], 10, {"type": "RuntimeError", "message": "CUDA error"}))
-    b.write_json("params.json", {"lr": 0.01, "optim": {"name": "adam", "wd": 0.0}, "seed": 1})
+    b.write_json(PARAMS_FILE, {"lr": 0.01, "optim": {"name": "adam", "wd": 0.0}, "seed": 1})
     _scalars(b, {"train/loss": _rows([0, 10], [1.2, 0.9])})
     _log(b, 0, [(3600.0, "INFO", 0, "step 0 loss=1.2", {}),
                 (3690.0, "ERROR", 10, "RuntimeError: CUDA error", {})], "node-a")
 
     c = st.child("mnist/other/run-c")
-    c.write_json("run.json", _meta("mnist/other", "run-c", "completed", T0 + 7200, T0 + 7200 + 3725,
+    c.write_json(RUN_FILE, _meta("mnist/other", "run-c", "completed", T0 + 7200, T0 + 7200 + 3725,
                                    4, ["node-a", "node-b"], 5))
-    c.write_json("params.json", {"lr": 0.1, "batch": 64})
+    c.write_json(PARAMS_FILE, {"lr": 0.1, "batch": 64})
     _scalars(c, {"loss": _rows([0, 5], [2.0, 1.0])})
     return root

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import distlog
+from distlog import layout as L
 from distlog.cli import main as cli
 
 SEED = 10
@@ -32,9 +33,10 @@ FIXED = [
     "€" * 85, "😀" * 63 + "abc", "😀" * 64,     # 255 / 255 / 256 bytes
     "a/" + "b" * 255, "a/" * 7 + "b", "x/" * 130,  # parts in range, whole names long or deep
     # reserved by Zarr, by distlog's layout, hidden
-    "zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata", "__meta", ".distlog", ".hidden",
-    "...", ".", "..", "run.json", "params.json", "README.md", "ranks", "rank-00001", "logs",
-    "files", "scalars.zarr", "scalars.commit.json", "manifest-rank-00000.jsonl", "x.seg", "c",
+    "zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata", "__meta", L.STORE_DIR, ".hidden",
+    "...", ".", "..", L.RUN_FILE, L.PARAMS_FILE, L.README_FILE, L.RANKS_DIR,
+    L.rank_dir(1).rsplit("/", 1)[1], L.LOGS_DIR, L.MANIFEST_DIR, L.table_zarr(L.SCALARS_TABLE),
+    L.table_commit(L.SCALARS_TABLE), L.manifest_path(0).rsplit("/", 1)[1], "x.seg", "c",
     # paths and escapes
     "a/../b", "a/./b", "a//b", "a/b", "/abs", "%2e%2e", "%2e%2e/%2e%2e", "%2F", "..%2f..",
     "~", "$HOME", "back\\slash",
