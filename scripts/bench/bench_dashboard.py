@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import table  # noqa: E402
 
 import distlog  # noqa: E402
+from distlog.layout import PARAMS_FILE, RUN_FILE  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -76,12 +77,12 @@ def write_many(root: str, runs: int) -> None:
     for k in range(runs):
         dst = os.path.join(root, "sweep", f"run-{k:05d}")
         shutil.copytree(src, dst)
-        with open(os.path.join(dst, "run.json")) as f:
+        with open(os.path.join(dst, RUN_FILE)) as f:
             meta = json.load(f)
         meta["run_id"] = f"run-{k:05d}"
-        with open(os.path.join(dst, "run.json"), "w") as f:
+        with open(os.path.join(dst, RUN_FILE), "w") as f:
             json.dump(meta, f)
-        with open(os.path.join(dst, "params.json"), "w") as f:
+        with open(os.path.join(dst, PARAMS_FILE), "w") as f:
             json.dump({"optim": {"lr": [0.1, 0.01, 0.001][k % 3]}, "seed": k, "model": "resnet"}, f)
     shutil.rmtree(src)
 

@@ -39,6 +39,7 @@ import numpy as np
 
 import distlog
 from distlog.cli import main as cli_main
+from distlog.layout import LOGS_DIR, LOGS_TABLE, PARAMS_FILE, RUN_FILE, rank_log_path, table_commit
 from distlog.writers.logtable import write_logs_table
 
 
@@ -118,7 +119,7 @@ def _write_rank_logs(run_dir: str, ranks: int, lines: int) -> None:
         body = "".join(
             f"{t}+00:00 {lvl} {mid} s{k // 10} step {k // 10} loss={x:.4f} tput={k % 997}.5\n"
             for t, lvl, k, x in zip(text_t.tolist(), lv.tolist(), i.tolist(), loss.tolist()))
-        with open(os.path.join(run_dir, "logs", f"rank-{rank:05d}.attempt-0.log"), "w") as f:
+        with open(os.path.join(run_dir, rank_log_path(rank, 0)), "w") as f:
             f.write(body)
 
 
@@ -128,11 +129,10 @@ def bench_logs(work: str, ranks: int, lines: int, repeat: int) -> list[list[Any]
     with exp.experiment("bench"), exp.run("logs"):
         pass
     run_dir = os.path.join(root, "bench", "logs")
-    shutil.rmtree(os.path.join(run_dir, "logs"))
-    os.makedirs(os.path.join(run_dir, "logs"))
-    for p in ("logs.commit.json",):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(run_dir, p))
+    shutil.rmtree(os.path.join(run_dir, LOGS_DIR))
+    os.makedirs(os.path.join(run_dir, LOGS_DIR))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(run_dir, table_commit(LOGS_TABLE)))
     _write_rank_logs(run_dir, ranks, lines)
     run = distlog.open_run(run_dir)
     total = ranks * lines
@@ -174,13 +174,13 @@ def bench_ls(work: str, runs: int, repeat: int) -> list[list[Any]]:
     for k in range(runs):
         dst = os.path.join(root, "sweep", f"run-{k:05d}")
         shutil.copytree(src, dst)
-        meta_path = os.path.join(dst, "run.json")
+        meta_path = os.path.join(dst, RUN_FILE)
         with open(meta_path) as f:
             meta = json.load(f)
         meta["run_id"] = f"run-{k:05d}"
         with open(meta_path, "w") as f:
             json.dump(meta, f)
-        with open(os.path.join(dst, "params.json"), "w") as f:
+        with open(os.path.join(dst, PARAMS_FILE), "w") as f:
             json.dump({"lr": [0.1, 0.01, 0.001][k % 3], "seed": k}, f)
     shutil.rmtree(src)
     setup = time.perf_counter() - t0

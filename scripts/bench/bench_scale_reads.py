@@ -51,6 +51,7 @@ def build_root(cache: str, runs: int, endpoint: str) -> str:
     real write path (segmented logs, consolidated metadata), downloaded, copied."""
     import distlog
     import s3fs
+    from distlog.layout import PARAMS_FILE, RUN_FILE
 
     root = os.path.join(cache, f"root-{runs}")
     if os.path.exists(os.path.join(root, ".complete")):
@@ -76,12 +77,12 @@ def build_root(cache: str, runs: int, endpoint: str) -> str:
         run_id = f"run-{k:05d}"
         dst = os.path.join(root, f"exp-{e}", run_id)
         shutil.copytree(os.path.join(tmpl, f"exp-{e}", "template"), dst)
-        with open(os.path.join(dst, "run.json")) as f:
+        with open(os.path.join(dst, RUN_FILE)) as f:
             meta = json.load(f)
         meta["run_id"] = run_id
-        with open(os.path.join(dst, "run.json"), "w") as f:
+        with open(os.path.join(dst, RUN_FILE), "w") as f:
             json.dump(meta, f, indent=1, sort_keys=True)
-        with open(os.path.join(dst, "params.json"), "w") as f:
+        with open(os.path.join(dst, PARAMS_FILE), "w") as f:
             json.dump({"lr": [0.1, 0.01, 0.001][k % 3], "seed": k}, f)
     open(os.path.join(root, ".complete"), "w").close()
     return root

@@ -106,6 +106,7 @@ def bench_heartbeats(seconds, interval):
     from moto.server import ThreadedMotoServer
 
     import distlog
+    from distlog.layout import HEARTBEAT_DIR
     from support.faultproxy import FaultProxy
     from support.servers import s3_options, unique_bucket, _s3_request
 
@@ -123,10 +124,10 @@ def bench_heartbeats(seconds, interval):
             exp = distlog.get_logger(f"s3://{bucket}/hb", heartbeat_interval=interval,
                                      **{**s3_options(ep), "endpoint_url": proxy.url})
             with exp.run("idle"):
-                before = proxy.count("PUT", "/heartbeats/")
+                before = proxy.count("PUT", f"/{HEARTBEAT_DIR}/")
                 t0 = time.monotonic()
                 time.sleep(seconds)
-                n = proxy.count("PUT", "/heartbeats/") - before
+                n = proxy.count("PUT", f"/{HEARTBEAT_DIR}/") - before
                 elapsed = time.monotonic() - t0
     finally:
         server.stop()

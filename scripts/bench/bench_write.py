@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from common import table  # noqa: E402
 
+from distlog.layout import SCALARS_TABLE  # noqa: E402
 from distlog.metrics import SCALAR_COLUMNS  # noqa: E402
 from distlog.storage import open_storage  # noqa: E402
 from distlog.writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable, _codecs  # noqa: E402
@@ -41,12 +42,12 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp()
     store = open_storage(os.path.join(tmp, "distlog"))
-    w = BackgroundWriter({"scalars": RowTable(store, "scalars", SCALAR_COLUMNS)}, commit_interval=10.0)
+    w = BackgroundWriter({SCALARS_TABLE: RowTable(store, SCALARS_TABLE, SCALAR_COLUMNS)}, commit_interval=10.0)
     t0 = time.perf_counter()
     enqueue = 0.0
     for i in range(N):
         t = time.perf_counter()
-        w.put_many("scalars", keys, data[i])
+        w.put_many(SCALARS_TABLE, keys, data[i])
         enqueue += time.perf_counter() - t
     w.close(finalize=True)
     t_distlog = time.perf_counter() - t0
