@@ -1,6 +1,11 @@
 """docs/FORMAT.md says what is written: every key of run.json and of the commit records, "git":
 null outside a checkout, null last_step without metrics, the logs table's level encoding and
-its message-slicing rule (row 0 starts at byte 0). Read with json and zarr only, not distlog."""
+its message-slicing rule (row 0 starts at byte 0). Read with json and zarr only, not distlog.
+
+This is the one test module that spells on-store names out as literals (the format's independent
+oracle); every other test takes them from ``distlog.layout``, and the last test here pins
+``distlog.layout`` to the names docs/FORMAT.md documents, so a change to layout.py that moves a
+file fails here instead of passing everywhere else."""
 
 from __future__ import annotations
 
@@ -84,3 +89,38 @@ def test_optional_parts_are_absent_and_last_step_is_null(tmp_path):
     for absent in ("params.json", "README.md", "scalars.commit.json", "histograms.commit.json",
                    "files", "files.commit.json", "ranks"):
         assert absent not in present, (absent, sorted(present))
+
+
+def test_layout_module_writes_the_documented_names():
+    from distlog import cas
+    from distlog import layout as L
+
+    d = "ab" + "0" * 62
+    pins = [  # (what distlog.layout / distlog.cas give, the literal name, as docs/FORMAT.md shows it)
+        (L.RUN_FILE, "run.json", "`run.json`"),
+        (L.PARAMS_FILE, "params.json", "`params.json`"),
+        (L.README_FILE, "README.md", "`README.md`"),
+        (L.rank_log_path(3, 1), "logs/rank-00003.attempt-1.log", "`logs/rank-RRRRR.attempt-A.log`"),
+        (L.rank_dir(1), "ranks/rank-00001", "`ranks/rank-RRRRR/scalars.zarr/`"),
+        (L.manifest_path(2), "files/manifest-rank-00002.jsonl", "`files/manifest-rank-RRRRR.jsonl`"),
+        (L.failure_path(1, 2), "failures/attempt-0001-rank-00002.json",
+         "`failures/attempt-AAAA-rank-RRRRR.json`"),
+        (L.heartbeat_path(2), "heartbeats/rank-00002.json", "`heartbeats/rank-RRRRR.json`"),
+        (cas.blob_path(d), f".distlog/cas/sha256/ab/{d}", ".distlog/cas/sha256/<d[:2]>/<d>"),
+        (cas.lease_path(d), f".distlog/cas/uploads/{d}.json", ".distlog/cas/uploads/<d>.json"),
+        (cas.fresh_path(d), f".distlog/cas/fresh/{d}", ".distlog/cas/fresh/<d>"),
+    ]
+    for table in ("scalars", "histograms", "telemetry", "files", "logs"):
+        pins.append((L.table_zarr(table), f"{table}.zarr", f"`{table}.zarr/`"))
+        pins.append((L.table_commit(table), f"{table}.commit.json", f"`{table}.commit.json`"))
+    doc = DOC.read_text()
+    for got, literal, documented in pins:
+        assert got == literal, f"distlog.layout gives {got!r}; docs/FORMAT.md documents {literal!r}"
+        assert documented in doc, f"docs/FORMAT.md no longer shows {documented}"
+    assert (L.SCALARS_TABLE, L.HISTOGRAMS_TABLE, L.TELEMETRY_TABLE, L.FILES_TABLE, L.LOGS_TABLE) == (
+        "scalars", "histograms", "telemetry", "files", "logs")
+    assert (L.LOGS_DIR, L.MANIFEST_DIR, L.FAILURES_DIR, L.HEARTBEAT_DIR, L.RANKS_DIR) == (
+        "logs", "files", "failures", "heartbeats", "ranks")
+    assert (L.STORE_DIR, L.CAS_DIR) == (".distlog", ".distlog/cas")
+    assert L.failure_prefix(1) == "attempt-0001-" and L.parse_log_name("rank-00003.attempt-1.log") == (3, 1)
+    assert L.is_manifest_name("manifest-rank-00002.jsonl") and L.parse_log_name("rank-3.log") is None
