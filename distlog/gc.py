@@ -24,20 +24,18 @@ longer hold, and a guess could delete a blob that a run still needs.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cas import BLOB_DIR, CAS_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
+from .cas import BLOB_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
 from .errors import LayoutError
 from .writers.manifest import MANIFEST_DIR, parse_manifest
-from .names import RUN_FILE, SEGMENT_SUFFIX, short
+from .layout import RUN_FILE, STORE_DIR, is_manifest_name
+from .names import short
 from .storage import open_storage
-from .storage.base import StorageBackend
+from .storage.base import SEGMENT_SUFFIX, StorageBackend
 
-MANIFEST_GLOB = "manifest-rank-*.jsonl"
-STORE_DIR = CAS_DIR.split("/")[0]  # ".distlog"
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def scan_layout(root: StorageBackend) -> Layout:
                               "experiment or run named run.json), then run gc again")
         if parts[-1] == RUN_FILE:
             layout.runs.append("/".join(parts[:-1]))
-        elif fnmatch.fnmatchcase(parts[-1], MANIFEST_GLOB):
+        elif is_manifest_name(parts[-1]):
             layout.manifests.append(f)
     runs = set(layout.runs)
     for run in layout.runs:

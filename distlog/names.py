@@ -41,6 +41,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .layout import RUN_FILE
+from .storage.base import SEGMENT_SUFFIX
+
 if TYPE_CHECKING:
     from .storage.base import StorageBackend
 
@@ -60,8 +63,6 @@ KEY_MAX_BYTES = 1024
 #: ``ranks/rank-RRRRR/histograms.zarr/<metric key>/c/<chunk>/0``
 RUN_LAYOUT_MAX_BYTES = 64 + METRIC_KEY_MAX_BYTES
 
-RUN_FILE = "run.json"
-SEGMENT_SUFFIX = ".seg"
 
 #: C0, DEL, C1 and the bidirectional overrides (which make a listed name read as another)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from starlette.requests import Request
 
+from ..layout import README_FILE
 from ..query.errors import KeyNotFound
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
@@ -119,7 +120,7 @@ class Api:
             if r:
                 rank_keys[str(r)] = run.metrics.keys(r)
         try:
-            readme = run.storage.read_text("README.md")
+            readme = run.storage.read_text(README_FILE)
         except (FileNotFoundError, UnicodeDecodeError):
             readme = ""
         self.prefetch(run)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..layout import RUN_FILE
+from ..layout import RUN_FILE, STORE_DIR
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import RunData, hashable, needs_live_step, read_run_data
@@ -80,7 +80,7 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
                     path = f"{d}/{n}" if d else n
                     if not n.startswith("."):
                         candidates.append(path)
-                    elif skipped is not None and path != ".distlog":
+                    elif skipped is not None and path != STORE_DIR:
                         skipped.append(path)
             if not candidates:
                 break

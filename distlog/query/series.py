@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from ..layout import HISTOGRAMS_TABLE, SCALARS_TABLE, rank_dir, table_zarr
+from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
@@ -93,7 +93,7 @@ class MetricsReader:
     def ranks(self) -> list[int]:
         """Ranks with series of their own: 0 (the run's table) and every ``ranks/rank-R``."""
         out = [0]
-        for name in self._storage.list_dir("ranks"):
+        for name in self._storage.list_dir(RANKS_DIR):
             if name.startswith("rank-") and name[5:].isdigit():
                 out.append(int(name[5:]))
         return sorted(set(out))

@@ -39,12 +39,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
-from ..layout import LOGS_DIR, parse_log_name
+from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
 
-TABLE_DIR = "logs.zarr"
-COMMIT_FILE = "logs.commit.json"
+TABLE_DIR = table_zarr(LOGS_TABLE)
+COMMIT_FILE = table_commit(LOGS_TABLE)
 FORMAT = 2  # the commit record's "format"; a table of another format is ignored (text is read)
 CHUNK = 1 << 15  # rows per chunk of the records array
 BYTE_CHUNK = 1 << 21  # bytes per chunk of the message and fields blobs

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layout import FILES_TABLE, MANIFEST_DIR, is_manifest_name, manifest_path
+from ..layout import FILES_TABLE, MANIFEST_DIR, is_manifest_name, manifest_path, table_commit, table_zarr
 from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
 from .rowstore import gather_async
@@ -106,9 +106,9 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
 
     recs = sorted(records, key=lambda r: (r.time, r.rank, r.path))
     n = len(recs)
-    commit = f"{TABLE_NAME}.commit.json"
+    commit = table_commit(TABLE_NAME)
     storage.delete(commit)
-    store = storage.zarr_store(f"{TABLE_NAME}.zarr")
+    store = storage.zarr_store(table_zarr(TABLE_NAME))
     with closing_abandoned():
         group = zarr.open_group(store=store, mode="w")._async_group
     columns = []
