@@ -42,8 +42,12 @@ def test_the_context_holds_identity_and_place_only(tmp_path):
         with exp.step(7):
             assert ctx.current_step == 7  # what the run set, read by every component
         assert ctx.current_step is None
+        assert not exp.stop_requested
         exp.request_stop()
-        assert ctx.stop_requested
+        assert ctx.stop_requested and not exp.stop_requested  # agreed at the next flush only
+        exp.metrics.collect(step=1, loss=1.0)
+        exp.flush()
+        assert exp.stop_requested
 
 
 def _reaches(start: object, target: object, limit: int = 200_000) -> list[str]:
