@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 import types
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_the_context_holds_identity_and_place_only(tmp_path):
 def _reaches(start: object, target: object, limit: int = 200_000) -> list[str]:
     """The type names on a reference path from ``start`` to ``target`` (empty: none), not
     counting modules, classes and module globals (shared by everything)."""
-    skip = {id(m.__dict__) for m in list(__import__("sys").modules.values()) if m is not None}
+    skip = {id(m.__dict__) for m in list(sys.modules.values()) if m is not None}
     seen = {id(start)}
     queue = [(start, [type(start).__name__])]
     while queue and len(seen) < limit:
