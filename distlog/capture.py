@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .logs import TextLogger
 
 _ECHO_PREFIX = "[distlog r"  # how TextLogger echoes a record on stderr (distlog/logs.py)
 _guard = threading.local()  # set while a record is written: output then passes straight through
@@ -68,12 +71,13 @@ class _Tee:
         return getattr(self._stream, name)
 
 
-def tee_output(run: Any) -> Callable[[], None]:
-    """Start teeing into ``run.logs``; returns the function that stops it (idempotent)."""
+def tee_output(logs: "TextLogger") -> Callable[[], None]:
+    """Start teeing into ``logs`` (the run's text logger); returns the function that stops it
+    (idempotent)."""
     tees = {}
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        tee = _Tee(stream, lambda line, _n=name: run.logs.log("INFO", line, stream=_n))
+        tee = _Tee(stream, lambda line, _n=name: logs.log("INFO", line, stream=_n))
         setattr(sys, name, tee)
         tees[name] = (tee, stream)
 

@@ -1,8 +1,8 @@
 """Heartbeats: each rank keeps ``heartbeats/rank-RRRRR.json`` fresh while its process lives.
 
-A daemon thread per rank writes the record every ``interval`` seconds (one PUT each on an
-object store: 3600 / interval PUTs per rank per hour, 120 with the default 30 s), plus once at
-start and once at close. The record says where the rank is (last step, flushes done, whether
+A daemon thread per rank writes the record (``RankMonitor.snapshot``) every ``interval``
+seconds (one PUT each on an object store: 3600 / interval PUTs per rank per hour, 120 with the
+default 30 s), plus once at start and once at close. The record says where the rank is (last step, flushes done, whether
 it is inside a flush and since when, its last log line), so
 
 * a ``FlushTimeout`` names the ranks that did not arrive (``hang_report``), and
@@ -21,17 +21,13 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .layout import HEARTBEAT_DIR, heartbeat_path
 from .storage.base import StorageBackend
 
-if TYPE_CHECKING:
-    from .context import RunContext
-
 DEFAULT_INTERVAL = 30.0
 DEFAULT_STALE_AFTER = 300.0
-_LOG_CHARS = 300
 
 
 def stale_after() -> float:
@@ -40,25 +36,6 @@ def stale_after() -> float:
         return float(os.environ.get("DISTLOG_STALE_AFTER", DEFAULT_STALE_AFTER))
     except ValueError:
         return DEFAULT_STALE_AFTER
-
-
-def snapshot(run: "RunContext", state: str = "running") -> dict[str, Any]:
-    """This rank's heartbeat record (read from the training thread's state without locks:
-    each attribute read is atomic, and a record one step old is still true enough)."""
-    core = run.metrics._core
-    steps = [s for s in (core.max_step, core.last_step) if s is not None]
-    mon = run.monitor
-    rec = run.last_log
-    return {
-        "format": 1, "rank": run.rank, "attempt": run.attempt, "host": run.info.host,
-        "pid": os.getpid(), "time": time.time(), "interval": mon.heartbeat_interval,
-        "state": state, "step": float(max(steps)) if steps else None, "flushes": core.flushes,
-        "in_flush": mon.in_flush, "flush_entered": mon.flush_entered,
-        "last_flush_end": mon.last_flush_end,
-        "last_log": None if rec is None else {
-            "time": rec.time, "level": rec.level, "step": rec.step,
-            "message": rec.message[:_LOG_CHARS]},
-    }
 
 
 class HeartbeatThread:

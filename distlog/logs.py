@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .layout import parse_log_name, rank_log_path  # noqa: F401 (re-exported)
 from . import report
@@ -15,6 +15,7 @@ from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
 
 if TYPE_CHECKING:
     from .context import RunContext
+    from .writers.textlog import TextLogSink
 
 
 def iter_records(text: str) -> Iterator[LogRecord]:
@@ -32,8 +33,11 @@ def merge_records(streams: Iterable[Iterable[LogRecord]]) -> Iterator[LogRecord]
 
 
 class TextLogger:
-    def __init__(self, run: "RunContext") -> None:
-        self._run = run
+    def __init__(self, ctx: "RunContext", sink: "TextLogSink", latest_step: Callable[[], float | None]) -> None:
+        """``sink``: this rank's log file; ``latest_step()``: the step a record belongs to when
+        neither ``step=`` nor ``exp.step(n)`` says (the metrics' latest step)."""
+        self._ctx, self._sink, self._latest_step = ctx, sink, latest_step
+        self.last_record: LogRecord | None = None  # the last record written (for heartbeats)
         self.level = LEVELS["DEBUG"]
         self.echo_level = LEVELS["WARNING"]  # also printed on stderr from this level up
 
@@ -44,21 +48,21 @@ class TextLogger:
         no = level_number(level)
         if no < self.level:
             return
-        run = self._run
+        ctx = self._ctx
         step = fields.pop("step", None)
         if step is None:  # exp.step(n), else the step of the latest collect/log/flush here
-            step = run.current_step
+            step = ctx.current_step
             if step is None:
-                step = run.metrics.latest_step
+                step = self._latest_step()
         rec = LogRecord(
-            time=time.time(), level=level_name(no), message=str(message), host=run.info.host,
-            rank=run.rank, local_rank=run.info.local_rank, node=run.info.node_rank,
-            attempt=run.attempt, step=None if step is None else int(step), fields=fields,
+            time=time.time(), level=level_name(no), message=str(message), host=ctx.info.host,
+            rank=ctx.rank, local_rank=ctx.info.local_rank, node=ctx.info.node_rank,
+            attempt=ctx.attempt, step=None if step is None else int(step), fields=fields,
         )
-        run.log_sink.emit(rec)
-        run.last_log = rec
+        self._sink.emit(rec)
+        self.last_record = rec
         if no >= self.echo_level:
-            report.echo(run.rank, rec.level, no, rec.message)
+            report.echo(ctx.rank, rec.level, no, rec.message)
 
     def debug(self, message: Any, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)
@@ -97,21 +101,21 @@ class TextLogger:
         lg.addHandler(h)
         if lg.level == logging.NOTSET or lg.level > h.level:
             lg.setLevel(h.level)
-        self._run.on_close(lambda: lg.removeHandler(h))
+        self._ctx.on_close(lambda: lg.removeHandler(h))
         return h
 
     def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None) -> list[LogRecord]:
         """The last ``limit`` records at ``level`` or above, from one rank or (None) every rank."""
-        run = self._run
-        run.log_sink.flush()
+        storage = self._ctx.storage
+        self._sink.flush()
         floor = level_number(level)
         streams = []
-        for name in run.storage.list_dir("logs"):
+        for name in storage.list_dir("logs"):
             parsed = parse_log_name(name)
             if parsed is None or (rank is not None and parsed[0] != rank):
                 continue
             try:
-                text = run.storage.read_text(f"logs/{name}")
+                text = storage.read_text(f"logs/{name}")
             except FileNotFoundError:
                 continue
             streams.append([r for r in iter_records(text) if r.levelno >= floor])

@@ -33,7 +33,10 @@ from .report import warn
 from .stats import ScalarCache, Stats
 
 if TYPE_CHECKING:
+    from .comm import Comm
     from .context import RunContext
+    from .monitor import RankMonitor
+    from .writers.runwriters import RunWriters
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
@@ -178,8 +181,14 @@ class _Core:
 class MetricsLogger:
     """Scalars of one run; ``metrics("train")`` returns a view that prefixes ``train/``."""
 
-    def __init__(self, run: "RunContext", prefix: str = "", core: _Core | None = None, window: int = 10_000) -> None:
-        self._run = run
+    def __init__(self, ctx: "RunContext", comm: "Comm", writers: "RunWriters", monitor: "RankMonitor",
+                 after_flush: Callable[[], None], *, window: int = 10_000, prefix: str = "",
+                 core: _Core | None = None) -> None:
+        """``comm``: the collectives of ``flush``; ``writers``: where rows go (this rank's own,
+        and rank 0's of the run's series); ``monitor``: telemetry around each flush;
+        ``after_flush``: called after each flush (the run makes its log lines durable)."""
+        self._ctx, self._comm, self._writers, self._monitor = ctx, comm, writers, monitor
+        self._after_flush = after_flush
         self._prefix = prefix
         self._core = core = core or _Core(window)
         # the core never rebinds these (flush empties the buffers in place): cache them
@@ -190,7 +199,9 @@ class MetricsLogger:
         view = self._core.views.get(prefix)
         if view is None:  # validated once; ``metrics("train")`` in a hot loop costs a lookup
             check_name(namespace, "metrics namespace", allow_slash=True)
-            view = self._core.views[prefix] = MetricsLogger(self._run, prefix, self._core)
+            view = self._core.views[prefix] = MetricsLogger(
+                self._ctx, self._comm, self._writers, self._monitor, self._after_flush,
+                prefix=prefix, core=self._core)
         return view
 
     @property
@@ -200,7 +211,7 @@ class MetricsLogger:
     # ---- local ---------------------------------------------------------------------------
     def _step_for_log(self, step: Any) -> float:
         if step is None:
-            step = self._run.current_step
+            step = self._ctx.current_step
         core = self._core
         if step is None:  # one past every step seen so far, so a series never goes back
             step = max(core.auto_step, 0 if core.max_step is None else int(core.max_step) + 1)
@@ -225,7 +236,7 @@ class MetricsLogger:
         s = self._step_for_log(step)
         # past every step written so far (the usual case) nothing can repeat: no per-key check
         check = () if core.max_step is None or s > core.max_step else keys
-        rank0 = self._run.rank == 0
+        rank0 = self._ctx.rank == 0
         for key in check:
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
@@ -237,7 +248,7 @@ class MetricsLogger:
         core.note_step(s)
         t = time.time()
         rows = np.array([[s, t, *R.single_row(x)] for x in nums])
-        self._run.local_writer().put_many(SCALARS_TABLE, tuple(keys), rows)
+        self._writers.local().put_many(SCALARS_TABLE, tuple(keys), rows)
         for key, x in zip(keys, nums):
             core.logged[key] = s
             core.cache.add(key, s, x)
@@ -245,7 +256,7 @@ class MetricsLogger:
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Accumulate values on this rank for the next ``flush()`` (cheap, no communication)."""
         if step is None:
-            step = self._run.current_step
+            step = self._ctx.current_step
         if step is not None:
             self._core.last_step = step
         p = self._prefix
@@ -271,11 +282,11 @@ class MetricsLogger:
         if i is None:
             i = self._core.register(key)
         append_id, append_val = self._id_buf.append, self._val_buf.append
-        slow, run, core = self._collect_slow, self._run, self._core
+        slow, ctx, core = self._collect_slow, self._ctx, self._core
 
         def add(value: Any, step: int | None = None) -> None:
             if step is None:
-                step = run.current_step
+                step = ctx.current_step
             if step is not None:
                 core.last_step = step
             if value.__class__ is float:
@@ -293,10 +304,10 @@ class MetricsLogger:
                 i = core.register(key)
             x = as_number(key, v, keep_device_tensors=True)
         except (TypeError, ValueError) as e:
-            if self._run.comm.world_size == 1:
+            if self._comm.world_size == 1:
                 raise
             # decided at the next flush on every rank together, so no rank is left waiting
-            core.errors.append((type(e).__name__, f"rank {self._run.rank}: {e}"))
+            core.errors.append((type(e).__name__, f"rank {self._ctx.rank}: {e}"))
             return
         if type(x) is float:
             core.id_buf.append(i)
@@ -316,7 +327,7 @@ class MetricsLogger:
         counts, edges = np.histogram(arr, bins=bins, range=range)
         s = self._step_for_log(step)
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
-        self._run.local_writer().put(HISTOGRAMS_TABLE, key, row[None, :])
+        self._writers.local().put(HISTOGRAMS_TABLE, key, row[None, :])
 
     # ---- collective ----------------------------------------------------------------------
     def flush(self, _aggregation: str = "mean", step: int | None = None) -> R.Reduced:
@@ -330,27 +341,27 @@ class MetricsLogger:
         return self._flush(_aggregation, step, closing=False)
 
     def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
-        core, run = self._core, self._run
-        comm = run.comm
+        core, ctx = self._core, self._ctx
+        comm = self._comm
         if _aggregation not in R.AGGREGATIONS:
             if comm.world_size == 1:
                 raise _bad_aggregation(_aggregation)
-            core.errors.append(("ValueError", f"rank {run.rank}: {_bad_aggregation(_aggregation)}"))
+            core.errors.append(("ValueError", f"rank {ctx.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
         local, pos = self._local_stats()
         new_mask = local.present & (pos < 0)  # keys with values that the union lacks
         header = np.zeros(R.HEADER_LEN)
         header[R.H_NEW_KEYS] = float(bool(new_mask.any()))
         header[R.H_ERROR] = float(bool(core.errors))
-        header[R.H_WRITER] = float(run.writer_failed())
-        header[R.H_STOP] = float(run.stop_requested)
+        header[R.H_WRITER] = float(self._writers.failed())
+        header[R.H_STOP] = float(ctx.stop_requested)
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
         ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
                                 None if step is None else float(step))
         # the steady state: the agreed union, flags, identity and every rank's telemetry ride
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
-        mon = run.monitor
+        mon = self._monitor
         s, m = R.pack(core.union, local, header, ident, pos, mon.enter_flush(core.flushes))
         s, m, ranks = comm.reduce_buckets_ranked(s, m, R.MAX_HEADER_LEN)
         mon.exit_flush()
@@ -361,7 +372,7 @@ class MetricsLogger:
             # every rank sees the same ranges, so every rank takes this path: one exchange to
             # name the ranks, then the same error everywhere; nothing from this flush is written
             core.errors = []
-            raise FlushMismatch(_mismatch_message(comm.all_gather_object((run.rank, ident))))
+            raise FlushMismatch(_mismatch_message(comm.all_gather_object((ctx.rank, ident))))
         clash = None
         if h[R.H_NEW_KEYS]:
             # some rank has keys outside the union: one exchange of key lists together with
@@ -384,8 +395,8 @@ class MetricsLogger:
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1
         repeated = self._record(reduced, _aggregation, out_step)
-        mon.record(run, out_step, core.flushes - 1, tele, closing)
-        run.after_flush()
+        mon.record(out_step, core.flushes - 1, tele, closing)
+        self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)
             msgs = comm.all_gather_object(list(dict.fromkeys(core.errors))) if h[R.H_ERROR] else [[]]
@@ -397,7 +408,7 @@ class MetricsLogger:
             raise kind("flush found bad input (valid keys were still written):\n  "
                        + "\n  ".join(m for _, m in errs))
         if h[R.H_WRITER]:
-            run.raise_writer_error(every_rank=True)
+            self._writers.raise_error(every_rank=True)
         return reduced
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
@@ -448,8 +459,8 @@ class MetricsLogger:
         rows[:, 0] = step
         rows[:, 1] = time.time()
         rows[:, 2:] = stat_rows
-        if self._run.rank == 0:
-            self._run.main_writer().put_many(SCALARS_TABLE, keys, rows)
+        if self._ctx.rank == 0:
+            self._writers.main().put_many(SCALARS_TABLE, keys, rows)
         core.cache.add_batch(keys, step, stat_rows)
         return problem
 
@@ -464,14 +475,14 @@ class MetricsLogger:
         """
         failed = None
         try:
-            self._run.commit(timeout)
+            self._writers.commit(timeout)
         except Exception as e:  # noqa: BLE001 - raised below, after the ranks agreed
             failed = e
             if not barrier:
                 raise
-        run = self._run
-        if barrier and run.comm.world_size > 1:
-            bad = run.comm.all_reduce(np.array([float(failed is not None)]), "max")[0]
+        comm = self._comm
+        if barrier and comm.world_size > 1:
+            bad = comm.all_reduce(np.array([float(failed is not None)]), "max")[0]
             if bad and failed is None:
                 from .errors import WriterError
 
@@ -502,6 +513,13 @@ class MetricsLogger:
         any): the step a log record written now belongs to."""
         core = self._core
         return core.last_step if core.last_step is not None else core.max_step
+
+    def progress(self) -> tuple[float | None, int]:
+        """``(step, flushes)``: the largest step collected or written so far (None before any)
+        and the flushes done — where this rank is, for its heartbeat."""
+        core = self._core
+        steps = [s for s in (core.max_step, core.last_step) if s is not None]
+        return (float(max(steps)) if steps else None), core.flushes
 
 
 def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:

@@ -1,28 +1,39 @@
 """One rank's watch on itself: telemetry at each flush and the heartbeat thread.
 
-The run calls ``start`` once every rank agreed on the run, ``enter_flush``/``exit_flush``
-around the flush collective, ``record`` on rank 0 with the summed telemetry slots, and
-``close`` with the run's final status. Everything here is cheap on the flush path (two clock
-reads, a slice copy; system figures at most every ``sample_interval`` seconds).
+The run builds it with what it uses (the run context, ``comm`` for the hang diagnosis, the
+writers for rank 0's telemetry rows) and calls ``start`` with what the heartbeat reads (the
+metrics' progress, the last log record); the metrics flush calls ``enter_flush``/``exit_flush``
+around its collective and ``record`` with the summed telemetry slots; the run calls ``close``
+with its final status. Everything here is cheap on the flush path (two clock reads, a slice
+copy; system figures at most every ``sample_interval`` seconds).
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from . import telemetry as T
-from .heartbeat import DEFAULT_INTERVAL, HeartbeatThread, hang_report, snapshot
+from .heartbeat import DEFAULT_INTERVAL, HeartbeatThread, hang_report
+
+_LOG_CHARS = 300  # of the last log line, in a heartbeat record
 
 if TYPE_CHECKING:
+    from .comm import Comm
     from .context import RunContext
+    from .logline import LogRecord
+    from .writers.runwriters import RunWriters
 
 
 class RankMonitor:
-    def __init__(self, telemetry: bool = True, heartbeat_interval: float | None = DEFAULT_INTERVAL,
-                 sample_interval: float = 1.0) -> None:
+    def __init__(self, ctx: "RunContext", comm: "Comm", writers: "RunWriters", *, telemetry: bool = True,
+                 heartbeat_interval: float | None = DEFAULT_INTERVAL, sample_interval: float = 1.0) -> None:
+        self._ctx, self._comm, self._writers = ctx, comm, writers
+        self._progress: Callable[[], tuple[float | None, int]] = lambda: (None, 0)
+        self._last_log: Callable[[], "LogRecord | None"] = lambda: None
         self.telemetry_on = bool(telemetry)
         self.heartbeat_interval = heartbeat_interval if heartbeat_interval and heartbeat_interval > 0 else None
         self.sample_interval = sample_interval
@@ -32,15 +43,37 @@ class RankMonitor:
         self.flush_entered: float | None = None
         self.last_flush_end: float | None = None
 
-    def start(self, run: "RunContext") -> None:
+    def start(self, progress: Callable[[], tuple[float | None, int]],
+              last_log: Callable[[], "LogRecord | None"]) -> None:
+        """Start telemetry and the heartbeat; ``progress()`` gives the largest step so far and
+        the flushes done, ``last_log()`` the last record this rank logged."""
+        ctx = self._ctx
+        self._progress, self._last_log = progress, last_log
         if self.telemetry_on:
-            self.telemetry = T.Telemetry(run.rank, run.world_size, self.sample_interval)
+            self.telemetry = T.Telemetry(ctx.rank, ctx.world_size, self.sample_interval)
         if self.heartbeat_interval is not None:
             # without heartbeats there is no evidence of where the other ranks are
-            run.comm.diagnose = lambda: hang_report(run.storage, run.attempt, run.world_size,
-                                                    self.in_flush, run.rank)
-            self.heartbeat = HeartbeatThread(run.storage, run.rank, self.heartbeat_interval,
-                                             lambda: snapshot(run)).start()
+            self._comm.diagnose = lambda: hang_report(ctx.storage, ctx.attempt, ctx.world_size,
+                                                      self.in_flush, ctx.rank)
+            self.heartbeat = HeartbeatThread(ctx.storage, ctx.rank, self.heartbeat_interval,
+                                             self.snapshot).start()
+
+    def snapshot(self, state: str = "running") -> dict[str, Any]:
+        """This rank's heartbeat record (read from the training thread's state without locks:
+        each attribute read is atomic, and a record one step old is still true enough)."""
+        ctx = self._ctx
+        step, flushes = self._progress()
+        rec = self._last_log()
+        return {
+            "format": 1, "rank": ctx.rank, "attempt": ctx.attempt, "host": ctx.info.host,
+            "pid": os.getpid(), "time": time.time(), "interval": self.heartbeat_interval,
+            "state": state, "step": step, "flushes": flushes,
+            "in_flush": self.in_flush, "flush_entered": self.flush_entered,
+            "last_flush_end": self.last_flush_end,
+            "last_log": None if rec is None else {
+                "time": rec.time, "level": rec.level, "step": rec.step,
+                "message": rec.message[:_LOG_CHARS]},
+        }
 
     def enter_flush(self, seq: int) -> np.ndarray | None:
         """This rank's telemetry slots for the SUM bucket (None when telemetry is off)."""
@@ -55,18 +88,18 @@ class RankMonitor:
         now = time.time() if self.telemetry is None else self.telemetry.exit()
         self.in_flush, self.last_flush_end = None, now
 
-    def record(self, run: "RunContext", step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
+    def record(self, step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
         """Rank 0: keep this flush's telemetry; hand rows to the run's writer when due (about
         once a second, and at the closing flush)."""
-        if self.telemetry is None or run.rank != 0 or not len(slots):
+        if self.telemetry is None or self._ctx.rank != 0 or not len(slots):
             return
         due = self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(), force=closing)
         if due:
-            writer = run.main_writer()
+            writer = self._writers.main()
             if T.TABLE in writer.tables:
                 for key, rows in due.items():
                     writer.put(T.TABLE, key, rows)
 
-    def close(self, run: "RunContext", status: str) -> None:
+    def close(self, status: str) -> None:
         if self.heartbeat is not None:
-            self.heartbeat.stop(final=snapshot(run, state=status))
+            self.heartbeat.stop(final=self.snapshot(state=status))

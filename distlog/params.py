@@ -42,15 +42,15 @@ class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file."""
 
-    def __init__(self, run: "RunContext") -> None:
-        self._run = run
+    def __init__(self, ctx: "RunContext") -> None:
+        self._ctx = ctx
         self._params: dict[str, Any] = {}
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
         self._params = params
-        if self._run.rank == 0:
-            self._run.storage.write_json(PARAMS_FILE, encoded)
+        if self._ctx.rank == 0:
+            self._ctx.storage.write_json(PARAMS_FILE, encoded)
 
     def set(self, params: dict | None = None, **kw: Any) -> None:
         """Replace all params."""
@@ -67,12 +67,12 @@ class ParameterIndex:
     def read(self) -> dict[str, Any]:
         """The params as stored (any rank reads the file; falls back to this rank's copy)."""
         try:
-            return deserialize(self._run.storage.read_json(PARAMS_FILE))
+            return deserialize(self._ctx.storage.read_json(PARAMS_FILE))
         except FileNotFoundError:
             return copy.deepcopy(self._params)
 
     def load_existing(self) -> None:
         try:
-            self._params = deserialize(self._run.storage.read_json(PARAMS_FILE))
+            self._params = deserialize(self._ctx.storage.read_json(PARAMS_FILE))
         except FileNotFoundError:
             pass

@@ -12,24 +12,24 @@ if TYPE_CHECKING:
 
 
 class MarkdownLogger:
-    def __init__(self, run: "RunContext") -> None:
-        self._run = run
+    def __init__(self, ctx: "RunContext") -> None:
+        self._ctx = ctx
 
     def write(self, text: str) -> None:
         """Replace the run's notes (rank 0 only; other ranks' calls are ignored)."""
-        if self._run.rank == 0:
-            self._run.storage.write_text(README_FILE, text)
+        if self._ctx.rank == 0:
+            self._ctx.storage.write_text(README_FILE, text)
 
     def append(self, text: str) -> None:
         """Add a paragraph to the notes (rank 0 only)."""
-        if self._run.rank != 0:
+        if self._ctx.rank != 0:
             return
         old = self.read()
         sep = "" if not old or old.endswith("\n\n") else ("\n" if old.endswith("\n") else "\n\n")
-        self._run.storage.write_text(README_FILE, old + sep + text)
+        self._ctx.storage.write_text(README_FILE, old + sep + text)
 
     def read(self) -> str:
         try:
-            return self._run.storage.read_text(README_FILE)
+            return self._ctx.storage.read_text(README_FILE)
         except FileNotFoundError:
             return ""

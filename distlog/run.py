@@ -1,9 +1,12 @@
-"""One run: identity agreed across ranks, metadata lifecycle, and the per-run writers.
+"""One run: identity agreed across ranks, metadata lifecycle, and the wiring of its components.
 
 Starting a run is a collective when torch.distributed is initialised: every rank gathers its
 host identity, rank 0 picks the run id (unless the launcher gives one every rank derives
-alike) and the attempt number, and broadcasts both. Closing is local unless the run ends
-normally, in which case a last metrics flush runs on every rank.
+alike) and the attempt number, and broadcasts both. Then the run builds its ``RunContext``
+(identity and place, ``distlog.context``), its collaborators (the scalar writers, the text
+sink) and its components, handing each only what it uses; no component holds the run.
+Closing is local unless the run ends normally, in which case a last metrics flush runs on
+every rank.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import time
 import traceback
 import uuid
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -25,7 +29,7 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .errors import WriterError
+from .context import RunContext
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
 from .logs import TextLogger, rank_log_path
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
@@ -41,6 +45,7 @@ from .readme import MarkdownLogger
 from .storage.base import StorageBackend
 from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable
 from .writers.logtable import write_logs_table
+from .writers.runwriters import RunWriters
 from .writers.textlog import TextLogSink
 
 #: ``run(id, resume=...)``: "allow" continues an existing run as a new attempt (or creates it),
@@ -132,32 +137,33 @@ class Run:
         self.flush_timeout = flush_timeout
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval
-        self.resume_step = resume_step
+        self._resume_step = resume_step
         self._comm = comm
         if resume not in RESUME_MODES:
             raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}; got {resume!r}")
         self.resume = resume
         self._segment_limits = {"max_bytes": segment_max_bytes, "max_age": segment_max_age}
         self.capture_output = capture_output
-        self.current_step: int | None = None
-        self.stop_requested = False
+        self._window = window
+        # per-rank telemetry at each flush and the heartbeat (heartbeat_interval None/0: off)
+        self._telemetry, self._heartbeat_interval = telemetry, heartbeat_interval
+        # what the training loop sets before the run started; the context holds them after
+        self._current_step: int | None = None
+        self._stop_requested = False
         self.status = "created"
         self.attempt = 0
+        self.ctx: RunContext | None = None  # identity and place, built by start()
         self.comm: Comm
         self.info: RankInfo
         self.storage: StorageBackend
+        # collaborators and components, built by start() once identity is agreed
+        self.writers: RunWriters | None = None
         self.log_sink: TextLogSink
-        self._main_writer: BackgroundWriter | None = None
-        self._rank_writer: BackgroundWriter | None = None
-        self._on_close: list[Callable[[], None]] = []
-        self._before_final_flush: list[Callable[[], None]] = []
-        self.metrics = MetricsLogger(self, window=window)
-        # per-rank telemetry at each flush and the heartbeat (heartbeat_interval None/0: off)
-        self.monitor = RankMonitor(telemetry, heartbeat_interval)
-        self.last_log: Any = None  # the last LogRecord this rank emitted (for heartbeats)
-        self.logs = TextLogger(self)
-        self.params = ParameterIndex(self)
-        self.readme = MarkdownLogger(self)
+        self.monitor: RankMonitor
+        self.metrics: MetricsLogger
+        self.logs: TextLogger
+        self.params: ParameterIndex
+        self.readme: MarkdownLogger
         self._files: Any = None
 
     @property
@@ -169,13 +175,52 @@ class Run:
         return self.comm.world_size
 
     @property
+    def current_step(self) -> int | None:
+        """The step ``exp.step(n)`` (or an integration) set; stamps a plain collect/log."""
+        return self._current_step if self.ctx is None else self.ctx.current_step
+
+    @current_step.setter
+    def current_step(self, step: int | None) -> None:
+        self._current_step = step
+        if self.ctx is not None:
+            self.ctx.current_step = step
+
+    @property
+    def stop_requested(self) -> bool:
+        """Set by ``exp.request_stop()`` or the preemption handler; agreed at the next flush."""
+        return self._stop_requested if self.ctx is None else self.ctx.stop_requested
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self._stop_requested = value
+        if self.ctx is not None:
+            self.ctx.stop_requested = value
+
+    @property
+    def resume_step(self) -> int | None:
+        """The checkpoint step the stored series rewind to (``run(..., resume_step=)``)."""
+        return self._resume_step if self.writers is None else self.writers.resume_step
+
+    @resume_step.setter
+    def resume_step(self, step: int | None) -> None:
+        self._resume_step = step
+        if self.writers is not None:
+            self.writers.resume_step = step
+
+    @property
     def files(self) -> Any:
         """The artifact logger (imported on first use: it pulls in more modules)."""
         if self._files is None:
             from .files import ArtifactLogger
 
-            self._files = ArtifactLogger(self)
+            self._files = ArtifactLogger(self._context())
         return self._files
+
+    def _context(self) -> RunContext:
+        if self.ctx is None:
+            raise RuntimeError(f"run {self.experiment}/{self.run_id or '?'} is not started; "
+                               "call start() (or open it with exp.run()/exp.start_run()) first")
+        return self.ctx
 
     @property
     def url(self) -> str:
@@ -215,17 +260,44 @@ class Run:
         run_id, attempt = value
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
-        self.log_sink = TextLogSink(self.storage, rank_log_path(self.rank, attempt), **self._segment_limits)
+        self._build_components()
         self.params.load_existing()
         self.status = "running"
         if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
             from .capture import tee_output
 
-            self.on_close(tee_output(self))
-        self.monitor.start(self)
+            self.on_close(tee_output(self.logs))
+        logs = self.logs
+        self.monitor.start(progress=self.metrics.progress, last_log=lambda: logs.last_record)
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
+
+    def _build_components(self) -> None:
+        """The context, the collaborators, and the components, each given what it uses."""
+        ctx = self.ctx = RunContext(
+            rank=self.comm.rank, world_size=self.comm.world_size, attempt=self.attempt,
+            info=self.info, storage=self.storage, root=self.root,
+            current_step=self._current_step, stop_requested=self._stop_requested)
+        comm = self.comm
+        sink = self.log_sink = TextLogSink(self.storage, rank_log_path(ctx.rank, ctx.attempt),
+                                           **self._segment_limits)
+        chunk_rows, commit_interval = self.chunk_rows, self.commit_interval
+        # writers open on first use; ``monitor`` and ``logs`` below exist by then
+        writers = self.writers = RunWriters(ctx.rank, lambda main, resume_step: open_writer(
+            ctx, main, resume_step, chunk_rows=chunk_rows, commit_interval=commit_interval,
+            telemetry=monitor.telemetry is not None, warn=logs.warning), self._resume_step)
+        monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
+                                             heartbeat_interval=self._heartbeat_interval)
+        # after each flush: make this rank's log lines durable. On object stores only a due
+        # segment (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per flush
+        # would make request cost scale with steps
+        metrics = self.metrics = MetricsLogger(ctx, comm, writers, monitor,
+                                               after_flush=partial(sink.flush, due_only=True),
+                                               window=self._window)
+        logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
+        self.params = ParameterIndex(ctx)
+        self.readme = MarkdownLogger(ctx)
 
     def _check_resume(self, run_id: str, meta: dict[str, Any] | None) -> None:
         name = f"{self.experiment}/{run_id}"
@@ -285,7 +357,8 @@ class Run:
         errors: list[BaseException] = []
         if exc is not None:
             self.logs.exception("run failed", exc_info=exc)
-        for fn in self._before_final_flush:
+        ctx = self._context()
+        for fn in ctx.final_flush_hooks:
             try:
                 fn()
             except Exception as e:  # noqa: BLE001
@@ -307,17 +380,12 @@ class Run:
                 write_files_table(self.storage)
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
-        for fn in reversed(self._on_close):
+        for fn in reversed(ctx.close_hooks):
             try:
                 fn()
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
-        for w in (self._rank_writer, self._main_writer):
-            if w is not None:
-                try:
-                    w.close(finalize=True)
-                except WriterError as e:
-                    errors.append(e)
+        errors.extend(self.writers.close())
         if errors and incoming is None:
             status, exc = "failed", errors[0]
         if exc is not None:
@@ -336,7 +404,7 @@ class Run:
                     self._write_failure(e)
                 status, exc = "failed", exc or e
         self.logs.debug(f"run ended: {status}")
-        self.monitor.close(self, status)
+        self.monitor.close(status)
         self.log_sink.close()
         if collective and incoming is None and self.world_size > 1 and status != "failed":
             try:  # every rank's log is closed past this point: rank 0 may index them all
@@ -389,68 +457,46 @@ class Run:
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""
-        self._on_close.append(fn)
+        self._context().on_close(fn)
 
     def before_final_flush(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on this rank before the closing flush (make per-rank records durable)."""
-        self._before_final_flush.append(fn)
+        self._context().before_final_flush(fn)
 
-    # ---- writers -------------------------------------------------------------------------
-    def _make_writer(self, storage: StorageBackend, main: bool = False) -> BackgroundWriter:
-        tables = {
-            SCALARS_TABLE: RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS, self.chunk_rows),
-            HISTOGRAMS_TABLE: RowTable(storage, HISTOGRAMS_TABLE, ("step", "time"), max(64, self.chunk_rows // 16)),
-        }
-        if main and self.monitor.telemetry is not None:
-            tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(self.world_size), T.chunk_rows(self.world_size))
-        if self.attempt > 0:
-            for t in tables.values():
-                t.load(truncate_after_step=self.resume_step)
-            self._check_telemetry_width(tables)
-        return BackgroundWriter(tables, self.commit_interval)
-
-    def _check_telemetry_width(self, tables: dict[str, RowTable]) -> None:
-        """An attempt at another world size cannot extend the stored telemetry (one column per
-        rank): it keeps what is stored and writes none (said in the log)."""
-        t = tables.get(T.TABLE)
-        if t is not None and any(s.width != len(t.columns) for s in t.series.values()):
-            del tables[T.TABLE]
-            self.logs.warning(f"telemetry is not stored for attempt {self.attempt}: the stored "
-                              f"table has another world size than {self.world_size}")
-
+    # ---- writers (owned by ``self.writers``) -------------------------------------------
     def main_writer(self) -> BackgroundWriter:
         """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
-        if self._main_writer is None:
-            self._main_writer = self._make_writer(self.storage, main=True)
-        return self._main_writer
+        return self.writers.main()
 
     def local_writer(self) -> BackgroundWriter:
         """This rank's writer for values it logs itself."""
-        if self.rank == 0:
-            return self.main_writer()
-        if self._rank_writer is None:
-            self._rank_writer = self._make_writer(self.storage.child(rank_dir(self.rank)))
-        return self._rank_writer
+        return self.writers.local()
 
-    def writer_failed(self) -> bool:
-        return any(w is not None and w._error is not None for w in (self._main_writer, self._rank_writer))
 
-    def raise_writer_error(self, every_rank: bool = False) -> None:
-        for w in (self._main_writer, self._rank_writer):
-            if w is not None:
-                w.raise_pending()
-        if every_rank:
-            raise WriterError("a rank's background writer failed (see that rank's log); "
-                              "rows stay buffered and are retried at the next flush")
+def open_writer(ctx: RunContext, main: bool, resume_step: float | None, *, chunk_rows: int,
+                commit_interval: float, telemetry: bool, warn: Callable[[str], None]) -> BackgroundWriter:
+    """A background writer of a run's row tables: rank 0's of the run's series (``main``: with
+    the telemetry table when ``telemetry``), else this rank's own in its rank folder. On a
+    resumed attempt the stored series are loaded and rewound to ``resume_step``."""
+    storage = ctx.storage if main else ctx.storage.child(rank_dir(ctx.rank))
+    tables = {
+        SCALARS_TABLE: RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS, chunk_rows),
+        HISTOGRAMS_TABLE: RowTable(storage, HISTOGRAMS_TABLE, ("step", "time"), max(64, chunk_rows // 16)),
+    }
+    if main and telemetry:
+        tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(ctx.world_size), T.chunk_rows(ctx.world_size))
+    if ctx.attempt > 0:
+        for t in tables.values():
+            t.load(truncate_after_step=resume_step)
+        _check_telemetry_width(tables, ctx, warn)
+    return BackgroundWriter(tables, commit_interval)
 
-    def commit(self, timeout: float | None = 300.0) -> None:
-        """Wait until this rank's writers have committed everything enqueued so far."""
-        for w in (self._main_writer, self._rank_writer):
-            if w is not None:
-                w.flush(wait=True, timeout=timeout)
 
-    def after_flush(self) -> None:
-        """Per-flush housekeeping: make this rank's log lines durable. On object stores only a
-        due segment (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per
-        flush would make request cost scale with steps."""
-        self.log_sink.flush(due_only=True)
+def _check_telemetry_width(tables: dict[str, RowTable], ctx: RunContext, warn: Callable[[str], None]) -> None:
+    """An attempt at another world size cannot extend the stored telemetry (one column per
+    rank): it keeps what is stored and writes none (said in the log)."""
+    t = tables.get(T.TABLE)
+    if t is not None and any(s.width != len(t.columns) for s in t.series.values()):
+        del tables[T.TABLE]
+        warn(f"telemetry is not stored for attempt {ctx.attempt}: the stored "
+             f"table has another world size than {ctx.world_size}")

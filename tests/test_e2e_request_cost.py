@@ -43,7 +43,7 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
                 time.sleep(STEP_SECONDS)  # the "training": commits happen during the loop
             loop_puts = proxy.count("PUT") - puts0
             elapsed = time.monotonic() - t0
-        writer = run._main_writer
+        writer = run.writers.main_writer
         assert writer is not None
     commits = writer.commits
     puts = proxy.count("PUT")

@@ -23,8 +23,17 @@ LAYERS = {
     "distlog.storage": {"distlog.errors", "distlog.report"},
     "distlog.writers": {"distlog.errors", "distlog.report", "distlog.storage", "distlog.logline",
                         "distlog.layout"},
+    # the narrow run context: identity and place, no component, writer or comm
+    "distlog.context": {"distlog.launcher", "distlog.storage"},
 }
 ALLOWED_LAYER_EDGES: set[tuple[str, str]] = set()
+
+# a run's components get the RunContext and only the collaborators they use, never the run:
+# dependencies run one way, run → components → context and writers (issue 11)
+COMPONENTS = ("distlog.metrics", "distlog.logs", "distlog.params", "distlog.readme", "distlog.files",
+              "distlog.monitor", "distlog.heartbeat", "distlog.capture", "distlog.telemetry",
+              "distlog.context", "distlog.writers")
+ABOVE_COMPONENTS = ("distlog.run", "distlog.experiment", "distlog.integrations", "distlog.cli")
 
 
 def modules() -> dict[str, Path]:
@@ -125,3 +134,16 @@ def test_bottom_layers_import_nothing_above_them():
                     if not ok and (mod, t) not in ALLOWED_LAYER_EDGES:
                         bad.append(f"{mod} -> {t}")
     assert not bad, f"imports from a lower layer to a higher one: {bad}"
+
+
+def _inside(mod: str, packages: tuple[str, ...]) -> bool:
+    return any(mod == p or mod.startswith(p + ".") for p in packages)
+
+
+def test_components_never_import_the_run():
+    graph = import_graph()
+    assert "distlog.context" in graph["distlog.metrics"]  # the components do see the context
+    bad = sorted(f"{mod} -> {t}" for mod, targets in graph.items() if _inside(mod, COMPONENTS)
+                 for t in targets if _inside(t, ABOVE_COMPONENTS))
+    assert not bad, f"components import the run or what sits above it: {bad}; pass what the " \
+                    "component needs to its constructor (the run wires it) instead"

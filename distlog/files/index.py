@@ -94,14 +94,14 @@ class _Index:
 class _Shared:
     """State of one run's artifact logger, shared by its namespaced views."""
 
-    def __init__(self, run: "RunContext") -> None:
-        self.run = run
-        self.cas = ContentStore(run.root)
-        self.index = _Index(run.storage, run.rank, getattr(run, "attempt", 0), run.world_size)
+    def __init__(self, ctx: "RunContext") -> None:
+        self.ctx = ctx
+        self.cas = ContentStore(ctx.root)
+        self.index = _Index(ctx.storage, ctx.rank, ctx.attempt, ctx.world_size)
         self.lock = threading.RLock()
         self._appender: Appender | None = None
-        run.before_final_flush(self.flush)
-        run.on_close(self.close)
+        ctx.before_final_flush(self.flush)
+        ctx.on_close(self.close)
 
     def append(self, rec: FileRecord) -> None:
         # the blob is already stored: a record never points at bytes that are not there
@@ -113,7 +113,7 @@ class _Shared:
             self.index.add(rec)
 
     def _open_appender(self) -> Appender:
-        storage, path = self.run.storage, manifest_path(self.run.rank)
+        storage, path = self.ctx.storage, manifest_path(self.ctx.rank)
         app = storage.open_appender(path)
         if storage.supports_append:
             # an earlier attempt that crashed mid-line must not swallow our first record
@@ -133,11 +133,11 @@ class _Shared:
     def close(self) -> None:
         # after the final flush, which is a barrier: every rank's records are on the store
         try:
-            if self.run.rank == 0:
+            if self.ctx.rank == 0:
                 with self.lock:
                     self.index.refresh()
                     recs = self.index.all()
-                write_files_table(self.run.storage, recs)
+                write_files_table(self.ctx.storage, recs)
         finally:
             with self.lock:
                 if self._appender is not None:

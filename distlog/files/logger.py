@@ -31,18 +31,18 @@ class ArtifactLogger:
     path is ``namespace/name``. See the module docstring for versions and safety.
     """
 
-    def __init__(self, run: "RunContext", namespace: str = "", _shared: _Shared | None = None) -> None:
-        self._run = run
+    def __init__(self, ctx: "RunContext", namespace: str = "", _shared: _Shared | None = None) -> None:
+        self._ctx = ctx
         self._ns = namespace
-        self._shared = _shared or _Shared(run)
+        self._shared = _shared or _Shared(ctx)
 
     def __call__(self, namespace: str) -> "ArtifactLogger":
         check_name(namespace, "files namespace", allow_slash=True)
         ns = f"{self._ns}/{namespace}" if self._ns else namespace
-        return ArtifactLogger(self._run, ns, self._shared)
+        return ArtifactLogger(self._ctx, ns, self._shared)
 
     def __repr__(self) -> str:
-        return f"<ArtifactLogger {self._run.url!r} namespace={self._ns!r}>"
+        return f"<ArtifactLogger {self._ctx.url!r} namespace={self._ns!r}>"
 
     @property
     def namespace(self) -> str:
@@ -235,18 +235,18 @@ class ArtifactLogger:
 
     def _record(self, name: str, res: PutResult, media_type: str, step: int | None,
                 reput: Callable[[], PutResult]) -> FileRecord:
-        run, sh = self._run, self._shared
+        ctx, sh = self._ctx, self._shared
         path = self._path(name)
         if step is None:
-            step = run.current_step
+            step = ctx.current_step
         with sh.lock:
             sh.index.refresh()
             rec = FileRecord(
                 path=path, name=name, namespace=self._ns, sha256=res.sha256, size=res.size,
-                media_type=media_type, rank=run.rank, host=run.info.host,
+                media_type=media_type, rank=ctx.rank, host=ctx.info.host,
                 step=None if step is None else int(step), time=time.time(),
                 version=sh.index.next_version(path, res.sha256),
-                attempt=getattr(run, "attempt", 0),
+                attempt=ctx.attempt,
             )
             sh.append(rec)
         if res.reused_old and not sh.cas.exists(res.sha256):

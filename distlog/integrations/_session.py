@@ -223,7 +223,7 @@ class RunSession:
     def set_resume_step(self, step: int) -> bool:
         """Rewind the stored series to ``step`` if no row was written in this attempt yet."""
         run = self.run
-        if run is None or getattr(run, "_main_writer", None) is not None or getattr(run, "_rank_writer", None) is not None:
+        if run is None or run.writers.opened:
             return False
         run.resume_step = int(step)
         return True

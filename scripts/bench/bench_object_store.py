@@ -189,11 +189,11 @@ def run_loop(url: str, options: dict[str, Any], counter: Any, keys: int, flushes
                 spent_sleeping += time.perf_counter() - s0
         loop_s = time.perf_counter() - t0
         during = counter.snapshot() - before
-        w = run._main_writer
+        w = run.writers.main_writer
         commits_in_loop = w.commits if w else 0
         last_commit_s = w.last_commit_seconds if w else 0.0
     total_s = time.perf_counter() - t_start
-    writer = run._main_writer
+    writer = run.writers.main_writer
     return {
         "loop_s": loop_s, "busy_s": loop_s - spent_sleeping, "total_s": total_s,
         "during": during, "commits": writer.commits if writer else 0,
