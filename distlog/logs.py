@@ -9,7 +9,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .layout import parse_log_name, rank_log_path  # noqa: F401 (re-exported)
+from .layout import LOGS_DIR, parse_log_name
 from . import report
 from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
 
@@ -110,7 +110,7 @@ class TextLogger:
         self._sink.flush()
         floor = level_number(level)
         streams = []
-        for name in storage.list_dir("logs"):
+        for name in storage.list_dir(LOGS_DIR):
             parsed = parse_log_name(name)
             if parsed is None or (rank is not None and parsed[0] != rank):
                 continue

@@ -6,7 +6,6 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from .layout import PARAMS_FILE
-from .serdes import flatten  # noqa: F401 (re-exported)
 from .serdes import deserialize, serialize
 
 if TYPE_CHECKING:

@@ -31,13 +31,13 @@ from . import report
 from .comm import Comm, dist_state, make_comm
 from .context import RunContext
 from .launcher import RankInfo, detect, launcher_run_id, restart_counts
-from .logs import TextLogger, rank_log_path
+from .logs import TextLogger
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
 from .monitor import RankMonitor
 from . import telemetry as T
 from .failures import read_failures
-from .layout import RUN_FILE, failure_path, rank_dir  # noqa: F401 (rank_dir re-exported)
+from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path
 from .names import check_name, check_run_location
 from .report import warn
 from .params import ParameterIndex

@@ -21,7 +21,7 @@ import pytest
 from distlog.layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, table_commit, table_zarr
 import distlog
 from distlog.cli import main as cli_main
-from distlog.params import flatten
+from distlog.serdes import flatten
 from distlog.query.root import run_rows
 from distlog.storage import open_storage
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, merge_lines, parse_line, unescape  # noqa: F401 (merge_lines re-exported)
+from ..logline import LEVELS, LogRecord, merge_lines, parse_line, unescape
 from ..storage.aio import run_all
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
