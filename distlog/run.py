@@ -463,15 +463,6 @@ class Run:
         """Run ``fn`` on this rank before the closing flush (make per-rank records durable)."""
         self._context().before_final_flush(fn)
 
-    # ---- writers (owned by ``self.writers``) -------------------------------------------
-    def main_writer(self) -> BackgroundWriter:
-        """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
-        return self.writers.main()
-
-    def local_writer(self) -> BackgroundWriter:
-        """This rank's writer for values it logs itself."""
-        return self.writers.local()
-
 
 def open_writer(ctx: RunContext, main: bool, resume_step: float | None, *, chunk_rows: int,
                 commit_interval: float, telemetry: bool, warn: Callable[[str], None]) -> BackgroundWriter:

@@ -107,7 +107,7 @@ def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
                 exp.metrics.collect(step=step, loss=float(step), acc=step * 0.5)
                 step += 1
             exp.metrics.flush()
-            exp.current_run.main_writer().flush(wait=True)
+            exp.current_run.writers.main().flush(wait=True)
             with open({str(progress)!r}, "w") as f:
                 f.write(str(step))
     """)

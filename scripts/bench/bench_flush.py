@@ -44,7 +44,7 @@ def _rank(rank, world, init, root, keys_list, iters, q):
         exp.metrics.flush()  # agree on the key set once
         t_flush, t_base, calls, t_enqueue = [], [], [], []
         packed = torch.zeros(5 * K, dtype=torch.float64)
-        writer = run.main_writer() if rank == 0 else None
+        writer = run.writers.main() if rank == 0 else None
         for it in range(iters):
             exp.metrics.collect(step=it + 1, **vals)  # step 0 agreed the key set
             dist.barrier(group)
