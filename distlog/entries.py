@@ -41,70 +41,199 @@ class Window:
         self._lock = threading.Lock()
         self._reduced: R.Reduced | None = None
         self._present: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
+        # (sum, count, min, max, nonfinite) over the union, set by reduce_windows
+        self._stats: tuple[np.ndarray, ...] | None = None
 
     @property
     def done(self) -> bool:
         """Reduced already (by the writer, or by a reader of the result)."""
-        return self._reduced is not None
+        return self._present is not None
 
     def reduced(self) -> R.Reduced:
         with self._lock:
             if self._reduced is None:
-                ids, vals = self._arrays()
-                self._reduced = R.reduce_window(self.union, ids, vals)
-                self._entry_lists, self._ids, self._values = [], [], []  # not needed any more
+                if self._stats is None:
+                    reduce_windows([self])
+                total, count, mn, mx, bad = self._stats
+                rank = np.where(count > 0, 0.0, np.nan)
+                self._reduced = R._finish(self.union, total, count, mn, mx, bad, rank, rank.copy())
             return self._reduced
 
     def present(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """``(keys, STAT_COLUMNS rows, mask over the union)`` of the keys with any value."""
         p = self._present
         if p is None:
-            p = self._present = R.present_rows(self.reduced(), self.aggregation)
+            reduce_windows([self])
+            p = self._present
         return p
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every value of the window and its key's position in the union. Dicts come in runs
-        with one key tuple (one call site): a run is one matrix, its columns mapped once."""
-        id_parts, val_parts = [], []
-        for prefix, entries in self._entry_lists:
-            i, n = 0, len(entries)
-            while i < n:
+
+_AGG_COLUMN = {"mean": 1, "min": 2, "max": 3, "sum": 4}  # STAT_COLUMNS position of each headline
+
+
+def reduce_windows(windows: list[Window]) -> None:
+    """Reduce every window not reduced yet, many at once: consecutive windows over one union
+    are one ``bincount`` over ``window * len(union) + key`` (no NumPy call per window). Any
+    thread; a window reduced twice (two threads at once) gets equal results."""
+    todo = [w for w in windows if w._present is None]
+    i, n = 0, len(todo)
+    while i < n:
+        w0 = todo[i]
+        j = i + 1
+        while j < n and todo[j].union is w0.union and todo[j]._positions is w0._positions:
+            j += 1
+        _reduce_group(todo[i:j])
+        i = j
+
+
+def _reduce_group(ws: list[Window]) -> None:
+    union, positions = ws[0].union, ws[0]._positions
+    U, n = len(union), len(ws)
+    id_parts, val_parts = [], []
+    # collect(**kw) dicts: runs with one key tuple (one call site) are one matrix; runs of one
+    # (prefix, key tuple) across every window are read with one fromiter
+    runs: dict[Any, list[Any]] = {}
+    for wi, w in enumerate(ws):
+        for prefix, entries in w._entry_lists:
+            i, m = 0, len(entries)
+            while i < m:
                 kt = tuple(entries[i])
                 j = i + 1
-                while j < n and tuple(entries[j]) == kt:
+                while j < m and tuple(entries[j]) == kt:
                     j += 1
-                cols = self._columns.get((prefix, kt))
-                if cols is None:
-                    index = {k: p for p, k in enumerate(self.union)}
-                    cols = self._columns[(prefix, kt)] = np.array([index[prefix + k] for k in kt], dtype=np.intp)
-                m, k = j - i, len(kt)
-                chain = itertools.chain.from_iterable(map(dict.values, itertools.islice(entries, i, j)))
-                val_parts.append(np.fromiter(chain, np.float64, m * k))
-                id_parts.append(np.tile(cols, m))
+                r = runs.get((prefix, kt))
+                if r is None:
+                    r = runs[(prefix, kt)] = [[], [], []]
+                r[0].append(wi)
+                r[1].append(j - i)
+                r[2].append(itertools.islice(entries, i, j))
                 i = j
-        if self._ids:
-            n = len(self._ids)
-            id_parts.append(self._positions[np.fromiter(self._ids, np.intp, n)])
-            val_parts.append(np.fromiter(self._values, np.float64, n))
-        if not id_parts:
-            return np.zeros(0, dtype=np.intp), np.zeros(0)
-        return np.concatenate(id_parts), np.concatenate(val_parts)
+    for (prefix, kt), (wis, counts, slices) in runs.items():
+        columns = ws[0]._columns
+        cols = columns.get((prefix, kt))
+        if cols is None:
+            index = {k: p for p, k in enumerate(union)}
+            cols = columns[(prefix, kt)] = np.array([index[prefix + k] for k in kt], dtype=np.intp)
+        k, total = len(kt), sum(counts)
+        chain = itertools.chain.from_iterable(map(dict.values, itertools.chain.from_iterable(slices)))
+        val_parts.append(np.fromiter(chain, np.float64, total * k))
+        offsets = np.repeat(np.array(wis, dtype=np.intp) * U, np.array(counts, dtype=np.intp) * k)
+        id_parts.append(np.tile(cols, total) + offsets)
+    lens = [len(w._ids) for w in ws]
+    m = sum(lens)
+    if m:
+        ids = np.fromiter(itertools.chain.from_iterable(w._ids for w in ws), np.intp, m)
+        id_parts.append(positions[ids] + np.repeat(np.arange(n, dtype=np.intp) * U, lens))
+        val_parts.append(np.fromiter(itertools.chain.from_iterable(w._values for w in ws), np.float64, m))
+    if id_parts:
+        ids = np.concatenate(id_parts) if len(id_parts) > 1 else id_parts[0]
+        vals = np.concatenate(val_parts) if len(val_parts) > 1 else val_parts[0]
+    else:
+        ids, vals = np.zeros(0, dtype=np.intp), np.zeros(0)
+    bins = n * U
+    fin = np.isfinite(vals)
+    if fin.all():
+        fid, fv = ids, vals
+        bad = np.zeros((n, U))
+    else:
+        fid, fv = ids[fin], vals[fin]
+        bad = np.bincount(ids[~fin], minlength=bins).astype(np.float64).reshape(n, U)
+    total = np.bincount(fid, weights=fv, minlength=bins).reshape(n, U)
+    count = np.bincount(fid, minlength=bins).astype(np.float64).reshape(n, U)
+    mn, mx = np.full(bins, np.inf), np.full(bins, -np.inf)
+    np.minimum.at(mn, fid, fv)
+    np.maximum.at(mx, fid, fv)
+    mn, mx = mn.reshape(n, U), mx.reshape(n, U)
+    empty = count == 0
+    rows = np.empty((n, U, len(R.STAT_COLUMNS)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows[:, :, 1] = np.where(empty, np.nan, total / np.where(empty, 1, count))
+    rows[:, :, 2] = np.where(empty, np.nan, mn)
+    rows[:, :, 3] = np.where(empty, np.nan, mx)
+    rows[:, :, 4] = total
+    rows[:, :, 5] = count
+    rows[:, :, 6] = bad
+    rows[:, :, 7] = np.where(empty, np.nan, 0.0)  # argmin/argmax rank: 0 where finite
+    rows[:, :, 8] = rows[:, :, 7]
+    aggs = [w.aggregation for w in ws]
+    if all(a == aggs[0] for a in aggs):
+        rows[:, :, 0] = rows[:, :, _AGG_COLUMN[aggs[0]]]
+    else:
+        for wi, a in enumerate(aggs):
+            rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
+    present = (count + bad) > 0
+    full = present.all(axis=1)
+    for wi, w in enumerate(ws):
+        w._stats = (total[wi], count[wi], mn[wi], mx[wi], bad[wi])
+        if full[wi]:
+            p = (union, rows[wi], present[wi])
+        else:
+            keep = np.flatnonzero(present[wi])
+            p = (tuple(union[x] for x in keep), rows[wi][keep], present[wi])
+        w._present = p
+        w._entry_lists, w._ids, w._values = [], [], []  # not needed any more
 
 
-def window_writer(table: str, window: Window, step: float, now: float) -> Callable[[dict[str, Any]], None]:
-    """What the writer thread runs for a one-process flush: the window's rows into ``table``."""
+class FlushItem:
+    """A one-process flush on the writer's entry list: ``window``'s rows at ``step``."""
 
-    def write(tables: dict[str, "RowTable"]) -> None:
-        keys, stats, _ = window.present()
-        if not len(keys):
-            return
-        rows = np.empty((len(keys), 2 + stats.shape[1]))
-        rows[:, 0] = step
-        rows[:, 1] = now
-        rows[:, 2:] = stats
-        tables[table].add_many(keys, rows)
+    __slots__ = ("window", "step", "time")
 
-    return write
+    def __init__(self, window: Window, step: float, time: float) -> None:
+        self.window, self.step, self.time = window, step, time
+
+
+def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
+    """The rows of many one-process flushes into table ``t``: reduced at once; a run of
+    windows where every union key has a value is one block of rows per key."""
+    reduce_windows([f.window for f in items])
+    i, n = 0, len(items)
+    while i < n:
+        union = items[i].window.union
+        j = i
+        while j < n and items[j].window.union is union and items[j].window._present[0] is union:
+            j += 1
+        if j == i:  # some keys without a value: only the present ones get a row
+            keys, stats, _ = items[i].window._present
+            if len(keys):
+                rows = np.empty((len(keys), 2 + stats.shape[1]))
+                rows[:, 0] = items[i].step
+                rows[:, 1] = items[i].time
+                rows[:, 2:] = stats
+                t.add_many(keys, rows)
+            i += 1
+            continue
+        run = items[i:j]
+        m = len(run)
+        rows = np.empty((len(union), m, 2 + len(R.STAT_COLUMNS)))
+        rows[:, :, 0] = np.fromiter((f.step for f in run), np.float64, m)
+        rows[:, :, 1] = np.fromiter((f.time for f in run), np.float64, m)
+        rows[:, :, 2:] = np.stack([f.window._present[1] for f in run], axis=1)
+        for key, r in zip(union, rows):
+            t.add(key, r)
+        i = j
+
+
+class EntryHandler:
+    """The writer-thread side of the entry list: runs of ``log()`` calls and runs of
+    one-process flushes (``FlushItem``), in the order they were appended."""
+
+    def __init__(self, table: str, cache: "ScalarCache", logged: dict[str, float]) -> None:
+        self.table = table
+        self._log = logged_entries_handler(table, cache, logged)
+
+    def __call__(self, items: list[Any], tables: dict[str, "RowTable"]) -> None:
+        i, n = 0, len(items)
+        while i < n:
+            flush = items[i].__class__ is FlushItem
+            j = i + 1
+            while j < n and (items[j].__class__ is FlushItem) == flush:
+                j += 1
+            if flush:
+                write_windows(tables[self.table], items[i:j])
+            else:
+                self._log(items[i:j], tables)
+            i = j
 
 
 _step, _time, _values = itemgetter(1), itemgetter(2), itemgetter(3)

@@ -32,7 +32,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import Window, logged_entries_handler, window_writer
+from .entries import EntryHandler, FlushItem, Window, reduce_windows
 from .errors import FlushMismatch
 from .names import check_name
 from .report import warn
@@ -190,6 +190,10 @@ class _Core:
         """Bring ``_flushed`` up to date with the one-process flushes not yet settled (in
         order; ``only_done``: only the leading ones already reduced)."""
         pending = self._unsettled
+        if not pending:
+            return
+        if not only_done:
+            reduce_windows([w for w, _ in pending])  # at once, whatever the writer left
         n = 0
         for window, step in pending:
             if only_done and not window.done:
@@ -331,7 +335,7 @@ class MetricsLogger:
     def _attach_log(self) -> Callable[[Any], None]:
         """Connect log() to this rank's writer: it builds the rows and feeds the stats cache."""
         core = self._core
-        handler = logged_entries_handler(SCALARS_TABLE, core.cache, core.logged)
+        handler = EntryHandler(SCALARS_TABLE, core.cache, core.logged)
         core.log_append = self._run.local_writer().attach_entries(handler)
         return core.log_append
 
@@ -541,7 +545,8 @@ class MetricsLogger:
             core.flush_step = out_step  # > the previous one (checked above)
             core.note_step(out_step)
             core.unsettled(window, out_step)
-            run.main_writer().call(window_writer(SCALARS_TABLE, window, out_step, time.time()))
+            # the writer takes its entry list every ENTRY_POLL seconds: many windows at once
+            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
             core.cache.add_window(out_step, window)
         if slots is not None:
             mon.record(run, out_step, seq, slots, False)

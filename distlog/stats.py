@@ -111,6 +111,11 @@ class ScalarCache:
             self._take_logged()
         pending = list(self._pending)
         self._pending.clear()
+        windows = [rows for keys, _, rows in pending if keys is None]
+        if windows:  # one-process flush windows the writer has not reduced yet: at once
+            from .entries import reduce_windows
+
+            reduce_windows(windows)
         for keys, step, rows in pending:
             if keys is None:  # a one-process flush window (entries.Window)
                 keys, rows, _ = rows.present()

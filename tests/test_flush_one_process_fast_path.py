@@ -216,3 +216,68 @@ def test_get_stats_reports_raw_values_after_fast_flushes(root):
         st = m.get_stats("x")
         assert (st.min, st.max, st.count, st.rows) == (0.0, 29.0, 30, 3)
         assert st.mean == pytest.approx(vals.mean())
+
+
+def test_windows_reduced_together_equal_each_window_reduced_alone():
+    """The writer reduces a run of queued windows in one pass (entries.reduce_windows); each
+    window's statistics and stored rows equal the NumPy oracle of that window alone."""
+    from distlog.entries import FlushItem, Window, reduce_windows, write_windows
+
+    rng = np.random.default_rng(7)
+    union = ("p/a", "p/b", "c", "d")
+    positions = np.array([2, 3], dtype=np.intp)  # collector ids 0, 1 -> "c", "d"
+    windows, oracles = [], []
+    for w in range(40):
+        dicts = []
+        for _ in range(int(rng.integers(0, 5))):
+            kt = ("a", "b") if rng.random() < 0.7 else ("b",)
+            dicts.append({k: float(rng.normal()) for k in kt})
+        if dicts and rng.random() < 0.2:
+            dicts[0][next(iter(dicts[0]))] = float(rng.choice([np.nan, np.inf, -np.inf]))
+        ids = [int(i) for i in rng.integers(0, 2, size=int(rng.integers(0, 4)))]
+        vals = [float(v) for v in rng.normal(size=len(ids))]
+        agg = ("mean", "min", "max", "sum")[w % 4] if w % 7 else "mean"
+        windows.append(Window(union, {}, [("p/", list(dicts))], ids, vals, positions, agg))
+        per_key = {k: [] for k in union}
+        for d in dicts:
+            for k, v in d.items():
+                per_key["p/" + k].append(v)
+        for i, v in zip(ids, vals):
+            per_key[union[positions[i]]].append(v)
+        oracles.append((per_key, agg))
+    reduce_windows(windows[5:30])  # some reduced in a batch, the others alone on first use
+    for w, (per_key, agg) in zip(windows, oracles):
+        red = w.reduced()
+        keys, rows, mask = w.present()
+        assert keys == tuple(k for k in union if per_key[k])
+        np.testing.assert_array_equal(mask, [bool(per_key[k]) for k in union])
+        for k in union:
+            want = _oracle(np.array(per_key[k]))
+            assert [red[k][c] for c in STATS] == pytest.approx([want[c] for c in STATS], nan_ok=True, rel=1e-12)
+        for k, row in zip(keys, rows):
+            want = _oracle(np.array(per_key[k]))
+            assert row[0] == pytest.approx(want[agg], nan_ok=True, rel=1e-12)
+            fin = np.isfinite(per_key[k]).any()
+            assert np.isnan(row[7]) != fin and np.isnan(row[8]) != fin  # argmin/argmax rank 0
+    # the stored rows of a batch: every window at its step, only keys with a value
+    class Table:
+        def __init__(self):
+            self.rows = {}
+
+        def add(self, key, rows):
+            self.rows.setdefault(key, []).extend(np.atleast_2d(rows).tolist())
+
+        def add_many(self, keys, rows):
+            for k, r in zip(keys, rows):
+                self.add(k, r)
+
+    fresh = [Window(union, {}, [("p/", [{"a": 1.0, "b": float(s)}])], [0, 1], [2.0, 3.0], positions, "sum")
+             for s in range(5)]
+    fresh[2] = Window(union, {}, [("p/", [{"b": 9.0}])], [], [], positions, "sum")
+    t = Table()
+    write_windows(t, [FlushItem(w, float(10 + s), 100.0 + s) for s, w in enumerate(fresh)])
+    assert [r[0] for r in t.rows["p/a"]] == [10, 11, 13, 14]
+    assert [r[0] for r in t.rows["p/b"]] == [10, 11, 12, 13, 14]
+    assert [r[2] for r in t.rows["p/b"]] == [0.0, 1.0, 9.0, 3.0, 4.0]
+    assert [r[1] for r in t.rows["c"]] == [100.0, 101.0, 103.0, 104.0]
+    assert [r[2] for r in t.rows["d"]] == [3.0] * 4
