@@ -41,31 +41,57 @@ class Window:
         self._lock = threading.Lock()
         self._reduced: R.Reduced | None = None
         self._present: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
-        # (sum, count, min, max, nonfinite) over the union, set by reduce_windows
-        self._stats: tuple[np.ndarray, ...] | None = None
+        self._group: _Group | None = None  # set by reduce_windows: the batch and this window's row
+        self._wi = 0
 
     @property
     def done(self) -> bool:
         """Reduced already (by the writer, or by a reader of the result)."""
-        return self._present is not None
+        return self._group is not None
+
+    def _reduced_group(self) -> "_Group":
+        g = self._group
+        if g is None:
+            reduce_windows([self])
+            g = self._group
+        return g
 
     def reduced(self) -> R.Reduced:
         with self._lock:
             if self._reduced is None:
-                if self._stats is None:
-                    reduce_windows([self])
-                total, count, mn, mx, bad = self._stats
-                rank = np.where(count > 0, 0.0, np.nan)
-                self._reduced = R._finish(self.union, total, count, mn, mx, bad, rank, rank.copy())
+                g, i = self._reduced_group(), self._wi
+                rank = np.where(g.count[i] > 0, 0.0, np.nan)
+                self._reduced = R._finish(self.union, g.total[i], g.count[i], g.mn[i], g.mx[i], g.bad[i],
+                                          rank, rank.copy())
             return self._reduced
+
+    def mask(self) -> np.ndarray:
+        """The union keys with any value in this window (finite or not)."""
+        return self._reduced_group().present[self._wi]
 
     def present(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """``(keys, STAT_COLUMNS rows, mask over the union)`` of the keys with any value."""
         p = self._present
         if p is None:
-            reduce_windows([self])
-            p = self._present
+            g, i = self._reduced_group(), self._wi
+            if g.full[i]:
+                p = (self.union, g.rows[i], g.present[i])
+            else:
+                keep = np.flatnonzero(g.present[i])
+                p = (tuple(self.union[x] for x in keep), g.rows[i][keep], g.present[i])
+            self._present = p
         return p
+
+
+class _Group:
+    """Windows reduced together: per window (first axis) and union key (second axis)."""
+
+    __slots__ = ("total", "count", "mn", "mx", "bad", "rows", "present", "full")
+
+    def __init__(self, total, count, mn, mx, bad, rows, present) -> None:  # noqa: ANN001
+        self.total, self.count, self.mn, self.mx, self.bad = total, count, mn, mx, bad
+        self.rows, self.present = rows, present  # rows: (n, K, len(STAT_COLUMNS))
+        self.full = present.all(axis=1)
 
 
 _AGG_COLUMN = {"mean": 1, "min": 2, "max": 3, "sum": 4}  # STAT_COLUMNS position of each headline
@@ -75,7 +101,7 @@ def reduce_windows(windows: list[Window]) -> None:
     """Reduce every window not reduced yet, many at once: consecutive windows over one union
     are one ``bincount`` over ``window * len(union) + key`` (no NumPy call per window). Any
     thread; a window reduced twice (two threads at once) gets equal results."""
-    todo = [w for w in windows if w._present is None]
+    todo = [w for w in windows if w._group is None]
     i, n = 0, len(todo)
     while i < n:
         w0 = todo[i]
@@ -96,11 +122,15 @@ def _reduce_group(ws: list[Window]) -> None:
     for wi, w in enumerate(ws):
         for prefix, entries in w._entry_lists:
             i, m = 0, len(entries)
+            kts = list(map(tuple, entries))
             while i < m:
-                kt = tuple(entries[i])
-                j = i + 1
-                while j < m and tuple(entries[j]) == kt:
-                    j += 1
+                kt = kts[i]
+                if i == 0 and kts.count(kt) == m:  # the usual case: one call site, one run
+                    j = m
+                else:
+                    j = i + 1
+                    while j < m and kts[j] == kt:
+                        j += 1
                 r = runs.get((prefix, kt))
                 if r is None:
                     r = runs[(prefix, kt)] = [[], [], []]
@@ -161,17 +191,10 @@ def _reduce_group(ws: list[Window]) -> None:
     else:
         for wi, a in enumerate(aggs):
             rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
-    present = (count + bad) > 0
-    full = present.all(axis=1)
+    g = _Group(total, count, mn, mx, bad, rows, (count + bad) > 0)
     for wi, w in enumerate(ws):
-        w._stats = (total[wi], count[wi], mn[wi], mx[wi], bad[wi])
-        if full[wi]:
-            p = (union, rows[wi], present[wi])
-        else:
-            keep = np.flatnonzero(present[wi])
-            p = (tuple(union[x] for x in keep), rows[wi][keep], present[wi])
-        w._present = p
-        w._entry_lists, w._ids, w._values = [], [], []  # not needed any more
+        w._group, w._wi = g, wi
+        w._entry_lists = w._ids = w._values = ()  # not needed any more
 
 
 class FlushItem:
@@ -185,16 +208,17 @@ class FlushItem:
 
 def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
     """The rows of many one-process flushes into table ``t``: reduced at once; a run of
-    windows where every union key has a value is one block of rows per key."""
+    windows of one batch where every union key has a value is one block of rows per key."""
     reduce_windows([f.window for f in items])
     i, n = 0, len(items)
     while i < n:
-        union = items[i].window.union
+        w = items[i].window
+        g, wi = w._group, w._wi
         j = i
-        while j < n and items[j].window.union is union and items[j].window._present[0] is union:
+        while j < n and items[j].window._group is g and items[j].window._wi == wi + j - i and g.full[wi + j - i]:
             j += 1
         if j == i:  # some keys without a value: only the present ones get a row
-            keys, stats, _ = items[i].window._present
+            keys, stats, _ = w.present()
             if len(keys):
                 rows = np.empty((len(keys), 2 + stats.shape[1]))
                 rows[:, 0] = items[i].step
@@ -205,11 +229,11 @@ def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
             continue
         run = items[i:j]
         m = len(run)
-        rows = np.empty((len(union), m, 2 + len(R.STAT_COLUMNS)))
+        rows = np.empty((len(w.union), m, 2 + len(R.STAT_COLUMNS)))
         rows[:, :, 0] = np.fromiter((f.step for f in run), np.float64, m)
         rows[:, :, 1] = np.fromiter((f.time for f in run), np.float64, m)
-        rows[:, :, 2:] = np.stack([f.window._present[1] for f in run], axis=1)
-        for key, r in zip(union, rows):
+        rows[:, :, 2:] = g.rows[wi : wi + m].transpose(1, 0, 2)
+        for key, r in zip(w.union, rows):
             t.add(key, r)
         i = j
 

@@ -194,13 +194,25 @@ class _Core:
             return
         if not only_done:
             reduce_windows([w for w, _ in pending])  # at once, whatever the writer left
-        n = 0
-        for window, step in pending:
-            if only_done and not window.done:
-                break
-            assert window.union == self.union, "the union changes only after settle()"
-            self._flushed[window.present()[2]] = step
-            n += 1
+        n = len(pending)
+        if only_done:
+            n = next((i for i, (w, _) in enumerate(pending) if not w.done), n)
+        # windows reduced together are rows of one present-mask matrix: a key's last flushed
+        # step is the step of the last window where it has a value (steps increase)
+        i = 0
+        while i < n:
+            w0 = pending[i][0]
+            assert w0.union == self.union, "the union changes only after settle()"
+            g, wi = w0._group, w0._wi
+            j = i + 1
+            while j < n and pending[j][0]._group is g and pending[j][0]._wi == wi + j - i:
+                j += 1
+            steps = np.fromiter((s for _, s in pending[i:j]), np.float64, j - i)
+            present = g.present[wi : wi + j - i]
+            last = np.where(present, steps[:, None], -np.inf).max(axis=0)
+            hit = present.any(axis=0)
+            self._flushed[hit] = last[hit]
+            i = j
         del pending[:n]
 
     def set_flushed_steps(self, keys: tuple[str, ...], written: np.ndarray, step: float) -> None:
