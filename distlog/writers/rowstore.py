@@ -36,7 +36,7 @@ from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
-FIRST_COMMIT = 0.05  # the first commit comes this soon after the first rows (arrays exist early)
+CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
 
 def _codecs() -> dict[str, Any]:
@@ -282,6 +282,22 @@ class RowTable:
                  key=f"refused:{self.name}:{key}")
             s.dropped += dropped
         return rows[keep]
+
+    def create_arrays(self) -> None:
+        """Create the arrays of series that have rows but no array yet (no chunk, no commit
+        record): the writer does this soon after the first rows, so close() only writes."""
+        self._spill()
+        C = self.chunk_rows
+        new = [(k, s) for k, s in sorted(self.series.items())
+               if s.array is None and s.n and k not in self.failed]
+        if not new:
+            return
+        caps = [max(C, -(-s.n // C) * C) for _, s in new]
+        created = gather_async([self._create_array_async(k, s.width, cap) for (k, s), cap in zip(new, caps)],
+                               return_exceptions=True)
+        for (k, s), cap, arr in zip(new, caps, created):
+            if not isinstance(arr, BaseException):  # a failed one: the next commit retries, reports
+                s.array, s.capacity = arr, cap
 
     def write_complete(self) -> bool:
         """Write the chunks that filled since the last write, and no commit record: the
@@ -582,6 +598,7 @@ class BackgroundWriter:
     def _loop(self) -> None:
         next_commit = time.monotonic() + self.commit_interval
         first = True
+        create_at: float | None = None  # when to create the arrays of the first rows
         while True:
             timeout = max(0.0, min(next_commit - time.monotonic(), ENTRY_POLL))
             try:
@@ -591,6 +608,9 @@ class BackgroundWriter:
             if item is None:
                 if self._entries:
                     self._take_entries()  # handled next round, in order with queued items
+                if create_at is not None and time.monotonic() >= create_at:
+                    create_at = None
+                    self._create_arrays()
                 if time.monotonic() >= next_commit:
                     next_commit = self._commit(time.monotonic())
                 continue
@@ -622,10 +642,21 @@ class BackgroundWriter:
             if first:
                 # the first rows: create the arrays soon, so close() only writes the tails
                 first = False
-                next_commit = min(next_commit, time.monotonic() + FIRST_COMMIT)
+                create_at = time.monotonic() + CREATE_AFTER
             self._write_complete_chunks()
+            if create_at is not None and time.monotonic() >= create_at:
+                create_at = None
+                self._create_arrays()
             if time.monotonic() >= next_commit:  # a steady stream of items never times out
                 next_commit = self._commit(time.monotonic())
+
+    def _create_arrays(self) -> None:
+        for t in self.tables.values():
+            try:
+                t.create_arrays()
+            except Exception as e:  # noqa: BLE001 - the next commit retries and reports
+                warn(f"creating the arrays of {t.name} failed ({e!r}); the next commit retries",
+                     key=f"create-arrays:{t.name}")
 
     def _write_complete_chunks(self) -> None:
         """Write chunks that just filled up (no commit record): close() is left with the tails."""
