@@ -110,6 +110,7 @@ class _Core:
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         # one-process flushes whose rows' keys are not yet in _flushed: (window, step)
         self._unsettled: list[tuple[Window, float]] = []
+        self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_pending = False  # log() called since the writer was last caught up with
@@ -182,9 +183,12 @@ class _Core:
 
     def unsettled(self, window: Window, step: float) -> None:
         """A one-process flush wrote ``window``'s present keys at ``step`` (settled lazily)."""
-        self._unsettled.append((window, step))
-        if len(self._unsettled) >= 64:  # what the writer reduced already: no NumPy here
-            self.settle(only_done=True)
+        pending = self._unsettled
+        pending.append((window, step))
+        if len(pending) >= self._settle_at:  # what the writer reduced already: no NumPy here
+            if pending[0][0].done:
+                self.settle(only_done=True)
+            self._settle_at = len(pending) + 64
 
     def settle(self, only_done: bool = False) -> None:
         """Bring ``_flushed`` up to date with the one-process flushes not yet settled (in
