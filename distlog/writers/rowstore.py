@@ -384,7 +384,8 @@ class RowTable:
         failed: dict[str, BaseException] = {}
         new = [(k, s) for k, s in dirty if s.array is None]
         for _, s in new:
-            s.capacity = max(C, -(-s.n // C) * C)
+            # the final commit sizes arrays exactly (finalize then resizes nothing)
+            s.capacity = s.n if final and s.n else max(C, -(-s.n // C) * C)
         created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
                                return_exceptions=True)
         for (k, s), arr in zip(new, created):
@@ -394,7 +395,11 @@ class RowTable:
                 s.array = arr
         grow = []
         for k, s in dirty:
-            if k not in failed and s.n > s.capacity:
+            if k in failed:
+                continue
+            if final and s.n and s.capacity != s.n:
+                grow.append((k, s, s.n))  # exact length now, instead of a resize in finalize
+            elif s.n > s.capacity:
                 cap = s.capacity
                 while cap < s.n:
                     cap *= 2
@@ -413,8 +418,9 @@ class RowTable:
             for c0 in range(first, s.n, C):
                 lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
                 block = s.buf[lo:hi]
-                if hi - lo < C:
+                if hi - lo < C and c0 + C <= s.capacity:
                     # pad to a whole chunk: a complete-chunk write needs no read-modify-write
+                    # (an exactly sized array's last chunk ends at its shape: no padding)
                     full = np.full((C, s.width), np.nan)
                     full[: hi - lo] = block
                     block, hi = full, lo + C
