@@ -595,9 +595,10 @@ class MetricsLogger:
         if not len(reduced):
             return None
         present = (reduced.count + reduced.nonfinite) > 0
-        if present.any():  # an empty flush (e.g. the closing one) claims no step
-            core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
-            core.note_step(step)
+        if not present.any():  # an empty flush (e.g. the closing one) claims no step
+            return None  # (nor settles the one-process flushes the writer is still reducing)
+        core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
+        core.note_step(step)
         last = core.flushed_steps(reduced.keys)
         stale = present & (last >= step)
         problem = None
