@@ -290,9 +290,11 @@ def logged_entries_handler(table: str, cache: "ScalarCache", logged: dict[str, f
             values = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, group))),
                                  np.float64, m * k).reshape(m, k)
             last = float(steps[-1])
-            for key, rows in zip(keys, R.logged_rows(steps, times, values)):
+            increasing = m == 1 or bool((steps[1:] > steps[:-1]).all())
+            for col, key in enumerate(keys):
                 logged[key] = last
-                t.add(key, rows)
+                v = values[:, col]
+                t.add_filled(key, steps, increasing, lambda out, v=v: R.fill_logged(out, steps, times, v))
             cache.add_logged(keys, steps, values)
             i = j
 

@@ -348,20 +348,26 @@ def logged_rows(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> np.
     (``values`` is ``(n, K)``), each row ``step, time`` then ``single_row`` of its value."""
     n, k = values.shape
     out = np.empty((k, n, 2 + len(STAT_COLUMNS)))
-    out[:, :, 0] = steps
-    out[:, :, 1] = times
-    v = values.T
-    out[:, :, 2] = v
-    out[:, :, 9:] = np.nan  # argmin/argmax rank: not a reduction
+    for j in range(k):
+        fill_logged(out[j], steps, times, values[:, j])
+    return out
+
+
+def fill_logged(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
+    """Fill ``out`` (``(n, 2 + len(STAT_COLUMNS))``) with the rows of n logged values of one
+    key: ``step, time`` then ``single_row`` of each value."""
+    out[:, 0] = steps
+    out[:, 1] = times
+    out[:, 2] = v
+    out[:, 9:] = np.nan  # argmin/argmax rank: not a reduction
     fin = np.isfinite(v)
     if fin.all():
-        out[:, :, 3:7] = v[:, :, None]
-        out[:, :, 7] = 1.0
-        out[:, :, 8] = 0.0
+        out[:, 3:7] = v[:, None]
+        out[:, 7] = 1.0
+        out[:, 8] = 0.0
     else:
         shown = np.where(fin, v, np.nan)
-        out[:, :, 3] = out[:, :, 4] = out[:, :, 5] = shown
-        out[:, :, 6] = np.where(fin, v, 0.0)
-        out[:, :, 7] = fin
-        out[:, :, 8] = ~fin
-    return out
+        out[:, 3] = out[:, 4] = out[:, 5] = shown
+        out[:, 6] = np.where(fin, v, 0.0)
+        out[:, 7] = fin
+        out[:, 8] = ~fin

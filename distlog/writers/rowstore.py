@@ -265,6 +265,32 @@ class RowTable:
         if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
             self.complete_ready = True
 
+    def add_filled(self, key: str, steps: np.ndarray, increasing: bool, fill: Any) -> None:
+        """Rows of ``key`` at ``steps``, written in place into the series buffer by
+        ``fill(view)`` (no intermediate array). ``increasing``: ``steps`` strictly increase.
+        Anything unusual (a new series, a loaded one, a step that does not go past the last
+        one, a pending batch) takes ``add`` with the same rows."""
+        s = self.series.get(key)
+        n = len(steps)
+        if (s is None or s.stored is not None or self._batch_rows or not increasing or not n
+                or steps[0] <= s.last_step or s.width != len(self.columns)):
+            rows = np.empty((n, len(self.columns) if s is None else s.width))
+            fill(rows)
+            self.add(key, rows)
+            return
+        used = s.n - s.tail_start
+        need = used + n
+        if need > len(s.buf):
+            grown = np.empty((max(need, 2 * len(s.buf)), s.width))
+            grown[:used] = s.buf[:used]
+            s.buf = grown
+        fill(s.buf[used:need])
+        s.last_step = float(steps[-1])
+        s.n += n
+        self.dirty.add(key)
+        if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
+            self.complete_ready = True
+
     def _increasing(self, key: str, s: _Series, rows: np.ndarray) -> np.ndarray:
         """The rows whose step goes past every earlier one; the others are refused, loudly.
 
