@@ -1,8 +1,10 @@
 """The hot path's units, turned into rows off the training thread.
 
-* ``Window``: a one-process flush window, reduced once, by whichever thread asks first.
-* ``logged_entries_handler``: on the writer thread, the rows of ``log()`` calls (each call's
-  keyword dict, as the training thread appended it), many steps at once.
+* ``Window``: a one-process flush window, reduced once, by whichever thread asks first;
+  ``reduce_windows`` reduces a run of them at once (one ``bincount`` over window × key).
+* ``EntryHandler``: the writer's entry list, in order: runs of ``log()`` calls
+  (``logged_entries_handler``: each call's keyword dict, many steps at once) and runs of
+  one-process flushes (``FlushItem`` → ``write_windows``).
 
 A one-process ``flush()`` (``metrics._flush_one_process``) does no NumPy on the training
 thread: it moves the window's ``collect()`` values (local key ids and values, as the hot path
