@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
-_PLAIN = (float, int)  # exact types taken without conversion on the hot path
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
