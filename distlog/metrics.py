@@ -13,6 +13,11 @@ kept on its device: no host synchronisation); ``flush()`` is the one collective:
    statistics; every rank derives the same sorted union (never dict or set order).
 
 Errors are decided after these collectives, from the same header, on every rank alike.
+
+One process (``world_size == 1``) skips all of it in the steady state: ``flush()`` hands the
+window to the writer thread and returns a ``Reduced`` computed on first use
+(``_flush_one_process``); anything unusual (bad input, device tensors, a new key, a step that
+does not go past the last flush's, a failed writer, the closing flush) takes the general path.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
+from .entries import EntryHandler, FlushItem, Window, reduce_windows
 from .errors import FlushMismatch
 from .names import check_name
 from .report import warn
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
-_PLAIN = (float, int)  # exact types taken without conversion on the hot path
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
@@ -105,6 +110,18 @@ class _Core:
         self.flush_step: float | None = None  # the step of the last flush's rows
         self._flushed = np.zeros(0)  # per union position: the step of the key's last flushed row
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
+        # one-process flushes whose rows' keys are not yet in _flushed: (window, step)
+        self._unsettled: list[tuple[Window, float]] = []
+        self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
+        self._pos_complete = False  # every local key has a place in the union
+        self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
+        self.log_pending = False  # log() called since the writer was last caught up with
+        # collect(**kw) keeps each call's keyword dict as it came (one append on the hot path);
+        # every view (prefix) has its own list: the one-process flush hands them to the writer,
+        # the general flush turns them into (id, value) arrays (spill_entries)
+        self.entry_lists: list[tuple[str, list[dict[str, Any]]]] = []
+        self.window_columns: dict[Any, np.ndarray] = {}  # one-process flush: union columns per key tuple
+        self.entry_ids: dict[Any, np.ndarray] = {}  # local ids per (prefix, key tuple): ids never change
         self.stop_agreed = False
         self.warned_steps = False
 
@@ -130,16 +147,79 @@ class _Core:
             self.max_step = step
 
     def set_union(self, union: list[str]) -> None:
+        self.settle()
         before = dict(zip(self.union, self._flushed.tolist()))
         self.union = tuple(union)
         self.union_index = {k: i for i, k in enumerate(union)}
         self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
         self._pos = None
+        self.window_columns = {}  # a new dict: windows already queued keep the old mapping
+
+    def spill_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """collect()'s keyword dicts as (local id, value) arrays, for the general flush. A run
+        of dicts with one key tuple (one call site) is one matrix: no Python per value."""
+        id_parts, val_parts = [], []
+        for prefix, entries in self.entry_lists:
+            i, n = 0, len(entries)
+            while i < n:
+                kt = tuple(entries[i])
+                j = i + 1
+                while j < n and tuple(entries[j]) == kt:
+                    j += 1
+                cols = self.entry_ids.get((prefix, kt))
+                if cols is None:  # every key was registered when collect() first saw it
+                    cols = self.entry_ids[(prefix, kt)] = np.array([self.ids[prefix + k] for k in kt], dtype=np.intp)
+                m = j - i
+                chain = itertools.chain.from_iterable(map(dict.values, itertools.islice(entries, i, j)))
+                val_parts.append(np.fromiter(chain, np.float64, m * len(kt)))
+                id_parts.append(np.tile(cols, m))
+                i = j
+            del entries[:]  # in place: the view keeps its reference
+        return id_parts, val_parts
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
         """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
         assert keys == self.union, "reduced keys follow the agreed union"
+        self.settle()
         return self._flushed
+
+    def unsettled(self, window: Window, step: float) -> None:
+        """A one-process flush wrote ``window``'s present keys at ``step`` (settled lazily)."""
+        pending = self._unsettled
+        pending.append((window, step))
+        if len(pending) >= self._settle_at:  # what the writer reduced already: no NumPy here
+            if pending[0][0].done:
+                self.settle(only_done=True)
+            self._settle_at = len(pending) + 64
+
+    def settle(self, only_done: bool = False) -> None:
+        """Bring ``_flushed`` up to date with the one-process flushes not yet settled (in
+        order; ``only_done``: only the leading ones already reduced)."""
+        pending = self._unsettled
+        if not pending:
+            return
+        if not only_done:
+            reduce_windows([w for w, _ in pending])  # at once, whatever the writer left
+        n = len(pending)
+        if only_done:
+            n = next((i for i, (w, _) in enumerate(pending) if not w.done), n)
+        # windows reduced together are rows of one present-mask matrix: a key's last flushed
+        # step is the step of the last window where it has a value (steps increase)
+        i = 0
+        while i < n:
+            w0 = pending[i][0]
+            assert w0.union == self.union, "the union changes only after settle()"
+            g, wi = w0._group, w0._wi
+            j = i + 1
+            while j < n and pending[j][0]._group is g and pending[j][0]._wi == wi + j - i:
+                j += 1
+            steps = np.fromiter((s for _, s in pending[i:j]), np.float64, j - i)
+            present = g.present[wi : wi + j - i]
+            last = np.where(present, steps[:, None], -np.inf).max(axis=0)
+            hit = present.any(axis=0)
+            self._flushed[hit] = last[hit]
+            i = j
+        del pending[:n]
 
     def set_flushed_steps(self, keys: tuple[str, ...], written: np.ndarray, step: float) -> None:
         self.flushed_steps(keys)[written] = step
@@ -149,6 +229,7 @@ class _Core:
         through a flush; None if none."""
         last = self.logged.get(key)
         i = self.union_index.get(key)
+        self.settle()
         if i is not None and self._flushed[i] > -np.inf:
             f = float(self._flushed[i])
             last = f if last is None else max(last, f)
@@ -159,6 +240,7 @@ class _Core:
         if self._pos is None or len(self._pos) != len(self._keys):
             idx = self.union_index
             self._pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, len(self._keys))
+            self._pos_complete = bool((self._pos >= 0).all())
         return self._pos
 
     def check_key(self, key: str) -> None:
@@ -193,6 +275,10 @@ class MetricsLogger:
         self._core = core = core or _Core(window)
         # the core never rebinds these (flush empties the buffers in place): cache them
         self._ids, self._id_buf, self._val_buf = core.ids, core.id_buf, core.val_buf
+        self._valid: set[str] = set()  # log() names whose key (prefix + name) passed check_key
+        self._collectable: set[str] = set()  # collect() names checked and given a local id
+        self._entries: list[dict[str, Any]] = []
+        core.entry_lists.append((prefix, self._entries))
 
     def __call__(self, namespace: str) -> "MetricsLogger":
         prefix = f"{self._prefix}{namespace}/"
@@ -222,22 +308,48 @@ class MetricsLogger:
         """Record values now (no communication: safe inside ``if rank == 0``).
 
         Rank 0's values form the run's series; another rank's go to its own per-rank series.
+        The training thread checks the values and the step and appends this call's keyword
+        dict to the writer's entry list; rows are built off the training thread, many steps
+        at once (``entries.logged_entries_handler``).
         """
-        core, p = self._core, self._prefix
-        keys, nums = [], []
+        valid = self._valid
+        for k, v in values.items():
+            if (v.__class__ is not float and v.__class__ is not int) or k not in valid:
+                values = self._log_checked(values)
+                break
+        if not values:
+            return
+        s = self._step_for_log(step)
+        core = self._core
+        ms = core.max_step
+        if ms is None or s > ms:
+            core.max_step = s  # past every step so far: no series can repeat one
+        else:
+            self._check_log_step(values, s)
+        core.log_pending = True
+        append = core.log_append or self._attach_log()
+        append((self._prefix, s, time.time(), values))
+
+    def _log_checked(self, values: dict[str, Any]) -> dict[str, float]:
+        """``values`` with every key validated and every value a float (raises at once)."""
+        core, p, out = self._core, self._prefix, {}
         for k, v in values.items():
             key = p + k
             if key not in core.known:
                 core.check_key(key)
-            nums.append(as_number(key, v))
-            keys.append(key)
-        if not keys:
-            return
-        s = self._step_for_log(step)
-        # past every step written so far (the usual case) nothing can repeat: no per-key check
-        check = () if core.max_step is None or s > core.max_step else keys
+            out[k] = as_number(key, v)
+        self._valid.update(out)
+        return out
+
+    def _check_log_step(self, values: dict[str, Any], s: float) -> None:
+        """A step at or below the largest so far: raise if any key already has a row there."""
+        core, p = self._core, self._prefix
+        if core.log_pending:  # the writer keeps each key's last logged step: catch it up
+            core.log_pending = False
+            self._writers.local().sync_entries()
         rank0 = self._ctx.rank == 0
-        for key in check:
+        for k in values:
+            key = p + k
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
                 raise ValueError(
@@ -245,13 +357,13 @@ class MetricsLogger:
                     "steps of a series must increase. Pass a larger step= (or none: distlog then "
                     "uses one past the largest step so far)"
                 )
-        core.note_step(s)
-        t = time.time()
-        rows = np.array([[s, t, *R.single_row(x)] for x in nums])
-        self._writers.local().put_many(SCALARS_TABLE, tuple(keys), rows)
-        for key, x in zip(keys, nums):
-            core.logged[key] = s
-            core.cache.add(key, s, x)
+
+    def _attach_log(self) -> Callable[[Any], None]:
+        """Connect log() to this rank's writer: it builds the rows and feeds the stats cache."""
+        core = self._core
+        handler = EntryHandler(SCALARS_TABLE, core.cache, core.logged)
+        core.log_append = self._writers.local().attach_entries(handler)
+        return core.log_append
 
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Accumulate values on this rank for the next ``flush()`` (cheap, no communication)."""
@@ -259,16 +371,21 @@ class MetricsLogger:
             step = self._ctx.current_step
         if step is not None:
             self._core.last_step = step
-        p = self._prefix
-        ids = self._ids
+        ok = self._collectable
         for k, v in values.items():
-            key = p + k if p else k
-            i = ids.get(key)
-            if i is not None and type(v) in _PLAIN:
-                self._id_buf.append(i)  # the hot path: one dict lookup and two appends
-                self._val_buf.append(v)
-            else:
-                self._collect_slow(key, v, i)
+            if (v.__class__ is not float and v.__class__ is not int) or k not in ok:
+                self._collect_checked(values)
+                return
+        if values:
+            self._entries.append(values)  # the hot path: a type and a set check per value, one append
+
+    def _collect_checked(self, values: dict[str, Any]) -> None:
+        p, ids = self._prefix, self._ids
+        for k, v in values.items():
+            key = p + k
+            self._collect_slow(key, v, ids.get(key))
+            if key in ids:
+                self._collectable.add(k)
 
     def collector(self, name: str) -> Callable[[Any], None]:
         """A callable that collects one key: ``add = metrics("train").collector("loss");
@@ -343,6 +460,10 @@ class MetricsLogger:
     def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
         core, ctx = self._core, self._ctx
         comm = self._comm
+        if comm.world_size == 1 and not closing and _aggregation in R.AGGREGATIONS:
+            reduced = self._flush_one_process(_aggregation, step)
+            if reduced is not None:
+                return reduced
         if _aggregation not in R.AGGREGATIONS:
             if comm.world_size == 1:
                 raise _bad_aggregation(_aggregation)
@@ -411,12 +532,63 @@ class MetricsLogger:
             self._writers.raise_error(every_rank=True)
         return reduced
 
+    def _flush_one_process(self, aggregation: str, step: int | None) -> R.Reduced | None:
+        """The one-process steady-state flush: no collective, no packing, no NumPy here. The
+        window goes to the writer thread as it is; the returned ``Reduced`` is computed on
+        first use. None (nothing consumed) when only the general path can do it: bad input to
+        report, device tensors, keys the union lacks, a failed writer, or a step that does not
+        go past the last flush's (the general path then names the repeated keys)."""
+        core, ctx = self._core, self._ctx
+        if core.errors or core.tensors:
+            return None
+        pos = core.positions()
+        if not core._pos_complete or self._writers.failed():
+            return None
+        last = step if step is not None else core.last_step
+        fs = core.flush_step
+        if last is None:  # no step: one past the previous flush's (as the general path)
+            out_step = 0.0 if fs is None else fs + 1
+        else:
+            out_step = float(last)
+            if fs is not None and out_step <= fs:
+                return None
+        taken = []
+        for prefix, entries in core.entry_lists:
+            if entries:
+                taken.append((prefix, entries[:]))
+                del entries[:]  # in place: the views keep their references
+        ids, vals = core.id_buf[:], core.val_buf[:]
+        del core.id_buf[:], core.val_buf[:]
+        core.last_step = None
+        window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
+        mon = self._monitor
+        seq = core.flushes
+        slots = mon.enter_flush(seq)
+        mon.exit_flush()
+        core.flushes += 1
+        core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
+        if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
+            core.flush_step = out_step  # > the previous one (checked above)
+            core.note_step(out_step)
+            core.unsettled(window, out_step)
+            # the writer takes its entry list every ENTRY_POLL seconds: many windows at once
+            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
+            core.cache.add_window(out_step, window)
+        if slots is not None:
+            mon.record(out_step, seq, slots, False)
+        self._after_flush()
+        return R.LazyReduced(core.union, window.reduced)
+
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
         core = self._core
         ids = np.fromiter(core.id_buf, np.intp, len(core.id_buf))
         vals = np.fromiter(core.val_buf, np.float64, len(core.val_buf))
         del core.id_buf[:], core.val_buf[:]  # in place: the hot path keeps its references
+        id_parts, val_parts = core.spill_entries()
+        if id_parts:
+            ids = np.concatenate([ids] + id_parts)
+            vals = np.concatenate([vals] + val_parts)
         stats = R.summarize_ids(core.keys, ids, vals)
         if core.tensors:
             stats = stats.merged(_tensor_stats(core.tensors))
@@ -433,9 +605,10 @@ class MetricsLogger:
         if not len(reduced):
             return None
         present = (reduced.count + reduced.nonfinite) > 0
-        if present.any():  # an empty flush (e.g. the closing one) claims no step
-            core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
-            core.note_step(step)
+        if not present.any():  # an empty flush (e.g. the closing one) claims no step
+            return None  # (nor settles the one-process flushes the writer is still reducing)
+        core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
+        core.note_step(step)
         last = core.flushed_steps(reduced.keys)
         stale = present & (last >= step)
         problem = None
@@ -494,13 +667,21 @@ class MetricsLogger:
     # ---- statistics (design document) ----------------------------------------------------
     def get_stats(self, name: str, window: int | None = None) -> Stats:
         """Mean, var, std, min, max and count over the last ``window`` points of ``name``."""
-        return self._core.cache.stats(self._prefix + name, window)
+        return self._synced_cache().stats(self._prefix + name, window)
 
     def get_percentile(self, name: str, p: float, window: int | None = None) -> float:
-        return self._core.cache.percentile(self._prefix + name, p, window)
+        return self._synced_cache().percentile(self._prefix + name, p, window)
 
     def get_summary(self, name: str, frequency: int = 100) -> list[dict[str, float]]:
-        return self._core.cache.summary(self._prefix + name, frequency)
+        return self._synced_cache().summary(self._prefix + name, frequency)
+
+    def _synced_cache(self) -> ScalarCache:
+        """The cache, once the writer has handed it every value log()ged so far."""
+        core = self._core
+        if core.log_pending:
+            core.log_pending = False
+            self._writers.local().sync_entries()
+        return core.cache
 
     @property
     def stop_requested(self) -> bool:

@@ -290,3 +290,84 @@ def single_row(value: float) -> np.ndarray:
     if np.isfinite(v):
         return np.array([v, v, v, v, v, 1.0, 0.0, np.nan, np.nan])
     return np.array([v, np.nan, np.nan, np.nan, 0.0, 0.0, 1.0, np.nan, np.nan])
+
+
+def reduce_window(keys: Sequence[str], ids: np.ndarray, values: np.ndarray) -> Reduced:
+    """One process: the ``Reduced`` of a window's values, ``values[j]`` belonging to
+    ``keys[ids[j]]`` — what ``pack`` + ``unpack`` give with one rank, without the buckets
+    (argmin/argmax rank 0 where the key had a finite value, NaN otherwise)."""
+    st = summarize_ids(keys, ids, values)
+    rank = np.where(st.count > 0, 0.0, np.nan)
+    return _finish(keys, st.sum, st.count, st.min, st.max, st.nonfinite, rank, rank.copy())
+
+
+def present_rows(red: Reduced, aggregation: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """The keys with any value in a flush (finite or not), their ``STAT_COLUMNS`` rows, and
+    the mask of those keys over ``red.keys``."""
+    present = (red.count + red.nonfinite) > 0
+    if present.all():
+        return red.keys, red.rows(aggregation), present
+    keys = tuple(red.keys[i] for i in np.flatnonzero(present))
+    return keys, red.rows(aggregation)[present], present
+
+
+_STAT_FIELDS = ("mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank")
+
+
+class LazyReduced(Reduced):
+    """A ``Reduced`` whose statistics are computed on first use (``compute()`` returns the
+    ``Reduced``). A one-process flush returns one at once: the writer thread computes the
+    stored rows, and a script that ignores flush()'s result never pays for it here."""
+
+    def __init__(self, keys: Sequence[str], compute) -> None:  # noqa: ANN001
+        object.__setattr__(self, "keys", tuple(keys))
+        object.__setattr__(self, "_compute", compute)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - only for attributes not set yet
+        if name in _STAT_FIELDS:
+            done = self._compute()
+            for f in _STAT_FIELDS:
+                object.__setattr__(self, f, getattr(done, f))
+            return getattr(done, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reduced):
+            return NotImplemented
+        return self.keys == other.keys and all(
+            np.array_equal(getattr(self, f), getattr(other, f), equal_nan=True) for f in _STAT_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Reduced(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in ("keys",) + _STAT_FIELDS) + ")"
+
+
+def logged_rows(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(K, n, 2 + len(STAT_COLUMNS))``: the stored rows of n ``log()`` calls of K keys
+    (``values`` is ``(n, K)``), each row ``step, time`` then ``single_row`` of its value."""
+    n, k = values.shape
+    out = np.empty((k, n, 2 + len(STAT_COLUMNS)))
+    for j in range(k):
+        fill_logged(out[j], steps, times, values[:, j])
+    return out
+
+
+def fill_logged(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
+    """Fill ``out`` (``(n, 2 + len(STAT_COLUMNS))``) with the rows of n logged values of one
+    key: ``step, time`` then ``single_row`` of each value."""
+    out[:, 0] = steps
+    out[:, 1] = times
+    out[:, 2] = v
+    out[:, 9:] = np.nan  # argmin/argmax rank: not a reduction
+    fin = np.isfinite(v)
+    if fin.all():
+        out[:, 3:7] = v[:, None]
+        out[:, 7] = 1.0
+        out[:, 8] = 0.0
+    else:
+        shown = np.where(fin, v, np.nan)
+        out[:, 3] = out[:, 4] = out[:, 5] = shown
+        out[:, 6] = np.where(fin, v, 0.0)
+        out[:, 7] = fin
+        out[:, 8] = ~fin

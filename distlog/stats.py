@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import collections
+import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from .entries import Window, reduce_windows
 
 #: the design document's percentiles
 PERCENTILES = (0, 1, 5, 10, 20, 25, 40, 50, 60, 75, 80, 90, 95, 99, 100)
@@ -54,16 +57,64 @@ class ScalarCache:
         self._data: dict[str, collections.deque] = {}
         # flush results wait here until a query needs them; at most `window` flushes matter
         self._pending: collections.deque = collections.deque(maxlen=window)
+        # log() values from the writer thread, per key: [(steps, values)] (under the lock;
+        # trimmed there to the last `window` points, so memory stays bounded)
+        self._logged: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._logged_n: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add_logged(self, keys: tuple[str, ...], steps: np.ndarray, values: np.ndarray) -> None:
+        """n directly logged steps of K keys (``values`` is ``(n, K)``); any thread."""
+        w = self.window
+        with self._lock:
+            for j, k in enumerate(keys):
+                parts = self._logged.get(k)
+                if parts is None:
+                    parts = self._logged[k] = []
+                    self._logged_n[k] = 0
+                parts.append((steps, values[:, j]))
+                n = self._logged_n[k] = self._logged_n[k] + len(steps)
+                if n > 2 * w:  # only the last `window` points of a key can matter
+                    st = np.concatenate([p[0] for p in parts])[-w:]
+                    vs = np.concatenate([p[1] for p in parts])[-w:]
+                    parts[:] = [(st, vs)]
+                    self._logged_n[k] = len(st)
+
+    def _take_logged(self) -> None:
+        with self._lock:
+            logged, self._logged, self._logged_n = self._logged, {}, {}
+        for k, parts in logged.items():
+            st = np.concatenate([p[0] for p in parts])[-self.window:]
+            vs = np.concatenate([p[1] for p in parts])[-self.window:]
+            fin = np.isfinite(vs)
+            fv = np.where(fin, vs, 0.0)
+            edge = np.where(fin, vs, np.nan)
+            d = self._data.get(k)
+            if d is None:
+                d = self._data[k] = collections.deque(maxlen=self.window)
+            d.extend(zip(st.tolist(), vs.tolist(), fv.tolist(), fin.astype(np.float64).tolist(),
+                         edge.tolist(), edge.tolist()))
 
     def add_batch(self, keys: tuple[str, ...], step: float, rows: np.ndarray) -> None:
         """Reduced rows of many keys at one step (a flush), in ``reduce.STAT_COLUMNS`` order;
         kept as one item until a query needs them."""
         self._pending.append((keys, step, rows))
 
+    def add_window(self, step: float, window: Window) -> None:
+        """A one-process flush window at one step, reduced only when a query needs it."""
+        self._pending.append((None, step, window))
+
     def _materialize(self) -> None:
+        if self._logged:
+            self._take_logged()
         pending = list(self._pending)
         self._pending.clear()
+        windows = [rows for keys, _, rows in pending if keys is None]
+        if windows:  # one-process flush windows the writer has not reduced yet: at once
+            reduce_windows(windows)
         for keys, step, rows in pending:
+            if keys is None:  # a one-process flush window (entries.Window)
+                keys, rows, _ = rows.present()
             # STAT_COLUMNS: value, mean, min, max, sum, count, nonfinite, argmin/argmax rank
             for k, (value, _mean, mn, mx, total, count, *_rest) in zip(keys, rows.tolist()):
                 self._point(k, (step, value, total, count, mn, mx))

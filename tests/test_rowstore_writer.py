@@ -200,3 +200,31 @@ def test_close_abandoned_closes_only_unstarted_coroutines() -> None:
     except RuntimeError as e:
         assert close_abandoned(e) == 2
         assert close_abandoned(e) == 0  # closed ones are not counted again
+
+
+def test_final_commit_sizes_arrays_exactly_and_a_resume_grows_them(tmp_path):
+    """The closing commit creates (or resizes) each array at exactly its committed length and
+    writes the last chunk unpadded; finalize then has nothing to shrink; a later attempt
+    appends past it across chunk bounds."""
+    import zarr
+
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t.add("early", _rows(0, 20))
+    t.create_arrays()  # as the writer does soon after the first rows: capacity 32
+    t.add("early", _rows(20, 3))
+    t.add("late", _rows(0, 5))  # first seen by the closing commit
+    t.write(final=True)
+    t.finalize()
+    zs = store.zarr_store("scalars.zarr", read_only=True)
+    assert zarr.open_array(store=zs, path="early", mode="r").shape == (23, 3)
+    assert zarr.open_array(store=zs, path="late", mode="r").shape == (5, 3)
+    assert read_commit(store, "scalars")["lengths"] == {"early": 23, "late": 5}
+    np.testing.assert_array_equal(read_series(store, "scalars", "early"), _rows(0, 23))
+    np.testing.assert_array_equal(read_series(store, "scalars", "late"), _rows(0, 5))
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t2.load()
+    t2.add("late", _rows(5, 30))
+    t2.write()
+    np.testing.assert_array_equal(read_series(store, "scalars", "late"), _rows(0, 35))
+    np.testing.assert_array_equal(read_series(store, "scalars", "early"), _rows(0, 23))

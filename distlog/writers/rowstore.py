@@ -35,6 +35,8 @@ from ..storage.aio import gather
 from ..storage.base import StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
+ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
+CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
 
 def _codecs() -> dict[str, Any]:
@@ -106,6 +108,8 @@ class RowTable:
         self._group: Any = None
         self._batch_keys: tuple[str, ...] = ()
         self._batch_rows: list[np.ndarray] = []
+        self._batch_n = 0  # rows per series stacked in _batch_rows
+        self.complete_ready = False  # some series filled a chunk that is not written yet
         self.truncated = False  # a loaded series was shortened: publish that before new chunks
         self.failed: dict[str, BaseException] = {}  # series whose last write failed
 
@@ -215,12 +219,15 @@ class RowTable:
             self._spill()
             self._batch_keys = keys
         self._batch_rows.append(rows)
+        self._batch_n += 1
+        if self._batch_n >= self.chunk_rows:
+            self._spill()  # a chunk may have filled: let write(complete_only=True) see it
 
     def _spill(self) -> None:
         if not self._batch_rows:
             return
         stacked = np.stack(self._batch_rows, axis=1)  # (K, batches, width)
-        keys, self._batch_rows = self._batch_keys, []
+        keys, self._batch_rows, self._batch_n = self._batch_keys, [], 0
         for i, k in enumerate(keys):
             self.add(k, stacked[i])
 
@@ -255,6 +262,34 @@ class RowTable:
         s.buf[used:need] = rows
         s.n += len(rows)
         self.dirty.add(key)
+        if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
+            self.complete_ready = True
+
+    def add_filled(self, key: str, steps: np.ndarray, increasing: bool, fill: Any) -> None:
+        """Rows of ``key`` at ``steps``, written in place into the series buffer by
+        ``fill(view)`` (no intermediate array). ``increasing``: ``steps`` strictly increase.
+        Anything unusual (a new series, a loaded one, a step that does not go past the last
+        one, a pending batch) takes ``add`` with the same rows."""
+        s = self.series.get(key)
+        n = len(steps)
+        if (s is None or s.stored is not None or self._batch_rows or not increasing or not n
+                or steps[0] <= s.last_step or s.width != len(self.columns)):
+            rows = np.empty((n, len(self.columns) if s is None else s.width))
+            fill(rows)
+            self.add(key, rows)
+            return
+        used = s.n - s.tail_start
+        need = used + n
+        if need > len(s.buf):
+            grown = np.empty((max(need, 2 * len(s.buf)), s.width))
+            grown[:used] = s.buf[:used]
+            s.buf = grown
+        fill(s.buf[used:need])
+        s.last_step = float(steps[-1])
+        s.n += n
+        self.dirty.add(key)
+        if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
+            self.complete_ready = True
 
     def _increasing(self, key: str, s: _Series, rows: np.ndarray) -> np.ndarray:
         """The rows whose step goes past every earlier one; the others are refused, loudly.
@@ -273,6 +308,84 @@ class RowTable:
                  key=f"refused:{self.name}:{key}")
             s.dropped += dropped
         return rows[keep]
+
+    def create_arrays(self) -> None:
+        """Create the arrays of series that have rows but no array yet (no chunk, no commit
+        record): the writer does this soon after the first rows, so close() only writes."""
+        self._spill()
+        C = self.chunk_rows
+        new = [(k, s) for k, s in sorted(self.series.items())
+               if s.array is None and s.n and k not in self.failed]
+        if not new:
+            return
+        caps = [max(C, -(-s.n // C) * C) for _, s in new]
+        created = gather_async([self._create_array_async(k, s.width, cap) for (k, s), cap in zip(new, caps)],
+                               return_exceptions=True)
+        for (k, s), cap, arr in zip(new, caps, created):
+            if not isinstance(arr, BaseException):  # a failed one: the next commit retries, reports
+                s.array, s.capacity = arr, cap
+
+    def write_complete(self) -> bool:
+        """Write the chunks that filled since the last write, and no commit record: the
+        writer does this as chunks fill, so a commit (and close) rewrites little more than the
+        tails. Skipped while a truncation is unpublished (only a commit publishes it); a
+        failed series is left for the next commit, which retries and reports it."""
+        self._spill()
+        self.complete_ready = False
+        if self.truncated:
+            return False
+        C = self.chunk_rows
+        full = [(k, s) for k, s in sorted(self.series.items())
+                if k in self.dirty and k not in self.failed and (s.n // C) * C > s.written]
+        if not full:
+            return False
+        new = [(k, s) for k, s in full if s.array is None]
+        for _, s in new:
+            s.capacity = max(C, -(-s.n // C) * C)
+        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
+                               return_exceptions=True)
+        bad = set()
+        for (k, s), arr in zip(new, created):
+            if isinstance(arr, BaseException):
+                bad.add(k)
+            else:
+                s.array = arr
+        grow = []
+        for k, s in full:
+            end = (s.n // C) * C
+            if k not in bad and end > s.capacity:
+                cap = s.capacity
+                while cap < end:
+                    cap *= 2
+                grow.append((k, s, cap))
+        for (k, s, cap), r in zip(grow, gather_async([s.array.resize((cap, s.width)) for _, s, cap in grow],
+                                                      return_exceptions=True)):
+            if isinstance(r, BaseException):
+                bad.add(k)
+            else:
+                s.capacity = cap
+        writes, owners = [], []
+        for k, s in full:
+            if k in bad:
+                continue
+            first = max((min(s.written, s.n) // C) * C, s.tail_start)
+            for c0 in range(first, (s.n // C) * C, C):
+                writes.append(s.array.setitem(slice(c0, c0 + C), s.buf[c0 - s.tail_start : c0 - s.tail_start + C]))
+                owners.append(k)
+        for k, r in zip(owners, gather_async(writes, return_exceptions=True)):
+            if isinstance(r, BaseException):
+                bad.add(k)
+        for k, s in full:
+            if k in bad:
+                continue
+            s.written = (s.n // C) * C  # beyond the committed length: invisible until a commit
+            done = ((s.written - s.tail_start) // C) * C
+            if done:
+                rest = s.buf[done : s.n - s.tail_start].copy()
+                s.buf = np.empty((max(C if len(rest) else 64, len(rest)), s.width))
+                s.buf[: len(rest)] = rest
+                s.tail_start += done
+        return True
 
     def write(self, final: bool = False) -> bool:
         """Write dirty chunks and then the commit record. True if anything was written.
@@ -297,7 +410,8 @@ class RowTable:
         failed: dict[str, BaseException] = {}
         new = [(k, s) for k, s in dirty if s.array is None]
         for _, s in new:
-            s.capacity = max(C, -(-s.n // C) * C)
+            # the final commit sizes arrays exactly (finalize then resizes nothing)
+            s.capacity = s.n if final and s.n else max(C, -(-s.n // C) * C)
         created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
                                return_exceptions=True)
         for (k, s), arr in zip(new, created):
@@ -307,7 +421,11 @@ class RowTable:
                 s.array = arr
         grow = []
         for k, s in dirty:
-            if k not in failed and s.n > s.capacity:
+            if k in failed:
+                continue
+            if final and s.n and s.capacity != s.n:
+                grow.append((k, s, s.n))  # exact length now, instead of a resize in finalize
+            elif s.n > s.capacity:
                 cap = s.capacity
                 while cap < s.n:
                     cap *= 2
@@ -326,8 +444,9 @@ class RowTable:
             for c0 in range(first, s.n, C):
                 lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
                 block = s.buf[lo:hi]
-                if hi - lo < C:
+                if hi - lo < C and c0 + C <= s.capacity:
                     # pad to a whole chunk: a complete-chunk write needs no read-modify-write
+                    # (an exactly sized array's last chunk ends at its shape: no padding)
                     full = np.full((C, s.width), np.nan)
                     full[: hi - lo] = block
                     block, hi = full, lo + C
@@ -391,6 +510,20 @@ class _Commit:
 
 
 @dataclass(frozen=True)
+class _Sync:
+    """Queue item: set ``done`` once everything before it is handled (no commit)."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True)
+class _Call:
+    """Queue item: run ``fn(tables)`` on the writer thread, in order with the rows around it."""
+
+    fn: Any
+
+
+@dataclass(frozen=True)
 class _Close:
     """Queue item: drain, commit a last time, finalize the tables if asked, end the thread."""
 
@@ -413,20 +546,63 @@ class BackgroundWriter:
         self._closed = False
         self.commits = 0
         self.last_commit_seconds = 0.0
+        # entries: items the training thread appends with no queue operation (log() calls);
+        # the writer takes them in batches and hands them to a handler
+        self._entries: list[Any] = []
+        self._entries_handler: Any = None
+        self._entries_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="distlog-writer", daemon=True)
         self._thread.start()
 
     # -- training thread -------------------------------------------------------------------
     def put(self, table: str, key: str, rows: np.ndarray) -> None:
+        if self._entries:
+            self._take_entries()
         self._q.put((table, key, rows))
 
     def put_many(self, table: str, keys: Sequence[str], rows: np.ndarray) -> None:
         """Rows for several series at once (row i belongs to keys[i]); one queue item."""
+        if self._entries:
+            self._take_entries()
         self._q.put((table, tuple(keys), rows))
+
+    def call(self, fn: Any) -> None:
+        """Run ``fn(tables)`` on the writer thread, in order with the rows put before it."""
+        if self._entries:
+            self._take_entries()
+        self._q.put(_Call(fn))
+
+    def attach_entries(self, handler: Any) -> Any:
+        """The ``append`` of this writer's entry list: each item is later passed, in order and
+        many at once, to ``handler(items, tables)`` on the writer thread (within
+        ``ENTRY_POLL`` seconds, and before any later put, call, commit, sync or close)."""
+        if self._entries_handler is None:
+            self._entries_handler = handler
+        return self._entries.append
+
+    def _take_entries(self) -> None:
+        """Queue the appended entries as one call (any thread). Appends need no lock: a list
+        append is atomic, and taking copies then deletes only what it copied."""
+        with self._entries_lock:  # two takers must queue their batches in take order
+            items = self._entries[:]
+            if not items:
+                return
+            del self._entries[: len(items)]
+            handler = self._entries_handler
+            self._q.put(_Call(lambda tables: handler(items, tables)))
+
+    def sync_entries(self, timeout: float | None = 300.0) -> None:
+        """Block until the writer has handled every entry appended so far (no commit)."""
+        self._take_entries()
+        done = threading.Event()
+        self._q.put(_Sync(done))
+        if not done.wait(timeout):
+            raise WriterError(f"the writer did not catch up within {timeout} s")
 
     def flush(self, wait: bool = True, timeout: float | None = None) -> None:
         self.raise_pending()
         if wait:
+            self._take_entries()
             done = threading.Event()
             self._q.put(_Commit(done))
             if not done.wait(timeout):
@@ -437,6 +613,7 @@ class BackgroundWriter:
         if self._closed:
             return
         self._closed = True
+        self._take_entries()
         self._q.put(_Close(finalize))
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -452,21 +629,39 @@ class BackgroundWriter:
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
         next_commit = time.monotonic() + self.commit_interval
+        first = True
+        create_at: float | None = None  # when to create the arrays of the first rows
         while True:
-            timeout = max(0.0, next_commit - time.monotonic())
+            timeout = max(0.0, min(next_commit - time.monotonic(), ENTRY_POLL))
             try:
                 item = self._q.get(timeout=timeout)
             except queue.Empty:
                 item = None
             if item is None:
-                next_commit = self._commit(time.monotonic())
-            elif type(item) is tuple:  # rows: (table, key or keys, rows)
+                if self._entries:
+                    self._take_entries()  # handled next round, in order with queued items
+                if create_at is not None and time.monotonic() >= create_at:
+                    create_at = None
+                    self._create_arrays()
+                if time.monotonic() >= next_commit:
+                    next_commit = self._commit(time.monotonic())
+                continue
+            if type(item) is tuple:  # rows: (table, key or keys, rows)
                 self._add(*item)
-            elif isinstance(item, _Commit):
+            elif type(item) is _Call:
+                try:
+                    item.fn(self.tables)
+                except Exception as e:  # noqa: BLE001 - reported on the training thread
+                    self._error = e
+            elif type(item) is _Commit:
                 next_commit = self._commit(time.monotonic())
                 item.done.set()
+                continue
+            elif type(item) is _Sync:
+                item.done.set()
+                continue
             else:
-                assert isinstance(item, _Close), item
+                assert type(item) is _Close, item
                 self._drain()
                 self._commit(time.monotonic(), final=True)
                 if item.finalize and self._error is None:
@@ -476,6 +671,35 @@ class BackgroundWriter:
                     except Exception as e:  # noqa: BLE001 - reported on the training thread
                         self._error = e
                 return
+            if first:
+                # the first rows: create the arrays soon, so close() only writes the tails
+                first = False
+                create_at = time.monotonic() + CREATE_AFTER
+            self._write_complete_chunks()
+            if create_at is not None and time.monotonic() >= create_at:
+                create_at = None
+                self._create_arrays()
+            if time.monotonic() >= next_commit:  # a steady stream of items never times out
+                next_commit = self._commit(time.monotonic())
+
+    def _create_arrays(self) -> None:
+        for t in self.tables.values():
+            try:
+                t.create_arrays()
+            except Exception as e:  # noqa: BLE001 - the next commit retries and reports
+                warn(f"creating the arrays of {t.name} failed ({e!r}); the next commit retries",
+                     key=f"create-arrays:{t.name}")
+
+    def _write_complete_chunks(self) -> None:
+        """Write chunks that just filled up (no commit record): close() is left with the tails."""
+        for t in self.tables.values():
+            if t.complete_ready:
+                try:
+                    t.write_complete()
+                except Exception as e:  # noqa: BLE001 - the next commit retries and reports
+                    t.complete_ready = False
+                    warn(f"writing a full chunk of {t.name} failed ({e!r}); the next commit "
+                         "retries", key=f"complete-chunk:{t.name}")
 
     def _drain(self) -> None:
         while True:
@@ -485,7 +709,12 @@ class BackgroundWriter:
                 return
             if type(item) is tuple:
                 self._add(*item)
-            elif isinstance(item, _Commit):
+            elif type(item) is _Call:
+                try:
+                    item.fn(self.tables)
+                except Exception as e:  # noqa: BLE001 - reported on the training thread
+                    self._error = e
+            elif type(item) in (_Commit, _Sync):
                 item.done.set()
 
     def _add(self, table: str, key: Any, rows: np.ndarray) -> None:

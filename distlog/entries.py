@@ -1,0 +1,308 @@
+"""The hot path's units, turned into rows off the training thread.
+
+* ``Window``: a one-process flush window, reduced once, by whichever thread asks first;
+  ``reduce_windows`` reduces a run of them at once (one ``bincount`` over window × key).
+* ``EntryHandler``: the writer's entry list, in order: runs of ``log()`` calls
+  (``logged_entries_handler``: each call's keyword dict, many steps at once) and runs of
+  one-process flushes (``FlushItem`` → ``write_windows``).
+
+A one-process ``flush()`` (``metrics._flush_one_process``) does no NumPy on the training
+thread: it moves the window's ``collect()`` values (local key ids and values, as the hot path
+appended them) into a ``Window`` and hands it to the writer thread, which reduces it for the
+stored rows; the training thread reduces it only if the script reads flush()'s result, asks
+for statistics, or needs the keys' last flushed steps (``_Core.flushed_steps``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+import numpy as np
+
+from . import reduce as R
+
+if TYPE_CHECKING:
+    from .writers.rowstore import RowTable
+
+
+class LoggedCache(Protocol):
+    """What the writer-side handler feeds with logged values (``stats.ScalarCache``)."""
+
+    def add_logged(self, keys: Any, steps: Any, values: Any) -> None: ...
+
+
+class Window:
+    """One flush window of one process over the agreed ``union``: ``collect(**kw)`` dicts per
+    view (``entry_lists``: ``(prefix, [dict])``) and ``collector()`` values as local key ids
+    (``ids[j]`` is the local id of ``values[j]``, ``positions`` maps local ids to the union).
+    ``columns`` caches each ``(prefix, key tuple)``'s union positions (the union is fixed)."""
+
+    def __init__(self, union: tuple[str, ...], columns: dict[Any, np.ndarray],
+                 entry_lists: list[tuple[str, list[dict[str, Any]]]], ids: list[int],
+                 values: list[float], positions: np.ndarray, aggregation: str) -> None:
+        self.union, self.aggregation, self._columns = union, aggregation, columns
+        self._entry_lists, self._ids, self._values, self._positions = entry_lists, ids, values, positions
+        self._lock = threading.Lock()
+        self._reduced: R.Reduced | None = None
+        self._present: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
+        self._group: _Group | None = None  # set by reduce_windows: the batch and this window's row
+        self._wi = 0
+
+    @property
+    def done(self) -> bool:
+        """Reduced already (by the writer, or by a reader of the result)."""
+        return self._group is not None
+
+    def _reduced_group(self) -> "_Group":
+        g = self._group
+        if g is None:
+            reduce_windows([self])
+            g = self._group
+        return g
+
+    def reduced(self) -> R.Reduced:
+        with self._lock:
+            if self._reduced is None:
+                g, i = self._reduced_group(), self._wi
+                rank = np.where(g.count[i] > 0, 0.0, np.nan)
+                self._reduced = R._finish(self.union, g.total[i], g.count[i], g.mn[i], g.mx[i], g.bad[i],
+                                          rank, rank.copy())
+            return self._reduced
+
+    def mask(self) -> np.ndarray:
+        """The union keys with any value in this window (finite or not)."""
+        return self._reduced_group().present[self._wi]
+
+    def present(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """``(keys, STAT_COLUMNS rows, mask over the union)`` of the keys with any value."""
+        p = self._present
+        if p is None:
+            g, i = self._reduced_group(), self._wi
+            if g.full[i]:
+                p = (self.union, g.rows[i], g.present[i])
+            else:
+                keep = np.flatnonzero(g.present[i])
+                p = (tuple(self.union[x] for x in keep), g.rows[i][keep], g.present[i])
+            self._present = p
+        return p
+
+
+class _Group:
+    """Windows reduced together: per window (first axis) and union key (second axis)."""
+
+    __slots__ = ("total", "count", "mn", "mx", "bad", "rows", "present", "full")
+
+    def __init__(self, total, count, mn, mx, bad, rows, present) -> None:  # noqa: ANN001
+        self.total, self.count, self.mn, self.mx, self.bad = total, count, mn, mx, bad
+        self.rows, self.present = rows, present  # rows: (n, K, len(STAT_COLUMNS))
+        self.full = present.all(axis=1)
+
+
+_AGG_COLUMN = {"mean": 1, "min": 2, "max": 3, "sum": 4}  # STAT_COLUMNS position of each headline
+
+
+def reduce_windows(windows: list[Window]) -> None:
+    """Reduce every window not reduced yet, many at once: consecutive windows over one union
+    are one ``bincount`` over ``window * len(union) + key`` (no NumPy call per window). Any
+    thread; a window reduced twice (two threads at once) gets equal results."""
+    todo = [w for w in windows if w._group is None]
+    i, n = 0, len(todo)
+    while i < n:
+        w0 = todo[i]
+        j = i + 1
+        while j < n and todo[j].union is w0.union and todo[j]._positions is w0._positions:
+            j += 1
+        _reduce_group(todo[i:j])
+        i = j
+
+
+def _reduce_group(ws: list[Window]) -> None:
+    union, positions = ws[0].union, ws[0]._positions
+    U, n = len(union), len(ws)
+    id_parts, val_parts = [], []
+    # collect(**kw) dicts: runs with one key tuple (one call site) are one matrix; runs of one
+    # (prefix, key tuple) across every window are read with one fromiter
+    runs: dict[Any, list[Any]] = {}
+    for wi, w in enumerate(ws):
+        for prefix, entries in w._entry_lists:
+            i, m = 0, len(entries)
+            kts = list(map(tuple, entries))
+            while i < m:
+                kt = kts[i]
+                if i == 0 and kts.count(kt) == m:  # the usual case: one call site, one run
+                    j = m
+                else:
+                    j = i + 1
+                    while j < m and kts[j] == kt:
+                        j += 1
+                r = runs.get((prefix, kt))
+                if r is None:
+                    r = runs[(prefix, kt)] = [[], [], []]
+                r[0].append(wi)
+                r[1].append(j - i)
+                r[2].append(itertools.islice(entries, i, j))
+                i = j
+    for (prefix, kt), (wis, counts, slices) in runs.items():
+        columns = ws[0]._columns
+        cols = columns.get((prefix, kt))
+        if cols is None:
+            index = {k: p for p, k in enumerate(union)}
+            cols = columns[(prefix, kt)] = np.array([index[prefix + k] for k in kt], dtype=np.intp)
+        k, total = len(kt), sum(counts)
+        chain = itertools.chain.from_iterable(map(dict.values, itertools.chain.from_iterable(slices)))
+        val_parts.append(np.fromiter(chain, np.float64, total * k))
+        offsets = np.repeat(np.array(wis, dtype=np.intp) * U, np.array(counts, dtype=np.intp) * k)
+        id_parts.append(np.tile(cols, total) + offsets)
+    lens = [len(w._ids) for w in ws]
+    m = sum(lens)
+    if m:
+        ids = np.fromiter(itertools.chain.from_iterable(w._ids for w in ws), np.intp, m)
+        id_parts.append(positions[ids] + np.repeat(np.arange(n, dtype=np.intp) * U, lens))
+        val_parts.append(np.fromiter(itertools.chain.from_iterable(w._values for w in ws), np.float64, m))
+    if id_parts:
+        ids = np.concatenate(id_parts) if len(id_parts) > 1 else id_parts[0]
+        vals = np.concatenate(val_parts) if len(val_parts) > 1 else val_parts[0]
+    else:
+        ids, vals = np.zeros(0, dtype=np.intp), np.zeros(0)
+    bins = n * U
+    fin = np.isfinite(vals)
+    if fin.all():
+        fid, fv = ids, vals
+        bad = np.zeros((n, U))
+    else:
+        fid, fv = ids[fin], vals[fin]
+        bad = np.bincount(ids[~fin], minlength=bins).astype(np.float64).reshape(n, U)
+    total = np.bincount(fid, weights=fv, minlength=bins).reshape(n, U)
+    count = np.bincount(fid, minlength=bins).astype(np.float64).reshape(n, U)
+    mn, mx = np.full(bins, np.inf), np.full(bins, -np.inf)
+    np.minimum.at(mn, fid, fv)
+    np.maximum.at(mx, fid, fv)
+    mn, mx = mn.reshape(n, U), mx.reshape(n, U)
+    empty = count == 0
+    rows = np.empty((n, U, len(R.STAT_COLUMNS)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows[:, :, 1] = np.where(empty, np.nan, total / np.where(empty, 1, count))
+    rows[:, :, 2] = np.where(empty, np.nan, mn)
+    rows[:, :, 3] = np.where(empty, np.nan, mx)
+    rows[:, :, 4] = total
+    rows[:, :, 5] = count
+    rows[:, :, 6] = bad
+    rows[:, :, 7] = np.where(empty, np.nan, 0.0)  # argmin/argmax rank: 0 where finite
+    rows[:, :, 8] = rows[:, :, 7]
+    aggs = [w.aggregation for w in ws]
+    if all(a == aggs[0] for a in aggs):
+        rows[:, :, 0] = rows[:, :, _AGG_COLUMN[aggs[0]]]
+    else:
+        for wi, a in enumerate(aggs):
+            rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
+    g = _Group(total, count, mn, mx, bad, rows, (count + bad) > 0)
+    for wi, w in enumerate(ws):
+        w._group, w._wi = g, wi
+        w._entry_lists = w._ids = w._values = ()  # not needed any more
+
+
+class FlushItem:
+    """A one-process flush on the writer's entry list: ``window``'s rows at ``step``."""
+
+    __slots__ = ("window", "step", "time")
+
+    def __init__(self, window: Window, step: float, time: float) -> None:
+        self.window, self.step, self.time = window, step, time
+
+
+def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
+    """The rows of many one-process flushes into table ``t``: reduced at once; a run of
+    windows of one batch where every union key has a value is one block of rows per key."""
+    reduce_windows([f.window for f in items])
+    i, n = 0, len(items)
+    while i < n:
+        w = items[i].window
+        g, wi = w._group, w._wi
+        j = i
+        while j < n and items[j].window._group is g and items[j].window._wi == wi + j - i and g.full[wi + j - i]:
+            j += 1
+        if j == i:  # some keys without a value: only the present ones get a row
+            keys, stats, _ = w.present()
+            if len(keys):
+                rows = np.empty((len(keys), 2 + stats.shape[1]))
+                rows[:, 0] = items[i].step
+                rows[:, 1] = items[i].time
+                rows[:, 2:] = stats
+                t.add_many(keys, rows)
+            i += 1
+            continue
+        run = items[i:j]
+        m = len(run)
+        rows = np.empty((len(w.union), m, 2 + len(R.STAT_COLUMNS)))
+        rows[:, :, 0] = np.fromiter((f.step for f in run), np.float64, m)
+        rows[:, :, 1] = np.fromiter((f.time for f in run), np.float64, m)
+        rows[:, :, 2:] = g.rows[wi : wi + m].transpose(1, 0, 2)
+        for key, r in zip(w.union, rows):
+            t.add(key, r)
+        i = j
+
+
+class EntryHandler:
+    """The writer-thread side of the entry list: runs of ``log()`` calls and runs of
+    one-process flushes (``FlushItem``), in the order they were appended."""
+
+    def __init__(self, table: str, cache: LoggedCache, logged: dict[str, float]) -> None:
+        self.table = table
+        self._log = logged_entries_handler(table, cache, logged)
+
+    def __call__(self, items: list[Any], tables: dict[str, "RowTable"]) -> None:
+        i, n = 0, len(items)
+        while i < n:
+            flush = items[i].__class__ is FlushItem
+            j = i + 1
+            while j < n and (items[j].__class__ is FlushItem) == flush:
+                j += 1
+            if flush:
+                write_windows(tables[self.table], items[i:j])
+            else:
+                self._log(items[i:j], tables)
+            i = j
+
+
+_step, _time, _values = itemgetter(1), itemgetter(2), itemgetter(3)
+
+
+def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, float]
+                           ) -> Callable[[list[Any], dict[str, "RowTable"]], None]:
+    """The writer-thread side of ``log()``: items are ``(prefix, step, time, values)`` in call
+    order. A run of calls with one key tuple (one call site) becomes one matrix: rows for
+    each series, the values for the stats cache, and each key's last logged step in
+    ``logged`` (read by the training thread after ``BackgroundWriter.sync_entries``)."""
+    key_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+    def handle(items: list[Any], tables: dict[str, "RowTable"]) -> None:
+        t = tables[table]
+        i, n = 0, len(items)
+        while i < n:
+            prefix = items[i][0]
+            kt = tuple(items[i][3])
+            j = i + 1
+            while j < n and items[j][0] == prefix and tuple(items[j][3]) == kt:
+                j += 1
+            group = items[i:j]
+            keys = key_cache.get((prefix, kt))
+            if keys is None:
+                keys = key_cache[(prefix, kt)] = tuple(prefix + k for k in kt)
+            m, k = len(group), len(kt)
+            steps = np.fromiter(map(_step, group), np.float64, m)
+            times = np.fromiter(map(_time, group), np.float64, m)
+            values = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, group))),
+                                 np.float64, m * k).reshape(m, k)
+            last = float(steps[-1])
+            increasing = m == 1 or bool((steps[1:] > steps[:-1]).all())
+            for col, key in enumerate(keys):
+                logged[key] = last
+                v = values[:, col]
+                t.add_filled(key, steps, increasing, lambda out, v=v: R.fill_logged(out, steps, times, v))
+            cache.add_logged(keys, steps, values)
+            i = j
+
+    return handle

@@ -1,0 +1,136 @@
+"""log() hands keyword dicts to the writer; the stored rows are exactly what was logged.
+
+Checked against a NumPy oracle: many steps across chunk boundaries, several views and key
+sets interleaved, non-finite values, ints, statistics right after logging, every row committed
+when close() returns, and a repeated step still refused at the call.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog import reduce as R
+from distlog.storage import open_storage
+from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
+
+
+def test_logged_rows_equal_the_oracle_across_chunks_and_views(root):
+    rng = np.random.default_rng(2)
+    n = 1000
+    loss, acc = rng.normal(size=n), rng.uniform(size=n)
+    loss[[5, 500]] = [np.nan, np.inf]
+    exp = distlog.get_logger(root, chunk_rows=64)
+    with exp.run("logged"):
+        for s in range(n):
+            exp.metrics.log(step=s, loss=float(loss[s]), acc=float(acc[s]))
+            if s % 10 == 0:
+                exp.metrics("val").log(step=s, score=s)  # an int, another view
+            if s % 97 == 0:
+                exp.metrics.log(step=s, rare=1.5, extra=float(s))  # another key set, same step
+        st = exp.metrics.get_stats("loss", window=25)  # sees every value logged so far
+        fin = loss[-25:][np.isfinite(loss[-25:])]
+        assert st.mean == pytest.approx(fin.mean()) and st.count == fin.size
+        assert exp.metrics("val").get_stats("score").max == 990
+    store = open_storage(os.path.join(root, "default", "logged"))
+    assert read_commit(store, "scalars")["final"] is True
+    rows = read_series(store, "scalars", "loss")
+    np.testing.assert_array_equal(rows[:, 0], np.arange(n))
+    want = np.array([R.single_row(x) for x in loss])
+    np.testing.assert_array_equal(rows[:, 2:], want)
+    np.testing.assert_array_equal(read_series(store, "scalars", "acc")[:, 2], acc)
+    val = read_series(store, "scalars", "val/score")
+    np.testing.assert_array_equal(val[:, 0], np.arange(0, n, 10))
+    np.testing.assert_array_equal(val[:, 2], np.arange(0, n, 10))
+    np.testing.assert_array_equal(read_series(store, "scalars", "rare")[:, 2], [1.5] * len(range(0, n, 97)))
+    np.testing.assert_array_equal(read_series(store, "scalars", "extra")[:, 0], np.arange(0, n, 97))
+
+
+def test_repeated_step_raises_at_the_call_and_stats_stay_raw(root):
+    exp = distlog.get_logger(root)
+    with exp.run("rep"):
+        m = exp.metrics
+        for s in range(5):
+            m.log(step=s, a=float(s), b=-float(s))
+        m.log(step=2, c=7.0)  # at or below the largest step, but a new series: allowed
+        with pytest.raises(ValueError, match=r"log\(\) of 'a' at step 4: a row at step 4"):
+            m.log(step=4, a=1.0)
+        with pytest.raises(ValueError, match="'b' at step 1"):
+            m.log(step=1, b=1.0)
+        m.log(a=10.0)  # no step: one past the largest (5)
+        m.log(step=6, a=float("nan"))
+        st = m.get_stats("a")
+        assert (st.min, st.max, st.count, st.rows) == (0.0, 10.0, 6, 7)
+        assert st.mean == pytest.approx(20.0 / 6)
+    store = open_storage(os.path.join(root, "default", "rep"))
+    np.testing.assert_array_equal(read_series(store, "scalars", "a")[:, 0], [0, 1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(read_series(store, "scalars", "c")[:, 0], [2])
+
+
+def test_log_rejects_bad_input_at_once(root):
+    exp = distlog.get_logger(root)
+    with exp.run("bad"):
+        exp.metrics.log(step=0, loss=1.0)
+        with pytest.raises(TypeError, match="metric 'loss' got a str"):
+            exp.metrics.log(step=1, loss="nan?")
+        with pytest.raises(ValueError, match="clashes"):
+            exp.metrics.log(step=1, **{"loss/x": 1.0})
+        exp.metrics.log(step=2, loss=np.float32(2.0))  # other number types take the checked path
+    rows = read_series(open_storage(os.path.join(root, "default", "bad")), "scalars", "loss")
+    np.testing.assert_array_equal(rows[:, :1].ravel(), [0, 2])
+    np.testing.assert_array_equal(rows[:, 2], [1.0, 2.0])
+
+
+def test_entries_keep_their_order_with_queued_rows(tmp_path):
+    store = open_storage(str(tmp_path))
+    seen = []
+    w = BackgroundWriter({"t": RowTable(store, "t", ("step",), chunk_rows=4)}, commit_interval=3600)
+    append = w.attach_entries(lambda items, tables: (seen.extend(items), [tables["t"].add("k", np.array([[float(i)]])) for i in items]))
+    append(0)
+    append(1)
+    w.put("t", "k", np.array([[2.0]]))  # queued after the entries appended before it
+    append(3)
+    w.sync_entries()
+    assert seen == [0, 1, 3]
+    w.close()
+    np.testing.assert_array_equal(read_series(store, "t", "k")[:, 0], [0, 1, 2, 3])
+
+
+def test_writer_writes_full_chunks_before_the_commit(tmp_path):
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "v"), chunk_rows=8)
+    rows = np.stack([np.arange(20.0), np.arange(20.0) * 2], axis=1)
+    t.add("k", rows[:5])
+    assert not t.complete_ready and not t.write_complete()  # no full chunk yet
+    t.add("k", rows[5:13])
+    assert t.complete_ready
+    assert t.write_complete()  # chunk [0, 8) only, and no commit record
+    assert read_commit(store, "scalars") == {}
+    assert not t.write_complete()  # nothing complete is left unwritten
+    t.write()  # the commit publishes 13 rows
+    assert read_commit(store, "scalars")["lengths"] == {"k": 13}
+    t.add("k", rows[13:20])  # fills chunk [8, 16), which the commit wrote in part
+    assert t.write_complete()
+    assert read_commit(store, "scalars")["lengths"] == {"k": 13}  # still the committed length
+    np.testing.assert_array_equal(read_series(store, "scalars", "k"), rows[:13])
+    t.write(final=True)
+    np.testing.assert_array_equal(read_series(store, "scalars", "k"), rows)
+
+
+def test_full_chunks_wait_for_a_published_truncation(tmp_path):
+    store = open_storage(str(tmp_path))
+    rows = np.stack([np.arange(20.0), np.arange(20.0) * 2], axis=1)
+    t = RowTable(store, "scalars", ("step", "v"), chunk_rows=8)
+    t.add("k", rows)
+    t.write(final=True)
+    again = RowTable(store, "scalars", ("step", "v"), chunk_rows=8)
+    again.load()
+    resumed = np.stack([np.arange(4.0, 14.0), -np.arange(4.0, 14.0)], axis=1)
+    again.add("k", resumed)  # rewinds the stored series to steps < 4, then 10 new rows
+    assert again.truncated
+    assert not again.write_complete()  # the shorter length must be committed first
+    assert read_commit(store, "scalars")["lengths"] == {"k": 20}
+    again.write()
+    want = np.concatenate([rows[:4], resumed])
+    np.testing.assert_array_equal(read_series(store, "scalars", "k"), want)
