@@ -43,6 +43,7 @@ from .report import warn
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
+from .writers.manifest import write_files_table
 from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable
 from .writers.logtable import write_logs_table
 from .writers.runwriters import RunWriters
@@ -374,9 +375,7 @@ class Run:
                 collective = False
         if self.rank == 0 and self._files is None:
             # rank 0 merges every rank's artifact records even if it saved nothing itself
-            try:
-                from .files import write_files_table
-
+            try:  # (from the writers' module: the files package is not imported for this)
                 write_files_table(self.storage)
             except Exception as e:  # noqa: BLE001
                 errors.append(e)

@@ -276,7 +276,7 @@ def write_logs_table(storage: StorageBackend) -> None:
     with closing_abandoned():  # a failed zarr write must not leak unstarted coroutines
         group = zarr.open_group(store=storage.zarr_store(f"{TABLE_DIR}/{generation}"), mode="w",
                                 attributes={"hosts": cols.hosts, "rows": n})
-        blosc = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+        blosc = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
         arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
                                  chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
                                  filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],

@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -45,7 +46,7 @@ def _codecs() -> dict[str, Any]:
     return {
         # column-major chunks: each column compresses on its own (steps and times to ~nothing)
         "filters": [TransposeCodec(order=(1, 0))],
-        "compressors": [BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")],
+        "compressors": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
     }
 
 
@@ -112,6 +113,7 @@ class RowTable:
         self.complete_ready = False  # some series filled a chunk that is not written yet
         self.truncated = False  # a loaded series was shortened: publish that before new chunks
         self.failed: dict[str, BaseException] = {}  # series whose last write failed
+        self.uncreated = False  # a series got rows and has no array yet (the writer creates it)
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -239,6 +241,7 @@ class RowTable:
         if s is None:
             s = self.series[key] = _Series(rows.shape[1])
             s.buf = np.empty((min(self.chunk_rows, 64), rows.shape[1]))
+            self.uncreated = True
         if rows.shape[1] > s.width and self.columns[: s.width] == list(s.stored_columns or ()):
             rows = rows[:, : s.width]  # a series stored by an older format with fewer columns
         if rows.shape[1] != s.width:
@@ -313,6 +316,7 @@ class RowTable:
         """Create the arrays of series that have rows but no array yet (no chunk, no commit
         record): the writer does this soon after the first rows, so close() only writes."""
         self._spill()
+        self.uncreated = False
         C = self.chunk_rows
         new = [(k, s) for k, s in sorted(self.series.items())
                if s.array is None and s.n and k not in self.failed]
@@ -629,8 +633,7 @@ class BackgroundWriter:
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
         next_commit = time.monotonic() + self.commit_interval
-        first = True
-        create_at: float | None = None  # when to create the arrays of the first rows
+        create_at: float | None = None  # when to create the arrays of new series
         while True:
             timeout = max(0.0, min(next_commit - time.monotonic(), ENTRY_POLL))
             try:
@@ -666,14 +669,14 @@ class BackgroundWriter:
                 self._commit(time.monotonic(), final=True)
                 if item.finalize and self._error is None:
                     try:
-                        for t in self.tables.values():
-                            t.finalize()
+                        for t in self.tables.values():  # one by one: finalize silences a
+                            t.finalize()  # zarr warning, and catch_warnings is per process
                     except Exception as e:  # noqa: BLE001 - reported on the training thread
                         self._error = e
                 return
-            if first:
-                # the first rows: create the arrays soon, so close() only writes the tails
-                first = False
+            if create_at is None and any(t.uncreated for t in self.tables.values()):
+                # new series (the first rows, or a table's first rows later on): create their
+                # arrays soon, so close() only writes the tails
                 create_at = time.monotonic() + CREATE_AFTER
             self._write_complete_chunks()
             if create_at is not None and time.monotonic() >= create_at:
@@ -681,6 +684,17 @@ class BackgroundWriter:
                 self._create_arrays()
             if time.monotonic() >= next_commit:  # a steady stream of items never times out
                 next_commit = self._commit(time.monotonic())
+
+    def _each_table(self, fn: Any) -> list[Any]:
+        """``fn(table)`` for every table, at the same time (close: the tables' final writes are
+        independent and wait mostly on the store and the codecs); the first exception is
+        raised once all are done. ``fn`` must not touch process-wide state (warning filters)."""
+        tables = list(self.tables.values())
+        if len(tables) < 2:
+            return [fn(t) for t in tables]
+        with ThreadPoolExecutor(len(tables), thread_name_prefix="distlog-close") as pool:
+            futures = [pool.submit(fn, t) for t in tables]
+        return [f.result() for f in futures]
 
     def _create_arrays(self) -> None:
         for t in self.tables.values():
@@ -727,9 +741,12 @@ class BackgroundWriter:
     def _commit(self, now: float, final: bool = False) -> float:
         t0 = time.perf_counter()
         try:
-            wrote = False
-            for t in self.tables.values():
-                wrote |= t.write(final=final)
+            if final:  # close waits for this one: the tables' writes overlap
+                wrote = any(self._each_table(lambda t: t.write(final=True)))
+            else:
+                wrote = False
+                for t in self.tables.values():
+                    wrote |= t.write(final=False)
             if wrote:
                 self.commits += 1
         except Exception as e:  # noqa: BLE001 - kept, retried, and raised on the training thread

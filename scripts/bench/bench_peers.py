@@ -154,7 +154,7 @@ class ZarrDirect(Peer):
         g = zarr.open_group(os.path.join(self.root, "direct.zarr"), mode="w")
         self.arrays = [g.create_array(k, shape=(0, 9), chunks=(CHUNK_ROWS, 9), dtype="float64",
                                       fill_value=np.nan, filters=[TransposeCodec(order=(1, 0))],
-                                      compressors=[BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")])
+                                      compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
                        for k in self.keys]
         self.buf = np.empty((CHUNK_ROWS, len(self.keys)))
         self.steps, self.times = np.empty(CHUNK_ROWS), np.empty(CHUNK_ROWS)
