@@ -179,18 +179,24 @@ class RowTable:
             return self.columns
         return self.columns + [f"c{i}" for i in range(len(self.columns), width)]
 
+    @staticmethod
+    def _direct(s: _Series) -> bool:
+        """Whether the writer encodes this series' chunks itself (``chunk_encoder``)."""
+        if s.encode is False:
+            s.encode = chunk_encoder(s.array)
+        return s.encode is not None
+
     def _write_chunk(self, s: _Series, c0: int, block: np.ndarray) -> Any:
         """A coroutine storing ``block`` (rows ``c0 ..``, at most one chunk, ``c0`` a chunk
         boundary) as its chunk, padded with NaN to the whole chunk (zarr stores edge chunks
         whole too)."""
         C = self.chunk_rows
-        if s.encode is False:
-            s.encode = chunk_encoder(s.array)
-        if len(block) < C and (s.encode is not None or c0 + C <= s.capacity):
+        direct = self._direct(s)
+        if len(block) < C and (direct or c0 + C <= s.capacity):
             full = np.full((C, s.width), np.nan)
             full[: len(block)] = block
             block = full
-        if s.encode is None:  # (an exactly sized array's last chunk ends at its shape)
+        if not direct:  # (an exactly sized array's last chunk ends at its shape)
             return s.array.setitem(slice(c0, c0 + len(block)), block)
         from zarr.core.buffer import default_buffer_prototype
 
@@ -479,13 +485,19 @@ class RowTable:
                 while cap < s.n:
                     cap *= 2
                 grow.append((k, s, cap))
-        grown = gather_async([s.array.resize((cap, s.width)) for _, s, cap in grow], return_exceptions=True)
-        for (k, s, cap), r in zip(grow, grown):
+        # chunks the writer encodes itself are stored by key, whatever the array's shape: those
+        # arrays are resized together with the chunk writes (the commit record comes after
+        # both); zarr's setitem drops writes past the shape, so the others are resized first
+        together = [g for g in grow if self._direct(g[1])]
+        first_grow = [g for g in grow if not self._direct(g[1])]
+        grown = gather_async([s.array.resize((cap, s.width)) for _, s, cap in first_grow], return_exceptions=True)
+        for (k, s, cap), r in zip(first_grow, grown):
             if isinstance(r, BaseException):
                 failed[k] = r
-            else:  # only once grown: zarr drops writes past an array's shape
+            else:
                 s.capacity = cap
-        writes, owners = [], []
+        writes = [s.array.resize((cap, s.width)) for _, s, cap in together]
+        owners = [k for k, _, _ in together]
         for k, s in dirty:
             if k in failed:
                 continue
@@ -498,6 +510,9 @@ class RowTable:
         for k, r in zip(owners, gather_async(writes, return_exceptions=True)):
             if isinstance(r, BaseException):
                 failed.setdefault(k, r)
+        for k, s, cap in together:
+            if k not in failed:
+                s.capacity = cap
         for k, s in dirty:
             if k in failed:
                 continue
