@@ -42,6 +42,7 @@ from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
+from .rowstore import gather_async
 
 TABLE_DIR = table_zarr(LOGS_TABLE)
 COMMIT_FILE = table_commit(LOGS_TABLE)
@@ -275,19 +276,21 @@ def write_logs_table(storage: StorageBackend) -> None:
     generation = f"g{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
     with closing_abandoned():  # a failed zarr write must not leak unstarted coroutines
         group = zarr.open_group(store=storage.zarr_store(f"{TABLE_DIR}/{generation}"), mode="w",
-                                attributes={"hosts": cols.hosts, "rows": n})
-        blosc = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
-        arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
-                                 chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
-                                 filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
-                                 attributes={"columns": list(RECORD_COLUMNS)})
-        if n:
-            arr[:] = records
-        for key, blob in (("message", message), ("fields", fields)):
-            arr = group.create_array(key, shape=blob.shape, dtype="uint8", fill_value=0,
-                                     chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc])
-            if len(blob):
-                arr[:] = blob
+                                attributes={"hosts": cols.hosts, "rows": n})._async_group
+    blosc = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    data = {"records": records, "message": message, "fields": fields}
+    # the three arrays are created at once, then written at once (two round trips, not six)
+    arrays = gather_async([
+        group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
+                           chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
+                           filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
+                           attributes={"columns": list(RECORD_COLUMNS)}),
+        *(group.create_array(key, shape=data[key].shape, dtype="uint8", fill_value=0,
+                             chunks=(max(1, min(BYTE_CHUNK, len(data[key]))),), compressors=[blosc])
+          for key in ("message", "fields")),
+    ])
+    gather_async([arr.setitem(slice(None), data[key])
+                  for key, arr in zip(("records", "message", "fields"), arrays) if len(data[key])])
     storage.write_json(COMMIT_FILE, {
         "format": FORMAT, "generation": generation, "rows": n, "hosts": cols.hosts,
         "columns": list(RECORD_COLUMNS), "sources": signatures, "time": time.time(),

@@ -18,6 +18,7 @@ plus the current tail chunk (rewritten as it fills) every ``commit_interval`` se
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -545,19 +546,37 @@ class RowTable:
 
     def finalize(self) -> None:
         """Shrink every array to its exact length and consolidate metadata (run close)."""
-        if not self.series:
-            return
-        import warnings
+        finalize_tables([self])
 
-        import zarr
+    def _finalize_async(self) -> Any:
+        """The coroutine that finalizes this table (None: nothing to do)."""
+        if not self.series:
+            return None
+        import zarr.api.asynchronous as za
 
         shrink = [s for s in self.series.values() if s.array is not None and s.capacity != s.n]
-        gather_async([s.array.resize((s.n, s.width)) for s in shrink])
-        for s in shrink:
-            s.capacity = s.n
-        with warnings.catch_warnings(), closing_abandoned():
-            warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
-            zarr.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
+
+        async def run() -> None:
+            if shrink:
+                await asyncio.gather(*(s.array.resize((s.n, s.width)) for s in shrink))
+                for s in shrink:
+                    s.capacity = s.n
+            await za.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
+
+        return run()
+
+
+def finalize_tables(tables: Sequence[RowTable]) -> None:
+    """Finalize ``tables`` at once (run close): arrays at their exact lengths, metadata
+    consolidated. The first failure is raised once all are done."""
+    import warnings
+
+    coros = [c for c in (t._finalize_async() for t in tables) if c is not None]
+    if not coros:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
+        gather_async(coros)
 
 
 @dataclass(frozen=True)
@@ -723,8 +742,7 @@ class BackgroundWriter:
                 self._commit(time.monotonic(), final=True)
                 if item.finalize and self._error is None:
                     try:
-                        for t in self.tables.values():  # one by one: finalize silences a
-                            t.finalize()  # zarr warning, and catch_warnings is per process
+                        finalize_tables(list(self.tables.values()))
                     except Exception as e:  # noqa: BLE001 - reported on the training thread
                         self._error = e
                 return
@@ -742,7 +760,8 @@ class BackgroundWriter:
     def _each_table(self, fn: Any) -> list[Any]:
         """``fn(table)`` for every table, at the same time (close: the tables' final writes are
         independent and wait mostly on the store and the codecs); the first exception is
-        raised once all are done. ``fn`` must not touch process-wide state (warning filters)."""
+        raised once all are done. ``fn`` must not touch process-wide state (warning filters:
+        ``finalize_tables`` silences zarr once for all tables instead)."""
         tables = list(self.tables.values())
         if len(tables) < 2:
             return [fn(t) for t in tables]
