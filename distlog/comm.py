@@ -39,6 +39,9 @@ class Comm(ABC):
     @abstractmethod
     def broadcast_object(self, obj: Any, src: int = 0) -> Any: ...
 
+    def close(self) -> None:
+        """Release what the collectives hold (the run calls it after its last collective)."""
+
     def barrier(self) -> None:
         self.all_reduce(np.zeros(1), "max")
 
@@ -114,6 +117,21 @@ class TorchComm(Comm):
         self.world_size = dist.get_world_size()
         # new_group is itself a collective: every rank creates it, in the same order.
         self.group = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout))
+
+    def close(self) -> None:
+        """Destroy this run's gloo group now, while the interpreter is fully alive.
+
+        Otherwise the group lives as long as the run's objects, which may be freed only by the
+        cyclic garbage collector, at any later moment or during interpreter shutdown, where
+        destroying a gloo group can abort the process ("terminate called without an active
+        exception", seen under torchrun)."""
+        group, self.group = self.group, None
+        if group is None:
+            return
+        try:
+            self._dist.destroy_process_group(group)
+        except (RuntimeError, ValueError, AssertionError):
+            pass  # already gone with the default group (the script destroyed that first)
 
     def _run(self, what: str, fn, *args, **kw):
         self.calls += 1

@@ -65,3 +65,32 @@ def test_run_id_from_launcher_environment(tmp_path):
     env = {"SLURM_JOB_ID": "4242", "SLURM_ARRAY_JOB_ID": "4240", "SLURM_ARRAY_TASK_ID": "2"}
     ids = run_ranks(_env_worker, 2, tmp_path, root, env=env, timeout=90)
     assert ids == ["slurm-4240_2", "slurm-4240_2"]
+
+
+def _two_runs_worker(rank, world, root):
+    import torch
+    import torch.distributed as dist
+
+    import distlog
+
+    exp = distlog.get_logger(root)
+    groups = []
+    for name in ("first", "second"):  # each run makes its own gloo group and destroys it at close
+        with exp.run(name):
+            exp.metrics.collect(step=1, x=float(rank))
+            exp.metrics.flush()
+            run = exp.current_run
+            groups.append(run.comm.group is not None)
+        groups.append(run.comm.group is None)
+    t = torch.tensor([float(rank + 1)])
+    dist.all_reduce(t)  # the script's own default group is untouched
+    return groups, float(t)
+
+
+@pytest.mark.timeout(180)
+def test_a_run_destroys_its_own_gloo_group_at_close(tmp_path):
+    root = str(tmp_path / "root")
+    results = run_ranks(_two_runs_worker, 2, tmp_path, root, timeout=120)
+    for groups, total in results:
+        assert groups == [True, True, True, True]
+        assert total == 3.0
