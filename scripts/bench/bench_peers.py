@@ -19,7 +19,9 @@ and the per-step numbers are over the steps it ran.
         [--python /path/to/venv/bin/python] [--only distlog-log tensorboard ...] [--json out.json]
 
 The peers live in the ``bench`` extra (``pip install -e ".[bench]"``, in a venv of its own:
-see the README); ``--python`` runs every worker with that interpreter.
+see the README); ``--python`` runs every worker with that interpreter. The workers import
+distlog from this script's own checkout (it goes first on ``sys.path``), whatever
+``PYTHONPATH`` or the venv's installed copy says: to measure another tree, run its copy.
 """
 
 from __future__ import annotations
