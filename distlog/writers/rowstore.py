@@ -722,21 +722,14 @@ class BackgroundWriter:
                 if time.monotonic() >= next_commit:
                     next_commit = self._commit(time.monotonic())
                 continue
-            if type(item) is tuple:  # rows: (table, key or keys, rows)
-                self._add(*item)
-            elif type(item) is _Call:
-                try:
-                    item.fn(self.tables)
-                except Exception as e:  # noqa: BLE001 - reported on the training thread
-                    self._error = e
-            elif type(item) is _Commit:
-                next_commit = self._commit(time.monotonic())
-                item.done.set()
-                continue
-            elif type(item) is _Sync:
-                item.done.set()
-                continue
-            else:
+            if not self._apply(item):  # a control item
+                if type(item) is _Commit:
+                    next_commit = self._commit(time.monotonic())
+                    item.done.set()
+                    continue
+                if type(item) is _Sync:
+                    item.done.set()
+                    continue
                 assert type(item) is _Close, item
                 self._drain()
                 self._commit(time.monotonic(), final=True)
@@ -794,15 +787,21 @@ class BackgroundWriter:
                 item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if type(item) is tuple:
-                self._add(*item)
-            elif type(item) is _Call:
-                try:
-                    item.fn(self.tables)
-                except Exception as e:  # noqa: BLE001 - reported on the training thread
-                    self._error = e
-            elif type(item) in (_Commit, _Sync):
+            if not self._apply(item) and type(item) in (_Commit, _Sync):
                 item.done.set()
+
+    def _apply(self, item: Any) -> bool:
+        """Apply rows or a call from the queue; False for a control item (commit, sync, close)."""
+        if type(item) is tuple:  # rows: (table, key or keys, rows)
+            self._add(*item)
+        elif type(item) is _Call:
+            try:
+                item.fn(self.tables)
+            except Exception as e:  # noqa: BLE001 - reported on the training thread
+                self._error = e
+        else:
+            return False
+        return True
 
     def _add(self, table: str, key: Any, rows: np.ndarray) -> None:
         t = self.tables[table]
