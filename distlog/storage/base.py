@@ -65,6 +65,10 @@ class StorageBackend(ABC):
     supports_append: bool = False
     #: True when ``get_url`` can return a time-limited HTTPS URL.
     supports_signed_urls: bool = False
+    #: True when a small write costs less than a hop to zarr's event loop (local disk, memory):
+    #: the table writers then ``put_object`` chunks and array metadata from their own thread,
+    #: one after another, instead of sending them concurrently through zarr's store.
+    cheap_puts: bool = False
 
     def __init__(self, root: str, **storage_options: Any) -> None:
         self.root = root.rstrip("/")
@@ -97,6 +101,12 @@ class StorageBackend(ABC):
     @abstractmethod
     def write_bytes(self, path: str, data: bytes) -> None:
         """Atomically replace ``path`` with ``data``."""
+
+    def put_object(self, path: str, data: bytes) -> None:
+        """Atomically replace ``path`` with ``data``, with no wait for durability beyond what
+        ``write_bytes`` of the backend gives anyway: for a table's chunks and array metadata,
+        which a later commit record (``write_bytes``) makes visible."""
+        self.write_bytes(path, data)
 
     @abstractmethod
     def create_bytes(self, path: str, data: bytes) -> bool:

@@ -42,6 +42,7 @@ class LocalBackend(StorageBackend):
     schemes = ("file", "local")
     supports_append = True
     supports_signed_urls = False
+    cheap_puts = True
 
     def __init__(self, root: str, **storage_options: Any) -> None:
         super().__init__(local_path_of(root), **storage_options)
@@ -67,13 +68,20 @@ class LocalBackend(StorageBackend):
         return tmp
 
     def write_bytes(self, path: str, data: bytes) -> None:
+        self._replace(path, data, durable=True)
+
+    def put_object(self, path: str, data: bytes) -> None:
+        self._replace(path, data, durable=False)  # as zarr's LocalStore writes chunks: no fsync
+
+    def _replace(self, path: str, data: bytes, durable: bool) -> None:
         target = self._p(path)
         tmp = self._tempfile(target)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
             os.replace(tmp, target)  # atomic on POSIX: readers see old or new, never a part
         except BaseException:
             _unlink_quietly(tmp)

@@ -63,6 +63,7 @@ def discard_store(name: str) -> None:
 class MemoryBackend(FsspecBackend):
     schemes = ("memory",)
     supports_signed_urls = False
+    cheap_puts = True
 
     def _make_fs(self, options: dict[str, Any]) -> Any:
         self.store_name = self._base.split("/", 1)[0]

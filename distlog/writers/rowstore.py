@@ -18,7 +18,8 @@ plus the current tail chunk (rewritten as it fills) every ``commit_interval`` se
 
 from __future__ import annotations
 
-import asyncio
+import json
+import os
 import queue
 import threading
 import time
@@ -97,6 +98,62 @@ def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = Fa
     Coroutines zarr created but abandoned on a failure are closed (``closing_abandoned``)."""
     with closing_abandoned():
         return gather(coros, limit=limit, return_exceptions=return_exceptions)
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A store operation: write ``data`` at ``path`` (inside the table). ``then``, when given,
+    is ``(array, metadata)``: on success that metadata becomes the array's, in place (as
+    zarr's own resize does), so the array stays in step with what is on the store."""
+
+    path: str
+    data: bytes
+    then: Any = None
+
+    def done(self) -> None:
+        if self.then is not None:
+            array, meta = self.then
+            object.__setattr__(array, "metadata", meta)
+
+    async def coroutine(self, root: Any) -> None:
+        """The put through zarr's store (``root``: the table's store path)."""
+        from zarr.core.buffer import default_buffer_prototype
+
+        await (root / self.path).set(default_buffer_prototype().buffer.from_bytes(self.data))
+        self.done()
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk to encode (``encode(block)``) and then put at ``path`` (inside the table)."""
+
+    path: str
+    block: np.ndarray
+    encode: Any
+
+
+_ENCODERS: ThreadPoolExecutor | None = None
+
+
+def _encoded(ops: list[Any], parallel: bool) -> list[Any]:
+    """``ops`` with every ``_Chunk`` encoded into a ``_Put`` (on a small shared pool when
+    ``parallel`` and there are several)."""
+    chunks = [op for op in ops if type(op) is _Chunk]
+    if not chunks:
+        return ops
+    if parallel and len(chunks) > 1:
+        global _ENCODERS
+        if _ENCODERS is None:
+            _ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="distlog-encode")
+        data = iter(list(_ENCODERS.map(lambda c: c.encode(c.block), chunks)))
+    else:
+        data = (c.encode(c.block) for c in chunks)
+    return [_Put(op.path, next(data)) if type(op) is _Chunk else op for op in ops]
+
+
+def _json(doc: Any) -> bytes:
+    """A Zarr metadata document (``to_dict()``: JSON-ready, NaN spelled "NaN") as bytes."""
+    return json.dumps(doc, allow_nan=True).encode()
 
 
 @dataclass
@@ -188,9 +245,9 @@ class RowTable:
         return s.encode is not None
 
     def _write_chunk(self, s: _Series, c0: int, block: np.ndarray) -> Any:
-        """A coroutine storing ``block`` (rows ``c0 ..``, at most one chunk, ``c0`` a chunk
-        boundary) as its chunk, padded with NaN to the whole chunk (zarr stores edge chunks
-        whole too)."""
+        """An operation for ``_run_ops`` storing ``block`` (rows ``c0 ..``, at most one chunk,
+        ``c0`` a chunk boundary) as its chunk, padded with NaN to the whole chunk (zarr stores
+        edge chunks whole too): a put of the encoded chunk, or zarr's ``setitem``."""
         C = self.chunk_rows
         direct = self._direct(s)
         if len(block) < C and (direct or c0 + C <= s.capacity):
@@ -199,10 +256,47 @@ class RowTable:
             block = full
         if not direct:  # (an exactly sized array's last chunk ends at its shape)
             return s.array.setitem(slice(c0, c0 + len(block)), block)
-        from zarr.core.buffer import default_buffer_prototype
+        return _Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
+                      block, s.encode)
 
-        data = default_buffer_prototype().buffer.from_bytes(s.encode(block))
-        return (s.array.store_path / s.array.metadata.encode_chunk_key((c0 // C, 0))).set(data)
+    def _resize(self, s: _Series, rows: int) -> Any:
+        """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: a put of its new
+        metadata when no chunk can lie past the new shape (a series this attempt created only
+        ever has chunks below its row count), else zarr's resize (which deletes those)."""
+        if s.stored is not None and rows < s.capacity:
+            return s.array.resize((rows, s.width))
+        meta = s.array.metadata.update_shape((rows, s.width))
+        return _Put(f"{s.array.store_path.path}/zarr.json", _json(meta.to_dict()), (s.array, meta))
+
+    def _run_ops(self, ops: list[Any], parallel: bool = False) -> list[BaseException | None]:
+        """Run store operations (zarr coroutines, ``_Put``s and ``_Chunk``s); each one's
+        exception or None.
+
+        Chunks are encoded first, on a few threads when ``parallel`` (close: the training
+        thread waits, the cores are free; Blosc runs without the GIL). Where a put costs less
+        than a hop to zarr's event loop (``backend.cheap_puts``: local disk), puts are written
+        here, one after another; elsewhere every operation goes through zarr's store at once
+        (object stores: a few round trips for any number)."""
+        ops = _encoded(ops, parallel)
+        out: list[BaseException | None] = [None] * len(ops)
+        coros, where = [], []
+        cheap = self.backend.cheap_puts
+        for i, op in enumerate(ops):
+            if type(op) is _Put:
+                if cheap:
+                    try:
+                        self.backend.put_object(f"{self.zarr_path}/{op.path}", op.data)
+                        op.done()
+                    except Exception as e:  # noqa: BLE001 - the caller reports per series
+                        out[i] = e
+                    continue
+                op = op.coroutine(self.group()._async_group.store_path)
+            coros.append(op)
+            where.append(i)
+        for i, r in zip(where, gather_async(coros, return_exceptions=True)):
+            if isinstance(r, BaseException):
+                out[i] = r
+        return out
 
     # -- loading an existing table (resume) ------------------------------------------------
     def load(self, truncate_after_step: float | None = None) -> None:
@@ -414,9 +508,8 @@ class RowTable:
                 while cap < end:
                     cap *= 2
                 grow.append((k, s, cap))
-        for (k, s, cap), r in zip(grow, gather_async([s.array.resize((cap, s.width)) for _, s, cap in grow],
-                                                      return_exceptions=True)):
-            if isinstance(r, BaseException):
+        for (k, s, cap), r in zip(grow, self._run_ops([self._resize(s, cap) for _, s, cap in grow])):
+            if r is not None:
                 bad.add(k)
             else:
                 s.capacity = cap
@@ -428,8 +521,8 @@ class RowTable:
             for c0 in range(first, (s.n // C) * C, C):
                 writes.append(self._write_chunk(s, c0, s.buf[c0 - s.tail_start : c0 - s.tail_start + C]))
                 owners.append(k)
-        for k, r in zip(owners, gather_async(writes, return_exceptions=True)):
-            if isinstance(r, BaseException):
+        for k, r in zip(owners, self._run_ops(writes)):
+            if r is not None:
                 bad.add(k)
         for k, s in full:
             if k in bad:
@@ -491,13 +584,13 @@ class RowTable:
         # both); zarr's setitem drops writes past the shape, so the others are resized first
         together = [g for g in grow if self._direct(g[1])]
         first_grow = [g for g in grow if not self._direct(g[1])]
-        grown = gather_async([s.array.resize((cap, s.width)) for _, s, cap in first_grow], return_exceptions=True)
+        grown = self._run_ops([s.array.resize((cap, s.width)) for _, s, cap in first_grow])
         for (k, s, cap), r in zip(first_grow, grown):
-            if isinstance(r, BaseException):
+            if r is not None:
                 failed[k] = r
             else:
                 s.capacity = cap
-        writes = [s.array.resize((cap, s.width)) for _, s, cap in together]
+        writes = [self._resize(s, cap) for _, s, cap in together]
         owners = [k for k, _, _ in together]
         for k, s in dirty:
             if k in failed:
@@ -508,8 +601,8 @@ class RowTable:
                 # whole chunks only (a tail padded with NaN): no read-modify-write
                 writes.append(self._write_chunk(s, c0, s.buf[lo:hi]))
                 owners.append(k)
-        for k, r in zip(owners, gather_async(writes, return_exceptions=True)):
-            if isinstance(r, BaseException):
+        for k, r in zip(owners, self._run_ops(writes, parallel=final)):
+            if r is not None:
                 failed.setdefault(k, r)
         for k, s, cap in together:
             if k not in failed:
@@ -548,35 +641,48 @@ class RowTable:
         """Shrink every array to its exact length and consolidate metadata (run close)."""
         finalize_tables([self])
 
-    def _finalize_async(self) -> Any:
-        """The coroutine that finalizes this table (None: nothing to do)."""
+    def _finalize(self) -> None:
         if not self.series:
-            return None
-        import zarr.api.asynchronous as za
-
+            return
+        # the final commit sizes the arrays it writes exactly; a series it had nothing for may
+        # still have room to spare
         shrink = [s for s in self.series.values() if s.array is not None and s.capacity != s.n]
+        for s, r in zip(shrink, self._run_ops([self._resize(s, s.n) for s in shrink])):
+            if r is not None:
+                raise r
+            s.capacity = s.n
+        self.backend.put_object(f"{self.zarr_path}/zarr.json", self.consolidated_metadata())
 
-        async def run() -> None:
-            if shrink:
-                await asyncio.gather(*(s.array.resize((s.n, s.width)) for s in shrink))
-                for s in shrink:
-                    s.capacity = s.n
-            await za.consolidate_metadata(self.backend.zarr_store(self.zarr_path))
-
-        return run()
+    def consolidated_metadata(self) -> bytes:
+        """The group's ``zarr.json`` with every array's metadata inline ("consolidated", as
+        ``zarr.consolidate_metadata`` writes it), built from the metadata in memory: no
+        listing and no read of the arrays' documents."""
+        members: dict[str, Any] = {}
+        for key, s in sorted(self.series.items()):
+            if s.array is None:
+                continue
+            parts = key.split("/")
+            for i in range(1, len(parts)):  # the implicit groups on the way (no attributes)
+                members.setdefault("/".join(parts[:i]), {
+                    "attributes": {}, "zarr_format": 3, "node_type": "group",
+                    "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": {}},
+                })
+            members[key] = s.array.metadata.to_dict()
+        group = self.group().metadata.to_dict()
+        group["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": members}
+        return _json(group)
 
 
 def finalize_tables(tables: Sequence[RowTable]) -> None:
-    """Finalize ``tables`` at once (run close): arrays at their exact lengths, metadata
-    consolidated. The first failure is raised once all are done."""
-    import warnings
+    """Finalize ``tables`` (run close): arrays at their exact lengths, metadata consolidated.
+    Object stores finalize the tables at once; the first failure is raised once all are done."""
+    from ..storage.aio import run_all
 
-    coros = [c for c in (t._finalize_async() for t in tables) if c is not None]
-    if not coros:
+    if all(t.backend.cheap_puts for t in tables):
+        for t in tables:
+            t._finalize()
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
-        gather_async(coros)
+    run_all([t._finalize for t in tables])
 
 
 @dataclass(frozen=True)
