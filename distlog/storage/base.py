@@ -108,6 +108,17 @@ class StorageBackend(ABC):
         which a later commit record (``write_bytes``) makes visible."""
         self.write_bytes(path, data)
 
+    def put_objects(self, objects: dict[str, bytes]) -> None:
+        """``put_object`` each of ``objects`` (path: bytes): one after another where puts are
+        cheap, else at once on a few threads; the first failure is raised once all are done."""
+        if self.cheap_puts:
+            for path, data in objects.items():
+                self.put_object(path, data)
+            return
+        from .aio import run_all
+
+        run_all([lambda p=p, d=d: self.put_object(p, d) for p, d in objects.items()])
+
     @abstractmethod
     def create_bytes(self, path: str, data: bytes) -> bool:
         """Create ``path`` only if absent. True if this call created it, False if it existed."""
