@@ -26,7 +26,7 @@ import itertools
 import math
 import time
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -304,14 +304,22 @@ class MetricsLogger:
             core.auto_step = step + 1
         return float(int(step))
 
-    def log(self, step: int | None = None, **values: Any) -> None:
-        """Record values now (no communication: safe inside ``if rank == 0``).
+    def log(self, values: Any = None, /, step: int | None = None, **metrics: Any) -> None:
+        """Record values now (no communication: safe inside ``if rank == 0``):
+        ``log(step=100, loss=0.5)``, or with a dict in hand ``log({"loss": 0.5}, step=100)``
+        (the cheaper call: no keyword unpacking). ``log(100, loss=0.5)`` also works.
 
         Rank 0's values form the run's series; another rank's go to its own per-rank series.
-        The training thread checks the values and the step and appends this call's keyword
-        dict to the writer's entry list; rows are built off the training thread, many steps
-        at once (``entries.logged_entries_handler``).
+        The training thread checks the values and the step and appends this call's values to
+        the writer's entry list; rows are built off the training thread, many steps at once
+        (``entries.logged_entries_handler``).
         """
+        if values is None:
+            values = metrics
+        elif values.__class__ is dict and not metrics:
+            values = values.copy()  # the caller may reuse its dict: keep this call's values
+        else:
+            values, step = _values_and_step("log", values, step, metrics)
         valid = self._valid
         for k, v in values.items():
             if (v.__class__ is not float and v.__class__ is not int) or k not in valid:
@@ -334,7 +342,7 @@ class MetricsLogger:
         """``values`` with every key validated and every value a float (raises at once)."""
         core, p, out = self._core, self._prefix, {}
         for k, v in values.items():
-            key = p + k
+            key = p + check_name(k, "metric key", allow_slash=True)
             if key not in core.known:
                 core.check_key(key)
             out[k] = as_number(key, v)
@@ -365,8 +373,16 @@ class MetricsLogger:
         core.log_append = self._writers.local().attach_entries(handler)
         return core.log_append
 
-    def collect(self, step: int | None = None, **values: Any) -> None:
-        """Accumulate values on this rank for the next ``flush()`` (cheap, no communication)."""
+    def collect(self, values: Any = None, /, step: int | None = None, **metrics: Any) -> None:
+        """Accumulate values on this rank for the next ``flush()`` (cheap, no communication):
+        ``collect(loss=x)``, or with a dict in hand ``collect({"loss": x}, step=i)`` (the
+        cheaper call: no keyword unpacking). ``collect(i, loss=x)`` also works."""
+        if values is None:
+            values = metrics
+        elif values.__class__ is dict and not metrics:
+            values = values.copy()  # the caller may reuse its dict: keep this call's values
+        else:
+            values, step = _values_and_step("collect", values, step, metrics)
         if step is None:
             step = self._ctx.current_step
         if step is not None:
@@ -382,7 +398,8 @@ class MetricsLogger:
     def _collect_checked(self, values: dict[str, Any]) -> None:
         p, ids = self._prefix, self._ids
         for k, v in values.items():
-            key = p + k
+            # (a key that is no str fails in _collect_slow: raised at the next flush on every rank)
+            key = p + k if k.__class__ is str else k
             self._collect_slow(key, v, ids.get(key))
             if key in ids:
                 self._collectable.add(k)
@@ -701,6 +718,22 @@ class MetricsLogger:
         core = self._core
         steps = [s for s in (core.max_step, core.last_step) if s is not None]
         return (float(max(steps)) if steps else None), core.flushes
+
+
+def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """``log``/``collect``'s first positional argument: the values (a mapping, merged with
+    any keyword values) or, as in ``log(100, loss=0.5)``, the step."""
+    if isinstance(first, Mapping):
+        values = dict(first)
+        for k in metrics.keys() & values.keys():
+            raise TypeError(f"{method}() got {k!r} both in the dict and as a keyword argument; "
+                            "pass each value once")
+        values.update(metrics)
+        return values, step
+    if step is not None:
+        raise TypeError(f"{method}() got the step twice: {first!r} as the first argument and "
+                        f"step={step!r}; pass the values as a dict first or the step once")
+    return metrics, first
 
 
 def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:

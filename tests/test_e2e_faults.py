@@ -25,8 +25,9 @@ import pytest
 
 # ---- a zarr store that fails a share of writes ----------------------------------------------
 def _flaky_backend(rate: float, seed: int, slow: dict[str, float] | None = None,
-                   fail_keys: tuple[str, ...] = ()) -> Any:
-    """A memory backend whose zarr stores fail ``rate`` of their writes and deletes
+                   fail_keys: tuple[str, ...] = (), cheap: bool = True) -> Any:
+    """A memory backend whose zarr stores and ``put_object`` (the writer's own puts where
+    ``cheap`` puts are on, else everything goes through zarr) fail ``rate`` of their writes and deletes
     (``OSError(EBUSY)``, as s3fs reports a 503), delay writes of keys containing a ``slow``
     substring by its seconds (the first such write only), and fail every write of keys containing a ``fail_keys`` item
     while ``state["fail_keys"]`` is on. ``state["rate"]`` can be changed on the fly."""
@@ -67,8 +68,18 @@ def _flaky_backend(rate: float, seed: int, slow: dict[str, float] | None = None,
             await self._store.delete_dir(prefix)
 
     class FlakyMemory(MemoryBackend):
+        cheap_puts = cheap
+
         def zarr_store(self, path: str, read_only: bool = False) -> Any:
             return Flaky(super().zarr_store(path, read_only))
+
+        def put_object(self, path: str, data: bytes) -> None:
+            # the writer's own chunk and metadata puts (``cheap_puts``) fail alike
+            for part in list(slow or {}):
+                if part in path:
+                    time.sleep(slow.pop(part))
+            maybe_fail(path)
+            super().put_object(path, data)
 
     return FlakyMemory(f"memory://flaky-{uuid.uuid4().hex[:12]}/run"), state
 
@@ -78,8 +89,8 @@ def _row(step: int, key_index: int) -> np.ndarray:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("seed", [4, 5, 6])
-def test_writer_keeps_every_row_through_failing_zarr_writes(seed: int) -> None:
+@pytest.mark.parametrize("seed,cheap", [(4, True), (5, True), (6, False)])
+def test_writer_keeps_every_row_through_failing_zarr_writes(seed: int, cheap: bool) -> None:
     """30% of the store writes fail (chunk writes, resizes, array creation, commit records
     included): commits fail and raise ``WriterError`` at the next flush, yet once the store
     recovers every row is there exactly once, in order, and nothing past the rows is NaN."""
@@ -87,7 +98,7 @@ def test_writer_keeps_every_row_through_failing_zarr_writes(seed: int) -> None:
     from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
 
-    backend, state = _flaky_backend(0.3, seed=seed)
+    backend, state = _flaky_backend(0.3, seed=seed, cheap=cheap)
     keys = [f"k{i}" for i in range(5)] + ["deep/er/k"]
     table = RowTable(backend, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=4)  # many chunks, resizes
     writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)

@@ -15,7 +15,7 @@ import pytest
 from distlog.errors import WriterError
 from distlog.layout import RUN_FILE, SCALARS_TABLE, table_zarr
 from distlog.storage import open_storage
-from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
+from distlog.writers.rowstore import BackgroundWriter, RowTable, gather_async, read_commit, read_series
 
 
 def _rows(start, n, width=3):
@@ -270,3 +270,28 @@ def test_consolidated_metadata_built_in_memory_is_what_zarr_writes(tmp_path, url
     assert {k: g[k].shape for k in ("x", "deep/er/y", "deep/z", "new")} == {
         "x": (33, 3), "deep/er/y": (7, 3), "deep/z": (3, 3), "new": (2, 3)}
     np.testing.assert_array_equal(g["x"][:], np.concatenate([_rows(0, 31), _rows(31, 2)]))
+
+
+def test_arrays_created_without_zarr_are_what_zarr_creates(tmp_path):
+    """On local disk the writer writes a new series' ``zarr.json`` (and the groups of a nested
+    key) itself; they must be the documents zarr's ``create_array`` writes for the same array,
+    and zarr must read the rows back through them."""
+    local = open_storage(str(tmp_path / "local"))
+    ref = open_storage(f"memory://create-ref-{os.getpid()}-{id(tmp_path)}")  # zarr creates there
+    assert local.cheap_puts and ref.cheap_puts
+    docs = {}
+    for name, store in (("local", local), ("ref", ref)):
+        t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16, attrs={"unit": "s"})
+        if name == "ref":
+            created = gather_async([t._create_array_async(k, w, 32) for k, w in (("x", 3), ("deep/er/y", 5))])
+        else:
+            created = t._new_arrays([("x", 3, 32), ("deep/er/y", 5, 32)])
+        assert not any(isinstance(a, BaseException) for a in created)
+        docs[name] = {p: json.loads(store.read_bytes(f"scalars.zarr/{p}"))
+                      for p in ("zarr.json", "x/zarr.json", "deep/zarr.json", "deep/er/zarr.json", "deep/er/y/zarr.json")}
+    assert docs["local"] == docs["ref"]
+    t = RowTable(local, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t.add("deep/er/y", _rows(0, 20))
+    t.write(final=True)
+    t.finalize()
+    np.testing.assert_array_equal(read_series(local, "scalars", "deep/er/y"), _rows(0, 20))

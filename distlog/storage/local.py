@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -75,9 +76,18 @@ class LocalBackend(StorageBackend):
 
     def _replace(self, path: str, data: bytes, durable: bool) -> None:
         target = self._p(path)
-        tmp = self._tempfile(target)
+        folder = os.path.dirname(target)
+        while True:  # a hidden temporary next to the target (listings skip ".tmp-"), then rename
+            tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+            except FileExistsError:
+                continue
         try:
-            with open(tmp, "wb") as f:
+            with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 if durable:
                     f.flush()

@@ -52,6 +52,9 @@ def _codecs() -> dict[str, Any]:
     }
 
 
+_scratch = threading.local()  # per thread: the transposed chunk being encoded
+
+
 def chunk_encoder(array: Any) -> Any:
     """``encode(block) -> bytes`` for a chunk of ``array`` (a zarr AsyncArray) when its codecs
     are the ones ``_codecs()`` gives (any Blosc setting): the writer then encodes whole chunks
@@ -72,8 +75,14 @@ def chunk_encoder(array: Any) -> Any:
                                "typesize": b.typesize})
 
     def encode(block: np.ndarray) -> bytes:
-        # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs
-        return blosc.encode(np.ascontiguousarray(block.T, dtype="<f8"))
+        # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs;
+        # the transposed copy goes into this thread's scratch array (no new pages per chunk)
+        shape = block.shape[::-1]
+        buf = getattr(_scratch, "buf", None)
+        if buf is None or buf.shape != shape:
+            buf = _scratch.buf = np.empty(shape, "<f8")
+        np.copyto(buf, block.T)
+        return blosc.encode(buf)
 
     return encode
 
@@ -102,9 +111,8 @@ def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = Fa
 
 @dataclass(frozen=True)
 class _Put:
-    """A store operation: write ``data`` at ``path`` (inside the table). ``then``, when given,
-    is ``(array, metadata)``: on success that metadata becomes the array's, in place (as
-    zarr's own resize does), so the array stays in step with what is on the store."""
+    """A store operation: write ``data`` at ``path`` (inside the table); ``then()``, when
+    given, runs once it is written (a series takes the metadata document it just stored)."""
 
     path: str
     data: bytes
@@ -112,8 +120,7 @@ class _Put:
 
     def done(self) -> None:
         if self.then is not None:
-            array, meta = self.then
-            object.__setattr__(array, "metadata", meta)
+            self.then()
 
     async def coroutine(self, root: Any) -> None:
         """The put through zarr's store (``root``: the table's store path)."""
@@ -133,6 +140,7 @@ class _Chunk:
 
 
 _ENCODERS: ThreadPoolExecutor | None = None
+_ENCODERS_LOCK = threading.Lock()
 
 
 def _encoded(ops: list[Any], parallel: bool) -> list[Any]:
@@ -143,12 +151,16 @@ def _encoded(ops: list[Any], parallel: bool) -> list[Any]:
         return ops
     if parallel and len(chunks) > 1:
         global _ENCODERS
-        if _ENCODERS is None:
-            _ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="distlog-encode")
+        with _ENCODERS_LOCK:  # the tables' close threads may get here together
+            if _ENCODERS is None:
+                _ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="distlog-encode")
         data = iter(list(_ENCODERS.map(lambda c: c.encode(c.block), chunks)))
     else:
         data = (c.encode(c.block) for c in chunks)
     return [_Put(op.path, next(data)) if type(op) is _Chunk else op for op in ops]
+
+
+_GROUP_DOC = b'{"attributes": {}, "zarr_format": 3, "node_type": "group"}'
 
 
 def _json(doc: Any) -> bytes:
@@ -167,6 +179,7 @@ class _Series:
     capacity: int = 0  # the array's current first dimension
     array: Any = None  # a zarr AsyncArray
     encode: Any = False  # chunk_encoder(array), found on first use (False: not looked up yet)
+    doc: Any = None  # the array's metadata document as stored (its shape: ``capacity``)
     last_step: float = -np.inf  # step (column 0) of the last row; rows must go past it
     stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
     dropped: int = 0  # rows refused because their step did not increase
@@ -199,6 +212,8 @@ class RowTable:
         self.truncated = False  # a loaded series was shortened: publish that before new chunks
         self.failed: dict[str, BaseException] = {}  # series whose last write failed
         self.uncreated = False  # a series got rows and has no array yet (the writer creates it)
+        self._made_groups: set[str] = set()  # groups this table wrote for nested keys
+        self._root: Any = None  # the table's zarr StorePath (``_store_root``)
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -219,6 +234,66 @@ class RowTable:
                 self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path),
                                               mode="a", use_consolidated=False)
         return self._group
+
+    def _new_arrays(self, specs: list[tuple[str, int, int]]) -> list[Any]:
+        """Create the arrays ``(key, width, capacity)`` (an existing one is replaced); each
+        one's ``AsyncArray`` or the exception it raised. Where puts are cheap (local disk) the
+        metadata documents are written here (``_array_document``: what zarr's ``create_array``
+        writes); elsewhere zarr creates them, all at once."""
+        if not self.backend.cheap_puts:
+            return gather_async([self._create_array_async(*spec) for spec in specs], return_exceptions=True)
+        from zarr.core.array import AsyncArray, parse_array_metadata
+
+        root = self._store_root()
+        out: list[Any] = []
+        for key, width, capacity in specs:
+            try:
+                parts = key.split("/")
+                for i in range(1, len(parts)):  # the groups on the way, as zarr writes them
+                    prefix = "/".join(parts[:i])
+                    if prefix not in self._made_groups:
+                        self.backend.put_object(f"{self.zarr_path}/{prefix}/zarr.json", _GROUP_DOC)
+                        self._made_groups.add(prefix)
+                doc = self._array_document(width, capacity)
+                meta = parse_array_metadata(doc)
+                self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
+                out.append(AsyncArray(meta, root / key))
+            except Exception as e:  # noqa: BLE001 - the caller reports per series
+                out.append(e)
+        return out
+
+    def _array_document(self, width: int, capacity: int) -> dict[str, Any]:
+        """The ``zarr.json`` of a series array (``_codecs()``), as zarr's ``create_array``
+        writes it (a test compares the two)."""
+        from zarr.codecs import BytesCodec
+
+        codecs = _codecs()
+        blosc = codecs["compressors"][0]
+        return {
+            "shape": [capacity, width], "data_type": "float64",
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [self.chunk_rows, width]}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": "NaN",
+            "codecs": [codecs["filters"][0].to_dict(), BytesCodec(endian="little").to_dict(),
+                       type(blosc)(typesize=8, cname=blosc.cname, clevel=blosc.clevel,
+                                   shuffle=blosc.shuffle, blocksize=blosc.blocksize).to_dict()],
+            "attributes": {"columns": self._columns_for(width), **self.attrs},
+            "zarr_format": 3, "node_type": "array", "storage_transformers": [],
+        }
+
+    def _store_root(self) -> Any:
+        """The table's zarr ``StorePath``. Where puts are cheap the root group's document is
+        written here if it is missing (zarr's ``open_group`` costs a few event-loop hops)."""
+        if self._root is None:
+            if self.backend.cheap_puts and self._group is None:
+                from zarr.storage import StorePath
+
+                if not self.backend.exists(f"{self.zarr_path}/zarr.json"):
+                    self.backend.put_object(f"{self.zarr_path}/zarr.json", _GROUP_DOC)
+                self._root = StorePath(self.backend.zarr_store(self.zarr_path))
+            else:
+                self._root = self.group()._async_group.store_path
+        return self._root
 
     def _create_array_async(self, key: str, width: int, capacity: int) -> Any:
         return self.group()._async_group.create_array(
@@ -244,29 +319,55 @@ class RowTable:
             s.encode = chunk_encoder(s.array)
         return s.encode is not None
 
-    def _write_chunk(self, s: _Series, c0: int, block: np.ndarray) -> Any:
-        """An operation for ``_run_ops`` storing ``block`` (rows ``c0 ..``, at most one chunk,
-        ``c0`` a chunk boundary) as its chunk, padded with NaN to the whole chunk (zarr stores
-        edge chunks whole too): a put of the encoded chunk, or zarr's ``setitem``."""
+    def _write_chunk(self, s: _Series, c0: int) -> Any:
+        """An operation for ``_run_ops`` storing the buffered rows of the chunk at row ``c0``
+        (a chunk boundary) as that chunk, padded with NaN to the whole chunk (zarr stores edge
+        chunks whole too): a put of the encoded chunk, or zarr's ``setitem``. The padding goes
+        into the free rows of the series buffer when they reach that far (no new array)."""
         C = self.chunk_rows
+        lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
+        block = s.buf[lo:hi]
         direct = self._direct(s)
-        if len(block) < C and (direct or c0 + C <= s.capacity):
-            full = np.full((C, s.width), np.nan)
-            full[: len(block)] = block
-            block = full
+        if hi - lo < C and (direct or c0 + C <= s.capacity):
+            if len(s.buf) >= lo + C:  # rows past s.n are free: the next rows overwrite them
+                s.buf[hi : lo + C] = np.nan
+                block = s.buf[lo : lo + C]
+            else:
+                block = np.full((C, s.width), np.nan)
+                block[: hi - lo] = s.buf[lo:hi]
         if not direct:  # (an exactly sized array's last chunk ends at its shape)
             return s.array.setitem(slice(c0, c0 + len(block)), block)
         return _Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
                       block, s.encode)
 
     def _resize(self, s: _Series, rows: int) -> Any:
-        """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: a put of its new
-        metadata when no chunk can lie past the new shape (a series this attempt created only
-        ever has chunks below its row count), else zarr's resize (which deletes those)."""
-        if s.stored is not None and rows < s.capacity:
-            return s.array.resize((rows, s.width))
-        meta = s.array.metadata.update_shape((rows, s.width))
-        return _Put(f"{s.array.store_path.path}/zarr.json", _json(meta.to_dict()), (s.array, meta))
+        """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
+        writer encodes itself, a put of its metadata document with the new shape when no chunk
+        can lie past it (a series this attempt created only has chunks below its row count);
+        else zarr's resize (which deletes chunks past the new shape)."""
+        if not self._direct(s) or (s.stored is not None and rows < s.capacity):
+            return self._zarr_resize(s, rows)
+        doc = {**self._doc(s), "shape": [rows, s.width]}
+
+        def stored() -> None:
+            s.doc = doc
+
+        return _Put(f"{s.array.store_path.path}/zarr.json", _json(doc), stored)
+
+    @staticmethod
+    def _doc(s: _Series) -> dict[str, Any]:
+        """``s``'s metadata document as stored (a series resized by the writer's own puts
+        keeps it here; zarr's array object keeps the shape it was opened or created with)."""
+        if s.doc is None:
+            s.doc = s.array.metadata.to_dict()
+        return s.doc
+
+    async def _zarr_resize(self, s: _Series, rows: int) -> None:
+        if s.doc is not None and s.doc["shape"] != list(s.array.metadata.shape):
+            # the writer's puts resized it since zarr last did: zarr works from the real shape
+            object.__setattr__(s.array, "metadata", s.array.metadata.update_shape(tuple(s.doc["shape"])))
+        await s.array.resize((rows, s.width))
+        s.doc = None  # zarr's object holds the new shape now
 
     def _run_ops(self, ops: list[Any], parallel: bool = False) -> list[BaseException | None]:
         """Run store operations (zarr coroutines, ``_Put``s and ``_Chunk``s); each one's
@@ -290,7 +391,7 @@ class RowTable:
                     except Exception as e:  # noqa: BLE001 - the caller reports per series
                         out[i] = e
                     continue
-                op = op.coroutine(self.group()._async_group.store_path)
+                op = op.coroutine(self._store_root())
             coros.append(op)
             where.append(i)
         for i, r in zip(where, gather_async(coros, return_exceptions=True)):
@@ -469,17 +570,17 @@ class RowTable:
         if not new:
             return
         caps = [max(C, -(-s.n // C) * C) for _, s in new]
-        created = gather_async([self._create_array_async(k, s.width, cap) for (k, s), cap in zip(new, caps)],
-                               return_exceptions=True)
+        created = self._new_arrays([(k, s.width, cap) for (k, s), cap in zip(new, caps)])
         for (k, s), cap, arr in zip(new, caps, created):
             if not isinstance(arr, BaseException):  # a failed one: the next commit retries, reports
-                s.array, s.capacity, s.encode = arr, cap, False
+                s.array, s.capacity, s.encode, s.doc = arr, cap, False, None
 
-    def write_complete(self) -> bool:
+    def write_complete(self, parallel: bool = False) -> bool:
         """Write the chunks that filled since the last write, and no commit record: the
         writer does this as chunks fill, so a commit (and close) rewrites little more than the
         tails. Skipped while a truncation is unpublished (only a commit publishes it); a
-        failed series is left for the next commit, which retries and reports it."""
+        failed series is left for the next commit, which retries and reports it.
+        ``parallel``: encode on a few threads (the run is closing: the training thread waits)."""
         self._spill()
         self.complete_ready = False
         if self.truncated:
@@ -492,14 +593,13 @@ class RowTable:
         new = [(k, s) for k, s in full if s.array is None]
         for _, s in new:
             s.capacity = max(C, -(-s.n // C) * C)
-        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
-                               return_exceptions=True)
+        created = self._new_arrays([(k, s.width, s.capacity) for k, s in new])
         bad = set()
         for (k, s), arr in zip(new, created):
             if isinstance(arr, BaseException):
                 bad.add(k)
             else:
-                s.array, s.encode = arr, False
+                s.array, s.encode, s.doc = arr, False, None
         grow = []
         for k, s in full:
             end = (s.n // C) * C
@@ -519,9 +619,9 @@ class RowTable:
                 continue
             first = max((min(s.written, s.n) // C) * C, s.tail_start)
             for c0 in range(first, (s.n // C) * C, C):
-                writes.append(self._write_chunk(s, c0, s.buf[c0 - s.tail_start : c0 - s.tail_start + C]))
+                writes.append(self._write_chunk(s, c0))
                 owners.append(k)
-        for k, r in zip(owners, self._run_ops(writes)):
+        for k, r in zip(owners, self._run_ops(writes, parallel=parallel)):
             if r is not None:
                 bad.add(k)
         for k, s in full:
@@ -561,13 +661,12 @@ class RowTable:
         for _, s in new:
             # the final commit sizes arrays exactly (finalize then resizes nothing)
             s.capacity = s.n if final and s.n else max(C, -(-s.n // C) * C)
-        created = gather_async([self._create_array_async(k, s.width, s.capacity) for k, s in new],
-                               return_exceptions=True)
+        created = self._new_arrays([(k, s.width, s.capacity) for k, s in new])
         for (k, s), arr in zip(new, created):
             if isinstance(arr, BaseException):
                 failed[k] = arr
             else:
-                s.array, s.encode = arr, False
+                s.array, s.encode, s.doc = arr, False, None
         grow = []
         for k, s in dirty:
             if k in failed:
@@ -584,7 +683,7 @@ class RowTable:
         # both); zarr's setitem drops writes past the shape, so the others are resized first
         together = [g for g in grow if self._direct(g[1])]
         first_grow = [g for g in grow if not self._direct(g[1])]
-        grown = self._run_ops([s.array.resize((cap, s.width)) for _, s, cap in first_grow])
+        grown = self._run_ops([self._zarr_resize(s, cap) for _, s, cap in first_grow])
         for (k, s, cap), r in zip(first_grow, grown):
             if r is not None:
                 failed[k] = r
@@ -597,9 +696,8 @@ class RowTable:
                 continue
             first = max((min(s.written, s.n) // C) * C, s.tail_start)  # first chunk that changed
             for c0 in range(first, s.n, C):
-                lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
                 # whole chunks only (a tail padded with NaN): no read-modify-write
-                writes.append(self._write_chunk(s, c0, s.buf[lo:hi]))
+                writes.append(self._write_chunk(s, c0))
                 owners.append(k)
         for k, r in zip(owners, self._run_ops(writes, parallel=final)):
             if r is not None:
@@ -667,8 +765,11 @@ class RowTable:
                     "attributes": {}, "zarr_format": 3, "node_type": "group",
                     "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": {}},
                 })
-            members[key] = s.array.metadata.to_dict()
-        group = self.group().metadata.to_dict()
+            members[key] = self._doc(s)
+        if self._group is None:  # never opened through zarr: its document as stored
+            group = self.backend.read_json(f"{self.zarr_path}/zarr.json")
+        else:
+            group = self.group().metadata.to_dict()
         group["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": members}
         return _json(group)
 
@@ -811,6 +912,10 @@ class BackgroundWriter:
 
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
+        # zarr is imported here, once, in the background: the tables' threads at close must
+        # not be the first to import it, two at a time (one then sees a half-imported zarr)
+        import zarr  # noqa: F401
+
         next_commit = time.monotonic() + self.commit_interval
         create_at: float | None = None  # when to create the arrays of new series
         while True:
@@ -881,7 +986,7 @@ class BackgroundWriter:
         for t in self.tables.values():
             if t.complete_ready:
                 try:
-                    t.write_complete()
+                    t.write_complete(parallel=self._closed)  # closing: the cores are free
                 except Exception as e:  # noqa: BLE001 - the next commit retries and reports
                     t.complete_ready = False
                     warn(f"writing a full chunk of {t.name} failed ({e!r}); the next commit "

@@ -56,7 +56,9 @@ class RunWriters:
         return tuple(w for w in (self.main_writer, self.rank_writer) if w is not None)
 
     def failed(self) -> bool:
-        return any(w._error is not None for w in self._writers())
+        """Whether a writer holds an error not raised yet (checked at every flush: no tuple)."""
+        m, r = self.main_writer, self.rank_writer
+        return (m is not None and m._error is not None) or (r is not None and r._error is not None)
 
     def raise_error(self, every_rank: bool = False) -> None:
         """Raise a writer's pending error; with ``every_rank`` (the flush learned that some

@@ -8,7 +8,8 @@ W1: ``--steps`` (20,000) steps × ``--keys`` (10) scalars per step, one process,
 W2: a fresh process reads every series back and checks every point against what W1 wrote.
 
 Rows: a list of dicts (the floor), distlog's patterns (``collect`` + ``flush()`` every 10
-steps, ``log()`` every step, ``collector()`` handles + ``flush()`` every 10 steps), Zarr
+steps, ``log()`` every step, each with keyword values and with the step's dict passed as it
+is, and ``collector()`` handles + ``flush()`` every 10 steps), Zarr
 written directly in whole chunks (the cost of the rows themselves: what distlog's writer
 thread is held to), TensorBoard (torch ``SummaryWriter``), wandb offline, MLflow (file and
 sqlite stores) and Aim. A peer that cannot be imported is listed as skipped, with the reason.
@@ -16,7 +17,8 @@ Each W1 run stops early after ``--budget`` seconds (slow peers): its steps are t
 and the per-step numbers are over the steps it ran.
 
     python scripts/bench/bench_peers.py [--steps 20000] [--keys 10] [--budget 60]
-        [--python /path/to/venv/bin/python] [--only distlog-log tensorboard ...] [--json out.json]
+        [--python /path/to/venv/bin/python] [--only distlog-log tensorboard ...] [--repeat 3]
+        [--json out.json]
 
 The peers live in the ``bench`` extra (``pip install -e ".[bench]"``, in a venv of its own:
 see the README); ``--python`` runs every worker with that interpreter. The workers import
@@ -124,9 +126,21 @@ class DistlogCollect(_Distlog):
             self.m.flush()
 
 
+class DistlogCollectDict(DistlogCollect):
+    def step(self, i, vals):
+        self.m.collect(vals, step=i)
+        if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+            self.m.flush()
+
+
 class DistlogLog(_Distlog):
     def step(self, i, vals):
         self.m.log(step=i, **vals)
+
+
+class DistlogLogDict(_Distlog):
+    def step(self, i, vals):
+        self.m.log(vals, step=i)
 
 
 class DistlogCollector(_Distlog):
@@ -367,7 +381,9 @@ PEERS: dict[str, tuple[str, type[Peer], str]] = {
     # imports zarr when the run opens, so a run longer than that import never waits for it)
     "floor": ("list of dicts (floor)", Floor, "json"),
     "distlog-collect": ("distlog collect + flush() every 10 steps", DistlogCollect, "distlog,zarr"),
+    "distlog-collect-dict": ("distlog collect(dict) + flush() every 10 steps", DistlogCollectDict, "distlog,zarr"),
     "distlog-log": ("distlog log() every step", DistlogLog, "distlog,zarr"),
+    "distlog-log-dict": ("distlog log(dict) every step", DistlogLogDict, "distlog,zarr"),
     "distlog-collector": ("distlog collector() ×10 + flush() every 10", DistlogCollector, "distlog,zarr"),
     "zarr-direct": ("Zarr written directly, whole chunks", ZarrDirect, "zarr"),
     "tensorboard": ("TensorBoard SummaryWriter add_scalar ×10", TensorBoard, "torch.utils.tensorboard"),
@@ -469,6 +485,9 @@ def _check(peer: Peer, name: str, steps: int, keys: int) -> dict[str, Any]:
             "errors": bad[:5]}
 
 
+READ_FIELDS = ("read_s", "points_checked", "points_expected", "errors", "read_error")
+
+
 # ---- driver ---------------------------------------------------------------------------------
 def _run_worker(python: str, args: list[str], timeout: float) -> dict[str, Any]:
     env = dict(os.environ)
@@ -499,6 +518,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of W1 per peer at most")
     ap.add_argument("--python", default=sys.executable, help="interpreter that runs the workers")
     ap.add_argument("--only", nargs="+", choices=list(PEERS), help="these rows only")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds over every row; each row shows its round with the least CPU per step")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--read", action="store_true", help=argparse.SUPPRESS)
@@ -509,26 +530,41 @@ def main() -> None:
         extra = () if args.read else (args.budget,)
         print(json.dumps(fn(args.worker, args.root, args.steps, args.keys, *extra)))
         return
-    results = []
+    names_ = []
+    results: dict[str, dict[str, Any]] = {}
     for name in args.only or list(PEERS):
         why = _probe(args.python, PEERS[name][2])
         if why:
-            results.append({"name": name, "skipped": why})
+            results[name] = {"name": name, "skipped": why}
             print(f"{name}: skipped ({why})", file=sys.stderr, flush=True)
-            continue
-        root = tempfile.mkdtemp(prefix=f"bench-peers-{name}-")
-        try:
-            common = ["--worker", name, "--root", root, "--keys", str(args.keys)]
-            w = _run_worker(args.python, common + ["--steps", str(args.steps), "--budget", str(args.budget)],
-                            timeout=args.budget * 4 + 300)
-            if "error" not in w and name != "floor":
-                r = _run_worker(args.python, common + ["--read", "--steps", str(w["steps"])], timeout=900)
-                w.update(r if "error" not in r else {"read_error": r["error"]})
-            w["name"] = name
-            results.append(w)
-            print(f"{name}: done", file=sys.stderr, flush=True)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        else:
+            names_.append(name)
+    # rounds go over every row in turn, so a slow spell of a shared machine hits all rows alike;
+    # each row keeps its round with the least training-thread CPU per step (W2 reads round 1)
+    for rnd in range(args.repeat):
+        for name in names_:
+            root = tempfile.mkdtemp(prefix=f"bench-peers-{name}-")
+            try:
+                common = ["--worker", name, "--root", root, "--keys", str(args.keys)]
+                w = _run_worker(args.python, common + ["--steps", str(args.steps), "--budget", str(args.budget)],
+                                timeout=args.budget * 4 + 300)
+                w["name"], w["rounds"] = name, rnd + 1
+                if rnd == 0 and "error" not in w and name != "floor":
+                    r = _run_worker(args.python, common + ["--read", "--steps", str(w["steps"])], timeout=900)
+                    w.update(r if "error" not in r else {"read_error": r["error"]})
+                prev = results.get(name)
+                if prev is None or ("error" in prev and "error" not in w):
+                    results[name] = w
+                elif "error" not in w and w["loop_cpu_s"] / w["steps"] < prev["loop_cpu_s"] / prev["steps"]:
+                    w.update({k: prev[k] for k in READ_FIELDS if k in prev})
+                    results[name] = w
+                results[name]["rounds"] = rnd + 1
+                print(f"{name}: round {rnd + 1} done", file=sys.stderr, flush=True)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+    results = [results[n] for n in (args.only or list(PEERS)) if n in results]
+    if args.repeat > 1:
+        print(f"each row: the best of {args.repeat} rounds (least training-thread CPU per step)")
     print(render(results))
     if args.json:
         with open(args.json, "w") as f:
