@@ -18,7 +18,7 @@ and the per-step numbers are over the steps it ran.
 
     python scripts/bench/bench_peers.py [--steps 20000] [--keys 10] [--budget 60]
         [--python /path/to/venv/bin/python] [--only distlog-log tensorboard ...] [--repeat 3]
-        [--json out.json]
+        [--settle 0.5] [--json out.json]
 
 The peers live in the ``bench`` extra (``pip install -e ".[bench]"``, in a venv of its own:
 see the README); ``--python`` runs every worker with that interpreter. The workers import
@@ -410,7 +410,7 @@ def _children_cpu() -> float:
     return total
 
 
-def worker_write(name: str, root: str, steps: int, keys: int, budget: float) -> dict[str, Any]:
+def worker_write(name: str, root: str, steps: int, keys: int, budget: float, settle: float = 0.0) -> dict[str, Any]:
     import importlib
 
     cls = PEERS[name][1]
@@ -435,6 +435,7 @@ def worker_write(name: str, root: str, steps: int, keys: int, budget: float) -> 
         if done % 100 == 0 and time.perf_counter() > deadline:
             break
     loop_wall, loop_cpu = time.perf_counter() - w0, time.thread_time() - c0
+    time.sleep(settle)  # --settle: close once background work had this long to catch up
     children = _children_cpu()
     t0, p0 = time.perf_counter(), time.process_time()
     peer.close()
@@ -518,6 +519,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of W1 per peer at most")
     ap.add_argument("--python", default=sys.executable, help="interpreter that runs the workers")
     ap.add_argument("--only", nargs="+", choices=list(PEERS), help="these rows only")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds between the last step and close (0: close right after the loop)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds over every row; each row shows its round with the least CPU per step")
     ap.add_argument("--json", help="also write the raw results here")
@@ -527,7 +530,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         fn = worker_read if args.read else worker_write
-        extra = () if args.read else (args.budget,)
+        extra = () if args.read else (args.budget, args.settle)
         print(json.dumps(fn(args.worker, args.root, args.steps, args.keys, *extra)))
         return
     names_ = []
@@ -546,7 +549,8 @@ def main() -> None:
             root = tempfile.mkdtemp(prefix=f"bench-peers-{name}-")
             try:
                 common = ["--worker", name, "--root", root, "--keys", str(args.keys)]
-                w = _run_worker(args.python, common + ["--steps", str(args.steps), "--budget", str(args.budget)],
+                w = _run_worker(args.python, common + ["--steps", str(args.steps), "--budget", str(args.budget),
+                                                       "--settle", str(args.settle)],
                                 timeout=args.budget * 4 + 300)
                 w["name"], w["rounds"] = name, rnd + 1
                 if rnd == 0 and "error" not in w and name != "floor":
@@ -565,6 +569,8 @@ def main() -> None:
     results = [results[n] for n in (args.only or list(PEERS)) if n in results]
     if args.repeat > 1:
         print(f"each row: the best of {args.repeat} rounds (least training-thread CPU per step)")
+    if args.settle:
+        print(f"close: {args.settle:g} s after the last step (background work caught up)")
     print(render(results))
     if args.json:
         with open(args.json, "w") as f:
