@@ -58,15 +58,20 @@ class _SystemProbe:
     """Host CPU %, RSS, and GPU figures; each source found once, skipped once it fails."""
 
     def __init__(self) -> None:
-        try:
-            import psutil
-
-            self._proc: Any = psutil.Process()
-            self._psutil: Any = psutil
-            psutil.cpu_percent(None)  # primes the "since the last call" counter
-        except Exception:  # noqa: BLE001 - psutil is optional: /proc fallback
-            self._psutil = self._proc = None
+        # /proc where there is one (Linux: two small reads; importing psutil would cost a
+        # run's open ~15 ms); psutil elsewhere, if installed
         self._cpu_prev: tuple[float, float] | None = _proc_cpu_times()
+        self._psutil: Any = None
+        self._proc: Any = None
+        if self._cpu_prev is None:
+            try:
+                import psutil
+
+                self._proc = psutil.Process()
+                self._psutil = psutil
+                psutil.cpu_percent(None)  # primes the "since the last call" counter
+            except Exception:  # noqa: BLE001 - psutil is optional
+                pass
         self._nvml: Any = None
         self._nvml_tried = False
 
