@@ -56,7 +56,8 @@ _scratch = threading.local()  # per thread: the transposed chunk being encoded
 
 
 def chunk_encoder(array: Any) -> Any:
-    """``encode(block) -> bytes`` for a chunk of ``array`` (a zarr AsyncArray) when its codecs
+    """``encode(block) -> bytes`` for a chunk of ``array`` (a zarr AsyncArray; ``block``: its
+    rows, at most a chunk's, NaN-padded to a whole chunk here) when its codecs
     are the ones ``_codecs()`` gives (any Blosc setting): the writer then encodes whole chunks
     itself and stores them under the array's chunk keys, which costs a fraction of zarr's
     per-call ``setitem`` path. None for any other layout (zarr writes those)."""
@@ -74,14 +75,20 @@ def chunk_encoder(array: Any) -> Any:
                                "shuffle": {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[b.shuffle.value],
                                "typesize": b.typesize})
 
+    rows = int(meta.chunk_grid.chunk_shape[0])
+
     def encode(block: np.ndarray) -> bytes:
-        # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs;
-        # the transposed copy goes into this thread's scratch array (no new pages per chunk)
-        shape = block.shape[::-1]
+        # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs.
+        # The transposed chunk is built in this thread's scratch array (no new pages per
+        # chunk), a short block padded there with NaN to the whole chunk, as zarr stores it
+        shape = (block.shape[1], rows)
         buf = getattr(_scratch, "buf", None)
         if buf is None or buf.shape != shape:
             buf = _scratch.buf = np.empty(shape, "<f8")
-        np.copyto(buf, block.T)
+        n = len(block)
+        buf[:, :n] = block.T
+        if n < rows:
+            buf[:, n:] = np.nan
         return blosc.encode(buf)
 
     return encode
@@ -322,23 +329,18 @@ class RowTable:
     def _write_chunk(self, s: _Series, c0: int) -> Any:
         """An operation for ``_run_ops`` storing the buffered rows of the chunk at row ``c0``
         (a chunk boundary) as that chunk, padded with NaN to the whole chunk (zarr stores edge
-        chunks whole too): a put of the encoded chunk, or zarr's ``setitem``. The padding goes
-        into the free rows of the series buffer when they reach that far (no new array)."""
+        chunks whole too): a put of the chunk the encoder pads and encodes, or zarr's
+        ``setitem``."""
         C = self.chunk_rows
         lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
         block = s.buf[lo:hi]
-        direct = self._direct(s)
-        if hi - lo < C and (direct or c0 + C <= s.capacity):
-            if len(s.buf) >= lo + C:  # rows past s.n are free: the next rows overwrite them
-                s.buf[hi : lo + C] = np.nan
-                block = s.buf[lo : lo + C]
-            else:
-                block = np.full((C, s.width), np.nan)
-                block[: hi - lo] = s.buf[lo:hi]
-        if not direct:  # (an exactly sized array's last chunk ends at its shape)
-            return s.array.setitem(slice(c0, c0 + len(block)), block)
-        return _Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
-                      block, s.encode)
+        if self._direct(s):  # the encoder pads a short block itself
+            return _Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
+                          block, s.encode)
+        if hi - lo < C and c0 + C <= s.capacity:  # (an exactly sized array's last chunk ends at its shape)
+            block = np.full((C, s.width), np.nan)
+            block[: hi - lo] = s.buf[lo:hi]
+        return s.array.setitem(slice(c0, c0 + len(block)), block)
 
     def _resize(self, s: _Series, rows: int) -> Any:
         """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
