@@ -119,6 +119,48 @@ def reduce_windows(windows: list[Window]) -> None:
         i = j
 
 
+def _columns(w: Window, prefix: str, kt: tuple[str, ...]) -> np.ndarray:
+    """The union positions of the keys ``kt`` of view ``prefix`` (cached for the union)."""
+    cols = w._columns.get((prefix, kt))
+    if cols is None:
+        index = {k: p for p, k in enumerate(w.union)}
+        cols = w._columns[(prefix, kt)] = np.array([index[prefix + k] for k in kt], dtype=np.intp)
+    return cols
+
+
+def one_site_values(dicts: list[dict[str, Any]]) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """``(keys, values)`` when every dict of ``dicts`` has the keys of the first (in any
+    order): ``values`` is ``(len(dicts) * len(keys))`` floats in ``keys`` order, taken in C
+    (``itemgetter``); None otherwise. One call site of ``collect``/``log`` gives such runs."""
+    kt = tuple(dicts[0])
+    k = len(kt)
+    if not k or sum(map(len, dicts)) != k * len(dicts):
+        return None
+    get = itemgetter(*kt)
+    try:  # every dict has k keys, and each has all of kt's (else KeyError): the same key set
+        flat = map(get, dicts) if k == 1 else itertools.chain.from_iterable(map(get, dicts))
+        return kt, np.fromiter(flat, np.float64, k * len(dicts))
+    except KeyError:
+        return None
+
+
+def _one_site(ws: list[Window]) -> tuple[str, tuple[str, ...], list[int], np.ndarray] | None:
+    """``(prefix, keys, dicts per window, values)`` when every window's ``collect()`` dicts
+    come from one view with one key set, else None (``_reduce_group`` groups them itself)."""
+    first = ws[0]._entry_lists
+    if len(first) != 1 or not first[0][1]:
+        return None
+    prefix = first[0][0]
+    counts = []
+    for w in ws:
+        lists = w._entry_lists
+        if len(lists) != 1 or lists[0][0] != prefix:
+            return None
+        counts.append(len(lists[0][1]))
+    got = one_site_values(list(itertools.chain.from_iterable(w._entry_lists[0][1] for w in ws)))
+    return None if got is None else (prefix, got[0], counts, got[1])
+
+
 def _reduce_group(ws: list[Window]) -> None:
     union, positions = ws[0].union, ws[0]._positions
     U, n = len(union), len(ws)
@@ -126,7 +168,14 @@ def _reduce_group(ws: list[Window]) -> None:
     # collect(**kw) dicts: runs with one key tuple (one call site) are one matrix; runs of one
     # (prefix, key tuple) across every window are read with one fromiter
     runs: dict[Any, list[Any]] = {}
-    for wi, w in enumerate(ws):
+    one = _one_site(ws)
+    if one is not None:  # the usual training loop: no Python per window or per dict
+        prefix, kt, counts, values = one
+        cols = _columns(ws[0], prefix, kt)
+        val_parts.append(values)
+        id_parts.append(np.tile(cols, len(values) // len(kt))
+                        + np.repeat(np.arange(n, dtype=np.intp) * U, np.array(counts, dtype=np.intp) * len(kt)))
+    for wi, w in enumerate(ws if one is None else ()):
         for prefix, entries in w._entry_lists:
             i, m = 0, len(entries)
             kts = list(map(tuple, entries))
@@ -146,11 +195,7 @@ def _reduce_group(ws: list[Window]) -> None:
                 r[2].append(itertools.islice(entries, i, j))
                 i = j
     for (prefix, kt), (wis, counts, slices) in runs.items():
-        columns = ws[0]._columns
-        cols = columns.get((prefix, kt))
-        if cols is None:
-            index = {k: p for p, k in enumerate(union)}
-            cols = columns[(prefix, kt)] = np.array([index[prefix + k] for k in kt], dtype=np.intp)
+        cols = _columns(ws[0], prefix, kt)
         k, total = len(kt), sum(counts)
         chain = itertools.chain.from_iterable(map(dict.values, itertools.chain.from_iterable(slices)))
         val_parts.append(np.fromiter(chain, np.float64, total * k))

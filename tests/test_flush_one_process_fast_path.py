@@ -281,3 +281,51 @@ def test_windows_reduced_together_equal_each_window_reduced_alone():
     assert [r[2] for r in t.rows["p/b"]] == [0.0, 1.0, 9.0, 3.0, 4.0]
     assert [r[1] for r in t.rows["c"]] == [100.0, 101.0, 103.0, 104.0]
     assert [r[2] for r in t.rows["d"]] == [3.0] * 4
+
+
+@pytest.mark.parametrize("odd", [None, "missing key", "extra key", "second view"])
+def test_one_call_site_batches_are_reduced_in_one_pass_and_match_numpy(odd):
+    """The usual loop (every collect() dict of a batch from one view with one key set, in any
+    key order, some windows empty) takes the one-pass reduction (``entries._one_site``); a batch
+    with one odd dict takes the general grouping. Both equal the NumPy oracle per window."""
+    from distlog.entries import Window, _one_site, reduce_windows
+
+    rng = np.random.default_rng(11)
+    union = ("p/a", "p/b", "p/c", "q/a")
+    positions = np.zeros(0, dtype=np.intp)
+    windows, oracles = [], []
+    for w in range(60):
+        dicts = []
+        for _ in range(int(rng.integers(0, 4)) if w else 3):
+            kt = list(("a", "b", "c"))
+            rng.shuffle(kt)  # one key set, any order
+            dicts.append({k: float(rng.normal()) for k in kt})
+        if dicts and w % 9 == 4:
+            dicts[-1]["b"] = float(rng.choice([np.nan, np.inf]))
+        lists = [("p/", dicts)]
+        if w == 30 and odd == "missing key":
+            dicts.append({"a": 1.0, "c": 2.0})
+        elif w == 30 and odd == "extra key":
+            dicts.append({"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0})
+            union = union if "p/d" in union else union + ("p/d",)
+        elif w == 30 and odd == "second view":
+            lists.append(("q/", [{"a": 5.0}]))
+        windows.append((lists, w % 4))
+    out = []
+    for lists, agg_i in windows:
+        w = Window(union, {}, [(p, list(d)) for p, d in lists], [], [], positions,
+                   ("mean", "min", "max", "sum")[agg_i])
+        per_key = {k: [] for k in union}
+        for p, ds in lists:
+            for d in ds:
+                for k, v in d.items():
+                    per_key[p + k].append(v)
+        out.append((w, per_key))
+    ws = [w for w, _ in out]
+    assert (_one_site(ws) is not None) == (odd is None)
+    reduce_windows(ws)
+    for w, per_key in out:
+        red = w.reduced()
+        for k in union:
+            want = _oracle(np.array(per_key[k]))
+            assert [red[k][c] for c in STATS] == pytest.approx([want[c] for c in STATS], nan_ok=True, rel=1e-12)
