@@ -24,6 +24,25 @@ class TestLocal(StorageConformance):
         with urllib.request.urlopen(url) as r:  # file:// only
             assert r.read() == b"PNG..."
 
+    def test_every_kind_of_write_gets_the_usual_permissions(self, backend: StorageBackend, tmp_path: Any) -> None:
+        """Files distlog writes itself (replaced, put, created exclusively, copied in) get 0666
+        less the umask, as zarr's chunk files do: a shared run folder is readable alike."""
+        import os
+
+        src = tmp_path / "src.bin"
+        src.write_bytes(b"blob")
+        old = os.umask(0o022)
+        try:
+            backend.write_bytes("a/run.json", b"{}")
+            backend.put_object("a/t.zarr/k/c/0/0", b"chunk")
+            assert backend.create_bytes("a/lock", b"me")
+            assert backend.create_file("a/blobs/x", str(src))
+        finally:
+            os.umask(old)
+        for path in ("a/run.json", "a/t.zarr/k/c/0/0", "a/lock", "a/blobs/x"):
+            assert os.stat(backend.local_path(path)).st_mode & 0o777 == 0o644, path
+        assert not [n for n in os.listdir(backend.local_path("a")) if n.startswith(".tmp-")]
+
 
 class TestMemory(StorageConformance):
     race_in_processes = False  # memory:// lives in one process

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 from typing import IO, Any
 
@@ -62,9 +61,23 @@ class LocalBackend(StorageBackend):
         with open(self._p(path), "rb") as f:
             return f.read()
 
+    @staticmethod
+    def _open_temp(target: str) -> tuple[int, str]:
+        """A new hidden temporary next to ``target`` (listings skip ".tmp-"), its folders made
+        if missing: ``(fd, path)``. Created with the usual permissions (0666 less the umask),
+        as zarr's files are, so a run folder is readable alike throughout."""
+        folder = os.path.dirname(target)
+        while True:
+            tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
+            try:
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+            except FileExistsError:
+                continue
+
     def _tempfile(self, target: str) -> str:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".part")
+        fd, tmp = self._open_temp(target)
         os.close(fd)
         return tmp
 
@@ -76,16 +89,7 @@ class LocalBackend(StorageBackend):
 
     def _replace(self, path: str, data: bytes, durable: bool) -> None:
         target = self._p(path)
-        folder = os.path.dirname(target)
-        while True:  # a hidden temporary next to the target (listings skip ".tmp-"), then rename
-            tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-            except FileExistsError:
-                continue
+        fd, tmp = self._open_temp(target)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
