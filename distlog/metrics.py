@@ -316,7 +316,7 @@ class MetricsLogger:
         """
         if values is None:
             values = metrics
-        elif values.__class__ is dict and not metrics:
+        elif values.__class__ is dict and not metrics and "step" not in values:
             values = values.copy()  # the caller may reuse its dict: keep this call's values
         else:
             values, step = _values_and_step("log", values, step, metrics)
@@ -379,7 +379,7 @@ class MetricsLogger:
         cheaper call: no keyword unpacking). ``collect(i, loss=x)`` also works."""
         if values is None:
             values = metrics
-        elif values.__class__ is dict and not metrics:
+        elif values.__class__ is dict and not metrics and "step" not in values:
             values = values.copy()  # the caller may reuse its dict: keep this call's values
         else:
             values, step = _values_and_step("collect", values, step, metrics)
@@ -729,7 +729,17 @@ def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]
             raise TypeError(f"{method}() got {k!r} both in the dict and as a keyword argument; "
                             "pass each value once")
         values.update(metrics)
+        if "step" in values:  # as in log(**d): the dict's "step" is the step, not a metric
+            if step is not None:
+                raise TypeError(f"{method}() got the step twice: step={values['step']!r} in the dict "
+                                f"and step={step!r}; pass it once")
+            step = values.pop("step")
         return values, step
+    if isinstance(first, (str, bytes)) or not (isinstance(first, Real) or hasattr(first, "__index__")
+                                               or getattr(first, "ndim", None) == 0):
+        raise TypeError(f"{method}() takes a dict of values or the step as its first argument, "
+                        f"got {type(first).__name__} ({first!r:.60}); e.g. {method}({{'loss': 0.5}}, "
+                        f"step=10) or {method}(step=10, loss=0.5)")
     if step is not None:
         raise TypeError(f"{method}() got the step twice: {first!r} as the first argument and "
                         f"step={step!r}; pass the values as a dict first or the step once")

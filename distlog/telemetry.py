@@ -142,7 +142,8 @@ def _proc_cpu_times() -> tuple[float, float] | None:
     try:
         with open("/proc/stat") as f:
             parts = [float(x) for x in f.readline().split()[1:]]
-        return parts[3] + (parts[4] if len(parts) > 4 else 0.0), sum(parts)
+        # guest and guest_nice (fields 9, 10) are already inside user and nice: not again
+        return parts[3] + (parts[4] if len(parts) > 4 else 0.0), sum(parts[:8])
     except (OSError, ValueError, IndexError):
         return None
 

@@ -80,10 +80,16 @@ def test_dict_and_keywords_merge_and_bad_calls_say_how_to_fix(root):
             m.log({7: 1.0}, step=5)
         with pytest.raises(TypeError, match=r"metric key must be a str, got int \(7\)"):
             m.collect({7: 1.0}, step=5)
-        m.collect({"c": 4.0}, step=6)
+        with pytest.raises(TypeError, match=r"takes a dict of values or the step as its first argument, got str"):
+            m.log("loss", 0.5)
+        m.log({"a": 4.0, "step": 7})  # as log(**d): the dict's "step" is the step
+        with pytest.raises(TypeError, match=r"got the step twice: step=8 in the dict and step=9"):
+            m.log({"a": 5.0, "step": 8}, step=9)
+        m.collect({"c": 4.0, "step": 9})
         assert m.flush()["c"]["mean"] == 4.0
-    assert _series(root, "calls", "a")[:, 0].tolist() == [0.0, 1.0]
-    assert _series(root, "calls", "a")[:, 2].tolist() == [1.0, 3.0]
+    assert _series(root, "calls", "a")[:, 0].tolist() == [0.0, 1.0, 7.0]
+    assert _series(root, "calls", "a")[:, 2].tolist() == [1.0, 3.0, 4.0]
+    assert _series(root, "calls", "c")[:, 0].tolist() == [9.0]  # the flush's row: the collected step
     assert _series(root, "calls", "b")[:, 2].tolist() == [2.0]
 
 

@@ -98,7 +98,7 @@ def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
     root = tmp_path / "root"
     progress = tmp_path / "progress.txt"
     script = textwrap.dedent(f"""
-        import json, time, distlog
+        import json, os, time, distlog
         exp = distlog.get_logger({str(root)!r}, chunk_rows=64, commit_interval=0.05)
         exp.start_run("killed")
         step = 0
@@ -108,13 +108,14 @@ def test_kill_9_leaves_a_readable_store_with_every_committed_row(tmp_path):
                 step += 1
             exp.metrics.flush()
             exp.current_run.writers.main().flush(wait=True)
-            with open({str(progress)!r}, "w") as f:
+            with open({str(progress)!r} + ".tmp", "w") as f:
                 f.write(str(step))
+            os.replace({str(progress)!r} + ".tmp", {str(progress)!r})  # never seen half written
     """)
     p = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 120
     while time.time() < deadline:
-        if progress.exists() and progress.read_text() and int(progress.read_text()) > 700:
+        if progress.exists() and int(progress.read_text()) > 700:
             break
         time.sleep(0.2)
     else:
@@ -295,3 +296,81 @@ def test_arrays_created_without_zarr_are_what_zarr_creates(tmp_path):
     t.write(final=True)
     t.finalize()
     np.testing.assert_array_equal(read_series(local, "scalars", "deep/er/y"), _rows(0, 20))
+
+
+def test_a_resumed_table_keeps_series_and_namespaces_apart(tmp_path):
+    """A later attempt cannot turn a stored series into a namespace (``eval`` → ``eval/acc``)
+    or a namespace into a series: that series fails alone, with a message, and what is
+    stored stays readable (zarr's create_array refuses the same)."""
+    from distlog.writers.rowstore import SeriesWriteError
+
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t.add("eval", _rows(0, 5))
+    t.add("train/loss", _rows(0, 5))
+    t.write(final=True)
+    t.finalize()
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t2.load()
+    t2.add("eval/acc", _rows(5, 3))
+    t2.add("train", _rows(5, 3))
+    t2.add("ok", _rows(0, 2))
+    with pytest.raises(SeriesWriteError) as err:
+        t2.write(final=True)
+    assert set(err.value.failed) == {"eval/acc", "train"}
+    assert "'eval' is already a series" in str(err.value.failed["eval/acc"])
+    assert "already a namespace" in str(err.value.failed["train"])
+    np.testing.assert_array_equal(read_series(store, "scalars", "eval"), _rows(0, 5))
+    np.testing.assert_array_equal(read_series(store, "scalars", "train/loss"), _rows(0, 5))
+    np.testing.assert_array_equal(read_series(store, "scalars", "ok"), _rows(0, 2))
+
+
+def test_stale_chunks_never_outlive_a_rewrite(tmp_path):
+    """An array a crashed attempt created but never committed is replaced whole (its chunks
+    too), and a resumed series cut back at its first new row is shrunk at close with the
+    chunks past its end deleted: a raw zarr reader of a later, larger array sees NaN there."""
+    import zarr
+
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t.add("x", _rows(0, 20))
+    t.write(final=True)
+    t.finalize()
+    # a crashed attempt's array, never in a commit record: 3 chunks of junk
+    junk = zarr.open_array(store=store.zarr_store("scalars.zarr"), path="stray", mode="w", shape=(12, 3),
+                           chunks=(4, 3), dtype="float64", fill_value=np.nan)
+    junk[:] = 7.0
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t2.load()
+    t2.add("x", _rows(6, 3))  # rewinds x to before step 6: rows 0..8 remain
+    t2.add("stray", _rows(0, 2))
+    t2.write(final=True)
+    t2.finalize()
+    np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 9))
+    np.testing.assert_array_equal(read_series(store, "scalars", "stray"), _rows(0, 2))
+    def chunks(key):  # the chunk files (a deleted chunk may leave its empty folder behind)
+        base = store.local_path(f"scalars.zarr/{key}/c")
+        return sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs)
+
+    assert chunks("x") == ["0/0", "1/0", "2/0"] and chunks("stray") == ["0/0"]
+    grown = zarr.open_array(store=store.zarr_store("scalars.zarr"), path="x", mode="a")
+    grown.resize((20, 3))
+    assert np.isnan(grown[12:]).all()
+
+
+def test_a_resume_with_other_chunk_rows_writes_through_zarr(tmp_path):
+    """Arrays stored with other chunk rows than the table's are written through zarr (the
+    writer's own chunk encoding keys chunks by the table's chunk rows)."""
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16)
+    t.add("x", _rows(0, 20))
+    t.write(final=True)
+    t.finalize()
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=8)
+    t2.load()
+    t2.add("x", _rows(20, 30))
+    t2.add("y", _rows(0, 30))  # a new series: the table's chunk rows, the writer's own path
+    t2.write(final=True)
+    t2.finalize()
+    np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 50))
+    np.testing.assert_array_equal(read_series(store, "scalars", "y"), _rows(0, 30))

@@ -35,7 +35,7 @@ from ..errors import WriterError
 from ..report import warn
 from ..storage.abandoned import closing_abandoned
 from ..storage.aio import gather
-from ..storage.base import StorageBackend
+from ..storage.base import MISSING, StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
@@ -151,20 +151,26 @@ _ENCODERS_LOCK = threading.Lock()
 
 
 def _encoded(ops: list[Any], parallel: bool) -> list[Any]:
-    """``ops`` with every ``_Chunk`` encoded into a ``_Put`` (on a small shared pool when
-    ``parallel`` and there are several)."""
+    """``ops`` with every ``_Chunk`` encoded into a ``_Put``, or the exception its encoding
+    raised (on a small shared pool when ``parallel`` and there are several)."""
     chunks = [op for op in ops if type(op) is _Chunk]
     if not chunks:
         return ops
+    def encode(c: _Chunk) -> Any:
+        try:
+            return _Put(c.path, c.encode(c.block))
+        except Exception as e:  # noqa: BLE001 - that chunk's series fails alone
+            return e
+
     if parallel and len(chunks) > 1:
         global _ENCODERS
         with _ENCODERS_LOCK:  # the tables' close threads may get here together
             if _ENCODERS is None:
                 _ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="distlog-encode")
-        data = iter(list(_ENCODERS.map(lambda c: c.encode(c.block), chunks)))
+        done = iter(list(_ENCODERS.map(encode, chunks)))
     else:
-        data = (c.encode(c.block) for c in chunks)
-    return [_Put(op.path, next(data)) if type(op) is _Chunk else op for op in ops]
+        done = map(encode, chunks)
+    return [next(done) if type(op) is _Chunk else op for op in ops]
 
 
 _GROUP_DOC = b'{"attributes": {}, "zarr_format": 3, "node_type": "group"}'
@@ -187,6 +193,7 @@ class _Series:
     array: Any = None  # a zarr AsyncArray
     encode: Any = False  # chunk_encoder(array), found on first use (False: not looked up yet)
     doc: Any = None  # the array's metadata document as stored (its shape: ``capacity``)
+    on_disk: int = 0  # rows an earlier attempt's array had: chunks up to there may exist
     last_step: float = -np.inf  # step (column 0) of the last row; rows must go past it
     stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
     dropped: int = 0  # rows refused because their step did not increase
@@ -259,8 +266,19 @@ class RowTable:
                 for i in range(1, len(parts)):  # the groups on the way, as zarr writes them
                     prefix = "/".join(parts[:i])
                     if prefix not in self._made_groups:
-                        self.backend.put_object(f"{self.zarr_path}/{prefix}/zarr.json", _GROUP_DOC)
+                        node = self._node_type(prefix)
+                        if node == "array":  # (as zarr's create_array refuses)
+                            raise ValueError(f"{self.name}: cannot create series {key!r}: {prefix!r} "
+                                             "is already a series on the store, not a namespace")
+                        if node is None:
+                            self.backend.put_object(f"{self.zarr_path}/{prefix}/zarr.json", _GROUP_DOC)
                         self._made_groups.add(prefix)
+                node = self._node_type(key)
+                if node == "group":
+                    raise ValueError(f"{self.name}: cannot create series {key!r}: it is already a "
+                                     "namespace of other series on the store")
+                if node == "array":  # never committed by an earlier attempt: replace it whole,
+                    self.backend.delete(f"{self.zarr_path}/{key}", recursive=True)  # chunks too
                 doc = self._array_document(width, capacity)
                 meta = parse_array_metadata(doc)
                 self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
@@ -268,6 +286,13 @@ class RowTable:
             except Exception as e:  # noqa: BLE001 - the caller reports per series
                 out.append(e)
         return out
+
+    def _node_type(self, path: str) -> str | None:
+        """``"array"``, ``"group"`` or None: what the table holds at ``path`` on the store."""
+        try:
+            return self.backend.read_json(f"{self.zarr_path}/{path}/zarr.json").get("node_type")
+        except MISSING:
+            return None
 
     def _array_document(self, width: int, capacity: int) -> dict[str, Any]:
         """The ``zarr.json`` of a series array (``_codecs()``), as zarr's ``create_array``
@@ -319,35 +344,36 @@ class RowTable:
             return self.columns
         return self.columns + [f"c{i}" for i in range(len(self.columns), width)]
 
-    @staticmethod
-    def _direct(s: _Series) -> bool:
+    def _direct(self, s: _Series) -> bool:
         """Whether the writer encodes this series' chunks itself (``chunk_encoder``)."""
         if s.encode is False:
             s.encode = chunk_encoder(s.array)
+            if s.encode is not None and s.array.metadata.chunk_grid.chunk_shape[0] != self.chunk_rows:
+                s.encode = None  # stored with other chunk rows (a resume with another chunk_rows)
         return s.encode is not None
 
-    def _write_chunk(self, s: _Series, c0: int) -> Any:
-        """An operation for ``_run_ops`` storing the buffered rows of the chunk at row ``c0``
-        (a chunk boundary) as that chunk, padded with NaN to the whole chunk (zarr stores edge
-        chunks whole too): a put of the chunk the encoder pads and encodes, or zarr's
-        ``setitem``."""
+    def _row_writes(self, s: _Series, first: int, end: int) -> list[Any]:
+        """Operations for ``_run_ops`` storing the buffered rows ``[first, end)`` of ``s``
+        (``first`` a chunk boundary). Where the writer encodes the chunks itself, one put per
+        chunk, each a whole chunk (a tail padded with NaN by the encoder, as zarr stores edge
+        chunks): no read-modify-write. Otherwise one zarr ``setitem`` of the whole range: zarr
+        then writes each of its chunks once (two writes into one chunk at the same time could
+        each rewrite it with the other's rows missing)."""
+        if first >= end:
+            return []
         C = self.chunk_rows
-        lo, hi = c0 - s.tail_start, min(c0 + C, s.n) - s.tail_start
-        block = s.buf[lo:hi]
-        if self._direct(s):  # the encoder pads a short block itself
-            return _Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
-                          block, s.encode)
-        if hi - lo < C and c0 + C <= s.capacity:  # (an exactly sized array's last chunk ends at its shape)
-            block = np.full((C, s.width), np.nan)
-            block[: hi - lo] = s.buf[lo:hi]
-        return s.array.setitem(slice(c0, c0 + len(block)), block)
+        if self._direct(s):
+            return [_Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
+                           s.buf[c0 - s.tail_start : min(c0 + C, end) - s.tail_start], s.encode)
+                    for c0 in range(first, end, C)]
+        return [s.array.setitem(slice(first, end), s.buf[first - s.tail_start : end - s.tail_start])]
 
     def _resize(self, s: _Series, rows: int) -> Any:
         """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
         writer encodes itself, a put of its metadata document with the new shape when no chunk
-        can lie past it (a series this attempt created only has chunks below its row count);
-        else zarr's resize (which deletes chunks past the new shape)."""
-        if not self._direct(s) or (s.stored is not None and rows < s.capacity):
+        can lie past it (this attempt only writes chunks below its row count; ``on_disk``: how
+        far an earlier attempt's array reached); else zarr's resize (which deletes those)."""
+        if not self._direct(s) or rows < s.on_disk:
             return self._zarr_resize(s, rows)
         doc = {**self._doc(s), "shape": [rows, s.width]}
 
@@ -370,6 +396,7 @@ class RowTable:
             object.__setattr__(s.array, "metadata", s.array.metadata.update_shape(tuple(s.doc["shape"])))
         await s.array.resize((rows, s.width))
         s.doc = None  # zarr's object holds the new shape now
+        s.on_disk = min(s.on_disk, rows)  # chunks past the new end were deleted
 
     def _run_ops(self, ops: list[Any], parallel: bool = False) -> list[BaseException | None]:
         """Run store operations (zarr coroutines, ``_Put``s and ``_Chunk``s); each one's
@@ -385,6 +412,9 @@ class RowTable:
         coros, where = [], []
         cheap = self.backend.cheap_puts
         for i, op in enumerate(ops):
+            if isinstance(op, BaseException):  # a chunk that could not be encoded
+                out[i] = op
+                continue
             if type(op) is _Put:
                 if cheap:
                     try:
@@ -417,7 +447,7 @@ class RowTable:
         self._drop_consolidated()
         for key, n in commit.get("lengths", {}).items():
             arr = self.group()[key]
-            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr,
+            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr, on_disk=arr.shape[0],
                         stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
             self.series[key] = s
             steps = np.asarray(arr[:n, 0]) if n else np.empty(0)
@@ -620,9 +650,9 @@ class RowTable:
             if k in bad:
                 continue
             first = max((min(s.written, s.n) // C) * C, s.tail_start)
-            for c0 in range(first, (s.n // C) * C, C):
-                writes.append(self._write_chunk(s, c0))
-                owners.append(k)
+            ops = self._row_writes(s, first, (s.n // C) * C)
+            writes += ops
+            owners += [k] * len(ops)
         for k, r in zip(owners, self._run_ops(writes, parallel=parallel)):
             if r is not None:
                 bad.add(k)
@@ -697,10 +727,9 @@ class RowTable:
             if k in failed:
                 continue
             first = max((min(s.written, s.n) // C) * C, s.tail_start)  # first chunk that changed
-            for c0 in range(first, s.n, C):
-                # whole chunks only (a tail padded with NaN): no read-modify-write
-                writes.append(self._write_chunk(s, c0))
-                owners.append(k)
+            ops = self._row_writes(s, first, s.n)
+            writes += ops
+            owners += [k] * len(ops)
         for k, r in zip(owners, self._run_ops(writes, parallel=final)):
             if r is not None:
                 failed.setdefault(k, r)
