@@ -568,7 +568,8 @@ def main() -> None:
                 shutil.rmtree(root, ignore_errors=True)
     results = [results[n] for n in (args.only or list(PEERS)) if n in results]
     if args.repeat > 1:
-        print(f"each row: the best of {args.repeat} rounds (least training-thread CPU per step)")
+        print(f"each row: the best of {args.repeat} rounds (least training-thread CPU per step); "
+              "W2 reads back and checks round 1's store")
     if args.settle:
         print(f"close: {args.settle:g} s after the last step (background work caught up)")
     print(render(results))
