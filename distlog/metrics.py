@@ -32,7 +32,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import EntryHandler, FlushItem, Window, reduce_windows
+from .entries import EntryHandler, FlushItem, Window, one_site_values, reduce_windows
 from .errors import FlushMismatch
 from .names import check_name
 from .report import warn
@@ -176,6 +176,36 @@ class _Core:
                 i = j
             del entries[:]  # in place: the view keeps its reference
         return id_parts, val_parts
+
+    def one_site_stats(self) -> R.LocalStats | None:
+        """This window's statistics when every value came from ``collect()`` dicts of one view
+        with one key set (the usual loop): one matrix, reduced per column (no bincount, no
+        ``ufunc.at``); the dicts are consumed. None, consuming nothing, otherwise."""
+        lists = [(prefix, entries) for prefix, entries in self.entry_lists if entries]
+        if len(lists) != 1 or self.id_buf or self.tensors:
+            return None
+        prefix, entries = lists[0]
+        got = one_site_values(entries)
+        if got is None:
+            return None
+        kt, flat = got
+        cols = self.entry_ids.get((prefix, kt))
+        if cols is None:
+            cols = self.entry_ids[(prefix, kt)] = np.array([self.ids[prefix + k] for k in kt], dtype=np.intp)
+        del entries[:]  # in place: the view keeps its reference
+        v = flat.reshape(-1, len(kt))
+        stats = R.LocalStats.identity(self.keys)
+        fin = np.isfinite(v)
+        if fin.all():
+            stats.sum[cols], stats.count[cols] = v.sum(axis=0), len(v)
+            stats.min[cols], stats.max[cols] = v.min(axis=0), v.max(axis=0)
+        else:
+            stats.sum[cols] = np.where(fin, v, 0.0).sum(axis=0)
+            stats.count[cols] = fin.sum(axis=0)
+            stats.min[cols] = np.where(fin, v, np.inf).min(axis=0)
+            stats.max[cols] = np.where(fin, v, -np.inf).max(axis=0)
+            stats.nonfinite[cols] = (~fin).sum(axis=0)
+        return stats
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
         """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
@@ -599,6 +629,9 @@ class MetricsLogger:
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
         core = self._core
+        fast = core.one_site_stats()
+        if fast is not None:
+            return fast, core.positions()
         ids = np.fromiter(core.id_buf, np.intp, len(core.id_buf))
         vals = np.fromiter(core.val_buf, np.float64, len(core.val_buf))
         del core.id_buf[:], core.val_buf[:]  # in place: the hot path keeps its references

@@ -200,8 +200,11 @@ class Reduced:
 
     def rows(self, aggregation: str) -> np.ndarray:
         """A ``(K, len(STAT_COLUMNS))`` float64 matrix in ``STAT_COLUMNS`` order."""
-        return np.stack([getattr(self, aggregation), self.mean, self.min, self.max, self.sum,
-                         self.count, self.nonfinite, self.argmin_rank, self.argmax_rank], axis=1)
+        out = np.empty((len(self.keys), len(STAT_COLUMNS)))
+        for j, col in enumerate((getattr(self, aggregation), self.mean, self.min, self.max, self.sum,
+                                 self.count, self.nonfinite, self.argmin_rank, self.argmax_rank)):
+            out[:, j] = col  # (no np.stack: a flush calls this every time)
+        return out
 
     def reordered(self, keys: Sequence[str], other: "Reduced") -> "Reduced":
         """``self`` and ``other`` (disjoint keys) as one result in the order of ``keys``."""

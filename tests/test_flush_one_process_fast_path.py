@@ -15,6 +15,7 @@ import pytest
 
 import distlog
 from distlog import reduce as R
+from distlog.comm import Comm
 from distlog.metrics import MetricsLogger
 from distlog.storage import open_storage
 from distlog.writers.rowstore import read_series
@@ -329,3 +330,68 @@ def test_one_call_site_batches_are_reduced_in_one_pass_and_match_numpy(odd):
         for k in union:
             want = _oracle(np.array(per_key[k]))
             assert [red[k][c] for c in STATS] == pytest.approx([want[c] for c in STATS], nan_ok=True, rel=1e-12)
+
+
+class _EchoComm(Comm):
+    """A 2-rank ``Comm`` in one process whose peer holds the same values (a double of the
+    transport only: the flush path under test is the general, multi-rank one)."""
+
+    def __init__(self) -> None:
+        self.rank, self.world_size, self.calls = 0, 2, 0
+
+    def all_reduce(self, arr, op):
+        return arr * 2 if op == "sum" else arr
+
+    def all_gather_object(self, obj):
+        return [obj, obj]
+
+    def all_gather_array(self, arr):
+        return np.stack([arr, arr])
+
+    def broadcast_object(self, obj, src=0):
+        return obj
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_general_flush_of_one_call_site_windows_matches_numpy(root, mixed, monkeypatch):
+    """The general (multi-rank) flush reduces a window whose values all came from one call
+    site as one matrix (``_Core.one_site_stats``); with a second call site or collector
+    values it takes the bincount path. Both equal NumPy over both ranks' values (the peer
+    holds the same ones), NaN and inf included."""
+    import distlog
+    from distlog.metrics import _Core
+
+    taken = []
+    real = _Core.one_site_stats
+    monkeypatch.setattr(_Core, "one_site_stats", lambda self: taken.append(real(self)) or taken[-1])
+    rng = np.random.default_rng(5)
+    exp = distlog.get_logger(root, comm=_EchoComm(), telemetry=False)
+    exp.start_run("echo")
+    m = exp.metrics("p")
+    for w in range(6):
+        seen = {k: [] for k in ("a", "b", "c")}
+        for i in range(int(rng.integers(1, 6))):
+            kt = ["a", "b", "c"]
+            rng.shuffle(kt)
+            d = {k: float(rng.normal()) for k in kt}
+            if w % 2 and i == 0:  # every other window: a non-finite value
+                d["b"] = float(rng.choice([np.nan, np.inf, -np.inf]))
+            m.collect(d, step=w * 10 + i)
+            for k, v in d.items():
+                seen[k].append(v)
+        if mixed:
+            m.collect(step=w * 10 + 9, a=0.25)
+            seen["a"].append(0.25)
+            add = m.collector("c")
+            add(-1.5)
+            seen["c"].append(-1.5)
+        red = m.flush()
+        for k, vals in seen.items():
+            want = _oracle(np.array(vals + vals))  # both ranks
+            got = red[f"p/{k}"]
+            assert [got[c] for c in STATS] == pytest.approx([want[c] for c in STATS], nan_ok=True, rel=1e-12)
+    exp.close()
+    matrix = [t for t in taken if t is not None]
+    # the path each case is meant to take (the first window's values went through collect()'s
+    # checking path, as every key's first value does: that window is reduced by bincount)
+    assert len(matrix) == (0 if mixed else 5)
