@@ -166,9 +166,7 @@ class _Core:
                 j = i + 1
                 while j < n and tuple(entries[j]) == kt:
                     j += 1
-                cols = self.entry_ids.get((prefix, kt))
-                if cols is None:  # every key was registered when collect() first saw it
-                    cols = self.entry_ids[(prefix, kt)] = np.array([self.ids[prefix + k] for k in kt], dtype=np.intp)
+                cols = self._entry_cols(prefix, kt)
                 m = j - i
                 chain = itertools.chain.from_iterable(map(dict.values, itertools.islice(entries, i, j)))
                 val_parts.append(np.fromiter(chain, np.float64, m * len(kt)))
@@ -176,6 +174,14 @@ class _Core:
                 i = j
             del entries[:]  # in place: the view keeps its reference
         return id_parts, val_parts
+
+    def _entry_cols(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray:
+        """The local ids of the keys ``kt`` of view ``prefix`` (every key was registered when
+        collect() first saw it; ids never change)."""
+        cols = self.entry_ids.get((prefix, kt))
+        if cols is None:
+            cols = self.entry_ids[(prefix, kt)] = np.array([self.ids[prefix + k] for k in kt], dtype=np.intp)
+        return cols
 
     def one_site_stats(self) -> R.LocalStats | None:
         """This window's statistics when every value came from ``collect()`` dicts of one view
@@ -189,9 +195,7 @@ class _Core:
         if got is None:
             return None
         kt, flat = got
-        cols = self.entry_ids.get((prefix, kt))
-        if cols is None:
-            cols = self.entry_ids[(prefix, kt)] = np.array([self.ids[prefix + k] for k in kt], dtype=np.intp)
+        cols = self._entry_cols(prefix, kt)
         del entries[:]  # in place: the view keeps its reference
         v = flat.reshape(-1, len(kt))
         stats = R.LocalStats.identity(self.keys)
@@ -372,7 +376,7 @@ class MetricsLogger:
         """``values`` with every key validated and every value a float (raises at once)."""
         core, p, out = self._core, self._prefix, {}
         for k, v in values.items():
-            key = p + check_name(k, "metric key", allow_slash=True)
+            key = p + k if k.__class__ is str else check_name(k, "metric key")  # (raises: no str)
             if key not in core.known:
                 core.check_key(key)
             out[k] = as_number(key, v)
@@ -758,9 +762,10 @@ def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]
     any keyword values) or, as in ``log(100, loss=0.5)``, the step."""
     if isinstance(first, Mapping):
         values = dict(first)
-        for k in metrics.keys() & values.keys():
-            raise TypeError(f"{method}() got {k!r} both in the dict and as a keyword argument; "
-                            "pass each value once")
+        twice = sorted(metrics.keys() & values.keys())
+        if twice:
+            raise TypeError(f"{method}() got {twice[0]!r} both in the dict and as a keyword "
+                            "argument; pass each value once")
         values.update(metrics)
         if "step" in values:  # as in log(**d): the dict's "step" is the step, not a metric
             if step is not None:

@@ -596,16 +596,39 @@ class RowTable:
         record): the writer does this soon after the first rows, so close() only writes."""
         self._spill()
         self.uncreated = False
+        # a failed one: the next commit retries and reports it
+        self._create([(k, s) for k, s in sorted(self.series.items())
+                      if s.array is None and s.n and k not in self.failed])
+
+    def _create(self, new: list[tuple[str, _Series]], exact: bool = False) -> dict[str, BaseException]:
+        """Create the arrays of ``new`` series, sized for their rows in whole chunks (``exact``:
+        to the row; the final commit, so finalize resizes nothing); the failures by key."""
         C = self.chunk_rows
-        new = [(k, s) for k, s in sorted(self.series.items())
-               if s.array is None and s.n and k not in self.failed]
-        if not new:
-            return
-        caps = [max(C, -(-s.n // C) * C) for _, s in new]
-        created = self._new_arrays([(k, s.width, cap) for (k, s), cap in zip(new, caps)])
+        caps = [s.n if exact and s.n else max(C, -(-s.n // C) * C) for _, s in new]
+        created = self._new_arrays([(k, s.width, cap) for (k, s), cap in zip(new, caps)]) if new else []
+        failed = {}
         for (k, s), cap, arr in zip(new, caps, created):
-            if not isinstance(arr, BaseException):  # a failed one: the next commit retries, reports
+            if isinstance(arr, BaseException):
+                failed[k] = arr
+            else:
                 s.array, s.capacity, s.encode, s.doc = arr, cap, False, None
+        return failed
+
+    @staticmethod
+    def _doubled(capacity: int, rows: int) -> int:
+        """``capacity`` doubled until it holds ``rows``."""
+        while capacity < rows:
+            capacity *= 2
+        return capacity
+
+    def _drop_written(self, s: _Series) -> None:
+        """Drop the whole chunks below ``s.written`` from the buffer: they are on the store."""
+        done = ((s.written - s.tail_start) // self.chunk_rows) * self.chunk_rows
+        if done:
+            rest = s.buf[done : s.n - s.tail_start].copy()
+            s.buf = np.empty((max(self.chunk_rows if len(rest) else 64, len(rest)), s.width))
+            s.buf[: len(rest)] = rest
+            s.tail_start += done
 
     def write_complete(self, parallel: bool = False) -> bool:
         """Write the chunks that filled since the last write, and no commit record: the
@@ -622,24 +645,9 @@ class RowTable:
                 if k in self.dirty and k not in self.failed and (s.n // C) * C > s.written]
         if not full:
             return False
-        new = [(k, s) for k, s in full if s.array is None]
-        for _, s in new:
-            s.capacity = max(C, -(-s.n // C) * C)
-        created = self._new_arrays([(k, s.width, s.capacity) for k, s in new])
-        bad = set()
-        for (k, s), arr in zip(new, created):
-            if isinstance(arr, BaseException):
-                bad.add(k)
-            else:
-                s.array, s.encode, s.doc = arr, False, None
-        grow = []
-        for k, s in full:
-            end = (s.n // C) * C
-            if k not in bad and end > s.capacity:
-                cap = s.capacity
-                while cap < end:
-                    cap *= 2
-                grow.append((k, s, cap))
+        bad = set(self._create([(k, s) for k, s in full if s.array is None]))
+        grow = [(k, s, self._doubled(s.capacity, (s.n // C) * C)) for k, s in full
+                if k not in bad and (s.n // C) * C > s.capacity]
         for (k, s, cap), r in zip(grow, self._run_ops([self._resize(s, cap) for _, s, cap in grow])):
             if r is not None:
                 bad.add(k)
@@ -657,15 +665,9 @@ class RowTable:
             if r is not None:
                 bad.add(k)
         for k, s in full:
-            if k in bad:
-                continue
-            s.written = (s.n // C) * C  # beyond the committed length: invisible until a commit
-            done = ((s.written - s.tail_start) // C) * C
-            if done:
-                rest = s.buf[done : s.n - s.tail_start].copy()
-                s.buf = np.empty((max(C if len(rest) else 64, len(rest)), s.width))
-                s.buf[: len(rest)] = rest
-                s.tail_start += done
+            if k not in bad:
+                s.written = (s.n // C) * C  # beyond the committed length: invisible until a commit
+                self._drop_written(s)
         return True
 
     def write(self, final: bool = False) -> bool:
@@ -688,17 +690,8 @@ class RowTable:
             self.truncated = False
         C = self.chunk_rows
         dirty = [(k, self.series[k]) for k in sorted(self.dirty)]
-        failed: dict[str, BaseException] = {}
-        new = [(k, s) for k, s in dirty if s.array is None]
-        for _, s in new:
-            # the final commit sizes arrays exactly (finalize then resizes nothing)
-            s.capacity = s.n if final and s.n else max(C, -(-s.n // C) * C)
-        created = self._new_arrays([(k, s.width, s.capacity) for k, s in new])
-        for (k, s), arr in zip(new, created):
-            if isinstance(arr, BaseException):
-                failed[k] = arr
-            else:
-                s.array, s.encode, s.doc = arr, False, None
+        # the final commit sizes arrays exactly (finalize then resizes nothing)
+        failed = self._create([(k, s) for k, s in dirty if s.array is None], exact=final)
         grow = []
         for k, s in dirty:
             if k in failed:
@@ -706,10 +699,7 @@ class RowTable:
             if final and s.n and s.capacity != s.n:
                 grow.append((k, s, s.n))  # exact length now, instead of a resize in finalize
             elif s.n > s.capacity:
-                cap = s.capacity
-                while cap < s.n:
-                    cap *= 2
-                grow.append((k, s, cap))
+                grow.append((k, s, self._doubled(s.capacity, s.n)))
         # chunks the writer encodes itself are stored by key, whatever the array's shape: those
         # arrays are resized together with the chunk writes (the commit record comes after
         # both); zarr's setitem drops writes past the shape, so the others are resized first
@@ -737,20 +727,9 @@ class RowTable:
             if k not in failed:
                 s.capacity = cap
         for k, s in dirty:
-            if k in failed:
-                continue
-            s.written = s.n
-            # drop whole chunks from the buffer: they are on the store for good
-            used = s.n - s.tail_start
-            done = (used // C) * C
-            if done:
-                rest = s.buf[done:used].copy()
-                s.buf = np.empty((max(C if len(rest) else 64, len(rest)), s.width))
-                s.buf[: len(rest)] = rest
-                s.tail_start += done
-        for k, s in dirty:
             if k not in failed:
-                s.committed = s.n
+                s.written = s.committed = s.n
+                self._drop_written(s)
         self._write_commit(final)
         self.dirty = set(failed)
         self.failed = failed
