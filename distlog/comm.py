@@ -112,6 +112,7 @@ class TorchComm(Comm):
         import torch.distributed as dist
 
         self._dist = dist
+        self._gather_into: Any = None  # all_gather into one tensor (False: this torch's gloo lacks it)
         self.timeout = timeout
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -172,6 +173,19 @@ class TorchComm(Comm):
         import torch
 
         t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
+        into = self._gather_into
+        if into is not False:  # one (world_size, n) tensor: no list of tensors, no stack
+            if into is None:  # first use: torch 2.13 names it all_gather_single
+                into = self._gather_into = (getattr(self._dist, "all_gather_single", None)
+                                            or self._dist.all_gather_into_tensor)
+            out = torch.empty(self.world_size * t.numel(), dtype=torch.float64)  # gloo: flat only
+            try:
+                self._run("all_gather", into, out, t, group=self.group)
+                return out.numpy().reshape(self.world_size, t.numel())
+            except FlushError as e:  # a gloo without it says so on every rank, before sending
+                if "support" not in str(e):
+                    raise
+                self._gather_into = False
         out = [torch.empty_like(t) for _ in range(self.world_size)]
         self._run("all_gather", self._dist.all_gather, out, t, group=self.group)
         return torch.stack(out).numpy()

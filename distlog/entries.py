@@ -300,6 +300,11 @@ class EntryHandler:
 
     def __call__(self, items: list[Any], tables: dict[str, "RowTable"]) -> None:
         i, n = 0, len(items)
+        flushes = list(map(type, items)).count(FlushItem)
+        if flushes in (0, n):  # the usual list: only log() calls, or only flushes (no Python per item)
+            if n:
+                (write_windows(tables[self.table], items) if flushes else self._log(items, tables))
+            return
         while i < n:
             flush = items[i].__class__ is FlushItem
             j = i + 1
@@ -312,7 +317,7 @@ class EntryHandler:
             i = j
 
 
-_step, _time, _values = itemgetter(1), itemgetter(2), itemgetter(3)
+_prefix, _step_time, _values = itemgetter(0), itemgetter(1, 2), itemgetter(3)
 
 
 def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, float]
@@ -328,19 +333,28 @@ def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, flo
         i, n = 0, len(items)
         while i < n:
             prefix = items[i][0]
-            kt = tuple(items[i][3])
-            j = i + 1
-            while j < n and items[j][0] == prefix and tuple(items[j][3]) == kt:
-                j += 1
-            group = items[i:j]
+            group = items[i:] if i else items
+            one = None
+            if list(map(_prefix, group)).count(prefix) == len(group):  # one view: maybe one call site
+                one = one_site_values(list(map(_values, group)))
+            if one is not None:  # one key set throughout (the usual loop): no Python per call
+                kt, flat = one
+                j = n
+            else:
+                kt = tuple(items[i][3])
+                j = i + 1
+                while j < n and items[j][0] == prefix and tuple(items[j][3]) == kt:
+                    j += 1
+                group = items[i:j]
+                flat = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, group))),
+                                   np.float64, (j - i) * len(kt))
             keys = key_cache.get((prefix, kt))
             if keys is None:
                 keys = key_cache[(prefix, kt)] = tuple(prefix + k for k in kt)
             m, k = len(group), len(kt)
-            steps = np.fromiter(map(_step, group), np.float64, m)
-            times = np.fromiter(map(_time, group), np.float64, m)
-            values = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, group))),
-                                 np.float64, m * k).reshape(m, k)
+            st = np.fromiter(itertools.chain.from_iterable(map(_step_time, group)), np.float64, 2 * m)
+            steps, times = st[0::2], st[1::2]
+            values = flat.reshape(m, k)
             last = float(steps[-1])
             increasing = m == 1 or bool((steps[1:] > steps[:-1]).all())
             for col, key in enumerate(keys):

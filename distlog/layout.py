@@ -45,6 +45,16 @@ def table_zarr(table: str) -> str:
     return f"{table}.zarr"
 
 
+def is_chunk_key(path: str) -> bool:
+    """Whether ``path`` names a chunk of a row table's series: ``<series>/c.<i>.0``, or
+    ``<series>/c/<i>/0`` in runs written before chunk keys took the ``.`` separator."""
+    parts = path.rstrip("/").split("/")
+    dotted = parts[-1].split(".")
+    if len(dotted) == 3 and dotted[0] == "c" and dotted[1].isdigit() and dotted[2].isdigit():
+        return True
+    return len(parts) > 3 and parts[-3] == "c" and parts[-2].isdigit() and parts[-1].isdigit()
+
+
 def table_commit(table: str) -> str:
     """The commit record of a row table (``scalars`` → ``scalars.commit.json``)."""
     return f"{table}.commit.json"

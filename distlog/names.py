@@ -60,7 +60,7 @@ FILE_PATH_MAX_BYTES = 1024
 #: the longest object key a backend must accept: S3 and GCS allow 1,024 bytes
 KEY_MAX_BYTES = 1024
 #: room kept for the longest path distlog writes inside a run folder:
-#: ``ranks/rank-RRRRR/histograms.zarr/<metric key>/c/<chunk>/0``
+#: ``ranks/rank-RRRRR/histograms.zarr/<metric key>/c.<chunk>.0``
 RUN_LAYOUT_MAX_BYTES = 64 + METRIC_KEY_MAX_BYTES
 
 

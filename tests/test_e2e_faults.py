@@ -133,7 +133,7 @@ def test_failed_commit_leaves_no_write_in_flight() -> None:
     from distlog.layout import SCALARS_TABLE
     from distlog.writers.rowstore import BackgroundWriter, RowTable, read_series
 
-    backend, state = _flaky_backend(0.0, seed=0, slow={"slow/c/": 0.5}, fail_keys=("bad/c/",))
+    backend, state = _flaky_backend(0.0, seed=0, slow={"slow/c.": 0.5}, fail_keys=("bad/c.",))
     table = RowTable(backend, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=8)
     writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=3600)
     writer.put_many(SCALARS_TABLE, ["bad", "slow"], np.stack([_row(0, 0), _row(0, 1)]))

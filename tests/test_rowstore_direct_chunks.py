@@ -2,13 +2,15 @@
 table's codecs) instead of zarr's ``setitem``: what it stores must read back through zarr,
 byte-identical in value to what zarr would have written, for any width and Blosc setting."""
 
+import os
+
 import numpy as np
 import pytest
 import zarr
 from numcodecs import Blosc, blosc
 from zarr.codecs import BloscCodec, TransposeCodec
 
-from distlog.layout import HISTOGRAMS_TABLE, SCALARS_TABLE, table_zarr
+from distlog.layout import HISTOGRAMS_TABLE, SCALARS_TABLE, is_chunk_key, table_zarr
 from distlog.storage import open_storage
 from distlog.writers.rowstore import RowTable, _codecs, chunk_encoder, read_series
 
@@ -44,13 +46,22 @@ def test_direct_chunks_read_back_through_zarr(tmp_path, width):
     arr = zarr.open_group(str(tmp_path / table_zarr(SCALARS_TABLE)), mode="r")["a/b"]
     assert arr.shape == (total, width)  # exact length after close
     np.testing.assert_array_equal(arr[:], np.concatenate(expect))
+    # every file of the table is a series' zarr.json or one of its chunks, each a file in the
+    # series' folder (no c/<i>/ folders), and layout.is_chunk_key tells them apart
+    files = [os.path.relpath(os.path.join(d, f), tmp_path) for d, _, fs in os.walk(tmp_path / table_zarr(SCALARS_TABLE))
+             for f in fs]
+    assert not [f for f in files if "/c/" in f]
+    assert sorted(f for f in files if is_chunk_key(f)) == sorted(
+        os.path.join(table_zarr(SCALARS_TABLE), "a", "b", f"c.{c}.0") for c in range(-(-total // 16)))
+    assert all(f.endswith("zarr.json") for f in files if not is_chunk_key(f))
     # the same rows written by zarr itself decode to the same values, chunk by chunk
     ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="w").create_array(
-        "r", shape=(total, width), chunks=(16, width), dtype="float64", fill_value=np.nan, **_codecs())
+        "r", shape=(total, width), chunks=(16, width), dtype="float64", fill_value=np.nan, **_codecs(),
+        chunk_key_encoding={"name": "default", "separator": "."})
     ref[:] = np.concatenate(expect)
     for c in range(-(-total // 16)):
-        mine = (tmp_path / table_zarr(SCALARS_TABLE) / "a" / "b" / "c" / str(c) / "0").read_bytes()
-        theirs = (tmp_path / "ref.zarr" / "r" / "c" / str(c) / "0").read_bytes()
+        mine = (tmp_path / table_zarr(SCALARS_TABLE) / "a" / "b" / f"c.{c}.0").read_bytes()  # one file per chunk
+        theirs = (tmp_path / "ref.zarr" / "r" / f"c.{c}.0").read_bytes()
         a = np.frombuffer(Blosc().decode(mine), "<f8").reshape(width, 16)
         b = np.frombuffer(Blosc().decode(theirs), "<f8").reshape(width, 16)
         np.testing.assert_array_equal(a, b)
@@ -64,14 +75,14 @@ def test_other_codecs_fall_back_to_zarr_and_blosc_settings_follow_the_array(tmp_
                          filters=[TransposeCodec(order=(1, 0))],
                          compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
     assert chunk_encoder(f32._async_array) is None
-    # an array an older version wrote (level 5, lz4, ...): chunks get that array's settings
+    # an array an older version wrote (zstd level 3, chunk keys c/<i>/0): chunks get its settings
     old = g.create_array("o", shape=(32, 3), chunks=(16, 3), dtype="float64", fill_value=np.nan,
                          filters=[TransposeCodec(order=(1, 0))],
-                         compressors=[BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")])
+                         compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
     enc = chunk_encoder(old._async_array)
     block = np.arange(48, dtype=float).reshape(16, 3)
     data = enc(block)
-    assert blosc.cbuffer_complib(data) == "LZ4"
+    assert blosc.cbuffer_complib(data) == "Zstd"
     (tmp_path / "g.zarr" / "o" / "c" / "1").mkdir(parents=True)
     (tmp_path / "g.zarr" / "o" / "c" / "1" / "0").write_bytes(data)
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "g.zarr" / "o"), mode="r")[16:], block)

@@ -348,11 +348,12 @@ def test_stale_chunks_never_outlive_a_rewrite(tmp_path):
     t2.finalize()
     np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 9))
     np.testing.assert_array_equal(read_series(store, "scalars", "stray"), _rows(0, 2))
-    def chunks(key):  # the chunk files (a deleted chunk may leave its empty folder behind)
-        base = store.local_path(f"scalars.zarr/{key}/c")
-        return sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs)
+    def chunks(key):  # the chunk files (c.<i>.0) and, under c/, those of the stray's old layout
+        base = store.local_path(f"scalars.zarr/{key}")
+        return sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base)
+                      for f in fs if f != "zarr.json")
 
-    assert chunks("x") == ["0/0", "1/0", "2/0"] and chunks("stray") == ["0/0"]
+    assert chunks("x") == ["c.0.0", "c.1.0", "c.2.0"] and chunks("stray") == ["c.0.0"]
     grown = zarr.open_array(store=store.zarr_store("scalars.zarr"), path="x", mode="a")
     grown.resize((20, 3))
     assert np.isnan(grown[12:]).all()

@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
 from common import table  # noqa: E402
 from support.faultproxy import FaultProxy  # noqa: E402
+from distlog.layout import is_chunk_key  # noqa: E402
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # never probe 169.254.169.254
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -50,7 +51,7 @@ _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def kind_of(method: str, path: str) -> list[str]:
     """Count labels of one request: its method, plus ``chunk`` / ``segment`` for PUTs."""
     out = [method]
-    if method == "PUT" and "/c/" in path and ".zarr/" in path:
+    if method == "PUT" and ".zarr/" in path and is_chunk_key(path):
         out.append("chunk")
     if method == "PUT" and ".log.seg/" in path:
         out.append("segment")
