@@ -15,7 +15,7 @@ import pytest
 from distlog.errors import WriterError
 from distlog.layout import RUN_FILE, SCALARS_TABLE, table_zarr
 from distlog.storage import open_storage
-from distlog.writers.rowstore import BackgroundWriter, RowTable, gather_async, read_commit, read_series
+from distlog.writers.rowstore import BackgroundWriter, RowTable, _json, gather_async, read_commit, read_series
 
 
 def _rows(start, n, width=3):
@@ -286,7 +286,11 @@ def test_arrays_created_without_zarr_are_what_zarr_creates(tmp_path):
         if name == "ref":
             created = gather_async([t._create_array_async(k, w, 32) for k, w in (("x", 3), ("deep/er/y", 5))])
         else:
-            created = t._new_arrays([("x", 3, 32), ("deep/er/y", 5, 32)])
+            made = t._new_arrays([("x", 3, 32), ("deep/er/y", 5, 32)])
+            assert not any(isinstance(m, BaseException) for m in made)
+            created = [a for a, _ in made]
+            for (a, doc), p in zip(made, ("x", "deep/er/y")):  # the document kept is the one stored
+                assert json.loads(_json(doc)) == json.loads(store.read_bytes(f"scalars.zarr/{p}/zarr.json"))
         assert not any(isinstance(a, BaseException) for a in created)
         docs[name] = {p: json.loads(store.read_bytes(f"scalars.zarr/{p}"))
                       for p in ("zarr.json", "x/zarr.json", "deep/zarr.json", "deep/er/zarr.json", "deep/er/y/zarr.json")}

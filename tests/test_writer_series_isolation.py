@@ -44,3 +44,22 @@ def test_rows_whose_step_does_not_increase_are_refused(tmp_path, caplog):
     t.write()
     np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "k")[:, 0], [0, 1, 2, 3, 4, 5, 6])
     assert "refused 2 row(s) whose step did not increase" in caplog.text
+
+
+def test_a_chunk_the_closing_pool_cannot_store_fails_its_series_alone(tmp_path):
+    """At the final commit chunks are encoded and stored on a small pool; a chunk that cannot
+    be stored there fails only its series, whose rows stay buffered and uncommitted."""
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=8)
+    for key in ("good", "bad", "other"):
+        t.add(key, _rows(0, 30))  # 4 chunks each: the pool encodes and stores them
+    t.create_arrays()
+    (tmp_path / "scalars.zarr" / "bad" / "c.1.0").mkdir()  # no file can be put at that key
+    with pytest.raises(SeriesWriteError) as e:
+        t.write(final=True)
+    assert list(e.value.failed) == ["bad"]
+    commit = read_commit(store, SCALARS_TABLE)
+    assert commit["lengths"] == {"good": 30, "other": 30, "bad": 0}
+    for key in ("good", "other"):
+        np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, key, commit), _rows(0, 30))
+    assert t.series["bad"].committed == 0 and t.series["bad"].n == 30

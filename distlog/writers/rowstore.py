@@ -157,15 +157,26 @@ _ENCODERS: ThreadPoolExecutor | None = None
 _ENCODERS_LOCK = threading.Lock()
 
 
-def _encoded(ops: list[Any], parallel: bool) -> list[Any]:
+_STORED = object()  # an op ``_encoded`` already wrote to the store
+
+
+def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> list[Any]:
     """``ops`` with every ``_Chunk`` encoded into a ``_Put``, or the exception its encoding
-    raised (on a small shared pool when ``parallel`` and there are several)."""
+    raised (on a small shared pool when ``parallel`` and there are several). With ``put``
+    (``put(path, data)``: a store where puts are cheap) the pool also stores the chunks it
+    encodes (``_STORED`` in their place): file writes run without the GIL too."""
     chunks = [op for op in ops if type(op) is _Chunk]
     if not chunks:
         return ops
+    store = put if parallel and len(chunks) > 1 else None
+
     def encode(c: _Chunk) -> Any:
         try:
-            return _Put(c.path, c.encode(c.block))
+            op = _Put(c.path, c.encode(c.block))
+            if store is None:
+                return op
+            store(op.path, op.data)
+            return _STORED
         except Exception as e:  # noqa: BLE001 - that chunk's series fails alone
             return e
 
@@ -258,11 +269,12 @@ class RowTable:
 
     def _new_arrays(self, specs: list[tuple[str, int, int]]) -> list[Any]:
         """Create the arrays ``(key, width, capacity)`` (an existing one is replaced); each
-        one's ``AsyncArray`` or the exception it raised. Where puts are cheap (local disk) the
+        one's ``(AsyncArray, its document or None)`` or the exception it raised. Where puts are cheap (local disk) the
         metadata documents are written here (``_array_document``: what zarr's ``create_array``
         writes); elsewhere zarr creates them, all at once."""
         if not self.backend.cheap_puts:
-            return gather_async([self._create_array_async(*spec) for spec in specs], return_exceptions=True)
+            made = gather_async([self._create_array_async(*spec) for spec in specs], return_exceptions=True)
+            return [a if isinstance(a, BaseException) else (a, None) for a in made]
         from zarr.core.array import AsyncArray, parse_array_metadata
 
         root = self._store_root()
@@ -289,7 +301,7 @@ class RowTable:
                 doc = self._array_document(width, capacity)
                 meta = parse_array_metadata(doc)
                 self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
-                out.append(AsyncArray(meta, root / key))
+                out.append((AsyncArray(meta, root / key), doc))
             except Exception as e:  # noqa: BLE001 - the caller reports per series
                 out.append(e)
         return out
@@ -413,20 +425,22 @@ class RowTable:
         Chunks are encoded first, on a few threads when ``parallel`` (close: the training
         thread waits, the cores are free; Blosc runs without the GIL). Where a put costs less
         than a hop to zarr's event loop (``backend.cheap_puts``: local disk), puts are written
-        here, one after another; elsewhere every operation goes through zarr's store at once
+        here, one after another (those chunks by the threads that encoded them); elsewhere every operation goes through zarr's store at once
         (object stores: a few round trips for any number)."""
-        ops = _encoded(ops, parallel)
+        cheap = self.backend.cheap_puts
+        ops = _encoded(ops, parallel, self._put if cheap else None)
         out: list[BaseException | None] = [None] * len(ops)
         coros, where = [], []
-        cheap = self.backend.cheap_puts
         for i, op in enumerate(ops):
-            if isinstance(op, BaseException):  # a chunk that could not be encoded
+            if op is _STORED:
+                continue
+            if isinstance(op, BaseException):  # a chunk that could not be encoded (or stored)
                 out[i] = op
                 continue
             if type(op) is _Put:
                 if cheap:
                     try:
-                        self.backend.put_object(f"{self.zarr_path}/{op.path}", op.data)
+                        self._put(op.path, op.data)
                         op.done()
                     except Exception as e:  # noqa: BLE001 - the caller reports per series
                         out[i] = e
@@ -438,6 +452,10 @@ class RowTable:
             if isinstance(r, BaseException):
                 out[i] = r
         return out
+
+    def _put(self, path: str, data: bytes) -> None:
+        """Store ``data`` at ``path`` inside the table, directly (where puts are cheap)."""
+        self.backend.put_object(f"{self.zarr_path}/{path}", data)
 
     # -- loading an existing table (resume) ------------------------------------------------
     def load(self, truncate_after_step: float | None = None) -> None:
@@ -615,11 +633,11 @@ class RowTable:
         caps = [s.n if exact and s.n else max(C, -(-s.n // C) * C) for _, s in new]
         created = self._new_arrays([(k, s.width, cap) for (k, s), cap in zip(new, caps)]) if new else []
         failed = {}
-        for (k, s), cap, arr in zip(new, caps, created):
-            if isinstance(arr, BaseException):
-                failed[k] = arr
+        for (k, s), cap, made in zip(new, caps, created):
+            if isinstance(made, BaseException):
+                failed[k] = made
             else:
-                s.array, s.capacity, s.encode, s.doc = arr, cap, False, None
+                (s.array, s.doc), s.capacity, s.encode = made, cap, False
         return failed
 
     @staticmethod
@@ -631,11 +649,16 @@ class RowTable:
 
     def _drop_written(self, s: _Series) -> None:
         """Drop the whole chunks below ``s.written`` from the buffer: they are on the store."""
-        done = ((s.written - s.tail_start) // self.chunk_rows) * self.chunk_rows
+        C = self.chunk_rows
+        done = ((s.written - s.tail_start) // C) * C
         if done:
-            rest = s.buf[done : s.n - s.tail_start].copy()
-            s.buf = np.empty((max(self.chunk_rows if len(rest) else 64, len(rest)), s.width))
-            s.buf[: len(rest)] = rest
+            rest = s.n - s.tail_start - done
+            if len(s.buf) <= 2 * C:  # the steady state: the tail moves to the front, in place
+                s.buf[:rest] = s.buf[done : done + rest]  # (no fresh pages for every chunk)
+            else:  # rows piled up (a burst, a slow store): give the memory back
+                buf = np.empty((max(C if rest else 64, rest), s.width))
+                buf[:rest] = s.buf[done : done + rest]
+                s.buf = buf
             s.tail_start += done
 
     def write_complete(self, parallel: bool = False) -> bool:
