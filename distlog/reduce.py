@@ -356,19 +356,23 @@ def logged_rows(steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> np.
     return out
 
 
+_LOGGED_TAIL = np.array([1.0, 0.0, np.nan, np.nan])  # count, nonfinite, argmin/argmax rank of a finite logged value
+
+
 def fill_logged(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
     """Fill ``out`` (``(n, 2 + len(STAT_COLUMNS))``) with the rows of n logged values of one
     key: ``step, time`` then ``single_row`` of each value."""
-    out[:, 0] = steps
-    out[:, 1] = times
-    out[:, 2] = v
-    out[:, 9:] = np.nan  # argmin/argmax rank: not a reduction
     fin = np.isfinite(v)
-    if fin.all():
-        out[:, 3:7] = v[:, None]
-        out[:, 7] = 1.0
-        out[:, 8] = 0.0
+    if fin.all():  # the usual block: three column writes and one of constants
+        out[:, 7:] = _LOGGED_TAIL
+        out[:, 0] = steps
+        out[:, 1] = times
+        out[:, 2:7] = v[:, None]
     else:
+        out[:, 0] = steps
+        out[:, 1] = times
+        out[:, 2] = v
+        out[:, 9:] = np.nan  # argmin/argmax rank: not a reduction
         shown = np.where(fin, v, np.nan)
         out[:, 3] = out[:, 4] = out[:, 5] = shown
         out[:, 6] = np.where(fin, v, 0.0)
