@@ -161,6 +161,27 @@ def _one_site(ws: list[Window]) -> tuple[str, tuple[str, ...], list[int], np.nda
     return None if got is None else (prefix, got[0], counts, got[1])
 
 
+def _reduce_uniform(ws: list[Window], cols: np.ndarray, values: np.ndarray, per: int) -> None:
+    """``_reduce_group`` of windows that each hold ``per`` dicts of one call site and nothing
+    else (a flush every ``per`` steps): ``values`` is one ``(windows, per, keys)`` block,
+    reduced along its middle axis (no ``bincount``, no ``ufunc.at``)."""
+    n, U, k = len(ws), len(ws[0].union), len(cols)
+    v = values.reshape(n, per, k)
+    total, count, bad = np.zeros((n, U)), np.zeros((n, U)), np.zeros((n, U))
+    mn, mx = np.full((n, U), np.inf), np.full((n, U), -np.inf)
+    fin = np.isfinite(v)
+    if fin.all():
+        total[:, cols], count[:, cols] = v.sum(axis=1), per
+        mn[:, cols], mx[:, cols] = v.min(axis=1), v.max(axis=1)
+    else:
+        total[:, cols] = np.where(fin, v, 0.0).sum(axis=1)
+        count[:, cols] = fin.sum(axis=1)
+        bad[:, cols] = per - count[:, cols]
+        mn[:, cols] = np.where(fin, v, np.inf).min(axis=1)
+        mx[:, cols] = np.where(fin, v, -np.inf).max(axis=1)
+    _set_group(ws, total, count, mn, mx, bad)
+
+
 def _reduce_group(ws: list[Window]) -> None:
     union, positions = ws[0].union, ws[0]._positions
     U, n = len(union), len(ws)
@@ -169,6 +190,8 @@ def _reduce_group(ws: list[Window]) -> None:
     # (prefix, key tuple) across every window are read with one fromiter
     runs: dict[Any, list[Any]] = {}
     one = _one_site(ws)
+    if one is not None and one[2].count(one[2][0]) == n and one[2][0] and not any(w._ids for w in ws):
+        return _reduce_uniform(ws, _columns(ws[0], one[0], one[1]), one[3], one[2][0])
     if one is not None:  # the usual training loop: no Python per window or per dict
         prefix, kt, counts, values = one
         cols = _columns(ws[0], prefix, kt)
@@ -225,7 +248,13 @@ def _reduce_group(ws: list[Window]) -> None:
     mn, mx = np.full(bins, np.inf), np.full(bins, -np.inf)
     np.minimum.at(mn, fid, fv)
     np.maximum.at(mx, fid, fv)
-    mn, mx = mn.reshape(n, U), mx.reshape(n, U)
+    _set_group(ws, total, count, mn.reshape(n, U), mx.reshape(n, U), bad)
+
+
+def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.ndarray,
+               mx: np.ndarray, bad: np.ndarray) -> None:
+    """Give each window of ``ws`` its row of the batch's ``(windows, union)`` statistics."""
+    n, U = total.shape
     empty = count == 0
     rows = np.empty((n, U, len(R.STAT_COLUMNS)))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -284,24 +284,32 @@ def test_windows_reduced_together_equal_each_window_reduced_alone():
     assert [r[2] for r in t.rows["d"]] == [3.0] * 4
 
 
-@pytest.mark.parametrize("odd", [None, "missing key", "extra key", "second view"])
-def test_one_call_site_batches_are_reduced_in_one_pass_and_match_numpy(odd):
+@pytest.mark.parametrize("odd", [None, "uniform", "uniform, finite", "uniform, a collector value", "missing key",
+                                 "extra key", "second view"])
+def test_one_call_site_batches_are_reduced_in_one_pass_and_match_numpy(odd, monkeypatch):
     """The usual loop (every collect() dict of a batch from one view with one key set, in any
-    key order, some windows empty) takes the one-pass reduction (``entries._one_site``); a batch
-    with one odd dict takes the general grouping. Both equal the NumPy oracle per window."""
+    key order, some windows empty) takes the one-pass reduction (``entries._one_site``); with
+    as many dicts in every window (a flush every n steps) one block reduced along its middle
+    axis (``_reduce_uniform``); a batch with one odd dict takes the general grouping. All
+    equal the NumPy oracle per window."""
+    from distlog import entries
     from distlog.entries import Window, _one_site, reduce_windows
+
+    uniform = []
+    real_uniform = entries._reduce_uniform
+    monkeypatch.setattr(entries, "_reduce_uniform", lambda *a: uniform.append(1) or real_uniform(*a))
 
     rng = np.random.default_rng(11)
     union = ("p/a", "p/b", "p/c", "q/a")
-    positions = np.zeros(0, dtype=np.intp)
+    positions = np.array([3])  # collector values: local id 0 is union position 3 ("q/a")
     windows, oracles = [], []
     for w in range(60):
         dicts = []
-        for _ in range(int(rng.integers(0, 4)) if w else 3):
+        for _ in range(3 if odd and odd.startswith("uniform") or not w else int(rng.integers(0, 4))):
             kt = list(("a", "b", "c"))
             rng.shuffle(kt)  # one key set, any order
             dicts.append({k: float(rng.normal()) for k in kt})
-        if dicts and w % 9 == 4:
+        if dicts and w % 9 == 4 and odd != "uniform, finite":
             dicts[-1]["b"] = float(rng.choice([np.nan, np.inf]))
         lists = [("p/", dicts)]
         if w == 30 and odd == "missing key":
@@ -313,18 +321,21 @@ def test_one_call_site_batches_are_reduced_in_one_pass_and_match_numpy(odd):
             lists.append(("q/", [{"a": 5.0}]))
         windows.append((lists, w % 4))
     out = []
-    for lists, agg_i in windows:
-        w = Window(union, {}, [(p, list(d)) for p, d in lists], [], [], positions,
+    for i, (lists, agg_i) in enumerate(windows):
+        ids, vals = ([0], [7.5]) if odd == "uniform, a collector value" and i == 17 else ([], [])
+        w = Window(union, {}, [(p, list(d)) for p, d in lists], ids, vals, positions,
                    ("mean", "min", "max", "sum")[agg_i])
         per_key = {k: [] for k in union}
         for p, ds in lists:
             for d in ds:
                 for k, v in d.items():
                     per_key[p + k].append(v)
+        per_key["q/a"] += vals
         out.append((w, per_key))
     ws = [w for w, _ in out]
-    assert (_one_site(ws) is not None) == (odd is None)
+    assert (_one_site(ws) is not None) == (odd is None or odd.startswith("uniform"))
     reduce_windows(ws)
+    assert bool(uniform) == (odd in ("uniform", "uniform, finite"))
     for w, per_key in out:
         red = w.reduced()
         for k in union:

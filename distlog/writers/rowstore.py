@@ -246,6 +246,8 @@ class RowTable:
         self.uncreated = False  # a series got rows and has no array yet (the writer creates it)
         self._made_groups: set[str] = set()  # groups this table wrote for nested keys
         self._root: Any = None  # the table's zarr StorePath (``_store_root``)
+        self._docs: dict[int, dict[str, Any]] = {}  # width: a series document without its shape
+        self._metas: dict[tuple[int, int], Any] = {}  # (width, capacity): parsed zarr metadata
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -299,7 +301,9 @@ class RowTable:
                 if node == "array":  # never committed by an earlier attempt: replace it whole,
                     self.backend.delete(f"{self.zarr_path}/{key}", recursive=True)  # chunks too
                 doc = self._array_document(width, capacity)
-                meta = parse_array_metadata(doc)
+                meta = self._metas.get((width, capacity))
+                if meta is None:  # (zarr's parsing costs ~1 ms: once per shape, not per series)
+                    meta = self._metas[(width, capacity)] = parse_array_metadata(doc)
                 self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
                 out.append((AsyncArray(meta, root / key), doc))
             except Exception as e:  # noqa: BLE001 - the caller reports per series
@@ -315,13 +319,19 @@ class RowTable:
 
     def _array_document(self, width: int, capacity: int) -> dict[str, Any]:
         """The ``zarr.json`` of a series array (``_codecs()``), as zarr's ``create_array``
-        writes it (a test compares the two)."""
+        writes it (a test compares the two); each a new dict, the parts it shares never change."""
+        template = self._docs.get(width)
+        if template is None:
+            template = self._docs[width] = self._document_template(width)
+        return {"shape": [capacity, width], **template}
+
+    def _document_template(self, width: int) -> dict[str, Any]:
         from zarr.codecs import BytesCodec
 
         codecs = _codecs()
         blosc = codecs["compressors"][0]
         return {
-            "shape": [capacity, width], "data_type": "float64",
+            "data_type": "float64",
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [self.chunk_rows, width]}},
             "chunk_key_encoding": _CHUNK_KEYS,
             "fill_value": "NaN",
