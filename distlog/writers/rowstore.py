@@ -554,9 +554,7 @@ class RowTable:
         rows = np.atleast_2d(rows)
         s = self.series.get(key)
         if s is None:
-            s = self.series[key] = _Series(rows.shape[1])
-            s.buf = np.empty((min(self.chunk_rows, 64), rows.shape[1]))
-            self.uncreated = True
+            s = self._new_series(key, rows.shape[1], len(rows))
         if rows.shape[1] > s.width and self.columns[: s.width] == list(s.stored_columns or ()):
             rows = rows[:, : s.width]  # a series stored by an older format with fewer columns
         if rows.shape[1] != s.width:
@@ -583,6 +581,13 @@ class RowTable:
         if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
             self.complete_ready = True
 
+    def _new_series(self, key: str, width: int, rows: int) -> _Series:
+        """A series first seen now, its buffer sized for its first ``rows`` rows."""
+        s = self.series[key] = _Series(width)
+        s.buf = np.empty((max(min(self.chunk_rows, 64), rows), width))
+        self.uncreated = True
+        return s
+
     def add_filled(self, key: str, steps: np.ndarray, increasing: bool, fill: Any) -> None:
         """Rows of ``key`` at ``steps``, written in place into the series buffer by
         ``fill(view)`` (no intermediate array). ``increasing``: ``steps`` strictly increase.
@@ -590,6 +595,8 @@ class RowTable:
         one, a pending batch) takes ``add`` with the same rows."""
         s = self.series.get(key)
         n = len(steps)
+        if s is None and n and increasing and not self._batch_rows:  # its buffer holds them all
+            s = self._new_series(key, len(self.columns), n)
         if (s is None or s.stored is not None or self._batch_rows or not increasing or not n
                 or steps[0] <= s.last_step or s.width != len(self.columns)):
             rows = np.empty((n, len(self.columns) if s is None else s.width))
