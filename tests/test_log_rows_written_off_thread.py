@@ -199,3 +199,34 @@ def test_entry_handler_rows_equal_the_oracle_whatever_the_batch(tmp_path, case):
     assert {k: np.array(v) for k, v in cached.items()}.keys() == want.keys()
     for k, pts in want.items():
         np.testing.assert_array_equal(np.array(cached[k]), np.array(pts, dtype=float))
+
+
+def test_a_burst_of_entries_is_handled_a_chunk_at_a_time_in_order(tmp_path, root):
+    """More entries than ``ENTRY_SLICE`` at once go to the handler in slices, in order (the
+    writer stores each filled chunk before building the next); a logged burst of 20,000 steps
+    reads back exactly."""
+    from distlog.writers import rowstore
+
+    store = open_storage(str(tmp_path))
+    slices = []
+    w = BackgroundWriter({"t": RowTable(store, "t", ("step",), chunk_rows=4)}, commit_interval=3600)
+    append = w.attach_entries(lambda items, tables: slices.append(list(items)))
+    n = 2 * rowstore.ENTRY_SLICE + 5
+    for i in range(n):
+        append(i)
+    w.sync_entries()
+    w.close()
+    assert [len(s) for s in slices] == [rowstore.ENTRY_SLICE, rowstore.ENTRY_SLICE, 5]
+    assert [x for s in slices for x in s] == list(range(n))
+
+    rng = np.random.default_rng(5)
+    vals = rng.normal(size=(20_000, 2))
+    exp = distlog.get_logger(root)
+    with exp.run("burst"):
+        for s in range(len(vals)):
+            exp.metrics.log({"a": float(vals[s, 0]), "b": float(vals[s, 1])}, step=s)
+    run = os.path.join(root, "default", "burst")
+    for j, key in enumerate("ab"):
+        rows = read_series(open_storage(run), "scalars", key)
+        np.testing.assert_array_equal(rows[:, 0], np.arange(len(vals)))
+        np.testing.assert_array_equal(rows[:, 2:], np.array([R.single_row(x) for x in vals[:, j]]))

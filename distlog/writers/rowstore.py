@@ -39,6 +39,7 @@ from ..storage.base import MISSING, StorageBackend
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
+ENTRY_SLICE = DEFAULT_CHUNK_ROWS  # entries handled at once (then filled chunks are written)
 CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
 
@@ -199,12 +200,19 @@ def _json(doc: Any) -> bytes:
     return json.dumps(doc, allow_nan=True).encode()
 
 
+def _rows_buffer(rows: int, width: int) -> np.ndarray:
+    """A series buffer: ``(rows, width)``, laid out column by column (each column contiguous,
+    as chunks are stored): filling a column and transposing whole chunks for the encoder are
+    contiguous copies."""
+    return np.empty((width, rows)).T
+
+
 @dataclass
 class _Series:
     width: int
     committed: int = 0  # rows covered by the last commit record
     tail_start: int = 0  # first row held in ``buf`` (a multiple of chunk_rows)
-    buf: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    buf: np.ndarray = field(default_factory=lambda: _rows_buffer(0, 0))  # (rows, width), column-major
     n: int = 0  # rows in total (committed + buffered)
     written: int = 0  # rows durably written to chunks (>= committed)
     capacity: int = 0  # the array's current first dimension
@@ -510,7 +518,7 @@ class RowTable:
         s.committed = s.n = s.written = n
         s.tail_start = (n // C) * C
         buf = np.asarray(s.stored[s.tail_start:n]) if n > s.tail_start else np.empty((0, s.width))
-        s.buf = np.empty((max(C, len(buf)), s.width))
+        s.buf = _rows_buffer(max(C, len(buf)), s.width)
         s.buf[: len(buf)] = buf
         s.last_step = float(steps[n - 1]) if n else -np.inf
 
@@ -572,7 +580,7 @@ class RowTable:
         used = s.n - s.tail_start
         need = used + len(rows)
         if need > len(s.buf):
-            grown = np.empty((max(need, 2 * len(s.buf)), s.width))
+            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.width)
             grown[:used] = s.buf[:used]
             s.buf = grown
         s.buf[used:need] = rows
@@ -584,7 +592,7 @@ class RowTable:
     def _new_series(self, key: str, width: int, rows: int) -> _Series:
         """A series first seen now, its buffer sized for its first ``rows`` rows."""
         s = self.series[key] = _Series(width)
-        s.buf = np.empty((max(min(self.chunk_rows, 64), rows), width))
+        s.buf = _rows_buffer(max(min(self.chunk_rows, 64), rows), width)
         self.uncreated = True
         return s
 
@@ -606,7 +614,7 @@ class RowTable:
         used = s.n - s.tail_start
         need = used + n
         if need > len(s.buf):
-            grown = np.empty((max(need, 2 * len(s.buf)), s.width))
+            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.width)
             grown[:used] = s.buf[:used]
             s.buf = grown
         fill(s.buf[used:need])
@@ -673,7 +681,7 @@ class RowTable:
             if len(s.buf) <= 2 * C:  # the steady state: the tail moves to the front, in place
                 s.buf[:rest] = s.buf[done : done + rest]  # (no fresh pages for every chunk)
             else:  # rows piled up (a burst, a slow store): give the memory back
-                buf = np.empty((max(C if rest else 64, rest), s.width))
+                buf = _rows_buffer(max(C if rest else 64, rest), s.width)
                 buf[:rest] = s.buf[done : done + rest]
                 s.buf = buf
             s.tail_start += done
@@ -931,7 +939,11 @@ class BackgroundWriter:
                 return
             del self._entries[: len(items)]
             handler = self._entries_handler
-            self._q.put(_Call(lambda tables: handler(items, tables)))
+            # a chunk's worth at a time: the writer stores each filled chunk before it builds
+            # the next (series buffers stay within two chunks: no fresh pages per burst)
+            for i in range(0, len(items), ENTRY_SLICE):
+                part = items[i : i + ENTRY_SLICE]
+                self._q.put(_Call(lambda tables, part=part: handler(part, tables)))
 
     def sync_entries(self, timeout: float | None = 300.0) -> None:
         """Block until the writer has handled every entry appended so far (no commit)."""
