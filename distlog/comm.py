@@ -76,7 +76,8 @@ class Comm(ABC):
         if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
             rows = self.all_gather_array(np.concatenate([s, m]))
             mrows = rows[:, s.size :]
-            return rows[:, : s.size].sum(axis=0), mrows.max(axis=0), rank_of_max(mrows[:, lo:])
+            top = mrows.max(axis=0)
+            return rows[:, : s.size].sum(axis=0), top, rank_of_max(mrows[:, lo:], top[lo:])
         mine = m[lo:].copy()  # all_reduce may reduce in place (torch.from_numpy shares memory)
         s_red, m_red = self.all_reduce(s, "sum"), self.all_reduce(m, "max")
         if m.size == lo:
@@ -202,8 +203,15 @@ class TorchComm(Comm):
 
 
 def gather_max_bytes() -> int:
-    """Largest gathered flush (bytes per rank) sent as one all_gather instead of two all_reduces."""
-    return int(os.environ.get("DISTLOG_GATHER_MAX_BYTES", 1 << 20))
+    """Largest gathered flush (bytes per rank) sent as one all_gather instead of two all_reduces
+    (read once per process: every rank must decide alike, and a flush reads it every time)."""
+    global _GATHER_MAX
+    if _GATHER_MAX is None:
+        _GATHER_MAX = int(os.environ.get("DISTLOG_GATHER_MAX_BYTES", 1 << 20))
+    return _GATHER_MAX
+
+
+_GATHER_MAX: int | None = None
 
 
 def dist_initialized() -> bool:

@@ -221,13 +221,17 @@ def _finish(keys: Sequence[str], total: np.ndarray, count: np.ndarray, mn: np.nd
             mx: np.ndarray, bad: np.ndarray, argmin: np.ndarray | None = None,
             argmax: np.ndarray | None = None) -> Reduced:
     empty = count == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(empty, np.nan, total / np.where(empty, 1, count))
-    none = np.full(len(keys), np.nan)
+    if empty.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(empty, np.nan, total / np.where(empty, 1, count))
+        mn, mx = np.where(empty, np.nan, mn), np.where(empty, np.nan, mx)
+    else:  # every key had a finite value (the steady state)
+        mean, mn, mx = total / count, mn.copy(), mx.copy()
+    if argmin is None or argmax is None:
+        none = np.full(len(keys), np.nan)
+        argmin, argmax = none if argmin is None else argmin, none if argmax is None else argmax
     # the ranks are NaN already where no rank had a finite value (count 0)
-    return Reduced(tuple(keys), mean, np.where(empty, np.nan, mn), np.where(empty, np.nan, mx),
-                   total.copy(), count.copy(), bad.copy(),
-                   none if argmin is None else argmin, none if argmax is None else argmax)
+    return Reduced(tuple(keys), mean, mn, mx, total.copy(), count.copy(), bad.copy(), argmin, argmax)
 
 
 def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray,
@@ -265,13 +269,16 @@ def extra_slots(keys: Sequence[str], s: np.ndarray) -> np.ndarray:
     return s[HEADER_LEN + 3 * len(keys) :]
 
 
-def rank_of_max(rows: np.ndarray) -> np.ndarray:
+def rank_of_max(rows: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:
     """Per column of a ``(ranks, n)`` matrix: the lowest rank holding the column's maximum,
-    as float64; NaN where no rank has a finite value (every entry -inf)."""
+    as float64; NaN where no rank has a finite value (every entry -inf). ``top``: the
+    columns' maxima, when the caller has them already."""
     if rows.ndim != 2 or not rows.shape[0]:
         return np.full(rows.shape[-1] if rows.ndim else 0, np.nan)
-    out = np.argmax(rows, axis=0).astype(np.float64)
-    out[~np.isfinite(rows.max(axis=0))] = np.nan
+    out = rows.argmax(axis=0).astype(np.float64)
+    fin = np.isfinite(rows.max(axis=0) if top is None else top)
+    if not fin.all():
+        out[~fin] = np.nan
     return out
 
 

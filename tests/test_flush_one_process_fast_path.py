@@ -363,12 +363,14 @@ class _EchoComm(Comm):
         return obj
 
 
+@pytest.mark.parametrize("shuffled", [True, False])
 @pytest.mark.parametrize("mixed", [False, True])
-def test_general_flush_of_one_call_site_windows_matches_numpy(root, mixed, monkeypatch):
+def test_general_flush_of_one_call_site_windows_matches_numpy(root, mixed, shuffled, monkeypatch):
     """The general (multi-rank) flush reduces a window whose values all came from one call
-    site as one matrix (``_Core.one_site_stats``); with a second call site or collector
-    values it takes the bincount path. Both equal NumPy over both ranks' values (the peer
-    holds the same ones), NaN and inf included."""
+    site as one matrix (``_Core.one_site_stats``: straight into the statistics when the call
+    site's keys are every local key in id order, as with a fixed key order); with a second
+    call site or collector values it takes the bincount path. All equal NumPy over both
+    ranks' values (the peer holds the same ones), NaN and inf included."""
     import distlog
     from distlog.metrics import _Core
 
@@ -383,7 +385,8 @@ def test_general_flush_of_one_call_site_windows_matches_numpy(root, mixed, monke
         seen = {k: [] for k in ("a", "b", "c")}
         for i in range(int(rng.integers(1, 6))):
             kt = ["a", "b", "c"]
-            rng.shuffle(kt)
+            if shuffled:
+                rng.shuffle(kt)
             d = {k: float(rng.normal()) for k in kt}
             if w % 2 and i == 0:  # every other window: a non-finite value
                 d["b"] = float(rng.choice([np.nan, np.inf, -np.inf]))
