@@ -104,3 +104,44 @@ def test_histogram_table_and_resumed_series_use_the_direct_path(tmp_path):
     t2.write(final=True)
     assert t2.series["h"].encode not in (None, False)
     np.testing.assert_array_equal(read_series(store, HISTOGRAMS_TABLE, "h"), np.concatenate([first, more]))
+
+
+def test_a_run_in_the_earlier_layout_resumes_in_its_own_layout(tmp_path):
+    """A table an earlier version wrote (zstd level 3, chunk keys ``c/<i>/0``) is resumed:
+    its series keep their codec and chunk keys (each array's zarr.json says them), a new
+    series takes today's (LZ4, ``c.<i>.0``), and every row reads back through zarr."""
+    import json
+
+    from distlog.layout import table_commit
+
+    rng = np.random.default_rng(4)
+    store = open_storage(str(tmp_path))
+    width = 4
+    old_rows = _rows(rng, 0, 21, width)
+    group = zarr.open_group(str(tmp_path / table_zarr(SCALARS_TABLE)), mode="w")
+    arr = group.create_array("old", shape=(21, width), chunks=(8, width), dtype="float64", fill_value=np.nan,
+                             filters=[TransposeCodec(order=(1, 0))],
+                             compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
+                             attributes={"columns": [f"c{i}" for i in range(width)]})
+    arr[:] = old_rows
+    (tmp_path / table_commit(SCALARS_TABLE)).write_text(json.dumps(
+        {"format": 1, "table": SCALARS_TABLE, "lengths": {"old": 21}, "final": True}))
+    t = RowTable(store, SCALARS_TABLE, [f"c{i}" for i in range(width)], chunk_rows=8)
+    t.load()
+    more, fresh = _rows(rng, 21, 30, width), _rows(rng, 0, 9, width)
+    t.add("old", more)
+    t.add("new", fresh)
+    t.write(final=True)
+    t.finalize()
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "old"), np.concatenate([old_rows, more]))
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "new"), fresh)
+    base = tmp_path / table_zarr(SCALARS_TABLE)
+    assert sorted(p.name for p in (base / "old" / "c").iterdir()) == ["0", "1", "2", "3", "4", "5", "6"]
+    assert not (base / "new" / "c").exists() and (base / "new" / "c.1.0").exists()
+    for key, lib in (("old", "Zstd"), ("new", "LZ4")):
+        doc = json.loads((base / key / "zarr.json").read_text())
+        chunk = next(p for p in (base / key).rglob("*") if p.is_file() and p.name != "zarr.json")
+        assert blosc.cbuffer_complib(chunk.read_bytes()) == lib, (key, doc["codecs"])
+    g = zarr.open_consolidated(str(base), mode="r")  # the consolidated metadata holds both layouts
+    np.testing.assert_array_equal(g["old"][:], np.concatenate([old_rows, more]))
+    np.testing.assert_array_equal(g["new"][:], fresh)
