@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import threading
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -330,9 +330,12 @@ class EntryHandler:
     def __call__(self, items: list[Any], tables: dict[str, "RowTable"]) -> None:
         i, n = 0, len(items)
         flushes = list(map(type, items)).count(FlushItem)
-        if flushes in (0, n):  # the usual list: only log() calls, or only flushes (no Python per item)
+        if flushes == n:  # the usual lists: only flushes, or only log() calls (no Python per item)
             if n:
-                (write_windows(tables[self.table], items) if flushes else self._log(items, tables))
+                write_windows(tables[self.table], items)
+            return
+        if not flushes:
+            self._log(items, tables)
             return
         while i < n:
             flush = items[i].__class__ is FlushItem
@@ -359,24 +362,7 @@ def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, flo
 
     def handle(items: list[Any], tables: dict[str, "RowTable"]) -> None:
         t = tables[table]
-        i, n = 0, len(items)
-        while i < n:
-            prefix = items[i][0]
-            group = items[i:] if i else items
-            one = None
-            if list(map(_prefix, group)).count(prefix) == len(group):  # one view: maybe one call site
-                one = one_site_values(list(map(_values, group)))
-            if one is not None:  # one key set throughout (the usual loop): no Python per call
-                kt, flat = one
-                j = n
-            else:
-                kt = tuple(items[i][3])
-                j = i + 1
-                while j < n and items[j][0] == prefix and tuple(items[j][3]) == kt:
-                    j += 1
-                group = items[i:j]
-                flat = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, group))),
-                                   np.float64, (j - i) * len(kt))
+        for prefix, kt, group, flat in _logged_runs(items):
             keys = key_cache.get((prefix, kt))
             if keys is None:
                 keys = key_cache[(prefix, kt)] = tuple(prefix + k for k in kt)
@@ -391,6 +377,50 @@ def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, flo
                 v = values[:, col]
                 t.add_filled(key, steps, increasing, lambda out, v=v: R.fill_logged(out, steps, times, v))
             cache.add_logged(keys, steps, values)
-            i = j
 
     return handle
+
+
+def _logged_runs(items: list[Any]) -> Iterator[tuple[str, tuple[str, ...], list[Any], np.ndarray]]:
+    """``(prefix, keys, calls, values)`` per run of ``log()`` calls whose rows can be built as
+    one matrix, every key's calls in call order:
+
+    * one view and one key set throughout (the usual loop): one run, read in C;
+    * several call sites (``log(loss=)`` and ``log(lr=)`` each step, or two views) whose
+      keys are all distinct: one run per call site (each key belongs to one of them);
+    * otherwise (a key logged from two call sites): consecutive calls with one key tuple."""
+    n = len(items)
+    if not n:
+        return
+    prefix = items[0][0]
+    if list(map(_prefix, items)).count(prefix) == n:
+        one = one_site_values(list(map(_values, items)))
+        if one is not None:
+            yield prefix, one[0], items, one[1]
+            return
+    sites = list(zip(map(_prefix, items), map(tuple, map(_values, items))))
+    groups: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+    for site, item in zip(sites, items):
+        g = groups.get(site)
+        if g is None:
+            g = groups[site] = []
+        g.append(item)
+    full = [p + k for p, kt in groups for k in kt]
+    if len(set(full)) == len(full):  # no key in two call sites: each one's calls are one run
+        for (p, kt), group in groups.items():
+            yield p, kt, group, _values_of(group, len(kt))
+        return
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and sites[j] == sites[i]:
+            j += 1
+        group = items[i:j]
+        yield sites[i][0], sites[i][1], group, _values_of(group, len(sites[i][1]))
+        i = j
+
+
+def _values_of(calls: list[Any], k: int) -> np.ndarray:
+    """The values of ``log()`` calls that all have one key tuple (of ``k`` keys), flat, in order."""
+    return np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_values, calls))), np.float64,
+                       len(calls) * k)

@@ -144,11 +144,13 @@ class _Cache:
         self.got.append((keys, steps.copy(), values.copy()))
 
 
-@pytest.mark.parametrize("case", ["one_site", "key_order", "key_sets", "prefixes", "with_flushes"])
+@pytest.mark.parametrize("case", ["one_site", "key_order", "key_sets", "prefixes", "two_sites", "with_flushes"])
 def test_entry_handler_rows_equal_the_oracle_whatever_the_batch(tmp_path, case):
     """The writer's handler reads a run of log() calls with one view and key set as one matrix
-    (keys in any order per call), and falls back per run for other key sets, views, or
-    flushes in between; every series gets exactly its own values, in call order."""
+    (keys in any order per call); calls from several call sites with distinct keys (another
+    view, ``log(lr=)`` beside ``log(loss=)``) one matrix per call site; and falls back to runs
+    of consecutive calls where a key comes from two call sites or flushes come in between.
+    Every series gets exactly its own values, in call order."""
     from distlog import entries
     from distlog.reduce import SCALAR_COLUMNS
 
@@ -172,6 +174,11 @@ def test_entry_handler_rows_equal_the_oracle_whatever_the_batch(tmp_path, case):
         items.append((prefix, float(s), 1e9 + s, vals))
         for k, v in vals.items():
             want.setdefault(prefix + k, []).append((s, v))
+        if case == "two_sites":  # a second call at the same step, other keys
+            lr = {"lr": float(rng.uniform()), "gnorm": float(rng.uniform())}
+            items.append(("", float(s), 1e9 + s, lr))
+            for k, v in lr.items():
+                want.setdefault(k, []).append((s, v))
     flushed = []
     if case == "with_flushes":  # one-process flushes between the calls keep their place
         for at in (30, 20, 9, 3):
