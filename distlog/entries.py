@@ -393,12 +393,13 @@ def _logged_runs(items: list[Any]) -> Iterator[tuple[str, tuple[str, ...], list[
     if not n:
         return
     prefix = items[0][0]
-    if list(map(_prefix, items)).count(prefix) == n:
-        one = one_site_values(list(map(_values, items)))
+    prefixes, dicts = list(map(_prefix, items)), list(map(_values, items))
+    if prefixes.count(prefix) == n:
+        one = one_site_values(dicts)
         if one is not None:
             yield prefix, one[0], items, one[1]
             return
-    sites = list(zip(map(_prefix, items), map(tuple, map(_values, items))))
+    sites = list(zip(prefixes, map(tuple, dicts)))
     groups: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
     for site, item in zip(sites, items):
         g = groups.get(site)

@@ -202,13 +202,14 @@ class _Core:
         v = flat.reshape(-1, len(kt))
         keys = self.keys
         fin = np.isfinite(v)
-        if len(cols) == len(keys) and self.entry_all[(prefix, kt)] and fin.all():
+        finite = bool(fin.all())
+        if finite and len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
             # the call site's keys are every local key, in id order (the steady state)
             k = len(keys)
             return R.LocalStats(keys, v.sum(axis=0), np.full(k, float(len(v))), v.min(axis=0),
                                 v.max(axis=0), np.zeros(k))
         stats = R.LocalStats.identity(keys)
-        if fin.all():
+        if finite:
             stats.sum[cols], stats.count[cols] = v.sum(axis=0), len(v)
             stats.min[cols], stats.max[cols] = v.min(axis=0), v.max(axis=0)
         else:
