@@ -1,5 +1,7 @@
 """Opening, using and closing a run in a script that never imported torch does not import it
-(about a second of start-up); the run still records the installed torch version."""
+(about a second of start-up); the run still records the installed torch version. On local disk
+a run writes its tables without zarr either (a third of a second to import, which a short run's
+close waited for); what it wrote reads back through zarr."""
 
 import json
 import os
@@ -52,3 +54,44 @@ def test_a_run_in_a_torch_script_records_its_version(tmp_path):
     assert p.returncode == 0, p.stderr
     meta = json.loads((root / "default" / "t" / RUN_FILE).read_text())
     assert meta["torch"] == p.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.timeout(120)
+def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
+    import numpy as np
+
+    import distlog
+
+    root = tmp_path / "root"
+    steps = 20_000  # three 8,192-row chunks per series: whole chunks and a padded tail
+    script = textwrap.dedent(f"""
+        import json, sys
+        import distlog
+        exp = distlog.get_logger({str(root)!r})
+        with exp.run("plain"):
+            exp.params.set(lr=0.1)
+            for s in range({steps}):
+                exp.metrics("train").log({{"loss": 1.0 / (s + 1), "lr": 0.1 - s * 1e-6}}, step=s)
+                exp.metrics.collect(step=s, acc=(s % 7) / 7)
+                if s % 10 == 9:
+                    exp.metrics.flush()
+            exp.info("done")
+        print(json.dumps({{"zarr_imported": "zarr" in sys.modules}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"zarr_imported": False}
+    run = distlog.open_run(str(root / "default" / "plain"))
+    s = np.arange(steps, dtype=float)
+    for key, want in (("train/loss", 1.0 / (s + 1)), ("train/lr", 0.1 - s * 1e-6)):
+        got = run.metrics.numpy(key)
+        np.testing.assert_array_equal(got["step"], s)
+        np.testing.assert_array_equal(got["value"], want)
+    acc = run.metrics.numpy("acc")  # flush every 10 steps: the mean of each window of 10
+    windows = ((s % 7) / 7).reshape(-1, 10)
+    np.testing.assert_array_equal(acc["step"], s[9::10])
+    np.testing.assert_allclose(acc["mean"], windows.mean(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(acc["max"], windows.max(axis=1))
+    assert "done" in [r.message for r in run.logs.query()]
+    assert run.params["lr"] == 0.1

@@ -48,43 +48,48 @@ CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after 
 _CHUNK_KEYS = {"name": "default", "configuration": {"separator": "."}}
 
 
+# the series codecs as zarr.json spells them: column-major chunks (each column compresses on
+# its own: steps and times to ~nothing), little-endian float64, Blosc LZ4 level 5 with byte
+# shuffle: a fifth to a half of zstd-3's encoding time, the same decoding time; 1.3-2.2x its
+# ratio on logged floats (a value repeated in its mean/min/max/sum columns), 0.75x on logged
+# integers, 0.9x on reduced rows (bench_codecs.py)
+_TRANSPOSE = {"name": "transpose", "configuration": {"order": [1, 0]}}
+_BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
+_BLOSC = {"name": "blosc", "configuration": {"typesize": 8, "cname": "lz4", "clevel": 5,
+                                             "shuffle": "shuffle", "blocksize": 0}}
+
+
 def _codecs() -> dict[str, Any]:
-    from zarr.codecs import BloscCodec, TransposeCodec
-
-    return {
-        # column-major chunks: each column compresses on its own (steps and times to ~nothing);
-        # LZ4 level 5: a fifth to a half of zstd-3's encoding time, the same decoding time;
-        # 1.3-2.2x its ratio on logged floats (a value repeated in its mean/min/max/sum
-        # columns), 0.75x on logged integers, 0.9x on reduced rows (bench_codecs.py)
-        "filters": [TransposeCodec(order=(1, 0))],
-        "compressors": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
-    }
+    """The series codecs as ``create_array`` arguments (zarr creates the arrays on object
+    stores; on local disk the writer writes the same documents itself)."""
+    return {"filters": [_TRANSPOSE], "serializer": _BYTES, "compressors": [_BLOSC]}
 
 
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _scratch = threading.local()  # per thread: the transposed chunk being encoded
 
 
-def chunk_encoder(array: Any) -> Any:
-    """``encode(block) -> bytes`` for a chunk of ``array`` (a zarr AsyncArray; ``block``: its
-    rows, at most a chunk's, NaN-padded to a whole chunk here) when its codecs
-    are the ones ``_codecs()`` gives (any Blosc setting): the writer then encodes whole chunks
-    itself and stores them under the array's chunk keys, which costs a fraction of zarr's
-    per-call ``setitem`` path. None for any other layout (zarr writes those)."""
-    from numcodecs import Blosc
-    from zarr.codecs import BloscCodec, BytesCodec, TransposeCodec
-
-    meta = array.metadata
-    codecs = getattr(meta, "codecs", ())
-    if (len(codecs) != 3 or not isinstance(codecs[0], TransposeCodec) or tuple(codecs[0].order) != (1, 0)
-            or not isinstance(codecs[1], BytesCodec) or getattr(codecs[1].endian, "value", None) != "little"
-            or not isinstance(codecs[2], BloscCodec) or len(meta.shape) != 2 or str(meta.dtype.to_native_dtype()) != "float64"):
+def chunk_encoder(doc: dict[str, Any]) -> Any:
+    """``encode(block) -> bytes`` for a chunk of the array whose ``zarr.json`` is ``doc``
+    (``block``: its rows, at most a chunk's, NaN-padded to a whole chunk here) when its codecs
+    are the series codecs (transpose (1, 0), little-endian float64, any Blosc setting): the
+    writer then encodes whole chunks itself and stores them under the array's chunk keys,
+    with no zarr (a fraction of zarr's per-call ``setitem`` path). None for any other layout
+    (zarr writes those)."""
+    codecs = doc.get("codecs", ())
+    names = [c.get("name") for c in codecs]
+    conf = [c.get("configuration") or {} for c in codecs]
+    if (names != ["transpose", "bytes", "blosc"] or list(conf[0].get("order", ())) != [1, 0]
+            or conf[1].get("endian") != "little" or len(doc.get("shape", ())) != 2
+            or doc.get("data_type") != "float64"
+            or conf[2].get("shuffle") not in _SHUFFLES or not conf[2].get("typesize")):
         return None
-    b = codecs[2]
-    blosc = Blosc.from_config({"cname": b.cname.name, "clevel": b.clevel, "blocksize": b.blocksize,
-                               "shuffle": {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[b.shuffle.value],
-                               "typesize": b.typesize})
+    from numcodecs import Blosc
 
-    rows = int(meta.chunk_grid.chunk_shape[0])
+    b = conf[2]
+    blosc = Blosc(cname=b["cname"], clevel=int(b["clevel"]), shuffle=_SHUFFLES[b["shuffle"]],
+                  blocksize=int(b.get("blocksize", 0)), typesize=int(b["typesize"]))
+    rows = int(doc["chunk_grid"]["configuration"]["chunk_shape"][0])
 
     def encode(block: np.ndarray) -> bytes:
         # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs.
@@ -196,6 +201,26 @@ def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> list[Any]:
 _GROUP_DOC = b'{"attributes": {}, "zarr_format": 3, "node_type": "group"}'
 
 
+def chunk_key(doc: dict[str, Any], row_chunk: int) -> str:
+    """The key of row chunk ``row_chunk`` (column chunk 0) of the 2-D array whose ``zarr.json``
+    is ``doc``, as its ``chunk_key_encoding`` spells it (``c.<i>.0`` today, ``c/<i>/0`` in
+    runs written before; ``<i>.0`` for zarr's "v2" encoding)."""
+    enc = doc.get("chunk_key_encoding") or {"name": "default"}
+    sep = (enc.get("configuration") or {}).get("separator")
+    if enc.get("name") == "v2":
+        return f"{row_chunk}{sep or '.'}0"
+    sep = sep or "/"
+    return f"c{sep}{row_chunk}{sep}0"
+
+
+@dataclass(frozen=True)
+class _Created:
+    """A series array the writer created itself (local disk), at ``path`` inside the table:
+    its chunks and documents are plain puts; zarr opens it only for what only zarr does."""
+
+    path: str
+
+
 def _json(doc: Any) -> bytes:
     """A Zarr metadata document (``to_dict()``: JSON-ready, NaN spelled "NaN") as bytes."""
     return json.dumps(doc, allow_nan=True).encode()
@@ -217,8 +242,8 @@ class _Series:
     n: int = 0  # rows in total (committed + buffered)
     written: int = 0  # rows durably written to chunks (>= committed)
     capacity: int = 0  # the array's current first dimension
-    array: Any = None  # a zarr AsyncArray
-    encode: Any = False  # chunk_encoder(array), found on first use (False: not looked up yet)
+    array: Any = None  # a zarr AsyncArray, or ``_Created`` (none: not created yet)
+    encode: Any = False  # chunk_encoder(doc), found on first use (False: not looked up yet)
     doc: Any = None  # the array's metadata document as stored (its shape: ``capacity``)
     on_disk: int = 0  # rows an earlier attempt's array had: chunks up to there may exist
     last_step: float = -np.inf  # step (column 0) of the last row; rows must go past it
@@ -256,7 +281,6 @@ class RowTable:
         self._made_groups: set[str] = set()  # groups this table wrote for nested keys
         self._root: Any = None  # the table's zarr StorePath (``_store_root``)
         self._docs: dict[int, dict[str, Any]] = {}  # width: a series document without its shape
-        self._metas: dict[tuple[int, int], Any] = {}  # (width, capacity): parsed zarr metadata
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -280,15 +304,15 @@ class RowTable:
 
     def _new_arrays(self, specs: list[tuple[str, int, int]]) -> list[Any]:
         """Create the arrays ``(key, width, capacity)`` (an existing one is replaced); each
-        one's ``(AsyncArray, its document or None)`` or the exception it raised. Where puts are cheap (local disk) the
-        metadata documents are written here (``_array_document``: what zarr's ``create_array``
-        writes); elsewhere zarr creates them, all at once."""
+        one's ``(array, its document or None)`` or the exception it raised. Where puts are
+        cheap (local disk) the metadata documents are written here, with no zarr
+        (``_array_document``: what zarr's ``create_array`` writes), each array a ``_Created``;
+        elsewhere zarr creates them, all at once."""
         if not self.backend.cheap_puts:
             made = gather_async([self._create_array_async(*spec) for spec in specs], return_exceptions=True)
             return [a if isinstance(a, BaseException) else (a, None) for a in made]
-        from zarr.core.array import AsyncArray, parse_array_metadata
-
-        root = self._store_root()
+        if self._group is None and not self.backend.exists(f"{self.zarr_path}/zarr.json"):
+            self.backend.put_object(f"{self.zarr_path}/zarr.json", _GROUP_DOC)
         out: list[Any] = []
         for key, width, capacity in specs:
             try:
@@ -310,11 +334,8 @@ class RowTable:
                 if node == "array":  # never committed by an earlier attempt: replace it whole,
                     self.backend.delete(f"{self.zarr_path}/{key}", recursive=True)  # chunks too
                 doc = self._array_document(width, capacity)
-                meta = self._metas.get((width, capacity))
-                if meta is None:  # (zarr's parsing costs ~1 ms: once per shape, not per series)
-                    meta = self._metas[(width, capacity)] = parse_array_metadata(doc)
                 self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
-                out.append((AsyncArray(meta, root / key), doc))
+                out.append((_Created(key), doc))
             except Exception as e:  # noqa: BLE001 - the caller reports per series
                 out.append(e)
         return out
@@ -335,35 +356,39 @@ class RowTable:
         return {"shape": [capacity, width], **template}
 
     def _document_template(self, width: int) -> dict[str, Any]:
-        from zarr.codecs import BytesCodec
-
-        codecs = _codecs()
-        blosc = codecs["compressors"][0]
         return {
             "data_type": "float64",
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [self.chunk_rows, width]}},
             "chunk_key_encoding": _CHUNK_KEYS,
             "fill_value": "NaN",
-            "codecs": [codecs["filters"][0].to_dict(), BytesCodec(endian="little").to_dict(),
-                       type(blosc)(typesize=8, cname=blosc.cname, clevel=blosc.clevel,
-                                   shuffle=blosc.shuffle, blocksize=blosc.blocksize).to_dict()],
+            "codecs": [_TRANSPOSE, _BYTES, _BLOSC],
             "attributes": {"columns": self._columns_for(width), **self.attrs},
             "zarr_format": 3, "node_type": "array", "storage_transformers": [],
         }
 
     def _store_root(self) -> Any:
-        """The table's zarr ``StorePath``. Where puts are cheap the root group's document is
-        written here if it is missing (zarr's ``open_group`` costs a few event-loop hops)."""
+        """The table's zarr ``StorePath`` (the group is opened, or on local disk made, by then)."""
         if self._root is None:
             if self.backend.cheap_puts and self._group is None:
                 from zarr.storage import StorePath
 
-                if not self.backend.exists(f"{self.zarr_path}/zarr.json"):
-                    self.backend.put_object(f"{self.zarr_path}/zarr.json", _GROUP_DOC)
                 self._root = StorePath(self.backend.zarr_store(self.zarr_path))
             else:
                 self._root = self.group()._async_group.store_path
         return self._root
+
+    def _zarr_array(self, s: _Series) -> Any:
+        """``s``'s zarr AsyncArray (one the writer created itself is opened from its document)."""
+        if type(s.array) is _Created:
+            from zarr.core.array import AsyncArray, parse_array_metadata
+
+            s.array = AsyncArray(parse_array_metadata(self._doc(s)), self._store_root() / s.array.path)
+        return s.array
+
+    @staticmethod
+    def _path(s: _Series) -> str:
+        """Where ``s``'s array lies inside the table."""
+        return s.array.path if type(s.array) is _Created else s.array.store_path.path
 
     def _create_array_async(self, key: str, width: int, capacity: int) -> Any:
         return self.group()._async_group.create_array(
@@ -386,8 +411,9 @@ class RowTable:
     def _direct(self, s: _Series) -> bool:
         """Whether the writer encodes this series' chunks itself (``chunk_encoder``)."""
         if s.encode is False:
-            s.encode = chunk_encoder(s.array)
-            if s.encode is not None and s.array.metadata.chunk_grid.chunk_shape[0] != self.chunk_rows:
+            doc = self._doc(s)
+            s.encode = chunk_encoder(doc)
+            if s.encode is not None and doc["chunk_grid"]["configuration"]["chunk_shape"][0] != self.chunk_rows:
                 s.encode = None  # stored with other chunk rows (a resume with another chunk_rows)
         return s.encode is not None
 
@@ -402,10 +428,11 @@ class RowTable:
             return []
         C = self.chunk_rows
         if self._direct(s):
-            return [_Chunk(f"{s.array.store_path.path}/{s.array.metadata.encode_chunk_key((c0 // C, 0))}",
+            path, doc = self._path(s), self._doc(s)
+            return [_Chunk(f"{path}/{chunk_key(doc, c0 // C)}",
                            s.buf[c0 - s.tail_start : min(c0 + C, end) - s.tail_start], s.encode)
                     for c0 in range(first, end, C)]
-        return [s.array.setitem(slice(first, end), s.buf[first - s.tail_start : end - s.tail_start])]
+        return [self._zarr_array(s).setitem(slice(first, end), s.buf[first - s.tail_start : end - s.tail_start])]
 
     def _resize(self, s: _Series, rows: int) -> Any:
         """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
@@ -419,7 +446,7 @@ class RowTable:
         def stored() -> None:
             s.doc = doc
 
-        return _Put(f"{s.array.store_path.path}/zarr.json", _json(doc), stored)
+        return _Put(f"{self._path(s)}/zarr.json", _json(doc), stored)
 
     @staticmethod
     def _doc(s: _Series) -> dict[str, Any]:
@@ -430,10 +457,11 @@ class RowTable:
         return s.doc
 
     async def _zarr_resize(self, s: _Series, rows: int) -> None:
-        if s.doc is not None and s.doc["shape"] != list(s.array.metadata.shape):
+        array = self._zarr_array(s)
+        if s.doc is not None and s.doc["shape"] != list(array.metadata.shape):
             # the writer's puts resized it since zarr last did: zarr works from the real shape
-            object.__setattr__(s.array, "metadata", s.array.metadata.update_shape(tuple(s.doc["shape"])))
-        await s.array.resize((rows, s.width))
+            object.__setattr__(array, "metadata", array.metadata.update_shape(tuple(s.doc["shape"])))
+        await array.resize((rows, s.width))
         s.doc = None  # zarr's object holds the new shape now
         s.on_disk = min(s.on_disk, rows)  # chunks past the new end were deleted
 
@@ -983,9 +1011,14 @@ class BackgroundWriter:
 
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
-        # zarr is imported here, once, in the background: the tables' threads at close must
-        # not be the first to import it, two at a time (one then sees a half-imported zarr)
-        import zarr  # noqa: F401
+        # the codecs (and zarr, where it writes: object stores) are imported here, once, in the
+        # background: the tables' threads at close must not be the first to import them, two at
+        # a time (one then sees a half-imported module). On local disk the writer needs no
+        # zarr (a third of a second to import, which a short run's close would wait for)
+        import numcodecs  # noqa: F401
+
+        if not all(t.backend.cheap_puts for t in self.tables.values()):
+            import zarr  # noqa: F401
 
         next_commit = time.monotonic() + self.commit_interval
         create_at: float | None = None  # when to create the arrays of new series

@@ -5,9 +5,12 @@ within minutes, so only interleaved runs compare).
 Each run is its own process: 20,000 steps x 10 scalars in one of the README's patterns, then
 ``close()`` right after the loop (or ``--settle`` seconds later, once the writer caught up).
 Reported per pattern: training-thread CPU per step, background CPU per step (process CPU
-minus the training thread's: writer thread, encoders, close) and close time.
+minus the training thread's: writer thread, encoders, close) and close time. The child imports
+only distlog before its run opens, as a training script does (``--preimport zarr,numcodecs``
+leaves out the import of what the writer needs, which a short run's close otherwise waits for).
 
     python scripts/bench/bench_close.py [--runs 12] [--settle 0] [--against /path/to/checkout]
+                                        [--preimport zarr]
 
 ``--against``: a second source tree (``git worktree add /tmp/base <rev>``); each child runs in
 a fresh temporary folder with that tree first on ``PYTHONPATH`` (never the current folder,
@@ -30,9 +33,11 @@ from common import table  # noqa: E402
 STEPS, KEYS = 20_000, 10
 
 CHILD = r"""
-import json, sys, tempfile, time
-import distlog, zarr
+import importlib, json, sys, tempfile, time
+import distlog
 mode, settle, steps, keys = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for module in filter(None, sys.argv[5].split(",")):
+    importlib.import_module(module)
 names = [f"m{k:02d}" for k in range(keys)]
 rows = [{k: j + (i % 512) / 512 + i * 1e-4 for j, k in enumerate(names)} for i in range(steps)]
 exp = distlog.get_logger(tempfile.mkdtemp())
@@ -59,20 +64,21 @@ exp.close()
 close = time.perf_counter() - t0
 background = (time.process_time() - p0) - (time.thread_time() - c0)
 print(json.dumps({"loop_us": loop / steps * 1e6, "background_us": background / steps * 1e6,
-                  "close_ms": close * 1e3, "file": distlog.__file__}))
+                  "close_ms": close * 1e3, "file": distlog.__file__, "zarr": "zarr" in sys.modules}))
 """
 
 MODES = ("log", "log(dict)", "collect", "collect(dict)")
 
 
-def run_one(tree: str, mode: str, settle: float) -> dict[str, float]:
+def run_one(tree: str, mode: str, settle: float, preimport: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)}
     with tempfile.TemporaryDirectory() as cwd:  # the current folder would shadow PYTHONPATH
-        out = subprocess.run([sys.executable, "-c", CHILD, mode, str(settle), str(STEPS), str(KEYS)],
+        out = subprocess.run([sys.executable, "-c", CHILD, mode, str(settle), str(STEPS), str(KEYS), preimport],
                              cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
     got = json.loads(out)
     if not os.path.realpath(got.pop("file")).startswith(os.path.realpath(tree) + os.sep):
         raise SystemExit(f"the child imported distlog from outside {tree}: check PYTHONPATH")
+    got["zarr"] = float(got["zarr"])
     return got
 
 
@@ -82,6 +88,8 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=0.0, help="seconds between the loop and close")
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--against", help="another distlog source tree, run interleaved with this one")
+    ap.add_argument("--preimport", default="", help="modules the child imports before its run opens "
+                    "(e.g. zarr,numcodecs; default: none but distlog, as a training script)")
     args = ap.parse_args()
     here = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     trees = {"this": here, **({"against": os.path.abspath(args.against)} if args.against else {})}
@@ -89,15 +97,16 @@ def main() -> None:
     for _ in range(args.runs):
         for mode in args.modes:
             for name, tree in trees.items():
-                results.setdefault((mode, name), []).append(run_one(tree, mode, args.settle))
+                results.setdefault((mode, name), []).append(run_one(tree, mode, args.settle, args.preimport))
     rows = []
     for (mode, name), runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         rows.append([mode, name, med["loop_us"], med["background_us"], med["close_ms"],
-                     min(r["close_ms"] for r in runs)])
-    print(f"{STEPS:,} steps x {KEYS} keys, close {args.settle:g} s after the loop, medians of {args.runs} runs")
+                     min(r["close_ms"] for r in runs), "yes" if med["zarr"] else "no"])
+    print(f"{STEPS:,} steps x {KEYS} keys, close {args.settle:g} s after the loop, medians of {args.runs} runs; "
+          f"imported before the run: distlog{',' + args.preimport if args.preimport else ''}")
     print(table(rows, ["pattern", "tree", "training CPU µs/step", "background CPU µs/step",
-                       "close ms", "close ms (min)"]))
+                       "close ms", "close ms (min)", "zarr imported"]))
 
 
 if __name__ == "__main__":

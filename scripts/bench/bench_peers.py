@@ -377,14 +377,14 @@ class Aim(Peer):
 
 
 PEERS: dict[str, tuple[str, type[Peer], str]] = {
-    # name: (label, class, modules imported before the clock starts: a run's writer thread
-    # imports zarr when the run opens, so a run longer than that import never waits for it)
+    # name: (label, class, modules imported before the clock starts: each logger's own package,
+    # as a training script imports it; distlog's writer imports its codecs in the background)
     "floor": ("list of dicts (floor)", Floor, "json"),
-    "distlog-collect": ("distlog collect + flush() every 10 steps", DistlogCollect, "distlog,zarr"),
-    "distlog-collect-dict": ("distlog collect(dict) + flush() every 10 steps", DistlogCollectDict, "distlog,zarr"),
-    "distlog-log": ("distlog log() every step", DistlogLog, "distlog,zarr"),
-    "distlog-log-dict": ("distlog log(dict) every step", DistlogLogDict, "distlog,zarr"),
-    "distlog-collector": ("distlog collector() ×10 + flush() every 10", DistlogCollector, "distlog,zarr"),
+    "distlog-collect": ("distlog collect + flush() every 10 steps", DistlogCollect, "distlog"),
+    "distlog-collect-dict": ("distlog collect(dict) + flush() every 10 steps", DistlogCollectDict, "distlog"),
+    "distlog-log": ("distlog log() every step", DistlogLog, "distlog"),
+    "distlog-log-dict": ("distlog log(dict) every step", DistlogLogDict, "distlog"),
+    "distlog-collector": ("distlog collector() ×10 + flush() every 10", DistlogCollector, "distlog"),
     "zarr-direct": ("Zarr written directly, whole chunks", ZarrDirect, "zarr"),
     "tensorboard": ("TensorBoard SummaryWriter add_scalar ×10", TensorBoard, "torch.utils.tensorboard"),
     "wandb": ("wandb offline", Wandb, "wandb"),
