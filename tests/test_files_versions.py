@@ -73,6 +73,43 @@ def test_files_table_written_at_close(tmp_path):
     assert [r.sha256 for r in recs] == list(g["sha256"][:n])
 
 
+def test_the_files_table_is_what_zarr_writes(tmp_path, monkeypatch):
+    """The files table is built without zarr (a run on local disk never imports it): its
+    documents, consolidated metadata and chunk bytes must be what zarr writes for the same
+    columns, including a padded edge chunk, non-ASCII names and a missing step."""
+    from distlog.storage import open_storage
+    from distlog.writers import manifest
+
+    monkeypatch.setattr(manifest, "TABLE_CHUNK", 4)  # 10 rows: chunks of 4, 4 and 2 (+2 fill)
+    recs = [manifest.FileRecord(path=f"ns/é{i}.bin", name=f"é{i}.bin", namespace="ns", sha256=f"{i:064x}",
+                                size=i * 1000, media_type="application/octet-stream", rank=i % 3,
+                                host="nœud", step=None if i % 4 == 0 else i, time=1.7e9 + i,
+                                version=1 + i // 5, attempt=i // 7) for i in range(10)]
+    store = open_storage(str(tmp_path / "mine"))
+    store.put_object("files.zarr/stale/zarr.json", b"{}")  # an earlier table is replaced whole
+    assert manifest.write_files_table(store, recs) == 10
+    ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="w")
+    for col, kind in TABLE_COLUMNS:
+        values = [getattr(r, col) for r in recs]
+        data = (np.array(values, dtype=str) if kind == "str" else np.array(
+            [-1 if v is None else v for v in values], np.int64 if kind == "int" else np.float64))
+        ref.create_array(col, shape=(10,), chunks=(4,), dtype=str if kind == "str" else data.dtype)[:] = data
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
+        zarr.consolidate_metadata(str(tmp_path / "ref.zarr"))
+    mine, theirs = tmp_path / "mine" / table_zarr(FILES_TABLE), tmp_path / "ref.zarr"
+    files = sorted(os.path.relpath(os.path.join(d, f), mine) for d, _, fs in os.walk(mine) for f in fs)
+    assert files == sorted(os.path.relpath(os.path.join(d, f), theirs) for d, _, fs in os.walk(theirs) for f in fs)
+    assert "path/c/2" in files and not any(f.startswith("stale") for f in files)
+    for f in files:
+        a, b = (mine / f).read_bytes(), (theirs / f).read_bytes()
+        assert (json.loads(a) == json.loads(b)) if f.endswith("zarr.json") else a == b, f
+    g = zarr.open_consolidated(str(mine), mode="r")
+    assert list(g["name"][:]) == [r.name for r in recs] and g["step"][:].tolist()[:2] == [-1, 1]
+
+
 def test_versions_continue_in_a_resumed_attempt(tmp_path):
     root = str(tmp_path / "root")
     exp = distlog.get_logger(root)

@@ -1,6 +1,6 @@
 """Opening, using and closing a run in a script that never imported torch does not import it
 (about a second of start-up); the run still records the installed torch version. On local disk
-a run writes its tables without zarr either (a third of a second to import, which a short run's
+a run writes its tables (metrics, logs, files) without zarr either (a third of a second to import, which a short run's
 close waited for); what it wrote reads back through zarr."""
 
 import json
@@ -70,6 +70,7 @@ def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
         exp = distlog.get_logger({str(root)!r})
         with exp.run("plain"):
             exp.params.set(lr=0.1)
+            exp.files("ckpt").save(b"weights", "model.bin")
             for s in range({steps}):
                 exp.metrics("train").log({{"loss": 1.0 / (s + 1), "lr": 0.1 - s * 1e-6}}, step=s)
                 exp.metrics.collect(step=s, acc=(s % 7) / 7)
@@ -95,3 +96,10 @@ def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
     np.testing.assert_array_equal(acc["max"], windows.max(axis=1))
     assert "done" in [r.message for r in run.logs.query()]
     assert run.params["lr"] == 0.1
+    assert [(r.path, r.size) for r in run.files.records()] == [("ckpt/model.bin", 7)]
+    import zarr
+
+    from distlog.layout import FILES_TABLE, table_zarr
+
+    table = zarr.open_consolidated(str(root / "default" / "plain" / table_zarr(FILES_TABLE)), mode="r")
+    assert list(table["path"][:]) == ["ckpt/model.bin"] and table["size"][:].tolist() == [7]

@@ -3,19 +3,15 @@ from them at close: ``FileRecord``, its parser, and ``write_files_table`` (docs/
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from ..layout import FILES_TABLE, MANIFEST_DIR, is_manifest_name, manifest_path, table_commit, table_zarr
-from ..storage.abandoned import closing_abandoned
 from ..storage.base import StorageBackend
-from .rowstore import gather_async
 
 
 TABLE_NAME = FILES_TABLE
@@ -87,6 +83,54 @@ def read_manifests(storage: StorageBackend) -> list[FileRecord]:
     return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
 
 
+# each column kind: (zarr data type, fill value, its serializer codec), as zarr's create_array
+# writes them for str, "int64" and "float64"; then zstd level 0 (zarr's default compressor)
+_KINDS = {"str": ("string", "", {"name": "vlen-utf8", "configuration": {}}),
+          "int": ("int64", 0, {"name": "bytes", "configuration": {"endian": "little"}}),
+          "float": ("float64", 0.0, {"name": "bytes", "configuration": {"endian": "little"}})}
+_ZSTD = {"name": "zstd", "configuration": {"level": 0, "checksum": False}}
+
+
+def files_table_objects(recs: list[FileRecord]) -> dict[str, bytes]:
+    """Every object of the files table of ``recs`` (at least one, in table order), by path
+    inside ``files.zarr``: the group's ``zarr.json`` with every column's metadata consolidated,
+    each column's ``zarr.json`` and chunks. What zarr writes for these arrays (a test compares
+    documents and chunk bytes), made without zarr: a run on local disk then never imports it."""
+    from numcodecs import VLenUTF8, Zstd
+
+    n = len(recs)
+    rows = min(n, TABLE_CHUNK)
+    zstd, vlen = Zstd(level=0, checksum=False), VLenUTF8()
+    out: dict[str, bytes] = {}
+    docs: dict[str, Any] = {}
+    for col, kind in TABLE_COLUMNS:
+        dtype, fill, serializer = _KINDS[kind]
+        values = [getattr(r, col) for r in recs]
+        if kind == "str":
+            data = np.array(values + [fill] * (-n % rows), dtype=object)  # edge chunk: fill
+        else:
+            data = np.array([-1 if v is None else v for v in values] + [fill] * (-n % rows),
+                            dtype=np.dtype(dtype).newbyteorder("<"))
+        docs[col] = {
+            "shape": [n], "data_type": dtype,
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [rows]}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": fill, "codecs": [serializer, _ZSTD], "attributes": {},
+            "zarr_format": 3, "node_type": "array", "storage_transformers": []}
+        out[f"{col}/zarr.json"] = _json(docs[col])
+        for i, start in enumerate(range(0, n, rows)):
+            block = data[start : start + rows]
+            if not (block == fill).all():  # (as zarr: a chunk of fill values is not stored)
+                out[f"{col}/c/{i}"] = zstd.encode(vlen.encode(block) if kind == "str" else block.tobytes())
+    out["zarr.json"] = _json({"attributes": {}, "zarr_format": 3, "node_type": "group", "consolidated_metadata": {
+        "kind": "inline", "must_understand": False, "metadata": docs}})
+    return out
+
+
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc, indent=2).encode()
+
+
 def write_files_table(storage: StorageBackend, records: list[FileRecord] | None = None) -> int:
     """Rank 0, at close: merge all manifests into ``files.zarr`` + ``files.commit.json``.
 
@@ -102,32 +146,12 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
         records = read_manifests(storage)
     if not records:
         return 0
-    import zarr
-
     recs = sorted(records, key=lambda r: (r.time, r.rank, r.path))
-    n = len(recs)
     commit = table_commit(TABLE_NAME)
     storage.delete(commit)
-    store = storage.zarr_store(table_zarr(TABLE_NAME))
-    with closing_abandoned():
-        group = zarr.open_group(store=store, mode="w")._async_group
-    columns = []
-    for col, kind in TABLE_COLUMNS:
-        values = [getattr(r, col) for r in recs]
-        if kind == "str":
-            columns.append((col, np.array(values, dtype=str), str))
-        elif kind == "int":
-            columns.append((col, np.array([-1 if v is None else v for v in values], np.int64), "int64"))
-        else:
-            columns.append((col, np.array(values, dtype=np.float64), "float64"))
-    # every column at once through zarr's async API: a few round trips, not 2 per column
-    arrays = gather_async([group.create_array(col, shape=(n,), chunks=(min(max(n, 1), TABLE_CHUNK),),
-                                         dtype=dtype) for col, _, dtype in columns])
-    if n:
-        gather_async([a.setitem(slice(0, n), data) for a, (_, data, _) in zip(arrays, columns)])
-    with warnings.catch_warnings(), closing_abandoned():
-        warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
-        zarr.consolidate_metadata(store)
+    storage.delete(table_zarr(TABLE_NAME), recursive=True)  # (a rewrite: the table whole)
+    storage.put_objects({f"{table_zarr(TABLE_NAME)}/{k}": v for k, v in files_table_objects(recs).items()})
+    n = len(recs)
     storage.write_json(commit, {"format": 1, "table": TABLE_NAME, "length": n,
                                 "columns": [c for c, _ in TABLE_COLUMNS], "time": time.time()})
     return n
