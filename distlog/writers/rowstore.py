@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+from numcodecs import Blosc  # imported with distlog (~60 ms): never on a run's writer thread,
+# where its import would take the GIL from the training loop and a short run's close would wait
 
 from ..layout import table_commit, table_zarr
 from .. import report
@@ -84,8 +86,6 @@ def chunk_encoder(doc: dict[str, Any]) -> Any:
             or doc.get("data_type") != "float64"
             or conf[2].get("shuffle") not in _SHUFFLES or not conf[2].get("typesize")):
         return None
-    from numcodecs import Blosc
-
     b = conf[2]
     blosc = Blosc(cname=b["cname"], clevel=int(b["clevel"]), shuffle=_SHUFFLES[b["shuffle"]],
                   blocksize=int(b.get("blocksize", 0)), typesize=int(b["typesize"]))
@@ -1011,12 +1011,10 @@ class BackgroundWriter:
 
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
-        # the codecs (and zarr, where it writes: object stores) are imported here, once, in the
-        # background: the tables' threads at close must not be the first to import them, two at
-        # a time (one then sees a half-imported module). On local disk the writer needs no
-        # zarr (a third of a second to import, which a short run's close would wait for)
-        import numcodecs  # noqa: F401
-
+        # zarr, where it writes (object stores), is imported here, once, in the background:
+        # the tables' threads at close must not be the first to import it, two at a time (one
+        # then sees a half-imported module). On local disk the writer needs no zarr (a third
+        # of a second to import, which a short run's close would wait for)
         if not all(t.backend.cheap_puts for t in self.tables.values()):
             import zarr  # noqa: F401
 
