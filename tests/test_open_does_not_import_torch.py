@@ -14,6 +14,14 @@ import pytest
 from distlog.layout import RUN_FILE
 
 
+def _last_line(script: str) -> str:
+    """The last line ``script`` prints, run in a fresh interpreter (which has imported nothing)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip().splitlines()[-1]
+
+
 @pytest.mark.timeout(120)
 def test_a_run_without_torch_never_imports_it(tmp_path):
     root = tmp_path / "root"
@@ -29,10 +37,7 @@ def test_a_run_without_torch_never_imports_it(tmp_path):
             exp.info("done")
         print(json.dumps({{"torch_imported": "torch" in sys.modules}}))
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"torch_imported": False}
+    assert json.loads(_last_line(script)) == {"torch_imported": False}
     meta = json.loads((root / "default" / "plain" / RUN_FILE).read_text())
     import torch  # the test process may import it: the version must match the installed one
 
@@ -49,11 +54,9 @@ def test_a_run_in_a_torch_script_records_its_version(tmp_path):
             exp.metrics.log(step=0, x=torch.tensor(2.0))
         print(torch.__version__)
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
-    assert p.returncode == 0, p.stderr
+    version = _last_line(script)
     meta = json.loads((root / "default" / "t" / RUN_FILE).read_text())
-    assert meta["torch"] == p.stdout.strip().splitlines()[-1]
+    assert meta["torch"] == version
 
 
 @pytest.mark.timeout(120)
@@ -79,10 +82,7 @@ def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
             exp.info("done")
         print(json.dumps({{"zarr_imported": "zarr" in sys.modules}}))
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=100)
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"zarr_imported": False}
+    assert json.loads(_last_line(script)) == {"zarr_imported": False}
     run = distlog.open_run(str(root / "default" / "plain"))
     s = np.arange(steps, dtype=float)
     for key, want in (("train/loss", 1.0 / (s + 1)), ("train/lr", 0.1 - s * 1e-6)):
