@@ -145,3 +145,23 @@ def test_a_run_in_the_earlier_layout_resumes_in_its_own_layout(tmp_path):
     g = zarr.open_consolidated(str(base), mode="r")  # the consolidated metadata holds both layouts
     np.testing.assert_array_equal(g["old"][:], np.concatenate([old_rows, more]))
     np.testing.assert_array_equal(g["new"][:], fresh)
+
+
+def test_an_array_the_writer_created_itself_opens_in_zarr_when_zarr_must_act(tmp_path):
+    """On local disk a new series is a ``_Created`` array (no zarr object); an operation only
+    zarr does (a resize that deletes chunks past the new end) opens it from its document."""
+    from distlog.writers.rowstore import _Created
+
+    rng = np.random.default_rng(7)
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, SCALARS_TABLE, ["step", "a", "b"], chunk_rows=8)
+    rows = _rows(rng, 0, 20, 3)
+    t.add("s", rows)
+    t.write()
+    s = t.series["s"]
+    assert type(s.array) is _Created and s.capacity == 24
+    assert t._run_ops([t._zarr_resize(s, 9)]) == [None]  # chunk 2 (rows 16-19) is deleted
+    assert type(s.array) is not _Created
+    arr = zarr.open_array(str(tmp_path / table_zarr(SCALARS_TABLE) / "s"), mode="r")
+    assert arr.shape == (9, 3) and not (tmp_path / table_zarr(SCALARS_TABLE) / "s" / "c.2.0").exists()
+    np.testing.assert_array_equal(arr[:], rows[:9])
