@@ -103,3 +103,30 @@ def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
 
     table = zarr.open_consolidated(str(root / "default" / "plain" / table_zarr(FILES_TABLE)), mode="r")
     assert list(table["path"][:]) == ["ckpt/model.bin"] and table["size"][:].tolist() == [7]
+
+    # a second attempt resumes from a checkpoint at step 9,999: the stored series are read and
+    # cut back (chunks past the new end deleted) and continued, still without zarr
+    again = textwrap.dedent(f"""
+        import json, sys
+        import distlog
+        exp = distlog.get_logger({str(root)!r})
+        with exp.run("plain", resume="must", resume_step=9999):
+            for s in range(10_000, 10_500):
+                exp.metrics("train").log({{"loss": -s, "lr": 0.5}}, step=s)
+                exp.metrics.collect(step=s, acc=1.0)
+                if s % 10 == 9:
+                    exp.metrics.flush()
+        print(json.dumps({{"zarr_imported": "zarr" in sys.modules}}))
+    """)
+    assert json.loads(_last_line(again)) == {"zarr_imported": False}
+    run = distlog.open_run(str(root / "default" / "plain"))
+    s2 = np.arange(10_500, dtype=float)
+    got = run.metrics.numpy("train/loss")
+    np.testing.assert_array_equal(got["step"], s2)
+    np.testing.assert_array_equal(got["value"], np.where(s2 < 10_000, 1.0 / (s2 + 1), -s2))
+    acc = run.metrics.numpy("acc")
+    np.testing.assert_array_equal(acc["step"], s2[9::10])
+    np.testing.assert_allclose(acc["mean"], np.concatenate([windows.mean(axis=1)[:1000], np.ones(50)]), rtol=1e-12)
+    series = root / "default" / "plain" / "scalars.zarr" / "train" / "loss"
+    assert sorted(p.name for p in series.glob("c.*")) == ["c.0.0", "c.1.0"]  # c.2.0 (rows 16,384+) deleted
+    assert zarr.open_consolidated(str(root / "default" / "plain" / "scalars.zarr"), mode="r")["train/loss"].shape[0] == 10_500

@@ -2,6 +2,7 @@
 table's codecs) instead of zarr's ``setitem``: what it stores must read back through zarr,
 byte-identical in value to what zarr would have written, for any width and Blosc setting."""
 
+import json
 import os
 
 import numpy as np
@@ -165,3 +166,27 @@ def test_an_array_the_writer_created_itself_opens_in_zarr_when_zarr_must_act(tmp
     arr = zarr.open_array(str(tmp_path / table_zarr(SCALARS_TABLE) / "s"), mode="r")
     assert arr.shape == (9, 3) and not (tmp_path / table_zarr(SCALARS_TABLE) / "s" / "c.2.0").exists()
     np.testing.assert_array_equal(arr[:], rows[:9])
+
+
+def test_stored_rows_read_without_zarr_are_what_zarr_reads(tmp_path):
+    """A resumed attempt reads an earlier attempt's rows itself (``_StoredRows``): any row
+    range and column, across chunks, a missing chunk reading as NaN, as zarr reads them."""
+    from distlog.writers.rowstore import _Created, _StoredRows
+
+    rng = np.random.default_rng(3)
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, SCALARS_TABLE, ["step", "a", "b", "c"], chunk_rows=8)
+    t.add("k", _rows(rng, 0, 29, 4))
+    t.write(final=True)
+    t.finalize()
+    base = tmp_path / table_zarr(SCALARS_TABLE) / "k"
+    (base / "c.2.0").unlink()  # rows 16-23: a chunk never written reads as the fill value
+    arr = zarr.open_array(str(base), mode="r")
+    mine = _StoredRows(store, f"{table_zarr(SCALARS_TABLE)}/k", json.loads((base / "zarr.json").read_text()))
+    for sel in [slice(None), slice(0, 29), slice(3, 5), slice(7, 9), slice(5, 27), slice(20, None), slice(29, 40)]:
+        np.testing.assert_array_equal(mine[sel], arr[sel])
+        np.testing.assert_array_equal(mine[sel, 0], arr[sel, 0])
+    assert np.isnan(mine[16:24]).all()
+    t2 = RowTable(store, SCALARS_TABLE, ["step", "a", "b", "c"], chunk_rows=8)
+    t2.load()
+    assert type(t2.series["k"].array) is _Created and t2._group is None  # zarr never opened

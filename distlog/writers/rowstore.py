@@ -132,12 +132,14 @@ def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = Fa
 
 @dataclass(frozen=True)
 class _Put:
-    """A store operation: write ``data`` at ``path`` (inside the table); ``then()``, when
-    given, runs once it is written (a series takes the metadata document it just stored)."""
+    """A store operation: write ``data`` at ``path`` (inside the table), once the objects at
+    ``deletes`` are gone (chunks past a shrunk array's end); ``then()``, when given, runs once
+    it is written (a series takes the metadata document it just stored)."""
 
     path: str
     data: bytes
     then: Any = None
+    deletes: tuple[str, ...] = ()
 
     def done(self) -> None:
         if self.then is not None:
@@ -147,6 +149,8 @@ class _Put:
         """The put through zarr's store (``root``: the table's store path)."""
         from zarr.core.buffer import default_buffer_prototype
 
+        for path in self.deletes:
+            await (root / path).delete()
         await (root / self.path).set(default_buffer_prototype().buffer.from_bytes(self.data))
         self.done()
 
@@ -211,6 +215,34 @@ def chunk_key(doc: dict[str, Any], row_chunk: int) -> str:
         return f"{row_chunk}{sep or '.'}0"
     sep = sep or "/"
     return f"c{sep}{row_chunk}{sep}0"
+
+
+class _StoredRows:
+    """The rows an earlier attempt stored in a series array whose chunks the writer decodes
+    itself (``chunk_encoder(doc)`` is not None): ``[a:b]`` and ``[a:b, col]`` read and decode
+    only the chunks they span, with no zarr; a missing chunk reads as the fill value, as in
+    zarr."""
+
+    def __init__(self, backend: StorageBackend, path: str, doc: dict[str, Any]) -> None:
+        self.backend, self.path, self.doc = backend, path, doc
+        self.chunk_rows = int(doc["chunk_grid"]["configuration"]["chunk_shape"][0])
+        self.length, self.width = (int(x) for x in doc["shape"])
+        self.fill = float(doc.get("fill_value", "NaN"))
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        rows, col = sel if isinstance(sel, tuple) else (sel, slice(None))
+        a, b, _ = rows.indices(self.length)
+        C = self.chunk_rows
+        out = np.full((max(0, b - a), self.width), self.fill)
+        for i in range(a // C, -(-b // C)):
+            try:
+                data = self.backend.read_bytes(f"{self.path}/{chunk_key(self.doc, i)}")
+            except MISSING:
+                continue
+            chunk = np.frombuffer(Blosc().decode(data), "<f8").reshape(self.width, C).T  # (transpose codec)
+            lo, hi = max(a, i * C), min(b, (i + 1) * C)
+            out[lo - a : hi - a] = chunk[lo - i * C : hi - i * C]
+        return out[:, col]
 
 
 @dataclass(frozen=True)
@@ -439,14 +471,19 @@ class RowTable:
         writer encodes itself, a put of its metadata document with the new shape when no chunk
         can lie past it (this attempt only writes chunks below its row count; ``on_disk``: how
         far an earlier attempt's array reached); else zarr's resize (which deletes those)."""
-        if not self._direct(s) or rows < s.on_disk:
+        if not self._direct(s) or (rows < s.on_disk and type(s.array) is not _Created):
             return self._zarr_resize(s, rows)
         doc = {**self._doc(s), "shape": [rows, s.width]}
+        C, path = doc["chunk_grid"]["configuration"]["chunk_shape"][0], self._path(s)
+        # shrunk past what an earlier attempt stored: its chunks past the new end go first (as
+        # zarr's resize deletes them), so a later growth reads NaN there, not stale rows
+        gone = tuple(f"{path}/{chunk_key(doc, i)}" for i in range(-(-rows // C), -(-s.on_disk // C)))
 
         def stored() -> None:
             s.doc = doc
+            s.on_disk = min(s.on_disk, rows)
 
-        return _Put(f"{self._path(s)}/zarr.json", _json(doc), stored)
+        return _Put(f"{path}/zarr.json", _json(doc), stored, gone)
 
     @staticmethod
     def _doc(s: _Series) -> dict[str, Any]:
@@ -487,6 +524,8 @@ class RowTable:
             if type(op) is _Put:
                 if cheap:
                     try:
+                        for path in op.deletes:
+                            self.backend.delete(f"{self.zarr_path}/{path}")
                         self._put(op.path, op.data)
                         op.done()
                     except Exception as e:  # noqa: BLE001 - the caller reports per series
@@ -519,16 +558,28 @@ class RowTable:
             return
         self._drop_consolidated()
         for key, n in commit.get("lengths", {}).items():
-            arr = self.group()[key]
-            s = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr, on_disk=arr.shape[0],
-                        stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
-            self.series[key] = s
-            steps = np.asarray(arr[:n, 0]) if n else np.empty(0)
+            s = self.series[key] = self._stored_series(key)
+            steps = np.asarray(s.stored[:n, 0]) if n else np.empty(0)
             if truncate_after_step is not None:
                 later = steps > truncate_after_step
                 self._truncate(key, s, int(np.argmax(later)) if later.any() else n, steps)
             else:
                 self._adopt(s, n, steps)
+
+    def _stored_series(self, key: str) -> _Series:
+        """A series an earlier attempt stored. Where puts are cheap (local disk) and the writer
+        decodes its chunks itself, it is read without zarr (``_StoredRows``) and kept a
+        ``_Created`` array; otherwise zarr opens it."""
+        if self.backend.cheap_puts:
+            doc = self.backend.read_json(f"{self.zarr_path}/{key}/zarr.json")
+            if doc.get("node_type") == "array" and chunk_encoder(doc) is not None:
+                capacity, width = doc["shape"]
+                return _Series(width, capacity=capacity, array=_Created(key), doc=doc, on_disk=capacity,
+                               stored=_StoredRows(self.backend, f"{self.zarr_path}/{key}", doc),
+                               stored_columns=list(doc.get("attributes", {}).get("columns", []))[:width])
+        arr = self.group()[key]
+        return _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr, on_disk=arr.shape[0],
+                       stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
 
     def _drop_consolidated(self) -> None:
         """The table is about to change again: remove the consolidated metadata written when
