@@ -468,9 +468,10 @@ class RowTable:
 
     def _resize(self, s: _Series, rows: int) -> Any:
         """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
-        writer encodes itself, a put of its metadata document with the new shape when no chunk
-        can lie past it (this attempt only writes chunks below its row count; ``on_disk``: how
-        far an earlier attempt's array reached); else zarr's resize (which deletes those)."""
+        writer encodes itself, a put of its metadata document with the new shape, after
+        deleting the chunks an earlier attempt stored past the new end (``on_disk``: how far
+        its array reached; this attempt only writes chunks below its row count) where the
+        writer created or loaded the array itself; else zarr's resize (which deletes those)."""
         if not self._direct(s) or (rows < s.on_disk and type(s.array) is not _Created):
             return self._zarr_resize(s, rows)
         doc = {**self._doc(s), "shape": [rows, s.width]}
