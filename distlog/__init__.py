@@ -20,11 +20,30 @@ from .errors import (
     UnknownScheme,
     WriterError,
 )
-from .dashboard import serve
+from typing import TYPE_CHECKING, Any
+
 from .experiment import Experiment, get_logger
 from .logline import LogRecord
-from .query import open_root, open_run
 from .storage import StorageBackend, open_storage, register_backend
+
+if TYPE_CHECKING:
+    from .dashboard import serve
+    from .query import open_root, open_run
+
+# the readers and the dashboard are imported on first use (PEP 562): a training script that
+# only writes does not pay for them (~50 ms of ``import distlog``)
+_LAZY = {"open_root": "query", "open_run": "query", "serve": "dashboard", "query": None, "dashboard": None}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'distlog' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
+    value = module if _LAZY[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BackendNotInstalled",

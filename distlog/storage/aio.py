@@ -8,7 +8,6 @@ backends open are used from one loop only.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Awaitable, Callable, Sequence
 
 #: requests in flight at once (the S3 backend sizes botocore's connection pool to match)
@@ -25,6 +24,8 @@ def gather(coros: Sequence[Awaitable[Any]], limit: int = CONCURRENCY,
     coros = list(coros)
     if not coros:
         return []
+    import asyncio  # (here: a local run never needs it, ~25 ms of ``import distlog``)
+
     from zarr.core.sync import sync
 
     async def bounded() -> list[Any]:
