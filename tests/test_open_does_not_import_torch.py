@@ -130,3 +130,15 @@ def test_a_local_run_writes_its_tables_without_importing_zarr(tmp_path):
     series = root / "default" / "plain" / "scalars.zarr" / "train" / "loss"
     assert sorted(p.name for p in series.glob("c.*")) == ["c.0.0", "c.1.0"]  # c.2.0 (rows 16,384+) deleted
     assert zarr.open_consolidated(str(root / "default" / "plain" / "scalars.zarr"), mode="r")["train/loss"].shape[0] == 10_500
+
+
+@pytest.mark.timeout(120)
+def test_import_distlog_leaves_readers_dashboard_and_event_loop_for_later():
+    script = textwrap.dedent("""
+        import json, sys
+        import distlog
+        before = sorted(m for m in ("torch", "zarr", "asyncio", "distlog.query", "distlog.dashboard") if m in sys.modules)
+        from distlog import open_run  # the readers come on first use
+        print(json.dumps({"before": before, "open_run": open_run.__module__, "query": "distlog.query" in sys.modules}))
+    """)
+    assert json.loads(_last_line(script)) == {"before": [], "open_run": "distlog.query.run_reader", "query": True}
