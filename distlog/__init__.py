@@ -20,13 +20,13 @@ from .errors import (
     UnknownScheme,
     WriterError,
 )
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from .experiment import Experiment, get_logger
 from .logline import LogRecord
 from .storage import StorageBackend, open_storage, register_backend
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .dashboard import serve
     from .query import open_root, open_run
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {"open_root": "query", "open_run": "query", "serve": "dashboard", "query": None, "dashboard": None}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'distlog' has no attribute {name!r}")
     import importlib
@@ -44,6 +44,10 @@ def __getattr__(name: str) -> Any:
     value = module if _LAZY[name] is None else getattr(module, name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "BackendNotInstalled",
