@@ -190,3 +190,32 @@ def test_stored_rows_read_without_zarr_are_what_zarr_reads(tmp_path):
     t2 = RowTable(store, SCALARS_TABLE, ["step", "a", "b", "c"], chunk_rows=8)
     t2.load()
     assert type(t2.series["k"].array) is _Created and t2._group is None  # zarr never opened
+
+
+def test_an_earlier_layout_cut_back_by_a_resume_loses_its_chunks_past_the_end(tmp_path):
+    """A resume from a checkpoint cuts a series an earlier version stored (zstd, ``c/<i>/0``)
+    back: at close its chunks past the new end are deleted under that layout's keys, the
+    array takes the exact length, and the rows read back through zarr."""
+    import json
+
+    from distlog.layout import table_commit
+
+    rng = np.random.default_rng(5)
+    store = open_storage(str(tmp_path))
+    old_rows = _rows(rng, 0, 30, 3)
+    group = zarr.open_group(str(tmp_path / table_zarr(SCALARS_TABLE)), mode="w")
+    group.create_array("old", shape=(30, 3), chunks=(8, 3), dtype="float64", fill_value=np.nan,
+                       filters=[TransposeCodec(order=(1, 0))],
+                       compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
+                       attributes={"columns": ["c0", "c1", "c2"]})[:] = old_rows
+    (tmp_path / table_commit(SCALARS_TABLE)).write_text(json.dumps(
+        {"format": 1, "table": SCALARS_TABLE, "lengths": {"old": 30}, "final": True}))
+    t = RowTable(store, SCALARS_TABLE, ["c0", "c1", "c2"], chunk_rows=8)
+    t.load(truncate_after_step=9)  # rows of steps 0-9 stay: chunk 0 and part of chunk 1
+    t.write(final=True)
+    t.finalize()
+    base = tmp_path / table_zarr(SCALARS_TABLE) / "old"
+    chunks = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and p.name != "zarr.json")
+    assert chunks == ["c/0/0", "c/1/0"]  # chunks 2 and 3 deleted
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "old"), old_rows[:10])
+    assert zarr.open_array(str(base), mode="r").shape == (10, 3)
