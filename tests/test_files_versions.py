@@ -91,8 +91,9 @@ def test_the_files_table_is_what_zarr_writes(tmp_path, monkeypatch):
     ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="w")
     for col, kind in TABLE_COLUMNS:
         values = [getattr(r, col) for r in recs]
+        missing = -1 if kind == "int" else np.nan  # (a missing step is -1, a missing time NaN)
         data = (np.array(values, dtype=str) if kind == "str" else np.array(
-            [-1 if v is None else v for v in values], np.int64 if kind == "int" else np.float64))
+            [missing if v is None else v for v in values], np.int64 if kind == "int" else np.float64))
         ref.create_array(col, shape=(10,), chunks=(4,), dtype=str if kind == "str" else data.dtype)[:] = data
     import warnings
 

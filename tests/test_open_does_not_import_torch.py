@@ -142,3 +142,36 @@ def test_import_distlog_leaves_readers_dashboard_and_event_loop_for_later():
         print(json.dumps({"before": before, "open_run": open_run.__module__, "query": "distlog.query" in sys.modules}))
     """)
     assert json.loads(_last_line(script)) == {"before": [], "open_run": "distlog.query.run_reader", "query": True}
+
+
+@pytest.mark.timeout(120)
+def test_a_resume_in_another_chunk_size_imports_zarr_once_before_close(tmp_path):
+    """A resumed attempt with another ``chunk_rows`` than the stored series needs zarr for
+    them (the writer encodes only its own chunk size). zarr is then imported on the writer
+    thread up front: at close the tables' threads would each import it at once (Python's
+    import deadlock detector failed one of them, and that table's rows were lost)."""
+    import numpy as np
+
+    import distlog
+    from distlog.storage import open_storage
+    from distlog.writers.rowstore import read_series
+
+    root = tmp_path / "root"
+    for chunk_rows, steps in ((8192, 5), (4096, 7)):
+        script = textwrap.dedent(f"""
+            import json, sys
+            import numpy as np
+            import distlog
+            exp = distlog.get_logger({str(root)!r}, chunk_rows={chunk_rows}, telemetry=False)
+            with exp.run("r", resume="allow"):
+                for s in range({steps}):
+                    exp.metrics.log(step=s, loss=1.0 / (s + 1))
+                for s in range(5):
+                    exp.metrics.log_histogram("w", np.arange(10.0) + s, step=s)
+            print(json.dumps({{"zarr_imported": "zarr" in sys.modules}}))
+        """)
+        assert json.loads(_last_line(script)) == {"zarr_imported": chunk_rows == 4096}
+    run = distlog.open_run(str(root / "default" / "r"))
+    np.testing.assert_array_equal(run.metrics.numpy("loss")["value"], 1.0 / np.arange(1, 8))
+    hist = read_series(open_storage(str(root / "default" / "r")), "histograms", "w")
+    np.testing.assert_array_equal(hist[:, 0], np.arange(5))

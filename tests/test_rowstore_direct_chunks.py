@@ -219,3 +219,28 @@ def test_an_earlier_layout_cut_back_by_a_resume_loses_its_chunks_past_the_end(tm
     assert chunks == ["c/0/0", "c/1/0"]  # chunks 2 and 3 deleted
     np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "old"), old_rows[:10])
     assert zarr.open_array(str(base), mode="r").shape == (10, 3)
+
+
+@pytest.mark.timeout(60)
+def test_a_series_cut_to_no_rows_grows_again(tmp_path):
+    """A resume cuts a series back to 0 rows and closes (its array: shape (0, w)); a later
+    attempt logging it again grows the array from a chunk's capacity (doubling 0 never ended)."""
+    rng = np.random.default_rng(9)
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, SCALARS_TABLE, ["step", "a", "b"], chunk_rows=8)
+    t.add("k", _rows(rng, 5, 10, 3))
+    t.write(final=True)
+    t.finalize()
+    t = RowTable(store, SCALARS_TABLE, ["step", "a", "b"], chunk_rows=8)
+    t.load(truncate_after_step=2)  # every stored step is past 2
+    t.write(final=True)
+    t.finalize()
+    assert zarr.open_array(str(tmp_path / table_zarr(SCALARS_TABLE) / "k"), mode="r").shape == (0, 3)
+    t = RowTable(store, SCALARS_TABLE, ["step", "a", "b"], chunk_rows=8)
+    t.load()
+    again = _rows(rng, 0, 20, 3)
+    t.add("k", again)
+    t.write()
+    t.write(final=True)
+    t.finalize()
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "k"), again)

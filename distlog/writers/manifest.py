@@ -108,8 +108,9 @@ def files_table_objects(recs: list[FileRecord]) -> dict[str, bytes]:
         values = [getattr(r, col) for r in recs]
         if kind == "str":
             data = np.array(values + [fill] * (-n % rows), dtype=object)  # edge chunk: fill
-        else:
-            data = np.array([-1 if v is None else v for v in values] + [fill] * (-n % rows),
+        else:  # a missing int is -1 (``step``: none), a missing float NaN
+            missing = -1 if kind == "int" else np.nan
+            data = np.array([missing if v is None else v for v in values] + [fill] * (-n % rows),
                             dtype=np.dtype(dtype).newbyteorder("<"))
         docs[col] = {
             "shape": [n], "data_type": dtype,

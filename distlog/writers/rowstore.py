@@ -440,6 +440,13 @@ class RowTable:
             return self.columns
         return self.columns + [f"c{i}" for i in range(len(self.columns), width)]
 
+    def needs_zarr(self) -> bool:
+        """Whether writing this table may use zarr: an object store, or a series an earlier
+        attempt stored in a layout the writer does not encode itself (other chunk rows, other
+        codecs)."""
+        return not self.backend.cheap_puts or any(
+            s.array is not None and not self._direct(s) for s in self.series.values())
+
     def _direct(self, s: _Series) -> bool:
         """Whether the writer encodes this series' chunks itself (``chunk_encoder``)."""
         if s.encode is False:
@@ -746,9 +753,10 @@ class RowTable:
                 (s.array, s.doc), s.capacity, s.encode = made, cap, False
         return failed
 
-    @staticmethod
-    def _doubled(capacity: int, rows: int) -> int:
-        """``capacity`` doubled until it holds ``rows``."""
+    def _doubled(self, capacity: int, rows: int) -> int:
+        """``capacity`` (at least a chunk's: an array an earlier attempt cut to 0 rows has 0)
+        doubled until it holds ``rows``."""
+        capacity = max(capacity, self.chunk_rows)
         while capacity < rows:
             capacity *= 2
         return capacity
@@ -1063,12 +1071,12 @@ class BackgroundWriter:
 
     # -- writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
-        # zarr, where it writes (object stores), is imported here, once, in the background:
-        # the tables' threads at close must not be the first to import it, two at a time (one
-        # then sees a half-imported module). On local disk the writer needs no zarr (a third
-        # of a second to import, which a short run's close would wait for)
-        if not all(t.backend.cheap_puts for t in self.tables.values()):
-            import zarr  # noqa: F401
+        # zarr, where the tables need it, is imported here, once, in the background: the
+        # tables' threads at close must not be the first to import it, two at a time (Python
+        # then finds an import deadlock, or one sees a half-imported module). A run on local
+        # disk needs no zarr (a third of a second to import, which a short run's close would
+        # wait for) unless it resumed series stored in another layout
+        self._import_zarr_if_needed()
 
         next_commit = time.monotonic() + self.commit_interval
         create_at: float | None = None  # when to create the arrays of new series
@@ -1115,6 +1123,10 @@ class BackgroundWriter:
             if time.monotonic() >= next_commit:  # a steady stream of items never times out
                 next_commit = self._commit(time.monotonic())
 
+    def _import_zarr_if_needed(self) -> None:
+        if any(t.needs_zarr() for t in self.tables.values()):
+            import zarr  # noqa: F401
+
     def _each_table(self, fn: Any) -> list[Any]:
         """``fn(table)`` for every table, at the same time (close: the tables' final writes are
         independent and wait mostly on the store and the codecs); the first exception is
@@ -1123,6 +1135,7 @@ class BackgroundWriter:
         tables = list(self.tables.values())
         if len(tables) < 2:
             return [fn(t) for t in tables]
+        self._import_zarr_if_needed()  # here, on one thread, before the tables' threads
         with ThreadPoolExecutor(len(tables), thread_name_prefix="distlog-close") as pool:
             futures = [pool.submit(fn, t) for t in tables]
         return [f.result() for f in futures]
