@@ -41,6 +41,7 @@ import numpy as np
 from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
+from .zarrdoc import array_doc, doc_bytes
 
 TABLE_DIR = table_zarr(LOGS_TABLE)
 COMMIT_FILE = table_commit(LOGS_TABLE)
@@ -291,7 +292,7 @@ def _encode_table(records: np.ndarray, message: np.ndarray, fields: np.ndarray,
     close waits ~6 ms less); the store then gets a handful of plain puts (a few concurrent
     PUTs on an object store)."""
     n = len(records)
-    out = {"zarr.json": _json({"attributes": {"hosts": hosts, "rows": n}, "zarr_format": 3, "node_type": "group"})}
+    out = {"zarr.json": doc_bytes({"attributes": {"hosts": hosts, "rows": n}, "zarr_format": 3, "node_type": "group"})}
     out.update(_array_objects("records", records, max(1, min(CHUNK, n)), np.nan,
                               {"columns": list(RECORD_COLUMNS)}))
     for key, blob in (("message", message), ("fields", fields)):
@@ -314,13 +315,9 @@ def _array_objects(key: str, data: np.ndarray, rows: int, fill: float, attribute
                                                   "shuffle": "shuffle", "blocksize": 0}}]
     if two_d:
         codecs.insert(0, {"name": "transpose", "configuration": {"order": [1, 0]}})
-    doc = {"shape": list(data.shape), "data_type": str(data.dtype),
-           "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [rows, *data.shape[1:]]}},
-           "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-           "fill_value": "NaN" if isinstance(fill, float) and np.isnan(fill) else fill,
-           "codecs": codecs, "attributes": attributes, "zarr_format": 3, "node_type": "array",
-           "storage_transformers": []}
-    out = {f"{key}/zarr.json": _json(doc)}
+    doc = array_doc(data.shape, str(data.dtype), [rows, *data.shape[1:]],
+                    "NaN" if isinstance(fill, float) and np.isnan(fill) else fill, codecs, attributes)
+    out = {f"{key}/zarr.json": doc_bytes(doc)}
     for i, start in enumerate(range(0, len(data), rows)):
         block = data[start : start + rows]
         if len(block) < rows:
@@ -330,11 +327,6 @@ def _array_objects(key: str, data: np.ndarray, rows: int, fill: float, attribute
         block = np.ascontiguousarray(block.T if two_d else block, dtype=data.dtype.newbyteorder("<"))
         out[f"{key}/c/{i}/0" if two_d else f"{key}/c/{i}"] = blosc.encode(block)
     return out
-
-
-def _json(doc: Any) -> bytes:
-    """A Zarr metadata document as zarr writes it (indented by 2)."""
-    return json.dumps(doc, indent=2).encode()
 
 
 # ---- read --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..layout import FILES_TABLE, MANIFEST_DIR, is_manifest_name, manifest_path, table_commit, table_zarr
 from ..storage.base import StorageBackend
+from .zarrdoc import array_doc, consolidated, doc_bytes
 
 
 TABLE_NAME = FILES_TABLE
@@ -112,24 +113,14 @@ def files_table_objects(recs: list[FileRecord]) -> dict[str, bytes]:
             missing = -1 if kind == "int" else np.nan
             data = np.array([missing if v is None else v for v in values] + [fill] * (-n % rows),
                             dtype=np.dtype(dtype).newbyteorder("<"))
-        docs[col] = {
-            "shape": [n], "data_type": dtype,
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [rows]}},
-            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-            "fill_value": fill, "codecs": [serializer, _ZSTD], "attributes": {},
-            "zarr_format": 3, "node_type": "array", "storage_transformers": []}
-        out[f"{col}/zarr.json"] = _json(docs[col])
+        docs[col] = array_doc([n], dtype, [rows], fill, [serializer, _ZSTD], {})
+        out[f"{col}/zarr.json"] = doc_bytes(docs[col])
         for i, start in enumerate(range(0, n, rows)):
             block = data[start : start + rows]
             if not (block == fill).all():  # (as zarr: a chunk of fill values is not stored)
                 out[f"{col}/c/{i}"] = zstd.encode(vlen.encode(block) if kind == "str" else block.tobytes())
-    out["zarr.json"] = _json({"attributes": {}, "zarr_format": 3, "node_type": "group", "consolidated_metadata": {
-        "kind": "inline", "must_understand": False, "metadata": docs}})
+    out["zarr.json"] = doc_bytes(consolidated({"attributes": {}, "zarr_format": 3, "node_type": "group"}, docs))
     return out
-
-
-def _json(doc: Any) -> bytes:
-    return json.dumps(doc, indent=2).encode()
 
 
 def write_files_table(storage: StorageBackend, records: list[FileRecord] | None = None) -> int:

@@ -38,6 +38,7 @@ from ..report import warn
 from ..storage.abandoned import closing_abandoned
 from ..storage.aio import gather
 from ..storage.base import MISSING, StorageBackend
+from .zarrdoc import array_doc, consolidated
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
@@ -384,19 +385,11 @@ class RowTable:
         writes it (a test compares the two); each a new dict, the parts it shares never change."""
         template = self._docs.get(width)
         if template is None:
-            template = self._docs[width] = self._document_template(width)
-        return {"shape": [capacity, width], **template}
-
-    def _document_template(self, width: int) -> dict[str, Any]:
-        return {
-            "data_type": "float64",
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [self.chunk_rows, width]}},
-            "chunk_key_encoding": _CHUNK_KEYS,
-            "fill_value": "NaN",
-            "codecs": [_TRANSPOSE, _BYTES, _BLOSC],
-            "attributes": {"columns": self._columns_for(width), **self.attrs},
-            "zarr_format": 3, "node_type": "array", "storage_transformers": [],
-        }
+            template = self._docs[width] = array_doc(
+                [0, width], "float64", [self.chunk_rows, width], "NaN", [_TRANSPOSE, _BYTES, _BLOSC],
+                {"columns": self._columns_for(width), **self.attrs},
+                separator=_CHUNK_KEYS["configuration"]["separator"])
+        return {**template, "shape": [capacity, width]}
 
     def _store_root(self) -> Any:
         """The table's zarr ``StorePath`` (the group is opened, or on local disk made, by then)."""
@@ -916,17 +909,14 @@ class RowTable:
                 continue
             parts = key.split("/")
             for i in range(1, len(parts)):  # the implicit groups on the way (no attributes)
-                members.setdefault("/".join(parts[:i]), {
-                    "attributes": {}, "zarr_format": 3, "node_type": "group",
-                    "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": {}},
-                })
+                members.setdefault("/".join(parts[:i]), consolidated(
+                    {"attributes": {}, "zarr_format": 3, "node_type": "group"}, {}))
             members[key] = self._doc(s)
         if self._group is None:  # never opened through zarr: its document as stored
             group = self.backend.read_json(f"{self.zarr_path}/zarr.json")
         else:
             group = self.group().metadata.to_dict()
-        group["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": members}
-        return _json(group)
+        return _json(consolidated(group, members))
 
 
 def finalize_tables(tables: Sequence[RowTable]) -> None:
