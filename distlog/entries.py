@@ -166,19 +166,10 @@ def _reduce_uniform(ws: list[Window], cols: np.ndarray, values: np.ndarray, per:
     else (a flush every ``per`` steps): ``values`` is one ``(windows, per, keys)`` block,
     reduced along its middle axis (no ``bincount``, no ``ufunc.at``)."""
     n, U, k = len(ws), len(ws[0].union), len(cols)
-    v = values.reshape(n, per, k)
     total, count, bad = np.zeros((n, U)), np.zeros((n, U)), np.zeros((n, U))
     mn, mx = np.full((n, U), np.inf), np.full((n, U), -np.inf)
-    fin = np.isfinite(v)
-    if fin.all():
-        total[:, cols], count[:, cols] = v.sum(axis=1), per
-        mn[:, cols], mx[:, cols] = v.min(axis=1), v.max(axis=1)
-    else:
-        total[:, cols] = np.where(fin, v, 0.0).sum(axis=1)
-        count[:, cols] = fin.sum(axis=1)
-        bad[:, cols] = per - count[:, cols]
-        mn[:, cols] = np.where(fin, v, np.inf).min(axis=1)
-        mx[:, cols] = np.where(fin, v, -np.inf).max(axis=1)
+    total[:, cols], count[:, cols], mn[:, cols], mx[:, cols], bad[:, cols] = R.block_stats(
+        values.reshape(n, per, k), axis=1)
     _set_group(ws, total, count, mn, mx, bad)
 
 

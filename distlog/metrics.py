@@ -199,25 +199,13 @@ class _Core:
         kt, flat = got
         cols = self._entry_cols(prefix, kt)
         del entries[:]  # in place: the view keeps its reference
-        v = flat.reshape(-1, len(kt))
         keys = self.keys
-        fin = np.isfinite(v)
-        finite = bool(fin.all())
-        if finite and len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
+        block = R.block_stats(flat.reshape(-1, len(kt)), axis=0)
+        if len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
             # the call site's keys are every local key, in id order (the steady state)
-            k = len(keys)
-            return R.LocalStats(keys, v.sum(axis=0), np.full(k, float(len(v))), v.min(axis=0),
-                                v.max(axis=0), np.zeros(k))
+            return R.LocalStats(keys, *block)
         stats = R.LocalStats.identity(keys)
-        if finite:
-            stats.sum[cols], stats.count[cols] = v.sum(axis=0), len(v)
-            stats.min[cols], stats.max[cols] = v.min(axis=0), v.max(axis=0)
-        else:
-            stats.sum[cols] = np.where(fin, v, 0.0).sum(axis=0)
-            stats.count[cols] = fin.sum(axis=0)
-            stats.min[cols] = np.where(fin, v, np.inf).min(axis=0)
-            stats.max[cols] = np.where(fin, v, -np.inf).max(axis=0)
-            stats.nonfinite[cols] = (~fin).sum(axis=0)
+        stats.sum[cols], stats.count[cols], stats.min[cols], stats.max[cols], stats.nonfinite[cols] = block
         return stats
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:

@@ -141,6 +141,20 @@ def summarize_ids(keys: Sequence[str], ids: np.ndarray, values: np.ndarray) -> L
     )
 
 
+def block_stats(v: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
+    """``(sum, count, min, max, nonfinite)`` of a dense block of values along ``axis`` (one
+    call site's ``collect()`` dicts as a matrix): non-finite values are counted apart, never
+    summed; a column with none finite has count 0, min +inf, max -inf."""
+    fin = np.isfinite(v)
+    if fin.all():  # the steady state: four reductions
+        total = v.sum(axis=axis)
+        return total, np.full(total.shape, float(v.shape[axis])), v.min(axis=axis), v.max(axis=axis), \
+            np.zeros(total.shape)
+    count = fin.sum(axis=axis).astype(np.float64)
+    return (np.where(fin, v, 0.0).sum(axis=axis), count, np.where(fin, v, np.inf).min(axis=axis),
+            np.where(fin, v, -np.inf).max(axis=axis), v.shape[axis] - count)
+
+
 def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident: FlushIdentity,
          pos: np.ndarray | None = None, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The SUM and MAX buckets over the agreed ``union`` (local keys outside it are left out).

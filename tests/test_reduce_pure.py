@@ -107,3 +107,22 @@ def test_merging_cpu_and_device_parts():
     np.testing.assert_array_equal(m.sum, [13.0, 0.0])
     np.testing.assert_array_equal(m.max, [10.0, -np.inf])
     np.testing.assert_array_equal(m.nonfinite, [0, 1])
+
+
+def test_block_stats_match_numpy_along_either_axis():
+    rng = np.random.default_rng(11)
+    v = rng.normal(size=(6, 7, 5))
+    v[0, 0, 0], v[1, 2, 3], v[:, 4, 1] = np.nan, np.inf, -np.inf  # one column with nothing finite
+    for axis in (0, 1):
+        total, count, mn, mx, bad = R.block_stats(v, axis)
+        fin = np.isfinite(v)
+        np.testing.assert_array_equal(count, fin.sum(axis=axis))
+        np.testing.assert_array_equal(bad, (~fin).sum(axis=axis))
+        np.testing.assert_allclose(total, np.where(fin, v, 0).sum(axis=axis), rtol=1e-12)
+        np.testing.assert_array_equal(mn, np.where(fin, v, np.inf).min(axis=axis))
+        np.testing.assert_array_equal(mx, np.where(fin, v, -np.inf).max(axis=axis))
+    clean = rng.normal(size=(4, 3))
+    total, count, mn, mx, bad = R.block_stats(clean, 0)
+    np.testing.assert_array_equal(count, [4.0] * 3)
+    np.testing.assert_array_equal(bad, [0.0] * 3)
+    np.testing.assert_array_equal(mn, clean.min(axis=0))
