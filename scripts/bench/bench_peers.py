@@ -8,8 +8,9 @@ W1: ``--steps`` (20,000) steps × ``--keys`` (10) scalars per step, one process,
 W2: a fresh process reads every series back and checks every point against what W1 wrote.
 
 Rows: a list of dicts (the floor), distlog's patterns (``collect`` + ``flush()`` every 10
-steps, ``log()`` every step, each with keyword values and with the step's dict passed as it
-is, and ``collector()`` handles + ``flush()`` every 10 steps), Zarr
+steps, ``log()`` every step, each called with literal keyword arguments, as a training script
+writes ``log(step=i, loss=loss)``, and with the step's dict passed as it is, and
+``collector()`` handles + ``flush()`` every 10 steps), Zarr
 written directly in whole chunks (the cost of the rows themselves: what distlog's writer
 thread is held to), TensorBoard (torch ``SummaryWriter``), wandb offline, MLflow (file and
 sqlite stores) and Aim. A peer that cannot be imported is listed as skipped, with the reason.
@@ -62,8 +63,10 @@ def expected(kind: str, steps: int, keys: int) -> dict[str, tuple[list[int], lis
     out = {}
     for k, name in enumerate(names(keys)):
         if kind == "window":  # collect patterns: the mean of each flush window, at its last step
-            st = list(range(FLUSH_EVERY - 1, steps, FLUSH_EVERY))
-            vals = [sum(value(s - j, k) for j in range(FLUSH_EVERY)) / FLUSH_EVERY for s in st]
+            # (close() flushes a last, shorter window when steps is no multiple of FLUSH_EVERY)
+            starts = range(0, steps, FLUSH_EVERY)
+            st = [min(a + FLUSH_EVERY, steps) - 1 for a in starts]
+            vals = [sum(value(s, k) for s in range(a, b + 1)) / (b + 1 - a) for a, b in zip(starts, st)]
         else:
             st = list(range(steps))
             vals = [value(s, k) for s in st]
@@ -117,16 +120,35 @@ class _Distlog(Peer):
         return out
 
 
+def keyword_step(m: Any, call: str, keys: list[str], flush_every: int = 0) -> Callable[[int, dict[str, float]], None]:
+    """``step(i, vals)`` calling ``m.<call>(step=i, m00=v0, m01=v1, ...)`` with literal keyword
+    arguments, as a training script writes them: the step's values become locals (one
+    unpacking, ~0.1 µs), then one call (and ``m.flush()`` every ``flush_every`` steps). A
+    ``**vals`` splat is not what a script writes: for 10 keys it costs the caller ~0.6 µs more
+    per call than literal keywords, a cost of this harness and not of the logger."""
+    local = ", ".join(f"v{j}" for j in range(len(keys)))
+    kwargs = ", ".join(f"{k}=v{j}" for j, k in enumerate(keys))
+    src = f"def step(i, vals):\n    {local}, = vals.values()\n    m.{call}(step=i, {kwargs})\n"
+    if flush_every:
+        src += f"    if i % {flush_every} == {flush_every - 1}:\n        m.flush()\n"
+    scope: dict[str, Any] = {"m": m}
+    exec(src, scope)  # noqa: S102 - the harness's own source, built from the key names above
+    return scope["step"]
+
+
 class DistlogCollect(_Distlog):
+    """``collect(step=i, m00=v0, ...)`` with literal keyword arguments + ``flush()`` every 10."""
+
     kind = "window"
 
-    def step(self, i, vals):
-        self.m.collect(step=i, **vals)
-        if i % FLUSH_EVERY == FLUSH_EVERY - 1:
-            self.m.flush()
+    def open(self):
+        super().open()
+        self.step = keyword_step(self.m, "collect", self.keys, FLUSH_EVERY)
 
 
-class DistlogCollectDict(DistlogCollect):
+class DistlogCollectDict(_Distlog):
+    kind = "window"
+
     def step(self, i, vals):
         self.m.collect(vals, step=i)
         if i % FLUSH_EVERY == FLUSH_EVERY - 1:
@@ -134,8 +156,11 @@ class DistlogCollectDict(DistlogCollect):
 
 
 class DistlogLog(_Distlog):
-    def step(self, i, vals):
-        self.m.log(step=i, **vals)
+    """``log(step=i, m00=v0, ...)`` with literal keyword arguments, every step."""
+
+    def open(self):
+        super().open()
+        self.step = keyword_step(self.m, "log", self.keys)
 
 
 class DistlogLogDict(_Distlog):
@@ -380,9 +405,9 @@ PEERS: dict[str, tuple[str, type[Peer], str]] = {
     # name: (label, class, modules imported before the clock starts: each logger's own package,
     # as a training script imports it; distlog's writer imports its codecs in the background)
     "floor": ("list of dicts (floor)", Floor, "json"),
-    "distlog-collect": ("distlog collect + flush() every 10 steps", DistlogCollect, "distlog"),
+    "distlog-collect": ("distlog collect(k=v, …) + flush() every 10 steps", DistlogCollect, "distlog"),
     "distlog-collect-dict": ("distlog collect(dict) + flush() every 10 steps", DistlogCollectDict, "distlog"),
-    "distlog-log": ("distlog log() every step", DistlogLog, "distlog"),
+    "distlog-log": ("distlog log(k=v, …) every step", DistlogLog, "distlog"),
     "distlog-log-dict": ("distlog log(dict) every step", DistlogLogDict, "distlog"),
     "distlog-collector": ("distlog collector() ×10 + flush() every 10", DistlogCollector, "distlog"),
     "zarr-direct": ("Zarr written directly, whole chunks", ZarrDirect, "zarr"),
