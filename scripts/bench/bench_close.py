@@ -50,6 +50,11 @@ rows = [{k: j + (i % 512) / 512 + i * 1e-4 for j, k in enumerate(names)} for i i
 exp = distlog.get_logger(root)
 exp.start_run("bench", resume="must" if resumed else "allow")
 m = exp.metrics
+# the keyword modes call m.log(step=i, m00=v0, ...) with literal keyword arguments, as a
+# training script does (bench_peers.keyword_step: a **row splat would cost the caller more)
+local, kwargs = ", ".join(f"v{j}" for j in range(keys)), ", ".join(f"{k}=v{j}" for j, k in enumerate(names))
+exec(f"def log_kw(i, row):\n    {local}, = row.values()\n    m.log(step=i, {kwargs})\n"
+     f"def collect_kw(i, row):\n    {local}, = row.values()\n    m.collect(step=i, {kwargs})\n")
 if mode.endswith("+file"):
     exp.files("ckpt").save(b"weights", "model.bin")
     mode = mode.removesuffix("+file")
@@ -59,11 +64,11 @@ first_ms = (time.perf_counter() - t0) * 1e3  # a resumed attempt reads its store
 p0, c0 = time.process_time(), time.thread_time()
 for i in range(first + 1, first + steps):
     if mode == "log":
-        m.log(step=i, **rows[i])
+        log_kw(i, rows[i])
     elif mode == "log(dict)":
         m.log(rows[i], step=i)
     elif mode == "collect":
-        m.collect(step=i, **rows[i])
+        collect_kw(i, rows[i])
         if i % 10 == 9:
             m.flush()
     else:
