@@ -53,8 +53,10 @@ m = exp.metrics
 # the keyword modes call m.log(step=i, m00=v0, ...) with literal keyword arguments, as a
 # training script does (bench_peers.keyword_step: a **row splat would cost the caller more)
 local, kwargs = ", ".join(f"v{j}" for j in range(keys)), ", ".join(f"{k}=v{j}" for j, k in enumerate(names))
-exec(f"def log_kw(i, row):\n    {local}, = row.values()\n    m.log(step=i, {kwargs})\n"
-     f"def collect_kw(i, row):\n    {local}, = row.values()\n    m.collect(step=i, {kwargs})\n")
+exec(f"def log_kw(i, row):\n    {local}, = row\n    m.log(step=i, {kwargs})\n"
+     f"def collect_kw(i, row):\n    {local}, = row\n    m.collect(step=i, {kwargs})\n")
+if mode in ("log", "collect"):  # their values as tuples, made untimed (a script has them in locals)
+    rows = [r if i == first else tuple(r.values()) for i, r in enumerate(rows)]
 if mode.endswith("+file"):
     exp.files("ckpt").save(b"weights", "model.bin")
     mode = mode.removesuffix("+file")
