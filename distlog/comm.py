@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FlushError, FlushTimeout
-from .reduce import rank_of_max, rank_slots, ranks_from_slots
+from .reduce import buckets_of_rows, rank_slots, ranks_from_slots
 
 
 class Comm(ABC):
@@ -55,10 +55,19 @@ class Comm(ABC):
         """
         if self.world_size == 1:
             return s, m
-        if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
-            rows = self.all_gather_array(np.concatenate([s, m]))
+        rows = self.gather_rows(s, m)
+        if rows is not None:
             return rows[:, : s.size].sum(axis=0), rows[:, s.size :].max(axis=0)
         return self.all_reduce(s, "sum"), self.all_reduce(m, "max")
+
+    def gather_rows(self, s: np.ndarray, m: np.ndarray) -> np.ndarray | None:
+        """Every rank's ``s`` and ``m`` side by side, ``(world_size, len(s) + len(m))``, in one
+        ``all_gather`` when that is the transport (more than one rank, and at most
+        ``gather_max_bytes`` to receive); None, sending nothing, otherwise. The same decision
+        on every rank (sizes and the setting are alike)."""
+        if self.world_size == 1 or self.world_size * (s.size + m.size) * 8 > gather_max_bytes():
+            return None
+        return self.all_gather_array(np.concatenate([s, m]))
 
     def reduce_buckets_ranked(self, s: np.ndarray, m: np.ndarray,
                               lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,11 +82,9 @@ class Comm(ABC):
         """
         if self.world_size == 1:
             return s, m, np.where(np.isfinite(m[lo:]), 0.0, np.nan)
-        if self.world_size * (s.size + m.size) * 8 <= gather_max_bytes():
-            rows = self.all_gather_array(np.concatenate([s, m]))
-            mrows = rows[:, s.size :]
-            top = mrows.max(axis=0)
-            return rows[:, : s.size].sum(axis=0), top, rank_of_max(mrows[:, lo:], top[lo:])
+        rows = self.gather_rows(s, m)
+        if rows is not None:
+            return buckets_of_rows(rows, s.size, lo)
         mine = m[lo:].copy()  # all_reduce may reduce in place (torch.from_numpy shares memory)
         s_red, m_red = self.all_reduce(s, "sum"), self.all_reduce(m, "max")
         if m.size == lo:

@@ -67,9 +67,8 @@ class Window:
         with self._lock:
             if self._reduced is None:
                 g, i = self._reduced_group(), self._wi
-                rank = np.where(g.count[i] > 0, 0.0, np.nan)
                 self._reduced = R._finish(self.union, g.total[i], g.count[i], g.mn[i], g.mx[i], g.bad[i],
-                                          rank, rank.copy())
+                                          g.amin[i], g.amax[i])
             return self._reduced
 
     def mask(self) -> np.ndarray:
@@ -90,13 +89,47 @@ class Window:
         return p
 
 
+class GatheredWindow(Window):
+    """A flush window of several ranks, as the collective left it: every rank's packed
+    statistics side by side (``rows``: ``(ranks, len(s) + len(m))`` of ``reduce.pack``'s
+    buckets, ``s`` of ``s_size`` values). A steady flush reads only the header and the
+    ranks' agreement from it (``reduce.header_of_rows``) and hands the window on unreduced,
+    like a one-process window: rank 0's writer reduces it for the stored rows (many at once,
+    ``reduce.reduce_gathered_rows``), and a rank's training thread only when the script reads
+    flush()'s result, asks for statistics, or needs the keys' last flushed steps."""
+
+    def __init__(self, union: tuple[str, ...], rows: np.ndarray, s_size: int, aggregation: str) -> None:
+        self.union, self.aggregation, self._rows, self._s_size = union, aggregation, rows, s_size
+        self._lock = threading.Lock()
+        self._reduced = self._present = self._group = None
+        self._wi = 0
+
+
+def _reduce_gathered(ws: list[GatheredWindow]) -> None:
+    """Reduce gathered windows, each run over one union (and row layout) in one batch."""
+    i, n = 0, len(ws)
+    while i < n:
+        w0 = ws[i]
+        j = i + 1
+        while j < n and ws[j].union is w0.union and ws[j]._rows.shape == w0._rows.shape:
+            j += 1
+        run = ws[i:j]
+        total, count, mn, mx, bad, amin, amax = R.reduce_gathered_rows(
+            np.stack([w._rows for w in run]), len(w0.union), w0._s_size)
+        _set_group(run, total, count, mn, mx, bad, amin, amax)
+        for w in run:
+            w._rows = None  # not needed any more
+        i = j
+
+
 class _Group:
     """Windows reduced together: per window (first axis) and union key (second axis)."""
 
-    __slots__ = ("total", "count", "mn", "mx", "bad", "rows", "present", "full")
+    __slots__ = ("total", "count", "mn", "mx", "bad", "amin", "amax", "rows", "present", "full")
 
-    def __init__(self, total, count, mn, mx, bad, rows, present) -> None:  # noqa: ANN001
+    def __init__(self, total, count, mn, mx, bad, amin, amax, rows, present) -> None:  # noqa: ANN001
         self.total, self.count, self.mn, self.mx, self.bad = total, count, mn, mx, bad
+        self.amin, self.amax = amin, amax  # the rank holding each minimum / maximum (NaN: none finite)
         self.rows, self.present = rows, present  # rows: (n, K, len(STAT_COLUMNS))
         self.full = present.all(axis=1)
 
@@ -109,6 +142,9 @@ def reduce_windows(windows: list[Window]) -> None:
     are one ``bincount`` over ``window * len(union) + key`` (no NumPy call per window). Any
     thread; a window reduced twice (two threads at once) gets equal results."""
     todo = [w for w in windows if w._group is None]
+    if any(type(w) is GatheredWindow for w in todo):
+        _reduce_gathered([w for w in todo if type(w) is GatheredWindow])
+        todo = [w for w in todo if type(w) is not GatheredWindow]
     i, n = 0, len(todo)
     while i < n:
         w0 = todo[i]
@@ -243,10 +279,16 @@ def _reduce_group(ws: list[Window]) -> None:
 
 
 def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.ndarray,
-               mx: np.ndarray, bad: np.ndarray) -> None:
-    """Give each window of ``ws`` its row of the batch's ``(windows, union)`` statistics."""
+               mx: np.ndarray, bad: np.ndarray, amin: np.ndarray | None = None,
+               amax: np.ndarray | None = None) -> None:
+    """Give each window of ``ws`` its row of the batch's ``(windows, union)`` statistics
+    (``amin``/``amax``: the ranks holding each minimum and maximum; one process: rank 0
+    wherever a value was finite)."""
     n, U = total.shape
     empty = count == 0
+    if amin is None or amax is None:
+        amin = np.where(empty, np.nan, 0.0)
+        amax = amin.copy()
     rows = np.empty((n, U, len(R.STAT_COLUMNS)))
     with np.errstate(invalid="ignore", divide="ignore"):
         rows[:, :, 1] = np.where(empty, np.nan, total / np.where(empty, 1, count))
@@ -255,15 +297,15 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     rows[:, :, 4] = total
     rows[:, :, 5] = count
     rows[:, :, 6] = bad
-    rows[:, :, 7] = np.where(empty, np.nan, 0.0)  # argmin/argmax rank: 0 where finite
-    rows[:, :, 8] = rows[:, :, 7]
+    rows[:, :, 7] = amin
+    rows[:, :, 8] = amax
     aggs = [w.aggregation for w in ws]
     if all(a == aggs[0] for a in aggs):
         rows[:, :, 0] = rows[:, :, _AGG_COLUMN[aggs[0]]]
     else:
         for wi, a in enumerate(aggs):
             rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
-    g = _Group(total, count, mn, mx, bad, rows, (count + bad) > 0)
+    g = _Group(total, count, mn, mx, bad, amin, amax, rows, (count + bad) > 0)
     for wi, w in enumerate(ws):
         w._group, w._wi = g, wi
         w._entry_lists = w._ids = w._values = ()  # not needed any more

@@ -32,7 +32,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import EntryHandler, FlushItem, Window, one_site_values, reduce_windows
+from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows
 from .errors import FlushMismatch
 from .names import check_name
 from .report import warn
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
+UNSETTLED_MAX = 1024  # unreduced flush windows a rank keeps before it reduces them at once
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
@@ -215,17 +216,20 @@ class _Core:
         return self._flushed
 
     def unsettled(self, window: Window, step: float) -> None:
-        """A one-process flush wrote ``window``'s present keys at ``step`` (settled lazily)."""
+        """A flush handed on unreduced (one process, or a steady flush of several ranks) wrote
+        ``window``'s present keys at ``step`` (settled lazily)."""
         pending = self._unsettled
         pending.append((window, step))
-        if len(pending) >= self._settle_at:  # what the writer reduced already: no NumPy here
-            if pending[0][0].done:
+        if len(pending) >= self._settle_at:
+            if pending[0][0].done:  # what the writer reduced already: no NumPy here
                 self.settle(only_done=True)
+            elif len(pending) >= UNSETTLED_MAX:  # windows no writer reduces (a rank other than
+                self.settle()  # 0 keeps its flushes' windows): all at once, a few NumPy calls
             self._settle_at = len(pending) + 64
 
     def settle(self, only_done: bool = False) -> None:
-        """Bring ``_flushed`` up to date with the one-process flushes not yet settled (in
-        order; ``only_done``: only the leading ones already reduced)."""
+        """Bring ``_flushed`` up to date with the flushes not yet settled (in order;
+        ``only_done``: only the leading ones already reduced)."""
         pending = self._unsettled
         if not pending:
             return
@@ -532,8 +536,16 @@ class MetricsLogger:
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
         s, m = R.pack(core.union, local, header, ident, pos, mon.enter_flush(core.flushes))
-        s, m, ranks = comm.reduce_buckets_ranked(s, m, R.MAX_HEADER_LEN)
-        mon.exit_flush()
+        rows = None if closing else comm.gather_rows(s, m)
+        if rows is None:
+            s, m, ranks = comm.reduce_buckets_ranked(s, m, R.MAX_HEADER_LEN)
+            mon.exit_flush()
+        else:  # the usual flush: one all_gather; a steady one goes on unreduced
+            mon.exit_flush()
+            steady = self._flush_gathered(rows, s.size, _aggregation, step)
+            if steady is not None:
+                return steady
+            s, m, ranks = R.buckets_of_rows(rows, s.size, R.MAX_HEADER_LEN)
         h, agreed, reduced = R.unpack(core.union, s, m, ranks)
         tele = R.extra_slots(core.union, s)  # every rank's telemetry row (rank 0 writes them)
         core.flushes += 1
@@ -579,6 +591,44 @@ class MetricsLogger:
         if h[R.H_WRITER]:
             self._writers.raise_error(every_rank=True)
         return reduced
+
+    def _flush_gathered(self, rows: np.ndarray, s_size: int, aggregation: str,
+                        step: int | None) -> R.Reduced | None:
+        """A steady flush of several ranks after its all_gather: only the header and the
+        ranks' agreement are read here; the window (``GatheredWindow``) goes to rank 0's
+        writer unreduced, as a one-process window does, and the returned ``Reduced`` is
+        computed on first use. None (nothing done) when the general path must look at the
+        statistics: flags or errors of any rank, keys the union lacks, ranks out of step, no
+        value at all, or a step that does not go past the last flush's. Every rank decides
+        alike (from the gathered rows and state the ranks share)."""
+        core, ctx = self._core, self._ctx
+        h, agreed = R.header_of_rows(rows, s_size)
+        lo, hi = agreed.step_range
+        if h[R.H_NEW_KEYS] or h[R.H_ERROR] or h[R.H_WRITER] or not agreed.matched or lo < hi:
+            return None
+        k = len(core.union)
+        if not rows[:, R.HEADER_LEN + k : R.HEADER_LEN + 3 * k].any():
+            return None  # no rank had a value: the general path claims no step for it
+        out_step = agreed.step
+        fs = core.flush_step
+        if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
+            out_step = 0.0 if fs is None else fs + 1
+        elif fs is not None and out_step <= fs:
+            return None  # the general path names the keys that would repeat a step
+        seq = core.flushes
+        core.flushes += 1
+        core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
+        window = GatheredWindow(core.union, rows, s_size, aggregation)
+        core.flush_step = out_step
+        core.note_step(out_step)
+        core.unsettled(window, out_step)
+        if ctx.rank == 0:  # the run's series: rank 0's writer reduces and writes the window
+            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
+            # every rank's telemetry row, summed over ranks (each rank filled its own)
+            self._monitor.record(out_step, seq, rows[:, R.HEADER_LEN + 3 * k : s_size].sum(axis=0))
+        core.cache.add_window(out_step, window)
+        self._after_flush()
+        return R.LazyReduced(core.union, window.reduced)
 
     def _flush_one_process(self, aggregation: str, step: int | None) -> R.Reduced | None:
         """The one-process steady-state flush: no collective, no packing, no NumPy here. The

@@ -263,10 +263,49 @@ def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray,
         amax, amin = ranks[:k], ranks[k : 2 * k]
     red = _finish(keys, body[:k], body[k : 2 * k], -m[h + k :], m[h : h + k], body[2 * k : 3 * k],
                   amin, amax)
-    agreed = Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
-                       (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
-                       (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
-    return s[:HEADER_LEN], agreed, red
+    return s[:HEADER_LEN], agreement(m), red
+
+
+def agreement(m: np.ndarray) -> Agreement:
+    """The ranks' agreement from the identity slots of the reduced MAX bucket (``m[:MAX_HEADER_LEN]``
+    suffices)."""
+    return Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
+                     (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
+                     (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
+
+
+# ---- the all_gather transport: every rank's (s, m) buckets side by side ----------------------
+def buckets_of_rows(rows: np.ndarray, s_size: int, lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From the gathered rows (``(ranks, len(s) + len(m))``, each rank's ``pack`` buckets ``s``
+    then ``m``): the summed ``s``, the maximum ``m`` and, for each slot ``m[lo:]``, the lowest
+    rank holding its maximum (NaN where it is not finite) — ``Comm.reduce_buckets_ranked``."""
+    mrows = rows[:, s_size:]
+    top = mrows.max(axis=0)
+    return rows[:, :s_size].sum(axis=0), top, rank_of_max(mrows[:, lo:], top[lo:])
+
+
+def header_of_rows(rows: np.ndarray, s_size: int) -> tuple[np.ndarray, Agreement]:
+    """The summed header and the ranks' agreement from the gathered rows, leaving the keys'
+    statistics unreduced (``reduce_gathered_rows`` does them, later and many flushes at once)."""
+    return (rows[:, :HEADER_LEN].sum(axis=0),
+            agreement(rows[:, s_size : s_size + MAX_HEADER_LEN].max(axis=0)))
+
+
+def reduce_gathered_rows(rows: np.ndarray, k: int, s_size: int) -> tuple[np.ndarray, ...]:
+    """``(total, count, min, max, nonfinite, argmin rank, argmax rank)``, each ``(n, k)``, of
+    ``n`` flushes over one union of ``k`` keys from their gathered rows (``(n, ranks,
+    len(s) + len(m))``, stacked): what ``buckets_of_rows`` + ``unpack`` give for each flush
+    (min/max ±inf and ranks NaN where no rank had a finite value), in a few NumPy calls for
+    any number of flushes."""
+    body = rows[:, :, HEADER_LEN : HEADER_LEN + 3 * k].sum(axis=1)
+    slots = rows[:, :, s_size + MAX_HEADER_LEN : s_size + MAX_HEADER_LEN + 2 * k]  # max, then -min
+    top = slots.max(axis=1)
+    ranks = slots.argmax(axis=1).astype(np.float64)  # the first (lowest) rank holding it
+    fin = np.isfinite(top)
+    if not fin.all():
+        ranks[~fin] = np.nan
+    return (body[:, :k], body[:, k : 2 * k], -top[:, k:], top[:, :k], body[:, 2 * k :],
+            ranks[:, k:], ranks[:, :k])
 
 
 def reduce_gathered(keys: Sequence[str], parts: Sequence[LocalStats]) -> Reduced:

@@ -37,16 +37,18 @@ def _rank(rank, world, init, root, keys_list, iters, q):
     run = exp.current_run
     group = run.comm.group
     out = []
+    step = 0  # steps increase through the whole run, as in training (each key set its own series)
     for K in keys_list:
         names = [f"bench{K}/k{i:04d}" for i in range(K)]
         vals = {n: 0.5 + rank for n in names}
-        exp.metrics.collect(step=0, **vals)
+        exp.metrics.collect(step=step, **vals)
         exp.metrics.flush()  # agree on the key set once
         t_flush, t_base, calls, t_enqueue = [], [], [], []
         packed = torch.zeros(5 * K, dtype=torch.float64)
         writer = run.writers.main() if rank == 0 else None
         for it in range(iters):
-            exp.metrics.collect(step=it + 1, **vals)  # step 0 agreed the key set
+            step += 1
+            exp.metrics.collect(step=step, **vals)
             dist.barrier(group)
             before = run.comm.calls
             if writer is not None:

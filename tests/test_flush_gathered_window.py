@@ -1,0 +1,181 @@
+"""A steady flush of several ranks reads only the header of the gathered rows and hands the
+window on unreduced (``GatheredWindow``): rank 0's writer reduces it for the stored rows,
+many flushes at once, and a rank's training thread only when the script reads the result.
+
+Checked here: the batched reduction equals the per-flush one (``buckets_of_rows`` +
+``unpack``, the path every other flush takes) on random buckets from ``pack``; and real
+ranks give the same returned statistics, ``get_stats`` and stored rows on the all_gather
+transport (windows handed on) as on the all_reduce transport (every flush reduced at once),
+both against a NumPy oracle, across more flushes than a rank keeps unreduced.
+"""
+
+import numpy as np
+import pytest
+
+from distlog import reduce as R
+from distlog.entries import GatheredWindow, reduce_windows
+from support.ranks import run_ranks
+
+FIELDS = ("mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank")
+
+
+def _local(rng, keys, world_rank):
+    """One rank's LocalStats: random presence, small integers (ties), NaN/inf sometimes."""
+    n = len(keys)
+    total, count, mn, mx, bad = (np.zeros(n), np.zeros(n), np.full(n, np.inf), np.full(n, -np.inf),
+                                 np.zeros(n))
+    for i in range(n):
+        if rng.random() < 0.3:
+            continue  # this rank has no value for the key
+        vals = rng.integers(-3, 4, size=int(rng.integers(1, 4))).astype(float)
+        if rng.random() < 0.2:
+            vals[0] = rng.choice([np.nan, np.inf, -np.inf])
+        fin = vals[np.isfinite(vals)]
+        total[i], count[i], bad[i] = fin.sum(), len(fin), len(vals) - len(fin)
+        if len(fin):
+            mn[i], mx[i] = fin.min(), fin.max()
+    return R.LocalStats(tuple(keys), total, count, mn, mx, bad)
+
+
+def _gathered(rng, keys, world, seq):
+    """The gathered rows of one flush: each rank's pack(s, m) side by side."""
+    extra = np.zeros(3)
+    rows = []
+    for r in range(world):
+        header = np.zeros(R.HEADER_LEN)
+        s, m = R.pack(keys, _local(rng, keys, r), header, R.FlushIdentity(seq, False, float(seq), None), None, extra)
+        rows.append(np.concatenate([s, m]))
+    return np.array(rows), s.size
+
+
+@pytest.mark.parametrize("world", [2, 3, 5])
+def test_batched_reduction_equals_each_flush_reduced_alone(world):
+    rng = np.random.default_rng(world)
+    keys = tuple(f"k{i}" for i in range(7))
+    flushes = [_gathered(rng, keys, world, seq) for seq in range(40)]
+    windows = [GatheredWindow(keys, rows, s_size, "mean") for rows, s_size in flushes]
+    reduce_windows(windows[:25])  # as rank 0's writer does: many at once (in two batches)
+    reduce_windows(windows[20:])
+    ties = 0
+    for (rows, s_size), w in zip(flushes, windows):
+        s, m, ranks = R.buckets_of_rows(rows, s_size, R.MAX_HEADER_LEN)
+        header, agreed, want = R.unpack(keys, s, m, ranks)
+        h, a = R.header_of_rows(rows, s_size)
+        np.testing.assert_array_equal(h, header)
+        assert a == agreed
+        got = w.reduced()
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+        k, st, mask = w.present()
+        wk, wst, wmask = R.present_rows(want, "mean")
+        assert k == wk
+        np.testing.assert_array_equal(st, wst)
+        np.testing.assert_array_equal(mask, wmask)
+        top = rows[:, s_size + R.MAX_HEADER_LEN : s_size + R.MAX_HEADER_LEN + len(keys)]
+        ties += int(((top == top.max(axis=0)) & np.isfinite(top)).sum(axis=0).max() > 1)
+    assert ties  # the lowest-rank rule was exercised
+
+
+FLUSHES, KEYS = 150, ("a", "b", "c", "d")
+
+
+def _values(flush, rank):
+    """Rank ``rank``'s values per key at ``flush`` (steps increase; every key in the union
+    from the first flush on, each missing here and there; one flush without any value)."""
+    if flush == 77:
+        return {}
+    rng = np.random.default_rng([flush, rank])
+    out = {}
+    for k in KEYS:
+        if flush and rng.random() < 0.25:
+            continue
+        vals = rng.integers(-4, 5, size=int(rng.integers(1, 4))).astype(float)
+        if rng.random() < 0.15:
+            vals[-1] = rng.choice([np.nan, np.inf])
+        out[k] = vals.tolist()
+    return out
+
+
+def _worker(rank, world, root):
+    import distlog
+    import distlog.metrics
+
+    distlog.metrics.UNSETTLED_MAX = 40  # ranks other than 0 reduce their windows in batches
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    got, calls = [], []
+    with exp.run("gathered"):
+        run, m = exp.current_run, exp.metrics("t")
+        for f in range(FLUSHES):
+            for k, vals in _values(f, rank).items():
+                for v in vals:
+                    m.collect(step=f, **{k: v})
+            before = run.comm.calls
+            red = m.flush()
+            calls.append(run.comm.calls - before)
+            if f % 7 == 3:  # the script reads some results (reduced there and then)
+                got.append((f, {k: [float(getattr(red, c)[i]) for c in FIELDS] for i, k in enumerate(red.keys)}))
+        stats = {k: m.get_stats(k, window=50) for k in KEYS}
+        summary = {k: [sorted(d.items()) for d in m.get_summary(k, 25)] for k in KEYS}
+        # the windows a rank keeps unreduced stay bounded (a rank other than 0 has no writer
+        # reducing them: it reduces them itself, in batches)
+        assert len(m._core._unsettled) <= distlog.metrics.UNSETTLED_MAX + 64
+    return got, calls, {k: (s.mean, s.min, s.max, s.count) for k, s in stats.items()}, summary
+
+
+def _oracle(flush, world, key):
+    vals = np.array([v for r in range(world) for v in _values(flush, r).get(key, [])], dtype=float)
+    fin = vals[np.isfinite(vals)]
+    if not len(vals):
+        return None
+    return (fin.mean() if len(fin) else np.nan, fin.min() if len(fin) else np.nan,
+            fin.max() if len(fin) else np.nan, float(len(fin)), float(len(vals) - len(fin)))
+
+
+def _same(a, b, what):
+    """Two ranks' (or runs') read flush results: the same flushes, keys and statistics (NaN alike)."""
+    assert [(f, list(d)) for f, d in a] == [(f, list(d)) for f, d in b], what
+    np.testing.assert_array_equal(np.array([list(d.values()) for _, d in a]),
+                                  np.array([list(d.values()) for _, d in b]), err_msg=what)
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(300)
+def test_handed_on_windows_equal_flushes_reduced_at_once(tmp_path):
+    import distlog
+
+    world = 3
+    out = {}
+    for transport, env in (("all_gather", {}), ("all_reduce", {"DISTLOG_GATHER_MAX_BYTES": "0"})):
+        root = str(tmp_path / transport)
+        res = run_ranks(_worker, world, tmp_path, root, timeout=240, env=env)
+        for r in range(1, world):  # every rank returns the same statistics
+            _same(res[0][0], res[r][0], f"{transport}: rank {r}")
+        run = distlog.open_run(f"{root}/default/gathered")
+        stored = {k: run.metrics.read(f"t/{k}").to_frame() for k in KEYS}
+        out[transport] = (res, stored)
+    (gres, gstored), (rres, rstored) = out["all_gather"], out["all_reduce"]
+    # one all_gather per flush once the keys are agreed (the first flush exchanges them);
+    # the all_reduce transport's take 2 + 1 (ranks) calls
+    assert set(gres[0][1][1:]) == {1} and set(rres[0][1][1:]) == {3}
+    for r in range(world):
+        _same(gres[r][0], rres[r][0], f"rank {r}")
+        np.testing.assert_array_equal(np.array(list(gres[r][2].values())), np.array(list(rres[r][2].values())))
+        for k in KEYS:  # per-window summaries (steps and values) from the stats cache
+            assert [[n for n, _ in d] for d in gres[r][3][k]] == [[n for n, _ in d] for d in rres[r][3][k]]
+            np.testing.assert_array_equal(np.array([[v for _, v in d] for d in gres[r][3][k]]),
+                                          np.array([[v for _, v in d] for d in rres[r][3][k]]), err_msg=k)
+    for k in KEYS:
+        a, b = gstored[k].drop(columns="time"), rstored[k].drop(columns="time")
+        assert list(a.columns) == list(b.columns)
+        np.testing.assert_array_equal(a.to_numpy(), b.to_numpy(), err_msg=k)
+        # and against NumPy: one row per flush with any value for the key, at its step
+        want = [(f, _oracle(f, world, k)) for f in range(FLUSHES)]
+        want = [(f, o) for f, o in want if o is not None]
+        assert a["step"].tolist() == [float(f) for f, _ in want]
+        np.testing.assert_allclose(a[["mean", "min", "max", "count", "nonfinite"]].to_numpy(),
+                                   np.array([o for _, o in want]), rtol=1e-12, equal_nan=True)
+    for f, per_key in gres[0][0]:
+        for k, vals in per_key.items():
+            o = _oracle(f, world, k.split("/")[-1])
+            if o is not None:
+                np.testing.assert_allclose(vals[:3] + vals[4:6], list(o), rtol=1e-12, equal_nan=True)
