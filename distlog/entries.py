@@ -2,6 +2,8 @@
 
 * ``Window``: a one-process flush window, reduced once, by whichever thread asks first;
   ``reduce_windows`` reduces a run of them at once (one ``bincount`` over window × key).
+* ``GatheredWindow``: a steady flush of several ranks as its all_gather left it (every
+  rank's packed statistics), reduced the same way, many flushes per batch.
 * ``EntryHandler``: the writer's entry list, in order: runs of ``log()`` calls
   (``logged_entries_handler``: each call's keyword dict, many steps at once) and runs of
   one-process flushes (``FlushItem`` → ``write_windows``).

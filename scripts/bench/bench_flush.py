@@ -3,8 +3,10 @@
 
 For K keys each rank collects one value per key, then flushes; the baseline is one
 ``all_reduce`` of a float64 tensor of the packed size (5 K values) on the same group, timed
-in the same processes. Also reports collective calls per steady-state flush and the training
-thread's share of a flush's writing (enqueueing rows for rank 0's writer).
+in the same processes. Also reports collective calls per steady-state flush and rank 0's
+``put_many`` time per flush (rows reduced on the training thread and handed to the writer:
+0 when the steady flush handed its window on unreduced, as it does on the all_gather
+transport).
 
     python scripts/bench/bench_flush.py [--ranks 2 4] [--keys 1 10 100 1000] [--iters 50]
 """
@@ -102,7 +104,7 @@ def main() -> None:
             p.join(60)
         for K, tf, tb, calls, te in res:
             rows.append([world, K, tf * 1e3, tb * 1e3, tf / tb, calls, te * 1e6])
-    print(table(rows, ["ranks", "keys", "flush ms", "bare all_reduce ms", "ratio", "collectives", "enqueue µs (rank 0)"]))
+    print(table(rows, ["ranks", "keys", "flush ms", "bare all_reduce ms", "ratio", "collectives", "put_many µs (rank 0)"]))
 
 
 if __name__ == "__main__":
