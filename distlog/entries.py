@@ -139,10 +139,21 @@ class _Group:
 _AGG_COLUMN = {"mean": 1, "min": 2, "max": 3, "sum": 4}  # STAT_COLUMNS position of each headline
 
 
+_REDUCING = threading.Lock()
+
+
 def reduce_windows(windows: list[Window]) -> None:
     """Reduce every window not reduced yet, many at once: consecutive windows over one union
     are one ``bincount`` over ``window * len(union) + key`` (no NumPy call per window). Any
-    thread; a window reduced twice (two threads at once) gets equal results."""
+    thread, one at a time: the writer reduces the windows it writes while the training thread
+    may reduce the same ones (a result read, statistics asked for); reducing drops a window's
+    values, so a second reducer that picked a window before the first finished would see none
+    and replace its statistics with empty ones (a lost row)."""
+    with _REDUCING:
+        _reduce_windows(windows)
+
+
+def _reduce_windows(windows: list[Window]) -> None:
     todo = [w for w in windows if w._group is None]
     if any(type(w) is GatheredWindow for w in todo):
         _reduce_gathered([w for w in todo if type(w) is GatheredWindow])
