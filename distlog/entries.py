@@ -58,6 +58,8 @@ class Window:
         """Reduced already (by the writer, or by a reader of the result)."""
         return self._group is not None
 
+    nbytes = 0  # not counted: the writer reduces a one-process window within a poll interval
+
     def _reduced_group(self) -> "_Group":
         g = self._group
         if g is None:
@@ -105,6 +107,12 @@ class GatheredWindow(Window):
         self._lock = threading.Lock()
         self._reduced = self._present = self._group = None
         self._wi = 0
+
+    @property
+    def nbytes(self) -> int:
+        """What the window holds until it is reduced (its gathered rows)."""
+        rows = self._rows
+        return 0 if rows is None else rows.nbytes
 
 
 def _reduce_gathered(ws: list[GatheredWindow]) -> None:

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
-UNSETTLED_MAX = 1024  # unreduced flush windows a rank keeps before it reduces them at once
+# unreduced flush windows a rank keeps before it reduces them at once (a rank other than 0
+# keeps every steady flush's gathered rows until then: at most this many, of at most this size)
+UNSETTLED_MAX, UNSETTLED_BYTES = 1024, 16 << 20
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
@@ -113,6 +115,7 @@ class _Core:
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         # one-process flushes whose rows' keys are not yet in _flushed: (window, step)
         self._unsettled: list[tuple[Window, float]] = []
+        self._unsettled_bytes = 0  # held by the unsettled windows not reduced yet (roughly)
         self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
@@ -215,16 +218,19 @@ class _Core:
         self.settle()
         return self._flushed
 
-    def unsettled(self, window: Window, step: float) -> None:
+    def unsettled(self, window: Window, step: float, nbytes: int = 0) -> None:
         """A flush handed on unreduced (one process, or a steady flush of several ranks) wrote
-        ``window``'s present keys at ``step`` (settled lazily)."""
+        ``window``'s present keys at ``step`` (settled lazily); ``nbytes``: what the window
+        holds until it is reduced."""
         pending = self._unsettled
         pending.append((window, step))
-        if len(pending) >= self._settle_at:
+        self._unsettled_bytes += nbytes
+        big = self._unsettled_bytes > UNSETTLED_BYTES
+        if len(pending) >= self._settle_at or big:
             if pending[0][0].done:  # what the writer reduced already: no NumPy here
                 self.settle(only_done=True)
-            elif len(pending) >= UNSETTLED_MAX:  # windows no writer reduces (a rank other than
-                self.settle()  # 0 keeps its flushes' windows): all at once, a few NumPy calls
+            elif big or len(pending) >= UNSETTLED_MAX:  # windows no writer reduces (a rank
+                self.settle()  # other than 0 keeps its flushes'): all at once, a few NumPy calls
             self._settle_at = len(pending) + 64
 
     def settle(self, only_done: bool = False) -> None:
@@ -255,6 +261,7 @@ class _Core:
             self._flushed[hit] = last[hit]
             i = j
         del pending[:n]
+        self._unsettled_bytes = sum(w.nbytes for w, _ in pending)
 
     def set_flushed_steps(self, keys: tuple[str, ...], written: np.ndarray, step: float) -> None:
         self.flushed_steps(keys)[written] = step
@@ -621,7 +628,7 @@ class MetricsLogger:
         window = GatheredWindow(core.union, rows, s_size, aggregation)
         core.flush_step = out_step
         core.note_step(out_step)
-        core.unsettled(window, out_step)
+        core.unsettled(window, out_step, rows.nbytes)
         if ctx.rank == 0:  # the run's series: rank 0's writer reduces and writes the window
             (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
             # every rank's telemetry row, summed over ranks (each rank filled its own)
