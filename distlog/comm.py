@@ -45,21 +45,6 @@ class Comm(ABC):
     def barrier(self) -> None:
         self.all_reduce(np.zeros(1), "max")
 
-    def reduce_buckets(self, s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Element-wise SUM of ``s`` and MAX of ``m`` over all ranks.
-
-        Small buckets travel in one ``all_gather`` and are reduced locally (latency-bound: one
-        collective instead of two); large ones in two ``all_reduce`` calls, so no rank ever
-        receives more than ``gather_max_bytes`` (default 1 MiB, ``DISTLOG_GATHER_MAX_BYTES``).
-        Both give the same result.
-        """
-        if self.world_size == 1:
-            return s, m
-        rows = self.gather_rows(s, m)
-        if rows is not None:
-            return rows[:, : s.size].sum(axis=0), rows[:, s.size :].max(axis=0)
-        return self.all_reduce(s, "sum"), self.all_reduce(m, "max")
-
     def gather_rows(self, s: np.ndarray, m: np.ndarray) -> np.ndarray | None:
         """Every rank's ``s`` and ``m`` side by side, ``(world_size, len(s) + len(m))``, in one
         ``all_gather`` when that is the transport (more than one rank, and at most
@@ -71,8 +56,13 @@ class Comm(ABC):
 
     def reduce_buckets_ranked(self, s: np.ndarray, m: np.ndarray,
                               lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``reduce_buckets`` plus, for each slot ``m[lo:]``, the lowest rank whose value is
-        the maximum (float64; NaN where the maximum is not finite).
+        """Element-wise SUM of ``s`` and MAX of ``m`` over all ranks plus, for each slot
+        ``m[lo:]``, the lowest rank whose value is the maximum (float64; NaN where the maximum
+        is not finite). Small buckets travel in one ``all_gather`` (``gather_rows``) and are
+        reduced locally (latency-bound: one collective); large ones in ``all_reduce`` calls,
+        so no rank ever receives more than ``gather_max_bytes`` (default 1 MiB,
+        ``DISTLOG_GATHER_MAX_BYTES``). Both give the same result. (A steady flush calls
+        ``gather_rows`` itself and reduces the rows later: ``reduce.reduce_gathered_rows``.)
 
         On the all_gather transport the ranks come free from the gathered rows. On the
         all_reduce transport they take one more ``all_reduce(MAX)`` of ``len(m) - lo`` slots

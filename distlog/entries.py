@@ -70,9 +70,9 @@ class Window:
     def reduced(self) -> R.Reduced:
         with self._lock:
             if self._reduced is None:
-                g, i = self._reduced_group(), self._wi
-                self._reduced = R._finish(self.union, g.total[i], g.count[i], g.mn[i], g.mx[i], g.bad[i],
-                                          g.amin[i], g.amax[i])
+                g = self._reduced_group()
+                r = g.rows[self._wi]  # STAT_COLUMNS: headline, then the Reduced fields in order
+                self._reduced = R.Reduced(self.union, *(r[:, j].copy() for j in range(1, len(R.STAT_COLUMNS))))
             return self._reduced
 
     def mask(self) -> np.ndarray:
@@ -133,13 +133,12 @@ def _reduce_gathered(ws: list[GatheredWindow]) -> None:
 
 
 class _Group:
-    """Windows reduced together: per window (first axis) and union key (second axis)."""
+    """Windows reduced together: per window (first axis) and union key (second axis), their
+    ``STAT_COLUMNS`` rows (what a store row and a ``Reduced`` hold) and which keys had a value."""
 
-    __slots__ = ("total", "count", "mn", "mx", "bad", "amin", "amax", "rows", "present", "full")
+    __slots__ = ("rows", "present", "full")
 
-    def __init__(self, total, count, mn, mx, bad, amin, amax, rows, present) -> None:  # noqa: ANN001
-        self.total, self.count, self.mn, self.mx, self.bad = total, count, mn, mx, bad
-        self.amin, self.amax = amin, amax  # the rank holding each minimum / maximum (NaN: none finite)
+    def __init__(self, rows: np.ndarray, present: np.ndarray) -> None:
         self.rows, self.present = rows, present  # rows: (n, K, len(STAT_COLUMNS))
         self.full = present.all(axis=1)
 
@@ -307,9 +306,6 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     wherever a value was finite)."""
     n, U = total.shape
     empty = count == 0
-    if amin is None or amax is None:
-        amin = np.where(empty, np.nan, 0.0)
-        amax = amin.copy()
     rows = np.empty((n, U, len(R.STAT_COLUMNS)))
     with np.errstate(invalid="ignore", divide="ignore"):
         rows[:, :, 1] = np.where(empty, np.nan, total / np.where(empty, 1, count))
@@ -318,17 +314,21 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     rows[:, :, 4] = total
     rows[:, :, 5] = count
     rows[:, :, 6] = bad
-    rows[:, :, 7] = amin
-    rows[:, :, 8] = amax
+    if amin is None or amax is None:
+        rows[:, :, 7] = np.where(empty, np.nan, 0.0)  # one process: rank 0 where finite
+        rows[:, :, 8] = rows[:, :, 7]
+    else:
+        rows[:, :, 7], rows[:, :, 8] = amin, amax
     aggs = [w.aggregation for w in ws]
     if all(a == aggs[0] for a in aggs):
         rows[:, :, 0] = rows[:, :, _AGG_COLUMN[aggs[0]]]
     else:
         for wi, a in enumerate(aggs):
             rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
-    g = _Group(total, count, mn, mx, bad, amin, amax, rows, (count + bad) > 0)
+    g = _Group(rows, (count + bad) > 0)
     for wi, w in enumerate(ws):
-        w._group, w._wi = g, wi
+        w._wi = wi  # before _group: a reader that sees the group reads its own row
+        w._group = g
         w._entry_lists = w._ids = w._values = ()  # not needed any more
 
 

@@ -379,12 +379,18 @@ _STAT_FIELDS = ("mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank"
 
 class LazyReduced(Reduced):
     """A ``Reduced`` whose statistics are computed on first use (``compute()`` returns the
-    ``Reduced``). A one-process flush returns one at once: the writer thread computes the
-    stored rows, and a script that ignores flush()'s result never pays for it here."""
+    ``Reduced``). A flush handed on unreduced (one process; a steady flush of several ranks)
+    returns one at once: the writer thread computes the stored rows, and a script that
+    ignores flush()'s result never pays for it here. It pickles and copies as a ``Reduced``."""
 
-    def __init__(self, keys: Sequence[str], compute) -> None:  # noqa: ANN001
+    def __init__(self, keys: Sequence[str], compute=None, **fields: np.ndarray) -> None:  # noqa: ANN001
         object.__setattr__(self, "keys", tuple(keys))
         object.__setattr__(self, "_compute", compute)
+        for f, v in fields.items():  # every field given (``dataclasses.replace``): computed already
+            object.__setattr__(self, f, v)
+
+    def __reduce__(self):  # noqa: ANN204 - pickle and copy a plain Reduced (no closure, no lock)
+        return Reduced, (self.keys, *(getattr(self, f) for f in _STAT_FIELDS))
 
     def __getattr__(self, name: str):  # noqa: ANN204 - only for attributes not set yet
         if name in _STAT_FIELDS:
