@@ -185,3 +185,32 @@ def test_handed_on_windows_equal_flushes_reduced_at_once(tmp_path):
             o = _oracle(f, world, k.split("/")[-1])
             if o is not None:
                 np.testing.assert_allclose(vals[:3] + vals[4:6], list(o), rtol=1e-12, equal_nan=True)
+
+
+def test_a_result_computed_on_first_use_pickles_and_copies_as_a_reduced(tmp_path):
+    """flush()'s result when the window went on unreduced (one process here; a steady flush of
+    several ranks alike) is a LazyReduced: it must pickle, deep-copy and ``replace`` like the
+    plain Reduced the general path returns (a script may checkpoint or broadcast it)."""
+    import copy
+    import dataclasses
+    import pickle
+
+    import distlog
+
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("lazy"):
+        exp.metrics.collect({"a": 1.0, "b": float("nan")}, step=0)
+        exp.metrics.flush()
+        exp.metrics.collect({"a": 3.0, "b": 2.0}, step=1)
+        red = exp.metrics.flush()
+        assert isinstance(red, R.LazyReduced)
+        for other in (pickle.loads(pickle.dumps(red)), copy.deepcopy(red), copy.copy(red)):
+            assert type(other) is R.Reduced and red == other  # (LazyReduced's NaN-aware ==)
+        assert dataclasses.replace(red, keys=("x", "y")).keys == ("x", "y")
+        assert float(red.mean[0]) == 3.0 and float(red.count[1]) == 1.0
+    rows = np.array([[float(i)] * 8 for i in range(2)]).T  # any statistics, as computed
+    lazy = R.LazyReduced(("p", "q"), lambda: R.Reduced(("p", "q"), *rows))
+    back = pickle.loads(pickle.dumps(lazy))  # never read before: computed to be pickled
+    assert back.keys == ("p", "q")
+    for f, want in zip(FIELDS, rows):
+        np.testing.assert_array_equal(getattr(back, f), want)
