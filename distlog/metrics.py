@@ -608,7 +608,7 @@ class MetricsLogger:
         statistics: flags or errors of any rank, keys the union lacks, ranks out of step, no
         value at all, or a step that does not go past the last flush's. Every rank decides
         alike (from the gathered rows and state the ranks share)."""
-        core, ctx = self._core, self._ctx
+        core = self._core
         h, agreed = R.header_of_rows(rows, s_size)
         lo, hi = agreed.step_range
         if h[R.H_NEW_KEYS] or h[R.H_ERROR] or h[R.H_WRITER] or not agreed.matched or lo < hi:
@@ -626,14 +626,9 @@ class MetricsLogger:
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(h[R.H_STOP])
         window = GatheredWindow(core.union, rows, s_size, aggregation)
-        core.flush_step = out_step
-        core.note_step(out_step)
-        core.unsettled(window, out_step, rows.nbytes)
-        if ctx.rank == 0:  # the run's series: rank 0's writer reduces and writes the window
-            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
-            # every rank's telemetry row, summed over ranks (each rank filled its own)
+        self._hand_on(window, out_step, rows.nbytes)
+        if self._ctx.rank == 0:  # every rank's telemetry row, summed (each rank filled its own)
             self._monitor.record(out_step, seq, rows[:, R.HEADER_LEN + 3 * k : s_size].sum(axis=0))
-        core.cache.add_window(out_step, window)
         self._after_flush()
         return R.LazyReduced(core.union, window.reduced)
 
@@ -673,16 +668,24 @@ class MetricsLogger:
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
         if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
-            core.flush_step = out_step  # > the previous one (checked above)
-            core.note_step(out_step)
-            core.unsettled(window, out_step)
-            # the writer takes its entry list every ENTRY_POLL seconds: many windows at once
-            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
-            core.cache.add_window(out_step, window)
+            self._hand_on(window, out_step)
         if slots is not None:
             mon.record(out_step, seq, slots, False)
         self._after_flush()
         return R.LazyReduced(core.union, window.reduced)
+
+    def _hand_on(self, window: Window, out_step: float, nbytes: int = 0) -> None:
+        """A flush window with values goes on unreduced at ``out_step`` (past the previous
+        flush's: checked by the caller): rank 0's writer reduces and writes it, the keys'
+        last flushed steps and the stats cache take it as it is (reduced when needed)."""
+        core = self._core
+        core.flush_step = out_step
+        core.note_step(out_step)
+        core.unsettled(window, out_step, nbytes)
+        if self._ctx.rank == 0:  # the run's series; the writer takes its entry list every
+            # ENTRY_POLL seconds: many windows at once
+            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
+        core.cache.add_window(out_step, window)
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
