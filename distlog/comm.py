@@ -45,14 +45,14 @@ class Comm(ABC):
     def barrier(self) -> None:
         self.all_reduce(np.zeros(1), "max")
 
-    def gather_rows(self, s: np.ndarray, m: np.ndarray) -> np.ndarray | None:
-        """Every rank's ``s`` and ``m`` side by side, ``(world_size, len(s) + len(m))``, in one
-        ``all_gather`` when that is the transport (more than one rank, and at most
-        ``gather_max_bytes`` to receive); None, sending nothing, otherwise. The same decision
-        on every rank (sizes and the setting are alike)."""
-        if self.world_size == 1 or self.world_size * (s.size + m.size) * 8 > gather_max_bytes():
+    def gather_rows(self, row: np.ndarray) -> np.ndarray | None:
+        """Every rank's ``row`` (its buckets ``s`` and ``m`` side by side), ``(world_size,
+        len(row))``, in one ``all_gather`` when that is the transport (more than one rank, and
+        at most ``gather_max_bytes`` to receive); None, sending nothing, otherwise. The same
+        decision on every rank (sizes and the setting are alike)."""
+        if self.world_size == 1 or self.world_size * row.size * 8 > gather_max_bytes():
             return None
-        return self.all_gather_array(np.concatenate([s, m]))
+        return self.all_gather_array(row)
 
     def reduce_buckets_ranked(self, s: np.ndarray, m: np.ndarray,
                               lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,7 +72,7 @@ class Comm(ABC):
         """
         if self.world_size == 1:
             return s, m, np.where(np.isfinite(m[lo:]), 0.0, np.nan)
-        rows = self.gather_rows(s, m)
+        rows = self.gather_rows(np.concatenate([s, m]))
         if rows is not None:
             return buckets_of_rows(rows, s.size, lo)
         mine = m[lo:].copy()  # all_reduce may reduce in place (torch.from_numpy shares memory)

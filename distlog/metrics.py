@@ -118,6 +118,7 @@ class _Core:
         self._unsettled_bytes = 0  # held by the unsettled windows not reduced yet (roughly)
         self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
+        self._pos_in_order = False  # ... and the union is the local keys in id order
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_pending = False  # log() called since the writer was last caught up with
         # collect(**kw) keeps each call's keyword dict as it came (one append on the hot path);
@@ -189,28 +190,51 @@ class _Core:
             self.entry_all[(prefix, kt)] = bool((cols == np.arange(len(cols))).all())  # ids 0..n-1 in order
         return cols
 
-    def one_site_stats(self) -> R.LocalStats | None:
-        """This window's statistics when every value came from ``collect()`` dicts of one view
-        with one key set (the usual loop): one matrix, reduced per column (no bincount, no
-        ``ufunc.at``); the dicts are consumed. None, consuming nothing, otherwise."""
+    def one_site_block(self, whole: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """This window's values as one ``(n, k)`` matrix when every value came from
+        ``collect()`` dicts of one view with one key set (the usual loop), and the local ids
+        of its columns (None when they are every local key in id order: the steady state);
+        the dicts are consumed. None, consuming nothing, otherwise (and, with ``whole``, when
+        the columns are not every local key in order)."""
         lists = [(prefix, entries) for prefix, entries in self.entry_lists if entries]
         if len(lists) != 1 or self.id_buf or self.tensors:
             return None
         prefix, entries = lists[0]
-        got = one_site_values(entries)
+        kt = tuple(entries[0])
+        cols = self._entry_cols(prefix, kt)
+        every = len(cols) == len(self.keys) and self.entry_all[(prefix, kt)]
+        if whole and not every:
+            return None
+        got = one_site_values(entries)  # (every dict with the first one's keys, else None)
         if got is None:
             return None
         kt, flat = got
-        cols = self._entry_cols(prefix, kt)
         del entries[:]  # in place: the view keeps its reference
-        keys = self.keys
-        block = R.block_stats(flat.reshape(-1, len(kt)), axis=0)
-        if len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
-            # the call site's keys are every local key, in id order (the steady state)
-            return R.LocalStats(keys, *block)
-        stats = R.LocalStats.identity(keys)
+        return flat.reshape(-1, len(kt)), None if every else cols
+
+    def one_site_stats(self) -> R.LocalStats | None:
+        """``one_site_block``'s statistics (no bincount, no ``ufunc.at``), or None."""
+        got = self.one_site_block()
+        return None if got is None else self.block_stats(*got)
+
+    def block_stats(self, v: np.ndarray, cols: np.ndarray | None) -> R.LocalStats:
+        """The statistics of ``one_site_block``'s matrix, one entry per local key."""
+        block = R.block_stats(v, axis=0)
+        if cols is None:
+            return R.LocalStats(self.keys, *block)
+        stats = R.LocalStats.identity(self.keys)
         stats.sum[cols], stats.count[cols], stats.min[cols], stats.max[cols], stats.nonfinite[cols] = block
         return stats
+
+    def steady_block(self) -> np.ndarray | None:
+        """``one_site_block``'s matrix when its columns are every local key and the agreed
+        union, both in order (the steady loop of several ranks: its buckets are packed straight
+        from it), consumed; None, consuming nothing, otherwise."""
+        self.positions()
+        if not self._pos_in_order:
+            return None
+        got = self.one_site_block(whole=True)
+        return None if got is None else got[0]
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
         """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
@@ -283,6 +307,8 @@ class _Core:
             idx = self.union_index
             self._pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, len(self._keys))
             self._pos_complete = bool((self._pos >= 0).all())
+            self._pos_in_order = len(self._pos) == len(self.union) and bool(
+                (self._pos == np.arange(len(self._pos))).all())
         return self._pos
 
     def check_key(self, key: str) -> None:
@@ -528,13 +554,15 @@ class MetricsLogger:
                 raise _bad_aggregation(_aggregation)
             core.errors.append(("ValueError", f"rank {ctx.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
-        local, pos = self._local_stats()
-        new_mask = local.present & (pos < 0)  # keys with values that the union lacks
-        header = np.zeros(R.HEADER_LEN)
-        header[R.H_NEW_KEYS] = float(bool(new_mask.any()))
-        header[R.H_ERROR] = float(bool(core.errors))
-        header[R.H_WRITER] = float(self._writers.failed())
-        header[R.H_STOP] = float(ctx.stop_requested)
+        # the steady loop (one call site's dicts with every key of the agreed union, in order)
+        # is packed straight from its matrix; any other window from its local statistics
+        local = new_mask = None  # (the steady loop's keys are all in the union: none is new)
+        block = None if closing else core.steady_block()
+        if block is None:
+            local, pos = self._local_stats()
+            new_mask = local.present & (pos < 0)  # keys with values that the union lacks
+        header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
+                  float(self._writers.failed()), float(ctx.stop_requested)]
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
         ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
@@ -542,17 +570,24 @@ class MetricsLogger:
         # the steady state: the agreed union, flags, identity and every rank's telemetry ride
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
-        s, m = R.pack(core.union, local, header, ident, pos, mon.enter_flush(core.flushes))
-        rows = None if closing else comm.gather_rows(s, m)
+        slots = mon.enter_flush(core.flushes)
+        packed = None if block is None else R.pack_block(block, header, ident, slots)
+        if packed is None:
+            if local is None:  # a value that is not finite: counted apart
+                local, pos = core.block_stats(block, None), core.positions()
+            s, m = R.pack(core.union, local, header, ident, pos, slots)
+            packed = np.concatenate([s, m]), s.size
+        row, s_size = packed
+        rows = None if closing else comm.gather_rows(row)
         if rows is None:
-            s, m, ranks = comm.reduce_buckets_ranked(s, m, R.MAX_HEADER_LEN)
+            s, m, ranks = comm.reduce_buckets_ranked(row[:s_size], row[s_size:], R.MAX_HEADER_LEN)
             mon.exit_flush()
         else:  # the usual flush: one all_gather; a steady one goes on unreduced
             mon.exit_flush()
-            steady = self._flush_gathered(rows, s.size, _aggregation, step)
+            steady = self._flush_gathered(rows, s_size, _aggregation, step)
             if steady is not None:
                 return steady
-            s, m, ranks = R.buckets_of_rows(rows, s.size, R.MAX_HEADER_LEN)
+            s, m, ranks = R.buckets_of_rows(rows, s_size, R.MAX_HEADER_LEN)
         h, agreed, reduced = R.unpack(core.union, s, m, ranks)
         tele = R.extra_slots(core.union, s)  # every rank's telemetry row (rank 0 writes them)
         core.flushes += 1
@@ -565,7 +600,8 @@ class MetricsLogger:
         if h[R.H_NEW_KEYS]:
             # some rank has keys outside the union: one exchange of key lists together with
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
-            new_local = local.subset([local.keys[i] for i in np.flatnonzero(new_mask)])
+            new_local = (R.LocalStats.identity(()) if new_mask is None else
+                         local.subset([local.keys[i] for i in np.flatnonzero(new_mask)]))
             parts = comm.all_gather_object(new_local)
             union, clash = agree_union(core.union, [p.keys for p in parts])
             fresh = [k for k in union if k not in core.union_index]
@@ -609,12 +645,12 @@ class MetricsLogger:
         value at all, or a step that does not go past the last flush's. Every rank decides
         alike (from the gathered rows and state the ranks share)."""
         core = self._core
-        h, agreed = R.header_of_rows(rows, s_size)
+        k = len(core.union)
+        h, agreed, any_value = R.header_of_rows(rows, s_size, k)
         lo, hi = agreed.step_range
         if h[R.H_NEW_KEYS] or h[R.H_ERROR] or h[R.H_WRITER] or not agreed.matched or lo < hi:
             return None
-        k = len(core.union)
-        if not rows[:, R.HEADER_LEN + k : R.HEADER_LEN + 3 * k].any():
+        if not any_value:
             return None  # no rank had a value: the general path claims no step for it
         out_step = agreed.step
         fs = core.flush_step

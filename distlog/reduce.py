@@ -176,15 +176,50 @@ def pack(union: Sequence[str], local: LocalStats, header: Sequence[float], ident
     body[idx], body[k + idx], body[2 * k + idx] = local.sum[keep], local.count[keep], local.nonfinite[keep]
     h = MAX_HEADER_LEN
     m = np.full(h + 2 * k, -np.inf)
-    m[M_STEP] = NO_STEP if ident.step is None else float(ident.step)
-    if ident.step is not None:
-        m[M_NSTEP] = -float(ident.step)
-    m[M_SEQ], m[M_NSEQ] = ident.seq, -ident.seq
-    m[M_CLOSE], m[M_NCLOSE] = float(ident.closing), -float(ident.closing)
-    if ident.explicit_step is not None:
-        m[M_XSTEP], m[M_NXSTEP] = float(ident.explicit_step), -float(ident.explicit_step)
+    m[:h] = identity_slots(ident)
     m[h + idx], m[h + k + idx] = local.max[keep], -local.min[keep]
     return s, m
+
+
+def identity_slots(ident: FlushIdentity) -> list[float]:
+    """The ``MAX_HEADER_LEN`` identity slots at the front of the MAX bucket (-inf: not set)."""
+    slots = [-np.inf] * MAX_HEADER_LEN
+    slots[M_STEP] = NO_STEP if ident.step is None else float(ident.step)
+    if ident.step is not None:
+        slots[M_NSTEP] = -float(ident.step)
+    slots[M_SEQ], slots[M_NSEQ] = float(ident.seq), -float(ident.seq)
+    slots[M_CLOSE], slots[M_NCLOSE] = float(ident.closing), -float(ident.closing)
+    if ident.explicit_step is not None:
+        slots[M_XSTEP], slots[M_NXSTEP] = float(ident.explicit_step), -float(ident.explicit_step)
+    return slots
+
+
+def pack_block(v: np.ndarray, header: Sequence[float], ident: FlushIdentity,
+               extra: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+    """``pack``'s buckets side by side (``s`` then ``m``, as ``gather_rows`` sends them) and
+    ``len(s)``, built straight from a dense block ``v`` (``(n, k)``: one call site's
+    ``collect()`` dicts, whose columns are the agreed union in order): the steady flush's
+    local work in a few NumPy calls into one buffer. None when a value is not finite (or a
+    column's sum overflows): ``block_stats`` and ``pack`` count those apart."""
+    n, k = v.shape
+    s_size = HEADER_LEN + 3 * k + (0 if extra is None else len(extra))
+    row = np.empty(s_size + MAX_HEADER_LEN + 2 * k)
+    sums = row[HEADER_LEN : HEADER_LEN + k]
+    v.sum(axis=0, out=sums)
+    if not np.isfinite(sums).all():  # finite column sums: every value was finite
+        return None
+    row[:HEADER_LEN] = header
+    row[HEADER_LEN + k : HEADER_LEN + 2 * k] = float(n)  # count
+    row[HEADER_LEN + 2 * k : HEADER_LEN + 3 * k] = 0.0  # nonfinite
+    if extra is not None:
+        row[HEADER_LEN + 3 * k : s_size] = extra
+    h = s_size + MAX_HEADER_LEN
+    row[s_size:h] = identity_slots(ident)
+    v.max(axis=0, out=row[h : h + k])
+    neg_min = row[h + k :]
+    v.min(axis=0, out=neg_min)
+    np.negative(neg_min, out=neg_min)
+    return row, s_size
 
 
 @dataclass(frozen=True)
@@ -266,9 +301,9 @@ def unpack(keys: Sequence[str], s: np.ndarray, m: np.ndarray,
     return s[:HEADER_LEN], agreement(m), red
 
 
-def agreement(m: np.ndarray) -> Agreement:
+def agreement(m: np.ndarray | list[float]) -> Agreement:
     """The ranks' agreement from the identity slots of the reduced MAX bucket (``m[:MAX_HEADER_LEN]``
-    suffices)."""
+    suffices; a list of them is read fastest)."""
     return Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
                      (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
                      (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
@@ -284,11 +319,15 @@ def buckets_of_rows(rows: np.ndarray, s_size: int, lo: int) -> tuple[np.ndarray,
     return rows[:, :s_size].sum(axis=0), top, rank_of_max(mrows[:, lo:], top[lo:])
 
 
-def header_of_rows(rows: np.ndarray, s_size: int) -> tuple[np.ndarray, Agreement]:
-    """The summed header and the ranks' agreement from the gathered rows, leaving the keys'
-    statistics unreduced (``reduce_gathered_rows`` does them, later and many flushes at once)."""
-    return (rows[:, :HEADER_LEN].sum(axis=0),
-            agreement(rows[:, s_size : s_size + MAX_HEADER_LEN].max(axis=0)))
+def header_of_rows(rows: np.ndarray, s_size: int, k: int) -> tuple[list[float], Agreement, bool]:
+    """From the gathered rows of a flush over ``k`` keys, in one reduction (the largest over
+    the ranks): the header's flags (1.0 where any rank set one), the ranks' agreement, and
+    whether any rank had a value (a count or a non-finite count above 0). The keys'
+    statistics stay unreduced (``reduce_gathered_rows`` does them, later and many flushes at
+    once)."""
+    top = rows[:, : s_size + MAX_HEADER_LEN].max(axis=0)
+    return (top[:HEADER_LEN].tolist(), agreement(top[s_size:].tolist()),
+            bool(top[HEADER_LEN + k : HEADER_LEN + 3 * k].any()))
 
 
 def reduce_gathered_rows(rows: np.ndarray, k: int, s_size: int) -> tuple[np.ndarray, ...]:

@@ -6,7 +6,8 @@ Checked here: the batched reduction equals the per-flush one (``buckets_of_rows`
 ``unpack``, the path every other flush takes) on random buckets from ``pack``; and real
 ranks give the same returned statistics, ``get_stats`` and stored rows on the all_gather
 transport (windows handed on) as on the all_reduce transport (every flush reduced at once),
-both against a NumPy oracle, across more flushes than a rank keeps unreduced.
+both against a NumPy oracle, across more flushes than a rank keeps unreduced; and ranks
+packing their window straight from one matrix (``pack_block``) beside ranks that do not.
 """
 
 import os
@@ -44,10 +45,38 @@ def _gathered(rng, keys, world, seq):
     extra = np.zeros(3)
     rows = []
     for r in range(world):
-        header = np.zeros(R.HEADER_LEN)
+        header = (rng.random(R.HEADER_LEN) < 0.1).astype(float)  # a flag now and then
         s, m = R.pack(keys, _local(rng, keys, r), header, R.FlushIdentity(seq, False, float(seq), None), None, extra)
         rows.append(np.concatenate([s, m]))
     return np.array(rows), s.size
+
+
+@pytest.mark.parametrize("n", [1, 3, 10])
+def test_a_steady_block_packs_as_its_statistics_do(n):
+    """``pack_block`` (the steady flush's local work straight from one call site's matrix)
+    gives the row ``pack`` gives from the matrix's statistics, slot for slot, for any flush
+    identity; and leaves a block with a value that is not finite (or whose sums overflow) to
+    ``pack``, which counts those apart."""
+    rng = np.random.default_rng(n)
+    keys = tuple(f"k{i}" for i in range(6))
+    for ident in (R.FlushIdentity(3, False, 7.0, None), R.FlushIdentity(4, False, None, None),
+                  R.FlushIdentity(5, True, 9.0, 9.0), R.FlushIdentity(0, False, -2.5, None)):
+        for extra in (None, rng.normal(size=4)):
+            v = rng.normal(size=(n, len(keys))) * 10.0 ** rng.integers(-3, 4, size=len(keys))
+            header = [0.0, float(rng.integers(2)), 0.0, float(rng.integers(2))]
+            row, s_size = R.pack_block(v, header, ident, extra)
+            s, m = R.pack(keys, R.LocalStats(keys, *R.block_stats(v, axis=0)), header, ident,
+                          np.arange(len(keys)), extra)
+            assert s_size == s.size
+            np.testing.assert_array_equal(row, np.concatenate([s, m]))
+    v = rng.normal(size=(n, len(keys)))
+    for bad in (np.nan, np.inf, -np.inf):
+        w = v.copy()
+        w[-1, 2] = bad
+        assert R.pack_block(w, [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
+    huge = np.full((2, len(keys)), 1e308)  # every value finite, a column's sum not
+    with pytest.warns(RuntimeWarning, match="overflow"):  # (as block_stats' sum warns)
+        assert R.pack_block(huge, [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
 
 
 @pytest.mark.parametrize("world", [2, 3, 5])
@@ -62,9 +91,10 @@ def test_batched_reduction_equals_each_flush_reduced_alone(world):
     for (rows, s_size), w in zip(flushes, windows):
         s, m, ranks = R.buckets_of_rows(rows, s_size, R.MAX_HEADER_LEN)
         header, agreed, want = R.unpack(keys, s, m, ranks)
-        h, a = R.header_of_rows(rows, s_size)
-        np.testing.assert_array_equal(h, header)
+        h, a, any_value = R.header_of_rows(rows, s_size, len(keys))
+        np.testing.assert_array_equal(h, header > 0)
         assert a == agreed
+        assert any_value == bool(((want.count + want.nonfinite) > 0).any())
         got = w.reduced()
         for f in FIELDS:
             np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
@@ -185,6 +215,79 @@ def test_handed_on_windows_equal_flushes_reduced_at_once(tmp_path):
             o = _oracle(f, world, k.split("/")[-1])
             if o is not None:
                 np.testing.assert_allclose(vals[:3] + vals[4:6], list(o), rtol=1e-12, equal_nan=True)
+
+
+def _block_steps(flush, rank):
+    """Rank ``rank``'s ``collect()`` dicts at ``flush``, one per step: every key in one order
+    (the steady loop, packed straight from its matrix), now and then a value that is not
+    finite, or a step with a key left out (that rank's window then takes the general path
+    while the others take the steady one)."""
+    rng = np.random.default_rng([flush, rank, 7])
+    steps = []
+    for _ in range(int(rng.integers(1, 4))):
+        d = {k: float(rng.integers(-4, 5)) for k in KEYS}
+        if rng.random() < 0.08:
+            d["b"] = float(rng.choice([np.nan, np.inf, -np.inf]))
+        if flush and rng.random() < 0.05:
+            del d["c"]
+        steps.append(d)
+    return steps
+
+
+def _block_worker(rank, world, root):
+    import distlog
+    from distlog import reduce as R
+
+    packed = []
+    real = R.pack_block
+    R.pack_block = lambda *a: packed.append(real(*a)) or packed[-1]
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    got = []
+    with exp.run("block"):
+        m = exp.metrics("t")
+        for f in range(FLUSHES):
+            for d in _block_steps(f, rank):
+                m.collect(d, step=f)
+            red = m.flush()
+            if f % 5 == 2:
+                got.append((f, {k: [float(getattr(red, c)[i]) for c in FIELDS] for i, k in enumerate(red.keys)}))
+    return got, sum(p is not None for p in packed)
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(300)
+def test_steady_blocks_packed_at_some_ranks_equal_numpy(tmp_path):
+    """Ranks whose window is one matrix of every key pack it straight (``pack_block``) while
+    another rank, in the same flush, takes the general path (a key left out, a value not
+    finite): the returned and stored statistics equal NumPy over every rank's values, on both
+    transports."""
+    import distlog
+
+    world = 3
+
+    def oracle(f, key):
+        vals = np.array([d[key] for r in range(world) for d in _block_steps(f, r) if key in d])
+        fin = vals[np.isfinite(vals)]
+        return (fin.mean() if len(fin) else np.nan, fin.min() if len(fin) else np.nan,
+                fin.max() if len(fin) else np.nan, float(len(fin)), float(len(vals) - len(fin)))
+
+    for transport, env in (("all_gather", {}), ("all_reduce", {"DISTLOG_GATHER_MAX_BYTES": "0"})):
+        root = str(tmp_path / transport)
+        res = run_ranks(_block_worker, world, tmp_path, root, timeout=240, env=env)
+        for r in range(world):
+            assert res[r][1] > FLUSHES // 2, (transport, r, res[r][1])  # the steady packing ran
+            _same(res[0][0], res[r][0], f"{transport}: rank {r}")
+        for f, per_key in res[0][0]:
+            for k, vals in per_key.items():
+                np.testing.assert_allclose(vals[:3] + vals[4:6], list(oracle(f, k.split("/")[-1])),
+                                           rtol=1e-12, equal_nan=True, err_msg=f"{transport} {f} {k}")
+        run = distlog.open_run(f"{root}/default/block")
+        for k in KEYS:
+            a = run.metrics.read(f"t/{k}").to_frame()
+            assert a["step"].tolist() == [float(f) for f in range(FLUSHES)]
+            np.testing.assert_allclose(a[["mean", "min", "max", "count", "nonfinite"]].to_numpy(),
+                                       np.array([oracle(f, k) for f in range(FLUSHES)]), rtol=1e-12,
+                                       equal_nan=True, err_msg=f"{transport} {k}")
 
 
 def test_a_result_computed_on_first_use_pickles_and_copies_as_a_reduced(tmp_path):

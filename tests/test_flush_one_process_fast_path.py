@@ -367,16 +367,19 @@ class _EchoComm(Comm):
 @pytest.mark.parametrize("mixed", [False, True])
 def test_general_flush_of_one_call_site_windows_matches_numpy(root, mixed, shuffled, monkeypatch):
     """The general (multi-rank) flush reduces a window whose values all came from one call
-    site as one matrix (``_Core.one_site_stats``: straight into the statistics when the call
-    site's keys are every local key in id order, as with a fixed key order); with a second
+    site as one matrix (``_Core.one_site_stats``; packed straight from it, ``steady_block``,
+    when the call site's keys are every local key in id order, as with a fixed key order); with a second
     call site or collector values it takes the bincount path. All equal NumPy over both
     ranks' values (the peer holds the same ones), NaN and inf included."""
     import distlog
     from distlog.metrics import _Core
 
     taken = []
-    real = _Core.one_site_stats
+    real, real_block = _Core.one_site_stats, _Core.steady_block
     monkeypatch.setattr(_Core, "one_site_stats", lambda self: taken.append(real(self)) or taken[-1])
+    # (a window whose dicts happen to list every key in id order is packed straight from its
+    # matrix: ``steady_block``, then ``pack_block``, or ``block_stats`` when a value is not finite)
+    monkeypatch.setattr(_Core, "steady_block", lambda self: taken.append(real_block(self)) or taken[-1])
     rng = np.random.default_rng(5)
     exp = distlog.get_logger(root, comm=_EchoComm(), telemetry=False)
     exp.start_run("echo")
