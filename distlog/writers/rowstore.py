@@ -1011,18 +1011,21 @@ class BackgroundWriter:
 
     def _take_entries(self) -> None:
         """Queue the appended entries as one call (any thread). Appends need no lock: a list
-        append is atomic, and taking copies then deletes only what it copied."""
+        append is atomic, and taking copies, queues, then deletes only what it copied. Queued
+        before they leave the list: ``put`` on the training thread skips this (and the lock)
+        when it finds the list empty, so its rows must never overtake entries taken but not
+        yet queued by the writer thread."""
         with self._entries_lock:  # two takers must queue their batches in take order
             items = self._entries[:]
             if not items:
                 return
-            del self._entries[: len(items)]
             handler = self._entries_handler
             # a chunk's worth at a time: the writer stores each filled chunk before it builds
             # the next (series buffers stay within two chunks: no fresh pages per burst)
             for i in range(0, len(items), ENTRY_SLICE):
                 part = items[i : i + ENTRY_SLICE]
                 self._q.put(_Call(lambda tables, part=part: handler(part, tables)))
+            del self._entries[: len(items)]
 
     def sync_entries(self, timeout: float | None = 300.0) -> None:
         """Block until the writer has handled every entry appended so far (no commit)."""
