@@ -61,8 +61,24 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
     )
 
 
+# the hot paths of log() and collect() take a Python int unconverted only within this range
+# (any int beyond it, up to float64's largest, goes through as_number: its float, or the error)
+_INT_OK = 2**1023
+
+
 def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
     """A float, or (with ``keep_device_tensors``) a detached 0-d non-CPU tensor."""
+    try:
+        return _as_number(key, v, keep_device_tensors)
+    except OverflowError:  # an int (or another Real) beyond float64's range
+        shown = repr(v)
+        raise ValueError(
+            f"metric {key!r} got a {type(v).__name__} too large for a float64 "
+            f"({shown[:20]}{'...' if len(shown) > 20 else ''}, {len(shown)} digits; the largest is "
+            "about 1.8e308): log a smaller number, e.g. its logarithm") from None
+
+
+def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
     t = type(v)
     if t is float or t is int or t is bool:
         return float(v)
@@ -390,7 +406,8 @@ class MetricsLogger:
             values, step = _values_and_step("log", values, step, metrics)
         valid = self._valid
         for k, v in values.items():
-            if (v.__class__ is not float and v.__class__ is not int) or k not in valid:
+            if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
+                    or k not in valid):
                 values = self._log_checked(values)
                 break
         if not values:
@@ -457,7 +474,8 @@ class MetricsLogger:
             self._core.last_step = step
         ok = self._collectable
         for k, v in values.items():
-            if (v.__class__ is not float and v.__class__ is not int) or k not in ok:
+            if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
+                    or k not in ok):
                 self._collect_checked(values)
                 return
         if values:

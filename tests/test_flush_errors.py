@@ -44,6 +44,63 @@ def test_bad_value_on_one_rank_raises_on_every_rank(tmp_path):
     assert rows[0, 3] == pytest.approx(1.0) and rows[0, 7] == 3  # mean of 0,1,2 over 3 values
 
 
+def _huge_int_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, flush_timeout=60)
+    with exp.run("huge"):
+        exp.metrics.collect(step=0, a=1.0)
+        exp.metrics.flush()  # the key is known: its next values take collect()'s hot path
+        exp.metrics.collect(step=1, a=10**400 if rank == 1 else 2.0)
+        try:
+            exp.metrics.flush()
+            outcome = "no error"
+        except ValueError as e:
+            outcome = str(e)
+        exp.metrics.collect(step=2, a=3.0)
+        return outcome, exp.metrics.flush()["a"]["count"]
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_an_int_too_large_for_a_float_raises_on_every_rank(tmp_path):
+    """A Python int beyond float64 (past the key's first, checked call) is bad input like any
+    other: raised on every rank from the same flush, the valid values kept (it failed inside
+    one rank's flush before its collective: that rank raised alone, the others waited)."""
+    res = run_ranks(_huge_int_worker, 2, tmp_path, str(tmp_path / "root"), timeout=90)
+    for outcome, count in res:
+        assert "rank 1: metric 'a' got a int too large for a float64" in outcome, outcome
+        assert count == 2
+    import distlog
+
+    frame = distlog.open_run(str(tmp_path / "root" / "default" / "huge")).metrics.read("a").to_frame()
+    assert frame["step"].tolist() == [0.0, 1.0, 2.0] and frame["count"].tolist() == [2.0, 1.0, 2.0]
+
+
+def test_an_int_too_large_for_a_float_raises_at_once_and_loses_nothing(root):
+    """One process: ``log()``/``collect()`` raise at the call (it reached the writer thread
+    before, which dropped the whole batch of rows around it)."""
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("huge"):
+        m = exp.metrics
+        for s in range(200):
+            if s == 100:
+                for call in (m.log, m.collect):
+                    with pytest.raises(ValueError, match="'x' got a int too large for a float64"):
+                        call(step=s, x=-(10**400), y=1.0)
+            m.log(step=s, x=s, y=float(s))
+        m.collect(step=300, z=1.0)
+        m.flush()
+        m.collect(step=301, z=2**1023 + 1)  # beyond the hot path's range, within float64
+        m.flush()
+    run = distlog.open_run(f"{root}/default/huge")
+    assert run.metrics.read("y").to_frame()["step"].tolist() == [float(s) for s in range(200)]
+    assert run.metrics.read("x").to_frame()["mean"].tolist() == [float(s) for s in range(200)]
+    assert run.metrics.read("z").to_frame()["mean"].tolist() == [1.0, float(2**1023 + 1)]
+
+
 def test_single_process_raises_at_once(root):
     import distlog
 
