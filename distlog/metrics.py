@@ -26,7 +26,7 @@ import itertools
 import math
 import time
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -120,6 +120,7 @@ class _Core:
         self.union: tuple[str, ...] = ()
         self.union_index: dict[str, int] = {}
         self.known: set[str] = set()
+        self.logged_keys: set[str] = set()  # keys this rank's log() took (rank 0: run series)
         self.prefixes: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (exception type, message), raised at flush
         self.views: dict[str, "MetricsLogger"] = {}  # namespaced views, by prefix
@@ -173,6 +174,10 @@ class _Core:
         before = dict(zip(self.union, self._flushed.tolist()))
         self.union = tuple(union)
         self.union_index = {k: i for i, k in enumerate(union)}
+        # every agreed key is known here: a key of this rank's that clashes with one is
+        # refused when it comes (log() at once; collect() at the next flush, on every rank)
+        self.known.update(union)
+        self.prefixes.update(p for key in union for p in _namespaces(key))
         self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
         self._pos = None
         self.window_columns = {}  # a new dict: windows already queued keep the old mapping
@@ -329,8 +334,7 @@ class _Core:
 
     def check_key(self, key: str) -> None:
         check_name(key, "metric key", allow_slash=True)
-        parts = key.split("/")
-        own_prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        own_prefixes = set(_namespaces(key))
         if key in self.prefixes:  # an existing key lives under this one's namespace
             clash = next(k for k in sorted(self.known) if k.startswith(key + "/"))
         else:
@@ -431,6 +435,7 @@ class MetricsLogger:
             if key not in core.known:
                 core.check_key(key)
             out[k] = as_number(key, v)
+            core.logged_keys.add(key)
         self._valid.update(out)
         return out
 
@@ -620,8 +625,10 @@ class MetricsLogger:
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
             new_local = (R.LocalStats.identity(()) if new_mask is None else
                          local.subset([local.keys[i] for i in np.flatnonzero(new_mask)]))
-            parts = comm.all_gather_object(new_local)
-            union, clash = agree_union(core.union, [p.keys for p in parts])
+            # (rank 0 adds the keys it logs: a new key must not clash with their series)
+            parts = comm.all_gather_object((new_local, sorted(core.logged_keys) if ctx.rank == 0 else []))
+            union, clash = agree_union(core.union, [p.keys for p, _ in parts], parts[0][1])
+            parts = [p for p, _ in parts]
             fresh = [k for k in union if k not in core.union_index]
             reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
             core.set_union(union)
@@ -895,19 +902,22 @@ def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]
     return metrics, first
 
 
-def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list[str], str | None]:
-    """The sorted union of every rank's keys, without keys that clash with an earlier one.
+def agree_union(previous: tuple[str, ...], lists: list[list[str]],
+                logged: Sequence[str] = ()) -> tuple[list[str], str | None]:
+    """The sorted union of the agreed keys (``previous``) and every rank's new keys, without
+    a new key that clashes with an agreed one, with a key rank 0 logs (``logged``: its series
+    share the run's namespace) or with a new key before it in sorted order.
 
-    Computed from the gathered lists alone, so every rank drops the same keys: a key that is
-    also a namespace of another (``train`` and ``train/loss``) keeps the first in sorted order.
+    Computed from the gathered lists alone, so every rank drops the same keys. A key that is
+    also a namespace of another (``train`` and ``train/loss``) is stored as a Zarr group: the
+    one a series already has keeps it, never the newcomer.
     """
-    accepted: list[str] = []
-    seen: set[str] = set()
-    prefixes: set[str] = set()
+    accepted = list(previous)
+    seen = set(previous).union(logged)
+    prefixes = {p for key in seen for p in _namespaces(key)}
     clash = None
-    for key in sorted(set(itertools.chain(previous, *lists))):
-        parts = key.split("/")
-        own = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    for key in sorted(set(itertools.chain(*lists)).difference(previous)):
+        own = _namespaces(key)
         other = key if key in prefixes else next((p for p in own if p in seen), None)
         if other is not None:
             clash = clash or (f"metric key {key!r} clashes with {other!r}: a key cannot also be a "
@@ -917,7 +927,13 @@ def agree_union(previous: tuple[str, ...], lists: list[list[str]]) -> tuple[list
         accepted.append(key)
         seen.add(key)
         prefixes.update(own)
-    return accepted, clash
+    return sorted(accepted), clash
+
+
+def _namespaces(key: str) -> list[str]:
+    """The namespaces a key lives in: ``a/b/c`` -> ``a``, ``a/b``."""
+    parts = key.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:

@@ -141,6 +141,51 @@ def test_key_that_is_also_a_namespace_fails_everywhere(tmp_path):
     assert all("clashes with" in r for r in res), res
 
 
+def _established_key_worker(rank, world, root, mode):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    out = []
+    with exp.run(mode):
+        m = exp.metrics
+        for f in range(4):
+            if rank == 0:
+                if mode == "collected":
+                    m.collect(step=f, **{"train/loss": 10.0 * f})
+                else:  # rank 0's own series, in the run's namespace
+                    m.log(step=f, train=10.0 * f)
+            m.collect(step=f, other=1.0)
+            if rank == 1 and f == 2:  # never seen the other key here: no clash locally
+                m.collect(step=f, **({"train": 5.0} if mode == "collected" else {"train/loss": 5.0}))
+            try:
+                m.flush()
+                out.append("ok")
+            except ValueError as e:
+                out.append(str(e))
+    return out
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", ["collected", "logged"])
+def test_a_new_key_never_displaces_an_established_series(tmp_path, mode):
+    """A key new on one rank that clashes with a series already in the run (a key every rank
+    agreed on, or one rank 0 logs) is refused on every rank; the established series keeps
+    every row (the union kept the first key in sorted order: ``train`` took the place of
+    ``train/loss``, whose rows stopped; rank 0's logged ``train`` failed its close)."""
+    import distlog
+
+    root = str(tmp_path / "root")
+    res = run_ranks(_established_key_worker, 2, tmp_path, root, mode, timeout=90)
+    new, old = ("train", "train/loss") if mode == "collected" else ("train/loss", "train")
+    for out in res:
+        assert out[:2] == ["ok", "ok"] and out[3] == "ok", out
+        assert f"metric key {new!r} clashes with {old!r}" in out[2], out[2]
+    frame = distlog.open_run(f"{root}/default/{mode}").metrics.read(old).to_frame()
+    assert frame["step"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert frame["mean"].tolist() == [0.0, 10.0, 20.0, 30.0]
+
+
 def _late_rank_worker(rank, world, root):
     import distlog
     from distlog.errors import FlushTimeout
