@@ -43,7 +43,7 @@ SCALAR_COLUMNS = ("step", "time") + STAT_COLUMNS
 
 # header slots at the front of the SUM bucket (each a count of ranks)
 H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
-NO_STEP = -1.0
+NO_STEP = -np.inf  # (any finite step is a real one, negative ones too)
 # identity slots at the front of the MAX bucket: the step (max over ranks), then each agreed
 # field and its negation (max of -x is -min x)
 M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, M_NSTEP, MAX_HEADER_LEN = range(9)
