@@ -365,8 +365,10 @@ class Run:
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
         self.log_sink.flush()
-        if collective and exc is None:
-            # also the barrier after which rank 0 may merge what every rank wrote
+        if (collective and exc is None) or self.world_size == 1:
+            # also the barrier after which rank 0 may merge what every rank wrote. One process
+            # needs no peer for it: what it collected is kept even when the run failed or was
+            # never closed (the window before a crash often shows its cause)
             try:
                 self.metrics._flush("mean", None, closing=True)
             except Exception as e:  # noqa: BLE001 - recorded, then raised below

@@ -35,7 +35,10 @@ def test_run_failure_records_exception(root):
     exp = distlog.get_logger(root)
     with pytest.raises(ZeroDivisionError):
         with exp.run("boom"):
+            exp.metrics.collect(step=7, loss=float("nan"))  # what led to the failure is kept
             1 / 0
+    frame = distlog.open_run(os.path.join(root, "default", "boom")).metrics.read("loss").to_frame()
+    assert frame["step"].tolist() == [7.0] and frame["nonfinite"].tolist() == [1.0]
     m = meta(root, "default", "boom")
     assert m["status"] == "failed"
     assert m["error"]["type"] == "ZeroDivisionError" and "1 / 0" in m["error"]["traceback"]
@@ -87,6 +90,8 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
         exp = distlog.get_logger({str(tmp_path)!r})
         exp.start_run("forgot")
         exp.metrics.log(step=1, loss=0.5)
+        exp.metrics.collect(step=2, acc=0.25)  # never flushed: the closing flush keeps it
+        exp.metrics.collect(step=3, acc=0.75)
         exp.info("still here")
         if {crash}:
             raise RuntimeError("user bug")
@@ -98,8 +103,10 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     if crash:
         assert m["error"]["message"] == "user bug"
     commit = json.load(open(tmp_path / "default" / "forgot" / table_commit(SCALARS_TABLE)))
-    assert commit["lengths"] == {"loss": 1}
-    assert m["last_step"] == 1  # a run that only log()s still reports its last step
+    assert commit["lengths"] == {"loss": 1, "acc": 1}
+    acc = distlog.open_run(str(tmp_path / "default" / "forgot")).metrics.read("acc").to_frame()
+    assert acc["step"].tolist() == [3.0] and acc["mean"].tolist() == [0.5]
+    assert m["last_step"] == 3
 
 
 def test_import_leaves_the_excepthook_alone():
