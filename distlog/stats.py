@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import collections
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from .entries import Window, reduce_windows
+from .entries import Window, window_points
 
 #: the design document's percentiles
 PERCENTILES = (0, 1, 5, 10, 20, 25, 40, 50, 60, 75, 80, 90, 95, 99, 100)
@@ -50,13 +49,18 @@ _P_STEP, _P_VALUE, _P_SUM, _P_COUNT, _P_MIN, _P_MAX = range(6)
 
 
 class ScalarCache:
-    """Keeps the last ``window`` points per key (a point is one stored row)."""
+    """Keeps the last ``window`` points per key (a point is one stored row), as blocks of
+    points per key: flush results are taken in runs (a few NumPy calls per key and run, no
+    Python per point), and a key's points are its last ones by step whatever their source."""
 
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
-        self._data: dict[str, collections.deque] = {}
-        # flush results wait here until a query needs them; at most `window` flushes matter
-        self._pending: collections.deque = collections.deque(maxlen=window)
+        self._blocks: dict[str, list[np.ndarray]] = {}  # per key: (n, 6) point blocks
+        self._n: dict[str, int] = {}  # per key: the points its blocks hold
+        # flush results wait here until a query needs them, or until this many wait (their
+        # points are then taken at once: a key's points never depend on other keys' flushes)
+        self._pending: list[tuple] = []
+        self._pending_max = max(64, min(window, 1024))
         # log() values from the writer thread, per key: [(steps, values)] (under the lock;
         # trimmed there to the last `window` points, so memory stays bounded)
         self._logged: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -87,63 +91,89 @@ class ScalarCache:
             st = np.concatenate([p[0] for p in parts])[-self.window:]
             vs = np.concatenate([p[1] for p in parts])[-self.window:]
             fin = np.isfinite(vs)
-            fv = np.where(fin, vs, 0.0)
             edge = np.where(fin, vs, np.nan)
-            d = self._data.get(k)
-            if d is None:
-                d = self._data[k] = collections.deque(maxlen=self.window)
-            d.extend(zip(st.tolist(), vs.tolist(), fv.tolist(), fin.astype(np.float64).tolist(),
-                         edge.tolist(), edge.tolist()))
+            self._add_points(k, np.column_stack([st, vs, np.where(fin, vs, 0.0), fin, edge, edge]))
 
     def add_batch(self, keys: tuple[str, ...], step: float, rows: np.ndarray) -> None:
         """Reduced rows of many keys at one step (a flush), in ``reduce.STAT_COLUMNS`` order;
         kept as one item until a query needs them."""
         self._pending.append((keys, step, rows))
+        if len(self._pending) >= self._pending_max:
+            self._materialize()
 
     def add_window(self, step: float, window: Window) -> None:
-        """A one-process flush window at one step, reduced only when a query needs it."""
+        """A flush window at one step (one process, or a steady flush of several ranks),
+        reduced only when a query needs it (or by the writer)."""
         self._pending.append((None, step, window))
+        if len(self._pending) >= self._pending_max:
+            self._materialize()
 
     def _materialize(self) -> None:
         if self._logged:
             self._take_logged()
-        pending = list(self._pending)
-        self._pending.clear()
-        windows = [rows for keys, _, rows in pending if keys is None]
-        if windows:  # one-process flush windows the writer has not reduced yet: at once
-            reduce_windows(windows)
-        for keys, step, rows in pending:
-            if keys is None:  # a one-process flush window (entries.Window)
-                keys, rows, _ = rows.present()
-            # STAT_COLUMNS: value, mean, min, max, sum, count, nonfinite, argmin/argmax rank
-            for k, (value, _mean, mn, mx, total, count, *_rest) in zip(keys, rows.tolist()):
-                self._point(k, (step, value, total, count, mn, mx))
+        pending, self._pending = self._pending, []
+        i, n = 0, len(pending)
+        while i < n:  # runs of windows, and runs of reduced rows over one key tuple
+            keys = pending[i][0]
+            j = i + 1
+            while j < n and (pending[j][0] is keys or (keys is not None and pending[j][0] == keys)):
+                j += 1
+            steps = np.fromiter((p[1] for p in pending[i:j]), np.float64, j - i)
+            if keys is None:  # flush windows: their points per key (reduced here if need be)
+                for key, idx, rows in window_points([p[2] for p in pending[i:j]]):
+                    self._add_rows(key, steps[idx], rows)
+            else:  # reduced rows of the keys of each flush (every one present)
+                block = np.stack([p[2] for p in pending[i:j]])  # (flushes, keys, STAT_COLUMNS)
+                for u, key in enumerate(keys):
+                    self._add_rows(key, steps, block[:, u])
+            i = j
+
+    def _add_rows(self, key: str, steps: np.ndarray, rows: np.ndarray) -> None:
+        """Points from ``STAT_COLUMNS`` rows (value, mean, min, max, sum, count, ...)."""
+        pts = np.empty((len(steps), 6))
+        pts[:, _P_STEP] = steps
+        pts[:, _P_VALUE:] = rows[:, [0, 4, 5, 2, 3]]  # value, sum, count, min, max
+        self._add_points(key, pts)
+
+    def _add_points(self, key: str, pts: np.ndarray) -> None:
+        blocks = self._blocks.get(key)
+        if blocks is None:
+            blocks = self._blocks[key] = []
+            self._n[key] = 0
+        blocks.append(pts)
+        self._n[key] += len(pts)
+        if self._n[key] > 2 * self.window:  # only the last `window` points can matter
+            self._joined(key)
+
+    def _joined(self, key: str) -> np.ndarray:
+        """``key``'s last ``window`` points, by step (a key logged and flushed too gets its
+        points from two sources: rows arrive out of step order there)."""
+        blocks = self._blocks[key]
+        pts = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        st = pts[:, _P_STEP]
+        if len(st) > 1 and not (st[1:] >= st[:-1]).all():
+            pts = pts[np.argsort(st, kind="stable")]
+        pts = pts[-self.window:]
+        blocks[:] = [pts]
+        self._n[key] = len(pts)
+        return pts
 
     def add(self, key: str, step: float, value: float) -> None:
         """One directly logged value."""
-        if np.isfinite(value):
-            self._point(key, (step, value, value, 1.0, value, value))
-        else:
-            self._point(key, (step, value, 0.0, 0.0, np.nan, np.nan))
-
-    def _point(self, key: str, point: tuple) -> None:
-        d = self._data.get(key)
-        if d is None:
-            d = self._data[key] = collections.deque(maxlen=self.window)
-        d.append(point)
+        fin = bool(np.isfinite(value))
+        self._add_points(key, np.array([[step, value, value if fin else 0.0, float(fin),
+                                         value if fin else np.nan, value if fin else np.nan]]))
 
     def keys(self) -> list[str]:
         self._materialize()
-        return sorted(self._data)
+        return sorted(self._blocks)
 
     def _points(self, key: str, window: int | None) -> np.ndarray:
         self._materialize()
-        if key not in self._data:
+        if key not in self._blocks:
             raise KeyError(f"no values for metric {key!r}; known: {', '.join(self.keys()) or 'none yet'}")
-        pts = list(self._data[key])
-        if window is not None:
-            pts = pts[-window:]
-        return np.array(pts, dtype=np.float64).reshape(-1, 6)
+        pts = self._joined(key)
+        return pts if window is None else pts[len(pts) - min(window, len(pts)):]
 
     def _values(self, key: str, window: int | None) -> np.ndarray:
         v = self._points(key, window)[:, _P_VALUE]
