@@ -121,6 +121,7 @@ class _Core:
         self.union_index: dict[str, int] = {}
         self.known: set[str] = set()
         self.logged_keys: set[str] = set()  # keys this rank's log() took (rank 0: run series)
+        self._mixed: list[str] | None = []  # logged keys also in the union (None: to compute)
         self.prefixes: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (exception type, message), raised at flush
         self.views: dict[str, "MetricsLogger"] = {}  # namespaced views, by prefix
@@ -178,6 +179,7 @@ class _Core:
         # refused when it comes (log() at once; collect() at the next flush, on every rank)
         self.known.update(union)
         self.prefixes.update(p for key in union for p in _namespaces(key))
+        self._mixed = None
         self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
         self._pos = None
         self.window_columns = {}  # a new dict: windows already queued keep the old mapping
@@ -322,6 +324,27 @@ class _Core:
             last = f if last is None else max(last, f)
         return last
 
+    def mixed_keys(self) -> list[str]:
+        """The keys this rank log()s that the ranks also collect (rank 0: their rows go to the
+        same series, so a flush must go past the steps logged there too)."""
+        if self._mixed is None:
+            self._mixed = sorted(k for k in self.logged_keys if k in self.union_index)
+        return self._mixed
+
+    def note_logged(self, prefix: str, values: dict[str, float]) -> None:
+        """log() took ``values`` (their keys may be new to it)."""
+        new = {prefix + k for k in values}.difference(self.logged_keys)
+        if new:
+            self.logged_keys |= new
+            self._mixed = None
+
+    def catch_up_logged(self, writer: Any) -> None:
+        """Wait until ``writer`` has taken every log() call so far (it builds the logged rows,
+        feeds the stats cache and keeps each key's last logged step in ``logged``)."""
+        if self.log_pending:
+            self.log_pending = False
+            writer.sync_entries()
+
     def positions(self) -> np.ndarray:
         """Where each local key id sits in the agreed union (cached between key-set changes)."""
         if self._pos is None or len(self._pos) != len(self._keys):
@@ -408,11 +431,11 @@ class MetricsLogger:
             values = values.copy()  # the caller may reuse its dict: keep this call's values
         else:
             values, step = _values_and_step("log", values, step, metrics)
-        valid = self._valid
+        valid, checked = self._valid, False
         for k, v in values.items():
             if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
                     or k not in valid):
-                values = self._log_checked(values)
+                values, checked = self._log_checked(values), True
                 break
         if not values:
             return
@@ -423,6 +446,8 @@ class MetricsLogger:
             core.max_step = s  # past every step so far: no series can repeat one
         else:
             self._check_log_step(values, s)
+        if checked:  # (a key's first rows: logged keys collected too need a flush to check)
+            core.note_logged(self._prefix, values)
         core.log_pending = True
         append = core.log_append or self._attach_log()
         append((self._prefix, s, time.time(), values))
@@ -435,16 +460,13 @@ class MetricsLogger:
             if key not in core.known:
                 core.check_key(key)
             out[k] = as_number(key, v)
-            core.logged_keys.add(key)
         self._valid.update(out)
         return out
 
     def _check_log_step(self, values: dict[str, Any], s: float) -> None:
         """A step at or below the largest so far: raise if any key already has a row there."""
         core, p = self._core, self._prefix
-        if core.log_pending:  # the writer keeps each key's last logged step: catch it up
-            core.log_pending = False
-            self._writers.local().sync_entries()
+        core.catch_up_logged(self._writers.local())  # (the writer keeps each key's last logged step)
         rank0 = self._ctx.rank == 0
         for k in values:
             key = p + k
@@ -585,7 +607,8 @@ class MetricsLogger:
             local, pos = self._local_stats()
             new_mask = local.present & (pos < 0)  # keys with values that the union lacks
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
-                  float(self._writers.failed()), float(ctx.stop_requested)]
+                  float(self._writers.failed()), float(ctx.stop_requested),
+                  float(ctx.rank == 0 and bool(core.logged_keys) and bool(core.mixed_keys()))]
         last = step if step is not None else core.last_step
         core.last_step = None  # "the last collected step" means: in this flush window
         ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
@@ -643,7 +666,15 @@ class MetricsLogger:
         out_step = agreed.step
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1
-        repeated = self._record(reduced, _aggregation, out_step)
+        logged = None
+        if h[R.H_LOGGED]:  # rank 0 says which steps it logged for keys collected too (alike
+            # everywhere: one more exchange, only in runs that log and collect one key)
+            mine = None
+            if ctx.rank == 0:
+                core.catch_up_logged(self._writers.local())
+                mine = {k: core.logged[k] for k in core.mixed_keys() if k in core.logged}
+            logged = comm.broadcast_object(mine)
+        repeated = self._record(reduced, _aggregation, out_step, logged)
         mon.record(out_step, core.flushes - 1, tele, closing)
         self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
@@ -673,7 +704,8 @@ class MetricsLogger:
         k = len(core.union)
         h, agreed, any_value = R.header_of_rows(rows, s_size, k)
         lo, hi = agreed.step_range
-        if h[R.H_NEW_KEYS] or h[R.H_ERROR] or h[R.H_WRITER] or not agreed.matched or lo < hi:
+        if (h[R.H_NEW_KEYS] or h[R.H_ERROR] or h[R.H_WRITER] or h[R.H_LOGGED] or not agreed.matched
+                or lo < hi):
             return None
         if not any_value:
             return None  # no rank had a value: the general path claims no step for it
@@ -700,7 +732,7 @@ class MetricsLogger:
         report, device tensors, keys the union lacks, a failed writer, or a step that does not
         go past the last flush's (the general path then names the repeated keys)."""
         core, ctx = self._core, self._ctx
-        if core.errors or core.tensors:
+        if core.errors or core.tensors or (core.logged_keys and core.mixed_keys()):
             return None
         pos = core.positions()
         if not core._pos_complete or self._writers.failed():
@@ -769,10 +801,12 @@ class MetricsLogger:
             return stats, np.fromiter((idx.get(k, -1) for k in stats.keys), np.intp, len(stats.keys))
         return stats, core.positions()
 
-    def _record(self, reduced: R.Reduced, aggregation: str, step: float) -> str | None:
-        """Hand one row per present key to rank 0's writer. A key whose last flushed row is at
-        ``step`` or later is left out (steps of a series strictly increase); the message
-        naming those keys is returned, decided from reduced data alone, so alike on every rank."""
+    def _record(self, reduced: R.Reduced, aggregation: str, step: float,
+                logged: dict[str, float] | None = None) -> str | None:
+        """Hand one row per present key to rank 0's writer. A key whose last flushed row (or
+        rank 0's last logged row, ``logged``) is at ``step`` or later is left out (steps of a
+        series strictly increase); the message naming those keys is returned, decided from
+        reduced data and ``logged`` alone, so alike on every rank."""
         core = self._core
         if not len(reduced):
             return None
@@ -782,6 +816,12 @@ class MetricsLogger:
         core.flush_step = step if core.flush_step is None else max(core.flush_step, step)
         core.note_step(step)
         last = core.flushed_steps(reduced.keys)
+        if logged:
+            last = last.copy()
+            for key, s in logged.items():
+                i = core.union_index.get(key)
+                if i is not None and s > last[i]:
+                    last[i] = s
         stale = present & (last >= step)
         problem = None
         if stale.any():
@@ -850,9 +890,7 @@ class MetricsLogger:
     def _synced_cache(self) -> ScalarCache:
         """The cache, once the writer has handed it every value log()ged so far."""
         core = self._core
-        if core.log_pending:
-            core.log_pending = False
-            self._writers.local().sync_entries()
+        core.catch_up_logged(self._writers.local())
         return core.cache
 
     @property

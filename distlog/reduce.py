@@ -42,7 +42,8 @@ STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite", "arg
 SCALAR_COLUMNS = ("step", "time") + STAT_COLUMNS
 
 # header slots at the front of the SUM bucket (each a count of ranks)
-H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, HEADER_LEN = 0, 1, 2, 3, 4
+# (H_LOGGED: rank 0 log()s keys the ranks also collect: the flush checks their logged steps)
+H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, H_LOGGED, HEADER_LEN = 0, 1, 2, 3, 4, 5
 NO_STEP = -np.inf  # (any finite step is a real one, negative ones too)
 # identity slots at the front of the MAX bucket: the step (max over ranks), then each agreed
 # field and its negation (max of -x is -min x)

@@ -186,6 +186,47 @@ def test_a_new_key_never_displaces_an_established_series(tmp_path, mode):
     assert frame["mean"].tolist() == [0.0, 10.0, 20.0, 30.0]
 
 
+def _logged_and_collected_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    out = []
+    with exp.run("mixed"):
+        m = exp.metrics
+        if rank == 0:
+            m.log(step=0, x=-1.0)  # e.g. an evaluation before training, on rank 0 alone
+        for step in (3, 4):
+            m.collect(step=step, x=float(step + rank))
+            out.append(str(m.flush()["x"]["mean"]))
+        if rank == 0:
+            m.log(step=10, x=10.0)
+        for step in (6, 12):  # 6: at or before rank 0's logged step 10
+            m.collect(step=step, x=float(step + rank))
+            try:
+                out.append(str(m.flush()["x"]["mean"]))
+            except ValueError as e:
+                out.append(str(e))
+    return out
+
+
+@pytest.mark.parametrize("world", [1, 2])
+@pytest.mark.timeout(120)
+def test_a_flush_goes_past_the_steps_rank_0_logged_for_its_keys(tmp_path, world):
+    """A key rank 0 log()s and the ranks also collect lives in one series: a flush at or
+    before a step logged there is refused for that key on every rank (its row was dropped
+    by the writer with a warning, and the stats cache counted it), and later ones are kept."""
+    import distlog
+
+    root = str(tmp_path / "root")
+    res = run_ranks(_logged_and_collected_worker, world, tmp_path, root, timeout=90)
+    for out in res:
+        assert out[:2] == [str(3 + (world - 1) / 2), str(4 + (world - 1) / 2)], out
+        assert "flush at step 6 would write 'x' at or before the last step already written for it (10)" in out[2]
+        assert out[3] == str(12 + (world - 1) / 2)
+    frame = distlog.open_run(f"{root}/default/mixed").metrics.read("x").to_frame()
+    assert frame["step"].tolist() == [0.0, 3.0, 4.0, 10.0, 12.0]
+
+
 def _late_rank_worker(rank, world, root):
     import distlog
     from distlog.errors import FlushTimeout

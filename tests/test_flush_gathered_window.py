@@ -63,7 +63,7 @@ def test_a_steady_block_packs_as_its_statistics_do(n):
                   R.FlushIdentity(5, True, 9.0, 9.0), R.FlushIdentity(0, False, -2.5, None)):
         for extra in (None, rng.normal(size=4)):
             v = rng.normal(size=(n, len(keys))) * 10.0 ** rng.integers(-3, 4, size=len(keys))
-            header = [0.0, float(rng.integers(2)), 0.0, float(rng.integers(2))]
+            header = [0.0, float(rng.integers(2)), 0.0, float(rng.integers(2)), float(rng.integers(2))]
             row, s_size = R.pack_block(v, header, ident, extra)
             s, m = R.pack(keys, R.LocalStats(keys, *R.block_stats(v, axis=0)), header, ident,
                           np.arange(len(keys)), extra)

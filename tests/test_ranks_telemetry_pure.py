@@ -20,7 +20,7 @@ def test_each_rank_fills_only_its_row_so_the_sum_is_a_gather():
     assert (summed[:, 0] >= 0).all() and (summed[:, 3] > 0).all()  # interval, rss
     # the slots ride at the end of the SUM bucket and come back out unchanged
     keys = ("a", "b")
-    s, _ = R.pack(keys, R.LocalStats.identity(keys), [0, 0, 0, 0], R.FlushIdentity(0), None, blocks[1])
+    s, _ = R.pack(keys, R.LocalStats.identity(keys), [0.0] * R.HEADER_LEN, R.FlushIdentity(0), None, blocks[1])
     np.testing.assert_array_equal(R.extra_slots(keys, s), blocks[1])
 
 

@@ -29,7 +29,7 @@ def test_segments_match_numpy():
 
 def simulate(per_rank, union):
     """Element-wise SUM / MAX over ranks, as the collectives would."""
-    packs = [R.pack(union, stats_of(d), [0, 0, 0, 0], R.FlushIdentity(0, step=1.0)) for d in per_rank]
+    packs = [R.pack(union, stats_of(d), [0.0] * R.HEADER_LEN, R.FlushIdentity(0, step=1.0)) for d in per_rank]
     s = np.sum([p[0] for p in packs], axis=0)
     m = np.max([p[1] for p in packs], axis=0)
     return R.unpack(union, s, m)[2]
@@ -66,13 +66,13 @@ def test_gathered_reduction_equals_collective_reduction():
 
 
 def test_local_keys_outside_the_union_are_left_out():
-    s, m = R.pack(["a"], stats_of({"a": [1.0], "zzz": [9.0]}), [1, 0, 0, 0], R.FlushIdentity(0, step=7.0))
-    assert s.tolist() == [1, 0, 0, 0, 1.0, 1.0, 0.0]
+    s, m = R.pack(["a"], stats_of({"a": [1.0], "zzz": [9.0]}), [1, 0, 0, 0, 0], R.FlushIdentity(0, step=7.0))
+    assert s.tolist() == [1, 0, 0, 0, 0, 1.0, 1.0, 0.0]
     assert m[R.M_STEP] == 7.0 and m[R.MAX_HEADER_LEN:].tolist() == [1.0, -1.0]
 
 
 def _agree(*idents):
-    packs = [R.pack(["a"], stats_of({"a": [1.0]}), [0, 0, 0, 0], i) for i in idents]
+    packs = [R.pack(["a"], stats_of({"a": [1.0]}), [0.0] * R.HEADER_LEN, i) for i in idents]
     return R.unpack(["a"], np.sum([p[0] for p in packs], axis=0), np.max([p[1] for p in packs], axis=0))[1]
 
 
