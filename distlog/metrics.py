@@ -136,7 +136,9 @@ class _Core:
         self._unsettled_bytes = 0  # held by the unsettled windows not reduced yet (roughly)
         self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
-        self._pos_in_order = False  # ... and the union is the local keys in id order
+        # per (prefix, key tuple): the column order putting a call site's values in union
+        # order when its keys are the whole union (None: already in it; False: not the union)
+        self.union_orders: dict[Any, np.ndarray | None | bool] = {}
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_pending = False  # log() called since the writer was last caught up with
         # collect(**kw) keeps each call's keyword dict as it came (one append on the hot path);
@@ -180,6 +182,7 @@ class _Core:
         self.known.update(union)
         self.prefixes.update(p for key in union for p in _namespaces(key))
         self._mixed = None
+        self.union_orders = {}
         self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
         self._pos = None
         self.window_columns = {}  # a new dict: windows already queued keep the old mapping
@@ -213,26 +216,27 @@ class _Core:
             self.entry_all[(prefix, kt)] = bool((cols == np.arange(len(cols))).all())  # ids 0..n-1 in order
         return cols
 
-    def one_site_block(self, whole: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """This window's values as one ``(n, k)`` matrix when every value came from
-        ``collect()`` dicts of one view with one key set (the usual loop), and the local ids
-        of its columns (None when they are every local key in id order: the steady state);
-        the dicts are consumed. None, consuming nothing, otherwise (and, with ``whole``, when
-        the columns are not every local key in order)."""
+    def _one_site(self) -> tuple[str, list[dict[str, Any]]] | None:
+        """The one view's ``collect()`` dicts when they hold every value of this window."""
         lists = [(prefix, entries) for prefix, entries in self.entry_lists if entries]
         if len(lists) != 1 or self.id_buf or self.tensors:
             return None
-        prefix, entries = lists[0]
-        kt = tuple(entries[0])
-        cols = self._entry_cols(prefix, kt)
-        every = len(cols) == len(self.keys) and self.entry_all[(prefix, kt)]
-        if whole and not every:
-            return None
-        got = one_site_values(entries)  # (every dict with the first one's keys, else None)
+        return lists[0]
+
+    def one_site_block(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """This window's values as one ``(n, k)`` matrix when every value came from
+        ``collect()`` dicts of one view with one key set (the usual loop), and the local ids
+        of its columns (None when they are every local key in id order); the dicts are
+        consumed. None, consuming nothing, otherwise."""
+        site = self._one_site()
+        got = None if site is None else one_site_values(site[1])  # (one key set, else None)
         if got is None:
             return None
+        prefix, entries = site
         kt, flat = got
+        cols = self._entry_cols(prefix, kt)
         del entries[:]  # in place: the view keeps its reference
+        every = len(cols) == len(self.keys) and self.entry_all[(prefix, kt)]
         return flat.reshape(-1, len(kt)), None if every else cols
 
     def one_site_stats(self) -> R.LocalStats | None:
@@ -250,14 +254,34 @@ class _Core:
         return stats
 
     def steady_block(self) -> np.ndarray | None:
-        """``one_site_block``'s matrix when its columns are every local key and the agreed
-        union, both in order (the steady loop of several ranks: its buckets are packed straight
-        from it), consumed; None, consuming nothing, otherwise."""
-        self.positions()
-        if not self._pos_in_order:
+        """This window's values as one ``(n, k)`` matrix whose columns are the agreed union in
+        order, when they came from ``collect()`` dicts of one view whose keys are the whole
+        union, in any order (the steady loop of several ranks: its buckets are packed straight
+        from it); the dicts are consumed. None, consuming nothing, otherwise."""
+        site = self._one_site()
+        if site is None:
             return None
-        got = self.one_site_block(whole=True)
-        return None if got is None else got[0]
+        prefix, entries = site
+        kt = tuple(entries[0])
+        order = self.union_orders.get((prefix, kt), False)
+        if order is False and (prefix, kt) not in self.union_orders:
+            order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
+        if order is False:
+            return None
+        got = one_site_values(entries)  # (values in kt's order, every dict with kt's keys)
+        if got is None:
+            return None
+        del entries[:]  # in place: the view keeps its reference
+        v = got[1].reshape(-1, len(kt))
+        return v if order is None else v[:, order]
+
+    def _union_order(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray | None | bool:
+        """See ``union_orders``."""
+        where = self.positions()[self._entry_cols(prefix, kt)]  # each column's union position
+        k = len(self.union)
+        if len(where) != k or not (np.sort(where) == np.arange(k)).all():
+            return False
+        return None if (where == np.arange(k)).all() else np.argsort(where)
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
         """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
@@ -351,8 +375,6 @@ class _Core:
             idx = self.union_index
             self._pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, len(self._keys))
             self._pos_complete = bool((self._pos >= 0).all())
-            self._pos_in_order = len(self._pos) == len(self.union) and bool(
-                (self._pos == np.arange(len(self._pos))).all())
         return self._pos
 
     def check_key(self, key: str) -> None:
@@ -619,8 +641,9 @@ class MetricsLogger:
         slots = mon.enter_flush(core.flushes)
         packed = None if block is None else R.pack_block(block, header, ident, slots)
         if packed is None:
-            if local is None:  # a value that is not finite: counted apart
-                local, pos = core.block_stats(block, None), core.positions()
+            if local is None:  # a value that is not finite: counted apart (the columns are
+                # the union's, in its order)
+                local, pos = R.LocalStats(core.union, *R.block_stats(block, axis=0)), np.arange(len(core.union))
             s, m = R.pack(core.union, local, header, ident, pos, slots)
             packed = np.concatenate([s, m]), s.size
         row, s_size = packed

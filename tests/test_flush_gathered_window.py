@@ -218,14 +218,16 @@ def test_handed_on_windows_equal_flushes_reduced_at_once(tmp_path):
 
 
 def _block_steps(flush, rank):
-    """Rank ``rank``'s ``collect()`` dicts at ``flush``, one per step: every key in one order
-    (the steady loop, packed straight from its matrix), now and then a value that is not
+    """Rank ``rank``'s ``collect()`` dicts at ``flush``, one per step: every key, in one order
+    per rank (the steady loop, packed straight from its matrix), now and then a value that is not
     finite, or a step with a key left out (that rank's window then takes the general path
     while the others take the steady one)."""
     rng = np.random.default_rng([flush, rank, 7])
+    # each rank its own key order (rank 0 the union's; the others' columns are put in it)
+    order = [KEYS, KEYS[::-1], ("c", "a", "d", "b")][rank % 3]
     steps = []
     for _ in range(int(rng.integers(1, 4))):
-        d = {k: float(rng.integers(-4, 5)) for k in KEYS}
+        d = {k: float(rng.integers(-4, 5)) for k in order}
         if rng.random() < 0.08:
             d["b"] = float(rng.choice([np.nan, np.inf, -np.inf]))
         if flush and rng.random() < 0.05:
