@@ -8,6 +8,15 @@ import pytest
 from support.ranks import run_ranks
 
 
+def _flush_error(metrics, kind):
+    """What ``metrics.flush()`` raised (of ``kind``), or "no error"."""
+    try:
+        metrics.flush()
+        return "no error"
+    except kind as e:
+        return str(e)
+
+
 def _bad_input_worker(rank, world, root):
     import distlog
 
@@ -16,11 +25,7 @@ def _bad_input_worker(rank, world, root):
         exp.metrics.collect(step=1, loss=float(rank))
         if rank == 1:
             exp.metrics.collect(step=1, loss="nan?")  # not raised here: decided at flush
-        try:
-            exp.metrics.flush()
-            outcome = "no error"
-        except TypeError as e:
-            outcome = str(e)
+        outcome = _flush_error(exp.metrics, TypeError)
         # the group is still usable afterwards: a second flush works on every rank
         exp.metrics.collect(step=2, loss=1.0)
         red = exp.metrics.flush()
@@ -52,11 +57,7 @@ def _huge_int_worker(rank, world, root):
         exp.metrics.collect(step=0, a=1.0)
         exp.metrics.flush()  # the key is known: its next values take collect()'s hot path
         exp.metrics.collect(step=1, a=10**400 if rank == 1 else 2.0)
-        try:
-            exp.metrics.flush()
-            outcome = "no error"
-        except ValueError as e:
-            outcome = str(e)
+        outcome = _flush_error(exp.metrics, ValueError)
         exp.metrics.collect(step=2, a=3.0)
         return outcome, exp.metrics.flush()["a"]["count"]
 
