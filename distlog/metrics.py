@@ -666,6 +666,7 @@ class MetricsLogger:
             core.errors = []
             raise FlushMismatch(_mismatch_message(comm.all_gather_object((ctx.rank, ident))))
         clash = None
+        check_logged = bool(h[R.H_LOGGED])  # (rank 0 logs keys the ranks collect)
         if h[R.H_NEW_KEYS]:
             # some rank has keys outside the union: one exchange of key lists together with
             # the statistics of those keys, reduced locally (same inputs, same result everywhere)
@@ -673,8 +674,11 @@ class MetricsLogger:
                          local.subset([local.keys[i] for i in np.flatnonzero(new_mask)]))
             # (rank 0 adds the keys it logs: a new key must not clash with their series)
             parts = comm.all_gather_object((new_local, sorted(core.logged_keys) if ctx.rank == 0 else []))
-            union, clash = agree_union(core.union, [p.keys for p, _ in parts], parts[0][1])
+            logged_by_0 = parts[0][1]
+            union, clash = agree_union(core.union, [p.keys for p, _ in parts], logged_by_0)
             parts = [p for p, _ in parts]
+            # a key rank 0 logs that the ranks start collecting now: checked from this flush on
+            check_logged = check_logged or not set(logged_by_0).isdisjoint(union)
             fresh = [k for k in union if k not in core.union_index]
             reduced = reduced.reordered(union, R.reduce_gathered(fresh, parts))
             core.set_union(union)
@@ -690,7 +694,7 @@ class MetricsLogger:
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1
         logged = None
-        if h[R.H_LOGGED]:  # rank 0 says which steps it logged for keys collected too (alike
+        if check_logged:  # rank 0 says which steps it logged for keys collected too (alike
             # everywhere: one more exchange, only in runs that log and collect one key)
             mine = None
             if ctx.rank == 0:

@@ -228,6 +228,36 @@ def test_a_flush_goes_past_the_steps_rank_0_logged_for_its_keys(tmp_path, world)
     assert frame["step"].tolist() == [0.0, 3.0, 4.0, 10.0, 12.0]
 
 
+def _newly_collected_logged_key_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("newly"):
+        m = exp.metrics
+        m.collect(step=1, a=1.0)
+        m.flush()
+        if rank == 0:
+            m.log(step=20, y=1.0)
+        m.collect(step=5, a=2.0, y=float(rank))  # y new to the union: its first flush, at 5
+        first = _flush_error(m, ValueError)
+        m.collect(step=25, y=3.0)
+        return first, str(m.flush()["y"]["mean"])
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_a_key_rank_0_logged_is_checked_from_its_first_flush(tmp_path):
+    import distlog
+
+    root = str(tmp_path / "root")
+    for first, later in run_ranks(_newly_collected_logged_key_worker, 2, tmp_path, root, timeout=90):
+        assert "flush at step 5 would write 'y' at or before the last step already written for it (20)" in first
+        assert later == "3.0"
+    run = distlog.open_run(f"{root}/default/newly")
+    assert run.metrics.read("y").to_frame()["step"].tolist() == [20.0, 25.0]
+    assert run.metrics.read("a").to_frame()["step"].tolist() == [1.0, 5.0]
+
+
 def _late_rank_worker(rank, world, root):
     import distlog
     from distlog.errors import FlushTimeout
