@@ -158,12 +158,6 @@ class ScalarCache:
         self._n[key] = len(pts)
         return pts
 
-    def add(self, key: str, step: float, value: float) -> None:
-        """One directly logged value."""
-        fin = bool(np.isfinite(value))
-        self._add_points(key, np.array([[step, value, value if fin else 0.0, float(fin),
-                                         value if fin else np.nan, value if fin else np.nan]]))
-
     def keys(self) -> list[str]:
         self._materialize()
         return sorted(self._blocks)
