@@ -468,8 +468,10 @@ class MetricsLogger:
             core.max_step = s  # past every step so far: no series can repeat one
         else:
             self._check_log_step(values, s)
-        if checked:  # (a key's first rows: logged keys collected too need a flush to check)
+        if checked:  # keys past the checks (a refused call leaves them to be checked again;
+            # logged keys collected too need their flushes checked)
             core.note_logged(self._prefix, values)
+            self._valid.update(values)
         core.log_pending = True
         append = core.log_append or self._attach_log()
         append((self._prefix, s, time.time(), values))
@@ -482,8 +484,7 @@ class MetricsLogger:
             if key not in core.known:
                 core.check_key(key)
             out[k] = as_number(key, v)
-        self._valid.update(out)
-        return out
+        return out  # (its keys become valid once the call is taken: log() notes them)
 
     def _check_log_step(self, values: dict[str, Any], s: float) -> None:
         """A step at or below the largest so far: raise if any key already has a row there."""

@@ -258,6 +258,28 @@ def test_a_key_rank_0_logged_is_checked_from_its_first_flush(tmp_path):
     assert run.metrics.read("a").to_frame()["step"].tolist() == [1.0, 5.0]
 
 
+def test_a_refused_log_call_leaves_its_key_to_be_checked_again(root):
+    """A ``log()`` call refused after its values were checked (a step going back, a step that
+    is no number) must not leave its key looking valid but never noted as logged: the next
+    ``log()`` of it would take the fast path and the flush's logged-step check would miss it."""
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.run("again"):
+        m = exp.metrics
+        m.collect(step=10, x=1.0)
+        m.flush()
+        for bad in (5, "ten"):
+            with pytest.raises((ValueError, TypeError)):
+                m.log(step=bad, x=2.0)
+        m.log(step=20, x=3.0)
+        m.collect(step=15, x=4.0)
+        assert "flush at step 15 would write 'x'" in _flush_error(m, ValueError)
+        assert m.get_stats("x").rows == 2
+    frame = distlog.open_run(f"{root}/default/again").metrics.read("x").to_frame()
+    assert frame["step"].tolist() == [10.0, 20.0]
+
+
 def _late_rank_worker(rank, world, root):
     import distlog
     from distlog.errors import FlushTimeout
