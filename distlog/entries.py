@@ -143,23 +143,23 @@ class _Group:
         self.full = present.all(axis=1)
 
 
-def window_points(windows: list[Window]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """``(key, indices into windows, STAT_COLUMNS rows)`` of each key with a value in
-    ``windows`` (reduced here if not yet), per run of windows reduced together: a few NumPy
-    calls per key and run, none per window."""
+def window_rows(windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``STAT_COLUMNS`` rows ``(n, K, 9)`` and presence ``(n, K)`` of ``windows`` (one
+    union, reduced here if not yet): one slice per run of windows reduced together."""
     reduce_windows(windows)
+    rows, present = [], []
     i, n = 0, len(windows)
     while i < n:
         g, wi = windows[i]._group, windows[i]._wi
         j = i + 1
         while j < n and windows[j]._group is g and windows[j]._wi == wi + j - i:
             j += 1
-        rows, present = g.rows[wi : wi + j - i], g.present[wi : wi + j - i]
-        union = windows[i].union
-        for u in np.flatnonzero(present.any(axis=0)).tolist():
-            here = present[:, u]
-            yield union[u], i + np.flatnonzero(here), rows[here, u]
+        rows.append(g.rows[wi : wi + j - i])
+        present.append(g.present[wi : wi + j - i])
         i = j
+    if len(rows) == 1:
+        return rows[0], present[0]
+    return np.concatenate(rows), np.concatenate(present)
 
 
 _AGG_COLUMN = {"mean": 1, "min": 2, "max": 3, "sum": 4}  # STAT_COLUMNS position of each headline

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .entries import Window, window_points
+from .entries import Window, reduce_windows, window_rows
 
 #: the design document's percentiles
 PERCENTILES = (0, 1, 5, 10, 20, 25, 40, 50, 60, 75, 80, 90, 95, 99, 100)
@@ -46,6 +46,9 @@ class Stats:
 
 # one point: step, headline value, sum, count, min, max (of the finite raw values behind it)
 _P_STEP, _P_VALUE, _P_SUM, _P_COUNT, _P_MIN, _P_MAX = range(6)
+# flush results taken this few at a time (a query every flush or so) become a tuple per point
+# (no NumPy call per key); more, a block per key; a key's tuples become a block this many at once
+_FEW, _TAIL = 8, 256
 
 
 class ScalarCache:
@@ -56,7 +59,8 @@ class ScalarCache:
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
         self._blocks: dict[str, list[np.ndarray]] = {}  # per key: (n, 6) point blocks
-        self._n: dict[str, int] = {}  # per key: the points its blocks hold
+        self._tails: dict[str, list[tuple]] = {}  # per key: points after its blocks, as tuples
+        self._n: dict[str, int] = {}  # per key: the points its blocks and tail hold
         # flush results wait here until a query needs them, or until this many wait (their
         # points are then taken at once: a key's points never depend on other keys' flushes)
         self._pending: list[tuple] = []
@@ -112,44 +116,85 @@ class ScalarCache:
         if self._logged:
             self._take_logged()
         pending, self._pending = self._pending, []
+        windows = [p[2] for p in pending if p[0] is None]
+        if windows:  # at once: windows reduced together are one block
+            reduce_windows(windows)
         i, n = 0, len(pending)
-        while i < n:  # runs of windows, and runs of reduced rows over one key tuple
+        while i < n:  # runs of windows over one union, and of reduced rows over one key tuple
             keys = pending[i][0]
             j = i + 1
-            while j < n and (pending[j][0] is keys or (keys is not None and pending[j][0] == keys)):
-                j += 1
-            steps = np.fromiter((p[1] for p in pending[i:j]), np.float64, j - i)
-            if keys is None:  # flush windows: their points per key (reduced here if need be)
-                for key, idx, rows in window_points([p[2] for p in pending[i:j]]):
-                    self._add_rows(key, steps[idx], rows)
-            else:  # reduced rows of the keys of each flush (every one present)
-                block = np.stack([p[2] for p in pending[i:j]])  # (flushes, keys, STAT_COLUMNS)
-                for u, key in enumerate(keys):
-                    self._add_rows(key, steps, block[:, u])
+            if keys is None:
+                keys = pending[i][2].union
+                while j < n and pending[j][0] is None and pending[j][2].union == keys:
+                    j += 1
+                rows, present = window_rows([p[2] for p in pending[i:j]])
+            else:  # (the keys of each flush, every one present)
+                while j < n and (pending[j][0] is keys or pending[j][0] == keys):
+                    j += 1
+                rows, present = np.stack([p[2] for p in pending[i:j]]), None
+            self._take(keys, np.fromiter((p[1] for p in pending[i:j]), np.float64, j - i), rows, present)
             i = j
 
-    def _add_rows(self, key: str, steps: np.ndarray, rows: np.ndarray) -> None:
-        """Points from ``STAT_COLUMNS`` rows (value, mean, min, max, sum, count, ...)."""
-        pts = np.empty((len(steps), 6))
-        pts[:, _P_STEP] = steps
-        pts[:, _P_VALUE:] = rows[:, [0, 4, 5, 2, 3]]  # value, sum, count, min, max
-        self._add_points(key, pts)
+    def _take(self, keys: tuple[str, ...], steps: np.ndarray, rows: np.ndarray,
+              present: np.ndarray | None) -> None:
+        """Points of flushes at ``steps`` over ``keys`` (``rows``: ``(n, K, STAT_COLUMNS)``;
+        ``present``: which keys each flush had, None for all)."""
+        if len(steps) <= _FEW:  # STAT_COLUMNS: value, mean, min, max, sum, count, ...
+            for f, step in enumerate(steps.tolist()):
+                here = None if present is None else present[f].tolist()
+                for u, (value, _mean, mn, mx, total, count, *_rest) in enumerate(rows[f].tolist()):
+                    if here is None or here[u]:
+                        self._add_tuple(keys[u], (step, value, total, count, mn, mx))
+            return
+        # every key's points at once, key-major: a key's block is a view of its rows
+        pts = np.empty((len(keys), len(steps), 6))
+        pts[:, :, _P_STEP] = steps
+        pts[:, :, _P_VALUE:] = rows[:, :, [0, 4, 5, 2, 3]].transpose(1, 0, 2)  # value, sum, count, min, max
+        if present is None:
+            for u, key in enumerate(keys):
+                self._add_points(key, pts[u])
+            return
+        full = present.all(axis=0).tolist()
+        for u in np.flatnonzero(present.any(axis=0)).tolist():
+            self._add_points(keys[u], pts[u] if full[u] else pts[u][present[:, u]])
 
     def _add_points(self, key: str, pts: np.ndarray) -> None:
         blocks = self._blocks.get(key)
         if blocks is None:
             blocks = self._blocks[key] = []
             self._n[key] = 0
+        tail = self._tails.get(key)
+        if tail:  # (a key's points stay in arrival order)
+            blocks.append(np.array(tail, dtype=np.float64))
+            tail.clear()
         blocks.append(pts)
         self._n[key] += len(pts)
         if self._n[key] > 2 * self.window:  # only the last `window` points can matter
             self._joined(key)
 
+    def _add_tuple(self, key: str, point: tuple) -> None:
+        tail = self._tails.get(key)
+        if tail is None:
+            tail = self._tails[key] = []
+            if key not in self._blocks:
+                self._blocks[key] = []
+                self._n[key] = 0
+        tail.append(point)
+        n = self._n[key] = self._n[key] + 1
+        if n > 2 * self.window:  # only the last `window` points can matter
+            self._joined(key)
+        elif len(tail) >= _TAIL:
+            self._blocks[key].append(np.array(tail, dtype=np.float64))
+            tail.clear()
+
     def _joined(self, key: str) -> np.ndarray:
         """``key``'s last ``window`` points, by step (a key logged and flushed too gets its
         points from two sources: rows arrive out of step order there)."""
-        blocks = self._blocks[key]
-        pts = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        blocks, tail = self._blocks[key], self._tails.get(key)
+        if tail:
+            blocks.append(np.array(tail, dtype=np.float64))
+            tail.clear()
+        pts = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros((0, 6))
         st = pts[:, _P_STEP]
         if len(st) > 1 and not (st[1:] >= st[:-1]).all():
             pts = pts[np.argsort(st, kind="stable")]
