@@ -53,8 +53,9 @@ _FEW, _TAIL = 8, 256
 
 class ScalarCache:
     """Keeps the last ``window`` points per key (a point is one stored row), as blocks of
-    points per key: flush results are taken in runs (a few NumPy calls per key and run, no
-    Python per point), and a key's points are its last ones by step whatever their source."""
+    points per key: waiting flush results are taken many at once (every key's points in one
+    pass, no Python per point), and a key's points are its last ones by step whatever their
+    source."""
 
     def __init__(self, window: int = 10_000) -> None:
         self.window = window
