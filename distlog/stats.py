@@ -209,6 +209,10 @@ class ScalarCache:
         return sorted(self._blocks)
 
     def _points(self, key: str, window: int | None) -> np.ndarray:
+        if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer))
+                                   or window < 1):
+            raise ValueError(f"window must be a number of points, at least 1 (or None: every point "
+                             f"kept, up to the logger's window={self.window}); got {window!r}")
         self._materialize()
         if key not in self._blocks:
             raise KeyError(f"no values for metric {key!r}; known: {', '.join(self.keys()) or 'none yet'}")

@@ -87,3 +87,13 @@ def test_reduced_rows_of_changing_key_sets_equal_numpy():
         assert st.rows == len(last)
         assert (st.mean, st.min, st.max, st.count) == pytest.approx(_oracle([v for _, v in last]))
         assert [s["step"] for s in cache.summary(k, 1)] == [float(f) for f, _ in last]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
+def test_a_window_that_is_no_count_of_points_is_refused(bad):
+    cache = ScalarCache(window=5)
+    cache.add_batch(("a",), 0.0, np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"window must be a number of points, at least 1 .*got"):
+        cache.stats("a", window=bad)
+    assert cache.stats("a", window=1).rows == 1
+
