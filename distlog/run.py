@@ -386,6 +386,13 @@ class Run:
                 fn()
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+        if self.writers.resume_step is not None and not self.writers.opened:
+            # an attempt resumed at a checkpoint that handed over no row: its writer (which
+            # drops the stored rows past the checkpoint) opens now, or they would stay
+            try:
+                self.writers.local()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
         errors.extend(self.writers.close())
         if errors and incoming is None:
             status, exc = "failed", errors[0]

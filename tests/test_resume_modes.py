@@ -110,3 +110,20 @@ def test_resume_without_checkpoint_rewinds_per_rank_series(tmp_path):
     own0 = _series(root, "pr", "own")
     assert own0[:, 2].tolist() == [105.0, 115.0, 125.0]
     assert _series(root, "pr", "loss")[:, 0].tolist() == [5.0, 15.0, 25.0]
+
+
+@pytest.mark.parametrize("telemetry", [False, True])
+def test_a_checkpoint_resume_that_writes_no_row_still_drops_the_rows_after_it(tmp_path, telemetry):
+    """``resume_step=``: the stored rows past the checkpoint are dropped even when the new
+    attempt hands over no row (it only set params, or died before its first log); they were
+    dropped only when a writer opened, i.e. at the attempt's first row (with telemetry off)."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, telemetry=telemetry)
+    with exp.run("r"):
+        for s in range(100):
+            exp.metrics("train").log(step=s, loss=float(s))
+    exp = distlog.get_logger(root, telemetry=telemetry)
+    with exp.run("r", resume_step=50):
+        exp.params.set(lr=0.1)
+    steps = distlog.open_run(f"{root}/default/r").metrics.read("train/loss")["step"]
+    assert steps.tolist() == list(range(51))
