@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,25 @@ from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
 from .batch import Want, columns_of, last_row, read_rows, resolve_metadata, use_consolidated
 from .errors import KeyNotFound, RankNotFound, listing
+
+T = TypeVar("T")
+
+#: reads again (from a fresh commit record) this many times at most when rows came back torn
+_REREADS = 5
+
+
+def _untorn(read: Callable[[], T], steps_of: Callable[[T], list[np.ndarray]]) -> T:
+    """``read()``, again from a fresh commit record while a row it returned has no step. A
+    committed row always has one; a reader that took its commit record just before a resumed
+    attempt rewound a series (publishing the shorter length, then rewriting the tail chunk,
+    NaN past the new end) reads that chunk's fill values as rows: the fresh record is the
+    rewound one."""
+    out = read()
+    for _ in range(_REREADS):
+        if not any(np.isnan(st).any() for st in steps_of(out)):
+            break
+        out = read()
+    return out
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,6 +168,9 @@ class MetricsReader:
 
     def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:
         """Committed rows ``[start, stop)`` of ``key`` as NumPy (no pandas needed)."""
+        return _untorn(lambda: self._read(key, rank, start, stop), lambda s: [s["step"]])
+
+    def _read(self, key: str, rank: int | None, start: int, stop: int | None) -> Series:
         st, lengths = self._lengths(rank)
         n = lengths.get(key)
         if not n:
@@ -159,6 +181,9 @@ class MetricsReader:
     def read_many(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, Series]:
         """Every committed row of each of ``keys`` (all keys by default), read together: one
         commit record, then every key's metadata and chunks concurrently."""
+        return _untorn(lambda: self._read_many(keys, rank), lambda d: [s["step"] for s in d.values()])
+
+    def _read_many(self, keys: Sequence[str] | None, rank: int | None) -> dict[str, Series]:
         st, commit = self._commit(rank)
         lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
@@ -193,6 +218,9 @@ class MetricsReader:
 
     def last(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, dict[str, float]]:
         """The last committed row of each key (reads one chunk per key, all at once)."""
+        return _untorn(lambda: self._last(keys, rank), lambda d: [np.array([r["step"] for r in d.values()])])
+
+    def _last(self, keys: Sequence[str] | None, rank: int | None) -> dict[str, dict[str, float]]:
         st, commit = self._commit(rank)
         lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
