@@ -459,11 +459,22 @@ class Run:
                 a.update({"ended": ended, "status": status, "error": err})
         meta.update({"status": status, "ended": ended, "error": err,
                      "rank_errors": [{k: c[k] for k in ("rank", "type", "message", "time")} for c in causes],
-                     "last_step": self.metrics._core.max_step})
+                     "last_step": self._last_step(meta)})
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
             report.warn(f"could not write {RUN_FILE}: {e!r}")
+
+    def _last_step(self, meta: dict[str, Any]) -> float | None:
+        """The largest step of a stored metric row (rank 0, closing): from the series of its
+        writer, which loaded what earlier attempts stored (a series this attempt did not touch
+        keeps its rows); with no writer opened, nothing stored changed since the last attempt."""
+        w = self.writers.main_writer
+        if w is None:
+            return meta.get("last_step", self.metrics._core.max_step)
+        steps = [s.last_step for name in (SCALARS_TABLE, HISTOGRAMS_TABLE) if name in w.tables
+                 for s in w.tables[name].series.values() if s.n]
+        return max(steps) if steps else None
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""

@@ -127,3 +127,21 @@ def test_a_checkpoint_resume_that_writes_no_row_still_drops_the_rows_after_it(tm
         exp.params.set(lr=0.1)
     steps = distlog.open_run(f"{root}/default/r").metrics.read("train/loss")["step"]
     assert steps.tolist() == list(range(51))
+
+
+def test_last_step_is_the_largest_stored_step_across_attempts(tmp_path):
+    """``run.json``'s ``last_step`` (shown by ``distlog ls``): the largest step of a stored
+    metric row, not only of this attempt's (an attempt that logged one eval row at step 3, or
+    none, set it to 3 or null while step 99 stayed stored)."""
+    root = str(tmp_path)
+
+    def attempt(body, **kw):
+        exp = distlog.get_logger(root, telemetry=False)
+        with exp.run("r", **kw):
+            body(exp)
+        return distlog.open_run(f"{root}/default/r").info.last_step
+
+    assert attempt(lambda exp: [exp.metrics("train").log(step=s, loss=1.0) for s in range(100)]) == 99
+    assert attempt(lambda exp: exp.params.set(lr=0.1)) == 99
+    assert attempt(lambda exp: exp.metrics("val").log(step=3, acc=1.0)) == 99
+    assert attempt(lambda exp: exp.params.set(lr=0.2), resume_step=50) == 50
