@@ -32,7 +32,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows
+from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
 from .errors import FlushMismatch
 from .names import check_name
 from .report import warn
@@ -315,22 +315,14 @@ class _Core:
         n = len(pending)
         if only_done:
             n = next((i for i, (w, _) in enumerate(pending) if not w.done), n)
-        # windows reduced together are rows of one present-mask matrix: a key's last flushed
-        # step is the step of the last window where it has a value (steps increase)
-        i = 0
-        while i < n:
-            w0 = pending[i][0]
-            assert w0.union == self.union, "the union changes only after settle()"
-            g, wi = w0._group, w0._wi
-            j = i + 1
-            while j < n and pending[j][0]._group is g and pending[j][0]._wi == wi + j - i:
-                j += 1
-            steps = np.fromiter((s for _, s in pending[i:j]), np.float64, j - i)
-            present = g.present[wi : wi + j - i]
+        if n:  # a key's last flushed step: the step of the last window where it has a value
+            windows = [w for w, _ in pending[:n]]
+            assert all(w.union == self.union for w in windows), "the union changes only after settle()"
+            _, present = window_rows(windows)
+            steps = np.fromiter((s for _, s in pending[:n]), np.float64, n)
             last = np.where(present, steps[:, None], -np.inf).max(axis=0)
             hit = present.any(axis=0)
             self._flushed[hit] = last[hit]
-            i = j
         del pending[:n]
         self._unsettled_bytes = sum(w.nbytes for w, _ in pending)
 
