@@ -223,11 +223,10 @@ class _Core:
             return None
         return lists[0]
 
-    def one_site_block(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """This window's values as one ``(n, k)`` matrix when every value came from
-        ``collect()`` dicts of one view with one key set (the usual loop), and the local ids
-        of its columns (None when they are every local key in id order); the dicts are
-        consumed. None, consuming nothing, otherwise."""
+    def one_site_stats(self) -> R.LocalStats | None:
+        """This window's statistics when every value came from ``collect()`` dicts of one view
+        with one key set (the usual loop): one matrix, reduced per column (no bincount, no
+        ``ufunc.at``); the dicts are consumed. None, consuming nothing, otherwise."""
         site = self._one_site()
         got = None if site is None else one_site_values(site[1])  # (one key set, else None)
         if got is None:
@@ -236,20 +235,12 @@ class _Core:
         kt, flat = got
         cols = self._entry_cols(prefix, kt)
         del entries[:]  # in place: the view keeps its reference
-        every = len(cols) == len(self.keys) and self.entry_all[(prefix, kt)]
-        return flat.reshape(-1, len(kt)), None if every else cols
-
-    def one_site_stats(self) -> R.LocalStats | None:
-        """``one_site_block``'s statistics (no bincount, no ``ufunc.at``), or None."""
-        got = self.one_site_block()
-        return None if got is None else self.block_stats(*got)
-
-    def block_stats(self, v: np.ndarray, cols: np.ndarray | None) -> R.LocalStats:
-        """The statistics of ``one_site_block``'s matrix, one entry per local key."""
-        block = R.block_stats(v, axis=0)
-        if cols is None:
-            return R.LocalStats(self.keys, *block)
-        stats = R.LocalStats.identity(self.keys)
+        keys = self.keys
+        block = R.block_stats(flat.reshape(-1, len(kt)), axis=0)
+        if len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
+            # the call site's keys are every local key, in id order (the steady state)
+            return R.LocalStats(keys, *block)
+        stats = R.LocalStats.identity(keys)
         stats.sum[cols], stats.count[cols], stats.min[cols], stats.max[cols], stats.nonfinite[cols] = block
         return stats
 
