@@ -164,10 +164,7 @@ class ScalarCache:
         if blocks is None:
             blocks = self._blocks[key] = []
             self._n[key] = 0
-        tail = self._tails.get(key)
-        if tail:  # (a key's points stay in arrival order)
-            blocks.append(np.array(tail, dtype=np.float64))
-            tail.clear()
+        self._seal_tail(key)  # (a key's points stay in arrival order)
         blocks.append(pts)
         self._n[key] += len(pts)
         if self._n[key] > 2 * self.window:  # only the last `window` points can matter
@@ -185,16 +182,20 @@ class ScalarCache:
         if n > 2 * self.window:  # only the last `window` points can matter
             self._joined(key)
         elif len(tail) >= _TAIL:
+            self._seal_tail(key)
+
+    def _seal_tail(self, key: str) -> None:
+        """``key``'s tuples, if any, become its last block."""
+        tail = self._tails.get(key)
+        if tail:
             self._blocks[key].append(np.array(tail, dtype=np.float64))
             tail.clear()
 
     def _joined(self, key: str) -> np.ndarray:
         """``key``'s last ``window`` points, by step (a key logged and flushed too gets its
         points from two sources: rows arrive out of step order there)."""
-        blocks, tail = self._blocks[key], self._tails.get(key)
-        if tail:
-            blocks.append(np.array(tail, dtype=np.float64))
-            tail.clear()
+        self._seal_tail(key)
+        blocks = self._blocks[key]
         pts = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros((0, 6))
         st = pts[:, _P_STEP]
         if len(st) > 1 and not (st[1:] >= st[:-1]).all():
