@@ -153,6 +153,7 @@ class Run:
         self._stop_requested = False
         self.status = "created"
         self.attempt = 0
+        self._stored_last_step: float | None = None  # run.json's, as the attempt began
         self.ctx: RunContext | None = None  # identity and place, built by start()
         self.comm: Comm
         self.info: RankInfo
@@ -339,8 +340,11 @@ class Run:
             if a.get("status") == "running":  # killed without closing (kill -9, node loss)
                 a["status"] = "interrupted"
         meta["attempts"] = earlier + [attempt]
+        # a resumed attempt may rewind its series (resume_step): the last step is read live
+        # from them while it runs (``needs_live_step``) and stored again at close
+        self._stored_last_step = meta.get("last_step")
         meta.update({
-            "status": "running", "started": attempt["started"], "ended": None, "error": None,
+            "last_step": None, "status": "running", "started": attempt["started"], "ended": None, "error": None,
             "world_size": self.world_size, "hosts": attempt["hosts"], "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "argv": list(sys.argv), "cwd": os.getcwd(),
             "git": _git_state(), "python": platform.python_version(), "torch": torch_version,
@@ -471,7 +475,7 @@ class Run:
         keeps its rows); with no writer opened, nothing stored changed since the last attempt."""
         w = self.writers.main_writer
         if w is None:
-            return meta.get("last_step", self.metrics._core.max_step)
+            return self._stored_last_step if self.attempt else self.metrics._core.max_step
         steps = [s.last_step for name in (SCALARS_TABLE, HISTOGRAMS_TABLE) if name in w.tables
                  for s in w.tables[name].series.values() if s.n]
         return max(steps) if steps else None

@@ -47,3 +47,51 @@ def test_a_read_racing_a_rewind_returns_whole_rows(tmp_path, monkeypatch, how):
         monkeypatch.setattr(S, "read_commit", real)
     assert held and np.isfinite(steps).all(), steps
     assert steps[-1] == 39.0 and (how == "last" or steps.tolist() == list(range(40)))
+
+
+@pytest.mark.parametrize("how", ["table_last", "table_max", "read_metrics", "ls"])
+def test_many_run_readers_racing_a_rewind_return_whole_rows(tmp_path, monkeypatch, how):
+    """The sweep table and sweep bands (``query.batch``, read by the CLI and the dashboard)
+    read many runs' commit records in one round, then their chunks: the same race, the same
+    re-read. A second run, not rewound, is read alongside."""
+    import distlog.query.batch as B
+
+    root = str(tmp_path)
+    for rid in ("other", "r"):
+        exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+        with exp.run(rid):
+            for s in range(100):
+                exp.metrics("m").log(step=s, x=2.0 * s)
+    exp, run_cm = _attempt(root)
+    real, held = B.read_json_objects, []
+
+    def held_once(items):
+        docs = real(items)  # the reader has the previous attempt's records (100 rows)...
+        if not held and any(p.endswith("commit.json") for _, p in items):
+            held.append(True)
+            for s in range(30, 40):  # ...while the new attempt restarts at step 30
+                exp.metrics("m").log(step=s, x=2.0 * s)
+            exp.metrics.commit()
+        return docs
+
+    reader = distlog.open_root(root)
+    with run_cm:
+        monkeypatch.setattr(B, "read_json_objects", held_once)
+        if how == "read_metrics":
+            df = reader.read_metrics("m/x@last", per_run=True)
+            steps = {rid: g["step"].tolist() for rid, g in df.groupby("run_id")}
+            values = df.set_index(["run_id", "step"])["value"]
+            assert steps == {"r": list(range(40)), "other": list(range(100))}, steps
+            assert values["r"].tolist() == [2.0 * s for s in range(40)]
+        elif how == "ls":  # the running run's last step comes from its series' last rows
+            from distlog.query.root import run_rows
+
+            rows = {r["run_id"]: r for r in run_rows(reader.runs())}
+            assert rows["r"]["last_step"] == 39, rows["r"]
+        else:
+            final = "last" if how == "table_last" else "max"
+            t = reader.table(metrics=["m/x"], final=final).set_index("run_id")
+            col = [c for c in t.columns if c.startswith("m/x")][0]
+            assert t.loc["r", col] == 78.0 and t.loc["other", col] == 198.0, t[col]
+        monkeypatch.setattr(B, "read_json_objects", real)
+    assert held

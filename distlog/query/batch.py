@@ -165,14 +165,44 @@ def needs_live_step(run: RunReader) -> bool:
     return info.last_step is None and info.status == "running"
 
 
+#: reads again (from a fresh commit record) this many times at most when rows came back torn
+REREADS = 5
+
+
+def torn(steps: Sequence[np.ndarray]) -> bool:
+    """Whether rows read as committed include one with no step. A committed row always has
+    one; a reader that took its commit record just before a resumed attempt rewound a series
+    (publishing the shorter length, then rewriting the tail chunk, NaN past the new end)
+    reads that chunk's fill values as rows: read again from a fresh commit record."""
+    return any(np.isnan(st).any() for st in steps)
+
+
+def _steps(d: RunData) -> list[np.ndarray]:
+    out = [rows[:, cols.index("step")] for cols, rows in d.full.values() if "step" in cols]
+    return out + [np.array([r.get("step", 0.0) for r in d.last.values()])]
+
+
 def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
-              last_keys: Sequence[str] = (), full_keys: Sequence[str] = (),
-              live: bool = False, lengths: bool = False) -> list[RunData]:
+                  last_keys: Sequence[str] = (), full_keys: Sequence[str] = (),
+                  live: bool = False, lengths: bool = False) -> list[RunData]:
     """For each run: flattened params (``params``), the last row of ``last_keys``, the whole
     series of ``full_keys`` (``(columns, rows)``, column-major), and with ``live`` the last
     row of every key of a run that ``needs_live_step``; ``lengths`` reads every run's commit
     record (``RunData.lengths``) even when no rows are wanted. Three rounds of concurrent
-    reads."""
+    reads; a run whose rows came back ``torn`` is read again."""
+    what = dict(params=params, last_keys=last_keys, full_keys=full_keys, live=live, lengths=lengths)
+    out = _read_run_data(runs, **what)
+    for _ in range(REREADS):
+        again = [i for i, d in enumerate(out) if torn(_steps(d))]
+        if not again:
+            break
+        for i, d in zip(again, _read_run_data([runs[i] for i in again], **what)):
+            out[i] = d
+    return out
+
+
+def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequence[str],
+                   full_keys: Sequence[str], live: bool, lengths: bool) -> list[RunData]:
     live_runs = [live and needs_live_step(r) for r in runs]
     need_commit = [bool(lengths or last_keys or full_keys or lv) for lv in live_runs]
     items: list[tuple[StorageBackend, str]] = []

@@ -20,24 +20,18 @@ from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
-from .batch import Want, columns_of, last_row, read_rows, resolve_metadata, use_consolidated
+from .batch import (REREADS, Want, columns_of, last_row, read_rows, resolve_metadata, torn,
+                    use_consolidated)
 from .errors import KeyNotFound, RankNotFound, listing
 
 T = TypeVar("T")
 
-#: reads again (from a fresh commit record) this many times at most when rows came back torn
-_REREADS = 5
-
 
 def _untorn(read: Callable[[], T], steps_of: Callable[[T], list[np.ndarray]]) -> T:
-    """``read()``, again from a fresh commit record while a row it returned has no step. A
-    committed row always has one; a reader that took its commit record just before a resumed
-    attempt rewound a series (publishing the shorter length, then rewriting the tail chunk,
-    NaN past the new end) reads that chunk's fill values as rows: the fresh record is the
-    rewound one."""
+    """``read()``, again (a fresh commit record) while the rows it returned are ``torn``."""
     out = read()
-    for _ in range(_REREADS):
-        if not any(np.isnan(st).any() for st in steps_of(out)):
+    for _ in range(REREADS):
+        if not torn(steps_of(out)):
             break
         out = read()
     return out
