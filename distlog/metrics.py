@@ -66,6 +66,12 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
 _INT_OK = 2**1023
 
 
+def kept_on_device(t: Any) -> bool:
+    """Whether ``collect()`` keeps a 0-d tensor on its device until the flush (reading it now
+    would wait on the device) rather than reading its value at once."""
+    return t.device.type != "cpu"
+
+
 def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
     """A float, or (with ``keep_device_tensors``) a detached 0-d non-CPU tensor."""
     try:
@@ -95,7 +101,7 @@ def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
             raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
         if v.is_complex():
             raise _bad_type(key, v, " with a complex dtype")
-        if keep_device_tensors and v.device.type != "cpu":
+        if keep_device_tensors and kept_on_device(v):
             return v.detach()
         return float(v.item())
     if isinstance(v, Real) and not isinstance(v, (str, bytes)):
@@ -113,7 +119,7 @@ class _Core:
         self._key_tuple: tuple[str, ...] | None = ()
         self.id_buf: list[int] = []
         self.val_buf: list[float] = []
-        self.tensors: dict[str, list[Any]] = {}
+        self.tensors: dict[str, list[tuple[Any, int | None]]] = {}  # (tensor, version)
         self._pos: np.ndarray | None = None  # local id -> position in the union (-1: none)
         self.last_step: float | None = None
         self.auto_step = 0
@@ -565,8 +571,9 @@ class MetricsLogger:
         if type(x) is float:
             core.id_buf.append(i)
             core.val_buf.append(x)
-        else:
-            core.tensors.setdefault(key, []).append(x)
+        else:  # kept by reference with its version: changed in place before the flush, it
+            # no longer holds the value collected (``_tensor_stats`` refuses it)
+            core.tensors.setdefault(key, []).append((x, None if x.is_inference() else x._version))
 
     def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
                       range: tuple[float, float] | None = None) -> None:
@@ -806,8 +813,11 @@ class MetricsLogger:
             vals = np.concatenate([vals] + val_parts)
         stats = R.summarize_ids(core.keys, ids, vals)
         if core.tensors:
-            stats = stats.merged(_tensor_stats(core.tensors))
+            tensor_stats, changed = _tensor_stats(core.tensors)
+            stats = stats.merged(tensor_stats)
             core.tensors = {}
+            core.errors.extend(("ValueError", f"rank {self._ctx.rank}: {_changed_in_place(k)}")
+                               for k in changed)
             idx = core.union_index
             return stats, np.fromiter((idx.get(k, -1) for k in stats.keys), np.intp, len(stats.keys))
         return stats, core.positions()
@@ -1003,14 +1013,18 @@ def _bad_aggregation(agg: Any) -> ValueError:
     return ValueError(f"_aggregation must be one of {', '.join(R.AGGREGATIONS)}; got {agg!r}")
 
 
-def _tensor_stats(tensors: dict[str, list[Any]]) -> R.LocalStats:
-    """Statistics of 0-d device tensors, computed on their device; one copy to the host."""
+def _tensor_stats(tensors: dict[str, list[tuple[Any, int | None]]]) -> tuple[R.LocalStats, list[str]]:
+    """Statistics of 0-d device tensors, computed on their device; one copy to the host. A key
+    with a tensor changed in place since its ``collect()`` (its version moved) is left out and
+    named in the second item: the value it held then is gone."""
     import torch
 
-    keys = sorted(tensors)
+    changed = sorted(k for k, kept in tensors.items()
+                     if any(v is not None and t._version != v for t, v in kept))
+    keys = sorted(k for k in tensors if k not in changed)
     parts = []
     for k in keys:
-        x = torch.stack([t.to(torch.float64) for t in tensors[k]])
+        x = torch.stack([t.to(torch.float64) for t, _ in tensors[k]])
         fin = torch.isfinite(x)
         inf = torch.full_like(x, math.inf)
         parts.append(torch.stack([
@@ -1021,4 +1035,11 @@ def _tensor_stats(tensors: dict[str, list[Any]]) -> R.LocalStats:
             (~fin).sum().to(torch.float64),
         ]).cpu())
     a = torch.stack(parts).numpy() if parts else np.zeros((0, 5))
-    return R.LocalStats(tuple(keys), a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+    return R.LocalStats(tuple(keys), a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]), changed
+
+
+def _changed_in_place(key: str) -> str:
+    return (f"metric {key!r}: a tensor given to collect() was changed in place before the flush "
+            "(e.g. an accumulator: `acc += loss`), so the value it held when collected is gone and "
+            "this window of the key was left out; collect a copy (`acc.detach().clone()`) or a "
+            "new tensor each time")

@@ -6,6 +6,7 @@
 2. A flush of CUDA-resident values gives the same numbers as the same values on the CPU.
 3. Telemetry carries the GPU's memory (torch.cuda) and utilisation (NVML, when installed).
 4. The per-call cost of ``collect()`` of a CUDA tensor against a bare ``tensor.detach()``.
+5. A CUDA tensor changed in place after its ``collect()`` is refused at the flush.
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def main() -> int:
             same = abs(a[stat] - b[stat]) <= 1e-6 * max(1.0, abs(b[stat]))
             ok &= same
             print(f"{key:>7} {stat:>9}: cuda {a[stat]: .9g}  cpu {b[stat]: .9g}  {'ok' if same else 'DIFFERENT'}")
+    # an accumulator changed in place after collect() no longer holds the collected value:
+    # the flush refuses it (ValueError) instead of reducing its later value
+    acc = torch.zeros((), device=dev)
+    for i in range(3):
+        acc += values[i]
+        cuda_ns.collect(step=2000 + i, acc=acc)
+    try:
+        exp.metrics.flush()
+        refused = False
+    except ValueError as e:
+        refused = "changed in place" in str(e)
+    ok &= refused
+    print(f"a CUDA accumulator changed in place after collect(): {'refused' if refused else 'NOT REFUSED'}")
     exp.close()
     tel = distlog.open_run(f"{root}/default/gpu").telemetry
     for field in ("gpu_allocated", "gpu_reserved", "gpu_peak", "gpu_util"):
