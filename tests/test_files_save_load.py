@@ -51,6 +51,32 @@ def test_save_and_load_by_type_and_extension(exp, data, filename, media_type):
         assert back == data
 
 
+def test_tables_and_arrays_saved_as_text_hold_all_their_data(exp):
+    """A DataFrame saved as .csv, an array or tensor as .csv/.txt: their data, every row and
+    every digit (their console rendering elides rows with '...')."""
+    import pandas as pd
+
+    df = pd.DataFrame({"step": range(1000), "loss": np.linspace(1, 0, 1000) / 3})
+    exp.files.save(df, "metrics.csv")
+    back = pd.read_csv(io.StringIO(exp.files.load("metrics.csv")))
+    pd.testing.assert_frame_equal(back, df)
+    indexed = df.set_index("step")
+    exp.files.save(indexed, "indexed.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(exp.files.load("indexed.csv")), index_col="step"),
+                                  indexed)
+    exp.files.save(df, "table.txt")
+    assert len(exp.files.load("table.txt").splitlines()) == 1001
+    ids, grid = np.arange(5000), np.random.default_rng(0).normal(size=(40, 3))
+    exp.files.save(ids, "ids.txt")
+    exp.files.save(grid, "grid.csv")
+    exp.files.save(torch.tensor(grid), "grid_t.csv")
+    np.testing.assert_array_equal(np.loadtxt(io.StringIO(exp.files.load("ids.txt")), dtype=np.int64), ids)
+    for name in ("grid.csv", "grid_t.csv"):
+        np.testing.assert_array_equal(np.loadtxt(io.StringIO(exp.files.load(name)), delimiter=","), grid)
+    with pytest.raises(TypeError, match=r"1-D or 2-D array, got shape \(2, 2, 2\).*\.npy"):
+        exp.files.save(np.zeros((2, 2, 2)), "cube.txt")
+
+
 def test_npz_dict_of_arrays(exp):
     exp.files.save({"x": np.arange(3), "y": np.eye(2)}, "arrays.npz")
     back = exp.files.load("arrays.npz")

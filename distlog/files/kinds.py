@@ -66,6 +66,39 @@ def _kind_of_value(data: Any) -> str:
     return "pickle"
 
 
+def text_of(data: Any, ext: str) -> str:
+    """The text a ``.txt``/``.md``/``.csv``/``.log`` file holds for ``data``: a str as it is;
+    tables and arrays as their data — never their console rendering, which elides rows
+    (``...``): a pandas DataFrame or Series as CSV (``.csv``) or its full ``to_string()``; a
+    1-D or 2-D NumPy array or tensor one row per line, comma-separated in ``.csv``, with
+    every digit a float64 needs to read back the same; anything else as ``str(data)``."""
+    if isinstance(data, str):
+        return data
+    mod = type(data).__module__
+    if mod.startswith("pandas") and hasattr(data, "to_csv"):
+        import pandas as pd
+
+        ix = data.index
+        plain = isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1 and ix.name is None
+        if ext == ".csv":  # a default, unnamed 0..n-1 index is no data: left out, as read_csv expects
+            return data.to_csv(index=not plain)
+        return data.to_string(index=not plain)
+    if mod.startswith("torch") and hasattr(data, "numpy"):
+        data = data.detach().cpu().numpy()
+    if isinstance(data, np.ndarray):
+        if data.ndim > 2:
+            raise TypeError(f"a text file holds a 1-D or 2-D array, got shape {data.shape}; save it "
+                            "as .npy (np.load reads it back) or reshape it to 2-D first")
+        kind = data.dtype.kind
+        fmt = "%d" if kind in "biu" else "%.17g" if kind == "f" else "%s"
+        import io
+
+        out = io.StringIO()
+        np.savetxt(out, np.atleast_1d(data), fmt=fmt, delimiter="," if ext == ".csv" else " ")
+        return out.getvalue()
+    return str(data)
+
+
 _DEFAULT_MEDIA = {"torch": "application/x-pytorch", "pickle": "application/x-pickle",
                   "npy": "application/x-npy", "npz": "application/x-npz",
                   "json": "application/json", "yaml": "application/yaml", "text": "text/plain"}

@@ -16,7 +16,7 @@ from ..cas import PutResult, Stage, stage
 from ..names import check_name
 from .index import _Shared
 from .kinds import (_DECODERS, _KIND_OF_MEDIA, _KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext,
-                    _json_default, _kind_of_value, media_type_of)
+                    _json_default, _kind_of_value, media_type_of, text_of)
 from ..writers.manifest import FileRecord
 from .ordering import _sort_records
 
@@ -57,7 +57,8 @@ class ArtifactLogger:
         """Save ``data`` as ``filename``, encoded by extension, else by type.
 
         ``.pt/.pth/.ckpt`` torch.save; ``.npy``/``.npz`` NumPy; ``.json``/``.yaml``/``.yml``
-        dicts and lists; ``.pkl``/``.pickle`` pickle; ``.txt``/``.md``/``.csv``/``.log`` text.
+        dicts and lists; ``.pkl``/``.pickle`` pickle; ``.txt``/``.md``/``.csv``/``.log`` text
+        (a DataFrame or an array as its data, all of it: ``files.kinds.text_of``).
         Other names: bytes as they are, str as UTF-8, NumPy arrays as ``.npy``, tensors and
         objects holding tensors with torch.save, anything else with pickle.
         """
@@ -77,7 +78,7 @@ class ArtifactLogger:
         if kind == "bytes":
             return self._save_bytes(bytes(data), filename, media_type, step)
         if kind == "text":
-            return self._save_bytes(str(data).encode("utf-8"), filename, media_type, step)
+            return self._save_bytes(text_of(data, _ext(filename)).encode("utf-8"), filename, media_type, step)
         if kind == "json":
             text = json.dumps(data, indent=1, sort_keys=True, allow_nan=True, default=_json_default)
             return self._save_bytes(text.encode("utf-8"), filename, media_type, step)
