@@ -7,6 +7,9 @@ Layout (relative to the root given to ``get_logger``)::
                                          one writer is uploading d and the others wait for it
     .distlog/cas/fresh/<d>               rewritten when an *old* blob is reused, so that
                                          ``distlog gc`` counts the reuse as recent
+    .distlog/cas/sweeping/<d>            while present, ``distlog gc`` is deciding whether to
+                                         delete d (and deleting it): a save that names d waits
+                                         for it to go, then stores d again if it is gone
 
 A blob is written with exclusive create: "already exists" is a deduplication hit, never an
 error, because the digest is in the key (PRIOR_ART A.25, B.8). Before uploading, a writer
@@ -46,8 +49,12 @@ FRESH_DIR = f"{CAS_DIR}/fresh"
 CHUNK = 1 << 20
 #: blobs at least this large take an upload lease (smaller ones are cheaper to send twice)
 LEASE_MIN_BYTES = 1 << 20
+SWEEP_DIR = f"{CAS_DIR}/sweeping"
 #: a reused blob older than this gets its freshness marker rewritten (see module doc)
 FRESHEN_AFTER = 300.0
+#: how long a save waits for a collector's sweeping marker to go; one still there after that
+#: is a crashed collector's, removed by the save
+SWEEP_WAIT = 300.0
 
 
 def blob_path(digest: str) -> str:
@@ -60,6 +67,10 @@ def lease_path(digest: str) -> str:
 
 def fresh_path(digest: str) -> str:
     return f"{FRESH_DIR}/{digest}"
+
+
+def sweep_path(digest: str) -> str:
+    return f"{SWEEP_DIR}/{digest}"
 
 
 def is_digest(name: str) -> bool:
@@ -230,6 +241,25 @@ class ContentStore:
             beat.join()
             with contextlib.suppress(Exception):  # a leftover lease only delays others
                 self.root.delete(lease_path(digest))
+
+    def keep(self, digest: str, reput: Callable[[], "PutResult"], wait: float = SWEEP_WAIT) -> None:
+        """Called after a record naming ``digest`` is on the store: the blob must outlive any
+        collector. A collector marks a blob as being swept, *then* reads every manifest once
+        more, and deletes only blobs still unreferenced; so a record written before that
+        marker is seen, and one written after it finds the marker (waits for the sweep to end)
+        or, the sweep over, finds the blob gone: then ``reput()`` stores it again. The marker
+        is checked before the blob, in that order (see ``distlog.gc``)."""
+        marker, delay = sweep_path(digest), 0.02
+        deadline = time.monotonic() + wait
+        while self.root.exists(marker):
+            if time.monotonic() > deadline:  # a crashed collector's: it deletes nothing now
+                with contextlib.suppress(FileNotFoundError):
+                    self.root.delete(marker)
+                break
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_max)
+        if not self.exists(digest):
+            reput()
 
     # ---- upload lease ------------------------------------------------------------------
     def _lease_body(self) -> bytes:

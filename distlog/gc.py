@@ -4,15 +4,17 @@ Mark and sweep over one root. *Mark*: the whole root is listed (every file below
 the runs a reader finds) and every ``manifest-rank-*.jsonl`` anywhere contributes the digests
 of its records. *Sweep*: a blob under ``.distlog/cas/sha256`` that is not referenced is removed
 only when it is older than ``grace_seconds`` — judged by the blob's modification time and its
-freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a save reuses an old blob),
-checked again just before each delete.
+freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a save reuses an old blob).
 
-Why that is safe against saves in progress: a save uploads its blob (new, so young) or finds
-it (and freshens it if old) *before* it writes the manifest record, and a save that reused an
-old blob checks after recording that the blob is still there, uploading it again if a sweep
-removed it at that moment. So the grace period must exceed the longest save (upload plus
-record), which the one-day default does by far. A manifest that cannot be read aborts the
-collection: deleting on a partial mark would lose data.
+Why that is safe against saves in progress, whatever the grace (0 included): before deleting,
+gc marks each blob it is about to delete (``.distlog/cas/sweeping/<digest>``, exclusive
+create), then reads every manifest *again* and deletes only blobs still unreferenced and old,
+then removes the markers. A save writes its manifest record first, then checks for a marker
+(waiting while there is one), then checks that the blob is there, storing it again if not
+(``ContentStore.keep``). A record written before a marker is seen by the second read; one
+written after it finds the marker, or — the sweep over — the blob gone. The grace period only
+spares blobs that a save is still uploading or about to record. A manifest that cannot be
+read aborts the collection: deleting on a partial mark would lose data.
 
 gc refuses to run (``LayoutError``, exit status 2) when the root holds a layout it does not
 understand — a folder named ``run.json``, a run inside another run, a hidden or ``*.seg``
@@ -28,7 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cas import BLOB_DIR, FRESH_DIR, LEASE_DIR, blob_path, fresh_path, is_digest
+from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_path, fresh_path, is_digest,
+                  sweep_path)
 from .errors import LayoutError
 from .writers.manifest import MANIFEST_DIR, parse_manifest
 from .layout import RUN_FILE, STORE_DIR, is_manifest_name
@@ -57,28 +60,44 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
     root = open_storage(str(root_url), **(storage_options or {}))
     blobs = list_blobs(root)  # listed before the mark: blobs created later are not swept
     referenced, runs = referenced_digests(root)
-    n_ref = removed = freed = young = 0
+    n_ref = young = 0
+    old: list[str] = []
     for digest in blobs:
         if digest in referenced:
             n_ref += 1
-            continue
-        if _last_used(root, digest) > time.time() - grace_seconds:
+        elif _last_used(root, digest) > time.time() - grace_seconds:
             young += 1
-            continue
-        size = _size(root, blob_path(digest))
-        if size is None:  # removed meanwhile (another collector)
-            continue
-        if not dry_run:
-            # checked again right before the delete: a save may have just reused it
-            if _last_used(root, digest) > time.time() - grace_seconds:
+        else:
+            old.append(digest)
+    if dry_run:
+        sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
+        return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run)
+    removed = freed = 0
+    marked = [d for d in old if root.create_bytes(sweep_path(d), b"")]  # (another collector's: its own)
+    try:
+        # marked first, then every manifest read again: a save that recorded one of these
+        # blobs before its marker is seen here; one that records it later finds the marker
+        # and waits for it to go (``ContentStore.keep``), then stores the blob again if gone
+        referenced, _ = referenced_digests(root) if marked else (set(), 0)
+        for digest in marked:
+            size = _size(root, blob_path(digest))
+            if size is None:  # removed meanwhile
+                continue
+            if digest in referenced:  # recorded by a save meanwhile
+                n_ref += 1
+                continue
+            if _last_used(root, digest) > time.time() - grace_seconds:  # reused meanwhile
                 young += 1
                 continue
             root.delete(blob_path(digest))
             root.delete(fresh_path(digest))
-        removed += 1
-        freed += size
-    if not dry_run:
-        _sweep_markers(root, grace_seconds)
+            removed += 1
+            freed += size
+    finally:
+        for digest in marked:
+            with contextlib.suppress(FileNotFoundError):
+                root.delete(sweep_path(digest))
+    _sweep_markers(root, grace_seconds)
     return GCReport(len(blobs), n_ref, removed, freed, young, runs, dry_run)
 
 
@@ -176,9 +195,12 @@ def _size(root: StorageBackend, path: str) -> int | None:
 
 
 def _sweep_markers(root: StorageBackend, grace: float) -> None:
-    """Remove old upload leases and freshness markers whose blob is gone (best effort)."""
-    cutoff = time.time() - grace
-    for folder, strip in ((LEASE_DIR, ".json"), (FRESH_DIR, "")):
+    """Remove old upload leases, freshness markers whose blob is gone, and sweeping markers
+    that crashed collectors left (older than ``SWEEP_WAIT``: never a live collector's) —
+    best effort."""
+    now = time.time()
+    for folder, strip, cutoff in ((LEASE_DIR, ".json", now - grace), (FRESH_DIR, "", now - grace),
+                                  (SWEEP_DIR, "", now - SWEEP_WAIT)):
         for n in root.list_dir(folder):
             digest = n[: -len(strip)] if strip and n.endswith(strip) else n
             p = f"{folder}/{n}"

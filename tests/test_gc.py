@@ -8,7 +8,7 @@ import time
 import pytest
 
 import distlog
-from distlog.cas import ContentStore, blob_path, fresh_path, lease_path
+from distlog.cas import ContentStore, blob_path, fresh_path, lease_path, sweep_path
 from distlog.gc import GCReport, collect_garbage, scan_layout
 from distlog.layout import manifest_path
 from distlog.storage.local import LocalBackend
@@ -83,15 +83,108 @@ def test_a_recorded_reuse_whose_blob_vanished_is_uploaded_again(tmp_path, monkey
         assert files.load("x.bin") == b"orphan-bytes"
 
 
+@pytest.mark.parametrize("grace", [0, 60, 86400])
+@pytest.mark.timeout(60)
+def test_a_save_reusing_a_blob_while_gc_deletes_it_keeps_its_file(tmp_path, monkeypatch, grace):
+    """gc has checked the blob (old, unreferenced) and its DELETE is on its way when another
+    process's save finds the blob, records it and checks it: whatever the grace (even under
+    the reuse's own freshening threshold), the run's file stays loadable."""
+    import threading
+
+    root, kept, orphan, young = _setup(tmp_path)
+    _age(root, orphan, time.time() - 200)  # old for a grace of 60 s, "recent" for the saver
+    exp = distlog.get_logger(root)
+    with exp.run("race"):
+        files, done = exp.files, []
+        real_delete = LocalBackend.delete
+
+        def delete_while_a_save_runs(self, path, recursive=False):
+            if path == blob_path(orphan) and not done:  # the DELETE is in flight...
+                saver = threading.Thread(target=lambda: done.append(files.save(b"orphan-bytes", "x.bin")))
+                saver.start()
+                saver.join(1.0)  # ...while the save records the blob and checks it
+            return real_delete(self, path, recursive)
+
+        monkeypatch.setattr(LocalBackend, "delete", delete_while_a_save_runs)
+        rep = collect_garbage(root, grace_seconds=grace)
+        monkeypatch.undo()
+        deadline = time.time() + 30
+        while grace < 86400 and not done and time.time() < deadline:
+            time.sleep(0.05)
+        if grace < 86400:  # the sweep reached the blob (and, with no grace, the young orphan)
+            assert rep.removed == 1 + (grace == 0) and done, rep
+        else:
+            assert rep.removed == 0
+            files.save(b"orphan-bytes", "x.bin")
+        assert files.load("x.bin") == b"orphan-bytes"
+        assert os.path.exists(os.path.join(root, blob_path(orphan)))
+    assert collect_garbage(root, grace_seconds=0).referenced == 2  # and the next gc keeps it
+
+
+@pytest.mark.timeout(60)
+def test_a_save_that_records_before_gc_reads_the_manifests_again_is_spared(tmp_path, monkeypatch):
+    """Another process's save records the blob after gc's first read of the manifests and
+    before its second (gc has marked the blob by then): gc keeps it; the save, which found
+    the marker, waits for the sweep to end and finds its blob there."""
+    import threading
+
+    import distlog.gc as G
+
+    root, kept, orphan, young = _setup(tmp_path)
+    exp = distlog.get_logger(root)
+    with exp.run("race"):
+        files, recorded, saved = exp.files, threading.Event(), []
+        real_append = files._shared.append
+
+        def append(rec):
+            real_append(rec)
+            recorded.set()
+
+        monkeypatch.setattr(files._shared, "append", append)
+        real, calls = G.referenced_digests, []
+
+        def record_between_the_reads(backend):
+            calls.append(1)
+            if len(calls) == 2:  # gc has marked the blob; the save records it now
+                threading.Thread(target=lambda: saved.append(files.save(b"orphan-bytes", "x.bin"))).start()
+                assert recorded.wait(20)
+            return real(backend)
+
+        monkeypatch.setattr(G, "referenced_digests", record_between_the_reads)
+        rep = collect_garbage(root, grace_seconds=0)
+        deadline = time.time() + 20
+        while not saved and time.time() < deadline:
+            time.sleep(0.02)
+        assert saved and files.load("x.bin") == b"orphan-bytes"
+    assert len(calls) == 2 and rep.removed == 1 and rep.referenced == 2, rep  # only `young` went
+    assert os.path.exists(os.path.join(root, blob_path(orphan)))
+    assert not os.path.exists(os.path.join(root, blob_path(young)))
+
+
+def test_a_crashed_collectors_marker_delays_a_save_only_so_long(tmp_path):
+    root, kept, orphan, young = _setup(tmp_path)
+    backend = LocalBackend(root)
+    store = ContentStore(backend)
+    backend.write_bytes(sweep_path(orphan), b"")
+    os.unlink(os.path.join(root, blob_path(orphan)))  # the crashed collector deleted it
+    t0 = time.monotonic()
+    store.keep(orphan, lambda: store.put_bytes(b"orphan-bytes"), wait=0.3)
+    assert 0.3 <= time.monotonic() - t0 < 5
+    assert backend.exists(blob_path(orphan)) and not backend.exists(sweep_path(orphan))
+
+
 def test_stale_leases_and_orphan_markers_are_swept(tmp_path):
     root, kept, orphan, young = _setup(tmp_path)
     backend = LocalBackend(root)
     backend.write_bytes(lease_path("0" * 64), b'{"time": 0}')
     backend.write_bytes(fresh_path("1" * 64), b"0")
-    for p in (lease_path("0" * 64), fresh_path("1" * 64)):
+    backend.write_bytes(sweep_path("2" * 64), b"")  # a crashed collector's
+    backend.write_bytes(sweep_path("3" * 64), b"")  # a live collector's (recent)
+    for p in (lease_path("0" * 64), fresh_path("1" * 64), sweep_path("2" * 64)):
         os.utime(os.path.join(root, p), (OLD, OLD))
-    collect_garbage(root, grace_seconds=3600)
+    collect_garbage(root, grace_seconds=0)
     assert not backend.exists(lease_path("0" * 64)) and not backend.exists(fresh_path("1" * 64))
+    assert not backend.exists(sweep_path("2" * 64)) and backend.exists(sweep_path("3" * 64))
 
 
 def test_run_discovery_skips_the_store_and_tables(tmp_path):

@@ -250,8 +250,7 @@ class ArtifactLogger:
                 attempt=ctx.attempt,
             )
             sh.append(rec)
-        if res.reused_old and not sh.cas.exists(res.sha256):
-            reput()  # a garbage collector deleted the old blob while we recorded it
+        sh.cas.keep(res.sha256, reput)  # a garbage collector may be deleting the blob
         return rec
 
     # ---- reading -----------------------------------------------------------------------
