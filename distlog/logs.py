@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def iter_records(text: str) -> Iterator[LogRecord]:
-    for line in text.splitlines():
+    # "\n" only ends a record (format_line escapes it); str.splitlines() would also cut a
+    # message at \x0c, \x1c-\x1e, \x85, \u2028, \u2029, which are written as they are
+    for line in text.split("\n"):
         if line:
             try:
                 yield parse_line(line)

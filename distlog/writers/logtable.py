@@ -131,7 +131,7 @@ def parse_columns(text: str) -> LogColumns:
         lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
         if len(found) != lines:  # some lines in another layout, or not records at all
             found = []
-            for line in text.splitlines():
+            for line in text.split("\n"):  # not splitlines(): messages may hold \x85, \u2028 ...
                 m = _LINE.match(line)
                 if m:
                     found.append(m.groups(""))
