@@ -81,6 +81,14 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
+def complete_text(data: bytes) -> str:
+    """The complete lines of a text log's bytes, decoded. A torn last line (no newline yet: a
+    rank killed mid-write, or a line still being written) is left out before decoding, since it
+    may end inside a multi-byte character; a byte that is not UTF-8 inside a complete line (a
+    damaged file) reads as U+FFFD, so the line stays readable and the damage shows."""
+    return data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+
+
 def format_time(t: float) -> str:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
 

@@ -60,3 +60,34 @@ def test_table_parser_keeps_such_messages_next_to_a_line_in_another_layout():
     other = "2027-01-15T09:00:00.000000+02:00 INFO h n0 r0 l0 a0 s- elsewhere\n"  # not the fast path
     cols = parse_columns("".join(lines) + other)
     assert [cols.record(i).message for i in range(len(cols))] == [*LINE_BREAKS_OF_STR, "elsewhere"]
+
+
+def _append_bytes(run, data: bytes, rank: int = 0, attempt: int = 0) -> None:
+    with open(run.storage.local_path(rank_log_path(rank, attempt)), "ab") as f:
+        f.write(data)
+
+
+def test_last_line_torn_inside_a_utf8_character_is_skipped_by_every_reader(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("epoch 1 done")
+    run = open_run(f"{root}/default/r")
+    before = [r.message for r in run.logs.query(source="text")]
+    line = format_line(LogRecord(time=1.8e9, level="INFO", message="température")).encode()
+    _append_bytes(run, line[: line.index("é".encode()) + 1])  # a crash between é's two bytes
+    for kw in ({"source": "text"}, {}, {"tail": 5}):
+        assert [r.message for r in run.logs.query(**kw)] == before
+    with exp.run("r"):  # a resumed attempt: rank 0 merges every log into the table at close
+        assert "epoch 1 done" in [r.message for r in exp.get_logs(limit=None)]
+    assert "epoch 1 done" in [r.message for r in open_run(f"{root}/default/r").logs.query(source="table")]
+
+
+def test_a_complete_line_that_is_not_utf8_reads_with_replacement_characters(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("first")
+    run = open_run(f"{root}/default/r")
+    line = format_line(LogRecord(time=1.8e9, level="INFO", message="bad \xff byte")).encode()
+    _append_bytes(run, line.replace("\xff".encode(), b"\xff"))
+    for kw in ({"source": "text"}, {"tail": 1}):
+        assert run.logs.query(**kw)[-1].message == "bad \ufffd byte"

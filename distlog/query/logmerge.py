@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, merge_lines, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, merge_lines, parse_line, unescape
 from ..storage.aio import run_all
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
@@ -166,7 +166,7 @@ class LogReader:
             return MergedLogs(tail_lines(self._storage, chosen, flt, tail))
         def read(name: str) -> str | None:
             try:
-                return self._storage.read_text(f"{LOGS_DIR}/{name}")
+                return complete_text(self._storage.read_bytes(f"{LOGS_DIR}/{name}"))
             except FileNotFoundError:  # removed meanwhile
                 return None
 

@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, escape, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, doc_bytes
@@ -256,10 +256,10 @@ def write_logs_table(storage: StorageBackend) -> None:
     parts = []
     for name, _, _ in sources:
         try:
-            text = storage.read_text(f"{LOGS_DIR}/{name}")
+            text = complete_text(storage.read_bytes(f"{LOGS_DIR}/{name}"))  # a torn last line waits
         except FileNotFoundError:
             continue
-        parts.append(parse_columns(text[: text.rfind("\n") + 1]))  # a torn last line waits
+        parts.append(parse_columns(text))
     cols = concat(parts)
     cols = cols.take(merge_order(cols))
     n = len(cols)
