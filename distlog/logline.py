@@ -66,6 +66,20 @@ def escape(text: str) -> str:
     return "".join(_ESC.get(c, c) for c in text)
 
 
+def utf8_safe(text: str) -> str:
+    """``text`` with each lone surrogate (a non-UTF-8 byte of a file name from ``os.listdir``,
+    ``sys.argv`` or the environment, decoded with ``surrogateescape``) written as its Python
+    escape, e.g. ``\\udcff``: a log line is always valid UTF-8, so one such name cannot stop a
+    rank's log from being written."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def unescape(text: str) -> str:
     if "\\" not in text:
         return text
@@ -101,7 +115,7 @@ def format_line(r: LogRecord) -> str:
     step = "-" if r.step is None else str(int(r.step))
     line = (
         f"{format_time(r.time)} {r.level} {r.host or '-'} n{r.node} r{r.rank} l{r.local_rank} "
-        f"a{r.attempt} s{step} {escape(r.message)}"
+        f"a{r.attempt} s{step} {escape(utf8_safe(r.message))}"
     )
     if r.fields:
         line += "\t" + json.dumps(r.fields, default=repr, sort_keys=True, allow_nan=True)

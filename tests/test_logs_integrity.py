@@ -3,6 +3,8 @@ in the order it was written, at its level."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 import distlog
@@ -91,3 +93,42 @@ def test_a_complete_line_that_is_not_utf8_reads_with_replacement_characters(root
     _append_bytes(run, line.replace("\xff".encode(), b"\xff"))
     for kw in ({"source": "text"}, {"tail": 1}):
         assert run.logs.query(**kw)[-1].message == "bad \ufffd byte"
+
+
+NON_UTF8_NAME = b"data_\xff.bin".decode("utf-8", "surrogateescape")  # as os.listdir gives it
+
+
+@pytest.fixture(params=["local", "memory"])
+def any_root(request, tmp_path):
+    """A local root, and an object-store-like one whose logs are written as segments."""
+    if request.param == "local":
+        yield str(tmp_path / "root")
+        return
+    from distlog.storage.memory import discard_store
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    yield f"memory://{name}/root"
+    discard_store(name)
+
+
+def test_a_message_with_a_lone_surrogate_is_stored_escaped_and_later_lines_are_kept(any_root):
+    exp = distlog.get_logger(any_root)
+    with exp.run("r"):
+        exp.info("before")
+        exp.info(f"skipping {NON_UTF8_NAME}")
+        for i in range(3):
+            exp.info(f"after {i}")
+    msgs = [r.message for r in open_run(f"{any_root}/default/r").logs.query(source="text")]
+    assert msgs[1:-1] == ["before", "skipping data_\\udcff.bin", "after 0", "after 1", "after 2"]
+
+
+def test_appenders_write_text_with_a_lone_surrogate_instead_of_refusing_it(any_root):
+    from distlog.storage import open_storage
+
+    storage = open_storage(any_root)
+    with storage.open_appender("a.log") as app:
+        app.write(f"one {NON_UTF8_NAME}\n")
+        app.flush()
+        app.write("two\n")
+    storage.append_text("a.log", f"three {NON_UTF8_NAME}\n")
+    assert storage.read_text("a.log") == "one data_\\udcff.bin\ntwo\nthree data_\\udcff.bin\n"
