@@ -15,6 +15,7 @@ from typing import Iterable
 
 import datetime as _dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,18 +39,37 @@ class LogRecord:
 
     @property
     def levelno(self) -> int:
-        return LEVELS.get(self.level, 0)
+        return levelno_of(self.level)
+
+
+#: how ``level_name`` writes a level between the named ones (``exp.log(35, ...)``)
+_NUMBERED = re.compile(r"LEVEL(-?\d+)")
+
+
+def levelno_of(name: str) -> int:
+    """The number of a level as a line holds it: a named level's, ``nn`` for ``LEVELnn``
+    (``level_name`` of a number between the named ones), 0 for anything else."""
+    no = LEVELS.get(name)
+    if no is not None:
+        return no
+    m = _NUMBERED.fullmatch(name)
+    return int(m.group(1)) if m else 0
 
 
 def level_number(level: str | int) -> int:
+    """A level given by a user (a name, ``WARN``, ``LEVELnn``, a number) as its number."""
     if isinstance(level, int):
         return level
-    name = str(level).upper()
+    name = str(level).strip().upper()
     if name == "WARN":
         name = "WARNING"
-    if name not in LEVELS:
-        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
-    return LEVELS[name]
+    if name in LEVELS:
+        return LEVELS[name]
+    m = _NUMBERED.fullmatch(name) or re.fullmatch(r"(-?\d+)", name)
+    if m is None:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}, "
+                         "a number (35) or LEVELnn as levels between them are written")
+    return int(m.group(1))
 
 
 def level_name(level: str | int) -> str:

@@ -132,3 +132,29 @@ def test_appenders_write_text_with_a_lone_surrogate_instead_of_refusing_it(any_r
         app.write("two\n")
     storage.append_text("a.log", f"three {NON_UTF8_NAME}\n")
     assert storage.read_text("a.log") == "one data_\\udcff.bin\ntwo\nthree data_\\udcff.bin\n"
+
+
+def test_a_level_between_the_named_ones_round_trips_and_passes_level_filters(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("fine")
+        exp.log(35, "disk almost full")  # between WARNING (30) and ERROR (40)
+        exp.log(45, "disk full")
+        assert [(r.level, r.levelno) for r in exp.get_logs(level=35, limit=2)] == \
+            [("LEVEL35", 35), ("LEVEL45", 45)]
+    run = open_run(f"{root}/default/r")
+    for source in ("text", "table"):
+        got = [(r.level, r.levelno, r.message) for r in run.logs.query(source=source, grep="^disk")]
+        assert got == [("LEVEL35", 35, "disk almost full"), ("LEVEL45", 45, "disk full")], source
+        both, last = ["disk almost full", "disk full"], ["disk full"]
+        for level, want in (("WARNING", both), ("ERROR", last), ("LEVEL40", last), (36, last),
+                            ("35", both)):
+            assert [r.message for r in run.logs.query(source=source, level=level)] == want, \
+                (source, level)
+            assert [r.message for r in run.logs.query(source=source, level=level, tail=5)] == want
+    assert run.logs.to_frame(level=35)["level"].tolist() == ["LEVEL35", "LEVEL45"]
+
+
+def test_an_unknown_level_name_says_what_is_accepted():
+    with pytest.raises(ValueError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL, a number"):
+        LogFilter.make(level="NOTICE")

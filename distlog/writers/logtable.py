@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, complete_text, escape, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, escape, levelno_of, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, doc_bytes
@@ -151,7 +151,7 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
     n = len(found)
     ts, levels, mids, steps, msgs, flds = zip(*found)
     t = np.array(ts, dtype="datetime64[us]").astype(np.int64) / 1e6
-    level_of = {name: LEVELS.get(name, 0) for name in set(levels)}
+    level_of = {name: levelno_of(name) for name in set(levels)}
     level = np.fromiter(map(level_of.__getitem__, levels), np.int16, n)
     # host, node, rank, local rank and attempt: one value per file, parsed once per value
     if all(map(mids[0].__eq__, mids)):
