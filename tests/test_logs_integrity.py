@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import numpy as np
 import pytest
 
 import distlog
@@ -13,6 +14,7 @@ from distlog.logline import LogRecord, format_line
 from distlog.query import open_run
 from distlog.query import logtail
 from distlog.query.logfilter import LogFilter
+from distlog.storage.local import LocalBackend
 
 
 @pytest.mark.timeout(60)
@@ -158,3 +160,74 @@ def test_a_level_between_the_named_ones_round_trips_and_passes_level_filters(roo
 def test_an_unknown_level_name_says_what_is_accepted():
     with pytest.raises(ValueError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL, a number"):
         LogFilter.make(level="NOTICE")
+
+
+def _resumed_attempt(root: str, message: str) -> None:
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info(message)
+
+
+def test_a_table_generation_replaced_while_read_is_refused_not_read_as_fill_values(root):
+    from distlog.writers.logtable import read_logs_table
+
+    _resumed_attempt(root, "m0")
+    run = open_run(f"{root}/default/r")
+    table, read_rows = read_logs_table(run.storage), read_logs_table(run.storage)
+    read_rows.records()  # its records were read before, its messages after
+    _resumed_attempt(root, "resumed")  # closes: a new generation, this one deleted
+    every = np.arange(table.rows)
+    for read in (lambda: table.column("level"), lambda: table.columns(every),
+                 lambda: table.texts("message", every), lambda: read_rows.columns(every),
+                 lambda: read_rows.texts("message", every[1::2])):
+        with pytest.raises(FileNotFoundError, match="replaced while it was read"):
+            read()
+
+
+class _ResumedWhileReading(LocalBackend):
+    """Local disk where the run's next attempt closes (its logs table rewritten: a new
+    generation, the old one deleted) once a reader has opened the table's arrays, at the first
+    chunk it reads."""
+
+    def __init__(self, root: str, resume) -> None:
+        super().__init__(root)
+        self.resume = resume
+
+    def zarr_store(self, path: str, read_only: bool = False):
+        import zarr.storage
+
+        backend = self
+
+        class Store(zarr.storage.LocalStore):
+            async def get(self, key, prototype=None, byte_range=None):
+                if "/c/" in key and backend.resume is not None:
+                    resume, backend.resume = backend.resume, None
+                    resume()
+                return await super().get(key, prototype, byte_range)
+
+        return Store(self.local_path(path), read_only=read_only)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("filters", [{"level": "INFO"}, {}, {"tail": 3}])
+def test_query_reads_the_text_when_the_table_is_replaced_while_read(root, filters):
+    from distlog.query.logmerge import LogReader
+    from distlog.writers.logtable import write_logs_table
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        for i in range(5):
+            exp.info(f"m{i}")
+    run_dir = f"{root}/default/r"
+
+    def resume() -> None:  # what a resumed attempt's close does to the table (the text grew)
+        with open(f"{run_dir}/{rank_log_path(0, 1)}", "w") as f:
+            f.write(format_line(LogRecord(time=1.8e9, level="INFO", message="resumed", attempt=1)))
+        write_logs_table(LocalBackend(run_dir))
+
+    storage = _ResumedWhileReading(run_dir, resume)
+    got = LogReader(storage).query(**filters)
+    assert storage.resume is None  # the table was opened, then replaced
+    assert got.source == "text"
+    assert [r.message for r in got] == [r.message for r in open_run(run_dir).logs.query(**filters)]
+    assert got[-1].message == "resumed"

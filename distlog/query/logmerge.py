@@ -154,9 +154,12 @@ class LogReader:
                     return _from_table(table, flt, tail)
                 except (OSError, KeyError):
                     # a newer generation replaced this one while we read (a resumed run
-                    # closing again): the text is always there
+                    # closing again; its chunks then read as fill values, which the table
+                    # refuses): the text is always there, listed again since that attempt
+                    # may have added a log
                     if source == "table":
                         raise
+                    chosen = self._selected(flt)
             if source == "table":
                 raise FileNotFoundError(f"{self._storage.url} has no current logs table; "
                                         "read the text logs (source='text')")
