@@ -5,6 +5,14 @@ rank prints becomes an INFO record with a ``stream`` field (``stdout`` or ``stde
 same bytes still reach the console. Only what goes through Python's ``sys.stdout`` /
 ``sys.stderr`` is seen: output a C extension or a child process writes straight to the file
 descriptors is not.
+
+A line is recorded as a console shows it when it ends: a carriage return (``\\r``, how tqdm
+and other progress bars redraw a line) starts the line again, so a bar that updates ten
+thousand times before its ``\\n`` is one record holding its final state, the text after the
+last ``\\r`` (``\\r\\n`` line ends included), not every update. Only that visible text is
+kept between writes, so each write costs its own length, however long the bar runs. A line
+that grows past ``MAX_LINE`` characters without ending is recorded at that point and
+continues in a new record, which bounds the memory held.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ if TYPE_CHECKING:
     from .logs import TextLogger
 
 _ECHO_PREFIX = "[distlog r"  # how TextLogger echoes a record on stderr (distlog/logs.py)
+MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded as it is
 _guard = threading.local()  # set while a record is written: output then passes straight through
 
 
@@ -26,7 +35,9 @@ class _Tee:
     def __init__(self, stream: Any, emit: Callable[[str], None]) -> None:
         self._stream = stream
         self._emit = emit
-        self._buf = ""
+        self._parts: list[str] = []  # the visible text of the line being written
+        self._size = 0  # its length
+        self._cr = False  # a carriage return came last: the next text starts the line again
         self._lock = threading.Lock()
 
     def write(self, s: str) -> int:
@@ -34,20 +45,46 @@ class _Tee:
         if getattr(_guard, "active", False) or not isinstance(s, str):
             return n
         with self._lock:
-            self._buf += s
-            if "\n" not in self._buf:
-                return n
-            *lines, self._buf = self._buf.split("\n")
+            *ended, rest = s.split("\n")
+            lines = []
+            for piece in ended:
+                self._add(piece)
+                lines.append(self._take())
+            self._add(rest)
+            if self._size > MAX_LINE:
+                lines.append(self._take())
         for line in lines:
             self._send(line)
         return n
+
+    def _add(self, piece: str) -> None:
+        """Add text without a newline to the line, as a console draws it (see the module)."""
+        text = piece.rstrip("\r")
+        _, redrawn, last = text.rpartition("\r")
+        if redrawn:  # only the text after the piece's last carriage return shows
+            self._parts, self._size, self._cr = [], 0, False
+        self._append(last)
+        if len(text) < len(piece):  # ends with a carriage return: the next text redraws
+            self._cr = True
+
+    def _append(self, text: str) -> None:
+        if not text:
+            return
+        if self._cr:  # text after a carriage return starts the line again
+            self._parts, self._size, self._cr = [], 0, False
+        self._parts.append(text)
+        self._size += len(text)
+
+    def _take(self) -> str:
+        line = "".join(self._parts)
+        self._parts, self._size, self._cr = [], 0, False
+        return line
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
     def _send(self, line: str) -> None:
-        line = line.rstrip("\r")
         if not line or line.startswith(_ECHO_PREFIX):  # a record's own echo: already in the log
             return
         _guard.active = True
@@ -61,7 +98,7 @@ class _Tee:
     def drain(self) -> None:
         """Send a last line that has no newline yet."""
         with self._lock:
-            rest, self._buf = self._buf, ""
+            rest = self._take()
         self._send(rest)
 
     def flush(self) -> None:

@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logs", parents=[common], help="every rank's log merged by time")
     _run_arg(p)
     p.add_argument("--rank", "-r", action="append", help="only these ranks (repeatable, or 0,2)")
-    p.add_argument("--level", "-l", help="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    p.add_argument("--level", "-l", help="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL or a number (35)")
     p.add_argument("--grep", "-g", metavar="RE", help="regular expression searched in messages")
     p.add_argument("--ignore-case", "-i", action="store_true")
     p.add_argument("--since", metavar="T", help="ISO time (UTC), epoch seconds, or an age: 10m, 2h")

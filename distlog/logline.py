@@ -15,6 +15,7 @@ from typing import Iterable
 
 import datetime as _dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,18 +39,37 @@ class LogRecord:
 
     @property
     def levelno(self) -> int:
-        return LEVELS.get(self.level, 0)
+        return levelno_of(self.level)
+
+
+#: how ``level_name`` writes a level between the named ones (``exp.log(35, ...)``)
+_NUMBERED = re.compile(r"LEVEL(-?\d+)")
+
+
+def levelno_of(name: str) -> int:
+    """The number of a level as a line holds it: a named level's, ``nn`` for ``LEVELnn``
+    (``level_name`` of a number between the named ones), 0 for anything else."""
+    no = LEVELS.get(name)
+    if no is not None:
+        return no
+    m = _NUMBERED.fullmatch(name)
+    return int(m.group(1)) if m else 0
 
 
 def level_number(level: str | int) -> int:
+    """A level given by a user (a name, ``WARN``, ``LEVELnn``, a number) as its number."""
     if isinstance(level, int):
         return level
-    name = str(level).upper()
+    name = str(level).strip().upper()
     if name == "WARN":
         name = "WARNING"
-    if name not in LEVELS:
-        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
-    return LEVELS[name]
+    if name in LEVELS:
+        return LEVELS[name]
+    m = _NUMBERED.fullmatch(name) or re.fullmatch(r"(-?\d+)", name)
+    if m is None:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}, "
+                         "a number (35) or LEVELnn as levels between them are written")
+    return int(m.group(1))
 
 
 def level_name(level: str | int) -> str:
@@ -64,6 +84,20 @@ def escape(text: str) -> str:
     if not any(c in text for c in _ESC):
         return text
     return "".join(_ESC.get(c, c) for c in text)
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` with each lone surrogate (a non-UTF-8 byte of a file name from ``os.listdir``,
+    ``sys.argv`` or the environment, decoded with ``surrogateescape``) written as its Python
+    escape, e.g. ``\\udcff``: a log line is always valid UTF-8, so one such name cannot stop a
+    rank's log from being written."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def unescape(text: str) -> str:
@@ -81,6 +115,14 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
+def complete_text(data: bytes) -> str:
+    """The complete lines of a text log's bytes, decoded. A torn last line (no newline yet: a
+    rank killed mid-write, or a line still being written) is left out before decoding, since it
+    may end inside a multi-byte character; a byte that is not UTF-8 inside a complete line (a
+    damaged file) reads as U+FFFD, so the line stays readable and the damage shows."""
+    return data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+
+
 def format_time(t: float) -> str:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -93,7 +135,7 @@ def format_line(r: LogRecord) -> str:
     step = "-" if r.step is None else str(int(r.step))
     line = (
         f"{format_time(r.time)} {r.level} {r.host or '-'} n{r.node} r{r.rank} l{r.local_rank} "
-        f"a{r.attempt} s{step} {escape(r.message)}"
+        f"a{r.attempt} s{step} {escape(utf8_safe(r.message))}"
     )
     if r.fields:
         line += "\t" + json.dumps(r.fields, default=repr, sort_keys=True, allow_nan=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .layout import LOGS_DIR, parse_log_name
 from . import report
-from .logline import LEVELS, LogRecord, level_name, level_number, parse_line
+from .logline import LEVELS, LogRecord, complete_text, level_name, level_number, parse_line
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def iter_records(text: str) -> Iterator[LogRecord]:
-    for line in text.splitlines():
+    # "\n" only ends a record (format_line escapes it); str.splitlines() would also cut a
+    # message at \x0c, \x1c-\x1e, \x85, \u2028, \u2029, which are written as they are
+    for line in text.split("\n"):
         if line:
             try:
                 yield parse_line(line)
@@ -115,7 +117,7 @@ class TextLogger:
             if parsed is None or (rank is not None and parsed[0] != rank):
                 continue
             try:
-                text = storage.read_text(f"logs/{name}")
+                text = complete_text(storage.read_bytes(f"{LOGS_DIR}/{name}"))
             except FileNotFoundError:
                 continue
             streams.append([r for r in iter_records(text) if r.levelno >= floor])

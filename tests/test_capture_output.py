@@ -2,6 +2,8 @@
 
 import sys
 
+import pytest
+
 import distlog
 from support.ranks import run_ranks
 
@@ -49,3 +51,31 @@ def _print_on_each_rank(rank, world, root):
 def test_each_rank_captures_into_its_own_log(tmp_path):
     run_ranks(_print_on_each_rank, 2, tmp_path, str(tmp_path / "root"))
     assert sorted(_records(tmp_path / "root")) == [(0, "stdout", "rank 0 says hi"), (1, "stdout", "rank 1 says hi")]
+
+
+def _stderr_records(root):
+    run = distlog.open_run(root / "default" / "r")
+    return [r.message for r in run.logs.query(source="text") if r.fields.get("stream") == "stderr"]
+
+
+def test_a_carriage_return_progress_bar_is_one_record_of_its_final_state(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), capture_output=True)
+    with exp.run("r"):
+        for i in range(1, 5001):
+            sys.stderr.write(f"\r{i:>5}/5000 [{'#' * (i // 500):<10}]")
+        sys.stderr.write("\n")
+        sys.stderr.write("abc\r")  # a redraw split across writes, a CRLF end
+        sys.stderr.write("de\r\n")
+        sys.stderr.write("a\rb\rlast\r")  # no newline before the run closes
+    assert capsys.readouterr().err.startswith("\r    1/5000 [          ]\r    2/5000")  # unchanged
+    assert _stderr_records(tmp_path) == [" 5000/5000 [##########]", "de", "last"]
+
+
+@pytest.mark.timeout(60)
+def test_a_line_that_never_ends_is_recorded_in_bounded_pieces(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), capture_output=True)
+    with exp.run("r"):
+        for _ in range(300):  # 300,000 dots, no newline
+            sys.stderr.write("." * 1000)
+    sizes = [len(m) for m in _stderr_records(tmp_path)]
+    assert sum(sizes) == 300_000 and len(sizes) > 1 and max(sizes) <= 1 << 17

@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..logline import TIME_CHARS, LEVELS, format_line, format_time, level_number, parse_line, unescape
+from ..logline import (
+    TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line, unescape,
+)
 
 _TS_END = "+00:00 "  # characters 26..32 of every line in the usual layout
 _TS_SLICE = operator.itemgetter(slice(26, 33))
@@ -132,8 +134,11 @@ class LogFilter:
             lines = [line if line[26:33] == _TS_END else _normalise(line) for line in lines]
             lines = [line for line in lines if line]
         if self.level > 0:
+            # a named level by its first two letters (all differ, none is "LE"); a level
+            # between them ("LEVEL35") by its number
             ok = tuple({name[:2] for name, no in LEVELS.items() if no >= self.level})
-            lines = [line for line in lines if line[33:35] in ok]
+            lines = [line for line in lines if line[33:35] in ok
+                     or (line[33:35] == "LE" and _numbered_level(line) >= self.level)]
         if self.since is not None:
             lo = format_time(self.since)
             lines = [line for line in lines if line[:TIME_CHARS] >= lo]
@@ -161,6 +166,11 @@ class LogFilter:
             msg = p[8].partition("\t")[0] if len(p) > 8 else ""
             return self.pattern.search(unescape(msg)) is not None
         return True
+
+
+def _numbered_level(line: str) -> int:
+    """The level of a line in the usual layout whose level word starts at column 33."""
+    return levelno_of(line[33:line.find(" ", 33)])
 
 
 def _normalise(line: str) -> str:

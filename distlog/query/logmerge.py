@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, merge_lines, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, merge_lines, parse_line, unescape
 from ..storage.aio import run_all
 from ..storage.base import StorageBackend
 from ..writers.logtable import (
@@ -154,9 +154,12 @@ class LogReader:
                     return _from_table(table, flt, tail)
                 except (OSError, KeyError):
                     # a newer generation replaced this one while we read (a resumed run
-                    # closing again): the text is always there
+                    # closing again; its chunks then read as fill values, which the table
+                    # refuses): the text is always there, listed again since that attempt
+                    # may have added a log
                     if source == "table":
                         raise
+                    chosen = self._selected(flt)
             if source == "table":
                 raise FileNotFoundError(f"{self._storage.url} has no current logs table; "
                                         "read the text logs (source='text')")
@@ -166,7 +169,7 @@ class LogReader:
             return MergedLogs(tail_lines(self._storage, chosen, flt, tail))
         def read(name: str) -> str | None:
             try:
-                return self._storage.read_text(f"{LOGS_DIR}/{name}")
+                return complete_text(self._storage.read_bytes(f"{LOGS_DIR}/{name}"))
             except FileNotFoundError:  # removed meanwhile
                 return None
 

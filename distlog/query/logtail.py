@@ -157,7 +157,8 @@ def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[
                 states[name] = _Source(storage, name, r, a)
         for s in states.values():
             pending.extend((sort_key(line, s.rank, s.attempt), line) for line in flt.lines(s.read_new()))
-        pending.sort()
+        # by key only, stably: lines of one rank with the same time keep their written order
+        pending.sort(key=lambda p: p[0])
         if finishing or (deadline is not None and time.monotonic() >= deadline):
             yield from (line for _, line in pending)
             return

@@ -29,6 +29,10 @@ from typing import IO, Any, Iterator, Sequence
 SEGMENT_SUFFIX = ".seg"
 #: what reading an absent object raises (a folder's name read as a file included)
 MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+#: how appended text is encoded to UTF-8: a lone surrogate (a non-UTF-8 file name decoded with
+#: ``surrogateescape``) is written as its escape ``\udcff``. Strict encoding would raise on
+#: every retry, so the appender's buffer (and the log sink's pending lines) would never drain.
+APPEND_ERRORS = "backslashreplace"
 
 
 class Appender(ABC):
@@ -288,7 +292,7 @@ class SegmentAppender(Appender):
         with self._lock:
             if not self._buf:
                 return
-            data = "".join(self._buf).encode("utf-8")
+            data = "".join(self._buf).encode("utf-8", APPEND_ERRORS)
             name = f"{self._t0:020d}-{self._writer}-{self._seq:08d}"
             # exclusive create: a retry after an ambiguous failure cannot write it twice; the
             # buffer is dropped only once the segment is stored, so a failure loses nothing

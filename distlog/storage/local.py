@@ -8,7 +8,7 @@ import shutil
 import threading
 from typing import IO, Any
 
-from .base import SEGMENT_SUFFIX, Appender, StorageBackend, local_path_of
+from .base import APPEND_ERRORS, SEGMENT_SUFFIX, Appender, StorageBackend, local_path_of
 
 
 class LocalAppender(Appender):
@@ -16,8 +16,10 @@ class LocalAppender(Appender):
 
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        # line-buffered text: each record reaches the OS when written, so a crash keeps it
-        self._f = open(path, "a", encoding="utf-8", buffering=1)
+        # line-buffered text: each record reaches the OS when written, so a crash keeps it;
+        # a lone surrogate is written as its escape ("\\udcff"), never refused: a refused line
+        # would stay pending and every later one with it (see base.APPEND_ERRORS)
+        self._f = open(path, "a", encoding="utf-8", errors=APPEND_ERRORS, buffering=1)
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
@@ -176,7 +178,7 @@ class LocalBackend(StorageBackend):
     def append_text(self, path: str, text: str) -> None:
         target = self._p(path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "a", encoding="utf-8") as f:
+        with open(target, "a", encoding="utf-8", errors=APPEND_ERRORS) as f:
             f.write(text)
 
     def open_appender(self, path: str, **limits: Any) -> Appender:

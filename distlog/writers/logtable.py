@@ -28,6 +28,7 @@ falls back to the text when they differ (a resumed or still-running run).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import re
@@ -38,7 +39,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, escape, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, escape, levelno_of, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, doc_bytes
@@ -131,7 +132,7 @@ def parse_columns(text: str) -> LogColumns:
         lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
         if len(found) != lines:  # some lines in another layout, or not records at all
             found = []
-            for line in text.splitlines():
+            for line in text.split("\n"):  # not splitlines(): messages may hold \x85, \u2028 ...
                 m = _LINE.match(line)
                 if m:
                     found.append(m.groups(""))
@@ -151,7 +152,7 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
     n = len(found)
     ts, levels, mids, steps, msgs, flds = zip(*found)
     t = np.array(ts, dtype="datetime64[us]").astype(np.int64) / 1e6
-    level_of = {name: LEVELS.get(name, 0) for name in set(levels)}
+    level_of = {name: levelno_of(name) for name in set(levels)}
     level = np.fromiter(map(level_of.__getitem__, levels), np.int16, n)
     # host, node, rank, local rank and attempt: one value per file, parsed once per value
     if all(map(mids[0].__eq__, mids)):
@@ -256,10 +257,10 @@ def write_logs_table(storage: StorageBackend) -> None:
     parts = []
     for name, _, _ in sources:
         try:
-            text = storage.read_text(f"{LOGS_DIR}/{name}")
+            text = complete_text(storage.read_bytes(f"{LOGS_DIR}/{name}"))  # a torn last line waits
         except FileNotFoundError:
             continue
-        parts.append(parse_columns(text[: text.rfind("\n") + 1]))  # a torn last line waits
+        parts.append(parse_columns(text))
     cols = concat(parts)
     cols = cols.take(merge_order(cols))
     n = len(cols)
@@ -348,9 +349,18 @@ class LogTable:
         stop = self.rows if stop is None else stop
         if self._records is not None or (start == 0 and stop == self.rows):
             if self._records is None:
-                self._records = np.asarray(self._arrays["records"][: self.rows])
+                self._records = self._whole(np.asarray(self._arrays["records"][: self.rows]))
             return self._records[start:stop]
-        return np.asarray(self._arrays["records"][start:stop])
+        return self._whole(np.asarray(self._arrays["records"][start:stop]))
+
+    def _whole(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` as read, or ``FileNotFoundError`` when one is a fill row: zarr reads a chunk
+        that is gone as fill values (NaN), and every committed row has a time. A chunk is gone
+        when a resumed run closing again committed a newer generation and deleted this one
+        after this reader opened it; the caller reads the text logs instead."""
+        if np.isnan(rows[:, self._index["time"]]).any():
+            raise _replaced(self.commit)
+        return rows
 
     def column(self, key: str) -> np.ndarray:
         """One column of every row (``time``, ``rank``, ``level``, ...)."""
@@ -369,11 +379,13 @@ class LogTable:
             lo = int(self.records(lo_row - 1, lo_row)[0, col])
         return lo, int(rows[hi_row - first, col])
 
-    @staticmethod
-    def _cut(data: Any, idx: np.ndarray) -> list[str]:
-        """The texts of rows ``idx`` from the bytes of rows idx[0]..idx[-1], split at newlines."""
+    def _cut(self, data: Any, idx: np.ndarray) -> list[str]:
+        """The texts of rows ``idx`` from the bytes of rows idx[0]..idx[-1], split at newlines.
+        Fewer newlines than rows: a chunk was gone (read as zeros; see ``_whole``)."""
         texts = np.asarray(data).tobytes().decode("utf-8").split("\n")
         lo_row, hi_row = int(idx[0]), int(idx[-1])
+        if len(texts) != hi_row - lo_row + 2:
+            raise _replaced(self.commit)
         if len(idx) == hi_row - lo_row + 1:  # a contiguous span: every row
             return texts[:-1]
         return [texts[i] for i in (idx - lo_row).tolist()]
@@ -407,6 +419,12 @@ class LogTable:
             texts = {k: self._cut(b, idx) for k, b in zip(texts, blobs)}
         return LogColumns(**numeric, hosts=self.hosts, messages=texts["message"],
                           fields=texts["fields"])
+
+
+def _replaced(commit: dict[str, Any]) -> FileNotFoundError:
+    return FileNotFoundError(
+        errno.ENOENT, "logs table generation replaced while it was read (its chunks are gone); "
+        "read the text logs (source='text') or query again", f"{TABLE_DIR}/{commit['generation']}")
 
 
 def _open_arrays(store: Any) -> dict[str, Any]:

@@ -1,0 +1,233 @@
+"""Log records survive odd content and racing readers: every line written is read back whole,
+in the order it was written, at its level."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.layout import rank_log_path
+from distlog.logline import LogRecord, format_line
+from distlog.query import open_run
+from distlog.query import logtail
+from distlog.query.logfilter import LogFilter
+from distlog.storage.local import LocalBackend
+
+
+@pytest.mark.timeout(60)
+def test_follow_keeps_written_order_of_lines_with_the_same_time(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        pass
+    run = open_run(f"{root}/default/r")
+    path = run.storage.local_path(rank_log_path(1, 0))
+    open(path, "w").close()
+    msgs = ["step 10: saving checkpoint", "step 10: checkpoint saved", "step 10: barrier"]
+
+    polls = []
+
+    def sleep(_: float) -> None:  # the rank writes while follow waits after its first poll
+        polls.append(1)
+        if len(polls) > 1:
+            return
+        with open(path, "a") as f:
+            for m in msgs:
+                f.write(format_line(LogRecord(time=1.8e9 + 0.5, level="INFO", message=m, rank=1)))
+
+    running = iter([True, False])
+    lines = logtail.follow_lines(run.storage, LogFilter.make(rank=1), lambda: next(running, False),
+                                 tail=0, poll=0, lag=0, sleep=sleep)
+    assert [line.split(" s- ")[1] for line in lines] == msgs
+    assert [r.message for r in run.logs.query(source="text", rank=1)] == msgs
+
+
+LINE_BREAKS_OF_STR = ["page\x0cbreak", "para\u2028graph", "nel\x85x", "rec\x1esep", "v\x0btab"]
+
+
+def test_get_logs_keeps_messages_with_characters_str_splitlines_breaks_at(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        for m in LINE_BREAKS_OF_STR:
+            exp.info(m)
+        got = [r.message for r in exp.get_logs(limit=None)][1:]
+    assert got == LINE_BREAKS_OF_STR
+
+
+def test_table_parser_keeps_such_messages_next_to_a_line_in_another_layout():
+    from distlog.writers.logtable import parse_columns
+
+    lines = [format_line(LogRecord(time=1.8e9 + i, level="INFO", message=m))
+             for i, m in enumerate(LINE_BREAKS_OF_STR)]
+    other = "2027-01-15T09:00:00.000000+02:00 INFO h n0 r0 l0 a0 s- elsewhere\n"  # not the fast path
+    cols = parse_columns("".join(lines) + other)
+    assert [cols.record(i).message for i in range(len(cols))] == [*LINE_BREAKS_OF_STR, "elsewhere"]
+
+
+def _append_bytes(run, data: bytes, rank: int = 0, attempt: int = 0) -> None:
+    with open(run.storage.local_path(rank_log_path(rank, attempt)), "ab") as f:
+        f.write(data)
+
+
+def test_last_line_torn_inside_a_utf8_character_is_skipped_by_every_reader(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("epoch 1 done")
+    run = open_run(f"{root}/default/r")
+    before = [r.message for r in run.logs.query(source="text")]
+    line = format_line(LogRecord(time=1.8e9, level="INFO", message="température")).encode()
+    _append_bytes(run, line[: line.index("é".encode()) + 1])  # a crash between é's two bytes
+    for kw in ({"source": "text"}, {}, {"tail": 5}):
+        assert [r.message for r in run.logs.query(**kw)] == before
+    with exp.run("r"):  # a resumed attempt: rank 0 merges every log into the table at close
+        assert "epoch 1 done" in [r.message for r in exp.get_logs(limit=None)]
+    assert "epoch 1 done" in [r.message for r in open_run(f"{root}/default/r").logs.query(source="table")]
+
+
+def test_a_complete_line_that_is_not_utf8_reads_with_replacement_characters(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("first")
+    run = open_run(f"{root}/default/r")
+    line = format_line(LogRecord(time=1.8e9, level="INFO", message="bad \xff byte")).encode()
+    _append_bytes(run, line.replace("\xff".encode(), b"\xff"))
+    for kw in ({"source": "text"}, {"tail": 1}):
+        assert run.logs.query(**kw)[-1].message == "bad \ufffd byte"
+
+
+NON_UTF8_NAME = b"data_\xff.bin".decode("utf-8", "surrogateescape")  # as os.listdir gives it
+
+
+@pytest.fixture(params=["local", "memory"])
+def any_root(request, tmp_path):
+    """A local root, and an object-store-like one whose logs are written as segments."""
+    if request.param == "local":
+        yield str(tmp_path / "root")
+        return
+    from distlog.storage.memory import discard_store
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    yield f"memory://{name}/root"
+    discard_store(name)
+
+
+def test_a_message_with_a_lone_surrogate_is_stored_escaped_and_later_lines_are_kept(any_root):
+    exp = distlog.get_logger(any_root)
+    with exp.run("r"):
+        exp.info("before")
+        exp.info(f"skipping {NON_UTF8_NAME}")
+        for i in range(3):
+            exp.info(f"after {i}")
+    msgs = [r.message for r in open_run(f"{any_root}/default/r").logs.query(source="text")]
+    assert msgs[1:-1] == ["before", "skipping data_\\udcff.bin", "after 0", "after 1", "after 2"]
+
+
+def test_appenders_write_text_with_a_lone_surrogate_instead_of_refusing_it(any_root):
+    from distlog.storage import open_storage
+
+    storage = open_storage(any_root)
+    with storage.open_appender("a.log") as app:
+        app.write(f"one {NON_UTF8_NAME}\n")
+        app.flush()
+        app.write("two\n")
+    storage.append_text("a.log", f"three {NON_UTF8_NAME}\n")
+    assert storage.read_text("a.log") == "one data_\\udcff.bin\ntwo\nthree data_\\udcff.bin\n"
+
+
+def test_a_level_between_the_named_ones_round_trips_and_passes_level_filters(root):
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("fine")
+        exp.log(35, "disk almost full")  # between WARNING (30) and ERROR (40)
+        exp.log(45, "disk full")
+        assert [(r.level, r.levelno) for r in exp.get_logs(level=35, limit=2)] == \
+            [("LEVEL35", 35), ("LEVEL45", 45)]
+    run = open_run(f"{root}/default/r")
+    for source in ("text", "table"):
+        got = [(r.level, r.levelno, r.message) for r in run.logs.query(source=source, grep="^disk")]
+        assert got == [("LEVEL35", 35, "disk almost full"), ("LEVEL45", 45, "disk full")], source
+        both, last = ["disk almost full", "disk full"], ["disk full"]
+        for level, want in (("WARNING", both), ("ERROR", last), ("LEVEL40", last), (36, last),
+                            ("35", both)):
+            assert [r.message for r in run.logs.query(source=source, level=level)] == want, \
+                (source, level)
+            assert [r.message for r in run.logs.query(source=source, level=level, tail=5)] == want
+    assert run.logs.to_frame(level=35)["level"].tolist() == ["LEVEL35", "LEVEL45"]
+
+
+def test_an_unknown_level_name_says_what_is_accepted():
+    with pytest.raises(ValueError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL, a number"):
+        LogFilter.make(level="NOTICE")
+
+
+def _resumed_attempt(root: str, message: str) -> None:
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info(message)
+
+
+def test_a_table_generation_replaced_while_read_is_refused_not_read_as_fill_values(root):
+    from distlog.writers.logtable import read_logs_table
+
+    _resumed_attempt(root, "m0")
+    run = open_run(f"{root}/default/r")
+    table, read_rows = read_logs_table(run.storage), read_logs_table(run.storage)
+    read_rows.records()  # its records were read before, its messages after
+    _resumed_attempt(root, "resumed")  # closes: a new generation, this one deleted
+    every = np.arange(table.rows)
+    for read in (lambda: table.column("level"), lambda: table.columns(every),
+                 lambda: table.texts("message", every), lambda: read_rows.columns(every),
+                 lambda: read_rows.texts("message", every[1::2])):
+        with pytest.raises(FileNotFoundError, match="replaced while it was read"):
+            read()
+
+
+class _ResumedWhileReading(LocalBackend):
+    """Local disk where the run's next attempt closes (its logs table rewritten: a new
+    generation, the old one deleted) once a reader has opened the table's arrays, at the first
+    chunk it reads."""
+
+    def __init__(self, root: str, resume) -> None:
+        super().__init__(root)
+        self.resume = resume
+
+    def zarr_store(self, path: str, read_only: bool = False):
+        import zarr.storage
+
+        backend = self
+
+        class Store(zarr.storage.LocalStore):
+            async def get(self, key, prototype=None, byte_range=None):
+                if "/c/" in key and backend.resume is not None:
+                    resume, backend.resume = backend.resume, None
+                    resume()
+                return await super().get(key, prototype, byte_range)
+
+        return Store(self.local_path(path), read_only=read_only)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("filters", [{"level": "INFO"}, {}, {"tail": 3}])
+def test_query_reads_the_text_when_the_table_is_replaced_while_read(root, filters):
+    from distlog.query.logmerge import LogReader
+    from distlog.writers.logtable import write_logs_table
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        for i in range(5):
+            exp.info(f"m{i}")
+    run_dir = f"{root}/default/r"
+
+    def resume() -> None:  # what a resumed attempt's close does to the table (the text grew)
+        with open(f"{run_dir}/{rank_log_path(0, 1)}", "w") as f:
+            f.write(format_line(LogRecord(time=1.8e9, level="INFO", message="resumed", attempt=1)))
+        write_logs_table(LocalBackend(run_dir))
+
+    storage = _ResumedWhileReading(run_dir, resume)
+    got = LogReader(storage).query(**filters)
+    assert storage.resume is None  # the table was opened, then replaced
+    assert got.source == "text"
+    assert [r.message for r in got] == [r.message for r in open_run(run_dir).logs.query(**filters)]
+    assert got[-1].message == "resumed"
