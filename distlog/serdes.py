@@ -8,6 +8,11 @@
     Path          {"$t": "Path", "data": "/tmp/x"}
     bytes         {"$t": "bytes", "data": "<base64>"}
     tuple / set   {"$t": "tuple" | "set", "data": [...]}
+    dict with a "$t" key of its own   {"$t": "dict", "data": {...}}
+
+A user dict is written as is unless it has a ``$t`` key: then it is wrapped (``$t: dict``) so
+that it is never read as one of the types above. Files written before the wrapper existed are
+read as before.
 
 Everything else must be None, bool, int, float, str, list or a dict with str keys; anything
 else is a ``TypeError`` naming the key.
@@ -37,7 +42,7 @@ def serialize(obj: Any, key: str = "value") -> Any:
             if not isinstance(k, str):
                 raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
             out[k] = serialize(v, f"{key}.{k}")
-        return out
+        return {"$t": "dict", "data": out} if "$t" in out else out
     if isinstance(obj, list):
         return [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, tuple):
@@ -76,6 +81,8 @@ def deserialize(obj: Any) -> Any:
     if t is None:
         return {k: deserialize(v) for k, v in obj.items()}
     data = obj.get("data")
+    if t == "dict":
+        return {k: deserialize(v) for k, v in data.items()}
     if t == "ndarray":
         return np.asarray(data, dtype=np.dtype(obj["dtype"])).reshape(obj["$s"])
     if t.startswith("np."):
