@@ -231,3 +231,45 @@ def test_loopback_names():
 
     assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.5", "::", "example.org"]))
+
+
+# ---- a resumed attempt that rewound a cached series ---------------------------------------
+def _log(root, steps, value, **run_kw):
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r", **run_kw):
+        for s in steps:
+            exp.metrics.log(step=s, loss=value)
+    exp.close()
+
+
+def _api_values(client, **extra):
+    s = client.get("/api/series", params={"run": "e/r", "key": "loss", **extra}).json()
+    return s, np.array(s["columns"]["value"], dtype=float)
+
+
+@pytest.mark.parametrize("resume", [dict(resume_step=49), {}], ids=["resume_step", "rewound-on-write"])
+def test_series_cache_reads_a_rewound_series_again(tmp_path, resume):
+    """Attempt 1 rewinds loss to step 49 and writes other rows there; the cache (holding the
+    first attempt's rows) must not keep them and append only the tail, whether the series
+    grew past the cached rows or came back to exactly as many; the reply's generation changes
+    so that a page drops the rows it holds."""
+    root = str(tmp_path)
+    _log(root, range(100), 1.0)
+    client = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+    before, vals = _api_values(client)
+    assert before["rows"] == 100 and set(vals) == {1.0}
+    _log(root, range(50, 100), 2.0, **resume)  # as many rows as before
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    same, vals = _api_values(client)
+    np.testing.assert_array_equal(vals, stored)
+    assert same["generation"] != before["generation"]
+    _log(root, range(100, 200), 3.0)  # grows: an append, read as such
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    grown, tail = _api_values(client, start=100)
+    assert grown["generation"] == same["generation"] and grown["lo"] == 100
+    np.testing.assert_array_equal(tail, stored[100:])
+    _log(root, range(150, 300), 4.0, resume_step=149)  # rewound again, then grew
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    last, vals = _api_values(client)
+    np.testing.assert_array_equal(vals, stored)
+    assert last["generation"] != grown["generation"]

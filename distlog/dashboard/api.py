@@ -138,13 +138,14 @@ class Api:
     def prefetch(self, run: RunReader, limit: int = 16) -> None:
         """Start reading the first charts' series while the page is still loading: the
         browser asks for them right after this answer (the cache makes them one read)."""
-        lengths = run.metrics.lengths()
+        commit = run.metrics.commit_record()
+        lengths = commit.get("lengths") or {}
         for key in sorted(k for k, n in lengths.items() if n)[:limit]:
-            self._prefetch.submit(self._quiet_get, run, key, lengths[key])
+            self._prefetch.submit(self._quiet_get, run, key, lengths[key], commit.get("time"))
 
-    def _quiet_get(self, run: RunReader, key: str, n: int) -> None:
+    def _quiet_get(self, run: RunReader, key: str, n: int, stamp: Any) -> None:
         try:
-            self.cache.get(run, key, None, n)
+            self.cache.get(run, key, None, n, stamp)
         except Exception:  # noqa: BLE001 - the real request reports any error
             pass
 
@@ -169,10 +170,12 @@ class Api:
         xname = request.query_params.get("x", "step")
         if xname not in ("step", "time"):
             raise BadPath(f"x must be 'step' or 'time', got {xname!r}")
-        n = run.metrics.lengths(rank or None).get(key, 0)
+        commit = run.metrics.commit_record(rank or None)
+        n = (commit.get("lengths") or {}).get(key, 0)
         if not n:
             run.metrics.read(key, rank or None)  # raises KeyNotFound naming the keys
-        cols = self.cache.get(run, key, rank or None, n)
+        cached = self.cache.entry(run, key, rank or None, n, commit.get("time"))
+        cols, n = cached.cols, cached.rows  # fewer when a rewind came after the commit record
         start = arg_int(request, "start", None, 0)
         if start is not None:  # a live poll: only rows after what the page holds
             lo, hi = min(start, n), n
@@ -182,7 +185,8 @@ class Api:
         if "min" in cols and not (_same(cols["min"], cols["value"]) and _same(cols["max"], cols["value"])):
             part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
-        return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi,
+        # generation: rows of another generation (a page's earlier reply) may have been rewound
+        return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
                 "downsampled": len(out["step"]) < hi - lo, "columns": columns(out)}
 
     def histogram(self, request: Request) -> dict[str, Any]:

@@ -139,6 +139,11 @@ class MetricsReader:
         """Committed rows per key."""
         return self._lengths(rank)[1]
 
+    def commit_record(self, rank: int | None = None) -> dict[str, Any]:
+        """The scalars table's commit record as stored (``lengths``, ``time``, ``final``; ``{}``
+        before the first commit): its ``time`` changes with every commit."""
+        return self._commit(rank)[1]
+
     def __contains__(self, key: str) -> bool:
         return key in self.keys()
 
