@@ -47,3 +47,16 @@ def test_params_written_before_the_dict_wrapper_read_as_before(tmp_path):
     (tmp_path / "e" / "r" / PARAMS_FILE).write_text(json.dumps(old))
     p = distlog.open_run(tmp_path / "e" / "r").params
     assert p["p"] == Path("/x") and p["plain"] == {"a": 1} and p["nan"] != p["nan"]
+
+
+# ---- 3. a param named like a metric column ------------------------------------------------
+def test_table_keeps_a_param_named_like_a_metric_column(tmp_path):
+    _runs(tmp_path, {"a": {"loss": "l1", "lr": 0.1}, "b": {"loss": "huber", "lr": 0.2}},
+          loss=lambda rid: {"a": 1.0, "b": 3.0}[rid])
+    root = distlog.open_root(tmp_path)
+    t = root.table("e", metrics=["loss"])
+    assert list(t.columns).count("loss") == 1
+    assert t["params.loss"].tolist() == ["l1", "huber"] and t["loss"].tolist() == [1.0, 3.0]
+    assert t["lr"].tolist() == [0.1, 0.2]
+    m = root.table("e", metrics=["loss"], final="min")  # no clash: "loss@min"
+    assert m["loss"].tolist() == ["l1", "huber"] and m["loss@min"].tolist() == [1.0, 3.0]
