@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import distlog
@@ -60,3 +61,45 @@ def test_table_keeps_a_param_named_like_a_metric_column(tmp_path):
     assert t["lr"].tolist() == [0.1, 0.2]
     m = root.table("e", metrics=["loss"], final="min")  # no clash: "loss@min"
     assert m["loss"].tolist() == ["l1", "huber"] and m["loss@min"].tolist() == [1.0, 3.0]
+
+
+# ---- 4. NaN params meet; True is not 1 ---------------------------------------------------
+def test_param_key_treats_nans_as_one_value_and_bools_apart_from_ints():
+    from distlog.query.batch import param_key
+
+    nan = float("nan")
+    assert param_key(nan) == param_key(float("nan")) == param_key(np.float32("nan"))
+    assert len({param_key(v) for v in (True, 1, 1.0, np.int64(1))}) == 2
+    assert len({param_key(v) for v in (False, 0, np.bool_(False))}) == 2
+    assert param_key((nan, True)) == param_key((float("nan"), True)) != param_key((nan, 1))
+    assert param_key([1, 2]) == param_key([1, 2]) != param_key([True, 2])
+
+
+@pytest.mark.timeout(120)
+def test_nan_params_group_together(tmp_path):
+    _runs(tmp_path, {f"s{i}": {"lr": 0.1, "clip": float("nan"), "seed": i} for i in range(3)},
+          loss=lambda rid: float(rid[1:]))
+    root = distlog.open_root(tmp_path)
+    df = root.read_metrics("loss", "e")
+    assert df["runs"].tolist() == [3] and df["mean"].tolist() == [1.0]
+    t = root.table("e", varying_only=True)
+    assert "seed" in t.columns and "clip" not in t.columns and "lr" not in t.columns
+    assert [r.info.run_id for r in root.runs("e", params={"clip": float("nan")})] == ["s0", "s1", "s2"]
+
+
+@pytest.mark.timeout(120)
+def test_true_and_1_are_different_params(tmp_path):
+    _runs(tmp_path, {"a": {"warmup": True}, "b": {"warmup": 1}, "c": {"warmup": 2}, "d": {"warmup": False},
+                     "z": {"warmup": 0}}, loss=lambda rid: float(ord(rid) - ord("a")))
+    root = distlog.open_root(tmp_path)
+    df = root.read_metrics("loss@mean", "e")
+    assert len(df) == 5 and df["runs"].tolist() == [1] * 5
+    by = {repr(w): m for w, m in zip(df["warmup"], df["mean"])}
+    assert by == {"True": 0.0, "1": 1.0, "2": 2.0, "False": 3.0, "0": 25.0}
+    per_run = root.read_metrics("loss", "e", per_run=True)
+    assert [repr(w) for w in per_run["warmup"]] == ["True", "1", "2", "False", "0"]
+    ids = lambda **p: [r.info.run_id for r in root.runs("e", params=p)]  # noqa: E731
+    assert ids(warmup=True) == ["a"] and ids(warmup=1) == ["b"] and ids(warmup=1.0) == ["b"]
+    assert ids(warmup=False) == ["d"] and ids(warmup=0) == ["z"] and ids(warmup=[True, 2]) == ["a", "c"]
+    t = distlog.open_root(tmp_path).table("e", params={"warmup": [True, 1]}, varying_only=True)
+    assert [repr(w) for w in t["warmup"]] == ["True", "1"]

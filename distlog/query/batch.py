@@ -254,9 +254,30 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
     return out
 
 
-def hashable(value: Any) -> Any:
+def is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def param_key(value: Any) -> Any:
+    """A hashable key under which equal param values meet: every NaN is one value, and a bool
+    stays apart from the int it equals (``True`` is not ``1``); ints and floats that are equal
+    meet (``1`` and ``1.0``). Lists, dicts and arrays meet by their JSON text."""
+    if value is None:
+        return None
+    if is_bool(value):
+        return ("bool", bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        v = value.item() if isinstance(value, np.generic) else value
+        return ("number", "nan") if v != v else ("number", v)
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, tuple):
+        return ("tuple", tuple(param_key(v) for v in value))
     try:
         hash(value)
-        return value
     except TypeError:
-        return json.dumps(value, sort_keys=True, default=repr)
+        return ("json", json.dumps(value, sort_keys=True, default=repr))
+    return (type(value).__name__, value)
+
+
+hashable = param_key  # the name other modules used

@@ -22,7 +22,7 @@ from ..names import EXPERIMENT_MAX_PARTS
 from ..layout import RUN_FILE, STORE_DIR
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import RunData, hashable, needs_live_step, read_run_data
+from .batch import RunData, is_bool, needs_live_step, param_key, read_run_data
 from .errors import RunNotFound, listing
 from .run_reader import RunReader, read_meta
 
@@ -119,7 +119,11 @@ def _matches(value: Any, want: Any) -> bool:
         return bool(want(value))
     if isinstance(want, (list, tuple, set, frozenset)):
         return any(_matches(value, w) for w in want)
+    if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
+        return is_bool(value) and is_bool(want) and bool(value) == bool(want)
     if isinstance(value, float) and isinstance(want, (int, float)):
+        if value != value or want != want:  # NaN selects NaN
+            return value != value and want != want
         return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
     return value == want
 
@@ -217,7 +221,7 @@ class RootReader:
         pkeys = sorted({k for p in param_rows for k in p})
         if varying_only:
             pkeys = [k for k in pkeys
-                     if len({hashable(p.get(k, _MISSING)) for p in param_rows}) > 1]
+                     if len({param_key(p.get(k, _MISSING)) for p in param_rows}) > 1]
         mcols = [metric_column(k, stat, final) for k in keys]
         pcols = param_columns(pkeys, (*RUN_COLUMNS, *mcols))
         for row, p in zip(rows, param_rows):
