@@ -159,10 +159,17 @@ class RunData:
 
 
 def needs_live_step(run: RunReader) -> bool:
-    """A run's last step must be read from its series: it is running and its metadata has
-    none yet (the single place that decides it, for ``ls``, the sweep table and ``show``)."""
+    """A run's last step must be read from its series: ``run.json`` has none and says the
+    run is running, whatever readers judge it to be now (a killed run, judged ``stale`` or
+    ``failed`` from its heartbeats, never wrote its last step). The single place that decides
+    it, for ``ls``, the sweep table and ``show``."""
     info = run.info
-    return info.last_step is None and info.status == "running"
+    return info.last_step is None and stored_status(info.raw, info.status) == "running"
+
+
+def stored_status(meta: dict[str, Any], judged: str) -> str:
+    """The status ``run.json`` holds (``recorded_status`` once a reader judged it otherwise)."""
+    return str(meta.get("recorded_status", meta.get("status", judged)))
 
 
 #: reads again (from a fresh commit record) this many times at most when rows came back torn
