@@ -377,11 +377,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     panels: dict[str, dict[str, Any]] = {}
     for key in keys:
         series = {}
-        for label, run in zip(labels, runs):
-            if key in run.metrics.lengths(args.rank):
+        for label, run in zip(labels, runs):  # runs without rows of key (or the rank) are left out
+            if run.metrics.lengths(args.rank, missing_ok=True).get(key):
                 series[label] = run.metrics.frame(key, args.rank)
         if not series:
-            known = sorted({k for r in runs for k in r.metrics.keys(args.rank)})
+            known = sorted({k for r in runs for k, n in r.metrics.lengths(args.rank, missing_ok=True).items() if n})
             from .query.errors import KeyNotFound, listing
 
             raise KeyNotFound(f"no run has the metric {key!r}; keys: {listing(known)}")

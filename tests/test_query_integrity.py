@@ -12,6 +12,7 @@ import pytest
 
 import distlog
 from distlog.layout import PARAMS_FILE
+from distlog.query import RankNotFound
 from distlog.serdes import deserialize, serialize
 
 
@@ -103,3 +104,79 @@ def test_true_and_1_are_different_params(tmp_path):
     assert ids(warmup=False) == ["d"] and ids(warmup=0) == ["z"] and ids(warmup=[True, 2]) == ["a", "c"]
     t = distlog.open_root(tmp_path).table("e", params={"warmup": [True, 1]}, varying_only=True)
     assert [repr(w) for w in t["warmup"]] == ["True", "1"]
+
+
+# ---- 6. a series rewound to no rows; a run without the rank -------------------------------
+def _client(root):
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from distlog.dashboard.app import make_app
+
+    return TestClient(make_app(distlog.open_root(root)), base_url="http://127.0.0.1")
+
+
+@pytest.mark.timeout(120)
+def test_a_series_rewound_to_no_rows_is_left_out(tmp_path):
+    from distlog import cli
+
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        for rid in ("a", "b"):
+            with exp.run(rid):
+                for s in range(10):
+                    exp.metrics.log(step=s, loss=float(s))
+        with exp.run("b", resume_step=-1):  # drops every row; loss stays in the commit record
+            exp.metrics.log(step=0, acc=1.0)
+    exp.close()
+    b = distlog.open_run(tmp_path / "e" / "b")
+    assert b.metrics.lengths()["loss"] == 0 and "loss" not in b.metrics.keys()
+    root = distlog.open_root(tmp_path)
+    for rank in (None, 0):
+        df = root.read_metrics("loss", "e", rank=rank)
+        assert df["runs"].tolist() == [1] * 10, rank
+    with pytest.raises(KeyError, match="no run has the metric 'nope'; keys: acc, loss"):
+        root.read_metrics("nope", "e", rank=0)
+    out = tmp_path / "p.png"
+    assert cli.main(["plot", str(tmp_path / "e" / "a"), str(tmp_path / "e" / "b"), "loss", "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
+    c = _client(tmp_path).get("/api/compare", params=[("run", "e/a"), ("run", "e/b"), ("key", "loss")]).json()
+    assert [s.get("missing", False) for s in c["series"]] == [False, True]
+
+
+def _two_ranks(rank, world, root):
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("two"):
+        for s in range(10):
+            if rank == 1:
+                exp.metrics.log(step=s, own=float(s))
+            exp.metrics.collect(step=s, loss=1.0)
+        exp.metrics.flush()
+
+
+@pytest.mark.timeout(180)
+def test_a_run_without_the_rank_is_left_out(tmp_path):
+    from support.ranks import run_ranks
+
+    from distlog import cli
+
+    root = str(tmp_path / "root")
+    run_ranks(_two_ranks, 2, tmp_path, root, timeout=120)
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("one"):
+        exp.metrics.log(step=0, own=5.0, loss=2.0)
+    exp.close()
+    df = distlog.open_root(root).read_metrics("own", "e", rank=1, per_run=True)
+    assert set(df["run_id"]) == {"two"} and df["value"].tolist() == [float(s) for s in range(10)]
+    with pytest.raises(KeyError, match="no run has the metric 'loss'; keys: own"):
+        distlog.open_root(root).read_metrics("loss", "e", rank=1)
+    out = tmp_path / "p.png"
+    assert cli.main(["plot", f"{root}/e/two", f"{root}/e/one", "own", "--rank", "1", "-o", str(out)]) == 0
+    c = _client(root).get("/api/compare", params=[("run", "e/one"), ("run", "e/two"), ("key", "own"),
+                                                  ("rank", "1")]).json()
+    assert [s.get("missing", False) for s in c["series"]] == [True, False]
+    assert c["series"][1]["columns"]["value"] == [float(s) for s in range(10)]
+    one = distlog.open_run(f"{root}/e/one")
+    assert one.metrics.lengths(1, missing_ok=True) == {}
+    with pytest.raises(RankNotFound, match="rank 1 logged no series of its own"):
+        one.metrics.lengths(1)

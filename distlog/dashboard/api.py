@@ -215,9 +215,10 @@ class Api:
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")
+        rank = arg_int(request, "rank", 0, 0)
         out = []
-        for run in self._runs_arg(request):
-            if not run.metrics.lengths().get(key):
+        for run in self._runs_arg(request):  # a run without the key (or the rank) is missing
+            if not run.metrics.lengths(rank or None, missing_ok=True).get(key):
                 out.append({"run": run.info.path, "missing": True})
                 continue
             s = self._series(run, request, key)

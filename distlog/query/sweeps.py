@@ -100,14 +100,14 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
     else:
-        for run in runs:
-            if key not in run.metrics.lengths(rank):
+        for run in runs:  # a run without rank's table, or with no rows of key, is left out
+            if not run.metrics.lengths(rank, missing_ok=True).get(key):
                 continue
             s = run.metrics.read(key, rank)
             series.append((run, s["step"], s[column]))
         flat = [r.flat_params for r, _, _ in series]
     if not series:
-        known = sorted({k for r in runs for k in r.metrics.keys(rank)})
+        known = sorted({k for r in runs for k, n in r.metrics.lengths(rank, missing_ok=True).items() if n})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
     lo = min(float(st.min()) for _, st, _ in series if len(st))
     hi = max(float(st.max()) for _, st, _ in series if len(st))
