@@ -273,3 +273,24 @@ def test_series_cache_reads_a_rewound_series_again(tmp_path, resume):
     last, vals = _api_values(client)
     np.testing.assert_array_equal(vals, stored)
     assert last["generation"] != grown["generation"]
+
+
+def test_bands_group_by_list_nan_and_bool_params_as_read_metrics_does(tmp_path):
+    """pandas cannot group list cells (a 500 before) and merges True with 1; bands group
+    through read_metrics' own param key: one group per distinct value, NaNs together."""
+    exp = distlog.get_logger(str(tmp_path))
+    configs = [("a", [64, 64], True, 1.0), ("b", [128], True, 3.0), ("c", [64, 64], True, 5.0),
+               ("d", [64, 64], 1, 7.0), ("n1", float("nan"), True, 9.0), ("n2", float("nan"), True, 11.0)]
+    with exp.experiment("e"):
+        for rid, layers, warm, v in configs:
+            with exp.run(rid, params={"layers": layers, "warmup": warm}):
+                for s in range(3):
+                    exp.metrics.log(step=s, loss=v + s)
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    r = client.get("/api/bands", params=[*(("run", f"e/{c[0]}") for c in configs), ("key", "loss"),
+                                         ("group_by", "layers"), ("group_by", "warmup")])
+    assert r.status_code == 200, r.text
+    got = [(g["group"]["layers"], g["group"]["warmup"], g["runs"][0], g["mean"][0]) for g in r.json()["groups"]]
+    assert sorted(got, key=repr) == sorted([([64, 64], True, 2, 3.0), ([128], True, 1, 3.0), ([64, 64], 1, 1, 7.0),
+                                            ("nan", True, 2, 10.0)], key=repr)

@@ -15,6 +15,7 @@ import numpy as np
 from starlette.requests import Request
 
 from ..layout import README_FILE
+from ..query.batch import param_key
 from ..query.errors import KeyNotFound
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
@@ -239,12 +240,22 @@ class Api:
         except KeyError as e:
             raise KeyNotFound(str(e).strip("'\"")) from None
         groups = []
-        for label, g in (df.groupby(group_by, sort=False, dropna=False) if group_by else [((), df)]):
-            label = label if isinstance(label, tuple) else (label,)
+        for label, g in group_rows(df, group_by):
             groups.append({"group": {k: jsonable(v) for k, v in zip(group_by, label)},
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
+
+
+def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
+    """``(group_by values, rows)`` of each group of ``read_metrics`` rows, in order of first
+    appearance, grouped as ``read_metrics`` groups (``param_key``: list values, NaN, bools)."""
+    if not group_by:
+        return [((), df)]
+    members: dict[tuple, list[int]] = {}
+    for i, vals in enumerate(zip(*(df[g].tolist() for g in group_by))):
+        members.setdefault(tuple(param_key(v) for v in vals), []).append(i)
+    return [(tuple(df[g].iloc[rows[0]] for g in group_by), df.iloc[rows]) for rows in members.values()]
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
