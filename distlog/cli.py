@@ -289,14 +289,19 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
-        values = []
-        for v in value.split(","):
-            try:
-                values.append(json.loads(v))
-            except ValueError:
-                values.append(v)
+        values = [w for v in value.split(",") for w in where_values(v)]
         out[key] = values if len(values) > 1 else values[0]
     return out
+
+
+def where_values(text: str) -> list[Any]:
+    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``) and the
+    text itself, so that a str param that looks like a number (``"42"``) is selected too."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    return [parsed] if isinstance(parsed, str) else [parsed, text]
 
 
 def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
@@ -576,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce each series to its last, min, max or mean")
     p.add_argument("--status", action="append")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE (several: a,b)")
+                   help="only runs whose param KEY is VALUE: its JSON value or the text (several: a,b)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column")
     p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)

@@ -70,3 +70,23 @@ def test_logs_says_how_to_show_structured_fields(tmp_path, capsys):
     assert "2 record(s) have structured fields or a traceback; add --fields" in err
     code, out, err = cli(capsys, "logs", a, "--fields")
     assert '"batch": 7' in out and "--fields" not in err
+
+
+def test_where_selects_a_str_param_that_looks_like_json_and_the_json_value(tmp_path, capsys):
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"):
+        for rid, ver in [("a", "42"), ("b", 42), ("c", "7"), ("d", True), ("t", "true"), ("x", 1)]:
+            with exp.run(rid, params={"version": ver}):
+                exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+
+    def ids(where):
+        code, out, err = cli(capsys, "compare", root / "e", "--where", where, "--format", "json")
+        assert code == 0, err
+        return sorted(r["run_id"] for r in json.loads(out))
+
+    assert ids("version=42") == ["a", "b"]
+    assert ids('version="42"') == ["a"]
+    assert ids("version=7,true") == ["c", "d", "t"]
+    assert ids("version=1") == ["x"]  # True is not 1
