@@ -108,8 +108,33 @@ def _is_torch_tensor(obj: Any) -> bool:
     return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
 
 
+def flat_keys(d: dict, path: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...]]]:
+    """``(flattened key, path of keys)`` of every leaf ``flatten`` makes of ``d``."""
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out += flat_keys(v, (*path, k))
+        else:
+            out.append((".".join((*path, k)), (*path, k)))
+    return out
+
+
+def check_flat(d: dict, what: str = "params") -> None:
+    """Refuse params two of which flatten to one key (``{"optim.lr": .1, "optim": {"lr": 1}}``):
+    the sweep table and every params filter would show only one of them."""
+    seen: dict[str, tuple[str, ...]] = {}
+    for flat, path in flat_keys(d):
+        if flat in seen:
+            a, b = ("".join(f"[{p!r}]" for p in q) for q in (seen[flat], path))
+            raise ValueError(
+                f"{what}{a} and {what}{b} both flatten to {flat!r}, so queries would show one of "
+                "them only; rename one, or write both the same way (nested dicts or dotted keys)")
+        seen[flat] = path
+
+
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}`` (used by the sweep table)."""
+    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}`` (used by the sweep table). ``check_flat``
+    refuses params two of which flatten to one key; in files written before it the later wins."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"

@@ -180,3 +180,32 @@ def test_a_run_without_the_rank_is_left_out(tmp_path):
     assert one.metrics.lengths(1, missing_ok=True) == {}
     with pytest.raises(RankNotFound, match="rank 1 logged no series of its own"):
         one.metrics.lengths(1)
+
+
+# ---- 9. params that flatten to one key ---------------------------------------------------
+def test_params_that_flatten_to_one_key_are_refused_at_write(tmp_path):
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"), exp.run("r"):
+        exp.params.set({"optim": {"lr": 0.001}, "seed": 1})
+        with pytest.raises(ValueError, match=r"params\['optim.lr'\] and params\['optim'\]\['lr'\] both "
+                                             r"flatten to 'optim.lr'.*rename one"):
+            exp.params.set({"optim.lr": 0.1, "optim": {"lr": 0.001}})
+        with pytest.raises(ValueError, match=r"params\['optim'\]\['lr'\] and params\['optim.lr'\]"):
+            exp.params.extend({"optim.lr": 0.1})
+        with pytest.raises(ValueError, match=r"params\['a'\]\['b.c'\] and params\['a.b'\]\['c'\]"):
+            exp.params.set({"a": {"b.c": 1}, "a.b": {"c": 2}})
+        exp.params.update("optim.wd", 0.1)  # nested next to nested: fine
+        exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert run.params == {"optim": {"lr": 0.001, "wd": 0.1}, "seed": 1}  # the refused sets wrote nothing
+    assert run.flat_params == {"optim.lr": 0.001, "optim.wd": 0.1, "seed": 1}
+
+
+def test_old_params_that_flatten_to_one_key_still_read(tmp_path):
+    _runs(tmp_path, {"r": {}})
+    (tmp_path / "e" / "r" / PARAMS_FILE).write_text(json.dumps({"optim.lr": 0.1, "optim": {"lr": 0.001}}))
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert run.params == {"optim.lr": 0.1, "optim": {"lr": 0.001}}
+    assert list(run.flat_params) == ["optim.lr"]
+    assert distlog.open_root(tmp_path).table()["optim.lr"].tolist() == [0.001]
