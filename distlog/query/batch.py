@@ -286,5 +286,3 @@ def param_key(value: Any) -> Any:
         return ("json", json.dumps(value, sort_keys=True, default=repr))
     return (type(value).__name__, value)
 
-
-hashable = param_key  # the name other modules used
