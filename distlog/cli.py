@@ -69,12 +69,13 @@ def _run(args: argparse.Namespace) -> Any:
     return find_run(args.run, last=getattr(args, "last", False), **_options(args))
 
 
-def _print_frame(df: Any, fmt: str) -> int:
+def _print_frame(df: Any, fmt: str, exact: Sequence[str] = ()) -> int:
+    """``exact``: columns (params) whose floats a table shows in full (``fmt_exact``)."""
     from .query.render import render_frame
 
     if df.empty and fmt == "table":
         return NOTHING
-    _out(render_frame(df, fmt))
+    _out(render_frame(df, fmt, exact))
     return OK if not df.empty else NOTHING
 
 
@@ -111,7 +112,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .query.render import fmt_duration, fmt_time, fmt_value, frame_table
+    from .query.render import fmt_duration, fmt_exact, fmt_time, fmt_value, frame_table
     from .query.root import live_last_step, needs_live_step
     from .storage.aio import run_all
 
@@ -135,7 +136,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append(f"error       {info.error.get('type')}: {info.error.get('message')}")
     _out("\n".join(lines))
     _out("\nparams")
-    _out("\n".join(f"  {k} = {fmt_value(v)}" for k, v in params.items()) if params else "  (none)")
+    _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
     _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
     ranks = sorted({r for _, r, _ in sources})
@@ -194,7 +195,7 @@ def cmd_ranks(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from .query.render import fmt_value
+    from .query.render import fmt_exact
 
     run = _run(args)
     params = run.params
@@ -208,7 +209,7 @@ def cmd_params(args: argparse.Namespace) -> int:
             _err(f"run {run.info.path} has no params")
             return NOTHING
         width = max(map(len, flat))
-        _out("\n".join(f"{k.ljust(width)}  {fmt_value(v)}" for k, v in flat.items()))
+        _out("\n".join(f"{k.ljust(width)}  {fmt_exact(v)}" for k, v in flat.items()))
     return OK if params else NOTHING
 
 
@@ -289,14 +290,19 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
-        values = []
-        for v in value.split(","):
-            try:
-                values.append(json.loads(v))
-            except ValueError:
-                values.append(v)
+        values = [w for v in value.split(",") for w in where_values(v)]
         out[key] = values if len(values) > 1 else values[0]
     return out
+
+
+def where_values(text: str) -> list[Any]:
+    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``) and the
+    text itself, so that a str param that looks like a number (``"42"``) is selected too."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    return [parsed] if isinstance(parsed, str) else [parsed, text]
 
 
 def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
@@ -319,6 +325,7 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_time
+    from .query.root import RUN_COLUMNS, metric_column
 
     runs, root = _compare_runs(args)
     if not runs:
@@ -343,7 +350,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
-    return _print_frame(df, args.format)
+    shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
+    return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown])
 
 
 def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:
@@ -377,11 +385,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     panels: dict[str, dict[str, Any]] = {}
     for key in keys:
         series = {}
-        for label, run in zip(labels, runs):
-            if key in run.metrics.lengths(args.rank):
+        for label, run in zip(labels, runs):  # runs without rows of key (or the rank) are left out
+            if run.metrics.lengths(args.rank, missing_ok=True).get(key):
                 series[label] = run.metrics.frame(key, args.rank)
         if not series:
-            known = sorted({k for r in runs for k in r.metrics.keys(args.rank)})
+            known = sorted({k for r in runs for k, n in r.metrics.lengths(args.rank, missing_ok=True).items() if n})
             from .query.errors import KeyNotFound, listing
 
             raise KeyNotFound(f"no run has the metric {key!r}; keys: {listing(known)}")
@@ -576,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce each series to its last, min, max or mean")
     p.add_argument("--status", action="append")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE (several: a,b)")
+                   help="only runs whose param KEY is VALUE: its JSON value or the text (several: a,b)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column")
     p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)

@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from .layout import PARAMS_FILE
-from .serdes import deserialize, serialize
+from .serdes import check_flat, deserialize, serialize
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -47,6 +47,7 @@ class ParameterIndex:
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
+        check_flat(params)  # ValueError naming the two keys, on every rank
         self._params = params
         if self._ctx.rank == 0:
             self._ctx.storage.write_json(PARAMS_FILE, encoded)

@@ -8,6 +8,11 @@
     Path          {"$t": "Path", "data": "/tmp/x"}
     bytes         {"$t": "bytes", "data": "<base64>"}
     tuple / set   {"$t": "tuple" | "set", "data": [...]}
+    dict with a "$t" key of its own   {"$t": "dict", "data": {...}}
+
+A user dict is written as is unless it has a ``$t`` key: then it is wrapped (``$t: dict``) so
+that it is never read as one of the types above. Files written before the wrapper existed are
+read as before.
 
 Everything else must be None, bool, int, float, str, list or a dict with str keys; anything
 else is a ``TypeError`` naming the key.
@@ -37,7 +42,7 @@ def serialize(obj: Any, key: str = "value") -> Any:
             if not isinstance(k, str):
                 raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
             out[k] = serialize(v, f"{key}.{k}")
-        return out
+        return {"$t": "dict", "data": out} if "$t" in out else out
     if isinstance(obj, list):
         return [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, tuple):
@@ -76,6 +81,8 @@ def deserialize(obj: Any) -> Any:
     if t is None:
         return {k: deserialize(v) for k, v in obj.items()}
     data = obj.get("data")
+    if t == "dict":
+        return {k: deserialize(v) for k, v in data.items()}
     if t == "ndarray":
         return np.asarray(data, dtype=np.dtype(obj["dtype"])).reshape(obj["$s"])
     if t.startswith("np."):
@@ -101,8 +108,33 @@ def _is_torch_tensor(obj: Any) -> bool:
     return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
 
 
+def flat_keys(d: dict, path: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...]]]:
+    """``(flattened key, path of keys)`` of every leaf ``flatten`` makes of ``d``."""
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out += flat_keys(v, (*path, k))
+        else:
+            out.append((".".join((*path, k)), (*path, k)))
+    return out
+
+
+def check_flat(d: dict, what: str = "params") -> None:
+    """Refuse params two of which flatten to one key (``{"optim.lr": .1, "optim": {"lr": 1}}``):
+    the sweep table and every params filter would show only one of them."""
+    seen: dict[str, tuple[str, ...]] = {}
+    for flat, path in flat_keys(d):
+        if flat in seen:
+            a, b = ("".join(f"[{p!r}]" for p in q) for q in (seen[flat], path))
+            raise ValueError(
+                f"{what}{a} and {what}{b} both flatten to {flat!r}, so queries would show one of "
+                "them only; rename one, or write both the same way (nested dicts or dotted keys)")
+        seen[flat] = path
+
+
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}`` (used by the sweep table)."""
+    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}`` (used by the sweep table). ``check_flat``
+    refuses params two of which flatten to one key; in files written before it the later wins."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"

@@ -70,3 +70,52 @@ def test_logs_says_how_to_show_structured_fields(tmp_path, capsys):
     assert "2 record(s) have structured fields or a traceback; add --fields" in err
     code, out, err = cli(capsys, "logs", a, "--fields")
     assert '"batch": 7' in out and "--fields" not in err
+
+
+def test_where_selects_a_str_param_that_looks_like_json_and_the_json_value(tmp_path, capsys):
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"):
+        for rid, ver in [("a", "42"), ("b", 42), ("c", "7"), ("d", True), ("t", "true"), ("x", 1)]:
+            with exp.run(rid, params={"version": ver}):
+                exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+
+    def ids(where):
+        code, out, err = cli(capsys, "compare", root / "e", "--where", where, "--format", "json")
+        assert code == 0, err
+        return sorted(r["run_id"] for r in json.loads(out))
+
+    assert ids("version=42") == ["a", "b"]
+    assert ids('version="42"') == ["a"]
+    assert ids("version=7,true") == ["c", "d", "t"]
+    assert ids("version=1") == ["x"]  # True is not 1
+
+
+def test_params_print_in_full_and_metrics_stay_compact(tmp_path, capsys):
+    """Params that differ (shown by compare *because* they differ) print differently; 1.0 is
+    not printed like the int 1; metric columns keep their compact form."""
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"):
+        for rid, lr in [("a", 1.0000001e-3), ("b", 1.0000002e-3)]:
+            with exp.run(rid, params={"lr": lr, "scale": 1.0, "depth": 3}):
+                exp.metrics.log(step=0, loss=0.123456789)
+    exp.close()
+    code, out, err = cli(capsys, "compare", root / "e", "--all-params")
+    assert code == 0, err
+    head, _, *rows = out.splitlines()
+    assert head.split()[-4:] == ["depth", "lr", "scale", "loss"]
+    assert [r.split()[-4:] for r in rows] == [["3", "0.0010000001", "1.0", "0.123457"],
+                                              ["3", "0.0010000002", "1.0", "0.123457"]]
+    code, out, _ = cli(capsys, "params", root / "e" / "a")
+    assert out.split() == ["depth", "3", "lr", "0.0010000001", "scale", "1.0"]
+    code, out, _ = cli(capsys, "show", root / "e" / "b")
+    assert "  depth = 3\n  lr = 0.0010000002\n  scale = 1.0\n" in out
+    import numpy as np
+
+    from distlog.query.render import fmt_exact, fmt_value
+
+    assert fmt_exact(1.0000001e-3) == "0.0010000001" and fmt_exact(1.0) == "1.0" and fmt_exact(1) == "1"
+    assert fmt_exact(np.float32(0.1)) == "0.1" and fmt_exact(float("nan")) == "nan" and fmt_exact(None) == "-"
+    assert fmt_value(0.123456789) == "0.123457"

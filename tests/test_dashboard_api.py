@@ -231,3 +231,66 @@ def test_loopback_names():
 
     assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.5", "::", "example.org"]))
+
+
+# ---- a resumed attempt that rewound a cached series ---------------------------------------
+def _log(root, steps, value, **run_kw):
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r", **run_kw):
+        for s in steps:
+            exp.metrics.log(step=s, loss=value)
+    exp.close()
+
+
+def _api_values(client, **extra):
+    s = client.get("/api/series", params={"run": "e/r", "key": "loss", **extra}).json()
+    return s, np.array(s["columns"]["value"], dtype=float)
+
+
+@pytest.mark.parametrize("resume", [dict(resume_step=49), {}], ids=["resume_step", "rewound-on-write"])
+def test_series_cache_reads_a_rewound_series_again(tmp_path, resume):
+    """Attempt 1 rewinds loss to step 49 and writes other rows there; the cache (holding the
+    first attempt's rows) must not keep them and append only the tail, whether the series
+    grew past the cached rows or came back to exactly as many; the reply's generation changes
+    so that a page drops the rows it holds."""
+    root = str(tmp_path)
+    _log(root, range(100), 1.0)
+    client = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+    before, vals = _api_values(client)
+    assert before["rows"] == 100 and set(vals) == {1.0}
+    _log(root, range(50, 100), 2.0, **resume)  # as many rows as before
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    same, vals = _api_values(client)
+    np.testing.assert_array_equal(vals, stored)
+    assert same["generation"] != before["generation"]
+    _log(root, range(100, 200), 3.0)  # grows: an append, read as such
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    grown, tail = _api_values(client, start=100)
+    assert grown["generation"] == same["generation"] and grown["lo"] == 100
+    np.testing.assert_array_equal(tail, stored[100:])
+    _log(root, range(150, 300), 4.0, resume_step=149)  # rewound again, then grew
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")["value"]
+    last, vals = _api_values(client)
+    np.testing.assert_array_equal(vals, stored)
+    assert last["generation"] != grown["generation"]
+
+
+def test_bands_group_by_list_nan_and_bool_params_as_read_metrics_does(tmp_path):
+    """pandas cannot group list cells (a 500 before) and merges True with 1; bands group
+    through read_metrics' own param key: one group per distinct value, NaNs together."""
+    exp = distlog.get_logger(str(tmp_path))
+    configs = [("a", [64, 64], True, 1.0), ("b", [128], True, 3.0), ("c", [64, 64], True, 5.0),
+               ("d", [64, 64], 1, 7.0), ("n1", float("nan"), True, 9.0), ("n2", float("nan"), True, 11.0)]
+    with exp.experiment("e"):
+        for rid, layers, warm, v in configs:
+            with exp.run(rid, params={"layers": layers, "warmup": warm}):
+                for s in range(3):
+                    exp.metrics.log(step=s, loss=v + s)
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    r = client.get("/api/bands", params=[*(("run", f"e/{c[0]}") for c in configs), ("key", "loss"),
+                                         ("group_by", "layers"), ("group_by", "warmup")])
+    assert r.status_code == 200, r.text
+    got = [(g["group"]["layers"], g["group"]["warmup"], g["runs"][0], g["mean"][0]) for g in r.json()["groups"]]
+    assert sorted(got, key=repr) == sorted([([64, 64], True, 2, 3.0), ([128], True, 1, 3.0), ([64, 64], 1, 1, 7.0),
+                                            ("nan", True, 2, 10.0)], key=repr)

@@ -267,3 +267,34 @@ def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
     page.screenshot(path=shots / "11-zoomed.png")
     page.dblclick(".chart[data-key='spiky'] .u-over")
     page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length === 30")
+
+
+def _log_loss(root, steps, value, **run_kw) -> None:
+    exp = distlog.get_logger(root)
+    with exp.experiment("rw"), exp.run("r", **run_kw):
+        for s in steps:
+            exp.metrics.log(step=s, loss=value)
+    exp.close()
+
+
+@pytest.mark.timeout(120)
+def test_open_chart_drops_its_rows_when_a_resume_rewinds_the_series(browser, tmp_path):
+    """The page holds steps 0..29 (loss 1); a resumed attempt rewinds to step 9 and writes
+    10..59 (loss 2): the live poll must show the store's rows, not append 30..59 to its own."""
+    root = str(tmp_path / "root")
+    _log_loss(root, range(30), 1.0)
+    url = distlog.serve(root)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(20_000)
+        pg.goto(url + "#/run?path=rw/r&tab=charts")
+        assert wait_chart(pg, "loss")["value"] == [1.0] * 30
+        _log_loss(root, range(10, 60), 2.0, resume_step=9)
+        want = [1.0] * 10 + [2.0] * 50
+        pg.wait_for_function("w => { const v = window.distlog.charts['loss'].values().value;"
+                             " return v.length === w.length && v.every((x, i) => x === w[i]); }", arg=want)
+        assert pg.evaluate("() => window.distlog.charts['loss'].values()")["x"] == list(range(60))
+    finally:
+        ctx.close()
+        url.stop()

@@ -15,6 +15,7 @@ import numpy as np
 from starlette.requests import Request
 
 from ..layout import README_FILE
+from ..query.batch import param_key
 from ..query.errors import KeyNotFound
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
@@ -138,13 +139,14 @@ class Api:
     def prefetch(self, run: RunReader, limit: int = 16) -> None:
         """Start reading the first charts' series while the page is still loading: the
         browser asks for them right after this answer (the cache makes them one read)."""
-        lengths = run.metrics.lengths()
+        commit = run.metrics.commit_record()
+        lengths = commit.get("lengths") or {}
         for key in sorted(k for k, n in lengths.items() if n)[:limit]:
-            self._prefetch.submit(self._quiet_get, run, key, lengths[key])
+            self._prefetch.submit(self._quiet_get, run, key, lengths[key], commit.get("time"))
 
-    def _quiet_get(self, run: RunReader, key: str, n: int) -> None:
+    def _quiet_get(self, run: RunReader, key: str, n: int, stamp: Any) -> None:
         try:
-            self.cache.get(run, key, None, n)
+            self.cache.get(run, key, None, n, stamp)
         except Exception:  # noqa: BLE001 - the real request reports any error
             pass
 
@@ -169,10 +171,12 @@ class Api:
         xname = request.query_params.get("x", "step")
         if xname not in ("step", "time"):
             raise BadPath(f"x must be 'step' or 'time', got {xname!r}")
-        n = run.metrics.lengths(rank or None).get(key, 0)
+        commit = run.metrics.commit_record(rank or None)
+        n = (commit.get("lengths") or {}).get(key, 0)
         if not n:
             run.metrics.read(key, rank or None)  # raises KeyNotFound naming the keys
-        cols = self.cache.get(run, key, rank or None, n)
+        cached = self.cache.entry(run, key, rank or None, n, commit.get("time"))
+        cols, n = cached.cols, cached.rows  # fewer when a rewind came after the commit record
         start = arg_int(request, "start", None, 0)
         if start is not None:  # a live poll: only rows after what the page holds
             lo, hi = min(start, n), n
@@ -182,7 +186,8 @@ class Api:
         if "min" in cols and not (_same(cols["min"], cols["value"]) and _same(cols["max"], cols["value"])):
             part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
-        return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi,
+        # generation: rows of another generation (a page's earlier reply) may have been rewound
+        return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
                 "downsampled": len(out["step"]) < hi - lo, "columns": columns(out)}
 
     def histogram(self, request: Request) -> dict[str, Any]:
@@ -211,9 +216,10 @@ class Api:
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")
+        rank = arg_int(request, "rank", 0, 0)
         out = []
-        for run in self._runs_arg(request):
-            if not run.metrics.lengths().get(key):
+        for run in self._runs_arg(request):  # a run without the key (or the rank) is missing
+            if not run.metrics.lengths(rank or None, missing_ok=True).get(key):
                 out.append({"run": run.info.path, "missing": True})
                 continue
             s = self._series(run, request, key)
@@ -234,12 +240,22 @@ class Api:
         except KeyError as e:
             raise KeyNotFound(str(e).strip("'\"")) from None
         groups = []
-        for label, g in (df.groupby(group_by, sort=False, dropna=False) if group_by else [((), df)]):
-            label = label if isinstance(label, tuple) else (label,)
+        for label, g in group_rows(df, group_by):
             groups.append({"group": {k: jsonable(v) for k, v in zip(group_by, label)},
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
+
+
+def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
+    """``(group_by values, rows)`` of each group of ``read_metrics`` rows, in order of first
+    appearance, grouped as ``read_metrics`` groups (``param_key``: list values, NaN, bools)."""
+    if not group_by:
+        return [((), df)]
+    members: dict[tuple, list[int]] = {}
+    for i, vals in enumerate(zip(*(df[g].tolist() for g in group_by))):
+        members.setdefault(tuple(param_key(v) for v in vals), []).append(i)
+    return [(tuple(df[g].iloc[rows[0]] for g in group_by), df.iloc[rows]) for rows in members.values()]
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -1,14 +1,26 @@
 """The committed rows of recently charted series, kept so that zooming and live polls do not
-re-read a million rows: an LRU bounded in bytes, keyed by (run, rank, key, committed rows).
+re-read a million rows: an LRU bounded in bytes, keyed by (run, rank, key).
 
 A live run's series grows: a request for more rows than the cached copy reads only the new
-rows (``MetricsReader.read(start=...)``) and extends the copy.
+rows (``MetricsReader.read(start=...)``) and extends the copy. A resumed attempt may instead
+rewind a series (drop its tail, then write other rows there), so the read of new rows starts
+one row early, at the cached copy's last row: when the store holds another row there (another
+step or time), the series was rewound and is read again whole. A request for as many rows as
+cached is a hit while the table's commit record is the one the copy was checked against
+(``stamp``, its commit time); after a commit it costs a one-row check.
+
+Every whole read gets a new ``generation``: a page that holds rows of another generation holds
+rows the series may no longer have, and must drop them instead of appending.
 """
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,49 +30,83 @@ from ..query.run_reader import RunReader
 CHART_COLUMNS = ("step", "time", "value", "min", "max")
 
 
+@dataclass
+class Cached:
+    """A series' first ``len(cols["step"])`` rows, checked against the commit record ``stamp``."""
+
+    cols: dict[str, np.ndarray]
+    generation: str
+    stamp: Any = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.cols["step"])
+
+
+def same_row(have: dict[str, np.ndarray], i: int, row: dict[str, np.ndarray]) -> bool:
+    """Whether row ``i`` of ``have`` is row 0 of ``row`` (step and time; NaN equals NaN)."""
+    return all(c in row and len(row[c]) and np.array_equal(have[c][i:i + 1], row[c][:1], equal_nan=True)
+               for c in ("step", "time") if c in have)
+
+
 class SeriesCache:
     def __init__(self, max_bytes: int = 256 << 20) -> None:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[tuple, Cached] = OrderedDict()
         self._bytes = 0
         self._reading: dict[tuple, threading.Lock] = {}
+        self._epoch = secrets.token_hex(4)  # generations of another server never match
+        self._count = itertools.count(1)
 
     @staticmethod
-    def _size(cols: dict[str, np.ndarray]) -> int:
-        return sum(c.nbytes for c in cols.values())
+    def _size(c: Cached) -> int:
+        return sum(a.nbytes for a in c.cols.values())
 
-    def get(self, run: RunReader, key: str, rank: int | None, n: int) -> dict[str, np.ndarray]:
+    def get(self, run: RunReader, key: str, rank: int | None, n: int, stamp: Any = None) -> dict[str, np.ndarray]:
         """Rows ``[0, n)`` of ``key`` as ``{column: array}`` (the chart columns only)."""
+        return self.entry(run, key, rank, n, stamp).cols
+
+    def entry(self, run: RunReader, key: str, rank: int | None, n: int, stamp: Any = None) -> Cached:
+        """``get`` with the rows' ``generation``. ``stamp``: what identifies the commit record
+        ``n`` was taken from (its time); None checks the last cached row on every call."""
         ident = (run.url, rank or 0, key)
         with self._lock:
             reading = self._reading.setdefault(ident, threading.Lock())
         with reading:  # one read per series at a time: a second asker waits, then hits
-            return self._get(run, key, rank, n, ident)
+            return self._get(run, key, rank, n, stamp, ident)
 
-    def _get(self, run: RunReader, key: str, rank: int | None, n: int, ident: tuple) -> dict[str, np.ndarray]:
+    def _get(self, run: RunReader, key: str, rank: int | None, n: int, stamp: Any, ident: tuple) -> Cached:
         with self._lock:
             have = self._items.get(ident)
             if have is not None:
                 self._items.move_to_end(ident)
-        have_n = len(have["step"]) if have is not None else 0
-        if have is not None and have_n == n:
+        if have is not None and have.rows == n and stamp is not None and stamp == have.stamp:
             return have
-        if have is not None and have_n < n:
-            new = _pick(run.metrics.read(key, rank, start=have_n, stop=n))
-            cols = {c: np.concatenate([have[c], new[c]]) for c in have}
-        else:
-            cols = _pick(run.metrics.read(key, rank, stop=n))
-        self._put(ident, cols, have)
-        return cols
+        out = None
+        if have is not None and 0 < have.rows <= n:
+            new = _pick(run.metrics.read(key, rank, start=have.rows - 1, stop=n))
+            if same_row(have.cols, have.rows - 1, new):  # appended to: no rewind
+                if have.rows == n:
+                    have.stamp = stamp
+                    return have
+                out = Cached({c: np.concatenate([have.cols[c], new[c][1:]]) for c in have.cols},
+                             have.generation, stamp)
+        if out is None:
+            out = Cached(_pick(run.metrics.read(key, rank, stop=n)), self._generation(), stamp)
+        self._put(ident, out)
+        return out
 
-    def _put(self, ident: tuple, cols: dict[str, np.ndarray], old: dict | None) -> None:
+    def _generation(self) -> str:
+        return f"{self._epoch}.{next(self._count)}"
+
+    def _put(self, ident: tuple, c: Cached) -> None:
         with self._lock:
             prev = self._items.pop(ident, None)
             if prev is not None:
                 self._bytes -= self._size(prev)
-            self._items[ident] = cols
-            self._bytes += self._size(cols)
+            self._items[ident] = c
+            self._bytes += self._size(c)
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, dropped = self._items.popitem(last=False)
                 self._bytes -= self._size(dropped)

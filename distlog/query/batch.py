@@ -159,10 +159,17 @@ class RunData:
 
 
 def needs_live_step(run: RunReader) -> bool:
-    """A run's last step must be read from its series: it is running and its metadata has
-    none yet (the single place that decides it, for ``ls``, the sweep table and ``show``)."""
+    """A run's last step must be read from its series: ``run.json`` has none and says the
+    run is running, whatever readers judge it to be now (a killed run, judged ``stale`` or
+    ``failed`` from its heartbeats, never wrote its last step). The single place that decides
+    it, for ``ls``, the sweep table and ``show``."""
     info = run.info
-    return info.last_step is None and info.status == "running"
+    return info.last_step is None and stored_status(info.raw, info.status) == "running"
+
+
+def stored_status(meta: dict[str, Any], judged: str) -> str:
+    """The status ``run.json`` holds (``recorded_status`` once a reader judged it otherwise)."""
+    return str(meta.get("recorded_status", meta.get("status", judged)))
 
 
 #: reads again (from a fresh commit record) this many times at most when rows came back torn
@@ -254,9 +261,28 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
     return out
 
 
-def hashable(value: Any) -> Any:
+def is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def param_key(value: Any) -> Any:
+    """A hashable key under which equal param values meet: every NaN is one value, and a bool
+    stays apart from the int it equals (``True`` is not ``1``); ints and floats that are equal
+    meet (``1`` and ``1.0``). Lists, dicts and arrays meet by their JSON text."""
+    if value is None:
+        return None
+    if is_bool(value):
+        return ("bool", bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        v = value.item() if isinstance(value, np.generic) else value
+        return ("number", "nan") if v != v else ("number", v)
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, tuple):
+        return ("tuple", tuple(param_key(v) for v in value))
     try:
         hash(value)
-        return value
     except TypeError:
-        return json.dumps(value, sort_keys=True, default=repr)
+        return ("json", json.dumps(value, sort_keys=True, default=repr))
+    return (type(value).__name__, value)
+

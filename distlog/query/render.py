@@ -34,6 +34,16 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
+def fmt_exact(v: Any) -> str:
+    """A param as stored: floats in their shortest round-trip form (``repr``: values that
+    differ print differently, ``1.0`` stays ``1.0``), the rest as ``fmt_value``."""
+    if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f" and not hasattr(v, "__len__"):
+        return str(v)  # a NumPy float: shortest round-trip at its own precision
+    if isinstance(v, float):
+        return repr(v)
+    return fmt_value(v)
+
+
 def fmt_time(t: float | None) -> str:
     """``2026-11-28 07:00:00`` (UTC) or ``-``."""
     if t is None or (isinstance(t, float) and math.isnan(t)):
@@ -58,9 +68,12 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{d}d{h:02d}h"
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Iterable[int] | None = None) -> str:
-    """An aligned text table; numbers are right-aligned unless ``right`` says which columns."""
-    cells = [[fmt_value(v) for v in row] for row in rows]
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Iterable[int] | None = None,
+          exact: Iterable[int] = ()) -> str:
+    """An aligned text table; numbers are right-aligned unless ``right`` says which columns.
+    Columns ``exact`` (params) are written with ``fmt_exact``, the others with ``fmt_value``."""
+    exact = set(exact)
+    cells = [[(fmt_exact if i in exact else fmt_value)(v) for i, v in enumerate(row)] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
@@ -83,8 +96,11 @@ def _is_number(v: Any) -> bool:
         hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iuf")
 
 
-def frame_table(df: Any) -> str:
-    return table(list(df.itertuples(index=False, name=None)), [str(c) for c in df.columns])
+def frame_table(df: Any, exact: Iterable[str] = ()) -> str:
+    """``table`` of a DataFrame; the columns named in ``exact`` with ``fmt_exact``."""
+    exact = set(exact)
+    return table(list(df.itertuples(index=False, name=None)), [str(c) for c in df.columns],
+                 exact=[i for i, c in enumerate(df.columns) if c in exact])
 
 
 def frame_csv(df: Any) -> str:
@@ -111,12 +127,12 @@ def frame_json(df: Any) -> str:
     return json.dumps(rows, indent=1, default=str)
 
 
-def render_frame(df: Any, fmt: str) -> str:
+def render_frame(df: Any, fmt: str, exact: Iterable[str] = ()) -> str:
     if fmt == "csv":
         return frame_csv(df).rstrip("\n")
     if fmt == "json":
         return frame_json(df)
-    return frame_table(df)
+    return frame_table(df, exact)
 
 
 def format_record(r: LogRecord, fields: bool = False) -> str:

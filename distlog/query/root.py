@@ -22,7 +22,7 @@ from ..names import EXPERIMENT_MAX_PARTS
 from ..layout import RUN_FILE, STORE_DIR
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import RunData, hashable, needs_live_step, read_run_data
+from .batch import RunData, is_bool, needs_live_step, param_key, read_run_data
 from .errors import RunNotFound, listing
 from .run_reader import RunReader, read_meta
 
@@ -119,7 +119,11 @@ def _matches(value: Any, want: Any) -> bool:
         return bool(want(value))
     if isinstance(want, (list, tuple, set, frozenset)):
         return any(_matches(value, w) for w in want)
+    if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
+        return is_bool(value) and is_bool(want) and bool(value) == bool(want)
     if isinstance(value, float) and isinstance(want, (int, float)):
+        if value != value or want != want:  # NaN selects NaN
+            return value != value and want != want
         return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
     return value == want
 
@@ -217,16 +221,16 @@ class RootReader:
         pkeys = sorted({k for p in param_rows for k in p})
         if varying_only:
             pkeys = [k for k in pkeys
-                     if len({hashable(p.get(k, _MISSING)) for p in param_rows}) > 1]
+                     if len({param_key(p.get(k, _MISSING)) for p in param_rows}) > 1]
+        mcols = [metric_column(k, stat, final) for k in keys]
+        pcols = param_columns(pkeys, (*RUN_COLUMNS, *mcols))
         for row, p in zip(rows, param_rows):
             for k in pkeys:
-                row[k if k not in RUN_COLUMNS else f"params.{k}"] = p.get(k)
+                row[pcols[k]] = p.get(k)
         for d, row in zip(data, rows):
-            for key in keys:
-                row[metric_column(key, stat, final)] = (
-                    reduce_final(d, key, stat, final) if d.lengths.get(key) else None)
-        cols = list(RUN_COLUMNS) + [k if k not in RUN_COLUMNS else f"params.{k}" for k in pkeys] + \
-            [metric_column(k, stat, final) for k in metrics or ()]
+            for key, col in zip(keys, mcols):
+                row[col] = reduce_final(d, key, stat, final) if d.lengths.get(key) else None
+        cols = list(RUN_COLUMNS) + [pcols[k] for k in pkeys] + mcols
         df = pd.DataFrame(rows, columns=cols)
         for c in cols[len(RUN_COLUMNS):]:
             if any(row.get(c) is None for row in rows):  # keep "absent" (None) apart from NaN
@@ -280,6 +284,13 @@ def _max_step(last: dict[str, dict[str, float]]) -> float | None:
 def live_last_step(run: RunReader) -> float | None:
     """The largest committed step of a run still being written (one chunk read per key)."""
     return _max_step(run.metrics.last())
+
+
+def param_columns(pkeys: Sequence[str], taken: Sequence[str]) -> dict[str, str]:
+    """The sweep table's column of each param: its flattened name, or ``params.<name>`` when
+    a run column or a metric column has that name (so neither hides the other)."""
+    taken = set(taken)
+    return {k: f"params.{k}" if k in taken else k for k in pkeys}
 
 
 def metric_column(key: str, stat: str, final: str) -> str:

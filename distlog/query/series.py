@@ -135,9 +135,21 @@ class MetricsReader:
     def histogram_keys(self, rank: int | None = None) -> list[str]:
         return sorted(k for k, n in self._lengths(rank, HISTOGRAMS_TABLE)[1].items() if n)
 
-    def lengths(self, rank: int | None = None) -> dict[str, int]:
-        """Committed rows per key."""
-        return self._lengths(rank)[1]
+    def lengths(self, rank: int | None = None, *, missing_ok: bool = False) -> dict[str, int]:
+        """Committed rows per key (0 for a series rewound to no rows). ``missing_ok``: ``{}``
+        for a rank that logged no series of its own, instead of ``RankNotFound`` (a query
+        over many runs skips such a run)."""
+        try:
+            return self._lengths(rank)[1]
+        except RankNotFound:
+            if missing_ok:
+                return {}
+            raise
+
+    def commit_record(self, rank: int | None = None) -> dict[str, Any]:
+        """The scalars table's commit record as stored (``lengths``, ``time``, ``final``; ``{}``
+        before the first commit): its ``time`` changes with every commit."""
+        return self._commit(rank)[1]
 
     def __contains__(self, key: str) -> bool:
         return key in self.keys()

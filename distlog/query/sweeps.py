@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .batch import hashable, read_run_data
+from .batch import is_bool, param_key, read_run_data
 from .run_reader import RunReader
 from .series import Series
 
@@ -48,7 +48,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def default_group_by(params: Sequence[dict[str, Any]]) -> list[str]:
     """Params that vary between runs, except seeds."""
     keys = sorted({k for p in params for k in p})
-    varying = [k for k in keys if len({hashable(p.get(k)) for p in params}) > 1]
+    varying = [k for k in keys if len({param_key(p.get(k)) for p in params}) > 1]
     return [k for k in varying if "seed" not in k.rsplit(".", 1)[-1].lower()]
 
 
@@ -100,14 +100,14 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
     else:
-        for run in runs:
-            if key not in run.metrics.lengths(rank):
+        for run in runs:  # a run without rank's table, or with no rows of key, is left out
+            if not run.metrics.lengths(rank, missing_ok=True).get(key):
                 continue
             s = run.metrics.read(key, rank)
             series.append((run, s["step"], s[column]))
         flat = [r.flat_params for r, _, _ in series]
     if not series:
-        known = sorted({k for r in runs for k in r.metrics.keys(rank)})
+        known = sorted({k for r in runs for k, n in r.metrics.lengths(rank, missing_ok=True).items() if n})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
     lo = min(float(st.min()) for _, st, _ in series if len(st))
     hi = max(float(st.max()) for _, st, _ in series if len(st))
@@ -125,10 +125,10 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
             for i, g in enumerate(group_by):
                 df.insert(i, g, [p.get(g)] * len(df))
             frames.append(df)
-        return pd.concat(frames, ignore_index=True)
+        return _concat(frames, group_by, [[p.get(g) for g in group_by] for p in flat])
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(flat):
-        groups.setdefault(tuple(hashable(p.get(g)) for g in group_by), []).append(i)
+        groups.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
     frames = []
     for members in groups.values():
         table = pd.concat([binned[i] for i in members], axis=1, sort=True)
@@ -140,10 +140,24 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
         for i, g in enumerate(group_by):
             df.insert(i, g, [flat[members[0]].get(g)] * len(df))
         frames.append(df)
-    out = pd.concat(frames, ignore_index=True)
+    out = _concat(frames, group_by, [[flat[m[0]].get(g) for g in group_by] for m in groups.values()])
     if group_by:
         try:
             out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)
         except TypeError:  # params of mixed types do not sort: keep the runs' order
             pass
+    return out
+
+
+def _concat(frames: list["pd.DataFrame"], group_by: Sequence[str], labels: list[list[Any]]) -> "pd.DataFrame":
+    """``pd.concat`` of one frame per group (``labels[i]``: frame i's group_by values); a group
+    column holding bools and other values is kept as objects (concat would turn True into 1)."""
+    import pandas as pd
+
+    out = pd.concat(frames, ignore_index=True)
+    for j, g in enumerate(group_by):
+        kinds = {is_bool(lab[j]) for lab in labels}
+        if len(kinds) > 1:
+            out[g] = pd.Series([lab[j] for lab, f in zip(labels, frames) for _ in range(len(f))],
+                               dtype=object, index=out.index)
     return out

@@ -60,7 +60,7 @@ export class MetricChart {
   async fetchPart(rank, extra = {}) {
     const s = await get("series", { run: this.run, key: this.key, rank: rank || undefined,
       width: this.width(), x: this.opts.x, ...extra });
-    return { rank, rows: s.rows, downsampled: s.downsampled, cols: s.columns };
+    return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns };
   }
 
   async load() {
@@ -69,14 +69,18 @@ export class MetricChart {
     this.draw(true);
   }
 
-  // live: append rows committed since the last fetch (lengths: {rank: {key: rows}})
+  // live: append rows committed since the last fetch (lengths: {rank: {key: rows}}); a series
+  // that shrank, or whose rows the server read again (another generation: a resumed attempt
+  // rewound it), is loaded again instead
   async poll(lengths) {
     let grew = false;
     for (const p of this.parts) {
       const n = (lengths[String(p.rank)] || {})[this.key] || 0;
-      if (n <= p.rows) continue;
+      if (n === p.rows || !n) continue; // none now: reloaded once it has rows again
+      if (n < p.rows) { await this.load(); return; }
       const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
         width: this.width(), x: this.opts.x, start: p.rows });
+      if (s.generation !== p.generation) { await this.load(); return; }
       for (const [c, v] of Object.entries(s.columns)) p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
       grew = true;

@@ -47,7 +47,7 @@ export async function comparePage(view, params) {
     const width = box.clientWidth || 420;
     const res = await get("compare", { run: runs, key, width });
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
-    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, cols: s.columns }));
+    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
     return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
   }
@@ -70,9 +70,15 @@ export async function comparePage(view, params) {
       let grew = false;
       for (const part of p.parts || []) {
         const n = (lengths[part.run] || {})[p.key] || 0;
-        if (n <= part.rows) continue;
-        const s = await get("series", { run: part.run, key: p.key, width: p.width, start: part.rows });
-        for (const c of ["step", "value"]) part.cols[c] = part.cols[c].concat(s.columns[c]);
+        if (n === part.rows || !n) continue;
+        let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, start: part.rows }) : null;
+        if (s && s.generation === part.generation) {
+          for (const c of ["step", "value"]) part.cols[c] = part.cols[c].concat(s.columns[c]);
+        } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
+          s = await get("series", { run: part.run, key: p.key, width: p.width });
+          for (const c of ["step", "value"]) part.cols[c] = s.columns[c];
+          part.generation = s.generation;
+        }
         part.rows = s.rows;
         grew = true;
       }
