@@ -16,9 +16,10 @@ error, because the digest is in the key (PRIOR_ART A.25, B.8). Before uploading,
 checks whether the blob exists (a hit costs one HEAD and no upload). Large blobs also take an
 upload lease, so N ranks saving the same checkpoint at the same moment upload it once: one wins
 the lease and uploads, the others poll for the blob. The lease only saves bandwidth —
-correctness rests on the exclusive create alone — so a lease whose holder died (no heartbeat
-for ``lease_stale`` seconds) is simply taken over, and clock skew between nodes can at worst
-cause a duplicate upload, never a lost or corrupted blob.
+correctness rests on the exclusive create alone — so a lease whose holder died (its time
+``lease_stale`` seconds old, or the lease unchanged for ``lease_stale`` seconds by the waiter's
+own clock, whatever time a skewed clock wrote in it) is simply taken over: clock skew can at
+worst cause a duplicate upload, never a wait or a lost blob.
 
 Hashing happens while bytes stream: ``stage()`` hands encoders a writer that hashes what it
 writes into a local temp file, so a large checkpoint is written once, hashed on the way, and
@@ -71,6 +72,14 @@ def fresh_path(digest: str) -> str:
 
 def sweep_path(digest: str) -> str:
     return f"{SWEEP_DIR}/{digest}"
+
+
+def _lease_time(body: bytes) -> float:
+    """The time a lease says it was written (0.0, i.e. long ago, when unreadable)."""
+    try:
+        return float(json.loads(body)["time"])
+    except (ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def is_digest(name: str) -> bool:
@@ -270,20 +279,25 @@ class ContentStore:
         """True once this process holds the lease; False when the blob appeared meanwhile."""
         lease = lease_path(digest)
         delay = 0.02
+        seen: tuple[bytes, float] | None = None  # the lease as last read, and since when (ours)
         while True:
             if self.root.create_bytes(lease, self._lease_body()):
                 return True
             if self.exists(digest):
                 return False
             try:
-                held_since = float(self.root.read_json(lease)["time"])
+                body = self.root.read_bytes(lease)
             except FileNotFoundError:
                 continue  # released without a blob (its upload failed): try to take it
-            except (ValueError, KeyError, TypeError):
-                held_since = 0.0
-            if time.time() - held_since > self.lease_stale:
-                # the holder stopped beating; take over (two takers at once: both upload,
-                # exclusive create keeps one blob)
+            # a live holder rewrites its lease every lease_stale / 4 s: a dead holder's is
+            # one whose time is lease_stale s old, or, whatever time it says (written by
+            # another node's clock, possibly ahead of ours), one unchanged for lease_stale s
+            # by this process's own clock: clock skew cannot hold a save up
+            now = time.monotonic()
+            if seen is None or seen[0] != body:
+                seen = (body, now)
+            if time.time() - _lease_time(body) > self.lease_stale or now - seen[1] > self.lease_stale:
+                # take over (two takers at once: both upload, exclusive create keeps one blob)
                 self.root.write_bytes(lease, self._lease_body())
                 return True
             time.sleep(delay)

@@ -130,6 +130,22 @@ def test_a_stale_lease_is_taken_over(tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_a_dead_lease_written_by_a_clock_ahead_of_ours_is_taken_over_after_lease_stale(tmp_path):
+    """The holder's node clock ran 10 minutes ahead: its lease says it is from the future. It
+    is taken over once unchanged for lease_stale seconds of our clock, not 10 minutes later."""
+    backend = LocalBackend(str(tmp_path))
+    data = os.urandom(2 << 20)
+    digest = hashlib.sha256(data).hexdigest()
+    backend.write_bytes(lease_path(digest), json.dumps({"host": "ahead", "pid": 1,
+                                                         "time": time.time() + 600}).encode())
+    store = ContentStore(backend, lease_min_bytes=1 << 20, lease_stale=1, poll_max=0.05)
+    t0 = time.monotonic()
+    assert store.put_bytes(data).uploaded
+    assert 1 <= time.monotonic() - t0 < 10
+    assert store.read_bytes(digest) == data and not backend.exists(lease_path(digest))
+
+
+@pytest.mark.timeout(60)
 def test_a_waiter_returns_when_the_holder_finishes(tmp_path):
     backend = LocalBackend(str(tmp_path))
     data = os.urandom(2 << 20)
