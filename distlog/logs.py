@@ -135,7 +135,8 @@ class _Bridge(logging.Handler):
             fields: dict[str, Any] = {"logger": record.name}
             if record.exc_info and record.exc_info[0] is not None:
                 fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-            self._target.log(record.levelno if record.levelno in LEVELS.values() else "INFO",
-                             record.getMessage(), **fields)
+            # (a level between the named ones, logging.addLevelName(25, "NOTICE"), keeps its
+            # number: written LEVEL25, it passes level filters as 25)
+            self._target.log(record.levelno, record.getMessage(), **fields)
         except Exception:  # noqa: BLE001
             self.handleError(record)

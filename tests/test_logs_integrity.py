@@ -157,6 +157,22 @@ def test_a_level_between_the_named_ones_round_trips_and_passes_level_filters(roo
     assert run.logs.to_frame(level=35)["level"].tolist() == ["LEVEL35", "LEVEL45"]
 
 
+def test_a_stdlib_record_at_a_level_between_the_named_ones_keeps_its_number(root):
+    import logging
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        lib = logging.getLogger("lib-with-notice")
+        lib.propagate = False
+        exp.logs.capture_logging("lib-with-notice", "INFO")
+        lib.log(25, "notice")
+        lib.log(35, "almost full")
+        assert [(r.level, r.message) for r in exp.get_logs(level="WARNING", limit=5)] == \
+            [("LEVEL35", "almost full")]
+    run = open_run(f"{root}/default/r")
+    assert [r.levelno for r in run.logs.query(grep="notice|almost")] == [25, 35]
+
+
 def test_an_unknown_level_name_says_what_is_accepted():
     with pytest.raises(ValueError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL, a number"):
         LogFilter.make(level="NOTICE")
