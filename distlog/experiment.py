@@ -144,7 +144,12 @@ class Experiment:
             run.start()
             self._run = run
         if params:
-            run.params.set(params)
+            try:
+                run.params.set(params)
+            except BaseException as e:  # refused params: the run ends failed, with the reason,
+                # instead of staying open (recorded "running") and blocking the next run
+                self._close_run(exc=e, collective=False, quiet=True)
+                raise
         return run
 
     def _close_run(self, exc: BaseException | None = None, collective: bool = True, quiet: bool = False) -> None:

@@ -229,3 +229,18 @@ def test_a_log_record_carries_the_step_it_is_written_in(root):
         got = {r.message: r.step for r in exp.get_logs(level="INFO", limit=None)}
     assert got == {"before any step": None, "inside step 5": 5, "after the flush of step 5": 5,
                    "explicit": 42, "after log(step=7) and the flush of 6": 7, "in exp.step(9)": 9}
+
+
+@pytest.mark.parametrize("params, kind", [({"bad": object()}, TypeError),
+                                          ({"optim.lr": 0.1, "optim": {"lr": 0.01}}, ValueError)])
+def test_a_run_whose_params_are_refused_ends_failed_and_frees_the_experiment(tmp_path, params, kind):
+    root = str(tmp_path)
+    exp = distlog.get_logger(root)
+    with pytest.raises(kind):
+        with exp.run("r", params=params):
+            pass
+    meta = json.loads((tmp_path / "default" / "r" / "run.json").read_text())
+    assert meta["status"] == "failed" and kind.__name__ in str(meta["error"]), meta
+    with exp.run("next", params={"lr": 0.1}):  # the experiment is free for the next run
+        exp.metrics.log(step=0, x=1.0)
+    assert distlog.open_run(f"{root}/default/next").params["lr"] == 0.1
