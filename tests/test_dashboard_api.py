@@ -168,6 +168,9 @@ def test_encoded_dotdot_in_raw_url_and_unknown_things_are_json_404(client):
     assert r.status_code == 404 and "spiky" in r.json()["error"]
     assert client.get("/api/nope").status_code == 404
     assert client.get("/api/series", params={"run": "media/m1", "key": "spiky", "width": "w"}).status_code == 400
+    for x0 in ("nan", "inf", "-inf"):  # no window of steps: refused, not one row or none
+        r = client.get("/api/series", params={"run": "media/m1", "key": "spiky", "x0": x0, "x1": 19})
+        assert r.status_code == 400 and "finite" in r.json()["error"], (x0, r.text)
 
 
 def test_symlink_pointing_out_of_the_root_is_not_served(tmp_path):

@@ -7,6 +7,8 @@ query parameter and are resolved by ``RunIndex`` (see ``paths.py``).
 
 from __future__ import annotations
 
+import math
+
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -49,9 +51,12 @@ def arg_float(request: Request, name: str) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        return float(raw)
+        v = float(raw)
     except ValueError:
         raise BadPath(f"query parameter {name}={raw!r} is not a number") from None
+    if not math.isfinite(v):
+        raise BadPath(f"query parameter {name}={raw!r} must be a finite number (a step or a time)")
+    return v
 
 
 def arg_str(request: Request, name: str, required: bool = True) -> str | None:
