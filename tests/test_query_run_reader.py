@@ -99,6 +99,39 @@ def test_files_and_logs(run):
     assert len(run.logs) == len(list(run.logs))
 
 
+def test_a_run_reader_decodes_and_versions_files_as_the_logger_does(tmp_path):
+    """``run.files.load`` (after the run) and ``exp.files.load`` (during it) give the same
+    value for every kind, a name without an extension decoded by its recorded media type,
+    and take the same versions (-1 the newest); a pickle comes back as its bytes."""
+    import pickle
+
+    import torch
+
+    values = {"arr": np.arange(3), "cfg.yaml": {"lr": 0.1}, "t.pt": torch.ones(2),
+              "notes": "text", "frame.png": np.zeros((4, 4, 3), np.uint8)}
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        for name, v in values.items():
+            exp.files.save(v, name)
+        exp.files.save(b"v1", "m.bin")
+        exp.files.save(b"v2", "m.bin")
+        exp.files.save({"obj": 1}, "state.pkl")
+        during = {name: exp.files.load(name) for name in values}
+        versions = [exp.files.load("m.bin", version=v) for v in (1, 2, -1, -2)]
+    run = open_run(f"{tmp_path}/default/r")
+    for name in values:
+        after = run.files.load(name)
+        assert type(after) is type(during[name]), name
+        if isinstance(after, (np.ndarray, torch.Tensor)):
+            assert after.tolist() == during[name].tolist(), name
+        else:
+            assert after == during[name], name
+    assert [run.files.load("m.bin", version=v) for v in (1, 2, -1, -2)] == versions == [b"v1", b"v2", b"v2", b"v1"]
+    assert pickle.loads(run.files.load("state.pkl")) == {"obj": 1}
+    with pytest.raises(KeyNotFound, match="no version -3; versions: 1, 2"):
+        run.files.load("m.bin", version=-3)
+
+
 def test_missing_things_say_what_exists(run, tmp_path):
     with pytest.raises(KeyNotFound, match=r"did you mean 'train/loss'.*keys: lr, train/loss"):
         run.metrics["train/los"]

@@ -80,15 +80,20 @@ class _Index:
             who = f" from rank {rank}" if rank is not None else ""
             raise FileNotFoundError(f"no file {path!r}{who} in this run; saved so far: {hint}")
         versions = sorted({r.version for r in recs})
-        if version is None:
-            v = versions[-1]
-        elif version < 0 and -version <= len(versions):
-            v = versions[version]
-        elif version in versions:
-            v = version
-        else:
+        v = pick_version(versions, version)
+        if v is None:
             raise FileNotFoundError(f"file {path!r} has no version {version}; versions: {versions}")
         return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
+
+
+def pick_version(versions: list[int], version: int | None) -> int | None:
+    """The version ``version`` names among ``versions`` (sorted): None the newest, 1, 2, ...
+    itself, -1 the newest, -2 the one before...; None when there is no such version."""
+    if version is None:
+        return versions[-1]
+    if version < 0:
+        return versions[version] if -version <= len(versions) else None
+    return version if version in versions else None
 
 
 class _Shared:

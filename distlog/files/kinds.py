@@ -159,6 +159,37 @@ _DECODERS: dict[str, Callable[[IO[bytes]], Any]] = {
 }
 
 
+def kind_of(name: str, media_type: str) -> str:
+    """How a stored file decodes: by its name's extension, else by its recorded media type
+    (``save(np.arange(3), "arr")`` records ``application/x-npy``)."""
+    return _KINDS.get(_ext(name), (None,))[0] or _KIND_OF_MEDIA.get(media_type, "bytes")
+
+
+def decode(kind: str, name: str, open_blob: Callable[[], IO[bytes]], **kw: Any) -> Any:
+    """A stored file decoded as ``kind`` (``kind_of``), its bytes read from ``open_blob()``:
+    torch with ``weights_only=True`` unless ``kw`` says otherwise (``map_location`` too),
+    videos and GIFs as ``T×H×W×3`` arrays, images as arrays, ``.wav`` as ``(samples, rate)``,
+    pickles unpickled (callers that must not run code from the store check the kind first)."""
+    if kind == "torch":
+        import torch
+
+        kw.setdefault("weights_only", True)
+        with open_blob() as f:
+            return torch.load(f, **kw)
+    if _ext(name) == ".gif":
+        with open_blob() as f:
+            return media.decode_image(f)
+    if kind == "video":
+        from ..cas import stage
+
+        with stage(suffix=_ext(name)) as st:
+            with open_blob() as src, open(st.path, "wb") as dst:
+                _copy(src, dst)
+            return media.read_ffmpeg_video(st.path)
+    with open_blob() as f:
+        return _DECODERS[kind](f)
+
+
 def _copy(src: IO[bytes], dst: IO[bytes], chunk: int = 8 << 20) -> None:
     while block := src.read(chunk):
         dst.write(block)

@@ -15,8 +15,8 @@ from .. import media
 from ..cas import PutResult, Stage, stage
 from ..names import check_name
 from .index import _Shared
-from .kinds import (_DECODERS, _KIND_OF_MEDIA, _KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext,
-                    _json_default, _kind_of_value, media_type_of, text_of)
+from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
+                    decode, kind_of, media_type_of, text_of)
 from ..writers.manifest import FileRecord
 from .ordering import _sort_records
 
@@ -289,13 +289,7 @@ class ArtifactLogger:
         videos as ``T×H×W×3`` arrays, unknown types as bytes.
         """
         rec = self._resolve(filename, version, rank)
-        kind = _KINDS.get(_ext(rec.name), (None,))[0] or _KIND_OF_MEDIA.get(rec.media_type, "bytes")
-        if kind == "torch":
-            return self._torch_load(rec, **kw)
-        if kind == "video" or (kind == "image" and _ext(rec.name) == ".gif"):
-            return self._load_video(rec)
-        with self._shared.cas.open(rec.sha256) as f:
-            return _DECODERS[kind](f)
+        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
 
     def load_pkl(self, filename: str, version: int | None = None, rank: int | None = None) -> Any:
         """Unpickle a saved file. This runs code from the store: load only what you trust."""
@@ -309,21 +303,8 @@ class ArtifactLogger:
         rec = self._resolve(filename, version, rank)
         return self._torch_load(rec, map_location=map_location, weights_only=weights_only, **kw)
 
-    def _torch_load(self, rec: FileRecord, map_location: Any = None, weights_only: bool = True,
-                    **kw: Any) -> Any:
-        import torch
-
-        with self._shared.cas.open(rec.sha256) as f:
-            return torch.load(f, map_location=map_location, weights_only=weights_only, **kw)
-
-    def _load_video(self, rec: FileRecord) -> np.ndarray:
-        if _ext(rec.name) == ".gif":
-            with self._shared.cas.open(rec.sha256) as f:
-                return media.decode_image(f)
-        with stage(suffix=_ext(rec.name)) as st:
-            with self._shared.cas.open(rec.sha256) as src, open(st.path, "wb") as dst:
-                _copy(src, dst)
-            return media.read_ffmpeg_video(st.path)
+    def _torch_load(self, rec: FileRecord, **kw: Any) -> Any:
+        return decode("torch", rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
 
     def download(self, name: str, local_path: str | os.PathLike[str], version: int | None = None,
                  rank: int | None = None) -> FileRecord:

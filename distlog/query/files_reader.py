@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..cas import blob_path
+from ..files.index import pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import KeyNotFound, listing
@@ -53,7 +54,8 @@ class FilesReader:
         return sorted({r.path for r in self.records()})
 
     def find(self, name: str, version: int | None = None) -> FileRecord:
-        """The record of ``name`` (its newest version unless ``version`` is given)."""
+        """The record of ``name`` (its newest version unless ``version`` is given: 1, 2, ...,
+        or -1 for the newest, -2 for the one before, as ``exp.files``)."""
         recs = self.records()
         paths = {r.path for r in recs}
         if name not in paths:
@@ -73,38 +75,25 @@ class FilesReader:
         return self._root().read_bytes(blob_path(self.find(name, version).sha256))
 
     def load(self, name: str, version: int | None = None, **kw: Any) -> Any:
-        """The file decoded by its extension: JSON, text (``.txt .md .log .csv``), NumPy
-        (``.npy .npz``, no pickles), torch (``.pt .pth .ckpt``, ``weights_only=True`` unless
-        given), images (as arrays); anything else as bytes. Pickles are not unpickled here
-        (that would run code from the store): read their bytes, or use ``exp.files.load_pkl``."""
+        """The file decoded as ``exp.files.load`` decodes it — by its extension, else by its
+        recorded media type (``distlog.files.kinds``): JSON, YAML, text, NumPy (no pickles),
+        torch (``weights_only=True`` unless given), images, audio and videos as arrays;
+        anything else as bytes. Pickles are not unpickled here (that would run code from the
+        store): their bytes come back; ``exp.files.load_pkl`` unpickles."""
+        from ..files.kinds import decode, kind_of
+
         rec = self.find(name, version)
-        ext = rec.name.rsplit(".", 1)[-1].lower() if "." in rec.name else ""
-        data = self.read_bytes(rec.path, rec.version)
-        if ext == "json":
-            return json.loads(data)
-        if ext in ("txt", "md", "log", "csv"):
-            return data.decode("utf-8")
-        if ext in ("npy", "npz"):
-            import numpy as np
-
-            return np.load(io.BytesIO(data), allow_pickle=False)
-        if ext in ("pt", "pth", "ckpt"):
-            import torch
-
-            kw.setdefault("weights_only", True)
-            return torch.load(io.BytesIO(data), **kw)
-        if rec.media_type.startswith("image/"):
-            from ..media import decode_image
-
-            return decode_image(io.BytesIO(data))
-        return data
+        kind = kind_of(rec.name, rec.media_type)
+        if kind == "pickle":
+            return self.read_bytes(rec.path, rec.version)
+        return decode(kind, rec.name, lambda: self.open(rec.path, rec.version), **kw)
 
 
 def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
     """The record of ``path`` at ``version`` (newest if None; the lowest rank's of equals)."""
     mine = [r for r in recs if r.path == path]
     versions = sorted({r.version for r in mine})
-    v = versions[-1] if version is None else version
-    if v not in versions:
+    v = pick_version(versions, version)
+    if v is None:
         raise KeyNotFound(f"file {path!r} has no version {version}; versions: {listing(versions)}")
     return min((r for r in mine if r.version == v), key=lambda r: (r.rank, r.time))
