@@ -106,10 +106,22 @@ def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) else None
 
 
+def _fresh(rec: dict[str, Any], now: float, threshold: float) -> bool:
+    """Whether a heartbeat is recent: younger than ``threshold``, or than two of its own
+    intervals when the rank beats less often than that (``heartbeat_interval=900`` against
+    the default 300 s threshold: alive between its beats)."""
+    try:
+        interval = float(rec.get("interval") or 0.0)
+    except (TypeError, ValueError):
+        interval = 0.0
+    return now - float(rec.get("time", 0)) <= max(threshold, 2 * interval)
+
+
 def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = None,
              threshold: float | None = None) -> tuple[str, dict[str, Any] | None, float | None]:
     """``(status, error, last_seen)`` of a run from evidence: a ``running`` run whose newest
-    heartbeat of its current attempt (``last_seen``) is older than ``threshold`` is ``stale``,
+    heartbeat of its current attempt (``last_seen``) is older than ``threshold`` (or than two
+    of that rank's heartbeat intervals, when longer) is ``stale``,
     or ``failed`` (error: the first failure record) when its ranks left failure records. Other statuses are returned
     as recorded; so is a running run without heartbeats (written before they existed, or with
     heartbeats off). Usually one read: rank 0's heartbeat, when fresh, settles it."""
@@ -120,13 +132,13 @@ def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = 
     threshold = stale_after() if threshold is None else threshold
     attempt = int(meta.get("attempt") or 0)
     first = _read_one(storage, 0)
-    if first is not None and first.get("attempt") == attempt and now - float(first.get("time", 0)) <= threshold:
+    if first is not None and first.get("attempt") == attempt and _fresh(first, now, threshold):
         return status, error, float(first["time"])
     beats = read_heartbeats(storage, attempt)
     if not beats:
         return status, error, None
     newest = max(float(b.get("time", 0)) for b in beats.values())
-    if now - newest <= threshold:
+    if any(_fresh(b, now, threshold) for b in beats.values()):
         return status, error, newest
     from .failures import read_failures
 

@@ -159,6 +159,23 @@ def test_killed_run_turns_stale(tmp_path, capsys, monkeypatch):
     assert "last step   2" in out
 
 
+def test_a_run_that_beats_less_often_than_the_stale_threshold_is_running_between_beats(tmp_path, monkeypatch):
+    """heartbeat_interval above DISTLOG_STALE_AFTER (900 s against 300 s, to save requests):
+    alive between its beats; stale once two of its intervals pass with none."""
+    from distlog.heartbeat import liveness
+
+    monkeypatch.setenv("DISTLOG_STALE_AFTER", "1")
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=30)
+    with exp.run("slow-beats"):
+        run = distlog.open_run(f"{root}/default/slow-beats")
+        beat = run.heartbeats()[0]
+        meta = run.info.raw
+        assert beat["interval"] == 30
+        for age, want in ((5, "running"), (59, "running"), (61, "stale")):
+            assert liveness(run.storage, meta, now=beat["time"] + age)[0] == want, age
+
+
 def test_telemetry_off_writes_no_table_and_heartbeats_off_write_none(root):
     exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
     with exp.run("quiet"):
