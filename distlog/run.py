@@ -11,6 +11,7 @@ every rank.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.util
 import os
@@ -263,14 +264,21 @@ class Run:
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()
-        self.params.load_existing()
-        self.status = "running"
-        if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
-            from .capture import tee_output
+        self.status = "running"  # (run.json says so already: a failure from here closes it)
+        try:
+            self.params.load_existing()
+            if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
+                from .capture import tee_output
 
-            self.on_close(tee_output(self.logs))
-        logs = self.logs
-        self.monitor.start(progress=self.metrics.progress, last_log=lambda: logs.last_record)
+                self.on_close(tee_output(self.logs))
+            logs = self.logs
+            self.monitor.start(progress=self.metrics.progress, last_log=lambda: logs.last_record)
+        except BaseException as e:
+            # the attempt ends failed with its cause (not "running" forever, with no heartbeat
+            # for readers to judge it by); the ranks may be out of step: no collective
+            with contextlib.suppress(Exception):
+                self.close("failed", exc=e, collective=False)
+            raise
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
@@ -344,7 +352,7 @@ class Run:
         # from them while it runs (``needs_live_step``) and stored again at close
         self._stored_last_step = meta.get("last_step")
         meta.update({
-            "last_step": None, "status": "running", "started": attempt["started"], "ended": None, "error": None,
+            "last_step": None, "status": "running", "rank_errors": [], "started": attempt["started"], "ended": None, "error": None,
             "world_size": self.world_size, "hosts": attempt["hosts"], "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "argv": list(sys.argv), "cwd": os.getcwd(),
             "git": _git_state(), "python": platform.python_version(), "torch": torch_version,

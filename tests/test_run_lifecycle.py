@@ -244,3 +244,34 @@ def test_a_run_whose_params_are_refused_ends_failed_and_frees_the_experiment(tmp
     with exp.run("next", params={"lr": 0.1}):  # the experiment is free for the next run
         exp.metrics.log(step=0, x=1.0)
     assert distlog.open_run(f"{root}/default/next").params["lr"] == 0.1
+
+
+def test_an_attempt_that_fails_while_starting_ends_failed_with_its_cause(tmp_path):
+    """run.json says the attempt runs before its parts load (here params.json of the first
+    attempt is unreadable): the failure ends the attempt failed, with a failure record,
+    instead of "running" forever with no heartbeat to judge it by."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("r", params={"lr": 0.1}):
+        exp.metrics.log(step=0, loss=1.0)
+    (tmp_path / "default" / "r" / PARAMS_FILE).write_text('{"lr": 0.1')  # torn
+    with pytest.raises(ValueError):
+        exp.start_run("r")
+    meta = json.loads((tmp_path / "default" / "r" / RUN_FILE).read_text())
+    assert meta["status"] == "failed" and meta["attempt"] == 1, meta
+    assert meta["attempts"][1]["status"] == "failed" and meta["error"]["type"] == "JSONDecodeError"
+    assert distlog.open_run(f"{root}/default/r").info.status == "failed"
+
+
+def test_a_resumed_attempt_starts_without_the_earlier_attempts_rank_errors(tmp_path):
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with pytest.raises(RuntimeError):
+        with exp.run("r"):
+            raise RuntimeError("attempt 0 failed")
+    assert json.loads((tmp_path / "default" / "r" / RUN_FILE).read_text())["rank_errors"]
+    with exp.run("r"):
+        meta = json.loads((tmp_path / "default" / "r" / RUN_FILE).read_text())
+        assert meta["attempt"] == 1 and meta["rank_errors"] == [] and meta["error"] is None
+    meta = json.loads((tmp_path / "default" / "r" / RUN_FILE).read_text())
+    assert meta["status"] == "completed" and meta["rank_errors"] == []
