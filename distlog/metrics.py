@@ -442,6 +442,11 @@ class MetricsLogger:
             values = values.copy()  # the caller may reuse its dict: keep this call's values
         else:
             values, step = _values_and_step("log", values, step, metrics)
+        self._log(values, step)
+
+    def _log(self, values: dict[str, Any], step: Any) -> None:
+        """``log`` of a dict taken as it is: a key ``"step"`` is a metric here (the framework
+        integrations pass trackers' values this way, as TensorBoard stores them)."""
         valid, checked = self._valid, False
         for k, v in values.items():
             if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)

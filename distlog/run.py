@@ -140,6 +140,7 @@ class Run:
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval
         self._resume_step = resume_step
+        self._rewind = True
         self._comm = comm
         if resume not in RESUME_MODES:
             raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}; got {resume!r}")
@@ -209,6 +210,21 @@ class Run:
         self._resume_step = step
         if self.writers is not None:
             self.writers.resume_step = step
+
+    @property
+    def rewind(self) -> bool:
+        """Whether this attempt rewinds each stored series at its first new row (the default
+        of ``resume="allow"``: a restarted script replaces the steps it writes again). False:
+        the attempt only appends (an evaluation after training): no stored row is dropped,
+        and a row at or before a series' last stored step is refused, with a warning. Set it
+        before the attempt's first row (as ``resume_step``)."""
+        return self._rewind if self.writers is None else self.writers.rewind
+
+    @rewind.setter
+    def rewind(self, value: bool) -> None:
+        self._rewind = bool(value)
+        if self.writers is not None:
+            self.writers.rewind = bool(value)
 
     @property
     def files(self) -> Any:
@@ -294,9 +310,10 @@ class Run:
                                            **self._segment_limits)
         chunk_rows, commit_interval = self.chunk_rows, self.commit_interval
         # writers open on first use; ``monitor`` and ``logs`` below exist by then
-        writers = self.writers = RunWriters(ctx.rank, lambda main, resume_step: open_writer(
-            ctx, main, resume_step, chunk_rows=chunk_rows, commit_interval=commit_interval,
+        writers = self.writers = RunWriters(ctx.rank, lambda main, resume_step, rewind: open_writer(
+            ctx, main, resume_step, rewind, chunk_rows=chunk_rows, commit_interval=commit_interval,
             telemetry=monitor.telemetry is not None, warn=logs.warning), self._resume_step)
+        writers.rewind = self._rewind
         monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
                                              heartbeat_interval=self._heartbeat_interval)
         # after each flush: make this rank's log lines durable. On object stores only a due
@@ -497,11 +514,13 @@ class Run:
         self._context().before_final_flush(fn)
 
 
-def open_writer(ctx: RunContext, main: bool, resume_step: float | None, *, chunk_rows: int,
-                commit_interval: float, telemetry: bool, warn: Callable[[str], None]) -> BackgroundWriter:
+def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: bool = True, *,
+                chunk_rows: int, commit_interval: float, telemetry: bool,
+                warn: Callable[[str], None]) -> BackgroundWriter:
     """A background writer of a run's row tables: rank 0's of the run's series (``main``: with
     the telemetry table when ``telemetry``), else this rank's own in its rank folder. On a
-    resumed attempt the stored series are loaded and rewound to ``resume_step``."""
+    resumed attempt the stored series are loaded and rewound to ``resume_step`` (and with
+    ``rewind`` each again at its first new row; without, the attempt only appends)."""
     storage = ctx.storage if main else ctx.storage.child(rank_dir(ctx.rank))
     tables = {
         SCALARS_TABLE: RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS, chunk_rows),
@@ -511,7 +530,9 @@ def open_writer(ctx: RunContext, main: bool, resume_step: float | None, *, chunk
         tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(ctx.world_size), T.chunk_rows(ctx.world_size))
     if ctx.attempt > 0:
         for t in tables.values():
-            t.load(truncate_after_step=resume_step)
+            t.load(truncate_after_step=resume_step, rewind=rewind)
+        if not rewind and T.TABLE in tables:
+            tables[T.TABLE].quiet_refusals = True
         _check_telemetry_width(tables, ctx, warn)
     return BackgroundWriter(tables, commit_interval)
 

@@ -49,3 +49,38 @@ def test_tracker_single_process_by_name(tmp_path):
     run_script([str(SCRIPTS / "accel_train.py"), str(root), str(out), "--by-name"], tmp_path)
     seen = [json.loads((out / "rank0.json").read_text())]
     _check(distlog.open_run(root / "acc1" / "acc-single"), seen)
+
+
+def _accelerator(tmp_path):
+    from accelerate import Accelerator
+
+    from distlog.integrations.accelerate import DistlogTracker
+
+    tracker = DistlogTracker(root=str(tmp_path), experiment="a", run_id="r")
+    acc = Accelerator(log_with=tracker, cpu=True)
+    acc.init_trackers("a")
+    return acc
+
+
+def test_log_flattens_a_dict_of_values(tmp_path):
+    acc = _accelerator(tmp_path)  # as TensorBoard's tracker takes it (add_scalars)
+    acc.log({"loss": {"train": 1.0, "val": 2.0}, "note": "text"}, step=1)
+    acc.end_training()
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert run.metrics.keys() == ["loss/train", "loss/val"]
+    assert list(run.metrics.numpy("loss/val")["mean"]) == [2.0]
+    warnings = [r.message for r in run.logs.query(level="WARNING")]
+    assert len(warnings) == 1 and "note (str)" in warnings[0]
+
+
+def test_log_stores_a_step_entry_as_a_metric(tmp_path):
+    acc = _accelerator(tmp_path)  # TensorBoard's tracker stores it as a scalar named "step"
+    acc.log({"step": 2, "acc": 0.5}, step=2)
+    acc.log({"step": 3, "acc": 0.75}, step=3)
+    acc.end_training()
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert run.metrics.keys() == ["acc", "step"]
+    for key, values in (("acc", [0.5, 0.75]), ("step", [2.0, 3.0])):
+        rows = run.metrics.numpy(key)
+        assert (list(rows["step"]), list(rows["mean"])) == ([2, 3], values)
+    assert [r.message for r in run.logs.query(level="WARNING")] == []

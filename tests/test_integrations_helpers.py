@@ -51,7 +51,26 @@ def test_plain_params():
     ns = argparse.Namespace(lr=0.1, tags={"b", "a"}, color=Color.RED, nan=float("nan"), obj=object)
     got = plain_params({"ns": ns, "t": (1, 2)})
     assert got["ns"]["lr"] == 0.1 and got["ns"]["tags"] == ["a", "b"] and got["ns"]["color"] == "red"
-    assert got["ns"]["nan"] == "nan" and got["ns"]["obj"] == str(object) and got["t"] == [1, 2]
+    assert got["ns"]["nan"] == "nan" and got["ns"]["obj"] == "builtins.object" and got["t"] == [1, 2]
+
+
+def test_plain_params_of_a_dataclass_class_is_its_name():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Config:
+        width: int = 4
+
+    got = plain_params({"cls": Config, "inst": Config()})
+    assert got == {"cls": f"{__name__}.test_plain_params_of_a_dataclass_class_is_its_name.<locals>.Config",
+                   "inst": {"width": 4}}
+
+
+def test_numeric_flattens_nested_dicts_and_names_what_it_drops():
+    dropped = []
+    got = numeric({"loss": {"train": 1.0, "val": {"a": 2}}, "note": "text", "xs": [1, 2]}, "p/", dropped)
+    assert got == {"p/loss/train": 1.0, "p/loss/val/a": 2}
+    assert dropped == ["p/note (str)", "p/xs (list)"]
 
 
 def test_session_reopens_the_same_run_as_a_new_attempt(tmp_path):
@@ -73,6 +92,69 @@ def test_session_reopens_the_same_run_as_a_new_attempt(tmp_path):
     # the failed attempt's last collected values are kept (one process: its closing flush runs)
     np.testing.assert_array_equal(rows["step"], [1, 2])
     np.testing.assert_array_equal(rows["mean"], [2.0, 5.0])
+
+
+def test_closing_drops_a_refused_value_with_a_warning(tmp_path):
+    s = RunSession(str(tmp_path), "exp")
+    s.open()
+    s.collect(3, {"a": 1.0, "epoch": 0})
+    s.flush()
+    s.collect(3, {"epoch": 0, "b": 2.0})  # 'epoch' at step 3 again: refused at the closing flush
+    s.close(ok=True)  # no exception: the framework's fit must not end in one
+    run = distlog.open_run(tmp_path / "exp" / s.run_id)
+    assert run.info.status == "completed"
+    assert list(run.metrics.numpy("b")["step"]) == [3] and list(run.metrics.numpy("epoch")["step"]) == [3]
+    warnings = [r.message for r in run.logs.query(level="WARNING")]
+    assert len(warnings) == 1 and "refused values" in warnings[0] and "'epoch'" in warnings[0]
+
+
+def test_values_that_are_not_numbers_are_named_in_the_log(tmp_path):
+    s = RunSession(str(tmp_path), "exp")
+    s.open()
+    s.log(0, {"loss": {"train": 1.0}, "note": "text"})
+    s.log(1, {"note": "again"})  # reported once per key
+    s.close(ok=True)
+    run = distlog.open_run(tmp_path / "exp" / s.run_id)
+    assert run.metrics.keys() == ["loss/train"]
+    warnings = [r.message for r in run.logs.query(level="WARNING")]
+    assert len(warnings) == 1 and "not stored: note (str)" in warnings[0]
+
+
+def test_an_appending_attempt_keeps_every_stored_row(tmp_path):
+    """An evaluation after training (Lightning's validate, transformers' evaluate) appends."""
+    s = RunSession(str(tmp_path), "exp")
+    s.open()
+    for step in (2, 4):
+        s.collect(step, {"eval/loss": float(step), "train/loss": 1.0})
+        s.flush()
+    s.close(ok=True)
+    s.open(append=True)
+    s.collect(0, {"eval/loss": 9.0, "test/loss": 5.0})  # eval/loss at 0: refused, not rewound
+    s.flush()
+    s.collect(5, {"eval/loss": 7.0})
+    s.close(ok=True)
+    run = distlog.open_run(tmp_path / "exp" / s.run_id)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    np.testing.assert_array_equal(run.metrics.numpy("eval/loss")["step"], [2, 4, 5])
+    np.testing.assert_array_equal(run.metrics.numpy("eval/loss")["mean"], [2.0, 4.0, 7.0])
+    np.testing.assert_array_equal(run.metrics.numpy("train/loss")["step"], [2, 4])
+    np.testing.assert_array_equal(run.metrics.numpy("test/loss")["step"], [0])
+    assert run.info.last_step == 5
+
+
+def test_a_later_training_attempt_still_rewinds(tmp_path):
+    s = RunSession(str(tmp_path), "exp")
+    s.open()
+    for step in (0, 1, 2):
+        s.collect(step, {"loss": float(step)})
+        s.flush()
+    s.close(ok=True)
+    s.open()  # a restarted training run: writes step 1 again and replaces from there
+    s.collect(1, {"loss": 10.0})
+    s.close(ok=True)
+    rows = distlog.open_run(tmp_path / "exp" / s.run_id).metrics.numpy("loss")
+    np.testing.assert_array_equal(rows["step"], [0, 1])
+    np.testing.assert_array_equal(rows["mean"], [0.0, 10.0])
 
 
 def test_tqdm_postfix_shows_a_flush(tmp_path):

@@ -119,7 +119,8 @@ def test_a_fresh_logger_pickles_for_ddp_spawn(tmp_path):
 
 
 def test_logger_api_without_a_trainer(tmp_path):
-    """The Logger methods alone: finalize maps statuses; a missing callback is reported."""
+    """The Logger methods alone: finalize maps statuses; a missing callback is reported; each
+    of Lightning's steps is its own row even so."""
     from distlog.integrations.lightning import DistlogLogger
 
     logger = DistlogLogger(str(tmp_path), name="x", version="ok")
@@ -131,8 +132,8 @@ def test_logger_api_without_a_trainer(tmp_path):
     logger.finalize("success")
     run = distlog.open_run(tmp_path / "x" / "ok")
     assert (run.info.status, run.params) == ("completed", {"lr": 0.1})
-    a = run.metrics.numpy("a")  # no callback: one flush at the end
-    assert (list(a["step"]), list(a["mean"]), list(a["count"])) == ([1], [2.0], [2])
+    a = run.metrics.numpy("a")  # no callback: flushed when the step moves on, and at the end
+    assert (list(a["step"]), list(a["mean"]), list(a["count"])) == ([0, 1], [1.0, 3.0], [1, 1])
     assert any("callbacks=[logger.callback]" in r.message for r in run.logs.query(level="WARNING"))
     failed = DistlogLogger(str(tmp_path), name="x", version="bad")
     failed.experiment  # noqa: B018 - opens the run

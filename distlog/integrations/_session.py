@@ -43,29 +43,39 @@ def clean_key(key: Any) -> str | None:
     return "/".join(parts) or None
 
 
-def numeric(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The numeric entries of ``values`` under clean keys (strings, lists and the like dropped).
+def numeric(values: Mapping[str, Any], prefix: str = "", dropped: list[str] | None = None) -> dict[str, Any]:
+    """The numeric entries of ``values`` under clean keys; a nested mapping is flattened into
+    ``outer/inner`` keys (as TensorBoard's ``add_scalars`` groups them).
 
-    0-d tensors stay tensors (``collect`` keeps CUDA ones on their device)."""
+    0-d tensors stay tensors (``collect`` keeps CUDA ones on their device). The keys of values
+    that are left out (strings, lists and the like) are appended to ``dropped`` when given."""
     out: dict[str, Any] = {}
     for k, v in values.items():
         key = _key_cache.get((prefix, k)) if isinstance(k, str) else None
         if key is None:
             key = clean_key(f"{prefix}{k}")
             if key is None:
+                if dropped is not None:
+                    dropped.append(repr(k))
                 continue
             if isinstance(k, str) and len(_key_cache) < 100_000:
                 _key_cache[(prefix, k)] = key
         if type(v) is float or type(v) is int:  # what frameworks pass most: nothing to check
             out[key] = v
             continue
-        if isinstance(v, (str, bytes)):
+        if isinstance(v, Mapping):
+            out.update(numeric(v, key + "/", dropped))
             continue
-        try:
-            as_number(key, v, keep_device_tensors=True)
-        except (TypeError, ValueError):
-            continue
-        out[key] = v
+        if not isinstance(v, (str, bytes)):
+            try:
+                as_number(key, v, keep_device_tensors=True)
+            except (TypeError, ValueError):
+                pass
+            else:
+                out[key] = v
+                continue
+        if dropped is not None:
+            dropped.append(f"{key} ({type(v).__name__})")
     return out
 
 
@@ -91,6 +101,8 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
                 return plain_params(fn(), _depth + 1)
             except Exception:  # noqa: BLE001 - fall back to the text form
                 break
+    if isinstance(obj, type):  # a class (a dataclass too): its qualified name
+        return f"{obj.__module__}.{obj.__qualname__}"
     if hasattr(obj, "__dataclass_fields__"):
         import dataclasses
 
@@ -117,6 +129,7 @@ class RunSession:
         self.opened = 0  # how many times this session opened its run
         self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
         self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
+        self._unstored: set[str] = set()  # keys of values left out, already reported
 
     @property
     def run(self) -> Any:
@@ -127,19 +140,26 @@ class RunSession:
     def is_open(self) -> bool:
         return self.exp._run is not None
 
-    def open(self, resume_step: int | None = None) -> Any:
-        """Open the run on this rank: a collective, every rank calls it at the same point."""
+    def open(self, resume_step: int | None = None, append: bool = False) -> Any:
+        """Open the run on this rank: a collective, every rank calls it at the same point.
+
+        ``append``: an attempt that only adds rows (an evaluation after training): no stored
+        row is dropped, a row at or before a series' last stored step is refused (see
+        ``set_append``). Otherwise a later attempt rewinds each series at its first new row
+        (to ``resume_step`` at once when given): what a restarted training run needs."""
         if self.is_open:
             return self.run
         with self.exp.experiment(self.experiment_name):
             run = self.exp.start_run(self.run_id, tags=self.tags, resume_step=resume_step)
+        if append and resume_step is None:
+            run.rewind = False
         self.run_id = run.run_id
         self.opened += 1
         if self._pending_params:
             run.params.extend(self._pending_params)
             self._pending_params = {}
         for step, values in self._pending_metrics:
-            run.metrics.collect(step=step, **values)
+            run.metrics.collect(values, step=step)
         self._pending_metrics = []
         return run
 
@@ -149,6 +169,11 @@ class RunSession:
         if not self.is_open:
             return
         if ok:
+            try:  # what distlog refuses in the last window is dropped with a warning, as
+                self.flush()  # at every flush from a hook: closing never ends the program
+            except BaseException as e:
+                self.exp._close_run(exc=e, collective=False)
+                raise
             self.exp._close_run()
             return
         if exc is None:
@@ -169,35 +194,55 @@ class RunSession:
 
         ``tolerant`` (framework hooks): a key distlog refuses is dropped with a record in the
         run's log, the others are still collected."""
-        vals = numeric(values, prefix)
+        vals = self._numeric(values, prefix)
         if not vals:
             return
         if not self.is_open:
             self._pending_metrics.append((step, vals))
         elif not tolerant:
-            self.run.metrics.collect(step=step, **vals)
+            self.run.metrics.collect(vals, step=step)
         elif self._accepted.issuperset(vals):
-            self.run.metrics.collect(step=step, **vals)  # keys accepted before, numbers: cannot fail
+            self.run.metrics.collect(vals, step=step)  # keys accepted before, numbers: cannot fail
         else:
             metrics = self.run.metrics
             for k, v in vals.items():  # one at a time: a refused key must not take the rest along
                 try:
-                    metrics.collect(step=step, **{k: v})
+                    metrics.collect({k: v}, step=step)
                     self._accepted.add(k)
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
 
     def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "", tolerant: bool = True) -> None:
-        """Write this rank's numeric ``values`` now (no reduction, no communication)."""
-        vals = numeric(values, prefix)
+        """Write this rank's numeric ``values`` now (no reduction, no communication). A key
+        ``"step"`` among them is a metric of that name (as TensorBoard stores it)."""
+        vals = self._numeric(values, prefix)
         if not vals:
             return
         try:
-            self.run.metrics.log(step=step, **vals)
+            self.run.metrics._log(vals, step)
         except (TypeError, ValueError) as e:
             if not tolerant:
                 raise
             self._dropped(e)
+
+    def _numeric(self, values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        """``numeric(values)``; the keys it leaves out are named once per key in the run's log
+        (a warning) so a value that is not stored never goes unnoticed."""
+        dropped: list[str] = []
+        vals = numeric(values, prefix, dropped)
+        new = [d for d in dropped if d not in self._unstored]
+        if new and len(self._unstored) < 10_000:
+            self._unstored.update(new)
+            msg = (f"values that are not numbers were not stored: {', '.join(new[:10])}"
+                   f"{' and more' if len(new) > 10 else ''}; distlog stores numbers, 0-d tensors "
+                   "and dicts of them (flattened into 'outer/inner' keys)")
+            if self.is_open:
+                self.run.logs.warning(msg)
+            else:
+                import warnings
+
+                warnings.warn(f"distlog: {msg}", stacklevel=3)
+        return vals
 
     def flush(self, tolerant: bool = True) -> Any:
         """Reduce what every rank collected (a collective) and return the reduced statistics.
@@ -219,6 +264,16 @@ class RunSession:
         self.refused += 1
         level = "WARNING" if self.refused == 1 else "DEBUG"  # the first one is echoed on stderr
         self.run.logs.log(level, f"distlog refused values from the framework and dropped them: {e}")
+
+    def set_append(self) -> bool:
+        """Make this attempt one that only appends (an evaluation stage after training): no
+        stored row is dropped, a row at or before a series' last stored step is refused with
+        a warning. Only before the attempt's first row and without a resume step."""
+        run = self.run
+        if run is None or run.writers.opened or run.resume_step is not None:
+            return False
+        run.rewind = False
+        return True
 
     def set_resume_step(self, step: int) -> bool:
         """Rewind the stored series to ``step`` if no row was written in this attempt yet."""

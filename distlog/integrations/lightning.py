@@ -3,20 +3,26 @@
 How the run reaches every rank: Lightning touches ``logger.experiment`` on every rank in its
 setup hook, after the process group exists; that access opens the distlog run (a collective).
 ``log_metrics`` is called by Lightning on every rank with that rank's own values (the built-in
-loggers throw away all but rank 0's): here they are *collected*, and ``logger.callback`` flushes
-them at symmetric points (every ``flush_every_n_steps`` train batches, after validation, before
-a checkpoint, at the end) so each row is reduced over every rank's values with distlog's two
-collectives instead of one ``sync_dist`` collective per metric. Without the callback the
-values are reduced once, when the fit ends.
+loggers throw away all but rank 0's): here they are *collected*, and flushed at symmetric
+points so each row is reduced over every rank's values with distlog's two collectives instead
+of one ``sync_dist`` collective per metric. A flush window never holds values Lightning logged
+at two steps: ``log_metrics`` flushes first when its step moves off the window's (every rank
+sees the same steps, so every rank flushes there), and ``logger.callback`` flushes every
+``flush_every_n_steps`` optimizer steps, after validation and testing, before a checkpoint and
+when training ends. The ``epoch`` entry Lightning adds to each call is kept once per step.
 
 ``self.logger.experiment`` inside a ``LightningModule`` is the distlog ``Experiment``:
 ``self.logger.experiment.metrics("train").collect(loss=loss.detach())`` in ``training_step``
 collects at the current global step, with no host synchronisation for CUDA tensors.
 
-Resuming: pass ``version=<run id>`` (Lightning's own convention for continuing a logger's
-version) and ``trainer.fit(..., ckpt_path=...)``; the series are rewound to the checkpoint's
-step, so no step appears twice. Every ``fit`` / ``validate`` / ``test`` call is one attempt of
-the same run.
+Attempts: every ``fit`` / ``validate`` / ``test`` call is one attempt of the same run. A fit
+rewinds what it writes again: resuming with ``version=<run id>`` (Lightning's convention for
+continuing a logger's version) and ``trainer.fit(..., ckpt_path=...)`` rewinds the series to
+the checkpoint's step, so no step appears twice; a fit from scratch into an existing run
+replaces each series from its first step. ``validate`` / ``test`` / ``predict`` only append:
+nothing stored is dropped, and a value at a step its series already has is refused with a
+warning (a new ``Trainer`` logs them at step 0; the ``Trainer`` that ran ``fit`` logs them at
+the step the fit reached).
 """
 
 from __future__ import annotations
@@ -137,14 +143,33 @@ class DistlogLogger(Logger):
         self._session.add_params(params)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Collect this rank's values; they are reduced over every rank at the next flush."""
+        """Collect this rank's values; they are reduced over every rank at the next flush.
+
+        Lightning calls this on every rank with the same steps; when ``step`` moves off the
+        step of the values already collected, those are flushed first (a collective, alike
+        on every rank: decided by the step alone), so a row never mixes two of Lightning's
+        steps. Call it on every rank too (``log`` of the experiment's metrics is the call for
+        rank 0's values alone)."""
         session = self._session
+        cb = self.callback
+        if step is not None and session.is_open:
+            step = int(step)
+            if cb._log_step is not None and step != cb._log_step:
+                cb._flush(cb._trainer)
+            if "epoch" in metrics and cb._epoch_step == step:
+                # Lightning adds the epoch to each call: validation's and the training epoch's
+                # end at one step would give that step's ``epoch`` row twice
+                metrics = {k: v for k, v in metrics.items() if k != "epoch"}
+            elif "epoch" in metrics:
+                cb._epoch_step = step
+            cb._log_step = step
         session.collect(step, metrics, self._prefix)
-        if self.callback._trainer is None and not self._warned and session.is_open:
+        if cb._trainer is None and not self._warned and session.is_open:
             self._warned = True
             session.run.logs.warning(
-                "DistlogLogger's callback is not in the Trainer: values are reduced only when the "
-                "fit ends (one row). Pass Trainer(..., callbacks=[logger.callback])")
+                "DistlogLogger's callback is not in the Trainer: rows are written when Lightning "
+                "logs at a new step and when the fit ends; checkpoints do not commit them and a "
+                "resumed fit does not rewind the series. Pass Trainer(..., callbacks=[logger.callback])")
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Not supported (distlog stores no model graphs); a no-op."""
@@ -186,47 +211,84 @@ class DistlogLogger(Logger):
 
     def flush(self) -> Any:
         """Reduce now (a collective: every rank must call it); returns the reduced statistics."""
+        self.callback._log_step = None
         return self._session.flush(tolerant=False)
 
 
 class DistlogCallback(Callback):
     """Flushes a ``DistlogLogger`` at points every rank reaches together, and keeps the run
-    id and step in Lightning checkpoints so a resumed fit rewinds the series."""
+    id and step in Lightning checkpoints so a resumed fit rewinds the series.
+
+    Every flush decision depends on Lightning's steps and hooks only (never on which values a
+    rank holds), so every rank flushes at the same points: when Lightning's logging step
+    moves on, every ``flush_every_n_steps`` optimizer steps (for values collected directly
+    in ``training_step``, whose rows merge those steps), after validation and testing, before
+    a checkpoint and when training ends."""
 
     def __init__(self, logger: DistlogLogger, flush_every_n_steps: int | None = None) -> None:
         self._logger = logger
         self._every = flush_every_n_steps
-        self._batches = 0
         self._trainer: Any = None
         self._exception: BaseException | None = None
+        self._log_step: int | None = None  # the step of log_metrics values not flushed yet
+        self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
+        self._period_start: int | None = None  # the logging step of the last periodic flush
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
         self.on_flush: Any = None
 
     @property
     def state_key(self) -> str:
-        return "DistlogCallback"
+        # one per logger (Lightning refuses two stateful callbacks with one key): where its
+        # runs go. Not the run id, which a resumed fit may pass while the checkpoint was saved
+        # with none: the key must be the same to find the state again
+        root = self._logger._root
+        root = os.fspath(root) if isinstance(root, (str, os.PathLike)) else type(root).__name__
+        return self._generate_state_key(root=root, name=self._logger._session_args[1], prefix=self._logger._prefix)
 
     def trainer_step(self) -> int | None:
         return None if self._trainer is None else int(self._trainer.global_step)
 
     def _flush(self, trainer: Any) -> None:
         session = self._logger._session
-        if not session.is_open or trainer.sanity_checking:
+        if not session.is_open or (trainer is not None and trainer.sanity_checking):
             return
+        self._log_step = None
         self.last_reduced = reduced = session.flush()
-        if reduced is not None and self.on_flush is not None and trainer.is_global_zero:
+        if reduced is not None and self.on_flush is not None and (trainer is None or trainer.is_global_zero):
             self.on_flush(reduced)
+
+    @staticmethod
+    def _logging_step(trainer: Any) -> int:
+        """The step Lightning logs the coming batch's values at (optimizer steps taken)."""
+        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+        return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._trainer = trainer
         self._every = self._every or max(1, int(trainer.log_every_n_steps or 1))
+        self._log_step = self._epoch_step = self._period_start = None
         self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
+        if stage != "fit":  # validate / test / predict add rows: nothing stored is rewound
+            self._append_only(trainer, str(getattr(stage, "value", stage)))
+
+    def _append_only(self, trainer: Any, stage: str) -> None:
+        session = self._logger._session
+        if not session.set_append() or not trainer.is_global_zero:
+            return
+        step, last = self._logging_step(trainer), session.run._stored_last_step
+        if last is not None and step <= last:
+            session.run.logs.warning(
+                f"trainer.{stage}() logs at step {step}, at or before step {last:g} that this run's "
+                "series already reach: an evaluation only appends, so a value of a key already "
+                "stored there is refused (nothing stored is replaced). Call it on the Trainer "
+                "that ran fit() (it logs at the step the fit reached) to add rows to those series")
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # after the checkpoint is restored: the next logged step is global_step; drop stored rows
         # past the checkpoint (a crashed attempt may have written them) so no step repeats
         session = self._logger._session
+        self._period_start = self._logging_step(trainer)
         if trainer.global_step > 0 and session.is_open:
             step = trainer.global_step - 1
             if session.set_resume_step(step):
@@ -235,17 +297,26 @@ class DistlogCallback(Callback):
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
-        # next batch, writes them without waiting a whole period
-        if self._batches and self._batches % self._every == 0:
+        # next batch collects, writes them without waiting a whole period. Micro-batches of one
+        # optimizer step share its logging step: no flush between them
+        step = self._logging_step(trainer)
+        moved = self._log_step is not None and step != self._log_step
+        due = step % self._every == 0 and step != self._period_start
+        if moved or due:
             self._flush(trainer)
+        if due:
+            self._period_start = step
         run = self._logger._session.run
         if run is not None:
             run.current_step = trainer.global_step  # what a plain ``collect()`` is stamped with
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._batches += 1
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._flush(trainer)  # the last epoch's values (logged after on_train_epoch_end)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        self._flush(trainer)
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
         self._flush(trainer)
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict) -> None:

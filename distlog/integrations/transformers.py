@@ -46,7 +46,8 @@ class DistlogCallback(TrainerCallback):
     values become reduced rows, evaluations and checkpoints become log records (checkpoint
     folders also artifacts with ``log_checkpoints=True``), ``on_train_end`` closes the run.
 
-    A later ``trainer.evaluate()`` reopens the same run as a new attempt.
+    A later ``trainer.evaluate()`` reopens the same run as a new attempt that only appends
+    rows: nothing stored is rewound, a value at a step its series already has is refused.
     """
 
     def __init__(self, root: Any = None, experiment: str | None = None, run_id: str | None = None, *,
@@ -75,11 +76,13 @@ class DistlogCallback(TrainerCallback):
         self.session.close(ok=True)
 
     # ---- TrainerCallback ----------------------------------------------------------------------
-    def _open(self, args: Any, state: Any, model: Any = None) -> None:
+    def _open(self, args: Any, state: Any, model: Any = None, training: bool = False) -> None:
         if self.session.is_open:
             return
-        resume = int(state.global_step) if state.global_step else None
-        run = self.session.open(resume_step=resume)
+        # training from a checkpoint rewinds the series to its step; an evaluation alone
+        # (``trainer.evaluate()``, after training or in a new process) only appends rows
+        resume = int(state.global_step) if training and state.global_step else None
+        run = self.session.open(resume_step=resume, append=not training)
         params: dict[str, Any] = {"args": args.to_dict()}
         config = getattr(model, "config", None)
         if config is not None and hasattr(config, "to_dict"):
@@ -89,7 +92,7 @@ class DistlogCallback(TrainerCallback):
             run.logs.info(f"resumed at global step {resume}; series rewound to step {resume}")
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        self._open(args, state, model)
+        self._open(args, state, model, training=True)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         run = self.session.run

@@ -310,6 +310,9 @@ class RowTable:
         self.complete_ready = False  # some series filled a chunk that is not written yet
         self.truncated = False  # a loaded series was shortened: publish that before new chunks
         self.failed: dict[str, BaseException] = {}  # series whose last write failed
+        #: refuse rows whose step does not increase without a warning (the telemetry of an
+        #: attempt that appends: an evaluation's flush at a step training already recorded)
+        self.quiet_refusals = False
         self.uncreated = False  # a series got rows and has no array yet (the writer creates it)
         self._made_groups: set[str] = set()  # groups this table wrote for nested keys
         self._root: Any = None  # the table's zarr StorePath (``_store_root``)
@@ -545,13 +548,15 @@ class RowTable:
         self.backend.put_object(f"{self.zarr_path}/{path}", data)
 
     # -- loading an existing table (resume) ------------------------------------------------
-    def load(self, truncate_after_step: float | None = None) -> None:
+    def load(self, truncate_after_step: float | None = None, rewind: bool = True) -> None:
         """Adopt what is committed on the store, for a new attempt of the run to continue.
 
         Rows with a step past ``truncate_after_step`` (the checkpoint's) are dropped now; and
-        each series is rewound again at its first new row, to before that row's step, so a
-        new attempt that restarts at a step already stored replaces those rows instead of
-        appending them out of order (steps of a series always strictly increase).
+        with ``rewind`` each series is rewound again at its first new row, to before that
+        row's step, so a new attempt that restarts at a step already stored replaces those
+        rows instead of appending them out of order (steps of a series always strictly
+        increase). Without ``rewind`` the attempt appends: a new row at or before a series'
+        last stored step is refused (``_increasing``), no stored row is dropped.
         """
         try:
             commit = self.backend.read_json(self.commit_path)
@@ -566,6 +571,8 @@ class RowTable:
                 self._truncate(key, s, int(np.argmax(later)) if later.any() else n, steps)
             else:
                 self._adopt(s, n, steps)
+            if not rewind:
+                s.stored = None  # (``add`` rewinds a series only while it holds ``stored``)
 
     def _stored_series(self, key: str) -> _Series:
         """A series an earlier attempt stored. Where puts are cheap (local disk) and the writer
@@ -715,11 +722,12 @@ class RowTable:
         before = np.maximum.accumulate(np.concatenate([[s.last_step], steps[:-1]]))
         keep = steps > before
         dropped = int((~keep).sum())
-        if dropped:
+        if dropped and not self.quiet_refusals:
             warn(f"{self.name} series {key!r}: refused {dropped} row(s) whose step did not "
                  f"increase (first at step {steps[~keep][0]:g}, last stored step "
                  f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
                  key=f"refused:{self.name}:{key}")
+        if dropped:
             s.dropped += dropped
         return rows[keep]
 

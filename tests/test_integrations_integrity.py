@@ -1,0 +1,186 @@
+"""Lightning: every value lands in the row of the step Lightning logged it at, whatever hooks
+and callbacks surround it, and a fit never ends in an exception of distlog's. Real Trainers
+with tiny models in this process (one device) and, for DDP, a real 2-rank gloo fit."""
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+pl = pytest.importorskip("lightning.pytorch")
+import torch  # noqa: E402
+
+import distlog  # noqa: E402
+from distlog.integrations.lightning import DistlogLogger  # noqa: E402
+from support.framework_runs import SCRIPTS, run_script  # noqa: E402
+
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class Tiny(pl.LightningModule):
+    """``log_train(module)`` runs in ``training_step``, ``log_val(module)`` in ``validation_step``."""
+
+    def __init__(self, log_train=None, log_val=None):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.log_train, self.log_val = log_train, log_val
+
+    def training_step(self, batch, batch_idx):
+        if self.log_train:
+            self.log_train(self, batch_idx)
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        if self.log_val:
+            self.log_val(self, batch_idx)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _data(batches: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(2 * batches, 2)), batch_size=2)
+
+
+def _trainer(logger: DistlogLogger, callbacks=(), **kw) -> "pl.Trainer":
+    kw = {"max_epochs": 1, "enable_checkpointing": False, "num_sanity_val_steps": 0, **kw}
+    return pl.Trainer(accelerator="cpu", devices=1, logger=logger, callbacks=[*callbacks, logger.callback],
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=logger.save_dir, **kw)
+
+
+def _rows(run, key: str) -> list[tuple[int, float, int]]:
+    r = run.metrics.numpy(key)
+    return list(zip(map(int, r["step"]), map(float, r["mean"]), map(int, r["count"])))
+
+
+def _open(tmp_path, version: str = "r"):
+    return distlog.open_run(tmp_path / "e" / version)
+
+
+def test_an_epoch_metric_gets_one_row_per_epoch(tmp_path):
+    def log_train(m, i):
+        m.log("m", float(m.current_epoch * 10 + 1), on_step=False, on_epoch=True)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, max_epochs=3).fit(Tiny(log_train), _data(4))
+    run = _open(tmp_path)
+    assert _rows(run, "m") == [(3, 1.0, 1), (7, 11.0, 1), (11, 21.0, 1)]
+    assert _rows(run, "epoch") == [(3, 0.0, 1), (7, 1.0, 1), (11, 2.0, 1)]
+
+
+def test_an_epoch_metric_beside_validation_completes_the_fit(tmp_path):
+    # validation and the training epoch's end both log at the epoch's last step, each with the
+    # ``epoch`` entry Lightning adds; a checkpoint flushes between them
+    def log_train(m, i):
+        m.log("train_v", float(m.current_epoch + 1), on_step=False, on_epoch=True)
+
+    def log_val(m, i):
+        m.log("val_v", float(10 * m.current_epoch))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, max_epochs=2, enable_checkpointing=True).fit(Tiny(log_train, log_val), _data(4), _data(2))
+    run = _open(tmp_path)
+    assert run.info.status == "completed"
+    assert _rows(run, "train_v") == [(3, 1.0, 1), (7, 2.0, 1)]
+    assert _rows(run, "val_v") == [(3, 0.0, 1), (7, 10.0, 1)]
+    assert _rows(run, "epoch") == [(3, 0.0, 1), (7, 1.0, 1)]
+    assert [r.message for r in run.logs.query(level="WARNING")] == []
+
+
+@pytest.mark.timeout(400)
+def test_an_epoch_metric_beside_validation_under_ddp(tmp_path):
+    from integration_scripts.lightning_epochs import epoch_value
+
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_epochs.py"), str(root), str(out), "--devices", "2"], tmp_path)
+    info = json.loads((out / "epochs.json").read_text())
+    assert (info["world"], info["steps_per_epoch"]) == (2, 4)
+    run = distlog.open_run(root / "ep" / "ddp")
+    assert (run.info.status, run.info.world_size) == ("completed", 2)
+    expected = [(4 * e + 3, float(np.mean([epoch_value(r, e) for r in (0, 1)])), 2) for e in (0, 1)]
+    assert _rows(run, "train_v") == expected
+    assert [(s, c) for s, _, c in _rows(run, "val_v")] == [(3, 2), (7, 2)]
+    assert _rows(run, "epoch") == [(3, 0.0, 2), (7, 1.0, 2)]
+
+
+def test_direct_collects_under_gradient_accumulation_keep_every_value(tmp_path):
+    def log_train(m, i):
+        m.logger.experiment.metrics("train").collect(x=float(i))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, accumulate_grad_batches=2, log_every_n_steps=1).fit(Tiny(log_train), _data(8))
+    run = _open(tmp_path)
+    assert run.info.status == "completed"
+    # the two micro-batches of each optimizer step make its row
+    assert _rows(run, "train/x") == [(s, 2 * s + 0.5, 2) for s in range(4)]
+    assert [r.message for r in run.logs.query(level="WARNING")] == []
+
+
+def test_a_callback_logging_before_ours_shifts_no_row(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    lr = pl.callbacks.LearningRateMonitor(logging_interval="step")  # logs at batch start, before us
+    _trainer(logger, callbacks=[lr], log_every_n_steps=1).fit(Tiny(log_train), _data(6))
+    run = _open(tmp_path)
+    assert run.info.status == "completed"
+    assert _rows(run, "v") == [(s, float(s), 1) for s in range(6)]
+    assert [s for s, _, _ in _rows(run, "lr-SGD")] == list(range(6))
+
+
+def test_values_collected_over_a_period_make_one_row_at_its_last_step(tmp_path):
+    # flush_every_n_steps merges direct collects; Lightning's own logs keep their steps
+    def log_train(m, i):
+        m.logger.experiment.metrics("train").collect(x=1.0)
+        m.log("v", float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r", flush_every_n_steps=3)
+    _trainer(logger, log_every_n_steps=3).fit(Tiny(log_train), _data(6))
+    run = _open(tmp_path)
+    assert _rows(run, "v") == [(2, 2.0, 1), (5, 5.0, 1)]
+    assert _rows(run, "train/x") == [(2, 1.0, 3), (5, 1.0, 3)]
+
+
+def test_validate_with_a_new_trainer_keeps_the_fits_rows(tmp_path):
+    def log_val(m, i):
+        m.log("val_v", float(m.current_epoch + 1))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    model = Tiny(log_val=log_val)
+    fit = _trainer(logger, max_epochs=3)
+    fit.fit(model, _data(4), _data(2))
+    fitted = _rows(_open(tmp_path), "val_v")
+    assert [s for s, _, _ in fitted] == [3, 7, 11]
+    _trainer(logger).validate(model, _data(2))  # a new Trainer logs at step 0: refused, not rewound
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    assert _rows(run, "val_v") == fitted
+    assert [s for s, _, _ in _rows(run, "epoch")] == [3, 7, 11]
+    assert any("trainer.validate() logs at step 0" in r.message for r in run.logs.query(level="WARNING"))
+    fit.validate(model, _data(2))  # the fit's Trainer logs at the step the fit reached: appended
+    assert [s for s, _, _ in _rows(_open(tmp_path), "val_v")] == [3, 7, 11, 12]
+
+
+def test_two_loggers_share_a_trainer(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(i))
+
+    a = DistlogLogger(str(tmp_path / "a"), name="e", version="r")
+    b = DistlogLogger(str(tmp_path / "b"), name="e", version="r")
+    pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=[a, b], callbacks=[a.callback, b.callback],
+               log_every_n_steps=1, enable_progress_bar=False, enable_model_summary=False,
+               enable_checkpointing=False, default_root_dir=str(tmp_path)).fit(Tiny(log_train), _data(2))
+    assert a.callback.state_key != b.callback.state_key
+    for where in ("a", "b"):
+        assert _rows(distlog.open_run(tmp_path / where / "e" / "r"), "v") == [(0, 0.0, 1), (1, 1.0, 1)]
