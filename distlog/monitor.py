@@ -96,7 +96,8 @@ class RankMonitor:
         due = self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(), force=closing)
         if due:
             writer = self._writers.main()
-            if T.TABLE in writer.tables:
+            table = writer.tables.get(T.TABLE)
+            if table is not None and not table.read_only:  # (read only: another world size)
                 for key, rows in due.items():
                     writer.put(T.TABLE, key, rows)
 

@@ -539,9 +539,10 @@ def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: 
 
 def _check_telemetry_width(tables: dict[str, RowTable], ctx: RunContext, warn: Callable[[str], None]) -> None:
     """An attempt at another world size cannot extend the stored telemetry (one column per
-    rank): it keeps what is stored and writes none (said in the log)."""
+    rank): it keeps what is stored (cut back to ``resume_step`` like every series: the table
+    stays with the writer, which publishes that) and writes none (said in the log)."""
     t = tables.get(T.TABLE)
     if t is not None and any(s.width != len(t.columns) for s in t.series.values()):
-        del tables[T.TABLE]
+        t.read_only = True
         warn(f"telemetry is not stored for attempt {ctx.attempt}: the stored "
              f"table has another world size than {ctx.world_size}")

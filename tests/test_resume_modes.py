@@ -145,3 +145,26 @@ def test_last_step_is_the_largest_stored_step_across_attempts(tmp_path):
     assert attempt(lambda exp: exp.params.set(lr=0.1)) == 99
     assert attempt(lambda exp: exp.metrics("val").log(step=3, acc=1.0)) == 99
     assert attempt(lambda exp: exp.params.set(lr=0.2), resume_step=50) == 50
+
+
+def _flushes(rank, world, root, start, stop, resume_step):
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("r", resume_step=resume_step):
+        for step in range(start, stop):
+            exp.metrics.collect(step=step, loss=float(step))
+            exp.metrics.flush()
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_a_checkpoint_resume_at_another_world_size_cuts_the_telemetry_back_too(tmp_path):
+    """Attempt 0 on 2 ranks (steps 0..7); attempt 1 on 1 rank resumes at the checkpoint of
+    step 3: the telemetry table (one column per rank: not extended at another world size)
+    drops its rows past step 3 as every series does."""
+    root = str(tmp_path / "root")
+    run_ranks(_flushes, 2, tmp_path, root, 0, 8, None, timeout=120)
+    _flushes(0, 1, root, 4, 6, 3)
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.metrics.read("loss")["step"].tolist() == [0, 1, 2, 3, 4, 5]
+    tel = run.telemetry.matrix("interval")
+    assert tel.step.tolist() == [0, 1, 2, 3] and tel.values.shape == (4, 2)

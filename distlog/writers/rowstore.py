@@ -313,6 +313,9 @@ class RowTable:
         #: refuse rows whose step does not increase without a warning (the telemetry of an
         #: attempt that appends: an evaluation's flush at a step training already recorded)
         self.quiet_refusals = False
+        #: takes no new rows (the stored telemetry of an attempt at another world size); what
+        #: it holds is still committed (a resume cut it back)
+        self.read_only = False
         self.uncreated = False  # a series got rows and has no array yet (the writer creates it)
         self._made_groups: set[str] = set()  # groups this table wrote for nested keys
         self._root: Any = None  # the table's zarr StorePath (``_store_root``)
