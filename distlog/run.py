@@ -267,7 +267,7 @@ class Run:
                 self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
                 self._write_start_meta(peers)
-                decided = ("ok", (run_id, self.attempt))
+                decided = ("ok", (run_id, self.attempt, self.experiment))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
                 decided = ("error", (type(e), str(e)))
                 failure = e
@@ -276,7 +276,12 @@ class Run:
             if self.rank == 0:
                 raise failure
             raise _rebuild(*value)
-        run_id, attempt = value
+        run_id, attempt, experiment = value
+        if experiment != self.experiment:  # (a name built per rank: a timestamp, a hostname)
+            warn(f"rank {self.rank} named the experiment {self.experiment!r}, rank 0 "
+                 f"{experiment!r}: this rank's logs, files and series go to rank 0's run "
+                 f"{experiment}/{run_id}; give every rank the same experiment name")
+            self.experiment = experiment
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()

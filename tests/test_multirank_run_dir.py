@@ -94,3 +94,33 @@ def test_a_run_destroys_its_own_gloo_group_at_close(tmp_path):
     for groups, total in results:
         assert groups == [True, True, True, True]
         assert total == 3.0
+
+
+def _named_per_rank_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.experiment(f"sweep-{rank}"), exp.run("r"):  # e.g. a timestamp taken per rank
+        exp.metrics.collect(step=0, loss=float(rank))
+        exp.metrics.log(step=0, own=float(rank))
+        exp.info(f"rank {rank} here")
+        exp.metrics.flush()
+        return exp.current_run.storage.url
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_ranks_that_name_the_experiment_differently_write_into_rank_0s_run(tmp_path):
+    """The experiment name, like the run id, is rank 0's: a rank that built another name (a
+    timestamp, a host name) writes its logs and series into rank 0's run, with a warning,
+    instead of into a folder of its own."""
+    import distlog
+
+    root = str(tmp_path / "root")
+    urls = run_ranks(_named_per_rank_worker, 2, tmp_path, root, timeout=90)
+    assert urls[0] == urls[1] and urls[0].endswith("sweep-0/r")
+    assert "sweep-1" not in os.listdir(root)
+    run = distlog.open_run(f"{root}/sweep-0/r")
+    assert run.metrics.read("loss")["count"].tolist() == [2]
+    assert run.metrics.read("own", rank=1)["value"].tolist() == [1.0]
+    assert "rank 1 here" in [r.message for r in run.logs.query(rank=1)]
