@@ -93,7 +93,16 @@ class RankMonitor:
         once a second, and at the closing flush)."""
         if self.telemetry is None or self._ctx.rank != 0 or not len(slots):
             return
-        due = self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(), force=closing)
+        self._hand_over(self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(),
+                                           force=closing))
+
+    def hand_off(self) -> None:
+        """Rank 0, closing: the telemetry kept since the last hand-off goes to the writer (a
+        failing run of several ranks has no closing flush to force it out)."""
+        if self.telemetry is not None and self._ctx.rank == 0:
+            self._hand_over(self.telemetry.drain())
+
+    def _hand_over(self, due: dict[str, np.ndarray]) -> None:
         if due:
             writer = self._writers.main()
             table = writer.tables.get(T.TABLE)

@@ -427,6 +427,10 @@ class Run:
                 self.writers.local()
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+        try:
+            self.monitor.hand_off()  # telemetry not handed over yet (no closing flush on failure)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
         errors.extend(self.writers.close())
         if errors and incoming is None:
             status, exc = "failed", errors[0]

@@ -210,9 +210,12 @@ class Telemetry:
         if not self._lead or not (force or now >= self._next_handoff):
             return {}
         self._next_handoff = now + self.handoff_interval
-        return self._drain()
+        return self.drain()
 
-    def _drain(self) -> dict[str, np.ndarray]:
+    def drain(self) -> dict[str, np.ndarray]:
+        """``{field: rows}`` of every flush kept since the last hand-off (``{}`` if none)."""
+        if not self._lead:
+            return {}
         n, w, f = len(self._lead), self.world_size, len(FIELDS)
         block = self._pending[:n].reshape(n, w, f)  # (flushes, ranks, fields)
         if len(self._keys) < f and np.isfinite(block[:, :, 4:]).any():

@@ -214,3 +214,30 @@ def test_gpu_memory_and_utilisation_in_telemetry(root):
         return
     util = tel.matrix("gpu_util").values
     assert np.isfinite(util).all() and ((util >= 0) & (util <= 100)).all()
+
+
+def _failing_after_flushes(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    try:
+        with exp.run("r"):
+            for step in range(20):  # well within one telemetry hand-off interval (1 s)
+                exp.metrics.collect(step=step, loss=float(step))
+                exp.metrics.flush()
+            raise RuntimeError(f"rank {rank} fails")
+    except RuntimeError:
+        return True
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_a_failing_run_keeps_the_telemetry_of_every_flush(tmp_path):
+    """A multi-rank run that fails has no closing flush to force rank 0's kept telemetry out:
+    close hands it to the writer, so every flush's row is stored."""
+    root = str(tmp_path / "root")
+    run_ranks(_failing_after_flushes, 2, tmp_path, root, timeout=90)
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.info.status == "failed"
+    assert run.metrics.read("loss")["step"].tolist() == list(range(20))
+    assert run.telemetry.matrix("interval").flush.tolist() == list(range(20))
