@@ -107,9 +107,14 @@ def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
 
 
 def _fresh(rec: dict[str, Any], now: float, threshold: float) -> bool:
-    """Whether a heartbeat is recent: younger than ``threshold``, or than two of its own
-    intervals when the rank beats less often than that (``heartbeat_interval=900`` against
-    the default 300 s threshold: alive between its beats)."""
+    """Whether a heartbeat shows a live rank: not a rank's final record of a failure (its
+    peers' run is over: a killed rank 0 leaves no end to the run, its peers' fresh "failed"
+    records must not keep it "running") and recent — younger than ``threshold``, or than two
+    of its own intervals when the rank beats less often than that (``heartbeat_interval=900``
+    against the default 300 s threshold: alive between beats). A final "completed" record
+    counts: rank 0 writes the run's end right after its own."""
+    if rec.get("state") == "failed":
+        return False
     try:
         interval = float(rec.get("interval") or 0.0)
     except (TypeError, ValueError):

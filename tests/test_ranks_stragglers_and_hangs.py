@@ -241,3 +241,23 @@ def test_a_failing_run_keeps_the_telemetry_of_every_flush(tmp_path):
     assert run.info.status == "failed"
     assert run.metrics.read("loss")["step"].tolist() == list(range(20))
     assert run.telemetry.matrix("interval").flush.tolist() == list(range(20))
+
+
+def test_a_run_whose_rank_0_died_is_not_kept_running_by_its_peers_final_records(tmp_path):
+    """Rank 0 killed (no end written); rank 1 ended "failed" (a FlushError) and wrote a fresh
+    final heartbeat: the run is judged ended at once (failed, with failure records; stale
+    without), not "running" until rank 1's record ages past the stale threshold."""
+    from distlog.heartbeat import heartbeat_path, liveness
+    from distlog.layout import RUN_FILE
+    from distlog.storage import open_storage
+
+    store = open_storage(str(tmp_path / "run"))
+    now = time.time()
+    meta = {"status": "running", "attempt": 0}
+    store.write_json(RUN_FILE, meta)
+    beat = {"format": 1, "attempt": 0, "interval": 30, "state": "running", "time": now - 400}
+    store.write_json(heartbeat_path(0), {**beat, "rank": 0})  # killed 400 s ago
+    store.write_json(heartbeat_path(1), {**beat, "rank": 1, "state": "failed", "time": now - 1})
+    assert liveness(store, meta, now=now, threshold=300)[0] == "stale"  # (no failure record here)
+    store.write_json(heartbeat_path(1), {**beat, "rank": 1, "state": "completed", "time": now - 1})
+    assert liveness(store, meta, now=now, threshold=300)[0] == "running"  # rank 0 ends it next
