@@ -12,7 +12,7 @@ Stdlib only. A template carries its site options in two forms, both at the top:
 Grid files hold one configuration per line, ``key=value key=value``; blank lines and
 ``#`` comments are skipped, so line *i* is the *i*-th configuration (``SLURM_ARRAY_TASK_ID``).
 ``run_name`` mirrors the naming in ``slurm/array_sweep.sbatch`` for files written by
-``write_grid_file``::
+``write_grid_file`` (of a line read back: ``read_grid_line(..., as_text=True)``)::
 
     python -m distlog.slurm grid --param lr=0.1,0.01 --param seed=0,1,2 -o grid.txt
     python -m distlog.slurm render torchrun_single_node PARTITION=gpu NPROC=4 > job.sbatch
@@ -181,8 +181,11 @@ def _grid_line(config: dict[str, Any], index: int) -> str:
     return " ".join(tokens)
 
 
-def read_grid_line(path: str | os.PathLike[str], index: int) -> dict[str, Any]:
-    """Configuration number ``index`` (0-based, blank and ``#`` lines skipped) of a grid file."""
+def read_grid_line(path: str | os.PathLike[str], index: int, *, as_text: bool = False) -> dict[str, Any]:
+    """Configuration number ``index`` (0-based, blank and ``#`` lines skipped) of a grid file:
+    values as Python values (``parse_value``), or with ``as_text`` as the file spells them —
+    what ``array_sweep.sbatch`` passes on and names the run from: ``run_name(read_grid_line(
+    grid, i, as_text=True))`` is task i's run name (``"007"`` would read back as 7)."""
     lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     if not 0 <= index < len(lines):
@@ -195,7 +198,7 @@ def read_grid_line(path: str | os.PathLike[str], index: int) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         if not sep or not value or not _KEY.match(key):
             raise ValueError(f"grid file {path}, configuration {index}: expected key=value, got {token!r}")
-        config[key] = parse_value(value)
+        config[key] = value if as_text else parse_value(value)
     return config
 
 

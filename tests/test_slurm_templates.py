@@ -284,6 +284,18 @@ def test_array_template_builds_args_and_run_name(tmp_path):
     assert "RUN_NAME amptrue-lr1e-05-seed2-taga_b\n" in out
 
 
+def test_a_grid_line_read_as_text_names_the_run_as_the_template_does(tmp_path):
+    """Text that reads back as a number ("007" → 7, "1e3" → 1000.0): the run name of the
+    line as the file spells it is the template's."""
+    slurm.write_grid_file(tmp_path / "grid.txt", slurm.expand_grid({"ckpt": ["007"], "sched": ["1e3"]}))
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid=(tmp_path / "grid.txt").read_text(), task=0)
+    assert rc == 0, err
+    assert "RUN_NAME ckpt007-sched1e3\n" in out
+    line = slurm.read_grid_line(tmp_path / "grid.txt", 0, as_text=True)
+    assert line == {"ckpt": "007", "sched": "1e3"} and slurm.run_name(line) == "ckpt007-sched1e3"
+    assert slurm.read_grid_line(tmp_path / "grid.txt", 0) == {"ckpt": 7, "sched": 1000.0}
+
+
 @pytest.mark.parametrize("name", ["torchrun_single_node", "torchrun_multi_node"])
 def test_script_args_split_without_globbing(tmp_path, name):
     (tmp_path / "a.txt").write_text("")
