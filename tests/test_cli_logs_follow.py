@@ -30,3 +30,18 @@ def test_follow_a_running_job(tmp_path, capsys):
     assert code == 0 and proc.exitcode == 0
     lines = capsys.readouterr().out.splitlines()
     assert [int(line.split(" line ")[1].split()[0]) for line in lines] == list(range(400))
+
+
+@pytest.mark.timeout(60)
+def test_follow_a_rank_of_a_running_run_that_has_not_logged_yet_waits_for_it(tmp_path):
+    """A rank whose log is not there yet (it starts later) is waited for while the run runs;
+    once the run is over, asking for a rank that never logged is an error naming the ranks."""
+    import distlog
+    from distlog.query import RankNotFound
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0.2)
+    with exp.run("r"):
+        run = distlog.open_run(f"{tmp_path}/default/r")
+        assert list(run.logs.follow(rank=1, timeout=0.3, poll=0.05)) == []
+    with pytest.raises(RankNotFound, match="ranks with logs: 0"):
+        list(distlog.open_run(f"{tmp_path}/default/r").logs.follow(rank=1, timeout=5))

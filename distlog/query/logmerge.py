@@ -196,7 +196,8 @@ class LogReader:
         from .logtail import follow_lines
 
         flt = LogFilter.make(**filters)
-        self._selected(flt)  # unknown ranks are an error here too
+        if not self._is_running():  # (a running run's rank may not have written its log yet)
+            self._selected(flt)  # unknown ranks are an error here too
         for line in follow_lines(self._storage, flt, self._is_running, tail=tail, poll=poll,
                                  lag=lag, timeout=timeout):
             yield parse_line(line)
