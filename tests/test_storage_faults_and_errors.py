@@ -100,6 +100,47 @@ def test_lost_response_on_exclusive_create_still_counts_as_ours(s3_bucket: dict[
 
 @pytest.mark.s3
 @pytest.mark.timeout(120)
+def test_a_segment_stored_but_reported_failed_loses_no_text(s3_bucket: dict[str, Any]) -> None:
+    """A log segment's PUT reaches the store but its answer is lost, then the store answers
+    503 until the call gives up; the writer goes on writing. The retry (a new call) finds the
+    segment stored: every line is on the store once, in order."""
+    from support.faultproxy import ScriptedProxy
+
+    with ScriptedProxy(s3_bucket["endpoint_url"], match=".seg/", methods=("PUT",),
+                       script=["lost"] + ["503"] * 7) as px:
+        b = open_storage(s3_bucket["url"], **{**s3_bucket["storage_options"], "endpoint_url": px.url,
+                                              "retry_attempts": 3, "retry_base_delay": 0.01})
+        app = b.open_appender("logs/rank-00000.attempt-0.log")
+        app.write("line 1\n")
+        with pytest.raises(StorageError):
+            app.flush()  # stored, but the call failed
+        px.script = []  # the store answers again
+        app.write("line 2\n")
+        app.flush()
+        app.write("line 3\n")
+        app.close()
+        assert px.faults["lost"] == 1
+        assert b.read_text("logs/rank-00000.attempt-0.log") == "line 1\nline 2\nline 3\n"
+
+
+def test_segment_names_keep_write_order_when_the_clock_steps_back(monkeypatch: Any) -> None:
+    import distlog.storage.base as base
+
+    b = open_storage(f"memory://clock-{uuid.uuid4().hex[:8]}/run")
+    app = b.open_appender("log")
+    clock = iter([2_000_000_000_000_000_000, 1_000_000_000_000_000_000, 1_000_000_000_000_000_001])
+    real = time.time_ns
+    monkeypatch.setattr(base.time, "time_ns", lambda: next(clock, real()))
+    for text in ("rec1\n", "rec2\n", "rec3\n"):  # each its own segment
+        app.write(text)
+        app.flush()
+    monkeypatch.undo()
+    names = b.segment_names("log")
+    assert len(names) == 3 and b.read_text("log") == "rec1\nrec2\nrec3\n", names
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
 def test_s3_streaming_read_resumes_after_faults(s3_bucket: dict[str, Any], tmp_path: Any) -> None:
     """Half of the ranged GETs of an open stream fail with 503: reads resume at the offset."""
     from support.faultproxy import FaultProxy

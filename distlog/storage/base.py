@@ -241,8 +241,12 @@ class SegmentAppender(Appender):
     A segment is closed when the buffer reaches ``max_bytes`` or ``max_age`` seconds after
     its first byte (checked at each ``write`` and ``flush_due``), on ``flush()`` and on
     ``close()``. Segment names sort in write order:
-    ``<first-write time ns, 20 digits>-<writer id>-<sequence, 8 digits>``. Each segment is
-    written with exclusive create, so a retried upload never duplicates text.
+    ``<first-write time ns, 20 digits>-<writer id>-<sequence, 8 digits>``, the time kept
+    increasing within one writer even if the clock steps back. Each segment is written with
+    exclusive create, so a retried upload never duplicates text. A closed segment's name and
+    bytes are fixed before its first upload: text written while it waits for a retry goes to
+    the next segment, and a retry that finds the segment already stored (its earlier upload
+    landed, the answer was lost) compares the bytes instead of losing what it held.
     """
 
     def __init__(
@@ -261,6 +265,8 @@ class SegmentAppender(Appender):
         self._buf: list[str] = []
         self._size = 0
         self._t0: int | None = None
+        self._last_t0 = 0
+        self._closed_segment: tuple[str, bytes] | None = None  # closed, not stored yet
         self._lock = threading.Lock()
 
     def _due(self) -> bool:
@@ -269,8 +275,8 @@ class SegmentAppender(Appender):
 
     def write(self, text: str) -> None:
         with self._lock:
-            if self._t0 is None:
-                self._t0 = time.time_ns()
+            if self._t0 is None:  # (names sort in write order even if the clock steps back)
+                self._t0 = self._last_t0 = max(time.time_ns(), self._last_t0 + 1)
             self._buf.append(text)
             self._size += len(text)
             due = self._due()
@@ -284,21 +290,34 @@ class SegmentAppender(Appender):
         """Close the open segment only when it is full or ``max_age`` old: one PUT per
         segment, however often this is called (e.g. at every metrics flush)."""
         with self._lock:
-            due = self._due()
+            due = self._due() or self._closed_segment is not None
         if due:
             self.flush()
 
     def flush(self) -> None:
+        """Store every text written so far: a segment that failed before first, then the
+        buffer as a new one. On a failure (raised) the text stays for the next flush."""
         with self._lock:
-            if not self._buf:
-                return
-            data = "".join(self._buf).encode("utf-8", APPEND_ERRORS)
-            name = f"{self._t0:020d}-{self._writer}-{self._seq:08d}"
-            # exclusive create: a retry after an ambiguous failure cannot write it twice; the
-            # buffer is dropped only once the segment is stored, so a failure loses nothing
-            self.backend.create_bytes(f"{self.path}{SEGMENT_SUFFIX}/{name}", data)
-            self._buf, self._size, self._t0 = [], 0, None
-            self._seq += 1
+            while True:
+                if self._closed_segment is None:
+                    if not self._buf:
+                        return
+                    name = f"{self._t0:020d}-{self._writer}-{self._seq:08d}"
+                    self._closed_segment = (name, "".join(self._buf).encode("utf-8", APPEND_ERRORS))
+                    self._buf, self._size, self._t0 = [], 0, None
+                    self._seq += 1
+                self._store(*self._closed_segment)
+                self._closed_segment = None
+
+    def _store(self, name: str, data: bytes) -> None:
+        path = f"{self.path}{SEGMENT_SUFFIX}/{name}"
+        if self.backend.create_bytes(path, data) or self.backend.read_bytes(path) == data:
+            return  # stored now, or by an earlier attempt whose answer was lost
+        # another object holds the name (no writer reuses one: not seen in practice): the
+        # text goes under the next name of this writer
+        self._closed_segment = (f"{name[:20]}-{self._writer}-{self._seq:08d}", data)
+        self._seq += 1
+        self._store(*self._closed_segment)
 
     def close(self) -> None:
         self.flush()

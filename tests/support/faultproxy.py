@@ -121,6 +121,29 @@ class FaultProxy:
             return kind
 
 
+class ScriptedProxy(FaultProxy):
+    """A ``FaultProxy`` that fails requests by script: each request whose path contains
+    ``match`` and whose method is in ``methods`` takes the next fault of ``script`` (None or
+    "" passes it); the others, and all once the script is spent, pass."""
+
+    def __init__(self, upstream: str, match: str = "", methods: tuple[str, ...] = ("PUT",),
+                 script: list[str | None] | None = None) -> None:
+        super().__init__(upstream, fail_rate=0.0)
+        self.match, self.methods, self.script = match, set(methods), list(script or [])
+
+    def decide(self, method: str) -> str | None:
+        with self._lock:
+            self.requests[method] += 1
+            path = self.log[-1][1] if self.log else ""
+            if method in self.methods and self.match in path and self.script:
+                kind = self.script.pop(0)
+                if kind:
+                    self.faults[kind] += 1
+                    self.faulted_methods[method] += 1
+                return kind or None
+            return None
+
+
 class RecordingProxy(FaultProxy):
     """A ``FaultProxy`` that fails nothing and logs ``(method, path, query keys, body bytes)``
     of every request."""
