@@ -177,6 +177,18 @@ def test_s3_missing_bucket_is_storage_error(moto_server: dict[str, Any]) -> None
     assert time.monotonic() - t0 < 10  # permanent: not retried
 
 
+@pytest.mark.s3
+@pytest.mark.timeout(60)
+def test_uploading_a_local_file_that_is_gone_names_the_file_not_the_bucket(
+        s3_bucket: dict[str, Any], tmp_path: Any) -> None:
+    b = open_storage(s3_bucket["url"], **s3_bucket["storage_options"])
+    gone = tmp_path / "gone.bin"
+    with pytest.raises(FileNotFoundError, match="no local file to upload") as info:
+        b.create_file("blob", str(gone))
+    assert info.value.filename == str(gone) and not isinstance(info.value, StorageError)
+    assert not b.exists("blob")
+
+
 @pytest.mark.gcs
 @pytest.mark.timeout(60)
 def test_gcs_missing_bucket_is_storage_error(fake_gcs_server: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import re
 import uuid
 from typing import IO, Any, Callable, TypeVar
@@ -193,6 +194,9 @@ class FsspecBackend(StorageBackend):
         return self._exclusive(path, lambda full, marker: self._put_new(full, data, marker))
 
     def create_file(self, path: str, local_path: str) -> bool:
+        if not os.path.isfile(local_path):  # (the store's "not found" reads as a missing bucket)
+            raise FileNotFoundError(errno.ENOENT, f"no local file to upload as {self.url}/{path}",
+                                    str(local_path))
         # Cheap check first: content-addressed artifacts are usually already there, and a
         # large upload is worth skipping. The conditional put below still decides races.
         if self.exists(path):
