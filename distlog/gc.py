@@ -195,10 +195,14 @@ def _size(root: StorageBackend, path: str) -> int | None:
 
 
 def _sweep_markers(root: StorageBackend, grace: float) -> None:
-    """Remove old upload leases, freshness markers whose blob is gone, and sweeping markers
-    that crashed collectors left (older than ``SWEEP_WAIT``: never a live collector's) —
-    best effort."""
+    """Remove old upload leases, freshness markers whose blob is gone, sweeping markers that
+    crashed collectors left (older than ``SWEEP_WAIT``: never a live collector's) and partial
+    uploads of crashed writers in the blob store (local disk: hidden ``.tmp-`` files) older
+    than the grace — best effort."""
     now = time.time()
+    for p in root.leftover_temporaries(BLOB_DIR, now - max(grace, SWEEP_WAIT)):
+        with contextlib.suppress(FileNotFoundError):
+            root.delete(p)
     for folder, strip, cutoff in ((LEASE_DIR, ".json", now - grace), (FRESH_DIR, "", now - grace),
                                   (SWEEP_DIR, "", now - SWEEP_WAIT)):
         for n in root.list_dir(folder):

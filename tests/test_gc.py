@@ -197,3 +197,19 @@ def test_run_discovery_skips_the_store_and_tables(tmp_path):
 def test_negative_grace_is_refused(tmp_path):
     with pytest.raises(ValueError, match="grace_seconds"):
         collect_garbage(str(tmp_path), grace_seconds=-1)
+
+
+def test_a_crashed_uploads_partial_file_is_swept_once_old(tmp_path):
+    """A local upload killed midway leaves a hidden partial file in the blob store that no
+    listing shows: gc removes it once older than the grace (and than any live upload's
+    pause), and leaves a recent one (an upload in progress) alone."""
+    root, kept, orphan, young = _setup(tmp_path)
+    folder = os.path.join(root, os.path.dirname(blob_path(kept)))
+    old, live = os.path.join(folder, ".tmp-0123456789abcdef.part"), os.path.join(folder, ".tmp-fedcba9876543210.part")
+    for p in (old, live):
+        with open(p, "wb") as f:
+            f.write(b"x" * 1000)
+    os.utime(old, (OLD, OLD))
+    collect_garbage(root, grace_seconds=3600)
+    assert not os.path.exists(old) and os.path.exists(live)
+    assert os.path.exists(os.path.join(root, blob_path(kept)))

@@ -157,6 +157,12 @@ class StorageBackend(ABC):
         """Modification time (seconds since the epoch), or None when unknown."""
         return None
 
+    def leftover_temporaries(self, path: str, older_than: float) -> list[str]:
+        """Partial uploads a crashed writer left below ``path`` and listings never show,
+        last modified before ``older_than`` (epoch seconds): paths for ``delete``. None on a
+        store whose uploads appear whole or not at all (this default)."""
+        return []
+
     def walk(self, path: str = "") -> list[str]:
         """Every file below ``path`` (paths relative to this root, sorted): the whole tree, for
         ``distlog gc``. Segmented files appear once, under their logical name. This default

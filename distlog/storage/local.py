@@ -169,6 +169,15 @@ class LocalBackend(StorageBackend):
             out.extend(prefix + f for f in files if not f.startswith(".tmp-"))
         return sorted(out)
 
+    def leftover_temporaries(self, path: str, older_than: float) -> list[str]:
+        out = []
+        for folder, _dirs, files in os.walk(self._p(path)):
+            for f in files:
+                full = os.path.join(folder, f)
+                if f.startswith(".tmp-") and _mtime(full) < older_than:
+                    out.append(os.path.relpath(full, self.root).replace(os.sep, "/"))
+        return sorted(out)
+
     def modified_time(self, path: str) -> float | None:
         try:
             return os.path.getmtime(self._p(path))
@@ -199,3 +208,10 @@ def _unlink_quietly(p: str) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.path.getmtime(path)
+    except FileNotFoundError:  # (finished meanwhile)
+        return float("inf")
