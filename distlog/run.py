@@ -374,7 +374,8 @@ class Run:
         # from them while it runs (``needs_live_step``) and stored again at close
         self._stored_last_step = meta.get("last_step")
         meta.update({
-            "last_step": None, "status": "running", "rank_errors": [], "started": attempt["started"], "ended": None, "error": None,
+            "last_step": None, "status": "running", "rank_errors": [], "started": attempt["started"],
+            "ended": None, "error": None,
             "world_size": self.world_size, "hosts": attempt["hosts"], "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "argv": list(sys.argv), "cwd": os.getcwd(),
             "git": _git_state(), "python": platform.python_version(), "torch": torch_version,
