@@ -86,6 +86,8 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
             if digest in referenced:  # recorded by a save meanwhile
                 n_ref += 1
                 continue
+            if not root.exists(sweep_path(digest)):  # a save waited SWEEP_WAIT and took it back
+                continue
             if _last_used(root, digest) > time.time() - grace_seconds:  # reused meanwhile
                 young += 1
                 continue
