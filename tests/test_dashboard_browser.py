@@ -298,3 +298,52 @@ def test_open_chart_drops_its_rows_when_a_resume_rewinds_the_series(browser, tmp
     finally:
         ctx.close()
         url.stop()
+
+
+def _open(browser, url, fragment):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors  # type: ignore[attr-defined]
+    pg.goto(url + fragment)
+    return ctx, pg
+
+
+@pytest.mark.timeout(120)
+def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
+    """Steps 0..9 have no spread (no band sent); 10..19 have one: the polled band must be
+    drawn at 10..19 with the stored min/max, not appended at the first rows' steps."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    url = ctx = None
+    try:
+        with exp.experiment("live"), exp.run("band"):
+            def write(steps):
+                for s in steps:
+                    for micro in range(4):
+                        exp.metrics.collect(step=s, acc=0.0 if s < 10 else float(s + micro))
+                    exp.metrics.flush()
+                exp.metrics.commit()
+            write(range(10))
+            url = distlog.serve(root)
+            ctx, pg = _open(browser, url, "#/run?path=live/band&tab=charts")
+            assert "min" not in wait_chart(pg, "acc")
+            write(range(10, 20))
+            pg.wait_for_function("() => +document.querySelector(\".chart[data-key='acc']\").dataset.lastStep >= 19",
+                                 timeout=30_000)
+            v = pg.evaluate("() => window.distlog.charts['acc'].values()")
+            s = distlog.open_run(os.path.join(root, "live", "band")).metrics.read("acc")
+            store = {int(st): (mn, mx) for st, mn, mx in zip(s["step"], s["min"], s["max"])}
+            assert v["x"] == list(range(20))
+            assert [(mn, mx) for mn, mx in zip(v["min"], v["max"])] == [store[x] for x in v["x"]]
+            lens = pg.evaluate("() => Object.values(window.distlog.charts['acc'].parts[0].cols).map(a => a.length)")
+            assert len(set(lens)) == 1
+            assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
+        exp.close()
+        if url:
+            url.stop()

@@ -81,6 +81,10 @@ export class MetricChart {
       const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
         width: this.width(), x: this.opts.x, start: p.rows });
       if (s.generation !== p.generation) { await this.load(); return; }
+      // another set of columns (a min–max band appeared or went): the held rows have none of
+      // it, so appending would misalign the columns; read the whole series again
+      const have = Object.keys(p.cols).sort().join(), got = Object.keys(s.columns).sort().join();
+      if (have !== got) { await this.load(); return; }
       for (const [c, v] of Object.entries(s.columns)) p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
       grew = true;
