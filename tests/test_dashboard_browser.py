@@ -347,3 +347,35 @@ def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
         exp.close()
         if url:
             url.stop()
+
+
+@pytest.mark.timeout(120)
+def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, tmp_path):
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    url = ctx = None
+    try:
+        with exp.experiment("live"), exp.run("chatty"):
+            exp.info("line 0", step=0)
+            exp.metrics.log(step=0, x=0.0)
+            exp.metrics.commit()
+            url = distlog.serve(root)
+            ctx, pg = _open(browser, url, "#/run?path=live/chatty&tab=logs")
+            pg.wait_for_selector("#log-list .logline[data-step]")
+            assert pg.is_checked("#log-follow")
+            for i in range(1, 1300):  # far more than a poll's page between two polls
+                exp.info(f"line {i}", step=i // 60)
+            exp.metrics.log(step=1, x=1.0)
+            exp.metrics.commit()
+            pg.wait_for_function("() => [...document.querySelectorAll('#log-list .msg')].some(m => m.textContent === 'line 1299')",
+                                 timeout=30_000)
+            msgs = pg.locator("#log-list .msg").all_text_contents()
+            nums = [int(m[5:]) for m in msgs if m.startswith("line ")]
+            assert nums == list(range(1300))
+            assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
+        exp.close()
+        if url:
+            url.stop()
