@@ -379,3 +379,43 @@ def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, 
         exp.close()
         if url:
             url.stop()
+
+
+@pytest.mark.timeout(120)
+def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp_path):
+    """lr=0.01 never logs 'val/score': that chart has one group fewer, and must not shift the
+    other groups' colours away from the chips."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("g"):
+        for lr in (0.1, 0.01, 0.001):
+            for seed in (0, 1):
+                with exp.run(f"lr{lr}-s{seed}", params={"lr": lr, "seed": seed}):
+                    for s in range(5):
+                        exp.metrics.log(step=s, **{"train/loss": lr * 100 + seed})
+                        if lr != 0.01:
+                            exp.metrics.log(step=s, **{"val/score": lr * 100 + seed})
+    exp.close()
+    url = distlog.serve(root)
+    ctx = None
+    try:
+        runs = "&".join(f"run=g/lr{lr}-s{s}" for lr in (0.1, 0.01, 0.001) for s in (0, 1))
+        ctx, pg = _open(browser, url, f"#/compare?{runs}&group=lr")
+        for k in ("train/loss", "val/score"):
+            pg.wait_for_selector(f"#compare-charts .chart[data-key='{k}'][data-series]")
+        chips = dict(pg.locator("#group-legend .rank-chip").evaluate_all(
+            "cs => cs.map(c => [c.textContent.split(' · ')[0], getComputedStyle(c.querySelector('.swatch')).backgroundColor])"))
+        assert set(chips) == {"lr = 0.1", "lr = 0.01", "lr = 0.001"}
+        assert len(set(chips.values())) == 3
+        for k in ("train/loss", "val/score"):
+            lines = pg.evaluate("""k => window.distlog.compare.plots.find(p => p.key === k).u.series.slice(1)
+                .filter(s => !/std$/.test(s.label)).map(s => [s.label.split(" (")[0].replace("=", " = "), s._stroke || s.stroke])""", k)
+            assert len(lines) == (3 if k == "train/loss" else 2)
+            for grp, stroke in lines:
+                hx = stroke.lstrip("#")
+                assert chips[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), (k, grp)
+        assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
+        url.stop()
