@@ -166,6 +166,20 @@ def test_files_show_an_image_and_text(page, shots):
 
 
 @pytest.mark.timeout(120)
+def test_file_saved_by_two_ranks_under_one_name_shows_each_ranks_bytes(page, shots):
+    go(page, "#/run?path=ddp/two&tab=files")
+    page.click("#files-table tr[data-path='out.txt']")
+    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 0 text\\n'")
+    assert "rank 0" in page.inner_text("#file-preview .toolbar")
+    assert page.locator("#file-preview select option").all_text_contents() == ["version 1 · rank 0", "version 1 · rank 1"]
+    page.select_option("#file-preview select", label="version 1 · rank 1")
+    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 1 text\\n'")
+    assert "rank 1" in page.inner_text("#file-preview .toolbar")
+    assert "rank=1" in page.get_attribute("#file-preview a[download]", "href")
+    page.screenshot(path=shots / "06b-files-rank.png")
+
+
+@pytest.mark.timeout(120)
 def test_compare_two_runs_and_group_by_a_param(page, shots):
     go(page, "#/")
     page.wait_for_selector("#runs-table tbody tr")
