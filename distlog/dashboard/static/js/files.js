@@ -63,9 +63,13 @@ export async function filesTab(body, run, params) {
       h("td", {}, h("a", { href: "#", text: path, onclick: (e) => e.preventDefault() })), h("td", { class: "num", text: new Set(versions.map((v) => v.version)).size }),
       h("td", { class: "num", text: fmt.bytes(f.size) }), h("td", { text: f.media_type }),
       h("td", { class: "num", text: fmt.value(f.step) }), h("td", { class: "num", text: ranks.join(", ") })));
-    if ((f.media_type || "").startsWith("image/") && gallery.children.length < 48)
-      gallery.append(h("figure", { onclick: () => show(path), title: path },
-        h("img", { src: src(f), alt: path, loading: "lazy" }), h("figcaption", { text: path })));
+    // an image: one figure per rank that saved its newest version
+    for (const g of versions.filter((v) => v.version === f.version)) {
+      if (!(g.media_type || "").startsWith("image/") || gallery.children.length >= 48) continue;
+      const caption = ranks.length > 1 ? `${path} · rank ${g.rank}` : path;
+      gallery.append(h("figure", { onclick: () => show(path, g.version, g.rank), title: caption },
+        h("img", { src: src(g), alt: caption, loading: "lazy" }), h("figcaption", { text: caption })));
+    }
   }
   if (gallery.children.length) body.append(gallery);
   body.append(h("div", { class: "files" }, h("div", { class: "table-wrap" }, table), preview));
