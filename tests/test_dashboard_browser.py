@@ -279,6 +279,11 @@ def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
     assert 10 <= lo < hi <= 21 and zoomed["x"] == list(range(lo, hi + 1))  # every row of the range
     assert zoomed["value"] == [100.0 if s == 17 else 1.0 for s in zoomed["x"]]
     page.screenshot(path=shots / "11-zoomed.png")
+    scale = page.evaluate("() => { const u = window.distlog.charts['spiky'].u; return [u.scales.x.min, u.scales.x.max]; }")
+    page.evaluate("() => window.distlog.charts['spiky'].load()")  # what a live poll does to re-downsample
+    assert page.evaluate("() => window.distlog.charts['spiky'].zoom !== null")
+    assert page.evaluate("() => window.distlog.charts['spiky'].values()")["x"] == zoomed["x"]
+    assert page.evaluate("() => { const u = window.distlog.charts['spiky'].u; return [u.scales.x.min, u.scales.x.max]; }") == scale
     page.dblclick(".chart[data-key='spiky'] .u-over")
     page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length === 30")
 

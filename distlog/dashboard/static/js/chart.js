@@ -63,10 +63,16 @@ export class MetricChart {
     return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns };
   }
 
+  // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
+  // kept: its range is read again and stays on screen
   async load() {
     this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
-    this.zoom = null;
-    this.draw(true);
+    const z = this.zoom;
+    if (!z) { this.draw(true); return; }
+    z.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0: z.x0, x1: z.x1 })));
+    if (this.zoom !== z) return; // reset or zoomed elsewhere meanwhile
+    this.draw(false);
+    this.u.setScale("x", { min: z.x0, max: z.x1 });
   }
 
   // live: append rows committed since the last fetch (lengths: {rank: {key: rows}}); a series
