@@ -38,13 +38,13 @@ def test_runs_table_lists_every_run_with_flat_params(client):
     assert row["params"] == {"optim.lr": 0.01, "seed": 1}
     assert row["status"] == "completed" and sorted(row["tags"]) == ["small", "sweep"]
     assert row["last_step"] is not None and row["attempts"] == 1
-    assert data["param_keys"] == ["model.act", "model.depth", "optim.lr", "seed"]
+    assert data["param_keys"] == ["max_grad_norm", "model.act", "model.depth", "optim.lr", "seed"]
 
 
 def test_run_detail(client):
     d = client.get("/api/run", params={"run": "media/m1"}).json()
     assert d["info"]["run_id"] == "m1" and d["row"]["status"] == "completed"
-    assert d["params"] == {"model": {"depth": 4, "act": "<b>relu</b>"}}
+    assert d["params"] == {"model": {"depth": 4, "act": "<b>relu</b>"}, "max_grad_norm": 1.0}
     assert d["keys"] == ["spiky"] and d["histograms"] == ["weights"]
     assert d["log_ranks"] == [0] and len(d["attempts"]) == 1
     assert d["attempts"][0]["status"] == "completed" and d["attempts"][0]["started"] > 0

@@ -89,6 +89,7 @@ def test_runs_table_filter_sort_and_open_a_run(page, shots):
     page.wait_for_selector("#runs-table tbody tr")
     assert page.locator("#runs-table tbody tr").count() == 7
     page.screenshot(path=shots / "01-runs.png")
+    assert page.inner_text("th[data-col=max_grad_norm]") == "max_grad_norm"  # a param key as spelled
     page.fill("#runs-filter", "optim.lr=0.1 seed>0")
     assert page.locator("#runs-table tbody tr").count() == 1
     page.fill("#runs-filter", "status:completed tag:small")

@@ -26,7 +26,7 @@ def make_root(root: str) -> str:
                     exp.metrics.log(step=step, **{"train/loss": loss(lr, seed, step)})
                     exp.metrics("val").collect(step=step, acc=step / STEPS + seed)
                     exp.metrics.flush()
-    with exp.experiment("media"), exp.run("m1", params={"model": {"depth": 4, "act": "<b>relu</b>"}}):
+    with exp.experiment("media"), exp.run("m1", params={"model": {"depth": 4, "act": "<b>relu</b>"}, "max_grad_norm": 1.0}):
         for step in range(STEPS):
             exp.metrics.log(step=step, spiky=100.0 if step == 17 else 1.0)
             lvl = ("INFO", "WARNING", "ERROR")[step % 3]
