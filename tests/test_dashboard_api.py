@@ -38,13 +38,13 @@ def test_runs_table_lists_every_run_with_flat_params(client):
     assert row["params"] == {"optim.lr": 0.01, "seed": 1}
     assert row["status"] == "completed" and sorted(row["tags"]) == ["small", "sweep"]
     assert row["last_step"] is not None and row["attempts"] == 1
-    assert data["param_keys"] == ["model.act", "model.depth", "optim.lr", "seed"]
+    assert data["param_keys"] == ["max_grad_norm", "model.act", "model.depth", "optim.lr", "seed"]
 
 
 def test_run_detail(client):
     d = client.get("/api/run", params={"run": "media/m1"}).json()
     assert d["info"]["run_id"] == "m1" and d["row"]["status"] == "completed"
-    assert d["params"] == {"model": {"depth": 4, "act": "<b>relu</b>"}}
+    assert d["params"] == {"model": {"depth": 4, "act": "<b>relu</b>"}, "max_grad_norm": 1.0}
     assert d["keys"] == ["spiky"] and d["histograms"] == ["weights"]
     assert d["log_ranks"] == [0] and len(d["attempts"]) == 1
     assert d["attempts"][0]["status"] == "completed" and d["attempts"][0]["started"] > 0
@@ -297,3 +297,24 @@ def test_bands_group_by_list_nan_and_bool_params_as_read_metrics_does(tmp_path):
     got = [(g["group"]["layers"], g["group"]["warmup"], g["runs"][0], g["mean"][0]) for g in r.json()["groups"]]
     assert sorted(got, key=repr) == sorted([([64, 64], True, 2, 3.0), ([128], True, 1, 3.0), ([64, 64], 1, 1, 7.0),
                                             ("nan", True, 2, 10.0)], key=repr)
+
+
+@pytest.mark.timeout(180)
+def test_file_saved_by_two_ranks_under_one_name_is_served_per_rank(tmp_path):
+    from support.dashboard_runs import rank_worker
+    from support.ranks import run_ranks
+
+    root = str(tmp_path / "root")
+    run_ranks(rank_worker, 2, tmp_path, root, timeout=150)
+    c = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+    recs = [f for f in c.get("/api/files", params={"run": "ddp/two"}).json()["files"] if f["path"] == "out.txt"]
+    assert sorted((f["rank"], f["version"]) for f in recs) == [(0, 1), (1, 1)]
+    for rank in (0, 1):
+        r = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "version": 1, "rank": rank})
+        assert r.status_code == 200 and r.text == f"rank {rank} text\n"
+    assert c.get("/api/file", params={"run": "ddp/two", "path": "out.txt"}).text == "rank 0 text\n"  # as before
+    bad = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "rank": 5})
+    assert bad.status_code == 404 and "rank 5" in bad.json()["error"]
+    run = distlog.open_run(os.path.join(root, "ddp", "two"))
+    assert run.files.read_bytes("out.txt") == b"rank 0 text\n"
+    assert run.files.find("out.txt", rank=1).rank == 1

@@ -89,6 +89,7 @@ def test_runs_table_filter_sort_and_open_a_run(page, shots):
     page.wait_for_selector("#runs-table tbody tr")
     assert page.locator("#runs-table tbody tr").count() == 7
     page.screenshot(path=shots / "01-runs.png")
+    assert page.inner_text("th[data-col=max_grad_norm]") == "max_grad_norm"  # a param key as spelled
     page.fill("#runs-filter", "optim.lr=0.1 seed>0")
     assert page.locator("#runs-table tbody tr").count() == 1
     page.fill("#runs-filter", "status:completed tag:small")
@@ -163,6 +164,20 @@ def test_files_show_an_image_and_text(page, shots):
     page.click("#files-table tr[data-path='config.json']")
     page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent?.includes('onerror')")
     assert page.locator("#file-preview img").count() == 0
+
+
+@pytest.mark.timeout(120)
+def test_file_saved_by_two_ranks_under_one_name_shows_each_ranks_bytes(page, shots):
+    go(page, "#/run?path=ddp/two&tab=files")
+    page.click("#files-table tr[data-path='out.txt']")
+    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 0 text\\n'")
+    assert "rank 0" in page.inner_text("#file-preview .toolbar")
+    assert page.locator("#file-preview select option").all_text_contents() == ["version 1 · rank 0", "version 1 · rank 1"]
+    page.select_option("#file-preview select", label="version 1 · rank 1")
+    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 1 text\\n'")
+    assert "rank 1" in page.inner_text("#file-preview .toolbar")
+    assert "rank=1" in page.get_attribute("#file-preview a[download]", "href")
+    page.screenshot(path=shots / "06b-files-rank.png")
 
 
 @pytest.mark.timeout(120)
@@ -265,6 +280,11 @@ def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
     assert 10 <= lo < hi <= 21 and zoomed["x"] == list(range(lo, hi + 1))  # every row of the range
     assert zoomed["value"] == [100.0 if s == 17 else 1.0 for s in zoomed["x"]]
     page.screenshot(path=shots / "11-zoomed.png")
+    scale = page.evaluate("() => { const u = window.distlog.charts['spiky'].u; return [u.scales.x.min, u.scales.x.max]; }")
+    page.evaluate("() => window.distlog.charts['spiky'].load()")  # what a live poll does to re-downsample
+    assert page.evaluate("() => window.distlog.charts['spiky'].zoom !== null")
+    assert page.evaluate("() => window.distlog.charts['spiky'].values()")["x"] == zoomed["x"]
+    assert page.evaluate("() => { const u = window.distlog.charts['spiky'].u; return [u.scales.x.min, u.scales.x.max]; }") == scale
     page.dblclick(".chart[data-key='spiky'] .u-over")
     page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length === 30")
 
@@ -297,4 +317,125 @@ def test_open_chart_drops_its_rows_when_a_resume_rewinds_the_series(browser, tmp
         assert pg.evaluate("() => window.distlog.charts['loss'].values()")["x"] == list(range(60))
     finally:
         ctx.close()
+        url.stop()
+
+
+def _open(browser, url, fragment):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors  # type: ignore[attr-defined]
+    pg.goto(url + fragment)
+    return ctx, pg
+
+
+@pytest.mark.timeout(120)
+def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
+    """Steps 0..9 have no spread (no band sent); 10..19 have one: the polled band must be
+    drawn at 10..19 with the stored min/max, not appended at the first rows' steps."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    url = ctx = None
+    try:
+        with exp.experiment("live"), exp.run("band"):
+            def write(steps):
+                for s in steps:
+                    for micro in range(4):
+                        exp.metrics.collect(step=s, acc=0.0 if s < 10 else float(s + micro))
+                    exp.metrics.flush()
+                exp.metrics.commit()
+            write(range(10))
+            url = distlog.serve(root)
+            ctx, pg = _open(browser, url, "#/run?path=live/band&tab=charts")
+            assert "min" not in wait_chart(pg, "acc")
+            write(range(10, 20))
+            pg.wait_for_function("() => +document.querySelector(\".chart[data-key='acc']\").dataset.lastStep >= 19",
+                                 timeout=30_000)
+            v = pg.evaluate("() => window.distlog.charts['acc'].values()")
+            s = distlog.open_run(os.path.join(root, "live", "band")).metrics.read("acc")
+            store = {int(st): (mn, mx) for st, mn, mx in zip(s["step"], s["min"], s["max"])}
+            assert v["x"] == list(range(20))
+            assert [(mn, mx) for mn, mx in zip(v["min"], v["max"])] == [store[x] for x in v["x"]]
+            lens = pg.evaluate("() => Object.values(window.distlog.charts['acc'].parts[0].cols).map(a => a.length)")
+            assert len(set(lens)) == 1
+            assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
+        exp.close()
+        if url:
+            url.stop()
+
+
+@pytest.mark.timeout(120)
+def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, tmp_path):
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    url = ctx = None
+    try:
+        with exp.experiment("live"), exp.run("chatty"):
+            exp.info("line 0", step=0)
+            exp.metrics.log(step=0, x=0.0)
+            exp.metrics.commit()
+            url = distlog.serve(root)
+            ctx, pg = _open(browser, url, "#/run?path=live/chatty&tab=logs")
+            pg.wait_for_selector("#log-list .logline[data-step]")
+            assert pg.is_checked("#log-follow")
+            for i in range(1, 1300):  # far more than a poll's page between two polls
+                exp.info(f"line {i}", step=i // 60)
+            exp.metrics.log(step=1, x=1.0)
+            exp.metrics.commit()
+            pg.wait_for_function("() => [...document.querySelectorAll('#log-list .msg')].some(m => m.textContent === 'line 1299')",
+                                 timeout=30_000)
+            msgs = pg.locator("#log-list .msg").all_text_contents()
+            nums = [int(m[5:]) for m in msgs if m.startswith("line ")]
+            assert nums == list(range(1300))
+            assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
+        exp.close()
+        if url:
+            url.stop()
+
+
+@pytest.mark.timeout(120)
+def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp_path):
+    """lr=0.01 never logs 'val/score': that chart has one group fewer, and must not shift the
+    other groups' colours away from the chips."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("g"):
+        for lr in (0.1, 0.01, 0.001):
+            for seed in (0, 1):
+                with exp.run(f"lr{lr}-s{seed}", params={"lr": lr, "seed": seed}):
+                    for s in range(5):
+                        exp.metrics.log(step=s, **{"train/loss": lr * 100 + seed})
+                        if lr != 0.01:
+                            exp.metrics.log(step=s, **{"val/score": lr * 100 + seed})
+    exp.close()
+    url = distlog.serve(root)
+    ctx = None
+    try:
+        runs = "&".join(f"run=g/lr{lr}-s{s}" for lr in (0.1, 0.01, 0.001) for s in (0, 1))
+        ctx, pg = _open(browser, url, f"#/compare?{runs}&group=lr")
+        for k in ("train/loss", "val/score"):
+            pg.wait_for_selector(f"#compare-charts .chart[data-key='{k}'][data-series]")
+        chips = dict(pg.locator("#group-legend .rank-chip").evaluate_all(
+            "cs => cs.map(c => [c.textContent.split(' · ')[0], getComputedStyle(c.querySelector('.swatch')).backgroundColor])"))
+        assert set(chips) == {"lr = 0.1", "lr = 0.01", "lr = 0.001"}
+        assert len(set(chips.values())) == 3
+        for k in ("train/loss", "val/score"):
+            lines = pg.evaluate("""k => window.distlog.compare.plots.find(p => p.key === k).u.series.slice(1)
+                .filter(s => !/std$/.test(s.label)).map(s => [s.label.split(" (")[0].replace("=", " = "), s._stroke || s.stroke])""", k)
+            assert len(lines) == (3 if k == "train/loss" else 2)
+            for grp, stroke in lines:
+                hx = stroke.lstrip("#")
+                assert chips[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), (k, grp)
+        assert not pg.errors, pg.errors
+    finally:
+        if ctx:
+            ctx.close()
         url.stop()

@@ -1,8 +1,8 @@
 """``/api/files`` (the files table) and ``/api/file`` (bytes, with range requests).
 
 Bytes are found through the run's manifests: the request names a file path (and optionally
-a version), the manifest record names a sha256, and the bytes are the content-addressed blob
-of that digest under the root. A request path is never joined to a storage path, so no
+a version, and the rank where several ranks saved one name), the manifest record names a
+sha256, and the bytes are the content-addressed blob of that digest under the root. A request path is never joined to a storage path, so no
 spelling of ``..`` can reach outside the root. Responses carry the recorded media type; the
 browser may show images, video and audio inline, but every file response is sandboxed
 (``Content-Security-Policy: sandbox``) so that a saved HTML or SVG file cannot run script
@@ -62,7 +62,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def file_bytes(api: Api, request: Request) -> Response:
     run = api.run(request)
     path = arg_str(request, "path")
-    rec = run.files.find(path, arg_int(request, "version", None, 0))
+    rec = run.files.find(path, arg_int(request, "version", None, 0), rank=arg_int(request, "rank", None, 0))
     sha = check_sha256(rec.sha256)
     root = run.root_storage()
     size = int(rec.size)

@@ -53,9 +53,10 @@ class FilesReader:
     def paths(self) -> list[str]:
         return sorted({r.path for r in self.records()})
 
-    def find(self, name: str, version: int | None = None) -> FileRecord:
+    def find(self, name: str, version: int | None = None, rank: int | None = None) -> FileRecord:
         """The record of ``name`` (its newest version unless ``version`` is given: 1, 2, ...,
-        or -1 for the newest, -2 for the one before, as ``exp.files``)."""
+        or -1 for the newest, -2 for the one before, as ``exp.files``). Files saved under one
+        name by several ranks: the lowest rank's, or ``rank``'s (its versions only) when given."""
         recs = self.records()
         paths = {r.path for r in recs}
         if name not in paths:
@@ -65,6 +66,11 @@ class FilesReader:
                 raise KeyNotFound(f"no file {name!r} in {self._storage.url}{what}; files: "
                                   f"{listing(sorted(paths))}")
             name = by_name[0]
+        if rank is not None:
+            ranks = sorted({r.rank for r in recs if r.path == name})
+            if rank not in ranks:
+                raise KeyNotFound(f"rank {rank} saved no file {name!r}; ranks: {listing(ranks)}")
+            recs = [r for r in recs if r.rank == rank]
         return _pick(recs, name, version)
 
     def open(self, name: str, version: int | None = None) -> IO[bytes]:

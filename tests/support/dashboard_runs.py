@@ -26,7 +26,7 @@ def make_root(root: str) -> str:
                     exp.metrics.log(step=step, **{"train/loss": loss(lr, seed, step)})
                     exp.metrics("val").collect(step=step, acc=step / STEPS + seed)
                     exp.metrics.flush()
-    with exp.experiment("media"), exp.run("m1", params={"model": {"depth": 4, "act": "<b>relu</b>"}}):
+    with exp.experiment("media"), exp.run("m1", params={"model": {"depth": 4, "act": "<b>relu</b>"}, "max_grad_norm": 1.0}):
         for step in range(STEPS):
             exp.metrics.log(step=step, spiky=100.0 if step == 17 else 1.0)
             lvl = ("INFO", "WARNING", "ERROR")[step % 3]
@@ -55,7 +55,8 @@ def make_root(root: str) -> str:
 
 
 def rank_worker(rank: int, world: int, root: str) -> str:
-    """A 2-rank run: each rank logs its own ``own`` series and collects ``loss``."""
+    """A 2-rank run: each rank logs its own ``own`` series, collects ``loss`` and saves
+    ``out.txt`` (its own text under one name)."""
     import distlog
 
     exp = distlog.get_logger(root)
@@ -66,6 +67,12 @@ def rank_worker(rank: int, world: int, root: str) -> str:
             exp.log("ERROR" if step % 4 == 0 else "INFO", f"rank {rank} step {step}", step=step)
             if step % 4 == 3:
                 exp.metrics.flush()
+        # one name saved by both ranks, each as version 1: a rank that has not yet read the
+        # other's record (as when both save at once) - made certain by not reading it
+        index = exp.files._shared.index
+        refresh, index.refresh = index.refresh, lambda: None
+        exp.files.save(f"rank {rank} text\n", "out.txt")
+        index.refresh = refresh
         return exp.run_url
 
 

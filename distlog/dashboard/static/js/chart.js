@@ -63,10 +63,16 @@ export class MetricChart {
     return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns };
   }
 
+  // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
+  // kept: its range is read again and stays on screen
   async load() {
     this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
-    this.zoom = null;
-    this.draw(true);
+    const z = this.zoom;
+    if (!z) { this.draw(true); return; }
+    z.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0: z.x0, x1: z.x1 })));
+    if (this.zoom !== z) return; // reset or zoomed elsewhere meanwhile
+    this.draw(false);
+    this.u.setScale("x", { min: z.x0, max: z.x1 });
   }
 
   // live: append rows committed since the last fetch (lengths: {rank: {key: rows}}); a series
@@ -81,6 +87,10 @@ export class MetricChart {
       const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
         width: this.width(), x: this.opts.x, start: p.rows });
       if (s.generation !== p.generation) { await this.load(); return; }
+      // another set of columns (a min–max band appeared or went): the held rows have none of
+      // it, so appending would misalign the columns; read the whole series again
+      const have = Object.keys(p.cols).sort().join(), got = Object.keys(s.columns).sort().join();
+      if (have !== got) { await this.load(); return; }
       for (const [c, v] of Object.entries(s.columns)) p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
       grew = true;

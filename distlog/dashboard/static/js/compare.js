@@ -104,15 +104,32 @@ export async function comparePage(view, params) {
     p.groups = res.groups;
   }
 
+  // one colour per group for the whole page, keyed by the group's value as shown: a chart
+  // where some group has no rows must not shift the others' colours
+  let groupColors = new Map(); // label -> {i, runs}
+  function groupSlot(label) {
+    if (!groupColors.has(label)) groupColors.set(label, { i: groupColors.size, runs: 0 });
+    return groupColors.get(label);
+  }
+  function seedGroups() { // the runs' own values, in the runs' order, so colours do not depend on which chart answers first
+    groupColors = new Map();
+    if (!opts.group) return;
+    for (const r of runs) {
+      const p = meta.params[r] || {};
+      if (opts.group in p) groupSlot(value(p[opts.group]));
+    }
+  }
+
   async function grouped(key, box) {
     const res = await fetchBands(key, box);
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
+      const slot = groupSlot(value(g.group[opts.group]));
       const label = `${opts.group}=${value(g.group[opts.group])} (${Math.max(...g.runs)} runs)`;
+      const c = color(slot.i);
       series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
-        { label, stroke: color(i), width: 2, points: { show: false }, spanGaps: true });
-      const c = color(i);
+        { label, stroke: c, width: 2, points: { show: false }, spanGaps: true });
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups);
@@ -121,11 +138,19 @@ export async function comparePage(view, params) {
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
   legend.after(groupLegend);
-  function showGroups(groups) {
+  function showGroups(groups) { // every group any chart has shown, each in its page-wide colour
+    for (const g of groups) {
+      const slot = groupSlot(value(g.group[opts.group]));
+      slot.runs = Math.max(slot.runs, ...g.runs);
+      slot.shown = true;
+    }
     clear(groupLegend);
-    groups.forEach((g, i) => groupLegend.append(h("span", { class: "rank-chip" },
-      h("span", { class: "swatch", style: { background: color(i) } }),
-      `${opts.group} = ${value(g.group[opts.group])} · mean ± std of ${Math.max(...g.runs)} runs`)));
+    for (const [label, slot] of groupColors) {
+      if (!slot.shown) continue;
+      groupLegend.append(h("span", { class: "rank-chip", "data-group": label },
+        h("span", { class: "swatch", style: { background: color(slot.i) } }),
+        `${opts.group} = ${label} · mean ± std of ${slot.runs} runs`));
+    }
   }
 
   function drawAll() {
@@ -133,6 +158,8 @@ export async function comparePage(view, params) {
     groupLegend.hidden = !opts.group;
     plots.splice(0).forEach((p) => p.u && p.u.destroy());
     clear(grid);
+    seedGroups();
+    clear(groupLegend);
     let re = null;
     try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
     for (const key of meta.keys) {

@@ -22,15 +22,23 @@ export async function filesTab(body, run, params) {
     h("thead", {}, h("tr", {}, ...["path", "versions", "size", "type", "step", "rank"].map((c) => h("th", { text: c })))));
   const tbody = h("tbody");
   table.append(tbody);
-  const src = (f, extra = {}) => url("file", { run: run.path, path: f.path, version: f.version, ...extra });
+  // the rank travels too: several ranks may save one name (the same version number each)
+  const src = (f, extra = {}) => url("file", { run: run.path, path: f.path, version: f.version, rank: f.rank, ...extra });
+  // newest version, lowest rank of it (what the API gives without a rank)
+  const latest = (versions) => {
+    const v = versions[versions.length - 1].version;
+    return versions.find((r) => r.version === v);
+  };
 
-  function show(path, version) {
+  function show(path, version, rank) {
     const versions = byPath.get(path);
-    const f = versions.find((v) => v.version === version) || versions[versions.length - 1];
+    const f = versions.find((v) => v.version === version && (rank === undefined || v.rank === rank)) || latest(versions);
     for (const tr of tbody.children) tr.classList.toggle("sel", tr.dataset.path === path);
     clear(preview);
-    const vsel = h("select", { onchange: () => show(path, Number(vsel.value)) },
-      ...[...new Set(versions.map((v) => v.version))].map((v) => h("option", { value: v, text: `version ${v}`, selected: v === f.version })));
+    const manyRanks = new Set(versions.map((v) => v.rank)).size > 1;
+    const vsel = h("select", { onchange: () => { const [v, r] = vsel.value.split(":").map(Number); show(path, v, r); } },
+      ...versions.map((v) => h("option", { value: `${v.version}:${v.rank}`, selected: v === f,
+        text: `version ${v.version}` + (manyRanks ? ` · rank ${v.rank}` : "") })));
     preview.append(h("h3", { text: f.path }), h("div", { class: "toolbar" }, vsel,
       h("span", { class: "muted", text: `${fmt.bytes(f.size)} · ${f.media_type} · rank ${f.rank} · step ${fmt.value(f.step)} · ${fmt.time(f.time)}` }),
       h("a", { href: src(f, { download: 1 }), text: "download", download: f.name })));
@@ -49,14 +57,19 @@ export async function filesTab(body, run, params) {
   }
 
   for (const [path, versions] of byPath) {
-    const f = versions[versions.length - 1];
+    const f = latest(versions);
+    const ranks = [...new Set(versions.map((v) => v.rank))].sort((a, b) => a - b);
     tbody.append(h("tr", { "data-path": path, onclick: () => show(path) },
       h("td", {}, h("a", { href: "#", text: path, onclick: (e) => e.preventDefault() })), h("td", { class: "num", text: new Set(versions.map((v) => v.version)).size }),
       h("td", { class: "num", text: fmt.bytes(f.size) }), h("td", { text: f.media_type }),
-      h("td", { class: "num", text: fmt.value(f.step) }), h("td", { class: "num", text: f.rank })));
-    if ((f.media_type || "").startsWith("image/") && gallery.children.length < 48)
-      gallery.append(h("figure", { onclick: () => show(path), title: path },
-        h("img", { src: src(f), alt: path, loading: "lazy" }), h("figcaption", { text: path })));
+      h("td", { class: "num", text: fmt.value(f.step) }), h("td", { class: "num", text: ranks.join(", ") })));
+    // an image: one figure per rank that saved its newest version
+    for (const g of versions.filter((v) => v.version === f.version)) {
+      if (!(g.media_type || "").startsWith("image/") || gallery.children.length >= 48) continue;
+      const caption = ranks.length > 1 ? `${path} · rank ${g.rank}` : path;
+      gallery.append(h("figure", { onclick: () => show(path, g.version, g.rank), title: caption },
+        h("img", { src: src(g), alt: caption, loading: "lazy" }), h("figcaption", { text: caption })));
+    }
   }
   if (gallery.children.length) body.append(gallery);
   body.append(h("div", { class: "files" }, h("div", { class: "table-wrap" }, table), preview));

@@ -95,9 +95,19 @@ export async function logsTab(body, run, params) {
     async poll() {
       if (!follow.checked || !state.ranks.size) return;
       const newest = state.records.length ? state.records[state.records.length - 1].t : 0;
-      const res = await get("logs", { ...filters(), tail: PAGE, since: newest ? newest - state.lag : undefined });
+      const since = newest ? newest - state.lag : undefined;
       const before = state.records.length;
+      // the last PAGE records since then; when more came, page backwards (until: the oldest
+      // record of the page, inclusive; the ids drop what is held) until none is left out
+      let res = await get("logs", { ...filters(), tail: PAGE, since });
       take(res.records);
+      if (since === undefined && res.more) state.more = true; // nothing held: earlier ones stay a click away
+      while (res.more && since !== undefined && res.records.length) {
+        const oldest = res.records[0].t, n = state.records.length;
+        res = await get("logs", { ...filters(), tail: PAGE, since, until: oldest });
+        take(res.records);
+        if (state.records.length === n && res.records.length && res.records[0].t === oldest) break; // a page of one instant
+      }
       if (state.records.length !== before) paint(false);
     },
     dispose() { clearTimeout(t); },

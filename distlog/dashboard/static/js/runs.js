@@ -101,9 +101,12 @@ export async function runsPage(view, params) {
     });
     clear(table);
     const head = h("tr", {}, h("th", { text: "" }));
-    for (const col of [...BASE.map(([c]) => c), ...pkeys]) {
+    const base = BASE.map(([c]) => c);
+    for (const [i, col] of [...base, ...pkeys].entries()) {
       const cls = state.sort === col ? (state.desc ? "sorted-desc" : "sorted-asc") : "";
-      head.append(h("th", { class: cls, text: col.replace("_", " "), "data-col": col, onclick: () => {
+      // built-in columns read as words; a param key is shown as it is spelled
+      const label = i < base.length ? col.replaceAll("_", " ") : col;
+      head.append(h("th", { class: cls, text: label, "data-col": col, onclick: () => {
         if (state.sort === col) state.desc = !state.desc; else { state.sort = col; state.desc = false; }
         render();
       } }));
