@@ -141,6 +141,22 @@ def test_logs_filter_by_rank_and_level(page, shots):
 
 
 @pytest.mark.timeout(120)
+def test_a_bad_regular_expression_in_the_logs_filter_says_so_and_shows_no_stale_lines(page, shots):
+    go(page, "#/run?path=ddp/two&tab=logs")
+    page.wait_for_selector("#log-list .logline[data-rank='1']")
+    page.fill("#log-grep", "warn [")
+    page.wait_for_selector("#log-error")
+    assert "regular expression" in page.locator("#log-error").inner_text()
+    assert page.locator("#log-list .logline").count() == 1  # the message only: no stale lines
+    assert page.locator("#log-count").inner_text() == "filter not applied"
+    page.screenshot(path=shots / "04b-logs-bad-regex.png")
+    page.fill("#log-grep", "step 4$")  # fixed: the matching lines come back
+    page.wait_for_function("() => !document.querySelector('#log-error') && "
+                           "document.querySelectorAll('#log-list .logline').length > 0")
+    assert all(m.endswith("step 4") for m in page.locator("#log-list .logline .msg").all_text_contents())
+
+
+@pytest.mark.timeout(120)
 def test_hostile_log_line_is_text_and_creates_no_element(page, shots):
     go(page, "#/run?path=media/m1&tab=logs")
     page.wait_for_selector("#log-list .logline")

@@ -8,7 +8,7 @@ const PAGE = 500;
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
 export async function logsTab(body, run, params) {
-  const state = { records: [], ids: new Set(), ranks: new Set(run.log_ranks), more: false, lag: 1 };
+  const state = { records: [], ids: new Set(), ranks: new Set(run.log_ranks), more: false, lag: 1, error: null };
   const rankBoxes = run.log_ranks.map((r) => {
     const box = h("input", { type: "checkbox", checked: true, "data-rank": r, onchange: () => {
       box.checked ? state.ranks.add(r) : state.ranks.delete(r); reload(); } });
@@ -49,8 +49,9 @@ export async function logsTab(body, run, params) {
     const frag = document.createDocumentFragment();
     for (const r of state.records) frag.append(row(r));
     list.append(frag);
-    if (!state.records.length) list.append(h("div", { class: "logline" }, h("span", { class: "msg", text: "no records match" })));
-    count.textContent = `${state.records.length} records${state.more ? " (more earlier)" : ""}`;
+    if (state.error) list.append(h("div", { class: "logline error", id: "log-error" }, h("span", { class: "msg", text: state.error })));
+    else if (!state.records.length) list.append(h("div", { class: "logline" }, h("span", { class: "msg", text: "no records match" })));
+    count.textContent = state.error ? "filter not applied" : `${state.records.length} records${state.more ? " (more earlier)" : ""}`;
     earlier.disabled = !state.more;
     if (scrollToEnd || atEnd) list.scrollTop = list.scrollHeight;
   }
@@ -61,8 +62,16 @@ export async function logsTab(body, run, params) {
   }
 
   async function reload() {
+    state.error = null;
     if (!state.ranks.size) { state.records = []; state.ids = new Set(); paint(true); return; }
-    const res = await get("logs", { ...filters(), tail: PAGE });
+    let res;
+    try {
+      res = await get("logs", { ...filters(), tail: PAGE });
+    } catch (e) { // a filter the server refuses (a bad regular expression): say so, show none
+      state.records = []; state.ids = new Set(); state.more = false; state.error = e.message;
+      paint(true);
+      return;
+    }
     state.records = []; state.ids = new Set(); state.more = res.more; state.lag = res.lag;
     take(res.records);
     paint(true);
@@ -93,7 +102,7 @@ export async function logsTab(body, run, params) {
   await reload();
   return {
     async poll() {
-      if (!follow.checked || !state.ranks.size) return;
+      if (!follow.checked || !state.ranks.size || state.error) return;
       const newest = state.records.length ? state.records[state.records.length - 1].t : 0;
       const since = newest ? newest - state.lag : undefined;
       const before = state.records.length;
