@@ -107,6 +107,41 @@ def test_runs_table_filter_sort_and_open_a_run(page, shots):
 
 
 @pytest.mark.timeout(120)
+def test_view_state_lives_in_the_url_for_back_reload_and_links(page, shots):
+    """Filter, sort and selection of the runs table, the charts' axes and the compare
+    grouping are in the URL: Back, a reload and a copied link give the same view."""
+    go(page, "#/")
+    page.wait_for_selector("#runs-table tbody tr")
+    page.fill("#runs-filter", "optim.lr=0.1")
+    page.click("th[data-col=seed]")
+    page.check("tr[data-path='sweep/lr0.1-s1'] input[type=checkbox]")
+    rows = page.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")
+    page.click("tr[data-path='sweep/lr0.1-s1'] a.run-link")
+    page.wait_for_selector(".chart[data-key='train/loss'][data-points]")
+    page.go_back()
+    page.wait_for_selector("#runs-table tbody tr")
+    assert page.input_value("#runs-filter") == "optim.lr=0.1"
+    assert page.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)") == rows
+    assert page.is_checked("tr[data-path='sweep/lr0.1-s1'] input[type=checkbox]")
+    go(page, "#/run?path=sweep/lr0.1-s1&tab=charts")
+    page.wait_for_selector(".chart[data-key='train/loss'][data-points]")
+    page.check("#log-y")
+    page.select_option("#x-axis", "time")
+    page.wait_for_function("() => location.hash.includes('logy=1') && location.hash.includes('x=time')")
+    page.reload()
+    page.wait_for_selector(".chart[data-key='train/loss'][data-points]")
+    assert page.is_checked("#log-y") and page.input_value("#x-axis") == "time"
+    runs = "&".join(f"run=sweep/lr{lr}-s{s}" for lr in (0.1, 0.01) for s in (0, 1))
+    go(page, f"#/compare?{runs}")
+    page.wait_for_selector("#group-by")
+    page.select_option("#group-by", "optim.lr")
+    page.wait_for_function("() => location.hash.includes('group=optim.lr')")
+    page.reload()
+    page.wait_for_selector("#group-by")
+    assert page.input_value("#group-by") == "optim.lr"
+
+
+@pytest.mark.timeout(120)
 def test_per_rank_view_log_scale_and_smoothing(page, shots):
     go(page, "#/run?path=ddp/two&tab=charts")
     vals = wait_chart(page, "own")

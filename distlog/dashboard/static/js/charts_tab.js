@@ -2,10 +2,13 @@
 import { h } from "./dom.js";
 import { MetricChart } from "./chart.js";
 import { histogramCard } from "./histogram.js";
+import { setParams } from "./url.js";
 
 export async function chartsTab(body, run, params) {
   const opts = { x: params.get("x") || "step", logy: params.get("logy") === "1",
     smooth: Number(params.get("smooth") || 0), perRank: params.get("ranks") === "1" };
+  const keep = () => setParams("run", { x: opts.x === "step" ? null : opts.x, logy: opts.logy,
+    smooth: opts.smooth || null, ranks: opts.perRank });
   const ranksOf = (key) => Object.entries(run.rank_keys).filter(([, ks]) => ks.includes(key)).map(([r]) => Number(r));
   const allKeys = [...new Set([...run.keys, ...Object.values(run.rank_keys).flat()])].sort();
   const charts = [];
@@ -20,13 +23,13 @@ export async function chartsTab(body, run, params) {
   }, { rootMargin: "300px" });
 
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => layout() });
-  const xSel = h("select", { id: "x-axis", onchange: () => { opts.x = xSel.value; reload(); } },
+  const xSel = h("select", { id: "x-axis", onchange: () => { opts.x = xSel.value; keep(); reload(); } },
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
     h("option", { value: "time", text: "x: wall time", selected: opts.x === "time" }));
-  const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; redraw(); } });
-  const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; reload(); } });
+  const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); redraw(); } });
+  const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; keep(); reload(); } });
   const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
-    oninput: () => { opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); redraw(); } });
+    oninput: () => { opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); keep(); redraw(); } });
   const smoothLabel = h("span", { class: "muted", text: opts.smooth.toFixed(2) });
   body.append(h("div", { class: "toolbar" }, keyFilter, xSel, h("label", {}, logBox, "log y"),
     h("label", { title: "each rank's own series (values a rank logged itself)" }, rankBox, "per rank"),

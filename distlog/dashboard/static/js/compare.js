@@ -6,6 +6,7 @@ import { color, value } from "./fmt.js";
 import { ema } from "./chart.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
+import { setParams } from "./url.js";
 
 function plot(box, data, series, bands, opts) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
@@ -26,7 +27,7 @@ export async function comparePage(view, params) {
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r)));
-  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; drawAll(); } },
+  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; setParams("compare", { group: opts.group }); drawAll(); } },
     h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
   group.value = opts.group;
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });

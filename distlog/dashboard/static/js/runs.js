@@ -4,6 +4,7 @@ import { clear, h } from "./dom.js";
 import * as fmt from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs, setLive } from "./ui.js";
+import { setParams } from "./url.js";
 
 const BASE = [
   ["status", (r) => r.status], ["experiment", (r) => r.experiment], ["run_id", (r) => r.run_id],
@@ -62,8 +63,8 @@ function sortValue(v) { return v === null || v === undefined ? null : typeof v =
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
-  const state = { data: await get("runs"), sort: "started", desc: true, selected: new Set(params.getAll("sel")),
-    filter: params.get("q") || "", allParams: false };
+  const state = { data: await get("runs"), sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
+    selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: false };
   const info = h("span", { class: "muted" });
   const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
     const q = new URLSearchParams();
@@ -85,6 +86,8 @@ export async function runsPage(view, params) {
 
   function render() {
     const t0 = performance.now();
+    setParams("runs", { q: state.filter, sel: [...state.selected], sort: state.sort === "started" ? null : state.sort,
+      asc: !state.desc });
     const runs = state.data.runs;
     const terms = parseFilter(state.filter);
     const shown = runs.filter((r) => matches(r, terms));
@@ -117,6 +120,7 @@ export async function runsPage(view, params) {
       const box = h("input", { type: "checkbox", checked: state.selected.has(r.path), onchange: () => {
         box.checked ? state.selected.add(r.path) : state.selected.delete(r.path);
         compareBtn.disabled = state.selected.size < 1;
+        setParams("runs", { sel: [...state.selected] });
       } });
       const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
         onmouseenter: () => warm(r.path) });
