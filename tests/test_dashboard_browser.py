@@ -6,6 +6,7 @@ shown as text. Screenshots are kept in the test's tmp dir (and copied to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -354,32 +355,32 @@ def test_open_chart_drops_its_rows_when_a_resume_rewinds_the_series(browser, tmp
     10..59 (loss 2): the live poll must show the store's rows, not append 30..59 to its own."""
     root = str(tmp_path / "root")
     _log_loss(root, range(30), 1.0)
-    url = distlog.serve(root)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        pg.goto(url + "#/run?path=rw/r&tab=charts")
+    with _served(browser, root, "#/run?path=rw/r&tab=charts") as pg:
         assert wait_chart(pg, "loss")["value"] == [1.0] * 30
         _log_loss(root, range(10, 60), 2.0, resume_step=9)
         want = [1.0] * 10 + [2.0] * 50
         pg.wait_for_function("w => { const v = window.distlog.charts['loss'].values().value;"
                              " return v.length === w.length && v.every((x, i) => x === w[i]); }", arg=want)
         assert pg.evaluate("() => window.distlog.charts['loss'].values()")["x"] == list(range(60))
+
+
+@contextlib.contextmanager
+def _served(browser, root, fragment):
+    """``distlog.serve(root)`` and a page at ``fragment``; the page's uncaught errors are
+    collected and must be none at the end; page and server are closed whatever happens."""
+    url = distlog.serve(root)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(20_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url + fragment)
+        yield pg
+        assert not errors, errors
     finally:
         ctx.close()
         url.stop()
-
-
-def _open(browser, url, fragment):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors  # type: ignore[attr-defined]
-    pg.goto(url + fragment)
-    return ctx, pg
 
 
 @pytest.mark.timeout(120)
@@ -388,18 +389,15 @@ def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
     drawn at 10..19 with the stored min/max, not appended at the first rows' steps."""
     root = str(tmp_path / "root")
     exp = distlog.get_logger(root, commit_interval=0.2)
-    url = ctx = None
-    try:
-        with exp.experiment("live"), exp.run("band"):
-            def write(steps):
-                for s in steps:
-                    for micro in range(4):
-                        exp.metrics.collect(step=s, acc=0.0 if s < 10 else float(s + micro))
-                    exp.metrics.flush()
-                exp.metrics.commit()
-            write(range(10))
-            url = distlog.serve(root)
-            ctx, pg = _open(browser, url, "#/run?path=live/band&tab=charts")
+    with exp.experiment("live"), exp.run("band"):
+        def write(steps):
+            for s in steps:
+                for micro in range(4):
+                    exp.metrics.collect(step=s, acc=0.0 if s < 10 else float(s + micro))
+                exp.metrics.flush()
+            exp.metrics.commit()
+        write(range(10))
+        with _served(browser, root, "#/run?path=live/band&tab=charts") as pg:
             assert "min" not in wait_chart(pg, "acc")
             write(range(10, 20))
             pg.wait_for_function("() => +document.querySelector(\".chart[data-key='acc']\").dataset.lastStep >= 19",
@@ -411,27 +409,17 @@ def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
             assert [(mn, mx) for mn, mx in zip(v["min"], v["max"])] == [store[x] for x in v["x"]]
             lens = pg.evaluate("() => Object.values(window.distlog.charts['acc'].parts[0].cols).map(a => a.length)")
             assert len(set(lens)) == 1
-            assert not pg.errors, pg.errors
-    finally:
-        if ctx:
-            ctx.close()
-        exp.close()
-        if url:
-            url.stop()
 
 
 @pytest.mark.timeout(120)
 def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, tmp_path):
     root = str(tmp_path / "root")
     exp = distlog.get_logger(root, commit_interval=0.2)
-    url = ctx = None
-    try:
-        with exp.experiment("live"), exp.run("chatty"):
-            exp.info("line 0", step=0)
-            exp.metrics.log(step=0, x=0.0)
-            exp.metrics.commit()
-            url = distlog.serve(root)
-            ctx, pg = _open(browser, url, "#/run?path=live/chatty&tab=logs")
+    with exp.experiment("live"), exp.run("chatty"):
+        exp.info("line 0", step=0)
+        exp.metrics.log(step=0, x=0.0)
+        exp.metrics.commit()
+        with _served(browser, root, "#/run?path=live/chatty&tab=logs") as pg:
             pg.wait_for_selector("#log-list .logline[data-step]")
             assert pg.is_checked("#log-follow")
             for i in range(1, 1300):  # far more than a poll's page between two polls
@@ -443,13 +431,6 @@ def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, 
             msgs = pg.locator("#log-list .msg").all_text_contents()
             nums = [int(m[5:]) for m in msgs if m.startswith("line ")]
             assert nums == list(range(1300))
-            assert not pg.errors, pg.errors
-    finally:
-        if ctx:
-            ctx.close()
-        exp.close()
-        if url:
-            url.stop()
 
 
 @pytest.mark.timeout(120)
@@ -467,11 +448,8 @@ def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp
                         if lr != 0.01:
                             exp.metrics.log(step=s, **{"val/score": lr * 100 + seed})
     exp.close()
-    url = distlog.serve(root)
-    ctx = None
-    try:
-        runs = "&".join(f"run=g/lr{lr}-s{s}" for lr in (0.1, 0.01, 0.001) for s in (0, 1))
-        ctx, pg = _open(browser, url, f"#/compare?{runs}&group=lr")
+    runs = "&".join(f"run=g/lr{lr}-s{s}" for lr in (0.1, 0.01, 0.001) for s in (0, 1))
+    with _served(browser, root, f"#/compare?{runs}&group=lr") as pg:
         for k in ("train/loss", "val/score"):
             pg.wait_for_selector(f"#compare-charts .chart[data-key='{k}'][data-series]")
         chips = dict(pg.locator("#group-legend .rank-chip").evaluate_all(
@@ -485,8 +463,3 @@ def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp
             for grp, stroke in lines:
                 hx = stroke.lstrip("#")
                 assert chips[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), (k, grp)
-        assert not pg.errors, pg.errors
-    finally:
-        if ctx:
-            ctx.close()
-        url.stop()
