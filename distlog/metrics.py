@@ -698,7 +698,10 @@ class MetricsLogger:
                 mine = {k: core.logged[k] for k in core.mixed_keys() if k in core.logged}
             logged = comm.broadcast_object(mine)
         repeated = self._record(reduced, _aggregation, out_step, logged)
-        mon.record(out_step, core.flushes - 1, tele, closing)
+        # a closing flush no rank had a value for times no training: the interval since the
+        # last flush is what the script did after its loop, not a step (NaN: step_time skips it)
+        idle = closing and not (reduced.count.any() or reduced.nonfinite.any())
+        mon.record(out_step, core.flushes - 1, tele, closing, idle=idle)
         self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)

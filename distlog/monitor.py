@@ -88,11 +88,15 @@ class RankMonitor:
         now = time.time() if self.telemetry is None else self.telemetry.exit()
         self.in_flush, self.last_flush_end = None, now
 
-    def record(self, step: float, seq: int, slots: np.ndarray, closing: bool = False) -> None:
+    def record(self, step: float, seq: int, slots: np.ndarray, closing: bool = False,
+               idle: bool = False) -> None:
         """Rank 0: keep this flush's telemetry; hand rows to the run's writer when due (about
-        once a second, and at the closing flush)."""
+        once a second, and at the closing flush). ``idle``: no rank had a value in this flush
+        (its ``interval`` is not a training window: stored NaN)."""
         if self.telemetry is None or self._ctx.rank != 0 or not len(slots):
             return
+        if idle:
+            slots = T.without_interval(slots)
         self._hand_over(self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(),
                                            force=closing))
 

@@ -45,6 +45,14 @@ TABLE = TELEMETRY_TABLE
 LEAD_COLUMNS = ("step", "time", "flush")
 
 
+def without_interval(gathered: np.ndarray) -> np.ndarray:
+    """A copy of a flush's summed slots with every rank's ``interval`` NaN (a flush that
+    timed no training: the closing flush of a run whose ranks had nothing left to reduce)."""
+    out = np.array(gathered, dtype=np.float64)
+    out[F_INTERVAL :: len(FIELDS)] = np.nan
+    return out
+
+
 def columns(world_size: int) -> list[str]:
     return list(LEAD_COLUMNS) + [f"r{r}" for r in range(world_size)]
 

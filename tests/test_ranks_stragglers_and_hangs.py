@@ -188,6 +188,34 @@ def test_telemetry_off_writes_no_table_and_heartbeats_off_write_none(root):
     assert len(run.metrics.read("loss")) == 3
 
 
+@pytest.mark.parametrize("left", [False, True])
+def test_a_closing_flush_with_nothing_to_reduce_times_no_step(root, left):
+    """The closing flush of a run whose last values were flushed already times what the
+    script did after its loop, not a training step: its ``interval`` is NaN, so ``step_time``
+    and the straggler report leave it out (it came out as that whole time over one step);
+    its ``wait_prev`` (the last real flush's wait) is kept. A closing flush that reduces values
+    left over keeps its interval."""
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run(f"after-loop-{left}"):
+        for s in range(5):
+            exp.metrics.collect(step=s, loss=float(s))
+            exp.metrics.flush()
+            time.sleep(0.01)
+        if left:
+            exp.metrics.collect(step=5, loss=5.0)
+        time.sleep(0.4)  # evaluation, a checkpoint...
+    tel = distlog.open_run(f"{root}/default/after-loop-{left}").telemetry
+    iv, st = tel.matrix("interval"), tel.matrix("step_time")
+    assert iv.step.tolist() == [0, 1, 2, 3, 4, 5]
+    assert np.isfinite(iv.values[1:5]).all() and (st.values[1:5] < 0.3).all()
+    if left:
+        assert iv.values[5, 0] >= 0.4 and st.values[5, 0] >= 0.4
+    else:
+        assert np.isnan(iv.values[5]).all() and np.isnan(st.values[5]).all()
+    assert np.isfinite(tel.matrix("wait_prev").values[5]).all()
+    assert tel.report().ranks["step_time_median"][0] < 0.3
+
+
 def _cuda() -> bool:
     import torch
 
