@@ -112,7 +112,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .query.render import fmt_duration, fmt_exact, fmt_time, fmt_value, frame_table
+    from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table
     from .query.root import live_last_step, needs_live_step
     from .storage.aio import run_all
 
@@ -128,7 +128,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"ended       {fmt_time(info.end_time)}{' UTC' if info.end_time else ''}",
         f"duration    {fmt_duration(info.duration())}", f"world size  {fmt_value(info.world_size)}",
         f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {len(info.attempts) or 1}",
-        f"last step   {fmt_value(last)}",
+        f"last step   {fmt_step(last)}",
     ]
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
@@ -290,7 +290,10 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
-        values = [w for v in value.split(",") for w in where_values(v)]
+        # the whole text (a JSON list, a name with a comma) and, if it has commas, each part
+        # ("several: a,b")
+        values = where_values(value) + ([w for v in value.split(",") for w in where_values(v)]
+                                        if "," in value else [])
         out[key] = values if len(values) > 1 else values[0]
     return out
 
@@ -318,9 +321,10 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
         raise UsageError("--experiment and --where select runs under one ROOT; with several runs "
                          "named, name only the runs to compare")
     runs = read_runs(args.root, **_options(args))
+    root = RootReader(runs[0].storage) if runs else None
     if args.status:
         runs = [r for r in runs if r.info.status in set(args.status)]
-    return runs, RootReader(runs[0].storage)
+    return runs, root
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -584,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce each series to its last, min, max or mean")
     p.add_argument("--status", action="append")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE: its JSON value or the text (several: a,b)")
+                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]) or the text; "
+                        "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column")
     p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)

@@ -33,7 +33,7 @@ import numpy as np
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
 from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
-from .errors import FlushMismatch
+from .errors import FlushMismatch, RunStateError
 from .names import check_name
 from .report import warn
 from .stats import ScalarCache, Stats
@@ -156,6 +156,8 @@ class _Core:
         self.entry_all: dict[Any, bool] = {}  # per (prefix, key tuple): its ids are 0..n-1 in order
         self.stop_agreed = False
         self.warned_steps = False
+        self.histogram_bins: dict[str, int] = {}  # per histogram key: its bins in this run
+        self.ended: str | None = None  # the run's id once it closed (its views then refuse)
 
     def register(self, key: str) -> int:
         """Validate a key collected for the first time on this rank and give it an id."""
@@ -424,7 +426,14 @@ class MetricsLogger:
         if step is None:  # one past every step seen so far, so a series never goes back
             step = max(core.auto_step, 0 if core.max_step is None else int(core.max_step) + 1)
             core.auto_step = step + 1
-        return float(int(step))
+        try:  # as given, as collect() and flush() store theirs (1.5 is not cut to 1)
+            s = float(step)
+        except (TypeError, ValueError):
+            s = math.nan
+        if not math.isfinite(s):
+            raise ValueError(f"log(step={step!r}): a step must be a finite number (the training "
+                             "step, an int); pass step=<int>, or leave it out to use the next one")
+        return s
 
     def log(self, values: Any = None, /, step: int | None = None, **metrics: Any) -> None:
         """Record values now (no communication: safe inside ``if rank == 0``):
@@ -457,6 +466,8 @@ class MetricsLogger:
             return
         s = self._step_for_log(step)
         core = self._core
+        if core.ended is not None:
+            raise _ended(core.ended, self._prefix)
         ms = core.max_step
         if ms is None or s > ms:
             core.max_step = s  # past every step so far: no series can repeat one
@@ -583,6 +594,7 @@ class MetricsLogger:
     def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
                       range: tuple[float, float] | None = None) -> None:
         """Bin edges and counts of ``values`` at one step (local, like ``log``)."""
+        self._check_open()
         key = self._prefix + name
         check_name(key, "histogram name", allow_slash=True)
         if hasattr(values, "detach"):
@@ -590,6 +602,10 @@ class MetricsLogger:
         arr = np.asarray(values, dtype=np.float64).ravel()
         arr = arr[np.isfinite(arr)]
         counts, edges = np.histogram(arr, bins=bins, range=range)
+        had = self._core.histogram_bins.setdefault(key, len(counts))
+        if had != len(counts):  # one series: one row width (the writer would refuse the row)
+            raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
+                             f"{len(counts)}; keep bins={had} for this name, or log under another name")
         s = self._step_for_log(step)
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
         self._writers.local().put(HISTOGRAMS_TABLE, key, row[None, :])
@@ -603,7 +619,18 @@ class MetricsLogger:
         while another flushes) all raise ``FlushMismatch`` and no row is written from it.
         Returns the reduced statistics on every rank.
         """
+        self._check_open()
         return self._flush(_aggregation, step, closing=False)
+
+    def _check_open(self) -> None:
+        if self._core.ended is not None:
+            raise _ended(self._core.ended, self._prefix)
+
+    def end(self, run_id: str) -> None:
+        """The run closed: this logger and its views refuse ``flush``, ``log``,
+        ``log_histogram`` and ``commit`` from now on (what they took would be stored nowhere);
+        ``collect`` alone is not checked (the hot path): its ``flush`` refuses."""
+        self._core.ended = run_id
 
     def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
         core, ctx = self._core, self._ctx
@@ -624,13 +651,15 @@ class MetricsLogger:
         if block is None:
             local, pos = self._local_stats()
             new_mask = local.present & (pos < 0)  # keys with values that the union lacks
+        # steps that are no finite number are this flush's bad input (raised on every rank;
+        # the flush goes on as if none was given)
+        explicit = self._checked_step(step, "flush")
+        last = explicit if step is not None else self._checked_step(core.last_step, "collect")
+        core.last_step = None  # "the last collected step" means: in this flush window
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
                   float(ctx.rank == 0 and bool(core.logged_keys) and bool(core.mixed_keys()))]
-        last = step if step is not None else core.last_step
-        core.last_step = None  # "the last collected step" means: in this flush window
-        ident = R.FlushIdentity(core.flushes, closing, None if last is None else float(last),
-                                None if step is None else float(step))
+        ident = R.FlushIdentity(core.flushes, closing, last, explicit)
         # the steady state: the agreed union, flags, identity and every rank's telemetry ride
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
@@ -717,6 +746,18 @@ class MetricsLogger:
             self._writers.raise_error(every_rank=True)
         return reduced
 
+    def _checked_step(self, step: Any, where: str) -> float | None:
+        """``step`` as a float; a step that is no finite number is noted as an error of this
+        flush (None: none given)."""
+        if step is None:
+            return None
+        s = _finite(step)
+        if s is None:
+            self._core.errors.append(("ValueError", f"rank {self._ctx.rank}: {where}(step={step!r}): a step "
+                                      "must be a finite number (the training step, an int); its values "
+                                      "were reduced without it"))
+        return s
+
     def _flush_gathered(self, rows: np.ndarray, s_size: int, aggregation: str,
                         step: int | None) -> R.Reduced | None:
         """A steady flush of several ranks after its all_gather: only the header and the
@@ -768,9 +809,9 @@ class MetricsLogger:
         if last is None:  # no step: one past the previous flush's (as the general path)
             out_step = 0.0 if fs is None else fs + 1
         else:
-            out_step = float(last)
-            if fs is not None and out_step <= fs:
-                return None
+            out_step = _finite(last)
+            if out_step is None or (fs is not None and out_step <= fs):
+                return None  # (the general path names a bad step)
         taken = []
         for prefix, entries in core.entry_lists:
             if entries:
@@ -887,6 +928,7 @@ class MetricsLogger:
         rank's rows are stored — what rank 0 needs before writing a checkpoint that covers
         the other ranks' own series too. A rank whose commit failed makes it fail everywhere.
         """
+        self._check_open()
         failed = None
         try:
             self._writers.commit(timeout)
@@ -1015,6 +1057,21 @@ def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
             "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
             "same number of times, with the same step= if any, before close(); a flush only on "
             "rank 0 or a flush one rank skips pairs windows that do not belong together")
+
+
+def _ended(run_id: str, prefix: str) -> RunStateError:
+    view = f"exp.metrics({prefix.rstrip('/')!r})" if prefix else "exp.metrics"
+    return RunStateError(f"run {run_id!r} has ended, and this metrics logger belongs to it: what it "
+                         f"took now would be stored nowhere. Inside the next run take {view} again")
+
+
+def _finite(step: Any) -> float | None:
+    """``step`` as a finite float, else None."""
+    try:
+        s = float(step)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return s if math.isfinite(s) else None
 
 
 def _bad_aggregation(agg: Any) -> ValueError:

@@ -466,6 +466,7 @@ class Run:
             self._write_end_meta(status, exc)
         if self._comm is None:  # a comm the run made (not one handed in): past its last use
             self.comm.close()
+        self.metrics.end(self.run_id)
         self.status = status
         if errors and incoming is None:
             raise errors[0]

@@ -9,13 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from ..query.series import exact_ints
+
 
 def column(a: np.ndarray, digits: int | None = None) -> list:
     """A float column as a list; integral columns as ints; non-finite values as None."""
     a = np.asarray(a, dtype=np.float64)
+    ints = exact_ints(a)
+    if ints.dtype.kind == "i":
+        return ints.tolist()
     finite = np.isfinite(a)
-    if finite.all() and np.all(np.mod(a, 1) == 0) and len(a) and np.abs(a).max() < 2**53:
-        return a.astype(np.int64).tolist()
     if digits is not None:
         a = np.round(a, digits)
     out = a.tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import unicodedata
 from typing import Any, Iterable, Sequence
 
 from ..logline import LogRecord, format_time
@@ -44,6 +45,14 @@ def fmt_exact(v: Any) -> str:
     return fmt_value(v)
 
 
+def fmt_step(v: Any) -> str:
+    """A step in full (``1000000000000007``, not ``1e+15``); one that is not an integer as
+    stored (``fmt_exact``)."""
+    if isinstance(v, float) and v.is_integer() and abs(v) <= 2.0 ** 53:
+        return str(int(v))
+    return fmt_exact(v)
+
+
 def fmt_time(t: float | None) -> str:
     """``2026-11-28 07:00:00`` (UTC) or ``-``."""
     if t is None or (isinstance(t, float) and math.isnan(t)):
@@ -74,21 +83,30 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Iterable
     Columns ``exact`` (params) are written with ``fmt_exact``, the others with ``fmt_value``."""
     exact = set(exact)
     cells = [[(fmt_exact if i in exact else fmt_value)(v) for i, v in enumerate(row)] for row in rows]
-    widths = [len(h) for h in headers]
+    widths = [_width(h) for h in headers]
     for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+        widths = [max(w, _width(c)) for w, c in zip(widths, row)]
     if right is None:
         right = {i for i in range(len(headers))
                  if rows and all(_is_number(r[i]) or r[i] is None for r in rows)}
     right = set(right)
 
     def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+        return "  ".join(" " * (w - _width(v)) + v if i in right else v + " " * (w - _width(v))
                          for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
 
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: wide (East Asian) characters two, combining
+    marks none (``len`` would misalign every column after a Chinese run name)."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
 
 
 def _is_number(v: Any) -> bool:

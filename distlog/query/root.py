@@ -118,6 +118,10 @@ def _matches(value: Any, want: Any) -> bool:
     if callable(want):
         return bool(want(value))
     if isinstance(want, (list, tuple, set, frozenset)):
+        # a list param equal to the list wanted, else any of the values wanted
+        if (isinstance(value, (list, tuple)) and isinstance(want, (list, tuple)) and len(value) == len(want)
+                and all(_matches(v, w) for v, w in zip(value, want))):
+            return True
         return any(_matches(value, w) for w in want)
     if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
         return is_bool(value) and is_bool(want) and bool(value) == bool(want)

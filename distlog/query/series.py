@@ -26,6 +26,18 @@ from .errors import KeyNotFound, RankNotFound, listing
 
 T = TypeVar("T")
 
+_EXACT = 2.0 ** 53  # float64 holds every integer up to here exactly
+
+
+def exact_ints(a: np.ndarray) -> np.ndarray:
+    """``a`` as int64 when every value is an integer float64 holds exactly (steps, counts:
+    the usual case), else ``a`` itself: a step of 1.25 or 1e19 is read as it was stored, never
+    cut to an integer or wrapped past int64's range."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (np.abs(a) <= _EXACT).all() and (a == np.trunc(a)).all():
+        return a.astype(np.int64)
+    return a
+
 
 def _untorn(read: Callable[[], T], steps_of: Callable[[T], list[np.ndarray]]) -> T:
     """``read()``, again (a fresh commit record) while the rows it returned are ``torn``."""
@@ -64,14 +76,15 @@ class Series:
 
     @property
     def step(self) -> np.ndarray:
-        """Steps as int64."""
-        return self["step"].astype(np.int64)
+        """Steps as int64 (as stored, float64, where one is not an integer: ``exact_ints``)."""
+        return exact_ints(self["step"])
 
     def to_dict(self) -> dict[str, np.ndarray]:
         return {c: self.data[:, i] for i, c in enumerate(self.columns)}
 
     def to_frame(self) -> "pd.DataFrame":
-        """A DataFrame with ``step`` (int64), ``time`` (float seconds) and every statistic.
+        """A DataFrame with ``step`` (int64, unless a step is not an integer: ``exact_ints``),
+        ``time`` (float seconds) and every statistic.
 
         Float columns are views of ``data`` (read column-major, so each is contiguous): only
         the integer columns are copied."""
@@ -80,7 +93,7 @@ class Series:
         cols = {c: self.data[:, i] for i, c in enumerate(self.columns)}
         for c in ("step", "count", "nonfinite"):
             if c in cols:
-                cols[c] = cols[c].astype(np.int64)
+                cols[c] = exact_ints(cols[c])
         return pd.DataFrame(cols, copy=False)
 
 
@@ -287,5 +300,5 @@ class MetricsReader:
             raise self._missing(key, [k for k, v in lengths.items() if v], rank, HISTOGRAMS_TABLE)
         data = np.asarray(self._open(st, HISTOGRAMS_TABLE, key)[:n])
         bins = (data.shape[1] - 3) // 2
-        return Histograms(key, data[:, 0].astype(np.int64), data[:, 1], data[:, 2 : 3 + bins],
+        return Histograms(key, exact_ints(data[:, 0]), data[:, 1], data[:, 2 : 3 + bins],
                           data[:, 3 + bins :])

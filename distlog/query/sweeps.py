@@ -26,7 +26,7 @@ import numpy as np
 
 from .batch import is_bool, param_key, read_run_data
 from .run_reader import RunReader
-from .series import Series
+from .series import Series, exact_ints
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,9 +74,6 @@ def bands(matrix: np.ndarray, percentiles: Sequence[float]) -> dict[str, np.ndar
     return out
 
 
-def _steps(x: np.ndarray) -> np.ndarray:
-    """Integral bin starts as int64 (the usual case), else float."""
-    return x.astype(np.int64) if np.all(np.mod(x, 1) == 0) else x
 
 
 def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str] | None = None,
@@ -120,7 +117,7 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     if per_run:
         frames = []
         for (run, _, _), p, b in zip(series, flat, binned):
-            df = pd.DataFrame({"step": _steps(lo + b.index.to_numpy() * bin_size), "value": b.to_numpy()})
+            df = pd.DataFrame({"step": exact_ints(lo + b.index.to_numpy() * bin_size), "value": b.to_numpy()})
             df.insert(0, "run_id", run.info.run_id)
             for i, g in enumerate(group_by):
                 df.insert(i, g, [p.get(g)] * len(df))
@@ -134,7 +131,7 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
         table = pd.concat([binned[i] for i in members], axis=1, sort=True)
         st = bands(table.to_numpy(dtype=float), percentiles)
         keep = st["runs"] > 0
-        df = pd.DataFrame({"step": _steps(lo + table.index.to_numpy()[keep] * bin_size),
+        df = pd.DataFrame({"step": exact_ints(lo + table.index.to_numpy()[keep] * bin_size),
                            **{k: v[keep] for k, v in st.items()}})
         df["runs"] = df["runs"].astype(np.int64)
         for i, g in enumerate(group_by):

@@ -22,6 +22,7 @@ from ..storage.base import StorageBackend
 from ..telemetry import FIELDS, LEAD_COLUMNS, TABLE
 from ..writers.rowstore import read_commit, read_series
 from .errors import KeyNotFound, listing
+from .series import exact_ints
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,7 +106,7 @@ class TelemetryReader:
 
         m = self.matrix(field)
         n, w = m.values.shape
-        return pd.DataFrame({"step": np.repeat(m.step, w).astype(np.int64), "time": np.repeat(m.time, w),
+        return pd.DataFrame({"step": exact_ints(np.repeat(m.step, w)), "time": np.repeat(m.time, w),
                              "flush": np.repeat(m.flush, w).astype(np.int64),
                              "rank": np.tile(np.arange(w), n), field: m.values.ravel()})
 

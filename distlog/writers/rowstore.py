@@ -991,7 +991,7 @@ class BackgroundWriter:
         self._entries: list[Any] = []
         self._entries_handler: Any = None
         self._entries_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="distlog-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="distlog-writer", daemon=True)
         self._thread.start()
 
     # -- training thread -------------------------------------------------------------------
@@ -1043,7 +1043,7 @@ class BackgroundWriter:
         self._take_entries()
         done = threading.Event()
         self._q.put(_Sync(done))
-        if not done.wait(timeout):
+        if not self._wait(done, timeout):
             raise WriterError(f"the writer did not catch up within {timeout} s")
 
     def flush(self, wait: bool = True, timeout: float | None = None) -> None:
@@ -1052,7 +1052,7 @@ class BackgroundWriter:
             self._take_entries()
             done = threading.Event()
             self._q.put(_Commit(done))
-            if not done.wait(timeout):
+            if not self._wait(done, timeout):
                 raise WriterError(f"the writer did not commit within {timeout} s")
             self.raise_pending()
 
@@ -1067,6 +1067,18 @@ class BackgroundWriter:
             raise WriterError(f"the writer did not finish within {timeout} s; rows may be missing")
         self.raise_pending()
 
+    def _wait(self, done: threading.Event, timeout: float | None) -> bool:
+        """Wait for ``done``; a writer thread that died (a bug) is an error at once, not a
+        wait until ``timeout``."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic()))):
+            if not self._thread.is_alive():
+                self.raise_pending()
+                raise WriterError("the writer thread stopped; rows put since its last commit are lost")
+            if end is not None and time.monotonic() >= end:
+                return False
+        return True
+
     def raise_pending(self) -> None:
         err, self._error = self._error, None
         if err is not None:
@@ -1074,6 +1086,13 @@ class BackgroundWriter:
                               "and retried at the next commit") from err
 
     # -- writer thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # a bug: kept for the training thread, never silent
+            self._error = e
+            raise
+
     def _loop(self) -> None:
         # zarr, where the tables need it, is imported here, once, in the background: the
         # tables' threads at close must not be the first to import it, two at a time (Python
@@ -1175,7 +1194,10 @@ class BackgroundWriter:
     def _apply(self, item: Any) -> bool:
         """Apply rows or a call from the queue; False for a control item (commit, sync, close)."""
         if type(item) is tuple:  # rows: (table, key or keys, rows)
-            self._add(*item)
+            try:
+                self._add(*item)
+            except Exception as e:  # noqa: BLE001 - rows refused (a series' width changed):
+                self._error = e  # reported on the training thread; the writer goes on
         elif type(item) is _Call:
             try:
                 item.fn(self.tables)

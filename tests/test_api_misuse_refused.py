@@ -1,0 +1,135 @@
+"""Misuse a review of the API found taken silently, now refused with a clear error and nothing
+already logged lost: a histogram whose bin count changes (it killed rank 0's writer thread:
+every row of the run lost, the run "completed"), steps that are no finite number (a NaN step
+made later valid rows vanish; a bad step on one rank raised on that rank only), and a metrics
+logger kept past its run's end (it took everything and stored nothing)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.errors import RunStateError, WriterError
+from distlog.storage import open_storage
+from distlog.writers.rowstore import BackgroundWriter, RowTable, read_series
+from support.ranks import run_ranks
+
+
+def test_a_histogram_whose_bins_change_is_refused_and_earlier_rows_are_kept(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("h"):
+        exp.metrics.log(step=0, loss=1.0)
+        exp.log_histogram("h", [1, 2, 3], bins=4, step=1)
+        with pytest.raises(ValueError, match=r"'h' has 4 bins in this run, got 8; keep bins=4"):
+            exp.log_histogram("h", [1, 2, 3], bins=8, step=2)
+        exp.log_histogram("h", [4, 5], bins=4, step=3)
+        exp.metrics.log(step=4, loss=0.5)
+    run = distlog.open_run(f"{tmp_path}/default/h")
+    assert run.info.status == "completed"
+    assert run.metrics.read("loss").step.tolist() == [0, 4]
+    assert run.metrics.histogram("h").step.tolist() == [1, 3]
+
+
+def test_the_writer_thread_survives_rows_it_refuses(tmp_path):
+    """Rows the writer cannot take (another width than their series: e.g. a resumed attempt's
+    histogram with other bins) are an error on the training thread at the next commit, at
+    once; the writer thread goes on and every other row is stored."""
+    store = open_storage(str(tmp_path))
+    w = BackgroundWriter({"t": RowTable(store, "t", ("step", "a", "b"), chunk_rows=4)}, commit_interval=3600)
+    w.put("t", "x", np.array([[0.0, 1.0, 2.0]]))
+    w.put("t", "x", np.array([[1.0, 1.0, 2.0, 3.0, 4.0]]))  # 5 columns: refused
+    w.put("t", "y", np.array([[0.0, 5.0, 6.0]]))
+    t = time.monotonic()
+    with pytest.raises(WriterError, match="has 3 columns, got rows of 5"):
+        w.flush(timeout=60)
+    assert time.monotonic() - t < 30 and w._thread.is_alive()
+    w.put("t", "x", np.array([[2.0, 7.0, 8.0]]))
+    w.close()
+    np.testing.assert_array_equal(read_series(store, "t", "x"), [[0, 1, 2], [2, 7, 8]])
+    np.testing.assert_array_equal(read_series(store, "t", "y"), [[0, 5, 6]])
+
+
+def test_steps_that_are_no_finite_number_are_bad_input_in_one_process(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("s"):
+        m = exp.metrics
+        m.collect(step=1, a=1.0)
+        m.flush()
+        for bad in (float("nan"), float("inf")):
+            m.collect(step=bad, a=2.0)
+            with pytest.raises(ValueError, match=r"collect\(step=(nan|inf)\): a step must be a finite number"):
+                m.flush()
+        m.collect(a=3.0)
+        with pytest.raises(ValueError, match=r"flush\(step=nan\)"):
+            m.flush(step=float("nan"))
+        with pytest.raises(ValueError, match="finite number"):
+            m.log(step=float("inf"), b=1.0)
+        m.collect(step=10, a=4.0)
+        m.flush()  # valid steps after them are stored (a NaN step made the writer drop them)
+    run = distlog.open_run(f"{tmp_path}/default/s")
+    assert run.info.status == "completed"
+    a = run.metrics.read("a")
+    assert np.isfinite(a["step"]).all() and a["step"][-1] == 10 and a["mean"][-1] == 4.0
+    assert "b" not in run.metrics.keys()
+
+
+def _bad_step_on_rank_1(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=60)
+    raised = []
+    with exp.run("r"):
+        m = exp.metrics("t")
+        m.collect(step=0, loss=float(rank))
+        m.flush()
+        for how in ("collect", "flush"):
+            try:
+                if how == "collect":
+                    m.collect(step="abc" if rank == 1 else 1, loss=1.0 + rank)
+                    m.flush()
+                else:
+                    m.collect(loss=2.0 + rank)
+                    m.flush(step=float("nan") if rank == 1 else 2)
+                raised.append(None)
+            except ValueError as e:
+                raised.append(str(e))
+        m.collect(step=3, loss=3.0 + rank)
+        m.flush()
+    return raised
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_a_bad_step_on_one_rank_raises_the_same_error_on_every_rank(tmp_path):
+    root = str(tmp_path / "root")
+    res = run_ranks(_bad_step_on_rank_1, 2, tmp_path, root, timeout=150)
+    assert res[0] == res[1]  # the same error, on every rank, at the same flush
+    assert "rank 1: collect(step='abc'): a step must be a finite number" in res[0][0]
+    assert "rank 1: flush(step=nan): a step must be a finite number" in res[0][1]
+    loss = distlog.open_run(f"{root}/default/r").metrics.read("t/loss")
+    # every flush wrote its row: the bad step's rank counted without its step (rank 0's is kept)
+    assert loss.step.tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(loss["mean"], [0.5, 1.5, 2.5, 3.5])
+
+
+def test_a_metrics_logger_kept_past_its_run_refuses(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        m = exp.metrics("train")
+        root_view = exp.metrics
+        m.log(step=0, loss=1.0)
+    for call in (lambda: (m.collect(loss=2.0), m.flush()), lambda: m.log(step=1, loss=2.0),
+                 lambda: m.log_histogram("h", [1.0], step=1), lambda: m.commit()):
+        with pytest.raises(RunStateError, match=r"run 'r' has ended.*take exp.metrics\('train'\) again"):
+            call()
+    with pytest.raises(RunStateError, match=r"take exp.metrics again"):
+        root_view.log(step=1, x=1.0)
+    run = distlog.open_run(f"{tmp_path}/default/r")
+    assert run.metrics.keys() == ["train/loss"] and run.metrics.read("train/loss").step.tolist() == [0]
+    # the experiment itself goes on: a new run takes values as before
+    with exp.run("r2"):
+        exp.metrics("train").log(step=0, loss=3.0)
+    assert distlog.open_run(f"{tmp_path}/default/r2").metrics.read("train/loss")["value"].tolist() == [3.0]

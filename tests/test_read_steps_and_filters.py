@@ -1,0 +1,105 @@
+"""Steps are read as they were stored (an integer step as int64; 1.25 or 1e19 as float64, never
+cut or wrapped), `--where` selects list params and names with commas, and the CLI's text
+output stays exact and aligned (a review of the read side found each of these wrong)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.cli import NOTHING, main
+from distlog.query.render import table
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fractional_and_huge_steps_read_as_stored(tmp_path, capsys):
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("steps"):
+        m = exp.metrics("t")
+        for step, v in ((1.25, 10.0), (1.75, 20.0)):
+            m.collect(x=v)
+            m.flush(step=step)
+        m.log(step=1.5, y=1.0)  # log() keeps its step as given, as flush() does (it was cut to 1)
+        m.log(step=2.5, y=2.0)
+        m.log(step=5, z=0.0)
+        m.log(step=2**63, z=1.0)  # past int64: read as the float64 it is, not wrapped negative
+        m.log(step=3, n=3.0)
+        with pytest.raises(ValueError, match="finite number"):
+            m.log(step=float("nan"), y=3.0)
+    run = distlog.open_run(f"{root}/default/steps")
+    x = run.metrics.read("t/x")
+    assert x.step.dtype == np.float64 and x.step.tolist() == [1.25, 1.75]
+    assert x.to_frame()["step"].tolist() == [1.25, 1.75]
+    assert run.metrics.read("t/y").step.tolist() == [1.5, 2.5]
+    z = run.metrics.read("t/z")
+    assert z.step.tolist() == [5.0, float(2**63)] and (z.step >= 0).all()
+    n = run.metrics.read("t/n")  # integer steps: int64, as before
+    assert n.step.dtype == np.int64 and n.to_frame()["step"].dtype == np.int64
+    # `distlog metrics` shows both rows of x (it dropped one: both were "step 1")
+    code, out, err = cli(capsys, "metrics", f"{root}/default/steps", "t/x", "--format", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["step"] for r in rows] == [1.25, 1.75] and [r["t/x"] for r in rows] == [10.0, 20.0]
+
+
+def test_show_prints_a_large_last_step_in_full(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("big"):
+        exp.metrics.log(step=1_000_000_000_000_007, v=1.0)
+    code, out, err = cli(capsys, "show", f"{tmp_path}/default/big")
+    assert code == 0, err
+    assert "last step   1000000000000007\n" in out
+
+
+def _sweep(root):
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    for rid, p in (("b", {"name": "x,y", "opt": {"b": [1, 2]}}), ("d", {"name": "x", "opt": {"b": [3]}})):
+        with exp.experiment("e"), exp.run(rid):
+            exp.params.set(**p)
+            exp.metrics("m").log(step=0, v=1.0)
+
+
+def test_where_selects_list_params_and_names_with_commas(tmp_path, capsys):
+    root = str(tmp_path)
+    _sweep(root)
+
+    def ids(*where):
+        code, out, err = cli(capsys, "compare", f"{root}/e", *[a for w in where for a in ("--where", w)],
+                             "--format", "json")
+        return [] if code == NOTHING else [r["run_id"] for r in json.loads(out)]
+
+    assert ids("opt.b=[1,2]") == ["b"]  # split at its comma before: selected nothing
+    assert ids("opt.b=[3]") == ["d"]
+    assert ids("name=x,y") == ["b", "d"]  # the text itself, and each of its parts
+    assert ids("name=x") == ["d"]
+    assert ids("name=y") == []
+    api = distlog.open_root(root)
+    assert [r.info.run_id for r in api.runs(params={"opt.b": [1, 2]})] == ["b"]
+    assert [r.info.run_id for r in api.runs(params={"opt.b": [[1, 2], [3]]})] == ["b", "d"]
+
+
+def test_compare_named_runs_none_left_by_status_says_so(tmp_path, capsys):
+    root = str(tmp_path)
+    _sweep(root)
+    code, out, err = cli(capsys, "compare", f"{root}/e/b", f"{root}/e/d", "--status", "failed")
+    assert code == NOTHING and "no runs" in err and "Traceback" not in err
+
+
+def test_text_tables_align_wide_characters():
+    out = table([["train", "run1", "completed"], ["训练", "运行一", "completed"]], ["exp", "run", "status"])
+    lines = out.splitlines()
+
+    def col(line, text):  # the display column where text starts
+        before = line[: line.index(text)]
+        return sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in before)
+
+    assert col(lines[2], "completed") == col(lines[3], "completed") == col(lines[0], "status")
