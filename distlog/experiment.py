@@ -10,6 +10,7 @@ import threading
 import weakref
 from typing import Any, Callable, Iterator
 
+from .comm import dist_state
 from .errors import RunStateError
 from .names import check_name
 from .run import Run
@@ -77,6 +78,7 @@ class Experiment:
         self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None
+        self._ended: str | None = None  # the id of the last run this experiment closed
         self._lock = threading.RLock()
         _live.add(self)
 
@@ -157,6 +159,7 @@ class Experiment:
             run, self._run = self._run, None
         if run is None:
             return
+        self._ended = run.run_id
         status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
         try:
             run.close(status, exc=exc, collective=collective)
@@ -173,6 +176,16 @@ class Experiment:
         """The active run, started on first use if none is open."""
         run = self._run
         if run is None:
+            state = dist_state()
+            if self._ended is not None and state is not None and state[1] > 1:
+                # starting a run is a collective: started here by a call on one rank alone
+                # (the usual way: `if rank == 0: exp.metrics.log(...)` after the run), it would
+                # wait for the other ranks until the process group's timeout
+                raise RunStateError(
+                    f"no run is open (run {self._ended!r} ended), and under torch.distributed "
+                    "starting one is a collective that every rank must call: open the next run "
+                    "on every rank (`with exp.run(...)` or exp.start_run()) before using "
+                    "exp.metrics/params/logs/files")
             run = self.start_run()
         return run
 

@@ -133,3 +133,42 @@ def test_a_metrics_logger_kept_past_its_run_refuses(tmp_path):
     with exp.run("r2"):
         exp.metrics("train").log(step=0, loss=3.0)
     assert distlog.open_run(f"{tmp_path}/default/r2").metrics.read("train/loss")["value"].tolist() == [3.0]
+
+
+def _log_on_rank_0_after_the_run(rank, world, root):
+    import time
+
+    import distlog
+    from distlog.errors import RunStateError
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.collect(step=0, loss=float(rank))
+        exp.metrics.flush()
+    if rank != 0:
+        return None
+    t = time.monotonic()
+    try:
+        exp.metrics("val").log(step=1, acc=0.5)  # no run open: it would start one, alone
+    except RunStateError as e:
+        return str(e), time.monotonic() - t
+    return "no error", time.monotonic() - t
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_using_a_component_on_one_rank_after_the_run_is_refused_not_a_hang(tmp_path):
+    """After a run ended, a component used with no run open would start one: a collective,
+    so a call on rank 0 alone waited for the other ranks until the process group's timeout and
+    then raised gloo's bare "Wait timeout". Under several ranks that is refused at once; in
+    one process it still starts the next run."""
+    root = str(tmp_path / "root")
+    res = run_ranks(_log_on_rank_0_after_the_run, 2, tmp_path, root, timeout=150)
+    msg, took = res[0]
+    assert "no run is open (run 'r' ended)" in msg and "on every rank" in msg and took < 5
+    exp = distlog.get_logger(str(tmp_path / "one"), heartbeat_interval=0)
+    with exp.run("a"):
+        exp.metrics.log(step=0, x=1.0)
+    exp.metrics.log(step=0, x=2.0)  # one process: the next run starts on first use
+    exp.close()
+    assert len(distlog.open_root(str(tmp_path / "one")).runs()) == 2
