@@ -416,7 +416,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if df.empty:
         _err(f"run {run.info.path} has no metrics")
         return NOTHING
-    if args.format == "parquet":
+    fmt = args.format or ("parquet" if str(args.output or "").lower().endswith((".parquet", ".pq")) else "csv")
+    if fmt == "parquet":
         if not args.output or args.output == "-":
             raise UsageError("parquet is binary: give a file with -o out.parquet")
         df.to_parquet(args.output, index=False)
@@ -612,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="every series as one table")
     _run_arg(p)
     p.add_argument("keys", nargs="*", metavar="KEY")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet"],
+                   help="default: parquet for an output file named *.parquet or *.pq, else csv")
     p.add_argument("-o", "--output", help="file to write (csv: standard output by default)")
     p.add_argument("--rank", type=int)
     p.set_defaults(func=cmd_export)

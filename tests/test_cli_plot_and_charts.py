@@ -85,6 +85,13 @@ def test_export_parquet_round_trip(tree, capsys):
     pd.testing.assert_frame_equal(df, expected)
     assert list(df.columns) == ["key", "step", "time", "value", "mean", "min", "max", "sum",
                                 "count", "nonfinite", "argmin_rank", "argmax_rank"]
+    # the format follows the file's name when --format is not given (it wrote CSV into it)
+    named = tree / "b.parquet"
+    assert main(["export", str(tree / "mnist/sweep/run-a"), "-o", str(named)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(named), expected)
+    text = tree / "c.csv"
+    assert main(["export", str(tree / "mnist/sweep/run-a"), "-o", str(text)]) == 0
+    assert text.read_text().startswith("key,step,time,")
 
 
 def test_plot_labels_each_y_axis_with_its_key(tree, capsys, monkeypatch):
