@@ -602,7 +602,14 @@ class MetricsLogger:
         arr = np.asarray(values, dtype=np.float64).ravel()
         arr = arr[np.isfinite(arr)]
         counts, edges = np.histogram(arr, bins=bins, range=range)
-        had = self._core.histogram_bins.setdefault(key, len(counts))
+        bins = self._core.histogram_bins
+        if key not in bins:  # a new series: its name must not be the folder of another
+            clash = next((k for k in bins if k.startswith(key + "/") or key.startswith(k + "/")), None)
+            if clash is not None:
+                raise ValueError(f"log_histogram({name!r}): {key!r} and the histogram {clash!r} of this "
+                                 "run cannot both exist (one name would be the other's folder); "
+                                 "rename one, e.g. " + repr(f"{key}/all" if clash.startswith(key + "/") else f"{clash}/all"))
+        had = bins.setdefault(key, len(counts))
         if had != len(counts):  # one series: one row width (the writer would refuse the row)
             raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
                              f"{len(counts)}; keep bins={had} for this name, or log under another name")

@@ -172,3 +172,21 @@ def test_using_a_component_on_one_rank_after_the_run_is_refused_not_a_hang(tmp_p
     exp.metrics.log(step=0, x=2.0)  # one process: the next run starts on first use
     exp.close()
     assert len(distlog.open_root(str(tmp_path / "one")).runs()) == 2
+
+
+def test_histogram_names_that_would_nest_are_refused_at_once(tmp_path):
+    """``h`` and ``h/x`` cannot both be series (one would be the other's folder): the second
+    name is refused when it is logged, as clashing scalar keys are; the run stays healthy
+    (it failed at close with a WriterError)."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("h"):
+        exp.log_histogram("h", [1.0, 2.0], bins=4, step=0)
+        with pytest.raises(ValueError, match=r"'h/x' and the histogram 'h' .*rename one"):
+            exp.log_histogram("h/x", [1.0], bins=4, step=0)
+        exp.log_histogram("g/x", [1.0], bins=4, step=0)
+        with pytest.raises(ValueError, match=r"'g' and the histogram 'g/x'"):
+            exp.log_histogram("g", [1.0], bins=4, step=0)
+        exp.log_histogram("hh", [1.0], bins=4, step=0)  # a prefix that is no folder is fine
+    run = distlog.open_run(f"{tmp_path}/default/h")
+    assert run.info.status == "completed"
+    assert sorted(run.metrics.histogram_keys()) == ["g/x", "h", "hh"]
