@@ -109,6 +109,26 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def _checked_tags(tags: Any) -> list[str]:
+    """``tags`` as a list of strings (one string is one tag); anything else is refused here, on
+    every rank alike, before the run starts (a number stored as a tag broke ``distlog ls`` and
+    the sweep table of the whole root)."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [tags]
+    try:
+        out = list(tags)
+    except TypeError:
+        raise TypeError(f"tags must be a list of strings, got {tags!r} ({type(tags).__name__}); "
+                        "pass e.g. tags=['baseline']") from None
+    bad = [t for t in out if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"tags must be strings, got {bad[0]!r} ({type(bad[0]).__name__}) in {out!r}; "
+                        f"pass e.g. tags={[str(t) for t in out]!r}")
+    return out
+
+
 class Run:
     def __init__(
         self,
@@ -135,7 +155,7 @@ class Run:
         if run_id is not None:
             check_name(run_id, "run id")
         self.run_id = run_id
-        self.tags = list(tags or [])
+        self.tags = _checked_tags(tags)
         self.flush_timeout = flush_timeout
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval

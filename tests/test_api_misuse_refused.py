@@ -190,3 +190,28 @@ def test_histogram_names_that_would_nest_are_refused_at_once(tmp_path):
     run = distlog.open_run(f"{tmp_path}/default/h")
     assert run.info.status == "completed"
     assert sorted(run.metrics.histogram_keys()) == ["g/x", "h", "hh"]
+
+
+def test_tags_are_strings_and_a_root_with_other_tags_still_lists(tmp_path, capsys):
+    import json
+    import os
+
+    from distlog.cli import main
+    from distlog.layout import RUN_FILE
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with pytest.raises(TypeError, match=r"tags must be strings, got 1 \(int\) in \[1, 2\]; pass e.g. tags=\['1', '2'\]"):
+        with exp.run("numbers", tags=[1, 2]):
+            pass
+    with exp.run("one", tags="baseline"):  # one string is one tag (it was stored letter by letter)
+        pass
+    assert distlog.open_run(f"{tmp_path}/default/one").info.tags == ("baseline",)
+    # a run.json written with a number among its tags (before this check) breaks no listing
+    path = os.path.join(str(tmp_path), "default", "one", RUN_FILE)
+    with open(path) as f:
+        meta = json.load(f)
+    meta["tags"] = [1, "x"]
+    with open(path, "w") as f:
+        json.dump(meta, f)
+    assert distlog.open_root(str(tmp_path)).table()["tags"].tolist() == ["1,x"]
+    assert main(["ls", str(tmp_path)]) == 0 and "one" in capsys.readouterr().out

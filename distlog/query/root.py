@@ -270,7 +270,7 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
         "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
         "world_size": info.world_size, "last_step": None if last is None else int(last),
-        "attempts": len(info.attempts) or 1, "tags": ",".join(info.tags),
+        "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
     }
 
 
