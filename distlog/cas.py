@@ -186,6 +186,16 @@ def hash_file(path: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+class FileChangedError(ValueError):
+    """A local file changed while it was being stored."""
+
+
+def _fingerprint(path: str) -> tuple[int, int, int, int]:
+    """What changes when a file is written: size, modification and change times, inode."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 @dataclass(frozen=True)
 class PutResult:
     sha256: str
@@ -224,11 +234,34 @@ class ContentStore:
         return self._put(digest, len(data), lambda: self.root.create_bytes(blob_path(digest), data))
 
     def put_file(self, local_path: str, sha256: str | None = None, size: int | None = None) -> PutResult:
-        """Store a local file (hashed here unless ``sha256``/``size`` are given), streamed."""
-        if sha256 is None or size is None:
-            sha256, size = hash_file(local_path)
-        digest = sha256
-        return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), local_path))
+        """Store a local file (hashed here unless ``sha256``/``size`` are given), streamed.
+
+        A file hashed here is the caller's (a checkpoint another thread may still be
+        writing): if it changed between the hash and the upload, the bytes stored may not be
+        the bytes hashed. Such a blob is checked, removed if it does not match its name (a
+        later save of those bytes would be deduplicated onto it), and the save refused."""
+        if sha256 is not None and size is not None:
+            return self._put(sha256, size, lambda: self.root.create_file(blob_path(sha256), local_path))
+        before = _fingerprint(local_path)
+        digest, size = hash_file(local_path)
+        res = self._put(digest, size, lambda: self.root.create_file(blob_path(digest), local_path))
+        if _fingerprint(local_path) != before:
+            if res.uploaded and self._digest_of(digest) != digest:
+                with contextlib.suppress(Exception):
+                    self.root.delete(blob_path(digest))
+                raise FileChangedError(
+                    f"{local_path!r} changed while it was being saved (hashed, then copied): the "
+                    "copy did not hold the bytes hashed and was not kept. Save a file once whatever "
+                    "writes it has finished (or save the object itself: files.save_torch)")
+        return res
+
+    def _digest_of(self, digest: str) -> str:
+        """The SHA-256 of the blob stored under ``digest`` (read back)."""
+        h = hashlib.sha256()
+        with self.open(digest) as f:
+            while block := f.read(CHUNK):
+                h.update(block)
+        return h.hexdigest()
 
     def _put(self, digest: str, size: int, upload: Callable[[], bool]) -> PutResult:
         if self.exists(digest):

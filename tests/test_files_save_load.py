@@ -125,6 +125,38 @@ def test_log_file_stores_an_existing_file_and_keeps_its_name(exp, tmp_path):
         exp.files.log_file("x", tmp_path / "missing")
 
 
+def test_log_file_of_a_file_that_changes_while_saved_is_refused_and_leaves_no_wrong_blob(
+        exp, tmp_path, monkeypatch):
+    """A checkpoint still being written while ``log_file`` runs: hashed, then appended to,
+    then copied. The blob stored under the old bytes' SHA-256 held the new bytes, and a later
+    save of the old bytes was deduplicated onto it; now that copy is checked, removed and the
+    save refused."""
+    import hashlib
+
+    from distlog import cas as cas_mod
+
+    src = tmp_path / "ckpt.bin"
+    src.write_bytes(b"old bytes")
+    real = cas_mod.hash_file
+
+    def hash_then_change(path):
+        got = real(path)
+        with open(path, "ab") as f:  # the checkpoint's writer goes on
+            f.write(b" + more")
+        return got
+
+    monkeypatch.setattr(cas_mod, "hash_file", hash_then_change)
+    with pytest.raises(cas_mod.FileChangedError, match="changed while it was being saved"):
+        exp.files.log_file("ckpt.bin", str(src))
+    monkeypatch.setattr(cas_mod, "hash_file", real)
+    old = hashlib.sha256(b"old bytes").hexdigest()
+    assert not (tmp_path / "root" / blob_path(old)).exists()  # no blob named for bytes it lacks
+    exp.files.save(b"old bytes", "other.bin")
+    assert exp.files.read_bytes("other.bin") == b"old bytes"
+    rec = exp.files.log_file("ckpt.bin", str(src))  # once the file is done, it is saved as it is
+    assert exp.files.read_bytes("ckpt.bin") == b"old bytes + more" and rec.size == len(b"old bytes + more")
+
+
 def test_experiment_shortcuts(exp):
     model = torch.nn.Linear(3, 2)
     rec = exp.log_model("best_model", model)
