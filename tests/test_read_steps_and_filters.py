@@ -103,3 +103,26 @@ def test_text_tables_align_wide_characters():
         return sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in before)
 
     assert col(lines[2], "completed") == col(lines[3], "completed") == col(lines[0], "status")
+
+
+def test_sweep_table_and_compare_keep_params_as_stored(tmp_path, capsys):
+    """Params of several runs side by side: an int stays an int next to another run's float
+    (pandas made 1 a 1.0 and 2**53 + 1 another number), NaN inside a list param is JSON null
+    (it was a bare NaN: invalid JSON), and a param named like the renamed column of another
+    keeps its own column."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    runs = {"a": {"n": 2**53 + 1, "betas": [0.1, float("nan")], "status": "A", "params": {"status": "B"}},
+            "b": {"n": 0.5, "betas": [0.1, 0.2], "status": "C", "params": {"status": "D"}}}
+    for rid, p in runs.items():
+        with exp.experiment("e"), exp.run(rid):
+            exp.params.set(p)
+    df = distlog.open_root(root).table().set_index("run_id")
+    assert df.loc["a", "n"] == 2**53 + 1 and type(df.loc["a", "n"]) is int and df.loc["b", "n"] == 0.5
+    assert df.loc["a", "params.status"] == "B" and df.loc["a", "params.params.status"] == "A"
+    assert df.loc["b", "params.status"] == "D" and df.loc["b", "params.params.status"] == "C"
+    code, out, err = cli(capsys, "compare", f"{root}/e", "--format", "json")
+    assert code == 0, err
+    rows = {r["run_id"]: r for r in json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c}"))}
+    assert rows["a"]["n"] == 2**53 + 1 and rows["b"]["n"] == 0.5
+    assert rows["a"]["betas"] == [0.1, None] and rows["b"]["betas"] == [0.1, 0.2]

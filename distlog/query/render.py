@@ -135,6 +135,10 @@ def _jsonable(v: Any) -> Any:
         return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if v.__class__.__name__ == "NAType":
         return None
+    if isinstance(v, dict):  # a param's value: non-finite numbers inside it too
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
     return v
 
 
@@ -142,7 +146,7 @@ def frame_json(df: Any) -> str:
     """One JSON object per row, in a list (NaN as null, so any JSON parser reads it)."""
     rows = [{str(k): _jsonable(v) for k, v in zip(df.columns, row)}
             for row in df.itertuples(index=False, name=None)]
-    return json.dumps(rows, indent=1, default=str)
+    return json.dumps(rows, indent=1, default=str, allow_nan=False)
 
 
 def render_frame(df: Any, fmt: str, exact: Iterable[str] = ()) -> str:

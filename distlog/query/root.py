@@ -236,9 +236,13 @@ class RootReader:
                 row[col] = reduce_final(d, key, stat, final) if d.lengths.get(key) else None
         cols = list(RUN_COLUMNS) + [pcols[k] for k in pkeys] + mcols
         df = pd.DataFrame(rows, columns=cols)
+        params = {pcols[k] for k in pkeys}
         for c in cols[len(RUN_COLUMNS):]:
-            if any(row.get(c) is None for row in rows):  # keep "absent" (None) apart from NaN
-                df[c] = pd.Series([row.get(c) for row in rows], dtype=object, index=df.index)
+            values = [row.get(c) for row in rows]
+            # keep "absent" (None) apart from NaN, and a param's ints apart from another run's
+            # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
+            if any(v is None for v in values) or (c in params and _ints_and_floats(values)):
+                df[c] = pd.Series(values, dtype=object, index=df.index)
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
@@ -250,6 +254,11 @@ class RootReader:
 
 
 _MISSING = object()
+
+
+def _ints_and_floats(values: Sequence[Any]) -> bool:
+    kinds = {type(v) for v in values}
+    return int in kinds and float in kinds
 
 
 def _experiment_ok(name: str, pattern: str) -> bool:
@@ -293,8 +302,14 @@ def live_last_step(run: RunReader) -> float | None:
 def param_columns(pkeys: Sequence[str], taken: Sequence[str]) -> dict[str, str]:
     """The sweep table's column of each param: its flattened name, or ``params.<name>`` when
     a run column or a metric column has that name (so neither hides the other)."""
-    taken = set(taken)
-    return {k: f"params.{k}" if k in taken else k for k in pkeys}
+    taken, keys, out = set(taken), set(pkeys), {}
+    for k in pkeys:
+        c = k
+        while c in taken or (c != k and c in keys):  # (``params.x`` may be a param too)
+            c = f"params.{c}"
+        out[k] = c
+        taken.add(c)
+    return out
 
 
 def metric_column(key: str, stat: str, final: str) -> str:
