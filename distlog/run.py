@@ -476,8 +476,10 @@ class Run:
         if collective and incoming is None and self.world_size > 1 and status != "failed":
             try:  # every rank's log is closed past this point: rank 0 may index them all
                 self.comm.barrier()
-            except Exception as e:  # noqa: BLE001
-                errors.append(e)
+            except Exception as e:  # noqa: BLE001 - a peer lost at the very end: the run did
+                errors.append(e)  # not complete on every rank (its log already said it ended)
+                self._write_failure(e)
+                status, exc = "failed", e
         if self.rank == 0:
             try:
                 write_logs_table(self.storage)

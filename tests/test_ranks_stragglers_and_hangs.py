@@ -289,3 +289,37 @@ def test_a_run_whose_rank_0_died_is_not_kept_running_by_its_peers_final_records(
     assert liveness(store, meta, now=now, threshold=300)[0] == "stale"  # (no failure record here)
     store.write_json(heartbeat_path(1), {**beat, "rank": 1, "state": "completed", "time": now - 1})
     assert liveness(store, meta, now=now, threshold=300)[0] == "running"  # rank 0 ends it next
+
+
+LOST_AT_THE_END = r"""
+import datetime, os, sys
+import torch.distributed as dist
+rank, init, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dist.init_process_group("gloo", init_method="file://" + init, rank=rank, world_size=2,
+                        timeout=datetime.timedelta(seconds=30))
+import distlog
+from distlog.monitor import RankMonitor
+exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=20)
+with exp.run("r"):
+    for s in range(3):
+        exp.metrics.collect(step=s, loss=float(s + rank))
+        exp.metrics.flush()
+    if rank == 1:  # gone after the status exchange, before the closing barrier (a kill there)
+        RankMonitor.close = lambda self, status: os._exit(0)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_peer_lost_in_the_closing_barrier_fails_the_run(tmp_path):
+    """Rank 0's close() raised (its peer vanished in the last barrier) while run.json said
+    "completed", with no error and no failure record."""
+    script, root = tmp_path / "lost.py", str(tmp_path / "root")
+    script.write_text(LOST_AT_THE_END)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(tmp_path / "rdzv"), root], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    errs = [p.communicate(timeout=100)[1] for p in procs]
+    assert procs[0].returncode != 0 and "FlushError" in errs[0], errs[0][-2000:]
+    info = distlog.open_run(f"{root}/default/r").info
+    assert info.status == "failed" and info.error and info.error["type"] == "FlushError"
+    assert distlog.open_run(f"{root}/default/r").metrics.read("loss").step.tolist() == [0, 1, 2]
