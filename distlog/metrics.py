@@ -633,6 +633,14 @@ class MetricsLogger:
         if self._core.ended is not None:
             raise _ended(self._core.ended, self._prefix)
 
+    def resume_at(self, step: float | None) -> None:
+        """An attempt resumed at a checkpoint's ``step``: the rows up to it are kept, so a
+        ``log()`` or ``flush()`` without a step continues after it (from 0 it rewound them
+        away). Nothing happens once this attempt wrote a step."""
+        core = self._core
+        if step is not None and core.max_step is None and core.flush_step is None:
+            core.max_step = core.flush_step = float(step)
+
     def end(self, run_id: str) -> None:
         """The run closed: this logger and its views refuse ``flush``, ``log``,
         ``log_histogram`` and ``commit`` from now on (what they took would be stored nowhere);

@@ -230,6 +230,7 @@ class Run:
         self._resume_step = step
         if self.writers is not None:
             self.writers.resume_step = step
+            self.metrics.resume_at(step)
 
     @property
     def rewind(self) -> bool:
@@ -305,6 +306,7 @@ class Run:
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()
+        self.metrics.resume_at(self._resume_step)
         self.status = "running"  # (run.json says so already: a failure from here closes it)
         try:
             self.params.load_existing()
@@ -314,6 +316,11 @@ class Run:
                 self.on_close(tee_output(self.logs))
             logs = self.logs
             self.monitor.start(progress=self.metrics.progress, last_log=lambda: logs.last_record)
+            if self._resume_step is not None and self.attempt > 0 and self.rank == 0:
+                # a checkpoint resume drops the rows after the checkpoint now, published at
+                # once: a killed attempt must not leave the dead attempt's rows standing
+                # (after monitor.start: the writer takes the telemetry table if it is on)
+                self.writers.main().flush(wait=True)
         except BaseException as e:
             # the attempt ends failed with its cause (not "running" forever, with no heartbeat
             # for readers to judge it by); the ranks may be out of step: no collective
@@ -527,13 +534,28 @@ class Run:
         except Exception as e:  # noqa: BLE001
             report.warn(f"could not write {RUN_FILE}: {e!r}")
 
+    def _stored_series_last_step(self) -> float | None:
+        """The largest committed step of the stored series (read from the store)."""
+        from .query.root import live_last_step
+        from .query.run_reader import RunReader
+
+        try:
+            return live_last_step(RunReader(self.storage))
+        except Exception as e:  # noqa: BLE001 - run.json says null: readers look live
+            warn(f"could not read the run's last step from its series: {e!r}")
+            return None
+
     def _last_step(self, meta: dict[str, Any]) -> float | None:
         """The largest step of a stored metric row (rank 0, closing): from the series of its
         writer, which loaded what earlier attempts stored (a series this attempt did not touch
         keeps its rows); with no writer opened, nothing stored changed since the last attempt."""
         w = self.writers.main_writer
         if w is None:
-            return self._stored_last_step if self.attempt else self.metrics._core.max_step
+            if not self.attempt:
+                return self.metrics._core.max_step
+            if self._stored_last_step is None:  # an earlier attempt was killed before saying
+                return self._stored_series_last_step()
+            return self._stored_last_step
         steps = [s.last_step for name in (SCALARS_TABLE, HISTOGRAMS_TABLE) if name in w.tables
                  for s in w.tables[name].series.values() if s.n]
         return max(steps) if steps else None

@@ -168,3 +168,55 @@ def test_a_checkpoint_resume_at_another_world_size_cuts_the_telemetry_back_too(t
     assert run.metrics.read("loss")["step"].tolist() == [0, 1, 2, 3, 4, 5]
     tel = run.telemetry.matrix("interval")
     assert tel.step.tolist() == [0, 1, 2, 3] and tel.values.shape == (4, 2)
+
+
+def test_a_checkpoint_resume_drops_the_later_rows_at_its_start_and_counts_on_after_it(tmp_path):
+    """``resume_step=9``: readers see the rows after the checkpoint gone as soon as the attempt
+    has started (they stayed until its first row: an attempt killed before it left the dead
+    attempt's rows standing for good), and ``log()``/``flush()`` without a step continue after
+    the checkpoint (they began at 0 again and rewound rows 0..9 away)."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
+    with exp.run("r"):
+        for i in range(20):
+            exp.metrics.collect(loss=float(i))
+            exp.metrics.flush()
+    exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
+    with exp.run("r", resume="must", resume_step=9):
+        assert distlog.open_run(f"{root}/default/r").metrics.read("loss").step.tolist() == list(range(10))
+        for i in range(3):
+            exp.metrics.collect(loss=100.0 + i)
+            exp.metrics.flush()
+        exp.metrics.log(lr=1.0)
+    m = distlog.open_run(f"{root}/default/r").metrics
+    loss = m.read("loss")
+    assert loss.step.tolist() == list(range(13))
+    assert loss["value"].tolist() == [float(i) for i in range(10)] + [100.0, 101.0, 102.0]
+    assert m.read("lr").step.tolist() == [13]
+
+
+KILLED_AFTER_COMMIT = r"""
+import os, sys
+import distlog
+exp = distlog.get_logger(sys.argv[1], telemetry=False, heartbeat_interval=0)
+exp.start_run("r", resume=sys.argv[2])
+for s in range(int(sys.argv[3])):
+    exp.metrics.log(step=s, loss=float(s))
+exp.metrics.commit()
+os._exit(0)  # killed: run.json never learns its last step
+"""
+
+
+def test_last_step_after_a_killed_attempt_and_a_resume_that_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    root = str(tmp_path)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_AFTER_COMMIT)
+    subprocess.run([sys.executable, str(script), root, "allow", "10"], check=True, timeout=120)
+    exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
+    with exp.run("r", resume="must"):
+        exp.params.set(lr=0.1)  # no metric row in this attempt
+    info = distlog.open_run(f"{root}/default/r").info
+    assert info.status == "completed" and info.last_step == 9  # it was null: `distlog ls` showed "-"
