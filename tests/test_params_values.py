@@ -1,19 +1,22 @@
 """Param values that JSON cannot hold as they are: every one is either stored as docs/FORMAT.md
 says (plain JSON, non-finite floats as ``{"$t": "float"}`` at any depth) and read back as it
-was, or refused on every rank with a ``TypeError`` naming the key before anything is written."""
+was, or refused on every rank with a ``TypeError`` naming the key before anything is written.
+Also: a dotted ``update`` of a key stored with its dots, and params set on a rank > 0 only."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
 
 import distlog
+from distlog import report
 from distlog.context import RunContext
 from distlog.launcher import RankInfo
 from distlog.layout import PARAMS_FILE
-from distlog.params import ParameterIndex
+from distlog.params import ParameterIndex, set_dotted
 from distlog.serdes import deserialize, serialize
 from distlog.storage.registry import open_storage
 
@@ -208,3 +211,54 @@ def test_frozensets_inside_a_set_read_back_as_frozensets(tmp_path):
     run = _run_params(tmp_path, groups=value, top=frozenset({1}))
     params = distlog.open_run(str(run)).params
     assert params["groups"] == value and params["top"] == {1}
+
+
+# 5. update() of a key stored with its dots
+
+def test_dotted_update_of_a_key_set_with_its_dots(tmp_path):
+    assert set_dotted({"optim.lr": 0.1, "seed": 1}, "optim.lr", 0.2) == {"optim.lr": 0.2, "seed": 1}
+    assert set_dotted({"a.b": {"c": 1}}, "a.b.c", 2) == {"a.b": {"c": 2}}
+    assert set_dotted({"a": {"b.c": 1}}, "a.b.c", 2) == {"a": {"b.c": 2}}
+    mixed = {"optim": {"wd": 1}, "optim.lr": 2}
+    assert set_dotted(mixed, "optim.wd", 3) == {"optim": {"wd": 3}, "optim.lr": 2}
+    assert set_dotted(mixed, "optim.lr", 4) == {"optim": {"wd": 1}, "optim.lr": 4}
+    # a new key nests, as documented; a non-dict in the way is replaced, as before
+    assert set_dotted({}, "sched.warmup.steps", 100) == {"sched": {"warmup": {"steps": 100}}}
+    assert set_dotted({"optim": {"lr": 1}}, "optim.lr", 2) == {"optim": {"lr": 2}}
+    assert set_dotted({"optim": 3}, "optim.lr", 2) == {"optim": {"lr": 2}}
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.experiment("e"), exp.run("r"):
+        exp.params.set({"optim.lr": 0.1, "seed": 1})
+        exp.params.update("optim.lr", 0.2)
+        exp.params.update("sched.warmup", 5)
+    assert distlog.open_run(str(tmp_path / "e" / "r")).params == {
+        "optim.lr": 0.2, "seed": 1, "sched": {"warmup": 5}}
+
+
+# 6. params set on a rank > 0: not stored (no collective), and that rank says so once per run
+
+@pytest.fixture
+def _fresh_limiter():
+    report.reset()
+    yield
+    report.reset()
+
+
+def test_a_rank_other_than_0_warns_once_per_run_that_its_params_are_not_stored(
+        tmp_path, caplog, _fresh_limiter):
+    with caplog.at_level(logging.WARNING, logger="distlog"):
+        index = _index(tmp_path, 1)
+        index.set(lr=0.5)
+        index.update("lr", 0.6)
+        index.extend(seed=1)
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 1, warned
+        assert "rank 1 set params: only rank 0's params are stored" in warned[0]
+        assert "set them on every rank alike, or on rank 0" in warned[0]
+        assert not (tmp_path / "e" / "r" / PARAMS_FILE).exists()
+        _index(tmp_path, 1, "r2").set(lr=0.7)  # the next run says it again
+        assert len(caplog.records) == 2
+        caplog.clear()
+        _index(tmp_path, 0).set(lr=0.5)  # rank 0 writes, and says nothing
+    assert caplog.records == []
+    assert json.loads((tmp_path / "e" / "r" / PARAMS_FILE).read_text()) == {"lr": 0.5}
