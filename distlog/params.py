@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from . import report
 from .layout import PARAMS_FILE
 from .serdes import check_flat, deserialize, serialize
 
@@ -24,26 +25,43 @@ def deep_merge(base: dict, extra: dict) -> dict:
 
 
 def set_dotted(d: dict, dotted: str, value: Any) -> dict:
+    """``d`` with the param ``dotted`` names set to ``value``: a key stored with its dots
+    (``{"optim.lr": 0.1}``) is that key; a new key nests (``{"optim": {"lr": ...}}``)."""
     out = copy.deepcopy(d)
     parts = dotted.split(".")
     if not all(parts):
         raise ValueError(f"param key {dotted!r} has an empty part; use keys like 'optim.lr'")
     node = out
-    for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            node[p] = {}
-        node = node[p]
-    node[parts[-1]] = value
-    return out
+    while True:
+        key, parts = _stored_key(node, parts)
+        if not parts:
+            node[key] = value
+            return out
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+
+
+def _stored_key(node: dict, parts: list[str]) -> tuple[str, list[str]]:
+    """The key of ``node`` that starts ``parts``, and the parts left: the longest key stored
+    with dots (a dict, or the whole rest), else the first part."""
+    for n in range(len(parts), 1, -1):
+        key = ".".join(parts[:n])
+        if key in node and (n == len(parts) or isinstance(node[key], dict)):
+            return key, parts[n:]
+    return parts[0], parts[1:]
 
 
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
-    everywhere, so bad input fails on every rank alike); only rank 0 writes the file."""
+    everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
+    a collective: params set on another rank only are not stored (that rank warns once per
+    run), so set them on every rank, or on rank 0."""
 
     def __init__(self, ctx: "RunContext") -> None:
         self._ctx = ctx
         self._params: dict[str, Any] = {}
+        self._warned = False
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
@@ -51,9 +69,15 @@ class ParameterIndex:
         self._params = params
         if self._ctx.rank == 0:
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
+        elif not self._warned:
+            self._warned = True
+            report.warn(f"rank {self._ctx.rank} set params: only rank 0's params are stored "
+                        f"({self._ctx.url}/{PARAMS_FILE}), so params this rank sets and rank 0 "
+                        "does not are dropped; set them on every rank alike, or on rank 0",
+                        key=f"params on rank {self._ctx.rank}: {self._ctx.url} {self._ctx.attempt}")
 
     def set(self, params: dict | None = None, **kw: Any) -> None:
-        """Replace all params."""
+        """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""
         self._store({**(params or {}), **kw})
 
     def extend(self, params: dict | None = None, **kw: Any) -> None:

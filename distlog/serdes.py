@@ -4,6 +4,8 @@
 
     numpy array   {"$t": "ndarray", "$s": [2, 2], "dtype": "int64", "data": [[1, 2], [3, 4]]}
     numpy scalar  {"$t": "np.float32", "data": 0.5}
+    datetime64    {"$t": "np.datetime64", "dtype": "<M8[ns]", "data": "<ISO 8601 in its unit>"}
+    float NaN/inf {"$t": "float", "data": "nan"}   (at any depth: in numpy scalars and arrays too)
     datetime      {"$t": "datetime", "data": "2026-11-28T07:00:00+00:00"}
     Path          {"$t": "Path", "data": "/tmp/x"}
     bytes         {"$t": "bytes", "data": "<base64>"}
@@ -15,7 +17,9 @@ that it is never read as one of the types above. Files written before the wrappe
 read as before.
 
 Everything else must be None, bool, int, float, str, list or a dict with str keys; anything
-else is a ``TypeError`` naming the key.
+else is a ``TypeError`` naming the key, and so are numpy values JSON cannot hold (complex,
+longdouble, structured). ``serialize`` returns strict JSON (no bare NaN/Infinity), so a value it
+accepts on every rank is one rank 0 can write.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import math
+import re
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -34,8 +39,8 @@ def serialize(obj: Any, key: str = "value") -> Any:
         return obj
     if isinstance(obj, int) and not isinstance(obj, bool):
         return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else {"$t": "float", "data": repr(obj)}
+    if isinstance(obj, float):  # np.float64 too: stored as the plain float
+        return float(obj) if math.isfinite(obj) else {"$t": "float", "data": repr(float(obj))}
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
@@ -53,9 +58,15 @@ def serialize(obj: Any, key: str = "value") -> Any:
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             raise TypeError(f"param {key!r} is an object-dtype array; use a numeric array")
-        return {"$t": "ndarray", "$s": list(obj.shape), "dtype": obj.dtype.str, "data": obj.tolist()}
+        _check_dtype(obj.dtype, key, "array")
+        return {"$t": "ndarray", "$s": list(obj.shape), "dtype": obj.dtype.str,
+                "data": _array_data(obj, key)}
     if isinstance(obj, np.generic):
-        return {"$t": f"np.{type(obj).__name__}", "data": obj.item()}
+        _check_dtype(obj.dtype, key, "value")
+        t = f"np.{type(obj).__name__}"
+        if obj.dtype.kind in "Mm":  # .item() drops the unit (and is an int below µs)
+            return {"$t": t, "dtype": obj.dtype.str, "data": _array_data(np.asarray(obj), key)}
+        return {"$t": t, "data": serialize(obj.item(), key)}
     if isinstance(obj, _dt.datetime):
         return {"$t": "datetime", "data": obj.isoformat()}
     if isinstance(obj, _dt.date):
@@ -72,9 +83,51 @@ def serialize(obj: Any, key: str = "value") -> Any:
     )
 
 
+# numpy dtype kinds JSON holds: bool, int, uint, float, str, bytes, datetime64, timedelta64
+_JSON_KINDS = "biufUSMm"
+
+
+def _check_dtype(dtype: np.dtype, key: str, what: str) -> None:
+    """Refuse numpy values JSON cannot hold, naming the key and the fix."""
+    if dtype.kind == "c":
+        fix = "store the real and imaginary parts as two params (x.real, x.imag)"
+    elif dtype.kind == "f" and dtype.itemsize > 8:
+        fix = "convert it to float64 (float(x) or x.astype(np.float64)), the most JSON holds"
+    elif dtype.kind not in _JSON_KINDS:
+        fix = "use a bool, int, float, str, bytes or datetime64 dtype"
+    else:
+        return
+    raise TypeError(f"param {key!r} is a numpy {dtype.name} {what}, which cannot be stored; {fix}")
+
+
+def _array_data(arr: np.ndarray, key: str) -> Any:
+    """``arr`` as nested JSON lists that ``np.asarray(data, dtype)`` reads back: datetime64 as
+    ISO strings in its unit, timedelta64 as ints in its unit, NaN/inf and bytes with ``$t``."""
+    if arr.dtype.kind == "M":
+        return np.datetime_as_string(arr).tolist()
+    if arr.dtype.kind == "m":
+        return arr.astype(np.int64).tolist()
+    data = arr.tolist()
+    if arr.dtype.kind == "S" or (arr.dtype.kind == "f" and not np.isfinite(arr).all()):
+        return serialize(data, key)
+    return data
+
+
+def _float(data: str) -> float:
+    """A stored non-finite float; also reads ``np.float64(nan)``, which distlog wrote for
+    numpy floats before it stored them as the plain float."""
+    numpy_repr = re.fullmatch(r"np\.\w+\((.*)\)", data)
+    return float(numpy_repr.group(1) if numpy_repr else data)
+
+
 def deserialize(obj: Any) -> Any:
+    return _load(obj, hashable=False)
+
+
+def _load(obj: Any, hashable: bool) -> Any:
+    """``hashable``: the value is an element of a set, where a set can only be a frozenset."""
     if isinstance(obj, list):
-        return [deserialize(v) for v in obj]
+        return [_load(v, hashable) for v in obj]
     if not isinstance(obj, dict):
         return obj
     t = obj.get("$t")
@@ -84,15 +137,18 @@ def deserialize(obj: Any) -> Any:
     if t == "dict":
         return {k: deserialize(v) for k, v in data.items()}
     if t == "ndarray":
-        return np.asarray(data, dtype=np.dtype(obj["dtype"])).reshape(obj["$s"])
+        return np.asarray(deserialize(data), dtype=np.dtype(obj["dtype"])).reshape(obj["$s"])
+    if t.startswith("np.") and "dtype" in obj:  # datetime64, timedelta64
+        return np.asarray(data, dtype=np.dtype(obj["dtype"]))[()]
     if t.startswith("np."):
-        return getattr(np, t[3:])(data)
+        return getattr(np, t[3:])(deserialize(data))
     if t == "float":
-        return float(data)
+        return _float(data)
     if t == "tuple":
-        return tuple(deserialize(v) for v in data)
+        return tuple(_load(v, hashable) for v in data)
     if t == "set":
-        return {deserialize(v) for v in data}
+        items = {_load(v, True) for v in data}
+        return frozenset(items) if hashable else items
     if t == "datetime":
         return _dt.datetime.fromisoformat(data)
     if t == "date":
