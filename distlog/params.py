@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import TYPE_CHECKING, Any
 
 from . import report
@@ -55,13 +56,14 @@ def _stored_key(node: dict, parts: list[str]) -> tuple[str, list[str]]:
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
-    a collective: params set on another rank only are not stored (that rank warns once per
-    run), so set them on every rank, or on rank 0."""
+    a collective: params set on another rank only are not stored (at close, a rank whose
+    params differ from the stored ones says so: ``check_stored``), so set them on every rank
+    alike, or on rank 0."""
 
     def __init__(self, ctx: "RunContext") -> None:
         self._ctx = ctx
         self._params: dict[str, Any] = {}
-        self._warned = False
+        self._set_here = False  # a rank > 0 set params in this attempt
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
@@ -69,11 +71,24 @@ class ParameterIndex:
         self._params = params
         if self._ctx.rank == 0:
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
-        elif not self._warned:
-            self._warned = True
-            report.warn(f"rank {self._ctx.rank} set params: only rank 0's params are stored "
-                        f"({self._ctx.url}/{PARAMS_FILE}), so params this rank sets and rank 0 "
-                        "does not are dropped; set them on every rank alike, or on rank 0",
+        else:
+            self._set_here = True
+
+    def check_stored(self) -> None:
+        """A rank > 0 that set params, at close (after the closing flush: rank 0 has set its
+        own): warn when they are not the params rank 0 stored (they are not stored anywhere).
+        One read; nothing when every rank set the same params, the usual way."""
+        if not self._set_here:
+            return
+        try:
+            stored = self._ctx.storage.read_json(PARAMS_FILE)
+        except FileNotFoundError:
+            stored = None
+        mine = json.loads(json.dumps(serialize(self._params, "params")))
+        if json.dumps(stored, sort_keys=True) != json.dumps(mine, sort_keys=True):
+            report.warn(f"rank {self._ctx.rank} set params that are not the ones rank 0 stored "
+                        f"({self._ctx.url}/{PARAMS_FILE}): only rank 0's params are stored, so this "
+                        "rank's were dropped; set the same params on every rank, or on rank 0",
                         key=f"params on rank {self._ctx.rank}: {self._ctx.url} {self._ctx.attempt}")
 
     def set(self, params: dict | None = None, **kw: Any) -> None:

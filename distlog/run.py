@@ -437,6 +437,8 @@ class Run:
                 errors.append(e)
                 # the ranks are out of step (or one is gone): no further collective
                 collective = False
+        if self.rank != 0 and collective and exc is None:
+            self.params.check_stored()  # (after the closing flush: rank 0 set its params)
         if self.rank == 0 and self._files is None:
             # rank 0 merges every rank's artifact records even if it saved nothing itself
             try:  # (from the writers' module: the files package is not imported for this)

@@ -235,7 +235,8 @@ def test_dotted_update_of_a_key_set_with_its_dots(tmp_path):
         "optim.lr": 0.2, "seed": 1, "sched": {"warmup": 5}}
 
 
-# 6. params set on a rank > 0: not stored (no collective), and that rank says so once per run
+# 6. params set on a rank > 0: not stored (no collective); at close that rank says so when its
+# params are not the stored ones (nothing when every rank set the same, the usual way)
 
 @pytest.fixture
 def _fresh_limiter():
@@ -244,21 +245,27 @@ def _fresh_limiter():
     report.reset()
 
 
-def test_a_rank_other_than_0_warns_once_per_run_that_its_params_are_not_stored(
+def test_a_rank_other_than_0_warns_at_close_when_its_params_were_not_stored(
         tmp_path, caplog, _fresh_limiter):
     with caplog.at_level(logging.WARNING, logger="distlog"):
-        index = _index(tmp_path, 1)
-        index.set(lr=0.5)
-        index.update("lr", 0.6)
-        index.extend(seed=1)
+        _index(tmp_path, 0).set(lr=0.5, seed=1)  # rank 0 writes, and says nothing
+        same = _index(tmp_path, 1)
+        same.set(seed=1)
+        same.update("lr", 0.5)  # the same params, set another way
+        same.check_stored()
+        assert caplog.records == []
+        other = _index(tmp_path, 1)
+        other.set(lr=0.6, seed=1)
+        other.check_stored()
         warned = [r.getMessage() for r in caplog.records]
         assert len(warned) == 1, warned
-        assert "rank 1 set params: only rank 0's params are stored" in warned[0]
-        assert "set them on every rank alike, or on rank 0" in warned[0]
-        assert not (tmp_path / "e" / "r" / PARAMS_FILE).exists()
-        _index(tmp_path, 1, "r2").set(lr=0.7)  # the next run says it again
-        assert len(caplog.records) == 2
+        assert "rank 1 set params that are not the ones rank 0 stored" in warned[0]
+        assert "set the same params on every rank, or on rank 0" in warned[0]
         caplog.clear()
-        _index(tmp_path, 0).set(lr=0.5)  # rank 0 writes, and says nothing
-    assert caplog.records == []
-    assert json.loads((tmp_path / "e" / "r" / PARAMS_FILE).read_text()) == {"lr": 0.5}
+        _index(tmp_path, 1, "r2").check_stored()  # a rank that set none: no read, no word
+        alone = _index(tmp_path, 1, "r3")
+        alone.set(lr=0.7)  # only rank 1 set params: none stored
+        alone.check_stored()
+        assert len(caplog.records) == 1
+    assert json.loads((tmp_path / "e" / "r" / PARAMS_FILE).read_text()) == {"lr": 0.5, "seed": 1}
+    assert not (tmp_path / "e" / "r3" / PARAMS_FILE).exists()
