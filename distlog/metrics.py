@@ -26,7 +26,7 @@ import itertools
 import math
 import time
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -157,6 +157,9 @@ class _Core:
         self.stop_agreed = False
         self.warned_steps = False
         self.histogram_bins: dict[str, int] = {}  # per histogram key: its bins in this run
+        # a resumed attempt: the histograms earlier attempts stored here, and their bins
+        self.stored_histograms: set[str] = set()
+        self.stored_bins: Callable[[str], int | None] | None = None
         self.ended: str | None = None  # the run's id once it closed (its views then refuse)
 
     def register(self, key: str) -> int:
@@ -602,13 +605,19 @@ class MetricsLogger:
         arr = np.asarray(values, dtype=np.float64).ravel()
         arr = arr[np.isfinite(arr)]
         counts, edges = np.histogram(arr, bins=bins, range=range)
-        bins = self._core.histogram_bins
+        core = self._core
+        bins = core.histogram_bins
         if key not in bins:  # a new series: its name must not be the folder of another
-            clash = next((k for k in bins if k.startswith(key + "/") or key.startswith(k + "/")), None)
+            names = set(bins) | core.stored_histograms
+            clash = next((k for k in sorted(names) if k.startswith(key + "/") or key.startswith(k + "/")), None)
             if clash is not None:
                 raise ValueError(f"log_histogram({name!r}): {key!r} and the histogram {clash!r} of this "
                                  "run cannot both exist (one name would be the other's folder); "
                                  "rename one, e.g. " + repr(f"{key}/all" if clash.startswith(key + "/") else f"{clash}/all"))
+            if key in core.stored_histograms and core.stored_bins is not None:
+                stored = core.stored_bins(key)  # an earlier attempt's series: its bins stay
+                if stored is not None:
+                    bins[key] = stored
         had = bins.setdefault(key, len(counts))
         if had != len(counts):  # one series: one row width (the writer would refuse the row)
             raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
@@ -632,6 +641,20 @@ class MetricsLogger:
     def _check_open(self) -> None:
         if self._core.ended is not None:
             raise _ended(self._core.ended, self._prefix)
+
+    def adopt_stored(self, keys: Iterable[str], histograms: Iterable[str],
+                     histogram_bins: Callable[[str], int | None]) -> None:
+        """A resumed attempt: the metric keys and histograms earlier attempts stored are the
+        run's too, so a new key that clashes with one (``train`` against a stored
+        ``train/loss``) or a histogram with other bins is refused at the call, as in the
+        attempt that stored them, not by the writer at close (which failed the run)."""
+        core = self._core
+        for key in keys:
+            if key not in core.known:
+                core.known.add(key)
+                core.prefixes.update(_namespaces(key))
+        core.stored_histograms = set(histograms)
+        core.stored_bins = histogram_bins
 
     def resume_at(self, step: float | None) -> None:
         """An attempt resumed at a checkpoint's ``step``: the rows up to it are kept, so a

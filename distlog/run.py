@@ -38,14 +38,14 @@ from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLog
 from .monitor import RankMonitor
 from . import telemetry as T
 from .failures import read_failures
-from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path
+from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path, table_zarr
 from .names import check_name, check_run_location
 from .report import warn
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
 from .writers.manifest import write_files_table
-from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable
+from .writers.rowstore import DEFAULT_CHUNK_ROWS, BackgroundWriter, RowTable, read_commit
 from .writers.logtable import write_logs_table
 from .writers.runwriters import RunWriters
 from .writers.textlog import TextLogSink
@@ -307,6 +307,8 @@ class Run:
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()
         self.metrics.resume_at(self._resume_step)
+        if attempt > 0:
+            self._adopt_stored_keys()
         self.status = "running"  # (run.json says so already: a failure from here closes it)
         try:
             self.params.load_existing()
@@ -535,6 +537,24 @@ class Run:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
             report.warn(f"could not write {RUN_FILE}: {e!r}")
+
+    def _adopt_stored_keys(self) -> None:
+        """A resumed attempt learns the keys earlier attempts stored (their commit records;
+        on every rank, so every rank refuses a clashing key alike)."""
+        own = self.storage if self.rank == 0 else self.storage.child(rank_dir(self.rank))
+        keys = set(read_commit(self.storage, SCALARS_TABLE).get("lengths", {}))
+        if self.rank:
+            keys |= set(read_commit(own, SCALARS_TABLE).get("lengths", {}))
+        histograms = read_commit(own, HISTOGRAMS_TABLE).get("lengths", {})
+
+        def bins(key: str) -> int | None:
+            try:
+                width = own.read_json(f"{table_zarr(HISTOGRAMS_TABLE)}/{key}/zarr.json")["shape"][1]
+            except (FileNotFoundError, KeyError, IndexError, TypeError):
+                return None
+            return (int(width) - 3) // 2  # step, time, bins + 1 edges, bins counts
+
+        self.metrics.adopt_stored(keys, histograms, bins)
 
     def _stored_series_last_step(self) -> float | None:
         """The largest committed step of the stored series (read from the store)."""

@@ -43,7 +43,7 @@ def test_the_writer_thread_survives_rows_it_refuses(tmp_path):
     w.put("t", "x", np.array([[1.0, 1.0, 2.0, 3.0, 4.0]]))  # 5 columns: refused
     w.put("t", "y", np.array([[0.0, 5.0, 6.0]]))
     t = time.monotonic()
-    with pytest.raises(WriterError, match="has 3 columns, got rows of 5"):
+    with pytest.raises(WriterError, match="rows refused by the writer: .*has 3 columns, got rows of 5.*not stored"):
         w.flush(timeout=60)
     assert time.monotonic() - t < 30 and w._thread.is_alive()
     w.put("t", "x", np.array([[2.0, 7.0, 8.0]]))

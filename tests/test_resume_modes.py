@@ -220,3 +220,29 @@ def test_last_step_after_a_killed_attempt_and_a_resume_that_writes_nothing(tmp_p
         exp.params.set(lr=0.1)  # no metric row in this attempt
     info = distlog.open_run(f"{root}/default/r").info
     assert info.status == "completed" and info.last_step == 9  # it was null: `distlog ls` showed "-"
+
+
+def test_a_resumed_attempt_refuses_at_the_call_what_clashes_with_the_stored_series(tmp_path):
+    """A key that would be the namespace of a stored series, a histogram with other bins
+    than the stored one, a histogram name that nests with a stored one: refused at the call,
+    as in the attempt that stored them (the resumed attempt took them, and its writer failed
+    the whole run at close)."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.log(step=0, **{"train/loss": 1.0})
+        exp.log_histogram("h", [1.0, 2.0], bins=4, step=0)
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("r", resume="must"):
+        with pytest.raises(ValueError, match="metric key 'train' clashes with 'train/loss'"):
+            exp.metrics.log(step=1, train=2.0)
+        with pytest.raises(ValueError, match="'h' has 4 bins in this run, got 8"):
+            exp.log_histogram("h", [1.0], bins=8, step=1)
+        with pytest.raises(ValueError, match="'h/x' and the histogram 'h'"):
+            exp.log_histogram("h/x", [1.0], bins=4, step=1)
+        exp.log_histogram("h", [3.0], bins=4, step=1)
+        exp.metrics.log(step=1, other=3.0)
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.info.status == "completed"
+    assert run.metrics.histogram("h").step.tolist() == [0, 1]
+    assert sorted(run.metrics.keys()) == ["other", "train/loss"]

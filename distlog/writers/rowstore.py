@@ -970,6 +970,10 @@ class _Close:
     finalize: bool
 
 
+class _Refused(Exception):
+    """Rows the writer could not take (``args[0]``: why); they are dropped, not retried."""
+
+
 class BackgroundWriter:
     """One thread that owns a set of ``RowTable``s. Training threads call ``put`` only.
 
@@ -1081,6 +1085,9 @@ class BackgroundWriter:
 
     def raise_pending(self) -> None:
         err, self._error = self._error, None
+        if type(err) is _Refused:
+            raise WriterError(f"rows refused by the writer: {err.args[0]}; they were not stored "
+                              "(every other row was)") from err.args[0]
         if err is not None:
             raise WriterError(f"writing to the store failed: {err!r}; buffered rows are kept "
                               "and retried at the next commit") from err
@@ -1197,7 +1204,7 @@ class BackgroundWriter:
             try:
                 self._add(*item)
             except Exception as e:  # noqa: BLE001 - rows refused (a series' width changed):
-                self._error = e  # reported on the training thread; the writer goes on
+                self._error = _Refused(e)  # reported on the training thread; the writer goes on
         elif type(item) is _Call:
             try:
                 item.fn(self.tables)
