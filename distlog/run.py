@@ -307,11 +307,11 @@ class Run:
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()
         self.metrics.resume_at(self._resume_step)
-        if attempt > 0:
-            self._adopt_stored_keys()
         self.status = "running"  # (run.json says so already: a failure from here closes it)
         try:
             self.params.load_existing()
+            if attempt > 0:
+                self._adopt_stored_keys()
             if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
                 from .capture import tee_output
 
