@@ -199,7 +199,7 @@ def test_read_only_and_host_check_and_token(root):
     assert r.status_code == 401 and "token" in r.json()["error"]
     assert g.get("/", params={"token": "wrong"}).status_code == 401
     ok = g.get("/", params={"token": "s3cret"})
-    assert ok.status_code == 200 and "distlog_token=s3cret" in ok.headers["set-cookie"]
+    assert ok.status_code == 200 and "distlog_token_8765=s3cret" in ok.headers["set-cookie"]
     assert g.get("/api/runs").status_code == 200  # the cookie now carries it
     h = TestClient(guarded, base_url="http://10.0.0.5:8765")
     assert h.get("/api/meta", headers={"X-Distlog-Token": "s3cret"}).status_code == 200
@@ -318,3 +318,59 @@ def test_file_saved_by_two_ranks_under_one_name_is_served_per_rank(tmp_path):
     run = distlog.open_run(os.path.join(root, "ddp", "two"))
     assert run.files.read_bytes("out.txt") == b"rank 0 text\n"
     assert run.files.find("out.txt", rank=1).rank == 1
+
+
+def test_head_with_a_range_says_which_range(client):
+    part = client.head("/api/file", params={"run": "media/m1", "path": "blob.bin"},
+                       headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.headers["content-range"].startswith("bytes 10-19/")
+    assert part.headers["content-length"] == "10"
+
+
+def test_grep_that_backtracks_without_end_is_a_400_and_bad_patterns_are_400s(tmp_path, monkeypatch):
+    """A pattern that backtracks without end on some log line was matched with no limit
+    (Python's re holds the interpreter: the whole server stalled); patterns re.compile cannot
+    take with re.error (a huge repeat, deep nesting) were a 500."""
+    from distlog.dashboard import logs_api
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.log("INFO", "a" * 40 + "b")
+    monkeypatch.setattr(logs_api, "GREP_SECONDS", 0.5)
+    c = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    r = c.get("/api/logs", params={"run": "default/r", "grep": "(a|aa)+$"})
+    assert r.status_code == 400 and "took too long" in r.json()["error"]
+    for bad in ("a{99999999999}", "(" * 2000 + "a" + ")" * 2000, "(unclosed"):
+        r = c.get("/api/logs", params={"run": "default/r", "grep": bad})
+        assert r.status_code == 400 and "bad regular expression" in r.json()["error"], (bad[:20], r.text[:200])
+    assert c.get("/api/logs", params={"run": "default/r", "grep": "a+b"}).json()["records"]
+
+
+def test_any_loopback_address_is_a_loopback_host_and_token_cookies_are_per_port(root):
+    app = make_app(distlog.open_root(root))
+    for base in ("http://127.0.0.2:8000", "http://[0:0:0:0:0:0:0:1]:8000", "http://[::1]:8000"):
+        assert TestClient(app, base_url=base).get("/api/meta").status_code == 200, base
+    assert TestClient(app, base_url="http://127.0.0.1.evil.example").get("/api/meta").status_code == 403
+    guarded = make_app(distlog.open_root(root), token="t", loopback_only=False)
+    names = {TestClient(guarded, base_url=f"http://10.0.0.5:{port}").get("/", params={"token": "t"})
+             .headers["set-cookie"].split("=")[0] for port in (8001, 8002)}
+    assert names == {"distlog_token_8001", "distlog_token_8002"}  # a second dashboard on the
+    # host no longer overwrites the first's cookie
+
+
+def test_a_run_with_unreadable_params_does_not_take_the_runs_table_down(tmp_path):
+    from distlog.layout import PARAMS_FILE
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    for rid in ("good", "torn", "list"):
+        with exp.run(rid):
+            exp.params.set(lr=0.1)
+    (tmp_path / "default" / "torn" / PARAMS_FILE).write_text('{"lr": 0.1')
+    (tmp_path / "default" / "list" / PARAMS_FILE).write_text("[1, 2]")
+    c = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    rows = {r["path"]: r for r in c.get("/api/runs").json()["runs"]}
+    assert rows["default/good"]["params"] == {"lr": 0.1} and "error" not in rows["default/good"]
+    assert rows["default/torn"]["params"] == {} and "params" in rows["default/torn"]["error"]
+    assert "not the JSON object" in rows["default/list"]["error"]
+    r = c.get("/api/run", params={"run": "default/list"})
+    assert r.status_code == 400 and "not the JSON object" in r.json()["error"]

@@ -111,7 +111,10 @@ class Api:
             row = run_row(run)
             row["tags"] = list(run.info.tags)
             row["path"] = path
-            row["params"] = {k: jsonable(v) for k, v in run.flat_params.items()}
+            try:  # one run's unreadable params must not take the whole table down
+                row["params"] = {k: jsonable(v) for k, v in run.flat_params.items()}
+            except (ValueError, OSError) as e:  # (a torn or foreign params.json)
+                row["params"], row["error"] = {}, f"params: {e}"
             self._rows[path] = (meta, row)
             rows.append(row)
         return rows

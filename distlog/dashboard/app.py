@@ -10,6 +10,7 @@ HEAD: nothing writes to the store.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from http.cookies import SimpleCookie
@@ -35,6 +36,13 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' bl
             "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def _cookie_name(scope: dict) -> str:
+    """The token cookie of the server on this port (browsers keep cookies per host, not per
+    port: two dashboards on one host must not overwrite each other's)."""
+    server = scope.get("server")
+    return f"{COOKIE}_{server[1]}" if server and server[1] is not None else COOKIE
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -129,14 +137,20 @@ class Guard:
                 c.load(cookie.decode("latin-1"))
             except Exception:  # noqa: BLE001 - a malformed cookie is no token
                 return None, False
-            if COOKIE in c:
-                return c[COOKIE].value, False
+            name = _cookie_name(scope)
+            if name in c:
+                return c[name].value, False
         return None, False
 
     def _host_ok(self, scope: dict) -> bool:
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return name in LOOPBACK_HOSTS or host in LOOPBACK_HOSTS
+        if name in LOOPBACK_HOSTS or host in LOOPBACK_HOSTS:
+            return True
+        try:  # any loopback address written as one (127.0.0.2, [0:0:0:0:0:0:0:1]): no name
+            return ipaddress.ip_address(name.strip("[]")).is_loopback  # to rebind
+        except ValueError:
+            return False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -166,8 +180,8 @@ class Guard:
                     if name not in names:
                         headers.append((name, value))
                 if set_cookie and token:
-                    headers.append((b"set-cookie", f"{COOKIE}={token}; HttpOnly; SameSite=Strict; "
-                                    "Path=/".encode()))
+                    headers.append((b"set-cookie", f"{_cookie_name(scope)}={token}; HttpOnly; "
+                                    "SameSite=Strict; Path=/".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -81,6 +81,8 @@ def file_bytes(api: Api, request: Request) -> Response:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     first, last = rng if rng else (0, size - 1)
     length = max(0, last - first + 1)
+    if rng:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     if request.method == "HEAD" or length == 0:
         headers["Content-Length"] = str(length)
         return Response(b"", status_code=206 if rng else 200, headers=headers, media_type=media)
@@ -98,7 +100,5 @@ def file_bytes(api: Api, request: Request) -> Response:
                 yield chunk
 
     headers["Content-Length"] = str(length)
-    if rng:
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     return StreamingResponse(body(), status_code=206 if rng else 200, headers=headers, media_type=media)
 

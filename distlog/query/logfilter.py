@@ -98,23 +98,58 @@ class LogFilter:
     until: float | None = None
     step_min: int | None = None
     step_max: int | None = None
+    #: with ``grep``: when (``time.monotonic()``) matching must be over (``time_limit``)
+    deadline: float | None = None
 
     @classmethod
     def make(cls, rank: Any = None, level: Any = None, grep: Any = None, since: Any = None,
              until: Any = None, steps: Any = None, attempt: Any = None, host: Any = None,
-             ignore_case: bool = False) -> "LogFilter":
-        """Build a filter from user-facing values (see ``parse_when`` and ``parse_steps``)."""
-        pattern = None
+             ignore_case: bool = False, time_limit: float | None = None) -> "LogFilter":
+        """Build a filter from user-facing values (see ``parse_when`` and ``parse_steps``).
+
+        ``time_limit``: seconds ``grep`` may take over all the records (a server answering
+        many people: a pattern that backtracks without end must not stall it). Enforced with
+        the ``regex`` package, which can stop a match (Python's ``re`` holds the interpreter
+        until it is done); without it there is no limit."""
+        pattern, deadline = None, None
         if grep is not None:
+            flags = re.IGNORECASE if ignore_case else 0
+            engine = _timed_engine() if time_limit is not None else None
             try:
-                pattern = grep if isinstance(grep, re.Pattern) else re.compile(
-                    grep, re.IGNORECASE if ignore_case else 0)
-            except re.error as e:
+                if isinstance(grep, re.Pattern):
+                    pattern = grep
+                elif engine is not None:
+                    pattern = engine.compile(grep, flags | engine.V0)
+                    deadline = time.monotonic() + time_limit
+                else:
+                    pattern = re.compile(grep, flags)
+            except (re.error, OverflowError, RecursionError) as e:
+                raise ValueError(f"bad regular expression {grep!r}: {e}") from None
+            except Exception as e:  # noqa: BLE001 - the regex package's own error type
+                if type(e).__name__ != "error":
+                    raise
                 raise ValueError(f"bad regular expression {grep!r}: {e}") from None
         lo, hi = parse_steps(steps)
         return cls(ranks=_set(rank, int), attempts=_set(attempt, int), hosts=_set(host, str),
                    level=0 if level is None else level_number(level), pattern=pattern,
-                   since=parse_when(since), until=parse_when(until), step_min=lo, step_max=hi)
+                   since=parse_when(since), until=parse_when(until), step_min=lo, step_max=hi,
+                   deadline=deadline)
+
+    def search(self, text: str) -> bool:
+        """Whether ``grep`` finds ``text`` (within the deadline: else a ``ValueError``)."""
+        if self.deadline is None:
+            return self.pattern.search(text) is not None
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            # (concurrent: the match runs without the interpreter lock, so the server's other
+            # requests go on meanwhile)
+            return self.pattern.search(text, concurrent=True, timeout=left) is not None
+        except TimeoutError:
+            raise ValueError(f"the regular expression {self.pattern.pattern!r} took too long over "
+                             "these logs (a pattern that backtracks a lot, or a very large log); "
+                             "use a simpler pattern, or filter by level, rank or time first") from None
 
     def source_ok(self, rank: int, attempt: int) -> bool:
         return (self.ranks is None or rank in self.ranks) and \
@@ -164,8 +199,17 @@ class LogFilter:
                 return False
         if self.pattern is not None:
             msg = p[8].partition("\t")[0] if len(p) > 8 else ""
-            return self.pattern.search(unescape(msg)) is not None
+            return self.search(unescape(msg))
         return True
+
+
+def _timed_engine() -> Any:
+    """The ``regex`` package (patterns with a timeout), or None where it is not installed."""
+    try:
+        import regex
+    except ImportError:
+        return None
+    return regex
 
 
 def _numbered_level(line: str) -> int:

@@ -128,14 +128,16 @@ class LogReader:
     def query(self, *, rank: Any = None, level: Any = None, grep: Any = None, since: Any = None,
               until: Any = None, steps: Any = None, attempt: Any = None, host: Any = None,
               tail: int | None = None, ignore_case: bool = False, source: str = "auto",
-              progress: bool = False) -> MergedLogs:
+              progress: bool = False, time_limit: float | None = None) -> MergedLogs:
         """Merged records that pass every filter (the last ``tail`` of them if given).
 
         ``source``: ``"auto"`` (the logs table when it is current, else the text), ``"text"``
         or ``"table"`` (``FileNotFoundError`` if there is no current table).
+        ``time_limit``: seconds ``grep`` may take (``LogFilter.make``).
         """
         flt = LogFilter.make(rank=rank, level=level, grep=grep, since=since, until=until,
-                             steps=steps, attempt=attempt, host=host, ignore_case=ignore_case)
+                             steps=steps, attempt=attempt, host=host, ignore_case=ignore_case,
+                             time_limit=time_limit)
         return self.select(flt, tail=tail, source=source, progress=progress)
 
     __call__ = query
@@ -245,17 +247,17 @@ def _from_table(table: LogTable, flt: LogFilter, tail: int | None) -> MergedLogs
 
 
 def _grep_rows(table: LogTable, idx: np.ndarray, flt: LogFilter, tail: int | None) -> np.ndarray:
-    search = flt.pattern.search
+    search = flt.search
     if tail is None:
         msgs = map(unescape, table.texts("message", idx))
-        return idx[np.fromiter((search(m) is not None for m in msgs), bool, len(idx))]
+        return idx[np.fromiter(map(search, msgs), bool, len(idx))]
     found: list[np.ndarray] = []
     hi, batch, total = len(idx), max(4 * tail, 4096), 0
     while hi > 0 and total < tail:  # from the end, in growing batches
         lo = max(0, hi - batch)
         part = idx[lo:hi]
         msgs = map(unescape, table.texts("message", part))
-        keep = part[np.fromiter((search(m) is not None for m in msgs), bool, len(part))]
+        keep = part[np.fromiter(map(search, msgs), bool, len(part))]
         found.insert(0, keep)
         total += len(keep)
         hi, batch = lo, batch * 4

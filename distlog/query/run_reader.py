@@ -154,9 +154,13 @@ class RunReader:
     def params(self) -> dict[str, Any]:
         """The run's params (``{}`` if none were set)."""
         try:
-            return deserialize(self.storage.read_json(PARAMS_FILE))
+            params = deserialize(self.storage.read_json(PARAMS_FILE))
         except FileNotFoundError:
             return {}
+        if not isinstance(params, dict):
+            raise ValueError(f"{self.storage.url}/{PARAMS_FILE} holds a {type(params).__name__}, not "
+                             "the JSON object of a run's params (written by something else?)")
+        return params
 
     @property
     def flat_params(self) -> dict[str, Any]:
