@@ -234,34 +234,27 @@ class ContentStore:
         return self._put(digest, len(data), lambda: self.root.create_bytes(blob_path(digest), data))
 
     def put_file(self, local_path: str, sha256: str | None = None, size: int | None = None) -> PutResult:
-        """Store a local file (hashed here unless ``sha256``/``size`` are given), streamed.
+        """Store a local file, streamed. With ``sha256``/``size`` (a private staged file the
+        caller hashed) it is uploaded as it is.
 
-        A file hashed here is the caller's (a checkpoint another thread may still be
-        writing): if it changed between the hash and the upload, the bytes stored may not be
-        the bytes hashed. Such a blob is checked, removed if it does not match its name (a
-        later save of those bytes would be deduplicated onto it), and the save refused."""
+        Without, the file is the caller's (a checkpoint another thread may still be writing):
+        it is copied into a private staged file while hashed, and that copy is what is stored,
+        so a blob always holds the bytes of its name. If the file changed during the copy
+        (size, times or inode differ), nothing is stored: ``FileChangedError``."""
         if sha256 is not None and size is not None:
             return self._put(sha256, size, lambda: self.root.create_file(blob_path(sha256), local_path))
-        before = _fingerprint(local_path)
-        digest, size = hash_file(local_path)
-        res = self._put(digest, size, lambda: self.root.create_file(blob_path(digest), local_path))
-        if _fingerprint(local_path) != before:
-            if res.uploaded and self._digest_of(digest) != digest:
-                with contextlib.suppress(Exception):
-                    self.root.delete(blob_path(digest))
+        with stage() as st:
+            before = _fingerprint(local_path)
+            with open(local_path, "rb") as src:
+                while block := src.read(CHUNK):
+                    st.writer.write(block)
+            if _fingerprint(local_path) != before:
                 raise FileChangedError(
-                    f"{local_path!r} changed while it was being saved (hashed, then copied): the "
-                    "copy did not hold the bytes hashed and was not kept. Save a file once whatever "
-                    "writes it has finished (or save the object itself: files.save_torch)")
-        return res
-
-    def _digest_of(self, digest: str) -> str:
-        """The SHA-256 of the blob stored under ``digest`` (read back)."""
-        h = hashlib.sha256()
-        with self.open(digest) as f:
-            while block := f.read(CHUNK):
-                h.update(block)
-        return h.hexdigest()
+                    f"{local_path!r} changed while it was being saved: nothing was stored. Save a "
+                    "file once whatever writes it has finished (or save the object itself: "
+                    "files.save_torch)")
+            digest, size = st.finish()
+            return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), st.path))
 
     def _put(self, digest: str, size: int, upload: Callable[[], bool]) -> PutResult:
         if self.exists(digest):

@@ -605,6 +605,7 @@ class MetricsLogger:
         arr = np.asarray(values, dtype=np.float64).ravel()
         arr = arr[np.isfinite(arr)]
         counts, edges = np.histogram(arr, bins=bins, range=range)
+        s = self._step_for_log(step)  # (a refused step fixes nothing below)
         core = self._core
         bins = core.histogram_bins
         if key not in bins:  # a new series: its name must not be the folder of another
@@ -622,7 +623,6 @@ class MetricsLogger:
         if had != len(counts):  # one series: one row width (the writer would refuse the row)
             raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
                              f"{len(counts)}; keep bins={had} for this name, or log under another name")
-        s = self._step_for_log(step)
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
         self._writers.local().put(HISTOGRAMS_TABLE, key, row[None, :])
 

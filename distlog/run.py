@@ -318,11 +318,12 @@ class Run:
                 self.on_close(tee_output(self.logs))
             logs = self.logs
             self.monitor.start(progress=self.metrics.progress, last_log=lambda: logs.last_record)
-            if self._resume_step is not None and self.attempt > 0 and self.rank == 0:
+            if self._resume_step is not None and self.attempt > 0:
                 # a checkpoint resume drops the rows after the checkpoint now, published at
-                # once: a killed attempt must not leave the dead attempt's rows standing
-                # (after monitor.start: the writer takes the telemetry table if it is on)
-                self.writers.main().flush(wait=True)
+                # once, from every rank's series (rank 0's and each rank's own): a killed
+                # attempt must not leave the dead attempt's rows standing (after
+                # monitor.start: rank 0's writer takes the telemetry table if it is on)
+                self.writers.local().flush(wait=True)
         except BaseException as e:
             # the attempt ends failed with its cause (not "running" forever, with no heartbeat
             # for readers to judge it by); the ranks may be out of step: no collective

@@ -215,3 +215,12 @@ def test_tags_are_strings_and_a_root_with_other_tags_still_lists(tmp_path, capsy
         json.dump(meta, f)
     assert distlog.open_root(str(tmp_path)).table()["tags"].tolist() == ["1,x"]
     assert main(["ls", str(tmp_path)]) == 0 and "one" in capsys.readouterr().out
+
+
+def test_a_histogram_refused_for_its_step_fixes_no_bin_count(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("h"):
+        with pytest.raises(ValueError, match="finite number"):
+            exp.log_histogram("h", [1.0, 2.0], bins=4, step=float("nan"))
+        exp.log_histogram("h", [1.0, 2.0], bins=8, step=0)  # no row had 4 bins
+    assert distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h").counts.shape == (1, 8)

@@ -125,36 +125,39 @@ def test_log_file_stores_an_existing_file_and_keeps_its_name(exp, tmp_path):
         exp.files.log_file("x", tmp_path / "missing")
 
 
-def test_log_file_of_a_file_that_changes_while_saved_is_refused_and_leaves_no_wrong_blob(
-        exp, tmp_path, monkeypatch):
-    """A checkpoint still being written while ``log_file`` runs: hashed, then appended to,
-    then copied. The blob stored under the old bytes' SHA-256 held the new bytes, and a later
-    save of the old bytes was deduplicated onto it; now that copy is checked, removed and the
-    save refused."""
+def test_log_file_of_a_file_that_changes_while_saved_stores_nothing(exp, tmp_path, monkeypatch):
+    """A checkpoint still being written while ``log_file`` runs. It was hashed, then copied:
+    the blob stored under the old bytes' SHA-256 held the new bytes (and a later save of the
+    old bytes was deduplicated onto it; removing it afterwards lost another rank's save of the
+    same bytes). Now a private copy is hashed as it is made and is what gets stored; a file
+    that changed meanwhile stores nothing."""
     import hashlib
 
     from distlog import cas as cas_mod
 
     src = tmp_path / "ckpt.bin"
-    src.write_bytes(b"old bytes")
-    real = cas_mod.hash_file
+    old = bytes(range(256)) * 12_000  # 3 MB: read in several pieces
+    src.write_bytes(old)
+    real_write = cas_mod.HashingWriter.write
+    wrote = []
 
-    def hash_then_change(path):
-        got = real(path)
-        with open(path, "ab") as f:  # the checkpoint's writer goes on
-            f.write(b" + more")
-        return got
+    def write_while_the_file_grows(self, b):
+        if not wrote:
+            with open(src, "ab") as f:  # the checkpoint's writer goes on
+                f.write(b" + more")
+        wrote.append(len(b))
+        return real_write(self, b)
 
-    monkeypatch.setattr(cas_mod, "hash_file", hash_then_change)
-    with pytest.raises(cas_mod.FileChangedError, match="changed while it was being saved"):
+    monkeypatch.setattr(cas_mod.HashingWriter, "write", write_while_the_file_grows)
+    with pytest.raises(cas_mod.FileChangedError, match="changed while it was being saved: nothing was stored"):
         exp.files.log_file("ckpt.bin", str(src))
-    monkeypatch.setattr(cas_mod, "hash_file", real)
-    old = hashlib.sha256(b"old bytes").hexdigest()
-    assert not (tmp_path / "root" / blob_path(old)).exists()  # no blob named for bytes it lacks
-    exp.files.save(b"old bytes", "other.bin")
-    assert exp.files.read_bytes("other.bin") == b"old bytes"
+    monkeypatch.setattr(cas_mod.HashingWriter, "write", real_write)
+    blobs = tmp_path / "root" / blob_path(hashlib.sha256(old).hexdigest())
+    assert not blobs.exists() and not list((tmp_path / "root").rglob("sha256/*/*"))
+    exp.files.save(old, "other.bin")
+    assert exp.files.read_bytes("other.bin") == old
     rec = exp.files.log_file("ckpt.bin", str(src))  # once the file is done, it is saved as it is
-    assert exp.files.read_bytes("ckpt.bin") == b"old bytes + more" and rec.size == len(b"old bytes + more")
+    assert exp.files.read_bytes("ckpt.bin") == old + b" + more" and rec.size == len(old) + 7
 
 
 def test_experiment_shortcuts(exp):

@@ -246,3 +246,25 @@ def test_a_resumed_attempt_refuses_at_the_call_what_clashes_with_the_stored_seri
     assert run.info.status == "completed"
     assert run.metrics.histogram("h").step.tolist() == [0, 1]
     assert sorted(run.metrics.keys()) == ["other", "train/loss"]
+
+
+def _own_rows_then_resume(rank, world, root, resume_step):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("own", resume_step=resume_step):
+        if resume_step is not None:  # right after the start, before any row of this attempt
+            return distlog.open_run(f"{root}/default/own").metrics.read("own/v", rank=rank).step.tolist()
+        for s in range(10):
+            exp.metrics.log(step=s, **{"own/v": float(s)})
+    return None
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_a_checkpoint_resume_cuts_every_ranks_own_series_at_its_start(tmp_path):
+    """Rank 0's series were cut at the start of a checkpoint resume, a rank's own series
+    (``ranks/rank-N``) only at its first row: an attempt killed before it left them standing."""
+    root = str(tmp_path / "root")
+    run_ranks(_own_rows_then_resume, 2, tmp_path, root, None, timeout=120)
+    assert run_ranks(_own_rows_then_resume, 2, tmp_path, root, 4, timeout=120) == [[0, 1, 2, 3, 4]] * 2
