@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -246,8 +247,7 @@ class ContentStore:
         with stage() as st:
             before = _fingerprint(local_path)
             with open(local_path, "rb") as src:
-                while block := src.read(CHUNK):
-                    st.writer.write(block)
+                shutil.copyfileobj(src, st.writer, CHUNK)
             if _fingerprint(local_path) != before:
                 raise FileChangedError(
                     f"{local_path!r} changed while it was being saved: nothing was stored. Save a "

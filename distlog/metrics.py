@@ -429,11 +429,8 @@ class MetricsLogger:
         if step is None:  # one past every step seen so far, so a series never goes back
             step = max(core.auto_step, 0 if core.max_step is None else int(core.max_step) + 1)
             core.auto_step = step + 1
-        try:  # as given, as collect() and flush() store theirs (1.5 is not cut to 1)
-            s = float(step)
-        except (TypeError, ValueError):
-            s = math.nan
-        if not math.isfinite(s):
+        s = _finite(step)  # as given, as collect() and flush() store theirs (1.5 is not cut to 1)
+        if s is None:
             raise ValueError(f"log(step={step!r}): a step must be a finite number (the training "
                              "step, an int); pass step=<int>, or leave it out to use the next one")
         return s

@@ -84,7 +84,7 @@ class ParameterIndex:
             stored = self._ctx.storage.read_json(PARAMS_FILE)
         except FileNotFoundError:
             stored = None
-        mine = json.loads(json.dumps(serialize(self._params, "params")))
+        mine = serialize(self._params, "params")  # (JSON writes its tuples as lists, as stored)
         if json.dumps(stored, sort_keys=True) != json.dumps(mine, sort_keys=True):
             report.warn(f"rank {self._ctx.rank} set params that are not the ones rank 0 stored "
                         f"({self._ctx.url}/{PARAMS_FILE}): only rank 0's params are stored, so this "

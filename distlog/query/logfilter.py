@@ -115,6 +115,8 @@ class LogFilter:
         if grep is not None:
             flags = re.IGNORECASE if ignore_case else 0
             engine = _timed_engine() if time_limit is not None else None
+            # (patterns re cannot take raise more than re.error: a huge repeat, deep nesting)
+            bad = (re.error, OverflowError, RecursionError) + (() if engine is None else (engine.error,))
             try:
                 if isinstance(grep, re.Pattern):
                     pattern = grep
@@ -123,11 +125,7 @@ class LogFilter:
                     deadline = time.monotonic() + time_limit
                 else:
                     pattern = re.compile(grep, flags)
-            except (re.error, OverflowError, RecursionError) as e:
-                raise ValueError(f"bad regular expression {grep!r}: {e}") from None
-            except Exception as e:  # noqa: BLE001 - the regex package's own error type
-                if type(e).__name__ != "error":
-                    raise
+            except bad as e:
                 raise ValueError(f"bad regular expression {grep!r}: {e}") from None
         lo, hi = parse_steps(steps)
         return cls(ranks=_set(rank, int), attempts=_set(attempt, int), hosts=_set(host, str),
