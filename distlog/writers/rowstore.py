@@ -37,11 +37,12 @@ from ..errors import WriterError
 from ..report import warn
 from ..storage.abandoned import closing_abandoned
 from ..storage.aio import gather
-from ..storage.base import MISSING, StorageBackend
+from ..storage.base import MISSING, StorageBackend, read_objects
 from .zarrdoc import array_doc, consolidated
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
+LOAD_BATCH_CHUNKS = 256  # stored chunks read at once when an attempt loads its series
 ENTRY_SLICE = DEFAULT_CHUNK_ROWS  # entries handled at once (then filled chunks are written)
 CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
@@ -222,13 +223,58 @@ class _StoredRows:
     """The rows an earlier attempt stored in a series array whose chunks the writer decodes
     itself (``chunk_encoder(doc)`` is not None): ``[a:b]`` and ``[a:b, col]`` read and decode
     only the chunks they span, with no zarr; a missing chunk reads as the fill value, as in
-    zarr."""
+    zarr. Chunks handed over by ``take`` (read for many series at once) are not read again;
+    ``keep`` then drops all but the ones still needed."""
 
     def __init__(self, backend: StorageBackend, path: str, doc: dict[str, Any]) -> None:
         self.backend, self.path, self.doc = backend, path, doc
         self.chunk_rows = int(doc["chunk_grid"]["configuration"]["chunk_shape"][0])
         self.length, self.width = (int(x) for x in doc["shape"])
         self.fill = float(doc.get("fill_value", "NaN"))
+        self._chunks: dict[int, np.ndarray | None] = {}  # decoded (None: not on the store)
+        self.first_steps: np.ndarray | None = None  # the step of each chunk's first row
+
+    def chunk_paths(self, n: int) -> list[str]:
+        """The store paths (inside the backend) of the chunks holding rows ``[0, n)``."""
+        return [f"{self.path}/{chunk_key(self.doc, i)}" for i in range(-(-min(n, self.length) // self.chunk_rows))]
+
+    def take(self, blobs: Sequence[bytes | None]) -> None:
+        """The chunks ``0, 1, ...`` as read from the store (None: absent)."""
+        for i, data in enumerate(blobs):
+            self._chunks[i] = None if data is None else self._decode(data)
+
+    def keep(self, chunks: set[int]) -> None:
+        self._chunks = {i: c for i, c in self._chunks.items() if i in chunks}
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(Blosc().decode(data), "<f8").reshape(self.width, self.chunk_rows).T  # (transpose codec)
+
+    def _chunk(self, i: int) -> np.ndarray | None:
+        if i not in self._chunks:
+            try:
+                self._chunks[i] = self._decode(self.backend.read_bytes(f"{self.path}/{chunk_key(self.doc, i)}"))
+            except MISSING:
+                self._chunks[i] = None
+        return self._chunks[i]
+
+    def steps(self, n: int) -> np.ndarray:
+        """The steps of rows ``[0, n)``; notes each chunk's first step (``rows_before``)."""
+        steps = np.asarray(self[:n, 0])
+        self.first_steps = steps[:: self.chunk_rows].copy()
+        return steps
+
+    def rows_before(self, step: float, n: int) -> int:
+        """How many of rows ``[0, n)`` (steps strictly increasing) have a step below ``step``:
+        once the chunks' first steps are known, only the chunk where the answer lies is read."""
+        C, chunks = self.chunk_rows, -(-n // self.chunk_rows)
+        if self.first_steps is None or len(self.first_steps) < chunks:
+            self.steps(n)
+        i = int(np.searchsorted(self.first_steps[:chunks], step, side="left")) - 1
+        if i < 0:
+            return 0
+        steps = np.asarray(self[i * C : min(n, (i + 1) * C), 0])
+        later = steps >= step
+        return i * C + (int(np.argmax(later)) if later.any() else len(steps))
 
     def __getitem__(self, sel: Any) -> np.ndarray:
         rows, col = sel if isinstance(sel, tuple) else (sel, slice(None))
@@ -236,11 +282,9 @@ class _StoredRows:
         C = self.chunk_rows
         out = np.full((max(0, b - a), self.width), self.fill)
         for i in range(a // C, -(-b // C)):
-            try:
-                data = self.backend.read_bytes(f"{self.path}/{chunk_key(self.doc, i)}")
-            except MISSING:
+            chunk = self._chunk(i)
+            if chunk is None:
                 continue
-            chunk = np.frombuffer(Blosc().decode(data), "<f8").reshape(self.width, C).T  # (transpose codec)
             lo, hi = max(a, i * C), min(b, (i + 1) * C)
             out[lo - a : hi - a] = chunk[lo - i * C : hi - i * C]
         return out[:, col]
@@ -338,7 +382,7 @@ class RowTable:
             # write past an array's real shape read from it would be dropped by zarr
             with closing_abandoned():
                 self._group = zarr.open_group(store=self.backend.zarr_store(self.zarr_path),
-                                              mode="a", use_consolidated=False)
+                                              mode="a", use_consolidated=False, zarr_format=3)
         return self._group
 
     def _new_arrays(self, specs: list[tuple[str, int, int]]) -> list[Any]:
@@ -565,45 +609,97 @@ class RowTable:
             commit = self.backend.read_json(self.commit_path)
         except FileNotFoundError:
             return
-        self._drop_consolidated()
-        for key, n in commit.get("lengths", {}).items():
-            s = self.series[key] = self._stored_series(key)
-            steps = np.asarray(s.stored[:n, 0]) if n else np.empty(0)
-            if truncate_after_step is not None:
-                later = steps > truncate_after_step
-                self._truncate(key, s, int(np.argmax(later)) if later.any() else n, steps)
-            else:
-                self._adopt(s, n, steps)
-            if not rewind:
-                s.stored = None  # (``add`` rewinds a series only while it holds ``stored``)
+        lengths = {k: int(n) for k, n in commit.get("lengths", {}).items()}
+        series = self._stored_series(lengths, self._drop_consolidated())
+        # the chunks of the series the writer decodes itself: every one of a batch of series
+        # read at once (one round trip or a few on an object store, not one per series)
+        batch: list[str] = []
+        chunks = 0
+        for key in [*lengths, None]:
+            stored = None if key is None else series[key].stored
+            if key is not None and type(stored) is not _StoredRows:
+                self._load_series(key, series[key], lengths[key], truncate_after_step, rewind)
+                continue
+            if batch and (key is None or chunks + len(stored.chunk_paths(lengths[key])) > LOAD_BATCH_CHUNKS):
+                wanted = [(k, series[k].stored.chunk_paths(lengths[k])) for k in batch]
+                blobs = iter(self._read_all([p for _, paths in wanted for p in paths]))
+                for k, paths in wanted:
+                    series[k].stored.take([next(blobs) for _ in paths])
+                    self._load_series(k, series[k], lengths[k], truncate_after_step, rewind)
+                batch, chunks = [], 0
+            if key is not None:
+                batch.append(key)
+                chunks += len(stored.chunk_paths(lengths[key]))
 
-    def _stored_series(self, key: str) -> _Series:
-        """A series an earlier attempt stored. Where puts are cheap (local disk) and the writer
-        decodes its chunks itself, it is read without zarr (``_StoredRows``) and kept a
-        ``_Created`` array; otherwise zarr opens it."""
-        if self.backend.cheap_puts:
-            doc = self.backend.read_json(f"{self.zarr_path}/{key}/zarr.json")
-            if doc.get("node_type") == "array" and chunk_encoder(doc) is not None:
+    def _load_series(self, key: str, s: _Series, n: int, truncate_after_step: float | None, rewind: bool) -> None:
+        self.series[key] = s
+        if truncate_after_step is not None:
+            later = self._stored_steps(s, n) > truncate_after_step
+            self._truncate(key, s, int(np.argmax(later)) if later.any() else n, n)
+        else:
+            self._adopt(s, n)
+        if type(s.stored) is _StoredRows:  # the last chunk stays decoded (a rewind reads it)
+            s.stored.keep({max(0, n - 1) // s.stored.chunk_rows})
+        if not rewind:
+            s.stored = None  # (``add`` rewinds a series only while it holds ``stored``)
+
+    def _read_all(self, paths: list[str]) -> list[bytes | None]:
+        """The objects at ``paths`` (None: absent): at once on an object store, one after
+        another where reads are cheap (local disk: no hop to an event loop)."""
+        if not self.backend.cheap_puts:
+            return read_objects([(self.backend, p) for p in paths])
+        out: list[bytes | None] = []
+        for p in paths:
+            try:
+                out.append(self.backend.read_bytes(p))
+            except MISSING:
+                out.append(None)
+        return out
+
+    @staticmethod
+    def _stored_steps(s: _Series, n: int) -> np.ndarray:
+        if type(s.stored) is _StoredRows:
+            return s.stored.steps(n)
+        return np.asarray(s.stored[:n, 0]) if n else np.empty(0)
+
+    def _stored_series(self, lengths: dict[str, int], docs: dict[str, Any]) -> dict[str, _Series]:
+        """The series an earlier attempt stored (``lengths``: their committed rows). Those whose
+        chunks the writer decodes itself are read without zarr (``_StoredRows``) and kept
+        ``_Created`` arrays, their documents taken from the consolidated ones in ``docs``
+        where those cover the committed rows, else read all at once; zarr opens the others."""
+        missing = [k for k in lengths if (docs.get(k) or {}).get("shape", [0])[0] < lengths[k]]
+        read = self._read_all([f"{self.zarr_path}/{k}/zarr.json" for k in missing])
+        docs = {**docs, **{k: None if data is None else json.loads(data) for k, data in zip(missing, read)}}
+        out = {}
+        for key in lengths:
+            doc = docs.get(key)
+            if doc is not None and doc.get("node_type") == "array" and chunk_encoder(doc) is not None:
                 capacity, width = doc["shape"]
-                return _Series(width, capacity=capacity, array=_Created(key), doc=doc, on_disk=capacity,
-                               stored=_StoredRows(self.backend, f"{self.zarr_path}/{key}", doc),
-                               stored_columns=list(doc.get("attributes", {}).get("columns", []))[:width])
-        arr = self.group()[key]
-        return _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr, on_disk=arr.shape[0],
-                       stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
+                out[key] = _Series(width, capacity=capacity, array=_Created(key), doc=doc, on_disk=capacity,
+                                   stored=_StoredRows(self.backend, f"{self.zarr_path}/{key}", doc),
+                                   stored_columns=list(doc.get("attributes", {}).get("columns", []))[:width])
+                continue
+            arr = self.group()[key]
+            out[key] = _Series(arr.shape[1], capacity=arr.shape[0], array=arr._async_array, stored=arr,
+                               on_disk=arr.shape[0], stored_columns=list(arr.attrs.get("columns", []))[: arr.shape[1]])
+        return out
 
-    def _drop_consolidated(self) -> None:
+    def _drop_consolidated(self) -> dict[str, Any]:
         """The table is about to change again: remove the consolidated metadata written when
-        the last attempt finalized, so no reader trusts its shapes (finalize writes it anew)."""
+        the last attempt finalized, so no reader trusts its shapes (finalize writes it anew).
+        Returns the array documents it held (by key; empty when there was none)."""
         path = f"{self.zarr_path}/zarr.json"
         try:
             meta = self.backend.read_json(path)
         except FileNotFoundError:
-            return
-        if meta.pop("consolidated_metadata", None) is not None:
-            self.backend.write_json(path, meta)
+            return {}
+        members = meta.pop("consolidated_metadata", None)
+        if members is None:
+            return {}
+        self.backend.write_json(path, meta)
+        return {k: d for k, d in (members.get("metadata") or {}).items() if d.get("node_type") == "array"}
 
-    def _adopt(self, s: _Series, n: int, steps: np.ndarray) -> None:
+    def _adopt(self, s: _Series, n: int) -> None:
         """Make the first ``n`` stored rows of ``s`` its committed rows (tail chunk buffered)."""
         C = self.chunk_rows
         s.committed = s.n = s.written = n
@@ -611,20 +707,27 @@ class RowTable:
         buf = np.asarray(s.stored[s.tail_start:n]) if n > s.tail_start else np.empty((0, s.width))
         s.buf = _rows_buffer(max(C, len(buf)), s.width)
         s.buf[: len(buf)] = buf
-        s.last_step = float(steps[n - 1]) if n else -np.inf
+        if len(buf):
+            s.last_step = float(buf[-1, 0])
+        else:  # (the tail is empty: the last row ends the chunk before it)
+            s.last_step = float(np.asarray(s.stored[n - 1 : n, 0])[0]) if n else -np.inf
 
-    def _truncate(self, key: str, s: _Series, n: int, steps: np.ndarray) -> None:
-        """Keep the first ``n`` stored rows of ``key``; the next commit publishes that length
-        before any new chunk is written (see ``write``), so no reader or crash mixes rows."""
-        if n < len(steps):
+    def _truncate(self, key: str, s: _Series, n: int, stored: int) -> None:
+        """Keep the first ``n`` of the ``stored`` rows of ``key``; the next commit publishes
+        that length before any new chunk is written (see ``write``), so no reader or crash
+        mixes rows."""
+        if n < stored:
             self.truncated = True
             self.dirty.add(key)
-        self._adopt(s, n, steps)
+        self._adopt(s, n)
 
     def _rewind_for(self, key: str, s: _Series, first_step: float) -> None:
-        steps = np.asarray(s.stored[: s.n, 0]) if s.n else np.empty(0)
-        later = steps >= first_step
-        self._truncate(key, s, int(np.argmax(later)) if later.any() else s.n, steps)
+        if type(s.stored) is _StoredRows:
+            keep = s.stored.rows_before(first_step, s.n)
+        else:
+            later = self._stored_steps(s, s.n) >= first_step
+            keep = int(np.argmax(later)) if later.any() else s.n
+        self._truncate(key, s, keep, s.n)
         s.stored = None
 
     # -- buffering (writer thread) ---------------------------------------------------------

@@ -1,0 +1,77 @@
+"""A resumed attempt on an object store reads what earlier attempts stored concurrently: the
+commit record, the array documents and the chunks of every series at once, not three or
+four requests one after another per series (a requeued job with hundreds of series would
+wait minutes before its first step)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+KEYS, ROWS, CHUNK = 24, 150, 64  # three chunks a series (the last one partial)
+CUT = 100.0  # the checkpoint the second attempt resumes from
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRST = """
+import os, distlog
+exp = distlog.get_logger({url!r}, chunk_rows={chunk}, telemetry=False, heartbeat_interval=0, **{opts!r})
+with exp.experiment("e"):
+    exp.start_run("resumed")
+keys = {keys!r}
+for step in range({rows}):
+    exp.metrics.log({{k: i * 1000.0 + step for i, k in enumerate(keys)}}, step=step)
+{end}
+"""
+
+
+def _values(key: int, steps: np.ndarray, attempt: int) -> np.ndarray:
+    return key * 1000.0 + steps + attempt * 0.5
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "killed"])
+def test_a_resume_on_s3_reads_every_series_at_once(s3_bucket: dict[str, Any], closed: bool) -> None:
+    import distlog
+    from support.faultproxy import LatencyProxy
+
+    keys = [f"train/k{i:02d}" for i in range(KEYS)]
+    # the first attempt, in a process of its own: closed, or killed after a commit (no final
+    # close: no consolidated metadata, arrays larger than their committed rows)
+    script = FIRST.format(url=s3_bucket["url"], opts=s3_bucket["storage_options"], chunk=CHUNK, keys=keys,
+                          rows=ROWS, end="exp.close()" if closed else "exp.metrics.commit(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, env={**os.environ, "PYTHONPATH": SRC})
+    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.05) as proxy:
+        opts = {**s3_bucket["storage_options"], "endpoint_url": proxy.url}
+        exp2 = distlog.get_logger(s3_bucket["url"], chunk_rows=CHUNK, telemetry=False, heartbeat_interval=0, **opts)
+        proxy.reset()
+        with exp2.experiment("e"):
+            exp2.start_run("resumed", resume="must", resume_step=CUT)
+        series = [(m, p) for m, p, *_ in proxy.log if "/scalars.zarr/" in p]
+        if os.environ.get("SHOWREQ"):
+            t0 = proxy.times[0]
+            print("\n".join(f"{t - t0:6.2f} {m} {p.rsplit('/e/', 1)[-1]}" for t, (m, p, *_) in zip(proxy.times, proxy.log)))
+        detail = f"{len(proxy.log)} requests, at most {proxy.max_in_flight} at once: " + " ".join(
+            f"{m} {p.rsplit('/e/', 1)[-1]}" for m, p, *_ in proxy.log)
+        # per series: its three chunks (the steps), its document (unless the close consolidated
+        # them) and the rewrite of the chunk the checkpoint cut; a few for the table itself
+        assert len(series) <= KEYS * (3 + (0 if closed else 1) + 1) + 6, detail
+        assert proxy.max_in_flight >= 2 * KEYS, detail  # many series' chunks at once
+        chunks = [p for m, p in series if m == "GET" and "/train/" in p]
+        assert len(chunks) == len(set(chunks)), f"read twice: {detail}"
+        assert not [p for m, p in series if p.endswith((".zgroup", ".zattrs", ".zarray", ".zmetadata"))], detail
+        for step in range(int(CUT) + 1, ROWS + 20):
+            exp2.metrics.log({k: _values(i, np.float64(step), 1) for i, k in enumerate(keys)}, step=step)
+        exp2.close()
+
+    run = distlog.open_run(f"{s3_bucket['url']}/e/resumed", **s3_bucket["storage_options"])
+    for i, k in enumerate(keys):
+        frame = run.metrics.frame(k)
+        steps = np.arange(ROWS + 20, dtype=np.float64)
+        want = np.where(steps <= CUT, _values(i, steps, 0), _values(i, steps, 1))
+        np.testing.assert_array_equal(frame["step"].to_numpy(np.float64), steps)
+        np.testing.assert_array_equal(frame["value"].to_numpy(), want)
