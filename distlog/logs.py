@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import logging
 import sys
+import threading
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -126,11 +127,21 @@ class TextLogger:
 
 
 class _Bridge(logging.Handler):
+    """Standard-library records into a run's log. distlog's echo of a run record on stderr
+    (logger ``distlog.echo``) is that record again, and a record that logging writes while
+    this handler writes one (the echo of a WARNING it forwards, on the root logger) would
+    come back here without end: both are skipped."""
+
+    _inside = threading.local()
+
     def __init__(self, target: TextLogger, level: int) -> None:
         super().__init__(level)
         self._target = target
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == report.ECHO.name or getattr(self._inside, "active", False):
+            return
+        self._inside.active = True
         try:
             fields: dict[str, Any] = {"logger": record.name}
             if record.exc_info and record.exc_info[0] is not None:
@@ -140,3 +151,5 @@ class _Bridge(logging.Handler):
             self._target.log(record.levelno, record.getMessage(), **fields)
         except Exception:  # noqa: BLE001
             self.handleError(record)
+        finally:
+            self._inside.active = False

@@ -247,3 +247,46 @@ def test_query_reads_the_text_when_the_table_is_replaced_while_read(root, filter
     assert got.source == "text"
     assert [r.message for r in got] == [r.message for r in open_run(run_dir).logs.query(**filters)]
     assert got[-1].message == "resumed"
+
+
+FULL_DISK = r"""
+import os, resource, signal, sys
+import distlog
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG) instead
+root = sys.argv[1]
+exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+with exp.experiment("e"), exp.run("r"):
+    log = os.path.join(root, "e", "r", "logs", "rank-00000.attempt-0.log")
+    for i in range(20):
+        exp.info(f"line {i:03d} " + "a" * 40)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # the next line stops part-way: the file may grow by 100 bytes more, then no space
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(log) + 100, hard))
+    for i in range(20, 25):
+        exp.info(f"line {i:03d} " + "b" * 100)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+    for i in range(25, 28):
+        exp.info(f"line {i:03d} " + "c" * 40)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_lines_that_hit_a_full_disk_part_way_are_written_once_when_space_returns(tmp_path):
+    """A write that stops part-way (no space left) stored the start of the text: after space
+    returns, every record is in the log exactly once and every line parses (the sink's retry
+    used to send the whole text again after the part the file had already taken)."""
+    import subprocess
+    import sys
+
+    root = str(tmp_path / "root")
+    subprocess.run([sys.executable, "-c", FULL_DISK, root], check=True, timeout=50)
+    text = (tmp_path / "root" / "e" / "r" / "logs" / "rank-00000.attempt-0.log").read_text()
+    lines = [line for line in text.split("\n") if line]
+    from distlog.logline import parse_line
+
+    messages = [parse_line(line).message for line in lines]  # (a torn line would raise)
+    numbered = [m for m in messages if m.startswith("line ")]
+    fill = {"a": 40, "b": 100, "c": 40}
+    want = [f"line {i:03d} " + c * fill[c] for i, c in
+            [(i, "a") for i in range(20)] + [(i, "b") for i in range(20, 25)] + [(i, "c") for i in range(25, 28)]]
+    assert numbered == want

@@ -12,32 +12,54 @@ from .base import APPEND_ERRORS, SEGMENT_SUFFIX, Appender, StorageBackend, local
 
 
 class LocalAppender(Appender):
-    """A real append: one ``O_APPEND`` file descriptor, flushed on request."""
+    """A real append: one ``O_APPEND`` file descriptor; each ``write`` reaches the OS at once,
+    so a crash keeps every record written.
+
+    A write that fails (a full disk, a file size limit) may have stored part of the text. A
+    failure before any of ``text`` was stored raises, and the caller keeps ``text`` to write it
+    again; after part of it was stored, the rest is kept here and written first next time,
+    and ``write`` returns (the caller resending all of it would store that part twice)."""
 
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        # line-buffered text: each record reaches the OS when written, so a crash keeps it;
-        # a lone surrogate is written as its escape ("\\udcff"), never refused: a refused line
-        # would stay pending and every later one with it (see base.APPEND_ERRORS)
-        self._f = open(path, "a", encoding="utf-8", errors=APPEND_ERRORS, buffering=1)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._rest = b""  # bytes of an earlier text not stored yet (they go first)
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
         with self._lock:
-            self._f.write(text)
+            # a lone surrogate is written as its escape ("\udcff"), never refused: a refused
+            # line would stay pending and every later one with it (see base.APPEND_ERRORS)
+            rest, data = self._rest, self._rest + text.encode("utf-8", APPEND_ERRORS)
+            done = 0
+            try:
+                while done < len(data):
+                    done += os.write(self._fd, data[done:])
+            except OSError:
+                if done <= len(rest):  # nothing of ``text`` was stored: the caller keeps it
+                    self._rest = rest[done:]
+                    raise
+                self._rest = data[done:]
+                return
+            self._rest = b""
 
     def flush(self) -> None:
         with self._lock:
-            if not self._f.closed:
-                self._f.flush()
+            if self._rest and self._fd >= 0:
+                self._rest = self._rest[os.write(self._fd, self._rest):]
 
     def flush_due(self) -> None:
-        """Nothing is ever due: the file is line-buffered, so every record (a line) reached
-        the OS when it was written (a flush() per metrics flush cost a lock and a call)."""
+        """Nothing is ever due: every record reached the OS when it was written (a flush() per
+        metrics flush would cost a lock and a call)."""
 
     def close(self) -> None:
-        with self._lock:
-            self._f.close()
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if self._fd >= 0:
+                    os.close(self._fd)
+                    self._fd = -1
 
 
 class LocalBackend(StorageBackend):

@@ -23,9 +23,15 @@ class TextLogSink:
         self._app: Appender | None = None
         self._pending: list[str] = []
         self._warned = False
+        self._closed = False
         self._lock = threading.Lock()
 
     def emit(self, record: LogRecord) -> None:
+        if self._closed:  # (a handler kept past its run's end: exp.logs.handler())
+            report.warn(f"a record logged after its run ended was dropped ({record.message[:80]!r}): "
+                        f"the log {self.path} is closed; take exp.logs (or exp.logs.handler()) "
+                        "again in the run that is open now", key=f"closed log {self.path}")
+            return
         line = format_line(record)
         with self._lock:
             self._pending.append(line)
@@ -62,6 +68,7 @@ class TextLogSink:
     def close(self) -> None:
         self.flush()
         with self._lock:
+            self._closed = True
             if self._app is not None:
                 try:
                     self._app.close()
