@@ -11,13 +11,11 @@ spans lines, structured fields as JSON after a tab:
 
 from __future__ import annotations
 
-from typing import Iterable
-
 import datetime as _dt
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _ESC = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -131,6 +129,46 @@ def parse_time(s: str) -> float:
     return _dt.datetime.fromisoformat(s).timestamp()
 
 
+#: arrays and tensors of up to this many values are written as lists in a record's fields
+MAX_FIELD_LIST = 64
+
+
+def _jsonable(value: Any) -> Any:
+    """``json.dumps``' fallback for a field value: a NumPy or torch number as its number, a
+    small array or tensor as a list, anything else as its ``repr``."""
+    try:
+        n = value.numel() if hasattr(value, "numel") else getattr(value, "size", None)
+        if n == 1 and hasattr(value, "item"):
+            return value.item()
+        if isinstance(n, int) and n <= MAX_FIELD_LIST and hasattr(value, "tolist"):
+            return value.tolist()
+    except Exception:  # noqa: BLE001 - logging never raises for a value it cannot read
+        pass
+    return repr(value)
+
+
+def _keys_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _keys_as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_keys_as_text(v) for v in value]
+    return value
+
+
+def fields_json(fields: dict[str, Any]) -> str:
+    """A record's structured fields as JSON (keys sorted). Logging never raises for them: dict
+    keys JSON cannot sort or hold (tuples, ints next to strings) are written as text, and
+    what JSON cannot hold at all (a cycle) as its ``repr``."""
+    try:
+        return json.dumps(fields, default=_jsonable, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return json.dumps(_keys_as_text(fields), default=_jsonable, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps({str(k): repr(v) for k, v in fields.items()}, sort_keys=True)
+
+
 def format_line(r: LogRecord) -> str:
     step = "-" if r.step is None else str(int(r.step))
     line = (
@@ -138,7 +176,7 @@ def format_line(r: LogRecord) -> str:
         f"a{r.attempt} s{step} {escape(utf8_safe(r.message))}"
     )
     if r.fields:
-        line += "\t" + json.dumps(r.fields, default=repr, sort_keys=True, allow_nan=True)
+        line += "\t" + fields_json(r.fields)
     return line + "\n"
 
 

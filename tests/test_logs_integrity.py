@@ -290,3 +290,37 @@ def test_lines_that_hit_a_full_disk_part_way_are_written_once_when_space_returns
     want = [f"line {i:03d} " + c * fill[c] for i, c in
             [(i, "a") for i in range(20)] + [(i, "b") for i in range(20, 25)] + [(i, "c") for i in range(25, 28)]]
     assert numbered == want
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("source", ["text", "table"])
+def test_fields_json_cannot_sort_or_hold_never_raise_and_numbers_read_back_as_numbers(root, source):
+    """``exp.info(..., where={(0, 1): ...})`` raised out of the training loop (json cannot hold
+    tuple keys, nor sort ints next to strings); NumPy and torch numbers came back as their
+    repr strings ("np.float32(0.5)")."""
+    import torch
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.info("tuple keys", where={(0, 1): "a"})
+        exp.info("mixed keys", m={1: "a", "b": 2})
+        exp.info("numbers", acc=np.float32(0.5), n=np.int64(3), lr=torch.tensor(0.25), v=np.arange(3),
+                 big=np.zeros(1000))
+        exp.info("after")
+    fields = {r.message: r.fields for r in open_run(f"{root}/e/r").logs.query(source=source)}
+    assert fields["tuple keys"] == {"where": {"(0, 1)": "a"}}
+    assert fields["mixed keys"] == {"m": {"1": "a", "b": 2}}
+    numbers = fields["numbers"]
+    assert {k: numbers[k] for k in ("acc", "n", "lr", "v")} == {"acc": 0.5, "n": 3, "lr": 0.25, "v": [0, 1, 2]}
+    assert numbers["big"].startswith("array(")  # a large array stays its (short) repr
+    assert "after" in fields
+
+
+@pytest.mark.timeout(60)
+def test_a_level_past_int16_is_kept_by_the_logs_table(root):
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.logs.log(40000, "very important")
+    run = open_run(f"{root}/e/r")
+    got = [(r.levelno, r.message) for r in run.logs.query(source="table", level=40000)]
+    assert got == [(40000, "very important")]

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, complete_text, escape, levelno_of, parse_line, unescape
+from ..logline import LEVELS, LogRecord, complete_text, escape, fields_json, levelno_of, parse_line, unescape
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, doc_bytes
@@ -50,7 +50,7 @@ FORMAT = 2  # the commit record's "format"; a table of another format is ignored
 CHUNK = 1 << 15  # rows per chunk of the records array
 BYTE_CHUNK = 1 << 21  # bytes per chunk of the message and fields blobs
 NUMERIC = {"time": "float64", "rank": "int32", "attempt": "int32", "node": "int32",
-           "local_rank": "int32", "step": "float64", "level": "int16", "host": "int32"}
+           "local_rank": "int32", "step": "float64", "level": "int64", "host": "int32"}
 #: columns of the records array
 RECORD_COLUMNS = (*NUMERIC, "message_end", "fields_end")
 
@@ -153,7 +153,7 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
     ts, levels, mids, steps, msgs, flds = zip(*found)
     t = np.array(ts, dtype="datetime64[us]").astype(np.int64) / 1e6
     level_of = {name: levelno_of(name) for name in set(levels)}
-    level = np.fromiter(map(level_of.__getitem__, levels), np.int16, n)
+    level = np.fromiter(map(level_of.__getitem__, levels), np.int64, n)
     # host, node, rank, local rank and attempt: one value per file, parsed once per value
     if all(map(mids[0].__eq__, mids)):
         mid_u, mid_i = [mids[0]], np.zeros(n, dtype=np.intp)
@@ -186,10 +186,10 @@ def from_records(records: Sequence[LogRecord]) -> LogColumns:
         node=np.array([r.node for r in records], dtype=np.int32),
         local_rank=np.array([r.local_rank for r in records], dtype=np.int32),
         step=np.array([np.nan if r.step is None else r.step for r in records], dtype=np.float64),
-        level=np.array([r.levelno for r in records], dtype=np.int16),
+        level=np.array([r.levelno for r in records], dtype=np.int64),
         host=np.array([hosts.setdefault(r.host, len(hosts)) for r in records], dtype=np.int32),
         hosts=list(hosts), messages=[escape(r.message) for r in records],
-        fields=[json.dumps(r.fields, default=repr, sort_keys=True) if r.fields else "" for r in records],
+        fields=[fields_json(r.fields) if r.fields else "" for r in records],
     )
 
 
