@@ -45,3 +45,62 @@ def test_follow_a_rank_of_a_running_run_that_has_not_logged_yet_waits_for_it(tmp
         assert list(run.logs.follow(rank=1, timeout=0.3, poll=0.05)) == []
     with pytest.raises(RankNotFound, match="ranks with logs: 0"):
         list(distlog.open_run(f"{tmp_path}/default/r").logs.follow(rank=1, timeout=5))
+
+
+@pytest.mark.timeout(60)
+def test_a_line_half_written_when_follow_starts_is_shown_once_it_ends(tmp_path):
+    """Following started at the file's end, past the torn bytes: the line's second half then
+    read as a broken line and was dropped, so the line was never shown."""
+    import threading
+    import time
+
+    import distlog
+    from distlog.logline import LogRecord, format_line
+
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.info("before")
+        path = tmp_path / "root" / "e" / "r" / "logs" / "rank-00000.attempt-0.log"
+        line = format_line(LogRecord(time=time.time(), level="INFO", message="the line being written", host="h"))
+        with open(path, "a") as f:  # a writer caught mid-line
+            f.write(line[: len(line) // 2])
+        run = distlog.open_run(f"{root}/e/r")
+        got: list[str] = []
+        started = threading.Event()
+
+        def follow() -> None:
+            for r in run.logs.follow(tail=10, poll=0.05, lag=0.0, timeout=3):
+                got.append(r.message)
+                started.set()
+
+        t = threading.Thread(target=follow)
+        t.start()
+        assert started.wait(10)  # the tail ("before") is out: following has begun
+        with open(path, "a") as f:
+            f.write(line[len(line) // 2 :])
+        exp.info("after")
+        t.join(30)
+    assert [m for m in got if m in ("before", "the line being written", "after")] == [
+        "before", "the line being written", "after"], got
+
+
+@pytest.mark.timeout(40)
+def test_follow_ends_on_a_run_whose_heartbeats_stopped(tmp_path, monkeypatch):
+    """A killed job never records that it ended: following went on until it was interrupted,
+    though `distlog show` already called the run stale."""
+    import subprocess
+    import sys
+    import time
+
+    import distlog
+
+    root = str(tmp_path / "root")
+    monkeypatch.setenv("DISTLOG_STALE_AFTER", "1")
+    script = (f"import os, distlog\nexp = distlog.get_logger({root!r}, heartbeat_interval=0.2)\n"
+              "with exp.experiment('e'), exp.run('r'):\n    exp.info('working')\n    os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", script], timeout=50)
+    time.sleep(1.5)  # past the stale threshold
+    run = distlog.open_run(f"{root}/e/r")
+    got = [r.message for r in run.logs.follow(poll=0.1, lag=0.0)]  # (no timeout: it must end by itself)
+    assert "working" in got

@@ -34,6 +34,7 @@ class _Source:
         self.storage, self.name, self.rank, self.attempt = storage, name, rank, attempt
         self.path = f"{LOGS_DIR}/{name}"
         self.offset = 0
+        self.started = False  # at_end ran: ``offset`` is where following starts
         self.segments = 0
         self.carry = b""
 
@@ -41,16 +42,27 @@ class _Source:
         return self.storage.segment_names(self.path)
 
     def at_end(self) -> None:
-        """Start reading at the current end."""
+        """Start reading at the current end: past the last complete line (a line still being
+        written is read whole once it ends)."""
+        self.started = True
         names = self._segment_names()
         if names:
             self.segments = len(names)
             return
         try:
             with self.storage.open_read(self.path) as f:
-                self.offset = f.seek(0, 2)
+                pos = f.seek(0, 2)
+                while pos > 0:
+                    size = min(BLOCK, pos)
+                    f.seek(pos - size)
+                    cut = f.read(size).rfind(b"\n")
+                    if cut >= 0:
+                        self.offset = pos - size + cut + 1
+                        return
+                    pos -= size
         except FileNotFoundError:
-            self.offset = 0
+            pass
+        self.offset = 0
 
     def blocks_backwards(self) -> Iterator[bytes]:
         """The file's bytes up to the current position, newest first."""
@@ -64,7 +76,7 @@ class _Source:
         except FileNotFoundError:
             return
         with f:
-            pos = self.offset or f.seek(0, 2)
+            pos = self.offset if self.started else f.seek(0, 2)
             while pos > 0:
                 size = min(BLOCK, pos)
                 pos -= size

@@ -145,8 +145,10 @@ class RunReader:
         return read_heartbeats(self.storage, int(self._meta.get("attempt") or 0))
 
     def _is_running(self) -> bool:
+        """Whether the run still runs as far as anyone can tell: recorded running, and its
+        heartbeats not stopped (a killed job never records that it ended)."""
         try:
-            return read_meta(self.storage).get("status") == "running"
+            return live_meta(self.storage, read_meta(self.storage)).get("status") == "running"
         except RunNotFound:
             return False
 
