@@ -762,10 +762,13 @@ class MetricsLogger:
                 mine = {k: core.logged[k] for k in core.mixed_keys() if k in core.logged}
             logged = comm.broadcast_object(mine)
         repeated = self._record(reduced, _aggregation, out_step, logged)
-        # a closing flush no rank had a value for times no training: the interval since the
-        # last flush is what the script did after its loop, not a step (NaN: step_time skips it)
-        idle = closing and not (reduced.count.any() or reduced.nonfinite.any())
-        mon.record(out_step, core.flushes - 1, tele, closing, idle=idle)
+        # a flush no rank had a value for times no training and claims no step: mid-run (an
+        # evaluation's flush) it makes no telemetry row, and the next window starts after it;
+        # at close its row keeps the last wait, its interval (what the script did after its
+        # loop) NaN, so step_time skips it
+        idle = not (reduced.count.any() or reduced.nonfinite.any())
+        if closing or not idle:
+            mon.record(out_step, core.flushes - 1, tele, closing, idle=idle)
         self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)
@@ -864,7 +867,7 @@ class MetricsLogger:
         core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
         if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
             self._hand_on(window, out_step)
-        if slots is not None:
+        if slots is not None and (taken or ids):  # (an empty flush: no telemetry row, as above)
             mon.record(out_step, seq, slots, False)
         self._after_flush()
         return R.LazyReduced(core.union, window.reduced)

@@ -216,6 +216,57 @@ def test_a_closing_flush_with_nothing_to_reduce_times_no_step(root, left):
     assert tel.report().ranks["step_time_median"][0] < 0.3
 
 
+def test_a_flush_with_nothing_to_reduce_mid_run_makes_no_telemetry_row(root):
+    """An evaluation's flush (no rank collected anything) made a telemetry row at a step one
+    past the last flush's, with the evaluation's time as its interval: `distlog ranks` took
+    that for a training step (and named the rank that evaluated the slowest), and the next
+    real row divided its interval by one step too few."""
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    step = 0
+    with exp.run("evaluates"):
+        for epoch in range(3):
+            for _ in range(4):
+                exp.metrics.collect(step=step, loss=float(step))
+                exp.metrics.flush()
+                step += 1
+            time.sleep(0.4)  # evaluation
+            exp.metrics.flush()  # nothing collected
+    tel = distlog.open_run(f"{root}/default/evaluates").telemetry
+    iv, st = tel.matrix("interval"), tel.matrix("step_time")
+    assert iv.step.tolist() == list(range(12)) + [12]  # (the closing flush's row last)
+    assert (st.values[1:12] < 0.3).all(), st.values[:, 0]  # no evaluation counted as a step
+    assert tel.report().ranks["step_time_median"][0] < 0.3
+
+
+def _evaluates_on_rank_0(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    step = 0
+    with exp.run("evaluates-2"):
+        for epoch in range(4):
+            for _ in range(4):
+                time.sleep(0.05 if rank == 1 else 0.01)  # rank 1 trains slower
+                exp.metrics.collect(step=step, loss=float(step))
+                step += 1
+            exp.metrics.flush()
+            if rank == 0:
+                time.sleep(0.5)  # rank 0 evaluates
+            exp.metrics.flush()  # nothing collected on any rank
+    return True
+
+
+@pytest.mark.timeout(240)
+def test_an_evaluation_flush_on_two_ranks_names_the_rank_that_trains_slower(tmp_path):
+    """The same with two gloo ranks (the gathered flush): rank 0 evaluating was named the
+    slowest rank, though rank 1 trains slower."""
+    root = str(tmp_path / "root")
+    run_ranks(_evaluates_on_rank_0, 2, tmp_path, root, timeout=180)
+    tel = distlog.open_run(f"{root}/default/evaluates-2").telemetry
+    assert tel.matrix("interval").step.tolist() == [3, 7, 11, 15, 16]  # (16: the closing flush)
+    assert tel.report().slowest == 1
+
+
 def _cuda() -> bool:
     import torch
 
