@@ -21,14 +21,12 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import report
+
 if TYPE_CHECKING:
     from .logs import TextLogger
 
-_ECHO_PREFIX = "[distlog r"  # how TextLogger echoes a record on stderr (distlog/logs.py)
 MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded as it is
-_guard = threading.local()  # set while a record is written: output then passes straight through
-
-
 class _Tee:
     """Stands in for a text stream: writes go to the stream, complete lines also to ``emit``."""
 
@@ -41,10 +39,10 @@ class _Tee:
         self._lock = threading.Lock()
 
     def write(self, s: str) -> int:
-        n = self._stream.write(s)
-        if getattr(_guard, "active", False) or not isinstance(s, str):
-            return n
-        with self._lock:
+        if report.writing_own_output() or not isinstance(s, str):
+            return self._stream.write(s)
+        with self._lock:  # (threads that print: the console and the records split alike)
+            n = self._stream.write(s)
             *ended, rest = s.split("\n")
             lines = []
             for piece in ended:
@@ -85,15 +83,13 @@ class _Tee:
             self.write(line)
 
     def _send(self, line: str) -> None:
-        if not line or line.startswith(_ECHO_PREFIX):  # a record's own echo: already in the log
+        if not line:
             return
-        _guard.active = True
-        try:
-            self._emit(line)
-        except Exception:  # noqa: BLE001 - capturing output must never break printing
-            pass
-        finally:
-            _guard.active = False
+        with report.own_output():
+            try:
+                self._emit(line)
+            except Exception:  # noqa: BLE001 - capturing output must never break printing
+                pass
 
     def drain(self) -> None:
         """Send a last line that has no newline yet."""

@@ -17,9 +17,11 @@ seconds per ``key``; the next report says how many were held back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from typing import Iterator
 
 LOGGER = logging.getLogger("distlog")
 ECHO = logging.getLogger("distlog.echo")
@@ -53,8 +55,29 @@ def warn(message: str, *, key: str | None = None, interval: float = DEFAULT_INTE
 
 def echo(rank: int, level_name: str, levelno: int, message: str) -> None:
     """A run's own record, echoed as ``[distlog r<rank>] LEVEL message`` (not rate-limited:
-    the application asked for each one)."""
-    ECHO.log(levelno, f"[distlog r{rank}] {level_name} {message}")
+    the application asked for each one); distlog's own output (``capture_output`` leaves it
+    out: the record is in the log already)."""
+    with own_output():
+        ECHO.log(levelno, f"[distlog r{rank}] {level_name} {message}")
+
+
+_own = threading.local()
+
+
+@contextlib.contextmanager
+def own_output() -> Iterator[None]:
+    """What this thread writes meanwhile is distlog's own output (a record's echo, a record
+    being written), not the program's: ``capture_output`` passes it through uncaptured."""
+    before = getattr(_own, "active", False)
+    _own.active = True
+    try:
+        yield
+    finally:
+        _own.active = before
+
+
+def writing_own_output() -> bool:
+    return getattr(_own, "active", False)
 
 
 def reset() -> None:

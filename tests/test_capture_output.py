@@ -79,3 +79,49 @@ def test_a_line_that_never_ends_is_recorded_in_bounded_pieces(tmp_path, capsys):
             sys.stderr.write("." * 1000)
     sizes = [len(m) for m in _stderr_records(tmp_path)]
     assert sum(sizes) == 300_000 and len(sizes) > 1 and max(sizes) <= 1 << 17
+
+
+def test_a_multi_line_warning_is_not_recorded_again_and_lines_like_its_echo_are_kept(tmp_path, capsys):
+    """A record's echo on stderr was recognised by its first line's prefix only: the other
+    lines of a multi-line warning came back as INFO stderr records, and a line the program
+    printed that began like an echo ("[distlog ready]") was dropped."""
+    exp = distlog.get_logger(str(tmp_path), capture_output=True, heartbeat_interval=0)
+    with exp.run("r"):
+        exp.warning("first line\nsecond line\nthird line")
+        print("[distlog ready] user line")
+        print("[distlog r0] printed by the program")
+    assert _stderr_records(tmp_path) == []
+    run = distlog.open_run(tmp_path / "default" / "r")
+    stdout = [r.message for r in run.logs.query(source="text") if r.fields.get("stream") == "stdout"]
+    assert stdout == ["[distlog ready] user line", "[distlog r0] printed by the program"]
+    assert [r.message for r in run.logs.query(source="text", level="WARNING")] == [
+        "first line\nsecond line\nthird line"]
+
+
+THREADS = r"""
+import sys, threading, distlog
+exp = distlog.get_logger(sys.argv[1], capture_output=True, heartbeat_interval=0)
+with exp.run("r"):
+    def lines(i):
+        for k in range(300):
+            print(f"thread {i} line {k}")
+    ts = [threading.Thread(target=lines, args=(i,)) for i in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+"""
+
+
+@pytest.mark.timeout(60)
+def test_lines_printed_from_threads_are_recorded_as_the_console_shows_them(tmp_path):
+    import collections
+    import os
+    import re
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", THREADS, str(tmp_path)], capture_output=True, text=True,
+                         timeout=50, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=True).stdout
+    console = [line for line in out.split("\n") if line]
+    run = distlog.open_run(tmp_path / "default" / "r")
+    recorded = [r.message for r in run.logs.query(source="text") if r.fields.get("stream") == "stdout"]
+    assert collections.Counter(recorded) == collections.Counter(console)  # (print's two writes
+    assert sum(len(re.findall(r"thread \d+ line \d+", line)) for line in console) == 1200  # interleave)
