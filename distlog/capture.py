@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .logs import TextLogger
 
 MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded as it is
+
+
 class _Tee:
     """Stands in for a text stream: writes go to the stream, complete lines also to ``emit``."""
 
