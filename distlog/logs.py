@@ -35,6 +35,18 @@ def merge_records(streams: Iterable[Iterable[LogRecord]]) -> Iterator[LogRecord]
     return heapq.merge(*streams, key=lambda r: (r.time, r.rank, r.attempt))
 
 
+def _line_step(step: Any, fields: dict[str, Any]) -> int | None:
+    """A record's step as its line holds it (an integer); logging never raises for one: a
+    step that is no finite number is kept in the fields instead."""
+    if step is None:
+        return None
+    try:
+        return int(step)
+    except (TypeError, ValueError, OverflowError):
+        fields["step"] = step if isinstance(step, (int, float, str)) else repr(step)
+        return None
+
+
 class TextLogger:
     def __init__(self, ctx: "RunContext", sink: "TextLogSink", latest_step: Callable[[], float | None]) -> None:
         """``sink``: this rank's log file; ``latest_step()``: the step a record belongs to when
@@ -60,7 +72,7 @@ class TextLogger:
         rec = LogRecord(
             time=time.time(), level=level_name(no), message=str(message), host=ctx.info.host,
             rank=ctx.rank, local_rank=ctx.info.local_rank, node=ctx.info.node_rank,
-            attempt=ctx.attempt, step=None if step is None else int(step), fields=fields,
+            attempt=ctx.attempt, step=_line_step(step, fields), fields=fields,
         )
         self._sink.emit(rec)
         self.last_record = rec

@@ -324,3 +324,18 @@ def test_a_level_past_int16_is_kept_by_the_logs_table(root):
     run = open_run(f"{root}/e/r")
     got = [(r.levelno, r.message) for r in run.logs.query(source="table", level=40000)]
     assert got == [(40000, "very important")]
+
+
+@pytest.mark.timeout(60)
+def test_a_log_record_with_a_step_that_is_no_number_is_kept_not_raised(root):
+    """``exp.info(..., step=float("nan"))`` raised ValueError out of the training loop."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.info("nan step", step=float("nan"))
+        exp.info("inf step", step=float("inf"))
+        exp.info("text step", step="abc")
+        exp.info("numbered", step=7)
+    got = {r.message: (r.step, r.fields) for r in open_run(f"{root}/e/r").logs.query(source="text")}
+    assert got["text step"] == (None, {"step": "abc"}) and got["numbered"] == (7, {})
+    assert got["nan step"][0] is None and np.isnan(got["nan step"][1]["step"])
+    assert got["inf step"] == (None, {"step": float("inf")})
