@@ -161,9 +161,16 @@ class LocalBackend(StorageBackend):
         return "file://" + self._p(path)
 
     def walk(self, path: str = "") -> list[str]:
-        base = self._p(path)
-        out = []
-        for folder, _dirs, files in os.walk(base):
+        """As ``StorageBackend.walk``. Links to folders are followed, as readers follow them
+        (each real folder once: a link back up the tree is no loop)."""
+        out: list[str] = []
+        seen: set[str] = set()
+        for folder, dirs, files in os.walk(self._p(path), followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             prefix = "" if rel == "." else rel + "/"
             out.extend(prefix + f for f in files if not f.startswith(".tmp-"))
