@@ -20,7 +20,8 @@ gc refuses to run (``LayoutError``, exit status 2) when the root holds a layout 
 understand — a folder named ``run.json``, a run inside another run, a hidden or ``*.seg``
 folder on the way to a run, a manifest outside a run's ``files/`` folder, or a run folder
 given as the root — since such a layout means the listing rules of writers and readers no
-longer hold, and a guess could delete a blob that a run still needs.
+longer hold, and a guess could delete a blob that a run still needs. A folder it cannot list
+(another user's, mode 700) is refused alike: its runs' references would be missing.
 """
 
 from __future__ import annotations
@@ -122,7 +123,12 @@ def scan_layout(root: StorageBackend) -> Layout:
     """Walk every file under the root except the blob store; raise ``LayoutError`` on a layout
     gc does not understand (see the module docstring)."""
     # one listing of everything (a paginated recursive listing on object stores), raw names
-    files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    try:
+        files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    except PermissionError as e:  # a folder it cannot list may hold runs: no partial mark
+        raise LayoutError(f"gc cannot list everything under {root.url} ({e}), and a folder it "
+                          "cannot list may hold runs whose blobs it would delete; nothing was "
+                          "deleted. Run gc as a user who can read every folder under the root") from e
     if RUN_FILE in files:
         raise LayoutError(f"{root.url} holds {RUN_FILE}: it is a run folder, not a root; give "
                           f"`distlog gc` the root that holds {STORE_DIR}/")

@@ -125,3 +125,20 @@ def test_runs_under_a_linked_experiment_or_run_folder_keep_their_blobs(tmp_path)
     assert (rep.referenced, rep.removed, rep.runs_scanned) == (2, 0, 2)
     assert len(_blobs(root)) == 2
 
+
+def test_a_folder_gc_cannot_list_aborts_it_and_nothing_is_deleted(tmp_path, monkeypatch):
+    """Another user's private experiment (mode 700): a partial mark would delete its blobs."""
+    root = _two_runs(tmp_path)
+    private, scandir = os.path.join(root, "x"), os.scandir
+
+    def refuse(path="."):
+        if os.fspath(path) == private:
+            raise PermissionError(13, "Permission denied", private)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(LayoutError, match="Permission denied: '.*/x'.*nothing was deleted"):
+        collect_garbage(root, grace_seconds=0)
+    code, text = gc(root)
+    assert code == 2 and "Run gc as a user who can read every folder" in text, text
+    assert len(_blobs(root)) == 2
