@@ -191,6 +191,21 @@ class FileChangedError(ValueError):
     """A local file changed while it was being stored."""
 
 
+def copy_file(local_path: str, st: Stage) -> None:
+    """Copy a caller's file (a checkpoint another thread may still be writing) into ``st``,
+    hashed on the way: what is stored, and stored again after a collector's sweep, is this
+    private copy, so a blob always holds the bytes of its name. ``FileChangedError`` if the
+    file changed during the copy (size, times or inode differ)."""
+    before = _fingerprint(local_path)
+    with open(local_path, "rb") as src:
+        shutil.copyfileobj(src, st.writer, CHUNK)
+    if _fingerprint(local_path) != before:
+        raise FileChangedError(
+            f"{local_path!r} changed while it was being saved: nothing was stored. Save a "
+            "file once whatever writes it has finished (or save the object itself: "
+            "files.save_torch)")
+
+
 def _fingerprint(path: str) -> tuple[int, int, int, int]:
     """What changes when a file is written: size, modification and change times, inode."""
     st = os.stat(path)
@@ -238,21 +253,12 @@ class ContentStore:
         """Store a local file, streamed. With ``sha256``/``size`` (a private staged file the
         caller hashed) it is uploaded as it is.
 
-        Without, the file is the caller's (a checkpoint another thread may still be writing):
-        it is copied into a private staged file while hashed, and that copy is what is stored,
-        so a blob always holds the bytes of its name. If the file changed during the copy
-        (size, times or inode differ), nothing is stored: ``FileChangedError``."""
+        Without, the file is the caller's: it is copied into a private staged file while
+        hashed (``copy_file``), and that copy is what is stored."""
         if sha256 is not None and size is not None:
             return self._put(sha256, size, lambda: self.root.create_file(blob_path(sha256), local_path))
         with stage() as st:
-            before = _fingerprint(local_path)
-            with open(local_path, "rb") as src:
-                shutil.copyfileobj(src, st.writer, CHUNK)
-            if _fingerprint(local_path) != before:
-                raise FileChangedError(
-                    f"{local_path!r} changed while it was being saved: nothing was stored. Save a "
-                    "file once whatever writes it has finished (or save the object itself: "
-                    "files.save_torch)")
+            copy_file(local_path, st)
             digest, size = st.finish()
             return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), st.path))
 
@@ -294,7 +300,11 @@ class ContentStore:
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
         if not self.exists(digest):
-            reput()
+            again = reput().sha256
+            if again != digest:  # a reput must store the recorded bytes, never re-read a source
+                raise FileChangedError(f"blob {digest} was deleted by a collector and the bytes "
+                                       f"stored again hash to {again}; the record names bytes "
+                                       "that are gone: save the file again")
 
     # ---- upload lease ------------------------------------------------------------------
     def _lease_body(self) -> bytes:

@@ -83,6 +83,29 @@ def test_a_recorded_reuse_whose_blob_vanished_is_uploaded_again(tmp_path, monkey
         assert files.load("x.bin") == b"orphan-bytes"
 
 
+def test_log_file_stores_again_the_bytes_it_recorded_not_the_files_new_ones(tmp_path, monkeypatch):
+    """gc deletes the blob as the record is written, and a checkpointer rewrites the file:
+    the blob stored again is the recorded (staged) copy, not a re-read of the path."""
+    root = str(tmp_path / "root")
+    local = tmp_path / "last.ckpt"
+    local.write_bytes(b"checkpoint of step 100")
+    exp = distlog.get_logger(root)
+    with exp.run("race"):
+        files = exp.files
+        real = files._shared.append
+
+        def append_while_gc_deletes_and_the_file_changes(rec):
+            os.unlink(os.path.join(root, blob_path(rec.sha256)))
+            local.write_bytes(b"checkpoint of step 200")
+            real(rec)
+
+        monkeypatch.setattr(files._shared, "append", append_while_gc_deletes_and_the_file_changes)
+        rec = files.log_file("last.ckpt", local)
+        monkeypatch.undo()
+        assert files.read_bytes("last.ckpt") == b"checkpoint of step 100"
+        assert os.path.exists(os.path.join(root, blob_path(rec.sha256)))
+
+
 @pytest.mark.parametrize("grace", [0, 60, 86400])
 @pytest.mark.timeout(60)
 def test_a_save_reusing_a_blob_while_gc_deletes_it_keeps_its_file(tmp_path, monkeypatch, grace):

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 import numpy as np
 
 from .. import media
-from ..cas import PutResult, Stage, stage
+from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
 from .index import _Shared
 from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
@@ -117,9 +117,10 @@ class ArtifactLogger:
         local_path = os.fspath(local_path)
         if not os.path.isfile(local_path):
             raise FileNotFoundError(f"log_file({name!r}): {local_path!r} is not a file")
-        res = self._shared.cas.put_file(local_path)
         media_type = media_type_of(name, media_type_of(local_path))
-        return self._record(name, res, media_type, step, lambda: self._shared.cas.put_file(local_path))
+        with stage() as st:  # kept until the record is safe: a reput stores these bytes again
+            copy_file(local_path, st)
+            return self._save_stage(st, name, media_type, step)
 
     def save_image(self, name: str, image: Any, *, step: int | None = None,
                    columns: int | None = None) -> FileRecord:
