@@ -56,8 +56,9 @@ class GCReport:
 def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool = False,
                     storage_options: dict[str, Any] | None = None) -> GCReport:
     """Remove unreferenced blobs older than ``grace_seconds`` under ``root_url``."""
-    if grace_seconds < 0:
-        raise ValueError(f"grace_seconds must be >= 0, got {grace_seconds!r}")
+    if not grace_seconds >= 0:  # NaN too: it compares false with every time, i.e. no grace
+        raise ValueError(f"grace_seconds must be a number >= 0 (how long an unreferenced blob "
+                         f"is kept), got {grace_seconds!r}; pass e.g. 86400 for a day")
     root = open_storage(str(root_url), **(storage_options or {}))
     blobs = list_blobs(root)  # listed before the mark: blobs created later are not swept
     referenced, runs = referenced_digests(root)

@@ -217,9 +217,16 @@ def test_run_discovery_skips_the_store_and_tables(tmp_path):
     assert layout.manifests == [f"a/b/r1/{manifest_path(0)}"]
 
 
-def test_negative_grace_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="grace_seconds"):
-        collect_garbage(str(tmp_path), grace_seconds=-1)
+@pytest.mark.parametrize("grace", [-1, float("nan")])
+def test_a_negative_or_nan_grace_is_refused(tmp_path, grace):
+    young = ContentStore(LocalBackend(str(tmp_path))).put_bytes(b"record on its way").sha256
+    with pytest.raises(ValueError, match=r"grace_seconds must be a number >= 0 .*got (-1|nan)"):
+        collect_garbage(str(tmp_path), grace_seconds=grace)
+    from support.hostile_names import gc
+
+    code, text = gc(str(tmp_path), "--grace", str(grace))
+    assert code == 2 and "grace_seconds must be a number >= 0" in text, text
+    assert os.path.exists(os.path.join(tmp_path, blob_path(young)))
 
 
 def test_a_crashed_uploads_partial_file_is_swept_once_old(tmp_path):
