@@ -83,6 +83,14 @@ def test_npz_dict_of_arrays(exp):
     assert set(back) == {"x", "y"} and back["y"].tolist() == [[1, 0], [0, 1]]
 
 
+@pytest.mark.parametrize("data, key", [({"w": np.ones(3), "config": {"lr": 0.1}}, "'config' is a dict"),
+                                       ([1, "a", None], "'arr_0' is a list")])
+def test_npz_refuses_what_would_load_only_by_unpickling(exp, data, key):
+    with pytest.raises(TypeError, match=f"{key}, an object array.*Save it as .pkl or .pt"):
+        exp.files.save(data, "state.npz")
+    assert not exp.files.exists("state.npz")
+
+
 class Custom:  # a class that weights_only unpickling refuses
     pass
 

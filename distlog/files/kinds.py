@@ -109,10 +109,14 @@ def _default_media(kind: str) -> str:
 
 
 def _save_npz(data: Any, f: IO[bytes]) -> None:
-    if isinstance(data, dict):
-        np.savez(f, **{str(k): np.asarray(v) for k, v in data.items()})
-    else:
-        np.savez(f, np.asarray(data))
+    values = data if isinstance(data, dict) else {"arr_0": data}  # np.savez's name for one array
+    arrays = {str(k): np.asarray(v) for k, v in values.items()}
+    for (k, a), v in zip(arrays.items(), values.values()):
+        if a.dtype.hasobject:  # np.savez would pickle it, and load (no pickles) would refuse
+            raise TypeError(f".npz holds arrays of numbers, bools or strings; {k!r} is a "
+                            f"{type(v).__name__}, an object array that loads only by unpickling. "
+                            "Save it as .pkl or .pt, or make it a plain array")
+    np.savez(f, **arrays)
 
 
 def _torch_save(data: Any, f: IO[bytes]) -> None:
