@@ -91,6 +91,17 @@ def test_npz_refuses_what_would_load_only_by_unpickling(exp, data, key):
     assert not exp.files.exists("state.npz")
 
 
+@pytest.mark.parametrize("name, media_type", [("table.csv.gz", "application/gzip"),
+                                               ("x.json.bz2", "application/x-bzip2"),
+                                               ("data.tar.xz", "application/x-xz")])
+def test_a_compressed_file_is_recorded_as_compressed_and_loads_as_its_bytes(exp, tmp_path, name, media_type):
+    local = tmp_path / name
+    local.write_bytes(b"\x1f\x8b compressed bytes, not UTF-8: \xff")
+    assert exp.files.log_file(name, local).media_type == media_type
+    assert exp.files.load(name) == local.read_bytes()
+    assert distlog.open_run(exp.run_url).files.load(name) == local.read_bytes()
+
+
 class Custom:  # a class that weights_only unpickling refuses
     pass
 

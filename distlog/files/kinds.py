@@ -35,11 +35,21 @@ def _ext(name: str) -> str:
     return os.path.splitext(name.rsplit("/", 1)[-1])[1].lower()
 
 
+#: mimetypes' encodings (``table.csv.gz``: text/csv, gzip) -> the media type of the file itself
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+               "compress": "application/x-compress", "br": "application/x-brotli"}
+
+
 def media_type_of(name: str, default: str = "application/octet-stream") -> str:
+    """The media type recorded for ``name``. A compressed file is its compression's type, not
+    its content's (``table.csv.gz`` is application/gzip): it loads as bytes, not as CSV text."""
     ext = _ext(name)
     if ext in _KINDS:
         return _KINDS[ext][1]
-    return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
+    inner, encoding = mimetypes.guess_type(name.rsplit("/", 1)[-1])
+    if encoding:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    return inner or default
 
 
 
