@@ -40,10 +40,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from .layout import CAS_DIR
 from .storage.base import StorageBackend
+
+if TYPE_CHECKING:
+    from .writers.manifest import FileRecord
 
 BLOB_DIR = f"{CAS_DIR}/sha256"
 LEASE_DIR = f"{CAS_DIR}/uploads"
@@ -243,6 +246,26 @@ class ContentStore:
 
     def read_bytes(self, digest: str) -> bytes:
         return self.root.read_bytes(blob_path(digest))
+
+    def open_record(self, rec: "FileRecord") -> IO[bytes]:
+        """A saved file's bytes, streamed (``FileNotFoundError`` naming it if they are gone)."""
+        with self._named(rec):
+            return self.open(rec.sha256)
+
+    def read_record(self, rec: "FileRecord") -> bytes:
+        with self._named(rec):
+            return self.read_bytes(rec.sha256)
+
+    @contextlib.contextmanager
+    def _named(self, rec: "FileRecord") -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"the bytes of file {rec.path!r} version {rec.version} (blob {rec.sha256}) are not "
+                f"in {self.root.url}/{BLOB_DIR}: the run was copied or moved without its root's "
+                f"{CAS_DIR}/ folder (copy that folder along, or open the run where it was "
+                "written), or `distlog gc` deleted the blob") from e
 
     # ---- writing -----------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> PutResult:

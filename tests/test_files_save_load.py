@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 
 import numpy as np
@@ -100,6 +101,26 @@ def test_a_compressed_file_is_recorded_as_compressed_and_loads_as_its_bytes(exp,
     assert exp.files.log_file(name, local).media_type == media_type
     assert exp.files.load(name) == local.read_bytes()
     assert distlog.open_run(exp.run_url).files.load(name) == local.read_bytes()
+
+
+def test_a_missing_blob_is_named_by_its_file_with_the_likely_causes(tmp_path):
+    """A run archived without its root's blob store: the error names the file, not a CAS path."""
+    import shutil
+
+    root = str(tmp_path / "root")
+    e = distlog.get_logger(root)
+    with e.experiment("e"), e.run("r"):
+        e.files.save({"w": [1]}, "model.json")
+        digest = e.files.info("model.json").sha256
+        shutil.copytree(tmp_path / "root" / "e", tmp_path / "archive" / "e")
+        os.unlink(os.path.join(root, blob_path(digest)))
+        with pytest.raises(FileNotFoundError, match=r"file 'model.json' version 1 .*gc"):
+            e.files.load("model.json")
+    run = distlog.open_run(str(tmp_path / "archive" / "e" / "r"))
+    for call in (run.files.load, run.files.read_bytes, run.files.open):
+        with pytest.raises(FileNotFoundError, match=fr"the bytes of file 'model.json' version 1 \(blob "
+                           fr"{digest}\) are not in .*without its root's .distlog/cas/ folder"):
+            call("model.json")
 
 
 class Custom:  # a class that weights_only unpickling refuses

@@ -220,7 +220,7 @@ class ArtifactLogger:
         return self._save_frames(output, frames(), (h, w), fps, codec, quality, step)
 
     def _decode_frame(self, rec: FileRecord) -> np.ndarray:
-        with self._shared.cas.open(rec.sha256) as f:
+        with self._shared.cas.open_record(rec) as f:
             a = media.decode_image(f)
         return media._rgb(media.to_uint8(a))
 
@@ -274,7 +274,7 @@ class ArtifactLogger:
 
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming, seekable binary file of a saved file (latest version by default)."""
-        return self._shared.cas.open(self._resolve(name, version, rank).sha256)
+        return self._shared.cas.open_record(self._resolve(name, version, rank))
 
     def read_bytes(self, name: str, version: int | None = None, rank: int | None = None) -> bytes:
         with self.open(name, version, rank) as f:
@@ -290,11 +290,11 @@ class ArtifactLogger:
         videos as ``T×H×W×3`` arrays, unknown types as bytes.
         """
         rec = self._resolve(filename, version, rank)
-        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
+        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: self._shared.cas.open_record(rec), **kw)
 
     def load_pkl(self, filename: str, version: int | None = None, rank: int | None = None) -> Any:
         """Unpickle a saved file. This runs code from the store: load only what you trust."""
-        with self._shared.cas.open(self._resolve(filename, version, rank).sha256) as f:
+        with self._shared.cas.open_record(self._resolve(filename, version, rank)) as f:
             return pickle.load(f)
 
     def load_torch(self, filename: str, version: int | None = None, rank: int | None = None, *,
@@ -305,13 +305,13 @@ class ArtifactLogger:
         return self._torch_load(rec, map_location=map_location, weights_only=weights_only, **kw)
 
     def _torch_load(self, rec: FileRecord, **kw: Any) -> Any:
-        return decode("torch", rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
+        return decode("torch", rec.name, lambda: self._shared.cas.open_record(rec), **kw)
 
     def download(self, name: str, local_path: str | os.PathLike[str], version: int | None = None,
                  rank: int | None = None) -> FileRecord:
         """Copy a saved file to ``local_path`` (streamed)."""
         rec = self._resolve(name, version, rank)
-        with self._shared.cas.open(rec.sha256) as src, open(local_path, "wb") as dst:
+        with self._shared.cas.open_record(rec) as src, open(local_path, "wb") as dst:
             _copy(src, dst)
         return rec
 
