@@ -327,7 +327,7 @@ def wav_bytes(samples: Any, sample_rate: int = DEFAULT_SAMPLE_RATE, what: str = 
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{what} of shape {a.shape} has NaN or inf samples")
         a = np.round(np.clip(a, -1.0, 1.0) * 32767.0).astype("<i2")
-    elif a.dtype in (np.int16, np.int32, np.uint8):
+    elif a.dtype.newbyteorder("=") in (np.int16, np.int32, np.uint8):  # either byte order
         a = a.astype(a.dtype.newbyteorder("<"))
     else:
         raise ValueError(f"{what} of shape {a.shape} has dtype {a.dtype}; use floats in [-1, 1], "

@@ -98,6 +98,15 @@ def test_wav_reads_back_equal(files):
         files.save_audio("bad", np.zeros((2, 3, 4)), 100)
 
 
+@pytest.mark.parametrize("dtype", [">i2", ">i4", "<i4"])
+def test_wav_keeps_integer_samples_of_either_byte_order(files, dtype):
+    samples = np.array([1, -2, 300, -30000], dtype=dtype)  # e.g. read from a big-endian AIFF
+    files.save_audio("pcm.wav", samples, 16000)
+    back, rate = files.load("pcm.wav")
+    assert rate == 16000 and back.dtype.itemsize == samples.dtype.itemsize
+    np.testing.assert_array_equal(back, samples)
+
+
 def test_wav_without_a_sample_rate_gets_the_documented_default(files):
     from distlog.media import DEFAULT_SAMPLE_RATE
 
