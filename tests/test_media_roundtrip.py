@@ -140,6 +140,19 @@ def test_gif_keeps_frames_and_size(files):
         files.save_video("bad", np.zeros((2, 3)), fps=4)
 
 
+@pytest.mark.parametrize("fps", [4, 30, 500])
+def test_a_gif_video_gives_back_every_frame_even_repeated_ones(files, fps):
+    """Pillow writes identical consecutive frames as one longer frame; they come back apart."""
+    values = (0, 0, 120, 250, 250, 250, 0)
+    files.save_video("rep.gif", [np.full((8, 8, 3), v, np.uint8) for v in values], fps=fps)
+    back = files.load("rep.gif")
+    assert back.shape == (7, 8, 8, 3) and [int(f[..., 0].mean()) for f in back] == list(values)
+    files.save_video("one.gif", np.zeros((1, 8, 8, 3), np.uint8), fps=fps)
+    assert files.load("one.gif").shape == (1, 8, 8, 3)  # a video of one frame, not an image
+    files.save_image("still.gif", np.zeros((8, 8, 3), np.uint8))
+    assert files.load("still.gif").shape == (8, 8, 3)
+
+
 @pytest.mark.timeout(120)
 def test_make_video_from_a_pattern_in_the_requested_order(files):
     frames = files("frames")
