@@ -154,6 +154,18 @@ def test_a_gif_video_gives_back_every_frame_even_repeated_ones(files, fps):
 
 
 @pytest.mark.timeout(120)
+def test_a_loaded_gif_video_saves_back_and_feeds_make_video(files):
+    files.save_video("anim.gif", [np.full((6, 8, 3), v, np.uint8) for v in (0, 120, 250)], fps=4)
+    anim = files.load("anim.gif")
+    files.save(anim, "copy.gif")  # T×H×W×C as .gif: a video, not an image
+    np.testing.assert_array_equal(files.load("copy.gif"), anim)
+    files.save_image("still.png", np.full((6, 8, 3), 60, np.uint8))
+    files.make_video("*", "mv.gif", fps=4, sort="name")  # anim.gif, copy.gif, still.png
+    back = files.load("mv.gif")
+    assert [int(f[..., 0].mean()) for f in back] == [0, 120, 250, 0, 120, 250, 60]
+
+
+@pytest.mark.timeout(120)
 def test_make_video_from_a_pattern_in_the_requested_order(files):
     frames = files("frames")
     order = [7, 2, 10, 0, 5, 1, 9, 3, 8, 4, 6, 11]  # saved shuffled

@@ -65,6 +65,8 @@ class ArtifactLogger:
         self._path(filename)
         kind = _KINDS.get(_ext(filename), (None, None))[0]
         is_raw = isinstance(data, (bytes, bytearray, memoryview))
+        if kind == "image" and getattr(data, "ndim", 0) == 4 and _ext(filename) == ".gif":
+            kind = "video"  # T×H×W×C: a GIF video, as load() returns one
         if kind == "image" and not is_raw:
             return self.save_image(filename, data, step=step)
         if kind == "video" and not is_raw:
@@ -189,7 +191,8 @@ class ArtifactLogger:
     def make_video(self, pattern: str, output: str, fps: float = 20, codec: str | None = "libx264",
                    quality: float | None = 5, sort: Any = "natural", *,
                    step: int | None = None) -> FileRecord:
-        """A video from images already saved here whose names match ``pattern`` (fnmatch).
+        """A video from images already saved here whose names match ``pattern`` (fnmatch); an
+        animation (a GIF video) adds all its frames.
 
         ``sort``: ``"natural"`` (``f2`` before ``f10``; default), ``"name"``, ``"time"`` (save
         order), ``"step"``, a key function of the ``FileRecord``, or ``False``/``None`` (save
@@ -205,24 +208,25 @@ class ArtifactLogger:
             raise FileNotFoundError(f"make_video: no saved images match {pattern!r} in namespace "
                                     f"{self._ns or '(root)'!r}")
         recs = _sort_records(recs, sort)
-        first = self._decode_frame(recs[0])
-        h, w = first.shape[:2]
+        first = self._decode_frames(recs[0])
+        h, w = first[0].shape[:2]
 
         def frames() -> Iterable[np.ndarray]:
-            yield first
+            yield from first
             for r in recs[1:]:
-                f = self._decode_frame(r)
-                if f.shape[:2] != (h, w):
-                    raise ValueError(f"make_video: frame {r.path!r} is {f.shape[1]}×{f.shape[0]}, "
-                                     f"the first is {w}×{h}; frames must share one size")
-                yield f
+                for f in self._decode_frames(r):
+                    if f.shape[:2] != (h, w):
+                        raise ValueError(f"make_video: frame {r.path!r} is {f.shape[1]}×{f.shape[0]}, "
+                                         f"the first is {w}×{h}; frames must share one size")
+                    yield f
 
         return self._save_frames(output, frames(), (h, w), fps, codec, quality, step)
 
-    def _decode_frame(self, rec: FileRecord) -> np.ndarray:
+    def _decode_frames(self, rec: FileRecord) -> list[np.ndarray]:
+        """A saved image as RGB frames: one, or every frame of an animation (a GIF video)."""
         with self._shared.cas.open_record(rec) as f:
             a = media.decode_image(f)
-        return media._rgb(media.to_uint8(a))
+        return [media._rgb(media.to_uint8(x)) for x in (a if a.ndim == 4 else [a])]
 
     # ---- bookkeeping -------------------------------------------------------------------
     def _save_bytes(self, data: bytes, name: str, media_type: str, step: int | None) -> FileRecord:
