@@ -57,8 +57,9 @@ LEASE_MIN_BYTES = 1 << 20
 SWEEP_DIR = f"{CAS_DIR}/sweeping"
 #: a reused blob older than this gets its freshness marker rewritten (see module doc)
 FRESHEN_AFTER = 300.0
-#: how long a save waits for a collector's sweeping marker to go; one still there after that
-#: is a crashed collector's, removed by the save
+#: how long a save waits for a collector's sweeping marker to go, counted from when it last
+#: saw the marker change; one unchanged for that long is a crashed collector's, removed by the
+#: save (a live collector deletes a blob within SWEEP_WAIT / 2 of marking it: ``distlog.gc``)
 SWEEP_WAIT = 300.0
 
 
@@ -84,6 +85,12 @@ def _lease_time(body: bytes) -> float:
         return float(json.loads(body)["time"])
     except (ValueError, KeyError, TypeError):
         return 0.0
+
+
+def owner_body() -> bytes:
+    """What an upload lease or a sweeping marker holds: who wrote it, and when (each write
+    differs, so a waiter sees a live holder's rewrites)."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}).encode()
 
 
 def is_digest(name: str) -> bool:
@@ -312,11 +319,22 @@ class ContentStore:
         more, and deletes only blobs still unreferenced; so a record written before that
         marker is seen, and one written after it finds the marker (waits for the sweep to end)
         or, the sweep over, finds the blob gone: then ``reput()`` stores it again. The marker
-        is checked before the blob, in that order (see ``distlog.gc``)."""
+        is checked before the blob, in that order (see ``distlog.gc``).
+
+        A marker unchanged for ``wait`` seconds by this process's clock is a crashed
+        collector's: a live one deletes within ``SWEEP_WAIT / 2`` of writing it (one that
+        marks the blob again writes a new marker, which restarts the wait)."""
         marker, delay = sweep_path(digest), 0.02
-        deadline = time.monotonic() + wait
-        while self.root.exists(marker):
-            if time.monotonic() > deadline:  # a crashed collector's: it deletes nothing now
+        seen: tuple[bytes, float] | None = None  # the marker as last read, and since when (ours)
+        while True:
+            try:
+                body = self.root.read_bytes(marker)
+            except FileNotFoundError:
+                break
+            now = time.monotonic()
+            if seen is None or seen[0] != body:
+                seen = (body, now)
+            elif now - seen[1] > wait:  # a crashed collector's: it deletes nothing now
                 with contextlib.suppress(FileNotFoundError):
                     self.root.delete(marker)
                 break
@@ -330,17 +348,13 @@ class ContentStore:
                                        "that are gone: save the file again")
 
     # ---- upload lease ------------------------------------------------------------------
-    def _lease_body(self) -> bytes:
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                           "time": time.time()}).encode()
-
     def _acquire_lease(self, digest: str) -> bool:
         """True once this process holds the lease; False when the blob appeared meanwhile."""
         lease = lease_path(digest)
         delay = 0.02
         seen: tuple[bytes, float] | None = None  # the lease as last read, and since when (ours)
         while True:
-            if self.root.create_bytes(lease, self._lease_body()):
+            if self.root.create_bytes(lease, owner_body()):
                 return True
             if self.exists(digest):
                 return False
@@ -357,7 +371,7 @@ class ContentStore:
                 seen = (body, now)
             if time.time() - _lease_time(body) > self.lease_stale or now - seen[1] > self.lease_stale:
                 # take over (two takers at once: both upload, exclusive create keeps one blob)
-                self.root.write_bytes(lease, self._lease_body())
+                self.root.write_bytes(lease, owner_body())
                 return True
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
@@ -365,7 +379,7 @@ class ContentStore:
     def _heartbeat(self, digest: str, stop: threading.Event) -> None:
         while not stop.wait(self.lease_stale / 4):
             with contextlib.suppress(Exception):
-                self.root.write_bytes(lease_path(digest), self._lease_body())
+                self.root.write_bytes(lease_path(digest), owner_body())
 
     # ---- garbage-collection safety ------------------------------------------------------
     def _freshen(self, digest: str) -> bool:

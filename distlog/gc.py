@@ -9,7 +9,9 @@ freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a save reuses 
 Why that is safe against saves in progress, whatever the grace (0 included): before deleting,
 gc marks each blob it is about to delete (``.distlog/cas/sweeping/<digest>``, exclusive
 create), then reads every manifest *again* and deletes only blobs still unreferenced and old,
-then removes the markers. A save writes its manifest record first, then checks for a marker
+then removes the markers — batch by batch (``SWEEP_BATCH``), each blob's marker checked last and
+its delete sent within ``SWEEP_WAIT / 2`` of marking, since a save waiting on a marker that
+has not changed for ``SWEEP_WAIT`` takes it back as a crashed collector's. A save writes its manifest record first, then checks for a marker
 (waiting while there is one), then checks that the blob is there, storing it again if not
 (``ContentStore.keep``). A record written before a marker is seen by the second read; one
 written after it finds the marker, or — the sweep over — the blob gone. The grace period only
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_path, fresh_path, is_digest,
-                  sweep_path)
+                  owner_body, sweep_path)
 from .errors import LayoutError
 from .writers.manifest import MANIFEST_DIR, parse_manifest
 from .layout import RUN_FILE, STORE_DIR, is_manifest_name
@@ -40,6 +42,11 @@ from .names import short
 from .storage import open_storage
 from .storage.base import SEGMENT_SUFFIX, StorageBackend
 
+
+#: blobs marked, checked against the manifests read again, and deleted at once: a batch's
+#: deletes must all be sent within SWEEP_WAIT / 2 of its marking (see the module docstring);
+#: a blob not reached by then goes to the next batch
+SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -74,35 +81,59 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
     if dry_run:
         sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
         return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run)
-    removed = freed = 0
-    marked = [d for d in old if root.create_bytes(sweep_path(d), b"")]  # (another collector's: its own)
+    tally = _Tally(n_ref, young)
+    pending = old
+    while pending:
+        batch = pending[:SWEEP_BATCH]
+        left = _sweep_batch(root, batch, grace_seconds, tally)
+        if len(left) == len(batch):  # not one decided in time: the rest waits for another gc
+            break
+        pending = left + pending[SWEEP_BATCH:]
+    _sweep_markers(root, grace_seconds)
+    return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run)
+
+
+@dataclass
+class _Tally:
+    referenced: int
+    young: int
+    removed: int = 0
+    freed: int = 0
+
+
+def _sweep_batch(root: StorageBackend, batch: list[str], grace: float, tally: _Tally) -> list[str]:
+    """Mark ``batch``, read every manifest again, delete the blobs still unreferenced and old,
+    unmark; the marked blobs it had no time to decide (see ``SWEEP_BATCH``)."""
+    started = time.monotonic()
+    marked = [d for d in batch if root.create_bytes(sweep_path(d), owner_body())]  # (else another collector's)
     try:
         # marked first, then every manifest read again: a save that recorded one of these
         # blobs before its marker is seen here; one that records it later finds the marker
         # and waits for it to go (``ContentStore.keep``), then stores the blob again if gone
         referenced, _ = referenced_digests(root) if marked else (set(), 0)
-        for digest in marked:
+        for i, digest in enumerate(marked):
             size = _size(root, blob_path(digest))
             if size is None:  # removed meanwhile
                 continue
             if digest in referenced:  # recorded by a save meanwhile
-                n_ref += 1
+                tally.referenced += 1
+                continue
+            if _last_used(root, digest) > time.time() - grace:  # reused meanwhile
+                tally.young += 1
                 continue
             if not root.exists(sweep_path(digest)):  # a save waited SWEEP_WAIT and took it back
                 continue
-            if _last_used(root, digest) > time.time() - grace_seconds:  # reused meanwhile
-                young += 1
-                continue
+            if time.monotonic() - started > SWEEP_WAIT / 2:  # a waiting save may soon take it back
+                return marked[i:]
             root.delete(blob_path(digest))
             root.delete(fresh_path(digest))
-            removed += 1
-            freed += size
+            tally.removed += 1
+            tally.freed += size
     finally:
         for digest in marked:
             with contextlib.suppress(FileNotFoundError):
                 root.delete(sweep_path(digest))
-    _sweep_markers(root, grace_seconds)
-    return GCReport(len(blobs), n_ref, removed, freed, young, runs, dry_run)
+    return []
 
 
 def list_blobs(root: StorageBackend) -> list[str]:
