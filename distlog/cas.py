@@ -40,10 +40,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from .layout import CAS_DIR
 from .storage.base import StorageBackend
+
+if TYPE_CHECKING:
+    from .writers.manifest import FileRecord
 
 BLOB_DIR = f"{CAS_DIR}/sha256"
 LEASE_DIR = f"{CAS_DIR}/uploads"
@@ -54,8 +57,9 @@ LEASE_MIN_BYTES = 1 << 20
 SWEEP_DIR = f"{CAS_DIR}/sweeping"
 #: a reused blob older than this gets its freshness marker rewritten (see module doc)
 FRESHEN_AFTER = 300.0
-#: how long a save waits for a collector's sweeping marker to go; one still there after that
-#: is a crashed collector's, removed by the save
+#: how long a save waits for a collector's sweeping marker to go, counted from when it last
+#: saw the marker change; one unchanged for that long is a crashed collector's, removed by the
+#: save (a live collector deletes a blob within SWEEP_WAIT / 2 of marking it: ``distlog.gc``)
 SWEEP_WAIT = 300.0
 
 
@@ -81,6 +85,12 @@ def _lease_time(body: bytes) -> float:
         return float(json.loads(body)["time"])
     except (ValueError, KeyError, TypeError):
         return 0.0
+
+
+def owner_body() -> bytes:
+    """What an upload lease or a sweeping marker holds: who wrote it, and when (each write
+    differs, so a waiter sees a live holder's rewrites)."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}).encode()
 
 
 def is_digest(name: str) -> bool:
@@ -191,6 +201,21 @@ class FileChangedError(ValueError):
     """A local file changed while it was being stored."""
 
 
+def copy_file(local_path: str, st: Stage) -> None:
+    """Copy a caller's file (a checkpoint another thread may still be writing) into ``st``,
+    hashed on the way: what is stored, and stored again after a collector's sweep, is this
+    private copy, so a blob always holds the bytes of its name. ``FileChangedError`` if the
+    file changed during the copy (size, times or inode differ)."""
+    before = _fingerprint(local_path)
+    with open(local_path, "rb") as src:
+        shutil.copyfileobj(src, st.writer, CHUNK)
+    if _fingerprint(local_path) != before:
+        raise FileChangedError(
+            f"{local_path!r} changed while it was being saved: nothing was stored. Save a "
+            "file once whatever writes it has finished (or save the object itself: "
+            "files.save_torch)")
+
+
 def _fingerprint(path: str) -> tuple[int, int, int, int]:
     """What changes when a file is written: size, modification and change times, inode."""
     st = os.stat(path)
@@ -229,6 +254,26 @@ class ContentStore:
     def read_bytes(self, digest: str) -> bytes:
         return self.root.read_bytes(blob_path(digest))
 
+    def open_record(self, rec: "FileRecord") -> IO[bytes]:
+        """A saved file's bytes, streamed (``FileNotFoundError`` naming it if they are gone)."""
+        with self._named(rec):
+            return self.open(rec.sha256)
+
+    def read_record(self, rec: "FileRecord") -> bytes:
+        with self._named(rec):
+            return self.read_bytes(rec.sha256)
+
+    @contextlib.contextmanager
+    def _named(self, rec: "FileRecord") -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"the bytes of file {rec.path!r} version {rec.version} (blob {rec.sha256}) are not "
+                f"in {self.root.url}/{BLOB_DIR}: the run was copied or moved without its root's "
+                f"{CAS_DIR}/ folder (copy that folder along, or open the run where it was "
+                "written), or `distlog gc` deleted the blob") from e
+
     # ---- writing -----------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> PutResult:
         digest = hashlib.sha256(data).hexdigest()
@@ -238,21 +283,12 @@ class ContentStore:
         """Store a local file, streamed. With ``sha256``/``size`` (a private staged file the
         caller hashed) it is uploaded as it is.
 
-        Without, the file is the caller's (a checkpoint another thread may still be writing):
-        it is copied into a private staged file while hashed, and that copy is what is stored,
-        so a blob always holds the bytes of its name. If the file changed during the copy
-        (size, times or inode differ), nothing is stored: ``FileChangedError``."""
+        Without, the file is the caller's: it is copied into a private staged file while
+        hashed (``copy_file``), and that copy is what is stored."""
         if sha256 is not None and size is not None:
             return self._put(sha256, size, lambda: self.root.create_file(blob_path(sha256), local_path))
         with stage() as st:
-            before = _fingerprint(local_path)
-            with open(local_path, "rb") as src:
-                shutil.copyfileobj(src, st.writer, CHUNK)
-            if _fingerprint(local_path) != before:
-                raise FileChangedError(
-                    f"{local_path!r} changed while it was being saved: nothing was stored. Save a "
-                    "file once whatever writes it has finished (or save the object itself: "
-                    "files.save_torch)")
+            copy_file(local_path, st)
             digest, size = st.finish()
             return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), st.path))
 
@@ -283,31 +319,42 @@ class ContentStore:
         more, and deletes only blobs still unreferenced; so a record written before that
         marker is seen, and one written after it finds the marker (waits for the sweep to end)
         or, the sweep over, finds the blob gone: then ``reput()`` stores it again. The marker
-        is checked before the blob, in that order (see ``distlog.gc``)."""
+        is checked before the blob, in that order (see ``distlog.gc``).
+
+        A marker unchanged for ``wait`` seconds by this process's clock is a crashed
+        collector's: a live one deletes within ``SWEEP_WAIT / 2`` of writing it (one that
+        marks the blob again writes a new marker, which restarts the wait)."""
         marker, delay = sweep_path(digest), 0.02
-        deadline = time.monotonic() + wait
-        while self.root.exists(marker):
-            if time.monotonic() > deadline:  # a crashed collector's: it deletes nothing now
+        seen: tuple[bytes, float] | None = None  # the marker as last read, and since when (ours)
+        while True:
+            try:
+                body = self.root.read_bytes(marker)
+            except FileNotFoundError:
+                break
+            now = time.monotonic()
+            if seen is None or seen[0] != body:
+                seen = (body, now)
+            elif now - seen[1] > wait:  # a crashed collector's: it deletes nothing now
                 with contextlib.suppress(FileNotFoundError):
                     self.root.delete(marker)
                 break
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
         if not self.exists(digest):
-            reput()
+            again = reput().sha256
+            if again != digest:  # a reput must store the recorded bytes, never re-read a source
+                raise FileChangedError(f"blob {digest} was deleted by a collector and the bytes "
+                                       f"stored again hash to {again}; the record names bytes "
+                                       "that are gone: save the file again")
 
     # ---- upload lease ------------------------------------------------------------------
-    def _lease_body(self) -> bytes:
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                           "time": time.time()}).encode()
-
     def _acquire_lease(self, digest: str) -> bool:
         """True once this process holds the lease; False when the blob appeared meanwhile."""
         lease = lease_path(digest)
         delay = 0.02
         seen: tuple[bytes, float] | None = None  # the lease as last read, and since when (ours)
         while True:
-            if self.root.create_bytes(lease, self._lease_body()):
+            if self.root.create_bytes(lease, owner_body()):
                 return True
             if self.exists(digest):
                 return False
@@ -324,7 +371,7 @@ class ContentStore:
                 seen = (body, now)
             if time.time() - _lease_time(body) > self.lease_stale or now - seen[1] > self.lease_stale:
                 # take over (two takers at once: both upload, exclusive create keeps one blob)
-                self.root.write_bytes(lease, self._lease_body())
+                self.root.write_bytes(lease, owner_body())
                 return True
             time.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
@@ -332,7 +379,7 @@ class ContentStore:
     def _heartbeat(self, digest: str, stop: threading.Event) -> None:
         while not stop.wait(self.lease_stale / 4):
             with contextlib.suppress(Exception):
-                self.root.write_bytes(lease_path(digest), self._lease_body())
+                self.root.write_bytes(lease_path(digest), owner_body())
 
     # ---- garbage-collection safety ------------------------------------------------------
     def _freshen(self, digest: str) -> bool:

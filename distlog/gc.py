@@ -9,7 +9,9 @@ freshness marker (``.distlog/cas/fresh/<digest>``, rewritten when a save reuses 
 Why that is safe against saves in progress, whatever the grace (0 included): before deleting,
 gc marks each blob it is about to delete (``.distlog/cas/sweeping/<digest>``, exclusive
 create), then reads every manifest *again* and deletes only blobs still unreferenced and old,
-then removes the markers. A save writes its manifest record first, then checks for a marker
+then removes the markers — batch by batch (``SWEEP_BATCH``), each blob's marker checked last and
+its delete sent within ``SWEEP_WAIT / 2`` of marking, since a save waiting on a marker that
+has not changed for ``SWEEP_WAIT`` takes it back as a crashed collector's. A save writes its manifest record first, then checks for a marker
 (waiting while there is one), then checks that the blob is there, storing it again if not
 (``ContentStore.keep``). A record written before a marker is seen by the second read; one
 written after it finds the marker, or — the sweep over — the blob gone. The grace period only
@@ -20,7 +22,8 @@ gc refuses to run (``LayoutError``, exit status 2) when the root holds a layout 
 understand — a folder named ``run.json``, a run inside another run, a hidden or ``*.seg``
 folder on the way to a run, a manifest outside a run's ``files/`` folder, or a run folder
 given as the root — since such a layout means the listing rules of writers and readers no
-longer hold, and a guess could delete a blob that a run still needs.
+longer hold, and a guess could delete a blob that a run still needs. A folder it cannot list
+(another user's, mode 700) is refused alike: its runs' references would be missing.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_path, fresh_path, is_digest,
-                  sweep_path)
+                  owner_body, sweep_path)
 from .errors import LayoutError
 from .writers.manifest import MANIFEST_DIR, parse_manifest
 from .layout import RUN_FILE, STORE_DIR, is_manifest_name
@@ -39,6 +42,11 @@ from .names import short
 from .storage import open_storage
 from .storage.base import SEGMENT_SUFFIX, StorageBackend
 
+
+#: blobs marked, checked against the manifests read again, and deleted at once: a batch's
+#: deletes must all be sent within SWEEP_WAIT / 2 of its marking (see the module docstring);
+#: a blob not reached by then goes to the next batch
+SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,9 @@ class GCReport:
 def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool = False,
                     storage_options: dict[str, Any] | None = None) -> GCReport:
     """Remove unreferenced blobs older than ``grace_seconds`` under ``root_url``."""
-    if grace_seconds < 0:
-        raise ValueError(f"grace_seconds must be >= 0, got {grace_seconds!r}")
+    if not grace_seconds >= 0:  # NaN too: it compares false with every time, i.e. no grace
+        raise ValueError(f"grace_seconds must be a number >= 0 (how long an unreferenced blob "
+                         f"is kept), got {grace_seconds!r}; pass e.g. 86400 for a day")
     root = open_storage(str(root_url), **(storage_options or {}))
     blobs = list_blobs(root)  # listed before the mark: blobs created later are not swept
     referenced, runs = referenced_digests(root)
@@ -72,35 +81,59 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
     if dry_run:
         sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
         return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run)
-    removed = freed = 0
-    marked = [d for d in old if root.create_bytes(sweep_path(d), b"")]  # (another collector's: its own)
+    tally = _Tally(n_ref, young)
+    pending = old
+    while pending:
+        batch = pending[:SWEEP_BATCH]
+        left = _sweep_batch(root, batch, grace_seconds, tally)
+        if len(left) == len(batch):  # not one decided in time: the rest waits for another gc
+            break
+        pending = left + pending[SWEEP_BATCH:]
+    _sweep_markers(root, grace_seconds)
+    return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run)
+
+
+@dataclass
+class _Tally:
+    referenced: int
+    young: int
+    removed: int = 0
+    freed: int = 0
+
+
+def _sweep_batch(root: StorageBackend, batch: list[str], grace: float, tally: _Tally) -> list[str]:
+    """Mark ``batch``, read every manifest again, delete the blobs still unreferenced and old,
+    unmark; the marked blobs it had no time to decide (see ``SWEEP_BATCH``)."""
+    started = time.monotonic()
+    marked = [d for d in batch if root.create_bytes(sweep_path(d), owner_body())]  # (else another collector's)
     try:
         # marked first, then every manifest read again: a save that recorded one of these
         # blobs before its marker is seen here; one that records it later finds the marker
         # and waits for it to go (``ContentStore.keep``), then stores the blob again if gone
         referenced, _ = referenced_digests(root) if marked else (set(), 0)
-        for digest in marked:
+        for i, digest in enumerate(marked):
             size = _size(root, blob_path(digest))
             if size is None:  # removed meanwhile
                 continue
             if digest in referenced:  # recorded by a save meanwhile
-                n_ref += 1
+                tally.referenced += 1
+                continue
+            if _last_used(root, digest) > time.time() - grace:  # reused meanwhile
+                tally.young += 1
                 continue
             if not root.exists(sweep_path(digest)):  # a save waited SWEEP_WAIT and took it back
                 continue
-            if _last_used(root, digest) > time.time() - grace_seconds:  # reused meanwhile
-                young += 1
-                continue
+            if time.monotonic() - started > SWEEP_WAIT / 2:  # a waiting save may soon take it back
+                return marked[i:]
             root.delete(blob_path(digest))
             root.delete(fresh_path(digest))
-            removed += 1
-            freed += size
+            tally.removed += 1
+            tally.freed += size
     finally:
         for digest in marked:
             with contextlib.suppress(FileNotFoundError):
                 root.delete(sweep_path(digest))
-    _sweep_markers(root, grace_seconds)
-    return GCReport(len(blobs), n_ref, removed, freed, young, runs, dry_run)
+    return []
 
 
 def list_blobs(root: StorageBackend) -> list[str]:
@@ -122,7 +155,12 @@ def scan_layout(root: StorageBackend) -> Layout:
     """Walk every file under the root except the blob store; raise ``LayoutError`` on a layout
     gc does not understand (see the module docstring)."""
     # one listing of everything (a paginated recursive listing on object stores), raw names
-    files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    try:
+        files = [f for f in root.walk() if not f.startswith(STORE_DIR + "/")]
+    except PermissionError as e:  # a folder it cannot list may hold runs: no partial mark
+        raise LayoutError(f"gc cannot list everything under {root.url} ({e}), and a folder it "
+                          "cannot list may hold runs whose blobs it would delete; nothing was "
+                          "deleted. Run gc as a user who can read every folder under the root") from e
     if RUN_FILE in files:
         raise LayoutError(f"{root.url} holds {RUN_FILE}: it is a run folder, not a root; give "
                           f"`distlog gc` the root that holds {STORE_DIR}/")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import io
 import math
+import re
 import sys
 import warnings
 import wave
@@ -181,12 +182,21 @@ def encode_pil(image: Any, fmt: str) -> bytes:
 
 
 def decode_image(f: IO[bytes]) -> np.ndarray:
-    """Pixels of an image file: ``H×W`` or ``H×W×C``, uint8 (uint16 for 16-bit grey)."""
+    """Pixels of an image file: ``H×W`` or ``H×W×C``, uint8 (uint16 for 16-bit grey); an
+    animation (a GIF video, even of one frame) as ``T×H×W×C``. A GIF ``gif_bytes`` wrote gives
+    back every frame it was given: Pillow writes a run of identical frames as one, shown for
+    their summed durations, which its comment's frame duration splits again."""
     Image = require("PIL.Image", "loading images")
     with Image.open(f) as im:
-        if getattr(im, "n_frames", 1) > 1:
-            return np.stack([_frame_array(fr) for fr in _pil_frames(im)])
-        return _frame_array(im)
+        m = _GIF_VIDEO.fullmatch(im.info.get("comment", b""))
+        if getattr(im, "n_frames", 1) == 1 and m is None:
+            return _frame_array(im)
+        ms = int(m.group(1)) if m else 0
+        frames = []
+        for fr in _pil_frames(im):
+            a = _frame_array(fr)
+            frames.extend([a] * (max(1, round(fr.info.get("duration", ms) / ms)) if ms else 1))
+        return np.stack(frames)
 
 
 def _pil_frames(im: Any) -> Iterator[Any]:
@@ -279,12 +289,17 @@ def write_ffmpeg_video(path: str, frames: Iterable[np.ndarray], size: tuple[int,
         gen.close()
 
 
+#: the comment a GIF video carries: its frame duration (``decode_image`` splits merged frames)
+_GIF_VIDEO = re.compile(rb"distlog video: (\d+) ms per frame")
+
+
 def gif_bytes(frames: Sequence[np.ndarray], fps: float) -> bytes:
     Image = require("PIL.Image", "saving GIFs")
     ims = [Image.fromarray(f) for f in frames]
+    ms = 10 * max(1, round(100 / fps))  # GIF keeps centiseconds: merged durations stay multiples
     buf = io.BytesIO()
-    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:],
-                duration=max(1, round(1000 / fps)), loop=0)
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=ms, loop=0,
+                comment=f"distlog video: {ms} ms per frame".encode())
     return buf.getvalue()
 
 
@@ -327,7 +342,7 @@ def wav_bytes(samples: Any, sample_rate: int = DEFAULT_SAMPLE_RATE, what: str = 
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{what} of shape {a.shape} has NaN or inf samples")
         a = np.round(np.clip(a, -1.0, 1.0) * 32767.0).astype("<i2")
-    elif a.dtype in (np.int16, np.int32, np.uint8):
+    elif a.dtype.newbyteorder("=") in (np.int16, np.int32, np.uint8):  # either byte order
         a = a.astype(a.dtype.newbyteorder("<"))
     else:
         raise ValueError(f"{what} of shape {a.shape} has dtype {a.dtype}; use floats in [-1, 1], "

@@ -135,6 +135,22 @@ def test_a_metrics_logger_kept_past_its_run_refuses(tmp_path):
     assert distlog.open_run(f"{tmp_path}/default/r2").metrics.read("train/loss")["value"].tolist() == [3.0]
 
 
+def test_an_artifact_logger_kept_past_its_run_refuses_to_save(tmp_path):
+    """A late save would land in the manifest after the files table was written."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        files = exp.files
+        ckpts = exp.files("ckpt")
+        files.save(b"a", "a.bin")
+    for call in (lambda: files.save(b"late", "late.bin"), lambda: ckpts.save_pkl({}, "s.pkl")):
+        with pytest.raises(RunStateError, match=r"run .*/default/r has ended.*take exp.files again"):
+            call()
+    assert files.load("a.bin") == b"a"  # reading what it saved still works
+    assert distlog.open_run(f"{tmp_path}/default/r").files.paths() == ["a.bin"]
+    with exp.run("r2"):
+        assert exp.files.save(b"late", "late.bin").version == 1
+
+
 def _log_on_rank_0_after_the_run(rank, world, root):
     import time
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 
 import numpy as np
@@ -81,6 +82,45 @@ def test_npz_dict_of_arrays(exp):
     exp.files.save({"x": np.arange(3), "y": np.eye(2)}, "arrays.npz")
     back = exp.files.load("arrays.npz")
     assert set(back) == {"x", "y"} and back["y"].tolist() == [[1, 0], [0, 1]]
+
+
+@pytest.mark.parametrize("data, key", [({"w": np.ones(3), "config": {"lr": 0.1}}, "'config' is a dict"),
+                                       ([1, "a", None], "'arr_0' is a list")])
+def test_npz_refuses_what_would_load_only_by_unpickling(exp, data, key):
+    with pytest.raises(TypeError, match=f"{key}, an object array.*Save it as .pkl or .pt"):
+        exp.files.save(data, "state.npz")
+    assert not exp.files.exists("state.npz")
+
+
+@pytest.mark.parametrize("name, media_type", [("table.csv.gz", "application/gzip"),
+                                               ("x.json.bz2", "application/x-bzip2"),
+                                               ("data.tar.xz", "application/x-xz")])
+def test_a_compressed_file_is_recorded_as_compressed_and_loads_as_its_bytes(exp, tmp_path, name, media_type):
+    local = tmp_path / name
+    local.write_bytes(b"\x1f\x8b compressed bytes, not UTF-8: \xff")
+    assert exp.files.log_file(name, local).media_type == media_type
+    assert exp.files.load(name) == local.read_bytes()
+    assert distlog.open_run(exp.run_url).files.load(name) == local.read_bytes()
+
+
+def test_a_missing_blob_is_named_by_its_file_with_the_likely_causes(tmp_path):
+    """A run archived without its root's blob store: the error names the file, not a CAS path."""
+    import shutil
+
+    root = str(tmp_path / "root")
+    e = distlog.get_logger(root)
+    with e.experiment("e"), e.run("r"):
+        e.files.save({"w": [1]}, "model.json")
+        digest = e.files.info("model.json").sha256
+        shutil.copytree(tmp_path / "root" / "e", tmp_path / "archive" / "e")
+        os.unlink(os.path.join(root, blob_path(digest)))
+        with pytest.raises(FileNotFoundError, match=r"file 'model.json' version 1 .*gc"):
+            e.files.load("model.json")
+    run = distlog.open_run(str(tmp_path / "archive" / "e" / "r"))
+    for call in (run.files.load, run.files.read_bytes, run.files.open):
+        with pytest.raises(FileNotFoundError, match=fr"the bytes of file 'model.json' version 1 \(blob "
+                           fr"{digest}\) are not in .*without its root's .distlog/cas/ folder"):
+            call("model.json")
 
 
 class Custom:  # a class that weights_only unpickling refuses

@@ -83,6 +83,29 @@ def test_a_recorded_reuse_whose_blob_vanished_is_uploaded_again(tmp_path, monkey
         assert files.load("x.bin") == b"orphan-bytes"
 
 
+def test_log_file_stores_again_the_bytes_it_recorded_not_the_files_new_ones(tmp_path, monkeypatch):
+    """gc deletes the blob as the record is written, and a checkpointer rewrites the file:
+    the blob stored again is the recorded (staged) copy, not a re-read of the path."""
+    root = str(tmp_path / "root")
+    local = tmp_path / "last.ckpt"
+    local.write_bytes(b"checkpoint of step 100")
+    exp = distlog.get_logger(root)
+    with exp.run("race"):
+        files = exp.files
+        real = files._shared.append
+
+        def append_while_gc_deletes_and_the_file_changes(rec):
+            os.unlink(os.path.join(root, blob_path(rec.sha256)))
+            local.write_bytes(b"checkpoint of step 200")
+            real(rec)
+
+        monkeypatch.setattr(files._shared, "append", append_while_gc_deletes_and_the_file_changes)
+        rec = files.log_file("last.ckpt", local)
+        monkeypatch.undo()
+        assert files.read_bytes("last.ckpt") == b"checkpoint of step 100"
+        assert os.path.exists(os.path.join(root, blob_path(rec.sha256)))
+
+
 @pytest.mark.parametrize("grace", [0, 60, 86400])
 @pytest.mark.timeout(60)
 def test_a_save_reusing_a_blob_while_gc_deletes_it_keeps_its_file(tmp_path, monkeypatch, grace):
@@ -173,6 +196,88 @@ def test_a_crashed_collectors_marker_delays_a_save_only_so_long(tmp_path):
     assert backend.exists(blob_path(orphan)) and not backend.exists(sweep_path(orphan))
 
 
+@pytest.mark.timeout(60)
+def test_a_live_collectors_rewritten_marker_holds_a_save_past_the_wait(tmp_path):
+    """Unchanged for ``wait`` means crashed; a marker written again (the blob marked once more)
+    restarts the wait, so the save never takes back a live collector's marker."""
+    import threading
+
+    root, kept, orphan, young = _setup(tmp_path)
+    backend = LocalBackend(root)
+    store = ContentStore(backend)
+    backend.write_bytes(sweep_path(orphan), b"1")
+    t0 = time.monotonic()
+    saver = threading.Thread(target=store.keep, args=(orphan, lambda: store.put_bytes(b"orphan-bytes"), 0.5))
+    saver.start()
+    for body in (b"2", b"3", b"4"):
+        time.sleep(0.3)
+        backend.write_bytes(sweep_path(orphan), body)
+    time.sleep(0.3)
+    assert saver.is_alive() and backend.exists(sweep_path(orphan))  # 1.2 s > wait, still held
+    os.unlink(os.path.join(root, blob_path(orphan)))  # the collector deletes, then unmarks
+    backend.delete(sweep_path(orphan))
+    saver.join(10)
+    assert time.monotonic() - t0 >= 1.2 and backend.exists(blob_path(orphan))  # stored again
+
+
+@pytest.mark.timeout(60)
+def test_a_save_that_took_back_a_slow_collectors_marker_keeps_its_blob(tmp_path, monkeypatch):
+    """The save waits its full wait and takes the marker back while gc is slow on that blob:
+    gc checks the marker last, just before deleting, and spares the blob."""
+    import threading
+
+    import distlog.gc as G
+
+    root, kept, orphan, young = _setup(tmp_path)
+    monkeypatch.setattr(ContentStore.keep, "__defaults__", (0.5,))  # stands for a long sweep
+    exp = distlog.get_logger(root)
+    with exp.run("race"):
+        files, saved, reads = exp.files, [], []
+        real_read, real_last_used = G.referenced_digests, G._last_used
+
+        def read_then_the_save_records(backend):
+            out = real_read(backend)
+            reads.append(1)
+            if len(reads) == 2:  # after gc's second read
+                threading.Thread(target=lambda: saved.append(files.save(b"orphan-bytes", "x.bin"))).start()
+            return out
+
+        def slow_until_the_save_returns(backend, digest):
+            deadline = time.time() + 10
+            while digest == orphan and len(reads) == 2 and not saved and time.time() < deadline:
+                time.sleep(0.05)
+            return real_last_used(backend, digest)
+
+        monkeypatch.setattr(G, "referenced_digests", read_then_the_save_records)
+        monkeypatch.setattr(G, "_last_used", slow_until_the_save_returns)
+        collect_garbage(root, grace_seconds=0)
+        monkeypatch.undo()
+        assert saved and files.load("x.bin") == b"orphan-bytes"
+
+
+def test_gc_deletes_only_within_half_the_sweep_wait_of_marking_batch_by_batch(tmp_path, monkeypatch):
+    import distlog.gc as G
+
+    root, kept, orphan, young = _setup(tmp_path)
+    _age(root, young)
+    monkeypatch.setattr(G, "SWEEP_BATCH", 1)
+    monkeypatch.setattr(G, "SWEEP_WAIT", 2.0)
+    real_last_used = G._last_used
+
+    def slow(backend, digest):
+        time.sleep(1.1)  # past SWEEP_WAIT / 2 since marking: a waiting save may take it back
+        return real_last_used(backend, digest)
+
+    monkeypatch.setattr(G, "_last_used", slow)
+    rep = collect_garbage(root, grace_seconds=0)
+    assert rep.removed == 0 and os.path.exists(os.path.join(root, blob_path(orphan)))
+    assert not os.listdir(os.path.join(root, ".distlog/cas/sweeping"))  # unmarked
+    monkeypatch.setattr(G, "_last_used", real_last_used)
+    rep = collect_garbage(root, grace_seconds=0)  # one blob a batch: each in time
+    assert (rep.removed, rep.referenced) == (2, 1)
+    assert not os.path.exists(os.path.join(root, blob_path(orphan)))
+
+
 def test_stale_leases_and_orphan_markers_are_swept(tmp_path):
     root, kept, orphan, young = _setup(tmp_path)
     backend = LocalBackend(root)
@@ -194,9 +299,16 @@ def test_run_discovery_skips_the_store_and_tables(tmp_path):
     assert layout.manifests == [f"a/b/r1/{manifest_path(0)}"]
 
 
-def test_negative_grace_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="grace_seconds"):
-        collect_garbage(str(tmp_path), grace_seconds=-1)
+@pytest.mark.parametrize("grace", [-1, float("nan")])
+def test_a_negative_or_nan_grace_is_refused(tmp_path, grace):
+    young = ContentStore(LocalBackend(str(tmp_path))).put_bytes(b"record on its way").sha256
+    with pytest.raises(ValueError, match=r"grace_seconds must be a number >= 0 .*got (-1|nan)"):
+        collect_garbage(str(tmp_path), grace_seconds=grace)
+    from support.hostile_names import gc
+
+    code, text = gc(str(tmp_path), "--grace", str(grace))
+    assert code == 2 and "grace_seconds must be a number >= 0" in text, text
+    assert os.path.exists(os.path.join(tmp_path, blob_path(young)))
 
 
 def test_a_crashed_uploads_partial_file_is_swept_once_old(tmp_path):

@@ -108,3 +108,37 @@ def test_ls_says_which_hidden_folders_it_did_not_scan(tmp_path):
     assert "r2" in out.getvalue() and "r1" not in out.getvalue()
     assert "hidden entries not scanned: '.hidden'" in err.getvalue()
     assert STORE_DIR not in err.getvalue()
+
+
+def test_runs_under_a_linked_experiment_or_run_folder_keep_their_blobs(tmp_path):
+    """Readers follow folder links (an experiment moved to a bigger disk), so gc does too;
+    a link back up the tree is listed once, not looped through."""
+    root = _two_runs(tmp_path)
+    moved = str(tmp_path / "bigdisk")
+    os.makedirs(moved)
+    os.rename(os.path.join(root, "x"), os.path.join(moved, "x"))
+    os.symlink(os.path.join(moved, "x"), os.path.join(root, "x"))
+    os.rename(os.path.join(root, "y", "r2"), os.path.join(moved, "r2"))
+    os.symlink(os.path.join(moved, "r2"), os.path.join(root, "y", "r2"))
+    os.symlink(root, os.path.join(root, "y", "loop"))
+    rep = collect_garbage(root, grace_seconds=0)
+    assert (rep.referenced, rep.removed, rep.runs_scanned) == (2, 0, 2)
+    assert len(_blobs(root)) == 2
+
+
+def test_a_folder_gc_cannot_list_aborts_it_and_nothing_is_deleted(tmp_path, monkeypatch):
+    """Another user's private experiment (mode 700): a partial mark would delete its blobs."""
+    root = _two_runs(tmp_path)
+    private, scandir = os.path.join(root, "x"), os.scandir
+
+    def refuse(path="."):
+        if os.fspath(path) == private:
+            raise PermissionError(13, "Permission denied", private)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(LayoutError, match="Permission denied: '.*/x'.*nothing was deleted"):
+        collect_garbage(root, grace_seconds=0)
+    code, text = gc(root)
+    assert code == 2 and "Run gc as a user who can read every folder" in text, text
+    assert len(_blobs(root)) == 2

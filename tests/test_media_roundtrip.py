@@ -98,6 +98,15 @@ def test_wav_reads_back_equal(files):
         files.save_audio("bad", np.zeros((2, 3, 4)), 100)
 
 
+@pytest.mark.parametrize("dtype", [">i2", ">i4", "<i4"])
+def test_wav_keeps_integer_samples_of_either_byte_order(files, dtype):
+    samples = np.array([1, -2, 300, -30000], dtype=dtype)  # e.g. read from a big-endian AIFF
+    files.save_audio("pcm.wav", samples, 16000)
+    back, rate = files.load("pcm.wav")
+    assert rate == 16000 and back.dtype.itemsize == samples.dtype.itemsize
+    np.testing.assert_array_equal(back, samples)
+
+
 def test_wav_without_a_sample_rate_gets_the_documented_default(files):
     from distlog.media import DEFAULT_SAMPLE_RATE
 
@@ -129,6 +138,31 @@ def test_gif_keeps_frames_and_size(files):
     assert [int(f[..., 0].mean()) for f in back] == [0, 120, 250]
     with pytest.raises(ValueError, match=r"\(2, 3\)"):
         files.save_video("bad", np.zeros((2, 3)), fps=4)
+
+
+@pytest.mark.parametrize("fps", [4, 30, 500])
+def test_a_gif_video_gives_back_every_frame_even_repeated_ones(files, fps):
+    """Pillow writes identical consecutive frames as one longer frame; they come back apart."""
+    values = (0, 0, 120, 250, 250, 250, 0)
+    files.save_video("rep.gif", [np.full((8, 8, 3), v, np.uint8) for v in values], fps=fps)
+    back = files.load("rep.gif")
+    assert back.shape == (7, 8, 8, 3) and [int(f[..., 0].mean()) for f in back] == list(values)
+    files.save_video("one.gif", np.zeros((1, 8, 8, 3), np.uint8), fps=fps)
+    assert files.load("one.gif").shape == (1, 8, 8, 3)  # a video of one frame, not an image
+    files.save_image("still.gif", np.zeros((8, 8, 3), np.uint8))
+    assert files.load("still.gif").shape == (8, 8, 3)
+
+
+@pytest.mark.timeout(120)
+def test_a_loaded_gif_video_saves_back_and_feeds_make_video(files):
+    files.save_video("anim.gif", [np.full((6, 8, 3), v, np.uint8) for v in (0, 120, 250)], fps=4)
+    anim = files.load("anim.gif")
+    files.save(anim, "copy.gif")  # T×H×W×C as .gif: a video, not an image
+    np.testing.assert_array_equal(files.load("copy.gif"), anim)
+    files.save_image("still.png", np.full((6, 8, 3), 60, np.uint8))
+    files.make_video("*", "mv.gif", fps=4, sort="name")  # anim.gif, copy.gif, still.png
+    back = files.load("mv.gif")
+    assert [int(f[..., 0].mean()) for f in back] == [0, 120, 250, 0, 120, 250, 60]
 
 
 @pytest.mark.timeout(120)

@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..cas import ContentStore
+from ..errors import RunStateError
 from ..storage.base import Appender, StorageBackend
 from ..writers.manifest import (MANIFEST_DIR, FileRecord, manifest_names, manifest_path, parse_manifest,
                        write_files_table)
@@ -105,12 +106,17 @@ class _Shared:
         self.index = _Index(ctx.storage, ctx.rank, ctx.attempt, ctx.world_size)
         self.lock = threading.RLock()
         self._appender: Appender | None = None
+        self.ended = False  # the run closed: saves are refused (its files table is written)
         ctx.before_final_flush(self.flush)
         ctx.on_close(self.close)
 
     def append(self, rec: FileRecord) -> None:
         # the blob is already stored: a record never points at bytes that are not there
         with self.lock:
+            if self.ended:
+                raise RunStateError(
+                    f"run {self.ctx.url} has ended, and this artifact logger belongs to it: a "
+                    "save now would miss its files table. Inside the next run take exp.files again")
             if self._appender is None:
                 self._appender = self._open_appender()
             self._appender.write(rec.to_json() + "\n")
@@ -145,6 +151,7 @@ class _Shared:
                 write_files_table(self.ctx.storage, recs)
         finally:
             with self.lock:
+                self.ended = True
                 if self._appender is not None:
                     self._appender.close()
                     self._appender = None

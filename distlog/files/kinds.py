@@ -35,11 +35,21 @@ def _ext(name: str) -> str:
     return os.path.splitext(name.rsplit("/", 1)[-1])[1].lower()
 
 
+#: mimetypes' encodings (``table.csv.gz``: text/csv, gzip) -> the media type of the file itself
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+               "compress": "application/x-compress", "br": "application/x-brotli"}
+
+
 def media_type_of(name: str, default: str = "application/octet-stream") -> str:
+    """The media type recorded for ``name``. A compressed file is its compression's type, not
+    its content's (``table.csv.gz`` is application/gzip): it loads as bytes, not as CSV text."""
     ext = _ext(name)
     if ext in _KINDS:
         return _KINDS[ext][1]
-    return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
+    inner, encoding = mimetypes.guess_type(name.rsplit("/", 1)[-1])
+    if encoding:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    return inner or default
 
 
 
@@ -109,10 +119,14 @@ def _default_media(kind: str) -> str:
 
 
 def _save_npz(data: Any, f: IO[bytes]) -> None:
-    if isinstance(data, dict):
-        np.savez(f, **{str(k): np.asarray(v) for k, v in data.items()})
-    else:
-        np.savez(f, np.asarray(data))
+    values = data if isinstance(data, dict) else {"arr_0": data}  # np.savez's name for one array
+    arrays = {str(k): np.asarray(v) for k, v in values.items()}
+    for (k, a), v in zip(arrays.items(), values.values()):
+        if a.dtype.hasobject:  # np.savez would pickle it, and load (no pickles) would refuse
+            raise TypeError(f".npz holds arrays of numbers, bools or strings; {k!r} is a "
+                            f"{type(v).__name__}, an object array that loads only by unpickling. "
+                            "Save it as .pkl or .pt, or make it a plain array")
+    np.savez(f, **arrays)
 
 
 def _torch_save(data: Any, f: IO[bytes]) -> None:

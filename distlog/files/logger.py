@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 import numpy as np
 
 from .. import media
-from ..cas import PutResult, Stage, stage
+from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
 from .index import _Shared
 from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
@@ -65,6 +65,8 @@ class ArtifactLogger:
         self._path(filename)
         kind = _KINDS.get(_ext(filename), (None, None))[0]
         is_raw = isinstance(data, (bytes, bytearray, memoryview))
+        if kind == "image" and getattr(data, "ndim", 0) == 4 and _ext(filename) == ".gif":
+            kind = "video"  # T×H×W×C: a GIF video, as load() returns one
         if kind == "image" and not is_raw:
             return self.save_image(filename, data, step=step)
         if kind == "video" and not is_raw:
@@ -117,9 +119,10 @@ class ArtifactLogger:
         local_path = os.fspath(local_path)
         if not os.path.isfile(local_path):
             raise FileNotFoundError(f"log_file({name!r}): {local_path!r} is not a file")
-        res = self._shared.cas.put_file(local_path)
         media_type = media_type_of(name, media_type_of(local_path))
-        return self._record(name, res, media_type, step, lambda: self._shared.cas.put_file(local_path))
+        with stage() as st:  # kept until the record is safe: a reput stores these bytes again
+            copy_file(local_path, st)
+            return self._save_stage(st, name, media_type, step)
 
     def save_image(self, name: str, image: Any, *, step: int | None = None,
                    columns: int | None = None) -> FileRecord:
@@ -188,7 +191,8 @@ class ArtifactLogger:
     def make_video(self, pattern: str, output: str, fps: float = 20, codec: str | None = "libx264",
                    quality: float | None = 5, sort: Any = "natural", *,
                    step: int | None = None) -> FileRecord:
-        """A video from images already saved here whose names match ``pattern`` (fnmatch).
+        """A video from images already saved here whose names match ``pattern`` (fnmatch); an
+        animation (a GIF video) adds all its frames.
 
         ``sort``: ``"natural"`` (``f2`` before ``f10``; default), ``"name"``, ``"time"`` (save
         order), ``"step"``, a key function of the ``FileRecord``, or ``False``/``None`` (save
@@ -204,24 +208,25 @@ class ArtifactLogger:
             raise FileNotFoundError(f"make_video: no saved images match {pattern!r} in namespace "
                                     f"{self._ns or '(root)'!r}")
         recs = _sort_records(recs, sort)
-        first = self._decode_frame(recs[0])
-        h, w = first.shape[:2]
+        first = self._decode_frames(recs[0])
+        h, w = first[0].shape[:2]
 
         def frames() -> Iterable[np.ndarray]:
-            yield first
+            yield from first
             for r in recs[1:]:
-                f = self._decode_frame(r)
-                if f.shape[:2] != (h, w):
-                    raise ValueError(f"make_video: frame {r.path!r} is {f.shape[1]}×{f.shape[0]}, "
-                                     f"the first is {w}×{h}; frames must share one size")
-                yield f
+                for f in self._decode_frames(r):
+                    if f.shape[:2] != (h, w):
+                        raise ValueError(f"make_video: frame {r.path!r} is {f.shape[1]}×{f.shape[0]}, "
+                                         f"the first is {w}×{h}; frames must share one size")
+                    yield f
 
         return self._save_frames(output, frames(), (h, w), fps, codec, quality, step)
 
-    def _decode_frame(self, rec: FileRecord) -> np.ndarray:
-        with self._shared.cas.open(rec.sha256) as f:
+    def _decode_frames(self, rec: FileRecord) -> list[np.ndarray]:
+        """A saved image as RGB frames: one, or every frame of an animation (a GIF video)."""
+        with self._shared.cas.open_record(rec) as f:
             a = media.decode_image(f)
-        return media._rgb(media.to_uint8(a))
+        return [media._rgb(media.to_uint8(x)) for x in (a if a.ndim == 4 else [a])]
 
     # ---- bookkeeping -------------------------------------------------------------------
     def _save_bytes(self, data: bytes, name: str, media_type: str, step: int | None) -> FileRecord:
@@ -273,7 +278,7 @@ class ArtifactLogger:
 
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming, seekable binary file of a saved file (latest version by default)."""
-        return self._shared.cas.open(self._resolve(name, version, rank).sha256)
+        return self._shared.cas.open_record(self._resolve(name, version, rank))
 
     def read_bytes(self, name: str, version: int | None = None, rank: int | None = None) -> bytes:
         with self.open(name, version, rank) as f:
@@ -289,11 +294,11 @@ class ArtifactLogger:
         videos as ``T×H×W×3`` arrays, unknown types as bytes.
         """
         rec = self._resolve(filename, version, rank)
-        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
+        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: self._shared.cas.open_record(rec), **kw)
 
     def load_pkl(self, filename: str, version: int | None = None, rank: int | None = None) -> Any:
         """Unpickle a saved file. This runs code from the store: load only what you trust."""
-        with self._shared.cas.open(self._resolve(filename, version, rank).sha256) as f:
+        with self._shared.cas.open_record(self._resolve(filename, version, rank)) as f:
             return pickle.load(f)
 
     def load_torch(self, filename: str, version: int | None = None, rank: int | None = None, *,
@@ -304,13 +309,13 @@ class ArtifactLogger:
         return self._torch_load(rec, map_location=map_location, weights_only=weights_only, **kw)
 
     def _torch_load(self, rec: FileRecord, **kw: Any) -> Any:
-        return decode("torch", rec.name, lambda: self._shared.cas.open(rec.sha256), **kw)
+        return decode("torch", rec.name, lambda: self._shared.cas.open_record(rec), **kw)
 
     def download(self, name: str, local_path: str | os.PathLike[str], version: int | None = None,
                  rank: int | None = None) -> FileRecord:
         """Copy a saved file to ``local_path`` (streamed)."""
         rec = self._resolve(name, version, rank)
-        with self._shared.cas.open(rec.sha256) as src, open(local_path, "wb") as dst:
+        with self._shared.cas.open_record(rec) as src, open(local_path, "wb") as dst:
             _copy(src, dst)
         return rec
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
-from ..cas import blob_path
+from ..cas import ContentStore
 from ..files.index import pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
@@ -75,10 +75,10 @@ class FilesReader:
 
     def open(self, name: str, version: int | None = None) -> IO[bytes]:
         """A streaming binary reader of the file's bytes."""
-        return self._root().open_read(blob_path(self.find(name, version).sha256))
+        return ContentStore(self._root()).open_record(self.find(name, version))
 
     def read_bytes(self, name: str, version: int | None = None) -> bytes:
-        return self._root().read_bytes(blob_path(self.find(name, version).sha256))
+        return ContentStore(self._root()).read_record(self.find(name, version))
 
     def load(self, name: str, version: int | None = None, **kw: Any) -> Any:
         """The file decoded as ``exp.files.load`` decodes it — by its extension, else by its

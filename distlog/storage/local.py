@@ -183,9 +183,17 @@ class LocalBackend(StorageBackend):
         return "file://" + self._p(path)
 
     def walk(self, path: str = "") -> list[str]:
-        base = self._p(path)
-        out = []
-        for folder, _dirs, files in os.walk(base):
+        """As ``StorageBackend.walk``. Links to folders are followed, as readers follow them
+        (each real folder once: a link back up the tree is no loop). A folder that cannot be
+        listed raises (``PermissionError`` naming it): gc must not mark on a partial listing."""
+        out: list[str] = []
+        seen: set[str] = set()
+        for folder, dirs, files in os.walk(self._p(path), onerror=_raise_unlisted, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             prefix = "" if rel == "." else rel + "/"
             out.extend(prefix + f for f in files if not f.startswith(".tmp-"))
@@ -230,6 +238,13 @@ def _unlink_quietly(p: str) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
+
+
+def _raise_unlisted(e: OSError) -> None:
+    """``os.walk``'s error hook: a folder gone meanwhile (or never there) holds nothing;
+    any other listing error is raised, not skipped."""
+    if not isinstance(e, (FileNotFoundError, NotADirectoryError)):
+        raise e
 
 
 def _mtime(path: str) -> float:
