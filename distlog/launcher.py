@@ -107,11 +107,24 @@ def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | N
 
 
 def launcher_run_id(env: Mapping[str, str] | None = None) -> str | None:
-    """A run id every rank of the job derives alike, or None (then rank 0 picks one)."""
+    """A run id every rank of the job derives alike, or None (then rank 0 picks one): the
+    name the sbatch templates set, else the job's (``job_run_id``)."""
     env = os.environ if env is None else env
-    for var in ("DISTLOG_RUN_ID", "DISTLOG_RUN_NAME"):  # set by the sbatch templates
+    return named_run_id(env) or job_run_id(env)
+
+
+def named_run_id(env: Mapping[str, str] | None = None) -> str | None:
+    """The run name the sbatch templates set (``DISTLOG_RUN_ID``, ``DISTLOG_RUN_NAME``)."""
+    env = os.environ if env is None else env
+    for var in ("DISTLOG_RUN_ID", "DISTLOG_RUN_NAME"):
         if env.get(var):
             return env[var]
+    return None
+
+
+def job_run_id(env: Mapping[str, str] | None = None) -> str | None:
+    """The id of the launched job: SLURM's job (array task), else torchrun's rendezvous."""
+    env = os.environ if env is None else env
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         return f"slurm-{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
     if env.get("SLURM_JOB_ID"):

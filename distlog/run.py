@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import importlib.util
+import itertools
 import os
 import platform
 import re
@@ -31,7 +32,7 @@ from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
 from .context import RunContext
-from .launcher import RankInfo, detect, launcher_run_id, restart_counts
+from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
 from .logs import TextLogger
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
@@ -280,7 +281,7 @@ class Run:
             # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,
             # denied access) is broadcast so every rank raises the same error, none hangs
             try:
-                run_id = self.run_id or launcher_run_id() or new_run_id()
+                run_id = self.run_id or named_run_id() or self._job_run_id() or new_run_id()
                 check_name(run_id, "run id")
                 check_run_location(self.root, self.experiment, run_id)
                 meta = self._read_meta(run_id)
@@ -360,6 +361,26 @@ class Run:
         logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
         self.params = ParameterIndex(ctx)
         self.readme = MarkdownLogger(ctx)
+
+    def _job_run_id(self) -> str | None:
+        """The launched job's run id (``launcher.job_run_id``), for a process that is the job's
+        first start or a restart of it (a requeue, an elastic restart: other restart counts
+        than the run's last attempt recorded), which continues the job's run. Another start
+        in the same job with the same counts (a second run in the process, a second script in
+        one allocation) is a run of its own: the first of ``<id>-2``, ``<id>-3``, ... that does
+        not exist or was last written under other counts (so a requeued job's runs find
+        theirs again). ``resume="must"`` keeps the job's id."""
+        base = job_run_id()
+        if base is None or self.resume == "must":
+            return base
+        counts = restart_counts()
+        for n in itertools.count(1):
+            run_id = base if n == 1 else f"{base}-{n}"
+            meta = self._read_meta(run_id)
+            attempts = (meta or {}).get("attempts") or [{}]
+            if meta is None or attempts[-1].get("restart_counts") != counts:
+                return run_id
+        return None  # (unreachable)
 
     def _check_resume(self, run_id: str, meta: dict[str, Any] | None) -> None:
         name = f"{self.experiment}/{run_id}"

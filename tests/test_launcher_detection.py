@@ -62,3 +62,39 @@ def test_rank_beyond_world_size_is_an_error():
 def test_malformed_restart_count_is_an_error():
     with pytest.raises(ValueError, match="SLURM_RESTART_COUNT='x'"):
         restart_counts({"SLURM_RESTART_COUNT": "x"})
+
+
+@pytest.mark.timeout(60)
+def test_a_job_continues_its_run_only_when_restarted(tmp_path, monkeypatch):
+    """Under SLURM every run a job opened without an id was ``slurm-<job id>``: a second run in
+    the same process (a loop over configs), or a second script in one allocation, became an
+    "attempt" of the first and rewound its series. Only a restart of the job (other restart
+    counts) continues a run; other starts get ``<id>-2``, ``<id>-3``, ..., found again in
+    the same order when the job is requeued."""
+    import distlog
+
+    for var in ("DISTLOG_RUN_ID", "DISTLOG_RUN_NAME", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
+                "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    root = str(tmp_path / "root")
+
+    def job(restart: int, configs: list[float]) -> list[tuple[str, int]]:
+        monkeypatch.setenv("SLURM_RESTART_COUNT", str(restart))
+        exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+        ids = []
+        for lr in configs:
+            with exp.run():
+                run = exp.current_run
+                exp.params.set({"lr": lr})
+                exp.metrics.log({"loss": lr}, step=restart)
+                ids.append((run.run_id, run.attempt))
+        return ids
+
+    assert job(0, [0.1, 0.01]) == [("slurm-4242", 0), ("slurm-4242-2", 0)]
+    assert job(0, [0.5]) == [("slurm-4242-3", 0)]  # another script in the same allocation
+    assert job(1, [0.1, 0.01]) == [("slurm-4242", 1), ("slurm-4242-2", 1)]  # the job requeued
+    rows = {rid: distlog.open_run(f"{root}/default/{rid}") for rid in ("slurm-4242", "slurm-4242-2", "slurm-4242-3")}
+    assert {rid: r.params["lr"] for rid, r in rows.items()} == {
+        "slurm-4242": 0.1, "slurm-4242-2": 0.01, "slurm-4242-3": 0.5}
+    assert rows["slurm-4242"].metrics.frame("loss")["step"].tolist() == [0, 1]
