@@ -1,7 +1,8 @@
 """Who am I? Rank, world size and job identity, read from per-launcher environment tables.
 
 Prefers ``torch.distributed`` once it is initialised (global rank and world size), then
-torchrun's variables, then SLURM's (``SLURM_PROCID`` is per srun task), then a single process.
+torchrun's variables, then SLURM's (``SLURM_PROCID`` is per srun task), then torch's env://
+variables any other launcher sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), then a single process.
 ``LOCAL_RANK`` is never taken as the global rank (it repeats on every node).
 """
 
@@ -32,9 +33,17 @@ LAUNCHERS: dict[str, dict[str, str]] = {
         "array_task_id": "SLURM_ARRAY_TASK_ID",
         "restart_count": "SLURM_RESTART_COUNT",
     },
+    # torch's env:// variables, set by other launchers (DeepSpeed, mpirun wrappers, a script
+    # that spawns its ranks itself)
+    "env": {
+        "rank": "RANK",
+        "world_size": "WORLD_SIZE",
+        "local_rank": "LOCAL_RANK",
+        "node_rank": "NODE_RANK",
+    },
 }
 # how a launcher is recognised
-_MARKERS = {"torchrun": "TORCHELASTIC_RUN_ID", "slurm": "SLURM_JOB_ID"}
+_MARKERS = {"torchrun": "TORCHELASTIC_RUN_ID", "slurm": "SLURM_JOB_ID", "env": "WORLD_SIZE"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | N
     launcher = "none"
     table: dict[str, str] = {}
     # torchrun inside SLURM: torchrun's RANK is the global rank of the training job
-    for name in ("torchrun", "slurm"):
+    for name in ("torchrun", "slurm", "env"):
         if _MARKERS[name] in env and LAUNCHERS[name]["rank"] in env:
             launcher, table = name, LAUNCHERS[name]
             break

@@ -98,3 +98,12 @@ def test_a_job_continues_its_run_only_when_restarted(tmp_path, monkeypatch):
     assert {rid: r.params["lr"] for rid, r in rows.items()} == {
         "slurm-4242": 0.1, "slurm-4242-2": 0.01, "slurm-4242-3": 0.5}
     assert rows["slurm-4242"].metrics.frame("loss")["step"].tolist() == [0, 1]
+
+
+def test_other_launchers_env_variables_give_local_and_node_ranks():
+    """DeepSpeed and scripts that spawn their ranks set torch's env:// variables without
+    torchrun's run id: every rank was recorded with local rank 0 on node 0."""
+    env = {"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "NODE_RANK": "1"}
+    info = detect(env)
+    assert (info.rank, info.world_size, info.local_rank, info.node_rank, info.launcher) == (5, 8, 1, 1, "env")
+    assert detect({"RANK": "0", "LOCAL_RANK": "3"}).local_rank == 0  # no world size: one process
