@@ -15,8 +15,11 @@ import re
 from types import ModuleType
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..experiment import Experiment, get_logger
 from ..metrics import as_number
+from ..serdes import _is_torch_tensor
 
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
 _key_cache: dict[tuple[str, str], str] = {}  # (prefix, framework name) -> clean key
@@ -94,6 +97,9 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
         return [plain_params(v, _depth + 1) for v in items]
     if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # NumPy / torch scalars
         return plain_params(obj.item(), _depth + 1)
+    array = _numeric_array(obj)
+    if array is not None:  # params.json stores arrays whole (their text form is cut with '...')
+        return array
     for attr in ("to_dict", "_asdict"):
         fn = getattr(obj, attr, None)
         if callable(fn):
@@ -112,6 +118,19 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
     if isinstance(obj, enum.Enum):
         return plain_params(obj.value, _depth + 1)
     return str(obj)
+
+
+def _numeric_array(obj: Any) -> np.ndarray | None:
+    """A copy of a NumPy array or tensor of numbers (what params.json stores), else None."""
+    if _is_torch_tensor(obj):
+        tensor = obj.detach().cpu()
+        try:
+            obj = tensor.numpy()
+        except TypeError:  # a dtype NumPy lacks (bfloat16)
+            obj = tensor.float().numpy()
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf" and obj.dtype.itemsize <= 8:
+        return obj.copy()
+    return None
 
 
 class RunSession:
