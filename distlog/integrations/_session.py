@@ -19,6 +19,7 @@ import numpy as np
 
 from ..experiment import Experiment, get_logger
 from ..metrics import as_number
+from ..params import deep_merge
 from ..serdes import _is_torch_tensor
 
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
@@ -205,7 +206,7 @@ class RunSession:
         if self.is_open:
             self.run.params.extend(plain)
         else:
-            self._pending_params.update(plain)
+            self._pending_params = deep_merge(self._pending_params, plain)
 
     def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "",
                 tolerant: bool = True) -> None:
