@@ -184,3 +184,16 @@ def test_two_loggers_share_a_trainer(tmp_path):
     assert a.callback.state_key != b.callback.state_key
     for where in ("a", "b"):
         assert _rows(distlog.open_run(tmp_path / where / "e" / "r"), "v") == [(0, 0.0, 1), (1, 1.0, 1)]
+
+
+def test_each_trainer_sets_its_own_flush_period(tmp_path):
+    # direct collects merge over the Trainer's log_every_n_steps: the second Trainer's, not the first's
+    def log_train(m, i):
+        m.logger.experiment.metrics("train").collect(x=float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    model = Tiny(log_train)
+    _trainer(logger, log_every_n_steps=4).fit(model, _data(4))
+    assert _rows(_open(tmp_path), "train/x") == [(3, 1.5, 4)]
+    _trainer(logger, log_every_n_steps=1, max_epochs=2).fit(model, _data(4))
+    assert _rows(_open(tmp_path), "train/x") == [(s, float(s), 1) for s in range(8)]

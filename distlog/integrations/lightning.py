@@ -227,7 +227,8 @@ class DistlogCallback(Callback):
 
     def __init__(self, logger: DistlogLogger, flush_every_n_steps: int | None = None) -> None:
         self._logger = logger
-        self._every = flush_every_n_steps
+        self._every_n_steps = flush_every_n_steps  # as given (None: each Trainer's log_every_n_steps)
+        self._every = 1  # the period of the Trainer being served (set in setup)
         self._trainer: Any = None
         self._exception: BaseException | None = None
         self._log_step: int | None = None  # the step of log_metrics values not flushed yet
@@ -266,7 +267,7 @@ class DistlogCallback(Callback):
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._trainer = trainer
-        self._every = self._every or max(1, int(trainer.log_every_n_steps or 1))
+        self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
         self._log_step = self._epoch_step = self._period_start = None
         self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
         if stage != "fit":  # validate / test / predict add rows: nothing stored is rewound
