@@ -197,3 +197,24 @@ def test_each_trainer_sets_its_own_flush_period(tmp_path):
     assert _rows(_open(tmp_path), "train/x") == [(3, 1.5, 4)]
     _trainer(logger, log_every_n_steps=1, max_epochs=2).fit(model, _data(4))
     assert _rows(_open(tmp_path), "train/x") == [(s, float(s), 1) for s in range(8)]
+
+
+def test_fitting_again_after_validate_keeps_its_rows(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    def log_val(m, i):
+        m.log("val_v", 7.0 + m.current_epoch)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    model = Tiny(log_train, log_val)
+    trainer = _trainer(logger, log_every_n_steps=1)
+    trainer.fit(model, _data(4))
+    trainer.validate(model, _data(2))  # appended at the step the fit reached
+    assert _rows(_open(tmp_path), "val_v") == [(4, 8.0, 1)]
+    trainer.fit_loop.max_epochs = 2
+    trainer.fit(model, _data(4))  # continues the same Trainer: no checkpoint, nothing to rewind
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 3
+    assert _rows(run, "val_v") == [(4, 8.0, 1)]
+    assert _rows(run, "v") == [(s, float(s), 1) for s in range(8)]

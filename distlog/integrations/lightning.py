@@ -286,11 +286,13 @@ class DistlogCallback(Callback):
                 "that ran fit() (it logs at the step the fit reached) to add rows to those series")
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        # after the checkpoint is restored: the next logged step is global_step; drop stored rows
-        # past the checkpoint (a crashed attempt may have written them) so no step repeats
+        # after a checkpoint is restored: the next logged step is global_step; drop stored rows
+        # past the checkpoint (a crashed attempt may have written them) so no step repeats. A
+        # Trainer that fits again without one (after validate(), say) rewinds no row at once:
+        # each series is rewound at its first new row, keeping what validate() appended
         session = self._logger._session
         self._period_start = self._logging_step(trainer)
-        if trainer.global_step > 0 and session.is_open:
+        if trainer.ckpt_path and trainer.global_step > 0 and session.is_open:
             step = trainer.global_step - 1
             if session.set_resume_step(step):
                 session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step}; "
