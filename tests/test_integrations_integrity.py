@@ -113,6 +113,19 @@ def test_an_epoch_metric_beside_validation_under_ddp(tmp_path):
     assert _rows(run, "epoch") == [(3, 0.0, 2), (7, 1.0, 2)]
 
 
+@pytest.mark.timeout(400)
+def test_a_rank_zero_only_value_under_ddp_is_flushed_by_every_rank(tmp_path):
+    # rank 0 alone logs r0_stat at each epoch's end: every rank still flushes at the same points
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_epochs.py"), str(root), str(out), "--devices", "2", "--rank-zero-stat"],
+               tmp_path)
+    run = distlog.open_run(root / "ep" / "ddp")
+    assert (run.info.status, run.info.world_size) == ("completed", 2)
+    assert _rows(run, "r0_stat") == [(3, 0.0, 1), (7, 1.0, 1)]
+    assert [(s, c) for s, _, c in _rows(run, "val_v")] == [(3, 2), (7, 2)]
+    assert "train_v" not in run.metrics.keys()
+
+
 def test_direct_collects_under_gradient_accumulation_keep_every_value(tmp_path):
     def log_train(m, i):
         m.logger.experiment.metrics("train").collect(x=float(i))
