@@ -231,3 +231,37 @@ def test_fitting_again_after_validate_keeps_its_rows(tmp_path):
     assert [a["status"] for a in run.info.attempts] == ["completed"] * 3
     assert _rows(run, "val_v") == [(4, 8.0, 1)]
     assert _rows(run, "v") == [(s, float(s), 1) for s in range(8)]
+
+
+def test_logging_after_fit_reopens_the_run_in_one_process(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(2))  # closes the run
+    logger.log_hyperparams({"best_ckpt": "x.ckpt", "final": {"acc": 0.9}})  # the usual after-fit calls
+    logger.log_metrics({"final_acc": 0.9, "v": 0.5}, step=100)
+    logger.finalize("success")
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    assert run.params == {"best_ckpt": "x.ckpt", "final": {"acc": 0.9}}
+    assert _rows(run, "final_acc") == [(100, 0.9, 1)]
+    assert _rows(run, "v") == [(0, 0.0, 1), (1, 1.0, 1), (100, 0.5, 1)]  # appended: nothing rewound
+
+
+def test_logging_after_the_run_closed_with_several_ranks_warns_once(tmp_path, monkeypatch):
+    from distlog.integrations import _session
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    logger.experiment  # noqa: B018 - opens the run
+    logger.finalize("success")
+    monkeypatch.setattr(_session, "world_size", lambda: 2)  # reopening would be a collective
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger.log_hyperparams({"lr": 0.1})
+        logger.log_metrics({"acc": 0.9}, step=3)
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1 and "params given after run e/r closed were not stored" in msgs[0]
+    assert "logger.experiment" in msgs[0]
+    assert not logger._session.is_open and logger._session._pending_metrics == []
+    assert _open(tmp_path).params == {}

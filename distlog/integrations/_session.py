@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..comm import dist_state
 from ..experiment import Experiment, get_logger
 from ..metrics import as_number
 from ..params import deep_merge
@@ -134,6 +135,11 @@ def _numeric_array(obj: Any) -> np.ndarray | None:
     return None
 
 
+def world_size() -> int:
+    state = dist_state()
+    return 1 if state is None else state[1]
+
+
 class RunSession:
     """One distlog run driven by a framework: opened on every rank, reopened (same run id, a new
     attempt) when the framework starts another stage after closing it."""
@@ -150,6 +156,7 @@ class RunSession:
         self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
         self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
         self._unstored: set[str] = set()  # keys of values left out, already reported
+        self._warned_closed = False  # values after the run closed were dropped, and said so
 
     @property
     def run(self) -> Any:
@@ -203,9 +210,9 @@ class RunSession:
     def add_params(self, params: Mapping[str, Any]) -> None:
         """Deep-merge ``params`` into the run's params (kept until the run opens)."""
         plain = plain_params(dict(params))
-        if self.is_open:
+        if self._reopened("params"):
             self.run.params.extend(plain)
-        else:
+        elif not self.opened:
             self._pending_params = deep_merge(self._pending_params, plain)
 
     def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "",
@@ -217,9 +224,11 @@ class RunSession:
         vals = self._numeric(values, prefix)
         if not vals:
             return
-        if not self.is_open:
-            self._pending_metrics.append((step, vals))
-        elif not tolerant:
+        if not self.is_open and not self._reopened("metric values"):
+            if not self.opened:  # kept until the run opens
+                self._pending_metrics.append((step, vals))
+            return
+        if not tolerant:
             self.run.metrics.collect(vals, step=step)
         elif self._accepted.issuperset(vals):
             self.run.metrics.collect(vals, step=step)  # keys accepted before, numbers: cannot fail
@@ -231,6 +240,27 @@ class RunSession:
                     self._accepted.add(k)
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
+
+    def _reopened(self, what: str) -> bool:
+        """Whether the run is open for values arriving now. After it closed (the framework's
+        end, then more logging), one process reopens it as an attempt that only appends; with
+        several ranks reopening is a collective this one rank cannot start: the values are
+        dropped, and the first time that is said."""
+        if self.is_open or not self.opened:
+            return self.is_open
+        if world_size() == 1:
+            self.open(append=True)
+            return True
+        if not self._warned_closed:
+            self._warned_closed = True
+            import warnings
+
+            warnings.warn(
+                f"distlog: {what} given after run {self.experiment_name}/{self.run_id} closed were not "
+                "stored: with several ranks, reopening the run is a collective. Open it again on every "
+                "rank first (Lightning: access logger.experiment; Accelerate: tracker.open()), then "
+                "log; close it on every rank when done", stacklevel=3)
+        return False
 
     def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "", tolerant: bool = True) -> None:
         """Write this rank's numeric ``values`` now (no reduction, no communication). A key
