@@ -265,3 +265,23 @@ def test_logging_after_the_run_closed_with_several_ranks_warns_once(tmp_path, mo
     assert "logger.experiment" in msgs[0]
     assert not logger._session.is_open and logger._session._pending_metrics == []
     assert _open(tmp_path).params == {}
+
+
+def test_slurm_requeue_finalize_marks_the_run_preempted(tmp_path):
+    # Lightning's SLURM auto-requeue handler calls logger.finalize("finished") mid-fit, then the
+    # fit goes on until the job is stopped (called here as the handler does, without scontrol)
+    at_signal = {}
+
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+        if m.global_step == 2 and not at_signal:
+            for lg in m.trainer.loggers:
+                lg.finalize("finished")
+            at_signal.update(json.loads((tmp_path / "e" / "r" / "run.json").read_text()))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(6))
+    assert (at_signal["status"], at_signal.get("error")) == ("preempted", None)
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["preempted", "completed"]
+    assert _rows(run, "v") == [(s, float(s), 1) for s in range(6)]  # nothing logged after it is lost

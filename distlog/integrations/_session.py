@@ -190,12 +190,16 @@ class RunSession:
         self._pending_metrics = []
         return run
 
-    def close(self, ok: bool = True, reason: str | None = None, exc: BaseException | None = None) -> None:
+    def close(self, ok: bool = True, reason: str | None = None, exc: BaseException | None = None,
+              preempted: bool = False) -> None:
         """Close the run. ``ok``: a final flush on every rank (every rank must call it);
-        otherwise a local close marking the run failed (peers may be gone)."""
+        otherwise a local close marking the run failed (peers may be gone). ``preempted``
+        (with ``ok``): the job is stopped to be requeued; the attempt ends ``preempted``."""
         if not self.is_open:
             return
         if ok:
+            if preempted:
+                self.run.stop_requested = True  # agreed by every rank at the final flush
             try:  # what distlog refuses in the last window is dropped with a warning, as
                 self.flush()  # at every flush from a hook: closing never ends the program
             except BaseException as e:

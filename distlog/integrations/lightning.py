@@ -190,9 +190,12 @@ class DistlogLogger(Logger):
 
     def finalize(self, status: str) -> None:
         """Close the run: ``"success"`` → ``completed`` (a final flush on every rank, as
-        Lightning calls this on every rank), anything else → ``failed`` without collectives."""
-        if status == "success":
-            self._session.close(ok=True)
+        Lightning calls this on every rank); ``"finished"`` (Lightning's SLURM auto-requeue
+        handler, on every rank) → ``preempted``, with the final flush; anything else →
+        ``failed`` without collectives. Values logged after it reopen the run (see
+        ``RunSession.collect``)."""
+        if status in ("success", "finished"):
+            self._session.close(ok=True, preempted=status == "finished")
         else:
             self._session.close(ok=False, reason=f"Lightning finalized the run with status {status!r}",
                                 exc=self.callback._exception)
