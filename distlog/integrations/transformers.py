@@ -83,10 +83,13 @@ class DistlogCallback(TrainerCallback):
         # (``trainer.evaluate()``, after training or in a new process) only appends rows
         resume = int(state.global_step) if training and state.global_step else None
         run = self.session.open(resume_step=resume, append=not training)
-        params: dict[str, Any] = {"args": args.to_dict()}
-        config = getattr(model, "config", None)
-        if config is not None and hasattr(config, "to_dict"):
-            params["model_config"] = config.to_dict()
+        if training:
+            params: dict[str, Any] = {"args": args.to_dict()}
+            config = getattr(model, "config", None)
+            if config is not None and hasattr(config, "to_dict"):
+                params["model_config"] = config.to_dict()
+        else:  # the training's own ``args`` stay as they were
+            params = {"eval_args": args.to_dict()}
         self.session.add_params(params)
         if resume:
             run.logs.info(f"resumed at global step {resume}; series rewound to step {resume}")
