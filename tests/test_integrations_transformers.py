@@ -114,3 +114,23 @@ def test_an_evaluation_keeps_the_trainings_args(tmp_path):
     assert (run.params["args"]["learning_rate"], run.params["args"]["max_steps"]) == (1e-3, 4)
     assert run.params["eval_args"]["max_steps"] == -1
     assert list(run.metrics.numpy("eval/loss")["step"]) == [0]  # a new Trainer evaluates at step 0
+
+
+def test_training_after_an_evaluation_gets_its_own_attempt(tmp_path):
+    from distlog.integrations.transformers import DistlogCallback
+
+    def baseline_then_train(lr):
+        trainer = _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "r"), learning_rate=lr)
+        trainer.evaluate()  # a baseline before training
+        trainer.train()
+        return _losses(trainer)
+
+    baseline_then_train(5e-5)
+    second = baseline_then_train(5e-1)  # the script run again into the same run: replaces the rows
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 4  # eval, train, eval, train
+    rows = run.metrics.numpy("train/loss")
+    assert list(rows["step"]) == [s for s, _ in second]
+    np.testing.assert_allclose(rows["mean"], [v for _, v in second], rtol=1e-6)
+    assert run.params["args"]["learning_rate"] == 5e-1
+    assert [r.message for r in run.logs.query(level="WARNING", grep="refused")] == []
