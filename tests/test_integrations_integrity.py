@@ -113,6 +113,19 @@ def test_an_epoch_metric_beside_validation_under_ddp(tmp_path):
     assert _rows(run, "epoch") == [(3, 0.0, 2), (7, 1.0, 2)]
 
 
+@pytest.mark.timeout(400)
+def test_a_rank_zero_only_value_under_ddp_is_flushed_by_every_rank(tmp_path):
+    # rank 0 alone logs r0_stat at each epoch's end: every rank still flushes at the same points
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_epochs.py"), str(root), str(out), "--devices", "2", "--rank-zero-stat"],
+               tmp_path)
+    run = distlog.open_run(root / "ep" / "ddp")
+    assert (run.info.status, run.info.world_size) == ("completed", 2)
+    assert _rows(run, "r0_stat") == [(3, 0.0, 1), (7, 1.0, 1)]
+    assert [(s, c) for s, _, c in _rows(run, "val_v")] == [(3, 2), (7, 2)]
+    assert "train_v" not in run.metrics.keys()
+
+
 def test_direct_collects_under_gradient_accumulation_keep_every_value(tmp_path):
     def log_train(m, i):
         m.logger.experiment.metrics("train").collect(x=float(i))
@@ -184,3 +197,91 @@ def test_two_loggers_share_a_trainer(tmp_path):
     assert a.callback.state_key != b.callback.state_key
     for where in ("a", "b"):
         assert _rows(distlog.open_run(tmp_path / where / "e" / "r"), "v") == [(0, 0.0, 1), (1, 1.0, 1)]
+
+
+def test_each_trainer_sets_its_own_flush_period(tmp_path):
+    # direct collects merge over the Trainer's log_every_n_steps: the second Trainer's, not the first's
+    def log_train(m, i):
+        m.logger.experiment.metrics("train").collect(x=float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    model = Tiny(log_train)
+    _trainer(logger, log_every_n_steps=4).fit(model, _data(4))
+    assert _rows(_open(tmp_path), "train/x") == [(3, 1.5, 4)]
+    _trainer(logger, log_every_n_steps=1, max_epochs=2).fit(model, _data(4))
+    assert _rows(_open(tmp_path), "train/x") == [(s, float(s), 1) for s in range(8)]
+
+
+def test_fitting_again_after_validate_keeps_its_rows(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    def log_val(m, i):
+        m.log("val_v", 7.0 + m.current_epoch)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    model = Tiny(log_train, log_val)
+    trainer = _trainer(logger, log_every_n_steps=1)
+    trainer.fit(model, _data(4))
+    trainer.validate(model, _data(2))  # appended at the step the fit reached
+    assert _rows(_open(tmp_path), "val_v") == [(4, 8.0, 1)]
+    trainer.fit_loop.max_epochs = 2
+    trainer.fit(model, _data(4))  # continues the same Trainer: no checkpoint, nothing to rewind
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 3
+    assert _rows(run, "val_v") == [(4, 8.0, 1)]
+    assert _rows(run, "v") == [(s, float(s), 1) for s in range(8)]
+
+
+def test_logging_after_fit_reopens_the_run_in_one_process(tmp_path):
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(2))  # closes the run
+    logger.log_hyperparams({"best_ckpt": "x.ckpt", "final": {"acc": 0.9}})  # the usual after-fit calls
+    logger.log_metrics({"final_acc": 0.9, "v": 0.5}, step=100)
+    logger.finalize("success")
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    assert run.params == {"best_ckpt": "x.ckpt", "final": {"acc": 0.9}}
+    assert _rows(run, "final_acc") == [(100, 0.9, 1)]
+    assert _rows(run, "v") == [(0, 0.0, 1), (1, 1.0, 1), (100, 0.5, 1)]  # appended: nothing rewound
+
+
+def test_logging_after_the_run_closed_with_several_ranks_warns_once(tmp_path, monkeypatch):
+    from distlog.integrations import _session
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    logger.experiment  # noqa: B018 - opens the run
+    logger.finalize("success")
+    monkeypatch.setattr(_session, "world_size", lambda: 2)  # reopening would be a collective
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger.log_hyperparams({"lr": 0.1})
+        logger.log_metrics({"acc": 0.9}, step=3)
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1 and "params given after run e/r closed were not stored" in msgs[0]
+    assert "logger.experiment" in msgs[0]
+    assert not logger._session.is_open and logger._session._pending_metrics == []
+    assert _open(tmp_path).params == {}
+
+
+def test_slurm_requeue_finalize_marks_the_run_preempted(tmp_path):
+    # Lightning's SLURM auto-requeue handler calls logger.finalize("finished") mid-fit, then the
+    # fit goes on until the job is stopped (called here as the handler does, without scontrol)
+    at_signal = {}
+
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+        if m.global_step == 2 and not at_signal:
+            for lg in m.trainer.loggers:
+                lg.finalize("finished")
+            at_signal.update(json.loads((tmp_path / "e" / "r" / "run.json").read_text()))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(6))
+    assert (at_signal["status"], at_signal.get("error")) == ("preempted", None)
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["preempted", "completed"]
+    assert _rows(run, "v") == [(s, float(s), 1) for s in range(6)]  # nothing logged after it is lost

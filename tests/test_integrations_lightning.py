@@ -140,3 +140,35 @@ def test_logger_api_without_a_trainer(tmp_path):
     failed.finalize("failed")
     info = distlog.open_run(tmp_path / "x" / "bad").info
     assert info.status == "failed" and "status 'failed'" in info.error["message"]
+
+
+def test_array_hyperparameters_are_stored_whole(tmp_path):
+    import torch
+
+    from distlog.integrations.lightning import DistlogLogger
+
+    weights, mask = np.linspace(0.0, 1.0, 2000), torch.arange(1500)
+    logger = DistlogLogger(str(tmp_path), name="x", version="arr")
+    logger.experiment  # noqa: B018 - opens the run
+    logger.log_hyperparams({"class_weights": weights, "mask": mask, "w": torch.ones(3, requires_grad=True),
+                            "half": torch.ones(2, dtype=torch.bfloat16), "z": np.array([1j])})
+    logger.finalize("success")
+    params = distlog.open_run(tmp_path / "x" / "arr").params
+    np.testing.assert_array_equal(params["class_weights"], weights)  # not their '...'-cut text
+    np.testing.assert_array_equal(params["mask"], mask.numpy())
+    np.testing.assert_array_equal(params["w"], np.ones(3, dtype=np.float32))
+    np.testing.assert_array_equal(params["half"], np.ones(2, dtype=np.float32))
+    assert params["z"] == str(np.array([1j]))  # what params.json cannot hold: its text, as before
+
+
+def test_params_before_the_run_opens_are_merged_deeply(tmp_path):
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="x", version="deep")
+    logger.log_hyperparams({"optim": {"lr": 0.1}, "seed": 1})  # before the run opens: kept
+    logger.log_hyperparams({"optim": {"momentum": 0.9}})
+    logger.experiment  # noqa: B018 - opens the run
+    logger.log_hyperparams({"optim": {"nesterov": True}})
+    logger.finalize("success")
+    params = distlog.open_run(tmp_path / "x" / "deep").params
+    assert params == {"optim": {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "seed": 1}

@@ -79,3 +79,58 @@ def test_resume_from_checkpoint_rewinds_the_series(tmp_path):
     expected = {h["step"]: h["loss"] for h in first if "loss" in h and h["step"] <= 2}
     expected |= {h["step"]: h["loss"] for h in second if "loss" in h}
     np.testing.assert_allclose(rows["mean"], [expected[s] for s in (1, 2, 3, 4)], rtol=1e-6)
+
+
+def _tiny_trainer(out, callback, **kw):
+    """A tiny in-process Trainer (model from a config, no downloads) logging every step."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    from integration_scripts.hf_train import Data
+
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=16, max_position_embeddings=16, num_labels=2)
+    torch.manual_seed(0)
+    kw = {"per_device_train_batch_size": 2, "per_device_eval_batch_size": 4, "max_steps": 4, "logging_steps": 1,
+          "save_strategy": "no", "eval_strategy": "no", "use_cpu": True, "disable_tqdm": True, "seed": 0,
+          "report_to": "none", "dataloader_num_workers": 0, **kw}
+    return Trainer(model=BertForSequenceClassification(cfg), args=TrainingArguments(output_dir=str(out), **kw),
+                   train_dataset=Data(32, 1), eval_dataset=Data(8, 2), callbacks=[callback])
+
+
+def _losses(trainer) -> list[tuple[int, float]]:
+    return [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+
+
+def test_an_evaluation_keeps_the_trainings_args(tmp_path):
+    from distlog.integrations.transformers import DistlogCallback
+
+    _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "r"), learning_rate=1e-3).train()
+    evaluating = DistlogCallback(tmp_path, "hf", "r")  # later: an evaluation script, same run id
+    _tiny_trainer(tmp_path / "o", evaluating, max_steps=-1).evaluate()
+    evaluating.close()
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    assert (run.params["args"]["learning_rate"], run.params["args"]["max_steps"]) == (1e-3, 4)
+    assert run.params["eval_args"]["max_steps"] == -1
+    assert list(run.metrics.numpy("eval/loss")["step"]) == [0]  # a new Trainer evaluates at step 0
+
+
+def test_training_after_an_evaluation_gets_its_own_attempt(tmp_path):
+    from distlog.integrations.transformers import DistlogCallback
+
+    def baseline_then_train(lr):
+        trainer = _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "r"), learning_rate=lr)
+        trainer.evaluate()  # a baseline before training
+        trainer.train()
+        return _losses(trainer)
+
+    baseline_then_train(5e-5)
+    second = baseline_then_train(5e-1)  # the script run again into the same run: replaces the rows
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 4  # eval, train, eval, train
+    rows = run.metrics.numpy("train/loss")
+    assert list(rows["step"]) == [s for s, _ in second]
+    np.testing.assert_allclose(rows["mean"], [v for _, v in second], rtol=1e-6)
+    assert run.params["args"]["learning_rate"] == 5e-1
+    assert [r.message for r in run.logs.query(level="WARNING", grep="refused")] == []

@@ -15,8 +15,13 @@ import re
 from types import ModuleType
 from typing import Any, Mapping
 
+import numpy as np
+
+from ..comm import dist_state
 from ..experiment import Experiment, get_logger
 from ..metrics import as_number
+from ..params import deep_merge
+from ..serdes import _is_torch_tensor
 
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
 _key_cache: dict[tuple[str, str], str] = {}  # (prefix, framework name) -> clean key
@@ -94,6 +99,9 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
         return [plain_params(v, _depth + 1) for v in items]
     if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # NumPy / torch scalars
         return plain_params(obj.item(), _depth + 1)
+    array = _numeric_array(obj)
+    if array is not None:  # params.json stores arrays whole (their text form is cut with '...')
+        return array
     for attr in ("to_dict", "_asdict"):
         fn = getattr(obj, attr, None)
         if callable(fn):
@@ -114,6 +122,24 @@ def plain_params(obj: Any, _depth: int = 0) -> Any:
     return str(obj)
 
 
+def _numeric_array(obj: Any) -> np.ndarray | None:
+    """A copy of a NumPy array or tensor of numbers (what params.json stores), else None."""
+    if _is_torch_tensor(obj):
+        tensor = obj.detach().cpu()
+        try:
+            obj = tensor.numpy()
+        except TypeError:  # a dtype NumPy lacks (bfloat16)
+            obj = tensor.float().numpy()
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf" and obj.dtype.itemsize <= 8:
+        return obj.copy()
+    return None
+
+
+def world_size() -> int:
+    state = dist_state()
+    return 1 if state is None else state[1]
+
+
 class RunSession:
     """One distlog run driven by a framework: opened on every rank, reopened (same run id, a new
     attempt) when the framework starts another stage after closing it."""
@@ -130,6 +156,7 @@ class RunSession:
         self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
         self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
         self._unstored: set[str] = set()  # keys of values left out, already reported
+        self._warned_closed = False  # values after the run closed were dropped, and said so
 
     @property
     def run(self) -> Any:
@@ -163,12 +190,16 @@ class RunSession:
         self._pending_metrics = []
         return run
 
-    def close(self, ok: bool = True, reason: str | None = None, exc: BaseException | None = None) -> None:
+    def close(self, ok: bool = True, reason: str | None = None, exc: BaseException | None = None,
+              preempted: bool = False) -> None:
         """Close the run. ``ok``: a final flush on every rank (every rank must call it);
-        otherwise a local close marking the run failed (peers may be gone)."""
+        otherwise a local close marking the run failed (peers may be gone). ``preempted``
+        (with ``ok``): the job is stopped to be requeued; the attempt ends ``preempted``."""
         if not self.is_open:
             return
         if ok:
+            if preempted:
+                self.run.stop_requested = True  # agreed by every rank at the final flush
             try:  # what distlog refuses in the last window is dropped with a warning, as
                 self.flush()  # at every flush from a hook: closing never ends the program
             except BaseException as e:
@@ -183,10 +214,10 @@ class RunSession:
     def add_params(self, params: Mapping[str, Any]) -> None:
         """Deep-merge ``params`` into the run's params (kept until the run opens)."""
         plain = plain_params(dict(params))
-        if self.is_open:
+        if self._reopened("params"):
             self.run.params.extend(plain)
-        else:
-            self._pending_params.update(plain)
+        elif not self.opened:
+            self._pending_params = deep_merge(self._pending_params, plain)
 
     def collect(self, step: int | None, values: Mapping[str, Any], prefix: str = "",
                 tolerant: bool = True) -> None:
@@ -197,9 +228,11 @@ class RunSession:
         vals = self._numeric(values, prefix)
         if not vals:
             return
-        if not self.is_open:
-            self._pending_metrics.append((step, vals))
-        elif not tolerant:
+        if not self.is_open and not self._reopened("metric values"):
+            if not self.opened:  # kept until the run opens
+                self._pending_metrics.append((step, vals))
+            return
+        if not tolerant:
             self.run.metrics.collect(vals, step=step)
         elif self._accepted.issuperset(vals):
             self.run.metrics.collect(vals, step=step)  # keys accepted before, numbers: cannot fail
@@ -211,6 +244,27 @@ class RunSession:
                     self._accepted.add(k)
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
+
+    def _reopened(self, what: str) -> bool:
+        """Whether the run is open for values arriving now. After it closed (the framework's
+        end, then more logging), one process reopens it as an attempt that only appends; with
+        several ranks reopening is a collective this one rank cannot start: the values are
+        dropped, and the first time that is said."""
+        if self.is_open or not self.opened:
+            return self.is_open
+        if world_size() == 1:
+            self.open(append=True)
+            return True
+        if not self._warned_closed:
+            self._warned_closed = True
+            import warnings
+
+            warnings.warn(
+                f"distlog: {what} given after run {self.experiment_name}/{self.run_id} closed were not "
+                "stored: with several ranks, reopening the run is a collective. Open it again on every "
+                "rank first (Lightning: access logger.experiment; Accelerate: tracker.open()), then "
+                "log; close it on every rank when done", stacklevel=3)
+        return False
 
     def log(self, step: int | None, values: Mapping[str, Any], prefix: str = "", tolerant: bool = True) -> None:
         """Write this rank's numeric ``values`` now (no reduction, no communication). A key

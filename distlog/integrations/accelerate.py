@@ -18,17 +18,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..comm import dist_state
 from ..errors import RunStateError
-from ._session import RunSession, require
+from ._session import RunSession, require, world_size
 
 _acc = require("accelerate", "accelerate")
 from accelerate.tracking import GeneralTracker  # noqa: E402
-
-
-def _world_size() -> int:
-    state = dist_state()
-    return 1 if state is None else state[1]
 
 
 class DistlogTracker(GeneralTracker):
@@ -58,7 +52,7 @@ class DistlogTracker(GeneralTracker):
     def _need_open(self, what: str) -> None:
         if self.session.is_open:
             return
-        if _world_size() == 1:
+        if world_size() == 1:
             self.session.open()
             return
         raise RunStateError(
@@ -89,7 +83,7 @@ class DistlogTracker(GeneralTracker):
 
     # ---- GeneralTracker (main process only, as Accelerate calls it) --------------------------
     def start(self) -> None:
-        if _world_size() == 1:
+        if world_size() == 1:
             self.session.open()
 
     def store_init_configuration(self, values: dict) -> None:
@@ -104,7 +98,7 @@ class DistlogTracker(GeneralTracker):
     def finish(self) -> None:
         """``accelerator.end_training``: closes the run in one process; with several ranks
         ``close()`` must already have run on every rank (this rank alone cannot flush)."""
-        if _world_size() == 1:
+        if world_size() == 1:
             self.session.close(ok=True)
         elif self.session.is_open:
             self.session.run.logs.warning(

@@ -5,11 +5,12 @@ setup hook, after the process group exists; that access opens the distlog run (a
 ``log_metrics`` is called by Lightning on every rank with that rank's own values (the built-in
 loggers throw away all but rank 0's): here they are *collected*, and flushed at symmetric
 points so each row is reduced over every rank's values with distlog's two collectives instead
-of one ``sync_dist`` collective per metric. A flush window never holds values Lightning logged
-at two steps: ``log_metrics`` flushes first when its step moves off the window's (every rank
-sees the same steps, so every rank flushes there), and ``logger.callback`` flushes every
-``flush_every_n_steps`` optimizer steps, after validation and testing, before a checkpoint and
-when training ends. The ``epoch`` entry Lightning adds to each call is kept once per step.
+of one ``sync_dist`` collective per metric. ``log_metrics`` only collects (a rank may log what
+the others do not: ``rank_zero_only=True``); ``logger.callback`` flushes at points decided from
+what every rank knows alike, so a flush window never holds values Lightning logged at two
+steps: when the step Lightning logged at moves on, every ``flush_every_n_steps`` optimizer
+steps, after validation and testing, before a checkpoint and when training ends. The ``epoch``
+entry Lightning adds to each call is kept once per step.
 
 ``self.logger.experiment`` inside a ``LightningModule`` is the distlog ``Experiment``:
 ``self.logger.experiment.metrics("train").collect(loss=loss.detach())`` in ``training_step``
@@ -143,33 +144,43 @@ class DistlogLogger(Logger):
         self._session.add_params(params)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Collect this rank's values; they are reduced over every rank at the next flush.
+        """Collect this rank's values at ``step``; they are reduced over every rank at the next
+        flush of ``logger.callback``, which flushes at points every rank reaches together (a
+        rank may log what the others do not: ``self.log(..., rank_zero_only=True)``).
 
-        Lightning calls this on every rank with the same steps; when ``step`` moves off the
-        step of the values already collected, those are flushed first (a collective, alike
-        on every rank: decided by the step alone), so a row never mixes two of Lightning's
-        steps. Call it on every rank too (``log`` of the experiment's metrics is the call for
-        rank 0's values alone)."""
+        Without the callback in the Trainer, values already collected are flushed when
+        ``step`` moves off their step (a collective), so every rank must log the same steps."""
         session = self._session
         cb = self.callback
         if step is not None and session.is_open:
             step = int(step)
-            if cb._log_step is not None and step != cb._log_step:
-                cb._flush(cb._trainer)
-            if "epoch" in metrics and cb._epoch_step == step:
-                # Lightning adds the epoch to each call: validation's and the training epoch's
-                # end at one step would give that step's ``epoch`` row twice
-                metrics = {k: v for k, v in metrics.items() if k != "epoch"}
-            elif "epoch" in metrics:
-                cb._epoch_step = step
-            cb._log_step = step
-        session.collect(step, metrics, self._prefix)
+            if cb._trainer is None:
+                if cb._log_step is not None and step != cb._log_step:
+                    cb._flush(None)
+                cb._log_step = step
+            elif cb._batch_step is not None and step > cb._batch_step:
+                # logged at the next batch's step before the callback's on_train_batch_start
+                # (another callback's hook): held until that flush, which writes this step's row
+                cb._held.append((step, metrics))
+                return
+        self._collect(step, metrics)
         if cb._trainer is None and not self._warned and session.is_open:
             self._warned = True
             session.run.logs.warning(
                 "DistlogLogger's callback is not in the Trainer: rows are written when Lightning "
                 "logs at a new step and when the fit ends; checkpoints do not commit them and a "
                 "resumed fit does not rewind the series. Pass Trainer(..., callbacks=[logger.callback])")
+
+    def _collect(self, step: int | None, metrics: Mapping[str, float]) -> None:
+        cb = self.callback
+        if step is not None and "epoch" in metrics:
+            if cb._epoch_step == step:
+                # Lightning adds the epoch to each call: validation's and the training epoch's
+                # end at one step would give that step's ``epoch`` row twice
+                metrics = {k: v for k, v in metrics.items() if k != "epoch"}
+            else:
+                cb._epoch_step = step
+        self._session.collect(step, metrics, self._prefix)
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Not supported (distlog stores no model graphs); a no-op."""
@@ -179,9 +190,12 @@ class DistlogLogger(Logger):
 
     def finalize(self, status: str) -> None:
         """Close the run: ``"success"`` → ``completed`` (a final flush on every rank, as
-        Lightning calls this on every rank), anything else → ``failed`` without collectives."""
-        if status == "success":
-            self._session.close(ok=True)
+        Lightning calls this on every rank); ``"finished"`` (Lightning's SLURM auto-requeue
+        handler, on every rank) → ``preempted``, with the final flush; anything else →
+        ``failed`` without collectives. Values logged after it reopen the run (see
+        ``RunSession.collect``)."""
+        if status in ("success", "finished"):
+            self._session.close(ok=True, preempted=status == "finished")
         else:
             self._session.close(ok=False, reason=f"Lightning finalized the run with status {status!r}",
                                 exc=self.callback._exception)
@@ -219,18 +233,22 @@ class DistlogCallback(Callback):
     """Flushes a ``DistlogLogger`` at points every rank reaches together, and keeps the run
     id and step in Lightning checkpoints so a resumed fit rewinds the series.
 
-    Every flush decision depends on Lightning's steps and hooks only (never on which values a
-    rank holds), so every rank flushes at the same points: when Lightning's logging step
-    moves on, every ``flush_every_n_steps`` optimizer steps (for values collected directly
+    Every flush decision depends on Lightning's steps, logging schedule and hooks only (never
+    on which values a rank holds), so every rank flushes at the same points: when the step
+    Lightning logged at moves on, every ``flush_every_n_steps`` optimizer steps (for values collected directly
     in ``training_step``, whose rows merge those steps), after validation and testing, before
     a checkpoint and when training ends."""
 
     def __init__(self, logger: DistlogLogger, flush_every_n_steps: int | None = None) -> None:
         self._logger = logger
-        self._every = flush_every_n_steps
+        self._every_n_steps = flush_every_n_steps  # as given (None: each Trainer's log_every_n_steps)
+        self._every = 1  # the period of the Trainer being served (set in setup)
         self._trainer: Any = None
         self._exception: BaseException | None = None
-        self._log_step: int | None = None  # the step of log_metrics values not flushed yet
+        self._log_step: int | None = None  # without a Trainer: the step of log_metrics values
+        self._batch_step: int | None = None  # the logging step of the training batch under way
+        self._logs_due = False  # Lightning logs at _batch_step before the next batch (every rank)
+        self._held: list[tuple[int, Mapping[str, Any]]] = []  # values logged at the next batch's step
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
         self._period_start: int | None = None  # the logging step of the last periodic flush
         self.last_reduced: Any = None
@@ -266,8 +284,9 @@ class DistlogCallback(Callback):
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._trainer = trainer
-        self._every = self._every or max(1, int(trainer.log_every_n_steps or 1))
-        self._log_step = self._epoch_step = self._period_start = None
+        self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
+        self._log_step = self._epoch_step = self._period_start = self._batch_step = None
+        self._logs_due, self._held = False, []
         self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
         if stage != "fit":  # validate / test / predict add rows: nothing stored is rewound
             self._append_only(trainer, str(getattr(stage, "value", stage)))
@@ -285,11 +304,13 @@ class DistlogCallback(Callback):
                 "that ran fit() (it logs at the step the fit reached) to add rows to those series")
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        # after the checkpoint is restored: the next logged step is global_step; drop stored rows
-        # past the checkpoint (a crashed attempt may have written them) so no step repeats
+        # after a checkpoint is restored: the next logged step is global_step; drop stored rows
+        # past the checkpoint (a crashed attempt may have written them) so no step repeats. A
+        # Trainer that fits again without one (after validate(), say) rewinds no row at once:
+        # each series is rewound at its first new row, keeping what validate() appended
         session = self._logger._session
         self._period_start = self._logging_step(trainer)
-        if trainer.global_step > 0 and session.is_open:
+        if trainer.ckpt_path and trainer.global_step > 0 and session.is_open:
             step = trainer.global_step - 1
             if session.set_resume_step(step):
                 session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step}; "
@@ -298,19 +319,40 @@ class DistlogCallback(Callback):
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
         # next batch collects, writes them without waiting a whole period. Micro-batches of one
-        # optimizer step share its logging step: no flush between them
+        # optimizer step share its logging step: no flush between them. The decision uses what
+        # every rank knows alike (steps, Lightning's logging schedule), never which values a
+        # rank holds: a rank_zero_only value is collected on rank 0 alone
         step = self._logging_step(trainer)
-        moved = self._log_step is not None and step != self._log_step
+        moved = step != self._batch_step
         due = step % self._every == 0 and step != self._period_start
-        if moved or due:
+        if (moved and self._logs_due) or due:
             self._flush(trainer)
         if due:
             self._period_start = step
+        if moved:
+            self._batch_step, self._logs_due = step, False
+        self._release_held()
         run = self._logger._session.run
         if run is not None:
             run.current_step = trainer.global_step  # what a plain ``collect()`` is stamped with
 
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Lightning logs this step's values next if its schedule says so (alike on every rank)
+        connector = getattr(trainer, "_logger_connector", None)
+        if getattr(connector, "should_update_logs", True) or trainer.fast_dev_run:
+            self._logs_due = True
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._logs_due = True  # the epoch's values are logged at its last step after this hook
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, []
+        for step, metrics in held:
+            self._logger._collect(step, metrics)
+
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._batch_step = None
+        self._release_held()
         self._flush(trainer)  # the last epoch's values (logged after on_train_epoch_end)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:

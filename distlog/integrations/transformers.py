@@ -47,7 +47,8 @@ class DistlogCallback(TrainerCallback):
     folders also artifacts with ``log_checkpoints=True``), ``on_train_end`` closes the run.
 
     A later ``trainer.evaluate()`` reopens the same run as a new attempt that only appends
-    rows: nothing stored is rewound, a value at a step its series already has is refused.
+    rows: nothing stored is rewound, a value at a step its series already has is refused. One
+    before ``trainer.train()`` is closed when training begins, which opens its own attempt.
     """
 
     def __init__(self, root: Any = None, experiment: str | None = None, run_id: str | None = None, *,
@@ -56,6 +57,7 @@ class DistlogCallback(TrainerCallback):
         experiment = experiment or os.environ.get("DISTLOG_EXPERIMENT")
         self.session = RunSession(root, experiment, run_id, tags, **options)
         self.log_checkpoints = bool(log_checkpoints)
+        self._training = False  # the open attempt was opened by training (not an evaluation)
         #: the reduced statistics of the latest flush (every rank)
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
@@ -83,15 +85,23 @@ class DistlogCallback(TrainerCallback):
         # (``trainer.evaluate()``, after training or in a new process) only appends rows
         resume = int(state.global_step) if training and state.global_step else None
         run = self.session.open(resume_step=resume, append=not training)
-        params: dict[str, Any] = {"args": args.to_dict()}
-        config = getattr(model, "config", None)
-        if config is not None and hasattr(config, "to_dict"):
-            params["model_config"] = config.to_dict()
+        self._training = training
+        if training:
+            params: dict[str, Any] = {"args": args.to_dict()}
+            config = getattr(model, "config", None)
+            if config is not None and hasattr(config, "to_dict"):
+                params["model_config"] = config.to_dict()
+        else:  # the training's own ``args`` stay as they were
+            params = {"eval_args": args.to_dict()}
         self.session.add_params(params)
         if resume:
             run.logs.info(f"resumed at global step {resume}; series rewound to step {resume}")
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if self.session.is_open and not self._training:
+            # a ``trainer.evaluate()`` before training opened an attempt that only appends:
+            # training gets its own, which rewinds (every rank calls this hook: a collective is safe)
+            self.session.close(ok=True)
         self._open(args, state, model, training=True)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
