@@ -75,3 +75,44 @@ def test_a_resume_on_s3_reads_every_series_at_once(s3_bucket: dict[str, Any], cl
         want = np.where(steps <= CUT, _values(i, steps, 0), _values(i, steps, 1))
         np.testing.assert_array_equal(frame["step"].to_numpy(np.float64), steps)
         np.testing.assert_array_equal(frame["value"].to_numpy(), want)
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("mode", ["rewind", "append"])
+def test_a_resume_reads_each_chunk_once_and_an_appending_attempt_only_the_last(s3_bucket: dict[str, Any],
+                                                                              mode: str) -> None:
+    """Without a checkpoint, a rewinding attempt reads every chunk once at its first row
+    (each chunk's first step then finds the cut without reading the series again: here in the
+    last chunk, which stays decoded; a cut in an earlier chunk reads that one chunk again); an
+    attempt that only appends (an evaluation: ``run.rewind = False``) reads each series' last
+    chunk."""
+    import distlog
+    from support.faultproxy import LatencyProxy
+
+    keys = [f"train/k{i:02d}" for i in range(KEYS)]
+    script = FIRST.format(url=s3_bucket["url"], opts=s3_bucket["storage_options"], chunk=CHUNK, keys=keys,
+                          rows=ROWS, end="exp.close()")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, env={**os.environ, "PYTHONPATH": SRC})
+    first = 2 * CHUNK + 12 if mode == "rewind" else ROWS  # (rewind: a cut inside the last chunk)
+    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.02) as proxy:
+        opts = {**s3_bucket["storage_options"], "endpoint_url": proxy.url}
+        exp = distlog.get_logger(s3_bucket["url"], chunk_rows=CHUNK, telemetry=False, heartbeat_interval=0, **opts)
+        with exp.experiment("e"):
+            exp.start_run("resumed", resume="must")
+        exp.current_run.rewind = mode == "rewind"
+        proxy.reset()
+        for step in range(first, ROWS + 20):
+            exp.metrics.log({k: _values(i, np.float64(step), 1) for i, k in enumerate(keys)}, step=step)
+        exp.metrics.commit()
+        chunks = [p for m, p, *_ in proxy.log if m == "GET" and "/train/" in p and "/c." in p]
+        assert len(chunks) == len(set(chunks)), f"a chunk read twice: {sorted(chunks)}"
+        assert len(chunks) == KEYS * (3 if mode == "rewind" else 1), sorted(chunks)
+        exp.close()
+    run = distlog.open_run(f"{s3_bucket['url']}/e/resumed", **s3_bucket["storage_options"])
+    steps = np.arange(ROWS + 20, dtype=np.float64)
+    for i, k in enumerate(keys):
+        frame = run.metrics.frame(k)
+        np.testing.assert_array_equal(frame["step"].to_numpy(np.float64), steps)
+        np.testing.assert_array_equal(frame["value"].to_numpy(), np.where(steps < first, _values(i, steps, 0),
+                                                                         _values(i, steps, 1)))

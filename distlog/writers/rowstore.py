@@ -234,13 +234,18 @@ class _StoredRows:
         self._chunks: dict[int, np.ndarray | None] = {}  # decoded (None: not on the store)
         self.first_steps: np.ndarray | None = None  # the step of each chunk's first row
 
-    def chunk_paths(self, n: int) -> list[str]:
-        """The store paths (inside the backend) of the chunks holding rows ``[0, n)``."""
-        return [f"{self.path}/{chunk_key(self.doc, i)}" for i in range(-(-min(n, self.length) // self.chunk_rows))]
+    def chunks(self, n: int, last_only: bool = False) -> list[int]:
+        """The chunks holding rows ``[0, n)`` (``last_only``: the one holding row ``n - 1``)."""
+        end = -(-min(n, self.length) // self.chunk_rows)
+        return list(range(end - 1 if last_only and end else 0, end))
 
-    def take(self, blobs: Sequence[bytes | None]) -> None:
-        """The chunks ``0, 1, ...`` as read from the store (None: absent)."""
-        for i, data in enumerate(blobs):
+    def chunk_path(self, i: int) -> str:
+        """Chunk ``i``'s path inside the backend."""
+        return f"{self.path}/{chunk_key(self.doc, i)}"
+
+    def take(self, chunks: dict[int, bytes | None]) -> None:
+        """Chunks as read from the store, by index (None: absent)."""
+        for i, data in chunks.items():
             self._chunks[i] = None if data is None else self._decode(data)
 
     def keep(self, chunks: set[int]) -> None:
@@ -252,7 +257,7 @@ class _StoredRows:
     def _chunk(self, i: int) -> np.ndarray | None:
         if i not in self._chunks:
             try:
-                self._chunks[i] = self._decode(self.backend.read_bytes(f"{self.path}/{chunk_key(self.doc, i)}"))
+                self._chunks[i] = self._decode(self.backend.read_bytes(self.chunk_path(i)))
             except MISSING:
                 self._chunks[i] = None
         return self._chunks[i]
@@ -611,25 +616,28 @@ class RowTable:
             return
         lengths = {k: int(n) for k, n in commit.get("lengths", {}).items()}
         series = self._stored_series(lengths, self._drop_consolidated())
-        # the chunks of the series the writer decodes itself: every one of a batch of series
-        # read at once (one round trip or a few on an object store, not one per series)
-        batch: list[str] = []
+        # the chunks of the series the writer decodes itself, for a batch of series at once
+        # (one round trip or a few on an object store, not one per series): every chunk where
+        # the steps are needed (a checkpoint's cut, a rewind at the first new row), else the
+        # last one (the tail the attempt appends to)
+        last_only = truncate_after_step is None and not rewind
+        batch: list[tuple[str, list[int]]] = []
         chunks = 0
         for key in [*lengths, None]:
             stored = None if key is None else series[key].stored
             if key is not None and type(stored) is not _StoredRows:
                 self._load_series(key, series[key], lengths[key], truncate_after_step, rewind)
                 continue
-            if batch and (key is None or chunks + len(stored.chunk_paths(lengths[key])) > LOAD_BATCH_CHUNKS):
-                wanted = [(k, series[k].stored.chunk_paths(lengths[k])) for k in batch]
-                blobs = iter(self._read_all([p for _, paths in wanted for p in paths]))
-                for k, paths in wanted:
-                    series[k].stored.take([next(blobs) for _ in paths])
+            wanted = [] if key is None else stored.chunks(lengths[key], last_only)
+            if batch and (key is None or chunks + len(wanted) > LOAD_BATCH_CHUNKS):
+                blobs = iter(self._read_all([series[k].stored.chunk_path(i) for k, idx in batch for i in idx]))
+                for k, idx in batch:
+                    series[k].stored.take({i: next(blobs) for i in idx})
                     self._load_series(k, series[k], lengths[k], truncate_after_step, rewind)
                 batch, chunks = [], 0
             if key is not None:
-                batch.append(key)
-                chunks += len(stored.chunk_paths(lengths[key]))
+                batch.append((key, wanted))
+                chunks += len(wanted)
 
     def _load_series(self, key: str, s: _Series, n: int, truncate_after_step: float | None, rewind: bool) -> None:
         self.series[key] = s
@@ -637,6 +645,8 @@ class RowTable:
             later = self._stored_steps(s, n) > truncate_after_step
             self._truncate(key, s, int(np.argmax(later)) if later.any() else n, n)
         else:
+            if rewind and type(s.stored) is _StoredRows:
+                s.stored.steps(n)  # each chunk's first step, for the rewind (its chunks are here)
             self._adopt(s, n)
         if type(s.stored) is _StoredRows:  # the last chunk stays decoded (a rewind reads it)
             s.stored.keep({max(0, n - 1) // s.stored.chunk_rows})
