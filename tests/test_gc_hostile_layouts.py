@@ -142,3 +142,20 @@ def test_a_folder_gc_cannot_list_aborts_it_and_nothing_is_deleted(tmp_path, monk
     code, text = gc(root)
     assert code == 2 and "Run gc as a user who can read every folder" in text, text
     assert len(_blobs(root)) == 2
+
+
+def test_foreign_lines_in_a_manifest_are_skipped_and_a_blob_they_name_is_kept(tmp_path):
+    """A manifest line that is JSON but no record (a list) crashed gc and every reader with
+    AttributeError, and a record lacking its time (`{}`) made sorting fail with TypeError. A
+    line that names a blob keeps it referenced, whatever else it lacks."""
+    root = _two_runs(tmp_path)
+    manifest = os.path.join(root, "x", "r1", manifest_path(0))
+    named = distlog.open_run(f"{root}/y/r2").files.find("a.bin").sha256
+    with open(manifest, "a") as f:
+        f.write('[1]\n{}\n"text"\n' + '{"sha256": "%s"}\n' % named)
+    os.remove(os.path.join(root, "y", "r2", manifest_path(0)))  # only the partial line names it now
+    run = distlog.open_run(f"{root}/x/r1")
+    assert run.files.paths() == ["a.bin"]
+    assert run.files.read_bytes("a.bin") == b"bytes of x/r1"
+    rep = collect_garbage(root, grace_seconds=0)
+    assert (rep.referenced, rep.removed) == (2, 0)

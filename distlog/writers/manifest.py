@@ -46,7 +46,13 @@ class FileRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FileRecord":
-        return cls(**{k: d.get(k, 0 if k == "attempt" else None) for k in cls.__dataclass_fields__})
+        rec = {k: d.get(k, 0 if k == "attempt" else None) for k in cls.__dataclass_fields__}
+        # the fields records are ordered by, typed (a foreign or damaged line may lack them)
+        num = (int, float)
+        rec["time"] = float(rec["time"]) if isinstance(rec["time"], num) else 0.0
+        rec["rank"] = int(rec["rank"]) if isinstance(rec["rank"], num) else 0
+        rec["path"] = rec["path"] if isinstance(rec["path"], str) else ""
+        return cls(**rec)
 
 
 def parse_manifest(text: str | bytes) -> list[FileRecord]:
@@ -56,10 +62,15 @@ def parse_manifest(text: str | bytes) -> list[FileRecord]:
     out = []
     for line in text.splitlines():
         try:
-            out.append(FileRecord.from_dict(json.loads(line)))
-        except (ValueError, TypeError):
+            d = json.loads(line)
+        except ValueError:
             continue
+        # a line that is no record (foreign text, a list) names no blob: skipped. One that names
+        # a blob is kept whatever else it lacks (gc must count that blob as referenced)
+        if isinstance(d, dict) and isinstance(d.get("sha256"), str):
+            out.append(FileRecord.from_dict(d))
     return out
+
 
 
 def manifest_names(storage: StorageBackend) -> list[str]:
@@ -79,8 +90,8 @@ def read_manifests(storage: StorageBackend) -> list[FileRecord]:
 
     recs: list[FileRecord] = []
     for data in run_all([lambda n=n: read(n) for n in manifest_names(storage)]):  # all at once
-        if data is not None:
-            recs.extend(parse_manifest(data))
+        if data is not None:  # (a line naming a blob but no file counts for gc only)
+            recs.extend(r for r in parse_manifest(data) if r.path)
     return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
 
 
