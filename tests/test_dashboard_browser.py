@@ -463,3 +463,38 @@ def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp
             for grp, stroke in lines:
                 hx = stroke.lstrip("#")
                 assert chips[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), (k, grp)
+
+
+@pytest.mark.timeout(120)
+def test_smoothing_a_downsampled_series_draws_the_ema_of_every_row(browser, tmp_path, shots):
+    """6,000 skewed rows on a ~600 px chart are downsampled; the smoothed line must be the EMA
+    of the stored rows at the shown steps, not the EMA of the kept (M4) points."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vals = 1.0 + rng.exponential(1.0, 6000) ** 3
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(vals):
+            exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"])
+    want, last = np.empty(len(stored)), 0.0
+    for i, v in enumerate(stored):
+        last = last * 0.9 + 0.1 * v
+        want[i] = last / (1 - 0.9 ** (i + 1))
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
+        pg.fill("#smoothing", "0.9")
+        pg.dispatch_event("#smoothing", "input")
+        pg.wait_for_function("() => 'value (smoothed)' in window.distlog.charts['loss'].values()")
+        deadline = time.monotonic() + 10  # (the line may be redrawn once the slider rests)
+        while True:
+            v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+            if np.allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(v["x"]) < 6000
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+        pg.screenshot(path=shots / "12-smoothed-downsampled.png")
