@@ -498,3 +498,35 @@ def test_smoothing_a_downsampled_series_draws_the_ema_of_every_row(browser, tmp_
         assert len(v["x"]) < 6000
         np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
         pg.screenshot(path=shots / "12-smoothed-downsampled.png")
+
+
+def _runs_with_lr(root, values) -> None:
+    """One run per ``name: lr`` (``...``: a run without the param)."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for name, lr in values.items():
+            with exp.run(name, params={"seed": 0} if lr is ... else {"lr": lr, "seed": 0}):
+                pass
+    exp.close()
+
+
+def _shown(pg) -> set:
+    return {p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")}
+
+
+@pytest.mark.timeout(120)
+def test_runs_filter_orders_numbers_only_with_numbers(browser, tmp_path):
+    """`lr>0.1` selects numbers above 0.1 (inf too), never NaN, None or text; text typed is
+    compared with text only."""
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {"small": 0.001, "big": 0.5, "nan": float("nan"), "none": None, "text": "auto",
+                         "inf": float("inf"), "ninf": float("-inf"), "missing": ...})
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        for q, want in [("lr>0.1", {"big", "inf"}), ("lr<0.1", {"small", "ninf"}),
+                        ("lr>=0.001", {"small", "big", "inf"}), ("lr<=-1e300", {"ninf"}),
+                        ("lr>a", {"text"}), ("lr=nan", {"nan"}), ("lr=0.5", {"big"})]:
+            pg.fill("#runs-filter", q)
+            pg.wait_for_function("q => new URLSearchParams(location.hash.split('?')[1]).get('q') === q", arg=q)
+            assert _shown(pg) == want, q
+

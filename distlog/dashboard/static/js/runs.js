@@ -24,13 +24,36 @@ export function parseFilter(text) {
   return terms;
 }
 
+// a value as a number: numbers, numeric text, and the server's spelling of a float that is
+// not finite ("nan", "inf", "-inf"); null for anything else (None, other text, objects)
+export function numeric(v) {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string" || v.trim() === "") return null;
+  const t = v.trim().toLowerCase();
+  if (t === "nan") return NaN;
+  if (/^[+-]?inf(inity)?$/.test(t)) return t.startsWith("-") ? -Infinity : Infinity;
+  const n = Number(t);
+  return Number.isNaN(n) ? null : n;
+}
+
 function cmp(a, op, b) {
-  const na = Number(a), nb = Number(b);
-  const num = a !== null && a !== "" && b !== "" && !Number.isNaN(na) && !Number.isNaN(nb);
-  const x = num ? na : String(a), y = num ? nb : String(b);
+  if (op === "=" || op === "!=") {
+    const na = numeric(a), nb = numeric(b);
+    const eq = (na !== null && nb !== null && na === nb) || String(a) === b;
+    return op === "=" ? eq : !eq;
+  }
+  // ordering: a number typed matches only numbers (inf too; NaN never); text is compared as
+  // text only with text
+  const nb = numeric(b), na = numeric(a);
+  let x, y;
+  if (nb !== null) {
+    if (na === null || Number.isNaN(na)) return false;
+    x = na; y = nb;
+  } else {
+    if (a === null || a === undefined || na !== null) return false;
+    x = String(a); y = b;
+  }
   switch (op) {
-    case "=": return x === y || String(a) === b;
-    case "!=": return !(x === y || String(a) === b);
     case ">": return x > y; case "<": return x < y; case ">=": return x >= y; case "<=": return x <= y;
   }
   return false;
