@@ -530,3 +530,20 @@ def test_runs_filter_orders_numbers_only_with_numbers(browser, tmp_path):
             pg.wait_for_function("q => new URLSearchParams(location.hash.split('?')[1]).get('q') === q", arg=q)
             assert _shown(pg) == want, q
 
+
+@pytest.mark.timeout(120)
+def test_runs_sort_puts_nan_and_missing_last_both_ways(browser, tmp_path):
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {"a": 0.1, "b": 0.01, "c": float("-inf"), "d": float("inf"), "e": float("nan"),
+                         "f": 1.0, "g": None, "h": ...})
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        order = lambda: [p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")]
+        pg.click("th[data-col=lr]")
+        pg.wait_for_selector("th[data-col=lr].sorted-asc")
+        asc = order()
+        pg.click("th[data-col=lr]")
+        pg.wait_for_selector("th[data-col=lr].sorted-desc")
+        desc = order()
+        assert asc[:5] == ["c", "b", "a", "f", "d"] and set(asc[5:]) == {"e", "g", "h"}  # -inf .. inf, then none
+        assert desc[:5] == ["d", "f", "a", "b", "c"] and set(desc[5:]) == {"e", "g", "h"}

@@ -82,7 +82,14 @@ function warm(path) {
   get("run", { run: path }).catch(() => warmed.delete(path));
 }
 
-function sortValue(v) { return v === null || v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }
+// NaN (the server sends a float that is not finite as "nan", "inf", "-inf") sorts with the
+// missing values, last either way; infinities sort as numbers
+function sortValue(v) {
+  if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return null;
+  if (v === "nan") return null;
+  if (v === "inf" || v === "-inf") return v === "inf" ? Infinity : -Infinity;
+  return typeof v === "object" ? JSON.stringify(v) : v;
+}
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
@@ -122,7 +129,8 @@ export async function runsPage(view, params) {
       if (x === y) return 0;
       if (x === null) return 1;
       if (y === null) return -1;
-      const r = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+      const nx = typeof x === "number", ny = typeof y === "number"; // numbers before text
+      const r = nx && ny ? (x < y ? -1 : 1) : nx ? -1 : ny ? 1 : String(x).localeCompare(String(y), undefined, { numeric: true });
       return state.desc ? -r : r;
     });
     clear(table);
