@@ -412,3 +412,18 @@ def test_smoothing_is_the_ema_of_every_row_at_the_downsampled_points(tmp_path):
     np.testing.assert_allclose(tail["columns"]["smooth"], want[5990:], rtol=1e-9)
     assert "smooth" not in client.get("/api/series", params={**q, "smooth": 0}).json()["columns"]
     assert client.get("/api/series", params={**q, "smooth": 1}).status_code == 400
+
+
+def test_one_process_series_with_an_inf_value_has_no_band(tmp_path):
+    """One process logs inf once: the store keeps NaN min/max at that row, which is no spread
+    across ranks, so no band (min/max columns) is sent; NaN values alike."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for step in range(50):
+            v = float("inf") if step == 10 else float("-inf") if step == 11 else float("nan") if step == 12 else 1 / (step + 1)
+            exp.metrics.log(step=step, loss=v)
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    s = client.get("/api/series", params={"run": "e/r", "key": "loss"}).json()
+    assert set(s["columns"]) == {"step", "value"}
+    assert s["columns"]["value"][10:13] == [None, None, None]

@@ -272,8 +272,9 @@ def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal, NaN included (a series one process logged has min == max == value)."""
-    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+    """Equal, NaN included (a series one process logged has min == max == value, and NaN
+    min/max where the value is NaN or infinite)."""
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & ~np.isfinite(b))))
 
 
 def attempts(info: RunInfo) -> list[dict[str, Any]]:
