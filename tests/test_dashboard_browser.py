@@ -547,3 +547,27 @@ def test_runs_sort_puts_nan_and_missing_last_both_ways(browser, tmp_path):
         desc = order()
         assert asc[:5] == ["c", "b", "a", "f", "d"] and set(asc[5:]) == {"e", "g", "h"}  # -inf .. inf, then none
         assert desc[:5] == ["d", "f", "a", "b", "c"] and set(desc[5:]) == {"e", "g", "h"}
+
+
+@pytest.mark.timeout(120)
+def test_switching_the_x_axis_after_a_zoom_shows_the_whole_series(page, shots):
+    """A zoom is a range of steps: after x becomes wall time it must not be read as times
+    (the chart was left empty); the chart shows every row on the new axis."""
+    go(page, "#/run?path=media/m1&tab=charts")
+    wait_chart(page, "spiky")
+    box = page.locator(".chart[data-key='spiky'] .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
+    page.select_option("#x-axis", "time")
+    in_view = """() => { const u = window.distlog.charts['spiky'].u; const xs = Array.from(u.data[0]);
+        return xs.filter(x => x >= u.scales.x.min && x <= u.scales.x.max).length; }"""
+    page.wait_for_function(f"() => ({in_view})() === {STEPS} && window.distlog.charts['spiky'].u.data[0][0] > 1e9")
+    assert page.evaluate("() => window.distlog.charts['spiky'].zoom") is None
+    assert "zoomed" not in page.inner_text(".chart[data-key='spiky'] h3")
+    page.screenshot(path=shots / "13-zoom-then-time-axis.png")
+    page.select_option("#x-axis", "step")
+    page.wait_for_function(f"() => ({in_view})() === {STEPS} && window.distlog.charts['spiky'].u.data[0][0] === 0")

@@ -41,7 +41,7 @@ export class MetricChart {
   constructor(ctx) {
     Object.assign(this, ctx);
     this.parts = [];      // [{rank, rows, cols}] the overview, rank 0 first
-    this.zoom = null;     // {x0, x1, parts} while zoomed in
+    this.zoom = null;     // {x, x0, x1, parts} while zoomed in (x: the axis it is a range of)
     this.u = null;
     this.note = h("span", { class: "sub" });
     this.box = h("div", { class: "chart-box" });
@@ -66,8 +66,10 @@ export class MetricChart {
   }
 
   // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
-  // kept: its range is read again and stays on screen
+  // kept: its range is read again and stays on screen (not once x is another axis: a range of
+  // steps is no range of times)
   async load() {
+    if (this.zoom && this.zoom.x !== this.opts.x) this.zoom = null;
     this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
     const z = this.zoom;
     if (!z) { this.draw(true); return; }
@@ -198,8 +200,10 @@ export class MetricChart {
   }
 
   async zoomTo(x0, x1) {
+    const x = this.opts.x;
     const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0, x1 })));
-    this.zoom = { x0, x1, parts };
+    if (this.opts.x !== x) return; // the axis changed meanwhile
+    this.zoom = { x, x0, x1, parts };
     this.draw(false);
     this.u.setScale("x", { min: x0, max: x1 });
   }
