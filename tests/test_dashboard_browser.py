@@ -571,3 +571,30 @@ def test_switching_the_x_axis_after_a_zoom_shows_the_whole_series(page, shots):
     page.screenshot(path=shots / "13-zoom-then-time-axis.png")
     page.select_option("#x-axis", "step")
     page.wait_for_function(f"() => ({in_view})() === {STEPS} && window.distlog.charts['spiky'].u.data[0][0] === 0")
+
+
+@pytest.mark.timeout(150)
+def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_path, shots):
+    """Scrolled down a long runs table (the wheel over it, or the page), the column headers
+    stay on screen under the page header, so the numeric columns can be told apart."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for i in range(80):
+            with exp.run(f"r{i:02d}", params={"lr": 0.001 * (i + 1), "seed": i % 5, "bs": 32 * (1 + i % 3)}):
+                pass
+    exp.close()
+    header_shown = """() => { const th = document.querySelector('th[data-col=lr]').getBoundingClientRect();
+        const top = document.querySelector('header#top').getBoundingClientRect().bottom;
+        const at = document.elementFromPoint(th.left + th.width / 2, th.top + th.height / 2);
+        return th.top >= top - 0.5 && at && at.closest('th') && at.closest('th').dataset.col === 'lr'; }"""
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/r00']")
+        first = pg.locator("#runs-table tbody tr").first.bounding_box()
+        pg.mouse.move(first["x"] + 300, first["y"] + 100)
+        pg.mouse.wheel(0, 1500)
+        pg.wait_for_function("() => document.querySelector('#runs-table tbody tr').getBoundingClientRect().top < -500")
+        assert pg.evaluate(header_shown)
+        pg.screenshot(path=shots / "14-runs-scrolled.png")
+        pg.evaluate("() => window.scrollTo(0, 3000)")
+        assert pg.evaluate(header_shown)

@@ -106,7 +106,7 @@ export async function runsPage(view, params) {
   const allBox = h("input", { type: "checkbox", onchange: () => { state.allParams = allBox.checked; render(); } });
   const table = h("table", { class: "grid", id: "runs-table" });
   view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), compareBtn, info),
-    h("div", { class: "table-wrap" }, table));
+    h("div", { class: "table-wrap runs-wrap" }, table));
 
   function paramKeys(runs) {
     const keys = state.data.param_keys;
