@@ -374,3 +374,56 @@ def test_a_run_with_unreadable_params_does_not_take_the_runs_table_down(tmp_path
     assert "not the JSON object" in rows["default/list"]["error"]
     r = c.get("/api/run", params={"run": "default/list"})
     assert r.status_code == 400 and "not the JSON object" in r.json()["error"]
+
+
+def _ema(values, weight):
+    """The oracle: the chart's debiased EMA over every stored row, skipping non-finite ones."""
+    out, last, n = np.full(len(values), np.nan), 0.0, 0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last, n = last * weight + (1 - weight) * v, n + 1
+            out[i] = last / (1 - weight ** n)
+    return out
+
+
+def test_smoothing_is_the_ema_of_every_row_at_the_downsampled_points(tmp_path):
+    """smooth=w: the EMA over the whole stored series (not over the M4-kept points), sent at
+    the kept rows; a zoomed window and a live poll's new rows carry the same values."""
+    rng = np.random.default_rng(0)
+    vals = 1.0 + rng.exponential(1.0, 6000) ** 3  # skewed: the kept points' EMA is far off
+    vals[777] = np.nan
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(vals):
+            exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")
+    want = _ema(np.asarray(stored["value"]), 0.9)
+    q = {"run": "e/r", "key": "loss", "width": 200, "smooth": 0.9}
+    s = client.get("/api/series", params=q).json()
+    assert s["downsampled"] and len(s["columns"]["step"]) <= 5 * 200
+    got = np.array([np.nan if v is None else v for v in s["columns"]["smooth"]])
+    np.testing.assert_allclose(got, want[s["columns"]["step"]], rtol=1e-9)
+    assert 777 in s["columns"]["step"] and np.isnan(got[s["columns"]["step"].index(777)])
+    z = client.get("/api/series", params={**q, "x0": 3000, "x1": 3100}).json()
+    np.testing.assert_allclose(z["columns"]["smooth"], want[z["columns"]["step"]], rtol=1e-9)
+    tail = client.get("/api/series", params={**q, "start": 5990}).json()
+    np.testing.assert_allclose(tail["columns"]["smooth"], want[5990:], rtol=1e-9)
+    assert "smooth" not in client.get("/api/series", params={**q, "smooth": 0}).json()["columns"]
+    assert client.get("/api/series", params={**q, "smooth": 1}).status_code == 400
+
+
+def test_one_process_series_with_an_inf_value_has_no_band(tmp_path):
+    """One process logs inf once: the store keeps NaN min/max at that row, which is no spread
+    across ranks, so no band (min/max columns) is sent; NaN values alike."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for step in range(50):
+            v = float("inf") if step == 10 else float("-inf") if step == 11 else float("nan") if step == 12 else 1 / (step + 1)
+            exp.metrics.log(step=step, loss=v)
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    s = client.get("/api/series", params={"run": "e/r", "key": "loss"}).json()
+    assert set(s["columns"]) == {"step", "value"}
+    assert s["columns"]["value"][10:13] == [None, None, None]

@@ -463,3 +463,138 @@ def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp
             for grp, stroke in lines:
                 hx = stroke.lstrip("#")
                 assert chips[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), (k, grp)
+
+
+@pytest.mark.timeout(120)
+def test_smoothing_a_downsampled_series_draws_the_ema_of_every_row(browser, tmp_path, shots):
+    """6,000 skewed rows on a ~600 px chart are downsampled; the smoothed line must be the EMA
+    of the stored rows at the shown steps, not the EMA of the kept (M4) points."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vals = 1.0 + rng.exponential(1.0, 6000) ** 3
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(vals):
+            exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"])
+    want, last = np.empty(len(stored)), 0.0
+    for i, v in enumerate(stored):
+        last = last * 0.9 + 0.1 * v
+        want[i] = last / (1 - 0.9 ** (i + 1))
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
+        pg.fill("#smoothing", "0.9")
+        pg.dispatch_event("#smoothing", "input")
+        pg.wait_for_function("() => 'value (smoothed)' in window.distlog.charts['loss'].values()")
+        deadline = time.monotonic() + 10  # (the line may be redrawn once the slider rests)
+        while True:
+            v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+            if np.allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(v["x"]) < 6000
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+        pg.screenshot(path=shots / "12-smoothed-downsampled.png")
+
+
+def _runs_with_lr(root, values) -> None:
+    """One run per ``name: lr`` (``...``: a run without the param)."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for name, lr in values.items():
+            with exp.run(name, params={"seed": 0} if lr is ... else {"lr": lr, "seed": 0}):
+                pass
+    exp.close()
+
+
+def _shown(pg) -> set:
+    return {p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")}
+
+
+@pytest.mark.timeout(120)
+def test_runs_filter_orders_numbers_only_with_numbers(browser, tmp_path):
+    """`lr>0.1` selects numbers above 0.1 (inf too), never NaN, None or text; text typed is
+    compared with text only."""
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {"small": 0.001, "big": 0.5, "nan": float("nan"), "none": None, "text": "auto",
+                         "inf": float("inf"), "ninf": float("-inf"), "missing": ...})
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        for q, want in [("lr>0.1", {"big", "inf"}), ("lr<0.1", {"small", "ninf"}),
+                        ("lr>=0.001", {"small", "big", "inf"}), ("lr<=-1e300", {"ninf"}),
+                        ("lr>a", {"text"}), ("lr=nan", {"nan"}), ("lr=0.5", {"big"})]:
+            pg.fill("#runs-filter", q)
+            pg.wait_for_function("q => new URLSearchParams(location.hash.split('?')[1]).get('q') === q", arg=q)
+            assert _shown(pg) == want, q
+
+
+@pytest.mark.timeout(120)
+def test_runs_sort_puts_nan_and_missing_last_both_ways(browser, tmp_path):
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {"a": 0.1, "b": 0.01, "c": float("-inf"), "d": float("inf"), "e": float("nan"),
+                         "f": 1.0, "g": None, "h": ...})
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        order = lambda: [p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")]
+        pg.click("th[data-col=lr]")
+        pg.wait_for_selector("th[data-col=lr].sorted-asc")
+        asc = order()
+        pg.click("th[data-col=lr]")
+        pg.wait_for_selector("th[data-col=lr].sorted-desc")
+        desc = order()
+        assert asc[:5] == ["c", "b", "a", "f", "d"] and set(asc[5:]) == {"e", "g", "h"}  # -inf .. inf, then none
+        assert desc[:5] == ["d", "f", "a", "b", "c"] and set(desc[5:]) == {"e", "g", "h"}
+
+
+@pytest.mark.timeout(120)
+def test_switching_the_x_axis_after_a_zoom_shows_the_whole_series(page, shots):
+    """A zoom is a range of steps: after x becomes wall time it must not be read as times
+    (the chart was left empty); the chart shows every row on the new axis."""
+    go(page, "#/run?path=media/m1&tab=charts")
+    wait_chart(page, "spiky")
+    box = page.locator(".chart[data-key='spiky'] .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
+    page.select_option("#x-axis", "time")
+    in_view = """() => { const u = window.distlog.charts['spiky'].u; const xs = Array.from(u.data[0]);
+        return xs.filter(x => x >= u.scales.x.min && x <= u.scales.x.max).length; }"""
+    page.wait_for_function(f"() => ({in_view})() === {STEPS} && window.distlog.charts['spiky'].u.data[0][0] > 1e9")
+    assert page.evaluate("() => window.distlog.charts['spiky'].zoom") is None
+    assert "zoomed" not in page.inner_text(".chart[data-key='spiky'] h3")
+    page.screenshot(path=shots / "13-zoom-then-time-axis.png")
+    page.select_option("#x-axis", "step")
+    page.wait_for_function(f"() => ({in_view})() === {STEPS} && window.distlog.charts['spiky'].u.data[0][0] === 0")
+
+
+@pytest.mark.timeout(150)
+def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_path, shots):
+    """Scrolled down a long runs table (the wheel over it, or the page), the column headers
+    stay on screen under the page header, so the numeric columns can be told apart."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for i in range(80):
+            with exp.run(f"r{i:02d}", params={"lr": 0.001 * (i + 1), "seed": i % 5, "bs": 32 * (1 + i % 3)}):
+                pass
+    exp.close()
+    header_shown = """() => { const th = document.querySelector('th[data-col=lr]').getBoundingClientRect();
+        const top = document.querySelector('header#top').getBoundingClientRect().bottom;
+        const at = document.elementFromPoint(th.left + th.width / 2, th.top + th.height / 2);
+        return th.top >= top - 0.5 && at && at.closest('th') && at.closest('th').dataset.col === 'lr'; }"""
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/r00']")
+        first = pg.locator("#runs-table tbody tr").first.bounding_box()
+        pg.mouse.move(first["x"] + 300, first["y"] + 100)
+        pg.mouse.wheel(0, 1500)
+        pg.wait_for_function("() => document.querySelector('#runs-table tbody tr').getBoundingClientRect().top < -500")
+        assert pg.evaluate(header_shown)
+        pg.screenshot(path=shots / "14-runs-scrolled.png")
+        pg.evaluate("() => window.scrollTo(0, 3000)")
+        assert pg.evaluate(header_shown)

@@ -66,3 +66,17 @@ def test_window_includes_one_row_either_side():
     assert window(x, 1000.0, 2000.0)[1] == 50
     with pytest.raises(ValueError, match="width"):
         m4_indices(x, x, 0)
+
+
+def test_each_bucket_keeps_its_first_non_finite_row_so_the_chart_shows_a_gap():
+    n = 60_000
+    x = np.arange(n, dtype=float)
+    y = 1.0 + (x % 7) * 0.01
+    bad = {1000: np.nan, 1001: np.nan, 1002: np.nan, 20_001: -np.inf, 40_005: np.inf}
+    for i, v in bad.items():
+        y[i] = v
+    out = downsample({"step": x, "value": y}, width=300)
+    gaps = out["step"][~np.isfinite(out["value"])].tolist()
+    assert gaps == [1000.0, 20_001.0, 40_005.0]  # the first of each bucket's run of NaNs
+    assert len(out["step"]) <= 5 * 300
+    np.testing.assert_array_equal(out["value"], y[out["step"].astype(int)])  # real rows

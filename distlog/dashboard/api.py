@@ -179,6 +179,9 @@ class Api:
         xname = request.query_params.get("x", "step")
         if xname not in ("step", "time"):
             raise BadPath(f"x must be 'step' or 'time', got {xname!r}")
+        smooth = arg_float(request, "smooth") or 0.0
+        if not 0.0 <= smooth < 1.0:
+            raise BadPath(f"query parameter smooth={smooth} must be a weight in [0, 1)")
         commit = run.metrics.commit_record(rank or None)
         n = (commit.get("lengths") or {}).get(key, 0)
         if not n:
@@ -193,6 +196,8 @@ class Api:
         part = {c: v[lo:hi] for c, v in cols.items() if c in ("step", "value", xname)}
         if "min" in cols and not (_same(cols["min"], cols["value"]) and _same(cols["max"], cols["value"])):
             part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
+        if smooth:  # over the whole series, before downsampling: the kept rows' own EMA
+            part["smooth"] = cached.smoothed(smooth)[lo:hi]
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
         # generation: rows of another generation (a page's earlier reply) may have been rewound
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
@@ -267,8 +272,9 @@ def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal, NaN included (a series one process logged has min == max == value)."""
-    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+    """Equal, NaN included (a series one process logged has min == max == value, and NaN
+    min/max where the value is NaN or infinite)."""
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & ~np.isfinite(b))))
 
 
 def attempts(info: RunInfo) -> list[dict[str, Any]]:

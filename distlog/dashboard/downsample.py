@@ -4,8 +4,9 @@ M4 aggregation (Jugel et al., VLDB 2014): the x range is cut into ``width`` buck
 bucket keeps the rows of its first x, last x, smallest and largest value. A line drawn
 through those rows at ``width`` pixels is the same picture as the line through every row: a
 single NaN-free spike among a million points always survives, because it is its bucket's
-maximum. Kept rows are real rows (no averaging), so the values the chart shows exist in the
-store. Band columns (a series' per-step ``min``/``max`` across ranks) are widened to the
+maximum. A bucket's first non-finite row (NaN, inf) is kept too, so the chart shows a gap
+there instead of a line drawn across it. Kept rows are real rows (no averaging), so the
+values the chart shows exist in the store. Band columns (a series' per-step ``min``/``max`` across ranks) are widened to the
 bucket's envelope, so the band never looks narrower than it is.
 
 Pure NumPy functions, O(rows), no I/O.
@@ -34,9 +35,10 @@ def bucket_starts(x: np.ndarray, width: int) -> np.ndarray:
 
 
 def m4_indices(x: np.ndarray, y: np.ndarray, width: int, starts: np.ndarray | None = None) -> np.ndarray:
-    """Sorted row indices to keep: per bucket the first, last, arg-min and arg-max of ``y``
-    (non-finite values are never a bucket's min or max, but first/last rows are kept so a
-    gap stays visible). All rows when there are no more than ``4 * width``."""
+    """Sorted row indices to keep: per bucket the first, last, arg-min and arg-max of ``y``,
+    and its first non-finite row when it has one (non-finite values are never a bucket's min
+    or max; that row keeps the gap visible). At most 5 rows per bucket; all rows when there
+    are no more than ``4 * width``."""
     n = len(x)
     if width < 1:
         raise ValueError(f"width must be at least 1 pixel, got {width}")
@@ -52,6 +54,10 @@ def m4_indices(x: np.ndarray, y: np.ndarray, width: int, starts: np.ndarray | No
     amin = [a + int(lo[a:b].argmin()) for a, b in zip(starts.tolist(), ends.tolist())]
     amax = [a + int(hi[a:b].argmax()) for a, b in zip(starts.tolist(), ends.tolist())]
     keep += [np.asarray(amin, dtype=np.int64), np.asarray(amax, dtype=np.int64)]
+    bad = np.flatnonzero(~finite)
+    if len(bad):  # each bucket's first non-finite row: the chart draws a gap there
+        bucket = np.searchsorted(starts, bad, side="right") - 1
+        keep.append(bad[np.r_[True, bucket[1:] != bucket[:-1]]])
     return np.unique(np.concatenate(keep))
 
 
@@ -103,3 +109,23 @@ def window(x: np.ndarray, x0: float | None, x1: float | None) -> tuple[int, int]
     lo = 0 if x0 is None else max(0, int(np.searchsorted(x, x0, side="left")) - 1)
     hi = n if x1 is None else min(n, int(np.searchsorted(x, x1, side="right")) + 1)
     return lo, max(lo, hi)
+
+
+def ema(y: np.ndarray, weight: float) -> np.ndarray:
+    """The chart's smoothing over a whole column: a debiased exponential moving average
+    (``s = weight * s + (1 - weight) * v``, shown as ``s / (1 - weight ** k)`` after ``k``
+    finite values) that skips non-finite values, which stay NaN (a gap). The recurrence is
+    scanned in ``log2(rows)`` vectorised doubling steps (a row adds its ``2**j``-th
+    predecessor's partial sum times ``weight ** 2**j``), so a million rows take milliseconds."""
+    y = np.asarray(y, dtype=np.float64)
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    out = np.full(len(y), np.nan)
+    finite = np.isfinite(y)
+    s = (1.0 - weight) * y[finite]
+    d, wd = 1, weight
+    while d < len(s) and wd > 1e-18:  # (further terms are below a float's precision)
+        s[d:] += wd * s[:-d]  # (the right side is computed whole before it is added)
+        d, wd = 2 * d, wd * wd
+    out[finite] = s / (1.0 - weight ** np.arange(1, len(s) + 1, dtype=np.float64))
+    return out

@@ -19,12 +19,13 @@ import itertools
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..query.run_reader import RunReader
+from .downsample import ema
 
 #: the columns a chart uses (the others stay in the store)
 CHART_COLUMNS = ("step", "time", "value", "min", "max")
@@ -37,10 +38,20 @@ class Cached:
     cols: dict[str, np.ndarray]
     generation: str
     stamp: Any = None
+    _smoothed: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def rows(self) -> int:
         return len(self.cols["step"])
+
+    def smoothed(self, weight: float) -> np.ndarray:
+        """The values' EMA over all these rows (``downsample.ema``), kept with the rows for
+        the last weight asked (a slider's every position is not kept)."""
+        out = self._smoothed.get(weight)
+        if out is None:
+            out = ema(self.cols["value"], weight)
+            self._smoothed = {weight: out}
+        return out
 
 
 def same_row(have: dict[str, np.ndarray], i: int, row: dict[str, np.ndarray]) -> bool:

@@ -1,7 +1,8 @@
 // One metric chart on uPlot: the mean line, the min–max band across ranks, per-rank lines,
 // smoothing, log scale, x by step or time. The server sends at most ~4 points per pixel
 // (M4: spikes survive); zooming fetches the visible range at full resolution; live polls
-// fetch only the rows after those held.
+// fetch only the rows after those held. Smoothing is computed by the server over the whole
+// series (the EMA of the kept points alone would be another line) and sent as "smooth".
 import { get } from "./api.js";
 import { h } from "./dom.js";
 import { color } from "./fmt.js";
@@ -40,7 +41,7 @@ export class MetricChart {
   constructor(ctx) {
     Object.assign(this, ctx);
     this.parts = [];      // [{rank, rows, cols}] the overview, rank 0 first
-    this.zoom = null;     // {x0, x1, parts} while zoomed in
+    this.zoom = null;     // {x, x0, x1, parts} while zoomed in (x: the axis it is a range of)
     this.u = null;
     this.note = h("span", { class: "sub" });
     this.box = h("div", { class: "chart-box" });
@@ -58,14 +59,17 @@ export class MetricChart {
   }
 
   async fetchPart(rank, extra = {}) {
+    const smooth = this.opts.smooth || undefined;
     const s = await get("series", { run: this.run, key: this.key, rank: rank || undefined,
-      width: this.width(), x: this.opts.x, ...extra });
-    return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns };
+      width: this.width(), x: this.opts.x, smooth, ...extra });
+    return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns, smooth };
   }
 
   // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
-  // kept: its range is read again and stays on screen
+  // kept: its range is read again and stays on screen (not once x is another axis: a range of
+  // steps is no range of times)
   async load() {
+    if (this.zoom && this.zoom.x !== this.opts.x) this.zoom = null;
     this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
     const z = this.zoom;
     if (!z) { this.draw(true); return; }
@@ -85,7 +89,7 @@ export class MetricChart {
       if (n === p.rows || !n) continue; // none now: reloaded once it has rows again
       if (n < p.rows) { await this.load(); return; }
       const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
-        width: this.width(), x: this.opts.x, start: p.rows });
+        width: this.width(), x: this.opts.x, smooth: p.smooth, start: p.rows });
       if (s.generation !== p.generation) { await this.load(); return; }
       // another set of columns (a min–max band appeared or went): the held rows have none of
       // it, so appending would misalign the columns; read the whole series again
@@ -103,6 +107,9 @@ export class MetricChart {
     const x = this.opts.x;
     const sorted = parts.map((p) => sortedByX(p.cols, x));
     const smooth = this.opts.smooth;
+    // the server's EMA of the whole series; the points' own EMA only until a reload with
+    // this weight answers (the slider moved)
+    const smoothed = (p, c) => (p.smooth === smooth && c.smooth ? c.smooth : ema(c.value, smooth));
     const fix = this.opts.logy ? positive : (a) => a;
     const series = [{ label: x }];
     const bands = [];
@@ -122,11 +129,11 @@ export class MetricChart {
       series.push({ label: smooth ? `${label} (raw)` : label, stroke: smooth ? "rgba(47,111,219,0.3)" : color(0),
         width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 } });
       if (smooth) {
-        data.push(fix(ema(c.value, smooth)));
+        data.push(fix(smoothed(parts[0], c)));
         series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
       }
     } else {
-      const tables = sorted.map((c) => [c[x], c.value]);
+      const tables = sorted.map((c, i) => [c[x], smooth ? smoothed(parts[i], c) : c.value]);
       const first = sorted[0];
       if (first.min && first.max) tables.unshift([first[x], first.min], [first[x], first.max]);
       const joined = uPlot.join(tables);
@@ -141,7 +148,7 @@ export class MetricChart {
       }
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
-        data.push(fix(smooth ? ema(vals, smooth) : vals));
+        data.push(fix(vals));
         series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: true,
           points: { show: false } });
       });
@@ -193,8 +200,10 @@ export class MetricChart {
   }
 
   async zoomTo(x0, x1) {
+    const x = this.opts.x;
     const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0, x1 })));
-    this.zoom = { x0, x1, parts };
+    if (this.opts.x !== x) return; // the axis changed meanwhile
+    this.zoom = { x, x0, x1, parts };
     this.draw(false);
     this.u.setScale("x", { min: x0, max: x1 });
   }

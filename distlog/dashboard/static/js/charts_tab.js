@@ -29,7 +29,11 @@ export async function chartsTab(body, run, params) {
   const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); redraw(); } });
   const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; keep(); reload(); } });
   const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
-    oninput: () => { opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); keep(); redraw(); } });
+    oninput: () => { // the server smooths the whole series: read again once the slider rests
+      opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); keep();
+      clearTimeout(smoothWait); smoothWait = setTimeout(reload, 150);
+    } });
+  let smoothWait = null;
   const smoothLabel = h("span", { class: "muted", text: opts.smooth.toFixed(2) });
   body.append(h("div", { class: "toolbar" }, keyFilter, xSel, h("label", {}, logBox, "log y"),
     h("label", { title: "each rank's own series (values a rank logged itself)" }, rankBox, "per rank"),

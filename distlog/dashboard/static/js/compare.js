@@ -39,14 +39,16 @@ export async function comparePage(view, params) {
   const plots = [];
   window.distlog.compare = { plots };
 
+  // smoothed: the server's EMA of each whole series ("smooth"), not of the points sent
+  const cols = () => (opts.smooth ? ["step", "value", "smooth"] : ["step", "value"]);
   const overlayData = (parts) => {
-    const joined = uPlot.join(parts.map((p) => [p.cols.step, p.cols.value]));
-    return [joined[0], ...parts.map((_, j) => ema(joined[j + 1], opts.smooth))];
+    const joined = uPlot.join(parts.map((p) => [p.cols.step, opts.smooth ? p.cols.smooth : p.cols.value]));
+    return [joined[0], ...parts.map((_, j) => joined[j + 1])];
   };
 
   async function overlay(key, box) {
     const width = box.clientWidth || 420;
-    const res = await get("compare", { run: runs, key, width });
+    const res = await get("compare", { run: runs, key, width, smooth: opts.smooth || undefined });
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
@@ -72,12 +74,13 @@ export async function comparePage(view, params) {
       for (const part of p.parts || []) {
         const n = (lengths[part.run] || {})[p.key] || 0;
         if (n === part.rows || !n) continue;
-        let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, start: part.rows }) : null;
+        const smooth = opts.smooth || undefined;
+        let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, smooth, start: part.rows }) : null;
         if (s && s.generation === part.generation) {
-          for (const c of ["step", "value"]) part.cols[c] = part.cols[c].concat(s.columns[c]);
+          for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
-          s = await get("series", { run: part.run, key: p.key, width: p.width });
-          for (const c of ["step", "value"]) part.cols[c] = s.columns[c];
+          s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
+          for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
         }
         part.rows = s.rows;

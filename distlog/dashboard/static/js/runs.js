@@ -24,13 +24,36 @@ export function parseFilter(text) {
   return terms;
 }
 
+// a value as a number: numbers, numeric text, and the server's spelling of a float that is
+// not finite ("nan", "inf", "-inf"); null for anything else (None, other text, objects)
+export function numeric(v) {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string" || v.trim() === "") return null;
+  const t = v.trim().toLowerCase();
+  if (t === "nan") return NaN;
+  if (/^[+-]?inf(inity)?$/.test(t)) return t.startsWith("-") ? -Infinity : Infinity;
+  const n = Number(t);
+  return Number.isNaN(n) ? null : n;
+}
+
 function cmp(a, op, b) {
-  const na = Number(a), nb = Number(b);
-  const num = a !== null && a !== "" && b !== "" && !Number.isNaN(na) && !Number.isNaN(nb);
-  const x = num ? na : String(a), y = num ? nb : String(b);
+  if (op === "=" || op === "!=") {
+    const na = numeric(a), nb = numeric(b);
+    const eq = (na !== null && nb !== null && na === nb) || String(a) === b;
+    return op === "=" ? eq : !eq;
+  }
+  // ordering: a number typed matches only numbers (inf too; NaN never); text is compared as
+  // text only with text
+  const nb = numeric(b), na = numeric(a);
+  let x, y;
+  if (nb !== null) {
+    if (na === null || Number.isNaN(na)) return false;
+    x = na; y = nb;
+  } else {
+    if (a === null || a === undefined || na !== null) return false;
+    x = String(a); y = b;
+  }
   switch (op) {
-    case "=": return x === y || String(a) === b;
-    case "!=": return !(x === y || String(a) === b);
     case ">": return x > y; case "<": return x < y; case ">=": return x >= y; case "<=": return x <= y;
   }
   return false;
@@ -59,7 +82,14 @@ function warm(path) {
   get("run", { run: path }).catch(() => warmed.delete(path));
 }
 
-function sortValue(v) { return v === null || v === undefined ? null : typeof v === "object" ? JSON.stringify(v) : v; }
+// NaN (the server sends a float that is not finite as "nan", "inf", "-inf") sorts with the
+// missing values, last either way; infinities sort as numbers
+function sortValue(v) {
+  if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return null;
+  if (v === "nan") return null;
+  if (v === "inf" || v === "-inf") return v === "inf" ? Infinity : -Infinity;
+  return typeof v === "object" ? JSON.stringify(v) : v;
+}
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
@@ -76,7 +106,7 @@ export async function runsPage(view, params) {
   const allBox = h("input", { type: "checkbox", onchange: () => { state.allParams = allBox.checked; render(); } });
   const table = h("table", { class: "grid", id: "runs-table" });
   view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), compareBtn, info),
-    h("div", { class: "table-wrap" }, table));
+    h("div", { class: "table-wrap runs-wrap" }, table));
 
   function paramKeys(runs) {
     const keys = state.data.param_keys;
@@ -99,7 +129,8 @@ export async function runsPage(view, params) {
       if (x === y) return 0;
       if (x === null) return 1;
       if (y === null) return -1;
-      const r = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+      const nx = typeof x === "number", ny = typeof y === "number"; // numbers before text
+      const r = nx && ny ? (x < y ? -1 : 1) : nx ? -1 : ny ? 1 : String(x).localeCompare(String(y), undefined, { numeric: true });
       return state.desc ? -r : r;
     });
     clear(table);
