@@ -285,6 +285,17 @@ def test_array_template_builds_args_and_run_name(tmp_path):
     assert re.search(r"RUN_NAME amptrue-lr1e-05-seed2-taga_b-[0-9a-f]{8}\n", out)
 
 
+def test_a_crlf_grid_file_reads_as_distlog_slurm_reads_it(tmp_path):
+    """CRLF line ends: the script gets '0', not '0\\r', and the run name is run_name's."""
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid="# sweep\r\nlr=0.1 seed=0\r\n\r\nlr=0.01 seed=1\r\n", task=1)
+    assert rc == 0, err
+    assert "ARGV --standalone --nproc_per_node 2 train.py --root runs --lr 0.01 --seed 1\n" in out
+    (tmp_path / "grid.txt").write_bytes(b"# sweep\r\nlr=0.1 seed=0\r\n\r\nlr=0.01 seed=1\r\n")
+    line = slurm.read_grid_line(tmp_path / "grid.txt", 1, as_text=True)
+    assert line == {"lr": "0.01", "seed": "1"}
+    assert f"RUN_NAME {slurm.run_name(line)}\n" in out and "RUN_NAME lr0.01-seed1\n" in out
+
+
 def test_configurations_that_sanitise_alike_get_distinct_run_names(tmp_path):
     """'/data/a' and '/data_a' both sanitise to 'data_a': without the hash suffix two array
     tasks would write into one run (the second an attempt of the first)."""
