@@ -69,13 +69,18 @@ def _run(args: argparse.Namespace) -> Any:
     return find_run(args.run, last=getattr(args, "last", False), **_options(args))
 
 
-def _print_frame(df: Any, fmt: str, exact: Sequence[str] = ()) -> int:
-    """``exact``: columns (params) whose floats a table shows in full (``fmt_exact``)."""
+#: the summary's step columns (``metrics RUN``, ``show``)
+SUMMARY_STEPS = ("first_step", "last_step")
+
+
+def _print_frame(df: Any, fmt: str, exact: Sequence[str] = (), steps: Sequence[str] = ()) -> int:
+    """``exact``: columns (params) whose floats a table shows in full (``fmt_exact``);
+    ``steps``: columns of steps (``fmt_step``: in full, never ``%.6g``)."""
     from .query.render import render_frame
 
     if df.empty and fmt == "table":
         return NOTHING
-    _out(render_frame(df, fmt, exact))
+    _out(render_frame(df, fmt, exact, steps))
     return OK if not df.empty else NOTHING
 
 
@@ -103,12 +108,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
         # a run without metrics has no last step: "-", not 0 (a step that exists)
-        df["last_step"] = pd.Series([None if pd.isna(v) else int(v) for v in df["last_step"]],
+        df["last_step"] = pd.Series([None if pd.isna(v) else v for v in df["last_step"]],
                                     dtype=object, index=df.index)
     df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
     if args.format == "table":
         df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]
-    return _print_frame(df, args.format)
+    return _print_frame(df, args.format, steps=["last step"])
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -138,7 +143,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
-    _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
+    _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")
@@ -218,7 +223,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     run = _run(args)
     if not args.keys:
-        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format)
+        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format,
+                            steps=SUMMARY_STEPS)
     frames = []
     for key in args.keys:
         s = run.metrics.read(key, args.rank)
@@ -227,7 +233,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     out = pd.concat(frames, axis=1, sort=True).reset_index() if len(frames) > 1 else frames[0].reset_index()
     if args.tail:
         out = out.tail(args.tail)
-    return _print_frame(out, args.format)
+    return _print_frame(out, args.format, steps=["step"])
 
 
 def _log_filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -355,7 +361,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
     shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
-    return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown])
+    return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
+                        steps=["last_step"])
 
 
 def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:

@@ -60,6 +60,35 @@ def test_show_prints_a_large_last_step_in_full(tmp_path, capsys):
     assert "last step   1000000000000007\n" in out
 
 
+def test_tables_print_every_step_in_full(tmp_path, capsys):
+    """`metrics RUN KEY` printed its step column with %.6g (2**53 - 1 and 2**53 + 2 both
+    9.0072e+15, 1234567.25 and 1234567.5 both 1.23457e+06); every step column of a table
+    now prints as `show` does, and an integer float64 step past 2**53 in full (as `ls` did)."""
+    from distlog.query.render import fmt_step
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    big = [10**15 + 7, 2**53 - 1, 2**53 + 2]
+    with exp.run("big"):
+        for s in big:
+            exp.metrics.log(step=s, loss=1.0)
+    with exp.run("frac"):
+        for s in (1234567.25, 1234567.5, 1234568.75):
+            exp.metrics.log(step=s, loss=1.0)
+    code, out, err = cli(capsys, "metrics", f"{tmp_path}/default/big", "loss")
+    assert code == 0, err
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == [str(s) for s in big]
+    code, out, err = cli(capsys, "metrics", f"{tmp_path}/default/frac", "loss")
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["1234567.25", "1234567.5", "1234568.75"]
+    code, out, _ = cli(capsys, "metrics", f"{tmp_path}/default/big")  # the summary
+    assert out.splitlines()[2].split()[2:4] == [str(10**15 + 7), str(2**53 + 2)]
+    assert fmt_step(float(2**62)) == str(2**62) and fmt_step(2**62) == str(2**62)
+    assert fmt_step(1.5) == "1.5" and fmt_step(None) == "-" and fmt_step(float("nan")) == "nan"
+    code, out, _ = cli(capsys, "show", f"{tmp_path}/default/big")
+    assert f"last step   {2**53 + 2}\n" in out
+    code, out, _ = cli(capsys, "ls", tmp_path)
+    assert {ln.split()[1]: ln.split()[-1] for ln in out.splitlines()[2:]}["big"] == str(2**53 + 2)
+
+
 def _sweep(root):
     exp = distlog.get_logger(root, heartbeat_interval=0)
     for rid, p in (("b", {"name": "x,y", "opt": {"b": [1, 2]}}), ("d", {"name": "x", "opt": {"b": [3]}})):
