@@ -104,12 +104,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _err(f"no runs under {root.url}{filtered}")
         return NOTHING
     df = pd.DataFrame(rows)
+    # a run without metrics has no last step: "-" (null), not 0 (a step that exists) nor NaN;
+    # 3 beside another run's 0.5 stays 3
+    df["last_step"] = pd.Series([r["last_step"] for r in rows], dtype=object, index=df.index)
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
-        # a run without metrics has no last step: "-", not 0 (a step that exists)
-        df["last_step"] = pd.Series([None if pd.isna(v) else v for v in df["last_step"]],
-                                    dtype=object, index=df.index)
     df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
     if args.format == "table":
         df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]

@@ -89,6 +89,40 @@ def test_tables_print_every_step_in_full(tmp_path, capsys):
     assert {ln.split()[1]: ln.split()[-1] for ln in out.splitlines()[2:]}["big"] == str(2**53 + 2)
 
 
+def test_fractional_steps_are_not_cut_in_summaries_ls_and_compare(tmp_path, capsys):
+    """first_step/last_step of `metrics RUN`, and last_step of `ls` and `compare`, were int():
+    0.5 and 3.75 printed (also as JSON and CSV) as 0 and 3. An integer step stays an int."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("frac"):
+        for s in (0.5, 1.25, 3.75):
+            exp.metrics.log(step=s, loss=s)
+        exp.metrics.log(step=7, acc=1.0)
+    with exp.run("whole"):
+        exp.metrics.log(step=3, loss=1.0)
+    run = f"{tmp_path}/default/frac"
+    code, out, err = cli(capsys, "metrics", run, "--format", "json")
+    assert code == 0, err
+    steps = {r["key"]: (r["first_step"], r["last_step"]) for r in json.loads(out)}
+    assert steps == {"loss": (0.5, 3.75), "acc": (7, 7)} and type(steps["acc"][0]) is int
+    code, out, _ = cli(capsys, "metrics", run, "--format", "csv")
+    assert "acc,1,7,7," in out and "loss,3,0.5,3.75," in out
+    code, out, _ = cli(capsys, "metrics", run)
+    assert out.splitlines()[3].split()[:4] == ["loss", "3", "0.5", "3.75"]
+    for args in (("ls", tmp_path), ("compare", tmp_path)):
+        code, out, err = cli(capsys, *args, "--format", "json")
+        assert code == 0, err
+        last = {r["run_id"]: r["last_step"] for r in json.loads(out)}
+        assert last == {"frac": 7, "whole": 3} and type(last["frac"]) is int, (args, last)
+    with exp.run("frac-only"):
+        exp.metrics.log(step=2.5, loss=1.0)
+    for args in (("ls", tmp_path), ("compare", tmp_path)):
+        code, out, err = cli(capsys, *args, "--format", "json")
+        last = {r["run_id"]: r["last_step"] for r in json.loads(out)}
+        assert last["frac-only"] == 2.5 and last["whole"] == 3 and type(last["whole"]) is int, (args, last)
+    code, out, _ = cli(capsys, "ls", tmp_path)
+    assert {ln.split()[1]: ln.split()[-1] for ln in out.splitlines()[2:]}["frac-only"] == "2.5"
+
+
 def _sweep(root):
     exp = distlog.get_logger(root, heartbeat_interval=0)
     for rid, p in (("b", {"name": "x,y", "opt": {"b": [1, 2]}}), ("d", {"name": "x", "opt": {"b": [3]}})):
