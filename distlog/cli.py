@@ -354,7 +354,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
-        df = df.sort_values(args.sort, kind="stable")
+        order = sorted(range(len(df)), key=lambda i: _sort_key(df[args.sort].iat[i]))  # stable
+        df = df.iloc[order]
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
@@ -363,6 +364,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
     return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
                         steps=["last_step"])
+
+
+def _sort_key(v: Any) -> tuple[int, Any, str]:
+    """``compare --sort``: any column in one order, mixed types too (a param 1 in one run and
+    "one" in another): numbers by value, then booleans, then the rest by text, then missing."""
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # NumPy scalars
+        v = v.item()
+    if v is None or (isinstance(v, float) and v != v) or v.__class__.__name__ == "NAType":
+        return (3, 0, "")
+    if isinstance(v, bool):
+        return (1, v, "")
+    if isinstance(v, (int, float)):
+        return (0, v, "")
+    return (2, 0, str(v))
 
 
 def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:
