@@ -23,7 +23,9 @@ message lists what does).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -71,6 +73,39 @@ def _run(args: argparse.Namespace) -> Any:
 
 #: the summary's step columns (``metrics RUN``, ``show``)
 SUMMARY_STEPS = ("first_step", "last_step")
+
+
+def _output_problem(path: str, option: str, example: str) -> str | None:
+    """Why the local file ``path`` (given with ``option``, such as ``example``) cannot be
+    written, or None."""
+    if "://" in path:  # a URL: the writer (fsspec) says what is wrong
+        return None
+    if os.path.isdir(path):
+        return (f"{option} {path} is a folder; expected a file to write, e.g. "
+                f"{option} {os.path.join(path, example)}")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        return (f"{option} {path}: the folder {parent} does not exist; create it first "
+                f"(mkdir -p {parent}) or give a file in an existing folder")
+    return None
+
+
+def _check_output(path: str, option: str, example: str = "out.png") -> None:
+    """Before any work: a usage error (exit 2) for an output file that cannot be written."""
+    problem = _output_problem(path, option, example)
+    if problem:
+        raise UsageError(problem)
+
+
+@contextlib.contextmanager
+def _writing(path: str, option: str, example: str = "out.png") -> Any:
+    """Writing ``path``: an OSError (no permission, the folder went) as a usage error."""
+    try:
+        yield
+    except OSError as e:
+        raise UsageError(_output_problem(path, option, example) or
+                         f"cannot write {option} {path}: {e.strerror or e}; give a file you can write"
+                         ) from None
 
 
 def _print_frame(df: Any, fmt: str, exact: Sequence[str] = (), steps: Sequence[str] = ()) -> int:
@@ -172,6 +207,8 @@ def _show_ranks(run: Any) -> None:
 def cmd_ranks(args: argparse.Namespace) -> int:
     from .query.render import fmt_value, frame_table
 
+    if args.plot:
+        _check_output(args.plot, "--plot")
     run = _run(args)
     tel = run.telemetry
     if not tel:
@@ -194,7 +231,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
     if args.plot:
         from .charts import telemetry_heatmap
 
-        telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
+        with _writing(args.plot, "--plot"):
+            telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
         _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
     return OK
 
@@ -404,6 +442,7 @@ def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple
 def cmd_plot(args: argparse.Namespace) -> int:
     from .charts import ChartBuilder
 
+    _check_output(args.output, "-o")
     runs, keys = _split_runs_and_keys(args.items, _options(args))
     labels = [r.info.run_id for r in runs]
     if len(set(labels)) < len(labels):
@@ -427,12 +466,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
         panels, x=args.x, y=args.stat, band=band, logy=args.logy)  # y axes: the keys
     if args.title:
         chart.figure.suptitle(args.title)
-    chart.save(args.output)
+    with _writing(args.output, "-o"):
+        chart.save(args.output)
     _err(f"wrote {args.output} ({len(runs)} run(s), {len(keys)} key(s))")
     return OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.output and args.output != "-":
+        _check_output(args.output, "-o", "out.csv")
     run = _run(args)
     df = run.metrics.to_frame(args.keys or None, rank=args.rank)
     if df.empty:
@@ -442,12 +484,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt == "parquet":
         if not args.output or args.output == "-":
             raise UsageError("parquet is binary: give a file with -o out.parquet")
-        df.to_parquet(args.output, index=False)
+        with _writing(args.output, "-o", "out.parquet"):
+            df.to_parquet(args.output, index=False)
     elif not args.output or args.output == "-":
         sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
         return OK
     else:
-        df.to_csv(args.output, index=False, lineterminator="\n")
+        with _writing(args.output, "-o", "out.csv"):
+            df.to_csv(args.output, index=False, lineterminator="\n")
     _err(f"wrote {args.output} ({len(df)} rows, {df['key'].nunique()} key(s))")
     return OK
 

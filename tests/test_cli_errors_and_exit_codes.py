@@ -105,3 +105,30 @@ def test_gc_dry_run_prints_the_report(tree, capsys):
 def test_storage_option_must_be_key_value(tree, capsys):
     code, _, err = cli(capsys, "ls", tree, "-O", "novalue")
     assert code == 2 and "KEY=VALUE" in err
+
+
+def test_an_output_file_that_cannot_be_written_is_a_usage_error(tree, capsys, monkeypatch):
+    """export/plot -o and ranks --plot into a missing folder, or onto a folder, raised a
+    traceback (exit 1): now one line naming the path and the fix, exit 2, before any work."""
+    run = tree / "mnist/sweep/run-a"
+    missing = tree / "no-such-folder"
+    for args in (("export", run, "-o", missing / "x.csv"), ("export", run, "-o", missing / "x.parquet"),
+                 ("plot", run, "train/loss", "-o", missing / "x.png"),
+                 ("ranks", run, "--plot", missing / "x.png")):
+        code, out, err = cli(capsys, *args)
+        assert code == 2 and "Traceback" not in err, (args, err)
+        assert f"the folder {missing} does not exist" in err and "mkdir -p" in err, (args, err)
+    code, _, err = cli(capsys, "export", run, "-o", tree)
+    assert code == 2 and f"-o {tree} is a folder" in err and f"{tree / 'out.csv'}" in err
+    code, _, err = cli(capsys, "plot", run, "train/loss", "-o", tree)
+    assert code == 2 and f"-o {tree} is a folder" in err
+    assert not missing.exists()
+
+    import pandas as pd
+
+    def refuse(self, path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    code, _, err = cli(capsys, "export", run, "-o", tree / "x.csv")
+    assert code == 2 and f"cannot write -o {tree / 'x.csv'}: Permission denied" in err
