@@ -381,14 +381,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return NOTHING
     metrics = args.metric
     if not metrics:
-        from .query.batch import read_run_data
-
-        keys = sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
+        keys = _metric_keys(runs)
         metrics = keys[: args.max_metrics]
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
     df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
                     varying_only=not args.all_params)
+    # a key no run has (a typo): an error, as in `metrics` and `plot`, not a column of "-"
+    absent = [k for k in metrics if all(v is None for v in df[metric_column(k, args.stat, args.final)])]
+    if absent:
+        from .query.errors import KeyNotFound, did_you_mean, listing
+
+        known = _metric_keys(runs)
+        raise KeyNotFound("; ".join(f"no run of the {len(runs)} compared has the metric {k!r}"
+                                    f"{did_you_mean(k, known)}" for k in absent)
+                          + f" (keys: {listing(known)})")
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
@@ -402,6 +409,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
     return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
                         steps=["last_step"])
+
+
+def _metric_keys(runs: Sequence[Any]) -> list[str]:
+    """Every metric key with rows in any of ``runs`` (one batch of reads)."""
+    from .query.batch import read_run_data
+
+    return sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
 
 
 def _sort_key(v: Any) -> tuple[int, Any, str]:

@@ -132,3 +132,16 @@ def test_an_output_file_that_cannot_be_written_is_a_usage_error(tree, capsys, mo
     monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
     code, _, err = cli(capsys, "export", run, "-o", tree / "x.csv")
     assert code == 2 and f"cannot write -o {tree / 'x.csv'}: Permission denied" in err
+
+
+def test_compare_metric_no_run_has_is_a_usage_error(tree, capsys):
+    """`compare -m train/losss` exited 0 with a column of '-': now exit 2 with a suggestion,
+    as `metrics` and `plot` do; a key only some runs have is still a column."""
+    code, out, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/losss")
+    assert code == 2 and out == ""
+    assert "'train/losss'" in err and "did you mean 'train/loss'" in err and "train/loss, val/acc" in err
+    code, _, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/loss", "-m", "vall/acc",
+                       "--final", "min")
+    assert code == 2 and "'vall/acc'" in err and "did you mean 'val/acc'" in err and "train/losss" not in err
+    code, out, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/loss")
+    assert code == 0, err

@@ -10,7 +10,6 @@ the commit record once and then every key's metadata and chunks concurrently
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
@@ -22,7 +21,7 @@ from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
 from .batch import (REREADS, Want, columns_of, last_row, read_rows, resolve_metadata, torn,
                     use_consolidated)
-from .errors import KeyNotFound, RankNotFound, listing
+from .errors import KeyNotFound, RankNotFound, did_you_mean, listing
 
 T = TypeVar("T")
 
@@ -188,8 +187,7 @@ class MetricsReader:
     # ---- reading ------------------------------------------------------------------------
     def _missing(self, key: str, known: Iterable[str], rank: int | None, table: str) -> KeyNotFound:
         known = sorted(known)
-        near = difflib.get_close_matches(key, known, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+        hint = did_you_mean(key, known)
         where = f"rank {rank}'s {table}" if rank else table
         return KeyNotFound(f"no metric {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")
