@@ -269,7 +269,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         df = pd.DataFrame({"step": s.step, key: s[args.stat]})
         frames.append(df.drop_duplicates("step", keep="last").set_index("step"))
     out = pd.concat(frames, axis=1, sort=True).reset_index() if len(frames) > 1 else frames[0].reset_index()
-    if args.tail:
+    if args.tail is not None:
         out = out.tail(args.tail)
     return _print_frame(out, args.format, steps=["step"])
 
@@ -575,6 +575,18 @@ def _fields(result: Any) -> dict[str, Any]:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def _count(text: str) -> int:
+    """argparse type of ``--tail``/``-n``: a whole number >= 0 (0: none)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (how many of the last to "
+                                         f"show; 0 shows none), got {text!r}")
+    return n
+
+
 def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
     p.add_argument("--format", choices=choices, default=choices[0], help="output format")
 
@@ -626,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", default="value",
                    choices=["value", "mean", "min", "max", "sum", "count", "nonfinite", "time"])
     p.add_argument("--rank", type=int, help="a rank's own series (values it logged itself)")
-    p.add_argument("--tail", type=int, help="only the last N steps")
+    p.add_argument("--tail", type=_count, metavar="N", help="only the last N steps")
     _fmt(p)
     p.set_defaults(func=cmd_metrics)
 
@@ -641,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", metavar="A:B", help="step range, inclusive (A:B, A:, :B or N)")
     p.add_argument("--attempt", "-a", action="append", help="only these restart attempts")
     p.add_argument("--host", action="append", help="only these hosts")
-    p.add_argument("--tail", "-n", type=int, help="only the last N records")
+    p.add_argument("--tail", "-n", type=_count, metavar="N", help="only the last N records")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")

@@ -145,3 +145,20 @@ def test_compare_metric_no_run_has_is_a_usage_error(tree, capsys):
     assert code == 2 and "'vall/acc'" in err and "did you mean 'val/acc'" in err and "train/losss" not in err
     code, out, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/loss")
     assert code == 0, err
+
+
+def test_tail_zero_shows_none_and_a_negative_tail_is_a_usage_error(tree, capsys):
+    """`metrics --tail 0` printed every row (0 is falsy) and `--tail -2` all but two."""
+    run = tree / "mnist/sweep/run-a"
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "0")
+    assert (code, out) == (1, "")
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "0", "--format", "json")
+    assert code == 1 and out.strip() == "[]"
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "1", "--format", "json")
+    assert code == 0 and len(__import__("json").loads(out)) == 1
+    for args in (("metrics", run, "train/loss", "--tail", "-2"), ("logs", run, "-n", "-1"),
+                 ("logs", run, "--tail", "x")):
+        code, out, err = cli(capsys, *args)
+        assert code == 2 and out == "" and "expected a whole number >= 0" in err, args
+    code, out, _ = cli(capsys, "logs", run, "-n", "0")
+    assert (code, out) == (1, "")
