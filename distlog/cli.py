@@ -342,9 +342,17 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+#: how distlog prints True, False and None (``show``, ``params``, ``compare``): ``--where``
+#: takes these as well as the JSON spellings
+_AS_PRINTED = {"True": True, "False": False, "None": None}
+
+
 def where_values(text: str) -> list[Any]:
-    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``) and the
-    text itself, so that a str param that looks like a number (``"42"``) is selected too."""
+    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``; also
+    ``True``, ``False``, ``None`` as distlog prints them) and the text itself, so that a str
+    param that looks like a number (``"42"``) is selected too."""
+    if text in _AS_PRINTED:
+        return [_AS_PRINTED[text], text]
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -681,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce each series to its last, min, max or mean")
     p.add_argument("--status", action="append")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]) or the text; "
+                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False, "
+                        "None as printed) or the text; "
                         "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column")
