@@ -524,6 +524,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     except ImportError as e:
         _err(f"gc is not available in this install ({e}); it needs distlog.gc (artifacts)")
         return USAGE
+    from .query.root import open_root
+
+    open_root(args.root, **_options(args))  # a root that is not there (a typo): "nothing at ..."
     result = collect_garbage(args.root, grace_seconds=args.grace, dry_run=args.dry_run,
                              storage_options=_options(args))
     fields = _fields(result)

@@ -162,3 +162,12 @@ def test_tail_zero_shows_none_and_a_negative_tail_is_a_usage_error(tree, capsys)
         assert code == 2 and out == "" and "expected a whole number >= 0" in err, args
     code, out, _ = cli(capsys, "logs", run, "-n", "0")
     assert (code, out) == (1, "")
+
+
+def test_gc_of_a_root_that_is_not_there_is_a_usage_error(tree, capsys):
+    """`gc` of a mistyped root reported 0 blobs and exited 0; ls says "nothing at" (exit 2)."""
+    code, out, err = cli(capsys, "gc", tree.parent / "runz", "--dry-run")
+    assert code == 2 and out == "" and "nothing at" in err and "runz" in err
+    assert cli(capsys, "ls", tree.parent / "runz")[0] == 2
+    code, out, _ = cli(capsys, "gc", tree, "--dry-run")
+    assert code == 0 and "dry run" in out
