@@ -586,6 +586,17 @@ def _fields(result: Any) -> dict[str, Any]:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def _numbers(text: str) -> str:
+    """argparse type of ``--rank``/``--attempt`` of ``logs``: ``0`` or ``0,2`` (checked here,
+    split by ``LogFilter``)."""
+    try:
+        [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or numbers separated by commas "
+                                         f"(0 or 0,2), got {text!r}") from None
+    return text
+
+
 def _count(text: str) -> int:
     """argparse type of ``--tail``/``-n``: a whole number >= 0 (0: none)."""
     try:
@@ -655,14 +666,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", parents=[common], help="every rank's log merged by time")
     _run_arg(p)
-    p.add_argument("--rank", "-r", action="append", help="only these ranks (repeatable, or 0,2)")
+    p.add_argument("--rank", "-r", action="append", type=_numbers,
+                   help="only these ranks (repeatable, or 0,2)")
     p.add_argument("--level", "-l", help="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL or a number (35)")
     p.add_argument("--grep", "-g", metavar="RE", help="regular expression searched in messages")
     p.add_argument("--ignore-case", "-i", action="store_true")
     p.add_argument("--since", metavar="T", help="ISO time (UTC), epoch seconds, or an age: 10m, 2h")
     p.add_argument("--until", metavar="T")
     p.add_argument("--step", metavar="A:B", help="step range, inclusive (A:B, A:, :B or N)")
-    p.add_argument("--attempt", "-a", action="append", help="only these restart attempts")
+    p.add_argument("--attempt", "-a", action="append", type=_numbers,
+                   help="only these restart attempts (repeatable, or 0,2)")
     p.add_argument("--host", action="append", help="only these hosts")
     p.add_argument("--tail", "-n", type=_count, metavar="N", help="only the last N records")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")

@@ -171,3 +171,14 @@ def test_gc_of_a_root_that_is_not_there_is_a_usage_error(tree, capsys):
     assert cli(capsys, "ls", tree.parent / "runz")[0] == 2
     code, out, _ = cli(capsys, "gc", tree, "--dry-run")
     assert code == 0 and "dry run" in out
+
+
+def test_logs_rank_and_attempt_must_be_numbers(tree, capsys):
+    """`logs -a x` / `-r x` reported a raw "invalid literal for int()"."""
+    run = tree / "mnist/sweep/run-a"
+    for opt in ("-a", "-r", "--rank", "--attempt"):
+        code, out, err = cli(capsys, "logs", run, opt, "x")
+        assert code == 2 and out == "" and "invalid literal" not in err, (opt, err)
+        assert "expected a number or numbers separated by commas (0 or 0,2), got 'x'" in err
+    code, out, err = cli(capsys, "logs", run, "-r", "0,1", "-a", "0")
+    assert code == 0, err
