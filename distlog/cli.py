@@ -23,7 +23,9 @@ message lists what does).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -69,13 +71,51 @@ def _run(args: argparse.Namespace) -> Any:
     return find_run(args.run, last=getattr(args, "last", False), **_options(args))
 
 
-def _print_frame(df: Any, fmt: str, exact: Sequence[str] = ()) -> int:
-    """``exact``: columns (params) whose floats a table shows in full (``fmt_exact``)."""
+#: the summary's step columns (``metrics RUN``, ``show``)
+SUMMARY_STEPS = ("first_step", "last_step")
+
+
+def _output_problem(path: str, option: str, example: str) -> str | None:
+    """Why the local file ``path`` (given with ``option``, such as ``example``) cannot be
+    written, or None."""
+    if "://" in path:  # a URL: the writer (fsspec) says what is wrong
+        return None
+    if os.path.isdir(path):
+        return (f"{option} {path} is a folder; expected a file to write, e.g. "
+                f"{option} {os.path.join(path, example)}")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        return (f"{option} {path}: the folder {parent} does not exist; create it first "
+                f"(mkdir -p {parent}) or give a file in an existing folder")
+    return None
+
+
+def _check_output(path: str, option: str, example: str = "out.png") -> None:
+    """Before any work: a usage error (exit 2) for an output file that cannot be written."""
+    problem = _output_problem(path, option, example)
+    if problem:
+        raise UsageError(problem)
+
+
+@contextlib.contextmanager
+def _writing(path: str, option: str, example: str = "out.png") -> Any:
+    """Writing ``path``: an OSError (no permission, the folder went) as a usage error."""
+    try:
+        yield
+    except OSError as e:
+        raise UsageError(_output_problem(path, option, example) or
+                         f"cannot write {option} {path}: {e.strerror or e}; give a file you can write"
+                         ) from None
+
+
+def _print_frame(df: Any, fmt: str, exact: Sequence[str] = (), steps: Sequence[str] = ()) -> int:
+    """``exact``: columns (params) whose floats a table shows in full (``fmt_exact``);
+    ``steps``: columns of steps (``fmt_step``: in full, never ``%.6g``)."""
     from .query.render import render_frame
 
     if df.empty and fmt == "table":
         return NOTHING
-    _out(render_frame(df, fmt, exact))
+    _out(render_frame(df, fmt, exact, steps))
     return OK if not df.empty else NOTHING
 
 
@@ -99,16 +139,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _err(f"no runs under {root.url}{filtered}")
         return NOTHING
     df = pd.DataFrame(rows)
+    # a run without metrics has no last step: "-" (null), not 0 (a step that exists) nor NaN;
+    # 3 beside another run's 0.5 stays 3
+    df["last_step"] = pd.Series([r["last_step"] for r in rows], dtype=object, index=df.index)
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
-        # a run without metrics has no last step: "-", not 0 (a step that exists)
-        df["last_step"] = pd.Series([None if pd.isna(v) else int(v) for v in df["last_step"]],
-                                    dtype=object, index=df.index)
     df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
     if args.format == "table":
         df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]
-    return _print_frame(df, args.format)
+    return _print_frame(df, args.format, steps=["last step"])
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -138,7 +178,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
-    _out("  " + frame_table(summary).replace("\n", "\n  ") if len(summary) else "  (none)")
+    _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")
@@ -167,6 +207,8 @@ def _show_ranks(run: Any) -> None:
 def cmd_ranks(args: argparse.Namespace) -> int:
     from .query.render import fmt_value, frame_table
 
+    if args.plot:
+        _check_output(args.plot, "--plot")
     run = _run(args)
     tel = run.telemetry
     if not tel:
@@ -189,7 +231,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
     if args.plot:
         from .charts import telemetry_heatmap
 
-        telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
+        with _writing(args.plot, "--plot"):
+            telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
         _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
     return OK
 
@@ -218,16 +261,17 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     run = _run(args)
     if not args.keys:
-        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format)
+        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format,
+                            steps=SUMMARY_STEPS)
     frames = []
     for key in args.keys:
         s = run.metrics.read(key, args.rank)
         df = pd.DataFrame({"step": s.step, key: s[args.stat]})
         frames.append(df.drop_duplicates("step", keep="last").set_index("step"))
     out = pd.concat(frames, axis=1, sort=True).reset_index() if len(frames) > 1 else frames[0].reset_index()
-    if args.tail:
+    if args.tail is not None:
         out = out.tail(args.tail)
-    return _print_frame(out, args.format)
+    return _print_frame(out, args.format, steps=["step"])
 
 
 def _log_filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -298,9 +342,17 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+#: how distlog prints True, False and None (``show``, ``params``, ``compare``): ``--where``
+#: takes these as well as the JSON spellings
+_AS_PRINTED = {"True": True, "False": False, "None": None}
+
+
 def where_values(text: str) -> list[Any]:
-    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``) and the
-    text itself, so that a str param that looks like a number (``"42"``) is selected too."""
+    """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``; also
+    ``True``, ``False``, ``None`` as distlog prints them) and the text itself, so that a str
+    param that looks like a number (``"42"``) is selected too."""
+    if text in _AS_PRINTED:
+        return [_AS_PRINTED[text], text]
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -337,25 +389,55 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return NOTHING
     metrics = args.metric
     if not metrics:
-        from .query.batch import read_run_data
-
-        keys = sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
+        keys = _metric_keys(runs)
         metrics = keys[: args.max_metrics]
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
     df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
                     varying_only=not args.all_params)
+    # a key no run has (a typo): an error, as in `metrics` and `plot`, not a column of "-"
+    absent = [k for k in metrics if all(v is None for v in df[metric_column(k, args.stat, args.final)])]
+    if absent:
+        from .query.errors import KeyNotFound, did_you_mean, listing
+
+        known = _metric_keys(runs)
+        raise KeyNotFound("; ".join(f"no run of the {len(runs)} compared has the metric {k!r}"
+                                    f"{did_you_mean(k, known)}" for k in absent)
+                          + f" (keys: {listing(known)})")
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
-        df = df.sort_values(args.sort, kind="stable")
+        order = sorted(range(len(df)), key=lambda i: _sort_key(df[args.sort].iat[i]))  # stable
+        df = df.iloc[order]
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
     shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
-    return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown])
+    return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
+                        steps=["last_step"])
+
+
+def _metric_keys(runs: Sequence[Any]) -> list[str]:
+    """Every metric key with rows in any of ``runs`` (one batch of reads)."""
+    from .query.batch import read_run_data
+
+    return sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
+
+
+def _sort_key(v: Any) -> tuple[int, Any, str]:
+    """``compare --sort``: any column in one order, mixed types too (a param 1 in one run and
+    "one" in another): numbers by value, then booleans, then the rest by text, then missing."""
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # NumPy scalars
+        v = v.item()
+    if v is None or (isinstance(v, float) and v != v) or v.__class__.__name__ == "NAType":
+        return (3, 0, "")
+    if isinstance(v, bool):
+        return (1, v, "")
+    if isinstance(v, (int, float)):
+        return (0, v, "")
+    return (2, 0, str(v))
 
 
 def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:
@@ -382,6 +464,7 @@ def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple
 def cmd_plot(args: argparse.Namespace) -> int:
     from .charts import ChartBuilder
 
+    _check_output(args.output, "-o")
     runs, keys = _split_runs_and_keys(args.items, _options(args))
     labels = [r.info.run_id for r in runs]
     if len(set(labels)) < len(labels):
@@ -405,12 +488,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
         panels, x=args.x, y=args.stat, band=band, logy=args.logy)  # y axes: the keys
     if args.title:
         chart.figure.suptitle(args.title)
-    chart.save(args.output)
+    with _writing(args.output, "-o"):
+        chart.save(args.output)
     _err(f"wrote {args.output} ({len(runs)} run(s), {len(keys)} key(s))")
     return OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.output and args.output != "-":
+        _check_output(args.output, "-o", "out.csv")
     run = _run(args)
     df = run.metrics.to_frame(args.keys or None, rank=args.rank)
     if df.empty:
@@ -420,12 +506,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt == "parquet":
         if not args.output or args.output == "-":
             raise UsageError("parquet is binary: give a file with -o out.parquet")
-        df.to_parquet(args.output, index=False)
+        with _writing(args.output, "-o", "out.parquet"):
+            df.to_parquet(args.output, index=False)
     elif not args.output or args.output == "-":
         sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
         return OK
     else:
-        df.to_csv(args.output, index=False, lineterminator="\n")
+        with _writing(args.output, "-o", "out.csv"):
+            df.to_csv(args.output, index=False, lineterminator="\n")
     _err(f"wrote {args.output} ({len(df)} rows, {df['key'].nunique()} key(s))")
     return OK
 
@@ -436,6 +524,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     except ImportError as e:
         _err(f"gc is not available in this install ({e}); it needs distlog.gc (artifacts)")
         return USAGE
+    from .query.root import open_root
+
+    open_root(args.root, **_options(args))  # a root that is not there (a typo): "nothing at ..."
     result = collect_garbage(args.root, grace_seconds=args.grace, dry_run=args.dry_run,
                              storage_options=_options(args))
     fields = _fields(result)
@@ -495,6 +586,29 @@ def _fields(result: Any) -> dict[str, Any]:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def _numbers(text: str) -> str:
+    """argparse type of ``--rank``/``--attempt`` of ``logs``: ``0`` or ``0,2`` (checked here,
+    split by ``LogFilter``)."""
+    try:
+        [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or numbers separated by commas "
+                                         f"(0 or 0,2), got {text!r}") from None
+    return text
+
+
+def _count(text: str) -> int:
+    """argparse type of ``--tail``/``-n``: a whole number >= 0 (0: none)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (how many of the last to "
+                                         f"show; 0 shows none), got {text!r}")
+    return n
+
+
 def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
     p.add_argument("--format", choices=choices, default=choices[0], help="output format")
 
@@ -546,22 +660,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", default="value",
                    choices=["value", "mean", "min", "max", "sum", "count", "nonfinite", "time"])
     p.add_argument("--rank", type=int, help="a rank's own series (values it logged itself)")
-    p.add_argument("--tail", type=int, help="only the last N steps")
+    p.add_argument("--tail", type=_count, metavar="N", help="only the last N steps")
     _fmt(p)
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("logs", parents=[common], help="every rank's log merged by time")
     _run_arg(p)
-    p.add_argument("--rank", "-r", action="append", help="only these ranks (repeatable, or 0,2)")
+    p.add_argument("--rank", "-r", action="append", type=_numbers,
+                   help="only these ranks (repeatable, or 0,2)")
     p.add_argument("--level", "-l", help="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL or a number (35)")
     p.add_argument("--grep", "-g", metavar="RE", help="regular expression searched in messages")
     p.add_argument("--ignore-case", "-i", action="store_true")
     p.add_argument("--since", metavar="T", help="ISO time (UTC), epoch seconds, or an age: 10m, 2h")
     p.add_argument("--until", metavar="T")
     p.add_argument("--step", metavar="A:B", help="step range, inclusive (A:B, A:, :B or N)")
-    p.add_argument("--attempt", "-a", action="append", help="only these restart attempts")
+    p.add_argument("--attempt", "-a", action="append", type=_numbers,
+                   help="only these restart attempts (repeatable, or 0,2)")
     p.add_argument("--host", action="append", help="only these hosts")
-    p.add_argument("--tail", "-n", type=int, help="only the last N records")
+    p.add_argument("--tail", "-n", type=_count, metavar="N", help="only the last N records")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
@@ -589,7 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce each series to its last, min, max or mean")
     p.add_argument("--status", action="append")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]) or the text; "
+                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False, "
+                        "None as printed) or the text; "
                         "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column")

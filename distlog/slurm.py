@@ -205,15 +205,17 @@ def read_grid_line(path: str | os.PathLike[str], index: int, *, as_text: bool = 
 def run_name(config: dict[str, Any]) -> str:
     """Safe, deterministic run name: ``{"seed": 2, "lr": 0.1}`` → ``lr0.1-seed2``.
 
-    Keys sorted, ``key+value`` joined by ``-``, characters outside ``[A-Za-z0-9._-]`` → ``_``;
-    names longer than 120 characters are cut and end with 8 hex digits of their sha1.
+    Keys sorted, ``key+value`` joined by ``-``, characters outside ``[A-Za-z0-9._-]`` → ``_``.
+    A name so changed (``data=/data/a`` and ``data=/data_a`` would both be ``data_data_a``)
+    ends with ``-`` and 8 hex digits of the sha1 of the name before the change, so distinct
+    configurations never share a run; one longer than 120 characters is cut and ends so too.
     """
     if not config:
         return "default"
-    name = "-".join(f"{key}{format_value(config[key])}" for key in sorted(config))
-    name = re.sub(rb"[^A-Za-z0-9._-]", b"_", name.encode()).decode()  # per byte, like `tr -c`
-    if len(name) > _NAME_MAX:
-        name = f"{name[:_NAME_MAX - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    raw = "-".join(f"{key}{format_value(config[key])}" for key in sorted(config))
+    name = re.sub(rb"[^A-Za-z0-9._-]", b"_", raw.encode()).decode()  # per byte, like `tr -c`
+    if name != raw or len(name) > _NAME_MAX:
+        name = f"{name[:_NAME_MAX - 9]}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
     return name
 
 

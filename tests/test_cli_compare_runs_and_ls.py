@@ -119,3 +119,41 @@ def test_params_print_in_full_and_metrics_stay_compact(tmp_path, capsys):
     assert fmt_exact(1.0000001e-3) == "0.0010000001" and fmt_exact(1.0) == "1.0" and fmt_exact(1) == "1"
     assert fmt_exact(np.float32(0.1)) == "0.1" and fmt_exact(float("nan")) == "nan" and fmt_exact(None) == "-"
     assert fmt_value(0.123456789) == "0.123457"
+
+
+def test_compare_sorts_a_column_of_mixed_types(tmp_path, capsys):
+    """--sort on a param that is 1 in one run and "one" in another raised a TypeError traceback:
+    numbers now sort first by value, then text, then runs without the param."""
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root), heartbeat_interval=0, telemetry=False)
+    for rid, x in (("a", "one"), ("b", 2.5), ("c", 1), ("d", None), ("e", "abc"), ("f", -3)):
+        with exp.run(rid, params={} if x is None else {"x": x}):
+            exp.metrics.log(step=0, loss=1.0)
+    code, out, err = cli(capsys, "compare", root, "--sort", "x", "--format", "json")
+    assert code == 0, err
+    assert [r["run_id"] for r in json.loads(out)] == ["f", "c", "b", "e", "a", "d"]
+    code, out, err = cli(capsys, "compare", root, "--sort", "x")
+    assert code == 0 and "Traceback" not in err
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["f", "c", "b", "e", "a", "d"]
+    code, out, _ = cli(capsys, "compare", root, "--sort", "run_id", "--format", "json")
+    assert [r["run_id"] for r in json.loads(out)] == list("abcdef")
+
+
+def test_where_takes_true_false_and_none_as_printed(tmp_path, capsys):
+    """compare/params print a bool as True/False and None as '-' (show: None), yet only the
+    JSON spellings true/false/null selected them."""
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root), heartbeat_interval=0, telemetry=False)
+    for rid, amp in (("a", True), ("b", False), ("n", None), ("s", "True"), ("one", 1)):
+        with exp.run(rid, params={"amp": amp}):
+            exp.metrics.log(step=0, loss=1.0)
+
+    def ids(where):
+        code, out, err = cli(capsys, "compare", root, "--where", where, "--format", "json")
+        assert code in (0, 1), err
+        return sorted(r["run_id"] for r in json.loads(out)) if code == 0 else []
+
+    assert ids("amp=True") == ["a", "s"]  # the bool, and the str param "True" itself
+    assert ids("amp=true") == ["a"] and ids("amp=False") == ["b"] == ids("amp=false")
+    assert ids("amp=None") == ["n"] == ids("amp=null")
+    assert ids("amp=True,False") == ["a", "b", "s"]

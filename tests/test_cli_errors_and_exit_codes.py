@@ -105,3 +105,80 @@ def test_gc_dry_run_prints_the_report(tree, capsys):
 def test_storage_option_must_be_key_value(tree, capsys):
     code, _, err = cli(capsys, "ls", tree, "-O", "novalue")
     assert code == 2 and "KEY=VALUE" in err
+
+
+def test_an_output_file_that_cannot_be_written_is_a_usage_error(tree, capsys, monkeypatch):
+    """export/plot -o and ranks --plot into a missing folder, or onto a folder, raised a
+    traceback (exit 1): now one line naming the path and the fix, exit 2, before any work."""
+    run = tree / "mnist/sweep/run-a"
+    missing = tree / "no-such-folder"
+    for args in (("export", run, "-o", missing / "x.csv"), ("export", run, "-o", missing / "x.parquet"),
+                 ("plot", run, "train/loss", "-o", missing / "x.png"),
+                 ("ranks", run, "--plot", missing / "x.png")):
+        code, out, err = cli(capsys, *args)
+        assert code == 2 and "Traceback" not in err, (args, err)
+        assert f"the folder {missing} does not exist" in err and "mkdir -p" in err, (args, err)
+    code, _, err = cli(capsys, "export", run, "-o", tree)
+    assert code == 2 and f"-o {tree} is a folder" in err and f"{tree / 'out.csv'}" in err
+    code, _, err = cli(capsys, "plot", run, "train/loss", "-o", tree)
+    assert code == 2 and f"-o {tree} is a folder" in err
+    assert not missing.exists()
+
+    import pandas as pd
+
+    def refuse(self, path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    code, _, err = cli(capsys, "export", run, "-o", tree / "x.csv")
+    assert code == 2 and f"cannot write -o {tree / 'x.csv'}: Permission denied" in err
+
+
+def test_compare_metric_no_run_has_is_a_usage_error(tree, capsys):
+    """`compare -m train/losss` exited 0 with a column of '-': now exit 2 with a suggestion,
+    as `metrics` and `plot` do; a key only some runs have is still a column."""
+    code, out, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/losss")
+    assert code == 2 and out == ""
+    assert "'train/losss'" in err and "did you mean 'train/loss'" in err and "train/loss, val/acc" in err
+    code, _, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/loss", "-m", "vall/acc",
+                       "--final", "min")
+    assert code == 2 and "'vall/acc'" in err and "did you mean 'val/acc'" in err and "train/losss" not in err
+    code, out, err = cli(capsys, "compare", tree / "mnist/sweep", "-m", "train/loss")
+    assert code == 0, err
+
+
+def test_tail_zero_shows_none_and_a_negative_tail_is_a_usage_error(tree, capsys):
+    """`metrics --tail 0` printed every row (0 is falsy) and `--tail -2` all but two."""
+    run = tree / "mnist/sweep/run-a"
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "0")
+    assert (code, out) == (1, "")
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "0", "--format", "json")
+    assert code == 1 and out.strip() == "[]"
+    code, out, _ = cli(capsys, "metrics", run, "train/loss", "--tail", "1", "--format", "json")
+    assert code == 0 and len(__import__("json").loads(out)) == 1
+    for args in (("metrics", run, "train/loss", "--tail", "-2"), ("logs", run, "-n", "-1"),
+                 ("logs", run, "--tail", "x")):
+        code, out, err = cli(capsys, *args)
+        assert code == 2 and out == "" and "expected a whole number >= 0" in err, args
+    code, out, _ = cli(capsys, "logs", run, "-n", "0")
+    assert (code, out) == (1, "")
+
+
+def test_gc_of_a_root_that_is_not_there_is_a_usage_error(tree, capsys):
+    """`gc` of a mistyped root reported 0 blobs and exited 0; ls says "nothing at" (exit 2)."""
+    code, out, err = cli(capsys, "gc", tree.parent / "runz", "--dry-run")
+    assert code == 2 and out == "" and "nothing at" in err and "runz" in err
+    assert cli(capsys, "ls", tree.parent / "runz")[0] == 2
+    code, out, _ = cli(capsys, "gc", tree, "--dry-run")
+    assert code == 0 and "dry run" in out
+
+
+def test_logs_rank_and_attempt_must_be_numbers(tree, capsys):
+    """`logs -a x` / `-r x` reported a raw "invalid literal for int()"."""
+    run = tree / "mnist/sweep/run-a"
+    for opt in ("-a", "-r", "--rank", "--attempt"):
+        code, out, err = cli(capsys, "logs", run, opt, "x")
+        assert code == 2 and out == "" and "invalid literal" not in err, (opt, err)
+        assert "expected a number or numbers separated by commas (0 or 0,2), got 'x'" in err
+    code, out, err = cli(capsys, "logs", run, "-r", "0,1", "-a", "0")
+    assert code == 0, err

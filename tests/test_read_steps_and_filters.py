@@ -60,6 +60,69 @@ def test_show_prints_a_large_last_step_in_full(tmp_path, capsys):
     assert "last step   1000000000000007\n" in out
 
 
+def test_tables_print_every_step_in_full(tmp_path, capsys):
+    """`metrics RUN KEY` printed its step column with %.6g (2**53 - 1 and 2**53 + 2 both
+    9.0072e+15, 1234567.25 and 1234567.5 both 1.23457e+06); every step column of a table
+    now prints as `show` does, and an integer float64 step past 2**53 in full (as `ls` did)."""
+    from distlog.query.render import fmt_step
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    big = [10**15 + 7, 2**53 - 1, 2**53 + 2]
+    with exp.run("big"):
+        for s in big:
+            exp.metrics.log(step=s, loss=1.0)
+    with exp.run("frac"):
+        for s in (1234567.25, 1234567.5, 1234568.75):
+            exp.metrics.log(step=s, loss=1.0)
+    code, out, err = cli(capsys, "metrics", f"{tmp_path}/default/big", "loss")
+    assert code == 0, err
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == [str(s) for s in big]
+    code, out, err = cli(capsys, "metrics", f"{tmp_path}/default/frac", "loss")
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["1234567.25", "1234567.5", "1234568.75"]
+    code, out, _ = cli(capsys, "metrics", f"{tmp_path}/default/big")  # the summary
+    assert out.splitlines()[2].split()[2:4] == [str(10**15 + 7), str(2**53 + 2)]
+    assert fmt_step(float(2**62)) == str(2**62) and fmt_step(2**62) == str(2**62)
+    assert fmt_step(1.5) == "1.5" and fmt_step(None) == "-" and fmt_step(float("nan")) == "nan"
+    code, out, _ = cli(capsys, "show", f"{tmp_path}/default/big")
+    assert f"last step   {2**53 + 2}\n" in out
+    code, out, _ = cli(capsys, "ls", tmp_path)
+    assert {ln.split()[1]: ln.split()[-1] for ln in out.splitlines()[2:]}["big"] == str(2**53 + 2)
+
+
+def test_fractional_steps_are_not_cut_in_summaries_ls_and_compare(tmp_path, capsys):
+    """first_step/last_step of `metrics RUN`, and last_step of `ls` and `compare`, were int():
+    0.5 and 3.75 printed (also as JSON and CSV) as 0 and 3. An integer step stays an int."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("frac"):
+        for s in (0.5, 1.25, 3.75):
+            exp.metrics.log(step=s, loss=s)
+        exp.metrics.log(step=7, acc=1.0)
+    with exp.run("whole"):
+        exp.metrics.log(step=3, loss=1.0)
+    run = f"{tmp_path}/default/frac"
+    code, out, err = cli(capsys, "metrics", run, "--format", "json")
+    assert code == 0, err
+    steps = {r["key"]: (r["first_step"], r["last_step"]) for r in json.loads(out)}
+    assert steps == {"loss": (0.5, 3.75), "acc": (7, 7)} and type(steps["acc"][0]) is int
+    code, out, _ = cli(capsys, "metrics", run, "--format", "csv")
+    assert "acc,1,7,7," in out and "loss,3,0.5,3.75," in out
+    code, out, _ = cli(capsys, "metrics", run)
+    assert out.splitlines()[3].split()[:4] == ["loss", "3", "0.5", "3.75"]
+    for args in (("ls", tmp_path), ("compare", tmp_path)):
+        code, out, err = cli(capsys, *args, "--format", "json")
+        assert code == 0, err
+        last = {r["run_id"]: r["last_step"] for r in json.loads(out)}
+        assert last == {"frac": 7, "whole": 3} and type(last["frac"]) is int, (args, last)
+    with exp.run("frac-only"):
+        exp.metrics.log(step=2.5, loss=1.0)
+    for args in (("ls", tmp_path), ("compare", tmp_path)):
+        code, out, err = cli(capsys, *args, "--format", "json")
+        last = {r["run_id"]: r["last_step"] for r in json.loads(out)}
+        assert last["frac-only"] == 2.5 and last["whole"] == 3 and type(last["whole"]) is int, (args, last)
+    code, out, _ = cli(capsys, "ls", tmp_path)
+    assert {ln.split()[1]: ln.split()[-1] for ln in out.splitlines()[2:]}["frac-only"] == "2.5"
+
+
 def _sweep(root):
     exp = distlog.get_logger(root, heartbeat_interval=0)
     for rid, p in (("b", {"name": "x,y", "opt": {"b": [1, 2]}}), ("d", {"name": "x", "opt": {"b": [3]}})):

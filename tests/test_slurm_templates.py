@@ -202,8 +202,9 @@ def test_write_grid_file_rejects_bad_tokens(tmp_path):
 
 def test_run_name():
     assert slurm.run_name({"seed": 2, "lr": 0.1}) == "lr0.1-seed2"
-    assert slurm.run_name({"tag": "a/b c", "amp": True}) == "amptrue-taga_b_c"
-    assert slurm.run_name({"x": "é"}) == "x__"  # per byte, like the template's `tr`
+    # a name changed by the sanitising ends with 8 hex digits of the unchanged name's sha1
+    assert re.fullmatch(r"amptrue-taga_b_c-[0-9a-f]{8}", slurm.run_name({"tag": "a/b c", "amp": True}))
+    assert re.fullmatch(r"x__-[0-9a-f]{8}", slurm.run_name({"x": "é"}))  # per byte, like `tr`
     assert slurm.run_name({}) == "default"
     long = slurm.run_name({f"key{i:02d}": "v" * 10 for i in range(20)})
     assert len(long) == 120 and re.fullmatch(r"[A-Za-z0-9._-]+-[0-9a-f]{8}", long)
@@ -281,7 +282,35 @@ def test_array_template_builds_args_and_run_name(tmp_path):
     assert rc == 0, err
     assert "ARGV --standalone --nproc_per_node 2 train.py --root runs --amp true --lr 1e-05 --seed 2 --tag a/b" in out
     assert f"RUN_NAME {slurm.run_name(slurm.read_grid_line(tmp_path / 'written.txt', 1))}\n" in out
-    assert "RUN_NAME amptrue-lr1e-05-seed2-taga_b\n" in out
+    assert re.search(r"RUN_NAME amptrue-lr1e-05-seed2-taga_b-[0-9a-f]{8}\n", out)
+
+
+def test_a_crlf_grid_file_reads_as_distlog_slurm_reads_it(tmp_path):
+    """CRLF line ends: the script gets '0', not '0\\r', and the run name is run_name's."""
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid="# sweep\r\nlr=0.1 seed=0\r\n\r\nlr=0.01 seed=1\r\n", task=1)
+    assert rc == 0, err
+    assert "ARGV --standalone --nproc_per_node 2 train.py --root runs --lr 0.01 --seed 1\n" in out
+    (tmp_path / "grid.txt").write_bytes(b"# sweep\r\nlr=0.1 seed=0\r\n\r\nlr=0.01 seed=1\r\n")
+    line = slurm.read_grid_line(tmp_path / "grid.txt", 1, as_text=True)
+    assert line == {"lr": "0.01", "seed": "1"}
+    assert f"RUN_NAME {slurm.run_name(line)}\n" in out and "RUN_NAME lr0.01-seed1\n" in out
+
+
+def test_configurations_that_sanitise_alike_get_distinct_run_names(tmp_path):
+    """'/data/a' and '/data_a' both sanitise to 'data_a': without the hash suffix two array
+    tasks would write into one run (the second an attempt of the first)."""
+    grid = slurm.expand_grid({"data": ["/data/a", "/data_a"], "model": ["resnet:18"]})
+    slurm.write_grid_file(tmp_path / "written.txt", grid)
+    text = (tmp_path / "written.txt").read_text()
+    names = []
+    for task in range(len(grid)):
+        rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid=text, task=task)
+        assert rc == 0, err
+        names.append(re.search(r"^RUN_NAME (.*)$", out, re.M).group(1))
+    py = [slurm.run_name(slurm.read_grid_line(tmp_path / "written.txt", i, as_text=True)) for i in range(2)]
+    assert names == py and len(set(names)) == 2
+    assert all(re.fullmatch(r"data_data_a-modelresnet_18-[0-9a-f]{8}", n) for n in names)
+    assert slurm.run_name({"lr": 0.1, "seed": 2}) == "lr0.1-seed2"  # unchanged: no suffix
 
 
 def test_a_grid_line_read_as_text_names_the_run_as_the_template_does(tmp_path):

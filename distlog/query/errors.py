@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterable
 
 from ..errors import DistlogError
@@ -39,3 +40,9 @@ def listing(items: Iterable[object], limit: int = 20) -> str:
         return "none"
     shown = ", ".join(items[:limit])
     return shown + (f", and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` (the closest of ``known``), or ``""``."""
+    near = difflib.get_close_matches(name, [str(k) for k in known], n=3)
+    return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""

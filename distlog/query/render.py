@@ -46,9 +46,9 @@ def fmt_exact(v: Any) -> str:
 
 
 def fmt_step(v: Any) -> str:
-    """A step in full (``1000000000000007``, not ``1e+15``); one that is not an integer as
-    stored (``fmt_exact``)."""
-    if isinstance(v, float) and v.is_integer() and abs(v) <= 2.0 ** 53:
+    """A step in full (``1000000000000007``, not ``1e+15``; a float64 step past 2**53 too, as
+    the integer it holds); one that is not an integer as stored (``fmt_exact``)."""
+    if isinstance(v, float) and v.is_integer():  # (NaN and inf are not)
         return str(int(v))
     return fmt_exact(v)
 
@@ -78,11 +78,12 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Iterable[int] | None = None,
-          exact: Iterable[int] = ()) -> str:
+          exact: Iterable[int] = (), steps: Iterable[int] = ()) -> str:
     """An aligned text table; numbers are right-aligned unless ``right`` says which columns.
-    Columns ``exact`` (params) are written with ``fmt_exact``, the others with ``fmt_value``."""
-    exact = set(exact)
-    cells = [[(fmt_exact if i in exact else fmt_value)(v) for i, v in enumerate(row)] for row in rows]
+    Columns ``exact`` (params) are written with ``fmt_exact``, ``steps`` with ``fmt_step``,
+    the others with ``fmt_value``."""
+    fmts = {**{i: fmt_exact for i in exact}, **{i: fmt_step for i in steps}}
+    cells = [[fmts.get(i, fmt_value)(v) for i, v in enumerate(row)] for row in rows]
     widths = [_width(h) for h in headers]
     for row in cells:
         widths = [max(w, _width(c)) for w, c in zip(widths, row)]
@@ -114,11 +115,13 @@ def _is_number(v: Any) -> bool:
         hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iuf")
 
 
-def frame_table(df: Any, exact: Iterable[str] = ()) -> str:
-    """``table`` of a DataFrame; the columns named in ``exact`` with ``fmt_exact``."""
-    exact = set(exact)
+def frame_table(df: Any, exact: Iterable[str] = (), steps: Iterable[str] = ()) -> str:
+    """``table`` of a DataFrame; the columns named in ``exact`` with ``fmt_exact``, those in
+    ``steps`` with ``fmt_step``."""
+    exact, steps = set(exact), set(steps)
     return table(list(df.itertuples(index=False, name=None)), [str(c) for c in df.columns],
-                 exact=[i for i, c in enumerate(df.columns) if c in exact])
+                 exact=[i for i, c in enumerate(df.columns) if c in exact],
+                 steps=[i for i, c in enumerate(df.columns) if c in steps])
 
 
 def frame_csv(df: Any) -> str:
@@ -149,12 +152,12 @@ def frame_json(df: Any) -> str:
     return json.dumps(rows, indent=1, default=str, allow_nan=False)
 
 
-def render_frame(df: Any, fmt: str, exact: Iterable[str] = ()) -> str:
+def render_frame(df: Any, fmt: str, exact: Iterable[str] = (), steps: Iterable[str] = ()) -> str:
     if fmt == "csv":
         return frame_csv(df).rstrip("\n")
     if fmt == "json":
         return frame_json(df)
-    return frame_table(df, exact)
+    return frame_table(df, exact, steps)
 
 
 def format_record(r: LogRecord, fields: bool = False) -> str:

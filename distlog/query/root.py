@@ -25,6 +25,7 @@ from ..storage.base import StorageBackend, read_objects
 from .batch import RunData, is_bool, needs_live_step, param_key, read_run_data
 from .errors import RunNotFound, listing
 from .run_reader import RunReader, read_meta
+from .series import exact_int, ints_and_floats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,8 +242,10 @@ class RootReader:
             values = [row.get(c) for row in rows]
             # keep "absent" (None) apart from NaN, and a param's ints apart from another run's
             # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
-            if any(v is None for v in values) or (c in params and _ints_and_floats(values)):
+            if any(v is None for v in values) or (c in params and ints_and_floats(values)):
                 df[c] = pd.Series(values, dtype=object, index=df.index)
+        if ints_and_floats(row["last_step"] for row in rows):  # 3 beside another run's 0.5
+            df["last_step"] = pd.Series([row["last_step"] for row in rows], dtype=object, index=df.index)
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
@@ -254,11 +257,6 @@ class RootReader:
 
 
 _MISSING = object()
-
-
-def _ints_and_floats(values: Sequence[Any]) -> bool:
-    kinds = {type(v) for v in values}
-    return int in kinds and float in kinds
 
 
 def _experiment_ok(name: str, pattern: str) -> bool:
@@ -278,7 +276,7 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     return {
         "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
-        "world_size": info.world_size, "last_step": None if last is None else int(last),
+        "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
     }
 

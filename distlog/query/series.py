@@ -10,7 +10,6 @@ the commit record once and then every key's metadata and chunks concurrently
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
@@ -22,7 +21,7 @@ from ..storage.base import StorageBackend
 from ..writers.rowstore import read_commit
 from .batch import (REREADS, Want, columns_of, last_row, read_rows, resolve_metadata, torn,
                     use_consolidated)
-from .errors import KeyNotFound, RankNotFound, listing
+from .errors import KeyNotFound, RankNotFound, did_you_mean, listing
 
 T = TypeVar("T")
 
@@ -37,6 +36,21 @@ def exact_ints(a: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "f" and np.isfinite(a).all() and (np.abs(a) <= _EXACT).all() and (a == np.trunc(a)).all():
         return a.astype(np.int64)
     return a
+
+
+def exact_int(v: Any) -> int | float:
+    """One step (or count) as ``exact_ints`` reads it: an ``int`` where it is an integer
+    float64 holds exactly, else the float as stored (``1.25`` stays ``1.25``); an int stays it."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        return int(v)
+    return exact_ints(np.array([v], dtype=np.float64))[0].item()
+
+
+def ints_and_floats(values: Iterable[Any]) -> bool:
+    """Whether ``values`` hold both ints and floats: a pandas column of them would make every
+    int a float (``3`` → ``3.0``, ``2**53 + 1`` another number); keep such a column ``object``."""
+    kinds = {type(v) for v in values}
+    return int in kinds and float in kinds
 
 
 def _untorn(read: Callable[[], T], steps_of: Callable[[T], list[np.ndarray]]) -> T:
@@ -173,8 +187,7 @@ class MetricsReader:
     # ---- reading ------------------------------------------------------------------------
     def _missing(self, key: str, known: Iterable[str], rank: int | None, table: str) -> KeyNotFound:
         known = sorted(known)
-        near = difflib.get_close_matches(key, known, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+        hint = did_you_mean(key, known)
         where = f"rank {rank}'s {table}" if rank else table
         return KeyNotFound(f"no metric {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")
@@ -272,12 +285,17 @@ class MetricsReader:
                 finite = v[np.isfinite(v)]
                 n, mean = float(len(finite)), float(finite.mean()) if len(finite) else np.nan
             rows.append({
-                "key": key, "rows": len(s), "first_step": int(s.step[0]), "last_step": int(s.step[-1]),
+                "key": key, "rows": len(s), "first_step": exact_int(s["step"][0]),
+                "last_step": exact_int(s["step"][-1]),
                 "last": float(v[-1]), "min": float(lo.min()) if len(lo) else np.nan,
                 "max": float(hi.max()) if len(hi) else np.nan, "mean": mean, "count": int(n),
             })
-        return pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max",
-                                           "mean", "count"])
+        df = pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max",
+                                         "mean", "count"])
+        for c in ("first_step", "last_step"):  # a key's integer steps beside another's 0.5
+            if ints_and_floats(r[c] for r in rows):
+                df[c] = pd.Series([r[c] for r in rows], dtype=object, index=df.index)
+        return df
 
     def to_frame(self, keys: Sequence[str] | None = None, rank: int | None = None) -> "pd.DataFrame":
         """Every series in one long DataFrame with a ``key`` column (the export format)."""
