@@ -159,3 +159,13 @@ def test_foreign_lines_in_a_manifest_are_skipped_and_a_blob_they_name_is_kept(tm
     assert run.files.read_bytes("a.bin") == b"bytes of x/r1"
     rep = collect_garbage(root, grace_seconds=0)
     assert (rep.referenced, rep.removed) == (2, 0)
+
+
+def test_a_link_to_a_run_or_experiment_beside_it_changes_nothing(tmp_path):
+    """A `.latest -> x/r1` link (and a link to an experiment) lists nothing twice and nothing
+    under the link's path, whatever the listing order: gc sees the layout it always did."""
+    root = _two_runs(tmp_path)
+    os.symlink(os.path.join(root, "x", "r1"), os.path.join(root, ".latest"))
+    os.symlink(os.path.join(root, "y"), os.path.join(root, "a-link"))
+    rep = collect_garbage(root, grace_seconds=0)
+    assert (rep.referenced, rep.removed, rep.runs_scanned) == (2, 0, 2)

@@ -339,3 +339,40 @@ def test_a_log_record_with_a_step_that_is_no_number_is_kept_not_raised(root):
     assert got["text step"] == (None, {"step": "abc"}) and got["numbered"] == (7, {})
     assert got["nan step"][0] is None and np.isnan(got["nan step"][1]["step"])
     assert got["inf step"] == (None, {"step": float("inf")})
+
+
+def test_an_appender_dropped_without_close_gives_its_descriptor_back(tmp_path):
+    import gc
+    import os
+
+    from distlog.storage.local import LocalAppender
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for i in range(50):
+        LocalAppender(str(tmp_path / f"f{i}.log")).write("x\n")
+    gc.collect()
+    assert open_fds() <= before + 2
+
+
+@pytest.mark.timeout(60)
+def test_a_record_racing_close_never_opens_the_log_again(tmp_path):
+    """emit() checked the closed flag outside the lock: a record waiting for the lock while
+    close() ran opened a new appender after close (a descriptor left open for good)."""
+    import threading
+
+    from distlog.writers.textlog import TextLogSink
+
+    left_open = 0
+    for i in range(100):
+        sink = TextLogSink(LocalBackend(str(tmp_path)), f"logs/{i}.log")
+        rec = LogRecord(time=1.0, level="INFO", message="m", host="h")
+        sink.emit(rec)
+        t = threading.Thread(target=lambda: [sink.emit(rec) for _ in range(20)])
+        t.start()
+        sink.close()
+        t.join()
+        left_open += sink._app is not None
+    assert left_open == 0

@@ -116,3 +116,29 @@ def test_a_resume_reads_each_chunk_once_and_an_appending_attempt_only_the_last(s
         np.testing.assert_array_equal(frame["step"].to_numpy(np.float64), steps)
         np.testing.assert_array_equal(frame["value"].to_numpy(), np.where(steps < first, _values(i, steps, 0),
                                                                          _values(i, steps, 1)))
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+def test_a_resume_with_other_chunk_rows_on_s3_stores_every_new_row(s3_bucket: dict[str, Any]) -> None:
+    """Series an earlier attempt stored with other chunk rows are written through zarr: its
+    array growth ran as a coroutine that opened the table's group synchronously inside zarr's
+    event loop (SyncError), and every new row was lost."""
+    import distlog
+
+    opts = s3_bucket["storage_options"]
+    exp = distlog.get_logger(s3_bucket["url"], chunk_rows=8, telemetry=False, heartbeat_interval=0, **opts)
+    with exp.experiment("e"):
+        exp.start_run("r")
+    for step in range(20):
+        exp.metrics.log({"loss": float(step)}, step=step)
+    exp.close()
+    exp = distlog.get_logger(s3_bucket["url"], chunk_rows=4, telemetry=False, heartbeat_interval=0, **opts)
+    with exp.experiment("e"):
+        exp.start_run("r", resume="must")
+    for step in range(20, 300):
+        exp.metrics.log({"loss": step + 0.5}, step=step)
+    exp.close()
+    steps = np.arange(300.0)
+    frame = distlog.open_run(f"{s3_bucket['url']}/e/r", **opts).metrics.frame("loss")
+    np.testing.assert_array_equal(frame["value"].to_numpy(), np.where(steps < 20, steps, steps + 0.5))

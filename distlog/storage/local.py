@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -60,6 +61,12 @@ class LocalAppender(Appender):
                 if self._fd >= 0:
                     os.close(self._fd)
                     self._fd = -1
+
+    def __del__(self) -> None:  # dropped unclosed (as a file object closes its descriptor)
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class LocalBackend(StorageBackend):
@@ -183,14 +190,21 @@ class LocalBackend(StorageBackend):
         return "file://" + self._p(path)
 
     def walk(self, path: str = "") -> list[str]:
-        """As ``StorageBackend.walk``. Links to folders are followed, as readers follow them
-        (each real folder once: a link back up the tree is no loop). A folder that cannot be
-        listed raises (``PermissionError`` naming it): gc must not mark on a partial listing."""
+        """As ``StorageBackend.walk``. Links to folders are followed, as readers follow them,
+        each real folder listed once, under its own path where it lies inside the walked folder
+        (a link such as ``.latest -> exp/run`` adds nothing; a link back up the tree is no
+        loop). A folder that cannot be listed raises (``PermissionError`` naming it): gc must
+        not mark on a partial listing."""
+        base = self._p(path)
+        real_base = os.path.realpath(base)
+        direct = {os.path.realpath(f) for f, _d, _f in os.walk(base, onerror=_raise_unlisted)}
         out: list[str] = []
         seen: set[str] = set()
-        for folder, dirs, files in os.walk(self._p(path), onerror=_raise_unlisted, followlinks=True):
+        for folder, dirs, files in os.walk(base, onerror=_raise_unlisted, followlinks=True):
             real = os.path.realpath(folder)
-            if real in seen:
+            rel = os.path.relpath(folder, base)
+            linked = real != os.path.normpath(os.path.join(real_base, rel))
+            if real in seen or (linked and real in direct):  # listed (or to be) by its own path
                 dirs[:] = []
                 continue
             seen.add(real)

@@ -638,6 +638,11 @@ class RowTable:
             if key is not None:
                 batch.append((key, wanted))
                 chunks += len(wanted)
+        if lengths and not self.backend.cheap_puts:
+            # the store path zarr's coroutines write through, opened here: a series the writer
+            # does not encode itself (stored with other chunk rows) grows through zarr, whose
+            # coroutine must not be the first to open the group (a sync call inside its loop)
+            self._store_root()
 
     def _load_series(self, key: str, s: _Series, n: int, truncate_after_step: float | None, rewind: bool) -> None:
         self.series[key] = s

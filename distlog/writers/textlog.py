@@ -27,17 +27,21 @@ class TextLogSink:
         self._lock = threading.Lock()
 
     def emit(self, record: LogRecord) -> None:
-        if self._closed:  # (a handler kept past its run's end: exp.logs.handler())
-            report.warn(f"a record logged after its run ended was dropped ({record.message[:80]!r}): "
-                        f"the log {self.path} is closed; take exp.logs (or exp.logs.handler()) "
-                        "again in the run that is open now", key=f"closed log {self.path}")
-            return
         line = format_line(record)
         with self._lock:
-            self._pending.append(line)
-            self._write_pending()
+            if not self._closed:
+                self._pending.append(line)
+                self._write_pending()
+                return
+        # (a handler kept past its run's end: exp.logs.handler(); checked under the lock, so a
+        # record racing close() never opens the log again)
+        report.warn(f"a record logged after its run ended was dropped ({record.message[:80]!r}): "
+                    f"the log {self.path} is closed; take exp.logs (or exp.logs.handler()) "
+                    "again in the run that is open now", key=f"closed log {self.path}")
 
     def _write_pending(self) -> None:
+        if self._closed:  # (lines close() could not write stay unwritten: never a reopened log)
+            return
         try:
             if self._app is None:
                 self._app = self.backend.open_appender(self.path, **self._limits)
