@@ -36,6 +36,7 @@ from typing import Any
 from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_path, fresh_path, is_digest,
                   owner_body, sweep_path)
 from .errors import LayoutError
+from .report import warn
 from .writers.manifest import MANIFEST_DIR, parse_manifest
 from .layout import RUN_FILE, STORE_DIR, is_manifest_name
 from .names import short
@@ -87,6 +88,9 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
         batch = pending[:SWEEP_BATCH]
         left = _sweep_batch(root, batch, grace_seconds, tally)
         if len(left) == len(batch):  # not one decided in time: the rest waits for another gc
+            warn(f"gc stopped with {len(pending)} unreferenced blob(s) left: reading every manifest "
+                 f"again took longer than {SWEEP_WAIT / 2:.0f} s, after which a blob marked before "
+                 "it may no longer be deleted safely; run gc again when the store answers faster")
             break
         pending = left + pending[SWEEP_BATCH:]
     _sweep_markers(root, grace_seconds)

@@ -365,11 +365,12 @@ class Run:
     def _job_run_id(self) -> str | None:
         """The launched job's run id (``launcher.job_run_id``), for a process that is the job's
         first start or a restart of it (a requeue, an elastic restart: other restart counts
-        than the run's last attempt recorded), which continues the job's run. Another start
-        in the same job with the same counts (a second run in the process, a second script in
-        one allocation) is a run of its own: the first of ``<id>-2``, ``<id>-3``, ... that does
-        not exist or was last written under other counts (so a requeued job's runs find
-        theirs again). ``resume="must"`` keeps the job's id."""
+        than the run's last attempt recorded; or a retry of a run that did not complete),
+        which continues the job's run. Another start in the same job with the same counts
+        after that run completed (a second run in the process, a second script in one
+        allocation) is a run of its own: the first of ``<id>-2``, ``<id>-3``, ... that does
+        not exist, was last written under other counts (so a requeued job's runs find theirs
+        again) or did not complete. ``resume="must"`` keeps the job's id."""
         base = job_run_id()
         if base is None or self.resume == "must":
             return base
@@ -378,7 +379,8 @@ class Run:
             run_id = base if n == 1 else f"{base}-{n}"
             meta = self._read_meta(run_id)
             attempts = (meta or {}).get("attempts") or [{}]
-            if meta is None or attempts[-1].get("restart_counts") != counts:
+            if (meta is None or attempts[-1].get("restart_counts") != counts
+                    or meta.get("status") != "completed"):
                 return run_id
         return None  # (unreachable)
 

@@ -107,3 +107,23 @@ def test_other_launchers_env_variables_give_local_and_node_ranks():
     info = detect(env)
     assert (info.rank, info.world_size, info.local_rank, info.node_rank, info.launcher) == (5, 8, 1, 1, "env")
     assert detect({"RANK": "0", "LOCAL_RANK": "3"}).local_rank == 0  # no world size: one process
+
+
+@pytest.mark.timeout(60)
+def test_a_retry_in_the_same_job_continues_a_run_that_did_not_complete(tmp_path, monkeypatch):
+    """`srun train.py || srun train.py` in one allocation: the retry (same restart counts)
+    continues the run that failed, as its resume_step expects, instead of starting <id>-2."""
+    import distlog
+
+    for var in ("DISTLOG_RUN_ID", "DISTLOG_RUN_NAME", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
+                "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with pytest.raises(RuntimeError), exp.run():
+        exp.metrics.log({"loss": 1.0}, step=0)
+        raise RuntimeError("node failure")
+    with exp.run(resume_step=0):
+        run = exp.current_run
+        assert (run.run_id, run.attempt) == ("slurm-77", 1)
