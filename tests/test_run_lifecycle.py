@@ -174,7 +174,10 @@ def test_log_io_failure_is_reported_not_raised(root, caplog):
     with exp.run("io"):
         run = exp.current_run
         logdir = os.path.join(root, "default", "io", LOGS_DIR)
-        run.log_sink.close()
+        sink = run.log_sink
+        with sink._lock:  # the open log file goes away: the next record opens it again
+            sink._app.close()
+            sink._app = None
         os.chmod(logdir, 0o500)
         try:
             if os.access(logdir, os.W_OK):  # root ignores permissions: break the path instead
