@@ -45,7 +45,7 @@ def test_a_resume_on_s3_reads_every_series_at_once(s3_bucket: dict[str, Any], cl
     script = FIRST.format(url=s3_bucket["url"], opts=s3_bucket["storage_options"], chunk=CHUNK, keys=keys,
                           rows=ROWS, end="exp.close()" if closed else "exp.metrics.commit(); os._exit(0)")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, env={**os.environ, "PYTHONPATH": SRC})
-    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.05) as proxy:
+    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.02) as proxy:
         opts = {**s3_bucket["storage_options"], "endpoint_url": proxy.url}
         exp2 = distlog.get_logger(s3_bucket["url"], chunk_rows=CHUNK, telemetry=False, heartbeat_interval=0, **opts)
         proxy.reset()
