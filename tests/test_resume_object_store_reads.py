@@ -45,7 +45,7 @@ def test_a_resume_on_s3_reads_every_series_at_once(s3_bucket: dict[str, Any], cl
     script = FIRST.format(url=s3_bucket["url"], opts=s3_bucket["storage_options"], chunk=CHUNK, keys=keys,
                           rows=ROWS, end="exp.close()" if closed else "exp.metrics.commit(); os._exit(0)")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, env={**os.environ, "PYTHONPATH": SRC})
-    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.02) as proxy:
+    with LatencyProxy(s3_bucket["endpoint_url"], delay=0.05) as proxy:
         opts = {**s3_bucket["storage_options"], "endpoint_url": proxy.url}
         exp2 = distlog.get_logger(s3_bucket["url"], chunk_rows=CHUNK, telemetry=False, heartbeat_interval=0, **opts)
         proxy.reset()
@@ -60,7 +60,9 @@ def test_a_resume_on_s3_reads_every_series_at_once(s3_bucket: dict[str, Any], cl
         # per series: its three chunks (the steps), its document (unless the close consolidated
         # them) and the rewrite of the chunk the checkpoint cut; a few for the table itself
         assert len(series) <= KEYS * (3 + (0 if closed else 1) + 1) + 6, detail
-        assert proxy.max_in_flight >= 2 * KEYS, detail  # many series' chunks at once
+        # many series' chunks at once (one series after another: never more than KEYS, the
+        # close's tail writes)
+        assert proxy.max_in_flight > KEYS, detail
         chunks = [p for m, p in series if m == "GET" and "/train/" in p]
         assert len(chunks) == len(set(chunks)), f"read twice: {detail}"
         assert not [p for m, p in series if p.endswith((".zgroup", ".zattrs", ".zarray", ".zmetadata"))], detail
