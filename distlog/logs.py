@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import logging
 import sys
-import threading
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -139,29 +138,25 @@ class TextLogger:
 
 
 class _Bridge(logging.Handler):
-    """Standard-library records into a run's log. distlog's echo of a run record on stderr
-    (logger ``distlog.echo``) is that record again, and a record that logging writes while
-    this handler writes one (the echo of a WARNING it forwards, on the root logger) would
-    come back here without end: both are skipped."""
-
-    _inside = threading.local()
+    """Standard-library records into a run's log. What distlog itself writes through logging
+    meanwhile (``report.own_output``: the stderr echo of a record, on the root logger the
+    echo of a WARNING this handler forwards) is that record again: skipped, or it would come
+    back here without end."""
 
     def __init__(self, target: TextLogger, level: int) -> None:
         super().__init__(level)
         self._target = target
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == report.ECHO.name or getattr(self._inside, "active", False):
+        if report.writing_own_output():
             return
-        self._inside.active = True
         try:
             fields: dict[str, Any] = {"logger": record.name}
             if record.exc_info and record.exc_info[0] is not None:
                 fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
             # (a level between the named ones, logging.addLevelName(25, "NOTICE"), keeps its
             # number: written LEVEL25, it passes level filters as 25)
-            self._target.log(record.levelno, record.getMessage(), **fields)
+            with report.own_output():
+                self._target.log(record.levelno, record.getMessage(), **fields)
         except Exception:  # noqa: BLE001
             self.handleError(record)
-        finally:
-            self._inside.active = False
