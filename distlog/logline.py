@@ -6,7 +6,8 @@ spans lines, structured fields as JSON after a tab:
     2026-11-28T07:00:00.123456+00:00 INFO node1 n0 r3 l1 a0 s120 message text\t{"step": 12}
 
 ``time`` (UTC, microseconds), ``level``, ``host``, node rank ``n``, global rank ``r``, local rank
-``l``, attempt ``a``, step ``s`` (``s-`` when none), message, optional fields.
+``l``, attempt ``a``, step ``s`` (``s-`` when none; an integer, or a step that is not one as
+Python's shortest float text, ``s2.5``), message, optional fields.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class LogRecord:
     local_rank: int = 0
     node: int = 0
     attempt: int = 0
-    step: int | None = None
+    step: int | float | None = None  # an int, or a float that is not an integer (2.5)
     fields: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -169,8 +170,34 @@ def fields_json(fields: dict[str, Any]) -> str:
         return json.dumps({str(k): repr(v) for k, v in fields.items()}, sort_keys=True)
 
 
+def step_text(step: int | float | None) -> str:
+    """A step as a line holds it: ``-`` (none), an integer in full, or a float that is no
+    integer as its shortest round-trip text (``2.5``, ``1e-05``)."""
+    if step is None:
+        return "-"
+    if isinstance(step, float) and not step.is_integer():
+        return repr(step)
+    return str(int(step))
+
+
+#: a step as ``step_text`` writes it (``-`` aside)
+STEP_PATTERN = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+_STEP = re.compile(STEP_PATTERN)
+
+
+def parse_step(text: str) -> int | float:
+    """Inverse of ``step_text`` (not ``-``): an int, or a float for ``2.5``; ``ValueError``
+    for anything else."""
+    if not _STEP.fullmatch(text):
+        raise ValueError(f"not a step: {text!r}")
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def format_line(r: LogRecord) -> str:
-    step = "-" if r.step is None else str(int(r.step))
+    step = step_text(r.step)
     line = (
         f"{format_time(r.time)} {r.level} {r.host or '-'} n{r.node} r{r.rank} l{r.local_rank} "
         f"a{r.attempt} s{step} {escape(utf8_safe(r.message))}"
@@ -199,7 +226,7 @@ def parse_line(line: str) -> LogRecord:
             rank=int(rank[1:]),
             local_rank=int(local[1:]),
             attempt=int(attempt[1:]),
-            step=None if step == "s-" else int(step[1:]),
+            step=None if step == "s-" else parse_step(step[1:]),
             fields=json.loads(fjson) if fjson else {},
         )
     except (ValueError, IndexError) as e:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
+import operator
 import sys
 import time
 import traceback
@@ -34,16 +36,29 @@ def merge_records(streams: Iterable[Iterable[LogRecord]]) -> Iterator[LogRecord]
     return heapq.merge(*streams, key=lambda r: (r.time, r.rank, r.attempt))
 
 
-def _line_step(step: Any, fields: dict[str, Any]) -> int | None:
-    """A record's step as its line holds it (an integer); logging never raises for one: a
-    step that is no finite number is kept in the fields instead."""
+def _line_step(step: Any, fields: dict[str, Any]) -> int | float | None:
+    """A record's step as its line holds it: an integer as an int, a fractional one (metrics
+    take ``step=2.5``) as its float; logging never raises for one: a step that is no finite
+    number is kept in the fields instead."""
     if step is None:
         return None
     try:
-        return int(step)
+        return operator.index(step)  # an int (NumPy's, a bool) exactly, however large
+    except TypeError:
+        pass
+    try:
+        f = float(step)
+        if not math.isfinite(f):
+            raise ValueError(step)
+        if not f.is_integer():
+            return f
     except (TypeError, ValueError, OverflowError):
         fields["step"] = step if isinstance(step, (int, float, str)) else repr(step)
         return None
+    try:
+        return int(step)  # "12" or a tensor as given: exact past 2**53 too
+    except (TypeError, ValueError, OverflowError):
+        return int(f)
 
 
 class TextLogger:

@@ -10,14 +10,18 @@ record). ``parse_line`` stays the one parser of the format.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import operator
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import numpy as np
+
 from ..logline import (
-    TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line, unescape,
+    TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line,
+    parse_step, unescape,
 )
 
 _TS_END = "+00:00 "  # characters 26..32 of every line in the usual layout
@@ -52,22 +56,40 @@ def parse_when(value: Any, now: float | None = None) -> float | None:
     return parse_when(dt)
 
 
-def parse_steps(value: Any) -> tuple[int | None, int | None]:
-    """``"100:200"``, ``"100:"``, ``":200"``, ``"150"``, ``(100, 200)`` → inclusive bounds."""
+def _bound(value: Any) -> int | float:
+    """One step bound: an int, or a float when it is not an integer (``2.5``: log lines and
+    metrics keep fractional steps)."""
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    f = float(value)
+    if math.isnan(f):
+        raise ValueError(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return int(f) if f.is_integer() else f
+
+
+def parse_steps(value: Any) -> tuple[int | float | None, int | float | None]:
+    """``"100:200"``, ``"100:"``, ``":200"``, ``"150"``, ``"2.5:3"``, ``(100, 200)`` →
+    inclusive bounds."""
     if value is None:
         return None, None
-    if isinstance(value, (tuple, list)):
-        lo, hi = value
-        return (None if lo is None else int(lo)), (None if hi is None else int(hi))
-    if isinstance(value, int):
-        return value, value
-    text = str(value)
     try:
+        if isinstance(value, (tuple, list)):
+            lo, hi = value
+            return (None if lo is None else _bound(lo)), (None if hi is None else _bound(hi))
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return _bound(value), _bound(value)
+        text = str(value)
         if ":" in text:
             lo, hi = text.split(":", 1)
-            return (int(lo) if lo.strip() else None), (int(hi) if hi.strip() else None)
-        return int(text), int(text)
-    except ValueError:
+            return (_bound(lo) if lo.strip() else None), (_bound(hi) if hi.strip() else None)
+        return _bound(text), _bound(text)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"cannot read the step range {value!r}; use 'A:B', 'A:', ':B' or 'N'") from None
 
 
@@ -96,8 +118,8 @@ class LogFilter:
     pattern: re.Pattern | None = None
     since: float | None = None
     until: float | None = None
-    step_min: int | None = None
-    step_max: int | None = None
+    step_min: int | float | None = None
+    step_max: int | float | None = None
     #: with ``grep``: when (``time.monotonic()``) matching must be over (``time_limit``)
     deadline: float | None = None
 
@@ -191,7 +213,10 @@ class LogFilter:
         if self.step_min is not None or self.step_max is not None:
             if p[7] == "s-":
                 return False
-            step = int(p[7][1:])
+            try:
+                step = parse_step(p[7][1:])
+            except ValueError:
+                return False
             if (self.step_min is not None and step < self.step_min) or \
                     (self.step_max is not None and step > self.step_max):
                 return False

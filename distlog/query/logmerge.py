@@ -76,10 +76,20 @@ class MergedLogs(Sequence[LogRecord]):
         return pd.DataFrame({
             "time": pd.to_datetime(c.time, unit="s", utc=True), "host": hosts[c.host] if len(c) else [],
             "rank": c.rank, "attempt": c.attempt, "node": c.node, "local_rank": c.local_rank,
-            "step": pd.Series(c.step, dtype="float64").astype("Int64"),
+            "step": _step_series(pd, c.step),
             "level": [names.get(int(v), f"LEVEL{v}") for v in c.level],
             "message": list(map(unescape, c.messages)),
         })
+
+
+def _step_series(pd: Any, step: np.ndarray) -> "pd.Series":
+    """Steps as a nullable Int64 column when every step is an integer, else as float64 (a
+    fractional step such as 2.5 is kept, not cut)."""
+    s = pd.Series(step, dtype="float64")
+    known = step[~np.isnan(step)]
+    if np.all(known == np.floor(known)) and (len(known) == 0 or np.abs(known).max() < 2.0**63):
+        return s.astype("Int64")
+    return s
 
 
 def _progress(items: list, enabled: bool, what: str) -> Iterable:

@@ -39,7 +39,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..logline import LEVELS, LogRecord, complete_text, escape, fields_json, levelno_of, parse_line, unescape
+from ..logline import (
+    LEVELS, STEP_PATTERN, LogRecord, complete_text, escape, fields_json, levelno_of, parse_line,
+    unescape,
+)
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, doc_bytes
@@ -86,12 +89,21 @@ class LogColumns:
             time=float(self.time[i]), level=_LEVEL_NAMES.get(int(self.level[i]), f"LEVEL{self.level[i]}"),
             message=unescape(self.messages[i]), host=self.hosts[self.host[i]], rank=int(self.rank[i]),
             local_rank=int(self.local_rank[i]), node=int(self.node[i]), attempt=int(self.attempt[i]),
-            step=None if np.isnan(step) else int(step),
+            step=table_step(step),
             fields=json.loads(self.fields[i]) if self.fields[i] else {},
         )
 
 
 _LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+
+
+def table_step(step: float) -> int | float | None:
+    """A step as the table's float64 column holds it, as a record's: None (NaN), an int, or
+    the float of a fractional step (2.5)."""
+    step = float(step)
+    if np.isnan(step):
+        return None
+    return int(step) if step.is_integer() else step
 
 
 def complete_lines(text: str) -> list[str]:
@@ -106,7 +118,7 @@ def complete_lines(text: str) -> list[str]:
 #: level, "host nN rR lL aA", step, message, optional tab and JSON fields
 _LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})\+00:00 (\S+) (\S+ n\d+ r\d+ l\d+ a\d+) "
-    r"s(-|-?\d+) ([^\t\n]*)(?:\t([^\n]*))?$", re.M)
+    rf"s(-|{STEP_PATTERN}) ([^\t\n]*)(?:\t([^\n]*))?$", re.M)
 
 
 @contextlib.contextmanager

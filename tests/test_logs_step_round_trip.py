@@ -1,0 +1,97 @@
+"""A log record's step comes back exactly as it was logged: a fractional step (metrics take
+``step=2.5``) through the text log, the logs table, the merged logs, their frame, the step
+filter and ``distlog logs``; logs tables written before fractional steps still read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog import cli
+from distlog.logline import LogRecord, format_line, parse_line
+from distlog.query import open_run
+
+#: logged steps (None: no step); the oracle for every reader below
+STEPS = [0, 1, 2.5, 2.75, 3, 1e-05, 10**15 + 7, None, 7.125]
+
+
+def _run_with_steps(root: str) -> str:
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for i, s in enumerate(STEPS):
+            if s is None:
+                exp.logs.info(f"m{i}")
+            else:
+                exp.logs.info(f"m{i}", step=s)
+    return f"{root}/e/r"
+
+
+def _want() -> dict[str, object]:
+    return {f"m{i}": s for i, s in enumerate(STEPS)}
+
+
+def test_format_and_parse_keep_a_fractional_step():
+    for s in STEPS:
+        rec = LogRecord(time=1.8e9, level="INFO", message="x", step=s)
+        back = parse_line(format_line(rec))
+        assert back.step == s and type(back.step) is type(s)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("source", ["text", "table"])
+def test_merged_logs_keep_every_step_exactly(root, source):
+    run = open_run(_run_with_steps(root))
+    merged = run.logs.query(source=source)
+    got = {r.message: r.step for r in merged if r.message.startswith("m")}
+    want = _want()
+    if source == "table":  # the table holds float64 steps: exact for these
+        assert set(got) == set(want)
+    assert got == want
+    assert all(type(got[k]) is type(v) for k, v in want.items())
+    frame = merged.to_frame().set_index("message")
+    for k, v in want.items():
+        cell = frame.loc[k, "step"]
+        assert (v is None and (cell is None or np.isnan(cell) or cell is np.nan)) or cell == v
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("source", ["text", "table"])
+@pytest.mark.parametrize("steps", ["2.5:3", "2.6:", ":2.5", "2.75", (1, 2.75)])
+def test_step_filter_selects_fractional_steps(root, source, steps):
+    run = open_run(_run_with_steps(root))
+    if isinstance(steps, tuple):
+        lo, hi = steps
+    elif ":" in steps:
+        a, b = steps.split(":")
+        lo, hi = (float(a) if a else None), (float(b) if b else None)
+    else:
+        lo = hi = float(steps)
+    want = [k for k, s in _want().items() if s is not None
+            and (lo is None or s >= lo) and (hi is None or s <= hi)]
+    got = [r.message for r in run.logs.query(source=source, steps=steps)]
+    assert got == want and want
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("raw", [False, True])
+def test_cli_logs_prints_the_fractional_step(root, capsys, raw):
+    path = _run_with_steps(root)
+    rc = cli.main(["logs", path, "--step", "2.5:2.75", *(["--raw"] if raw else [])])
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert " s2.5 " in lines[0] and "m2" in lines[0]
+    assert " s2.75 " in lines[1] and "m3" in lines[1]
+
+
+@pytest.mark.timeout(60)
+def test_a_logs_table_of_integer_steps_reads_as_before(root):
+    """Tables store steps as float64 (NaN: none): integer steps still come back as ints."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.logs.info("a", step=4)
+        exp.logs.info("b")
+    got = {r.message: r.step for r in open_run(f"{root}/e/r").logs.query(source="table")}
+    assert got["a"] == 4 and type(got["a"]) is int and got["b"] is None
