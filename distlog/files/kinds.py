@@ -173,9 +173,18 @@ _DECODERS: dict[str, Callable[[IO[bytes]], Any]] = {
 }
 
 
+def _compressed(name: str) -> bool:
+    """Whether ``name`` is a compressed file by its extension (``table.csv.gz``)."""
+    return _ext(name) not in _KINDS and mimetypes.guess_type(name.rsplit("/", 1)[-1])[1] is not None
+
+
 def kind_of(name: str, media_type: str) -> str:
     """How a stored file decodes: by its name's extension, else by its recorded media type
-    (``save(np.arange(3), "arr")`` records ``application/x-npy``)."""
+    (``save(np.arange(3), "arr")`` records ``application/x-npy``). A compressed file
+    (``table.csv.gz``) is its bytes whatever its record says: distlog before ad072c2 recorded
+    such a file with its content's media type (text/csv), which would decode gzip as text."""
+    if _compressed(name):
+        return "bytes"
     return _KINDS.get(_ext(name), (None,))[0] or _KIND_OF_MEDIA.get(media_type, "bytes")
 
 
