@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
+import operator
 import os
 import pickle
 import time
@@ -250,7 +252,7 @@ class ArtifactLogger:
             rec = FileRecord(
                 path=path, name=name, namespace=self._ns, sha256=res.sha256, size=res.size,
                 media_type=media_type, rank=ctx.rank, host=ctx.info.host,
-                step=None if step is None else int(step), time=time.time(),
+                step=_record_step(step), time=time.time(),
                 version=sh.index.next_version(path, res.sha256),
                 attempt=ctx.attempt,
             )
@@ -354,3 +356,18 @@ class ArtifactLogger:
             recs = [r for p, rs in self._shared.index.by_path.items()
                     if (p == path if path else p.startswith(prefix)) for r in rs]
         return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
+
+
+def _record_step(step: Any) -> int | float | None:
+    """A save's step as its record keeps it: an integer as an int (exact however large), a
+    fractional step (metrics and log lines take ``step=2.5``) as its float, not cut to 2."""
+    if step is None:
+        return None
+    try:
+        return operator.index(step)
+    except TypeError:
+        pass
+    f = float(step)
+    if not math.isfinite(f):
+        raise ValueError(f"a file's step must be a finite number, got {step!r}")
+    return int(f) if f.is_integer() else f

@@ -36,7 +36,7 @@ class FileRecord:
     media_type: str
     rank: int
     host: str
-    step: int | None
+    step: int | float | None  # an int, or a float for a fractional step (2.5)
     time: float
     version: int
     attempt: int = 0
