@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import math
+import operator
 import sys
 import threading
 import weakref
@@ -255,10 +257,11 @@ class Experiment:
         return self.logs.get_logs(level=level, limit=limit, rank=rank)
 
     @contextlib.contextmanager
-    def step(self, n: int) -> Iterator["Experiment"]:
-        """Values logged or collected inside take step ``n``."""
+    def step(self, n: int | float) -> Iterator["Experiment"]:
+        """Values logged or collected inside take step ``n`` (a fractional step such as 2.5
+        too, as ``metrics.log(step=2.5)`` takes it: not cut to 2)."""
         run = self.current_run
-        prev, run.current_step = run.current_step, int(n)
+        prev, run.current_step = run.current_step, _step_value(n)
         try:
             yield self
         finally:
@@ -328,3 +331,15 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
     the one made from torch.distributed: tests, or a framework's own process group).
     """
     return Experiment(root, **options)
+
+
+def _step_value(n: Any) -> int | float:
+    """``exp.step(n)``'s step: an int (exact however large), or the float of a fractional one."""
+    try:
+        return operator.index(n)
+    except TypeError:
+        pass
+    f = float(n)
+    if not math.isfinite(f):
+        raise ValueError(f"exp.step({n!r}): a step must be a finite number")
+    return int(f) if f.is_integer() else f

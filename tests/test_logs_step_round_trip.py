@@ -95,3 +95,21 @@ def test_a_logs_table_of_integer_steps_reads_as_before(root):
         exp.logs.info("b")
     got = {r.message: r.step for r in open_run(f"{root}/e/r").logs.query(source="table")}
     assert got["a"] == 4 and type(got["a"]) is int and got["b"] is None
+
+
+@pytest.mark.timeout(60)
+def test_exp_step_with_a_fractional_step_stamps_metrics_logs_and_files_with_it(root):
+    """``with exp.step(2.5)`` set ``int(2.5)``: a plain log/collect inside landed at step 2
+    while ``metrics.log(step=2.5)`` lands at 2.5."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        with exp.step(2.5):
+            exp.metrics.log(loss=1.0)
+            exp.logs.info("inside")
+            exp.files.save(b"x", "f.bin")
+        with exp.step(3):
+            exp.metrics.log(loss=2.0)
+    run = open_run(f"{root}/e/r")
+    assert run.metrics.read("loss").step.tolist() == [2.5, 3]
+    assert [r.step for r in run.logs.query(source="text", grep="^inside$")] == [2.5]
+    assert run.files.find("f.bin").step == 2.5
