@@ -113,3 +113,56 @@ def test_exp_step_with_a_fractional_step_stamps_metrics_logs_and_files_with_it(r
     assert run.metrics.read("loss").step.tolist() == [2.5, 3]
     assert [r.step for r in run.logs.query(source="text", grep="^inside$")] == [2.5]
     assert run.files.find("f.bin").step == 2.5
+
+
+@pytest.mark.timeout(120)
+def test_text_table_and_tail_answers_equal_a_plain_python_oracle(root):
+    """Three ranks x two attempts of lines (fractional steps, equal times, other hosts and
+    levels): every filter and tail, from the text and from the logs table, equals the records
+    sorted by (time, rank, attempt) and filtered in plain Python."""
+    import os
+    import random
+    import re
+
+    from distlog.layout import rank_log_path
+    from distlog.writers.logtable import write_logs_table
+
+    rng = random.Random(7)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        pass
+    run = open_run(f"{root}/e/r")
+    logs_dir = run.storage.local_path("logs")
+    for name in os.listdir(logs_dir):
+        os.remove(os.path.join(logs_dir, name))
+    recs, t0 = [], 1.8e9
+    for rank in range(3):
+        for att in range(2):
+            t, lines = t0 + 10 * att, []
+            for i in range(25):
+                t += rng.choice([0, 1e-6, 0.5])
+                r = LogRecord(time=round(t, 6), level=rng.choice(["DEBUG", "INFO", "WARNING", "LEVEL35"]),
+                              message=f"r{rank} a{att} i{i} " + rng.choice(["x", "foo", "a\nb"]),
+                              host=rng.choice(["h1", "h2"]), rank=rank, attempt=att,
+                              step=rng.choice([None, i, i + 0.5, 2.5]))
+                recs.append(r)
+                lines.append(format_line(r))
+            with open(run.storage.local_path(rank_log_path(rank, att)), "w") as f:
+                f.write("".join(lines))
+    write_logs_table(run.storage)
+    oracle = sorted(recs, key=lambda r: (r.time, r.rank, r.attempt))
+    cases = [({}, lambda r: True), ({"rank": 1}, lambda r: r.rank == 1),
+             ({"attempt": 1}, lambda r: r.attempt == 1),
+             ({"level": "WARNING"}, lambda r: r.levelno >= 30),
+             ({"steps": "2.5:5"}, lambda r: r.step is not None and 2.5 <= r.step <= 5),
+             ({"steps": "2.5"}, lambda r: r.step == 2.5),
+             ({"host": "h1", "attempt": 0}, lambda r: r.host == "h1" and r.attempt == 0),
+             ({"grep": "foo|b$"}, lambda r: re.search("foo|b$", r.message) is not None)]
+    for kw, keep in cases:
+        want = [r for r in oracle if keep(r)]
+        assert want
+        for tail in (None, 1, 7):
+            w = want if tail is None else want[-tail:]
+            for source in ("text", "table"):
+                got = list(run.logs.query(source=source, tail=tail, **kw))
+                assert got == w, (kw, tail, source)
