@@ -157,6 +157,7 @@ class _Core:
         self.stop_agreed = False
         self.warned_steps = False
         self.histogram_bins: dict[str, int] = {}  # per histogram key: its bins in this run
+        self.histogram_steps: dict[str, float] = {}  # per histogram key: its last step in this attempt
         # a resumed attempt: the histograms earlier attempts stored here, and their bins
         self.stored_histograms: set[str] = set()
         self.stored_bins: Callable[[str], int | None] | None = None
@@ -537,10 +538,18 @@ class MetricsLogger:
             self._entries.append(values)  # the hot path: a type and a set check per value, one append
 
     def _collect_checked(self, values: dict[str, Any]) -> None:
-        p, ids = self._prefix, self._ids
-        for k, v in values.items():
-            # (a key that is no str fails in _collect_slow: raised at the next flush on every rank)
-            key = p + k if k.__class__ is str else k
+        p, ids, core = self._prefix, self._ids, self._core
+        # (a key that is no str fails in _collect_slow: raised at the next flush on every rank)
+        keys = [p + k if k.__class__ is str else k for k in values]
+        if self._comm.world_size == 1:
+            # one process raises at the call: every value is checked before any is kept, so
+            # a refused call keeps none of them (whatever their order) and a caller that
+            # catches the error and collects again counts nothing twice
+            for key, v in zip(keys, values.values()):
+                if key not in ids and key not in core.known:
+                    core.check_key(key)
+                as_number(key, v, keep_device_tensors=True)
+        for k, key, v in zip(values, keys, values.values()):
             self._collect_slow(key, v, ids.get(key))
             if key in ids:
                 self._collectable.add(k)
@@ -620,8 +629,16 @@ class MetricsLogger:
         if had != len(counts):  # one series: one row width (the writer would refuse the row)
             raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
                              f"{len(counts)}; keep bins={had} for this name, or log under another name")
+        last = core.histogram_steps.get(key)
+        if last is not None and s <= last:  # (the writer would drop the row, off this thread)
+            raise ValueError(
+                f"log_histogram() of {key!r} at step {s:g}: a row at step {last:g} was already "
+                "written; steps of a series must increase. Pass a larger step= (or none: distlog "
+                "then uses one past the largest step so far)")
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
         self._writers.local().put(HISTOGRAMS_TABLE, key, row[None, :])
+        core.histogram_steps[key] = s
+        core.note_step(s)  # a later call without step= goes past it
 
     # ---- collective ----------------------------------------------------------------------
     def flush(self, _aggregation: str = "mean", step: int | None = None) -> R.Reduced:

@@ -240,3 +240,44 @@ def test_a_histogram_refused_for_its_step_fixes_no_bin_count(tmp_path):
             exp.log_histogram("h", [1.0, 2.0], bins=4, step=float("nan"))
         exp.log_histogram("h", [1.0, 2.0], bins=8, step=0)  # no row had 4 bins
     assert distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h").counts.shape == (1, 8)
+
+
+def test_histogram_steps_follow_log_rules_an_automatic_step_goes_past_them_and_a_backwards_one_raises(tmp_path):
+    """A histogram row at a step its series already passed was dropped on the writer thread
+    (one rate-limited warning for any number of rows), and a call without step= after an
+    explicit one took step 0: the automatic step did not know histogram steps."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("h"):
+        m = exp.metrics
+        m.log_histogram("h", [1, 2, 3], bins=4, step=100)
+        m.log_histogram("h", [4, 5, 6], bins=4)  # one past the largest step so far
+        with pytest.raises(ValueError, match=r"'h' at step 50: a row at step 101 was already written"):
+            m.log_histogram("h", [7, 8, 9], bins=4, step=50)
+        with pytest.raises(ValueError, match=r"at step 101: a row at step 101"):
+            m.log_histogram("h", [7, 8, 9], bins=4, step=101)
+        m.log(loss=1.0)  # log() without a step also goes past the histogram's steps
+        m.log_histogram("h", [1.0], bins=4, step=102.5)
+        m.log_histogram("g", [1.0], bins=4, step=3)  # another series has its own steps
+    run = distlog.open_run(f"{tmp_path}/default/h")
+    assert run.metrics.histogram("h").step.tolist() == [100, 101, 102.5]
+    assert run.metrics.histogram("g").step.tolist() == [3]
+    assert run.metrics.read("loss").step.tolist() == [102]
+
+
+def test_a_refused_one_process_collect_keeps_none_of_its_values_whatever_their_order(tmp_path):
+    """One process raises at the call: the values before the bad one (in dict order) were
+    kept, so a caller that caught the error and collected again counted them twice."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("c"):
+        m = exp.metrics
+        for call in ({"x": 1.0, "y": "bad"}, {"y": "bad", "z": 1.0}, {"x": 7.0, "w": [1.0, 2.0]}):
+            with pytest.raises(TypeError):
+                m.collect(call, step=1)
+        with pytest.raises(TypeError):
+            m.collect(step=1, x=5.0, y=object())
+        m.collect(step=1, x=3.0, y=0.0, z=3.0)  # the corrected call
+        r = m.flush()
+    assert {k: (r[k]["count"], r[k]["mean"]) for k in ("x", "y", "z")} == {
+        "x": (1, 3.0), "y": (1, 0.0), "z": (1, 3.0)}
+    assert r.keys == ("x", "y", "z")
+    assert distlog.open_run(f"{tmp_path}/default/c").metrics.read("x")["mean"].tolist() == [3.0]
