@@ -161,6 +161,34 @@ def test_per_rank_view_log_scale_and_smoothing(page, shots):
     page.screenshot(path=shots / "03-per-rank.png")
 
 
+def _stroke_pixels_at(page, key: str, x: float, rgb: tuple) -> int:
+    """How many pixels of chart ``key``'s plot area, in the column at ``x`` (an x value, ±2
+    px), are within 40 of colour ``rgb``: a line drawn across that x leaves some there."""
+    return page.evaluate("""([k, x, rgb]) => { const u = window.distlog.charts[k].u;
+        const px = Math.round(u.valToPos(x, 'x', true)), top = Math.round(u.bbox.top), h = Math.round(u.bbox.height);
+        const d = u.ctx.getImageData(px - 2, top, 5, h).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4)
+            if (Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 40) n++;
+        return n; }""", [key, x, list(rgb)])
+
+
+@pytest.mark.timeout(120)
+def test_per_rank_line_shows_a_gap_where_the_rank_has_no_value(page, shots):
+    """Rank 1 logged NaN at steps 5 and 6: its line must stop there, as the run's own line
+    does at a NaN (it was drawn straight across, 4 to 7, as if it had values there)."""
+    go(page, "#/run?path=ddp/two&tab=charts&ranks=1")
+    page.wait_for_function("() => { const c = window.distlog.charts['gappy']; return c && c.u && c.u.series.some(s => s.label === 'rank 1'); }")
+    vals = page.evaluate("() => window.distlog.charts['gappy'].values()")
+    assert vals["x"] == list(range(12))
+    assert vals["rank 0"] == [1.0] * 12
+    assert vals["rank 1"] == [None if s in (5, 6) else 11.0 for s in range(12)]
+    page.locator(".chart[data-key='gappy']").screenshot(path=shots / "03b-per-rank-gap.png")
+    red = (0xE5, 0x53, 0x3D)  # color(1): rank 1's stroke
+    assert _stroke_pixels_at(page, "gappy", 2.5, red) > 0  # (the check sees a drawn line)
+    assert _stroke_pixels_at(page, "gappy", 5.5, red) == 0  # no line across the gap
+
+
 @pytest.mark.timeout(120)
 def test_logs_filter_by_rank_and_level(page, shots):
     go(page, "#/run?path=ddp/two&tab=logs")

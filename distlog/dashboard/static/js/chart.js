@@ -146,10 +146,12 @@ export class MetricChart {
         bands.push({ series: [2, 1], fill: BAND_FILL });
         idx = 3;
       }
+      // a rank's NaN is null (a gap, as on the single line); a step only other ranks have is
+      // undefined after the join (uPlot draws across it: the rank's own rows are joined)
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
         data.push(fix(vals));
-        series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: true,
+        series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: false,
           points: { show: false } });
       });
     }
