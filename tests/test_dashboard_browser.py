@@ -627,3 +627,55 @@ def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_pat
         pg.screenshot(path=shots / "14-runs-scrolled.png")
         pg.evaluate("() => window.scrollTo(0, 3000)")
         assert pg.evaluate(header_shown)
+
+
+def _ema(values, weight):
+    """The oracle: the server's debiased EMA over every stored row, NaN rows skipped (NaN)."""
+    import numpy as np
+
+    out, last, n = np.full(len(values), np.nan), 0.0, 0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last, n = last * weight + (1 - weight) * v, n + 1
+            out[i] = last / (1 - weight ** n)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, tmp_path, shots):
+    """Grouped by lr, each group is one run of 2,000 rows on a ~600 px chart (binned). At
+    smoothing 0.9 the group's line must be that run's smoothed series (the server's EMA over
+    every row, as the run's own chart draws it) averaged per bin, not the EMA of the bin
+    means (a window of bins, not of rows: a much smoother, lagging line)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"):
+        for lr in (0.1, 0.2):
+            with exp.run(f"lr{lr}", params={"lr": lr}):
+                for step, v in enumerate(1.0 + rng.exponential(1.0, 2000) ** 2):
+                    exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "lr0.1")).metrics.read("loss")["value"])
+    want = _ema(stored, 0.9)
+    line = """() => { const p = window.distlog.compare.plots.find(p => p.key === 'loss');
+        const i = p.u.series.findIndex(s => s.label && s.label.startsWith('lr=0.1 ') && !/std$/.test(s.label));
+        return [Array.from(p.u.data[0]), Array.from(p.u.data[i])]; }"""
+    with _served(browser, root, "#/compare?run=e/lr0.1&run=e/lr0.2&group=lr") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='6']")
+        pg.fill("#smoothing", "0.9")
+        pg.dispatch_event("#smoothing", "change")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='6']")
+        deadline = time.monotonic() + 10
+        while True:  # (the chart is rebuilt once the smoothed bands answer)
+            xs, ys = pg.evaluate(line)
+            size = xs[1] - xs[0]
+            oracle = [np.nanmean(want[x:x + size]) for x in xs]
+            if np.allclose(ys, oracle, rtol=1e-9) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "15-grouped-smoothed.png")
+        assert size > 1 and len(xs) < 2000  # binned
+        np.testing.assert_allclose(ys, oracle, rtol=1e-9)

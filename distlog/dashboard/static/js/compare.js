@@ -3,7 +3,6 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { color, value } from "./fmt.js";
-import { ema } from "./chart.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -32,7 +31,7 @@ export async function comparePage(view, params) {
   group.value = opts.group;
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
   const logBox = h("input", { type: "checkbox", onchange: () => { opts.logy = logBox.checked; drawAll(); } });
-  const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
+  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
   const grid = h("div", { class: "charts", id: "compare-charts" });
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth)), grid);
@@ -90,17 +89,20 @@ export async function comparePage(view, params) {
     }
   }
 
+  // smoothed: the server smooths each run's whole series before binning (as one run's own
+  // chart is smoothed), so mean and std are of the smoothed series; nothing is smoothed here
   function bandData(groups) {
     const tables = [];
     for (const g of groups) {
       const lo = g.mean.map((m, i) => (m === null ? null : m - (g.std[i] || 0)));
       const hi = g.mean.map((m, i) => (m === null ? null : m + (g.std[i] || 0)));
-      tables.push([g.step, lo], [g.step, hi], [g.step, ema(g.mean, opts.smooth)]);
+      tables.push([g.step, lo], [g.step, hi], [g.step, g.mean]);
     }
     return uPlot.join(tables);
   }
 
-  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group,
+    bins: Math.min(600, box.clientWidth || 420), smooth: opts.smooth || undefined });
 
   async function refreshBands(p) {
     const res = await fetchBands(p.key, p.box);
