@@ -679,3 +679,132 @@ def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, 
         pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "15-grouped-smoothed.png")
         assert size > 1 and len(xs) < 2000  # binned
         np.testing.assert_allclose(ys, oracle, rtol=1e-9)
+
+
+class _Holder:
+    """Holds the page's API requests whose URL contains ``needle`` (a slow response on
+    demand: the request stays in flight until ``release``); every other request passes."""
+
+    def __init__(self, pg, needle: str) -> None:
+        self.pg, self.needle, self.held = pg, needle, []
+        pg.route("**/api/**", self._route)
+
+    def _route(self, route) -> None:
+        if self.needle and self.needle in route.request.url:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait(self, n: int = 1, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.held) < n:
+            assert time.monotonic() < deadline, f"no request with {self.needle!r} was made"
+            self.pg.wait_for_timeout(50)
+
+    def release(self) -> None:
+        """Let every held request through; returns once their answers reached the page."""
+        self.needle = ""
+        held, self.held = self.held, []
+        for route in held:
+            with self.pg.expect_response(lambda r, u=route.request.url: r.url == u):
+                route.continue_()
+        self.pg.wait_for_timeout(300)  # (the page's handlers of those answers run)
+
+
+def _slide(pg, value: str, event: str = "input") -> None:
+    pg.fill("#smoothing", value)
+    pg.dispatch_event("#smoothing", event)
+
+
+@pytest.mark.timeout(120)
+def test_an_answer_for_an_old_smoothing_arriving_late_is_not_drawn(browser, tmp_path, shots):
+    """The slider goes to 0.5 (the read for 0.5 is slow), then to 0.9 (answered at once):
+    the late 0.5 answer must not replace the 0.9 one (it did: the chart then showed the EMA
+    of the downsampled points, another line, under the slider's 0.9)."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(1.0 + rng.exponential(1.0, 6000) ** 3):
+            exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    want = _ema(np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"]), 0.9)
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
+        slow = _Holder(pg, "smooth=0.5")
+        _slide(pg, "0.5")
+        slow.wait()
+        _slide(pg, "0.9")
+        pg.wait_for_function("""() => { const v = window.distlog.charts['loss'].values()['value (smoothed)'];
+            return v && window.distlog.charts['loss'].parts[0].smooth === 0.9; }""")
+        v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+        slow.release()
+        v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+        pg.screenshot(path=shots / "16-late-old-smoothing.png")
+        assert pg.input_value("#smoothing") == "0.9"
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+
+
+@pytest.mark.timeout(120)
+def test_compare_poll_and_smoothing_slider_do_not_mix_their_answers(browser, tmp_path, shots):
+    """A live run on the compare page: the poll's read of new rows (for smoothing 0) is in
+    flight when the slider moves to 0.9, and the chart is read again for 0.9. The late poll
+    answer must be dropped (it failed the whole poll, and went into a chart no longer on the
+    page), the charts held are the ones on the page, and the next rows arrive smoothed."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    vals = 1.0 + rng.exponential(1.0, 400) ** 2
+    root = str(tmp_path / "root")
+    warnings: list[str] = []
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    with exp.experiment("e"), exp.run("live"):
+        def write(steps):
+            for s in steps:
+                exp.metrics.log(step=s, loss=float(vals[s]))
+            exp.metrics.commit()
+        write(range(200))
+        with _served(browser, root, "#/compare?run=e/live") as pg:
+            pg.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
+            pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='1']")
+            poll = _Holder(pg, "start=200")
+            write(range(200, 300))
+            poll.wait()
+            _slide(pg, "0.9", "change")
+            pg.wait_for_function("() => window.distlog.compare.plots.some(p => p.u.root.isConnected)")
+            poll.release()
+            write(range(300, 400))
+            shown = """() => window.distlog.compare.plots.filter(p => p.u.root.isConnected)
+                .map(p => [Array.from(p.u.data[0]), Array.from(p.u.data[1])])"""
+            pg.wait_for_function(f"() => ({shown})()[0][0].length === 400", timeout=30_000)
+            held = pg.evaluate("() => window.distlog.compare.plots.map(p => [p.key, p.u.root.isConnected])")
+            (xs, ys), = pg.evaluate(shown)
+            pg.screenshot(path=shots / "17-compare-poll-vs-slider.png")
+    assert held == [["loss", True]]  # only the chart on the page (stale ones were kept and polled)
+    assert not [w for w in warnings if "poll failed" in w], warnings
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "live")).metrics.read("loss")["value"])
+    assert xs == list(range(400))
+    np.testing.assert_allclose(ys, _ema(stored, 0.9), rtol=1e-9)
+
+
+@pytest.mark.timeout(120)
+def test_compare_group_chips_show_only_the_grouping_chosen_last(page, shots):
+    """Grouped by lr, then by seed while the lr bands are still being read: the late lr
+    answer must not add chips (it added one for a seed it did not have) nor a chart."""
+    runs = "&".join(f"run=sweep/lr{lr}-s{s}" for lr in (0.1, 0.01) for s in (0, 1))
+    go(page, f"#/compare?{runs}")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='4']")
+    slow = _Holder(page, "group_by=optim.lr")
+    page.select_option("#group-by", "optim.lr")
+    slow.wait(2)  # (both charts' bands)
+    page.select_option("#group-by", "seed")
+    page.wait_for_function("() => document.querySelectorAll('#group-legend .rank-chip').length === 2 && "
+                           "window.distlog.compare.plots.length === 2")
+    slow.release()
+    chips = page.locator("#group-legend .rank-chip").all_text_contents()
+    page.screenshot(path=shots / "18-compare-regroup.png")
+    assert sorted(c.split(" · ")[0] for c in chips) == ["seed = 0", "seed = 1"]
+    assert page.evaluate("() => window.distlog.compare.plots.map(p => p.u.root.isConnected)") == [True, True]

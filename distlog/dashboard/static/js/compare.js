@@ -37,6 +37,9 @@ export async function comparePage(view, params) {
     h("label", {}, "smoothing", smooth)), grid);
   const plots = [];
   window.distlog.compare = { plots };
+  // every drawAll() (an option changed) is a new generation of charts: an answer asked for an
+  // earlier one (its smoothing, its grouping) is dropped instead of drawn or appended
+  let gen = 0;
 
   // smoothed: the server's EMA of each whole series ("smooth"), not of the points sent
   const cols = () => (opts.smooth ? ["step", "value", "smooth"] : ["step", "value"]);
@@ -64,9 +67,11 @@ export async function comparePage(view, params) {
       meta.status[r] = st.status;
       lengths[r] = st.lengths["0"] || {};
     }
-    for (const p of plots) {
+    const my = gen;
+    for (const p of [...plots]) {
+      if (my !== gen) return;
       if (opts.group) {
-        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p);
+        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p, my);
         continue;
       }
       let grew = false;
@@ -75,10 +80,12 @@ export async function comparePage(view, params) {
         if (n === part.rows || !n) continue;
         const smooth = opts.smooth || undefined;
         let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, smooth, start: part.rows }) : null;
+        if (my !== gen) return; // the charts were drawn again meanwhile (another smoothing)
         if (s && s.generation === part.generation) {
           for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
           s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
+          if (my !== gen) return;
           for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
         }
@@ -104,8 +111,9 @@ export async function comparePage(view, params) {
   const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group,
     bins: Math.min(600, box.clientWidth || 420), smooth: opts.smooth || undefined });
 
-  async function refreshBands(p) {
+  async function refreshBands(p, my) {
     const res = await fetchBands(p.key, p.box);
+    if (my !== gen) return;
     if (res.groups.length === p.groups.length) p.u.setData(bandData(res.groups), true);
     p.groups = res.groups;
   }
@@ -126,8 +134,9 @@ export async function comparePage(view, params) {
     }
   }
 
-  async function grouped(key, box) {
+  async function grouped(key, box, my) {
     const res = await fetchBands(key, box);
+    if (my !== gen) return null; // (its groups must not reach the chips either)
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
       const slot = groupSlot(value(g.group[opts.group]));
@@ -160,6 +169,7 @@ export async function comparePage(view, params) {
   }
 
   function drawAll() {
+    const my = ++gen;
     legend.hidden = !!opts.group;
     groupLegend.hidden = !opts.group;
     plots.splice(0).forEach((p) => p.u && p.u.destroy());
@@ -173,7 +183,8 @@ export async function comparePage(view, params) {
       const box = h("div", { class: "chart-box" });
       const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
       grid.append(card);
-      (opts.group ? grouped(key, box) : overlay(key, box)).then((p) => {
+      (opts.group ? grouped(key, box, my) : overlay(key, box)).then((p) => {
+        if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
         plots.push(p);
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
