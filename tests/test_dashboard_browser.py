@@ -808,3 +808,32 @@ def test_compare_group_chips_show_only_the_grouping_chosen_last(page, shots):
     page.screenshot(path=shots / "18-compare-regroup.png")
     assert sorted(c.split(" · ")[0] for c in chips) == ["seed = 0", "seed = 1"]
     assert page.evaluate("() => window.distlog.compare.plots.map(p => p.u.root.isConnected)") == [True, True]
+
+
+@pytest.mark.timeout(120)
+def test_runs_table_is_not_rebuilt_by_a_poll_that_brings_nothing_new(browser, tmp_path, shots):
+    """The table is polled every 5 s; a poll with the same runs must leave it as it is (it
+    was rebuilt each time: a person's text selection and the rows' nodes were lost), and a
+    poll with a new run must show it."""
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {f"r{i:02d}": 0.001 * (i + 1) for i in range(40)})
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("running"), _served(browser, root, "#/") as pg:  # (its duration grows)
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/r07']")
+        dur = """() => { const i = [...document.querySelectorAll('#runs-table th')].findIndex(t => t.dataset.col === 'duration');
+            return document.querySelector("tr[data-path='e/running']").cells[i].textContent; }"""
+        first = pg.evaluate(dur)
+        pg.evaluate("""() => { window.__row = document.querySelector("#runs-table tr[data-path='e/r07']");
+            const r = document.createRange(); r.selectNodeContents(window.__row.querySelector('a.run-link'));
+            getSelection().removeAllRanges(); getSelection().addRange(r); }""")
+        assert pg.evaluate("() => getSelection().toString()") == "r07"
+        for _ in range(2):  # two polls with nothing new
+            with pg.expect_response(lambda r: "/api/runs" in r.url, timeout=15_000):
+                pass
+            pg.wait_for_timeout(300)
+        assert pg.evaluate("() => window.__row.isConnected")
+        assert pg.evaluate("() => getSelection().toString()") == "r07"
+        assert pg.evaluate(dur) != first  # the running run's duration still advances
+        _runs_with_lr(root, {"zz-new": 0.5})
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/zz-new']", timeout=30_000)
+        pg.screenshot(path=shots / "19-runs-after-polls.png")
