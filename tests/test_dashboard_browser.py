@@ -161,16 +161,18 @@ def test_per_rank_view_log_scale_and_smoothing(page, shots):
     page.screenshot(path=shots / "03-per-rank.png")
 
 
-def _stroke_pixels_at(page, key: str, x: float, rgb: tuple) -> int:
-    """How many pixels of chart ``key``'s plot area, in the column at ``x`` (an x value, ±2
-    px), are within 40 of colour ``rgb``: a line drawn across that x leaves some there."""
-    return page.evaluate("""([k, x, rgb]) => { const u = window.distlog.charts[k].u;
+def _stroke_pixels_at(page, key: str, x: float, rgb: tuple, compare: bool = False) -> int:
+    """How many pixels of chart ``key``'s plot area (on the compare page: ``compare``), in
+    the column at ``x`` (an x value, ±2 px), are within 40 of colour ``rgb``: a line drawn
+    across that x leaves some there."""
+    return page.evaluate("""([k, x, rgb, compare]) => { const u = compare
+        ? window.distlog.compare.plots.find(p => p.key === k).u : window.distlog.charts[k].u;
         const px = Math.round(u.valToPos(x, 'x', true)), top = Math.round(u.bbox.top), h = Math.round(u.bbox.height);
         const d = u.ctx.getImageData(px - 2, top, 5, h).data;
         let n = 0;
         for (let i = 0; i < d.length; i += 4)
             if (Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 40) n++;
-        return n; }""", [key, x, list(rgb)])
+        return n; }""", [key, x, list(rgb), compare])
 
 
 @pytest.mark.timeout(120)
@@ -837,3 +839,23 @@ def test_runs_table_is_not_rebuilt_by_a_poll_that_brings_nothing_new(browser, tm
         _runs_with_lr(root, {"zz-new": 0.5})
         pg.wait_for_selector("#runs-table tbody tr[data-path='e/zz-new']", timeout=30_000)
         pg.screenshot(path=shots / "19-runs-after-polls.png")
+
+
+@pytest.mark.timeout(120)
+def test_compare_overlay_shows_a_gap_where_a_run_has_no_value(browser, tmp_path, shots):
+    """Run b logged NaN at steps 5 and 6: its line in the overlay must stop there (it was
+    drawn across, as per-rank lines were)."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"):
+        for name, v in (("a", 1.0), ("b", 11.0)):
+            with exp.run(name):
+                for s in range(12):
+                    exp.metrics.log(step=s, loss=float("nan") if name == "b" and s in (5, 6) else v)
+    exp.close()
+    with _served(browser, root, "#/compare?run=e/a&run=e/b") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
+        pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "20-compare-gap.png")
+        red = (0xE5, 0x53, 0x3D)  # color(1): run b
+        assert _stroke_pixels_at(pg, "loss", 2.5, red, compare=True) > 0
+        assert _stroke_pixels_at(pg, "loss", 5.5, red, compare=True) == 0

@@ -53,7 +53,8 @@ export async function comparePage(view, params) {
     const res = await get("compare", { run: runs, key, width, smooth: opts.smooth || undefined });
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
-    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
+    // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
+    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
     return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
   }
 
