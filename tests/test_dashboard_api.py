@@ -427,3 +427,49 @@ def test_one_process_series_with_an_inf_value_has_no_band(tmp_path):
     s = client.get("/api/series", params={"run": "e/r", "key": "loss"}).json()
     assert set(s["columns"]) == {"step", "value"}
     assert s["columns"]["value"][10:13] == [None, None, None]
+
+
+def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_path):
+    """bands?smooth=w: each run's series is smoothed as /api/series smooths it (the EMA over
+    every stored row, NaN skipped) before it is binned and averaged, so a one-run group at
+    the same setting is the run's own smoothed curve (binned), not an EMA of the bin means
+    (which smooths over bins instead of rows: a longer window). Without smooth: unchanged."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        for seed in (0, 1):
+            with exp.run(f"s{seed}", params={"seed": seed, "lr": 0.1 if seed == 0 else 0.2}):
+                vals = 1.0 + rng.exponential(1.0, n) ** 2
+                vals[100] = np.nan
+                for step, v in enumerate(vals):
+                    exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    stored = {s: np.asarray(distlog.open_run(tmp_path / "e" / f"s{s}").metrics.read("loss")["value"]) for s in (0, 1)}
+    q = {"run": ["e/s0", "e/s1"], "key": "loss", "group_by": "lr", "bins": 300, "smooth": 0.9}
+    b = client.get("/api/bands", params=q).json()
+    assert [g["group"] for g in b["groups"]] == [{"lr": 0.1}, {"lr": 0.2}]
+    size = int(np.ceil(n / 300))  # steps per bin, as read_metrics cuts them
+    for seed, g in zip((0, 1), b["groups"]):
+        sm = _ema(stored[seed], 0.9)
+        want = [np.nanmean(sm[i:i + size]) for i in range(0, n, size)]
+        assert g["step"] == list(range(0, n, size)) and g["runs"] == [1] * len(want)
+        np.testing.assert_allclose(g["mean"], want, rtol=1e-9)
+        assert g["std"] == [0.0] * len(want)
+    # one bin per step: the group's line is the run's own smoothed series, step for step
+    one = client.get("/api/bands", params={**q, "run": "e/s0", "bins": n}).json()["groups"][0]
+    alone = client.get("/api/series", params={"run": "e/s0", "key": "loss", "smooth": 0.9, "width": n}).json()
+    by_step = dict(zip(alone["columns"]["step"], alone["columns"]["smooth"]))
+    assert len(one["step"]) == n - 1  # (the NaN row's step has no value)
+    np.testing.assert_allclose(one["mean"], [by_step[s] for s in one["step"]], rtol=1e-12)
+    # two runs in a group: mean and std across the runs' smoothed series
+    both = client.get("/api/bands", params={**q, "group_by": None, "bins": n}).json()["groups"][0]
+    sm = np.vstack([_ema(stored[s], 0.9) for s in (0, 1)])
+    keep = ~np.isnan(sm).all(axis=0)
+    assert both["step"] == np.flatnonzero(keep).tolist() and both["runs"] == [2] * int(keep.sum())
+    np.testing.assert_allclose(both["mean"], np.nanmean(sm[:, keep], axis=0), rtol=1e-9)
+    np.testing.assert_allclose(both["std"], np.nanstd(sm[:, keep], axis=0), rtol=1e-9, atol=1e-12)
+    raw = client.get("/api/bands", params={**q, "smooth": 0}).json()["groups"][0]
+    np.testing.assert_allclose(raw["mean"], [np.nanmean(stored[0][i:i + size]) for i in range(0, n, size)], rtol=1e-9)
+    assert client.get("/api/bands", params={**q, "smooth": 1}).status_code == 400

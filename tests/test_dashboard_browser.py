@@ -161,6 +161,36 @@ def test_per_rank_view_log_scale_and_smoothing(page, shots):
     page.screenshot(path=shots / "03-per-rank.png")
 
 
+def _stroke_pixels_at(page, key: str, x: float, rgb: tuple, compare: bool = False) -> int:
+    """How many pixels of chart ``key``'s plot area (on the compare page: ``compare``), in
+    the column at ``x`` (an x value, ±2 px), are within 40 of colour ``rgb``: a line drawn
+    across that x leaves some there."""
+    return page.evaluate("""([k, x, rgb, compare]) => { const u = compare
+        ? window.distlog.compare.plots.find(p => p.key === k).u : window.distlog.charts[k].u;
+        const px = Math.round(u.valToPos(x, 'x', true)), top = Math.round(u.bbox.top), h = Math.round(u.bbox.height);
+        const d = u.ctx.getImageData(px - 2, top, 5, h).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4)
+            if (Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 40) n++;
+        return n; }""", [key, x, list(rgb), compare])
+
+
+@pytest.mark.timeout(120)
+def test_per_rank_line_shows_a_gap_where_the_rank_has_no_value(page, shots):
+    """Rank 1 logged NaN at steps 5 and 6: its line must stop there, as the run's own line
+    does at a NaN (it was drawn straight across, 4 to 7, as if it had values there)."""
+    go(page, "#/run?path=ddp/two&tab=charts&ranks=1")
+    page.wait_for_function("() => { const c = window.distlog.charts['gappy']; return c && c.u && c.u.series.some(s => s.label === 'rank 1'); }")
+    vals = page.evaluate("() => window.distlog.charts['gappy'].values()")
+    assert vals["x"] == list(range(12))
+    assert vals["rank 0"] == [1.0] * 12
+    assert vals["rank 1"] == [None if s in (5, 6) else 11.0 for s in range(12)]
+    page.locator(".chart[data-key='gappy']").screenshot(path=shots / "03b-per-rank-gap.png")
+    red = (0xE5, 0x53, 0x3D)  # color(1): rank 1's stroke
+    assert _stroke_pixels_at(page, "gappy", 2.5, red) > 0  # (the check sees a drawn line)
+    assert _stroke_pixels_at(page, "gappy", 5.5, red) == 0  # no line across the gap
+
+
 @pytest.mark.timeout(120)
 def test_logs_filter_by_rank_and_level(page, shots):
     go(page, "#/run?path=ddp/two&tab=logs")
@@ -599,3 +629,233 @@ def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_pat
         pg.screenshot(path=shots / "14-runs-scrolled.png")
         pg.evaluate("() => window.scrollTo(0, 3000)")
         assert pg.evaluate(header_shown)
+
+
+def _ema(values, weight):
+    """The oracle: the server's debiased EMA over every stored row, NaN rows skipped (NaN)."""
+    import numpy as np
+
+    out, last, n = np.full(len(values), np.nan), 0.0, 0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last, n = last * weight + (1 - weight) * v, n + 1
+            out[i] = last / (1 - weight ** n)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, tmp_path, shots):
+    """Grouped by lr, each group is one run of 2,000 rows on a ~600 px chart (binned). At
+    smoothing 0.9 the group's line must be that run's smoothed series (the server's EMA over
+    every row, as the run's own chart draws it) averaged per bin, not the EMA of the bin
+    means (a window of bins, not of rows: a much smoother, lagging line)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"):
+        for lr in (0.1, 0.2):
+            with exp.run(f"lr{lr}", params={"lr": lr}):
+                for step, v in enumerate(1.0 + rng.exponential(1.0, 2000) ** 2):
+                    exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "lr0.1")).metrics.read("loss")["value"])
+    want = _ema(stored, 0.9)
+    line = """() => { const p = window.distlog.compare.plots.find(p => p.key === 'loss');
+        const i = p.u.series.findIndex(s => s.label && s.label.startsWith('lr=0.1 ') && !/std$/.test(s.label));
+        return [Array.from(p.u.data[0]), Array.from(p.u.data[i])]; }"""
+    with _served(browser, root, "#/compare?run=e/lr0.1&run=e/lr0.2&group=lr") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='6']")
+        pg.fill("#smoothing", "0.9")
+        pg.dispatch_event("#smoothing", "change")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='6']")
+        deadline = time.monotonic() + 10
+        while True:  # (the chart is rebuilt once the smoothed bands answer)
+            xs, ys = pg.evaluate(line)
+            size = xs[1] - xs[0]
+            oracle = [np.nanmean(want[x:x + size]) for x in xs]
+            if np.allclose(ys, oracle, rtol=1e-9) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "15-grouped-smoothed.png")
+        assert size > 1 and len(xs) < 2000  # binned
+        np.testing.assert_allclose(ys, oracle, rtol=1e-9)
+
+
+class _Holder:
+    """Holds the page's API requests whose URL contains ``needle`` (a slow response on
+    demand: the request stays in flight until ``release``); every other request passes."""
+
+    def __init__(self, pg, needle: str) -> None:
+        self.pg, self.needle, self.held = pg, needle, []
+        pg.route("**/api/**", self._route)
+
+    def _route(self, route) -> None:
+        if self.needle and self.needle in route.request.url:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait(self, n: int = 1, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.held) < n:
+            assert time.monotonic() < deadline, f"no request with {self.needle!r} was made"
+            self.pg.wait_for_timeout(50)
+
+    def release(self) -> None:
+        """Let every held request through; returns once their answers reached the page."""
+        self.needle = ""
+        held, self.held = self.held, []
+        for route in held:
+            with self.pg.expect_response(lambda r, u=route.request.url: r.url == u):
+                route.continue_()
+        self.pg.wait_for_timeout(300)  # (the page's handlers of those answers run)
+
+
+def _slide(pg, value: str, event: str = "input") -> None:
+    pg.fill("#smoothing", value)
+    pg.dispatch_event("#smoothing", event)
+
+
+@pytest.mark.timeout(120)
+def test_an_answer_for_an_old_smoothing_arriving_late_is_not_drawn(browser, tmp_path, shots):
+    """The slider goes to 0.5 (the read for 0.5 is slow), then to 0.9 (answered at once):
+    the late 0.5 answer must not replace the 0.9 one (it did: the chart then showed the EMA
+    of the downsampled points, another line, under the slider's 0.9)."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(1.0 + rng.exponential(1.0, 6000) ** 3):
+            exp.metrics.log(step=step, loss=float(v))
+    exp.close()
+    want = _ema(np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"]), 0.9)
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
+        slow = _Holder(pg, "smooth=0.5")
+        _slide(pg, "0.5")
+        slow.wait()
+        _slide(pg, "0.9")
+        pg.wait_for_function("""() => { const v = window.distlog.charts['loss'].values()['value (smoothed)'];
+            return v && window.distlog.charts['loss'].parts[0].smooth === 0.9; }""")
+        v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+        slow.release()
+        v = pg.evaluate("() => window.distlog.charts['loss'].values()")
+        pg.screenshot(path=shots / "16-late-old-smoothing.png")
+        assert pg.input_value("#smoothing") == "0.9"
+        np.testing.assert_allclose(v["value (smoothed)"], want[v["x"]], rtol=1e-9)
+
+
+@pytest.mark.timeout(120)
+def test_compare_poll_and_smoothing_slider_do_not_mix_their_answers(browser, tmp_path, shots):
+    """A live run on the compare page: the poll's read of new rows (for smoothing 0) is in
+    flight when the slider moves to 0.9, and the chart is read again for 0.9. The late poll
+    answer must be dropped (it failed the whole poll, and went into a chart no longer on the
+    page), the charts held are the ones on the page, and the next rows arrive smoothed."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    vals = 1.0 + rng.exponential(1.0, 400) ** 2
+    root = str(tmp_path / "root")
+    warnings: list[str] = []
+    exp = distlog.get_logger(root, commit_interval=0.2)
+    with exp.experiment("e"), exp.run("live"):
+        def write(steps):
+            for s in steps:
+                exp.metrics.log(step=s, loss=float(vals[s]))
+            exp.metrics.commit()
+        write(range(200))
+        with _served(browser, root, "#/compare?run=e/live") as pg:
+            pg.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
+            pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='1']")
+            poll = _Holder(pg, "start=200")
+            write(range(200, 300))
+            poll.wait()
+            _slide(pg, "0.9", "change")
+            pg.wait_for_function("() => window.distlog.compare.plots.some(p => p.u.root.isConnected)")
+            poll.release()
+            write(range(300, 400))
+            shown = """() => window.distlog.compare.plots.filter(p => p.u.root.isConnected)
+                .map(p => [Array.from(p.u.data[0]), Array.from(p.u.data[1])])"""
+            pg.wait_for_function(f"() => ({shown})()[0][0].length === 400", timeout=30_000)
+            held = pg.evaluate("() => window.distlog.compare.plots.map(p => [p.key, p.u.root.isConnected])")
+            (xs, ys), = pg.evaluate(shown)
+            pg.screenshot(path=shots / "17-compare-poll-vs-slider.png")
+    assert held == [["loss", True]]  # only the chart on the page (stale ones were kept and polled)
+    assert not [w for w in warnings if "poll failed" in w], warnings
+    stored = np.asarray(distlog.open_run(os.path.join(root, "e", "live")).metrics.read("loss")["value"])
+    assert xs == list(range(400))
+    np.testing.assert_allclose(ys, _ema(stored, 0.9), rtol=1e-9)
+
+
+@pytest.mark.timeout(120)
+def test_compare_group_chips_show_only_the_grouping_chosen_last(page, shots):
+    """Grouped by lr, then by seed while the lr bands are still being read: the late lr
+    answer must not add chips (it added one for a seed it did not have) nor a chart."""
+    runs = "&".join(f"run=sweep/lr{lr}-s{s}" for lr in (0.1, 0.01) for s in (0, 1))
+    go(page, f"#/compare?{runs}")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='4']")
+    slow = _Holder(page, "group_by=optim.lr")
+    page.select_option("#group-by", "optim.lr")
+    slow.wait(2)  # (both charts' bands)
+    page.select_option("#group-by", "seed")
+    page.wait_for_function("() => document.querySelectorAll('#group-legend .rank-chip').length === 2 && "
+                           "window.distlog.compare.plots.length === 2")
+    slow.release()
+    chips = page.locator("#group-legend .rank-chip").all_text_contents()
+    page.screenshot(path=shots / "18-compare-regroup.png")
+    assert sorted(c.split(" · ")[0] for c in chips) == ["seed = 0", "seed = 1"]
+    assert page.evaluate("() => window.distlog.compare.plots.map(p => p.u.root.isConnected)") == [True, True]
+
+
+@pytest.mark.timeout(120)
+def test_runs_table_is_not_rebuilt_by_a_poll_that_brings_nothing_new(browser, tmp_path, shots):
+    """The table is polled every 5 s; a poll with the same runs must leave it as it is (it
+    was rebuilt each time: a person's text selection and the rows' nodes were lost), and a
+    poll with a new run must show it."""
+    root = str(tmp_path / "root")
+    _runs_with_lr(root, {f"r{i:02d}": 0.001 * (i + 1) for i in range(40)})
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("running"), _served(browser, root, "#/") as pg:  # (its duration grows)
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/r07']")
+        dur = """() => { const i = [...document.querySelectorAll('#runs-table th')].findIndex(t => t.dataset.col === 'duration');
+            return document.querySelector("tr[data-path='e/running']").cells[i].textContent; }"""
+        first = pg.evaluate(dur)
+        pg.evaluate("""() => { window.__row = document.querySelector("#runs-table tr[data-path='e/r07']");
+            const r = document.createRange(); r.selectNodeContents(window.__row.querySelector('a.run-link'));
+            getSelection().removeAllRanges(); getSelection().addRange(r); }""")
+        assert pg.evaluate("() => getSelection().toString()") == "r07"
+        for _ in range(2):  # two polls with nothing new
+            with pg.expect_response(lambda r: "/api/runs" in r.url, timeout=15_000):
+                pass
+            pg.wait_for_timeout(300)
+        assert pg.evaluate("() => window.__row.isConnected")
+        assert pg.evaluate("() => getSelection().toString()") == "r07"
+        assert pg.evaluate(dur) != first  # the running run's duration still advances
+        _runs_with_lr(root, {"zz-new": 0.5})
+        pg.wait_for_selector("#runs-table tbody tr[data-path='e/zz-new']", timeout=30_000)
+        pg.screenshot(path=shots / "19-runs-after-polls.png")
+
+
+@pytest.mark.timeout(120)
+def test_compare_overlay_shows_a_gap_where_a_run_has_no_value(browser, tmp_path, shots):
+    """Run b logged NaN at steps 5 and 6: its line in the overlay must stop there (it was
+    drawn across, as per-rank lines were)."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"):
+        for name, v in (("a", 1.0), ("b", 11.0)):
+            with exp.run(name):
+                for s in range(12):
+                    exp.metrics.log(step=s, loss=float("nan") if name == "b" and s in (5, 6) else v)
+    exp.close()
+    with _served(browser, root, "#/compare?run=e/a&run=e/b") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
+        pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "20-compare-gap.png")
+        red = (0xE5, 0x53, 0x3D)  # color(1): run b
+        assert _stroke_pixels_at(pg, "loss", 2.5, red, compare=True) > 0
+        assert _stroke_pixels_at(pg, "loss", 5.5, red, compare=True) == 0

@@ -59,6 +59,14 @@ def arg_float(request: Request, name: str) -> float | None:
     return v
 
 
+def arg_smooth(request: Request) -> float:
+    """The ``smooth`` weight (0: none): the chart's EMA, ``downsample.ema``."""
+    smooth = arg_float(request, "smooth") or 0.0
+    if not 0.0 <= smooth < 1.0:
+        raise BadPath(f"query parameter smooth={smooth} must be a weight in [0, 1)")
+    return smooth
+
+
 def arg_str(request: Request, name: str, required: bool = True) -> str | None:
     v = request.query_params.get(name)
     if v is None and required:
@@ -179,9 +187,7 @@ class Api:
         xname = request.query_params.get("x", "step")
         if xname not in ("step", "time"):
             raise BadPath(f"x must be 'step' or 'time', got {xname!r}")
-        smooth = arg_float(request, "smooth") or 0.0
-        if not 0.0 <= smooth < 1.0:
-            raise BadPath(f"query parameter smooth={smooth} must be a weight in [0, 1)")
+        smooth = arg_smooth(request)
         commit = run.metrics.commit_record(rank or None)
         n = (commit.get("lengths") or {}).get(key, 0)
         if not n:
@@ -243,13 +249,20 @@ class Api:
         return {"key": key, "series": out}
 
     def bands(self, request: Request) -> dict[str, Any]:
-        """Mean ± std (and min/max) across the runs of each group of ``group_by`` params."""
+        """Mean ± std (and min/max) across the runs of each group of ``group_by`` params.
+        ``smooth=w``: of each run's smoothed series, smoothed as ``/api/series?smooth=w``
+        smooths one run (the EMA over every stored row) before it is binned, so a group of one
+        run draws that run's own smoothed line."""
         key = arg_str(request, "key")
         group_by = [g for g in request.query_params.getlist("group_by") if g]
         bins = arg_int(request, "bins", 300, 1, MAX_WIDTH)
+        smooth = arg_smooth(request)
         runs = self._runs_arg(request)
         try:
-            df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins)
+            if smooth:
+                df = self._smoothed_bands(runs, key, group_by, bins, smooth)
+            else:
+                df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins)
         except KeyError as e:
             raise KeyNotFound(str(e).strip("'\"")) from None
         groups = []
@@ -258,6 +271,50 @@ class Api:
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
+
+    def _smoothed_bands(self, runs: list[RunReader], key: str, group_by: list[str], bins: int,
+                        weight: float) -> Any:
+        """``read_metrics(runs, key@mean, group_by, bins)`` of the runs' smoothed series (the
+        cached rows' ``smoothed(weight)``): the same bins, groups, group order and columns."""
+        import pandas as pd
+
+        from ..query.series import exact_ints
+        from ..query.sweeps import _concat, bands as across, bin_run
+
+        series, flat = [], []
+        for run in runs:  # (a run without the key is left out, as read_metrics leaves it)
+            commit = run.metrics.commit_record()
+            n = (commit.get("lengths") or {}).get(key, 0)
+            if not n:
+                continue
+            cached = self.cache.entry(run, key, None, n, commit.get("time"))
+            series.append((cached.cols["step"], cached.smoothed(weight)))
+            flat.append(run.flat_params)
+        if not series:
+            raise KeyNotFound(f"no run has the metric {key!r}")
+        lo = min(float(st.min()) for st, _ in series if len(st))
+        hi = max(float(st.max()) for st, _ in series if len(st))
+        size = max(1.0, math.ceil((hi - lo + 1) / bins))
+        members: dict[tuple, list[int]] = {}
+        for i, p in enumerate(flat):
+            members.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
+        frames = []
+        for m in members.values():
+            table = pd.concat([bin_run(*series[i], lo, size, "mean") for i in m], axis=1, sort=True)
+            st = across(table.to_numpy(dtype=float), ())
+            keep = st["runs"] > 0
+            df = pd.DataFrame({"step": exact_ints(lo + table.index.to_numpy()[keep] * size),
+                               **{k: v[keep] for k, v in st.items()}})
+            for j, g in enumerate(group_by):
+                df.insert(j, g, [flat[m[0]].get(g)] * len(df))
+            frames.append(df)
+        out = _concat(frames, group_by, [[flat[m[0]].get(g) for g in group_by] for m in members.values()])
+        if group_by:
+            try:
+                out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)
+            except TypeError:  # params of mixed types do not sort: keep the runs' order
+                pass
+        return out
 
 
 def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:

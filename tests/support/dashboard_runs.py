@@ -55,14 +55,15 @@ def make_root(root: str) -> str:
 
 
 def rank_worker(rank: int, world: int, root: str) -> str:
-    """A 2-rank run: each rank logs its own ``own`` series, collects ``loss`` and saves
-    ``out.txt`` (its own text under one name)."""
+    """A 2-rank run: each rank logs its own ``own`` series and ``gappy`` (rank 1's is NaN at
+    steps 5 and 6: a gap), collects ``loss`` and saves ``out.txt`` (its own text under one name)."""
     import distlog
 
     exp = distlog.get_logger(root)
     with exp.experiment("ddp"), exp.run("two", params={"world": world}):
         for step in range(12):
             exp.metrics.log(step=step, own=float(100 * rank + step))
+            exp.metrics.log(step=step, gappy=float("nan") if rank == 1 and step in (5, 6) else float(10 * rank + 1))
             exp.metrics.collect(step=step, loss=float(rank + step))
             exp.log("ERROR" if step % 4 == 0 else "INFO", f"rank {rank} step {step}", step=step)
             if step % 4 == 3:

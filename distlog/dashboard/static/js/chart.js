@@ -43,6 +43,8 @@ export class MetricChart {
     this.parts = [];      // [{rank, rows, cols}] the overview, rank 0 first
     this.zoom = null;     // {x, x0, x1, parts} while zoomed in (x: the axis it is a range of)
     this.u = null;
+    this.seq = 0;         // the latest load(): an answer to an earlier one is dropped
+    this.zseq = 0;        // the latest zoomTo() or reset
     this.note = h("span", { class: "sub" });
     this.box = h("div", { class: "chart-box" });
     this.el = h("div", { class: "card chart", "data-key": this.key },
@@ -68,13 +70,19 @@ export class MetricChart {
   // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
   // kept: its range is read again and stays on screen (not once x is another axis: a range of
   // steps is no range of times)
+  // Loads overlap when the slider or an option moves while one is in flight: only the latest
+  // one's answer is drawn (an earlier one, answered late, holds the old options' rows).
   async load() {
+    const seq = ++this.seq;
     if (this.zoom && this.zoom.x !== this.opts.x) this.zoom = null;
-    this.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
+    const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
+    if (seq !== this.seq) return;
+    this.parts = parts;
     const z = this.zoom;
     if (!z) { this.draw(true); return; }
-    z.parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0: z.x0, x1: z.x1 })));
-    if (this.zoom !== z) return; // reset or zoomed elsewhere meanwhile
+    const zparts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0: z.x0, x1: z.x1 })));
+    if (seq !== this.seq || this.zoom !== z) return; // read again, reset or zoomed elsewhere meanwhile
+    z.parts = zparts;
     this.draw(false);
     this.u.setScale("x", { min: z.x0, max: z.x1 });
   }
@@ -84,12 +92,14 @@ export class MetricChart {
   // rewound it), is loaded again instead
   async poll(lengths) {
     let grew = false;
+    const seq = this.seq; // a load() since: its rows replace these, the answer is dropped
     for (const p of this.parts) {
       const n = (lengths[String(p.rank)] || {})[this.key] || 0;
       if (n === p.rows || !n) continue; // none now: reloaded once it has rows again
       if (n < p.rows) { await this.load(); return; }
       const s = await get("series", { run: this.run, key: this.key, rank: p.rank || undefined,
         width: this.width(), x: this.opts.x, smooth: p.smooth, start: p.rows });
+      if (seq !== this.seq) return;
       if (s.generation !== p.generation) { await this.load(); return; }
       // another set of columns (a min–max band appeared or went): the held rows have none of
       // it, so appending would misalign the columns; read the whole series again
@@ -146,10 +156,12 @@ export class MetricChart {
         bands.push({ series: [2, 1], fill: BAND_FILL });
         idx = 3;
       }
+      // a rank's NaN is null (a gap, as on the single line); a step only other ranks have is
+      // undefined after the join (uPlot draws across it: the rank's own rows are joined)
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
         data.push(fix(vals));
-        series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: true,
+        series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: false,
           points: { show: false } });
       });
     }
@@ -200,15 +212,17 @@ export class MetricChart {
   }
 
   async zoomTo(x0, x1) {
-    const x = this.opts.x;
+    const x = this.opts.x, seq = this.seq, zseq = ++this.zseq;
     const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0, x1 })));
-    if (this.opts.x !== x) return; // the axis changed meanwhile
+    if (this.opts.x !== x || zseq !== this.zseq) return; // the axis changed, or reset or zoomed again
+    if (seq !== this.seq) return this.zoomTo(x0, x1); // options changed (smoothing): read it again
     this.zoom = { x, x0, x1, parts };
     this.draw(false);
     this.u.setScale("x", { min: x0, max: x1 });
   }
 
   resetZoom() {
+    this.zseq++; // a zoom still being read is not shown
     if (!this.zoom) { this.u && this.u.setData(this.u.data, true); return; }
     this.zoom = null;
     this.draw(true);

@@ -3,7 +3,6 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { color, value } from "./fmt.js";
-import { ema } from "./chart.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -32,12 +31,15 @@ export async function comparePage(view, params) {
   group.value = opts.group;
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
   const logBox = h("input", { type: "checkbox", onchange: () => { opts.logy = logBox.checked; drawAll(); } });
-  const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
+  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
   const grid = h("div", { class: "charts", id: "compare-charts" });
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth)), grid);
   const plots = [];
   window.distlog.compare = { plots };
+  // every drawAll() (an option changed) is a new generation of charts: an answer asked for an
+  // earlier one (its smoothing, its grouping) is dropped instead of drawn or appended
+  let gen = 0;
 
   // smoothed: the server's EMA of each whole series ("smooth"), not of the points sent
   const cols = () => (opts.smooth ? ["step", "value", "smooth"] : ["step", "value"]);
@@ -51,7 +53,8 @@ export async function comparePage(view, params) {
     const res = await get("compare", { run: runs, key, width, smooth: opts.smooth || undefined });
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
-    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))];
+    // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
+    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
     return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
   }
 
@@ -65,9 +68,11 @@ export async function comparePage(view, params) {
       meta.status[r] = st.status;
       lengths[r] = st.lengths["0"] || {};
     }
-    for (const p of plots) {
+    const my = gen;
+    for (const p of [...plots]) {
+      if (my !== gen) return;
       if (opts.group) {
-        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p);
+        if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p, my);
         continue;
       }
       let grew = false;
@@ -76,10 +81,12 @@ export async function comparePage(view, params) {
         if (n === part.rows || !n) continue;
         const smooth = opts.smooth || undefined;
         let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, smooth, start: part.rows }) : null;
+        if (my !== gen) return; // the charts were drawn again meanwhile (another smoothing)
         if (s && s.generation === part.generation) {
           for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
           s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
+          if (my !== gen) return;
           for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
         }
@@ -90,20 +97,24 @@ export async function comparePage(view, params) {
     }
   }
 
+  // smoothed: the server smooths each run's whole series before binning (as one run's own
+  // chart is smoothed), so mean and std are of the smoothed series; nothing is smoothed here
   function bandData(groups) {
     const tables = [];
     for (const g of groups) {
       const lo = g.mean.map((m, i) => (m === null ? null : m - (g.std[i] || 0)));
       const hi = g.mean.map((m, i) => (m === null ? null : m + (g.std[i] || 0)));
-      tables.push([g.step, lo], [g.step, hi], [g.step, ema(g.mean, opts.smooth)]);
+      tables.push([g.step, lo], [g.step, hi], [g.step, g.mean]);
     }
     return uPlot.join(tables);
   }
 
-  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group, bins: Math.min(600, box.clientWidth || 420) });
+  const fetchBands = (key, box) => get("bands", { run: runs, key, group_by: opts.group,
+    bins: Math.min(600, box.clientWidth || 420), smooth: opts.smooth || undefined });
 
-  async function refreshBands(p) {
+  async function refreshBands(p, my) {
     const res = await fetchBands(p.key, p.box);
+    if (my !== gen) return;
     if (res.groups.length === p.groups.length) p.u.setData(bandData(res.groups), true);
     p.groups = res.groups;
   }
@@ -124,8 +135,9 @@ export async function comparePage(view, params) {
     }
   }
 
-  async function grouped(key, box) {
+  async function grouped(key, box, my) {
     const res = await fetchBands(key, box);
+    if (my !== gen) return null; // (its groups must not reach the chips either)
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
       const slot = groupSlot(value(g.group[opts.group]));
@@ -158,6 +170,7 @@ export async function comparePage(view, params) {
   }
 
   function drawAll() {
+    const my = ++gen;
     legend.hidden = !!opts.group;
     groupLegend.hidden = !opts.group;
     plots.splice(0).forEach((p) => p.u && p.u.destroy());
@@ -171,7 +184,8 @@ export async function comparePage(view, params) {
       const box = h("div", { class: "chart-box" });
       const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
       grid.append(card);
-      (opts.group ? grouped(key, box) : overlay(key, box)).then((p) => {
+      (opts.group ? grouped(key, box, my) : overlay(key, box)).then((p) => {
+        if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
         plots.push(p);
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
