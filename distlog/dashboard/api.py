@@ -276,10 +276,7 @@ class Api:
                         weight: float) -> Any:
         """``read_metrics(runs, key@mean, group_by, bins)`` of the runs' smoothed series (the
         cached rows' ``smoothed(weight)``): the same bins, groups, group order and columns."""
-        import pandas as pd
-
-        from ..query.series import exact_ints
-        from ..query.sweeps import _concat, bands as across, bin_run
+        from ..query.sweeps import bin_grid, group_bands
 
         series, flat = [], []
         for run in runs:  # (a run without the key is left out, as read_metrics leaves it)
@@ -292,29 +289,8 @@ class Api:
             flat.append(run.flat_params)
         if not series:
             raise KeyNotFound(f"no run has the metric {key!r}")
-        lo = min(float(st.min()) for st, _ in series if len(st))
-        hi = max(float(st.max()) for st, _ in series if len(st))
-        size = max(1.0, math.ceil((hi - lo + 1) / bins))
-        members: dict[tuple, list[int]] = {}
-        for i, p in enumerate(flat):
-            members.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
-        frames = []
-        for m in members.values():
-            table = pd.concat([bin_run(*series[i], lo, size, "mean") for i in m], axis=1, sort=True)
-            st = across(table.to_numpy(dtype=float), ())
-            keep = st["runs"] > 0
-            df = pd.DataFrame({"step": exact_ints(lo + table.index.to_numpy()[keep] * size),
-                               **{k: v[keep] for k, v in st.items()}})
-            for j, g in enumerate(group_by):
-                df.insert(j, g, [flat[m[0]].get(g)] * len(df))
-            frames.append(df)
-        out = _concat(frames, group_by, [[flat[m[0]].get(g) for g in group_by] for m in members.values()])
-        if group_by:
-            try:
-                out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)
-            except TypeError:  # params of mixed types do not sort: keep the runs' order
-                pass
-        return out
+        lo, size = bin_grid([st for st, _ in series], None, bins)
+        return group_bands(series, flat, group_by, lo, size, "mean", ())
 
 
 def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:

@@ -106,23 +106,42 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     if not series:
         known = sorted({k for r in runs for k, n in r.metrics.lengths(rank, missing_ok=True).items() if n})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
-    lo = min(float(st.min()) for _, st, _ in series if len(st))
-    hi = max(float(st.max()) for _, st, _ in series if len(st))
-    if bin_size is None:
-        bin_size = 1.0 if bins is None else max(1.0, math.ceil((hi - lo + 1) / bins))
-    if bin_size <= 0:
-        raise ValueError(f"bin_size must be positive, got {bin_size}")
+    lo, bin_size = bin_grid([st for _, st, _ in series], bin_size, bins)
     group_by = list(default_group_by(flat) if group_by is None else group_by)
-    binned = [bin_run(st, v, lo, bin_size, agg) for _, st, v in series]
     if per_run:
         frames = []
-        for (run, _, _), p, b in zip(series, flat, binned):
+        for (run, st, v), p in zip(series, flat):
+            b = bin_run(st, v, lo, bin_size, agg)
             df = pd.DataFrame({"step": exact_ints(lo + b.index.to_numpy() * bin_size), "value": b.to_numpy()})
             df.insert(0, "run_id", run.info.run_id)
             for i, g in enumerate(group_by):
                 df.insert(i, g, [p.get(g)] * len(df))
             frames.append(df)
         return _concat(frames, group_by, [[p.get(g) for g in group_by] for p in flat])
+    return group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+
+
+def bin_grid(steps: Sequence[np.ndarray], bin_size: float | None, bins: int | None) -> tuple[float, float]:
+    """``(first step, steps per bin)`` of the bins over every run's ``steps``: ``bin_size``, or
+    ``bins`` bins over the steps seen, or (neither) one bin per step."""
+    lo = min(float(st.min()) for st in steps if len(st))
+    hi = max(float(st.max()) for st in steps if len(st))
+    if bin_size is None:
+        bin_size = 1.0 if bins is None else max(1.0, math.ceil((hi - lo + 1) / bins))
+    if bin_size <= 0:
+        raise ValueError(f"bin_size must be positive, got {bin_size}")
+    return lo, bin_size
+
+
+def group_bands(series: Sequence[tuple[np.ndarray, np.ndarray]], flat: Sequence[dict[str, Any]],
+                group_by: Sequence[str], lo: float, bin_size: float, agg: str = "mean",
+                percentiles: Sequence[float] = (25, 50, 75)) -> "pd.DataFrame":
+    """Bands across runs of each group: run i's ``(steps, values)`` binned on the grid
+    ``lo + k * bin_size``, grouped by its flat params ``flat[i]`` over ``group_by`` (groups in
+    order of first appearance, rows sorted by group then step where the values sort)."""
+    import pandas as pd
+
+    binned = [bin_run(st, v, lo, bin_size, agg) for st, v in series]
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(flat):
         groups.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
