@@ -5,8 +5,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import math
-import operator
 import sys
 import threading
 import weakref
@@ -14,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from .comm import dist_state
 from .errors import RunStateError
+from .steps import exact_step
 from .names import check_name
 from .run import Run
 from .storage import open_storage
@@ -336,10 +335,6 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
 def _step_value(n: Any) -> int | float:
     """``exp.step(n)``'s step: an int (exact however large), or the float of a fractional one."""
     try:
-        return operator.index(n)
-    except TypeError:
-        pass
-    f = float(n)
-    if not math.isfinite(f):
-        raise ValueError(f"exp.step({n!r}): a step must be a finite number")
-    return int(f) if f.is_integer() else f
+        return exact_step(n)
+    except ValueError:
+        raise ValueError(f"exp.step({n!r}): a step must be a finite number") from None

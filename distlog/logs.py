@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
-import operator
 import sys
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .layout import LOGS_DIR, parse_log_name
+from .steps import exact_step
 from . import report
 from .logline import LEVELS, LogRecord, complete_text, level_name, level_number, parse_line
 
@@ -43,22 +42,10 @@ def _line_step(step: Any, fields: dict[str, Any]) -> int | float | None:
     if step is None:
         return None
     try:
-        return operator.index(step)  # an int (NumPy's, a bool) exactly, however large
-    except TypeError:
-        pass
-    try:
-        f = float(step)
-        if not math.isfinite(f):
-            raise ValueError(step)
-        if not f.is_integer():
-            return f
-    except (TypeError, ValueError, OverflowError):
+        return exact_step(step)
+    except ValueError:
         fields["step"] = step if isinstance(step, (int, float, str)) else repr(step)
         return None
-    try:
-        return int(step)  # "12" or a tensor as given: exact past 2**53 too
-    except (TypeError, ValueError, OverflowError):
-        return int(f)
 
 
 class TextLogger:

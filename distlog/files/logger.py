@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
-import operator
 import os
 import pickle
 import time
@@ -14,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 import numpy as np
 
 from .. import media
+from ..steps import exact_step
 from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
 from .index import _Shared
@@ -364,10 +363,6 @@ def _record_step(step: Any) -> int | float | None:
     if step is None:
         return None
     try:
-        return operator.index(step)
-    except TypeError:
-        pass
-    f = float(step)
-    if not math.isfinite(f):
-        raise ValueError(f"a file's step must be a finite number, got {step!r}")
-    return int(f) if f.is_integer() else f
+        return exact_step(step)
+    except ValueError:
+        raise ValueError(f"a file's step must be a finite number, got {step!r}") from None
