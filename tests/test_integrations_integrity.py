@@ -285,3 +285,41 @@ def test_slurm_requeue_finalize_marks_the_run_preempted(tmp_path):
     run = _open(tmp_path)
     assert [a["status"] for a in run.info.attempts] == ["preempted", "completed"]
     assert _rows(run, "v") == [(s, float(s), 1) for s in range(6)]  # nothing logged after it is lost
+
+
+def test_fast_dev_run_leaves_no_run_running(tmp_path):
+    # fast_dev_run swaps every logger for Lightning's DummyLogger (logging is suppressed, and
+    # finalize never reaches ours): distlog opens no run then, as Lightning's loggers write none
+    def log_train(m, i):
+        m.log("v", 1.0)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = _trainer(logger, fast_dev_run=True)
+    trainer.fit(Tiny(log_train), _data(4), _data(2))
+    assert logger not in trainer.loggers  # what this test is about: Lightning replaced it
+    assert not (tmp_path / "e" / "r" / "run.json").exists()
+    assert not logger._session.is_open
+    # the same logger then serves a real fit as usual
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(2))
+    run = _open(tmp_path)
+    assert run.info.status == "completed" and len(run.info.attempts) == 1
+    assert _rows(run, "v") == [(0, 1.0, 1), (1, 1.0, 1)]
+
+
+def test_fast_dev_run_closes_a_run_opened_before_the_fit(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    logger.experiment.metrics.collect(before=2.0, step=0)  # opened by the script itself
+    _trainer(logger, fast_dev_run=2).fit(Tiny(), _data(4))
+    run = _open(tmp_path)
+    assert run.info.status == "completed"  # not left "running" with finalize never called
+    assert _rows(run, "before") == [(0, 2.0, 1)]
+
+
+def test_the_callback_without_its_logger_says_so_and_opens_no_run(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=2, logger=False, callbacks=[logger.callback],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         default_root_dir=str(tmp_path))
+    with pytest.warns(UserWarning, match=r"not among trainer.loggers.*Trainer\(logger=logger"):
+        trainer.fit(Tiny(), _data(2))
+    assert not (tmp_path / "e" / "r" / "run.json").exists() and not logger._session.is_open

@@ -24,6 +24,10 @@ replaces each series from its first step. ``validate`` / ``test`` / ``predict`` 
 nothing stored is dropped, and a value at a step its series already has is refused with a
 warning (a new ``Trainer`` logs them at step 0; the ``Trainer`` that ran ``fit`` logs them at
 the step the fit reached).
+
+``Trainer(fast_dev_run=...)`` suppresses logging: Lightning swaps every logger for its
+``DummyLogger`` and never finalizes ours, so no distlog run is opened (a run the script opened
+itself is closed when the fit ends).
 """
 
 from __future__ import annotations
@@ -251,6 +255,7 @@ class DistlogCallback(Callback):
         self._held: list[tuple[int, Mapping[str, Any]]] = []  # values logged at the next batch's step
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
         self._period_start: int | None = None  # the logging step of the last periodic flush
+        self._serving = True  # the logger is one of the Trainer's (not swapped out: fast_dev_run)
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
         self.on_flush: Any = None
@@ -269,7 +274,7 @@ class DistlogCallback(Callback):
 
     def _flush(self, trainer: Any) -> None:
         session = self._logger._session
-        if not session.is_open or (trainer is not None and trainer.sanity_checking):
+        if not self._serving or not session.is_open or (trainer is not None and trainer.sanity_checking):
             return
         self._log_step = None
         self.last_reduced = reduced = session.flush()
@@ -287,9 +292,34 @@ class DistlogCallback(Callback):
         self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
         self._log_step = self._epoch_step = self._period_start = self._batch_step = None
         self._logs_due, self._held = False, []
+        self._serving = any(lg is self._logger for lg in trainer.loggers)
+        if not self._serving:
+            self._not_serving(trainer)
+            return
         self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
         if stage != "fit":  # validate / test / predict add rows: nothing stored is rewound
             self._append_only(trainer, str(getattr(stage, "value", stage)))
+
+    def _not_serving(self, trainer: Any) -> None:
+        """The Trainer does not log to this logger: ``fast_dev_run`` (and the tuner) swap every
+        logger for Lightning's ``DummyLogger``, which suppresses logging, and Lightning never
+        finalizes ours. No run is opened then (as Lightning's own loggers write nothing); one the
+        script opened itself is closed at teardown, where Lightning would have finalized it."""
+        if trainer.fast_dev_run:
+            return  # Lightning says itself that fast_dev_run suppresses logging
+        import warnings
+
+        warnings.warn(
+            "distlog: DistlogLogger's callback is in the Trainer but the logger is not among "
+            f"trainer.loggers ({[type(lg).__name__ for lg in trainer.loggers]}): nothing is logged to "
+            "it. Pass Trainer(logger=logger, callbacks=[logger.callback])", stacklevel=2)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        # Lightning finalizes the loggers it logs to right after this hook: one it swapped out
+        # is never finalized, so a run the script opened is closed here (on every rank)
+        if not self._serving:
+            self._serving = True
+            self._logger._session.close(ok=True)
 
     def _append_only(self, trainer: Any, stage: str) -> None:
         session = self._logger._session
@@ -309,6 +339,8 @@ class DistlogCallback(Callback):
         # Trainer that fits again without one (after validate(), say) rewinds no row at once:
         # each series is rewound at its first new row, keeping what validate() appended
         session = self._logger._session
+        if not self._serving:
+            return
         self._period_start = self._logging_step(trainer)
         if trainer.ckpt_path and trainer.global_step > 0 and session.is_open:
             step = trainer.global_step - 1
@@ -322,6 +354,8 @@ class DistlogCallback(Callback):
         # optimizer step share its logging step: no flush between them. The decision uses what
         # every rank knows alike (steps, Lightning's logging schedule), never which values a
         # rank holds: a rank_zero_only value is collected on rank 0 alone
+        if not self._serving:
+            return
         step = self._logging_step(trainer)
         moved = step != self._batch_step
         due = step % self._every == 0 and step != self._period_start
