@@ -323,3 +323,37 @@ def test_the_callback_without_its_logger_says_so_and_opens_no_run(tmp_path):
     with pytest.warns(UserWarning, match=r"not among trainer.loggers.*Trainer\(logger=logger"):
         trainer.fit(Tiny(), _data(2))
     assert not (tmp_path / "e" / "r" / "run.json").exists() and not logger._session.is_open
+
+
+def test_values_collected_in_the_sanity_check_are_dropped(tmp_path):
+    # Lightning logs nothing of its sanity check; values collected directly then must not merge
+    # into the first rows either (the oracle: each step's values from real batches only)
+    seen: dict[str, dict[int, list[float]]] = {"x": {}, "val/x": {}}
+
+    def log_train(m, i):
+        v = float(m.global_step)
+        m.logger.experiment.metrics.collect(x=v)
+        seen["x"].setdefault(m.global_step, []).append(v)
+
+    def log_val(m, i):
+        v = 1000.0 if m.trainer.sanity_checking else 1.0 + i
+        m.logger.experiment.metrics.collect(x=v)  # the same key as training's, and its own
+        m.logger.experiment.metrics("val").collect(x=v)
+        m.log("val_v", v)
+        if not m.trainer.sanity_checking:  # Lightning logs a validation at the last batch's step
+            for key in ("x", "val/x"):
+                seen[key].setdefault(m.global_step - 1, []).append(v)
+
+    class Before(pl.Callback):  # collected before the sanity check: kept
+        def on_fit_start(self, trainer, pl_module):
+            pl_module.logger.experiment.metrics.collect(early=5.0, step=0)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, callbacks=[Before()], num_sanity_val_steps=2,
+             log_every_n_steps=1).fit(Tiny(log_train, log_val), _data(3), _data(2))
+    run = _open(tmp_path)
+    assert _rows(run, "early") == [(0, 5.0, 1)]
+    for key, per_step in seen.items():
+        expected = [(s, float(np.mean(v)), len(v)) for s, v in sorted(per_step.items())]
+        assert _rows(run, key) == expected, key
+    assert _rows(run, "val_v") == [(2, 1.5, 1)]  # Lightning's own: no sanity-check row

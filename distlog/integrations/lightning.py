@@ -256,6 +256,7 @@ class DistlogCallback(Callback):
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
         self._period_start: int | None = None  # the logging step of the last periodic flush
         self._serving = True  # the logger is one of the Trainer's (not swapped out: fast_dev_run)
+        self._sanity_mark: Any = None  # where the collected values ended when the sanity check began
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
         self.on_flush: Any = None
@@ -332,6 +333,18 @@ class DistlogCallback(Callback):
                 "series already reach: an evaluation only appends, so a value of a key already "
                 "stored there is refused (nothing stored is replaced). Call it on the Trainer "
                 "that ran fit() (it logs at the step the fit reached) to add rows to those series")
+
+    def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
+        run = self._logger._session.run
+        self._sanity_mark = run.metrics._pending_mark() if self._serving and run is not None else None
+
+    def on_sanity_check_end(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning logs nothing of its sanity check: what was collected directly in it is
+        # dropped too, or it would merge into the first rows (every rank drops its own)
+        mark, self._sanity_mark = self._sanity_mark, None
+        run = self._logger._session.run
+        if mark is not None and run is not None:
+            run.metrics._drop_pending(mark)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # after a checkpoint is restored: the next logged step is global_step; drop stored rows
