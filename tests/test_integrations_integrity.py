@@ -357,3 +357,57 @@ def test_values_collected_in_the_sanity_check_are_dropped(tmp_path):
         expected = [(s, float(np.mean(v)), len(v)) for s, v in sorted(per_step.items())]
         assert _rows(run, key) == expected, key
     assert _rows(run, "val_v") == [(2, 1.5, 1)]  # Lightning's own: no sanity-check row
+
+
+class TwoOptimizers(pl.LightningModule):
+    """Manual optimization with two optimizers: ``trainer.global_step`` counts both optimizers'
+    steps (2 per batch); Lightning logs each batch at its own step (batches that stepped)."""
+
+    def __init__(self, attempt=0, log_v=False, late=False):
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+        self.attempt, self.log_v, self.late = attempt, log_v, late
+
+    def training_step(self, batch, batch_idx):
+        for opt, layer in zip(self.optimizers(), (self.a, self.b)):
+            opt.zero_grad()
+            self.manual_backward(layer(batch[0]).pow(2).mean())
+            opt.step()
+        x = float(100 * self.attempt + 10 * self.current_epoch + batch_idx)
+        self.logger.experiment.metrics("train").collect(x=x)
+        if self.log_v:
+            self.log("v", x)
+        if self.late and self.current_epoch == 1:  # a series only this attempt writes, past epoch 0
+            self.log("late", x, on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.01)]
+
+
+def test_two_optimizers_collect_at_the_step_lightning_logs_at(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = _trainer(logger, log_every_n_steps=1, max_epochs=2)
+    trainer.fit(TwoOptimizers(), _data(3))
+    assert trainer.global_step == 12  # two optimizer steps per batch
+    expected = [(s, float(10 * (s // 3) + s % 3), 1) for s in range(6)]  # one row per batch: 0..5
+    assert _rows(_open(tmp_path), "train/x") == expected
+
+
+def test_two_optimizers_resume_rewinds_to_the_checkpoints_logging_step(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    every_epoch = pl.callbacks.ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    _trainer(logger, callbacks=[every_epoch], log_every_n_steps=1, max_epochs=2,
+             enable_checkpointing=True).fit(TwoOptimizers(log_v=True, late=True), _data(3))
+    assert _rows(_open(tmp_path), "late") == [(5, 11.0, 1)]  # the epoch mean at its last step
+    ckpt = tmp_path / "e" / "r" / "checkpoints" / "epoch=0-step=6.ckpt"  # after batch 3 (logged 0..2)
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1, max_epochs=2).fit(TwoOptimizers(attempt=1, log_v=True), _data(3),
+                                                             ckpt_path=str(ckpt))
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    first, second = [0.0, 1.0, 2.0], [110.0, 111.0, 112.0]  # epoch 0 kept, epoch 1 written again
+    for key in ("v", "train/x"):
+        assert _rows(run, key) == [(s, x, 1) for s, x in enumerate(first + second)], key
+    assert "late" not in run.metrics.keys()  # its row past the checkpoint was rewound
+    assert any("series rewound to step 2" in r.message for r in run.logs.query(level="INFO"))

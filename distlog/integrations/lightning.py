@@ -14,7 +14,9 @@ entry Lightning adds to each call is kept once per step.
 
 ``self.logger.experiment`` inside a ``LightningModule`` is the distlog ``Experiment``:
 ``self.logger.experiment.metrics("train").collect(loss=loss.detach())`` in ``training_step``
-collects at the current global step, with no host synchronisation for CUDA tensors.
+collects at the step Lightning logs the batch at (``trainer.global_step`` with one optimizer;
+with several, in manual optimization, the batches that stepped), with no host synchronisation
+for CUDA tensors.
 
 Attempts: every ``fit`` / ``validate`` / ``test`` call is one attempt of the same run. A fit
 rewinds what it writes again: resuming with ``version=<run id>`` (Lightning's convention for
@@ -256,6 +258,7 @@ class DistlogCallback(Callback):
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
         self._period_start: int | None = None  # the logging step of the last periodic flush
         self._serving = True  # the logger is one of the Trainer's (not swapped out: fast_dev_run)
+        self._resuming = False  # a fit from a checkpoint whose first batch has not started
         self._sanity_mark: Any = None  # where the collected values ended when the sanity check began
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
@@ -271,7 +274,8 @@ class DistlogCallback(Callback):
         return self._generate_state_key(root=root, name=self._logger._session_args[1], prefix=self._logger._prefix)
 
     def trainer_step(self) -> int | None:
-        return None if self._trainer is None else int(self._trainer.global_step)
+        """The step Lightning logs at now (see ``_logging_step``); None without a Trainer."""
+        return None if self._trainer is None else self._logging_step(self._trainer)
 
     def _flush(self, trainer: Any) -> None:
         session = self._logger._session
@@ -284,7 +288,9 @@ class DistlogCallback(Callback):
 
     @staticmethod
     def _logging_step(trainer: Any) -> int:
-        """The step Lightning logs the coming batch's values at (optimizer steps taken)."""
+        """The step Lightning logs the coming batch's values at: the batches that stepped an
+        optimizer. ``trainer.global_step`` counts optimizer steps instead, which is more than
+        that with several optimizers (manual optimization): the rows' steps are Lightning's."""
         loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
@@ -347,19 +353,25 @@ class DistlogCallback(Callback):
             run.metrics._drop_pending(mark)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        # after a checkpoint is restored: the next logged step is global_step; drop stored rows
-        # past the checkpoint (a crashed attempt may have written them) so no step repeats. A
-        # Trainer that fits again without one (after validate(), say) rewinds no row at once:
-        # each series is rewound at its first new row, keeping what validate() appended
-        session = self._logger._session
         if not self._serving:
             return
         self._period_start = self._logging_step(trainer)
-        if trainer.ckpt_path and trainer.global_step > 0 and session.is_open:
-            step = trainer.global_step - 1
-            if session.set_resume_step(step):
-                session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step}; "
-                                      f"series rewound to step {step}")
+        self._resuming = bool(trainer.ckpt_path)  # rewound at the first batch (``_rewind``)
+
+    def _rewind(self, trainer: Any, step: int) -> None:
+        """After a checkpoint is restored, the first batch logs at ``step``: drop stored rows
+        from it on (a crashed attempt may have written them) so no step repeats.
+
+        Not at ``on_train_start``: Lightning sets its logging step right after that hook for a
+        checkpoint saved mid-epoch, and ``global_step`` counts each optimizer's steps (two per
+        batch with two optimizers). A Trainer that fits again without a checkpoint (after
+        validate(), say) rewinds no row at once: each series is rewound at its first new row,
+        keeping what validate() appended."""
+        self._resuming = False
+        session = self._logger._session
+        if step > 0 and session.is_open and session.set_resume_step(step - 1):
+            session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
+                                  f"(logging step {step}); series rewound to step {step - 1}")
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
@@ -370,6 +382,8 @@ class DistlogCallback(Callback):
         if not self._serving:
             return
         step = self._logging_step(trainer)
+        if self._resuming:
+            self._rewind(trainer, step)
         moved = step != self._batch_step
         due = step % self._every == 0 and step != self._period_start
         if (moved and self._logs_due) or due:
@@ -381,7 +395,7 @@ class DistlogCallback(Callback):
         self._release_held()
         run = self._logger._session.run
         if run is not None:
-            run.current_step = trainer.global_step  # what a plain ``collect()`` is stamped with
+            run.current_step = step  # what a plain ``collect()`` is stamped with: Lightning's step
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs this step's values next if its schedule says so (alike on every rank)
