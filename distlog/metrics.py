@@ -372,6 +372,29 @@ class _Core:
             self._pos_complete = bool((self._pos >= 0).all())
         return self._pos
 
+    def pending_mark(self) -> tuple[Any, ...]:
+        """Where this rank's values collected for the next flush end now (see ``drop_since``)."""
+        return (self.flushes, len(self.id_buf), {id(e): len(e) for _, e in self.entry_lists},
+                {k: len(v) for k, v in self.tensors.items()}, len(self.errors), self.last_step)
+
+    def drop_since(self, mark: tuple[Any, ...]) -> None:
+        """Drop the values this rank collected since ``pending_mark()`` returned ``mark`` (local:
+        what was collected before is kept for the next flush). A flush since then took the
+        values before it: everything pending is dropped."""
+        flushes, n_ids, n_entries, n_tensors, n_errors, last_step = mark
+        if flushes != self.flushes:
+            n_ids, n_entries, n_tensors, n_errors, last_step = 0, {}, {}, 0, None
+        del self.id_buf[n_ids:], self.val_buf[n_ids:]
+        for _, entries in self.entry_lists:
+            del entries[n_entries.get(id(entries), 0):]  # in place: the views keep their references
+        for key in list(self.tensors):
+            if n_tensors.get(key):
+                del self.tensors[key][n_tensors[key]:]
+            else:
+                del self.tensors[key]
+        del self.errors[n_errors:]
+        self.last_step = last_step
+
     def check_key(self, key: str) -> None:
         check_name(key, "metric key", allow_slash=True)
         own_prefixes = set(_namespaces(key))
@@ -651,6 +674,14 @@ class MetricsLogger:
         """
         self._check_open()
         return self._flush(_aggregation, step, closing=False)
+
+    def _pending_mark(self) -> tuple[Any, ...]:
+        """Where the values collected for the next flush end now (every view of the run)."""
+        return self._core.pending_mark()
+
+    def _drop_pending(self, mark: tuple[Any, ...]) -> None:
+        """Drop what this rank collected since ``_pending_mark()`` (a framework's dry run)."""
+        self._core.drop_since(mark)
 
     def _check_open(self) -> None:
         if self._core.ended is not None:

@@ -285,3 +285,129 @@ def test_slurm_requeue_finalize_marks_the_run_preempted(tmp_path):
     run = _open(tmp_path)
     assert [a["status"] for a in run.info.attempts] == ["preempted", "completed"]
     assert _rows(run, "v") == [(s, float(s), 1) for s in range(6)]  # nothing logged after it is lost
+
+
+def test_fast_dev_run_leaves_no_run_running(tmp_path):
+    # fast_dev_run swaps every logger for Lightning's DummyLogger (logging is suppressed, and
+    # finalize never reaches ours): distlog opens no run then, as Lightning's loggers write none
+    def log_train(m, i):
+        m.log("v", 1.0)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = _trainer(logger, fast_dev_run=True)
+    trainer.fit(Tiny(log_train), _data(4), _data(2))
+    assert logger not in trainer.loggers  # what this test is about: Lightning replaced it
+    assert not (tmp_path / "e" / "r" / "run.json").exists()
+    assert not logger._session.is_open
+    # the same logger then serves a real fit as usual
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(2))
+    run = _open(tmp_path)
+    assert run.info.status == "completed" and len(run.info.attempts) == 1
+    assert _rows(run, "v") == [(0, 1.0, 1), (1, 1.0, 1)]
+
+
+def test_fast_dev_run_closes_a_run_opened_before_the_fit(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    logger.experiment.metrics.collect(before=2.0, step=0)  # opened by the script itself
+    _trainer(logger, fast_dev_run=2).fit(Tiny(), _data(4))
+    run = _open(tmp_path)
+    assert run.info.status == "completed"  # not left "running" with finalize never called
+    assert _rows(run, "before") == [(0, 2.0, 1)]
+
+
+def test_the_callback_without_its_logger_says_so_and_opens_no_run(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=2, logger=False, callbacks=[logger.callback],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         default_root_dir=str(tmp_path))
+    with pytest.warns(UserWarning, match=r"not among trainer.loggers.*Trainer\(logger=logger"):
+        trainer.fit(Tiny(), _data(2))
+    assert not (tmp_path / "e" / "r" / "run.json").exists() and not logger._session.is_open
+
+
+def test_values_collected_in_the_sanity_check_are_dropped(tmp_path):
+    # Lightning logs nothing of its sanity check; values collected directly then must not merge
+    # into the first rows either (the oracle: each step's values from real batches only)
+    seen: dict[str, dict[int, list[float]]] = {"x": {}, "val/x": {}}
+
+    def log_train(m, i):
+        v = float(m.global_step)
+        m.logger.experiment.metrics.collect(x=v)
+        seen["x"].setdefault(m.global_step, []).append(v)
+
+    def log_val(m, i):
+        v = 1000.0 if m.trainer.sanity_checking else 1.0 + i
+        m.logger.experiment.metrics.collect(x=v)  # the same key as training's, and its own
+        m.logger.experiment.metrics("val").collect(x=v)
+        m.log("val_v", v)
+        if not m.trainer.sanity_checking:  # Lightning logs a validation at the last batch's step
+            for key in ("x", "val/x"):
+                seen[key].setdefault(m.global_step - 1, []).append(v)
+
+    class Before(pl.Callback):  # collected before the sanity check: kept
+        def on_fit_start(self, trainer, pl_module):
+            pl_module.logger.experiment.metrics.collect(early=5.0, step=0)
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, callbacks=[Before()], num_sanity_val_steps=2,
+             log_every_n_steps=1).fit(Tiny(log_train, log_val), _data(3), _data(2))
+    run = _open(tmp_path)
+    assert _rows(run, "early") == [(0, 5.0, 1)]
+    for key, per_step in seen.items():
+        expected = [(s, float(np.mean(v)), len(v)) for s, v in sorted(per_step.items())]
+        assert _rows(run, key) == expected, key
+    assert _rows(run, "val_v") == [(2, 1.5, 1)]  # Lightning's own: no sanity-check row
+
+
+class TwoOptimizers(pl.LightningModule):
+    """Manual optimization with two optimizers: ``trainer.global_step`` counts both optimizers'
+    steps (2 per batch); Lightning logs each batch at its own step (batches that stepped)."""
+
+    def __init__(self, attempt=0, log_v=False, late=False):
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+        self.attempt, self.log_v, self.late = attempt, log_v, late
+
+    def training_step(self, batch, batch_idx):
+        for opt, layer in zip(self.optimizers(), (self.a, self.b)):
+            opt.zero_grad()
+            self.manual_backward(layer(batch[0]).pow(2).mean())
+            opt.step()
+        x = float(100 * self.attempt + 10 * self.current_epoch + batch_idx)
+        self.logger.experiment.metrics("train").collect(x=x)
+        if self.log_v:
+            self.log("v", x)
+        if self.late and self.current_epoch == 1:  # a series only this attempt writes, past epoch 0
+            self.log("late", x, on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.01)]
+
+
+def test_two_optimizers_collect_at_the_step_lightning_logs_at(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = _trainer(logger, log_every_n_steps=1, max_epochs=2)
+    trainer.fit(TwoOptimizers(), _data(3))
+    assert trainer.global_step == 12  # two optimizer steps per batch
+    expected = [(s, float(10 * (s // 3) + s % 3), 1) for s in range(6)]  # one row per batch: 0..5
+    assert _rows(_open(tmp_path), "train/x") == expected
+
+
+def test_two_optimizers_resume_rewinds_to_the_checkpoints_logging_step(tmp_path):
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    every_epoch = pl.callbacks.ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    _trainer(logger, callbacks=[every_epoch], log_every_n_steps=1, max_epochs=2,
+             enable_checkpointing=True).fit(TwoOptimizers(log_v=True, late=True), _data(3))
+    assert _rows(_open(tmp_path), "late") == [(5, 11.0, 1)]  # the epoch mean at its last step
+    ckpt = tmp_path / "e" / "r" / "checkpoints" / "epoch=0-step=6.ckpt"  # after batch 3 (logged 0..2)
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1, max_epochs=2).fit(TwoOptimizers(attempt=1, log_v=True), _data(3),
+                                                             ckpt_path=str(ckpt))
+    run = _open(tmp_path)
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
+    first, second = [0.0, 1.0, 2.0], [110.0, 111.0, 112.0]  # epoch 0 kept, epoch 1 written again
+    for key in ("v", "train/x"):
+        assert _rows(run, key) == [(s, x, 1) for s, x in enumerate(first + second)], key
+    assert "late" not in run.metrics.keys()  # its row past the checkpoint was rewound
+    assert any("series rewound to step 2" in r.message for r in run.logs.query(level="INFO"))

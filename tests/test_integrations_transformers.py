@@ -134,3 +134,30 @@ def test_training_after_an_evaluation_gets_its_own_attempt(tmp_path):
     np.testing.assert_allclose(rows["mean"], [v for _, v in second], rtol=1e-6)
     assert run.params["args"]["learning_rate"] == 5e-1
     assert [r.message for r in run.logs.query(level="WARNING", grep="refused")] == []
+
+
+def test_tokens_seen_logs_keep_every_series_and_warn_of_nothing(tmp_path):
+    # include_num_input_tokens_seen adds train_* speed metrics to every training log, and the
+    # end-of-training summary repeats epoch, num_input_tokens_seen and train_runtime at step 4
+    from distlog.integrations.transformers import DistlogCallback
+
+    trainer = _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "r"), include_num_input_tokens_seen=True)
+    trainer.train()
+    history = trainer.state.log_history
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    for name in ("epoch", "num_input_tokens_seen", "train_runtime", "loss"):
+        first = {}  # the oracle: the first value the Trainer logged at each step
+        for h in history:
+            if name in h:
+                first.setdefault(h["step"], h[name])
+        rows = run.metrics.numpy(f"train/{name}")
+        assert list(rows["step"]) == sorted(first) == [1, 2, 3, 4], name
+        np.testing.assert_allclose(rows["mean"], [first[s] for s in sorted(first)], rtol=1e-6, err_msg=name)
+    summary = history[-1]
+    assert "total_flos" in summary and _steps(run, "train/train_loss") == [4]
+    assert [r.message for r in run.logs.query(level="WARNING")] == []
+    assert any("train_runtime=" in r.message for r in run.logs.query(level="INFO", grep="logged again at step 4"))
+
+
+def _steps(run, key):
+    return list(run.metrics.numpy(key)["step"])

@@ -14,7 +14,9 @@ entry Lightning adds to each call is kept once per step.
 
 ``self.logger.experiment`` inside a ``LightningModule`` is the distlog ``Experiment``:
 ``self.logger.experiment.metrics("train").collect(loss=loss.detach())`` in ``training_step``
-collects at the current global step, with no host synchronisation for CUDA tensors.
+collects at the step Lightning logs the batch at (``trainer.global_step`` with one optimizer;
+with several, in manual optimization, the batches that stepped), with no host synchronisation
+for CUDA tensors.
 
 Attempts: every ``fit`` / ``validate`` / ``test`` call is one attempt of the same run. A fit
 rewinds what it writes again: resuming with ``version=<run id>`` (Lightning's convention for
@@ -24,6 +26,10 @@ replaces each series from its first step. ``validate`` / ``test`` / ``predict`` 
 nothing stored is dropped, and a value at a step its series already has is refused with a
 warning (a new ``Trainer`` logs them at step 0; the ``Trainer`` that ran ``fit`` logs them at
 the step the fit reached).
+
+``Trainer(fast_dev_run=...)`` suppresses logging: Lightning swaps every logger for its
+``DummyLogger`` and never finalizes ours, so no distlog run is opened (a run the script opened
+itself is closed when the fit ends).
 """
 
 from __future__ import annotations
@@ -251,6 +257,9 @@ class DistlogCallback(Callback):
         self._held: list[tuple[int, Mapping[str, Any]]] = []  # values logged at the next batch's step
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
         self._period_start: int | None = None  # the logging step of the last periodic flush
+        self._serving = True  # the logger is one of the Trainer's (not swapped out: fast_dev_run)
+        self._resuming = False  # a fit from a checkpoint whose first batch has not started
+        self._sanity_mark: Any = None  # where the collected values ended when the sanity check began
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
         self.on_flush: Any = None
@@ -265,11 +274,12 @@ class DistlogCallback(Callback):
         return self._generate_state_key(root=root, name=self._logger._session_args[1], prefix=self._logger._prefix)
 
     def trainer_step(self) -> int | None:
-        return None if self._trainer is None else int(self._trainer.global_step)
+        """The step Lightning logs at now (see ``_logging_step``); None without a Trainer."""
+        return None if self._trainer is None else self._logging_step(self._trainer)
 
     def _flush(self, trainer: Any) -> None:
         session = self._logger._session
-        if not session.is_open or (trainer is not None and trainer.sanity_checking):
+        if not self._serving or not session.is_open or (trainer is not None and trainer.sanity_checking):
             return
         self._log_step = None
         self.last_reduced = reduced = session.flush()
@@ -278,7 +288,9 @@ class DistlogCallback(Callback):
 
     @staticmethod
     def _logging_step(trainer: Any) -> int:
-        """The step Lightning logs the coming batch's values at (optimizer steps taken)."""
+        """The step Lightning logs the coming batch's values at: the batches that stepped an
+        optimizer. ``trainer.global_step`` counts optimizer steps instead, which is more than
+        that with several optimizers (manual optimization): the rows' steps are Lightning's."""
         loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
@@ -287,9 +299,34 @@ class DistlogCallback(Callback):
         self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
         self._log_step = self._epoch_step = self._period_start = self._batch_step = None
         self._logs_due, self._held = False, []
+        self._serving = any(lg is self._logger for lg in trainer.loggers)
+        if not self._serving:
+            self._not_serving(trainer)
+            return
         self._logger.experiment  # noqa: B018 - opens the run if Lightning has not yet
         if stage != "fit":  # validate / test / predict add rows: nothing stored is rewound
             self._append_only(trainer, str(getattr(stage, "value", stage)))
+
+    def _not_serving(self, trainer: Any) -> None:
+        """The Trainer does not log to this logger: ``fast_dev_run`` (and the tuner) swap every
+        logger for Lightning's ``DummyLogger``, which suppresses logging, and Lightning never
+        finalizes ours. No run is opened then (as Lightning's own loggers write nothing); one the
+        script opened itself is closed at teardown, where Lightning would have finalized it."""
+        if trainer.fast_dev_run:
+            return  # Lightning says itself that fast_dev_run suppresses logging
+        import warnings
+
+        warnings.warn(
+            "distlog: DistlogLogger's callback is in the Trainer but the logger is not among "
+            f"trainer.loggers ({[type(lg).__name__ for lg in trainer.loggers]}): nothing is logged to "
+            "it. Pass Trainer(logger=logger, callbacks=[logger.callback])", stacklevel=2)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        # Lightning finalizes the loggers it logs to right after this hook: one it swapped out
+        # is never finalized, so a run the script opened is closed here (on every rank)
+        if not self._serving:
+            self._serving = True
+            self._logger._session.close(ok=True)
 
     def _append_only(self, trainer: Any, stage: str) -> None:
         session = self._logger._session
@@ -303,18 +340,38 @@ class DistlogCallback(Callback):
                 "stored there is refused (nothing stored is replaced). Call it on the Trainer "
                 "that ran fit() (it logs at the step the fit reached) to add rows to those series")
 
+    def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
+        run = self._logger._session.run
+        self._sanity_mark = run.metrics._pending_mark() if self._serving and run is not None else None
+
+    def on_sanity_check_end(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning logs nothing of its sanity check: what was collected directly in it is
+        # dropped too, or it would merge into the first rows (every rank drops its own)
+        mark, self._sanity_mark = self._sanity_mark, None
+        run = self._logger._session.run
+        if mark is not None and run is not None:
+            run.metrics._drop_pending(mark)
+
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        # after a checkpoint is restored: the next logged step is global_step; drop stored rows
-        # past the checkpoint (a crashed attempt may have written them) so no step repeats. A
-        # Trainer that fits again without one (after validate(), say) rewinds no row at once:
-        # each series is rewound at its first new row, keeping what validate() appended
-        session = self._logger._session
+        if not self._serving:
+            return
         self._period_start = self._logging_step(trainer)
-        if trainer.ckpt_path and trainer.global_step > 0 and session.is_open:
-            step = trainer.global_step - 1
-            if session.set_resume_step(step):
-                session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step}; "
-                                      f"series rewound to step {step}")
+        self._resuming = bool(trainer.ckpt_path)  # rewound at the first batch (``_rewind``)
+
+    def _rewind(self, trainer: Any, step: int) -> None:
+        """After a checkpoint is restored, the first batch logs at ``step``: drop stored rows
+        from it on (a crashed attempt may have written them) so no step repeats.
+
+        Not at ``on_train_start``: Lightning sets its logging step right after that hook for a
+        checkpoint saved mid-epoch, and ``global_step`` counts each optimizer's steps (two per
+        batch with two optimizers). A Trainer that fits again without a checkpoint (after
+        validate(), say) rewinds no row at once: each series is rewound at its first new row,
+        keeping what validate() appended."""
+        self._resuming = False
+        session = self._logger._session
+        if step > 0 and session.is_open and session.set_resume_step(step - 1):
+            session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
+                                  f"(logging step {step}); series rewound to step {step - 1}")
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
@@ -322,7 +379,11 @@ class DistlogCallback(Callback):
         # optimizer step share its logging step: no flush between them. The decision uses what
         # every rank knows alike (steps, Lightning's logging schedule), never which values a
         # rank holds: a rank_zero_only value is collected on rank 0 alone
+        if not self._serving:
+            return
         step = self._logging_step(trainer)
+        if self._resuming:
+            self._rewind(trainer, step)
         moved = step != self._batch_step
         due = step % self._every == 0 and step != self._period_start
         if (moved and self._logs_due) or due:
@@ -334,7 +395,7 @@ class DistlogCallback(Callback):
         self._release_held()
         run = self._logger._session.run
         if run is not None:
-            run.current_step = trainer.global_step  # what a plain ``collect()`` is stamped with
+            run.current_step = step  # what a plain ``collect()`` is stamped with: Lightning's step
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs this step's values next if its schedule says so (alike on every rank)

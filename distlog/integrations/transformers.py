@@ -26,9 +26,9 @@ TrainerCallback = _tf.TrainerCallback
 
 def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
     """``eval_loss`` → ``eval/loss``, ``test_x`` → ``test/x``, anything else → ``train/...``
-    (the names the Trainer's other reporting integrations use). ``epoch`` is kept only in
-    plain training logs, so the series has one row per step."""
-    if any(k.startswith(("eval_", "test_", "train_")) for k in logs):
+    (the names the Trainer's other reporting integrations use). ``epoch`` is left out of
+    evaluation logs (it belongs to training's series)."""
+    if any(k.startswith(("eval_", "test_")) for k in logs):
         logs = {k: v for k, v in logs.items() if k != "epoch"}
     out = {}
     for k, v in logs.items():
@@ -58,6 +58,7 @@ class DistlogCallback(TrainerCallback):
         self.session = RunSession(root, experiment, run_id, tags, **options)
         self.log_checkpoints = bool(log_checkpoints)
         self._training = False  # the open attempt was opened by training (not an evaluation)
+        self._given: dict[str, tuple[int, Any]] = {}  # per key: the step and value of its last row
         #: the reduced statistics of the latest flush (every rank)
         self.last_reduced: Any = None
         #: ``fn(reduced)`` called on rank 0 after each flush (e.g. a tqdm postfix feed)
@@ -85,6 +86,7 @@ class DistlogCallback(TrainerCallback):
         # (``trainer.evaluate()``, after training or in a new process) only appends rows
         resume = int(state.global_step) if training and state.global_step else None
         run = self.session.open(resume_step=resume, append=not training)
+        self._given = {}
         self._training = training
         if training:
             params: dict[str, Any] = {"args": args.to_dict()}
@@ -112,10 +114,33 @@ class DistlogCallback(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, model: Any = None,
                **kwargs: Any) -> None:
         self._open(args, state, model)  # a no-op while training; ``evaluate()`` alone opens here
-        self.session.collect(state.global_step, rewrite_logs(logs or {}))
+        step = state.global_step
+        self.session.collect(step, self._new_values(step, rewrite_logs(logs or {}), "total_flos" in (logs or {})))
         self.last_reduced = reduced = self.session.flush()  # every rank logs at the same steps
         if reduced is not None and self.on_flush is not None and state.is_world_process_zero:
             self.on_flush(reduced)
+
+    def _new_values(self, step: int, values: dict[str, Any], summary: bool) -> dict[str, Any]:
+        """``values`` less those of keys already given a row at ``step``: a series has one row
+        per step. The end-of-training summary (and ``include_num_input_tokens_seen`` logs)
+        repeat ``epoch``, ``num_input_tokens_seen`` and ``train_runtime`` at the last logging
+        step: the same value is left out quietly, another one with a record in the run's log
+        (a warning unless it is the summary's runtime, taken a moment after the step's)."""
+        out, differ = {}, []
+        for key, value in values.items():
+            given = self._given.get(key)
+            if given is not None and given[0] == step:
+                if given[1] != value:
+                    differ.append(f"{key}={value!r} (the row holds {given[1]!r})")
+                continue
+            out[key] = value
+            self._given[key] = (step, value)
+        run = self.session.run
+        if differ and run is not None:
+            run.logs.log("INFO" if summary else "WARNING",
+                         f"values the Trainer logged again at step {step} were not stored (a series has one "
+                         f"row per step; the first value logged at a step is kept): {', '.join(differ)}")
+        return out
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
         run = self.session.run
