@@ -27,12 +27,13 @@ def _worker(rank, world, root):
         with exp.step(10):
             shared = exp.files("checkpoints").save(model.state_dict(), "model.pt")
         own = exp.files.save(torch.full((8,), float(rank)), f"rank-{rank}.pt")
+        ev = exp.files.save({"rank": rank}, "eval.json")  # one name, each rank's own bytes
         exp.flush()  # a collective: after it, every rank's first records are on the store
         seen = exp.files("checkpoints").records("model.pt")
         back = exp.files("checkpoints").load_torch("model.pt")
         ok = torch.equal(back["weight"], model.state_dict()["weight"])
         other = exp.files.load_torch(f"rank-{(rank + 1) % world}.pt")
-        return shared, own, len(seen), ok, float(other[0]), exp.run_url
+        return shared, own, len(seen), ok, float(other[0]), exp.run_url, ev
 
 
 @pytest.mark.timeout(240)
@@ -52,13 +53,13 @@ def test_same_checkpoint_on_four_ranks_two_nodes_is_one_blob(tmp_path):
 
     blobs = [n for d in os.listdir(os.path.join(root, BLOB_DIR))
              for n in os.listdir(os.path.join(root, BLOB_DIR, d))]
-    assert sorted(blobs) == sorted({shared[0].sha256} | {o.sha256 for o in own})
+    assert sorted(blobs) == sorted({shared[0].sha256} | {o.sha256 for o in own} | {r[6].sha256 for r in results})
 
     run_dir = os.path.join(root, "dedup", "r")
     assert sorted(os.listdir(os.path.join(run_dir, MANIFEST_DIR))) == [
         os.path.basename(manifest_path(r)) for r in range(4)]
     commit = json.load(open(os.path.join(run_dir, table_commit(FILES_TABLE))))
-    assert commit["length"] == 8
+    assert commit["length"] == 12
     import zarr
 
     g = zarr.open_group(os.path.join(run_dir, table_zarr(FILES_TABLE)), mode="r")
@@ -66,5 +67,19 @@ def test_same_checkpoint_on_four_ranks_two_nodes_is_one_blob(tmp_path):
     assert sorted(r for r in rows if r[0] == "checkpoints/model.pt") == [
         ("checkpoints/model.pt", 0, "nodeA", 1), ("checkpoints/model.pt", 1, "nodeA", 1),
         ("checkpoints/model.pt", 2, "nodeB", 1), ("checkpoints/model.pt", 3, "nodeB", 1)]
-    assert sorted(r[0] for r in rows if r[0] != "checkpoints/model.pt") == [
+    assert sorted(r[0] for r in rows if r[0] not in ("checkpoints/model.pt", "eval.json")) == [
         f"rank-{r}.pt" for r in range(4)]
+
+    # a file every rank saved under one name: its newest version by default, a rank's by rank=
+    import distlog
+
+    files = distlog.open_run(run_dir).files
+    saves = [r for r in files.records() if r.path == "eval.json"]  # distinct bytes: 4 versions
+    assert sorted(r.version for r in saves) == [1, 2, 3, 4]
+    assert files.load("eval.json") == {"rank": max(saves, key=lambda r: r.version).rank}
+    assert [files.load("eval.json", rank=r) for r in range(4)] == [{"rank": r} for r in range(4)]
+    assert json.loads(files.read_bytes("eval.json", rank=3)) == {"rank": 3}
+    with files.open("eval.json", rank=2) as f:
+        assert json.loads(f.read()) == {"rank": 2}
+    with pytest.raises(KeyError, match=r"rank 7 saved no file 'eval.json'; ranks: 0, 1, 2, 3"):
+        files.load("eval.json", rank=7)

@@ -73,26 +73,27 @@ class FilesReader:
             recs = [r for r in recs if r.rank == rank]
         return _pick(recs, name, version)
 
-    def open(self, name: str, version: int | None = None) -> IO[bytes]:
-        """A streaming binary reader of the file's bytes."""
-        return ContentStore(self._root()).open_record(self.find(name, version))
+    def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
+        """A streaming binary reader of the file's bytes (``version``, ``rank``: as ``find``)."""
+        return ContentStore(self._root()).open_record(self.find(name, version, rank))
 
-    def read_bytes(self, name: str, version: int | None = None) -> bytes:
-        return ContentStore(self._root()).read_record(self.find(name, version))
+    def read_bytes(self, name: str, version: int | None = None, rank: int | None = None) -> bytes:
+        return ContentStore(self._root()).read_record(self.find(name, version, rank))
 
-    def load(self, name: str, version: int | None = None, **kw: Any) -> Any:
+    def load(self, name: str, version: int | None = None, rank: int | None = None, **kw: Any) -> Any:
         """The file decoded as ``exp.files.load`` decodes it — by its extension, else by its
         recorded media type (``distlog.files.kinds``): JSON, YAML, text, NumPy (no pickles),
         torch (``weights_only=True`` unless given), images, audio and videos as arrays;
         anything else as bytes. Pickles are not unpickled here (that would run code from the
-        store): their bytes come back; ``exp.files.load_pkl`` unpickles."""
+        store): their bytes come back; ``exp.files.load_pkl`` unpickles. ``version``,
+        ``rank``: as ``find`` (a name several ranks saved: the lowest rank's by default)."""
         from ..files.kinds import decode, kind_of
 
-        rec = self.find(name, version)
-        kind = kind_of(rec.name, rec.media_type)
-        if kind == "pickle":
-            return self.read_bytes(rec.path, rec.version)
-        return decode(kind, rec.name, lambda: self.open(rec.path, rec.version), **kw)
+        rec = self.find(name, version, rank)
+        store = ContentStore(self._root())
+        if kind_of(rec.name, rec.media_type) == "pickle":
+            return store.read_record(rec)
+        return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: store.open_record(rec), **kw)
 
 
 def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
