@@ -268,7 +268,9 @@ def is_bool(value: Any) -> bool:
 def param_key(value: Any) -> Any:
     """A hashable key under which equal param values meet: every NaN is one value, and a bool
     stays apart from the int it equals (``True`` is not ``1``); ints and floats that are equal
-    meet (``1`` and ``1.0``). Lists, dicts and arrays meet by their JSON text."""
+    meet (``1`` and ``1.0``), inside lists, dicts and arrays too (``[1, 2]`` and ``[1.0, 2.0]``,
+    as ``runs(params=...)`` selects them). Arrays meet by shape and every element, never by
+    their printed text (NumPy cuts a long one's with ``...``)."""
     if value is None:
         return None
     if is_bool(value):
@@ -278,11 +280,17 @@ def param_key(value: Any) -> Any:
         return ("number", "nan") if v != v else ("number", v)
     if isinstance(value, str):
         return ("str", value)
-    if isinstance(value, tuple):
-        return ("tuple", tuple(param_key(v) for v in value))
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return ("array", value.shape, param_key(value.ravel().tolist()))
+        return ("array", value.shape, str(value.dtype), param_key(value.ravel().tolist()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(param_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((str(k), param_key(v)) for k, v in value.items()),
+                                     key=lambda kv: kv[0])))
     try:
         hash(value)
     except TypeError:
         return ("json", json.dumps(value, sort_keys=True, default=repr))
     return (type(value).__name__, value)
-
