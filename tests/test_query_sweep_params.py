@@ -63,3 +63,68 @@ def test_list_and_array_params_group_by_their_values(tmp_path):
     # the sweep table shows both params as varying
     t = root.table("e", varying_only=True)
     assert {"milestones", "w", "seed"} <= set(t.columns)
+
+
+# ---- a run folder whose run.json is torn, missing or foreign is listed as damaged ---------
+def _damaged_root(url: str, opts: dict) -> dict[str, list[float]]:
+    """Five runs of experiment ``e/sub`` with losses; three then lose their ``run.json``."""
+    from distlog.storage import open_storage
+
+    values = {rid: [float(i), 10.0 + i] for i, rid in enumerate(("ok", "torn", "gone", "list", "ok2"))}
+    exp = distlog.get_logger(url, **opts)
+    with exp.experiment("e/sub"):
+        for rid, v in values.items():
+            with exp.run(rid, params={"lr": 0.1 * (1 + len(rid))}):
+                for step, x in enumerate(v):
+                    exp.metrics.log(step=step, loss=x)
+    exp.close()
+    st = open_storage(url, **opts)
+    st.write_bytes("e/sub/torn/run.json", b'{"experiment": "e/sub", "run_id": "to')
+    st.delete("e/sub/gone/run.json")
+    st.write_bytes("e/sub/list/run.json", b"[1, 2]")
+    return values
+
+
+def _check_damaged(url: str, opts: dict, values: dict[str, list[float]], capsys) -> None:
+    import json
+
+    from distlog.cli import main
+
+    damaged = {"torn", "gone", "list"}
+    for at in (url, f"{url}/e/sub"):  # the root, and a root opened at the experiment folder
+        root = distlog.open_root(at, **opts)
+        runs = root.runs()
+        got = {r.info.run_id: (r.info.experiment, r.info.status) for r in runs}
+        assert got == {rid: ("e/sub", "damaged" if rid in damaged else "completed") for rid in values}
+        for r in runs:
+            if r.info.run_id in damaged:
+                assert "run.json" in r.info.error["message"]
+        assert {r.info.run_id for r in root.runs(status="damaged")} == damaged
+        # its series are still read: the last loss and last step of every run
+        t = root.table(metrics=["loss"])
+        assert dict(zip(t["run_id"], t["loss"])) == {rid: v[-1] for rid, v in values.items()}
+        assert dict(zip(t["run_id"], t["last_step"])) == {rid: len(v) - 1 for rid, v in values.items()}
+    capsys.readouterr()
+    assert main(["ls", url, "--format", "json", *sum((["-O", f"{k}={json.dumps(v)}"]
+                                                       for k, v in opts.items()), [])]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["experiment"], r["run_id"], r["status"], r["last_step"]) for r in rows} == {
+        ("e/sub", rid, "damaged" if rid in damaged else "completed", len(v) - 1)
+        for rid, v in values.items()}
+
+
+@pytest.mark.timeout(120)
+def test_damaged_run_json_is_listed_local(tmp_path, capsys):
+    url = str(tmp_path / "root")
+    _check_damaged(url, {}, _damaged_root(url, {}), capsys)
+    # opening the run itself says which file is damaged
+    with pytest.raises(distlog.query.RunNotFound, match=r"torn/run\.json is damaged"):
+        distlog.open_run(f"{url}/e/sub/torn")
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+def test_damaged_run_json_is_listed_s3(s3_bucket, capsys):
+    url = f"s3://{s3_bucket['bucket']}/damaged"
+    opts = s3_bucket["storage_options"]
+    _check_damaged(url, opts, _damaged_root(url, opts), capsys)

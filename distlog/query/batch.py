@@ -158,13 +158,18 @@ class RunData:
     full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
 
 
+#: the status listings give a run folder whose ``run.json`` is missing or unreadable
+DAMAGED = "damaged"
+
+
 def needs_live_step(run: RunReader) -> bool:
     """A run's last step must be read from its series: ``run.json`` has none and says the
     run is running, whatever readers judge it to be now (a killed run, judged ``stale`` or
     ``failed`` from its heartbeats, never wrote its last step). The single place that decides
-    it, for ``ls``, the sweep table and ``show``."""
+    it, for ``ls``, the sweep table and ``show``. A ``damaged`` run (its ``run.json``
+    unreadable) has its last step read from its series too."""
     info = run.info
-    return info.last_step is None and stored_status(info.raw, info.status) == "running"
+    return info.last_step is None and stored_status(info.raw, info.status) in ("running", DAMAGED)
 
 
 def stored_status(meta: dict[str, Any], judged: str) -> str:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..layout import RUN_FILE, STORE_DIR
+from ..layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import RunData, is_bool, needs_live_step, param_key, read_run_data
+from .batch import DAMAGED, RunData, is_bool, needs_live_step, param_key, read_run_data
 from .errors import RunNotFound, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
@@ -55,6 +55,27 @@ def _meta_of(data: bytes | None) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+#: names only a run folder holds: a folder holding one but no ``run.json`` is a damaged run
+_RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)})
+
+
+def _why_not_meta(data: bytes) -> str:
+    try:
+        meta = json.loads(data)
+    except ValueError as e:
+        return f"{RUN_FILE} is not valid JSON ({e}; {len(data)} bytes)"
+    return f"{RUN_FILE} holds a {type(meta).__name__}, not run metadata"
+
+
+def damaged_meta(path: str, why: str) -> dict[str, Any]:
+    """Metadata standing in for the unreadable ``run.json`` of the run folder at ``path`` (its
+    experiment and run id from the path), so listings show the run as ``damaged``, with why,
+    instead of leaving it out or descending into it as if it were an experiment."""
+    experiment, _, run_id = path.rpartition("/")
+    return {"experiment": experiment, "run_id": run_id, "status": DAMAGED,
+            "error": {"type": "DamagedRun", "message": f"{why}; restore it from a copy of the run"}}
+
+
 def scan_runs(storage: StorageBackend, progress: bool = False,
               skipped: list[str] | None = None,
               listing: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -77,6 +98,9 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
                                   else map(storage.list_dir, level))
             candidates = []
             for d, below in zip(level, listings):
+                if d and _RUN_MARKERS.intersection(below):  # a run folder without run.json
+                    found.append((d, damaged_meta(d, f"{RUN_FILE} is missing")))
+                    continue
                 for n in below:
                     path = f"{d}/{n}" if d else n
                     if not n.startswith("."):
@@ -89,6 +113,8 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             level = []
             for path, data in zip(candidates, probes):
                 meta = _meta_of(data)
+                if meta is None and data is not None:  # there, but torn or not an object
+                    meta = damaged_meta(path, _why_not_meta(data))
                 if meta is None:
                     level.append(path)
                 else:
@@ -100,7 +126,18 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             pool.shutdown()
         if bar is not None:
             bar.close()
+    _name_damaged(found)
     return sorted(found, key=lambda pm: pm[0])
+
+
+def _name_damaged(found: list[tuple[str, dict[str, Any]]]) -> None:
+    """A damaged run takes the experiment its readable siblings (runs in the same folder)
+    record: its path below a root opened at an experiment folder lacks the experiment's name."""
+    names = {p.rpartition("/")[0]: m.get("experiment") for p, m in found if m.get("status") != DAMAGED
+             and isinstance(m.get("experiment"), str)}
+    for path, meta in found:
+        if meta.get("status") == DAMAGED and names.get(path.rpartition("/")[0]) is not None:
+            meta["experiment"] = names[path.rpartition("/")[0]]
 
 
 def _bar(enabled: bool) -> Any:
