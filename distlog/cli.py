@@ -124,7 +124,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import open_root, run_row
+    from .query.root import keep_ints, open_root, run_row
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
@@ -140,8 +140,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return NOTHING
     df = pd.DataFrame(rows)
     # a run without metrics has no last step: "-" (null), not 0 (a step that exists) nor NaN;
-    # 3 beside another run's 0.5 stays 3
+    # 3 beside another run's 0.5 stays 3 (and a damaged run's world size "-", not nan)
     df["last_step"] = pd.Series([r["last_step"] for r in rows], dtype=object, index=df.index)
+    keep_ints(df, "world_size", [r["world_size"] for r in rows])
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]

@@ -128,3 +128,47 @@ def test_damaged_run_json_is_listed_s3(s3_bucket, capsys):
     url = f"s3://{s3_bucket['bucket']}/damaged"
     opts = s3_bucket["storage_options"]
     _check_damaged(url, opts, _damaged_root(url, opts), capsys)
+
+
+# ---- compare prints a last step as ls does: an int in full, a run without one as null ------
+@pytest.mark.timeout(120)
+def test_compare_last_step_equals_ls_and_the_api(tmp_path, capsys):
+    import csv
+    import io
+    import json
+
+    from distlog.cli import main
+    from distlog.query.root import run_row
+
+    big = 2**53 - 1  # the largest step float64 holds with every integer below it
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        with exp.run("a", params={"lr": 0.1}):
+            exp.metrics.log(step=3, loss=1.0)
+            exp.metrics.log(step=big, loss=2.0)
+        with exp.run("b", params={"lr": 0.2}):  # no metrics: no last step
+            pass
+    exp.close()
+    root = distlog.open_root(tmp_path)
+    want = {r.info.run_id: run_row(r)["last_step"] for r in root.runs()}
+    assert want == {"a": big, "b": None} and type(want["a"]) is int
+
+    t = root.table("e", metrics=["loss"])
+    got = dict(zip(t["run_id"], t["last_step"]))
+    assert got == want and type(got["a"]) is int
+    assert dict(zip(t["run_id"], t["world_size"])) == {"a": 1, "b": 1}
+
+    def cli(*argv):
+        capsys.readouterr()
+        main(list(argv))
+        return capsys.readouterr().out
+
+    for cmd in (["ls", str(tmp_path)], ["compare", str(tmp_path / "e")]):
+        rows = json.loads(cli(*cmd, "--format", "json"))
+        assert {r["run_id"]: r["last_step"] for r in rows} == want
+        assert all(type(r["last_step"]) in (int, type(None)) for r in rows)
+        rows = list(csv.DictReader(io.StringIO(cli(*cmd, "--format", "csv"))))
+        assert {r["run_id"]: r["last_step"] for r in rows} == {"a": str(big), "b": ""}
+        text = cli(*cmd)
+        line_b = next(ln for ln in text.splitlines() if ln.split()[:2] in (["e", "b"], ["b", "completed"]))
+        assert "nan" not in line_b and str(big) in text

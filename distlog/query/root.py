@@ -281,8 +281,8 @@ class RootReader:
             # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
             if any(v is None for v in values) or (c in params and ints_and_floats(values)):
                 df[c] = pd.Series(values, dtype=object, index=df.index)
-        if ints_and_floats(row["last_step"] for row in rows):  # 3 beside another run's 0.5
-            df["last_step"] = pd.Series([row["last_step"] for row in rows], dtype=object, index=df.index)
+        for c in INT_COLUMNS:  # 3 beside another run's 0.5 stays 3; beside None (no step) too
+            keep_ints(df, c, [row[c] for row in rows])
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
@@ -294,6 +294,18 @@ class RootReader:
 
 
 _MISSING = object()
+#: run columns of whole numbers, which a run may lack (no step yet; a damaged run.json)
+INT_COLUMNS = ("world_size", "last_step")
+
+
+def keep_ints(df: "pd.DataFrame", column: str, values: Sequence[Any]) -> None:
+    """``df[column] = values`` as objects when pandas would make floats of them: ints beside
+    floats (``3`` → ``3.0``) or beside None (``3`` → ``3.0``, None → NaN, printed ``nan``
+    where ``distlog ls`` prints ``-``)."""
+    import pandas as pd
+
+    if ints_and_floats(values) or (any(v is None for v in values) and any(v is not None for v in values)):
+        df[column] = pd.Series(list(values), dtype=object, index=df.index)
 
 
 def _experiment_ok(name: str, pattern: str) -> bool:
@@ -427,5 +439,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return out
 
 
-__all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
+__all__ = ["RootReader", "keep_ints", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
            "read_meta", "needs_live_step", "live_last_step"]
