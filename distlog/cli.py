@@ -124,7 +124,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import keep_ints, open_root, run_row
+    from .query.root import keep_ints, open_root, run_rows
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
@@ -133,7 +133,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _err(f"note: hidden entries not scanned: {', '.join(map(repr, hidden[:5]))}"
              f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
              "or runs; rename them to list their runs)")
-    rows = [run_row(r) for r in runs]
+    rows = run_rows(runs)  # (running runs' last steps read together)
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""
         _err(f"no runs under {root.url}{filtered}")

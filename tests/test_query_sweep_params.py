@@ -172,3 +172,48 @@ def test_compare_last_step_equals_ls_and_the_api(tmp_path, capsys):
         text = cli(*cmd)
         line_b = next(ln for ln in text.splitlines() if ln.split()[:2] in (["e", "b"], ["b", "completed"]))
         assert "nan" not in line_b and str(big) in text
+
+
+# ---- one run's torn params.json or commit record: that run is damaged, the others read ------
+@pytest.mark.timeout(120)
+def test_a_torn_params_or_commit_record_marks_its_run_and_spares_the_others(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    params = {"a": {"lr": 0.1, "seed": 0}, "b": {"lr": 0.1, "seed": 1}, "c": {"lr": 0.2, "seed": 0},
+              "p": {"lr": 0.2, "seed": 1}, "k": {"lr": 0.1, "seed": 2}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    (tmp_path / "e/p/params.json").write_text('{"lr": 0.')  # torn
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+    healthy = ["a", "b", "c"]
+    root = distlog.open_root(tmp_path)
+
+    t = root.table("e", metrics=["loss"])
+    assert dict(zip(t["run_id"], t["status"])) == {**{r: "completed" for r in healthy},
+                                                  "p": "damaged", "k": "damaged"}
+    loss = dict(zip(t["run_id"], t["loss"]))
+    assert {r: loss[r] for r in healthy} == {r: values[r][-1] for r in healthy}
+    assert loss["p"] == values["p"][-1] and loss["k"] is None  # p's series is intact
+
+    # bands: the damaged runs are in no group (a torn params.json is no param-less group);
+    # oracle: the healthy runs grouped by lr
+    with pytest.warns(RuntimeWarning, match=r"2 run\(s\) left out.*e/p.*params\.json is damaged"):
+        df = root.read_metrics("loss", "e")
+    last = df[df["step"] == 1]
+    want = {}
+    for r in healthy:
+        want.setdefault(params[r]["lr"], []).append(values[r][1])
+    assert dict(zip(last["lr"], zip(last["runs"], last["mean"]))) == {
+        lr: (len(v), float(np.mean(v))) for lr, v in want.items()}
+
+    # a filter cannot tell whether p matches: left out, with a warning naming it
+    with pytest.warns(RuntimeWarning, match=r"params\.json is damaged.*e/p"):
+        assert [r.info.run_id for r in root.runs("e", params={"lr": 0.2})] == ["c"]
+
+    # distlog compare: every run shown, the damaged ones as such; exit status 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "e"), "-m", "loss", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["run_id"]: r["status"] for r in rows} == dict(zip(t["run_id"], t["status"]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -216,8 +217,15 @@ class RootReader:
                 continue
             picked.append(run)
         flats: list[dict[str, Any] | None] = [None] * len(picked)
+        unknown: list[str] = []
         if params:  # every run's params.json at once
-            flats = [d.flat_params for d in read_run_data(picked, params=True)]
+            data = read_run_data(picked, params=True)
+            flats = [d.flat_params for d in data]
+            unknown = [run.info.path for run, d in zip(picked, data) if d.damaged]
+        if unknown:
+            warnings.warn(f"{len(unknown)} run(s) left out: their {PARAMS_FILE} is damaged, so "
+                          f"whether they match {params} is unknown: {listing(unknown)}",
+                          RuntimeWarning, stacklevel=3)
         out = []
         for run, flat in zip(picked, flats):
             if params and not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
@@ -317,13 +325,15 @@ def _experiment_ok(name: str, pattern: str) -> bool:
 
 def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     """The run columns of the sweep table and of ``distlog ls``. ``data`` (from
-    ``read_run_data(..., live=True)``) saves reading a running run's last step again."""
+    ``read_run_data(..., live=True)``) saves reading a running run's last step again; a run
+    whose params or commit record it found damaged has the status ``damaged``."""
     info = run.info
     last = info.last_step
     if last is None and needs_live_step(run):
         last = live_last_step(run) if data is None else _max_step(data.last)
+    status = DAMAGED if data is not None and data.damaged else info.status
     return {
-        "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
+        "experiment": info.experiment, "run_id": info.run_id, "status": status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
         "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
