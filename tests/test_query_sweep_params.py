@@ -217,3 +217,25 @@ def test_a_torn_params_or_commit_record_marks_its_run_and_spares_the_others(tmp_
     assert main(["compare", str(tmp_path / "e"), "-m", "loss", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["run_id"]: r["status"] for r in rows} == dict(zip(t["run_id"], t["status"]))
+
+
+# ---- a filter on an array param selects by its values -------------------------------------
+@pytest.mark.timeout(120)
+def test_params_filter_on_an_array_param(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    params = {"a": {"w": np.array([1.0, 2.0])}, "b": {"w": np.array([1.0, 3.0])}, "c": {"w": [1, 2]},
+              "d": {"w": np.array([[1.0, 2.0], [3.0, 4.0]])}}
+    _runs(tmp_path, params, lambda rid: [1.0])
+    root = distlog.open_root(tmp_path)
+    for want in ([1, 2], np.array([1.0, 2.0]), [[1, 2], [3, 4]]):
+        # selected: w equals want, or one of want's items (a list is also "any of these")
+        oracle = [rid for rid, p in params.items()
+                  if any(np.shape(p["w"]) == np.shape(x) and np.array_equal(p["w"], x)
+                         for x in (want, *want))]
+        assert [r.info.run_id for r in root.runs("e", params={"w": want})] == oracle
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "e"), "--where", "w=[1,2]", "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["a", "c"]

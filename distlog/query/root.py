@@ -154,21 +154,34 @@ def _bar(enabled: bool) -> Any:
 
 
 def _matches(value: Any, want: Any) -> bool:
+    """Whether a param ``value`` is selected by ``want``: a callable that says so, a value
+    equal to it, or a list (tuple, set) the value equals or of which it equals an item."""
     if callable(want):
         return bool(want(value))
-    if isinstance(want, (list, tuple, set, frozenset)):
-        # a list param equal to the list wanted, else any of the values wanted
-        if (isinstance(value, (list, tuple)) and isinstance(want, (list, tuple)) and len(value) == len(want)
-                and all(_matches(v, w) for v, w in zip(value, want))):
-            return True
-        return any(_matches(value, w) for w in want)
+    if isinstance(want, (list, tuple, set, frozenset, np.ndarray)):
+        items = want.tolist() if isinstance(want, np.ndarray) else list(want)
+        return (not isinstance(want, (set, frozenset)) and _equal(value, items)) or any(
+            bool(w(value)) if callable(w) else _equal(value, w) for w in items)
+    return _equal(value, want)
+
+
+def _equal(value: Any, want: Any) -> bool:
+    """Param equality as ``param_key`` groups: 1 is 1.0, True is not 1, NaN is NaN, floats
+    within 1e-12 relative, lists (arrays) item by item."""
+    if isinstance(value, np.ndarray):  # an array param: as the list of its values
+        value = value.tolist()
+    if isinstance(want, np.ndarray):
+        want = want.tolist()
+    if isinstance(value, (list, tuple)) or isinstance(want, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and isinstance(want, (list, tuple))
+                and len(value) == len(want) and all(_equal(v, w) for v, w in zip(value, want)))
     if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
         return is_bool(value) and is_bool(want) and bool(value) == bool(want)
     if isinstance(value, float) and isinstance(want, (int, float)):
         if value != value or want != want:  # NaN selects NaN
             return value != value and want != want
         return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
-    return value == want
+    return bool(value == want)
 
 
 class RootReader:
