@@ -124,7 +124,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import open_root, run_row
+    from .query.root import keep_ints, open_root, run_rows
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
@@ -133,15 +133,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _err(f"note: hidden entries not scanned: {', '.join(map(repr, hidden[:5]))}"
              f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
              "or runs; rename them to list their runs)")
-    rows = [run_row(r) for r in runs]
+    rows = run_rows(runs)  # (running runs' last steps read together)
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""
         _err(f"no runs under {root.url}{filtered}")
         return NOTHING
     df = pd.DataFrame(rows)
     # a run without metrics has no last step: "-" (null), not 0 (a step that exists) nor NaN;
-    # 3 beside another run's 0.5 stays 3
+    # 3 beside another run's 0.5 stays 3 (and a damaged run's world size "-", not nan)
     df["last_step"] = pd.Series([r["last_step"] for r in rows], dtype=object, index=df.index)
+    keep_ints(df, "world_size", [r["world_size"] for r in rows])
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]

@@ -38,9 +38,37 @@ RunReader = Any
 commit_path = table_commit
 
 
-def read_json_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[Any]:
-    """``(backend, path)`` → the parsed JSON, or None when absent; concurrently."""
-    return [None if b is None else json.loads(b) for b in read_objects(items)]
+class DamagedRecord(ValueError):
+    """A JSON record that is there but does not parse (torn, or written by something else)."""
+
+
+def damaged(backend: StorageBackend, path: str, why: str) -> DamagedRecord:
+    return DamagedRecord(f"{backend.url}/{path} is damaged ({why}); restore it from a copy of "
+                         "the run")
+
+
+def parse_json(data: bytes, backend: StorageBackend, path: str) -> Any:
+    """``data`` (read from ``path``) parsed; a ``DamagedRecord`` naming the file when it does
+    not parse (a bare JSON error names no file, and a sweep reads hundreds)."""
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise damaged(backend, path, f"not valid JSON: {e}") from None
+
+
+def read_json_objects(items: Sequence[tuple[StorageBackend, str]], *,
+                      keep_damaged: bool = False) -> list[Any]:
+    """``(backend, path)`` → the parsed JSON, or None when absent; concurrently. A record that
+    does not parse raises ``DamagedRecord``, or with ``keep_damaged`` is returned as one."""
+    out = []
+    for (backend, path), b in zip(items, read_objects(items)):
+        try:
+            out.append(None if b is None else parse_json(b, backend, path))
+        except DamagedRecord as e:
+            if not keep_damaged:
+                raise
+            out.append(e)
+    return out
 
 
 # ---- one table's series ------------------------------------------------------------------
@@ -154,17 +182,24 @@ class RunData:
 
     flat_params: dict[str, Any] | None = None
     lengths: dict[str, int] = field(default_factory=dict)
+    #: why a record the query needed is unreadable (its params or commit record read as empty)
+    damaged: list[str] = field(default_factory=list)
     last: dict[str, dict[str, float]] = field(default_factory=dict)
     full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
+
+
+#: the status listings give a run folder whose ``run.json`` is missing or unreadable
+DAMAGED = "damaged"
 
 
 def needs_live_step(run: RunReader) -> bool:
     """A run's last step must be read from its series: ``run.json`` has none and says the
     run is running, whatever readers judge it to be now (a killed run, judged ``stale`` or
     ``failed`` from its heartbeats, never wrote its last step). The single place that decides
-    it, for ``ls``, the sweep table and ``show``."""
+    it, for ``ls``, the sweep table and ``show``. A ``damaged`` run (its ``run.json``
+    unreadable) has its last step read from its series too."""
     info = run.info
-    return info.last_step is None and stored_status(info.raw, info.status) == "running"
+    return info.last_step is None and stored_status(info.raw, info.status) in ("running", DAMAGED)
 
 
 def stored_status(meta: dict[str, Any], judged: str) -> str:
@@ -218,15 +253,29 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
             items.append((run.storage, PARAMS_FILE))
         if nc:
             items.append((run.storage, commit_path(SCALARS_TABLE)))
-    docs = iter(read_json_objects(items))
+    # one run's torn record must not fail the query of every run: it is kept as damaged
+    docs = iter(read_json_objects(items, keep_damaged=True))
     out: list[RunData] = []
     commits: list[dict[str, Any]] = []
     for run, nc in zip(runs, need_commit):
         d = RunData()
         if params:
             p = next(docs)
-            d.flat_params = flatten(deserialize(p)) if p is not None else {}
+            if p is not None and not isinstance(p, DamagedRecord):
+                p = deserialize(p)
+                if not isinstance(p, dict):
+                    p = damaged(run.storage, PARAMS_FILE, f"a {type(p).__name__}, not an object")
+            if isinstance(p, DamagedRecord):
+                d.damaged.append(str(p))
+                p = None
+            d.flat_params = flatten(p) if p is not None else {}
         commit = (next(docs) or {}) if nc else {}
+        if not isinstance(commit, (dict, DamagedRecord)) or (
+                isinstance(commit, dict) and not isinstance(commit.get("lengths", {}), dict)):
+            commit = damaged(run.storage, commit_path(SCALARS_TABLE), "not a commit record")
+        if isinstance(commit, DamagedRecord):
+            d.damaged.append(str(commit))
+            commit = {}
         d.lengths = dict(commit.get("lengths", {}))
         out.append(d)
         commits.append(commit)
@@ -268,7 +317,9 @@ def is_bool(value: Any) -> bool:
 def param_key(value: Any) -> Any:
     """A hashable key under which equal param values meet: every NaN is one value, and a bool
     stays apart from the int it equals (``True`` is not ``1``); ints and floats that are equal
-    meet (``1`` and ``1.0``). Lists, dicts and arrays meet by their JSON text."""
+    meet (``1`` and ``1.0``), inside lists, dicts and arrays too (``[1, 2]`` and ``[1.0, 2.0]``,
+    as ``runs(params=...)`` selects them). Arrays meet by shape and every element, never by
+    their printed text (NumPy cuts a long one's with ``...``)."""
     if value is None:
         return None
     if is_bool(value):
@@ -278,11 +329,17 @@ def param_key(value: Any) -> Any:
         return ("number", "nan") if v != v else ("number", v)
     if isinstance(value, str):
         return ("str", value)
-    if isinstance(value, tuple):
-        return ("tuple", tuple(param_key(v) for v in value))
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return ("array", value.shape, param_key(value.ravel().tolist()))
+        return ("array", value.shape, str(value.dtype), param_key(value.ravel().tolist()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(param_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((str(k), param_key(v)) for k, v in value.items()),
+                                     key=lambda kv: kv[0])))
     try:
         hash(value)
     except TypeError:
         return ("json", json.dumps(value, sort_keys=True, default=repr))
     return (type(value).__name__, value)
-

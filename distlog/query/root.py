@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..layout import RUN_FILE, STORE_DIR
+from ..layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import RunData, is_bool, needs_live_step, param_key, read_run_data
+from .batch import DAMAGED, RunData, is_bool, needs_live_step, param_key, read_run_data
 from .errors import RunNotFound, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
@@ -55,6 +56,27 @@ def _meta_of(data: bytes | None) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+#: names only a run folder holds: a folder holding one but no ``run.json`` is a damaged run
+_RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)})
+
+
+def _why_not_meta(data: bytes) -> str:
+    try:
+        meta = json.loads(data)
+    except ValueError as e:
+        return f"{RUN_FILE} is not valid JSON ({e}; {len(data)} bytes)"
+    return f"{RUN_FILE} holds a {type(meta).__name__}, not run metadata"
+
+
+def damaged_meta(path: str, why: str) -> dict[str, Any]:
+    """Metadata standing in for the unreadable ``run.json`` of the run folder at ``path`` (its
+    experiment and run id from the path), so listings show the run as ``damaged``, with why,
+    instead of leaving it out or descending into it as if it were an experiment."""
+    experiment, _, run_id = path.rpartition("/")
+    return {"experiment": experiment, "run_id": run_id, "status": DAMAGED,
+            "error": {"type": "DamagedRun", "message": f"{why}; restore it from a copy of the run"}}
+
+
 def scan_runs(storage: StorageBackend, progress: bool = False,
               skipped: list[str] | None = None,
               listing: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -77,6 +99,9 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
                                   else map(storage.list_dir, level))
             candidates = []
             for d, below in zip(level, listings):
+                if d and _RUN_MARKERS.intersection(below):  # a run folder without run.json
+                    found.append((d, damaged_meta(d, f"{RUN_FILE} is missing")))
+                    continue
                 for n in below:
                     path = f"{d}/{n}" if d else n
                     if not n.startswith("."):
@@ -89,6 +114,8 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             level = []
             for path, data in zip(candidates, probes):
                 meta = _meta_of(data)
+                if meta is None and data is not None:  # there, but torn or not an object
+                    meta = damaged_meta(path, _why_not_meta(data))
                 if meta is None:
                     level.append(path)
                 else:
@@ -100,7 +127,18 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             pool.shutdown()
         if bar is not None:
             bar.close()
+    _name_damaged(found)
     return sorted(found, key=lambda pm: pm[0])
+
+
+def _name_damaged(found: list[tuple[str, dict[str, Any]]]) -> None:
+    """A damaged run takes the experiment its readable siblings (runs in the same folder)
+    record: its path below a root opened at an experiment folder lacks the experiment's name."""
+    names = {p.rpartition("/")[0]: m.get("experiment") for p, m in found if m.get("status") != DAMAGED
+             and isinstance(m.get("experiment"), str)}
+    for path, meta in found:
+        if meta.get("status") == DAMAGED and names.get(path.rpartition("/")[0]) is not None:
+            meta["experiment"] = names[path.rpartition("/")[0]]
 
 
 def _bar(enabled: bool) -> Any:
@@ -116,21 +154,34 @@ def _bar(enabled: bool) -> Any:
 
 
 def _matches(value: Any, want: Any) -> bool:
+    """Whether a param ``value`` is selected by ``want``: a callable that says so, a value
+    equal to it, or a list (tuple, set) the value equals or of which it equals an item."""
     if callable(want):
         return bool(want(value))
-    if isinstance(want, (list, tuple, set, frozenset)):
-        # a list param equal to the list wanted, else any of the values wanted
-        if (isinstance(value, (list, tuple)) and isinstance(want, (list, tuple)) and len(value) == len(want)
-                and all(_matches(v, w) for v, w in zip(value, want))):
-            return True
-        return any(_matches(value, w) for w in want)
+    if isinstance(want, (list, tuple, set, frozenset, np.ndarray)):
+        items = want.tolist() if isinstance(want, np.ndarray) else list(want)
+        return (not isinstance(want, (set, frozenset)) and _equal(value, items)) or any(
+            bool(w(value)) if callable(w) else _equal(value, w) for w in items)
+    return _equal(value, want)
+
+
+def _equal(value: Any, want: Any) -> bool:
+    """Param equality as ``param_key`` groups: 1 is 1.0, True is not 1, NaN is NaN, floats
+    within 1e-12 relative, lists (arrays) item by item."""
+    if isinstance(value, np.ndarray):  # an array param: as the list of its values
+        value = value.tolist()
+    if isinstance(want, np.ndarray):
+        want = want.tolist()
+    if isinstance(value, (list, tuple)) or isinstance(want, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and isinstance(want, (list, tuple))
+                and len(value) == len(want) and all(_equal(v, w) for v, w in zip(value, want)))
     if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
         return is_bool(value) and is_bool(want) and bool(value) == bool(want)
     if isinstance(value, float) and isinstance(want, (int, float)):
         if value != value or want != want:  # NaN selects NaN
             return value != value and want != want
         return bool(np.isclose(value, want, rtol=1e-12, atol=0.0))
-    return value == want
+    return bool(value == want)
 
 
 class RootReader:
@@ -179,8 +230,15 @@ class RootReader:
                 continue
             picked.append(run)
         flats: list[dict[str, Any] | None] = [None] * len(picked)
+        unknown: list[str] = []
         if params:  # every run's params.json at once
-            flats = [d.flat_params for d in read_run_data(picked, params=True)]
+            data = read_run_data(picked, params=True)
+            flats = [d.flat_params for d in data]
+            unknown = [run.info.path for run, d in zip(picked, data) if d.damaged]
+        if unknown:
+            warnings.warn(f"{len(unknown)} run(s) left out: their {PARAMS_FILE} is damaged, so "
+                          f"whether they match {params} is unknown: {listing(unknown)}",
+                          RuntimeWarning, stacklevel=3)
         out = []
         for run, flat in zip(picked, flats):
             if params and not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
@@ -244,8 +302,8 @@ class RootReader:
             # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
             if any(v is None for v in values) or (c in params and ints_and_floats(values)):
                 df[c] = pd.Series(values, dtype=object, index=df.index)
-        if ints_and_floats(row["last_step"] for row in rows):  # 3 beside another run's 0.5
-            df["last_step"] = pd.Series([row["last_step"] for row in rows], dtype=object, index=df.index)
+        for c in INT_COLUMNS:  # 3 beside another run's 0.5 stays 3; beside None (no step) too
+            keep_ints(df, c, [row[c] for row in rows])
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
@@ -257,6 +315,18 @@ class RootReader:
 
 
 _MISSING = object()
+#: run columns of whole numbers, which a run may lack (no step yet; a damaged run.json)
+INT_COLUMNS = ("world_size", "last_step")
+
+
+def keep_ints(df: "pd.DataFrame", column: str, values: Sequence[Any]) -> None:
+    """``df[column] = values`` as objects when pandas would make floats of them: ints beside
+    floats (``3`` → ``3.0``) or beside None (``3`` → ``3.0``, None → NaN, printed ``nan``
+    where ``distlog ls`` prints ``-``)."""
+    import pandas as pd
+
+    if ints_and_floats(values) or (any(v is None for v in values) and any(v is not None for v in values)):
+        df[column] = pd.Series(list(values), dtype=object, index=df.index)
 
 
 def _experiment_ok(name: str, pattern: str) -> bool:
@@ -268,13 +338,15 @@ def _experiment_ok(name: str, pattern: str) -> bool:
 
 def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     """The run columns of the sweep table and of ``distlog ls``. ``data`` (from
-    ``read_run_data(..., live=True)``) saves reading a running run's last step again."""
+    ``read_run_data(..., live=True)``) saves reading a running run's last step again; a run
+    whose params or commit record it found damaged has the status ``damaged``."""
     info = run.info
     last = info.last_step
     if last is None and needs_live_step(run):
         last = live_last_step(run) if data is None else _max_step(data.last)
+    status = DAMAGED if data is not None and data.damaged else info.status
     return {
-        "experiment": info.experiment, "run_id": info.run_id, "status": info.status,
+        "experiment": info.experiment, "run_id": info.run_id, "status": status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
         "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
@@ -390,5 +462,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return out
 
 
-__all__ = ["RootReader", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
+__all__ = ["RootReader", "keep_ints", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
            "read_meta", "needs_live_step", "live_last_step"]

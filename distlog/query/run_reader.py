@@ -203,6 +203,9 @@ def read_meta(storage: StorageBackend) -> dict[str, Any]:
         meta = storage.read_json(RUN_FILE)
     except (FileNotFoundError, NotADirectoryError):
         raise RunNotFound(_not_a_run(storage)) from None
+    except ValueError as e:  # torn or foreign: say which file, not only the JSON error
+        raise RunNotFound(f"{storage.url}/{RUN_FILE} is damaged (not valid JSON: {e}); the run's "
+                          "metadata is unreadable: restore it from a copy of the run") from None
     if not isinstance(meta, dict):
         raise RunNotFound(f"{storage.url}/{RUN_FILE} is not run metadata")
     return meta

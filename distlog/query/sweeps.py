@@ -91,11 +91,18 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     series = []
     flat = []
     if rank is None:  # every run's params, commit record and series at once
+        left_out = []
         for run, d in zip(runs, read_run_data(runs, params=True, full_keys=[key])):
+            if d.damaged:  # its group (or its series) is unknown: never a group of its own
+                left_out.append(f"{run.info.path} ({'; '.join(d.damaged)})")
+                continue
             if key in d.full:
                 s = Series(key, *d.full[key])
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
+        if left_out:
+            warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
+                          RuntimeWarning, stacklevel=2)
     else:
         for run in runs:  # a run without rank's table, or with no rows of key, is left out
             if not run.metrics.lengths(rank, missing_ok=True).get(key):

@@ -1,0 +1,241 @@
+"""Sweep queries over params that look alike or are damaged: what ``read_metrics`` groups,
+``table`` shows and ``distlog ls``/``compare`` list equals a plain-Python oracle over the
+values that were written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import distlog
+
+
+def _runs(root: Path, params: dict[str, dict], loss) -> None:
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"):
+        for rid, p in params.items():
+            with exp.run(rid, params=p):
+                for step, v in enumerate(loss(rid)):
+                    exp.metrics.log(step=step, loss=v)
+    exp.close()
+
+
+# ---- list and array params group by value, as runs(params=...) selects them ---------------
+@pytest.mark.timeout(120)
+def test_list_and_array_params_group_by_their_values(tmp_path):
+    big = np.arange(2000.0)  # NumPy prints it cut: "[0.000e+00 1.000e+00 ... 1.999e+03]"
+    other = big.copy()
+    other[1000] = -1.0  # the same printed text, another value
+    params = {
+        "a": {"milestones": [30, 60], "w": big, "seed": 0},
+        "b": {"milestones": [30.0, 60.0], "w": big, "seed": 1},  # equal to a's
+        "c": {"milestones": [30, 90], "w": big, "seed": 2},
+        "d": {"milestones": [30, 60], "w": other, "seed": 3},
+    }
+    values = {rid: [float(i), 10.0 + i] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    root = distlog.open_root(tmp_path)
+
+    # the oracle: runs meet when their values are equal (Python's ==, elementwise for arrays)
+    def same(p, q):
+        return p["milestones"] == q["milestones"] and np.array_equal(p["w"], q["w"])
+
+    groups: list[list[str]] = []
+    for rid, p in params.items():
+        for g in groups:
+            if same(params[g[0]], p):
+                g.append(rid)
+                break
+        else:
+            groups.append([rid])
+    assert groups == [["a", "b"], ["c"], ["d"]]
+    want = sorted((len(g), float(np.mean([values[r][1] for r in g]))) for g in groups)
+
+    df = root.read_metrics("loss", "e")
+    last = df[df["step"] == 1]
+    assert sorted(zip(last["runs"].tolist(), last["mean"].tolist())) == want
+    assert set(df.columns) >= {"milestones", "w"}  # both vary between the groups
+
+    # as the filter selects them
+    assert [r.info.run_id for r in root.runs("e", params={"milestones": [30, 60]})] == ["a", "b", "d"]
+    # the sweep table shows both params as varying
+    t = root.table("e", varying_only=True)
+    assert {"milestones", "w", "seed"} <= set(t.columns)
+
+
+# ---- a run folder whose run.json is torn, missing or foreign is listed as damaged ---------
+def _damaged_root(url: str, opts: dict) -> dict[str, list[float]]:
+    """Five runs of experiment ``e/sub`` with losses; three then lose their ``run.json``."""
+    from distlog.storage import open_storage
+
+    values = {rid: [float(i), 10.0 + i] for i, rid in enumerate(("ok", "torn", "gone", "list", "ok2"))}
+    exp = distlog.get_logger(url, **opts)
+    with exp.experiment("e/sub"):
+        for rid, v in values.items():
+            with exp.run(rid, params={"lr": 0.1 * (1 + len(rid))}):
+                for step, x in enumerate(v):
+                    exp.metrics.log(step=step, loss=x)
+    exp.close()
+    st = open_storage(url, **opts)
+    st.write_bytes("e/sub/torn/run.json", b'{"experiment": "e/sub", "run_id": "to')
+    st.delete("e/sub/gone/run.json")
+    st.write_bytes("e/sub/list/run.json", b"[1, 2]")
+    return values
+
+
+def _check_damaged(url: str, opts: dict, values: dict[str, list[float]], capsys) -> None:
+    import json
+
+    from distlog.cli import main
+
+    damaged = {"torn", "gone", "list"}
+    for at in (url, f"{url}/e/sub"):  # the root, and a root opened at the experiment folder
+        root = distlog.open_root(at, **opts)
+        runs = root.runs()
+        got = {r.info.run_id: (r.info.experiment, r.info.status) for r in runs}
+        assert got == {rid: ("e/sub", "damaged" if rid in damaged else "completed") for rid in values}
+        for r in runs:
+            if r.info.run_id in damaged:
+                assert "run.json" in r.info.error["message"]
+        assert {r.info.run_id for r in root.runs(status="damaged")} == damaged
+        # its series are still read: the last loss and last step of every run
+        t = root.table(metrics=["loss"])
+        assert dict(zip(t["run_id"], t["loss"])) == {rid: v[-1] for rid, v in values.items()}
+        assert dict(zip(t["run_id"], t["last_step"])) == {rid: len(v) - 1 for rid, v in values.items()}
+    capsys.readouterr()
+    assert main(["ls", url, "--format", "json", *sum((["-O", f"{k}={json.dumps(v)}"]
+                                                       for k, v in opts.items()), [])]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["experiment"], r["run_id"], r["status"], r["last_step"]) for r in rows} == {
+        ("e/sub", rid, "damaged" if rid in damaged else "completed", len(v) - 1)
+        for rid, v in values.items()}
+
+
+@pytest.mark.timeout(120)
+def test_damaged_run_json_is_listed_local(tmp_path, capsys):
+    url = str(tmp_path / "root")
+    _check_damaged(url, {}, _damaged_root(url, {}), capsys)
+    # opening the run itself says which file is damaged
+    with pytest.raises(distlog.query.RunNotFound, match=r"torn/run\.json is damaged"):
+        distlog.open_run(f"{url}/e/sub/torn")
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+def test_damaged_run_json_is_listed_s3(s3_bucket, capsys):
+    url = f"s3://{s3_bucket['bucket']}/damaged"
+    opts = s3_bucket["storage_options"]
+    _check_damaged(url, opts, _damaged_root(url, opts), capsys)
+
+
+# ---- compare prints a last step as ls does: an int in full, a run without one as null ------
+@pytest.mark.timeout(120)
+def test_compare_last_step_equals_ls_and_the_api(tmp_path, capsys):
+    import csv
+    import io
+    import json
+
+    from distlog.cli import main
+    from distlog.query.root import run_row
+
+    big = 2**53 - 1  # the largest step float64 holds with every integer below it
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        with exp.run("a", params={"lr": 0.1}):
+            exp.metrics.log(step=3, loss=1.0)
+            exp.metrics.log(step=big, loss=2.0)
+        with exp.run("b", params={"lr": 0.2}):  # no metrics: no last step
+            pass
+    exp.close()
+    root = distlog.open_root(tmp_path)
+    want = {r.info.run_id: run_row(r)["last_step"] for r in root.runs()}
+    assert want == {"a": big, "b": None} and type(want["a"]) is int
+
+    t = root.table("e", metrics=["loss"])
+    got = dict(zip(t["run_id"], t["last_step"]))
+    assert got == want and type(got["a"]) is int
+    assert dict(zip(t["run_id"], t["world_size"])) == {"a": 1, "b": 1}
+
+    def cli(*argv):
+        capsys.readouterr()
+        main(list(argv))
+        return capsys.readouterr().out
+
+    for cmd in (["ls", str(tmp_path)], ["compare", str(tmp_path / "e")]):
+        rows = json.loads(cli(*cmd, "--format", "json"))
+        assert {r["run_id"]: r["last_step"] for r in rows} == want
+        assert all(type(r["last_step"]) in (int, type(None)) for r in rows)
+        rows = list(csv.DictReader(io.StringIO(cli(*cmd, "--format", "csv"))))
+        assert {r["run_id"]: r["last_step"] for r in rows} == {"a": str(big), "b": ""}
+        text = cli(*cmd)
+        line_b = next(ln for ln in text.splitlines() if ln.split()[:2] in (["e", "b"], ["b", "completed"]))
+        assert "nan" not in line_b and str(big) in text
+
+
+# ---- one run's torn params.json or commit record: that run is damaged, the others read ------
+@pytest.mark.timeout(120)
+def test_a_torn_params_or_commit_record_marks_its_run_and_spares_the_others(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    params = {"a": {"lr": 0.1, "seed": 0}, "b": {"lr": 0.1, "seed": 1}, "c": {"lr": 0.2, "seed": 0},
+              "p": {"lr": 0.2, "seed": 1}, "k": {"lr": 0.1, "seed": 2}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    (tmp_path / "e/p/params.json").write_text('{"lr": 0.')  # torn
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+    healthy = ["a", "b", "c"]
+    root = distlog.open_root(tmp_path)
+
+    t = root.table("e", metrics=["loss"])
+    assert dict(zip(t["run_id"], t["status"])) == {**{r: "completed" for r in healthy},
+                                                  "p": "damaged", "k": "damaged"}
+    loss = dict(zip(t["run_id"], t["loss"]))
+    assert {r: loss[r] for r in healthy} == {r: values[r][-1] for r in healthy}
+    assert loss["p"] == values["p"][-1] and loss["k"] is None  # p's series is intact
+
+    # bands: the damaged runs are in no group (a torn params.json is no param-less group);
+    # oracle: the healthy runs grouped by lr
+    with pytest.warns(RuntimeWarning, match=r"2 run\(s\) left out.*e/p.*params\.json is damaged"):
+        df = root.read_metrics("loss", "e")
+    last = df[df["step"] == 1]
+    want = {}
+    for r in healthy:
+        want.setdefault(params[r]["lr"], []).append(values[r][1])
+    assert dict(zip(last["lr"], zip(last["runs"], last["mean"]))) == {
+        lr: (len(v), float(np.mean(v))) for lr, v in want.items()}
+
+    # a filter cannot tell whether p matches: left out, with a warning naming it
+    with pytest.warns(RuntimeWarning, match=r"params\.json is damaged.*e/p"):
+        assert [r.info.run_id for r in root.runs("e", params={"lr": 0.2})] == ["c"]
+
+    # distlog compare: every run shown, the damaged ones as such; exit status 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "e"), "-m", "loss", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["run_id"]: r["status"] for r in rows} == dict(zip(t["run_id"], t["status"]))
+
+
+# ---- a filter on an array param selects by its values -------------------------------------
+@pytest.mark.timeout(120)
+def test_params_filter_on_an_array_param(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    params = {"a": {"w": np.array([1.0, 2.0])}, "b": {"w": np.array([1.0, 3.0])}, "c": {"w": [1, 2]},
+              "d": {"w": np.array([[1.0, 2.0], [3.0, 4.0]])}}
+    _runs(tmp_path, params, lambda rid: [1.0])
+    root = distlog.open_root(tmp_path)
+    for want in ([1, 2], np.array([1.0, 2.0]), [[1, 2], [3, 4]]):
+        # selected: w equals want, or one of want's items (a list is also "any of these")
+        oracle = [rid for rid, p in params.items()
+                  if any(np.shape(p["w"]) == np.shape(x) and np.array_equal(p["w"], x)
+                         for x in (want, *want))]
+        assert [r.info.run_id for r in root.runs("e", params={"w": want})] == oracle
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "e"), "--where", "w=[1,2]", "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["a", "c"]
