@@ -13,7 +13,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 import distlog  # noqa: E402
-from support.dashboard_runs import HOSTILE, STEPS, SWEEP, loss, make_root  # noqa: E402
+from support.dashboard_runs import HOSTILE, STEPS, SWEEP, ema, loss, make_root  # noqa: E402
 from distlog.dashboard.app import make_app  # noqa: E402
 from distlog.layout import RUN_FILE, STORE_DIR  # noqa: E402
 
@@ -376,16 +376,6 @@ def test_a_run_with_unreadable_params_does_not_take_the_runs_table_down(tmp_path
     assert r.status_code == 400 and "not the JSON object" in r.json()["error"]
 
 
-def _ema(values, weight):
-    """The oracle: the chart's debiased EMA over every stored row, skipping non-finite ones."""
-    out, last, n = np.full(len(values), np.nan), 0.0, 0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            last, n = last * weight + (1 - weight) * v, n + 1
-            out[i] = last / (1 - weight ** n)
-    return out
-
-
 def test_smoothing_is_the_ema_of_every_row_at_the_downsampled_points(tmp_path):
     """smooth=w: the EMA over the whole stored series (not over the M4-kept points), sent at
     the kept rows; a zoomed window and a live poll's new rows carry the same values."""
@@ -399,7 +389,7 @@ def test_smoothing_is_the_ema_of_every_row_at_the_downsampled_points(tmp_path):
     exp.close()
     client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
     stored = distlog.open_run(tmp_path / "e" / "r").metrics.read("loss")
-    want = _ema(np.asarray(stored["value"]), 0.9)
+    want = ema(np.asarray(stored["value"]), 0.9)
     q = {"run": "e/r", "key": "loss", "width": 200, "smooth": 0.9}
     s = client.get("/api/series", params=q).json()
     assert s["downsampled"] and len(s["columns"]["step"]) <= 5 * 200
@@ -452,7 +442,7 @@ def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_pa
     assert [g["group"] for g in b["groups"]] == [{"lr": 0.1}, {"lr": 0.2}]
     size = int(np.ceil(n / 300))  # steps per bin, as read_metrics cuts them
     for seed, g in zip((0, 1), b["groups"]):
-        sm = _ema(stored[seed], 0.9)
+        sm = ema(stored[seed], 0.9)
         want = [np.nanmean(sm[i:i + size]) for i in range(0, n, size)]
         assert g["step"] == list(range(0, n, size)) and g["runs"] == [1] * len(want)
         np.testing.assert_allclose(g["mean"], want, rtol=1e-9)
@@ -465,7 +455,7 @@ def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_pa
     np.testing.assert_allclose(one["mean"], [by_step[s] for s in one["step"]], rtol=1e-12)
     # two runs in a group: mean and std across the runs' smoothed series
     both = client.get("/api/bands", params={**q, "group_by": None, "bins": n}).json()["groups"][0]
-    sm = np.vstack([_ema(stored[s], 0.9) for s in (0, 1)])
+    sm = np.vstack([ema(stored[s], 0.9) for s in (0, 1)])
     keep = ~np.isnan(sm).all(axis=0)
     assert both["step"] == np.flatnonzero(keep).tolist() and both["runs"] == [2] * int(keep.sum())
     np.testing.assert_allclose(both["mean"], np.nanmean(sm[:, keep], axis=0), rtol=1e-9)

@@ -23,7 +23,7 @@ pytestmark = [
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, loss, make_root, rank_worker  # noqa: E402
+from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, ema, loss, make_root, rank_worker  # noqa: E402
 from support.ranks import run_ranks  # noqa: E402
 
 
@@ -631,18 +631,6 @@ def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_pat
         assert pg.evaluate(header_shown)
 
 
-def _ema(values, weight):
-    """The oracle: the server's debiased EMA over every stored row, NaN rows skipped (NaN)."""
-    import numpy as np
-
-    out, last, n = np.full(len(values), np.nan), 0.0, 0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            last, n = last * weight + (1 - weight) * v, n + 1
-            out[i] = last / (1 - weight ** n)
-    return out
-
-
 @pytest.mark.timeout(120)
 def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, tmp_path, shots):
     """Grouped by lr, each group is one run of 2,000 rows on a ~600 px chart (binned). At
@@ -661,7 +649,7 @@ def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, 
                     exp.metrics.log(step=step, loss=float(v))
     exp.close()
     stored = np.asarray(distlog.open_run(os.path.join(root, "e", "lr0.1")).metrics.read("loss")["value"])
-    want = _ema(stored, 0.9)
+    want = ema(stored, 0.9)
     line = """() => { const p = window.distlog.compare.plots.find(p => p.key === 'loss');
         const i = p.u.series.findIndex(s => s.label && s.label.startsWith('lr=0.1 ') && !/std$/.test(s.label));
         return [Array.from(p.u.data[0]), Array.from(p.u.data[i])]; }"""
@@ -732,7 +720,7 @@ def test_an_answer_for_an_old_smoothing_arriving_late_is_not_drawn(browser, tmp_
         for step, v in enumerate(1.0 + rng.exponential(1.0, 6000) ** 3):
             exp.metrics.log(step=step, loss=float(v))
     exp.close()
-    want = _ema(np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"]), 0.9)
+    want = ema(np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"]), 0.9)
     with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
         assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
         slow = _Holder(pg, "smooth=0.5")
@@ -789,7 +777,7 @@ def test_compare_poll_and_smoothing_slider_do_not_mix_their_answers(browser, tmp
     assert not [w for w in warnings if "poll failed" in w], warnings
     stored = np.asarray(distlog.open_run(os.path.join(root, "e", "live")).metrics.read("loss")["value"])
     assert xs == list(range(400))
-    np.testing.assert_allclose(ys, _ema(stored, 0.9), rtol=1e-9)
+    np.testing.assert_allclose(ys, ema(stored, 0.9), rtol=1e-9)
 
 
 @pytest.mark.timeout(120)
