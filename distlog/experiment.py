@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import difflib
 import functools
+import math
+import operator
 import sys
 import threading
 import weakref
 from typing import Any, Callable, Iterator
 
-from .comm import dist_state
+from .comm import Comm, dist_state
 from .errors import RunStateError
 from .steps import exact_step
 from .names import check_name
@@ -72,10 +75,13 @@ class Experiment:
     """
 
     def __init__(self, root: str, **options: Any) -> None:
-        run_keys = ("flush_timeout", "chunk_rows", "commit_interval", "window",
-                    "segment_max_bytes", "segment_max_age", "capture_output", "telemetry",
-                    "heartbeat_interval", "comm")
-        self._run_options = {k: options.pop(k) for k in run_keys if k in options}
+        self._run_options = {k: _checked_run_option(k, options.pop(k)) for k in _RUN_OPTIONS
+                             if k in options}
+        for k in options:  # the rest go to the storage backend, which may ignore them quietly
+            near = difflib.get_close_matches(k, _RUN_OPTIONS, n=1, cutoff=0.8)
+            if near:
+                raise TypeError(f"get_logger() got {k}={options[k]!r}, which is no run setting: did "
+                                f"you mean {near[0]}=? (other options go to the storage backend)")
         self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None
@@ -330,6 +336,62 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
     the one made from torch.distributed: tests, or a framework's own process group).
     """
     return Experiment(root, **options)
+
+
+#: get_logger's run settings and what each takes: "int" a positive int, "seconds" a finite
+#: number (> 0 for flush_timeout, >= 0 for the others; heartbeat_interval also None), "bool"
+_RUN_OPTIONS = {"flush_timeout": "seconds", "chunk_rows": "int", "commit_interval": "seconds",
+                "window": "int", "segment_max_bytes": "int", "segment_max_age": "seconds",
+                "capture_output": "bool", "telemetry": "bool", "heartbeat_interval": "seconds",
+                "comm": "comm"}
+
+
+def _checked_run_option(name: str, value: Any) -> Any:
+    """``value`` if it is what the run setting ``name`` takes, else a ``TypeError`` or
+    ``ValueError`` naming it, here (on every rank alike), not later in a writer thread or a
+    collective (``chunk_rows=0`` lost every row at close; ``chunk_rows="64"`` failed the run)."""
+    kind = _RUN_OPTIONS[name]
+    if kind == "bool":
+        if value is True or value is False or type(value).__name__ == "bool_":
+            return bool(value)
+        raise TypeError(f"get_logger({name}={value!r}): expected True or False, got "
+                        f"{type(value).__name__}; pass {name}=True or {name}=False")
+    if kind == "comm":
+        if value is None or isinstance(value, Comm):
+            return value
+        raise TypeError(f"get_logger(comm={value!r}): expected a distlog.comm.Comm (or None: the "
+                        f"collectives of torch.distributed), got {type(value).__name__}")
+    if kind == "int":
+        try:
+            n = operator.index(value) if not isinstance(value, bool) else None
+        except TypeError:
+            n = None
+        if n is None:
+            raise TypeError(f"get_logger({name}={value!r}): expected a positive int, got "
+                            f"{type(value).__name__}; pass e.g. {name}={_DEFAULTS[name]}")
+        if n < 1:
+            raise ValueError(f"get_logger({name}={value!r}): expected a positive int; pass e.g. "
+                             f"{name}={_DEFAULTS[name]}")
+        return n
+    if value is None and name == "heartbeat_interval":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and type(value).__module__ != "numpy":
+        raise TypeError(f"get_logger({name}={value!r}): expected a number of seconds, got "
+                        f"{type(value).__name__}; pass e.g. {name}={_DEFAULTS[name]}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"get_logger({name}={value!r}): expected a number of seconds, got "
+                        f"{type(value).__name__}; pass e.g. {name}={_DEFAULTS[name]}") from None
+    if not math.isfinite(f) or f < 0 or (f == 0 and name == "flush_timeout"):
+        limit = "more than 0" if name == "flush_timeout" else "0 or more"
+        raise ValueError(f"get_logger({name}={value!r}): expected a finite number of seconds, "
+                         f"{limit}; pass e.g. {name}={_DEFAULTS[name]}")
+    return value
+
+
+_DEFAULTS = {"flush_timeout": 600, "chunk_rows": 8192, "commit_interval": 10.0, "window": 10_000,
+             "segment_max_bytes": 8 << 20, "segment_max_age": 30.0, "heartbeat_interval": 30}
 
 
 def _step_value(n: Any) -> int | float:

@@ -1,0 +1,48 @@
+"""More misuse of the user-facing API (a second review): each case was a bare error from deep
+inside, a silent acceptance storing something else than given, or an error on one rank only;
+now a clear error where the input enters, raised alike on every rank, with nothing already
+logged lost."""
+
+from __future__ import annotations
+
+import pytest
+
+import distlog
+
+
+def _logged_rows(url: str, key: str = "loss") -> list[float]:
+    return distlog.open_run(url).metrics.read(key)["value"].tolist()
+
+
+# ---- get_logger's run settings -------------------------------------------------------------
+
+@pytest.mark.parametrize("option, error, words", [
+    ({"chunk_rows": 0}, ValueError, "chunk_rows=0): expected a positive int"),
+    ({"chunk_rows": "64"}, TypeError, "chunk_rows='64'): expected a positive int, got str"),
+    ({"window": -5}, ValueError, "window=-5): expected a positive int"),
+    ({"flush_timeout": "300"}, TypeError, "flush_timeout='300'): expected a number of seconds"),
+    ({"flush_timeout": 0}, ValueError, "more than 0"),
+    ({"heartbeat_interval": "30"}, TypeError, "heartbeat_interval='30'): expected a number of seconds"),
+    ({"heartbeat_interval": -1}, ValueError, "0 or more"),
+    ({"commit_interval": float("nan")}, ValueError, "a finite number of seconds"),
+    ({"telemetry": "no"}, TypeError, "telemetry='no'): expected True or False"),
+    ({"capture_output": "no"}, TypeError, "capture_output='no'): expected True or False"),
+    ({"comm": 5}, TypeError, "expected a distlog.comm.Comm"),
+    ({"flush_timout": 300}, TypeError, "did you mean flush_timeout=?"),
+    ({"heartbeat_intervall": 0}, TypeError, "did you mean heartbeat_interval=?"),
+])
+def test_run_settings_are_checked_by_get_logger(tmp_path, option, error, words):
+    # before: chunk_rows=0 stored no row (a ZeroDivisionError in the writer, a WriterError at
+    # close), "64" or heartbeat_interval="30" failed the run with a bare error, a misspelt or
+    # string setting was taken silently (telemetry="no" turned telemetry on)
+    with pytest.raises(error, match="get_logger") as e:
+        distlog.get_logger(str(tmp_path), **option)
+    assert words in str(e.value)
+    # nothing was created; valid settings still work
+    exp = distlog.get_logger(str(tmp_path), chunk_rows=16, heartbeat_interval=0, telemetry=False,
+                             flush_timeout=60, commit_interval=0.5)
+    with exp.run("r"):
+        for step in range(3):
+            exp.metrics.log(step=step, loss=float(step))
+        url = exp.run_url
+    assert _logged_rows(url) == [0.0, 1.0, 2.0]
