@@ -42,6 +42,7 @@ from .failures import read_failures
 from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path, table_zarr
 from .names import check_name, check_run_location
 from .report import warn
+from .steps import exact_step
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend
@@ -130,6 +131,20 @@ def _checked_tags(tags: Any) -> list[str]:
     return out
 
 
+def _checked_resume_step(step: Any) -> int | float | None:
+    """``resume_step`` as a step (None: none), refused here, on every rank alike, before the run
+    starts when it is no finite number (a NaN or a str failed the started run with a bare error
+    from deep inside the rewind)."""
+    if step is None:
+        return None
+    try:
+        return exact_step(step)
+    except ValueError:
+        raise ValueError(f"resume_step={step!r}: expected the step of the checkpoint the run resumes "
+                         "from, a finite number (an int as a rule); pass e.g. resume_step=1000, or "
+                         "None to rewind each series at the first step it writes again") from None
+
+
 class Run:
     def __init__(
         self,
@@ -160,7 +175,7 @@ class Run:
         self.flush_timeout = flush_timeout
         self.chunk_rows = chunk_rows
         self.commit_interval = commit_interval
-        self._resume_step = resume_step
+        self._resume_step = _checked_resume_step(resume_step)
         self._rewind = True
         self._comm = comm
         if resume not in RESUME_MODES:
@@ -228,7 +243,7 @@ class Run:
 
     @resume_step.setter
     def resume_step(self, step: int | None) -> None:
-        self._resume_step = step
+        step = self._resume_step = _checked_resume_step(step)
         if self.writers is not None:
             self.writers.resume_step = step
             self.metrics.resume_at(step)

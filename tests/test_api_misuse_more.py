@@ -46,3 +46,25 @@ def test_run_settings_are_checked_by_get_logger(tmp_path, option, error, words):
             exp.metrics.log(step=step, loss=float(step))
         url = exp.run_url
     assert _logged_rows(url) == [0.0, 1.0, 2.0]
+
+
+# ---- run(resume_step=) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "last", [100]])
+def test_a_resume_step_that_is_no_step_is_refused_before_the_run_starts(tmp_path, bad):
+    # before: the attempt started and failed with "cannot convert float NaN to integer" or a
+    # numpy UFuncTypeError from inside the rewind (the run recorded failed by it)
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        for step in range(5):
+            exp.metrics.log(step=step, loss=float(step))
+        url = exp.run_url
+    with pytest.raises(ValueError, match=r"resume_step=.*expected the step of the checkpoint"):
+        with exp.run("r", resume_step=bad):
+            exp.metrics.log(step=99, loss=99.0)
+    run = distlog.open_run(url)
+    assert run.info.status == "completed" and len(run.info.attempts) == 1
+    assert _logged_rows(url) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    with exp.run("r", resume_step=2):  # the next valid call works
+        exp.metrics.log(step=3, loss=30.0)
+    assert _logged_rows(url) == [0.0, 1.0, 2.0, 30.0]
