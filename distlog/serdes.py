@@ -18,7 +18,9 @@ read as before.
 
 Everything else must be None, bool, int, float, str, list or a dict with str keys; anything
 else is a ``TypeError`` naming the key, and so are numpy values JSON cannot hold (complex,
-longdouble, structured). ``serialize`` returns strict JSON (no bare NaN/Infinity), so a value it
+longdouble, structured; a torch tensor NumPy cannot hold, such as bfloat16). A value that
+contains itself or nests more than ``MAX_DEPTH`` levels is a ``ValueError`` naming the key.
+``serialize`` returns strict JSON (no bare NaN/Infinity), so a value it
 accepts on every rank is one rank 0 can write.
 """
 
@@ -34,27 +36,34 @@ from typing import Any
 import numpy as np
 
 
-def serialize(obj: Any, key: str = "value") -> Any:
+#: how deep params may nest (dicts, lists, tuples, sets): JSON readers and Python's own
+#: recursion give out not far beyond; no configuration comes near it
+MAX_DEPTH = 100
+
+
+def serialize(obj: Any, key: str = "value", _within: tuple[int, ...] = ()) -> Any:
+    """``obj`` as plain JSON values (``_within``: the ids of the containers it sits in)."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int) and not isinstance(obj, bool):
         return obj
     if isinstance(obj, float):  # np.float64 too: stored as the plain float
         return float(obj) if math.isfinite(obj) else {"$t": "float", "data": repr(float(obj))}
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
-            out[k] = serialize(v, f"{key}.{k}")
-        return {"$t": "dict", "data": out} if "$t" in out else out
-    if isinstance(obj, list):
-        return [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, tuple):
-        return {"$t": "tuple", "data": [serialize(v, f"{key}[{i}]") for i, v in enumerate(obj)]}
-    if isinstance(obj, (set, frozenset)):
+    if isinstance(obj, (dict, list, tuple, set, frozenset)):
+        within = _container(obj, key, _within)
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
+                out[k] = serialize(v, f"{key}.{k}", within)
+            return {"$t": "dict", "data": out} if "$t" in out else out
+        if isinstance(obj, list):
+            return [serialize(v, f"{key}[{i}]", within) for i, v in enumerate(obj)]
+        if isinstance(obj, tuple):
+            return {"$t": "tuple", "data": [serialize(v, f"{key}[{i}]", within) for i, v in enumerate(obj)]}
         items = sorted(obj, key=repr)  # deterministic order across processes
-        return {"$t": "set", "data": [serialize(v, key) for v in items]}
+        return {"$t": "set", "data": [serialize(v, key, within) for v in items]}
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             raise TypeError(f"param {key!r} is an object-dtype array; use a numeric array")
@@ -76,11 +85,32 @@ def serialize(obj: Any, key: str = "value") -> Any:
     if isinstance(obj, (bytes, bytearray)):
         return {"$t": "bytes", "data": base64.b64encode(bytes(obj)).decode("ascii")}
     if _is_torch_tensor(obj):
-        return serialize(obj.detach().cpu().numpy(), key)
+        try:
+            arr = obj.detach().cpu().numpy()
+        except (TypeError, RuntimeError, NotImplementedError) as e:  # bfloat16, meta, ...
+            raise TypeError(f"param {key!r} is a torch tensor of dtype {obj.dtype} that NumPy cannot "
+                            f"hold ({e}); convert it, e.g. x.float() or x.tolist()") from None
+        return serialize(arr, key)
     raise TypeError(
         f"param {key!r} has type {type(obj).__name__}, which cannot be stored; use numbers, "
         "str, bool, None, lists, dicts, tuples, sets, numpy arrays, datetime, Path or bytes"
     )
+
+
+def _container(obj: Any, key: str, within: tuple[int, ...]) -> tuple[int, ...]:
+    """``within`` and ``obj``; a ``ValueError`` naming the key when ``obj`` is one of the
+    containers it sits in (a cycle) or nests past ``MAX_DEPTH`` (both were a RecursionError)."""
+    if id(obj) in within:
+        raise ValueError(f"param {_short(key)} contains itself (a reference cycle), which JSON cannot "
+                         "hold; store a copy without the cycle")
+    if len(within) >= MAX_DEPTH:
+        raise ValueError(f"param {_short(key)} nests more than {MAX_DEPTH} levels of dicts and lists; "
+                         "store it flatter (or save it as a file: exp.files.save(obj, 'x.pkl'))")
+    return (*within, id(obj))
+
+
+def _short(key: str) -> str:
+    return repr(key) if len(key) <= 80 else f"{key[:40]!r}...{key[-30:]!r}"
 
 
 # numpy dtype kinds JSON holds: bool, int, uint, float, str, bytes, datetime64, timedelta64

@@ -68,3 +68,63 @@ def test_a_resume_step_that_is_no_step_is_refused_before_the_run_starts(tmp_path
     with exp.run("r", resume_step=2):  # the next valid call works
         exp.metrics.log(step=3, loss=30.0)
     assert _logged_rows(url) == [0.0, 1.0, 2.0, 30.0]
+
+
+# ---- params that JSON cannot hold ------------------------------------------------------------
+
+def _cycle():
+    d = {"lr": 0.1}
+    d["self"] = d
+    return d
+
+
+def _list_cycle():
+    items = [1]
+    items.append({"again": items})
+    return items
+
+
+def _deep(levels: int):
+    d = root = {}
+    for _ in range(levels):
+        d["x"] = {}
+        d = d["x"]
+    return root
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (_cycle(), ValueError, "param 'params.cfg.self' contains itself (a reference cycle)"),
+    (_list_cycle(), ValueError, "contains itself (a reference cycle)"),
+    (_deep(3000), ValueError, "nests more than 100 levels"),
+    ("bf16", TypeError, "param 'params.cfg' is a torch tensor of dtype torch.bfloat16"),
+])
+def test_params_json_cannot_hold_are_refused_naming_the_key(tmp_path, value, error, words):
+    # before: a RecursionError (cycles, deep nesting), or torch's "Got unsupported ScalarType
+    # BFloat16" naming no param
+    if value == "bf16":
+        import torch
+
+        value = torch.tensor([0.5, 1.5], dtype=torch.bfloat16)
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.params.set(lr=0.1)
+        with pytest.raises(error) as e:
+            exp.params.set(lr=0.2, cfg=value)
+        assert words in str(e.value)
+        exp.params.update("seed", 3)  # the next valid call works, from the params before
+        url = exp.run_url
+    assert distlog.open_run(url).params == {"lr": 0.1, "seed": 3}
+
+
+def test_params_nesting_up_to_the_limit_are_stored(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    shared = [1, 2]  # one list twice is no cycle
+    with exp.run("r"):
+        exp.params.set(deep=_deep(98), a=shared, b={"c": shared})
+        url = exp.run_url
+    params = distlog.open_run(url).params
+    assert params["a"] == params["b"]["c"] == [1, 2]
+    depth, d = 0, params["deep"]
+    while d:
+        d, depth = d["x"], depth + 1
+    assert depth == 98
