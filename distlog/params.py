@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import report
@@ -53,6 +54,18 @@ def _stored_key(node: dict, parts: list[str]) -> tuple[str, list[str]]:
     return parts[0], parts[1:]
 
 
+def _given(method: str, params: Any) -> Mapping:
+    """The params dict ``set``/``extend`` got (None: none), else a ``TypeError`` saying how."""
+    if params is None:
+        return {}
+    if isinstance(params, Mapping):  # a dict, or a mapping such as an OmegaConf DictConfig
+        return params
+    raise TypeError(f"params.{method}() takes a dict of params or keywords, got "
+                    f"{type(params).__name__} ({params!r:.60}); e.g. params.{method}({{'lr': 0.1}}) "
+                    f"or params.{method}(lr=0.1) (an object with fields: vars(obj) or "
+                    "dataclasses.asdict(obj))")
+
+
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
@@ -93,14 +106,17 @@ class ParameterIndex:
 
     def set(self, params: dict | None = None, **kw: Any) -> None:
         """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""
-        self._store({**(params or {}), **kw})
+        self._store({**_given("set", params), **kw})
 
     def extend(self, params: dict | None = None, **kw: Any) -> None:
         """Deep-merge into the params."""
-        self._store(deep_merge(self._params, {**(params or {}), **kw}))
+        self._store(deep_merge(self._params, {**_given("extend", params), **kw}))
 
     def update(self, key: str, value: Any) -> None:
         """Set one param by dotted key: ``update("optim.lr", 3e-4)``."""
+        if not isinstance(key, str):
+            raise TypeError(f"params.update({key!r}, ...): the key must be a str (dotted for a nested "
+                            f"param), got {type(key).__name__}; e.g. update('optim.lr', 3e-4)")
         self._store(set_dotted(self._params, key, value))
 
     def read(self) -> dict[str, Any]:

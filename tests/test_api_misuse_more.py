@@ -128,3 +128,23 @@ def test_params_nesting_up_to_the_limit_are_stored(tmp_path):
     while d:
         d, depth = d["x"], depth + 1
     assert depth == 98
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda p: p.update(5, 1), TypeError, "params.update(5, ...): the key must be a str"),
+    (lambda p: p.update(None, 1), TypeError, "the key must be a str"),
+    (lambda p: p.set([("lr", 0.2)]), TypeError, "params.set() takes a dict of params or keywords, got list"),
+    (lambda p: p.set("lr=0.2"), TypeError, "params.set() takes a dict of params or keywords, got str"),
+    (lambda p: p.extend(0.2), TypeError, "params.extend() takes a dict of params or keywords, got float"),
+])
+def test_params_setters_refuse_a_key_or_params_of_the_wrong_type(tmp_path, call, error, words):
+    # before: "'int' object has no attribute 'split'", "'list' object is not a mapping"
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.params.set(lr=0.1)
+        with pytest.raises(error) as e:
+            call(exp.params)
+        assert words in str(e.value)
+        exp.params.extend({"seed": 3})
+        url = exp.run_url
+    assert distlog.open_run(url).params == {"lr": 0.1, "seed": 3}
