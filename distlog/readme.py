@@ -11,17 +11,27 @@ if TYPE_CHECKING:
 
 
 
+def _check_text(method: str, text: object) -> None:
+    """Refuse notes that are no str on every rank alike (rank 0 alone failed, deep in the
+    storage backend's encode, while the others ignored the call)."""
+    if not isinstance(text, str):
+        raise TypeError(f"readme.{method}() takes Markdown text (a str), got {type(text).__name__} "
+                        f"({text!r:.40}); pass a str (bytes: text.decode())")
+
+
 class MarkdownLogger:
     def __init__(self, ctx: "RunContext") -> None:
         self._ctx = ctx
 
     def write(self, text: str) -> None:
         """Replace the run's notes (rank 0 only; other ranks' calls are ignored)."""
+        _check_text("write", text)
         if self._ctx.rank == 0:
             self._ctx.storage.write_text(README_FILE, text)
 
     def append(self, text: str) -> None:
         """Add a paragraph to the notes (rank 0 only)."""
+        _check_text("append", text)
         if self._ctx.rank != 0:
             return
         old = self.read()

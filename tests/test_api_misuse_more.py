@@ -148,3 +148,38 @@ def test_params_setters_refuse_a_key_or_params_of_the_wrong_type(tmp_path, call,
         exp.params.extend({"seed": 3})
         url = exp.run_url
     assert distlog.open_run(url).params == {"lr": 0.1, "seed": 3}
+
+
+# ---- readme: notes that are no text, on every rank alike -------------------------------------
+
+def _readme_not_text(rank, world, root):
+    exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=60)
+    raised = []
+    with exp.run("r"):
+        for call in (lambda: exp.readme.write(None), lambda: exp.readme.append(b"more")):
+            try:
+                call()
+            except TypeError as e:
+                raised.append(str(e))
+        exp.readme.write("# notes")  # the next valid call works
+        exp.metrics("t").collect(step=0, loss=float(rank))
+        exp.metrics.flush()
+    return raised
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_readme_refuses_notes_that_are_no_str_on_every_rank(tmp_path):
+    # before: rank 0 alone raised AttributeError ("'NoneType' object has no attribute 'encode'",
+    # "can only concatenate str (not "bytes") to str"); rank 1 took the call
+    from support.ranks import run_ranks
+
+    root = str(tmp_path / "root")
+    res = run_ranks(_readme_not_text, 2, tmp_path, root, timeout=150)
+    assert res[0] == res[1]
+    assert len(res[0]) == 2
+    assert "readme.write() takes Markdown text (a str), got NoneType" in res[0][0]
+    assert "readme.append() takes Markdown text (a str), got bytes" in res[0][1]
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.info.status == "completed"
+    assert (tmp_path / "root" / "default" / "r" / "README.md").read_text() == "# notes"
