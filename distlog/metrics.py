@@ -627,11 +627,9 @@ class MetricsLogger:
                       range: tuple[float, float] | None = None) -> None:
         """Bin edges and counts of ``values`` at one step (local, like ``log``)."""
         self._check_open()
-        key = self._prefix + name
+        key = self._prefix + name if name.__class__ is str else check_name(name, "histogram name")
         check_name(key, "histogram name", allow_slash=True)
-        if hasattr(values, "detach"):
-            values = values.detach().cpu().numpy()
-        arr = np.asarray(values, dtype=np.float64).ravel()
+        arr = _histogram_values(name, values)
         arr = arr[np.isfinite(arr)]
         counts, edges = np.histogram(arr, bins=bins, range=range)
         s = self._step_for_log(step)  # (a refused step fixes nothing below)
@@ -1158,6 +1156,27 @@ def _finite(step: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return s if math.isfinite(s) else None
+
+
+def _histogram_values(name: str, values: Any) -> np.ndarray:
+    """``values`` of ``log_histogram`` as a flat float64 array; a ``TypeError`` naming the
+    histogram for values that are no real numbers (None and strings were an empty histogram or
+    numpy's "could not convert string to float", complex ones lost their imaginary part)."""
+    if hasattr(values, "detach"):  # a torch tensor: bfloat16 and half as float32 (exact)
+        values = values.detach().cpu()
+        if values.is_floating_point():
+            values = values.float()
+        values = values.numpy()
+    try:
+        arr = np.asarray(values)
+    except ValueError as e:  # ragged nested lists
+        raise TypeError(f"log_histogram({name!r}): values must be an array of numbers ({e}); pass "
+                        "a NumPy array, a tensor or a flat list of numbers") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"log_histogram({name!r}): values must be real numbers, got "
+                        f"{type(values).__name__} of {arr.dtype} ({values!r:.40}); pass a NumPy "
+                        "array, a tensor or a list of numbers (complex: log .real and .imag apart)")
+    return arr.astype(np.float64).ravel()
 
 
 def _bad_aggregation(agg: Any) -> ValueError:

@@ -5,6 +5,7 @@ logged lost."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import distlog
@@ -183,3 +184,44 @@ def test_readme_refuses_notes_that_are_no_str_on_every_rank(tmp_path):
     run = distlog.open_run(f"{root}/default/r")
     assert run.info.status == "completed"
     assert (tmp_path / "root" / "default" / "r" / "README.md").read_text() == "# notes"
+
+
+# ---- log_histogram values and names --------------------------------------------------------
+
+@pytest.mark.parametrize("name, values, words", [
+    ("h", None, "log_histogram('h'): values must be real numbers, got NoneType"),
+    ("h", ["a", "b"], "values must be real numbers, got list of <U1"),
+    ("h", "12", "values must be real numbers, got str"),
+    ("h", [1 + 2j, 3 + 4j], "values must be real numbers, got list of complex128"),
+    ("h", np.array([1 + 2j, 3 + 4j]), "values must be real numbers, got ndarray of complex128"),
+    ("h", [[1.0], [2.0, 3.0]], "values must be an array of numbers"),
+    (5, [1.0, 2.0], "histogram name must be a str, got int"),
+])
+def test_log_histogram_refuses_values_that_are_no_real_numbers(tmp_path, name, values, words):
+    # before: None and "12" were stored as a histogram of nothing (or of 12), complex values lost
+    # their imaginary part, strings raised numpy's "could not convert string to float", an int
+    # name "can only concatenate str (not "int") to str"
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.log_histogram("h", [0.0, 1.0], bins=4, step=0)
+        with pytest.raises(TypeError) as e:
+            exp.metrics.log_histogram(name, values, bins=4, step=1)
+        assert words in str(e.value)
+        exp.metrics.log_histogram("h", [2.0, 3.0], bins=4, step=1)  # the next valid call works
+        url = exp.run_url
+    hist = distlog.open_run(url).metrics.histogram("h")
+    assert hist.step.tolist() == [0, 1]
+    assert [int(c.sum()) for c in hist.counts] == [2, 2]
+
+
+def test_log_histogram_of_a_bfloat16_tensor_is_binned(tmp_path):
+    import torch
+
+    # before: torch's "Got unsupported ScalarType BFloat16" (weights of a bf16 model)
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.log_histogram("w", torch.tensor([0.5, 1.5, 1.5], dtype=torch.bfloat16), bins=2,
+                                  step=0)
+        url = exp.run_url
+    hist = distlog.open_run(url).metrics.histogram("w")
+    assert hist.counts[0].tolist() == [1, 2]
