@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import io
 import math
+import operator
 import re
 import sys
 import warnings
@@ -336,8 +337,14 @@ def wav_bytes(samples: Any, sample_rate: int = DEFAULT_SAMPLE_RATE, what: str = 
         a = a[:, None]
     if a.ndim != 2 or a.shape[1] == 0:
         raise _shape_error(what, a.shape, "N (mono) or N×channels (torch: channels×N)")
-    if int(sample_rate) <= 0:
-        raise ValueError(f"{what}: sample_rate must be a positive int, got {sample_rate!r}")
+    try:  # an int, or a float that is one (8000.5 was cut to 8000 and played at that rate)
+        rate = operator.index(sample_rate) if not isinstance(sample_rate, float) else (
+            int(sample_rate) if sample_rate.is_integer() else 0)
+    except TypeError:
+        rate = 0
+    if rate <= 0:
+        raise ValueError(f"{what}: sample_rate must be a positive int, got {sample_rate!r}; "
+                         "e.g. sample_rate=16000")
     if np.issubdtype(a.dtype, np.floating):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{what} of shape {a.shape} has NaN or inf samples")
@@ -351,7 +358,7 @@ def wav_bytes(samples: Any, sample_rate: int = DEFAULT_SAMPLE_RATE, what: str = 
     with wave.open(buf, "wb") as w:
         w.setnchannels(a.shape[1])
         w.setsampwidth(a.dtype.itemsize)
-        w.setframerate(int(sample_rate))
+        w.setframerate(rate)
         w.writeframes(np.ascontiguousarray(a).tobytes())
     return buf.getvalue()
 

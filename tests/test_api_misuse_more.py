@@ -225,3 +225,31 @@ def test_log_histogram_of_a_bfloat16_tensor_is_binned(tmp_path):
         url = exp.run_url
     hist = distlog.open_run(url).metrics.histogram("w")
     assert hist.counts[0].tolist() == [1, 2]
+
+
+# ---- media rates ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, words", [
+    (lambda f, v: f.save_video("v.gif", v, fps=0), "video 'v.gif': fps must be a positive number"),
+    (lambda f, v: f.save_video("v.gif", v, fps=-5), "fps must be a positive number of frames per second, got -5"),
+    (lambda f, v: f.save_video("v.gif", v, fps=float("nan")), "fps must be a positive number"),
+    (lambda f, v: f.save_video("v.gif", v, fps="20"), "fps must be a positive number"),
+    (lambda f, v: f.save_audio("a.wav", np.zeros(8), sample_rate=8000.5), "sample_rate must be a positive int, got 8000.5"),
+    (lambda f, v: f.save_audio("a.wav", np.zeros(8), sample_rate="16000"), "sample_rate must be a positive int"),
+])
+def test_media_rates_that_are_no_rate_are_refused(tmp_path, call, words):
+    # before: fps=0 raised ZeroDivisionError, fps=-5 was stored (a GIF at its shortest delay),
+    # sample_rate=8000.5 was stored as 8000 Hz
+    pytest.importorskip("PIL")
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    frames = np.zeros((2, 4, 4, 3), np.uint8)
+    with exp.run("r"):
+        f = exp.files
+        with pytest.raises(ValueError) as e:
+            call(f, frames)
+        assert words in str(e.value)
+        assert f.list() == []  # nothing stored under the name
+        f.save_video("v.gif", frames, fps=10)  # the next valid calls work
+        f.save_audio("a.wav", np.zeros(8), sample_rate=16000.0)
+        assert f.load("a.wav")[1] == 16000
+        assert sorted(r.name for r in f.list()) == ["a.wav", "v.gif"]

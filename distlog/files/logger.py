@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import os
 import pickle
 import time
+from numbers import Real
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
@@ -160,6 +162,10 @@ class ArtifactLogger:
                      fps: float, codec: str | None, quality: float | None,
                      step: int | None) -> FileRecord:
         ext = _ext(name)
+        if isinstance(fps, bool) or not isinstance(fps, Real) or not math.isfinite(fps) or fps <= 0:
+            # (0 raised ZeroDivisionError; a negative rate was stored as a GIF's shortest delay)
+            raise ValueError(f"video {name!r}: fps must be a positive number of frames per second, "
+                             f"got {fps!r}; e.g. fps=20")
         if ext == ".gif":
             data = media.gif_bytes(list(frames), fps)
             return self._save_bytes(data, name, media_type_of(name), step)
