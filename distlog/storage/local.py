@@ -108,11 +108,6 @@ class LocalBackend(StorageBackend):
             except FileExistsError:
                 continue
 
-    def _tempfile(self, target: str) -> str:
-        fd, tmp = self._open_temp(target)
-        os.close(fd)
-        return tmp
-
     def write_bytes(self, path: str, data: bytes) -> None:
         self._replace(path, data, durable=True)
 
@@ -166,9 +161,15 @@ class LocalBackend(StorageBackend):
         target = self._p(path)
         if os.path.exists(target):
             return False
-        tmp = self._tempfile(target)
+        fd, tmp = self._open_temp(target)
         try:
-            shutil.copyfile(local_path, tmp)
+            # copied, then synced before it is linked under its name: an exclusive create is
+            # never written again (a content-addressed blob is a dedup hit for every later
+            # save), so after a power loss the name must not hold an empty or partial file
+            with os.fdopen(fd, "wb") as f, open(local_path, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+                f.flush()
+                os.fsync(f.fileno())
         except BaseException:  # the copy failed part way: no temporary left behind
             _unlink_quietly(tmp)
             raise
