@@ -17,6 +17,7 @@ agree to well under the threshold (NTP).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -31,11 +32,26 @@ DEFAULT_STALE_AFTER = 300.0
 
 
 def stale_after() -> float:
-    """Seconds without a heartbeat after which a running run counts as stale."""
-    try:
-        return float(os.environ.get("DISTLOG_STALE_AFTER", DEFAULT_STALE_AFTER))
-    except ValueError:
+    """Seconds without a heartbeat after which a running run counts as stale:
+    ``DISTLOG_STALE_AFTER`` (a number of seconds > 0; ``inf``: never), else the default. A
+    value that is no such number is reported, naming it, and the default is used: NaN would
+    make every live run stale (no age is <= NaN), and "5m" must not silently mean 300 s."""
+    text = os.environ.get("DISTLOG_STALE_AFTER")
+    if text is None or not text.strip():
         return DEFAULT_STALE_AFTER
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:  # NaN, 0, negative, not a number
+        from .report import warn
+
+        warn(f"environment variable DISTLOG_STALE_AFTER={text!r}: expected a number of "
+             f"seconds > 0 (e.g. 300, or inf for never); using the default "
+             f"{DEFAULT_STALE_AFTER:g} s. Fix or unset DISTLOG_STALE_AFTER.",
+             key="DISTLOG_STALE_AFTER")
+        return DEFAULT_STALE_AFTER
+    return value
 
 
 class HeartbeatThread:

@@ -1,8 +1,9 @@
 """Who am I? Rank, world size and job identity, read from per-launcher environment tables.
 
 Prefers ``torch.distributed`` once it is initialised (global rank and world size), then
-torchrun's variables, then SLURM's (``SLURM_PROCID`` is per srun task), then torch's env://
-variables any other launcher sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), then a single process.
+torchrun's variables, then SLURM's inside an srun step (``SLURM_PROCID`` is per srun task;
+the batch script's own ``SLURM_PROCID=0`` is no rank), then torch's env:// variables any other
+launcher sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), then a single process.
 ``LOCAL_RANK`` is never taken as the global rank (it repeats on every node).
 """
 
@@ -81,6 +82,15 @@ def _int(env: Mapping[str, str], name: str | None, default: int, minimum: int = 
     return value
 
 
+def _in_srun_step(env: Mapping[str, str]) -> bool:
+    """Whether this process is a task of an srun step, where ``SLURM_PROCID``/``SLURM_NTASKS``
+    number the step's tasks. The batch script (and whatever it starts without srun) also
+    sees ``SLURM_PROCID=0``, ``SLURM_LOCALID=0`` and the allocation's ``SLURM_NTASKS``, but
+    no ``SLURM_STEP_ID``: there they say nothing about the processes a launcher of its own
+    (DeepSpeed's, a script setting ``RANK``) starts, nor make one python a rank of many."""
+    return "SLURM_STEP_ID" in env or "SLURM_STEPID" in env
+
+
 def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | None = None) -> RankInfo:
     """Rank information for this process.
 
@@ -99,6 +109,8 @@ def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | N
     # torchrun inside SLURM: torchrun's RANK is the global rank of the training job
     for name in ("torchrun", "slurm", "env"):
         if _MARKERS[name] in env and LAUNCHERS[name]["rank"] in env:
+            if name == "slurm" and not _in_srun_step(env):
+                continue  # the batch script's own SLURM_PROCID=0: not a task of a step
             launcher, table = name, LAUNCHERS[name]
             break
     local = _int(env, table.get("local_rank"), 0)

@@ -1,6 +1,7 @@
 import pytest
 
 from distlog.launcher import detect, launcher_run_id, restart_counts
+from support.slurm import cluster  # noqa: F401 (the fixture)
 
 
 def test_single_process():
@@ -20,7 +21,7 @@ def test_torchrun_table():
 
 
 def test_slurm_table_and_local_rank_is_not_global():
-    env = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "1",
+    env = {"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0", "SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "1",
            "SLURM_NODEID": "1", "SLURM_RESTART_COUNT": "1"}
     info = detect(env)
     assert (info.rank, info.world_size, info.local_rank, info.node_rank, info.launcher) == (3, 4, 1, 1, "slurm")
@@ -43,8 +44,8 @@ def test_torchrun_inside_slurm_prefers_torchrun_ranks_and_dist_wins():
     ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE"),
     ({"TORCHELASTIC_RUN_ID": "x", "RANK": "-1", "WORLD_SIZE": "2"}, "RANK"),
     ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "a"}, "LOCAL_RANK"),
-    ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "3.0", "SLURM_NTASKS": "4"}, "SLURM_PROCID"),
-    ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_NODEID": "n1"}, "SLURM_NODEID"),
+    ({"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0", "SLURM_PROCID": "3.0", "SLURM_NTASKS": "4"}, "SLURM_PROCID"),
+    ({"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_NODEID": "n1"}, "SLURM_NODEID"),
 ])
 def test_malformed_launcher_variable_is_an_error_naming_it(env, name):
     with pytest.raises(ValueError, match=rf"environment variable {name}=.*expected an integer"):
@@ -127,3 +128,89 @@ def test_a_retry_in_the_same_job_continues_a_run_that_did_not_complete(tmp_path,
     with exp.run(resume_step=0):
         run = exp.current_run
         assert (run.run_id, run.attempt) == ("slurm-77", 1)
+
+
+# what an sbatch batch script sees (captured on a real SLURM, --ntasks=2): the batch step is
+# task 0 of its own, so SLURM_PROCID/SLURM_LOCALID/SLURM_NODEID are set, SLURM_STEP_ID is not
+BATCH_STEP = {"SLURM_JOB_ID": "8", "SLURM_NTASKS": "2", "SLURM_PROCID": "0",
+              "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+
+
+def test_ranks_a_launcher_spawns_inside_a_batch_script_keep_their_own_identity():
+    """A launcher run from the batch script itself (DeepSpeed's, a script that spawns its
+    ranks with RANK/WORLD_SIZE, no torchrun run id) gives each process its RANK; the batch
+    step's SLURM_PROCID=0 was taken instead, so every process was rank 0."""
+    infos = [detect({**BATCH_STEP, "RANK": str(r), "WORLD_SIZE": "2", "LOCAL_RANK": str(r)})
+             for r in (0, 1)]
+    assert [(i.rank, i.world_size, i.local_rank, i.launcher) for i in infos] == [
+        (0, 2, 0, "env"), (1, 2, 1, "env")]
+    assert all(i.ids.get("slurm.job_id") == "8" for i in infos)
+    # one python started by the batch script, no launcher: one process, not rank 0 of the
+    # allocation's 2 tasks (it would wait for a rank 1 that never comes)
+    alone = detect(BATCH_STEP)
+    assert (alone.rank, alone.world_size) == (0, 1)
+    # a task of an srun step has SLURM_STEP_ID: SLURM's table applies
+    task = detect({**BATCH_STEP, "SLURM_PROCID": "1", "SLURM_STEP_ID": "0"})
+    assert (task.rank, task.world_size, task.launcher) == (1, 2, "slurm")
+
+
+SPAWN_JOB = """#!/bin/bash
+#SBATCH --ntasks=2
+#SBATCH --cpus-per-task=1
+#SBATCH --time=00:02:00
+#SBATCH --output={out}/batch.out
+# a launcher of its own inside the batch script (as DeepSpeed's): RANK/WORLD_SIZE per process
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r PYTHONPATH={repo} {python} -c '
+from distlog.launcher import detect
+i = detect()
+print("rank", i.rank, i.world_size, i.local_rank, i.launcher)' > {out}/rank$r.out 2>&1 &
+done
+wait
+# and one python without a launcher: a single process
+PYTHONPATH={repo} {python} -c '
+from distlog.launcher import detect
+i = detect()
+print("alone", i.rank, i.world_size)' > {out}/alone.out 2>&1
+srun -n 2 -o "{out}/task%t.out" env PYTHONPATH={repo} {python} -c '
+from distlog.launcher import detect
+i = detect()
+print("task", i.rank, i.world_size, i.launcher)'
+"""
+
+
+@pytest.mark.timeout(150)
+def test_ranks_spawned_in_a_real_batch_script_are_distinct(cluster, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from support.slurm import run as _run
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "job.sbatch"
+    script.write_text(SPAWN_JOB.format(out=out, repo=repo, python=sys.executable))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "DISTLOG_", "TORCHELASTIC_"))
+           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK")}
+    proc = subprocess.run(["sbatch", "--parsable", f"--chdir={tmp_path}", str(script)],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert proc.returncode == 0, f"sbatch failed: {proc.stderr}"
+    job = proc.stdout.strip().split(";")[0]
+    try:
+        t0 = time.monotonic()
+        while _run("squeue", "-h", "-j", job).stdout.strip():
+            assert time.monotonic() - t0 < 120, f"job {job} not done after 120 s"
+            time.sleep(0.25)
+    finally:
+        _run("scancel", job)
+    read = {p.name: p.read_text().strip() for p in out.glob("*.out")}
+    assert read.get("rank0.out") == "rank 0 2 0 env", read
+    assert read.get("rank1.out") == "rank 1 2 1 env", read
+    assert read.get("alone.out") == "alone 0 1", read
+    assert read.get("task0.out") == "task 0 2 slurm", read
+    assert read.get("task1.out") == "task 1 2 slurm", read

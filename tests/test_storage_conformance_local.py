@@ -65,3 +65,53 @@ class TestMemory(StorageConformance):
         import fsspec
 
         assert not fsspec.filesystem("memory").exists(backend.url)  # not the global store
+
+
+def _temporaries(folder: Any) -> list[str]:
+    import os
+
+    return [n for n in os.listdir(folder) if n.startswith(".tmp-")] if os.path.isdir(folder) else []
+
+
+def test_a_failed_create_file_leaves_no_temporary(tmp_path: Any) -> None:
+    """create_file made its hidden temporary, then the copy failed (the local file gone): the
+    temporary stayed next to the target forever (listings hide it; gc cleans only the blob
+    store), and the error named only the local path."""
+    backend = open_storage(str(tmp_path / "root"))
+    with pytest.raises(FileNotFoundError, match=r"no local file to upload as file://.*a/blob"):
+        backend.create_file("a/blob", str(tmp_path / "gone.bin"))
+    assert not backend.exists("a/blob")
+    assert _temporaries(backend.local_path("a")) == []
+
+
+@pytest.mark.timeout(60)
+def test_a_create_that_fails_mid_write_leaves_no_temporary(tmp_path: Any) -> None:
+    """A real short write: a child process under a file size limit (RLIMIT_FSIZE, SIGXFSZ
+    ignored) creates objects larger than the limit; each create fails with EFBIG, and neither
+    the target nor a temporary is left."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"x" * (1 << 20))
+    code = f"""
+import errno, resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+from distlog.storage import open_storage
+b = open_storage({str(root)!r})
+for name, call in (("bytes", lambda: b.create_bytes("a/bytes", b"y" * (1 << 20))),
+                   ("file", lambda: b.create_file("a/file", {str(src)!r}))):
+    try:
+        call()
+    except OSError as e:
+        assert e.errno == errno.EFBIG, e
+        print(name, "failed")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["bytes failed", "file failed"], proc.stdout
+    backend = open_storage(str(root))
+    assert not backend.exists("a/bytes") and not backend.exists("a/file")
+    assert _temporaries(root / "a") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -107,11 +108,6 @@ class LocalBackend(StorageBackend):
             except FileExistsError:
                 continue
 
-    def _tempfile(self, target: str) -> str:
-        fd, tmp = self._open_temp(target)
-        os.close(fd)
-        return tmp
-
     def write_bytes(self, path: str, data: bytes) -> None:
         self._replace(path, data, durable=True)
 
@@ -147,19 +143,36 @@ class LocalBackend(StorageBackend):
         target = self._p(path)
         if os.path.exists(target):
             return False
-        tmp = self._tempfile(target)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        fd, tmp = self._open_temp(target)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:  # (a full disk, a size limit): no temporary left behind
+            _unlink_quietly(tmp)
+            raise
         return self._link_into_place(tmp, target)
 
     def create_file(self, path: str, local_path: str) -> bool:
+        if not os.path.isfile(local_path):
+            raise FileNotFoundError(errno.ENOENT, f"no local file to upload as {self.url}/{path}",
+                                    str(local_path))
         target = self._p(path)
         if os.path.exists(target):
             return False
-        tmp = self._tempfile(target)
-        shutil.copyfile(local_path, tmp)
+        fd, tmp = self._open_temp(target)
+        try:
+            # copied, then synced before it is linked under its name: an exclusive create is
+            # never written again (a content-addressed blob is a dedup hit for every later
+            # save), so after a power loss the name must not hold an empty or partial file
+            with os.fdopen(fd, "wb") as f, open(local_path, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:  # the copy failed part way: no temporary left behind
+            _unlink_quietly(tmp)
+            raise
         return self._link_into_place(tmp, target)
 
     def open_read(self, path: str) -> IO[bytes]:

@@ -1,0 +1,71 @@
+"""A run's liveness as a reader judges it from the heartbeats of a real, live (then killed)
+writer process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+CHILD = """
+import sys, time, distlog
+exp = distlog.get_logger(sys.argv[1], heartbeat_interval=0.2, telemetry=False)
+with exp.run("r"):
+    exp.metrics.log({"loss": 1.0}, step=0)
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+READER = """
+import distlog, sys
+print(distlog.open_run(sys.argv[1]).info.status)
+"""
+
+
+def _status(run_url: str, stale_after: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DISTLOG_STALE_AFTER": stale_after}
+    return subprocess.run([sys.executable, "-c", READER, run_url], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("value", ["nan", "-5", "0", "5m", "inf"])
+def test_a_malformed_stale_after_never_shows_a_live_run_stale(tmp_path: Any, value: str) -> None:
+    """DISTLOG_STALE_AFTER=nan (or <= 0) made every running run ``stale`` while its ranks were
+    beating (no age is <= nan); "5m" silently meant 300 s. A value that is not a number of
+    seconds > 0 is reported, naming the variable, and the default is used."""
+    root = tmp_path / "root"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # a few beats
+        got = _status(f"{root}/default/r", value)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.strip() == "running", (got.stdout, got.stderr)
+        if value != "inf":
+            assert f"DISTLOG_STALE_AFTER={value!r}" in got.stderr, got.stderr
+            assert "seconds > 0" in got.stderr, got.stderr
+    finally:
+        child.kill()
+        child.wait(30)
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_turns_stale_after_the_threshold(tmp_path: Any) -> None:
+    root = tmp_path / "root"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        assert _status(f"{root}/default/r", "1.5").stdout.strip() == "running"
+    finally:
+        child.kill()
+        child.wait(30)
+    time.sleep(2.0)
+    got = _status(f"{root}/default/r", "1.5")
+    assert got.stdout.strip() == "stale", (got.stdout, got.stderr)
