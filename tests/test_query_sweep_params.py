@@ -239,3 +239,47 @@ def test_params_filter_on_an_array_param(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "e"), "--where", "w=[1,2]", "--format", "json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["a", "c"]
+
+
+# ---- reading a damaged run directly: the error names the file and what is still readable ---
+@pytest.mark.timeout(120)
+def test_direct_reads_of_a_torn_record_name_the_file_and_read_metrics_by_rank_leaves_it_out(tmp_path):
+    import json
+
+    from distlog.query.errors import DamagedRecord
+
+    params = {"a": {"lr": 0.1}, "b": {"lr": 0.2}, "p": {"lr": 0.2}, "k": {"lr": 0.1}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    (tmp_path / "e/p/params.json").write_text('{"lr": 0.')  # torn
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+    with pytest.raises(json.JSONDecodeError):  # the records really are torn JSON
+        json.loads((tmp_path / "e/k/scalars.commit.json").read_text())
+
+    k = distlog.open_run(tmp_path / "e/k")
+    for read in (k.metrics.keys, lambda: k.metrics.read("loss"), lambda: k.metrics["loss"],
+                 k.metrics.last, k.metrics.summary, lambda: k.metrics.lengths(missing_ok=True)):
+        with pytest.raises(DamagedRecord) as err:
+            read()
+        msg = str(err.value)
+        assert "e/k/scalars.commit.json is damaged" in msg and "not valid JSON" in msg, msg
+        assert "series cannot be read" in msg and "params, logs and files still can" in msg, msg
+    assert k.params == params["k"]  # what the message says is still readable, is
+    p = distlog.open_run(tmp_path / "e/p")
+    for read in (lambda: p.params, lambda: p.flat_params):
+        with pytest.raises(DamagedRecord, match=r"e/p/params\.json is damaged.*params cannot be "
+                                                r"read; its series, logs and files still can"):
+            read()
+    assert p.metrics.read("loss")["value"].tolist() == values["p"]
+    assert isinstance(DamagedRecord("x"), ValueError)  # callers catching ValueError still do
+
+    # read_metrics(rank=0) leaves both out of every group, as rank=None does, with a warning
+    # naming each file; oracle: the healthy runs' values by lr
+    root = distlog.open_root(tmp_path)
+    for rank in (None, 0):
+        with pytest.warns(RuntimeWarning, match=r"2 run\(s\) left out") as w:
+            df = root.read_metrics("loss", "e", rank=rank)
+        text = " ".join(str(x.message) for x in w)
+        assert "e/p/params.json is damaged" in text and "e/k/scalars.commit.json is damaged" in text
+        got = {(lr, st): (n, m) for lr, st, n, m in zip(df["lr"], df["step"], df["runs"], df["mean"])}
+        assert got == {(params[r]["lr"], st): (1, values[r][st]) for r in ("a", "b") for st in (0, 1)}

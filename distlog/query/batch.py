@@ -30,21 +30,13 @@ from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage.aio import gather
 from ..storage.base import StorageBackend, read_objects
+from .errors import DamagedRecord, damaged
 
 # a ``query.run_reader.RunReader``; not imported (``query.run_reader`` builds on this module)
 RunReader = Any
 
 
 commit_path = table_commit
-
-
-class DamagedRecord(ValueError):
-    """A JSON record that is there but does not parse (torn, or written by something else)."""
-
-
-def damaged(backend: StorageBackend, path: str, why: str) -> DamagedRecord:
-    return DamagedRecord(f"{backend.url}/{path} is damaged ({why}); restore it from a copy of "
-                         "the run")
 
 
 def parse_json(data: bytes, backend: StorageBackend, path: str) -> Any:
@@ -69,6 +61,28 @@ def read_json_objects(items: Sequence[tuple[StorageBackend, str]], *,
                 raise
             out.append(e)
     return out
+
+
+def check_commit(commit: Any, backend: StorageBackend, table: str) -> dict[str, Any]:
+    """``commit`` (table ``table``'s parsed commit record, None when absent) as a dict, or a
+    ``DamagedRecord`` raised when it is not one distlog writes."""
+    if commit is None:
+        return {}
+    if not isinstance(commit, dict) or not isinstance(commit.get("lengths", {}), dict):
+        raise damaged(backend, commit_path(table), "not a commit record")
+    return commit
+
+
+def read_commit_record(backend: StorageBackend, table: str) -> dict[str, Any]:
+    """Table ``table``'s commit record (``{}`` before the first commit); ``DamagedRecord``,
+    naming the file and what it makes unreadable, when it is torn or foreign (a bare JSON
+    error would name neither)."""
+    path = commit_path(table)
+    try:
+        data = backend.read_bytes(path)
+    except FileNotFoundError:
+        return {}
+    return check_commit(parse_json(data, backend, path), backend, table)
 
 
 # ---- one table's series ------------------------------------------------------------------
@@ -264,15 +278,18 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
             if p is not None and not isinstance(p, DamagedRecord):
                 p = deserialize(p)
                 if not isinstance(p, dict):
-                    p = damaged(run.storage, PARAMS_FILE, f"a {type(p).__name__}, not an object")
+                    p = damaged(run.storage, PARAMS_FILE, f"a {type(p).__name__}, not the JSON "
+                                "object of a run's params")
             if isinstance(p, DamagedRecord):
                 d.damaged.append(str(p))
                 p = None
             d.flat_params = flatten(p) if p is not None else {}
-        commit = (next(docs) or {}) if nc else {}
-        if not isinstance(commit, (dict, DamagedRecord)) or (
-                isinstance(commit, dict) and not isinstance(commit.get("lengths", {}), dict)):
-            commit = damaged(run.storage, commit_path(SCALARS_TABLE), "not a commit record")
+        commit = next(docs) if nc else None
+        if not isinstance(commit, DamagedRecord):
+            try:
+                commit = check_commit(commit, run.storage, SCALARS_TABLE)
+            except DamagedRecord as e:
+                commit = e
         if isinstance(commit, DamagedRecord):
             d.damaged.append(str(commit))
             commit = {}

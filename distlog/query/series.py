@@ -18,9 +18,8 @@ import numpy as np
 from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
-from ..writers.rowstore import read_commit
-from .batch import (REREADS, Want, columns_of, last_row, read_rows, resolve_metadata, torn,
-                    use_consolidated)
+from .batch import (REREADS, Want, columns_of, last_row, read_commit_record, read_rows,
+                    resolve_metadata, torn, use_consolidated)
 from .errors import KeyNotFound, RankNotFound, did_you_mean, listing
 
 T = TypeVar("T")
@@ -149,7 +148,7 @@ class MetricsReader:
 
     def _commit(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, Any]]:
         st = self._table_storage(rank)
-        return st, read_commit(st, table)
+        return st, read_commit_record(st, table)  # a torn record: DamagedRecord naming it
 
     def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
         st, commit = self._commit(rank, table)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .batch import is_bool, param_key, read_run_data
+from .errors import DamagedRecord
 from .run_reader import RunReader
 from .series import Series, exact_ints
 
@@ -90,8 +91,8 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     key, agg = parse_spec(spec)
     series = []
     flat = []
+    left_out = []
     if rank is None:  # every run's params, commit record and series at once
-        left_out = []
         for run, d in zip(runs, read_run_data(runs, params=True, full_keys=[key])):
             if d.damaged:  # its group (or its series) is unknown: never a group of its own
                 left_out.append(f"{run.info.path} ({'; '.join(d.damaged)})")
@@ -100,18 +101,23 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                 s = Series(key, *d.full[key])
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
-        if left_out:
-            warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
-                          RuntimeWarning, stacklevel=2)
     else:
         for run in runs:  # a run without rank's table, or with no rows of key, is left out
-            if not run.metrics.lengths(rank, missing_ok=True).get(key):
+            try:
+                if not run.metrics.lengths(rank, missing_ok=True).get(key):
+                    continue
+                p = run.flat_params
+                s = run.metrics.read(key, rank)
+            except DamagedRecord as e:  # as above: in no group, named in the warning
+                left_out.append(f"{run.info.path} ({e})")
                 continue
-            s = run.metrics.read(key, rank)
             series.append((run, s["step"], s[column]))
-        flat = [r.flat_params for r, _, _ in series]
+            flat.append(p)
+    if left_out:
+        warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
+                      RuntimeWarning, stacklevel=2)
     if not series:
-        known = sorted({k for r in runs for k, n in r.metrics.lengths(rank, missing_ok=True).items() if n})
+        known = sorted({k for r in runs for k, n in _lengths(r, rank).items() if n})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
     lo, bin_size = bin_grid([st for _, st, _ in series], bin_size, bins)
     group_by = list(default_group_by(flat) if group_by is None else group_by)
@@ -126,6 +132,14 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
             frames.append(df)
         return _concat(frames, group_by, [[p.get(g) for g in group_by] for p in flat])
     return group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+
+
+def _lengths(run: RunReader, rank: int | None) -> dict[str, int]:
+    """``run``'s committed rows per key (``{}`` when its commit record is damaged)."""
+    try:
+        return run.metrics.lengths(rank, missing_ok=True)
+    except DamagedRecord:
+        return {}
 
 
 def bin_grid(steps: Sequence[np.ndarray], bin_size: float | None, bins: int | None) -> tuple[float, float]:
