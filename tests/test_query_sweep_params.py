@@ -283,3 +283,30 @@ def test_direct_reads_of_a_torn_record_name_the_file_and_read_metrics_by_rank_le
         assert "e/p/params.json is damaged" in text and "e/k/scalars.commit.json is damaged" in text
         got = {(lr, st): (n, m) for lr, st, n, m in zip(df["lr"], df["step"], df["runs"], df["mean"])}
         assert got == {(params[r]["lr"], st): (1, values[r][st]) for r in ("a", "b") for st in (0, 1)}
+
+
+# ---- ls reads only run.json of a finished run: its help says where a torn record shows ------
+@pytest.mark.timeout(120)
+def test_ls_lists_a_finished_run_with_a_torn_commit_record_as_recorded_and_says_so(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    _runs(tmp_path, {"a": {"lr": 0.1}, "k": {"lr": 0.2}}, lambda rid: [1.0, 2.0])
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+
+    def statuses(*argv):
+        capsys.readouterr()
+        assert main([*argv, "--format", "json"]) == 0
+        return {r["run_id"]: r["status"] for r in json.loads(capsys.readouterr().out)}
+
+    # ls: as run.json records (its commit record is not read: two requests per run at most)
+    assert statuses("ls", str(tmp_path)) == {"a": "completed", "k": "completed"}
+    # what reads the commit record shows the run damaged
+    assert statuses("compare", str(tmp_path / "e"), "-m", "loss") == {"a": "completed", "k": "damaged"}
+    # and ls's help says which listings differ and why
+    capsys.readouterr()
+    assert main(["ls", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "commit record is torn is listed with the status its run.json records" in text, text
+    assert "compare ROOT -m KEY" in text and "show it as damaged" in text, text
