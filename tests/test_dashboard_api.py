@@ -499,3 +499,19 @@ def test_a_run_with_a_torn_commit_record_or_params_is_a_damaged_row_not_a_500(tm
         for rid, file in (("live", "scalars.commit.json"), ("torn_params", "params.json")):
             r = c.get("/api/run", params={"run": f"default/{rid}"})
             assert r.status_code == 400 and f"default/{rid}/{file} is damaged" in r.json()["error"], r.text
+
+
+def test_bands_keep_runs_without_a_param_apart_from_runs_that_set_it_to_none(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    params = {"a": {"warmup": None}, "b": {"warmup": None}, "c": {}}
+    for i, (rid, p) in enumerate(params.items()):
+        with exp.run(rid, params=p):
+            exp.metrics.log(step=0, loss=float(i))
+    c = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    for smooth in ("0", "0.5"):
+        r = c.get("/api/bands", params={"key": "loss", "group_by": "warmup", "smooth": smooth,
+                                         "run": [f"default/{rid}" for rid in params]})
+        assert r.status_code == 200, r.text
+        groups = {tuple(g.get("missing", ())): (g["group"], g["runs"], g["mean"]) for g in r.json()["groups"]}
+        # oracle: a and b set warmup=None (values 0, 1); c lacks it (value 2)
+        assert groups == {(): ({"warmup": None}, [2], [0.5]), ("warmup",): ({"warmup": None}, [1], [2.0])}

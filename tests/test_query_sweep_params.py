@@ -310,3 +310,41 @@ def test_ls_lists_a_finished_run_with_a_torn_commit_record_as_recorded_and_says_
     text = " ".join(capsys.readouterr().out.split())
     assert "commit record is torn is listed with the status its run.json records" in text, text
     assert "compare ROOT -m KEY" in text and "show it as damaged" in text, text
+
+
+# ---- a param some runs lack is not the param set to None: grouping and the table agree ------
+@pytest.mark.timeout(120)
+def test_a_missing_param_is_not_a_param_set_to_none(tmp_path):
+    # warmup=None in two seeds; two more seeds made before the sweep had warmup at all
+    params = {"a": {"lr": 0.1, "warmup": None, "seed": 0}, "b": {"lr": 0.1, "warmup": None, "seed": 1},
+              "c": {"lr": 0.1, "seed": 0}, "d": {"lr": 0.1, "seed": 1}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    root = distlog.open_root(tmp_path)
+
+    # the sweep table keeps warmup as a varying column ...
+    t = root.table("e", varying_only=True)
+    assert [c for c in t.columns if c in ("lr", "warmup", "seed")] == ["seed", "warmup"]
+    # ... and read_metrics groups by it: oracle, the runs grouped by (has warmup, its value)
+    oracle = {}
+    for rid, p in params.items():
+        oracle.setdefault(("warmup" in p, p.get("warmup")), []).append(values[rid])
+    df = root.read_metrics("loss", "e")
+    assert [c for c in df.columns if c in ("lr", "warmup", "seed")] == ["warmup"]
+    got = {}
+    for w, st, n, m in zip(df["warmup"], df["step"], df["runs"], df["mean"]):
+        got[(w is not pd_NA(), None if w is pd_NA() else w), st] = (n, m)
+    assert got == {(g, st): (len(v), float(np.mean([x[st] for x in v]))) for g, v in oracle.items()
+                   for st in (0, 1)}
+    # per run: each run labelled as it is (NA: it lacks warmup; None: it set None)
+    pr = root.read_metrics("loss", "e", per_run=True)
+    labels = {rid: w for rid, w in zip(pr["run_id"], pr["warmup"])}
+    assert all(labels[r] is None for r in "ab") and all(labels[r] is pd_NA() for r in "cd"), labels
+    # an explicit group_by keeps them apart the same way
+    assert len(root.read_metrics("loss", "e", group_by=["warmup"])) == 4
+
+
+def pd_NA():
+    import pandas as pd
+
+    return pd.NA

@@ -276,7 +276,9 @@ class Api:
             raise KeyNotFound(str(e).strip("'\"")) from None
         groups = []
         for label, g in group_rows(df, group_by):
-            groups.append({"group": {k: jsonable(v) for k, v in zip(group_by, label)},
+            missing = [k for k, v in zip(group_by, label) if _is_na(v)]  # runs without the param
+            groups.append({"group": {k: None if k in missing else jsonable(v) for k, v in zip(group_by, label)},
+                           "missing": missing,
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
@@ -315,6 +317,11 @@ def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
     for i, vals in enumerate(zip(*(df[g].tolist() for g in group_by))):
         members.setdefault(tuple(param_key(v) for v in vals), []).append(i)
     return [(tuple(df[g].iloc[rows[0]] for g in group_by), df.iloc[rows]) for rows in members.values()]
+
+
+def _is_na(v: Any) -> bool:
+    """Whether ``v`` is ``pd.NA``: ``read_metrics``' label of a group whose runs lack a param."""
+    return type(v).__name__ == "NAType"
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -14,8 +14,8 @@
 3. Per group and bin, across the runs that have a value there: ``runs`` (how many), mean,
    std (ddof 0), min, max and the requested percentiles (linear interpolation).
 
-The result is one long DataFrame: the group's params, ``step`` (the bin's first step), then
-the band columns. Bins where no run of a group has a finite value are left out.
+The result is one long DataFrame: the group's params (``pd.NA`` where its runs lack one, apart
+from a group that set it to None), ``step`` (the bin's first step), then the band columns. Bins where no run of a group has a finite value are left out.
 """
 
 from __future__ import annotations
@@ -48,10 +48,28 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return key, agg
 
 
+def group_key(p: dict[str, Any], g: str) -> Any:
+    """Where a run with flat params ``p`` meets others over param ``g``: ``param_key`` of its
+    value; a run without ``g`` apart from one that set it to None (``table(varying_only=True)``
+    keeps them apart too: a param added to a sweep later is not the same as ``g=None``)."""
+    return ("missing",) if g not in p else param_key(p[g])
+
+
+def group_label(p: dict[str, Any], g: str) -> Any:
+    """The value of param ``g`` in a group's column: its value, or ``pd.NA`` for a run without
+    it (None is a value a run set)."""
+    if g in p:
+        return p[g]
+    import pandas as pd
+
+    return pd.NA
+
+
 def default_group_by(params: Sequence[dict[str, Any]]) -> list[str]:
-    """Params that vary between runs, except seeds."""
+    """Params that vary between runs, except seeds. A param some runs lack and others set
+    (to None too) varies."""
     keys = sorted({k for p in params for k in p})
-    varying = [k for k in keys if len({param_key(p.get(k)) for p in params}) > 1]
+    varying = [k for k in keys if len({group_key(p, k) for p in params}) > 1]
     return [k for k in varying if "seed" not in k.rsplit(".", 1)[-1].lower()]
 
 
@@ -165,9 +183,9 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                                "value": b.to_numpy()})
             df.insert(0, "run_id", run.info.run_id)
             for i, g in enumerate(group_by):
-                df.insert(i, g, [p.get(g)] * len(df))
+                df.insert(i, g, [group_label(p, g)] * len(df))
             frames.append(df)
-        return _concat(frames, group_by, [[p.get(g) for g in group_by] for p in flat])
+        return _concat(frames, group_by, [[group_label(p, g) for g in group_by] for p in flat])
     return group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
 
 
@@ -212,7 +230,7 @@ def group_bands(series: Sequence[tuple[np.ndarray, np.ndarray]], flat: Sequence[
     binned = [bin_run(st, v, lo, bin_size, agg) for st, v in series]
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(flat):
-        groups.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
+        groups.setdefault(tuple(group_key(p, g) for g in group_by), []).append(i)
     frames = []
     for members in groups.values():
         table = pd.concat([binned[i] for i in members], axis=1, sort=True)
@@ -223,9 +241,10 @@ def group_bands(series: Sequence[tuple[np.ndarray, np.ndarray]], flat: Sequence[
                            **{k: v[keep] for k, v in st.items()}})
         df["runs"] = df["runs"].astype(np.int64)
         for i, g in enumerate(group_by):
-            df.insert(i, g, [flat[members[0]].get(g)] * len(df))
+            df.insert(i, g, [group_label(flat[members[0]], g)] * len(df))
         frames.append(df)
-    out = _concat(frames, group_by, [[flat[m[0]].get(g) for g in group_by] for m in groups.values()])
+    out = _concat(frames, group_by, [[group_label(flat[m[0]], g) for g in group_by]
+                                     for m in groups.values()])
     if group_by:
         try:
             out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)
