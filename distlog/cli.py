@@ -120,6 +120,16 @@ def _print_frame(df: Any, fmt: str, exact: Sequence[str] = (), steps: Sequence[s
 
 
 # ---- commands --------------------------------------------------------------------------------
+LS_DESCRIPTION = (
+    "Experiments and runs under a root, one line per run, from each run's run.json (and a "
+    "running run's commit record, for its last step): at most two requests per run on an "
+    "object store. A run whose run.json is torn, foreign or missing is listed as damaged. A "
+    "finished run's params.json and commit record are not read, so one whose params.json or "
+    "commit record is torn is listed with the status its run.json records, where "
+    "`distlog compare ROOT -m KEY`, open_root().table(metrics=...) and the dashboard, which "
+    "read them, show it as damaged.")
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -629,7 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"distlog {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("ls", parents=[common], help="experiments and runs under a root")
+    p = sub.add_parser("ls", parents=[common], help="experiments and runs under a root",
+                       description=LS_DESCRIPTION)
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
     p.add_argument("--status", action="append", help="only runs with this status (repeatable)")

@@ -463,3 +463,55 @@ def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_pa
     raw = client.get("/api/bands", params={**q, "smooth": 0}).json()["groups"][0]
     np.testing.assert_allclose(raw["mean"], [np.nanmean(stored[0][i:i + size]) for i in range(0, n, size)], rtol=1e-9)
     assert client.get("/api/bands", params={**q, "smooth": 1}).status_code == 400
+
+
+def test_a_run_with_a_torn_commit_record_or_params_is_a_damaged_row_not_a_500(tmp_path):
+    """A running run whose commit record is torn (its last step is read from its series), and
+    finished runs with a torn commit record or params.json: each a row with status damaged and
+    an error naming the file; the healthy runs' rows as before; the run page's error names the
+    file too (400, not a bare JSON error)."""
+    from distlog.layout import PARAMS_FILE, SCALARS_TABLE, table_commit
+
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root), heartbeat_interval=0, commit_interval=3600)
+    for rid in ("good", "torn_commit", "torn_params"):
+        with exp.run(rid, params={"lr": 0.1}):
+            exp.metrics.log(step=7, loss=1.0)
+    (root / "default" / "torn_commit" / table_commit(SCALARS_TABLE)).write_text('{"lengths": {"lo')
+    (root / "default" / "torn_params" / PARAMS_FILE).write_text('{"lr": 0.')
+    with exp.run("live", params={"lr": 0.2}):
+        exp.metrics.log(step=5, loss=2.0)
+        exp.metrics.commit()  # committed; run.json has no last step yet: read from the series
+        (root / "default" / "live" / table_commit(SCALARS_TABLE)).write_text('{"lengths": {"lo')
+        c = TestClient(make_app(distlog.open_root(str(root))), base_url=LOCAL)
+        r = c.get("/api/runs")
+        assert r.status_code == 200, r.text
+        rows = {x["path"]: x for x in r.json()["runs"]}
+        assert rows["default/good"]["status"] == "completed" and "error" not in rows["default/good"]
+        assert rows["default/good"]["last_step"] == 7 and rows["default/good"]["params"] == {"lr": 0.1}
+        for rid, file in (("live", "scalars.commit.json"), ("torn_commit", "scalars.commit.json"),
+                          ("torn_params", "params.json")):
+            row = rows[f"default/{rid}"]
+            assert row["status"] == "damaged", (rid, row)
+            assert f"default/{rid}/{file} is damaged" in row["error"], (rid, row["error"])
+        assert rows["default/torn_commit"]["params"] == {"lr": 0.1}  # what is readable is shown
+        assert rows["default/live"]["last_step"] is None  # unknown: its series are unreadable
+        for rid, file in (("live", "scalars.commit.json"), ("torn_params", "params.json")):
+            r = c.get("/api/run", params={"run": f"default/{rid}"})
+            assert r.status_code == 400 and f"default/{rid}/{file} is damaged" in r.json()["error"], r.text
+
+
+def test_bands_keep_runs_without_a_param_apart_from_runs_that_set_it_to_none(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    params = {"a": {"warmup": None}, "b": {"warmup": None}, "c": {}}
+    for i, (rid, p) in enumerate(params.items()):
+        with exp.run(rid, params=p):
+            exp.metrics.log(step=0, loss=float(i))
+    c = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    for smooth in ("0", "0.5"):
+        r = c.get("/api/bands", params={"key": "loss", "group_by": "warmup", "smooth": smooth,
+                                         "run": [f"default/{rid}" for rid in params]})
+        assert r.status_code == 200, r.text
+        groups = {tuple(g.get("missing", ())): (g["group"], g["runs"], g["mean"]) for g in r.json()["groups"]}
+        # oracle: a and b set warmup=None (values 0, 1); c lacks it (value 2)
+        assert groups == {(): ({"warmup": None}, [2], [0.5]), ("warmup",): ({"warmup": None}, [1], [2.0])}

@@ -119,3 +119,58 @@ def test_run_selection_by_params_status_and_experiment(root):
     assert len(r.runs(where=lambda run: "acc" in run.metrics)) == 6
     with pytest.raises(distlog.query.RunNotFound):
         distlog.open_root(root + "/missing")
+
+
+# ---- fractional steps: bins=N gives N bins, and the default keeps distinct steps apart ------
+@pytest.mark.timeout(120)
+def test_fractional_steps_bins_and_one_bin_per_distinct_step(tmp_path):
+    """Two seeds (one group) logging every 1/8 step from 0 to 1, and a run stepping by 0.1
+    (a step float64 does not hold exactly). Oracle, over the n distinct steps s_0 < ... < s_n-1
+    of the group: bins=N puts s_i in bin floor(i * N / n) (N equal shares of the span, each
+    step a share 1/n of it), the default puts each step in a bin of its own; per bin, each
+    run's mean over its steps, then mean/min/max/runs across the runs."""
+    steps = [i / 8 for i in range(9)]
+    vals = {s: [10.0 * s + (s * 8) ** 2 + 3 * s for s in steps] for s in (0, 1)}
+    vals[1] = [v + 1.0 for v in vals[0]]
+    tenth = [i / 10 for i in range(11)]
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("frac"):
+        for seed in (0, 1):
+            with exp.run(f"s{seed}", params={"seed": seed}):
+                for st, v in zip(steps, vals[seed]):
+                    exp.metrics.log(step=st, loss=v)
+    with exp.experiment("tenth"), exp.run("t", params={"seed": 0}):
+        for st in tenth:
+            exp.metrics.log(step=st, loss=st * 100)
+    exp.close()
+    root = distlog.open_root(tmp_path)
+
+    def oracle(n_bins):
+        n = len(steps)
+        members = {}
+        for i in range(n):
+            members.setdefault(i if n_bins is None else i * n_bins // n, []).append(i)
+        out = []
+        for k, idx in sorted(members.items()):
+            per_run = [np.mean([vals[seed][i] for i in idx]) for seed in (0, 1)]
+            out.append((len(per_run), np.mean(per_run), min(per_run), max(per_run)))
+        return out
+
+    for n_bins in (4, 3, 2, 1, None):
+        df = root.read_metrics("loss", "frac", bins=n_bins)
+        assert len(df) == (len(steps) if n_bins is None else n_bins), (n_bins, df)
+        got = list(zip(df["runs"], df["mean"], df["min"], df["max"]))
+        np.testing.assert_allclose(np.array(got, dtype=float), np.array(oracle(n_bins), dtype=float))
+        if n_bins is None:  # one bin per step, each labelled with its step
+            assert df["step"].tolist() == steps
+        else:  # the bins' first steps: N equal shares of [0, 1 + 1/8)
+            np.testing.assert_allclose(df["step"].astype(float), [k * 1.125 / n_bins for k in range(n_bins)])
+    # more bins than distinct steps: one bin per step, no more
+    assert root.read_metrics("loss", "frac", bins=50)["step"].tolist() == steps
+    # steps that float64 holds only nearly (0.3 / 0.1 is 2.9999999999999996): still one bin
+    # each, labelled with the step as logged
+    t = root.read_metrics("loss", "tenth")
+    assert t["step"].tolist() == tenth and t["mean"].tolist() == [st * 100 for st in tenth]
+    assert t["runs"].tolist() == [1] * len(tenth)
+    pr = root.read_metrics("loss", "tenth", per_run=True)
+    assert pr["step"].tolist() == tenth and pr["value"].tolist() == [st * 100 for st in tenth]

@@ -239,3 +239,112 @@ def test_params_filter_on_an_array_param(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "e"), "--where", "w=[1,2]", "--format", "json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["a", "c"]
+
+
+# ---- reading a damaged run directly: the error names the file and what is still readable ---
+@pytest.mark.timeout(120)
+def test_direct_reads_of_a_torn_record_name_the_file_and_read_metrics_by_rank_leaves_it_out(tmp_path):
+    import json
+
+    from distlog.query.errors import DamagedRecord
+
+    params = {"a": {"lr": 0.1}, "b": {"lr": 0.2}, "p": {"lr": 0.2}, "k": {"lr": 0.1}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    (tmp_path / "e/p/params.json").write_text('{"lr": 0.')  # torn
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+    with pytest.raises(json.JSONDecodeError):  # the records really are torn JSON
+        json.loads((tmp_path / "e/k/scalars.commit.json").read_text())
+
+    k = distlog.open_run(tmp_path / "e/k")
+    for read in (k.metrics.keys, lambda: k.metrics.read("loss"), lambda: k.metrics["loss"],
+                 k.metrics.last, k.metrics.summary, lambda: k.metrics.lengths(missing_ok=True)):
+        with pytest.raises(DamagedRecord) as err:
+            read()
+        msg = str(err.value)
+        assert "e/k/scalars.commit.json is damaged" in msg and "not valid JSON" in msg, msg
+        assert "series cannot be read" in msg and "params, logs and files still can" in msg, msg
+    assert k.params == params["k"]  # what the message says is still readable, is
+    p = distlog.open_run(tmp_path / "e/p")
+    for read in (lambda: p.params, lambda: p.flat_params):
+        with pytest.raises(DamagedRecord, match=r"e/p/params\.json is damaged.*params cannot be "
+                                                r"read; its series, logs and files still can"):
+            read()
+    assert p.metrics.read("loss")["value"].tolist() == values["p"]
+    assert isinstance(DamagedRecord("x"), ValueError)  # callers catching ValueError still do
+
+    # read_metrics(rank=0) leaves both out of every group, as rank=None does, with a warning
+    # naming each file; oracle: the healthy runs' values by lr
+    root = distlog.open_root(tmp_path)
+    for rank in (None, 0):
+        with pytest.warns(RuntimeWarning, match=r"2 run\(s\) left out") as w:
+            df = root.read_metrics("loss", "e", rank=rank)
+        text = " ".join(str(x.message) for x in w)
+        assert "e/p/params.json is damaged" in text and "e/k/scalars.commit.json is damaged" in text
+        got = {(lr, st): (n, m) for lr, st, n, m in zip(df["lr"], df["step"], df["runs"], df["mean"])}
+        assert got == {(params[r]["lr"], st): (1, values[r][st]) for r in ("a", "b") for st in (0, 1)}
+
+
+# ---- ls reads only run.json of a finished run: its help says where a torn record shows ------
+@pytest.mark.timeout(120)
+def test_ls_lists_a_finished_run_with_a_torn_commit_record_as_recorded_and_says_so(tmp_path, capsys):
+    import json
+
+    from distlog.cli import main
+
+    _runs(tmp_path, {"a": {"lr": 0.1}, "k": {"lr": 0.2}}, lambda rid: [1.0, 2.0])
+    (tmp_path / "e/k/scalars.commit.json").write_text('{"lengths": {"lo')  # torn
+
+    def statuses(*argv):
+        capsys.readouterr()
+        assert main([*argv, "--format", "json"]) == 0
+        return {r["run_id"]: r["status"] for r in json.loads(capsys.readouterr().out)}
+
+    # ls: as run.json records (its commit record is not read: two requests per run at most)
+    assert statuses("ls", str(tmp_path)) == {"a": "completed", "k": "completed"}
+    # what reads the commit record shows the run damaged
+    assert statuses("compare", str(tmp_path / "e"), "-m", "loss") == {"a": "completed", "k": "damaged"}
+    # and ls's help says which listings differ and why
+    capsys.readouterr()
+    assert main(["ls", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "commit record is torn is listed with the status its run.json records" in text, text
+    assert "compare ROOT -m KEY" in text and "show it as damaged" in text, text
+
+
+# ---- a param some runs lack is not the param set to None: grouping and the table agree ------
+@pytest.mark.timeout(120)
+def test_a_missing_param_is_not_a_param_set_to_none(tmp_path):
+    # warmup=None in two seeds; two more seeds made before the sweep had warmup at all
+    params = {"a": {"lr": 0.1, "warmup": None, "seed": 0}, "b": {"lr": 0.1, "warmup": None, "seed": 1},
+              "c": {"lr": 0.1, "seed": 0}, "d": {"lr": 0.1, "seed": 1}}
+    values = {rid: [float(i), 10.0 * (i + 1)] for i, rid in enumerate(params)}
+    _runs(tmp_path, params, lambda rid: values[rid])
+    root = distlog.open_root(tmp_path)
+
+    # the sweep table keeps warmup as a varying column ...
+    t = root.table("e", varying_only=True)
+    assert [c for c in t.columns if c in ("lr", "warmup", "seed")] == ["seed", "warmup"]
+    # ... and read_metrics groups by it: oracle, the runs grouped by (has warmup, its value)
+    oracle = {}
+    for rid, p in params.items():
+        oracle.setdefault(("warmup" in p, p.get("warmup")), []).append(values[rid])
+    df = root.read_metrics("loss", "e")
+    assert [c for c in df.columns if c in ("lr", "warmup", "seed")] == ["warmup"]
+    got = {}
+    for w, st, n, m in zip(df["warmup"], df["step"], df["runs"], df["mean"]):
+        got[(w is not pd_NA(), None if w is pd_NA() else w), st] = (n, m)
+    assert got == {(g, st): (len(v), float(np.mean([x[st] for x in v]))) for g, v in oracle.items()
+                   for st in (0, 1)}
+    # per run: each run labelled as it is (NA: it lacks warmup; None: it set None)
+    pr = root.read_metrics("loss", "e", per_run=True)
+    labels = {rid: w for rid, w in zip(pr["run_id"], pr["warmup"])}
+    assert all(labels[r] is None for r in "ab") and all(labels[r] is pd_NA() for r in "cd"), labels
+    # an explicit group_by keeps them apart the same way
+    assert len(root.read_metrics("loss", "e", group_by=["warmup"])) == 4
+
+
+def pd_NA():
+    import pandas as pd
+
+    return pd.NA

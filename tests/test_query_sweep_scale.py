@@ -251,3 +251,40 @@ def test_gcs_same_answers(local_root: str, gcs_bucket: dict[str, Any]) -> None:
     local = distlog.open_run(os.path.join(local_root, "cifar", "r2"))
     assert run.metrics.to_frame().equals(local.metrics.to_frame())
     np.testing.assert_equal(run.metrics.last(), local.metrics.last())  # NaN-aware (argmin_rank of log() rows)
+
+
+@pytest.mark.timeout(240)
+def test_running_run_last_step_counts_its_histograms(tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    """A running run's last step (read from its stored rows) is its largest committed step of
+    any series or histogram, as run.json's is once it closes: a run that logged only
+    histograms showed no last step, one whose histograms ran ahead showed its scalars'."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=3600, heartbeat_interval=0)
+    # run id: (scalar steps, histogram steps)
+    logged = {"hist_only": ([], [2, 5, 12]), "hist_ahead": (range(10), [2, 5, 40]),
+              "scalars_ahead": (range(10), [2, 4])}
+    with exp.experiment("live"):
+        for rid, (scalar_steps, hist_steps) in logged.items():
+            last = max([*scalar_steps, *hist_steps])  # the oracle: the largest step logged
+            with exp.run(rid):
+                for step in scalar_steps:
+                    exp.metrics.log(step=step, loss=1.0)
+                for step in hist_steps:
+                    exp.log_histogram("w", np.arange(10.0) * step, bins=4, step=step)
+                exp.metrics.commit()  # committed; run.json has no last step while it runs
+
+                reader = distlog.open_root(root)
+                runs = reader.runs("live")
+                run = next(r for r in runs if r.info.run_id == rid)
+                assert run.info.status == "running" and run.info.last_step is None
+                row = {r["run_id"]: r for r in run_rows(runs)}[rid]
+                assert row["last_step"] == last, ("ls", rid, row)
+                assert run.metrics.last_step() == last
+                t = reader.table("live").set_index("run_id")
+                assert t.loc[rid, "last_step"] == last, ("table", rid)
+                capsys.readouterr()
+                assert cli_main(["show", os.path.join(root, "live", rid)]) == 0
+                show = capsys.readouterr().out
+                assert any(ln.split()[:3] == ["last", "step", str(last)] for ln in show.splitlines()), show
+            # closed: run.json records the same last step
+            assert distlog.open_run(os.path.join(root, "live", rid)).info.last_step == last

@@ -2,7 +2,7 @@
 series: it read the previous attempt's commit record (100 rows), the new attempt published
 the shorter length and rewrote the tail chunk (NaN past the new end), then the reader read
 rows [0, 100) of that chunk. The reader is held between its two reads (once) by wrapping
-``read_commit``: timing only; the rewind and the reads are the real ones."""
+``read_commit_record``: timing only; the rewind and the reads are the real ones."""
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ def test_a_read_racing_a_rewind_returns_whole_rows(tmp_path, monkeypatch, how):
             exp.metrics("m").log(step=s, x=2.0 * s)
     run = distlog.open_run(f"{root}/default/r")
     exp, run_cm = _attempt(root)
-    real, held = S.read_commit, []
+    real, held = S.read_commit_record, []
 
     def held_once(*a, **k):
         commit = real(*a, **k)  # the reader has the previous attempt's record (100 rows)...
@@ -37,14 +37,14 @@ def test_a_read_racing_a_rewind_returns_whole_rows(tmp_path, monkeypatch, how):
         return commit
 
     with run_cm:
-        monkeypatch.setattr(S, "read_commit", held_once)
+        monkeypatch.setattr(S, "read_commit_record", held_once)
         if how == "read":
             steps = run.metrics.read("m/x")["step"]
         elif how == "read_many":
             steps = run.metrics.read_many()["m/x"]["step"]
         else:
             steps = np.array([run.metrics.last()["m/x"]["step"]])
-        monkeypatch.setattr(S, "read_commit", real)
+        monkeypatch.setattr(S, "read_commit_record", real)
     assert held and np.isfinite(steps).all(), steps
     assert steps[-1] == 39.0 and (how == "last" or steps.tolist() == list(range(40)))
 
@@ -65,8 +65,8 @@ def test_many_run_readers_racing_a_rewind_return_whole_rows(tmp_path, monkeypatc
     exp, run_cm = _attempt(root)
     real, held = B.read_json_objects, []
 
-    def held_once(items):
-        docs = real(items)  # the reader has the previous attempt's records (100 rows)...
+    def held_once(items, **kw):
+        docs = real(items, **kw)  # the reader has the previous attempt's records (100 rows)...
         if not held and any(p.endswith("commit.json") for _, p in items):
             held.append(True)
             for s in range(30, 40):  # ...while the new attempt restarts at step 30

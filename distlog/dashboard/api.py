@@ -17,8 +17,8 @@ import numpy as np
 from starlette.requests import Request
 
 from ..layout import README_FILE
-from ..query.batch import param_key
-from ..query.errors import KeyNotFound
+from ..query.batch import param_key, read_run_data
+from ..query.errors import DamagedRecord, KeyNotFound
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
 from ..query.sweeps import read_metrics
@@ -109,23 +109,32 @@ class Api:
             pass
 
     def rows(self) -> list[dict[str, Any]]:
-        rows = []
+        """One row per run (``run_row``, with tags, path and flat params). The runs not cached
+        (new, running, or whose ``run.json`` changed) are read together: params, commit record
+        and a running run's last rows. A run whose ``params.json`` or commit record is torn or
+        foreign is a row with status ``damaged`` and an ``error`` naming the file: one run's
+        damage must not take the whole table down."""
+        rows: list[dict[str, Any] | None] = []
+        fresh: list[tuple[int, str, dict, RunReader]] = []
         for path, meta in sorted(self.index.listing().items()):
             cached = self._rows.get(path)
             if cached is not None and cached[0] == meta and meta.get("status") != "running":
                 rows.append(cached[1])  # a finished run whose run.json did not change
                 continue
             run = RunReader(self.root.storage.child(path) if path else self.root.storage, meta)
-            row = run_row(run)
+            fresh.append((len(rows), path, meta, run))
+            rows.append(None)
+        data = read_run_data([run for *_, run in fresh], params=True, live=True, lengths=True)
+        for (i, path, meta, run), d in zip(fresh, data):
+            row = run_row(run, d)
             row["tags"] = list(run.info.tags)
             row["path"] = path
-            try:  # one run's unreadable params must not take the whole table down
-                row["params"] = {k: jsonable(v) for k, v in run.flat_params.items()}
-            except (ValueError, OSError) as e:  # (a torn or foreign params.json)
-                row["params"], row["error"] = {}, f"params: {e}"
+            row["params"] = {k: jsonable(v) for k, v in (d.flat_params or {}).items()}
+            if d.damaged:
+                row["error"] = "; ".join(d.damaged)
             self._rows[path] = (meta, row)
-            rows.append(row)
-        return rows
+            rows[i] = row
+        return rows  # type: ignore[return-value]
 
     # ---- one run ----------------------------------------------------------------------
     def run_detail(self, request: Request) -> dict[str, Any]:
@@ -267,7 +276,9 @@ class Api:
             raise KeyNotFound(str(e).strip("'\"")) from None
         groups = []
         for label, g in group_rows(df, group_by):
-            groups.append({"group": {k: jsonable(v) for k, v in zip(group_by, label)},
+            missing = [k for k, v in zip(group_by, label) if _is_na(v)]  # runs without the param
+            groups.append({"group": {k: None if k in missing else jsonable(v) for k, v in zip(group_by, label)},
+                           "missing": missing,
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
         return {"key": key, "group_by": group_by, "groups": groups}
@@ -280,13 +291,17 @@ class Api:
 
         series, flat = [], []
         for run in runs:  # (a run without the key is left out, as read_metrics leaves it)
-            commit = run.metrics.commit_record()
-            n = (commit.get("lengths") or {}).get(key, 0)
+            try:  # and so is a damaged one (its series or its group unknown)
+                commit = run.metrics.commit_record()
+                n = (commit.get("lengths") or {}).get(key, 0)
+                p = run.flat_params if n else {}
+            except DamagedRecord:
+                continue
             if not n:
                 continue
             cached = self.cache.entry(run, key, None, n, commit.get("time"))
             series.append((cached.cols["step"], cached.smoothed(weight)))
-            flat.append(run.flat_params)
+            flat.append(p)
         if not series:
             raise KeyNotFound(f"no run has the metric {key!r}")
         lo, size = bin_grid([st for st, _ in series], None, bins)
@@ -302,6 +317,11 @@ def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:
     for i, vals in enumerate(zip(*(df[g].tolist() for g in group_by))):
         members.setdefault(tuple(param_key(v) for v in vals), []).append(i)
     return [(tuple(df[g].iloc[rows[0]] for g in group_by), df.iloc[rows]) for rows in members.values()]
+
+
+def _is_na(v: Any) -> bool:
+    """Whether ``v`` is ``pd.NA``: ``read_metrics``' label of a group whose runs lack a param."""
+    return type(v).__name__ == "NAType"
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -24,27 +24,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..layout import PARAMS_FILE, SCALARS_TABLE, table_commit, table_zarr
+from ..layout import HISTOGRAMS_TABLE, PARAMS_FILE, SCALARS_TABLE, table_commit, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage.aio import gather
 from ..storage.base import StorageBackend, read_objects
+from .errors import DamagedRecord, damaged
 
 # a ``query.run_reader.RunReader``; not imported (``query.run_reader`` builds on this module)
 RunReader = Any
 
 
 commit_path = table_commit
-
-
-class DamagedRecord(ValueError):
-    """A JSON record that is there but does not parse (torn, or written by something else)."""
-
-
-def damaged(backend: StorageBackend, path: str, why: str) -> DamagedRecord:
-    return DamagedRecord(f"{backend.url}/{path} is damaged ({why}); restore it from a copy of "
-                         "the run")
 
 
 def parse_json(data: bytes, backend: StorageBackend, path: str) -> Any:
@@ -69,6 +61,28 @@ def read_json_objects(items: Sequence[tuple[StorageBackend, str]], *,
                 raise
             out.append(e)
     return out
+
+
+def check_commit(commit: Any, backend: StorageBackend, table: str) -> dict[str, Any]:
+    """``commit`` (table ``table``'s parsed commit record, None when absent) as a dict, or a
+    ``DamagedRecord`` raised when it is not one distlog writes."""
+    if commit is None:
+        return {}
+    if not isinstance(commit, dict) or not isinstance(commit.get("lengths", {}), dict):
+        raise damaged(backend, commit_path(table), "not a commit record")
+    return commit
+
+
+def read_commit_record(backend: StorageBackend, table: str) -> dict[str, Any]:
+    """Table ``table``'s commit record (``{}`` before the first commit); ``DamagedRecord``,
+    naming the file and what it makes unreadable, when it is torn or foreign (a bare JSON
+    error would name neither)."""
+    path = commit_path(table)
+    try:
+        data = backend.read_bytes(path)
+    except FileNotFoundError:
+        return {}
+    return check_commit(parse_json(data, backend, path), backend, table)
 
 
 # ---- one table's series ------------------------------------------------------------------
@@ -186,6 +200,13 @@ class RunData:
     damaged: list[str] = field(default_factory=list)
     last: dict[str, dict[str, float]] = field(default_factory=dict)
     full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
+    #: with ``live``, the last row of each histogram key of a run that ``needs_live_step``
+    hist_last: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def last_step(self) -> float | None:
+        """The largest step of the last rows read (series and histograms), or None."""
+        steps = [row["step"] for rows in (self.last, self.hist_last) for row in rows.values()]
+        return max(steps) if steps else None
 
 
 #: the status listings give a run folder whose ``run.json`` is missing or unreadable
@@ -221,7 +242,7 @@ def torn(steps: Sequence[np.ndarray]) -> bool:
 
 def _steps(d: RunData) -> list[np.ndarray]:
     out = [rows[:, cols.index("step")] for cols, rows in d.full.values() if "step" in cols]
-    return out + [np.array([r.get("step", 0.0) for r in d.last.values()])]
+    return out + [np.array([r.get("step", 0.0) for r in (*d.last.values(), *d.hist_last.values())])]
 
 
 def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
@@ -229,7 +250,8 @@ def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
                   live: bool = False, lengths: bool = False) -> list[RunData]:
     """For each run: flattened params (``params``), the last row of ``last_keys``, the whole
     series of ``full_keys`` (``(columns, rows)``, column-major), and with ``live`` the last
-    row of every key of a run that ``needs_live_step``; ``lengths`` reads every run's commit
+    row of every key and histogram key of a run that ``needs_live_step`` (its last step:
+    ``RunData.last_step``); ``lengths`` reads every run's commit
     record (``RunData.lengths``) even when no rows are wanted. Three rounds of concurrent
     reads; a run whose rows came back ``torn`` is read again."""
     what = dict(params=params, last_keys=last_keys, full_keys=full_keys, live=live, lengths=lengths)
@@ -248,40 +270,40 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
     live_runs = [live and needs_live_step(r) for r in runs]
     need_commit = [bool(lengths or last_keys or full_keys or lv) for lv in live_runs]
     items: list[tuple[StorageBackend, str]] = []
-    for run, nc in zip(runs, need_commit):
+    for run, nc, lv in zip(runs, need_commit, live_runs):
         if params:
             items.append((run.storage, PARAMS_FILE))
         if nc:
             items.append((run.storage, commit_path(SCALARS_TABLE)))
+        if lv:  # a running run's last step may be a histogram's
+            items.append((run.storage, commit_path(HISTOGRAMS_TABLE)))
     # one run's torn record must not fail the query of every run: it is kept as damaged
     docs = iter(read_json_objects(items, keep_damaged=True))
     out: list[RunData] = []
     commits: list[dict[str, Any]] = []
-    for run, nc in zip(runs, need_commit):
+    hist_lengths: list[dict[str, int]] = []
+    for run, nc, lv in zip(runs, need_commit, live_runs):
         d = RunData()
         if params:
             p = next(docs)
             if p is not None and not isinstance(p, DamagedRecord):
                 p = deserialize(p)
                 if not isinstance(p, dict):
-                    p = damaged(run.storage, PARAMS_FILE, f"a {type(p).__name__}, not an object")
+                    p = damaged(run.storage, PARAMS_FILE, f"a {type(p).__name__}, not the JSON "
+                                "object of a run's params")
             if isinstance(p, DamagedRecord):
                 d.damaged.append(str(p))
                 p = None
             d.flat_params = flatten(p) if p is not None else {}
-        commit = (next(docs) or {}) if nc else {}
-        if not isinstance(commit, (dict, DamagedRecord)) or (
-                isinstance(commit, dict) and not isinstance(commit.get("lengths", {}), dict)):
-            commit = damaged(run.storage, commit_path(SCALARS_TABLE), "not a commit record")
-        if isinstance(commit, DamagedRecord):
-            d.damaged.append(str(commit))
-            commit = {}
+        commit = _commit_or_damaged(next(docs) if nc else None, run.storage, SCALARS_TABLE, d)
+        hist = _commit_or_damaged(next(docs) if lv else None, run.storage, HISTOGRAMS_TABLE, d)
         d.lengths = dict(commit.get("lengths", {}))
         out.append(d)
         commits.append(commit)
+        hist_lengths.append(dict(hist.get("lengths", {})))
     # which rows of which keys
     wants: list[Want] = []
-    owners: list[tuple[int, str, bool]] = []  # (run index, key, full)
+    owners: list[tuple[int, str, str]] = []  # (run index, key, "full", "last" or "hist")
     for i, (run, d, lv) in enumerate(zip(runs, out, live_runs)):
         full = [k for k in dict.fromkeys(full_keys) if d.lengths.get(k)]
         lasts = sorted(k for k, n in d.lengths.items() if n) if lv else list(last_keys)
@@ -289,25 +311,44 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
         for k in full:
             n = d.lengths[k]
             wants.append(Want(run.storage, SCALARS_TABLE, k, n, 0, n, "F"))
-            owners.append((i, k, True))
+            owners.append((i, k, "full"))
         for k in lasts:
             n = d.lengths[k]
             wants.append(Want(run.storage, SCALARS_TABLE, k, n, n - 1, n))
-            owners.append((i, k, False))
+            owners.append((i, k, "last"))
+        for k, n in sorted(hist_lengths[i].items()):
+            if n:
+                wants.append(Want(run.storage, HISTOGRAMS_TABLE, k, n, n - 1, n))
+                owners.append((i, k, "hist"))
     per_run: dict[int, int] = {}
-    for i, _, _ in owners:
-        per_run[i] = per_run.get(i, 0) + 1
+    for i, _, what in owners:
+        if what != "hist":
+            per_run[i] = per_run.get(i, 0) + 1
     root = {i: use_consolidated(commits[i], c) for i, c in per_run.items()}
-    resolve_metadata(wants, [root[i] for i, _, _ in owners])
-    for (i, k, full), w, rows in zip(owners, wants, read_rows(wants)):
+    resolve_metadata(wants, [what != "hist" and root[i] for i, _, what in owners])
+    for (i, k, what), w, rows in zip(owners, wants, read_rows(wants)):
         d = out[i]
-        if full:
+        if what == "full":
             d.full[k] = (columns_of(w.meta), rows)
             if live_runs[i] or k in last_keys:
                 d.last[k] = last_row(w, rows)
-        else:
+        elif what == "last":
             d.last[k] = last_row(w, rows)
+        else:
+            d.hist_last[k] = last_row(w, rows)
     return out
+
+
+def _commit_or_damaged(doc: Any, backend: StorageBackend, table: str, d: RunData) -> dict[str, Any]:
+    """``doc`` (a commit record as read, None when absent or not read) checked; a damaged one
+    is noted in ``d.damaged`` and read as ``{}``."""
+    if not isinstance(doc, DamagedRecord):
+        try:
+            return check_commit(doc, backend, table)
+        except DamagedRecord as e:
+            doc = e
+    d.damaged.append(str(doc))
+    return {}
 
 
 def is_bool(value: Any) -> bool:

@@ -343,7 +343,7 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     info = run.info
     last = info.last_step
     if last is None and needs_live_step(run):
-        last = live_last_step(run) if data is None else _max_step(data.last)
+        last = live_last_step(run) if data is None else data.last_step()
     status = DAMAGED if data is not None and data.damaged else info.status
     return {
         "experiment": info.experiment, "run_id": info.run_id, "status": status,
@@ -359,14 +359,10 @@ def run_rows(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
     return [run_row(r, d) for r, d in zip(runs, data)]
 
 
-def _max_step(last: dict[str, dict[str, float]]) -> float | None:
-    steps = [row["step"] for row in last.values()]
-    return max(steps) if steps else None
-
-
 def live_last_step(run: RunReader) -> float | None:
-    """The largest committed step of a run still being written (one chunk read per key)."""
-    return _max_step(run.metrics.last())
+    """The largest committed step of a run still being written, of its series or its
+    histograms (one chunk read per key: ``run.metrics.last_step()``)."""
+    return run.metrics.last_step()
 
 
 def param_columns(pkeys: Sequence[str], taken: Sequence[str]) -> dict[str, str]:

@@ -12,7 +12,8 @@ from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend
-from .errors import RunNotFound, listing
+from .batch import parse_json
+from .errors import RunNotFound, damaged, listing
 from .files_reader import FilesReader
 from .logmerge import LogReader
 from .series import MetricsReader
@@ -154,14 +155,16 @@ class RunReader:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The run's params (``{}`` if none were set)."""
+        """The run's params (``{}`` if none were set). ``DamagedRecord`` (a ``ValueError``)
+        naming the file when ``params.json`` is torn or not a run's params."""
         try:
-            params = deserialize(self.storage.read_json(PARAMS_FILE))
+            data = self.storage.read_bytes(PARAMS_FILE)
         except FileNotFoundError:
             return {}
+        params = deserialize(parse_json(data, self.storage, PARAMS_FILE))
         if not isinstance(params, dict):
-            raise ValueError(f"{self.storage.url}/{PARAMS_FILE} holds a {type(params).__name__}, not "
-                             "the JSON object of a run's params (written by something else?)")
+            raise damaged(self.storage, PARAMS_FILE, f"a {type(params).__name__}, not the JSON "
+                          "object of a run's params")
         return params
 
     @property

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table_zarr
+from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table_commit, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
-from ..writers.rowstore import read_commit
-from .batch import (REREADS, Want, columns_of, last_row, read_rows, resolve_metadata, torn,
-                    use_consolidated)
+from .batch import (REREADS, Want, check_commit, columns_of, last_row, read_commit_record,
+                    read_json_objects, read_rows, resolve_metadata, torn, use_consolidated)
 from .errors import KeyNotFound, RankNotFound, did_you_mean, listing
 
 T = TypeVar("T")
@@ -149,7 +148,7 @@ class MetricsReader:
 
     def _commit(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, Any]]:
         st = self._table_storage(rank)
-        return st, read_commit(st, table)
+        return st, read_commit_record(st, table)  # a torn record: DamagedRecord naming it
 
     def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
         st, commit = self._commit(rank, table)
@@ -260,6 +259,28 @@ class MetricsReader:
                  for k in keys if lengths.get(k)]
         resolve_metadata(wants, [use_consolidated(commit, len(wants))] * len(wants))
         return {w.key: last_row(w, rows) for w, rows in zip(wants, read_rows(wants))}
+
+    def last_step(self, rank: int | None = None) -> float | None:
+        """The largest committed step of any series or histogram (rank 0's tables, or rank
+        ``rank``'s own), None before the first commit: both commit records at once, then the
+        last chunk of every key."""
+        steps = _untorn(lambda: self._last_steps(rank), lambda s: [np.array(s, dtype=float)])
+        return max(steps) if steps else None
+
+    def _last_steps(self, rank: int | None) -> list[float]:
+        st = self._table_storage(rank)
+        tables = (SCALARS_TABLE, HISTOGRAMS_TABLE)
+        docs = read_json_objects([(st, table_commit(t)) for t in tables])  # torn: DamagedRecord
+        wants: list[Want] = []
+        roots: list[bool] = []
+        for table, doc in zip(tables, docs):
+            commit = check_commit(doc, st, table)
+            lengths = dict(commit.get("lengths", {}))
+            ws = [Want(st, table, k, n, n - 1, n) for k, n in sorted(lengths.items()) if n]
+            wants += ws
+            roots += [table == SCALARS_TABLE and use_consolidated(commit, len(ws))] * len(ws)
+        resolve_metadata(wants, roots)
+        return [last_row(w, rows)["step"] for w, rows in zip(wants, read_rows(wants))]
 
     def summary(self, keys: Sequence[str] | None = None, rank: int | None = None,
                 stat: str = "value") -> "pd.DataFrame":

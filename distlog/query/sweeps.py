@@ -7,13 +7,15 @@
    seeds of one configuration form one group.
 2. Each run's series (the ``column`` statistic, ``value`` by default) is cut into step bins
    ``[start + i*bin_size, start + (i+1)*bin_size)``, ``start`` being the smallest step of any
-   run, and reduced within each bin by the ``@`` part of the spec: mean (default), min, max,
-   sum, median, first, last or count. Non-finite values are left out.
+   run (``bins=N``: N bins over the steps seen; neither: one bin per distinct step, also of
+   fractional steps, see ``bin_grid``), and reduced within each bin by the ``@`` part of the
+   spec: mean (default), min, max, sum, median, first, last or count. Non-finite values are
+   left out.
 3. Per group and bin, across the runs that have a value there: ``runs`` (how many), mean,
    std (ddof 0), min, max and the requested percentiles (linear interpolation).
 
-The result is one long DataFrame: the group's params, ``step`` (the bin's first step), then
-the band columns. Bins where no run of a group has a finite value are left out.
+The result is one long DataFrame: the group's params (``pd.NA`` where its runs lack one, apart
+from a group that set it to None), ``step`` (the bin's first step), then the band columns. Bins where no run of a group has a finite value are left out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .batch import is_bool, param_key, read_run_data
+from .errors import DamagedRecord
 from .run_reader import RunReader
 from .series import Series, exact_ints
 
@@ -45,11 +48,62 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return key, agg
 
 
+def group_key(p: dict[str, Any], g: str) -> Any:
+    """Where a run with flat params ``p`` meets others over param ``g``: ``param_key`` of its
+    value; a run without ``g`` apart from one that set it to None (``table(varying_only=True)``
+    keeps them apart too: a param added to a sweep later is not the same as ``g=None``)."""
+    return ("missing",) if g not in p else param_key(p[g])
+
+
+def group_label(p: dict[str, Any], g: str) -> Any:
+    """The value of param ``g`` in a group's column: its value, or ``pd.NA`` for a run without
+    it (None is a value a run set)."""
+    if g in p:
+        return p[g]
+    import pandas as pd
+
+    return pd.NA
+
+
 def default_group_by(params: Sequence[dict[str, Any]]) -> list[str]:
-    """Params that vary between runs, except seeds."""
+    """Params that vary between runs, except seeds. A param some runs lack and others set
+    (to None too) varies."""
     keys = sorted({k for p in params for k in p})
-    varying = [k for k in keys if len({param_key(p.get(k)) for p in params}) > 1]
+    varying = [k for k in keys if len({group_key(p, k) for p in params}) > 1]
     return [k for k in varying if "seed" not in k.rsplit(".", 1)[-1].lower()]
+
+
+def _whole(a: np.ndarray | float) -> bool:
+    a = np.asarray(a, dtype=float)
+    return bool(np.all(a == np.trunc(a)))
+
+
+def bin_index(steps: np.ndarray, start: float, bin_size: float) -> np.ndarray:
+    """The bin number of each step on the grid ``start + k * bin_size``. Whole steps on a
+    whole grid divide exactly; otherwise a step within float rounding (1e-9 relative) of a
+    bin's start is in that bin (``0.3`` on a grid of ``0.1`` steps from 0 is bin 3, though
+    ``0.3 / 0.1`` is 2.9999999999999996)."""
+    q = (steps - start) / bin_size
+    if _whole(bin_size) and _whole(start) and _whole(steps):
+        return np.floor(q).astype(np.int64)
+    r = np.round(q)
+    return np.where(np.abs(q - r) <= 1e-9 * np.maximum(1.0, np.abs(r)), r, np.floor(q)).astype(np.int64)
+
+
+def bin_steps(start: float, bin_size: float, index: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
+    """The first step of each bin ``index`` (``start + k * bin_size``, as ``exact_ints``
+    reads it); on a fractional grid, a step of ``steps`` within float rounding of it instead
+    (so one bin per step labels each bin with its step exactly, not ``0.30000000000000004``)."""
+    at = start + np.asarray(index, dtype=float) * bin_size
+    if not (_whole(bin_size) and _whole(start)) and len(at):
+        seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps]))
+        seen = seen[np.isfinite(seen)]
+        if len(seen):
+            j = np.searchsorted(seen, at)
+            below, above = seen[np.clip(j - 1, 0, len(seen) - 1)], seen[np.clip(j, 0, len(seen) - 1)]
+            near = np.where(np.abs(below - at) <= np.abs(above - at), below, above)
+            at = np.where(np.abs(near - at) <= 1e-9 * bin_size, near, at)
+    return exact_ints(at)
 
 
 def bin_run(steps: np.ndarray, values: np.ndarray, start: float, bin_size: float, agg: str) -> "pd.Series":
@@ -57,7 +111,7 @@ def bin_run(steps: np.ndarray, values: np.ndarray, start: float, bin_size: float
     import pandas as pd
 
     ok = np.isfinite(values)
-    idx = np.floor((steps[ok] - start) / bin_size).astype(np.int64)
+    idx = bin_index(steps[ok], start, bin_size)
     grouped = pd.Series(values[ok]).groupby(idx, sort=True)
     return grouped.size().astype(float) if agg == "count" else getattr(grouped, agg)()
 
@@ -83,15 +137,15 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     """Bands of ``spec`` across ``runs``, grouped by params (see the module docstring).
 
     ``bin_size`` (steps per bin) or ``bins`` (how many bins over the steps seen); neither means
-    one bin per step. ``per_run=True`` returns each run's binned values instead of bands.
+    one bin per distinct step (see ``bin_grid``). ``per_run=True`` returns each run's binned values instead of bands.
     """
     import pandas as pd
 
     key, agg = parse_spec(spec)
     series = []
     flat = []
+    left_out = []
     if rank is None:  # every run's params, commit record and series at once
-        left_out = []
         for run, d in zip(runs, read_run_data(runs, params=True, full_keys=[key])):
             if d.damaged:  # its group (or its series) is unknown: never a group of its own
                 left_out.append(f"{run.info.path} ({'; '.join(d.damaged)})")
@@ -100,41 +154,66 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                 s = Series(key, *d.full[key])
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
-        if left_out:
-            warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
-                          RuntimeWarning, stacklevel=2)
     else:
         for run in runs:  # a run without rank's table, or with no rows of key, is left out
-            if not run.metrics.lengths(rank, missing_ok=True).get(key):
+            try:
+                if not run.metrics.lengths(rank, missing_ok=True).get(key):
+                    continue
+                p = run.flat_params
+                s = run.metrics.read(key, rank)
+            except DamagedRecord as e:  # as above: in no group, named in the warning
+                left_out.append(f"{run.info.path} ({e})")
                 continue
-            s = run.metrics.read(key, rank)
             series.append((run, s["step"], s[column]))
-        flat = [r.flat_params for r, _, _ in series]
+            flat.append(p)
+    if left_out:
+        warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
+                      RuntimeWarning, stacklevel=2)
     if not series:
-        known = sorted({k for r in runs for k, n in r.metrics.lengths(rank, missing_ok=True).items() if n})
+        known = sorted({k for r in runs for k, n in _lengths(r, rank).items() if n})
         raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
     lo, bin_size = bin_grid([st for _, st, _ in series], bin_size, bins)
     group_by = list(default_group_by(flat) if group_by is None else group_by)
     if per_run:
+        every = [st for _, st, _ in series]
         frames = []
         for (run, st, v), p in zip(series, flat):
             b = bin_run(st, v, lo, bin_size, agg)
-            df = pd.DataFrame({"step": exact_ints(lo + b.index.to_numpy() * bin_size), "value": b.to_numpy()})
+            df = pd.DataFrame({"step": bin_steps(lo, bin_size, b.index.to_numpy(), every),
+                               "value": b.to_numpy()})
             df.insert(0, "run_id", run.info.run_id)
             for i, g in enumerate(group_by):
-                df.insert(i, g, [p.get(g)] * len(df))
+                df.insert(i, g, [group_label(p, g)] * len(df))
             frames.append(df)
-        return _concat(frames, group_by, [[p.get(g) for g in group_by] for p in flat])
+        return _concat(frames, group_by, [[group_label(p, g) for g in group_by] for p in flat])
     return group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+
+
+def _lengths(run: RunReader, rank: int | None) -> dict[str, int]:
+    """``run``'s committed rows per key (``{}`` when its commit record is damaged)."""
+    try:
+        return run.metrics.lengths(rank, missing_ok=True)
+    except DamagedRecord:
+        return {}
 
 
 def bin_grid(steps: Sequence[np.ndarray], bin_size: float | None, bins: int | None) -> tuple[float, float]:
     """``(first step, steps per bin)`` of the bins over every run's ``steps``: ``bin_size``, or
-    ``bins`` bins over the steps seen, or (neither) one bin per step."""
+    ``bins`` bins over the steps seen, or (neither) one bin per step.
+
+    Whole steps: a bin holds whole steps (``ceil((hi - lo + 1) / bins)`` of them, so ``bins``
+    is at most that many bins). Fractional steps (any step not whole, such as 0.125): each
+    step spans the smallest gap between two distinct steps, ``bins`` cuts the span
+    ``[lo, hi + gap)`` into exactly ``bins`` bins (fewer only where there are fewer distinct
+    steps), and neither means one bin per distinct step."""
     lo = min(float(st.min()) for st in steps if len(st))
     hi = max(float(st.max()) for st in steps if len(st))
-    if bin_size is None:
+    if bin_size is None and all(_whole(st) for st in steps):  # whole steps: a bin is whole steps
         bin_size = 1.0 if bins is None else max(1.0, math.ceil((hi - lo + 1) / bins))
+    elif bin_size is None:  # fractional steps: a step spans the smallest gap between two
+        seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps]))
+        gap = float(np.diff(seen).min()) if len(seen) > 1 else 1.0
+        bin_size = gap if bins is None else max(gap, (hi - lo + gap) / bins)
     if bin_size <= 0:
         raise ValueError(f"bin_size must be positive, got {bin_size}")
     return lo, bin_size
@@ -151,19 +230,21 @@ def group_bands(series: Sequence[tuple[np.ndarray, np.ndarray]], flat: Sequence[
     binned = [bin_run(st, v, lo, bin_size, agg) for st, v in series]
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(flat):
-        groups.setdefault(tuple(param_key(p.get(g)) for g in group_by), []).append(i)
+        groups.setdefault(tuple(group_key(p, g) for g in group_by), []).append(i)
     frames = []
     for members in groups.values():
         table = pd.concat([binned[i] for i in members], axis=1, sort=True)
         st = bands(table.to_numpy(dtype=float), percentiles)
         keep = st["runs"] > 0
-        df = pd.DataFrame({"step": exact_ints(lo + table.index.to_numpy()[keep] * bin_size),
+        df = pd.DataFrame({"step": bin_steps(lo, bin_size, table.index.to_numpy()[keep],
+                                             [st for st, _ in series]),
                            **{k: v[keep] for k, v in st.items()}})
         df["runs"] = df["runs"].astype(np.int64)
         for i, g in enumerate(group_by):
-            df.insert(i, g, [flat[members[0]].get(g)] * len(df))
+            df.insert(i, g, [group_label(flat[members[0]], g)] * len(df))
         frames.append(df)
-    out = _concat(frames, group_by, [[flat[m[0]].get(g) for g in group_by] for m in groups.values()])
+    out = _concat(frames, group_by, [[group_label(flat[m[0]], g) for g in group_by]
+                                     for m in groups.values()])
     if group_by:
         try:
             out = out.sort_values([*group_by, "step"], kind="stable", ignore_index=True)

@@ -135,13 +135,16 @@ export async function comparePage(view, params) {
     }
   }
 
+  // a group of runs without the param is not the group that set it to null
+  const groupValue = (g) => ((g.missing || []).includes(opts.group) ? "(not set)" : value(g.group[opts.group]));
+
   async function grouped(key, box, my) {
     const res = await fetchBands(key, box);
     if (my !== gen) return null; // (its groups must not reach the chips either)
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
-      const slot = groupSlot(value(g.group[opts.group]));
-      const label = `${opts.group}=${value(g.group[opts.group])} (${Math.max(...g.runs)} runs)`;
+      const slot = groupSlot(groupValue(g));
+      const label = `${opts.group}=${groupValue(g)} (${Math.max(...g.runs)} runs)`;
       const c = color(slot.i);
       series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
@@ -156,7 +159,7 @@ export async function comparePage(view, params) {
   legend.after(groupLegend);
   function showGroups(groups) { // every group any chart has shown, each in its page-wide colour
     for (const g of groups) {
-      const slot = groupSlot(value(g.group[opts.group]));
+      const slot = groupSlot(groupValue(g));
       slot.runs = Math.max(slot.runs, ...g.runs);
       slot.shown = true;
     }
