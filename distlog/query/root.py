@@ -97,25 +97,35 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             listings: Iterable = ([names] if depth == 0 else
                                   pool.map(storage.list_dir, level) if pool and len(level) > 1
                                   else map(storage.list_dir, level))
-            candidates = []
+            candidates, parent = [], []
+            suspects = set()  # folders holding a name only a run folder holds, but no run.json
             for d, below in zip(level, listings):
-                if d and _RUN_MARKERS.intersection(below):  # a run folder without run.json
-                    found.append((d, damaged_meta(d, f"{RUN_FILE} is missing")))
-                    continue
+                if d and _RUN_MARKERS.intersection(below):
+                    suspects.add(d)
                 for n in below:
                     path = f"{d}/{n}" if d else n
                     if not n.startswith("."):
                         candidates.append(path)
+                        parent.append(d)
                     elif skipped is not None and path != STORE_DIR:
                         skipped.append(path)
             if not candidates:
                 break
             probes = read_objects([(storage, f"{p}/{RUN_FILE}") for p in candidates])
-            level = []
+            metas = []
             for path, data in zip(candidates, probes):
                 meta = _meta_of(data)
                 if meta is None and data is not None:  # there, but torn or not an object
                     meta = damaged_meta(path, _why_not_meta(data))
+                metas.append(meta)
+            # a suspect with no run below it is a run folder whose run.json is missing (one
+            # holding runs is an experiment whose run is named like such a file: params.json)
+            suspects -= {d for d, meta in zip(parent, metas) if meta is not None}
+            found.extend((d, damaged_meta(d, f"{RUN_FILE} is missing")) for d in sorted(suspects))
+            level = []
+            for path, d, meta in zip(candidates, parent, metas):
+                if d in suspects:
+                    continue  # inside a damaged run: no run below it
                 if meta is None:
                     level.append(path)
                 else:
