@@ -584,7 +584,7 @@ class MetricsLogger:
         Same semantics as ``collect(name=x)`` at the current step; values other than Python
         floats and ints take the checked path (tensors stay on their device).
         """
-        key = self._prefix + name
+        key = self._prefix + _metric_name("collector", name)
         i = self._ids.get(key)
         if i is None:
             i = self._core.register(key)
@@ -1034,13 +1034,26 @@ class MetricsLogger:
     # ---- statistics (design document) ----------------------------------------------------
     def get_stats(self, name: str, window: int | None = None) -> Stats:
         """Mean, var, std, min, max and count over the last ``window`` points of ``name``."""
-        return self._synced_cache().stats(self._prefix + name, window)
+        key = self._prefix + _metric_name("get_stats", name)
+        return self._synced_cache().stats(key, window)
 
     def get_percentile(self, name: str, p: float, window: int | None = None) -> float:
-        return self._synced_cache().percentile(self._prefix + name, p, window)
+        """The ``p``-th percentile (0 to 100; 50: the median) of the last ``window`` points."""
+        key = self._prefix + _metric_name("get_percentile", name)
+        if isinstance(p, bool) or not isinstance(p, Real):
+            raise TypeError(f"get_percentile({name!r}, p={p!r:.40}): p must be a number from 0 to "
+                            f"100, got {type(p).__name__}; e.g. p=50 (the median) or p=95")
+        if not 0 <= p <= 100:  # (NaN too)
+            raise ValueError(f"get_percentile({name!r}, p={p!r}): p must be a number from 0 to 100 "
+                             "(50: the median); e.g. p=95 for the 95th percentile")
+        return self._synced_cache().percentile(key, float(p), window)
 
     def get_summary(self, name: str, frequency: int = 100) -> list[dict[str, float]]:
-        return self._synced_cache().summary(self._prefix + name, frequency)
+        key = self._prefix + _metric_name("get_summary", name)
+        if isinstance(frequency, bool) or not isinstance(frequency, (int, np.integer)):
+            raise TypeError(f"get_summary({name!r}, frequency={frequency!r:.40}): frequency must be "
+                            f"an int, got {type(frequency).__name__}; e.g. frequency=100")
+        return self._synced_cache().summary(key, int(frequency))
 
     def _synced_cache(self) -> ScalarCache:
         """The cache, once the writer has handed it every value log()ged so far."""
@@ -1141,6 +1154,15 @@ def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
             "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
             "same number of times, with the same step= if any, before close(); a flush only on "
             "rank 0 or a flush one rank skips pairs windows that do not belong together")
+
+
+def _metric_name(method: str, name: Any) -> str:
+    """``name`` given to ``metrics.<method>()`` if it is a str (checked as a key later), else a
+    ``TypeError`` naming the call (an int was "can only concatenate str (not "int") to str")."""
+    if isinstance(name, str):
+        return name
+    raise TypeError(f"metrics.{method}({name!r:.40}): the metric name must be a str, got "
+                    f"{type(name).__name__}; e.g. metrics.{method}('loss')")
 
 
 def _ended(run_id: str, prefix: str) -> RunStateError:

@@ -253,3 +253,46 @@ def test_media_rates_that_are_no_rate_are_refused(tmp_path, call, words):
         f.save_audio("a.wav", np.zeros(8), sample_rate=16000.0)
         assert f.load("a.wav")[1] == 16000
         assert sorted(r.name for r in f.list()) == ["a.wav", "v.gif"]
+
+
+# ---- metric names and statistics queries ----------------------------------------------------
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m: m.collector(5), TypeError, "metrics.collector(5): the metric name must be a str, got int"),
+    (lambda m: m.collector(None), TypeError, "metrics.collector(None): the metric name must be a str, got NoneType"),
+    (lambda m: m.get_stats(5), TypeError, "metrics.get_stats(5): the metric name must be a str, got int"),
+    (lambda m: m.get_summary(5), TypeError, "metrics.get_summary(5): the metric name must be a str"),
+    (lambda m: m.get_percentile(5, 50), TypeError, "metrics.get_percentile(5): the metric name must be a str"),
+    (lambda m: m.get_percentile("loss", "50"), TypeError,
+     "get_percentile('loss', p='50'): p must be a number from 0 to 100, got str; e.g. p=50"),
+    (lambda m: m.get_percentile("loss", None), TypeError, "p must be a number from 0 to 100, got NoneType"),
+    (lambda m: m.get_percentile("loss", True), TypeError, "p must be a number from 0 to 100, got bool"),
+    (lambda m: m.get_percentile("loss", 150), ValueError,
+     "get_percentile('loss', p=150): p must be a number from 0 to 100 (50: the median)"),
+    (lambda m: m.get_percentile("loss", float("nan")), ValueError, "p must be a number from 0 to 100"),
+    (lambda m: m.get_percentile("loss", 0.5), None, None),  # a fraction is a valid percentile
+    (lambda m: m.get_summary("loss", "100"), TypeError,
+     "get_summary('loss', frequency='100'): frequency must be an int, got str; e.g. frequency=100"),
+])
+def test_metric_queries_refuse_a_name_or_percentile_of_the_wrong_type(tmp_path, call, error, words):
+    # before: "can only concatenate str (not "int") to str", "'<=' not supported between
+    # instances of 'int' and 'str'", "'>' not supported ...", "percentile must be within 0..100"
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        for step in range(5):
+            exp.metrics.log(step=step, loss=float(step))
+        if error is None:
+            assert call(exp.metrics) == pytest.approx(0.02)
+        else:
+            with pytest.raises(error) as e:
+                call(exp.metrics)
+            assert words in str(e.value)
+        # the next valid calls work, and nothing logged is lost
+        assert exp.metrics.get_stats("loss").count == 5
+        assert exp.metrics.get_percentile("loss", 50) == 2.0
+        add = exp.metrics.collector("acc")
+        add(0.5, 5)
+        exp.metrics.flush()
+        url = exp.run_url
+    assert _logged_rows(url) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert _logged_rows(url, "acc") == [0.5]
