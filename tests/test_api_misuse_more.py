@@ -296,3 +296,40 @@ def test_metric_queries_refuse_a_name_or_percentile_of_the_wrong_type(tmp_path, 
         url = exp.run_url
     assert _logged_rows(url) == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert _logged_rows(url, "acc") == [0.5]
+
+
+# ---- files: a version or rank that is no int --------------------------------------------------
+
+@pytest.mark.parametrize("kw, error, words", [
+    ({"version": "1"}, TypeError, "('a.json', version='1'): version must be an int (1, 2, ...; "
+                                  "-1 the newest, -2 the one before), got str; e.g. version=1"),
+    ({"version": 1.0}, TypeError, "version must be an int (1, 2, ...; -1 the newest, -2 the one before), got float"),
+    ({"version": True}, TypeError, "version must be an int"),
+    ({"rank": "0"}, TypeError, "('a.json', rank='0'): rank must be an int (the rank that saved "
+                               "the file, 0 or more), got str; e.g. rank=0"),
+    ({"rank": 0.0}, TypeError, "rank must be an int"),
+    ({"rank": -1}, ValueError, "rank=-1): rank must be an int (the rank that saved the file, 0 or more)"),
+])
+def test_files_refuse_a_version_or_rank_that_is_no_int(tmp_path, kw, error, words):
+    # before: version="1" raised "'<' not supported between instances of 'str' and 'int'",
+    # rank="0" said "no file 'a.json' from rank 0" (rank 0 had saved it), version=True
+    # loaded version 1 and rank=0.0 rank 0's
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        f = exp.files
+        f.save({"a": 1}, "a.json")
+        f.save({"a": 2}, "a.json")
+        for call in (f.load, f.info, f.read_bytes):
+            with pytest.raises(error) as e:
+                call("a.json", **kw)
+            assert words in str(e.value)
+        assert f.load("a.json", version=1, rank=0) == {"a": 1}  # the next valid calls work
+        assert f.load("a.json", version=np.int64(-1)) == {"a": 2}
+        url = exp.run_url
+    files = distlog.open_run(url).files
+    for call in (files.load, files.find, files.read_bytes):
+        with pytest.raises(error) as e:
+            call("a.json", **kw)
+        assert words in str(e.value)
+    assert files.load("a.json", version=1, rank=0) == {"a": 1}
+    assert files.find("a.json").version == 2

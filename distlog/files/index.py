@@ -4,8 +4,9 @@ the namespaced views of one run's artifact logger share (``_Shared``)."""
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..cas import ContentStore
 from ..errors import RunStateError
@@ -85,6 +86,31 @@ class _Index:
         if v is None:
             raise FileNotFoundError(f"file {path!r} has no version {version}; versions: {versions}")
         return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
+
+
+def check_version_rank(call: str, name: Any, version: Any, rank: Any) -> tuple[int | None, int | None]:
+    """``version`` and ``rank`` of a read (``files.load``, ``run.files.find`` ...) as ints, else
+    a ``TypeError`` (``ValueError``: a negative rank) naming the call: a str version raised
+    "'<' not supported between instances of 'str' and 'int'", a str rank found no file of
+    that rank, ``True`` read version 1."""
+    def as_int(what: str, value: Any, expected: str, example: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            n = None if isinstance(value, bool) else operator.index(value)
+        except TypeError:
+            n = None
+        if n is None:
+            raise TypeError(f"{call}({name!r}, {what}={value!r:.40}): {what} must be an int "
+                            f"({expected}), got {type(value).__name__}; e.g. {what}={example}")
+        return n
+
+    version = as_int("version", version, "1, 2, ...; -1 the newest, -2 the one before", "1")
+    rank = as_int("rank", rank, "the rank that saved the file, 0 or more", "0")
+    if rank is not None and rank < 0:
+        raise ValueError(f"{call}({name!r}, rank={rank!r}): rank must be an int (the rank that saved "
+                         "the file, 0 or more); leave it out for the lowest rank's file")
+    return version, rank
 
 
 def pick_version(versions: list[int], version: int | None) -> int | None:

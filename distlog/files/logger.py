@@ -17,7 +17,7 @@ from .. import media
 from ..steps import exact_step
 from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
-from .index import _Shared
+from .index import _Shared, check_version_rank
 from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
                     decode, kind_of, media_type_of, text_of)
 from ..writers.manifest import FileRecord
@@ -266,7 +266,9 @@ class ArtifactLogger:
         return rec
 
     # ---- reading -----------------------------------------------------------------------
-    def _resolve(self, name: str, version: int | None, rank: int | None) -> FileRecord:
+    def _resolve(self, name: str, version: int | None, rank: int | None,
+                 call: str = "files.load") -> FileRecord:
+        version, rank = check_version_rank(call, name, version, rank)
         path = self._path(name)
         with self._shared.lock:
             self._shared.index.refresh()
@@ -274,7 +276,7 @@ class ArtifactLogger:
 
     def info(self, name: str, version: int | None = None, rank: int | None = None) -> FileRecord:
         """The record ``load`` would read (``version``: 1, 2, ... or -1 for the latest)."""
-        return self._resolve(name, version, rank)
+        return self._resolve(name, version, rank, "files.info")
 
     def exists(self, name: str) -> bool:
         try:
@@ -285,10 +287,10 @@ class ArtifactLogger:
 
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming, seekable binary file of a saved file (latest version by default)."""
-        return self._shared.cas.open_record(self._resolve(name, version, rank))
+        return self._shared.cas.open_record(self._resolve(name, version, rank, "files.open"))
 
     def read_bytes(self, name: str, version: int | None = None, rank: int | None = None) -> bytes:
-        with self.open(name, version, rank) as f:
+        with self._shared.cas.open_record(self._resolve(name, version, rank, "files.read_bytes")) as f:
             return f.read()
 
     def load(self, filename: str, version: int | None = None, rank: int | None = None,
@@ -305,14 +307,14 @@ class ArtifactLogger:
 
     def load_pkl(self, filename: str, version: int | None = None, rank: int | None = None) -> Any:
         """Unpickle a saved file. This runs code from the store: load only what you trust."""
-        with self._shared.cas.open_record(self._resolve(filename, version, rank)) as f:
+        with self._shared.cas.open_record(self._resolve(filename, version, rank, "files.load_pkl")) as f:
             return pickle.load(f)
 
     def load_torch(self, filename: str, version: int | None = None, rank: int | None = None, *,
                    map_location: Any = None, weights_only: bool = True, **kw: Any) -> Any:
         """``torch.load`` of a saved file, streamed; ``weights_only=True`` unless you opt out
         (``weights_only=False`` unpickles arbitrary objects, i.e. runs code from the store)."""
-        rec = self._resolve(filename, version, rank)
+        rec = self._resolve(filename, version, rank, "files.load_torch")
         return self._torch_load(rec, map_location=map_location, weights_only=weights_only, **kw)
 
     def _torch_load(self, rec: FileRecord, **kw: Any) -> Any:
@@ -321,7 +323,7 @@ class ArtifactLogger:
     def download(self, name: str, local_path: str | os.PathLike[str], version: int | None = None,
                  rank: int | None = None) -> FileRecord:
         """Copy a saved file to ``local_path`` (streamed)."""
-        rec = self._resolve(name, version, rank)
+        rec = self._resolve(name, version, rank, "files.download")
         with self._shared.cas.open_record(rec) as src, open(local_path, "wb") as dst:
             _copy(src, dst)
         return rec

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..cas import ContentStore
-from ..files.index import pick_version
+from ..files.index import check_version_rank, pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import KeyNotFound, listing
@@ -53,10 +53,12 @@ class FilesReader:
     def paths(self) -> list[str]:
         return sorted({r.path for r in self.records()})
 
-    def find(self, name: str, version: int | None = None, rank: int | None = None) -> FileRecord:
+    def find(self, name: str, version: int | None = None, rank: int | None = None, *,
+             _call: str = "run.files.find") -> FileRecord:
         """The record of ``name`` (its newest version unless ``version`` is given: 1, 2, ...,
         or -1 for the newest, -2 for the one before, as ``exp.files``). Files saved under one
         name by several ranks: the lowest rank's, or ``rank``'s (its versions only) when given."""
+        version, rank = check_version_rank(_call, name, version, rank)
         recs = self.records()
         paths = {r.path for r in recs}
         if name not in paths:
@@ -75,10 +77,10 @@ class FilesReader:
 
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming binary reader of the file's bytes (``version``, ``rank``: as ``find``)."""
-        return ContentStore(self._root()).open_record(self.find(name, version, rank))
+        return ContentStore(self._root()).open_record(self.find(name, version, rank, _call="run.files.open"))
 
     def read_bytes(self, name: str, version: int | None = None, rank: int | None = None) -> bytes:
-        return ContentStore(self._root()).read_record(self.find(name, version, rank))
+        return ContentStore(self._root()).read_record(self.find(name, version, rank, _call="run.files.read_bytes"))
 
     def load(self, name: str, version: int | None = None, rank: int | None = None, **kw: Any) -> Any:
         """The file decoded as ``exp.files.load`` decodes it — by its extension, else by its
@@ -89,7 +91,7 @@ class FilesReader:
         ``rank``: as ``find`` (a name several ranks saved: the lowest rank's by default)."""
         from ..files.kinds import decode, kind_of
 
-        rec = self.find(name, version, rank)
+        rec = self.find(name, version, rank, _call="run.files.load")
         store = ContentStore(self._root())
         if kind_of(rec.name, rec.media_type) == "pickle":
             return store.read_record(rec)
