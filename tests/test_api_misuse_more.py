@@ -333,3 +333,35 @@ def test_files_refuse_a_version_or_rank_that_is_no_int(tmp_path, kw, error, word
         assert words in str(e.value)
     assert files.load("a.json", version=1, rank=0) == {"a": 1}
     assert files.find("a.json").version == 2
+
+
+# ---- savefig of something that is no figure ---------------------------------------------------
+
+@pytest.mark.parametrize("call, words", [
+    (lambda f, fig: f.savefig(5, "p.png"),
+     "files.savefig(5, 'p.png'): expected a matplotlib figure (plt.figure(), plt.gcf(), fig of "
+     "plt.subplots()), got int; e.g. files.savefig(fig, 'plot.png')"),
+    (lambda f, fig: f.savefig(None, "p.png"), "expected a matplotlib figure"),
+    (lambda f, fig: f.savefig(np.zeros((4, 4)), "p.png"),
+     "got ndarray; e.g. files.savefig(fig, 'plot.png') (an image array: files.save_image('p.png', array))"),
+    (lambda f, fig: f.savefig(5), "files.savefig(5): expected a matplotlib figure"),
+    (lambda f, fig: f.savefig("p.png", fig), "the figure comes first: files.savefig(fig, 'p.png')"),
+])
+def test_savefig_refuses_what_is_no_matplotlib_figure(tmp_path, call, words):
+    # before: "'int' object has no attribute 'savefig'" (AttributeError), or with the arguments
+    # swapped "file name must be a str, got Figure"
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        f = exp.files
+        with pytest.raises(TypeError) as e:
+            call(f, fig)
+        assert words in str(e.value)
+        assert f.list() == []  # nothing stored
+        f.savefig(fig, "p.png")  # the next valid call works
+        assert f.load("p.png").ndim == 3
+        assert [r.name for r in f.list()] == ["p.png"]

@@ -185,9 +185,10 @@ class ArtifactLogger:
         data = media.wav_bytes(samples, sample_rate, f"audio {name!r}")
         return self._save_bytes(data, name, "audio/wav", step)
 
-    def savefig(self, fig: Any, filename: str, *, step: int | None = None, close: bool = True,
-                **savefig_kw: Any) -> FileRecord:
+    def savefig(self, fig: Any, filename: str | None = None, *, step: int | None = None,
+                close: bool = True, **savefig_kw: Any) -> FileRecord:
         """A matplotlib figure in the format of ``filename``'s extension; closed afterwards."""
+        _check_figure(fig, filename)
         self._path(filename)
         ext = _ext(filename)
         if not ext:
@@ -363,6 +364,26 @@ class ArtifactLogger:
             recs = [r for p, rs in self._shared.index.by_path.items()
                     if (p == path if path else p.startswith(prefix)) for r in rs]
         return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
+
+
+def _check_figure(fig: Any, filename: Any) -> None:
+    """A ``TypeError`` naming the call unless ``fig`` is a matplotlib figure and a file name
+    came (a non-figure raised "'int' object has no attribute 'savefig'")."""
+    shown = f"files.savefig({fig!r:.40}{'' if filename is None else f', {filename!r:.60}'})"
+    if media.is_figure(fig):
+        if filename is None:
+            raise TypeError(f"files.savefig(fig): a file name is missing; its extension names the "
+                            "format, e.g. files.savefig(fig, 'plot.png')")
+        return
+    if isinstance(fig, str) and media.is_figure(filename):
+        raise TypeError(f"files.savefig({fig!r}, <figure>): the figure comes first: "
+                        f"files.savefig(fig, {fig!r})")
+    array = hasattr(fig, "shape") or hasattr(fig, "__array__")
+    name = filename if isinstance(filename, str) else "plot.png"
+    hint = f" (an image array: files.save_image({name!r}, array))" if array else ""
+    raise TypeError(f"{shown}: expected a matplotlib figure (plt.figure(), plt.gcf(), fig of "
+                    f"plt.subplots()), got {type(fig).__name__}; e.g. files.savefig(fig, "
+                    f"'plot.png'){hint}")
 
 
 def _record_step(step: Any) -> int | float | None:
