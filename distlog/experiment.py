@@ -96,12 +96,26 @@ class Experiment:
     # ---- scopes --------------------------------------------------------------------------
     @property
     def experiment_name(self) -> str:
+        """The open run's experiment; with no run open, the one a run started now joins."""
+        run = self._run
+        if run is not None:
+            return run.experiment
         return self._experiments[-1] if self._experiments else DEFAULT_EXPERIMENT
 
     @contextlib.contextmanager
     def experiment(self, name: str) -> Iterator["Experiment"]:
-        """Runs started inside belong to experiment ``name`` (names nest with ``/``)."""
+        """Runs started inside belong to experiment ``name`` (names nest with ``/``).
+
+        Entered while a run is open it raises ``RunStateError``: a run's experiment cannot
+        change (the scope was ignored: every value still went to the open run)."""
         check_name(name, "experiment name", allow_slash=True)
+        run = self._run
+        if run is not None:
+            raise RunStateError(
+                f"exp.experiment({name!r}): run {run.run_id!r} of experiment {run.experiment!r} is "
+                "open, and a run's experiment cannot change, so nothing inside would go to "
+                f"{name!r}; close the run first (leave its `with exp.run(...)` block or call "
+                f"exp.close()), or enter `with exp.experiment({name!r}):` before starting the run")
         self._experiments.append(name)
         try:
             yield self

@@ -365,3 +365,47 @@ def test_savefig_refuses_what_is_no_matplotlib_figure(tmp_path, call, words):
         f.savefig(fig, "p.png")  # the next valid call works
         assert f.load("p.png").ndim == 3
         assert [r.name for r in f.list()] == ["p.png"]
+
+
+# ---- an experiment scope inside an open run ---------------------------------------------------
+
+def test_an_experiment_scope_inside_an_open_run_is_refused(tmp_path):
+    # before: `with exp.experiment("inner")` inside the run was taken silently: experiment_name
+    # said 'inner' while every value still went to outer/r
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.experiment("outer"):
+        with exp.run("r"):
+            exp.metrics.log(step=0, loss=0.0)
+            with pytest.raises(distlog.errors.RunStateError) as e:
+                with exp.experiment("inner"):
+                    exp.metrics.log(step=1, loss=99.0)
+            assert ("exp.experiment('inner'): run 'r' of experiment 'outer' is open, and a run's "
+                    "experiment cannot change") in str(e.value)
+            assert "close the run first" in str(e.value)
+            assert exp.experiment_name == "outer"
+            exp.metrics.log(step=1, loss=1.0)  # the run goes on
+            url = exp.run_url
+        with exp.experiment("inner"):  # with the run closed, the scope works
+            with exp.run("r2"):
+                assert exp.experiment_name == "inner"
+                exp.metrics.log(step=0, loss=5.0)
+                url2 = exp.run_url
+    assert url.endswith("/outer/r") and url2.endswith("/inner/r2")
+    assert _logged_rows(url) == [0.0, 1.0]
+    assert _logged_rows(url2) == [5.0]
+    assert not (tmp_path / "inner" / "r").exists()
+
+
+def test_experiment_name_is_the_open_runs_experiment(tmp_path):
+    # before: a run started inside `with exp.experiment("a")` and still open after the block
+    # (start_run, or a run started on first use) was reported as experiment 'default'
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.experiment("a"):
+        exp.start_run("r")
+    assert exp.experiment_name == "a"
+    assert "experiment='a'" in repr(exp)
+    exp.metrics.log(step=0, loss=1.0)
+    url = exp.run_url
+    exp.close()
+    assert exp.experiment_name == "default"
+    assert url.endswith("/a/r") and _logged_rows(url) == [1.0]
