@@ -82,6 +82,12 @@ class Experiment:
             if near:
                 raise TypeError(f"get_logger() got {k}={options[k]!r}, which is no run setting: did "
                                 f"you mean {near[0]}=? (other options go to the storage backend)")
+        if isinstance(root, str) and root.strip() in ("", "file://"):
+            raise ValueError(
+                f"get_logger({root!r}): the root is empty (an unset environment variable?), which "
+                "would write the runs into the current directory; pass a folder or URL, e.g. "
+                "get_logger('./runs') (what get_logger() with no root uses), or get_logger('.') "
+                "for the current directory on purpose")
         self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None

@@ -409,3 +409,22 @@ def test_experiment_name_is_the_open_runs_experiment(tmp_path):
     exp.close()
     assert exp.experiment_name == "default"
     assert url.endswith("/a/r") and _logged_rows(url) == [1.0]
+
+
+# ---- an empty root ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("root", ["", "   ", "file://"])
+def test_an_empty_root_is_refused_naming_the_fix(tmp_path, monkeypatch, root):
+    # before: get_logger("") (an unset environment variable) wrote its runs into the current
+    # directory
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as e:
+        distlog.get_logger(root)
+    assert f"get_logger({root!r}): the root is empty" in str(e.value)
+    assert "get_logger('./runs')" in str(e.value) and "get_logger('.')" in str(e.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    exp = distlog.get_logger(".", heartbeat_interval=0)  # the current directory, on purpose
+    with exp.run("r"):
+        exp.metrics.log(step=0, loss=1.0)
+        url = exp.run_url
+    assert (tmp_path / "default" / "r").is_dir() and _logged_rows(url) == [1.0]
