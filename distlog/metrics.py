@@ -97,6 +97,11 @@ def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
     if isinstance(v, (np.integer, np.floating, np.bool_)):
         return float(v)
     if t.__module__.startswith("torch") and hasattr(v, "dim"):
+        if v.is_meta:  # (kept until the flush, it failed that flush, every later one and close)
+            raise TypeError(
+                f"metric {key!r} got a Tensor on the meta device, which holds no value (a model "
+                "built on device='meta' whose weights were never loaded or materialized); "
+                "collect the real value: a tensor on the CPU or an accelerator, or a number")
         if v.dim() != 0:
             raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
         if v.is_complex():
@@ -1185,6 +1190,10 @@ def _histogram_values(name: str, values: Any) -> np.ndarray:
     histogram for values that are no real numbers (None and strings were an empty histogram or
     numpy's "could not convert string to float", complex ones lost their imaginary part)."""
     if hasattr(values, "detach"):  # a torch tensor: bfloat16 and half as float32 (exact)
+        if getattr(values, "is_meta", False):
+            raise TypeError(f"log_histogram({name!r}): values are a tensor on the meta device, which "
+                            "holds no values (a model built on device='meta' whose weights were "
+                            "never loaded); log the real weights (on the CPU or an accelerator)")
         values = values.detach().cpu()
         if values.is_floating_point():
             values = values.float()

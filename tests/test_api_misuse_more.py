@@ -428,3 +428,72 @@ def test_an_empty_root_is_refused_naming_the_fix(tmp_path, monkeypatch, root):
         exp.metrics.log(step=0, loss=1.0)
         url = exp.run_url
     assert (tmp_path / "default" / "r").is_dir() and _logged_rows(url) == [1.0]
+
+
+# ---- a meta tensor (no value) ---------------------------------------------------------------------
+
+META_WORDS = "metric 'loss' got a Tensor on the meta device, which holds no value"
+
+
+def test_a_meta_tensor_is_refused_at_the_call_and_nothing_is_lost(tmp_path):
+    # before: collect() kept it (not on the CPU: read at the flush), then every later flush and
+    # the close failed with "Cannot copy out of meta tensor; no data!", losing the rows; log()
+    # raised "Tensor.item() cannot be called on meta tensors", log_histogram torch's error
+    import torch
+
+    meta = torch.empty((), device="meta")
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.collect(step=0, loss=0.0)
+        exp.metrics.flush()
+        for call in (lambda: exp.metrics.collect(step=1, loss=meta),
+                     lambda: exp.metrics.collector("loss")(meta, 1),
+                     lambda: exp.metrics.log(step=1, loss=meta)):
+            with pytest.raises(TypeError) as e:
+                call()
+            assert META_WORDS in str(e.value)
+        with pytest.raises(TypeError, match="log_histogram\\('w'\\): values are a tensor on the meta device"):
+            exp.metrics.log_histogram("w", torch.empty(3, device="meta"), step=1)
+        exp.metrics.collect(step=1, loss=1.0)  # the next flushes and the close work
+        exp.metrics.flush()
+        exp.metrics.collect(step=2, loss=2.0)
+        url = exp.run_url
+    run = distlog.open_run(url)
+    assert run.info.status == "completed"
+    assert _logged_rows(url) == [0.0, 1.0, 2.0]
+
+
+def _meta_on_rank_1(rank, world, root):
+    import torch
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=60)
+    raised = None
+    with exp.run("r"):
+        exp.metrics.collect(step=0, loss=float(rank))
+        exp.metrics.flush()
+        exp.metrics.collect(step=1, loss=torch.empty((), device="meta") if rank == 1 else 10.0)
+        try:
+            exp.metrics.flush()
+        except TypeError as e:
+            raised = str(e)
+        exp.metrics.collect(step=2, loss=float(rank) + 2)
+        exp.metrics.flush()
+        exp.metrics.collect(step=3, loss=float(rank) + 3)  # taken by the closing flush
+    return raised
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_a_meta_tensor_on_one_rank_is_refused_at_the_next_flush_on_every_rank(tmp_path):
+    # before: rank 1 failed its flush and every later one (and its close) with "Cannot copy out
+    # of meta tensor; no data!" before the collective, so rank 0 waited for it
+    from support.ranks import run_ranks
+
+    root = str(tmp_path / "root")
+    res = run_ranks(_meta_on_rank_1, 2, tmp_path, root, timeout=150)
+    assert res[0] == res[1] and res[0] is not None
+    assert "rank 1: " + META_WORDS in res[0]
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.info.status == "completed"
+    # every valid value is kept: rank 0's value at step 1, then both ranks' at steps 2 and 3
+    assert _logged_rows(f"{root}/default/r") == [0.5, 10.0, 2.5, 3.5]
