@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import operator
 import sys
 import time
 import traceback
@@ -122,6 +123,8 @@ class TextLogger:
 
     def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None) -> list[LogRecord]:
         """The last ``limit`` records at ``level`` or above, from one rank or (None) every rank."""
+        limit = _count_or_none("limit", limit, "every record")
+        rank = _count_or_none("rank", rank, "every rank")
         storage = self._ctx.storage
         self._sink.flush()
         floor = level_number(level)
@@ -136,7 +139,25 @@ class TextLogger:
                 continue
             streams.append([r for r in iter_records(text) if r.levelno >= floor])
         out = list(merge_records(streams))
-        return out if limit is None else out[-limit:]
+        return out if limit is None else out[len(out) - min(limit, len(out)):]
+
+
+def _count_or_none(what: str, value: Any, none: str) -> int | None:
+    """``get_logs``' ``limit`` or ``rank`` as an int, else a ``TypeError`` (``ValueError``: a
+    negative one) naming it: limit="5" raised "bad operand type for unary -", limit=0 gave
+    every record, limit=-1 all but the first, rank="0" no record at all."""
+    if value is None:
+        return None
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None:
+        raise TypeError(f"get_logs({what}={value!r:.40}): {what} must be an int (0 or more) or None "
+                        f"({none}), got {type(value).__name__}; e.g. {what}={50 if what == 'limit' else 0}")
+    if n < 0:
+        raise ValueError(f"get_logs({what}={value!r}): {what} must be an int (0 or more) or None ({none})")
+    return n
 
 
 class _Bridge(logging.Handler):

@@ -497,3 +497,26 @@ def test_a_meta_tensor_on_one_rank_is_refused_at_the_next_flush_on_every_rank(tm
     assert run.info.status == "completed"
     # every valid value is kept: rank 0's value at step 1, then both ranks' at steps 2 and 3
     assert _logged_rows(f"{root}/default/r") == [0.5, 10.0, 2.5, 3.5]
+
+
+# ---- get_logs' limit and rank ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, error, words", [
+    ({"limit": "5"}, TypeError, "get_logs(limit='5'): limit must be an int (0 or more) or None (every record), got str"),
+    ({"limit": -1}, ValueError, "get_logs(limit=-1): limit must be an int (0 or more) or None"),
+    ({"rank": "0"}, TypeError, "get_logs(rank='0'): rank must be an int (0 or more) or None (every rank), got str"),
+    ({"rank": -1}, ValueError, "get_logs(rank=-1): rank must be an int (0 or more) or None"),
+])
+def test_get_logs_refuses_a_limit_or_rank_that_is_no_count(tmp_path, kw, error, words):
+    # before: limit="5" raised "bad operand type for unary -: 'str'", limit=-1 dropped the first
+    # record, rank="0" found no record at all (rank 0 had written them)
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        for i in range(3):
+            exp.info(f"m{i}")
+        with pytest.raises(error) as e:
+            exp.get_logs(**kw)
+        assert words in str(e.value)
+        assert [r.message for r in exp.get_logs(level="INFO", limit=2, rank=0)] == ["m1", "m2"]
+        assert exp.get_logs(level="INFO", limit=0) == []  # (was every record)
+        assert [r.message for r in exp.get_logs(level="INFO", limit=None)] == ["m0", "m1", "m2"]
