@@ -11,7 +11,7 @@ import operator
 import sys
 import threading
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
 from .errors import RunStateError
@@ -293,9 +293,15 @@ class Experiment:
             run.current_step = prev
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"log_metric({name!r:.40}, ...): the metric name must be a str, got "
+                            f"{type(name).__name__}; e.g. log_metric('loss', 0.5)")
         self.metrics.log(step=step, **{name: value})
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"log_metrics() takes a dict of values, got {type(metrics).__name__} "
+                            f"({metrics!r:.40}); e.g. log_metrics({{'loss': 0.5}}, step=10)")
         self.metrics.log(step=step, **metrics)
 
     def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None) -> None:
@@ -309,6 +315,9 @@ class Experiment:
         return self.files.save_image(name, image, **kw)
 
     def log_model(self, name: str, model_or_state: Any, **kw: Any):
+        if not isinstance(name, str):
+            raise TypeError(f"log_model({name!r:.40}): the name must be a str, got "
+                            f"{type(name).__name__}; e.g. log_model('model', model)")
         state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
         filename = name if "." in name.rsplit("/", 1)[-1] else f"{name}.pt"
         return self.files.save_torch(state, filename, **kw)
@@ -330,8 +339,18 @@ class Experiment:
         """
         import signal as _signal
 
+        if isinstance(signals, (str, bytes)) or not isinstance(signals, (tuple, list)):
+            raise TypeError(f"install_preemption_handler({signals!r:.40}): signals must be a tuple of "
+                            "signal names; e.g. signals=('SIGUSR1',)")
+        found = []  # every name checked before any handler is installed
         for name in signals:
-            _signal.signal(getattr(_signal, name), lambda signum, frame: self._flag_stop())
+            sig = getattr(_signal, name, None) if isinstance(name, str) and name.startswith("SIG") else None
+            if not isinstance(sig, _signal.Signals):
+                raise ValueError(f"install_preemption_handler(): no signal {name!r} here; e.g. "
+                                 "signals=('SIGUSR1',) (names as in the signal module)")
+            found.append(sig)
+        for sig in found:
+            _signal.signal(sig, lambda signum, frame: self._flag_stop())
 
     def _flag_stop(self) -> None:
         run = self._run

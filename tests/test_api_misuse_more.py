@@ -520,3 +520,38 @@ def test_get_logs_refuses_a_limit_or_rank_that_is_no_count(tmp_path, kw, error, 
         assert [r.message for r in exp.get_logs(level="INFO", limit=2, rank=0)] == ["m1", "m2"]
         assert exp.get_logs(level="INFO", limit=0) == []  # (was every record)
         assert [r.message for r in exp.get_logs(level="INFO", limit=None)] == ["m0", "m1", "m2"]
+
+
+# ---- the Experiment's shortcuts ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda e: e.log_model(5, {"w": 1}), TypeError, "log_model(5): the name must be a str, got int; e.g. log_model('model', model)"),
+    (lambda e: e.log_metric(5, 1.0), TypeError, "log_metric(5, ...): the metric name must be a str, got int; e.g. log_metric('loss', 0.5)"),
+    (lambda e: e.log_metrics([("acc", 1.0)]), TypeError, "log_metrics() takes a dict of values, got list ([('acc', 1.0)]); e.g. log_metrics({'loss': 0.5}, step=10)"),
+    (lambda e: e.install_preemption_handler("SIGUSR1"), TypeError,
+     "install_preemption_handler('SIGUSR1'): signals must be a tuple of signal names; e.g. signals=('SIGUSR1',)"),
+    (lambda e: e.install_preemption_handler(("SIGBOGUS",)), ValueError,
+     "install_preemption_handler(): no signal 'SIGBOGUS' here; e.g. signals=('SIGUSR1',)"),
+])
+def test_experiment_shortcuts_refuse_arguments_of_the_wrong_type(tmp_path, call, error, words):
+    # before: log_model(5, ...) "'int' object has no attribute 'rsplit'", log_metric(5, ...)
+    # "keywords must be strings", log_metrics([...]) "argument after ** must be a mapping",
+    # install_preemption_handler("SIGUSR1") "module 'signal' has no attribute 'S'"
+    import signal
+
+    before = signal.getsignal(signal.SIGUSR1)
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    try:
+        with exp.run("r"):
+            exp.log_metric("loss", 0.0, step=0)
+            with pytest.raises(error) as e:
+                call(exp)
+            assert words in str(e.value)
+            assert signal.getsignal(signal.SIGUSR1) is before  # no handler half installed
+            exp.log_metrics({"loss": 1.0}, step=1)  # the next valid calls work
+            exp.log_model("model", {"w": 1})
+            url = exp.run_url
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    assert _logged_rows(url) == [0.0, 1.0]
+    assert distlog.open_run(url).files.paths() == ["model.pt"]
