@@ -555,3 +555,17 @@ def test_experiment_shortcuts_refuse_arguments_of_the_wrong_type(tmp_path, call,
         signal.signal(signal.SIGUSR1, before)
     assert _logged_rows(url) == [0.0, 1.0]
     assert distlog.open_run(url).files.paths() == ["model.pt"]
+
+
+def test_files_list_and_make_video_refuse_a_pattern_that_is_no_str(tmp_path):
+    # before: "object of type 'int' has no len()" from fnmatch
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        f = exp.files
+        f.save({"a": 1}, "a.json")
+        with pytest.raises(TypeError) as e:
+            f.list(5)
+        assert "files.list(5): the pattern must be a str (fnmatch), got int; e.g. files.list('*.png')" in str(e.value)
+        with pytest.raises(TypeError, match=r"files.make_video\(5\): the pattern must be a str"):
+            f.make_video(5, "o.gif")
+        assert [r.name for r in f.list("*.json")] == ["a.json"]

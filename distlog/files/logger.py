@@ -210,6 +210,7 @@ class ArtifactLogger:
         self._path(output)
         if _ext(output) not in media.VIDEO_EXTS:
             raise ValueError(f"make_video output {output!r}: use one of {', '.join(media.VIDEO_EXTS)}")
+        _check_pattern("make_video", pattern)
         recs = self.list(pattern)
         recs = [r for r in recs if _KINDS.get(_ext(r.name), ("",))[0] == "image"]
         if not recs:
@@ -334,6 +335,7 @@ class ArtifactLogger:
 
         ``pattern`` (fnmatch) filters names relative to the namespace (``"frames/*.png"``).
         """
+        _check_pattern("list", pattern)
         with self._shared.lock:
             self._shared.index.refresh()
             paths = list(self._shared.index.by_path)
@@ -364,6 +366,12 @@ class ArtifactLogger:
             recs = [r for p, rs in self._shared.index.by_path.items()
                     if (p == path if path else p.startswith(prefix)) for r in rs]
         return sorted(recs, key=lambda r: (r.time, r.rank, r.path))
+
+
+def _check_pattern(method: str, pattern: Any) -> None:
+    if pattern is not None and not isinstance(pattern, str):  # (fnmatch: "object of type 'int' has no len()")
+        raise TypeError(f"files.{method}({pattern!r:.40}): the pattern must be a str (fnmatch), got "
+                        f"{type(pattern).__name__}; e.g. files.{method}('*.png')")
 
 
 def _check_figure(fig: Any, filename: Any) -> None:
