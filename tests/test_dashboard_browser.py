@@ -847,3 +847,50 @@ def test_compare_overlay_shows_a_gap_where_a_run_has_no_value(browser, tmp_path,
         red = (0xE5, 0x53, 0x3D)  # color(1): run b
         assert _stroke_pixels_at(pg, "loss", 2.5, red, compare=True) > 0
         assert _stroke_pixels_at(pg, "loss", 5.5, red, compare=True) == 0
+
+
+@pytest.mark.timeout(120)
+def test_compare_grouped_by_a_param_some_runs_lack_shows_a_not_set_group(browser, tmp_path, shots):
+    """warmup=5 in a and b, warmup=None in c, no warmup in d and e (added to the sweep later):
+    grouped by warmup, a person sees three groups - 5, None and (not set) - each chip in
+    the colour of its line, with its own run count (None was shown as '–', the page's mark
+    for no value, next to '(not set)')."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    params = {"a": {"warmup": 5}, "b": {"warmup": 5}, "c": {"warmup": None}, "d": {}, "e": {}}
+    with exp.experiment("w"):
+        for i, (rid, p) in enumerate(params.items()):
+            with exp.run(rid, params={**p, "seed": i}):
+                for s in range(5):
+                    exp.metrics.log(step=s, loss=float(i))
+    exp.close()
+    runs = "&".join(f"run=w/{rid}" for rid in params)
+    with _served(browser, root, f"#/compare?{runs}") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='5']")
+        assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")
+        pg.select_option("#group-by", "warmup")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='9']")
+        pg.screenshot(path=shots / "21-compare-not-set.png")
+        chips = pg.locator("#group-legend .rank-chip").evaluate_all(
+            "cs => cs.map(c => [c.textContent, getComputedStyle(c.querySelector('.swatch')).backgroundColor])")
+        texts = sorted(t for t, _ in chips)
+        assert texts == ["warmup = (not set) · mean ± std of 2 runs", "warmup = 5 · mean ± std of 2 runs",
+                         "warmup = None · mean ± std of 1 run"], texts
+        assert len({c for _, c in chips}) == 3
+        lines = pg.evaluate("""() => window.distlog.compare.plots.find(p => p.key === 'loss').u.series.slice(1)
+            .filter(s => !/std$/.test(s.label)).map(s => [s.label, s._stroke || s.stroke,
+              Array.from(window.distlog.compare.plots.find(p => p.key === 'loss').u.data[
+                window.distlog.compare.plots.find(p => p.key === 'loss').u.series.indexOf(s)])])""")
+        by_label = {lab: (stroke, vals) for lab, stroke, vals in lines}
+        assert by_label["warmup=(not set) (2 runs)"][1] == [3.5] * 5  # d and e: 3 and 4
+        assert by_label["warmup=5 (2 runs)"][1] == [0.5] * 5
+        assert by_label["warmup=None (1 run)"][1] == [2.0] * 5
+        swatch = {t.split(" · ")[0].split(" = ")[1]: c for t, c in chips}
+        for lab, (stroke, _) in by_label.items():
+            hx = stroke.lstrip("#")
+            grp = lab.split("=", 1)[1].rsplit(" (", 1)[0]
+            assert swatch[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), lab
+        # c set warmup=None, d has none: warmup varies between them (it was taken for equal)
+        pg.goto(pg.url.split("#")[0] + "#/compare?run=w/c&run=w/d")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
+        assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")

@@ -36,6 +36,10 @@ export function value(v) {
   return String(v);
 }
 
+// a param's value as a person reads it next to others: null is the None a run set (not '–',
+// which the pages show where there is no value at all)
+export const param = (v) => (v === null ? "None" : value(v));
+
 export function bytes(n) {
   if (n < 1024) return `${n} B`;
   const u = ["KiB", "MiB", "GiB", "TiB"];
