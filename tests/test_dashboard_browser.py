@@ -894,3 +894,14 @@ def test_compare_grouped_by_a_param_some_runs_lack_shows_a_not_set_group(browser
         pg.goto(pg.url.split("#")[0] + "#/compare?run=w/c&run=w/d")
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
         assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")
+
+
+@pytest.mark.timeout(120)
+def test_compare_legend_names_the_x_axis_step(page, shots):
+    """The overlay's legend names its x entry (it said 'Value', uPlot's default label, for
+    the steps)."""
+    go(page, "#/compare?run=sweep/lr0.1-s0&run=sweep/lr0.01-s0")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='2']")
+    labels = page.locator("#compare-charts .chart[data-key='train/loss'] .u-legend .u-series .u-label").all_text_contents()
+    page.locator("#compare-charts .chart[data-key='train/loss']").screenshot(path=shots / "22-compare-legend.png")
+    assert labels == ["step", "sweep/lr0.1-s0", "sweep/lr0.01-s0"], labels

@@ -8,6 +8,7 @@ import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
 
 function plot(box, data, series, bands, opts) {
+  series = [{ label: opts.x, ...series[0] }, ...series.slice(1)]; // the x entry: "step" (uPlot's default says "Value")
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
