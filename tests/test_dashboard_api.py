@@ -515,3 +515,36 @@ def test_bands_keep_runs_without_a_param_apart_from_runs_that_set_it_to_none(tmp
         groups = {tuple(g.get("missing", ())): (g["group"], g["runs"], g["mean"]) for g in r.json()["groups"]}
         # oracle: a and b set warmup=None (values 0, 1); c lacks it (value 2)
         assert groups == {(): ({"warmup": None}, [2], [0.5]), ("warmup",): ({"warmup": None}, [1], [2.0])}
+
+
+def test_an_old_record_of_a_compressed_file_is_served_as_its_compression(tmp_path, monkeypatch):
+    """distlog before ad072c2 recorded table.csv.gz as text/csv (its content's type): the
+    dashboard served the gzip bytes as text/csv; charset=utf-8 and listed it as text/csv
+    (the files tab previewed it as text). It is served and listed as media_type_of names a
+    new record's: application/gzip; a plain file keeps its recorded type."""
+    import gzip
+    import mimetypes
+
+    from distlog.files import logger as files_logger
+    from distlog.files.kinds import media_type_of
+
+    def old_media_type_of(name: str, default: str = "application/octet-stream") -> str:
+        return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
+
+    data = gzip.compress(b"a,b\n1,2\n")
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=0, telemetry=False)
+    with monkeypatch.context() as m:
+        m.setattr(files_logger, "media_type_of", old_media_type_of)
+        with exp.experiment("e"), exp.run("r"):
+            (tmp_path / "table.csv.gz").write_bytes(data)
+            assert exp.files.log_file("table.csv.gz", tmp_path / "table.csv.gz").media_type == "text/csv"
+            (tmp_path / "t.csv").write_text("a\n1\n")
+            exp.files.log_file("t.csv", tmp_path / "t.csv")
+    c = TestClient(make_app(distlog.open_root(str(tmp_path / "root"))), base_url=LOCAL)
+    r = c.get("/api/file", params={"run": "e/r", "path": "table.csv.gz"})
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"] == media_type_of("table.csv.gz") == "application/gzip"
+    assert c.head("/api/file", params={"run": "e/r", "path": "table.csv.gz"}).headers["content-type"] == "application/gzip"
+    listed = {f["path"]: f["media_type"] for f in c.get("/api/files", params={"run": "e/r"}).json()["files"]}
+    assert listed == {"table.csv.gz": "application/gzip", "t.csv": "text/csv"}
+    assert c.get("/api/file", params={"run": "e/r", "path": "t.csv"}).headers["content-type"] == "text/csv; charset=utf-8"
