@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -905,3 +906,71 @@ def test_compare_legend_names_the_x_axis_step(page, shots):
     labels = page.locator("#compare-charts .chart[data-key='train/loss'] .u-legend .u-series .u-label").all_text_contents()
     page.locator("#compare-charts .chart[data-key='train/loss']").screenshot(path=shots / "22-compare-legend.png")
     assert labels == ["step", "sweep/lr0.1-s0", "sweep/lr0.01-s0"], labels
+
+
+def _damaged_runs(root: str) -> None:
+    """Runs 'ok', 'torn_commit' (its scalars commit record torn), 'torn_params' and
+    'torn_meta' (run.json torn), each with a loss series, a log line, a histogram and a file."""
+    from distlog.layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, table_commit
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    for rid in ("ok", "torn_commit", "torn_params", "torn_meta"):
+        with exp.experiment("d"), exp.run(rid, params={"lr": 0.1}):
+            for s in range(4):
+                exp.metrics.log(step=s, loss=float(s))
+            exp.info(f"hello from {rid}", step=0)
+            exp.log_histogram("weights", np.arange(10.0), bins=5, step=0)
+            exp.files.save("some text\n", "notes.txt")
+    exp.close()
+    base = os.path.join(root, "d")
+    with open(os.path.join(base, "torn_commit", table_commit(SCALARS_TABLE)), "w") as f:
+        f.write('{"lengths": {"lo')
+    with open(os.path.join(base, "torn_params", PARAMS_FILE), "w") as f:
+        f.write('{"lr": 0.')
+    with open(os.path.join(base, "torn_meta", RUN_FILE), "w") as f:
+        f.write('{"run_id": "torn_me')
+
+
+@pytest.mark.timeout(180)
+def test_a_damaged_run_opened_from_the_runs_table_says_what_is_damaged_and_shows_the_rest(browser, tmp_path, shots):
+    """Each damaged run's page (it answered 400 and showed only the error) names the damaged
+    file and why, and still shows what is readable: logs and files tabs, the params or the
+    series whose records are intact, the histograms."""
+    root = str(tmp_path / "root")
+    _damaged_runs(root)
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr[data-path='d/torn_commit']")
+        pg.click("tr[data-path='d/torn_commit'] a.run-link")
+        note = pg.wait_for_selector("#run-damaged")
+        text = note.inner_text()
+        assert "d/torn_commit/scalars.commit.json is damaged" in text and "not valid JSON" in text, text
+        assert pg.inner_text("#run-status") == "damaged"
+        assert pg.is_hidden("#banner")
+        pg.wait_for_selector(".card[data-hist=weights] .sub:has-text('1 histograms')")  # its own record is intact
+        assert "cannot be read" in pg.inner_text("#tab-body .empty")  # not "no committed metrics yet"
+        pg.screenshot(path=shots / "23-damaged-commit.png")
+        pg.click("nav.tabs a[data-tab=logs]")
+        pg.wait_for_selector("#log-list .msg")
+        assert "hello from torn_commit" in pg.locator("#log-list .msg").all_text_contents()
+        assert pg.inner_text("#run-damaged") == text  # on every tab
+        pg.click("nav.tabs a[data-tab=files]")
+        pg.wait_for_selector("#files-table tr[data-path='notes.txt']")
+        pg.click("nav.tabs a[data-tab=overview]")
+        pg.wait_for_selector(".tree .leaf")
+        assert "lr = 0.1" in pg.inner_text(".tree")
+        pg.wait_for_timeout(2000)  # a status poll does not take the damaged badge away
+        assert pg.inner_text("#run-status") == "damaged"
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/torn_params&tab=charts")
+        assert "d/torn_params/params.json is damaged" in pg.wait_for_selector("#run-damaged").inner_text()
+        assert wait_chart(pg, "loss")["value"] == [0.0, 1.0, 2.0, 3.0]  # its series are intact
+        pg.screenshot(path=shots / "24-damaged-params.png")
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/torn_meta&tab=logs")
+        assert "run.json" in pg.wait_for_selector("#run-damaged").inner_text()
+        pg.wait_for_selector("#log-list .msg")
+        assert "hello from torn_meta" in pg.locator("#log-list .msg").all_text_contents()
+        pg.screenshot(path=shots / "25-damaged-meta.png")
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/ok&tab=charts")
+        assert wait_chart(pg, "loss")["value"] == [0.0, 1.0, 2.0, 3.0]
+        assert pg.locator("#run-damaged").count() == 0
