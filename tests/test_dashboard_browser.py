@@ -974,3 +974,29 @@ def test_a_damaged_run_opened_from_the_runs_table_says_what_is_damaged_and_shows
         pg.goto(pg.url.split("#")[0] + "#/run?path=d/ok&tab=charts")
         assert wait_chart(pg, "loss")["value"] == [0.0, 1.0, 2.0, 3.0]
         assert pg.locator("#run-damaged").count() == 0
+
+
+@pytest.mark.timeout(120)
+def test_chart_legend_shows_small_and_large_values_as_logged(browser, tmp_path, shots):
+    """The legend's value under the cursor and the y axis' ticks: a learning rate of 1e-4 read '0' (uPlot's
+    default number format keeps three decimals), 0.00012345 read '0' and 0.0015 read '0.002'."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for s in range(10):
+            exp.metrics.log(step=s, lr=2.5e-5 * (s + 1), tiny=0.00012345, mid=0.0015, big=123456789.5)
+    exp.close()
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        shown = {}
+        for key in ("lr", "tiny", "mid", "big"):
+            wait_chart(pg, key)
+            shown[key] = pg.evaluate("""k => { const u = window.distlog.charts[k].u;
+                u.setCursor({ left: u.valToPos(3, 'x'), top: 10 });
+                return [...u.root.querySelectorAll('.u-legend .u-series .u-value')].map(e => e.textContent); }""", key)
+        pg.locator(".chart[data-key='lr']").screenshot(path=shots / "26-legend-small.png")
+        ticks = pg.evaluate("() => window.distlog.charts['lr'].u.axes[1]._values")
+        assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks  # (each read "0")
+        assert shown["lr"] == ["3", "1e-4"], shown
+        assert shown["tiny"] == ["3", "1.2345e-4"], shown
+        assert shown["mid"] == ["3", "0.0015"], shown  # (it read 0.002)
+        assert shown["big"] == ["3", "123,456,789.5"], shown  # as before: every digit
