@@ -372,8 +372,8 @@ def test_a_run_with_unreadable_params_does_not_take_the_runs_table_down(tmp_path
     assert rows["default/good"]["params"] == {"lr": 0.1} and "error" not in rows["default/good"]
     assert rows["default/torn"]["params"] == {} and "params" in rows["default/torn"]["error"]
     assert "not the JSON object" in rows["default/list"]["error"]
-    r = c.get("/api/run", params={"run": "default/list"})
-    assert r.status_code == 400 and "not the JSON object" in r.json()["error"]
+    r = c.get("/api/run", params={"run": "default/list"})  # the page says so, shows the rest
+    assert r.status_code == 200 and "not the JSON object" in r.json()["damaged"][0]
 
 
 def test_smoothing_is_the_ema_of_every_row_at_the_downsampled_points(tmp_path):
@@ -469,7 +469,7 @@ def test_a_run_with_a_torn_commit_record_or_params_is_a_damaged_row_not_a_500(tm
     """A running run whose commit record is torn (its last step is read from its series), and
     finished runs with a torn commit record or params.json: each a row with status damaged and
     an error naming the file; the healthy runs' rows as before; the run page's error names the
-    file too (400, not a bare JSON error)."""
+    file too, and what is readable (the page was a 400 showing nothing)."""
     from distlog.layout import PARAMS_FILE, SCALARS_TABLE, table_commit
 
     root = tmp_path / "root"
@@ -497,8 +497,17 @@ def test_a_run_with_a_torn_commit_record_or_params_is_a_damaged_row_not_a_500(tm
         assert rows["default/torn_commit"]["params"] == {"lr": 0.1}  # what is readable is shown
         assert rows["default/live"]["last_step"] is None  # unknown: its series are unreadable
         for rid, file in (("live", "scalars.commit.json"), ("torn_params", "params.json")):
-            r = c.get("/api/run", params={"run": f"default/{rid}"})
-            assert r.status_code == 400 and f"default/{rid}/{file} is damaged" in r.json()["error"], r.text
+            r = c.get("/api/run", params={"run": f"default/{rid}"})  # the page names it, shows the rest
+            assert r.status_code == 200, r.text
+            d = r.json()
+            assert d["row"]["status"] == "damaged" and len(d["damaged"]) == 1, d
+            assert f"default/{rid}/{file} is damaged" in d["damaged"][0], d["damaged"]
+            st = c.get("/api/status", params={"run": f"default/{rid}"}).json()
+            assert st["status"] == "damaged" and st["damaged"] == d["damaged"]
+        d = c.get("/api/run", params={"run": "default/torn_params"}).json()
+        assert d["keys"] == ["loss"] and d["params"] == {}  # its series are intact
+        d = c.get("/api/run", params={"run": "default/live"}).json()
+        assert d["keys"] == [] and d["params"] == {"lr": 0.2}
 
 
 def test_bands_keep_runs_without_a_param_apart_from_runs_that_set_it_to_none(tmp_path):
@@ -515,3 +524,36 @@ def test_bands_keep_runs_without_a_param_apart_from_runs_that_set_it_to_none(tmp
         groups = {tuple(g.get("missing", ())): (g["group"], g["runs"], g["mean"]) for g in r.json()["groups"]}
         # oracle: a and b set warmup=None (values 0, 1); c lacks it (value 2)
         assert groups == {(): ({"warmup": None}, [2], [0.5]), ("warmup",): ({"warmup": None}, [1], [2.0])}
+
+
+def test_an_old_record_of_a_compressed_file_is_served_as_its_compression(tmp_path, monkeypatch):
+    """distlog before ad072c2 recorded table.csv.gz as text/csv (its content's type): the
+    dashboard served the gzip bytes as text/csv; charset=utf-8 and listed it as text/csv
+    (the files tab previewed it as text). It is served and listed as media_type_of names a
+    new record's: application/gzip; a plain file keeps its recorded type."""
+    import gzip
+    import mimetypes
+
+    from distlog.files import logger as files_logger
+    from distlog.files.kinds import media_type_of
+
+    def old_media_type_of(name: str, default: str = "application/octet-stream") -> str:
+        return mimetypes.guess_type(name.rsplit("/", 1)[-1])[0] or default
+
+    data = gzip.compress(b"a,b\n1,2\n")
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=0, telemetry=False)
+    with monkeypatch.context() as m:
+        m.setattr(files_logger, "media_type_of", old_media_type_of)
+        with exp.experiment("e"), exp.run("r"):
+            (tmp_path / "table.csv.gz").write_bytes(data)
+            assert exp.files.log_file("table.csv.gz", tmp_path / "table.csv.gz").media_type == "text/csv"
+            (tmp_path / "t.csv").write_text("a\n1\n")
+            exp.files.log_file("t.csv", tmp_path / "t.csv")
+    c = TestClient(make_app(distlog.open_root(str(tmp_path / "root"))), base_url=LOCAL)
+    r = c.get("/api/file", params={"run": "e/r", "path": "table.csv.gz"})
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"] == media_type_of("table.csv.gz") == "application/gzip"
+    assert c.head("/api/file", params={"run": "e/r", "path": "table.csv.gz"}).headers["content-type"] == "application/gzip"
+    listed = {f["path"]: f["media_type"] for f in c.get("/api/files", params={"run": "e/r"}).json()["files"]}
+    assert listed == {"table.csv.gz": "application/gzip", "t.csv": "text/csv"}
+    assert c.get("/api/file", params={"run": "e/r", "path": "t.csv"}).headers["content-type"] == "text/csv; charset=utf-8"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -847,3 +848,155 @@ def test_compare_overlay_shows_a_gap_where_a_run_has_no_value(browser, tmp_path,
         red = (0xE5, 0x53, 0x3D)  # color(1): run b
         assert _stroke_pixels_at(pg, "loss", 2.5, red, compare=True) > 0
         assert _stroke_pixels_at(pg, "loss", 5.5, red, compare=True) == 0
+
+
+@pytest.mark.timeout(120)
+def test_compare_grouped_by_a_param_some_runs_lack_shows_a_not_set_group(browser, tmp_path, shots):
+    """warmup=5 in a and b, warmup=None in c, no warmup in d and e (added to the sweep later):
+    grouped by warmup, a person sees three groups - 5, None and (not set) - each chip in
+    the colour of its line, with its own run count (None was shown as '–', the page's mark
+    for no value, next to '(not set)')."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    params = {"a": {"warmup": 5}, "b": {"warmup": 5}, "c": {"warmup": None}, "d": {}, "e": {}}
+    with exp.experiment("w"):
+        for i, (rid, p) in enumerate(params.items()):
+            with exp.run(rid, params={**p, "seed": i}):
+                for s in range(5):
+                    exp.metrics.log(step=s, loss=float(i))
+    exp.close()
+    runs = "&".join(f"run=w/{rid}" for rid in params)
+    with _served(browser, root, f"#/compare?{runs}") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='5']")
+        assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")
+        pg.select_option("#group-by", "warmup")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='9']")
+        pg.screenshot(path=shots / "21-compare-not-set.png")
+        chips = pg.locator("#group-legend .rank-chip").evaluate_all(
+            "cs => cs.map(c => [c.textContent, getComputedStyle(c.querySelector('.swatch')).backgroundColor])")
+        texts = sorted(t for t, _ in chips)
+        assert texts == ["warmup = (not set) · mean ± std of 2 runs", "warmup = 5 · mean ± std of 2 runs",
+                         "warmup = None · mean ± std of 1 run"], texts
+        assert len({c for _, c in chips}) == 3
+        lines = pg.evaluate("""() => window.distlog.compare.plots.find(p => p.key === 'loss').u.series.slice(1)
+            .filter(s => !/std$/.test(s.label)).map(s => [s.label, s._stroke || s.stroke,
+              Array.from(window.distlog.compare.plots.find(p => p.key === 'loss').u.data[
+                window.distlog.compare.plots.find(p => p.key === 'loss').u.series.indexOf(s)])])""")
+        by_label = {lab: (stroke, vals) for lab, stroke, vals in lines}
+        assert by_label["warmup=(not set) (2 runs)"][1] == [3.5] * 5  # d and e: 3 and 4
+        assert by_label["warmup=5 (2 runs)"][1] == [0.5] * 5
+        assert by_label["warmup=None (1 run)"][1] == [2.0] * 5
+        swatch = {t.split(" · ")[0].split(" = ")[1]: c for t, c in chips}
+        for lab, (stroke, _) in by_label.items():
+            hx = stroke.lstrip("#")
+            grp = lab.split("=", 1)[1].rsplit(" (", 1)[0]
+            assert swatch[grp] == "rgb(%d, %d, %d)" % tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), lab
+        # c set warmup=None, d has none: warmup varies between them (it was taken for equal)
+        pg.goto(pg.url.split("#")[0] + "#/compare?run=w/c&run=w/d")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
+        assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")
+
+
+@pytest.mark.timeout(120)
+def test_compare_legend_names_the_x_axis_step(page, shots):
+    """The overlay's legend names its x entry (it said 'Value', uPlot's default label, for
+    the steps)."""
+    go(page, "#/compare?run=sweep/lr0.1-s0&run=sweep/lr0.01-s0")
+    page.wait_for_selector("#compare-charts .chart[data-key='train/loss'][data-series='2']")
+    labels = page.locator("#compare-charts .chart[data-key='train/loss'] .u-legend .u-series .u-label").all_text_contents()
+    page.locator("#compare-charts .chart[data-key='train/loss']").screenshot(path=shots / "22-compare-legend.png")
+    assert labels == ["step", "sweep/lr0.1-s0", "sweep/lr0.01-s0"], labels
+
+
+def _damaged_runs(root: str) -> None:
+    """Runs 'ok', 'torn_commit' (its scalars commit record torn), 'torn_params' and
+    'torn_meta' (run.json torn), each with a loss series, a log line, a histogram and a file."""
+    from distlog.layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, table_commit
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    for rid in ("ok", "torn_commit", "torn_params", "torn_meta"):
+        with exp.experiment("d"), exp.run(rid, params={"lr": 0.1}):
+            for s in range(4):
+                exp.metrics.log(step=s, loss=float(s))
+            exp.info(f"hello from {rid}", step=0)
+            exp.log_histogram("weights", np.arange(10.0), bins=5, step=0)
+            exp.files.save("some text\n", "notes.txt")
+    exp.close()
+    base = os.path.join(root, "d")
+    with open(os.path.join(base, "torn_commit", table_commit(SCALARS_TABLE)), "w") as f:
+        f.write('{"lengths": {"lo')
+    with open(os.path.join(base, "torn_params", PARAMS_FILE), "w") as f:
+        f.write('{"lr": 0.')
+    with open(os.path.join(base, "torn_meta", RUN_FILE), "w") as f:
+        f.write('{"run_id": "torn_me')
+
+
+@pytest.mark.timeout(180)
+def test_a_damaged_run_opened_from_the_runs_table_says_what_is_damaged_and_shows_the_rest(browser, tmp_path, shots):
+    """Each damaged run's page (it answered 400 and showed only the error) names the damaged
+    file and why, and still shows what is readable: logs and files tabs, the params or the
+    series whose records are intact, the histograms."""
+    root = str(tmp_path / "root")
+    _damaged_runs(root)
+    with _served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr[data-path='d/torn_commit']")
+        pg.click("tr[data-path='d/torn_commit'] a.run-link")
+        note = pg.wait_for_selector("#run-damaged")
+        text = note.inner_text()
+        assert "d/torn_commit/scalars.commit.json is damaged" in text and "not valid JSON" in text, text
+        assert pg.inner_text("#run-status") == "damaged"
+        assert pg.is_hidden("#banner")
+        pg.wait_for_selector(".card[data-hist=weights] .sub:has-text('1 histograms')")  # its own record is intact
+        assert "cannot be read" in pg.inner_text("#tab-body .empty")  # not "no committed metrics yet"
+        pg.screenshot(path=shots / "23-damaged-commit.png")
+        pg.click("nav.tabs a[data-tab=logs]")
+        pg.wait_for_selector("#log-list .msg")
+        assert "hello from torn_commit" in pg.locator("#log-list .msg").all_text_contents()
+        assert pg.inner_text("#run-damaged") == text  # on every tab
+        pg.click("nav.tabs a[data-tab=files]")
+        pg.wait_for_selector("#files-table tr[data-path='notes.txt']")
+        pg.click("nav.tabs a[data-tab=overview]")
+        pg.wait_for_selector(".tree .leaf")
+        assert "lr = 0.1" in pg.inner_text(".tree")
+        pg.wait_for_timeout(2000)  # a status poll does not take the damaged badge away
+        assert pg.inner_text("#run-status") == "damaged"
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/torn_params&tab=charts")
+        assert "d/torn_params/params.json is damaged" in pg.wait_for_selector("#run-damaged").inner_text()
+        assert wait_chart(pg, "loss")["value"] == [0.0, 1.0, 2.0, 3.0]  # its series are intact
+        pg.screenshot(path=shots / "24-damaged-params.png")
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/torn_meta&tab=logs")
+        assert "run.json" in pg.wait_for_selector("#run-damaged").inner_text()
+        pg.wait_for_selector("#log-list .msg")
+        assert "hello from torn_meta" in pg.locator("#log-list .msg").all_text_contents()
+        pg.screenshot(path=shots / "25-damaged-meta.png")
+        pg.goto(pg.url.split("#")[0] + "#/run?path=d/ok&tab=charts")
+        assert wait_chart(pg, "loss")["value"] == [0.0, 1.0, 2.0, 3.0]
+        assert pg.locator("#run-damaged").count() == 0
+
+
+@pytest.mark.timeout(120)
+def test_chart_legend_shows_small_and_large_values_as_logged(browser, tmp_path, shots):
+    """The legend's value under the cursor and the y axis' ticks: a learning rate of 1e-4 read '0' (uPlot's
+    default number format keeps three decimals), 0.00012345 read '0' and 0.0015 read '0.002'."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for s in range(10):
+            exp.metrics.log(step=s, lr=2.5e-5 * (s + 1), tiny=0.00012345, mid=0.0015, big=123456789.5)
+    exp.close()
+    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        shown = {}
+        for key in ("lr", "tiny", "mid", "big"):
+            wait_chart(pg, key)
+            shown[key] = pg.evaluate("""k => { const u = window.distlog.charts[k].u;
+                u.setCursor({ left: u.valToPos(3, 'x'), top: 10 });
+                return [...u.root.querySelectorAll('.u-legend .u-series .u-value')].map(e => e.textContent); }""", key)
+        pg.locator(".chart[data-key='lr']").screenshot(path=shots / "26-legend-small.png")
+        ticks = pg.evaluate("() => window.distlog.charts['lr'].u.axes[1]._values")
+        assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks  # (each read "0")
+        assert shown["lr"] == ["3", "1e-4"], shown
+        assert shown["tiny"] == ["3", "1.2345e-4"], shown
+        assert shown["mid"] == ["3", "0.0015"], shown  # (it read 0.002)
+        assert shown["big"] == ["3", "123,456,789.5"], shown  # as before: every digit

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 from starlette.requests import Request
 
-from ..layout import README_FILE
-from ..query.batch import param_key, read_run_data
+from ..layout import README_FILE, RUN_FILE
+from ..query.batch import DAMAGED, param_key, read_run_data
 from ..query.errors import DamagedRecord, KeyNotFound
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
+from ..serdes import flatten
 from ..query.sweeps import read_metrics
 from .downsample import downsample, window
 from .encode import column, columns, jsonable
@@ -138,27 +139,41 @@ class Api:
 
     # ---- one run ----------------------------------------------------------------------
     def run_detail(self, request: Request) -> dict[str, Any]:
+        """A run's page. A damaged record (a torn ``run.json``, ``params.json`` or commit
+        record) does not take the page down: ``damaged`` names each such file and why, and
+        what it does not make unreadable is sent as usual (logs, files, the params, the series
+        of the tables whose record is intact, the histograms)."""
         run = self.run(request)
         info = run.info
-        ranks = run.metrics.ranks()
+        damage = meta_damage(run)
+        params = readable(run, lambda: run.params, {}, damage)
+        keys = readable(run, run.metrics.keys, [], damage)
+        hists = readable(run, run.metrics.histogram_keys, [], damage)
         rank_keys = {}
-        for r in ranks:
+        for r in run.metrics.ranks():
             if r:
-                rank_keys[str(r)] = run.metrics.keys(r)
+                rank_keys[str(r)] = readable(run, lambda r=r: run.metrics.keys(r), [], damage)
         try:
             readme = run.storage.read_text(README_FILE)
         except (FileNotFoundError, UnicodeDecodeError):
             readme = ""
-        self.prefetch(run)
+        if not damage:
+            self.prefetch(run)
         sources = run.logs.sources()
+        try:
+            row = run_row(run)
+        except DamagedRecord:  # a running run's last step, read from its series: unknown
+            row = run_row(run, read_run_data([run], live=True)[0])
+        if damage:
+            row["status"] = DAMAGED
         return {
-            "path": info.path, "url": run.url, "info": info.raw, "row": run_row(run),
-            "params": jsonable(run.params), "flat_params": {k: jsonable(v) for k, v in run.flat_params.items()},
-            "readme": readme, "keys": run.metrics.keys(), "rank_keys": rank_keys,
-            "histograms": run.metrics.histogram_keys(),
+            "path": info.path, "url": run.url, "info": info.raw, "row": row,
+            "params": jsonable(params), "flat_params": {k: jsonable(v) for k, v in flatten(params).items()},
+            "readme": readme, "keys": keys, "rank_keys": rank_keys,
+            "histograms": hists,
             "log_ranks": sorted({r for _, r, _ in sources}),
             "log_attempts": sorted({a for _, _, a in sources}),
-            "attempts": attempts(info),
+            "attempts": attempts(info), "damaged": damage,
         }
 
     def prefetch(self, run: RunReader, limit: int = 16) -> None:
@@ -176,14 +191,17 @@ class Api:
             pass
 
     def status(self, request: Request) -> dict[str, Any]:
-        """What a live page polls: status and committed rows per key (rank 0 and each rank)."""
+        """What a live page polls: status and committed rows per key (rank 0 and each rank);
+        a table whose commit record is damaged has none, and the status is ``damaged``."""
         run = self.run(request)
-        lengths = {"0": run.metrics.lengths()}
+        damage = meta_damage(run)
+        lengths = {"0": readable(run, run.metrics.lengths, {}, damage)}
         for r in run.metrics.ranks():
             if r:
-                lengths[str(r)] = run.metrics.lengths(r)
-        return {"status": run.info.status, "lengths": lengths, "time": time.time(),
-                "last_step": run.info.last_step}
+                lengths[str(r)] = readable(run, lambda r=r: run.metrics.lengths(r), {}, damage)
+        readable(run, lambda: run.params, {}, damage)
+        return {"status": DAMAGED if damage else run.info.status, "lengths": lengths, "time": time.time(),
+                "last_step": run.info.last_step, "damaged": damage}
 
     def series(self, request: Request) -> dict[str, Any]:
         run = self.run(request)
@@ -306,6 +324,28 @@ class Api:
             raise KeyNotFound(f"no run has the metric {key!r}")
         lo, size = bin_grid([st for st, _ in series], None, bins)
         return group_bands(series, flat, group_by, lo, size, "mean", ())
+
+
+def readable(run: RunReader, read: Any, default: Any, damage: list[str]) -> Any:
+    """``read()``, or ``default`` when a record it needs is damaged (``DamagedRecord``), whose
+    message (the file, why, what can still be read) is added to ``damage`` once."""
+    try:
+        return read()
+    except DamagedRecord as e:
+        if str(e) not in damage:
+            damage.append(str(e))
+        return default
+
+
+def meta_damage(run: RunReader) -> list[str]:
+    """The damage of a run whose ``run.json`` is torn or missing (the listing stands in for it,
+    ``damaged_meta``): its message, or none."""
+    error = run.info.raw.get("error") or {}
+    if not isinstance(error, dict) or error.get("type") != "DamagedRun":
+        return []
+    why = str(error.get("message") or f"{RUN_FILE} is damaged").split("; restore it", 1)[0]
+    return [f"{run.url}/{why}: the run's metadata (status, times, attempts) is unreadable; its "
+            f"params, series, logs and files still can be read. Restore {RUN_FILE} from a copy of the run"]
 
 
 def group_rows(df: Any, group_by: list[str]) -> list[tuple[tuple, Any]]:

@@ -20,12 +20,23 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..cas import blob_path
+from ..files.kinds import _compressed, media_type_of
 from .api import Api, arg_int, arg_str
 from .paths import check_sha256
 
 CHUNK = 256 << 10
 FILE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def served_type(name: str, recorded: str | None) -> str:
+    """The media type a file is listed and served with: its record's, except for a compressed
+    name (``table.csv.gz``), which is its compression's (``media_type_of``: application/gzip)
+    whatever its record says - distlog before ad072c2 recorded the content's (text/csv), and
+    the page would preview the gzip bytes as text."""
+    if _compressed(name):
+        return media_type_of(name)
+    return recorded or "application/octet-stream"
 
 
 def files(api: Api, request: Request) -> dict[str, Any]:
@@ -35,7 +46,8 @@ def files(api: Api, request: Request) -> dict[str, Any]:
     for r in recs:
         if r.path not in latest or (r.version, -r.rank) > (latest[r.path].version, -latest[r.path].rank):
             latest[r.path] = r
-    return {"files": [asdict(r) for r in recs], "latest": sorted(latest),
+    return {"files": [{**asdict(r), "media_type": served_type(r.name, r.media_type)} for r in recs],
+            "latest": sorted(latest),
             "count": len(latest)}
 
 
@@ -72,7 +84,7 @@ def file_bytes(api: Api, request: Request) -> Response:
     filename = rec.name.rsplit("/", 1)[-1]
     disposition = "attachment" if request.query_params.get("download") in ("1", "true") else "inline"
     headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(filename)}"
-    media = rec.media_type or "application/octet-stream"
+    media = served_type(rec.name, rec.media_type)
     if media.startswith("text/") and "charset" not in media:
         media += "; charset=utf-8"
     try:

@@ -19,6 +19,8 @@ import time
 from typing import Any
 
 from ..query.root import RootReader, scan_runs
+from ..query.batch import DAMAGED
+from ..query.errors import RunNotFound
 from ..query.run_reader import RunReader
 from ..storage.base import StorageBackend
 
@@ -115,4 +117,12 @@ class RunIndex:
         if path not in runs:
             raise UnknownRun(f"no run {path!r} under {self.root.url}")
         storage = self.root.storage.child(path) if path else self.root.storage
-        return RunReader(storage)
+        try:
+            return RunReader(storage)
+        except RunNotFound:
+            meta = runs[path]
+            if meta.get("status") != DAMAGED:
+                raise
+            # its run.json is torn or missing: the listing's stand-in (status damaged, why),
+            # so what else the run holds can still be read
+            return RunReader(storage, meta)

@@ -5,7 +5,7 @@
 // series (the EMA of the kept points alone would be another line) and sent as "smooth".
 import { get } from "./api.js";
 import { h } from "./dom.js";
-import { color } from "./fmt.js";
+import { color, legend } from "./fmt.js";
 
 const BAND_FILL = "rgba(47,111,219,0.16)";
 
@@ -165,6 +165,7 @@ export class MetricChart {
           points: { show: false } });
       });
     }
+    for (const s of series.slice(1)) s.value = (u, v) => legend(v); // (not uPlot's three decimals)
     return { data, series, bands };
   }
 
@@ -199,7 +200,7 @@ export class MetricChart {
     return {
       width: this.width(), height: 220, series, bands,
       scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
-      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }],
+      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: (u, ticks) => ticks.map(legend) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.resetZoom(); return null; } } },
       hooks: { setSelect: [(u) => {

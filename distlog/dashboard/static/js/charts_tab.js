@@ -60,7 +60,9 @@ export async function chartsTab(body, run, params) {
       if (groups.size > 1) grid.append(h("h4", { class: "section", text: g || "metrics" }));
       for (const c of cs) { grid.append(c.el); if (!c.loaded) visible.observe(c.el); }
     }
-    if (!charts.length) grid.append(h("div", { class: "empty section", text: "This run has no committed metrics yet." }));
+    const unreadable = (run.damaged || []).some((m) => /\.commit\.json is damaged/.test(m));
+    if (!charts.length) grid.append(h("div", { class: "empty section", text: unreadable
+      ? "Its series cannot be read: a commit record is damaged (named above)." : "This run has no committed metrics yet." }));
     if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
     for (const key of run.histograms) grid.append(histogramCard(run.path, key));
   }

@@ -2,26 +2,31 @@
 // mean across the group's runs (seeds) and a ± std band.
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
-import { color, value } from "./fmt.js";
+import { color, legend, param } from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
 
 function plot(box, data, series, bands, opts) {
+  series = [{ label: opts.x, ...series[0] }, // the x entry: "step" (uPlot's default says "Value")
+    ...series.slice(1).map((s) => ({ value: (u, v) => legend(v), ...s }))]; // (not uPlot's three decimals)
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }] }, data, box);
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: (u, ticks) => ticks.map(legend) }] }, data, box);
   return u;
 }
+
+const NOT_SET = "(not set)"; // the group of runs without the param
 
 export async function comparePage(view, params) {
   const runs = params.getAll("run");
   setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
   if (!runs.length) { view.append(h("div", { class: "empty", text: "Pick runs in the runs table, then Compare." })); return {}; }
   const meta = await get("keys", { run: runs });
+  // a run without the param differs from one that set it to None (JSON null)
   const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
-    new Set(runs.map((r) => JSON.stringify(meta.params[r]?.[k] ?? null))).size > 1).sort();
+    new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();
   const opts = { x: "step", logy: false, smooth: 0, group: params.get("group") || "" };
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
@@ -131,12 +136,13 @@ export async function comparePage(view, params) {
     if (!opts.group) return;
     for (const r of runs) {
       const p = meta.params[r] || {};
-      if (opts.group in p) groupSlot(value(p[opts.group]));
+      groupSlot(opts.group in p ? param(p[opts.group]) : NOT_SET);
     }
   }
 
   // a group of runs without the param is not the group that set it to null
-  const groupValue = (g) => ((g.missing || []).includes(opts.group) ? "(not set)" : value(g.group[opts.group]));
+  const groupValue = (g) => ((g.missing || []).includes(opts.group) ? NOT_SET : param(g.group[opts.group]));
+  const nRuns = (n) => `${n} run${n === 1 ? "" : "s"}`;
 
   async function grouped(key, box, my) {
     const res = await fetchBands(key, box);
@@ -144,7 +150,7 @@ export async function comparePage(view, params) {
     const series = [{}], bands = [];
     res.groups.forEach((g, i) => {
       const slot = groupSlot(groupValue(g));
-      const label = `${opts.group}=${groupValue(g)} (${Math.max(...g.runs)} runs)`;
+      const label = `${opts.group}=${groupValue(g)} (${nRuns(Math.max(...g.runs))})`;
       const c = color(slot.i);
       series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
@@ -168,7 +174,7 @@ export async function comparePage(view, params) {
       if (!slot.shown) continue;
       groupLegend.append(h("span", { class: "rank-chip", "data-group": label },
         h("span", { class: "swatch", style: { background: color(slot.i) } }),
-        `${opts.group} = ${label} · mean ± std of ${slot.runs} runs`));
+        `${opts.group} = ${label} · mean ± std of ${nRuns(slot.runs)}`));
     }
   }
 

@@ -36,6 +36,22 @@ export function value(v) {
   return String(v);
 }
 
+// a param's value as a person reads it next to others: null is the None a run set (not '–',
+// which the pages show where there is no value at all)
+export const param = (v) => (v === null ? "None" : value(v));
+
+// a chart legend's value: uPlot's default keeps three decimals, so a learning rate of 2.5e-5
+// read "0" and 0.0015 read "0.002"; small numbers in exponent form, others to six digits
+// (from a million up, the whole number with up to three decimals, as uPlot shows it)
+export function legend(v) {
+  if (v === null || v === undefined) return "--";
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && a < 1e-3) return Number(v.toPrecision(5)).toExponential();
+  if (a < 1e6) return String(Number(v.toPrecision(6)));
+  return v.toLocaleString("en-US", { maximumFractionDigits: 3 });
+}
+
 export function bytes(n) {
   if (n < 1024) return `${n} B`;
   const u = ["KiB", "MiB", "GiB", "TiB"];

@@ -59,7 +59,13 @@ export async function runPage(view, params) {
     tabs.append(h("a", { href: `#/run?${q}`, text: label, class: tab === id ? "active" : "", "data-tab": id }));
   }
   const body = h("div", { id: "tab-body" });
-  view.append(h("h2", {}, run.path, badge), tabs, body);
+  view.append(h("h2", {}, run.path, badge));
+  // a torn record: which file and why, on every tab; the rest of the run is shown as usual
+  if (run.damaged && run.damaged.length) {
+    view.append(h("div", { class: "damaged-note", id: "run-damaged", role: "status" },
+      h("b", { text: "This run is damaged." }), ...run.damaged.map((m) => h("p", { text: m }))));
+  }
+  view.append(tabs, body);
   let page = { dispose() {}, poll: async () => {} };
   if (tab === "overview") body.append(overview(run));
   else if (tab === "charts") page = await chartsTab(body, run, params);
