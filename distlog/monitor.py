@@ -42,7 +42,7 @@ class RankMonitor:
         self.in_flush: int | None = None  # the flush (0-based) this rank is inside, if any
         self.flush_entered: float | None = None
         self.last_flush_end: float | None = None
-        self._rewound = False  # a read-only telemetry table was rewound to this attempt's start
+        self._rewound = False  # the stored telemetry was rewound to this attempt's start
 
     def start(self, progress: Callable[[], tuple[float | None, int]],
               last_log: Callable[[], "LogRecord | None"]) -> None:
@@ -111,15 +111,18 @@ class RankMonitor:
         if due:
             writer = self._writers.main()
             table = writer.tables.get(T.TABLE)
-            if table is not None and not table.read_only:  # (read only: another world size)
-                for key, rows in due.items():
-                    writer.put(T.TABLE, key, rows)
-            elif table is not None and not self._rewound:
-                # no row of this attempt, but the stored rows it starts again over go (as
-                # from every series it writes: the first row's step is this attempt's first)
+            if table is None:
+                return
+            if not self._rewound:
+                # the stored rows this attempt starts again over go from every telemetry
+                # series, also those it writes no row to (all at another world size; the GPU
+                # ones before a GPU figure), as from every series it writes
                 self._rewound = True
                 first = min(float(rows[0, 0]) for rows in due.values())
                 writer.call(lambda tables: tables[T.TABLE].rewind_stored(first))
+            if not table.read_only:  # (read only: another world size)
+                for key, rows in due.items():
+                    writer.put(T.TABLE, key, rows)
 
     def close(self, status: str) -> None:
         if self.heartbeat is not None:
