@@ -52,8 +52,10 @@ class RankMonitor:
         self._progress, self._last_log = progress, last_log
         if self.telemetry_on:
             self.telemetry = T.Telemetry(ctx.rank, ctx.world_size, self.sample_interval)
+        # without heartbeats there is no evidence of where the other ranks are (and an
+        # earlier run's, on a comm handed to both, is not this run's)
+        self._comm.diagnose = None
         if self.heartbeat_interval is not None:
-            # without heartbeats there is no evidence of where the other ranks are
             self._comm.diagnose = lambda: hang_report(ctx.storage, ctx.attempt, ctx.world_size,
                                                       self.in_flush, ctx.rank)
             self.heartbeat = HeartbeatThread(ctx.storage, ctx.rank, self.heartbeat_interval,
@@ -127,3 +129,8 @@ class RankMonitor:
     def close(self, status: str) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop(final=self.snapshot(state=status))
+
+    def detach(self) -> None:
+        """The run's last collective is done: its heartbeats diagnose no later timeout on the
+        comm (one handed in serves the next run too)."""
+        self._comm.diagnose = None
