@@ -4,7 +4,7 @@
 implementation (laptop, or torch.distributed not initialised) and ``TorchComm`` runs on a
 dedicated gloo group, so the CPU-side exchange works beside an NCCL training group and has
 its own timeout. Collective failures become ``FlushTimeout``/``FlushError`` naming the
-timeout, never an endless hang.
+timeout, never an endless hang; both add ``diagnose``'s text (the ranks that did not arrive).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Comm(ABC):
     world_size: int
     #: collective calls issued so far (tests and benchmarks count them)
     calls: int = 0
-    #: called on a timeout; its text (which ranks did not arrive) is added to the error
+    #: called on a timeout or a lost peer; its text (which ranks did not arrive) is added to
+    #: the error
     diagnose: Any = None
 
     @abstractmethod
@@ -145,9 +146,12 @@ class TorchComm(Comm):
                     f"number of times; raise flush_timeout= if ranks are just slow. Cause: {msg}"
                     + self._diagnosis()
                 ) from e
+            # (a hang seen from a rank whose peer timed out first and went: "connection
+            # closed" here, so it names the ranks that did not arrive as well)
             raise FlushError(
                 f"{what} failed on rank {self.rank} of {self.world_size}: {msg}. "
                 "A peer rank probably exited or crashed; look at its log."
+                + self._diagnosis()
             ) from e
 
     def _diagnosis(self) -> str:
@@ -181,7 +185,7 @@ class TorchComm(Comm):
                 self._run("all_gather", into, out, t, group=self.group)
                 return out.numpy().reshape(self.world_size, t.numel())
             except FlushError as e:  # a gloo without it says so on every rank, before sending
-                if "support" not in str(e):
+                if "support" not in str(e.__cause__):  # (gloo's words, not the diagnosis)
                     raise
                 self._gather_into = False
         out = [torch.empty_like(t) for _ in range(self.world_size)]

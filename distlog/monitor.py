@@ -42,6 +42,7 @@ class RankMonitor:
         self.in_flush: int | None = None  # the flush (0-based) this rank is inside, if any
         self.flush_entered: float | None = None
         self.last_flush_end: float | None = None
+        self._rewound = False  # the stored telemetry was rewound to this attempt's start
 
     def start(self, progress: Callable[[], tuple[float | None, int]],
               last_log: Callable[[], "LogRecord | None"]) -> None:
@@ -51,8 +52,10 @@ class RankMonitor:
         self._progress, self._last_log = progress, last_log
         if self.telemetry_on:
             self.telemetry = T.Telemetry(ctx.rank, ctx.world_size, self.sample_interval)
+        # without heartbeats there is no evidence of where the other ranks are (and an
+        # earlier run's, on a comm handed to both, is not this run's)
+        self._comm.diagnose = None
         if self.heartbeat_interval is not None:
-            # without heartbeats there is no evidence of where the other ranks are
             self._comm.diagnose = lambda: hang_report(ctx.storage, ctx.attempt, ctx.world_size,
                                                       self.in_flush, ctx.rank)
             self.heartbeat = HeartbeatThread(ctx.storage, ctx.rank, self.heartbeat_interval,
@@ -110,10 +113,24 @@ class RankMonitor:
         if due:
             writer = self._writers.main()
             table = writer.tables.get(T.TABLE)
-            if table is not None and not table.read_only:  # (read only: another world size)
+            if table is None:
+                return
+            if not self._rewound:
+                # the stored rows this attempt starts again over go from every telemetry
+                # series, also those it writes no row to (all at another world size; the GPU
+                # ones before a GPU figure), as from every series it writes
+                self._rewound = True
+                first = min(float(rows[0, 0]) for rows in due.values())
+                writer.call(lambda tables: tables[T.TABLE].rewind_stored(first))
+            if not table.read_only:  # (read only: another world size)
                 for key, rows in due.items():
                     writer.put(T.TABLE, key, rows)
 
     def close(self, status: str) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop(final=self.snapshot(state=status))
+
+    def detach(self) -> None:
+        """The run's last collective is done: its heartbeats diagnose no later timeout on the
+        comm (one handed in serves the next run too)."""
+        self._comm.diagnose = None

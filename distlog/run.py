@@ -536,6 +536,7 @@ class Run:
             except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
                 warn(f"could not write the logs table: {e!r}")
             self._write_end_meta(status, exc)
+        self.monitor.detach()
         if self._comm is None:  # a comm the run made (not one handed in): past its last use
             self.comm.close()
         self.metrics.end(self.run_id)

@@ -93,6 +93,77 @@ def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path):
         assert "rank 1 goes off to do something else" in line, line
 
 
+
+def _one_hangs_one_arrives_late(rank, world, root, timeout):
+    import distlog
+    from distlog.errors import FlushError
+
+    exp = distlog.get_logger(root, flush_timeout=timeout, heartbeat_interval=0.2)
+    try:
+        with exp.run("hang-late"):
+            for step in range(5):
+                exp.metrics.collect(step=step, loss=1.0)
+                if step == 3 and rank == 1:
+                    time.sleep(timeout + 5)  # never reaches flush #4
+                    raise RuntimeError("rank 1 gave up")
+                if step == 3 and rank == 3:
+                    time.sleep(timeout / 2)  # reaches flush #4, after rank 0
+                exp.metrics.flush()
+    except FlushError as e:  # (FlushTimeout is one)
+        return f"{type(e).__name__}: {e}"
+    except RuntimeError as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+@pytest.mark.timeout(240)
+def test_every_waiting_rank_names_the_rank_that_did_not_arrive(tmp_path):
+    """Rank 0 times out first and its run ends: rank 3, which arrived later and was still
+    waiting, got gloo's "connection closed" (a FlushError) with no word of the hang, so only
+    some ranks said which rank never came. Every rank waiting in the flush names it."""
+    res = run_ranks(_one_hangs_one_arrives_late, 4, tmp_path, str(tmp_path / "root"), 4.0, timeout=180)
+    assert res[1] == "RuntimeError: rank 1 gave up"
+    assert res[0].startswith("FlushTimeout: "), res[0]
+    for r in (0, 2, 3):
+        assert "ranks that did not arrive at flush #4: 1\n" in res[r], (r, res[r])
+        line = next(x for x in res[r].splitlines() if x.strip().startswith("rank 1:"))
+        assert "last step 3" in line and "3 flush(es) done" in line, line
+
+
+def _second_run_on_one_comm_hangs(rank, world, root):
+    import distlog
+    from distlog.comm import TorchComm
+    from distlog.errors import FlushError
+
+    comm = TorchComm(timeout=3.0)  # one comm handed to both runs
+    with distlog.get_logger(root, comm=comm, heartbeat_interval=0.2).run("first"):
+        pass  # rank 1's heartbeats of this run: past every flush (it completed)
+    exp = distlog.get_logger(root, comm=comm, heartbeat_interval=0)
+    try:
+        with exp.run("second"):
+            for step in range(3):
+                exp.metrics.collect(step=step, loss=1.0)
+                if rank == 1 and step == 1:
+                    time.sleep(8)
+                    raise RuntimeError("rank 1 gave up")
+                exp.metrics.flush()
+    except FlushError as e:
+        return f"{type(e).__name__}: {e}"
+    except RuntimeError as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+@pytest.mark.timeout(240)
+def test_a_run_without_heartbeats_reports_no_other_runs_heartbeats(tmp_path):
+    """A comm handed to two runs kept the first run's diagnosis: the second run (heartbeats
+    off) hung and its FlushTimeout cited the first run's heartbeats (rank 1 "completed", the
+    flush numbers of another run) as if they were this run's evidence."""
+    res = run_ranks(_second_run_on_one_comm_hangs, 2, tmp_path, str(tmp_path / "root"), timeout=180)
+    assert res[1] == "RuntimeError: rank 1 gave up"
+    assert res[0].startswith("FlushTimeout: "), res[0]
+    assert "heartbeat" not in res[0].split("Cause:")[1], res[0]
+
 VICTIM = r"""
 import sys, time
 import distlog

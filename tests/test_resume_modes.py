@@ -170,6 +170,44 @@ def test_a_checkpoint_resume_at_another_world_size_cuts_the_telemetry_back_too(t
     assert tel.step.tolist() == [0, 1, 2, 3] and tel.values.shape == (4, 2)
 
 
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_a_restart_at_another_world_size_rewinds_the_telemetry_too(tmp_path):
+    """Attempt 0 on 2 ranks (steps 0..7); attempt 1 on 1 rank, without a checkpoint, starts
+    again at step 4: every series is rewound to before step 4, but the telemetry table (not
+    extended at another world size) kept attempt 0's rows of steps 4..8, so ``distlog ranks``
+    showed ranks and step times of training the run no longer holds beside attempt 1's rows."""
+    root = str(tmp_path / "root")
+    run_ranks(_flushes, 2, tmp_path, root, 0, 8, None, timeout=120)
+    _flushes(0, 1, root, 4, 6, None)
+    run = distlog.open_run(f"{root}/default/r")
+    assert run.metrics.read("loss")["step"].tolist() == [0, 1, 2, 3, 4, 5]
+    for field in ("interval", "wait_prev", "rss"):
+        tel = run.telemetry.matrix(field)
+        assert tel.step.tolist() == [0, 1, 2, 3] and tel.values.shape == (4, 2), field
+
+
+def test_a_restart_rewinds_the_telemetry_series_it_writes_no_row_to(tmp_path, monkeypatch):
+    """Attempt 0 reported GPU memory (steps 0..7); attempt 1 starts again at step 4 and has no
+    GPU figure (yet): its interval, wait and memory rows replaced steps 4.. while the GPU
+    series kept attempt 0's rows of steps 4..7, a mix of two attempts in one table."""
+    from distlog import telemetry as T
+
+    root = str(tmp_path / "root")
+
+    def fake_gpu(self, out):
+        out[4:7] = (1e9, 2e9, 3e9)
+
+    with monkeypatch.context() as m:
+        m.setattr(T._SystemProbe, "_gpu", fake_gpu)
+        _flushes(0, 1, root, 0, 8, None)
+    _flushes(0, 1, root, 4, 6, None)
+    tel = distlog.open_run(f"{root}/default/r").telemetry
+    assert tel.matrix("interval").step.tolist() == [0, 1, 2, 3, 4, 5, 6]  # (6: the closing flush)
+    for field in T.GPU_FIELDS:
+        assert tel.matrix(field).step.tolist() == [0, 1, 2, 3], field
+
 def test_a_checkpoint_resume_drops_the_later_rows_at_its_start_and_counts_on_after_it(tmp_path):
     """``resume_step=9``: readers see the rows after the checkpoint gone as soon as the attempt
     has started (they stayed until its first row: an attempt killed before it left the dead

@@ -745,6 +745,14 @@ class RowTable:
         self._truncate(key, s, keep, s.n)
         s.stored = None
 
+    def rewind_stored(self, first_step: float) -> None:
+        """Every series an earlier attempt wrote is rewound to before ``first_step`` as its
+        first new row would rewind it, with no row added: a ``read_only`` table (the telemetry
+        at another world size) follows the attempt's restart as the series it writes do."""
+        for key, s in self.series.items():
+            if s.stored is not None:
+                self._rewind_for(key, s, first_step)
+
     # -- buffering (writer thread) ---------------------------------------------------------
     def add_many(self, keys: tuple[str, ...], rows: np.ndarray) -> None:
         """One row per key (row i for keys[i]). Consecutive calls with the same key tuple (a
