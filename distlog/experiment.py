@@ -7,7 +7,6 @@ import contextlib
 import difflib
 import functools
 import math
-import operator
 import sys
 import threading
 import weakref
@@ -15,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
 from .errors import RunStateError
-from .steps import exact_step
+from .inputs import exact_step, plain_int
 from .names import check_name
 from .run import Run
 from .storage import open_storage
@@ -401,10 +400,7 @@ def _checked_run_option(name: str, value: Any) -> Any:
         raise TypeError(f"get_logger(comm={value!r}): expected a distlog.comm.Comm (or None: the "
                         f"collectives of torch.distributed), got {type(value).__name__}")
     if kind == "int":
-        try:
-            n = operator.index(value) if not isinstance(value, bool) else None
-        except TypeError:
-            n = None
+        n = plain_int(value)
         if n is None:
             raise TypeError(f"get_logger({name}={value!r}): expected a positive int, got "
                             f"{type(value).__name__}; pass e.g. {name}={_DEFAULTS[name]}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-import operator
 import sys
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .layout import LOGS_DIR, parse_log_name
-from .steps import exact_step
+from .inputs import exact_step, plain_int
 from . import report
 from .logline import LEVELS, LogRecord, complete_text, level_name, level_number, parse_line
 
@@ -148,10 +147,7 @@ def _count_or_none(what: str, value: Any, none: str) -> int | None:
     every record, limit=-1 all but the first, rank="0" no record at all."""
     if value is None:
         return None
-    try:
-        n = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        n = None
+    n = plain_int(value)
     if n is None:
         raise TypeError(f"get_logs({what}={value!r:.40}): {what} must be an int (0 or more) or None "
                         f"({none}), got {type(value).__name__}; e.g. {what}={50 if what == 'limit' else 0}")

@@ -42,7 +42,7 @@ from .failures import read_failures
 from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path, table_zarr
 from .names import check_name, check_run_location
 from .report import warn
-from .steps import exact_step
+from .inputs import exact_step
 from .params import ParameterIndex
 from .readme import MarkdownLogger
 from .storage.base import StorageBackend

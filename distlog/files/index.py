@@ -4,12 +4,12 @@ the namespaced views of one run's artifact logger share (``_Shared``)."""
 from __future__ import annotations
 
 import contextlib
-import operator
 import threading
 from typing import TYPE_CHECKING, Any
 
 from ..cas import ContentStore
 from ..errors import RunStateError
+from ..inputs import plain_int
 from ..storage.base import Appender, StorageBackend
 from ..writers.manifest import (MANIFEST_DIR, FileRecord, manifest_names, manifest_path, parse_manifest,
                        write_files_table)
@@ -96,10 +96,7 @@ def check_version_rank(call: str, name: Any, version: Any, rank: Any) -> tuple[i
     def as_int(what: str, value: Any, expected: str, example: str) -> int | None:
         if value is None:
             return None
-        try:
-            n = None if isinstance(value, bool) else operator.index(value)
-        except TypeError:
-            n = None
+        n = plain_int(value)
         if n is None:
             raise TypeError(f"{call}({name!r}, {what}={value!r:.40}): {what} must be an int "
                             f"({expected}), got {type(value).__name__}; e.g. {what}={example}")

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable
 import numpy as np
 
 from .. import media
-from ..steps import exact_step
+from ..inputs import exact_step
 from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
 from .index import _Shared, check_version_rank

@@ -1,4 +1,5 @@
-"""A step as records keep it (log lines, file records, ``exp.step``)."""
+"""Numbers users pass, as distlog keeps them: steps (log lines, file records, ``exp.step``)
+and counts (versions, ranks, sizes), an int that is no bool."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ def exact_step(step: Any) -> int | float:
         return int(step)  # "12" or a tensor as given: exact past 2**53 too
     except (TypeError, ValueError, OverflowError):
         return int(f)
+
+
+def plain_int(value: Any) -> int | None:
+    """``value`` as an int when it is one (a Python or NumPy int; a bool is no count, though
+    Python takes ``True`` as 1), else None: the caller raises its own error, naming the call."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
