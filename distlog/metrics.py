@@ -570,13 +570,19 @@ class MetricsLogger:
         # (a key that is no str fails in _collect_slow: raised at the next flush on every rank)
         keys = [p + k if k.__class__ is str else k for k in values]
         if self._comm.world_size == 1:
-            # one process raises at the call: every value is checked before any is kept, so
-            # a refused call keeps none of them (whatever their order) and a caller that
-            # catches the error and collects again counts nothing twice
+            # one process raises at the call: every value is checked (and converted, once)
+            # before any is kept, so a refused call keeps none of them (whatever their order)
+            # and a caller that catches the error and collects again counts nothing twice
+            numbers = []
             for key, v in zip(keys, values.values()):
                 if key not in ids and key not in core.known:
                     core.check_key(key)
-                as_number(key, v, keep_device_tensors=True)
+                numbers.append(as_number(key, v, keep_device_tensors=True))
+            for k, key, x in zip(values, keys, numbers):
+                i = ids.get(key)
+                self._keep(key, x, core.register(key) if i is None else i)
+                self._collectable.add(k)
+            return
         for k, key, v in zip(values, keys, values.values()):
             self._collect_slow(key, v, ids.get(key))
             if key in ids:
@@ -621,6 +627,11 @@ class MetricsLogger:
             # decided at the next flush on every rank together, so no rank is left waiting
             core.errors.append((type(e).__name__, f"rank {self._ctx.rank}: {e}"))
             return
+        self._keep(key, x, i)
+
+    def _keep(self, key: str, x: Any, i: int) -> None:
+        """Keep ``x`` (``as_number``'s float or device tensor) of key id ``i`` for the flush."""
+        core = self._core
         if type(x) is float:
             core.id_buf.append(i)
             core.val_buf.append(x)
