@@ -9,6 +9,7 @@
     │   └── FlushMismatch       ranks called flush()/close() out of step (names the ranks)
     ├── WriterError             the background writer failed; raised at the next flush or close
     ├── RunStateError           an operation needs an open run (or none)
+    │   └── RunInUseError       another live process writes the run asked for (``claims``)
     ├── LayoutError             a root holds a layout distlog does not write (gc refuses)
     └── QueryError              (distlog.query.errors) a run, key or rank that does not exist;
                                 RunNotFound, KeyNotFound, RankNotFound list what does
@@ -54,6 +55,10 @@ class WriterError(DistlogError, RuntimeError):
 
 class RunStateError(DistlogError, RuntimeError):
     """The operation needs an open run, or a run is already open."""
+
+
+class RunInUseError(RunStateError):
+    """Another live process writes the run this process was asked to start (``claims``)."""
 
 
 class LayoutError(DistlogError, ValueError):

@@ -16,6 +16,7 @@ to the run folder (``<root>/<experiment>/<run_id>/``), CAS paths to the root.
         files.zarr + files.commit.json           the merged files table (rank 0, at close)
         failures/attempt-AAAA-rank-RRRRR.json    a rank's cause of failure
         heartbeats/rank-RRRRR.json               a rank's last sign of life
+        attempts/attempt-AAAA.json               attempt A's claim (its rank 0's host, pid, time)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ LOGS_DIR = "logs"
 MANIFEST_DIR = "files"
 FAILURES_DIR = "failures"
 HEARTBEAT_DIR = "heartbeats"
+ATTEMPTS_DIR = "attempts"
 RANKS_DIR = "ranks"
 
 STORE_DIR = ".distlog"
@@ -100,3 +102,15 @@ def failure_prefix(attempt: int) -> str:
 
 def heartbeat_path(rank: int) -> str:
     return f"{HEARTBEAT_DIR}/rank-{rank:05d}.json"
+
+
+def attempt_claim_path(attempt: int) -> str:
+    """Created (only where absent) by the process that starts attempt ``attempt``: two
+    processes starting one run at the same moment cannot both take a number (``claims``)."""
+    return f"{ATTEMPTS_DIR}/attempt-{attempt:04d}.json"
+
+
+def is_attempt_claim(name: str) -> bool:
+    """Whether ``name`` (in ``ATTEMPTS_DIR``) is an attempt's claim: ``attempt-AAAA.json``."""
+    digits = name[len("attempt-") : -len(".json")]
+    return name.startswith("attempt-") and name.endswith(".json") and digits.isdigit()

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .layout import RUN_FILE
+from .layout import ATTEMPTS_DIR, RUN_FILE, is_attempt_claim
 from .storage.base import SEGMENT_SUFFIX
 
 if TYPE_CHECKING:
@@ -205,7 +205,11 @@ def check_run_location(root: "StorageBackend", experiment: str, run_id: str) -> 
                 f"experiment name {short(experiment)} would put run {short(run_id)} inside the "
                 f"run {short(above)} (it holds {RUN_FILE}); runs cannot nest, choose an "
                 "experiment name that does not start with an existing run's path")
-    if not root.exists(f"{folder}/{RUN_FILE}") and root.list_dir(folder):
+    entries = set() if root.exists(f"{folder}/{RUN_FILE}") else {n.rstrip("/") for n in root.list_dir(folder)}
+    if entries and not (entries == {ATTEMPTS_DIR} and all(
+            is_attempt_claim(n) for n in root.list_dir(f"{folder}/{ATTEMPTS_DIR}"))):
+        # (a folder holding only attempt claims is a run another process is starting now, or
+        # whose start died before it wrote run.json: ``claims`` decides)
         raise ValueError(
             f"run id {short(run_id)}: {short(folder)} already exists as an experiment folder "
             "(it holds other runs or files but no run.json); choose another run id")

@@ -24,14 +24,16 @@ import time
 import traceback
 import uuid
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
+from .claims import claim_attempt, live_holder
 from .context import RunContext
+from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
 from .logs import TextLogger
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
@@ -296,12 +298,8 @@ class Run:
             # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,
             # denied access) is broadcast so every rank raises the same error, none hangs
             try:
-                run_id = self.run_id or named_run_id() or self._job_run_id() or new_run_id()
-                check_name(run_id, "run id")
-                check_run_location(self.root, self.experiment, run_id)
-                meta = self._read_meta(run_id)
-                self._check_resume(run_id, meta)
-                self.run_id, self.attempt = run_id, len(meta.get("attempts", [])) if meta else 0
+                run_id, self.attempt = self._choose_run()
+                self.run_id = run_id
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
                 self._write_start_meta(peers)
                 decided = ("ok", (run_id, self.attempt, self.experiment))
@@ -377,18 +375,60 @@ class Run:
         self.params = ParameterIndex(ctx)
         self.readme = MarkdownLogger(ctx)
 
-    def _job_run_id(self) -> str | None:
-        """The launched job's run id (``launcher.job_run_id``), for a process that is the job's
-        first start or a restart of it (a requeue, an elastic restart: other restart counts
-        than the run's last attempt recorded; or a retry of a run that did not complete),
-        which continues the job's run. Another start in the same job with the same counts
-        after that run completed (a second run in the process, a second script in one
-        allocation) is a run of its own: the first of ``<id>-2``, ``<id>-3``, ... that does
-        not exist, was last written under other counts (so a requeued job's runs find theirs
-        again) or did not complete. ``resume="must"`` keeps the job's id."""
-        base = job_run_id()
-        if base is None or self.resume == "must":
-            return base
+    def _choose_run(self) -> tuple[str, int]:
+        """Rank 0: the run id and the attempt number this start claimed — the id the program
+        gave, else the job's (``_job_run_ids``), else a new one — checked, and not written by
+        another live process (``claims``): a given id that is raises ``RunInUseError``; a
+        job's id moves on to the next of its ids."""
+        given = self.run_id or named_run_id()
+        base = None if given else job_run_id()
+        if given is not None:
+            candidates: Any = [(given, None)]
+        elif base is not None:
+            candidates = self._job_run_ids(base)
+        else:
+            candidates = [(new_run_id(), None)]
+        passed: list[str] = []
+        for run_id, meta in candidates:
+            check_name(run_id, "run id")
+            check_run_location(self.root, self.experiment, run_id)
+            if meta is None:
+                meta = self._read_meta(run_id)
+            self._check_resume(run_id, meta)
+            attempt, holder = self._claim_attempt(run_id, meta)
+            if holder is None:
+                if passed:
+                    warn(f"run {self.experiment}/{passed[0]} is being written by another process "
+                         f"({'; '.join(passed[1:])}): this one is run {self.experiment}/{run_id}. "
+                         "Concurrent srun steps of one allocation each get a run of their own; "
+                         "name them (run(id), DISTLOG_RUN_ID) to find each again after a requeue",
+                         key=f"run-in-use:{passed[0]}")
+                return run_id, attempt
+            if given is not None or self.resume == "must":
+                raise RunInUseError(
+                    f"run {self.experiment}/{run_id} under {self.root.url} is being written by another "
+                    f"process: {holder}. Two processes writing one run would mix their rows in its "
+                    "series. Give this run another id (run(id=...), DISTLOG_RUN_ID), or start it once "
+                    "the other process has ended (one killed on another host counts as live until its "
+                    "heartbeat is two heartbeat intervals + 30 s old)")
+            passed += [run_id] if not passed else []
+            passed.append(holder)
+        raise AssertionError("unreachable: a job's ids never run out")
+
+    def _job_run_ids(self, base: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """The launched job's run ids (``launcher.job_run_id``) a start may take, in order, with
+        their ``run.json`` as read (None: no such run): the job's id for the job's first start
+        or a restart of it (a requeue, an elastic restart: other restart counts than the run's
+        last attempt recorded; or a retry of a run that did not complete), which continues the
+        job's run. Another start in the same job with the same counts after that run completed
+        (a second run in the process, a second script in one allocation) is a run of its own:
+        the first of ``<id>-2``, ``<id>-3``, ... that does not exist, was last written under
+        other counts (so a requeued job's runs find theirs again) or did not complete (later
+        ones when another process writes it: ``_choose_run``). ``resume="must"``: the job's id
+        only."""
+        if self.resume == "must":
+            yield base, None
+            return
         counts = restart_counts()
         for n in itertools.count(1):
             run_id = base if n == 1 else f"{base}-{n}"
@@ -396,8 +436,21 @@ class Run:
             attempts = (meta or {}).get("attempts") or [{}]
             if (meta is None or attempts[-1].get("restart_counts") != counts
                     or meta.get("status") != "completed"):
-                return run_id
-        return None  # (unreachable)
+                yield run_id, meta
+
+    def _claim_attempt(self, run_id: str, meta: dict[str, Any] | None) -> tuple[int | None, str | None]:
+        """``(attempt, None)``: the number this start claimed for ``run_id``; ``(None, holder)``
+        when another live process writes the run, or is starting it now (``claims``)."""
+        storage = self.root.child(f"{self.experiment}/{run_id}")
+        attempts = [a for a in (meta or {}).get("attempts") or () if isinstance(a, dict)]
+        counts = restart_counts()
+        if attempts and attempts[-1].get("status") == "running" and attempts[-1].get("restart_counts") == counts:
+            holder = live_holder(storage, attempts[-1], self.info.host)
+            if holder is not None:
+                return None, holder
+        numbers = [a.get("attempt") for a in attempts]
+        first = 1 + max((n for n in numbers if type(n) is int), default=len(attempts) - 1)
+        return claim_attempt(storage, first, {"host": self.info.host, "restart_counts": counts})
 
     def _check_resume(self, run_id: str, meta: dict[str, Any] | None) -> None:
         name = f"{self.experiment}/{run_id}"

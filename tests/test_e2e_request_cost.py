@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from distlog.layout import (HEARTBEAT_DIR, SCALARS_TABLE, TELEMETRY_TABLE, is_chunk_key, rank_log_path, table_commit,
+from distlog.layout import (ATTEMPTS_DIR, HEARTBEAT_DIR, SCALARS_TABLE, TELEMETRY_TABLE, is_chunk_key, rank_log_path, table_commit,
                             table_zarr)
 from distlog.storage.base import SEGMENT_SUFFIX
 
@@ -56,10 +56,11 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
     tele = proxy.count("PUT", f"/{TELEMETRY_TABLE}.")
     tele_series = len(reader_fields(s3_bucket))
     beats = proxy.count("PUT", f"/{HEARTBEAT_DIR}/")
+    claims = proxy.count("PUT", f"/{ATTEMPTS_DIR}/")  # the attempt's claim, once
     detail = (f"{puts} PUTs for {N_FLUSHES} flushes of {N_KEYS} keys ({loop_puts} during the "
               f"loop): {chunks} chunk writes, {arrays} array metadata, {records} commit records, "
               f"{segments} log segments, {tele} telemetry ({tele_series} series), {beats} "
-              f"heartbeats; {commits} commits in {elapsed:.1f} s")
+              f"heartbeats, {claims} attempt claim; {commits} commits in {elapsed:.1f} s")
     print(detail)
     # every stored row is there
     reader = distlog.open_run(f"{s3_bucket['url']}/cost/r", **s3_bucket["storage_options"])
@@ -77,8 +78,9 @@ def test_puts_are_bounded_by_commits_chunks_and_segments(s3_bucket: dict[str, An
     # heartbeats: at start, every 30 s, at close
     assert tele <= commits * (tele_series + 1) + 3 * tele_series + 5, detail
     assert beats <= 2 + elapsed / 30, detail
+    assert claims == 1, detail
     # all told: a small fraction of the 4,000 values flushed, and independent of N_FLUSHES
-    assert puts <= commits * (N_KEYS + 1) + arrays + segments + tele + beats + 10, detail
+    assert puts <= commits * (N_KEYS + 1) + arrays + segments + tele + beats + claims + 10, detail
     assert puts < N_FLUSHES * N_KEYS / 10, detail
 
 

@@ -106,6 +106,7 @@ def test_layout_module_writes_the_documented_names():
         (L.failure_path(1, 2), "failures/attempt-0001-rank-00002.json",
          "`failures/attempt-AAAA-rank-RRRRR.json`"),
         (L.heartbeat_path(2), "heartbeats/rank-00002.json", "`heartbeats/rank-RRRRR.json`"),
+        (L.attempt_claim_path(3), "attempts/attempt-0003.json", "`attempts/attempt-AAAA.json`"),
         (cas.blob_path(d), f".distlog/cas/sha256/ab/{d}", ".distlog/cas/sha256/<d[:2]>/<d>"),
         (cas.lease_path(d), f".distlog/cas/uploads/{d}.json", ".distlog/cas/uploads/<d>.json"),
         (cas.fresh_path(d), f".distlog/cas/fresh/{d}", ".distlog/cas/fresh/<d>"),
