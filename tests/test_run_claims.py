@@ -234,3 +234,30 @@ def test_a_run_named_like_the_claims_folder_still_keeps_runs_from_nesting(tmp_pa
         exp.metrics.log(v=1.0, step=0)
     with exp.experiment("e"), pytest.raises(ValueError, match="already exists as an experiment folder"):
         exp.start_run("x")  # would put that run inside run x
+
+
+def _start_held_run(rank: int, world: int, root: str) -> str:
+    try:
+        distlog.get_logger(root).start_run("r")
+    except distlog.RunInUseError as e:
+        return str(e)
+    return "started"
+
+
+@pytest.mark.dist
+def test_every_rank_of_a_refused_start_raises_no_rank_hangs(tmp_path):
+    from support.ranks import run_ranks
+
+    ready = tmp_path / "ready"
+    proc = _holder(tmp_path / "root", "r", 7.0, ready, hold=120)
+    try:
+        _wait_for(ready, proc)
+        got = run_ranks(_start_held_run, 2, tmp_path, str(tmp_path / "root"), timeout=90)
+    finally:
+        Path(f"{ready}.release").write_text("go")
+        proc.communicate(timeout=60)
+    assert all(f"pid {proc.pid}, this host" in g for g in got), got
+    assert got[1].startswith("starting the run failed on rank 0"), got
+    meta = _meta(tmp_path / "root", "r")  # the holder's run as it wrote it, closed by it
+    assert [(a["attempt"], a["status"], a["world_size"]) for a in meta["attempts"]] == [(0, "completed", 1)]
+    assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
