@@ -301,10 +301,14 @@ class Experiment:
         if not isinstance(metrics, Mapping):
             raise TypeError(f"log_metrics() takes a dict of values, got {type(metrics).__name__} "
                             f"({metrics!r:.40}); e.g. log_metrics({{'loss': 0.5}}, step=10)")
-        self.metrics.log(step=step, **metrics)
+        if "step" in metrics and step is not None:
+            raise TypeError(f"log_metrics() got the step twice: step={metrics['step']!r:.40} in the "
+                            f"dict and step={step!r:.40}; pass it once")
+        self.metrics.log(dict(metrics), step=step)  # (a "step" key is the step, as in log(**d))
 
-    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None) -> None:
-        self.metrics.log_histogram(name, values, bins=bins, step=step)
+    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
+                      range: tuple[float, float] | None = None) -> None:
+        self.metrics.log_histogram(name, values, bins=bins, step=step, range=range)
 
     def flush(self, _aggregation: str = "mean", step: int | None = None):
         """``metrics.flush``: a collective, every rank calls it."""

@@ -647,7 +647,7 @@ class MetricsLogger:
         check_name(key, "histogram name", allow_slash=True)
         arr = _histogram_values(name, values)
         arr = arr[np.isfinite(arr)]
-        counts, edges = np.histogram(arr, bins=bins, range=range)
+        counts, edges = _histogram(name, arr, bins, range)
         s = self._step_for_log(step)  # (a refused step fixes nothing below)
         core = self._core
         bins = core.histogram_bins
@@ -1029,6 +1029,14 @@ class MetricsLogger:
         the other ranks' own series too. A rank whose commit failed makes it fail everywhere.
         """
         self._check_open()
+        if timeout is not None and not (timeout.__class__ is not bool and isinstance(timeout, Real)
+                                        and timeout > 0):
+            error = ValueError if isinstance(timeout, Real) and timeout.__class__ is not bool else TypeError
+            raise error(f"commit(timeout={timeout!r:.40}): expected a number of seconds > 0, or None "
+                        "to wait as long as it takes")
+        if barrier.__class__ is not bool:
+            raise TypeError(f"commit(barrier={barrier!r:.40}): expected True (every rank calls "
+                            "commit and waits for all) or False")
         failed = None
         try:
             self._writers.commit(timeout)
@@ -1219,6 +1227,35 @@ def _histogram_values(name: str, values: Any) -> np.ndarray:
                         f"{type(values).__name__} of {arr.dtype} ({values!r:.40}); pass a NumPy "
                         "array, a tensor or a list of numbers (complex: log .real and .imag apart)")
     return arr.astype(np.float64).ravel()
+
+
+def _histogram(name: str, arr: np.ndarray, bins: Any, range_: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram`` of ``log_histogram``'s finite values, its ``bins`` (a count >= 1, or
+    increasing edges) and ``range`` (None, or ``(low, high)`` with ``low < high``) checked
+    first: a clear error naming the histogram instead of NumPy's (or none: a rule such as
+    ``"auto"`` picks another bin count each step, which one series cannot hold)."""
+    call = f"log_histogram({name!r}, bins={bins!r:.40}"
+    if isinstance(bins, (str, bytes, bool)) or not (hasattr(bins, "__index__") or np.ndim(bins) == 1):
+        raise TypeError(f"{call}): expected a number of bins (an int >= 1) or the bin edges (a 1-D "
+                        "sequence of increasing numbers), got "
+                        f"{type(bins).__name__}; a rule like 'auto' would give each step another "
+                        "number of bins, and a histogram series keeps one: pass e.g. bins=64")
+    if hasattr(bins, "__index__") and np.ndim(bins) == 0 and int(bins) < 1:
+        raise ValueError(f"{call}): expected a number of bins >= 1; pass e.g. bins=64")
+    if range_ is not None:
+        try:
+            low, high = (float(x) for x in range_)
+        except (TypeError, ValueError):
+            raise TypeError(f"log_histogram({name!r}, range={range_!r:.40}): expected (low, high), two "
+                            "numbers, or None for the values' own range") from None
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"log_histogram({name!r}, range={range_!r:.40}): expected two finite "
+                             "numbers with low < high, e.g. range=(0.0, 1.0)")
+        range_ = (low, high)
+    try:
+        return np.histogram(arr, bins=bins, range=range_)
+    except (TypeError, ValueError) as e:  # edges that do not increase, or are no numbers
+        raise ValueError(f"{call}): {e}; pass a number of bins or increasing edges") from None
 
 
 def _bad_aggregation(agg: Any) -> ValueError:

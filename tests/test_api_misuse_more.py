@@ -569,3 +569,63 @@ def test_files_list_and_make_video_refuse_a_pattern_that_is_no_str(tmp_path):
         with pytest.raises(TypeError, match=r"files.make_video\(5\): the pattern must be a str"):
             f.make_video(5, "o.gif")
         assert [r.name for r in f.list("*.json")] == ["a.json"]
+
+
+# ---- log_histogram bins and range, commit's arguments, log_metrics' step --------------------
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"bins": "4"}, TypeError, "bins='4'): expected a number of bins (an int >= 1) or the bin edges"),
+    ({"bins": "auto"}, TypeError, "a rule like 'auto' would give each step another number of bins"),
+    ({"bins": True}, TypeError, "bins=True): expected a number of bins"),
+    ({"bins": 0}, ValueError, "bins=0): expected a number of bins >= 1"),
+    ({"bins": [0.0, 2.0, 1.0]}, ValueError, "pass a number of bins or increasing edges"),
+    ({"range": 5}, TypeError, "range=5): expected (low, high), two numbers"),
+    ({"range": (5, 1)}, ValueError, "range=(5, 1)): expected two finite numbers with low < high"),
+    ({"range": (0, float("inf"))}, ValueError, "expected two finite numbers"),
+])
+def test_log_histogram_checks_bins_and_range(tmp_path, kwargs, error, words):
+    # before: NumPy's "'4' is not a valid estimator for `bins`", "cannot unpack non-iterable
+    # int object", "max must be larger than min in range parameter"; bins="auto" was taken and
+    # failed at the next step whose data gave another bin count
+    url = str(tmp_path / "default" / "r")
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.metrics.log_histogram("h", [0.0, 1.0], bins=4, step=0)
+        with pytest.raises(error) as e:
+            exp.metrics.log_histogram("h", np.arange(10.0), step=1, **{"bins": 4, **kwargs})
+        assert words in str(e.value) and "log_histogram('h'" in str(e.value)
+        exp.metrics.log_histogram("h", [2.0, 3.0], bins=4, step=1)  # the next valid call works
+        exp.metrics.log_histogram("e", [0.5, 1.5], bins=[0.0, 1.0, 2.0], step=1)  # edges still work
+    hist = distlog.open_run(url).metrics.histogram("h")
+    assert hist.step.tolist() == [0, 1] and [int(c.sum()) for c in hist.counts] == [2, 2]
+    assert [c.tolist() for c in distlog.open_run(url).metrics.histogram("e").counts] == [[1, 1]]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"timeout": "x"}, TypeError, "commit(timeout='x'): expected a number of seconds > 0, or None"),
+    ({"timeout": 0}, ValueError, "commit(timeout=0): expected a number of seconds > 0"),
+    ({"timeout": True}, TypeError, "commit(timeout=True)"),
+    ({"barrier": "yes"}, TypeError, "commit(barrier='yes'): expected True"),
+])
+def test_commit_checks_its_arguments(tmp_path, kwargs, error, words):
+    # before: commit("x") returned quietly (the timeout reached no wait), barrier="yes" was true
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.metrics.log(loss=1.0, step=0)
+        with pytest.raises(error) as e:
+            exp.metrics.commit(**kwargs)
+        assert words in str(e.value)
+        exp.metrics.commit()
+    assert _logged_rows(str(tmp_path / "default" / "r")) == [1.0]
+
+
+def test_log_metrics_takes_the_step_from_the_dict_or_refuses_it_twice(tmp_path):
+    # before: both were Python's "got multiple values for keyword argument 'step'"
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.log_metrics({"step": 3, "loss": 0.5})
+        with pytest.raises(TypeError, match=r"log_metrics\(\) got the step twice: step=4 in the dict and step=5"):
+            exp.log_metrics({"step": 4, "loss": 0.25}, step=5)
+        exp.log_metrics({"loss": 0.125}, step=6)
+    loss = distlog.open_run(str(tmp_path / "default" / "r")).metrics.read("loss")
+    assert loss["step"].tolist() == [3.0, 6.0] and loss["value"].tolist() == [0.5, 0.125]
