@@ -3,6 +3,7 @@ in its record, as ``run.files`` and ``exp.files`` read it, and orders ``sort="st
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import distlog
@@ -31,3 +32,12 @@ def test_a_fractional_step_is_kept_by_file_records(tmp_path):
     assert by_step == [f"f{i}.bin" for i in want]
     table = run.files.table().set_index("name")
     assert [table.loc[f"f{i}.bin", "step"] for i in range(4)] == STEPS[:4]
+    # the files table rank 0 merges at close (for readers without distlog) keeps them too:
+    # before, int64 cut 2.75 to 2 and wrote -1 for none (a step -1 looked the same)
+    import zarr
+
+    from distlog.layout import FILES_TABLE, table_zarr
+
+    g = zarr.open_consolidated(f"{root}/e/r/{table_zarr(FILES_TABLE)}", mode="r")
+    got = dict(zip(g["name"][:], g["step"][:].tolist()))
+    assert [got[f"f{i}.bin"] for i in range(4)] == STEPS[:4] and np.isnan(got["f4.bin"])

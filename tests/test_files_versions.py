@@ -66,8 +66,9 @@ def test_files_table_written_at_close(tmp_path):
     g = zarr.open_group(str(run / table_zarr(FILES_TABLE)), mode="r")
     n = commit["length"]
     assert list(g["path"][:n]) == ["a.npy", "ns/b.bin", "ns/b.bin"]
-    assert g["version"][:n].tolist() == [1, 1, 2] and g["step"][:n].tolist() == [5, -1, -1]
-    assert g["size"].dtype == np.int64 and g["time"].dtype == np.float64
+    assert g["version"][:n].tolist() == [1, 1, 2]
+    np.testing.assert_array_equal(g["step"][:n], [5.0, np.nan, np.nan])  # none: NaN, not -1
+    assert g["size"].dtype == np.int64 and g["time"].dtype == np.float64 and g["step"].dtype == np.float64
     assert g["rank"][:n].tolist() == [0, 0, 0]
     recs = read_manifests(distlog.open_storage(str(run)))
     assert [r.sha256 for r in recs] == list(g["sha256"][:n])
@@ -91,7 +92,7 @@ def test_the_files_table_is_what_zarr_writes(tmp_path, monkeypatch):
     ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="w")
     for col, kind in TABLE_COLUMNS:
         values = [getattr(r, col) for r in recs]
-        missing = -1 if kind == "int" else np.nan  # (a missing step is -1, a missing time NaN)
+        missing = -1 if kind == "int" else np.nan  # (a missing step is NaN)
         data = (np.array(values, dtype=str) if kind == "str" else np.array(
             [missing if v is None else v for v in values], np.int64 if kind == "int" else np.float64))
         ref.create_array(col, shape=(10,), chunks=(4,), dtype=str if kind == "str" else data.dtype)[:] = data
@@ -108,7 +109,8 @@ def test_the_files_table_is_what_zarr_writes(tmp_path, monkeypatch):
         a, b = (mine / f).read_bytes(), (theirs / f).read_bytes()
         assert (json.loads(a) == json.loads(b)) if f.endswith("zarr.json") else a == b, f
     g = zarr.open_consolidated(str(mine), mode="r")
-    assert list(g["name"][:]) == [r.name for r in recs] and g["step"][:].tolist()[:2] == [-1, 1]
+    assert list(g["name"][:]) == [r.name for r in recs]
+    np.testing.assert_array_equal(g["step"][:2], [np.nan, 1.0])
 
 
 def test_versions_continue_in_a_resumed_attempt(tmp_path):

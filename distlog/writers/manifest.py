@@ -20,7 +20,7 @@ TABLE_CHUNK = 65536
 #: the files table's columns and their kinds (str → zarr variable-length string)
 TABLE_COLUMNS = (("path", "str"), ("name", "str"), ("namespace", "str"), ("sha256", "str"),
                  ("size", "int"), ("media_type", "str"), ("rank", "int"), ("host", "str"),
-                 ("step", "int"), ("time", "float"), ("version", "int"), ("attempt", "int"))
+                 ("step", "float"), ("time", "float"), ("version", "int"), ("attempt", "int"))
 
 
 
@@ -120,7 +120,7 @@ def files_table_objects(recs: list[FileRecord]) -> dict[str, bytes]:
         values = [getattr(r, col) for r in recs]
         if kind == "str":
             data = np.array(values + [fill] * (-n % rows), dtype=object)  # edge chunk: fill
-        else:  # a missing int is -1 (``step``: none), a missing float NaN
+        else:  # a missing float is NaN (``step``: none); no int column has a missing value
             missing = -1 if kind == "int" else np.nan
             data = np.array([missing if v is None else v for v in values] + [fill] * (-n % rows),
                             dtype=np.dtype(dtype).newbyteorder("<"))
@@ -138,7 +138,7 @@ def write_files_table(storage: StorageBackend, records: list[FileRecord] | None 
     """Rank 0, at close: merge all manifests into ``files.zarr`` + ``files.commit.json``.
 
     One 1-D array per column of ``TABLE_COLUMNS`` (strings as zarr v3 variable-length
-    strings, ``step`` as int64 with -1 for none), rows in (time, rank, path) order, chunks of
+    strings, ``step`` as float64 with NaN for none), rows in (time, rank, path) order, chunks of
     65,536 rows. ``files.commit.json`` (``{"format": 1, "length": n, ...}``) is removed first
     and written last, so a reader that finds it finds every row it counts. Returns ``n``.
     ``records`` saves re-reading the manifests when the caller has them all.
