@@ -59,6 +59,9 @@ from .writers.textlog import TextLogSink
 RESUME_MODES = ("allow", "never", "must")
 
 
+_UNREAD = object()  # a candidate run id whose run.json was not read yet
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -383,26 +386,25 @@ class Run:
         given = self.run_id or named_run_id()
         base = None if given else job_run_id()
         if given is not None:
-            candidates: Any = [(given, None)]
+            candidates: Any = [(given, _UNREAD)]
         elif base is not None:
             candidates = self._job_run_ids(base)
         else:
-            candidates = [(new_run_id(), None)]
-        passed: list[str] = []
+            candidates = [(new_run_id(), _UNREAD)]
+        passed: list[str] = []  # the job's ids other processes write, and by whom
         for run_id, meta in candidates:
             check_name(run_id, "run id")
             check_run_location(self.root, self.experiment, run_id)
-            if meta is None:
+            if meta is _UNREAD:
                 meta = self._read_meta(run_id)
             self._check_resume(run_id, meta)
             attempt, holder = self._claim_attempt(run_id, meta)
             if holder is None:
                 if passed:
-                    warn(f"run {self.experiment}/{passed[0]} is being written by another process "
-                         f"({'; '.join(passed[1:])}): this one is run {self.experiment}/{run_id}. "
-                         "Concurrent srun steps of one allocation each get a run of their own; "
-                         "name them (run(id), DISTLOG_RUN_ID) to find each again after a requeue",
-                         key=f"run-in-use:{passed[0]}")
+                    warn(f"this process logs to run {self.experiment}/{run_id}: "
+                         f"{'; '.join(passed)}. Concurrent srun steps of one allocation each get a run "
+                         "of their own; name them (run(id), DISTLOG_RUN_ID) to find each again after "
+                         "a requeue", key=f"run-in-use:{self.experiment}/{run_id}")
                 return run_id, attempt
             if given is not None or self.resume == "must":
                 raise RunInUseError(
@@ -411,11 +413,10 @@ class Run:
                     "series. Give this run another id (run(id=...), DISTLOG_RUN_ID), or start it once "
                     "the other process has ended (one killed on another host counts as live until its "
                     "heartbeat is two heartbeat intervals + 30 s old)")
-            passed += [run_id] if not passed else []
-            passed.append(holder)
+            passed.append(f"run {self.experiment}/{run_id} is being written by another process ({holder})")
         raise AssertionError("unreachable: a job's ids never run out")
 
-    def _job_run_ids(self, base: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    def _job_run_ids(self, base: str) -> Iterator[tuple[str, Any]]:
         """The launched job's run ids (``launcher.job_run_id``) a start may take, in order, with
         their ``run.json`` as read (None: no such run): the job's id for the job's first start
         or a restart of it (a requeue, an elastic restart: other restart counts than the run's
@@ -427,7 +428,7 @@ class Run:
         ones when another process writes it: ``_choose_run``). ``resume="must"``: the job's id
         only."""
         if self.resume == "must":
-            yield base, None
+            yield base, _UNREAD
             return
         counts = restart_counts()
         for n in itertools.count(1):

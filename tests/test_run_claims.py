@@ -143,7 +143,7 @@ def _race(tmp_path: Path, run_id: str, n: int, env: dict[str, str] | None = None
     for p in procs:
         out, err = p.communicate(timeout=150)
         assert p.returncode == 0, err
-        outs.append(out.strip())
+        outs.append(out.strip() + "\n" + err)  # (its warnings after its result line)
     return outs
 
 
@@ -161,6 +161,8 @@ def test_concurrent_steps_of_one_job_get_a_run_each(tmp_path):
     outs = _race(tmp_path, "-", 4, env={"SLURM_JOB_ID": "4242"})
     assert all(o.startswith("STARTED") for o in outs), outs
     runs = {o.splitlines()[0].split()[1]: i for i, o in enumerate(outs)}
+    moved = [o for o in outs if "run default/slurm-4242 is being written by another process" in o]
+    assert len(moved) == 3 and all("this process logs to run default/slurm-4242-" in o for o in moved), outs
     assert sorted(runs) == sorted(["slurm-4242", "slurm-4242-2", "slurm-4242-3", "slurm-4242-4"]), outs
     for run_id, i in runs.items():
         assert _values(tmp_path / "root", run_id).tolist() == [float(i)] * 5, run_id  # no mixing
