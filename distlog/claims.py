@@ -8,8 +8,9 @@ writes anything,
 
 * checks that the run's last attempt is not live (``live_holder``): recorded ``running`` under
   the same restart counts (a requeue or an elastic restart counts up: its launcher ended the old
-  processes first) with a process of it still running — a rank on this host whose pid exists,
-  or, for ranks elsewhere, a heartbeat of that attempt younger than two of its intervals plus
+  processes first) with a process of it still running — a rank on this host whose pid exists
+  and names the same process (its start time: a restarted container's process has the dead
+  one's pid again), or, for ranks elsewhere, a heartbeat of that attempt younger than two of its intervals plus
   ``SLACK`` seconds (or, before their first heartbeat, the attempt's claim younger than
   ``CLAIM_STALE_AFTER``);
 * claims its attempt number (``claim_attempt``): ``attempts/attempt-AAAA.json`` is created only
@@ -36,9 +37,22 @@ CLAIM_STALE_AFTER = 120.0  # seconds: a claim older than this with no recorded a
 SLACK = 30.0  # seconds a live rank's heartbeat may be late beyond two of its intervals
 
 
-def pid_alive(pid: Any) -> bool:
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` of this host started, in clock ticks after boot (``/proc/<pid>/stat``):
+    with the pid it names one process, not a later one given the same pid (a restarted
+    container's first process is pid 1 again). None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: Any, started: Any = None) -> bool:
     """Whether process ``pid`` of this host still runs (a zombie, killed but not yet reaped by
-    its parent, does not; a pid that cannot be checked counts as running)."""
+    its parent, does not; nor a later process given the same pid, when ``started`` — its
+    ``process_start`` as recorded — says otherwise; a pid that cannot be checked counts as
+    running)."""
     if type(pid) is not int or pid <= 0:
         return True
     try:
@@ -46,12 +60,14 @@ def pid_alive(pid: Any) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True
+        pass  # another user's process (or a pid this process may not signal): /proc tells
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):
+            return False
+        return type(started) is not int or int(fields[19]) == started
+    except (OSError, IndexError, ValueError):
         return True
 
 
@@ -83,7 +99,7 @@ def live_holder(storage: StorageBackend, attempt: dict[str, Any], host: str,
     number = attempt.get("attempt")
     ranks = [r for r in attempt.get("ranks") or () if isinstance(r, dict)]
     for r in ranks:
-        if r.get("host") == host and pid_alive(r.get("pid")):
+        if r.get("host") == host and pid_alive(r.get("pid"), r.get("pid_start")):
             if r.get("pid") == os.getpid():
                 return (f"rank {r.get('rank', '?')} of attempt {number} is this process ({_where(r)}): "
                         "close the run it started first (exp.close(), or leave its with-block)")

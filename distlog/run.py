@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .claims import claim_attempt, live_holder
+from .claims import claim_attempt, live_holder, process_start
 from .context import RunContext
 from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
@@ -291,7 +291,8 @@ class Run:
         self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
-              "node": self.info.node_rank, "pid": os.getpid()}
+              "node": self.info.node_rank, "pid": os.getpid(),
+              "pid_start": process_start(os.getpid())}
         peers = self.comm.all_gather_object(me)
         decided: tuple[str, Any] = ("ok", None)
         if self.comm.rank == 0:

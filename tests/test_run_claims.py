@@ -261,3 +261,44 @@ def test_every_rank_of_a_refused_start_raises_no_rank_hangs(tmp_path):
     meta = _meta(tmp_path / "root", "r")  # the holder's run as it wrote it, closed by it
     assert [(a["attempt"], a["status"], a["world_size"]) for a in meta["attempts"]] == [(0, "completed", 1)]
     assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
+
+
+RESTARTED = textwrap.dedent("""
+    import os, sys, distlog
+    exp = distlog.get_logger(sys.argv[1])
+    try:
+        exp.start_run("r")
+    except distlog.RunInUseError as e:
+        print("IN-USE", e, flush=True)
+        sys.exit(0)
+    print("STARTED", os.getpid(), exp.current_run.attempt, flush=True)
+    exp.metrics.log(v=float(exp.current_run.attempt), step=exp.current_run.attempt)
+    exp.metrics.flush()
+    if sys.argv[2] == "die":
+        os._exit(137)  # killed without closing (OOM): run.json still says running
+    exp.close()
+""")
+
+
+def _in_container(root: Path, how: str) -> str:
+    """``RESTARTED`` as a container's first process: pid 1 of a new pid namespace, every time."""
+    cmd = ["unshare", "-Urpf", "--mount-proc", sys.executable, "-c", RESTARTED, str(root), how]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) here")
+    if "unshare" in done.stderr and done.returncode not in (0, 137):
+        pytest.skip(f"no user/pid namespaces here: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def test_a_container_restarted_with_the_killed_process_pid_takes_the_run_over(tmp_path):
+    # a pod's container killed (OOM) and restarted on the same host: same hostname, and its
+    # process has the dead one's pid again (1); it is not the dead process and not "this process"
+    first = _in_container(tmp_path, "die")
+    assert first.startswith("STARTED 1 0"), first
+    assert _meta(tmp_path, "r")["status"] == "running"
+    second = _in_container(tmp_path, "close")
+    assert second.startswith("STARTED 1 1"), second
+    meta = _meta(tmp_path, "r")
+    assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "interrupted"), (1, "completed")]
