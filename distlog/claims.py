@@ -6,12 +6,13 @@ with no error. It happens when concurrent ``srun`` steps of one allocation take 
 id, or when a script is started twice with one run id. So rank 0 of a new attempt, before it
 writes anything,
 
-* checks that the run's last attempt is not live (``live_holder``): recorded ``running`` under
-  the same restart counts (a requeue or an elastic restart counts up: its launcher ended the old
-  processes first) with a process of it still running — a rank on this host whose pid exists
-  and names the same process (its start time: a restarted container's process has the dead
-  one's pid again), or, for ranks elsewhere, a heartbeat of that attempt younger than two of its intervals plus
-  ``SLACK`` seconds (or, before their first heartbeat, the attempt's claim younger than
+* checks that the run's last attempt is not live (``live_holder``): recorded ``running``, and
+  not by this job before a restart of it (``restarted``: a requeue or an elastic restart counts
+  up under the same launcher ids: its launcher ended the old processes first), with a process
+  of it still running — a rank on this host whose pid exists and names the same process (its
+  start time: a restarted container's process has the dead one's pid again), or, for ranks
+  elsewhere, a heartbeat of that attempt younger than two of its intervals plus ``SLACK``
+  seconds (or, before their first heartbeat, the attempt's claim younger than
   ``CLAIM_STALE_AFTER``);
 * claims its attempt number (``claim_attempt``): ``attempts/attempt-AAAA.json`` is created only
   where absent (``create_bytes``), so two processes starting the same run at the same moment
@@ -89,6 +90,19 @@ def read_claim(storage: StorageBackend, attempt: int) -> dict[str, Any] | None:
 
 def _where(rec: dict[str, Any]) -> str:
     return f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"
+
+
+def _job(ids: Any) -> dict[str, Any]:
+    """A record's launcher ids without its restart counts: the job (or elastic run) it names."""
+    return {k: v for k, v in (ids if isinstance(ids, dict) else {}).items() if not k.endswith(".restart_count")}
+
+
+def restarted(attempt: dict[str, Any], counts: dict[str, int], ids: dict[str, str]) -> bool:
+    """Whether a start with restart ``counts`` and launcher ``ids`` is a restart of the job that
+    ran ``attempt`` (a requeue, an elastic restart: its launcher ended that attempt's processes
+    first): the same job, other restart counts. Another job whose counts differ (a second
+    submission while a requeued one runs) is no restart of it."""
+    return attempt.get("restart_counts") != counts and _job(attempt.get("launcher_ids")) == _job(ids)
 
 
 def live_holder(storage: StorageBackend, attempt: dict[str, Any], host: str,

@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .claims import claim_attempt, live_holder, process_start
+from .claims import claim_attempt, live_holder, process_start, restarted
 from .context import RunContext
 from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
@@ -445,7 +445,8 @@ class Run:
         storage = self.root.child(f"{self.experiment}/{run_id}")
         attempts = [a for a in (meta or {}).get("attempts") or () if isinstance(a, dict)]
         counts = restart_counts()
-        if attempts and attempts[-1].get("status") == "running" and attempts[-1].get("restart_counts") == counts:
+        if (attempts and attempts[-1].get("status") == "running"
+                and not restarted(attempts[-1], counts, self.info.ids)):
             holder = live_holder(storage, attempts[-1], self.info.host)
             if holder is not None:
                 return None, holder

@@ -302,3 +302,24 @@ def test_a_container_restarted_with_the_killed_process_pid_takes_the_run_over(tm
     assert second.startswith("STARTED 1 1"), second
     meta = _meta(tmp_path, "r")
     assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "interrupted"), (1, "completed")]
+
+
+def test_a_requeued_job_still_running_is_not_taken_over_by_another_job(tmp_path, monkeypatch):
+    # job 100, requeued once (its restart count is 1), writes run r; job 101 (restart count 0)
+    # is started with the same run id: other restart counts, but not a restart of job 100,
+    # whose processes no launcher ended
+    ready = tmp_path / "ready"
+    proc = _holder(tmp_path / "root", "r", 7.0, ready, hold=120,
+                   env={"SLURM_JOB_ID": "100", "SLURM_RESTART_COUNT": "1"})
+    try:
+        _wait_for(ready, proc)
+        monkeypatch.setenv("SLURM_JOB_ID", "101")
+        exp = distlog.get_logger(str(tmp_path / "root"))
+        with pytest.raises(distlog.RunInUseError, match=rf"pid {proc.pid}, this host"):
+            exp.start_run("r")
+    finally:
+        Path(f"{ready}.release").write_text("go")
+        proc.communicate(timeout=60)
+    meta = _meta(tmp_path / "root", "r")
+    assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "completed")]
+    assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
