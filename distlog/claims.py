@@ -17,7 +17,8 @@ writes anything,
 * claims its attempt number (``claim_attempt``): ``attempts/attempt-AAAA.json`` is created only
   where absent (``create_bytes``), so two processes starting the same run at the same moment
   cannot both become attempt A. A claim whose process died before it recorded its attempt in
-  ``run.json`` is passed over once it is ``CLAIM_STALE_AFTER`` seconds old.
+  ``run.json`` is passed over once it is ``CLAIM_STALE_AFTER`` seconds old, or at once when
+  it ran on this host (its pid is gone).
 
 A process killed without closing (kill -9, OOM) on this host is known dead at once (its pid is
 gone); one on another host counts as live until its heartbeat ages past the window above.
@@ -142,15 +143,18 @@ def claim_attempt(storage: StorageBackend, first: int, body: dict[str, Any],
                   now: float | None = None) -> tuple[int | None, str | None]:
     """Claim the first free attempt number from ``first`` on: ``(number, None)``, or ``(None,
     holder)`` when another process claimed ``first`` (or a number after a dead claim) moments
-    ago — it is starting the same run now."""
+    ago — it is starting the same run now. A claim of a process of this host that is gone
+    (killed while starting) is passed over at once, as one older than ``CLAIM_STALE_AFTER``."""
     n = first
     while True:
         stamp = time.time() if now is None else now
-        record = {**body, "attempt": n, "time": stamp, "pid": os.getpid()}
+        record = {**body, "attempt": n, "time": stamp, "pid": os.getpid(), "pid_start": process_start(os.getpid())}
         if storage.create_bytes(attempt_claim_path(n), json.dumps(record).encode()):
             return n, None
         other = read_claim(storage, n)
         age = None if other is None else _age(other, stamp)
-        if age is not None and age <= CLAIM_STALE_AFTER:
+        gone = (other is not None and other.get("host") == body.get("host")
+                and not pid_alive(other.get("pid"), other.get("pid_start")))  # killed while starting
+        if age is not None and age <= CLAIM_STALE_AFTER and not gone:
             return None, f"attempt {n} was claimed {max(age, 0.0):.0f} s ago ({_where(other)}): it is starting now"
         n += 1  # a claim whose process died before recording its attempt: pass it over

@@ -323,3 +323,23 @@ def test_a_requeued_job_still_running_is_not_taken_over_by_another_job(tmp_path,
     meta = _meta(tmp_path / "root", "r")
     assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "completed")]
     assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
+
+
+KILLED_STARTING = textwrap.dedent("""
+    import os, signal, sys, distlog
+    from distlog.run import Run
+    Run._write_start_meta = lambda self, peers: os.kill(os.getpid(), signal.SIGKILL)
+    distlog.get_logger(sys.argv[1]).start_run("r")  # killed after its claim, before run.json
+""")
+
+
+def test_a_process_killed_between_its_claim_and_run_json_does_not_block_a_rerun(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLED_STARTING, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert (tmp_path / "default" / "r" / attempt_claim_path(0)).exists()
+    assert not (tmp_path / "default" / "r" / RUN_FILE).exists()
+    exp = distlog.get_logger(str(tmp_path))  # its pid is gone: rerun at once, as after kill -9
+    with exp.run("r"):
+        exp.metrics.log(v=1.0, step=0)
+    assert [(a["attempt"], a["status"]) for a in _meta(tmp_path, "r")["attempts"]] == [(1, "completed")]
