@@ -26,6 +26,7 @@ gone); one on another host counts as live until its heartbeat ages past the wind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -158,3 +159,12 @@ def claim_attempt(storage: StorageBackend, first: int, body: dict[str, Any],
         if age is not None and age <= CLAIM_STALE_AFTER and not gone:
             return None, f"attempt {n} was claimed {max(age, 0.0):.0f} s ago ({_where(other)}): it is starting now"
         n += 1  # a claim whose process died before recording its attempt: pass it over
+
+
+def release_claim(storage: StorageBackend, attempt: int, host: str) -> None:
+    """Remove this process's claim of ``attempt`` (best effort), when its start failed before
+    ``run.json`` recorded the attempt: a retry is then no "other process starting it now"."""
+    with contextlib.suppress(Exception):
+        rec = read_claim(storage, attempt)
+        if rec is not None and rec.get("host") == host and rec.get("pid") == os.getpid():
+            storage.delete(attempt_claim_path(attempt))

@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .claims import claim_attempt, live_holder, process_start, restarted
+from .claims import claim_attempt, live_holder, process_start, release_claim, restarted
 from .context import RunContext
 from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
@@ -302,7 +302,11 @@ class Run:
                 run_id, self.attempt = self._choose_run()
                 self.run_id = run_id
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
-                self._write_start_meta(peers)
+                try:
+                    self._write_start_meta(peers)
+                except BaseException:  # the attempt this start claimed was never recorded
+                    release_claim(self.storage, self.attempt, self.info.host)
+                    raise
                 decided = ("ok", (run_id, self.attempt, self.experiment))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
                 decided = ("error", (type(e), str(e)))

@@ -343,3 +343,23 @@ def test_a_process_killed_between_its_claim_and_run_json_does_not_block_a_rerun(
     with exp.run("r"):
         exp.metrics.log(v=1.0, step=0)
     assert [(a["attempt"], a["status"]) for a in _meta(tmp_path, "r")["attempts"]] == [(1, "completed")]
+
+
+def test_a_start_that_failed_after_its_claim_can_be_retried_at_once(tmp_path, monkeypatch):
+    # run.json could not be written (a store error that outlasted the retries): the start
+    # failed, and retrying it in the same process is no "other process starting it now"
+    from distlog.run import Run
+
+    real = Run._write_start_meta
+
+    def failing(self, peers):
+        monkeypatch.setattr(Run, "_write_start_meta", real)
+        raise OSError("the store is unavailable")
+
+    monkeypatch.setattr(Run, "_write_start_meta", failing)
+    exp = distlog.get_logger(str(tmp_path))
+    with pytest.raises(OSError, match="the store is unavailable"):
+        exp.start_run("r")
+    with exp.run("r"):
+        exp.metrics.log(v=1.0, step=0)
+    assert [(a["attempt"], a["status"]) for a in _meta(tmp_path, "r")["attempts"]] == [(0, "completed")]
