@@ -6,16 +6,19 @@ with no error. It happens when concurrent ``srun`` steps of one allocation take 
 id, or when a script is started twice with one run id. So rank 0 of a new attempt, before it
 writes anything,
 
-* checks that the run's last attempt is not live (``live_holder``): recorded ``running`` under
-  the same restart counts (a requeue or an elastic restart counts up: its launcher ended the old
-  processes first) with a process of it still running — a rank on this host whose pid exists,
-  or, for ranks elsewhere, a heartbeat of that attempt younger than two of its intervals plus
-  ``SLACK`` seconds (or, before their first heartbeat, the attempt's claim younger than
+* checks that the run's last attempt is not live (``live_holder``): recorded ``running``, and
+  not by this job before a restart of it (``restarted``: a requeue or an elastic restart counts
+  up under the same launcher ids: its launcher ended the old processes first), with a process
+  of it still running — a rank on this host whose pid exists and names the same process (its
+  start time: a restarted container's process has the dead one's pid again), or, for ranks
+  elsewhere, a heartbeat of that attempt younger than two of its intervals plus ``SLACK``
+  seconds (or, before their first heartbeat, the attempt's claim younger than
   ``CLAIM_STALE_AFTER``);
 * claims its attempt number (``claim_attempt``): ``attempts/attempt-AAAA.json`` is created only
   where absent (``create_bytes``), so two processes starting the same run at the same moment
   cannot both become attempt A. A claim whose process died before it recorded its attempt in
-  ``run.json`` is passed over once it is ``CLAIM_STALE_AFTER`` seconds old.
+  ``run.json`` is passed over once it is ``CLAIM_STALE_AFTER`` seconds old, or at once when
+  it ran on this host (its pid is gone).
 
 A process killed without closing (kill -9, OOM) on this host is known dead at once (its pid is
 gone); one on another host counts as live until its heartbeat ages past the window above.
@@ -23,6 +26,7 @@ gone); one on another host counts as live until its heartbeat ages past the wind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -36,9 +40,22 @@ CLAIM_STALE_AFTER = 120.0  # seconds: a claim older than this with no recorded a
 SLACK = 30.0  # seconds a live rank's heartbeat may be late beyond two of its intervals
 
 
-def pid_alive(pid: Any) -> bool:
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` of this host started, in clock ticks after boot (``/proc/<pid>/stat``):
+    with the pid it names one process, not a later one given the same pid (a restarted
+    container's first process is pid 1 again). None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: Any, started: Any = None) -> bool:
     """Whether process ``pid`` of this host still runs (a zombie, killed but not yet reaped by
-    its parent, does not; a pid that cannot be checked counts as running)."""
+    its parent, does not; nor a later process given the same pid, when ``started`` — its
+    ``process_start`` as recorded — says otherwise; a pid that cannot be checked counts as
+    running)."""
     if type(pid) is not int or pid <= 0:
         return True
     try:
@@ -46,12 +63,14 @@ def pid_alive(pid: Any) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True
+        pass  # another user's process (or a pid this process may not signal): /proc tells
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):
+            return False
+        return type(started) is not int or int(fields[19]) == started
+    except (OSError, IndexError, ValueError):
         return True
 
 
@@ -75,6 +94,19 @@ def _where(rec: dict[str, Any]) -> str:
     return f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"
 
 
+def _job(ids: Any) -> dict[str, Any]:
+    """A record's launcher ids without its restart counts: the job (or elastic run) it names."""
+    return {k: v for k, v in (ids if isinstance(ids, dict) else {}).items() if not k.endswith(".restart_count")}
+
+
+def restarted(attempt: dict[str, Any], counts: dict[str, int], ids: dict[str, str]) -> bool:
+    """Whether a start with restart ``counts`` and launcher ``ids`` is a restart of the job that
+    ran ``attempt`` (a requeue, an elastic restart: its launcher ended that attempt's processes
+    first): the same job, other restart counts. Another job whose counts differ (a second
+    submission while a requeued one runs) is no restart of it."""
+    return attempt.get("restart_counts") != counts and _job(attempt.get("launcher_ids")) == _job(ids)
+
+
 def live_holder(storage: StorageBackend, attempt: dict[str, Any], host: str,
                 now: float | None = None) -> str | None:
     """Which process still writes ``attempt`` (a record of ``run.json``'s ``attempts``), in
@@ -83,7 +115,7 @@ def live_holder(storage: StorageBackend, attempt: dict[str, Any], host: str,
     number = attempt.get("attempt")
     ranks = [r for r in attempt.get("ranks") or () if isinstance(r, dict)]
     for r in ranks:
-        if r.get("host") == host and pid_alive(r.get("pid")):
+        if r.get("host") == host and pid_alive(r.get("pid"), r.get("pid_start")):
             if r.get("pid") == os.getpid():
                 return (f"rank {r.get('rank', '?')} of attempt {number} is this process ({_where(r)}): "
                         "close the run it started first (exp.close(), or leave its with-block)")
@@ -112,15 +144,27 @@ def claim_attempt(storage: StorageBackend, first: int, body: dict[str, Any],
                   now: float | None = None) -> tuple[int | None, str | None]:
     """Claim the first free attempt number from ``first`` on: ``(number, None)``, or ``(None,
     holder)`` when another process claimed ``first`` (or a number after a dead claim) moments
-    ago — it is starting the same run now."""
+    ago — it is starting the same run now. A claim of a process of this host that is gone
+    (killed while starting) is passed over at once, as one older than ``CLAIM_STALE_AFTER``."""
     n = first
     while True:
         stamp = time.time() if now is None else now
-        record = {**body, "attempt": n, "time": stamp, "pid": os.getpid()}
+        record = {**body, "attempt": n, "time": stamp, "pid": os.getpid(), "pid_start": process_start(os.getpid())}
         if storage.create_bytes(attempt_claim_path(n), json.dumps(record).encode()):
             return n, None
         other = read_claim(storage, n)
         age = None if other is None else _age(other, stamp)
-        if age is not None and age <= CLAIM_STALE_AFTER:
+        gone = (other is not None and other.get("host") == body.get("host")
+                and not pid_alive(other.get("pid"), other.get("pid_start")))  # killed while starting
+        if age is not None and age <= CLAIM_STALE_AFTER and not gone:
             return None, f"attempt {n} was claimed {max(age, 0.0):.0f} s ago ({_where(other)}): it is starting now"
         n += 1  # a claim whose process died before recording its attempt: pass it over
+
+
+def release_claim(storage: StorageBackend, attempt: int, host: str) -> None:
+    """Remove this process's claim of ``attempt`` (best effort), when its start failed before
+    ``run.json`` recorded the attempt: a retry is then no "other process starting it now"."""
+    with contextlib.suppress(Exception):
+        rec = read_claim(storage, attempt)
+        if rec is not None and rec.get("host") == host and rec.get("pid") == os.getpid():
+            storage.delete(attempt_claim_path(attempt))

@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .claims import claim_attempt, live_holder
+from .claims import claim_attempt, live_holder, process_start, release_claim, restarted
 from .context import RunContext
 from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
@@ -294,7 +294,8 @@ class Run:
         self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
-              "node": self.info.node_rank, "pid": os.getpid()}
+              "node": self.info.node_rank, "pid": os.getpid(),
+              "pid_start": process_start(os.getpid())}
         peers = self.comm.all_gather_object(me)
         decided: tuple[str, Any] = ("ok", None)
         if self.comm.rank == 0:
@@ -304,7 +305,11 @@ class Run:
                 run_id, self.attempt = self._choose_run()
                 self.run_id = run_id
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
-                self._write_start_meta(peers)
+                try:
+                    self._write_start_meta(peers)
+                except BaseException:  # the attempt this start claimed was never recorded
+                    release_claim(self.storage, self.attempt, self.info.host)
+                    raise
                 decided = ("ok", (run_id, self.attempt, self.experiment))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
                 decided = ("error", (type(e), str(e)))
@@ -445,7 +450,8 @@ class Run:
         storage = self.root.child(f"{self.experiment}/{run_id}")
         attempts = [a for a in (meta or {}).get("attempts") or () if isinstance(a, dict)]
         counts = restart_counts()
-        if attempts and attempts[-1].get("status") == "running" and attempts[-1].get("restart_counts") == counts:
+        if (attempts and attempts[-1].get("status") == "running"
+                and not restarted(attempts[-1], counts, self.info.ids)):
             holder = live_holder(storage, attempts[-1], self.info.host)
             if holder is not None:
                 return None, holder

@@ -263,3 +263,105 @@ def test_every_rank_of_a_refused_start_raises_no_rank_hangs(tmp_path):
     meta = _meta(tmp_path / "root", "r")  # the holder's run as it wrote it, closed by it
     assert [(a["attempt"], a["status"], a["world_size"]) for a in meta["attempts"]] == [(0, "completed", 1)]
     assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
+
+
+RESTARTED = textwrap.dedent("""
+    import os, sys, distlog
+    exp = distlog.get_logger(sys.argv[1])
+    try:
+        exp.start_run("r")
+    except distlog.RunInUseError as e:
+        print("IN-USE", e, flush=True)
+        sys.exit(0)
+    print("STARTED", os.getpid(), exp.current_run.attempt, flush=True)
+    exp.metrics.log(v=float(exp.current_run.attempt), step=exp.current_run.attempt)
+    exp.metrics.flush()
+    if sys.argv[2] == "die":
+        os._exit(137)  # killed without closing (OOM): run.json still says running
+    exp.close()
+""")
+
+
+def _in_container(root: Path, how: str) -> str:
+    """``RESTARTED`` as a container's first process: pid 1 of a new pid namespace, every time."""
+    cmd = ["unshare", "-Urpf", "--mount-proc", sys.executable, "-c", RESTARTED, str(root), how]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) here")
+    if "unshare" in done.stderr and done.returncode not in (0, 137):
+        pytest.skip(f"no user/pid namespaces here: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def test_a_container_restarted_with_the_killed_process_pid_takes_the_run_over(tmp_path):
+    # a pod's container killed (OOM) and restarted on the same host: same hostname, and its
+    # process has the dead one's pid again (1); it is not the dead process and not "this process"
+    first = _in_container(tmp_path, "die")
+    assert first.startswith("STARTED 1 0"), first
+    assert _meta(tmp_path, "r")["status"] == "running"
+    second = _in_container(tmp_path, "close")
+    assert second.startswith("STARTED 1 1"), second
+    meta = _meta(tmp_path, "r")
+    assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "interrupted"), (1, "completed")]
+
+
+def test_a_requeued_job_still_running_is_not_taken_over_by_another_job(tmp_path, monkeypatch):
+    # job 100, requeued once (its restart count is 1), writes run r; job 101 (restart count 0)
+    # is started with the same run id: other restart counts, but not a restart of job 100,
+    # whose processes no launcher ended
+    ready = tmp_path / "ready"
+    proc = _holder(tmp_path / "root", "r", 7.0, ready, hold=120,
+                   env={"SLURM_JOB_ID": "100", "SLURM_RESTART_COUNT": "1"})
+    try:
+        _wait_for(ready, proc)
+        monkeypatch.setenv("SLURM_JOB_ID", "101")
+        exp = distlog.get_logger(str(tmp_path / "root"))
+        with pytest.raises(distlog.RunInUseError, match=rf"pid {proc.pid}, this host"):
+            exp.start_run("r")
+    finally:
+        Path(f"{ready}.release").write_text("go")
+        proc.communicate(timeout=60)
+    meta = _meta(tmp_path / "root", "r")
+    assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "completed")]
+    assert _values(tmp_path / "root", "r").tolist() == [7.0] * 5
+
+
+KILLED_STARTING = textwrap.dedent("""
+    import os, signal, sys, distlog
+    from distlog.run import Run
+    Run._write_start_meta = lambda self, peers: os.kill(os.getpid(), signal.SIGKILL)
+    distlog.get_logger(sys.argv[1]).start_run("r")  # killed after its claim, before run.json
+""")
+
+
+def test_a_process_killed_between_its_claim_and_run_json_does_not_block_a_rerun(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLED_STARTING, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert (tmp_path / "default" / "r" / attempt_claim_path(0)).exists()
+    assert not (tmp_path / "default" / "r" / RUN_FILE).exists()
+    exp = distlog.get_logger(str(tmp_path))  # its pid is gone: rerun at once, as after kill -9
+    with exp.run("r"):
+        exp.metrics.log(v=1.0, step=0)
+    assert [(a["attempt"], a["status"]) for a in _meta(tmp_path, "r")["attempts"]] == [(1, "completed")]
+
+
+def test_a_start_that_failed_after_its_claim_can_be_retried_at_once(tmp_path, monkeypatch):
+    # run.json could not be written (a store error that outlasted the retries): the start
+    # failed, and retrying it in the same process is no "other process starting it now"
+    from distlog.run import Run
+
+    real = Run._write_start_meta
+
+    def failing(self, peers):
+        monkeypatch.setattr(Run, "_write_start_meta", real)
+        raise OSError("the store is unavailable")
+
+    monkeypatch.setattr(Run, "_write_start_meta", failing)
+    exp = distlog.get_logger(str(tmp_path))
+    with pytest.raises(OSError, match="the store is unavailable"):
+        exp.start_run("r")
+    with exp.run("r"):
+        exp.metrics.log(v=1.0, step=0)
+    assert [(a["attempt"], a["status"]) for a in _meta(tmp_path, "r")["attempts"]] == [(0, "completed")]
