@@ -40,13 +40,19 @@ CLAIM_STALE_AFTER = 120.0  # seconds: a claim older than this with no recorded a
 SLACK = 30.0  # seconds a live rank's heartbeat may be late beyond two of its intervals
 
 
+def _stat(pid: int) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); OSError where
+    there is no such file (no process, or no /proc)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
 def process_start(pid: int) -> int | None:
     """When process ``pid`` of this host started, in clock ticks after boot (``/proc/<pid>/stat``):
     with the pid it names one process, not a later one given the same pid (a restarted
     container's first process is pid 1 again). None where it cannot be read."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
+        return int(_stat(pid)[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -65,8 +71,7 @@ def pid_alive(pid: Any, started: Any = None) -> bool:
     except (PermissionError, OSError):
         pass  # another user's process (or a pid this process may not signal): /proc tells
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = _stat(pid)
         if fields[0] in (b"Z", b"X"):
             return False
         return type(started) is not int or int(fields[19]) == started
