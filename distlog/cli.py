@@ -279,7 +279,16 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         s = run.metrics.read(key, args.rank)
         df = pd.DataFrame({"step": s.step, key: s[args.stat]})
         frames.append(df.drop_duplicates("step", keep="last").set_index("step"))
-    out = pd.concat(frames, axis=1, sort=True).reset_index() if len(frames) > 1 else frames[0].reset_index()
+    out = pd.concat(frames, axis=1, sort=True) if len(frames) > 1 else frames[0]
+    for i, df in enumerate(frames if len(frames) > 1 else ()):
+        # a step this key has no row at: None ("-"), kept apart from a NaN it logged ("nan"),
+        # as `compare` keeps a metric a run lacks apart from NaN
+        absent = ~out.index.isin(df.index)
+        if absent.any():
+            col = out.iloc[:, i].astype(object)
+            col[absent] = None
+            out.isetitem(i, col)
+    out = out.reset_index()
     if args.tail is not None:
         out = out.tail(args.tail)
     return _print_frame(out, args.format, steps=["step"])
