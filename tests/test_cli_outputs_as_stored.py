@@ -39,3 +39,25 @@ def test_metrics_of_several_keys_show_a_step_without_a_row_as_absent_not_nan(tmp
     assert [r["step"] for r in rows] == [0, 1, 2, 3] and rows[3]["a"] is None and rows[1]["b"] is None
     stored = distlog.open_run(run).metrics.read("b")
     assert list(stored.step) == [1, 3]
+
+
+def test_a_param_with_a_newline_or_tab_keeps_one_line_per_row(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for rid, note in (("r1", "two\nlines"), ("r2", "tab\there\r")):
+            with exp.run(rid):
+                exp.params.set(note=note, seed=int(rid[1]))
+    exp.close()
+    code, out, err = cli(capsys, "compare", tmp_path / "e")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 4, out  # header, rule, one line per run
+    assert lines[0].split()[-1] == "seed" and [line.split()[-1] for line in lines[2:]] == ["1", "2"]
+    assert "two\\nlines" in lines[2] and "tab\\there\\r" in lines[3]
+    code, out, err = cli(capsys, "params", tmp_path / "e" / "r1")
+    assert out.splitlines() == ["note  two\\nlines", "seed  1"]
+    code, out, err = cli(capsys, "show", tmp_path / "e" / "r1")
+    assert "  note = two\\nlines\n  seed = 1\n" in out
+    # CSV and JSON keep the value as stored
+    code, out, err = cli(capsys, "compare", tmp_path / "e", "--format", "json")
+    assert [r["note"] for r in json.loads(out)] == ["two\nlines", "tab\there\r"]

@@ -32,7 +32,17 @@ def fmt_value(v: Any) -> str:
             pass
     if v.__class__.__name__ == "NAType":
         return "-"
-    return str(v)
+    return one_line(str(v))
+
+
+#: control characters as a table cell or a ``key = value`` line shows them: escaped, as the
+#: text logs escape a message, so a param's newline cannot start a row of its own
+_CONTROLS = {**{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}, 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters (newline, tab, ...) escaped."""
+    return text.translate(_CONTROLS) if not text.isprintable() else text
 
 
 def fmt_exact(v: Any) -> str:
