@@ -73,6 +73,8 @@ def _run(args: argparse.Namespace) -> Any:
 
 #: the summary's step columns (``metrics RUN``, ``show``)
 SUMMARY_STEPS = ("first_step", "last_step")
+#: the summary's columns of the chosen stat (``metrics RUN --stat time``: shown in full)
+SUMMARY_VALUES = ("last", "min", "max", "mean")
 
 
 def _output_problem(path: str, option: str, example: str) -> str | None:
@@ -271,9 +273,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     import pandas as pd
 
     run = _run(args)
+    # times (seconds since the epoch) in full: %.6g would show rows minutes apart alike
+    timed = args.stat == "time"
     if not args.keys:
         return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format,
-                            steps=SUMMARY_STEPS)
+                            exact=SUMMARY_VALUES if timed else (), steps=SUMMARY_STEPS)
     frames = []
     for key in args.keys:
         s = run.metrics.read(key, args.rank)
@@ -291,7 +295,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     out = out.reset_index()
     if args.tail is not None:
         out = out.tail(args.tail)
-    return _print_frame(out, args.format, steps=["step"])
+    return _print_frame(out, args.format, exact=args.keys if timed else (), steps=["step"])
 
 
 def _log_filters(args: argparse.Namespace) -> dict[str, Any]:

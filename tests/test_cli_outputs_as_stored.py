@@ -61,3 +61,16 @@ def test_a_param_with_a_newline_or_tab_keeps_one_line_per_row(tmp_path, capsys):
     # CSV and JSON keep the value as stored
     code, out, err = cli(capsys, "compare", tmp_path / "e", "--format", "json")
     assert [r["note"] for r in json.loads(out)] == ["two\nlines", "tab\there\r"]
+
+
+def test_metrics_stat_time_shows_each_row_time_in_full(tmp_path, capsys):
+    """``--stat time`` is seconds since the epoch: ``%.6g`` printed every row of a run as
+    ``1.79e+09``-like text, rows 0.1 s or 10 minutes apart alike."""
+    run = _run(tmp_path)
+    times = [float(t) for t in distlog.open_run(run).metrics.read("a")["time"]]
+    code, out, err = cli(capsys, "metrics", run, "a", "--stat", "time")
+    assert code == 0, err
+    assert [float(line.split()[1]) for line in out.splitlines()[2:]] == times
+    code, out, err = cli(capsys, "metrics", run, "--stat", "time")
+    row = next(line.split() for line in out.splitlines()[2:] if line.split()[0] == "a")
+    assert [float(x) for x in row[4:7]] == [times[-1], min(times), max(times)]
