@@ -349,7 +349,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     if args.format == "table":
         df = df[["path", "version", "size", "media_type", "sha256", "rank", "host", "step"]].copy()
         df["sha256"] = [str(s)[:12] for s in df["sha256"]]
-    return _print_frame(df, args.format)
+    return _print_frame(df, args.format, steps=["step"])
 
 
 def _where(items: Sequence[str] | None) -> dict[str, Any]:

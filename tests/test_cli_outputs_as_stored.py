@@ -74,3 +74,26 @@ def test_metrics_stat_time_shows_each_row_time_in_full(tmp_path, capsys):
     code, out, err = cli(capsys, "metrics", run, "--stat", "time")
     row = next(line.split() for line in out.splitlines()[2:] if line.split()[0] == "a")
     assert [float(x) for x in row[4:7]] == [times[-1], min(times), max(times)]
+
+
+def test_files_show_a_save_without_a_step_as_absent_and_steps_as_saved(tmp_path, capsys):
+    """``distlog files``: a save without a step beside one with a step was shown as step
+    ``nan`` (pandas' fill for None), and the steps as floats: ``3.0``, and 2**53 + 1 as
+    2**53, another step."""
+    steps = {"a.json": 3, "b.json": None, "c.json": 2.75, "d.json": 2**53 + 1}
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for name, step in steps.items():
+            exp.files.save(b"x" + name.encode(), name, step=step)
+    exp.close()
+    run = tmp_path / "e" / "r"
+    assert {r.name: r.step for r in distlog.open_run(run).files.records()} == steps
+    code, out, err = cli(capsys, "files", run, "--format", "json")
+    assert code == 0, err
+    got = {r["name"]: r["step"] for r in json.loads(out)}
+    assert got == steps and [type(got[n]) for n in steps] == [type(s) for s in steps.values()]
+    code, out, err = cli(capsys, "files", run)
+    shown = {line.split()[0]: line.split()[-1] for line in out.splitlines()[2:]}
+    assert shown == {"a.json": "3", "b.json": "-", "c.json": "2.75", "d.json": str(2**53 + 1)}
+    code, out, err = cli(capsys, "files", run, "--format", "csv")
+    assert [line.split(",")[8] for line in out.splitlines()[1:]] == ["3", "", "2.75", str(2**53 + 1)]

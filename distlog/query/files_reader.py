@@ -19,6 +19,7 @@ from ..files.index import check_version_rank, pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import KeyNotFound, listing
+from .series import ints_and_floats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,13 @@ class FilesReader:
         recs = self.records()
         if latest:
             recs = [_pick(recs, p, None) for p in sorted({r.path for r in recs})]
-        return pd.DataFrame([asdict(r) for r in recs], columns=list(COLUMNS))
+        df = pd.DataFrame([asdict(r) for r in recs], columns=list(COLUMNS))
+        steps = [r.step for r in recs]
+        # steps as saved, as ``open_root().table()`` keeps a last step: pandas would make 3 a
+        # 3.0 and 2**53 + 1 another number beside None or 2.75, and None a NaN
+        if ints_and_floats(steps) or (any(s is None for s in steps) and any(s is not None for s in steps)):
+            df["step"] = pd.Series(steps, dtype=object, index=df.index)
+        return df
 
     def paths(self) -> list[str]:
         return sorted({r.path for r in self.records()})
