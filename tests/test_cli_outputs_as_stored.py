@@ -97,3 +97,20 @@ def test_files_show_a_save_without_a_step_as_absent_and_steps_as_saved(tmp_path,
     assert shown == {"a.json": "3", "b.json": "-", "c.json": "2.75", "d.json": str(2**53 + 1)}
     code, out, err = cli(capsys, "files", run, "--format", "csv")
     assert [line.split(",")[8] for line in out.splitlines()[1:]] == ["3", "", "2.75", str(2**53 + 1)]
+
+
+def test_python_dash_m_distlog_is_the_cli(tmp_path):
+    # before: "'distlog' is a package and cannot be directly executed"
+    import subprocess
+    import sys
+
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.metrics.log(loss=0.5, step=1)
+    done = subprocess.run([sys.executable, "-m", "distlog", "ls", str(tmp_path), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [r["run_id"] for r in json.loads(done.stdout)] == ["r"]
+    bad = subprocess.run([sys.executable, "-m", "distlog", "ls", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
