@@ -165,16 +165,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table
+    from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table, one_line
     from .query.root import live_last_step, needs_live_step
     from .storage.aio import run_all
 
     run = _run(args)
     info = run.info
     # everything below at once: params, metrics, logs and files do not depend on each other
-    last, params, summary, sources, files = run_all([
+    last, params, summary, sources, files, hists = run_all([
         lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
-        lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths])
+        lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths,
+        run.metrics.histogram_lengths])
     lines = [
         f"run         {info.path}", f"url         {run.url}", f"status      {info.status}",
         f"started     {fmt_time(info.first_start_time)} UTC",
@@ -192,6 +193,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
     _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
+    if hists:  # (read them with run.metrics.histogram(key), or plot them)
+        _out("\nhistograms  " + ", ".join(f"{one_line(k)} ({n} step{'s' * (n != 1)})" for k, n in hists.items()))
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")

@@ -114,3 +114,28 @@ def test_python_dash_m_distlog_is_the_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "distlog", "ls", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_show_lists_the_histograms_and_a_histogram_key_is_named_as_one(tmp_path, capsys):
+    # before: show left histograms out, and `metrics RUN w` / run.metrics.read("w") said
+    # "no metric 'w'" with no word that w is a histogram
+    import numpy as np
+    import pytest
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.metrics.log(loss=0.5, step=0)
+        for step in range(3):
+            exp.metrics.log_histogram("grad/w", np.arange(10.0) * step, bins=4, step=step)
+        exp.metrics.log_histogram("b", [1.0], bins=2, step=5)
+    run = tmp_path / "default" / "r"
+    code, out, err = cli(capsys, "show", run)
+    assert code == 0, err
+    assert "\nhistograms  b (1 step), grad/w (3 steps)\n" in out
+    code, out, err = cli(capsys, "metrics", run, "grad/w")
+    assert code == 2 and "'grad/w' is a histogram (log_histogram): read it with run.metrics.histogram('grad/w')" in err
+    with pytest.raises(KeyError, match="'loss' is a metric series: read it with run.metrics.read"):
+        distlog.open_run(run).metrics.histogram("loss")
+    assert distlog.open_run(run).metrics.histogram_lengths() == {"b": 1, "grad/w": 3}
+    code, out, err = cli(capsys, "show", _run(tmp_path / "plain"))  # no histograms: no line
+    assert code == 0 and "\nhistograms  " not in out

@@ -159,7 +159,11 @@ class MetricsReader:
         return sorted(k for k, n in self._lengths(rank)[1].items() if n)
 
     def histogram_keys(self, rank: int | None = None) -> list[str]:
-        return sorted(k for k, n in self._lengths(rank, HISTOGRAMS_TABLE)[1].items() if n)
+        return sorted(self.histogram_lengths(rank))
+
+    def histogram_lengths(self, rank: int | None = None) -> dict[str, int]:
+        """Committed histograms (rows: steps) per key that has any (``log_histogram``)."""
+        return {k: n for k, n in sorted(self._lengths(rank, HISTOGRAMS_TABLE)[1].items()) if n}
 
     def lengths(self, rank: int | None = None, *, missing_ok: bool = False) -> dict[str, int]:
         """Committed rows per key (0 for a series rewound to no rows). ``missing_ok``: ``{}``
@@ -188,7 +192,17 @@ class MetricsReader:
         known = sorted(known)
         hint = did_you_mean(key, known)
         where = f"rank {rank}'s {table}" if rank else table
-        return KeyNotFound(f"no metric {key!r} in {where} of {self._storage.url}{hint} "
+        other = HISTOGRAMS_TABLE if table == SCALARS_TABLE else SCALARS_TABLE
+        try:  # (the error path only: one more read) the key logged the other way
+            elsewhere = bool(self._lengths(rank, other)[1].get(key))
+        except Exception:  # noqa: BLE001 - only a hint
+            elsewhere = False
+        if elsewhere:
+            hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({key!r})"
+                    if other == HISTOGRAMS_TABLE else
+                    f"; {key!r} is a metric series: read it with run.metrics.read({key!r})")
+        what = "metric" if table == SCALARS_TABLE else "histogram"
+        return KeyNotFound(f"no {what} {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")
 
     def _open(self, st: StorageBackend, table: str, key: str) -> Any:
