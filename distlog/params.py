@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import report
 from .layout import PARAMS_FILE
-from .serdes import check_flat, deserialize, serialize
+from .serdes import check_flat, deserialize, flatten, serialize
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -66,6 +66,15 @@ def _given(method: str, params: Any) -> Mapping:
                     "dataclasses.asdict(obj))")
 
 
+def _flat_json(params: dict) -> dict[str, str]:
+    """Each param (a dotted key for a nested one) as the JSON ``params.json`` holds it."""
+    return {k: json.dumps(serialize({"v": v}, "params")["v"], sort_keys=True) for k, v in flatten(params).items()}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
@@ -73,19 +82,39 @@ class ParameterIndex:
     params differ from the stored ones says so: ``check_stored``), so set them on every rank
     alike, or on rank 0."""
 
-    def __init__(self, ctx: "RunContext") -> None:
+    def __init__(self, ctx: "RunContext", note: Callable[[str], None] | None = None) -> None:
         self._ctx = ctx
         self._params: dict[str, Any] = {}
         self._set_here = False  # a rank > 0 set params in this attempt
+        self._note = note  # a warning for the run's own log (rank 0: a param an attempt changed)
+        self._earlier: dict[str, str] = {}  # the stored params an earlier attempt left, flat, as JSON
+        self._changed: set[str] = set()  # those this attempt changed (each said once)
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
         check_flat(params)  # ValueError naming the two keys, on every rank
         self._params = params
         if self._ctx.rank == 0:
+            self._note_changes(params)
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
         else:
             self._set_here = True
+
+    def _note_changes(self, params: dict) -> None:
+        """A resumed attempt that sets a param to another value than an earlier attempt stored
+        (or drops it) replaces it in ``params.json``: the run's log says so, with both values,
+        so the rows the earlier attempt wrote are not read as made with the new value."""
+        if not self._earlier or self._note is None:
+            return
+        now = _flat_json(params)
+        changed = [key for key, before in self._earlier.items()
+                   if now.get(key) != before and key not in self._changed]
+        if changed:
+            self._changed.update(changed)
+            self._note(f"params changed in attempt {self._ctx.attempt} (params.json keeps the newest; "
+                       "the rows of earlier attempts were written with the earlier values): " + "; ".join(
+                           f"{key} {_short(self._earlier[key])} -> {_short(now.get(key, '(removed)'))}"
+                           for key in changed))
 
     def check_stored(self) -> None:
         """A rank > 0 that set params, at close (after the closing flush: rank 0 has set its
@@ -128,6 +157,9 @@ class ParameterIndex:
 
     def load_existing(self) -> None:
         try:
-            self._params = deserialize(self._ctx.storage.read_json(PARAMS_FILE))
+            stored = self._ctx.storage.read_json(PARAMS_FILE)
         except FileNotFoundError:
-            pass
+            return
+        self._params = deserialize(stored)
+        if self._ctx.attempt > 0 and isinstance(self._params, dict):
+            self._earlier = _flat_json(self._params)

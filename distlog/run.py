@@ -380,7 +380,7 @@ class Run:
                                                after_flush=partial(sink.flush, due_only=True),
                                                window=self._window)
         logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
-        self.params = ParameterIndex(ctx)
+        self.params = ParameterIndex(ctx, note=logs.warning)
         self.readme = MarkdownLogger(ctx)
 
     def _choose_run(self) -> tuple[str, int]:

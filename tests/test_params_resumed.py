@@ -1,0 +1,49 @@
+"""A resumed attempt that sets a param to another value than an earlier attempt stored replaces
+it in params.json (the newest config is the run's); the run's own log keeps the earlier value,
+once per changed param, so the rows the earlier attempts wrote are not read as made with the
+new one. Before: params.json was overwritten with no trace."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import distlog
+from distlog.layout import PARAMS_FILE
+
+
+def _warnings(run_dir):
+    return [(r.attempt, r.message) for r in distlog.open_run(str(run_dir)).logs.query(level="WARNING")]
+
+
+@pytest.mark.timeout(60)
+def test_a_resumed_attempt_that_changes_params_says_so_in_the_run_log(tmp_path):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.params.set(lr=0.1, optim={"name": "adam", "beta": 0.9}, seed=1, w=np.arange(3))
+        exp.metrics.log(loss=1.0, step=1)
+    with exp.run("r"):  # the same config again (the usual resume): nothing to say
+        exp.params.set(lr=0.1, optim={"name": "adam", "beta": 0.9}, seed=1, w=np.arange(3))
+        exp.metrics.log(loss=0.9, step=2)
+    with exp.run("r"):
+        exp.params.update("lr", 0.05)
+        exp.params.update("lr", 0.01)  # changed twice in one attempt: said once
+        exp.params.extend(optim={"name": "sgd"}, new=1)  # a new param is no change
+        exp.metrics.log(loss=0.5, step=3)
+    with exp.run("r"):
+        exp.params.set(lr=0.01)  # drops the others
+    run = tmp_path / "default" / "r"
+    stored = json.loads((run / PARAMS_FILE).read_text())
+    assert stored == {"lr": 0.01}
+    assert _warnings(run) == [
+        (2, "params changed in attempt 2 (params.json keeps the newest; the rows of earlier attempts "
+            'were written with the earlier values): lr 0.1 -> 0.05'),
+        (2, "params changed in attempt 2 (params.json keeps the newest; the rows of earlier attempts "
+            'were written with the earlier values): optim.name "adam" -> "sgd"'),
+        (3, "params changed in attempt 3 (params.json keeps the newest; the rows of earlier attempts "
+            'were written with the earlier values): new 1 -> (removed); optim.beta 0.9 -> (removed); '
+            'optim.name "sgd" -> (removed); seed 1 -> (removed); w {"$s": [3], "$t": "ndarray", "data": '
+            '[0, 1, 2], "dtype": "<i8"} -> (removed)'),
+    ]
