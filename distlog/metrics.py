@@ -1034,6 +1034,8 @@ class MetricsLogger:
             error = ValueError if isinstance(timeout, Real) and timeout.__class__ is not bool else TypeError
             raise error(f"commit(timeout={timeout!r:.40}): expected a number of seconds > 0, or None "
                         "to wait as long as it takes")
+        if barrier.__class__ is np.bool_:  # (a flag computed from NumPy values)
+            barrier = bool(barrier)
         if barrier.__class__ is not bool:
             raise TypeError(f"commit(barrier={barrier!r:.40}): expected True (every rank calls "
                             "commit and waits for all) or False")

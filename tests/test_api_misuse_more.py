@@ -629,3 +629,14 @@ def test_log_metrics_takes_the_step_from_the_dict_or_refuses_it_twice(tmp_path):
         exp.log_metrics({"loss": 0.125}, step=6)
     loss = distlog.open_run(str(tmp_path / "default" / "r")).metrics.read("loss")
     assert loss["step"].tolist() == [3.0, 6.0] and loss["value"].tolist() == [0.5, 0.125]
+
+
+def test_commit_takes_a_numpy_bool_barrier(tmp_path):
+    # a barrier flag computed from a NumPy step (step % 100 == 0) is a np.bool_: refused as
+    # "expected True ... or False" by the check that meant to refuse barrier="yes"
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.metrics.log(loss=1.0, step=0)
+        exp.metrics.commit(barrier=np.int64(100) % 100 == 0)
+        exp.metrics.commit(barrier=np.False_)
+    assert _logged_rows(str(tmp_path / "default" / "r")) == [1.0]
