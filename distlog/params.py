@@ -88,6 +88,7 @@ class ParameterIndex:
         self._set_here = False  # a rank > 0 set params in this attempt
         self._note = note  # a warning for the run's own log (rank 0: a param an attempt changed)
         self._earlier: dict[str, str] = {}  # the stored params an earlier attempt left, flat, as JSON
+        self._earlier_doc = ""  # ... and as one JSON text (the same config again: one comparison)
         self._changed: set[str] = set()  # those this attempt changed (each said once)
 
     def _store(self, params: dict) -> None:
@@ -95,16 +96,18 @@ class ParameterIndex:
         check_flat(params)  # ValueError naming the two keys, on every rank
         self._params = params
         if self._ctx.rank == 0:
-            self._note_changes(params)
+            self._note_changes(params, encoded)
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
         else:
             self._set_here = True
 
-    def _note_changes(self, params: dict) -> None:
+    def _note_changes(self, params: dict, encoded: Any) -> None:
         """A resumed attempt that sets a param to another value than an earlier attempt stored
         (or drops it) replaces it in ``params.json``: the run's log says so, with both values,
         so the rows the earlier attempt wrote are not read as made with the new value."""
-        if not self._earlier or self._note is None:
+        if not self._earlier or self._note is None or self._changed.issuperset(self._earlier):
+            return
+        if json.dumps(encoded, sort_keys=True) == self._earlier_doc:  # (params set every step)
             return
         now = _flat_json(params)
         changed = [key for key, before in self._earlier.items()
@@ -163,3 +166,4 @@ class ParameterIndex:
         self._params = deserialize(stored)
         if self._ctx.attempt > 0 and isinstance(self._params, dict):
             self._earlier = _flat_json(self._params)
+            self._earlier_doc = json.dumps(stored, sort_keys=True)

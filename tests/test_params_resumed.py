@@ -47,3 +47,31 @@ def test_a_resumed_attempt_that_changes_params_says_so_in_the_run_log(tmp_path):
             'optim.name "sgd" -> (removed); seed 1 -> (removed); w {"$s": [3], "$t": "ndarray", "data": '
             '[0, 1, 2], "dtype": "<i8"} -> (removed)'),
     ]
+
+
+@pytest.mark.timeout(60)
+def test_a_resumed_attempt_setting_its_params_every_step_does_not_compare_them_param_by_param(tmp_path, monkeypatch):
+    # params.set each step with the same config (or after every change was said) paid a flat,
+    # per-param serialisation of the whole config on every call of a resumed attempt: about
+    # twice a fresh run's cost for a config of 3000 params
+    from distlog import params as params_module
+
+    calls = []
+    flat_json = params_module._flat_json
+    monkeypatch.setattr(params_module, "_flat_json", lambda p: calls.append(1) or flat_json(p))
+    config = {f"k{i}": {"a": i, "b": [i, i + 1]} for i in range(50)}
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.params.set(config, lr=0.1)
+    with exp.run("r"):
+        for step in range(20):
+            exp.params.set(config, lr=0.1)  # the same config again: nothing to compare
+        calls.clear()
+        for step in range(20):
+            exp.params.set(config, lr=0.1)
+        assert len(calls) == 0
+        exp.params.set(config, lr=0.2)  # a change: said once
+        assert len(calls) == 1
+    assert [m for _, m in _warnings(tmp_path / "default" / "r")] == [
+        "params changed in attempt 1 (params.json keeps the newest; the rows of earlier attempts "
+        "were written with the earlier values): lr 0.1 -> 0.2"]
