@@ -3,4 +3,5 @@ script is not on PATH (a venv not activated, a cluster's module system)."""
 
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # (imported by a tool that walks the package: nothing runs)
+    raise SystemExit(main())

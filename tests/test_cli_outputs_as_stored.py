@@ -139,3 +139,15 @@ def test_show_lists_the_histograms_and_a_histogram_key_is_named_as_one(tmp_path,
     assert distlog.open_run(run).metrics.histogram_lengths() == {"b": 1, "grad/w": 3}
     code, out, err = cli(capsys, "show", _run(tmp_path / "plain"))  # no histograms: no line
     assert code == 0 and "\nhistograms  " not in out
+
+
+def test_importing_distlog_main_runs_nothing():
+    # tools that import every module of a package (pydoc, sphinx autodoc, doctest-modules,
+    # pkgutil.walk_packages) imported distlog.__main__, which ran the CLI on their own argv
+    # and raised SystemExit(2) ("the following arguments are required: COMMAND")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import distlog.__main__; print('imported')"],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "imported\n", "")
