@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import report
 from .layout import PARAMS_FILE
-from .serdes import check_flat, deserialize, flatten, serialize
+from .serdes import check_flat, deserialize, serialize
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -66,9 +66,20 @@ def _given(method: str, params: Any) -> Mapping:
                     "dataclasses.asdict(obj))")
 
 
-def _flat_json(params: dict) -> dict[str, str]:
-    """Each param (a dotted key for a nested one) as the JSON ``params.json`` holds it."""
-    return {k: json.dumps(serialize({"v": v}, "params")["v"], sort_keys=True) for k, v in flatten(params).items()}
+def _flat_json(encoded: dict) -> dict[str, str]:
+    """Each param of a ``params.json`` document (``serialize``'s output; a dotted key for a
+    nested one) as its JSON text; an encoded value (``{"$t": ...}``) is one param."""
+    out: dict[str, str] = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict) and v and "$t" not in v:
+                walk(v, f"{prefix}{k}.")
+            else:
+                out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True)
+
+    walk(encoded, "")
+    return out
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -96,12 +107,12 @@ class ParameterIndex:
         check_flat(params)  # ValueError naming the two keys, on every rank
         self._params = params
         if self._ctx.rank == 0:
-            self._note_changes(params, encoded)
+            self._note_changes(encoded)
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
         else:
             self._set_here = True
 
-    def _note_changes(self, params: dict, encoded: Any) -> None:
+    def _note_changes(self, encoded: Any) -> None:
         """A resumed attempt that sets a param to another value than an earlier attempt stored
         (or drops it) replaces it in ``params.json``: the run's log says so, with both values,
         so the rows the earlier attempt wrote are not read as made with the new value."""
@@ -109,7 +120,7 @@ class ParameterIndex:
             return
         if json.dumps(encoded, sort_keys=True) == self._earlier_doc:  # (params set every step)
             return
-        now = _flat_json(params)
+        now = _flat_json(encoded)
         changed = [key for key, before in self._earlier.items()
                    if now.get(key) != before and key not in self._changed]
         if changed:
@@ -165,5 +176,6 @@ class ParameterIndex:
             return
         self._params = deserialize(stored)
         if self._ctx.attempt > 0 and isinstance(self._params, dict):
-            self._earlier = _flat_json(self._params)
-            self._earlier_doc = json.dumps(stored, sort_keys=True)
+            again = serialize(self._params, "params")  # (as a later store encodes them)
+            self._earlier = _flat_json(again)
+            self._earlier_doc = json.dumps(again, sort_keys=True)
