@@ -285,12 +285,16 @@ def test_arrays_created_without_zarr_are_what_zarr_creates(tmp_path):
         t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=16, attrs={"unit": "s"})
         if name == "ref":
             created = gather_async([t._create_array_async(k, w, 32) for k, w in (("x", 3), ("deep/er/y", 5))])
-        else:
-            made = t._new_arrays([("x", 3, 32), ("deep/er/y", 5, 32)])
-            assert not any(isinstance(m, BaseException) for m in made)
-            created = [a for a, _ in made]
-            for (a, doc), p in zip(made, ("x", "deep/er/y")):  # the document kept is the one stored
-                assert json.loads(_json(doc)) == json.loads(store.read_bytes(f"scalars.zarr/{p}/zarr.json"))
+        else:  # 20 rows each: arrays of 2 chunks (32 rows), their documents put by the commit
+            t.add("x", _rows(0, 20))
+            t.add("deep/er/y", _rows(0, 20, width=5))
+            t.create_arrays()
+            assert not store.exists("scalars.zarr/x/zarr.json")  # pending until the commit
+            t.write()
+            created = [t.series[p].array for p in ("x", "deep/er/y")]
+            for p in ("x", "deep/er/y"):  # the document kept is the one stored
+                assert not t.series[p].doc_pending
+                assert json.loads(_json(t.series[p].doc)) == json.loads(store.read_bytes(f"scalars.zarr/{p}/zarr.json"))
         assert not any(isinstance(a, BaseException) for a in created)
         docs[name] = {p: json.loads(store.read_bytes(f"scalars.zarr/{p}"))
                       for p in ("zarr.json", "x/zarr.json", "deep/zarr.json", "deep/er/zarr.json", "deep/er/y/zarr.json")}
@@ -361,6 +365,92 @@ def test_stale_chunks_never_outlive_a_rewrite(tmp_path):
     grown = zarr.open_array(store=store.zarr_store("scalars.zarr"), path="x", mode="a")
     grown.resize((20, 3))
     assert np.isnan(grown[12:]).all()
+
+
+def test_a_closing_run_puts_each_array_document_once(tmp_path):
+    """Arrays created and grown between commits are so in memory: the commit puts each
+    document once, with its chunks and before its record (a short run closing right after
+    its loop used to store each series' document three times: created, grown, cut to
+    size). Nothing is put before the commit, and the record never names an array whose
+    document is not on the store."""
+    store = open_storage(str(tmp_path))
+    puts = []
+    put = store.put_object
+    store.put_object = lambda path, data: (puts.append(path), put(path, data))[1]
+    write_bytes = store.write_bytes
+    store.write_bytes = lambda path, data: (puts.append(path), write_bytes(path, data))[1]
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    for k in ("a", "b/c"):
+        t.add(k, _rows(0, 5))
+    t.create_arrays()
+    for start in range(5, 40, 5):  # chunks fill: written, arrays grown (in memory)
+        for k in ("a", "b/c"):
+            t.add(k, _rows(start, 5))
+        t.write_complete()
+    assert not [p for p in puts if p.endswith("a/zarr.json") or p.endswith("b/c/zarr.json")]
+    assert read_commit(store, "scalars") == {}
+    t.write(final=True)
+    docs = [p for p in puts if p.endswith("/zarr.json") and p.count("/") > 1]
+    assert sorted(docs) == ["scalars.zarr/a/zarr.json", "scalars.zarr/b/c/zarr.json", "scalars.zarr/b/zarr.json"]
+    assert puts.index("scalars.zarr/a/zarr.json") < puts.index("scalars.commit.json")
+    assert json.loads(store.read_bytes("scalars.zarr/a/zarr.json"))["shape"] == [40, 3]
+    t.finalize()
+    for k in ("a", "b/c"):
+        np.testing.assert_array_equal(read_series(store, "scalars", k), _rows(0, 40))
+
+
+def test_a_failed_document_put_keeps_the_series_out_of_the_record(tmp_path):
+    """A series whose document could not be put fails alone (its rows kept, retried at the
+    next commit) and the commit record leaves it out until its document is stored: a reader
+    never finds a length for an array that is not there."""
+    from distlog.writers.rowstore import SeriesWriteError
+
+    store = open_storage(str(tmp_path))
+    put = store.put_object
+    broken = {"on": True}
+
+    def flaky(path, data):
+        if broken["on"] and path == "scalars.zarr/bad/zarr.json":
+            raise OSError("disk full")
+        return put(path, data)
+
+    store.put_object = flaky
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t.add("bad", _rows(0, 6))
+    t.add("ok", _rows(0, 6))
+    with pytest.raises(SeriesWriteError) as err:
+        t.write()
+    assert set(err.value.failed) == {"bad"}
+    assert read_commit(store, "scalars")["lengths"] == {"ok": 6}
+    broken["on"] = False
+    t.add("bad", _rows(6, 2))
+    t.write(final=True)
+    assert read_commit(store, "scalars")["lengths"] == {"bad": 8, "ok": 6}
+    np.testing.assert_array_equal(read_series(store, "scalars", "bad"), _rows(0, 8))
+
+
+def test_chunks_of_an_attempt_that_died_before_its_documents_are_replaced(tmp_path):
+    """An attempt that died after storing chunks of a new series but before the commit that
+    puts its document leaves a folder of chunks and no array: the next attempt creating that
+    series removes them, so a later growth of its array never shows the dead attempt's rows."""
+    import zarr
+
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t.add("x", np.full((12, 3), 7.0) + np.arange(12)[:, None] * [1, 0, 0])
+    t.create_arrays()
+    t.write_complete()  # 3 chunks stored, no document, no record: then the process dies
+    assert sorted(os.listdir(store.local_path("scalars.zarr/x"))) == ["c.0.0", "c.1.0", "c.2.0"]
+    t2 = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t2.load()
+    t2.add("x", _rows(0, 2))
+    t2.write(final=True)
+    t2.finalize()
+    np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 2))
+    assert sorted(os.listdir(store.local_path("scalars.zarr/x"))) == ["c.0.0", "zarr.json"]
+    grown = zarr.open_array(store=store.zarr_store("scalars.zarr"), path="x", mode="a")
+    grown.resize((12, 3))
+    assert np.isnan(grown[2:]).all()
 
 
 def test_a_resume_with_other_chunk_rows_writes_through_zarr(tmp_path):

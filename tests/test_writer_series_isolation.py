@@ -54,7 +54,7 @@ def test_a_chunk_the_closing_pool_cannot_store_fails_its_series_alone(tmp_path):
     for key in ("good", "bad", "other"):
         t.add(key, _rows(0, 30))  # 4 chunks each: the pool encodes and stores them
     t.create_arrays()
-    (tmp_path / "scalars.zarr" / "bad" / "c.1.0").mkdir()  # no file can be put at that key
+    (tmp_path / "scalars.zarr" / "bad" / "c.1.0").mkdir(parents=True)  # no file can be put at that key
     with pytest.raises(SeriesWriteError) as e:
         t.write(final=True)
     assert list(e.value.failed) == ["bad"]

@@ -332,6 +332,9 @@ class _Series:
     stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
     dropped: int = 0  # rows refused because their step did not increase
     stored_columns: Any = None  # the columns of a series loaded from the store (older format: fewer)
+    # ``doc`` changed in memory since it was last stored (a series the writer created or
+    # resized between commits): put with the next commit's chunks, before its record
+    doc_pending: bool = False
 
 
 class RowTable:
@@ -393,9 +396,10 @@ class RowTable:
     def _new_arrays(self, specs: list[tuple[str, int, int]]) -> list[Any]:
         """Create the arrays ``(key, width, capacity)`` (an existing one is replaced); each
         one's ``(array, its document or None)`` or the exception it raised. Where puts are
-        cheap (local disk) the metadata documents are written here, with no zarr
-        (``_array_document``: what zarr's ``create_array`` writes), each array a ``_Created``;
-        elsewhere zarr creates them, all at once."""
+        cheap (local disk) the metadata documents are made here, with no zarr
+        (``_array_document``: what zarr's ``create_array`` writes), each array a ``_Created``
+        whose document the next commit puts with its chunks (``doc_pending``); elsewhere zarr
+        creates them, all at once."""
         if not self.backend.cheap_puts:
             made = gather_async([self._create_array_async(*spec) for spec in specs], return_exceptions=True)
             return [a if isinstance(a, BaseException) else (a, None) for a in made]
@@ -419,17 +423,23 @@ class RowTable:
                 if node == "group":
                     raise ValueError(f"{self.name}: cannot create series {key!r}: it is already a "
                                      "namespace of other series on the store")
-                if node == "array":  # never committed by an earlier attempt: replace it whole,
-                    self.backend.delete(f"{self.zarr_path}/{key}", recursive=True)  # chunks too
-                doc = self._array_document(width, capacity)
-                self.backend.put_object(f"{self.zarr_path}/{key}/zarr.json", _json(doc))
-                out.append((_Created(key), doc))
+                if node == "array" or (node is None and self.backend.exists(f"{self.zarr_path}/{key}")):
+                    # never committed by an earlier attempt (or only its chunks were stored,
+                    # the document still pending): replace it whole, chunks too
+                    self.backend.delete(f"{self.zarr_path}/{key}", recursive=True)
+                # its document is put with the commit's chunks (``doc_pending``): a short run
+                # closing stores it once, at its exact size, not created, grown, then cut
+                out.append((_Created(key), self._array_document(width, capacity)))
             except Exception as e:  # noqa: BLE001 - the caller reports per series
                 out.append(e)
         return out
 
     def _node_type(self, path: str) -> str | None:
-        """``"array"``, ``"group"`` or None: what the table holds at ``path`` on the store."""
+        """``"array"``, ``"group"`` or None: what the table holds at ``path`` on the store, or
+        will once the next commit puts the documents it created."""
+        s = self.series.get(path)
+        if s is not None and s.array is not None:
+            return "array"
         try:
             return self.backend.read_json(f"{self.zarr_path}/{path}/zarr.json").get("node_type")
         except MISSING:
@@ -536,10 +546,28 @@ class RowTable:
         gone = tuple(f"{path}/{chunk_key(doc, i)}" for i in range(-(-rows // C), -(-s.on_disk // C)))
 
         def stored() -> None:
-            s.doc = doc
+            s.doc, s.doc_pending = doc, False
             s.on_disk = min(s.on_disk, rows)
 
         return _Put(f"{path}/zarr.json", _json(doc), stored, gone)
+
+    def _resize_later(self, s: _Series, rows: int) -> bool:
+        """Give ``s`` ``rows`` rows in memory only, its document put by the next commit with
+        its chunks (a series the writer encodes itself stores chunks by key, whatever the
+        shape on the store): False, and nothing changed, where the store must see the new
+        shape first (zarr's arrays; chunks an earlier attempt stored past the new end)."""
+        if not self._direct(s) or rows < s.on_disk:
+            return False
+        s.doc = {**self._doc(s), "shape": [rows, s.width]}
+        s.capacity, s.doc_pending = rows, True
+        return True
+
+    def _doc_put(self, s: _Series) -> _Put:
+        """The put of ``s``'s pending document, as it is now."""
+        def stored() -> None:
+            s.doc_pending = False
+
+        return _Put(f"{self._path(s)}/zarr.json", _json(s.doc), stored)
 
     @staticmethod
     def _doc(s: _Series) -> dict[str, Any]:
@@ -881,6 +909,7 @@ class RowTable:
                 failed[k] = made
             else:
                 (s.array, s.doc), s.capacity, s.encode = made, cap, False
+                s.doc_pending = type(s.array) is _Created  # zarr stored its own arrays' documents
         return failed
 
     def _doubled(self, capacity: int, rows: int) -> int:
@@ -923,6 +952,7 @@ class RowTable:
         bad = set(self._create([(k, s) for k, s in full if s.array is None]))
         grow = [(k, s, self._doubled(s.capacity, (s.n // C) * C)) for k, s in full
                 if k not in bad and (s.n // C) * C > s.capacity]
+        grow = [(k, s, cap) for k, s, cap in grow if not self._resize_later(s, cap)]
         for (k, s, cap), r in zip(grow, self._run_ops([self._resize(s, cap) for _, s, cap in grow])):
             if r is not None:
                 bad.add(k)
@@ -986,8 +1016,14 @@ class RowTable:
                 failed[k] = r
             else:
                 s.capacity = cap
+        together = [(k, s, cap) for k, s, cap in together if not self._resize_later(s, cap)]
         writes = [self._resize(s, cap) for _, s, cap in together]
         owners = [k for k, _, _ in together]
+        # documents created or resized in memory since the last commit (each put once here)
+        pending = [(k, s) for k, s in sorted(self.series.items())
+                   if s.doc_pending and k not in failed and k not in owners]
+        writes += [self._doc_put(s) for _, s in pending]
+        owners += [k for k, _ in pending]
         for k, s in dirty:
             if k in failed:
                 continue
@@ -1013,7 +1049,9 @@ class RowTable:
         return True
 
     def _write_commit(self, final: bool) -> None:
-        lengths = {k: s.committed for k, s in sorted(self.series.items()) if s.committed or s.array is not None}
+        # (an array whose document never reached the store is left out until it does)
+        lengths = {k: s.committed for k, s in sorted(self.series.items())
+                   if s.committed or (s.array is not None and not s.doc_pending)}
         self.backend.write_json(
             self.commit_path,
             {"format": 1, "table": self.name, "columns": self.columns, "chunk_rows": self.chunk_rows,
@@ -1029,7 +1067,7 @@ class RowTable:
             return
         # the final commit sizes the arrays it writes exactly; a series it had nothing for may
         # still have room to spare
-        shrink = [s for s in self.series.values() if s.array is not None and s.capacity != s.n]
+        shrink = [s for s in self.series.values() if s.array is not None and (s.capacity != s.n or s.doc_pending)]
         for s, r in zip(shrink, self._run_ops([self._resize(s, s.n) for s in shrink])):
             if r is not None:
                 raise r
