@@ -468,16 +468,25 @@ _LOGGED_TAIL = np.array([1.0, 0.0, np.nan, np.nan])  # count, nonfinite, argmin/
 def fill_logged(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
     """Fill ``out`` (``(n, 2 + len(STAT_COLUMNS))``) with the rows of n logged values of one
     key: ``step, time`` then ``single_row`` of each value."""
+    out[:, 0] = steps
+    out[:, 1] = times
+    out[:, 2] = v
+    widen_logged(out)
+
+
+#: the leading columns of a logged row (step, time, value) that ``widen_logged`` completes
+LOGGED_HEAD = 3
+
+
+def widen_logged(out: np.ndarray) -> None:
+    """Complete rows of logged values whose first ``LOGGED_HEAD`` columns (step, time,
+    value) are set: ``single_row`` of each value in the columns after them, in place."""
+    v = out[:, 2]
     fin = np.isfinite(v)
-    if fin.all():  # the usual block: three column writes and one of constants
+    if fin.all():  # the usual block: one broadcast of the value, one of constants
+        out[:, 3:7] = v[:, None]
         out[:, 7:] = _LOGGED_TAIL
-        out[:, 0] = steps
-        out[:, 1] = times
-        out[:, 2:7] = v[:, None]
     else:
-        out[:, 0] = steps
-        out[:, 1] = times
-        out[:, 2] = v
         out[:, 9:] = np.nan  # argmin/argmax rank: not a reduction
         shown = np.where(fin, v, np.nan)
         out[:, 3] = out[:, 4] = out[:, 5] = shown

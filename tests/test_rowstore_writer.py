@@ -469,3 +469,36 @@ def test_a_resume_with_other_chunk_rows_writes_through_zarr(tmp_path):
     t2.finalize()
     np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 50))
     np.testing.assert_array_equal(read_series(store, "scalars", "y"), _rows(0, 30))
+
+
+def test_logged_series_buffered_packed_store_whole_rows(tmp_path):
+    """A series of logged values is buffered as step, time and value only and widened to
+    whole rows as its chunks are encoded: what is stored is the rows ``reduce.logged_rows``
+    builds (non-finite values included), also when the key later takes reduced rows (the
+    buffer is widened then)."""
+    from distlog import reduce as R
+    from distlog.entries import LOGGED, _logged_head
+    from distlog.reduce import SCALAR_COLUMNS
+
+    rng = np.random.default_rng(3)
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, SCALARS_TABLE, SCALAR_COLUMNS, chunk_rows=4)
+    expected = []
+    step = 0
+    for n in (3, 6, 1, 5):  # calls of n logged values each, chunks filling on the way
+        steps = np.arange(step, step + n, dtype=float)
+        times, v = steps * 10 + 0.5, rng.normal(size=n)
+        v[rng.random(n) < 0.3] = rng.choice([np.nan, np.inf, -np.inf])
+        t.add_filled("x", steps, True, lambda out, s=steps, tm=times, v=v: _logged_head(out, s, tm, v), LOGGED)
+        expected.append(R.logged_rows(steps, times, v[:, None])[0])
+        step += n
+        t.write_complete()
+    assert t.series["x"].packing is LOGGED and t.series["x"].buf.shape[1] == R.LOGGED_HEAD
+    reduced = np.arange(2 * len(SCALAR_COLUMNS), dtype=float).reshape(2, -1)
+    reduced[:, 0] = [step, step + 1]
+    t.add("x", reduced)  # reduced rows for the same key: buffered whole from here on
+    assert t.series["x"].packing is None
+    expected.append(reduced)
+    t.write(final=True)
+    t.finalize()
+    np.testing.assert_array_equal(read_series(store, SCALARS_TABLE, "x"), np.concatenate(expected))

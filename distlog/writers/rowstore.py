@@ -93,16 +93,23 @@ def chunk_encoder(doc: dict[str, Any]) -> Any:
                   blocksize=int(b.get("blocksize", 0)), typesize=int(b["typesize"]))
     rows = int(doc["chunk_grid"]["configuration"]["chunk_shape"][0])
 
-    def encode(block: np.ndarray) -> bytes:
+    width = int(doc["shape"][1])
+
+    def encode(block: np.ndarray, packing: Packing | None = None) -> bytes:
         # transpose (1, 0), little-endian bytes, Blosc: zarr's own pipeline for these codecs.
         # The transposed chunk is built in this thread's scratch array (no new pages per
-        # chunk), a short block padded there with NaN to the whole chunk, as zarr stores it
-        shape = (block.shape[1], rows)
+        # chunk), a short block padded there with NaN to the whole chunk, as zarr stores it;
+        # a packed block (its leading columns) is widened there to whole rows
+        shape = (width, rows)
         buf = getattr(_scratch, "buf", None)
         if buf is None or buf.shape != shape:
             buf = _scratch.buf = np.empty(shape, "<f8")
         n = len(block)
-        buf[:, :n] = block.T
+        if packing is None:
+            buf[:, :n] = block.T
+        else:
+            buf[: block.shape[1], :n] = block.T
+            packing.widen(buf[:, :n].T)
         if n < rows:
             buf[:, n:] = np.nan
         return blosc.encode(buf)
@@ -164,6 +171,7 @@ class _Chunk:
     path: str
     block: np.ndarray
     encode: Any
+    packing: Any = None  # the block holds only its rows' leading columns (``Packing``)
 
 
 _ENCODERS: ThreadPoolExecutor | None = None
@@ -185,7 +193,7 @@ def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> list[Any]:
 
     def encode(c: _Chunk) -> Any:
         try:
-            op = _Put(c.path, c.encode(c.block))
+            op = _Put(c.path, c.encode(c.block, c.packing))
             if store is None:
                 return op
             store(op.path, op.data)
@@ -308,6 +316,16 @@ def _json(doc: Any) -> bytes:
     return json.dumps(doc, allow_nan=True).encode()
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Rows of a series whose columns after the first ``width`` follow from those:
+    ``widen(rows)`` fills them in place (``rows`` whole rows, the first ``width`` columns set).
+    A series buffered packed keeps only those columns until its chunks are encoded."""
+
+    width: int
+    widen: Any
+
+
 def _rows_buffer(rows: int, width: int) -> np.ndarray:
     """A series buffer: ``(rows, width)``, laid out column by column (each column contiguous,
     as chunks are stored): filling a column and transposing whole chunks for the encoder are
@@ -335,6 +353,10 @@ class _Series:
     # ``doc`` changed in memory since it was last stored (a series the writer created or
     # resized between commits): put with the next commit's chunks, before its record
     doc_pending: bool = False
+    # the buffer holds only the leading columns of the rows (a series of logged values: step,
+    # time, value), widened to the stored rows as they are encoded: a third of the memory to
+    # fill and first touch (``Packing``); None: the buffer holds whole rows
+    packing: Any = None
 
 
 class RowTable:
@@ -527,9 +549,27 @@ class RowTable:
         if self._direct(s):
             path, doc = self._path(s), self._doc(s)
             return [_Chunk(f"{path}/{chunk_key(doc, c0 // C)}",
-                           s.buf[c0 - s.tail_start : min(c0 + C, end) - s.tail_start], s.encode)
+                           s.buf[c0 - s.tail_start : min(c0 + C, end) - s.tail_start], s.encode, s.packing)
                     for c0 in range(first, end, C)]
-        return [self._zarr_array(s).setitem(slice(first, end), s.buf[first - s.tail_start : end - s.tail_start])]
+        return [self._zarr_array(s).setitem(slice(first, end), self._rows(s, first - s.tail_start, end - s.tail_start))]
+
+    @staticmethod
+    def _rows(s: _Series, a: int, b: int) -> np.ndarray:
+        """Buffered rows ``[a, b)`` of ``s`` (buffer positions) as whole rows."""
+        if s.packing is None:
+            return s.buf[a:b]
+        rows = np.empty((b - a, s.width))
+        rows[:, : s.packing.width] = s.buf[a:b]
+        s.packing.widen(rows)
+        return rows
+
+    def _unpack(self, s: _Series) -> None:
+        """Buffer whole rows for ``s`` from now on (rows of another kind come: a key both logged
+        and reduced)."""
+        used = s.n - s.tail_start
+        buf = _rows_buffer(len(s.buf), s.width)
+        buf[:used] = self._rows(s, 0, used)
+        s.buf, s.packing = buf, None
 
     def _resize(self, s: _Series, rows: int) -> Any:
         """An operation for ``_run_ops`` giving ``s``'s array ``rows`` rows: for a series the
@@ -808,6 +848,8 @@ class RowTable:
         s = self.series.get(key)
         if s is None:
             s = self._new_series(key, rows.shape[1], len(rows))
+        elif s.packing is not None:
+            self._unpack(s)
         if rows.shape[1] > s.width and self.columns[: s.width] == list(s.stored_columns or ()):
             rows = rows[:, : s.width]  # a series stored by an older format with fewer columns
         if rows.shape[1] != s.width:
@@ -825,7 +867,7 @@ class RowTable:
         used = s.n - s.tail_start
         need = used + len(rows)
         if need > len(s.buf):
-            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.width)
+            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.buf.shape[1])
             grown[:used] = s.buf[:used]
             s.buf = grown
         s.buf[used:need] = rows
@@ -834,35 +876,45 @@ class RowTable:
         if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
             self.complete_ready = True
 
-    def _new_series(self, key: str, width: int, rows: int) -> _Series:
-        """A series first seen now, its buffer sized for its first ``rows`` rows."""
-        s = self.series[key] = _Series(width)
-        s.buf = _rows_buffer(max(min(self.chunk_rows, 64), rows), width)
+    def _new_series(self, key: str, width: int, rows: int, packing: Packing | None = None) -> _Series:
+        """A series first seen now, its buffer sized for its first ``rows`` rows (``packing``:
+        of their leading columns only)."""
+        s = self.series[key] = _Series(width, packing=packing)
+        s.buf = _rows_buffer(max(min(self.chunk_rows, 64), rows), width if packing is None else packing.width)
         self.uncreated = True
         return s
 
-    def add_filled(self, key: str, steps: np.ndarray, increasing: bool, fill: Any) -> None:
+    def add_filled(self, key: str, steps: np.ndarray, increasing: bool, fill: Any,
+                   packing: Packing | None = None) -> None:
         """Rows of ``key`` at ``steps``, written in place into the series buffer by
         ``fill(view)`` (no intermediate array). ``increasing``: ``steps`` strictly increase.
-        Anything unusual (a new series, a loaded one, a step that does not go past the last
+        With ``packing``, ``fill`` sets only the rows' first ``packing.width`` columns and a
+        new series is buffered packed (``packing.widen`` completes its rows as they are
+        encoded). Anything unusual (a loaded series, a step that does not go past the last
         one, a pending batch) takes ``add`` with the same rows."""
         s = self.series.get(key)
         n = len(steps)
         if s is None and n and increasing and not self._batch_rows:  # its buffer holds them all
-            s = self._new_series(key, len(self.columns), n)
+            s = self._new_series(key, len(self.columns), n, packing)
         if (s is None or s.stored is not None or self._batch_rows or not increasing or not n
-                or steps[0] <= s.last_step or s.width != len(self.columns)):
-            rows = np.empty((n, len(self.columns) if s is None else s.width))
+                or steps[0] <= s.last_step or s.width != len(self.columns)
+                or (s.packing is not None and s.packing is not packing)):
+            rows = np.empty((n, len(self.columns)))
             fill(rows)
+            if packing is not None:
+                packing.widen(rows)
             self.add(key, rows)
             return
         used = s.n - s.tail_start
         need = used + n
         if need > len(s.buf):
-            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.width)
+            grown = _rows_buffer(max(need, 2 * len(s.buf)), s.buf.shape[1])
             grown[:used] = s.buf[:used]
             s.buf = grown
-        fill(s.buf[used:need])
+        view = s.buf[used:need]
+        fill(view)
+        if packing is not None and s.packing is None:  # a series buffered whole: widened here
+            packing.widen(view)
         s.last_step = float(steps[-1])
         s.n += n
         self.dirty.add(key)
@@ -929,7 +981,7 @@ class RowTable:
             if len(s.buf) <= 2 * C:  # the steady state: the tail moves to the front, in place
                 s.buf[:rest] = s.buf[done : done + rest]  # (no fresh pages for every chunk)
             else:  # rows piled up (a burst, a slow store): give the memory back
-                buf = _rows_buffer(max(C if rest else 64, rest), s.width)
+                buf = _rows_buffer(max(C if rest else 64, rest), s.buf.shape[1])
                 buf[:rest] = s.buf[done : done + rest]
                 s.buf = buf
             s.tail_start += done
