@@ -9,7 +9,8 @@ Layout of one table (e.g. ``scalars``) under a run (see docs/FORMAT.md):
 
 A reader takes ``lengths`` first and reads only those rows, so it never sees a partial write or
 the fill value of a grown array; rows past ``n`` may exist from an interrupted write and are
-ignored. ``commit.json`` is written last, atomically, after every chunk it covers.
+ignored. ``commit.json`` is written last, atomically, after every chunk and array document it
+covers (documents created or resized between commits are put with the commit's chunks).
 
 ``BackgroundWriter`` buffers rows per series in memory, and a single thread writes whole chunks
 plus the current tail chunk (rewritten as it fills) every ``commit_interval`` seconds, on
