@@ -624,7 +624,7 @@ class RowTable:
             # the writer's puts resized it since zarr last did: zarr works from the real shape
             object.__setattr__(array, "metadata", array.metadata.update_shape(tuple(s.doc["shape"])))
         await array.resize((rows, s.width))
-        s.doc = None  # zarr's object holds the new shape now
+        s.doc, s.doc_pending = None, False  # zarr's object holds the new shape now, stored
         s.on_disk = min(s.on_disk, rows)  # chunks past the new end were deleted
 
     def _run_ops(self, ops: list[Any], parallel: bool = False) -> list[BaseException | None]:
