@@ -216,7 +216,7 @@ class _ResumedWhileReading(LocalBackend):
 
         class Store(zarr.storage.LocalStore):
             async def get(self, key, prototype=None, byte_range=None):
-                if "/c/" in key and backend.resume is not None:
+                if "/c." in key and backend.resume is not None:  # a chunk (c.<i>.0, c.<i>)
                     resume, backend.resume = backend.resume, None
                     resume()
                 return await super().get(key, prototype, byte_range)

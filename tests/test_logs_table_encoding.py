@@ -19,15 +19,17 @@ def _zarr_objects(records, message, fields, hosts):
     n = len(records)
     group = zarr.open_group(store=zarr.storage.MemoryStore(objects), mode="w", attributes={"hosts": hosts, "rows": n})
     blosc = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    keys = {"name": "default", "separator": "."}  # one file per chunk (runs before: "/", read alike)
     arr = group.create_array("records", shape=records.shape, dtype="float64", fill_value=np.nan,
                              chunks=(max(1, min(CHUNK, n)), len(RECORD_COLUMNS)),
-                             filters=[TransposeCodec(order=(1, 0))], compressors=[blosc],
+                             filters=[TransposeCodec(order=(1, 0))], compressors=[blosc], chunk_key_encoding=keys,
                              attributes={"columns": list(RECORD_COLUMNS)})
     if n:
         arr[:] = records
     for key, blob in (("message", message), ("fields", fields)):
         arr = group.create_array(key, shape=blob.shape, dtype="uint8", fill_value=0,
-                                 chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc])
+                                 chunks=(max(1, min(BYTE_CHUNK, len(blob))),), compressors=[blosc],
+                                 chunk_key_encoding=keys)
         if len(blob):
             arr[:] = blob
     return {k: v.to_bytes() for k, v in objects.items()}

@@ -328,8 +328,11 @@ def _array_objects(key: str, data: np.ndarray, rows: int, fill: float, attribute
                                                   "shuffle": "shuffle", "blocksize": 0}}]
     if two_d:
         codecs.insert(0, {"name": "transpose", "configuration": {"order": [1, 0]}})
+    # chunk keys "c.<i>.0" / "c.<i>" (separator "."): one file per chunk in the array's
+    # folder, no folders under it to make at every close (zarr reads either encoding)
     doc = array_doc(data.shape, str(data.dtype), [rows, *data.shape[1:]],
-                    "NaN" if isinstance(fill, float) and np.isnan(fill) else fill, codecs, attributes)
+                    "NaN" if isinstance(fill, float) and np.isnan(fill) else fill, codecs, attributes,
+                    separator=".")
     out = {f"{key}/zarr.json": doc_bytes(doc)}
     for i, start in enumerate(range(0, len(data), rows)):
         block = data[start : start + rows]
@@ -338,7 +341,7 @@ def _array_objects(key: str, data: np.ndarray, rows: int, fill: float, attribute
             whole[: len(block)] = block
             block = whole
         block = np.ascontiguousarray(block.T if two_d else block, dtype=data.dtype.newbyteorder("<"))
-        out[f"{key}/c/{i}/0" if two_d else f"{key}/c/{i}"] = blosc.encode(block)
+        out[f"{key}/c.{i}.0" if two_d else f"{key}/c.{i}"] = blosc.encode(block)
     return out
 
 
