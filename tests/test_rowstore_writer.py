@@ -399,6 +399,24 @@ def test_a_closing_run_puts_each_array_document_once(tmp_path):
         np.testing.assert_array_equal(read_series(store, "scalars", k), _rows(0, 40))
 
 
+def test_a_stored_array_grows_on_the_store_before_chunks_land_past_its_shape(tmp_path):
+    """Once an array's document is on the store, chunks written between commits never lie
+    past its stored shape: the next attempt takes that shape as how far chunks may reach,
+    and its shrink deletes the chunks past its own end (only a document never stored is
+    grown in memory, its folder removed whole by the next attempt)."""
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t.add("x", _rows(0, 5))
+    t.write()  # the document is stored: 8 rows
+    assert json.loads(store.read_bytes("scalars.zarr/x/zarr.json"))["shape"] == [8, 3]
+    t.add("x", _rows(5, 30))
+    t.write_complete()  # chunks up to row 32, no commit
+    chunks = [f for f in os.listdir(store.local_path("scalars.zarr/x")) if f.startswith("c.")]
+    shape = json.loads(store.read_bytes("scalars.zarr/x/zarr.json"))["shape"][0]
+    assert max(int(f.split(".")[1]) for f in chunks) * 4 < shape
+    assert read_commit(store, "scalars")["lengths"] == {"x": 5}
+
+
 def test_a_failed_document_put_keeps_the_series_out_of_the_record(tmp_path):
     """A series whose document could not be put fails alone (its rows kept, retried at the
     next commit) and the commit record leaves it out until its document is stored: a reader

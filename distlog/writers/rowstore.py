@@ -351,8 +351,8 @@ class _Series:
     stored: Any = None  # loaded from an earlier attempt: rewound at its first new row
     dropped: int = 0  # rows refused because their step did not increase
     stored_columns: Any = None  # the columns of a series loaded from the store (older format: fewer)
-    # ``doc`` changed in memory since it was last stored (a series the writer created or
-    # resized between commits): put with the next commit's chunks, before its record
+    # ``doc`` is not on the store yet (a series the writer created since the last commit,
+    # and maybe grew since): put with the next commit's chunks, before its record
     doc_pending: bool = False
     # the buffer holds only the leading columns of the rows (a series of logged values: step,
     # time, value), widened to the stored rows as they are encoded: a third of the memory to
@@ -593,11 +593,14 @@ class RowTable:
         return _Put(f"{path}/zarr.json", _json(doc), stored, gone)
 
     def _resize_later(self, s: _Series, rows: int) -> bool:
-        """Give ``s`` ``rows`` rows in memory only, its document put by the next commit with
-        its chunks (a series the writer encodes itself stores chunks by key, whatever the
-        shape on the store): False, and nothing changed, where the store must see the new
-        shape first (zarr's arrays; chunks an earlier attempt stored past the new end)."""
-        if not self._direct(s) or rows < s.on_disk:
+        """Give ``s`` ``rows`` rows in memory only when its document is not on the store yet:
+        the next commit puts it with its chunks (a series the writer encodes itself stores
+        chunks by key, whatever the shape). False, and nothing changed, for a document on the
+        store: it grows before chunks land past its shape, so the next attempt's ``on_disk``
+        (that shape) covers every chunk this one may have stored, and a shrink deletes them.
+        (Chunks of an array whose document never reached the store go with their folder when
+        the next attempt creates the series: ``_new_arrays``.)"""
+        if not s.doc_pending or not self._direct(s):
             return False
         s.doc = {**self._doc(s), "shape": [rows, s.width]}
         s.capacity, s.doc_pending = rows, True
