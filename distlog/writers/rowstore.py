@@ -182,14 +182,16 @@ _ENCODERS_LOCK = threading.Lock()
 _STORED = object()  # an op ``_encoded`` already wrote to the store
 
 
-def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> list[Any]:
-    """``ops`` with every ``_Chunk`` encoded into a ``_Put``, or the exception its encoding
-    raised (on a small shared pool when ``parallel`` and there are several). With ``put``
-    (``put(path, data)``: a store where puts are cheap) the pool also stores the chunks it
-    encodes (``_STORED`` in their place): file writes run without the GIL too."""
+def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> Any:
+    """``result()``: ``ops`` with every ``_Chunk`` encoded into a ``_Put``, or the exception
+    its encoding raised. When ``parallel`` and there are several, the chunks go to a small
+    shared pool at once and ``result()`` waits for them (the caller stores its other puts
+    meanwhile); with ``put`` (``put(path, data)``: a store where puts are cheap) the pool also
+    stores the chunks it encodes (``_STORED`` in their place): file writes run without the
+    GIL too."""
     chunks = [op for op in ops if type(op) is _Chunk]
     if not chunks:
-        return ops
+        return lambda: ops
     store = put if parallel and len(chunks) > 1 else None
 
     def encode(c: _Chunk) -> Any:
@@ -207,10 +209,16 @@ def _encoded(ops: list[Any], parallel: bool, put: Any = None) -> list[Any]:
         with _ENCODERS_LOCK:  # the tables' close threads may get here together
             if _ENCODERS is None:
                 _ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="distlog-encode")
-        done = iter(list(_ENCODERS.map(encode, chunks)))
+        futures = [_ENCODERS.submit(encode, c) for c in chunks]
+        done = lambda: (f.result() for f in futures)  # noqa: E731
     else:
-        done = map(encode, chunks)
-    return [next(done) if type(op) is _Chunk else op for op in ops]
+        done = lambda: map(encode, chunks)  # noqa: E731
+
+    def result() -> list[Any]:
+        it = iter(done())
+        return [next(it) if type(op) is _Chunk else op for op in ops]
+
+    return result
 
 
 _GROUP_DOC = b'{"attributes": {}, "zarr_format": 3, "node_type": "group"}'
@@ -637,27 +645,29 @@ class RowTable:
         Chunks are encoded first, on a few threads when ``parallel`` (close: the training
         thread waits, the cores are free; Blosc runs without the GIL). Where a put costs less
         than a hop to zarr's event loop (``backend.cheap_puts``: local disk), puts are written
-        here, one after another (those chunks by the threads that encoded them); elsewhere every operation goes through zarr's store at once
-        (object stores: a few round trips for any number)."""
+        here, one after another (those chunks by the threads that encoded them, the others
+        while those threads encode); elsewhere every operation goes through zarr's store at
+        once (object stores: a few round trips for any number)."""
         cheap = self.backend.cheap_puts
-        ops = _encoded(ops, parallel, self._put if cheap else None)
+        result = _encoded(ops, parallel, self._put if cheap else None)
         out: list[BaseException | None] = [None] * len(ops)
+        done = set()
+        if cheap:  # the documents (and deletes) now, while the pool encodes the chunks
+            for i, op in enumerate(ops):
+                if type(op) is _Put:
+                    out[i] = self._put_now(op)
+                    done.add(i)
+        ops = result()
         coros, where = [], []
         for i, op in enumerate(ops):
-            if op is _STORED:
+            if op is _STORED or i in done:
                 continue
             if isinstance(op, BaseException):  # a chunk that could not be encoded (or stored)
                 out[i] = op
                 continue
             if type(op) is _Put:
-                if cheap:
-                    try:
-                        for path in op.deletes:
-                            self.backend.delete(f"{self.zarr_path}/{path}")
-                        self._put(op.path, op.data)
-                        op.done()
-                    except Exception as e:  # noqa: BLE001 - the caller reports per series
-                        out[i] = e
+                if cheap:  # a chunk encoded here (not on the pool)
+                    out[i] = self._put_now(op)
                     continue
                 op = op.coroutine(self._store_root())
             coros.append(op)
@@ -666,6 +676,17 @@ class RowTable:
             if isinstance(r, BaseException):
                 out[i] = r
         return out
+
+    def _put_now(self, op: _Put) -> BaseException | None:
+        """Run ``op`` here (where puts are cheap): its deletes, its put, then its ``then``."""
+        try:
+            for path in op.deletes:
+                self.backend.delete(f"{self.zarr_path}/{path}")
+            self._put(op.path, op.data)
+            op.done()
+        except Exception as e:  # noqa: BLE001 - the caller reports per series
+            return e
+        return None
 
     def _put(self, path: str, data: bytes) -> None:
         """Store ``data`` at ``path`` inside the table, directly (where puts are cheap)."""
