@@ -437,13 +437,14 @@ class RowTable:
         if self._group is None and not self.backend.exists(f"{self.zarr_path}/zarr.json"):
             self.backend.put_object(f"{self.zarr_path}/zarr.json", _GROUP_DOC)
         out: list[Any] = []
+        made: set[str] = set()  # arrays made here: their documents are not on the store yet
         for key, width, capacity in specs:
             try:
                 parts = key.split("/")
                 for i in range(1, len(parts)):  # the groups on the way, as zarr writes them
                     prefix = "/".join(parts[:i])
                     if prefix not in self._made_groups:
-                        node = self._node_type(prefix)
+                        node = "array" if prefix in made else self._node_type(prefix)
                         if node == "array":  # (as zarr's create_array refuses)
                             raise ValueError(f"{self.name}: cannot create series {key!r}: {prefix!r} "
                                              "is already a series on the store, not a namespace")
@@ -461,6 +462,7 @@ class RowTable:
                 # its document is put with the commit's chunks (``doc_pending``): a short run
                 # closing stores it once, at its exact size, not created, grown, then cut
                 out.append((_Created(key), self._array_document(width, capacity)))
+                made.add(key)
             except Exception as e:  # noqa: BLE001 - the caller reports per series
                 out.append(e)
         return out
