@@ -58,3 +58,14 @@ def test_the_same_clash_through_create_arrays(tmp_path):
     assert set(err.value.failed) == {"x/y/z"}
     assert read_commit(store, "scalars")["lengths"] == {"x": 2}
     np.testing.assert_array_equal(read_series(store, "scalars", "x"), _rows(0, 2))
+
+
+def test_finalizing_a_table_whose_series_never_got_an_array(tmp_path):
+    """A table that saw a series but stored no row of it (its only rows empty) has no array
+    and no group document: finalize has nothing to consolidate and must not fail the close."""
+    store = open_storage(str(tmp_path))
+    t = RowTable(store, "scalars", ("step", "a", "b"), chunk_rows=4)
+    t.add("x", np.empty((0, 3)))
+    t.write(final=True)
+    t.finalize()
+    assert read_commit(store, "scalars")["lengths"] == {}

@@ -1142,8 +1142,8 @@ class RowTable:
         finalize_tables([self])
 
     def _finalize(self) -> None:
-        if not self.series:
-            return
+        if not any(s.array is not None for s in self.series.values()):
+            return  # no array (nor group document) to size or consolidate
         # the final commit sizes the arrays it writes exactly; a series it had nothing for may
         # still have room to spare
         shrink = [s for s in self.series.values() if s.array is not None and (s.capacity != s.n or s.doc_pending)]
