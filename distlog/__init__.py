@@ -23,7 +23,7 @@ from .errors import (
 )
 import typing as _typing
 
-from .experiment import Experiment, get_logger
+from .experiment import Experiment, close_open_runs, get_logger
 from .logline import LogRecord
 from .storage import StorageBackend, open_storage, register_backend
 
@@ -64,6 +64,7 @@ __all__ = [
     "StorageError",
     "UnknownScheme",
     "WriterError",
+    "close_open_runs",
     "get_logger",
     "open_root",
     "open_run",

@@ -123,7 +123,9 @@ def live_holder(storage: StorageBackend, attempt: dict[str, Any], host: str,
         if r.get("host") == host and pid_alive(r.get("pid"), r.get("pid_start")):
             if r.get("pid") == os.getpid():
                 return (f"rank {r.get('rank', '?')} of attempt {number} is this process ({_where(r)}): "
-                        "close the run it started first (exp.close(), or leave its with-block)")
+                        "close the run it started first (exp.close(), or leave its with-block; "
+                        "distlog.close_open_runs() closes every run this process has open, also "
+                        "one whose logger is gone, e.g. a notebook cell that made its logger again)")
             return f"rank {r.get('rank', '?')} of attempt {number} still runs ({_where(r)}, this host)"
     remote = {r.get("rank") for r in ranks if r.get("host") != host}
     if ranks and not remote:

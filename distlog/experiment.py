@@ -9,7 +9,6 @@ import functools
 import math
 import sys
 import threading
-import weakref
 from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
@@ -21,7 +20,10 @@ from .storage import open_storage
 
 DEFAULT_EXPERIMENT = "default"
 
-_live: "weakref.WeakSet[Experiment]" = weakref.WeakSet()
+# every Experiment with a run open, held (not weakly): a run whose logger the program dropped
+# (a notebook cell run again, a function's local logger) is still closed at exit, its rows
+# stored, instead of being collected with its logger and left "running" with rows unwritten
+_open: "set[Experiment]" = set()
 
 
 def _uncaught_exception() -> BaseException | None:
@@ -34,8 +36,23 @@ def _uncaught_exception() -> BaseException | None:
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
     exc = _uncaught_exception()
-    for exp in list(_live):
+    for exp in list(_open):
         exp._close_run(exc=exc, collective=False, quiet=True)
+
+
+def close_open_runs() -> list[str]:
+    """Close every run this process has open (``experiment/run_id`` of each), as exit would:
+    rows flushed and stored, status ``completed``. For a run whose logger is gone (a notebook
+    cell that called ``get_logger`` again while its run was open: starting that run again
+    raises ``RunInUseError``). Not a collective: under torch.distributed close runs with
+    ``exp.close()`` on every rank, which also reduces what was collected since the last flush."""
+    closed = []
+    for exp in list(_open):
+        run = exp._run
+        if run is not None:
+            exp._close_run(collective=False)
+            closed.append(f"{run.experiment}/{run.run_id}")
+    return closed
 
 
 # zarr does its I/O through asyncio's default thread pool, which concurrent.futures shuts down
@@ -92,7 +109,6 @@ class Experiment:
         self._run: Run | None = None
         self._ended: str | None = None  # the id of the last run this experiment closed
         self._lock = threading.RLock()
-        _live.add(self)
 
     def __repr__(self) -> str:
         run = f" run={self._run.run_id!r}" if self._run else ""
@@ -171,6 +187,7 @@ class Experiment:
                       resume_step=resume_step, resume=resume, **self._run_options)
             run.start()
             self._run = run
+            _open.add(self)
         if params:
             try:
                 run.params.set(params)
@@ -185,6 +202,7 @@ class Experiment:
             run, self._run = self._run, None
         if run is None:
             return
+        _open.discard(self)
         self._ended = run.run_id
         status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
         try:

@@ -413,7 +413,7 @@ class Run:
                 return run_id, attempt
             if given is not None or self.resume == "must":
                 raise RunInUseError(
-                    f"run {self.experiment}/{run_id} under {self.root.url} is being written by another "
+                    f"run {self.experiment}/{run_id} under {self.root.url} is being written by a live "
                     f"process: {holder}. Two processes writing one run would mix their rows in its "
                     "series. Give this run another id (run(id=...), DISTLOG_RUN_ID), or start it once "
                     "the other process has ended (one killed on another host counts as live until its "

@@ -151,7 +151,7 @@ def test_processes_racing_to_start_one_given_id_get_it_once(tmp_path):
     outs = _race(tmp_path, "same", 4)
     started = [i for i, o in enumerate(outs) if o.startswith("STARTED")]
     assert len(started) == 1, outs
-    assert all("is being written by another process" in o for i, o in enumerate(outs) if i not in started), outs
+    assert all("is being written by a live process" in o for i, o in enumerate(outs) if i not in started), outs
     meta = _meta(tmp_path / "root", "same")
     assert [(a["attempt"], a["status"]) for a in meta["attempts"]] == [(0, "completed")]
     assert _values(tmp_path / "root", "same").tolist() == [float(started[0])] * 5  # one process's rows only

@@ -109,6 +109,55 @@ def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     assert m["last_step"] == 3
 
 
+def test_a_run_whose_logger_was_dropped_is_closed_at_exit_with_its_rows(tmp_path):
+    """A logger made in a function (or a notebook cell run again) and dropped while its run is
+    open: its run is still closed at exit, every row stored (it used to be garbage-collected
+    with its logger: run.json said "running" and no row was committed)."""
+    script = textwrap.dedent(f"""
+        import gc
+        import distlog
+
+        def train():
+            exp = distlog.get_logger({str(tmp_path)!r})
+            exp.start_run("dropped")
+            for i in range(3):
+                exp.metrics.log(step=i, loss=0.5 * i)
+
+        train()
+        gc.collect()
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    m = meta(str(tmp_path), "default", "dropped")
+    assert m["status"] == "completed" and m["last_step"] == 2
+    loss = distlog.open_run(str(tmp_path / "default" / "dropped")).metrics.read("loss").to_frame()
+    assert loss["value"].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_close_open_runs_frees_a_run_whose_logger_a_notebook_made_again(tmp_path):
+    """A notebook cell run again makes a new logger while the first one's run is open:
+    starting the run again says how to free it, ``distlog.close_open_runs()`` closes it (its
+    rows stored), and the run then starts again as its next attempt."""
+    import gc
+
+    exp = distlog.get_logger(str(tmp_path))
+    exp.start_run("nb")
+    exp.metrics.log(step=0, loss=1.0)
+    exp = distlog.get_logger(str(tmp_path))  # the cell again: the first logger is dropped
+    gc.collect()
+    with pytest.raises(distlog.RunInUseError, match="this process.*distlog.close_open_runs"):
+        exp.start_run("nb")
+    assert distlog.close_open_runs() == ["default/nb"]
+    assert distlog.close_open_runs() == []
+    assert meta(str(tmp_path), "default", "nb")["status"] == "completed"
+    exp.start_run("nb")
+    exp.metrics.log(step=1, loss=2.0)
+    exp.close()
+    loss = distlog.open_run(str(tmp_path / "default" / "nb")).metrics.read("loss").to_frame()
+    assert loss["value"].tolist() == [1.0, 2.0]
+    assert [a["status"] for a in meta(str(tmp_path), "default", "nb")["attempts"]] == ["completed", "completed"]
+
+
 def test_import_leaves_the_excepthook_alone():
     script = "import sys; hook = sys.excepthook; import distlog; assert sys.excepthook is hook"
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
