@@ -46,12 +46,17 @@ def close_open_runs() -> list[str]:
     cell that called ``get_logger`` again while its run was open: starting that run again
     raises ``RunInUseError``). Not a collective: under torch.distributed close runs with
     ``exp.close()`` on every rank, which also reduces what was collected since the last flush."""
-    closed = []
+    closed, errors = [], []
     for exp in list(_open):
         run = exp._run
         if run is not None:
-            exp._close_run(collective=False)
+            try:  # every run is closed; the first failure is raised once all are
+                exp._close_run(collective=False)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
             closed.append(f"{run.experiment}/{run.run_id}")
+    if errors:
+        raise errors[0]
     return closed
 
 
