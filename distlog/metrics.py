@@ -554,14 +554,17 @@ class MetricsLogger:
             values, step = _values_and_step("collect", values, step, metrics)
         if step is None:
             step = self._ctx.current_step
-        if step is not None:
-            self._core.last_step = step
         ok = self._collectable
         for k, v in values.items():
             if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
                     or k not in ok):
-                self._collect_checked(values)
+                self._collect_checked(values)  # (one process: a refused call raises here, and
+                # its step is not the window's: the flush's row stays at the last taken call's)
+                if step is not None:
+                    self._core.last_step = step
                 return
+        if step is not None:
+            self._core.last_step = step
         if values:
             self._entries.append(values)  # the hot path: a type and a set check per value, one append
 
@@ -605,13 +608,13 @@ class MetricsLogger:
         def add(value: Any, step: int | None = None) -> None:
             if step is None:
                 step = ctx.current_step
-            if step is not None:
-                core.last_step = step
             if value.__class__ is float:
                 append_id(i)
                 append_val(value)
             else:
-                slow(key, value, i)
+                slow(key, value, i)  # (one process: a refused value raises before its step counts)
+            if step is not None:
+                core.last_step = step
 
         return add
 
