@@ -45,6 +45,20 @@ def window_row(vals):
     return (math.nan, math.nan, math.nan, math.nan, 0.0, 0.0, float(bad))
 
 
+
+def call_in_some_form(fn, d, s, rng):
+    """``fn`` (``log`` or ``collect``) with values ``d`` at step ``s`` in one of its four forms,
+    chosen by ``rng``: keywords, a dict, the step first, a dict holding ``"step"``."""
+    form = rng.randrange(4)
+    if form == 0:
+        fn(step=s, **d)
+    elif form == 1:
+        fn(d, step=s)
+    elif form == 2:
+        fn(s, **d)
+    else:
+        fn({**d, "step": s})
+
 class Oracle:
     """Every series as ``[(step, row)]``; histograms as ``[(step, edges, counts)]``."""
 
@@ -275,15 +289,7 @@ class Driver:
                         for k, x in d.items():
                             v.collector(k)(x, s)
                     else:
-                        form = rng.randrange(4)
-                        if form == 0:
-                            v.collect(step=s, **d)
-                        elif form == 1:
-                            v.collect(d, step=s)
-                        elif form == 2:
-                            v.collect(s, **d)
-                        else:
-                            v.collect({**d, "step": s})
+                        call_in_some_form(v.collect, d, s, rng)
                     for k, x in d.items():
                         self.window.setdefault(self.full(site["ns"], k), []).append(num(x))
                     self.window_step = s
@@ -328,17 +334,7 @@ class Driver:
             self.checks += 1
 
     def log(self, ns, d, s):
-        rng = self.rng
-        v = self.view(ns)
-        form = rng.randrange(4)
-        if form == 0:
-            v.log(step=s, **d)
-        elif form == 1:
-            v.log(d, step=s)
-        elif form == 2:
-            v.log(s, **d)
-        else:
-            v.log({**d, "step": s})
+        call_in_some_form(self.view(ns).log, d, s, self.rng)
         for k, x in d.items():
             key = self.full(ns, k)
             self.oracle.put(key, s, log_row(num(x)))
