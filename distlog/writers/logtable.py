@@ -74,6 +74,9 @@ class LogColumns:
     hosts: list[str]
     messages: list[str]
     fields: list[str]
+    #: whether ``step`` holds every record's step exactly (False: an integer step float64
+    #: cannot hold, which the table would round; ``write_logs_table`` then writes none)
+    steps_exact: bool = True
 
     def __len__(self) -> int:
         return len(self.time)
@@ -81,7 +84,7 @@ class LogColumns:
     def take(self, idx: np.ndarray) -> "LogColumns":
         return LogColumns(*(getattr(self, k)[idx] for k in NUMERIC), hosts=self.hosts,
                           messages=[self.messages[i] for i in idx],
-                          fields=[self.fields[i] for i in idx])
+                          fields=[self.fields[i] for i in idx], steps_exact=self.steps_exact)
 
     def record(self, i: int) -> LogRecord:
         step = self.step[i]
@@ -181,9 +184,13 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
         return np.array([int(p[i][1:]) for p in parts], dtype=np.int32)[mid_i]
 
     nan = float("nan")
+    step = np.fromiter((nan if x == "-" else float(x) for x in steps), np.float64, n)
+    # (an integer step of 16 digits or more may not be exact in float64)
+    exact = all(int(x) == float(step[i]) for i, x in enumerate(steps)  # (exact: int against float)
+                if len(x) > 15 and "." not in x and "e" not in x and x != "-")
     return LogColumns(
         time=t, rank=per_file(2), attempt=per_file(4), node=per_file(1), local_rank=per_file(3),
-        step=np.fromiter((nan if x == "-" else float(x) for x in steps), np.float64, n),
+        step=step, steps_exact=exact,
         level=level, host=host_of[mid_i], hosts=list(host_index),
         messages=list(msgs), fields=list(flds),
     )
@@ -197,12 +204,21 @@ def from_records(records: Sequence[LogRecord]) -> LogColumns:
         attempt=np.array([r.attempt for r in records], dtype=np.int32),
         node=np.array([r.node for r in records], dtype=np.int32),
         local_rank=np.array([r.local_rank for r in records], dtype=np.int32),
-        step=np.array([np.nan if r.step is None else r.step for r in records], dtype=np.float64),
+        step=np.array([np.nan if r.step is None else _float_step(r.step) for r in records], dtype=np.float64),
+        steps_exact=all(r.step is None or isinstance(r.step, float) or _float_step(r.step) == r.step
+                        for r in records),
         level=np.array([r.levelno for r in records], dtype=np.int64),
         host=np.array([hosts.setdefault(r.host, len(hosts)) for r in records], dtype=np.int32),
         hosts=list(hosts), messages=[escape(r.message) for r in records],
         fields=[fields_json(r.fields) if r.fields else "" for r in records],
     )
+
+
+def _float_step(step: int | float) -> float:
+    try:
+        return float(step)
+    except OverflowError:  # an int past float64's range
+        return float("inf") if step > 0 else float("-inf")
 
 
 def concat(parts: Sequence[LogColumns]) -> LogColumns:
@@ -216,7 +232,8 @@ def concat(parts: Sequence[LogColumns]) -> LogColumns:
            for k, v in NUMERIC.items() if k != "host"}
     return LogColumns(**cat, host=np.concatenate(host_cols) if parts else np.zeros(0, np.int32),
                       hosts=list(hosts), messages=[m for c in parts for m in c.messages],
-                      fields=[f for c in parts for f in c.fields])
+                      fields=[f for c in parts for f in c.fields],
+                      steps_exact=all(c.steps_exact for c in parts))
 
 
 def merge_order(cols: LogColumns) -> np.ndarray:
@@ -274,6 +291,15 @@ def write_logs_table(storage: StorageBackend) -> None:
             continue
         parts.append(parse_columns(text))
     cols = concat(parts)
+    if not cols.steps_exact:
+        # an integer step float64 cannot hold (beyond 2**53, or past its range) would read back
+        # rounded from the table: no table, so readers read the text (the source of truth);
+        # one of an earlier close would not match the text, yet it goes too
+        try:
+            storage.delete(COMMIT_FILE)
+        except FileNotFoundError:
+            pass
+        return
     cols = cols.take(merge_order(cols))
     n = len(cols)
     message, message_end = _blob(cols.messages)
