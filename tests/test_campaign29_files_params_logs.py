@@ -37,7 +37,7 @@ class _Any:
 ANY = _Any()
 RUN_PATH = ("default", RUN_ID)
 HERE = os.path.dirname(os.path.abspath(__file__))
-OWN = ("run default/r attempt ", "run ended: ", "params changed in attempt ")
+OWN = ("run default/r attempt ", "run ended: ", "params changed in attempt ", "run failed: ")
 
 # ---- plan ------------------------------------------------------------------------------------
 NAMESPACES = ("", "ckpt", "deep/ns", "ünï cøde", ".hydra")
@@ -135,11 +135,13 @@ def make_plan(seed):
                 ops.append(("bad_log",))
             elif k < 0.93:
                 ops.append(("exception", _message(rng)))
-            elif k < 0.97:
+            elif k < 0.95:
                 ops.append(("read",))
+            elif k < 0.97:
+                ops.append(("set_level", rng.choice(("DEBUG", "DEBUG", "INFO", "WARNING", 25))))
             else:
                 ops.append(("stdlib", rng.choice((logging.INFO, logging.WARNING, logging.ERROR)), _message(rng)))
-        end = rng.choice(("close", "with", "close_open_runs", "close", "with", "exit", "kill", "kill_now"))
+        end = rng.choice(("close", "with", "close_open_runs", "close", "with", "exit", "kill", "kill_now", "with_raise"))
         resume_step = rng.choice((None, None, rng.randrange(50)))
         attempts.append({"ops": ops, "end": end, "resume_step": resume_step})
     return attempts
@@ -320,6 +322,8 @@ def run_attempt(root, plan_attempt, tmp, child=False):
                     assert str(e)
                 else:
                     raise AssertionError("level NOPE was accepted")
+            elif kind == "set_level":
+                exp.logs.set_level(op[1])
             elif kind == "exception":
                 try:
                     raise KeyError(op[1][:50])
@@ -338,6 +342,10 @@ def run_attempt(root, plan_attempt, tmp, child=False):
     if end == "with":
         with exp.run(RUN_ID, resume="allow", **kw):
             body()
+    elif end == "with_raise":  # (in a child) the body fails: the run ends failed, nothing lost
+        with exp.run(RUN_ID, resume="allow", **kw):
+            body()
+            raise RuntimeError("campaign: the training failed")
     else:
         exp.start_run(RUN_ID, resume="allow", **kw)
         body()
@@ -379,6 +387,7 @@ class Oracle:
         # a record without a step belongs to the metrics' latest step: resume_step, here
         # (no metrics are written), else none
         earlier = _flat(_enc(self.params)) if attempt > 0 else None
+        floor = 10  # each attempt's log starts at DEBUG
         for i, op in enumerate(ops if cut is None else ops[:cut]):
             kind = op[0]
             if kind in ("save", "save_json"):
@@ -411,15 +420,23 @@ class Oracle:
                 now = _flat(_enc(self.params))
                 if earlier and any(now.get(k) != v for k, v in earlier.items()):
                     self.changed[attempt] = True
+            elif kind == "set_level":
+                floor = level_no(op[1])
             elif kind == "log":
                 _, level, msg, fields, step, form = op
+                if level_no(level) < floor:
+                    continue
                 self.logs.append((level_text(level), str(msg), json_round(fields),
                                   resume_step if step is None else step, attempt))
             elif kind == "exception":
+                if floor > 40:
+                    continue
                 self.logs.append(("ERROR", f"{op[1]}: KeyError: {KeyError(op[1][:50])}", {"k": 1, "traceback": ANY},
                                   resume_step, attempt))
             elif kind == "stdlib":
                 _, lv, msg = op
+                if lv < floor:
+                    continue
                 self.logs.append((logging.getLevelName(lv), msg, {"logger": "c29b"}, resume_step, attempt))
 
 
@@ -447,7 +464,8 @@ def _diff(got, want):
 
 # ---- comparing -------------------------------------------------------------------------------
 def user_records(recs):
-    return [r for r in recs if not (r.message.startswith(OWN) and r.fields == {})]
+    return [r for r in recs if not (r.message.startswith(OWN) and (r.fields == {} or (
+        r.message.startswith("run failed: RuntimeError: campaign") and "traceback" in r.fields)))]
 
 
 def as_tuples(recs):
@@ -543,6 +561,9 @@ def check_files(run, oracle, tag, exp_files=None):
 def check_files_table(run_dir, oracle, tag):
     """files.zarr (merged at close) as docs/FORMAT.md describes it: every save of every attempt."""
     import zarr
+    if not os.path.exists(os.path.join(run_dir, "files.commit.json")):
+        assert not oracle.files, (tag, "no files.commit.json, yet files were saved")  # (optional part)
+        return
     commit = json.load(open(os.path.join(run_dir, "files.commit.json")))
     n = commit["length"]
     assert n == len(oracle.files), (tag, "files.zarr length", n, len(oracle.files))
@@ -590,19 +611,24 @@ def run_case(seed, root, cli=False):
         assert got == expected_logs(o), (tag, _diff(got, expected_logs(o)))
         mine = as_tuples(user_records(exp.logs.get_logs(limit=None)))
         assert mine == expected_logs(o), (tag + " get_logs", _diff(mine, expected_logs(o)))
+        allrecs = exp.logs.get_logs(limit=None)
+        for level, limit in (("WARNING", 3), ("INFO", 50), (35, 0), ("DEBUG", 1)):
+            want = [r for r in allrecs if r.levelno >= level_no(level)]
+            want = want[len(want) - min(limit, len(want)):]
+            assert as_tuples(exp.logs.get_logs(level=level, limit=limit)) == as_tuples(want), (tag, level, limit)
 
     READ_CHECKS[:] = [while_open]
     try:
         for a, att in enumerate(plan):
             state.update(attempt=a, ops=att["ops"], n_read=0, resume_step=att["resume_step"])
-            if att["end"] in ("exit", "kill", "kill_now"):
+            if att["end"] in ("exit", "kill", "kill_now", "with_raise"):
                 spec = os.path.join(tmp, f"plan{a}.pkl")
                 with open(spec, "wb") as f:
                     pickle.dump((root, att, tmp), f)
                 p = subprocess.run([sys.executable, "-c", CHILD, spec], cwd=HERE, timeout=120,
                                    capture_output=True, text=True,
                                    env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)})
-                want_rc = -signal.SIGKILL if att["end"].startswith("kill") else 0
+                want_rc = -signal.SIGKILL if att["end"].startswith("kill") else 1 if att["end"] == "with_raise" else 0
                 assert p.returncode == want_rc, (seed, a, p.returncode, p.stderr[-3000:])
             else:
                 run_attempt(root, att, tmp)
@@ -617,7 +643,11 @@ def run_case(seed, root, cli=False):
                            for r in run.logs.query(level="WARNING")), (tag, "no params-changed warning")
             info = run.info
             if not att["end"].startswith("kill"):
-                assert info.status == "completed", (tag, info.status)
+                want = "failed" if att["end"] == "with_raise" else "completed"
+                if want == "failed":
+                    assert any(r.message == "run failed: RuntimeError: campaign: the training failed"
+                               and r.attempt == a for r in run.logs.query(level="ERROR")), tag
+                assert info.status == want, (tag, info.status)
                 check_files_table(run_dir, oracle, tag)
                 # the logs table is current after a close: it answers as the text does
                 # (none when a step is an int float64 cannot hold: docs/FORMAT.md "Logs table")
