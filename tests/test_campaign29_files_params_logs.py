@@ -143,7 +143,8 @@ def make_plan(seed):
                 ops.append(("stdlib", rng.choice((logging.INFO, logging.WARNING, logging.ERROR)), _message(rng)))
         end = rng.choice(("close", "with", "close_open_runs", "close", "with", "exit", "kill", "kill_now", "with_raise"))
         resume_step = rng.choice((None, None, rng.randrange(50)))
-        attempts.append({"ops": ops, "end": end, "resume_step": resume_step})
+        start_params = {"lr": _param_value(rng), "tag": "ü"} if rng.random() < 0.25 else None
+        attempts.append({"ops": ops, "end": end, "resume_step": resume_step, "params": start_params})
     return attempts
 
 
@@ -259,6 +260,8 @@ def run_attempt(root, plan_attempt, tmp, child=False):
     exp = distlog.get_logger(root)
     done = []
     kw = {} if plan_attempt["resume_step"] is None else {"resume_step": plan_attempt["resume_step"]}
+    if plan_attempt.get("params") is not None:
+        kw["params"] = pvalue(plan_attempt["params"])
 
     def body():
         bridge = None
@@ -383,11 +386,14 @@ class Oracle:
         mine = [f for f in self.files if f["path"] == path]
         return mine[-1] if mine else None
 
-    def apply(self, ops, attempt, cut=None, resume_step=None):
+    def apply(self, ops, attempt, cut=None, resume_step=None, start_params=None):
         # a record without a step belongs to the metrics' latest step: resume_step, here
         # (no metrics are written), else none
         earlier = _flat(_enc(self.params)) if attempt > 0 else None
         floor = 10  # each attempt's log starts at DEBUG
+        if start_params is not None:  # start_run(params=...): set at the start
+            ops = [("param", "set_all", None, start_params)] + list(ops)
+            cut = None if cut is None else cut + 1
         for i, op in enumerate(ops if cut is None else ops[:cut]):
             kind = op[0]
             if kind in ("save", "save_json"):
@@ -408,7 +414,9 @@ class Oracle:
             elif kind == "param":
                 _, how, key, value = op
                 v = pvalue(value)
-                if how == "set":
+                if how == "set_all":
+                    new = v
+                elif how == "set":
                     new = {key: v}
                 elif how == "update":
                     new = set_dotted(self.params, key, v)
@@ -601,7 +609,7 @@ def run_case(seed, root, cli=False):
         ops = state["ops"]
         idx = [i for i, op in enumerate(ops) if op[0] == "read"][state["n_read"]]
         state["n_read"] += 1
-        o.apply(ops, state["attempt"], cut=idx, resume_step=state["resume_step"])
+        o.apply(ops, state["attempt"], cut=idx, resume_step=state["resume_step"], start_params=state["params"])
         run = distlog.open_run(run_dir)
         tag = f"seed {seed} attempt {state['attempt']} read while open"
         check_files(run, o, tag, exp.files)
@@ -620,7 +628,7 @@ def run_case(seed, root, cli=False):
     READ_CHECKS[:] = [while_open]
     try:
         for a, att in enumerate(plan):
-            state.update(attempt=a, ops=att["ops"], n_read=0, resume_step=att["resume_step"])
+            state.update(attempt=a, ops=att["ops"], n_read=0, resume_step=att["resume_step"], params=att["params"])
             if att["end"] in ("exit", "kill", "kill_now", "with_raise"):
                 spec = os.path.join(tmp, f"plan{a}.pkl")
                 with open(spec, "wb") as f:
@@ -632,7 +640,7 @@ def run_case(seed, root, cli=False):
                 assert p.returncode == want_rc, (seed, a, p.returncode, p.stderr[-3000:])
             else:
                 run_attempt(root, att, tmp)
-            oracle.apply(att["ops"], a, resume_step=att["resume_step"])
+            oracle.apply(att["ops"], a, resume_step=att["resume_step"], start_params=att["params"])
             run = distlog.open_run(run_dir)
             tag = f"seed {seed} after attempt {a} ({att['end']})"
             check_files(run, oracle, tag)
