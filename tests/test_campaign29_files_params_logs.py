@@ -117,6 +117,9 @@ def make_plan(seed):
             if k < 0.35:
                 ops.append(("save", rng.choice(NAMESPACES), rng.choice(NAMES), _bytes(rng, pool),
                             rng.choice((None, rng.randrange(100), 2.5)), rng.random() < 0.2))
+            elif k < 0.37:
+                ops.append(("save_text", rng.choice(NAMESPACES), rng.choice(("t.txt", "r.md", "c.csv", "l.log")),
+                            _message(rng)))
             elif k < 0.4:
                 ops.append(("save_json", rng.choice(NAMESPACES), f"d{rng.randrange(3)}.json",
                             {"a": [1, 2.5, None], "ü": rng.randrange(5)}))
@@ -131,8 +134,10 @@ def make_plan(seed):
                             rng.choice((None, None, rng.randrange(1000), 2.5, 10 ** 15, 1e-05,
                                                        2 ** 53 + rng.randrange(1, 9) if rng.random() < 0.1 else 7)),
                             rng.randrange(4)))
-            elif k < 0.92:
+            elif k < 0.915:
                 ops.append(("bad_log",))
+            elif k < 0.92:
+                ops.append(("bad_param", rng.randrange(4)))
             elif k < 0.93:
                 ops.append(("exception", _message(rng)))
             elif k < 0.95:
@@ -279,9 +284,13 @@ def run_attempt(root, plan_attempt, tmp, child=False):
                 else:
                     rec = files.save(raw, name, step=step)
                 done.append(("save", rec.path, rec.version, rec.sha256))
-            elif kind == "save_json":
+            elif kind in ("save_json", "save_text"):
                 _, ns, name, obj = op
                 files = exp.files(ns) if ns else exp.files
+                if kind == "save_text" and re.search("[\ud800-\udfff]", obj):
+                    with pytest.raises(UnicodeEncodeError):  # not UTF-8: refused, nothing stored
+                        files.save(obj, name)
+                    continue
                 rec = files.save(obj, name)
                 done.append(("save", rec.path, rec.version, rec.sha256))
             elif kind == "bad_save":
@@ -318,6 +327,17 @@ def run_attempt(root, plan_attempt, tmp, child=False):
                     exp.logs.log(level, msg, **fkw)
                 else:
                     exp.logs.log(level_text(level) if isinstance(level, str) else level, msg, **fkw)
+            elif kind == "bad_param":  # refused: what was stored stays
+                how = op[1]
+                with pytest.raises((TypeError, ValueError)):
+                    if how == 0:
+                        exp.params.set({"x": 1j})
+                    elif how == 1:
+                        exp.params.extend({"y": {1: "non-str key"}})
+                    elif how == 2:
+                        exp.params.update("a..b", 1)
+                    else:
+                        exp.params.set([("lr", 1)])
             elif kind == "bad_log":
                 try:
                     exp.logs.log("NOPE", "refused")
@@ -396,10 +416,16 @@ class Oracle:
             cut = None if cut is None else cut + 1
         for i, op in enumerate(ops if cut is None else ops[:cut]):
             kind = op[0]
-            if kind in ("save", "save_json"):
+            if kind in ("save", "save_json", "save_text"):
                 if kind == "save":
                     _, ns, name, data, step, _ = op
                     raw = materialize(data)
+                elif kind == "save_text":  # str as UTF-8, as given
+                    _, ns, name, text = op
+                    step = None
+                    if re.search("[\ud800-\udfff]", text):
+                        continue
+                    raw = text.encode("utf-8", "surrogatepass")
                 else:
                     _, ns, name, obj = op
                     step = None
@@ -409,7 +435,7 @@ class Oracle:
                 import hashlib
                 sha = hashlib.sha256(raw).hexdigest()
                 version = 1 if last is None else last["version"] if last["sha256"] == sha else last["version"] + 1
-                self.files.append(dict(path=path, name=name, namespace=ns, bytes=raw, sha256=sha,
+                self.files.append(dict(path=path, name=name, namespace=ns, bytes=raw, sha256=sha, kind=kind,
                                        step=step, version=version, attempt=attempt))
             elif kind == "param":
                 _, how, key, value = op
@@ -540,6 +566,15 @@ def check_files(run, oracle, tag, exp_files=None):
         assert run.files.read_bytes(path) == last["bytes"], (tag, path, "latest")
         assert run.files.find(path).version == last["version"]
     assert run.files.paths() == sorted({f["path"] for f in oracle.files})
+    for path in {f["path"] for f in oracle.files}:
+        last = oracle.latest(path)
+        if last["kind"] == "save":
+            continue
+        if path.endswith(".json"):
+            assert run.files.load(path) == json.loads(last["bytes"]), (tag, path)
+        elif path.endswith((".txt", ".md", ".log")):
+            assert run.files.load(path) == last["bytes"].decode("utf-8"), (tag, path)
+    assert len(run.files.table(latest=True)) == len({f["path"] for f in oracle.files})
     paths_of = {}
     for f in oracle.files:
         paths_of.setdefault(f["name"], set()).add(f["path"])
