@@ -29,3 +29,17 @@ def test_a_table_of_exact_steps_is_still_written(tmp_path):
         exp.info("b", step=1e20)
     run = distlog.open_run(str(tmp_path / "default" / "r"))
     assert [(r.message, r.step) for r in run.logs.query(source="table")][1:3] == [("a", 2 ** 53), ("b", 10 ** 20)]
+
+
+def test_a_text_file_that_is_not_utf8_is_refused_naming_the_file(tmp_path):
+    """``files.save("lone \\ud800", "notes.txt")`` raised a bare ``UnicodeEncodeError`` ("'utf-8'
+    codec can't encode character...") that named neither the call nor the file."""
+    import pytest
+
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.files.save("kept", "notes.txt")
+        with pytest.raises(ValueError, match=r"save\('notes.txt'\).*UTF-8.*nothing was stored"):
+            exp.files.save("lone \ud800", "notes.txt")
+        assert exp.files.load("notes.txt") == "kept"
+        assert [r.version for r in exp.files.versions("notes.txt")] == [1]

@@ -83,7 +83,14 @@ class ArtifactLogger:
         if kind == "bytes":
             return self._save_bytes(bytes(data), filename, media_type, step)
         if kind == "text":
-            return self._save_bytes(text_of(data, _ext(filename)).encode("utf-8"), filename, media_type, step)
+            text = text_of(data, _ext(filename))
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError as e:  # (a lone surrogate: text decoded with surrogateescape)
+                raise ValueError(f"save({filename!r}): the text is not valid UTF-8 ({e.reason}: "
+                                 f"{text[e.start:e.end]!r} at position {e.start}); nothing was stored; "
+                                 "save bytes, or fix the text") from None
+            return self._save_bytes(raw, filename, media_type, step)
         if kind == "json":
             text = json.dumps(data, indent=1, sort_keys=True, allow_nan=True, default=_json_default)
             return self._save_bytes(text.encode("utf-8"), filename, media_type, step)
