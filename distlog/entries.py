@@ -450,7 +450,7 @@ def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, flo
             for col, key in enumerate(keys):
                 logged[key] = last
                 v = values[:, col]
-                t.add_filled(key, steps, increasing, lambda out, v=v: _logged_head(out, steps, times, v), LOGGED)
+                t.add_filled(key, steps, increasing, lambda out, v=v: R.fill_logged_head(out, steps, times, v), LOGGED)
             cache.add_logged(keys, steps, values)
 
     return handle
@@ -458,13 +458,6 @@ def logged_entries_handler(table: str, cache: LoggedCache, logged: dict[str, flo
 
 #: a series of logged values is buffered as its rows' step, time and value
 LOGGED = Packing(R.LOGGED_HEAD, R.widen_logged)
-
-
-def _logged_head(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
-    """The leading columns of logged rows (``reduce.LOGGED_HEAD``): step, time, value."""
-    out[:, 0] = steps
-    out[:, 1] = times
-    out[:, 2] = v
 
 
 def _logged_runs(items: list[Any]) -> Iterator[tuple[str, tuple[str, ...], list[Any], np.ndarray]]:

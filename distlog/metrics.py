@@ -558,15 +558,13 @@ class MetricsLogger:
         for k, v in values.items():
             if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
                     or k not in ok):
-                self._collect_checked(values)  # (one process: a refused call raises here, and
-                # its step is not the window's: the flush's row stays at the last taken call's)
-                if step is not None:
-                    self._core.last_step = step
-                return
+                self._collect_checked(values)  # (one process: a refused call raises here,
+                break  # before its step becomes the window's)
+        else:
+            if values:
+                self._entries.append(values)  # the hot path: a type and a set check per value, one append
         if step is not None:
             self._core.last_step = step
-        if values:
-            self._entries.append(values)  # the hot path: a type and a set check per value, one append
 
     def _collect_checked(self, values: dict[str, Any]) -> None:
         p, ids, core = self._prefix, self._ids, self._core

@@ -468,10 +468,15 @@ _LOGGED_TAIL = np.array([1.0, 0.0, np.nan, np.nan])  # count, nonfinite, argmin/
 def fill_logged(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
     """Fill ``out`` (``(n, 2 + len(STAT_COLUMNS))``) with the rows of n logged values of one
     key: ``step, time`` then ``single_row`` of each value."""
+    fill_logged_head(out, steps, times, v)
+    widen_logged(out)
+
+
+def fill_logged_head(out: np.ndarray, steps: np.ndarray, times: np.ndarray, v: np.ndarray) -> None:
+    """The leading columns of logged rows (``LOGGED_HEAD``): step, time, value."""
     out[:, 0] = steps
     out[:, 1] = times
     out[:, 2] = v
-    widen_logged(out)
 
 
 #: the leading columns of a logged row (step, time, value) that ``widen_logged`` completes

@@ -495,7 +495,7 @@ def test_logged_series_buffered_packed_store_whole_rows(tmp_path):
     builds (non-finite values included), also when the key later takes reduced rows (the
     buffer is widened then)."""
     from distlog import reduce as R
-    from distlog.entries import LOGGED, _logged_head
+    from distlog.entries import LOGGED
     from distlog.reduce import SCALAR_COLUMNS
 
     rng = np.random.default_rng(3)
@@ -507,7 +507,7 @@ def test_logged_series_buffered_packed_store_whole_rows(tmp_path):
         steps = np.arange(step, step + n, dtype=float)
         times, v = steps * 10 + 0.5, rng.normal(size=n)
         v[rng.random(n) < 0.3] = rng.choice([np.nan, np.inf, -np.inf])
-        t.add_filled("x", steps, True, lambda out, s=steps, tm=times, v=v: _logged_head(out, s, tm, v), LOGGED)
+        t.add_filled("x", steps, True, lambda out, s=steps, tm=times, v=v: R.fill_logged_head(out, s, tm, v), LOGGED)
         expected.append(R.logged_rows(steps, times, v[:, None])[0])
         step += n
         t.write_complete()

@@ -200,15 +200,16 @@ def _columns(found: list[tuple[str, ...]]) -> LogColumns:
 
 def from_records(records: Sequence[LogRecord]) -> LogColumns:
     hosts: dict[str, int] = {}
+    floats = [np.nan if r.step is None else _float_step(r.step) for r in records]
     return LogColumns(
         time=np.array([r.time for r in records], dtype=np.float64),
         rank=np.array([r.rank for r in records], dtype=np.int32),
         attempt=np.array([r.attempt for r in records], dtype=np.int32),
         node=np.array([r.node for r in records], dtype=np.int32),
         local_rank=np.array([r.local_rank for r in records], dtype=np.int32),
-        step=np.array([np.nan if r.step is None else _float_step(r.step) for r in records], dtype=np.float64),
-        steps_exact=all(r.step is None or isinstance(r.step, float) or _float_step(r.step) == r.step
-                        for r in records),
+        step=np.array(floats, dtype=np.float64),
+        steps_exact=all(r.step is None or isinstance(r.step, float) or f == r.step
+                        for r, f in zip(records, floats)),
         level=np.array([r.levelno for r in records], dtype=np.int64),
         host=np.array([hosts.setdefault(r.host, len(hosts)) for r in records], dtype=np.int32),
         hosts=list(hosts), messages=[escape(r.message) for r in records],
