@@ -137,22 +137,31 @@ def test_a_run_whose_logger_was_dropped_is_closed_at_exit_with_its_rows(tmp_path
 def test_close_open_runs_frees_a_run_whose_logger_a_notebook_made_again(tmp_path):
     """A notebook cell run again makes a new logger while the first one's run is open:
     starting the run again says how to free it, ``distlog.close_open_runs()`` closes it (its
-    rows stored), and the run then starts again as its next attempt."""
-    import gc
+    rows stored), and the run then starts again as its next attempt. In a process of its own:
+    close_open_runs() closes every run of the process, and a test worker holds other tests'."""
+    script = textwrap.dedent(f"""
+        import gc
+        import distlog
 
-    exp = distlog.get_logger(str(tmp_path))
-    exp.start_run("nb")
-    exp.metrics.log(step=0, loss=1.0)
-    exp = distlog.get_logger(str(tmp_path))  # the cell again: the first logger is dropped
-    gc.collect()
-    with pytest.raises(distlog.RunInUseError, match="this process.*distlog.close_open_runs"):
+        root = {str(tmp_path)!r}
+        exp = distlog.get_logger(root)
         exp.start_run("nb")
-    assert distlog.close_open_runs() == ["default/nb"]
-    assert distlog.close_open_runs() == []
-    assert meta(str(tmp_path), "default", "nb")["status"] == "completed"
-    exp.start_run("nb")
-    exp.metrics.log(step=1, loss=2.0)
-    exp.close()
+        exp.metrics.log(step=0, loss=1.0)
+        exp = distlog.get_logger(root)  # the cell again: the first logger is dropped
+        gc.collect()
+        try:
+            exp.start_run("nb")
+            raise SystemExit("started a run this process holds")
+        except distlog.RunInUseError as e:
+            assert "this process" in str(e) and "distlog.close_open_runs" in str(e), e
+        assert distlog.close_open_runs() == ["default/nb"]
+        assert distlog.close_open_runs() == []
+        exp.start_run("nb")
+        exp.metrics.log(step=1, loss=2.0)
+        exp.close()
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
     loss = distlog.open_run(str(tmp_path / "default" / "nb")).metrics.read("loss").to_frame()
     assert loss["value"].tolist() == [1.0, 2.0]
     assert [a["status"] for a in meta(str(tmp_path), "default", "nb")["attempts"]] == ["completed", "completed"]
