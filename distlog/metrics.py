@@ -649,7 +649,6 @@ class MetricsLogger:
         arr = _histogram_values(name, values)
         arr = arr[np.isfinite(arr)]
         counts, edges = _histogram(name, arr, bins, range)
-        s = self._step_for_log(step)  # (a refused step fixes nothing below)
         core = self._core
         bins = core.histogram_bins
         if key not in bins:  # a new series: its name must not be the folder of another
@@ -663,10 +662,13 @@ class MetricsLogger:
                 stored = core.stored_bins(key)  # an earlier attempt's series: its bins stay
                 if stored is not None:
                     bins[key] = stored
-        had = bins.setdefault(key, len(counts))
+        had = bins.get(key, len(counts))
         if had != len(counts):  # one series: one row width (the writer would refuse the row)
             raise ValueError(f"log_histogram({name!r}): {key!r} has {had} bins in this run, got "
                              f"{len(counts)}; keep bins={had} for this name, or log under another name")
+        # the step last: a call refused above uses up no automatic step (and one refused
+        # below fixes no bin count)
+        s = self._step_for_log(step)
         last = core.histogram_steps.get(key)
         if last is not None and s <= last:  # (the writer would drop the row, off this thread)
             raise ValueError(
@@ -675,6 +677,7 @@ class MetricsLogger:
                 "then uses one past the largest step so far)")
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
         self._writers.local().put(HISTOGRAMS_TABLE, key, row[None, :])
+        bins[key] = had
         core.histogram_steps[key] = s
         core.note_step(s)  # a later call without step= goes past it
 

@@ -242,6 +242,23 @@ def test_a_histogram_refused_for_its_step_fixes_no_bin_count(tmp_path):
     assert distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h").counts.shape == (1, 8)
 
 
+def test_a_refused_histogram_without_a_step_uses_up_no_automatic_step(tmp_path):
+    """A stepless ``log_histogram`` refused for its bins or its name took the next automatic
+    step before the checks: the next call without step= left a gap in the steps."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("h"):
+        exp.log_histogram("h", [1.0, 2.0], bins=4)  # step 0
+        with pytest.raises(ValueError, match="has 4 bins"):
+            exp.log_histogram("h", [1.0, 2.0], bins=8)
+        with pytest.raises(ValueError, match="cannot both exist"):
+            exp.log_histogram("h/x", [1.0], bins=4)
+        exp.log_histogram("h", [3.0], bins=4)
+        exp.metrics.log(loss=0.5)
+    run = distlog.open_run(f"{tmp_path}/default/h")
+    assert run.metrics.histogram("h").step.tolist() == [0, 1]
+    assert run.metrics.read("loss").step.tolist() == [2]
+
+
 def test_histogram_steps_follow_log_rules_an_automatic_step_goes_past_them_and_a_backwards_one_raises(tmp_path):
     """A histogram row at a step its series already passed was dropped on the writer thread
     (one rate-limited warning for any number of rows), and a call without step= after an
