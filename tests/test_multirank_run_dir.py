@@ -103,6 +103,7 @@ def _named_per_rank_worker(rank, world, root):
     with exp.experiment(f"sweep-{rank}"), exp.run("r"):  # e.g. a timestamp taken per rank
         exp.metrics.collect(step=0, loss=float(rank))
         exp.metrics.log(step=0, own=float(rank))
+        exp.metrics.log_histogram("w", [float(rank)], bins=2, step=0)
         exp.info(f"rank {rank} here")
         exp.metrics.flush()
         return exp.current_run.storage.url
@@ -124,3 +125,8 @@ def test_ranks_that_name_the_experiment_differently_write_into_rank_0s_run(tmp_p
     assert run.metrics.read("loss")["count"].tolist() == [2]
     assert run.metrics.read("own", rank=1)["value"].tolist() == [1.0]
     assert "rank 1 here" in [r.message for r in run.logs.query(rank=1)]
+    # a rank's histogram read as a metric: the hint names the call that reads it (it left
+    # out rank=, and that call said rank 0's table has no such histogram)
+    with pytest.raises(KeyError, match=r"read it with run\.metrics\.histogram\('w', rank=1\)"):
+        run.metrics.read("w", rank=1)
+    assert run.metrics.histogram("w", rank=1).counts.tolist() == [[0.0, 1.0]]

@@ -198,9 +198,10 @@ class MetricsReader:
         except Exception:  # noqa: BLE001 - only a hint
             elsewhere = False
         if elsewhere:
-            hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({key!r})"
+            args = f"{key!r}, rank={rank}" if rank else repr(key)
+            hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({args})"
                     if other == HISTOGRAMS_TABLE else
-                    f"; {key!r} is a metric series: read it with run.metrics.read({key!r})")
+                    f"; {key!r} is a metric series: read it with run.metrics.read({args})")
         what = "metric" if table == SCALARS_TABLE else "histogram"
         return KeyNotFound(f"no {what} {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")
