@@ -1241,6 +1241,9 @@ def _histogram(name: str, arr: np.ndarray, bins: Any, range_: Any) -> tuple[np.n
     first: a clear error naming the histogram instead of NumPy's (or none: a rule such as
     ``"auto"`` picks another bin count each step, which one series cannot hold)."""
     call = f"log_histogram({name!r}, bins={bins!r:.40}"
+    if hasattr(bins, "detach"):  # a tensor of edges (or a count) on any device: NumPy reads
+        bins = bins.detach().cpu()  # host memory only (a CUDA one failed inside np.histogram)
+        bins = bins.numpy() if bins.ndim else bins.item()
     if isinstance(bins, (str, bytes, bool)) or not (hasattr(bins, "__index__") or np.ndim(bins) == 1):
         raise TypeError(f"{call}): expected a number of bins (an int >= 1) or the bin edges (a 1-D "
                         "sequence of increasing numbers), got "

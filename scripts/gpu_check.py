@@ -7,6 +7,7 @@
 3. Telemetry carries the GPU's memory (torch.cuda) and utilisation (NVML, when installed).
 4. The per-call cost of ``collect()`` of a CUDA tensor against a bare ``tensor.detach()``.
 5. A CUDA tensor changed in place after its ``collect()`` is refused at the flush.
+6. ``log_histogram`` of CUDA values with CUDA bin edges and range bounds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sys
 import tempfile
 
+import numpy as np
 import torch
 
 import distlog
@@ -87,7 +89,18 @@ def main() -> int:
         refused = "changed in place" in str(e)
     ok &= refused
     print(f"a CUDA accumulator changed in place after collect(): {'refused' if refused else 'NOT REFUSED'}")
+    # a histogram of CUDA values with CUDA bin edges and range bounds (read on the host)
+    edges = torch.linspace(-4, 4, 9, device=dev)
+    exp.metrics.log_histogram("cuda/h", values, bins=edges, step=0)
+    exp.metrics.log_histogram("cuda/h", values, bins=edges.numel() - 1, step=1,
+                              range=(edges[0], edges[-1]))
     exp.close()
+    hist = distlog.open_run(f"{root}/default/gpu").metrics.histogram("cuda/h")
+    finite = host[torch.isfinite(host)].double().numpy()
+    want = np.histogram(finite, bins=np.linspace(-4, 4, 9))[0]
+    same = all(row.tolist() == want.tolist() for row in hist.counts)
+    ok &= same
+    print(f"log_histogram of CUDA values and edges: {hist.counts.tolist()}  {'ok' if same else 'DIFFERENT'}")
     tel = distlog.open_run(f"{root}/default/gpu").telemetry
     for field in ("gpu_allocated", "gpu_reserved", "gpu_peak", "gpu_util"):
         have = field in tel.fields()

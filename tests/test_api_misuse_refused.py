@@ -259,6 +259,22 @@ def test_a_refused_histogram_without_a_step_uses_up_no_automatic_step(tmp_path):
     assert run.metrics.read("loss").step.tolist() == [2]
 
 
+def test_histogram_bins_and_range_given_as_tensors_are_read_on_the_host(tmp_path):
+    """Edges, a count and range bounds as tensors (the GPU check does the same on CUDA, where
+    np.histogram could not read them)."""
+    import torch
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    values = torch.linspace(-3.0, 3.0, 50)
+    with exp.run("h"):
+        exp.log_histogram("h", values, bins=torch.linspace(-4, 4, 9), step=0)
+        exp.log_histogram("h", values, bins=torch.tensor(8), range=(torch.tensor(-4.0), torch.tensor(4.0)), step=1)
+        with pytest.raises(TypeError, match=r"expected a number of bins .* got float"):
+            exp.log_histogram("h", values, bins=torch.tensor(2.5), step=2)
+    want = np.histogram(values.double().numpy(), bins=np.linspace(-4, 4, 9))[0].tolist()
+    assert distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h").counts.tolist() == [want, want]
+
+
 def test_histogram_steps_follow_log_rules_an_automatic_step_goes_past_them_and_a_backwards_one_raises(tmp_path):
     """A histogram row at a step its series already passed was dropped on the writer thread
     (one rate-limited warning for any number of rows), and a call without step= after an
