@@ -1033,31 +1033,33 @@ class MetricsLogger:
         the other ranks' own series too. A rank whose commit failed makes it fail everywhere.
         """
         self._check_open()
-        if timeout is not None and not (timeout.__class__ is not bool and isinstance(timeout, Real)
-                                        and timeout > 0):
-            error = ValueError if isinstance(timeout, Real) and timeout.__class__ is not bool else TypeError
-            raise error(f"commit(timeout={timeout!r:.40}): expected a number of seconds > 0, or None "
-                        "to wait as long as it takes")
         if barrier.__class__ is np.bool_:  # (a flag computed from NumPy values)
             barrier = bool(barrier)
         if barrier.__class__ is not bool:
             raise TypeError(f"commit(barrier={barrier!r:.40}): expected True (every rank calls "
                             "commit and waits for all) or False")
-        failed = None
-        try:
-            self._writers.commit(timeout)
-        except Exception as e:  # noqa: BLE001 - raised below, after the ranks agreed
-            failed = e
-            if not barrier:
-                raise
+        failed: Exception | None = None
+        if timeout is not None and not (timeout.__class__ is not bool and isinstance(timeout, Real)
+                                        and timeout > 0):
+            error = ValueError if isinstance(timeout, Real) and timeout.__class__ is not bool else TypeError
+            failed = error(f"commit(timeout={timeout!r:.40}): expected a number of seconds > 0, or "
+                           "None to wait as long as it takes")
         comm = self._comm
-        if barrier and comm.world_size > 1:
+        collective = barrier and comm.world_size > 1
+        if failed is None:
+            try:
+                self._writers.commit(timeout)
+            except Exception as e:  # noqa: BLE001 - raised below, after the ranks agreed
+                failed = e
+        if failed is not None and not collective:
+            raise failed
+        if collective:  # a rank with a bad timeout joins too: no rank waits for it
             bad = comm.all_reduce(np.array([float(failed is not None)]), "max")[0]
             if bad and failed is None:
                 from .errors import WriterError
 
-                raise WriterError("another rank could not commit its rows (see its log); do not "
-                                  "write a checkpoint that claims them")
+                raise WriterError("another rank's commit failed (see its log or its error); do "
+                                  "not write a checkpoint that claims its rows")
         if failed is not None:
             raise failed
 

@@ -314,3 +314,33 @@ def test_a_refused_one_process_collect_keeps_none_of_its_values_whatever_their_o
         "x": (1, 3.0), "y": (1, 0.0), "z": (1, 3.0)}
     assert r.keys == ("x", "y", "z")
     assert distlog.open_run(f"{tmp_path}/default/c").metrics.read("x")["mean"].tolist() == [3.0]
+
+
+def _bad_commit_timeout_worker(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=20)
+    with exp.run("c"):
+        exp.metrics.log(step=0, loss=float(rank))
+        try:  # one rank's timeout is bad (computed per rank, say)
+            exp.metrics.commit(timeout=-1 if rank == 1 else 300, barrier=True)
+            said = None
+        except Exception as e:  # noqa: BLE001
+            said = (type(e).__name__, str(e))
+        exp.metrics.collect(step=1, acc=1.0)  # the ranks are still in step
+        red = exp.metrics.flush()
+    return said, red["acc"]["count"]
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_a_bad_commit_timeout_on_one_rank_raises_on_every_rank_without_waiting(tmp_path):
+    """``commit(timeout=-1, barrier=True)`` on one rank raised there before the barrier: the
+    other ranks waited in it until the flush timeout (FlushTimeout, a hang by default)."""
+    root = str(tmp_path / "root")
+    (said0, n0), (said1, n1) = run_ranks(_bad_commit_timeout_worker, 2, tmp_path, root, timeout=90)
+    assert said1[0] == "ValueError" and "commit(timeout=-1): expected a number of seconds > 0" in said1[1]
+    assert said0[0] == "WriterError" and "another rank's commit failed" in said0[1]
+    assert n0 == n1 == 2
+    run = distlog.open_run(f"{root}/default/c")
+    assert run.info.status == "completed" and run.metrics.read("loss")["value"].tolist() == [0.0]
