@@ -82,6 +82,22 @@ def _flat_json(encoded: dict) -> dict[str, str]:
     return out
 
 
+def _now_of(key: str, now: dict[str, str]) -> str:
+    """What took the place of the earlier param ``key`` in the flat params ``now``: its value,
+    a plain value at a level above it, or the params nested under it now."""
+    if key in now:
+        return _short(now[key])
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:i])
+        if head in now:
+            return f"(removed: {head} is now {_short(now[head])})"
+    under = [k for k in now if k.startswith(key + ".")]
+    if under:
+        return f"(now nested: {', '.join(under[:4])}{', ...' if len(under) > 4 else ''})"
+    return "(removed)"
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -127,8 +143,7 @@ class ParameterIndex:
             self._changed.update(changed)
             self._note(f"params changed in attempt {self._ctx.attempt} (params.json keeps the newest; "
                        "the rows of earlier attempts were written with the earlier values): " + "; ".join(
-                           f"{key} {_short(self._earlier[key])} -> {_short(now.get(key, '(removed)'))}"
-                           for key in changed))
+                           f"{key} {_short(self._earlier[key])} -> {_now_of(key, now)}" for key in changed))
 
     def check_stored(self) -> None:
         """A rank > 0 that set params, at close (after the closing flush: rank 0 has set its

@@ -75,3 +75,17 @@ def test_a_resumed_attempt_setting_its_params_every_step_does_not_compare_them_p
     assert [m for _, m in _warnings(tmp_path / "default" / "r")] == [
         "params changed in attempt 1 (params.json keeps the newest; the rows of earlier attempts "
         "were written with the earlier values): lr 0.1 -> 0.2"]
+
+
+def test_a_nested_param_replaced_by_a_plain_one_and_the_reverse_are_named_as_such(tmp_path):
+    # before: both said "(removed)", the new value nowhere
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.params.set(optim={"lr": 0.1, "name": "adam"}, sched="cosine")
+    with exp.run("r"):
+        exp.params.set(optim="sgd", sched={"kind": "step", "gamma": 0.5})
+    assert [m for _, m in _warnings(tmp_path / "default" / "r")] == [
+        "params changed in attempt 1 (params.json keeps the newest; the rows of earlier attempts "
+        "were written with the earlier values): optim.lr 0.1 -> (removed: optim is now \"sgd\"); "
+        "optim.name \"adam\" -> (removed: optim is now \"sgd\"); "
+        "sched \"cosine\" -> (now nested: sched.kind, sched.gamma)"]
