@@ -2,7 +2,7 @@
 // mean across the group's runs (seeds) and a ± std band.
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
-import { color, legend, param } from "./fmt.js";
+import { color, legend, param, ticks } from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -13,7 +13,7 @@ function plot(box, data, series, bands, opts) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: (u, ticks) => ticks.map(legend) }] }, data, box);
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }] }, data, box);
   return u;
 }
 
