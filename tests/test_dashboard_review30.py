@@ -84,3 +84,50 @@ def test_log_axis_leaves_its_minor_ticks_unlabelled(browser, root):
         assert "--" not in ticks, ticks
         labelled = [t for t in ticks if t]
         assert len(labelled) >= 2 and set(labelled) <= {"0.1", "1", "10", "100"}, ticks
+
+
+@pytest.mark.timeout(120)
+def test_logs_filters_and_the_file_shown_survive_a_reload(browser, root):
+    """The logs tab read its level and regex from the URL but never wrote them there (nor
+    'ignore case'), and the files tab read the file shown but never wrote it: a reload, Back
+    or a copied link showed every line again, and the first file."""
+    with served(browser, root, "#/run?path=sweep/lr0.1&tab=logs") as pg:
+        pg.wait_for_selector("#log-list .logline[data-level]")
+        pg.select_option("#log-level", "ERROR")
+        pg.fill("#log-grep", "STEP 1")
+        pg.check("#log-icase")
+        pg.wait_for_function("() => /level=ERROR/.test(location.hash) && /grep=STEP\\+1/.test(location.hash) && /[?&]i=1/.test(location.hash)")
+        want = [f"step {s} done" for s in range(50) if s % 3 == 2 and str(s).startswith("1")]
+        pg.wait_for_function("n => document.querySelectorAll('#log-list .logline[data-level]').length === n", arg=len(want))
+        pg.reload()
+        pg.wait_for_selector("#log-list .logline[data-level]")
+        assert pg.input_value("#log-level") == "ERROR" and pg.input_value("#log-grep") == "STEP 1"
+        assert pg.is_checked("#log-icase")
+        assert pg.locator("#log-list .logline[data-level] .msg").all_text_contents() == want
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=sweep/lr0.1&tab=files")
+        pg.wait_for_selector("#files-table tbody tr")
+        pg.click("#files-table tr[data-path='notes.txt']")
+        pg.wait_for_function("() => /[?&]file=notes.txt/.test(location.hash)")
+        pg.reload()
+        pg.wait_for_selector("#preview-text")
+        assert pg.inner_text("#file-preview h3") == "notes.txt"
+        pg.wait_for_function("() => document.querySelector('#preview-text').textContent.startsWith('a')")
+
+
+@pytest.mark.timeout(120)
+def test_compare_log_y_and_smoothing_survive_a_reload(browser, root):
+    """The compare page kept its grouping in the URL but not its log y or smoothing: a reload
+    or a copied link drew linear, unsmoothed charts under the same grouping."""
+    with served(browser, root, "#/compare?run=sweep/lr0.1&run=sweep/lr0.01") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-series]")
+        pg.locator(".toolbar label", has_text="log y").locator("input").check()
+        pg.fill("#smoothing", "0.5")
+        pg.dispatch_event("#smoothing", "change")
+        pg.wait_for_function("() => /logy=1/.test(location.hash) && /smooth=0.5/.test(location.hash)")
+        pg.reload()
+        pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.length")
+        assert pg.locator(".toolbar label", has_text="log y").locator("input").is_checked()
+        assert pg.input_value("#smoothing") == "0.5"
+        assert pg.evaluate("() => window.distlog.compare.plots[0].u.scales.y.distr") == 3
+        assert pg.evaluate("() => window.distlog.compare.plots[0].parts.every(p => p.cols.smooth)")  # the server's EMA
