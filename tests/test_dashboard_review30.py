@@ -29,7 +29,7 @@ def browser():
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """Two runs of a small sweep: a loss over three decades (a log axis has minor ticks),
-    log lines at several levels, and files."""
+    log lines at several levels, and files; a run that failed (its traceback is logged)."""
     root = str(tmp_path_factory.mktemp("review30") / "root")
     exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
     with exp.experiment("sweep"):
@@ -40,6 +40,9 @@ def root(tmp_path_factory):
                     exp.log(("INFO", "WARNING", "ERROR")[s % 3], f"step {s} done", step=s)
                 exp.files.save({"lr": lr}, "config.json")
                 exp.files.save("a\nb\n", "notes.txt")
+    with contextlib.suppress(RuntimeError), exp.experiment("other"), exp.run("boom"):
+        exp.warning("grad norm high", step=3, grad_norm=12.5)
+        raise RuntimeError("node lost")
     exp.close()
     return root
 
@@ -131,3 +134,19 @@ def test_compare_log_y_and_smoothing_survive_a_reload(browser, root):
         assert pg.input_value("#smoothing") == "0.5"
         assert pg.evaluate("() => window.distlog.compare.plots[0].u.scales.y.distr") == 3
         assert pg.evaluate("() => window.distlog.compare.plots[0].parts.every(p => p.cols.smooth)")  # the server's EMA
+
+
+@pytest.mark.timeout(120)
+def test_a_logged_traceback_reads_as_lines(browser, root):
+    """A failed run's 'run failed' record carries its traceback as a field; the logs tab showed
+    it inside the fields' JSON, one line with its line breaks as '\\n' and its quotes escaped
+    (distlog logs --fields prints it as an indented block). It is now text below the message,
+    line by line; other fields stay JSON."""
+    with served(browser, root, "#/run?path=other/boom&tab=logs") as pg:
+        line = pg.wait_for_selector("#log-list .logline[data-level=ERROR]")
+        text = line.inner_text()
+        assert "run failed: RuntimeError: node lost" in text
+        assert "\\n" not in text and '\\"' not in text, text
+        assert "Traceback (most recent call last):\n" in text and '\n    raise RuntimeError("node lost")\n' in text, text
+        warn = pg.inner_text("#log-list .logline[data-level=WARNING] .msg")
+        assert warn == 'grad norm high  {"grad_norm":12.5}', warn

@@ -36,7 +36,13 @@ export async function logsTab(body, run, params) {
 
   function row(r) {
     const msg = h("span", { class: "msg", text: r.message });
-    if (r.fields) msg.append(h("span", { class: "fields", text: "  " + JSON.stringify(r.fields) }));
+    if (r.fields) { // a traceback is read as lines below the message (as distlog logs --fields prints it)
+      const { traceback, ...rest } = r.fields;
+      const tb = typeof traceback === "string" ? traceback : null; // (any other value stays in the JSON)
+      if (tb === null && traceback !== undefined) rest.traceback = traceback;
+      if (Object.keys(rest).length) msg.append(h("span", { class: "fields", text: "  " + JSON.stringify(rest) }));
+      if (tb !== null) msg.append(h("span", { class: "fields", text: "\n" + tb.replace(/\n+$/, "") }));
+    }
     return h("div", { class: "logline", "data-rank": r.rank, "data-level": r.level, "data-step": r.step ?? "" },
       h("span", { class: "t", text: clock(r.t), title: new Date(r.t * 1000).toISOString() }),
       h("span", { text: `r${r.rank}`, style: { color: color(r.rank) } }),
