@@ -5,7 +5,7 @@
 // series (the EMA of the kept points alone would be another line) and sent as "smooth".
 import { get } from "./api.js";
 import { h } from "./dom.js";
-import { color, legend } from "./fmt.js";
+import { color, legend, ticks } from "./fmt.js";
 
 const BAND_FILL = "rgba(47,111,219,0.16)";
 
@@ -200,7 +200,7 @@ export class MetricChart {
     return {
       width: this.width(), height: 220, series, bands,
       scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
-      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: (u, ticks) => ticks.map(legend) }],
+      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.resetZoom(); return null; } } },
       hooks: { setSelect: [(u) => {

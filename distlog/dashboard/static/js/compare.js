@@ -2,7 +2,7 @@
 // mean across the group's runs (seeds) and a ± std band.
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
-import { color, legend, param } from "./fmt.js";
+import { color, legend, param, ticks } from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -13,7 +13,7 @@ function plot(box, data, series, bands, opts) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: (u, ticks) => ticks.map(legend) }] }, data, box);
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }] }, data, box);
   return u;
 }
 
@@ -27,16 +27,19 @@ export async function comparePage(view, params) {
   // a run without the param differs from one that set it to None (JSON null)
   const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
     new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();
-  const opts = { x: "step", logy: false, smooth: 0, group: params.get("group") || "" };
+  const opts = { x: "step", logy: params.get("logy") === "1", smooth: Number(params.get("smooth") || 0),
+    group: params.get("group") || "" };
+  // the view in the URL: Back, a reload and a copied link draw the same charts
+  const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r)));
-  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; setParams("compare", { group: opts.group }); drawAll(); } },
+  const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; keep(); drawAll(); } },
     h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
   group.value = opts.group;
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
-  const logBox = h("input", { type: "checkbox", onchange: () => { opts.logy = logBox.checked; drawAll(); } });
-  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: 0, onchange: () => { opts.smooth = Number(smooth.value); drawAll(); } });
+  const logBox = h("input", { type: "checkbox", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); drawAll(); } });
+  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth, onchange: () => { opts.smooth = Number(smooth.value); keep(); drawAll(); } });
   const grid = h("div", { class: "charts", id: "compare-charts" });
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth)), grid);

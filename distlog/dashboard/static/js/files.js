@@ -3,6 +3,7 @@
 import { get, url } from "./api.js";
 import { clear, h } from "./dom.js";
 import * as fmt from "./fmt.js";
+import { setParams } from "./url.js";
 
 const TEXT_MAX = 256 * 1024;
 const isText = (m, name) => /^text\/|json|yaml|csv|xml/.test(m) || /\.(txt|md|log|json|ya?ml|csv|py|sh|cfg|ini|toml)$/i.test(name);
@@ -29,6 +30,12 @@ export async function filesTab(body, run, params) {
     const v = versions[versions.length - 1].version;
     return versions.find((r) => r.version === v);
   };
+
+  // a file the user picks is the view (reload, Back and a copied link show it again)
+  function pick(path, version, rank) {
+    setParams("run", { file: path });
+    show(path, version, rank);
+  }
 
   function show(path, version, rank) {
     const versions = byPath.get(path);
@@ -59,7 +66,7 @@ export async function filesTab(body, run, params) {
   for (const [path, versions] of byPath) {
     const f = latest(versions);
     const ranks = [...new Set(versions.map((v) => v.rank))].sort((a, b) => a - b);
-    tbody.append(h("tr", { "data-path": path, onclick: () => show(path) },
+    tbody.append(h("tr", { "data-path": path, onclick: () => pick(path) },
       h("td", {}, h("a", { href: "#", text: path, onclick: (e) => e.preventDefault() })), h("td", { class: "num", text: new Set(versions.map((v) => v.version)).size }),
       h("td", { class: "num", text: fmt.bytes(f.size) }), h("td", { text: f.media_type }),
       h("td", { class: "num", text: fmt.value(f.step) }), h("td", { class: "num", text: ranks.join(", ") })));
@@ -67,7 +74,7 @@ export async function filesTab(body, run, params) {
     for (const g of versions.filter((v) => v.version === f.version)) {
       if (!(g.media_type || "").startsWith("image/") || gallery.children.length >= 48) continue;
       const caption = ranks.length > 1 ? `${path} · rank ${g.rank}` : path;
-      gallery.append(h("figure", { onclick: () => show(path, g.version, g.rank), title: caption },
+      gallery.append(h("figure", { onclick: () => pick(path, g.version, g.rank), title: caption },
         h("img", { src: src(g), alt: caption, loading: "lazy" }), h("figcaption", { text: caption })));
     }
   }

@@ -52,6 +52,10 @@ export function legend(v) {
   return v.toLocaleString("en-US", { maximumFractionDigits: 3 });
 }
 
+// a y axis' tick labels: uPlot passes null for a tick it leaves unlabelled (a log axis'
+// minor ticks), which is no value to show ('--' is the legend's mark for that)
+export const ticks = (u, vals) => vals.map((v) => (v === null || v === undefined ? "" : legend(v)));
+
 export function bytes(n) {
   if (n < 1024) return `${n} B`;
   const u = ["KiB", "MiB", "GiB", "TiB"];

@@ -3,6 +3,7 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { clock, color } from "./fmt.js";
+import { setParams } from "./url.js";
 
 const PAGE = 500;
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -20,7 +21,7 @@ export async function logsTab(body, run, params) {
   const grep = h("input", { type: "search", id: "log-grep", placeholder: "regex", value: params.get("grep") || "" });
   let t = null;
   grep.addEventListener("input", () => { clearTimeout(t); t = setTimeout(reload, 300); });
-  const icase = h("input", { type: "checkbox", id: "log-icase", onchange: () => reload() });
+  const icase = h("input", { type: "checkbox", id: "log-icase", checked: params.get("i") === "1", onchange: () => reload() });
   const step = h("input", { type: "number", id: "log-step", placeholder: "step", style: { width: "90px" } });
   const jump = h("button", { text: "Jump to step", onclick: () => jumpTo() });
   const follow = h("input", { type: "checkbox", id: "log-follow", checked: run.row.status === "running" });
@@ -35,7 +36,13 @@ export async function logsTab(body, run, params) {
 
   function row(r) {
     const msg = h("span", { class: "msg", text: r.message });
-    if (r.fields) msg.append(h("span", { class: "fields", text: "  " + JSON.stringify(r.fields) }));
+    if (r.fields) { // a traceback is read as lines below the message (as distlog logs --fields prints it)
+      const { traceback, ...rest } = r.fields;
+      const tb = typeof traceback === "string" ? traceback : null; // (any other value stays in the JSON)
+      if (tb === null && traceback !== undefined) rest.traceback = traceback;
+      if (Object.keys(rest).length) msg.append(h("span", { class: "fields", text: "  " + JSON.stringify(rest) }));
+      if (tb !== null) msg.append(h("span", { class: "fields", text: "\n" + tb.replace(/\n+$/, "") }));
+    }
     return h("div", { class: "logline", "data-rank": r.rank, "data-level": r.level, "data-step": r.step ?? "" },
       h("span", { class: "t", text: clock(r.t), title: new Date(r.t * 1000).toISOString() }),
       h("span", { text: `r${r.rank}`, style: { color: color(r.rank) } }),
@@ -63,6 +70,8 @@ export async function logsTab(body, run, params) {
 
   async function reload() {
     state.error = null;
+    // the filter is the view: Back, a reload and a copied link show these lines again
+    setParams("run", { level: level.value, grep: grep.value, i: icase.checked });
     if (!state.ranks.size) { state.records = []; state.ids = new Set(); paint(true); return; }
     let res;
     try {

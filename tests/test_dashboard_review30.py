@@ -1,0 +1,152 @@
+"""Dashboard review 30, in real headless Chromium: what a person saw after a sweep that was
+wrong (each test failed before its fix)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+import distlog  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """Two runs of a small sweep: a loss over three decades (a log axis has minor ticks),
+    log lines at several levels, and files; a run that failed (its traceback is logged)."""
+    root = str(tmp_path_factory.mktemp("review30") / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("sweep"):
+        for lr in (0.1, 0.01):
+            with exp.run(f"lr{lr}", params={"lr": lr}):
+                for s in range(50):
+                    exp.metrics("train").log(step=s, loss=10.0 / (1 + s) * (1 + lr))
+                    exp.log(("INFO", "WARNING", "ERROR")[s % 3], f"step {s} done", step=s)
+                exp.files.save({"lr": lr}, "config.json")
+                exp.files.save("a\nb\n", "notes.txt")
+    with contextlib.suppress(RuntimeError), exp.experiment("other"), exp.run("boom"):
+        exp.warning("grad norm high", step=3, grad_norm=12.5)
+        raise RuntimeError("node lost")
+    exp.close()
+    return root
+
+
+@contextlib.contextmanager
+def served(browser, root, fragment):
+    url = distlog.serve(root)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(20_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url + fragment)
+        yield pg
+        assert not errors, errors
+    finally:
+        ctx.close()
+        url.stop()
+
+
+def wait_chart(pg, key):
+    pg.wait_for_function("k => { const c = window.distlog && window.distlog.charts[k]; return c && c.u; }", arg=key)
+
+
+@pytest.mark.timeout(120)
+def test_log_axis_leaves_its_minor_ticks_unlabelled(browser, root):
+    """log y: uPlot labels only some ticks of a log axis and passes null for the others; the
+    axes' formatter wrote each as '--' (the legend's mark for no value), a column of dashes
+    down the axis of every run chart and compare chart."""
+    with served(browser, root, "#/run?path=sweep/lr0.1&tab=charts&logy=1") as pg:
+        wait_chart(pg, "train/loss")
+        ticks = pg.evaluate("() => window.distlog.charts['train/loss'].u.axes[1]._values")
+        assert "--" not in ticks, ticks
+        labelled = [t for t in ticks if t]  # the decades uPlot picks to label
+        assert len(labelled) >= 2 and set(labelled) <= {"0.1", "1", "10", "100"}, ticks
+        pg.goto(pg.url.split("#")[0] + "#/compare?run=sweep/lr0.1&run=sweep/lr0.01")
+        pg.wait_for_selector("#compare-charts .chart[data-series]")
+        pg.locator(".toolbar label", has_text="log y").locator("input").check()
+        pg.wait_for_function("() => window.distlog.compare.plots.length && window.distlog.compare.plots[0].u.scales.y.distr === 3")
+        ticks = pg.evaluate("() => window.distlog.compare.plots[0].u.axes[1]._values")
+        assert "--" not in ticks, ticks
+        labelled = [t for t in ticks if t]
+        assert len(labelled) >= 2 and set(labelled) <= {"0.1", "1", "10", "100"}, ticks
+
+
+@pytest.mark.timeout(120)
+def test_logs_filters_and_the_file_shown_survive_a_reload(browser, root):
+    """The logs tab read its level and regex from the URL but never wrote them there (nor
+    'ignore case'), and the files tab read the file shown but never wrote it: a reload, Back
+    or a copied link showed every line again, and the first file."""
+    with served(browser, root, "#/run?path=sweep/lr0.1&tab=logs") as pg:
+        pg.wait_for_selector("#log-list .logline[data-level]")
+        pg.select_option("#log-level", "ERROR")
+        pg.fill("#log-grep", "STEP 1")
+        pg.check("#log-icase")
+        pg.wait_for_function("() => /level=ERROR/.test(location.hash) && /grep=STEP\\+1/.test(location.hash) && /[?&]i=1/.test(location.hash)")
+        want = [f"step {s} done" for s in range(50) if s % 3 == 2 and str(s).startswith("1")]
+        pg.wait_for_function("n => document.querySelectorAll('#log-list .logline[data-level]').length === n", arg=len(want))
+        pg.reload()
+        pg.wait_for_selector("#log-list .logline[data-level]")
+        assert pg.input_value("#log-level") == "ERROR" and pg.input_value("#log-grep") == "STEP 1"
+        assert pg.is_checked("#log-icase")
+        assert pg.locator("#log-list .logline[data-level] .msg").all_text_contents() == want
+
+        pg.goto(pg.url.split("#")[0] + "#/run?path=sweep/lr0.1&tab=files")
+        pg.wait_for_selector("#files-table tbody tr")
+        pg.click("#files-table tr[data-path='notes.txt']")
+        pg.wait_for_function("() => /[?&]file=notes.txt/.test(location.hash)")
+        pg.reload()
+        pg.wait_for_selector("#preview-text")
+        assert pg.inner_text("#file-preview h3") == "notes.txt"
+        pg.wait_for_function("() => document.querySelector('#preview-text').textContent.startsWith('a')")
+
+
+@pytest.mark.timeout(120)
+def test_compare_log_y_and_smoothing_survive_a_reload(browser, root):
+    """The compare page kept its grouping in the URL but not its log y or smoothing: a reload
+    or a copied link drew linear, unsmoothed charts under the same grouping."""
+    with served(browser, root, "#/compare?run=sweep/lr0.1&run=sweep/lr0.01") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-series]")
+        pg.locator(".toolbar label", has_text="log y").locator("input").check()
+        pg.fill("#smoothing", "0.5")
+        pg.dispatch_event("#smoothing", "change")
+        pg.wait_for_function("() => /logy=1/.test(location.hash) && /smooth=0.5/.test(location.hash)")
+        pg.reload()
+        pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.length")
+        assert pg.locator(".toolbar label", has_text="log y").locator("input").is_checked()
+        assert pg.input_value("#smoothing") == "0.5"
+        assert pg.evaluate("() => window.distlog.compare.plots[0].u.scales.y.distr") == 3
+        assert pg.evaluate("() => window.distlog.compare.plots[0].parts.every(p => p.cols.smooth)")  # the server's EMA
+
+
+@pytest.mark.timeout(120)
+def test_a_logged_traceback_reads_as_lines(browser, root):
+    """A failed run's 'run failed' record carries its traceback as a field; the logs tab showed
+    it inside the fields' JSON, one line with its line breaks as '\\n' and its quotes escaped
+    (distlog logs --fields prints it as an indented block). It is now text below the message,
+    line by line; other fields stay JSON."""
+    with served(browser, root, "#/run?path=other/boom&tab=logs") as pg:
+        line = pg.wait_for_selector("#log-list .logline[data-level=ERROR]")
+        text = line.inner_text()
+        assert "run failed: RuntimeError: node lost" in text
+        assert "\\n" not in text and '\\"' not in text, text
+        assert "Traceback (most recent call last):\n" in text and '\n    raise RuntimeError("node lost")\n' in text, text
+        warn = pg.inner_text("#log-list .logline[data-level=WARNING] .msg")
+        assert warn == 'grad norm high  {"grad_norm":12.5}', warn
