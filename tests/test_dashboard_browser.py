@@ -946,7 +946,7 @@ def test_a_damaged_run_opened_from_the_runs_table_says_what_is_damaged_and_shows
         assert "d/torn_commit/scalars.commit.json is damaged" in text and "not valid JSON" in text, text
         assert pg.inner_text("#run-status") == "damaged"
         assert pg.is_hidden("#banner")
-        pg.wait_for_selector(".card[data-hist=weights] .sub:has-text('1 histograms')")  # its own record is intact
+        pg.wait_for_selector(".card[data-hist=weights] .sub:has-text('1 histogram · step 0')")  # its own record is intact
         assert "cannot be read" in pg.inner_text("#tab-body .empty")  # not "no committed metrics yet"
         pg.screenshot(path=shots / "23-damaged-commit.png")
         pg.click("nav.tabs a[data-tab=logs]")

@@ -26,6 +26,12 @@ def browser():
         b.close()
 
 
+def _weights(step):
+    import numpy as np
+
+    return np.concatenate([np.zeros(step + 1), np.arange(10.0)])
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """Two runs of a small sweep: a loss over three decades (a log axis has minor ticks),
@@ -38,6 +44,9 @@ def root(tmp_path_factory):
                 for s in range(50):
                     exp.metrics("train").log(step=s, loss=10.0 / (1 + s) * (1 + lr))
                     exp.log(("INFO", "WARNING", "ERROR")[s % 3], f"step {s} done", step=s)
+                if lr == 0.1:  # three histograms of a weight
+                    for s in (0, 10, 20):
+                        exp.log_histogram("w", _weights(s), bins=5, step=s)
                 exp.files.save({"lr": lr}, "config.json")
                 exp.files.save("a\nb\n", "notes.txt")
     with contextlib.suppress(RuntimeError), exp.experiment("other"), exp.run("boom"):
@@ -150,3 +159,36 @@ def test_a_logged_traceback_reads_as_lines(browser, root):
         assert "Traceback (most recent call last):\n" in text and '\n    raise RuntimeError("node lost")\n' in text, text
         warn = pg.inner_text("#log-list .logline[data-level=WARNING] .msg")
         assert warn == 'grad norm high  {"grad_norm":12.5}', warn
+
+
+@pytest.mark.timeout(120)
+def test_a_histogram_card_shows_one_steps_bars_and_a_click_picks_another(browser, root, tmp_path):
+    """The card drew the heat map only (its comment promised the newest histogram as bars,
+    none were drawn) and said "1 histograms". Now: the newest step's bars with its counts in
+    words, and a click on the heat map's first column shows the first step."""
+    import numpy as np
+
+    def words(step):
+        counts = np.histogram(_weights(step), bins=5)[0]
+        return f"step {step}: {counts.sum()} values in 5 bins, at most {counts.max()} in one"
+
+    with served(browser, root, "#/run?path=sweep/lr0.1&tab=charts") as pg:
+        card = pg.wait_for_selector(".card[data-hist=w][data-step='20']")
+        assert card.query_selector("h3 .sub").inner_text() == "3 histograms · steps 0–20"
+        assert card.query_selector(".hist-picked").inner_text() == words(20)
+        card.scroll_into_view_if_needed()
+        box = card.query_selector("canvas.hist").bounding_box()
+        pg.mouse.click(box["x"] + 45, box["y"] + box["height"] / 2)  # the first step's column
+        pg.wait_for_selector(".card[data-hist=w][data-step='0']")
+        assert card.query_selector(".hist-picked").inner_text() == words(0)
+        # the bars are drawn: the bars canvas holds blue pixels
+        blue = pg.evaluate("""() => { const c = document.querySelector('.card[data-hist=w] canvas.hist-bars');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 120) n++; return n; }""")
+        assert blue > 100, blue
+        card.screenshot(path=str(tmp_path / "histogram-card.png"))
+        shots = os.environ.get("DISTLOG_SHOTS_DIR")
+        if shots:
+            import shutil
+
+            shutil.copy(tmp_path / "histogram-card.png", shots)
