@@ -415,8 +415,9 @@ def test_one_process_series_with_an_inf_value_has_no_band(tmp_path):
     exp.close()
     client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
     s = client.get("/api/series", params={"run": "e/r", "key": "loss"}).json()
-    assert set(s["columns"]) == {"step", "value"}
+    assert set(s["columns"]) == {"step", "value", "nonfinite"}  # (which value: for the legend)
     assert s["columns"]["value"][10:13] == [None, None, None]
+    assert s["columns"]["nonfinite"][9:14] == [None, "inf", "-inf", "NaN", None]
 
 
 def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_path):
@@ -557,3 +558,27 @@ def test_an_old_record_of_a_compressed_file_is_served_as_its_compression(tmp_pat
     listed = {f["path"]: f["media_type"] for f in c.get("/api/files", params={"run": "e/r"}).json()["files"]}
     assert listed == {"table.csv.gz": "application/gzip", "t.csv": "text/csv"}
     assert c.get("/api/file", params={"run": "e/r", "path": "t.csv"}).headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_a_series_names_its_values_that_are_no_number_in_the_rows_that_have_them(tmp_path):
+    """``columns.value`` holds null for NaN, inf and -inf alike (a gap); ``columns.nonfinite``
+    names each, for the legend, and comes only with rows that have one (a live poll of finite
+    rows carries none), also after downsampling (M4 keeps a window's first non-finite row)."""
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    odd = {3: float("nan"), 5: float("inf"), 7: float("-inf"), 5003: float("nan")}
+    with exp.experiment("e"), exp.run("r"):
+        for s in range(6000):
+            exp.metrics.log(step=s, loss=odd.get(s, 1.0))
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
+    whole = client.get("/api/series", params={"run": "e/r", "key": "loss", "width": 2000, "x0": 0, "x1": 20}).json()
+    cols = whole["columns"]
+    assert [cols["value"][i] for i in (2, 3, 5, 7)] == [1, None, None, None]
+    assert {cols["step"][i]: m for i, m in enumerate(cols["nonfinite"]) if m} == {3: "NaN", 5: "inf", 7: "-inf"}
+    down = client.get("/api/series", params={"run": "e/r", "key": "loss", "width": 100}).json()
+    assert down["downsampled"]
+    marks = {down["columns"]["step"][i]: m for i, m in enumerate(down["columns"]["nonfinite"]) if m}
+    assert marks == {3: "NaN", 5003: "NaN"}, marks  # (one per pixel column: its first)
+    tail = client.get("/api/series", params={"run": "e/r", "key": "loss", "start": 5500}).json()["columns"]
+    assert "nonfinite" not in tail and set(tail["value"]) == {1}

@@ -192,3 +192,23 @@ def test_a_histogram_card_shows_one_steps_bars_and_a_click_picks_another(browser
             import shutil
 
             shutil.copy(tmp_path / "histogram-card.png", shots)
+
+
+@pytest.mark.timeout(120)
+def test_the_legend_names_a_value_that_is_no_number(browser, tmp_path):
+    """A logged NaN, inf and -inf are gaps in the line; under the cursor the legend read "--"
+    for each, as for a step with no row at all. It now names the value."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    odd = {3: float("nan"), 5: float("inf"), 7: float("-inf")}
+    with exp.experiment("e"), exp.run("r"):
+        for s in range(10):
+            exp.metrics.log(step=s, loss=odd.get(s, 1.0 / (s + 1)))
+    exp.close()
+    with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+        wait_chart(pg, "loss")
+        shown = pg.evaluate("""() => { const u = window.distlog.charts['loss'].u; const out = {};
+            for (const s of [2, 3, 5, 7]) { u.setCursor({ left: u.valToPos(s, 'x'), top: 10 });
+              out[s] = u.root.querySelectorAll('.u-legend .u-series .u-value')[1].textContent; }
+            return out; }""")
+    assert shown == {"2": "0.333333", "3": "NaN", "5": "inf", "7": "-inf"}, shown

@@ -24,7 +24,7 @@ from ..query.run_reader import RunInfo, RunReader
 from ..serdes import flatten
 from ..query.sweeps import read_metrics
 from .downsample import downsample, window
-from .encode import column, columns, jsonable
+from .encode import column, columns, jsonable, nonfinite_marks
 from .paths import BadPath, RunIndex
 from .seriescache import SeriesCache
 
@@ -232,9 +232,13 @@ class Api:
         if smooth:  # over the whole series, before downsampling: the kept rows' own EMA
             part["smooth"] = cached.smoothed(smooth)[lo:hi]
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
+        body = columns(out)  # (a value that is no number is null there: a gap in the line)
+        marks = nonfinite_marks(out["value"])
+        if marks is not None:  # which one, for the legend: "NaN", "inf" or "-inf"
+            body["nonfinite"] = marks
         # generation: rows of another generation (a page's earlier reply) may have been rewound
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
-                "downsampled": len(out["step"]) < hi - lo, "columns": columns(out)}
+                "downsampled": len(out["step"]) < hi - lo, "columns": body}
 
     def histogram(self, request: Request) -> dict[str, Any]:
         run = self.run(request)

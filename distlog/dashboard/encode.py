@@ -28,6 +28,20 @@ def column(a: np.ndarray, digits: int | None = None) -> list:
     return out
 
 
+def nonfinite_marks(a: np.ndarray) -> list | None:
+    """``"NaN"``, ``"inf"`` or ``"-inf"`` where ``a`` holds no finite number, None elsewhere
+    (``column`` sends them all as null); None when every value is finite."""
+    a = np.asarray(a, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(a))
+    if not len(bad):
+        return None
+    out: list = [None] * len(a)
+    for i in bad.tolist():
+        v = a[i]
+        out[i] = "NaN" if v != v else ("inf" if v > 0 else "-inf")
+    return out
+
+
 def columns(cols: dict[str, np.ndarray]) -> dict[str, list]:
     return {k: column(v, 3 if k == "time" else None) for k, v in cols.items()}
 

@@ -103,9 +103,15 @@ export class MetricChart {
       if (s.generation !== p.generation) { await this.load(); return; }
       // another set of columns (a min–max band appeared or went): the held rows have none of
       // it, so appending would misalign the columns; read the whole series again
-      const have = Object.keys(p.cols).sort().join(), got = Object.keys(s.columns).sort().join();
-      if (have !== got) { await this.load(); return; }
-      for (const [c, v] of Object.entries(s.columns)) p.cols[c] = (p.cols[c] || []).concat(v);
+      // ("nonfinite" comes only with rows that have such a value: filled with nulls)
+      const names = (cols) => Object.keys(cols).filter((c) => c !== "nonfinite").sort().join();
+      if (names(p.cols) !== names(s.columns)) { await this.load(); return; }
+      const held = p.cols.step.length, added = s.columns.step.length;
+      if (p.cols.nonfinite || s.columns.nonfinite) {
+        p.cols.nonfinite = (p.cols.nonfinite || new Array(held).fill(null))
+          .concat(s.columns.nonfinite || new Array(added).fill(null));
+      }
+      for (const [c, v] of Object.entries(s.columns)) if (c !== "nonfinite") p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
       grew = true;
       if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
@@ -136,8 +142,12 @@ export class MetricChart {
       }
       const label = parts[0].rank ? `rank ${parts[0].rank}` : "value";
       data.push(fix(c.value));
+      // a row whose value is no number reads "NaN", "inf" or "-inf" (a gap in the line; "--"
+      // is a step with no row)
+      const marks = c.nonfinite;
       series.push({ label: smooth ? `${label} (raw)` : label, stroke: smooth ? "rgba(47,111,219,0.3)" : color(0),
-        width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 } });
+        width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 },
+        value: (u, v, si, i) => (marks && i != null && marks[i] ? marks[i] : legend(v)) });
       if (smooth) {
         data.push(fix(smoothed(parts[0], c)));
         series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
@@ -165,7 +175,7 @@ export class MetricChart {
           points: { show: false } });
       });
     }
-    for (const s of series.slice(1)) s.value = (u, v) => legend(v); // (not uPlot's three decimals)
+    for (const s of series.slice(1)) s.value = s.value || ((u, v) => legend(v)); // (not uPlot's three decimals)
     return { data, series, bands };
   }
 
