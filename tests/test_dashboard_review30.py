@@ -212,3 +212,23 @@ def test_the_legend_names_a_value_that_is_no_number(browser, tmp_path):
               out[s] = u.root.querySelectorAll('.u-legend .u-series .u-value')[1].textContent; }
             return out; }""")
     assert shown == {"2": "0.333333", "3": "NaN", "5": "inf", "7": "-inf"}, shown
+
+
+@pytest.mark.timeout(120)
+def test_the_runs_table_shows_small_params_to_six_digits(browser, tmp_path):
+    """A learning rate of 3e-4 read "3.000e-4" in the runs table (and the compare page's group
+    chips), and two of a sweep, 1.23451e-4 and 1.23456e-4, both read "1.235e-4" (four digits);
+    the legend shows them as "3e-4" and to six digits."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for i, lr in enumerate((3e-4, 1.23451e-4, 1.23456e-4)):
+            with exp.run(f"r{i}", params={"lr": lr}):
+                exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+    with served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        text = pg.inner_text("#runs-table")
+    for shown in ("3e-4", "1.23451e-4", "1.23456e-4"):
+        assert shown in text, text
+    assert "3.000e-4" not in text

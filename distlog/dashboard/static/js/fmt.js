@@ -30,7 +30,9 @@ export function value(v) {
   if (typeof v === "number") {
     if (Number.isInteger(v)) return String(v);
     const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : String(+v.toPrecision(6));
+    // six significant digits, no trailing zeros: 3e-4 reads "3e-4" (it read "3.000e-4"), and
+    // lr 1.2345e-4 is told from 1.2346e-4 (four digits were kept)
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? Number(v.toPrecision(6)).toExponential() : String(+v.toPrecision(6));
   }
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
