@@ -138,11 +138,11 @@ def test_compare_log_y_and_smoothing_survive_a_reload(browser, root):
         pg.dispatch_event("#smoothing", "change")
         pg.wait_for_function("() => /logy=1/.test(location.hash) && /smooth=0.5/.test(location.hash)")
         pg.reload()
-        pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.length")
+        # (waited for, not read once: under load the first plot may be drawn before the rest)
+        pg.wait_for_function("""() => { const c = window.distlog.compare; return c && c.plots.length
+            && c.plots.every(p => p.u.scales.y.distr === 3 && p.parts.every(q => q.cols.smooth)); }""")  # the server's EMA
         assert pg.locator(".toolbar label", has_text="log y").locator("input").is_checked()
         assert pg.input_value("#smoothing") == "0.5"
-        assert pg.evaluate("() => window.distlog.compare.plots[0].u.scales.y.distr") == 3
-        assert pg.evaluate("() => window.distlog.compare.plots[0].parts.every(p => p.cols.smooth)")  # the server's EMA
 
 
 @pytest.mark.timeout(120)
