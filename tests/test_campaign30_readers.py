@@ -601,7 +601,9 @@ def check_where(root, w, rng, cli, tag):
         if len(mine) < 2 or not cands:
             continue
         k, v = rng.choice(cands)
-        want = sorted(o.rid for o in mine if k in flat(o.params) and peq(flat(o.params)[k], v))
+        # (a list selects the runs whose value is that list or one of its items)
+        want = sorted(o.rid for o in mine if k in flat(o.params) and (
+            peq(flat(o.params)[k], v) or isinstance(v, list) and any(peq(flat(o.params)[k], x) for x in v)))
         got = sorted(r.info.run_id for r in distlog.open_root(root).runs(e, params={k: v}))
         assert got == want, (tag, "runs(params=)", k, v, got, want)
         if isinstance(v, float) and not math.isfinite(v):
