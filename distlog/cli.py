@@ -154,7 +154,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     # a run without metrics has no last step: "-" (null), not 0 (a step that exists) nor NaN;
     # 3 beside another run's 0.5 stays 3 (and a damaged run's world size "-", not nan)
     df["last_step"] = pd.Series([r["last_step"] for r in rows], dtype=object, index=df.index)
-    keep_ints(df, "world_size", [r["world_size"] for r in rows])
+    for c in ("world_size", "started", "duration"):  # (None, not NaN: "nan" is a value)
+        keep_ints(df, c, [r[c] for r in rows])
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
@@ -637,7 +638,9 @@ def _count(text: str) -> int:
 
 
 def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
-    p.add_argument("--format", choices=choices, default=choices[0], help="output format")
+    p.add_argument("--format", choices=choices, default=choices[0],
+                   help="output format (csv/json: exact values; no value is an empty cell / null, "
+                        "a NaN reads nan, infinities inf and -inf)")
 
 
 def _run_arg(p: argparse.ArgumentParser) -> None:

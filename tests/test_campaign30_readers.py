@@ -7,10 +7,11 @@ dashboard's JSON API (starlette's TestClient, no server). Reads happen while a r
 a ``commit()``) and after it closed.
 
 What each format promises (README "What a flush guarantees", docs/FORMAT.md "Row tables", the
-CLI's renderers in ``distlog/query/render.py``): the Python API and CSV/JSON are exact (CSV:
-NaN and a step a key has no row at are both an empty cell; JSON: both ``null``, infinities
-``"inf"``/``"-inf"``); the CLI table prints ``%.6g`` but tells a NaN (``nan``) from a missing
-row (``-``); the dashboard sends non-finite values as ``null`` (a gap).
+CLI's renderers in ``distlog/query/render.py``): the Python API and CSV/JSON are exact (a step
+a key has no row at is an empty cell / ``null``; NaN and the infinities are ``nan``, ``inf``,
+``-inf``, strings in JSON); the CLI table prints ``%.6g`` but tells a NaN (``nan``) from a
+missing row (``-``); the dashboard sends non-finite values as ``null`` (a gap) and names them
+in ``columns.nonfinite``.
 
 ``run_case(seed, root)`` is importable: /tmp/c30/many.py runs many more seeds with it."""
 
@@ -721,7 +722,7 @@ def cell_float(text):
 def json_float(v):
     if v is None or isinstance(v, float) or isinstance(v, int) and not isinstance(v, bool):
         return v
-    assert v in ("inf", "-inf"), v
+    assert v in ("nan", "inf", "-inf"), v
     return float(v)
 
 
@@ -789,8 +790,10 @@ def check_cli(root, o, rng, cli, tag):
                 for k in keys:
                     v = at[k].get(st)
                     g = cell_float(r[k]) if fmt == "csv" else json_float(r[k])
-                    if v is None or v != v:  # absent or NaN: an empty cell / null
+                    if v is None:  # absent: an empty cell / null
                         assert g is None, (tag, fmt, k, st, r[k], v)
+                    elif v != v:  # a NaN: "nan" (told from an absent row)
+                        assert g is not None and g != g, (tag, fmt, "NaN", k, st, r[k])
                     else:
                         assert g is not None and bits(g) == bits(v), (tag, fmt, "not exact", k, st, r[k], v)
     # export: every series, exact
@@ -918,8 +921,10 @@ def check_root_cli(root, w, rng, cli, tag):
                 g = cell_float(g)
             else:
                 g = json_float(g)
-            if want is None or want != want:  # absent or NaN: empty / null
+            if want is None:  # absent: empty / null
                 assert g is None, (tag, "compare", fmt, o.path, g, want)
+            elif want != want:  # a NaN: "nan"
+                assert g is not None and g != g, (tag, "compare", fmt, o.path, g)
             else:
                 assert g is not None and close(g, want), (tag, "compare", fmt, o.path, key, stat, final, g, want)
 

@@ -34,9 +34,13 @@ def test_metrics_of_several_keys_show_a_step_without_a_row_as_absent_not_nan(tmp
     # step 1: b was logged as NaN ("nan"); steps 0 and 2: b has no row ("-", as compare shows
     # a metric a run lacks), step 3: a has none
     assert cells == {0: ["0", "-"], 1: ["1", "nan"], 2: ["2", "-"], 3: ["-", "2"]}
+    # CSV and JSON alike (they showed both as an empty cell / null): no row is empty / null,
+    # the logged NaN is "nan", as inf is "inf"
     code, out, err = cli(capsys, "metrics", run, "a", "b", "--format", "json")
     rows = json.loads(out)
-    assert [r["step"] for r in rows] == [0, 1, 2, 3] and rows[3]["a"] is None and rows[1]["b"] is None
+    assert [(r["step"], r["a"], r["b"]) for r in rows] == [(0, 0.0, None), (1, 1.0, "nan"), (2, 2.0, None), (3, None, 2.0)]
+    code, out, err = cli(capsys, "metrics", run, "a", "b", "--format", "csv")
+    assert out.splitlines() == ["step,a,b", "0,0.0,", "1,1.0,nan", "2,2.0,", "3,,2.0"]
     stored = distlog.open_run(run).metrics.read("b")
     assert list(stored.step) == [1, 3]
 
@@ -151,3 +155,30 @@ def test_importing_distlog_main_runs_nothing():
     done = subprocess.run([sys.executable, "-c", "import distlog.__main__; print('imported')"],
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (0, "imported\n", "")
+
+
+def test_csv_and_json_tell_a_value_that_is_not_there_from_a_nan(tmp_path, capsys):
+    # a run whose run.json is torn has no start or duration: an empty cell / null (with NaN
+    # now "nan", pandas' NaN for them would read as a value); a run that logged NaN: "nan"
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        with exp.run("nan"):
+            exp.metrics.log(step=0, loss=float("nan"))
+        with exp.run("one"):
+            exp.metrics.log(step=0, loss=1.0)
+        with exp.run("none"):
+            exp.metrics.log(step=0, acc=1.0)
+    exp.close()
+    (tmp_path / "e" / "torn").mkdir()
+    (tmp_path / "e" / "torn" / "run.json").write_text("{bad")
+    code, out, err = cli(capsys, "compare", tmp_path / "e", "-m", "loss", "--format", "csv")
+    assert code == 0, err
+    rows = {line.split(",")[0]: line.split(",") for line in out.splitlines()[1:]}
+    assert rows["nan"][-1] == "nan" and rows["one"][-1] == "1.0" and rows["none"][-1] == ""
+    assert rows["torn"][2:4] == ["", ""], rows["torn"]  # started, duration
+    code, out, err = cli(capsys, "compare", tmp_path / "e", "-m", "loss", "--format", "json")
+    got = {r["run_id"]: r for r in json.loads(out)}
+    assert (got["nan"]["loss"], got["one"]["loss"], got["none"]["loss"]) == ("nan", 1.0, None)
+    assert got["torn"]["started"] is None and got["torn"]["duration"] is None
+    code, out, err = cli(capsys, "ls", tmp_path, "--format", "json")
+    assert {r["run_id"]: r["duration"] for r in json.loads(out)}["torn"] is None

@@ -8,6 +8,8 @@ import math
 import unicodedata
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from ..logline import LogRecord, format_time
 
 
@@ -134,8 +136,32 @@ def frame_table(df: Any, exact: Iterable[str] = (), steps: Iterable[str] = ()) -
                  steps=[i for i, c in enumerate(df.columns) if c in steps])
 
 
+def _nan_as_text(df: Any) -> Any:
+    """``df`` with each NaN value as ``"nan"``: an empty cell (CSV) or ``null`` (JSON) is a
+    value that is not there (None: a step a key has no row at, a run without the metric),
+    and a NaN that was logged must not read the same."""
+    import pandas as pd
+
+    out = None
+    for i, (name, col) in enumerate(df.items()):
+        if col.dtype.kind == "f":
+            bad = col.isna().to_numpy()
+        elif col.dtype == object:
+            bad = np.fromiter((isinstance(v, float) and v != v for v in col), bool, len(col))
+        else:
+            continue
+        if bad.any():
+            out = df.copy() if out is None else out
+            fixed = col.astype(object).copy()
+            fixed[bad] = "nan"
+            out.isetitem(i, pd.Series(fixed, index=df.index, dtype=object))
+    return df if out is None else out
+
+
 def frame_csv(df: Any) -> str:
-    return df.to_csv(index=False, lineterminator="\n")
+    """The frame as CSV: floats exact, ``nan`` / ``inf`` / ``-inf`` as such, an empty cell
+    where there is no value."""
+    return _nan_as_text(df).to_csv(index=False, lineterminator="\n")
 
 
 def _jsonable(v: Any) -> Any:
@@ -144,8 +170,8 @@ def _jsonable(v: Any) -> Any:
             v = v.item()
         except (AttributeError, ValueError):
             pass
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, float) and not math.isfinite(v):  # (JSON has no such numbers)
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if v.__class__.__name__ == "NAType":
         return None
     if isinstance(v, dict):  # a param's value: non-finite numbers inside it too
@@ -156,7 +182,8 @@ def _jsonable(v: Any) -> Any:
 
 
 def frame_json(df: Any) -> str:
-    """One JSON object per row, in a list (NaN as null, so any JSON parser reads it)."""
+    """One JSON object per row, in a list: ``null`` where there is no value, NaN and the
+    infinities as ``"nan"``, ``"inf"`` and ``"-inf"`` (strict JSON has no such numbers)."""
     rows = [{str(k): _jsonable(v) for k, v in zip(df.columns, row)}
             for row in df.itertuples(index=False, name=None)]
     return json.dumps(rows, indent=1, default=str, allow_nan=False)

@@ -312,8 +312,8 @@ class RootReader:
             # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
             if any(v is None for v in values) or (c in params and ints_and_floats(values)):
                 df[c] = pd.Series(values, dtype=object, index=df.index)
-        for c in INT_COLUMNS:  # 3 beside another run's 0.5 stays 3; beside None (no step) too
-            keep_ints(df, c, [row[c] for row in rows])
+        for c in RUN_COLUMNS:  # 3 beside another run's 0.5 stays 3; None (no step, a damaged
+            keep_ints(df, c, [row[c] for row in rows])  # run's start) stays None, not NaN
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
