@@ -302,6 +302,40 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return _print_frame(out, args.format, exact=args.keys if timed else (), steps=["step"])
 
 
+def cmd_histogram(args: argparse.Namespace) -> int:
+    """One row per bin (step, bin, from, to, count) of the chosen steps of a histogram key
+    (``log_histogram``): the last step unless ``--step`` or ``--all`` says otherwise; in a
+    table, each count also as a bar."""
+    import numpy as np
+    import pandas as pd
+
+    from .query.render import fmt_step
+
+    run = _run(args)
+    hg = run.metrics.histogram(args.key, args.rank)
+    if args.all:
+        rows = np.arange(len(hg.step))
+    elif args.step:
+        rows = np.flatnonzero(np.isin(hg.step, args.step))
+        missing = [fmt_step(s) for s in args.step if s not in set(hg.step[rows].tolist())]
+        if missing:
+            shown = ", ".join(fmt_step(s) for s in hg.step[-5:])
+            raise UsageError(f"histogram {args.key!r} has no step {', '.join(missing)}; its steps: "
+                             f"{len(hg.step)}, the last ones {shown} (--all lists every step)")
+    else:
+        rows = np.array([len(hg.step) - 1])
+    bins = hg.counts.shape[1]
+    df = pd.DataFrame({"step": np.repeat(hg.step[rows], bins), "bin": np.tile(np.arange(bins), len(rows)),
+                       "from": hg.edges[rows, :-1].ravel(), "to": hg.edges[rows, 1:].ravel(),
+                       "count": hg.counts[rows].ravel().astype(np.int64)})
+    if args.format == "table":
+        top = max(float(df["count"].max()), 1.0)
+        df["bars"] = ["█" * int(round(40 * c / top)) or ("▏" if c else "") for c in df["count"]]
+        if not args.all and not args.step:
+            _err(f"{args.key}: the last of {len(hg.step)} steps (--all for every step, --step S for one)")
+    return _print_frame(df, args.format, steps=["step"])
+
+
 def _log_filters(args: argparse.Namespace) -> dict[str, Any]:
     return {"rank": args.rank, "level": args.level, "grep": args.grep, "since": args.since,
             "until": args.until, "steps": args.step, "attempt": args.attempt, "host": args.host,
@@ -694,6 +728,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", type=_count, metavar="N", help="only the last N steps")
     _fmt(p)
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("histogram", parents=[common], help="a histogram key's bins and counts (log_histogram)")
+    _run_arg(p)
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("--step", action="append", type=float, metavar="S",
+                   help="these steps (repeatable; default: the last)")
+    p.add_argument("--all", action="store_true", help="every step")
+    p.add_argument("--rank", type=int, help="a rank's own histograms (logged by that rank itself)")
+    _fmt(p)
+    p.set_defaults(func=cmd_histogram)
 
     p = sub.add_parser("logs", parents=[common], help="every rank's log merged by time")
     _run_arg(p)

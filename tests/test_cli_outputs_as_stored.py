@@ -182,3 +182,38 @@ def test_csv_and_json_tell_a_value_that_is_not_there_from_a_nan(tmp_path, capsys
     assert got["torn"]["started"] is None and got["torn"]["duration"] is None
     code, out, err = cli(capsys, "ls", tmp_path, "--format", "json")
     assert {r["run_id"]: r["duration"] for r in json.loads(out)}["torn"] is None
+
+
+def test_histogram_prints_a_steps_bins_and_counts(tmp_path, capsys):
+    # histograms had no CLI reader: `metrics RUN KEY` pointed to the Python API
+    import numpy as np
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    values = {s: np.random.default_rng(s).normal(size=500) * (s + 1) for s in (0, 10, 20)}
+    with exp.run("r"):
+        exp.metrics.log(step=0, loss=1.0)
+        for s, v in values.items():
+            exp.metrics.log_histogram("grad/w", v, bins=6, step=s)
+    run = tmp_path / "default" / "r"
+    stored = distlog.open_run(run).metrics.histogram("grad/w")
+    code, out, err = cli(capsys, "histogram", run, "grad/w", "--format", "csv")  # the last step
+    assert code == 0, err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    assert [float(r[0]) for r in rows] == [20.0] * 6 and [int(r[1]) for r in rows] == list(range(6))
+    assert [float(r[2]) for r in rows] == stored.edges[-1][:-1].tolist()  # exact
+    assert [float(r[3]) for r in rows] == stored.edges[-1][1:].tolist()
+    assert [int(r[4]) for r in rows] == np.histogram(values[20], bins=6)[0].tolist()
+    code, out, err = cli(capsys, "histogram", run, "grad/w", "--step", "0", "--step", "10", "--format", "json")
+    got = json.loads(out)
+    assert [(r["step"], r["bin"]) for r in got] == [(s, b) for s in (0, 10) for b in range(6)]
+    assert [r["count"] for r in got[:6]] == np.histogram(values[0], bins=6)[0].tolist()
+    code, out, err = cli(capsys, "histogram", run, "grad/w", "--all")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["step", "bin", "from", "to", "count", "bars"] and len(lines) == 2 + 18
+    assert "█" * 40 in out  # the largest count is a full bar
+    code, out, err = cli(capsys, "histogram", run, "grad/w", "--step", "5")
+    assert code == 2 and "has no step 5; its steps: 3, the last ones 0, 10, 20" in err
+    code, out, err = cli(capsys, "histogram", run, "loss")
+    assert code == 2 and "'loss' is a metric series" in err and "distlog metrics RUN KEY" in err
+    code, out, err = cli(capsys, "metrics", run, "grad/w")
+    assert code == 2 and "(CLI: distlog histogram RUN KEY)" in err

@@ -199,9 +199,10 @@ class MetricsReader:
             elsewhere = False
         if elsewhere:
             args = f"{key!r}, rank={rank}" if rank else repr(key)
-            hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({args})"
-                    if other == HISTOGRAMS_TABLE else
-                    f"; {key!r} is a metric series: read it with run.metrics.read({args})")
+            hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({args}) "
+                    "(CLI: distlog histogram RUN KEY)" if other == HISTOGRAMS_TABLE else
+                    f"; {key!r} is a metric series: read it with run.metrics.read({args}) "
+                    "(CLI: distlog metrics RUN KEY)")
         what = "metric" if table == SCALARS_TABLE else "histogram"
         return KeyNotFound(f"no {what} {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")
