@@ -186,6 +186,12 @@ def test_per_rank_line_shows_a_gap_where_the_rank_has_no_value(page, shots):
     assert vals["x"] == list(range(12))
     assert vals["rank 0"] == [1.0] * 12
     assert vals["rank 1"] == [None if s in (5, 6) else 11.0 for s in range(12)]
+    # under the cursor, rank 1's value at step 5 reads NaN (it read "--", as a step with no row)
+    shown = page.evaluate("""() => { const u = window.distlog.charts['gappy'].u;
+        u.setCursor({ left: u.valToPos(5, 'x'), top: 10 });
+        return [...u.root.querySelectorAll('.u-legend .u-series')].map(e => e.textContent); }""")
+    assert any(t.startswith("rank 1") and t.endswith("NaN") for t in shown), shown
+    assert any(t.startswith("rank 0") and t.endswith("1") for t in shown), shown
     page.locator(".chart[data-key='gappy']").screenshot(path=shots / "03b-per-rank-gap.png")
     red = (0xE5, 0x53, 0x3D)  # color(1): rank 1's stroke
     assert _stroke_pixels_at(page, "gappy", 2.5, red) > 0  # (the check sees a drawn line)

@@ -171,8 +171,12 @@ export class MetricChart {
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
         data.push(fix(vals));
+        // a rank's NaN/inf named in the legend, found by its x (the join moved its rows)
+        const marks = new Map();
+        if (c.nonfinite && !smooth) c.nonfinite.forEach((m, j) => { if (m) marks.set(c[x][j], m); });
         series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: false,
-          points: { show: false } });
+          points: { show: false },
+          value: (u, v, si, j) => (v == null && j != null && marks.has(u.data[0][j]) ? marks.get(u.data[0][j]) : legend(v)) });
       });
     }
     for (const s of series.slice(1)) s.value = s.value || ((u, v) => legend(v)); // (not uPlot's three decimals)
