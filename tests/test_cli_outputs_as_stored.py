@@ -237,3 +237,20 @@ def test_ranks_csv_and_json_show_a_statistic_without_samples_as_no_value(tmp_pat
     head, line = out.splitlines()
     cells = dict(zip(head.split(","), line.split(",")))
     assert cells["step_time_median"] == "" and "nan" not in cells.values(), cells
+
+
+def test_csv_and_json_agree_on_a_missing_str_and_a_float32_nan():
+    # pandas 3 holds a str column's None as NaN: JSON wrote it "nan" (CSV an empty cell), a
+    # value where there is none; a NumPy float32 NaN among objects was an empty cell in CSV
+    # ("nan" in JSON)
+    import numpy as np
+    import pandas as pd
+
+    from distlog.query.render import render_frame
+
+    df = pd.DataFrame({"name": ["x", None], "v": pd.Series([np.float32("nan"), "a"], dtype=object)})
+    assert json.loads(render_frame(df, "json")) == [{"name": "x", "v": "nan"}, {"name": None, "v": "a"}]
+    assert render_frame(df, "csv").splitlines() == ["name,v", "x,nan", ",a"]
+    both = pd.DataFrame({"a": [1.5, float("nan")], "b": pd.Series([None, 2.0], dtype=object)})
+    assert json.loads(render_frame(both, "json")) == [{"a": 1.5, "b": None}, {"a": "nan", "b": 2.0}]
+    assert render_frame(both, "csv").splitlines() == ["a,b", "1.5,", "nan,2.0"]
