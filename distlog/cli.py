@@ -243,8 +243,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
                             else f"{v:.4g}" for v in shown[c]]
         _out(frame_table(shown))
         _out("\n" + rep.summary())
-    else:
-        _print_frame(df, args.format)
+    else:  # a NaN here is a statistic without samples (one flush: no step time), no value
+        _print_frame(df.astype(object).where(df.notna(), None), args.format)
     if args.plot:
         from .charts import telemetry_heatmap
 

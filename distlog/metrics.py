@@ -1245,6 +1245,8 @@ def _histogram(name: str, arr: np.ndarray, bins: Any, range_: Any) -> tuple[np.n
     call = f"log_histogram({name!r}, bins={bins!r:.40}"
     if hasattr(bins, "detach"):  # a tensor of edges (or a count) on any device: NumPy reads
         bins = bins.detach().cpu()  # host memory only (a CUDA one failed inside np.histogram)
+        if bins.ndim and bins.is_floating_point():  # bfloat16 edges too (NumPy has no such
+            bins = bins.double()  # type: .numpy() raised torch's TypeError); exact
         bins = bins.numpy() if bins.ndim else bins.item()
     if isinstance(bins, (str, bytes, bool)) or not (hasattr(bins, "__index__") or np.ndim(bins) == 1):
         raise TypeError(f"{call}): expected a number of bins (an int >= 1) or the bin edges (a 1-D "

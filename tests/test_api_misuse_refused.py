@@ -275,6 +275,20 @@ def test_histogram_bins_and_range_given_as_tensors_are_read_on_the_host(tmp_path
     assert distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h").counts.tolist() == [want, want]
 
 
+def test_histogram_edges_as_a_bfloat16_tensor(tmp_path):
+    """Values in bfloat16 were read (as float32); edges in bfloat16 raised torch's "Got
+    unsupported ScalarType BFloat16" from ``.numpy()``, naming no histogram."""
+    import torch
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    values = torch.linspace(-3.0, 3.0, 50)
+    with exp.run("h"):
+        exp.log_histogram("h", values, bins=torch.linspace(-4, 4, 9, dtype=torch.bfloat16), step=0)
+    got = distlog.open_run(f"{tmp_path}/default/h").metrics.histogram("h")
+    assert got.edges.tolist() == [np.linspace(-4, 4, 9).tolist()]
+    assert got.counts.tolist() == [np.histogram(values.double().numpy(), bins=np.linspace(-4, 4, 9))[0].tolist()]
+
+
 def test_histogram_steps_follow_log_rules_an_automatic_step_goes_past_them_and_a_backwards_one_raises(tmp_path):
     """A histogram row at a step its series already passed was dropped on the writer thread
     (one rate-limited warning for any number of rows), and a call without step= after an

@@ -217,3 +217,40 @@ def test_histogram_prints_a_steps_bins_and_counts(tmp_path, capsys):
     assert code == 2 and "'loss' is a metric series" in err and "distlog metrics RUN KEY" in err
     code, out, err = cli(capsys, "metrics", run, "grad/w")
     assert code == 2 and "(CLI: distlog histogram RUN KEY)" in err
+
+
+def test_ranks_csv_and_json_show_a_statistic_without_samples_as_no_value(tmp_path, capsys):
+    # one flush: no step time or CPU sample to take a median of (the report's NaN); csv/json
+    # wrote it as an empty cell / null until NaN became "nan" there, which would read as a
+    # NaN the run measured
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.experiment("e"), exp.run("t"):
+        exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+    run = tmp_path / "e" / "t"
+    code, out, err = cli(capsys, "ranks", run, "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["rank"] == 0 and row["step_time_median"] is None and row["wait_total"] == 0.0
+    assert "nan" not in row.values(), row
+    code, out, err = cli(capsys, "ranks", run, "--format", "csv")
+    head, line = out.splitlines()
+    cells = dict(zip(head.split(","), line.split(",")))
+    assert cells["step_time_median"] == "" and "nan" not in cells.values(), cells
+
+
+def test_csv_and_json_agree_on_a_missing_str_and_a_float32_nan():
+    # pandas 3 holds a str column's None as NaN: JSON wrote it "nan" (CSV an empty cell), a
+    # value where there is none; a NumPy float32 NaN among objects was an empty cell in CSV
+    # ("nan" in JSON)
+    import numpy as np
+    import pandas as pd
+
+    from distlog.query.render import render_frame
+
+    df = pd.DataFrame({"name": ["x", None], "v": pd.Series([np.float32("nan"), "a"], dtype=object)})
+    assert json.loads(render_frame(df, "json")) == [{"name": "x", "v": "nan"}, {"name": None, "v": "a"}]
+    assert render_frame(df, "csv").splitlines() == ["name,v", "x,nan", ",a"]
+    both = pd.DataFrame({"a": [1.5, float("nan")], "b": pd.Series([None, 2.0], dtype=object)})
+    assert json.loads(render_frame(both, "json")) == [{"a": 1.5, "b": None}, {"a": "nan", "b": 2.0}]
+    assert render_frame(both, "csv").splitlines() == ["a,b", "1.5,", "nan,2.0"]

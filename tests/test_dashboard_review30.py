@@ -232,3 +232,38 @@ def test_the_runs_table_shows_small_params_to_six_digits(browser, tmp_path):
     for shown in ("3e-4", "1.23451e-4", "1.23456e-4"):
         assert shown in text, text
     assert "3.000e-4" not in text
+
+
+def _legend_at(pg, key, steps):
+    return pg.evaluate("""([k, steps]) => { const u = window.distlog.charts[k].u; const out = {};
+        for (const s of steps) { u.setCursor({ left: u.valToPos(s, 'x'), top: 10 });
+          out[s] = u.root.querySelectorAll('.u-legend .u-series .u-value')[1].textContent; }
+        return out; }""", [key, steps])
+
+
+@pytest.mark.timeout(120)
+def test_the_legend_names_the_drawn_rows_after_a_zoom_and_a_live_poll(browser, tmp_path):
+    """The legend's NaN/inf marks were those of the rows held when the chart was first built:
+    zoomed in (other rows, same series labels: the plot is only given new data) a finite value
+    read "NaN" (the overview's mark at that index), and a NaN that came with a live poll read
+    "--". The legend reads the marks of the rows drawn now."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for s in range(40):
+            exp.metrics.log(step=s, loss=float("nan") if s == 3 else 1.0)
+        exp.metrics.commit()
+        with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+            wait_chart(pg, "loss")
+            assert _legend_at(pg, "loss", [3, 4]) == {"3": "NaN", "4": "1"}
+            pg.evaluate("() => window.distlog.charts['loss'].zoomTo(20, 30)")
+            pg.wait_for_function("() => window.distlog.charts['loss'].zoom && window.distlog.charts['loss'].u.data[0][0] >= 15")
+            shown = _legend_at(pg, "loss", list(range(20, 31)))
+            assert set(shown.values()) == {"1"}, shown
+            pg.evaluate("() => window.distlog.charts['loss'].resetZoom()")
+            exp.metrics.log(step=40, loss=float("inf"))
+            exp.metrics.commit()
+            pg.wait_for_function("() => +document.querySelector(\".chart[data-key='loss']\").dataset.lastStep >= 40",
+                                 timeout=30_000)
+            assert _legend_at(pg, "loss", [3, 39, 40]) == {"3": "NaN", "39": "1", "40": "inf"}
+    exp.close()

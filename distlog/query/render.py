@@ -144,16 +144,19 @@ def _nan_as_text(df: Any) -> Any:
 
     out = None
     for i, (name, col) in enumerate(df.items()):
-        if col.dtype.kind == "f":
+        mark: Any = "nan"
+        if col.dtype.kind == "f" and isinstance(col.dtype, np.dtype):
             bad = col.isna().to_numpy()
-        elif col.dtype == object:
-            bad = np.fromiter((isinstance(v, float) and v != v for v in col), bool, len(col))
+        elif col.dtype == object:  # (a NumPy float32 NaN is no Python float)
+            bad = np.fromiter((isinstance(v, (float, np.floating)) and v != v for v in col), bool, len(col))
+        elif not isinstance(col.dtype, np.dtype):  # pandas' own missing value (a str column's
+            bad, mark = col.isna().to_numpy(), None  # None, which pandas 3 holds as NaN): none
         else:
             continue
         if bad.any():
             out = df.copy() if out is None else out
             fixed = col.astype(object).copy()
-            fixed[bad] = "nan"
+            fixed[bad] = mark
             out.isetitem(i, pd.Series(fixed, index=df.index, dtype=object))
     return df if out is None else out
 
@@ -184,6 +187,7 @@ def _jsonable(v: Any) -> Any:
 def frame_json(df: Any) -> str:
     """One JSON object per row, in a list: ``null`` where there is no value, NaN and the
     infinities as ``"nan"``, ``"inf"`` and ``"-inf"`` (strict JSON has no such numbers)."""
+    df = _nan_as_text(df)  # (as in CSV: a NaN "nan", a str column's missing value null)
     rows = [{str(k): _jsonable(v) for k, v in zip(df.columns, row)}
             for row in df.itertuples(index=False, name=None)]
     return json.dumps(rows, indent=1, default=str, allow_nan=False)

@@ -130,6 +130,7 @@ export class MetricChart {
     const series = [{ label: x }];
     const bands = [];
     let data;
+    this.marks = null;
     if (sorted.length === 1) {
       const c = sorted[0];
       data = [c[x]];
@@ -143,11 +144,14 @@ export class MetricChart {
       const label = parts[0].rank ? `rank ${parts[0].rank}` : "value";
       data.push(fix(c.value));
       // a row whose value is no number reads "NaN", "inf" or "-inf" (a gap in the line; "--"
-      // is a step with no row)
-      const marks = c.nonfinite;
+      // is a step with no row). The marks of the rows drawn now: a zoom or a live poll only
+      // gives the plot new data (same labels), so a closure over these rows' marks would
+      // name other rows
+      this.marks = c.nonfinite;
+      const self = this;
       series.push({ label: smooth ? `${label} (raw)` : label, stroke: smooth ? "rgba(47,111,219,0.3)" : color(0),
         width: smooth ? 1 : 1.5, spanGaps: false, points: { show: c[x].length < 60 },
-        value: (u, v, si, i) => (marks && i != null && marks[i] ? marks[i] : legend(v)) });
+        value: (u, v, si, i) => (self.marks && i != null && self.marks[i] ? self.marks[i] : legend(v)) });
       if (smooth) {
         data.push(fix(smoothed(parts[0], c)));
         series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
