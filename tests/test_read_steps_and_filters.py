@@ -170,8 +170,8 @@ def test_text_tables_align_wide_characters():
 
 def test_sweep_table_and_compare_keep_params_as_stored(tmp_path, capsys):
     """Params of several runs side by side: an int stays an int next to another run's float
-    (pandas made 1 a 1.0 and 2**53 + 1 another number), NaN inside a list param is JSON null
-    (it was a bare NaN: invalid JSON), and a param named like the renamed column of another
+    (pandas made 1 a 1.0 and 2**53 + 1 another number), NaN inside a list param is JSON "nan"
+    (it was a bare NaN: invalid JSON; then null, which reads as no value), and a param named like the renamed column of another
     keeps its own column."""
     root = str(tmp_path)
     exp = distlog.get_logger(root, heartbeat_interval=0)
@@ -188,4 +188,4 @@ def test_sweep_table_and_compare_keep_params_as_stored(tmp_path, capsys):
     assert code == 0, err
     rows = {r["run_id"]: r for r in json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c}"))}
     assert rows["a"]["n"] == 2**53 + 1 and rows["b"]["n"] == 0.5
-    assert rows["a"]["betas"] == [0.1, None] and rows["b"]["betas"] == [0.1, 0.2]
+    assert rows["a"]["betas"] == [0.1, "nan"] and rows["b"]["betas"] == [0.1, 0.2]  # (as inf is "inf")

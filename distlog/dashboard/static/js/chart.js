@@ -172,15 +172,23 @@ export class MetricChart {
       }
       // a rank's NaN is null (a gap, as on the single line); a step only other ranks have is
       // undefined after the join (uPlot draws across it: the rank's own rows are joined)
+      // a rank's NaN/inf named in the legend, found by its x (the join moved its rows); kept
+      // per draw, as the single line's marks are
+      this.rankMarks = sorted.map((c) => {
+        const marks = new Map();
+        if (c.nonfinite && !smooth) c.nonfinite.forEach((m, j) => { if (m) marks.set(c[x][j], m); });
+        return marks;
+      });
+      const self = this;
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
         data.push(fix(vals));
-        // a rank's NaN/inf named in the legend, found by its x (the join moved its rows)
-        const marks = new Map();
-        if (c.nonfinite && !smooth) c.nonfinite.forEach((m, j) => { if (m) marks.set(c[x][j], m); });
         series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: false,
           points: { show: false },
-          value: (u, v, si, j) => (v == null && j != null && marks.has(u.data[0][j]) ? marks.get(u.data[0][j]) : legend(v)) });
+          value: (u, v, si, j) => {
+            const marks = self.rankMarks[i], at = j == null ? undefined : u.data[0][j];
+            return v == null && marks && marks.has(at) ? marks.get(at) : legend(v);
+          } });
       });
     }
     for (const s of series.slice(1)) s.value = s.value || ((u, v) => legend(v)); // (not uPlot's three decimals)
