@@ -570,12 +570,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError("parquet is binary: give a file with -o out.parquet")
         with _writing(args.output, "-o", "out.parquet"):
             df.to_parquet(args.output, index=False)
-    elif not args.output or args.output == "-":
-        sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
-        return OK
-    else:
+    else:  # (as every CSV of the CLI: a NaN the store holds reads "nan", not an empty cell)
+        from .query.render import frame_csv
+
+        if not args.output or args.output == "-":
+            sys.stdout.write(frame_csv(df))
+            return OK
         with _writing(args.output, "-o", "out.csv"):
-            df.to_csv(args.output, index=False, lineterminator="\n")
+            frame_csv(df, args.output)
     _err(f"wrote {args.output} ({len(df)} rows, {df['key'].nunique()} key(s))")
     return OK
 

@@ -182,6 +182,9 @@ def test_csv_and_json_tell_a_value_that_is_not_there_from_a_nan(tmp_path, capsys
     assert got["torn"]["started"] is None and got["torn"]["duration"] is None
     code, out, err = cli(capsys, "ls", tmp_path, "--format", "json")
     assert {r["run_id"]: r["duration"] for r in json.loads(out)}["torn"] is None
+    code, out, err = cli(capsys, "export", tmp_path / "e" / "nan")  # every stored row, as stored
+    header, row = out.splitlines()[0].split(","), out.splitlines()[1].split(",")
+    assert row[header.index("value")] == "nan" and row[header.index("nonfinite")] == "1", out
 
 
 def test_histogram_prints_a_steps_bins_and_counts(tmp_path, capsys):

@@ -161,10 +161,10 @@ def _nan_as_text(df: Any) -> Any:
     return df if out is None else out
 
 
-def frame_csv(df: Any) -> str:
-    """The frame as CSV: floats exact, ``nan`` / ``inf`` / ``-inf`` as such, an empty cell
-    where there is no value."""
-    return _nan_as_text(df).to_csv(index=False, lineterminator="\n")
+def frame_csv(df: Any, path: str | None = None) -> str | None:
+    """The frame as CSV (written to ``path`` when given): floats exact, ``nan`` / ``inf`` /
+    ``-inf`` as such, an empty cell where there is no value."""
+    return _nan_as_text(df).to_csv(path, index=False, lineterminator="\n")
 
 
 def _jsonable(v: Any) -> Any:
