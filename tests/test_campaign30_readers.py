@@ -548,14 +548,7 @@ def check_root_python(root, w, rng, tag):
         o = w.runs[r.info.path]
         assert r.info.status == "completed", (tag, r.info.path, r.info.status)
         assert r.info.attempt == o.attempt, (tag, r.info.path, r.info.attempt, o.attempt)
-    for e in sorted({o.exp for o in w.runs.values()}):
-        mine = [o for o in w.runs.values() if o.exp == e]
-        keys = sorted({k for o in mine for k in o.nonempty()})
-        if not keys:
-            continue
-        key = rng.choice(keys)
-        stat = rng.choice(("value", "mean", "min", "max", "sum", "count"))
-        final = rng.choice(("last", "min", "max", "mean"))
+    for e, mine, key, stat, final in table_choices(w, rng):
         df = rr.table(e, metrics=[key], stat=stat, final=final)
         from distlog.query.root import metric_column
 
@@ -713,6 +706,16 @@ class Cli:
 
 def csv_rows(text):
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def table_choices(w, rng):
+    """Per experiment with metrics: its runs, and a random key, stat and final to compare."""
+    for e in sorted({o.exp for o in w.runs.values()}):
+        mine = [o for o in w.runs.values() if o.exp == e]
+        keys = sorted({k for o in mine for k in o.nonempty()})
+        if keys:
+            yield (e, mine, rng.choice(keys), rng.choice(("value", "mean", "min", "max", "sum", "count")),
+                   rng.choice(("last", "min", "max", "mean")))
 
 
 def cell_float(text):
@@ -897,14 +900,7 @@ def check_root_cli(root, w, rng, cli, tag):
         assert r["status"] == o.status, (tag, r)
         ls = o.last_step()
         assert (r["last_step"] is None) if ls is None else float(r["last_step"]) == ls, (tag, "ls last_step", r, ls)
-    for e in sorted({o.exp for o in w.runs.values()}):
-        mine = [o for o in w.runs.values() if o.exp == e]
-        keys = sorted({k for o in mine for k in o.nonempty()})
-        if not keys:
-            continue
-        key = rng.choice(keys)
-        stat = rng.choice(("value", "mean", "min", "max", "sum", "count"))
-        final = rng.choice(("last", "min", "max", "mean"))
+    for e, mine, key, stat, final in table_choices(w, rng):
         fmt = rng.choice(("csv", "json"))
         code, out = cli("compare", os.path.join(root, e), "-m", key, "--stat", stat, "--final", final,
                         "--format", fmt)

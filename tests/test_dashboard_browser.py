@@ -6,7 +6,6 @@ shown as text. Screenshots are kept in the test's tmp dir (and copied to
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ playwright = pytest.importorskip("playwright.sync_api", reason="pip install play
 
 import distlog  # noqa: E402
 from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, ema, loss, make_root, rank_worker  # noqa: E402
+from support.browser_pages import served  # noqa: E402
 from support.ranks import run_ranks  # noqa: E402
 
 
@@ -398,32 +398,13 @@ def test_open_chart_drops_its_rows_when_a_resume_rewinds_the_series(browser, tmp
     10..59 (loss 2): the live poll must show the store's rows, not append 30..59 to its own."""
     root = str(tmp_path / "root")
     _log_loss(root, range(30), 1.0)
-    with _served(browser, root, "#/run?path=rw/r&tab=charts") as pg:
+    with served(browser, root, "#/run?path=rw/r&tab=charts") as pg:
         assert wait_chart(pg, "loss")["value"] == [1.0] * 30
         _log_loss(root, range(10, 60), 2.0, resume_step=9)
         want = [1.0] * 10 + [2.0] * 50
         pg.wait_for_function("w => { const v = window.distlog.charts['loss'].values().value;"
                              " return v.length === w.length && v.every((x, i) => x === w[i]); }", arg=want)
         assert pg.evaluate("() => window.distlog.charts['loss'].values()")["x"] == list(range(60))
-
-
-@contextlib.contextmanager
-def _served(browser, root, fragment):
-    """``distlog.serve(root)`` and a page at ``fragment``; the page's uncaught errors are
-    collected and must be none at the end; page and server are closed whatever happens."""
-    url = distlog.serve(root)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(url + fragment)
-        yield pg
-        assert not errors, errors
-    finally:
-        ctx.close()
-        url.stop()
 
 
 @pytest.mark.timeout(120)
@@ -440,7 +421,7 @@ def test_live_band_that_appears_later_sits_at_its_steps(browser, tmp_path):
                 exp.metrics.flush()
             exp.metrics.commit()
         write(range(10))
-        with _served(browser, root, "#/run?path=live/band&tab=charts") as pg:
+        with served(browser, root, "#/run?path=live/band&tab=charts") as pg:
             assert "min" not in wait_chart(pg, "acc")
             write(range(10, 20))
             pg.wait_for_function("() => +document.querySelector(\".chart[data-key='acc']\").dataset.lastStep >= 19",
@@ -462,7 +443,7 @@ def test_live_log_tail_keeps_every_line_when_many_arrive_between_polls(browser, 
         exp.info("line 0", step=0)
         exp.metrics.log(step=0, x=0.0)
         exp.metrics.commit()
-        with _served(browser, root, "#/run?path=live/chatty&tab=logs") as pg:
+        with served(browser, root, "#/run?path=live/chatty&tab=logs") as pg:
             pg.wait_for_selector("#log-list .logline[data-step]")
             assert pg.is_checked("#log-follow")
             for i in range(1, 1300):  # far more than a poll's page between two polls
@@ -492,7 +473,7 @@ def test_compare_grouped_gives_each_group_one_colour_in_every_chart(browser, tmp
                             exp.metrics.log(step=s, **{"val/score": lr * 100 + seed})
     exp.close()
     runs = "&".join(f"run=g/lr{lr}-s{s}" for lr in (0.1, 0.01, 0.001) for s in (0, 1))
-    with _served(browser, root, f"#/compare?{runs}&group=lr") as pg:
+    with served(browser, root, f"#/compare?{runs}&group=lr") as pg:
         for k in ("train/loss", "val/score"):
             pg.wait_for_selector(f"#compare-charts .chart[data-key='{k}'][data-series]")
         chips = dict(pg.locator("#group-legend .rank-chip").evaluate_all(
@@ -527,7 +508,7 @@ def test_smoothing_a_downsampled_series_draws_the_ema_of_every_row(browser, tmp_
     for i, v in enumerate(stored):
         last = last * 0.9 + 0.1 * v
         want[i] = last / (1 - 0.9 ** (i + 1))
-    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+    with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
         assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
         pg.fill("#smoothing", "0.9")
         pg.dispatch_event("#smoothing", "input")
@@ -564,7 +545,7 @@ def test_runs_filter_orders_numbers_only_with_numbers(browser, tmp_path):
     root = str(tmp_path / "root")
     _runs_with_lr(root, {"small": 0.001, "big": 0.5, "nan": float("nan"), "none": None, "text": "auto",
                          "inf": float("inf"), "ninf": float("-inf"), "missing": ...})
-    with _served(browser, root, "#/") as pg:
+    with served(browser, root, "#/") as pg:
         pg.wait_for_selector("#runs-table tbody tr")
         for q, want in [("lr>0.1", {"big", "inf"}), ("lr<0.1", {"small", "ninf"}),
                         ("lr>=0.001", {"small", "big", "inf"}), ("lr<=-1e300", {"ninf"}),
@@ -579,7 +560,7 @@ def test_runs_sort_puts_nan_and_missing_last_both_ways(browser, tmp_path):
     root = str(tmp_path / "root")
     _runs_with_lr(root, {"a": 0.1, "b": 0.01, "c": float("-inf"), "d": float("inf"), "e": float("nan"),
                          "f": 1.0, "g": None, "h": ...})
-    with _served(browser, root, "#/") as pg:
+    with served(browser, root, "#/") as pg:
         pg.wait_for_selector("#runs-table tbody tr")
         order = lambda: [p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")]
         pg.click("th[data-col=lr]")
@@ -626,7 +607,7 @@ def test_runs_table_column_headers_stay_visible_while_scrolling(browser, tmp_pat
         const top = document.querySelector('header#top').getBoundingClientRect().bottom;
         const at = document.elementFromPoint(th.left + th.width / 2, th.top + th.height / 2);
         return th.top >= top - 0.5 && at && at.closest('th') && at.closest('th').dataset.col === 'lr'; }"""
-    with _served(browser, root, "#/") as pg:
+    with served(browser, root, "#/") as pg:
         pg.wait_for_selector("#runs-table tbody tr[data-path='e/r00']")
         first = pg.locator("#runs-table tbody tr").first.bounding_box()
         pg.mouse.move(first["x"] + 300, first["y"] + 100)
@@ -660,7 +641,7 @@ def test_grouped_compare_smooths_each_run_as_the_run_alone_is_smoothed(browser, 
     line = """() => { const p = window.distlog.compare.plots.find(p => p.key === 'loss');
         const i = p.u.series.findIndex(s => s.label && s.label.startsWith('lr=0.1 ') && !/std$/.test(s.label));
         return [Array.from(p.u.data[0]), Array.from(p.u.data[i])]; }"""
-    with _served(browser, root, "#/compare?run=e/lr0.1&run=e/lr0.2&group=lr") as pg:
+    with served(browser, root, "#/compare?run=e/lr0.1&run=e/lr0.2&group=lr") as pg:
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='6']")
         pg.fill("#smoothing", "0.9")
         pg.dispatch_event("#smoothing", "change")
@@ -728,7 +709,7 @@ def test_an_answer_for_an_old_smoothing_arriving_late_is_not_drawn(browser, tmp_
             exp.metrics.log(step=step, loss=float(v))
     exp.close()
     want = ema(np.asarray(distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss")["value"]), 0.9)
-    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+    with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
         assert len(wait_chart(pg, "loss")["x"]) < 6000  # downsampled
         slow = _Holder(pg, "smooth=0.5")
         _slide(pg, "0.5")
@@ -764,7 +745,7 @@ def test_compare_poll_and_smoothing_slider_do_not_mix_their_answers(browser, tmp
                 exp.metrics.log(step=s, loss=float(vals[s]))
             exp.metrics.commit()
         write(range(200))
-        with _served(browser, root, "#/compare?run=e/live") as pg:
+        with served(browser, root, "#/compare?run=e/live") as pg:
             pg.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
             pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='1']")
             poll = _Holder(pg, "start=200")
@@ -815,7 +796,7 @@ def test_runs_table_is_not_rebuilt_by_a_poll_that_brings_nothing_new(browser, tm
     root = str(tmp_path / "root")
     _runs_with_lr(root, {f"r{i:02d}": 0.001 * (i + 1) for i in range(40)})
     exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
-    with exp.experiment("e"), exp.run("running"), _served(browser, root, "#/") as pg:  # (its duration grows)
+    with exp.experiment("e"), exp.run("running"), served(browser, root, "#/") as pg:  # (its duration grows)
         pg.wait_for_selector("#runs-table tbody tr[data-path='e/r07']")
         dur = """() => { const i = [...document.querySelectorAll('#runs-table th')].findIndex(t => t.dataset.col === 'duration');
             return document.querySelector("tr[data-path='e/running']").cells[i].textContent; }"""
@@ -848,7 +829,7 @@ def test_compare_overlay_shows_a_gap_where_a_run_has_no_value(browser, tmp_path,
                 for s in range(12):
                     exp.metrics.log(step=s, loss=float("nan") if name == "b" and s in (5, 6) else v)
     exp.close()
-    with _served(browser, root, "#/compare?run=e/a&run=e/b") as pg:
+    with served(browser, root, "#/compare?run=e/a&run=e/b") as pg:
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
         pg.locator("#compare-charts .chart[data-key='loss']").screenshot(path=shots / "20-compare-gap.png")
         red = (0xE5, 0x53, 0x3D)  # color(1): run b
@@ -872,7 +853,7 @@ def test_compare_grouped_by_a_param_some_runs_lack_shows_a_not_set_group(browser
                     exp.metrics.log(step=s, loss=float(i))
     exp.close()
     runs = "&".join(f"run=w/{rid}" for rid in params)
-    with _served(browser, root, f"#/compare?{runs}") as pg:
+    with served(browser, root, f"#/compare?{runs}") as pg:
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='5']")
         assert "warmup" in pg.locator("#group-by option").evaluate_all("os => os.map(o => o.value)")
         pg.select_option("#group-by", "warmup")
@@ -944,7 +925,7 @@ def test_a_damaged_run_opened_from_the_runs_table_says_what_is_damaged_and_shows
     series whose records are intact, the histograms."""
     root = str(tmp_path / "root")
     _damaged_runs(root)
-    with _served(browser, root, "#/") as pg:
+    with served(browser, root, "#/") as pg:
         pg.wait_for_selector("#runs-table tbody tr[data-path='d/torn_commit']")
         pg.click("tr[data-path='d/torn_commit'] a.run-link")
         note = pg.wait_for_selector("#run-damaged")
@@ -992,7 +973,7 @@ def test_chart_legend_shows_small_and_large_values_as_logged(browser, tmp_path, 
         for s in range(10):
             exp.metrics.log(step=s, lr=2.5e-5 * (s + 1), tiny=0.00012345, mid=0.0015, big=123456789.5)
     exp.close()
-    with _served(browser, root, "#/run?path=e/r&tab=charts") as pg:
+    with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
         shown = {}
         for key in ("lr", "tiny", "mid", "big"):
             wait_chart(pg, key)

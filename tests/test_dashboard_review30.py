@@ -16,6 +16,7 @@ pytestmark = [
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
+from support.browser_pages import served  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +55,6 @@ def root(tmp_path_factory):
         raise RuntimeError("node lost")
     exp.close()
     return root
-
-
-@contextlib.contextmanager
-def served(browser, root, fragment):
-    url = distlog.serve(root)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(url + fragment)
-        yield pg
-        assert not errors, errors
-    finally:
-        ctx.close()
-        url.stop()
 
 
 def wait_chart(pg, key):
