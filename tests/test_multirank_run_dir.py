@@ -127,6 +127,6 @@ def test_ranks_that_name_the_experiment_differently_write_into_rank_0s_run(tmp_p
     assert "rank 1 here" in [r.message for r in run.logs.query(rank=1)]
     # a rank's histogram read as a metric: the hint names the call that reads it (it left
     # out rank=, and that call said rank 0's table has no such histogram)
-    with pytest.raises(KeyError, match=r"read it with run\.metrics\.histogram\('w', rank=1\)"):
+    with pytest.raises(KeyError, match=r"read it with run\.metrics\.histogram\('w', rank=1\) \(CLI: distlog histogram RUN KEY --rank 1\)"):
         run.metrics.read("w", rank=1)
     assert run.metrics.histogram("w", rank=1).counts.tolist() == [[0.0, 1.0]]

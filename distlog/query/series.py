@@ -199,10 +199,11 @@ class MetricsReader:
             elsewhere = False
         if elsewhere:
             args = f"{key!r}, rank={rank}" if rank else repr(key)
+            flag = f" --rank {rank}" if rank else ""
             hint = (f"; {key!r} is a histogram (log_histogram): read it with run.metrics.histogram({args}) "
-                    "(CLI: distlog histogram RUN KEY)" if other == HISTOGRAMS_TABLE else
+                    f"(CLI: distlog histogram RUN KEY{flag})" if other == HISTOGRAMS_TABLE else
                     f"; {key!r} is a metric series: read it with run.metrics.read({args}) "
-                    "(CLI: distlog metrics RUN KEY)")
+                    f"(CLI: distlog metrics RUN KEY{flag})")
         what = "metric" if table == SCALARS_TABLE else "histogram"
         return KeyNotFound(f"no {what} {key!r} in {where} of {self._storage.url}{hint} "
                            f"(keys: {listing(known)})")

@@ -60,7 +60,7 @@ export function histogramCard(run, key) {
     function show(i) { // one step's counts as bars over its own bin edges
       paint(i);
       const e = hg.edges[i], c = hg.counts[i];
-      const total = c.reduce((a, v) => a + (v || 0), 0), top = Math.max(0, ...c.map((v) => v || 0));
+      const total = c.reduce((a, v) => a + (v || 0), 0), top = c.reduce((a, v) => Math.max(a, v || 0), 0); // (no spread: any bin count)
       card.dataset.step = hg.step[i];
       picked.textContent = `step ${hg.step[i]}: ${total} values in ${c.length} bins, at most ${top} in one`;
       const [b, BW, BH] = sized(bars, 140);
