@@ -15,16 +15,13 @@ import time
 import numpy as np
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
 from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, ema, loss, make_root, rank_worker  # noqa: E402
-from support.browser_pages import served  # noqa: E402
+from support.browser_pages import MARKS, browser, served  # noqa: E402,F401 (browser: a fixture)
+
+pytestmark = MARKS
 from support.ranks import run_ranks  # noqa: E402
 
 
@@ -52,14 +49,6 @@ def server(root):
     url = distlog.serve(root)
     yield url
     url.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

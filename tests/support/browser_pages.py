@@ -1,9 +1,29 @@
-"""A page of a dashboard served for one browser test."""
+"""The browser tests' Chromium (Debian's, driven by Playwright) and a page of a dashboard
+served for one test. A test module sets ``pytestmark = MARKS`` and imports ``browser``."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for a test module (skips when Playwright is not installed)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
 
 
 @contextlib.contextmanager
