@@ -140,8 +140,6 @@ def _nan_as_text(df: Any) -> Any:
     """``df`` with each NaN value as ``"nan"``: an empty cell (CSV) or ``null`` (JSON) is a
     value that is not there (None: a step a key has no row at, a run without the metric),
     and a NaN that was logged must not read the same."""
-    import pandas as pd
-
     out = None
     for i, (name, col) in enumerate(df.items()):
         mark: Any = "nan"
@@ -155,9 +153,9 @@ def _nan_as_text(df: Any) -> Any:
             continue
         if bad.any():
             out = df.copy() if out is None else out
-            fixed = col.astype(object).copy()
+            fixed = col.astype(object)  # (a copy)
             fixed[bad] = mark
-            out.isetitem(i, pd.Series(fixed, index=df.index, dtype=object))
+            out.isetitem(i, fixed)
     return df if out is None else out
 
 
