@@ -1035,12 +1035,19 @@ class MetricsLogger:
         self._check_open()
         if barrier.__class__ is np.bool_:  # (a flag computed from NumPy values)
             barrier = bool(barrier)
-        if barrier.__class__ is not bool:
-            raise TypeError(f"commit(barrier={barrier!r:.40}): expected True (every rank calls "
-                            "commit and waits for all) or False")
         failed: Exception | None = None
-        if timeout is not None and not (timeout.__class__ is not bool and isinstance(timeout, Real)
-                                        and timeout > 0):
+        if barrier.__class__ is not bool:
+            failed = TypeError(f"commit(barrier={barrier!r:.40}): expected True (every rank calls "
+                               "commit and waits for all) or False")
+            try:
+                meant = bool(barrier)
+            except Exception:  # noqa: BLE001 - no truth value (an array): refused here alone
+                meant = False
+            if not meant:  # (None, 0, "": meant as no barrier: nothing to join)
+                raise failed
+            barrier = True  # ("yes", 1: meant as a barrier, which the other ranks may be in)
+        if failed is None and timeout is not None and not (
+                timeout.__class__ is not bool and isinstance(timeout, Real) and timeout > 0):
             error = ValueError if isinstance(timeout, Real) and timeout.__class__ is not bool else TypeError
             failed = error(f"commit(timeout={timeout!r:.40}): expected a number of seconds > 0, or "
                            "None to wait as long as it takes")
@@ -1053,7 +1060,7 @@ class MetricsLogger:
                 failed = e
         if failed is not None and not collective:
             raise failed
-        if collective:  # a rank with a bad timeout joins too: no rank waits for it
+        if collective:  # a rank with a bad timeout or barrier joins too: no rank waits for it
             bad = comm.all_reduce(np.array([float(failed is not None)]), "max")[0]
             if bad and failed is None:
                 from .errors import WriterError

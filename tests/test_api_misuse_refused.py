@@ -330,14 +330,17 @@ def test_a_refused_one_process_collect_keeps_none_of_its_values_whatever_their_o
     assert distlog.open_run(f"{tmp_path}/default/c").metrics.read("x")["mean"].tolist() == [3.0]
 
 
-def _bad_commit_timeout_worker(rank, world, root):
+def _bad_commit_timeout_worker(rank, world, root, bad="timeout"):
     import distlog
 
     exp = distlog.get_logger(root, heartbeat_interval=0, flush_timeout=20)
     with exp.run("c"):
         exp.metrics.log(step=0, loss=float(rank))
-        try:  # one rank's timeout is bad (computed per rank, say)
-            exp.metrics.commit(timeout=-1 if rank == 1 else 300, barrier=True)
+        # one rank's timeout or barrier flag is bad (computed per rank, say)
+        kw = ({"timeout": -1 if rank == 1 else 300, "barrier": True} if bad == "timeout" else
+              {"barrier": "yes" if rank == 1 else True})
+        try:
+            exp.metrics.commit(**kw)
             said = None
         except Exception as e:  # noqa: BLE001
             said = (type(e).__name__, str(e))
@@ -358,3 +361,17 @@ def test_a_bad_commit_timeout_on_one_rank_raises_on_every_rank_without_waiting(t
     assert n0 == n1 == 2
     run = distlog.open_run(f"{root}/default/c")
     assert run.info.status == "completed" and run.metrics.read("loss")["value"].tolist() == [0.0]
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_a_bad_commit_barrier_flag_on_one_rank_raises_on_every_rank_without_waiting(tmp_path):
+    """``commit(barrier="yes")`` on one rank (the others ``barrier=True``) raised its TypeError
+    there before the barrier: the other ranks waited in it until the flush timeout. A truthy
+    flag that is no bool now joins the barrier, then raises; the others learn it at once."""
+    root = str(tmp_path / "root")
+    (said0, n0), (said1, n1) = run_ranks(_bad_commit_timeout_worker, 2, tmp_path, root, "barrier",
+                                         timeout=90)
+    assert said1[0] == "TypeError" and "commit(barrier='yes'): expected True" in said1[1]
+    assert said0[0] == "WriterError" and "another rank's commit failed" in said0[1]
+    assert n0 == n1 == 2
