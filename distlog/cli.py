@@ -673,6 +673,18 @@ def _count(text: str) -> int:
     return n
 
 
+#: the statuses readers give a run (``RunInfo.status``; docs/FORMAT.md): what ``--status`` takes
+RUN_STATUSES = ("running", "completed", "failed", "preempted", "stale", "damaged")
+
+
+def _status(text: str) -> str:
+    """argparse type of ``--status``: one of ``RUN_STATUSES`` (a typo would match no run and
+    read as "no runs", exit status 1, rather than as the mistake it is)."""
+    if text not in RUN_STATUSES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(RUN_STATUSES)}, got {text!r}")
+    return text
+
+
 def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
     p.add_argument("--format", choices=choices, default=choices[0],
                    help="output format (csv/json: exact values; no value is an empty cell / null, "
@@ -698,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description=LS_DESCRIPTION)
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
-    p.add_argument("--status", action="append", help="only runs with this status (repeatable)")
+    p.add_argument("--status", action="append", type=_status,
+                   help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     _fmt(p)
     p.set_defaults(func=cmd_ls)
 
@@ -780,7 +793,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
                    help="reduce each series to its last, min, max or mean")
-    p.add_argument("--status", action="append")
+    p.add_argument("--status", action="append", type=_status,
+                   help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
                    help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False, "
                         "None as printed) or the text; "

@@ -1,0 +1,30 @@
+"""Campaign 31: a new user's walk through the README (quick start, torchrun, a SLURM sweep):
+the CLI says what it expected when given a typo, instead of an empty answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from distlog.cli import main
+from support.cli_tree import build_tree
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return build_tree(tmp_path / "root")
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", ["ls", "compare"])
+def test_a_mistyped_status_is_a_usage_error_naming_the_statuses(tree, capsys, command):
+    # before: "no runs under ... matching the filters", exit status 1, as if none had it
+    code, out, err = cli(capsys, command, tree, "--status", "complete")
+    assert code == 2 and out == ""
+    assert "'complete'" in err and "running, completed, failed, preempted, stale, damaged" in err
+    code, out, _ = cli(capsys, command, tree, "--status", "failed", "--format", "csv")
+    assert code == 0 and "run-b" in out and "run-a" not in out
