@@ -394,7 +394,7 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
         # the whole text (a JSON list, a name with a comma) and, if it has commas, each part
         # ("several: a,b")
@@ -429,8 +429,11 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
     if len(args.root) == 1:
         root = open_root(args.root[0], **_options(args))
-        return root.runs(args.experiment, status=args.status, params=_where(args.where),
-                         progress=_progress()), root
+        where = _where(args.where)
+        runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
+        if not runs and where:
+            _check_where_keys(root, args, where)
+        return runs, root
     if args.experiment or args.where:
         raise UsageError("--experiment and --where select runs under one ROOT; with several runs "
                          "named, name only the runs to compare")
@@ -439,6 +442,21 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
     if args.status:
         runs = [r for r in runs if r.info.status in set(args.status)]
     return runs, root
+
+
+def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]) -> None:
+    """No run matched ``--where``: a KEY that no run has (a typo: ``lrr=0.1``) is an error
+    naming the params the runs have, not "no runs matching" (read only when nothing matched)."""
+    from .query.batch import read_run_data
+    from .query.errors import KeyNotFound, did_you_mean, listing
+
+    runs = root.runs(args.experiment, status=args.status)
+    known = sorted({k for d in read_run_data(runs, params=True) for k in d.flat_params or ()})
+    absent = [k for k in where if k not in known]
+    if runs and absent:
+        raise KeyNotFound("; ".join(f"--where {k}=...: no run of the {len(runs)} selected has the "
+                                    f"param {k!r}{did_you_mean(k, known)}" for k in absent)
+                          + f" (params: {listing(known)})")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

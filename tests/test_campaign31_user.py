@@ -28,3 +28,17 @@ def test_a_mistyped_status_is_a_usage_error_naming_the_statuses(tree, capsys, co
     assert "'complete'" in err and "running, completed, failed, preempted, stale, damaged" in err
     code, out, _ = cli(capsys, command, tree, "--status", "failed", "--format", "csv")
     assert code == 0 and "run-b" in out and "run-a" not in out
+
+
+def test_compare_where_on_a_param_no_run_has_names_the_params(tree, capsys):
+    # before: "no runs under ... matching the filters", exit status 1, for a typo'd KEY
+    code, out, err = cli(capsys, "compare", tree, "--where", "lrr=0.1")
+    assert code == 2 and out == ""
+    assert "no run of the 3 selected has the param 'lrr'; did you mean 'lr'?" in err
+    assert "optim.name" in err  # the params the runs have
+    code, _, err = cli(capsys, "compare", tree, "--where", "lr=0.5")  # a value none has
+    assert code == 1 and "matching the filters" in err
+    code, _, err = cli(capsys, "compare", tree, "--where", "=0.1")
+    assert code == 2 and "is not KEY=VALUE" in err
+    code, out, _ = cli(capsys, "compare", tree, "--where", "lr=0.1", "--format", "csv")
+    assert code == 0 and "run-a" in out
