@@ -876,7 +876,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["slurm"]:
         from . import slurm
 
-        return slurm.main(argv[1:])
+        try:
+            return slurm.main(argv[1:], prog="distlog slurm")
+        except SystemExit as e:  # --help, or a usage error argparse reported (as below)
+            return int(e.code or 0)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

@@ -42,3 +42,14 @@ def test_compare_where_on_a_param_no_run_has_names_the_params(tree, capsys):
     assert code == 2 and "is not KEY=VALUE" in err
     code, out, _ = cli(capsys, "compare", tree, "--where", "lr=0.1", "--format", "csv")
     assert code == 0 and "run-a" in out
+
+
+def test_distlog_slurm_usage_names_distlog_slurm_and_returns_its_status(capsys):
+    # before: "usage: python -m distlog.slurm grid ..." under `distlog slurm`, and a usage
+    # error raised SystemExit out of cli.main instead of returning 2 as every other command
+    code, out, err = cli(capsys, "slurm", "grid", "--param", "lr")
+    assert code == 2 and out == ""
+    assert err.startswith("usage: distlog slurm grid") and "distlog slurm grid: error: argument --param" in err
+    assert "python -m distlog.slurm" not in err
+    code, out, _ = cli(capsys, "slurm", "render", "--help")
+    assert code == 0 and out.startswith("usage: distlog slurm render")
