@@ -226,11 +226,16 @@ def cmd_ranks(args: argparse.Namespace) -> int:
 
     if args.plot:
         _check_output(args.plot, "--plot")
+    elif args.field:
+        raise UsageError(f"--field {args.field} chooses the field of the --plot heat map; "
+                         "add --plot OUT.png (the table takes no --field)")
+    field = args.field or "step_time"
     run = _run(args)
     tel = run.telemetry
     if not tel:
         _err(f"run {run.info.path} has no telemetry (telemetry=False, or no flush committed yet)")
         return NOTHING
+    matrix = tel.matrix(field) if args.plot else None  # a field it lacks: before any output
     rep = tel.report()
     df = rep.ranks
     if args.format == "table":
@@ -249,8 +254,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
         from .charts import telemetry_heatmap
 
         with _writing(args.plot, "--plot"):
-            telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
-        _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
+            telemetry_heatmap(matrix, field).save(args.plot)
+        _err(f"wrote {args.plot} ({field}, {len(df)} rank(s))")
     return OK
 
 
@@ -741,8 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ranks", parents=[common], help="straggler report: per-rank step time, waits, memory")
     _run_arg(p)
     p.add_argument("--plot", metavar="OUT.png", help="also a rank x flush heat map of --field")
-    p.add_argument("--field", default="step_time",
-                   help="field of the heat map: step_time (default), wait, interval, cpu_percent, "
+    p.add_argument("--field",
+                   help="field of the --plot heat map: step_time (default), wait, interval, cpu_percent, "
                         "rss, gpu_allocated, gpu_reserved, gpu_peak, gpu_util")
     _fmt(p)
     p.set_defaults(func=cmd_ranks)

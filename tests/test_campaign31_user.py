@@ -53,3 +53,29 @@ def test_distlog_slurm_usage_names_distlog_slurm_and_returns_its_status(capsys):
     assert "python -m distlog.slurm" not in err
     code, out, _ = cli(capsys, "slurm", "render", "--help")
     assert code == 0 and out.startswith("usage: distlog slurm render")
+
+
+def _one_process_run(root, name="r", flushes=4):
+    import distlog
+
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"), exp.run(name):
+        exp.params.set(lr=0.1)
+        for step in range(flushes * 2):
+            exp.metrics("train").collect(step=step, loss=1.0 / (step + 1))
+            if step % 2 == 1:
+                exp.metrics.flush()
+    return root / "e" / name
+
+
+def test_ranks_field_is_checked_before_any_output(tmp_path, capsys):
+    run = _one_process_run(tmp_path / "runs")
+    # before: a mistyped --field without --plot was ignored (exit 0), and with --plot the
+    # table was printed before the error about the field
+    code, out, err = cli(capsys, "ranks", run, "--field", "step_tme")
+    assert code == 2 and out == "" and "add --plot OUT.png" in err
+    code, out, err = cli(capsys, "ranks", run, "--field", "step_tme", "--plot", tmp_path / "h.png")
+    assert code == 2 and out == "" and "no telemetry field 'step_tme'" in err and "step_time" in err
+    assert not (tmp_path / "h.png").exists()
+    code, out, err = cli(capsys, "ranks", run, "--plot", tmp_path / "h.png")
+    assert code == 0 and "rank" in out and "(step_time, 1 rank(s))" in err
