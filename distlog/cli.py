@@ -708,10 +708,10 @@ def _status(text: str) -> str:
     return text
 
 
-def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
-    p.add_argument("--format", choices=choices, default=choices[0],
-                   help="output format (csv/json: exact values; no value is an empty cell / null, "
-                        "a NaN reads nan, infinities inf and -inf)")
+def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json"),
+         help: str = "output format (csv/json: exact values; no value is an empty cell / null, "
+                     "a NaN reads nan, infinities inf and -inf)") -> None:
+    p.add_argument("--format", choices=choices, default=choices[0], help=help)
 
 
 def _run_arg(p: argparse.ArgumentParser) -> None:
@@ -754,7 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("params", parents=[common], help="the run's params")
     _run_arg(p)
-    _fmt(p, ("flat", "json"))
+    _fmt(p, ("flat", "json"), help="flat: one dotted key and its value a line; json: the params "
+                                    "as params.json stores them")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("metrics", parents=[common], help="metric keys, or series by step")

@@ -79,3 +79,11 @@ def test_ranks_field_is_checked_before_any_output(tmp_path, capsys):
     assert not (tmp_path / "h.png").exists()
     code, out, err = cli(capsys, "ranks", run, "--plot", tmp_path / "h.png")
     assert code == 0 and "rank" in out and "(step_time, 1 rank(s))" in err
+
+
+def test_params_format_help_names_its_own_formats(capsys):
+    # before: "--format {flat,json}  output format (csv/json: exact values; ...)": no csv here
+    code, out, _ = cli(capsys, "params", "--help")
+    assert code == 0
+    text = " ".join(out.split("--format {flat,json}")[-1].split())
+    assert "csv" not in text and text.startswith("flat: one dotted key")
