@@ -87,3 +87,21 @@ def test_params_format_help_names_its_own_formats(capsys):
     assert code == 0
     text = " ".join(out.split("--format {flat,json}")[-1].split())
     assert "csv" not in text and text.startswith("flat: one dotted key")
+
+
+def test_a_finished_runs_files_list_their_versions_as_the_writer_did(tmp_path):
+    import distlog
+
+    exp = distlog.get_logger(str(tmp_path / "runs"))
+    with exp.experiment("e"), exp.run("r"):
+        for w in ([1], [2], [3]):
+            exp.files("ckpt").save({"w": w}, "model.json")
+        written = [(r.version, r.sha256) for r in exp.files("ckpt").versions("model.json")]
+    run = distlog.open_run(str(tmp_path / "runs" / "e" / "r"))
+    # before: AttributeError ('FilesReader' object has no attribute 'versions')
+    assert [(r.version, r.sha256) for r in run.files.versions("ckpt/model.json")] == written
+    assert [v for v, _ in written] == [1, 2, 3]
+    assert [r.version for r in run.files.versions("model.json", rank=0)] == [1, 2, 3]
+    assert run.files.load("ckpt/model.json", version=1) == {"w": [1]}
+    with pytest.raises(distlog.query.KeyNotFound, match="no file 'ckpt/modl.json'"):
+        run.files.versions("ckpt/modl.json")
