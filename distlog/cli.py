@@ -146,6 +146,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
              f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
              "or runs; rename them to list their runs)")
     rows = run_rows(runs)  # (running runs' last steps read together)
+    if not rows and args.experiment:
+        _check_experiment(root, args.experiment)
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""
         _err(f"no runs under {root.url}{filtered}")
@@ -436,6 +438,8 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
         root = open_root(args.root[0], **_options(args))
         where = _where(args.where)
         runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
+        if not runs and args.experiment:
+            _check_experiment(root, args.experiment)
         if not runs and where:
             _check_where_keys(root, args, where)
         return runs, root
@@ -447,6 +451,18 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
     if args.status:
         runs = [r for r in runs if r.info.status in set(args.status)]
     return runs, root
+
+
+def _check_experiment(root: Any, experiment: str) -> None:
+    """No run matched ``--experiment``: one that names no experiment (a typo) is an error
+    listing those there are, not "no runs matching" (read only when nothing matched)."""
+    from .query.errors import KeyNotFound, did_you_mean, listing
+    from .query.root import _experiment_ok
+
+    known = root.experiments()
+    if not any(_experiment_ok(name, experiment) for name in known):
+        raise KeyNotFound(f"--experiment {experiment!r}: no experiment of that name under {root.url}"
+                          f"{did_you_mean(experiment, known)} (experiments: {listing(known)})")
 
 
 def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]) -> None:

@@ -105,3 +105,15 @@ def test_a_finished_runs_files_list_their_versions_as_the_writer_did(tmp_path):
     assert run.files.load("ckpt/model.json", version=1) == {"w": [1]}
     with pytest.raises(distlog.query.KeyNotFound, match="no file 'ckpt/modl.json'"):
         run.files.versions("ckpt/modl.json")
+
+
+@pytest.mark.parametrize("command", ["ls", "compare"])
+def test_an_experiment_that_is_not_there_is_named_with_those_that_are(tree, capsys, command):
+    # before: "no runs under ... matching the filters", exit status 1, for a typo'd name
+    code, out, err = cli(capsys, command, tree, "--experiment", "mnist/swep")
+    assert code == 2 and out == ""
+    assert "no experiment of that name" in err and "did you mean 'mnist/sweep'" in err
+    code, _, err = cli(capsys, command, tree, "-e", "mnist/other", "--status", "failed")
+    assert code == 1 and "matching the filters" in err  # there, but no run matches
+    code, out, _ = cli(capsys, command, tree, "-e", "mnist", "--format", "csv")
+    assert code == 0 and "run-a" in out
