@@ -146,6 +146,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
              f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
              "or runs; rename them to list their runs)")
     rows = run_rows(runs)  # (running runs' last steps read together)
+    if not rows and args.experiment:
+        _check_experiment(root, args.experiment)
     if not rows:
         filtered = " matching the filters" if args.experiment or args.status else ""
         _err(f"no runs under {root.url}{filtered}")
@@ -226,11 +228,16 @@ def cmd_ranks(args: argparse.Namespace) -> int:
 
     if args.plot:
         _check_output(args.plot, "--plot")
+    elif args.field:
+        raise UsageError(f"--field {args.field} chooses the field of the --plot heat map; "
+                         "add --plot OUT.png (the table takes no --field)")
+    field = args.field or "step_time"
     run = _run(args)
     tel = run.telemetry
     if not tel:
         _err(f"run {run.info.path} has no telemetry (telemetry=False, or no flush committed yet)")
         return NOTHING
+    matrix = tel.matrix(field) if args.plot else None  # a field it lacks: before any output
     rep = tel.report()
     df = rep.ranks
     if args.format == "table":
@@ -249,8 +256,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
         from .charts import telemetry_heatmap
 
         with _writing(args.plot, "--plot"):
-            telemetry_heatmap(tel.matrix(args.field), args.field).save(args.plot)
-        _err(f"wrote {args.plot} ({args.field}, {len(df)} rank(s))")
+            telemetry_heatmap(matrix, field).save(args.plot)
+        _err(f"wrote {args.plot} ({field}, {len(df)} rank(s))")
     return OK
 
 
@@ -394,7 +401,7 @@ def _where(items: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
         # the whole text (a JSON list, a name with a comma) and, if it has commas, each part
         # ("several: a,b")
@@ -429,8 +436,13 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
     if len(args.root) == 1:
         root = open_root(args.root[0], **_options(args))
-        return root.runs(args.experiment, status=args.status, params=_where(args.where),
-                         progress=_progress()), root
+        where = _where(args.where)
+        runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
+        if not runs and args.experiment:
+            _check_experiment(root, args.experiment)
+        if not runs and where:
+            _check_where_keys(root, args, where)
+        return runs, root
     if args.experiment or args.where:
         raise UsageError("--experiment and --where select runs under one ROOT; with several runs "
                          "named, name only the runs to compare")
@@ -439,6 +451,33 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
     if args.status:
         runs = [r for r in runs if r.info.status in set(args.status)]
     return runs, root
+
+
+def _check_experiment(root: Any, experiment: str) -> None:
+    """No run matched ``--experiment``: one that names no experiment (a typo) is an error
+    listing those there are, not "no runs matching" (read only when nothing matched)."""
+    from .query.errors import KeyNotFound, did_you_mean, listing
+    from .query.root import _experiment_ok
+
+    known = root.experiments()
+    if not any(_experiment_ok(name, experiment) for name in known):
+        raise KeyNotFound(f"--experiment {experiment!r}: no experiment of that name under {root.url}"
+                          f"{did_you_mean(experiment, known)} (experiments: {listing(known)})")
+
+
+def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]) -> None:
+    """No run matched ``--where``: a KEY that no run has (a typo: ``lrr=0.1``) is an error
+    naming the params the runs have, not "no runs matching" (read only when nothing matched)."""
+    from .query.batch import read_run_data
+    from .query.errors import KeyNotFound, did_you_mean, listing
+
+    runs = root.runs(args.experiment, status=args.status)
+    known = sorted({k for d in read_run_data(runs, params=True) for k in d.flat_params or ()})
+    absent = [k for k in where if k not in known]
+    if runs and absent:
+        raise KeyNotFound("; ".join(f"--where {k}=...: no run of the {len(runs)} selected has the "
+                                    f"param {k!r}{did_you_mean(k, known)}" for k in absent)
+                          + f" (params: {listing(known)})")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -673,10 +712,22 @@ def _count(text: str) -> int:
     return n
 
 
-def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")) -> None:
-    p.add_argument("--format", choices=choices, default=choices[0],
-                   help="output format (csv/json: exact values; no value is an empty cell / null, "
-                        "a NaN reads nan, infinities inf and -inf)")
+#: the statuses readers give a run (``RunInfo.status``; docs/FORMAT.md): what ``--status`` takes
+RUN_STATUSES = ("running", "completed", "failed", "preempted", "stale", "damaged")
+
+
+def _status(text: str) -> str:
+    """argparse type of ``--status``: one of ``RUN_STATUSES`` (a typo would match no run and
+    read as "no runs", exit status 1, rather than as the mistake it is)."""
+    if text not in RUN_STATUSES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(RUN_STATUSES)}, got {text!r}")
+    return text
+
+
+def _fmt(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json"),
+         help: str = "output format (csv/json: exact values; no value is an empty cell / null, "
+                     "a NaN reads nan, infinities inf and -inf)") -> None:
+    p.add_argument("--format", choices=choices, default=choices[0], help=help)
 
 
 def _run_arg(p: argparse.ArgumentParser) -> None:
@@ -698,7 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description=LS_DESCRIPTION)
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
-    p.add_argument("--status", action="append", help="only runs with this status (repeatable)")
+    p.add_argument("--status", action="append", type=_status,
+                   help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     _fmt(p)
     p.set_defaults(func=cmd_ls)
 
@@ -710,15 +762,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ranks", parents=[common], help="straggler report: per-rank step time, waits, memory")
     _run_arg(p)
     p.add_argument("--plot", metavar="OUT.png", help="also a rank x flush heat map of --field")
-    p.add_argument("--field", default="step_time",
-                   help="field of the heat map: step_time (default), wait, interval, cpu_percent, "
+    p.add_argument("--field",
+                   help="field of the --plot heat map: step_time (default), wait, interval, cpu_percent, "
                         "rss, gpu_allocated, gpu_reserved, gpu_peak, gpu_util")
     _fmt(p)
     p.set_defaults(func=cmd_ranks)
 
     p = sub.add_parser("params", parents=[common], help="the run's params")
     _run_arg(p)
-    _fmt(p, ("flat", "json"))
+    _fmt(p, ("flat", "json"), help="flat: one dotted key and its value a line; json: the params "
+                                    "as params.json stores them")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("metrics", parents=[common], help="metric keys, or series by step")
@@ -780,7 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
                    help="reduce each series to its last, min, max or mean")
-    p.add_argument("--status", action="append")
+    p.add_argument("--status", action="append", type=_status,
+                   help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
                    help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False, "
                         "None as printed) or the text; "
@@ -844,7 +898,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["slurm"]:
         from . import slurm
 
-        return slurm.main(argv[1:])
+        try:
+            return slurm.main(argv[1:], prog="distlog slurm")
+        except SystemExit as e:  # --help, or a usage error argparse reported (as below)
+            return int(e.code or 0)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

@@ -226,9 +226,10 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
     return key, [parse_value(v) for v in values.split(",")]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``grid`` writes a grid file, ``render`` prints a rendered template."""
-    parser = argparse.ArgumentParser(prog="python -m distlog.slurm", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m distlog.slurm") -> int:
+    """Command line: ``grid`` writes a grid file, ``render`` prints a rendered template.
+    ``prog``: the command's name in usage and errors (``distlog slurm`` from the CLI)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="write a grid file (one configuration per line)")
     grid.add_argument("--param", action="append", type=_parse_param, required=True, help="key=v1,v2,...")

@@ -82,6 +82,13 @@ class FilesReader:
             recs = [r for r in recs if r.rank == rank]
         return _pick(recs, name, version)
 
+    def versions(self, name: str, rank: int | None = None) -> list[FileRecord]:
+        """One record per version of ``name`` (the lowest rank's, or ``rank``'s), oldest first:
+        what ``exp.files(...).versions(name)`` gives while the run is written."""
+        path = self.find(name, None, rank, _call="run.files.versions").path
+        recs = [r for r in self.records() if r.path == path and (rank is None or r.rank == rank)]
+        return [_pick(recs, path, v) for v in sorted({r.version for r in recs})]
+
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming binary reader of the file's bytes (``version``, ``rank``: as ``find``)."""
         return ContentStore(self._root()).open_record(self.find(name, version, rank, _call="run.files.open"))

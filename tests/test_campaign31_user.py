@@ -1,0 +1,119 @@
+"""Campaign 31: a new user's walk through the README (quick start, torchrun, a SLURM sweep):
+the CLI says what it expected when given a typo, instead of an empty answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from distlog.cli import main
+from support.cli_tree import build_tree
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return build_tree(tmp_path / "root")
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", ["ls", "compare"])
+def test_a_mistyped_status_is_a_usage_error_naming_the_statuses(tree, capsys, command):
+    # before: "no runs under ... matching the filters", exit status 1, as if none had it
+    code, out, err = cli(capsys, command, tree, "--status", "complete")
+    assert code == 2 and out == ""
+    assert "'complete'" in err and "running, completed, failed, preempted, stale, damaged" in err
+    code, out, _ = cli(capsys, command, tree, "--status", "failed", "--format", "csv")
+    assert code == 0 and "run-b" in out and "run-a" not in out
+
+
+def test_compare_where_on_a_param_no_run_has_names_the_params(tree, capsys):
+    # before: "no runs under ... matching the filters", exit status 1, for a typo'd KEY
+    code, out, err = cli(capsys, "compare", tree, "--where", "lrr=0.1")
+    assert code == 2 and out == ""
+    assert "no run of the 3 selected has the param 'lrr'; did you mean 'lr'?" in err
+    assert "optim.name" in err  # the params the runs have
+    code, _, err = cli(capsys, "compare", tree, "--where", "lr=0.5")  # a value none has
+    assert code == 1 and "matching the filters" in err
+    code, _, err = cli(capsys, "compare", tree, "--where", "=0.1")
+    assert code == 2 and "is not KEY=VALUE" in err
+    code, out, _ = cli(capsys, "compare", tree, "--where", "lr=0.1", "--format", "csv")
+    assert code == 0 and "run-a" in out
+
+
+def test_distlog_slurm_usage_names_distlog_slurm_and_returns_its_status(capsys):
+    # before: "usage: python -m distlog.slurm grid ..." under `distlog slurm`, and a usage
+    # error raised SystemExit out of cli.main instead of returning 2 as every other command
+    code, out, err = cli(capsys, "slurm", "grid", "--param", "lr")
+    assert code == 2 and out == ""
+    assert err.startswith("usage: distlog slurm grid") and "distlog slurm grid: error: argument --param" in err
+    assert "python -m distlog.slurm" not in err
+    code, out, _ = cli(capsys, "slurm", "render", "--help")
+    assert code == 0 and out.startswith("usage: distlog slurm render")
+
+
+def _one_process_run(root, name="r", flushes=4):
+    import distlog
+
+    exp = distlog.get_logger(str(root))
+    with exp.experiment("e"), exp.run(name):
+        exp.params.set(lr=0.1)
+        for step in range(flushes * 2):
+            exp.metrics("train").collect(step=step, loss=1.0 / (step + 1))
+            if step % 2 == 1:
+                exp.metrics.flush()
+    return root / "e" / name
+
+
+def test_ranks_field_is_checked_before_any_output(tmp_path, capsys):
+    run = _one_process_run(tmp_path / "runs")
+    # before: a mistyped --field without --plot was ignored (exit 0), and with --plot the
+    # table was printed before the error about the field
+    code, out, err = cli(capsys, "ranks", run, "--field", "step_tme")
+    assert code == 2 and out == "" and "add --plot OUT.png" in err
+    code, out, err = cli(capsys, "ranks", run, "--field", "step_tme", "--plot", tmp_path / "h.png")
+    assert code == 2 and out == "" and "no telemetry field 'step_tme'" in err and "step_time" in err
+    assert not (tmp_path / "h.png").exists()
+    code, out, err = cli(capsys, "ranks", run, "--plot", tmp_path / "h.png")
+    assert code == 0 and "rank" in out and "(step_time, 1 rank(s))" in err
+
+
+def test_params_format_help_names_its_own_formats(capsys):
+    # before: "--format {flat,json}  output format (csv/json: exact values; ...)": no csv here
+    code, out, _ = cli(capsys, "params", "--help")
+    assert code == 0
+    text = " ".join(out.split("--format {flat,json}")[-1].split())
+    assert "csv" not in text and text.startswith("flat: one dotted key")
+
+
+def test_a_finished_runs_files_list_their_versions_as_the_writer_did(tmp_path):
+    import distlog
+
+    exp = distlog.get_logger(str(tmp_path / "runs"))
+    with exp.experiment("e"), exp.run("r"):
+        for w in ([1], [2], [3]):
+            exp.files("ckpt").save({"w": w}, "model.json")
+        written = [(r.version, r.sha256) for r in exp.files("ckpt").versions("model.json")]
+    run = distlog.open_run(str(tmp_path / "runs" / "e" / "r"))
+    # before: AttributeError ('FilesReader' object has no attribute 'versions')
+    assert [(r.version, r.sha256) for r in run.files.versions("ckpt/model.json")] == written
+    assert [v for v, _ in written] == [1, 2, 3]
+    assert [r.version for r in run.files.versions("model.json", rank=0)] == [1, 2, 3]
+    assert run.files.load("ckpt/model.json", version=1) == {"w": [1]}
+    with pytest.raises(distlog.query.KeyNotFound, match="no file 'ckpt/modl.json'"):
+        run.files.versions("ckpt/modl.json")
+
+
+@pytest.mark.parametrize("command", ["ls", "compare"])
+def test_an_experiment_that_is_not_there_is_named_with_those_that_are(tree, capsys, command):
+    # before: "no runs under ... matching the filters", exit status 1, for a typo'd name
+    code, out, err = cli(capsys, command, tree, "--experiment", "mnist/swep")
+    assert code == 2 and out == ""
+    assert "no experiment of that name" in err and "did you mean 'mnist/sweep'" in err
+    code, _, err = cli(capsys, command, tree, "-e", "mnist/other", "--status", "failed")
+    assert code == 1 and "matching the filters" in err  # there, but no run matches
+    code, out, _ = cli(capsys, command, tree, "-e", "mnist", "--format", "csv")
+    assert code == 0 and "run-a" in out
