@@ -136,13 +136,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import keep_ints, open_root, run_rows
+    from .query.root import hidden_holding_runs, keep_ints, open_root, run_rows
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
     runs = root.runs(args.experiment, status=args.status, progress=_progress(), skipped=hidden)
+    hidden = hidden_holding_runs(root.storage, hidden)  # (not a checkpoint folder or .git)
     if hidden:
-        _err(f"note: hidden entries not scanned: {', '.join(map(repr, hidden[:5]))}"
+        _err(f"note: hidden folders hold runs not listed: {', '.join(map(repr, hidden[:5]))}"
              f"{' ...' if len(hidden) > 5 else ''} (names starting with '.' are not experiments "
              "or runs; rename them to list their runs)")
     rows = run_rows(runs)  # (running runs' last steps read together)

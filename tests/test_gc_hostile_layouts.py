@@ -106,8 +106,35 @@ def test_ls_says_which_hidden_folders_it_did_not_scan(tmp_path):
     with redirect_stdout(out), redirect_stderr(err):
         assert main(["ls", root, "--format", "csv"]) == 0
     assert "r2" in out.getvalue() and "r1" not in out.getvalue()
-    assert "hidden entries not scanned: '.hidden'" in err.getvalue()
+    assert "hidden folders hold runs not listed: '.hidden' (" in err.getvalue()
     assert STORE_DIR not in err.getvalue()
+
+
+def test_ls_says_nothing_of_hidden_folders_that_hold_no_run(tmp_path):
+    """The README's sweep keeps its checkpoints in ``<root>/demo/.checkpoints``: every
+    ``distlog ls`` then said "hidden entries not scanned: 'demo/.checkpoints' ... rename them
+    to list their runs", as it would for a notebook's ``.ipynb_checkpoints`` or a ``.git``."""
+    root = _two_runs(tmp_path)
+    for folder, name in ((".checkpoints", "r1.pt"), (".ipynb_checkpoints", "nb.ipynb"),
+                         (".git/objects", "ab"), ("y/.checkpoints", "r2.pt")):
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        with open(os.path.join(root, folder, name), "w") as f:
+            f.write("x")
+    with open(os.path.join(root, ".DS_Store"), "w") as f:
+        f.write("x")
+    _move(root, "x", ".old")  # a hidden folder that does hold a run (one folder down)
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from distlog.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["ls", root, "--format", "csv"]) == 0
+    assert "r2" in out.getvalue()
+    assert "note: hidden folders hold runs not listed: '.old' (" in err.getvalue()
+    assert "checkpoints" not in err.getvalue() and ".git" not in err.getvalue(), err.getvalue()
+    assert "DS_Store" not in err.getvalue()
 
 
 def test_runs_under_a_linked_experiment_or_run_folder_keep_their_blobs(tmp_path):

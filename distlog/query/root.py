@@ -141,6 +141,21 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
     return sorted(found, key=lambda pm: pm[0])
 
 
+def hidden_holding_runs(storage: StorageBackend, hidden: Sequence[str]) -> list[str]:
+    """The entries of ``hidden`` (hidden paths a scan skipped) that hold a run themselves or
+    one folder down (an experiment or run named with a leading ``.``): what a listing should
+    point out. A checkpoint or notebook folder (``.checkpoints``, ``.ipynb_checkpoints``) or a
+    ``.git`` holds none: one listing and one probe per entry, no deeper."""
+    paths, owner = [], []
+    for h in hidden:
+        for p in [h] + [f"{h}/{n}" for n in storage.list_dir(h) if not n.startswith(".")]:
+            paths.append((storage, f"{p}/{RUN_FILE}"))
+            owner.append(h)
+    found = read_objects(paths) if paths else []
+    holding = {h for h, data in zip(owner, found) if data is not None}
+    return [h for h in hidden if h in holding]
+
+
 def _name_damaged(found: list[tuple[str, dict[str, Any]]]) -> None:
     """A damaged run takes the experiment its readable siblings (runs in the same folder)
     record: its path below a root opened at an experiment folder lacks the experiment's name."""
