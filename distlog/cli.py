@@ -30,6 +30,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from . import __version__
+from .layout import RUN_STATUSES
 
 OK, NOTHING, USAGE = 0, 1, 2
 
@@ -711,10 +712,6 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (how many of the last to "
                                          f"show; 0 shows none), got {text!r}")
     return n
-
-
-#: the statuses readers give a run (``RunInfo.status``; docs/FORMAT.md): what ``--status`` takes
-RUN_STATUSES = ("running", "completed", "failed", "preempted", "stale", "damaged")
 
 
 def _status(text: str) -> str:

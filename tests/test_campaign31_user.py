@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import distlog
 from distlog.cli import main
 from support.cli_tree import build_tree
 
@@ -117,3 +118,20 @@ def test_an_experiment_that_is_not_there_is_named_with_those_that_are(tree, caps
     assert code == 1 and "matching the filters" in err  # there, but no run matches
     code, out, _ = cli(capsys, command, tree, "-e", "mnist", "--format", "csv")
     assert code == 0 and "run-a" in out
+
+
+def test_a_mistyped_status_in_the_python_api_is_refused_naming_the_statuses(tmp_path):
+    """``open_root(r).runs(status="runing")`` and ``table(status="complete")`` selected no run,
+    silently (the CLI refused the same typo)."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("a"):
+        exp.metrics.log(step=0, x=1.0)
+    r = distlog.open_root(root)
+    assert [x.info.run_id for x in r.runs(status="completed")] == ["a"]
+    assert [x.info.run_id for x in r.runs(status=("completed", "stale"))] == ["a"]
+    with pytest.raises(ValueError, match=r"status='runing': expected one of running, completed, "
+                                         r"failed, preempted, stale, damaged; did you mean 'running'\?"):
+        r.runs(status="runing")
+    with pytest.raises(ValueError, match=r"status='complete'.*did you mean 'completed'"):
+        r.table(status=["failed", "complete"])

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
+from ..layout import PARAMS_FILE, RUN_FILE, RUN_STATUSES, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import DAMAGED, RunData, is_bool, needs_live_step, param_key, read_run_data
-from .errors import RunNotFound, listing
+from .errors import RunNotFound, did_you_mean, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
 
@@ -245,6 +245,10 @@ class RootReader:
                 ) -> list[tuple[RunReader, dict[str, Any] | None]]:
         """``runs()`` with each run's flattened params when the ``params`` filter read them."""
         statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
+        for s in statuses or ():
+            if s not in RUN_STATUSES:  # (a typo would select no run, silently)
+                raise ValueError(f"status={s!r}: expected one of {', '.join(RUN_STATUSES)}"
+                                 f"{did_you_mean(str(s), RUN_STATUSES)}")
         picked = []
         for path, meta in self._scan(progress, skipped):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
