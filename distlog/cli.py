@@ -248,8 +248,7 @@ def cmd_ranks(args: argparse.Namespace) -> int:
             if c == "slowest_share":
                 shown[c] = [f"{v:.0%}" for v in shown[c]]
             elif c != "rank":
-                shown[c] = [fmt_value(float(v)) if c.endswith(("peak", "total")) or "rss" in c
-                            else f"{v:.4g}" for v in shown[c]]
+                shown[c] = [fmt_value(float(v)) for v in shown[c]]
         _out(frame_table(shown))
         _out("\n" + rep.summary())
     else:  # a NaN here is a statistic without samples (one flush: no step time), no value
@@ -507,10 +506,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise KeyNotFound("; ".join(f"no run of the {len(runs)} compared has the metric {k!r}"
                                     f"{did_you_mean(k, known)}" for k in absent)
                           + f" (keys: {listing(known)})")
+    if args.desc and not args.sort:
+        raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
-        order = sorted(range(len(df)), key=lambda i: _sort_key(df[args.sort].iat[i]))  # stable
+        keys = [_sort_key(v) for v in df[args.sort]]
+        order = sorted(range(len(df)), key=keys.__getitem__, reverse=args.desc)  # stable either way
+        if args.desc:  # largest first; runs without a value stay last
+            order = [i for i in order if keys[i][0] != 3] + [i for i in order if keys[i][0] == 3]
         df = df.iloc[order]
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
@@ -585,8 +589,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise KeyNotFound(f"no run has the metric {key!r}; keys: {listing(known)}")
         panels[key] = series
     band = None if args.no_band else ("min", "max")
-    if band and not all({"min", "max"} <= set(df.columns) for p in panels.values() for df in p.values()):
-        band = None
+    frames = [df for p in panels.values() for df in p.values()]
+    if band and not (all({"min", "max"} <= set(df.columns) for df in frames)
+                     and any((df["min"] < df["max"]).any() for df in frames)):
+        band = None  # (logged series: min = max = value, a band of no width and a caption)
     chart = ChartBuilder(width=args.width, height=args.height).line_charts(
         panels, x=args.x, y=args.stat, band=band, logy=args.logy)  # y axes: the keys
     if args.title:
@@ -737,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-O", "--storage-option", action="append", metavar="KEY=VALUE",
                         help="storage backend option, e.g. -O endpoint_url=http://127.0.0.1:9000")
-    parser = argparse.ArgumentParser(prog="distlog", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="distlog", description=__doc__.split("\n\n")[0].replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Exit status: 0 ok, 1 nothing matched, 2 usage error.")
     parser.add_argument("--version", action="version", version=f"distlog {__version__}")
@@ -838,7 +844,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "None as printed) or the text; "
                         "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
-    p.add_argument("--sort", help="sort by this column")
+    p.add_argument("--sort", help="sort by this column (smallest first; runs without a value last)")
+    p.add_argument("--desc", action="store_true", help="with --sort: largest first (the best run by "
+                   "accuracy on top)")
     p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)
     _fmt(p)
     p.set_defaults(func=cmd_compare)

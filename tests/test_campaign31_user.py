@@ -135,3 +135,48 @@ def test_a_mistyped_status_in_the_python_api_is_refused_naming_the_statuses(tmp_
         r.runs(status="runing")
     with pytest.raises(ValueError, match=r"status='complete'.*did you mean 'completed'"):
         r.table(status=["failed", "complete"])
+
+
+def test_compare_sort_desc_puts_the_largest_first_and_runs_without_a_value_last(tree, capsys):
+    # before: --sort ordered smallest first only: "the best run by accuracy" had no CLI form
+    def order(*extra):
+        code, out, _ = cli(capsys, "compare", tree, "-m", "train/loss", "--format", "csv", *extra)
+        assert code == 0
+        return [line.split(",")[1] for line in out.splitlines()[1:]]
+
+    assert order("--sort", "train/loss") == ["run-a", "run-b", "run-c"]  # 0.25, 0.9, none
+    assert order("--sort", "train/loss", "--desc") == ["run-b", "run-a", "run-c"]
+    assert order() == ["run-c", "run-a", "run-b"]
+    assert order("--sort", "lr", "--desc") == ["run-c", "run-a", "run-b"]  # ties keep their order
+    code, out, err = cli(capsys, "compare", tree, "--desc")
+    assert code == 2 and out == "" and "add --sort COLUMN" in err
+
+
+def test_the_ranks_table_prints_six_significant_digits_as_every_table(tmp_path, capsys):
+    import csv
+    import io
+
+    run = _one_process_run(tmp_path / "runs")
+    code, out, _ = cli(capsys, "ranks", run, "--format", "csv")
+    assert code == 0
+    row = next(csv.DictReader(io.StringIO(out)))
+    code, table, _ = cli(capsys, "ranks", run)
+    assert code == 0
+    # before: "%.4g" (0.0001235 where the csv held 0.000123456...)
+    for c in ("step_time_median", "wait_median", "wait_total"):
+        v = float(row[c])
+        assert f"{v:.6g}" in table.split(), (c, v, table)
+
+
+def test_plot_of_a_logged_series_draws_no_band_and_no_band_caption(tmp_path, capsys):
+    # a logged series has min = max = value: the band had no width, but the caption
+    # "band: min..max" was drawn (the image differed from --no-band's)
+    exp = distlog.get_logger(str(tmp_path / "runs"))
+    with exp.experiment("e"), exp.run("r"):
+        for step in range(20):
+            exp.metrics.log(step=step, loss=1.0 / (step + 1))
+    run = tmp_path / "runs" / "e" / "r"
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert cli(capsys, "plot", run, "loss", "-o", a)[0] == 0
+    assert cli(capsys, "plot", run, "loss", "-o", b, "--no-band")[0] == 0
+    assert a.read_bytes() == b.read_bytes()
