@@ -840,8 +840,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", type=_status,
                    help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",
-                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False, "
-                        "None as printed) or the text; "
+                   help="only runs whose param KEY is VALUE: its JSON value (a list too: [1,2]; also True, False and "
+                        "None, as Python spells them; None is shown as -) or the text; "
                         "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
     p.add_argument("--sort", help="sort by this column (smallest first; runs without a value last)")
