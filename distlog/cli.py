@@ -495,17 +495,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metrics = keys[: args.max_metrics]
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
+    # (a key no run has, a typo, is an error there, as in `metrics` and `plot`)
     df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
                     varying_only=not args.all_params)
-    # a key no run has (a typo): an error, as in `metrics` and `plot`, not a column of "-"
-    absent = [k for k in metrics if all(v is None for v in df[metric_column(k, args.stat, args.final)])]
-    if absent:
-        from .query.errors import KeyNotFound, did_you_mean, listing
-
-        known = _metric_keys(runs)
-        raise KeyNotFound("; ".join(f"no run of the {len(runs)} compared has the metric {k!r}"
-                                    f"{did_you_mean(k, known)}" for k in absent)
-                          + f" (keys: {listing(known)})")
     if args.desc and not args.sort:
         raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
     if args.sort:

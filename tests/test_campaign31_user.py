@@ -180,3 +180,16 @@ def test_plot_of_a_logged_series_draws_no_band_and_no_band_caption(tmp_path, cap
     assert cli(capsys, "plot", run, "loss", "-o", a)[0] == 0
     assert cli(capsys, "plot", run, "loss", "-o", b, "--no-band")[0] == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_sweep_table_refuses_a_metric_no_run_has_as_read_metrics_does(tree):
+    """``open_root(r).table(metrics=["train/los"])`` added a column of None (``read_metrics``
+    and ``distlog compare`` said "no run has the metric")."""
+    r = distlog.open_root(str(tree))
+    with pytest.raises(distlog.query.KeyNotFound,
+                       match=r"no run of the 3 selected has the metric 'train/los'; did you mean "
+                             r"'train/loss'\? \(keys: loss, train/loss, val/acc\)"):
+        r.table(metrics=["train/loss", "train/los"])
+    df = r.table(metrics=["train/loss", "val/acc"])  # a key some runs lack: None there
+    assert df.set_index("run_id")["val/acc"].to_dict() == {"run-c": None, "run-a": 0.9, "run-b": None}
+    assert r.table("nothing-here", metrics=["x"]).empty  # no run selected: nothing to refuse

@@ -24,7 +24,7 @@ from ..layout import PARAMS_FILE, RUN_FILE, RUN_STATUSES, SCALARS_TABLE, STORE_D
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import DAMAGED, RunData, is_bool, needs_live_step, param_key, read_run_data
-from .errors import RunNotFound, did_you_mean, listing
+from .errors import KeyNotFound, RunNotFound, did_you_mean, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
 
@@ -319,6 +319,12 @@ class RootReader:
         for row, p in zip(rows, param_rows):
             for k in pkeys:
                 row[pcols[k]] = p.get(k)
+        absent = [k for k in keys if runs and not any(d.lengths.get(k) for d in data)]
+        if absent:  # a key no run has (a typo): an error, as read_metrics says, not a column of None
+            known = sorted({k for d in data for k, n in d.lengths.items() if n})
+            raise KeyNotFound("; ".join(f"no run of the {len(runs)} selected has the metric {k!r}"
+                                        f"{did_you_mean(k, known)}" for k in absent)
+                              + f" (keys: {listing(known)})")
         for d, row in zip(data, rows):
             for key, col in zip(keys, mcols):
                 row[col] = reduce_final(d, key, stat, final) if d.lengths.get(key) else None
