@@ -164,6 +164,12 @@ class DistlogLogger(Logger):
                 if cb._log_step is not None and step != cb._log_step:
                     cb._flush(None)
                 cb._log_step = step
+            elif getattr(cb._trainer, "evaluating", False):
+                # a validation/test batch's ``on_step`` values come at Lightning's count of
+                # evaluation batches, not at a training step: as that step they would share a
+                # window with the training step's values (a row at the wrong step, or refused).
+                # They join the evaluation's row at the step its epoch values are logged at
+                step = cb.trainer_step()
             elif cb._batch_step is not None and step > cb._batch_step:
                 # logged at the next batch's step before the callback's on_train_batch_start
                 # (another callback's hook): held until that flush, which writes this step's row

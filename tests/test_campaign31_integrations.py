@@ -1,0 +1,98 @@
+"""Campaign 31: framework integrations used as an ML engineer would, each case checked
+against what the framework itself handed its loggers (a recording logger beside distlog's)."""
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+pl = pytest.importorskip("lightning.pytorch")
+import torch  # noqa: E402
+
+import distlog  # noqa: E402
+from distlog.integrations.lightning import DistlogLogger  # noqa: E402
+
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class Recording(pl.loggers.Logger):
+    """What Lightning hands its loggers: the oracle of each step's values."""
+
+    name, version = "rec", "0"
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[tuple[int, dict]] = []
+
+    def log_hyperparams(self, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+    def values(self, key: str) -> list[tuple[int, float]]:
+        return [(s, float(m[key])) for s, m in self.rows if key in m]
+
+
+def _data(batches: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(2 * batches, 2)), batch_size=2)
+
+
+def _rows(run, key: str) -> list[tuple[int, float, int]]:
+    r = run.metrics.numpy(key)
+    return list(zip(map(int, r["step"]), map(float, r["mean"]), map(int, r["count"])))
+
+
+class EvalOnStep(pl.LightningModule):
+    """Training logs its step; validation and test log per batch (``on_step=True``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        self.log("t", float(self.global_step))
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("vs", 100.0 + batch_idx, on_step=True, on_epoch=False)
+
+    def test_step(self, batch, batch_idx):
+        self.log("ts", 200.0 + batch_idx, on_step=True, on_epoch=False)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+@pytest.mark.parametrize("val_batches", [1, 5])
+def test_eval_on_step_values_neither_shift_nor_drop_training_rows(tmp_path, val_batches):
+    # Lightning logs a validation batch's on_step values at its own count of evaluation batches
+    # (0, 1, 2... across validations). Collected at that step, they shared a flush window with the
+    # training step's values: 't' was refused at every validation (val_batches=1) and 'vs' rows
+    # mixed two validations at steps no validation ran at (val_batches=5)
+    logger, rec = DistlogLogger(str(tmp_path), name="e", version="r"), Recording()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=[logger, rec], callbacks=[logger.callback],
+                         max_epochs=2, log_every_n_steps=1, val_check_interval=0.5, num_sanity_val_steps=0,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    model = EvalOnStep()
+    trainer.fit(model, _data(6), _data(val_batches))
+    trainer.test(model, _data(3))
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert run.info.status == "completed"
+    assert _rows(run, "t") == [(s, v, 1) for s, v in rec.values("t")]  # every training row, as logged
+    assert [s for s, _ in rec.values("t")] == list(range(12))
+    # one row per validation, at the training step it ran after, over its batches
+    mean = 100.0 + (val_batches - 1) / 2
+    assert _rows(run, "vs") == [(s, mean, val_batches) for s in (2, 5, 8, 11)]
+    assert len(rec.values("vs")) == 4 * val_batches
+    assert _rows(run, "ts") == [(12, 201.0, 3)]  # test() after fit: where Lightning logs its epoch values
+    assert not run.logs.query(level="WARNING")
