@@ -96,3 +96,30 @@ def test_eval_on_step_values_neither_shift_nor_drop_training_rows(tmp_path, val_
     assert len(rec.values("vs")) == 4 * val_batches
     assert _rows(run, "ts") == [(12, 201.0, 3)]  # test() after fit: where Lightning logs its epoch values
     assert not run.logs.query(level="WARNING")
+
+
+class LogsLoss(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        self.log("loss", 1.0 + self.global_step)
+        self.logger.collect(direct=2.0)  # DistlogLogger.collect: the same prefix
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+@pytest.mark.parametrize("prefix", ["train", "train/"])
+def test_a_prefix_is_a_namespace_not_glued_onto_the_key(tmp_path, prefix):
+    # Lightning's loggers join a prefix with '-' (CSVLogger: 'train-loss'); distlog's namespaces
+    # join with '/'. The prefix was glued on: 'trainloss', 'trainepoch', 'traindirect'
+    logger = DistlogLogger(str(tmp_path), name="e", version="r", prefix=prefix)
+    pl.Trainer(accelerator="cpu", devices=1, logger=logger, callbacks=[logger.callback], max_steps=2,
+               log_every_n_steps=1, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(LogsLoss(), _data(2))
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert run.metrics.keys() == ["train/direct", "train/epoch", "train/loss"]
+    assert _rows(run, "train/loss") == [(0, 1.0, 1), (1, 2.0, 1)]
