@@ -123,3 +123,17 @@ def test_a_prefix_is_a_namespace_not_glued_onto_the_key(tmp_path, prefix):
     run = distlog.open_run(tmp_path / "e" / "r")
     assert run.metrics.keys() == ["train/direct", "train/epoch", "train/loss"]
     assert _rows(run, "train/loss") == [(0, 1.0, 1), (1, 2.0, 1)]
+
+
+def test_accelerate_by_name_with_several_ranks_says_how_to_make_the_tracker(tmp_path, monkeypatch):
+    # log_with="distlog" makes the tracker on the main process only (init_trackers runs there):
+    # the advice "call tracker.open() on every rank" cannot be followed on the other ranks
+    pytest.importorskip("accelerate")
+    from distlog.errors import RunStateError
+    from distlog.integrations import accelerate as integration
+
+    monkeypatch.setattr(integration, "world_size", lambda: 2)
+    tracker = integration.DistlogTracker("proj", root=str(tmp_path))
+    with pytest.raises(RunStateError, match=r"tracker.open\(\) on every rank.*main process only.*"
+                                            r"DistlogTracker\(root=\.\.\., experiment=\.\.\.\).*log_with=tracker"):
+        tracker.log({"loss": 1.0}, step=0)
