@@ -137,3 +137,26 @@ def test_accelerate_by_name_with_several_ranks_says_how_to_make_the_tracker(tmp_
     with pytest.raises(RunStateError, match=r"tracker.open\(\) on every rank.*main process only.*"
                                             r"DistlogTracker\(root=\.\.\., experiment=\.\.\.\).*log_with=tracker"):
         tracker.log({"loss": 1.0}, step=0)
+
+
+def test_accelerate_log_keeps_the_valid_values_of_a_call_with_a_refused_one(tmp_path):
+    # accelerator.log({"a": ..., "b": ...}, step=5) with 'a' already at step 5: 'a' is refused
+    # with a warning, but 'b' (a new series) was dropped along with it, unsaid
+    pytest.importorskip("accelerate")
+    from accelerate import Accelerator
+
+    import distlog.integrations.accelerate  # noqa: F401 - registers log_with="distlog"
+
+    accelerator = Accelerator(cpu=True, log_with="distlog")
+    accelerator.init_trackers("acc", init_kwargs={"distlog": {"root": str(tmp_path), "run_id": "r"}})
+    accelerator.log({"a": 1.0}, step=5)
+    accelerator.log({"a": 2.0, "b": 3.0}, step=5)  # 'a' repeats step 5
+    accelerator.log({"a/x": 4.0, "c": 5.0, "d": 6.0})  # 'a/x' clashes with the series 'a'; no step
+    accelerator.end_training()
+    run = distlog.open_run(tmp_path / "acc" / "r")
+    assert run.info.status == "completed"
+    assert _rows(run, "a") == [(5, 1.0, 1)]
+    assert _rows(run, "b") == [(5, 3.0, 1)]
+    assert _rows(run, "c") == [(6, 5.0, 1)] and _rows(run, "d") == [(6, 6.0, 1)]  # one step, as in one call
+    assert "a/x" not in run.metrics.keys()
+    assert "refused values" in run.logs.query(level="WARNING")[0].message
