@@ -272,12 +272,23 @@ class RunSession:
         vals = self._numeric(values, prefix)
         if not vals:
             return
+        metrics = self.run.metrics
         try:
-            self.run.metrics._log(vals, step)
+            metrics._log(vals, step)
         except (TypeError, ValueError) as e:
             if not tolerant:
                 raise
-            self._dropped(e)
+            if len(vals) == 1:
+                self._dropped(e)
+                return
+            for k, v in vals.items():  # one at a time: a refused key must not take the rest along
+                try:
+                    metrics._log({k: v}, step)
+                except (TypeError, ValueError) as e:
+                    self._dropped(e)
+                    continue
+                if step is None:  # the rest at the step the first one took, as in one call
+                    step = metrics._core.max_step
 
     def _numeric(self, values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         """``numeric(values)``; the keys it leaves out are named once per key in the run's log

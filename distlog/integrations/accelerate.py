@@ -57,7 +57,10 @@ class DistlogTracker(GeneralTracker):
             return
         raise RunStateError(
             f"DistlogTracker.{what}() needs the run open on every rank; with several ranks call "
-            "tracker.open() on every rank (after accelerator.init_trackers(...)) first")
+            "tracker.open() on every rank (after accelerator.init_trackers(...)) first. "
+            "Accelerator(log_with=\"distlog\") makes the tracker on the main process only: make it "
+            "on every rank instead, tracker = DistlogTracker(root=..., experiment=...), and pass "
+            "Accelerator(log_with=tracker)")
 
     # ---- every rank --------------------------------------------------------------------------
     def open(self) -> Any:

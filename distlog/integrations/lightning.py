@@ -67,6 +67,8 @@ class DistlogLogger(Logger):
       identical bytes are stored once); ``False`` (default) stores none.
     * ``flush_every_n_steps``: how often ``callback`` reduces (default: the Trainer's
       ``log_every_n_steps``).
+    * ``prefix``: a namespace for every key this logger stores (``prefix="train"``: ``loss``
+      → ``train/loss``), as Lightning's loggers prefix theirs (``train-loss`` there).
     """
 
     def __init__(self, root: Any = "./runs", name: str | None = None, version: str | int | None = None, *,
@@ -83,7 +85,8 @@ class DistlogLogger(Logger):
         self._session_obj: RunSession | None = None
         self._log_checkpoints = log_checkpoints
         self._logged_ckpts: dict[str, tuple[float, int]] = {}
-        self._prefix = prefix
+        self._prefix = prefix  # as given (the callback's state key holds it)
+        self._key_prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""  # a namespace, not glued on
         self._warned = False
         self.callback = DistlogCallback(self, flush_every_n_steps)
 
@@ -164,6 +167,12 @@ class DistlogLogger(Logger):
                 if cb._log_step is not None and step != cb._log_step:
                     cb._flush(None)
                 cb._log_step = step
+            elif getattr(cb._trainer, "evaluating", False):
+                # a validation/test batch's ``on_step`` values come at Lightning's count of
+                # evaluation batches, not at a training step: as that step they would share a
+                # window with the training step's values (a row at the wrong step, or refused).
+                # They join the evaluation's row at the step its epoch values are logged at
+                step = cb.trainer_step()
             elif cb._batch_step is not None and step > cb._batch_step:
                 # logged at the next batch's step before the callback's on_train_batch_start
                 # (another callback's hook): held until that flush, which writes this step's row
@@ -186,7 +195,7 @@ class DistlogLogger(Logger):
                 metrics = {k: v for k, v in metrics.items() if k != "epoch"}
             else:
                 cb._epoch_step = step
-        self._session.collect(step, metrics, self._prefix)
+        self._session.collect(step, metrics, self._key_prefix)
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Not supported (distlog stores no model graphs); a no-op."""
@@ -227,7 +236,7 @@ class DistlogLogger(Logger):
     # ---- distlog extras ---------------------------------------------------------------------
     def collect(self, step: int | None = None, **values: Any) -> None:
         """Collect values on this rank (the pattern for ``training_step``); reduced at the next flush."""
-        self._session.collect(step, values, self._prefix, tolerant=False)
+        self._session.collect(step, values, self._key_prefix, tolerant=False)
 
     def flush(self) -> Any:
         """Reduce now (a collective: every rank must call it); returns the reduced statistics."""
