@@ -160,3 +160,25 @@ def test_accelerate_log_keeps_the_valid_values_of_a_call_with_a_refused_one(tmp_
     assert _rows(run, "c") == [(6, 5.0, 1)] and _rows(run, "d") == [(6, 6.0, 1)]  # one step, as in one call
     assert "a/x" not in run.metrics.keys()
     assert "refused values" in run.logs.query(level="WARNING")[0].message
+
+
+def test_hf_run_name_names_the_run_as_other_trackers_do(tmp_path, monkeypatch):
+    """``TrainingArguments(report_to="distlog", run_name="x")`` got a launcher or random id: the
+    Trainer's other trackers (wandb, MLflow, comet) name their runs by ``run_name``."""
+    pytest.importorskip("transformers")
+    from test_integrations_transformers import _tiny_trainer
+
+    from distlog.integrations.transformers import DistlogCallback
+
+    monkeypatch.delenv("DISTLOG_RUN_ID", raising=False)
+    monkeypatch.delenv("DISTLOG_RUN_NAME", raising=False)
+    _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf"), run_name="bert-small", max_steps=2).train()
+    run = distlog.open_run(tmp_path / "hf" / "bert-small")
+    assert run.info.status == "completed" and list(run.metrics.numpy("train/loss")["step"]) == [1, 2]
+    # the callback's own run_id comes first; a run_name that is no run id (a path) is not used
+    _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "mine"), run_name="bert-small",
+                  max_steps=1).train()
+    assert distlog.open_run(tmp_path / "hf" / "mine").info.status == "completed"
+    with pytest.warns(UserWarning, match=r"run_name is not used as the run id: run id 'out/x' contains '/'"):
+        _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf2"), run_name="out/x", max_steps=1).train()
+    assert [r.info.run_id != "out/x" for r in distlog.open_root(tmp_path).runs("hf2")] == [True]
