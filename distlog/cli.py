@@ -485,6 +485,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_time
     from .query.root import RUN_COLUMNS, metric_column
 
+    if args.desc and not args.sort:  # (before any read)
+        raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
     runs, root = _compare_runs(args)
     if not runs:
         _err(f"no runs under {root.url} matching the filters")
@@ -498,8 +500,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # (a key no run has, a typo, is an error there, as in `metrics` and `plot`)
     df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
                     varying_only=not args.all_params)
-    if args.desc and not args.sort:
-        raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
