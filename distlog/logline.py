@@ -207,6 +207,23 @@ def format_line(r: LogRecord) -> str:
     return line + "\n"
 
 
+#: the key under which a record's fields text is kept when it is no JSON object (a line a
+#: partial write cut, with another record appended after it): the record stays readable
+UNPARSED_FIELDS = "unparsed_fields"
+
+
+def parse_fields(text: str) -> dict[str, Any]:
+    """A record's fields from their JSON text (``{}`` for none); text that is no JSON object
+    comes back whole as ``{UNPARSED_FIELDS: text}``, so one damaged line does not stop a reader."""
+    if not text:
+        return {}
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return {UNPARSED_FIELDS: text}
+    return fields if isinstance(fields, dict) else {UNPARSED_FIELDS: text}
+
+
 def parse_line(line: str) -> LogRecord:
     """Inverse of ``format_line``; ``ValueError`` for a line that is not a record."""
     line = line.rstrip("\n")
@@ -227,7 +244,7 @@ def parse_line(line: str) -> LogRecord:
             local_rank=int(local[1:]),
             attempt=int(attempt[1:]),
             step=None if step == "s-" else parse_step(step[1:]),
-            fields=json.loads(fjson) if fjson else {},
+            fields=parse_fields(fjson),
         )
     except (ValueError, IndexError) as e:
         raise ValueError(f"not a distlog log line ({e}): {line[:80]!r}") from None

@@ -376,3 +376,35 @@ def test_a_record_racing_close_never_opens_the_log_again(tmp_path):
         t.join()
         left_open += sink._app is not None
     assert left_open == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_line_whose_fields_were_cut_mid_file_reads_with_its_fields_text_kept(root):
+    """A partial write inside the log (a full disk, then more appends) left a record whose
+    fields JSON is cut, with the next record on the same line: ``run.logs.query()`` raised
+    ValueError when iterated and ``distlog logs`` failed, for every record of the run. The
+    record now reads with its fields text kept whole, in the text log and in the logs table."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from distlog.cli import main
+    from distlog.logline import UNPARSED_FIELDS
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("one", k=1)
+    run = open_run(f"{root}/default/r")
+    cut = format_line(LogRecord(time=1.8e9, level="INFO", message="two", fields={"k": 2})).rstrip("\n")
+    _append_bytes(run, (cut[:-2] + format_line(LogRecord(time=1.8e9 + 1, level="INFO", message="three"))).encode())
+    with exp.run("r"):  # a resumed attempt: its close merges every log into the logs table
+        exp.info("four")
+    run = open_run(f"{root}/default/r")
+    for source in ("text", "table"):
+        recs = {r.message: r.fields for r in run.logs.query(source=source)}
+        assert recs["one"] == {"k": 1} and "four" in recs, source
+        assert recs["two"] == {UNPARSED_FIELDS: cut.split("\t")[1][:-2] + format_line(
+            LogRecord(time=1.8e9 + 1, level="INFO", message="three")).rstrip("\n")}, source
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["logs", f"{root}/default/r", "--fields"]) == 0, err.getvalue()
+    assert "two" in out.getvalue() and "four" in out.getvalue()

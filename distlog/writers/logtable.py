@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
-import json
 import re
 import time
 import uuid
@@ -40,8 +39,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..logline import (
-    LEVELS, STEP_PATTERN, LogRecord, complete_text, escape, fields_json, levelno_of, parse_line,
-    unescape,
+    LEVELS, STEP_PATTERN, LogRecord, complete_text, escape, fields_json, levelno_of, parse_fields,
+    parse_line, unescape,
 )
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import StorageBackend
@@ -93,7 +92,7 @@ class LogColumns:
             message=unescape(self.messages[i]), host=self.hosts[self.host[i]], rank=int(self.rank[i]),
             local_rank=int(self.local_rank[i]), node=int(self.node[i]), attempt=int(self.attempt[i]),
             step=table_step(step),
-            fields=json.loads(self.fields[i]) if self.fields[i] else {},
+            fields=parse_fields(self.fields[i]),
         )
 
 
