@@ -210,6 +210,7 @@ class Run:
         self.params: ParameterIndex
         self.readme: MarkdownLogger
         self._files: Any = None
+        self._pid = os.getpid()  # the process that started the run (set again by start())
 
     @property
     def rank(self) -> int:
@@ -290,6 +291,7 @@ class Run:
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> "Run":
         """Agree on the run id and attempt with every rank and write the metadata."""
+        self._pid = os.getpid()
         # injected (tests, or a caller's own collective layer), else from torch.distributed
         self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
@@ -515,6 +517,13 @@ class Run:
     def close(self, status: str = "completed", exc: BaseException | None = None, collective: bool = True) -> None:
         """End the run. ``collective`` runs a last flush on every rank (normal exit only)."""
         if self.status not in ("running",):
+            return
+        if os.getpid() != self._pid:
+            # a child forked while the run was open (os.fork(), a fork-started worker) that ends
+            # its copy of the `with` block or exits normally: the run is the parent's, which
+            # still writes it; the child has no writer thread, and closing here ended the
+            # parent's run (run.json "failed: SystemExit", "run ended" in its log)
+            self.status = "forked"
             return
         self.status = "closing"
         incoming = exc

@@ -1,0 +1,59 @@
+"""Campaign 31: the run lifecycle as training scripts really end it — sys.exit inside the run,
+a forked child, Ctrl-C while closing, threads logging while the run closes."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import distlog
+from distlog.layout import RUN_FILE
+
+
+def _meta(root, exp, run):
+    with open(os.path.join(root, exp, run, RUN_FILE)) as f:
+        return json.load(f)
+
+
+def _script(tmp_path, body):
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(body)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    return p
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("child_logs", [False, True])
+def test_a_forked_child_that_exits_does_not_end_the_parents_run(tmp_path, child_logs):
+    """A child forked inside the run (a hand-rolled worker, a fork-started pool) that leaves
+    the ``with`` block by ``sys.exit`` or exits normally closed the *parent's* run: run.json
+    said ``failed: SystemExit`` while the parent went on writing, and stayed ``failed``."""
+    root = str(tmp_path / "root")
+    p = _script(tmp_path, f"""
+        import json, os, sys, distlog
+        exp = distlog.get_logger({root!r}, heartbeat_interval=0)
+        with exp.experiment("f"), exp.run("r"):
+            for step in range(50):
+                exp.metrics.log(step=step, x=float(step))
+            pid = os.fork()
+            if pid == 0:
+                if {child_logs}:
+                    exp.logs.info("child")
+                sys.exit(0)
+            os.waitpid(pid, 0)
+            with open(os.path.join({root!r}, "f", "r", "run.json")) as f:
+                print("MID", json.load(f)["status"])
+            for step in range(50, 100):
+                exp.metrics.log(step=step, x=float(step))
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "MID running" in p.stdout, p.stdout + p.stderr
+    m = _meta(root, "f", "r")
+    assert m["status"] == "completed" and m["error"] is None and m["rank_errors"] == []
+    run = distlog.open_run(os.path.join(root, "f", "r"))
+    assert run.metrics.read("x").to_frame()["step"].tolist() == list(range(100))
+    messages = [r.message for r in run.logs.query()]
+    assert messages.count("run ended: completed") == 1 and not any("failed" in m for m in messages)
