@@ -84,6 +84,11 @@ class _RunScope:
         return self._exp
 
     def __exit__(self, tp, exc, tb) -> None:
+        if isinstance(exc, SystemExit) and (exc.code in (None, 0) or self._exp.stop_requested):
+            # sys.exit(0) ends the program normally, and so does the exit (code 3 in the
+            # preemption protocol) after every rank agreed to stop at a flush: the run closes
+            # as exp.close() would (completed / preempted), not "failed: SystemExit"
+            exc = None
         self._exp._close_run(exc=exc, collective=exc is None)
 
 

@@ -25,6 +25,40 @@ def _script(tmp_path, body):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("exit_code, preempt, status", [
+    (0, False, "completed"), (None, False, "completed"), (3, True, "preempted"), (2, False, "failed")])
+def test_sys_exit_inside_the_run_ends_it_as_the_program_meant(tmp_path, exit_code, preempt, status):
+    """``sys.exit(0)`` inside ``with exp.run()`` is a normal end (it was recorded ``failed:
+    SystemExit: 0``, with an ERROR in the log), and so is the preemption protocol's exit with
+    code 3 once every rank agreed to stop (it was ``failed``, not ``preempted``). Another code
+    without a stop is still a failure naming it."""
+    root = str(tmp_path / "root")
+    p = _script(tmp_path, f"""
+        import sys, distlog
+        exp = distlog.get_logger({root!r}, heartbeat_interval=0)
+        with exp.experiment("e"), exp.run("r"):
+            for step in range(20):
+                exp.metrics.collect(step=step, loss=float(step))
+                if step % 10 == 9:
+                    exp.metrics.flush()
+                if step == 14:
+                    if {preempt}:
+                        exp.request_stop()
+                        exp.metrics.flush()
+                    sys.exit({exit_code!r})
+    """)
+    assert p.returncode == (exit_code or 0), p.stderr
+    m = _meta(root, "e", "r")
+    assert m["status"] == status, (m["status"], m["error"])
+    if status == "failed":
+        assert m["error"]["type"] == "SystemExit"
+    else:
+        assert m["error"] is None and "run failed" not in p.stderr
+    loss = distlog.open_run(os.path.join(root, "e", "r")).metrics.read("loss").to_frame()
+    assert loss["count"].sum() == 15 and loss["step"].iloc[-1] == 14  # the tail was flushed
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.parametrize("child_logs", [False, True])
 def test_a_forked_child_that_exits_does_not_end_the_parents_run(tmp_path, child_logs):
