@@ -547,6 +547,10 @@ class Run:
                 errors.append(e)
                 # the ranks are out of step (or one is gone): no further collective
                 collective = False
+        # past the last flush: a log() from another thread (a system-monitor thread) is refused
+        # from here on, as after the close; taken now, it would go to a closing writer and be
+        # dropped without a word while close waited for that writer
+        self.metrics.end(self.run_id)
         if self.rank != 0 and collective and exc is None:
             self.params.check_stored()  # (after the closing flush: rank 0 set its params)
         if self.rank == 0 and self._files is None:

@@ -91,3 +91,42 @@ def test_a_forked_child_that_exits_does_not_end_the_parents_run(tmp_path, child_
     assert run.metrics.read("x").to_frame()["step"].tolist() == list(range(100))
     messages = [r.message for r in run.logs.query()]
     assert messages.count("run ended: completed") == 1 and not any("failed" in m for m in messages)
+
+
+@pytest.mark.timeout(120)
+def test_a_thread_logging_while_the_run_closes_loses_no_row_it_was_told_was_taken(tmp_path):
+    """A system-monitor thread keeps calling ``log()`` while the main thread leaves the run:
+    every call that returned is stored, the first one after the last flush raises
+    ``RunStateError``. Calls made while close waited for the writer used to return and be
+    dropped (tens of thousands here)."""
+    import threading
+    import time
+
+    from distlog.errors import RunStateError
+
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    taken, refused, started = [], [], threading.Event()
+    with exp.experiment("t"), exp.run("r"):
+        m = exp.metrics("sys")
+
+        def monitor():
+            i = 0
+            started.set()
+            while True:
+                try:
+                    m.log(step=i, cpu=float(i))
+                except RunStateError as e:
+                    refused.append(e)
+                    return
+                taken.append(i)
+                i += 1
+
+        t = threading.Thread(target=monitor)
+        t.start()
+        started.wait()
+        time.sleep(0.3)
+    t.join(60)
+    assert not t.is_alive() and refused
+    stored = distlog.open_run(os.path.join(root, "t", "r")).metrics.read("sys/cpu").to_frame()
+    assert stored["step"].tolist() == taken

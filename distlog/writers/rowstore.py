@@ -1377,6 +1377,8 @@ class BackgroundWriter:
                     item.done.set()
                     continue
                 assert type(item) is _Close, item
+                if self._entries:  # appended after close() took the list (another thread)
+                    self._take_entries()
                 self._drain()
                 self._commit(time.monotonic(), final=True)
                 if item.finalize and self._error is None:
