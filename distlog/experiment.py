@@ -220,6 +220,13 @@ class Experiment:
         except Exception:
             if not quiet:
                 raise
+        except BaseException:
+            if run.status == "closing":  # a close Ctrl-C stopped: still this experiment's open
+                with self._lock:  # run, which exp.close() or the exit hook finishes
+                    if self._run is None:
+                        self._run = run
+                _open.add(self)
+            raise
 
     def close(self) -> None:
         """Close the active run (a collective: flushes metrics on every rank)."""

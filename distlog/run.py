@@ -211,6 +211,7 @@ class Run:
         self.readme: MarkdownLogger
         self._files: Any = None
         self._pid = os.getpid()  # the process that started the run (set again by start())
+        self._interrupted: tuple[str, BaseException | None] | None = None  # a close Ctrl-C stopped
 
     @property
     def rank(self) -> int:
@@ -515,10 +516,20 @@ class Run:
         self.storage.write_json(RUN_FILE, meta)
 
     def close(self, status: str = "completed", exc: BaseException | None = None, collective: bool = True) -> None:
-        """End the run. ``collective`` runs a last flush on every rank (normal exit only)."""
-        if self.status not in ("running",):
+        """End the run. ``collective`` runs a last flush on every rank (normal exit only).
+
+        A close that a ``KeyboardInterrupt`` stopped (Ctrl-C again while it waited for the
+        writer or a peer) leaves the run ``closing``: calling ``close`` again (``exp.close()``,
+        or the exit hook) finishes it on this rank alone, with the first close's error if it
+        had one. Every step of a close may run twice."""
+        interrupted, self._interrupted = self._interrupted, None
+        if self.status == "closing" and interrupted is not None:
+            if interrupted[1] is not None:
+                status, exc = "failed", interrupted[1]
+            collective = False  # (the peers went on, or are gone)
+        elif self.status != "running":
             return
-        if os.getpid() != self._pid:
+        elif os.getpid() != self._pid:
             # a child forked while the run was open (os.fork(), a fork-started worker) that ends
             # its copy of the `with` block or exits normally: the run is the parent's, which
             # still writes it; the child has no writer thread, and closing here ended the
@@ -526,9 +537,19 @@ class Run:
             self.status = "forked"
             return
         self.status = "closing"
+        try:
+            self._close(status, exc, collective, again=interrupted is not None)
+        except BaseException as e:
+            if self.status == "closing" and not isinstance(e, Exception):
+                # stopped part-way (Ctrl-C): rows still buffered, run.json "running"; kept
+                # for a later close (the exit hook's) to finish, with the first close's cause
+                self._interrupted = (status, exc)
+            raise
+
+    def _close(self, status: str, exc: BaseException | None, collective: bool, again: bool) -> None:
         incoming = exc
         errors: list[BaseException] = []
-        if exc is not None:
+        if exc is not None and not again:
             self.logs.exception("run failed", exc_info=exc)
         ctx = self._context()
         for fn in ctx.final_flush_hooks:

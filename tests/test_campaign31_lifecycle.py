@@ -130,3 +130,57 @@ def test_a_thread_logging_while_the_run_closes_loses_no_row_it_was_told_was_take
     assert not t.is_alive() and refused
     stored = distlog.open_run(os.path.join(root, "t", "r")).metrics.read("sys/cpu").to_frame()
     assert stored["step"].tolist() == taken
+
+
+_SLOW_CLOSE = """
+    import os, signal, threading, time, distlog
+    from distlog.writers import rowstore
+
+    write = rowstore.RowTable.write
+    def slow_final_write(self, final=False):  # the store is slow at close: Ctrl-C comes in
+        if final:
+            time.sleep(0.6)
+        return write(self, final=final)
+    rowstore.RowTable.write = slow_final_write
+
+    exp = distlog.get_logger({root!r}, heartbeat_interval=0)
+    ctx = exp.experiment("k")
+    ctx.__enter__()
+    exp.start_run("r")
+    for step in range(3000):
+        exp.metrics.log({{"a": float(step)}}, step=step)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C while closing
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("then, code, status", [
+    ("raise", 130, "failed"),                            # Ctrl-C ends the program
+    ("exp.close()", 0, "completed"),                      # caught; the script closes again
+    ("pass", 0, "completed"),                             # caught and forgotten: closed at exit
+])
+def test_ctrl_c_while_the_run_closes_still_stores_its_rows(tmp_path, then, code, status):
+    """Ctrl-C while ``close()`` waits for the writer left the run ``running`` with none of its
+    rows stored: the run was already forgotten by its experiment (the exit hook skipped it), and
+    on Python 3.11 the interrupted ``Thread.join`` marked the still-running writer stopped, so
+    nothing waited for it. Now a later close (the script's, or the exit hook's) finishes it."""
+    root = str(tmp_path / "root")
+    body = textwrap.dedent(_SLOW_CLOSE.format(root=root)) + textwrap.dedent(f"""
+        try:
+            exp.close()
+        except KeyboardInterrupt:
+            print("interrupted")
+            if {then!r} == "raise":
+                raise
+            {then}
+    """)
+    p = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=120)
+    assert "interrupted" in p.stdout, p.stdout + p.stderr
+    assert p.returncode in (code, -2 if code == 130 else code), p.stderr
+    m = _meta(root, "k", "r")
+    assert m["status"] == status, (m["status"], m["error"])
+    if status == "failed":
+        assert m["error"]["type"] == "KeyboardInterrupt"
+    stored = distlog.open_run(os.path.join(root, "k", "r")).metrics.read("a").to_frame()
+    assert stored["step"].tolist() == list(range(3000))
+    assert "Exception in thread" not in p.stderr and "interpreter shutdown" not in p.stderr
