@@ -84,6 +84,11 @@ class _RunScope:
         return self._exp
 
     def __exit__(self, tp, exc, tb) -> None:
+        if isinstance(exc, SystemExit) and (exc.code in (None, 0) or self._exp.stop_requested):
+            # sys.exit(0) ends the program normally, and so does the exit (code 3 in the
+            # preemption protocol) after every rank agreed to stop at a flush: the run closes
+            # as exp.close() would (completed / preempted), not "failed: SystemExit"
+            exc = None
         self._exp._close_run(exc=exc, collective=exc is None)
 
 
@@ -215,6 +220,13 @@ class Experiment:
         except Exception:
             if not quiet:
                 raise
+        except BaseException:
+            if run.status == "closing":  # a close Ctrl-C stopped: still this experiment's open
+                with self._lock:  # run, which exp.close() or the exit hook finishes
+                    if self._run is None:
+                        self._run = run
+                _open.add(self)
+            raise
 
     def close(self) -> None:
         """Close the active run (a collective: flushes metrics on every rank)."""

@@ -210,6 +210,8 @@ class Run:
         self.params: ParameterIndex
         self.readme: MarkdownLogger
         self._files: Any = None
+        self._pid = os.getpid()  # the process that started the run (set again by start())
+        self._interrupted: tuple[str, BaseException | None] | None = None  # a close Ctrl-C stopped
 
     @property
     def rank(self) -> int:
@@ -290,6 +292,7 @@ class Run:
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> "Run":
         """Agree on the run id and attempt with every rank and write the metadata."""
+        self._pid = os.getpid()
         # injected (tests, or a caller's own collective layer), else from torch.distributed
         self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
@@ -513,13 +516,40 @@ class Run:
         self.storage.write_json(RUN_FILE, meta)
 
     def close(self, status: str = "completed", exc: BaseException | None = None, collective: bool = True) -> None:
-        """End the run. ``collective`` runs a last flush on every rank (normal exit only)."""
-        if self.status not in ("running",):
+        """End the run. ``collective`` runs a last flush on every rank (normal exit only).
+
+        A close that a ``KeyboardInterrupt`` stopped (Ctrl-C again while it waited for the
+        writer or a peer) leaves the run ``closing``: calling ``close`` again (``exp.close()``,
+        or the exit hook) finishes it on this rank alone, with the first close's error if it
+        had one. Every step of a close may run twice."""
+        interrupted, self._interrupted = self._interrupted, None
+        if self.status == "closing" and interrupted is not None:
+            if interrupted[1] is not None:
+                status, exc = "failed", interrupted[1]
+            collective = False  # (the peers went on, or are gone)
+        elif self.status != "running":
+            return
+        elif os.getpid() != self._pid:
+            # a child forked while the run was open (os.fork(), a fork-started worker) that ends
+            # its copy of the `with` block or exits normally: the run is the parent's, which
+            # still writes it; the child has no writer thread, and closing here ended the
+            # parent's run (run.json "failed: SystemExit", "run ended" in its log)
+            self.status = "forked"
             return
         self.status = "closing"
+        try:
+            self._close(status, exc, collective, again=interrupted is not None)
+        except BaseException as e:
+            if self.status == "closing" and not isinstance(e, Exception):
+                # stopped part-way (Ctrl-C): rows still buffered, run.json "running"; kept
+                # for a later close (the exit hook's) to finish, with the first close's cause
+                self._interrupted = (status, exc)
+            raise
+
+    def _close(self, status: str, exc: BaseException | None, collective: bool, again: bool) -> None:
         incoming = exc
         errors: list[BaseException] = []
-        if exc is not None:
+        if exc is not None and not again:
             self.logs.exception("run failed", exc_info=exc)
         ctx = self._context()
         for fn in ctx.final_flush_hooks:
@@ -538,6 +568,10 @@ class Run:
                 errors.append(e)
                 # the ranks are out of step (or one is gone): no further collective
                 collective = False
+        # past the last flush: a log() from another thread (a system-monitor thread) is refused
+        # from here on, as after the close; taken now, it would go to a closing writer and be
+        # dropped without a word while close waited for that writer
+        self.metrics.end(self.run_id)
         if self.rank != 0 and collective and exc is None:
             self.params.check_stored()  # (after the closing flush: rank 0 set its params)
         if self.rank == 0 and self._files is None:

@@ -1238,6 +1238,7 @@ class BackgroundWriter:
         self._entries: list[Any] = []
         self._entries_handler: Any = None
         self._entries_lock = threading.Lock()
+        self._finished = threading.Event()  # set by the writer thread as it ends
         self._thread = threading.Thread(target=self._run, name="distlog-writer", daemon=True)
         self._thread.start()
 
@@ -1304,13 +1305,18 @@ class BackgroundWriter:
             self.raise_pending()
 
     def close(self, finalize: bool = True, timeout: float | None = 300.0) -> None:
-        if self._closed:
+        if not self._closed:
+            self._take_entries()
+            self._q.put(_Close(finalize))
+            self._closed = True
+        elif self._finished.is_set():
             return
-        self._closed = True
-        self._take_entries()
-        self._q.put(_Close(finalize))
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        # (closed, and the writer still runs: an earlier close() was interrupted while it
+        # waited, by Ctrl-C; this one waits for the final commit that one asked for.) Not
+        # Thread.join: a join that Ctrl-C interrupts marks the running thread stopped on
+        # Python 3.11 (its bpo-45274 clean-up releases the thread's own lock), after which
+        # is_alive() is False and join() returns at once, while the writer still writes
+        if not self._finished.wait(timeout):
             raise WriterError(f"the writer did not finish within {timeout} s; rows may be missing")
         self.raise_pending()
 
@@ -1319,7 +1325,7 @@ class BackgroundWriter:
         wait until ``timeout``."""
         end = None if timeout is None else time.monotonic() + timeout
         while not done.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic()))):
-            if not self._thread.is_alive():
+            if self._finished.is_set():  # (not is_alive(): see close())
                 self.raise_pending()
                 raise WriterError("the writer thread stopped; rows put since its last commit are lost")
             if end is not None and time.monotonic() >= end:
@@ -1342,6 +1348,8 @@ class BackgroundWriter:
         except BaseException as e:  # a bug: kept for the training thread, never silent
             self._error = e
             raise
+        finally:
+            self._finished.set()
 
     def _loop(self) -> None:
         # zarr, where the tables need it, is imported here, once, in the background: the
@@ -1377,6 +1385,8 @@ class BackgroundWriter:
                     item.done.set()
                     continue
                 assert type(item) is _Close, item
+                if self._entries:  # appended after close() took the list (another thread)
+                    self._take_entries()
                 self._drain()
                 self._commit(time.monotonic(), final=True)
                 if item.finalize and self._error is None:
