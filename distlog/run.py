@@ -568,10 +568,6 @@ class Run:
                 errors.append(e)
                 # the ranks are out of step (or one is gone): no further collective
                 collective = False
-        # past the last flush: a log() from another thread (a system-monitor thread) is refused
-        # from here on, as after the close; taken now, it would go to a closing writer and be
-        # dropped without a word while close waited for that writer
-        self.metrics.end(self.run_id)
         if self.rank != 0 and collective and exc is None:
             self.params.check_stored()  # (after the closing flush: rank 0 set its params)
         if self.rank == 0 and self._files is None:
@@ -596,6 +592,10 @@ class Run:
             self.monitor.hand_off()  # telemetry not handed over yet (no closing flush on failure)
         except Exception as e:  # noqa: BLE001
             errors.append(e)
+        # past the last flush and the close hooks: a log() from another thread (a system-monitor
+        # thread) is refused from here on, as after the close; taken now, it would go to a
+        # closing writer and be dropped without a word while close waited for that writer
+        self.metrics.end(self.run_id)
         errors.extend(self.writers.close())
         if errors and incoming is None:
             status, exc = "failed", errors[0]
@@ -633,7 +633,6 @@ class Run:
         self.monitor.detach()
         if self._comm is None:  # a comm the run made (not one handed in): past its last use
             self.comm.close()
-        self.metrics.end(self.run_id)
         self.status = status
         if errors and incoming is None:
             raise errors[0]
