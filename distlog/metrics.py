@@ -204,6 +204,15 @@ class _Core:
         self._pos = None
         self.window_columns = {}  # a new dict: windows already queued keep the old mapping
 
+    def take_ids(self) -> tuple[list[int], list[float]]:
+        """``collector()``'s (local id, value) pairs so far, taken out of its buffers in place
+        (the hot path keeps their references). It appends an id, then its value: a pair
+        another thread is appending is left whole for the next flush."""
+        n = len(self.val_buf)
+        ids, vals = self.id_buf[:n], self.val_buf[:n]
+        del self.id_buf[:n], self.val_buf[:n]
+        return ids, vals
+
     def spill_entries(self) -> tuple[np.ndarray, np.ndarray]:
         """collect()'s keyword dicts as (local id, value) arrays, for the general flush. A run
         of dicts with one key tuple (one call site) is one matrix: no Python per value."""
@@ -221,7 +230,7 @@ class _Core:
                 val_parts.append(np.fromiter(chain, np.float64, m * len(kt)))
                 id_parts.append(np.tile(cols, m))
                 i = j
-            del entries[:]  # in place: the view keeps its reference
+            del entries[:n]  # in place (the view keeps its reference); not a later append
         return id_parts, val_parts
 
     def _entry_cols(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray:
@@ -245,13 +254,14 @@ class _Core:
         with one key set (the usual loop): one matrix, reduced per column (no bincount, no
         ``ufunc.at``); the dicts are consumed. None, consuming nothing, otherwise."""
         site = self._one_site()
-        got = None if site is None else one_site_values(site[1])  # (one key set, else None)
+        taken = None if site is None else site[1][:]  # (another thread may append meanwhile)
+        got = None if taken is None else one_site_values(taken)  # (one key set, else None)
         if got is None:
             return None
         prefix, entries = site
         kt, flat = got
         cols = self._entry_cols(prefix, kt)
-        del entries[:]  # in place: the view keeps its reference
+        del entries[: len(taken)]  # in place: the view keeps its reference
         keys = self.keys
         block = R.block_stats(flat.reshape(-1, len(kt)), axis=0)
         if len(cols) == len(keys) and self.entry_all[(prefix, kt)]:
@@ -270,16 +280,17 @@ class _Core:
         if site is None:
             return None
         prefix, entries = site
-        kt = tuple(entries[0])
+        taken = entries[:]  # (another thread may append meanwhile)
+        kt = tuple(taken[0])
         order = self.union_orders.get((prefix, kt), False)
         if order is False and (prefix, kt) not in self.union_orders:
             order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
         if order is False:
             return None
-        got = one_site_values(entries)  # (values in kt's order, every dict with kt's keys)
+        got = one_site_values(taken)  # (values in kt's order, every dict with kt's keys)
         if got is None:
             return None
-        del entries[:]  # in place: the view keeps its reference
+        del entries[: len(taken)]  # in place: the view keeps its reference
         v = got[1].reshape(-1, len(kt))
         return v if order is None else v[:, order]
 
@@ -634,8 +645,10 @@ class MetricsLogger:
         """Keep ``x`` (``as_number``'s float or device tensor) of key id ``i`` for the flush."""
         core = self._core
         if type(x) is float:
-            core.id_buf.append(i)
-            core.val_buf.append(x)
+            # a dict entry of this view, as the hot path keeps values: one append, which
+            # another thread's collect() cannot split (an id and a value appended to two
+            # lists could be paired with another thread's)
+            self._entries.append({key[len(self._prefix):]: x})
         else:  # kept by reference with its version: changed in place before the flush, it
             # no longer holds the value collected (``_tensor_stats`` refuses it)
             core.tensors.setdefault(key, []).append((x, None if x.is_inference() else x._version))
@@ -919,10 +932,11 @@ class MetricsLogger:
         taken = []
         for prefix, entries in core.entry_lists:
             if entries:
-                taken.append((prefix, entries[:]))
-                del entries[:]  # in place: the views keep their references
-        ids, vals = core.id_buf[:], core.val_buf[:]
-        del core.id_buf[:], core.val_buf[:]
+                got = entries[:]
+                taken.append((prefix, got))
+                del entries[: len(got)]  # in place (the views keep their references); not a
+                # later append (another thread's collect())
+        ids, vals = core.take_ids()
         core.last_step = None
         window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
         mon = self._monitor
@@ -957,9 +971,9 @@ class MetricsLogger:
         fast = core.one_site_stats()
         if fast is not None:
             return fast, core.positions()
-        ids = np.fromiter(core.id_buf, np.intp, len(core.id_buf))
-        vals = np.fromiter(core.val_buf, np.float64, len(core.val_buf))
-        del core.id_buf[:], core.val_buf[:]  # in place: the hot path keeps its references
+        taken_ids, taken_vals = core.take_ids()
+        ids = np.fromiter(taken_ids, np.intp, len(taken_ids))
+        vals = np.fromiter(taken_vals, np.float64, len(taken_vals))
         id_parts, val_parts = core.spill_entries()
         if id_parts:
             ids = np.concatenate([ids] + id_parts)
