@@ -1,0 +1,51 @@
+"""Dashboard campaign 31: a sweep, a 2-rank run and live runs looked at in real headless
+Chromium as an ML engineer would; what was wrong, misleading or lost (each test failed before
+its fix)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+import distlog  # noqa: E402
+from support.browser_pages import MARKS, browser, served  # noqa: E402,F401 (browser: a fixture)
+from support.ranks import run_ranks  # noqa: E402
+
+pytestmark = MARKS
+
+
+def two_ranks_logging(rank: int, world: int, root: str) -> None:
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("ddp"), exp.run("two"):
+        for step in range(10):
+            exp.log("WARNING" if step % 5 == 0 else "INFO", f"rank {rank} at step {step}", step=step)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A failed run whose warning carries non-finite fields, and a 2-rank run's logs."""
+    tmp = tmp_path_factory.mktemp("campaign31")
+    root = str(tmp / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with contextlib.suppress(RuntimeError), exp.experiment("sweep"), exp.run("crashed"):
+        exp.metrics.log(step=0, loss=1.0)
+        exp.warning("loss is nan", step=35, grad_norm=float("inf"), loss=float("nan"), low=float("-inf"), lr=0.1)
+        raise RuntimeError("loss diverged")
+    exp.close()
+    run_ranks(two_ranks_logging, 2, tmp, root, timeout=120)
+    return root
+
+
+@pytest.mark.timeout(120)
+def test_a_log_field_logged_as_inf_or_nan_reads_so_not_null(browser, root):
+    """exp.warning(..., grad_norm=inf): the logs tab showed {"grad_norm":null}, as if no value
+    had been given (JSON has no inf; the API's encoder made it null)."""
+    with served(browser, root, "#/run?path=sweep/crashed&tab=logs") as pg:
+        line = pg.locator("#log-list .logline[data-level='WARNING'] .msg")
+        line.wait_for()
+        text = line.text_content()
+        assert '"grad_norm":"inf"' in text and '"loss":"nan"' in text and '"low":"-inf"' in text, text
+        assert '"lr":0.1' in text and "null" not in text, text
