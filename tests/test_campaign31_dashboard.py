@@ -49,3 +49,27 @@ def test_a_log_field_logged_as_inf_or_nan_reads_so_not_null(browser, root):
         text = line.text_content()
         assert '"grad_norm":"inf"' in text and '"loss":"nan"' in text and '"low":"-inf"' in text, text
         assert '"lr":0.1' in text and "null" not in text, text
+
+
+@pytest.mark.timeout(120)
+def test_the_ranks_shown_in_the_logs_survive_a_reload_and_a_copied_link(browser, root):
+    """Unticking rank 0 in the logs tab was not in the URL: a reload, Back or a copied link
+    showed every rank again while level and regex were kept."""
+    with served(browser, root, "#/run?path=ddp/two&tab=logs") as pg:
+        pg.wait_for_selector("#log-list .logline[data-rank='0']")
+        pg.uncheck("input[data-rank='0']")
+        pg.select_option("#log-level", "WARNING")
+        pg.wait_for_function("() => location.hash.includes('rank=1') && location.hash.includes('level=WARNING')")
+        link = pg.url
+        for reopen in (pg.reload, lambda: pg.goto(link)):
+            reopen()
+            pg.wait_for_selector("#log-list .logline")
+            assert not pg.is_checked("input[data-rank='0']") and pg.is_checked("input[data-rank='1']")
+            msgs = pg.locator("#log-list .logline .msg").all_text_contents()
+            assert msgs == ["rank 1 at step 0", "rank 1 at step 5"], msgs
+        pg.uncheck("input[data-rank='1']")  # no rank ticked: none shown, after a reload too
+        pg.wait_for_function("() => location.hash.includes('rank=none')")
+        pg.reload()
+        pg.wait_for_selector("#log-list .logline")
+        assert not pg.is_checked("input[data-rank='0']") and not pg.is_checked("input[data-rank='1']")
+        assert pg.inner_text("#log-count") == "0 records"
