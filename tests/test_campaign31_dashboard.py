@@ -73,3 +73,38 @@ def test_the_ranks_shown_in_the_logs_survive_a_reload_and_a_copied_link(browser,
         pg.wait_for_selector("#log-list .logline")
         assert not pg.is_checked("input[data-rank='0']") and not pg.is_checked("input[data-rank='1']")
         assert pg.inner_text("#log-count") == "0 records"
+
+
+def _info(pg) -> dict:
+    return pg.evaluate("""() => { const dl = document.querySelector('#tab-body dl.kv'); const o = {};
+        dl.querySelectorAll('dt').forEach(dt => { o[dt.textContent] = dt.nextElementSibling.textContent; });
+        return o; }""")
+
+
+@pytest.mark.timeout(120)
+def test_a_live_runs_overview_follows_its_last_step_and_its_end(browser, tmp_path):
+    """The overview of a running run kept the last step, duration and 'ended –' it was opened
+    with (only the status badge followed the run), and after the run ended still said so."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, commit_interval=0.2, heartbeat_interval=0, telemetry=False)
+    with contextlib.ExitStack() as running:
+        running.enter_context(exp.experiment("live"))
+        running.enter_context(exp.run("l1"))
+        exp.metrics.log(step=0, loss=1.0)
+        exp.metrics.commit()
+        with served(browser, root, "#/run?path=live/l1&tab=overview") as pg:
+            pg.wait_for_selector("#tab-body dl.kv")
+            assert _info(pg)["last step"] == "0"
+            for step in range(1, 8):
+                exp.metrics.log(step=step, loss=1.0 / (1 + step))
+            exp.metrics.commit()
+            pg.wait_for_function("() => [...document.querySelectorAll('#tab-body dl.kv dt')].some("
+                                 "dt => dt.textContent === 'last step' && dt.nextElementSibling.textContent === '7')")
+            assert _info(pg)["ended"] == "–"
+            running.close()  # the run ends while the page is open
+            pg.wait_for_function("() => document.querySelector('#run-status').textContent === 'completed'")
+            pg.wait_for_function("() => [...document.querySelectorAll('#tab-body dl.kv dt')].some("
+                                 "dt => dt.textContent === 'ended' && dt.nextElementSibling.textContent !== '–')")
+            info = _info(pg)
+            assert info["status"] == "completed" and info["last step"] == "7"
+    exp.close()
