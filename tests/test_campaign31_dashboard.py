@@ -26,12 +26,15 @@ def two_ranks_logging(rank: int, world: int, root: str) -> None:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    """A failed run whose warning carries non-finite fields, and a 2-rank run's logs."""
+    """A failed run whose warning carries non-finite fields and that saved a file in three
+    versions, and a 2-rank run's logs."""
     tmp = tmp_path_factory.mktemp("campaign31")
     root = str(tmp / "root")
     exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
     with contextlib.suppress(RuntimeError), exp.experiment("sweep"), exp.run("crashed"):
         exp.metrics.log(step=0, loss=1.0)
+        for v in range(3):
+            exp.files.save({"v": v}, "config.json", step=10 * v)
         exp.warning("loss is nan", step=35, grad_norm=float("inf"), loss=float("nan"), low=float("-inf"), lr=0.1)
         raise RuntimeError("loss diverged")
     exp.close()
@@ -108,3 +111,23 @@ def test_a_live_runs_overview_follows_its_last_step_and_its_end(browser, tmp_pat
             info = _info(pg)
             assert info["status"] == "completed" and info["last step"] == "7"
     exp.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_file_version_picked_survives_a_reload_and_a_copied_link(browser, root):
+    """Picking version 1 of a file was not in the URL (only the file was): a reload or a
+    copied link showed the newest version instead of the one being read."""
+    with served(browser, root, "#/run?path=sweep/crashed&tab=files") as pg:
+        pg.click("#files-table tr[data-path='config.json']")
+        pg.locator("#file-preview select").select_option(label="version 1")
+        pg.wait_for_function("() => /\"v\": 0/.test(document.querySelector('#preview-text').textContent)")
+        pg.wait_for_function("() => location.hash.includes('version=1')")
+        link = pg.url
+        for reopen in (pg.reload, lambda: pg.goto(link)):
+            reopen()
+            pg.wait_for_function("() => /\"v\": 0/.test((document.querySelector('#preview-text') || {}).textContent)")
+            assert pg.locator("#file-preview select option:checked").text_content() == "version 1"
+            assert "step 0" in pg.inner_text("#file-preview .toolbar")
+        pg.click("#files-table tr[data-path='config.json']")  # the file again: its newest version
+        pg.wait_for_function("() => /\"v\": 2/.test(document.querySelector('#preview-text').textContent)")
+        assert "version=" not in pg.evaluate("location.hash")
