@@ -131,3 +131,14 @@ def test_the_file_version_picked_survives_a_reload_and_a_copied_link(browser, ro
         pg.click("#files-table tr[data-path='config.json']")  # the file again: its newest version
         pg.wait_for_function("() => /\"v\": 2/.test(document.querySelector('#preview-text').textContent)")
         assert "version=" not in pg.evaluate("location.hash")
+
+
+@pytest.mark.timeout(120)
+def test_compare_shows_the_smoothing_weight_beside_its_slider(browser, root):
+    """A run's charts print the smoothing weight beside the slider; compare printed none, so
+    a compare link with smooth=0.9 drew smoothed lines with no number saying how much."""
+    with served(browser, root, "#/compare?run=ddp/two&run=sweep/crashed&smooth=0.9") as pg:
+        pg.wait_for_selector("#smoothing")
+        assert pg.inner_text("#smoothing-value") == "0.90"
+        pg.locator("#smoothing").fill("0.25")
+        assert pg.inner_text("#smoothing-value") == "0.25"
