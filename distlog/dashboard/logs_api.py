@@ -18,6 +18,7 @@ from starlette.requests import Request
 from ..logline import format_line
 from ..query.run_reader import RunReader
 from .api import Api, arg_int
+from .encode import jsonable
 from .paths import BadPath
 
 MAX_RECORDS = 5000
@@ -25,9 +26,10 @@ GREP_SECONDS = 10.0  # what one request's grep may take over a run's logs
 
 
 def _record(rec: Any) -> dict[str, Any]:
+    # a field logged as NaN or inf reads "nan" / "inf" (JSON has neither; null would say no value)
     return {"t": round(rec.time, 6), "level": rec.level, "rank": rec.rank, "attempt": rec.attempt,
             "host": rec.host, "step": rec.step, "message": rec.message,
-            "fields": rec.fields or None, "id": format_line(rec).rstrip("\n")}
+            "fields": jsonable(rec.fields) if rec.fields else None, "id": format_line(rec).rstrip("\n")}
 
 
 def logs(api: Api, request: Request) -> dict[str, Any]:

@@ -39,10 +39,13 @@ export async function comparePage(view, params) {
   group.value = opts.group;
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
   const logBox = h("input", { type: "checkbox", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); drawAll(); } });
-  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth, onchange: () => { opts.smooth = Number(smooth.value); keep(); drawAll(); } });
+  const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
+    oninput: () => { smoothLabel.textContent = Number(smooth.value).toFixed(2); },
+    onchange: () => { opts.smooth = Number(smooth.value); keep(); drawAll(); } });
+  const smoothLabel = h("span", { class: "muted", id: "smoothing-value", text: opts.smooth.toFixed(2) }); // as on a run's charts
   const grid = h("div", { class: "charts", id: "compare-charts" });
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
-    h("label", {}, "smoothing", smooth)), grid);
+    h("label", {}, "smoothing", smooth, smoothLabel)), grid);
   const plots = [];
   window.distlog.compare = { plots };
   // every drawAll() (an option changed) is a new generation of charts: an answer asked for an

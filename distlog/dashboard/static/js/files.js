@@ -31,9 +31,10 @@ export async function filesTab(body, run, params) {
     return versions.find((r) => r.version === v);
   };
 
-  // a file the user picks is the view (reload, Back and a copied link show it again)
+  // a file the user picks is the view (reload, Back and a copied link show it again), and
+  // the version picked of it (none in the URL: its newest)
   function pick(path, version, rank) {
-    setParams("run", { file: path });
+    setParams("run", { file: path, version, file_rank: rank });
     show(path, version, rank);
   }
 
@@ -43,7 +44,7 @@ export async function filesTab(body, run, params) {
     for (const tr of tbody.children) tr.classList.toggle("sel", tr.dataset.path === path);
     clear(preview);
     const manyRanks = new Set(versions.map((v) => v.rank)).size > 1;
-    const vsel = h("select", { onchange: () => { const [v, r] = vsel.value.split(":").map(Number); show(path, v, r); } },
+    const vsel = h("select", { onchange: () => { const [v, r] = vsel.value.split(":").map(Number); pick(path, v, r); } },
       ...versions.map((v) => h("option", { value: `${v.version}:${v.rank}`, selected: v === f,
         text: `version ${v.version}` + (manyRanks ? ` · rank ${v.rank}` : "") })));
     preview.append(h("h3", { text: f.path }), h("div", { class: "toolbar" }, vsel,
@@ -81,6 +82,8 @@ export async function filesTab(body, run, params) {
   if (gallery.children.length) body.append(gallery);
   body.append(h("div", { class: "files" }, h("div", { class: "table-wrap" }, table), preview));
   const want = params.get("file");
-  show(want && byPath.has(want) ? want : byPath.keys().next().value);
+  const num = (k) => (params.get(k) === null || params.get(k) === "" ? undefined : Number(params.get(k)));
+  if (want && byPath.has(want)) show(want, num("version"), num("file_rank"));
+  else show(byPath.keys().next().value);
   return {};
 }

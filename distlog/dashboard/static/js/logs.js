@@ -9,9 +9,12 @@ const PAGE = 500;
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
 export async function logsTab(body, run, params) {
-  const state = { records: [], ids: new Set(), ranks: new Set(run.log_ranks), more: false, lag: 1, error: null };
+  // the ranks shown, from the URL: rank=R for each (rank=none: no rank ticked); none given: all
+  const asked = params.getAll("rank");
+  const shown = asked.length ? run.log_ranks.filter((r) => asked.includes(String(r))) : run.log_ranks;
+  const state = { records: [], ids: new Set(), ranks: new Set(shown), more: false, lag: 1, error: null };
   const rankBoxes = run.log_ranks.map((r) => {
-    const box = h("input", { type: "checkbox", checked: true, "data-rank": r, onchange: () => {
+    const box = h("input", { type: "checkbox", checked: state.ranks.has(r), "data-rank": r, onchange: () => {
       box.checked ? state.ranks.add(r) : state.ranks.delete(r); reload(); } });
     return h("label", { class: "rank-chip" }, box, h("span", { class: "swatch", style: { background: color(r) } }), `rank ${r}`);
   });
@@ -71,7 +74,8 @@ export async function logsTab(body, run, params) {
   async function reload() {
     state.error = null;
     // the filter is the view: Back, a reload and a copied link show these lines again
-    setParams("run", { level: level.value, grep: grep.value, i: icase.checked });
+    const ranks = state.ranks.size === run.log_ranks.length ? null : state.ranks.size ? [...state.ranks].sort((a, b) => a - b) : ["none"];
+    setParams("run", { level: level.value, grep: grep.value, i: icase.checked, rank: ranks });
     if (!state.ranks.size) { state.records = []; state.ids = new Set(); paint(true); return; }
     let res;
     try {

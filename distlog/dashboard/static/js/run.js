@@ -30,7 +30,7 @@ export function paramsTree(obj) {
   return root;
 }
 
-function overview(run) {
+function runInfo(run) {
   const r = run.row, info = run.info;
   const kv = [["status", fmt.statusBadge(h, r.status)], ["experiment", r.experiment], ["run id", r.run_id],
     ["url", run.url], ["started", fmt.time(r.started)], ["ended", fmt.time(r.ended)], ["duration", fmt.duration(r.duration)],
@@ -41,9 +41,13 @@ function overview(run) {
   if (info.error) kv.push(["error", `${info.error.type || ""}: ${info.error.message || ""}`]);
   const dl = h("dl", { class: "kv" });
   for (const [k, v] of kv) dl.append(h("dt", { text: k }), h("dd", {}, v));
-  const left = h("div", {}, h("h4", { text: "Run" }), dl);
+  const left = h("div", { id: "run-info" }, h("h4", { text: "Run" }), dl);
   if (run.readme) left.append(h("h4", { text: "Notes (README.md)" }), h("pre", { class: "text", text: run.readme }));
-  return h("div", { class: "cols" }, left, h("div", {}, h("h4", { text: "Params" }), paramsTree(run.params)));
+  return left;
+}
+
+function overview(run) {
+  return h("div", { class: "cols" }, runInfo(run), h("div", {}, h("h4", { text: "Params" }), paramsTree(run.params)));
 }
 
 export async function runPage(view, params) {
@@ -80,8 +84,14 @@ export async function runPage(view, params) {
       badge.textContent = st.status;
       badge.className = `badge status-${st.status}`;
     }
+    const was = running;
     running = st.status === "running";
     setLive(running);
+    if (tab === "overview" && (was || running)) { // duration, last step, ended: read again
+      const info = body.querySelector("#run-info");
+      const fresh = await get("run", { run: path });
+      if (info && info.isConnected) info.replaceWith(runInfo(fresh));
+    }
     if (page.poll) await page.poll(st);
   }, 1500).start();
   return { dispose: () => { poller.stop(); page.dispose && page.dispose(); } };
