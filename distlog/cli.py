@@ -872,7 +872,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep blobs younger than this (default 1 day)")
     p.set_defaults(func=cmd_gc)
 
-    p = sub.add_parser("serve", parents=[common], help="the web dashboard of a root (read-only)")
+    p = sub.add_parser("serve", parents=[common], aliases=["dashboard"],
+                       help="the web dashboard of a root (read-only; also: distlog dashboard)")
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other needs a token)")

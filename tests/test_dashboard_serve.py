@@ -100,8 +100,9 @@ def test_serve_from_python_returns_the_url_and_stops(tmp_path):
         _direct.open(url + "api/runs", timeout=2)
 
 
-def test_serve_with_a_bad_root_exits_2_with_the_reason(tmp_path, capsys):
-    assert main(["serve", str(tmp_path / "missing"), "--port", "0"]) == 2
+@pytest.mark.parametrize("command", ["serve", "dashboard"])  # (`distlog dashboard` was "invalid choice")
+def test_serve_with_a_bad_root_exits_2_with_the_reason(tmp_path, capsys, command):
+    assert main([command, str(tmp_path / "missing"), "--port", "0"]) == 2
     assert "nothing at" in capsys.readouterr().err
 
 
