@@ -929,14 +929,23 @@ class MetricsLogger:
             out_step = _finite(last)
             if out_step is None or (fs is not None and out_step <= fs):
                 return None  # (the general path names a bad step)
-        taken = []
+        taken, lists = [], []
         for prefix, entries in core.entry_lists:
             if entries:
                 got = entries[:]
                 taken.append((prefix, got))
+                lists.append(entries)
                 del entries[: len(got)]  # in place (the views keep their references); not a
                 # later append (another thread's collect())
         ids, vals = core.take_ids()
+        if len(core.keys) != len(pos):
+            # another thread's collect() gave a key its id after ``positions()`` above, and
+            # its value may be in what was taken: a key the union lacks (the writer's KeyError,
+            # the run failed). Put the window back, in its order, for the general path
+            for entries, (_, got) in zip(lists, taken):
+                entries[:0] = got
+            core.id_buf[:0], core.val_buf[:0] = ids, vals
+            return None
         core.last_step = None
         window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
         mon = self._monitor

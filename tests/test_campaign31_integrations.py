@@ -162,6 +162,22 @@ def test_accelerate_log_keeps_the_valid_values_of_a_call_with_a_refused_one(tmp_
     assert "refused values" in run.logs.query(level="WARNING")[0].message
 
 
+def test_accelerate_log_keeps_every_valid_value_of_a_call_at_its_one_step(tmp_path):
+    # a call without step= under exp.step(5) after rows at step 10: 'a' is refused at 5, 'c'
+    # went to step 5 and 'e' (the same call) to step 10, the largest step so far
+    pytest.importorskip("accelerate")
+    from distlog.integrations.accelerate import DistlogTracker
+
+    tracker = DistlogTracker(root=str(tmp_path), experiment="acc", run_id="r")
+    tracker.open()
+    tracker.log({"a": 1.0}, step=10)
+    with tracker.session.exp.step(5):
+        tracker.log({"a": 2.0, "c": 3.0, "e": 4.0})
+    tracker.finish()
+    run = distlog.open_run(tmp_path / "acc" / "r")
+    assert _rows(run, "a") == [(10, 1.0, 1)]
+    assert _rows(run, "c") == [(5, 3.0, 1)] and _rows(run, "e") == [(5, 4.0, 1)]
+
 def test_hf_run_name_names_the_run_as_other_trackers_do(tmp_path, monkeypatch):
     """``TrainingArguments(report_to="distlog", run_name="x")`` got a launcher or random id: the
     Trainer's other trackers (wandb, MLflow, comet) name their runs by ``run_name``."""

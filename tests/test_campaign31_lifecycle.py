@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import distlog
@@ -235,3 +236,36 @@ def test_values_another_thread_collects_during_a_flush_are_kept_for_the_next_one
     for key, n in sent.items():
         f = run.metrics.frame(key)
         assert n > 0 and (f["count"].sum(), f["sum"].sum()) == (n, n * (1.0 if key == "data/qlen" else 2.0)), key
+
+
+def test_a_key_another_thread_collects_first_during_a_flush_is_not_a_key_the_union_lacks(tmp_path, monkeypatch):
+    """The one-process flush read the keys' union positions, then took the window: a key
+    another thread's collect() registered in between came with its value in a window whose
+    union lacked it, and the writer failed the run (KeyError). The thread switch is forced
+    here at that point; the value now goes through the general flush, under its key."""
+    from distlog import metrics as M
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        m = exp.metrics
+        m.collect(a=1.0)
+        m.flush(step=0)
+        positions, fired = M._Core.positions, []
+
+        def positions_then_another_thread(core):
+            pos = positions(core)
+            if not fired:
+                fired.append(True)
+                m("data").collect(qlen=np.float32(3.0))  # (what another thread does here)
+            return pos
+
+        monkeypatch.setattr(M._Core, "positions", positions_then_another_thread)
+        m.collect(a=2.0)
+        m.flush(step=1)
+        monkeypatch.setattr(M._Core, "positions", positions)
+        m.collect(a=3.0)
+        m.flush(step=2)
+    run = distlog.open_run(f"{tmp_path}/default/r")
+    assert run.info.status == "completed"
+    assert run.metrics.frame("a")[["step", "value"]].values.tolist() == [[0, 1], [1, 2], [2, 3]]
+    assert run.metrics.frame("data/qlen")[["step", "value"]].values.tolist() == [[1, 3]]

@@ -281,14 +281,14 @@ class RunSession:
             if len(vals) == 1:
                 self._dropped(e)
                 return
+            if step is None:  # every key at the one step the call means, as in one call (the
+                # largest step so far is not it: under exp.step(n) that is n, maybe below it)
+                step = metrics._step_for_log(None)
             for k, v in vals.items():  # one at a time: a refused key must not take the rest along
                 try:
                     metrics._log({k: v}, step)
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
-                    continue
-                if step is None:  # the rest at the step the first one took, as in one call
-                    step = metrics._core.max_step
 
     def _numeric(self, values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         """``numeric(values)``; the keys it leaves out are named once per key in the run's log
