@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -121,6 +122,7 @@ class _Core:
         # the hot path appends a local key id and a value; flush reduces them with bincount
         self.ids: dict[str, int] = {}
         self._keys: list[str] = []
+        self._register_lock = threading.Lock()  # (two threads' first values of keys)
         self._key_tuple: tuple[str, ...] | None = ()
         self.id_buf: list[int] = []
         self.val_buf: list[float] = []
@@ -169,14 +171,21 @@ class _Core:
         self.ended: str | None = None  # the run's id once it closed (its views then refuse)
 
     def register(self, key: str) -> int:
-        """Validate a key collected for the first time on this rank and give it an id."""
-        if key not in self.known:
-            self.check_key(key)
-        i = self.ids[key] = len(self._keys)
-        self._keys.append(key)
-        self._key_tuple = None
-        self._pos = None
-        return i
+        """Validate a key collected for the first time on this rank and give it an id (its
+        own: two threads collecting new keys at once could take one id for two keys, or two
+        ids for one key, without the lock)."""
+        with self._register_lock:
+            i = self.ids.get(key)
+            if i is not None:  # another thread gave it one meanwhile
+                return i
+            if key not in self.known:
+                self.check_key(key)
+            i = len(self._keys)
+            self._keys.append(key)
+            self._key_tuple = None
+            self._pos = None
+            self.ids[key] = i  # last: a thread that finds the id finds the key at it
+            return i
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -269,3 +269,4 @@ def test_a_key_another_thread_collects_first_during_a_flush_is_not_a_key_the_uni
     assert run.info.status == "completed"
     assert run.metrics.frame("a")[["step", "value"]].values.tolist() == [[0, 1], [1, 2], [2, 3]]
     assert run.metrics.frame("data/qlen")[["step", "value"]].values.tolist() == [[1, 3]]
+
