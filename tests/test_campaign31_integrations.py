@@ -178,9 +178,11 @@ def test_accelerate_log_keeps_every_valid_value_of_a_call_at_its_one_step(tmp_pa
     assert _rows(run, "a") == [(10, 1.0, 1)]
     assert _rows(run, "c") == [(5, 3.0, 1)] and _rows(run, "e") == [(5, 4.0, 1)]
 
-def test_hf_run_name_names_the_run_as_other_trackers_do(tmp_path, monkeypatch):
-    """``TrainingArguments(report_to="distlog", run_name="x")`` got a launcher or random id: the
-    Trainer's other trackers (wandb, MLflow, comet) name their runs by ``run_name``."""
+
+def test_hf_run_name_is_kept_in_params_and_two_trainings_under_it_stay_two_runs(tmp_path, monkeypatch):
+    """``TrainingArguments.run_name`` is a display name for the Trainer's other trackers: two
+    trainings under one name are two runs. As a distlog run id (briefly, in this stop) the
+    second training resumed the first's run and overwrote its rows."""
     pytest.importorskip("transformers")
     from test_integrations_transformers import _tiny_trainer
 
@@ -188,13 +190,10 @@ def test_hf_run_name_names_the_run_as_other_trackers_do(tmp_path, monkeypatch):
 
     monkeypatch.delenv("DISTLOG_RUN_ID", raising=False)
     monkeypatch.delenv("DISTLOG_RUN_NAME", raising=False)
-    _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf"), run_name="bert-small", max_steps=2).train()
-    run = distlog.open_run(tmp_path / "hf" / "bert-small")
-    assert run.info.status == "completed" and list(run.metrics.numpy("train/loss")["step"]) == [1, 2]
-    # the callback's own run_id comes first; a run_name that is no run id (a path) is not used
-    _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf", "mine"), run_name="bert-small",
-                  max_steps=1).train()
-    assert distlog.open_run(tmp_path / "hf" / "mine").info.status == "completed"
-    with pytest.warns(UserWarning, match=r"run_name is not used as the run id: run id 'out/x' contains '/'"):
-        _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf2"), run_name="out/x", max_steps=1).train()
-    assert [r.info.run_id != "out/x" for r in distlog.open_root(tmp_path).runs("hf2")] == [True]
+    for lr in (1e-3, 1e-2):
+        _tiny_trainer(tmp_path / "o", DistlogCallback(tmp_path, "hf"), run_name="bert-small",
+                      learning_rate=lr, max_steps=2).train()
+    runs = distlog.open_root(tmp_path).runs("hf")
+    assert len(runs) == 2 and all(len(r.info.attempts) == 1 for r in runs)
+    assert sorted(r.params["args"]["learning_rate"] for r in runs) == [1e-3, 1e-2]
+    assert {r.params["args"]["run_name"] for r in runs} == {"bert-small"}

@@ -11,18 +11,17 @@ Importing this module also registers ``report_to="distlog"``: transformers 5 has
 registry for reporting integrations, so the name is added to its table
 ``transformers.integrations.integration_utils.INTEGRATION_TO_CALLBACK``; the callback then
 takes its settings from ``DISTLOG_ROOT`` (default ``./runs``) and ``DISTLOG_EXPERIMENT``.
-The run id: ``DistlogCallback(run_id=...)``, else ``DISTLOG_RUN_ID``, else
-``TrainingArguments.run_name``, else the launcher's job id or a new one.
+The run id: ``DistlogCallback(run_id=...)``, else ``DISTLOG_RUN_ID``, else the launcher's job
+id or a new one. ``TrainingArguments.run_name`` is not it: other trackers take it as a display
+name (two trainings under one name stay two runs), while a distlog run id names one run, which a
+second training would resume and overwrite; it is kept with the args (params ``args.run_name``).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
-from ..launcher import named_run_id
-from ..names import check_name
 from ._session import RunSession, require
 
 _tf = require("transformers", "transformers")
@@ -44,21 +43,6 @@ def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
         else:
             out[f"train/{k}"] = v
     return out
-
-
-def _run_id_of(args: Any) -> str | None:
-    """``TrainingArguments.run_name`` as the run id, as the Trainer's other trackers name their
-    runs (None: the launcher's job id, else a new one). A name that is no run id (a path, as
-    ``output_dir`` often is) is said once and not used."""
-    name = getattr(args, "run_name", None)
-    if not name:
-        return None
-    try:
-        return check_name(str(name), "run id")
-    except ValueError as e:
-        warnings.warn(f"distlog: TrainingArguments.run_name is not used as the run id: {e}; "
-                      "pass DistlogCallback(run_id=...) to name the run", stacklevel=3)
-        return None
 
 
 class DistlogCallback(TrainerCallback):
@@ -105,8 +89,6 @@ class DistlogCallback(TrainerCallback):
         # training from a checkpoint rewinds the series to its step; an evaluation alone
         # (``trainer.evaluate()``, after training or in a new process) only appends rows
         resume = int(state.global_step) if training and state.global_step else None
-        if self.session.run_id is None and named_run_id() is None:
-            self.session.run_id = _run_id_of(args)
         run = self.session.open(resume_step=resume, append=not training)
         self._given = {}
         self._training = training
