@@ -614,7 +614,8 @@ class Run:
                 if exc is None:
                     self._write_failure(e)
                 status, exc = "failed", exc or e
-        self.logs.debug(f"run ended: {status}")
+        if not self.log_sink.closed:  # (a close finished after Ctrl-C stopped it past here)
+            self.logs.debug(f"run ended: {status}")
         self.monitor.close(status)
         self.log_sink.close()
         if collective and incoming is None and self.world_size > 1 and status != "failed":

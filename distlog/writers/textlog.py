@@ -69,6 +69,10 @@ class TextLogSink:
                     report.warn(f"could not flush log {self.path}: {e!r}",
                                 key=f"flush {self.path}")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         self.flush()
         with self._lock:
