@@ -1,9 +1,6 @@
 """Campaign 31: framework integrations used as an ML engineer would, each case checked
 against what the framework itself handed its loggers (a recording logger beside distlog's)."""
 
-import logging
-import warnings
-
 import numpy as np
 import pytest
 
@@ -12,16 +9,9 @@ import torch  # noqa: E402
 
 import distlog  # noqa: E402
 from distlog.integrations.lightning import DistlogLogger  # noqa: E402
+from support.framework_runs import quiet_lightning  # noqa: E402,F401 (autouse)
 
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 class Recording(pl.loggers.Logger):

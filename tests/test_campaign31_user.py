@@ -6,19 +6,12 @@ from __future__ import annotations
 import pytest
 
 import distlog
-from distlog.cli import main
-from support.cli_tree import build_tree
+from support.cli_tree import build_tree, cli
 
 
 @pytest.fixture
 def tree(tmp_path):
     return build_tree(tmp_path / "root")
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("command", ["ls", "compare"])

@@ -8,13 +8,7 @@ import json
 import distlog
 from distlog.cli import main
 from distlog.layout import RUN_FILE
-from support.cli_tree import build_tree
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli_tree import build_tree, cli
 
 
 def test_compare_named_runs(tmp_path, capsys):

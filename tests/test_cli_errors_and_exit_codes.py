@@ -7,18 +7,12 @@ import sys
 import pytest
 
 from distlog.cli import main
-from support.cli_tree import build_tree
+from support.cli_tree import build_tree, cli
 
 
 @pytest.fixture
 def tree(tmp_path):
     return build_tree(tmp_path / "root")
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_missing_run_lists_what_is_there(tree, capsys):

@@ -6,13 +6,7 @@ from __future__ import annotations
 import json
 
 import distlog
-from distlog.cli import main
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli_tree import cli
 
 
 def _run(root):

@@ -3,7 +3,6 @@ and callbacks surround it, and a fit never ends in an exception of distlog's. Re
 with tiny models in this process (one device) and, for DDP, a real 2-rank gloo fit."""
 
 import json
-import logging
 import warnings
 
 import numpy as np
@@ -14,17 +13,9 @@ import torch  # noqa: E402
 
 import distlog  # noqa: E402
 from distlog.integrations.lightning import DistlogLogger  # noqa: E402
-from support.framework_runs import SCRIPTS, run_script  # noqa: E402
+from support.framework_runs import SCRIPTS, quiet_lightning, run_script  # noqa: E402,F401
 
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 class Tiny(pl.LightningModule):

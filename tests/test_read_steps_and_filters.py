@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 import distlog
-from distlog.cli import NOTHING, main
+from distlog.cli import NOTHING
 from distlog.query.render import table
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli_tree import cli
 
 
 def test_fractional_and_huge_steps_read_as_stored(tmp_path, capsys):

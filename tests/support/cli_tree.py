@@ -2,6 +2,7 @@
 
 ``build_tree(root)`` writes mnist/sweep/run-a (2 ranks, files), mnist/sweep/run-b (failed)
 and mnist/other/run-c with fixed times and host names, so every CLI output is deterministic.
+``cli(capsys, *args)`` runs the CLI in-process: ``(exit code, stdout, stderr)``.
 """
 
 from __future__ import annotations
@@ -112,3 +113,12 @@ def build_tree(root: Path) -> Path:
     c.write_json(PARAMS_FILE, {"lr": 0.1, "batch": 64})
     _scalars(c, {"loss": _rows([0, 5], [2.0, 1.0])})
     return root
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """``distlog ARGS...`` in this process (arguments as text): exit code, stdout, stderr."""
+    from distlog.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err

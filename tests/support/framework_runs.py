@@ -6,11 +6,15 @@ starts its own workers: killing the whole group on a timeout leaves no rank behi
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 SCRIPTS = Path(__file__).parent.parent / "integration_scripts"
 REPO = Path(__file__).parent.parent.parent
@@ -50,3 +54,13 @@ def run_script(args: list[str], tmp_path: Path, timeout: float = 240, torchrun: 
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{out[-6000:]}")
     return out
+
+
+@pytest.fixture(autouse=True)
+def quiet_lightning():
+    """Lightning's info lines and warnings silenced (a module that imports this fixture uses
+    it in every test)."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
