@@ -187,3 +187,13 @@ def test_hf_run_name_is_kept_in_params_and_two_trainings_under_it_stay_two_runs(
     assert len(runs) == 2 and all(len(r.info.attempts) == 1 for r in runs)
     assert sorted(r.params["args"]["learning_rate"] for r in runs) == [1e-3, 1e-2]
     assert {r.params["args"]["run_name"] for r in runs} == {"bert-small"}
+
+
+@pytest.mark.parametrize("prefix", [".x", " train", "a//b", 3])
+def test_a_prefix_no_key_can_take_is_refused_when_the_logger_is_made(tmp_path, prefix):
+    # the prefix became a namespace, but was checked only inside each key: DistlogLogger(
+    # prefix=".x") warned "refused values ... dropped them" at every log call of the fit and
+    # stored nothing (an int prefix: AttributeError on .strip)
+    with pytest.raises((ValueError, TypeError), match="namespace"):
+        DistlogLogger(str(tmp_path), name="e", version="r", prefix=prefix)
+    assert not (tmp_path / "e").exists()

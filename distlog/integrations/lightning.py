@@ -38,6 +38,7 @@ import os
 import sys
 from typing import Any, Mapping
 
+from ..names import check_name
 from ._session import RunSession, require
 
 
@@ -85,8 +86,13 @@ class DistlogLogger(Logger):
         self._session_obj: RunSession | None = None
         self._log_checkpoints = log_checkpoints
         self._logged_ckpts: dict[str, tuple[float, int]] = {}
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str (a namespace such as 'train'), got {type(prefix).__name__}")
+        namespace = prefix.strip("/")
+        if namespace:  # a name no key can take (' train', '.x') would drop every value, warned per call
+            check_name(namespace, "metrics namespace", allow_slash=True)
         self._prefix = prefix  # as given (the callback's state key holds it)
-        self._key_prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""  # a namespace, not glued on
+        self._key_prefix = f"{namespace}/" if namespace else ""  # a namespace, not glued on
         self._warned = False
         self.callback = DistlogCallback(self, flush_every_n_steps)
 
