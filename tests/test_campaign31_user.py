@@ -186,3 +186,28 @@ def test_the_sweep_table_refuses_a_metric_no_run_has_as_read_metrics_does(tree):
     df = r.table(metrics=["train/loss", "val/acc"])  # a key some runs lack: None there
     assert df.set_index("run_id")["val/acc"].to_dict() == {"run-c": None, "run-a": 0.9, "run-b": None}
     assert r.table("nothing-here", metrics=["x"]).empty  # no run selected: nothing to refuse
+
+
+def test_the_sweep_table_of_a_live_run_keeps_a_metric_it_has_not_committed_yet(tmp_path):
+    """A sweep watched while it runs: ``table(metrics=["val/acc"])`` raised KeyNotFound ("keys:
+    none") until a run's first commit brought the key, where it gave a column of None; a
+    typo among ended runs is still refused."""
+    root = str(tmp_path / "root")
+    done = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with done.experiment("sweep"), done.run("ended"):
+        done.metrics.log(step=0, loss=1.0)
+    done.close()
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=1000)
+    try:
+        with exp.experiment("sweep"), exp.run("live"):
+            exp.metrics.log(step=0, **{"val/acc": 0.5})  # not committed yet
+            r = distlog.open_root(root)
+            df = r.table(metrics=["val/acc"]).set_index("run_id")
+            assert df["val/acc"].to_dict() == {"ended": None, "live": None}
+            assert r.table(metrics=["loss"], runs=[r.run("sweep/live")])["loss"].tolist() == [None]
+            with pytest.raises(distlog.query.KeyNotFound, match="no run of the 1 selected has the metric 'val/acc'"):
+                r.table(metrics=["val/acc"], status="completed")
+            exp.metrics.commit()
+            assert r.table(metrics=["val/acc"]).set_index("run_id")["val/acc"].to_dict() == {"ended": None, "live": 0.5}
+    finally:
+        exp.close()

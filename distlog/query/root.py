@@ -319,8 +319,12 @@ class RootReader:
         for row, p in zip(rows, param_rows):
             for k in pkeys:
                 row[pcols[k]] = p.get(k)
-        absent = [k for k in keys if runs and not any(d.lengths.get(k) for d in data)]
-        if absent:  # a key no run has (a typo): an error, as read_metrics says, not a column of None
+        # a key no run has (a typo): an error, as read_metrics says, not a column of None; not
+        # while a selected run is running: its next commit may bring the key (a sweep watched
+        # before its first validation would raise)
+        live = any(run.info.status == "running" for run in runs)
+        absent = [k for k in keys if runs and not live and not any(d.lengths.get(k) for d in data)]
+        if absent:
             known = sorted({k for d in data for k, n in d.lengths.items() if n})
             raise KeyNotFound("; ".join(f"no run of the {len(runs)} selected has the metric {k!r}"
                                         f"{did_you_mean(k, known)}" for k in absent)
