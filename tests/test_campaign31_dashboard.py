@@ -142,3 +142,13 @@ def test_compare_shows_the_smoothing_weight_beside_its_slider(browser, root):
         assert pg.inner_text("#smoothing-value") == "0.90"
         pg.locator("#smoothing").fill("0.25")
         assert pg.inner_text("#smoothing-value") == "0.25"
+
+
+@pytest.mark.timeout(120)
+def test_a_file_link_whose_rank_saved_no_such_version_shows_that_version(browser, root):
+    """A link naming a version and a rank that saved none of it (a hand-edited or mistyped
+    file_rank) showed the newest version while the URL still said version=1."""
+    with served(browser, root, "#/run?path=sweep/crashed&tab=files&file=config.json&version=1&file_rank=5") as pg:
+        pg.wait_for_function("() => /\"v\": \\d/.test((document.querySelector('#preview-text') || {}).textContent)")
+        assert '"v": 0' in pg.inner_text("#preview-text")
+        assert pg.locator("#file-preview select option:checked").text_content() == "version 1"

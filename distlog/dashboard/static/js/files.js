@@ -40,7 +40,9 @@ export async function filesTab(body, run, params) {
 
   function show(path, version, rank) {
     const versions = byPath.get(path);
-    const f = versions.find((v) => v.version === version && (rank === undefined || v.rank === rank)) || latest(versions);
+    // (a link's rank that saved no such version: the version from the rank that did)
+    const f = versions.find((v) => v.version === version && (rank === undefined || v.rank === rank))
+      || versions.find((v) => v.version === version) || latest(versions);
     for (const tr of tbody.children) tr.classList.toggle("sel", tr.dataset.path === path);
     clear(preview);
     const manyRanks = new Set(versions.map((v) => v.rank)).size > 1;
