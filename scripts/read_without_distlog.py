@@ -124,9 +124,10 @@ def parse_line(line: str) -> dict | None:
     st = None if step == "-" else (int(step) if re.fullmatch(r"-?\d+", step) else float(step))
     num = lambda s: None if s == "-" else int(s)  # noqa: E731
     try:
-        fields = json.loads(fields) if fields else {}
-    except ValueError:
-        return None
+        parsed = json.loads(fields) if fields else {}
+    except ValueError:  # cut by a partial write: the text kept whole (FORMAT.md)
+        parsed = None
+    fields = parsed if isinstance(parsed, dict) else {"unparsed_fields": fields}
     return {"time": dt.datetime.fromisoformat(t).timestamp(), "iso": t, "level": lv, "level_name": level,
             "host": None if host == "-" else host, "node": num(node), "rank": int(rank), "local_rank": num(local),
             "attempt": int(attempt), "step": st,

@@ -113,7 +113,16 @@ def test_reader_from_the_format_doc_alone_agrees_with_distlog(tmp_path):
     assert list(table["path"]) == ["ckpt/m.bin"] * 4 and list(table["rank"]) == [0] * 4
     assert _same(table["step"], [2.5] * 4)
 
+    # a record whose fields a partial write cut, the next record appended to it (FORMAT.md:
+    # read with its text as the one field "unparsed_fields")
+    log = folder / "logs" / "rank-00000.attempt-0.log"
+    with open(log, "a", encoding="utf-8") as f:
+        f.write('2030-01-01T00:00:00.000000+00:00 INFO h n0 r0 l0 a0 s- cut\t{"k": 1'
+                '2030-01-01T00:00:01.000000+00:00 INFO h n0 r0 l0 a0 s- next\n')
+    mine = _load_reader().read_run(folder)
     logs = list(run.logs.query(source="text"))
+    assert [r["fields"] for r in mine["logs"] if r["message"] == "cut"] == [
+        {"unparsed_fields": '{"k": 12030-01-01T00:00:01.000000+00:00 INFO h n0 r0 l0 a0 s- next'}]
     assert len(mine["logs"]) == len(logs)
     for a, b in zip(mine["logs"], logs):
         assert (a["time"], a["level_name"], a["message"], a["host"], a["rank"], a["attempt"], a["step"],
