@@ -404,7 +404,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return OK if n else NOTHING
     merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))
     if not len(merged):
-        _err("no log records matched" if run.logs.sources() else f"run {run.info.path} has no logs")
+        _err("no log records matched" if run.logs.sources() else _no_logs(run))
         return NOTHING
     if args.raw:
         _out("\n".join(merged.lines))
@@ -415,6 +415,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
             _err(f"{hidden} record(s) have structured fields or a traceback; add --fields to "
                  "show them (--raw prints the stored lines)")
     return OK
+
+
+def _no_logs(run: Any) -> str:
+    """Why a run shows no log record. On an object store a running rank publishes its log as
+    a segment every ``segment_max_age`` s (30 by default) and at close, so a run that started
+    less than that ago, or was killed before its first segment, has none there yet."""
+    if run.storage.supports_append or run.info.status not in ("running", "stale"):
+        return f"run {run.info.path} has no logs"
+    return (f"run {run.info.path} has no logs yet: on an object store each rank publishes its "
+            "log every segment_max_age seconds (30 by default) and when the run closes")
 
 
 def cmd_files(args: argparse.Namespace) -> int:

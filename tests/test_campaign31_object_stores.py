@@ -65,3 +65,21 @@ def test_an_output_url_that_cannot_be_written_is_a_usage_error(s3_run, capsys):
     assert code == 2 and "no-such-bucket-c31" in err and "Traceback" not in err
     code, _, err = cli(capsys, "export", run, "-o", "s3://m.csv", *flags)
     assert code == 2 and "below a bucket" in err
+
+
+@pytest.mark.timeout(120)
+def test_logs_of_a_live_run_on_a_bucket_say_why_there_are_none_yet(s3_bucket, capsys):
+    """A running run on S3 publishes each rank's log as a segment every `segment_max_age` s:
+    for the first 30 s (and after a kill -9 before then) `distlog logs` found no segment and
+    said "run exp/live has no logs", while the same run on local disk showed its records."""
+    root = f"s3://{s3_bucket['bucket']}/runs"
+    opts = s3_bucket["storage_options"]
+    flags = [f"-O{k}={v}" for k, v in opts.items()]
+    exp = distlog.get_logger(root, **opts)
+    with exp.experiment("exp"), exp.run("live"):
+        exp.info("started")
+        code, _, err = cli(capsys, "logs", f"{root}/exp/live", *flags)
+        assert code == 1
+        assert "no logs yet" in err and "segment_max_age" in err
+    code, out, _ = cli(capsys, "logs", f"{root}/exp/live", *flags)
+    assert code == 0 and "started" in out
