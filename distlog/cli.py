@@ -27,7 +27,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .layout import RUN_STATUSES
@@ -109,6 +109,37 @@ def _writing(path: str, option: str, example: str = "out.png") -> Any:
         raise UsageError(_output_problem(path, option, example) or
                          f"cannot write {option} {path}: {e.strerror or e}; give a file you can write"
                          ) from None
+
+
+@contextlib.contextmanager
+def _output_file(path: str, option: str, args: argparse.Namespace,
+                 example: str = "out.png") -> Iterator[str]:
+    """A local path to write the output ``path`` at. A URL (``s3://bucket/loss.png``) is
+    written to a temporary file of the same name, then stored through distlog's storage with
+    the command's ``-O`` options (the endpoint and keys that read the run), never through a
+    writer that knows nothing of them (pandas and matplotlib would reach the public endpoint)."""
+    if "://" not in path:
+        with _writing(path, option, example):
+            yield path
+        return
+    import tempfile
+
+    from .storage import open_storage
+
+    parent, _, name = path.rstrip("/").rpartition("/")
+    if not name or parent.endswith(":/") or parent.endswith("://"):
+        raise UsageError(f"{option} {path}: expected a file URL below a bucket or folder, "
+                         f"e.g. {option} s3://bucket/{example}")
+    with tempfile.TemporaryDirectory(prefix="distlog-out-") as tmp:
+        local = os.path.join(tmp, name)
+        with _writing(path, option, example):
+            yield local
+        with open(local, "rb") as f:
+            data = f.read()
+        try:
+            open_storage(parent, **_options(args)).write_bytes(name, data)
+        except OSError as e:
+            raise UsageError(f"cannot write {option}: {e}") from None
 
 
 def _print_frame(df: Any, fmt: str, exact: Sequence[str] = (), steps: Sequence[str] = ()) -> int:
@@ -256,8 +287,8 @@ def cmd_ranks(args: argparse.Namespace) -> int:
     if args.plot:
         from .charts import telemetry_heatmap
 
-        with _writing(args.plot, "--plot"):
-            telemetry_heatmap(matrix, field).save(args.plot)
+        with _output_file(args.plot, "--plot", args) as out:
+            telemetry_heatmap(matrix, field).save(out)
         _err(f"wrote {args.plot} ({field}, {len(df)} rank(s))")
     return OK
 
@@ -373,7 +404,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return OK if n else NOTHING
     merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))
     if not len(merged):
-        _err("no log records matched" if run.logs.sources() else f"run {run.info.path} has no logs")
+        _err("no log records matched" if run.logs.sources() else _no_logs(run))
         return NOTHING
     if args.raw:
         _out("\n".join(merged.lines))
@@ -384,6 +415,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
             _err(f"{hidden} record(s) have structured fields or a traceback; add --fields to "
                  "show them (--raw prints the stored lines)")
     return OK
+
+
+def _no_logs(run: Any) -> str:
+    """Why a run shows no log record. On an object store a running rank publishes its log as
+    a segment every ``segment_max_age`` s (30 by default) and at close, so a run that started
+    less than that ago, or was killed before its first segment, has none there yet."""
+    if run.storage.supports_append or run.info.status not in ("running", "stale"):
+        return f"run {run.info.path} has no logs"
+    return (f"run {run.info.path} has no logs yet: on an object store each rank publishes its "
+            "log every segment_max_age seconds (30 by default) and when the run closes")
 
 
 def cmd_files(args: argparse.Namespace) -> int:
@@ -589,8 +630,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         panels, x=args.x, y=args.stat, band=band, logy=args.logy)  # y axes: the keys
     if args.title:
         chart.figure.suptitle(args.title)
-    with _writing(args.output, "-o"):
-        chart.save(args.output)
+    with _output_file(args.output, "-o", args) as out:
+        chart.save(out)
     _err(f"wrote {args.output} ({len(runs)} run(s), {len(keys)} key(s))")
     return OK
 
@@ -607,16 +648,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt == "parquet":
         if not args.output or args.output == "-":
             raise UsageError("parquet is binary: give a file with -o out.parquet")
-        with _writing(args.output, "-o", "out.parquet"):
-            df.to_parquet(args.output, index=False)
+        with _output_file(args.output, "-o", args, "out.parquet") as out:
+            df.to_parquet(out, index=False)
     else:  # (as every CSV of the CLI: a NaN the store holds reads "nan", not an empty cell)
         from .query.render import frame_csv
 
         if not args.output or args.output == "-":
             sys.stdout.write(frame_csv(df))
             return OK
-        with _writing(args.output, "-o", "out.csv"):
-            frame_csv(df, args.output)
+        with _output_file(args.output, "-o", args, "out.csv") as out:
+            frame_csv(df, out)
     _err(f"wrote {args.output} ({len(df)} rows, {df['key'].nunique()} key(s))")
     return OK
 
@@ -845,7 +886,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", parents=[common], help="line chart of metrics of one or more runs")
     p.add_argument("items", nargs="+", metavar="RUN... KEY...")
-    p.add_argument("-o", "--output", required=True, help="image file (.png, .svg, .pdf)")
+    p.add_argument("-o", "--output", required=True, help="image file (.png, .svg, .pdf), or a URL written with the -O options")
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--x", default="step", choices=["step", "time"])
     p.add_argument("--no-band", action="store_true", help="no min/max band")
@@ -861,7 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("keys", nargs="*", metavar="KEY")
     p.add_argument("--format", choices=["csv", "parquet"],
                    help="default: parquet for an output file named *.parquet or *.pq, else csv")
-    p.add_argument("-o", "--output", help="file to write (csv: standard output by default)")
+    p.add_argument("-o", "--output", help="file (or URL, written with the -O options) to write (csv: standard output by default)")
     p.add_argument("--rank", type=int)
     p.set_defaults(func=cmd_export)
 
