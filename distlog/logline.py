@@ -224,8 +224,16 @@ def parse_fields(text: str) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {UNPARSED_FIELDS: text}
 
 
+#: the key under which a record's header text is kept when a field of it (node, ranks,
+#: attempt, step) cannot be read but its time can: the record stays readable, its unreadable
+#: numbers -1 (a step None)
+UNPARSED_HEADER = "unparsed_header"
+
+
 def parse_line(line: str) -> LogRecord:
-    """Inverse of ``format_line``; ``ValueError`` for a line that is not a record."""
+    """Inverse of ``format_line``; ``ValueError`` for a line that is not a record. A line with
+    distlog's UTC time first whose other header fields do not read (damaged text) is kept:
+    see ``UNPARSED_HEADER``."""
     line = line.rstrip("\n")
     parts = line.split(" ", 8)
     if len(parts) < 8:
@@ -234,20 +242,23 @@ def parse_line(line: str) -> LogRecord:
     rest = parts[8] if len(parts) > 8 else ""
     msg, _, fjson = rest.partition("\t")
     try:
-        return LogRecord(
-            time=parse_time(t),
-            level=level,
-            message=unescape(msg),
-            host="" if host == "-" else host,
-            node=int(node[1:]),
-            rank=int(rank[1:]),
-            local_rank=int(local[1:]),
-            attempt=int(attempt[1:]),
-            step=None if step == "s-" else parse_step(step[1:]),
-            fields=parse_fields(fjson),
-        )
-    except (ValueError, IndexError) as e:
+        when = parse_time(t)
+    except ValueError as e:
         raise ValueError(f"not a distlog log line ({e}): {line[:80]!r}") from None
+    fields = parse_fields(fjson)
+    try:
+        numbers = (int(node[1:]), int(rank[1:]), int(local[1:]), int(attempt[1:]),
+                   None if step == "s-" else parse_step(step[1:]))
+        if (node[:1], rank[:1], local[:1], attempt[:1], step[:1]) != tuple("nrlas"):
+            raise ValueError(step)
+    except (ValueError, IndexError):
+        if len(t) != TIME_CHARS or not t.endswith("+00:00"):  # foreign text with a date first
+            raise ValueError(f"not a distlog log line: {line[:80]!r}") from None
+        numbers = (-1, -1, -1, -1, None)
+        fields = {UNPARSED_HEADER: " ".join(parts[2:8]), **fields}
+    return LogRecord(time=when, level=level, message=unescape(msg), host="" if host == "-" else host,
+                     node=numbers[0], rank=numbers[1], local_rank=numbers[2], attempt=numbers[3],
+                     step=numbers[4], fields=fields)
 
 
 #: every line starts with its UTC time in this many characters (``format_time``), so the

@@ -110,27 +110,39 @@ def histogram(series: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, np.nda
 
 # ---- text logs
 
-LINE = re.compile(r"(\S+) (\S+) (\S+) n(\S+) r(\S+) l(\S+) a(\S+) s(\S+) (.*)")
 UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
 
 
 def parse_line(line: str) -> dict | None:
-    m = LINE.fullmatch(line)
-    if m is None:
+    parts = line.split(" ", 8)  # time level host nN rR lL aA sS message[\tfields]
+    if len(parts) < 8:
         return None
-    t, level, host, node, rank, local, attempt, step, rest = m.groups()
-    message, _, fields = rest.partition("\t")
-    lv = LEVELS.get(level) or int(level[5:])
-    st = None if step == "-" else (int(step) if re.fullmatch(r"-?\d+", step) else float(step))
-    num = lambda s: None if s == "-" else int(s)  # noqa: E731
+    t, level, host, node, rank, local, attempt, step = parts[:8]
+    message, _, fields = (parts[8] if len(parts) > 8 else "").partition("\t")
+    try:
+        when = dt.datetime.fromisoformat(t).timestamp()
+    except ValueError:
+        return None
+    lv = LEVELS.get(level) or (int(level[5:]) if re.fullmatch(r"LEVEL-?\d+", level) else 0)
     try:
         parsed = json.loads(fields) if fields else {}
     except ValueError:  # cut by a partial write: the text kept whole (FORMAT.md)
         parsed = None
     fields = parsed if isinstance(parsed, dict) else {"unparsed_fields": fields}
-    return {"time": dt.datetime.fromisoformat(t).timestamp(), "iso": t, "level": lv, "level_name": level,
-            "host": None if host == "-" else host, "node": num(node), "rank": int(rank), "local_rank": num(local),
-            "attempt": int(attempt), "step": st,
+    try:
+        if (node[:1], rank[:1], local[:1], attempt[:1], step[:1]) != tuple("nrlas"):
+            raise ValueError(step)
+        st = step[1:]
+        st = None if st == "-" else (int(st) if re.fullmatch(r"-?\d+", st) else float(st))
+        node, rank, local, attempt = int(node[1:]), int(rank[1:]), int(local[1:]), int(attempt[1:])
+    except ValueError:  # a damaged header whose time reads: numbers -1, the text kept (FORMAT.md)
+        if len(t) != 32 or not t.endswith("+00:00"):
+            return None
+        fields = {"unparsed_header": " ".join(parts[2:8]), **fields}
+        st, node, rank, local, attempt = None, -1, -1, -1, -1
+    return {"time": when, "iso": t, "level": lv, "level_name": level,
+            "host": None if host == "-" else host, "node": node, "rank": rank, "local_rank": local,
+            "attempt": attempt, "step": st,
             "message": re.sub(r"\\[\\nrt]", lambda m: UNESCAPE[m.group()], message),
             "fields": fields}
 

@@ -3,6 +3,7 @@ in the order it was written, at its level."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import numpy as np
@@ -408,3 +409,40 @@ def test_a_line_whose_fields_were_cut_mid_file_reads_with_its_fields_text_kept(r
     with redirect_stdout(out), redirect_stderr(err):
         assert main(["logs", f"{root}/default/r", "--fields"]) == 0, err.getvalue()
     assert "two" in out.getvalue() and "four" in out.getvalue()
+
+
+def test_a_line_cut_inside_its_header_reads_with_its_header_text_kept_in_time_order(root):
+    """A partial write cut a record inside its header (``r2030-...``: the next record appended
+    there): ``run.logs.query()`` raised ValueError when iterated and ``distlog logs`` failed
+    for every record of the run. The record now reads with its numbers -1 and its header text
+    kept, in the text log and the logs table, in time order among the others."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from distlog.cli import main
+    from distlog.logline import UNPARSED_HEADER
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("one", step=1)
+    run = open_run(f"{root}/default/r")
+    now = round(time.time(), 6)  # before the resumed attempt's "four"
+    head = format_line(LogRecord(time=now, level="INFO", message="two", step=2)).split(" r0 ")[0]
+    three = format_line(LogRecord(time=now + 1e-4, level="INFO", message="three", step=3))
+    _append_bytes(run, (head + " r" + three).encode())
+    with exp.run("r"):  # a resumed attempt: its close merges every log into the logs table
+        exp.info("four", step=4)
+    run = open_run(f"{root}/default/r")
+    for source in ("text", "table"):
+        recs = list(run.logs.query(source=source))
+        assert [r.message.split()[-1] for r in recs if r.level == "INFO"] == ["one", "three", "four"], source
+        cut = [r for r in recs if r.rank == -1]
+        assert [(r.time, r.step, r.attempt, r.fields) for r in cut] == [
+            (now, None, -1, {UNPARSED_HEADER: " ".join(head.split(" ")[2:]) + " r" + " ".join(
+                three.split(" ")[:4])})], source
+        frame = run.logs.query(source=source, grep="three|four").to_frame()
+        assert frame["time"].is_monotonic_increasing and len(frame) == 2, source
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["logs", f"{root}/default/r"]) == 0, err.getvalue()
+    assert "one" in out.getvalue() and "three" in out.getvalue() and "four" in out.getvalue()

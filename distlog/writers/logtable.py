@@ -141,6 +141,7 @@ def parse_columns(text: str) -> LogColumns:
     the per-file constant part (host, node, rank, local rank, attempt) parsed once per value.
     ``parse_line`` handles any line in another layout."""
     odd: list[LogRecord] = []
+    odd_at: list[int] = []  # each odd record's place among the records, in the text's order
     with _gc_paused():
         found = _LINE.findall(text)
         lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
@@ -155,9 +156,18 @@ def parse_columns(text: str) -> LogColumns:
                     odd.append(parse_line(line))
                 except ValueError:
                     continue
+                odd_at.append(len(found) + len(odd) - 1)
         cols = _columns(found)
         del found  # freed before the collector is back: nothing left for it to scan
-    return concat([cols, from_records(odd)]) if odd else cols
+    if not odd:
+        return cols
+    # back in the text's order (the lines of a merged query are in time order)
+    order = np.empty(len(cols) + len(odd), dtype=np.intp)
+    at = np.zeros(order.size, dtype=bool)
+    at[odd_at] = True
+    order[at] = np.arange(len(cols), order.size)
+    order[~at] = np.arange(len(cols))
+    return concat([cols, from_records(odd)]).take(order)
 
 
 def _columns(found: list[tuple[str, ...]]) -> LogColumns:
