@@ -913,15 +913,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep blobs younger than this (default 1 day)")
     p.set_defaults(func=cmd_gc)
 
-    p = sub.add_parser("serve", parents=[common], aliases=["dashboard"],
-                       help="the web dashboard of a root (read-only; also: distlog dashboard)")
-    p.add_argument("root", metavar="ROOT")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; any other needs a token)")
-    p.add_argument("--port", "-p", type=int, default=8765, help="port (0: a free one; default 8765)")
-    p.add_argument("--token", help="access token (made and printed when --host is not loopback)")
-    p.add_argument("--open", action="store_true", help="open the dashboard in a web browser")
-    p.set_defaults(func=cmd_serve)
+    # ``dashboard`` is ``serve`` under its own name (not an alias: its usage line says
+    # "distlog dashboard"); listed once, under serve
+    for name, kw in (("serve", {"help": "the web dashboard of a root (read-only; also: distlog dashboard)"}),
+                     ("dashboard", {})):
+        p = sub.add_parser(name, parents=[common], description="The web dashboard of a root (read-only).",
+                           **kw)
+        p.add_argument("root", metavar="ROOT")
+        p.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; any other needs a token)")
+        p.add_argument("--port", "-p", type=int, default=8765, help="port (0: a free one; default 8765)")
+        p.add_argument("--token", help="access token (made and printed when --host is not loopback)")
+        p.add_argument("--open", action="store_true", help="open the dashboard in a web browser")
+        p.set_defaults(func=cmd_serve)
 
     # handed whole to distlog.slurm's own parser (see main)
     sub.add_parser("slurm", add_help=False, help="sbatch helpers: `distlog slurm grid --param lr=0.1,0.01 "

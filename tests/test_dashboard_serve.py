@@ -104,6 +104,8 @@ def test_serve_from_python_returns_the_url_and_stops(tmp_path):
 def test_serve_with_a_bad_root_exits_2_with_the_reason(tmp_path, capsys, command):
     assert main([command, str(tmp_path / "missing"), "--port", "0"]) == 2
     assert "nothing at" in capsys.readouterr().err
+    assert main([command, "--help"]) == 0  # its usage names the command typed (the alias's: "serve")
+    assert capsys.readouterr().out.startswith(f"usage: distlog {command} ")
 
 
 @pytest.mark.timeout(120)
