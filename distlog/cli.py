@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
@@ -479,7 +480,9 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
     if len(args.root) == 1:
         root = open_root(args.root[0], **_options(args))
         where = _where(args.where)
-        runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
+        with warnings.catch_warnings():  # (a param no run has: the error below says it)
+            warnings.filterwarnings("ignore", message=r"params=\{", category=RuntimeWarning)
+            runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
         if not runs and args.experiment:
             _check_experiment(root, args.experiment)
         if not runs and where:

@@ -348,3 +348,27 @@ def pd_NA():
     import pandas as pd
 
     return pd.NA
+
+
+@pytest.mark.timeout(120)
+def test_a_params_filter_on_a_param_no_run_has_warns_with_the_nearest_name(tmp_path):
+    """``runs(params={"lrr": 0.1})`` (a typo) selected no run without a word; it now warns
+    naming the nearest param (not an error: a script polling a sweep goes on), and says
+    nothing where some run has the param, or no run has params yet."""
+    import warnings
+
+    _runs(tmp_path, {"a": {"lr": 0.1, "optim": {"name": "adam"}}, "b": {"lr": 0.01}}, lambda rid: [1.0])
+    root = distlog.open_root(str(tmp_path))
+    with pytest.warns(RuntimeWarning, match=r"no run selected has the param 'lrr'; did you mean 'lr'\?"):
+        assert root.runs(params={"lrr": 0.1}) == []
+    with pytest.warns(RuntimeWarning, match=r"'optim\.nme'; did you mean 'optim\.name'\?"):
+        assert len(root.table(params={"optim.nme": "adam"})) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [r.info.run_id for r in root.runs(params={"optim.name": "adam"})] == ["a"]  # b lacks it
+        assert [r.info.run_id for r in root.runs(params={"lr": 0.01})] == ["b"]
+        fresh = tmp_path / "fresh"
+        exp = distlog.get_logger(str(fresh))
+        with exp.run("x"):  # no params yet
+            exp.metrics.log(step=0, loss=1.0)
+        assert distlog.open_root(str(fresh)).runs(params={"lr": 0.1}) == []

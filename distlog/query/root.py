@@ -233,8 +233,9 @@ class RootReader:
              progress: bool = False, skipped: list[str] | None = None) -> list[RunReader]:
         """Runs, optionally only those of ``experiment`` (a name, its parent, or a glob such as
         ``"mnist/*"``), with ``status`` (one or several), whose flattened params match
-        ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``), and for
-        which ``where(run)`` holds. Sorted by experiment, then start time. Names starting with
+        ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``; a param no
+        selected run has warns with the nearest names), and for which ``where(run)`` holds.
+        Sorted by experiment, then start time. Names starting with
         ``.`` are never experiments or runs; ``skipped`` (a list) receives those met."""
         return [run for run, _ in self._select(experiment, status, params, where, progress,
                                                skipped)]
@@ -268,6 +269,13 @@ class RootReader:
             warnings.warn(f"{len(unknown)} run(s) left out: their {PARAMS_FILE} is damaged, so "
                           f"whether they match {params} is unknown: {listing(unknown)}",
                           RuntimeWarning, stacklevel=3)
+        known = set().union(*(f for f in flats if f))
+        absent = [k for k in (params or ()) if k not in known]
+        if absent and known:  # a typo selects nothing; a warning, not an error: a script
+            # polling a sweep whose runs have not written that param yet goes on
+            warnings.warn("; ".join(f"params={{{k!r}: ...}}: no run selected has the param {k!r}"
+                                    f"{did_you_mean(k, sorted(known))}" for k in absent)
+                          + f" (params: {listing(sorted(known))})", RuntimeWarning, stacklevel=3)
         out = []
         for run, flat in zip(picked, flats):
             if params and not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
