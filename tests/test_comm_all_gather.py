@@ -20,6 +20,9 @@ def _worker(rank, world):
 
     comm = TorchComm(timeout=60)
     out = {"native": comm.all_gather_array(_vector(rank, 5)), "native_mode": comm._gather_into is not False}
+    # the buffers are reused from call to call: an earlier result must not change with a later
+    # gather of the same size, nor of another size
+    out["kept"] = [comm.all_gather_array(_vector(rank + 10 * i, 5 if i < 3 else 4)) for i in range(5)]
 
     def unsupported(*a, **k):  # what an older gloo raises on every rank, before sending anything
         raise RuntimeError("ProcessGroupGloo does not support _allgather_base")
@@ -49,6 +52,8 @@ def test_all_gather_array_equals_numpy_with_and_without_the_tensor_form(tmp_path
     for got in res:  # every rank gets every rank's vector, in rank order
         np.testing.assert_array_equal(got["native"], np.stack([_vector(r, 5) for r in range(2)]))
         assert got["native_mode"]
+        for i, rows in enumerate(got["kept"]):
+            np.testing.assert_array_equal(rows, np.stack([_vector(r + 10 * i, 5 if i < 3 else 4) for r in range(2)]))
         np.testing.assert_array_equal(got["fallback"], np.stack([_vector(r, 7) for r in range(2)]))
         assert got["fallback_mode"] is False
         np.testing.assert_array_equal(got["again"], np.stack([_vector(r, 3) for r in range(2)]))
