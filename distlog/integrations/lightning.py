@@ -25,7 +25,8 @@ the checkpoint's step, so no step appears twice; a fit from scratch into an exis
 replaces each series from its first step. ``validate`` / ``test`` / ``predict`` only append:
 nothing stored is dropped, and a value at a step its series already has is refused with a
 warning (a new ``Trainer`` logs them at step 0; the ``Trainer`` that ran ``fit`` logs them at
-the step the fit reached).
+the step the fit reached, every evaluation after it at that one step: their ``epoch`` is kept
+once there, and a key a second evaluation logs there again is refused).
 
 ``Trainer(fast_dev_run=...)`` suppresses logging: Lightning swaps every logger for its
 ``DummyLogger`` and never finalizes ours, so no distlog run is opened (a run the script opened
@@ -197,7 +198,8 @@ class DistlogLogger(Logger):
         if step is not None and "epoch" in metrics:
             if cb._epoch_step == step:
                 # Lightning adds the epoch to each call: validation's and the training epoch's
-                # end at one step would give that step's ``epoch`` row twice
+                # end at one step would give that step's ``epoch`` row twice; so would a second
+                # evaluation on the Trainer that ran fit (each logs at the step the fit ended)
                 metrics = {k: v for k, v in metrics.items() if k != "epoch"}
             else:
                 cb._epoch_step = step
@@ -271,6 +273,7 @@ class DistlogCallback(Callback):
         self._logs_due = False  # Lightning logs at _batch_step before the next batch (every rank)
         self._held: list[tuple[int, Mapping[str, Any]]] = []  # values logged at the next batch's step
         self._epoch_step: int | None = None  # the step of the last ``epoch`` value collected
+        self._ended_at: int | None = None  # the logging step where this logger's last stage ended
         self._period_start: int | None = None  # the logging step of the last periodic flush
         self._serving = True  # the logger is one of the Trainer's (not swapped out: fast_dev_run)
         self._resuming = False  # a fit from a checkpoint whose first batch has not started
@@ -312,7 +315,11 @@ class DistlogCallback(Callback):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._trainer = trainer
         self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
-        self._log_step = self._epoch_step = self._period_start = self._batch_step = None
+        self._log_step = self._period_start = self._batch_step = None
+        if stage == "fit":  # a fit may rewind the series: it writes its ``epoch`` rows again. An
+            # evaluation keeps the step of the last one: validate() then test() on the Trainer
+            # that ran fit() both log at the step the fit ended, whose ``epoch`` is stored once
+            self._epoch_step = None
         self._logs_due, self._held = False, []
         self._serving = any(lg is self._logger for lg in trainer.loggers)
         if not self._serving:
@@ -339,7 +346,9 @@ class DistlogCallback(Callback):
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         # Lightning finalizes the loggers it logs to right after this hook: one it swapped out
         # is never finalized, so a run the script opened is closed here (on every rank)
-        if not self._serving:
+        if self._serving:
+            self._ended_at = self._logging_step(trainer)
+        else:
             self._serving = True
             self._logger._session.close(ok=True)
 
@@ -348,12 +357,19 @@ class DistlogCallback(Callback):
         if not session.set_append() or not trainer.is_global_zero:
             return
         step, last = self._logging_step(trainer), session.run._stored_last_step
-        if last is not None and step <= last:
-            session.run.logs.warning(
-                f"trainer.{stage}() logs at step {step}, at or before step {last:g} that this run's "
-                "series already reach: an evaluation only appends, so a value of a key already "
-                "stored there is refused (nothing stored is replaced). Call it on the Trainer "
-                "that ran fit() (it logs at the step the fit reached) to add rows to those series")
+        # the Trainer that ran fit() logs every evaluation after it at the step the fit ended,
+        # where the first one stored its rows: at that step (this logger's last stage ended
+        # there) only a key logged there already is refused, and the writer says which
+        if last is None or step > last or (step == last and self._ended_at == step):
+            return
+        session.run.logs.warning(
+            f"trainer.{stage}() logs at step {step}, but this run's series already reach step "
+            f"{last:g}: Lightning logs an evaluation at the step its own Trainer's fit reached "
+            "(0 for a Trainer that ran none). An evaluation only appends (nothing stored is "
+            f"replaced): a value of a key whose series reaches step {step} is refused, a key the "
+            f"run does not hold yet is stored at step {step}. To store them after the training rows, "
+            f"call {stage}() on the Trainer that ran fit(), which logs at the step where the fit "
+            "ended; or log them into another run (DistlogLogger(version=...))")
 
     def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._logger._session.run
