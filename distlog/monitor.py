@@ -57,7 +57,7 @@ class RankMonitor:
         self._comm.diagnose = None
         if self.heartbeat_interval is not None:
             self._comm.diagnose = lambda: hang_report(ctx.storage, ctx.attempt, ctx.world_size,
-                                                      self.in_flush, ctx.rank)
+                                                      self.in_flush, ctx.rank, self.flush_entered)
             self.heartbeat = HeartbeatThread(ctx.storage, ctx.rank, self.heartbeat_interval,
                                              self.snapshot).start()
 
