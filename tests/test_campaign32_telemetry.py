@@ -80,3 +80,61 @@ def test_a_killed_peer_names_no_rank_that_was_inside_the_flush(tmp_path):
         other = 1 - r
         assert re.search(r"ranks not known to have arrived at flush #11: [\d, ]*\b%d\b" % other, msg), msg
         assert "beat every 30 s" in msg, msg
+
+
+EXTRA, SLOW, EVERY, TRAIN_STEPS = 0.05, 1, 4, 24
+
+
+def _train_then_evaluate(rank, world, root):
+    """Each window: EVERY training steps, a flush; an evaluation (no value), a flush."""
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    held = []  # this rank's own time in each training flush() call
+    with exp.run("evaluates"):
+        for step in range(TRAIN_STEPS):
+            time.sleep(0.01 + (EXTRA if rank == SLOW else 0.0))
+            exp.metrics.collect(step=step, loss=float(rank))
+            if (step + 1) % EVERY == 0:
+                t0 = time.perf_counter()
+                exp.metrics.flush()
+                held.append(time.perf_counter() - t0)
+                time.sleep(0.05)  # evaluation
+                exp.metrics.flush()  # nothing collected: no telemetry row
+    return held
+
+
+@pytest.mark.timeout(240)
+def test_evaluation_flushes_keep_the_waits_of_the_training_flushes(tmp_path, capsys):
+    """An evaluation flush with no value after each training flush wrote no telemetry row, and
+    it was the flush that carried every rank's wait in the training flush: ``wait`` was NaN in
+    every row, the report's wait_median NaN and wait_total 0 s, while the fast ranks each
+    waited EVERY x EXTRA = 0.2 s per training flush for the slow one."""
+    root = str(tmp_path / "root")
+    held = np.array(run_ranks(_train_then_evaluate, 3, tmp_path, root, timeout=180)).T  # (flushes, ranks)
+    tel = distlog.open_run(f"{root}/default/evaluates").telemetry
+    wait = tel.matrix("wait")
+    n = TRAIN_STEPS // EVERY
+    assert len(wait.step) == n + 1  # one row per training flush and the closing one
+    np.testing.assert_array_equal(wait.step[:n], np.arange(EVERY - 1, TRAIN_STEPS, EVERY))
+    got = wait.values[:n]
+    assert np.isfinite(got).all(), got
+    # the oracle: each rank's own clock around its flush() call holds the wait inside it
+    assert (got <= held + 1e-3).all(), (got, held)
+    np.testing.assert_allclose(got, held, atol=0.03)
+    fast = [r for r in range(3) if r != SLOW]
+    assert (got[:, fast] > 0.6 * EVERY * EXTRA).all(), got
+    rep = tel.report().ranks.set_index("rank")
+    np.testing.assert_allclose(rep["wait_total"], got.sum(axis=0), rtol=1e-9)
+    assert rep["wait_median"].drop(SLOW).min() > rep["wait_median"][SLOW]
+
+
+def test_a_rank_with_no_wait_known_has_no_wait_total(root):
+    """A run of log() only has one telemetry row, the closing flush's, whose wait nobody
+    knows: wait_total read 0 s (a sum of nothing) beside a NaN wait_median."""
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("logs-only"):
+        for step in range(3):
+            exp.metrics.log(step=step, loss=1.0)
+    rep = distlog.open_run(f"{root}/default/logs-only").telemetry.report().ranks
+    assert np.isnan(rep["wait_median"]).all() and np.isnan(rep["wait_total"]).all(), rep
