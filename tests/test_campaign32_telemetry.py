@@ -138,3 +138,23 @@ def test_a_rank_with_no_wait_known_has_no_wait_total(root):
             exp.metrics.log(step=step, loss=1.0)
     rep = distlog.open_run(f"{root}/default/logs-only").telemetry.report().ranks
     assert np.isnan(rep["wait_median"]).all() and np.isnan(rep["wait_total"]).all(), rep
+
+
+def test_ranks_plot_to_a_file_type_no_chart_has_fails_before_any_output(root, tmp_path, capsys):
+    """``distlog ranks RUN --plot ranks.txt`` printed the whole table, then failed with
+    matplotlib's "Format 'txt' is not supported" and no word of how to fix it."""
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("one"):
+        for step in range(3):
+            exp.metrics.collect(step=step, loss=1.0)
+            exp.metrics.flush()
+    path = f"{root}/default/one"
+    out = tmp_path / "ranks.txt"
+    assert cli.main(["ranks", path, "--plot", str(out)]) == 2
+    got = capsys.readouterr()
+    assert got.out == ""  # nothing printed before the error
+    assert f"--plot {out}: a chart cannot be written as .txt" in got.err, got.err
+    assert ".png" in got.err and f"--plot {tmp_path / 'ranks'}.png" in got.err, got.err
+    assert not out.exists()
+    assert cli.main(["ranks", path, "--plot", str(tmp_path / "ranks.svg")]) == 0
+    assert (tmp_path / "ranks.svg").read_bytes().lstrip().startswith(b"<?xml")
