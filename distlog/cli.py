@@ -101,6 +101,23 @@ def _check_output(path: str, option: str, example: str = "out.png") -> None:
         raise UsageError(problem)
 
 
+def _check_image_output(path: str, option: str) -> None:
+    """``_check_output`` for a chart: also a file type matplotlib writes (checked before any
+    output, so that a table is not printed and then the command fails)."""
+    _check_output(path, option)
+    ext = os.path.splitext(path.rstrip("/").rpartition("/")[2])[1][1:].lower()
+    if not ext:
+        return  # (written as PNG)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    if ext not in known:
+        stem = path[: len(path) - len(ext) - 1]
+        raise UsageError(f"{option} {path}: a chart cannot be written as .{ext}; expected a file "
+                         f"name ending in one of {', '.join('.' + k for k in sorted(known))}, "
+                         f"e.g. {option} {stem}.png")
+
+
 @contextlib.contextmanager
 def _writing(path: str, option: str, example: str = "out.png") -> Any:
     """Writing ``path``: an OSError (no permission, the folder went) as a usage error."""
@@ -261,7 +278,7 @@ def cmd_ranks(args: argparse.Namespace) -> int:
     from .query.render import fmt_value, frame_table
 
     if args.plot:
-        _check_output(args.plot, "--plot")
+        _check_image_output(args.plot, "--plot")
     elif args.field:
         raise UsageError(f"--field {args.field} chooses the field of the --plot heat map; "
                          "add --plot OUT.png (the table takes no --field)")
@@ -607,7 +624,7 @@ def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple
 def cmd_plot(args: argparse.Namespace) -> int:
     from .charts import ChartBuilder
 
-    _check_output(args.output, "-o")
+    _check_image_output(args.output, "-o")
     runs, keys = _split_runs_and_keys(args.items, _options(args))
     labels = [r.info.run_id for r in runs]
     if len(set(labels)) < len(labels):

@@ -188,13 +188,17 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
     return "; ".join(parts)
 
 
-def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int | None, me: int) -> str:
+def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int | None, me: int,
+                entered: float | None = None) -> str:
     """Which ranks did not reach flush ``#seq + 1`` (0-based ``seq``) by their heartbeats;
     outside a flush (``seq`` None), every other rank's last heartbeat.
 
     A rank arrived when its heartbeat shows it inside that flush or past it; one without a
-    heartbeat (or whose heartbeat is older than the flush) is named as not arrived. The
-    heartbeats are as fresh as the heartbeat interval.
+    heartbeat is named as not arrived, and so is one whose heartbeat shows it elsewhere. A
+    heartbeat written before this rank ``entered`` the flush proves nothing when it is younger
+    than two of that rank's intervals (a peer lost at once, with heartbeats every 30 s: the
+    ranks that arrived have not beaten since): such ranks are listed apart, as not known. One
+    whose heartbeats stopped (older than that) is named as not arrived.
     """
     beats = read_heartbeats(storage, attempt)
     now = time.time()
@@ -202,19 +206,32 @@ def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int
         return "the other ranks' last heartbeats:\n" + "\n".join(
             f"  rank {r}: " + ("no heartbeat" if r not in beats else describe(beats[r], now))
             for r in range(world_size) if r != me)
-    missing, arrived = [], []
+    missing, unknown = [], []
     for r in range(world_size):
         rec = beats.get(r)
         inside = rec is not None and rec.get("in_flush") is not None and int(rec["in_flush"]) >= seq
         past = rec is not None and int(rec.get("flushes") or 0) > seq
         if r == me or inside or past:
-            arrived.append(r)
+            continue
+        if rec is not None and entered is not None and float(rec.get("time", 0)) < entered \
+                and _fresh(rec, now, 0.0):
+            unknown.append((r, rec))
         else:
             missing.append((r, rec))
-    if not missing:
+    if not missing and not unknown:
         return ("the heartbeats show every rank inside this flush (they may be older than the "
                 "timeout: see heartbeat_interval)")
-    lines = [f"ranks that did not arrive at flush #{seq + 1}: {', '.join(str(r) for r, _ in missing)}"]
-    for r, rec in missing:
-        lines.append(f"  rank {r}: " + ("no heartbeat" if rec is None else describe(rec, now)))
+    lines = []
+    if missing:
+        lines.append(f"ranks that did not arrive at flush #{seq + 1}: {', '.join(str(r) for r, _ in missing)}")
+        for r, rec in missing:
+            lines.append(f"  rank {r}: " + ("no heartbeat" if rec is None else describe(rec, now)))
+    if unknown:
+        every = max(float(rec.get("interval") or 0.0) for _, rec in unknown)
+        lines.append(f"ranks not known to have arrived at flush #{seq + 1}: "
+                     f"{', '.join(str(r) for r, _ in unknown)} (their last heartbeats are older than "
+                     f"this flush, which rank {me} entered {now - float(entered or now):.1f} s ago, "
+                     f"and they beat every {every:g} s: they may be inside it)")
+        for r, rec in unknown:
+            lines.append(f"  rank {r}: " + describe(rec, now))
     return "\n".join(lines)

@@ -857,6 +857,8 @@ class MetricsLogger:
         idle = not (reduced.count.any() or reduced.nonfinite.any())
         if closing or not idle:
             mon.record(out_step, core.flushes - 1, tele, closing, idle=idle)
+        else:
+            mon.skip(core.flushes - 1, tele)
         self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)
@@ -967,6 +969,8 @@ class MetricsLogger:
             self._hand_on(window, out_step)
         if slots is not None and (taken or ids):  # (an empty flush: no telemetry row, as above)
             mon.record(out_step, seq, slots, False)
+        else:
+            mon.skip(seq, slots)
         self._after_flush()
         return R.LazyReduced(core.union, window.reduced)
 

@@ -57,7 +57,7 @@ class RankMonitor:
         self._comm.diagnose = None
         if self.heartbeat_interval is not None:
             self._comm.diagnose = lambda: hang_report(ctx.storage, ctx.attempt, ctx.world_size,
-                                                      self.in_flush, ctx.rank)
+                                                      self.in_flush, ctx.rank, self.flush_entered)
             self.heartbeat = HeartbeatThread(ctx.storage, ctx.rank, self.heartbeat_interval,
                                              self.snapshot).start()
 
@@ -102,6 +102,12 @@ class RankMonitor:
             slots = T.without_interval(slots)
         self._hand_over(self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(),
                                            force=closing))
+
+    def skip(self, seq: int, slots: np.ndarray | None) -> None:
+        """Rank 0: flush ``seq`` writes no telemetry row (no rank had a value): the waits it
+        carries, of the previous flush, go to the next row."""
+        if self.telemetry is not None and self._ctx.rank == 0 and slots is not None and len(slots):
+            self.telemetry.skip(seq, slots)
 
     def hand_off(self) -> None:
         """Rank 0, closing: the telemetry kept since the last hand-off goes to the writer (a

@@ -738,7 +738,8 @@ def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: 
         HISTOGRAMS_TABLE: RowTable(storage, HISTOGRAMS_TABLE, ("step", "time"), max(64, chunk_rows // 16)),
     }
     if main and telemetry:
-        tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(ctx.world_size), T.chunk_rows(ctx.world_size))
+        tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(ctx.world_size), T.chunk_rows(ctx.world_size),
+                                  attrs=T.ATTRS)
     if ctx.attempt > 0:
         for t in tables.values():
             t.load(truncate_after_step=resume_step, rewind=rewind)

@@ -10,9 +10,11 @@ Fields (NaN where a rank cannot tell):
 
 * ``interval``   seconds from the end of this rank's previous flush (or the run start) to its
   entry into this one: its own work in the window. The slowest rank has the largest.
-* ``wait_prev``  seconds this rank spent inside the *previous* flush's collective (a rank only
-  knows it after the collective): the fastest ranks wait most. Readers shift it back one
-  flush (``TelemetryReader``: column ``wait``).
+* ``wait_prev``  seconds this rank spent inside the collective of the flush of the *previous
+  row* (a rank only knows it after the collective): the fastest ranks wait most. Readers
+  shift it back one row (``TelemetryReader``: column ``wait``). A flush that writes no row (an
+  evaluation's flush with no value) carries the previous row's wait to the next row; NaN
+  where it is not known (the first row of an attempt after such flushes).
 * ``cpu_percent`` host CPU % since the previous sample; ``rss`` process resident bytes
   (psutil, or /proc without it).
 * ``gpu_allocated``, ``gpu_reserved``, ``gpu_peak`` bytes (torch.cuda, only when torch is
@@ -41,6 +43,11 @@ FIELDS = ("interval", "wait_prev", "cpu_percent", "rss", "gpu_allocated", "gpu_r
 F_INTERVAL, F_WAIT, F_CPU, F_RSS = 0, 1, 2, 3
 GPU_FIELDS = FIELDS[4:]
 TABLE = TELEMETRY_TABLE
+#: the attributes of every telemetry series array: ``wait_prev`` is the wait of the previous
+#: row's flush even where flushes between wrote no row (arrays stored without it: of the
+#: previous flush, so readers shift it back only between consecutive flushes)
+ATTRS = {"wait_prev": "previous row"}
+_WAIT = slice(F_WAIT, None, len(FIELDS))  # every rank's wait_prev slot in a summed block
 #: leading columns of every telemetry series; then one column per rank
 LEAD_COLUMNS = ("step", "time", "flush")
 
@@ -178,6 +185,8 @@ class Telemetry:
         self._pending = np.empty((16, world_size * len(FIELDS)))
         self._lead: list[tuple[float, float, int]] = []
         self._next_handoff = 0.0
+        self._row_seq: int | None = None  # the flush of the last row kept (this attempt)
+        self._carry: np.ndarray | None = None  # every rank's wait in that flush, if known
 
     def enter(self) -> np.ndarray:
         """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere)."""
@@ -214,11 +223,24 @@ class Telemetry:
             if n == len(self._pending):
                 self._pending = np.concatenate([self._pending, np.empty_like(self._pending)])
             self._pending[n] = gathered
+            if seq != (0 if self._row_seq is None else self._row_seq + 1):
+                # flushes since the last row wrote none: its flush's wait, carried by the
+                # first of them (NaN if none came after a row of this attempt)
+                self._pending[n, _WAIT] = np.nan if self._carry is None else self._carry
+            self._row_seq, self._carry = seq, None
             self._lead.append((step, now, seq))
+        else:
+            self.skip(seq, gathered)
         if not self._lead or not (force or now >= self._next_handoff):
             return {}
         self._next_handoff = now + self.handoff_interval
         return self.drain()
+
+    def skip(self, seq: int, gathered: np.ndarray) -> None:
+        """Rank 0: flush ``seq`` writes no row (no rank had a value, or its step does not go
+        past the last row's); the first such flush after a row keeps that row's waits."""
+        if self._row_seq is not None and seq == self._row_seq + 1:
+            self._carry = np.array(gathered[_WAIT], dtype=np.float64)
 
     def drain(self) -> dict[str, np.ndarray]:
         """``{field: rows}`` of every flush kept since the last hand-off (``{}`` if none)."""

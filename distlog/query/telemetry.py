@@ -20,7 +20,7 @@ import numpy as np
 
 from ..storage.base import StorageBackend
 from ..telemetry import FIELDS, LEAD_COLUMNS, TABLE
-from ..writers.rowstore import read_commit, read_series
+from ..writers.rowstore import read_commit, read_series_attrs
 from .errors import KeyNotFound, listing
 from .series import exact_ints
 
@@ -91,14 +91,18 @@ class TelemetryReader:
             m = self.matrix("interval")
             return Matrix(field, m.step, m.time, m.flush, m.values / _steps(m)[:, None])
         if field == "wait":
-            m = self.matrix("wait_prev")
-            return Matrix(field, m.step, m.time, m.flush, _shift_back(m))
+            m, attrs = self._matrix("wait_prev")
+            return Matrix(field, m.step, m.time, m.flush,
+                          _shift_back(m, across_gaps=attrs.get("wait_prev") == "previous row"))
+        return self._matrix(field)[0]
+
+    def _matrix(self, field: str) -> tuple[Matrix, dict[str, Any]]:
         commit = read_commit(self.storage, TABLE)
         if not commit.get("lengths", {}).get(field):
             raise KeyNotFound(f"no telemetry field {field!r} in {self.storage.url}; fields: "
                               f"{listing(self.fields()) if commit else 'none (telemetry off, or no flush yet)'}")
-        rows = read_series(self.storage, TABLE, field, commit)
-        return Matrix(field, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, _L:])
+        rows, attrs = read_series_attrs(self.storage, TABLE, field, commit)
+        return Matrix(field, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, _L:]), attrs
 
     def frame(self, field: str) -> "pd.DataFrame":
         """One field as a long table: ``step, time, flush, rank, <field>``."""
@@ -124,7 +128,8 @@ class TelemetryReader:
         if "wait" in have:
             wait = self.matrix("wait").values
             cols["wait_median"] = _nanmedian(wait)
-            cols["wait_total"] = np.nansum(wait, axis=0)
+            # (a rank with no wait known has no total: not 0 s)
+            cols["wait_total"] = np.where(np.isfinite(wait).any(axis=0), np.nansum(wait, axis=0), np.nan)
         counted = np.isfinite(iv).any(axis=1) & (st.flush > 0)
         slowest = np.zeros(w)
         if counted.any():
@@ -154,11 +159,14 @@ def _steps(m: Matrix) -> np.ndarray:
     return np.where(first | ~(d > 0), np.nan, d)
 
 
-def _shift_back(m: Matrix) -> np.ndarray:
-    """Row i gets row i+1's values where row i+1 is the next flush of the same attempt."""
+def _shift_back(m: Matrix, across_gaps: bool = False) -> np.ndarray:
+    """Row i gets row i+1's values where row i+1 is the next flush of the same attempt; with
+    ``across_gaps`` (series stored with the previous row's wait: ``telemetry.ATTRS``) where it
+    is a later flush of the same attempt (flushes between wrote no row; an attempt's first row
+    after such flushes holds NaN, so nothing crosses into the attempt before)."""
     out = np.full_like(m.values, np.nan)
     if len(m.flush) > 1:
-        nxt = m.flush[1:] == m.flush[:-1] + 1
+        nxt = (m.flush[1:] > m.flush[:-1]) if across_gaps else (m.flush[1:] == m.flush[:-1] + 1)
         out[:-1][nxt] = m.values[1:][nxt]
     return out
 

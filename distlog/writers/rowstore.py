@@ -1509,10 +1509,18 @@ def read_series(backend: StorageBackend, name: str, key: str, commit: dict[str, 
     """
     import zarr
 
+    return read_series_attrs(backend, name, key, commit)[0]
+
+
+def read_series_attrs(backend: StorageBackend, name: str, key: str,
+                      commit: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """``read_series`` and the series array's attributes (``columns``, ...), in one open."""
+    import zarr
+
     commit = read_commit(backend, name) if commit is None else commit
     n = commit.get("lengths", {}).get(key)
     if not n:
         known = ", ".join(sorted(commit.get("lengths", {}))) or "none"
         raise KeyError(f"no committed series {key!r} in {name}; committed: {known}")
     arr = zarr.open_array(store=backend.zarr_store(table_zarr(name), read_only=True), path=key, mode="r")
-    return np.asarray(arr[:n])
+    return np.asarray(arr[:n]), dict(arr.attrs)
