@@ -121,7 +121,9 @@ def test_evaluation_flushes_keep_the_waits_of_the_training_flushes(tmp_path, cap
     assert np.isfinite(got).all(), got
     # the oracle: each rank's own clock around its flush() call holds the wait inside it
     assert (got <= held + 1e-3).all(), (got, held)
-    np.testing.assert_allclose(got, held, atol=0.03)
+    # (the call also holds local work, and the first flush's agreement on the keys: up to
+    # 0.03 s of a loaded 2-core machine was seen; the waits checked are 0.2 s)
+    np.testing.assert_allclose(got, held, atol=0.08)
     fast = [r for r in range(3) if r != SLOW]
     assert (got[:, fast] > 0.6 * EVERY * EXTRA).all(), got
     rep = tel.report().ranks.set_index("rank")
@@ -136,8 +138,13 @@ def test_a_rank_with_no_wait_known_has_no_wait_total(root):
     with exp.run("logs-only"):
         for step in range(3):
             exp.metrics.log(step=step, loss=1.0)
-    rep = distlog.open_run(f"{root}/default/logs-only").telemetry.report().ranks
+    report = distlog.open_run(f"{root}/default/logs-only").telemetry.report()
+    rep = report.ranks
     assert np.isnan(rep["wait_median"]).all() and np.isnan(rep["wait_total"]).all(), rep
+    # the summary says why there is nothing to compare (it said "not enough telemetry" alike)
+    assert report.summary() == "0 flush(es) of one rank: no other rank to compare it with"
+    two = type(report)(rep.loc[[0, 0]].assign(rank=[0, 1]), 0, None, float("nan"), float("nan"))
+    assert "a run that only log()s has its closing flush's alone: flush() every N steps" in two.summary()
 
 
 def test_ranks_plot_to_a_file_type_no_chart_has_fails_before_any_output(root, tmp_path, capsys):

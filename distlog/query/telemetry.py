@@ -64,7 +64,11 @@ class Report:
 
     def summary(self) -> str:
         if self.slowest is None:
-            return f"{self.flushes} flush(es): not enough telemetry to compare ranks"
+            if len(self.ranks) < 2:
+                return f"{self.flushes} flush(es) of one rank: no other rank to compare it with"
+            return (f"{self.flushes} flush(es) with a step time: not enough telemetry to compare "
+                    "ranks (each flush() records every rank's row; a run that only log()s has "
+                    "its closing flush's alone: flush() every N steps on every rank)")
         rel = self.excess / self.others_step_time * 100 if self.others_step_time > 0 else float("inf")
         share = float(self.ranks.loc[self.ranks["rank"] == self.slowest, "slowest_share"].iloc[0])
         return (f"slowest rank: {self.slowest}, median step time {self.slowest_step_time:.4g} s, "
