@@ -270,6 +270,8 @@ def _show_ranks(run: Any) -> None:
         _out("  (no heartbeats: written before they existed, or heartbeat_interval=0)")
         return
     world = run.info.world_size or (max(beats) + 1)
+    if run.info.status != "running":  # (a record's state is the rank's when it beat last)
+        _out(f"  (the run is {run.info.status}: each rank's last heartbeat before it ended)")
     for r in range(world):
         _out(f"  rank {r}: " + (describe(beats[r]) if r in beats else "no heartbeat"))
 

@@ -227,6 +227,8 @@ def test_killed_run_turns_stale(tmp_path, capsys, monkeypatch):
     assert cli.main(["show", f"{root}/default/victim", "--ranks"]) == 0
     out = capsys.readouterr().out
     assert "status      stale" in out and "rank 0: last heartbeat" in out
+    # its record says "(running)": the rank's state when it beat last, which the page says
+    assert "(the run is stale: each rank's last heartbeat before it ended)" in out
     assert "last step   2" in out
 
 
