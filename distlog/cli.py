@@ -302,6 +302,10 @@ def cmd_ranks(args: argparse.Namespace) -> int:
                 shown[c] = [fmt_value(float(v)) for v in shown[c]]
         _out(frame_table(shown))
         _out("\n" + rep.summary())
+        world = run.info.world_size
+        if world and world != len(df):  # (a resumed attempt at another world size stores none)
+            _out(f"(telemetry of {len(df)} ranks, from an earlier attempt: the run's last attempt "
+                 f"ran {world} rank{'s' if world != 1 else ''}, whose telemetry is not stored; see the run's log)")
     else:  # a NaN here is a statistic without samples (one flush: no step time), no value
         _print_frame(df.astype(object).where(df.notna(), None), args.format)
     if args.plot:

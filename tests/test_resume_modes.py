@@ -186,6 +186,16 @@ def test_a_restart_at_another_world_size_rewinds_the_telemetry_too(tmp_path):
     for field in ("interval", "wait_prev", "rss"):
         tel = run.telemetry.matrix(field)
         assert tel.step.tolist() == [0, 1, 2, 3] and tel.values.shape == (4, 2), field
+    # distlog ranks says whose ranks these are (it showed 2 ranks of a run of 1, without a word)
+    import io
+    from contextlib import redirect_stdout
+
+    from distlog.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["ranks", f"{root}/default/r"]) == 0
+    assert "(telemetry of 2 ranks, from an earlier attempt: the run's last attempt ran 1 rank," in out.getvalue()
 
 
 def test_a_restart_rewinds_the_telemetry_series_it_writes_no_row_to(tmp_path, monkeypatch):
