@@ -340,7 +340,6 @@ def test_attempts_timeline_and_unknown_run(page, shots):
     assert "no run 'sweep/nope'" in page.inner_text("#banner")
 
 
-@pytest.mark.timeout(120)
 def _drag(page, key: str, start: float, end: float) -> None:
     """Drag across chart ``key`` from ``start`` to ``end`` (fractions of its width), as a
     person zooms."""
@@ -352,6 +351,7 @@ def _drag(page, key: str, start: float, end: float) -> None:
     page.mouse.up()
 
 
+@pytest.mark.timeout(120)
 def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
     go(page, "#/run?path=media/m1&tab=charts")
     vals = wait_chart(page, "spiky")

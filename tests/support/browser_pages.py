@@ -27,10 +27,11 @@ def browser() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def served(browser: Any, root: str, fragment: str, height: int = 860) -> Iterator[Any]:
+def served(browser: Any, root: str, fragment: str, height: int = 860, console: bool = False) -> Iterator[Any]:
     """``distlog.serve(root)`` and a page at ``fragment`` (1280 px wide); the page's uncaught
-    errors are collected and must be none at the end; page and server are closed whatever
-    happens."""
+    errors (with ``console``: also what it logs with console.error) are collected and must be
+    none at the end; page and server are closed whatever happens. ``pg.base``: the
+    dashboard's URL; ``pg.errors``: what was collected so far."""
     import distlog
 
     url = distlog.serve(root)
@@ -40,9 +41,23 @@ def served(browser: Any, root: str, fragment: str, height: int = 860) -> Iterato
         pg.set_default_timeout(20_000)
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
+        if console:
+            pg.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        pg.base, pg.errors = url, errors
         pg.goto(url + fragment)
         yield pg
         assert not errors, errors
     finally:
         ctx.close()
         url.stop()
+
+
+def drag(pg: Any, selector: str, start: float, end: float) -> None:
+    """Drag with the mouse across the plot area of the chart card ``selector`` from ``start``
+    to ``end`` (fractions of its width), as a person selects a range to zoom into."""
+    box = pg.locator(f"{selector} .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    pg.mouse.move(box["x"] + box["width"] * start, y)
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + box["width"] * end, y, steps=8)
+    pg.mouse.up()

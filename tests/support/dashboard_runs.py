@@ -98,3 +98,25 @@ with exp.experiment("live"), exp.run("l1"):
         exp.metrics.commit()
         time.sleep(0.1)
 """
+
+
+ZOOM_STEPS = 3000  # more rows than a chart's overview keeps (4 per pixel): it is downsampled
+
+
+def zoom_loss(run: str, step: int) -> float:
+    return (2.0 if run == "b" else 1.0) * (ZOOM_STEPS - step)
+
+
+def make_zoom_root(root: str) -> str:
+    """Two runs, ``z/a`` and ``z/b``, with ``train/loss`` (``zoom_loss``) and ``train/acc``
+    (step / ZOOM_STEPS) at every step 0..ZOOM_STEPS-1: charts that share the step axis."""
+    import distlog
+
+    exp = distlog.get_logger(root)
+    with exp.experiment("z"):
+        for name in ("a", "b"):
+            with exp.run(name):
+                for step in range(ZOOM_STEPS):
+                    exp.metrics.log(step=step, **{"train/loss": zoom_loss(name, step), "train/acc": step / ZOOM_STEPS})
+    exp.close()
+    return root

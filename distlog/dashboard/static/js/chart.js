@@ -6,6 +6,7 @@
 import { get } from "./api.js";
 import { h } from "./dom.js";
 import { color, legend, ticks } from "./fmt.js";
+import { clampZoom, extent } from "./zoom.js";
 
 const BAND_FILL = "rgba(47,111,219,0.16)";
 
@@ -37,7 +38,8 @@ function sortedByX(cols, x) {
 const positive = (arr) => arr.map((v) => (v === null || v <= 0 ? null : v));
 
 export class MetricChart {
-  // ctx: { run, key, opts: {x, logy, smooth, perRank}, ranks: [r>0 having the key] }
+  // ctx: { run, key, opts: {x, logy, smooth, perRank}, ranks: [r>0 having the key],
+  //        pageZoom: the page's PageZoom (zoom.js), or none: this chart zooms alone }
   constructor(ctx) {
     Object.assign(this, ctx);
     this.parts = [];      // [{rank, rows, cols}] the overview, rank 0 first
@@ -50,6 +52,23 @@ export class MetricChart {
     this.el = h("div", { class: "card chart", "data-key": this.key },
       h("h3", { title: this.key }, this.key, this.note), this.box);
     window.distlog.charts[this.key] = this;
+    if (this.pageZoom) this.pageZoom.charts.add(this);
+  }
+
+  // the x extent of the whole series held (the overview), on the axis shown
+  extent() { return extent(...this.parts.map((p) => p.cols[this.opts.x])); }
+
+  // zoom: a drag names the range for the whole page when the chart is on one (every chart
+  // follows, and the URL says it); alone, only this chart
+  select(x0, x1) { if (this.pageZoom) this.pageZoom.set(x0, x1); else this.zoomTo(x0, x1); }
+  unselect() { if (this.pageZoom) this.pageZoom.clear(); else this.resetZoom(); }
+  unzoom() { this.resetZoom(); }
+  // another chart's drag: the same range here, if this chart is drawn and has rows in it (one
+  // not drawn yet takes the page's range when it is)
+  follow(z) {
+    if (!this.u || !this.parts.length) return;
+    if (clampZoom(z, this.extent())) this.zoomTo(z.x0, z.x1);
+    else if (this.zoom) this.resetZoom();
   }
 
   width() { return Math.max(200, Math.floor(this.box.clientWidth || this.el.clientWidth || 420)); }
@@ -78,13 +97,16 @@ export class MetricChart {
     const parts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r)));
     if (seq !== this.seq) return;
     this.parts = parts;
+    // the page's zoom (the URL's, or a drag on another chart) on a chart drawn after it was
+    // set; a range none of whose rows this chart holds leaves it whole
+    const pz = !this.zoom && this.pageZoom && this.pageZoom.shown(this.extent());
+    if (pz) this.zoom = { x: this.opts.x, x0: pz.x0, x1: pz.x1, parts: null };
     const z = this.zoom;
     if (!z) { this.draw(true); return; }
     const zparts = await Promise.all(this.wantedRanks().map((r) => this.fetchPart(r, { x0: z.x0, x1: z.x1 })));
     if (seq !== this.seq || this.zoom !== z) return; // read again, reset or zoomed elsewhere meanwhile
     z.parts = zparts;
     this.draw(false);
-    this.u.setScale("x", { min: z.x0, max: z.x1 });
   }
 
   // live: append rows committed since the last fetch (lengths: {rank: {key: rows}}); a series
@@ -117,6 +139,7 @@ export class MetricChart {
       if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
     }
     if (grew && !this.zoom) this.draw(true); // the x range follows the new rows
+    else if (grew) this.describe(); // zoomed: the user's range stays; the counts follow
   }
 
   data(parts) {
@@ -196,7 +219,8 @@ export class MetricChart {
   }
 
   draw(resetScales) {
-    const parts = this.zoom ? this.zoom.parts : this.parts;
+    const zoomed = this.zoom && this.zoom.parts; // (null while the zoomed rows are read)
+    const parts = zoomed ? this.zoom.parts : this.parts;
     if (!parts.length || !parts[0].cols.step.length) { this.note.textContent = "no rows yet"; return; }
     const { data, series, bands } = this.data(parts);
     const sig = JSON.stringify([series.map((s) => s.label), this.opts.logy, this.opts.x]);
@@ -207,18 +231,30 @@ export class MetricChart {
       this.sig = sig;
       this.u = new uPlot(this.options(series, bands), data, this.box);
     }
-    const p0 = this.parts[0];
-    const xs = p0.cols.step;
-    this.el.dataset.lastStep = String(xs[xs.length - 1]);
-    this.el.dataset.rows = String(p0.rows);
+    // zoomed: exactly the chosen range (the rows read stop inside it; a new plot, as after
+    // log y, would fit the axis to them)
+    if (zoomed) this.u.setScale("x", { min: this.zoom.x0, max: this.zoom.x1 });
     this.el.dataset.points = String(data[0].length);
     this.el.dataset.series = String(series.length - 1);
-    this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !this.zoom ? " · downsampled" : "") +
-      (this.zoom ? " · zoomed (double-click to reset)" : "");
+    this.describe();
     const hooks = window.distlog;
     hooks.drawn = (hooks.drawn || 0) + 1;
     hooks.firstDraw = hooks.firstDraw || {};
     if (!(this.key in hooks.firstDraw)) hooks.firstDraw[this.key] = performance.now(); // for the benchmark
+  }
+
+  // the title's counts and the data-* attributes tests read (also after a live poll that
+  // drew nothing: zoomed, the plot keeps the user's range)
+  describe() {
+    const p0 = this.parts[0];
+    if (!p0) return;
+    const xs = p0.cols.step, z = this.zoom && this.zoom.parts ? this.zoom : null;
+    this.el.dataset.lastStep = String(xs[xs.length - 1]);
+    this.el.dataset.rows = String(p0.rows);
+    if (z) this.el.dataset.zoom = `${z.x0}-${z.x1}`;
+    else delete this.el.dataset.zoom;
+    this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !z ? " · downsampled" : "") +
+      (z ? " · zoomed (double-click to reset)" : "");
   }
 
   options(series, bands) {
@@ -228,12 +264,12 @@ export class MetricChart {
       scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
       axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }],
       legend: { live: true },
-      cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.resetZoom(); return null; } } },
+      cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.unselect(); return null; } } },
       hooks: { setSelect: [(u) => {
         if (u.select.width < 3) return;
         const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");
         u.setSelect({ left: 0, width: 0 }, false);
-        self.zoomTo(x0, x1);
+        self.select(x0, x1);
       }] },
     };
   }
@@ -245,7 +281,6 @@ export class MetricChart {
     if (seq !== this.seq) return this.zoomTo(x0, x1); // options changed (smoothing): read it again
     this.zoom = { x, x0, x1, parts };
     this.draw(false);
-    this.u.setScale("x", { min: x0, max: x1 });
   }
 
   resetZoom() {
@@ -263,5 +298,9 @@ export class MetricChart {
     return out;
   }
 
-  dispose() { if (this.u) this.u.destroy(); this.u = null; }
+  dispose() {
+    if (this.pageZoom) this.pageZoom.charts.delete(this);
+    if (this.u) this.u.destroy();
+    this.u = null;
+  }
 }

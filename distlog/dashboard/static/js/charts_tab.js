@@ -3,12 +3,17 @@ import { h } from "./dom.js";
 import { MetricChart } from "./chart.js";
 import { histogramCard } from "./histogram.js";
 import { setParams } from "./url.js";
+import { PageZoom } from "./zoom.js";
 
 export async function chartsTab(body, run, params) {
   const opts = { x: params.get("x") || "step", logy: params.get("logy") === "1",
     smooth: Number(params.get("smooth") || 0), perRank: params.get("ranks") === "1" };
+  // one x range for every chart (zoom=LO-HI, on the x axis above): a drag on any chart zooms
+  // them all, a double-click on any shows them whole
+  const zoom = new PageZoom(params.get("zoom"), (text) => setParams("run", { zoom: text }));
+  window.distlog.zoom = zoom;
   const keep = () => setParams("run", { x: opts.x === "step" ? null : opts.x, logy: opts.logy,
-    smooth: opts.smooth || null, ranks: opts.perRank });
+    smooth: opts.smooth || null, ranks: opts.perRank, zoom: zoom.text() });
   const ranksOf = (key) => Object.entries(run.rank_keys).filter(([, ks]) => ks.includes(key)).map(([r]) => Number(r));
   const allKeys = [...new Set([...run.keys, ...Object.values(run.rank_keys).flat()])].sort();
   const charts = [];
@@ -23,7 +28,8 @@ export async function chartsTab(body, run, params) {
   }, { rootMargin: "300px" });
 
   const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => layout() });
-  const xSel = h("select", { id: "x-axis", onchange: () => { opts.x = xSel.value; keep(); reload(); } },
+  const xSel = h("select", { id: "x-axis", onchange: () => { // a range of steps is no range of times
+    opts.x = xSel.value; zoom.clear({ silent: true }); keep(); reload(); } },
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
     h("option", { value: "time", text: "x: wall time", selected: opts.x === "time" }));
   const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); redraw(); } });
@@ -40,7 +46,7 @@ export async function chartsTab(body, run, params) {
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
 
   for (const key of allKeys) {
-    const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key) });
+    const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key), pageZoom: zoom });
     c.el.__chart = c;
     charts.push(c);
   }
@@ -79,7 +85,7 @@ export async function chartsTab(body, run, params) {
       if (fresh.length) { // a key logged for the first time while the page is open
         for (const key of [...new Set(fresh)].sort()) {
           allKeys.push(key);
-          const c = new MetricChart({ run: run.path, key, opts, main: key in (st.lengths["0"] || {}),
+          const c = new MetricChart({ run: run.path, key, opts, main: key in (st.lengths["0"] || {}), pageZoom: zoom,
             ranks: Object.entries(st.lengths).filter(([r, m]) => r !== "0" && key in m).map(([r]) => Number(r)) });
           c.el.__chart = c;
           charts.push(c);

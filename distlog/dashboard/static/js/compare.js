@@ -6,15 +6,40 @@ import { color, legend, param, ticks } from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
+import { PageZoom, clampZoom, extent } from "./zoom.js";
 
-function plot(box, data, series, bands, opts) {
+// zoom: the page's PageZoom: a drag on any chart zooms every chart (same steps), a
+// double-click on any shows them whole; the range is in the URL (zoom=LO-HI)
+function plot(box, data, series, bands, opts, zoom) {
   series = [{ label: opts.x, ...series[0] }, // the x entry: "step" (uPlot's default says "Value")
     ...series.slice(1).map((s) => ({ value: (u, v) => legend(v), ...s }))]; // (not uPlot's three decimals)
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }] }, data, box);
+    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }],
+    cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { zoom.clear(); return null; } } },
+    hooks: { setSelect: [(u) => {
+      if (u.select.width < 3) return;
+      const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");
+      u.setSelect({ left: 0, width: 0 }, false);
+      zoom.set(x0, x1);
+    }] } }, data, box);
   return u;
+}
+
+// a plot shows the page's range when it has rows in it, else all of its rows; a live update
+// (setData) keeps the range: it would otherwise snap back to the whole data
+function showZoom(p, range) {
+  const z = range && clampZoom(range, extent(p.u.data[0])) ? range : null;
+  if (z) p.u.setScale("x", { min: z.x0, max: z.x1 });
+  else if (p.zoomed) p.u.setData(p.u.data, true);
+  p.zoomed = !!z;
+}
+
+function update(p, data, zoom) {
+  p.u.setData(data, true);
+  if (zoom.range) showZoom(p, zoom.range);
+  else p.zoomed = false;
 }
 
 const NOT_SET = "(not set)"; // the group of runs without the param
@@ -30,7 +55,9 @@ export async function comparePage(view, params) {
   const opts = { x: "step", logy: params.get("logy") === "1", smooth: Number(params.get("smooth") || 0),
     group: params.get("group") || "" };
   // the view in the URL: Back, a reload and a copied link draw the same charts
-  const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null });
+  const zoom = new PageZoom(params.get("zoom"), (text) => setParams("compare", { zoom: text }));
+  zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => showZoom(p, z), unzoom: () => showZoom(p, null) }))[Symbol.iterator]() };
+  const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null, zoom: zoom.text() });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r)));
@@ -47,7 +74,7 @@ export async function comparePage(view, params) {
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
   const plots = [];
-  window.distlog.compare = { plots };
+  window.distlog.compare = { plots, zoom };
   // every drawAll() (an option changed) is a new generation of charts: an answer asked for an
   // earlier one (its smoothing, its grouping) is dropped instead of drawn or appended
   let gen = 0;
@@ -66,7 +93,7 @@ export async function comparePage(view, params) {
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
-    return { u: plot(box, overlayData(parts), series, [], opts), key, runs: parts.map((p) => p.run), parts, width };
+    return { u: plot(box, overlayData(parts), series, [], opts, zoom), key, runs: parts.map((p) => p.run), parts, width };
   }
 
   // live: runs still being written add their new rows (overlay) or refresh the bands (grouped)
@@ -104,7 +131,7 @@ export async function comparePage(view, params) {
         part.rows = s.rows;
         grew = true;
       }
-      if (grew) p.u.setData(overlayData(p.parts), true);
+      if (grew) update(p, overlayData(p.parts), zoom);
     }
   }
 
@@ -126,7 +153,7 @@ export async function comparePage(view, params) {
   async function refreshBands(p, my) {
     const res = await fetchBands(p.key, p.box);
     if (my !== gen) return;
-    if (res.groups.length === p.groups.length) p.u.setData(bandData(res.groups), true);
+    if (res.groups.length === p.groups.length) update(p, bandData(res.groups), zoom);
     p.groups = res.groups;
   }
 
@@ -164,7 +191,7 @@ export async function comparePage(view, params) {
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups);
-    return { u: plot(box, bandData(res.groups), series, bands, opts), key, groups: res.groups, box };
+    return { u: plot(box, bandData(res.groups), series, bands, opts, zoom), key, groups: res.groups, box };
   }
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
@@ -202,6 +229,7 @@ export async function comparePage(view, params) {
       (opts.group ? grouped(key, box, my) : overlay(key, box)).then((p) => {
         if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
         plots.push(p);
+        showZoom(p, zoom.shown(extent(p.u.data[0]))); // (the first one drawn checks the URL's range)
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
     }
