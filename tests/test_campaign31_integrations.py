@@ -9,28 +9,10 @@ import torch  # noqa: E402
 
 import distlog  # noqa: E402
 from distlog.integrations.lightning import DistlogLogger  # noqa: E402
+from support.lightning_oracle import Recording  # noqa: E402
 from support.framework_runs import quiet_lightning  # noqa: E402,F401 (autouse)
 
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
-
-
-class Recording(pl.loggers.Logger):
-    """What Lightning hands its loggers: the oracle of each step's values."""
-
-    name, version = "rec", "0"
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[tuple[int, dict]] = []
-
-    def log_hyperparams(self, *args, **kwargs):
-        pass
-
-    def log_metrics(self, metrics, step=None):
-        self.rows.append((step, dict(metrics)))
-
-    def values(self, key: str) -> list[tuple[int, float]]:
-        return [(s, float(m[key])) for s, m in self.rows if key in m]
 
 
 def _data(batches: int) -> torch.utils.data.DataLoader:

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 import distlog  # noqa: E402
 from distlog import report  # noqa: E402
 from distlog.integrations.lightning import DistlogLogger  # noqa: E402
+from support.lightning_oracle import Recording  # noqa: E402
 
 pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
 
@@ -36,25 +37,6 @@ def distlog_warnings(caplog):
 
         yield said
     report.reset()
-
-
-class Recording(pl.loggers.Logger):
-    """What Lightning hands its loggers, step by step."""
-
-    name, version = "rec", "0"
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[tuple[int, dict]] = []
-
-    def log_hyperparams(self, *args, **kwargs):
-        pass
-
-    def log_metrics(self, metrics, step=None):
-        self.rows.append((step, dict(metrics)))
-
-    def values(self, key: str) -> list[tuple[int, float]]:
-        return [(s, float(m[key])) for s, m in self.rows if key in m]
 
 
 class Staged(pl.LightningModule):
