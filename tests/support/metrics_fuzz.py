@@ -231,6 +231,16 @@ def rank_attempt(rank: int, world: int, p: dict, a: int, root: str) -> list:
             except Exception as x:  # noqa: BLE001
                 e = (type(x).__name__, str(x))
             rec.append(("log", s, {f"L{rank}": f}, e))
+        if rank == 0 and vrng.random() < 0.08:
+            # rank 0 logs a key the ranks also collect: one series (README): its flushes are
+            # checked against the steps logged there, and its log() against the flushed ones
+            v, f = gen_value(vrng)
+            e = None
+            try:
+                m.log({keys[0]: v}, step=s)
+            except Exception as x:  # noqa: BLE001
+                e = (type(x).__name__, str(x))
+            rec.append(("log", s, {keys[0]: f}, e))
         if st.get("auto_log") and not att["threads"]:
             e = None
             try:
@@ -266,12 +276,15 @@ def rank_attempt(rank: int, world: int, p: dict, a: int, root: str) -> list:
             step = (s - 3 if f["back"] else s) if f["explicit"] else None
             try:
                 if f["agg"] is None:
-                    m.flush(step=step) if step is not None else m.flush()
+                    red = m.flush(step=step) if step is not None else m.flush()
                 else:
-                    m.flush(f["agg"], step=step)
-                rec.append(("flush", step, f["agg"]))
+                    red = m.flush(f["agg"], step=step)
+                # flush()'s result on every rank (read now or not at all: computed on first use)
+                got = None if vrng.random() < 0.3 else {
+                    k: tuple(float(getattr(red, c)[i]) for c in COLS[1:]) for i, k in enumerate(red.keys)}
+                rec.append(("flush", step, f["agg"], got))
             except Exception as e:  # noqa: BLE001
-                rec.append(("flush", step, f["agg"]))
+                rec.append(("flush", step, f["agg"], None))
                 err("flush", e)
         if st.get("commit"):
             try:
@@ -360,6 +373,7 @@ class Oracle:
         self.errors = []  # (attempt, index of the collective, type)
         self.thr = []  # (steps of the thr/x rows, their sum, count, min, max)
         self.thr_vals = []
+        self.result_problems = []  # flush() results that differ from the oracle
         self.stored = defaultdict(set)  # owner -> keys ever stored (commit records name them)
 
     # storage with rewinds
@@ -463,7 +477,8 @@ class Oracle:
                         want = None
                         if k not in known[r] and _clashes(k, known[r]):
                             want = "ValueError"
-                        elif step <= log_last[r].get(k, -math.inf):
+                        elif step <= max(log_last[r].get(k, -math.inf),
+                                         flushed.get(k, -math.inf) if r == 0 else -math.inf):
                             want = "ValueError"
                         got = e[0] if e else None
                         if got != want:
@@ -555,8 +570,18 @@ class Oracle:
                 flush_step = out if flush_step is None else max(flush_step, out)
                 for r in range(world):
                     max_step[r] = out if max_step[r] is None else max(max_step[r], out)
+            for r, (end, _) in enumerate(ends):  # flush()'s result on each rank
+                red = end[3] if end[0] == "flush" else None
+                if red is None:
+                    continue
+                for k in union:
+                    want = rows[k][1:] if k in rows else None
+                    have = red.get(k)
+                    if have is None or (want is None and have[4] + have[5] > 0) or (
+                            want is not None and not _close(have, want)):
+                        self.result_problems.append((a, ncoll, r, k, have, want))
             for k, row in rows.items():
-                if flushed.get(k, -math.inf) >= out:
+                if max(flushed.get(k, -math.inf), log_last[0].get(k, -math.inf)) >= out:
                     errs.append(("ValueError", None, f"repeat {k}"))
                     continue
                 flushed[k] = out
@@ -634,6 +659,8 @@ def check(seed, p, root, recs, problems=None):
         for g in got:
             if g and (g[0][2] not in ("TypeError", "ValueError") or types[0] != want):
                 out.append(f"{where}: traceback:\n{g[0][4]}")
+    for a, n, r, k, have, want in o.result_problems[:5]:
+        out.append(f"seed {seed} attempt {a} collective {n} rank {r}: flush() result of {k!r} {have} != {want}")
     run = distlog.open_run(os.path.join(root, "default", RUN))
     st = run.info.status
     if st != "completed":
