@@ -345,6 +345,8 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     else:
         for wi, a in enumerate(aggs):
             rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
+    if "sum" in aggs:  # no finite value: the headline is NaN (docs/FORMAT.md), not the sum's 0
+        rows[:, :, 0][empty] = np.nan  # (the other headlines are NaN there already)
     g = _Group(rows, (count + bad) > 0)
     for wi, w in enumerate(ws):
         w._wi = wi  # before _group: a reader that sees the group reads its own row

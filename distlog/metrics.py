@@ -391,11 +391,15 @@ class _Core:
 
     def positions(self) -> np.ndarray:
         """Where each local key id sits in the agreed union (cached between key-set changes)."""
-        if self._pos is None or len(self._pos) != len(self._keys):
+        # (read into locals: another thread's collect() of a new key sets ``_pos`` to None at
+        # any moment; it is then computed again at the next call)
+        pos, n = self._pos, len(self._keys)
+        if pos is None or len(pos) != n:
             idx = self.union_index
-            self._pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, len(self._keys))
-            self._pos_complete = bool((self._pos >= 0).all())
-        return self._pos
+            pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, n)
+            self._pos = pos
+            self._pos_complete = bool((pos >= 0).all())
+        return pos
 
     def pending_mark(self) -> tuple[Any, ...]:
         """Where this rank's values collected for the next flush end now (see ``drop_since``)."""
@@ -990,9 +994,11 @@ class MetricsLogger:
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
         core = self._core
+        # (positions cut to the keys the statistics have: a key another thread's collect()
+        # registers meanwhile has an id past them, and its values wait for the next flush)
         fast = core.one_site_stats()
         if fast is not None:
-            return fast, core.positions()
+            return fast, core.positions()[: len(fast.keys)]
         taken_ids, taken_vals = core.take_ids()
         ids = np.fromiter(taken_ids, np.intp, len(taken_ids))
         vals = np.fromiter(taken_vals, np.float64, len(taken_vals))
@@ -1009,7 +1015,7 @@ class MetricsLogger:
                                for k in changed)
             idx = core.union_index
             return stats, np.fromiter((idx.get(k, -1) for k in stats.keys), np.intp, len(stats.keys))
-        return stats, core.positions()
+        return stats, core.positions()[: len(stats.keys)]
 
     def _record(self, reduced: R.Reduced, aggregation: str, step: float,
                 logged: dict[str, float] | None = None) -> str | None:

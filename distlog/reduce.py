@@ -254,6 +254,8 @@ class Reduced:
         for j, col in enumerate((getattr(self, aggregation), self.mean, self.min, self.max, self.sum,
                                  self.count, self.nonfinite, self.argmin_rank, self.argmax_rank)):
             out[:, j] = col  # (no np.stack: a flush calls this every time)
+        if aggregation == "sum":  # no finite value: the headline is NaN (docs/FORMAT.md), not
+            out[self.count == 0, 0] = np.nan  # the sum column's 0
         return out
 
     def reordered(self, keys: Sequence[str], other: "Reduced") -> "Reduced":
