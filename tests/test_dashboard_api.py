@@ -582,3 +582,55 @@ def test_a_series_names_its_values_that_are_no_number_in_the_rows_that_have_them
     assert marks == {3: "NaN", 5003: "NaN"}, marks  # (one per pixel column: its first)
     tail = client.get("/api/series", params={"run": "e/r", "key": "loss", "start": 5500}).json()["columns"]
     assert "nonfinite" not in tail and set(tail["value"]) == {1}
+
+
+def test_compare_and_bands_of_a_zoomed_range_hold_every_step_of_it(tmp_path):
+    """A compare chart's zoom (x0/x1): /api/compare sends each run's every row of the range
+    (and one either side) undownsampled, a spike included; /api/bands bins the range alone,
+    a bin per step while it has no more steps than bins, of the raw or the smoothed series
+    (the EMA still of every row), the same groups in the same order; a range of no finite
+    number is refused."""
+    n, spike = 5000, 2345
+    vals = {(lr, s): np.array([lr + ((i * 7919 + 104729 * s) % 1000) / 500.0 for i in range(n)]) for lr in (1, 2) for s in (0, 1)}
+    vals[(1, 0)][spike] = 50.0
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        for (lr, s), v in vals.items():
+            with exp.run(f"lr{lr}-s{s}", params={"lr": lr, "seed": s}):
+                for step in range(n):
+                    exp.metrics.log(step=step, loss=float(v[step]))
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    runs = [f"e/lr{lr}-s{s}" for lr, s in vals]
+    whole = client.get("/api/compare", params={"run": runs, "key": "loss", "width": 300}).json()
+    assert all(s["downsampled"] and spike in s["columns"]["step"] for s in whole["series"][:1])
+    assert whole["series"][0]["columns"]["value"][whole["series"][0]["columns"]["step"].index(spike)] == 50.0  # M4: kept
+    steps = list(range(2299, 2402))  # x0..x1 and one row either side
+    z = client.get("/api/compare", params={"run": runs, "key": "loss", "width": 300, "x0": 2300, "x1": 2400.5}).json()
+    for s, v in zip(z["series"], vals.values()):
+        assert not s["downsampled"] and s["columns"]["step"] == steps
+        assert s["columns"]["value"] == v[steps[0]:steps[-1] + 1].tolist()
+
+    q = {"run": runs, "key": "loss", "group_by": "lr", "bins": 1200, "x0": 2300, "x1": 2400.5}
+    b = client.get("/api/bands", params=q).json()
+    assert [g["group"] for g in b["groups"]] == [{"lr": 1}, {"lr": 2}]
+    for g, lr in zip(b["groups"], (1, 2)):
+        m = np.vstack([vals[(lr, s)][steps[0]:steps[-1] + 1] for s in (0, 1)])
+        assert g["step"] == steps and g["runs"] == [2] * len(steps)
+        np.testing.assert_allclose(g["mean"], m.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(g["std"], m.std(axis=0), rtol=1e-9, atol=1e-12)
+    assert b["groups"][0]["max"][steps.index(spike)] == 50.0
+    few = client.get("/api/bands", params={**q, "bins": 10}).json()["groups"][0]  # 103 steps in 10 bins of 11
+    assert few["step"] == steps[::11]
+    sm = client.get("/api/bands", params={**q, "smooth": 0.9, "group_by": None, "run": runs[0]}).json()["groups"][0]
+    np.testing.assert_allclose(sm["mean"], ema(vals[(1, 0)], 0.9)[steps[0]:steps[-1] + 1], rtol=1e-9)
+    # a range beside the rows: the row next to it (as /api/series reads it: a line runs to its edge)
+    after = client.get("/api/bands", params={**q, "x0": 7000, "x1": 8000}).json()["groups"]
+    assert [g["step"] for g in after] == [[n - 1], [n - 1]]
+    before = client.get("/api/bands", params={**q, "x0": -50, "x1": -10}).json()["groups"]
+    assert [g["step"] for g in before] == [[0], [0]]
+    assert client.get("/api/bands", params={**q, "x0": 2400, "x1": 2300}).json()["groups"] == []  # (as /api/series: no rows)
+    r = client.get("/api/bands", params={**q, "x0": "nan"})
+    assert r.status_code == 400 and "finite" in r.json()["error"]
+    # no range: the bands of read_metrics, as before
+    assert client.get("/api/bands", params={**q, "x0": None, "x1": None}).json()["groups"][0]["step"][:2] == [0, 5]

@@ -311,8 +311,9 @@ def test_a_live_run_keeps_the_users_zoom_while_rows_arrive(browser, tmp_path, sh
             pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.some(p => p.key === 'live')")
             live = "window.distlog.compare.plots.find(p => p.key === 'live').u"
             pg.wait_for_function(f"z => {live}.scales.x.min === z[0] && {live}.scales.x.max === z[1]", arg=[x0, x1])
-            n0 = pg.evaluate(f"() => {live}.data[0].length")
-            pg.wait_for_function(f"() => {live}.data[0].length >= {n0 + 15}", timeout=30_000)  # polled, grown
+            over = "window.distlog.compare.plots.find(p => p.key === 'live').over"  # (u.data: the range's rows)
+            n0 = pg.evaluate(f"() => {over}[0].length")
+            pg.wait_for_function(f"() => {over}[0].length >= {n0 + 15}", timeout=30_000)  # polled, grown
             assert pg.evaluate(f"() => [{live}.scales.x.min, {live}.scales.x.max]") == [x0, x1]
             assert url_zoom(pg) == z
     finally:

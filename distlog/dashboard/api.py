@@ -283,15 +283,20 @@ class Api:
         """Mean ± std (and min/max) across the runs of each group of ``group_by`` params.
         ``smooth=w``: of each run's smoothed series, smoothed as ``/api/series?smooth=w``
         smooths one run (the EMA over every stored row) before it is binned, so a group of one
-        run draws that run's own smoothed line."""
+        run draws that run's own smoothed line. ``x0``/``x1``: a chart's zoomed range of steps:
+        each run's rows in it (and one either side, as ``/api/series`` reads a range) are
+        binned, ``bins`` bins over the range only (one per step when it has no more steps)."""
         key = arg_str(request, "key")
         group_by = [g for g in request.query_params.getlist("group_by") if g]
         bins = arg_int(request, "bins", 300, 1, MAX_WIDTH)
         smooth = arg_smooth(request)
+        x0, x1 = arg_float(request, "x0"), arg_float(request, "x1")
         runs = self._runs_arg(request)
         try:
-            if smooth:
-                df = self._smoothed_bands(runs, key, group_by, bins, smooth)
+            if smooth or x0 is not None or x1 is not None:
+                df = self._smoothed_bands(runs, key, group_by, bins, smooth, x0, x1)
+                if df is None:  # no run has a row in the range
+                    return {"key": key, "group_by": group_by, "groups": []}
             else:
                 df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins)
         except KeyError as e:
@@ -306,9 +311,11 @@ class Api:
         return {"key": key, "group_by": group_by, "groups": groups}
 
     def _smoothed_bands(self, runs: list[RunReader], key: str, group_by: list[str], bins: int,
-                        weight: float) -> Any:
+                        weight: float, x0: float | None = None, x1: float | None = None) -> Any:
         """``read_metrics(runs, key@mean, group_by, bins)`` of the runs' smoothed series (the
-        cached rows' ``smoothed(weight)``): the same bins, groups, group order and columns."""
+        cached rows' ``smoothed(weight)``; weight 0: their values): the same bins, groups, group
+        order and columns. ``x0``/``x1``: of each run's rows in that range of steps
+        (``window``: the EMA is still of the whole series); None when no run has one there."""
         from ..query.sweeps import bin_grid, group_bands
 
         series, flat = [], []
@@ -322,10 +329,16 @@ class Api:
             if not n:
                 continue
             cached = self.cache.entry(run, key, None, n, commit.get("time"))
-            series.append((cached.cols["step"], cached.smoothed(weight)))
+            values = cached.smoothed(weight) if weight else cached.cols["value"]
+            lo, hi = window(cached.cols["step"], x0, x1)
+            series.append((cached.cols["step"][lo:hi], values[lo:hi]))
             flat.append(p)
         if not series:
             raise KeyNotFound(f"no run has the metric {key!r}")
+        if not any(len(st) for st, _ in series):
+            return None
+        keep = [i for i, (st, _) in enumerate(series) if len(st)]  # (a run with no row there: in no bin)
+        series, flat = [series[i] for i in keep], [flat[i] for i in keep]
         lo, size = bin_grid([st for st, _ in series], None, bins)
         return group_bands(series, flat, group_by, lo, size, "mean", ())
 

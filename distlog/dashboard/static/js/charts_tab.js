@@ -13,7 +13,7 @@ export async function chartsTab(body, run, params) {
   const zoom = new PageZoom(params.get("zoom"), (text) => setParams("run", { zoom: text }));
   window.distlog.zoom = zoom;
   const keep = () => setParams("run", { x: opts.x === "step" ? null : opts.x, logy: opts.logy,
-    smooth: opts.smooth || null, ranks: opts.perRank, zoom: zoom.text() });
+    smooth: opts.smooth || null, ranks: opts.perRank, keys: keyFilter.value, zoom: zoom.text() });
   const ranksOf = (key) => Object.entries(run.rank_keys).filter(([, ks]) => ks.includes(key)).map(([r]) => Number(r));
   const allKeys = [...new Set([...run.keys, ...Object.values(run.rank_keys).flat()])].sort();
   const charts = [];
@@ -27,7 +27,8 @@ export async function chartsTab(body, run, params) {
     }
   }, { rootMargin: "300px" });
 
-  const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => layout() });
+  const keyFilter = h("input", { type: "search", id: "key-filter", placeholder: "filter keys (regex)", value: params.get("keys") || "",
+    oninput: () => { keep(); layout(); } });
   const xSel = h("select", { id: "x-axis", onchange: () => { // a range of steps is no range of times
     opts.x = xSel.value; zoom.clear({ silent: true }); keep(); reload(); } },
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),

@@ -27,20 +27,12 @@ function plot(box, data, series, bands, opts, zoom) {
   return u;
 }
 
-// a plot shows the page's range when it has rows in it, else all of its rows; a live update
-// (setData) keeps the range: it would otherwise snap back to the whole data
-function showZoom(p, range) {
-  const z = range && clampZoom(range, extent(p.u.data[0])) ? range : null;
-  if (z) p.u.setScale("x", { min: z.x0, max: z.x1 });
-  else if (p.zoomed) p.u.setData(p.u.data, true);
-  p.zoomed = !!z;
-}
-
-function update(p, data, zoom) {
-  p.u.setData(data, true);
-  if (zoom.range) showZoom(p, zoom.range);
-  else p.zoomed = false;
-}
+// A plot holds its overview (p.over: every run's series downsampled to the chart's width, or
+// the groups' bands over all steps) and, zoomed, the rows of the range read again at full
+// resolution (p.zoom: {x0, x1, data}), as a run's charts do: the server reads the range
+// (x0/x1) and downsamples only what is in it. Until those rows come, the overview is shown
+// at the range.
+const BIN_CAP = 8192; // the server's most bins (MAX_WIDTH)
 
 const NOT_SET = "(not set)"; // the group of runs without the param
 
@@ -56,7 +48,9 @@ export async function comparePage(view, params) {
     group: params.get("group") || "" };
   // the view in the URL: Back, a reload and a copied link draw the same charts
   const zoom = new PageZoom(params.get("zoom"), (text) => setParams("compare", { zoom: text }));
-  zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => showZoom(p, z), unzoom: () => showZoom(p, null) }))[Symbol.iterator]() };
+  const quiet = (done) => done.catch((e) => console.warn("zoom failed", e)); // (the overview stays, at the range)
+  zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => quiet(showZoom(p, z)),
+    unzoom: () => quiet(showZoom(p, null)) }))[Symbol.iterator]() };
   const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null, zoom: zoom.text() });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
@@ -75,6 +69,47 @@ export async function comparePage(view, params) {
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
   const plots = [];
   window.distlog.compare = { plots, zoom };
+
+  // the range of the plot's overview (a zoomed plot's u.data holds only the range)
+  const overExtent = (p) => extent(p.over[0]);
+
+  // a plot shows the page's range when its overview has rows in it, else all of its rows
+  function showZoom(p, range) {
+    const z = range && clampZoom(range, overExtent(p)) ? range : null;
+    const had = p.zoomed;
+    p.zoomed = !!z;
+    if (!z) { if (had || p.zoom) zoomOut(p); else p.zseq++; return Promise.resolve(); }
+    if (!p.zoom) p.u.setScale("x", { min: z.x0, max: z.x1 }); // at once; sharper when the rows come
+    return zoomIn(p, z);
+  }
+
+  // the rows of the range, every run's (or every group's), at full resolution
+  async function zoomIn(p, z) {
+    const my = gen, seq = ++p.zseq;
+    const data = await (opts.group ? zoomedBands(p, z) : zoomedOverlay(p, z));
+    if (my !== gen || seq !== p.zseq) return; // drawn again, reset or zoomed elsewhere meanwhile
+    p.zoom = { x0: z.x0, x1: z.x1, data };
+    p.u.setData(data, false);
+    p.u.setScale("x", { min: z.x0, max: z.x1 }); // exactly the range (its rows reach one step past it)
+    p.card.dataset.zoom = `${z.x0}-${z.x1}`;
+  }
+
+  function zoomOut(p) {
+    p.zseq++; // a zoom still being read is not shown
+    p.zoom = null;
+    delete p.card.dataset.zoom;
+    p.u.setData(p.over, true); // (also when only the scale was zoomed: back to the whole data)
+  }
+
+  // a live update of the overview: drawn at once unless zoomed (the range's rows are read again)
+  // (a plot with no rows in the range yet may have some now: it zooms then)
+  async function update(p, over, rangeMayChange) {
+    p.over = over;
+    if (!zoom.range) { p.u.setData(over, true); return; }
+    if (p.zoomed) { if (rangeMayChange) await zoomIn(p, zoom.range); return; }
+    p.u.setData(over, true);
+    await showZoom(p, zoom.range);
+  }
   // every drawAll() (an option changed) is a new generation of charts: an answer asked for an
   // earlier one (its smoothing, its grouping) is dropped instead of drawn or appended
   let gen = 0;
@@ -93,7 +128,18 @@ export async function comparePage(view, params) {
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
-    return { u: plot(box, overlayData(parts), series, [], opts, zoom), key, runs: parts.map((p) => p.run), parts, width };
+    const over = overlayData(parts);
+    return { u: plot(box, over, series, [], opts, zoom), over, key, runs: parts.map((p) => p.run), parts, width, zseq: 0 };
+  }
+
+  // every run's rows of the range (one row either side), downsampled only when the range has
+  // more than 4 rows a pixel; a run with none there has an empty part (its series stays)
+  async function zoomedOverlay(p, z) {
+    const res = await get("compare", { run: p.runs, key: p.key, width: p.width, smooth: opts.smooth || undefined,
+      x0: z.x0, x1: z.x1 });
+    const by = new Map(res.series.filter((s) => !s.missing).map((s) => [s.run, s.columns]));
+    const none = { step: [], value: [], smooth: [] };
+    return overlayData(p.runs.map((run) => ({ cols: by.get(run) || none })));
   }
 
   // live: runs still being written add their new rows (overlay) or refresh the bands (grouped)
@@ -113,25 +159,29 @@ export async function comparePage(view, params) {
         if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p, my);
         continue;
       }
-      let grew = false;
+      let grew = false, inRange = false;
+      const x1 = zoom.range ? zoom.range.x1 : Infinity;
       for (const part of p.parts || []) {
         const n = (lengths[part.run] || {})[p.key] || 0;
         if (n === part.rows || !n) continue;
         const smooth = opts.smooth || undefined;
         let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, smooth, start: part.rows }) : null;
         if (my !== gen) return; // the charts were drawn again meanwhile (another smoothing)
+        const last = part.cols.step.length ? part.cols.step[part.cols.step.length - 1] : -Infinity;
         if (s && s.generation === part.generation) {
+          if (last <= x1) inRange = true; // its new rows may be in the zoomed range (or the row after it)
           for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
           s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
           if (my !== gen) return;
           for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
+          inRange = true;
         }
         part.rows = s.rows;
         grew = true;
       }
-      if (grew) update(p, overlayData(p.parts), zoom);
+      if (grew) await update(p, overlayData(p.parts), inRange);
     }
   }
 
@@ -152,9 +202,22 @@ export async function comparePage(view, params) {
 
   async function refreshBands(p, my) {
     const res = await fetchBands(p.key, p.box);
-    if (my !== gen) return;
-    if (res.groups.length === p.groups.length) update(p, bandData(res.groups), zoom);
+    // another number of groups (a run's first row of the key): drawn with the next options
+    // change; the plot keeps the groups it has series for (the zoom's rows are put in them)
+    if (my !== gen || res.groups.length !== p.groups.length) return;
     p.groups = res.groups;
+    await update(p, bandData(res.groups), true);
+  }
+
+  // the bands of the range: each run's rows there, binned over the range alone (a bin per
+  // step while the range has fewer steps than 4 a pixel), in the overview's series: a group
+  // with no rows in the range is empty there
+  async function zoomedBands(p, z) {
+    const res = await get("bands", { run: runs, key: p.key, group_by: opts.group,
+      bins: Math.min(BIN_CAP, 4 * (p.box.clientWidth || 420)), smooth: opts.smooth || undefined, x0: z.x0, x1: z.x1 });
+    const by = new Map(res.groups.map((g) => [groupValue(g), g]));
+    const none = { step: [], mean: [], std: [] };
+    return bandData(p.groups.map((g) => by.get(groupValue(g)) || none));
   }
 
   // one colour per group for the whole page, keyed by the group's value as shown: a chart
@@ -191,7 +254,8 @@ export async function comparePage(view, params) {
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups);
-    return { u: plot(box, bandData(res.groups), series, bands, opts, zoom), key, groups: res.groups, box };
+    const over = bandData(res.groups);
+    return { u: plot(box, over, series, bands, opts, zoom), over, key, groups: res.groups, box, zseq: 0 };
   }
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
@@ -228,13 +292,14 @@ export async function comparePage(view, params) {
       grid.append(card);
       (opts.group ? grouped(key, box, my) : overlay(key, box)).then((p) => {
         if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
+        p.card = card;
         plots.push(p);
-        showZoom(p, zoom.shown(extent(p.u.data[0]))); // (the first one drawn checks the URL's range)
+        quiet(showZoom(p, zoom.shown(overExtent(p)))); // (the first one drawn checks the URL's range)
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
     }
   }
   drawAll();
   const poller = new Poller(poll, 2000).start();
-  return { dispose: () => { poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
+  return { dispose: () => { gen++; poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
 }

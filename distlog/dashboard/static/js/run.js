@@ -4,12 +4,25 @@ import { clear, h } from "./dom.js";
 import * as fmt from "./fmt.js";
 import { Poller } from "./live.js";
 import { setCrumbs, setLive } from "./ui.js";
+import { VIEW_CHANGED } from "./url.js";
 import { chartsTab } from "./charts_tab.js";
 import { logsTab } from "./logs.js";
 import { filesTab } from "./files.js";
 import { attemptsTab } from "./attempts.js";
 
 const TABS = [["overview", "Overview"], ["charts", "Charts"], ["logs", "Logs"], ["files", "Files"], ["attempts", "Attempts"]];
+// Each tab keeps its view in the run page's URL under names of its own, so a tab link keeps
+// every tab's (Charts -> Logs -> Charts shows the charts as they were, as Back would):
+//   charts: x, logy, smooth, ranks, keys, zoom    logs: rank, level, grep, i
+//   files: file, version, file_rank               (overview, attempts: none)
+// A name read by one tab must not be written by another (x= is the charts' axis).
+function tabHref(path, id) {
+  const [page, query] = location.hash.replace(/^#\/?/, "").split("?");
+  const q = new URLSearchParams(page === "run" ? query || "" : "");
+  if (q.get("path") !== path) return `#/run?${new URLSearchParams({ path, tab: id })}`;
+  q.set("tab", id);
+  return `#/run?${q}`;
+}
 
 export function paramsTree(obj) {
   const root = h("div", { class: "tree" });
@@ -59,9 +72,11 @@ export async function runPage(view, params) {
   badge.id = "run-status";
   const tabs = h("nav", { class: "tabs" });
   for (const [id, label] of TABS) {
-    const q = new URLSearchParams({ path, tab: id });
-    tabs.append(h("a", { href: `#/run?${q}`, text: label, class: tab === id ? "active" : "", "data-tab": id }));
+    tabs.append(h("a", { href: tabHref(path, id), text: label, class: tab === id ? "active" : "", "data-tab": id }));
   }
+  // the links follow the view as the tab on screen writes it (setParams: an option, a zoom)
+  const relink = () => { for (const a of tabs.querySelectorAll("a[data-tab]")) a.href = tabHref(path, a.dataset.tab); };
+  window.addEventListener(VIEW_CHANGED, relink);
   const body = h("div", { id: "tab-body" });
   view.append(h("h2", {}, run.path, badge));
   // a torn record: which file and why, on every tab; the rest of the run is shown as usual
@@ -94,5 +109,6 @@ export async function runPage(view, params) {
     }
     if (page.poll) await page.poll(st);
   }, 1500).start();
-  return { dispose: () => { poller.stop(); page.dispose && page.dispose(); } };
+  relink();
+  return { dispose: () => { window.removeEventListener(VIEW_CHANGED, relink); poller.stop(); page.dispose && page.dispose(); } };
 }

@@ -1,6 +1,8 @@
 // A page's view state in its URL (#/page?k=v): written with history.replaceState, so Back,
 // reload and a shared link give the same view, and no hashchange re-renders the page.
 // ``onPage``: the page writing it (nothing is written once the user is on another one).
+export const VIEW_CHANGED = "distlog:view"; // a window event after each setParams
+
 export function setParams(onPage, values) {
   const raw = location.hash.replace(/^#\/?/, "");
   const [page, query] = raw.split("?");
@@ -14,4 +16,5 @@ export function setParams(onPage, values) {
   }
   const q = p.toString();
   history.replaceState(history.state, "", `#/${page || ""}${q ? "?" + q : ""}`);
+  window.dispatchEvent(new Event(VIEW_CHANGED)); // (links built from the view follow it: a run's tabs)
 }
