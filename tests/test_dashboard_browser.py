@@ -19,7 +19,7 @@ pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
 from support.dashboard_runs import HOSTILE, LIVE_WRITER, STEPS, ema, loss, make_root, rank_worker  # noqa: E402
-from support.browser_pages import MARKS, browser, served  # noqa: E402,F401 (browser: a fixture)
+from support.browser_pages import MARKS, browser, drag, served  # noqa: E402,F401 (browser: a fixture)
 
 pytestmark = MARKS
 from support.ranks import run_ranks  # noqa: E402
@@ -340,23 +340,12 @@ def test_attempts_timeline_and_unknown_run(page, shots):
     assert "no run 'sweep/nope'" in page.inner_text("#banner")
 
 
-def _drag(page, key: str, start: float, end: float) -> None:
-    """Drag across chart ``key`` from ``start`` to ``end`` (fractions of its width), as a
-    person zooms."""
-    box = page.locator(f".chart[data-key='{key}'] .u-over").bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * start, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * end, y, steps=5)
-    page.mouse.up()
-
-
 @pytest.mark.timeout(120)
 def test_drag_zooms_at_full_resolution_and_double_click_resets(page, shots):
     go(page, "#/run?path=media/m1&tab=charts")
     vals = wait_chart(page, "spiky")
     assert vals["x"] == list(range(STEPS)) and max(vals["value"]) == 100.0
-    _drag(page, "spiky", 0.45, 0.65)
+    drag(page, ".chart[data-key='spiky']", 0.45, 0.65)
     page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
     page.wait_for_function("() => window.distlog.charts['spiky'].values().x.length < 12")
     zoomed = page.evaluate("() => window.distlog.charts['spiky'].values()")
@@ -568,7 +557,7 @@ def test_switching_the_x_axis_after_a_zoom_shows_the_whole_series(page, shots):
     (the chart was left empty); the chart shows every row on the new axis."""
     go(page, "#/run?path=media/m1&tab=charts")
     wait_chart(page, "spiky")
-    _drag(page, "spiky", 0.3, 0.6)
+    drag(page, ".chart[data-key='spiky']", 0.3, 0.6)
     page.wait_for_function("() => window.distlog.charts['spiky'].zoom !== null")
     page.select_option("#x-axis", "time")
     in_view = """() => { const u = window.distlog.charts['spiky'].u; const xs = Array.from(u.data[0]);
