@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
@@ -20,7 +19,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from support.browser_pages import MARKS, browser, drag, served  # noqa: E402,F401 (browser: a fixture)
+from support.browser_pages import (  # noqa: E402,F401 (browser, shots: fixtures)
+    MARKS, browser, drag, parse_zoom, rows_read, served, shots, url_zoom)
 from support.dashboard_runs import ema  # noqa: E402
 
 pytestmark = MARKS
@@ -57,29 +57,6 @@ def root(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def shots(tmp_path):
-    d = os.environ.get("DISTLOG_SHOTS_DIR") or str(tmp_path)
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
-def url_zoom(pg) -> str | None:
-    query = pg.evaluate("() => location.hash").partition("?")[2]
-    return (parse_qs(query).get("zoom") or [None])[0]
-
-
-def parse(text: str) -> tuple[float, float]:
-    a, _, b = text.partition("-")
-    return float(a), float(b)
-
-
-def rows_read(x0: float, x1: float, n: int = N) -> list[int]:
-    """The steps a zoom on [x0, x1] reads: every one inside, and one either side."""
-    inside = [s for s in range(n) if x0 <= s <= x1]
-    return list(range(max(0, inside[0] - 1), min(n - 1, inside[-1] + 1) + 1))
-
-
 PLOT = "window.distlog.compare.plots.find(p => p.key === k)"
 
 
@@ -92,7 +69,7 @@ def wait_zoom_rows(pg, z: tuple[float, float], keys=("acc", "loss"), n: int = N)
     one either side): the rows of the range, not the overview's (which lacks most of them)."""
     from playwright.sync_api import TimeoutError as Timeout
 
-    steps = rows_read(*z, n=n)
+    steps = rows_read(*z, n)
     try:
         pg.wait_for_function("([ks, z, st]) => ks.every(k => { const p = window.distlog.compare.plots.find(p => p.key === k);"
                              " if (!p || p.u.scales.x.min !== z[0] || p.u.scales.x.max !== z[1]) return false;"
@@ -125,7 +102,7 @@ def wait_whole(pg, overviews: dict[str, list]) -> None:
 
 def assert_overlay_exact(pg, key: str, z: tuple[float, float], fn, runs=RUNS, smooth: float = 0.0) -> None:
     d = data(pg, key)
-    steps = rows_read(*z)
+    steps = rows_read(*z, N)
     assert d[0] == steps, key  # every step of the range: no downsampling
     for j, (lr, seed) in enumerate(runs):
         if smooth:
@@ -152,10 +129,10 @@ def test_a_compare_zoom_reads_every_row_of_the_range_drag_reload_smoothing_log_y
         at = (SPIKE - 60) / (N - 1), (SPIKE + 140) / (N - 1)  # a range of ~200 steps around the spike
         drag(pg, "#compare-charts .chart[data-key='loss']", at[0], at[1])
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
-        z = parse(url_zoom(pg))
+        z = parse_zoom(url_zoom(pg))
         assert z[0] < SPIKE < z[1] and 150 < z[1] - z[0] < 260, (z, box)
         # the overview lacked steps of the range, and held some values at other steps only
-        steps = rows_read(*z)
+        steps = rows_read(*z, N)
         held = [s for s in over[0] if steps[0] <= s <= steps[-1]]
         assert len(held) < len(steps) / 2, held
         wait_zoom_rows(pg, z)  # the chart dragged on and the other chart of the page
@@ -203,13 +180,13 @@ def test_a_grouped_compare_zoom_has_the_mean_and_std_of_every_step(browser, root
         assert len(over[0]) < N / 2  # bins of several steps
         drag(pg, "#compare-charts .chart[data-key='loss']", (SPIKE - 100) / (N - 1), (SPIKE + 100) / (N - 1))
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
-        z = parse(url_zoom(pg))
+        z = parse_zoom(url_zoom(pg))
         assert z[0] < SPIKE < z[1]
         wait_zoom_rows(pg, z)
         pg.locator("#compare-charts").screenshot(path=os.path.join(shots, "compare-zoom-03-grouped.png"))
         for key, fn in (("loss", value), ("acc", acc)):
             d = data(pg, key)
-            steps = rows_read(*z)
+            steps = rows_read(*z, N)
             assert d[0] == steps, key
             # per group, in the chips' order (lr=1, lr=2): -std, +std, mean
             for g, lr in enumerate((1, 2)):
@@ -218,7 +195,7 @@ def test_a_grouped_compare_zoom_has_the_mean_and_std_of_every_step(browser, root
                 np.testing.assert_allclose(d[3 * g + 3], mean, rtol=1e-12, err_msg=f"{key} lr={lr}")
                 np.testing.assert_allclose(d[3 * g + 1], mean - std, rtol=1e-9, atol=1e-12)
                 np.testing.assert_allclose(d[3 * g + 2], mean + std, rtol=1e-9, atol=1e-12)
-        i = rows_read(*z).index(SPIKE)
+        i = rows_read(*z, N).index(SPIKE)
         spike_mean = (SPIKE_VALUE + value(1, 1, SPIKE)) / 2
         assert data(pg, "loss")[3][i] == pytest.approx(spike_mean, rel=1e-12)
         assert max(v for v in over[3] if v is not None) < spike_mean  # (a bin of steps dilutes it)
@@ -296,7 +273,7 @@ def test_a_zoomed_compare_chart_reads_a_live_runs_new_rows_in_the_range(browser,
             assert pg.evaluate("() => [window.distlog.compare.plots[0].u.scales.x.min,"
                                " window.distlog.compare.plots[0].u.scales.x.max]") == list(z)
             assert url_zoom(pg) == "3000-3400"
-            steps = rows_read(*z, n=6000)
+            steps = rows_read(*z, 6000)
             assert d[0] == steps  # the finished run's every step of the range
             assert d[2] == [done_value(s) for s in steps]
             live = [(s, v) for s, v in zip(d[0], d[1]) if v is not None]

@@ -9,7 +9,6 @@ Screenshots go to ``$DISTLOG_SHOTS_DIR`` when set (else the test's tmp dir)."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from support.browser_pages import MARKS, browser, drag, served  # noqa: E402,F401 (browser: a fixture)
+from support.browser_pages import (  # noqa: E402,F401 (browser, shots: fixtures)
+    MARKS, browser, drag, parse_zoom, rows_read, served, shots, url_zoom)
 from support.dashboard_runs import LIVE_WRITER, ZOOM_STEPS, make_zoom_root, zoom_loss  # noqa: E402
 
 pytestmark = MARKS
@@ -33,26 +33,6 @@ KEYS = ("train/acc", "train/loss")
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     return make_zoom_root(str(tmp_path_factory.mktemp("zoom") / "root"))
-
-
-@pytest.fixture
-def shots(tmp_path):
-    d = os.environ.get("DISTLOG_SHOTS_DIR") or str(tmp_path)
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
-def url_zoom(pg) -> str | None:
-    """The zoom= value of the page's URL (its #/page?query), or None."""
-    query = pg.evaluate("() => location.hash").partition("?")[2]
-    return (parse_qs(query).get("zoom") or [None])[0]
-
-
-def parse(text: str) -> tuple[float, float]:
-    """"100-2500" -> (100.0, 2500.0); "-5--2.5" -> (-5.0, -2.5)"""
-    m = re.fullmatch(r"(-?[\d.]+)-(-?[\d.]+)", text)
-    assert m, text
-    return float(m[1]), float(m[2])
 
 
 def wait_charts(pg, keys=KEYS) -> None:
@@ -71,24 +51,18 @@ def compare_scales(pg) -> dict[str, list[float]]:
         .map(p => [p.key, [p.u.scales.x.min, p.u.scales.x.max]]))""")
 
 
-def rows_read(x0: float, x1: float, n: int = ZOOM_STEPS) -> list[int]:
-    """The steps a zoom on [x0, x1] reads: every one inside, and one either side."""
-    inside = [s for s in range(n) if x0 <= s <= x1]
-    return list(range(max(0, inside[0] - 1), min(n - 1, inside[-1] + 1) + 1))
-
-
 def wait_zoomed(pg, want: str, keys=KEYS) -> None:
     """Every chart of ``keys`` drew the zoomed rows of ``want`` (a zoom= text)."""
     pg.wait_for_function("([ks, z]) => ks.every(k => { const c = window.distlog.charts[k];"
                          " return c && c.u && c.zoom && c.zoom.parts && c.zoom.x0 === z[0] && c.zoom.x1 === z[1]; })",
-                         arg=[list(keys), list(parse(want))])
+                         arg=[list(keys), list(parse_zoom(want))])
 
 
 def assert_zoomed_to(pg, want: str) -> None:
-    x0, x1 = parse(want)
+    x0, x1 = parse_zoom(want)
     for key, (lo, hi) in scales(pg).items():
         assert (lo, hi) == pytest.approx((x0, x1)), key
-    steps = rows_read(x0, x1)
+    steps = rows_read(x0, x1, ZOOM_STEPS)
     for key in KEYS:  # every row of the range: not the downsampled overview
         vals = pg.evaluate("k => window.distlog.charts[k].values()", key)
         assert vals["x"] == steps, key
@@ -117,7 +91,7 @@ def test_a_drag_puts_the_range_in_the_url_and_reload_link_back_and_double_click_
         drag(pg, ".chart[data-key='train/loss']", 0.25, 0.5)
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
         z = url_zoom(pg)
-        x0, x1 = parse(z)
+        x0, x1 = parse_zoom(z)
         assert 0.2 * ZOOM_STEPS < x0 < 0.3 * ZOOM_STEPS and 0.45 * ZOOM_STEPS < x1 < 0.55 * ZOOM_STEPS, z
         wait_zoomed(pg, z)  # the chart dragged on, and the other chart of the page
         assert_zoomed_to(pg, z)
@@ -158,7 +132,7 @@ def test_a_drag_puts_the_range_in_the_url_and_reload_link_back_and_double_click_
         drag(pg, ".chart[data-key='train/acc']", 0.4, 0.6)
         pg.wait_for_function("z => { const m = /[?&]zoom=([^&]*)/.exec(location.hash); return m && m[1] !== z; }", arg=z)
         z2 = url_zoom(pg)
-        a, b = parse(z2)
+        a, b = parse_zoom(z2)
         assert x0 < a < b < x1
         wait_zoomed(pg, z2)
         assert_zoomed_to(pg, z2)
@@ -195,7 +169,7 @@ def test_zoom_with_another_option_and_on_the_time_axis(browser, root, shots):
         drag(pg, ".chart[data-key='train/loss']", 0.3, 0.7)
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
         z = url_zoom(pg)
-        t0, t1 = parse(z)
+        t0, t1 = parse_zoom(z)
         assert t0 > 1e9 and t1 > t0 and len(z) < 40, z  # epoch seconds, readable
         pg.wait_for_function("t => { const c = window.distlog.charts['train/loss']; return c.zoom && c.zoom.parts"
                              " && Math.abs(c.u.scales.x.min - t[0]) < 1e-6 && Math.abs(c.u.scales.x.max - t[1]) < 1e-6; }",
@@ -246,7 +220,7 @@ def test_compare_zoom_is_in_the_url_and_every_chart_follows(browser, root, shots
         drag(pg, "#compare-charts .chart[data-key='train/loss']", 0.5, 0.75)
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
         z = url_zoom(pg)
-        x0, x1 = parse(z)
+        x0, x1 = parse_zoom(z)
         assert 0.45 * ZOOM_STEPS < x0 < 0.55 * ZOOM_STEPS and 0.7 * ZOOM_STEPS < x1 < 0.8 * ZOOM_STEPS, z
         pg.wait_for_function("z => window.distlog.compare.plots.every(p => p.u.scales.x.min === z[0] && p.u.scales.x.max === z[1])",
                              arg=[x0, x1])
@@ -292,7 +266,7 @@ def test_a_live_run_keeps_the_users_zoom_while_rows_arrive(browser, tmp_path, sh
             pg.wait_for_function("() => /[?&]zoom=/.test(location.hash) && window.distlog.charts['live'].zoom"
                                  " && window.distlog.charts['live'].zoom.parts")
             z = url_zoom(pg)
-            x0, x1 = parse(z)
+            x0, x1 = parse_zoom(z)
             rows = int(pg.get_attribute(".chart[data-key='live']", "data-rows"))
             pg.wait_for_function(f"() => +document.querySelector(\".chart[data-key='live']\").dataset.rows >= {rows + 15}",
                                  timeout=30_000)  # the title's count follows the run ...

@@ -61,3 +61,36 @@ def drag(pg: Any, selector: str, start: float, end: float) -> None:
     pg.mouse.down()
     pg.mouse.move(box["x"] + box["width"] * end, y, steps=8)
     pg.mouse.up()
+
+
+@pytest.fixture
+def shots(tmp_path) -> str:
+    """Where a test writes its screenshots: ``DISTLOG_SHOTS_DIR`` (to look at them), else its
+    temporary folder."""
+    d = os.environ.get("DISTLOG_SHOTS_DIR") or str(tmp_path)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def url_zoom(pg: Any) -> str | None:
+    """The zoom= value of the page's URL (its #/page?query), or None."""
+    from urllib.parse import parse_qs
+
+    query = pg.evaluate("() => location.hash").partition("?")[2]
+    return (parse_qs(query).get("zoom") or [None])[0]
+
+
+def parse_zoom(text: str) -> tuple[float, float]:
+    """"100-2500" -> (100.0, 2500.0); "-5--2.5" -> (-5.0, -2.5)"""
+    import re
+
+    m = re.fullmatch(r"(-?[\d.]+)-(-?[\d.]+)", text)
+    assert m, text
+    return float(m[1]), float(m[2])
+
+
+def rows_read(x0: float, x1: float, n: int) -> list[int]:
+    """The steps of a series of ``n`` steps that a zoom on [x0, x1] reads: every one inside,
+    and one either side."""
+    inside = [s for s in range(n) if x0 <= s <= x1]
+    return list(range(max(0, inside[0] - 1), min(n - 1, inside[-1] + 1) + 1))
