@@ -230,30 +230,38 @@ def parse_fields(text: str) -> dict[str, Any]:
 UNPARSED_HEADER = "unparsed_header"
 
 
+#: the numbers of a header (``nN rR lL aA sS``) as ``format_line`` writes them; the one test of
+#: whether a header reads (``parse_line``, and the log filters through ``HEADER``)
+_NUMBERS = re.compile(rf"n(-?\d+) r(-?\d+) l(-?\d+) a(-?\d+) s(-|{STEP_PATTERN})")
+#: a line whose time is in distlog's layout and whose header numbers read (as ``parse_line``
+#: splits it: level and host are any text without a space)
+HEADER = re.compile(rf".{{26}}\+00:00 [^ \n]* [^ \n]* {_NUMBERS.pattern}(?: |$)")
+
+
 def parse_line(line: str) -> LogRecord:
     """Inverse of ``format_line``; ``ValueError`` for a line that is not a record. A line with
     distlog's UTC time first whose other header fields do not read (damaged text) is kept:
     see ``UNPARSED_HEADER``."""
     line = line.rstrip("\n")
     parts = line.split(" ", 8)
-    if len(parts) < 8:
-        raise ValueError(f"not a distlog log line: {line[:80]!r}")
-    t, level, host, node, rank, local, attempt, step = parts[:8]
-    rest = parts[8] if len(parts) > 8 else ""
-    msg, _, fjson = rest.partition("\t")
+    t = parts[0]
     try:
         when = parse_time(t)
     except ValueError as e:
         raise ValueError(f"not a distlog log line ({e}): {line[:80]!r}") from None
+    m = _NUMBERS.fullmatch(" ".join(parts[3:8])) if len(parts) >= 8 else None
+    if m is None and (len(t) != TIME_CHARS or not t.endswith("+00:00") or len(parts) < 2):
+        # foreign text with a date first; or a time alone (normalised, it would read as a
+        # record of rank -1 that the log filters could not tell from one whose header read)
+        raise ValueError(f"not a distlog log line: {line[:80]!r}")
+    level, host = parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else "-"
+    msg, _, fjson = (parts[8] if len(parts) > 8 else "").partition("\t")
     fields = parse_fields(fjson)
-    try:
-        numbers = (int(node[1:]), int(rank[1:]), int(local[1:]), int(attempt[1:]),
-                   None if step == "s-" else parse_step(step[1:]))
-        if (node[:1], rank[:1], local[:1], attempt[:1], step[:1]) != tuple("nrlas"):
-            raise ValueError(step)
-    except (ValueError, IndexError):
-        if len(t) != TIME_CHARS or not t.endswith("+00:00"):  # foreign text with a date first
-            raise ValueError(f"not a distlog log line: {line[:80]!r}") from None
+    if m is not None:
+        node, rank, local, attempt, step = m.groups()
+        numbers = (int(node), int(rank), int(local), int(attempt),
+                   None if step == "-" else parse_step(step))
+    else:  # cut inside its header (a line cut short too: its time reads)
         numbers = (-1, -1, -1, -1, None)
         fields = {UNPARSED_HEADER: " ".join(parts[2:8]), **fields}
     return LogRecord(time=when, level=level, message=unescape(msg), host="" if host == "-" else host,

@@ -115,28 +115,28 @@ UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
 
 def parse_line(line: str) -> dict | None:
     parts = line.split(" ", 8)  # time level host nN rR lL aA sS message[\tfields]
-    if len(parts) < 8:
-        return None
-    t, level, host, node, rank, local, attempt, step = parts[:8]
-    message, _, fields = (parts[8] if len(parts) > 8 else "").partition("\t")
+    t = parts[0]
     try:
         when = dt.datetime.fromisoformat(t).timestamp()
     except ValueError:
         return None
+    level = parts[1] if len(parts) > 1 else ""
     lv = LEVELS.get(level) or (int(level[5:]) if re.fullmatch(r"LEVEL-?\d+", level) else 0)
+    host = parts[2] if len(parts) > 2 else "-"
+    message, _, fields = (parts[8] if len(parts) > 8 else "").partition("\t")
     try:
         parsed = json.loads(fields) if fields else {}
     except ValueError:  # cut by a partial write: the text kept whole (FORMAT.md)
         parsed = None
     fields = parsed if isinstance(parsed, dict) else {"unparsed_fields": fields}
-    try:
-        if (node[:1], rank[:1], local[:1], attempt[:1], step[:1]) != tuple("nrlas"):
-            raise ValueError(step)
-        st = step[1:]
+    m = re.fullmatch(r"n(-?\d+) r(-?\d+) l(-?\d+) a(-?\d+) s(-|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)",
+                     " ".join(parts[3:8])) if len(parts) >= 8 else None
+    if m:
+        node, rank, local, attempt = (int(x) for x in m.groups()[:4])
+        st = m.group(5)
         st = None if st == "-" else (int(st) if re.fullmatch(r"-?\d+", st) else float(st))
-        node, rank, local, attempt = int(node[1:]), int(rank[1:]), int(local[1:]), int(attempt[1:])
-    except ValueError:  # a damaged header whose time reads: numbers -1, the text kept (FORMAT.md)
-        if len(t) != 32 or not t.endswith("+00:00"):
+    else:  # a header cut (or a line cut short) whose time reads: numbers -1, the text kept (FORMAT.md)
+        if len(t) != 32 or not t.endswith("+00:00") or len(parts) < 2:
             return None
         fields = {"unparsed_header": " ".join(parts[2:8]), **fields}
         st, node, rank, local, attempt = None, -1, -1, -1, -1

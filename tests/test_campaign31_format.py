@@ -122,12 +122,16 @@ def test_reader_from_the_format_doc_alone_agrees_with_distlog(tmp_path):
         # and one cut inside its header (FORMAT.md: numbers -1, the header text kept)
         f.write('2030-01-01T00:00:02.000000+00:00 INFO h n0 r2030-01-01T00:00:03.000000+00:00 INFO h n0 '
                 'r0 l0 a0 s7 after\n')
+        # and one cut short inside its header, before its message (read alike)
+        f.write('2030-01-01T00:00:04.000000+00:00 WARNING h n0 r0\n')
     mine = _load_reader().read_run(folder)
     logs = list(run.logs.query(source="text"))
     assert [r["fields"] for r in mine["logs"] if r["message"] == "cut"] == [
         {"unparsed_fields": '{"k": 12030-01-01T00:00:01.000000+00:00 INFO h n0 r0 l0 a0 s- next'}]
     assert [(r["rank"], r["step"], r["fields"]) for r in mine["logs"] if "after" in r["message"]] == [
         (-1, None, {"unparsed_header": "h n0 r2030-01-01T00:00:03.000000+00:00 INFO h n0"})]
+    assert [(r["rank"], r["level_name"], r["fields"]) for r in mine["logs"] if r["time"] == 1893456004.0] == [
+        (-1, "WARNING", {"unparsed_header": "h n0 r0"})]
     assert len(mine["logs"]) == len(logs)
     for a, b in zip(mine["logs"], logs):
         assert (a["time"], a["level_name"], a["message"], a["host"], a["rank"], a["attempt"], a["step"],

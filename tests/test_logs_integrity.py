@@ -446,3 +446,42 @@ def test_a_line_cut_inside_its_header_reads_with_its_header_text_kept_in_time_or
     with redirect_stdout(out), redirect_stderr(err):
         assert main(["logs", f"{root}/default/r"]) == 0, err.getvalue()
     assert "one" in out.getvalue() and "three" in out.getvalue() and "four" in out.getvalue()
+
+
+@pytest.mark.timeout(120)
+def test_a_record_whose_header_does_not_read_is_filtered_alike_from_the_text_and_the_table(root):
+    """A record cut inside its header reads with rank, attempt and step unknown (-1, None). The
+    text read kept it under ``rank=``/``attempt=`` (it chose the rank's file) and under
+    ``steps=`` (it read the damaged ``s7``), the logs table left it out: one query, two
+    answers, depending on whether the table was current. A line cut short after its level
+    (``... INFO vm n0``) failed the whole text query."""
+    from distlog.logline import UNPARSED_HEADER, parse_line
+
+    exp = distlog.get_logger(root)
+    with exp.run("r"):
+        exp.info("one", step=1)
+    run = open_run(f"{root}/default/r")
+    now = round(time.time(), 6)
+    t = format_line(LogRecord(time=now, level="INFO", message="x")).split(" ")[0]
+    t2 = format_line(LogRecord(time=now + 1e-4, level="INFO", message="x")).split(" ")[0]
+    t3 = format_line(LogRecord(time=now + 2e-4, level="INFO", message="x")).split(" ")[0]
+    _append_bytes(run, (f"{t} INFO vm n0 rX l0 a0 s7 damaged rank\n"
+                        f"{t2} INFO vm n0\n"
+                        f"{t3}\n").encode())
+    with pytest.raises(ValueError, match="not a distlog log line"):
+        parse_line(t3)  # a time alone is no record
+    short = parse_line(f"{t2} INFO vm n0")
+    assert (short.rank, short.step, short.fields) == (-1, None, {UNPARSED_HEADER: "vm n0"})
+    with exp.run("r"):  # a resumed attempt: its close writes the logs table
+        exp.info("four", step=4)
+    run = open_run(f"{root}/default/r")
+    for filters in ({}, {"rank": 0}, {"attempt": 0}, {"steps": "5:9"}, {"rank": 0, "grep": "."},
+                    {"level": "INFO"}, {"tail": 3, "rank": 0}):
+        got = {source: [(r.message, r.rank, r.step) for r in run.logs.query(source=source, **filters)]
+               for source in ("text", "table")}
+        assert got["text"] == got["table"], filters
+    everything = [r.message for r in run.logs.query(source="text")]
+    assert "damaged rank" in everything and "one" in everything and "four" in everything
+    assert len(everything) == 8  # one, four, damaged rank, the cut short line; each attempt's start and end
+    assert [r.message for r in run.logs.query(source="text", rank=0)
+            if r.level == "INFO"] == ["one", "four"]

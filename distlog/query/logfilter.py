@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..logline import (
-    TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line,
+    HEADER, TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line,
     parse_step, unescape,
 )
 
@@ -188,6 +188,13 @@ class LogFilter:
         if not all(map(_TS_END.__eq__, map(_TS_SLICE, lines))):
             lines = [line if line[26:33] == _TS_END else _normalise(line) for line in lines]
             lines = [line for line in lines if line]
+        if self.ranks is not None or self.attempts is not None or self.step_min is not None \
+                or self.step_max is not None:
+            # a record whose header does not read has rank, attempt and step unknown (-1,
+            # None: logline.UNPARSED_HEADER), whatever file it is in: no such filter keeps it
+            # (as the logs table, which holds those numbers, does not). A loop in C.
+            if not all(map(HEADER.match, lines)):
+                lines = [line for line in lines if HEADER.match(line)]
         if self.level > 0:
             # a named level by its first two letters (all differ, none is "LE"); a level
             # between them ("LEVEL35") by its number
