@@ -436,9 +436,10 @@ def test_a_line_cut_inside_its_header_reads_with_its_header_text_kept_in_time_or
     for source in ("text", "table"):
         recs = list(run.logs.query(source=source))
         assert [r.message.split()[-1] for r in recs if r.level == "INFO"] == ["one", "three", "four"], source
-        cut = [r for r in recs if r.rank == -1]
-        assert [(r.time, r.step, r.attempt, r.fields) for r in cut] == [
-            (now, None, -1, {UNPARSED_HEADER: " ".join(head.split(" ")[2:]) + " r" + " ".join(
+        cut = [r for r in recs if UNPARSED_HEADER in r.fields]
+        numbers = (-1, -1) if source == "text" else (0, 0)  # (the table: its file's rank, attempt)
+        assert [(r.time, r.step, (r.rank, r.attempt), r.fields) for r in cut] == [
+            (now, None, numbers, {UNPARSED_HEADER: " ".join(head.split(" ")[2:]) + " r" + " ".join(
                 three.split(" ")[:4])})], source
         frame = run.logs.query(source=source, grep="three|four").to_frame()
         assert frame["time"].is_monotonic_increasing and len(frame) == 2, source
@@ -453,8 +454,9 @@ def test_a_record_whose_header_does_not_read_is_filtered_alike_from_the_text_and
     """A record cut inside its header reads with rank, attempt and step unknown (-1, None). The
     text read kept it under ``rank=``/``attempt=`` (it chose the rank's file) and under
     ``steps=`` (it read the damaged ``s7``), the logs table left it out: one query, two
-    answers, depending on whether the table was current. A line cut short after its level
-    (``... INFO vm n0``) failed the whole text query."""
+    answers, depending on whether the table was current. Now a step filter leaves it out from
+    both, and rank/attempt filters keep it from both (the table stores its file's numbers). A
+    line cut short after its level (``... INFO vm n0``) failed the whole text query."""
     from distlog.logline import UNPARSED_HEADER, parse_line
 
     exp = distlog.get_logger(root)
@@ -477,11 +479,14 @@ def test_a_record_whose_header_does_not_read_is_filtered_alike_from_the_text_and
     run = open_run(f"{root}/default/r")
     for filters in ({}, {"rank": 0}, {"attempt": 0}, {"steps": "5:9"}, {"rank": 0, "grep": "."},
                     {"level": "INFO"}, {"tail": 3, "rank": 0}):
-        got = {source: [(r.message, r.rank, r.step) for r in run.logs.query(source=source, **filters)]
+        got = {source: [(r.message, r.step) for r in run.logs.query(source=source, **filters)]
                for source in ("text", "table")}
         assert got["text"] == got["table"], filters
+    # its numbers: -1 as read from the text; the logs table holds its file's rank and attempt
+    assert {source: [(r.rank, r.attempt) for r in run.logs.query(source=source, grep="damaged")]
+            for source in ("text", "table")} == {"text": [(-1, -1)], "table": [(0, 0)]}
     everything = [r.message for r in run.logs.query(source="text")]
     assert "damaged rank" in everything and "one" in everything and "four" in everything
     assert len(everything) == 8  # one, four, damaged rank, the cut short line; each attempt's start and end
     assert [r.message for r in run.logs.query(source="text", rank=0)
-            if r.level == "INFO"] == ["one", "four"]
+            if r.level == "INFO"] == ["one", "damaged rank", "", "four"]  # (rank 0's file holds them)

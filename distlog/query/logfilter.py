@@ -188,11 +188,10 @@ class LogFilter:
         if not all(map(_TS_END.__eq__, map(_TS_SLICE, lines))):
             lines = [line if line[26:33] == _TS_END else _normalise(line) for line in lines]
             lines = [line for line in lines if line]
-        if self.ranks is not None or self.attempts is not None or self.step_min is not None \
-                or self.step_max is not None:
-            # a record whose header does not read has rank, attempt and step unknown (-1,
-            # None: logline.UNPARSED_HEADER), whatever file it is in: no such filter keeps it
-            # (as the logs table, which holds those numbers, does not). A loop in C.
+        if self.step_min is not None or self.step_max is not None:
+            # a record whose header does not read has no step (logline.UNPARSED_HEADER): no
+            # step filter keeps it, as the logs table's does not (its rank and attempt are its
+            # file's, which chose it already). A loop in C.
             if not all(map(HEADER.match, lines)):
                 lines = [line for line in lines if HEADER.match(line)]
         if self.level > 0:

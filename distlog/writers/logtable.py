@@ -296,12 +296,16 @@ def write_logs_table(storage: StorageBackend) -> None:
     sources = log_sources(storage)
     signatures = {name: source_signature(storage, name) for name, _, _ in sources}
     parts = []
-    for name, _, _ in sources:
+    for name, rank, attempt in sources:
         try:
             text = complete_text(storage.read_bytes(f"{LOGS_DIR}/{name}"))  # a torn last line waits
         except FileNotFoundError:
             continue
-        parts.append(parse_columns(text))
+        cols = parse_columns(text)
+        cut = cols.rank == -1  # a record whose header does not read: its file's rank and
+        if cut.any():  # attempt (as a rank= or attempt= query of the text chooses the file)
+            cols.rank[cut], cols.attempt[cut] = rank, attempt
+        parts.append(cols)
     cols = concat(parts)
     if not cols.steps_exact:
         # an integer step float64 cannot hold (beyond 2**53, or past its range) would read back
