@@ -93,11 +93,22 @@ def bin_index(steps: np.ndarray, start: float, bin_size: float) -> np.ndarray:
 def bin_steps(start: float, bin_size: float, index: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
     """The first step of each bin ``index`` (``start + k * bin_size``, as ``exact_ints``
     reads it); on a fractional grid, a step of ``steps`` within float rounding of it instead
-    (so one bin per step labels each bin with its step exactly, not ``0.30000000000000004``)."""
+    (so one bin per step labels each bin with its step exactly, not ``0.30000000000000004``).
+    Where a step is not whole and no bin holds two distinct steps (one bin per distinct step:
+    ``bin_grid`` without ``bins``, or more bins than steps), each bin is labelled with its
+    step, also one off the grid: steps 0, 0.3 and 0.5 bin on a grid of 0.2 (their smallest
+    gap), and the value logged at 0.3 is at step 0.3, not at the grid's 0.2 (steps 3, 4.5 and
+    5.5: at 4.5 and 5.5, not 4 and 5)."""
     at = start + np.asarray(index, dtype=float) * bin_size
-    if not (_whole(bin_size) and _whole(start)) and len(at):
-        seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps]))
-        seen = seen[np.isfinite(seen)]
+    seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps])) if len(at) else at
+    seen = seen[np.isfinite(seen)]
+    if not (_whole(bin_size) and _whole(start) and _whole(seen)) and len(at):
+        # (whole steps on a whole grid: every bin starts at a whole step, its label)
+        where = bin_index(seen, start, bin_size)  # sorted: bin_index never decreases
+        if len(seen) and len(np.unique(where)) == len(seen):  # one distinct step per bin
+            index = np.asarray(index, dtype=np.int64)
+            j = np.clip(np.searchsorted(where, index), 0, len(where) - 1)
+            return exact_ints(np.where(where[j] == index, seen[j], at))
         if len(seen):
             j = np.searchsorted(seen, at)
             below, above = seen[np.clip(j - 1, 0, len(seen) - 1)], seen[np.clip(j, 0, len(seen) - 1)]
