@@ -611,6 +611,7 @@ def test_compare_and_bands_of_a_zoomed_range_hold_every_step_of_it(tmp_path):
         assert not s["downsampled"] and s["columns"]["step"] == steps
         assert s["columns"]["value"] == v[steps[0]:steps[-1] + 1].tolist()
 
+    steps = list(range(2300, 2401))  # bands: the rows inside the range only
     q = {"run": runs, "key": "loss", "group_by": "lr", "bins": 1200, "x0": 2300, "x1": 2400.5}
     b = client.get("/api/bands", params=q).json()
     assert [g["group"] for g in b["groups"]] == [{"lr": 1}, {"lr": 2}]
@@ -620,17 +621,35 @@ def test_compare_and_bands_of_a_zoomed_range_hold_every_step_of_it(tmp_path):
         np.testing.assert_allclose(g["mean"], m.mean(axis=0), rtol=1e-12)
         np.testing.assert_allclose(g["std"], m.std(axis=0), rtol=1e-9, atol=1e-12)
     assert b["groups"][0]["max"][steps.index(spike)] == 50.0
-    few = client.get("/api/bands", params={**q, "bins": 10}).json()["groups"][0]  # 103 steps in 10 bins of 11
+    few = client.get("/api/bands", params={**q, "bins": 10}).json()["groups"][0]  # 101 steps in 10 bins of 11
     assert few["step"] == steps[::11]
     sm = client.get("/api/bands", params={**q, "smooth": 0.9, "group_by": None, "run": runs[0]}).json()["groups"][0]
     np.testing.assert_allclose(sm["mean"], ema(vals[(1, 0)], 0.9)[steps[0]:steps[-1] + 1], rtol=1e-9)
-    # a range beside the rows: the row next to it (as /api/series reads it: a line runs to its edge)
-    after = client.get("/api/bands", params={**q, "x0": 7000, "x1": 8000}).json()["groups"]
-    assert [g["step"] for g in after] == [[n - 1], [n - 1]]
-    before = client.get("/api/bands", params={**q, "x0": -50, "x1": -10}).json()["groups"]
-    assert [g["step"] for g in before] == [[0], [0]]
+    # a range beside the rows: no group (no run has a row there)
+    assert client.get("/api/bands", params={**q, "x0": 7000, "x1": 8000}).json()["groups"] == []
+    assert client.get("/api/bands", params={**q, "x0": -50, "x1": -10}).json()["groups"] == []
     assert client.get("/api/bands", params={**q, "x0": 2400, "x1": 2300}).json()["groups"] == []  # (as /api/series: no rows)
     r = client.get("/api/bands", params={**q, "x0": "nan"})
     assert r.status_code == 400 and "finite" in r.json()["error"]
     # no range: the bands of read_metrics, as before
     assert client.get("/api/bands", params={**q, "x0": None, "x1": None}).json()["groups"][0]["step"][:2] == [0, 5]
+
+
+def test_zoomed_bands_bin_the_rows_inside_the_range_whatever_lies_beside_it(tmp_path):
+    """/api/bands?x0=5000&x1=5010 of a run with steps 0, 4000, 5000..5010, 6000 gave bins at
+    4000, 4994, 5001, 5008, 5995: the rows either side of the range widened the grid, and 11
+    steps fell into bins of 7; a run with no row in the range added its last row before it."""
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        with exp.run("sparse", params={"g": 1}):
+            for step in [0, 4000, *range(5000, 5011), 6000]:
+                exp.metrics.log(step=step, loss=float(step % 97))
+        with exp.run("early", params={"g": 1}):
+            for step in range(0, 100):
+                exp.metrics.log(step=step, loss=1000.0)
+    exp.close()
+    client = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL)
+    b = client.get("/api/bands", params={"run": ["e/sparse", "e/early"], "key": "loss", "group_by": "g",
+                                         "bins": 300, "x0": 5000, "x1": 5010}).json()["groups"]
+    assert len(b) == 1 and b[0]["step"] == list(range(5000, 5011))
+    assert b[0]["runs"] == [1] * 11 and b[0]["mean"] == [float(s % 97) for s in range(5000, 5011)]

@@ -64,12 +64,19 @@ def wait_plots(pg, n: int = 2) -> None:
     pg.wait_for_function(f"() => window.distlog.compare && window.distlog.compare.plots.length === {n}")
 
 
-def wait_zoom_rows(pg, z: tuple[float, float], keys=("acc", "loss"), n: int = N) -> None:
+def inside(z: tuple[float, float], n: int = N) -> list[int]:
+    """The steps inside the zoom ``z``: what a grouped chart's bands bin (a run's row either
+    side of the range is not in them)."""
+    return [s for s in range(n) if z[0] <= s <= z[1]]
+
+
+def wait_zoom_rows(pg, z: tuple[float, float], keys=("acc", "loss"), n: int = N, grouped: bool = False) -> None:
     """Every chart of ``keys`` shows exactly the range ``z`` and draws every step of it (and
-    one either side): the rows of the range, not the overview's (which lacks most of them)."""
+    one either side, but for ``grouped`` bands): the rows of the range, not the overview's
+    (which lacks most of them)."""
     from playwright.sync_api import TimeoutError as Timeout
 
-    steps = rows_read(*z, n)
+    steps = inside(z, n) if grouped else rows_read(*z, n)
     try:
         pg.wait_for_function("([ks, z, st]) => ks.every(k => { const p = window.distlog.compare.plots.find(p => p.key === k);"
                              " if (!p || p.u.scales.x.min !== z[0] || p.u.scales.x.max !== z[1]) return false;"
@@ -182,11 +189,11 @@ def test_a_grouped_compare_zoom_has_the_mean_and_std_of_every_step(browser, root
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
         z = parse_zoom(url_zoom(pg))
         assert z[0] < SPIKE < z[1]
-        wait_zoom_rows(pg, z)
+        wait_zoom_rows(pg, z, grouped=True)
         pg.locator("#compare-charts").screenshot(path=os.path.join(shots, "compare-zoom-03-grouped.png"))
         for key, fn in (("loss", value), ("acc", acc)):
             d = data(pg, key)
-            steps = rows_read(*z, N)
+            steps = inside(z)
             assert d[0] == steps, key
             # per group, in the chips' order (lr=1, lr=2): -std, +std, mean
             for g, lr in enumerate((1, 2)):
@@ -195,14 +202,14 @@ def test_a_grouped_compare_zoom_has_the_mean_and_std_of_every_step(browser, root
                 np.testing.assert_allclose(d[3 * g + 3], mean, rtol=1e-12, err_msg=f"{key} lr={lr}")
                 np.testing.assert_allclose(d[3 * g + 1], mean - std, rtol=1e-9, atol=1e-12)
                 np.testing.assert_allclose(d[3 * g + 2], mean + std, rtol=1e-9, atol=1e-12)
-        i = rows_read(*z, N).index(SPIKE)
+        i = inside(z).index(SPIKE)
         spike_mean = (SPIKE_VALUE + value(1, 1, SPIKE)) / 2
         assert data(pg, "loss")[3][i] == pytest.approx(spike_mean, rel=1e-12)
         assert max(v for v in over[3] if v is not None) < spike_mean  # (a bin of steps dilutes it)
 
         pg.reload()  # on load from the URL, grouped
         wait_plots(pg)
-        wait_zoom_rows(pg, z)
+        wait_zoom_rows(pg, z, grouped=True)
         assert data(pg, "loss")[3][i] == pytest.approx(spike_mean, rel=1e-12)
 
         pg.dblclick("#compare-charts .chart[data-key='loss'] .u-over")

@@ -284,8 +284,8 @@ class Api:
         ``smooth=w``: of each run's smoothed series, smoothed as ``/api/series?smooth=w``
         smooths one run (the EMA over every stored row) before it is binned, so a group of one
         run draws that run's own smoothed line. ``x0``/``x1``: a chart's zoomed range of steps:
-        each run's rows in it (and one either side, as ``/api/series`` reads a range) are
-        binned, ``bins`` bins over the range only (one per step when it has no more steps)."""
+        each run's rows inside it are binned, ``bins`` bins over them (one per step when there
+        are no more steps); a run with no row inside is in no group."""
         key = arg_str(request, "key")
         group_by = [g for g in request.query_params.getlist("group_by") if g]
         bins = arg_int(request, "bins", 300, 1, MAX_WIDTH)
@@ -335,10 +335,16 @@ class Api:
             flat.append(p)
         if not series:
             raise KeyNotFound(f"no run has the metric {key!r}")
-        if not any(len(st) for st, _ in series):
+        # only the rows inside the range (not the one either side that a line of /api/series
+        # runs to the edge with: far out, it widened the bins of the grid); a run with no row
+        # inside is in no bin
+        inside = [(st >= (-np.inf if x0 is None else x0)) & (st <= (np.inf if x1 is None else x1))
+                  for st, _ in series]
+        keep = [i for i, m in enumerate(inside) if m.any()]
+        if not keep:
             return None
-        keep = [i for i, (st, _) in enumerate(series) if len(st)]  # (a run with no row there: in no bin)
-        series, flat = [series[i] for i in keep], [flat[i] for i in keep]
+        series = [(series[i][0][inside[i]], series[i][1][inside[i]]) for i in keep]
+        flat = [flat[i] for i in keep]
         lo, size = bin_grid([st for st, _ in series], None, bins)
         return group_bands(series, flat, group_by, lo, size, "mean", ())
 
