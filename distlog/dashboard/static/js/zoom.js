@@ -1,8 +1,9 @@
 // A page's chart zoom: one x range for every chart of the page (they share the x axis), kept
 // in the URL as zoom=LO-HI (e.g. zoom=100-2500, zoom=-5--2.5) with the rest of the view
 // (history.replaceState, see url.js), so a reload, Back and a copied link show the same range.
-// A value that is no range is ignored; a range is clamped to the data the first chart drawn
-// holds (none of it in the data: ignored), and the URL then says what is shown.
+// A value that is no range is dropped from the URL; a range stays as given (a link to a live
+// run's range it has not reached yet still holds), and a chart with no row in it shows its
+// whole data (it does not decide for the others: one chart's sparse rows must not cut it).
 
 const NUM = "[-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:e[-+]?\\d+)?";
 const RANGE = new RegExp(`^\\s*(${NUM})\\s*[-~:,]\\s*(${NUM})\\s*$`, "i");
@@ -60,7 +61,6 @@ export class PageZoom {
   constructor(urlText, write) {
     this.range = parseZoom(urlText);
     this.write = write;
-    this.checked = false; // the URL's range was held against the data once
     this.charts = new Set();
     // malformed: not kept in the URL either; "200-100" or "100.0-200" reads "100-200"
     if (urlText && urlText !== this.text()) write(this.text());
@@ -68,26 +68,15 @@ export class PageZoom {
 
   text() { return formatZoom(this.range); }
 
-  // the range a chart whose data spans ext shows (null: its whole data). The first chart
-  // drawn clamps the URL's range to its data, or drops it when none of it is there
+  // the range a chart whose data spans ext shows: the page's, on every chart alike (synced),
+  // or null (its whole data) for a chart with no row in it
   shown(ext) {
-    if (!this.range || !ext) return null;
-    const c = clampZoom(this.range, ext);
-    if (!this.checked) {
-      this.checked = true;
-      if (!c || c.x0 !== this.range.x0 || c.x1 !== this.range.x1) {
-        this.range = c && roundZoom(c.x0, c.x1);
-        this.write(this.text());
-        if (!this.range) return null;
-      }
-    }
-    return c ? this.range : null; // every chart the same range (synced), unless it has no rows there
+    return this.range && clampZoom(this.range, ext) ? this.range : null;
   }
 
   // a drag on one chart: every chart shows the range
   set(x0, x1) {
     this.range = roundZoom(x0, x1);
-    this.checked = true;
     this.write(this.text());
     for (const c of this.charts) c.follow(this.range);
   }
