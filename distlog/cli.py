@@ -104,6 +104,9 @@ def _check_output(path: str, option: str, example: str = "out.png") -> None:
 def _check_image_output(path: str, option: str) -> None:
     """``_check_output`` for a chart: also a file type matplotlib writes (checked before any
     output, so that a table is not printed and then the command fails)."""
+    if path == "-":  # (not a file named "-")
+        raise UsageError(f"{option} -: a chart is an image file, not text for standard output; "
+                         f"give a file name, e.g. {option} loss.png")
     _check_output(path, option)
     ext = os.path.splitext(path.rstrip("/").rpartition("/")[2])[1][1:].lower()
     if not ext:
@@ -426,7 +429,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         return OK if n else NOTHING
-    merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))
+    try:
+        merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))
+    except FileNotFoundError:
+        if args.source != "table":
+            raise
+        raise UsageError(f"--source table: {run.info.path} has no current logs table (its last attempt "
+                         "writes it at close; a running or killed run has none); read the text "
+                         "logs with --source text, or leave --source out") from None
     if not len(merged):
         _err("no log records matched" if run.logs.sources() else _no_logs(run))
         return NOTHING

@@ -165,3 +165,26 @@ def test_ranks_plot_to_a_file_type_no_chart_has_fails_before_any_output(root, tm
     assert not out.exists()
     assert cli.main(["ranks", path, "--plot", str(tmp_path / "ranks.svg")]) == 0
     assert (tmp_path / "ranks.svg").read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_a_chart_to_standard_output_and_a_table_that_is_not_there_are_usage_errors(root, tmp_path, capsys, monkeypatch):
+    """``plot -o -`` wrote a file named "-"; ``logs --source table`` of a run with no current
+    logs table (a running one) printed a FileNotFoundError traceback."""
+    exp = distlog.get_logger(root, heartbeat_interval=0)
+    with exp.run("one"):
+        exp.metrics.log(step=0, loss=1.0)
+    path = f"{root}/default/one"
+    monkeypatch.chdir(tmp_path)
+    for argv in (["plot", path, "loss", "-o", "-"], ["ranks", path, "--plot", "-"]):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "a chart is an image file, not text for standard output" in err and "loss.png" in err, err
+    assert not (tmp_path / "-").exists()
+    exp.start_run("live")
+    exp.info("hello")
+    try:
+        assert cli.main(["logs", f"{root}/default/live", "--source", "table"]) == 2
+        err = capsys.readouterr().err
+        assert "has no current logs table" in err and "--source text" in err and "Traceback" not in err, err
+    finally:
+        exp.close()
