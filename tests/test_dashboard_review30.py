@@ -101,6 +101,28 @@ def test_logs_filters_and_the_file_shown_survive_a_reload(browser, root):
 
 
 @pytest.mark.timeout(120)
+def test_a_logs_answer_that_comes_after_a_newer_filters_is_not_painted_over_it(browser, root):
+    """Each filter change reads the logs again; an answer that came late (a slow request, a
+    loaded machine) was painted over the newer filter's: the level's lines stood for good
+    instead of the search's (seen in CI as a timeout of the test above)."""
+    with served(browser, root, "#/run?path=sweep/lr0.1&tab=logs", console=True) as pg:
+        pg.wait_for_selector("#log-list .logline[data-level]")
+        # the level's read (no search yet) answers 1.5 s late, the search's at once
+        pg.evaluate("""() => { const f = window.fetch; window.fetch = async (url, ...a) => {
+            const u = String(url);
+            if (u.includes("logs?") && !u.includes("grep=STEP")) await new Promise(r => setTimeout(r, 1500));
+            return f(url, ...a); }; }""")
+        pg.select_option("#log-level", "ERROR")
+        pg.fill("#log-grep", "STEP 1")
+        pg.check("#log-icase")
+        want = [f"step {s} done" for s in range(50) if s % 3 == 2 and str(s).startswith("1")]
+        pg.wait_for_function("n => document.querySelectorAll('#log-list .logline[data-level]').length === n", arg=len(want))
+        pg.wait_for_timeout(2000)  # the late answer has come by now
+        assert pg.locator("#log-list .logline[data-level] .msg").all_text_contents() == want
+        assert pg.inner_text("#log-count").startswith(f"{len(want)} records")
+
+
+@pytest.mark.timeout(120)
 def test_compare_log_y_and_smoothing_survive_a_reload(browser, root):
     """The compare page kept its grouping in the URL but not its log y or smoothing: a reload
     or a copied link drew linear, unsmoothed charts under the same grouping."""

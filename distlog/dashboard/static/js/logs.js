@@ -12,7 +12,9 @@ export async function logsTab(body, run, params) {
   // the ranks shown, from the URL: rank=R for each (rank=none: no rank ticked); none given: all
   const asked = params.getAll("rank");
   const shown = asked.length ? run.log_ranks.filter((r) => asked.includes(String(r))) : run.log_ranks;
-  const state = { records: [], ids: new Set(), ranks: new Set(shown), more: false, lag: 1, error: null };
+  // seq: the view's number; a request answered after the view changed (a filter typed on,
+  // a box ticked while it was read) is dropped, not painted over the newer answer
+  const state = { records: [], ids: new Set(), ranks: new Set(shown), more: false, lag: 1, error: null, seq: 0 };
   const rankBoxes = run.log_ranks.map((r) => {
     const box = h("input", { type: "checkbox", checked: state.ranks.has(r), "data-rank": r, onchange: () => {
       box.checked ? state.ranks.add(r) : state.ranks.delete(r); reload(); } });
@@ -72,6 +74,7 @@ export async function logsTab(body, run, params) {
   }
 
   async function reload() {
+    const seq = ++state.seq;
     state.error = null;
     // the filter is the view: Back, a reload and a copied link show these lines again
     const ranks = state.ranks.size === run.log_ranks.length ? null : state.ranks.size ? [...state.ranks].sort((a, b) => a - b) : ["none"];
@@ -81,10 +84,12 @@ export async function logsTab(body, run, params) {
     try {
       res = await get("logs", { ...filters(), tail: PAGE });
     } catch (e) { // a filter the server refuses (a bad regular expression): say so, show none
+      if (seq !== state.seq) return;
       state.records = []; state.ids = new Set(); state.more = false; state.error = e.message;
       paint(true);
       return;
     }
+    if (seq !== state.seq) return;
     state.records = []; state.ids = new Set(); state.more = res.more; state.lag = res.lag;
     take(res.records);
     paint(true);
@@ -92,7 +97,9 @@ export async function logsTab(body, run, params) {
 
   async function loadEarlier() {
     if (!state.records.length) return;
+    const seq = state.seq;
     const res = await get("logs", { ...filters(), tail: PAGE, until: state.records[0].t });
+    if (seq !== state.seq) return;
     state.more = res.more;
     const h0 = list.scrollHeight;
     take(res.records);
@@ -102,7 +109,9 @@ export async function logsTab(body, run, params) {
 
   async function jumpTo() {
     if (step.value === "") return;
+    const seq = ++state.seq;
     const res = await get("logs", { ...filters(), from_step: step.value, limit: PAGE });
+    if (seq !== state.seq) return;
     state.records = []; state.ids = new Set(); state.more = true;
     follow.checked = false;
     take(res.records);
@@ -118,15 +127,17 @@ export async function logsTab(body, run, params) {
       if (!follow.checked || !state.ranks.size || state.error) return;
       const newest = state.records.length ? state.records[state.records.length - 1].t : 0;
       const since = newest ? newest - state.lag : undefined;
-      const before = state.records.length;
+      const before = state.records.length, seq = state.seq;
       // the last PAGE records since then; when more came, page backwards (until: the oldest
       // record of the page, inclusive; the ids drop what is held) until none is left out
       let res = await get("logs", { ...filters(), tail: PAGE, since });
+      if (seq !== state.seq) return; // (the view changed meanwhile: its own reload paints)
       take(res.records);
       if (since === undefined && res.more) state.more = true; // nothing held: earlier ones stay a click away
       while (res.more && since !== undefined && res.records.length) {
         const oldest = res.records[0].t, n = state.records.length;
         res = await get("logs", { ...filters(), tail: PAGE, since, until: oldest });
+        if (seq !== state.seq) return;
         take(res.records);
         if (state.records.length === n && res.records.length && res.records[0].t === oldest) break; // a page of one instant
       }
