@@ -100,20 +100,22 @@ def bin_steps(start: float, bin_size: float, index: np.ndarray, steps: Sequence[
     gap), and the value logged at 0.3 is at step 0.3, not at the grid's 0.2 (steps 3, 4.5 and
     5.5: at 4.5 and 5.5, not 4 and 5)."""
     at = start + np.asarray(index, dtype=float) * bin_size
-    seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps])) if len(at) else at
+    if not len(at) or (_whole(bin_size) and _whole(start)
+                       and all(_whole(st[np.isfinite(st)]) for st in map(np.asarray, steps))):
+        return exact_ints(at)  # (whole steps on a whole grid: every bin starts at a whole step, its label)
+    seen = np.unique(np.concatenate([np.asarray(st, dtype=float) for st in steps]))
     seen = seen[np.isfinite(seen)]
-    if not (_whole(bin_size) and _whole(start) and _whole(seen)) and len(at):
-        # (whole steps on a whole grid: every bin starts at a whole step, its label)
-        where = bin_index(seen, start, bin_size)  # sorted: bin_index never decreases
-        if len(seen) and len(np.unique(where)) == len(seen):  # one distinct step per bin
-            index = np.asarray(index, dtype=np.int64)
-            j = np.clip(np.searchsorted(where, index), 0, len(where) - 1)
-            return exact_ints(np.where(where[j] == index, seen[j], at))
-        if len(seen):
-            j = np.searchsorted(seen, at)
-            below, above = seen[np.clip(j - 1, 0, len(seen) - 1)], seen[np.clip(j, 0, len(seen) - 1)]
-            near = np.where(np.abs(below - at) <= np.abs(above - at), below, above)
-            at = np.where(np.abs(near - at) <= 1e-9 * bin_size, near, at)
+    if not len(seen):
+        return exact_ints(at)
+    where = bin_index(seen, start, bin_size)  # sorted: bin_index never decreases
+    if len(np.unique(where)) == len(seen):  # one distinct step per bin: each bin's own step
+        index = np.asarray(index, dtype=np.int64)
+        j = np.clip(np.searchsorted(where, index), 0, len(where) - 1)
+        return exact_ints(np.where(where[j] == index, seen[j], at))
+    j = np.searchsorted(seen, at)
+    below, above = seen[np.clip(j - 1, 0, len(seen) - 1)], seen[np.clip(j, 0, len(seen) - 1)]
+    near = np.where(np.abs(below - at) <= np.abs(above - at), below, above)
+    at = np.where(np.abs(near - at) <= 1e-9 * bin_size, near, at)
     return exact_ints(at)
 
 

@@ -1507,8 +1507,6 @@ def read_series(backend: StorageBackend, name: str, key: str, commit: dict[str, 
 
     Only rows ``[0, lengths[key])`` are read, so a reader never sees a partial write.
     """
-    import zarr
-
     return read_series_attrs(backend, name, key, commit)[0]
 
 
