@@ -197,6 +197,7 @@ class Run:
         self.status = "created"
         self.attempt = 0
         self._stored_last_step: float | None = None  # run.json's, as the attempt began
+        self._appended_after: float | None = None  # see ``appended_after`` (agreed at start)
         self.ctx: RunContext | None = None  # identity and place, built by start()
         self.comm: Comm
         self.info: RankInfo
@@ -271,6 +272,20 @@ class Run:
             self.writers.rewind = bool(value)
 
     @property
+    def appended_after(self) -> float | None:
+        """The step after which every row the run stored was written by attempts that only
+        appended (``rewind`` False: evaluations after training), from the earlier attempts'
+        records in ``run.json``: the run's last step when the last attempt that could rewind
+        (a training) closed, every attempt after it one that only appended. ``-inf`` when every
+        earlier attempt only appended; None when that is not known (a first attempt, an attempt
+        killed before it closed, records of an older distlog). Rank 0 reads it as the attempt
+        starts; every rank holds the same value.
+
+        A training resumed at a checkpoint whose step is past it need not drop the rows after
+        the checkpoint: no training wrote them (the Lightning integration keeps them)."""
+        return self._appended_after
+
+    @property
     def files(self) -> Any:
         """The artifact logger (imported on first use: it pulls in more modules)."""
         if self._files is None:
@@ -313,7 +328,7 @@ class Run:
                 except BaseException:  # the attempt this start claimed was never recorded
                     release_claim(self.storage, self.attempt, self.info.host)
                     raise
-                decided = ("ok", (run_id, self.attempt, self.experiment))
+                decided = ("ok", (run_id, self.attempt, self.experiment, self._appended_after))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
                 decided = ("error", (type(e), str(e)))
                 failure = e
@@ -322,7 +337,7 @@ class Run:
             if self.rank == 0:
                 raise failure
             raise _rebuild(*value)
-        run_id, attempt, experiment = value
+        run_id, attempt, experiment, self._appended_after = value
         if experiment != self.experiment:  # (a name built per rank: a timestamp, a hostname)
             warn(f"rank {self.rank} named the experiment {self.experiment!r}, rank 0 "
                  f"{experiment!r}: this rank's logs, files and series go to rank 0's run "
@@ -497,6 +512,7 @@ class Run:
             "resume": self.resume,
         }
         earlier = [a for a in meta.get("attempts", []) if a.get("attempt") != self.attempt]
+        self._appended_after = _appended_after(earlier)
         for a in earlier:
             if a.get("status") == "running":  # killed without closing (kill -9, node loss)
                 a["status"] = "interrupted"
@@ -661,12 +677,16 @@ class Run:
         err = causes[0] if causes else (self._failure_record(exc) if exc is not None else None)
         if err is not None and status != "failed":
             status = "failed"  # another rank failed: the run did not complete
+        last_step = self._last_step(meta)
         for a in meta.get("attempts", []):
             if a.get("attempt") == self.attempt:
-                a.update({"ended": ended, "status": status, "error": err})
+                # how it wrote and where the series ended: a later attempt learns from these
+                # which stored rows only appending attempts wrote (``appended_after``)
+                a.update({"ended": ended, "status": status, "error": err, "rewind": self.rewind,
+                          "last_step": last_step})
         meta.update({"status": status, "ended": ended, "error": err,
                      "rank_errors": [{k: c[k] for k in ("rank", "type", "message", "time")} for c in causes],
-                     "last_step": self._last_step(meta)})
+                     "last_step": last_step})
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
@@ -723,6 +743,21 @@ class Run:
     def before_final_flush(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on this rank before the closing flush (make per-rank records durable)."""
         self._context().before_final_flush(fn)
+
+
+def _appended_after(attempts: list[dict[str, Any]]) -> float | None:
+    """``Run.appended_after`` from the earlier attempts' records (oldest first): walking back,
+    attempts that only appended (``rewind`` False) are passed over; the first one that could
+    rewind gives the run's last step when it closed. An attempt that says neither (killed
+    before it closed, an older distlog's record) or no last step (none stored, or it could
+    not be read) leaves it unknown: None."""
+    for a in reversed(attempts):
+        rewind = a.get("rewind")
+        if rewind is False:
+            continue
+        last = a.get("last_step")
+        return float(last) if rewind is True and isinstance(last, (int, float)) else None
+    return float("-inf") if attempts else None
 
 
 def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: bool = True, *,

@@ -172,3 +172,33 @@ def test_params_before_the_run_opens_are_merged_deeply(tmp_path):
     logger.finalize("success")
     params = distlog.open_run(tmp_path / "x" / "deep").params
     assert params == {"optim": {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "seed": 1}
+
+
+def test_ddp_fit_resumed_after_validate_and_test_keeps_their_rows(tmp_path):
+    # 2 ranks: fit 2 epochs, validate, test (at the step the fit ended), then a new Trainer
+    # resumes from last.ckpt. Every rank decides alike to keep the evaluations' rows (rank 0
+    # read the attempt records as the attempt started): each row is the mean over both ranks
+    # of what Lightning handed them, at its step
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_resume_evals.py"), str(root), str(out), "--devices", "2"], tmp_path)
+    ranks = _ranks(out, 2)
+    assert [r["world"] for r in ranks] == [2, 2]
+    run = distlog.open_run(root / "lit" / "evals")
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 4
+    for key in ("loss", "val", "tst", "epoch"):
+        per_step: dict[int, list[float]] = {}
+        for r in ranks:
+            mine: dict[int, list[float]] = {}
+            for step, values in r["rows"]:
+                if key in values:
+                    mine.setdefault(step, []).append(values[key])
+            for step, vs in mine.items():  # a value per step and rank (``epoch``: one per call, alike)
+                assert len(set(vs)) == 1 and (key == "epoch" or len(vs) == 1), (key, step, vs)
+                per_step.setdefault(step, []).append(vs[0])
+        _assert_rows(run, key, dict(sorted(per_step.items())))
+    # 6 batches an epoch: the fit ended at step 12, where validate() and test() logged and
+    # the resumed fit's first batch logs
+    assert list(run.metrics.numpy("tst")["step"]) == [12]  # test()'s row: kept
+    assert list(run.metrics.numpy("val")["step"]) == [5, 11, 12, 17]  # validate()'s at 12 too
+    kept = [r for r in run.logs.query(level="INFO") if "nothing is rewound now" in r.message]
+    assert sorted(r.rank for r in kept) == [0, 1]  # both ranks decided to keep them

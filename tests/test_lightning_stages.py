@@ -178,3 +178,139 @@ def test_a_new_trainer_evaluating_after_fit_says_what_came_what_was_expected_and
     [warning] = [r.message for r in run.logs.query(level="WARNING")]
     assert "trainer.test() logs at step 0, but this run's series already reach step 2" in warning
     assert "call test() on the Trainer that ran fit(), which logs at the step where the fit ended" in warning
+
+
+# ---- a fit resumed after validate() and test() -------------------------------------------------
+def _checkpointed(loggers, callbacks, **kw) -> "pl.Trainer":
+    """A Trainer saving ``last.ckpt`` at each epoch's end (the usual resume setup)."""
+    every_epoch = pl.callbacks.ModelCheckpoint(every_n_epochs=1, save_last=True)
+    return pl.Trainer(accelerator="cpu", devices=1, logger=loggers, callbacks=[*callbacks, every_epoch],
+                      log_every_n_steps=1, num_sanity_val_steps=0, enable_progress_bar=False,
+                      enable_model_summary=False, **kw)
+
+
+def _fit_validate_test(tmp_path) -> tuple["pl.Trainer", DistlogLogger, Recording, Staged, str]:
+    logger, rec = DistlogLogger(str(tmp_path), name="e", version="r"), Recording()
+    trainer = _checkpointed([logger, rec], [logger.callback], max_epochs=2)
+    model = Staged()
+    trainer.fit(model, _data(3), _data(2))  # steps 0..5; last.ckpt after epoch 1: resumes at step 6
+    trainer.validate(model, _data(2))  # both at step 6, where the fit ended
+    trainer.test(model, _data(2))
+    return trainer, logger, rec, model, str(tmp_path / "e" / "r" / "checkpoints" / "last.ckpt")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("trainer_kind", ["same Trainer", "new Trainer"])
+def test_a_fit_resumed_after_validate_and_test_keeps_their_rows(tmp_path, distlog_warnings, trainer_kind):
+    # the resume's first batch logs at step 6, where validate() and test() stored their rows:
+    # no training wrote at step 6 or later, so nothing is rewound (before: every series was
+    # rewound to step 5, 'tst' vanished and 'val' lost validate()'s row)
+    trainer, logger, rec, model, last = _fit_validate_test(tmp_path)
+    if trainer_kind == "same Trainer":
+        trainer.fit_loop.max_epochs = 4
+        trainer.fit(model, _data(3), _data(2), ckpt_path=last)
+    else:  # another process would do this: a new logger with the run's version
+        logger = DistlogLogger(str(tmp_path), name="e", version="r")
+        _checkpointed([logger, rec], [logger.callback], max_epochs=4).fit(Staged(), _data(3), _data(2),
+                                                                          ckpt_path=last)
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 4
+    # what Lightning handed its loggers, at its steps, is what the run holds
+    assert rec.values("tst") == [(6, 400.0)]  # the 4th evaluation (2 in the fit, validate, test)
+    assert _rows(run, "tst") == [(6, 400.0, 1)]
+    assert [(s, v) for s, v, _ in _rows(run, "val")] == rec.values("val")
+    assert [s for s, _ in rec.values("val")] == [2, 5, 6, 8, 11]  # validate()'s at 6 kept
+    assert [(s, v) for s, v, _ in _rows(run, "loss")] == rec.values("loss")
+    assert [s for s, _, _ in _rows(run, "loss")] == list(range(12))
+    # ``epoch`` at step 6: validate()'s, test()'s and the resumed first batch's (all 2), stored once
+    assert [e for s, e in rec.values("epoch") if s == 6] == [2.0, 2.0, 2.0]
+    assert _rows(run, "epoch") == _once_per_step(rec.values("epoch"))
+    # how each attempt wrote, in run.json: the rule the resume kept the rows by
+    assert [a["rewind"] for a in run.info.attempts] == [True, False, False, True]
+    infos = [r.message for r in run.logs.query(level="INFO") if "resumed from a checkpoint" in r.message]
+    assert len(infos) == 1 and "those are kept, nothing is rewound now" in infos[0], infos
+    # nothing refused, nothing warned
+    assert ([r.message for r in run.logs.query(level="WARNING")], distlog_warnings()) == ([], [])
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingAt(Staged):
+    """Raises at training batch ``at`` of its first epoch (after the earlier batches logged)."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def training_step(self, batch, batch_idx):
+        if batch_idx == self.at:
+            raise Crash("killed mid-epoch")
+        self._log("loss", 1000.0 + self.global_step)  # the crashed attempt's own values
+        return self.layer(batch[0]).pow(2).mean()
+
+
+@pytest.mark.timeout(300)
+def test_a_fit_that_crashed_past_the_checkpoint_after_evaluations_is_still_rewound(tmp_path):
+    # fit, validate, test, then a resumed fit that fails after logging steps 6 and 7 (no
+    # checkpoint of its own): resuming again from last.ckpt must drop the crashed attempt's
+    # rows. Which rows at step 6 the evaluations wrote and which the crashed fit wrote is not
+    # recorded per row: every series is rewound to step 5 (the evaluations' rows with them)
+    _, _, _, _, last = _fit_validate_test(tmp_path)
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    with pytest.raises(Crash):
+        _checkpointed(logger, [logger.callback], max_epochs=4).fit(CrashingAt(2), _data(3), _data(2),
+                                                                   ckpt_path=last)
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert [a["status"] for a in run.info.attempts][-1] == "failed"
+    assert [(s, v) for s, v, _ in _rows(run, "loss")][-2:] == [(6, 1006.0), (7, 1007.0)]
+    logger, rec = DistlogLogger(str(tmp_path), name="e", version="r"), Recording()
+    _checkpointed([logger, rec], [logger.callback], max_epochs=3).fit(Staged(), _data(3), _data(2),
+                                                                       ckpt_path=last)
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed"] * 3 + ["failed", "completed"]
+    assert _rows(run, "loss") == [(s, float(s), 1) for s in range(9)]  # the crashed 1006, 1007 gone
+    assert "tst" not in run.metrics.keys()
+    assert [s for s, _, _ in _rows(run, "val")] == [2, 5, 8]
+    assert _rows(run, "epoch") == [(s, float(s // 3), 1) for s in range(9)]
+    assert any("series rewound to step 5" in r.message for r in run.logs.query(level="INFO"))
+
+
+@pytest.mark.timeout(300)
+def test_a_fit_resumed_from_an_earlier_checkpoint_after_evaluations_is_rewound(tmp_path):
+    # the checkpoint of epoch 0 resumes at step 3: the first fit's rows 3..5 must go, so
+    # every series is rewound to step 2 (test()'s row at step 6, after them, with them)
+    logger, rec = DistlogLogger(str(tmp_path), name="e", version="r"), Recording()
+    every_epoch = pl.callbacks.ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=[logger, rec], callbacks=[logger.callback, every_epoch],
+                         log_every_n_steps=1, num_sanity_val_steps=0, enable_progress_bar=False,
+                         enable_model_summary=False, max_epochs=2)
+    model = Staged()
+    trainer.fit(model, _data(3))
+    trainer.test(model, _data(2))
+    assert _rows(distlog.open_run(tmp_path / "e" / "r"), "tst") == [(6, 100.0, 1)]
+    ckpt = tmp_path / "e" / "r" / "checkpoints" / "epoch=0-step=3.ckpt"
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _checkpointed(logger, [logger.callback], max_epochs=2).fit(Staged(), _data(3), ckpt_path=str(ckpt))
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert _rows(run, "loss") == [(s, float(s), 1) for s in range(6)]
+    assert "tst" not in run.metrics.keys()
+    assert any("series rewound to step 2" in r.message for r in run.logs.query(level="INFO"))
+
+
+def test_appended_after_reads_the_attempt_records():
+    # the rule a resumed fit keeps rows by: walking back over the attempts that only appended,
+    # the last one that could rewind says where the series ended; anything unsaid: unknown
+    from distlog.run import _appended_after
+
+    fit = {"rewind": True, "last_step": 5.0, "status": "completed"}
+    ev = {"rewind": False, "last_step": 6.0, "status": "completed"}
+    assert _appended_after([]) is None
+    assert _appended_after([fit]) == 5.0
+    assert _appended_after([fit, ev, ev]) == 5.0
+    assert _appended_after([ev]) == float("-inf")  # no training ever wrote
+    assert _appended_after([fit, ev, {**fit, "last_step": 8.0, "status": "failed"}, ev]) == 8.0
+    assert _appended_after([fit, {"status": "interrupted"}, ev]) is None  # killed: how it wrote is unknown
+    assert _appended_after([fit, {"status": "completed"}]) is None  # an older distlog's record
+    assert _appended_after([{**fit, "last_step": None}, ev]) is None

@@ -21,9 +21,11 @@ for CUDA tensors.
 Attempts: every ``fit`` / ``validate`` / ``test`` call is one attempt of the same run. A fit
 rewinds what it writes again: resuming with ``version=<run id>`` (Lightning's convention for
 continuing a logger's version) and ``trainer.fit(..., ckpt_path=...)`` rewinds the series to
-the checkpoint's step, so no step appears twice; a fit from scratch into an existing run
-replaces each series from its first step. ``validate`` / ``test`` / ``predict`` only append:
-nothing stored is dropped, and a value at a step its series already has is refused with a
+the checkpoint's step, so no step appears twice, unless only evaluations wrote at that step
+or later (``validate()`` / ``test()`` after the fit that saved the checkpoint, at the step
+where it ended): their rows are kept (see ``DistlogCallback._rewind``); a fit from scratch
+into an existing run replaces each series from its first step. ``validate`` / ``test`` /
+``predict`` only append: nothing stored is dropped, and a value at a step its series already has is refused with a
 warning (a new ``Trainer`` logs them at step 0; the ``Trainer`` that ran ``fit`` logs them at
 the step the fit reached, every evaluation after it at that one step: their ``epoch`` is kept
 once there, and a key a second evaluation logs there again is refused).
@@ -397,12 +399,35 @@ class DistlogCallback(Callback):
         checkpoint saved mid-epoch, and ``global_step`` counts each optimizer's steps (two per
         batch with two optimizers). A Trainer that fits again without a checkpoint (after
         validate(), say) rewinds no row at once: each series is rewound at its first new row,
-        keeping what validate() appended."""
+        keeping what validate() appended.
+
+        Rows from ``step`` on that no training wrote are kept: ``validate()`` / ``test()`` after
+        the fit that saved the checkpoint log at the step where it ended, which is the step a
+        resume from its last checkpoint logs its first batch at. The run's attempt records say
+        so (``Run.appended_after``: every attempt since the last training only appended, and
+        that training's rows ended before ``step``), read by rank 0 as the attempt started and
+        held alike by every rank. Otherwise (a training ran past the checkpoint, was killed,
+        or the records do not say) every series is rewound: a crashed attempt's rows past the
+        checkpoint must go. Kept rows are then treated as a fit without a checkpoint treats
+        stored rows: a series this fit writes at a step it holds is rewound there (Lightning's
+        ``epoch``, logged by the evaluations and by this fit's first batch alike)."""
         self._resuming = False
         session = self._logger._session
-        if step > 0 and session.is_open and session.set_resume_step(step - 1):
-            session.run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
-                                  f"(logging step {step}); series rewound to step {step - 1}")
+        if step <= 0 or not session.is_open:
+            return
+        run = session.run
+        kept = run.appended_after
+        if kept is not None and kept <= step - 1 and not run.writers.opened:
+            if kept > float("-inf"):  # (else the run holds no training's rows at all)
+                run.logs.info(
+                    f"resumed from a checkpoint at global step {trainer.global_step} (logging step "
+                    f"{step}); the stored series end at step {kept:g} but for rows that evaluations "
+                    f"(validate/test after a fit) appended: those are kept, nothing is rewound now. "
+                    f"A key this fit logs at a step such a row holds replaces that row")
+            return
+        if session.set_resume_step(step - 1):
+            run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
+                          f"(logging step {step}); series rewound to step {step - 1}")
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
