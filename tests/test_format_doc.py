@@ -24,7 +24,8 @@ RUN_KEYS = {"format", "experiment", "run_id", "status", "created", "started", "e
             "world_size", "hosts", "launcher", "launcher_ids", "argv", "cwd", "git", "python",
             "torch", "distlog", "tags", "attempt", "last_step", "error", "rank_errors", "attempts"}
 ATTEMPT_KEYS = {"attempt", "started", "ended", "status", "error", "world_size", "hosts",
-                "launcher", "launcher_ids", "ranks", "restart_counts", "resume_step", "resume"}
+                "launcher", "launcher_ids", "ranks", "restart_counts", "resume_step", "resume",
+                "rewind", "last_step"}  # (the last two: written when the attempt closes)
 ROW_COMMIT_KEYS = {"format", "table", "columns", "chunk_rows", "lengths", "time", "final"}
 FILES_COMMIT_KEYS = {"format", "table", "length", "columns", "time"}
 LOGS_COMMIT_KEYS = {"format", "generation", "rows", "hosts", "columns", "sources", "time"}
