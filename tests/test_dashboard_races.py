@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from support.browser_pages import MARKS, browser, served  # noqa: E402,F401 (browser: a fixture)
+from support.browser_pages import MARKS, browser, served, shots  # noqa: E402,F401 (browser, shots: fixtures)
 
 pytestmark = MARKS
 
@@ -60,7 +60,7 @@ def shown_runs(pg) -> list[str]:
 
 
 @pytest.mark.timeout(120)
-def test_back_and_forward_between_two_runs_shows_only_the_run_in_the_url(browser, root):
+def test_back_and_forward_between_two_runs_shows_only_the_run_in_the_url(browser, root, shots):
     """route() awaited each page's first read with no check that it was still the page asked
     for: Back to run a (its read slow) then Forward to b painted b, then a below it in the
     same view (two titles, two tab bars, a's charts as window.distlog.charts), the crumbs
@@ -77,7 +77,7 @@ def test_back_and_forward_between_two_runs_shows_only_the_run_in_the_url(browser
         pg.wait_for_function("() => /sweep\\/b/.test(location.hash)")
         pg.wait_for_selector(".chart[data-key='train/loss'][data-series]")
         pg.wait_for_timeout(2000)  # a's answer has come by now
-        pg.screenshot(path="/tmp/drace/back-forward.png") if os.path.isdir("/tmp/drace") else None
+        pg.screenshot(path=os.path.join(shots, "race-back-forward.png"))
         assert shown_runs(pg) == ["sweep/b"], shown_runs(pg)
         assert pg.locator("nav.tabs").count() == 1
         assert pg.inner_text("#crumbs").split("/")[-1].strip() == "b"
@@ -132,7 +132,7 @@ def test_the_runs_table_left_while_polled_leaves_the_live_badge_off(browser, roo
 
 
 @pytest.mark.timeout(120)
-def test_load_earlier_clicked_while_another_filter_is_read_leaves_no_gap(browser, root):
+def test_load_earlier_clicked_while_another_filter_is_read_leaves_no_gap(browser, root, shots):
     """'Load earlier' asked for the records before the oldest one shown, with the filter just
     chosen; when it answered after that filter's own read, its records were added to the new
     view's: warnings only (500 from step 200) -> all levels: steps 0–200 and 700–1199, a hole
@@ -147,7 +147,7 @@ def test_load_earlier_clicked_while_another_filter_is_read_leaves_no_gap(browser
         pg.wait_for_timeout(3000)  # both answers have come
         steps = [int(s) for s in pg.eval_on_selector_all("#log-list .logline[data-level]", "ls => ls.map(l => l.dataset.step)") if s]
         # (all levels: the run's "started" and "ended" lines have no step)
-        pg.screenshot(path="/tmp/drace/load-earlier.png") if os.path.isdir("/tmp/drace") else None
+        pg.screenshot(path=os.path.join(shots, "race-load-earlier.png"))
         assert steps == list(range(steps[0], 1200)), (steps[0], len(steps))  # no hole
         assert pg.inner_text("#log-count").endswith("(more earlier)") == (steps[0] > 0)
 
