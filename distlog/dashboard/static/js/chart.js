@@ -299,6 +299,7 @@ export class MetricChart {
   }
 
   dispose() {
+    this.seq++; this.zseq++; // a series or a zoom still being read is not drawn (in a page left)
     if (this.pageZoom) this.pageZoom.charts.delete(this);
     if (this.u) this.u.destroy();
     this.u = null;

@@ -94,6 +94,6 @@ export async function chartsTab(body, run, params) {
         layout();
       }
     },
-    dispose() { visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
+    dispose() { clearTimeout(smoothWait); visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
   };
 }

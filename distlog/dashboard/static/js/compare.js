@@ -41,6 +41,7 @@ export async function comparePage(view, params) {
   setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
   if (!runs.length) { view.append(h("div", { class: "empty", text: "Pick runs in the runs table, then Compare." })); return {}; }
   const meta = await get("keys", { run: runs });
+  if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
   // a run without the param differs from one that set it to None (JSON null)
   const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
     new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();

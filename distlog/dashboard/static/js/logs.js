@@ -13,8 +13,10 @@ export async function logsTab(body, run, params) {
   const asked = params.getAll("rank");
   const shown = asked.length ? run.log_ranks.filter((r) => asked.includes(String(r))) : run.log_ranks;
   // seq: the view's number; a request answered after the view changed (a filter typed on,
-  // a box ticked while it was read) is dropped, not painted over the newer answer
-  const state = { records: [], ids: new Set(), ranks: new Set(shown), more: false, lag: 1, error: null, seq: 0 };
+  // a box ticked while it was read) is dropped, not painted over the newer answer. held: the
+  // number of the view whose records are held (seq while its first read is in flight: 'Load
+  // earlier' and the tail wait for it; asked of the old records, they would leave a hole)
+  const state = { records: [], ids: new Set(), ranks: new Set(shown), more: false, lag: 1, error: null, seq: 0, held: 0 };
   const rankBoxes = run.log_ranks.map((r) => {
     const box = h("input", { type: "checkbox", checked: state.ranks.has(r), "data-rank": r, onchange: () => {
       box.checked ? state.ranks.add(r) : state.ranks.delete(r); reload(); } });
@@ -79,24 +81,24 @@ export async function logsTab(body, run, params) {
     // the filter is the view: Back, a reload and a copied link show these lines again
     const ranks = state.ranks.size === run.log_ranks.length ? null : state.ranks.size ? [...state.ranks].sort((a, b) => a - b) : ["none"];
     setParams("run", { level: level.value, grep: grep.value, i: icase.checked, rank: ranks });
-    if (!state.ranks.size) { state.records = []; state.ids = new Set(); paint(true); return; }
+    if (!state.ranks.size) { state.records = []; state.ids = new Set(); state.held = seq; paint(true); return; }
     let res;
     try {
       res = await get("logs", { ...filters(), tail: PAGE });
     } catch (e) { // a filter the server refuses (a bad regular expression): say so, show none
       if (seq !== state.seq) return;
-      state.records = []; state.ids = new Set(); state.more = false; state.error = e.message;
+      state.records = []; state.ids = new Set(); state.more = false; state.error = e.message; state.held = seq;
       paint(true);
       return;
     }
     if (seq !== state.seq) return;
-    state.records = []; state.ids = new Set(); state.more = res.more; state.lag = res.lag;
+    state.records = []; state.ids = new Set(); state.more = res.more; state.lag = res.lag; state.held = seq;
     take(res.records);
     paint(true);
   }
 
   async function loadEarlier() {
-    if (!state.records.length) return;
+    if (!state.records.length || state.held !== state.seq) return; // (another view is being read)
     const seq = state.seq;
     const res = await get("logs", { ...filters(), tail: PAGE, until: state.records[0].t });
     if (seq !== state.seq) return;
@@ -112,7 +114,7 @@ export async function logsTab(body, run, params) {
     const seq = ++state.seq;
     const res = await get("logs", { ...filters(), from_step: step.value, limit: PAGE });
     if (seq !== state.seq) return;
-    state.records = []; state.ids = new Set(); state.more = true;
+    state.records = []; state.ids = new Set(); state.more = true; state.held = seq;
     follow.checked = false;
     take(res.records);
     paint(false);
@@ -124,7 +126,7 @@ export async function logsTab(body, run, params) {
   await reload();
   return {
     async poll() {
-      if (!follow.checked || !state.ranks.size || state.error) return;
+      if (!follow.checked || !state.ranks.size || state.error || state.held !== state.seq) return;
       const newest = state.records.length ? state.records[state.records.length - 1].t : 0;
       const since = newest ? newest - state.lag : undefined;
       const before = state.records.length, seq = state.seq;

@@ -1,6 +1,6 @@
 // The router: #/ (runs), #/run?path=..&tab=.., #/compare?run=..&run=..
 import { get } from "./api.js";
-import { $, clear } from "./dom.js";
+import { $ } from "./dom.js";
 import { setLive, showError } from "./ui.js";
 import { runsPage } from "./runs.js";
 import { runPage } from "./run.js";
@@ -8,6 +8,9 @@ import { comparePage } from "./compare.js";
 
 const hooks = (window.distlog = window.distlog || { charts: {}, pages: 0 });
 let current = null; // { dispose() } of the page on screen
+// each route() is numbered: a page whose first read answers after the user went on (Back,
+// Forward, another run, a tab) is disposed, not shown; its view is a #view no longer on screen
+let routes = 0;
 
 function parse() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -16,21 +19,28 @@ function parse() {
 }
 
 async function route() {
+  const my = ++routes;
   if (current && current.dispose) current.dispose();
   current = null;
   showError(null);
   setLive(false);
   hooks.charts = {};
   const { page, params } = parse();
-  const view = clear($("#view"));
+  // a new #view each time: what a page still being read paints goes into its own, detached
+  const old = $("#view"), view = old.cloneNode(false);
+  old.replaceWith(view);
+  let shown = null;
   try {
-    if (page === "run") current = await runPage(view, params);
-    else if (page === "compare") current = await comparePage(view, params);
-    else current = await runsPage(view, params);
+    if (page === "run") shown = await runPage(view, params);
+    else if (page === "compare") shown = await comparePage(view, params);
+    else shown = await runsPage(view, params);
   } catch (e) {
+    if (my !== routes) return; // (the page left: its error is not the one on screen)
     showError(e);
     console.error(e);
   }
+  if (my !== routes) { if (shown && shown.dispose) shown.dispose(); return; }
+  current = shown;
   hooks.pages++;
 }
 

@@ -67,6 +67,7 @@ export async function runPage(view, params) {
   const path = params.get("path") || "";
   const tab = params.get("tab") || "charts";
   const run = await get("run", { run: path });
+  if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
   setCrumbs({ text: "runs", href: "#/" }, { text: run.row.experiment }, { text: run.row.run_id });
   const badge = fmt.statusBadge(h, run.row.status);
   badge.id = "run-status";
@@ -91,10 +92,16 @@ export async function runPage(view, params) {
   else if (tab === "logs") page = await logsTab(body, run, params);
   else if (tab === "files") page = await filesTab(body, run, params);
   else if (tab === "attempts") body.append(attemptsTab(run));
+  let gone = false, poller = { stop() {} };
+  const dispose = () => { gone = true; window.removeEventListener(VIEW_CHANGED, relink); poller.stop(); page.dispose && page.dispose(); };
+  // the tab's first read answered after the user went on: route() disposes the page unseen
+  if (!view.isConnected) return { dispose };
   let running = run.row.status === "running";
   setLive(running);
-  const poller = new Poller(async () => {
+  // a poll in flight when the page is left is dropped: it must not light another page's live badge
+  poller = new Poller(async () => {
     const st = await get("status", { run: path });
+    if (gone) return;
     if (st.status !== badge.textContent) {
       badge.textContent = st.status;
       badge.className = `badge status-${st.status}`;
@@ -105,10 +112,11 @@ export async function runPage(view, params) {
     if (tab === "overview" && (was || running)) { // duration, last step, ended: read again
       const info = body.querySelector("#run-info");
       const fresh = await get("run", { run: path });
+      if (gone) return;
       if (info && info.isConnected) info.replaceWith(runInfo(fresh));
     }
     if (page.poll) await page.poll(st);
   }, 1500).start();
   relink();
-  return { dispose: () => { window.removeEventListener(VIEW_CHANGED, relink); poller.stop(); page.dispose && page.dispose(); } };
+  return { dispose };
 }

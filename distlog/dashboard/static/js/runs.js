@@ -93,7 +93,9 @@ function sortValue(v) {
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
-  const state = { data: await get("runs"), sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
+  const data = await get("runs");
+  if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
+  const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
     selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: false };
   const info = h("span", { class: "muted" });
   const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
@@ -173,10 +175,12 @@ export async function runsPage(view, params) {
   // a poll re-renders only when the runs changed: rebuilding a thousand rows every 5 s lost a
   // person's text selection, hover and the rows' nodes. "now" (the server's clock) always
   // differs, and so does a running run's duration (to now): that cell is updated in place
+  let gone = false;
   const stable = (d) => JSON.stringify([d.param_keys, d.runs.map((r) => (r.status === "running" ? { ...r, duration: null } : r))]);
   const poller = new Poller(async () => {
     if (document.activeElement === filter && filter.value !== state.filter) return;
     const data = await get("runs");
+    if (gone) return; // (the page was left meanwhile: no render, no live badge of its runs)
     const changed = stable(data) !== stable(state.data);
     state.data = data;
     if (!changed) {
@@ -189,5 +193,5 @@ export async function runsPage(view, params) {
     render();
     setLive(state.data.runs.some((r) => r.status === "running"));
   }, 5000).start();
-  return { dispose: () => poller.stop() };
+  return { dispose: () => { gone = true; poller.stop(); } };
 }
