@@ -97,6 +97,9 @@ def test_each_tab_keeps_its_view_while_a_person_moves_between_tabs(browser, root
         pg.locator("#smoothing").fill("0.5")
         pg.fill(KEY_FILTER, "loss")
         pg.wait_for_function("() => !document.querySelector(\".chart[data-key='train/acc']\")")
+        # (per rank reads every rank's series again: the chart is drawn anew)
+        pg.wait_for_function("() => { const c = window.distlog.charts['train/loss']; return c && c.u"
+                             " && c.parts.length; }")
         drag(pg, ".chart[data-key='train/loss']", 0.3, 0.6)
         pg.wait_for_function("() => /[?&]zoom=/.test(location.hash) && window.distlog.charts['train/loss'].zoom"
                              " && window.distlog.charts['train/loss'].zoom.parts")

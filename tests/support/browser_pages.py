@@ -55,7 +55,9 @@ def served(browser: Any, root: str, fragment: str, height: int = 860, console: b
 def drag(pg: Any, selector: str, start: float, end: float) -> None:
     """Drag with the mouse across the plot area of the chart card ``selector`` from ``start``
     to ``end`` (fractions of its width), as a person selects a range to zoom into."""
-    box = pg.locator(f"{selector} .u-over").bounding_box()
+    over = pg.locator(f"{selector} .u-over")
+    over.wait_for(state="visible")  # (a chart drawn again, per rank say, has none for a moment)
+    box = over.bounding_box()
     y = box["y"] + box["height"] / 2
     pg.mouse.move(box["x"] + box["width"] * start, y)
     pg.mouse.down()
