@@ -315,7 +315,7 @@ class Api:
         """``read_metrics(runs, key@mean, group_by, bins)`` of the runs' smoothed series (the
         cached rows' ``smoothed(weight)``; weight 0: their values): the same bins, groups, group
         order and columns. ``x0``/``x1``: of each run's rows in that range of steps
-        (``window``: the EMA is still of the whole series); None when no run has one there."""
+        (the EMA is still of the whole series); None when no run has one there."""
         from ..query.sweeps import bin_grid, group_bands
 
         series, flat = [], []
@@ -330,21 +330,18 @@ class Api:
                 continue
             cached = self.cache.entry(run, key, None, n, commit.get("time"))
             values = cached.smoothed(weight) if weight else cached.cols["value"]
-            lo, hi = window(cached.cols["step"], x0, x1)
-            series.append((cached.cols["step"][lo:hi], values[lo:hi]))
+            st = cached.cols["step"]
+            # only the rows inside the range (not the one either side that a line of
+            # /api/series runs to the edge with: far out, it widened the bins of the grid)
+            inside = (st >= (-np.inf if x0 is None else x0)) & (st <= (np.inf if x1 is None else x1))
+            series.append((st[inside], values[inside]))
             flat.append(p)
         if not series:
             raise KeyNotFound(f"no run has the metric {key!r}")
-        # only the rows inside the range (not the one either side that a line of /api/series
-        # runs to the edge with: far out, it widened the bins of the grid); a run with no row
-        # inside is in no bin
-        inside = [(st >= (-np.inf if x0 is None else x0)) & (st <= (np.inf if x1 is None else x1))
-                  for st, _ in series]
-        keep = [i for i, m in enumerate(inside) if m.any()]
+        keep = [i for i, (st, _) in enumerate(series) if len(st)]  # (a run with no row there: in no bin)
         if not keep:
             return None
-        series = [(series[i][0][inside[i]], series[i][1][inside[i]]) for i in keep]
-        flat = [flat[i] for i in keep]
+        series, flat = [series[i] for i in keep], [flat[i] for i in keep]
         lo, size = bin_grid([st for st, _ in series], None, bins)
         return group_bands(series, flat, group_by, lo, size, "mean", ())
 
