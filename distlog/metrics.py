@@ -781,7 +781,9 @@ class MetricsLogger:
         # steps that are no finite number are this flush's bad input (raised on every rank;
         # the flush goes on as if none was given)
         explicit = self._checked_step(step, "flush")
-        last = explicit if step is not None else self._checked_step(core.last_step, "collect")
+        collected = self._checked_step(core.last_step, "collect")  # (bad input even when
+        # flush(step=) decides the row's step)
+        last = explicit if step is not None else collected
         core.last_step = None  # "the last collected step" means: in this flush window
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
@@ -936,7 +938,11 @@ class MetricsLogger:
         pos = core.positions()
         if not core._pos_complete or self._writers.failed():
             return None
-        last = step if step is not None else core.last_step
+        last = core.last_step
+        if step is not None:
+            if last is not None and _finite(last) is None:
+                return None  # (the general path reports collect()'s bad step)
+            last = step
         fs = core.flush_step
         if last is None:  # no step: one past the previous flush's (as the general path)
             out_step = 0.0 if fs is None else fs + 1

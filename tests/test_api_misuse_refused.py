@@ -69,10 +69,14 @@ def test_steps_that_are_no_finite_number_are_bad_input_in_one_process(tmp_path):
             m.log(step=float("inf"), b=1.0)
         m.collect(step=10, a=4.0)
         m.flush()  # valid steps after them are stored (a NaN step made the writer drop them)
+        m.collect(step=float("nan"), a=5.0)  # bad input even when flush() is given the step
+        with pytest.raises(ValueError, match=r"collect\(step=nan\): a step must be a finite number"):
+            m.flush(step=11)
     run = distlog.open_run(f"{tmp_path}/default/s")
     assert run.info.status == "completed"
     a = run.metrics.read("a")
-    assert np.isfinite(a["step"]).all() and a["step"][-1] == 10 and a["mean"][-1] == 4.0
+    assert np.isfinite(a["step"]).all() and a["step"][-2:].tolist() == [10, 11]
+    assert a["mean"][-2:].tolist() == [4.0, 5.0]  # (the row is written at flush()'s step)
     assert "b" not in run.metrics.keys()
 
 

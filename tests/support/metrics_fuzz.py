@@ -535,8 +535,8 @@ class Oracle:
             # steps: a rank's last collected step in the window (one that is no finite number:
             # an error, and none)
             for r in range(world):
-                # (flush(step=) takes its own step: a collected one is then not looked at)
-                if explicit is None and steps[r] is not None and not math.isfinite(steps[r]):
+                # (also when flush(step=) takes its own step: a bad collected one is bad input)
+                if steps[r] is not None and not math.isfinite(steps[r]):
                     errs.append(("ValueError", r, "step"))
                     steps[r] = None
             # the union: agreed keys, then new keys with a value, sorted, without clashes
