@@ -65,6 +65,7 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
 # the hot paths of log() and collect() take a Python int unconverted only within this range
 # (any int beyond it, up to float64's largest, goes through as_number: its float, or the error)
 _INT_OK = 2**1023
+_is_float = float.__instancecheck__  # (a float subclass such as NumPy's float64 counts)
 
 
 def kept_on_device(t: Any) -> bool:
@@ -510,11 +511,12 @@ class MetricsLogger:
         """``log`` of a dict taken as it is: a key ``"step"`` is a metric here (the framework
         integrations pass trackers' values this way, as TensorBoard stores them)."""
         valid, checked = self._valid, False
-        for k, v in values.items():
-            if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
-                    or k not in valid):
-                values, checked = self._log_checked(values), True
-                break
+        if not (valid.issuperset(values) and all(map(_is_float, values.values()))):  # (C loops)
+            for k, v in values.items():
+                if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
+                        or k not in valid):
+                    values, checked = self._log_checked(values), True
+                    break
         if not values:
             return
         s = self._step_for_log(step)
@@ -579,14 +581,17 @@ class MetricsLogger:
         if step is None:
             step = self._ctx.current_step
         ok = self._collectable
-        for k, v in values.items():
-            if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
-                    or k not in ok):
-                self._collect_checked(values)  # (one process: a refused call raises here,
-                break  # before its step becomes the window's)
+        if values and ok.issuperset(values) and all(map(_is_float, values.values())):
+            self._entries.append(values)  # the hot path: known keys, floats (checked in C), one append
         else:
-            if values:
-                self._entries.append(values)  # the hot path: a type and a set check per value, one append
+            for k, v in values.items():
+                if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
+                        or k not in ok):
+                    self._collect_checked(values)  # (one process: a refused call raises here,
+                    break  # before its step becomes the window's)
+            else:
+                if values:
+                    self._entries.append(values)  # ints in range: as taken
         if step is not None:
             self._core.last_step = step
 
