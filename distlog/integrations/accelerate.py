@@ -6,6 +6,8 @@ ranks' values. What works:
 
 * one process: nothing more; ``init_trackers`` opens the run, ``accelerator.log`` writes rows,
   ``end_training`` closes it (``log_with="distlog"`` works too: the class is registered).
+  ``accelerator.log`` after ``end_training`` reopens the run as an attempt that only appends
+  (a value at a step its series already holds is refused, with a warning in the run's log).
 * several ranks: call ``tracker.open()`` on every rank after ``init_trackers`` (one run folder,
   every rank's text log), ``tracker.collect(...)`` / ``tracker.flush()`` on every rank for rows
   reduced over every rank's values, and ``tracker.close()`` on every rank before
@@ -53,7 +55,10 @@ class DistlogTracker(GeneralTracker):
         if self.session.is_open:
             return
         if world_size() == 1:
-            self.session.open()
+            # after ``end_training`` (values logged once training is over: a test score, the
+            # best step's metrics) an attempt that only appends, as ``RunSession`` reopens for
+            # params: one that rewinds would drop every stored row of a key from the step logged on
+            self.session.open(append=self.session.opened > 0)
             return
         raise RunStateError(
             f"DistlogTracker.{what}() needs the run open on every rank; with several ranks call "

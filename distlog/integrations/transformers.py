@@ -47,12 +47,16 @@ def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
 
 class DistlogCallback(TrainerCallback):
     """Logs a ``Trainer`` run to distlog: args and model config become params, ``on_log``
-    values become reduced rows, evaluations and checkpoints become log records (checkpoint
-    folders also artifacts with ``log_checkpoints=True``), ``on_train_end`` closes the run.
+    values and ``trainer.predict()``'s metrics (``test/...``) become reduced rows, evaluations
+    and checkpoints become log records (checkpoint folders also artifacts with
+    ``log_checkpoints=True``), ``on_train_end`` closes the run.
 
-    A later ``trainer.evaluate()`` reopens the same run as a new attempt that only appends
-    rows: nothing stored is rewound, a value at a step its series already has is refused. One
-    before ``trainer.train()`` is closed when training begins, which opens its own attempt.
+    A later ``trainer.evaluate()`` / ``predict()`` reopens the same run as a new attempt that
+    only appends rows: nothing stored is rewound, a value at a step its series already has is
+    refused. One before ``trainer.train()`` is closed when training begins, which opens its own
+    attempt; so is a ``train()`` that raised (its attempt ends ``failed``). Training resumed
+    from a checkpoint drops the rows after the checkpoint's step only: rows an evaluation
+    stored at that step (``evaluate()`` after the training that saved it) are kept.
     """
 
     def __init__(self, root: Any = None, experiment: str | None = None, run_id: str | None = None, *,
@@ -108,6 +112,13 @@ class DistlogCallback(TrainerCallback):
             # a ``trainer.evaluate()`` before training opened an attempt that only appends:
             # training gets its own, which rewinds (every rank calls this hook: a collective is safe)
             self.session.close(ok=True)
+        elif self.session.is_open:
+            # the last ``train()`` never reached ``on_train_end``: it raised (the Trainer has no
+            # hook for that). Its attempt ends failed (a local close, on every rank alike), and
+            # this training gets its own, rewound to its checkpoint: kept open, the steps written
+            # again after the checkpoint were refused as already written
+            self.session.close(ok=False, reason="trainer.train() raised before it ended (a later "
+                               "train() on the same DistlogCallback started a new attempt)")
         self._open(args, state, model, training=True)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -123,6 +134,12 @@ class DistlogCallback(TrainerCallback):
         self.last_reduced = reduced = self.session.flush()  # every rank logs at the same steps
         if reduced is not None and self.on_flush is not None and state.is_world_process_zero:
             self.on_flush(reduced)
+
+    def on_predict(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        """``trainer.predict()`` hands its metrics (``test_loss``, ...) to this hook only, never to
+        ``on_log``: they are stored as ``on_log`` stores values, at the Trainer's step (every
+        rank calls it: the flush is a collective)."""
+        self.on_log(args, state, control, logs=dict(metrics or {}), **kwargs)
 
     def _new_values(self, step: int, values: dict[str, Any], summary: bool) -> dict[str, Any]:
         """``values`` less those of keys already given a row at ``step``: a series has one row

@@ -1,0 +1,116 @@
+"""Accelerate, one process: a training logged with ``accelerator.log``, values logged after
+``end_training``, then a new Accelerator resumed with ``load_state`` (and one that crashed
+before it): every stored series against an oracle of the ``accelerator.log`` calls."""
+
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("accelerate")
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(300)]
+
+import torch  # noqa: E402
+
+import distlog  # noqa: E402
+from distlog import report  # noqa: E402
+
+
+class Session:
+    """Accelerators logging to one run, with the oracle: per key, ``{step: value}`` of the
+    calls a series keeps (``drop_after`` forgets a crashed attempt's calls past a checkpoint)."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path, self.calls = tmp_path, []
+
+    def accelerator(self):
+        from accelerate import Accelerator
+
+        from distlog.integrations.accelerate import DistlogTracker
+
+        self.tracker = DistlogTracker(root=str(self.tmp_path), experiment="a", run_id="r")
+        acc = Accelerator(log_with=self.tracker, cpu=True)
+        acc.init_trackers("a", config={"lr": 0.1})
+        return acc
+
+    def log(self, acc, values, step, kept=True):
+        if kept:
+            self.calls.append((step, values))
+        acc.log(values, step=step)
+
+    def train(self, acc, start, stop, crash_at=None, offset=0.0):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        model, opt = acc.prepare(model, torch.optim.SGD(model.parameters(), lr=0.1))
+        if start:
+            acc.load_state(str(self.tmp_path / "ckpt"))
+        for step in range(start, stop):
+            if step == crash_at:
+                raise RuntimeError("crashed mid-epoch")
+            self.log(acc, {"loss": offset + step}, step)
+            if step % 2:
+                self.log(acc, {"eval_loss": offset + 10.0 + step}, step)
+            if step == 5:
+                acc.save_state(str(self.tmp_path / "ckpt"))
+
+    def expected(self):
+        out = {}
+        for step, values in self.calls:
+            for k, v in values.items():
+                out.setdefault(k, {}).setdefault(step, float(v))
+        return out
+
+
+def _stored(run):
+    return {k: dict(zip(map(int, run.metrics.numpy(k)["step"]), map(float, run.metrics.numpy(k)["value"])))
+            for k in run.metrics.keys()}
+
+
+def _first_training(tmp_path):
+    s = Session(tmp_path)
+    acc = s.accelerator()
+    s.train(acc, 0, 6)
+    acc.end_training()
+    # after training: a test score, and the best evaluation's value logged again at its step
+    # (eval_loss holds a row there): the latter reopened the run as an attempt that rewinds,
+    # which dropped eval_loss's rows 3 and 5 and stored this one in their place
+    s.log(acc, {"test_acc": 0.9}, 5)
+    s.log(acc, {"eval_loss": 99.0}, 3, kept=False)
+    s.tracker.close()
+    return s
+
+
+def test_values_logged_after_end_training_append_and_a_resumed_training_keeps_them(tmp_path, caplog):
+    report.reset()  # (its rate limit)
+    with caplog.at_level(logging.WARNING, logger="distlog"):
+        s = _first_training(tmp_path)
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert _stored(run) == s.expected()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("distlog")]
+    assert any("'eval_loss': refused 1 row(s)" in m and "at step 3" in m for m in said), said
+    acc = s.accelerator()
+    s.train(acc, 6, 10)
+    acc.end_training()
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert [(a["status"], a["rewind"]) for a in run.info.attempts] == [
+        ("completed", True), ("completed", False), ("completed", True)]
+    assert _stored(run) == s.expected()
+    assert run.params == {"lr": 0.1}
+
+
+def test_a_crashed_resumed_training_resumed_again(tmp_path):
+    # the crashed attempt logged 6 and 7 (marked +1000): the next one writes every series it
+    # wrote again from the checkpoint on, so each is rewound there; test_acc (after training) kept
+    s = _first_training(tmp_path)
+    acc = s.accelerator()
+    with pytest.raises(RuntimeError, match="crashed"):
+        s.train(acc, 6, 10, crash_at=8, offset=1000.0)
+    s.tracker.session.close(ok=False, reason="crashed")
+    s.calls = [(step, v) for step, v in s.calls if step <= 5]
+    acc = s.accelerator()
+    s.train(acc, 6, 10)
+    acc.end_training()
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed", "failed", "completed"]
+    assert _stored(run) == s.expected()
+    np.testing.assert_array_equal(run.metrics.numpy("test_acc")["step"], [5])
