@@ -508,14 +508,17 @@ def where_values(text: str) -> list[Any]:
 def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
     """One ROOT[/EXPERIMENT]: its runs, filtered. Several arguments: exactly the runs named
     (a folder of runs contributes all of them), filtered by --status only."""
-    from .query.root import RootReader, open_root, read_runs
+    from .query.root import RootReader, listed_statuses, open_root, read_runs, status_set
 
+    # (the table keeps the runs whose shown status is asked for: a torn params.json or commit
+    # record shows as damaged, which the listing cannot tell)
+    listed = listed_statuses(status_set(args.status))
     if len(args.root) == 1:
         root = open_root(args.root[0], **_options(args))
         where = _where(args.where)
         with warnings.catch_warnings():  # (a param no run has: the error below says it)
             warnings.filterwarnings("ignore", message=r"params=\{", category=RuntimeWarning)
-            runs = root.runs(args.experiment, status=args.status, params=where, progress=_progress())
+            runs = root.runs(args.experiment, status=listed, params=where, progress=_progress())
         if not runs and args.experiment:
             _check_experiment(root, args.experiment)
         if not runs and where:
@@ -526,8 +529,8 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
                          "named, name only the runs to compare")
     runs = read_runs(args.root, **_options(args))
     root = RootReader(runs[0].storage) if runs else None
-    if args.status:
-        runs = [r for r in runs if r.info.status in set(args.status)]
+    if listed:
+        runs = [r for r in runs if r.info.status in listed]
     return runs, root
 
 
@@ -576,7 +579,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
     # (a key no run has, a typo, is an error there, as in `metrics` and `plot`)
     df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
-                    varying_only=not args.all_params)
+                    varying_only=not args.all_params, status=args.status)
+    if df.empty:
+        _err(f"no runs under {root.url} matching the filters")
+        return NOTHING
     if args.sort:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")

@@ -250,30 +250,37 @@ class Api:
                 "counts": [column(c) for c in h.counts[pick]]}
 
     # ---- several runs -----------------------------------------------------------------
-    def _runs_arg(self, request: Request) -> list[RunReader]:
+    def _named_runs(self, request: Request) -> list[tuple[str, RunReader]]:
+        """``(path, reader)`` of each ``run`` the request names. Answers are keyed by that
+        path (the runs table's ``path``), never by ``run.json``'s experiment and run id: they
+        differ below a root opened at an experiment folder, and a copied run folder has the
+        same ones as its original."""
         names = request.query_params.getlist("run")
         if not names:
             raise BadPath("name the runs to compare: ?run=exp/a&run=exp/b")
         if len(names) > MAX_COMPARE:
             raise BadPath(f"at most {MAX_COMPARE} runs at once, got {len(names)}")
-        return [self.index.reader(n) for n in names]
+        return [(n, self.index.reader(n)) for n in names]
+
+    def _runs_arg(self, request: Request) -> list[RunReader]:
+        return [run for _, run in self._named_runs(request)]
 
     def keys(self, request: Request) -> dict[str, Any]:
-        runs = self._runs_arg(request)
-        return {"keys": sorted({k for r in runs for k in r.metrics.keys()}),
-                "params": {r.info.path: {k: jsonable(v) for k, v in r.flat_params.items()} for r in runs},
-                "status": {r.info.path: r.info.status for r in runs}}
+        runs = self._named_runs(request)
+        return {"keys": sorted({k for _, r in runs for k in r.metrics.keys()}),
+                "params": {n: {k: jsonable(v) for k, v in r.flat_params.items()} for n, r in runs},
+                "status": {n: r.info.status for n, r in runs}}
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")
         rank = arg_int(request, "rank", 0, 0)
         out = []
-        for run in self._runs_arg(request):  # a run without the key (or the rank) is missing
+        for name, run in self._named_runs(request):  # a run without the key (or the rank) is missing
             if not run.metrics.lengths(rank or None, missing_ok=True).get(key):
-                out.append({"run": run.info.path, "missing": True})
+                out.append({"run": name, "missing": True})
                 continue
             s = self._series(run, request, key)
-            s["run"] = run.info.path
+            s["run"] = name
             out.append(s)
         if all(s.get("missing") for s in out):
             raise KeyNotFound(f"none of these runs has the metric {key!r}")

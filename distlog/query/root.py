@@ -245,11 +245,7 @@ class RootReader:
                 skipped: list[str] | None = None,
                 ) -> list[tuple[RunReader, dict[str, Any] | None]]:
         """``runs()`` with each run's flattened params when the ``params`` filter read them."""
-        statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
-        for s in statuses or ():
-            if s not in RUN_STATUSES:  # (a typo would select no run, silently)
-                raise ValueError(f"status={s!r}: expected one of {', '.join(RUN_STATUSES)}"
-                                 f"{did_you_mean(str(s), RUN_STATUSES)}")
+        statuses = status_set(status)
         picked = []
         for path, meta in self._scan(progress, skipped):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
@@ -306,8 +302,9 @@ class RootReader:
 
         if final not in FINALS:
             raise ValueError(f"final must be one of {', '.join(FINALS)}, got {final!r}")
+        statuses = status_set(status)
         picked = ([(r, None) for r in runs] if runs is not None else
-                  self._select(experiment, status, params, None, progress))
+                  self._select(experiment, listed_statuses(statuses), params, None, progress))
         runs = [r for r, _ in picked]
         keys = list(metrics or ())
         # every object the table needs, once, in a few rounds of concurrent reads
@@ -318,6 +315,10 @@ class RootReader:
         for (run, flat), d in zip(picked, data):
             rows.append(run_row(run, d))
             param_rows.append(flat if flat is not None else d.flat_params)
+        if statuses is not None:  # the status the table shows (damaged: a torn record read here)
+            keep = [i for i, row in enumerate(rows) if row["status"] in statuses]
+            runs, data = [runs[i] for i in keep], [data[i] for i in keep]
+            rows, param_rows = [rows[i] for i in keep], [param_rows[i] for i in keep]
         pkeys = sorted({k for p in param_rows for k in p})
         if varying_only:
             pkeys = [k for k in pkeys
@@ -362,6 +363,24 @@ class RootReader:
 
 
 _MISSING = object()
+
+
+def status_set(status: Any) -> set[str] | None:
+    """``status`` (one status or several; None: any) as a set, checked: a typo would select
+    no run, silently."""
+    statuses = None if status is None else ({status} if isinstance(status, str) else set(status))
+    for s in statuses or ():
+        if s not in RUN_STATUSES:
+            raise ValueError(f"status={s!r}: expected one of {', '.join(RUN_STATUSES)}"
+                             f"{did_you_mean(str(s), RUN_STATUSES)}")
+    return statuses
+
+
+def listed_statuses(statuses: set[str] | None) -> set[str] | None:
+    """The statuses to select from the listing for a table filtered by ``statuses``: a run is
+    ``damaged`` in the table when its params or commit record is torn, which only reading them
+    tells, so with ``damaged`` asked for every listed run is a candidate."""
+    return None if statuses is None or DAMAGED in statuses else statuses
 #: run columns of whole numbers, which a run may lack (no step yet; a damaged run.json)
 INT_COLUMNS = ("world_size", "last_step")
 
@@ -505,5 +524,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return out
 
 
-__all__ = ["RootReader", "keep_ints", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
+__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
            "read_meta", "needs_live_step", "live_last_step"]
