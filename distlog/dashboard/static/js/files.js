@@ -1,12 +1,22 @@
 // The files of a run: a gallery of images, the table (with versions), and a preview —
 // images inline, video and audio players (range requests), text and JSON as text, download.
-import { get, url } from "./api.js";
+import { ApiError, get, url } from "./api.js";
 import { clear, h } from "./dom.js";
 import * as fmt from "./fmt.js";
 import { setParams } from "./url.js";
 
 const TEXT_MAX = 256 * 1024;
 const isText = (m, name) => /^text\/|json|yaml|csv|xml/.test(m) || /\.(txt|md|log|json|ya?ml|csv|py|sh|cfg|ini|toml)$/i.test(name);
+
+// a text file's first TEXT_MAX bytes; a failed answer (the bytes gone from the store: 404, the
+// store failing: 502) is an ApiError with the server's reason, as api.js gives for JSON reads
+async function textOf(href) {
+  const res = await fetch(href, { credentials: "same-origin", headers: { Range: `bytes=0-${TEXT_MAX - 1}` } });
+  if (res.ok) return res.text();
+  let reason = `${res.status} ${res.statusText}`;
+  try { const body = await res.json(); if (body && body.error) reason = `${body.error} (HTTP ${res.status})`; } catch (e) { /* not JSON */ }
+  throw new ApiError(res.status, reason);
+}
 
 export async function filesTab(body, run, params) {
   const res = await get("files", { run: run.path });
@@ -59,9 +69,13 @@ export async function filesTab(body, run, params) {
     else if (isText(m, f.name)) {
       const pre = h("pre", { class: "text", id: "preview-text", text: "loading…" });
       preview.append(pre);
-      fetch(src(f), { headers: { Range: `bytes=0-${TEXT_MAX - 1}` } }).then((r) => r.text()).then((t) => {
+      // (an empty file has no byte 0 to ask for: the server answers a range of it 416)
+      (f.size ? textOf(src(f)) : Promise.resolve("")).then((t) => {
         if (/json/.test(m)) { try { t = JSON.stringify(JSON.parse(t), null, 2); } catch (e) { /* shown as is */ } }
         pre.textContent = t + (f.size > TEXT_MAX ? `\n… (${fmt.bytes(f.size)} in all: download to see everything)` : "");
+      }).catch((e) => { // the server's reason, never its error body as if it were the file's text
+        pre.replaceWith(h("p", { class: "preview-error", id: "preview-error", role: "alert",
+          text: `Could not show ${f.path}: ${e.message}. Try the download link, or check that the store still holds this run's files.` }));
       });
     } else preview.append(h("p", { class: "muted", text: "No preview for this type; download it." }));
   }
