@@ -105,3 +105,37 @@ def test_load_earlier_with_a_regex_the_server_refuses_shows_why(browser, root, s
         assert pg.locator("#log-list .logline[data-level]").count() == 0
         assert not [e for e in pg.errors if "promise" in e.lower() or "regular expression" in e], pg.errors
         drop_asked_failures(pg, 400)
+
+
+@pytest.mark.timeout(120)
+def test_a_chart_whose_series_can_no_longer_be_read_says_so(browser, tmp_path, shots):
+    """The run's folder removed while its charts are open (deleted, or its store gone): the
+    smoothing slider and a drag to zoom read the series again, and each failed read was an
+    unhandled promise rejection with the old chart left as if nothing happened."""
+    import shutil
+
+    from support.browser_pages import drag
+
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("c"), exp.run("gone"):
+        for s in range(50):
+            exp.metrics.log(step=s, loss=1.0 / (1 + s))
+    exp.close()
+    with served(browser, root, "#/run?path=c/gone&tab=charts", console=True) as pg:
+        pg.wait_for_selector(".chart[data-key=loss][data-series]")
+        shutil.rmtree(os.path.join(root, "c", "gone"))
+        pg.fill("#smoothing", "0.5")  # read again (after 150 ms)
+        chart = pg.locator(".chart[data-key=loss][data-error]")
+        chart.wait_for(timeout=10_000)
+        pg.screenshot(path=os.path.join(shots, "s33-chart-gone.png"))
+        problem = chart.locator(".chart-error")
+        text = problem.inner_text()
+        assert problem.is_visible() and text.startswith("Could not read the series: no run at "), text
+        assert "reload the page" in text and chart.get_attribute("data-error") in text
+        drag(pg, ".chart[data-key=loss]", 0.3, 0.6)  # a zoom reads the range: it fails too
+        pg.wait_for_function("() => /[?&]zoom=/.test(location.hash)")
+        pg.wait_for_timeout(1000)
+        assert problem.is_visible() and problem.inner_text().startswith("Could not read the series: ")
+        assert not [e for e in pg.errors if "promise" in e.lower() or "Error" in e.split(":")[0]], pg.errors
+        drop_asked_failures(pg, 404, 502)

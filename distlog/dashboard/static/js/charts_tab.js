@@ -23,7 +23,7 @@ export async function chartsTab(body, run, params) {
       if (!e.isIntersecting) continue;
       const c = e.target.__chart;
       visible.unobserve(e.target);
-      if (c && !c.loaded) { c.loaded = true; c.load().catch((err) => { c.note.textContent = err.message; }); }
+      if (c && !c.loaded) { c.loaded = true; c.refresh(); }
     }
   }, { rootMargin: "300px" });
 
@@ -78,7 +78,7 @@ export async function chartsTab(body, run, params) {
     if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
     for (const key of run.histograms) grid.append(histCard(key));
   }
-  const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.load());
+  const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.refresh());
   const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
   layout();
   const ro = new ResizeObserver(() => charts.forEach((c) => c.resize()));
