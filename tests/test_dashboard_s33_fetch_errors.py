@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -33,10 +34,15 @@ def root(tmp_path_factory):
         exp.files.save({"a": 1}, "config.json")
         exp.files.save("", "empty.txt")
         gone = exp.files.save("these bytes will be lost\n", "gone.txt")
+        img = np.zeros((8, 8, 3), dtype=np.uint8)
+        img[2:6, 2:6, 0] = 255
+        lost = [gone, exp.log_image("lost.png", img),
+                exp.files.save_audio("lost.wav", np.sin(np.arange(4000) / 3.0).astype(np.float32), 8000)]
         for s in range(LINES):
             exp.info(f"line {s}", step=s)
     exp.close()
-    os.remove(os.path.join(root, blob_path(gone.sha256)))
+    for rec in lost:
+        os.remove(os.path.join(root, blob_path(rec.sha256)))
     return root
 
 
@@ -60,6 +66,13 @@ def test_a_text_file_whose_bytes_are_gone_shows_an_error_not_the_servers_reply(b
             assert pg.locator("#preview-error").count() == 0
         pg.click("#files-table tr[data-path='gone.txt']")
         pg.wait_for_selector("#preview-error")
+        # an image and a player whose bytes are gone: a broken image, a dead player, no word why
+        for name in ("lost.png", "lost.wav"):
+            pg.click(f"#files-table tr[data-path='{name}']")
+            pg.wait_for_selector(f"#preview-error:has-text('Could not show {name}: ')", timeout=10_000)
+            assert "(HTTP 404)" in pg.inner_text("#preview-error")
+            assert pg.locator("#file-preview img, #file-preview audio").count() == 0
+        pg.screenshot(path=os.path.join(shots, "s33-preview-lost-audio.png"))
         drop_asked_failures(pg, 404)
 
 
