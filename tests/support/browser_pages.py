@@ -96,3 +96,11 @@ def rows_read(x0: float, x1: float, n: int) -> list[int]:
     and one either side."""
     inside = [s for s in range(n) if x0 <= s <= x1]
     return list(range(max(0, inside[0] - 1), min(n - 1, inside[-1] + 1) + 1))
+
+
+def drop_asked_failures(pg: Any, *statuses: int) -> None:
+    """Forget the console errors Chromium logs for answers with these HTTP statuses ("Failed
+    to load resource: ... status of 404"): a test that asks for a refusal expects them (any
+    other error the page collected stays, and ``served`` still fails on it)."""
+    marks = tuple(f"status of {s} " for s in statuses)
+    pg.errors[:] = [e for e in pg.errors if not any(m in e for m in marks)]

@@ -49,8 +49,9 @@ export class MetricChart {
     this.zseq = 0;        // the latest zoomTo() or reset
     this.note = h("span", { class: "sub" });
     this.box = h("div", { class: "chart-box" });
+    this.problem = h("p", { class: "chart-error", role: "alert", hidden: true }); // a read that failed
     this.el = h("div", { class: "card chart", "data-key": this.key },
-      h("h3", { title: this.key }, this.key, this.note), this.box);
+      h("h3", { title: this.key }, this.key, this.note), this.problem, this.box);
     window.distlog.charts[this.key] = this;
     if (this.pageZoom) this.pageZoom.charts.add(this);
   }
@@ -60,15 +61,35 @@ export class MetricChart {
 
   // zoom: a drag names the range for the whole page when the chart is on one (every chart
   // follows, and the URL says it); alone, only this chart
-  select(x0, x1) { if (this.pageZoom) this.pageZoom.set(x0, x1); else this.zoomTo(x0, x1); }
+  select(x0, x1) { if (this.pageZoom) this.pageZoom.set(x0, x1); else this.zoomShown(x0, x1); }
   unselect() { if (this.pageZoom) this.pageZoom.clear(); else this.resetZoom(); }
   unzoom() { this.resetZoom(); }
   // another chart's drag: the same range here, if this chart is drawn and has rows in it (one
   // not drawn yet takes the page's range when it is)
   follow(z) {
     if (!this.u || !this.parts.length) return;
-    if (clampZoom(z, this.extent())) this.zoomTo(z.x0, z.x1);
+    if (clampZoom(z, this.extent())) this.zoomShown(z.x0, z.x1);
     else if (this.zoom) this.resetZoom();
+  }
+
+  // load() and zoomTo() for the page (scrolled into view, an option changed, a drag): a read
+  // that fails is said in the chart's title, not left an unhandled rejection; the answer to a
+  // later read (drawn, or its own failure) is not overwritten by an earlier one's failure
+  refresh() {
+    const seq = this.seq + 1; // (the number load() takes at once)
+    return this.load().catch((e) => { if (seq === this.seq) this.fail(e); });
+  }
+
+  zoomShown(x0, x1) {
+    const zseq = this.zseq + 1; // (the number zoomTo() takes at once)
+    return this.zoomTo(x0, x1).catch((e) => { if (zseq === this.zseq) this.fail(e); });
+  }
+
+  fail(e) {
+    this.el.dataset.error = e.message;
+    this.problem.hidden = false;
+    this.problem.textContent = `Could not read the series: ${e.message}. ` +
+      (this.u ? "The chart shows what was read before; reload the page to try again." : "Reload the page to try again.");
   }
 
   width() { return Math.max(200, Math.floor(this.box.clientWidth || this.el.clientWidth || 420)); }
@@ -249,6 +270,8 @@ export class MetricChart {
     const p0 = this.parts[0];
     if (!p0) return;
     const xs = p0.cols.step, z = this.zoom && this.zoom.parts ? this.zoom : null;
+    delete this.el.dataset.error;
+    this.problem.hidden = true;
     this.el.dataset.lastStep = String(xs[xs.length - 1]);
     this.el.dataset.rows = String(p0.rows);
     if (z) this.el.dataset.zoom = `${z.x0}-${z.x1}`;

@@ -23,12 +23,13 @@ export async function chartsTab(body, run, params) {
       if (!e.isIntersecting) continue;
       const c = e.target.__chart;
       visible.unobserve(e.target);
-      if (c && !c.loaded) { c.loaded = true; c.load().catch((err) => { c.note.textContent = err.message; }); }
+      if (c && !c.loaded) { c.loaded = true; c.refresh(); }
     }
   }, { rootMargin: "300px" });
 
   const keyFilter = h("input", { type: "search", id: "key-filter", placeholder: "filter keys (regex)", value: params.get("keys") || "",
-    oninput: () => { keep(); layout(); } });
+    oninput: () => { keep(); clearTimeout(filterWait); filterWait = setTimeout(layout, 200); } });
+  let filterWait = null; // the URL follows each key; the grid is laid out again once typing rests
   const xSel = h("select", { id: "x-axis", onchange: () => { // a range of steps is no range of times
     opts.x = xSel.value; zoom.clear({ silent: true }); keep(); reload(); } },
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
@@ -51,6 +52,10 @@ export async function chartsTab(body, run, params) {
     c.el.__chart = c;
     charts.push(c);
   }
+  // each histogram read once for the tab, its card kept: a layout (the key filter typed)
+  // moves it instead of reading it again
+  const histCards = new Map();
+  const histCard = (key) => histCards.get(key) || histCards.set(key, histogramCard(run.path, key)).get(key);
   function layout() {
     let re = null;
     try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
@@ -71,9 +76,9 @@ export async function chartsTab(body, run, params) {
     if (!charts.length) grid.append(h("div", { class: "empty section", text: unreadable
       ? "Its series cannot be read: a commit record is damaged (named above)." : "This run has no committed metrics yet." }));
     if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
-    for (const key of run.histograms) grid.append(histogramCard(run.path, key));
+    for (const key of run.histograms) grid.append(histCard(key));
   }
-  const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.load());
+  const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.refresh());
   const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
   layout();
   const ro = new ResizeObserver(() => charts.forEach((c) => c.resize()));
@@ -94,6 +99,6 @@ export async function chartsTab(body, run, params) {
         layout();
       }
     },
-    dispose() { clearTimeout(smoothWait); visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
+    dispose() { clearTimeout(smoothWait); clearTimeout(filterWait); visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
   };
 }

@@ -52,14 +52,19 @@ export async function comparePage(view, params) {
   const quiet = (done) => done.catch((e) => console.warn("zoom failed", e)); // (the overview stays, at the range)
   zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => quiet(showZoom(p, z)),
     unzoom: () => quiet(showZoom(p, null)) }))[Symbol.iterator]() };
-  const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null, zoom: zoom.text() });
+  const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null,
+    keys: keyFilter.value, zoom: zoom.text() });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r)));
   const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; keep(); drawAll(); } },
     h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
   group.value = opts.group;
-  const keyFilter = h("input", { type: "search", placeholder: "filter keys (regex)", oninput: () => drawAll() });
+  // the key filter (keys=, as on a run's charts) is in the URL at each key; the charts are
+  // drawn again (every one read anew) once typing rests, not at every key
+  const keyFilter = h("input", { type: "search", id: "compare-keys", placeholder: "filter keys (regex)", value: params.get("keys") || "",
+    oninput: () => { keep(); clearTimeout(filterWait); filterWait = setTimeout(drawAll, 300); } });
+  let filterWait = null;
   const logBox = h("input", { type: "checkbox", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); drawAll(); } });
   const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
     oninput: () => { smoothLabel.textContent = Number(smooth.value).toFixed(2); },
@@ -302,5 +307,5 @@ export async function comparePage(view, params) {
   }
   drawAll();
   const poller = new Poller(poll, 2000).start();
-  return { dispose: () => { gen++; poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
+  return { dispose: () => { gen++; clearTimeout(filterWait); poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
 }

@@ -1,12 +1,22 @@
 // The files of a run: a gallery of images, the table (with versions), and a preview —
 // images inline, video and audio players (range requests), text and JSON as text, download.
-import { get, url } from "./api.js";
+import { ApiError, get, url } from "./api.js";
 import { clear, h } from "./dom.js";
 import * as fmt from "./fmt.js";
 import { setParams } from "./url.js";
 
 const TEXT_MAX = 256 * 1024;
 const isText = (m, name) => /^text\/|json|yaml|csv|xml/.test(m) || /\.(txt|md|log|json|ya?ml|csv|py|sh|cfg|ini|toml)$/i.test(name);
+
+// a text file's first TEXT_MAX bytes; a failed answer (the bytes gone from the store: 404, the
+// store failing: 502) is an ApiError with the server's reason, as api.js gives for JSON reads
+async function textOf(href, max = TEXT_MAX) {
+  const res = await fetch(href, { credentials: "same-origin", headers: { Range: `bytes=0-${max - 1}` } });
+  if (res.ok) return res.text();
+  let reason = `${res.status} ${res.statusText}`;
+  try { const body = await res.json(); if (body && body.error) reason = `${body.error} (HTTP ${res.status})`; } catch (e) { /* not JSON */ }
+  throw new ApiError(res.status, reason);
+}
 
 export async function filesTab(body, run, params) {
   const res = await get("files", { run: run.path });
@@ -53,16 +63,24 @@ export async function filesTab(body, run, params) {
       h("span", { class: "muted", text: `${fmt.bytes(f.size)} · ${f.media_type} · rank ${f.rank} · step ${fmt.value(f.step)} · ${fmt.time(f.time)}` }),
       h("a", { href: src(f, { download: 1 }), text: "download", download: f.name })));
     const m = f.media_type || "";
-    if (m.startsWith("image/")) preview.append(h("img", { src: src(f), alt: f.path, id: "preview-image" }));
-    else if (m.startsWith("video/")) preview.append(h("video", { src: src(f), controls: true, preload: "metadata" }));
-    else if (m.startsWith("audio/")) preview.append(h("audio", { src: src(f), controls: true, preload: "metadata" }));
+    // what the preview says in place of el when the file cannot be shown: the server's reason
+    const problem = (el, why) => el.replaceWith(h("p", { class: "preview-error", id: "preview-error", role: "alert",
+      text: `Could not show ${f.path}: ${why}. Try the download link, or check that the store still holds this run's files.` }));
+    // an image or a player whose bytes did not load (an element says no why): the first byte
+    // asked for again gives the server's reason, or the bytes came and the browser cannot play them
+    const media = (el) => { el.addEventListener("error", () => (f.size ? textOf(src(f), 1) : Promise.resolve())
+      .then(() => "this browser cannot decode it", (e) => e.message).then((why) => problem(el, why))); return el; };
+    if (m.startsWith("image/")) preview.append(media(h("img", { src: src(f), alt: f.path, id: "preview-image" })));
+    else if (m.startsWith("video/")) preview.append(media(h("video", { src: src(f), controls: true, preload: "metadata" })));
+    else if (m.startsWith("audio/")) preview.append(media(h("audio", { src: src(f), controls: true, preload: "metadata" })));
     else if (isText(m, f.name)) {
       const pre = h("pre", { class: "text", id: "preview-text", text: "loading…" });
       preview.append(pre);
-      fetch(src(f), { headers: { Range: `bytes=0-${TEXT_MAX - 1}` } }).then((r) => r.text()).then((t) => {
+      // (an empty file has no byte 0 to ask for: the server answers a range of it 416)
+      (f.size ? textOf(src(f)) : Promise.resolve("")).then((t) => {
         if (/json/.test(m)) { try { t = JSON.stringify(JSON.parse(t), null, 2); } catch (e) { /* shown as is */ } }
         pre.textContent = t + (f.size > TEXT_MAX ? `\n… (${fmt.bytes(f.size)} in all: download to see everything)` : "");
-      });
+      }).catch((e) => problem(pre, e.message)); // (never the error's body as if it were the file's text)
     } else preview.append(h("p", { class: "muted", text: "No preview for this type; download it." }));
   }
 

@@ -86,9 +86,7 @@ export async function logsTab(body, run, params) {
     try {
       res = await get("logs", { ...filters(), tail: PAGE });
     } catch (e) { // a filter the server refuses (a bad regular expression): say so, show none
-      if (seq !== state.seq) return;
-      state.records = []; state.ids = new Set(); state.more = false; state.error = e.message; state.held = seq;
-      paint(true);
+      refused(seq, e);
       return;
     }
     if (seq !== state.seq) return;
@@ -97,10 +95,21 @@ export async function logsTab(body, run, params) {
     paint(true);
   }
 
+  // a request the server refuses (a regex typed but not yet applied, a step that is no
+  // integer): its reason is shown where the records were, and the view is none
+  function refused(seq, e) {
+    if (seq !== state.seq) return; // (a newer view is on screen or being read)
+    state.records = []; state.ids = new Set(); state.more = false; state.error = e.message; state.held = seq;
+    paint(true);
+  }
+
   async function loadEarlier() {
     if (!state.records.length || state.held !== state.seq) return; // (another view is being read)
     const seq = state.seq;
-    const res = await get("logs", { ...filters(), tail: PAGE, until: state.records[0].t });
+    let res;
+    try {
+      res = await get("logs", { ...filters(), tail: PAGE, until: state.records[0].t });
+    } catch (e) { refused(seq, e); return; }
     if (seq !== state.seq) return;
     state.more = res.more;
     const h0 = list.scrollHeight;
@@ -112,9 +121,12 @@ export async function logsTab(body, run, params) {
   async function jumpTo() {
     if (step.value === "") return;
     const seq = ++state.seq;
-    const res = await get("logs", { ...filters(), from_step: step.value, limit: PAGE });
+    let res;
+    try {
+      res = await get("logs", { ...filters(), from_step: step.value, limit: PAGE });
+    } catch (e) { refused(seq, new Error(`Jump to step ${step.value}: ${e.message}`)); return; }
     if (seq !== state.seq) return;
-    state.records = []; state.ids = new Set(); state.more = true; state.held = seq;
+    state.records = []; state.ids = new Set(); state.more = true; state.held = seq; state.error = null;
     follow.checked = false;
     take(res.records);
     paint(false);
