@@ -27,6 +27,10 @@ from ._session import RunSession, require
 _tf = require("transformers", "transformers")
 TrainerCallback = _tf.TrainerCallback
 
+#: ends of the names of timings (``eval_runtime``, ``train_samples_per_second``, ...): a repeat
+#: at a stored step is timed anew, so its other value is no conflict
+_TIMINGS = ("runtime", "_per_second", "preparation_time")
+
 
 def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
     """``eval_loss`` → ``eval/loss``, ``test_x`` → ``test/x``, anything else → ``train/...``
@@ -57,6 +61,18 @@ class DistlogCallback(TrainerCallback):
     attempt; so is a ``train()`` that raised (its attempt ends ``failed``). Training resumed
     from a checkpoint drops the rows after the checkpoint's step only: rows an evaluation
     stored at that step (``evaluate()`` after the training that saved it) are kept.
+
+    A series has one row per step, and the first value given at a step is the one kept. The
+    callback remembers what it gave per key and step across its attempts (until a training
+    rewinds past that step), so a key given again at its step is left out before distlog sees
+    it: quietly when the value is the same (``evaluate()`` right after a training that
+    evaluated at its last step, a ``trainer.log()`` after training repeating ``epoch``); with
+    a record in the run's log (INFO) when only timings differ (keys ending in ``runtime``,
+    ``_per_second`` or ``preparation_time``: a repeat is timed anew, the row keeps the first
+    timing); with a warning naming the values when another value comes: an evaluation of
+    another dataset at the same step (``evaluate(eval_dataset=other)``; the Trainer tells the
+    callback nothing else about it) needs its own ``metric_key_prefix`` (``"eval_other"``:
+    series ``eval/other_loss``, ...), and the warning says so.
     """
 
     def __init__(self, root: Any = None, experiment: str | None = None, run_id: str | None = None, *,
@@ -94,7 +110,8 @@ class DistlogCallback(TrainerCallback):
         # (``trainer.evaluate()``, after training or in a new process) only appends rows
         resume = int(state.global_step) if training and state.global_step else None
         run = self.session.open(resume_step=resume, append=not training)
-        self._given = {}
+        if training:  # its rows replace every stored row after its checkpoint (all without one)
+            self._given = {k: g for k, g in self._given.items() if resume is not None and g[0] <= resume}
         self._training = training
         if training:
             params: dict[str, Any] = {"args": args.to_dict()}
@@ -142,25 +159,32 @@ class DistlogCallback(TrainerCallback):
         self.on_log(args, state, control, logs=dict(metrics or {}), **kwargs)
 
     def _new_values(self, step: int, values: dict[str, Any], summary: bool) -> dict[str, Any]:
-        """``values`` less those of keys already given a row at ``step``: a series has one row
-        per step. The end-of-training summary (and ``include_num_input_tokens_seen`` logs)
+        """``values`` less those of keys already given a row at ``step`` (in this attempt or an
+        earlier one): a series has one row per step. The same value is left out quietly, a
+        timing with a record in the run's log, another value with a warning (see the class
+        docstring). The end-of-training summary (and ``include_num_input_tokens_seen`` logs)
         repeat ``epoch``, ``num_input_tokens_seen`` and ``train_runtime`` at the last logging
-        step: the same value is left out quietly, another one with a record in the run's log
-        (a warning unless it is the summary's runtime, taken a moment after the step's)."""
-        out, differ = {}, []
+        step: a record, never a warning, for them."""
+        out, timings, differ = {}, [], []
         for key, value in values.items():
             given = self._given.get(key)
             if given is not None and given[0] == step:
                 if given[1] != value:
-                    differ.append(f"{key}={value!r} (the row holds {given[1]!r})")
+                    text = f"{key}={value!r} (the row holds {given[1]!r})"
+                    (timings if key.endswith(_TIMINGS) else differ).append(text)
                 continue
             out[key] = value
             self._given[key] = (step, value)
         run = self.session.run
-        if differ and run is not None:
-            run.logs.log("INFO" if summary else "WARNING",
-                         f"values the Trainer logged again at step {step} were not stored (a series has one "
-                         f"row per step; the first value logged at a step is kept): {', '.join(differ)}")
+        if (differ or timings) and run is not None:
+            msg = (f"values the Trainer logged again at step {step} were not stored (a series has one row "
+                   f"per step; the first value logged at a step is kept): {', '.join(differ + timings)}")
+            evals = sorted({k.split("/")[0] for k in values if k.startswith(("eval/", "test/"))})
+            if differ and evals:
+                msg += (f"; a second evaluation at one step (another dataset: evaluate(eval_dataset=...), "
+                        f"predict(...)) logs under the same names: pass it metric_key_prefix=\"{evals[0]}_other\" "
+                        f"(or another name) to store its values as series {evals[0]}/other_loss, ...")
+            run.logs.log("WARNING" if differ and not summary else "INFO", msg)
         return out
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
