@@ -267,7 +267,7 @@ class ArtifactLogger:
                 path=path, name=name, namespace=self._ns, sha256=res.sha256, size=res.size,
                 media_type=media_type, rank=ctx.rank, host=ctx.info.host,
                 step=_record_step(step), time=time.time(),
-                version=sh.index.next_version(path, res.sha256),
+                version=sh.index.claim_version(path, res.sha256),
                 attempt=ctx.attempt,
             )
             sh.append(rec)
