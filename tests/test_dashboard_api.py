@@ -308,15 +308,20 @@ def test_file_saved_by_two_ranks_under_one_name_is_served_per_rank(tmp_path):
     run_ranks(rank_worker, 2, tmp_path, root, timeout=150)
     c = TestClient(make_app(distlog.open_root(root)), base_url=LOCAL)
     recs = [f for f in c.get("/api/files", params={"run": "ddp/two"}).json()["files"] if f["path"] == "out.txt"]
-    assert sorted((f["rank"], f["version"]) for f in recs) == [(0, 1), (1, 1)]
+    # saved at once, each rank's own bytes: two versions (claimed with an exclusive create)
+    assert sorted(f["rank"] for f in recs) == [0, 1] and sorted(f["version"] for f in recs) == [1, 2]
+    version = {f["rank"]: f["version"] for f in recs}
     for rank in (0, 1):
-        r = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "version": 1, "rank": rank})
+        r = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "version": version[rank], "rank": rank})
         assert r.status_code == 200 and r.text == f"rank {rank} text\n"
-    assert c.get("/api/file", params={"run": "ddp/two", "path": "out.txt"}).text == "rank 0 text\n"  # as before
+        r = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "rank": rank})
+        assert r.status_code == 200 and r.text == f"rank {rank} text\n"
+    newest = next(r for r, v in version.items() if v == 2)
+    assert c.get("/api/file", params={"run": "ddp/two", "path": "out.txt"}).text == f"rank {newest} text\n"
     bad = c.get("/api/file", params={"run": "ddp/two", "path": "out.txt", "rank": 5})
     assert bad.status_code == 404 and "rank 5" in bad.json()["error"]
     run = distlog.open_run(os.path.join(root, "ddp", "two"))
-    assert run.files.read_bytes("out.txt") == b"rank 0 text\n"
+    assert run.files.read_bytes("out.txt") == f"rank {newest} text\n".encode()
     assert run.files.find("out.txt", rank=1).rank == 1
 
 

@@ -16,10 +16,10 @@ Versions number the *distinct contents* of one path (``namespace/name``). A save
 latest version's number when its bytes equal that version's, else the next number (1 for a
 new path). "Latest" is taken from every rank's manifest as this rank sees it (each record is
 flushed when written), so N ranks saving the same checkpoint make one version with N records,
-and saves made one after another, from any rank, number 1, 2, 3, ... Ranks saving
-*different* bytes under one name at the same moment may claim the same number; ``load``
-then prefers the lowest rank's record (``rank=`` picks another). Give per-rank files
-per-rank names.
+and saves made one after another, from any rank, number 1, 2, 3, ... Each number is claimed
+with an exclusive create (``index.version_claim_path``), so ranks saving *different* bytes
+under one name at the same moment get different numbers: a version names one content.
+Still, give per-rank files per-rank names.
 
 Safety: loading a pickle (``load_pkl``, ``load`` of ``.pkl`` or pickled data) runs code from
 the store — only load what you trust. Torch loads use ``weights_only=True`` unless the

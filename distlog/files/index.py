@@ -4,6 +4,8 @@ the namespaced views of one run's artifact logger share (``_Shared``)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,26 @@ from ..writers.manifest import (MANIFEST_DIR, FileRecord, manifest_names, manife
 
 if TYPE_CHECKING:
     from ..context import RunContext
+
+
+#: one object per (path, version): ``files.versions/<sha256 of the path>/<version>``, created
+#: only where absent, holding ``{"path", "sha256"}`` of the content that owns the number (beside
+#: ``files/``, not in it: that folder holds the manifests only)
+VERSIONS_DIR = f"{MANIFEST_DIR}.versions"
+
+
+def version_claim_path(path: str, version: int) -> str:
+    key = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{VERSIONS_DIR}/{key}/{version}"
+
+
+def _claimed_sha(storage: StorageBackend, claim: str) -> str | None:
+    """The digest a version claim names (None: gone, or not a claim)."""
+    try:
+        d = json.loads(storage.read_bytes(claim))
+    except (FileNotFoundError, ValueError):
+        return None
+    return d.get("sha256") if isinstance(d, dict) else None
 
 
 class _Index:
@@ -73,6 +95,29 @@ class _Index:
         latest = max(r.version for r in recs)
         same = any(r.version == latest and r.sha256 == sha256 for r in recs)
         return latest if same else latest + 1
+
+    def claim_version(self, path: str, sha256: str) -> int:
+        """The version a save of ``sha256`` under ``path`` records, unique per content across
+        ranks, processes and nodes.
+
+        The manifests alone cannot decide it: two ranks that read them before either wrote
+        both took the same next number for different bytes. So each number is claimed with an
+        exclusive create (``version_claim_path``, atomic on every backend): the first content
+        to create the claim owns the number; a save that finds it taken by other bytes tries
+        the next. A save finding its own bytes owning the newest claim shares that version
+        (N ranks saving one checkpoint: one version). A crash between claim and record leaves
+        a number with no record: versions may skip a number, never repeat one.
+        """
+        v = self.next_version(path, sha256)
+        body = json.dumps({"path": path, "sha256": sha256}).encode()
+        while True:
+            claim = version_claim_path(path, v)
+            if self.storage.create_bytes(claim, body):
+                return v
+            owner = _claimed_sha(self.storage, claim)
+            if owner == sha256 and not self.storage.exists(version_claim_path(path, v + 1)):
+                return v  # our bytes are the newest version: one more record of it
+            v += 1
 
     def resolve(self, path: str, version: int | None, rank: int | None) -> FileRecord:
         recs = [r for r in self.by_path.get(path, []) if rank is None or r.rank == rank]

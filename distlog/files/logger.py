@@ -127,8 +127,14 @@ class ArtifactLogger:
         """Store an existing local file as ``name`` (hashed, then uploaded streamed)."""
         self._path(name)
         local_path = os.fspath(local_path)
+        if os.path.isdir(local_path):  # (said only "is not a file": a checkpoint folder is common)
+            raise IsADirectoryError(
+                f"log_file({name!r}, {local_path!r}): expected one file, got a folder; store each "
+                f"file under its own name, e.g. for p in pathlib.Path({local_path!r}).rglob('*'): "
+                f"if p.is_file(): files.log_file(f'{name}/{{p.relative_to({local_path!r})}}', p)")
         if not os.path.isfile(local_path):
-            raise FileNotFoundError(f"log_file({name!r}): {local_path!r} is not a file")
+            raise FileNotFoundError(f"log_file({name!r}, {local_path!r}): expected a local file to "
+                                    "store, but there is none at that path; pass an existing file")
         media_type = media_type_of(name, media_type_of(local_path))
         with stage() as st:  # kept until the record is safe: a reput stores these bytes again
             copy_file(local_path, st)
@@ -267,7 +273,7 @@ class ArtifactLogger:
                 path=path, name=name, namespace=self._ns, sha256=res.sha256, size=res.size,
                 media_type=media_type, rank=ctx.rank, host=ctx.info.host,
                 step=_record_step(step), time=time.time(),
-                version=sh.index.next_version(path, res.sha256),
+                version=sh.index.claim_version(path, res.sha256),
                 attempt=ctx.attempt,
             )
             sh.append(rec)

@@ -43,12 +43,18 @@ class FilesReader:
         return read_manifests(self._storage)
 
     def table(self, latest: bool = False) -> "pd.DataFrame":
-        """One row per save; ``latest``: one row per path, its newest version."""
+        """One row per save, oldest first; ``latest``: one row per path (sorted): its newest
+        version as last saved.
+
+        That row names the content ``load(path)`` reads (``sha256``, ``size``, ``version``)
+        and its most recent save (``step``, ``time``, ``rank``, ``host``, ``attempt``): a
+        config saved unchanged at steps 1 and 7 is one version whose row says step 7. Of
+        saves at the same time, the lowest rank's."""
         import pandas as pd
 
         recs = self.records()
         if latest:
-            recs = [_pick(recs, p, None) for p in sorted({r.path for r in recs})]
+            recs = [_last_save(recs, p) for p in sorted({r.path for r in recs})]
         df = pd.DataFrame([asdict(r) for r in recs], columns=list(COLUMNS))
         steps = [r.step for r in recs]
         # steps as saved, as ``open_root().table()`` keeps a last step: pandas would make 3 a
@@ -120,3 +126,10 @@ def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
     if v is None:
         raise KeyNotFound(f"file {path!r} has no version {version}; versions: {listing(versions)}")
     return min((r for r in mine if r.version == v), key=lambda r: (r.rank, r.time))
+
+
+def _last_save(recs: list[FileRecord], path: str) -> FileRecord:
+    """The most recent save of the content ``path`` reads by default (its newest version)."""
+    shown = _pick(recs, path, None)
+    same = [r for r in recs if r.path == path and r.version == shown.version and r.sha256 == shown.sha256]
+    return max(same, key=lambda r: (r.time, -r.rank))

@@ -79,8 +79,8 @@ def rank_worker(rank: int, world: int, root: str) -> str:
             exp.log("ERROR" if step % 4 == 0 else "INFO", f"rank {rank} step {step}", step=step)
             if step % 4 == 3:
                 exp.metrics.flush()
-        # one name saved by both ranks, each as version 1: a rank that has not yet read the
-        # other's record (as when both save at once) - made certain by not reading it
+        # one name saved by both ranks, neither having read the other's record (as when both
+        # save at once) - made certain by not reading it: the version claims still give two
         index = exp.files._shared.index
         refresh, index.refresh = index.refresh, lambda: None
         exp.files.save(f"rank {rank} text\n", "out.txt")
