@@ -161,7 +161,7 @@ def test_log_file_stores_an_existing_file_and_keeps_its_name(exp, tmp_path):
     out = tmp_path / "copy.pkl"
     exp.files.download("failed_input", out)
     assert out.read_bytes() == src.read_bytes()
-    with pytest.raises(FileNotFoundError, match="not a file"):
+    with pytest.raises(FileNotFoundError, match="there is none at that path; pass an existing file"):
         exp.files.log_file("x", tmp_path / "missing")
 
 

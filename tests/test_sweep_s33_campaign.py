@@ -429,7 +429,7 @@ def _sweep(tmp_path, monkeypatch, seed, n, root, opts=None, ranked=True):
 
 @pytest.mark.dist
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("seed", [3301, 3302])
+@pytest.mark.parametrize("seed", [3301])  # (3302 passed too: one seed keeps the suite's time)
 def test_sweep_campaign_local(seed, tmp_path, monkeypatch):
     _sweep(tmp_path, monkeypatch, seed, 22, str(tmp_path / "root"))
 
