@@ -635,7 +635,7 @@ class MetricsLogger:
         def add(value: Any, step: int | None = None) -> None:
             if step is None:
                 step = ctx.current_step
-            if value.__class__ is float:
+            if value.__class__ is float or _is_float(value):  # (NumPy's float64 too)
                 append_id(i)
                 append_val(value)
             else:

@@ -46,8 +46,9 @@ def test_dict_form_stores_what_the_keyword_form_stores(root):
 
 
 def test_numpy_scalars_and_ints_store_their_values_in_every_form(root):
-    """NumPy float64 (a float subclass: the hot path takes it as it is), float32, ints and
-    Python floats mixed in one call: the rows hold their values, the flush's result too."""
+    """NumPy float64 (a float subclass: the hot paths take it as it is), float32, ints and
+    Python floats mixed in one call (log, collect, collector): the rows hold their values, the
+    flush's result too."""
     import distlog
 
     rng = np.random.default_rng(3)
@@ -55,10 +56,13 @@ def test_numpy_scalars_and_ints_store_their_values_in_every_form(root):
     exp = distlog.get_logger(root)
     with exp.run("np"):
         lg, m = exp.metrics("l"), exp.metrics("c")
+        adds = {k: exp.metrics("a").collector(k) for k in ("f64", "f32", "int", "py")}
         for i, (a, b, c, d) in enumerate(vals):
             row = {"f64": np.float64(a), "f32": np.float32(b), "int": int(c * 100), "py": float(d)}
             lg.log(row, step=i) if i % 2 else lg.log(step=i, **row)
             m.collect(row, step=i) if i % 3 else m.collect(step=i, **row)
+            for k, v in row.items():
+                adds[k](v, i)
             if i % 10 == 9:
                 got = m.flush()
                 w = slice(i - 9, i + 1)
@@ -68,9 +72,10 @@ def test_numpy_scalars_and_ints_store_their_values_in_every_form(root):
               "int": np.array([float(int(x * 100)) for x in vals[:, 2]]), "py": vals[:, 3]}
     for key, want in expect.items():
         np.testing.assert_array_equal(_series(root, "np", "l/" + key)[:, 2], want)
-        c = _series(root, "np", "c/" + key)
-        np.testing.assert_allclose(c[:, 3], want.reshape(2, 10).mean(axis=1), rtol=1e-12)
-        np.testing.assert_array_equal(c[:, 4], want.reshape(2, 10).min(axis=1))
+        for view in ("c/", "a/"):  # collect() and collector()
+            c = _series(root, "np", view + key)
+            np.testing.assert_allclose(c[:, 3], want.reshape(2, 10).mean(axis=1), rtol=1e-12)
+            np.testing.assert_array_equal(c[:, 4], want.reshape(2, 10).min(axis=1))
 
 
 def test_the_callers_dict_is_copied(root):
