@@ -46,6 +46,14 @@ def main() -> None:
         for i in range(k):
             train.collect(step=i, loss=0.5)
 
+    import numpy as np
+
+    x64 = np.float64(0.5)  # what np.mean() and friends return
+
+    def collect_np(k):
+        for i in range(k):
+            m.collect(nploss=x64)
+
     import torch
 
     t = torch.tensor(0.5)
@@ -66,6 +74,7 @@ def main() -> None:
     for name, fn, k in [("list.append", append, n), ("collect(loss=x)", collect, n),
                         ("metrics('train').collect(step=i, loss=x)", collect_ns_step, n),
                         ("add = metrics('train').collector('hot'); add(x)", collector, n),
+                        ("collect(loss=np.float64)", collect_np, n),
                         ("collect(0-d CPU tensor)", collect_tensor, n // 4),
                         ("TensorBoard add_scalar", tb_add, n // 10)]:
         ns = per_call_ns(fn, k)
