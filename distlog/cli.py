@@ -826,7 +826,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", parents=[common], help="experiments and runs under a root",
                        description=LS_DESCRIPTION)
     p.add_argument("root", metavar="ROOT")
-    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as run.json records it), a parent, or a glob")
+    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as "
+                   "run.json records it), a parent, or a glob")
     p.add_argument("--status", action="append", type=_status,
                    help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     _fmt(p)
@@ -906,7 +907,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the sweep table of an experiment, or of the runs named")
     p.add_argument("root", nargs="+", metavar="ROOT[/EXPERIMENT] | RUN RUN ...",
                    help="a root or experiment folder (its runs), or several runs (those runs)")
-    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as run.json records it), a parent, or a glob")
+    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as "
+                   "run.json records it), a parent, or a glob")
     p.add_argument("--metric", "-m", action="append", metavar="KEY", help="metric column (repeatable)")
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
