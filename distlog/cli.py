@@ -233,14 +233,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
         lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths,
         run.metrics.histogram_lengths])
+    folder = _folder_path(run)
     lines = [
-        f"run         {info.path}", f"url         {run.url}", f"status      {info.status}",
+        f"run         {folder}", f"url         {run.url}", f"status      {info.status}",
         f"started     {fmt_time(info.first_start_time)} UTC",
         f"ended       {fmt_time(info.end_time)}{' UTC' if info.end_time else ''}",
         f"duration    {fmt_duration(info.duration())}", f"world size  {fmt_value(info.world_size)}",
         f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {len(info.attempts) or 1}",
         f"last step   {fmt_step(last)}",
     ]
+    if folder != info.path:
+        lines.append(f"recorded    {info.path} (run.json's experiment/run id: this folder is a "
+                     "copy of that run, or was renamed)")
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
     if info.error:
@@ -261,6 +265,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     if getattr(args, "ranks", False):
         _show_ranks(run)
     return OK
+
+
+def _folder_path(run: Any) -> str:
+    """``experiment/folder`` of the run folder read: run.json's experiment/run id unless the
+    folder is a copy or was renamed (``a-copy`` beside ``a``), whose folder name it takes."""
+    info = run.info
+    url = run.url.rstrip("/")
+    if url.endswith("/" + info.path) or url == info.path:
+        return info.path
+    parent, _, name = url.rpartition("/")
+    return f"{info.experiment}/{name}" if info.experiment and parent.endswith("/" + info.experiment) else name
 
 
 def _show_ranks(run: Any) -> None:
@@ -540,8 +555,8 @@ def _check_experiment(root: Any, experiment: str) -> None:
     from .query.errors import KeyNotFound, did_you_mean, listing
     from .query.root import _experiment_ok
 
-    known = root.experiments()
-    if not any(_experiment_ok(name, experiment) for name in known):
+    known = root.experiments(relative=True)  # (the names --experiment takes below this folder)
+    if not any(_experiment_ok(name, experiment) for name in known + root.experiments()):
         raise KeyNotFound(f"--experiment {experiment!r}: no experiment of that name under {root.url}"
                           f"{did_you_mean(experiment, known)} (experiments: {listing(known)})")
 
@@ -583,14 +598,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if df.empty:
         _err(f"no runs under {root.url} matching the filters")
         return NOTHING
-    if args.sort:
+    if args.sort:  # (numbers, booleans, text, then NaN, then none: distlog/query/order.py)
+        from .query.order import sorted_order
+
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
-        keys = [_sort_key(v) for v in df[args.sort]]
-        order = sorted(range(len(df)), key=keys.__getitem__, reverse=args.desc)  # stable either way
-        if args.desc:  # largest first; runs without a value stay last
-            order = [i for i in order if keys[i][0] != 3] + [i for i in order if keys[i][0] == 3]
-        df = df.iloc[order]
+        df = df.iloc[sorted_order(df[args.sort].tolist(), args.desc)]
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
@@ -606,20 +619,6 @@ def _metric_keys(runs: Sequence[Any]) -> list[str]:
     from .query.batch import read_run_data
 
     return sorted({k for d in read_run_data(runs, lengths=True) for k, n in d.lengths.items() if n})
-
-
-def _sort_key(v: Any) -> tuple[int, Any, str]:
-    """``compare --sort``: any column in one order, mixed types too (a param 1 in one run and
-    "one" in another): numbers by value, then booleans, then the rest by text, then missing."""
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # NumPy scalars
-        v = v.item()
-    if v is None or (isinstance(v, float) and v != v) or v.__class__.__name__ == "NAType":
-        return (3, 0, "")
-    if isinstance(v, bool):
-        return (1, v, "")
-    if isinstance(v, (int, float)):
-        return (0, v, "")
-    return (2, 0, str(v))
 
 
 def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple[list[Any], list[str]]:
@@ -827,7 +826,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", parents=[common], help="experiments and runs under a root",
                        description=LS_DESCRIPTION)
     p.add_argument("root", metavar="ROOT")
-    p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
+    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as "
+                   "run.json records it), a parent, or a glob")
     p.add_argument("--status", action="append", type=_status,
                    help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     _fmt(p)
@@ -907,7 +907,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the sweep table of an experiment, or of the runs named")
     p.add_argument("root", nargs="+", metavar="ROOT[/EXPERIMENT] | RUN RUN ...",
                    help="a root or experiment folder (its runs), or several runs (those runs)")
-    p.add_argument("--experiment", "-e", help="only this experiment (name, parent or glob)")
+    p.add_argument("--experiment", "-e", help="only this experiment: its name below ROOT (or as "
+                   "run.json records it), a parent, or a glob")
     p.add_argument("--metric", "-m", action="append", metavar="KEY", help="metric column (repeatable)")
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
@@ -919,9 +920,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "None, as Python spells them; None is shown as -) or the text; "
                         "several: a,b (also selects a param that is the text a,b itself)")
     p.add_argument("--all-params", action="store_true", help="also params equal in every run")
-    p.add_argument("--sort", help="sort by this column (smallest first; runs without a value last)")
+    p.add_argument("--sort", help="sort by this column: numbers (smallest first), then booleans, then "
+                   "text, then NaN, then runs without a value")
     p.add_argument("--desc", action="store_true", help="with --sort: largest first (the best run by "
-                   "accuracy on top)")
+                   "accuracy on top); NaN and runs without a value stay last")
     p.add_argument("--max-metrics", type=int, default=8, help=argparse.SUPPRESS)
     _fmt(p)
     p.set_defaults(func=cmd_compare)

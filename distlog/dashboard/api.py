@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from ..layout import README_FILE, RUN_FILE
 from ..query.batch import DAMAGED, param_key, read_run_data
-from ..query.errors import DamagedRecord, KeyNotFound
+from ..query.errors import DamagedRecord, KeyNotFound, did_you_mean
 from ..query.root import RootReader, run_row
 from ..query.run_reader import RunInfo, RunReader
 from ..serdes import flatten
@@ -31,6 +31,9 @@ from .seriescache import SeriesCache
 MAX_WIDTH = 8192
 DEFAULT_WIDTH = 1200
 MAX_COMPARE = 64
+#: the run columns ``/api/runs?sort=`` takes (any other name is a param)
+SORT_COLUMNS = ("experiment", "run_id", "path", "status", "started", "ended", "duration",
+                "world_size", "last_step", "attempts", "tags")
 
 
 def arg_int(request: Request, name: str, default: int | None = None, lo: int | None = None,
@@ -83,6 +86,7 @@ class Api:
         self.index = RunIndex(root, ttl=ttl)
         self.cache = SeriesCache()
         self._rows: dict[str, tuple[dict, dict]] = {}  # path -> (run.json, table row)
+        self._flat: dict[str, dict[str, Any]] = {}  # path -> flat params, as stored
         self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="distlog-prefetch")
 
     def run(self, request: Request, name: str = "run") -> RunReader:
@@ -96,10 +100,30 @@ class Api:
                 "live_lag": 1.0 if self.root.storage.supports_append else 35.0}
 
     def runs(self, request: Request) -> dict[str, Any]:
-        """The sweep table: one row per run with its flattened params."""
+        """The sweep table: one row per run with its flattened params; ``sort=COLUMN`` (a run
+        column, else a param) orders the rows as ``distlog compare --sort`` does
+        (``distlog.query.order``), ``desc=1`` largest first."""
         rows = self.rows()
         keys = sorted({k for r in rows for k in r["params"]})
+        sort = arg_str(request, "sort", required=False)
+        if sort:
+            rows = self._sorted(rows, sort, bool(arg_int(request, "desc", 0, 0, 1)), keys)
         return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time()}
+
+    def _sorted(self, rows: list[dict[str, Any]], column: str, desc: bool,
+                param_keys: list[str]) -> list[dict[str, Any]]:
+        """``rows`` by a run column or a param (its stored value: NaN is NaN here, not the
+        ``"nan"`` text the rows carry)."""
+        from ..query.order import sorted_order
+
+        if column in SORT_COLUMNS:
+            values = [r.get(column) for r in rows]
+        elif column in param_keys:
+            values = [self._flat.get(r["path"], {}).get(column) for r in rows]
+        else:
+            raise BadPath(f"sort={column!r} is neither a run column ({', '.join(SORT_COLUMNS)}) nor "
+                          f"a param of these runs{did_you_mean(column, param_keys)}")
+        return [rows[i] for i in sorted_order(values, desc)]
 
     def warm(self) -> None:
         """List the root and read every run's params once (the server calls this in a thread
@@ -131,6 +155,7 @@ class Api:
             row["tags"] = list(run.info.tags)
             row["path"] = path
             row["params"] = {k: jsonable(v) for k, v in (d.flat_params or {}).items()}
+            self._flat[path] = d.flat_params or {}  # (as stored, for sorting)
             if d.damaged:
                 row["error"] = "; ".join(d.damaged)
             self._rows[path] = (meta, row)
@@ -143,7 +168,8 @@ class Api:
         record) does not take the page down: ``damaged`` names each such file and why, and
         what it does not make unreadable is sent as usual (logs, files, the params, the series
         of the tables whose record is intact, the histograms)."""
-        run = self.run(request)
+        path = arg_str(request, "run")
+        run = self.index.reader(path)
         info = run.info
         damage = meta_damage(run)
         params = readable(run, lambda: run.params, {}, damage)
@@ -166,8 +192,10 @@ class Api:
             row = run_row(run, read_run_data([run], live=True)[0])
         if damage:
             row["status"] = DAMAGED
+        # path: the folder the request named (the page asks for its series, logs and files by
+        # it), never run.json's experiment/run id: a copied or renamed run folder keeps those
         return {
-            "path": info.path, "url": run.url, "info": info.raw, "row": row,
+            "path": path, "url": run.url, "info": info.raw, "row": row,
             "params": jsonable(params), "flat_params": {k: jsonable(v) for k, v in flatten(params).items()},
             "readme": readme, "keys": keys, "rank_keys": rank_keys,
             "histograms": hists,
@@ -254,8 +282,9 @@ class Api:
         """``(path, reader)`` of each ``run`` the request names. Answers are keyed by that
         path (the runs table's ``path``), never by ``run.json``'s experiment and run id: they
         differ below a root opened at an experiment folder, and a copied run folder has the
-        same ones as its original."""
-        names = request.query_params.getlist("run")
+        same ones as its original. A run named twice is one entry, where first named (a
+        band would count it twice), as ``distlog compare`` lists it once."""
+        names = list(dict.fromkeys(request.query_params.getlist("run")))
         if not names:
             raise BadPath("name the runs to compare: ?run=exp/a&run=exp/b")
         if len(names) > MAX_COMPARE:

@@ -232,7 +232,8 @@ class RootReader:
              params: dict[str, Any] | None = None, where: Callable[[RunReader], bool] | None = None,
              progress: bool = False, skipped: list[str] | None = None) -> list[RunReader]:
         """Runs, optionally only those of ``experiment`` (a name, its parent, or a glob such as
-        ``"mnist/*"``), with ``status`` (one or several), whose flattened params match
+        ``"mnist/*"``; as ``run.json`` records it, or relative to this root's folder: ``sub``
+        below a root opened at ``runs/beta`` selects the runs of ``beta/sub``), with ``status`` (one or several), whose flattened params match
         ``params`` (``{"optim.lr": 0.1, "seed": [1, 2], "wd": lambda v: v > 0}``; a param no
         selected run has warns with the nearest names), and for which ``where(run)`` holds.
         Sorted by experiment, then start time. Names starting with
@@ -250,7 +251,8 @@ class RootReader:
         for path, meta in self._scan(progress, skipped):
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
             info = run.info
-            if experiment is not None and not _experiment_ok(info.experiment, experiment):
+            if experiment is not None and not (_experiment_ok(info.experiment, experiment) or
+                                               _experiment_ok(path.rpartition("/")[0], experiment)):
                 continue
             if statuses is not None and info.status not in statuses:
                 continue
@@ -283,7 +285,12 @@ class RootReader:
                                  rf[0].info.run_id))
         return out
 
-    def experiments(self) -> list[str]:
+    def experiments(self, *, relative: bool = False) -> list[str]:
+        """The experiments' names as ``run.json`` records them; ``relative``: as the folders
+        holding runs below this root are named (below a root opened at an experiment folder,
+        ``sub`` for ``beta/sub``). ``runs(experiment=)`` takes either."""
+        if relative:
+            return sorted({path.rpartition("/")[0] for path, _ in self._scan()})
         return sorted({meta.get("experiment", "") for _, meta in self._scan()})
 
     def run(self, path: str) -> RunReader:
@@ -293,11 +300,15 @@ class RootReader:
     def table(self, experiment: str | None = None, *, metrics: Sequence[str] | None = None,
               stat: str = "value", final: str = "last", status: Any = None,
               params: dict[str, Any] | None = None, varying_only: bool = False,
-              runs: Sequence[RunReader] | None = None, progress: bool = False) -> "pd.DataFrame":
+              runs: Sequence[RunReader] | None = None, progress: bool = False,
+              sort: str | None = None, desc: bool = False) -> "pd.DataFrame":
         """The sweep table: one row per run — experiment, run id, status, times, world size, last
         step — then every flattened param, then each of ``metrics`` reduced to one number
         (``final``: last, min, max or mean of the ``stat`` column). ``varying_only`` keeps only
-        params that differ between the runs. Like ml_logger's ``get_exps``."""
+        params that differ between the runs. ``sort``: a column to order the rows by, as
+        ``distlog compare --sort`` does (mixed types too: ``distlog.query.order``); ``desc``
+        puts the largest first, NaN and runs without a value still last. Like ml_logger's
+        ``get_exps``."""
         import pandas as pd
 
         if final not in FINALS:
@@ -352,6 +363,13 @@ class RootReader:
                 df[c] = pd.Series(values, dtype=object, index=df.index)
         for c in RUN_COLUMNS:  # 3 beside another run's 0.5 stays 3; None (no step, a damaged
             keep_ints(df, c, [row[c] for row in rows])  # run's start) stays None, not NaN
+        if sort is not None:
+            from .order import sorted_order
+
+            if sort not in df.columns:
+                raise KeyNotFound(f"sort={sort!r} is not a column of the table"
+                                  f"{did_you_mean(sort, list(df.columns))}; columns: {listing(list(df.columns))}")
+            df = df.iloc[sorted_order(df[sort].tolist(), desc)].reset_index(drop=True)
         return df
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
@@ -511,17 +529,19 @@ def find_run(url: Any, last: bool = False, **storage_options: Any) -> RunReader:
 
 
 def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
-    """``find_run`` for each of ``urls``; a folder of runs contributes all of them."""
-    out: list[RunReader] = []
-    for url in urls:
+    """``find_run`` for each of ``urls``; a folder of runs contributes all of them. Each run
+    once, in the order first named (``exp exp/r1`` and ``r1 r1`` name r1 once)."""
+    out: dict[str, RunReader] = {}  # by folder: a run named twice (itself and its
+    for url in urls:                  # experiment folder) is one run, where first named
         try:
-            out.append(find_run(url, **storage_options))
+            found = [find_run(url, **storage_options)]
         except RunNotFound:
-            runs = RootReader(open_storage(str(url), **storage_options)).runs()
-            if not runs:
+            found = RootReader(open_storage(str(url), **storage_options)).runs()
+            if not found:
                 raise
-            out.extend(runs)
-    return out
+        for run in found:
+            out.setdefault(run.url.rstrip("/"), run)
+    return list(out.values())
 
 
 __all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",

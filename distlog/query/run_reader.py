@@ -174,10 +174,13 @@ class RunReader:
 
     def root_storage(self) -> StorageBackend:
         """The root the run lives under (where ``.distlog/`` keeps shared blobs)."""
-        suffix = "/" + self.info.path
-        url = self.storage.url
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
+        info = self.info
+        url = self.storage.url.rstrip("/")
+        parent = url.rpartition("/")[0]  # (a copied or renamed run folder: not its run id)
+        if url.endswith("/" + info.path):
+            url = url[: -len(info.path) - 1]
+        elif info.experiment and parent.endswith("/" + info.experiment):
+            url = parent[: -len(info.experiment) - 1]
         else:  # metadata without an experiment: assume <root>/<experiment>/<run>
             url = url.rsplit("/", 2)[0]
         return open_storage(url, **self.storage.storage_options)
