@@ -85,5 +85,5 @@ def _value(v):
 def test_sweep_campaign_gcs(gcs_bucket, tmp_path, monkeypatch):
     root = f"gs://{gcs_bucket['bucket']}/sweep"
     opts = gcs_bucket["storage_options"]
-    _sweep(tmp_path, monkeypatch, 3304, 18, root, opts, ranked=False)
+    _sweep(tmp_path, monkeypatch, 3304, 10, root, opts, ranked=False)
     check_read_paths(root, opts)
