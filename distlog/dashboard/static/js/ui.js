@@ -37,3 +37,36 @@ export function polled(err) {
   paintLive();
 }
 
+// A key filter typed by a person (a regex, case-insensitive): `re` is the last valid pattern's
+// (null: every key) and `apply()` runs once typing rests, only for a valid pattern; an invalid
+// one is said beside the box, with the browser's reason, and what is shown stays as it was.
+// `typed()` runs at each key (the URL follows the text as typed).
+export class KeyFilter {
+  constructor(id, value, { typed, apply, wait }) {
+    this.re = null;
+    this.shown = ""; // the pattern `re` is of
+    this.input = h("input", { type: "search", id, placeholder: "filter keys (regex)", value, oninput: () => {
+      typed(); clearTimeout(this.timer);
+      this.timer = setTimeout(() => { if (this.check()) apply(); }, wait);
+    } });
+    this.note = h("span", { class: "filter-error", id: `${id}-error`, role: "alert", hidden: true });
+    this.el = h("span", { class: "key-filter" }, this.input, this.note);
+    this.check();
+  }
+  get value() { return this.input.value; }
+  test(key) { return !this.re || this.re.test(key); }
+  check() {
+    const text = this.input.value;
+    let re;
+    try { re = text ? new RegExp(text, "i") : null; } catch (e) {
+      this.note.textContent = `Not a valid pattern (${e.message}): still showing ${this.shown ? `the keys matching "${this.shown}"` : "every key"}. ` +
+        "Fix the pattern, or put \\ before ( ) [ ] * + ? to match the character itself.";
+      this.note.hidden = false;
+      return false;
+    }
+    this.re = re; this.shown = text;
+    this.note.hidden = true; this.note.textContent = "";
+    return true;
+  }
+  stop() { clearTimeout(this.timer); }
+}
