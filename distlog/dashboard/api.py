@@ -219,16 +219,19 @@ class Api:
             pass
 
     def status(self, request: Request) -> dict[str, Any]:
-        """What a live page polls: status and committed rows per key (rank 0 and each rank);
-        a table whose commit record is damaged has none, and the status is ``damaged``."""
+        """What a live page polls: status and committed rows per key (rank 0 and each rank)
+        and per histogram key (rank 0's); a table whose commit record is damaged has none,
+        and the status is ``damaged``."""
         run = self.run(request)
         damage = meta_damage(run)
         lengths = {"0": readable(run, run.metrics.lengths, {}, damage)}
         for r in run.metrics.ranks():
             if r:
                 lengths[str(r)] = readable(run, lambda r=r: run.metrics.lengths(r), {}, damage)
+        histograms = readable(run, run.metrics.histogram_lengths, {}, damage)
         readable(run, lambda: run.params, {}, damage)
-        return {"status": DAMAGED if damage else run.info.status, "lengths": lengths, "time": time.time(),
+        return {"status": DAMAGED if damage else run.info.status, "lengths": lengths,
+                "histograms": histograms, "time": time.time(),
                 "last_step": run.info.last_step, "damaged": damage}
 
     def series(self, request: Request) -> dict[str, Any]:

@@ -35,6 +35,16 @@ def served(browser: Any, root: str, fragment: str, height: int = 860, console: b
     import distlog
 
     url = distlog.serve(root)
+    try:
+        with opened(browser, url, fragment, height, console) as pg:
+            yield pg
+    finally:
+        url.stop()
+
+
+@contextlib.contextmanager
+def opened(browser: Any, url: str, fragment: str, height: int = 860, console: bool = False) -> Iterator[Any]:
+    """A page at ``url + fragment`` of a dashboard served elsewhere, as ``served`` gives it."""
     ctx = browser.new_context(viewport={"width": 1280, "height": height})
     try:
         pg = ctx.new_page()
@@ -49,7 +59,49 @@ def served(browser: Any, root: str, fragment: str, height: int = 860, console: b
         assert not errors, errors
     finally:
         ctx.close()
-        url.stop()
+
+
+class ServeProcess:
+    """``distlog serve ROOT`` in a process of its own, as a person runs it: ``start()`` (port
+    0 the first time: a free one; then the same port again) returns its URL; ``kill()`` ends it
+    as a crash or a closed terminal would. Use it as a context manager: killed at the end."""
+
+    def __init__(self, root: str) -> None:
+        self.root, self.port, self.proc = root, 0, None
+
+    def start(self, timeout: float = 60.0) -> str:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "distlog.cli", "serve", self.root, "--port", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        line = self.proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, line + self.proc.stdout.read()
+        url = line.split(" at ", 1)[1].strip()
+        self.port = int(url.rsplit(":", 1)[1].strip("/"))
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + timeout
+        while True:  # (the URL is printed before uvicorn answers)
+            try:
+                direct.open(url + "api/meta", timeout=5).close()
+                return url
+            except OSError:
+                assert time.monotonic() < deadline and self.proc.poll() is None, f"distlog serve did not answer at {url}"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def __enter__(self) -> "ServeProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.kill()
 
 
 def drag(pg: Any, selector: str, start: float, end: float) -> None:
@@ -104,3 +156,9 @@ def drop_asked_failures(pg: Any, *statuses: int) -> None:
     other error the page collected stays, and ``served`` still fails on it)."""
     marks = tuple(f"status of {s} " for s in statuses)
     pg.errors[:] = [e for e in pg.errors if not any(m in e for m in marks)]
+
+
+def drop_connection_failures(pg: Any) -> None:
+    """Forget the console errors Chromium logs for requests no server answered
+    ("net::ERR_CONNECTION_REFUSED"): a test that stops the server expects them."""
+    pg.errors[:] = [e for e in pg.errors if "net::ERR_CONNECTION_" not in e]

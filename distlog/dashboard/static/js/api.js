@@ -3,6 +3,9 @@ export class ApiError extends Error {
   constructor(status, reason) { super(reason); this.status = status; }
 }
 
+// no answer at all (the server stopped, the network between is down): not a refusal
+export class Unreachable extends Error {}
+
 export function url(path, params = {}) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
@@ -14,7 +17,14 @@ export function url(path, params = {}) {
 }
 
 export async function get(path, params = {}, opts = {}) {
-  const res = await fetch(url(path, params), { credentials: "same-origin", signal: opts.signal });
+  let res;
+  try {
+    res = await fetch(url(path, params), { credentials: "same-origin", signal: opts.signal });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new Unreachable(`no answer from the dashboard server (${e.message}): it may have stopped; ` +
+      "start `distlog serve` again, then reload this page");
+  }
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) throw new ApiError(res.status, (body && body.error) || `${res.status} ${res.statusText}`);

@@ -2,6 +2,7 @@
 import { h } from "./dom.js";
 import { MetricChart } from "./chart.js";
 import { histogramCard } from "./histogram.js";
+import { KeyFilter } from "./ui.js";
 import { setParams } from "./url.js";
 import { PageZoom } from "./zoom.js";
 
@@ -27,9 +28,9 @@ export async function chartsTab(body, run, params) {
     }
   }, { rootMargin: "300px" });
 
-  const keyFilter = h("input", { type: "search", id: "key-filter", placeholder: "filter keys (regex)", value: params.get("keys") || "",
-    oninput: () => { keep(); clearTimeout(filterWait); filterWait = setTimeout(layout, 200); } });
-  let filterWait = null; // the URL follows each key; the grid is laid out again once typing rests
+  // the URL follows each key; the grid is laid out again once typing rests (not for a pattern
+  // that is no regex: what the last valid one showed stays, and the box says why)
+  const keyFilter = new KeyFilter("key-filter", params.get("keys") || "", { typed: () => keep(), apply: () => layout(), wait: 200 });
   const xSel = h("select", { id: "x-axis", onchange: () => { // a range of steps is no range of times
     opts.x = xSel.value; zoom.clear({ silent: true }); keep(); reload(); } },
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
@@ -43,7 +44,7 @@ export async function chartsTab(body, run, params) {
     } });
   let smoothWait = null;
   const smoothLabel = h("span", { class: "muted", text: opts.smooth.toFixed(2) });
-  body.append(h("div", { class: "toolbar" }, keyFilter, xSel, h("label", {}, logBox, "log y"),
+  body.append(h("div", { class: "toolbar" }, keyFilter.el, xSel, h("label", {}, logBox, "log y"),
     h("label", { title: "each rank's own series (values a rank logged itself)" }, rankBox, "per rank"),
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
 
@@ -52,18 +53,24 @@ export async function chartsTab(body, run, params) {
     c.el.__chart = c;
     charts.push(c);
   }
-  // each histogram read once for the tab, its card kept: a layout (the key filter typed)
-  // moves it instead of reading it again
+  // each histogram card kept for the tab: a layout (the key filter typed) moves it instead of
+  // reading it again (one the filter leaves out is hidden); a live run's are read again when the
+  // poll counts other rows than a shown card holds (one filtered out: once it is shown again)
   const histCards = new Map();
   const histCard = (key) => histCards.get(key) || histCards.set(key, histogramCard(run.path, key)).get(key);
+  let histRows = {}; // rank 0's histograms per key, as the last poll counted them
+  function freshen(key) {
+    const card = histCards.get(key), n = histRows[key];
+    if (!card || !card.el.isConnected || card.el.hidden || n === undefined || card.rows === null || n === card.rows || n === card.asked) return;
+    card.asked = n; // (asked once per count: a read still in flight is not asked again)
+    card.refresh();
+  }
   function layout() {
-    let re = null;
-    try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
     grid.replaceChildren();
     grid.className = "charts";
     const groups = new Map();
     for (const c of charts) {
-      if (re && !re.test(c.key)) continue;
+      if (!keyFilter.test(c.key)) continue;
       const g = c.key.includes("/") ? c.key.slice(0, c.key.lastIndexOf("/")) : "";
       if (!groups.has(g)) groups.set(g, []);
       groups.get(g).push(c);
@@ -75,8 +82,15 @@ export async function chartsTab(body, run, params) {
     const unreadable = (run.damaged || []).some((m) => /\.commit\.json is damaged/.test(m));
     if (!charts.length) grid.append(h("div", { class: "empty section", text: unreadable
       ? "Its series cannot be read: a commit record is damaged (named above)." : "This run has no committed metrics yet." }));
-    if (run.histograms.length) grid.append(h("h4", { class: "section", text: "histograms" }));
-    for (const key of run.histograms) grid.append(histCard(key));
+    if (run.histograms.some((key) => keyFilter.test(key))) grid.append(h("h4", { class: "section", text: "histograms" }));
+    for (const key of run.histograms) {
+      const shown = keyFilter.test(key);
+      if (!shown && !histCards.has(key)) continue; // (none is read while filtered out)
+      const card = histCard(key);
+      card.el.hidden = !shown; // one read before stays drawn, hidden: shown again without a read
+      grid.append(card.el);
+      freshen(key);
+    }
   }
   const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.refresh());
   const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
@@ -98,7 +112,11 @@ export async function chartsTab(body, run, params) {
         }
         layout();
       }
+      histRows = st.histograms || {};
+      const newHists = Object.keys(histRows).filter((k) => !run.histograms.includes(k));
+      if (newHists.length) { run.histograms = [...run.histograms, ...newHists].sort(); layout(); } // (a first histogram of a key)
+      for (const key of run.histograms) freshen(key);
     },
-    dispose() { clearTimeout(smoothWait); clearTimeout(filterWait); visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
+    dispose() { clearTimeout(smoothWait); keyFilter.stop(); visible.disconnect(); ro.disconnect(); charts.forEach((c) => c.dispose()); },
   };
 }

@@ -4,7 +4,7 @@ import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { color, legend, param, ticks } from "./fmt.js";
 import { Poller } from "./live.js";
-import { setCrumbs } from "./ui.js";
+import { KeyFilter, setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
 import { PageZoom, clampZoom, extent } from "./zoom.js";
 
@@ -62,16 +62,16 @@ export async function comparePage(view, params) {
   group.value = opts.group;
   // the key filter (keys=, as on a run's charts) is in the URL at each key; the charts are
   // drawn again (every one read anew) once typing rests, not at every key
-  const keyFilter = h("input", { type: "search", id: "compare-keys", placeholder: "filter keys (regex)", value: params.get("keys") || "",
-    oninput: () => { keep(); clearTimeout(filterWait); filterWait = setTimeout(drawAll, 300); } });
-  let filterWait = null;
+  // drawn again (every one read anew) once typing rests, not at every key; a pattern that is no
+  // regex draws nothing again: the charts of the last valid one stay, and the box says why
+  const keyFilter = new KeyFilter("compare-keys", params.get("keys") || "", { typed: () => keep(), apply: () => drawAll(), wait: 300 });
   const logBox = h("input", { type: "checkbox", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); drawAll(); } });
   const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
     oninput: () => { smoothLabel.textContent = Number(smooth.value).toFixed(2); },
     onchange: () => { opts.smooth = Number(smooth.value); keep(); drawAll(); } });
   const smoothLabel = h("span", { class: "muted", id: "smoothing-value", text: opts.smooth.toFixed(2) }); // as on a run's charts
   const grid = h("div", { class: "charts", id: "compare-charts" });
-  view.append(legend, h("div", { class: "toolbar" }, group, keyFilter, h("label", {}, logBox, "log y"),
+  view.append(legend, h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
   const plots = [];
   window.distlog.compare = { plots, zoom };
@@ -289,10 +289,8 @@ export async function comparePage(view, params) {
     clear(grid);
     seedGroups();
     clear(groupLegend);
-    let re = null;
-    try { re = keyFilter.value ? new RegExp(keyFilter.value, "i") : null; } catch (e) { re = null; }
     for (const key of meta.keys) {
-      if (re && !re.test(key)) continue;
+      if (!keyFilter.test(key)) continue;
       const box = h("div", { class: "chart-box" });
       const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
       grid.append(card);
@@ -307,5 +305,5 @@ export async function comparePage(view, params) {
   }
   drawAll();
   const poller = new Poller(poll, 2000).start();
-  return { dispose: () => { gen++; clearTimeout(filterWait); poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
+  return { dispose: () => { gen++; keyFilter.stop(); poller.stop(); plots.forEach((p) => p.u && p.u.destroy()); } };
 }

@@ -35,6 +35,10 @@ export async function filesTab(body, run, params) {
   table.append(tbody);
   // the rank travels too: several ranks may save one name (the same version number each)
   const src = (f, extra = {}) => url("file", { run: run.path, path: f.path, version: f.version, rank: f.rank, ...extra });
+  // why an image or a player did not load its bytes (an element says no why): the first byte
+  // asked for again gives the server's reason, or the bytes came and the browser cannot play them
+  const whyNot = (f) => (f.size ? textOf(src(f), 1) : Promise.resolve())
+    .then(() => new Error("this browser cannot decode it"), (e) => e);
   // newest version, lowest rank of it (what the API gives without a rank)
   const latest = (versions) => {
     const v = versions[versions.length - 1].version;
@@ -66,10 +70,7 @@ export async function filesTab(body, run, params) {
     // what the preview says in place of el when the file cannot be shown: the server's reason
     const problem = (el, why) => el.replaceWith(h("p", { class: "preview-error", id: "preview-error", role: "alert",
       text: `Could not show ${f.path}: ${why}. Try the download link, or check that the store still holds this run's files.` }));
-    // an image or a player whose bytes did not load (an element says no why): the first byte
-    // asked for again gives the server's reason, or the bytes came and the browser cannot play them
-    const media = (el) => { el.addEventListener("error", () => (f.size ? textOf(src(f), 1) : Promise.resolve())
-      .then(() => "this browser cannot decode it", (e) => e.message).then((why) => problem(el, why))); return el; };
+    const media = (el) => { el.addEventListener("error", () => whyNot(f).then((e) => problem(el, e.message))); return el; };
     if (m.startsWith("image/")) preview.append(media(h("img", { src: src(f), alt: f.path, id: "preview-image" })));
     else if (m.startsWith("video/")) preview.append(media(h("video", { src: src(f), controls: true, preload: "metadata" })));
     else if (m.startsWith("audio/")) preview.append(media(h("audio", { src: src(f), controls: true, preload: "metadata" })));
@@ -95,8 +96,16 @@ export async function filesTab(body, run, params) {
     for (const g of versions.filter((v) => v.version === f.version)) {
       if (!(g.media_type || "").startsWith("image/") || gallery.children.length >= 48) continue;
       const caption = ranks.length > 1 ? `${path} · rank ${g.rank}` : path;
-      gallery.append(h("figure", { onclick: () => pick(path, g.version, g.rank), title: caption },
-        h("img", { src: src(g), alt: caption, loading: "lazy" }), h("figcaption", { text: caption })));
+      // a thumbnail whose bytes did not load says why in its place (no broken-image icon); the
+      // server's whole reason is in its title and, clicked, in the preview
+      const img = h("img", { src: src(g), alt: caption, loading: "lazy", onerror: () => whyNot(g).then((e) => {
+        fig.title = `${caption}: ${e.message}`;
+        img.replaceWith(h("p", { class: "thumb-error", text: e.status === 404
+          ? "Cannot show it: its bytes are not in the store (HTTP 404). Click for the server's reason."
+          : `Cannot show it: ${e.message}` }));
+      }) });
+      const fig = h("figure", { onclick: () => pick(path, g.version, g.rank), title: caption }, img, h("figcaption", { text: caption }));
+      gallery.append(fig);
     }
   }
   if (gallery.children.length) body.append(gallery);

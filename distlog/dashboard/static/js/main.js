@@ -1,7 +1,7 @@
 // The router: #/ (runs), #/run?path=..&tab=.., #/compare?run=..&run=..
 import { get } from "./api.js";
 import { $ } from "./dom.js";
-import { setLive, showError } from "./ui.js";
+import { polled, setLive, showError } from "./ui.js";
 import { runsPage } from "./runs.js";
 import { runPage } from "./run.js";
 import { comparePage } from "./compare.js";
@@ -23,6 +23,7 @@ async function route() {
   if (current && current.dispose) current.dispose();
   current = null;
   showError(null);
+  polled(null);
   setLive(false);
   hooks.charts = {};
   const { page, params } = parse();
