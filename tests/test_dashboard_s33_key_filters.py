@@ -68,12 +68,17 @@ def test_typing_in_the_charts_key_filter_reads_no_histogram_again(browser, root,
         assert hist == [], f"{len(hist)} histogram reads while typing"
         assert shown_keys(pg, "#tab-body") == ["train/loss"]
         assert url_query(pg)["keys"] == ["train/loss"]
-        # the histograms are still shown, drawn (the step picked below each)
+        # the histograms the filter leaves out are hidden, kept as drawn (the step picked below
+        # each): clearing the filter shows them again with no read
         for key in ("weights", "grads"):
             card = pg.locator(f".card[data-hist={key}]")
-            assert card.get_attribute("data-step") == "2" and "2 histograms" in card.inner_text()
+            assert not card.is_visible() and card.get_attribute("data-step") == "2"
         pg.fill("#key-filter", "")
         pg.wait_for_function("n => document.querySelectorAll('#tab-body .chart[data-key]').length === n", arg=len(KEYS))
+        for key in ("weights", "grads"):
+            card = pg.locator(f".card[data-hist={key}]")
+            card.wait_for(state="visible")
+            assert card.get_attribute("data-step") == "2" and "2 histograms" in card.inner_text()
         assert hist == []
 
 
