@@ -552,6 +552,29 @@ def test_runs_sort_puts_nan_and_missing_last_both_ways(browser, tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_runs_sort_is_the_order_compare_sort_uses(browser, tmp_path):
+    """Numbers, booleans, text, NaN, then no value, as ``distlog/query/order.py`` (the CLI's
+    ``compare --sort`` and ``table(sort=)``) orders them; descending reverses the first three."""
+    from distlog.query.order import sorted_order
+
+    root = str(tmp_path / "root")
+    lrs = {"a": 0.1, "b": True, "c": "beta", "d": float("nan"), "e": -2, "f": False, "g": "alpha",
+           "h": ..., "i": 3.5, "j": [1, 2]}
+    _runs_with_lr(root, lrs)
+    with served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        order = lambda: [p.split("/")[1] for p in pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")]
+        for desc, cls in ((False, "sorted-asc"), (True, "sorted-desc")):
+            pg.click("th[data-col=lr]")
+            pg.wait_for_selector(f"th[data-col=lr].{cls}")
+            got = order()
+            present = [k for k in lrs if lrs[k] is not ...]
+            want = [present[i] for i in sorted_order([lrs[k] for k in present], desc=desc)]
+            assert got[:len(want)] == want and got[len(want):] == ["h"], (desc, got, want)
+            assert got == list(distlog.open_root(root).table(sort="lr", desc=desc)["run_id"])  # the API's
+
+
+@pytest.mark.timeout(120)
 def test_switching_the_x_axis_after_a_zoom_shows_the_whole_series(page, shots):
     """A zoom is a range of steps: after x becomes wall time it must not be read as times
     (the chart was left empty); the chart shows every row on the new axis."""

@@ -84,11 +84,24 @@ function warm(path) {
 
 // NaN (the server sends a float that is not finite as "nan", "inf", "-inf") sorts with the
 // missing values, last either way; infinities sort as numbers
-function sortValue(v) {
-  if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return null;
-  if (v === "nan") return null;
-  if (v === "inf" || v === "-inf") return v === "inf" ? Infinity : -Infinity;
-  return typeof v === "object" ? JSON.stringify(v) : v;
+// the one order of distlog/query/order.py (compare --sort, table(sort=)): numbers, booleans,
+// text, then NaN, then no value; descending reverses the first three groups only
+const NUMBER = 0, BOOL = 1, TEXT = 2, NAN = 3, MISSING = 4;
+function sortKey(v) {
+  if (v === null || v === undefined) return [MISSING, 0];
+  if (v === "nan" || (typeof v === "number" && Number.isNaN(v))) return [NAN, 0]; // (JSON has no NaN)
+  if (v === "inf" || v === "-inf") return [NUMBER, v === "inf" ? Infinity : -Infinity];
+  if (typeof v === "number") return [NUMBER, v];
+  if (typeof v === "boolean") return [BOOL, v ? 1 : 0];
+  return [TEXT, typeof v === "object" ? JSON.stringify(v) : String(v)];
+}
+
+function compareKeys(a, b, desc) {
+  let r;
+  if (a[0] !== b[0]) r = a[0] - b[0];
+  else if (a[0] >= NAN || a[1] === b[1]) return 0; // (ties keep their order: the sort is stable)
+  else r = a[1] < b[1] ? -1 : 1;
+  return desc && a[0] < NAN && b[0] < NAN ? -r : r;
 }
 
 export async function runsPage(view, params) {
@@ -126,15 +139,8 @@ export async function runsPage(view, params) {
     const pkeys = paramKeys(runs);
     const getter = (col) => BASE.find(([c]) => c === col)?.[1] || ((r) => r.params[col]);
     const g = getter(state.sort);
-    shown.sort((a, b) => {
-      const x = sortValue(g(a)), y = sortValue(g(b));
-      if (x === y) return 0;
-      if (x === null) return 1;
-      if (y === null) return -1;
-      const nx = typeof x === "number", ny = typeof y === "number"; // numbers before text
-      const r = nx && ny ? (x < y ? -1 : 1) : nx ? -1 : ny ? 1 : String(x).localeCompare(String(y), undefined, { numeric: true });
-      return state.desc ? -r : r;
-    });
+    const keyed = new Map(shown.map((r) => [r, sortKey(g(r))]));
+    shown.sort((a, b) => compareKeys(keyed.get(a), keyed.get(b), state.desc));
     clear(table);
     const head = h("tr", {}, h("th", { text: "" }));
     const base = BASE.map(([c]) => c);
