@@ -109,6 +109,14 @@ class _Index:
         a number with no record: versions may skip a number, never repeat one.
         """
         v = self.next_version(path, sha256)
+        if any(r.version == v and r.sha256 == sha256 for r in self.by_path.get(path, ())):
+            # our bytes are recorded as the newest version (a checkpoint another rank saved
+            # first, a config saved again): its claim is theirs, or the run predates claims and
+            # every save reads that record; only a newer claim can change the answer. One HEAD
+            # (an exclusive create refused costs a PUT, the marker's HEAD and the claim's GET)
+            if not self.storage.exists(version_claim_path(path, v + 1)):
+                return v
+            v += 1
         body = json.dumps({"path": path, "sha256": sha256}).encode()
         while True:
             claim = version_claim_path(path, v)

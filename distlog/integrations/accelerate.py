@@ -7,7 +7,9 @@ ranks' values. What works:
 * one process: nothing more; ``init_trackers`` opens the run, ``accelerator.log`` writes rows,
   ``end_training`` closes it (``log_with="distlog"`` works too: the class is registered).
   ``accelerator.log`` after ``end_training`` reopens the run as an attempt that only appends
-  (a value at a step its series already holds is refused, with a warning in the run's log).
+  (a value at a step its series already holds is refused by the writer, with a warning on
+  stderr, ``distlog: scalars series 'KEY': refused 1 row(s) whose step did not increase``;
+  the run's own log does not record it).
 * several ranks: call ``tracker.open()`` on every rank after ``init_trackers`` (one run folder,
   every rank's text log), ``tracker.collect(...)`` / ``tracker.flush()`` on every rank for rows
   reduced over every rank's values, and ``tracker.close()`` on every rank before

@@ -32,6 +32,12 @@ TrainerCallback = _tf.TrainerCallback
 _TIMINGS = ("runtime", "_per_second", "preparation_time")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether a value given again at a stored step is the one stored: NaN is the same NaN (a
+    diverged training's ``eval_loss`` repeated by ``evaluate()``; ``nan != nan``)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
 def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
     """``eval_loss`` → ``eval/loss``, ``test_x`` → ``test/x``, anything else → ``train/...``
     (the names the Trainer's other reporting integrations use). ``epoch`` is left out of
@@ -169,7 +175,7 @@ class DistlogCallback(TrainerCallback):
         for key, value in values.items():
             given = self._given.get(key)
             if given is not None and given[0] == step:
-                if given[1] != value:
+                if not _same(given[1], value):
                     text = f"{key}={value!r} (the row holds {given[1]!r})"
                     (timings if key.endswith(_TIMINGS) else differ).append(text)
                 continue
