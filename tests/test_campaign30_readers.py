@@ -236,6 +236,11 @@ class RunOracle:
             return None
         return next(f for f in mine if f["version"] == mine[-1]["version"])
 
+    def last_save(self, path):
+        """The newest version's last save (what ``files.table(latest=True)`` shows: the last save
+        of a path is always of its newest version)."""
+        return [f for f in self.files if f["path"] == path][-1]
+
 
 # ---- writing a root ---------------------------------------------------------------------------
 class Writer:
@@ -871,7 +876,7 @@ def check_cli(root, o, rng, cli, tag):
         assert got == wantf, (tag, "cli files json", got, wantf)
         code, out = cli("files", path, "--format", "csv")
         rows = csv_rows(out)
-        latest = {p: o.latest_file(p) for p in {f["path"] for f in o.files}}
+        latest = {p: o.last_save(p) for p in {f["path"] for f in o.files}}
         assert sorted(r["path"] for r in rows) == sorted(latest), tag
         for r in rows:
             f = latest[r["path"]]

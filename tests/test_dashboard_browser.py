@@ -245,16 +245,22 @@ def test_files_show_an_image_and_text(page, shots):
 
 
 @pytest.mark.timeout(120)
-def test_file_saved_by_two_ranks_under_one_name_shows_each_ranks_bytes(page, shots):
+def test_file_saved_by_two_ranks_under_one_name_shows_each_ranks_bytes(page, root, shots):
+    # saved at once, each rank's own bytes: two versions (which rank claimed 1 is a race)
+    version = {r.rank: r.version for r in distlog.open_run(f"{root}/ddp/two").files.versions("out.txt")}
+    assert sorted(version.values()) == [1, 2], version
+    newest, older = sorted(version, key=version.get, reverse=True)
     go(page, "#/run?path=ddp/two&tab=files")
     page.click("#files-table tr[data-path='out.txt']")
-    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 0 text\\n'")
-    assert "rank 0" in page.inner_text("#file-preview .toolbar")
-    assert page.locator("#file-preview select option").all_text_contents() == ["version 1 · rank 0", "version 1 · rank 1"]
-    page.select_option("#file-preview select", label="version 1 · rank 1")
-    page.wait_for_function("() => (document.querySelector('#preview-text') || {}).textContent === 'rank 1 text\\n'")
-    assert "rank 1" in page.inner_text("#file-preview .toolbar")
-    assert "rank=1" in page.get_attribute("#file-preview a[download]", "href")
+    text = "() => (document.querySelector('#preview-text') || {}).textContent === 'rank %d text\\n'"
+    page.wait_for_function(text % newest)  # the newest version first
+    assert f"rank {newest}" in page.inner_text("#file-preview .toolbar")
+    assert page.locator("#file-preview select option").all_text_contents() == [
+        f"version 1 · rank {older}", f"version 2 · rank {newest}"]
+    page.select_option("#file-preview select", label=f"version 1 · rank {older}")
+    page.wait_for_function(text % older)
+    assert f"rank {older}" in page.inner_text("#file-preview .toolbar")
+    assert f"rank={older}" in page.get_attribute("#file-preview a[download]", "href")
     page.screenshot(path=shots / "06b-files-rank.png")
 
 
