@@ -399,6 +399,8 @@ def listed_statuses(statuses: set[str] | None) -> set[str] | None:
     ``damaged`` in the table when its params or commit record is torn, which only reading them
     tells, so with ``damaged`` asked for every listed run is a candidate."""
     return None if statuses is None or DAMAGED in statuses else statuses
+
+
 #: run columns of whole numbers, which a run may lack (no step yet; a damaged run.json)
 INT_COLUMNS = ("world_size", "last_step")
 
