@@ -298,10 +298,19 @@ class Api:
         return [run for _, run in self._named_runs(request)]
 
     def keys(self, request: Request) -> dict[str, Any]:
+        """The compare page's runs: their keys, flat params and status; a run whose params
+        (or run.json) cannot be read has ``{}`` params, status ``damaged`` and its reasons in
+        ``damaged`` (one torn run must not refuse the whole page)."""
         runs = self._named_runs(request)
+        params, status, damaged = {}, {}, {}
+        for n, r in runs:
+            damage = meta_damage(r)
+            params[n] = {k: jsonable(v) for k, v in readable(r, lambda r=r: r.flat_params, {}, damage).items()}
+            status[n] = DAMAGED if damage else r.info.status
+            if damage:
+                damaged[n] = damage
         return {"keys": sorted({k for _, r in runs for k in r.metrics.keys()}),
-                "params": {n: {k: jsonable(v) for k, v in r.flat_params.items()} for n, r in runs},
-                "status": {n: r.info.status for n, r in runs}}
+                "params": params, "status": status, "damaged": damaged}
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")

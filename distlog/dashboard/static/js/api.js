@@ -6,6 +6,10 @@ export class ApiError extends Error {
 // no answer at all (the server stopped, the network between is down): not a refusal
 export class Unreachable extends Error {}
 
+// when the server last answered any request (ms since the epoch): a poll waiting on a slow
+// read is no lost contact while other answers come (live.js)
+export const answered = { at: 0 };
+
 export function url(path, params = {}) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
@@ -20,6 +24,7 @@ export async function get(path, params = {}, opts = {}) {
   let res;
   try {
     res = await fetch(url(path, params), { credentials: "same-origin", signal: opts.signal });
+    answered.at = Date.now();
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new Unreachable(`no answer from the dashboard server (${e.message}): it may have stopped; ` +

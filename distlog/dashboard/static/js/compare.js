@@ -56,7 +56,8 @@ export async function comparePage(view, params) {
     keys: keyFilter.value, zoom: zoom.text() });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
-    h("span", { class: "swatch", style: { background: color(i) } }), r)));
+    h("span", { class: "swatch", style: { background: color(i) } }), r,
+    ...(meta.damaged && meta.damaged[r] ? [h("span", { class: "sub run-damaged", text: ` (${meta.damaged[r].join("; ")})` })] : []))));
   const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; keep(); drawAll(); } },
     h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
   group.value = opts.group;

@@ -96,11 +96,24 @@ function sortKey(v) {
   return [TEXT, typeof v === "object" ? JSON.stringify(v) : String(v)];
 }
 
+// two strings as Python orders str, by code point: JavaScript's < compares UTF-16 code units,
+// which puts a character above U+FFFF (a surrogate pair, 0xD800-0xDFFF) before U+E000-U+FFFF
+function textOrder(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length - b.length;
+  const x = a.charCodeAt(i), y = b.charCodeAt(i);
+  const sx = x >= 0xd800 && x <= 0xdfff, sy = y >= 0xd800 && y <= 0xdfff;
+  if (sx !== sy) return sx ? 1 : -1; // (the pair's code point is above every single unit's)
+  return x - y;
+}
+
 function compareKeys(a, b, desc) {
   let r;
   if (a[0] !== b[0]) r = a[0] - b[0];
   else if (a[0] >= NAN || a[1] === b[1]) return 0; // (ties keep their order: the sort is stable)
-  else r = a[1] < b[1] ? -1 : 1;
+  else r = a[0] === TEXT ? Math.sign(textOrder(a[1], b[1])) : a[1] < b[1] ? -1 : 1;
   return desc && a[0] < NAN && b[0] < NAN ? -r : r;
 }
 

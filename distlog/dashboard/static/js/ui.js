@@ -24,11 +24,12 @@ const paintLive = () => { $("#live-badge").hidden = !live.on || !!live.failing; 
 export function setLive(on) { live.on = on; paintLive(); }
 
 // each background poll's outcome (err: null when it succeeded): a failure is said, small, in
-// the header, with the time updates stopped, until a poll succeeds; a new page starts clear
-export function polled(err) {
+// the header, with the time updates stopped (`since`: when the poll that failed was sent, for
+// one still waiting), until a poll succeeds; a new page starts clear
+export function polled(err, since = new Date()) {
   const note = $("#contact");
   if (!err) { live.failing = null; note.hidden = true; note.textContent = ""; paintLive(); return; }
-  if (!live.failing) live.failing = { since: new Date() };
+  if (!live.failing) live.failing = { since };
   const at = live.failing.since.toTimeString().slice(0, 8);
   note.textContent = err instanceof Unreachable ? `lost contact with the server since ${at}, retrying`
     : `updates failing since ${at}: ${err.message}; retrying`;
