@@ -99,7 +99,8 @@ export async function chartsTab(body, run, params) {
   ro.observe(grid);
   return {
     async poll(st) {
-      for (const c of charts) if (c.loaded && c.parts.length) await c.poll(st.lengths);
+      // (a chart whose new rows cannot be read says so in its place; the others go on)
+      for (const c of charts) if (c.loaded && c.parts.length) await c.poll(st.lengths).catch((e) => c.fail(e));
       const known = new Set(allKeys);
       const fresh = Object.values(st.lengths).flatMap((m) => Object.keys(m)).filter((k) => !known.has(k));
       if (fresh.length) { // a key logged for the first time while the page is open
