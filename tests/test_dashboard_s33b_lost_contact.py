@@ -23,8 +23,6 @@ pytestmark = MARKS
 NOTICE = re.compile(r"lost contact with the server since \d\d:\d\d:\d\d, retrying")
 
 
-
-
 def wait_lost(pg, timeout: float) -> str:
     pg.wait_for_selector("#contact", state="visible", timeout=timeout)
     text = pg.inner_text("#contact")
