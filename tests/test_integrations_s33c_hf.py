@@ -91,6 +91,24 @@ def test_close_after_a_train_that_raised_ends_it_failed(tmp_path, capsys):
     assert "trainer.train() raised before it ended" in shown["error"]
 
 
+def test_predict_and_log_after_a_train_that_raised_get_their_own_attempt(tmp_path):
+    # predict() (its metrics reach on_predict only) and a user's log() after the failure
+    from integration_scripts.hf_train import Data
+
+    cb, trainer = _raised(tmp_path, RuntimeError("crashed mid-epoch"))
+    trained = list(Oracle.calls)
+    predicted = trainer.predict(Data(8, 3)).metrics
+    trainer.log({"final_acc": 0.75})
+    cb.close()
+    assert Oracle.calls[len(trained):] == [(2, {"final_acc": 0.75, "epoch": 0.125})]
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert [(a["status"], a.get("rewind")) for a in run.info.attempts] == [("failed", True), ("completed", False)]
+    assert "then trainer.evaluate(), predict() or log()" in run.info.attempts[0]["error"]["message"]
+    _assert_matches(run, [*trained, (2, predicted), Oracle.calls[-1]])
+    assert _stored(run)["test/loss"] == {2: pytest.approx(predicted["test_loss"])}
+    assert list(_stored(run)["train/final_acc"]) == [2]
+
+
 def test_evaluate_during_training_stays_in_the_training_attempt(tmp_path):
     # the training's own evaluations (steps 3 and 4) and evaluate() after it: unchanged
     Oracle.calls = []
