@@ -20,6 +20,7 @@ second training would resume and overwrite; it is kept with the args (params ``a
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ._session import RunSession, require
@@ -36,6 +37,24 @@ def _same(a: Any, b: Any) -> bool:
     """Whether a value given again at a stored step is the one stored: NaN is the same NaN (a
     diverged training's ``eval_loss`` repeated by ``evaluate()``; ``nan != nan``)."""
     return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
+def _in_train() -> bool:
+    """Whether a ``Trainer.train()`` runs in this thread now (the hook being called comes from
+    inside it). Matched by name (``train`` or ``_inner_training_loop`` of a ``Trainer``), so
+    that subclasses and libraries that replace the loop count too.
+
+    The Trainer has no hook for a ``train()`` that raised (an exception, Ctrl-C): an attempt
+    that a ``Trainer.train()`` opened and no ``on_train_end`` closed belongs to a training still
+    running (its own evaluations and logs) or to one that raised, and only the stack tells them
+    apart. (Hooks called otherwise than from a Trainer, by tests or other loops, tell nothing.)"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name in ("train", "_inner_training_loop") and isinstance(
+                frame.f_locals.get("self"), _tf.Trainer):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +83,10 @@ class DistlogCallback(TrainerCallback):
     A later ``trainer.evaluate()`` / ``predict()`` reopens the same run as a new attempt that
     only appends rows: nothing stored is rewound, a value at a step its series already has is
     refused. One before ``trainer.train()`` is closed when training begins, which opens its own
-    attempt; so is a ``train()`` that raised (its attempt ends ``failed``). Training resumed
+    attempt. A ``train()`` that raised (an exception, Ctrl-C) leaves its attempt open (the
+    Trainer has no hook for it): the next ``train()``, ``evaluate()``, ``predict()``, ``log()``
+    or ``close()`` on this callback ends it ``failed``, then opens its own attempt (as after a
+    training that ended; ``close()`` opens none). Training resumed
     from a checkpoint drops the rows after the checkpoint's step only: rows an evaluation
     stored at that step (``evaluate()`` after the training that saved it) are kept.
 
@@ -88,6 +110,7 @@ class DistlogCallback(TrainerCallback):
         self.session = RunSession(root, experiment, run_id, tags, **options)
         self.log_checkpoints = bool(log_checkpoints)
         self._training = False  # the open attempt was opened by training (not an evaluation)
+        self._in_trainer = False  # ... from inside a ``Trainer.train()`` (see ``_in_train``)
         self._given: dict[str, tuple[int, Any]] = {}  # per key: the step and value of its last row
         #: the reduced statistics of the latest flush (every rank)
         self.last_reduced: Any = None
@@ -105,11 +128,26 @@ class DistlogCallback(TrainerCallback):
         self.session.collect(step, values, tolerant=False)
 
     def close(self) -> None:
-        """Close a run left open by a ``trainer.evaluate()`` outside training (every rank)."""
-        self.session.close(ok=True)
+        """Close a run left open by a ``trainer.evaluate()`` outside training (every rank); a
+        training attempt left open by a ``train()`` that raised ends ``failed``."""
+        if not self._end_raised_training("close()"):
+            self.session.close(ok=True)
+
+    def _end_raised_training(self, then: str) -> bool:
+        """End the open attempt ``failed`` when training opened it and its ``train()`` is no
+        longer running (it raised: ``on_train_end`` never came). A local close, on every rank
+        alike (every rank calls the hook that comes next): peers may be gone. Whether it did."""
+        if not (self.session.is_open and self._training and self._in_trainer) or _in_train():
+            return False
+        self.session.close(ok=False, reason=f"trainer.train() raised before it ended (then {then} was "
+                           "called on its DistlogCallback)")
+        self._training = False
+        return True
 
     # ---- TrainerCallback ----------------------------------------------------------------------
     def _open(self, args: Any, state: Any, model: Any = None, training: bool = False) -> None:
+        if not training:  # an evaluation after a train() that raised: not into its attempt
+            self._end_raised_training("trainer.evaluate(), predict() or log()")
         if self.session.is_open:
             return
         # training from a checkpoint rewinds the series to its step; an evaluation alone
@@ -140,9 +178,10 @@ class DistlogCallback(TrainerCallback):
             # hook for that). Its attempt ends failed (a local close, on every rank alike), and
             # this training gets its own, rewound to its checkpoint: kept open, the steps written
             # again after the checkpoint were refused as already written
-            self.session.close(ok=False, reason="trainer.train() raised before it ended (a later "
-                               "train() on the same DistlogCallback started a new attempt)")
+            self.session.close(ok=False, reason="trainer.train() raised before it ended (then train() was "
+                               "called on its DistlogCallback, which started a new attempt)")
         self._open(args, state, model, training=True)
+        self._in_trainer = _in_train()
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         run = self.session.run
