@@ -11,27 +11,13 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-import distlog  # noqa: E402
 from support.browser_pages import MARKS, browser, served, shots  # noqa: E402,F401 (browser, shots: fixtures)
+from test_dashboard_s33_key_filters import KEYS, root  # noqa: E402,F401 (root: a fixture: runs k/a, k/b)
 
 pytestmark = MARKS
 
-KEYS = ["train/acc", "train/loss", "val/acc"]
 CHARTS = "#tab-body .chart[data-key]"
 COMPARED = "#compare-charts .chart[data-series]"
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("s33bkeys") / "root")
-    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
-    with exp.experiment("k"):
-        for name in ("a", "b"):
-            with exp.run(name):
-                for s in range(20):
-                    exp.metrics.log(step=s, **{k: float(s + i) for i, k in enumerate(KEYS)})
-    exp.close()
-    return root
 
 
 def keys_of(pg, selector: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 import distlog  # noqa: E402
-from support.browser_pages import (MARKS, ServeProcess, browser, drop_connection_failures, opened,  # noqa: E402,F401
+from support.browser_pages import (MARKS, ServeProcess, browser, drop_connection_failures, live_run_served, opened,  # noqa: E402,F401
                                    shots)
 
 pytestmark = MARKS
@@ -33,13 +33,7 @@ def wait_lost(pg, timeout: float) -> str:
 
 @pytest.mark.timeout(180)
 def test_a_run_page_says_it_lost_the_server_and_catches_up_when_it_is_back(browser, tmp_path, shots):
-    root = str(tmp_path / "root")
-    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=0.05)
-    with exp.experiment("live"), exp.run("w"), ServeProcess(root) as srv:
-        for s in range(10):
-            exp.metrics.log(step=s, loss=1.0 / (1 + s))
-        exp.metrics.commit()
-        url = srv.start()
+    with live_run_served(str(tmp_path / "root"), lambda m, s: m.log(step=s, loss=1.0 / (1 + s))) as (exp, srv, url):
         with opened(browser, url, "#/run?path=live/w&tab=charts", console=True) as pg:
             pg.wait_for_selector(".chart[data-key=loss][data-series]")
             pg.wait_for_selector("#live-badge", state="visible")

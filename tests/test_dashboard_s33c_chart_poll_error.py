@@ -12,21 +12,14 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-import distlog  # noqa: E402
-from support.browser_pages import MARKS, ServeProcess, browser, drop_asked_failures, opened, shots  # noqa: E402,F401
+from support.browser_pages import MARKS, browser, drop_asked_failures, live_run_served, opened, shots  # noqa: E402,F401
 
 pytestmark = MARKS
 
 
 @pytest.mark.timeout(120)
 def test_a_chart_whose_new_rows_are_refused_says_so_and_the_others_follow(browser, tmp_path, shots):
-    root = str(tmp_path / "root")
-    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=0.05)
-    with exp.experiment("live"), exp.run("w"), ServeProcess(root) as srv:
-        for s in range(10):
-            exp.metrics.log(step=s, a=float(s), b=-float(s))
-        exp.metrics.commit()
-        url = srv.start()
+    with live_run_served(str(tmp_path / "root"), lambda m, s: m.log(step=s, a=float(s), b=-float(s))) as (exp, srv, url):
         with opened(browser, url, "#/run?path=live/w&tab=charts", console=True) as pg:
             for key in ("a", "b"):
                 pg.wait_for_function(f"() => /10 rows/.test((document.querySelector('.chart[data-key={key}] h3') || {{}}).textContent)")

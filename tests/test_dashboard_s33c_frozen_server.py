@@ -15,21 +15,14 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-import distlog  # noqa: E402
-from support.browser_pages import MARKS, ServeProcess, browser, opened  # noqa: E402,F401 (browser: a fixture)
+from support.browser_pages import MARKS, browser, live_run_served, opened  # noqa: E402,F401 (browser: a fixture)
 
 pytestmark = MARKS
 
 
 @pytest.mark.timeout(120)
 def test_a_run_page_says_when_its_server_is_suspended(browser, tmp_path):
-    root = str(tmp_path / "root")
-    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=0.05)
-    with exp.experiment("live"), exp.run("w"), ServeProcess(root) as srv:
-        for s in range(10):
-            exp.metrics.log(step=s, loss=1.0 / (1 + s))
-        exp.metrics.commit()
-        url = srv.start()
+    with live_run_served(str(tmp_path / "root"), lambda m, s: m.log(step=s, loss=1.0 / (1 + s))) as (exp, srv, url):
         try:
             with opened(browser, url, "#/run?path=live/w&tab=charts", console=True) as pg:
                 pg.wait_for_selector(".chart[data-key=loss][data-series]")

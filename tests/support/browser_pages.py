@@ -104,6 +104,21 @@ class ServeProcess:
         self.kill()
 
 
+@contextlib.contextmanager
+def live_run_served(root: str, log: Any, steps: int = 10) -> Iterator[tuple[Any, ServeProcess, str]]:
+    """A run ``live/w`` being written (committed every 0.05 s) whose first ``steps`` steps
+    ``log(exp.metrics, step)`` logged and committed, and ``distlog serve`` of its root in a
+    process of its own (``ServeProcess``): yields ``(exp, server, url)``."""
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=0.05)
+    with exp.experiment("live"), exp.run("w"), ServeProcess(root) as srv:
+        for s in range(steps):
+            log(exp.metrics, s)
+        exp.metrics.commit()
+        yield exp, srv, srv.start()
+
+
 def drag(pg: Any, selector: str, start: float, end: float) -> None:
     """Drag with the mouse across the plot area of the chart card ``selector`` from ``start``
     to ``end`` (fractions of its width), as a person selects a range to zoom into."""
