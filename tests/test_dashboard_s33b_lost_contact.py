@@ -59,8 +59,10 @@ def test_a_run_page_says_it_lost_the_server_and_catches_up_when_it_is_back(brows
 
 
 LOG_LINES = "() => [...document.querySelectorAll('#log-list .logline .msg')].map(e => e.textContent)"
-COMPARE_ROWS = """() => { const p = window.distlog.compare.plots.find(p => p.key === 'loss');
-  return p ? p.parts.find(x => x.run === 'live/w').rows : null; }"""
+# (null until the compare page has drawn its loss chart: the page may not have set it up yet)
+COMPARE_ROWS = """() => { const p = ((window.distlog && window.distlog.compare && window.distlog.compare.plots) || [])
+  .find(p => p.key === 'loss'); const part = p && p.parts.find(x => x.run === 'live/w');
+  return part ? part.rows : null; }"""
 
 
 @pytest.mark.timeout(180)
