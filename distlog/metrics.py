@@ -37,7 +37,7 @@ from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_v
 from .errors import FlushMismatch, RunStateError
 from .names import check_name
 from .report import warn
-from .stats import ScalarCache, Stats
+from .stats import WAITING_MAX, ScalarCache, Stats
 
 if TYPE_CHECKING:
     from .comm import Comm
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
 # unreduced flush windows a rank keeps before it reduces them at once (a rank other than 0
 # keeps every steady flush's gathered rows until then: at most this many, of at most this size)
-UNSETTLED_MAX, UNSETTLED_BYTES = 1024, 16 << 20
+UNSETTLED_MAX, UNSETTLED_BYTES = WAITING_MAX, 16 << 20
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:

@@ -49,6 +49,9 @@ _P_STEP, _P_VALUE, _P_SUM, _P_COUNT, _P_MIN, _P_MAX = range(6)
 # flush results taken this few at a time (a query every flush or so) become a tuple per point
 # (no NumPy call per key); more, a block per key; a key's tuples become a block this many at once
 _FEW, _TAIL = 8, 256
+#: flush windows waiting unreduced, at most: rank 0's writer reduces them, a poll interval
+#: (``rowstore.ENTRY_POLL``) and its own work behind: thousands at a flush every step
+WAITING_MAX = 8192
 
 
 class ScalarCache:
@@ -66,6 +69,7 @@ class ScalarCache:
         # points are then taken at once: a key's points never depend on other keys' flushes)
         self._pending: list[tuple] = []
         self._pending_max = max(64, min(window, 1024))
+        self._take_at = self._pending_max  # the next look at what waits
         # log() values from the writer thread, per key: [(steps, values)] (under the lock;
         # trimmed there to the last `window` points, so memory stays bounded)
         self._logged: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -103,20 +107,37 @@ class ScalarCache:
         """Reduced rows of many keys at one step (a flush), in ``reduce.STAT_COLUMNS`` order;
         kept as one item until a query needs them."""
         self._pending.append((keys, step, rows))
-        if len(self._pending) >= self._pending_max:
-            self._materialize()
+        if len(self._pending) >= self._take_at:
+            self._take_waiting()
 
     def add_window(self, step: float, window: Window) -> None:
         """A flush window at one step (one process, or a steady flush of several ranks),
         reduced only when a query needs it (or by the writer)."""
         self._pending.append((None, step, window))
-        if len(self._pending) >= self._pending_max:
-            self._materialize()
+        if len(self._pending) >= self._take_at:
+            self._take_waiting()
 
-    def _materialize(self) -> None:
+    def _take_waiting(self) -> None:
+        """Bound what waits, on the caller's (training) thread: the leading results already
+        reduced (by rank 0's writer, which reduces every window it writes within a poll or
+        two, or by ``MetricsCore.settle`` on the other ranks) are taken with no reduction
+        here; windows nobody reduced are reduced here once ``WAITING_MAX`` wait."""
+        pending = self._pending
+        n = next((i for i, p in enumerate(pending) if p[0] is None and not p[2].done), len(pending))
+        if n:
+            self._materialize(n)
+        elif len(pending) >= WAITING_MAX:
+            self._materialize()
+        self._take_at = max(self._pending_max, len(self._pending) + 64)
+
+    def _materialize(self, upto: int | None = None) -> None:
+        """Take the first ``upto`` waiting results (all of them if None)."""
         if self._logged:
             self._take_logged()
-        pending, self._pending = self._pending, []
+        if upto is None:
+            pending, self._pending = self._pending, []
+        else:
+            pending, self._pending = self._pending[:upto], self._pending[upto:]
         windows = [p[2] for p in pending if p[0] is None]
         if windows:  # at once: windows reduced together are one block
             reduce_windows(windows)

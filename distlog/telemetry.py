@@ -24,7 +24,8 @@ Fields (NaN where a rank cannot tell):
 System fields are sampled at most every ``sample_interval`` seconds (they cost tens of µs;
 a flush at one rank costs about as much), the timings at every flush (two clock reads). Rank
 0 keeps each flush's summed slots in a buffer and hands them to the writer as rows about
-once a second (``handoff_interval``) and at the closing flush: one slice copy per flush.
+once a second (``handoff_interval``) and at the closing flush: a tuple kept per flush (one
+process; several: the summed slots' copy), made an array at the hand-off.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class _SystemProbe:
         self._nvml: Any = None
         self._nvml_tried = False
 
-    def sample(self, out: np.ndarray) -> None:
+    def sample(self, out: list[float]) -> None:
         out[F_CPU], out[F_RSS] = self._cpu(), self._rss()
         self._gpu(out)
 
@@ -112,7 +113,7 @@ class _SystemProbe:
         except (OSError, ValueError, IndexError):
             return np.nan
 
-    def _gpu(self, out: np.ndarray) -> None:
+    def _gpu(self, out: list[float]) -> None:
         torch = sys.modules.get("torch")
         cuda = getattr(torch, "cuda", None)
         try:
@@ -171,8 +172,8 @@ class Telemetry:
         self.rank, self.world_size = rank, world_size
         self.sample_interval = sample_interval
         self._probe = _SystemProbe()
-        self._row = np.full(len(FIELDS), np.nan)
-        self._block = np.zeros(world_size * len(FIELDS))
+        # this rank's row as Python floats (a flush sets two of them: no NumPy call per flush)
+        self._row = [np.nan] * len(FIELDS)
         self._lo = rank * len(FIELDS)
         self._t_exit = time.time()
         self._t_enter = self._t_exit
@@ -182,23 +183,27 @@ class Telemetry:
         self.handoff_interval = handoff_interval
         self._keys: tuple[str, ...] = FIELDS[:4]
         self._last_step = -np.inf
-        self._pending = np.empty((16, world_size * len(FIELDS)))
+        self._pending: list = []  # each kept flush's summed slots (a tuple, or an array)
         self._lead: list[tuple[float, float, int]] = []
         self._next_handoff = 0.0
         self._row_seq: int | None = None  # the flush of the last row kept (this attempt)
         self._carry: np.ndarray | None = None  # every rank's wait in that flush, if known
 
-    def enter(self) -> np.ndarray:
-        """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere)."""
+    def enter(self) -> tuple[float, ...] | np.ndarray:
+        """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere): a tuple
+        for one process (its row: nothing to sum), else an array."""
         now = time.time()
         row = self._row
         row[F_INTERVAL] = now - self._t_exit
         if now >= self._next_sample:
             self._probe.sample(row)
             self._next_sample = now + self.sample_interval
-        self._block[self._lo : self._lo + len(FIELDS)] = row
         self._t_enter = now
-        return self._block
+        if self.world_size == 1:
+            return tuple(row)
+        block = np.zeros(self.world_size * len(FIELDS))
+        block[self._lo : self._lo + len(FIELDS)] = row
+        return block
 
     @property
     def entered(self) -> float:
@@ -219,14 +224,14 @@ class Telemetry:
         last one kept is left out (steps of a series strictly increase)."""
         if step > self._last_step:
             self._last_step = step
-            n = len(self._lead)
-            if n == len(self._pending):
-                self._pending = np.concatenate([self._pending, np.empty_like(self._pending)])
-            self._pending[n] = gathered
             if seq != (0 if self._row_seq is None else self._row_seq + 1):
                 # flushes since the last row wrote none: its flush's wait, carried by the
                 # first of them (NaN if none came after a row of this attempt)
-                self._pending[n, _WAIT] = np.nan if self._carry is None else self._carry
+                gathered = np.array(gathered, dtype=np.float64)
+                gathered[_WAIT] = np.nan if self._carry is None else self._carry
+            elif gathered.__class__ is not tuple:
+                gathered = np.array(gathered, dtype=np.float64)  # (a view of a reused buffer)
+            self._pending.append(gathered)
             self._row_seq, self._carry = seq, None
             self._lead.append((step, now, seq))
         else:
@@ -247,7 +252,8 @@ class Telemetry:
         if not self._lead:
             return {}
         n, w, f = len(self._lead), self.world_size, len(FIELDS)
-        block = self._pending[:n].reshape(n, w, f)  # (flushes, ranks, fields)
+        block = np.array(self._pending, dtype=np.float64).reshape(n, w, f)  # (flushes, ranks, fields)
+        self._pending = []
         if len(self._keys) < f and np.isfinite(block[:, :, 4:]).any():
             self._keys = FIELDS  # a GPU showed up: its series start here
         lead = np.array(self._lead)
