@@ -37,6 +37,9 @@ class LoggedCache(Protocol):
     def add_logged(self, keys: Any, steps: Any, values: Any) -> None: ...
 
 
+_RESULTS = threading.Lock()  # a window's flush() result is computed once, whichever thread asks
+
+
 class Window:
     """One flush window of one process over the agreed ``union``: ``collect(**kw)`` dicts per
     view (``entry_lists``: ``(prefix, [dict])``) and ``collector()`` values as local key ids
@@ -48,7 +51,6 @@ class Window:
                  values: list[float], positions: np.ndarray, aggregation: str) -> None:
         self.union, self.aggregation, self._columns = union, aggregation, columns
         self._entry_lists, self._ids, self._values, self._positions = entry_lists, ids, values, positions
-        self._lock = threading.Lock()
         self._reduced: R.Reduced | None = None
         self._present: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
         self._group: _Group | None = None  # set by reduce_windows: the batch and this window's row
@@ -69,7 +71,7 @@ class Window:
         return g
 
     def reduced(self) -> R.Reduced:
-        with self._lock:
+        with _RESULTS:  # (one lock for every window: a flush makes no lock of its own)
             if self._reduced is None:
                 g = self._reduced_group()
                 r = g.rows[self._wi]  # STAT_COLUMNS: headline, then the Reduced fields in order
@@ -105,7 +107,6 @@ class GatheredWindow(Window):
 
     def __init__(self, union: tuple[str, ...], rows: np.ndarray, s_size: int, aggregation: str) -> None:
         self.union, self.aggregation, self._rows, self._s_size = union, aggregation, rows, s_size
-        self._lock = threading.Lock()
         self._reduced = self._present = self._group = None
         self._wi = 0
 

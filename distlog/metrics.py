@@ -929,7 +929,7 @@ class MetricsLogger:
         if self._ctx.rank == 0:  # every rank's telemetry row, summed (each rank filled its own)
             self._monitor.record(out_step, seq, rows[:, R.HEADER_LEN + 3 * k : s_size].sum(axis=0))
         self._after_flush()
-        return R.LazyReduced(core.union, window.reduced)
+        return R.LazyReduced.of(core.union, window.reduced)
 
     def _flush_one_process(self, aggregation: str, step: int | None) -> R.Reduced | None:
         """The one-process steady-state flush: no collective, no packing, no NumPy here. The
@@ -987,7 +987,7 @@ class MetricsLogger:
         else:
             mon.skip(seq, slots)
         self._after_flush()
-        return R.LazyReduced(core.union, window.reduced)
+        return R.LazyReduced.of(core.union, window.reduced)
 
     def _hand_on(self, window: Window, out_step: float, nbytes: int = 0) -> None:
         """A flush window with values goes on unreduced at ``out_step`` (past the previous

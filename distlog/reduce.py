@@ -431,6 +431,15 @@ class LazyReduced(Reduced):
         for f, v in fields.items():  # every field given (``dataclasses.replace``): computed already
             object.__setattr__(self, f, v)
 
+    @classmethod
+    def of(cls, keys: tuple[str, ...], compute) -> "LazyReduced":  # noqa: ANN001
+        """``LazyReduced(keys, compute)`` for a tuple of keys, at a flush's cost (no keyword
+        dictionary, no copy of the keys)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "_compute", compute)
+        return self
+
     def __reduce__(self):  # noqa: ANN204 - pickle and copy a plain Reduced (no closure, no lock)
         return Reduced, (self.keys, *(getattr(self, f) for f in _STAT_FIELDS))
 

@@ -24,8 +24,8 @@ Fields (NaN where a rank cannot tell):
 System fields are sampled at most every ``sample_interval`` seconds (they cost tens of µs;
 a flush at one rank costs about as much), the timings at every flush (two clock reads). Rank
 0 keeps each flush's summed slots in a buffer and hands them to the writer as rows about
-once a second (``handoff_interval``) and at the closing flush: a tuple kept per flush (one
-process; several: the summed slots' copy), made an array at the hand-off.
+once a second (``handoff_interval``) and at the closing flush: its floats kept in one list,
+made an array at the hand-off.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ class Telemetry:
         self.handoff_interval = handoff_interval
         self._keys: tuple[str, ...] = FIELDS[:4]
         self._last_step = -np.inf
-        self._pending: list = []  # each kept flush's summed slots (a tuple, or an array)
+        self._pending: list[float] = []  # every kept flush's summed slots, one after another
         self._lead: list[tuple[float, float, int]] = []
         self._next_handoff = 0.0
         self._row_seq: int | None = None  # the flush of the last row kept (this attempt)
@@ -229,9 +229,7 @@ class Telemetry:
                 # first of them (NaN if none came after a row of this attempt)
                 gathered = np.array(gathered, dtype=np.float64)
                 gathered[_WAIT] = np.nan if self._carry is None else self._carry
-            elif gathered.__class__ is not tuple:
-                gathered = np.array(gathered, dtype=np.float64)  # (a view of a reused buffer)
-            self._pending.append(gathered)
+            self._pending.extend(gathered if gathered.__class__ is tuple else gathered.tolist())
             self._row_seq, self._carry = seq, None
             self._lead.append((step, now, seq))
         else:

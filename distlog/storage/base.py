@@ -38,6 +38,10 @@ APPEND_ERRORS = "backslashreplace"
 class Appender(ABC):
     """An open append stream on one logical file; one writer per file."""
 
+    #: ``flush_due`` never has anything to do (every write reached the store at once): a
+    #: caller that wrote nothing since may skip it
+    never_due = False
+
     @abstractmethod
     def write(self, text: str) -> None: ...
 

@@ -50,6 +50,8 @@ class LocalAppender(Appender):
             if self._rest and self._fd >= 0:
                 self._rest = self._rest[os.write(self._fd, self._rest):]
 
+    never_due = True
+
     def flush_due(self) -> None:
         """Nothing is ever due: every record reached the OS when it was written (a flush() per
         metrics flush would cost a lock and a call)."""

@@ -59,6 +59,9 @@ class TextLogSink:
     def flush(self, due_only: bool = False) -> None:
         """Make the lines durable; ``due_only``: only what the appender's limits say is due
         (object stores: a segment closes by size or age, not at every call)."""
+        app = self._app
+        if due_only and not self._pending and (app is None or app.never_due):
+            return  # (every metrics flush asks: no lock when nothing can be due)
         with self._lock:
             if self._pending:
                 self._write_pending()
