@@ -37,6 +37,9 @@ class LoggedCache(Protocol):
     def add_logged(self, keys: Any, steps: Any, values: Any) -> None: ...
 
 
+#: about what a collected value costs until its window is reduced (its slot in a dict copy,
+#: and its float object)
+VALUE_BYTES = 56
 _RESULTS = threading.Lock()  # a window's flush() result is computed once, whichever thread asks
 
 
@@ -61,7 +64,7 @@ class Window:
         """Reduced already (by the writer, or by a reader of the result)."""
         return self._group is not None
 
-    nbytes = 0  # not counted: the writer reduces a one-process window within a poll interval
+    nbytes = 0  # what it holds until reduced (set by a one-process flush: VALUE_BYTES a value)
 
     def _reduced_group(self) -> "_Group":
         g = self._group

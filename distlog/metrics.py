@@ -33,11 +33,11 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
+from .entries import VALUE_BYTES, EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
 from .errors import FlushMismatch, RunStateError
 from .names import check_name
 from .report import warn
-from .stats import WAITING_MAX, ScalarCache, Stats
+from .stats import ScalarCache, Stats
 
 if TYPE_CHECKING:
     from .comm import Comm
@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 
 #: columns of every scalar row on the store
 SCALAR_COLUMNS = R.SCALAR_COLUMNS
-# unreduced flush windows a rank keeps before it reduces them at once (a rank other than 0
-# keeps every steady flush's gathered rows until then: at most this many, of at most this size)
-UNSETTLED_MAX, UNSETTLED_BYTES = WAITING_MAX, 16 << 20
+# unreduced flush windows a rank keeps before it reduces them at once, on its training thread
+# (a rank other than 0 keeps every steady flush's gathered rows until then; rank 0's writer
+# reduces them a poll interval or two behind, thousands at a flush every step in a tight loop):
+# at most this many, of at most this size
+UNSETTLED_MAX, UNSETTLED_BYTES = 4096, 32 << 20
 
 
 def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
@@ -974,6 +976,8 @@ class MetricsLogger:
             return None
         core.last_step = None
         window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
+        # what it holds until reduced (about: each dict is taken as its first one's size)
+        window.nbytes = VALUE_BYTES * (len(ids) + sum(len(got) * len(got[0]) for _, got in taken))
         mon = self._monitor
         seq = core.flushes
         slots = mon.enter_flush(seq)
@@ -981,7 +985,7 @@ class MetricsLogger:
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
         if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
-            self._hand_on(window, out_step)
+            self._hand_on(window, out_step, window.nbytes)
         if slots is not None and (taken or ids):  # (an empty flush: no telemetry row, as above)
             mon.record(out_step, seq, slots, False)
         else:
