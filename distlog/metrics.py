@@ -958,9 +958,11 @@ class MetricsLogger:
             if out_step is None or (fs is not None and out_step <= fs):
                 return None  # (the general path names a bad step)
         taken, lists = [], []
+        n = 0  # (about: each dict taken as its first one's size)
         for prefix, entries in core.entry_lists:
             if entries:
                 got = entries[:]
+                n += len(got) * len(got[0])
                 taken.append((prefix, got))
                 lists.append(entries)
                 del entries[: len(got)]  # in place (the views keep their references); not a
@@ -976,20 +978,14 @@ class MetricsLogger:
             return None
         core.last_step = None
         window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
-        # what it holds until reduced (about: each dict is taken as its first one's size)
-        window.nbytes = VALUE_BYTES * (len(ids) + sum(len(got) * len(got[0]) for _, got in taken))
-        mon = self._monitor
+        window.nbytes = nbytes = VALUE_BYTES * (n + len(ids))  # what it holds until reduced
         seq = core.flushes
-        slots = mon.enter_flush(seq)
-        mon.exit_flush()
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
         if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
-            self._hand_on(window, out_step, window.nbytes)
-        if slots is not None and (taken or ids):  # (an empty flush: no telemetry row, as above)
-            mon.record(out_step, seq, slots, False)
-        else:
-            mon.skip(seq, slots)
+            self._hand_on(window, out_step, nbytes)
+        # (an empty flush: no telemetry row, as above)
+        self._monitor.local_flush(out_step, seq, bool(taken or ids))
         self._after_flush()
         return R.LazyReduced.of(core.union, window.reduced)
 

@@ -91,6 +91,18 @@ class RankMonitor:
         now = time.time() if self.telemetry is None else self.telemetry.exit()
         self.in_flush, self.last_flush_end = None, now
 
+    def local_flush(self, step: float, seq: int, values: bool) -> None:
+        """A one-process flush (no collective: ``enter_flush``, ``exit_flush`` and ``record``,
+        or ``skip`` when no value came, in one call); ``values``: any value came."""
+        tel = self.telemetry
+        if tel is None:
+            self.flush_entered = self.last_flush_end = time.time()
+            return
+        due = tel.local_flush(step, seq, values)
+        self.flush_entered = self.last_flush_end = tel.entered
+        if due:
+            self._hand_over(due)
+
     def record(self, step: float, seq: int, slots: np.ndarray, closing: bool = False,
                idle: bool = False) -> None:
         """Rank 0: keep this flush's telemetry; hand rows to the run's writer when due (about

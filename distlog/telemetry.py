@@ -217,6 +217,23 @@ class Telemetry:
         self._t_exit = now
         return now
 
+    def local_flush(self, step: float, seq: int, values: bool) -> dict[str, np.ndarray]:
+        """``enter``, ``exit`` and ``add`` (or ``skip`` when no value came) of a one-process
+        flush, at one clock read: it waits on no collective (``wait_prev`` 0)."""
+        now = time.time()
+        row = self._row
+        row[F_INTERVAL] = now - self._t_exit
+        if now >= self._next_sample:
+            self._probe.sample(row)
+            self._next_sample = now + self.sample_interval
+        self._t_enter = self._t_exit = now
+        slots = tuple(row)
+        row[F_WAIT] = 0.0
+        if not values:
+            self.skip(seq, slots)
+            return {}
+        return self.add(step, seq, slots, now)
+
     def add(self, step: float, seq: int, gathered: np.ndarray, now: float,
             force: bool = False) -> dict[str, np.ndarray]:
         """Rank 0: keep one flush's summed slots; ``{field: rows}`` for the writer when a
