@@ -47,13 +47,17 @@ class Window:
     """One flush window of one process over the agreed ``union``: ``collect(**kw)`` dicts per
     view (``entry_lists``: ``(prefix, [dict])``) and ``collector()`` values as local key ids
     (``ids[j]`` is the local id of ``values[j]``, ``positions`` maps local ids to the union).
-    ``columns`` caches each ``(prefix, key tuple)``'s union positions (the union is fixed)."""
+    ``columns`` caches each ``(prefix, key tuple)``'s union positions (the union is fixed).
+    ``sites``: one process's call sites, ``(prefix, key tuple, values)`` with the values of
+    each call one after another in the key tuple's order."""
 
     def __init__(self, union: tuple[str, ...], columns: dict[Any, np.ndarray],
                  entry_lists: list[tuple[str, list[dict[str, Any]]]], ids: list[int],
-                 values: list[float], positions: np.ndarray, aggregation: str) -> None:
+                 values: list[float], positions: np.ndarray, aggregation: str,
+                 sites: list[tuple[str, tuple[str, ...], list[float]]] = ()) -> None:  # type: ignore[assignment]
         self.union, self.aggregation, self._columns = union, aggregation, columns
         self._entry_lists, self._ids, self._values, self._positions = entry_lists, ids, values, positions
+        self._sites = sites
         self._reduced: R.Reduced | None = None
         self._present: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
         self._group: _Group | None = None  # set by reduce_windows: the batch and this window's row
@@ -241,6 +245,23 @@ def _one_site(ws: list[Window]) -> tuple[str, tuple[str, ...], list[int], np.nda
     return None if got is None else (prefix, got[0], counts, got[1])
 
 
+def _one_call_site(ws: list[Window]) -> tuple[str, tuple[str, ...], np.ndarray, int] | None:
+    """``(prefix, keys, values, calls per window)`` when every window holds only the values
+    of one call site (one view, one key tuple), as many calls in each; else None."""
+    first = ws[0]._sites
+    if len(first) != 1:
+        return None
+    prefix, kt, vals = first[0]
+    m = len(vals)
+    for w in ws:
+        s = w._sites
+        if (len(s) != 1 or w._entry_lists or w._ids or len(s[0][2]) != m
+                or s[0][0] != prefix or (s[0][1] is not kt and s[0][1] != kt)):
+            return None
+    values = np.fromiter(itertools.chain.from_iterable(w._sites[0][2] for w in ws), np.float64, m * len(ws))
+    return prefix, kt, values, m // len(kt)
+
+
 def _reduce_uniform(ws: list[Window], cols: np.ndarray, values: np.ndarray, per: int) -> None:
     """``_reduce_group`` of windows that each hold ``per`` dicts of one call site and nothing
     else (a flush every ``per`` steps): ``values`` is one ``(windows, per, keys)`` block,
@@ -260,9 +281,19 @@ def _reduce_group(ws: list[Window]) -> None:
     # collect(**kw) dicts: runs with one key tuple (one call site) are one matrix; runs of one
     # (prefix, key tuple) across every window are read with one fromiter
     runs: dict[Any, list[Any]] = {}
+    site = _one_call_site(ws)
+    if site is not None:  # the usual one-process loop: one call site, as many calls each flush
+        prefix, kt, values, per = site
+        return _reduce_uniform(ws, _columns(ws[0], prefix, kt), values, per)
     one = _one_site(ws)
-    if one is not None and one[2].count(one[2][0]) == n and one[2][0] and not any(w._ids for w in ws):
+    if (one is not None and one[2].count(one[2][0]) == n and one[2][0]
+            and not any(w._ids or w._sites for w in ws)):
         return _reduce_uniform(ws, _columns(ws[0], one[0], one[1]), one[3], one[2][0])
+    for wi, w in enumerate(ws):  # call sites' values: one matrix per site and window
+        for prefix, kt, vals in w._sites:
+            cols = _columns(ws[0], prefix, kt)
+            val_parts.append(np.array(vals, dtype=np.float64))
+            id_parts.append(np.tile(cols, len(vals) // len(kt)) + wi * U)
     if one is not None:  # the usual training loop: no Python per window or per dict
         prefix, kt, counts, values = one
         cols = _columns(ws[0], prefix, kt)
@@ -355,7 +386,7 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     for wi, w in enumerate(ws):
         w._wi = wi  # before _group: a reader that sees the group reads its own row
         w._group = g
-        w._entry_lists = w._ids = w._values = ()  # not needed any more
+        w._entry_lists = w._ids = w._values = w._sites = ()  # not needed any more
 
 
 class FlushItem:

@@ -157,10 +157,13 @@ class _Core:
         self.union_orders: dict[Any, np.ndarray | None | bool] = {}
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_pending = False  # log() called since the writer was last caught up with
-        # collect(**kw) keeps each call's keyword dict as it came (one append on the hot path);
-        # every view (prefix) has its own list: the one-process flush hands them to the writer,
-        # the general flush turns them into (id, value) arrays (spill_entries)
+        # collect() keeps each call site's values as they came (``[key tuple, v, v, ...]``: a
+        # call's values go on in one C call, the key order once per site, no dict kept), and a
+        # checked call's values as dicts (one append each); every view (prefix) has its own
+        # lists: the one-process flush hands them to the writer, the general flush turns them
+        # into (id, value) arrays (spill_entries)
         self.entry_lists: list[tuple[str, list[dict[str, Any]]]] = []
+        self.site_lists: list[tuple[str, list[Any]]] = []
         self.window_columns: dict[Any, np.ndarray] = {}  # one-process flush: union columns per key tuple
         self.entry_ids: dict[Any, np.ndarray] = {}  # local ids per (prefix, key tuple): ids never change
         self.entry_all: dict[Any, bool] = {}  # per (prefix, key tuple): its ids are 0..n-1 in order
@@ -226,8 +229,9 @@ class _Core:
         return ids, vals
 
     def spill_entries(self) -> tuple[np.ndarray, np.ndarray]:
-        """collect()'s keyword dicts as (local id, value) arrays, for the general flush. A run
-        of dicts with one key tuple (one call site) is one matrix: no Python per value."""
+        """collect()'s dicts and call sites' values as (local id, value) arrays, for the
+        general flush. A call site, and a run of dicts with one key tuple, is one matrix: no
+        Python per value."""
         id_parts, val_parts = [], []
         for prefix, entries in self.entry_lists:
             i, n = 0, len(entries)
@@ -243,7 +247,18 @@ class _Core:
                 id_parts.append(np.tile(cols, m))
                 i = j
             del entries[:n]  # in place (the view keeps its reference); not a later append
+        for prefix, site in self.site_lists:
+            n = len(site)
+            if n > 1:
+                kt, vals = site[0], site[1:n]
+                del site[1:n]  # (values another thread appends meanwhile stay for the next flush)
+                val_parts.append(np.array(vals, dtype=np.float64))
+                id_parts.append(np.tile(self._entry_cols(prefix, kt), len(vals) // len(kt)))
         return id_parts, val_parts
+
+    def site_values(self) -> bool:
+        """Whether a call site holds values for the next flush."""
+        return any(len(site) > 1 for _, site in self.site_lists)
 
     def _entry_cols(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray:
         """The local ids of the keys ``kt`` of view ``prefix`` (every key was registered when
@@ -257,7 +272,7 @@ class _Core:
     def _one_site(self) -> tuple[str, list[dict[str, Any]]] | None:
         """The one view's ``collect()`` dicts when they hold every value of this window."""
         lists = [(prefix, entries) for prefix, entries in self.entry_lists if entries]
-        if len(lists) != 1 or self.id_buf or self.tensors:
+        if len(lists) != 1 or self.id_buf or self.tensors or self.site_values():
             return None
         return lists[0]
 
@@ -290,7 +305,7 @@ class _Core:
         from it); the dicts are consumed. None, consuming nothing, otherwise."""
         site = self._one_site()
         if site is None:
-            return None
+            return self._steady_site()
         prefix, entries = site
         taken = entries[:]  # (another thread may append meanwhile)
         kt = tuple(taken[0])
@@ -305,6 +320,30 @@ class _Core:
         del entries[: len(taken)]  # in place: the view keeps its reference
         v = got[1].reshape(-1, len(kt))
         return v if order is None else v[:, order]
+
+    def _steady_site(self) -> np.ndarray | None:
+        """``steady_block`` of a window whose values all came from call sites whose keys are
+        the whole union (in any order: one site per order; rows grouped by site)."""
+        if self.id_buf or self.tensors or any(entries for _, entries in self.entry_lists):
+            return None
+        full = [(prefix, site, len(site)) for prefix, site in self.site_lists if len(site) > 1]
+        if not full:
+            return None
+        orders = []
+        for prefix, site, _ in full:
+            kt = site[0]
+            order = self.union_orders.get((prefix, kt), False)
+            if order is False and (prefix, kt) not in self.union_orders:
+                order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
+            if order is False:
+                return None
+            orders.append(order)
+        blocks = []
+        for (_, site, m), order in zip(full, orders):
+            v = np.array(site[1:m], dtype=np.float64).reshape(-1, len(site[0]))
+            del site[1:m]  # (values another thread appends meanwhile stay for the next flush)
+            blocks.append(v if order is None else v[:, order])
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     def _union_order(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray | None | bool:
         """See ``union_orders``."""
@@ -407,18 +446,21 @@ class _Core:
     def pending_mark(self) -> tuple[Any, ...]:
         """Where this rank's values collected for the next flush end now (see ``drop_since``)."""
         return (self.flushes, len(self.id_buf), {id(e): len(e) for _, e in self.entry_lists},
+                {id(s): len(s) for _, s in self.site_lists},
                 {k: len(v) for k, v in self.tensors.items()}, len(self.errors), self.last_step)
 
     def drop_since(self, mark: tuple[Any, ...]) -> None:
         """Drop the values this rank collected since ``pending_mark()`` returned ``mark`` (local:
         what was collected before is kept for the next flush). A flush since then took the
         values before it: everything pending is dropped."""
-        flushes, n_ids, n_entries, n_tensors, n_errors, last_step = mark
+        flushes, n_ids, n_entries, n_sites, n_tensors, n_errors, last_step = mark
         if flushes != self.flushes:
-            n_ids, n_entries, n_tensors, n_errors, last_step = 0, {}, {}, 0, None
+            n_ids, n_entries, n_sites, n_tensors, n_errors, last_step = 0, {}, {}, {}, 0, None
         del self.id_buf[n_ids:], self.val_buf[n_ids:]
         for _, entries in self.entry_lists:
             del entries[n_entries.get(id(entries), 0):]  # in place: the views keep their references
+        for _, site in self.site_lists:
+            del site[n_sites.get(id(site), 1):]  # (its key tuple stays)
         for key in list(self.tensors):
             if n_tensors.get(key):
                 del self.tensors[key][n_tensors[key]:]
@@ -462,6 +504,10 @@ class MetricsLogger:
         self._collectable: set[str] = set()  # collect() names checked and given a local id
         self._entries: list[dict[str, Any]] = []
         core.entry_lists.append((prefix, self._entries))
+        # the current call site's values (``[key tuple, v, ...]``; ``[None]`` matches no
+        # call), and every site of this view by key tuple
+        self._site: list[Any] = [None]
+        self._sites: dict[tuple[str, ...], list[Any]] = {}
 
     def __call__(self, namespace: str) -> "MetricsLogger":
         prefix = f"{self._prefix}{namespace}/"
@@ -576,31 +622,46 @@ class MetricsLogger:
         cheaper call: no keyword unpacking). ``collect(i, loss=x)`` also works."""
         if values is None:
             values = metrics
-        elif values.__class__ is dict and not metrics and "step" not in values:
-            values = values.copy()  # the caller may reuse its dict: keep this call's values
-        else:
+        elif values.__class__ is not dict or metrics or "step" in values:
             values, step = _values_and_step("collect", values, step, metrics)
         if step is None:
             step = self._ctx.current_step
-        ok = self._collectable
-        if values and ok.issuperset(values) and all(map(_is_float, values.values())):
-            self._entries.append(values)  # the hot path: known keys, floats (checked in C), one append
+        site = self._site
+        if tuple(values) == site[0] and all(map(_is_float, values.values())):
+            # the hot path: the call site's keys in its order again, floats (checked in C);
+            # its values go on in one C call (no dict kept)
+            site.extend(values.values())
         else:
-            for k, v in values.items():
-                if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
-                        or k not in ok):
-                    self._collect_checked(values)  # (one process: a refused call raises here,
-                    break  # before its step becomes the window's)
-            else:
-                if values:
-                    self._entries.append(values)  # ints in range: as taken
+            self._collect_other(values)
         if step is not None:
             self._core.last_step = step
+
+    def _collect_other(self, values: dict[str, Any]) -> None:
+        """``collect()`` of a new call site (or key order), or of values that need a check.
+        ``values`` may be the caller's dict: it is not kept."""
+        ok = self._collectable
+        if values and ok.issuperset(values) and all(map(_is_float, values.values())):
+            kt = tuple(values)  # the site's calls from now on take the hot path
+            site = self._sites.get(kt)
+            if site is None:
+                site = self._sites[kt] = [kt]
+                self._core.site_lists.append((self._prefix, site))
+            self._site = site
+            site.extend(values.values())
+            return
+        for k, v in values.items():
+            if (v.__class__ is not float and (v.__class__ is not int or not -_INT_OK <= v <= _INT_OK)
+                    or k not in ok):
+                self._collect_checked(values)  # (one process: a refused call raises here,
+                break  # before its step becomes the window's)
+        else:
+            if values:
+                self._entries.append(dict(values))  # ints in range: as taken
 
     def _collect_checked(self, values: dict[str, Any]) -> None:
         p, ids, core = self._prefix, self._ids, self._core
         # (a key that is no str fails in _collect_slow: raised at the next flush on every rank)
-        keys = [p + k if k.__class__ is str else k for k in values]
+        keys = [p + k if isinstance(k, str) else k for k in values]  # (NumPy str_ keys too)
         if self._comm.world_size == 1:
             # one process raises at the call: every value is checked (and converted, once)
             # before any is kept, so a refused call keeps none of them (whatever their order)
@@ -665,9 +726,9 @@ class MetricsLogger:
         """Keep ``x`` (``as_number``'s float or device tensor) of key id ``i`` for the flush."""
         core = self._core
         if type(x) is float:
-            # a dict entry of this view, as the hot path keeps values: one append, which
-            # another thread's collect() cannot split (an id and a value appended to two
-            # lists could be paired with another thread's)
+            # a dict entry of this view: one append, which another thread's collect() cannot
+            # split (an id and a value appended to two lists could be paired with another
+            # thread's)
             self._entries.append({key[len(self._prefix):]: x})
         else:  # kept by reference with its version: changed in place before the flush, it
             # no longer holds the value collected (``_tensor_stats`` refuses it)
@@ -778,7 +839,7 @@ class MetricsLogger:
                 raise _bad_aggregation(_aggregation)
             core.errors.append(("ValueError", f"rank {ctx.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
-        # the steady loop (one call site's dicts with every key of the agreed union, in order)
+        # the steady loop (call sites whose keys are the whole agreed union, in any order)
         # is packed straight from its matrix; any other window from its local statistics
         local = new_mask = None  # (the steady loop's keys are all in the union: none is new)
         block = None if closing else core.steady_block()
@@ -957,7 +1018,7 @@ class MetricsLogger:
             out_step = _finite(last)
             if out_step is None or (fs is not None and out_step <= fs):
                 return None  # (the general path names a bad step)
-        taken, lists = [], []
+        taken, lists, sites, site_taken = [], [], [], []
         n = 0  # (about: each dict taken as its first one's size)
         for prefix, entries in core.entry_lists:
             if entries:
@@ -967,6 +1028,14 @@ class MetricsLogger:
                 lists.append(entries)
                 del entries[: len(got)]  # in place (the views keep their references); not a
                 # later append (another thread's collect())
+        for prefix, site in core.site_lists:
+            m = len(site)
+            if m > 1:
+                got = site[1:m]
+                del site[1:m]  # (as above: the site keeps its key tuple)
+                n += m - 1
+                sites.append((prefix, site[0], got))
+                site_taken.append(site)
         ids, vals = core.take_ids()
         if len(core.keys) != len(pos):
             # another thread's collect() gave a key its id after ``positions()`` above, and
@@ -974,18 +1043,21 @@ class MetricsLogger:
             # the run failed). Put the window back, in its order, for the general path
             for entries, (_, got) in zip(lists, taken):
                 entries[:0] = got
+            for site, (_, _, got) in zip(site_taken, sites):
+                site[1:1] = got
             core.id_buf[:0], core.val_buf[:0] = ids, vals
             return None
         core.last_step = None
-        window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation)
+        window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation, sites)
         window.nbytes = nbytes = VALUE_BYTES * (n + len(ids))  # what it holds until reduced
         seq = core.flushes
         core.flushes += 1
         core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
-        if taken or ids:  # any value, finite or not, makes a row: the flush claims its step
+        any_value = bool(taken or sites or ids)
+        if any_value:  # any value, finite or not, makes a row: the flush claims its step
             self._hand_on(window, out_step, nbytes)
         # (an empty flush: no telemetry row, as above)
-        self._monitor.local_flush(out_step, seq, bool(taken or ids))
+        self._monitor.local_flush(out_step, seq, any_value)
         self._after_flush()
         return R.LazyReduced.of(core.union, window.reduced)
 
