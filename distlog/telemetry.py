@@ -193,17 +193,23 @@ class Telemetry:
         """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere): a tuple
         for one process (its row: nothing to sum), else an array."""
         now = time.time()
+        row = self._entered(now)
+        if self.world_size == 1:
+            return tuple(row)
+        block = np.zeros(self.world_size * len(FIELDS))
+        block[self._lo : self._lo + len(FIELDS)] = row
+        return block
+
+    def _entered(self, now: float) -> list[float]:
+        """This rank's row on entering a flush at ``now`` (its interval; the system fields
+        when a sample is due)."""
         row = self._row
         row[F_INTERVAL] = now - self._t_exit
         if now >= self._next_sample:
             self._probe.sample(row)
             self._next_sample = now + self.sample_interval
         self._t_enter = now
-        if self.world_size == 1:
-            return tuple(row)
-        block = np.zeros(self.world_size * len(FIELDS))
-        block[self._lo : self._lo + len(FIELDS)] = row
-        return block
+        return row
 
     @property
     def entered(self) -> float:
@@ -221,12 +227,8 @@ class Telemetry:
         """``enter``, ``exit`` and ``add`` (or ``skip`` when no value came) of a one-process
         flush, at one clock read: it waits on no collective (``wait_prev`` 0)."""
         now = time.time()
-        row = self._row
-        row[F_INTERVAL] = now - self._t_exit
-        if now >= self._next_sample:
-            self._probe.sample(row)
-            self._next_sample = now + self.sample_interval
-        self._t_enter = self._t_exit = now
+        row = self._entered(now)
+        self._t_exit = now
         slots = tuple(row)
         row[F_WAIT] = 0.0
         if not values:
