@@ -1336,7 +1336,10 @@ def _ended(run_id: str, prefix: str) -> RunStateError:
 
 
 def _finite(step: Any) -> float | None:
-    """``step`` as a finite float, else None."""
+    """``step`` as a finite float, else None: text, bytes and booleans are no step (``float``
+    would take ``"5"`` and ``True``)."""
+    if isinstance(step, (str, bytes, bytearray, bool, np.bool_)):
+        return None
     try:
         s = float(step)
     except (TypeError, ValueError, OverflowError):
