@@ -37,8 +37,8 @@ class LoggedCache(Protocol):
     def add_logged(self, keys: Any, steps: Any, values: Any) -> None: ...
 
 
-#: about what a collected value costs until its window is reduced (its slot in a dict copy,
-#: and its float object)
+#: about what a collected value costs until its window is reduced (its slot in a call site's
+#: list or in a dict, and its float object)
 VALUE_BYTES = 56
 _RESULTS = threading.Lock()  # a window's flush() result is computed once, whichever thread asks
 
@@ -263,7 +263,7 @@ def _one_call_site(ws: list[Window]) -> tuple[str, tuple[str, ...], np.ndarray, 
 
 
 def _reduce_uniform(ws: list[Window], cols: np.ndarray, values: np.ndarray, per: int) -> None:
-    """``_reduce_group`` of windows that each hold ``per`` dicts of one call site and nothing
+    """``_reduce_group`` of windows that each hold ``per`` calls of one call site and nothing
     else (a flush every ``per`` steps): ``values`` is one ``(windows, per, keys)`` block,
     reduced along its middle axis (no ``bincount``, no ``ufunc.at``)."""
     n, U, k = len(ws), len(ws[0].union), len(cols)
