@@ -248,10 +248,8 @@ class _Core:
                 i = j
             del entries[:n]  # in place (the view keeps its reference); not a later append
         for prefix, site in self.site_lists:
-            n = len(site)
-            if n > 1:
-                kt, vals = site[0], site[1:n]
-                del site[1:n]  # (values another thread appends meanwhile stay for the next flush)
+            if len(site) > 1:
+                kt, vals = site[0], _take_site(site)
                 val_parts.append(np.array(vals, dtype=np.float64))
                 id_parts.append(np.tile(self._entry_cols(prefix, kt), len(vals) // len(kt)))
         return id_parts, val_parts
@@ -326,11 +324,11 @@ class _Core:
         the whole union (in any order: one site per order; rows grouped by site)."""
         if self.id_buf or self.tensors or any(entries for _, entries in self.entry_lists):
             return None
-        full = [(prefix, site, len(site)) for prefix, site in self.site_lists if len(site) > 1]
+        full = [(prefix, site) for prefix, site in self.site_lists if len(site) > 1]
         if not full:
             return None
         orders = []
-        for prefix, site, _ in full:
+        for prefix, site in full:
             kt = site[0]
             order = self.union_orders.get((prefix, kt), False)
             if order is False and (prefix, kt) not in self.union_orders:
@@ -339,9 +337,8 @@ class _Core:
                 return None
             orders.append(order)
         blocks = []
-        for (_, site, m), order in zip(full, orders):
-            v = np.array(site[1:m], dtype=np.float64).reshape(-1, len(site[0]))
-            del site[1:m]  # (values another thread appends meanwhile stay for the next flush)
+        for (_, site), order in zip(full, orders):
+            v = np.array(_take_site(site), dtype=np.float64).reshape(-1, len(site[0]))
             blocks.append(v if order is None else v[:, order])
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
@@ -1029,11 +1026,9 @@ class MetricsLogger:
                 del entries[: len(got)]  # in place (the views keep their references); not a
                 # later append (another thread's collect())
         for prefix, site in core.site_lists:
-            m = len(site)
-            if m > 1:
-                got = site[1:m]
-                del site[1:m]  # (as above: the site keeps its key tuple)
-                n += m - 1
+            if len(site) > 1:
+                got = _take_site(site)
+                n += len(got)
                 sites.append((prefix, site[0], got))
                 site_taken.append(site)
         ids, vals = core.take_ids()
@@ -1333,6 +1328,15 @@ def _ended(run_id: str, prefix: str) -> RunStateError:
     view = f"exp.metrics({prefix.rstrip('/')!r})" if prefix else "exp.metrics"
     return RunStateError(f"run {run_id!r} has ended, and this metrics logger belongs to it: what it "
                          f"took now would be stored nowhere. Inside the next run take {view} again")
+
+
+def _take_site(site: list[Any]) -> list[float]:
+    """A call site's values so far, taken out in place: its key tuple stays, and values
+    another thread's ``collect()`` appends meanwhile stay for the next flush."""
+    m = len(site)
+    got = site[1:m]
+    del site[1:m]
+    return got
 
 
 def _finite(step: Any) -> float | None:
