@@ -128,9 +128,12 @@ export async function comparePage(view, params) {
     return [joined[0], ...parts.map((_, j) => joined[j + 1])];
   };
 
-  async function overlay(key, box) {
+  async function overlay(key, box, my) {
     const width = box.clientWidth || 420;
     const res = await get("compare", { run: runs, key, width, smooth: opts.smooth || undefined });
+    // drawn again meanwhile (another smoothing): these rows may lack the smoothed column, and
+    // a chart of them would be drawn (uPlot draws in a microtask) before drawAll drops it
+    if (my !== gen) return null;
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
@@ -295,7 +298,7 @@ export async function comparePage(view, params) {
       const box = h("div", { class: "chart-box" });
       const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
       grid.append(card);
-      (opts.group ? grouped(key, box, my) : overlay(key, box)).then((p) => {
+      (opts.group ? grouped(key, box, my) : overlay(key, box, my)).then((p) => {
         if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
         p.card = card;
         plots.push(p);
