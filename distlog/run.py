@@ -66,21 +66,52 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def _git_state(cwd: str | None = None) -> dict[str, Any] | None:
-    """The commit and dirtiness of the working tree, from one ``git status`` (one process
-    start: opening a run stays within a few milliseconds)."""
+def _in_git_checkout(cwd: str) -> bool:
+    """Whether ``cwd`` is inside a git working tree as git finds one (a ``.git`` folder or
+    file here or in a parent, or ``GIT_DIR`` set): outside one no ``git`` process is started."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    here = os.path.abspath(cwd)
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+
+
+def _git_state_started(cwd: str | None = None) -> Callable[[], dict[str, Any] | None]:
+    """Start reading the commit and dirtiness of the working tree (one ``git status``, run
+    while the run's start does its other work); the returned function waits for it and
+    gives ``{"commit", "dirty"}``, or None outside a checkout or when git fails."""
+    where = cwd or os.getcwd()
+    if not _in_git_checkout(where):
+        return lambda: None
     try:
-        st = subprocess.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-                            cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if st.returncode != 0:
-        return None
-    lines = st.stdout.splitlines()
-    commit = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), None)
-    if commit is None or commit == "(initial)":
-        return None
-    return {"commit": commit, "dirty": any(not ln.startswith("#") for ln in lines)}
+        proc = subprocess.Popen(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                                cwd=where, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return lambda: None
+
+    def result() -> dict[str, Any] | None:
+        if proc.returncode is not None:  # (asked again: a start that failed reaps it)
+            return None
+        try:
+            out, _ = proc.communicate(timeout=5)
+        except subprocess.SubprocessError:
+            proc.kill()
+            proc.communicate()
+            return None
+        if proc.returncode != 0:
+            return None
+        lines = out.splitlines()
+        commit = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), None)
+        if commit is None or commit == "(initial)":
+            return None
+        return {"commit": commit, "dirty": any(not ln.startswith("#") for ln in lines)}
+
+    return result
 
 
 def _rebuild(tp: Any, msg: str) -> Exception:
@@ -319,17 +350,19 @@ class Run:
         if self.comm.rank == 0:
             # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,
             # denied access) is broadcast so every rank raises the same error, none hangs
+            git = _git_state_started()
             try:
                 run_id, self.attempt = self._choose_run()
                 self.run_id = run_id
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
                 try:
-                    self._write_start_meta(peers)
+                    self._write_start_meta(peers, git())
                 except BaseException:  # the attempt this start claimed was never recorded
                     release_claim(self.storage, self.attempt, self.info.host)
                     raise
                 decided = ("ok", (run_id, self.attempt, self.experiment, self._appended_after))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
+                git()  # (the git process ends here, not in the garbage collector)
                 decided = ("error", (type(e), str(e)))
                 failure = e
         kind, value = self.comm.broadcast_object(decided)
@@ -498,7 +531,7 @@ class Run:
         except FileNotFoundError:
             return None
 
-    def _write_start_meta(self, peers: list[dict[str, Any]]) -> None:
+    def _write_start_meta(self, peers: list[dict[str, Any]], git: dict[str, Any] | None) -> None:
         meta = self._read_meta(self.run_id) or {
             "format": 1, "experiment": self.experiment, "run_id": self.run_id,
             "created": _now_iso(), "attempts": [], "tags": [],
@@ -525,7 +558,7 @@ class Run:
             "ended": None, "error": None,
             "world_size": self.world_size, "hosts": attempt["hosts"], "launcher": self.info.launcher,
             "launcher_ids": dict(self.info.ids), "argv": list(sys.argv), "cwd": os.getcwd(),
-            "git": _git_state(), "python": platform.python_version(), "torch": torch_version,
+            "git": git, "python": platform.python_version(), "torch": torch_version,
             "distlog": __version__, "tags": sorted(set(meta.get("tags", [])) | set(self.tags)),
             "attempt": self.attempt,
         })

@@ -83,6 +83,29 @@ def test_git_state_recorded_inside_a_checkout(tmp_path):
     assert len(m["git"]["commit"]) == 40 and m["git"]["dirty"] is True
 
 
+def test_no_git_process_outside_a_checkout(tmp_path):
+    """Opening a run outside a git working tree starts no ``git`` (a process start is most
+    of a run's open time); run.json says ``"git": null``. A ``git`` first on PATH that
+    leaves a mark shows whether one was started; with GIT_DIR set it is."""
+    bin_dir, work = tmp_path / "bin", tmp_path / "work"
+    bin_dir.mkdir()
+    work.mkdir()
+    mark = tmp_path / "git-started"
+    fake = bin_dir / "git"
+    fake.write_text(f"#!/bin/sh\ntouch {mark}\nexit 128\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GIT_DIR", None)
+    script = "import distlog\nexp = distlog.get_logger('runs')\nwith exp.run('g'):\n    pass\n"
+    subprocess.run([sys.executable, "-c", script], cwd=work, env=env, check=True, timeout=120)
+    assert not mark.exists()
+    assert meta(str(work / "runs"), "default", "g")["git"] is None
+    subprocess.run([sys.executable, "-c", script.replace("'g'", "'h'")], cwd=work,
+                   env={**env, "GIT_DIR": str(tmp_path / "elsewhere.git")}, check=True, timeout=120)
+    assert mark.exists()
+    assert meta(str(work / "runs"), "default", "h")["git"] is None  # (git failed: nothing recorded)
+
+
 @pytest.mark.parametrize("crash", [False, True])
 def test_atexit_closes_a_forgotten_run(tmp_path, crash):
     script = textwrap.dedent(f"""
