@@ -339,16 +339,21 @@ class Api:
         bins = arg_int(request, "bins", 300, 1, MAX_WIDTH)
         smooth = arg_smooth(request)
         x0, x1 = arg_float(request, "x0"), arg_float(request, "x1")
-        runs = self._runs_arg(request)
+        named = self._named_runs(request)
+        runs = [run for _, run in named]
+        left_out: list[tuple[int, str]] = []  # (position in runs, why): a damaged run, in no group
         try:
             if smooth or x0 is not None or x1 is not None:
-                df = self._smoothed_bands(runs, key, group_by, bins, smooth, x0, x1)
-                if df is None:  # no run has a row in the range
-                    return {"key": key, "group_by": group_by, "groups": []}
+                df = self._smoothed_bands(runs, key, group_by, bins, smooth, x0, x1, left_out)
             else:
-                df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins)
+                df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins, quiet=True)
+                left_out = df.attrs.get("left_out", [])
         except KeyError as e:
             raise KeyNotFound(str(e).strip("'\"")) from None
+        out = {"key": key, "group_by": group_by,
+               "left_out": [{"run": named[i][0], "why": why} for i, why in left_out]}
+        if df is None:  # no run has a row in the range
+            return {**out, "groups": []}
         groups = []
         for label, g in group_rows(df, group_by):
             missing = [k for k, v in zip(group_by, label) if _is_na(v)]  # runs without the param
@@ -356,23 +361,25 @@ class Api:
                            "missing": missing,
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
                               ("step", "runs", "mean", "std", "min", "max")}})
-        return {"key": key, "group_by": group_by, "groups": groups}
+        return {**out, "groups": groups}
 
     def _smoothed_bands(self, runs: list[RunReader], key: str, group_by: list[str], bins: int,
-                        weight: float, x0: float | None = None, x1: float | None = None) -> Any:
+                        weight: float, x0: float | None, x1: float | None, left_out: list[tuple[int, str]]) -> Any:
         """``read_metrics(runs, key@mean, group_by, bins)`` of the runs' smoothed series (the
         cached rows' ``smoothed(weight)``; weight 0: their values): the same bins, groups, group
-        order and columns. ``x0``/``x1``: of each run's rows in that range of steps
-        (the EMA is still of the whole series); None when no run has one there."""
+        order and columns; a damaged run is added to ``left_out`` as read_metrics names it.
+        ``x0``/``x1``: of each run's rows in that range of steps (the EMA is still of the whole
+        series); None when no run has one there."""
         from ..query.sweeps import bin_grid, group_bands
 
         series, flat = [], []
-        for run in runs:  # (a run without the key is left out, as read_metrics leaves it)
+        for i, run in enumerate(runs):  # (a run without the key is left out, as read_metrics leaves it)
             try:  # and so is a damaged one (its series or its group unknown)
                 commit = run.metrics.commit_record()
                 n = (commit.get("lengths") or {}).get(key, 0)
                 p = run.flat_params if n else {}
-            except DamagedRecord:
+            except DamagedRecord as e:
+                left_out.append((i, str(e)))
                 continue
             if not n:
                 continue
@@ -385,7 +392,8 @@ class Api:
             series.append((st[inside], values[inside]))
             flat.append(p)
         if not series:
-            raise KeyNotFound(f"no run has the metric {key!r}")
+            raise KeyNotFound(f"no run has the metric {key!r}"
+                              + (f"; left out as damaged: {len(left_out)} run(s)" if left_out else ""))
         keep = [i for i, (st, _) in enumerate(series) if len(st)]  # (a run with no row there: in no bin)
         if not keep:
             return None

@@ -16,6 +16,8 @@
 
 The result is one long DataFrame: the group's params (``pd.NA`` where its runs lack one, apart
 from a group that set it to None), ``step`` (the bin's first step), then the band columns. Bins where no run of a group has a finite value are left out.
+A run whose params, run.json or series record is damaged is in no group: it is named in a
+``RuntimeWarning`` and in the frame's ``attrs["left_out"]`` (``(position in runs, why)``).
 """
 
 from __future__ import annotations
@@ -146,11 +148,13 @@ def bands(matrix: np.ndarray, percentiles: Sequence[float]) -> dict[str, np.ndar
 def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str] | None = None,
                  bin_size: float | None = None, bins: int | None = None, column: str = "value",
                  percentiles: Sequence[float] = (25, 50, 75), rank: int | None = None,
-                 per_run: bool = False) -> "pd.DataFrame":
+                 per_run: bool = False, quiet: bool = False) -> "pd.DataFrame":
     """Bands of ``spec`` across ``runs``, grouped by params (see the module docstring).
 
     ``bin_size`` (steps per bin) or ``bins`` (how many bins over the steps seen); neither means
     one bin per distinct step (see ``bin_grid``). ``per_run=True`` returns each run's binned values instead of bands.
+    ``quiet``: runs left out as damaged are named in ``attrs["left_out"]`` only, no warning
+    (a caller that shows them itself).
     """
     import pandas as pd
 
@@ -159,32 +163,33 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
     flat = []
     left_out = []
     if rank is None:  # every run's params, commit record and series at once
-        for run, d in zip(runs, read_run_data(runs, params=True, full_keys=[key])):
+        for i, (run, d) in enumerate(zip(runs, read_run_data(runs, params=True, full_keys=[key]))):
             if d.damaged:  # its group (or its series) is unknown: never a group of its own
-                left_out.append(f"{run.info.path} ({'; '.join(d.damaged)})")
+                left_out.append((i, "; ".join(d.damaged)))
                 continue
             if key in d.full:
                 s = Series(key, *d.full[key])
                 series.append((run, s["step"], s[column]))
                 flat.append(d.flat_params)
     else:
-        for run in runs:  # a run without rank's table, or with no rows of key, is left out
+        for i, run in enumerate(runs):  # a run without rank's table, or with no rows of key, is left out
             try:
                 if not run.metrics.lengths(rank, missing_ok=True).get(key):
                     continue
                 p = run.flat_params
                 s = run.metrics.read(key, rank)
             except DamagedRecord as e:  # as above: in no group, named in the warning
-                left_out.append(f"{run.info.path} ({e})")
+                left_out.append((i, str(e)))
                 continue
             series.append((run, s["step"], s[column]))
             flat.append(p)
-    if left_out:
-        warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {', '.join(left_out)}",
-                      RuntimeWarning, stacklevel=2)
+    named = ", ".join(f"{runs[i].info.path} ({why})" for i, why in left_out)
+    if left_out and not quiet:
+        warnings.warn(f"{len(left_out)} run(s) left out of {spec!r}: {named}", RuntimeWarning, stacklevel=2)
     if not series:
         known = sorted({k for r in runs for k, n in _lengths(r, rank).items() if n})
-        raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}")
+        raise KeyError(f"no run has the metric {key!r}; keys: {', '.join(known) or 'none'}"
+                       + (f"; left out as damaged: {named}" if left_out else ""))
     lo, bin_size = bin_grid([st for _, st, _ in series], bin_size, bins)
     group_by = list(default_group_by(flat) if group_by is None else group_by)
     if per_run:
@@ -198,8 +203,13 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
             for i, g in enumerate(group_by):
                 df.insert(i, g, [group_label(p, g)] * len(df))
             frames.append(df)
-        return _concat(frames, group_by, [[group_label(p, g) for g in group_by] for p in flat])
-    return group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+        out = _concat(frames, group_by, [[group_label(p, g) for g in group_by] for p in flat])
+    else:
+        out = group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+    # the runs left out (a damaged record), as (position in ``runs``, why): a caller showing
+    # the bands names them beside the bands, not only in the warning
+    out.attrs["left_out"] = left_out
+    return out
 
 
 def _lengths(run: RunReader, rank: int | None) -> dict[str, int]:

@@ -237,8 +237,12 @@ export async function comparePage(view, params) {
     if (!groupColors.has(label)) groupColors.set(label, { i: groupColors.size, runs: 0 });
     return groupColors.get(label);
   }
+  // runs a chart's bands left out (a damaged record: its group or its series unknown), named
+  // under the groups with the server's reason: a band must not silently be of fewer runs
+  let leftOut = new Map(); // run -> why
   function seedGroups() { // the runs' own values, in the runs' order, so colours do not depend on which chart answers first
     groupColors = new Map();
+    leftOut = new Map();
     if (!opts.group) return;
     for (const r of runs) {
       const p = meta.params[r] || {};
@@ -263,14 +267,15 @@ export async function comparePage(view, params) {
         { label, stroke: c, width: 2, points: { show: false }, spanGaps: true });
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
-    showGroups(res.groups);
+    showGroups(res.groups, res.left_out);
     const over = bandData(res.groups);
     return { u: plot(box, over, series, bands, opts, zoom), over, key, groups: res.groups, box, zseq: 0 };
   }
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
   legend.after(groupLegend);
-  function showGroups(groups) { // every group any chart has shown, each in its page-wide colour
+  function showGroups(groups, left = []) { // every group any chart has shown, each in its page-wide colour
+    for (const { run, why } of left) if (!leftOut.has(run)) leftOut.set(run, why);
     for (const g of groups) {
       const slot = groupSlot(groupValue(g));
       slot.runs = Math.max(slot.runs, ...g.runs);
@@ -282,6 +287,10 @@ export async function comparePage(view, params) {
       groupLegend.append(h("span", { class: "rank-chip", "data-group": label },
         h("span", { class: "swatch", style: { background: color(slot.i) } }),
         `${opts.group} = ${label} · mean ± std of ${nRuns(slot.runs)}`));
+    }
+    for (const [run, why] of leftOut) {
+      groupLegend.append(h("span", { class: "rank-chip run-damaged", "data-left-out": run },
+        `${run}: left out of the bands (${why})`));
     }
   }
 
