@@ -43,11 +43,6 @@ from .zarrdoc import array_doc, consolidated
 
 DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
-# ... while the last look found entries: a training loop logging steadily is followed closely,
-# so the writer (which a loop of pure Python leaves the GIL only at its switch interval) is
-# not tens of milliseconds of windows behind when close() waits for it; an idle run wakes
-# its writer at ENTRY_POLL
-ENTRY_POLL_BUSY = 0.005
 LOAD_BATCH_CHUNKS = 256  # stored chunks read at once when an attempt loads its series
 ENTRY_SLICE = DEFAULT_CHUNK_ROWS  # entries handled at once (then filled chunks are written)
 CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
@@ -1366,15 +1361,13 @@ class BackgroundWriter:
 
         next_commit = time.monotonic() + self.commit_interval
         create_at: float | None = None  # when to create the arrays of new series
-        poll = ENTRY_POLL
         while True:
-            timeout = max(0.0, min(next_commit - time.monotonic(), poll))
+            timeout = max(0.0, min(next_commit - time.monotonic(), ENTRY_POLL))
             try:
                 item = self._q.get(timeout=timeout)
             except queue.Empty:
                 item = None
             if item is None:
-                poll = ENTRY_POLL_BUSY if self._entries else ENTRY_POLL
                 if self._entries:
                     self._take_entries()  # handled next round, in order with queued items
                 if create_at is not None and time.monotonic() >= create_at:
