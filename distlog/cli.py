@@ -239,7 +239,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"started     {fmt_time(info.first_start_time)} UTC",
         f"ended       {fmt_time(info.end_time)}{' UTC' if info.end_time else ''}",
         f"duration    {fmt_duration(info.duration())}", f"world size  {fmt_value(info.world_size)}",
-        f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {len(info.attempts) or 1}",
+        f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {_attempts_line(info.attempts)}",
         f"last step   {fmt_step(last)}",
     ]
     if folder != info.path:
@@ -265,6 +265,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     if getattr(args, "ranks", False):
         _show_ranks(run)
     return OK
+
+
+def _attempts_line(attempts: list[dict[str, Any]]) -> str:
+    """How many attempts, and with several how each ended: the run's status is its latest
+    attempt's, so a training attempt that failed before an evaluation that completed would
+    otherwise read "completed" alone."""
+    from .query.render import one_line
+
+    if len(attempts) < 2:
+        return "1"
+    parts = []
+    for a in attempts:
+        part = f"#{a.get('attempt', '?')} {a.get('status') or 'unknown'}"
+        err = a.get("error")
+        if isinstance(err, dict) and err.get("type"):
+            why = one_line(f"{err['type']}: {err.get('message', '')}")
+            part += f" ({why[:77] + '...' if len(why) > 80 else why})"
+        parts.append(part)
+    return f"{len(attempts)}: " + ", ".join(parts)
 
 
 def _folder_path(run: Any) -> str:

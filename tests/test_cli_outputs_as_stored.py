@@ -251,3 +251,23 @@ def test_csv_and_json_agree_on_a_missing_str_and_a_float32_nan():
     both = pd.DataFrame({"a": [1.5, float("nan")], "b": pd.Series([None, 2.0], dtype=object)})
     assert json.loads(render_frame(both, "json")) == [{"a": 1.5, "b": None}, {"a": "nan", "b": 2.0}]
     assert render_frame(both, "csv").splitlines() == ["a,b", "1.5,", "nan,2.0"]
+
+
+def test_show_says_how_each_attempt_ended(tmp_path, capsys):
+    # before: "status completed" and "attempts 2" only: a training attempt that failed before
+    # an attempt that completed (an evaluation appended after it) could not be seen
+    import pytest
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with pytest.raises(RuntimeError):
+        with exp.run("r"):
+            exp.metrics.log(step=0, loss=1.0)
+            raise RuntimeError("node lost\nat step 0")
+    with exp.run("r"):
+        exp.metrics.log(step=1, loss=0.5)
+    code, out, err = cli(capsys, "show", tmp_path / "default" / "r")
+    assert code == 0, err
+    assert "\nstatus      completed\n" in out
+    assert "\nattempts    2: #0 failed (RuntimeError: node lost" in out and ", #1 completed\n" in out, out
+    code, out, err = cli(capsys, "show", _run(tmp_path / "plain"))  # one attempt: its count only
+    assert code == 0 and "\nattempts    1\n" in out
