@@ -37,10 +37,14 @@ class FilesReader:
     def __init__(self, storage: StorageBackend, root: Callable[[], StorageBackend]) -> None:
         self._storage = storage
         self._root = root
+        # the manifests' segments read so far (object stores): each call reads only new ones
+        self._seen: dict[str, bytes] = {}
 
     def records(self) -> list[FileRecord]:
-        """Every save from every rank, oldest first (a torn last line is skipped)."""
-        return read_manifests(self._storage)
+        """Every save from every rank, oldest first (a torn last line is skipped). Read on
+        every call (a live run's new saves show); on object stores only the manifest
+        segments written since the last call are fetched."""
+        return read_manifests(self._storage, self._seen)
 
     def table(self, latest: bool = False) -> "pd.DataFrame":
         """One row per save, oldest first; ``latest``: one row per path (sorted): its newest

@@ -333,6 +333,31 @@ class SegmentAppender(Appender):
         self.flush()
 
 
+def read_bytes_again(backend: StorageBackend, path: str, seen: dict[str, bytes]) -> bytes:
+    """``backend.read_bytes(path)`` for a reader that asks again and again (a live run's
+    files): a segmented file's segments already in ``seen`` are not read again (a segment is
+    written once, by exclusive create: its bytes never change), so each call costs a listing
+    and its new segments, not a request per segment; ``seen`` takes the new ones. A plain
+    object (local disk, which appends in place) is read whole every time."""
+    if path not in seen:  # (not known to be segmented yet: maybe a plain object)
+        try:
+            return backend._read_object(path)
+        except FileNotFoundError:
+            pass
+    names = backend.segment_names(path)
+    if not names:
+        seen.pop(path, None)
+        raise FileNotFoundError(errno.ENOENT, "no such file", backend.join(path))
+    seen[path] = b""  # segmented: no plain object to look for next time
+    paths = [f"{path}{SEGMENT_SUFFIX}/{n}" for n in names]
+    new = [q for q in paths if q not in seen]
+    for q, part in zip(new, read_objects([(backend, q) for q in new])):
+        if part is None:  # removed meanwhile (a delete)
+            raise FileNotFoundError(errno.ENOENT, "segment vanished while reading", backend.join(q))
+        seen[q] = part
+    return b"".join(seen[q] for q in paths)
+
+
 def read_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[bytes | None]:
     """``(backend, path)`` → the object's bytes, or None when absent, for every item, read
     concurrently (``distlog.storage.aio``): N small objects cost about N / CONCURRENCY round
