@@ -114,3 +114,53 @@ def test_a_crashed_resumed_training_resumed_again(tmp_path):
     assert [a["status"] for a in run.info.attempts] == ["completed", "completed", "failed", "completed"]
     assert _stored(run) == s.expected()
     np.testing.assert_array_equal(run.metrics.numpy("test_acc")["step"], [5])
+
+
+def test_a_registered_resume_point_rewinds_every_series_at_load_state(tmp_path):
+    # stop 33 left: a series the resumed training had not logged again yet (val, logged at
+    # steps 3 and 7 only) kept the killed attempt's row 7 past the checkpoint (step 5). With
+    # register_for_checkpointing(tracker.resume_point), load_state rewinds every series there
+    from accelerate import Accelerator
+
+    from distlog.integrations.accelerate import DistlogTracker
+
+    def accelerator(register=True):
+        tracker = DistlogTracker(root=str(tmp_path), experiment="a", run_id="r")
+        acc = Accelerator(log_with=tracker, cpu=True)
+        acc.init_trackers("a")
+        if register:
+            acc.register_for_checkpointing(tracker.resume_point)
+        return acc, tracker
+
+    def train(acc, start, stop):
+        model = acc.prepare(torch.nn.Linear(2, 1))
+        if start:
+            acc.load_state(str(tmp_path / "ckpt"))
+        for step in range(start, stop):
+            acc.log({"loss": float(step) + 1000 * bool(start)}, step=step)
+            if step in (3, 7):
+                acc.log({"val": 10.0 + step}, step=step)
+            if step == 5:
+                acc.save_state(str(tmp_path / "ckpt"))
+        del model
+
+    acc, tracker = accelerator()
+    with pytest.raises(RuntimeError):
+        train(acc, 0, 9)  # killed at step 8 (after val's row 7)
+        raise RuntimeError("node lost")
+    tracker.session.close(ok=False, reason="killed")
+    acc, tracker = accelerator()
+    train(acc, 6, 7)  # resumed: one step, then stopped again before step 7
+    acc.end_training()
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert _stored(run) == {"loss": {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 5.0, 6: 1006.0},
+                            "val": {3: 13.0}}
+    # and by hand, before the first row; after it, a clear error
+    acc, tracker = accelerator(register=False)
+    tracker.resume_at(4)
+    acc.log({"loss": 2004.0}, step=5)
+    with pytest.raises(distlog.RunStateError, match="before the first accelerator.log"):
+        tracker.resume_at(3)
+    acc.end_training()
+    assert _stored(distlog.open_run(tmp_path / "a" / "r")) == {
+        "loss": {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 2004.0}, "val": {3: 13.0}}

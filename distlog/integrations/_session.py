@@ -340,10 +340,10 @@ class RunSession:
         run.rewind = False
         return True
 
-    def set_resume_step(self, step: int) -> bool:
+    def set_resume_step(self, step: int | float) -> bool:
         """Rewind the stored series to ``step`` if no row was written in this attempt yet."""
         run = self.run
         if run is None or run.writers.opened:
             return False
-        run.resume_step = int(step)
+        run.resume_step = step  # (checked there: a finite number, a fractional step kept)
         return True

@@ -15,6 +15,12 @@ ranks' values. What works:
   reduced over every rank's values, and ``tracker.close()`` on every rank before
   ``accelerator.end_training()`` (which destroys the process group). ``accelerator.log``
   keeps its meaning: rank 0's values, written at once without communication.
+
+Resuming from a checkpoint: ``accelerator.register_for_checkpointing(tracker.resume_point)``
+once, and ``save_state`` stores the run's last step with the checkpoint; ``load_state`` then
+drops every stored row after it from every series at once (without it, a series the resumed
+training has not logged again yet keeps the killed attempt's rows past the checkpoint until it
+does). ``tracker.resume_at(step)`` does the same by hand, before the attempt's first row.
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ class DistlogTracker(GeneralTracker):
         root = root if root is not None else os.environ.get("DISTLOG_ROOT", "./runs")
         self.session = RunSession(root, experiment or run_name, run_id, tags, **options)
         self.last_reduced: Any = None
+        self._resume_step: int | float | None = None  # for the run's opening (``resume_at`` before it)
+        #: ``accelerator.register_for_checkpointing(tracker.resume_point)``: checkpoints carry
+        #: the run's last step, and ``load_state`` rewinds the stored series to it
+        self.resume_point = _ResumePoint(self)
 
     @property
     def tracker(self) -> Any:
@@ -69,10 +79,23 @@ class DistlogTracker(GeneralTracker):
             "on every rank instead, tracker = DistlogTracker(root=..., experiment=...), and pass "
             "Accelerator(log_with=tracker)")
 
+    def resume_at(self, step: int | float) -> None:
+        """This attempt resumes from a checkpoint taken at ``step``: stored rows after it are
+        dropped from every series (on every rank: call it on every rank, as ``load_state``
+        runs). Before the attempt's first row: after it, the rows are already rewound where
+        they were written again, and this raises."""
+        if not self.session.is_open:
+            self._resume_step = step
+        elif not self.session.set_resume_step(step):
+            raise RunStateError(
+                f"DistlogTracker.resume_at({step}) after this attempt already wrote rows: call "
+                "accelerator.load_state(...) (or resume_at) before the first accelerator.log / "
+                "tracker.flush of the resumed training")
+
     # ---- every rank --------------------------------------------------------------------------
     def open(self) -> Any:
         """Open the run: a collective, every rank calls it. Returns the ``Experiment``."""
-        self.session.open()
+        self.session.open(resume_step=self._resume_step)
         return self.session.exp
 
     def collect(self, step: int | None = None, **values: Any) -> None:
@@ -94,7 +117,7 @@ class DistlogTracker(GeneralTracker):
     # ---- GeneralTracker (main process only, as Accelerate calls it) --------------------------
     def start(self) -> None:
         if world_size() == 1:
-            self.session.open()
+            self.session.open(resume_step=self._resume_step)
 
     def store_init_configuration(self, values: dict) -> None:
         self.session.add_params(values)  # kept until the run opens
@@ -115,6 +138,26 @@ class DistlogTracker(GeneralTracker):
                 "accelerator.end_training() with the run still open: call tracker.close() on every "
                 "rank before it; the run is closed without a final flush")
             self.session.close(ok=False, reason="end_training() before tracker.close()")
+
+
+class _ResumePoint:
+    """The tracker's part of an Accelerate checkpoint (``register_for_checkpointing``): the
+    run's last step at ``save_state``; ``load_state`` resumes the run there (``resume_at``)."""
+
+    def __init__(self, tracker: DistlogTracker) -> None:
+        self._tracker = tracker
+
+    def state_dict(self) -> dict[str, Any]:
+        session = self._tracker.session
+        step = session.run.metrics.latest_step if session.is_open else None
+        if step is not None and float(step).is_integer():
+            step = int(step)  # (as logged: a fractional step stays one)
+        return {"distlog_step": step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        step = state.get("distlog_step")
+        if step is not None:
+            self._tracker.resume_at(step)
 
 
 def register() -> None:
