@@ -71,7 +71,10 @@ def test_evaluate_after_a_train_that_raised_gets_its_own_attempt(tmp_path, capsy
     [listed] = distlog.open_root(tmp_path).runs()
     assert listed.info.status == "completed" and [a["status"] for a in listed.info.attempts] == ["failed", "completed"]
     shown = _show(capsys, tmp_path / "hf" / "r")
-    assert shown["status"] == "completed" and shown["attempts"] == "2" and "error" not in shown
+    # (the run's status is its latest attempt's; show names how each attempt ended)
+    assert shown["status"] == "completed" and "error" not in shown
+    assert shown["attempts"].startswith("2: #0 failed (RuntimeError: trainer.train() raised before it ended")
+    assert shown["attempts"].endswith(", #1 completed"), shown["attempts"]
     [failure] = run.logs.query(level="WARNING")  # the training's end, in the run's log
     assert failure.level == "ERROR" and failure.message.startswith("run failed: RuntimeError: trainer.train() raised")
 

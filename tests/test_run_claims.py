@@ -330,7 +330,7 @@ def test_a_requeued_job_still_running_is_not_taken_over_by_another_job(tmp_path,
 KILLED_STARTING = textwrap.dedent("""
     import os, signal, sys, distlog
     from distlog.run import Run
-    Run._write_start_meta = lambda self, peers: os.kill(os.getpid(), signal.SIGKILL)
+    Run._write_start_meta = lambda self, *args: os.kill(os.getpid(), signal.SIGKILL)
     distlog.get_logger(sys.argv[1]).start_run("r")  # killed after its claim, before run.json
 """)
 
@@ -354,7 +354,7 @@ def test_a_start_that_failed_after_its_claim_can_be_retried_at_once(tmp_path, mo
 
     real = Run._write_start_meta
 
-    def failing(self, peers):
+    def failing(self, *args):
         monkeypatch.setattr(Run, "_write_start_meta", real)
         raise OSError("the store is unavailable")
 
