@@ -294,9 +294,6 @@ class Api:
             raise BadPath(f"at most {MAX_COMPARE} runs at once, got {len(names)}")
         return [(n, self.index.reader(n)) for n in names]
 
-    def _runs_arg(self, request: Request) -> list[RunReader]:
-        return [run for _, run in self._named_runs(request)]
-
     def keys(self, request: Request) -> dict[str, Any]:
         """The compare page's runs: their keys, flat params and status; a run whose params
         (or run.json) cannot be read has ``{}`` params, status ``damaged`` and its reasons in

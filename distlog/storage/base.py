@@ -207,21 +207,33 @@ class StorageBackend(ABC):
         except MISSING:
             return None
 
-    def read_bytes(self, path: str) -> bytes:
-        """The whole logical file: the object itself, or its segments concatenated."""
-        try:
-            return self._read_object(path)
-        except FileNotFoundError:
-            names = self.segment_names(path)
-            if not names:
-                raise
-            parts = read_objects([(self, f"{path}{SEGMENT_SUFFIX}/{n}") for n in names])
-            for n, part in zip(names, parts):
-                if part is None:  # removed meanwhile (a writer compacting, a delete)
-                    raise FileNotFoundError(
-                        errno.ENOENT, "segment vanished while reading",
-                        self.join(f"{path}{SEGMENT_SUFFIX}/{n}")) from None
-            return b"".join(parts)  # type: ignore[arg-type]
+    def read_bytes(self, path: str, seen: dict[str, bytes] | None = None) -> bytes:
+        """The whole logical file: the object itself, or its segments concatenated.
+
+        ``seen``: for a reader that reads ``path`` again and again (a live run's files): the
+        segments it read before, which are not read again (a segment is written once, by
+        exclusive create: its bytes never change), so each call costs a listing and the new
+        segments; it takes the new ones. A plain object (local disk appends in place) is read
+        whole every time."""
+        seen = {} if seen is None else seen
+        missing = None
+        if path not in seen:  # (not known to be segmented: maybe a plain object)
+            try:
+                return self._read_object(path)
+            except FileNotFoundError as e:
+                missing = e
+        names = self.segment_names(path)
+        if not names:
+            seen.pop(path, None)
+            raise missing or FileNotFoundError(errno.ENOENT, "no such file", self.join(path))
+        seen[path] = b""  # segmented: no plain object to look for next time
+        paths = [f"{path}{SEGMENT_SUFFIX}/{n}" for n in names]
+        new = [q for q in paths if q not in seen]
+        for q, part in zip(new, read_objects([(self, q) for q in new])):
+            if part is None:  # removed meanwhile (a delete)
+                raise FileNotFoundError(errno.ENOENT, "segment vanished while reading", self.join(q)) from None
+            seen[q] = part
+        return b"".join(seen[q] for q in paths)
 
     def iter_segments(self, path: str, start: int = 0) -> Iterator[tuple[str, bytes]]:
         """``(segment name, bytes)`` from segment index ``start`` on, for tailing readers."""
@@ -331,31 +343,6 @@ class SegmentAppender(Appender):
 
     def close(self) -> None:
         self.flush()
-
-
-def read_bytes_again(backend: StorageBackend, path: str, seen: dict[str, bytes]) -> bytes:
-    """``backend.read_bytes(path)`` for a reader that asks again and again (a live run's
-    files): a segmented file's segments already in ``seen`` are not read again (a segment is
-    written once, by exclusive create: its bytes never change), so each call costs a listing
-    and its new segments, not a request per segment; ``seen`` takes the new ones. A plain
-    object (local disk, which appends in place) is read whole every time."""
-    if path not in seen:  # (not known to be segmented yet: maybe a plain object)
-        try:
-            return backend._read_object(path)
-        except FileNotFoundError:
-            pass
-    names = backend.segment_names(path)
-    if not names:
-        seen.pop(path, None)
-        raise FileNotFoundError(errno.ENOENT, "no such file", backend.join(path))
-    seen[path] = b""  # segmented: no plain object to look for next time
-    paths = [f"{path}{SEGMENT_SUFFIX}/{n}" for n in names]
-    new = [q for q in paths if q not in seen]
-    for q, part in zip(new, read_objects([(backend, q) for q in new])):
-        if part is None:  # removed meanwhile (a delete)
-            raise FileNotFoundError(errno.ENOENT, "segment vanished while reading", backend.join(q))
-        seen[q] = part
-    return b"".join(seen[q] for q in paths)
 
 
 def read_objects(items: Sequence[tuple[StorageBackend, str]]) -> list[bytes | None]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..layout import FILES_TABLE, MANIFEST_DIR, is_manifest_name, manifest_path, table_commit, table_zarr
-from ..storage.base import StorageBackend, read_bytes_again
+from ..storage.base import StorageBackend
 from .zarrdoc import array_doc, consolidated, doc_bytes
 
 
@@ -80,14 +80,13 @@ def manifest_names(storage: StorageBackend) -> list[str]:
 
 def read_manifests(storage: StorageBackend, seen: dict[str, bytes] | None = None) -> list[FileRecord]:
     """Every rank's records in the run folder ``storage``, in (time, rank, path) order.
-    ``seen``: the manifests' segments read before (``read_bytes_again``), for a reader that
-    reads them again: only new segments are read."""
+    ``seen``: the manifests' segments read before (``StorageBackend.read_bytes``), for a
+    reader that reads them again: only new segments are read."""
     from ..storage.aio import run_all
 
     def read(n: str) -> bytes | None:
-        path = f"{MANIFEST_DIR}/{n}"
         try:
-            return storage.read_bytes(path) if seen is None else read_bytes_again(storage, path, seen)
+            return storage.read_bytes(f"{MANIFEST_DIR}/{n}", seen)
         except FileNotFoundError:
             return None
 
