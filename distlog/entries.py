@@ -361,28 +361,29 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
     wherever a value was finite)."""
     n, U = total.shape
     empty = count == 0
-    rows = np.empty((n, U, len(R.STAT_COLUMNS)))
+    # one contiguous plane per column (whole-array copies, not strided ones), seen as rows
+    planes = np.empty((len(R.STAT_COLUMNS), n, U))
     with np.errstate(invalid="ignore", divide="ignore"):
-        rows[:, :, 1] = np.where(empty, np.nan, total / np.where(empty, 1, count))
-    rows[:, :, 2] = np.where(empty, np.nan, mn)
-    rows[:, :, 3] = np.where(empty, np.nan, mx)
-    rows[:, :, 4] = total
-    rows[:, :, 5] = count
-    rows[:, :, 6] = bad
-    if amin is None or amax is None:
-        rows[:, :, 7] = np.where(empty, np.nan, 0.0)  # one process: rank 0 where finite
-        rows[:, :, 8] = rows[:, :, 7]
+        np.divide(total, count, out=planes[1])  # 0/0: NaN where no value was finite
+    planes[2], planes[3], planes[4], planes[5], planes[6] = mn, mx, total, count, bad
+    one = amin is None or amax is None
+    if one:
+        planes[7:9] = 0.0  # one process: rank 0 where finite
     else:
-        rows[:, :, 7], rows[:, :, 8] = amin, amax
+        planes[7], planes[8] = amin, amax  # (NaN already where no rank had a finite value)
+    nothing = empty.any()
+    if nothing:  # no finite value: NaN, not the ±inf and 0 of an empty reduction
+        for c in (2, 3, 7, 8) if one else (2, 3):
+            planes[c][empty] = np.nan
     aggs = [w.aggregation for w in ws]
-    if all(a == aggs[0] for a in aggs):
-        rows[:, :, 0] = rows[:, :, _AGG_COLUMN[aggs[0]]]
+    if aggs.count(aggs[0]) == n:
+        planes[0] = planes[_AGG_COLUMN[aggs[0]]]
     else:
         for wi, a in enumerate(aggs):
-            rows[wi, :, 0] = rows[wi, :, _AGG_COLUMN[a]]
-    if "sum" in aggs:  # no finite value: the headline is NaN (docs/FORMAT.md), not the sum's 0
-        rows[:, :, 0][empty] = np.nan  # (the other headlines are NaN there already)
-    g = _Group(rows, (count + bad) > 0)
+            planes[0, wi] = planes[_AGG_COLUMN[a], wi]
+    if nothing and "sum" in aggs:  # the headline is NaN there (docs/FORMAT.md), not the sum's 0
+        planes[0][empty] = np.nan  # (the other headlines are NaN there already)
+    g = _Group(planes.transpose(1, 2, 0), (count + bad) > 0)
     for wi, w in enumerate(ws):
         w._wi = wi  # before _group: a reader that sees the group reads its own row
         w._group = g

@@ -146,11 +146,15 @@ def block_stats(v: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
     """``(sum, count, min, max, nonfinite)`` of a dense block of values along ``axis`` (one
     call site's ``collect()`` dicts as a matrix): non-finite values are counted apart, never
     summed; a column with none finite has count 0, min +inf, max -inf."""
-    fin = np.isfinite(v)
-    if fin.all():  # the steady state: four reductions
+    if axis:  # along the first axis of a contiguous copy: NumPy then runs one long inner loop
+        # per step along it, not a short one per output (5x faster for (windows, 10, keys))
+        v, axis = np.ascontiguousarray(np.moveaxis(v, axis, 0)), 0
+    with np.errstate(over="ignore", invalid="ignore"):  # (a sum that overflows: counted below)
         total = v.sum(axis=axis)
+    if np.isfinite(total).all():  # so is every value (no NaN or inf sums to a finite number):
         return total, np.full(total.shape, float(v.shape[axis])), v.min(axis=axis), v.max(axis=axis), \
-            np.zeros(total.shape)
+            np.zeros(total.shape)  # the steady state, four reductions and no mask
+    fin = np.isfinite(v)
     count = fin.sum(axis=axis).astype(np.float64)
     return (np.where(fin, v, 0.0).sum(axis=axis), count, np.where(fin, v, np.inf).min(axis=axis),
             np.where(fin, v, -np.inf).max(axis=axis), v.shape[axis] - count)
