@@ -26,6 +26,8 @@ class Raise(TrainerCallback):
     def __init__(self, exc: BaseException, at: int = 2):
         self.exc, self.at = exc, at
 
+    seen: BaseException | None = None  # the exception train() raised, as the caller got it
+
     def on_step_begin(self, args, state, control, **kw):
         if state.global_step == self.at:
             raise self.exc
@@ -36,8 +38,9 @@ def _raised(tmp_path, exc):
     Oracle.calls = []
     cb = DistlogCallback(tmp_path, "hf", "r")
     trainer = tiny(tmp_path / "o", [Raise(exc), cb])
-    with pytest.raises(type(exc)):
+    with pytest.raises(type(exc)) as got:
         trainer.train()
+    Raise.seen = got.value
     assert [s for s, c in Oracle.calls if "loss" in c] == [1, 2] and trainer.state.global_step == 2
     return cb, trainer
 
@@ -162,3 +165,64 @@ def test_evaluate_after_a_train_that_raised_with_two_ranks(tmp_path):
     rows = run.metrics.numpy("eval/loss")
     assert list(rows["step"]) == [2] and list(rows["count"]) == [2]
     assert rows["mean"][0] == pytest.approx(results[0][1]) == pytest.approx(results[1][1])
+
+
+class BadBatch(ValueError):
+    pass
+
+
+def test_evaluate_in_the_except_block_records_what_train_raised(tmp_path, capsys):
+    # the failure was always "RuntimeError: trainer.train() raised before it ended", while the
+    # training's own exception was at hand (handled right there) with its type and traceback
+    Oracle.calls = []
+    cb = DistlogCallback(tmp_path, "hf", "r")
+    trainer = tiny(tmp_path / "o", [Raise(BadBatch("batch 3 has no labels")), cb])
+    try:
+        trainer.train()
+    except BadBatch:
+        trainer.evaluate()
+    cb.close()
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    first = run.info.attempts[0]
+    assert [a["status"] for a in run.info.attempts] == ["failed", "completed"]
+    assert (first["error"]["type"], first["error"]["message"]) == ("BadBatch", "batch 3 has no labels")
+    assert "on_step_begin" in first["error"]["traceback"]  # where the training raised it
+    shown = _show(capsys, tmp_path / "hf" / "r")
+    assert shown["attempts"].startswith("2: #0 failed (BadBatch: batch 3 has no labels)")
+    seen = [r.message for r in run.logs.query(level="INFO") if "trainer.train() raised" in r.message]
+    assert seen == ["trainer.train() raised BadBatch: batch 3 has no labels (seen when trainer.evaluate(), "
+                    "predict() or log() was called on its DistlogCallback)"]
+
+
+def test_a_notebook_cell_after_the_one_that_raised_records_it(tmp_path, monkeypatch):
+    # IPython keeps a cell's uncaught exception in sys.last_value (3.12: sys.last_exc too)
+    import sys
+
+    cb, _ = _raised(tmp_path, BadBatch("batch 3 has no labels"))
+    # what the failed cell left behind: the exception, with the train() frames
+    monkeypatch.setattr(sys, "last_value", Raise.seen, raising=False)
+    monkeypatch.setattr(sys, "last_exc", Raise.seen, raising=False)
+    cb.close()
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert run.info.status == "failed"
+    assert (run.info.error["type"], run.info.error["message"]) == ("BadBatch", "batch 3 has no labels")
+
+
+def test_an_older_unrelated_error_is_not_taken_for_the_training_s(tmp_path, monkeypatch):
+    import sys
+
+    cb, _ = _raised(tmp_path, BadBatch("batch 3 has no labels"))
+    try:
+        {}["missing"]
+    except KeyError as e:
+        older = e
+    monkeypatch.setattr(sys, "last_value", older, raising=False)
+    monkeypatch.setattr(sys, "last_exc", older, raising=False)
+    try:
+        raise OSError("disk full")  # handled while close() runs, and not the training's either
+    except OSError:
+        cb.close()
+    run = distlog.open_run(tmp_path / "hf" / "r")
+    assert run.info.error["type"] == "RuntimeError"
+    assert run.info.error["message"].startswith("trainer.train() raised before it ended (then close() was called")
+    assert "its exception was no longer at hand" in run.info.error["message"]

@@ -57,6 +57,24 @@ def _in_train() -> bool:
     return False
 
 
+def _train_exception() -> BaseException | None:
+    """What a ``Trainer.train()`` raised, where it can still be seen when the callback's next
+    hook comes: the exception being handled (``evaluate()`` called in an ``except`` block) or
+    the last uncaught one (a notebook: the cell that trained failed, the next one evaluates;
+    IPython keeps it in ``sys.last_value``). Only one whose traceback passes through a
+    ``Trainer``'s ``train`` or ``_inner_training_loop`` (an older, unrelated error is not it)."""
+    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    for exc in (sys.exc_info()[1], last):
+        tb = getattr(exc, "__traceback__", None)
+        while tb is not None:
+            f = tb.tb_frame
+            if f.f_code.co_name in ("train", "_inner_training_loop") and isinstance(
+                    f.f_locals.get("self"), _tf.Trainer):
+                return exc
+            tb = tb.tb_next
+    return None
+
+
 def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
     """``eval_loss`` → ``eval/loss``, ``test_x`` → ``test/x``, anything else → ``train/...``
     (the names the Trainer's other reporting integrations use). ``epoch`` is left out of
@@ -86,7 +104,9 @@ class DistlogCallback(TrainerCallback):
     attempt. A ``train()`` that raised (an exception, Ctrl-C) leaves its attempt open (the
     Trainer has no hook for it): the next ``train()``, ``evaluate()``, ``predict()``, ``log()``
     or ``close()`` on this callback ends it ``failed``, then opens its own attempt (as after a
-    training that ended; ``close()`` opens none). Training resumed
+    training that ended; ``close()`` opens none). The failure recorded is what ``train()``
+    raised where it is still at hand (that call made in an ``except`` block, or a notebook
+    cell after the one that raised); otherwise a ``RuntimeError`` that says so. Training resumed
     from a checkpoint drops the rows after the checkpoint's step only: rows an evaluation
     stored at that step (``evaluate()`` after the training that saved it) are kept.
 
@@ -139,8 +159,13 @@ class DistlogCallback(TrainerCallback):
         alike (every rank calls the hook that comes next): peers may be gone. Whether it did."""
         if not (self.session.is_open and self._training and self._in_trainer) or _in_train():
             return False
-        self.session.close(ok=False, reason=f"trainer.train() raised before it ended (then {then} was "
-                           "called on its DistlogCallback)")
+        exc = _train_exception()  # its own type, message and traceback where still at hand
+        if exc is not None:
+            self.session.run.logs.info(f"trainer.train() raised {type(exc).__name__}: {exc} "
+                                          f"(seen when {then} was called on its DistlogCallback)")
+        self.session.close(ok=False, exc=exc, reason=f"trainer.train() raised before it ended (then "
+                           f"{then} was called on its DistlogCallback; its exception was no longer "
+                           "at hand)")
         self._training = False
         return True
 
