@@ -152,19 +152,34 @@ export async function comparePage(view, params) {
     return overlayData(p.runs.map((run) => ({ cols: by.get(run) || none })));
   }
 
-  // live: runs still being written add their new rows (overlay) or refresh the bands (grouped)
+  // live: runs still being written add their new rows (overlay) or refresh the bands (grouped).
+  // Every run is read again now and then (every 8th poll, 16 s; window.distlog.recheckPolls:
+  // tests use less), running or not: one that ended when the page opened may be resumed (a
+  // requeued job's next attempt) or appended to (an evaluation after training)
+  let polls = 0;
+  // per run: its lengths when a poll last took them in (a poll that fails or is overtaken by
+  // a redraw leaves them, so the next one reads the same change again)
+  const seen = {};
   async function poll() {
-    const running = runs.filter((r) => meta.status[r] === "running");
-    if (!running.length) return;
-    const lengths = {};
-    for (const r of running) {
+    const every = (window.distlog && window.distlog.recheckPolls) || 8;
+    const all = ++polls % every === 0;
+    const checked = runs.filter((r) => all || meta.status[r] === "running");
+    if (!checked.length) return;
+    const lengths = {}, now = {};
+    for (const r of checked) {
       const st = await get("status", { run: r });
       meta.status[r] = st.status;
-      lengths[r] = st.lengths["0"] || {};
+      now[r] = JSON.stringify(st.lengths["0"] || {});
+      if (now[r] !== seen[r]) lengths[r] = st.lengths["0"] || {};
     }
+    if (await follow(lengths)) Object.assign(seen, now);
+  }
+
+  // the charts take in the runs' new lengths: whether they all did (not overtaken by a redraw)
+  async function follow(lengths) {
     const my = gen;
     for (const p of [...plots]) {
-      if (my !== gen) return;
+      if (my !== gen) return false;
       if (opts.group) {
         if (Object.values(lengths).some((l) => p.key in l)) await refreshBands(p, my);
         continue;
@@ -176,14 +191,14 @@ export async function comparePage(view, params) {
         if (n === part.rows || !n) continue;
         const smooth = opts.smooth || undefined;
         let s = n > part.rows ? await get("series", { run: part.run, key: p.key, width: p.width, smooth, start: part.rows }) : null;
-        if (my !== gen) return; // the charts were drawn again meanwhile (another smoothing)
+        if (my !== gen) return false; // the charts were drawn again meanwhile (another smoothing)
         const last = part.cols.step.length ? part.cols.step[part.cols.step.length - 1] : -Infinity;
         if (s && s.generation === part.generation) {
           if (last <= x1) inRange = true; // its new rows may be in the zoomed range (or the row after it)
           for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
           s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
-          if (my !== gen) return;
+          if (my !== gen) return false;
           for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
           inRange = true;
@@ -193,6 +208,7 @@ export async function comparePage(view, params) {
       }
       if (grew) await update(p, overlayData(p.parts), inRange);
     }
+    return my === gen;
   }
 
   // smoothed: the server smooths each run's whole series before binning (as one run's own
