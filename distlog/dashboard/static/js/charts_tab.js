@@ -55,13 +55,17 @@ export async function chartsTab(body, run, params) {
   }
   // each histogram card kept for the tab: a layout (the key filter typed) moves it instead of
   // reading it again (one the filter leaves out is hidden); a live run's are read again when the
-  // poll counts other rows than a shown card holds (one filtered out: once it is shown again)
+  // poll counts other rows than a shown card holds (one filtered out: once it is shown again),
+  // and a card whose last read failed at every poll until one answers (a server that was
+  // restarted, a commit record torn for a moment), whether the run is live or not
   const histCards = new Map();
   const histCard = (key) => histCards.get(key) || histCards.set(key, histogramCard(run.path, key)).get(key);
   let histRows = {}; // rank 0's histograms per key, as the last poll counted them
   function freshen(key) {
     const card = histCards.get(key), n = histRows[key];
-    if (!card || !card.el.isConnected || card.el.hidden || n === undefined || card.rows === null || n === card.rows || n === card.asked) return;
+    if (!card || !card.el.isConnected || card.el.hidden || card.busy) return;
+    if (card.failed) { card.refresh(); return; }
+    if (n === undefined || card.rows === null || n === card.rows || n === card.asked) return;
     card.asked = n; // (asked once per count: a read still in flight is not asked again)
     card.refresh();
   }

@@ -20,15 +20,19 @@ function sized(canvas, height) {
 }
 
 // A card of one key's histograms: { el, rows (the histograms read: null until the first read
-// answers), refresh() (read them again: a live run logged more) }. A step clicked stays picked
-// across a refresh; else the newest is shown.
+// answers), failed (the error of the last read, null once one answers), busy (a read in
+// flight), refresh() (read them again: a live run logged more, or the last read failed) }. A
+// step clicked stays picked across a refresh; else the newest is shown. A read that fails is
+// said in the card (what was drawn before stays) until one succeeds.
 export function histogramCard(run, key) {
   const canvas = h("canvas", { class: "hist", width: 900, height: 220, title: "click a step to show its histogram below" });
   const bars = h("canvas", { class: "hist-bars", width: 900, height: 140 });
   const note = h("span", { class: "sub" });
   const picked = h("div", { class: "sub hist-picked" });
-  const card = h("div", { class: "card", "data-hist": key }, h("h3", {}, key, note), canvas, picked, bars);
-  const self = { el: card, rows: null, refresh: read };
+  const problem = h("div", { class: "chart-error", role: "alert", hidden: true }); // (under the title)
+  const card = h("div", { class: "card", "data-hist": key }, h("h3", {}, key, note), problem, canvas, picked, bars);
+  const self = { el: card, rows: null, failed: null, busy: false, refresh: read };
+  card.__card = self; // (as a chart's element holds its chart)
   let hg = null, n = 0, lo = 0, hi = 0, cmax = 0, colW = 1, chosen = null, seq = 0; // chosen: a step clicked
 
   function paint(sel) { // the heat map, the step shown below outlined
@@ -89,8 +93,18 @@ export function histogramCard(run, key) {
   // (reads overlap when a poll asks again before the last answered: the latest one is drawn)
   function read() {
     const my = ++seq;
-    return get("histogram", { run, key }).then((res) => { if (my === seq) draw(res); },
-      (e) => { if (my === seq) note.textContent = e.message; });
+    self.busy = true;
+    return get("histogram", { run, key }).then((res) => {
+      if (my !== seq) return;
+      self.failed = null; problem.hidden = true; problem.textContent = ""; delete card.dataset.error;
+      draw(res);
+    }, (e) => {
+      if (my !== seq) return;
+      self.failed = e; card.dataset.error = e.message;
+      problem.textContent = `Could not read the histograms: ${e.message}. ` +
+        (hg ? "The card shows what was read before; it is read again" : "Read again") + " at the next update.";
+      problem.hidden = false;
+    }).finally(() => { if (my === seq) self.busy = false; });
   }
 
   canvas.addEventListener("click", (ev) => {
