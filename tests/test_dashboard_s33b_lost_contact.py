@@ -40,8 +40,12 @@ def test_a_run_page_says_it_lost_the_server_and_catches_up_when_it_is_back(brows
             assert "10 rows" in pg.inner_text(".chart[data-key=loss] h3")
             assert pg.locator("#contact").is_hidden()
 
+            assert pg.get_attribute("#run-status", "class") == "badge status-running"
             srv.kill()
             text = wait_lost(pg, 10_000)
+            # the status shown is the last one read: greyed, with its time (stop 36)
+            assert pg.get_attribute("#run-status", "class") == "badge status-running stale"
+            assert pg.get_attribute("#run-status", "title") == f"status as of {text[35:43]}: no update since"
             for s in range(10, 25):  # rows the page cannot see while the server is gone
                 exp.metrics.log(step=s, loss=1.0 / (1 + s))
             exp.metrics.commit()
@@ -52,6 +56,8 @@ def test_a_run_page_says_it_lost_the_server_and_catches_up_when_it_is_back(brows
             assert srv.start().startswith(url)  # the same port again
             pg.wait_for_selector("#contact", state="hidden", timeout=10_000)
             pg.wait_for_selector("#live-badge", state="visible")
+            assert pg.get_attribute("#run-status", "class") == "badge status-running"
+            assert pg.get_attribute("#run-status", "title") is None
             pg.wait_for_function("() => /25 rows/.test(document.querySelector('.chart[data-key=loss] h3').textContent)",
                                  timeout=10_000)
             pg.screenshot(path=os.path.join(shots, "s33b-contact-back-run.png"))

@@ -28,14 +28,24 @@ export function setLive(on) { live.on = on; paintLive(); }
 // one still waiting), until a poll succeeds; a new page starts clear
 export function polled(err, since = new Date()) {
   const note = $("#contact");
-  if (!err) { live.failing = null; note.hidden = true; note.textContent = ""; paintLive(); return; }
+  if (!err) { live.failing = null; note.hidden = true; note.textContent = ""; paintLive(); stale(null); return; }
   if (!live.failing) live.failing = { since };
   const at = live.failing.since.toTimeString().slice(0, 8);
+  stale(at);
   note.textContent = err instanceof Unreachable ? `lost contact with the server since ${at}, retrying`
     : `updates failing since ${at}: ${err.message}; retrying`;
   note.title = err instanceof Unreachable ? `${err.message}. This page shows what it read before ${at}.` : err.message;
   note.hidden = false;
   paintLive();
+}
+
+// the page's run statuses ("running", ...) are what the server said last: while the polls
+// fail they are greyed, with the time they are of (a run may have ended meanwhile)
+function stale(at) {
+  for (const b of document.querySelectorAll("#view .badge[class*='status-']")) {
+    b.classList.toggle("stale", !!at);
+    if (at) b.title = `status as of ${at}: no update since`; else b.removeAttribute("title");
+  }
 }
 
 // A key filter typed by a person (a regex, case-insensitive): `re` is the last valid pattern's
