@@ -162,7 +162,7 @@ class DistlogCallback(TrainerCallback):
         exc = _train_exception()  # its own type, message and traceback where still at hand
         if exc is not None:
             self.session.run.logs.info(f"trainer.train() raised {type(exc).__name__}: {exc} "
-                                          f"(seen when {then} was called on its DistlogCallback)")
+                                       f"(seen when {then} was called on its DistlogCallback)")
         self.session.close(ok=False, exc=exc, reason=f"trainer.train() raised before it ended (then "
                            f"{then} was called on its DistlogCallback; its exception was no longer "
                            "at hand)")
