@@ -15,6 +15,7 @@ import contextlib
 import datetime as _dt
 import importlib.util
 import itertools
+import math
 import os
 import platform
 import re
@@ -228,7 +229,10 @@ class Run:
         self.status = "created"
         self.attempt = 0
         self._stored_last_step: float | None = None  # run.json's, as the attempt began
-        self._appended_after: float | None = None  # see ``appended_after`` (agreed at start)
+        #: what later decisions need of the earlier attempts' records (oldest first: their
+        #: ``rewind``, ``last_step`` and ``started``), read by rank 0 at start, agreed by all
+        self._earlier: list[dict[str, Any]] = []
+        self._resume_since: float | None = None
         self.ctx: RunContext | None = None  # identity and place, built by start()
         self.comm: Comm
         self.info: RankInfo
@@ -288,6 +292,23 @@ class Run:
             self.metrics.resume_at(step)
 
     @property
+    def resume_since(self) -> float | None:
+        """With ``resume_step``: the wall time (seconds since the epoch) since which stored rows
+        past that step are dropped; rows past it written before stay (``training_since``).
+        None: every row past it. Set it with ``resume_step``, before the attempt's first row."""
+        return self._resume_since if self.writers is None else self.writers.resume_since
+
+    @resume_since.setter
+    def resume_since(self, since: float | None) -> None:
+        if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))
+                                  or not math.isfinite(since)):
+            raise ValueError(f"resume_since={since!r}: expected a wall time in seconds since the epoch "
+                             "(a finite number, as time.time() gives), or None for every row past resume_step")
+        self._resume_since = None if since is None else float(since)
+        if self.writers is not None:
+            self.writers.resume_since = self._resume_since
+
+    @property
     def rewind(self) -> bool:
         """Whether this attempt rewinds each stored series at its first new row (the default
         of ``resume="allow"``: a restarted script replaces the steps it writes again). False:
@@ -314,7 +335,21 @@ class Run:
 
         A training resumed at a checkpoint whose step is past it need not drop the rows after
         the checkpoint: no training wrote them (the Lightning integration keeps them)."""
-        return self._appended_after
+        return _appended_after(self._earlier)
+
+    def training_since(self, step: float) -> float | None:
+        """The wall time (seconds since the epoch) since which the rows stored past ``step``
+        may be a training's, from the earlier attempts' records: the start of the earliest
+        training attempt in the latest ones such that, when it began, every stored row past
+        ``step`` had been appended by evaluations (``appended_after`` of the attempts before
+        it at most ``step``), or of the first attempt. Rows past ``step`` stored before it were
+        appended by evaluations: a training resumed at ``step`` drops each series from its
+        first row past ``step`` written since then (``resume_since``), keeping those. (A fit
+        resumed at a checkpoint keeps the rows validate()/test() appended after the fit that
+        saved it; if that fit then crashes and is resumed from the same checkpoint again, its
+        rows go and theirs still stay.) None: no record says when (every row past ``step``
+        goes)."""
+        return _training_since(self._earlier, step)
 
     @property
     def files(self) -> Any:
@@ -360,7 +395,7 @@ class Run:
                 except BaseException:  # the attempt this start claimed was never recorded
                     release_claim(self.storage, self.attempt, self.info.host)
                     raise
-                decided = ("ok", (run_id, self.attempt, self.experiment, self._appended_after))
+                decided = ("ok", (run_id, self.attempt, self.experiment, self._earlier))
             except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
                 git()  # (the git process ends here, not in the garbage collector)
                 decided = ("error", (type(e), str(e)))
@@ -370,7 +405,7 @@ class Run:
             if self.rank == 0:
                 raise failure
             raise _rebuild(*value)
-        run_id, attempt, experiment, self._appended_after = value
+        run_id, attempt, experiment, self._earlier = value
         if experiment != self.experiment:  # (a name built per rank: a timestamp, a hostname)
             warn(f"rank {self.rank} named the experiment {self.experiment!r}, rank 0 "
                  f"{experiment!r}: this rank's logs, files and series go to rank 0's run "
@@ -418,10 +453,10 @@ class Run:
                                            **self._segment_limits)
         chunk_rows, commit_interval = self.chunk_rows, self.commit_interval
         # writers open on first use; ``monitor`` and ``logs`` below exist by then
-        writers = self.writers = RunWriters(ctx.rank, lambda main, resume_step, rewind: open_writer(
-            ctx, main, resume_step, rewind, chunk_rows=chunk_rows, commit_interval=commit_interval,
+        writers = self.writers = RunWriters(ctx.rank, lambda main, resume_step, rewind, since: open_writer(
+            ctx, main, resume_step, rewind, since, chunk_rows=chunk_rows, commit_interval=commit_interval,
             telemetry=monitor.telemetry is not None, warn=logs.warning), self._resume_step)
-        writers.rewind = self._rewind
+        writers.rewind, writers.resume_since = self._rewind, self._resume_since
         monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
                                              heartbeat_interval=self._heartbeat_interval)
         # after each flush: make this rank's log lines durable. On object stores only a due
@@ -545,7 +580,7 @@ class Run:
             "resume": self.resume,
         }
         earlier = [a for a in meta.get("attempts", []) if a.get("attempt") != self.attempt]
-        self._appended_after = _appended_after(earlier)
+        self._earlier = [{k: a.get(k) for k in ("rewind", "last_step", "started")} for a in earlier]
         for a in earlier:
             if a.get("status") == "running":  # killed without closing (kill -9, node loss)
                 a["status"] = "interrupted"
@@ -778,6 +813,30 @@ class Run:
         self._context().before_final_flush(fn)
 
 
+def _started(record: dict[str, Any]) -> float | None:
+    """An attempt record's start as seconds since the epoch (None: not recorded)."""
+    try:
+        return _dt.datetime.fromisoformat(record["started"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _training_since(attempts: list[dict[str, Any]], step: float) -> float | None:
+    """``Run.training_since(step)`` from the earlier attempts' records (oldest first): walking
+    back past the attempts that only appended (``rewind`` False), the first training attempt
+    (or one that says neither: killed, an older record) before which every row past ``step``
+    was appended (``_appended_after`` of the attempts before it at most ``step``; the first
+    attempt: before it no row at all) gives its start."""
+    for i in range(len(attempts) - 1, -1, -1):
+        a = attempts[i]
+        if a.get("rewind") is False:
+            continue  # an evaluation after training: the rows it appended are not a training's
+        before = _appended_after(attempts[:i])
+        if i == 0 or (before is not None and before <= step):
+            return _started(a)
+    return None
+
+
 def _appended_after(attempts: list[dict[str, Any]]) -> float | None:
     """``Run.appended_after`` from the earlier attempts' records (oldest first): walking back,
     attempts that only appended (``rewind`` False) are passed over; the first one that could
@@ -793,13 +852,14 @@ def _appended_after(attempts: list[dict[str, Any]]) -> float | None:
     return float("-inf") if attempts else None
 
 
-def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: bool = True, *,
-                chunk_rows: int, commit_interval: float, telemetry: bool,
+def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: bool = True,
+                since: float | None = None, *, chunk_rows: int, commit_interval: float, telemetry: bool,
                 warn: Callable[[str], None]) -> BackgroundWriter:
     """A background writer of a run's row tables: rank 0's of the run's series (``main``: with
     the telemetry table when ``telemetry``), else this rank's own in its rank folder. On a
-    resumed attempt the stored series are loaded and rewound to ``resume_step`` (and with
-    ``rewind`` each again at its first new row; without, the attempt only appends)."""
+    resumed attempt the stored series are loaded and rewound to ``resume_step`` (``since``:
+    each from its first row past it written since that wall time; and with ``rewind`` each
+    again at its first new row; without, the attempt only appends)."""
     storage = ctx.storage if main else ctx.storage.child(rank_dir(ctx.rank))
     tables = {
         SCALARS_TABLE: RowTable(storage, SCALARS_TABLE, SCALAR_COLUMNS, chunk_rows),
@@ -810,7 +870,7 @@ def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: 
                                   attrs=T.ATTRS)
     if ctx.attempt > 0:
         for t in tables.values():
-            t.load(truncate_after_step=resume_step, rewind=rewind)
+            t.load(truncate_after_step=resume_step, rewind=rewind, truncate_since=since)
         if not rewind and T.TABLE in tables:
             tables[T.TABLE].quiet_refusals = True
         _check_telemetry_width(tables, ctx, warn)

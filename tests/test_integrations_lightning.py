@@ -202,3 +202,29 @@ def test_ddp_fit_resumed_after_validate_and_test_keeps_their_rows(tmp_path):
     assert list(run.metrics.numpy("val")["step"]) == [5, 11, 12, 17]  # validate()'s at 12 too
     kept = [r for r in run.logs.query(level="INFO") if "nothing is rewound now" in r.message]
     assert sorted(r.rank for r in kept) == [0, 1]  # both ranks decided to keep them
+
+
+def test_a_resumed_fit_that_crashed_and_is_resumed_again_keeps_the_evaluations_rows(tmp_path):
+    # fit 2 epochs, validate and test (their rows at step 12), a fit resumed from last.ckpt
+    # (keeps them) crashes at step 15, and a third fit resumes from the same last.ckpt: it
+    # rewound every series to step 11, so validate()'s and test()'s rows were gone (stop 33).
+    # Now only the crashed fit's rows go (written since it began)
+    root, out = tmp_path / "root", tmp_path / "out"
+    run_script([str(SCRIPTS / "lightning_resume_evals.py"), str(root), str(out), "--devices", "1",
+                "--crash-at", "15"], tmp_path)
+    [rank] = _ranks(out, 1)
+    first, end = rank["crashed"]
+    crashed, kept = rank["rows"][first:end], rank["rows"][:first] + rank["rows"][end:]
+    assert {s for s, v in crashed if "loss" in v} == {12, 13, 14}  # the crashed fit logged those
+    run = distlog.open_run(root / "lit" / "evals")
+    assert [a["status"] for a in run.info.attempts] == ["completed", "completed", "completed", "failed", "completed"]
+    for key in ("loss", "val", "tst", "epoch"):
+        oracle: dict[int, list[float]] = {}
+        for step, values in kept:  # the last value Lightning handed at a step is the row's
+            if key in values:
+                oracle[step] = [values[key]]
+        _assert_rows(run, key, dict(sorted(oracle.items())))
+    assert list(run.metrics.numpy("tst")["step"]) == [12]  # test()'s row: kept again
+    assert list(run.metrics.numpy("val")["step"]) == [5, 11, 12, 17]  # validate()'s at 12 too
+    rewound = [r.message for r in run.logs.query(level="INFO") if "series rewound to step 11" in r.message]
+    assert len(rewound) == 1 and "rows past it that evaluations appended before" in rewound[0], rewound

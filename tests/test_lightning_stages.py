@@ -255,9 +255,11 @@ class CrashingAt(Staged):
 def test_a_fit_that_crashed_past_the_checkpoint_after_evaluations_is_still_rewound(tmp_path):
     # fit, validate, test, then a resumed fit that fails after logging steps 6 and 7 (no
     # checkpoint of its own): resuming again from last.ckpt must drop the crashed attempt's
-    # rows. Which rows at step 6 the evaluations wrote and which the crashed fit wrote is not
-    # recorded per row: every series is rewound to step 5 (the evaluations' rows with them)
-    _, _, _, _, last = _fit_validate_test(tmp_path)
+    # rows. Every series was rewound to step 5, the evaluations' rows at step 6 with them (no
+    # row says which attempt wrote it); now the rows past step 5 written since the crashed fit
+    # began go (each row's time against the attempt's start), and validate()'s and test()'s
+    # rows at step 6, written before it, stay (stop 36)
+    _, _, first, _, last = _fit_validate_test(tmp_path)
     logger = DistlogLogger(str(tmp_path), name="e", version="r")
     with pytest.raises(Crash):
         _checkpointed(logger, [logger.callback], max_epochs=4).fit(CrashingAt(2), _data(3), _data(2),
@@ -271,10 +273,13 @@ def test_a_fit_that_crashed_past_the_checkpoint_after_evaluations_is_still_rewou
     run = distlog.open_run(tmp_path / "e" / "r")
     assert [a["status"] for a in run.info.attempts] == ["completed"] * 3 + ["failed", "completed"]
     assert _rows(run, "loss") == [(s, float(s), 1) for s in range(9)]  # the crashed 1006, 1007 gone
-    assert "tst" not in run.metrics.keys()
-    assert [s for s, _, _ in _rows(run, "val")] == [2, 5, 8]
+    assert _rows(run, "tst") == [(6, 400.0, 1)] == [(s, v, 1) for s, v in first.values("tst")]
+    # the fit's two, validate()'s at step 6 (kept), then the new fit's own (its first)
+    assert first.values("val") == [(2, 10.0), (5, 20.0), (6, 30.0)] and rec.values("val") == [(8, 10.0)]
+    assert [(s, v) for s, v, _ in _rows(run, "val")] == first.values("val") + rec.values("val")
     assert _rows(run, "epoch") == [(s, float(s // 3), 1) for s in range(9)]
-    assert any("series rewound to step 5" in r.message for r in run.logs.query(level="INFO"))
+    [rewound] = [r.message for r in run.logs.query(level="INFO") if "series rewound to step 5" in r.message]
+    assert "rows past it that evaluations appended before" in rewound
 
 
 @pytest.mark.timeout(300)
@@ -314,3 +319,28 @@ def test_appended_after_reads_the_attempt_records():
     assert _appended_after([fit, {"status": "interrupted"}, ev]) is None  # killed: how it wrote is unknown
     assert _appended_after([fit, {"status": "completed"}]) is None  # an older distlog's record
     assert _appended_after([{**fit, "last_step": None}, ev]) is None
+
+
+def test_training_since_reads_the_attempt_records():
+    # the time since which rows past a resume step may be a training's (stop 36): the start
+    # of the earliest training that began when every row past that step was an evaluation's
+    from distlog.run import _training_since
+
+    def at(second, **record):
+        return {"started": f"2026-12-04T08:00:{second:02d}.250000+00:00", **record}
+
+    t = lambda second: 1796371200.25 + second  # noqa: E731 (2026-12-04T08:00:00.25Z)
+    fit = at(0, rewind=True, last_step=11.0)
+    ev = at(10, rewind=False, last_step=12.0)
+    crashed = at(20, rewind=True, last_step=15.0)
+    assert _training_since([fit, ev, crashed], 11.0) == t(20)  # the evaluation's row at 12 stays
+    assert _training_since([fit, ev], 11.0) == t(0)  # (the keep-everything rule comes first)
+    assert _training_since([fit, ev, crashed], 5.0) == t(0)  # resumed earlier: the fit's rows go too
+    killed = {k: v for k, v in crashed.items() if k != "rewind"}  # killed: how it wrote is unsaid
+    assert _training_since([fit, ev, killed], 11.0) == t(20)
+    # an attempt before it unsaid: back to the one before which the fit's rows all were at most 11
+    assert _training_since([fit, at(5), ev, crashed], 11.0) == t(5)
+    assert _training_since([ev, crashed], 11.0) == t(20)  # before it, evaluations only
+    assert _training_since([fit], 11.0) == t(0)
+    assert _training_since([ev], 11.0) is None and _training_since([], 3.0) is None
+    assert _training_since([{"rewind": True}], 3.0) is None  # no start recorded: everything goes

@@ -109,9 +109,9 @@ def test_components_are_built_from_their_parts_without_a_run(tmp_path):
 
     opened = []
 
-    def open_(main, resume_step, rewind):
+    def open_(main, resume_step, rewind, since):
         opened.append(main)
-        return open_writer(ctx0, main, resume_step, rewind, chunk_rows=64, commit_interval=3600,
+        return open_writer(ctx0, main, resume_step, rewind, since, chunk_rows=64, commit_interval=3600,
                            telemetry=False, warn=print)
 
     comm = LocalComm()

@@ -340,10 +340,12 @@ class RunSession:
         run.rewind = False
         return True
 
-    def set_resume_step(self, step: int | float) -> bool:
-        """Rewind the stored series to ``step`` if no row was written in this attempt yet."""
+    def set_resume_step(self, step: int | float, since: float | None = None) -> bool:
+        """Rewind the stored series to ``step`` if no row was written in this attempt yet
+        (``since``: only rows past it written since that wall time, ``Run.resume_since``)."""
         run = self.run
         if run is None or run.writers.opened:
             return False
         run.resume_step = step  # (checked there: a finite number, a fractional step kept)
+        run.resume_since = since
         return True

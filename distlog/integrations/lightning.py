@@ -37,6 +37,7 @@ itself is closed when the fit ends).
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import sys
 from typing import Any, Mapping
@@ -408,7 +409,10 @@ class DistlogCallback(Callback):
         that training's rows ended before ``step``), read by rank 0 as the attempt started and
         held alike by every rank. Otherwise (a training ran past the checkpoint, was killed,
         or the records do not say) every series is rewound: a crashed attempt's rows past the
-        checkpoint must go. Kept rows are then treated as a fit without a checkpoint treats
+        checkpoint must go, and so do all others but the ones evaluations appended before the
+        trainings since (``Run.training_since``: a fit that kept them, crashed, and is resumed
+        from the same checkpoint again keeps them again; its own rows, written since it
+        began, go). Kept rows are then treated as a fit without a checkpoint treats
         stored rows: a series this fit writes at a step it holds is rewound there (Lightning's
         ``epoch``, logged by the evaluations and by this fit's first batch alike)."""
         self._resuming = False
@@ -425,9 +429,15 @@ class DistlogCallback(Callback):
                     f"(validate/test after a fit) appended: those are kept, nothing is rewound now. "
                     f"A key this fit logs at a step such a row holds replaces that row")
             return
-        if session.set_resume_step(step - 1):
+        # rows past the checkpoint that evaluations appended before the trainings since: kept
+        # (this fit's crashed predecessor kept them too; its own rows go)
+        since = run.training_since(step - 1)
+        if session.set_resume_step(step - 1, since):
+            kept = "" if since is None else (
+                " (rows past it that evaluations appended before "
+                f"{_dt.datetime.fromtimestamp(since, _dt.timezone.utc).isoformat(timespec='seconds')} are kept)")
             run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
-                          f"(logging step {step}); series rewound to step {step - 1}")
+                          f"(logging step {step}); series rewound to step {step - 1}{kept}")
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the

@@ -695,10 +695,13 @@ class RowTable:
         self.backend.put_object(f"{self.zarr_path}/{path}", data)
 
     # -- loading an existing table (resume) ------------------------------------------------
-    def load(self, truncate_after_step: float | None = None, rewind: bool = True) -> None:
+    def load(self, truncate_after_step: float | None = None, rewind: bool = True,
+             truncate_since: float | None = None) -> None:
         """Adopt what is committed on the store, for a new attempt of the run to continue.
 
-        Rows with a step past ``truncate_after_step`` (the checkpoint's) are dropped now; and
+        Rows with a step past ``truncate_after_step`` (the checkpoint's) are dropped now (with
+        ``truncate_since``, a wall time: each series from its first such row written since
+        then; rows past the step written before it stay, as evaluations appended them); and
         with ``rewind`` each series is rewound again at its first new row, to before that
         row's step, so a new attempt that restarts at a step already stored replaces those
         rows instead of appending them out of order (steps of a series always strictly
@@ -721,14 +724,14 @@ class RowTable:
         for key in [*lengths, None]:
             stored = None if key is None else series[key].stored
             if key is not None and type(stored) is not _StoredRows:
-                self._load_series(key, series[key], lengths[key], truncate_after_step, rewind)
+                self._load_series(key, series[key], lengths[key], truncate_after_step, rewind, truncate_since)
                 continue
             wanted = [] if key is None else stored.chunks(lengths[key], last_only)
             if batch and (key is None or chunks + len(wanted) > LOAD_BATCH_CHUNKS):
                 blobs = iter(self._read_all([series[k].stored.chunk_path(i) for k, idx in batch for i in idx]))
                 for k, idx in batch:
                     series[k].stored.take({i: next(blobs) for i in idx})
-                    self._load_series(k, series[k], lengths[k], truncate_after_step, rewind)
+                    self._load_series(k, series[k], lengths[k], truncate_after_step, rewind, truncate_since)
                 batch, chunks = [], 0
             if key is not None:
                 batch.append((key, wanted))
@@ -739,10 +742,13 @@ class RowTable:
             # coroutine must not be the first to open the group (a sync call inside its loop)
             self._store_root()
 
-    def _load_series(self, key: str, s: _Series, n: int, truncate_after_step: float | None, rewind: bool) -> None:
+    def _load_series(self, key: str, s: _Series, n: int, truncate_after_step: float | None, rewind: bool,
+                     truncate_since: float | None = None) -> None:
         self.series[key] = s
         if truncate_after_step is not None:
             later = self._stored_steps(s, n) > truncate_after_step
+            if truncate_since is not None and later.any():  # (times: column 1 of every table)
+                later &= np.asarray(s.stored[:n, 1]) >= truncate_since
             self._truncate(key, s, int(np.argmax(later)) if later.any() else n, n)
         else:
             if rewind and type(s.stored) is _StoredRows:

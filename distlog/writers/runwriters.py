@@ -15,16 +15,20 @@ from .rowstore import BackgroundWriter
 
 
 class RunWriters:
-    def __init__(self, rank: int, open_writer: Callable[[bool, float | None, bool], BackgroundWriter],
+    def __init__(self, rank: int, open_writer: Callable[[bool, float | None, bool, float | None], BackgroundWriter],
                  resume_step: float | None = None) -> None:
-        """``open_writer(main, resume_step, rewind)``: a new writer, of the run's series
+        """``open_writer(main, resume_step, rewind, since)``: a new writer, of the run's series
         (``main``, rank 0) or of this rank's own values, its stored series rewound to
-        ``resume_step`` (and, with ``rewind``, each again at its first new row)."""
+        ``resume_step`` (``since``: only rows written since that wall time; and, with
+        ``rewind``, each again at its first new row)."""
         self.rank = rank
         self._open_writer = open_writer
         #: the step stored series rewind to when a writer opens (a resumed attempt's
         #: checkpoint step); may change until the first writer opens
         self.resume_step = resume_step
+        #: with ``resume_step``: the wall time since which rows past it are dropped (rows past
+        #: it written before stay: evaluations appended them); None: every row past it
+        self.resume_since: float | None = None
         #: False: an attempt that only appends (an evaluation after training); its series are
         #: not rewound at their first new row. May change until the first writer opens
         self.rewind = True
@@ -37,7 +41,7 @@ class RunWriters:
     def main(self) -> BackgroundWriter:
         """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
         if self.main_writer is None:
-            self.main_writer = self._open_writer(True, self.resume_step, self.rewind)
+            self.main_writer = self._open_writer(True, self.resume_step, self.rewind, self.resume_since)
         return self.main_writer
 
     def local(self) -> BackgroundWriter:
@@ -47,7 +51,7 @@ class RunWriters:
             if self.rank == 0:
                 w = self.main()
             else:
-                w = self.rank_writer = self._open_writer(False, self.resume_step, self.rewind)
+                w = self.rank_writer = self._open_writer(False, self.resume_step, self.rewind, self.resume_since)
             self._local = w
         return w
 

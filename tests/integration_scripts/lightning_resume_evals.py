@@ -2,7 +2,11 @@
 ``last.ckpt`` for a 3rd epoch, into one run, under ``strategy="ddp"`` on CPU. Each rank writes
 what Lightning handed a recording logger beside distlog's to OUT/rank<r>.json.
 
-    python lightning_resume_evals.py ROOT OUT --devices 2
+``--crash-at N``: the resumed fit raises as global step N begins (before the 3rd epoch's
+checkpoint), and a third Trainer resumes from the same ``last.ckpt`` again; the rows Lightning
+handed the crashed fit are ``crashed`` (``[first, end)`` of ``rows``) in the output.
+
+    python lightning_resume_evals.py ROOT OUT --devices 2 [--crash-at 15]
 """
 
 import argparse
@@ -45,14 +49,21 @@ def main() -> None:
     p.add_argument("root")
     p.add_argument("out")
     p.add_argument("--devices", type=int, default=2)
+    p.add_argument("--crash-at", type=int)
     a = p.parse_args()
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(12, 2)), batch_size=2)
     rec = Recording()
 
-    def trainer(logger, **kw):
+    class Crash(pl.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            if trainer.global_step == a.crash_at:
+                raise RuntimeError(f"crashed at global step {a.crash_at}")
+
+    def trainer(logger, crash=False, **kw):
         every_epoch = pl.callbacks.ModelCheckpoint(every_n_epochs=1, save_last=True)
         return pl.Trainer(accelerator="cpu", devices=a.devices, strategy="ddp" if a.devices > 1 else "auto",
-                          logger=[logger, rec], callbacks=[logger.callback, every_epoch], log_every_n_steps=1,
+                          logger=[logger, rec], callbacks=[logger.callback, every_epoch, *([Crash()] if crash else [])],
+                          log_every_n_steps=1,
                           num_sanity_val_steps=0, enable_progress_bar=False, enable_model_summary=False,
                           use_distributed_sampler=False, **kw)
 
@@ -63,12 +74,22 @@ def main() -> None:
     first.validate(model, data)
     first.test(model, data)
     last = os.path.join(logger.log_dir, "checkpoints", "last.ckpt")
+    crashed = None
+    if a.crash_at is not None:
+        logger = DistlogLogger(a.root, name="lit", version="evals", flush_timeout=60)
+        first_row = len(rec.rows)
+        try:
+            trainer(logger, crash=True, max_epochs=3).fit(Ranked(), data, data, ckpt_path=last)
+            raise SystemExit("the resumed fit did not crash")
+        except RuntimeError as e:
+            assert "crashed at global step" in str(e), e
+        crashed = [first_row, len(rec.rows)]
     logger = DistlogLogger(a.root, name="lit", version="evals", flush_timeout=60)
     second = trainer(logger, max_epochs=3)
     second.fit(Ranked(), data, data, ckpt_path=last)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, f"rank{second.global_rank}.json"), "w") as f:
-        json.dump({"rows": rec.rows, "world": second.world_size}, f)
+        json.dump({"rows": rec.rows, "world": second.world_size, "crashed": crashed}, f)
 
 
 if __name__ == "__main__":
