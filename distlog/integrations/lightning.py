@@ -433,11 +433,11 @@ class DistlogCallback(Callback):
         # (this fit's crashed predecessor kept them too; its own rows go)
         since = run.training_since(step - 1)
         if session.set_resume_step(step - 1, since):
-            kept = "" if since is None else (
+            older = "" if since is None else (
                 " (rows past it that evaluations appended before "
                 f"{_dt.datetime.fromtimestamp(since, _dt.timezone.utc).isoformat(timespec='seconds')} are kept)")
             run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
-                          f"(logging step {step}); series rewound to step {step - 1}{kept}")
+                          f"(logging step {step}); series rewound to step {step - 1}{older}")
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # Lightning logs a batch's values after ``on_train_batch_end``: flushing here, before the
