@@ -39,10 +39,16 @@ def _same(a: Any, b: Any) -> bool:
     return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
+def _is_train_frame(frame: Any) -> bool:
+    """Whether ``frame`` runs a ``Trainer``'s ``train`` or ``_inner_training_loop`` (matched by
+    name, so that subclasses and libraries that replace the loop count too)."""
+    return frame.f_code.co_name in ("train", "_inner_training_loop") and isinstance(
+        frame.f_locals.get("self"), _tf.Trainer)
+
+
 def _in_train() -> bool:
     """Whether a ``Trainer.train()`` runs in this thread now (the hook being called comes from
-    inside it). Matched by name (``train`` or ``_inner_training_loop`` of a ``Trainer``), so
-    that subclasses and libraries that replace the loop count too.
+    inside it: ``_is_train_frame`` on the stack).
 
     The Trainer has no hook for a ``train()`` that raised (an exception, Ctrl-C): an attempt
     that a ``Trainer.train()`` opened and no ``on_train_end`` closed belongs to a training still
@@ -50,8 +56,7 @@ def _in_train() -> bool:
     apart. (Hooks called otherwise than from a Trainer, by tests or other loops, tell nothing.)"""
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_code.co_name in ("train", "_inner_training_loop") and isinstance(
-                frame.f_locals.get("self"), _tf.Trainer):
+        if _is_train_frame(frame):
             return True
         frame = frame.f_back
     return False
@@ -62,14 +67,12 @@ def _train_exception() -> BaseException | None:
     hook comes: the exception being handled (``evaluate()`` called in an ``except`` block) or
     the last uncaught one (a notebook: the cell that trained failed, the next one evaluates;
     IPython keeps it in ``sys.last_value``). Only one whose traceback passes through a
-    ``Trainer``'s ``train`` or ``_inner_training_loop`` (an older, unrelated error is not it)."""
+    ``Trainer``'s training (``_is_train_frame``; an older, unrelated error is not it)."""
     last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     for exc in (sys.exc_info()[1], last):
         tb = getattr(exc, "__traceback__", None)
         while tb is not None:
-            f = tb.tb_frame
-            if f.f_code.co_name in ("train", "_inner_training_loop") and isinstance(
-                    f.f_locals.get("self"), _tf.Trainer):
+            if _is_train_frame(tb.tb_frame):
                 return exc
             tb = tb.tb_next
     return None

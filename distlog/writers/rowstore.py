@@ -747,9 +747,12 @@ class RowTable:
         self.series[key] = s
         if truncate_after_step is not None:
             later = self._stored_steps(s, n) > truncate_after_step
-            if truncate_since is not None and later.any():  # (times: column 1 of every table)
-                later &= np.asarray(s.stored[:n, 1]) >= truncate_since
-            self._truncate(key, s, int(np.argmax(later)) if later.any() else n, n)
+            keep = int(np.argmax(later)) if later.any() else n
+            if truncate_since is not None and keep < n:  # of the rows past the step (steps
+                # increase: a suffix), the first written since then (times: column 1 of every table)
+                since = np.asarray(s.stored[keep:n, 1]) >= truncate_since
+                keep += int(np.argmax(since)) if since.any() else n - keep
+            self._truncate(key, s, keep, n)
         else:
             if rewind and type(s.stored) is _StoredRows:
                 s.stored.steps(n)  # each chunk's first step, for the rewind (its chunks are here)
