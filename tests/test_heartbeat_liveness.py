@@ -69,3 +69,49 @@ def test_a_killed_run_turns_stale_after_the_threshold(tmp_path: Any) -> None:
     time.sleep(2.0)
     got = _status(f"{root}/default/r", "1.5")
     assert got.stdout.strip() == "stale", (got.stdout, got.stderr)
+
+
+
+ROWS_THEN_KILLED = """
+import sys, time, os, distlog
+exp = distlog.get_logger(sys.argv[1], heartbeat_interval=0.2, telemetry=False)
+exp.start_run("r")
+exp.metrics.log({"loss": 1.0}, step=0)
+exp.metrics.commit()  # on the store now
+print(time.time(), flush=True)
+os._exit(0)  # killed: no end recorded
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_stale_run_ended_no_earlier_than_its_last_commit(tmp_path: Any) -> None:
+    """A killed run's end was its last heartbeat, which a rank writes every 30 s by default:
+    rows committed after it fell past the run's end (the dashboard showed a duration of 0 s
+    for a run killed before its second beat). Its end is now the later of the two. The store
+    is left as such a run leaves it: its last beat 20 s before its last commit."""
+    import json
+
+    from distlog.layout import heartbeat_path
+
+    root = tmp_path / "root"
+    out = subprocess.run([sys.executable, "-c", ROWS_THEN_KILLED, str(root)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    committed = float(out.stdout.strip())
+    beat = root / "default" / "r" / heartbeat_path(0)
+    record = json.loads(beat.read_text())
+    record["time"] = committed - 20.0
+    beat.write_text(json.dumps(record))
+    reader = """
+import distlog, sys
+info = distlog.open_run(sys.argv[1]).info
+print(info.status, info.end_time, info.duration())
+"""
+    env = {**os.environ, "DISTLOG_STALE_AFTER": "0.5"}
+    got = subprocess.run([sys.executable, "-c", reader, f"{root}/default/r"], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert got.returncode == 0, got.stderr
+    status, ended, duration = got.stdout.split()
+    assert status == "stale", got.stdout
+    assert committed - 1.0 <= float(ended) <= committed, (ended, committed)  # not the beat
+    assert float(duration) > 0, got.stdout

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..layout import PARAMS_FILE, RUN_FILE
+from ..layout import HISTOGRAMS_TABLE, PARAMS_FILE, RUN_FILE, SCALARS_TABLE, TELEMETRY_TABLE, table_commit
 from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend
-from .batch import parse_json
+from .batch import parse_json, read_json_objects
 from .errors import RunNotFound, damaged, listing
 from .files_reader import FilesReader
 from .logmerge import LogReader
@@ -199,9 +200,23 @@ def live_meta(storage: StorageBackend, meta: dict[str, Any]) -> dict[str, Any]:
         return meta
     if status == "running" or last_seen is None:
         return meta
-    # it ended, as far as anyone can tell, at its last heartbeat (so its duration stops growing)
-    ended = _dt.datetime.fromtimestamp(last_seen, _dt.timezone.utc).isoformat(timespec="microseconds")
+    # it ended, as far as anyone can tell, at its last sign of life (so its duration stops
+    # growing): its last heartbeat, or a commit of rows after it (ranks beat every 30 s)
+    ended = _dt.datetime.fromtimestamp(_last_written(storage, last_seen), _dt.timezone.utc
+                                       ).isoformat(timespec="microseconds")
     return {**meta, "status": status, "error": error, "ended": ended, "recorded_status": meta.get("status")}
+
+
+def _last_written(storage: StorageBackend, since: float) -> float:
+    """The latest time the commit records of the run's row tables give, ``since`` where none
+    is later (read at once; one that cannot be read changes nothing)."""
+    tables = (SCALARS_TABLE, HISTOGRAMS_TABLE, TELEMETRY_TABLE)
+    try:
+        records = read_json_objects([(storage, table_commit(t)) for t in tables], keep_damaged=True)
+    except Exception:  # noqa: BLE001 - only a better end time
+        return since
+    times = [r.get("time") for r in records if isinstance(r, dict)]
+    return max([since, *(float(t) for t in times if isinstance(t, (int, float)) and math.isfinite(t))])
 
 
 def read_meta(storage: StorageBackend) -> dict[str, Any]:
