@@ -565,7 +565,7 @@ def test_runs_sort_is_the_order_compare_sort_uses(browser, tmp_path):
 
     root = str(tmp_path / "root")
     lrs = {"a": 0.1, "b": True, "c": "beta", "d": float("nan"), "e": -2, "f": False, "g": "alpha",
-           "h": ..., "i": 3.5, "j": [1, 2]}
+           "h": ..., "i": 3.5, "j": [1, 2], "k": "nan", "l": "inf", "m": float("inf")}  # k, l: text
     _runs_with_lr(root, lrs)
     with served(browser, root, "#/") as pg:
         pg.wait_for_selector("#runs-table tbody tr")

@@ -24,7 +24,7 @@ from ..query.run_reader import RunInfo, RunReader
 from ..serdes import flatten
 from ..query.sweeps import read_metrics
 from .downsample import downsample, window
-from .encode import column, columns, jsonable, nonfinite_marks
+from .encode import column, columns, jsonable, nonfinite_marks, nonfinite_params
 from .paths import BadPath, RunIndex
 from .seriescache import SeriesCache
 
@@ -155,6 +155,9 @@ class Api:
             row["tags"] = list(run.info.tags)
             row["path"] = path
             row["params"] = {k: jsonable(v) for k, v in (d.flat_params or {}).items()}
+            odd = nonfinite_params(d.flat_params or {})
+            if odd:  # (their text in "params" reads as a text param's would)
+                row["nonfinite"] = odd
             self._flat[path] = d.flat_params or {}  # (as stored, for sorting)
             if d.damaged:
                 row["error"] = "; ".join(d.damaged)

@@ -10,6 +10,43 @@ import { clampZoom, extent } from "./zoom.js";
 
 const BAND_FILL = "rgba(47,111,219,0.16)";
 
+// what a run's charts and the compare page's share: the axes (the y axis as wide as its
+// widest tick label, at least 60 px), the cursor (drag zooms, double-click resets) and the
+// legend's values (``plotSeries``)
+const measure = document.createElement("canvas").getContext("2d");
+
+function axisWidth(u, vals, i) {
+  if (!vals) return 60;
+  const a = u.axes[i];
+  measure.font = Array.isArray(a.font) ? a.font[0] : a.font;
+  const text = Math.max(0, ...vals.map((v) => measure.measureText(String(v ?? "")).width));
+  return Math.max(60, Math.ceil(text + a.ticks.size + a.gap + 3));
+}
+
+export function plotAxes() {
+  return [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } },
+    { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: axisWidth, values: ticks }];
+}
+
+export function plotCursor(reset) {
+  return { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { reset(); return null; } } };
+}
+
+// every series' legend value (``legend`` unless it has its own), and where the cursor took it
+// from a row at another x than the one the legend's header shows (a series with no row at
+// that step: uPlot reads its nearest row), that row's x after it: "1.978 (at 9)", so no value
+// reads as another step's
+export function plotSeries(series) {
+  return [series[0], ...series.slice(1).map((s) => {
+    const own = s.value || ((u, v) => legend(v));
+    return { ...s, value: (u, v, si, i) => {
+      const text = own(u, v, si, i), xs = u.data[0], at = u.cursor.idx;
+      if (v === null || v === undefined || i == null || at == null || xs[i] === xs[at]) return text;
+      return `${text} (at ${u.scales.x.time ? new Date(xs[i] * 1000).toLocaleTimeString() : legend(xs[i])})`;
+    } };
+  })];
+}
+
 export function ema(values, weight) {
   if (!weight) return values;
   const out = new Array(values.length);
@@ -235,7 +272,6 @@ export class MetricChart {
           } });
       });
     }
-    for (const s of series.slice(1)) s.value = s.value || ((u, v) => legend(v)); // (not uPlot's three decimals)
     return { data, series, bands };
   }
 
@@ -276,18 +312,20 @@ export class MetricChart {
     this.el.dataset.rows = String(p0.rows);
     if (z) this.el.dataset.zoom = `${z.x0}-${z.x1}`;
     else delete this.el.dataset.zoom;
+    // a log axis draws only values above 0: one with none is blank, and says why
+    const blank = this.opts.logy && this.u && !this.u.data.slice(1).some((c) => c.some((v) => v > 0));
     this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !z ? " · downsampled" : "") +
-      (z ? " · zoomed (double-click to reset)" : "");
+      (z ? " · zoomed (double-click to reset)" : "") + (blank ? " · log y: no value above 0 to draw" : "");
   }
 
   options(series, bands) {
     const self = this;
     return {
-      width: this.width(), height: 220, series, bands,
+      width: this.width(), height: 220, series: plotSeries(series), bands,
       scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
-      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }],
+      axes: plotAxes(),
       legend: { live: true },
-      cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { self.unselect(); return null; } } },
+      cursor: plotCursor(() => self.unselect()),
       hooks: { setSelect: [(u) => {
         if (u.select.width < 3) return;
         const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");

@@ -2,7 +2,8 @@
 // mean across the group's runs (seeds) and a ± std band.
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
-import { color, legend, param, ticks } from "./fmt.js";
+import { plotAxes, plotCursor, plotSeries } from "./chart.js";
+import { color, param } from "./fmt.js";
 import { Poller } from "./live.js";
 import { KeyFilter, setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -11,13 +12,12 @@ import { PageZoom, clampZoom, extent } from "./zoom.js";
 // zoom: the page's PageZoom: a drag on any chart zooms every chart (same steps), a
 // double-click on any shows them whole; the range is in the URL (zoom=LO-HI)
 function plot(box, data, series, bands, opts, zoom) {
-  series = [{ label: opts.x, ...series[0] }, // the x entry: "step" (uPlot's default says "Value")
-    ...series.slice(1).map((s) => ({ value: (u, v) => legend(v), ...s }))]; // (not uPlot's three decimals)
+  series = plotSeries([{ label: opts.x, ...series[0] }, ...series.slice(1)]); // (x: "step", not uPlot's "Value")
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60, values: ticks }],
-    cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => { zoom.clear(); return null; } } },
+    axes: plotAxes(),
+    cursor: plotCursor(() => zoom.clear()),
     hooks: { setSelect: [(u) => {
       if (u.select.width < 3) return;
       const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");

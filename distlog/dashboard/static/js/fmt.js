@@ -55,8 +55,19 @@ export function legend(v) {
 }
 
 // a y axis' tick labels: uPlot passes null for a tick it leaves unlabelled (a log axis'
-// minor ticks), which is no value to show ('--' is the legend's mark for that)
-export const ticks = (u, vals) => vals.map((v) => (v === null || v === undefined ? "" : legend(v)));
+// minor ticks), which is no value to show ('--' is the legend's mark for that). From a
+// million up in exponent form ("1.5e6": the legend's "1,500,000" is wider than an axis), with
+// as many digits as tell the ticks apart (a counter near 1e9 that moves by tens)
+export function ticks(u, vals) {
+  const big = vals.some((v) => v !== null && v !== undefined && Math.abs(v) >= 1e6);
+  if (!big) return vals.map((v) => (v === null || v === undefined ? "" : legend(v)));
+  const shown = vals.filter((v) => v !== null && v !== undefined);
+  for (let digits = 2; ; digits++) {
+    const text = (v) => (v === null || v === undefined ? ""
+      : Math.abs(v) < 1e6 ? legend(v) : Number(v.toPrecision(digits)).toExponential().replace("e+", "e"));
+    if (digits >= 15 || new Set(shown.map(text)).size === new Set(shown).size) return vals.map(text);
+  }
+}
 
 export function bytes(n) {
   if (n < 1024) return `${n} B`;

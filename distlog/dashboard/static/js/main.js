@@ -1,7 +1,7 @@
 // The router: #/ (runs), #/run?path=..&tab=.., #/compare?run=..&run=..
 import { get } from "./api.js";
 import { $ } from "./dom.js";
-import { polled, setLive, showError } from "./ui.js";
+import { polled, setCrumbs, setLive, showError } from "./ui.js";
 import { runsPage } from "./runs.js";
 import { runPage } from "./run.js";
 import { comparePage } from "./compare.js";
@@ -26,6 +26,7 @@ async function route() {
   polled(null);
   setLive(false);
   hooks.charts = {};
+  setCrumbs({ href: "#/", text: "runs" }); // (the page sets its own: a page that fails to open keeps no other page's)
   const { page, params } = parse();
   // a new #view each time: what a page still being read paints goes into its own, detached
   const old = $("#view"), view = old.cloneNode(false);

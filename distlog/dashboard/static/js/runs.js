@@ -24,8 +24,14 @@ export function parseFilter(text) {
   return terms;
 }
 
-// a value as a number: numbers, numeric text, and the server's spelling of a float that is
-// not finite ("nan", "inf", "-inf"); null for anything else (None, other text, objects)
+// a run's param as a value to sort and filter by: a float param that is not finite is sent
+// as its text ("nan", "inf", "-inf", JSON has no such number) and named in the row's
+// ``nonfinite``: it is that number here, and a text param "nan" stays text
+const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
+export const paramValue = (r, k) => (r.nonfinite && k in r.nonfinite ? NONFINITE[r.nonfinite[k]] : r.params[k]);
+
+// a value as a number: numbers, and text typed in a filter that reads as one ("nan", "inf",
+// "-inf" too); null for anything else (None, other text, objects)
 export function numeric(v) {
   if (typeof v === "number") return v;
   if (typeof v !== "string" || v.trim() === "") return null;
@@ -39,7 +45,7 @@ export function numeric(v) {
 function cmp(a, op, b) {
   if (op === "=" || op === "!=") {
     const na = numeric(a), nb = numeric(b);
-    const eq = (na !== null && nb !== null && na === nb) || String(a) === b;
+    const eq = (na !== null && nb !== null && (na === nb || (Number.isNaN(na) && Number.isNaN(nb)))) || String(a) === b;
     return op === "=" ? eq : !eq;
   }
   // ordering: a number typed matches only numbers (inf too; NaN never); text is compared as
@@ -66,7 +72,7 @@ export function matches(run, terms) {
     if ((t.kind === "exp" || t.kind === "experiment") && !run.experiment.toLowerCase().includes(t.value)) return false;
     if (t.kind === "text" && !(run.path.toLowerCase().includes(t.value) || run.tags.join(" ").toLowerCase().includes(t.value))) return false;
     if (t.kind === "param") {
-      const v = t.key in run.params ? run.params[t.key] : run[t.key];
+      const v = t.key in run.params ? paramValue(run, t.key) : run[t.key];
       if (v === undefined || !cmp(typeof v === "object" && v !== null ? JSON.stringify(v) : v, t.op, t.value)) return false;
     }
   }
@@ -82,15 +88,13 @@ function warm(path) {
   get("run", { run: path }).catch(() => warmed.delete(path));
 }
 
-// NaN (the server sends a float that is not finite as "nan", "inf", "-inf") sorts with the
-// missing values, last either way; infinities sort as numbers
-// the one order of distlog/query/order.py (compare --sort, table(sort=)): numbers, booleans,
+// NaN sorts with the missing values, last either way; infinities sort as numbers (text
+// such as a tag "nan" is text); the one order of distlog/query/order.py (compare --sort, table(sort=)): numbers, booleans,
 // text, then NaN, then no value; descending reverses the first three groups only
 const NUMBER = 0, BOOL = 1, TEXT = 2, NAN = 3, MISSING = 4;
 function sortKey(v) {
   if (v === null || v === undefined) return [MISSING, 0];
-  if (v === "nan" || (typeof v === "number" && Number.isNaN(v))) return [NAN, 0]; // (JSON has no NaN)
-  if (v === "inf" || v === "-inf") return [NUMBER, v === "inf" ? Infinity : -Infinity];
+  if (typeof v === "number" && Number.isNaN(v)) return [NAN, 0];
   if (typeof v === "number") return [NUMBER, v];
   if (typeof v === "boolean") return [BOOL, v ? 1 : 0];
   return [TEXT, typeof v === "object" ? JSON.stringify(v) : String(v)];
@@ -139,7 +143,8 @@ export async function runsPage(view, params) {
   function paramKeys(runs) {
     const keys = state.data.param_keys;
     if (state.allParams || runs.length < 2) return keys;
-    return keys.filter((k) => new Set(runs.map((r) => JSON.stringify(r.params[k] ?? null))).size > 1);
+    const text = (v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v ?? null));
+    return keys.filter((k) => new Set(runs.map((r) => text(paramValue(r, k)))).size > 1);
   }
 
   function render() {
@@ -150,7 +155,7 @@ export async function runsPage(view, params) {
     const terms = parseFilter(state.filter);
     const shown = runs.filter((r) => matches(r, terms));
     const pkeys = paramKeys(runs);
-    const getter = (col) => BASE.find(([c]) => c === col)?.[1] || ((r) => r.params[col]);
+    const getter = (col) => BASE.find(([c]) => c === col)?.[1] || ((r) => paramValue(r, col));
     const g = getter(state.sort);
     const keyed = new Map(shown.map((r) => [r, sortKey(g(r))]));
     shown.sort((a, b) => compareKeys(keyed.get(a), keyed.get(b), state.desc));
@@ -181,7 +186,7 @@ export async function runsPage(view, params) {
         h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num", text: fmt.value(r.last_step) }),
         h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
         h("td", { text: r.tags.join(", ") }));
-      for (const k of pkeys) tr.append(h("td", { class: typeof r.params[k] === "number" ? "num" : "", text: fmt.value(r.params[k]) }));
+      for (const k of pkeys) tr.append(h("td", { class: typeof paramValue(r, k) === "number" ? "num" : "", text: fmt.value(r.params[k]) }));
       body.append(tr);
     }
     table.append(h("tbody", {}, body));
