@@ -95,3 +95,54 @@ def test_many_run_readers_racing_a_rewind_return_whole_rows(tmp_path, monkeypatc
             assert t.loc["r", col] == 78.0 and t.loc["other", col] == 198.0, t[col]
         monkeypatch.setattr(B, "read_json_objects", real)
     assert held
+
+
+@pytest.mark.parametrize("how", ["read", "read_many", "read_metrics", "histogram"])
+def test_a_read_racing_a_rewind_that_left_no_fill_returns_one_attempts_rows(tmp_path, monkeypatch, how):
+    """Chunks of 8 rows: the new attempt restarts at step 30 and ends its commit at a chunk's
+    end (48 rows), so chunks 3-5 hold its rows and chunk 6 on hold the previous attempt's
+    (steps 48-55): a reader of the previous record (100 rows) got steps 0-99, every one
+    increasing, no NaN, rows 30-47 the new attempt's (x = 3 s) among the old ones (x = 2 s).
+    Those rows were logged after the record the reader took: it reads again."""
+    import distlog.query.batch as B
+
+    root = str(tmp_path)
+    log = (lambda exp, s, k: exp.log_histogram("h", np.full(4, k * s), bins=2, step=s)) if how == "histogram" else \
+        (lambda exp, s, k: exp.metrics("m").log(step=s, x=k * s))
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, chunk_rows=8)
+    with exp.run("r"):
+        for s in range(100):
+            log(exp, s, 2.0)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, chunk_rows=8)
+    run_cm = exp.run("r")
+    where, name = (B, "read_json_objects") if how == "read_metrics" else (S, "read_commit_record")
+    real, held = getattr(where, name), []
+
+    def held_once(*a, **k):
+        got = real(*a, **k)  # the reader has the previous attempt's record (100 rows)...
+        if not held and (how != "read_metrics" or any(p.endswith("commit.json") for _, p in a[0])):
+            held.append(True)
+            for s in range(30, 48):  # ...while the new attempt restarts at step 30
+                log(exp, s, 3.0)
+            exp.metrics.commit()
+        return got
+
+    run = distlog.open_run(f"{root}/default/r")
+    with run_cm:
+        monkeypatch.setattr(where, name, held_once)
+        if how == "read":
+            s = run.metrics.read("m/x")
+            steps, values = s["step"], s["value"]
+        elif how == "read_many":
+            s = run.metrics.read_many()["m/x"]
+            steps, values = s["step"], s["value"]
+        elif how == "histogram":
+            h = run.metrics.histogram("h")
+            steps, values = h.step, h.edges[:, 0] + 0.5  # (constant values: edges at v ± 0.5)
+        else:
+            df = distlog.open_root(root).read_metrics("m/x@last", per_run=True)
+            steps, values = df["step"].to_numpy(), df["value"].to_numpy()
+        monkeypatch.setattr(where, name, real)
+    assert held
+    assert np.asarray(steps).tolist() == list(range(48)), steps  # the new attempt's rows, all of them
+    assert np.asarray(values).tolist() == [2.0 * s for s in range(30)] + [3.0 * s for s in range(30, 48)]

@@ -202,6 +202,8 @@ class RunData:
     full: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
     #: with ``live``, the last row of each histogram key of a run that ``needs_live_step``
     hist_last: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: ``committed_at`` of the commit records the rows were read by (``rewritten`` checks them)
+    committed: float | None = None
 
     def last_step(self) -> float | None:
         """The largest step of the last rows read (series and histograms), or None."""
@@ -240,9 +242,25 @@ def torn(steps: Sequence[np.ndarray]) -> bool:
     return any(np.isnan(st).any() for st in steps)
 
 
-def _steps(d: RunData) -> list[np.ndarray]:
-    out = [rows[:, cols.index("step")] for cols, rows in d.full.values() if "step" in cols]
-    return out + [np.array([r.get("step", 0.0) for r in (*d.last.values(), *d.hist_last.values())])]
+def rewritten(times: Sequence[np.ndarray], committed: float | None) -> bool:
+    """Whether rows read as committed by a record written at ``committed`` (its ``time``)
+    include one logged after it. A record commits rows logged before it was written, on the
+    host that writes both; a reader that took its record just before a resumed attempt cut
+    series back and rewrote their chunks (publishing the shorter lengths first) reads that
+    attempt's rows there, every step still increasing and no NaN for ``torn`` to see: read
+    again. (A false alarm, a clock stepped back, only costs the rereads.)"""
+    return committed is not None and any(bool((t > committed).any()) for t in times)
+
+
+def committed_at(*records: dict[str, Any]) -> float | None:
+    """The latest ``time`` of the commit records a read took lengths from (None: none has one)."""
+    times = [r.get("time") for r in records if isinstance(r.get("time"), (int, float))]
+    return float(max(times)) if times else None
+
+
+def _steps(d: RunData, column: str = "step") -> list[np.ndarray]:
+    out = [rows[:, cols.index(column)] for cols, rows in d.full.values() if column in cols]
+    return out + [np.array([r.get(column, 0.0) for r in (*d.last.values(), *d.hist_last.values())])]
 
 
 def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
@@ -253,11 +271,11 @@ def read_run_data(runs: Sequence[RunReader], *, params: bool = False,
     row of every key and histogram key of a run that ``needs_live_step`` (its last step:
     ``RunData.last_step``); ``lengths`` reads every run's commit
     record (``RunData.lengths``) even when no rows are wanted. Three rounds of concurrent
-    reads; a run whose rows came back ``torn`` is read again."""
+    reads; a run whose rows came back ``torn`` or ``rewritten`` is read again."""
     what = dict(params=params, last_keys=last_keys, full_keys=full_keys, live=live, lengths=lengths)
     out = _read_run_data(runs, **what)
     for _ in range(REREADS):
-        again = [i for i, d in enumerate(out) if torn(_steps(d))]
+        again = [i for i, d in enumerate(out) if torn(_steps(d)) or rewritten(_steps(d, "time"), d.committed)]
         if not again:
             break
         for i, d in zip(again, _read_run_data([runs[i] for i in again], **what)):
@@ -298,6 +316,7 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
         commit = _commit_or_damaged(next(docs) if nc else None, run.storage, SCALARS_TABLE, d)
         hist = _commit_or_damaged(next(docs) if lv else None, run.storage, HISTOGRAMS_TABLE, d)
         d.lengths = dict(commit.get("lengths", {}))
+        d.committed = committed_at(commit, hist)
         out.append(d)
         commits.append(commit)
         hist_lengths.append(dict(hist.get("lengths", {})))

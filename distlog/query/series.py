@@ -18,8 +18,8 @@ import numpy as np
 from ..layout import HISTOGRAMS_TABLE, RANKS_DIR, SCALARS_TABLE, rank_dir, table_commit, table_zarr
 from ..reduce import SCALAR_COLUMNS
 from ..storage.base import StorageBackend
-from .batch import (REREADS, Want, check_commit, columns_of, last_row, read_commit_record,
-                    read_json_objects, read_rows, resolve_metadata, torn, use_consolidated)
+from .batch import (REREADS, Want, check_commit, columns_of, committed_at, last_row, read_commit_record,
+                    read_json_objects, read_rows, resolve_metadata, rewritten, torn, use_consolidated)
 from .errors import KeyNotFound, RankNotFound, did_you_mean, listing
 
 T = TypeVar("T")
@@ -52,14 +52,17 @@ def ints_and_floats(values: Iterable[Any]) -> bool:
     return int in kinds and float in kinds
 
 
-def _untorn(read: Callable[[], T], steps_of: Callable[[T], list[np.ndarray]]) -> T:
-    """``read()``, again (a fresh commit record) while the rows it returned are ``torn``."""
-    out = read()
+def _untorn(read: Callable[[list[dict[str, Any]]], T],
+            rows_of: Callable[[T, str], list[np.ndarray]]) -> T:
+    """``read(records)``, again (a fresh commit record) while the rows it returned are ``torn``
+    or ``rewritten`` since the commit records it took lengths from (``read`` adds them to
+    ``records``); ``rows_of(out, column)``: the rows' steps or times."""
     for _ in range(REREADS):
-        if not torn(steps_of(out)):
-            break
-        out = read()
-    return out
+        records: list[dict[str, Any]] = []
+        out = read(records)
+        if not torn(rows_of(out, "step")) and not rewritten(rows_of(out, "time"), committed_at(*records)):
+            return out
+    return read([])
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,12 +149,18 @@ class MetricsReader:
                                "reduced series)")
         return self._storage.child(rank_dir(rank))
 
-    def _commit(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, Any]]:
+    def _commit(self, rank: int | None, table: str = SCALARS_TABLE,
+                records: list[dict[str, Any]] | None = None) -> tuple[StorageBackend, dict[str, Any]]:
+        """The table's storage and commit record (added to ``records``: rows are read by it)."""
         st = self._table_storage(rank)
-        return st, read_commit_record(st, table)  # a torn record: DamagedRecord naming it
+        commit = read_commit_record(st, table)  # a torn record: DamagedRecord naming it
+        if records is not None:
+            records.append(commit)
+        return st, commit
 
-    def _lengths(self, rank: int | None, table: str = SCALARS_TABLE) -> tuple[StorageBackend, dict[str, int]]:
-        st, commit = self._commit(rank, table)
+    def _lengths(self, rank: int | None, table: str = SCALARS_TABLE,
+                 records: list[dict[str, Any]] | None = None) -> tuple[StorageBackend, dict[str, int]]:
+        st, commit = self._commit(rank, table, records)
         return st, dict(commit.get("lengths", {}))
 
     def keys(self, rank: int | None = None) -> list[str]:
@@ -216,10 +225,11 @@ class MetricsReader:
 
     def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:
         """Committed rows ``[start, stop)`` of ``key`` as NumPy (no pandas needed)."""
-        return _untorn(lambda: self._read(key, rank, start, stop), lambda s: [s["step"]])
+        return _untorn(lambda records: self._read(key, rank, start, stop, records), lambda s, c: [s[c]])
 
-    def _read(self, key: str, rank: int | None, start: int, stop: int | None) -> Series:
-        st, lengths = self._lengths(rank)
+    def _read(self, key: str, rank: int | None, start: int, stop: int | None,
+              records: list[dict[str, Any]]) -> Series:
+        st, lengths = self._lengths(rank, SCALARS_TABLE, records)
         n = lengths.get(key)
         if not n:
             raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
@@ -229,10 +239,11 @@ class MetricsReader:
     def read_many(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, Series]:
         """Every committed row of each of ``keys`` (all keys by default), read together: one
         commit record, then every key's metadata and chunks concurrently."""
-        return _untorn(lambda: self._read_many(keys, rank), lambda d: [s["step"] for s in d.values()])
+        return _untorn(lambda records: self._read_many(keys, rank, records), lambda d, c: [s[c] for s in d.values()])
 
-    def _read_many(self, keys: Sequence[str] | None, rank: int | None) -> dict[str, Series]:
-        st, commit = self._commit(rank)
+    def _read_many(self, keys: Sequence[str] | None, rank: int | None,
+                   records: list[dict[str, Any]]) -> dict[str, Series]:
+        st, commit = self._commit(rank, SCALARS_TABLE, records)
         lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
         for key in keys:
@@ -266,10 +277,12 @@ class MetricsReader:
 
     def last(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, dict[str, float]]:
         """The last committed row of each key (reads one chunk per key, all at once)."""
-        return _untorn(lambda: self._last(keys, rank), lambda d: [np.array([r["step"] for r in d.values()])])
+        return _untorn(lambda records: self._last(keys, rank, records),
+                       lambda d, c: [np.array([r[c] for r in d.values()])])
 
-    def _last(self, keys: Sequence[str] | None, rank: int | None) -> dict[str, dict[str, float]]:
-        st, commit = self._commit(rank)
+    def _last(self, keys: Sequence[str] | None, rank: int | None,
+              records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+        st, commit = self._commit(rank, SCALARS_TABLE, records)
         lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
         wants = [Want(st, SCALARS_TABLE, k, lengths[k], lengths[k] - 1, lengths[k])
@@ -281,10 +294,11 @@ class MetricsReader:
         """The largest committed step of any series or histogram (rank 0's tables, or rank
         ``rank``'s own), None before the first commit: both commit records at once, then the
         last chunk of every key."""
-        steps = _untorn(lambda: self._last_steps(rank), lambda s: [np.array(s, dtype=float)])
-        return max(steps) if steps else None
+        rows = _untorn(lambda records: self._last_steps(rank, records),
+                       lambda rows, c: [np.array([r[c] for r in rows], dtype=float)])
+        return max(r["step"] for r in rows) if rows else None
 
-    def _last_steps(self, rank: int | None) -> list[float]:
+    def _last_steps(self, rank: int | None, records: list[dict[str, Any]]) -> list[dict[str, float]]:
         st = self._table_storage(rank)
         tables = (SCALARS_TABLE, HISTOGRAMS_TABLE)
         docs = read_json_objects([(st, table_commit(t)) for t in tables])  # torn: DamagedRecord
@@ -292,12 +306,13 @@ class MetricsReader:
         roots: list[bool] = []
         for table, doc in zip(tables, docs):
             commit = check_commit(doc, st, table)
+            records.append(commit)
             lengths = dict(commit.get("lengths", {}))
             ws = [Want(st, table, k, n, n - 1, n) for k, n in sorted(lengths.items()) if n]
             wants += ws
             roots += [table == SCALARS_TABLE and use_consolidated(commit, len(ws))] * len(ws)
         resolve_metadata(wants, roots)
-        return [last_row(w, rows)["step"] for w, rows in zip(wants, read_rows(wants))]
+        return [last_row(w, rows) for w, rows in zip(wants, read_rows(wants))]
 
     def summary(self, keys: Sequence[str] | None = None, rank: int | None = None,
                 stat: str = "value") -> "pd.DataFrame":
@@ -350,7 +365,11 @@ class MetricsReader:
 
     def histogram(self, key: str, rank: int | None = None) -> Histograms:
         """The histograms logged under ``key`` (``log_histogram``)."""
-        st, lengths = self._lengths(rank, HISTOGRAMS_TABLE)
+        return _untorn(lambda records: self._histogram(key, rank, records),
+                       lambda h, c: [np.asarray(getattr(h, c), dtype=float)])
+
+    def _histogram(self, key: str, rank: int | None, records: list[dict[str, Any]]) -> Histograms:
+        st, lengths = self._lengths(rank, HISTOGRAMS_TABLE, records)
         n = lengths.get(key)
         if not n:
             raise self._missing(key, [k for k, v in lengths.items() if v], rank, HISTOGRAMS_TABLE)
