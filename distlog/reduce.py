@@ -210,7 +210,8 @@ def pack_block(v: np.ndarray, header: Sequence[float], ident: FlushIdentity,
     s_size = HEADER_LEN + 3 * k + (0 if extra is None else len(extra))
     row = np.empty(s_size + MAX_HEADER_LEN + 2 * k)
     sums = row[HEADER_LEN : HEADER_LEN + k]
-    v.sum(axis=0, out=sums)
+    with np.errstate(over="ignore", invalid="ignore"):  # (+inf with -inf, or an overflow: None)
+        v.sum(axis=0, out=sums)
     if not np.isfinite(sums).all():  # finite column sums: every value was finite
         return None
     row[:HEADER_LEN] = header
