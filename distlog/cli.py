@@ -287,14 +287,9 @@ def _attempts_line(attempts: list[dict[str, Any]]) -> str:
 
 
 def _folder_path(run: Any) -> str:
-    """``experiment/folder`` of the run folder read: run.json's experiment/run id unless the
-    folder is a copy or was renamed (``a-copy`` beside ``a``), whose folder name it takes."""
-    info = run.info
-    url = run.url.rstrip("/")
-    if url.endswith("/" + info.path) or url == info.path:
-        return info.path
-    parent, _, name = url.rpartition("/")
-    return f"{info.experiment}/{name}" if info.experiment and parent.endswith("/" + info.experiment) else name
+    """``experiment/run`` as the folder read names the run (``RunReader.folder_name``)."""
+    experiment, run_id = run.folder_name
+    return f"{experiment}/{run_id}" if experiment else run_id
 
 
 def _show_ranks(run: Any) -> None:
@@ -666,9 +661,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     _check_image_output(args.output, "-o")
     runs, keys = _split_runs_and_keys(args.items, _options(args))
-    labels = [r.info.run_id for r in runs]
+    labels = [r.folder_name[1] for r in runs]
     if len(set(labels)) < len(labels):
-        labels = [r.info.path for r in runs]
+        labels = [_folder_path(r) for r in runs]
     panels: dict[str, dict[str, Any]] = {}
     for key in keys:
         series = {}

@@ -143,3 +143,23 @@ def test_sort_puts_numbers_then_booleans_then_text_then_nan_then_missing(tmp_pat
     assert r.status_code == 400 and "'lrr'" in r.text and "'lr'" in r.text, r.text
     with pytest.raises(KeyError, match="sort='losss'.*'loss'"):
         rr.table(metrics=["loss"], sort="losss")
+
+
+@pytest.mark.timeout(120)
+def test_listings_and_tables_name_a_copied_run_by_its_folder(tmp_path):
+    """`distlog ls`, `compare` and `open_root().table()` / `read_metrics(per_run=True)` gave
+    the copy the id its run.json records (`a`): two rows named `a`, values that could not be
+    told apart. They name it by its folder, as `show` and the dashboard do."""
+    root = _copied_root(tmp_path)
+    reader = distlog.open_root(root)
+    table = reader.table(metrics=["loss"])
+    assert sorted(zip(table["experiment"], table["run_id"])) == [
+        ("beta/sub", "a"), ("beta/sub", "a-copy"), ("beta/sub", "b")]
+    per_run = reader.read_metrics("loss", per_run=True)
+    assert sorted(per_run["run_id"]) == ["a", "a-copy", "b"]
+    code, out, err = _cli("ls", root)
+    assert code == 0, err
+    assert "a-copy" in out, out
+    code, out, err = _cli("compare", f"{root}/beta/sub/a", f"{root}/beta/sub/a-copy", "-m", "loss", "--format", "json")
+    assert code == 0, err
+    assert [r["run_id"] for r in json.loads(out)] == ["a", "a-copy"], out

@@ -431,8 +431,9 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     if last is None and needs_live_step(run):
         last = live_last_step(run) if data is None else data.last_step()
     status = DAMAGED if data is not None and data.damaged else info.status
+    experiment, run_id = run.folder_name
     return {
-        "experiment": info.experiment, "run_id": info.run_id, "status": status,
+        "experiment": experiment, "run_id": run_id, "status": status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
         "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),

@@ -120,6 +120,21 @@ class RunReader:
         return self.storage.url
 
     @property
+    def folder_name(self) -> tuple[str, str]:
+        """``(experiment, run id)`` as the folder read names the run: ``run.json``'s, unless
+        the folder is a copy or was renamed (``a-copy`` beside ``a``, which records ``a``):
+        then the folder's own name, in the recorded experiment where the folder sits in one
+        of that name, else in the folder it sits in. Listings and tables name runs so."""
+        info = self.info
+        url = self.storage.url.rstrip("/")
+        if url.endswith("/" + info.path) or url == info.path:
+            return info.experiment, info.run_id
+        parent, _, name = url.rpartition("/")
+        if info.experiment and parent.endswith("/" + info.experiment):
+            return info.experiment, name
+        return parent.rpartition("/")[2], name
+
+    @property
     def info(self) -> RunInfo:
         """Metadata, with the status judged from evidence: a ``running`` run whose heartbeats
         stopped is ``stale`` (or ``failed`` when its ranks left failure records); ``raw`` keeps

@@ -199,7 +199,7 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
             b = bin_run(st, v, lo, bin_size, agg)
             df = pd.DataFrame({"step": bin_steps(lo, bin_size, b.index.to_numpy(), every),
                                "value": b.to_numpy()})
-            df.insert(0, "run_id", run.info.run_id)
+            df.insert(0, "run_id", run.folder_name[1])
             for i, g in enumerate(group_by):
                 df.insert(i, g, [group_label(p, g)] * len(df))
             frames.append(df)
