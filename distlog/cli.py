@@ -193,7 +193,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
-    runs = root.runs(args.experiment, status=args.status, progress=_progress(), skipped=hidden)
+    with warnings.catch_warnings():  # (an experiment none has: _check_experiment says it)
+        warnings.filterwarnings("ignore", message=r"experiment=", category=RuntimeWarning)
+        runs = root.runs(args.experiment, status=args.status, progress=_progress(), skipped=hidden)
     hidden = hidden_holding_runs(root.storage, hidden)  # (not a checkpoint folder or .git)
     if hidden:
         _err(f"note: hidden folders hold runs not listed: {', '.join(map(repr, hidden[:5]))}"
@@ -523,10 +525,12 @@ _AS_PRINTED = {"True": True, "False": False, "None": None}
 
 def where_values(text: str) -> list[Any]:
     """What ``--where KEY=text`` selects: the JSON value (``42``, ``true``, ``"x"``; also
-    ``True``, ``False``, ``None`` as distlog prints them) and the text itself, so that a str
-    param that looks like a number (``"42"``) is selected too."""
+    ``True``, ``False``, ``None`` and ``nan``, ``inf``, ``-inf`` as distlog prints them) and the
+    text itself, so that a str param that looks like a number (``"42"``) is selected too."""
     if text in _AS_PRINTED:
         return [_AS_PRINTED[text], text]
+    if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return [float(text), text]
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -547,6 +551,7 @@ def _compare_runs(args: argparse.Namespace) -> tuple[list[Any], Any]:
         where = _where(args.where)
         with warnings.catch_warnings():  # (a param no run has: the error below says it)
             warnings.filterwarnings("ignore", message=r"params=\{", category=RuntimeWarning)
+            warnings.filterwarnings("ignore", message=r"experiment=", category=RuntimeWarning)
             runs = root.runs(args.experiment, status=listed, params=where, progress=_progress())
         if not runs and args.experiment:
             _check_experiment(root, args.experiment)
@@ -581,7 +586,9 @@ def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]
     from .query.batch import read_run_data
     from .query.errors import KeyNotFound, did_you_mean, listing
 
-    runs = root.runs(args.experiment, status=args.status)
+    with warnings.catch_warnings():  # (an experiment none has: _check_experiment says it)
+        warnings.filterwarnings("ignore", message=r"experiment=", category=RuntimeWarning)
+        runs = root.runs(args.experiment, status=args.status)
     known = sorted({k for d in read_run_data(runs, params=True) for k in d.flat_params or ()})
     absent = [k for k in where if k not in known]
     if runs and absent:

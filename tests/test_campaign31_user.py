@@ -185,7 +185,8 @@ def test_the_sweep_table_refuses_a_metric_no_run_has_as_read_metrics_does(tree):
         r.table(metrics=["train/loss", "train/los"])
     df = r.table(metrics=["train/loss", "val/acc"])  # a key some runs lack: None there
     assert df.set_index("run_id")["val/acc"].to_dict() == {"run-c": None, "run-a": 0.9, "run-b": None}
-    assert r.table("nothing-here", metrics=["x"]).empty  # no run selected: nothing to refuse
+    with pytest.warns(RuntimeWarning, match="no experiment of that name"):  # (said, stop 37)
+        assert r.table("nothing-here", metrics=["x"]).empty  # no run selected: nothing to refuse
 
 
 def test_the_sweep_table_of_a_live_run_keeps_a_metric_it_has_not_committed_yet(tmp_path):
@@ -211,3 +212,34 @@ def test_the_sweep_table_of_a_live_run_keeps_a_metric_it_has_not_committed_yet(t
             assert r.table(metrics=["val/acc"]).set_index("run_id")["val/acc"].to_dict() == {"ended": None, "live": 0.5}
     finally:
         exp.close()
+
+
+def test_compare_where_takes_nan_and_inf_as_compare_prints_them(tmp_path, capsys):
+    """`compare --format csv` prints a float param that is no number as `nan`, `inf`, `-inf`;
+    `--where lr=nan` selected nothing (only JSON's `NaN` did, and no spelling selected inf).
+    A text param spelled so is selected by its text too."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"):
+        for rid, lr in (("a", float("nan")), ("b", float("inf")), ("c", float("-inf")), ("d", 0.1), ("t", "nan")):
+            with exp.run(rid, params={"lr": lr}):
+                exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+    for text, want in (("nan", ["a", "t"]), ("NaN", ["a"]), ("inf", ["b"]), ("-inf", ["c"]), ("0.1", ["d"])):
+        code, out, err = cli(capsys, "compare", f"{root}/e", "--where", f"lr={text}", "--format", "csv")
+        assert code == 0, (text, err)
+        got = sorted(line.split(",")[0] for line in out.splitlines()[1:])
+        assert got == want, (text, out)
+
+
+def test_a_mistyped_experiment_in_the_python_api_is_said(tree):
+    """`open_root(root).runs("swep")` returned [] and `table("swep")` an empty frame with no
+    word (the CLI said "did you mean"); `read_metrics` then blamed the metric."""
+    root = distlog.open_root(tree)
+    experiments = root.experiments()
+    wrong = experiments[0][:-1] + "x"
+    with pytest.warns(RuntimeWarning, match=rf"experiment={wrong!r}: no experiment of that name.*did you mean {experiments[0]!r}"):
+        assert root.runs(wrong) == []
+    with pytest.warns(RuntimeWarning, match="no experiment of that name"):
+        assert root.table(wrong).empty
+    assert root.runs(experiments[0])  # (the right name: no warning, under filterwarnings=error)

@@ -248,15 +248,23 @@ class RootReader:
         """``runs()`` with each run's flattened params when the ``params`` filter read them."""
         statuses = status_set(status)
         picked = []
-        for path, meta in self._scan(progress, skipped):
+        scanned, named = self._scan(progress, skipped), 0
+        for path, meta in scanned:
             run = RunReader(self.storage.child(path) if path else self.storage, meta)
             info = run.info
             if experiment is not None and not (_experiment_ok(info.experiment, experiment) or
                                                _experiment_ok(path.rpartition("/")[0], experiment)):
                 continue
+            named += 1
             if statuses is not None and info.status not in statuses:
                 continue
             picked.append(run)
+        if experiment is not None and not named and scanned:  # a typo selects nothing: said
+            known = sorted(({path.rpartition("/")[0] for path, _ in scanned}
+                            | {str(meta.get("experiment") or "") for _, meta in scanned}) - {""})
+            warnings.warn(f"experiment={experiment!r}: no experiment of that name under {self.url}"
+                          f"{did_you_mean(experiment, known)} (experiments: {listing(known)})",
+                          RuntimeWarning, stacklevel=3)
         flats: list[dict[str, Any] | None] = [None] * len(picked)
         unknown: list[str] = []
         if params:  # every run's params.json at once
