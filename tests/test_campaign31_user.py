@@ -3,6 +3,8 @@ the CLI says what it expected when given a typo, instead of an empty answer."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import distlog
@@ -230,6 +232,11 @@ def test_compare_where_takes_nan_and_inf_as_compare_prints_them(tmp_path, capsys
         assert code == 0, (text, err)
         got = sorted(line.split(",")[0] for line in out.splitlines()[1:])
         assert got == want, (text, out)
+    code, out, err = cli(capsys, "compare", f"{root}/e", "--where", "lr=nan", "--format", "json")
+    assert code == 0, err  # the float NaN and the text: both "nan" in JSON, neither missing
+    assert sorted((r["run_id"], r["lr"]) for r in json.loads(out)) == [("a", "nan"), ("t", "nan")], out
+    code, out, err = cli(capsys, "compare", f"{root}/e", "--where", "lr=nan", "--format", "csv")
+    assert [line.split(",")[-2] for line in out.splitlines()[1:]] == ["nan", "nan"], out  # (was empty for a)
 
 
 def test_a_mistyped_experiment_in_the_python_api_is_said(tree):
@@ -243,3 +250,13 @@ def test_a_mistyped_experiment_in_the_python_api_is_said(tree):
     with pytest.warns(RuntimeWarning, match="no experiment of that name"):
         assert root.table(wrong).empty
     assert root.runs(experiments[0])  # (the right name: no warning, under filterwarnings=error)
+
+
+def test_read_metrics_grouped_by_a_param_no_run_has_says_so(tree):
+    """`read_metrics(..., group_by=["lrr"])` put every run in one group (lrr = <NA>) with no
+    word: a result that looked real. A param only some runs have still groups the others as
+    not set."""
+    root = distlog.open_root(tree)
+    with pytest.raises(distlog.query.KeyNotFound, match=r"group_by 'lrr': no run of the \d+ read has the param; did you mean 'lr'\?"):
+        root.read_metrics("train/loss", group_by=["lrr"])
+    assert len(root.read_metrics("train/loss", group_by=["lr"]))

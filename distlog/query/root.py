@@ -365,9 +365,13 @@ class RootReader:
         params = {pcols[k] for k in pkeys}
         for c in cols[len(RUN_COLUMNS):]:
             values = [row.get(c) for row in rows]
-            # keep "absent" (None) apart from NaN, and a param's ints apart from another run's
-            # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number)
-            if any(v is None for v in values) or (c in params and ints_and_floats(values)):
+            # keep "absent" (None) apart from NaN, a param's ints apart from another run's
+            # floats (pandas would make 1 a 1.0, and 2**53 + 1 another number), and a NaN
+            # param apart from missing beside text params (pandas 3 makes such a column str,
+            # its NaN a missing value: an empty cell in CSV)
+            texts_and_nan = any(isinstance(v, str) for v in values) and any(
+                isinstance(v, float) and v != v for v in values)
+            if any(v is None for v in values) or (c in params and (ints_and_floats(values) or texts_and_nan)):
                 df[c] = pd.Series(values, dtype=object, index=df.index)
         for c in RUN_COLUMNS:  # 3 beside another run's 0.5 stays 3; None (no step, a damaged
             keep_ints(df, c, [row[c] for row in rows])  # run's start) stays None, not NaN

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .batch import is_bool, param_key, read_run_data
-from .errors import DamagedRecord
+from .errors import DamagedRecord, KeyNotFound, did_you_mean, listing
 from .run_reader import RunReader
 from .series import Series, exact_ints
 
@@ -192,6 +192,11 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
                        + (f"; left out as damaged: {named}" if left_out else ""))
     lo, bin_size = bin_grid([st for _, st, _ in series], bin_size, bins)
     group_by = list(default_group_by(flat) if group_by is None else group_by)
+    absent = [g for g in group_by if not any(g in p for p in flat)]
+    if absent:  # a typo made one group of every run, which read as a result
+        known = sorted({k for p in flat for k in p})
+        raise KeyNotFound("; ".join(f"group_by {g!r}: no run of the {len(flat)} read has the param"
+                                    f"{did_you_mean(g, known)}" for g in absent) + f" (params: {listing(known)})")
     if per_run:
         every = [st for _, st, _ in series]
         frames = []
