@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 import threading
 import time
 from typing import Any, Callable
 
 from .layout import HEARTBEAT_DIR, heartbeat_path
+from .processes import pid_alive
 from .storage.base import StorageBackend
 
 DEFAULT_INTERVAL = 30.0
@@ -122,6 +124,26 @@ def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) else None
 
 
+#: seconds past a rank's own interval after which the beat it did not write shows it dead,
+#: when its process was on this host and runs no more (``_gone``)
+MISSED_BEAT_SLACK = 5.0
+
+
+def _gone(rec: dict[str, Any], now: float) -> bool:
+    """Whether the rank of ``rec`` is known to be dead: its process was on this host and no
+    longer runs (``processes.pid_alive``, with its start time where recorded: not a later process
+    given the pid), and its next beat is overdue (a process of a container that shares this
+    host's name but not its process ids goes on beating). A killed run shows stale within its
+    heartbeat interval, not the stale threshold's minutes, to a reader on its host."""
+    if rec.get("state") == "completed" or rec.get("host") != (os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()):
+        return False
+    try:
+        interval, beat = float(rec.get("interval") or 0.0), float(rec.get("time", 0))
+    except (TypeError, ValueError):
+        return False
+    return interval > 0 and now - beat > interval + MISSED_BEAT_SLACK and not pid_alive(rec.get("pid"), rec.get("pid_start"))
+
+
 def _fresh(rec: dict[str, Any], now: float, threshold: float) -> bool:
     """Whether a heartbeat shows a live rank: not a rank's final record of a failure (its
     peers' run is over: a killed rank 0 leaves no end to the run, its peers' fresh "failed"
@@ -129,7 +151,7 @@ def _fresh(rec: dict[str, Any], now: float, threshold: float) -> bool:
     of its own intervals when the rank beats less often than that (``heartbeat_interval=900``
     against the default 300 s threshold: alive between beats). A final "completed" record
     counts: rank 0 writes the run's end right after its own."""
-    if rec.get("state") == "failed":
+    if rec.get("state") == "failed" or _gone(rec, now):
         return False
     try:
         interval = float(rec.get("interval") or 0.0)

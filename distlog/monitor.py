@@ -10,6 +10,7 @@ copy; system figures at most every ``sample_interval`` seconds).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -17,7 +18,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import telemetry as T
+from .processes import process_start
 from .heartbeat import DEFAULT_INTERVAL, HeartbeatThread, hang_report
+
+
+@functools.lru_cache(maxsize=None)
+def _started(pid: int) -> int | None:
+    """``process_start`` of this process (by pid: a forked child has its own); heartbeats
+    carry it, so a reader on this host tells a killed rank from a later process given its pid."""
+    return process_start(pid)
+
 
 _LOG_CHARS = 300  # of the last log line, in a heartbeat record
 
@@ -69,7 +79,8 @@ class RankMonitor:
         rec = self._last_log()
         return {
             "format": 1, "rank": ctx.rank, "attempt": ctx.attempt, "host": ctx.info.host,
-            "pid": os.getpid(), "time": time.time(), "interval": self.heartbeat_interval,
+            "pid": os.getpid(), "pid_start": _started(os.getpid()),
+            "time": time.time(), "interval": self.heartbeat_interval,
             "state": state, "step": step, "flushes": flushes,
             "in_flush": self.in_flush, "flush_entered": self.flush_entered,
             "last_flush_end": self.last_flush_end,

@@ -32,7 +32,8 @@ import numpy as np
 from . import __version__  # noqa: F401
 from . import report
 from .comm import Comm, dist_state, make_comm
-from .claims import claim_attempt, live_holder, process_start, release_claim, restarted
+from .claims import claim_attempt, live_holder, release_claim, restarted
+from .processes import process_start
 from .context import RunContext
 from .errors import RunInUseError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts

@@ -115,3 +115,25 @@ print(info.status, info.end_time, info.duration())
     assert status == "stale", got.stdout
     assert committed - 1.0 <= float(ended) <= committed, (ended, committed)  # not the beat
     assert float(duration) > 0, got.stdout
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_on_this_host_is_stale_once_its_next_beat_is_overdue(tmp_path: Any) -> None:
+    """kill -9 left a run "running" for the stale threshold (5 minutes by default) to every
+    reader, also one on the run's own host, where its process is known to be gone. There it
+    is stale once the beat after its last is overdue (interval + MISSED_BEAT_SLACK); a live
+    run beating slower than that is not (the threshold's default is kept)."""
+    from distlog.heartbeat import MISSED_BEAT_SLACK
+
+    root = tmp_path / "root"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        assert _status(f"{root}/default/r", "300").stdout.strip() == "running"
+    finally:
+        child.kill()
+        child.wait(30)
+    assert _status(f"{root}/default/r", "300").stdout.strip() == "running"  # (the next beat is not late yet)
+    time.sleep(0.2 + MISSED_BEAT_SLACK + 0.5)
+    got = _status(f"{root}/default/r", "300")
+    assert got.stdout.strip() == "stale", (got.stdout, got.stderr)
