@@ -84,6 +84,10 @@ def test_the_compare_legend_names_the_step_of_a_value_from_another_step(browser,
         assert got["off"][2] == "107", got  # dense has a row at 7
         assert got["on"] == ["10", "11", "110"], got  # a row of each at 10: no note
         pg.screenshot(path=os.path.join(shots, "s37-compare-legend.png"))
+    with served(browser, root, "#/compare?run=e/big&run=e/big&keys=neg|tokens&logy=1") as pg:  # log y
+        pg.wait_for_function("() => document.querySelector(\".card.chart[data-key='neg'] h3\").textContent.includes('log y: no value above 0')")
+        pg.wait_for_selector(".card.chart[data-key='tokens'][data-series]")
+        assert "log y" not in pg.inner_text(".card.chart[data-key='tokens'] h3")
 
 
 @pytest.mark.timeout(180)

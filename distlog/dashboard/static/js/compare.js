@@ -101,6 +101,12 @@ export async function comparePage(view, params) {
     p.card.dataset.zoom = `${z.x0}-${z.x1}`;
   }
 
+  // a log axis draws only values above 0: a chart with none is blank, and says why
+  function logNote(p) {
+    const blank = opts.logy && !p.over.slice(1).some((c) => c.some((v) => v > 0));
+    if (p.note) p.note.textContent = blank ? "log y: no value above 0 to draw" : "";
+  }
+
   function zoomOut(p) {
     p.zseq++; // a zoom still being read is not shown
     p.zoom = null;
@@ -112,6 +118,7 @@ export async function comparePage(view, params) {
   // (a plot with no rows in the range yet may have some now: it zooms then)
   async function update(p, over, rangeMayChange) {
     p.over = over;
+    logNote(p);
     if (!zoom.range) { p.u.setData(over, true); return; }
     if (p.zoomed) { if (rangeMayChange) await zoomIn(p, zoom.range); return; }
     p.u.setData(over, true);
@@ -321,11 +328,14 @@ export async function comparePage(view, params) {
     for (const key of meta.keys) {
       if (!keyFilter.test(key)) continue;
       const box = h("div", { class: "chart-box" });
-      const card = h("div", { class: "card chart", "data-key": key }, h("h3", { text: key }), box);
+      const note = h("span", { class: "sub" });
+      const card = h("div", { class: "card chart", "data-key": key }, h("h3", {}, key, note), box);
       grid.append(card);
       (opts.group ? grouped(key, box, my) : overlay(key, box, my)).then((p) => {
         if (my !== gen) { if (p) p.u.destroy(); return; } // drawn again meanwhile: not on the page
         p.card = card;
+        p.note = note;
+        logNote(p);
         plots.push(p);
         quiet(showZoom(p, zoom.shown(overExtent(p)))); // (the first one drawn checks the URL's range)
         card.dataset.series = String(p.u.series.length - 1);
