@@ -66,11 +66,8 @@ def jsonable(value: Any) -> Any:
 def nonfinite_params(flat: dict[str, Any]) -> dict[str, str]:
     """The flat params that are floats but not finite numbers, as ``"nan"``, ``"inf"`` or
     ``"-inf"`` (``jsonable`` sends them as that text, which a text param may also be)."""
-    out = {}
-    for k, v in flat.items():
-        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
-            out[k] = "nan" if v != v else ("inf" if v > 0 else "-inf")
-    return out
+    return {k: repr(float(v)) for k, v in flat.items()
+            if isinstance(v, (float, np.floating)) and not math.isfinite(v)}
 
 
 def dumps(obj: Any) -> bytes:

@@ -13,7 +13,7 @@ from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend
-from .batch import parse_json, read_json_objects
+from .batch import committed_at, parse_json, read_json_objects
 from .errors import RunNotFound, damaged, listing
 from .files_reader import FilesReader
 from .logmerge import LogReader
@@ -230,8 +230,8 @@ def _last_written(storage: StorageBackend, since: float) -> float:
         records = read_json_objects([(storage, table_commit(t)) for t in tables], keep_damaged=True)
     except Exception:  # noqa: BLE001 - only a better end time
         return since
-    times = [r.get("time") for r in records if isinstance(r, dict)]
-    return max([since, *(float(t) for t in times if isinstance(t, (int, float)) and math.isfinite(t))])
+    last = committed_at(*(r for r in records if isinstance(r, dict)))
+    return since if last is None or not math.isfinite(last) else max(since, last)
 
 
 def read_meta(storage: StorageBackend) -> dict[str, Any]:
