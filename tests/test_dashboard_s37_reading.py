@@ -43,6 +43,11 @@ def root(tmp_path_factory) -> str:
     return root
 
 
+# (the card may not be on the page yet: the predicate waits for it, never throws)
+NOTED = """() => { const h = document.querySelector(".card.chart[data-key='neg'] h3");
+    return !!h && h.textContent.includes('log y: no value above 0'); }"""
+
+
 def _y_labels(pg, key: str) -> list[tuple[str, float]]:
     """The y axis' tick labels of chart ``key`` (uPlot draws them on its canvas) and the room
     each leaves at the axis' left edge, in px (< 0: cut), measured in the axis' font."""
@@ -67,7 +72,7 @@ def test_large_values_label_their_ticks_whole(browser, root, shots):
         assert all(room >= 0 for _, room in _y_labels(pg, "counter"))
         pg.screenshot(path=os.path.join(shots, "s37-large-ticks.png"))
         pg.check("#log-y")
-        pg.wait_for_function("() => document.querySelector(\".card.chart[data-key='neg'] h3\").textContent.includes('log y: no value above 0')")
+        pg.wait_for_function(NOTED)
         assert "log y: no value above 0" not in pg.inner_text(".card.chart[data-key='tokens'] h3")
 
 
@@ -85,7 +90,7 @@ def test_the_compare_legend_names_the_step_of_a_value_from_another_step(browser,
         assert got["on"] == ["10", "11", "110"], got  # a row of each at 10: no note
         pg.screenshot(path=os.path.join(shots, "s37-compare-legend.png"))
     with served(browser, root, "#/compare?run=e/big&run=e/big&keys=neg|tokens&logy=1") as pg:  # log y
-        pg.wait_for_function("() => document.querySelector(\".card.chart[data-key='neg'] h3\").textContent.includes('log y: no value above 0')")
+        pg.wait_for_function(NOTED)
         pg.wait_for_selector(".card.chart[data-key='tokens'][data-series]")
         assert "log y" not in pg.inner_text(".card.chart[data-key='tokens'] h3")
 
