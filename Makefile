@@ -56,6 +56,7 @@ bench-peers:
 
 gpu-check:  # on a machine with CUDA: collect() makes no host sync; CUDA and CPU flushes agree
 	$(BIN)/python scripts/gpu_check.py
+	$(BIN)/python scripts/bench/bench_collect_cuda.py
 
 slurm-start:
 	bash scripts/slurm_local.sh start

@@ -73,7 +73,7 @@ _is_float = float.__instancecheck__  # (a float subclass such as NumPy's float64
 def kept_on_device(t: Any) -> bool:
     """Whether ``collect()`` keeps a 0-d tensor on its device until the flush (reading it now
     would wait on the device) rather than reading its value at once."""
-    return t.device.type != "cpu"
+    return not t.is_cpu  # (``t.device.type`` builds a device object: 5× the cost)
 
 
 def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
@@ -86,6 +86,14 @@ def as_number(key: str, v: Any, keep_device_tensors: bool = False) -> Any:
             f"metric {key!r} got a {type(v).__name__} too large for a float64 "
             f"({shown[:20]}{'...' if len(shown) > 20 else ''}, {len(shown)} digits; the largest is "
             "about 1.8e308): log a smaller number, e.g. its logarithm") from None
+
+
+def _meta_tensor(key: str) -> TypeError:
+    # (kept until the flush, it would fail that flush, every later one and close)
+    return TypeError(
+        f"metric {key!r} got a Tensor on the meta device, which holds no value (a model "
+        "built on device='meta' whose weights were never loaded or materialized); "
+        "collect the real value: a tensor on the CPU or an accelerator, or a number")
 
 
 def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
@@ -101,17 +109,19 @@ def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
     if isinstance(v, (np.integer, np.floating, np.bool_)):
         return float(v)
     if t.__module__.startswith("torch") and hasattr(v, "dim"):
-        if v.is_meta:  # (kept until the flush, it failed that flush, every later one and close)
-            raise TypeError(
-                f"metric {key!r} got a Tensor on the meta device, which holds no value (a model "
-                "built on device='meta' whose weights were never loaded or materialized); "
-                "collect the real value: a tensor on the CPU or an accelerator, or a number")
         if v.dim() != 0:
             raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
-        if v.is_complex():
+        if v.dtype.is_complex:
             raise _bad_type(key, v, " with a complex dtype")
         if keep_device_tensors and kept_on_device(v):
-            return v.detach()
+            if v.is_meta:
+                raise _meta_tensor(key)
+            # kept by reference until the flush: detached when it is part of a graph (keeping
+            # the graph alive until then would hold its activations); ``loss.detach()`` as
+            # given is kept as it is (another detach costs ~1 µs)
+            return v.detach() if v.requires_grad else v
+        if v.is_meta:
+            raise _meta_tensor(key)
         return float(v.item())
     if isinstance(v, Real) and not isinstance(v, (str, bytes)):
         return float(v)
@@ -1415,28 +1425,45 @@ def _bad_aggregation(agg: Any) -> ValueError:
 
 
 def _tensor_stats(tensors: dict[str, list[tuple[Any, int | None]]]) -> tuple[R.LocalStats, list[str]]:
-    """Statistics of 0-d device tensors, computed on their device; one copy to the host. A key
-    with a tensor changed in place since its ``collect()`` (its version moved) is left out and
-    named in the second item: the value it held then is gone."""
+    """Statistics of 0-d device tensors, computed on their device, in a fixed number of kernel
+    launches whatever the number of keys and values (one per value would cost ~5 µs each on
+    the training thread), and one copy to the host. A key with a tensor changed in place since
+    its ``collect()`` (its version moved) is left out and named in the second item: the value
+    it held then is gone."""
     import torch
 
     changed = sorted(k for k, kept in tensors.items()
                      if any(v is not None and t._version != v for t, v in kept))
     keys = sorted(k for k in tensors if k not in changed)
-    parts = []
-    for k in keys:
-        x = torch.stack([t.to(torch.float64) for t, _ in tensors[k]])
-        fin = torch.isfinite(x)
-        inf = torch.full_like(x, math.inf)
-        parts.append(torch.stack([
-            torch.where(fin, x, torch.zeros_like(x)).sum(),
-            fin.sum().to(torch.float64),
-            torch.where(fin, x, inf).min(),
-            torch.where(fin, x, -inf).max(),
-            (~fin).sum().to(torch.float64),
-        ]).cpu())
-    a = torch.stack(parts).numpy() if parts else np.zeros((0, 5))
-    return R.LocalStats(tuple(keys), a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]), changed
+    if not keys:
+        return R.LocalStats((), *(np.zeros(0) for _ in range(5))), changed
+    ts = [t for k in keys for t, _ in tensors[k]]
+    sizes = [len(tensors[k]) for k in keys]
+    f64 = torch.float64
+    dtype, flat = ts[0].dtype, None
+    if all(t.dtype == dtype for t in ts):  # (stacked first only in one dtype: stack would
+        try:  # promote a float16 beside an int64 to float16)
+            flat = torch.stack(ts).to(f64)
+        except RuntimeError:  # tensors on several devices
+            pass
+    if flat is None:
+        device = ts[0].device
+        flat = torch.stack([t.to(device=device, dtype=f64) for t in ts])
+    n = max(sizes)
+    if min(sizes) == n:
+        x = flat.view(len(keys), n)
+    else:  # keys with fewer values: padded with NaN, a padded place counts as no finite value
+        x = torch.nn.utils.rnn.pad_sequence(list(flat.split(sizes)), batch_first=True,
+                                            padding_value=math.nan)
+    fin = torch.isfinite(x)
+    a = torch.stack([
+        torch.where(fin, x, 0.0).sum(1),
+        fin.sum(1, dtype=f64),
+        torch.where(fin, x, math.inf).amin(1),
+        torch.where(fin, x, -math.inf).amax(1),
+    ]).cpu().numpy()
+    count = a[1]
+    return R.LocalStats(tuple(keys), a[0], count, a[2], a[3], np.asarray(sizes, dtype=np.float64) - count), changed
 
 
 def _changed_in_place(key: str) -> str:

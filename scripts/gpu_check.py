@@ -8,6 +8,9 @@
 4. The per-call cost of ``collect()`` of a CUDA tensor against a bare ``tensor.detach()``.
 5. A CUDA tensor changed in place after its ``collect()`` is refused at the flush.
 6. ``log_histogram`` of CUDA values with CUDA bin edges and range bounds.
+7. Two ranks whose default process group is NCCL (as training scripts start it) collect CUDA
+   tensors without a host synchronisation and flush through distlog's own gloo group: the
+   reduced mean, min, max, sum and count equal NumPy's over both ranks' values.
 """
 
 from __future__ import annotations
@@ -108,7 +111,73 @@ def main() -> int:
         good = have and all(v == v and v >= 0 for v in vals)  # no NaN, none negative
         ok &= good or field == "gpu_util"  # utilisation needs nvidia-ml-py
         print(f"telemetry {field:>13}: {vals}  {'ok' if good else 'MISSING'}")
+    ok &= _two_nccl_ranks()
     return 0 if ok else 1
+
+
+def _nccl_rank(rank: int, world: int, port: int, root: str, out: str) -> None:
+    import json
+
+    import torch.distributed as dist
+
+    # lazily initialised NCCL (no device_id): both ranks may share this machine's one GPU, as
+    # long as nothing runs a NCCL collective; distlog's flush uses a gloo group of its own
+    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        torch.manual_seed(0)
+        values = torch.randn(1000, dtype=torch.float32).cuda()
+        values[7] = float("nan")
+        exp = distlog.get_logger(root)
+        with exp.run("nccl"):
+            exp.metrics.collect(step=0, loss=values[0])  # first use registers the key
+            exp.metrics.flush()
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                for i in range(rank, values.numel(), world):
+                    exp.metrics.collect(step=1, loss=values[i])
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+            red = exp.metrics.flush()
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump(red["loss"], f)
+    finally:
+        dist.destroy_process_group()
+
+
+def _two_nccl_ranks() -> bool:
+    import json
+    import os
+    import socket
+
+    import torch.multiprocessing as mp
+
+    if not torch.distributed.is_nccl_available():
+        print("NCCL: not available in this torch; two-rank check skipped")
+        return True
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tempfile.mkdtemp()
+    out = os.path.join(root, "reduced.json")
+    mp.spawn(_nccl_rank, args=(2, port, root, out), nprocs=2, join=True)
+    with open(out) as f:
+        red = json.load(f)
+    torch.manual_seed(0)
+    vals = torch.randn(1000, dtype=torch.float32).double().numpy()
+    vals[7] = np.nan
+    fin = vals[np.isfinite(vals)]
+    want = {"mean": fin.mean(), "min": fin.min(), "max": fin.max(), "sum": fin.sum(),
+            "count": fin.size, "nonfinite": 1}
+    ok = True
+    for stat, w in want.items():
+        same = abs(red[stat] - w) <= 1e-6 * max(1.0, abs(w))
+        ok &= same
+        print(f"two NCCL ranks, loss {stat:>9}: distlog {red[stat]: .9g}  numpy {w: .9g}  "
+              f"{'ok' if same else 'DIFFERENT'}")
+    return ok
 
 
 if __name__ == "__main__":

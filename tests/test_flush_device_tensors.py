@@ -16,10 +16,13 @@ import pytest
 from support.ranks import run_ranks
 
 
-def _keep_cpu_tensors_by_reference():
+def _keep_cpu_tensors_by_reference(monkeypatch=None):
     import distlog.metrics as M
 
-    M.kept_on_device = lambda t: True
+    if monkeypatch is None:  # (a spawned rank: its process ends with the test)
+        M.kept_on_device = lambda t: True
+    else:
+        monkeypatch.setattr(M, "kept_on_device", lambda t: True)
 
 
 def _accumulating_worker(rank, world, root):
@@ -83,12 +86,12 @@ def test_a_tensor_changed_in_place_after_collect_is_refused_on_every_rank(tmp_pa
         assert acc[0, 7] == 4 and acc[0, 3] == pytest.approx(np.mean(res[0][1]))
 
 
-def test_a_tensor_left_alone_after_collect_is_reduced_with_its_value(tmp_path):
+def test_a_tensor_left_alone_after_collect_is_reduced_with_its_value(tmp_path, monkeypatch):
     import torch
 
     import distlog
 
-    _keep_cpu_tensors_by_reference()
+    _keep_cpu_tensors_by_reference(monkeypatch)
     exp = distlog.get_logger(str(tmp_path), telemetry=False, heartbeat_interval=0)
     with exp.run("r"):
         xs = [torch.tensor(v) for v in (1.0, float("nan"), 5.0, -2.0)]
@@ -99,3 +102,99 @@ def test_a_tensor_left_alone_after_collect_is_reduced_with_its_value(tmp_path):
         red = exp.metrics.flush()
     assert red["x"]["count"] == 4 and red["x"]["nonfinite"] == 1
     assert red["x"]["sum"] == 7.0 and red["x"]["min"] == -2.0 and red["x"]["max"] == 5.0
+
+
+def _windows(rank):
+    """Two flush windows of device tensors: one float32 value per key and step (the stacked,
+    equal-length path), then keys with unequal counts and mixed dtypes (the padded path)."""
+    import torch
+
+    g = np.random.default_rng(7 + rank)
+    first = {k: g.normal(size=6).astype(np.float32) for k in ("a", "b", "c")}
+    first["a"][2], first["b"][0], first["b"][4] = np.nan, np.inf, -np.inf
+    second = {
+        "a": [torch.tensor(2.0**40 + rank, dtype=torch.int64), torch.tensor(3, dtype=torch.int64)],
+        "b": [torch.tensor(0.5, dtype=torch.float16), torch.tensor(-1.25, dtype=torch.bfloat16),
+              torch.tensor(True), torch.tensor(float("nan"))],
+        "c": [torch.tensor(float(rank), dtype=torch.float64)],
+    }
+    w = torch.tensor(1.5 + rank, requires_grad=True)
+    second["d"] = [w * 2, (w * 3).detach()]  # part of a graph: kept detached
+    return first, second
+
+
+def _collecting_worker(rank, world, root, device=None):
+    import torch
+
+    import distlog
+
+    if device is None:
+        _keep_cpu_tensors_by_reference()
+    first, second = _windows(rank)
+    if device is not None:
+        first = {k: torch.from_numpy(v).to(device) for k, v in first.items()}
+        second = {k: [t.to(device) for t in vs] for k, vs in second.items()}
+    exp = distlog.get_logger(root, telemetry=False, heartbeat_interval=0)
+    with exp.run("stats"):
+        m = exp.metrics
+        for s in range(6):
+            m.collect(step=s, **{k: torch.as_tensor(v[s:s + 1]).reshape(()) for k, v in first.items()})
+        one = m.flush()
+        for k, vs in second.items():
+            for v in vs:
+                m.collect(step=10, **{k: v})
+        kept = [t for t, _ in m._core.tensors["d"]]
+        detached = all(t.grad_fn is None and not t.requires_grad for t in kept)
+        two = m.flush()
+    return one, two, detached
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("world", [1, 2, "cuda"])
+@pytest.mark.timeout(180)
+def test_device_tensors_of_many_keys_reduce_as_numpy_does(tmp_path, world):
+    """The flush reduces every key's device tensors together (a fixed number of kernels,
+    one copy to the host): equal to NumPy over the same values on every rank, with NaN and
+    inf counted apart, keys of unequal counts, mixed dtypes and a tensor that needs grad
+    ("cuda": real CUDA tensors in one process, where a GPU is at hand)."""
+    root = str(tmp_path / "root")
+    if world == "cuda":
+        if not _has_cuda():
+            pytest.skip("needs a CUDA GPU (make gpu-check runs this on one)")
+        world, res = 1, [_collecting_worker(0, 1, root, device="cuda")]
+    elif world == 1:
+        res = [_collecting_worker(0, 1, root)]
+    else:
+        res = run_ranks(_collecting_worker, world, tmp_path, root, timeout=120)
+    windows = [_windows(r) for r in range(world)]
+    for w, got in ((0, 0), (1, 1)):
+        keys = sorted(windows[0][w])
+        for k in keys:
+            vals = np.concatenate([np.array([float(getattr(v, 'detach', lambda: v)()) for v in win[w][k]]) for win in windows])
+            fin = vals[np.isfinite(vals)]
+            for one_rank in res:
+                r = one_rank[got][k]
+                assert r["count"] == fin.size and r["nonfinite"] == vals.size - fin.size, (k, r)
+                assert r["sum"] == pytest.approx(fin.sum(), rel=1e-12)
+                assert r["mean"] == pytest.approx(fin.mean(), rel=1e-12)
+                assert (r["min"], r["max"]) == (fin.min(), fin.max()), (k, r)
+    assert all(detached for *_, detached in res)
+
+
+@pytest.mark.timeout(120)
+def test_the_cuda_benchmark_runs_its_measures_on_cpu_tensors_kept_as_cuda_ones(tmp_path):
+    """``bench_collect_cuda`` runs where a GPU is lent, rarely: its dry run keeps it working."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "bench", "bench_collect_cuda.py")
+    out = subprocess.run([sys.executable, script, "--dry-run-on-cpu", "--n", "50", "--flushes", "3"],
+                         capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for measure in ("collect(loss=<0-d CUDA tensor>)", "<CUDA tensor with grad>", "flush() of 10 keys"):
+        assert measure in out.stdout, out.stdout
