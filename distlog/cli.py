@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 import warnings
 from typing import Any, Callable, Iterator, Sequence
@@ -250,7 +251,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
     if info.error:
-        lines.append(f"error       {info.error.get('type')}: {info.error.get('message')}")
+        err = info.error
+        where = ", ".join(f"{k} {err[k]}" for k in ("attempt", "host") if err.get(k) is not None)
+        on = "" if err.get("rank") is None else f" on rank {err['rank']}"
+        lines.append(f"error       {err.get('type')}{on}{f' ({where})' if where else ''}: {err.get('message')}")
+        if err.get("traceback"):
+            lines.append(f"            its traceback: distlog logs {shlex.quote(run.url)} --level ERROR --fields")
     _out("\n".join(lines))
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
@@ -382,8 +388,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     frames = []
     for key in args.keys:
         s = run.metrics.read(key, args.rank)
-        df = pd.DataFrame({"step": s.step, key: s[args.stat]})
-        frames.append(df.drop_duplicates("step", keep="last").set_index("step"))
+        # (a metric named "step", as a framework's tracker may log it, is not the row's step)
+        df = pd.DataFrame({key if key != "step" else "step (metric)": s[args.stat]},
+                          index=pd.Index(s.step, name="step"))
+        frames.append(df[~df.index.duplicated(keep="last")])
     out = pd.concat(frames, axis=1, sort=True) if len(frames) > 1 else frames[0]
     for i, df in enumerate(frames if len(frames) > 1 else ()):
         # a step this key has no row at: None ("-"), kept apart from a NaN it logged ("nan"),

@@ -33,11 +33,47 @@ def _uncaught_exception() -> BaseException | None:
     return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
+# the status the main thread last passed to ``sys.exit`` while a run was open (see
+# ``_watch_exit``); [] when none
+_exit_status: list[Any] = []
+
+
+def _watch_exit() -> None:
+    """Wrap ``sys.exit`` (once, when a run starts) so that the exit hook knows the program's
+    exit code: a run its script never closed ends ``failed`` after ``sys.exit(2)``, as within
+    ``with exp.run()``. The interpreter keeps no trace of a ``SystemExit`` once it ends the
+    program (``sys.last_value`` holds other exceptions only). The wrapper only notes the code
+    and calls the ``sys.exit`` it replaced; a ``raise SystemExit(2)`` written out is not seen."""
+    exit_ = sys.exit
+    if getattr(exit_, "_distlog_watch", False):
+        return
+
+    @functools.wraps(exit_)
+    def exit(status: Any = None) -> None:
+        if threading.current_thread() is threading.main_thread():  # (in another thread it
+            _exit_status[:] = [status]  # ends that thread only)
+        exit_(status)
+
+    exit._distlog_watch = True  # type: ignore[attr-defined]
+    sys.exit = exit
+
+
+def _exit_exception() -> BaseException | None:
+    """What ended the program: an uncaught exception, or ``sys.exit`` with a code other than
+    0 (as a ``SystemExit``), else None."""
+    exc = _uncaught_exception()
+    if exc is None and _exit_status and _exit_status[0] not in (None, 0):
+        return SystemExit(_exit_status[0])
+    return exc
+
+
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
-    exc = _uncaught_exception()
+    exc = _exit_exception()
     for exp in list(_open):
-        exp._close_run(exc=exc, collective=False, quiet=True)
+        # as ``with exp.run()`` would: the exit after a stop every rank agreed on is preempted
+        stopped = isinstance(exc, SystemExit) and exp.stop_requested
+        exp._close_run(exc=None if stopped else exc, collective=False, quiet=True)
 
 
 def close_open_runs() -> list[str]:
@@ -198,6 +234,8 @@ class Experiment:
             run.start()
             self._run = run
             _open.add(self)
+            _exit_status.clear()  # (a sys.exit() some code caught before this run is no exit)
+            _watch_exit()
         if params:
             try:
                 run.params.set(params)

@@ -199,7 +199,11 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
     step = rec.get("step")
     parts.append("no step yet" if step is None else f"last step {step:g}")
     if rec.get("in_flush") is not None:
-        parts.append(f"inside flush #{int(rec['in_flush']) + 1} for {now - float(rec['flush_entered']):.1f} s")
+        n, entered = int(rec["in_flush"]) + 1, float(rec["flush_entered"])
+        if rec.get("state", "running") == "running":
+            parts.append(f"inside flush #{n} for {now - entered:.1f} s")
+        else:  # its final record: the wait ended with the rank (no longer growing)
+            parts.append(f"was inside flush #{n} when it ended ({float(rec.get('time', entered)) - entered:.1f} s in it)")
     else:
         ended = rec.get("last_flush_end")
         done = f"{int(rec.get('flushes') or 0)} flush(es) done"

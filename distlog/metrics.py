@@ -155,6 +155,9 @@ class _Core:
         self.flushes = 0
         self.max_step: float | None = None  # the largest step logged or flushed (run metadata)
         self.flush_step: float | None = None  # the step of the last flush's rows
+        # the last step collected for the flush in progress (or the last one that failed):
+        # where this rank is while it waits for its peers, for its heartbeat and log records
+        self.flushing_step: float | None = None
         self._flushed = np.zeros(0)  # per union position: the step of the key's last flushed row
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         # one-process flushes whose rows' keys are not yet in _flushed: (window, step)
@@ -859,6 +862,7 @@ class MetricsLogger:
         collected = self._checked_step(core.last_step, "collect")  # (bad input even when
         # flush(step=) decides the row's step)
         last = explicit if step is not None else collected
+        core.flushing_step = collected
         core.last_step = None  # "the last collected step" means: in this flush window
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
@@ -1240,14 +1244,21 @@ class MetricsLogger:
         """The step of this flush window's collects, else the last step written (None before
         any): the step a log record written now belongs to."""
         core = self._core
-        return core.last_step if core.last_step is not None else core.max_step
+        if core.last_step is not None:
+            return core.last_step
+        return _largest(core.max_step, core.flushing_step)
 
     def progress(self) -> tuple[float | None, int]:
-        """``(step, flushes)``: the largest step collected or written so far (None before any)
-        and the flushes done — where this rank is, for its heartbeat."""
+        """``(step, flushes)``: the largest step collected (a flush in progress included) or
+        written so far (None before any) and the flushes done — where this rank is, for its
+        heartbeat."""
         core = self._core
-        steps = [s for s in (core.max_step, core.last_step) if s is not None]
-        return (float(max(steps)) if steps else None), core.flushes
+        return _largest(core.max_step, core.last_step, core.flushing_step), core.flushes
+
+
+def _largest(*steps: float | None) -> float | None:
+    known = [s for s in steps if s is not None]
+    return float(max(known)) if known else None
 
 
 def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]) -> tuple[dict[str, Any], Any]:

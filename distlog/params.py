@@ -98,6 +98,9 @@ def _now_of(key: str, now: dict[str, str]) -> str:
     return "(removed)"
 
 
+_DIFFER_SHOWN = 8  # params named in the warning of a rank whose params differ from rank 0's
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -156,11 +159,20 @@ class ParameterIndex:
         except FileNotFoundError:
             stored = None
         mine = serialize(self._params, "params")  # (JSON writes its tuples as lists, as stored)
-        if json.dumps(stored, sort_keys=True) != json.dumps(mine, sort_keys=True):
-            report.warn(f"rank {self._ctx.rank} set params that are not the ones rank 0 stored "
-                        f"({self._ctx.url}/{PARAMS_FILE}): only rank 0's params are stored, so this "
-                        "rank's were dropped; set the same params on every rank, or on rank 0",
-                        key=f"params on rank {self._ctx.rank}: {self._ctx.url} {self._ctx.attempt}")
+        if json.dumps(stored, sort_keys=True) == json.dumps(mine, sort_keys=True):
+            return
+        theirs, here = _flat_json(stored if isinstance(stored, dict) else {}), _flat_json(mine)
+        differ = sorted(k for k in theirs.keys() | here.keys() if theirs.get(k) != here.get(k))
+        shown = "; ".join(f"{k}: rank 0 {_short(theirs[k]) if k in theirs else '(none)'}, here "
+                          f"{_short(here[k]) if k in here else '(none)'}" for k in differ[:_DIFFER_SHOWN])
+        more = f"; and {len(differ) - _DIFFER_SHOWN} more" if len(differ) > _DIFFER_SHOWN else ""
+        message = (f"rank {self._ctx.rank} set params that are not the ones rank 0 stored "
+                   f"({self._ctx.url}/{PARAMS_FILE}): {shown}{more}. Only rank 0's params are stored, so "
+                   "this rank's were dropped; set the same params on every rank, or on rank 0")
+        if self._note is not None:  # in this rank's log (a WARNING: on stderr too)
+            self._note(message)
+        else:
+            report.warn(message, key=f"params on rank {self._ctx.rank}: {self._ctx.url} {self._ctx.attempt}")
 
     def set(self, params: dict | None = None, **kw: Any) -> None:
         """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""

@@ -26,18 +26,44 @@ def _script(tmp_path, body):
 
 
 @pytest.mark.timeout(120)
+def test_sys_exit_in_another_thread_or_caught_does_not_fail_the_run(tmp_path):
+    """``sys.exit`` in a thread ends that thread only, and one the script catches ends
+    nothing: a run left open to the exit hook still ends ``completed``."""
+    root = str(tmp_path / "root")
+    p = _script(tmp_path, f"""
+        import sys, threading, distlog
+        exp = distlog.get_logger({root!r}, heartbeat_interval=0)
+        exp.start_run("r")
+        exp.metrics.log(step=0, loss=1.0)
+        t = threading.Thread(target=sys.exit, args=(4,))
+        t.start(); t.join()
+        try:
+            sys.exit(0)
+        except SystemExit:
+            pass
+    """)
+    assert p.returncode == 0, p.stderr
+    assert _meta(root, "default", "r")["status"] == "completed"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scoped", [True, False])
 @pytest.mark.parametrize("exit_code, preempt, status", [
     (0, False, "completed"), (None, False, "completed"), (3, True, "preempted"), (2, False, "failed")])
-def test_sys_exit_inside_the_run_ends_it_as_the_program_meant(tmp_path, exit_code, preempt, status):
+def test_sys_exit_inside_the_run_ends_it_as_the_program_meant(tmp_path, exit_code, preempt, status, scoped):
     """``sys.exit(0)`` inside ``with exp.run()`` is a normal end (it was recorded ``failed:
     SystemExit: 0``, with an ERROR in the log), and so is the preemption protocol's exit with
     code 3 once every rank agreed to stop (it was ``failed``, not ``preempted``). Another code
-    without a stop is still a failure naming it."""
+    without a stop is still a failure naming it. The same for a run the script started with
+    ``start_run`` and never closed (the exit hook closes it: ``sys.exit(2)`` was recorded
+    ``completed``)."""
     root = str(tmp_path / "root")
+    # (unscoped: the run is started in experiment "e", whose scope the exit leaves first)
+    opened = 'exp.run("r")' if scoped else 'contextlib.nullcontext(exp.start_run("r"))'
     p = _script(tmp_path, f"""
-        import sys, distlog
+        import contextlib, sys, distlog
         exp = distlog.get_logger({root!r}, heartbeat_interval=0)
-        with exp.experiment("e"), exp.run("r"):
+        with exp.experiment("e"), {opened}:
             for step in range(20):
                 exp.metrics.collect(step=step, loss=float(step))
                 if step % 10 == 9:

@@ -39,6 +39,23 @@ def test_metrics_of_several_keys_show_a_step_without_a_row_as_absent_not_nan(tmp
     assert list(stored.step) == [1, 3]
 
 
+def test_a_metric_named_step_is_a_column_of_its_own(tmp_path, capsys):
+    """A tracker may log a metric named ``step`` (Accelerate's ``log({"step": ...})``, as the
+    README says): ``metrics RUN loss step`` crashed (IndexError) and ``metrics RUN step``
+    showed its values in place of the rows' steps."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        for i in range(3):
+            # (as the integrations pass a tracker's values: a key "step" is a metric there)
+            exp.metrics._log({"step": 10.0 * i + 3, "loss": 1.0 / (i + 1)}, i)
+    run = tmp_path / "e" / "r"
+    code, out, err = cli(capsys, "metrics", run, "loss", "step", "--format", "csv")
+    assert code == 0, err
+    assert out.splitlines() == ["step,loss,step (metric)", "0,1.0,3.0", "1,0.5,13.0", "2,0.3333333333333333,23.0"]
+    code, out, err = cli(capsys, "metrics", run, "step", "--format", "csv")
+    assert out.splitlines() == ["step,step (metric)", "0,3.0", "1,13.0", "2,23.0"], out
+
+
 def test_a_param_with_a_newline_or_tab_keeps_one_line_per_row(tmp_path, capsys):
     exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
     with exp.experiment("e"):

@@ -183,11 +183,11 @@ def test_what_json_cannot_hold_is_refused_naming_the_key(label):
         serialize({"model": {"my_key": value}}, "params")
 
 
-def _index(tmp_path, rank: int, run: str = "r") -> ParameterIndex:
+def _index(tmp_path, rank: int, run: str = "r", note=None) -> ParameterIndex:
     storage = open_storage(str(tmp_path / "e" / run))
     return ParameterIndex(RunContext(rank=rank, world_size=2, attempt=0,
                                      info=RankInfo(rank, 2), storage=storage,
-                                     root=open_storage(str(tmp_path))))
+                                     root=open_storage(str(tmp_path))), note=note)
 
 
 @pytest.mark.parametrize("rank", [0, 1])
@@ -261,7 +261,14 @@ def test_a_rank_other_than_0_warns_at_close_when_its_params_were_not_stored(
         assert len(warned) == 1, warned
         assert "rank 1 set params that are not the ones rank 0 stored" in warned[0]
         assert "set the same params on every rank, or on rank 0" in warned[0]
+        assert ": lr: rank 0 0.5, here 0.6. Only" in warned[0], warned[0]  # which, and how
         caplog.clear()
+        noted = []  # in a run, the warning goes to the rank's own log (it was on stderr only)
+        logged = _index(tmp_path, 1, note=noted.append)
+        logged.set(lr=0.5, seed=2, extra={"a": 1})
+        logged.check_stored()
+        assert caplog.records == [] and len(noted) == 1, noted
+        assert "extra.a: rank 0 (none), here 1; seed: rank 0 1, here 2. Only" in noted[0], noted[0]
         _index(tmp_path, 1, "r2").check_stored()  # a rank that set none: no read, no word
         alone = _index(tmp_path, 1, "r3")
         alone.set(lr=0.7)  # only rank 1 set params: none stored

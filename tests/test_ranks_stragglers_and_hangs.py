@@ -82,7 +82,7 @@ def _stops_flushing(rank, world, root, timeout):
 
 
 @pytest.mark.timeout(240)
-def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path):
+def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path, capsys):
     res = run_ranks(_stops_flushing, 3, tmp_path, str(tmp_path / "root"), 4.0, timeout=180)
     assert res[1] == "RuntimeError: rank 1 gave up"
     for r in (0, 2):
@@ -91,6 +91,28 @@ def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path):
         line = next(x for x in msg.splitlines() if x.strip().startswith("rank 1:"))
         assert "last step 3" in line and "3 flush(es) done" in line, line
         assert "rank 1 goes off to do something else" in line, line
+    # a rank that failed inside flush #4 was at step 3 (it collected step 3 for it): its final
+    # heartbeat and its "run failed" record said step 2, the previous flush's
+    from distlog.heartbeat import describe, read_heartbeats
+    from distlog.storage import open_storage
+
+    run_path = str(tmp_path / "root" / "default" / "hang")
+    beats = read_heartbeats(open_storage(run_path), 0)
+    for r in (0, 2):
+        assert beats[r]["state"] == "failed" and beats[r]["step"] == 3, beats[r]
+        # an ended rank is not "inside flush #4 for <seconds since it entered, growing>"
+        later = describe(beats[r], now=beats[r]["time"] + 100)
+        assert "was inside flush #4 when it ended" in later and "for 10" not in later, later
+    failed = distlog.open_run(run_path).logs.query(level="ERROR", grep="run failed").to_frame()
+    assert sorted(failed["rank"]) == [0, 1, 2] and set(failed["step"]) == {3}, failed
+    # `distlog show` names the rank that failed first (a waiting rank's FlushTimeout, which
+    # names rank 1) and where to read its traceback
+    capsys.readouterr()
+    assert cli.main(["show", run_path]) == 0
+    out = capsys.readouterr().out
+    first = distlog.open_run(run_path).info.error
+    assert f"error       FlushTimeout on rank {first['rank']} (attempt 0, host {first['host']}): " in out, out
+    assert f"its traceback: distlog logs file://{run_path} --level ERROR --fields" in out, out
 
 
 
