@@ -129,6 +129,30 @@ def test_validate_then_test_after_fit_store_at_the_step_the_fit_ended(tmp_path, 
     assert ([r.message for r in run.logs.query(level="WARNING")], distlog_warnings()) == ([], [])
 
 
+@pytest.mark.parametrize("then", ["finalize", "test"])
+def test_values_logged_after_fit_keep_their_steps(tmp_path, distlog_warnings, then):
+    """``logger.log_metrics(..., step=)`` after ``fit()`` (one process: the closed run reopens
+    as an appending attempt): one row per step. They were one row at the last step (50, 60
+    and 70 merged: mean 2 at step 70), or, before a new Trainer's ``test()``, merged into the
+    test's row at step 0."""
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    trainer = _trainer(logger, [logger.callback], max_epochs=1)
+    trainer.fit(Staged(), _data(3), _data(2))
+    logger.log_metrics({"post": 1.0}, step=50)
+    logger.log_metrics({"post": 2.0}, step=60)
+    logger.log_metrics({"post": 3.0, "other": 9.0}, step=70)
+    if then == "finalize":
+        logger.finalize("success")
+    else:  # a new Trainer (its test logs at step 0): the values before it keep their steps
+        _trainer(logger, [logger.callback]).test(Staged(), _data(2))
+    run = distlog.open_run(tmp_path / "e" / "r")
+    assert _rows(run, "post") == [(50, 1.0, 1), (60, 2.0, 1), (70, 3.0, 1)]
+    assert _rows(run, "other") == [(70, 9.0, 1)]
+    # no word about a callback missing from the Trainer: it was there
+    said = [r.message for r in run.logs.query(level="WARNING")] + distlog_warnings()
+    assert not [m for m in said if "callback is not in the Trainer" in m], said
+
+
 def test_validate_then_test_without_fit_store_at_step_0(tmp_path, distlog_warnings):
     # a Trainer that ran no fit logs both at step 0: the second stage's ``epoch`` was refused
     # and it was told to call test() "on the Trainer that ran fit()"
@@ -344,3 +368,25 @@ def test_training_since_reads_the_attempt_records():
     assert _training_since([fit], 11.0) == t(0)
     assert _training_since([ev], 11.0) is None and _training_since([], 3.0) is None
     assert _training_since([{"rewind": True}], 3.0) is None  # no start recorded: everything goes
+
+
+def test_a_logger_pickled_for_spawned_processes_takes_its_run_id_along(tmp_path, monkeypatch):
+    """``strategy="ddp_spawn"`` pickles the logger for each stage it spawns: the run id is
+    decided at the first pickling, so every stage opens one run and the script's own logger
+    knows it (``version``, ``log_dir``). Each spawn's rank 0 chose a new id: fit, validate and
+    test wrote three runs, and ``logger.version`` stayed None in the script."""
+    import pickle
+
+    for var in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "DISTLOG_RUN_ID", "DISTLOG_RUN_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    logger = DistlogLogger(str(tmp_path), name="e")
+    assert logger.version is None
+    first = pickle.loads(pickle.dumps(logger))  # (fit's spawn)
+    again = pickle.loads(pickle.dumps(logger))  # (validate's, then test's)
+    assert logger.version is not None and first.version == again.version == logger.version
+    assert logger.log_dir == str(tmp_path / "e" / logger.version)
+    first.experiment.metrics.log(step=0, loss=1.0)  # a spawned process opens the run
+    first.finalize("success")
+    assert distlog.open_run(tmp_path / "e" / logger.version).metrics.read("loss")["step"].tolist() == [0]
+    named = DistlogLogger(str(tmp_path), name="e", version="mine")  # an id given stays
+    assert pickle.loads(pickle.dumps(named)).version == "mine" == named.version

@@ -42,7 +42,9 @@ import os
 import sys
 from typing import Any, Mapping
 
+from ..launcher import launcher_run_id
 from ..names import check_name
+from ..run import new_run_id
 from ._session import RunSession, require
 
 
@@ -114,9 +116,19 @@ class DistlogLogger(Logger):
             raise TypeError("a DistlogLogger with an open run cannot be pickled; pass it to the "
                             "Trainer before the run starts (ddp_spawn pickles it then)")
         state["_session_obj"] = None
+        root, name, version, tags, options = self._session_args
         if session is not None:  # keep what was decided (run id) without the live objects
-            root, name, _, tags, options = state["_session_args"]
-            state["_session_args"] = (root, name, session.run_id, tags, options)
+            version = session.run_id
+        if version is None:
+            # decided here, once (ddp_spawn pickles the logger for each stage it spawns): every
+            # stage's processes open this one run, and this process knows it (``version``,
+            # ``log_dir``). Each spawn's rank 0 chose a new id, never sent back: fit, validate
+            # and test wrote three runs, and the script's logger knew none of them
+            version = launcher_run_id() or new_run_id()
+            self._session_args = (root, name, version, tags, options)
+            if session is not None:
+                session.run_id = version
+        state["_session_args"] = (root, name, version, tags, options)
         return state
 
     # ---- Lightning's Logger interface ------------------------------------------------------
@@ -171,13 +183,16 @@ class DistlogLogger(Logger):
         ``step`` moves off their step (a collective), so every rank must log the same steps."""
         session = self._session
         cb = self.callback
-        if step is not None and session.is_open:
+        if step is not None and cb._trainer is None:
+            # no Trainer running (none in use, or after its fit): a row per step. A value after
+            # the run closed reopens it (``_collect``): a step change then has nothing to flush
             step = int(step)
-            if cb._trainer is None:
-                if cb._log_step is not None and step != cb._log_step:
-                    cb._flush(None)
-                cb._log_step = step
-            elif getattr(cb._trainer, "evaluating", False):
+            if session.is_open and cb._log_step is not None and step != cb._log_step:
+                cb._flush(None)
+            cb._log_step = step
+        elif step is not None and session.is_open:
+            step = int(step)
+            if getattr(cb._trainer, "evaluating", False):
                 # a validation/test batch's ``on_step`` values come at Lightning's count of
                 # evaluation batches, not at a training step: as that step they would share a
                 # window with the training step's values (a row at the wrong step, or refused).
@@ -189,7 +204,7 @@ class DistlogLogger(Logger):
                 cb._held.append((step, metrics))
                 return
         self._collect(step, metrics)
-        if cb._trainer is None and not self._warned and session.is_open:
+        if cb._trainer is None and not cb._served and not self._warned and session.is_open:
             self._warned = True
             session.run.logs.warning(
                 "DistlogLogger's callback is not in the Trainer: rows are written when Lightning "
@@ -269,7 +284,8 @@ class DistlogCallback(Callback):
         self._logger = logger
         self._every_n_steps = flush_every_n_steps  # as given (None: each Trainer's log_every_n_steps)
         self._every = 1  # the period of the Trainer being served (set in setup)
-        self._trainer: Any = None
+        self._trainer: Any = None  # the Trainer whose stage is under way (None between stages)
+        self._served = False  # a Trainer logged to this logger (values after it: no warning)
         self._exception: BaseException | None = None
         self._log_step: int | None = None  # without a Trainer: the step of log_metrics values
         self._batch_step: int | None = None  # the logging step of the training batch under way
@@ -316,6 +332,10 @@ class DistlogCallback(Callback):
         return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self._trainer is None and self._log_step is not None:
+            # values logged between stages (after a fit, with no Trainer running) make their
+            # own row before this stage's values come (every rank logged them, as documented)
+            self._flush(None)
         self._trainer = trainer
         self._every = self._every_n_steps or max(1, int(trainer.log_every_n_steps or 1))
         self._log_step = self._period_start = self._batch_step = None
@@ -351,6 +371,8 @@ class DistlogCallback(Callback):
         # is never finalized, so a run the script opened is closed here (on every rank)
         if self._serving:
             self._ended_at = self._logging_step(trainer)
+            self._served = True
+            self._trainer = None  # what is logged from now on is logged between stages
         else:
             self._serving = True
             self._logger._session.close(ok=True)
