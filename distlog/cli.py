@@ -80,6 +80,14 @@ SUMMARY_STEPS = ("first_step", "last_step")
 SUMMARY_VALUES = ("last", "min", "max", "mean")
 
 
+def _summary_shown(summary: Any) -> Any:
+    """A metrics summary as the CLI shows it: its ``nonfinite`` column only when a key had a
+    NaN or ±inf value (a NaN loss on one rank shows, not only as a lower count)."""
+    if len(summary) and not summary["nonfinite"].any():
+        return summary.drop(columns="nonfinite")
+    return summary
+
+
 def _output_problem(path: str, option: str, example: str) -> str | None:
     """Why the local file ``path`` (given with ``option``, such as ``example``) cannot be
     written, or None."""
@@ -261,6 +269,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _out("\nparams")
     _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
+    summary = _summary_shown(summary)
     _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
     if hists:  # (read them with run.metrics.histogram(key), or plot them)
         _out("\nhistograms  " + ", ".join(f"{one_line(k)} ({n} step{'s' * (n != 1)})" for k, n in hists.items()))
@@ -383,7 +392,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     # times (seconds since the epoch) in full: %.6g would show rows minutes apart alike
     timed = args.stat == "time"
     if not args.keys:
-        return _print_frame(run.metrics.summary(rank=args.rank, stat=args.stat), args.format,
+        return _print_frame(_summary_shown(run.metrics.summary(rank=args.rank, stat=args.stat)), args.format,
                             exact=SUMMARY_VALUES if timed else (), steps=SUMMARY_STEPS)
     frames = []
     for key in args.keys:
@@ -477,7 +486,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
                          "writes it at close; a running or killed run has none); read the text "
                          "logs with --source text, or leave --source out") from None
     if not len(merged):
-        _err("no log records matched" if run.logs.sources() else _no_logs(run))
+        if not run.logs.sources():
+            _err(_no_logs(run))
+            return NOTHING
+        hosts = run.info.hosts
+        unknown = sorted(set(args.host or ()) - set(hosts))
+        if unknown and hosts:  # (as --rank and --attempt name what there is)
+            _err(f"no log records matched: no rank of this run ran on host {', '.join(unknown)}; "
+                 f"its hosts: {', '.join(hosts)}")
+        else:
+            _err("no log records matched")
         return NOTHING
     if args.raw:
         _out("\n".join(merged.lines))

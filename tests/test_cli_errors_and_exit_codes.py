@@ -48,6 +48,19 @@ def test_missing_rank_lists_ranks(tree, capsys):
     assert code == 2 and "ranks with series: 0, 1" in err
 
 
+def test_a_host_no_rank_ran_on_lists_the_hosts(tree, capsys):
+    """``--host`` matching no rank's host said only "no log records matched" (``--rank`` and
+    ``--attempt`` name what there is)."""
+    import distlog
+
+    run = tree / "mnist/sweep/run-a"
+    hosts = distlog.open_run(run).info.hosts
+    code, out, err = cli(capsys, "logs", run, "--host", "localhost")
+    assert (code, out) == (1, "") and f"no rank of this run ran on host localhost; its hosts: {', '.join(hosts)}" in err, err
+    code, _, err = cli(capsys, "logs", run, "--host", hosts[0], "--grep", "no such text")
+    assert code == 1 and err.strip().endswith("no log records matched")
+
+
 def test_nothing_matched_is_exit_1(tree, capsys):
     code, out, err = cli(capsys, "logs", tree / "mnist/sweep/run-a", "--grep", "no such text")
     assert (code, out) == (1, "") and "no log records matched" in err

@@ -46,3 +46,36 @@ def test_get_stats_min_max_mean_over_reduced_rows(tmp_path):
     header = next(ln for ln in lines if ln.split()[:2] == ["key", "rows"]).split()
     row = dict(zip(header, next(ln for ln in lines if "train/loss" in ln).split()))
     assert (row["last"], row["min"], row["max"], row["count"]) == ("0.0104807", "0.01", "1", "100"), row
+
+
+def test_the_summary_counts_nan_and_inf_values_and_the_cli_shows_them_only_when_there_are(tmp_path):
+    """A NaN loss on one rank showed in ``distlog show`` only as a lower ``count``: the summary
+    counts the non-finite values (every rank's, for reduced rows) and the CLI shows the column
+    when a key has any."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    vals = [1.0, float("nan"), 2.0, float("inf"), 3.0, 4.0]
+    with exp.experiment("e"), exp.run("r"):
+        for step, v in enumerate(vals):
+            exp.metrics.collect(step=step, loss=v)
+            exp.metrics.log(step=step, direct=-v)
+            if step % 3 == 2:
+                exp.metrics.flush()
+        exp.metrics.log(step=10, clean=1.0)
+    path = os.path.join(str(tmp_path), "e", "r")
+    summary = distlog.open_run(path).metrics.summary().set_index("key")
+    bad = int(np.count_nonzero(~np.isfinite(vals)))
+    assert summary.loc["loss", "nonfinite"] == bad and summary.loc["loss", "count"] == len(vals) - bad
+    assert summary.loc["direct", "nonfinite"] == bad and summary.loc["clean", "nonfinite"] == 0
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["metrics", path, "--format", "csv"]) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith(",count,nonfinite"), lines
+    assert [ln.rsplit(",", 1)[1] for ln in lines[1:]] == ["0", str(bad), str(bad)], lines  # clean, direct, loss
+    exp2 = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp2.experiment("f"), exp2.run("r"):
+        exp2.metrics.log(step=0, clean=1.0)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["metrics", os.path.join(str(tmp_path), "f", "r"), "--format", "csv"]) == 0
+    assert "nonfinite" not in out.getvalue()  # no NaN anywhere: the column is not shown

@@ -321,7 +321,8 @@ class MetricsReader:
         For ``stat`` ``value`` or ``mean`` of reduced rows, ``min`` and ``max`` are those of the
         raw values (the lowest ``min`` column, the highest ``max`` column), ``mean`` is
         Σsum/Σcount and ``count`` the number of finite values; for another ``stat`` they are
-        the min, max and mean of that column and ``count`` the rows that have it.
+        the min, max and mean of that column and ``count`` the rows that have it. ``nonfinite``:
+        the NaN and ±inf values left out (of every rank, for reduced rows).
         """
         import pandas as pd
 
@@ -337,14 +338,18 @@ class MetricsReader:
             else:
                 finite = v[np.isfinite(v)]
                 n, mean = float(len(finite)), float(finite.mean()) if len(finite) else np.nan
+            # values that were NaN or ±inf (left out of the statistics): a reduced row counts
+            # them over every rank, a logged row is one
+            bad = np.nansum(s["nonfinite"]) if raw and "nonfinite" in s.columns else np.count_nonzero(~np.isfinite(v))
             rows.append({
                 "key": key, "rows": len(s), "first_step": exact_int(s["step"][0]),
                 "last_step": exact_int(s["step"][-1]),
                 "last": float(v[-1]), "min": float(lo.min()) if len(lo) else np.nan,
                 "max": float(hi.max()) if len(hi) else np.nan, "mean": mean, "count": int(n),
+                "nonfinite": int(bad),
             })
         df = pd.DataFrame(rows, columns=["key", "rows", "first_step", "last_step", "last", "min", "max",
-                                         "mean", "count"])
+                                         "mean", "count", "nonfinite"])
         for c in ("first_step", "last_step"):  # a key's integer steps beside another's 0.5
             if ints_and_floats(r[c] for r in rows):
                 df[c] = pd.Series([r[c] for r in rows], dtype=object, index=df.index)
