@@ -2,7 +2,8 @@
 
 Off by default (``get_logger(root, capture_output=True)`` turns it on). Every complete line a
 rank prints becomes an INFO record with a ``stream`` field (``stdout`` or ``stderr``), while the
-same bytes still reach the console. Only what goes through Python's ``sys.stdout`` /
+same bytes still reach the console; the first line of a Python warning (``warnings.warn``, as
+Python prints it on stderr) is a WARNING record. Only what goes through Python's ``sys.stdout`` /
 ``sys.stderr`` is seen: output a C extension or a child process writes straight to the file
 descriptors is not.
 
@@ -17,6 +18,7 @@ continues in a new record, which bounds the memory held.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +29,15 @@ if TYPE_CHECKING:
     from .logs import TextLogger
 
 MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded as it is
+
+# the first line Python's ``warnings`` prints on stderr: "<file>:<line>: <Category>Warning: ..."
+_WARNING_LINE = re.compile(r".+:\d+: [A-Za-z_][\w.]*Warning: ")
+
+
+def _level_of(stream: str, line: str) -> str:
+    """A captured line's level: WARNING for a Python warning printed on stderr (so
+    ``distlog logs --level WARNING`` finds it), else INFO."""
+    return "WARNING" if stream == "stderr" and _WARNING_LINE.match(line) else "INFO"
 
 
 class _Tee:
@@ -112,7 +123,8 @@ def tee_output(logs: "TextLogger") -> Callable[[], None]:
     tees = {}
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        tee = _Tee(stream, lambda line, _n=name: logs.log("INFO", line, stream=_n))
+        tee = _Tee(stream, lambda line, _n=name: logs.record(_level_of(_n, line), line, {"stream": _n},
+                                                             echo=False))
         setattr(sys, name, tee)
         tees[name] = (tee, stream)
 

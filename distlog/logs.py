@@ -61,6 +61,11 @@ class TextLogger:
         self.level = level_number(level)
 
     def log(self, level: str | int, message: Any, **fields: Any) -> None:
+        self.record(level, message, fields)
+
+    def record(self, level: str | int, message: Any, fields: dict[str, Any], echo: bool = True) -> None:
+        """``log`` with the fields as a dict; ``echo=False``: not echoed on stderr from
+        ``echo_level`` up (a line the program printed there itself, captured)."""
         no = level_number(level)
         if no < self.level:
             return
@@ -77,7 +82,7 @@ class TextLogger:
         )
         self._sink.emit(rec)
         self.last_record = rec
-        if no >= self.echo_level:
+        if echo and no >= self.echo_level:
             report.echo(ctx.rank, rec.level, no, rec.message)
 
     def debug(self, message: Any, **fields: Any) -> None:

@@ -98,6 +98,33 @@ def test_a_multi_line_warning_is_not_recorded_again_and_lines_like_its_echo_are_
         "first line\nsecond line\nthird line"]
 
 
+WARNS = r"""
+import sys, warnings, distlog
+exp = distlog.get_logger(sys.argv[1], capture_output=True, heartbeat_interval=0)
+with exp.run("r"):
+    warnings.warn("the learning rate looks high", UserWarning)
+    print("a line that mentions Warning: as text", file=sys.stderr)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_python_warning_printed_on_stderr_is_a_warning_record_shown_once(tmp_path):
+    """``warnings.warn`` prints "<file>:<line>: UserWarning: ..." on stderr: captured, it was
+    an INFO record (``distlog logs --level WARNING`` did not find it). It is a WARNING record
+    now, not echoed again on the console (it is there already)."""
+    import subprocess
+
+    err = subprocess.run([sys.executable, "-c", WARNS, str(tmp_path)], capture_output=True, text=True,
+                         timeout=50, check=True).stderr
+    assert err.count("the learning rate looks high") == 1, err  # shown once: no echo of it
+    run = distlog.open_run(tmp_path / "default" / "r")
+    warned = [r.message for r in run.logs.query(source="text", level="WARNING")]
+    assert len(warned) == 1 and warned[0].endswith("UserWarning: the learning rate looks high"), warned
+    info = [r.message for r in run.logs.query(source="text")
+            if r.level == "INFO" and r.fields.get("stream") == "stderr"]
+    assert "a line that mentions Warning: as text" in info, info
+
+
 THREADS = r"""
 import sys, threading, distlog
 exp = distlog.get_logger(sys.argv[1], capture_output=True, heartbeat_interval=0)
