@@ -203,7 +203,8 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
         if rec.get("state", "running") == "running":
             parts.append(f"inside flush #{n} for {now - entered:.1f} s")
         else:  # its final record: the wait ended with the rank (no longer growing)
-            parts.append(f"was inside flush #{n} when it ended ({float(rec.get('time', entered)) - entered:.1f} s in it)")
+            waited = float(rec.get("time", entered)) - entered
+            parts.append(f"was inside flush #{n} when it ended ({waited:.1f} s in it)")
     else:
         ended = rec.get("last_flush_end")
         done = f"{int(rec.get('flushes') or 0)} flush(es) done"
