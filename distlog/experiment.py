@@ -153,6 +153,7 @@ class Experiment:
         self.storage = open_storage(root, **options)  # a path, a URL or a StorageBackend
         self._experiments: list[str] = []
         self._run: Run | None = None
+        self._stop_pending = False  # a preemption signal with no run open: for the next one
         self._ended: str | None = None  # the id of the last run this experiment closed
         self._lock = threading.RLock()
 
@@ -233,6 +234,9 @@ class Experiment:
                       resume_step=resume_step, resume=resume, **self._run_options)
             run.start()
             self._run = run
+            if self._stop_pending:  # a preemption signal came while the run was opening
+                self._stop_pending = False
+                run.stop_requested = True
             _open.add(self)
             _exit_status.clear()  # (a sys.exit() some code caught before this run is no exit)
             _watch_exit()
@@ -429,8 +433,12 @@ class Experiment:
             _signal.signal(sig, lambda signum, frame: self._flag_stop())
 
     def _flag_stop(self) -> None:
+        # (a signal before the run is open — a checkpoint loading, the ranks meeting — is kept
+        # for it: dropped, the job ran into its time limit and was never requeued)
         run = self._run
-        if run is not None:
+        if run is None:
+            self._stop_pending = True
+        else:
             run.stop_requested = True
 
     @property

@@ -64,6 +64,21 @@ RESUME_MODES = ("allow", "never", "must")
 _UNREAD = object()  # a candidate run id whose run.json was not read yet
 
 
+def _note_completed_for_launcher() -> None:
+    """The sbatch templates' ``DISTLOG_DONE_FILE``, created once the run completed: a USR1
+    that reaches the ranks as they exit (after the run completed, before a handler is gone)
+    kills them, and the template would requeue a finished job; it does not when this exists."""
+    path = os.environ.get("DISTLOG_DONE_FILE")
+    if not path:
+        return
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        report.warn(f"could not create DISTLOG_DONE_FILE={path!r} (the run completed; a USR1 "
+                    f"at exit may requeue the job): {e!r}")
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -760,6 +775,8 @@ class Run:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
             report.warn(f"could not write {RUN_FILE}: {e!r}")
+        if status == "completed":
+            _note_completed_for_launcher()
 
     def _adopt_stored_keys(self) -> None:
         """A resumed attempt learns the keys earlier attempts stored (their commit records;

@@ -236,6 +236,9 @@ case "$FAKE_MODE" in
     marker) : > "$DISTLOG_REQUEUE_FILE"; exit 1 ;;
     usr1) bash -c 'trap "echo RANK_GOT_USR1; exit 3" USR1; echo RANK_UP > "$FAKE_UP"; for _ in $(seq 300); do sleep 0.1; done' &
           wait $!; exit 1 ;;
+    # the run completed (distlog created DISTLOG_DONE_FILE), then USR1 kills the exiting rank
+    done_usr1) bash -c 'trap "echo RANK_KILLED_AT_EXIT; exit 138" USR1; : > "$DISTLOG_DONE_FILE"; echo RANK_UP > "$FAKE_UP"; for _ in $(seq 300); do sleep 0.1; done' &
+          wait $!; exit 1 ;;
 esac
 exit 0
 """
@@ -362,3 +365,54 @@ def test_usr1_is_forwarded_to_ranks(tmp_path, name):
     rc, out, err, calls = _run_template(tmp_path, name, "usr1", usr1=True)
     assert "RANK_GOT_USR1" in out, err
     assert calls.startswith("requeue ") and rc == 0
+
+
+@pytest.mark.parametrize("name", ["array_sweep", "torchrun_single_node"])
+def test_usr1_after_the_run_completed_does_not_requeue_the_finished_job(tmp_path, name):
+    """USR1 that reaches the ranks as they exit, after their run completed, killed them (no
+    handler any more) and the template requeued the finished job (MAX_RESTARTS used up, the
+    finished run rerun). distlog creates DISTLOG_DONE_FILE when the run completes: no
+    requeue then, and the template says why."""
+    rc, out, err, calls = _run_template(tmp_path, name, "done_usr1", usr1=True)
+    assert "RANK_KILLED_AT_EXIT" in out, err
+    assert calls == "" and rc == 1, (calls, err)
+    assert "the run completed before USR1 reached its ranks (torchrun exit 1): not requeueing" in err
+    assert not list(tmp_path.glob("distlog-done-*"))  # (removed: the next attempt starts clean)
+
+
+def test_distlog_creates_the_done_file_when_a_run_completes_not_when_it_fails(tmp_path, monkeypatch):
+    import distlog
+
+    done = tmp_path / "done"
+    monkeypatch.setenv("DISTLOG_DONE_FILE", str(done))
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=0)
+    with pytest.raises(RuntimeError), exp.run("failing"):
+        exp.metrics.log(step=0, loss=1.0)
+        raise RuntimeError("boom")
+    assert not done.exists()
+    with exp.run("ok"):
+        exp.metrics.log(step=0, loss=1.0)
+    assert done.exists()
+
+
+def test_a_preemption_signal_while_the_run_opens_stops_it_at_its_first_flush(tmp_path):
+    """USR1 after ``install_preemption_handler()`` but before the run was open (a checkpoint
+    loading, the ranks meeting) was dropped: the job ran into its time limit, never requeued."""
+    import distlog
+
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=0)
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        exp.install_preemption_handler()
+        os.kill(os.getpid(), signal.SIGUSR1)  # (the handler runs before the next bytecode)
+        with exp.run("r"):
+            exp.metrics.collect(step=0, loss=1.0)
+            exp.metrics.flush()
+            assert exp.stop_requested
+        with exp.run("next"):  # taken by that run: the next one is not stopped by it
+            exp.metrics.collect(step=0, loss=1.0)
+            exp.metrics.flush()
+            assert not exp.stop_requested
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    assert distlog.open_run(tmp_path / "root" / "default" / "r").info.status == "preempted"
