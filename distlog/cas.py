@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from .layout import CAS_DIR
+from .processes import pid_alive, process_start
 from .storage.base import StorageBackend
 
 if TYPE_CHECKING:
@@ -88,9 +89,26 @@ def _lease_time(body: bytes) -> float:
 
 
 def owner_body() -> bytes:
-    """What an upload lease or a sweeping marker holds: who wrote it, and when (each write
-    differs, so a waiter sees a live holder's rewrites)."""
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}).encode()
+    """What an upload lease or a sweeping marker holds: who wrote it (host, pid and the
+    process's start, which tell a dead holder on this host), and when (each write differs, so
+    a waiter sees a live holder's rewrites)."""
+    pid = os.getpid()
+    return json.dumps({"host": socket.gethostname(), "pid": pid, "pid_start": process_start(pid),
+                       "time": time.time()}).encode()
+
+
+def _holder_gone(body: bytes) -> bool:
+    """Whether a lease's holder is a process of this host that no longer runs (killed while it
+    uploaded: its lease would hold every save of those bytes for ``lease_stale`` s). A lease
+    without the holder's start (older distlog) or from another host: not known, False."""
+    try:
+        rec = json.loads(body)
+        host, pid, started = rec["host"], rec["pid"], rec["pid_start"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    if host != socket.gethostname() or type(pid) is not int or type(started) is not int:
+        return False
+    return not pid_alive(pid, started)
 
 
 def is_digest(name: str) -> bool:
@@ -365,11 +383,15 @@ class ContentStore:
             # a live holder rewrites its lease every lease_stale / 4 s: a dead holder's is
             # one whose time is lease_stale s old, or, whatever time it says (written by
             # another node's clock, possibly ahead of ours), one unchanged for lease_stale s
-            # by this process's own clock: clock skew cannot hold a save up
+            # by this process's own clock: clock skew cannot hold a save up. A holder on this
+            # host whose process is gone (kill -9 mid-upload, the script rerun at once) is
+            # dead now (a container sharing the host's name that still uploads: both upload,
+            # and exclusive create keeps one blob)
             now = time.monotonic()
             if seen is None or seen[0] != body:
                 seen = (body, now)
-            if time.time() - _lease_time(body) > self.lease_stale or now - seen[1] > self.lease_stale:
+            if (time.time() - _lease_time(body) > self.lease_stale or now - seen[1] > self.lease_stale
+                    or _holder_gone(body)):
                 # take over (two takers at once: both upload, exclusive create keeps one blob)
                 self.root.write_bytes(lease, owner_body())
                 return True

@@ -130,6 +130,40 @@ def test_a_stale_lease_is_taken_over(tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_a_lease_whose_holder_was_killed_on_this_host_is_taken_over_at_once(tmp_path):
+    """A process killed (kill -9) while it uploaded left a fresh lease: the script rerun at
+    once waited until the lease was ``lease_stale`` (60 s) old to save the same bytes. Its
+    holder is a process of this host that is gone (pid and start): taken over at once. A live
+    holder's lease (this very process) is still waited on."""
+    import socket
+    import subprocess
+    import sys
+
+    from distlog.processes import process_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = process_start(child.pid)
+    child.kill()
+    child.wait()
+    backend = LocalBackend(str(tmp_path))
+    data = os.urandom(2 << 20)
+    digest = hashlib.sha256(data).hexdigest()
+    backend.write_bytes(lease_path(digest), json.dumps({
+        "host": socket.gethostname(), "pid": child.pid, "pid_start": started, "time": time.time()}).encode())
+    store = ContentStore(backend, lease_min_bytes=1 << 20, lease_stale=60, poll_max=0.05)
+    t0 = time.monotonic()
+    assert store.put_bytes(data).uploaded
+    assert time.monotonic() - t0 < 5
+    assert store.read_bytes(digest) == data and not backend.exists(lease_path(digest))
+    assert cas._holder_gone(json.dumps({"host": socket.gethostname(), "pid": child.pid,
+                                        "pid_start": started}).encode())
+    assert not cas._holder_gone(cas.owner_body())  # this process: alive
+    assert not cas._holder_gone(json.dumps({"host": "another-host", "pid": child.pid,
+                                            "pid_start": started}).encode())
+    assert not cas._holder_gone(json.dumps({"host": socket.gethostname(), "pid": child.pid}).encode())
+
+
+@pytest.mark.timeout(60)
 def test_a_dead_lease_written_by_a_clock_ahead_of_ours_is_taken_over_after_lease_stale(tmp_path):
     """The holder's node clock ran 10 minutes ahead: its lease says it is from the future. It
     is taken over once unchanged for lease_stale seconds of our clock, not 10 minutes later."""

@@ -114,3 +114,16 @@ def test_a_bad_key_is_refused_at_the_call_and_the_good_ones_are_kept(tmp_path):
     assert run.info.status == "completed"
     assert run.metrics.keys() == ["good"]
     assert list(run.metrics.read("good")["value"]) == [0.0, 1.0, 2.0]
+
+
+def test_a_files_namespace_and_name_together_over_the_limit_are_refused(tmp_path):
+    """The limit is the artifact's whole logical path: a 200-byte namespace and an 824-byte
+    name (1,025 bytes) were accepted, though the same path without the namespace is not."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        name = "/".join(["n" * 200] * 4) + "/" + "m" * 20  # 824 bytes
+        with pytest.raises(ValueError, match="1025 bytes of UTF-8, over the 1024-byte limit"):
+            exp.files("s" * 200).save(b"x", name)
+        with pytest.raises(ValueError, match="over the 1024-byte limit"):
+            exp.files("s" * 200)("/".join(["t" * 200] * 5) + "/u")  # namespaces nested past it
+        assert exp.files("s" * 200).save(b"x", name[:-1]).path == "s" * 200 + "/" + name[:-1]

@@ -42,6 +42,8 @@ class ArtifactLogger:
     def __call__(self, namespace: str) -> "ArtifactLogger":
         check_name(namespace, "files namespace", allow_slash=True)
         ns = f"{self._ns}/{namespace}" if self._ns else namespace
+        if self._ns:  # the byte limit is the whole path's (nested namespaces included)
+            check_name(ns, "files namespace", allow_slash=True)
         return ArtifactLogger(self._ctx, ns, self._shared)
 
     def __repr__(self) -> str:
@@ -53,7 +55,11 @@ class ArtifactLogger:
 
     def _path(self, name: str) -> str:
         check_name(name, "file name", allow_slash=True)
-        return f"{self._ns}/{name}" if self._ns else name
+        if not self._ns:
+            return name
+        path = f"{self._ns}/{name}"
+        check_name(path, "file name", allow_slash=True)  # (the limit is the namespace's and name's)
+        return path
 
     # ---- saving ------------------------------------------------------------------------
     def save(self, data: Any, filename: str, *, step: int | None = None) -> FileRecord:
