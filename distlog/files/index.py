@@ -163,6 +163,18 @@ def check_version_rank(call: str, name: Any, version: Any, rank: Any) -> tuple[i
     return version, rank
 
 
+def one_per_version(recs: list[FileRecord]) -> list[FileRecord]:
+    """One record per version among ``recs`` (one path's), oldest version first: of a
+    version's records, the lowest rank's, then the earliest (as ``resolve`` picks). One pass:
+    a name saved 4,000 times took seconds when each version was resolved apart."""
+    best: dict[int, FileRecord] = {}
+    for r in recs:
+        b = best.get(r.version)
+        if b is None or (r.rank, r.time) < (b.rank, b.time):
+            best[r.version] = r
+    return [best[v] for v in sorted(best)]
+
+
 def pick_version(versions: list[int], version: int | None) -> int | None:
     """The version ``version`` names among ``versions`` (sorted): None the newest, 1, 2, ...
     itself, -1 the newest, -2 the one before...; None when there is no such version."""

@@ -17,7 +17,7 @@ from .. import media
 from ..inputs import exact_step
 from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
-from .index import _Shared, check_version_rank
+from .index import _Shared, check_version_rank, one_per_version
 from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
                     decode, kind_of, media_type_of, text_of)
 from ..writers.manifest import FileRecord
@@ -373,8 +373,7 @@ class ArtifactLogger:
         path = self._path(name)
         with self._shared.lock:
             self._shared.index.refresh()
-            recs = self._shared.index.by_path.get(path, [])
-            return [self._shared.index.resolve(path, v, None) for v in sorted({r.version for r in recs})]
+            return one_per_version(self._shared.index.by_path.get(path, []))
 
     def records(self, name: str | None = None) -> list[FileRecord]:
         """Every rank's records (of ``name``, or of every file under this namespace)."""

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..cas import ContentStore
-from ..files.index import check_version_rank, pick_version
+from ..files.index import check_version_rank, one_per_version, pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import KeyNotFound, listing
@@ -96,8 +96,7 @@ class FilesReader:
         """One record per version of ``name`` (the lowest rank's, or ``rank``'s), oldest first:
         what ``exp.files(...).versions(name)`` gives while the run is written."""
         path = self.find(name, None, rank, _call="run.files.versions").path
-        recs = [r for r in self.records() if r.path == path and (rank is None or r.rank == rank)]
-        return [_pick(recs, path, v) for v in sorted({r.version for r in recs})]
+        return one_per_version([r for r in self.records() if r.path == path and (rank is None or r.rank == rank)])
 
     def open(self, name: str, version: int | None = None, rank: int | None = None) -> IO[bytes]:
         """A streaming binary reader of the file's bytes (``version``, ``rank``: as ``find``)."""
