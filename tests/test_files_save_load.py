@@ -267,3 +267,25 @@ def test_yaml_without_pyyaml_names_the_extra(exp, monkeypatch):
     monkeypatch.setitem(sys.modules, "yaml", None)  # import fails like a missing package
     with pytest.raises(ImportError, match=r"pip install 'distlog\[yaml\]'"):
         exp.files.save({"a": 1}, "cfg.yaml")
+
+
+def test_loading_bytes_that_are_no_torch_file_as_torch_names_the_file(tmp_path):
+    """``load_torch`` of raw bytes raised torch's IndexError, and ``load`` of a ``.pt`` that
+    holds no torch file said "weights only load failed ... weights_only=False will likely
+    succeed" (the unsafe option, for nothing): now a ValueError naming the file."""
+    import torch
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.files.save(b"\x00" * 10, "z.pt")
+        exp.files.save(b"plain bytes", "w.bin")
+        exp.files.save({"w": torch.ones(2)}, "ok.pt")
+        with pytest.raises(ValueError, match=r"'z.pt' is not a torch file .*begin b'\\x00\\x00\\x00\\x00'"):
+            exp.files.load("z.pt")
+        with pytest.raises(ValueError, match=r"'w.bin' is not a torch file"):
+            exp.files.load_torch("w.bin")
+        assert torch.equal(exp.files.load("ok.pt")["w"], torch.ones(2))
+    run = distlog.open_run(tmp_path / "default" / "r")
+    with pytest.raises(ValueError, match=r"'z.pt' is not a torch file"):
+        run.files.load("z.pt")
+    assert torch.equal(run.files.load("ok.pt")["w"], torch.ones(2))

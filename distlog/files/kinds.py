@@ -198,6 +198,15 @@ def decode(kind: str, name: str, open_blob: Callable[[], IO[bytes]], **kw: Any) 
 
         kw.setdefault("weights_only", True)
         with open_blob() as f:
+            head = f.read(4)
+            # torch.save writes a zip (legacy files: a pickle, protocol 2 on); other bytes
+            # failed deep in torch (IndexError, or "weights only load failed ... weights_only=
+            # False will likely succeed", which points at the unsafe option for no reason)
+            if not head.startswith(b"PK") and not head[:1] == b"\x80":
+                raise ValueError(f"{name!r} is not a torch file (torch.save writes a zip archive; "
+                                 f"its bytes begin {head!r}); load it as what it is: files.load() "
+                                 "decodes by extension, files.read_bytes() gives the bytes")
+            f.seek(0)
             return torch.load(f, **kw)
     if _ext(name) == ".gif":
         with open_blob() as f:
