@@ -6,7 +6,7 @@
   rank's packed statistics), reduced the same way, many flushes per batch.
 * ``EntryHandler``: the writer's entry list, in order: runs of ``log()`` calls
   (``logged_entries_handler``: each call's keyword dict, many steps at once) and runs of
-  one-process flushes (``FlushItem`` → ``write_windows``).
+  one-process flushes (windows with their ``step`` and ``time`` → ``write_windows``).
 
 A one-process ``flush()`` (``metrics._flush_one_process``) does no NumPy on the training
 thread: it moves the window's ``collect()`` values (local key ids and values, as the hot path
@@ -69,6 +69,12 @@ class Window:
         return self._group is not None
 
     nbytes = 0  # what it holds until reduced (set by a one-process flush: VALUE_BYTES a value)
+    # where a flush handed it on (``metrics._hand_on``): its rows' step and time. The window
+    # itself is the item on the writer's entry list, the cache's and the core's pending lists
+    # (no wrapper objects: windows wait there in a tight loop, and each object kept is one
+    # more for the cyclic GC to scan)
+    step = 0.0
+    time = 0.0
 
     def _reduced_group(self) -> "_Group":
         g = self._group
@@ -390,25 +396,17 @@ def _set_group(ws: list[Window], total: np.ndarray, count: np.ndarray, mn: np.nd
         w._entry_lists = w._ids = w._values = w._sites = ()  # not needed any more
 
 
-class FlushItem:
-    """A one-process flush on the writer's entry list: ``window``'s rows at ``step``."""
-
-    __slots__ = ("window", "step", "time")
-
-    def __init__(self, window: Window, step: float, time: float) -> None:
-        self.window, self.step, self.time = window, step, time
-
-
-def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
-    """The rows of many one-process flushes into table ``t``: reduced at once; a run of
-    windows of one batch where every union key has a value is one block of rows per key."""
-    reduce_windows([f.window for f in items])
+def write_windows(t: "RowTable", items: list[Window]) -> None:
+    """The rows of many flushes handed on (windows with their ``step`` and ``time``) into
+    table ``t``: reduced at once; a run of windows of one batch where every union key has a
+    value is one block of rows per key."""
+    reduce_windows(items)
     i, n = 0, len(items)
     while i < n:
-        w = items[i].window
+        w = items[i]
         g, wi = w._group, w._wi
         j = i
-        while j < n and items[j].window._group is g and items[j].window._wi == wi + j - i and g.full[wi + j - i]:
+        while j < n and items[j]._group is g and items[j]._wi == wi + j - i and g.full[wi + j - i]:
             j += 1
         if j == i:  # some keys without a value: only the present ones get a row
             keys, stats, _ = w.present()
@@ -433,7 +431,7 @@ def write_windows(t: "RowTable", items: list[FlushItem]) -> None:
 
 class EntryHandler:
     """The writer-thread side of the entry list: runs of ``log()`` calls and runs of
-    one-process flushes (``FlushItem``), in the order they were appended."""
+    flushes handed on (``Window``), in the order they were appended."""
 
     def __init__(self, table: str, cache: LoggedCache, logged: dict[str, float]) -> None:
         self.table = table
@@ -441,7 +439,8 @@ class EntryHandler:
 
     def __call__(self, items: list[Any], tables: dict[str, "RowTable"]) -> None:
         i, n = 0, len(items)
-        flushes = list(map(type, items)).count(FlushItem)
+        types = list(map(type, items))
+        flushes = types.count(Window) + types.count(GatheredWindow)
         if flushes == n:  # the usual lists: only flushes, or only log() calls (no Python per item)
             if n:
                 write_windows(tables[self.table], items)
@@ -450,9 +449,9 @@ class EntryHandler:
             self._log(items, tables)
             return
         while i < n:
-            flush = items[i].__class__ is FlushItem
+            flush = types[i] is not tuple  # (a log() call is a tuple)
             j = i + 1
-            while j < n and (items[j].__class__ is FlushItem) == flush:
+            while j < n and (types[j] is not tuple) == flush:
                 j += 1
             if flush:
                 write_windows(tables[self.table], items[i:j])

@@ -33,7 +33,7 @@ import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
 from . import reduce as R
-from .entries import VALUE_BYTES, EntryHandler, FlushItem, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
+from .entries import VALUE_BYTES, EntryHandler, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
 from .errors import FlushMismatch, RunStateError
 from .names import check_name
 from .report import warn
@@ -161,7 +161,7 @@ class _Core:
         self._flushed = np.zeros(0)  # per union position: the step of the key's last flushed row
         self.logged: dict[str, float] = {}  # per key: the step of this rank's last log() row
         # one-process flushes whose rows' keys are not yet in _flushed: (window, step)
-        self._unsettled: list[tuple[Window, float]] = []
+        self._unsettled: list[Window] = []  # (each at its ``step``)
         self._unsettled_bytes = 0  # held by the unsettled windows not reduced yet (roughly)
         self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
@@ -369,16 +369,16 @@ class _Core:
         self.settle()
         return self._flushed
 
-    def unsettled(self, window: Window, step: float, nbytes: int = 0) -> None:
+    def unsettled(self, window: Window, nbytes: int = 0) -> None:
         """A flush handed on unreduced (one process, or a steady flush of several ranks) wrote
-        ``window``'s present keys at ``step`` (settled lazily); ``nbytes``: what the window
-        holds until it is reduced."""
+        ``window``'s present keys at ``window.step`` (settled lazily); ``nbytes``: what the
+        window holds until it is reduced."""
         pending = self._unsettled
-        pending.append((window, step))
+        pending.append(window)
         self._unsettled_bytes += nbytes
         big = self._unsettled_bytes > UNSETTLED_BYTES
         if len(pending) >= self._settle_at or big:
-            if pending[0][0].done:  # what the writer reduced already: no NumPy here
+            if pending[0].done:  # what the writer reduced already: no NumPy here
                 self.settle(only_done=True)
             elif big or len(pending) >= UNSETTLED_MAX:  # windows no writer reduces (a rank
                 self.settle()  # other than 0 keeps its flushes'): all at once, a few NumPy calls
@@ -391,20 +391,20 @@ class _Core:
         if not pending:
             return
         if not only_done:
-            reduce_windows([w for w, _ in pending])  # at once, whatever the writer left
+            reduce_windows(pending)  # at once, whatever the writer left
         n = len(pending)
         if only_done:
-            n = next((i for i, (w, _) in enumerate(pending) if not w.done), n)
+            n = next((i for i, w in enumerate(pending) if not w.done), n)
         if n:  # a key's last flushed step: the step of the last window where it has a value
-            windows = [w for w, _ in pending[:n]]
+            windows = pending[:n]
             assert all(w.union == self.union for w in windows), "the union changes only after settle()"
             _, present = window_rows(windows)
-            steps = np.fromiter((s for _, s in pending[:n]), np.float64, n)
+            steps = np.fromiter((w.step for w in windows), np.float64, n)
             last = np.where(present, steps[:, None], -np.inf).max(axis=0)
             hit = present.any(axis=0)
             self._flushed[hit] = last[hit]
         del pending[:n]
-        self._unsettled_bytes = sum(w.nbytes for w, _ in pending)
+        self._unsettled_bytes = sum(w.nbytes for w in pending)
 
     def set_flushed_steps(self, keys: tuple[str, ...], written: np.ndarray, step: float) -> None:
         self.flushed_steps(keys)[written] = step
@@ -1057,7 +1057,9 @@ class MetricsLogger:
             core.id_buf[:0], core.val_buf[:0] = ids, vals
             return None
         core.last_step = None
-        window = Window(core.union, core.window_columns, taken, ids, vals, pos, aggregation, sites)
+        if not ids:  # (a window kept until the writer takes it: no empty lists for the GC)
+            ids = vals = ()
+        window = Window(core.union, core.window_columns, taken or (), ids, vals, pos, aggregation, sites)
         window.nbytes = nbytes = VALUE_BYTES * (n + len(ids))  # what it holds until reduced
         seq = core.flushes
         core.flushes += 1
@@ -1077,11 +1079,12 @@ class MetricsLogger:
         core = self._core
         core.flush_step = out_step
         core.note_step(out_step)
-        core.unsettled(window, out_step, nbytes)
+        window.step, window.time = out_step, time.time()
+        core.unsettled(window, nbytes)
         if self._ctx.rank == 0:  # the run's series; the writer takes its entry list every
             # ENTRY_POLL seconds: many windows at once
-            (core.log_append or self._attach_log())(FlushItem(window, out_step, time.time()))
-        core.cache.add_window(out_step, window)
+            (core.log_append or self._attach_log())(window)
+        core.cache.add_window(window)
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""

@@ -198,6 +198,10 @@ def read_grid_line(path: str | os.PathLike[str], index: int, *, as_text: bool = 
         key, sep, value = token.partition("=")
         if not sep or not value or not _KEY.match(key):
             raise ValueError(f"grid file {path}, configuration {index}: expected key=value, got {token!r}")
+        if key in config:  # (as array_sweep.sbatch refuses it: the last value would win here
+            # while the script got both, and the two would name the run differently)
+            raise ValueError(f"grid file {path}, configuration {index}: {key} is given twice; one "
+                             "value per key on a line (python -m distlog.slurm grid writes one)")
         config[key] = value if as_text else parse_value(value)
     return config
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,7 @@ class ScalarCache:
         self._n: dict[str, int] = {}  # per key: the points its blocks and tail hold
         # flush results wait here until a query needs them, or until this many wait (their
         # points are then taken at once: a key's points never depend on other keys' flushes)
-        self._pending: list[tuple] = []
+        self._pending: list[Any] = []  # reduced rows ``(keys, step, rows)``, and windows
         self._pending_max = max(64, min(window, 1024))
         self._take_at = self._pending_max  # the next look at what waits
         # log() values from the writer thread, per key: [(steps, values)] (under the lock;
@@ -110,10 +111,10 @@ class ScalarCache:
         if len(self._pending) >= self._take_at:
             self._take_waiting()
 
-    def add_window(self, step: float, window: Window) -> None:
-        """A flush window at one step (one process, or a steady flush of several ranks),
+    def add_window(self, window: Window) -> None:
+        """A flush window at its ``step`` (one process, or a steady flush of several ranks),
         reduced only when a query needs it (or by the writer)."""
-        self._pending.append((None, step, window))
+        self._pending.append(window)
         if len(self._pending) >= self._take_at:
             self._take_waiting()
 
@@ -123,7 +124,7 @@ class ScalarCache:
         two, or by ``MetricsCore.settle`` on the other ranks) are taken with no reduction
         here; windows nobody reduced are reduced here once ``WAITING_MAX`` wait."""
         pending = self._pending
-        n = next((i for i, p in enumerate(pending) if p[0] is None and not p[2].done), len(pending))
+        n = next((i for i, p in enumerate(pending) if p.__class__ is not tuple and not p.done), len(pending))
         if n:
             self._materialize(n)
         elif len(pending) >= WAITING_MAX:
@@ -138,23 +139,27 @@ class ScalarCache:
             pending, self._pending = self._pending, []
         else:
             pending, self._pending = self._pending[:upto], self._pending[upto:]
-        windows = [p[2] for p in pending if p[0] is None]
+        windows = [p for p in pending if p.__class__ is not tuple]
         if windows:  # at once: windows reduced together are one block
             reduce_windows(windows)
         i, n = 0, len(pending)
         while i < n:  # runs of windows over one union, and of reduced rows over one key tuple
-            keys = pending[i][0]
+            first = pending[i]
             j = i + 1
-            if keys is None:
-                keys = pending[i][2].union
-                while j < n and pending[j][0] is None and pending[j][2].union == keys:
+            if first.__class__ is not tuple:  # a window
+                keys = first.union
+                while j < n and pending[j].__class__ is not tuple and pending[j].union == keys:
                     j += 1
-                rows, present = window_rows([p[2] for p in pending[i:j]])
+                run = pending[i:j]
+                rows, present = window_rows(run)
+                steps = np.fromiter((w.step for w in run), np.float64, j - i)
             else:  # (the keys of each flush, every one present)
-                while j < n and (pending[j][0] is keys or pending[j][0] == keys):
+                keys = first[0]
+                while j < n and pending[j].__class__ is tuple and (pending[j][0] is keys or pending[j][0] == keys):
                     j += 1
                 rows, present = np.stack([p[2] for p in pending[i:j]]), None
-            self._take(keys, np.fromiter((p[1] for p in pending[i:j]), np.float64, j - i), rows, present)
+                steps = np.fromiter((p[1] for p in pending[i:j]), np.float64, j - i)
+            self._take(keys, steps, rows, present)
             i = j
 
     def _take(self, keys: tuple[str, ...], steps: np.ndarray, rows: np.ndarray,

@@ -147,6 +147,22 @@ def test_a_rank_with_no_wait_known_has_no_wait_total(root):
     assert "a run that only log()s has its closing flush's alone: flush() every N steps" in two.summary()
 
 
+def test_the_report_names_no_straggler_when_ranks_are_alike():
+    """Equal medians made rank 0 "the slowest rank ... 0 s (0%) more": a straggler is named
+    from STRAGGLER_PERCENT (5 %) on."""
+    import pandas as pd
+
+    from distlog.query.telemetry import STRAGGLER_PERCENT, Report
+
+    ranks = pd.DataFrame({"rank": [0, 1, 2], "slowest_share": [0.4, 0.3, 0.3]})
+    tie = Report(ranks, 40, 0, 0.5, 0.5).summary()
+    assert tie.startswith("no straggler: every rank's median step time is within 5% of the median "
+                          "of the others (the largest, rank 0's 0.5 s, is 0.0% above 0.5 s) over 40 flushes"), tie
+    assert "no straggler" in Report(ranks, 40, 2, 0.52, 0.5).summary()  # 4 %
+    slow = Report(ranks, 40, 2, 0.5 * (1 + STRAGGLER_PERCENT / 100) + 1e-9, 0.5).summary()
+    assert slow.startswith("slowest rank: 2, median step time 0.525 s"), slow
+
+
 def test_ranks_plot_to_a_file_type_no_chart_has_fails_before_any_output(root, tmp_path, capsys):
     """``distlog ranks RUN --plot ranks.txt`` printed the whole table, then failed with
     matplotlib's "Format 'txt' is not supported" and no word of how to fix it."""

@@ -151,7 +151,7 @@ def _worker(rank, world, root):
             red = m.flush()
             calls.append(run.comm.calls - before)
             pending = m._core._unsettled  # the windows this rank keeps stay bounded
-            held = max(held, sum(w.nbytes for w, _ in pending))
+            held = max(held, sum(w.nbytes for w in pending))
             assert len(pending) <= distlog.metrics.UNSETTLED_MAX + 64
             if f % 7 == 3:  # the script reads some results (reduced there and then)
                 got.append((f, {k: [float(getattr(red, c)[i]) for c in FIELDS] for i, k in enumerate(red.keys)}))

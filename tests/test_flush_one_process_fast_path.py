@@ -222,7 +222,7 @@ def test_get_stats_reports_raw_values_after_fast_flushes(root):
 def test_windows_reduced_together_equal_each_window_reduced_alone():
     """The writer reduces a run of queued windows in one pass (entries.reduce_windows); each
     window's statistics and stored rows equal the NumPy oracle of that window alone."""
-    from distlog.entries import FlushItem, Window, reduce_windows, write_windows
+    from distlog.entries import Window, reduce_windows, write_windows
 
     rng = np.random.default_rng(7)
     union = ("p/a", "p/b", "c", "d")
@@ -276,7 +276,9 @@ def test_windows_reduced_together_equal_each_window_reduced_alone():
              for s in range(5)]
     fresh[2] = Window(union, {}, [("p/", [{"b": 9.0}])], [], [], positions, "sum")
     t = Table()
-    write_windows(t, [FlushItem(w, float(10 + s), 100.0 + s) for s, w in enumerate(fresh)])
+    for s, w in enumerate(fresh):  # handed on at their steps, as a flush does
+        w.step, w.time = float(10 + s), 100.0 + s
+    write_windows(t, fresh)
     assert [r[0] for r in t.rows["p/a"]] == [10, 11, 13, 14]
     assert [r[0] for r in t.rows["p/b"]] == [10, 11, 12, 13, 14]
     assert [r[2] for r in t.rows["p/b"]] == [0.0, 1.0, 9.0, 3.0, 4.0]

@@ -184,7 +184,8 @@ def test_entry_handler_rows_equal_the_oracle_whatever_the_batch(tmp_path, case):
         for at in (30, 20, 9, 3):
             vals = rng.normal(size=3)
             w = entries.Window(("f",), {}, [], [0, 0, 0], vals.tolist(), np.array([0]), "mean")
-            items.insert(at, entries.FlushItem(w, float(at), 2e9))
+            w.step, w.time = float(at), 2e9
+            items.insert(at, w)
             flushed.insert(0, (at, vals))
     for batch in (items[:7], items[7:8], items[8:]):  # the writer takes the list in pieces
         handle(batch, {"scalars": table})

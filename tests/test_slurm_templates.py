@@ -191,6 +191,9 @@ def test_read_grid_line_skips_comments_and_parses(tmp_path):
     path.write_text("a=1 oops\n")
     with pytest.raises(ValueError, match="expected key=value, got 'oops'"):
         slurm.read_grid_line(path, 0)
+    path.write_text("lr=0.1 seed=1 lr=0.2\n")  # the template refuses it too (below)
+    with pytest.raises(ValueError, match="configuration 0: lr is given twice"):
+        slurm.read_grid_line(path, 0)
 
 
 def test_write_grid_file_rejects_bad_tokens(tmp_path):
@@ -326,6 +329,16 @@ def test_a_grid_line_read_as_text_names_the_run_as_the_template_does(tmp_path):
     line = slurm.read_grid_line(tmp_path / "grid.txt", 0, as_text=True)
     assert line == {"ckpt": "007", "sched": "1e3"} and slurm.run_name(line) == "ckpt007-sched1e3"
     assert slurm.read_grid_line(tmp_path / "grid.txt", 0) == {"ckpt": 7, "sched": 1000.0}
+
+
+def test_a_key_given_twice_on_a_grid_line_is_refused_by_the_template_and_by_distlog_slurm(tmp_path):
+    """``lr=0.1 seed=1 lr=0.2``: the script got ``--lr`` twice, the template named the run
+    ``lr0.1-lr0.2-seed1`` and run_name ``lr0.2-seed1``; no torchrun starts now."""
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid="lr=0.1 seed=1 lr=0.2\n")
+    assert rc != 0 and "ARGV" not in out, out
+    assert "line 0: lr is given twice ('lr=0.1' and 'lr=0.2'); one value per key on a line" in err
+    with pytest.raises(ValueError, match="lr is given twice"):
+        slurm.read_grid_line(tmp_path / "grid.txt", 0, as_text=True)
 
 
 @pytest.mark.parametrize("name", ["torchrun_single_node", "torchrun_multi_node"])

@@ -31,16 +31,21 @@ def _windows(n: int, rng: np.random.Generator) -> tuple[list[Window], np.ndarray
     return [_window([{"a": float(r[0]), "b": float(r[1])} for r in w]) for w in vals], vals
 
 
+def _at(w, step):
+    w.step = float(step)  # (a flush hands a window on at its step: metrics._hand_on)
+    return w
+
+
 def test_the_cache_takes_only_windows_reduced_elsewhere_and_answers_like_numpy():
     rng = np.random.default_rng(0)
     cache = ScalarCache(window=100_000)
     ws, vals = _windows(3000, rng)
     for i, w in enumerate(ws[:2000]):
-        cache.add_window(float(i), w)
+        cache.add_window(_at(w, i))
     assert not any(w.done for w in ws), "the training thread reduced windows nobody asked for"
     reduce_windows(ws[:1500])  # the writer's share, in order
     for i, w in enumerate(ws[2000:], start=2000):
-        cache.add_window(float(i), w)
+        cache.add_window(_at(w, i))
     assert len(cache._pending) <= 3000 - 1500, "windows the writer reduced stayed waiting"
     assert not any(w.done for w in ws[1500:]), "the cache reduced what the writer had not reached"
     st = cache.stats("a")  # a query reduces the rest
@@ -57,7 +62,7 @@ def test_windows_nobody_reduces_are_reduced_once_the_bound_waits():
     cache = ScalarCache(window=10)
     ws, vals = _windows(WAITING_MAX, rng)
     for i, w in enumerate(ws):
-        cache.add_window(float(i), w)
+        cache.add_window(_at(w, i))
     assert all(w.done for w in ws) and not cache._pending
     st = cache.stats("b", window=10)
     assert st.mean == pytest.approx(vals[-10:, :, 1].mean())
@@ -87,7 +92,7 @@ def test_a_one_process_window_counts_its_values_bytes_and_many_wait_no_longer(ro
             for s in range(2):
                 m.collect({k: float(f * 10 + s + j) for j, k in enumerate(keys)}, step=f)
             m.flush()
-            w = core._unsettled[-1][0] if core._unsettled else None
+            w = core._unsettled[-1] if core._unsettled else None
             assert w is None or w.done or w.nbytes == 2 * 12 * VALUE_BYTES
             most = max(most, len(core._unsettled))
         assert most <= 51, f"{most} windows waited past the bytes bound (50)"

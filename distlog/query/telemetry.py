@@ -46,6 +46,11 @@ class Matrix:
         return self.values.shape[1]
 
 
+#: how much longer (%) the slowest rank's median step time must be than the median of the
+#: others' for the report to name it: ranks of one job differ by a few % from noise alone
+STRAGGLER_PERCENT = 5.0
+
+
 @dataclass(frozen=True)
 class Report:
     """The straggler report: ``ranks`` has one row per rank; the slowest rank and by how much
@@ -71,6 +76,11 @@ class Report:
                     "its closing flush's alone: flush() every N steps on every rank)")
         rel = self.excess / self.others_step_time * 100 if self.others_step_time > 0 else float("inf")
         share = float(self.ranks.loc[self.ranks["rank"] == self.slowest, "slowest_share"].iloc[0])
+        if not rel >= STRAGGLER_PERCENT:  # (a tie made rank 0 "the slowest", at 0 %)
+            return (f"no straggler: every rank's median step time is within {STRAGGLER_PERCENT:g}% "
+                    f"of the median of the others (the largest, rank {self.slowest}'s "
+                    f"{self.slowest_step_time:.4g} s, is {rel:.1f}% above {self.others_step_time:.4g} s) "
+                    f"over {self.flushes} flushes")
         return (f"slowest rank: {self.slowest}, median step time {self.slowest_step_time:.4g} s, "
                 f"{self.excess:.4g} s ({rel:.0f}%) more than the median of the other ranks "
                 f"({self.others_step_time:.4g} s); slowest in {share:.0%} of {self.flushes} flushes")
