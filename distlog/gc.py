@@ -59,6 +59,9 @@ class GCReport:
     kept_young: int  # unreferenced, but younger than the grace period
     runs_scanned: int = 0
     dry_run: bool = False
+    # partial uploads crashed writers left in the blob store (local ``.tmp-`` files, S3
+    # multipart uploads never completed), older than the grace: removed (dry run: would be)
+    leftover_uploads: int = 0
 
 
 def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool = False,
@@ -81,7 +84,8 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
             old.append(digest)
     if dry_run:
         sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
-        return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run)
+        return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run,
+                        len(_leftovers(root, grace_seconds)))
     tally = _Tally(n_ref, young)
     pending = old
     while pending:
@@ -93,8 +97,9 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
                  "it may no longer be deleted safely; run gc again when the store answers faster")
             break
         pending = left + pending[SWEEP_BATCH:]
-    _sweep_markers(root, grace_seconds)
-    return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run)
+    leftovers = _sweep_markers(root, grace_seconds)
+    return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run,
+                    leftovers)
 
 
 @dataclass
@@ -238,15 +243,23 @@ def _size(root: StorageBackend, path: str) -> int | None:
         return None
 
 
-def _sweep_markers(root: StorageBackend, grace: float) -> None:
+def _leftovers(root: StorageBackend, grace: float) -> list[str]:
+    """Partial uploads in the blob store older than the grace and than any live upload's
+    pause (``SWEEP_WAIT``)."""
+    return root.leftover_temporaries(BLOB_DIR, time.time() - max(grace, SWEEP_WAIT))
+
+
+def _sweep_markers(root: StorageBackend, grace: float) -> int:
     """Remove old upload leases, freshness markers whose blob is gone, sweeping markers that
     crashed collectors left (older than ``SWEEP_WAIT``: never a live collector's) and partial
-    uploads of crashed writers in the blob store (local disk: hidden ``.tmp-`` files) older
-    than the grace — best effort."""
+    uploads of crashed writers in the blob store (local disk: hidden ``.tmp-`` files; S3:
+    multipart uploads never completed) older than the grace — best effort. Returns how many
+    partial uploads were removed."""
     now = time.time()
-    for p in root.leftover_temporaries(BLOB_DIR, now - max(grace, SWEEP_WAIT)):
+    leftovers = _leftovers(root, grace)
+    for p in leftovers:
         with contextlib.suppress(FileNotFoundError):
-            root.delete(p)
+            root.drop_temporary(p)
     for folder, strip, cutoff in ((LEASE_DIR, ".json", now - grace), (FRESH_DIR, "", now - grace),
                                   (SWEEP_DIR, "", now - SWEEP_WAIT)):
         for n in root.list_dir(folder):
@@ -259,3 +272,4 @@ def _sweep_markers(root: StorageBackend, grace: float) -> None:
                 continue
             with contextlib.suppress(FileNotFoundError):
                 root.delete(p)
+    return len(leftovers)

@@ -34,3 +34,44 @@ def test_gc_on_s3_keeps_what_runs_reference(s3_bucket, monkeypatch):
     rep = collect_garbage(url, grace_seconds=0, storage_options=opts)
     assert rep.removed == 1 and not root.exists(blob_path(orphan))
     assert root.exists(blob_path(kept.sha256))
+
+
+@pytest.mark.timeout(120)
+def test_gc_aborts_a_multipart_upload_a_killed_writer_left(s3_bucket, monkeypatch):
+    """A writer killed while uploading a large blob leaves a multipart upload that S3 keeps
+    (and bills) until it is aborted and that no listing shows: gc --dry-run counts it, gc
+    aborts it once older than the grace; another prefix's upload is not gc's to touch."""
+    import time
+
+    import s3fs
+
+    import distlog.gc as G
+    from distlog.cas import BLOB_DIR
+    from distlog.gc import collect_garbage
+
+    url, opts, bucket = s3_bucket["url"], s3_bucket["storage_options"], s3_bucket["bucket"]
+    distlog_root = url[len("s3://"):]
+    fs = s3fs.S3FileSystem(**opts)
+
+    def start_upload(key):
+        up = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=1,
+                   Body=b"x" * (5 << 20))
+        return up["UploadId"]
+
+    def open_uploads():
+        page = fs.call_s3("list_multipart_uploads", Bucket=bucket)
+        return sorted(u["Key"] for u in page.get("Uploads") or ())
+
+    mine = f"{distlog_root.partition('/')[2]}/{BLOB_DIR}/ab/ab{'0' * 62}"
+    other = "elsewhere/big.bin"
+    start_upload(mine)
+    start_upload(other)
+    time.sleep(1.1)  # (S3 gives the start time in whole seconds)
+    assert collect_garbage(url, grace_seconds=0, storage_options=opts).leftover_uploads == 0  # within SWEEP_WAIT
+    monkeypatch.setattr(G, "SWEEP_WAIT", 0.0)
+    assert collect_garbage(url, grace_seconds=3600, storage_options=opts).leftover_uploads == 0  # within the grace
+    dry = collect_garbage(url, grace_seconds=0, dry_run=True, storage_options=opts)
+    assert dry.leftover_uploads == 1 and open_uploads() == sorted([mine, other])
+    assert collect_garbage(url, grace_seconds=0, storage_options=opts).leftover_uploads == 1
+    assert open_uploads() == [other]

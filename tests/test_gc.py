@@ -322,6 +322,8 @@ def test_a_crashed_uploads_partial_file_is_swept_once_old(tmp_path):
         with open(p, "wb") as f:
             f.write(b"x" * 1000)
     os.utime(old, (OLD, OLD))
-    collect_garbage(root, grace_seconds=3600)
+    assert collect_garbage(root, grace_seconds=3600, dry_run=True).leftover_uploads == 1  # (said, kept)
+    assert os.path.exists(old)
+    assert collect_garbage(root, grace_seconds=3600).leftover_uploads == 1
     assert not os.path.exists(old) and os.path.exists(live)
     assert os.path.exists(os.path.join(root, blob_path(kept)))

@@ -202,7 +202,7 @@ def decode(kind: str, name: str, open_blob: Callable[[], IO[bytes]], **kw: Any) 
             # torch.save writes a zip (legacy files: a pickle, protocol 2 on); other bytes
             # failed deep in torch (IndexError, or "weights only load failed ... weights_only=
             # False will likely succeed", which points at the unsafe option for no reason)
-            if not head.startswith(b"PK") and not head[:1] == b"\x80":
+            if not head.startswith(b"PK") and head[:1] != b"\x80":
                 raise ValueError(f"{name!r} is not a torch file (torch.save writes a zip archive; "
                                  f"its bytes begin {head!r}); load it as what it is: files.load() "
                                  "decodes by extension, files.read_bytes() gives the bytes")

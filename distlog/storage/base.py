@@ -163,9 +163,13 @@ class StorageBackend(ABC):
 
     def leftover_temporaries(self, path: str, older_than: float) -> list[str]:
         """Partial uploads a crashed writer left below ``path`` and listings never show,
-        last modified before ``older_than`` (epoch seconds): paths for ``delete``. None on a
+        started before ``older_than`` (epoch seconds): names for ``drop_temporary``. None on a
         store whose uploads appear whole or not at all (this default)."""
         return []
+
+    def drop_temporary(self, name: str) -> None:
+        """Remove a partial upload ``leftover_temporaries`` named (a file here)."""
+        self.delete(name)
 
     def walk(self, path: str = "") -> list[str]:
         """Every file below ``path`` (paths relative to this root, sorted): the whole tree, for

@@ -45,6 +45,9 @@ def _precondition_means_exists(full: str) -> Iterator[None]:
         raise
 
 
+_UPLOAD_ID = "?uploadId="  # a multipart upload in ``leftover_temporaries``' names
+
+
 class S3Backend(FsspecBackend):
     schemes = ("s3", "s3a")
     supports_signed_urls = True
@@ -79,6 +82,35 @@ class S3Backend(FsspecBackend):
         with _precondition_means_exists(full):
             self.fs.put_file(local_path, full, mode="create", chunksize=self.part_size,
                              Metadata={MARKER_KEY: marker})
+
+    def leftover_temporaries(self, path: str, older_than: float) -> list[str]:
+        """Multipart uploads under ``path`` started before ``older_than`` and never completed
+        or aborted (a writer killed mid-upload of a large file): S3 keeps and bills their
+        parts until they are aborted, and no listing shows them. Named ``<key>?uploadId=<id>``."""
+        bucket, _, prefix = self._p(path).partition("/")
+        base = self._p().partition("/")[2]
+        kw: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix.rstrip("/") + "/" if prefix else ""}
+        out = []
+        while True:
+            page = self._retry(self.fs.call_s3, "list_multipart_uploads", **kw, op="list", path=path)
+            for up in page.get("Uploads") or ():
+                key, started = up.get("Key", ""), up.get("Initiated")
+                if not key.startswith(kw["Prefix"]) or started is None or started.timestamp() >= older_than:
+                    continue
+                rel = key[len(base) + 1:] if base else key
+                out.append(f"{rel}{_UPLOAD_ID}{up['UploadId']}")
+            if not page.get("IsTruncated"):
+                return sorted(out)
+            kw["KeyMarker"], kw["UploadIdMarker"] = page.get("NextKeyMarker"), page.get("NextUploadIdMarker")
+
+    def drop_temporary(self, name: str) -> None:
+        path, sep, upload = name.partition(_UPLOAD_ID)
+        if not sep:
+            return super().drop_temporary(name)
+        bucket, _, key = self._p(path).partition("/")
+        self._retry(self.fs.call_s3, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload,
+                    op="delete", path=path, writing=True)
+        return None
 
     def _marker_of(self, full: str) -> str | None:
         return self.fs.metadata(full).get(MARKER_KEY)

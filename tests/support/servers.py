@@ -118,11 +118,53 @@ def _atomic_conditional_writes() -> None:
     S3Response._distlog_atomic = True
 
 
+def _real_upload_start_times() -> None:
+    """ListMultipartUploads in moto 5.2 gives every upload the start time 2010-11-10T20:48:33Z;
+    S3 gives the time each one started, which ``distlog gc`` compares with its grace so that
+    an upload in progress is never aborted. The emulator records and reports the real time."""
+    import datetime
+
+    from moto.s3.models import FakeMultipart
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_distlog_upload_times", False):
+        return
+    init, listing = FakeMultipart.__init__, S3Response.list_multipart_uploads
+
+    @functools.wraps(init)
+    def started(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.distlog_initiated = datetime.datetime.now(datetime.timezone.utc)
+
+    @functools.wraps(listing)
+    def listed(self):
+        uploads = self.backend.list_multipart_uploads(self.bucket_name)
+        serialized = self.serialized
+
+        def with_times(result):
+            for up in result.result["Uploads"]:
+                when = getattr(uploads.get(up["UploadId"]), "distlog_initiated", None)
+                if when is not None:
+                    up["Initiated"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            return serialized(result)
+
+        self.serialized = with_times
+        try:
+            return listing(self)
+        finally:
+            del self.serialized
+
+    FakeMultipart.__init__ = started
+    S3Response.list_multipart_uploads = listed
+    S3Response._distlog_upload_times = True
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[dict[str, Any]]:
     from moto.server import ThreadedMotoServer
 
     _atomic_conditional_writes()
+    _real_upload_start_times()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # OS picks
     server.start()
