@@ -649,6 +649,8 @@ class MetricsLogger:
     def _collect_other(self, values: dict[str, Any]) -> None:
         """``collect()`` of a new call site (or key order), or of values that need a check.
         ``values`` may be the caller's dict: it is not kept."""
+        if self._core.ended is not None:
+            raise _ended(self._core.ended, self._prefix)
         ok = self._collectable
         if values and ok.issuperset(values) and all(map(_is_float, values.values())):
             kt = tuple(values)  # the site's calls from now on take the hot path
@@ -706,6 +708,8 @@ class MetricsLogger:
         slow, ctx, core = self._collect_slow, self._ctx, self._core
 
         def add(value: Any, step: int | None = None) -> None:
+            if core.ended is not None:
+                raise _ended(core.ended, self._prefix)
             if step is None:
                 step = ctx.current_step
             if value.__class__ is float or _is_float(value):  # (NumPy's float64 too)
@@ -832,10 +836,14 @@ class MetricsLogger:
             core.max_step = core.flush_step = float(step)
 
     def end(self, run_id: str) -> None:
-        """The run closed: this logger and its views refuse ``flush``, ``log``,
-        ``log_histogram`` and ``commit`` from now on (what they took would be stored nowhere);
-        ``collect`` alone is not checked (the hot path): its ``flush`` refuses."""
-        self._core.ended = run_id
+        """The run closed: this logger, its views and its ``collector()`` handles refuse every
+        call from now on (what they took would be stored nowhere). ``collect``'s hot path
+        checks nothing: each view forgets its call site, so the next call takes the path
+        that checks."""
+        core = self._core
+        core.ended = run_id
+        for view in (self, *core.views.values()):
+            view._site = [None]
 
     def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
         core, ctx = self._core, self._ctx

@@ -120,33 +120,50 @@ class ParameterIndex:
         self._earlier: dict[str, str] = {}  # the stored params an earlier attempt left, flat, as JSON
         self._earlier_doc = ""  # ... and as one JSON text (the same config again: one comparison)
         self._changed: set[str] = set()  # those this attempt changed (each said once)
+        self._unsettled: Any = None  # rank 0: the params stored since the last ``settle()``
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
         check_flat(params)  # ValueError naming the two keys, on every rank
         self._params = params
         if self._ctx.rank == 0:
-            self._note_changes(encoded)
+            if self._earlier:  # (a value changed: said at once, durable with the file)
+                self._unsettled = encoded if self._note_changes(encoded, removed=False) else None
             self._ctx.storage.write_json(PARAMS_FILE, encoded)
         else:
             self._set_here = True
 
-    def _note_changes(self, encoded: Any) -> None:
+    def settle(self) -> None:
+        """Rank 0, after a flush and at close: say which params an earlier attempt stored that
+        this attempt dropped. Not at the setter that dropped it: ``set(...)`` then
+        ``update("optim.lr", ...)`` drops ``optim.lr`` for a moment, which is no change."""
+        encoded, self._unsettled = self._unsettled, None
+        if encoded is not None:
+            self._note_changes(encoded)
+
+    def _note_changes(self, encoded: Any, removed: bool = True) -> bool:
         """A resumed attempt that sets a param to another value than an earlier attempt stored
         (or drops it) replaces it in ``params.json``: the run's log says so, with both values,
-        so the rows the earlier attempt wrote are not read as made with the new value."""
+        so the rows the earlier attempt wrote are not read as made with the new value. A value
+        changed is said as it is stored; a param dropped only with ``removed`` (``settle``).
+        Returns whether a dropped param is left unsaid."""
         if not self._earlier or self._note is None or self._changed.issuperset(self._earlier):
-            return
+            return False
         if json.dumps(encoded, sort_keys=True) == self._earlier_doc:  # (params set every step)
-            return
+            return False
         now = _flat_json(encoded)
-        changed = [key for key, before in self._earlier.items()
-                   if now.get(key) != before and key not in self._changed]
+        left = [key for key in self._earlier if key not in self._changed]
+        dropped = False
+        if not removed:
+            dropped = any(key not in now for key in left)
+            left = [key for key in left if key in now]
+        changed = [key for key in left if now.get(key) != self._earlier[key]]
         if changed:
             self._changed.update(changed)
             self._note(f"params changed in attempt {self._ctx.attempt} (params.json keeps the newest; "
                        "the rows of earlier attempts were written with the earlier values): " + "; ".join(
                            f"{key} {_short(self._earlier[key])} -> {_now_of(key, now)}" for key in changed))
+        return dropped
 
     def check_stored(self) -> None:
         """A rank > 0 that set params, at close (after the closing flush: rank 0 has set its

@@ -475,11 +475,17 @@ class Run:
         writers.rewind, writers.resume_since = self._rewind, self._resume_since
         monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
                                              heartbeat_interval=self._heartbeat_interval)
-        # after each flush: make this rank's log lines durable. On object stores only a due
-        # segment (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per flush
-        # would make request cost scale with steps
-        metrics = self.metrics = MetricsLogger(ctx, comm, writers, monitor,
-                                               after_flush=partial(sink.flush, due_only=True),
+        # after each flush: a param change an earlier attempt's rows should know of is said,
+        # and this rank's log lines made durable. On object stores only a due segment
+        # (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per flush would
+        # make request cost scale with steps
+        flush_sink = partial(sink.flush, due_only=True)
+
+        def after_flush() -> None:
+            self.params.settle()
+            flush_sink()
+
+        metrics = self.metrics = MetricsLogger(ctx, comm, writers, monitor, after_flush=after_flush,
                                                window=self._window)
         logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
         self.params = ParameterIndex(ctx, note=logs.warning)
@@ -652,6 +658,7 @@ class Run:
         if exc is not None and not again:
             self.logs.exception("run failed", exc_info=exc)
         ctx = self._context()
+        self.params.settle()
         for fn in ctx.final_flush_hooks:
             try:
                 fn()

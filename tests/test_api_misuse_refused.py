@@ -125,14 +125,21 @@ def test_a_metrics_logger_kept_past_its_run_refuses(tmp_path):
         m = exp.metrics("train")
         root_view = exp.metrics
         m.log(step=0, loss=1.0)
-    for call in (lambda: (m.collect(loss=2.0), m.flush()), lambda: m.log(step=1, loss=2.0),
+        for step in range(2):  # (a call site on collect()'s hot path, and a collector())
+            m.collect(step=step, acc=0.5)
+            add = m.collector("lr")
+            add(0.1, step)
+    # collect() and collector() too: their values vanished (flushed by no run, not an error)
+    for call in (lambda: m.collect(step=2, acc=0.5), lambda: add(0.1, 2), lambda: m.collect({"new": 1.0}),
+                 lambda: (m.collect(loss=2.0), m.flush()), lambda: m.log(step=1, loss=2.0),
                  lambda: m.log_histogram("h", [1.0], step=1), lambda: m.commit()):
         with pytest.raises(RunStateError, match=r"run 'r' has ended.*take exp.metrics\('train'\) again"):
             call()
     with pytest.raises(RunStateError, match=r"take exp.metrics again"):
         root_view.log(step=1, x=1.0)
     run = distlog.open_run(f"{tmp_path}/default/r")
-    assert run.metrics.keys() == ["train/loss"] and run.metrics.read("train/loss").step.tolist() == [0]
+    assert run.metrics.keys() == ["train/acc", "train/loss", "train/lr"]
+    assert run.metrics.read("train/loss").step.tolist() == [0] and run.metrics.read("train/acc").step.tolist() == [1]
     # the experiment itself goes on: a new run takes values as before
     with exp.run("r2"):
         exp.metrics("train").log(step=0, loss=3.0)

@@ -410,7 +410,7 @@ class Oracle:
         mine = [f for f in self.files if f["path"] == path]
         return mine[-1] if mine else None
 
-    def apply(self, ops, attempt, cut=None, resume_step=None, start_params=None):
+    def apply(self, ops, attempt, cut=None, resume_step=None, start_params=None, closed=False):
         # a record without a step belongs to the metrics' latest step: resume_step, here
         # (no metrics are written), else none
         earlier = _flat(_enc(self.params)) if attempt > 0 else None
@@ -456,7 +456,9 @@ class Oracle:
                     continue
                 self.params = new
                 now = _flat(_enc(self.params))
-                if earlier and any(now.get(k) != v for k, v in earlier.items()):
+                # a value changed is said at once; a param dropped only if still gone when the
+                # attempt closes (distlog settles at flushes too: this campaign makes none)
+                if earlier and any(k in now and now[k] != v for k, v in earlier.items()):
                     self.changed[attempt] = True
             elif kind == "set_level":
                 floor = level_no(op[1])
@@ -476,6 +478,8 @@ class Oracle:
                 if lv < floor:
                     continue
                 self.logs.append((logging.getLevelName(lv), msg, {"logger": "c29b"}, resume_step, attempt))
+        if closed and earlier and any(k not in _flat(_enc(self.params)) for k in earlier):
+            self.changed[attempt] = True  # a param dropped, said at the close
 
 
 def _flat(encoded, prefix=""):
@@ -679,7 +683,8 @@ def run_case(seed, root, cli=False):
                 assert p.returncode == want_rc, (seed, a, p.returncode, p.stderr[-3000:])
             else:
                 run_attempt(root, att, tmp)
-            oracle.apply(att["ops"], a, resume_step=att["resume_step"], start_params=att["params"])
+            oracle.apply(att["ops"], a, resume_step=att["resume_step"], start_params=att["params"],
+                         closed=not att["end"].startswith("kill"))
             run = distlog.open_run(run_dir)
             tag = f"seed {seed} after attempt {a} ({att['end']})"
             check_files(run, oracle, tag)

@@ -142,6 +142,30 @@ def test_logger_api_without_a_trainer(tmp_path):
     assert info.status == "failed" and "status 'failed'" in info.error["message"]
 
 
+def test_log_metrics_with_no_trainer_and_the_run_never_touched_writes_every_step(tmp_path):
+    """No Trainer and no ``logger.experiment``: the values were kept for a run that never
+    opened (all lost at finalize, no warning), or, opened later, their steps shared one row."""
+    from distlog.integrations.lightning import DistlogLogger
+
+    logger = DistlogLogger(str(tmp_path), name="m", version="untouched")
+    logger.log_hyperparams({"lr": 0.1})
+    for s in range(3):
+        logger.log_metrics({"ok": float(s)}, step=s)
+    logger.finalize("success")
+    run = distlog.open_run(tmp_path / "m" / "untouched")
+    ok = run.metrics.numpy("ok")
+    assert (run.info.status, run.params) == ("completed", {"lr": 0.1})
+    assert (list(ok["step"]), list(ok["mean"]), list(ok["count"])) == ([0, 1, 2], [0.0, 1.0, 2.0], [1, 1, 1])
+    late = DistlogLogger(str(tmp_path), name="m", version="late")
+    late.log_metrics({"ok": 0.0}, step=0)
+    late.log_metrics({"ok": 1.0}, step=1)
+    assert late.experiment.run_id == "late"  # (it opened at the first call)
+    late.log_metrics({"ok": 2.0}, step=2)
+    late.finalize("success")
+    ok = distlog.open_run(tmp_path / "m" / "late").metrics.numpy("ok")
+    assert (list(ok["step"]), list(ok["count"])) == ([0, 1, 2], [1, 1, 1])
+
+
 def test_array_hyperparameters_are_stored_whole(tmp_path):
     import torch
 

@@ -89,3 +89,33 @@ def test_a_nested_param_replaced_by_a_plain_one_and_the_reverse_are_named_as_suc
         "were written with the earlier values): optim.lr 0.1 -> (removed: optim is now \"sgd\"); "
         "optim.name \"adam\" -> (removed: optim is now \"sgd\"); "
         "sched \"cosine\" -> (now nested: sched.kind, sched.gamma)"]
+
+
+def test_set_then_update_of_a_param_an_earlier_attempt_stored_is_no_change(tmp_path):
+    """The README's quick start run twice: ``set(...)`` drops ``optim.lr`` for a moment and
+    ``update("optim.lr", ...)`` puts it back. That said "optim.lr 0.0003 -> (removed)" on the
+    second run though params.json ended the same. A param dropped is said at the next flush (or
+    at close) if it is still gone; a value changed, at once."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    for attempt in range(2):
+        with exp.run("r"):
+            exp.params.set(lr=1e-3, optim={"name": "adam"})
+            exp.params.update("optim.lr", 3e-4)
+            exp.metrics.collect(step=attempt, loss=1.0)
+            exp.metrics.flush()
+    assert _warnings(tmp_path / "default" / "r") == []
+    with exp.run("r"):
+        exp.params.set(lr=1e-3, optim={"name": "adam"})
+        exp.params.update("optim.lr", 1e-4)
+        exp.metrics.collect(step=5, loss=1.0)
+        exp.metrics.flush()
+        said = _warnings(tmp_path / "default" / "r")  # before the close
+    assert said == [(2, "params changed in attempt 2 (params.json keeps the newest; the rows of earlier "
+                        "attempts were written with the earlier values): optim.lr 0.0003 -> 0.0001")]
+    with exp.run("r"):
+        exp.params.set(lr=1e-3, optim={"name": "adam"})  # optim.lr dropped for good
+        exp.metrics.collect(step=6, loss=1.0)
+        exp.metrics.flush()
+        said = _warnings(tmp_path / "default" / "r")[1:]
+    assert said == [(3, "params changed in attempt 3 (params.json keeps the newest; the rows of earlier "
+                        "attempts were written with the earlier values): optim.lr 0.0001 -> (removed)")]

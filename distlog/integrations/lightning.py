@@ -183,6 +183,11 @@ class DistlogLogger(Logger):
         ``step`` moves off their step (a collective), so every rank must log the same steps."""
         session = self._session
         cb = self.callback
+        if cb._trainer is None and not session.opened:
+            # no Trainer runs to open the run (its setup hook does): this call opens it (a
+            # collective, as the flushes at step changes below are). Values kept for a run that
+            # never opened were lost at finalize, and steps kept until it opened shared a row
+            session.open()
         if step is not None and cb._trainer is None:
             # no Trainer running (none in use, or after its fit): a row per step. A value after
             # the run closed reopens it (``_collect``): a step change then has nothing to flush
