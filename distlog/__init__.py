@@ -28,12 +28,17 @@ from .logline import LogRecord
 from .storage import StorageBackend, open_storage, register_backend
 
 if _typing.TYPE_CHECKING:
+    from .cas import FileChangedError
     from .dashboard import serve
     from .query import open_root, open_run
+    from .query.errors import DamagedRecord, KeyNotFound, QueryError, RunNotFound
 
 # the readers and the dashboard are imported on first use (PEP 562): a training script that
 # only writes does not pay for them (~50 ms of ``import distlog``)
-_LAZY = {"open_root": "query", "open_run": "query", "serve": "dashboard", "query": None, "dashboard": None}
+_LAZY = {"open_root": "query", "open_run": "query", "serve": "dashboard", "query": None, "dashboard": None,
+         # errors a script catches by name: ``except distlog.DamagedRecord``
+         "QueryError": "query.errors", "RunNotFound": "query.errors", "KeyNotFound": "query.errors",
+         "DamagedRecord": "query.errors", "FileChangedError": "cas"}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -52,13 +57,18 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BackendNotInstalled",
+    "DamagedRecord",
     "DistlogError",
     "Experiment",
+    "FileChangedError",
     "FlushError",
     "FlushMismatch",
     "FlushTimeout",
+    "KeyNotFound",
     "LogRecord",
+    "QueryError",
     "RunInUseError",
+    "RunNotFound",
     "RunStateError",
     "StorageBackend",
     "StorageError",

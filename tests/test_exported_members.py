@@ -19,3 +19,29 @@ def test_errors_share_one_base():
                  "UnknownScheme", "BackendNotInstalled"):
         assert issubclass(getattr(distlog, name), distlog.DistlogError), name
     assert issubclass(QueryError, distlog.DistlogError)
+
+
+def test_the_errors_the_readme_names_are_distlogs_and_a_torn_run_json_is_a_damaged_record(tmp_path):
+    """``except distlog.DamagedRecord`` (and FileChangedError, RunNotFound) raised
+    AttributeError: they were only in submodules. A torn run.json raised RunNotFound alone,
+    though its message says the file is damaged."""
+    import subprocess
+    import sys
+
+    for name in ("DamagedRecord", "FileChangedError", "RunNotFound", "KeyNotFound", "QueryError"):
+        assert isinstance(getattr(distlog, name), type) and issubclass(getattr(distlog, name), Exception), name
+    # still lazy: a script that only writes imports no reader for them
+    code = "import sys, distlog; print(sorted(m for m in ('distlog.query', 'distlog.cas') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("r"):
+        exp.metrics.log(step=0, loss=1.0)
+    for torn in ('{"run_id": "r", "stat', "[1, 2]"):
+        (tmp_path / "default" / "r" / "run.json").write_text(torn)
+        try:
+            distlog.open_run(tmp_path / "default" / "r")
+        except distlog.DamagedRecord as e:
+            assert isinstance(e, distlog.RunNotFound)  # (what listings and older callers catch)
+            assert "run.json is" in str(e) and "restore it from a copy of the run" in str(e)
+        else:
+            raise AssertionError("a torn run.json opened")

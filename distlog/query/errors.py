@@ -42,6 +42,11 @@ class DamagedRecord(DistlogError, ValueError):
     file, what of the run it makes unreadable, what can still be read and what to do."""
 
 
+class DamagedRunRecord(RunNotFound, DamagedRecord):
+    """A ``run.json`` that is there but torn or foreign: no run can be read from it (a
+    ``RunNotFound``, as listings treat it), and a damaged record (``DamagedRecord``)."""
+
+
 def damaged(backend: object, path: str, why: str) -> DamagedRecord:
     """The ``DamagedRecord`` of ``path`` under ``backend`` (a storage backend), ``why`` saying
     what is wrong with it."""

@@ -14,7 +14,7 @@ from ..serdes import deserialize
 from ..storage import open_storage
 from ..storage.base import StorageBackend
 from .batch import committed_at, parse_json, read_json_objects
-from .errors import RunNotFound, damaged, listing
+from .errors import DamagedRunRecord, RunNotFound, damaged, listing
 from .files_reader import FilesReader
 from .logmerge import LogReader
 from .series import MetricsReader
@@ -240,10 +240,11 @@ def read_meta(storage: StorageBackend) -> dict[str, Any]:
     except (FileNotFoundError, NotADirectoryError):
         raise RunNotFound(_not_a_run(storage)) from None
     except ValueError as e:  # torn or foreign: say which file, not only the JSON error
-        raise RunNotFound(f"{storage.url}/{RUN_FILE} is damaged (not valid JSON: {e}); the run's "
-                          "metadata is unreadable: restore it from a copy of the run") from None
+        raise DamagedRunRecord(f"{storage.url}/{RUN_FILE} is damaged (not valid JSON: {e}); the "
+                               "run's metadata is unreadable: restore it from a copy of the run") from None
     if not isinstance(meta, dict):
-        raise RunNotFound(f"{storage.url}/{RUN_FILE} is not run metadata")
+        raise DamagedRunRecord(f"{storage.url}/{RUN_FILE} is not run metadata (a JSON "
+                               f"{type(meta).__name__}, not an object): restore it from a copy of the run")
     return meta
 
 
