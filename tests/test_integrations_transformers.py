@@ -27,6 +27,9 @@ def _check_run(run, seen: list[dict], world: int) -> None:
     np.testing.assert_allclose(got["min"], [v.min() for v in per_step], rtol=1e-6)
     np.testing.assert_allclose(got["max"], [v.max() for v in per_step], rtol=1e-6)
     np.testing.assert_array_equal(got["count"], [world] * 4)
+    twice = run.metrics.numpy("train/rank_loss_x2")  # collect({"train/...": x}): a dict
+    np.testing.assert_allclose(twice["mean"], 2 * got["mean"], rtol=1e-6)
+    np.testing.assert_array_equal(twice["step"], steps)
     # the Trainer's own logs (already averaged over ranks by the Trainer) become rows at their steps
     history = seen[0]["history"]
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from ._session import RunSession, require
@@ -146,8 +147,19 @@ class DistlogCallback(TrainerCallback):
         """The distlog ``Experiment`` (its run is open between train begin and end)."""
         return self.session.exp
 
-    def collect(self, step: int | None = None, **values: Any) -> None:
-        """Collect this rank's values; reduced over every rank at the next logging step."""
+    def collect(self, values: Any = None, /, step: int | None = None, **kw: Any) -> None:
+        """Collect this rank's values; reduced over every rank at the next logging step:
+        ``collect(aux_loss=x)``, or with a dict ``collect({"train/aux_loss": x})`` (a name
+        with a namespace). ``collect(step, aux_loss=x)`` also works, as before."""
+        if isinstance(values, Mapping):
+            values = {**values, **kw}
+        elif values is not None and step is None:  # collect(step, name=value)
+            values, step = kw, values
+        elif values is None:
+            values = kw
+        else:
+            raise TypeError(f"collect() got step twice ({values!r} and step={step!r}); pass the "
+                            "values as keywords or a dict, and the step once")
         self.session.collect(step, values, tolerant=False)
 
     def close(self) -> None:
