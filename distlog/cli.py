@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
@@ -249,7 +250,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"run         {folder}", f"url         {run.url}", f"status      {info.status}",
         f"started     {fmt_time(info.first_start_time)} UTC",
         f"ended       {fmt_time(info.end_time)}{' UTC' if info.end_time else ''}",
-        f"duration    {fmt_duration(info.duration())}", f"world size  {fmt_value(info.world_size)}",
+        f"duration    {fmt_duration(info.duration())}{_running_note(info)}",
+        f"world size  {fmt_value(info.world_size)}",
         f"hosts       {', '.join(info.hosts) or '-'}", f"attempts    {_attempts_line(info.attempts)}",
         f"last step   {fmt_step(last)}",
     ]
@@ -282,6 +284,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     if getattr(args, "ranks", False):
         _show_ranks(run)
     return OK
+
+
+def _running_note(info: Any) -> str:
+    """With several attempts: how much of the duration they ran (the rest is time between
+    them: a requeued job waiting in the queue)."""
+    from .query.render import fmt_duration
+
+    if len(info.attempts) < 2:
+        return ""
+    now = time.time()
+    ran, whole = info.running_time(now), info.duration(now)
+    if ran is None or whole is None:
+        return f" (from the first attempt's start; {len(info.attempts)} attempts)"
+    return f" ({fmt_duration(ran)} running in {len(info.attempts)} attempts, {fmt_duration(max(0.0, whole - ran))} between them)"
 
 
 def _attempts_line(attempts: list[dict[str, Any]]) -> str:

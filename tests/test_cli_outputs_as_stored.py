@@ -288,3 +288,31 @@ def test_show_says_how_each_attempt_ended(tmp_path, capsys):
     assert "\nattempts    2: #0 failed (RuntimeError: node lost" in out and ", #1 completed\n" in out, out
     code, out, err = cli(capsys, "show", _run(tmp_path / "plain"))  # one attempt: its count only
     assert code == 0 and "\nattempts    1\n" in out
+
+
+def test_show_says_how_much_of_a_resumed_runs_duration_its_attempts_ran(tmp_path, capsys):
+    """A requeued job's duration ran from its first start, the time it waited in the queue
+    included, with nothing saying so: show now gives the attempts' own time beside it."""
+    import re
+    import time
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    for step in range(2):
+        with exp.experiment("e"), exp.run("r"):
+            exp.metrics.log(step=step, a=1.0)
+        time.sleep(1.5)  # "in the queue"
+    info = distlog.open_run(tmp_path / "e" / "r").info
+    ran, whole = info.running_time(), info.duration()
+    assert 0 < ran < whole - 1.4, (ran, whole)
+    want = sum(info.end_time if i == 1 else distlog.query.run_reader.parse_iso(a["ended"]) for i, a in enumerate(info.attempts)) \
+        - sum(distlog.query.run_reader.parse_iso(a["started"]) for a in info.attempts)
+    assert abs(ran - want) < 1e-6
+    code, out, err = cli(capsys, "show", tmp_path / "e" / "r")
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("duration"))
+    assert re.fullmatch(r"duration +\S+ \(\S+ running in 2 attempts, 1\.\ds between them\)", line), line
+    # one attempt: the line as before
+    with exp.experiment("e"), exp.run("one"):
+        exp.metrics.log(step=0, a=1.0)
+    code, out, err = cli(capsys, "show", tmp_path / "e" / "one")
+    assert re.search(r"^duration +\S+$", out, re.M), out

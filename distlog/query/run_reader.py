@@ -85,6 +85,24 @@ class RunInfo:
             t1 = time.time() if now is None else now
         return max(0.0, t1 - t0)
 
+    def running_time(self, now: float | None = None) -> float | None:
+        """Seconds the attempts ran, each from its start to its end: ``duration()`` less the
+        time between attempts (a requeued job waiting in the queue). The latest attempt ends
+        when the run does (now, while running); None when an earlier attempt's end is unknown
+        (it was killed: only the next attempt's start bounds it)."""
+        attempts = self.attempts
+        total = 0.0
+        for i, a in enumerate(attempts):
+            t0 = parse_iso(a.get("started"))
+            last = i == len(attempts) - 1
+            t1 = parse_iso(a.get("ended")) if not last else self.end_time
+            if last and t1 is None and self.status == "running":
+                t1 = time.time() if now is None else now
+            if t0 is None or t1 is None:
+                return None
+            total += max(0.0, t1 - t0)
+        return total if attempts else self.duration(now)
+
     @property
     def attempts(self) -> list[dict[str, Any]]:
         return list(self.raw.get("attempts", []))
