@@ -265,6 +265,9 @@ class Api:
             part["min"], part["max"] = cols["min"][lo:hi], cols["max"][lo:hi]  # a band to draw
         if smooth:  # over the whole series, before downsampling: the kept rows' own EMA
             part["smooth"] = cached.smoothed(smooth)[lo:hi]
+        skipped = cached.skipped()  # (a column of every reply of the series, or of none)
+        if skipped is not None:  # NaN/inf a row's statistics left out (its value looks healthy)
+            part["skipped"] = skipped[lo:hi]
         out = downsample(part, width, x=xname) if hi - lo > 4 * width else part
         body = columns(out)  # (a value that is no number is null there: a gap in the line)
         marks = nonfinite_marks(out["value"])
@@ -272,7 +275,8 @@ class Api:
             body["nonfinite"] = marks
         # generation: rows of another generation (a page's earlier reply) may have been rewound
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
-                "downsampled": len(out["step"]) < hi - lo, "columns": body}
+                "downsampled": len(out["step"]) < hi - lo, "columns": body,
+                "skipped": 0 if skipped is None else int(skipped[lo:hi].sum())}
 
     def histogram(self, request: Request) -> dict[str, Any]:
         run = self.run(request)

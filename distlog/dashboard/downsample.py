@@ -73,9 +73,12 @@ def envelope(keep: np.ndarray, starts: np.ndarray, column: np.ndarray, how: str)
 
 
 def downsample(columns: dict[str, np.ndarray], width: int, x: str = "step", y: str = "value",
-               band: tuple[str, str] = ("min", "max")) -> dict[str, np.ndarray]:
+               band: tuple[str, str] = ("min", "max"), peaks: tuple[str, ...] = ("skipped",)
+               ) -> dict[str, np.ndarray]:
     """Every column of ``columns`` at the M4 rows of ``y`` over ``x``; the ``band`` columns
-    (when present) hold their bucket envelope. No more than ``4 * width`` rows pass unchanged."""
+    (when present) hold their bucket envelope, the ``peaks`` columns their bucket's largest
+    value (a count no kept row has is not lost). No more than ``4 * width`` rows pass
+    unchanged."""
     xs = columns[x]
     if len(xs) <= 4 * width:
         if width < 1:
@@ -89,6 +92,9 @@ def downsample(columns: dict[str, np.ndarray], width: int, x: str = "step", y: s
         out[lo] = envelope(keep, starts, columns[lo], "min")
     if hi in columns:
         out[hi] = envelope(keep, starts, columns[hi], "max")
+    for c in peaks:
+        if c in columns:
+            out[c] = envelope(keep, starts, columns[c], "max")
     return out
 
 

@@ -28,7 +28,7 @@ from ..query.run_reader import RunReader
 from .downsample import ema
 
 #: the columns a chart uses (the others stay in the store)
-CHART_COLUMNS = ("step", "time", "value", "min", "max")
+CHART_COLUMNS = ("step", "time", "value", "min", "max", "nonfinite")
 
 
 @dataclass
@@ -39,10 +39,21 @@ class Cached:
     generation: str
     stamp: Any = None
     _smoothed: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
+    _skipped: Any = field(default=False, repr=False)  # (False: not computed yet)
 
     @property
     def rows(self) -> int:
         return len(self.cols["step"])
+
+    def skipped(self) -> np.ndarray | None:
+        """Per row, the NaN/±inf values its statistics left out while its value is a number
+        (a flush window where one value went NaN: its mean reads healthy); None when no row
+        has any (the chart then gets no such column)."""
+        if self._skipped is False:
+            nf = self.cols.get("nonfinite")
+            out = None if nf is None else np.where(np.isfinite(self.cols["value"]), np.nan_to_num(nf), 0.0)
+            self._skipped = out if out is not None and out.any() else None
+        return self._skipped
 
     def smoothed(self, weight: float) -> np.ndarray:
         """The values' EMA over all these rows (``downsample.ema``), kept with the rows for

@@ -141,7 +141,8 @@ export class MetricChart {
     const smooth = this.opts.smooth || undefined;
     const s = await get("series", { run: this.run, key: this.key, rank: rank || undefined,
       width: this.width(), x: this.opts.x, smooth, ...extra });
-    return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns, smooth };
+    return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns, smooth,
+      skipped: s.skipped || 0 };
   }
 
   // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
@@ -193,6 +194,7 @@ export class MetricChart {
       }
       for (const [c, v] of Object.entries(s.columns)) if (c !== "nonfinite") p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
+      p.skipped = (p.skipped || 0) + (s.skipped || 0);
       grew = true;
       if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
     }
@@ -212,6 +214,7 @@ export class MetricChart {
     const bands = [];
     let data;
     this.marks = null;
+    this.skipped = null;
     if (sorted.length === 1) {
       const c = sorted[0];
       data = [c[x]];
@@ -237,6 +240,7 @@ export class MetricChart {
         data.push(fix(smoothed(parts[0], c)));
         series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
       }
+      this.skippedMarks(data, series, c, c.value, fix);
     } else {
       const tables = sorted.map((c, i) => [c[x], smooth ? smoothed(parts[i], c) : c.value]);
       const first = sorted[0];
@@ -261,6 +265,13 @@ export class MetricChart {
         return marks;
       });
       const self = this;
+      // the reduced series' rows whose statistics left out NaN/inf values (at its own x: the
+      // join keeps every x of every part, so its points are placed by x)
+      if (!parts[0].rank && sorted[0].skipped) {
+        const at = new Map(sorted[0][x].map((v, j) => [v, j]));
+        const c = sorted[0], own = joined[0].map((v) => (at.has(v) ? at.get(v) : -1));
+        this.skippedMarks(null, null, c, c.value, fix, { data, series, own });
+      }
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
         data.push(fix(vals));
@@ -273,6 +284,23 @@ export class MetricChart {
       });
     }
     return { data, series, bands };
+  }
+
+  // red points where a row's statistics left out NaN/inf values (a flush window where one
+  // value went NaN: its mean is a number and the line looks healthy), and how many in the
+  // legend. ``own``: rows of the joined x axis, each its index in ``c`` (-1: none)
+  skippedMarks(data, series, c, values, fix, joinedTo = null) {
+    this.skipped = null;
+    if (!c.skipped) return;
+    const own = joinedTo ? joinedTo.own : null;
+    const counts = own ? own.map((j) => (j < 0 ? 0 : c.skipped[j])) : c.skipped;
+    const ys = own ? own.map((j) => (j < 0 ? null : values[j])) : values;
+    this.skipped = counts;
+    const self = this;
+    (joinedTo ? joinedTo.data : data).push(fix(ys.map((v, j) => (counts[j] > 0 ? v : null))));
+    (joinedTo ? joinedTo.series : series).push({ label: "NaN/inf left out", stroke: "#c62828", width: 0,
+      paths: () => null, points: { show: true, size: 8, stroke: "#c62828", fill: "#c62828" },
+      value: (u, v, si, i) => (self.skipped && i != null && self.skipped[i] ? `${self.skipped[i]} value(s)` : "–") });
   }
 
   draw(resetScales) {
@@ -314,8 +342,11 @@ export class MetricChart {
     else delete this.el.dataset.zoom;
     // a log axis draws only values above 0: one with none is blank, and says why
     const blank = this.opts.logy && this.u && !this.u.data.slice(1).some((c) => c.some((v) => v > 0));
+    const skipped = p0.rank ? 0 : p0.skipped || 0;
+    this.el.dataset.skipped = String(skipped);
     this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !z ? " · downsampled" : "") +
-      (z ? " · zoomed (double-click to reset)" : "") + (blank ? " · log y: no value above 0 to draw" : "");
+      (z ? " · zoomed (double-click to reset)" : "") + (blank ? " · log y: no value above 0 to draw" : "") +
+      (skipped ? ` · ${skipped.toLocaleString()} NaN/inf value${skipped === 1 ? "" : "s"} left out of the statistics (red points)` : "");
   }
 
   options(series, bands) {

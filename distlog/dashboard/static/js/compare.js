@@ -104,7 +104,7 @@ export async function comparePage(view, params) {
   // a log axis draws only values above 0: a chart with none is blank, and says why
   function logNote(p) {
     const blank = opts.logy && !p.over.slice(1).some((c) => c.some((v) => v > 0));
-    if (p.note) p.note.textContent = blank ? "log y: no value above 0 to draw" : "";
+    if (p.note) p.note.textContent = [blank ? "log y: no value above 0 to draw" : "", p.skipped || ""].filter(Boolean).join(" · ");
   }
 
   function zoomOut(p) {
@@ -146,7 +146,10 @@ export async function comparePage(view, params) {
     // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
     const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
     const over = overlayData(parts);
-    return { u: plot(box, over, series, [], opts, zoom), over, key, runs: parts.map((p) => p.run), parts, width, zseq: 0 };
+    // runs whose rows' statistics left out NaN/inf values (their lines look healthy there)
+    const skipped = have.filter(([s]) => s.skipped).map(([s]) => `${s.run} (${s.skipped})`);
+    return { u: plot(box, over, series, [], opts, zoom), over, key, runs: parts.map((p) => p.run), parts, width, zseq: 0,
+      skipped: skipped.length ? `NaN/inf left out of the statistics: ${skipped.join(", ")}` : "" };
   }
 
   // every run's rows of the range (one row either side), downsampled only when the range has
