@@ -78,3 +78,40 @@ def test_the_run_chart_marks_them_and_compare_names_the_run(browser, root):
                              "?.innerText.includes('left out')")
         text = pg.locator('#compare-charts .chart[data-key="loss"] h3').inner_text()
         assert "NaN/inf left out of the statistics: e/nan (3)" in text and "e/clean" not in text, text
+
+
+def test_a_pages_first_read_of_the_runs_table_lists_a_run_started_seconds_ago(tmp_path):
+    """The listing kept for polls (renewed in the background once 3 s old) answered a page's
+    first read too: a run made a second earlier was missing from a table that said "11 of
+    11 runs", until a poll 5 s later."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.run("first"):
+        exp.metrics.log(step=0, x=1.0)
+    api = make_app(distlog.open_root(root))
+    client = TestClient(api, base_url="http://127.0.0.1")
+    assert [r["path"] for r in client.get("/api/runs").json()["runs"]] == ["default/first"]
+    import time
+
+    time.sleep(1.1)
+    with exp.run("late"):
+        exp.metrics.log(step=0, x=1.0)
+    polled = [r["path"] for r in client.get("/api/runs").json()["runs"]]  # a poll: the kept listing
+    assert polled == ["default/first"]
+    first = [r["path"] for r in client.get("/api/runs", params={"fresh": 1}).json()["runs"]]
+    assert first == ["default/first", "default/late"]
+
+
+@pytest.mark.timeout(120)
+def test_a_compare_link_naming_a_run_that_is_gone_draws_the_others(browser, root):
+    """A shared link with one run deleted or renamed since showed a red banner and no chart."""
+    client = TestClient(make_app(distlog.open_root(root)), base_url="http://127.0.0.1")
+    meta = client.get("/api/keys", params={"run": ["e/gone", "e/clean"]}).json()
+    assert meta["unknown"] == ["e/gone"] and list(meta["params"]) == ["e/clean"]
+    none = client.get("/api/keys", params={"run": ["e/gone"]})
+    assert none.status_code == 404 and "e/gone" in none.json()["error"]
+    with served(browser, root, "#/compare?run=e/gone&run=e/clean") as pg:
+        pg.wait_for_function("() => document.querySelectorAll('#compare-charts .chart[data-series]').length === 1")
+        assert pg.locator("#compare-unknown").inner_text() == "not under this root (deleted or renamed?): e/gone"
+        assert pg.locator("#compare-legend a.rank-chip").all_inner_texts() == ["e/clean"]
+        assert pg.locator('#compare-charts .chart[data-key="loss"]').get_attribute("data-series") == "1"

@@ -25,7 +25,7 @@ from ..serdes import flatten
 from ..query.sweeps import read_metrics
 from .downsample import downsample, window
 from .encode import column, columns, jsonable, nonfinite_marks, nonfinite_params
-from .paths import BadPath, RunIndex
+from .paths import BadPath, RunIndex, UnknownRun
 from .seriescache import SeriesCache
 
 MAX_WIDTH = 8192
@@ -102,8 +102,10 @@ class Api:
     def runs(self, request: Request) -> dict[str, Any]:
         """The sweep table: one row per run with its flattened params; ``sort=COLUMN`` (a run
         column, else a param) orders the rows as ``distlog compare --sort`` does
-        (``distlog.query.order``), ``desc=1`` largest first."""
-        rows = self.rows()
+        (``distlog.query.order``), ``desc=1`` largest first. ``fresh=1`` (a page's first
+        read): the runs are listed again now unless listed within the last second (a live
+        page's polls take the listing kept, renewed in the background)."""
+        rows = self.rows(relist=bool(arg_int(request, "fresh", 0, 0, 1)))
         keys = sorted({k for r in rows for k in r["params"]})
         sort = arg_str(request, "sort", required=False)
         if sort:
@@ -133,15 +135,16 @@ class Api:
         except Exception:  # noqa: BLE001 - the first request reports any error
             pass
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, relist: bool = False) -> list[dict[str, Any]]:
         """One row per run (``run_row``, with tags, path and flat params). The runs not cached
         (new, running, or whose ``run.json`` changed) are read together: params, commit record
         and a running run's last rows. A run whose ``params.json`` or commit record is torn or
         foreign is a row with status ``damaged`` and an ``error`` naming the file: one run's
-        damage must not take the whole table down."""
+        damage must not take the whole table down. ``relist``: the runs listed again now
+        (unless within the last second), not the listing kept."""
         rows: list[dict[str, Any] | None] = []
         fresh: list[tuple[int, str, dict, RunReader]] = []
-        for path, meta in sorted(self.index.listing().items()):
+        for path, meta in sorted(self.index.listing(fresh=relist).items()):
             cached = self._rows.get(path)
             if cached is not None and cached[0] == meta and meta.get("status") != "running":
                 rows.append(cached[1])  # a finished run whose run.json did not change
@@ -301,11 +304,28 @@ class Api:
             raise BadPath(f"at most {MAX_COMPARE} runs at once, got {len(names)}")
         return [(n, self.index.reader(n)) for n in names]
 
+    def _named_runs_found(self, request: Request) -> tuple[list[tuple[str, RunReader]], list[str]]:
+        """``_named_runs``, and the names that are no run (deleted or renamed since a link
+        was copied) apart; ``UnknownRun`` only when none is."""
+        names = list(dict.fromkeys(request.query_params.getlist("run")))
+        found, unknown = [], []
+        for n in names:
+            try:
+                found.append((n, self.index.reader(n)))
+            except UnknownRun:
+                unknown.append(n)
+        if unknown and not found:
+            raise UnknownRun(f"none of these is a run under {self.root.url}: {', '.join(map(repr, unknown))}")
+        if not unknown:
+            return self._named_runs(request), []  # (its checks: none named, too many)
+        return found, unknown
+
     def keys(self, request: Request) -> dict[str, Any]:
         """The compare page's runs: their keys, flat params and status; a run whose params
         (or run.json) cannot be read has ``{}`` params, status ``damaged`` and its reasons in
-        ``damaged`` (one torn run must not refuse the whole page)."""
-        runs = self._named_runs(request)
+        ``damaged`` (one torn run must not refuse the whole page); a name that is no run is in
+        ``unknown`` (the page draws the others and says which)."""
+        runs, unknown = self._named_runs_found(request)
         params, status, damaged = {}, {}, {}
         for n, r in runs:
             damage = meta_damage(r)
@@ -314,7 +334,7 @@ class Api:
             if damage:
                 damaged[n] = damage
         return {"keys": sorted({k for _, r in runs for k in r.metrics.keys()}),
-                "params": params, "status": status, "damaged": damaged}
+                "params": params, "status": status, "damaged": damaged, "unknown": unknown}
 
     def compare(self, request: Request) -> dict[str, Any]:
         key = arg_str(request, "key")

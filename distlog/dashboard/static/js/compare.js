@@ -37,11 +37,14 @@ const BIN_CAP = 8192; // the server's most bins (MAX_WIDTH)
 const NOT_SET = "(not set)"; // the group of runs without the param
 
 export async function comparePage(view, params) {
-  const runs = params.getAll("run");
+  let runs = [...new Set(params.getAll("run"))];
   setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
   if (!runs.length) { view.append(h("div", { class: "empty", text: "Pick runs in the runs table, then Compare." })); return {}; }
   const meta = await get("keys", { run: runs });
   if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
+  // a link naming a run deleted or renamed since: the others are drawn, and the page says so
+  const unknown = meta.unknown || [];
+  runs = runs.filter((r) => !unknown.includes(r));
   // a run without the param differs from one that set it to None (JSON null)
   const varying = [...new Set(Object.values(meta.params).flatMap(Object.keys))].filter((k) =>
     new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();
@@ -72,6 +75,10 @@ export async function comparePage(view, params) {
     onchange: () => { opts.smooth = Number(smooth.value); keep(); drawAll(); } });
   const smoothLabel = h("span", { class: "muted", id: "smoothing-value", text: opts.smooth.toFixed(2) }); // as on a run's charts
   const grid = h("div", { class: "charts", id: "compare-charts" });
+  if (unknown.length) {
+    legend.append(h("span", { class: "rank-chip run-damaged", id: "compare-unknown",
+      text: `not under this root (deleted or renamed?): ${unknown.join(", ")}` }));
+  }
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth, smoothLabel)), grid);
   const plots = [];

@@ -123,7 +123,7 @@ function compareKeys(a, b, desc) {
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
-  const data = await get("runs");
+  const data = await get("runs", { fresh: 1 }); // (a run started seconds ago is in it)
   if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
   const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
     selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: false };
