@@ -35,7 +35,7 @@ from .comm import Comm, dist_state, make_comm
 from .claims import claim_attempt, live_holder, release_claim, restarted
 from .processes import process_start
 from .context import RunContext
-from .errors import RunInUseError
+from .errors import RunInUseError, RunStateError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
 from .logs import TextLogger
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
@@ -196,6 +196,28 @@ def _checked_resume_step(step: Any) -> int | float | None:
         raise ValueError(f"resume_step={step!r}: expected the step of the checkpoint the run resumes "
                          "from, a finite number (an int as a rule); pass e.g. resume_step=1000, or "
                          "None to rewind each series at the first step it writes again") from None
+
+
+def _no_process_group(info: RankInfo) -> None:
+    """A launcher started several ranks (its environment says so) and this one opens a run
+    with no ``torch.distributed`` process group: each rank would be rank 0 of a run of its
+    own, holding only its own values, under the job's one run id (the second one ``-2``).
+    torchrun and env:// launchers run one training: refused (on every rank alike: no
+    collective is waited for). SLURM tasks of one ``srun`` step may be independent: said."""
+    where = {"torchrun": "torchrun", "env": "the launcher (RANK, WORLD_SIZE)",
+             "slurm": "srun (SLURM_PROCID, SLURM_NTASKS)"}.get(info.launcher, info.launcher)
+    message = (f"{where} started this process as rank {info.rank} of {info.world_size}, but "
+               "torch.distributed is not initialised, so distlog cannot reduce over the ranks")
+    if info.launcher == "slurm":
+        report.warn(f"{message}: each task is logged as a run of its own. If the tasks are one "
+                    "training, call torch.distributed.init_process_group(...) before the run opens",
+                    key="no process group")
+        return
+    raise RunStateError(f"{message}: each rank would write a run of its own with only its own "
+                        "values. Call torch.distributed.init_process_group(...) before the run opens "
+                        "(before exp.run(), start_run(), or the first exp.params / exp.metrics call, "
+                        "which opens one); to log each process as a run of its own on purpose, pass "
+                        "get_logger(..., comm=distlog.comm.LocalComm()) and a run id per rank")
 
 
 class Run:
@@ -393,6 +415,8 @@ class Run:
         # injected (tests, or a caller's own collective layer), else from torch.distributed
         self.comm = self._comm or make_comm(self.flush_timeout)
         self.info = detect(dist_state=dist_state())
+        if self._comm is None and self.comm.world_size == 1 and self.info.world_size > 1:
+            _no_process_group(self.info)
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
               "node": self.info.node_rank, "pid": os.getpid(),
               "pid_start": process_start(os.getpid())}

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from distlog.launcher import detect, launcher_run_id, restart_counts
@@ -214,3 +216,37 @@ def test_ranks_spawned_in_a_real_batch_script_are_distinct(cluster, tmp_path):
     assert read.get("alone.out") == "alone 0 1", read
     assert read.get("task0.out") == "task 0 2 slurm", read
     assert read.get("task1.out") == "task 1 2 slurm", read
+
+
+def _open_in_a_process(root, env):
+    import subprocess
+    import sys
+
+    code = ("import distlog\nexp = distlog.get_logger(%r, heartbeat_interval=0, telemetry=False)\n"
+            "try:\n    exp.params.set(lr=1e-3)\nexcept distlog.RunStateError as e:\n    print('REFUSED', e)\n"
+            "else:\n    exp.metrics.collect(step=0, loss=1.0); exp.close(); print('OPENED')\n") % str(root)
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("SLURM_", "TORCHELASTIC", "RANK", "WORLD_SIZE", "LOCAL_RANK", "DISTLOG_"))}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_ranks_of_a_torchrun_job_with_no_process_group_are_refused_not_split_into_runs(tmp_path):
+    """Opening the run before init_process_group under torchrun made each rank rank 0 of a run
+    of its own (the second named <id>-2), each with only its own values, and said nothing."""
+    for rank in (0, 1):
+        out = _open_in_a_process(tmp_path, {"TORCHELASTIC_RUN_ID": "job7", "RANK": str(rank), "WORLD_SIZE": "2",
+                                            "LOCAL_RANK": str(rank)})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"REFUSED torchrun started this process as rank {rank} of 2, but "
+                                     "torch.distributed is not initialised"), out.stdout
+        assert "Call torch.distributed.init_process_group(...) before the run opens" in out.stdout
+    env_launcher = _open_in_a_process(tmp_path, {"RANK": "1", "WORLD_SIZE": "2"})
+    assert env_launcher.stdout.startswith("REFUSED the launcher (RANK, WORLD_SIZE) started this process as rank 1 of 2")
+    assert not (tmp_path / "default").exists()  # no run was written
+    # srun tasks may be independent: said, and each is its own run
+    task = _open_in_a_process(tmp_path, {"SLURM_JOB_ID": "55", "SLURM_STEP_ID": "0", "SLURM_PROCID": "1",
+                                         "SLURM_NTASKS": "2"})
+    assert task.stdout.strip() == "OPENED", (task.stdout, task.stderr)
+    assert "srun (SLURM_PROCID, SLURM_NTASKS) started this process as rank 1 of 2" in task.stderr
+    # one rank (WORLD_SIZE=1) is no job of several
+    assert _open_in_a_process(tmp_path, {"TORCHELASTIC_RUN_ID": "one", "RANK": "0", "WORLD_SIZE": "1"}).stdout.strip() == "OPENED"
