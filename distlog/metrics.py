@@ -942,7 +942,7 @@ class MetricsLogger:
                 core.catch_up_logged(self._writers.local())
                 mine = {k: core.logged[k] for k in core.mixed_keys() if k in core.logged}
             logged = comm.broadcast_object(mine)
-        repeated = self._record(reduced, _aggregation, out_step, logged)
+        repeated = self._record(reduced, _aggregation, out_step, logged, stepped=explicit is not None)
         # a flush no rank had a value for times no training and claims no step: mid-run (an
         # evaluation's flush) it makes no telemetry row, and the next window starts after it;
         # at close its row keeps the last wait, its interval (what the script did after its
@@ -1121,11 +1121,12 @@ class MetricsLogger:
         return stats, core.positions()[: len(stats.keys)]
 
     def _record(self, reduced: R.Reduced, aggregation: str, step: float,
-                logged: dict[str, float] | None = None) -> str | None:
+                logged: dict[str, float] | None = None, stepped: bool = False) -> str | None:
         """Hand one row per present key to rank 0's writer. A key whose last flushed row (or
         rank 0's last logged row, ``logged``) is at ``step`` or later is left out (steps of a
         series strictly increase); the message naming those keys is returned, decided from
-        reduced data and ``logged`` alone, so alike on every rank."""
+        reduced data and ``logged`` alone, so alike on every rank. ``stepped``: the flush was
+        given its step (``flush(step=)``)."""
         core = self._core
         if not len(reduced):
             return None
@@ -1145,10 +1146,19 @@ class MetricsLogger:
         problem = None
         if stale.any():
             bad = [reduced.keys[i] for i in np.flatnonzero(stale)]
+            p = self._prefix
+            others = [k for k in bad if not k.startswith(p)]
+            if others:  # exp.metrics("val").flush(step=epoch) with train/... values pending
+                fix = (f"this flush was called on exp.metrics({p.rstrip('/')!r}), but flush() writes the "
+                       "values of every namespace collected since the last flush: flush those first, at "
+                       "their own step, or use one step axis (the training step) for every namespace")
+            elif stepped:
+                fix = "pass flush() a step past theirs, or none (then one past the previous flush's)"
+            else:
+                fix = "Collect with increasing step= values, or pass step= to flush()"
             problem = (f"flush at step {step:g} would write {', '.join(map(repr, bad[:5]))}"
                        f"{' and more' if len(bad) > 5 else ''} at or before the last step already "
-                       f"written for it ({last[stale].max():g}); steps of a series must increase. "
-                       "Collect with increasing step= values, or pass step= to flush()")
+                       f"written for it ({last[stale].max():g}); steps of a series must increase. {fix}")
             present &= ~stale
         if present.all():
             keys, stat_rows = reduced.keys, reduced.rows(aggregation)  # the same tuple each flush

@@ -31,7 +31,7 @@ A rank without a key contributes the identities (0, 0, +inf, -inf, 0); the mean 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -242,8 +242,17 @@ class Reduced:
     argmin_rank: np.ndarray  # the (lowest) rank that held the minimum; NaN: no finite value
     argmax_rank: np.ndarray
 
+    # read as a mapping of key -> statistics: ``red["loss"]``, ``"loss" in red``, ``for key in
+    # red``, ``red.items()``, ``red.get(key)`` (``keys`` is the tuple of keys, an attribute:
+    # ``dict(red.items())`` makes a dict)
     def __len__(self) -> int:
         return len(self.keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
 
     def __getitem__(self, key: str) -> dict[str, float]:
         """The statistics of one key: ``{"mean": ..., "min": ..., ...}``."""
@@ -252,6 +261,15 @@ class Reduced:
         except ValueError:
             raise KeyError(f"{key!r} was not reduced in this flush; keys: {', '.join(self.keys)}") from None
         return {c: float(getattr(self, c)[i]) for c in ("mean", "min", "max", "sum", "count", "nonfinite")}
+
+    def get(self, key: str, default: Any = None) -> dict[str, float] | Any:
+        return self[key] if key in self.keys else default
+
+    def items(self) -> list[tuple[str, dict[str, float]]]:
+        return [(k, self[k]) for k in self.keys]
+
+    def values(self) -> list[dict[str, float]]:
+        return [self[k] for k in self.keys]
 
     def rows(self, aggregation: str) -> np.ndarray:
         """A ``(K, len(STAT_COLUMNS))`` float64 matrix in ``STAT_COLUMNS`` order."""

@@ -45,3 +45,17 @@ def test_the_errors_the_readme_names_are_distlogs_and_a_torn_run_json_is_a_damag
             assert "run.json is" in str(e) and "restore it from a copy of the run" in str(e)
         else:
             raise AssertionError("a torn run.json opened")
+
+
+def test_a_flush_result_reads_as_a_mapping_of_key_to_statistics(tmp_path):
+    """``"loss" in red`` and ``list(red)`` raised KeyError '0 was not reduced', ``red.get`` and
+    ``red.items()`` AttributeError: only ``red[key]`` worked."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        for step in range(3):
+            exp.metrics("train").collect(step=step, loss=float(step), acc=0.5)
+            red = exp.metrics.flush()  # (the general flush, then the one-process fast path)
+            assert "train/loss" in red and "loss" not in red and list(red) == ["train/acc", "train/loss"]
+            assert dict(red.items())["train/loss"] == red["train/loss"] == red.get("train/loss")
+            assert red["train/loss"]["mean"] == step and red.get("nope", "none") == "none"
+            assert [v["count"] for v in red.values()] == [1.0, 1.0] and len(red) == 2
