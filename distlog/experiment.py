@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import functools
 import math
+import os
 import sys
 import threading
 from typing import Any, Callable, Iterator, Mapping
@@ -60,11 +61,71 @@ def _watch_exit() -> None:
 
 def _exit_exception() -> BaseException | None:
     """What ended the program: an uncaught exception, or ``sys.exit`` with a code other than
-    0 (as a ``SystemExit``), else None."""
+    0 (as a ``SystemExit``), or SIGTERM (``Terminated``), else None."""
     exc = _uncaught_exception()
     if exc is None and _exit_status and _exit_status[0] not in (None, 0):
-        return SystemExit(_exit_status[0])
+        status = _exit_status[0]
+        return status if isinstance(status, BaseException) else SystemExit(status)
     return exc
+
+
+class Terminated(SystemExit):
+    """SIGTERM came while a run was open (torchrun stops the other ranks this way when one
+    fails; SLURM at the time limit or a requeue; ``kill``): raised in the main thread as
+    Ctrl-C raises ``KeyboardInterrupt``, so ``with`` blocks and the exit hook close the run —
+    its rows committed, the attempt ``interrupted`` (``failed`` with the first cause when a
+    rank recorded one; ``preempted`` after an agreed stop) — and the program then exits with
+    status 143."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + 15)
+
+    def __str__(self) -> str:
+        return ("SIGTERM: the process was told to stop (by torchrun when another rank failed, "
+                "by SLURM at the time limit, or by kill)")
+
+
+_sigterm_pid: list[int] = []  # the process that installed ``_on_sigterm`` (a fork inherits it)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the program at once
+    if not _sigterm_pid or os.getpid() != _sigterm_pid[0]:
+        os.kill(os.getpid(), signal.SIGTERM)  # a forked child (a DataLoader worker): as before
+        return
+    exc = Terminated()
+    _exit_status[:] = [exc]
+    raise exc
+
+
+def _watch_sigterm() -> None:
+    """While a run is open, SIGTERM closes it (``Terminated``) instead of killing the process
+    with its buffered rows: only in the main thread, and only where SIGTERM has its default
+    action (a handler the script or a framework set is theirs; Lightning's calls this one
+    after its own, as it calls any handler it found)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+            _sigterm_pid[:] = [os.getpid()]
+    except (ValueError, OSError):  # (no signals here: an embedded interpreter)
+        pass
+
+
+def _unwatch_sigterm() -> None:
+    """The default action again once no run of this process is open (if still ours)."""
+    import signal
+
+    if _open or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _close_forgotten_runs() -> None:
@@ -240,6 +301,7 @@ class Experiment:
             _open.add(self)
             _exit_status.clear()  # (a sys.exit() some code caught before this run is no exit)
             _watch_exit()
+            _watch_sigterm()
         if params:
             try:
                 run.params.set(params)
@@ -256,10 +318,20 @@ class Experiment:
             return
         _open.discard(self)
         self._ended = run.run_id
-        status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
+        if isinstance(exc, Terminated):
+            # told to stop from outside: no failure of this rank's (a peer's that made torchrun
+            # stop this one is recorded by that peer, and names the run's cause)
+            with contextlib.suppress(Exception):
+                run.logs.warning(f"{exc}; the run closes interrupted (rows flushed so far are kept)")
+            status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
+            collective = False  # (the peers are being stopped too, or are gone)
+        else:
+            status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
         try:
             run.close(status, exc=exc, collective=collective)
+            _unwatch_sigterm()
         except Exception:
+            _unwatch_sigterm()
             if not quiet:
                 raise
         except BaseException:
