@@ -479,7 +479,13 @@ class Experiment:
 
     # ---- preemption ------------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask every rank to stop at the next flush (safe from a signal handler: sets a flag)."""
+        """Ask every rank to stop at the next flush (safe from a signal handler: sets a flag).
+
+        This is the preemption protocol: once every rank agreed (``exp.stop_requested``), the
+        run ends ``preempted`` however the program then exits, and the SLURM templates requeue
+        the job. To end training early for good (early stopping), break out of the loop on
+        every rank instead (agree with a collective of your own, or a flushed metric) and close
+        the run: it ends ``completed``."""
         self.current_run.stop_requested = True
 
     def install_preemption_handler(self, signals: tuple[str, ...] = ("SIGUSR1",)) -> None:

@@ -1347,7 +1347,8 @@ def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
     def where(ident: R.FlushIdentity) -> str:
         kind = "its closing flush (close())" if ident.closing else "flush()"
         step = "" if ident.explicit_step is None else f", step={ident.explicit_step:g}"
-        last = "" if ident.step is None else f", last collected step {ident.step:g}"
+        # (with step=, ``ident.step`` is that step, not the last one collected: not repeated)
+        last = "" if ident.step is None or ident.explicit_step is not None else f", last collected step {ident.step:g}"
         return f"{kind} #{ident.seq + 1}{step}{last}"
 
     lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))
