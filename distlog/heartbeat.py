@@ -194,7 +194,11 @@ def liveness(storage: StorageBackend, meta: dict[str, Any], now: float | None = 
 def describe(rec: dict[str, Any], now: float | None = None) -> str:
     """One line about a rank from its heartbeat record."""
     now = time.time() if now is None else now
-    parts = [f"last heartbeat {now - float(rec.get('time', 0)):.1f} s ago ({rec.get('state', '?')})",
+    # what follows is as of that heartbeat (ranks beat every ``heartbeat_interval`` s): said so
+    # when it is old, so a step or flush count from then is not read as now's
+    age = now - float(rec.get("time", 0))
+    said = ", which said" if age >= 5 else ""
+    parts = [f"last heartbeat {age:.1f} s ago{said} ({rec.get('state', '?')})",
              f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"]
     step = rec.get("step")
     parts.append("no step yet" if step is None else f"last step {step:g}")
