@@ -115,3 +115,55 @@ def test_a_compare_link_naming_a_run_that_is_gone_draws_the_others(browser, root
         assert pg.locator("#compare-unknown").inner_text() == "not under this root (deleted or renamed?): e/gone"
         assert pg.locator("#compare-legend a.rank-chip").all_inner_texts() == ["e/clean"]
         assert pg.locator('#compare-charts .chart[data-key="loss"]').get_attribute("data-series") == "1"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("s39sweep") / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("s"):
+        for lr in (0.1, 0.01):
+            for seed in (0, 1):
+                with exp.run(f"lr{lr}-s{seed}", params={"lr": lr, "seed": seed}):
+                    for step in range(20):
+                        exp.metrics.log(step=step, loss=lr * 10 + seed + step / 10)
+    return root
+
+
+@pytest.mark.timeout(120)
+def test_grouped_compare_legend_gives_each_groups_mean_and_std_at_the_cursor(browser, sweep):
+    """Grouped by a param, the legend was off: hovering showed no number at all."""
+    runs = "&".join(f"run=s/lr{lr}-s{s}" for lr in (0.1, 0.01) for s in (0, 1))
+    with served(browser, sweep, f"#/compare?{runs}&group=lr") as pg:
+        chart = pg.locator('#compare-charts .chart[data-key="loss"]')
+        chart.locator(".u-over").wait_for()
+        pg.wait_for_function("() => window.distlog.compare.plots.length === 1")
+        box = chart.locator(".u-over").bounding_box()
+        pg.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        rows = chart.locator(".u-legend .u-series")
+        shown = [r for r in rows.all() if r.is_visible()]
+        texts = {r.locator(".u-label").inner_text(): r.locator(".u-value").inner_text() for r in shown}
+        step = int(float(texts.pop("step")))
+        assert sorted(texts) == ["lr=0.01 (2 runs)", "lr=0.1 (2 runs)"], texts
+        for lr, text in ((0.1, texts["lr=0.1 (2 runs)"]), (0.01, texts["lr=0.01 (2 runs)"])):
+            vals = [lr * 10 + s + step / 10 for s in (0, 1)]
+            mean, std = text.split(" ± ")
+            assert float(mean) == pytest.approx(np.mean(vals), rel=1e-5), (text, step)
+            assert float(std) == pytest.approx(np.std(vals), rel=1e-4), (text, step)
+
+
+@pytest.mark.timeout(120)
+def test_empty_filters_say_why_and_smoothed_lines_say_so(browser, sweep):
+    with served(browser, sweep, "#/") as pg:
+        pg.fill("#runs-filter", "train/loss<0.2")
+        info = pg.locator(".toolbar .muted").first.inner_text()
+        assert info.startswith("0 of 4 runs") and 'no param or column "train/loss"' in info, info
+        pg.goto(pg.base + "#/run?path=s/lr0.1-s0&tab=charts")
+        pg.wait_for_selector('.chart[data-key="loss"]')
+        pg.fill("input[placeholder^='filter keys']", "xyz")
+        pg.wait_for_selector("#no-key-matches")
+        assert pg.locator("#no-key-matches").inner_text().startswith("No metric or histogram key matches")
+        pg.goto(pg.base + "#/compare?run=s/lr0.1-s0&run=s/lr0.1-s1&smooth=0.5")
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
+        labels = pg.locator("#compare-charts .chart[data-key='loss'] .u-legend .u-series .u-label").all_text_contents()
+        assert labels == ["step", "s/lr0.1-s0 (smoothed)", "s/lr0.1-s1 (smoothed)"], labels

@@ -86,6 +86,10 @@ export async function chartsTab(body, run, params) {
     const unreadable = (run.damaged || []).some((m) => /\.commit\.json is damaged/.test(m));
     if (!charts.length) grid.append(h("div", { class: "empty section", text: unreadable
       ? "Its series cannot be read: a commit record is damaged (named above)." : "This run has no committed metrics yet." }));
+    else if (!groups.size && !run.histograms.some((key) => keyFilter.test(key))) {
+      grid.append(h("div", { class: "empty section", id: "no-key-matches",
+        text: `No metric or histogram key matches the filter (${charts.length + run.histograms.length} keys).` }));
+    }
     if (run.histograms.some((key) => keyFilter.test(key))) grid.append(h("h4", { class: "section", text: "histograms" }));
     for (const key of run.histograms) {
       const shown = keyFilter.test(key);

@@ -3,7 +3,7 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { plotAxes, plotCursor, plotSeries } from "./chart.js";
-import { color, param } from "./fmt.js";
+import { color, legend as legendValue, param } from "./fmt.js";
 import { Poller } from "./live.js";
 import { KeyFilter, setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -14,7 +14,7 @@ import { PageZoom, clampZoom, extent } from "./zoom.js";
 function plot(box, data, series, bands, opts, zoom) {
   series = plotSeries([{ label: opts.x, ...series[0] }, ...series.slice(1)]); // (x: "step", not uPlot's "Value")
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
-    legend: { show: !opts.group }, // grouped: the chips above name the colours (±std would clutter)
+    legend: { show: true }, // grouped: each group's mean ± std at the cursor (its band rows hidden below)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
     axes: plotAxes(),
     cursor: plotCursor(() => zoom.clear()),
@@ -24,6 +24,10 @@ function plot(box, data, series, bands, opts, zoom) {
       u.setSelect({ left: 0, width: 0 }, false);
       zoom.set(x0, x1);
     }] } }, data, box);
+  // a band's −std/+std series: no legend row of their own (the mean's row gives mean ± std)
+  u.root.querySelectorAll(".u-legend .u-series").forEach((row, i) => {
+    if (i && /std$/.test(series[i].label || "")) row.style.display = "none";
+  });
   return u;
 }
 
@@ -151,7 +155,9 @@ export async function comparePage(view, params) {
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
     const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
     // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
-    const series = [{}, ...have.map(([s, i]) => ({ label: s.run, stroke: color(i), width: 1.5, spanGaps: false, points: { show: false } }))];
+    // smoothed: the lines (and the legend's numbers) are the EMA, and say so
+    const series = [{}, ...have.map(([s, i]) => ({ label: opts.smooth ? `${s.run} (smoothed)` : s.run, stroke: color(i),
+      width: 1.5, spanGaps: false, points: { show: false } }))];
     const over = overlayData(parts);
     // runs whose rows' statistics left out NaN/inf values (their lines look healthy there)
     const skipped = have.filter(([s]) => s.skipped).map(([s]) => `${s.run} (${s.skipped})`);
@@ -297,7 +303,9 @@ export async function comparePage(view, params) {
       const c = color(slot.i);
       series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
-        { label, stroke: c, width: 2, points: { show: false }, spanGaps: true });
+        { label, stroke: c, width: 2, points: { show: false }, spanGaps: true,
+          // (the +std series is the one before: mean + std)
+          value: (u, v, si, j) => (v == null || j == null ? "--" : `${legendValue(v)} ± ${legendValue(u.data[si - 1][j] - v)}`) });
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups, res.left_out);
@@ -335,6 +343,10 @@ export async function comparePage(view, params) {
     clear(grid);
     seedGroups();
     clear(groupLegend);
+    if (meta.keys.length && !meta.keys.some((key) => keyFilter.test(key))) {
+      grid.append(h("div", { class: "empty", id: "no-key-matches",
+        text: `No metric key of these runs matches the filter (${meta.keys.length} keys).` }));
+    }
     for (const key of meta.keys) {
       if (!keyFilter.test(key)) continue;
       const box = h("div", { class: "chart-box" });

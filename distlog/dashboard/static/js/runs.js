@@ -191,7 +191,12 @@ export async function runsPage(view, params) {
     }
     table.append(h("tbody", {}, body));
     compareBtn.disabled = state.selected.size < 1;
-    info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet");
+    // a filter term naming no param and no column matches nothing: said, with what there is
+    const cols = new Set([...BASE.map(([c]) => c), ...(state.data.param_keys || [])]);
+    const unknown = terms.filter((t) => t.kind === "param" && !cols.has(t.key)).map((t) => t.key);
+    info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet") +
+      (unknown.length ? ` — no param or column ${unknown.map((k) => `"${k}"`).join(", ")} (the table has the runs' params ` +
+        "and run columns, no metrics)" : "");
     window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
   render();
