@@ -167,3 +167,21 @@ def test_empty_filters_say_why_and_smoothed_lines_say_so(browser, sweep):
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series='2']")
         labels = pg.locator("#compare-charts .chart[data-key='loss'] .u-legend .u-series .u-label").all_text_contents()
         assert labels == ["step", "s/lr0.1-s0 (smoothed)", "s/lr0.1-s1 (smoothed)"], labels
+
+
+@pytest.mark.timeout(120)
+def test_wall_time_ticks_read_24_hours_and_all_params_survives_a_reload(browser, sweep):
+    import re
+
+    with served(browser, sweep, "#/run?path=s/lr0.1-s0&tab=charts") as pg:
+        pg.wait_for_selector('.chart[data-key="loss"][data-points]')
+        pg.select_option("#x-axis", "time")
+        pg.wait_for_function("() => window.distlog.charts['loss'].u && window.distlog.charts['loss'].u.scales.x.time")
+        ticks = [t for t in pg.evaluate("() => window.distlog.charts['loss'].u.axes[0]._values || []") if t]
+        assert ticks and all(re.fullmatch(r"\d\d:\d\d(:\d\d)?|\d\d-\d\d \d\d:\d\d", t) for t in ticks), ticks
+        pg.goto(pg.base + "#/")
+        pg.locator(".toolbar label", has_text="all params").locator("input").check()
+        assert "all=1" in pg.evaluate("() => location.hash")
+        pg.reload()
+        pg.wait_for_selector("#runs-filter")
+        assert pg.locator(".toolbar label", has_text="all params").locator("input").is_checked()

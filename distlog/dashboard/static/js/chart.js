@@ -5,7 +5,7 @@
 // series (the EMA of the kept points alone would be another line) and sent as "smooth".
 import { get } from "./api.js";
 import { h } from "./dom.js";
-import { color, legend, ticks } from "./fmt.js";
+import { color, legend, ticks, time as fmtTime } from "./fmt.js";
 import { clampZoom, extent } from "./zoom.js";
 
 const BAND_FILL = "rgba(47,111,219,0.16)";
@@ -23,8 +23,19 @@ function axisWidth(u, vals, i) {
   return Math.max(60, Math.ceil(text + a.ticks.size + a.gap + 3));
 }
 
-export function plotAxes() {
-  return [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } },
+// wall-time ticks in the 24-hour form the rest of the pages use ("18:12:55", with the date
+// where the axis spans days), not uPlot's "12/4/26 6:12pm"
+function timeTicks(u, splits) {
+  const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+  return splits.map((t) => {
+    if (t == null) return null;
+    const full = fmtTime(t);
+    return span >= 86400 ? full.slice(5, 16) : span >= 600 ? full.slice(11, 16) : full.slice(11);
+  });
+}
+
+export function plotAxes(time = false) {
+  return [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" }, ...(time ? { values: timeTicks } : {}) },
     { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: axisWidth, values: ticks }];
 }
 
@@ -354,7 +365,7 @@ export class MetricChart {
     return {
       width: this.width(), height: 220, series: plotSeries(series), bands,
       scales: { x: { time: this.opts.x === "time" }, y: this.opts.logy ? { distr: 3 } : {} },
-      axes: plotAxes(),
+      axes: plotAxes(this.opts.x === "time"),
       legend: { live: true },
       cursor: plotCursor(() => self.unselect()),
       hooks: { setSelect: [(u) => {

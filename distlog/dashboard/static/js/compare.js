@@ -16,7 +16,7 @@ function plot(box, data, series, bands, opts, zoom) {
   const u = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 240, series, bands,
     legend: { show: true }, // grouped: each group's mean ± std at the cursor (its band rows hidden below)
     scales: { x: { time: opts.x === "time" }, y: opts.logy ? { distr: 3 } : {} },
-    axes: plotAxes(),
+    axes: plotAxes(opts.x === "time"),
     cursor: plotCursor(() => zoom.clear()),
     hooks: { setSelect: [(u) => {
       if (u.select.width < 3) return;

@@ -126,7 +126,7 @@ export async function runsPage(view, params) {
   const data = await get("runs", { fresh: 1 }); // (a run started seconds ago is in it)
   if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
   const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
-    selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: false };
+    selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: params.get("all") === "1" };
   const info = h("span", { class: "muted" });
   const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
     const q = new URLSearchParams();
@@ -135,7 +135,8 @@ export async function runsPage(view, params) {
   } });
   const filter = h("input", { type: "search", id: "runs-filter", value: state.filter,
     placeholder: "filter: lr>0.01 status:running tag:baseline seed=1 mnist", oninput: () => { state.filter = filter.value; render(); } });
-  const allBox = h("input", { type: "checkbox", onchange: () => { state.allParams = allBox.checked; render(); } });
+  const allBox = h("input", { type: "checkbox", checked: state.allParams,
+    onchange: () => { state.allParams = allBox.checked; render(); } });
   const table = h("table", { class: "grid", id: "runs-table" });
   view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), compareBtn, info),
     h("div", { class: "table-wrap runs-wrap" }, table));
@@ -150,7 +151,7 @@ export async function runsPage(view, params) {
   function render() {
     const t0 = performance.now();
     setParams("runs", { q: state.filter, sel: [...state.selected], sort: state.sort === "started" ? null : state.sort,
-      asc: !state.desc });
+      asc: !state.desc, all: state.allParams ? 1 : null });
     const runs = state.data.runs;
     const terms = parseFilter(state.filter);
     const shown = runs.filter((r) => matches(r, terms));
