@@ -157,7 +157,7 @@ def test_empty_filters_say_why_and_smoothed_lines_say_so(browser, sweep):
     with served(browser, sweep, "#/") as pg:
         pg.fill("#runs-filter", "train/loss<0.2")
         info = pg.locator(".toolbar .muted").first.inner_text()
-        assert info.startswith("0 of 4 runs") and 'no param or column "train/loss"' in info, info
+        assert info.startswith("0 of 4 runs") and 'no param, metric or column "train/loss"' in info, info
         pg.goto(pg.base + "#/run?path=s/lr0.1-s0&tab=charts")
         pg.wait_for_selector('.chart[data-key="loss"]')
         pg.fill("input[placeholder^='filter keys']", "xyz")
@@ -185,3 +185,37 @@ def test_wall_time_ticks_read_24_hours_and_all_params_survives_a_reload(browser,
         pg.reload()
         pg.wait_for_selector("#runs-filter")
         assert pg.locator(".toolbar label", has_text="all params").locator("input").is_checked()
+
+
+@pytest.mark.timeout(120)
+def test_the_runs_table_takes_metric_columns_to_sort_and_filter_a_sweep_by(browser, sweep):
+    """The README promised a sweep sorted by a metric in the dashboard's runs table, which had
+    param columns only (a filter 'train/loss<0.2' matched nothing, silently)."""
+    last = {f"s/lr{lr}-s{s}": lr * 10 + s + 19 / 10 for lr in (0.1, 0.01) for s in (0, 1)}
+    client = TestClient(make_app(distlog.open_root(sweep)), base_url="http://127.0.0.1")
+    data = client.get("/api/runs", params={"metric": ["loss", "absent"]}).json()
+    assert data["metric_keys"] == ["loss"]
+    assert {r["path"]: r["metrics"] for r in data["runs"]} == {p: {"loss": pytest.approx(v), "absent": None}
+                                                             for p, v in last.items()}
+    assert client.get("/api/runs", params={"metric": [f"k{i}" for i in range(9)]}).status_code == 400
+    with served(browser, sweep, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        pg.select_option("#add-metric", "loss")
+        pg.wait_for_selector('#runs-table th[data-col="metric:loss"]')
+        assert "metric=loss" in pg.evaluate("() => location.hash")
+        pg.click('#runs-table th[data-col="metric:loss"]')  # ascending
+        order = pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")
+        assert order == sorted(last, key=last.get), order
+        cells = pg.locator("#runs-table tbody td.metric").all_inner_texts()
+        assert [float(c) for c in cells] == pytest.approx(sorted(last.values()))
+        pg.fill("#runs-filter", "loss<2.5")
+        shown = pg.locator("#runs-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.path)")
+        assert shown == ["s/lr0.01-s0"], shown
+        pg.reload()  # the column is in the URL
+        pg.wait_for_selector('#runs-table th[data-col="metric:loss"]')
+        pg.click('#runs-table th[data-col="metric:loss"] .remove-metric')
+        pg.wait_for_function("() => !document.querySelector('#runs-table th[data-col=\"metric:loss\"]')")
+        assert "metric=" not in pg.evaluate("() => location.hash")
+        pg.fill("#runs-filter", "loss<2.5")
+        info = pg.locator(".toolbar .muted").first.inner_text()
+        assert '"loss" is a metric: add it as a column' in info, info

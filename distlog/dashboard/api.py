@@ -19,7 +19,7 @@ from starlette.requests import Request
 from ..layout import README_FILE, RUN_FILE
 from ..query.batch import DAMAGED, param_key, read_run_data
 from ..query.errors import DamagedRecord, KeyNotFound, did_you_mean
-from ..query.root import RootReader, run_row
+from ..query.root import RootReader, reduce_final, run_row
 from ..query.run_reader import RunInfo, RunReader
 from ..serdes import flatten
 from ..query.sweeps import read_metrics
@@ -31,6 +31,7 @@ from .seriescache import SeriesCache
 MAX_WIDTH = 8192
 DEFAULT_WIDTH = 1200
 MAX_COMPARE = 64
+MAX_METRIC_COLUMNS = 8  # metric columns of the runs table (each a last-row read per run)
 #: the run columns ``/api/runs?sort=`` takes (any other name is a param)
 SORT_COLUMNS = ("experiment", "run_id", "path", "status", "started", "ended", "duration",
                 "world_size", "last_step", "attempts", "tags")
@@ -87,6 +88,7 @@ class Api:
         self.cache = SeriesCache()
         self._rows: dict[str, tuple[dict, dict]] = {}  # path -> (run.json, table row)
         self._flat: dict[str, dict[str, Any]] = {}  # path -> flat params, as stored
+        self._keys: dict[str, frozenset[str]] = {}  # path -> its metric keys with rows
         self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="distlog-prefetch")
 
     def run(self, request: Request, name: str = "run") -> RunReader:
@@ -107,10 +109,31 @@ class Api:
         page's polls take the listing kept, renewed in the background)."""
         rows = self.rows(relist=bool(arg_int(request, "fresh", 0, 0, 1)))
         keys = sorted({k for r in rows for k in r["params"]})
+        metrics = [m for m in dict.fromkeys(request.query_params.getlist("metric")) if m]
+        if len(metrics) > MAX_METRIC_COLUMNS:
+            raise BadPath(f"at most {MAX_METRIC_COLUMNS} metric columns, got {len(metrics)}")
+        if metrics:  # (copies: the rows are kept between requests)
+            rows = [{**r, "metrics": v} for r, v in zip(rows, self._last_values(rows, metrics))]
         sort = arg_str(request, "sort", required=False)
         if sort:
             rows = self._sorted(rows, sort, bool(arg_int(request, "desc", 0, 0, 1)), keys)
-        return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time()}
+        return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time(),
+                "metric_keys": sorted(set().union(*self._keys.values())) if self._keys else []}
+
+    def _last_values(self, rows: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, Any]]:
+        """Each run's last ``value`` of each of ``metrics`` (None where it has no row; NaN and
+        ±inf as the runs table sends a param's: text), its last rows read together."""
+        runs = [RunReader(self.root.storage.child(r["path"]) if r["path"] else self.root.storage,
+                          self._rows[r["path"]][0]) for r in rows]
+        data = read_run_data(runs, last_keys=metrics)
+        out = []
+        for d in data:
+            vals = {}
+            for key in metrics:
+                v = reduce_final(d, key, "value", "last") if d.lengths.get(key) else None
+                vals[key] = None if v is None else float(v) if math.isfinite(v) else ("nan" if v != v else "inf" if v > 0 else "-inf")
+            out.append(vals)
+        return out
 
     def _sorted(self, rows: list[dict[str, Any]], column: str, desc: bool,
                 param_keys: list[str]) -> list[dict[str, Any]]:
@@ -162,6 +185,7 @@ class Api:
             if odd:  # (their text in "params" reads as a text param's would)
                 row["nonfinite"] = odd
             self._flat[path] = d.flat_params or {}  # (as stored, for sorting)
+            self._keys[path] = frozenset(k for k, n in d.lengths.items() if n)  # (metric columns to offer)
             if d.damaged:
                 row["error"] = "; ".join(d.damaged)
             self._rows[path] = (meta, row)

@@ -29,6 +29,12 @@ export function parseFilter(text) {
 // ``nonfinite``: it is that number here, and a text param "nan" stays text
 const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
 export const paramValue = (r, k) => (r.nonfinite && k in r.nonfinite ? NONFINITE[r.nonfinite[k]] : r.params[k]);
+// a metric column's value (each run's last value of the key: sent as text when not finite)
+const metricValue = (r, k) => {
+  const v = (r.metrics || {})[k];
+  return typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v;
+};
+const METRIC = "metric:"; // a metric column's name among the columns (sort=metric:train/loss)
 
 // a value as a number: numbers, and text typed in a filter that reads as one ("nan", "inf",
 // "-inf" too); null for anything else (None, other text, objects)
@@ -72,7 +78,8 @@ export function matches(run, terms) {
     if ((t.kind === "exp" || t.kind === "experiment") && !run.experiment.toLowerCase().includes(t.value)) return false;
     if (t.kind === "text" && !(run.path.toLowerCase().includes(t.value) || run.tags.join(" ").toLowerCase().includes(t.value))) return false;
     if (t.kind === "param") {
-      const v = t.key in run.params ? paramValue(run, t.key) : run[t.key];
+      const v = t.key in run.params ? paramValue(run, t.key) : run.metrics && t.key in run.metrics
+        ? metricValue(run, t.key) : run[t.key];
       if (v === undefined || !cmp(typeof v === "object" && v !== null ? JSON.stringify(v) : v, t.op, t.value)) return false;
     }
   }
@@ -123,9 +130,11 @@ function compareKeys(a, b, desc) {
 
 export async function runsPage(view, params) {
   setCrumbs({ text: "runs" });
-  const data = await get("runs", { fresh: 1 }); // (a run started seconds ago is in it)
+  // metric columns: each run's last value of a key, read by the server for the keys asked
+  const metrics = params.getAll("metric");
+  const data = await get("runs", { fresh: 1, metric: metrics }); // (a run started seconds ago is in it)
   if (!view.isConnected) return {}; // (the user went on while it was read: nothing of it is shown)
-  const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1",
+  const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1", metrics,
     selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: params.get("all") === "1" };
   const info = h("span", { class: "muted" });
   const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
@@ -138,7 +147,25 @@ export async function runsPage(view, params) {
   const allBox = h("input", { type: "checkbox", checked: state.allParams,
     onchange: () => { state.allParams = allBox.checked; render(); } });
   const table = h("table", { class: "grid", id: "runs-table" });
-  view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), compareBtn, info),
+  // a metric column is added from the keys the runs have (at most 8; its header's × removes it)
+  const addMetric = h("select", { id: "add-metric", onchange: () => {
+    if (addMetric.value) setMetrics([...state.metrics, addMetric.value]);
+  } });
+  function metricOptions() {
+    const left = (state.data.metric_keys || []).filter((k) => !state.metrics.includes(k));
+    addMetric.replaceChildren(h("option", { value: "", text: "+ metric column (last value)" }),
+      ...left.map((k) => h("option", { value: k, text: k })));
+    addMetric.disabled = !left.length || state.metrics.length >= 8;
+  }
+  async function setMetrics(keys) {
+    state.metrics = keys;
+    setParams("runs", { metric: keys });
+    const data = await get("runs", { metric: keys });
+    if (gone) return;
+    state.data = data;
+    render();
+  }
+  view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), addMetric, compareBtn, info),
     h("div", { class: "table-wrap runs-wrap" }, table));
 
   function paramKeys(runs) {
@@ -156,21 +183,32 @@ export async function runsPage(view, params) {
     const terms = parseFilter(state.filter);
     const shown = runs.filter((r) => matches(r, terms));
     const pkeys = paramKeys(runs);
-    const getter = (col) => BASE.find(([c]) => c === col)?.[1] || ((r) => paramValue(r, col));
+    const getter = (col) => BASE.find(([c]) => c === col)?.[1] ||
+      (col.startsWith(METRIC) ? (r) => metricValue(r, col.slice(METRIC.length)) : (r) => paramValue(r, col));
     const g = getter(state.sort);
     const keyed = new Map(shown.map((r) => [r, sortKey(g(r))]));
     shown.sort((a, b) => compareKeys(keyed.get(a), keyed.get(b), state.desc));
     clear(table);
     const head = h("tr", {}, h("th", { text: "" }));
     const base = BASE.map(([c]) => c);
-    for (const [i, col] of [...base, ...pkeys].entries()) {
+    const mcols = state.metrics.map((k) => METRIC + k);
+    for (const [i, col] of [...base, ...mcols, ...pkeys].entries()) {
       const cls = state.sort === col ? (state.desc ? "sorted-desc" : "sorted-asc") : "";
       // built-in columns read as words; a param key is shown as it is spelled
-      const label = i < base.length ? col.replaceAll("_", " ") : col;
-      head.append(h("th", { class: cls, text: label, "data-col": col, onclick: () => {
+      const isMetric = i >= base.length && i < base.length + mcols.length;
+      const label = i < base.length ? col.replaceAll("_", " ") : isMetric ? `${col.slice(METRIC.length)} (last)` : col;
+      const th = h("th", { class: cls, text: label, "data-col": col, onclick: () => {
         if (state.sort === col) state.desc = !state.desc; else { state.sort = col; state.desc = false; }
         render();
-      } }));
+      } });
+      if (isMetric) {
+        th.append(h("button", { class: "remove-metric", title: "remove this column", text: "×", onclick: (e) => {
+          e.stopPropagation();
+          if (state.sort === col) state.sort = "started";
+          setMetrics(state.metrics.filter((k) => METRIC + k !== col));
+        } }));
+      }
+      head.append(th);
     }
     table.append(h("thead", {}, head));
     const body = document.createDocumentFragment();
@@ -187,17 +225,23 @@ export async function runsPage(view, params) {
         h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num", text: fmt.value(r.last_step) }),
         h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
         h("td", { text: r.tags.join(", ") }));
+      for (const k of state.metrics) {
+        const v = metricValue(r, k);
+        tr.append(h("td", { class: "num metric", text: v === undefined || v === null ? "–" : fmt.value(v) }));
+      }
       for (const k of pkeys) tr.append(h("td", { class: typeof paramValue(r, k) === "number" ? "num" : "", text: fmt.value(r.params[k]) }));
       body.append(tr);
     }
     table.append(h("tbody", {}, body));
     compareBtn.disabled = state.selected.size < 1;
     // a filter term naming no param and no column matches nothing: said, with what there is
-    const cols = new Set([...BASE.map(([c]) => c), ...(state.data.param_keys || [])]);
+    const cols = new Set([...BASE.map(([c]) => c), ...(state.data.param_keys || []), ...state.metrics]);
     const unknown = terms.filter((t) => t.kind === "param" && !cols.has(t.key)).map((t) => t.key);
+    const metricKeys = new Set(state.data.metric_keys || []);
     info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet") +
-      (unknown.length ? ` — no param or column ${unknown.map((k) => `"${k}"`).join(", ")} (the table has the runs' params ` +
-        "and run columns, no metrics)" : "");
+      unknown.map((k) => (metricKeys.has(k) ? ` — "${k}" is a metric: add it as a column (+ metric column) to filter by it`
+        : ` — no param, metric or column "${k}"`)).join("");
+    metricOptions();
     window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
   render();
@@ -209,7 +253,7 @@ export async function runsPage(view, params) {
   const stable = (d) => JSON.stringify([d.param_keys, d.runs.map((r) => (r.status === "running" ? { ...r, duration: null } : r))]);
   const poller = new Poller(async () => {
     if (document.activeElement === filter && filter.value !== state.filter) return;
-    const data = await get("runs");
+    const data = await get("runs", { metric: state.metrics });
     if (gone) return; // (the page was left meanwhile: no render, no live badge of its runs)
     const changed = stable(data) !== stable(state.data);
     state.data = data;
