@@ -1,8 +1,12 @@
-"""A NaN collected into a flush window is left out of that row's statistics (counted in its
+"""What a user review of the dashboard found (stop 39), each test failing before its fix.
+
+A NaN collected into a flush window is left out of that row's statistics (counted in its
 ``nonfinite`` column): the row's mean is a number, so its chart looked healthy and nothing in
 the dashboard said a value had gone NaN. The series now carries, per row, how many values
 its statistics left out (``skipped``, with a total), the run's chart marks those rows with red
-points and says how many in its title, and the compare page names the runs that have any."""
+points and says how many in its title, and the compare page names the runs that have any.
+Also: the runs table's first read, a compare link naming a run that is gone, grouped compare's
+legend, empty filters, smoothed labels, wall-time ticks, and metric columns in the runs table."""
 
 from __future__ import annotations
 
