@@ -76,9 +76,12 @@ def test_a_killed_peer_names_no_rank_that_was_inside_the_flush(tmp_path):
         named = re.search(r"ranks that did not arrive at flush #\d+: ([\d, ]+)", msg)
         blamed = {int(x) for x in named.group(1).split(",")} if named else set()
         assert not blamed & {0, 1}, msg  # both were inside flush #11
-        # every other rank is still accounted for, as not known (its heartbeat predates it)
+        # the other survivor is accounted for as not known (its heartbeat predates the flush),
+        # or not named at all when it failed and closed first: its final heartbeat, written
+        # before this report read it, showed it inside flush #11 (a race of the two reports)
         other = 1 - r
-        assert re.search(r"ranks not known to have arrived at flush #11: [\d, ]*\b%d\b" % other, msg), msg
+        assert (re.search(r"ranks not known to have arrived at flush #11: [\d, ]*\b%d\b" % other, msg)
+                or f"rank {other}:" not in msg), msg
         assert "beat every 30 s" in msg, msg
 
 
