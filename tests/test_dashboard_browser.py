@@ -339,6 +339,7 @@ def test_attempts_timeline_and_unknown_run(page, shots):
     bars = page.locator("#timeline .tl-bar").all_text_contents()
     assert bars[0].startswith("attempt 0 · failed") and bars[1].startswith("attempt 1 · completed")
     assert "resumed at step 1" in bars[1]
+    assert page.inner_text("#timeline .tl-span").startswith("axis: ")  # (not read as an attempt's)
     assert "node lost" in page.inner_text("table.grid")
     page.screenshot(path=shots / "10-attempts.png")
     go(page, "#/run?path=sweep/nope&tab=charts")

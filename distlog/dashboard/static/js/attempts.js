@@ -16,8 +16,10 @@ export function attemptsTab(run) {
     box.append(h("div", { class: "tl-row" }, h("div", { class: `tl-bar bg-${a.status || "unknown"}`, title: label, text: label,
       "data-attempt": a.attempt, style: { left: `${(100 * (s - t0)) / span}%`, width: `${Math.max(0.5, (100 * (e - s)) / span)}%` } })));
   }
-  box.append(h("div", { class: "tl-axis" }, h("span", { text: fmt.time(t0) }), h("span", { text: fmt.duration(span) }),
-    h("span", { text: fmt.time(t1) })));
+  // the axis' own span in the middle, said as such: a lone "1.0s" under a 0.1 s attempt read
+  // as that attempt's duration (each bar names its own)
+  box.append(h("div", { class: "tl-axis" }, h("span", { text: fmt.time(t0) }),
+    h("span", { class: "tl-span", text: `axis: ${fmt.duration(span)}` }), h("span", { text: fmt.time(t1) })));
   const table = h("table", { class: "grid" }, h("thead", {}, h("tr", {}, ...["attempt", "status", "started", "ended", "world", "hosts", "resume step", "error"].map((c) => h("th", { text: c })))));
   const tb = h("tbody");
   for (const a of atts) tb.append(h("tr", {}, h("td", { text: a.attempt }), h("td", {}, fmt.statusBadge(h, a.status || "unknown")),
