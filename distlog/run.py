@@ -504,18 +504,16 @@ class Run:
         # (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per flush would
         # make request cost scale with steps
         flush_sink = partial(sink.flush, due_only=True)
-        settle: list[Callable[[], None]] = []  # the params' (made below; no component holds the run)
+        # (its notes go to the run's log, made below: no component holds the run)
+        params = self.params = ParameterIndex(ctx, note=lambda message: logs.warning(message))
 
         def after_flush() -> None:
-            for fn in settle:
-                fn()
+            params.settle()
             flush_sink()
 
         metrics = self.metrics = MetricsLogger(ctx, comm, writers, monitor, after_flush=after_flush,
                                                window=self._window)
         logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
-        self.params = ParameterIndex(ctx, note=logs.warning)
-        settle.append(self.params.settle)
         self.readme = MarkdownLogger(ctx)
 
     def _choose_run(self) -> tuple[str, int]:

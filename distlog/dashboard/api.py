@@ -131,7 +131,7 @@ class Api:
             vals = {}
             for key in metrics:
                 v = reduce_final(d, key, "value", "last") if d.lengths.get(key) else None
-                vals[key] = None if v is None else float(v) if math.isfinite(v) else ("nan" if v != v else "inf" if v > 0 else "-inf")
+                vals[key] = None if v is None else jsonable(float(v))  # (NaN, ±inf: their text)
             out.append(vals)
         return out
 
@@ -315,41 +315,38 @@ class Api:
                 "counts": [column(c) for c in h.counts[pick]]}
 
     # ---- several runs -----------------------------------------------------------------
-    def _named_runs(self, request: Request) -> list[tuple[str, RunReader]]:
+    def _named_runs(self, request: Request, unknown: list[str] | None = None) -> list[tuple[str, RunReader]]:
         """``(path, reader)`` of each ``run`` the request names. Answers are keyed by that
         path (the runs table's ``path``), never by ``run.json``'s experiment and run id: they
         differ below a root opened at an experiment folder, and a copied run folder has the
         same ones as its original. A run named twice is one entry, where first named (a
-        band would count it twice), as ``distlog compare`` lists it once."""
+        band would count it twice), as ``distlog compare`` lists it once. With ``unknown``, a
+        name that is no run (deleted or renamed since a link was copied) is added there
+        instead of raising ``UnknownRun`` (raised only when no name is a run)."""
         names = list(dict.fromkeys(request.query_params.getlist("run")))
         if not names:
             raise BadPath("name the runs to compare: ?run=exp/a&run=exp/b")
         if len(names) > MAX_COMPARE:
             raise BadPath(f"at most {MAX_COMPARE} runs at once, got {len(names)}")
-        return [(n, self.index.reader(n)) for n in names]
-
-    def _named_runs_found(self, request: Request) -> tuple[list[tuple[str, RunReader]], list[str]]:
-        """``_named_runs``, and the names that are no run (deleted or renamed since a link
-        was copied) apart; ``UnknownRun`` only when none is."""
-        names = list(dict.fromkeys(request.query_params.getlist("run")))
-        found, unknown = [], []
+        found = []
         for n in names:
             try:
                 found.append((n, self.index.reader(n)))
             except UnknownRun:
+                if unknown is None:
+                    raise
                 unknown.append(n)
-        if unknown and not found:
-            raise UnknownRun(f"none of these is a run under {self.root.url}: {', '.join(map(repr, unknown))}")
-        if not unknown:
-            return self._named_runs(request), []  # (its checks: none named, too many)
-        return found, unknown
+        if not found:
+            raise UnknownRun(f"none of these is a run under {self.root.url}: {', '.join(map(repr, names))}")
+        return found
 
     def keys(self, request: Request) -> dict[str, Any]:
         """The compare page's runs: their keys, flat params and status; a run whose params
         (or run.json) cannot be read has ``{}`` params, status ``damaged`` and its reasons in
         ``damaged`` (one torn run must not refuse the whole page); a name that is no run is in
         ``unknown`` (the page draws the others and says which)."""
-        runs, unknown = self._named_runs_found(request)
+        unknown: list[str] = []
+        runs = self._named_runs(request, unknown)
         params, status, damaged = {}, {}, {}
         for n, r in runs:
             damage = meta_damage(r)

@@ -251,7 +251,7 @@ export class MetricChart {
         data.push(fix(smoothed(parts[0], c)));
         series.push({ label: `${label} (smoothed)`, stroke: color(0), width: 2, points: { show: false } });
       }
-      this.skippedMarks(data, series, c, c.value, fix);
+      this.skippedMarks(data, series, c, fix);
     } else {
       const tables = sorted.map((c, i) => [c[x], smooth ? smoothed(parts[i], c) : c.value]);
       const first = sorted[0];
@@ -280,8 +280,7 @@ export class MetricChart {
       // join keeps every x of every part, so its points are placed by x)
       if (!parts[0].rank && sorted[0].skipped) {
         const at = new Map(sorted[0][x].map((v, j) => [v, j]));
-        const c = sorted[0], own = joined[0].map((v) => (at.has(v) ? at.get(v) : -1));
-        this.skippedMarks(null, null, c, c.value, fix, { data, series, own });
+        this.skippedMarks(data, series, sorted[0], fix, joined[0].map((v) => (at.has(v) ? at.get(v) : -1)));
       }
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
@@ -300,16 +299,14 @@ export class MetricChart {
   // red points where a row's statistics left out NaN/inf values (a flush window where one
   // value went NaN: its mean is a number and the line looks healthy), and how many in the
   // legend. ``own``: rows of the joined x axis, each its index in ``c`` (-1: none)
-  skippedMarks(data, series, c, values, fix, joinedTo = null) {
-    this.skipped = null;
+  skippedMarks(data, series, c, fix, own = null) {
     if (!c.skipped) return;
-    const own = joinedTo ? joinedTo.own : null;
     const counts = own ? own.map((j) => (j < 0 ? 0 : c.skipped[j])) : c.skipped;
-    const ys = own ? own.map((j) => (j < 0 ? null : values[j])) : values;
+    const ys = own ? own.map((j) => (j < 0 ? null : c.value[j])) : c.value;
     this.skipped = counts;
     const self = this;
-    (joinedTo ? joinedTo.data : data).push(fix(ys.map((v, j) => (counts[j] > 0 ? v : null))));
-    (joinedTo ? joinedTo.series : series).push({ label: "NaN/inf left out", stroke: "#c62828", width: 0,
+    data.push(fix(ys.map((v, j) => (counts[j] > 0 ? v : null))));
+    series.push({ label: "NaN/inf left out", stroke: "#c62828", width: 0,
       paths: () => null, points: { show: true, size: 8, stroke: "#c62828", fill: "#c62828" },
       value: (u, v, si, i) => (self.skipped && i != null && self.skipped[i] ? `${self.skipped[i]} value(s)` : "–") });
   }
