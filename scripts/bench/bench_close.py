@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import table  # noqa: E402
+from common import file_create_ms, folder_note, table  # noqa: E402
 
 STEPS, KEYS = 20_000, 10
 
@@ -125,6 +125,7 @@ def main() -> None:
     here = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     trees = {"this": here, **({"against": os.path.abspath(args.against)} if args.against else {})}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    create_ms = file_create_ms()
     for _ in range(args.runs):
         for mode in args.modes:
             for name, tree in trees.items():
@@ -136,6 +137,7 @@ def main() -> None:
                      min(r["close_ms"] for r in runs), med["first_ms"], "yes" if med["zarr"] else "no"])
     print(f"{STEPS:,} steps x {KEYS} keys, close {args.settle:g} s after the loop, medians of {args.runs} runs; "
           f"imported before the run: distlog{',' + args.preimport if args.preimport else ''}")
+    print(folder_note(create_ms))
     print(table(rows, ["pattern", "tree", "training CPU µs/step", "background CPU µs/step",
                        "close ms", "close ms (min)", "first call ms", "zarr imported"]))
 

@@ -40,7 +40,7 @@ import time
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import table  # noqa: E402
+from common import file_create_ms, folder_note, table  # noqa: E402
 
 HERE = os.path.abspath(__file__)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -575,6 +575,7 @@ def main() -> None:
             print(f"{name}: skipped ({why})", file=sys.stderr, flush=True)
         else:
             names_.append(name)
+    create_ms = file_create_ms()
     # rounds go over every row in turn, so a slow spell of a shared machine hits all rows alike;
     # each row keeps its round with the least training-thread CPU per step (W2 reads round 1)
     for rnd in range(args.repeat):
@@ -605,6 +606,7 @@ def main() -> None:
               "W2 reads back and checks round 1's store")
     if args.settle:
         print(f"close: {args.settle:g} s after the last step (background work caught up)")
+    print(folder_note(create_ms))
     print(render(results))
     if args.json:
         with open(args.json, "w") as f:
