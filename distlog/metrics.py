@@ -203,6 +203,8 @@ class _Core:
         self.stored_histograms: set[str] = set()
         self.stored_bins: Callable[[str], int | None] | None = None
         self.ended: str | None = None  # the run's id once it closed (its views then refuse)
+        #: per namespace flushed by a view: (number of keys, the ids of the keys outside it)
+        self._outside_ids: dict[str, tuple[int, set[int]]] = {}
 
     def register(self, key: str) -> int:
         """Validate a key collected for the first time on this rank and give it an id (its
@@ -288,11 +290,20 @@ class _Core:
         only; ``put_back`` returns them, ahead of anything collected meanwhile. None when
         every pending value is inside. Values another thread collects meanwhile stay where
         they are (appends after each take)."""
+        lists = [(p, e) for p, e in self.entry_lists if e and not p.startswith(namespace)]
+        sites = [(p, site) for p, site in self.site_lists if len(site) > 1 and not p.startswith(namespace)]
+        keys = self.keys
+        outside = self._outside_ids.get(namespace)
+        if outside is None or outside[0] != len(keys):  # (ids never change; keys only grow)
+            outside = self._outside_ids[namespace] = (len(keys), {i for i, k in enumerate(keys)
+                                                                 if not k.startswith(namespace)})
+        ids_out = bool(self.id_buf) and not outside[1].isdisjoint(self.id_buf)  # collector() values
+        tensors = [k for k in self.tensors if not k.startswith(namespace)] if self.tensors else ()
+        if not (lists or sites or ids_out or tensors):  # the usual case: nothing to set aside
+            return None
         aside = _SetAside(self.last_step)
         inside = lambda key: key.startswith(namespace)  # noqa: E731
-        for prefix, entries in self.entry_lists:
-            if not entries or prefix.startswith(namespace):
-                continue
+        for prefix, entries in lists:
             got = entries[:]
             del entries[: len(got)]
             if namespace.startswith(prefix):  # a view above the namespace: split its dicts
@@ -301,9 +312,7 @@ class _Core:
                 entries[:0] = keep
             if got:
                 aside.entries.append((entries, got))
-        for prefix, site in self.site_lists:
-            if len(site) < 2 or prefix.startswith(namespace):
-                continue
+        for prefix, site in sites:
             kt, vals = site[0], _take_site(site)
             if namespace.startswith(prefix) and any(inside(prefix + k) for k in kt):
                 # a call site of a view above the namespace with keys on both sides: its
@@ -316,16 +325,16 @@ class _Core:
                     aside.entries.append((entries, out))
             else:
                 aside.sites.append((site, vals))
-        ids, vals = self.take_ids()
-        keys = self.keys
-        keep = [inside(keys[i]) for i in ids]
-        self.id_buf[:0] = [i for i, k in zip(ids, keep) if k]
-        self.val_buf[:0] = [v for v, k in zip(vals, keep) if k]
-        aside.ids = [i for i, k in zip(ids, keep) if not k]
-        aside.vals = [v for v, k in zip(vals, keep) if not k]
-        for key in [k for k in self.tensors if not inside(k)]:
+        if ids_out:
+            ids, vals = self.take_ids()
+            keep = [inside(keys[i]) for i in ids]
+            self.id_buf[:0] = [i for i, k in zip(ids, keep) if k]
+            self.val_buf[:0] = [v for v, k in zip(vals, keep) if k]
+            aside.ids = [i for i, k in zip(ids, keep) if not k]
+            aside.vals = [v for v, k in zip(vals, keep) if not k]
+        for key in tensors:
             aside.tensors[key] = self.tensors.pop(key)
-        return aside if aside.entries or aside.sites or aside.ids or aside.tensors else None
+        return aside
 
     def put_back(self, aside: "_SetAside | None") -> None:
         """Return what ``set_aside`` took, ahead of what was collected since (its window goes

@@ -97,8 +97,11 @@ def test_the_root_flush_and_the_closing_flush_still_cover_every_namespace(tmp_pa
 
 
 def test_a_view_above_the_namespace_has_its_values_split_by_key(tmp_path):
-    """The run's root view collects keys of both namespaces in one dict, at one call site and
-    through a ``collector``: a view's flush takes its own keys out of each."""
+    """The run's root view collects keys of both namespaces in one dict and through a
+    ``collector``, and a tensor waits in another view: a view's flush takes its own keys out
+    of each."""
+    import torch
+
     import distlog
 
     root = str(tmp_path / "root")
@@ -109,9 +112,12 @@ def test_a_view_above_the_namespace_has_its_values_split_by_key(tmp_path):
         for step in range(1, 5):
             m.collect({"train/a": float(step), "val/b": 10.0 * step}, step=step)  # dicts
             other(100.0 * step)
+            m("val").collect(t=torch.tensor(float(step)))  # a tensor, kept until its flush
         red = m("train").flush(step=4)
         assert red["train/a"]["count"] == 4 and "val/b" not in red and "val/n" not in red  # (never flushed yet)
         m("val").flush(step=4)
+    steps, mean, count, _, _ = _rows(root, "r", "val/t")
+    assert (steps, mean, count) == ([4], [2.5], [4])
     steps, mean, count, _, _ = _rows(root, "r", "train/a")
     assert (steps, mean, count) == ([4], [2.5], [4])
     steps, mean, count, _, _ = _rows(root, "r", "val/b")
