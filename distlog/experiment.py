@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
@@ -86,15 +87,29 @@ class Terminated(SystemExit):
 
 
 _sigterm_pid: list[int] = []  # the process that installed ``_on_sigterm`` (a fork inherits it)
+_sigterm_at: list[float] = []  # when the SIGTERM that raised ``Terminated`` came (monotonic)
+#: a SIGTERM this soon after the one that is closing the run is the same stop passed on again:
+#: under SLURM, slurmstepd signals every process of the step and torchrun then passes its own
+#: on to its ranks, so each rank gets two within milliseconds (the second killed rank 0 in its
+#: close, its rows uncommitted). Absorbed; a later one ends the program at once
+SIGTERM_REPEAT_SECONDS = 5.0
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     import signal
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the program at once
     if not _sigterm_pid or os.getpid() != _sigterm_pid[0]:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)  # a forked child (a DataLoader worker): as before
         return
+    now = time.monotonic()
+    if _sigterm_at:  # the run is closing after a first SIGTERM
+        if now - _sigterm_at[0] <= SIGTERM_REPEAT_SECONDS:
+            return  # (a launcher passing the same stop on: the close goes on)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # asked again later: the program ends at once
+        return
+    _sigterm_at[:] = [now]
     exc = Terminated()
     _exit_status[:] = [exc]
     raise exc
@@ -113,6 +128,7 @@ def _watch_sigterm() -> None:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
             _sigterm_pid[:] = [os.getpid()]
+            _sigterm_at.clear()
     except (ValueError, OSError):  # (no signals here: an embedded interpreter)
         pass
 

@@ -918,6 +918,8 @@ def open_writer(ctx: RunContext, main: bool, resume_step: float | None, rewind: 
     if main and telemetry:
         tables[T.TABLE] = RowTable(storage, T.TABLE, T.columns(ctx.world_size), T.chunk_rows(ctx.world_size),
                                   attrs=T.ATTRS)
+    for t in tables.values():
+        t.refusal_note = warn
     if ctx.attempt > 0:
         for t in tables.values():
             t.load(truncate_after_step=resume_step, rewind=rewind, truncate_since=since)

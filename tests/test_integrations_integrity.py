@@ -240,7 +240,27 @@ def test_logging_after_fit_reopens_the_run_in_one_process(tmp_path):
     assert _rows(run, "v") == [(0, 0.0, 1), (1, 1.0, 1), (100, 0.5, 1)]  # appended: nothing rewound
 
 
-def test_logging_after_the_run_closed_with_several_ranks_warns_once(tmp_path, monkeypatch):
+def test_a_row_the_writer_refuses_is_said_in_the_runs_log(tmp_path):
+    """An attempt that only appends (values logged after fit) refuses a value at a step its
+    series already holds: the refusal was said on stderr only, not in the run's log, where
+    `distlog logs --level WARNING` looks."""
+    def log_train(m, i):
+        m.log("v", float(m.global_step))
+
+    logger = DistlogLogger(str(tmp_path), name="e", version="r")
+    _trainer(logger, log_every_n_steps=1).fit(Tiny(log_train), _data(2))  # rows at steps 0, 1
+    logger.log_metrics({"v": 9.0}, step=1)  # step 1 is stored already: refused
+    logger.finalize("success")
+    run = _open(tmp_path)
+    assert _rows(run, "v") == [(0, 0.0, 1), (1, 1.0, 1)]
+    said = [r.message for r in run.logs.query(level="WARNING")]
+    assert any("series 'v': refused 1 row(s) whose step did not increase (first at step 1" in m
+               for m in said), said
+
+
+def test_logging_after_the_run_closed_with_several_ranks_warns_once_per_kind(tmp_path, monkeypatch):
+    """Params and metric values dropped after the run closed are each said, with their names
+    (the metric values went unsaid: one warning per session named only the params)."""
     from distlog.integrations import _session
 
     logger = DistlogLogger(str(tmp_path), name="e", version="r")
@@ -251,9 +271,13 @@ def test_logging_after_the_run_closed_with_several_ranks_warns_once(tmp_path, mo
         warnings.simplefilter("always")
         logger.log_hyperparams({"lr": 0.1})
         logger.log_metrics({"acc": 0.9}, step=3)
+        logger.log_hyperparams({"wd": 0.1})
+        logger.log_metrics({"acc": 0.8, "f1": 0.7}, step=4)
     msgs = [str(w.message) for w in caught]
-    assert len(msgs) == 1 and "params given after run e/r closed were not stored" in msgs[0]
-    assert "logger.experiment" in msgs[0]
+    assert len(msgs) == 2, msgs
+    assert "params (lr) given after run e/r closed were not stored" in msgs[0]
+    assert "metric values (acc) given after run e/r closed were not stored" in msgs[1]
+    assert all("logger.experiment" in m for m in msgs)
     assert not logger._session.is_open and logger._session._pending_metrics == []
     assert _open(tmp_path).params == {}
 

@@ -186,9 +186,11 @@ def test_testing_twice_after_fit_keeps_the_first_and_names_only_the_key_refused(
     assert _rows(run, "tst") == [(3, 100.0, 1)]
     assert _rows(run, "loss") == [(s, float(s), 1) for s in range(3)]
     assert _rows(run, "epoch") == _once_per_step(rec.values("epoch"))
-    assert [r.message for r in run.logs.query(level="WARNING")] == []
+    # the refusal is said in the run's log (echoed on stderr), naming the key and the step
+    [warning] = [r.message for r in run.logs.query(level="WARNING")]
+    assert "series 'tst': refused 1 row(s)" in warning and "at step 3" in warning, warning
     said = distlog_warnings()
-    assert len(said) == 1 and "series 'tst': refused 1 row(s)" in said[0] and "at step 3" in said[0], said
+    assert len(said) == 1 and warning in said[0], said
 
 
 def test_a_new_trainer_evaluating_after_fit_says_what_came_what_was_expected_and_how_to_fix(tmp_path):
@@ -199,8 +201,9 @@ def test_a_new_trainer_evaluating_after_fit_says_what_came_what_was_expected_and
     run = distlog.open_run(tmp_path / "e" / "r")
     assert _rows(run, "tst") == [(0, 100.0, 1)]  # a key the run did not hold: stored, at step 0
     assert _rows(run, "loss") == [(s, float(s), 1) for s in range(3)]  # nothing rewound
-    [warning] = [r.message for r in run.logs.query(level="WARNING")]
+    warning, refused = [r.message for r in run.logs.query(level="WARNING")]
     assert "trainer.test() logs at step 0, but this run's series already reach step 2" in warning
+    assert "series 'epoch': refused 1 row(s) whose step did not increase (first at step 0" in refused
     assert "call test() on the Trainer that ran fit(), which logs at the step where the fit ended" in warning
 
 
@@ -390,3 +393,22 @@ def test_a_logger_pickled_for_spawned_processes_takes_its_run_id_along(tmp_path,
     assert distlog.open_run(tmp_path / "e" / logger.version).metrics.read("loss")["step"].tolist() == [0]
     named = DistlogLogger(str(tmp_path), name="e", version="mine")  # an id given stays
     assert pickle.loads(pickle.dumps(named)).version == "mine" == named.version
+
+
+@pytest.mark.timeout(300)
+def test_validate_after_a_spawned_fit_says_why_it_logs_at_step_0_and_what_fixes_it(tmp_path):
+    """Under ``strategy="ddp_spawn"`` the script's Trainer keeps no step from the fit it
+    spawned: ``validate()`` on it logs at step 0, and the warning told the user to call it "on
+    the Trainer that ran fit()", which they had. A real spawned fit and validate."""
+    from support.framework_runs import SCRIPTS, run_script
+
+    root = tmp_path / "root"
+    run_script([str(SCRIPTS / "lightning_spawn_stages.py"), str(root), "1"], tmp_path)
+    run = distlog.open_run(root / "e" / "r")
+    said = [r.message for r in run.logs.query(level="WARNING")]
+    [stage] = [m for m in said if m.startswith("trainer.validate() logs at step 0")]
+    assert 'under strategy="ddp_spawn" the script\'s Trainer keeps no step from a fit() it spawned' in stage
+    assert 'use strategy="ddp"' in stage and "on the Trainer that ran fit()" not in stage
+    # the values refused at step 0 are named in the run's log, not only on stderr
+    assert any("series 'val_loss': refused 1 row(s)" in m for m in said), said
+    assert _rows(run, "val_loss")[-1][0] == run.metrics.numpy("epoch")["step"][-1]  # the fit's rows kept

@@ -136,3 +136,67 @@ def test_a_rank_torchrun_stops_when_another_failed_keeps_the_runs_rows(tmp_path)
     np.testing.assert_allclose(loss["mean"], want)
     assert run.info.status == "failed" and run.info.error["rank"] == 1, run.info.error
     assert run.info.error["message"] == "rank 1 broke"
+
+
+STOPPED_BY_ALL = textwrap.dedent("""
+    import os, sys, time
+    import torch.distributed as dist
+    import distlog
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    root, marks = sys.argv[1], sys.argv[2]
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, commit_interval=3600)
+    with exp.run("r"):
+        for step in range(120):
+            exp.metrics.collect(step=step, loss=float(rank * 100 + step))
+            if step % 5 == 4:
+                exp.metrics.flush()
+        open(os.path.join(marks, f"rank{rank}.pid"), "w").write(str(os.getpid()))
+        for _ in range(600):  # a long step: the job is stopped meanwhile
+            time.sleep(0.1)
+""")
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(240)
+def test_a_job_stopped_by_slurm_and_torchrun_together_keeps_the_runs_rows(tmp_path):
+    """SLURM stops a job step (scancel, a requeue, the time limit) by signalling every process
+    in it, and torchrun passes its own SIGTERM on to its ranks: each rank got two within
+    milliseconds, and the second, which ended the program at once, killed rank 0 in its close
+    (a user review on a real SLURM: 19 of the flushed rows lost, or none stored, and the run
+    left "running"). The repeat is absorbed now: every flushed row is kept, the run ends
+    ``interrupted``."""
+    import time
+
+    import numpy as np
+
+    from support.train_ddp_oracle import TORCHRUN
+
+    script, marks = tmp_path / "job.py", tmp_path / "marks"
+    script.write_text(STOPPED_BY_ALL)
+    marks.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "DISTLOG_"))
+           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    proc = subprocess.Popen([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script),
+                             str(tmp_path / "root"), str(marks)], env={**env, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 150
+        while len(list(marks.glob("*.pid"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pids = [int(p.read_text()) for p in marks.glob("*.pid")]
+        assert len(pids) == 2, proc.communicate(timeout=10)[0][-3000:]
+        for pid in [proc.pid, *pids]:  # as slurmstepd does: every process of the step at once
+            os.kill(pid, signal.SIGTERM)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    run = distlog.open_run(tmp_path / "root" / "default" / "r")
+    loss = run.metrics.read("loss")
+    steps = np.arange(4, 120, 5)
+    assert loss.step.tolist() == steps.tolist(), (loss.step.tolist(), out[-3000:])
+    want = [np.mean([r * 100 + s for r in (0, 1) for s in range(e - 4, e + 1)]) for e in steps]
+    np.testing.assert_allclose(loss["mean"], want)
+    assert run.info.status == "interrupted", (run.info.status, out[-3000:])

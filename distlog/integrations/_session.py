@@ -13,7 +13,7 @@ import importlib
 import math
 import re
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -156,7 +156,7 @@ class RunSession:
         self.refused = 0  # logs or flushes whose values distlog refused (see ``flush``)
         self._accepted: set[str] = set()  # keys collect() took once: the bulk path is safe for them
         self._unstored: set[str] = set()  # keys of values left out, already reported
-        self._warned_closed = False  # values after the run closed were dropped, and said so
+        self._warned_closed: set[str] = set()  # kinds of values dropped after the run closed, said so
 
     @property
     def run(self) -> Any:
@@ -214,7 +214,7 @@ class RunSession:
     def add_params(self, params: Mapping[str, Any]) -> None:
         """Deep-merge ``params`` into the run's params (kept until the run opens)."""
         plain = plain_params(dict(params))
-        if self._reopened("params"):
+        if self._reopened("params", list(plain)):
             self.run.params.extend(plain)
         elif not self.opened:
             self._pending_params = deep_merge(self._pending_params, plain)
@@ -228,7 +228,7 @@ class RunSession:
         vals = self._numeric(values, prefix)
         if not vals:
             return
-        if not self.is_open and not self._reopened("metric values"):
+        if not self.is_open and not self._reopened("metric values", list(vals)):
             if not self.opened:  # kept until the run opens
                 self._pending_metrics.append((step, vals))
             return
@@ -245,23 +245,25 @@ class RunSession:
                 except (TypeError, ValueError) as e:
                     self._dropped(e)
 
-    def _reopened(self, what: str) -> bool:
+    def _reopened(self, what: str, names: Sequence[str] = ()) -> bool:
         """Whether the run is open for values arriving now. After it closed (the framework's
         end, then more logging), one process reopens it as an attempt that only appends; with
         several ranks reopening is a collective this one rank cannot start: the values are
-        dropped, and the first time that is said."""
+        dropped, and the first time for each kind (``what``: params, metric values) that is
+        said, naming the first call's ``names``."""
         if self.is_open or not self.opened:
             return self.is_open
         if world_size() == 1:
             self.open(append=True)
             return True
-        if not self._warned_closed:
-            self._warned_closed = True
+        if what not in self._warned_closed:
+            self._warned_closed.add(what)
             import warnings
 
+            shown = f" ({', '.join(names[:5])}{' and more' if len(names) > 5 else ''})" if names else ""
             warnings.warn(
-                f"distlog: {what} given after run {self.experiment_name}/{self.run_id} closed were not "
-                "stored: with several ranks, reopening the run is a collective. Open it again on every "
+                f"distlog: {what}{shown} given after run {self.experiment_name}/{self.run_id} closed were "
+                "not stored: with several ranks, reopening the run is a collective. Open it again on every "
                 "rank first (Lightning: access logger.experiment; Accelerate: tracker.open()), then "
                 "log; close it on every rank when done", stacklevel=3)
         return False

@@ -392,14 +392,21 @@ class DistlogCallback(Callback):
         # there) only a key logged there already is refused, and the writer says which
         if last is None or step > last or (step == last and self._ended_at == step):
             return
+        if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
+            # (this Trainer may have run fit(): in processes it spawned, which kept its step)
+            why = (f"under strategy=\"ddp_spawn\" the script's Trainer keeps no step from a fit() it "
+                   "spawned")
+            fix = ('use strategy="ddp" (one process per rank for every stage: an evaluation then '
+                   "logs where the fit ended), or log them into another run (DistlogLogger(version=...))")
+        else:
+            why = "Lightning logs an evaluation at the step its own Trainer's fit reached (0 for a Trainer that ran none)"
+            fix = (f"call {stage}() on the Trainer that ran fit(), which logs at the step where the fit "
+                   "ended; or log them into another run (DistlogLogger(version=...))")
         session.run.logs.warning(
             f"trainer.{stage}() logs at step {step}, but this run's series already reach step "
-            f"{last:g}: Lightning logs an evaluation at the step its own Trainer's fit reached "
-            "(0 for a Trainer that ran none). An evaluation only appends (nothing stored is "
-            f"replaced): a value of a key whose series reaches step {step} is refused, a key the "
-            f"run does not hold yet is stored at step {step}. To store them after the training rows, "
-            f"call {stage}() on the Trainer that ran fit(), which logs at the step where the fit "
-            "ended; or log them into another run (DistlogLogger(version=...))")
+            f"{last:g}: {why}. An evaluation only appends (nothing stored is replaced): a value "
+            f"of a key whose series reaches step {step} is refused, a key the run does not hold "
+            f"yet is stored at step {step}. To store them after the training rows, {fix}")
 
     def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._logger._session.run

@@ -396,6 +396,10 @@ class RowTable:
         #: refuse rows whose step does not increase without a warning (the telemetry of an
         #: attempt that appends: an evaluation's flush at a step training already recorded)
         self.quiet_refusals = False
+        #: where the first refusal of each series is said (the run's log, echoed on stderr);
+        #: the others, and all without it, go to distlog's rate-limited warnings
+        self.refusal_note: Callable[[str], None] | None = None
+        self._noted: set[str] = set()
         #: takes no new rows (the stored telemetry of an attempt at another world size); what
         #: it holds is still committed (a resume cut it back)
         self.read_only = False
@@ -968,10 +972,14 @@ class RowTable:
         keep = steps > before
         dropped = int((~keep).sum())
         if dropped and not self.quiet_refusals:
-            warn(f"{self.name} series {key!r}: refused {dropped} row(s) whose step did not "
-                 f"increase (first at step {steps[~keep][0]:g}, last stored step "
-                 f"{before[~keep][0]:g}); a series keeps strictly increasing steps",
-                 key=f"refused:{self.name}:{key}")
+            msg = (f"{self.name} series {key!r}: refused {dropped} row(s) whose step did not "
+                   f"increase (first at step {steps[~keep][0]:g}, last stored step "
+                   f"{before[~keep][0]:g}); a series keeps strictly increasing steps")
+            if self.refusal_note is not None and key not in self._noted:
+                self._noted.add(key)  # the first refusal of a series: in the run's log
+                self.refusal_note(msg)
+            else:
+                warn(msg, key=f"refused:{self.name}:{key}")
         if dropped:
             s.dropped += dropped
         return rows[keep]
