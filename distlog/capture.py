@@ -13,7 +13,9 @@ thousand times before its ``\\n`` is one record holding its final state, the tex
 last ``\\r`` (``\\r\\n`` line ends included), not every update. Only that visible text is
 kept between writes, so each write costs its own length, however long the bar runs. A line
 that grows past ``MAX_LINE`` characters without ending is recorded at that point and
-continues in a new record, which bounds the memory held.
+continues in a new record, which bounds the memory held. Terminal escape sequences (colours,
+a nested tqdm bar's cursor moves) reach the console and are left out of the records: those
+are read as text (``distlog logs``, the dashboard, JSON).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     from .logs import TextLogger
 
 MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded as it is
+
+# ANSI escape sequences: CSI (colours, cursor moves: "\x1b[31m", "\x1b[A"), OSC (a window
+# title, a hyperlink: "\x1b]...\x07"), character set choices ("\x1b(B") and the two-character ones
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+#%][ -~]|[@-Z\\-_])")
 
 # the first line Python's ``warnings`` prints on stderr: "<file>:<line>: <Category>Warning: ..."
 _WARNING_LINE = re.compile(r".+:\d+: [A-Za-z_][\w.]*Warning: ")
@@ -96,6 +102,8 @@ class _Tee:
             self.write(line)
 
     def _send(self, line: str) -> None:
+        if "\x1b" in line:
+            line = _ESCAPES.sub("", line).rstrip()
         if not line:
             return
         with report.own_output():

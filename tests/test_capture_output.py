@@ -152,3 +152,19 @@ def test_lines_printed_from_threads_are_recorded_as_the_console_shows_them(tmp_p
     recorded = [r.message for r in run.logs.query(source="text") if r.fields.get("stream") == "stdout"]
     assert collections.Counter(recorded) == collections.Counter(console)  # (print's two writes
     assert sum(len(re.findall(r"thread \d+ line \d+", line)) for line in console) == 1200  # interleave)
+
+
+def test_terminal_escape_sequences_reach_the_console_and_not_the_records(tmp_path, capsys):
+    """Colours and a nested tqdm bar's cursor moves ("\\x1b[A") were stored raw: `distlog logs`
+    printed them back into the terminal (a garbled screen) and the dashboard showed them."""
+    exp = distlog.get_logger(str(tmp_path), capture_output=True)
+    with exp.run():
+        print("\x1b[1m\x1b[31mERROR\x1b[0m in red")
+        print("Validation:  50%|#####     | 1/2 [00:00<00:00]\x1b[A", file=sys.stderr)
+        print("\x1b]8;;https://example.org\x1b\\a link\x1b]8;;\x1b\\ and \x1b(Bcharset")
+        print("\x1b[2K\x1b[A")  # only escapes: no record
+    out, err = capsys.readouterr()
+    assert "\x1b[31mERROR" in out and err.endswith("\x1b[A\n")  # the console has them all
+    assert _records(tmp_path) == [(0, "stdout", "ERROR in red"),
+                                  (0, "stderr", "Validation:  50%|#####     | 1/2 [00:00<00:00]"),
+                                  (0, "stdout", "a link and charset")]
