@@ -251,4 +251,4 @@ def test_a_resumed_fit_that_crashed_and_is_resumed_again_keeps_the_evaluations_r
     assert list(run.metrics.numpy("tst")["step"]) == [12]  # test()'s row: kept again
     assert list(run.metrics.numpy("val")["step"]) == [5, 11, 12, 17]  # validate()'s at 12 too
     rewound = [r.message for r in run.logs.query(level="INFO") if "series rewound to step 11" in r.message]
-    assert len(rewound) == 1 and "rows past it that evaluations appended before" in rewound[0], rewound
+    assert len(rewound) == 1 and "any an evaluation appended before then are kept" in rewound[0], rewound

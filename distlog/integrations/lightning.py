@@ -468,8 +468,9 @@ class DistlogCallback(Callback):
         since = run.training_since(step - 1)
         if session.set_resume_step(step - 1, since):
             older = "" if since is None else (
-                " (rows past it that evaluations appended before "
-                f"{_dt.datetime.fromtimestamp(since, _dt.timezone.utc).isoformat(timespec='seconds')} are kept)")
+                " (the rows past it written from "
+                f"{_dt.datetime.fromtimestamp(since, _dt.timezone.utc).isoformat(timespec='seconds')} on; "
+                "any an evaluation appended before then are kept)")
             run.logs.info(f"resumed from a checkpoint at global step {trainer.global_step} "
                           f"(logging step {step}); series rewound to step {step - 1}{older}")
 
