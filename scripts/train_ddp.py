@@ -88,6 +88,17 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def default_checkpoint_dir(root: str, experiment: str) -> str:
+    """Where checkpoints go without ``--ckpt-dir``: beside the run's experiment for a local
+    root; for an object-store root (torch.save writes local files) a local folder in the
+    job's submit directory (``SLURM_SUBMIT_DIR``, else the current one), never a folder
+    named after the URL ("./s3:/bucket/...")."""
+    scheme, sep, path = root.partition("://")
+    if sep and scheme != "file":
+        return os.path.join(os.environ.get("SLURM_SUBMIT_DIR") or os.getcwd(), ".checkpoints", experiment)
+    return os.path.join(path if sep else root, experiment, ".checkpoints")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="./runs")
@@ -99,7 +110,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--step-sleep", type=float, default=0.0, help="seconds per step (tests of preemption)")
-    p.add_argument("--ckpt-dir", default=None, help="default: <root>/<experiment>/.checkpoints (local roots)")
+    p.add_argument("--ckpt-dir", default=None, help="default: <root>/<experiment>/.checkpoints for a local "
+                   "root; for an object-store root (s3://, gs://) a local folder: "
+                   "<submit dir>/.checkpoints/<experiment>")
     p.add_argument("--crash-once-at", type=int, default=None, help="rank 1 raises once at this step (restart tests)")
     p.add_argument("--hold-at", type=int, default=None,
                    help="attempt 0 stops after its checkpoint at this flush step until USR1 or a kill "
@@ -129,7 +142,7 @@ def main(argv=None) -> int:
         run_id = args.run_id or launcher_run_id()
         model = nn.Sequential(nn.Linear(8, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 1))
         opt = torch.optim.SGD(model.parameters(), lr=args.lr)
-        ckpt_dir = args.ckpt_dir or os.path.join(args.root, args.experiment, ".checkpoints")
+        ckpt_dir = args.ckpt_dir or default_checkpoint_dir(args.root, args.experiment)
         ckpt_path = os.path.join(ckpt_dir, f"{run_id}.pt") if run_id else None
         start, resume_step = 0, None
         if ckpt_path and os.path.exists(ckpt_path):
