@@ -99,6 +99,14 @@ def default_checkpoint_dir(root: str, experiment: str) -> str:
     return os.path.join(path if sep else root, experiment, ".checkpoints")
 
 
+def _status(root: str, experiment: str, run_id: str) -> str | None:
+    """The stored run's status (None: no such run, or unreadable)."""
+    try:
+        return distlog.open_run(f"{root.rstrip('/')}/{experiment}/{run_id}").info.status
+    except Exception:  # noqa: BLE001 - then the run is opened as usual
+        return None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="./runs")
@@ -151,6 +159,14 @@ def main(argv=None) -> int:
             opt.load_state_dict(state["opt"])
             resume_step = int(state["step"])  # stored series are rewound to this step
             start = resume_step + 1
+            if start >= args.steps and _status(args.root, args.experiment, run_id) == "completed":
+                # a finished run's final checkpoint: the same grid line again (a run preempted
+                # at its last step is opened, and closes completed)
+                if rank == 0:
+                    print(f"run {run_id} already trained {args.steps} steps (checkpoint at step "
+                          f"{resume_step}, {ckpt_path}): nothing to do, the run is left as it is; "
+                          "pass --steps N to train further, or --run-id for a new run", file=sys.stderr)
+                return 0
         run = exp.start_run(run_id, resume_step=resume_step)
         oracle = OracleDump(args.oracle_dump, run.run_id, rank, run.attempt, resume_step)
         try:
