@@ -26,8 +26,8 @@ import itertools
 import math
 import threading
 import time
-from numbers import Real
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -885,8 +885,8 @@ class MetricsLogger:
         A collective: every rank must call it, the same number of times, on the same view
         and before ``close()``. Ranks that are not in the same flush (one skipped a call,
         flushed another namespace, or closes while another flushes) all raise
-        ``FlushMismatch`` and no row is written from it. Returns the reduced statistics (of
-        the view's keys) on every rank.
+        ``FlushMismatch`` and no row is written from it. Returns the reduced statistics on
+        every rank (the run's keys: those outside the view's namespace with a count of 0).
         """
         self._check_open()
         if not self._prefix:
