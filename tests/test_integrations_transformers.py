@@ -136,7 +136,13 @@ def test_training_after_an_evaluation_gets_its_own_attempt(tmp_path):
     assert list(rows["step"]) == [s for s, _ in second]
     np.testing.assert_allclose(rows["mean"], [v for _, v in second], rtol=1e-6)
     assert run.params["args"]["learning_rate"] == 5e-1
-    assert [r.message for r in run.logs.query(level="WARNING", grep="refused")] == []
+    # the second baseline evaluate() (an attempt that only appends) logs eval/* at step 0,
+    # which the first one stored: refused, as documented, and said in the run's log (it was
+    # said on stderr only; this assertion, which expected no record, could not fail then)
+    refused = [r.message for r in run.logs.query(level="WARNING", grep="refused")]
+    assert refused and all(m.startswith("scalars series 'eval/") and "(first at step 0, last stored step 0)" in m
+                           for m in refused), refused
+    assert any("'eval/loss'" in m for m in refused)
 
 
 def test_tokens_seen_logs_keep_every_series_and_warn_of_nothing(tmp_path):
