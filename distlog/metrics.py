@@ -26,7 +26,6 @@ import itertools
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -129,20 +128,6 @@ def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
     raise _bad_type(key, v)
 
 
-@dataclass
-class _SetAside:
-    """Values a namespaced flush left for later (``_Core.set_aside``): per entry list and per
-    call site what was taken, ``collector()``'s (id, value) pairs, device tensors by key, and
-    the last collected step when it was taken."""
-
-    last_step: float | None
-    entries: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
-    sites: list[tuple[list[Any], list[float]]] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)
-    vals: list[float] = field(default_factory=list)
-    tensors: dict[str, list[Any]] = field(default_factory=dict)
-
-
 class _Core:
     """State shared by a run's metrics logger and its namespaced views."""
 
@@ -203,8 +188,6 @@ class _Core:
         self.stored_histograms: set[str] = set()
         self.stored_bins: Callable[[str], int | None] | None = None
         self.ended: str | None = None  # the run's id once it closed (its views then refuse)
-        #: per namespace flushed by a view: (number of keys, the ids of the keys outside it)
-        self._outside_ids: dict[str, tuple[int, set[int]]] = {}
 
     def register(self, key: str) -> int:
         """Validate a key collected for the first time on this rank and give it an id (its
@@ -283,73 +266,6 @@ class _Core:
                 val_parts.append(np.array(vals, dtype=np.float64))
                 id_parts.append(np.tile(self._entry_cols(prefix, kt), len(vals) // len(kt)))
         return id_parts, val_parts
-
-    def set_aside(self, namespace: str) -> "_SetAside | None":
-        """Take the values collected for keys outside ``namespace`` (a view's prefix, e.g.
-        ``"val/"``) out of the flush buffers, so that the view's flush reduces its own keys
-        only; ``put_back`` returns them, ahead of anything collected meanwhile. None when
-        every pending value is inside. Values another thread collects meanwhile stay where
-        they are (appends after each take)."""
-        lists = [(p, e) for p, e in self.entry_lists if e and not p.startswith(namespace)]
-        sites = [(p, site) for p, site in self.site_lists if len(site) > 1 and not p.startswith(namespace)]
-        keys = self.keys
-        outside = self._outside_ids.get(namespace)
-        if outside is None or outside[0] != len(keys):  # (ids never change; keys only grow)
-            outside = self._outside_ids[namespace] = (len(keys), {i for i, k in enumerate(keys)
-                                                                 if not k.startswith(namespace)})
-        ids_out = bool(self.id_buf) and not outside[1].isdisjoint(self.id_buf)  # collector() values
-        tensors = [k for k in self.tensors if not k.startswith(namespace)] if self.tensors else ()
-        if not (lists or sites or ids_out or tensors):  # the usual case: nothing to set aside
-            return None
-        aside = _SetAside(self.last_step)
-        inside = lambda key: key.startswith(namespace)  # noqa: E731
-        for prefix, entries in lists:
-            got = entries[:]
-            del entries[: len(got)]
-            if namespace.startswith(prefix):  # a view above the namespace: split its dicts
-                keep = [d for d in ({k: v for k, v in e.items() if inside(prefix + k)} for e in got) if d]
-                got = [d for d in ({k: v for k, v in e.items() if not inside(prefix + k)} for e in got) if d]
-                entries[:0] = keep
-            if got:
-                aside.entries.append((entries, got))
-        for prefix, site in sites:
-            kt, vals = site[0], _take_site(site)
-            if namespace.startswith(prefix) and any(inside(prefix + k) for k in kt):
-                # a call site of a view above the namespace with keys on both sides: its
-                # values become dicts of that view (in, for this flush; out, set aside)
-                entries = next(e for p, e in self.entry_lists if p == prefix)
-                rows = [dict(zip(kt, vals[i : i + len(kt)])) for i in range(0, len(vals), len(kt))]
-                entries[:0] = [{k: v for k, v in r.items() if inside(prefix + k)} for r in rows]
-                out = [d for d in ({k: v for k, v in r.items() if not inside(prefix + k)} for r in rows) if d]
-                if out:
-                    aside.entries.append((entries, out))
-            else:
-                aside.sites.append((site, vals))
-        if ids_out:
-            ids, vals = self.take_ids()
-            keep = [inside(keys[i]) for i in ids]
-            self.id_buf[:0] = [i for i, k in zip(ids, keep) if k]
-            self.val_buf[:0] = [v for v, k in zip(vals, keep) if k]
-            aside.ids = [i for i, k in zip(ids, keep) if not k]
-            aside.vals = [v for v, k in zip(vals, keep) if not k]
-        for key in tensors:
-            aside.tensors[key] = self.tensors.pop(key)
-        return aside
-
-    def put_back(self, aside: "_SetAside | None") -> None:
-        """Return what ``set_aside`` took, ahead of what was collected since (its window goes
-        on to the next flush that covers its keys)."""
-        if aside is None:
-            return
-        for entries, got in aside.entries:
-            entries[:0] = got
-        for site, vals in aside.sites:
-            site[1:1] = vals
-        self.id_buf[:0], self.val_buf[:0] = aside.ids, aside.vals
-        for key, got in aside.tensors.items():
-            self.tensors.setdefault(key, [])[:0] = got
-        if aside.last_step is not None:  # (a step collected for the keys set aside)
-            self.last_step = aside.last_step if self.last_step is None else max(self.last_step, aside.last_step)
 
     def site_values(self) -> bool:
         """Whether a call site holds values for the next flush."""
@@ -877,26 +793,13 @@ class MetricsLogger:
     def flush(self, _aggregation: str = "mean", step: int | None = None) -> R.Reduced:
         """Reduce what every rank collected since the last flush; rank 0 writes one row per key.
 
-        A view's flush covers its own namespace: ``exp.metrics("val").flush(step=epoch)``
-        reduces the ``val/`` keys and leaves the values collected for ``train/`` to the next
-        flush that covers them (``exp.metrics("train").flush()``, or ``exp.metrics.flush()``,
-        which covers every key, as does the closing flush).
-
-        A collective: every rank must call it, the same number of times, on the same view
-        and before ``close()``. Ranks that are not in the same flush (one skipped a call,
-        flushed another namespace, or closes while another flushes) all raise
-        ``FlushMismatch`` and no row is written from it. Returns the reduced statistics on
-        every rank (the run's keys: those outside the view's namespace with a count of 0).
+        A collective: every rank must call it, the same number of times and before
+        ``close()``. Ranks that are not in the same flush (one skipped a call, or one closes
+        while another flushes) all raise ``FlushMismatch`` and no row is written from it.
+        Returns the reduced statistics on every rank.
         """
         self._check_open()
-        if not self._prefix:
-            return self._flush(_aggregation, step, closing=False)
-        core = self._core
-        aside = core.set_aside(self._prefix)
-        try:
-            return self._flush(_aggregation, step, closing=False)
-        finally:
-            core.put_back(aside)
+        return self._flush(_aggregation, step, closing=False)
 
     def _pending_mark(self) -> tuple[Any, ...]:
         """Where the values collected for the next flush end now (every view of the run)."""
@@ -972,7 +875,7 @@ class MetricsLogger:
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
                   float(ctx.rank == 0 and bool(core.logged_keys) and bool(core.mixed_keys()))]
-        ident = R.FlushIdentity(core.flushes, closing, last, explicit, "" if closing else self._prefix)
+        ident = R.FlushIdentity(core.flushes, closing, last, explicit)
         # the steady state: the agreed union, flags, identity and every rank's telemetry ride
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
@@ -1243,7 +1146,13 @@ class MetricsLogger:
         problem = None
         if stale.any():
             bad = [reduced.keys[i] for i in np.flatnonzero(stale)]
-            if stepped:
+            p = self._prefix
+            others = [k for k in bad if not k.startswith(p)]
+            if others:  # exp.metrics("val").flush(step=epoch) with train/... values pending
+                fix = (f"this flush was called on exp.metrics({p.rstrip('/')!r}), but flush() writes the "
+                       "values of every namespace collected since the last flush: flush those first, at "
+                       "their own step, or use one step axis (the training step) for every namespace")
+            elif stepped:
                 fix = "pass flush() a step past theirs, or none (then one past the previous flush's)"
             else:
                 fix = "Collect with increasing step= values, or pass step= to flush()"
@@ -1436,8 +1345,7 @@ def _namespaces(key: str) -> list[str]:
 
 def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
     def where(ident: R.FlushIdentity) -> str:
-        view = f'exp.metrics({ident.namespace.rstrip("/")!r}).' if ident.namespace else ""
-        kind = "its closing flush (close())" if ident.closing else f"{view}flush()"
+        kind = "its closing flush (close())" if ident.closing else "flush()"
         step = "" if ident.explicit_step is None else f", step={ident.explicit_step:g}"
         # (with step=, ``ident.step`` is that step, not the last one collected: not repeated)
         last = "" if ident.step is None or ident.explicit_step is not None else f", last collected step {ident.step:g}"
@@ -1446,9 +1354,8 @@ def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
     lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))
     return ("ranks are not in the same flush, so their values cannot be reduced together "
             "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
-            "same number of times, on the same view (namespace), with the same step= if any, "
-            "before close(); a flush only on rank 0 or a flush one rank skips pairs windows "
-            "that do not belong together")
+            "same number of times, with the same step= if any, before close(); a flush only on "
+            "rank 0 or a flush one rank skips pairs windows that do not belong together")
 
 
 def _metric_name(method: str, name: Any) -> str:

@@ -13,8 +13,7 @@ rank fills only its own row, so their sum is a gather of every rank's row.
 The header counts, over ranks, those with keys outside the union, with bad input, with a
 failed writer, and asking to stop; so every rank learns all of it from the same collective.
 The MAX bucket starts with the flush's identity on each rank (``FlushIdentity``: sequence
-number, whether it is the closing flush, the step passed to ``flush(step=)``, the namespace
-whose values it reduces: a view's flush, ``metrics("val").flush()``), each as its
+number, whether it is the closing flush, the step passed to ``flush(step=)``), each as its
 value and its negation, so the maxima give both ends of the range over ranks: the ranks agree
 on which flush they are in exactly when every range is a single point.
 Keys new to the union travel once in one ``all_gather_object`` of each rank's
@@ -31,7 +30,6 @@ A rank without a key contributes the identities (0, 0, +inf, -inf, 0); the mean 
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -49,7 +47,7 @@ H_NEW_KEYS, H_ERROR, H_WRITER, H_STOP, H_LOGGED, HEADER_LEN = 0, 1, 2, 3, 4, 5
 NO_STEP = -np.inf  # (any finite step is a real one, negative ones too)
 # identity slots at the front of the MAX bucket: the step (max over ranks), then each agreed
 # field and its negation (max of -x is -min x)
-M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, M_NSTEP, M_NS, M_NNS, MAX_HEADER_LEN = range(11)
+M_STEP, M_SEQ, M_NSEQ, M_CLOSE, M_NCLOSE, M_XSTEP, M_NXSTEP, M_NSTEP, MAX_HEADER_LEN = range(9)
 
 
 @dataclass(frozen=True)
@@ -58,21 +56,13 @@ class FlushIdentity:
 
     ``seq`` counts this rank's flushes in the run, ``closing`` marks the flush that
     ``close()`` runs, ``explicit_step`` is the step passed to ``flush(step=)`` (None if none);
-    ``step`` is the last collected step (or the explicit one), max-reduced for the row;
-    ``namespace`` is the prefix of the view whose flush this is (``"val/"``: only keys under
-    it are reduced; ``""``: every key), agreed as its ``namespace_code``.
+    ``step`` is the last collected step (or the explicit one), max-reduced for the row.
     """
 
     seq: int
     closing: bool = False
     step: float | None = None
     explicit_step: float | None = None
-    namespace: str = ""
-
-    @property
-    def namespace_code(self) -> float:
-        """The namespace as a number every rank computes alike (0 for every key)."""
-        return float(zlib.crc32(self.namespace.encode())) if self.namespace else 0.0
 
 
 @dataclass(frozen=True)
@@ -84,13 +74,11 @@ class Agreement:
     closing: tuple[float, float]
     explicit_step: tuple[float, float]  # (inf, -inf) when no rank passed one
     step_range: tuple[float, float] = (np.inf, -np.inf)  # of the ranks that had a step
-    namespace: tuple[float, float] = (0.0, 0.0)  # (min, max) of ``FlushIdentity.namespace_code``
 
     @property
     def matched(self) -> bool:
         lo, hi = self.explicit_step
-        return (self.seq[0] == self.seq[1] and self.closing[0] == self.closing[1]
-                and self.namespace[0] == self.namespace[1] and lo >= hi)  # a single step, or none passed
+        return self.seq[0] == self.seq[1] and self.closing[0] == self.closing[1] and lo >= hi  # a single step, or none passed
 
 
 @dataclass(frozen=True)
@@ -208,8 +196,6 @@ def identity_slots(ident: FlushIdentity) -> list[float]:
     slots[M_CLOSE], slots[M_NCLOSE] = float(ident.closing), -float(ident.closing)
     if ident.explicit_step is not None:
         slots[M_XSTEP], slots[M_NXSTEP] = float(ident.explicit_step), -float(ident.explicit_step)
-    slots[M_NS] = ident.namespace_code
-    slots[M_NNS] = -slots[M_NS]
     return slots
 
 
@@ -346,8 +332,7 @@ def agreement(m: np.ndarray | list[float]) -> Agreement:
     suffices; a list of them is read fastest)."""
     return Agreement(float(m[M_STEP]), (-float(m[M_NSEQ]), float(m[M_SEQ])),
                      (-float(m[M_NCLOSE]), float(m[M_CLOSE])), (-float(m[M_NXSTEP]), float(m[M_XSTEP])),
-                     (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf),
-                     (-float(m[M_NNS]), float(m[M_NS])))
+                     (-float(m[M_NSTEP]), float(m[M_STEP]) if m[M_NSTEP] > -np.inf else -np.inf))
 
 
 # ---- the all_gather transport: every rank's (s, m) buckets side by side ----------------------

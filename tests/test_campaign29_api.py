@@ -259,22 +259,19 @@ class Driver:
         return s
 
     def do_flush(self, explicit=None):
-        ns = None if self.rng.random() < 0.7 else self.rng.choice(NAMESPACES)
-        m = self.view(ns)
+        m = self.exp.metrics if self.rng.random() < 0.7 else self.view(self.rng.choice(NAMESPACES))
         if explicit is None:
             m.flush()
         else:
             m.flush(step=explicit)
         step = explicit if explicit is not None else self.window_step
-        # a view's flush covers the keys of its namespace; the others wait for theirs
-        inside = {k: v for k, v in self.window.items() if v and (ns is None or k.startswith(ns + "/"))}
-        for k, vals in inside.items():
-            self.oracle.put(k, step, window_row(vals))
-        if inside:
+        if any(self.window.values()):
+            for k, vals in self.window.items():
+                if vals:
+                    self.oracle.put(k, step, window_row(vals))
             self.flush_step = step
-        self.window = {k: v for k, v in self.window.items() if v and k not in inside}
-        if not self.window:
-            self.window_step = None
+        self.window = {}
+        self.window_step = None
 
     def one_step(self, s):
         rng = self.rng

@@ -309,10 +309,10 @@ def test_missing_rank_becomes_a_clear_timeout(tmp_path):
     assert "did not arrive within 3 s" in msg and "flush" in msg
 
 
-def test_a_flush_at_a_step_before_a_keys_last_row_names_the_fix(tmp_path):
-    """A root flush at a step behind its keys' last rows says to pass a later step (the script
-    passed step= already: "pass step= to flush()" was no fix). A view's flush at its own step
-    axis is fine (tests/test_flush_namespaces.py)."""
+def test_a_views_flush_at_its_own_step_axis_says_that_flush_writes_every_namespace(tmp_path):
+    """``exp.metrics("val").flush(step=epoch)`` with train/ values pending wrote them at the
+    epoch (refused: before their last row) and its hint said "pass step= to flush()", which
+    the script had done."""
     import pytest
 
     import distlog
@@ -324,7 +324,10 @@ def test_a_flush_at_a_step_before_a_keys_last_row_names_the_fix(tmp_path):
             if step % 10 == 9:
                 exp.metrics.flush(step=step)
         exp.metrics("val").collect(loss=0.5)
-        exp.metrics("val").flush(step=0)  # its own axis: train/loss (30-37) stays pending
+        with pytest.raises(ValueError, match=r"would write 'train/loss' at or before the last step already written "
+                           r"for it \(29\); steps of a series must increase\. this flush was called on "
+                           r"exp.metrics\('val'\), but flush\(\) writes the values of every namespace"):
+            exp.metrics("val").flush(step=0)
         exp.metrics("train").collect(step=50, loss=1.0)
         with pytest.raises(ValueError, match=r"'train/loss' at or before .*\(29\).* pass flush\(\) a step past theirs"):
             exp.metrics.flush(step=20)

@@ -64,7 +64,7 @@ def test_numpy_scalars_and_ints_store_their_values_in_every_form(root):
             for k, v in row.items():
                 adds[k](v, i)
             if i % 10 == 9:
-                got = exp.metrics.flush()  # (every namespace: "c/" and the collectors' "a/")
+                got = m.flush()
                 w = slice(i - 9, i + 1)
                 assert got["c/f64"]["mean"] == pytest.approx(vals[w, 0].mean(), rel=1e-12)
                 assert got["c/int"]["sum"] == sum(int(x * 100) for x in vals[w, 2])
