@@ -392,10 +392,11 @@ class DistlogCallback(Callback):
         # there) only a key logged there already is refused, and the writer says which
         if last is None or step > last or (step == last and self._ended_at == step):
             return
-        if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
-            # (this Trainer may have run fit(): in processes it spawned, which kept its step)
-            why = (f"under strategy=\"ddp_spawn\" the script's Trainer keeps no step from a fit() it "
-                   "spawned")
+        start = getattr(trainer.strategy, "_start_method", None)
+        if start in ("spawn", "fork", "forkserver"):
+            # (this Trainer may have run fit(): in processes it started, which kept its step)
+            why = (f"under strategy=\"ddp_{'spawn' if start == 'spawn' else 'fork'}\" the script's Trainer keeps "
+                   "no step from a fit() it spawned")
             fix = ('use strategy="ddp" (one process per rank for every stage: an evaluation then '
                    "logs where the fit ended), or log them into another run (DistlogLogger(version=...))")
         else:
