@@ -36,7 +36,7 @@ from ..layout import table_commit, table_zarr
 from .. import report
 from ..errors import WriterError
 from ..report import warn
-from ..storage.abandoned import closing_abandoned
+from ..storage.abandoned import close_abandoned, closing_abandoned
 from ..storage.aio import gather
 from ..storage.base import MISSING, StorageBackend, read_objects
 from .zarrdoc import array_doc, consolidated
@@ -135,9 +135,14 @@ def gather_async(coros: list[Any], limit: int = 64, return_exceptions: bool = Fa
     Waits for every one even when one fails (a write of a failed commit must not still be in
     flight, and land over newer data, when the commit is retried); then raises the first
     failure, or with ``return_exceptions`` returns the exceptions in place of results.
-    Coroutines zarr created but abandoned on a failure are closed (``closing_abandoned``)."""
+    Coroutines zarr created but abandoned on a failure are closed (``close_abandoned``),
+    whether the failure is raised or returned."""
     with closing_abandoned():
-        return gather(coros, limit=limit, return_exceptions=return_exceptions)
+        out = gather(coros, limit=limit, return_exceptions=return_exceptions)
+    for r in out:
+        if isinstance(r, BaseException):
+            close_abandoned(r)
+    return out
 
 
 @dataclass(frozen=True)
