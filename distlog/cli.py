@@ -975,7 +975,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", "-m", action="append", metavar="KEY", help="metric column (repeatable)")
     p.add_argument("--stat", default="value", choices=["value", "mean", "min", "max", "sum", "count"])
     p.add_argument("--final", default="last", choices=["last", "min", "max", "mean"],
-                   help="reduce each series to its last, min, max or mean")
+                   help="reduce each series to its last, min, max or mean (NaN skipped, ±inf kept)")
     p.add_argument("--status", action="append", type=_status,
                    help=f"only runs with this status (repeatable): {', '.join(RUN_STATUSES)}")
     p.add_argument("--where", "-w", action="append", metavar="KEY=VALUE",

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
@@ -186,13 +187,37 @@ except (AttributeError, RuntimeError):  # pragma: no cover - other Pythons
 atexit.register(_close_forgotten_runs)
 
 
-class _RunScope:
-    """``with exp.run(...)`` and ``@exp.run``."""
+class _Scope:
+    """A scope of ``exp.experiment(...)`` or ``exp.run(...)``: it does its work when entered
+    (``with``). Until then it is one of the experiment's ``_unentered`` scopes: a run started
+    on first use while one is pending warns that the scope was ignored (``exp.run("a")``
+    written without ``with`` started nothing, and the values went to an auto-named run)."""
+
+    call = ""  # how the program made it, e.g. exp.run('a')
+
+    def __init__(self, exp: "Experiment") -> None:
+        self._exp = exp
+        exp._unentered.append(self)
+
+    def _entered(self) -> None:
+        pending = self._exp._unentered
+        if self in pending:
+            pending.remove(self)
+
+    def __repr__(self) -> str:
+        return f"<{self.call}: enter it with `with {self.call}:` (nothing happens until then)>"
+
+
+class _RunScope(_Scope):
+    """``with exp.run(...)``."""
 
     def __init__(self, exp: "Experiment", run_id: str | None, kw: dict[str, Any]) -> None:
-        self._exp, self._run_id, self._kw = exp, run_id, kw
+        super().__init__(exp)
+        self._run_id, self._kw = run_id, kw
+        self.call = f"exp.run({'' if run_id is None else repr(run_id)})"
 
     def __enter__(self) -> "Experiment":
+        self._entered()
         self._exp.start_run(self._run_id, **self._kw)
         return self._exp
 
@@ -203,6 +228,35 @@ class _RunScope:
             # as exp.close() would (completed / preempted), not "failed: SystemExit"
             exc = None
         self._exp._close_run(exc=exc, collective=exc is None)
+
+
+class _ExperimentScope(_Scope, contextlib.ContextDecorator):
+    """``with exp.experiment(name)`` and ``@exp.experiment(name)``."""
+
+    def __init__(self, exp: "Experiment", name: str) -> None:
+        super().__init__(exp)
+        self._name = name
+        self.call = f"exp.experiment({name!r})"
+
+    def __enter__(self) -> "Experiment":
+        self._entered()
+        exp, name = self._exp, self._name
+        run = exp._run
+        if run is not None:
+            raise RunStateError(
+                f"exp.experiment({name!r}): run {run.run_id!r} of experiment {run.experiment!r} is "
+                "open, and a run's experiment cannot change, so nothing inside would go to "
+                f"{name!r}; close the run first (leave its `with exp.run(...)` block or call "
+                f"exp.close()), or enter `with exp.experiment({name!r}):` before starting the run")
+        exp._experiments.append(name)
+        return exp
+
+    def __exit__(self, *exc: Any) -> None:
+        self._exp._experiments.pop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        self._entered()  # a decorator: entered at each call, not pending until then
+        return super().__call__(func)
 
 
 class Experiment:
@@ -233,6 +287,7 @@ class Experiment:
         self._stop_pending = False  # a preemption signal with no run open: for the next one
         self._ended: str | None = None  # the id of the last run this experiment closed
         self._lock = threading.RLock()
+        self._unentered: list[_Scope] = []  # experiment()/run() scopes made, not yet entered
 
     def __repr__(self) -> str:
         run = f" run={self._run.run_id!r}" if self._run else ""
@@ -247,25 +302,14 @@ class Experiment:
             return run.experiment
         return self._experiments[-1] if self._experiments else DEFAULT_EXPERIMENT
 
-    @contextlib.contextmanager
-    def experiment(self, name: str) -> Iterator["Experiment"]:
-        """Runs started inside belong to experiment ``name`` (names nest with ``/``).
+    def experiment(self, name: str) -> "_ExperimentScope":
+        """Runs started inside belong to experiment ``name`` (names nest with ``/``): ``with
+        exp.experiment(name):`` or ``@exp.experiment(name)``.
 
         Entered while a run is open it raises ``RunStateError``: a run's experiment cannot
         change (the scope was ignored: every value still went to the open run)."""
         check_name(name, "experiment name", allow_slash=True)
-        run = self._run
-        if run is not None:
-            raise RunStateError(
-                f"exp.experiment({name!r}): run {run.run_id!r} of experiment {run.experiment!r} is "
-                "open, and a run's experiment cannot change, so nothing inside would go to "
-                f"{name!r}; close the run first (leave its `with exp.run(...)` block or call "
-                f"exp.close()), or enter `with exp.experiment({name!r}):` before starting the run")
-        self._experiments.append(name)
-        try:
-            yield self
-        finally:
-            self._experiments.pop()
+        return _ExperimentScope(self, name)
 
     def run(self, run_id: Any = None, *, tags: list[str] | None = None, params: dict | None = None,
             resume_step: int | None = None, resume: str = "allow") -> Any:
@@ -377,8 +421,23 @@ class Experiment:
                     "starting one is a collective that every rank must call: open the next run "
                     "on every rank (`with exp.run(...)` or exp.start_run()) before using "
                     "exp.metrics/params/logs/files")
+            self._warn_unentered()
             run = self.start_run()
         return run
+
+    def _warn_unentered(self) -> None:
+        """A run starts on first use while ``exp.run(...)``/``exp.experiment(...)`` scopes
+        were made and never entered: they did nothing, so say so, once."""
+        pending, self._unentered = self._unentered, []
+        if pending:
+            calls = list(dict.fromkeys(s.call for s in pending))
+            last = {type(s): s.call for s in pending}  # the last of each kind, experiment first
+            fix = ", ".join(last[k] for k in (_ExperimentScope, _RunScope) if k in last)
+            warnings.warn(
+                f"{', '.join(calls)} started nothing: {'it was' if len(calls) == 1 else 'they were'} "
+                f"never entered, so the values go to a run named automatically in experiment "
+                f"{self.experiment_name!r}. Write `with {fix}:` around the code that logs (or call "
+                "exp.start_run(run_id) and exp.close())", UserWarning, stacklevel=4)
 
     # ---- components of the active run ----------------------------------------------------
     @property
@@ -424,22 +483,22 @@ class Experiment:
         return self.current_run.url
 
     # ---- the design document's conveniences ----------------------------------------------
-    def log(self, level: str | int, message: Any, **fields: Any) -> None:
+    def log(self, level: str | int, message: Any, /, **fields: Any) -> None:
         self.logs.log(level, message, **fields)
 
-    def debug(self, message: Any, **fields: Any) -> None:
+    def debug(self, message: Any, /, **fields: Any) -> None:
         self.logs.debug(message, **fields)
 
-    def info(self, message: Any, **fields: Any) -> None:
+    def info(self, message: Any, /, **fields: Any) -> None:
         self.logs.info(message, **fields)
 
-    def warning(self, message: Any, **fields: Any) -> None:
+    def warning(self, message: Any, /, **fields: Any) -> None:
         self.logs.warning(message, **fields)
 
-    def error(self, message: Any, **fields: Any) -> None:
+    def error(self, message: Any, /, **fields: Any) -> None:
         self.logs.error(message, **fields)
 
-    def exception(self, message: Any, exc_info: Any = True, **fields: Any) -> None:
+    def exception(self, message: Any, /, exc_info: Any = True, **fields: Any) -> None:
         self.logs.exception(message, exc_info=exc_info, **fields)
 
     def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None):

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .layout import LOGS_DIR, parse_log_name
@@ -56,11 +57,12 @@ class TextLogger:
         self.last_record: LogRecord | None = None  # the last record written (for heartbeats)
         self.level = LEVELS["DEBUG"]
         self.echo_level = LEVELS["WARNING"]  # also printed on stderr from this level up
+        self._captured: dict[str, _Captured] = {}  # capture_logging(): per logger name
 
     def set_level(self, level: str | int) -> None:
         self.level = level_number(level)
 
-    def log(self, level: str | int, message: Any, **fields: Any) -> None:
+    def log(self, level: str | int, message: Any, /, **fields: Any) -> None:
         self.record(level, message, fields)
 
     def record(self, level: str | int, message: Any, fields: dict[str, Any], echo: bool = True) -> None:
@@ -85,22 +87,22 @@ class TextLogger:
         if echo and no >= self.echo_level:
             report.echo(ctx.rank, rec.level, no, rec.message)
 
-    def debug(self, message: Any, **fields: Any) -> None:
+    def debug(self, message: Any, /, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)
 
-    def info(self, message: Any, **fields: Any) -> None:
+    def info(self, message: Any, /, **fields: Any) -> None:
         self.log("INFO", message, **fields)
 
-    def warning(self, message: Any, **fields: Any) -> None:
+    def warning(self, message: Any, /, **fields: Any) -> None:
         self.log("WARNING", message, **fields)
 
-    def error(self, message: Any, **fields: Any) -> None:
+    def error(self, message: Any, /, **fields: Any) -> None:
         self.log("ERROR", message, **fields)
 
-    def critical(self, message: Any, **fields: Any) -> None:
+    def critical(self, message: Any, /, **fields: Any) -> None:
         self.log("CRITICAL", message, **fields)
 
-    def exception(self, message: Any, exc_info: Any = True, **fields: Any) -> None:
+    def exception(self, message: Any, /, exc_info: Any = True, **fields: Any) -> None:
         """Log at ERROR with the current (or given) exception's traceback."""
         if exc_info is True:
             exc_info = sys.exc_info()
@@ -116,14 +118,30 @@ class TextLogger:
         return _Bridge(self, level_number(level))
 
     def capture_logging(self, logger: str | None = None, level: str | int = "INFO") -> logging.Handler:
-        """Attach ``handler()`` to a standard-library logger (the root one by default)."""
-        h = self.handler(level)
+        """Attach ``handler()`` to a standard-library logger (the root one by default), until
+        the run closes. The logger's level is lowered to ``level`` when it would drop such
+        records, and put back at close (unless the program set another one since). Called
+        again for the same logger (a notebook cell run twice), the handler already attached
+        is kept, at the lower of the two levels: each record is stored once."""
         lg = logging.getLogger(logger)
-        lg.addHandler(h)
+        no = level_number(level)
+        held = self._captured.get(lg.name)
+        if held is None:
+            held = self._captured[lg.name] = _Captured(self.handler(no), lg.level)
+            lg.addHandler(held.handler)
+            self._ctx.on_close(lambda: self._release(lg))
+        h = held.handler
+        h.setLevel(min(h.level, no))
         if lg.level == logging.NOTSET or lg.level > h.level:
             lg.setLevel(h.level)
-        self._ctx.on_close(lambda: lg.removeHandler(h))
+            held.lowered_to = h.level
         return h
+
+    def _release(self, lg: logging.Logger) -> None:
+        held = self._captured.pop(lg.name)
+        lg.removeHandler(held.handler)
+        if held.lowered_to is not None and lg.level == held.lowered_to:
+            lg.setLevel(held.level_before)
 
     def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None) -> list[LogRecord]:
         """The last ``limit`` records at ``level`` or above, from one rank or (None) every rank."""
@@ -161,11 +179,37 @@ def _count_or_none(what: str, value: Any, none: str) -> int | None:
     return n
 
 
+@dataclass
+class _Captured:
+    """A standard-library logger ``capture_logging()`` attached to: its handler, its level
+    before, and the level it was lowered to (None: left as it was)."""
+
+    handler: logging.Handler
+    level_before: int
+    lowered_to: int | None = None
+
+
+def _only_bridges(name: str) -> bool:
+    """Whether every handler a record of logger ``name`` reaches is a ``_Bridge``: without
+    them it would reach none, and Python would print it (``logging.lastResort``)."""
+    lg: logging.Logger | None = logging.getLogger(name)
+    while lg is not None:
+        if any(not isinstance(h, _Bridge) for h in lg.handlers):
+            return False
+        lg = lg.parent if lg.propagate else None
+    return True
+
+
 class _Bridge(logging.Handler):
-    """Standard-library records into a run's log. What distlog itself writes through logging
-    meanwhile (``report.own_output``: the stderr echo of a record, on the root logger the
-    echo of a WARNING this handler forwards) is that record again: skipped, or it would come
-    back here without end."""
+    """Standard-library records into a run's log, each once (a record that reaches two
+    bridges to one run, on the root logger and on its own, is stored by the first).
+
+    What distlog itself writes through logging meanwhile (``report.own_output``: the stderr
+    echo of a record, on the root logger the echo of a WARNING this handler forwards) is that
+    record again: not stored, or it would come back here without end. When no handler but
+    bridges would take it (no logging configured), it is printed as Python prints a record
+    that reaches no handler: attached to the root logger, a bridge took the echo of every
+    WARNING off the console."""
 
     def __init__(self, target: TextLogger, level: int) -> None:
         super().__init__(level)
@@ -173,7 +217,16 @@ class _Bridge(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if report.writing_own_output():
+            last = logging.lastResort
+            if (last is not None and record.levelno >= last.level
+                    and not getattr(record, "_distlog_printed", False) and _only_bridges(record.name)):
+                record._distlog_printed = True
+                last.handle(record)
             return
+        stored = record.__dict__.setdefault("_distlog_stored", set())
+        if id(self._target) in stored:
+            return
+        stored.add(id(self._target))
         try:
             fields: dict[str, Any] = {"logger": record.name}
             if record.exc_info and record.exc_info[0] is not None:

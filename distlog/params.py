@@ -33,14 +33,21 @@ def set_dotted(d: dict, dotted: str, value: Any) -> dict:
     parts = dotted.split(".")
     if not all(parts):
         raise ValueError(f"param key {dotted!r} has an empty part; use keys like 'optim.lr'")
-    node = out
+    node, path = out, []
     while True:
         key, parts = _stored_key(node, parts)
+        path.append(key)
         if not parts:
             node[key] = value
             return out
-        if not isinstance(node.get(key), dict):
+        if key not in node:
             node[key] = {}
+        elif not isinstance(node[key], dict):  # replaced by a group, it would be lost unsaid
+            where = ".".join(path)
+            raise ValueError(
+                f"params.update({dotted!r}, ...): param {where!r} is {node[key]!r:.60}, not a group "
+                f"of params, so it has no {'.'.join(parts)!r} inside; to replace it by a group, "
+                f"update({where!r}, {{{parts[0]!r}: ...}}), or pick another name")
         node = node[key]
 
 
@@ -167,8 +174,9 @@ class ParameterIndex:
 
     def check_stored(self) -> None:
         """A rank > 0 that set params, at close (after the closing flush: rank 0 has set its
-        own): warn when they are not the params rank 0 stored (they are not stored anywhere).
-        One read; nothing when every rank set the same params, the usual way."""
+        own): warn when some of them are not in the params rank 0 stored, or differ there
+        (they are not stored anywhere). One read; nothing when every rank set the same params,
+        the usual way, or rank 0 only added some (results it put in the params at the end)."""
         if not self._set_here:
             return
         try:
@@ -179,7 +187,9 @@ class ParameterIndex:
         if json.dumps(stored, sort_keys=True) == json.dumps(mine, sort_keys=True):
             return
         theirs, here = _flat_json(stored if isinstance(stored, dict) else {}), _flat_json(mine)
-        differ = sorted(k for k in theirs.keys() | here.keys() if theirs.get(k) != here.get(k))
+        differ = sorted(k for k in here if k not in theirs or theirs[k] != here[k])
+        if not differ:
+            return
         shown = "; ".join(f"{k}: rank 0 {_short(theirs[k]) if k in theirs else '(none)'}, here "
                           f"{_short(here[k]) if k in here else '(none)'}" for k in differ[:_DIFFER_SHOWN])
         more = f"; and {len(differ) - _DIFFER_SHOWN} more" if len(differ) > _DIFFER_SHOWN else ""

@@ -624,9 +624,12 @@ def final_of(o, key, stat, final):
     v = [r[1][COLS.index(stat)] for r in rows]
     if final == "last":
         return v[-1]
-    v = [x for x in v if math.isfinite(x)]
+    v = [x for x in v if not math.isnan(x)]  # ±inf kept: a diverged run's max is inf
     if not v:
         return math.nan
+    infs = {x for x in v if math.isinf(x)}
+    if final == "mean" and infs:
+        return math.nan if len(infs) == 2 else infs.pop()
     if final == "mean":
         big = max([abs(x) for x in v] + [getattr(x, "scale", 0.0) for x in v])
         return Approx(math.fsum(v) / len(v), big) if big < 1e307 else ANY

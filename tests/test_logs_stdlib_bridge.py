@@ -59,3 +59,97 @@ def test_a_handler_kept_past_its_run_stores_nothing_in_the_ended_run(root, caplo
     assert "during first" in first and "during second" not in first, first
     assert first[-1] == "run ended: completed"
     assert any("after its run ended was dropped" in r.getMessage() for r in caplog.records)  # said once
+
+
+@pytest.mark.timeout(60)
+def test_capture_logging_twice_stores_each_record_once_and_puts_the_level_back(root):
+    """A notebook cell run twice called ``capture_logging()`` twice: two handlers, every
+    record stored twice; and the logger stayed lowered to INFO after the run closed (a later
+    ``basicConfig()`` printed every library's INFO lines)."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    lg = logging.getLogger("capture-twice-test")
+    lg.propagate = False
+    lg.setLevel(logging.WARNING)
+    try:
+        with exp.experiment("e"), exp.run("r"):
+            first = exp.logs.capture_logging("capture-twice-test")
+            again = exp.logs.capture_logging("capture-twice-test", level="DEBUG")
+            assert again is first and first.level == logging.DEBUG
+            assert lg.level == logging.DEBUG
+            lg.info("logged once")
+            lg.debug("debug too")
+        assert lg.level == logging.WARNING  # as before the run
+        assert first not in lg.handlers
+    finally:
+        lg.handlers.clear()
+    messages = _messages(root, "r")
+    assert messages.count("logged once") == 1 and messages.count("debug too") == 1, messages
+
+
+@pytest.mark.timeout(60)
+def test_capture_logging_keeps_a_level_the_program_set_meanwhile(root):
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    lg = logging.getLogger("capture-level-test")
+    lg.propagate = False
+    try:
+        with exp.experiment("e"), exp.run("r"):
+            exp.logs.capture_logging("capture-level-test")
+            assert lg.level == logging.INFO
+            lg.setLevel(logging.ERROR)  # the program's own choice stays
+        assert lg.level == logging.ERROR
+    finally:
+        lg.handlers.clear()
+        lg.setLevel(logging.NOTSET)
+
+
+@pytest.mark.timeout(60)
+def test_fields_named_level_and_message_are_fields(root):
+    """``exp.info("...", level=3)`` raised "TextLogger.log() got multiple values for
+    argument 'level'" (and ``message=`` alike) from inside distlog; the message is
+    positional-only now, so every name is a field."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("r"):
+        exp.info("curriculum advanced", level=3, message="harder")
+        exp.logs.warning("w", level="x")
+        exp.log("ERROR", "e", level=1)
+        try:
+            raise KeyError("k")
+        except KeyError:
+            exp.exception("failed", message="m")
+    recs = {r.message: r for r in distlog.open_run(f"{root}/e/r").logs.query(source="text")}
+    assert recs["curriculum advanced"].fields == {"level": 3, "message": "harder"}
+    assert recs["curriculum advanced"].level == "INFO"
+    assert recs["w"].fields == {"level": "x"} and recs["w"].level == "WARNING"
+    assert recs["e"].fields == {"level": 1} and recs["e"].level == "ERROR"
+    failed = recs["failed: KeyError: 'k'"]
+    assert failed.fields["message"] == "m" and "KeyError" in failed.fields["traceback"]
+
+
+ROOT_AND_CHILD = r"""
+import logging, sys
+import distlog
+exp = distlog.get_logger(sys.argv[1], heartbeat_interval=0, telemetry=False)
+with exp.experiment("e"), exp.run("r"):
+    exp.logs.capture_logging()        # the root logger
+    exp.logs.capture_logging("user")  # and a child of it: a record reaches both bridges
+    exp.warning("WARN-FROM-EXP")
+    logging.getLogger("user").warning("WARN-FROM-LOGGING")
+    logging.getLogger("user").info("INFO-FROM-LOGGING")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_root_capture_stores_each_record_once_and_keeps_warnings_on_the_console(root):
+    """Captured on the root logger and on a child, a record was stored twice; and with no
+    logging configured, the bridge on the root logger counted as a handler, so Python no
+    longer printed WARNINGs (its last resort) and distlog's echo of every WARNING was gone
+    from the console."""
+    done = subprocess.run([sys.executable, "-c", ROOT_AND_CHILD, root], check=True, timeout=50,
+                          capture_output=True, text=True)
+    messages = _messages(root, "r")
+    for m in ("WARN-FROM-EXP", "WARN-FROM-LOGGING", "INFO-FROM-LOGGING"):
+        assert messages.count(m) == 1, (m, messages)
+    err = done.stderr.splitlines()
+    assert err.count("[distlog r0] WARNING WARN-FROM-EXP") == 1, err
+    assert err.count("[distlog r0] WARNING WARN-FROM-LOGGING") == 1, err
+    assert not any("INFO-FROM-LOGGING" in line for line in err), err

@@ -222,15 +222,21 @@ def test_dotted_update_of_a_key_set_with_its_dots(tmp_path):
     mixed = {"optim": {"wd": 1}, "optim.lr": 2}
     assert set_dotted(mixed, "optim.wd", 3) == {"optim": {"wd": 3}, "optim.lr": 2}
     assert set_dotted(mixed, "optim.lr", 4) == {"optim": {"wd": 1}, "optim.lr": 4}
-    # a new key nests, as documented; a non-dict in the way is replaced, as before
+    # a new key nests, as documented; a param that is no group in the way is refused (it was
+    # replaced by one: update("lr.warmup", 100) dropped lr=1e-3 with no word)
     assert set_dotted({}, "sched.warmup.steps", 100) == {"sched": {"warmup": {"steps": 100}}}
     assert set_dotted({"optim": {"lr": 1}}, "optim.lr", 2) == {"optim": {"lr": 2}}
-    assert set_dotted({"optim": 3}, "optim.lr", 2) == {"optim": {"lr": 2}}
+    with pytest.raises(ValueError, match=r"param 'optim' is 3, not a group of params.*update\('optim', \{'lr': \.\.\.\}\)"):
+        set_dotted({"optim": 3}, "optim.lr", 2)
+    with pytest.raises(ValueError, match=r"param 'a.b' is None, not a group"):
+        set_dotted({"a": {"b": None}}, "a.b.c.d", 2)
     exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
     with exp.experiment("e"), exp.run("r"):
         exp.params.set({"optim.lr": 0.1, "seed": 1})
         exp.params.update("optim.lr", 0.2)
         exp.params.update("sched.warmup", 5)
+        with pytest.raises(ValueError, match="param 'seed' is 1, not a group"):
+            exp.params.update("seed.base", 7)  # refused: nothing stored changes
     assert distlog.open_run(str(tmp_path / "e" / "r")).params == {
         "optim.lr": 0.2, "seed": 1, "sched": {"warmup": 5}}
 
@@ -270,6 +276,13 @@ def test_a_rank_other_than_0_warns_at_close_when_its_params_were_not_stored(
         assert caplog.records == [] and len(noted) == 1, noted
         assert "extra.a: rank 0 (none), here 1; seed: rank 0 1, here 2. Only" in noted[0], noted[0]
         _index(tmp_path, 1, "r2").check_stored()  # a rank that set none: no read, no word
+        more = _index(tmp_path, 0, "r4")  # rank 0 only adds params (a result, at the end):
+        more.set(lr=0.5, seed=1)  # nothing of rank 1's was dropped, no word (it said
+        more.update("result.best", 0.93)  # "result.best: rank 0 0.93, here (none) ... dropped")
+        fewer = _index(tmp_path, 1, "r4", note=noted.append)
+        fewer.set(lr=0.5, seed=1)
+        fewer.check_stored()
+        assert len(noted) == 1 and caplog.records == []
         alone = _index(tmp_path, 1, "r3")
         alone.set(lr=0.7)  # only rank 1 set params: none stored
         alone.check_stored()

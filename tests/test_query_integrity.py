@@ -64,6 +64,32 @@ def test_table_keeps_a_param_named_like_a_metric_column(tmp_path):
     assert m["loss"].tolist() == ["l1", "huber"] and m["loss@min"].tolist() == [1.0, 3.0]
 
 
+def test_final_min_max_mean_keep_inf_and_skip_nan(tmp_path):
+    """A sweep sorted by ``loss@max`` showed a diverged run (loss 1, 0.5, inf) as max 1.0,
+    mean 0.75: the reductions dropped ±inf with NaN. NaN (no value at a step) is skipped;
+    ±inf is a value."""
+    series = {"diverged": [1.0, 0.5, float("inf"), float("nan")], "fine": [2.0, float("nan"), 1.0],
+              "both": [float("inf"), 0.0, float("-inf")], "none": [float("nan")]}
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.experiment("e"):
+        for rid, values in series.items():
+            with exp.run(rid):
+                for step, v in enumerate(values):
+                    exp.metrics.log(step=step, loss=v)
+    exp.close()
+    root = distlog.open_root(tmp_path)
+    for final, fn in (("min", np.min), ("max", np.max), ("mean", np.mean)):
+        got = dict(zip(root.table("e")["run_id"], root.table("e", metrics=["loss"], final=final)[f"loss@{final}"]))
+        for rid, values in series.items():
+            v = np.array(values)[~np.isnan(values)]
+            with np.errstate(invalid="ignore"):
+                want = fn(v) if len(v) else np.nan
+            assert (np.isnan(want) and np.isnan(got[rid])) or got[rid] == want, (final, rid, got[rid], want)
+    from distlog.query.root import final_value
+
+    assert final_value(root.run("e/diverged"), "loss", final="max") == float("inf")
+
+
 # ---- 4. NaN params meet; True is not 1 ---------------------------------------------------
 def test_param_key_treats_nans_as_one_value_and_bools_apart_from_ints():
     from distlog.query.batch import param_key

@@ -492,7 +492,9 @@ def final_value(run: RunReader, key: str, stat: str = "value", final: str = "las
 
 
 def reduce_final(d: RunData, key: str, stat: str, final: str) -> float:
-    """A series read by ``read_run_data`` reduced to one number (``final_value``)."""
+    """A series read by ``read_run_data`` reduced to one number (``final_value``): its last
+    row's, or the min, max or mean of its rows skipping NaN (a step with no value) but not
+    ±inf: a run whose loss diverged to inf has max inf, not the max before it."""
     if final == "last":
         row = d.last[key]
         if stat not in row:
@@ -502,10 +504,11 @@ def reduce_final(d: RunData, key: str, stat: str, final: str) -> float:
 
     columns, data = d.full[key]
     v = Series(key, columns, data)[stat]
-    v = v[np.isfinite(v)]
+    v = v[~np.isnan(v)]
     if not len(v):
         return float("nan")
-    return float({"min": np.min, "max": np.max, "mean": np.mean}[final](v))
+    with np.errstate(invalid="ignore", over="ignore"):  # (inf and -inf: a mean of NaN)
+        return float({"min": np.min, "max": np.max, "mean": np.mean}[final](v))
 
 
 def open_root(url: Any, **storage_options: Any) -> RootReader:
