@@ -950,7 +950,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only these restart attempts (repeatable, or 0,2)")
     p.add_argument("--host", action="append", help="only these hosts")
     p.add_argument("--tail", "-n", type=_count, metavar="N", help="only the last N records")
-    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records until the run ends and every rank "
+                   "has written its last line (a rank silent for 10 s after the end is not waited for)")
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
     p.add_argument("--raw", action="store_true", help="print stored lines unchanged")

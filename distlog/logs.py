@@ -65,11 +65,13 @@ class TextLogger:
     def log(self, level: str | int, message: Any, /, **fields: Any) -> None:
         self.record(level, message, fields)
 
-    def record(self, level: str | int, message: Any, fields: dict[str, Any], echo: bool = True) -> None:
+    def record(self, level: str | int, message: Any, fields: dict[str, Any], echo: bool = True,
+               always: bool = False) -> None:
         """``log`` with the fields as a dict; ``echo=False``: not echoed on stderr from
-        ``echo_level`` up (a line the program printed there itself, captured)."""
+        ``echo_level`` up (a line the program printed there itself, captured); ``always``:
+        written below ``set_level``'s level too (the "run ended" line readers wait for)."""
         no = level_number(level)
-        if no < self.level:
+        if no < self.level and not always:
             return
         ctx = self._ctx
         step = fields.pop("step", None)

@@ -747,7 +747,7 @@ class Run:
                     self._write_failure(e)
                 status, exc = "failed", exc or e
         if not self.log_sink.closed:  # (a close finished after Ctrl-C stopped it past here)
-            self.logs.debug(f"run ended: {status}")
+            self.logs.record("DEBUG", f"run ended: {status}", {}, always=True)  # (follow waits for it)
         self.monitor.close(status)
         self.log_sink.close()
         if collective and incoming is None and self.world_size > 1 and status != "failed":

@@ -104,3 +104,60 @@ def test_follow_ends_on_a_run_whose_heartbeats_stopped(tmp_path, monkeypatch):
     run = distlog.open_run(f"{root}/e/r")
     got = [r.message for r in run.logs.follow(poll=0.1, lag=0.0)]  # (no timeout: it must end by itself)
     assert "working" in got
+
+
+def _rank_0_fails_first(rank, world, root, steps):
+    import time
+
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False, flush_timeout=30)
+    try:
+        with exp.experiment("e"), exp.run("r"):
+            exp.info(f"rank {rank} started")
+            if rank == 0:
+                time.sleep(1.0)
+                raise RuntimeError("rank 0 dies")
+            for i in range(steps):  # ~2-3 s more of logging after rank 0 marked the run failed
+                exp.info(f"rank1 i{i}")
+                time.sleep(0.002)
+    except RuntimeError:
+        if rank == 0:
+            time.sleep(3.0)  # (rank 0 writes an emergency checkpoint before it exits)
+        else:
+            raise
+    return rank
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(180)
+def test_follow_waits_for_ranks_still_logging_after_rank_0_marked_the_run_failed(tmp_path):
+    """Rank 0 failed and wrote the run's end (failed) while rank 1 went on logging for
+    seconds: follow stopped one read after rank 0's end and rank 1's last lines (hundreds,
+    and its "run ended") never showed. It now waits for every rank's "run ended" line."""
+    import threading
+    import time
+
+    import distlog
+    from support.ranks import run_ranks
+
+    root = str(tmp_path / "root")
+    steps = 800
+    outcome = {}
+    ranks = threading.Thread(target=lambda: outcome.update(r=run_ranks(
+        _rank_0_fails_first, 2, tmp_path, root, steps, timeout=120, expect_failure=True)))
+    ranks.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "root" / "e" / "r" / "run.json").exists():
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+        followed = [r.message for r in distlog.open_run(f"{root}/e/r").logs.follow(
+            tail=100_000, poll=0.05, lag=0.2, timeout=90)]
+    finally:
+        ranks.join(150)
+    stored = [r.message for r in distlog.open_run(f"{root}/e/r").logs.query(source="text")]
+    assert distlog.open_run(f"{root}/e/r").info.status == "failed"
+    assert [f"rank1 i{i}" for i in range(steps)] == [m for m in stored if m.startswith("rank1 i")]
+    assert sorted(followed) == sorted(stored), (len(followed), len(stored), stored[-3:])
+    assert followed.count("run ended: failed") == 2

@@ -15,9 +15,9 @@ when it closes a segment (every 30 s by default), hence a lag of 35 s there.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from ..logline import format_time, merge_lines, sort_key, time_of_key
+from ..logline import format_time, merge_lines, parse_line, sort_key, time_of_key
 from ..storage.base import SEGMENT_SUFFIX, StorageBackend
 from ..writers.logtable import LOGS_DIR, log_sources
 from .logfilter import LogFilter
@@ -25,6 +25,21 @@ from .logfilter import LogFilter
 BLOCK = 1 << 20
 LOCAL_LAG = 1.0
 SEGMENT_LAG = 35.0
+#: once the run is no longer running, how long (s) follow still waits for a rank of its newest
+#: attempt whose log has not said "run ended" and has stopped growing (a killed rank never will)
+SETTLE = 10.0
+#: the line every rank writes last when its run closes (``Run._close``)
+ENDED = "run ended: "
+
+
+def _ends(line: str) -> bool:
+    """Whether ``line`` is a rank's last record, "run ended: <status>"."""
+    if ENDED not in line:
+        return False
+    try:
+        return parse_line(line).message.startswith(ENDED)
+    except ValueError:
+        return False
 
 
 class _Source:
@@ -37,6 +52,8 @@ class _Source:
         self.started = False  # at_end ran: ``offset`` is where following starts
         self.segments = 0
         self.carry = b""
+        self.ended = False  # its "run ended" line was read (follow: this rank closed)
+        self.quiet = 0.0  # follow: seconds without a new line since the run stopped running
 
     def _segment_names(self) -> list[str]:
         return self.storage.segment_names(self.path)
@@ -105,6 +122,15 @@ class _Source:
         return data[:cut].decode("utf-8", errors="replace").split("\n")[:-1] if cut else []
 
 
+    def ended_before(self) -> bool:
+        """Whether the last complete line before the read position is "run ended" (a rank
+        that closed before follow started)."""
+        for block in self.blocks_backwards():
+            lines = block.decode("utf-8", errors="replace").rstrip("\n").rsplit("\n", 1)
+            return _ends(lines[-1])
+        return False
+
+
 def _tail_one(src: _Source, flt: LogFilter, n: int) -> list[str]:
     """The last ``n`` lines of one source that pass ``flt``."""
     kept: list[list[str]] = []
@@ -151,7 +177,12 @@ def tail_lines(storage: StorageBackend, sources: list[tuple[str, int, int]], flt
 def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[], bool], *,
                  tail: int = 10, poll: float = 0.5, lag: float | None = None,
                  timeout: float | None = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[str]:
-    """The last ``tail`` lines, then new lines from every rank in time order while the run runs."""
+    """The last ``tail`` lines, then new lines from every rank in time order while the run runs.
+
+    Once it no longer runs, follow goes on until every rank of the newest attempt has written
+    its "run ended" line (rank 0 marks a failed run ended while its peers may still log, or
+    write a checkpoint, for seconds), or has written nothing for ``SETTLE`` seconds (a killed
+    rank), then returns what is left."""
     if lag is None:
         lag = LOCAL_LAG if storage.supports_append else SEGMENT_LAG
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -162,16 +193,22 @@ def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[
             s.at_end()
     yield from tail_lines(storage, [], flt, tail, _states=list(states.values()))
     pending: list[tuple[str, str]] = []  # (sort key, line)
-    finishing = False
+    finishing = seen_running = False
     while True:
         for name, r, a in log_sources(storage):  # a restart or a late rank adds files
             if name not in states and flt.source_ok(r, a):
                 states[name] = _Source(storage, name, r, a)
         for s in states.values():
-            pending.extend((sort_key(line, s.rank, s.attempt), line) for line in flt.lines(s.read_new()))
+            new = s.read_new()
+            if new:
+                s.quiet = 0.0
+                s.ended = s.ended or any(_ends(line) for line in new)
+            elif finishing:
+                s.quiet += poll
+            pending.extend((sort_key(line, s.rank, s.attempt), line) for line in flt.lines(new))
         # by key only, stably: lines of one rank with the same time keep their written order
         pending.sort(key=lambda p: p[0])
-        if finishing or (deadline is not None and time.monotonic() >= deadline):
+        if (finishing and _settled(states.values())) or (deadline is not None and time.monotonic() >= deadline):
             yield from (line for _, line in pending)
             return
         mark = format_time(time.time() - lag)
@@ -180,6 +217,19 @@ def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[
             cut += 1
         yield from (line for _, line in pending[:cut])
         del pending[:cut]
-        if not is_running():
-            finishing = True  # one more read: ranks may write their last lines after rank 0
+        if not finishing:
+            if is_running():
+                seen_running = True
+            else:  # more reads: ranks may write their last lines after rank 0
+                finishing = True
+                for s in states.values():  # (a run over before follow began: one more read)
+                    s.ended = s.ended or not seen_running or s.ended_before()
         sleep(poll)
+
+
+def _settled(sources: Iterable[_Source]) -> bool:
+    """Whether every rank of the newest attempt said its run ended, or stopped writing
+    ``SETTLE`` seconds ago."""
+    sources = list(sources)
+    newest = max((s.attempt for s in sources), default=0)
+    return all(s.ended or s.quiet >= SETTLE for s in sources if s.attempt == newest)
