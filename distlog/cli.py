@@ -492,6 +492,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 n += 1
         except KeyboardInterrupt:
             pass
+        if not n:
+            _err("no log records matched")
         return OK if n else NOTHING
     try:
         merged = run.logs.query(tail=args.tail, source=args.source, progress=_progress(), **_log_filters(args))

@@ -161,3 +161,30 @@ def test_follow_waits_for_ranks_still_logging_after_rank_0_marked_the_run_failed
     assert [f"rank1 i{i}" for i in range(steps)] == [m for m in stored if m.startswith("rank1 i")]
     assert sorted(followed) == sorted(stored), (len(followed), len(stored), stored[-3:])
     assert followed.count("run ended: failed") == 2
+
+
+@pytest.mark.timeout(60)
+def test_logs_show_stored_terminal_sequences_escaped_and_raw_keeps_them(tmp_path, capsys):
+    """A message holding a terminal sequence (set the window title, clear the screen), a
+    bare CR or BEL went to the terminal as stored and ran there; the formatted view escapes
+    every control character but newline and tab, ``--raw`` prints the stored line."""
+    import distlog
+
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    message = "a\x1b]0;pwned\x07\x1b[2J b\rc\x9bd\tt\nsecond line"
+    with exp.experiment("e"), exp.run("r"):
+        exp.info(message)
+    capsys.readouterr()
+    assert main(["logs", f"{root}/e/r", "--grep", "pwned"]) == 0
+    out = capsys.readouterr().out
+    assert "\\x1b]0;pwned\\x07\\x1b[2J b\\rc\\x9bd\tt\n    second line" in out, out
+    assert not any(c in out for c in "\x1b\x07\r\x9b"), repr(out)
+    assert main(["logs", f"{root}/e/r", "--grep", "pwned", "--fields"]) == 0
+    assert "\x1b" not in capsys.readouterr().out
+    assert main(["logs", f"{root}/e/r", "--grep", "pwned", "--raw"]) == 0
+    raw = capsys.readouterr().out
+    assert distlog.open_run(f"{root}/e/r").logs.query(grep="pwned")[0].message == message
+    assert "pwned" in raw  # the stored line (its own escaping, FORMAT.md)
+    assert main(["logs", f"{root}/e/r", "--grep", "no such text", "--follow", "--poll", "0.01"]) == 1
+    assert "no log records matched" in capsys.readouterr().err  # (it said nothing)

@@ -37,9 +37,21 @@ def fmt_value(v: Any) -> str:
     return one_line(str(v))
 
 
-#: control characters as a table cell or a ``key = value`` line shows them: escaped, as the
-#: text logs escape a message, so a param's newline cannot start a row of its own
-_CONTROLS = {**{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}, 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+#: control characters (C0, DEL, C1) as a table cell or a ``key = value`` line shows them:
+#: escaped, as the text logs escape a message, so a param's newline cannot start a row of its own
+_CONTROLS = {**{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+             0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+#: what a log message shows of them: a newline starts an indented line and a tab stays; every
+#: other control character (ESC of a terminal sequence, a bare CR that would overwrite the
+#: header, BEL) is escaped
+_MESSAGE_CONTROLS = {c: v for c, v in _CONTROLS.items() if c not in (0x0A, 0x09)}
+
+
+def shown_text(text: str) -> str:
+    """``text`` for a terminal: control characters escaped but newlines and tabs."""
+    return text.translate(_MESSAGE_CONTROLS) if not text.isprintable() else text
 
 
 def one_line(text: str) -> str:
@@ -200,17 +212,18 @@ def render_frame(df: Any, fmt: str, exact: Iterable[str] = (), steps: Iterable[s
 
 
 def format_record(r: LogRecord, fields: bool = False) -> str:
-    """One record for people: time, level, host:rank, attempt, step, message (unescaped;
-    continuation lines indented)."""
+    """One record for people: time, level, host:rank, attempt, step, message (continuation
+    lines indented; other control characters escaped, ``shown_text``: a stored terminal
+    sequence is shown, not run; ``--raw`` prints the stored lines)."""
     step = "-" if r.step is None else str(r.step)
     when = format_time(r.time)[:26].replace("T", " ")
     head = f"{when} {r.level:<8} {r.host or '-'}:r{r.rank} a{r.attempt} s{step}"
-    msg = r.message.replace("\n", "\n    ")
+    msg = shown_text(r.message).replace("\n", "\n    ")
     text = f"{head}  {msg}"
     if fields and r.fields:
         extra = {k: v for k, v in r.fields.items() if k != "traceback"}
         if extra:
             text += "  " + json.dumps(extra, sort_keys=True, default=repr)
         if "traceback" in r.fields:
-            text += "\n    " + str(r.fields["traceback"]).rstrip("\n").replace("\n", "\n    ")
+            text += "\n    " + shown_text(str(r.fields["traceback"])).rstrip("\n").replace("\n", "\n    ")
     return text
