@@ -646,6 +646,18 @@ class Run:
         })
         self.storage.write_json(RUN_FILE, meta)
 
+    def _log_close_errors(self, errors: list[BaseException]) -> None:
+        """What failed while closing, in this rank's own log (an ERROR with its traceback):
+        it went only to the failure record and ``run.json``, and the rank's log said "run
+        ended: failed" with no cause."""
+        if self.log_sink.closed:
+            return
+        for e in errors:
+            try:
+                self.logs.exception("closing the run failed on this rank", exc_info=e)
+            except Exception:  # noqa: BLE001 - the log itself may be what failed
+                pass
+
     def close(self, status: str = "completed", exc: BaseException | None = None, collective: bool = True) -> None:
         """End the run. ``collective`` runs a last flush on every rank (normal exit only).
 
@@ -731,6 +743,7 @@ class Run:
         errors.extend(self.writers.close())
         if errors and incoming is None:
             status, exc = "failed", errors[0]
+        self._log_close_errors(errors)
         if exc is not None:
             self._write_failure(exc)
         if collective and incoming is None and self.world_size > 1:
@@ -743,6 +756,7 @@ class Run:
                     self.logs.error("another rank failed while closing the run; see run.json")
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+                self._log_close_errors([e])
                 if exc is None:
                     self._write_failure(e)
                 status, exc = "failed", exc or e

@@ -72,3 +72,10 @@ def test_after_a_flush_timeout_no_rank_says_completed(tmp_path):
     for rank in (0, 1):
         text = open(os.path.join(run_dir, rank_log_path(rank, 0))).read()
         assert "run ended: completed" not in text and "run ended: failed" in text, (rank, text[-800:])
+    # rank 0's own log says why its close failed (it said only "run ended: failed"; the cause
+    # was in its failure record alone)
+    import distlog
+
+    errors = distlog.open_run(run_dir).logs.query(rank=0, level="ERROR", source="text")
+    said = [r for r in errors if r.message.startswith("closing the run failed on this rank: FlushTimeout")]
+    assert len(said) == 1 and "Traceback" in said[0].fields["traceback"], [r.message for r in errors]
