@@ -643,8 +643,17 @@ class MetricsLogger:
             site.extend(values.values())
         else:
             self._collect_other(values)
-        if step is not None:
-            self._core.last_step = step
+        if step is not None:  # the window's step: the largest collected (train at 20, then val
+            core = self._core  # at epoch 2 made the row 2: refused after step 20's, and lost)
+            last = core.last_step
+            if last is None:
+                core.last_step = step
+            else:
+                try:
+                    if not step <= last:  # (NaN too: the flush names a step that is no number)
+                        core.last_step = step
+                except TypeError:  # no number: the flush names it, on every rank
+                    core.last_step = step
 
     def _collect_other(self, values: dict[str, Any]) -> None:
         """``collect()`` of a new call site (or key order), or of values that need a check.
@@ -717,8 +726,16 @@ class MetricsLogger:
                 append_val(value)
             else:
                 slow(key, value, i)  # (one process: a refused value raises before its step counts)
-            if step is not None:
-                core.last_step = step
+            if step is not None:  # (the window's largest, as collect())
+                last = core.last_step
+                if last is None:
+                    core.last_step = step
+                else:
+                    try:
+                        if not step <= last:
+                            core.last_step = step
+                    except TypeError:
+                        core.last_step = step
 
         return add
 
@@ -871,7 +888,7 @@ class MetricsLogger:
         # flush(step=) decides the row's step)
         last = explicit if step is not None else collected
         core.flushing_step = collected
-        core.last_step = None  # "the last collected step" means: in this flush window
+        core.last_step = None  # "the largest collected step" means: in this flush window
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
                   float(ctx.rank == 0 and bool(core.logged_keys) and bool(core.mixed_keys()))]

@@ -146,3 +146,44 @@ def test_collector_handle_equals_collect(root):
     store = open_storage(os.path.join(root, "default", "collector"))
     rows = read_series(store, SCALARS_TABLE, "train/loss")
     assert rows[0, 0] == 9  # the last collected step
+
+
+def _flush_at_largest_step(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("steps"):
+        train, val = exp.metrics("train"), exp.metrics("val")
+        add = train.collector("acc")
+        for epoch in range(3):
+            for i in range(10):
+                step = epoch * 10 + i
+                train.collect(step=step, loss=float(step + rank))
+                add(float(rank), step)
+            val.collect(step=epoch, acc=0.5 + epoch + rank)  # the epoch as its step, last
+            exp.metrics.flush()  # no step=: the window's largest collected step
+    return None
+
+
+@pytest.mark.parametrize("world", [1, 2])
+@pytest.mark.timeout(120)
+def test_flush_without_step_stores_the_largest_step_collected_in_its_window(tmp_path, world):
+    """Training collected at the global step, then validation at the epoch (the last call),
+    then ``flush()``: the row took the step of the last call (the epoch), below the training
+    rows already written, so from the second epoch on every key of the flush was refused with
+    an error and the training window was lost. The row now goes at the window's largest
+    step; the values are reduced across ranks as ever (NumPy oracle)."""
+    root = str(tmp_path / "root")
+    if world == 1:
+        _flush_at_largest_step(0, 1, root)
+    else:
+        run_ranks(_flush_at_largest_step, world, tmp_path, root, timeout=90)
+    run = distlog.open_run(f"{root}/e/steps")
+    for epoch in range(3):
+        steps = np.arange(epoch * 10, epoch * 10 + 10, dtype=float)
+        want = np.mean([steps + r for r in range(world)])
+        assert run.metrics.read("train/loss")["mean"][epoch] == pytest.approx(want)
+    for key, want in (("val/acc", [np.mean([0.5 + e + r for r in range(world)]) for e in range(3)]),):
+        assert run.metrics.read(key)["mean"].tolist() == pytest.approx(want)
+    for key in ("train/loss", "train/acc", "val/acc"):
+        assert run.metrics.read(key)["step"].tolist() == [9, 19, 29], key

@@ -453,8 +453,8 @@ class Oracle:
                         kind, c = "collect", ("collect", step, vals)
                     if kind == "collect":
                         _, step, vals = c
-                        if step is not None:
-                            steps[r] = step
+                        if step is not None and (steps[r] is None or not step <= steps[r]):
+                            steps[r] = step  # the window's largest (a NaN taken too: named)
                         for k, v in vals.items():
                             # a key new to this rank is checked when it comes (its name, a
                             # clash with a key it knows): refused, it is this flush's error
