@@ -84,8 +84,7 @@ class TextLogger:
             rank=ctx.rank, local_rank=ctx.info.local_rank, node=ctx.info.node_rank,
             attempt=ctx.attempt, step=_line_step(step, fields), fields=fields,
         )
-        self._sink.emit(rec)
-        self.last_record = rec
+        self.last_record = rec = self._sink.emit(rec)
         if echo and no >= self.echo_level:
             report.echo(ctx.rank, rec.level, no, rec.message)
 

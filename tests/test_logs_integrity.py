@@ -490,3 +490,41 @@ def test_a_record_whose_header_does_not_read_is_filtered_alike_from_the_text_and
     assert len(everything) == 8  # one, four, damaged rank, the cut short line; each attempt's start and end
     assert [r.message for r in run.logs.query(source="text", rank=0)
             if r.level == "INFO"] == ["one", "damaged rank", "", "four"]  # (rank 0's file holds them)
+
+
+@pytest.mark.timeout(120)
+def test_a_rank_log_written_by_several_threads_stays_in_time_order(root):
+    """Each thread took its record's time, then waited for the file: two threads could reach
+    it in the other order (179 of 60,000 lines out of order in a review), and the readers
+    that rely on a rank's file being in time order (``get_logs``' merge, tail, follow)
+    returned records out of order. A line is never earlier than the one before it now."""
+    import sys
+    import threading
+
+    from distlog.logline import parse_line
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    n, threads = 3000, 3
+    with exp.experiment("e"), exp.run("r"):
+        def write(t: int) -> None:
+            for i in range(n):
+                exp.info(f"t{t} {i}")
+
+        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # switch threads often: in between too
+        try:
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+        finally:
+            sys.setswitchinterval(old)
+        got = exp.get_logs(limit=None)
+    path = f"{root}/e/r/{rank_log_path(0, 0)}"
+    times = [parse_line(line).time for line in open(path, encoding="utf-8").read().splitlines()]
+    assert all(a <= b for a, b in zip(times, times[1:]))
+    assert all(a.time <= b.time for a, b in zip(got, got[1:]))
+    mine = [r.message for r in got if r.message.startswith("t")]
+    for t in range(threads):  # every line once, each thread's in its order
+        assert [m for m in mine if m.startswith(f"t{t} ")] == [f"t{t} {i}" for i in range(n)]

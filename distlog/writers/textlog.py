@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from .. import report
 from ..logline import LogRecord, format_line
@@ -25,19 +26,28 @@ class TextLogSink:
         self._warned = False
         self._closed = False
         self._lock = threading.Lock()
+        self._last_time = float("-inf")  # of the last line appended
 
-    def emit(self, record: LogRecord) -> None:
+    def emit(self, record: LogRecord) -> LogRecord:
+        """Append ``record``; the record as written (its time no earlier than the line before:
+        two threads that took their times in one order and reached the file in the other
+        left the file out of time order, which its readers rely on)."""
         line = format_line(record)
         with self._lock:
             if not self._closed:
+                if record.time < self._last_time:  # (rare: a thread switch in between)
+                    record = replace(record, time=self._last_time)
+                    line = format_line(record)
+                self._last_time = record.time
                 self._pending.append(line)
                 self._write_pending()
-                return
+                return record
         # (a handler kept past its run's end: exp.logs.handler(); checked under the lock, so a
         # record racing close() never opens the log again)
         report.warn(f"a record logged after its run ended was dropped ({record.message[:80]!r}): "
                     f"the log {self.path} is closed; take exp.logs (or exp.logs.handler()) "
                     "again in the run that is open now", key=f"closed log {self.path}")
+        return record
 
     def _write_pending(self) -> None:
         if self._closed:  # (lines close() could not write stay unwritten: never a reopened log)
