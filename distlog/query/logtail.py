@@ -28,6 +28,7 @@ SEGMENT_LAG = 35.0
 #: once the run is no longer running, how long (s) follow still waits for a rank of its newest
 #: attempt whose log has not said "run ended" and has stopped growing (a killed rank never will)
 SETTLE = 10.0
+MIN_QUIET_STEP = 0.05  # (a poll of 0 s still settles, after SETTLE / 0.05 reads)
 #: the line every rank writes last when its run closes (``Run._close``)
 ENDED = "run ended: "
 
@@ -204,7 +205,7 @@ def follow_lines(storage: StorageBackend, flt: LogFilter, is_running: Callable[[
                 s.quiet = 0.0
                 s.ended = s.ended or any(_ends(line) for line in new)
             elif finishing:
-                s.quiet += poll
+                s.quiet += max(poll, MIN_QUIET_STEP)
             pending.extend((sort_key(line, s.rank, s.attempt), line) for line in flt.lines(new))
         # by key only, stably: lines of one rank with the same time keep their written order
         pending.sort(key=lambda p: p[0])
