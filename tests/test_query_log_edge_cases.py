@@ -137,3 +137,23 @@ def test_escaped_and_non_ascii_messages_round_trip_through_the_table(tmp_path):
     assert [r.message for r in run.logs.query(grep="^two\nl")] == ["two\nlines"]
     assert [r.message for r in run.logs.query(tail=2, steps="0:")] == messages[-2:]
     assert run.logs.to_frame(steps="0:")["message"].tolist() == messages
+
+
+def test_rank_and_attempt_filters_take_numpy_ints_and_refuse_what_is_no_int(tmp_path):
+    """``query(rank=np.int64(1))`` raised "'numpy.int64' object is not iterable";
+    ``rank=[1.7]`` silently meant rank 1; now NumPy ints count and anything else is refused
+    with what was expected."""
+    import numpy as np
+
+    from distlog.query.logfilter import LogFilter
+
+    assert LogFilter.make(rank=np.int64(1), attempt=np.int32(0)).ranks == {1}
+    assert LogFilter.make(rank=[0, np.int32(2)], attempt="0,1").attempts == {0, 1}
+    assert LogFilter.make(rank=np.array([0, 3])).ranks == {0, 3}
+    for bad in (1.7, [1.7], True, {1: 2}):
+        with pytest.raises(TypeError, match=r"rank=.*e\.g\. rank=0"):
+            LogFilter.make(rank=bad)
+    with pytest.raises(ValueError, match="rank='a': expected whole numbers separated by commas"):
+        LogFilter.make(rank="a")
+    with pytest.raises(TypeError, match="attempt=0.5"):
+        LogFilter.make(attempt=0.5)

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..inputs import plain_int
 from ..logline import (
     HEADER, TIME_CHARS, LEVELS, format_line, format_time, level_number, levelno_of, parse_line,
     parse_step, unescape,
@@ -93,15 +94,33 @@ def parse_steps(value: Any) -> tuple[int | float | None, int | float | None]:
         raise ValueError(f"cannot read the step range {value!r}; use 'A:B', 'A:', ':B' or 'N'") from None
 
 
-def _set(value: Any, kind: type) -> frozenset | None:
+def _set(value: Any, kind: type, name: str = "host") -> frozenset | None:
+    """``rank=``/``attempt=`` (ints: one, a list, or "0,2" text) or ``host=`` (str) as a set.
+    A rank that is no int is refused, naming it: ``rank=1.7`` meant no rank, not rank 1, and
+    ``rank=np.int64(1)`` raised "'numpy.int64' object is not iterable"."""
     if value is None:
         return None
-    if isinstance(value, (str, int)):
+    if isinstance(value, str) or (kind is int and plain_int(value) is not None):
         value = [value]
+    elif kind is str and not isinstance(value, Iterable):
+        value = [value]
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name}={value!r:.40}: expected one {kind.__name__}, a list of them or a "
+                        f"comma-separated str, e.g. {name}={'0' if kind is int else repr('node1')}")
     out = []
     for v in value:
         if kind is int and isinstance(v, str):
-            out.extend(int(x) for x in v.split(",") if x.strip())
+            try:
+                out.extend(int(x) for x in v.split(",") if x.strip())
+            except ValueError:
+                raise ValueError(f"{name}={v!r}: expected whole numbers separated by commas, "
+                                 f"e.g. {name}='0,2'") from None
+        elif kind is int:
+            n = plain_int(v)
+            if n is None:
+                raise TypeError(f"{name}={v!r:.40}: a {name} is a whole number (an int), got "
+                                f"{type(v).__name__}; e.g. {name}=0")
+            out.append(n)
         else:
             out.append(kind(v))
     return frozenset(out)
@@ -150,7 +169,7 @@ class LogFilter:
             except bad as e:
                 raise ValueError(f"bad regular expression {grep!r}: {e}") from None
         lo, hi = parse_steps(steps)
-        return cls(ranks=_set(rank, int), attempts=_set(attempt, int), hosts=_set(host, str),
+        return cls(ranks=_set(rank, int, "rank"), attempts=_set(attempt, int, "attempt"), hosts=_set(host, str),
                    level=0 if level is None else level_number(level), pattern=pattern,
                    since=parse_when(since), until=parse_when(until), step_min=lo, step_max=hi,
                    deadline=deadline)
