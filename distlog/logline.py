@@ -180,6 +180,15 @@ def step_text(step: int | float | None) -> str:
     return str(int(step))
 
 
+def step_shown(step: float) -> str:
+    """A step in a message: as ``step_text`` (2**60 in full, not ``1.15292e+18``), and where a
+    float64 cannot hold every integer (past 2**53) saying so: steps are stored as float64."""
+    text = step_text(step)
+    if isinstance(step, float) and step.is_integer() and abs(step) > 2**53:
+        text += " (a float64: integers past 2**53 = 9007199254740992 are not all distinct)"
+    return text
+
+
 #: a step as ``step_text`` writes it (``-`` aside)
 STEP_PATTERN = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 _STEP = re.compile(STEP_PATTERN)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .layout import HISTOGRAMS_TABLE, SCALARS_TABLE
+from .logline import step_shown, step_text
 from . import reduce as R
 from .entries import VALUE_BYTES, EntryHandler, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
 from .errors import FlushMismatch, RunStateError
@@ -614,7 +615,7 @@ class MetricsLogger:
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
                 raise ValueError(
-                    f"log() of {key!r} at step {s:g}: a row at step {last:g} was already written; "
+                    f"log() of {key!r} at step {step_text(s)}: a row at step {step_shown(last)} was already written; "
                     "steps of a series must increase. Pass a larger step= (or none: distlog then "
                     "uses one past the largest step so far)"
                 )
@@ -797,7 +798,7 @@ class MetricsLogger:
         last = core.histogram_steps.get(key)
         if last is not None and s <= last:  # (the writer would drop the row, off this thread)
             raise ValueError(
-                f"log_histogram() of {key!r} at step {s:g}: a row at step {last:g} was already "
+                f"log_histogram() of {key!r} at step {step_text(s)}: a row at step {step_shown(last)} was already "
                 "written; steps of a series must increase. Pass a larger step= (or none: distlog "
                 "then uses one past the largest step so far)")
         row = np.concatenate([[s, time.time()], edges, counts.astype(np.float64)])
@@ -944,8 +945,8 @@ class MetricsLogger:
         lo, hi = agreed.step_range
         if lo < hi and not core.warned_steps:
             core.warned_steps = True  # alike on every rank; once per run
-            warn(f"flush #{core.flushes}: the ranks' last collected steps differ ({lo:g} to {hi:g}); "
-                 f"the row is stored at step {hi:g}. If a rank skipped a flush() call, this flush "
+            warn(f"flush #{core.flushes}: the ranks' largest collected steps differ ({step_text(lo)} to {step_text(hi)}); "
+                 f"the row is stored at step {step_text(hi)}. If a rank skipped a flush() call, this flush "
                  "merged two windows: call flush() on every rank at the same steps, or pass step= "
                  "to flush() so distlog can check it")
         out_step = agreed.step
@@ -1173,7 +1174,7 @@ class MetricsLogger:
                 fix = "pass flush() a step past theirs, or none (then one past the previous flush's)"
             else:
                 fix = "Collect with increasing step= values, or pass step= to flush()"
-            problem = (f"flush at step {step:g} would write {', '.join(map(repr, bad[:5]))}"
+            problem = (f"flush at step {step_shown(step)} would write {', '.join(map(repr, bad[:5]))}"
                        f"{' and more' if len(bad) > 5 else ''} at or before the last step already "
                        f"written for it ({last[stale].max():g}); steps of a series must increase. {fix}")
             present &= ~stale
@@ -1363,9 +1364,9 @@ def _namespaces(key: str) -> list[str]:
 def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
     def where(ident: R.FlushIdentity) -> str:
         kind = "its closing flush (close())" if ident.closing else "flush()"
-        step = "" if ident.explicit_step is None else f", step={ident.explicit_step:g}"
+        step = "" if ident.explicit_step is None else f", step={step_text(ident.explicit_step)}"
         # (with step=, ``ident.step`` is that step, not the last one collected: not repeated)
-        last = "" if ident.step is None or ident.explicit_step is not None else f", last collected step {ident.step:g}"
+        last = "" if ident.step is None or ident.explicit_step is not None else f", largest collected step {step_text(ident.step)}"
         return f"{kind} #{ident.seq + 1}{step}{last}"
 
     lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))

@@ -56,7 +56,7 @@ class FlushIdentity:
 
     ``seq`` counts this rank's flushes in the run, ``closing`` marks the flush that
     ``close()`` runs, ``explicit_step`` is the step passed to ``flush(step=)`` (None if none);
-    ``step`` is the last collected step (or the explicit one), max-reduced for the row.
+    ``step`` is the largest collected step (or the explicit one), max-reduced for the row.
     """
 
     seq: int

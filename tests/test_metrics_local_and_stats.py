@@ -187,3 +187,18 @@ def test_flush_without_step_stores_the_largest_step_collected_in_its_window(tmp_
         assert run.metrics.read(key)["mean"].tolist() == pytest.approx(want)
     for key in ("train/loss", "train/acc", "val/acc"):
         assert run.metrics.read(key)["step"].tolist() == [9, 19, 29], key
+
+
+def test_a_refused_step_is_named_in_full_and_float64_precision_is_said(root):
+    """``log(step=2**60 + 1)`` after ``2**60`` said "at step 1.15292e+18: a row at step
+    1.15292e+18 was already written": two steps that read alike, and no word that float64
+    steps cannot tell them apart."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.metrics.log(step=2**60, a=1.0)
+        with pytest.raises(ValueError, match=r"at step 1152921504606846976: a row at step "
+                                             r"1152921504606846976 \(a float64: integers past 2\*\*53"):
+            exp.metrics.log(step=2**60 + 1, a=2.0)
+        exp.metrics.log(step=1_000_000.5, b=1.0)
+        with pytest.raises(ValueError, match=r"at step 1000000: a row at step 1000000.5 was already written"):
+            exp.metrics.log(step=1_000_000, b=2.0)
