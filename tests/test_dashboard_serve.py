@@ -103,7 +103,8 @@ def test_serve_from_python_returns_the_url_and_stops(tmp_path):
 @pytest.mark.parametrize("command", ["serve", "dashboard"])  # (`distlog dashboard` was "invalid choice")
 def test_serve_with_a_bad_root_exits_2_with_the_reason(tmp_path, capsys, command):
     assert main([command, str(tmp_path / "missing"), "--port", "0"]) == 2
-    assert "nothing at" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nothing at" in err and f"create the folder ({tmp_path / 'missing'})" in err
     assert main([command, "--help"]) == 0  # its usage names the command typed (the alias's: "serve")
     assert capsys.readouterr().out.startswith(f"usage: distlog {command} ")
 
@@ -224,3 +225,28 @@ def test_memory_root_served_in_process():
             served.stop()
     finally:
         discard_store(name)
+
+
+@pytest.mark.timeout(120)
+def test_a_dashboard_started_before_the_first_run_shows_it_when_it_starts(tmp_path):
+    """Start the dashboard, then the job: an empty root folder exited 2 ("nothing at ...");
+    it serves no runs now, and a run started later is listed."""
+    root = tmp_path / "r"
+    root.mkdir()
+    url = distlog.serve(str(root))
+    try:
+        with _direct.open(url + "api/runs?fresh=1", timeout=10) as r:
+            assert json.loads(r.read())["runs"] == []
+        exp = distlog.get_logger(str(root))
+        with exp.experiment("e"), exp.run("a"):
+            exp.metrics.log(step=0, v=1.0)
+        deadline = time.monotonic() + 30  # (a fresh listing at most once a second)
+        while True:
+            with _direct.open(url + "api/runs?fresh=1", timeout=10) as r:
+                listed = [x["path"] for x in json.loads(r.read())["runs"]]
+            if listed or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert listed == ["e/a"]
+    finally:
+        url.stop()

@@ -82,7 +82,8 @@ def prepare(root: Any, host: str = "127.0.0.1", port: int = 0, token: str | None
 
     from .app import make_app
 
-    reader = root if isinstance(root, RootReader) else open_root(root, **(storage_options or {}))
+    reader = root if isinstance(root, RootReader) else open_root(root, allow_empty=True,
+                                                                 **(storage_options or {}))
     loopback = is_loopback(host)
     if not loopback and not token:
         token = secrets.token_urlsafe(24)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -511,13 +512,21 @@ def reduce_final(d: RunData, key: str, stat: str, final: str) -> float:
         return float({"min": np.min, "max": np.max, "mean": np.mean}[final](v))
 
 
-def open_root(url: Any, **storage_options: Any) -> RootReader:
+def open_root(url: Any, *, allow_empty: bool = False, **storage_options: Any) -> RootReader:
     """Every experiment and run under ``url`` (a path or URL). ``storage_options`` go to the
-    backend. Raises ``RunNotFound`` when ``url`` does not exist or holds nothing."""
+    backend. Raises ``RunNotFound`` when ``url`` does not exist or holds nothing; with
+    ``allow_empty`` (a dashboard started before the first run) a root that holds nothing yet
+    is read as one with no runs (on local disk its folder must exist: a mistyped path is
+    still refused)."""
     storage = open_storage(str(url), **storage_options)
     listing = storage.list_dir()
     if not listing and _probe(storage, "") is None:
-        raise RunNotFound(f"nothing at {storage.url}: no runs or experiments there")
+        local = getattr(storage, "local_path", None)
+        if allow_empty and (local is None or os.path.isdir(local())):
+            return RootReader(storage, [])
+        hint = (f"; create the folder ({local()}) to watch runs that will start there"
+                if allow_empty and local is not None else "")
+        raise RunNotFound(f"nothing at {storage.url}: no runs or experiments there{hint}")
     return RootReader(storage, listing)
 
 
