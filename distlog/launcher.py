@@ -57,6 +57,9 @@ class RankInfo:
     launcher: str = "none"
     # the launcher's identity of this job/attempt, recorded in the run metadata
     ids: Mapping[str, str] = field(default_factory=dict)
+    # local_rank and node_rank came from the launcher; else (mp.spawn, a script's own ranks)
+    # the run places the ranks by host when it starts (``place_by_host``)
+    placed: bool = True
 
     @property
     def is_main(self) -> bool:
@@ -124,7 +127,22 @@ def detect(env: Mapping[str, str] | None = None, dist_state: tuple[int, int] | N
             raise ValueError(
                 f"environment variables {table['rank']}={rank} and {table['world_size']}={world}: "
                 f"the rank must be below the world size. Fix the launcher's variables.")
-    return RankInfo(rank, world, local, node, host, launcher, ids)
+    placed = "local_rank" in table and table["local_rank"] in env
+    return RankInfo(rank, world, local, node, host, launcher, ids, placed)
+
+
+def place_by_host(hosts: list[str]) -> list[tuple[int, int]]:
+    """``(local_rank, node_rank)`` of each rank (``hosts[rank]`` its host) when no launcher
+    said: the ranks of a host numbered in rank order, the hosts in the order of their first
+    rank. (``torch.multiprocessing.spawn`` sets no ``LOCAL_RANK``: every rank read 0.)"""
+    nodes: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    out = []
+    for host in hosts:
+        node = nodes.setdefault(host, len(nodes))
+        local = seen[host] = seen.get(host, -1) + 1
+        out.append((local, node))
+    return out
 
 
 def launcher_run_id(env: Mapping[str, str] | None = None) -> str | None:

@@ -12,6 +12,7 @@ every rank.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import importlib.util
 import itertools
@@ -36,7 +37,7 @@ from .claims import claim_attempt, live_holder, release_claim, restarted
 from .processes import process_start
 from .context import RunContext
 from .errors import RunInUseError, RunStateError
-from .launcher import RankInfo, detect, job_run_id, named_run_id, restart_counts
+from .launcher import RankInfo, detect, job_run_id, named_run_id, place_by_host, restart_counts
 from .logs import TextLogger
 from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
@@ -421,6 +422,12 @@ class Run:
               "node": self.info.node_rank, "pid": os.getpid(),
               "pid_start": process_start(os.getpid())}
         peers = self.comm.all_gather_object(me)
+        if not self.info.placed and len(peers) > 1:  # no launcher said where each rank runs
+            placed = place_by_host([p["host"] for p in peers])
+            for p, (local, node) in zip(peers, placed):
+                p["local_rank"], p["node"] = local, node
+            local, node = placed[self.comm.rank]
+            self.info = dataclasses.replace(self.info, local_rank=local, node_rank=node)
         decided: tuple[str, Any] = ("ok", None)
         if self.comm.rank == 0:
             # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,

@@ -250,3 +250,40 @@ def test_ranks_of_a_torchrun_job_with_no_process_group_are_refused_not_split_int
     assert "srun (SLURM_PROCID, SLURM_NTASKS) started this process as rank 1 of 2" in task.stderr
     # one rank (WORLD_SIZE=1) is no job of several
     assert _open_in_a_process(tmp_path, {"TORCHELASTIC_RUN_ID": "one", "RANK": "0", "WORLD_SIZE": "1"}).stdout.strip() == "OPENED"
+
+
+def test_place_by_host_numbers_ranks_per_host_in_rank_order():
+    from distlog.launcher import place_by_host
+
+    assert place_by_host(["a", "a", "b", "a", "b"]) == [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1)]
+    assert place_by_host(["x"]) == [(0, 0)]
+
+
+def _spawned_rank(rank, world, root):
+    import distlog
+
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("e"), exp.run("spawned"):
+        exp.info("hello")
+    return None
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(120)
+def test_ranks_started_without_a_launcher_get_their_local_rank_from_their_host(tmp_path):
+    """``torch.multiprocessing.spawn`` (or a script's own processes) sets no ``LOCAL_RANK``:
+    every rank was recorded as local rank 0 of node 0. The run now places them by host."""
+    import json
+
+    import distlog
+    from support.ranks import run_ranks
+
+    root = str(tmp_path / "root")
+    hosts = {0: "h1", 1: "h1", 2: "h2"}
+    run_ranks(_spawned_rank, 3, tmp_path, root, timeout=90,
+              env={r: {"DISTLOG_HOSTNAME": h} for r, h in hosts.items()})
+    meta = json.loads((tmp_path / "root" / "e" / "spawned" / "run.json").read_text())
+    assert [(p["rank"], p["host"], p["local_rank"], p["node"]) for p in meta["attempts"][-1]["ranks"]] == [
+        (0, "h1", 0, 0), (1, "h1", 1, 0), (2, "h2", 0, 1)]
+    recs = {r.rank: r for r in distlog.open_run(f"{root}/e/spawned").logs.query(grep="^hello$")}
+    assert {r: (recs[r].local_rank, recs[r].node) for r in recs} == {0: (0, 0), 1: (1, 0), 2: (0, 1)}
