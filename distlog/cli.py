@@ -450,8 +450,10 @@ def cmd_histogram(args: argparse.Namespace) -> int:
         missing = [fmt_step(s) for s in args.step if s not in set(hg.step[rows].tolist())]
         if missing:
             shown = ", ".join(fmt_step(s) for s in hg.step[-5:])
-            raise UsageError(f"histogram {args.key!r} has no step {', '.join(missing)}; its steps: "
-                             f"{len(hg.step)}, the last ones {shown} (--all lists every step)")
+            n = len(hg.step)
+            which = f"its {n} steps are {shown}" if n <= 5 else f"it has {n} steps, the last {shown}"
+            raise UsageError(f"histogram {args.key!r} has no step {', '.join(missing)}; {which} "
+                             "(--all lists every step)")
     else:
         rows = np.array([len(hg.step) - 1])
     bins = hg.counts.shape[1]

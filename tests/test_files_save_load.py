@@ -289,3 +289,47 @@ def test_loading_bytes_that_are_no_torch_file_as_torch_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"'z.pt' is not a torch file"):
         run.files.load("z.pt")
     assert torch.equal(run.files.load("ok.pt")["w"], torch.ones(2))
+
+
+def test_an_encoded_value_under_a_name_of_another_type_loads_back_as_saved(exp):
+    """``save(state_dict, "pytorch_model.bin")`` was torch.save'd but recorded with the name's
+    media type (application/octet-stream), so ``load`` gave bytes; the record now says what
+    the bytes are, and every reader decodes them."""
+    sd = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(2)}
+    arr = np.arange(5.0)
+    exp.files.save(sd, "pytorch_model.bin")
+    exp.files.save(arr, "feats.bin")
+    exp.files.save({"a": 1}, "thing.pdf")  # no figure: pickled, and recorded so
+    got = exp.files.load("pytorch_model.bin")
+    assert set(got) == {"w", "b"} and torch.equal(got["w"], sd["w"])
+    np.testing.assert_array_equal(exp.files.load("feats.bin"), arr)
+    assert exp.files.load("thing.pdf") == {"a": 1}
+    types = {r.name: r.media_type for r in exp.files.list()}
+    assert types["pytorch_model.bin"] == "application/x-pytorch"
+    assert types["feats.bin"] == "application/x-npy" and types["thing.pdf"] == "application/x-pickle"
+    exp.files.save(b"raw", "blob.bin")  # bytes stay as the name says
+    assert {r.name: r.media_type for r in exp.files.list()}["blob.bin"] == "application/octet-stream"
+    run_path = exp.current_run.url
+    exp.close()
+    reader = distlog.open_run(run_path).files
+    assert torch.equal(reader.load("pytorch_model.bin")["w"], sd["w"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # matplotlib may warn about fonts/backends
+def test_a_figure_saved_as_pdf_or_svg_is_rendered_not_pickled(exp):
+    """``save(fig, "plot.pdf")`` pickled the figure and recorded it as application/pdf: a
+    download that no viewer opens. Vector formats are rendered, as image formats were."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, magic, media_type in (("plot.pdf", b"%PDF", "application/pdf"),
+                                    ("plot.svg", b"<?xml", "image/svg+xml"),
+                                    ("plot.eps", b"%!PS", "application/postscript")):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        rec = exp.files.save(fig, name)
+        assert rec.media_type == media_type, (name, rec.media_type)
+        assert exp.files.read_bytes(name).startswith(magic), name
+        assert not plt.fignum_exists(fig.number)  # closed, as save(fig, "plot.png") closes it

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from starlette.requests import Request
 
-from ..layout import README_FILE, RUN_FILE
+from ..layout import RUN_FILE
 from ..query.batch import DAMAGED, param_key, read_run_data
 from ..query.errors import DamagedRecord, KeyNotFound, did_you_mean
 from ..query.root import RootReader, reduce_final, run_row
@@ -209,10 +209,7 @@ class Api:
         for r in run.metrics.ranks():
             if r:
                 rank_keys[str(r)] = readable(run, lambda r=r: run.metrics.keys(r), [], damage)
-        try:
-            readme = run.storage.read_text(README_FILE)
-        except (FileNotFoundError, UnicodeDecodeError):
-            readme = ""
+        readme = run.readme
         if not damage:
             self.prefetch(run)
         sources = run.logs.sources()

@@ -27,6 +27,9 @@ _KINDS: dict[str, tuple[str, str]] = {  # extension -> (encoding kind, media typ
     ".gif": ("image", "image/gif"),
     **{e: ("image", f"image/{f.lower()}") for e, f in media.IMAGE_FORMATS.items() if e != ".gif"},
 }
+#: extensions of the vector formats a matplotlib figure is rendered in by ``save()`` (the
+#: raster ones are images: ``_KINDS``)
+_FIGURE_FORMATS = {".pdf", ".svg", ".svgz", ".eps", ".ps", ".pgf"}
 _KIND_OF_MEDIA = {mt: kind for kind, mt in _KINDS.values()}
 _KIND_OF_MEDIA.update({"application/octet-stream": "bytes", "text/plain": "text"})
 

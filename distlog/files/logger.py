@@ -18,8 +18,8 @@ from ..inputs import exact_step
 from ..cas import PutResult, Stage, copy_file, stage
 from ..names import check_name
 from .index import _Shared, check_version_rank, one_per_version
-from .kinds import (_KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext, _json_default, _kind_of_value,
-                    decode, kind_of, media_type_of, text_of)
+from .kinds import (_FIGURE_FORMATS, _KINDS, _STREAM_ENCODERS, _copy, _default_media, _ext,
+                    _json_default, _kind_of_value, decode, kind_of, media_type_of, text_of)
 from ..writers.manifest import FileRecord
 from .ordering import _sort_records
 
@@ -68,8 +68,11 @@ class ArtifactLogger:
         ``.pt/.pth/.ckpt`` torch.save; ``.npy``/``.npz`` NumPy; ``.json``/``.yaml``/``.yml``
         dicts and lists; ``.pkl``/``.pickle`` pickle; ``.txt``/``.md``/``.csv``/``.log`` text
         (a DataFrame or an array as its data, all of it: ``files.kinds.text_of``).
-        Other names: bytes as they are, str as UTF-8, NumPy arrays as ``.npy``, tensors and
-        objects holding tensors with torch.save, anything else with pickle.
+        Image extensions render images (and matplotlib figures); ``.pdf``/``.svg``/``.eps``/
+        ``.ps`` render figures. Other names: bytes as they are, str as UTF-8, NumPy arrays as
+        ``.npy``, tensors and objects holding tensors with torch.save, anything else with
+        pickle — recorded with that format's media type, so ``load`` decodes it whatever the
+        name (a state dict saved as ``pytorch_model.bin`` loads as one).
         """
         self._path(filename)
         kind = _KINDS.get(_ext(filename), (None, None))[0]
@@ -83,9 +86,14 @@ class ArtifactLogger:
         if kind == "wav" and not is_raw:
             raise TypeError(f"save({filename!r}): audio needs a sample rate; use "
                             "save_audio(name, samples, sample_rate)")
+        if kind is None and _ext(filename) in _FIGURE_FORMATS and media.is_figure(data):
+            return self.savefig(data, filename, step=step)  # (it was pickled, recorded as a PDF)
         if kind is None or is_raw:
             kind = _kind_of_value(data)
-        media_type = media_type_of(filename, _default_media(kind))
+        # what the bytes are: an encoder's format whatever the name says (a state dict saved
+        # as pytorch_model.bin was recorded application/octet-stream and loaded as bytes)
+        media_type = (_default_media(kind) if kind in _STREAM_ENCODERS
+                      else media_type_of(filename, _default_media(kind)))
         if kind == "bytes":
             return self._save_bytes(bytes(data), filename, media_type, step)
         if kind == "text":

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..layout import HISTOGRAMS_TABLE, PARAMS_FILE, RUN_FILE, SCALARS_TABLE, TELEMETRY_TABLE, table_commit
+from ..layout import (HISTOGRAMS_TABLE, PARAMS_FILE, README_FILE, RUN_FILE, SCALARS_TABLE, TELEMETRY_TABLE,
+                      table_commit)
 from ..serdes import flatten
 from ..serdes import deserialize
 from ..storage import open_storage
@@ -186,6 +187,14 @@ class RunReader:
             return live_meta(self.storage, read_meta(self.storage)).get("status") == "running"
         except RunNotFound:
             return False
+
+    @property
+    def readme(self) -> str:
+        """The run's notes (``exp.readme``'s ``README.md``; ``""`` when it has none)."""
+        try:
+            return self.storage.read_bytes(README_FILE).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
     @property
     def params(self) -> dict[str, Any]:
