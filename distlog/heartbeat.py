@@ -124,6 +124,16 @@ def _read_one(storage: StorageBackend, rank: int) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) else None
 
 
+def _stopped(rec: dict[str, Any], now: float) -> bool:
+    """Whether a running rank's heartbeats stopped: its next beat is overdue by more than
+    ``MISSED_BEAT_SLACK`` (the process is gone or stuck where its heartbeat thread cannot run)."""
+    try:
+        interval, beat = float(rec.get("interval") or 0.0), float(rec.get("time", 0))
+    except (TypeError, ValueError):
+        return False
+    return interval > 0 and now - beat > interval + MISSED_BEAT_SLACK
+
+
 #: seconds past a rank's own interval after which the beat it did not write shows it dead,
 #: when its process was on this host and runs no more (``_gone``)
 MISSED_BEAT_SLACK = 5.0
@@ -142,6 +152,17 @@ def _gone(rec: dict[str, Any], now: float) -> bool:
     except (TypeError, ValueError):
         return False
     return interval > 0 and now - beat > interval + MISSED_BEAT_SLACK and not pid_alive(rec.get("pid"), rec.get("pid_start"))
+
+
+def process_gone(rec: dict[str, Any]) -> bool:
+    """Whether the still-running rank of ``rec`` has no process any more: it ran on this host
+    and its pid (with its start time) runs no more — killed (the OOM killer sends SIGKILL) or
+    crashed without closing. Unlike ``_gone``, at once: no beat needs to be overdue."""
+    if rec.get("state", "running") != "running":
+        return False
+    if rec.get("host") != (os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()):
+        return False
+    return not pid_alive(rec.get("pid"), rec.get("pid_start"))
 
 
 def _fresh(rec: dict[str, Any], now: float, threshold: float) -> bool:
@@ -202,13 +223,19 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
              f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"]
     step = rec.get("step")
     parts.append("no step yet" if step is None else f"last step {step:g}")
+    gone = process_gone(rec)
+    if gone:
+        parts.append(f"its process is gone (no pid {rec.get('pid')} on this host now: killed, "
+                     "e.g. by the OOM killer, or crashed without closing)")
     if rec.get("in_flush") is not None:
         n, entered = int(rec["in_flush"]) + 1, float(rec["flush_entered"])
-        if rec.get("state", "running") == "running":
+        beat = float(rec.get("time", entered))
+        if rec.get("state", "running") != "running":  # its final record: the wait ended with
+            parts.append(f"was inside flush #{n} when it ended ({beat - entered:.1f} s in it)")  # it
+        elif gone or _stopped(rec, now):  # (a dead rank's wait does not grow)
+            parts.append(f"was inside flush #{n} at its last heartbeat ({max(0.0, beat - entered):.1f} s in it)")
+        else:
             parts.append(f"inside flush #{n} for {now - entered:.1f} s")
-        else:  # its final record: the wait ended with the rank (no longer growing)
-            waited = float(rec.get("time", entered)) - entered
-            parts.append(f"was inside flush #{n} when it ended ({waited:.1f} s in it)")
     else:
         ended = rec.get("last_flush_end")
         done = f"{int(rec.get('flushes') or 0)} flush(es) done"
@@ -233,13 +260,20 @@ def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int
     """
     beats = read_heartbeats(storage, attempt)
     now = time.time()
+    gone = [r for r in range(world_size) if r != me and r in beats and process_gone(beats[r])]
+    first = (f"ranks whose process is gone: {', '.join(map(str, gone))} (killed, e.g. by the OOM "
+             "killer, or crashed without closing: look at what stopped them, not at the ranks "
+             "that lost them)\n" if gone else "")
     if seq is None:
-        return "the other ranks' last heartbeats:\n" + "\n".join(
+        return first + "the other ranks' last heartbeats:\n" + "\n".join(
             f"  rank {r}: " + ("no heartbeat" if r not in beats else describe(beats[r], now))
             for r in range(world_size) if r != me)
     missing, unknown = [], []
     for r in range(world_size):
         rec = beats.get(r)
+        if r in gone:
+            missing.append((r, rec))
+            continue
         inside = rec is not None and rec.get("in_flush") is not None and int(rec["in_flush"]) >= seq
         past = rec is not None and int(rec.get("flushes") or 0) > seq
         if r == me or inside or past:
@@ -252,7 +286,7 @@ def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int
     if not missing and not unknown:
         return ("the heartbeats show every rank inside this flush (they may be older than the "
                 "timeout: see heartbeat_interval)")
-    lines = []
+    lines = [first.rstrip("\n")] if gone else []
     if missing:
         lines.append(f"ranks that did not arrive at flush #{seq + 1}: {', '.join(str(r) for r, _ in missing)}")
         for r, rec in missing:

@@ -137,3 +137,45 @@ def test_a_killed_run_on_this_host_is_stale_once_its_next_beat_is_overdue(tmp_pa
     time.sleep(0.2 + MISSED_BEAT_SLACK + 0.5)
     got = _status(f"{root}/default/r", "300")
     assert got.stdout.strip() == "stale", (got.stdout, got.stderr)
+
+
+@pytest.mark.timeout(60)
+def test_a_rank_whose_process_is_gone_is_named_at_once(tmp_path: Any) -> None:
+    """A rank SIGKILLed (the OOM killer) mid-run: its peers' error listed it with the live
+    ranks as "not known to have arrived ... they may be inside it", and ``show --ranks`` kept
+    saying it was inside its flush for ever longer. On its host its process is known gone:
+    named so at once, its wait frozen at its last heartbeat."""
+    import socket
+
+    from distlog.heartbeat import describe, hang_report, process_gone
+    from distlog.layout import heartbeat_path
+    from distlog.processes import process_start
+    from distlog.storage import open_storage
+
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = process_start(dead.pid)
+    dead.kill()
+    dead.wait(30)
+    storage = open_storage(str(tmp_path / "run"))
+    now = time.time()
+    host = os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()
+
+    def beat(rank: int, pid: int, pid_start: Any, **more: Any) -> dict[str, Any]:
+        rec = {"format": 1, "rank": rank, "attempt": 0, "host": host, "pid": pid, "pid_start": pid_start,
+               "time": now - 1.5, "interval": 1.0, "state": "running", "step": 95, "flushes": 24,
+               **more}
+        storage.write_json(heartbeat_path(rank), rec)
+        return rec
+
+    beat(0, os.getpid(), process_start(os.getpid()))
+    killed = beat(1, dead.pid, started, in_flush=24, flush_entered=now - 2.5)
+    beat(2, os.getpid(), process_start(os.getpid()))  # alive, its beat older than the flush
+    assert process_gone(killed) and not process_gone({**killed, "pid": os.getpid(),
+                                                      "pid_start": process_start(os.getpid())})
+    report = hang_report(storage, 0, 3, 24, me=0, entered=now - 0.01)
+    first = report.splitlines()[0]
+    assert first.startswith("ranks whose process is gone: 1 (killed"), report
+    assert "ranks not known to have arrived at flush #25: 2 " in report, report
+    said = describe(killed, now + 100)
+    assert "its process is gone" in said and "was inside flush #25 at its last heartbeat (1.0 s in it)" in said
+    assert "for 10" not in said  # (not a wait growing with the reader's clock)
