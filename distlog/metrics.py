@@ -969,7 +969,9 @@ class MetricsLogger:
         if closing or not idle:
             mon.record(out_step, core.flushes - 1, tele, closing, idle=idle)
         else:
-            mon.skip(core.flushes - 1, tele)
+            # (with flush(step=) past the last row's step, training went on: a sparse collect)
+            mon.skip(core.flushes - 1, tele, stepped=explicit is not None and (
+                core.flush_step is None or explicit > core.flush_step))
         self._after_flush()
         if h[R.H_ERROR] or clash or repeated:
             # one more exchange, on the error path only (every rank knows it is taken)
@@ -1094,7 +1096,7 @@ class MetricsLogger:
         if any_value:  # any value, finite or not, makes a row: the flush claims its step
             self._hand_on(window, out_step, nbytes)
         # (an empty flush: no telemetry row, as above)
-        self._monitor.local_flush(out_step, seq, any_value)
+        self._monitor.local_flush(out_step, seq, any_value, stepped=step is not None)
         self._after_flush()
         return R.LazyReduced.of(core.union, window.reduced)
 

@@ -102,14 +102,15 @@ class RankMonitor:
         now = time.time() if self.telemetry is None else self.telemetry.exit()
         self.in_flush, self.last_flush_end = None, now
 
-    def local_flush(self, step: float, seq: int, values: bool) -> None:
+    def local_flush(self, step: float, seq: int, values: bool, stepped: bool = False) -> None:
         """A one-process flush (no collective: ``enter_flush``, ``exit_flush`` and ``record``,
-        or ``skip`` when no value came, in one call); ``values``: any value came."""
+        or ``skip`` when no value came, in one call); ``values``: any value came; ``stepped``:
+        none came but ``flush(step=)`` advanced the step (``Telemetry.skip``)."""
         tel = self.telemetry
         if tel is None:
             self.flush_entered = self.last_flush_end = time.time()
             return
-        due = tel.local_flush(step, seq, values)
+        due = tel.local_flush(step, seq, values, stepped)
         self.flush_entered = self.last_flush_end = tel.entered
         if due:
             self._hand_over(due)
@@ -126,11 +127,12 @@ class RankMonitor:
         self._hand_over(self.telemetry.add(step, seq, slots, self.last_flush_end or time.time(),
                                            force=closing))
 
-    def skip(self, seq: int, slots: np.ndarray | None) -> None:
+    def skip(self, seq: int, slots: np.ndarray | None, stepped: bool = False) -> None:
         """Rank 0: flush ``seq`` writes no telemetry row (no rank had a value): the waits it
-        carries, of the previous flush, go to the next row."""
+        carries go to the next row, and its intervals too when it advanced the step
+        (``stepped``: ``Telemetry.skip``)."""
         if self.telemetry is not None and self._ctx.rank == 0 and slots is not None and len(slots):
-            self.telemetry.skip(seq, slots)
+            self.telemetry.skip(seq, slots, stepped)
 
     def hand_off(self) -> None:
         """Rank 0, closing: the telemetry kept since the last hand-off goes to the writer (a

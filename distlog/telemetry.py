@@ -14,7 +14,9 @@ Fields (NaN where a rank cannot tell):
   row* (a rank only knows it after the collective): the fastest ranks wait most. Readers
   shift it back one row (``TelemetryReader``: column ``wait``). A flush that writes no row (an
   evaluation's flush with no value) carries the previous row's wait to the next row; NaN
-  where it is not known (the first row of an attempt after such flushes).
+  where it is not known (the first row of an attempt after such flushes). One that writes no
+  row but advances the step (``flush(step=)`` with nothing collected) was training: its wait
+  adds to the previous row's, its interval to the next row's.
 * ``cpu_percent`` host CPU % since the previous sample; ``rss`` process resident bytes
   (psutil, or /proc without it).
 * ``gpu_allocated``, ``gpu_reserved``, ``gpu_peak`` bytes (torch.cuda, only when torch is
@@ -188,6 +190,13 @@ class Telemetry:
         self._next_handoff = 0.0
         self._row_seq: int | None = None  # the flush of the last row kept (this attempt)
         self._carry: np.ndarray | None = None  # every rank's wait in that flush, if known
+        # flushes since that row that wrote none but advanced the step (flush(step=) with
+        # nothing collected: training went on): every rank's waits and intervals in them, which
+        # the next row's wait_prev and interval add; whether the last flush was such a one
+        # (its wait comes with the flush after it)
+        self._idle_waits: np.ndarray | float = 0.0
+        self._idle_intervals: np.ndarray | float = 0.0
+        self._idle_stepped = False
 
     def enter(self) -> tuple[float, ...] | np.ndarray:
         """This rank's slots for the SUM bucket (its own row filled, zeros elsewhere): a tuple
@@ -223,7 +232,7 @@ class Telemetry:
         self._t_exit = now
         return now
 
-    def local_flush(self, step: float, seq: int, values: bool) -> dict[str, np.ndarray]:
+    def local_flush(self, step: float, seq: int, values: bool, stepped: bool = False) -> dict[str, np.ndarray]:
         """``enter``, ``exit`` and ``add`` (or ``skip`` when no value came) of a one-process
         flush, at one clock read: it waits on no collective (``wait_prev`` 0)."""
         now = time.time()
@@ -232,7 +241,7 @@ class Telemetry:
         slots = tuple(row)
         row[F_WAIT] = 0.0
         if not values:
-            self.skip(seq, slots)
+            self.skip(seq, slots, stepped)
             return {}
         return self.add(step, seq, slots, now)
 
@@ -245,11 +254,17 @@ class Telemetry:
             self._last_step = step
             if seq != (0 if self._row_seq is None else self._row_seq + 1):
                 # flushes since the last row wrote none: its flush's wait, carried by the
-                # first of them (NaN if none came after a row of this attempt)
+                # first of them (NaN if none came after a row of this attempt), plus their
+                # own waits (this flush's slot holds the last one's); and the intervals of
+                # those that advanced the step, training time of this row's steps
                 gathered = np.array(gathered, dtype=np.float64)
-                gathered[_WAIT] = np.nan if self._carry is None else self._carry
+                waits = self._idle_waits + (gathered[_WAIT] if self._idle_stepped else 0.0)
+                gathered[_WAIT] = np.nan if self._carry is None else self._carry + waits
+                gathered[F_INTERVAL :: len(FIELDS)] += self._idle_intervals
             self._pending.extend(gathered if gathered.__class__ is tuple else gathered.tolist())
             self._row_seq, self._carry = seq, None
+            self._idle_waits = self._idle_intervals = 0.0
+            self._idle_stepped = False
             self._lead.append((step, now, seq))
         else:
             self.skip(seq, gathered)
@@ -258,11 +273,23 @@ class Telemetry:
         self._next_handoff = now + self.handoff_interval
         return self.drain()
 
-    def skip(self, seq: int, gathered: np.ndarray) -> None:
+    def skip(self, seq: int, gathered: np.ndarray, stepped: bool = False) -> None:
         """Rank 0: flush ``seq`` writes no row (no rank had a value, or its step does not go
-        past the last row's); the first such flush after a row keeps that row's waits."""
-        if self._row_seq is not None and seq == self._row_seq + 1:
-            self._carry = np.array(gathered[_WAIT], dtype=np.float64)
+        past the last row's); the first such flush after a row keeps that row's waits.
+        ``stepped``: it advanced the step (``flush(step=)`` with nothing collected: a sparse
+        ``collect``), so it was a training window: its interval and wait count in the next
+        row's. One that did not (an evaluation's flush) stays out of the training windows."""
+        if self._row_seq is None:
+            return
+        waits = np.array(gathered[_WAIT], dtype=np.float64)
+        if seq == self._row_seq + 1:
+            self._carry = waits
+        elif self._idle_stepped:  # (the wait of the flush before, a stepped one)
+            self._idle_waits = self._idle_waits + waits
+        self._idle_stepped = stepped
+        if stepped:
+            self._idle_intervals = self._idle_intervals + np.array(
+                gathered[F_INTERVAL :: len(FIELDS)], dtype=np.float64)
 
     def drain(self) -> dict[str, np.ndarray]:
         """``{field: rows}`` of every flush kept since the last hand-off (``{}`` if none)."""
