@@ -773,7 +773,15 @@ class MetricsLogger:
         key = self._prefix + name if name.__class__ is str else check_name(name, "histogram name")
         check_name(key, "histogram name", allow_slash=True)
         arr = _histogram_values(name, values)
-        arr = arr[np.isfinite(arr)]
+        finite = np.isfinite(arr)
+        if not finite.all():
+            dropped = arr.size - int(finite.sum())
+            arr = arr[finite]
+            # no bin holds them, and a histogram row has no column for them: said, once a key
+            warn(f"log_histogram({name!r}): {dropped} of {dropped + arr.size} values are NaN or ±inf "
+                 "and are in no bin (the histogram counts the finite ones; this is said once per "
+                 "key: log the count as a metric to keep it)", key=f"histogram nonfinite {id(self._core)} {key}",
+                 interval=float("inf"))
         counts, edges = _histogram(name, arr, bins, range)
         core = self._core
         bins = core.histogram_bins

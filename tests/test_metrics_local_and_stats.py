@@ -202,3 +202,24 @@ def test_a_refused_step_is_named_in_full_and_float64_precision_is_said(root):
         exp.metrics.log(step=1_000_000.5, b=1.0)
         with pytest.raises(ValueError, match=r"at step 1000000: a row at step 1000000.5 was already written"):
             exp.metrics.log(step=1_000_000, b=2.0)
+
+
+def test_a_histogram_says_once_that_it_left_nan_and_inf_out(root, caplog):
+    """NaN and ±inf in ``log_histogram`` values went into no bin with no word (a weights
+    histogram with infs looked healthy); they still go into no bin, and the first time per
+    key it is said, with the count."""
+    import logging
+
+    from distlog import report
+
+    report.reset()
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with caplog.at_level(logging.WARNING, logger="distlog"):
+        with exp.run("r"):
+            exp.log_histogram("w", np.array([0.0, 1.0, np.nan, np.inf, -np.inf]), bins=2, step=0)
+            exp.log_histogram("w", np.array([np.nan, 1.0]), bins=2, step=1)
+            exp.log_histogram("clean", np.array([0.0, 1.0]), bins=2, step=0)
+    said = [r.getMessage() for r in caplog.records if "log_histogram" in r.getMessage()]
+    assert len(said) == 1 and "log_histogram('w'): 3 of 5 values are NaN or ±inf" in said[0], said
+    hist = distlog.open_run(f"{root}/default/r").metrics.histogram("w")
+    assert hist.counts[0].sum() == 2 and hist.counts[1].sum() == 1
