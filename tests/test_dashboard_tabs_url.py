@@ -7,6 +7,7 @@ parameters change another's view; Back and a reload give the same views."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -170,3 +171,30 @@ def test_each_tab_keeps_its_view_while_a_person_moves_between_tabs(browser, root
         pg.wait_for_selector("#log-list .logline")
         hrefs = pg.eval_on_selector_all("nav.tabs a", "as => as.map(a => a.getAttribute('href'))")
         assert hrefs == [f"#/run?path=t%2Fr&tab={t}" for t in ("overview", "charts", "logs", "files", "attempts")]
+
+
+@pytest.mark.timeout(120)
+def test_log_y_while_the_charts_read_another_x_axis_draws_no_stale_rows(browser, root):
+    """x switched to wall time, then log y ticked before every chart had read its series
+    again: the redraw drew the rows read for steps with x = time and threw "Cannot read
+    properties of undefined (reading 'length')" (CI, under load, on the second chart). The
+    series reads for the new axis are held here until log y is ticked."""
+    with served(browser, root, "#/run?path=t/r&tab=charts", console=True) as pg:
+        pg.wait_for_function("() => ['train/loss', 'train/acc'].every(k => window.distlog.charts[k]"
+                             " && window.distlog.charts[k].u)")
+        held, holding = [], [True]
+        pg.route("**/api/series*", lambda route: held.append(route)
+                 if holding[0] and "x=time" in route.request.url else route.continue_())
+        pg.select_option("#x-axis", "time")
+        deadline = time.monotonic() + 20
+        while len(held) < 2:  # both charts' reads for the new axis are in flight
+            assert time.monotonic() < deadline, len(held)
+            pg.wait_for_timeout(50)
+        pg.check("#log-y")  # redraws what the charts hold
+        pg.wait_for_timeout(200)
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        pg.wait_for_function("() => ['train/loss', 'train/acc'].every(k => window.distlog.charts[k].u"
+                             " && window.distlog.charts[k].u.data[0][0] > 1e9"
+                             " && window.distlog.charts[k].u.scales.y.distr === 3)")

@@ -315,6 +315,9 @@ export class MetricChart {
     const zoomed = this.zoom && this.zoom.parts; // (null while the zoomed rows are read)
     const parts = zoomed ? this.zoom.parts : this.parts;
     if (!parts.length || !parts[0].cols.step.length) { this.note.textContent = "no rows yet"; return; }
+    // rows read for another x axis (log y ticked while the read for the new axis is in
+    // flight): that read draws them once it answers
+    if (parts.some((p) => !p.cols[this.opts.x])) return;
     const { data, series, bands } = this.data(parts);
     const sig = JSON.stringify([series.map((s) => s.label), this.opts.logy, this.opts.x]);
     if (this.u && sig === this.sig) {
