@@ -145,22 +145,20 @@ def _gone(rec: dict[str, Any], now: float) -> bool:
     given the pid), and its next beat is overdue (a process of a container that shares this
     host's name but not its process ids goes on beating). A killed run shows stale within its
     heartbeat interval, not the stale threshold's minutes, to a reader on its host."""
-    if rec.get("state") == "completed" or rec.get("host") != (os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()):
+    if rec.get("state") == "completed" or not _this_host(rec):
         return False
-    try:
-        interval, beat = float(rec.get("interval") or 0.0), float(rec.get("time", 0))
-    except (TypeError, ValueError):
-        return False
-    return interval > 0 and now - beat > interval + MISSED_BEAT_SLACK and not pid_alive(rec.get("pid"), rec.get("pid_start"))
+    return _stopped(rec, now) and not pid_alive(rec.get("pid"), rec.get("pid_start"))
+
+
+def _this_host(rec: dict[str, Any]) -> bool:
+    return rec.get("host") == (os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname())
 
 
 def process_gone(rec: dict[str, Any]) -> bool:
     """Whether the still-running rank of ``rec`` has no process any more: it ran on this host
     and its pid (with its start time) runs no more — killed (the OOM killer sends SIGKILL) or
     crashed without closing. Unlike ``_gone``, at once: no beat needs to be overdue."""
-    if rec.get("state", "running") != "running":
-        return False
-    if rec.get("host") != (os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()):
+    if rec.get("state", "running") != "running" or not _this_host(rec):
         return False
     return not pid_alive(rec.get("pid"), rec.get("pid_start"))
 

@@ -122,7 +122,6 @@ class _Source:
         self.carry = data[cut:]
         return data[:cut].decode("utf-8", errors="replace").split("\n")[:-1] if cut else []
 
-
     def ended_before(self) -> bool:
         """Whether the last complete line before the read position is "run ended" (a rank
         that closed before follow started)."""
