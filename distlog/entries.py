@@ -218,12 +218,17 @@ def _columns(w: Window, prefix: str, kt: tuple[str, ...]) -> np.ndarray:
     return cols
 
 
-def one_site_values(dicts: list[dict[str, Any]]) -> tuple[tuple[str, ...], np.ndarray] | None:
+def one_site_values(dicts: list[dict[str, Any]],
+                    kt: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], np.ndarray] | None:
     """``(keys, values)`` when every dict of ``dicts`` has the keys of the first (in any
     order): ``values`` is ``(len(dicts) * len(keys))`` floats in ``keys`` order, taken in C
-    (``itemgetter``); None otherwise. One call site of ``collect``/``log`` gives such runs."""
-    kt = tuple(dicts[0])
+    (``itemgetter``); None otherwise. One call site of ``collect``/``log`` gives such runs.
+    ``kt``: ``tuple(dicts[0])``, where the caller has it already."""
+    if kt is None:
+        kt = tuple(dicts[0])
     k = len(kt)
+    if len(dicts) == 1:  # one dict (a flush every step): its values are in kt's order
+        return (kt, np.fromiter(dicts[0].values(), np.float64, k)) if k else None
     if not k or sum(map(len, dicts)) != k * len(dicts):
         return None
     get = itemgetter(*kt)

@@ -326,7 +326,7 @@ class _Core:
             order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
         if order is False:
             return None
-        got = one_site_values(taken)  # (values in kt's order, every dict with kt's keys)
+        got = one_site_values(taken, kt)  # (values in kt's order, every dict with kt's keys)
         if got is None:
             return None
         del entries[: len(taken)]  # in place: the view keeps its reference

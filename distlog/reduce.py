@@ -210,21 +210,29 @@ def pack_block(v: np.ndarray, header: Sequence[float], ident: FlushIdentity,
     s_size = HEADER_LEN + 3 * k + (0 if extra is None else len(extra))
     row = np.empty(s_size + MAX_HEADER_LEN + 2 * k)
     sums = row[HEADER_LEN : HEADER_LEN + k]
-    with np.errstate(over="ignore", invalid="ignore"):  # (+inf with -inf, or an overflow: None)
-        v.sum(axis=0, out=sums)
-    if not np.isfinite(sums).all():  # finite column sums: every value was finite
-        return None
+    h = s_size + MAX_HEADER_LEN
+    if n == 1:  # one collect() call in the window (a flush every step): its values are the
+        # sums, maxima and minima (copies, not three reductions of one row)
+        np.copyto(sums, v[0])
+        if not np.isfinite(sums).all():
+            return None
+        row[h : h + k] = sums
+        np.negative(sums, out=row[h + k :])
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # (+inf with -inf, or an overflow: None)
+            v.sum(axis=0, out=sums)
+        if not np.isfinite(sums).all():  # finite column sums: every value was finite
+            return None
+        v.max(axis=0, out=row[h : h + k])
+        neg_min = row[h + k :]
+        v.min(axis=0, out=neg_min)
+        np.negative(neg_min, out=neg_min)
     row[:HEADER_LEN] = header
     row[HEADER_LEN + k : HEADER_LEN + 2 * k] = float(n)  # count
     row[HEADER_LEN + 2 * k : HEADER_LEN + 3 * k] = 0.0  # nonfinite
     if extra is not None:
         row[HEADER_LEN + 3 * k : s_size] = extra
-    h = s_size + MAX_HEADER_LEN
     row[s_size:h] = identity_slots(ident)
-    v.max(axis=0, out=row[h : h + k])
-    neg_min = row[h + k :]
-    v.min(axis=0, out=neg_min)
-    np.negative(neg_min, out=neg_min)
     return row, s_size
 
 
