@@ -199,6 +199,21 @@ def _checked_resume_step(step: Any) -> int | float | None:
                          "None to rewind each series at the first step it writes again") from None
 
 
+def _check_same_run(experiment: str, asks: list[str | None]) -> None:
+    """Rank 0, starting a run: every rank that named a run id named rank 0's (a rank may
+    name none and follow rank 0). Otherwise the ranks are in different ``run()`` blocks —
+    one skipped a block, or the id is built per rank — and the others' values would go to
+    rank 0's run under its id, a count of ranks that never entered it."""
+    if all(a is None or a == asks[0] for a in asks[1:]):
+        return
+    named = ", ".join(f"rank {r}: {'no id' if a is None else repr(a)}" for r, a in enumerate(asks))
+    raise ValueError(
+        f"the ranks opened different runs of experiment {experiment!r} ({named}): every rank "
+        "must enter the same exp.run(...) blocks, in the same order, with the same id (a rank "
+        "that skips a block meets the others in their next one). Build the id on rank 0 alone "
+        "and pass None on the other ranks, or the same id everywhere")
+
+
 def _no_process_group(info: RankInfo) -> None:
     """A launcher started several ranks (its environment says so) and this one opens a run
     with no ``torch.distributed`` process group: each rank would be rank 0 of a run of its
@@ -421,7 +436,9 @@ class Run:
         me = {"rank": self.info.rank, "host": self.info.host, "local_rank": self.info.local_rank,
               "node": self.info.node_rank, "pid": os.getpid(),
               "pid_start": process_start(os.getpid())}
-        peers = self.comm.all_gather_object(me)
+        asked = self.run_id  # (rank 0 checks every rank asked for its run: below)
+        peers = self.comm.all_gather_object({**me, "asked": asked})
+        asks = [p.pop("asked") for p in peers]
         if not self.info.placed and len(peers) > 1:  # no launcher said where each rank runs
             placed = place_by_host([p["host"] for p in peers])
             for p, (local, node) in zip(peers, placed):
@@ -434,6 +451,7 @@ class Run:
             # denied access) is broadcast so every rank raises the same error, none hangs
             git = _git_state_started()
             try:
+                _check_same_run(self.experiment, asks)
                 run_id, self.attempt = self._choose_run()
                 self.run_id = run_id
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
