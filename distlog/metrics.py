@@ -822,9 +822,15 @@ class MetricsLogger:
         A collective: every rank must call it, the same number of times and before
         ``close()``. Ranks that are not in the same flush (one skipped a call, or one closes
         while another flushes) all raise ``FlushMismatch`` and no row is written from it.
-        Returns the reduced statistics on every rank.
+        Returns the reduced statistics on every rank. ``flush(5)`` is ``flush(step=5)``, as
+        ``log(5, ...)`` and ``collect(5, ...)`` take their step.
         """
         self._check_open()
+        if isinstance(_aggregation, Real) and not isinstance(_aggregation, bool):
+            if step is not None:
+                raise TypeError(f"flush({_aggregation!r}, step={step!r}): got the step twice; pass it once, "
+                                f"flush(step={step!r})")
+            _aggregation, step = "mean", _aggregation
         return self._flush(_aggregation, step, closing=False)
 
     def _pending_mark(self) -> tuple[Any, ...]:

@@ -386,3 +386,21 @@ def test_a_bad_commit_barrier_flag_on_one_rank_raises_on_every_rank_without_wait
     assert said1[0] == "TypeError" and "commit(barrier='yes'): expected True" in said1[1]
     assert said0[0] == "WriterError" and "another rank's commit failed" in said0[1]
     assert n0 == n1 == 2
+
+
+def test_a_positional_step_to_flush_is_the_step(tmp_path):
+    """``flush(5)`` read 5 as the (private) aggregation and raised "_aggregation must be one
+    of ..." — while ``log(5, ...)`` and ``collect(5, ...)`` take a positional step."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0)
+    with exp.run("p"):
+        m = exp.metrics("train")
+        m.collect(loss=1.0)
+        red = m.flush(5)
+        assert red["train/loss"]["mean"] == 1.0
+        exp.metrics.collect(loss=3.0, step=6)
+        exp.flush(np.int64(7))  # the experiment's flush, a NumPy int
+        with pytest.raises(TypeError, match=r"flush\(8, step=9\): got the step twice; pass it once"):
+            m.flush(8, step=9)
+    loss = distlog.open_run(f"{tmp_path}/default/p").metrics.read("train/loss")
+    assert loss.step.tolist() == [5] and loss["mean"].tolist() == [1.0]
+    assert distlog.open_run(f"{tmp_path}/default/p").metrics.read("loss").step.tolist() == [7]
