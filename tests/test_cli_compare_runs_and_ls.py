@@ -4,6 +4,9 @@ last step of a run without metrics (run.json: null), never a made-up 0."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import distlog
 from distlog.cli import main
@@ -151,3 +154,26 @@ def test_where_takes_true_false_and_none_as_printed(tmp_path, capsys):
     assert ids("amp=true") == ["a"] and ids("amp=False") == ["b"] == ids("amp=false")
     assert ids("amp=None") == ["n"] == ids("amp=null")
     assert ids("amp=True,False") == ["a", "b", "s"]
+
+
+def test_an_interrupted_run_is_listed_and_selected_by_its_status(tmp_path, capsys):
+    """A run stopped by a SIGTERM that was no agreed stop reads ``interrupted``:
+    ``--status interrupted`` and ``runs(status="interrupted")`` refused that status (exit 2,
+    "expected one of running, completed, ...") though ``ls`` showed it."""
+    root = tmp_path / "root"
+    exp = distlog.get_logger(str(root), heartbeat_interval=0)
+    try:
+        with exp.run("stopped"):
+            exp.metrics.log(step=0, loss=1.0)
+            os.kill(os.getpid(), signal.SIGTERM)  # distlog's handler raises in the run
+            time.sleep(5)
+    except BaseException as e:  # noqa: BLE001
+        assert "SIGTERM" in str(e) or type(e).__name__ == "Terminated", repr(e)
+    with exp.run("done"):
+        exp.metrics.log(step=0, loss=0.5)
+    exp.close()
+    runs = distlog.open_root(str(root)).runs(status="interrupted")
+    assert [r.info.run_id for r in runs] == ["stopped"]
+    code, out, err = cli(capsys, "ls", root, "--status", "interrupted")
+    assert code == 0, err
+    assert "stopped" in out and "done" not in out
