@@ -89,6 +89,9 @@ class Api:
         self._rows: dict[str, tuple[dict, dict]] = {}  # path -> (run.json, table row)
         self._flat: dict[str, dict[str, Any]] = {}  # path -> flat params, as stored
         self._keys: dict[str, frozenset[str]] = {}  # path -> its metric keys with rows
+        # path -> (run.json, {metric: its last value}): a finished run's metric columns are
+        # read once (the runs page asks for them at every poll)
+        self._last: dict[str, tuple[dict, dict[str, float | None]]] = {}
         self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="distlog-prefetch")
 
     def run(self, request: Request, name: str = "run") -> RunReader:
@@ -112,43 +115,64 @@ class Api:
         metrics = [m for m in dict.fromkeys(request.query_params.getlist("metric")) if m]
         if len(metrics) > MAX_METRIC_COLUMNS:
             raise BadPath(f"at most {MAX_METRIC_COLUMNS} metric columns, got {len(metrics)}")
-        if metrics:  # (copies: the rows are kept between requests)
-            rows = [{**r, "metrics": v} for r, v in zip(rows, self._last_values(rows, metrics))]
+        last = self._last_values(rows, metrics) if metrics else []
         sort = arg_str(request, "sort", required=False)
         if sort:
-            rows = self._sorted(rows, sort, bool(arg_int(request, "desc", 0, 0, 1)), keys)
+            order = self._order(rows, last, sort, bool(arg_int(request, "desc", 0, 0, 1)), keys, metrics)
+            rows, last = [rows[i] for i in order], [last[i] for i in order] if last else last
+        if metrics:  # (copies: the rows are kept between requests; NaN and ±inf as the runs
+            # table sends a param's: text)
+            rows = [{**r, "metrics": {k: None if v is None else jsonable(v) for k, v in vals.items()}}
+                    for r, vals in zip(rows, last)]
         return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time(),
                 "metric_keys": sorted(set().union(*self._keys.values())) if self._keys else []}
 
-    def _last_values(self, rows: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, Any]]:
-        """Each run's last ``value`` of each of ``metrics`` (None where it has no row; NaN and
-        ±inf as the runs table sends a param's: text), its last rows read together."""
-        runs = [RunReader(self.root.storage.child(r["path"]) if r["path"] else self.root.storage,
-                          self._rows[r["path"]][0]) for r in rows]
-        data = read_run_data(runs, last_keys=metrics)
-        out = []
-        for d in data:
-            vals = {}
-            for key in metrics:
-                v = reduce_final(d, key, "value", "last") if d.lengths.get(key) else None
-                vals[key] = None if v is None else jsonable(float(v))  # (NaN, ±inf: their text)
-            out.append(vals)
-        return out
+    def _last_values(self, rows: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, float | None]]:
+        """Each run's last ``value`` of each of ``metrics`` (None where it has no row). A
+        finished run's are kept while its ``run.json`` stays as it was (a column added to the
+        page reads it for that column alone); the others' last rows are read together."""
+        todo: dict[tuple[str, ...], list[tuple[str, dict, RunReader]]] = {}  # keys to read -> runs
+        for r in rows:
+            path = r["path"]
+            meta = self._rows[path][0]
+            kept = self._last.get(path)
+            if kept is None or kept[0] != meta or meta.get("status") == "running":
+                need = tuple(metrics)
+            else:
+                need = tuple(key for key in metrics if key not in kept[1])
+            if need:
+                todo.setdefault(need, []).append((path, meta, RunReader(
+                    self.root.storage.child(path) if path else self.root.storage, meta)))
+        for need, runs in todo.items():
+            for (path, meta, _), d in zip(runs, read_run_data([run for *_, run in runs], last_keys=list(need))):
+                vals: dict[str, float | None] = {}
+                for key in need:
+                    v = reduce_final(d, key, "value", "last") if d.lengths.get(key) else None
+                    vals[key] = None if v is None else float(v)
+                kept = self._last.get(path)
+                if kept is not None and kept[0] == meta:  # (the columns read before, too)
+                    vals = {**kept[1], **vals}
+                self._last[path] = (meta, vals)
+        return [{key: self._last[r["path"]][1][key] for key in metrics} for r in rows]
 
-    def _sorted(self, rows: list[dict[str, Any]], column: str, desc: bool,
-                param_keys: list[str]) -> list[dict[str, Any]]:
-        """``rows`` by a run column or a param (its stored value: NaN is NaN here, not the
-        ``"nan"`` text the rows carry)."""
+    def _order(self, rows: list[dict[str, Any]], last: list[dict[str, float | None]], column: str,
+               desc: bool, param_keys: list[str], metrics: list[str]) -> list[int]:
+        """The order of ``rows`` by a run column, a param (its stored value: NaN is NaN here,
+        not the ``"nan"`` text the rows carry) or a metric column asked for (``metric=``: its
+        last value), as ``distlog compare --sort`` orders them."""
         from ..query.order import sorted_order
 
         if column in SORT_COLUMNS:
             values = [r.get(column) for r in rows]
         elif column in param_keys:
             values = [self._flat.get(r["path"], {}).get(column) for r in rows]
+        elif column in metrics:
+            values = [vals[column] for vals in last]
         else:
-            raise BadPath(f"sort={column!r} is neither a run column ({', '.join(SORT_COLUMNS)}) nor "
-                          f"a param of these runs{did_you_mean(column, param_keys)}")
-        return [rows[i] for i in sorted_order(values, desc)]
+            raise BadPath(f"sort={column!r} is neither a run column ({', '.join(SORT_COLUMNS)}), a "
+                          f"param of these runs nor a metric column asked for (metric=)"
+                          f"{did_you_mean(column, param_keys + metrics)}")
+        return sorted_order(values, desc)
 
     def warm(self) -> None:
         """List the root and read every run's params once (the server calls this in a thread
