@@ -457,15 +457,22 @@ def test_bands_smooth_each_run_over_every_row_as_a_single_run_is_smoothed(tmp_pa
     one = client.get("/api/bands", params={**q, "run": "e/s0", "bins": n}).json()["groups"][0]
     alone = client.get("/api/series", params={"run": "e/s0", "key": "loss", "smooth": 0.9, "width": n}).json()
     by_step = dict(zip(alone["columns"]["step"], alone["columns"]["smooth"]))
-    assert len(one["step"]) == n - 1  # (the NaN row's step has no value)
-    np.testing.assert_allclose(one["mean"], [by_step[s] for s in one["step"]], rtol=1e-12)
+    # (the NaN row's step: a row of 0 runs, its NaN counted, no mean: a gap in the line)
+    assert one["step"] == list(range(n)) and one["runs"][100] == 0 and one["nonfinite"][100] == 1
+    assert one["mean"][100] is None and sum(one["nonfinite"]) == 1
+    fin = [s for s in one["step"] if s != 100]
+    np.testing.assert_allclose([m for s, m in zip(one["step"], one["mean"]) if s != 100],
+                               [by_step[s] for s in fin], rtol=1e-12)
     # two runs in a group: mean and std across the runs' smoothed series
     both = client.get("/api/bands", params={**q, "group_by": None, "bins": n}).json()["groups"][0]
     sm = np.vstack([ema(stored[s], 0.9) for s in (0, 1)])
     keep = ~np.isnan(sm).all(axis=0)
-    assert both["step"] == np.flatnonzero(keep).tolist() and both["runs"] == [2] * int(keep.sum())
-    np.testing.assert_allclose(both["mean"], np.nanmean(sm[:, keep], axis=0), rtol=1e-9)
-    np.testing.assert_allclose(both["std"], np.nanstd(sm[:, keep], axis=0), rtol=1e-9, atol=1e-12)
+    assert both["step"] == list(range(n)) and both["nonfinite"] == (~keep * 2).tolist()
+    assert both["runs"] == (keep * 2).tolist()  # (the step where both went NaN: 0 runs)
+    at = np.flatnonzero(keep)
+    np.testing.assert_allclose(np.array(both["mean"])[at].astype(float), np.nanmean(sm[:, keep], axis=0), rtol=1e-9)
+    np.testing.assert_allclose(np.array(both["std"])[at].astype(float), np.nanstd(sm[:, keep], axis=0),
+                               rtol=1e-9, atol=1e-12)
     raw = client.get("/api/bands", params={**q, "smooth": 0}).json()["groups"][0]
     np.testing.assert_allclose(raw["mean"], [np.nanmean(stored[0][i:i + size]) for i in range(0, n, size)], rtol=1e-9)
     assert client.get("/api/bands", params={**q, "smooth": 1}).status_code == 400

@@ -151,7 +151,8 @@ def test_grouped_compare_legend_gives_each_groups_mean_and_std_at_the_cursor(bro
         assert sorted(texts) == ["lr=0.01 (2 runs)", "lr=0.1 (2 runs)"], texts
         for lr, text in ((0.1, texts["lr=0.1 (2 runs)"]), (0.01, texts["lr=0.01 (2 runs)"])):
             vals = [lr * 10 + s + step / 10 for s in (0, 1)]
-            mean, std = text.split(" ± ")
+            mean, std = text.split(" (of ")[0].split(" ± ")
+            assert text.endswith(" (of 2 runs)"), text  # (the runs the mean is of, at the step)
             assert float(mean) == pytest.approx(np.mean(vals), rel=1e-5), (text, step)
             assert float(std) == pytest.approx(np.std(vals), rel=1e-4), (text, step)
 

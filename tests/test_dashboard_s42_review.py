@@ -74,3 +74,90 @@ def test_a_finished_runs_metric_columns_are_read_once_and_a_running_runs_at_each
         assert [p for p, _ in last(sort="loss", desc=1)] == ["e/live", "e/a", "e/c", "e/b"]
         bad = client.get("/api/runs", params={"metric": ["loss"], "sort": "los"})
         assert bad.status_code == 400 and "did you mean" in bad.text and "'loss'" in bad.text
+
+
+# ---- NaN/inf and log y on the charts (a browser, as a person reads them) ---------------------
+from support.browser_pages import MARKS, browser, served, shots  # noqa: E402,F401 (fixtures)
+
+NAN_FROM = 10  # nan-b logs NaN from this step on
+
+
+@pytest.fixture(scope="module")
+def diverged(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("s42nan") / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("g"):
+        for name, lr in (("ok-a", 0.1), ("nan-b", 0.1), ("c", 0.2)):
+            with exp.run(name, params={"lr": lr}):
+                for step in range(20):
+                    v = 1 + step / 10
+                    if name == "nan-b" and step >= NAN_FROM:
+                        v = float("nan")
+                    if name == "c":
+                        v = step / 10 - 1  # <= 0 up to step 10: 11 points a log axis cannot draw
+                    exp.metrics.log(step=step, loss=v)
+    return root
+
+
+def _legend_at(pg, step):
+    """The compare chart's legend (label -> value) with the cursor at ``step``."""
+    return pg.evaluate("""(step) => {
+        const u = window.distlog.compare.plots[0].u;
+        u.setCursor({ left: u.valToPos(step, "x"), top: 10 });
+        const out = {};
+        u.root.querySelectorAll(".u-legend .u-series").forEach((row) => {
+          if (row.style.display !== "none") out[row.querySelector(".u-label").textContent] = row.querySelector(".u-value").textContent;
+        });
+        return out; }""", step)
+
+
+@MARKS[0]
+@MARKS[1]
+@pytest.mark.timeout(120)
+def test_compare_names_a_runs_nan_rows_in_the_legend_and_the_title(browser, diverged, shots):
+    """A run whose loss went NaN read "--" in the overlay's legend (a step with no row: it
+    looked like a run that ended early), and the title named only NaN left out of a row's
+    statistics, not rows that were NaN."""
+    with served(browser, diverged, "#/compare?run=g/ok-a&run=g/nan-b") as pg:
+        pg.wait_for_function("() => window.distlog && window.distlog.compare && window.distlog.compare.plots.length === 1")
+        legend = _legend_at(pg, 12)
+        assert legend["g/nan-b"] == "NaN" and legend["g/ok-a"] == "2.2", legend
+        note = pg.locator('#compare-charts .chart[data-key="loss"] h3 .sub').inner_text()
+        assert note == f"NaN/inf values: g/nan-b ({20 - NAN_FROM} rows)", note
+        pg.screenshot(path=f"{shots}/s42-compare-nan.png")
+
+
+@MARKS[0]
+@MARKS[1]
+@pytest.mark.timeout(120)
+def test_grouped_compare_says_its_mean_left_nan_runs_out(browser, diverged, shots):
+    """Grouped by lr, the group whose run went NaN showed the mean of the other run under
+    "(2 runs)" and "mean ± std of 2 runs", with no word that one was left out."""
+    with served(browser, diverged, "#/compare?run=g/ok-a&run=g/nan-b&run=g/c&group=lr") as pg:
+        pg.wait_for_function("() => window.distlog && window.distlog.compare && window.distlog.compare.plots.length === 1")
+        legend = _legend_at(pg, 12)
+        assert legend["lr=0.1 (2 runs)"] == "2.2 ± 0 (of 1 run; 1 NaN/inf left out)", legend
+        assert _legend_at(pg, 5)["lr=0.1 (2 runs)"] == "1.5 ± 0 (of 2 runs)"
+        chips = pg.locator("#group-legend .rank-chip").all_inner_texts()
+        assert chips[0] == "lr = 0.1 · mean ± std of 2 runs · NaN/inf left out (up to 1 run at a step)", chips
+        assert chips[1] == "lr = 0.2 · mean ± std of 1 run", chips
+        pg.screenshot(path=f"{shots}/s42-grouped-nan.png")
+
+
+@MARKS[0]
+@MARKS[1]
+@pytest.mark.timeout(120)
+def test_log_y_says_how_many_points_it_does_not_draw(browser, diverged):
+    """With log y, values <= 0 vanished from a chart with no word unless none was above 0."""
+    with served(browser, diverged, "#/compare?run=g/c&run=g/ok-a&logy=1") as pg:
+        pg.wait_for_function("() => window.distlog && window.distlog.compare && window.distlog.compare.plots.length === 1")
+        note = pg.locator('#compare-charts .chart[data-key="loss"] h3 .sub').inner_text()
+        assert note == "log y: 11 points ≤ 0 not drawn", note
+        pg.goto(pg.base + "#/run?path=g/c&tab=charts&logy=1")
+        chart = pg.locator('.chart[data-key="loss"]')
+        chart.locator(".u-over").wait_for()
+        pg.wait_for_function("() => document.querySelector('.chart[data-key=\"loss\"] h3').textContent.includes('log y')")
+        assert "20 rows · log y: 11 points ≤ 0 not drawn" in chart.locator("h3").inner_text()
+        pg.goto(pg.base + "#/run?path=g/nan-b&tab=charts")
+        pg.wait_for_selector('.chart[data-key="loss"][data-nonfinite="10"]')
+        assert "20 rows · 10 rows NaN/inf (gaps)" in pg.locator('.chart[data-key="loss"] h3').inner_text()

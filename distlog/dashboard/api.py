@@ -322,9 +322,11 @@ class Api:
         if marks is not None:  # which one, for the legend: "NaN", "inf" or "-inf"
             body["nonfinite"] = marks
         # generation: rows of another generation (a page's earlier reply) may have been rewound
+        # rows whose value is NaN or ±inf (gaps in the line; downsampled, some are not sent)
+        bad = int(np.count_nonzero(~np.isfinite(cols["value"][lo:hi])))
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
                 "downsampled": len(out["step"]) < hi - lo, "columns": body,
-                "skipped": 0 if skipped is None else int(skipped[lo:hi].sum())}
+                "skipped": 0 if skipped is None else int(skipped[lo:hi].sum()), "nonfinite_rows": bad}
 
     def histogram(self, request: Request) -> dict[str, Any]:
         run = self.run(request)
@@ -426,7 +428,7 @@ class Api:
             groups.append({"group": {k: None if k in missing else jsonable(v) for k, v in zip(group_by, label)},
                            "missing": missing,
                            **{c: column(g[c].to_numpy(dtype=float)) for c in
-                              ("step", "runs", "mean", "std", "min", "max")}})
+                              ("step", "runs", "nonfinite", "mean", "std", "min", "max")}})
         return {**out, "groups": groups}
 
     def _smoothed_bands(self, runs: list[RunReader], key: str, group_by: list[str], bins: int,

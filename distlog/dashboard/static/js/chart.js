@@ -84,6 +84,7 @@ function sortedByX(cols, x) {
 }
 
 const positive = (arr) => arr.map((v) => (v === null || v <= 0 ? null : v));
+const countBelow = (arr) => arr.reduce((n, v) => (v !== null && v !== undefined && v <= 0 ? n + 1 : n), 0);
 
 export class MetricChart {
   // ctx: { run, key, opts: {x, logy, smooth, perRank}, ranks: [r>0 having the key],
@@ -153,7 +154,7 @@ export class MetricChart {
     const s = await get("series", { run: this.run, key: this.key, rank: rank || undefined,
       width: this.width(), x: this.opts.x, smooth, ...extra });
     return { rank, rows: s.rows, generation: s.generation, downsampled: s.downsampled, cols: s.columns, smooth,
-      skipped: s.skipped || 0 };
+      skipped: s.skipped || 0, nonfinite: s.nonfinite_rows || 0 };
   }
 
   // the whole series again (first load, re-downsampling, a rewind); a zoom the user chose is
@@ -206,6 +207,7 @@ export class MetricChart {
       for (const [c, v] of Object.entries(s.columns)) if (c !== "nonfinite") p.cols[c] = (p.cols[c] || []).concat(v);
       p.rows = s.rows;
       p.skipped = (p.skipped || 0) + (s.skipped || 0);
+      p.nonfinite = (p.nonfinite || 0) + (s.nonfinite_rows || 0);
       grew = true;
       if (p.cols.step.length > 8 * this.width()) { await this.load(); return; } // re-downsample
     }
@@ -220,7 +222,11 @@ export class MetricChart {
     // the server's EMA of the whole series; the points' own EMA only until a reload with
     // this weight answers (the slider moved)
     const smoothed = (p, c) => (p.smooth === smooth && c.smooth ? c.smooth : ema(c.value, smooth));
+    // log y draws only values above 0: how many were not drawn (the title says so)
     const fix = this.opts.logy ? positive : (a) => a;
+    // (of the value lines: the min–max band's are not counted)
+    const line = (a) => { if (this.opts.logy) this.belowLog += countBelow(a); return fix(a); };
+    this.belowLog = 0;
     const series = [{ label: x }];
     const bands = [];
     let data;
@@ -237,7 +243,7 @@ export class MetricChart {
         bands.push({ series: [2, 1], fill: BAND_FILL });
       }
       const label = parts[0].rank ? `rank ${parts[0].rank}` : "value";
-      data.push(fix(c.value));
+      data.push(line(c.value));
       // a row whose value is no number reads "NaN", "inf" or "-inf" (a gap in the line; "--"
       // is a step with no row). The marks of the rows drawn now: a zoom or a live poll only
       // gives the plot new data (same labels), so a closure over these rows' marks would
@@ -284,7 +290,7 @@ export class MetricChart {
       }
       sorted.forEach((c, i) => {
         const vals = joined[idx + i];
-        data.push(fix(vals));
+        data.push(line(vals));
         series.push({ label: `rank ${parts[i].rank}`, stroke: color(parts[i].rank), width: 1.5, spanGaps: false,
           points: { show: false },
           value: (u, v, si, j) => {
@@ -353,11 +359,17 @@ export class MetricChart {
     else delete this.el.dataset.zoom;
     // a log axis draws only values above 0: one with none is blank, and says why
     const blank = this.opts.logy && this.u && !this.u.data.slice(1).some((c) => c.some((v) => v > 0));
+    const below = !blank && this.opts.logy ? this.belowLog || 0 : 0;
     const skipped = p0.rank ? 0 : p0.skipped || 0;
+    const bad = z && z.parts ? z.parts[0].nonfinite || 0 : p0.nonfinite || 0; // (rows of the range, zoomed)
     this.el.dataset.skipped = String(skipped);
+    this.el.dataset.nonfinite = String(bad);
+    const plural = (n, what) => `${n.toLocaleString()} ${what}${n === 1 ? "" : "s"}`;
     this.note.textContent = `${p0.rows.toLocaleString()} rows` + (p0.downsampled && !z ? " · downsampled" : "") +
       (z ? " · zoomed (double-click to reset)" : "") + (blank ? " · log y: no value above 0 to draw" : "") +
-      (skipped ? ` · ${skipped.toLocaleString()} NaN/inf value${skipped === 1 ? "" : "s"} left out of the statistics (red points)` : "");
+      (below ? ` · log y: ${plural(below, "point")} ≤ 0 not drawn` : "") +
+      (bad ? ` · ${plural(bad, "row")} NaN/inf (gaps)` : "") +
+      (skipped ? ` · ${plural(skipped, "NaN/inf value")} left out of the statistics (red points)` : "");
   }
 
   options(series, bands) {

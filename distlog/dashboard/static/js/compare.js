@@ -40,6 +40,22 @@ const BIN_CAP = 8192; // the server's most bins (MAX_WIDTH)
 
 const NOT_SET = "(not set)"; // the group of runs without the param
 
+// a series' rows whose value is NaN, inf or -inf, by step (the server's "nonfinite" column)
+function markMap(cols) {
+  const marks = new Map();
+  if (cols.nonfinite) cols.nonfinite.forEach((m, j) => { if (m) marks.set(cols.step[j], m); });
+  return marks;
+}
+
+// the title's word on the runs' NaN/inf: rows that are NaN/inf (gaps in their lines), and
+// rows whose statistics left such values out (their lines look healthy there)
+function partsNote(parts) {
+  const bad = parts.filter((p) => p.bad).map((p) => `${p.run} (${p.bad} row${p.bad === 1 ? "" : "s"})`);
+  const skipped = parts.filter((p) => p.skipped).map((p) => `${p.run} (${p.skipped})`);
+  return [bad.length ? `NaN/inf values: ${bad.join(", ")}` : "",
+    skipped.length ? `NaN/inf left out of the statistics: ${skipped.join(", ")}` : ""].filter(Boolean).join(" · ");
+}
+
 export async function comparePage(view, params) {
   let runs = [...new Set(params.getAll("run"))];
   setCrumbs({ text: "runs", href: "#/" }, { text: `compare ${runs.length} runs` });
@@ -112,10 +128,15 @@ export async function comparePage(view, params) {
     p.card.dataset.zoom = `${z.x0}-${z.x1}`;
   }
 
-  // a log axis draws only values above 0: a chart with none is blank, and says why
+  // a log axis draws only values above 0: a chart with none is blank, and says why; one
+  // with some says how many points it leaves out (the lines: a group's mean, not its band)
   function logNote(p) {
-    const blank = opts.logy && !p.over.slice(1).some((c) => c.some((v) => v > 0));
-    if (p.note) p.note.textContent = [blank ? "log y: no value above 0 to draw" : "", p.skipped || ""].filter(Boolean).join(" · ");
+    const lines = opts.group ? p.over.filter((_, i) => i && i % 3 === 0) : p.over.slice(1);
+    const blank = opts.logy && !lines.some((c) => c.some((v) => v > 0));
+    const below = opts.logy && !blank ? lines.reduce((n, c) => n + c.filter((v) => v != null && v <= 0).length, 0) : 0;
+    if (p.parts) p.skipped = partsNote(p.parts);
+    if (p.note) p.note.textContent = [blank ? "log y: no value above 0 to draw" : "",
+      below ? `log y: ${below} point${below === 1 ? "" : "s"} ≤ 0 not drawn` : "", p.skipped || ""].filter(Boolean).join(" · ");
   }
 
   function zoomOut(p) {
@@ -153,16 +174,21 @@ export async function comparePage(view, params) {
     // a chart of them would be drawn (uPlot draws in a microtask) before drawAll drops it
     if (my !== gen) return null;
     const have = res.series.map((s, i) => [s, i]).filter(([s]) => !s.missing);
-    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns }));
-    // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across)
+    const parts = have.map(([s]) => ({ run: s.run, rows: s.rows, generation: s.generation, cols: s.columns,
+      skipped: s.skipped || 0, bad: s.nonfinite_rows || 0, marks: markMap(s.columns) }));
+    // a run's NaN is null: a gap (steps only other runs have are undefined: drawn across),
+    // named "NaN", "inf" or "-inf" in the legend, found by its step (the join moved its rows;
+    // zoomed, the range's rows are marked too); "--" is a step with no row
     // smoothed: the lines (and the legend's numbers) are the EMA, and say so
-    const series = [{}, ...have.map(([s, i]) => ({ label: opts.smooth ? `${s.run} (smoothed)` : s.run, stroke: color(i),
-      width: 1.5, spanGaps: false, points: { show: false } }))];
+    const series = [{}, ...have.map(([s, i], j) => ({ label: opts.smooth ? `${s.run} (smoothed)` : s.run, stroke: color(i),
+      width: 1.5, spanGaps: false, points: { show: false },
+      value: (u, v, si, k) => {
+        const at = k == null ? undefined : u.data[0][k], m = parts[j].marks;
+        return v == null && m.has(at) ? m.get(at) : legendValue(v);
+      } }))];
     const over = overlayData(parts);
-    // runs whose rows' statistics left out NaN/inf values (their lines look healthy there)
-    const skipped = have.filter(([s]) => s.skipped).map(([s]) => `${s.run} (${s.skipped})`);
     return { u: plot(box, over, series, [], opts, zoom), over, key, runs: parts.map((p) => p.run), parts, width, zseq: 0,
-      skipped: skipped.length ? `NaN/inf left out of the statistics: ${skipped.join(", ")}` : "" };
+      skipped: partsNote(parts) };
   }
 
   // every run's rows of the range (one row either side), downsampled only when the range has
@@ -171,6 +197,10 @@ export async function comparePage(view, params) {
     const res = await get("compare", { run: p.runs, key: p.key, width: p.width, smooth: opts.smooth || undefined,
       x0: z.x0, x1: z.x1 });
     const by = new Map(res.series.filter((s) => !s.missing).map((s) => [s.run, s.columns]));
+    for (const part of p.parts) { // (the range's rows at full resolution: their NaN/inf too)
+      const cols = by.get(part.run);
+      if (cols) for (const [x, m] of markMap(cols)) part.marks.set(x, m);
+    }
     const none = { step: [], value: [], smooth: [] };
     return overlayData(p.runs.map((run) => ({ cols: by.get(run) || none })));
   }
@@ -219,11 +249,17 @@ export async function comparePage(view, params) {
         if (s && s.generation === part.generation) {
           if (last <= x1) inRange = true; // its new rows may be in the zoomed range (or the row after it)
           for (const c of cols()) part.cols[c] = part.cols[c].concat(s.columns[c]);
+          part.skipped += s.skipped || 0;
+          part.bad += s.nonfinite_rows || 0;
+          for (const [x, m] of markMap(s.columns)) part.marks.set(x, m);
         } else { // shrank or read again (a resumed attempt rewound it): replace the rows held
           s = await get("series", { run: part.run, key: p.key, width: p.width, smooth });
           if (my !== gen) return false;
           for (const c of cols()) part.cols[c] = s.columns[c];
           part.generation = s.generation;
+          part.skipped = s.skipped || 0;
+          part.bad = s.nonfinite_rows || 0;
+          part.marks = markMap(s.columns);
           inRange = true;
         }
         part.rows = s.rows;
@@ -255,6 +291,8 @@ export async function comparePage(view, params) {
     // change; the plot keeps the groups it has series for (the zoom's rows are put in them)
     if (my !== gen || res.groups.length !== p.groups.length) return;
     p.groups = res.groups;
+    p.counts = bandCounts(res.groups);
+    showGroups(res.groups, res.left_out);
     await update(p, bandData(res.groups), true);
   }
 
@@ -265,15 +303,17 @@ export async function comparePage(view, params) {
     const res = await get("bands", { run: runs, key: p.key, group_by: opts.group,
       bins: Math.min(BIN_CAP, 4 * (p.box.clientWidth || 420)), smooth: opts.smooth || undefined, x0: z.x0, x1: z.x1 });
     const by = new Map(res.groups.map((g) => [groupValue(g), g]));
-    const none = { step: [], mean: [], std: [] };
-    return bandData(p.groups.map((g) => by.get(groupValue(g)) || none));
+    const none = { step: [], mean: [], std: [], runs: [], nonfinite: [] };
+    const zoomed = p.groups.map((g) => by.get(groupValue(g)) || none);
+    p.zoomCounts = bandCounts(zoomed);
+    return bandData(zoomed);
   }
 
   // one colour per group for the whole page, keyed by the group's value as shown: a chart
   // where some group has no rows must not shift the others' colours
   let groupColors = new Map(); // label -> {i, runs}
   function groupSlot(label) {
-    if (!groupColors.has(label)) groupColors.set(label, { i: groupColors.size, runs: 0 });
+    if (!groupColors.has(label)) groupColors.set(label, { i: groupColors.size, runs: 0, size: 0, nonfinite: 0 });
     return groupColors.get(label);
   }
   // runs a chart's bands left out (a damaged record: its group or its series unknown), named
@@ -283,34 +323,47 @@ export async function comparePage(view, params) {
     groupColors = new Map();
     leftOut = new Map();
     if (!opts.group) return;
-    for (const r of runs) {
+    for (const r of runs) { // (a group's size: its runs, also one NaN at every step)
       const p = meta.params[r] || {};
-      groupSlot(opts.group in p ? param(p[opts.group]) : NOT_SET);
+      groupSlot(opts.group in p ? param(p[opts.group]) : NOT_SET).size += 1;
     }
   }
 
   // a group of runs without the param is not the group that set it to null
   const groupValue = (g) => ((g.missing || []).includes(opts.group) ? NOT_SET : param(g.group[opts.group]));
+  // per group: step -> {runs, nonfinite} of its bins
+  const bandCounts = (groups) => groups.map((g) =>
+    new Map(g.step.map((x, j) => [x, { runs: g.runs[j], nonfinite: (g.nonfinite || [])[j] || 0 }])));
   const nRuns = (n) => `${n} run${n === 1 ? "" : "s"}`;
 
   async function grouped(key, box, my) {
     const res = await fetchBands(key, box);
     if (my !== gen) return null; // (its groups must not reach the chips either)
     const series = [{}], bands = [];
+    // per group, by step: how many runs the mean is of, and how many had NaN/inf there (left
+    // out of it): the overview's bins, or zoomed the range's (p.zoomCounts)
+    const self = { counts: bandCounts(res.groups), zoomCounts: null };
     res.groups.forEach((g, i) => {
       const slot = groupSlot(groupValue(g));
-      const label = `${opts.group}=${groupValue(g)} (${nRuns(Math.max(...g.runs))})`;
+      const label = `${opts.group}=${groupValue(g)} (${nRuns(slot.size || Math.max(...g.runs))})`;
       const c = color(slot.i);
       series.push({ label: `${label} −std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label: `${label} +std`, stroke: "transparent", points: { show: false }, spanGaps: true },
         { label, stroke: c, width: 2, points: { show: false }, spanGaps: true,
           // (the +std series is the one before: mean + std)
-          value: (u, v, si, j) => (v == null || j == null ? "--" : `${legendValue(v)} ± ${legendValue(u.data[si - 1][j] - v)}`) });
+          value: (u, v, si, j) => {
+            const counts = (self.zoom && self.zoomCounts) || self.counts;
+            const at = j == null ? undefined : counts[i] && counts[i].get(u.data[0][j]);
+            const nf = at ? at.nonfinite : 0;
+            if (v == null) return nf ? `NaN/inf in ${nRuns(nf)}` : "--";
+            return `${legendValue(v)} ± ${legendValue(u.data[si - 1][j] - v)}` +
+              (at ? ` (of ${nRuns(at.runs)}${nf ? `; ${nf} NaN/inf left out` : ""})` : "");
+          } });
       bands.push({ series: [3 * i + 2, 3 * i + 1], fill: c + "33" });
     });
     showGroups(res.groups, res.left_out);
     const over = bandData(res.groups);
-    return { u: plot(box, over, series, bands, opts, zoom), over, key, groups: res.groups, box, zseq: 0 };
+    return Object.assign(self, { u: plot(box, over, series, bands, opts, zoom), over, key, groups: res.groups, box, zseq: 0 });
   }
 
   const groupLegend = h("div", { class: "legend-runs", id: "group-legend" });
@@ -320,6 +373,7 @@ export async function comparePage(view, params) {
     for (const g of groups) {
       const slot = groupSlot(groupValue(g));
       slot.runs = Math.max(slot.runs, ...g.runs);
+      slot.nonfinite = Math.max(slot.nonfinite, ...(g.nonfinite || [0]));
       slot.shown = true;
     }
     clear(groupLegend);
@@ -327,7 +381,8 @@ export async function comparePage(view, params) {
       if (!slot.shown) continue;
       groupLegend.append(h("span", { class: "rank-chip", "data-group": label },
         h("span", { class: "swatch", style: { background: color(slot.i) } }),
-        `${opts.group} = ${label} · mean ± std of ${nRuns(slot.runs)}`));
+        `${opts.group} = ${label} · mean ± std of ${nRuns(slot.size || slot.runs)}` +
+        (slot.nonfinite ? ` · NaN/inf left out (up to ${nRuns(slot.nonfinite)} at a step)` : "")));
     }
     for (const [run, why] of leftOut) {
       groupLegend.append(h("span", { class: "rank-chip run-damaged", "data-left-out": run },
