@@ -287,3 +287,40 @@ def test_two_rank_run_through_faults_equals_fault_free_run(tmp_path: Any, moto_s
         assert len(msgs) == len(set(msgs)) == 1 + steps + len(range(0, steps, 5)) + 2
     print(f"requests {dict(proxy.requests)} faults {dict(proxy.faults)} "
           f"faulted {dict(proxy.faulted_methods)}")
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_background_commit_that_a_later_one_made_good_is_not_raised(caplog) -> None:
+    """A background commit failed (a full disk), the store recovered and the next background
+    commit wrote every row — yet the next ``flush(wait=True)`` and ``close()`` still raised
+    "writing to the store failed ... No space left on device", and the run ended failed with
+    every row stored. Now the recovery is said (a warning) and nothing is raised; a failure
+    that lasts is still raised."""
+    from distlog.errors import WriterError
+    from distlog.layout import SCALARS_TABLE
+    from distlog.writers.rowstore import BackgroundWriter, RowTable, read_commit, read_series
+
+    backend, state = _flaky_backend(1.0, seed=1, cheap=True)
+    table = RowTable(backend, SCALARS_TABLE, ("step", "a", "b"), chunk_rows=4)
+    writer = BackgroundWriter({SCALARS_TABLE: table}, commit_interval=0.05)
+    for step in range(10):
+        writer.put(SCALARS_TABLE, "k", _row(step, 0)[None])
+    deadline = time.monotonic() + 30
+    while writer._error is None and time.monotonic() < deadline:  # a background commit failed
+        time.sleep(0.02)
+    assert writer._error is not None and state["failed"] >= 1
+    state["rate"] = 0.0  # the disk has room again: the next background commit writes it all
+    while writer._error is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer._error is None, "a later commit did not clear the failure it made good"
+    assert read_commit(backend, SCALARS_TABLE)["lengths"]["k"] == 10
+    writer.flush(wait=True, timeout=30)  # raised WriterError here before
+    assert any("writing metrics recovered" in r.getMessage() for r in caplog.records)
+    # a failure that lasts is raised, at the flush that waits for a commit
+    state["rate"] = 1.0
+    writer.put(SCALARS_TABLE, "k", _row(10, 0)[None])
+    with pytest.raises(WriterError, match="injected failure"):
+        writer.flush(wait=True, timeout=30)
+    state["rate"] = 0.0
+    writer.close(finalize=True, timeout=60)
+    assert read_series(backend, SCALARS_TABLE, "k")[:, 0].tolist() == list(range(11))

@@ -1244,7 +1244,9 @@ class BackgroundWriter:
 
     A failed write keeps every buffered row and is retried at the next commit; the error is
     raised (``WriterError``) at the next ``flush``/``close`` on the training thread, never
-    swallowed. ``flush(wait=True)`` blocks until everything put so far is committed.
+    swallowed — unless a later commit wrote everything first (a disk that was full, a store
+    that was down, and recovered: nothing is missing, and a warning says so).
+    ``flush(wait=True)`` blocks until everything put so far is committed.
     """
 
     def __init__(self, tables: dict[str, RowTable], commit_interval: float = 10.0) -> None:
@@ -1252,6 +1254,7 @@ class BackgroundWriter:
         self.commit_interval = commit_interval
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
+        self._commit_error: BaseException | None = None  # the failed commit's, while _error holds it
         self._closed = False
         self.commits = 0
         self.last_commit_seconds = 0.0
@@ -1317,7 +1320,8 @@ class BackgroundWriter:
             raise WriterError(f"the writer did not catch up within {timeout} s")
 
     def flush(self, wait: bool = True, timeout: float | None = None) -> None:
-        self.raise_pending()
+        if not wait or self._error is None or self._error is not self._commit_error:
+            self.raise_pending()  # (a failed commit is retried now: raised below if it fails again)
         if wait:
             self._take_entries()
             done = threading.Event()
@@ -1508,8 +1512,15 @@ class BackgroundWriter:
             if wrote:
                 self.commits += 1
         except Exception as e:  # noqa: BLE001 - kept, retried, and raised on the training thread
-            self._error = e
+            if self._error is None or self._error is self._commit_error:
+                self._error = self._commit_error = e
             report.warn(f"writing metrics failed ({e!r}); will retry", key="metrics write")
+        else:
+            failed, self._commit_error = self._commit_error, None
+            if failed is not None and self._error is failed:  # not raised yet: nothing is missing
+                self._error = None
+                report.warn(f"writing metrics recovered: a commit wrote every row kept since {failed!r}",
+                            key="metrics write recovered")
         self.last_commit_seconds = time.perf_counter() - t0
         # never spend more than ~20% of the time writing: back off when commits are slow
         return now + max(self.commit_interval, 5 * self.last_commit_seconds)
