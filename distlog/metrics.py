@@ -995,7 +995,8 @@ class MetricsLogger:
             if repeated:
                 errs.append(("ValueError", repeated))
             kind = TypeError if any(t == "TypeError" for t, _ in errs) else ValueError
-            raise kind("flush found bad input (valid keys were still written):\n  "
+            raise kind("flush found bad input (what it names was left out; the rest of the flush was "
+                       "written: a key's row of the valid values, with their count):\n  "
                        + "\n  ".join(m for _, m in errs))
         if h[R.H_WRITER]:
             self._writers.raise_error(every_rank=True)
