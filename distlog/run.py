@@ -16,6 +16,8 @@ import dataclasses
 import datetime as _dt
 import importlib.util
 import itertools
+import json
+import logging
 import math
 import os
 import platform
@@ -283,6 +285,7 @@ class Run:
         self.status = "created"
         self.attempt = 0
         self._stored_last_step: float | None = None  # run.json's, as the attempt began
+        self._start_meta: str | None = None  # rank 0: run.json as this attempt wrote it (JSON)
         #: what later decisions need of the earlier attempts' records (oldest first: their
         #: ``rewind``, ``last_step`` and ``started``), read by rank 0 at start, agreed by all
         self._earlier: list[dict[str, Any]] = []
@@ -670,6 +673,7 @@ class Run:
             "attempt": self.attempt,
         })
         self.storage.write_json(RUN_FILE, meta)
+        self._start_meta = json.dumps(meta)
 
     def _log_close_errors(self, errors: list[BaseException]) -> None:
         """What failed while closing, in this rank's own log (an ERROR with its traceback):
@@ -823,13 +827,27 @@ class Run:
             warn(f"could not record this rank's failure on the store: {e!r}")
 
     def _write_end_meta(self, status: str, exc: BaseException | None) -> None:
+        gone = False
         try:
             meta = self.storage.read_json(RUN_FILE)
-        except FileNotFoundError:
-            meta = {"run_id": self.run_id, "experiment": self.experiment, "attempts": []}
+        except FileNotFoundError:  # written at the start: the run's folder was deleted meanwhile
+            gone = self._start_meta is not None
+            meta = (json.loads(self._start_meta) if gone else
+                    {"run_id": self.run_id, "experiment": self.experiment, "attempts": []})
         ended = _now_iso()
         causes = read_failures(self.storage, self.attempt)
         err = causes[0] if causes else (self._failure_record(exc) if exc is not None else None)
+        if gone:
+            # what was stored before the deletion (logs, params, files, notes, earlier
+            # attempts) is lost, and what came after went partly nowhere: not "completed"
+            said = (f"{RUN_FILE} of run {self.experiment}/{self.run_id} was gone at its end: its folder "
+                    f"{self.storage.url} (or {RUN_FILE}) was deleted while the run was open. The logs, "
+                    "params, files and notes stored before that are lost (metrics not committed yet "
+                    "were written from memory); the run is recorded failed")
+            report.warn(said, level=logging.ERROR)
+            err = err or {"rank": self.rank, "attempt": self.attempt, "host": self.info.host,
+                          "pid": os.getpid(), "time": time.time(), "type": "RunFolderDeleted",
+                          "message": said, "traceback": ""}
         if err is not None and status != "failed":
             status = "failed"  # another rank failed: the run did not complete
         last_step = self._last_step(meta)
