@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import json
 import math
@@ -267,13 +269,15 @@ class ArtifactLogger:
     # ---- bookkeeping -------------------------------------------------------------------
     def _save_bytes(self, data: bytes, name: str, media_type: str, step: int | None) -> FileRecord:
         cas = self._shared.cas
-        return self._record(name, cas.put_bytes(data), media_type, step, lambda: cas.put_bytes(data))
+        with _saving(name, len(data)):
+            return self._record(name, cas.put_bytes(data), media_type, step, lambda: cas.put_bytes(data))
 
     def _save_stage(self, st: Stage, name: str, media_type: str, step: int | None) -> FileRecord:
         digest, size = st.finish()
         cas = self._shared.cas
-        res = cas.put_file(st.path, digest, size)
-        return self._record(name, res, media_type, step, lambda: cas.put_file(st.path, digest, size))
+        with _saving(name, size):
+            res = cas.put_file(st.path, digest, size)
+            return self._record(name, res, media_type, step, lambda: cas.put_file(st.path, digest, size))
 
     def _record(self, name: str, res: PutResult, media_type: str, step: int | None,
                 reput: Callable[[], PutResult]) -> FileRecord:
@@ -429,3 +433,21 @@ def _record_step(step: Any) -> int | float | None:
         return exact_step(step)
     except ValueError:
         raise ValueError(f"a file's step must be a finite number, got {step!r}") from None
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+@contextlib.contextmanager
+def _saving(name: str, size: int) -> Any:
+    """A store that is full (or over quota) says which save it refused, and what to do: the
+    bare ``OSError: [Errno 28] No space left on device`` named no file."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _FULL:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        raise OSError(e.errno, f"save({name!r}, {size:,} bytes): {e.strerror}{where}. Nothing of this file "
+                      "was recorded; what the run saved and logged before is kept. Free space on the "
+                      "store (or raise its quota) and save it again") from e
