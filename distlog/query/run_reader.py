@@ -44,7 +44,7 @@ class RunInfo:
     ended: str | None = None
     world_size: int | None = None
     hosts: tuple[str, ...] = ()
-    last_step: float | None = None
+    last_step: float | None = None  # run.json's: None while running or once killed (run.metrics.last_step() reads the series)
     attempt: int = 0
     tags: tuple[str, ...] = ()
     error: dict | None = None
