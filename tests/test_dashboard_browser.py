@@ -820,6 +820,14 @@ def test_runs_table_is_not_rebuilt_by_a_poll_that_brings_nothing_new(browser, tm
         assert pg.evaluate("() => window.__row.isConnected")
         assert pg.evaluate("() => getSelection().toString()") == "r07"
         assert pg.evaluate(dur) != first  # the running run's duration still advances
+        # the running run's last step moves: its cell follows, the rows stay (stop 42: every
+        # row was built again at each poll while a run was live)
+        exp.metrics.log(step=7, loss=0.5)
+        exp.metrics.commit()
+        last = dur.replace("'duration'", "'last_step'")
+        pg.wait_for_function(f"() => ({last})() === '7'", timeout=30_000)
+        assert pg.evaluate("() => window.__row.isConnected")
+        assert pg.evaluate("() => getSelection().toString()") == "r07"
         _runs_with_lr(root, {"zz-new": 0.5})
         pg.wait_for_selector("#runs-table tbody tr[data-path='e/zz-new']", timeout=30_000)
         pg.screenshot(path=shots / "19-runs-after-polls.png")

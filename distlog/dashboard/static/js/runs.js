@@ -175,6 +175,8 @@ export async function runsPage(view, params) {
     return keys.filter((k) => new Set(runs.map((r) => text(paramValue(r, k)))).size > 1);
   }
 
+  const metricText = (v) => (v === undefined || v === null ? "–" : fmt.value(v));
+
   function render() {
     const t0 = performance.now();
     setParams("runs", { q: state.filter, sel: [...state.selected], sort: state.sort === "started" ? null : state.sort,
@@ -222,12 +224,12 @@ export async function runsPage(view, params) {
         onmouseenter: () => warm(r.path) });
       const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", {}, fmt.statusBadge(h, r.status)),
         h("td", { text: r.experiment }), h("td", {}, link), h("td", { text: fmt.time(r.started) }),
-        h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num", text: fmt.value(r.last_step) }),
+        h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num last-step", text: fmt.value(r.last_step) }),
         h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
         h("td", { text: r.tags.join(", ") }));
       for (const k of state.metrics) {
         const v = metricValue(r, k);
-        tr.append(h("td", { class: "num metric", text: v === undefined || v === null ? "–" : fmt.value(v) }));
+        tr.append(h("td", { class: "num metric", text: metricText(v) }));
       }
       for (const k of pkeys) tr.append(h("td", { class: typeof paramValue(r, k) === "number" ? "num" : "", text: fmt.value(r.params[k]) }));
       body.append(tr);
@@ -248,19 +250,28 @@ export async function runsPage(view, params) {
   setLive(state.data.runs.some((r) => r.status === "running"));
   // a poll re-renders only when the runs changed: rebuilding a thousand rows every 5 s lost a
   // person's text selection, hover and the rows' nodes. "now" (the server's clock) always
-  // differs, and so does a running run's duration (to now): that cell is updated in place
+  // differs, and so do a running run's duration (to now), last step and metric columns: those
+  // cells are updated in place — unless the table is sorted or filtered by what moved
   let gone = false;
-  const stable = (d) => JSON.stringify([d.param_keys, d.runs.map((r) => (r.status === "running" ? { ...r, duration: null } : r))]);
+  const live = (r) => (r.status === "running" ? { ...r, duration: null, last_step: null, metrics: null } : r);
+  const stable = (d) => JSON.stringify([d.param_keys, d.runs.map(live)]);
+  const moved = (a, b) => a.last_step !== b.last_step || JSON.stringify(a.metrics) !== JSON.stringify(b.metrics);
   const poller = new Poller(async () => {
     if (document.activeElement === filter && filter.value !== state.filter) return;
     const data = await get("runs", { metric: state.metrics });
     if (gone) return; // (the page was left meanwhile: no render, no live badge of its runs)
-    const changed = stable(data) !== stable(state.data);
+    let changed = stable(data) !== stable(state.data);
+    const before = new Map(state.data.runs.map((r) => [r.path, r]));
+    const ordered = ["duration", "last_step"].includes(state.sort) || state.sort.startsWith(METRIC) || state.filter.trim();
+    if (!changed && ordered) changed = data.runs.some((r) => r.status === "running" && moved(r, before.get(r.path)));
     state.data = data;
     if (!changed) {
       for (const r of data.runs) {
-        const cell = r.status === "running" && table.querySelector(`tr[data-path="${CSS.escape(r.path)}"] td.duration`);
-        if (cell) cell.textContent = fmt.duration(r.duration);
+        const row = r.status === "running" && table.querySelector(`tr[data-path="${CSS.escape(r.path)}"]`);
+        if (!row) continue;
+        row.querySelector("td.duration").textContent = fmt.duration(r.duration);
+        row.querySelector("td.last-step").textContent = fmt.value(r.last_step);
+        row.querySelectorAll("td.metric").forEach((td, i) => { td.textContent = metricText(metricValue(r, state.metrics[i])); });
       }
       return;
     }
