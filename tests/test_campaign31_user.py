@@ -21,7 +21,7 @@ def test_a_mistyped_status_is_a_usage_error_naming_the_statuses(tree, capsys, co
     # before: "no runs under ... matching the filters", exit status 1, as if none had it
     code, out, err = cli(capsys, command, tree, "--status", "complete")
     assert code == 2 and out == ""
-    assert "'complete'" in err and "running, completed, failed, preempted, stale, damaged" in err
+    assert "'complete'" in err and "running, completed, failed, preempted, interrupted, stale, damaged" in err
     code, out, _ = cli(capsys, command, tree, "--status", "failed", "--format", "csv")
     assert code == 0 and "run-b" in out and "run-a" not in out
 
@@ -126,7 +126,7 @@ def test_a_mistyped_status_in_the_python_api_is_refused_naming_the_statuses(tmp_
     assert [x.info.run_id for x in r.runs(status="completed")] == ["a"]
     assert [x.info.run_id for x in r.runs(status=("completed", "stale"))] == ["a"]
     with pytest.raises(ValueError, match=r"status='runing': expected one of running, completed, "
-                                         r"failed, preempted, stale, damaged; did you mean 'running'\?"):
+                                         r"failed, preempted, interrupted, stale, damaged; did you mean 'running'\?"):
         r.runs(status="runing")
     with pytest.raises(ValueError, match=r"status='complete'.*did you mean 'completed'"):
         r.table(status=["failed", "complete"])

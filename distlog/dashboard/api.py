@@ -414,7 +414,7 @@ class Api:
             if smooth or x0 is not None or x1 is not None:
                 df = self._smoothed_bands(runs, key, group_by, bins, smooth, x0, x1, left_out)
             else:
-                df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins, quiet=True)
+                df = read_metrics(runs, f"{key}@mean", group_by=group_by, bins=bins, quiet=True, nonfinite=True)
                 left_out = df.attrs.get("left_out", [])
         except KeyError as e:
             raise KeyNotFound(str(e).strip("'\"")) from None
@@ -467,7 +467,7 @@ class Api:
             return None
         series, flat = [series[i] for i in keep], [flat[i] for i in keep]
         lo, size = bin_grid([st for st, _ in series], None, bins)
-        return group_bands(series, flat, group_by, lo, size, "mean", ())
+        return group_bands(series, flat, group_by, lo, size, "mean", (), nonfinite=True)
 
 
 def readable(run: RunReader, read: Any, default: Any, damage: list[str]) -> Any:

@@ -12,14 +12,14 @@
    spec: mean (default), min, max, sum, median, first, last or count. Non-finite values are
    left out.
 3. Per group and bin, across the runs that have a value there: ``runs`` (how many), mean,
-   std (ddof 0), min, max and the requested percentiles (linear interpolation), and
-   ``nonfinite``: how many runs had a NaN or ±inf value in the bin, left out of the others (a
-   run that diverged must not vanish from its group's band with no word).
+   std (ddof 0), min, max and the requested percentiles (linear interpolation). With
+   ``nonfinite=True`` also ``nonfinite``: how many runs had a NaN or ±inf value in the bin,
+   left out of the others (a run that diverged must not vanish from its group's band with
+   no word); a bin only NaN/inf reached is then a row with ``runs`` 0 and NaN statistics.
 
 The result is one long DataFrame: the group's params (``pd.NA`` where its runs lack one, apart
 from a group that set it to None), ``step`` (the bin's first step), then the band columns.
-Bins where no run of a group has any value are left out; a bin only NaN/inf reached is a row
-with ``runs`` 0 and NaN statistics.
+Bins where no run of a group has a finite value are left out (``nonfinite=True``: no value).
 A run whose params, run.json or series record is damaged is in no group: it is named in a
 ``RuntimeWarning`` and in the frame's ``attrs["left_out"]`` (``(position in runs, why)``).
 """
@@ -152,7 +152,7 @@ def bands(matrix: np.ndarray, percentiles: Sequence[float]) -> dict[str, np.ndar
 def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str] | None = None,
                  bin_size: float | None = None, bins: int | None = None, column: str = "value",
                  percentiles: Sequence[float] = (25, 50, 75), rank: int | None = None,
-                 per_run: bool = False, quiet: bool = False) -> "pd.DataFrame":
+                 per_run: bool = False, quiet: bool = False, nonfinite: bool = False) -> "pd.DataFrame":
     """Bands of ``spec`` across ``runs``, grouped by params (see the module docstring).
 
     ``bin_size`` (steps per bin) or ``bins`` (how many bins over the steps seen); neither means
@@ -214,7 +214,8 @@ def read_metrics(runs: Sequence[RunReader], spec: str, *, group_by: Sequence[str
             frames.append(df)
         out = _concat(frames, group_by, [[group_label(p, g) for g in group_by] for p in flat])
     else:
-        out = group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles)
+        out = group_bands([(st, v) for _, st, v in series], flat, group_by, lo, bin_size, agg, percentiles,
+                          nonfinite)
     # the runs left out (a damaged record), as (position in ``runs``, why): a caller showing
     # the bands names them beside the bands, not only in the warning
     out.attrs["left_out"] = left_out
@@ -253,34 +254,38 @@ def bin_grid(steps: Sequence[np.ndarray], bin_size: float | None, bins: int | No
 
 def group_bands(series: Sequence[tuple[np.ndarray, np.ndarray]], flat: Sequence[dict[str, Any]],
                 group_by: Sequence[str], lo: float, bin_size: float, agg: str = "mean",
-                percentiles: Sequence[float] = (25, 50, 75)) -> "pd.DataFrame":
+                percentiles: Sequence[float] = (25, 50, 75), nonfinite: bool = False) -> "pd.DataFrame":
     """Bands across runs of each group: run i's ``(steps, values)`` binned on the grid
     ``lo + k * bin_size``, grouped by its flat params ``flat[i]`` over ``group_by`` (groups in
     order of first appearance, rows sorted by group then step where the values sort).
-    ``runs``: the runs with a finite value in the bin (the statistics are of those);
-    ``nonfinite``: the runs with a NaN or ±inf value there, left out of them (a bin where
-    every run went NaN is a row with ``runs`` 0, statistics NaN)."""
+    ``runs``: the runs with a finite value in the bin (the statistics are of those); with
+    ``nonfinite``, a column of the runs with a NaN or ±inf value there, left out of them (a
+    bin where every run went NaN is a row with ``runs`` 0, statistics NaN)."""
     import pandas as pd
 
     binned = [bin_run(st, v, lo, bin_size, agg) for st, v in series]
-    bad = [np.unique(bin_index(np.asarray(st)[~np.isfinite(v)], lo, bin_size)) for st, v in series]
+    bad = [np.unique(bin_index(np.asarray(st)[~np.isfinite(v)], lo, bin_size)) if nonfinite
+           else np.zeros(0, np.int64) for st, v in series]
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(flat):
         groups.setdefault(tuple(group_key(p, g) for g in group_by), []).append(i)
     frames = []
     for members in groups.values():
         table = pd.concat([binned[i] for i in members], axis=1, sort=True)
-        bins, nonfinite = np.unique(np.concatenate([bad[i] for i in members]), return_counts=True)
+        bins, counts = np.unique(np.concatenate([bad[i] for i in members]), return_counts=True)
         if len(bins):  # (bins only NaN/inf reached: rows of their own)
             table = table.reindex(table.index.union(pd.Index(bins)))
         st = bands(table.to_numpy(dtype=float), percentiles)
-        st["nonfinite"] = pd.Series(nonfinite, index=bins).reindex(table.index, fill_value=0).to_numpy()
+        st["nonfinite"] = pd.Series(counts, index=bins).reindex(table.index, fill_value=0).to_numpy()
         keep = (st["runs"] > 0) | (st["nonfinite"] > 0)
         df = pd.DataFrame({"step": bin_steps(lo, bin_size, table.index.to_numpy()[keep],
                                              [st for st, _ in series]),
                            **{k: v[keep] for k, v in st.items()}})
         df["runs"] = df["runs"].astype(np.int64)
-        df["nonfinite"] = df["nonfinite"].astype(np.int64)
+        if nonfinite:
+            df["nonfinite"] = df["nonfinite"].astype(np.int64)
+        else:
+            del df["nonfinite"]
         for i, g in enumerate(group_by):
             df.insert(i, g, [group_label(flat[members[0]], g)] * len(df))
         frames.append(df)

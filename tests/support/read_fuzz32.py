@@ -483,28 +483,39 @@ def check(seed: int, root: str, runs: dict[str, Run]) -> None:
                 assert n == len(vals) and close(m, math.fsum(vals) / len(vals)) and close(mx, max(vals)) and close(mn, min(vals)), (
                     tag, "bands", st, vals, m)
             # the dashboard's bands: the same
+            # (and a step where runs had NaN/inf: counted in nonfinite, a row of its own if no
+            # run had a number there)
             bb = get("/api/bands", [("key", key)] + [("run", o.path) for o in wk]) if agg == "mean" else None
+            bad = {}
+            for o in wk:
+                for st, row in o.nonempty()[key]:
+                    if not math.isfinite(row[0]):
+                        bad[st] = bad.get(st, 0) + 1
             if bb is not None and bb["groups"]:
                 g = bb["groups"][0]
-                assert [float(x) for x in g["step"]] == want_steps, (tag, "api bands steps", g["step"], want_steps)
-                for st, m in zip(g["step"], g["mean"]):
-                    vals = per[float(st)]
-                    assert close(m, math.fsum(vals) / len(vals)), (tag, "api bands", st, m, vals)
+                api_steps = sorted(set(per) | set(bad))
+                assert [float(x) for x in g["step"]] == api_steps, (tag, "api bands steps", g["step"], api_steps)
+                for st, m, n, nf in zip(g["step"], g["mean"], g["runs"], g["nonfinite"]):
+                    vals = per.get(float(st), [])
+                    assert n == len(vals) and nf == bad.get(float(st), 0), (tag, "api bands counts", st, n, nf)
+                    assert (close(m, math.fsum(vals) / len(vals)) if vals else m is None), (tag, "api bands", st, m, vals)
             # zoomed bands: the rows inside [x0, x1] of each run (a run with none: in no bin)
             if len(allsteps) > 2 and agg == "mean":
                 x0, x1 = sorted(rng.sample(allsteps, 2))
                 zb = get("/api/bands", [("key", key), ("x0", repr(float(x0))), ("x1", repr(float(x1)))] + [("run", o.path) for o in wk])
-                zper = {}
+                zper, zbad = {}, set()
                 for o in wk:
                     for st, row in o.nonempty()[key]:
                         if x0 <= st <= x1 and math.isfinite(row[0]):
                             zper.setdefault(st, []).append(row[0])
+                        elif x0 <= st <= x1:
+                            zbad.add(st)
                 zg = zb["groups"][0] if zb["groups"] else {"step": [], "mean": []}
                 if len({st for o in wk for st, _ in o.nonempty()[key] if x0 <= st <= x1}) <= 300:  # a bin per step
-                    assert [float(x) for x in zg["step"]] == sorted(zper), (tag, "zoom bands steps", x0, x1, zg["step"])
+                    assert [float(x) for x in zg["step"]] == sorted(set(zper) | zbad), (tag, "zoom bands steps", x0, x1, zg["step"])
                     for st, m in zip(zg["step"], zg["mean"]):
-                        vals = zper[float(st)]
-                        assert close(m, math.fsum(vals) / len(vals)), (tag, "zoom bands", st)
+                        vals = zper.get(float(st))
+                        assert (close(m, math.fsum(vals) / len(vals)) if vals else m is None), (tag, "zoom bands", st)
 
     # runs(params=...)
     for o in runs.values():
