@@ -87,6 +87,9 @@ def diverged(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("s42nan") / "root")
     exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
     with exp.experiment("g"):
+        with exp.run("short", params={"lr": 0.3}):  # ends at step 5, NaN there
+            for step in range(6):
+                exp.metrics.log(step=step, loss=float("nan") if step == 5 else 1.0)
         for name, lr in (("ok-a", 0.1), ("nan-b", 0.1), ("c", 0.2)):
             with exp.run(name, params={"lr": lr}):
                 for step in range(20):
@@ -125,6 +128,12 @@ def test_compare_names_a_runs_nan_rows_in_the_legend_and_the_title(browser, dive
         note = pg.locator('#compare-charts .chart[data-key="loss"] h3 .sub').inner_text()
         assert note == f"NaN/inf values: g/nan-b ({20 - NAN_FROM} rows)", note
         pg.screenshot(path=f"{shots}/s42-compare-nan.png")
+        # a run whose nearest row to the cursor is NaN says that row's step (it read "NaN", as
+        # if it had a NaN row under the cursor)
+        pg.goto(pg.base + "#/compare?run=g/ok-a&run=g/short")
+        pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.length === 1"
+                             " && window.distlog.compare.plots[0].u.series.length === 3")
+        assert _legend_at(pg, 12)["g/short"] == "NaN (at 5)"
 
 
 @MARKS[0]

@@ -52,7 +52,8 @@ export function plotSeries(series) {
     const own = s.value || ((u, v) => legend(v));
     return { ...s, value: (u, v, si, i) => {
       const text = own(u, v, si, i), xs = u.data[0], at = u.cursor.idx;
-      if (v === null || v === undefined || i == null || at == null || xs[i] === xs[at]) return text;
+      // (a nearest row that is NaN/inf says its step too: "NaN (at 199)", not a NaN here)
+      if (i == null || at == null || xs[i] === xs[at] || ((v === null || v === undefined) && text === "--")) return text;
       return `${text} (at ${u.scales.x.time ? new Date(xs[i] * 1000).toLocaleTimeString() : legend(xs[i])})`;
     } };
   })];
