@@ -18,6 +18,7 @@ from .comm import Comm, dist_state
 from .errors import RunStateError
 from .inputs import exact_step, plain_int
 from .names import check_name
+from . import run as run_module
 from .run import Run
 from .storage import open_storage
 
@@ -89,6 +90,7 @@ class Terminated(SystemExit):
 
 _sigterm_pid: list[int] = []  # the process that installed ``_on_sigterm`` (a fork inherits it)
 _sigterm_at: list[float] = []  # when the SIGTERM that raised ``Terminated`` came (monotonic)
+_deferred: list[BaseException] = []  # a Terminated held until the close it came in is done
 #: a SIGTERM this soon after the one that is closing the run is the same stop passed on again:
 #: under SLURM, slurmstepd signals every process of the step and torchrun then passes its own
 #: on to its ranks, so each rank gets two within milliseconds (the second killed rank 0 in its
@@ -113,6 +115,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     _sigterm_at[:] = [now]
     exc = Terminated()
     _exit_status[:] = [exc]
+    if run_module.FINISHING[0]:
+        # a close past its last collective (writing its last rows, logs table and run.json):
+        # it finishes, with the status it decided, and Terminated is raised after it (raised
+        # here, it recorded a completed run as interrupted, and its warning found the log closed)
+        _deferred[:] = [exc]
+        return
     raise exc
 
 
@@ -381,8 +389,9 @@ class Experiment:
         if isinstance(exc, Terminated):
             # told to stop from outside: no failure of this rank's (a peer's that made torchrun
             # stop this one is recorded by that peer, and names the run's cause)
-            with contextlib.suppress(Exception):
-                run.logs.warning(f"{exc}; the run closes interrupted (rows flushed so far are kept)")
+            if not run.log_sink.closed:  # (a close it stopped after its log closed: said there)
+                with contextlib.suppress(Exception):
+                    run.logs.warning(f"{exc}; the run closes interrupted (rows flushed so far are kept)")
             status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
             collective = False  # (the peers are being stopped too, or are gone)
         else:
@@ -390,6 +399,10 @@ class Experiment:
         try:
             run.close(status, exc=exc, collective=collective)
             _unwatch_sigterm()
+            if _deferred:  # SIGTERM came while the close finished: the program stops now
+                stop = _deferred.pop()
+                if not quiet:
+                    raise stop
         except Exception:
             _unwatch_sigterm()
             if not quiet:

@@ -201,6 +201,11 @@ def _checked_resume_step(step: Any) -> int | float | None:
                          "None to rewind each series at the first step it writes again") from None
 
 
+#: closes of this process past their last collective (writing the logs table and run.json):
+#: a SIGTERM then lets them finish with the status they decided (``experiment._on_sigterm``)
+FINISHING = [0]
+
+
 def _check_same_run(experiment: str, asks: list[str | None]) -> None:
     """Rank 0, starting a run: every rank that named a run id named rank 0's (a rank may
     name none and follow rank 0). Otherwise the ranks are in different ``run()`` blocks —
@@ -800,12 +805,16 @@ class Run:
                 errors.append(e)  # not complete on every rank (its log already said it ended)
                 self._write_failure(e)
                 status, exc = "failed", e
-        if self.rank == 0:
-            try:
-                write_logs_table(self.storage)
-            except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
-                warn(f"could not write the logs table: {e!r}")
-            self._write_end_meta(status, exc)
+        FINISHING[0] += 1  # past the last collective: a SIGTERM now waits for the end (experiment)
+        try:
+            if self.rank == 0:
+                try:
+                    write_logs_table(self.storage)
+                except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
+                    warn(f"could not write the logs table: {e!r}")
+                self._write_end_meta(status, exc)
+        finally:
+            FINISHING[0] -= 1
         self.monitor.detach()
         if self._comm is None:  # a comm the run made (not one handed in): past its last use
             self.comm.close()

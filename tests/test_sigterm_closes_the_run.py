@@ -200,3 +200,41 @@ def test_a_job_stopped_by_slurm_and_torchrun_together_keeps_the_runs_rows(tmp_pa
     want = [np.mean([r * 100 + s for r in (0, 1) for s in range(e - 4, e + 1)]) for e in steps]
     np.testing.assert_allclose(loss["mean"], want)
     assert run.info.status == "interrupted", (run.info.status, out[-3000:])
+
+
+FINISHING = textwrap.dedent("""
+    import os, signal, sys, time
+    import distlog, distlog.run as run_module
+    root = sys.argv[1]
+    real = run_module.write_logs_table
+
+    def merge_while_told_to_stop(storage):  # SLURM's SIGTERM lands while the close finishes
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)
+        return real(storage)
+
+    run_module.write_logs_table = merge_while_told_to_stop
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        for step in range(10):
+            exp.metrics.log(step=step, loss=float(step))
+    print("AFTER THE RUN", flush=True)
+""")
+
+
+def test_sigterm_while_a_close_finishes_keeps_its_status_and_stops_after_it(tmp_path):
+    """A SIGTERM while the close wrote the logs table and run.json (past its last collective)
+    raised there: the run, done training and with every row committed, was recorded
+    ``interrupted`` while its log said "run ended: completed", and the warning about it was
+    "dropped" (the log was closed). The close now finishes with its own status, then the
+    program stops (143) as it would have."""
+    script = tmp_path / "train.py"
+    script.write_text(FINISHING)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "root")], capture_output=True,
+                         text=True, timeout=90)
+    assert out.returncode == 143, (out.returncode, out.stderr)
+    assert "AFTER THE RUN" not in out.stdout  # stopped right after the close
+    assert "dropped" not in out.stderr, out.stderr
+    run = distlog.open_run(tmp_path / "root" / "default" / "r")
+    assert run.info.status == "completed"
+    assert run.metrics.read("loss").step.tolist() == list(range(10))
