@@ -213,3 +213,22 @@ def test_unreachable_endpoint_gives_up_with_storage_error() -> None:
     with pytest.raises(StorageError, match="after 3 attempts") as info:
         b.write_bytes("x", b"1")
     assert "s3://bucket/run/x" in str(info.value)
+
+
+def test_a_misspelt_storage_option_is_refused_naming_the_right_one() -> None:
+    """gcsfs passed ``endpoint=`` (for ``endpoint_url=``) on to fsspec, which ignored it: the
+    run went, with the real credentials, to Google's endpoint and failed after ~100 s of
+    retries saying the store was unavailable. Refused at once now, for S3 too; what s3fs
+    passes to its session (``profile=``) is still taken. A token path that does not exist
+    was sent to Google as an access token: named now."""
+    from distlog.storage import open_storage
+
+    for url in ("s3://bucket/x", "gs://bucket/x"):
+        with pytest.raises(TypeError, match=r"'endpoint' \(did you mean 'endpoint_url'\?\) not known to"):
+            open_storage(url, endpoint="http://127.0.0.1:9")
+    with pytest.raises(TypeError, match=r"'anonn' \(did you mean 'anon'\?\)"):
+        open_storage("s3://bucket/x", anonn=True)
+    open_storage("s3://bucket/x", endpoint_url="http://127.0.0.1:9", profile="default",
+                 use_listings_cache=False, retry_attempts=2)  # (taken: nothing is contacted yet)
+    with pytest.raises(FileNotFoundError, match=r"token='/no/such/key.json': no such service-account JSON file"):
+        open_storage("gs://bucket/x", endpoint_url="http://127.0.0.1:9", token="/no/such/key.json")

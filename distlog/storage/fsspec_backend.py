@@ -37,6 +37,44 @@ RETRY_OPTIONS = {"retry_attempts": "attempts", "retry_base_delay": "base_delay",
                  "retry_max_delay": "max_delay"}
 
 
+#: what fsspec's base classes take besides the filesystem's own parameters (``DirCache``,
+#: instance caching)
+_FSSPEC_OPTIONS = {"use_listings_cache", "listings_expiry_time", "max_paths", "skip_instance_cache"}
+
+
+def check_option_names(options: dict[str, Any], fs_class: type, scheme: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a storage option ``fs_class`` does not take (nor ``extra``: what it passes on
+    elsewhere): gcsfs passes unknown names on to fsspec, which ignores them — ``endpoint=``
+    for ``endpoint_url=`` went, with the real credentials, to Google's own endpoint after a
+    minute and a half of retries."""
+    import inspect
+
+    known = set(_FSSPEC_OPTIONS) | set(RETRY_OPTIONS) | set(extra)
+    for cls in fs_class.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            try:
+                params = inspect.signature(init).parameters.values()
+            except (TypeError, ValueError):
+                continue
+            known |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    known.discard("self")
+    unknown = sorted(k for k in options if k not in known)
+    if unknown:
+        import difflib
+
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, sorted(known), n=1)
+            if not close and "endpoint" in k:
+                close = ["endpoint_url"]
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise TypeError(
+            f"{scheme}:// storage options: {', '.join(hints)} not known to {fs_class.__module__}."
+            f"{fs_class.__name__}, which would ignore them. Options it takes: "
+            f"{', '.join(sorted(known))}")
+
+
 def split_url(url: str, schemes: tuple[str, ...]) -> tuple[str, str]:
     """``"s3://b/p/"`` → ``("s3", "b/p")``; checks the scheme against ``schemes``."""
     scheme, sep, path = str(url).partition("://")

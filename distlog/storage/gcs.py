@@ -13,7 +13,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from .fsspec_backend import MARKER_KEY, FsspecBackend
+from .fsspec_backend import MARKER_KEY, FsspecBackend, check_option_names
 
 # gcsfs 2026.x enables an experimental zonal/HNS code path by default that retries a gRPC
 # call for a long time against emulators; it must be off before gcsfs is first imported.
@@ -43,6 +43,15 @@ class GCSBackend(FsspecBackend):
     def _make_fs(self, options: dict[str, Any]) -> Any:
         import gcsfs
 
+        check_option_names(options, gcsfs.GCSFileSystem, "gs")
+        token = options.get("token")
+        if isinstance(token, (str, os.PathLike)) and os.path.splitext(os.fspath(token))[1] == ".json" \
+                and not os.path.exists(token):
+            # (gcsfs took a missing file's path for an access token and checked it with Google)
+            raise FileNotFoundError(
+                f"gs:// storage option token={os.fspath(token)!r}: no such service-account JSON file; "
+                "give the path of one that exists, token='google_default' (application default "
+                "credentials), or token='anon' (public data, emulators)")
         return gcsfs.GCSFileSystem(**options)
 
     def _put_new(self, full: str, data: bytes, marker: str) -> None:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from .aio import CONCURRENCY
-from .fsspec_backend import MARKER_KEY, FsspecBackend
+from .fsspec_backend import MARKER_KEY, FsspecBackend, check_option_names
 
 
 @contextmanager
@@ -67,6 +67,9 @@ class S3Backend(FsspecBackend):
     def _make_fs(self, options: dict[str, Any]) -> Any:
         import s3fs
 
+        # (its other keyword arguments make its aiobotocore session: profile=...)
+        check_option_names(options, s3fs.S3FileSystem, "s3",
+                           ("profile", "session_vars", "event_hooks", "include_builtin_handlers"))
         return s3fs.S3FileSystem(**options)
 
     def _put_new(self, full: str, data: bytes, marker: str) -> None:
