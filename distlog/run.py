@@ -446,7 +446,8 @@ class Run:
               "pid_start": process_start(os.getpid())}
         asked = self.run_id  # (rank 0 checks every rank asked for its run: below)
         peers = self.comm.all_gather_object({**me, "asked": asked})
-        asks = [p.pop("asked") for p in peers]
+        asks = [p.get("asked") for p in peers]
+        peers = [{k: v for k, v in p.items() if k != "asked"} for p in peers]  # (a comm may hand one dict twice)
         if not self.info.placed and len(peers) > 1:  # no launcher said where each rank runs
             placed = place_by_host([p["host"] for p in peers])
             for p, (local, node) in zip(peers, placed):
