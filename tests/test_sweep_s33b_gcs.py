@@ -87,3 +87,21 @@ def test_sweep_campaign_gcs(gcs_bucket, tmp_path, monkeypatch):
     opts = gcs_bucket["storage_options"]
     _sweep(tmp_path, monkeypatch, 3304, 10, root, opts, ranked=False)
     check_read_paths(root, opts)
+
+
+def test_a_gcs_root_in_a_bucket_that_does_not_exist_says_so(fake_gcs_server, tmp_path, capsys):
+    """gcsfs lists a missing bucket as empty: ``distlog ls`` said "nothing at ...: no runs or
+    experiments there" and ``distlog serve`` served an empty dashboard (on S3 both name the
+    bucket and stop)."""
+    from support.servers import gcs_options
+
+    from distlog.cli import main
+    from distlog.query import RunNotFound
+
+    opts = gcs_options(fake_gcs_server["endpoint_url"])
+    with pytest.raises(RunNotFound, match=r"the bucket 'no-such-bucket-s42' does not exist; create it first"):
+        distlog.open_root("gs://no-such-bucket-s42/x", **opts)
+    with pytest.raises(RunNotFound, match="does not exist"):
+        distlog.open_root("gs://no-such-bucket-s42/x", allow_empty=True, **opts)  # (what serve opens)
+    code = main(["ls", "gs://no-such-bucket-s42/x", *_opts(opts)])
+    assert code == 2 and "the bucket 'no-such-bucket-s42' does not exist" in capsys.readouterr().err

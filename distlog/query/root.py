@@ -521,6 +521,10 @@ def open_root(url: Any, *, allow_empty: bool = False, **storage_options: Any) ->
     storage = open_storage(str(url), **storage_options)
     listing = storage.list_dir()
     if not listing and _probe(storage, "") is None:
+        bucket = storage.missing_bucket()
+        if bucket is not None:  # (a dashboard must not wait on a bucket that is not there)
+            raise RunNotFound(f"nothing at {storage.url}: the bucket '{bucket}' does not exist; create "
+                              "it first or fix the URL")
         local = getattr(storage, "local_path", None)
         if allow_empty and (local is None or os.path.isdir(local())):
             return RootReader(storage, [])

@@ -98,6 +98,12 @@ class StorageBackend(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def missing_bucket(self) -> str | None:
+        """The name of this root's bucket when the store says it does not exist (asked only
+        where a listing came back empty: S3's listing raises for it, GCS's is just empty),
+        else None."""
+        return None
+
     # ---- primitives ---------------------------------------------------------------------
     @abstractmethod
     def exists(self, path: str) -> bool: ...

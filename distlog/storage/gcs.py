@@ -54,6 +54,14 @@ class GCSBackend(FsspecBackend):
                 "credentials), or token='anon' (public data, emulators)")
         return gcsfs.GCSFileSystem(**options)
 
+    def missing_bucket(self) -> str | None:
+        bucket = self._base.split("/", 1)[0]
+        try:
+            found = self._retry(self.fs.exists, bucket, op="exists")
+        except Exception:  # noqa: BLE001 - the caller's own answer stands
+            return None
+        return None if found else bucket
+
     def _put_new(self, full: str, data: bytes, marker: str) -> None:
         # one multipart upload with ifGenerationMatch=0: GCS answers 412, gcsfs raises
         # FileExistsError
