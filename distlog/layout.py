@@ -22,7 +22,7 @@ to the run folder (``<root>/<experiment>/<run_id>/``), CAS paths to the root.
 from __future__ import annotations
 
 #: the statuses a reader gives a run (``RunInfo.status``): run.json's own (running, completed,
-#: failed, preempted, interrupted: a SIGTERM or Ctrl-C that was no agreed stop), "stale"
+#: failed, preempted, interrupted: a SIGTERM that was no agreed stop), "stale"
 #: (heartbeats stopped while it says running) and "damaged" (its run.json torn or missing)
 RUN_STATUSES = ("running", "completed", "failed", "preempted", "interrupted", "stale", "damaged")
 

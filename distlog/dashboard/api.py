@@ -321,9 +321,9 @@ class Api:
         marks = nonfinite_marks(out["value"])
         if marks is not None:  # which one, for the legend: "NaN", "inf" or "-inf"
             body["nonfinite"] = marks
-        # generation: rows of another generation (a page's earlier reply) may have been rewound
         # rows whose value is NaN or ±inf (gaps in the line; downsampled, some are not sent)
         bad = int(np.count_nonzero(~np.isfinite(cols["value"][lo:hi])))
+        # generation: rows of another generation (a page's earlier reply) may have been rewound
         return {"key": key, "rank": rank, "rows": n, "lo": lo, "hi": hi, "generation": cached.generation,
                 "downsampled": len(out["step"]) < hi - lo, "columns": body,
                 "skipped": 0 if skipped is None else int(skipped[lo:hi].sum()), "nonfinite_rows": bad}

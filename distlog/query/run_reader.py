@@ -44,7 +44,8 @@ class RunInfo:
     ended: str | None = None
     world_size: int | None = None
     hosts: tuple[str, ...] = ()
-    last_step: float | None = None  # run.json's: None while running or once killed (run.metrics.last_step() reads the series)
+    # run.json's: None while running or once killed (``run.metrics.last_step()`` reads the series)
+    last_step: float | None = None
     attempt: int = 0
     tags: tuple[str, ...] = ()
     error: dict | None = None
