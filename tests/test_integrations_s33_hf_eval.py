@@ -115,7 +115,10 @@ def test_evaluate_and_predict_with_two_ranks_store_every_ranks_metrics(tmp_path)
     results = run_ranks(_train_then_predict, 2, tmp_path, str(tmp_path), timeout=150)
     assert [(w, s) for w, s, _ in results] == [(2, 4), (2, 4)]
     per_rank = [m for _, _, m in results]
-    assert per_rank[0]["test_runtime"] != per_rank[1]["test_runtime"]  # timed on each rank
+    # (each rank times its own predict: their runtimes are its own, rounded by transformers to
+    # 0.1 ms, so two can be equal — a CI run had 0.0099 on both; the rows below check the
+    # reduction of whatever each rank reported)
+    assert all(m["test_runtime"] > 0 for m in per_rank)
     run = distlog.open_run(tmp_path / "hf" / "r")
     assert [a["status"] for a in run.info.attempts] == ["completed", "completed"]
     assert run.info.world_size == 2 and list(_stored(run)["eval/loss"]) == [3, 4]
