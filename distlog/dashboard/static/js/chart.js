@@ -85,7 +85,15 @@ function sortedByX(cols, x) {
 }
 
 const positive = (arr) => arr.map((v) => (v === null || v <= 0 ? null : v));
-const countBelow = (arr) => arr.reduce((n, v) => (v !== null && v !== undefined && v <= 0 ? n + 1 : n), 0);
+// the points a log axis does not draw (values <= 0)
+export const countBelow = (arr) => arr.reduce((n, v) => (v !== null && v !== undefined && v <= 0 ? n + 1 : n), 0);
+
+// a series' rows whose value is NaN, inf or -inf (the server's "nonfinite" column), by their x
+export function markMap(cols, x = "step") {
+  const marks = new Map();
+  if (cols.nonfinite) cols.nonfinite.forEach((m, j) => { if (m) marks.set(cols[x][j], m); });
+  return marks;
+}
 
 export class MetricChart {
   // ctx: { run, key, opts: {x, logy, smooth, perRank}, ranks: [r>0 having the key],
@@ -277,11 +285,7 @@ export class MetricChart {
       // undefined after the join (uPlot draws across it: the rank's own rows are joined)
       // a rank's NaN/inf named in the legend, found by its x (the join moved its rows); kept
       // per draw, as the single line's marks are
-      this.rankMarks = sorted.map((c) => {
-        const marks = new Map();
-        if (c.nonfinite && !smooth) c.nonfinite.forEach((m, j) => { if (m) marks.set(c[x][j], m); });
-        return marks;
-      });
+      this.rankMarks = sorted.map((c) => (smooth ? new Map() : markMap(c, x)));
       const self = this;
       // the reduced series' rows whose statistics left out NaN/inf values (at its own x: the
       // join keeps every x of every part, so its points are placed by x)

@@ -2,7 +2,7 @@
 // mean across the group's runs (seeds) and a ± std band.
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
-import { plotAxes, plotCursor, plotSeries } from "./chart.js";
+import { countBelow, markMap, plotAxes, plotCursor, plotSeries } from "./chart.js";
 import { color, legend as legendValue, param } from "./fmt.js";
 import { Poller } from "./live.js";
 import { KeyFilter, setCrumbs } from "./ui.js";
@@ -39,13 +39,6 @@ function plot(box, data, series, bands, opts, zoom) {
 const BIN_CAP = 8192; // the server's most bins (MAX_WIDTH)
 
 const NOT_SET = "(not set)"; // the group of runs without the param
-
-// a series' rows whose value is NaN, inf or -inf, by step (the server's "nonfinite" column)
-function markMap(cols) {
-  const marks = new Map();
-  if (cols.nonfinite) cols.nonfinite.forEach((m, j) => { if (m) marks.set(cols.step[j], m); });
-  return marks;
-}
 
 // the title's word on the runs' NaN/inf: rows that are NaN/inf (gaps in their lines), and
 // rows whose statistics left such values out (their lines look healthy there)
@@ -133,7 +126,7 @@ export async function comparePage(view, params) {
   function logNote(p) {
     const lines = opts.group ? p.over.filter((_, i) => i && i % 3 === 0) : p.over.slice(1);
     const blank = opts.logy && !lines.some((c) => c.some((v) => v > 0));
-    const below = opts.logy && !blank ? lines.reduce((n, c) => n + c.filter((v) => v != null && v <= 0).length, 0) : 0;
+    const below = opts.logy && !blank ? lines.reduce((n, c) => n + countBelow(c), 0) : 0;
     if (p.parts) p.skipped = partsNote(p.parts);
     if (p.note) p.note.textContent = [blank ? "log y: no value above 0 to draw" : "",
       below ? `log y: ${below} point${below === 1 ? "" : "s"} ≤ 0 not drawn` : "", p.skipped || ""].filter(Boolean).join(" · ");
