@@ -24,6 +24,7 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -201,7 +202,7 @@ def _checked_resume_step(step: Any) -> int | float | None:
                          "None to rewind each series at the first step it writes again") from None
 
 
-#: closes of this process past their last collective (writing the logs table and run.json):
+#: closes on the main thread past their last collective (writing the logs table and run.json):
 #: a SIGTERM then lets them finish with the status they decided (``experiment._on_sigterm``)
 FINISHING = [0]
 
@@ -806,7 +807,11 @@ class Run:
                 errors.append(e)  # not complete on every rank (its log already said it ended)
                 self._write_failure(e)
                 status, exc = "failed", e
-        FINISHING[0] += 1  # past the last collective: a SIGTERM now waits for the end (experiment)
+        # past the last collective: a SIGTERM now waits for the end (experiment). Only a close on
+        # the main thread, where the signal lands: one on another thread must not hold back a
+        # SIGTERM meant for the main thread's training
+        main = threading.current_thread() is threading.main_thread()
+        FINISHING[0] += main
         try:
             if self.rank == 0:
                 try:
@@ -815,7 +820,7 @@ class Run:
                     warn(f"could not write the logs table: {e!r}")
                 self._write_end_meta(status, exc)
         finally:
-            FINISHING[0] -= 1
+            FINISHING[0] -= main
         self.monitor.detach()
         if self._comm is None:  # a comm the run made (not one handed in): past its last use
             self.comm.close()
