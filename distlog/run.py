@@ -814,11 +814,14 @@ class Run:
         FINISHING[0] += main
         try:
             if self.rank == 0:
+                # how the run ended first: the logs table is an index of the text logs (a
+                # reader falls back to them until it is written), so a kill while it is
+                # merged leaves a finished run finished, not "running"
+                self._write_end_meta(status, exc)
                 try:
                     write_logs_table(self.storage)
                 except Exception as e:  # noqa: BLE001 - the text logs stay the source of truth
                     warn(f"could not write the logs table: {e!r}")
-                self._write_end_meta(status, exc)
         finally:
             FINISHING[0] -= main
         self.monitor.detach()
