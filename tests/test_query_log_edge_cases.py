@@ -157,3 +157,34 @@ def test_rank_and_attempt_filters_take_numpy_ints_and_refuse_what_is_no_int(tmp_
         LogFilter.make(rank="a")
     with pytest.raises(TypeError, match="attempt=0.5"):
         LogFilter.make(attempt=0.5)
+
+
+def test_the_logs_merge_lists_each_ranks_segments_once_on_an_object_store():
+    """On an object store each rank's text log is segments: the close's merge lists them once
+    per rank (its signature and its bytes from the same listing) and looks for no plain
+    object first. Before: 1 + 2N listings and N GETs that found nothing, at every close."""
+    import uuid
+
+    from distlog.storage.memory import discard_store
+
+    url = f"memory://logs-{uuid.uuid4().hex}/root"
+    try:
+        exp = distlog.get_logger(url, heartbeat_interval=0)
+        with exp.run("r"):
+            for i in range(30):
+                exp.info(f"line {i}", step=i)
+        storage = open_run(f"{url}/default/r").storage
+        listed, got = [], []
+        real_list, real_read = storage.list_dir, storage._read_object
+        storage.list_dir = lambda p: listed.append(p) or real_list(p)
+        storage._read_object = lambda p: got.append(p) or real_read(p)
+        write_logs_table(storage)
+        sources = [p for p in real_list("logs") if p.endswith(".log.seg") or p.endswith(".log")]
+        assert len(sources) == 1
+        assert listed.count("logs") == 1 and len(listed) == 2 + 1, listed  # + the old generations' cleanup
+        assert not [p for p in got if p.endswith(".log")], got  # no plain-object GET of a segmented log
+        run = open_run(f"{url}/default/r")
+        assert run.logs.query().source == "table"
+        assert [r.message for r in run.logs.query(level="INFO")] == [f"line {i}" for i in range(30)]
+    finally:
+        discard_store(url.split("/")[2])

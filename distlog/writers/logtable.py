@@ -43,7 +43,7 @@ from ..logline import (
     parse_line, unescape,
 )
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
-from ..storage.base import StorageBackend
+from ..storage.base import SEGMENT_SUFFIX, StorageBackend, read_objects
 from .zarrdoc import array_doc, doc_bytes
 
 TABLE_DIR = table_zarr(LOGS_TABLE)
@@ -264,13 +264,40 @@ def log_sources(storage: StorageBackend) -> list[tuple[str, int, int]]:
     return out
 
 
-def source_signature(storage: StorageBackend, name: str) -> Any:
-    """What identifies the current content of one text log cheaply (no read)."""
+def source_signature(storage: StorageBackend, name: str,
+                     segments: list[str] | None = None) -> Any:
+    """What identifies the current content of one text log cheaply (no read). ``segments``:
+    its segment names, when the caller listed them already."""
     path = f"{LOGS_DIR}/{name}"
-    segs = storage.segment_names(path)
+    segs = storage.segment_names(path) if segments is None else segments
     if segs:
         return {"segments": len(segs), "last": segs[-1]}
     return {"mtime": storage.modified_time(path)}
+
+
+def _read_sources(storage: StorageBackend,
+                  sources: list[tuple[str, int, int]]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Each text log's signature and bytes, from one listing of its segments (an object store:
+    the bytes are exactly the segments the signature names; every rank's segments are read
+    concurrently) or its file (local disk). A log gone meanwhile has neither."""
+    listed = {name: storage.segment_names(f"{LOGS_DIR}/{name}") for name, _, _ in sources}
+    wanted = [(storage, f"{LOGS_DIR}/{name}{SEGMENT_SUFFIX}/{seg}")
+              for name, segs in listed.items() for seg in segs]
+    parts = iter(read_objects(wanted))
+    signatures, data = {}, {}
+    for name, segs in listed.items():
+        if segs:
+            got = [next(parts) for _ in segs]
+            if any(p is None for p in got):  # (deleted meanwhile)
+                continue
+            data[name] = b"".join(got)  # type: ignore[arg-type]
+        else:
+            try:
+                data[name] = storage.read_bytes(f"{LOGS_DIR}/{name}")
+            except FileNotFoundError:
+                continue
+        signatures[name] = source_signature(storage, name, segs)
+    return signatures, data
 
 
 # ---- write -------------------------------------------------------------------------------
@@ -294,13 +321,12 @@ def write_logs_table(storage: StorageBackend) -> None:
     logs whole (each rank's file is in time order; the merge is one stable sort).
     """
     sources = log_sources(storage)
-    signatures = {name: source_signature(storage, name) for name, _, _ in sources}
+    signatures, data = _read_sources(storage, sources)
     parts = []
     for name, rank, attempt in sources:
-        try:
-            text = complete_text(storage.read_bytes(f"{LOGS_DIR}/{name}"))  # a torn last line waits
-        except FileNotFoundError:
+        if name not in data:
             continue
+        text = complete_text(data.pop(name))  # a torn last line waits
         cols = parse_columns(text)
         cut = cols.rank == -1  # a record whose header does not read: its file's rank and
         if cut.any():  # attempt (as a rank= or attempt= query of the text chooses the file)
