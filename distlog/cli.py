@@ -199,7 +199,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import hidden_holding_runs, keep_ints, open_root, run_rows
+    from .query.root import hidden_holding_runs, keep_ints, nonfinite_text, open_root, run_rows
 
     root = open_root(args.root, **_options(args))
     hidden: list[str] = []
@@ -227,9 +227,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
-    df = df[["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]].copy()
+    shown = ["experiment", "run_id", "status", "started", "duration", "world_size", "last_step"]
+    # the metrics whose value went NaN/inf, and from which step (a run that diverged): a table
+    # shows the column when a run has one; JSON and CSV always have it
+    nonfinite = [r["nonfinite_from"] for r in rows]
+    if args.format != "table" or any(nonfinite):
+        df["nonfinite_from"] = pd.Series(nonfinite if args.format == "json" else list(map(nonfinite_text, nonfinite)),
+                                         dtype=object, index=df.index)
+        shown.append("nonfinite_from")
+    df = df[shown].copy()
     if args.format == "table":
-        df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step"]
+        df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step",
+                      "NaN/inf from"][: len(shown)]
     return _print_frame(df, args.format, steps=["last step"])
 
 

@@ -429,8 +429,7 @@ def write_windows(t: "RowTable", items: list[Window]) -> None:
         rows[:, :, 0] = np.fromiter((f.step for f in run), np.float64, m)
         rows[:, :, 1] = np.fromiter((f.time for f in run), np.float64, m)
         rows[:, :, 2:] = g.rows[wi : wi + m].transpose(1, 0, 2)
-        for key, r in zip(w.union, rows):
-            t.add(key, r)
+        t.add_block(w.union, rows)
         i = j
 
 

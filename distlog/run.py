@@ -878,6 +878,9 @@ class Run:
         meta.update({"status": status, "ended": ended, "error": err,
                      "rank_errors": [{k: c[k] for k in ("rank", "type", "message", "time")} for c in causes],
                      "last_step": last_step})
+        nonfinite = self._nonfinite_from()
+        if nonfinite is not None:
+            meta["nonfinite_from"] = nonfinite
         try:
             self.storage.write_json(RUN_FILE, meta)
         except Exception as e:  # noqa: BLE001
@@ -928,6 +931,15 @@ class Run:
         steps = [s.last_step for name in (SCALARS_TABLE, HISTOGRAMS_TABLE) if name in w.tables
                  for s in w.tables[name].series.values() if s.n]
         return max(steps) if steps else None
+
+    def _nonfinite_from(self) -> dict[str, float] | None:
+        """Each metric whose value went NaN or ±inf: the step of its first such row (rank 0,
+        closing: from its writer, which loaded what earlier attempts stored). None: no writer
+        opened, nothing stored changed since the last attempt said it."""
+        w = self.writers.main_writer
+        if w is None or SCALARS_TABLE not in w.tables:
+            return None
+        return w.tables[SCALARS_TABLE].nonfinite_from()
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the run closes, after the final flush (rank 0 may merge tables)."""

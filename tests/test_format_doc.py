@@ -22,7 +22,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md"
 
 RUN_KEYS = {"format", "experiment", "run_id", "status", "created", "started", "ended",
             "world_size", "hosts", "launcher", "launcher_ids", "argv", "cwd", "git", "python",
-            "torch", "distlog", "tags", "attempt", "last_step", "error", "rank_errors", "attempts"}
+            "torch", "distlog", "tags", "attempt", "last_step", "error", "rank_errors", "attempts",
+            "nonfinite_from"}
 ATTEMPT_KEYS = {"attempt", "started", "ended", "status", "error", "world_size", "hosts",
                 "launcher", "launcher_ids", "ranks", "restart_counts", "resume_step", "resume",
                 "rewind", "last_step"}  # (the last two: written when the attempt closes)
@@ -45,6 +46,7 @@ def _write(tmp_path: Path, body: str) -> Path:
 def test_every_documented_key_is_written_and_nothing_else(tmp_path):
     run = _write(tmp_path, """
         exp.metrics.log(step=3, loss=0.5)
+        exp.metrics.log(step=4, loss=float("nan"), acc=0.5)
         exp.metrics.log_histogram("w", np.arange(10.0), bins=4, step=3)
         exp.files.save(b"abc", "a.txt")
         exp.info("first", k=1)
@@ -53,9 +55,10 @@ def test_every_documented_key_is_written_and_nothing_else(tmp_path):
     meta = json.loads((run / "run.json").read_text())
     assert set(meta) == RUN_KEYS
     assert [set(a) for a in meta["attempts"]] == [ATTEMPT_KEYS]
-    assert meta["git"] is None and meta["last_step"] == 3
-    for table in ("scalars", "histograms"):
-        assert set(json.loads((run / f"{table}.commit.json").read_text())) == ROW_COMMIT_KEYS
+    assert meta["git"] is None and meta["last_step"] == 4 and meta["nonfinite_from"] == {"loss": 4.0}
+    scalars = json.loads((run / "scalars.commit.json").read_text())
+    assert set(scalars) == ROW_COMMIT_KEYS | {"nonfinite_from"} and scalars["nonfinite_from"] == {"loss": 4.0}
+    assert set(json.loads((run / "histograms.commit.json").read_text())) == ROW_COMMIT_KEYS
     assert set(json.loads((run / "files.commit.json").read_text())) == FILES_COMMIT_KEYS
     logs = json.loads((run / "logs.commit.json").read_text())
     assert set(logs) == LOGS_COMMIT_KEYS

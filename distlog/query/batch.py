@@ -180,6 +180,15 @@ def read_rows(wants: Sequence[Want]) -> list[np.ndarray]:
     return [np.asarray(a) for a in gather(coros)]
 
 
+def nonfinite_from(record: dict[str, Any]) -> dict[str, float]:
+    """``nonfinite_from`` of a commit record or ``run.json`` (docs/FORMAT.md): each metric whose
+    value went NaN or ±inf, the step of its first such row; {} when none (or unreadable)."""
+    got = record.get("nonfinite_from")
+    if not isinstance(got, dict):
+        return {}
+    return {str(k): v for k, v in got.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def columns_of(meta: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(((meta or {}).get("attributes") or {}).get("columns", SCALAR_COLUMNS))
 
@@ -204,6 +213,9 @@ class RunData:
     hist_last: dict[str, dict[str, float]] = field(default_factory=dict)
     #: ``committed_at`` of the commit records the rows were read by (``rewritten`` checks them)
     committed: float | None = None
+    #: the commit record's ``nonfinite_from``: each metric whose value went NaN or ±inf, the
+    #: step of its first such row (a run still being written: ``run.json`` says it at the end)
+    nonfinite_from: dict[str, float] = field(default_factory=dict)
 
     def last_step(self) -> float | None:
         """The largest step of the last rows read (series and histograms), or None."""
@@ -316,6 +328,7 @@ def _read_run_data(runs: Sequence[RunReader], *, params: bool, last_keys: Sequen
         commit = _commit_or_damaged(next(docs) if nc else None, run.storage, SCALARS_TABLE, d)
         hist = _commit_or_damaged(next(docs) if lv else None, run.storage, HISTOGRAMS_TABLE, d)
         d.lengths = dict(commit.get("lengths", {}))
+        d.nonfinite_from = nonfinite_from(commit)
         d.committed = committed_at(commit, hist)
         out.append(d)
         commits.append(commit)

@@ -24,7 +24,7 @@ from ..names import EXPERIMENT_MAX_PARTS
 from ..layout import PARAMS_FILE, RUN_FILE, RUN_STATUSES, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import DAMAGED, RunData, is_bool, needs_live_step, param_key, read_run_data
+from .batch import DAMAGED, RunData, is_bool, needs_live_step, nonfinite_from, param_key, read_run_data
 from .errors import KeyNotFound, RunNotFound, did_you_mean, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
@@ -445,12 +445,23 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
         last = live_last_step(run) if data is None else data.last_step()
     status = DAMAGED if data is not None and data.damaged else info.status
     experiment, run_id = run.folder_name
+    # (a running run's from its commit record, when read; a finished run's from run.json)
+    nonfinite = data.nonfinite_from if data is not None and needs_live_step(run) else nonfinite_from(info.raw)
     return {
         "experiment": experiment, "run_id": run_id, "status": status,
         "started": info.first_start_time, "ended": info.end_time, "duration": info.duration(),
         "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
+        "nonfinite_from": {k: exact_int(v) for k, v in nonfinite.items()},
     }
+
+
+def nonfinite_text(nonfinite: dict[str, Any], most: int = 3) -> str:
+    """``loss@30, acc@55`` (the first ``most``, then how many more): the metrics whose value
+    went NaN or ±inf and the step of each one's first such row; "" for none."""
+    items = sorted(nonfinite.items(), key=lambda kv: (kv[1], kv[0]))
+    text = ", ".join(f"{k}@{v}" for k, v in items[:most])
+    return text + (f" (+{len(items) - most} more)" if len(items) > most else "")
 
 
 def run_rows(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
@@ -575,5 +586,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return list(out.values())
 
 
-__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows",
+__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows", "nonfinite_text",
            "read_meta", "needs_live_step", "live_last_step"]

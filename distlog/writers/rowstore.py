@@ -371,6 +371,10 @@ class _Series:
     # time, value), widened to the stored rows as they are encoded: a third of the memory to
     # fill and first touch (``Packing``); None: the buffer holds whole rows
     packing: Any = None
+    # the step of the series' first row whose value is NaN or ±inf (a run that diverged), of
+    # the rows it holds and of those the last commit covered; None: none
+    nonfinite_at: float | None = None
+    nonfinite_committed: float | None = None
 
 
 class RowTable:
@@ -412,6 +416,9 @@ class RowTable:
         self._made_groups: set[str] = set()  # groups this table wrote for nested keys
         self._root: Any = None  # the table's zarr StorePath (``_store_root``)
         self._docs: dict[int, dict[str, Any]] = {}  # width: a series document without its shape
+        #: the column whose NaN/±inf the commit record names (``nonfinite_from``): a scalar
+        #: row's headline ``value``; None: a table without one
+        self._value_col = self.columns.index("value") if "value" in self.columns else None
 
     # -- zarr handles ----------------------------------------------------------------------
     @property
@@ -723,6 +730,9 @@ class RowTable:
             return
         lengths = {k: int(n) for k, n in commit.get("lengths", {}).items()}
         series = self._stored_series(lengths, self._drop_consolidated())
+        for key, step in (commit.get("nonfinite_from") or {}).items():
+            if key in series and isinstance(step, (int, float)):
+                series[key].nonfinite_at = series[key].nonfinite_committed = float(step)
         # the chunks of the series the writer decodes itself, for a batch of series at once
         # (one round trip or a few on an object store, not one per series): every chunk where
         # the steps are needed (a checkpoint's cut, a rewind at the first new row), else the
@@ -848,6 +858,8 @@ class RowTable:
             self.truncated = True
             self.dirty.add(key)
         self._adopt(s, n)
+        if s.nonfinite_at is not None and s.nonfinite_at > s.last_step:  # (that row was cut)
+            s.nonfinite_at = s.nonfinite_committed = None
 
     def _rewind_for(self, key: str, s: _Series, first_step: float) -> None:
         if type(s.stored) is _StoredRows:
@@ -883,10 +895,17 @@ class RowTable:
             return
         stacked = np.stack(self._batch_rows, axis=1)  # (K, batches, width)
         keys, self._batch_rows, self._batch_n = self._batch_keys, [], 0
-        for i, k in enumerate(keys):
-            self.add(k, stacked[i])
+        self.add_block(keys, stacked)
 
-    def add(self, key: str, rows: np.ndarray) -> None:
+    def add_block(self, keys: Sequence[str], rows: np.ndarray) -> None:
+        """``rows[i]`` (``(K, n, width)``) for ``keys[i]``: ``add`` of each, their values
+        looked at for NaN/±inf in one pass."""
+        finite = self._value_col is None or bool(np.isfinite(rows[:, :, self._value_col]).all())
+        for k, r in zip(keys, rows):
+            self.add(k, r, finite=finite)
+
+    def add(self, key: str, rows: np.ndarray, finite: bool = False) -> None:
+        """``rows`` of series ``key`` (``finite``: the caller saw every value finite)."""
         if self._batch_rows:
             self._spill()  # keep each series in arrival order
         rows = np.atleast_2d(rows)
@@ -909,6 +928,8 @@ class RowTable:
             if not len(rows):
                 return
         s.last_step = float(rows[-1, 0])
+        if not finite:
+            self._note_nonfinite(s, rows)
         used = s.n - s.tail_start
         need = used + len(rows)
         if need > len(s.buf):
@@ -920,6 +941,16 @@ class RowTable:
         self.dirty.add(key)
         if (s.n // self.chunk_rows) * self.chunk_rows > s.written:
             self.complete_ready = True
+
+    def _note_nonfinite(self, s: _Series, rows: np.ndarray) -> None:
+        """Keep the step of the series' first row (of ``rows``, appended now) whose value is
+        NaN or ±inf, if it has none yet."""
+        col = self._value_col
+        if col is None or s.nonfinite_at is not None:
+            return
+        bad = ~np.isfinite(rows[:, col])
+        if bad.any():
+            s.nonfinite_at = float(rows[int(bad.argmax()), 0])
 
     def _new_series(self, key: str, width: int, rows: int, packing: Packing | None = None) -> _Series:
         """A series first seen now, its buffer sized for its first ``rows`` rows (``packing``:
@@ -960,6 +991,7 @@ class RowTable:
         fill(view)
         if packing is not None and s.packing is None:  # a series buffered whole: widened here
             packing.widen(view)
+        self._note_nonfinite(s, view)
         s.last_step = float(steps[-1])
         s.n += n
         self.dirty.add(key)
@@ -1141,6 +1173,7 @@ class RowTable:
         for k, s in dirty:
             if k not in failed:
                 s.written = s.committed = s.n
+                s.nonfinite_committed = s.nonfinite_at
                 self._drop_written(s)
         self._write_commit(final)
         self.dirty = set(failed)
@@ -1153,11 +1186,22 @@ class RowTable:
         # (an array whose document never reached the store is left out until it does)
         lengths = {k: s.committed for k, s in sorted(self.series.items())
                    if s.committed or (s.array is not None and not s.doc_pending)}
-        self.backend.write_json(
-            self.commit_path,
-            {"format": 1, "table": self.name, "columns": self.columns, "chunk_rows": self.chunk_rows,
-             "lengths": lengths, "time": time.time(), "final": final},
-        )
+        record = {"format": 1, "table": self.name, "columns": self.columns, "chunk_rows": self.chunk_rows,
+                  "lengths": lengths, "time": time.time(), "final": final}
+        nonfinite = self.nonfinite_from(committed=True)
+        if nonfinite:  # (absent: no committed value is NaN or ±inf)
+            record["nonfinite_from"] = {k: v for k, v in nonfinite.items() if k in lengths}
+        self.backend.write_json(self.commit_path, record)
+
+    def nonfinite_from(self, committed: bool = False) -> dict[str, float]:
+        """Each series whose value went NaN or ±inf: the step of its first such row (of the
+        rows held, or of those the last commit covered)."""
+        out = {}
+        for k, s in sorted(self.series.items()):
+            step = s.nonfinite_committed if committed else s.nonfinite_at
+            if step is not None:
+                out[k] = step
+        return out
 
     def finalize(self) -> None:
         """Shrink every array to its exact length and consolidate metadata (run close)."""

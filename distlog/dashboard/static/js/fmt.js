@@ -80,3 +80,17 @@ export function bytes(n) {
 export function statusBadge(h, status) {
   return h("span", { class: `badge status-${status}`, text: status });
 }
+
+// the metrics whose value went NaN or ±inf, from their first such step (``nonfinite_from``:
+// a run that diverged looks "completed" otherwise), first to go first
+export function nonfiniteItems(from) {
+  return Object.entries(from || {}).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k, step]) => `${k} from step ${step}`);
+}
+
+// a badge beside the status of such a run, naming them (null: none)
+export function nonfiniteBadge(h, from) {
+  const items = nonfiniteItems(from);
+  if (!items.length) return null;
+  return h("span", { class: "badge nonfinite-badge", text: "NaN/inf", title: `NaN/inf values: ${items.join(", ")}` });
+}

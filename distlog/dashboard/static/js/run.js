@@ -79,7 +79,9 @@ export async function runPage(view, params) {
   const relink = () => { for (const a of tabs.querySelectorAll("a[data-tab]")) a.href = tabHref(path, a.dataset.tab); };
   window.addEventListener(VIEW_CHANGED, relink);
   const body = h("div", { id: "tab-body" });
-  view.append(h("h2", {}, run.path, badge));
+  const nonfinite = fmt.nonfiniteItems(run.row.nonfinite_from);
+  view.append(h("h2", {}, run.path, badge, fmt.nonfiniteBadge(h, run.row.nonfinite_from)));
+  if (nonfinite.length) view.append(h("p", { class: "nonfinite-note", id: "run-nonfinite", text: `NaN/inf values: ${nonfinite.join(", ")}` }));
   // a torn record: which file and why, on every tab; the rest of the run is shown as usual
   if (run.damaged && run.damaged.length) {
     view.append(h("div", { class: "damaged-note", id: "run-damaged", role: "status" },

@@ -17,7 +17,7 @@ export function parseFilter(text) {
   const terms = [];
   for (const tok of text.trim().split(/\s+/).filter(Boolean)) {
     let m;
-    if ((m = tok.match(/^(status|tag|exp|experiment):(.+)$/i))) terms.push({ kind: m[1].toLowerCase(), value: m[2].toLowerCase() });
+    if ((m = tok.match(/^(status|tag|exp|experiment|is):(.+)$/i))) terms.push({ kind: m[1].toLowerCase(), value: m[2].toLowerCase() });
     else if ((m = tok.match(/^([^=<>!]+)(!=|>=|<=|=|>|<)(.*)$/))) terms.push({ kind: "param", key: m[1], op: m[2], value: m[3] });
     else terms.push({ kind: "text", value: tok.toLowerCase() });
   }
@@ -75,6 +75,8 @@ export function matches(run, terms) {
   for (const t of terms) {
     if (t.kind === "status" && run.status.toLowerCase() !== t.value) return false;
     if (t.kind === "tag" && !run.tags.some((g) => g.toLowerCase() === t.value)) return false;
+    // is:nan: the runs whose metrics went NaN/inf (their badge)
+    if (t.kind === "is" && !(t.value === "nan" && Object.keys(run.nonfinite_from || {}).length)) return false;
     if ((t.kind === "exp" || t.kind === "experiment") && !run.experiment.toLowerCase().includes(t.value)) return false;
     if (t.kind === "text" && !(run.path.toLowerCase().includes(t.value) || run.tags.join(" ").toLowerCase().includes(t.value))) return false;
     if (t.kind === "param") {
@@ -143,7 +145,7 @@ export async function runsPage(view, params) {
     location.hash = `#/compare?${q}`;
   } });
   const filter = h("input", { type: "search", id: "runs-filter", value: state.filter,
-    placeholder: "filter: lr>0.01 status:running tag:baseline seed=1 mnist", oninput: () => { state.filter = filter.value; render(); } });
+    placeholder: "filter: lr>0.01 status:running is:nan tag:baseline seed=1 mnist", oninput: () => { state.filter = filter.value; render(); } });
   const allBox = h("input", { type: "checkbox", checked: state.allParams,
     onchange: () => { state.allParams = allBox.checked; render(); } });
   const table = h("table", { class: "grid", id: "runs-table" });
@@ -222,7 +224,7 @@ export async function runsPage(view, params) {
       } });
       const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
         onmouseenter: () => warm(r.path) });
-      const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", {}, fmt.statusBadge(h, r.status)),
+      const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", { class: "status" }, fmt.statusBadge(h, r.status), fmt.nonfiniteBadge(h, r.nonfinite_from)),
         h("td", { text: r.experiment }), h("td", {}, link), h("td", { text: fmt.time(r.started) }),
         h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num last-step", text: fmt.value(r.last_step) }),
         h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
