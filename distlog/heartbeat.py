@@ -244,6 +244,25 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
     return "; ".join(parts)
 
 
+#: how long a peer's report waits for a rank on its host to be seen gone: a rank SIGKILLed (the
+#: OOM killer) has its sockets closed by the kernel before its pid exits, so its peers'
+#: collective fails ("connection reset") while its process still runs for a moment
+GONE_GRACE = 1.0
+
+
+def _gone_ranks(beats: dict[int, dict[str, Any]], world_size: int, me: int) -> list[int]:
+    """The other ranks whose process is gone (``process_gone``); while none is, and a rank
+    still running on this host might be about to be, looked at again for ``GONE_GRACE`` s."""
+    others = [r for r in range(world_size) if r != me and r in beats]
+    local = [r for r in others if _this_host(beats[r]) and beats[r].get("state", "running") == "running"]
+    deadline = time.monotonic() + GONE_GRACE
+    while True:
+        gone = [r for r in others if process_gone(beats[r])]
+        if gone or not local or time.monotonic() >= deadline:
+            return gone
+        time.sleep(0.05)
+
+
 def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int | None, me: int,
                 entered: float | None = None) -> str:
     """Which ranks did not reach flush ``#seq + 1`` (0-based ``seq``) by their heartbeats;
@@ -257,8 +276,8 @@ def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int
     whose heartbeats stopped (older than that) is named as not arrived.
     """
     beats = read_heartbeats(storage, attempt)
+    gone = _gone_ranks(beats, world_size, me)
     now = time.time()
-    gone = [r for r in range(world_size) if r != me and r in beats and process_gone(beats[r])]
     first = (f"ranks whose process is gone: {', '.join(map(str, gone))} (killed, e.g. by the OOM "
              "killer, or crashed without closing: look at what stopped them, not at the ranks "
              "that lost them)\n" if gone else "")

@@ -532,8 +532,14 @@ class Run:
             ctx, main, resume_step, rewind, since, chunk_rows=chunk_rows, commit_interval=commit_interval,
             telemetry=monitor.telemetry is not None, warn=logs.warning), self._resume_step)
         writers.rewind, writers.resume_since = self._rewind, self._resume_since
+        beat = self._heartbeat_interval
+        if beat and beat > 0:
+            # at least three beats within a flush timeout: a FlushTimeout's report tells a rank
+            # inside the flush from one that never came (heartbeats older than the flush prove
+            # nothing, and a hung rank's last log line would be missing)
+            beat = min(beat, self.flush_timeout / 3)
         monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
-                                             heartbeat_interval=self._heartbeat_interval)
+                                             heartbeat_interval=beat)
         # after each flush: a param change an earlier attempt's rows should know of is said,
         # and this rank's log lines made durable. On object stores only a due segment
         # (``segment_max_bytes`` / ``segment_max_age``) is written: one PUT per flush would

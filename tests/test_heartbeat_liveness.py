@@ -3,6 +3,7 @@ writer process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 from typing import Any
 
 import pytest
+
+import distlog
 
 CHILD = """
 import sys, time, distlog
@@ -179,3 +182,56 @@ def test_a_rank_whose_process_is_gone_is_named_at_once(tmp_path: Any) -> None:
     said = describe(killed, now + 100)
     assert "its process is gone" in said and "was inside flush #25 at its last heartbeat (1.0 s in it)" in said
     assert "for 10" not in said  # (not a wait growing with the reader's clock)
+
+
+@pytest.mark.timeout(60)
+def test_a_rank_killed_as_its_peer_reports_is_named_gone(tmp_path: Any) -> None:
+    """A rank SIGKILLed has its sockets closed by the kernel before its pid exits: its peers'
+    all_gather failed ("connection reset") and their report, made at once, found its process
+    still there — 2 runs of 3 in a user review recorded "FlushError on rank 2" listing the
+    killed rank with the live ones as "not known to have arrived". The report looks again for
+    a moment (``GONE_GRACE``) before it says no rank on its host is gone."""
+    import socket
+
+    from distlog.heartbeat import GONE_GRACE, hang_report
+    from distlog.layout import heartbeat_path
+    from distlog.processes import process_start
+    from distlog.storage import open_storage
+
+    dying = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.4)"])
+    started = process_start(dying.pid)
+    storage = open_storage(str(tmp_path / "run"))
+    now = time.time()
+    host = os.environ.get("DISTLOG_HOSTNAME") or socket.gethostname()
+    for rank, pid, pid_start in ((0, os.getpid(), process_start(os.getpid())), (1, dying.pid, started)):
+        storage.write_json(heartbeat_path(rank), {
+            "format": 1, "rank": rank, "attempt": 0, "host": host, "pid": pid, "pid_start": pid_start,
+            "time": now - 1.5, "interval": 30.0, "state": "running", "step": 7, "flushes": 3})
+    try:
+        t0 = time.monotonic()
+        report = hang_report(storage, 0, 3, 3, me=2, entered=now - 0.01)  # (rank 1 still runs)
+        took = time.monotonic() - t0
+    finally:
+        dying.wait(30)
+    assert report.startswith("ranks whose process is gone: 1 (killed"), report
+    assert took < GONE_GRACE + 0.5
+    # nobody gone: the report waits the grace once, then says what it knows
+    t0 = time.monotonic()
+    report = hang_report(storage, 0, 2, 3, me=1, entered=now - 0.01)
+    assert "process is gone" not in report and time.monotonic() - t0 >= GONE_GRACE, report
+
+
+def test_heartbeats_come_at_least_three_times_within_a_flush_timeout(tmp_path: Any) -> None:
+    """With ``flush_timeout`` at or under ``heartbeat_interval`` a FlushTimeout's report had
+    only the start's heartbeats: the hung rank was listed with the live ones ("no step yet; 0
+    flush(es) done"), without its last log line."""
+    from distlog.layout import heartbeat_path
+
+    exp = distlog.get_logger(str(tmp_path / "root"), flush_timeout=15, heartbeat_interval=30)
+    with exp.run("r"):
+        rec = json.loads((tmp_path / "root" / "default" / "r" / heartbeat_path(0)).read_text())
+        assert rec["interval"] == 5.0
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=30)  # (600 s timeout: as set)
+    with exp.run("s"):
+        rec = json.loads((tmp_path / "root" / "default" / "s" / heartbeat_path(0)).read_text())
+        assert rec["interval"] == 30
