@@ -8,6 +8,7 @@ opens each on first use and answers for both: failed, raise the error, commit, c
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from ..errors import WriterError
@@ -37,22 +38,34 @@ class RunWriters:
         self.main_writer: BackgroundWriter | None = None
         self.rank_writer: BackgroundWriter | None = None
         self._local: BackgroundWriter | None = None
+        # a writer opens once, whichever thread asks first: log() may be called from any
+        # thread (a system monitor's) while the training thread flushes; two writers opened
+        # at once each took part of the rows, and the commit of one lost the other's
+        self._opening = threading.Lock()
 
     def main(self) -> BackgroundWriter:
         """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
-        if self.main_writer is None:
-            self.main_writer = self._open_writer(True, self.resume_step, self.rewind, self.resume_since)
-        return self.main_writer
+        w = self.main_writer
+        if w is None:
+            with self._opening:
+                if self.main_writer is None:
+                    self.main_writer = self._open_writer(True, self.resume_step, self.rewind, self.resume_since)
+                w = self.main_writer
+        return w
 
     def local(self) -> BackgroundWriter:
         """This rank's writer for values it logs itself (rank 0: the main writer)."""
         w = self._local
         if w is None:
             if self.rank == 0:
-                w = self.main()
+                w = self._local = self.main()
             else:
-                w = self.rank_writer = self._open_writer(False, self.resume_step, self.rewind, self.resume_since)
-            self._local = w
+                with self._opening:
+                    if self._local is None:
+                        self.rank_writer = self._open_writer(False, self.resume_step, self.rewind,
+                                                             self.resume_since)
+                        self._local = self.rank_writer
+                    w = self._local
         return w
 
     @property
