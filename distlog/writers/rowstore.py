@@ -184,6 +184,18 @@ _ENCODERS: ThreadPoolExecutor | None = None
 _ENCODERS_LOCK = threading.Lock()
 
 
+def _forget_encoders() -> None:
+    """In a forked child (a fork-started worker, a Pool's): the parent's pool came along
+    without its threads, and a chunk submitted to it waited for ever (the child's close hung,
+    and a SIGTERM's close again); the child makes its own on first use."""
+    global _ENCODERS, _ENCODERS_LOCK
+    _ENCODERS, _ENCODERS_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_encoders)
+
+
 _STORED = object()  # an op ``_encoded`` already wrote to the store
 
 
