@@ -183,6 +183,8 @@ class _Core:
         self.entry_all: dict[Any, bool] = {}  # per (prefix, key tuple): its ids are 0..n-1 in order
         self.stop_agreed = False
         self.warned_steps = False
+        #: where a flush's warnings go: the run's log (and stderr), as the run sets it
+        self.note: Callable[[str], Any] = warn
         self.histogram_bins: dict[str, int] = {}  # per histogram key: its bins in this run
         self.histogram_steps: dict[str, float] = {}  # per histogram key: its last step in this attempt
         # a resumed attempt: the histograms earlier attempts stored here, and their bins
@@ -959,7 +961,7 @@ class MetricsLogger:
         lo, hi = agreed.step_range
         if lo < hi and not core.warned_steps:
             core.warned_steps = True  # alike on every rank; once per run
-            warn(f"flush #{core.flushes}: the ranks' largest collected steps differ ({step_text(lo)} to {step_text(hi)}); "
+            core.note(f"flush #{core.flushes}: the ranks' largest collected steps differ ({step_text(lo)} to {step_text(hi)}); "
                  f"the row is stored at step {step_text(hi)}. If a rank skipped a flush() call, this flush "
                  "merged two windows: call flush() on every rank at the same steps, or pass step= "
                  "to flush() so distlog can check it")

@@ -555,6 +555,7 @@ class Run:
         metrics = self.metrics = MetricsLogger(ctx, comm, writers, monitor, after_flush=after_flush,
                                                window=self._window)
         logs = self.logs = TextLogger(ctx, sink, latest_step=lambda: metrics.latest_step)
+        metrics._core.note = logs.warning  # (a flush's warnings: in the run's log, read afterwards)
         self.readme = MarkdownLogger(ctx)
 
     def _choose_run(self) -> tuple[str, int]:
