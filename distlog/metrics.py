@@ -61,7 +61,8 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
         shown = shown[:37] + "..."
     return TypeError(
         f"metric {key!r} got a {type(v).__name__} ({shown}){why}; "
-        "log Python or NumPy numbers, 0-d NumPy arrays or 0-d torch tensors"
+        "log Python or NumPy numbers, or NumPy arrays or torch tensors of one element "
+        "(0-d, or of shape (1,), (1, 1), ...)"
     )
 
 
@@ -102,16 +103,18 @@ def _as_number(key: str, v: Any, keep_device_tensors: bool) -> Any:
     if t is float or t is int or t is bool:
         return float(v)
     if isinstance(v, np.ndarray):
-        if v.ndim != 0:
+        if v.size != 1:  # (one element of any shape is the number it holds: (1,), (1, 1))
             raise _bad_type(key, v, f" of shape {v.shape}")
         if v.dtype.kind not in "biuf":
             raise _bad_type(key, v, f" of dtype {v.dtype}")
-        return float(v)
+        return float(v.reshape(()))
     if isinstance(v, (np.integer, np.floating, np.bool_)):
         return float(v)
     if t.__module__.startswith("torch") and hasattr(v, "dim"):
         if v.dim() != 0:
-            raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
+            if v.numel() != 1:
+                raise _bad_type(key, v, f" of shape {tuple(v.shape)}")
+            v = v.reshape(())  # (a view: one element of any shape, as Lightning's self.log takes it)
         if v.dtype.is_complex:
             raise _bad_type(key, v, " with a complex dtype")
         if keep_device_tensors and kept_on_device(v):
