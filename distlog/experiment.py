@@ -153,6 +153,22 @@ def _unwatch_sigterm() -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _warn_in_worker(run: Run) -> None:
+    """A run started on first use in a multiprocessing worker outside torch.distributed (a
+    spawned DataLoader worker, a Pool's) is a run of its own, one per worker: rarely what a module-level logger's calls
+    there meant. Said once per such run (a forked worker's calls go to its parent's run)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return
+    warnings.warn(
+        f"this process is a multiprocessing worker (pid {os.getpid()}, started by pid "
+        f"{multiprocessing.parent_process().pid}): its first log/collect/params/files call started a run "
+        f"of its own, {run.experiment}/{run.run_id}, one per worker. Log from the main process "
+        "(return the values to it), or open a run in the worker on purpose with `with exp.run(...)`",
+        UserWarning, stacklevel=4)
+
+
 def _close_forgotten_runs() -> None:
     # no collectives here: peers may already be gone (PRIOR_ART A.28)
     exc = _exit_exception()
@@ -436,6 +452,8 @@ class Experiment:
                     "exp.metrics/params/logs/files")
             self._warn_unentered()
             run = self.start_run()
+            if state is None:  # (ranks that torch.multiprocessing.spawn started are workers too)
+                _warn_in_worker(run)
         return run
 
     def _warn_unentered(self) -> None:
