@@ -96,21 +96,21 @@ class Series:
         return exact_ints(self["step"])
 
     def to_dict(self) -> dict[str, np.ndarray]:
-        return {c: self.data[:, i] for i, c in enumerate(self.columns)}
-
-    def to_frame(self) -> "pd.DataFrame":
-        """A DataFrame with ``step`` (int64, unless a step is not an integer: ``exact_ints``),
-        ``time`` (float seconds) and every statistic.
-
-        Float columns are views of ``data`` (read column-major, so each is contiguous): only
-        the integer columns are copied."""
-        import pandas as pd
-
+        """``{column: array}``: ``step``, ``count`` and ``nonfinite`` as int64 (unless a value
+        is not an integer float64 holds exactly: ``exact_ints``), the others float64 views of
+        ``data`` (read column-major, so each is contiguous)."""
         cols = {c: self.data[:, i] for i, c in enumerate(self.columns)}
         for c in ("step", "count", "nonfinite"):
             if c in cols:
                 cols[c] = exact_ints(cols[c])
-        return pd.DataFrame(cols, copy=False)
+        return cols
+
+    def to_frame(self) -> "pd.DataFrame":
+        """A DataFrame of ``to_dict``'s columns: ``step`` (int64, unless a step is not an
+        integer), ``time`` (float seconds) and every statistic."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict(), copy=False)
 
 
 @dataclass(frozen=True)
