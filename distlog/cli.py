@@ -244,16 +244,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table, one_line
-    from .query.root import live_last_step, needs_live_step
+    from .query.batch import nonfinite_from
+    from .query.root import live_last_step, needs_live_step, nonfinite_text
     from .storage.aio import run_all
 
     run = _run(args)
     info = run.info
     # everything below at once: params, metrics, logs and files do not depend on each other
-    last, params, summary, sources, files, hists = run_all([
+    last, params, summary, sources, files, hists, own = run_all([
         lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
         lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths,
-        run.metrics.histogram_lengths])
+        run.metrics.histogram_lengths, run.metrics.ranks])
     folder = _folder_path(run)
     lines = [
         f"run         {folder}", f"url         {run.url}", f"status      {info.status}",
@@ -269,6 +270,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                      "copy of that run, or was renamed)")
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
+    nonfinite = nonfinite_text(nonfinite_from(info.raw), most=8)
+    if nonfinite:  # (a run that diverged: "completed" alone would not say it)
+        lines.append(f"NaN/inf     {nonfinite} (metric@step of its first NaN/inf value)")
     if info.error:
         err = info.error
         where = ", ".join(f"{k} {err[k]}" for k in ("attempt", "host") if err.get(k) is not None)
@@ -284,6 +288,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
     if hists:  # (read them with run.metrics.histogram(key), or plot them)
         _out("\nhistograms  " + ", ".join(f"{one_line(k)} ({n} step{'s' * (n != 1)})" for k, n in hists.items()))
+    others = [r for r in own if r != 0]
+    if others:  # values ranks other than 0 log()ged themselves: not in the summary above
+        who = (f"rank {others[0]} has series of its own (what it" if len(others) == 1 else
+               f"ranks {', '.join(map(str, others))} have series of their own (what each")
+        _out(f"\nrank series {who} log()ged itself): "
+             f"distlog metrics {shlex.quote(run.url)} --rank {others[0]}")
     ranks = sorted({r for _, r, _ in sources})
     _out(f"\nlogs        {len(sources)} file(s) from rank(s) {', '.join(map(str, ranks))}"
          if sources else "\nlogs        none")

@@ -50,6 +50,9 @@ def test_a_diverged_run_is_named_in_run_json_ls_and_the_runs_rows(tmp_path):
     assert out.returncode == 0, out.stderr
     line = next(ln for ln in out.stdout.splitlines() if " diverged " in ln)
     assert "NaN/inf from" in out.stdout and line.rstrip().endswith("loss@12, grad_norm@20"), out.stdout
+    show = subprocess.run([sys.executable, "-m", "distlog", "show", f"{root}/s/diverged"], capture_output=True,
+                          text=True, timeout=120)
+    assert "NaN/inf     loss@12, grad_norm@20 (metric@step of its first NaN/inf value)" in show.stdout, show.stdout
     js = subprocess.run([sys.executable, "-m", "distlog", "ls", root, "--format", "json"], capture_output=True,
                         text=True, timeout=120)
     assert {r["run_id"]: r["nonfinite_from"] for r in json.loads(js.stdout)} == {

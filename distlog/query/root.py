@@ -460,7 +460,7 @@ def nonfinite_text(nonfinite: dict[str, Any], most: int = 3) -> str:
     """``loss@30, acc@55`` (the first ``most``, then how many more): the metrics whose value
     went NaN or ±inf and the step of each one's first such row; "" for none."""
     items = sorted(nonfinite.items(), key=lambda kv: (kv[1], kv[0]))
-    text = ", ".join(f"{k}@{v}" for k, v in items[:most])
+    text = ", ".join(f"{k}@{exact_int(v)}" for k, v in items[:most])
     return text + (f" (+{len(items) - most} more)" if len(items) > most else "")
 
 
