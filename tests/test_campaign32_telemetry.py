@@ -27,7 +27,7 @@ dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_s
 import distlog
 from distlog.errors import FlushError
 # heartbeats every 30 s: only the one at start is written during this short run
-exp = distlog.get_logger(root, heartbeat_interval=30, flush_timeout=30)
+exp = distlog.get_logger(root, heartbeat_interval=30, flush_timeout=90)  # (beats every 30 s: under a third of it)
 done = 0
 try:
     with exp.run("killed"):

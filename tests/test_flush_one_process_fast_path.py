@@ -272,6 +272,8 @@ def test_windows_reduced_together_equal_each_window_reduced_alone():
             for k, r in zip(keys, rows):
                 self.add(k, r)
 
+        add_block = add_many  # (row blocks of several keys: one per key)
+
     fresh = [Window(union, {}, [("p/", [{"a": 1.0, "b": float(s)}])], [0, 1], [2.0, 3.0], positions, "sum")
              for s in range(5)]
     fresh[2] = Window(union, {}, [("p/", [{"b": 9.0}])], [], [], positions, "sum")
