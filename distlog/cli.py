@@ -423,6 +423,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from .query.series import exact_ints
+
     run = _run(args)
     # times (seconds since the epoch) in full: %.6g would show rows minutes apart alike
     timed = args.stat == "time"
@@ -433,7 +435,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     for key in args.keys:
         s = run.metrics.read(key, args.rank)
         # (a metric named "step", as a framework's tracker may log it, is not the row's step)
-        df = pd.DataFrame({key if key != "step" else "step (metric)": s[args.stat]},
+        # (counts are whole numbers: int64, as frame() gives them, not 4.0)
+        values = exact_ints(s[args.stat]) if args.stat in ("count", "nonfinite") else s[args.stat]
+        df = pd.DataFrame({key if key != "step" else "step (metric)": values},
                           index=pd.Index(s.step, name="step"))
         frames.append(df[~df.index.duplicated(keep="last")])
     out = pd.concat(frames, axis=1, sort=True) if len(frames) > 1 else frames[0]
@@ -444,6 +448,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if absent.any():
             col = out.iloc[:, i].astype(object)
             col[absent] = None
+            if df.dtypes.iloc[0].kind == "i":  # (the outer join made the counts floats)
+                col[~absent] = [int(v) for v in col[~absent]]
             out.isetitem(i, col)
     out = out.reset_index()
     if args.tail is not None:
