@@ -232,8 +232,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     # shows the column when a run has one; JSON and CSV always have it
     nonfinite = [r["nonfinite_from"] for r in rows]
     if args.format != "table" or any(nonfinite):
-        df["nonfinite_from"] = pd.Series(nonfinite if args.format == "json" else list(map(nonfinite_text, nonfinite)),
-                                         dtype=object, index=df.index)
+        # (a table shows the first three of a run's; CSV all of them; JSON the mapping)
+        df["nonfinite_from"] = pd.Series(
+            nonfinite if args.format == "json" else
+            [nonfinite_text(n, most=3 if args.format == "table" else None) for n in nonfinite],
+            dtype=object, index=df.index)
         shown.append("nonfinite_from")
     df = df[shown].copy()
     if args.format == "table":
@@ -244,8 +247,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table, one_line
-    from .query.batch import nonfinite_from
-    from .query.root import live_last_step, needs_live_step, nonfinite_text
+    from .query.root import live_last_step, needs_live_step, nonfinite_text, run_nonfinite
     from .storage.aio import run_all
 
     run = _run(args)
@@ -270,7 +272,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                      "copy of that run, or was renamed)")
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
-    nonfinite = nonfinite_text(nonfinite_from(info.raw), most=8)
+    nonfinite = nonfinite_text(run_nonfinite(run), most=8)
     if nonfinite:  # (a run that diverged: "completed" alone would not say it)
         lines.append(f"NaN/inf     {nonfinite} (metric@step of its first NaN/inf value)")
     if info.error:
@@ -669,8 +671,10 @@ def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .query.render import fmt_duration, fmt_time
-    from .query.root import RUN_COLUMNS, metric_column
+    from .query.root import RUN_COLUMNS, metric_column, nonfinite_text, run_nonfinite
 
     if args.desc and not args.sort:  # (before any read)
         raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
@@ -696,12 +700,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.sort not in df.columns:
             raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
         df = df.iloc[sorted_order(df[args.sort].tolist(), args.desc)]
+    # the metrics shown that went NaN/inf in a run, from which step: a diverged run's last or
+    # smallest finite value would rank it among the healthy ones without a word
+    nonfinite = {run.folder_name: {k: v for k, v in run_nonfinite(run).items() if k in metrics} for run in runs}
+    got = [nonfinite.get((e, r), {}) for e, r in zip(df["experiment"], df["run_id"])]
+    if any(got):
+        df["nonfinite_from"] = pd.Series(
+            got if args.format == "json" else [nonfinite_text(n, most=3 if args.format == "table" else None)
+                                               for n in got], dtype=object, index=df.index)
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
         df["started"] = [fmt_time(t) for t in df["started"]]
         df["duration"] = [fmt_duration(d) for d in df["duration"]]
-    shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics}
+        df = df.rename(columns={"nonfinite_from": "NaN/inf from"})
+    shown = set(RUN_COLUMNS) | {metric_column(k, args.stat, args.final) for k in metrics} | {
+        "nonfinite_from", "NaN/inf from"}
     return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
                         steps=["last_step"])
 

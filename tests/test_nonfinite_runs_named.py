@@ -111,3 +111,56 @@ def test_the_runs_table_badges_a_diverged_run_and_filters_on_it(browser, tmp_pat
         pg.wait_for_selector("#run-nonfinite")
         assert pg.locator("#run-nonfinite").inner_text() == "NaN/inf values: loss from step 12, grad_norm from step 20"
         pg.screenshot(path=f"{shots}/nonfinite-run.png")
+
+
+def test_csv_lists_every_metric_and_show_names_a_running_runs(tmp_path):
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        for step in range(6):
+            exp.metrics.log(step=step, **{k: float("nan") if step >= i + 1 else 1.0 for i, k in enumerate("abcde")})
+        exp.metrics.commit()  # (running: run.json says nothing yet; the commit record does)
+        show = subprocess.run([sys.executable, "-m", "distlog", "show", f"{root}/default/r"], capture_output=True,
+                              text=True, timeout=120)
+        assert "NaN/inf     a@1, b@2, c@3, d@4, e@5" in show.stdout, show.stdout
+        cmp = subprocess.run([sys.executable, "-m", "distlog", "compare", root, "-m", "b", "--format", "json"],
+                             capture_output=True, text=True, timeout=120)
+        assert json.loads(cmp.stdout)[0]["nonfinite_from"] == {"b": 2}, cmp.stdout  # (the metrics shown)
+    table = subprocess.run([sys.executable, "-m", "distlog", "ls", root], capture_output=True, text=True, timeout=120)
+    assert "a@1, b@2, c@3 (+2 more)" in table.stdout, table.stdout
+    csv = subprocess.run([sys.executable, "-m", "distlog", "ls", root, "--format", "csv"], capture_output=True,
+                         text=True, timeout=120)
+    assert csv.stdout.splitlines()[1].endswith('"a@1, b@2, c@3, d@4, e@5"'), csv.stdout
+    cmp = subprocess.run([sys.executable, "-m", "distlog", "compare", root, "-m", "a", "-m", "e"], capture_output=True,
+                         text=True, timeout=120)
+    assert "NaN/inf from" in cmp.stdout and cmp.stdout.splitlines()[2].rstrip().endswith("a@1, e@5"), cmp.stdout
+
+
+@MARKS[0]
+@MARKS[1]
+@pytest.mark.timeout(120)
+def test_a_live_runs_page_shows_its_metrics_going_nan(browser, tmp_path, shots):
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.run("live"):
+        for step in range(5):
+            exp.metrics.log(step=step, loss=1.0)
+        exp.metrics.commit()
+        with served(browser, root, "#/run?path=default/live&tab=overview") as pg:
+            pg.wait_for_selector("#run-status")
+            assert pg.locator("#run-nonfinite").is_hidden()
+            for step in range(5, 8):
+                exp.metrics.log(step=step, loss=float("nan"), **{f"m{i}": float("inf") for i in range(6)})
+            exp.metrics.commit()
+            pg.wait_for_selector("#run-nonfinite", state="visible", timeout=30_000)
+            note = pg.locator("#run-nonfinite")
+            assert note.inner_text() == ("NaN/inf values: loss from step 5, m0 from step 5, m1 from step 5, "
+                                         "m2 from step 5 (+3 more)")
+            assert note.get_attribute("title").endswith("m5 from step 5")
+            pg.screenshot(path=f"{shots}/nonfinite-live.png")
+            pg.goto(pg.base + "#/?filter=is%3Ainf")
+            pg.fill("#view input[placeholder^='filter']", "is:inf")
+            pg.wait_for_function("() => document.querySelectorAll('#view table tbody tr').length === 1")
+            pg.fill("#view input[placeholder^='filter']", "is:foo")
+            pg.wait_for_function("() => document.querySelectorAll('#view table tbody tr').length === 0")
+            assert '"is:foo" matches no run: the filter knows is:nan' in pg.locator("#view").inner_text()

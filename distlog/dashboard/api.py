@@ -19,7 +19,7 @@ from starlette.requests import Request
 from ..layout import RUN_FILE
 from ..query.batch import DAMAGED, param_key, read_run_data
 from ..query.errors import DamagedRecord, KeyNotFound, did_you_mean
-from ..query.root import RootReader, reduce_final, run_row
+from ..query.root import RootReader, reduce_final, run_nonfinite, run_row
 from ..query.run_reader import RunInfo, RunReader
 from ..serdes import flatten
 from ..query.sweeps import read_metrics
@@ -243,6 +243,8 @@ class Api:
             row = run_row(run, read_run_data([run], live=True)[0])
         if damage:
             row["status"] = DAMAGED
+        else:  # (a running or killed run's from its commit record: run.json has none yet)
+            row["nonfinite_from"] = run_nonfinite(run)
         # path: the folder the request named (the page asks for its series, logs and files by
         # it), never run.json's experiment/run id: a copied or renamed run folder keeps those
         return {
@@ -283,7 +285,8 @@ class Api:
         readable(run, lambda: run.params, {}, damage)
         return {"status": DAMAGED if damage else run.info.status, "lengths": lengths,
                 "histograms": histograms, "time": time.time(),
-                "last_step": run.info.last_step, "damaged": damage}
+                "last_step": run.info.last_step, "damaged": damage,
+                "nonfinite_from": {} if damage else run_nonfinite(run)}
 
     def series(self, request: Request) -> dict[str, Any]:
         run = self.run(request)

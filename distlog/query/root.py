@@ -24,7 +24,7 @@ from ..names import EXPERIMENT_MAX_PARTS
 from ..layout import PARAMS_FILE, RUN_FILE, RUN_STATUSES, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
-from .batch import DAMAGED, RunData, is_bool, needs_live_step, nonfinite_from, param_key, read_run_data
+from .batch import DAMAGED, RunData, is_bool, needs_live_step, nonfinite_from, param_key, read_run_data, stored_status
 from .errors import KeyNotFound, RunNotFound, did_you_mean, listing
 from .run_reader import RunReader, read_meta
 from .series import exact_int, ints_and_floats
@@ -456,12 +456,27 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
     }
 
 
-def nonfinite_text(nonfinite: dict[str, Any], most: int = 3) -> str:
-    """``loss@30, acc@55`` (the first ``most``, then how many more): the metrics whose value
-    went NaN or ±inf and the step of each one's first such row; "" for none."""
+def nonfinite_text(nonfinite: dict[str, Any], most: int | None = 3) -> str:
+    """``loss@30, acc@55`` (the first ``most``, then how many more; None: all): the metrics
+    whose value went NaN or ±inf and the step of each one's first such row; "" for none."""
     items = sorted(nonfinite.items(), key=lambda kv: (kv[1], kv[0]))
+    most = len(items) if most is None else most
     text = ", ".join(f"{k}@{exact_int(v)}" for k, v in items[:most])
     return text + (f" (+{len(items) - most} more)" if len(items) > most else "")
+
+
+def run_nonfinite(run: RunReader) -> dict[str, Any]:
+    """``nonfinite_from`` of one run (metric -> step of its first NaN/±inf value): from
+    ``run.json`` once the run ended (its close wrote it), else from its commit record (a run
+    still running, or killed: ``run.json`` says nothing yet; one read)."""
+    raw = run.info.raw
+    if stored_status(raw, run.info.status) != "running":  # (a run from before the field: none)
+        return {k: exact_int(v) for k, v in nonfinite_from(raw).items()}
+    try:
+        record = run.metrics.commit_record()
+    except Exception:  # noqa: BLE001 - a damaged or missing record: nothing to name
+        return {}
+    return {k: exact_int(v) for k, v in nonfinite_from(record).items()}
 
 
 def run_rows(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
@@ -586,5 +601,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return list(out.values())
 
 
-__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows", "nonfinite_text",
+__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows", "nonfinite_text", "run_nonfinite",
            "read_meta", "needs_live_step", "live_last_step"]

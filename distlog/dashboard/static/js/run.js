@@ -79,9 +79,22 @@ export async function runPage(view, params) {
   const relink = () => { for (const a of tabs.querySelectorAll("a[data-tab]")) a.href = tabHref(path, a.dataset.tab); };
   window.addEventListener(VIEW_CHANGED, relink);
   const body = h("div", { id: "tab-body" });
-  const nonfinite = fmt.nonfiniteItems(run.row.nonfinite_from);
-  view.append(h("h2", {}, run.path, badge, fmt.nonfiniteBadge(h, run.row.nonfinite_from)));
-  if (nonfinite.length) view.append(h("p", { class: "nonfinite-note", id: "run-nonfinite", text: `NaN/inf values: ${nonfinite.join(", ")}` }));
+  // the metrics that went NaN/inf: a badge beside the status and a note (the first few; all
+  // in its title), painted again as a live run's polls say more
+  const nfBadge = h("span", { class: "badge nonfinite-badge", text: "NaN/inf", hidden: true });
+  const nfNote = h("p", { class: "nonfinite-note", id: "run-nonfinite", hidden: true });
+  let nfShown = "";
+  const paintNonfinite = (from) => {
+    const items = fmt.nonfiniteItems(from), text = items.join(", ");
+    if (text === nfShown) return;
+    nfShown = text;
+    nfBadge.hidden = nfNote.hidden = !items.length;
+    nfBadge.title = nfNote.title = `NaN/inf values: ${text}`;
+    const most = 4;
+    nfNote.textContent = `NaN/inf values: ${items.slice(0, most).join(", ")}` + (items.length > most ? ` (+${items.length - most} more)` : "");
+  };
+  paintNonfinite(run.row.nonfinite_from);
+  view.append(h("h2", {}, run.path, badge, nfBadge), nfNote);
   // a torn record: which file and why, on every tab; the rest of the run is shown as usual
   if (run.damaged && run.damaged.length) {
     view.append(h("div", { class: "damaged-note", id: "run-damaged", role: "status" },
@@ -108,6 +121,7 @@ export async function runPage(view, params) {
       badge.textContent = st.status;
       badge.className = `badge status-${st.status}`;
     }
+    paintNonfinite(st.nonfinite_from);
     const was = running;
     running = st.status === "running";
     setLive(running);

@@ -35,6 +35,7 @@ const metricValue = (r, k) => {
   return typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v;
 };
 const METRIC = "metric:"; // a metric column's name among the columns (sort=metric:train/loss)
+const IS_NAN = new Set(["nan", "inf", "nonfinite"]); // is:nan, is:inf: the runs with a NaN/inf badge
 
 // a value as a number: numbers, and text typed in a filter that reads as one ("nan", "inf",
 // "-inf" too); null for anything else (None, other text, objects)
@@ -75,8 +76,8 @@ export function matches(run, terms) {
   for (const t of terms) {
     if (t.kind === "status" && run.status.toLowerCase() !== t.value) return false;
     if (t.kind === "tag" && !run.tags.some((g) => g.toLowerCase() === t.value)) return false;
-    // is:nan: the runs whose metrics went NaN/inf (their badge)
-    if (t.kind === "is" && !(t.value === "nan" && Object.keys(run.nonfinite_from || {}).length)) return false;
+    // is:nan (is:inf): the runs whose metrics went NaN/inf (their badge); another is: matches none
+    if (t.kind === "is" && !(IS_NAN.has(t.value) && Object.keys(run.nonfinite_from || {}).length)) return false;
     if ((t.kind === "exp" || t.kind === "experiment") && !run.experiment.toLowerCase().includes(t.value)) return false;
     if (t.kind === "text" && !(run.path.toLowerCase().includes(t.value) || run.tags.join(" ").toLowerCase().includes(t.value))) return false;
     if (t.kind === "param") {
@@ -241,10 +242,11 @@ export async function runsPage(view, params) {
     // a filter term naming no param and no column matches nothing: said, with what there is
     const cols = new Set([...BASE.map(([c]) => c), ...(state.data.param_keys || []), ...state.metrics]);
     const unknown = terms.filter((t) => t.kind === "param" && !cols.has(t.key)).map((t) => t.key);
+    const badIs = terms.filter((t) => t.kind === "is" && !IS_NAN.has(t.value)).map((t) => ` — "is:${t.value}" matches no run: the filter knows is:nan`);
     const metricKeys = new Set(state.data.metric_keys || []);
     info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet") +
       unknown.map((k) => (metricKeys.has(k) ? ` — "${k}" is a metric: add it as a column (+ metric column) to filter by it`
-        : ` — no param, metric or column "${k}"`)).join("");
+        : ` — no param, metric or column "${k}"`)).join("") + badIs.join("");
     metricOptions();
     window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
