@@ -299,6 +299,11 @@ class Experiment:
             if near:
                 raise TypeError(f"get_logger() got {k}={options[k]!r}, which is no run setting: did "
                                 f"you mean {near[0]}=? (other options go to the storage backend)")
+            gcs = isinstance(root, str) and root.startswith(("gs://", "gcs://"))
+            if k in _OTHER_LOGGERS and not (gcs and k == "project"):  # (gcsfs takes project=)
+                # (wandb.init's, SummaryWriter's arguments: a port's first guess)
+                raise TypeError(f"get_logger({k}={options[k]!r}): {k}= is another logger's "
+                                f"argument, not distlog's; here {_OTHER_LOGGERS[k]}")
         if isinstance(root, str) and root.strip() in ("", "file://"):
             raise ValueError(
                 f"get_logger({root!r}): the root is empty (an unset environment variable?), which "
@@ -644,6 +649,24 @@ def get_logger(root: Any = "./runs", **options: Any) -> Experiment:
     """
     return Experiment(root, **options)
 
+
+#: arguments of wandb.init / TensorBoard's SummaryWriter a port passes to get_logger, and
+#: distlog's way to say each
+_OTHER_LOGGERS = {
+    "config": "params are set in the run: `with exp.run(...): exp.params.set(config)` (or "
+              "exp.run(id, params=config))",
+    "project": "the experiment is a scope: `with exp.experiment(project), exp.run(...):`",
+    "name": "a run is named when opened: `with exp.run(name):`",
+    "id": "a run is named when opened: `with exp.run(run_id):`",
+    "tags": "tags are the run's: `with exp.run(id, tags=[...]):`",
+    "group": "group runs by an experiment (`exp.experiment(group)`) or a param",
+    "entity": "there is no account or server: the root (a folder or bucket URL) is where runs go",
+    "dir": "the root is get_logger's first argument: get_logger(dir)",
+    "log_dir": "the root is get_logger's first argument: get_logger(log_dir)",
+    "logdir": "the root is get_logger's first argument: get_logger(logdir)",
+    "mode": "there is nothing to turn off or sync: runs are written where the root says",
+    "resume": "resuming is the run's: `with exp.run(run_id, resume='allow'|'must'|'never'):`",
+}
 
 #: get_logger's run settings and what each takes: "int" a positive int, "seconds" a finite
 #: number (> 0 for flush_timeout, >= 0 for the others; heartbeat_interval also None), "bool"

@@ -79,6 +79,12 @@ class LocalBackend(StorageBackend):
     cheap_puts = True
 
     def __init__(self, root: str, **storage_options: Any) -> None:
+        if storage_options:  # (taken and ignored, an option misspelt or meant elsewhere said nothing)
+            raise TypeError(
+                f"a local root ({root!r}) takes no storage options, got {', '.join(sorted(storage_options))}: "
+                "storage options (endpoint_url=, key=, token=, ...) are for s3:// and gs:// roots; "
+                "get_logger's run settings are flush_timeout, chunk_rows, commit_interval, window, "
+                "segment_max_bytes, segment_max_age, capture_output, telemetry, heartbeat_interval, comm")
         super().__init__(local_path_of(root), **storage_options)
 
     @property

@@ -66,6 +66,8 @@ class MemoryBackend(FsspecBackend):
     cheap_puts = True
 
     def _make_fs(self, options: dict[str, Any]) -> Any:
+        if options:  # (the process-wide store takes none: one given would be ignored unsaid)
+            raise TypeError(f"memory:// roots take no storage options, got {', '.join(sorted(options))}")
         self.store_name = self._base.split("/", 1)[0]
         fs, self._lock = _store(self.store_name)
         return fs
