@@ -117,7 +117,17 @@ class TorchComm(Comm):
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         # new_group is itself a collective: every rank creates it, in the same order.
-        self.group = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout))
+        try:
+            self.group = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout))
+        except RuntimeError as e:  # (torch's DistStoreError: "wait timeout ... keys: /default_pg/...")
+            if "timeout" not in str(e).lower() and "timed out" not in str(e).lower():
+                raise
+            raise FlushTimeout(
+                f"starting the run: the other ranks did not arrive within {timeout:g} s (rank "
+                f"{self.rank} of {self.world_size} waited). Starting a run is a collective under "
+                "torch.distributed: every rank enters `with exp.run(...)` (or calls exp.start_run()) — "
+                "not rank 0 alone, as `if rank == 0: wandb.init()` does; for values of rank 0 only, "
+                f"log them on rank 0 inside the run every rank opened. Cause: {e}") from e
 
     def close(self) -> None:
         """Destroy this run's gloo group now, while the interpreter is fully alive.
