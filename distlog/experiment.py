@@ -283,6 +283,9 @@ class _ExperimentScope(_Scope, contextlib.ContextDecorator):
         return super().__call__(func)
 
 
+_NO_MESSAGE = object()  # exp.log(...) given no message
+
+
 class Experiment:
     """Logs to ``root``: ``params``, ``metrics`` (alias ``scalars``), ``logs``, ``files``,
     ``readme`` of the active run; ``experiment(name)`` and ``run(id)`` scope them.
@@ -375,6 +378,7 @@ class Experiment:
                   resume: str = "allow") -> Run:
         """Start a run (a collective under torch.distributed: every rank calls it)."""
         with self._lock:
+            self._forget_closed_run()
             if self._run is not None:
                 raise RunStateError(
                     f"run {self._run.run_id!r} is still open; close it (leave its `with` block or "
@@ -403,10 +407,11 @@ class Experiment:
     def _close_run(self, exc: BaseException | None = None, collective: bool = True, quiet: bool = False) -> None:
         with self._lock:
             run, self._run = self._run, None
+            if run is not None:  # (with it: a thread's call now finds the run ended, not none)
+                self._ended = run.run_id
         if run is None:
             return
         _open.discard(self)
-        self._ended = run.run_id
         if isinstance(exc, Terminated):
             # told to stop from outside: no failure of this rank's (a peer's that made torchrun
             # stop this one is recorded by that peer, and names the run's cause)
@@ -444,7 +449,13 @@ class Experiment:
     def current_run(self) -> Run:
         """The active run, started on first use if none is open."""
         run = self._run
-        if run is None:
+        if run is not None and run.status in ("running", "closing"):
+            return run
+        with self._lock:  # (threads whose first call comes together: one run, started once)
+            self._forget_closed_run()
+            run = self._run
+            if run is not None:
+                return run
             state = dist_state()
             if self._ended is not None and state is not None and state[1] > 1:
                 # starting a run is a collective: started here by a call on one rank alone
@@ -455,11 +466,30 @@ class Experiment:
                     "starting one is a collective that every rank must call: open the next run "
                     "on every rank (`with exp.run(...)` or exp.start_run()) before using "
                     "exp.metrics/params/logs/files")
+            thread = threading.current_thread()
+            if self._ended is not None and thread is not threading.main_thread():
+                # (a monitor thread's call between the runs of a loop started a stray run, which
+                # the loop's next `with exp.run(...)` then refused as still open)
+                raise RunStateError(
+                    f"no run is open (run {self._ended!r} ended), and a call from thread "
+                    f"{thread.name!r} does not start one: open the next run before the thread logs "
+                    "again, or stop its logging when a run ends (what it logs between runs would "
+                    "go to a run of its own)")
             self._warn_unentered()
             run = self.start_run()
             if state is None:  # (ranks that torch.multiprocessing.spawn started are workers too)
                 _warn_in_worker(run)
         return run
+
+    def _forget_closed_run(self) -> None:
+        """The run ``start_run`` returned, closed with its own ``close()`` (as wandb's
+        ``run.finish()``), is over for this logger too: the next call starts the next run
+        instead of one part saying it ended and another that it is still open."""
+        run = self._run
+        if run is not None and run.status not in ("running", "closing"):
+            self._run, self._ended = None, run.run_id
+            _open.discard(self)
+            _unwatch_sigterm()
 
     def _warn_unentered(self) -> None:
         """A run starts on first use while ``exp.run(...)``/``exp.experiment(...)`` scopes
@@ -519,7 +549,15 @@ class Experiment:
         return self.current_run.url
 
     # ---- the design document's conveniences ----------------------------------------------
-    def log(self, level: str | int, message: Any, /, **fields: Any) -> None:
+    def log(self, level: str | int | dict, message: Any = _NO_MESSAGE, /, **fields: Any) -> None:
+        """A text log record at ``level`` (``exp.log("INFO", "text")``); metrics are
+        ``exp.metrics.log({...}, step=)`` (or ``exp.log_metrics``)."""
+        if isinstance(level, dict) or message is _NO_MESSAGE:
+            # (wandb.log({"loss": 0.5}, step=3): a port's first guess)
+            raise TypeError(
+                f"exp.log({level!r:.60}{'' if message is _NO_MESSAGE else ', ...'}): exp.log writes a "
+                "text log record, exp.log(level, message, **fields); metrics go to "
+                "exp.metrics.log({...}, step=N) (or exp.log_metrics({...}, step=N))")
         self.logs.log(level, message, **fields)
 
     def debug(self, message: Any, /, **fields: Any) -> None:
@@ -566,9 +604,10 @@ class Experiment:
                             f"dict and step={step!r:.40}; pass it once")
         self.metrics.log(dict(metrics), step=step)  # (a "step" key is the step, as in log(**d))
 
-    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
+    def log_histogram(self, name: str, values: Any, *more: Any, bins: int = 64, step: int | None = None,
                       range: tuple[float, float] | None = None) -> None:
-        self.metrics.log_histogram(name, values, bins=bins, step=step, range=range)
+        """``metrics.log_histogram``: ``bins``, ``step`` and ``range`` by keyword."""
+        self.metrics.log_histogram(name, values, *more, bins=bins, step=step, range=range)
 
     def flush(self, _aggregation: str = "mean", step: int | None = None):
         """``metrics.flush``: a collective, every rank calls it."""

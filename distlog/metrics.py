@@ -59,6 +59,11 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
     shown = repr(v)
     if len(shown) > 40:
         shown = shown[:37] + "..."
+    if isinstance(v, dict):  # (a nested dict, as wandb.log flattens it)
+        return TypeError(
+            f"metric {key!r} got a dict ({shown}); a group of metrics goes under a namespace: "
+            f"exp.metrics({key!r}).log({{...}}) (its keys become '{key}/<name>'), or flatten the "
+            f"keys yourself ('{key}/loss')")
     return TypeError(
         f"metric {key!r} got a {type(v).__name__} ({shown}){why}; "
         "log Python or NumPy numbers, or NumPy arrays or torch tensors of one element "
@@ -603,11 +608,15 @@ class MetricsLogger:
     def _log_checked(self, values: dict[str, Any]) -> dict[str, float]:
         """``values`` with every key validated and every value a float (raises at once)."""
         core, p, out = self._core, self._prefix, {}
-        for k, v in values.items():
-            key = p + k if k.__class__ is str else check_name(k, "metric key")  # (raises: no str)
-            if key not in core.known:
-                core.check_key(key)
-            out[k] = as_number(key, v)
+        try:
+            for k, v in values.items():
+                key = p + k if k.__class__ is str else check_name(k, "metric key")  # (raises: no str)
+                if key not in core.known:
+                    core.check_key(key)
+                out[k] = as_number(key, v)
+        except (TypeError, ValueError) as e:
+            _whole_call_refused(e, len(values))
+            raise
         return out  # (its keys become valid once the call is taken: log() notes them)
 
     def _check_log_step(self, values: dict[str, Any], s: float) -> None:
@@ -619,11 +628,13 @@ class MetricsLogger:
             key = p + k
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
-                raise ValueError(
+                e = ValueError(
                     f"log() of {key!r} at step {step_text(s)}: a row at step {step_shown(last)} was already written; "
                     "steps of a series must increase. Pass a larger step= (or none: distlog then "
                     "uses one past the largest step so far)"
                 )
+                _whole_call_refused(e, len(values))
+                raise e
 
     def _attach_log(self) -> Callable[[Any], None]:
         """Connect log() to this rank's writer: it builds the rows and feeds the stats cache."""
@@ -771,9 +782,12 @@ class MetricsLogger:
             # no longer holds the value collected (``_tensor_stats`` refuses it)
             core.tensors.setdefault(key, []).append((x, None if x.is_inference() else x._version))
 
-    def log_histogram(self, name: str, values: Any, bins: int = 64, step: int | None = None,
+    def log_histogram(self, name: str, values: Any, *more: Any, bins: int = 64, step: int | None = None,
                       range: tuple[float, float] | None = None) -> None:
-        """Bin edges and counts of ``values`` at one step (local, like ``log``)."""
+        """Bin edges and counts of ``values`` at one step (local, like ``log``); ``bins``,
+        ``step`` and ``range`` by keyword."""
+        if more:
+            raise _histogram_positional(name, more)
         self._check_open()
         key = self._prefix + name if name.__class__ is str else check_name(name, "histogram name")
         check_name(key, "histogram name", allow_slash=True)
@@ -1320,6 +1334,20 @@ class MetricsLogger:
 def _largest(*steps: float | None) -> float | None:
     known = [s for s in steps if s is not None]
     return float(max(known)) if known else None
+
+
+def _whole_call_refused(e: BaseException, keys: int) -> None:
+    """Say in ``e`` that a log() call of several keys was refused whole (its other keys too)."""
+    if keys > 1 and e.args and isinstance(e.args[0], str):
+        e.args = (f"{e.args[0]} (nothing of this log() call of {keys} keys was stored: log the "
+                  "others again without it)",) + e.args[1:]
+
+
+def _histogram_positional(name: Any, more: tuple[Any, ...]) -> TypeError:
+    # (TensorBoard's add_histogram(tag, values, global_step): its third argument is the step)
+    return TypeError(f"log_histogram({name!r}, values, {', '.join(repr(m) for m in more)[:60]}): bins=, step= "
+                     "and range= are taken by keyword (a third argument is the step in TensorBoard's "
+                     "add_histogram, the number of bins elsewhere): write step=N or bins=N")
 
 
 def _values_and_step(method: str, first: Any, step: Any, metrics: dict[str, Any]) -> tuple[dict[str, Any], Any]:

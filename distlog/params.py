@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -112,6 +113,8 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_NO_VALUE = object()  # update(key) given no value; get(key) found none
+
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
@@ -128,6 +131,9 @@ class ParameterIndex:
         self._earlier_doc = ""  # ... and as one JSON text (the same config again: one comparison)
         self._changed: set[str] = set()  # those this attempt changed (each said once)
         self._unsettled: Any = None  # rank 0: the params stored since the last ``settle()``
+        # set/extend/update from several threads: each merge sees the one before, and the
+        # file is written in the order the params changed (two extends at once kept one's keys)
+        self._lock = threading.RLock()
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
@@ -203,18 +209,45 @@ class ParameterIndex:
 
     def set(self, params: dict | None = None, **kw: Any) -> None:
         """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""
-        self._store({**_given("set", params), **kw})
+        with self._lock:
+            self._store({**_given("set", params), **kw})
 
     def extend(self, params: dict | None = None, **kw: Any) -> None:
         """Deep-merge into the params."""
-        self._store(deep_merge(self._params, {**_given("extend", params), **kw}))
+        with self._lock:
+            self._store(deep_merge(self._params, {**_given("extend", params), **kw}))
 
-    def update(self, key: str, value: Any) -> None:
+    def update(self, key: str, value: Any = _NO_VALUE) -> None:
         """Set one param by dotted key: ``update("optim.lr", 3e-4)``."""
+        if isinstance(key, dict) and value is _NO_VALUE:  # (wandb.config.update({...}))
+            raise TypeError(f"params.update({key!r:.60}): update(key, value) sets one param; a dict is "
+                            "merged with params.extend({...}) (replaced with params.set({...}))")
+        if value is _NO_VALUE:
+            raise TypeError(f"params.update({key!r}): the value is missing; update('optim.lr', 3e-4)")
         if not isinstance(key, str):
             raise TypeError(f"params.update({key!r}, ...): the key must be a str (dotted for a nested "
                             f"param), got {type(key).__name__}; e.g. update('optim.lr', 3e-4)")
-        self._store(set_dotted(self._params, key, value))
+        with self._lock:
+            self._store(set_dotted(self._params, key, value))
+
+    def __getitem__(self, key: str) -> Any:
+        """This rank's value of one param, by name or dotted key (``params["optim.lr"]``)."""
+        node: Any = self._params
+        for part in (key.split(".") if isinstance(key, str) and key not in node else [key]):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"no param {key!r}; params: {', '.join(sorted(map(str, self._params))) or 'none'}")
+            node = node[part]
+        return copy.deepcopy(node)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``params[key]``, or ``default`` when there is no such param."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key, _NO_VALUE) is not _NO_VALUE  # type: ignore[arg-type]
 
     def read(self) -> dict[str, Any]:
         """The params as stored (any rank reads the file; falls back to this rank's copy)."""

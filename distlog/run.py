@@ -309,6 +309,7 @@ class Run:
         self.params: ParameterIndex
         self.readme: MarkdownLogger
         self._files: Any = None
+        self._files_lock = threading.Lock()
         self._pid = os.getpid()  # the process that started the run (set again by start())
         self._interrupted: tuple[str, BaseException | None] | None = None  # a close Ctrl-C stopped
 
@@ -420,7 +421,9 @@ class Run:
         if self._files is None:
             from .files import ArtifactLogger
 
-            self._files = ArtifactLogger(self._context())
+            with self._files_lock:  # (threads saving their first files at once: one logger)
+                if self._files is None:
+                    self._files = ArtifactLogger(self._context())
         return self._files
 
     def _context(self) -> RunContext:

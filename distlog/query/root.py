@@ -27,7 +27,7 @@ from ..storage.base import StorageBackend, read_objects
 from .batch import DAMAGED, RunData, is_bool, needs_live_step, nonfinite_from, param_key, read_run_data, stored_status
 from .errors import KeyNotFound, RunNotFound, did_you_mean, listing
 from .run_reader import RunReader, read_meta
-from .series import exact_int, ints_and_floats
+from .series import exact_int, ints_and_floats, one_or_many
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -326,7 +326,7 @@ class RootReader:
         picked = ([(r, None) for r in runs] if runs is not None else
                   self._select(experiment, listed_statuses(statuses), params, None, progress))
         runs = [r for r, _ in picked]
-        keys = list(metrics or ())
+        keys = one_or_many(metrics) or []
         # every object the table needs, once, in a few rounds of concurrent reads
         data = read_run_data(runs, params=any(f is None for _, f in picked),
                              last_keys=keys if final == "last" else (),

@@ -27,6 +27,14 @@ T = TypeVar("T")
 _EXACT = 2.0 ** 53  # float64 holds every integer up to here exactly
 
 
+def one_or_many(keys: Any) -> list[str] | None:
+    """``keys`` as a list: one key given as a str is that key (not its characters); None stays
+    None (every key)."""
+    if keys is None:
+        return None
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
 def exact_ints(a: np.ndarray) -> np.ndarray:
     """``a`` as int64 when every value is an integer float64 holds exactly (steps, counts:
     the usual case), else ``a`` itself: a step of 1.25 or 1e19 is read as it was stored, never
@@ -225,6 +233,9 @@ class MetricsReader:
 
     def read(self, key: str, rank: int | None = None, *, start: int = 0, stop: int | None = None) -> Series:
         """Committed rows ``[start, stop)`` of ``key`` as NumPy (no pandas needed)."""
+        if not isinstance(key, str):  # (a list of keys: frame(["acc", "loss"]))
+            raise TypeError(f"one metric key, a str, is read here; got {type(key).__name__} {key!r:.60}: "
+                            "read_many(keys) reads several at once")
         return _untorn(lambda records: self._read(key, rank, start, stop, records), lambda s, c: [s[c]])
 
     def _read(self, key: str, rank: int | None, start: int, stop: int | None,
@@ -239,6 +250,7 @@ class MetricsReader:
     def read_many(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, Series]:
         """Every committed row of each of ``keys`` (all keys by default), read together: one
         commit record, then every key's metadata and chunks concurrently."""
+        keys = one_or_many(keys)
         return _untorn(lambda records: self._read_many(keys, rank, records), lambda d, c: [s[c] for s in d.values()])
 
     def _read_many(self, keys: Sequence[str] | None, rank: int | None,
@@ -277,6 +289,7 @@ class MetricsReader:
 
     def last(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, dict[str, float]]:
         """The last committed row of each key (reads one chunk per key, all at once)."""
+        keys = one_or_many(keys)
         return _untorn(lambda records: self._last(keys, rank, records),
                        lambda d, c: [np.array([r[c] for r in d.values()])])
 

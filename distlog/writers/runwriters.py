@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from ..errors import WriterError
+from ..errors import RunStateError, WriterError
 from .rowstore import BackgroundWriter
 
 
@@ -42,12 +42,17 @@ class RunWriters:
         # thread (a system monitor's) while the training thread flushes; two writers opened
         # at once each took part of the rows, and the commit of one lost the other's
         self._opening = threading.Lock()
+        #: closed with the run: no writer opens after that (one opened by a thread's call
+        #: racing the close was never closed, and its rows went nowhere, or late into a run
+        #: recorded complete)
+        self.closed = False
 
     def main(self) -> BackgroundWriter:
         """Rank 0's writer of the run's series (reduced rows and rank 0's own values)."""
         w = self.main_writer
         if w is None:
             with self._opening:
+                self._check_open()
                 if self.main_writer is None:
                     self.main_writer = self._open_writer(True, self.resume_step, self.rewind, self.resume_since)
                 w = self.main_writer
@@ -61,12 +66,18 @@ class RunWriters:
                 w = self._local = self.main()
             else:
                 with self._opening:
+                    self._check_open()
                     if self._local is None:
                         self.rank_writer = self._open_writer(False, self.resume_step, self.rewind,
                                                              self.resume_since)
                         self._local = self.rank_writer
                     w = self._local
         return w
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RunStateError("this run has ended (it closed while this call was made): its "
+                                "values would be stored nowhere; log inside the run, or in the next one")
 
     @property
     def opened(self) -> bool:
@@ -98,6 +109,8 @@ class RunWriters:
     def close(self) -> list[WriterError]:
         """Commit and finalize every open writer (this rank's own first); the errors, in order."""
         errors: list[WriterError] = []
+        with self._opening:  # (a writer opening now finishes first, and is closed below)
+            self.closed = True
         for w in (self.rank_writer, self.main_writer):
             if w is not None:
                 try:
