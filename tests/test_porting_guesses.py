@@ -86,3 +86,18 @@ def test_a_nested_dict_and_a_refused_call_say_what_to_do(exp):
             exp.metrics.log({"e": 3.0, "c": "x"}, step=6)
         with pytest.raises(ValueError, match=r"already written; .*increase\. Pass a larger step=.*\(or none"):
             exp.metrics.log(step=5, c=2.0)  # (one key: no word about others)
+
+
+def test_an_object_saved_under_another_formats_name_is_refused_not_pickled(exp, tmp_path):
+    pd = pytest.importorskip("pandas")
+    with exp.run("r"):
+        with pytest.raises(TypeError, match=r"distlog does not write \.parquet files.*log_file\(name, path\)"):
+            exp.files.save(pd.DataFrame({"a": [1, 2]}), "t.parquet")
+        exp.files.save(b"PAR1 raw bytes", "raw.parquet")  # (bytes: stored as they are)
+        local = tmp_path / "written.parquet"
+        local.write_bytes(b"PAR1 written by pandas")
+        exp.files.log_file("t.parquet", local)
+        exp.files.save({"a": 1}, "obj.pkl")
+    run = exp_run(exp)
+    assert run.files.read_bytes("t.parquet") == b"PAR1 written by pandas"
+    assert run.files.read_bytes("raw.parquet") == b"PAR1 raw bytes"

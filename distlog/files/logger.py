@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from ..context import RunContext
 
 
+#: formats whose files distlog does not write: an object saved under such a name would be a
+#: pickle in disguise (its bytes, or a path to a file, are saved as they are)
+_OTHER_FORMATS = {".parquet", ".pq", ".feather", ".arrow", ".ipc", ".orc", ".avro", ".h5", ".hdf5",
+                  ".hdf", ".nc", ".onnx", ".safetensors", ".tflite", ".xlsx", ".xls", ".zip", ".tar",
+                  ".tgz", ".msgpack", ".sqlite", ".db"}
+
 class ArtifactLogger:
     """Save and load a run's files; ``files("checkpoints")`` is a namespaced view.
 
@@ -92,6 +98,12 @@ class ArtifactLogger:
             return self.savefig(data, filename, step=step)  # (it was pickled, recorded as a PDF)
         if kind is None or is_raw:
             kind = _kind_of_value(data)
+        if kind == "pickle" and _ext(filename) in _OTHER_FORMATS:
+            # (a pickle named t.parquet: downloaded, no parquet reader opens it)
+            raise TypeError(
+                f"save({type(data).__name__}, {filename!r}): distlog does not write {_ext(filename)} files, "
+                f"and would store a pickle under that name; write the file yourself (e.g. "
+                f"df.to_parquet(path)) and store it with log_file(name, path), or save its bytes; name it .pkl to store a pickle")
         # what the bytes are: an encoder's format whatever the name says (a state dict saved
         # as pytorch_model.bin was recorded application/octet-stream and loaded as bytes)
         media_type = (_default_media(kind) if kind in _STREAM_ENCODERS
