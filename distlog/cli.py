@@ -704,10 +704,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # smallest finite value would rank it among the healthy ones without a word
     nonfinite = {run.folder_name: {k: v for k, v in run_nonfinite(run).items() if k in metrics} for run in runs}
     got = [nonfinite.get((e, r), {}) for e, r in zip(df["experiment"], df["run_id"])]
-    if any(got):
-        df["nonfinite_from"] = pd.Series(
+    if any(got):  # (beside the run's columns: the metric columns stay last)
+        df.insert(list(df.columns).index("last_step") + 1, "nonfinite_from", pd.Series(
             got if args.format == "json" else [nonfinite_text(n, most=3 if args.format == "table" else None)
-                                               for n in got], dtype=object, index=df.index)
+                                               for n in got], dtype=object, index=df.index))
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
@@ -735,8 +735,8 @@ def _split_runs_and_keys(items: Sequence[str], options: dict[str, Any]) -> tuple
     runs: list[Any] = []
     i = 0
     while i < len(items):
-        try:
-            runs.extend(read_runs([items[i]], **options))
+        try:  # (storage options are a bucket's: a local path or a key takes none)
+            runs.extend(read_runs([items[i]], **(options if "://" in items[i] else {})))
         except (RunNotFound, ValueError, OSError):
             break
         i += 1
