@@ -302,8 +302,10 @@ class Experiment:
             if near:
                 raise TypeError(f"get_logger() got {k}={options[k]!r}, which is no run setting: did "
                                 f"you mean {near[0]}=? (other options go to the storage backend)")
-            gcs = isinstance(root, str) and root.startswith(("gs://", "gcs://"))
-            if k in _OTHER_LOGGERS and not (gcs and k == "project"):  # (gcsfs takes project=)
+            scheme = root.split("://", 1)[0].lower() if isinstance(root, str) and "://" in root else "file"
+            if (k in _OTHER_LOGGERS and scheme in ("file", "local", "memory", "s3", "gs", "gcs")
+                    and not (scheme in ("gs", "gcs") and k == "project")):  # (gcsfs takes project=;
+                # a backend registered for another scheme may take any of them)
                 # (wandb.init's, SummaryWriter's arguments: a port's first guess)
                 raise TypeError(f"get_logger({k}={options[k]!r}): {k}= is another logger's "
                                 f"argument, not distlog's; here {_OTHER_LOGGERS[k]}")
@@ -320,6 +322,7 @@ class Experiment:
         self._ended: str | None = None  # the id of the last run this experiment closed
         self._lock = threading.RLock()
         self._unentered: list[_Scope] = []  # experiment()/run() scopes made, not yet entered
+        self._opener: int | None = None  # the thread that started the last run
 
     def __repr__(self) -> str:
         run = f" run={self._run.run_id!r}" if self._run else ""
@@ -387,7 +390,7 @@ class Experiment:
             run = Run(self.storage, self.experiment_name, run_id, tags=tags,
                       resume_step=resume_step, resume=resume, **self._run_options)
             run.start()
-            self._run = run
+            self._run, self._opener = run, threading.get_ident()
             if self._stop_pending:  # a preemption signal came while the run was opening
                 self._stop_pending = False
                 run.stop_requested = True
@@ -467,7 +470,8 @@ class Experiment:
                     "on every rank (`with exp.run(...)` or exp.start_run()) before using "
                     "exp.metrics/params/logs/files")
             thread = threading.current_thread()
-            if self._ended is not None and thread is not threading.main_thread():
+            if (self._ended is not None and thread is not threading.main_thread()
+                    and threading.get_ident() != self._opener):  # (a worker thread's own runs: go on)
                 # (a monitor thread's call between the runs of a loop started a stray run, which
                 # the loop's next `with exp.run(...)` then refused as still open)
                 raise RunStateError(

@@ -247,7 +247,20 @@ class ParameterIndex:
             return default
 
     def __contains__(self, key: object) -> bool:
-        return self.get(key, _NO_VALUE) is not _NO_VALUE  # type: ignore[arg-type]
+        try:
+            return self.get(key, _NO_VALUE) is not _NO_VALUE  # type: ignore[arg-type]
+        except TypeError:  # (an unhashable key)
+            return False
+
+    def keys(self) -> list[str]:
+        """The top-level param names (``dict(exp.params)`` copies the params)."""
+        return list(self._params)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._params)
 
     def read(self) -> dict[str, Any]:
         """The params as stored (any rank reads the file; falls back to this rank's copy)."""

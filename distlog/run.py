@@ -540,7 +540,7 @@ class Run:
             # at least three beats within a flush timeout: a FlushTimeout's report tells a rank
             # inside the flush from one that never came (heartbeats older than the flush prove
             # nothing, and a hung rank's last log line would be missing)
-            beat = min(beat, self.flush_timeout / 3)
+            beat = min(beat, max(self.flush_timeout / 3, 1.0))  # (not below 1 s: a PUT each)
         monitor = self.monitor = RankMonitor(ctx, comm, writers, telemetry=self._telemetry,
                                              heartbeat_interval=beat)
         # after each flush: a param change an earlier attempt's rows should know of is said,

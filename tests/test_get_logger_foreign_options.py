@@ -34,3 +34,28 @@ def test_local_and_memory_roots_refuse_storage_options(tmp_path):
     with exp.run("r", params={"lr": 1}):
         exp.metrics.log(step=0, x=1.0)
     assert distlog.open_run(tmp_path / "runs" / "default" / "r").params == {"lr": 1}
+
+
+def test_a_registered_backend_takes_its_own_options_whatever_their_names(tmp_path, monkeypatch):
+    from distlog.storage import registry
+    from distlog.storage.local import LocalBackend
+
+    class Backend(LocalBackend):  # (a filesystem of another scheme that takes config=, as ocifs)
+        schemes = ("cfgfs",)
+
+        def __init__(self, root, config=None):
+            self.config = config
+            super().__init__(str(tmp_path / root.split("://", 1)[1]))
+
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY})
+    import sys
+    import types
+
+    mod = types.ModuleType("distlog_test_cfgfs")
+    mod.Backend = Backend
+    monkeypatch.setitem(sys.modules, "distlog_test_cfgfs", mod)
+    registry.register_backend("cfgfs", "distlog_test_cfgfs:Backend")
+    exp = distlog.get_logger("cfgfs://bucket/runs", config={"profile": "x"})
+    assert exp.storage.config == {"profile": "x"}
+    with pytest.raises(TypeError, match="another logger's argument"):
+        distlog.get_logger("GS://bucket/runs", name="x")  # (a built-in scheme, any case)

@@ -235,3 +235,12 @@ def test_heartbeats_come_at_least_three_times_within_a_flush_timeout(tmp_path: A
     with exp.run("s"):
         rec = json.loads((tmp_path / "root" / "default" / "s" / heartbeat_path(0)).read_text())
         assert rec["interval"] == 30
+
+
+def test_a_tiny_flush_timeout_beats_no_more_than_once_a_second(tmp_path: Any) -> None:
+    from distlog.layout import heartbeat_path
+
+    exp = distlog.get_logger(str(tmp_path / "root"), flush_timeout=0.3, heartbeat_interval=30)
+    with exp.run("r"):
+        rec = json.loads((tmp_path / "root" / "default" / "r" / heartbeat_path(0)).read_text())
+        assert rec["interval"] == 1.0

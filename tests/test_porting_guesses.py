@@ -101,3 +101,15 @@ def test_an_object_saved_under_another_formats_name_is_refused_not_pickled(exp, 
     run = exp_run(exp)
     assert run.files.read_bytes("t.parquet") == b"PAR1 written by pandas"
     assert run.files.read_bytes("raw.parquet") == b"PAR1 raw bytes"
+
+
+def test_torch_and_numpy_bytes_under_another_formats_name_are_refused_too(exp):
+    torch = pytest.importorskip("torch")
+    with exp.run("r"):
+        with pytest.raises(TypeError, match=r"does not write \.safetensors files, and would store torch bytes"):
+            exp.files.save(torch.nn.Linear(2, 2).state_dict(), "model.safetensors")
+        with pytest.raises(TypeError, match=r"does not write \.parquet files, and would store npy bytes"):
+            exp.files.save(np.arange(3.0), "x.parquet")
+        exp.params.set(lr=0.1, optim={"name": "adam"})
+        assert dict(exp.params) == {"lr": 0.1, "optim": {"name": "adam"}} and list(exp.params) == ["lr", "optim"]
+        assert [1] not in exp.params and len(exp.params) == 2

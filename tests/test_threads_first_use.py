@@ -173,3 +173,26 @@ def test_a_run_closed_with_its_own_close_is_over_for_the_logger(tmp_path):
     for run_id, x in (("z", 1.0), ("w", 2.0)):
         r = distlog.open_run(tmp_path / "root" / "default" / run_id)
         assert r.info.status == "completed" and r.metrics.read("x")["value"].tolist() == [x]
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_thread_that_opens_its_own_runs_goes_on_to_the_next(tmp_path):
+    """The refusal above is for threads logging into runs others opened: a job-queue thread
+    that logged, closed its run and logged again got RunStateError (a review of the fix)."""
+    exp = distlog.get_logger(str(tmp_path / "root"), heartbeat_interval=0, telemetry=False)
+    got = []
+
+    def jobs():
+        for job in range(3):
+            try:
+                exp.metrics.log(step=0, job=float(job))  # (its first call starts the run)
+                exp.close()
+                got.append("ok")
+            except RunStateError as e:
+                got.append(str(e))
+
+    th = threading.Thread(target=jobs, name="jobs")
+    th.start()
+    th.join(60)
+    assert got == ["ok"] * 3, got
+    assert sorted(r.metrics.read("job")["value"].tolist()[0] for r in distlog.open_root(str(tmp_path / "root")).runs()) == [0.0, 1.0, 2.0]

@@ -98,11 +98,11 @@ class ArtifactLogger:
             return self.savefig(data, filename, step=step)  # (it was pickled, recorded as a PDF)
         if kind is None or is_raw:
             kind = _kind_of_value(data)
-        if kind == "pickle" and _ext(filename) in _OTHER_FORMATS:
+        if kind in ("pickle", "torch", "npy", "npz") and _ext(filename) in _OTHER_FORMATS:
             # (a pickle named t.parquet: downloaded, no parquet reader opens it)
             raise TypeError(
                 f"save({type(data).__name__}, {filename!r}): distlog does not write {_ext(filename)} files, "
-                f"and would store a pickle under that name; write the file yourself (e.g. "
+                f"and would store {'a pickle' if kind == 'pickle' else kind + ' bytes'} under that name; write the file yourself (e.g. "
                 f"df.to_parquet(path)) and store it with log_file(name, path), or save its bytes; name it .pkl to store a pickle")
         # what the bytes are: an encoder's format whatever the name says (a state dict saved
         # as pytorch_model.bin was recorded application/octet-stream and loaded as bytes)

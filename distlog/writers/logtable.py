@@ -290,13 +290,15 @@ def _read_sources(storage: StorageBackend,
             got = [next(parts) for _ in segs]
             if any(p is None for p in got):  # (deleted meanwhile)
                 continue
-            data[name] = b"".join(got)  # type: ignore[arg-type]
-        else:
-            try:
-                data[name] = storage.read_bytes(f"{LOGS_DIR}/{name}")
-            except FileNotFoundError:
-                continue
-        signatures[name] = source_signature(storage, name, segs)
+            signatures[name], data[name] = source_signature(storage, name, segs), b"".join(got)  # type: ignore[arg-type]
+            continue
+        try:  # (a file's time before its bytes: a line added between makes the table look
+            # stale, not current without it)
+            signature = source_signature(storage, name, segs)
+            data[name] = storage.read_bytes(f"{LOGS_DIR}/{name}")
+        except FileNotFoundError:
+            continue
+        signatures[name] = signature
     return signatures, data
 
 
