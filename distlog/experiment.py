@@ -155,8 +155,9 @@ def _unwatch_sigterm() -> None:
 
 def _warn_in_worker(run: Run) -> None:
     """A run started on first use in a multiprocessing worker outside torch.distributed (a
-    spawned DataLoader worker, a Pool's) is a run of its own, one per worker: rarely what a module-level logger's calls
-    there meant. Said once per such run (a forked worker's calls go to its parent's run)."""
+    spawned DataLoader worker, a Pool's) is a run of its own, one per worker: rarely what a
+    module-level logger's calls there meant. Said once per such run (a forked worker's calls
+    go to its parent's run)."""
     import multiprocessing
 
     if multiprocessing.parent_process() is None:
@@ -302,11 +303,12 @@ class Experiment:
             if near:
                 raise TypeError(f"get_logger() got {k}={options[k]!r}, which is no run setting: did "
                                 f"you mean {near[0]}=? (other options go to the storage backend)")
+            # wandb.init's and SummaryWriter's arguments (a port's first guess), on the schemes
+            # distlog knows (gcsfs takes project=; a backend registered for another scheme may
+            # take any of them)
             scheme = root.split("://", 1)[0].lower() if isinstance(root, str) and "://" in root else "file"
             if (k in _OTHER_LOGGERS and scheme in ("file", "local", "memory", "s3", "gs", "gcs")
-                    and not (scheme in ("gs", "gcs") and k == "project")):  # (gcsfs takes project=;
-                # a backend registered for another scheme may take any of them)
-                # (wandb.init's, SummaryWriter's arguments: a port's first guess)
+                    and not (scheme in ("gs", "gcs") and k == "project")):
                 raise TypeError(f"get_logger({k}={options[k]!r}): {k}= is another logger's "
                                 f"argument, not distlog's; here {_OTHER_LOGGERS[k]}")
         if isinstance(root, str) and root.strip() in ("", "file://"):
