@@ -674,7 +674,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .query.render import fmt_duration, fmt_time
-    from .query.root import RUN_COLUMNS, metric_column, nonfinite_text, run_nonfinite
+    from .query.root import RUN_COLUMNS, metric_column, nonfinite_text, runs_nonfinite
 
     if args.desc and not args.sort:  # (before any read)
         raise UsageError("--desc orders by the --sort column; add --sort COLUMN")
@@ -702,7 +702,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         df = df.iloc[sorted_order(df[args.sort].tolist(), args.desc)]
     # the metrics shown that went NaN/inf in a run, from which step: a diverged run's last or
     # smallest finite value would rank it among the healthy ones without a word
-    nonfinite = {run.folder_name: {k: v for k, v in run_nonfinite(run).items() if k in metrics} for run in runs}
+    nonfinite = {run.folder_name: {k: v for k, v in got.items() if k in metrics}
+                 for run, got in zip(runs, runs_nonfinite(runs))}
     got = [nonfinite.get((e, r), {}) for e, r in zip(df["experiment"], df["run_id"])]
     if any(got):  # (beside the run's columns: the metric columns stay last)
         df.insert(list(df.columns).index("last_step") + 1, "nonfinite_from", pd.Series(

@@ -469,14 +469,19 @@ def run_nonfinite(run: RunReader) -> dict[str, Any]:
     """``nonfinite_from`` of one run (metric -> step of its first NaN/±inf value): from
     ``run.json`` once the run ended (its close wrote it), else from its commit record (a run
     still running, or killed: ``run.json`` says nothing yet; one read)."""
-    raw = run.info.raw
-    if stored_status(raw, run.info.status) != "running":  # (a run from before the field: none)
-        return {k: exact_int(v) for k, v in nonfinite_from(raw).items()}
-    try:
-        record = run.metrics.commit_record()
-    except Exception:  # noqa: BLE001 - a damaged or missing record: nothing to name
-        return {}
-    return {k: exact_int(v) for k, v in nonfinite_from(record).items()}
+    return runs_nonfinite([run])[0]
+
+
+def runs_nonfinite(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
+    """``run_nonfinite`` of each run; the commit records of those still running (or killed)
+    read together, in one round of concurrent reads."""
+    live = [r for r in runs if stored_status(r.info.raw, r.info.status) == "running"]
+    records = dict(zip(map(id, live), read_run_data(live, lengths=True))) if live else {}
+    out = []
+    for run in runs:  # (a run from before the field, or with a damaged record: none)
+        got = records[id(run)].nonfinite_from if id(run) in records else nonfinite_from(run.info.raw)
+        out.append({k: exact_int(v) for k, v in got.items()})
+    return out
 
 
 def run_rows(runs: Sequence[RunReader]) -> list[dict[str, Any]]:
@@ -601,5 +606,5 @@ def read_runs(urls: Sequence[Any], **storage_options: Any) -> list[RunReader]:
     return list(out.values())
 
 
-__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows", "nonfinite_text", "run_nonfinite",
+__all__ = ["RootReader", "keep_ints", "status_set", "listed_statuses", "INT_COLUMNS", "open_root", "find_run", "read_runs", "scan_runs", "run_row", "run_rows", "nonfinite_text", "run_nonfinite", "runs_nonfinite",
            "read_meta", "needs_live_step", "live_last_step"]
