@@ -979,9 +979,9 @@ class MetricsLogger:
         if lo < hi and not core.warned_steps:
             core.warned_steps = True  # alike on every rank; once per run
             core.note(f"flush #{core.flushes}: the ranks' largest collected steps differ ({step_text(lo)} to {step_text(hi)}); "
-                 f"the row is stored at step {step_text(hi)}. If a rank skipped a flush() call, this flush "
-                 "merged two windows: call flush() on every rank at the same steps, or pass step= "
-                 "to flush() so distlog can check it")
+                      f"the row is stored at step {step_text(hi)}. If a rank skipped a flush() call, this flush "
+                      "merged two windows: call flush() on every rank at the same steps, or pass step= "
+                      "to flush() so distlog can check it")
         out_step = agreed.step
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if core.flush_step is None else core.flush_step + 1

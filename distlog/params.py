@@ -115,6 +115,7 @@ def _short(text: str, limit: int = 80) -> str:
 
 _NO_VALUE = object()  # update(key) given no value; get(key) found none
 
+
 class ParameterIndex:
     """Set, merge and read params. Every rank may call the setters (their values are checked
     everywhere, so bad input fails on every rank alike); only rank 0 writes the file, without
