@@ -174,8 +174,8 @@ class _Core:
         self._unsettled_bytes = 0  # held by the unsettled windows not reduced yet (roughly)
         self._settle_at = 64  # try to settle the reduced ones when this many are unsettled
         self._pos_complete = False  # every local key has a place in the union
-        # per (prefix, key tuple): the column order putting a call site's values in union
-        # order when its keys are the whole union (None: already in it; False: not the union)
+        # per (prefix, key tuple): the union position of each of a call site's columns when
+        # every key has one (None: the whole union in its order; False: a key the union lacks)
         self.union_orders: dict[Any, np.ndarray | None | bool] = {}
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_pending = False  # log() called since the writer was last caught up with
@@ -320,59 +320,63 @@ class _Core:
         stats.sum[cols], stats.count[cols], stats.min[cols], stats.max[cols], stats.nonfinite[cols] = block
         return stats
 
-    def steady_block(self) -> np.ndarray | None:
-        """This window's values as one ``(n, k)`` matrix whose columns are the agreed union in
-        order, when they came from ``collect()`` dicts of one view whose keys are the whole
-        union, in any order (the steady loop of several ranks: its buckets are packed straight
-        from it); the dicts are consumed. None, consuming nothing, otherwise."""
+    def steady_block(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """This window's values as one ``(n, c)`` matrix and the union position of each of its
+        columns (None: the columns are the whole agreed union, in order), when they came from
+        ``collect()`` dicts of one view whose keys all have a place in the union, in any order
+        (the steady loop of several ranks, also beside keys collected only now and then, such
+        as an evaluation's: its buckets are packed straight from it); the dicts are consumed.
+        None, consuming nothing, otherwise."""
         site = self._one_site()
         if site is None:
             return self._steady_site()
         prefix, entries = site
         taken = entries[:]  # (another thread may append meanwhile)
         kt = tuple(taken[0])
-        order = self.union_orders.get((prefix, kt), False)
-        if order is False and (prefix, kt) not in self.union_orders:
-            order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
-        if order is False:
+        cols = self._columns(prefix, kt)
+        if cols is False:
             return None
         got = one_site_values(taken, kt)  # (values in kt's order, every dict with kt's keys)
         if got is None:
             return None
         del entries[: len(taken)]  # in place: the view keeps its reference
-        v = got[1].reshape(-1, len(kt))
-        return v if order is None else v[:, order]
+        return got[1].reshape(-1, len(kt)), cols
 
-    def _steady_site(self) -> np.ndarray | None:
-        """``steady_block`` of a window whose values all came from call sites whose keys are
-        the whole union (in any order: one site per order; rows grouped by site)."""
+    def _steady_site(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``steady_block`` of a window whose values all came from call sites (``collector``-
+        free ``collect()`` calls of fixed keys): one site's keys may be any part of the union;
+        the rows of several sites, each the whole union in any order, are put in union order."""
         if self.id_buf or self.tensors or any(entries for _, entries in self.entry_lists):
             return None
         full = [(prefix, site) for prefix, site in self.site_lists if len(site) > 1]
         if not full:
             return None
-        orders = []
-        for prefix, site in full:
-            kt = site[0]
-            order = self.union_orders.get((prefix, kt), False)
-            if order is False and (prefix, kt) not in self.union_orders:
-                order = self.union_orders[(prefix, kt)] = self._union_order(prefix, kt)
-            if order is False:
-                return None
-            orders.append(order)
-        blocks = []
-        for (_, site), order in zip(full, orders):
-            v = np.array(_take_site(site), dtype=np.float64).reshape(-1, len(site[0]))
-            blocks.append(v if order is None else v[:, order])
-        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-
-    def _union_order(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray | None | bool:
-        """See ``union_orders``."""
-        where = self.positions()[self._entry_cols(prefix, kt)]  # each column's union position
         k = len(self.union)
-        if len(where) != k or not (np.sort(where) == np.arange(k)).all():
-            return False
-        return None if (where == np.arange(k)).all() else np.argsort(where)
+        places = [self._columns(prefix, site[0]) for prefix, site in full]
+        if any(c is False or (len(full) > 1 and c is not None and len(c) != k) for c in places):
+            return None
+        blocks = [np.array(_take_site(site), dtype=np.float64).reshape(-1, len(site[0])) for _, site in full]
+        if len(blocks) == 1:
+            return blocks[0], places[0]
+        for b, (v, cols) in enumerate(zip(blocks, places)):
+            if cols is not None:  # (a permutation of the union: its columns put in union order)
+                blocks[b] = np.empty_like(v)
+                blocks[b][:, cols] = v
+        return np.concatenate(blocks), None
+
+    def _columns(self, prefix: str, kt: tuple[str, ...]) -> np.ndarray | None | bool:
+        """``union_orders[(prefix, kt)]``, computed on first use."""
+        cols = self.union_orders.get((prefix, kt), False)
+        if cols is False and (prefix, kt) not in self.union_orders:
+            where = self.positions()[self._entry_cols(prefix, kt)]  # each column's union position
+            if (where < 0).any():
+                cols = False
+            elif len(where) == len(self.union) and (where == np.arange(len(where))).all():
+                cols = None
+            else:
+                cols = where
+            self.union_orders[(prefix, kt)] = cols
+        return cols
 
     def flushed_steps(self, keys: tuple[str, ...]) -> np.ndarray:
         """The step of each union key's last flushed row (-inf if none); ``keys`` is the union."""
@@ -931,11 +935,12 @@ class MetricsLogger:
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
         slots = mon.enter_flush(core.flushes)
-        packed = None if block is None else R.pack_block(block, header, ident, slots)
+        packed = None if block is None else R.pack_block(*block, len(core.union), header, ident, slots)
         if packed is None:
-            if local is None:  # a value that is not finite: counted apart (the columns are
-                # the union's, in its order)
-                local, pos = R.LocalStats(core.union, *R.block_stats(block, axis=0)), np.arange(len(core.union))
+            if local is None:  # a value that is not finite: counted apart
+                v, cols = block
+                pos = np.arange(len(core.union)) if cols is None else cols
+                local = R.LocalStats(tuple(core.union[i] for i in pos), *R.block_stats(v, axis=0))
             s, m = R.pack(core.union, local, header, ident, pos, slots)
             packed = np.concatenate([s, m]), s.size
         row, s_size = packed

@@ -199,36 +199,46 @@ def identity_slots(ident: FlushIdentity) -> list[float]:
     return slots
 
 
-def pack_block(v: np.ndarray, header: Sequence[float], ident: FlushIdentity,
-               extra: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+def pack_block(v: np.ndarray, cols: np.ndarray | None, k: int, header: Sequence[float],
+               ident: FlushIdentity, extra: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
     """``pack``'s buckets side by side (``s`` then ``m``, as ``gather_rows`` sends them) and
-    ``len(s)``, built straight from a dense block ``v`` (``(n, k)``: one call site's
-    ``collect()`` dicts, whose columns are the agreed union in order): the steady flush's
-    local work in a few NumPy calls into one buffer. None when a value is not finite (or a
-    column's sum overflows): ``block_stats`` and ``pack`` count those apart."""
-    n, k = v.shape
+    ``len(s)``, built straight from a dense block ``v`` (``(n, c)``: one call site's
+    ``collect()`` dicts) whose columns sit at union positions ``cols`` of a union of ``k``
+    keys (None: they are the union, in order; keys of the union without a column have no
+    value in this window): the steady flush's local work in a few NumPy calls into one
+    buffer. None when a value is not finite (or a column's sum overflows): ``block_stats``
+    and ``pack`` count those apart."""
+    n = v.shape[0]
     s_size = HEADER_LEN + 3 * k + (0 if extra is None else len(extra))
     row = np.empty(s_size + MAX_HEADER_LEN + 2 * k)
-    sums = row[HEADER_LEN : HEADER_LEN + k]
     h = s_size + MAX_HEADER_LEN
+    sums, count, mx, neg_min = (row[HEADER_LEN : HEADER_LEN + k], row[HEADER_LEN + k : HEADER_LEN + 2 * k],
+                                row[h : h + k], row[h + k :])
+    if cols is None:
+        at_sums, at_max, at_neg_min = sums, mx, neg_min
+    else:  # (the columns' statistics first, then put in place among the union's empty ones)
+        at_sums, at_max, at_neg_min = np.empty(len(cols)), np.empty(len(cols)), np.empty(len(cols))
     if n == 1:  # one collect() call in the window (a flush every step): its values are the
         # sums, maxima and minima (copies, not three reductions of one row)
-        np.copyto(sums, v[0])
-        if not np.isfinite(sums).all():
+        np.copyto(at_sums, v[0])
+        if not np.isfinite(at_sums).all():
             return None
-        row[h : h + k] = sums
-        np.negative(sums, out=row[h + k :])
+        at_max[:] = at_sums
+        np.negative(at_sums, out=at_neg_min)
     else:
         with np.errstate(over="ignore", invalid="ignore"):  # (+inf with -inf, or an overflow: None)
-            v.sum(axis=0, out=sums)
-        if not np.isfinite(sums).all():  # finite column sums: every value was finite
+            v.sum(axis=0, out=at_sums)
+        if not np.isfinite(at_sums).all():  # finite column sums: every value was finite
             return None
-        v.max(axis=0, out=row[h : h + k])
-        neg_min = row[h + k :]
-        v.min(axis=0, out=neg_min)
-        np.negative(neg_min, out=neg_min)
+        v.max(axis=0, out=at_max)
+        v.min(axis=0, out=at_neg_min)
+        np.negative(at_neg_min, out=at_neg_min)
+    if cols is None:
+        count[:] = float(n)
+    else:
+        sums[:], count[:], mx[:], neg_min[:] = 0.0, 0.0, -np.inf, -np.inf
+        sums[cols], count[cols], mx[cols], neg_min[cols] = at_sums, float(n), at_max, at_neg_min
     row[:HEADER_LEN] = header
-    row[HEADER_LEN + k : HEADER_LEN + 2 * k] = float(n)  # count
     row[HEADER_LEN + 2 * k : HEADER_LEN + 3 * k] = 0.0  # nonfinite
     if extra is not None:
         row[HEADER_LEN + 3 * k : s_size] = extra

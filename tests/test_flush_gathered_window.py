@@ -64,23 +64,34 @@ def test_a_steady_block_packs_as_its_statistics_do(n):
         for extra in (None, rng.normal(size=4)):
             v = rng.normal(size=(n, len(keys))) * 10.0 ** rng.integers(-3, 4, size=len(keys))
             header = [0.0, float(rng.integers(2)), 0.0, float(rng.integers(2)), float(rng.integers(2))]
-            row, s_size = R.pack_block(v, header, ident, extra)
+            row, s_size = R.pack_block(v, None, len(keys), header, ident, extra)
             s, m = R.pack(keys, R.LocalStats(keys, *R.block_stats(v, axis=0)), header, ident,
                           np.arange(len(keys)), extra)
             assert s_size == s.size
             np.testing.assert_array_equal(row, np.concatenate([s, m]))
+            # the columns a part of the union (an evaluation's keys absent this window), or
+            # all of it in another order: at their union positions, the other keys empty
+            for cols in (rng.permutation(len(keys)), rng.permutation(len(keys))[:4], np.array([5])):
+                row, s_size = R.pack_block(v[:, : len(cols)], cols, len(keys), header, ident, extra)
+                part = tuple(keys[c] for c in cols)
+                s, m = R.pack(keys, R.LocalStats(part, *R.block_stats(v[:, : len(cols)], axis=0)), header,
+                              ident, cols, extra)
+                assert s_size == s.size
+                np.testing.assert_array_equal(row, np.concatenate([s, m]), err_msg=str(cols))
     v = rng.normal(size=(n, len(keys)))
-    for bad in (np.nan, np.inf, -np.inf):
-        w = v.copy()
-        w[-1, 2] = bad
-        assert R.pack_block(w, [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
+    for cols in (None, np.array([3, 1, 0])):
+        w0 = v if cols is None else v[:, :3]
+        for bad in (np.nan, np.inf, -np.inf):
+            w = w0.copy()
+            w[-1, 2] = bad
+            assert R.pack_block(w, cols, len(keys), [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
     # every value finite, a column's sum not; +inf beside -inf (their sum NaN): left to pack,
     # silently (a NumPy RuntimeWarning reached the user's stderr, and failed a run under -W error)
     huge = np.full((2, len(keys)), 1e308)
     both = v.copy()
     both[0, 1], both[-1, 1] = np.inf, -np.inf
     for w in (huge, both):
-        assert R.pack_block(w, [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
+        assert R.pack_block(w, None, len(keys), [0.0] * R.HEADER_LEN, R.FlushIdentity(1), None) is None
 
 
 @pytest.mark.parametrize("world", [2, 3, 5])
@@ -225,10 +236,13 @@ def _block_steps(flush, rank):
     """Rank ``rank``'s ``collect()`` dicts at ``flush``, one per step: every key, in one order
     per rank (the steady loop, packed straight from its matrix), now and then a value that is not
     finite, or a step with a key left out (that rank's window then takes the general path
-    while the others take the steady one)."""
+    while the others take the steady one); and windows without "d" (a key of the union
+    collected only now and then, as an evaluation's: packed straight as well)."""
     rng = np.random.default_rng([flush, rank, 7])
     # each rank its own key order (rank 0 the union's; the others' columns are put in it)
     order = [KEYS, KEYS[::-1], ("c", "a", "d", "b")][rank % 3]
+    if flush > 1 and (flush % 4 == 1 or rng.random() < 0.15):  # (every rank at times: no row)
+        order = tuple(k for k in order if k != "d")
     steps = []
     for _ in range(int(rng.integers(1, 4))):
         d = {k: float(rng.integers(-4, 5)) for k in order}
@@ -244,9 +258,9 @@ def _block_worker(rank, world, root):
     import distlog
     from distlog import reduce as R
 
-    packed = []
+    packed = []  # (whether the block was part of the union, what pack_block gave)
     real = R.pack_block
-    R.pack_block = lambda *a: packed.append(real(*a)) or packed[-1]
+    R.pack_block = lambda *a: packed.append((a[1] is not None and len(a[1]) < a[2], real(*a))) or packed[-1][1]
     exp = distlog.get_logger(root, heartbeat_interval=0)
     got = []
     with exp.run("block"):
@@ -257,7 +271,7 @@ def _block_worker(rank, world, root):
             red = m.flush()
             if f % 5 == 2:
                 got.append((f, {k: [float(getattr(red, c)[i]) for c in FIELDS] for i, k in enumerate(red.keys)}))
-    return got, sum(p is not None for p in packed)
+    return got, sum(p is not None for _, p in packed), sum(part and p is not None for part, p in packed)
 
 
 @pytest.mark.dist
@@ -282,6 +296,7 @@ def test_steady_blocks_packed_at_some_ranks_equal_numpy(tmp_path):
         res = run_ranks(_block_worker, world, tmp_path, root, timeout=240, env=env)
         for r in range(world):
             assert res[r][1] > FLUSHES // 2, (transport, r, res[r][1])  # the steady packing ran
+            assert res[r][2] > FLUSHES // 5, (transport, r, res[r][2])  # of a part of the union too
             _same(res[0][0], res[r][0], f"{transport}: rank {r}")
         for f, per_key in res[0][0]:
             for k, vals in per_key.items():
@@ -290,9 +305,11 @@ def test_steady_blocks_packed_at_some_ranks_equal_numpy(tmp_path):
         run = distlog.open_run(f"{root}/default/block")
         for k in KEYS:
             a = run.metrics.read(f"t/{k}").to_frame()
-            assert a["step"].tolist() == [float(f) for f in range(FLUSHES)]
+            steps = [f for f in range(FLUSHES) if any(k in d for r in range(world) for d in _block_steps(f, r))]
+            assert len(steps) < FLUSHES or k != "d"
+            assert a["step"].tolist() == [float(f) for f in steps]
             np.testing.assert_allclose(a[["mean", "min", "max", "count", "nonfinite"]].to_numpy(),
-                                       np.array([oracle(f, k) for f in range(FLUSHES)]), rtol=1e-12,
+                                       np.array([oracle(f, k) for f in steps]), rtol=1e-12,
                                        equal_nan=True, err_msg=f"{transport} {k}")
 
 
