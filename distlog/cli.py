@@ -23,6 +23,7 @@ message lists what does).
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import json
 import os
@@ -607,6 +608,12 @@ def where_values(text: str) -> list[Any]:
     try:
         parsed = json.loads(text)
     except ValueError:
+        if text.startswith("(") and text.endswith(")"):  # a tuple as distlog prints it
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return [text]
+            return [parsed, text] if isinstance(parsed, tuple) else [text]
         return [text]
     return [parsed] if isinstance(parsed, str) else [parsed, text]
 
@@ -697,9 +704,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.sort:  # (numbers, booleans, text, then NaN, then none: distlog/query/order.py)
         from .query.order import sorted_order
 
-        if args.sort not in df.columns:
-            raise UsageError(f"--sort {args.sort!r} is not a column; columns: {', '.join(df.columns)}")
-        df = df.iloc[sorted_order(df[args.sort].tolist(), args.desc)]
+        sort = args.sort
+        if sort not in df.columns:  # a metric named without its --final suffix (val/loss@min)
+            near = [c for c in df.columns if isinstance(c, str) and c.rpartition("@")[0] == sort]
+            if len(near) != 1:
+                raise UsageError(f"--sort {sort!r} is not a column; columns: {', '.join(map(str, df.columns))}")
+            sort = near[0]
+        df = df.iloc[sorted_order(df[sort].tolist(), args.desc)]
     # the metrics shown that went NaN/inf in a run, from which step: a diverged run's last or
     # smallest finite value would rank it among the healthy ones without a word
     nonfinite = {run.folder_name: {k: v for k, v in got.items() if k in metrics}
@@ -810,6 +821,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+_DRY_RUN_NAMES = {"removed": "would_remove", "bytes_freed": "would_free"}
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     try:
         from .gc import collect_garbage
@@ -825,6 +839,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     _out(f"gc {args.root}" + (" (dry run: nothing deleted)" if args.dry_run else ""))
     for k, v in fields.items():
         shown = len(v) if isinstance(v, (list, tuple, set)) else v
+        if args.dry_run:  # (what a run without --dry-run does)
+            k = _DRY_RUN_NAMES.get(k, k)
         _out(f"  {k:<16} {shown}")
     return OK
 

@@ -659,9 +659,12 @@ class Experiment:
         found = []  # every name checked before any handler is installed
         for name in signals:
             sig = getattr(_signal, name, None) if isinstance(name, str) and name.startswith("SIG") else None
+            if isinstance(name, int) and not isinstance(name, bool):  # signal.SIGUSR1 or its number
+                with contextlib.suppress(ValueError):
+                    sig = _signal.Signals(name)
             if not isinstance(sig, _signal.Signals):
                 raise ValueError(f"install_preemption_handler(): no signal {name!r} here; e.g. "
-                                 "signals=('SIGUSR1',) (names as in the signal module)")
+                                 "signals=('SIGUSR1',) (names as in the signal module, or signal.SIGUSR1)")
             found.append(sig)
         for sig in found:
             _signal.signal(sig, lambda signum, frame: self._flag_stop())

@@ -54,10 +54,12 @@ def set_dotted(d: dict, dotted: str, value: Any) -> dict:
 
 def _stored_key(node: dict, parts: list[str]) -> tuple[str, list[str]]:
     """The key of ``node`` that starts ``parts``, and the parts left: the longest key stored
-    with dots (a dict, or the whole rest), else the first part."""
+    with dots, else the first part (``{"optim.lr": 0.1}``: ``optim.lr.decay`` is under the
+    param ``optim.lr``, which ``set_dotted`` then refuses as no group, as it does for
+    ``{"optim": {"lr": 0.1}}``)."""
     for n in range(len(parts), 1, -1):
         key = ".".join(parts[:n])
-        if key in node and (n == len(parts) or isinstance(node[key], dict)):
+        if key in node:
             return key, parts[n:]
     return parts[0], parts[1:]
 
@@ -110,6 +112,12 @@ _DIFFER_SHOWN = 8  # params named in the warning of a rank whose params differ f
 
 
 def _short(text: str, limit: int = 80) -> str:
+    """A param's JSON text (``_flat_json``) as a message shows it: the value as Python writes
+    it (``(1, 2)``, not the stored ``{"$t": "tuple", ...}``), on one line, cut at ``limit``."""
+    try:
+        text = " ".join(repr(deserialize(json.loads(text))).split("\n"))
+    except (ValueError, TypeError, KeyError, AttributeError):  # (as stored, then)
+        pass
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -137,13 +145,17 @@ class ParameterIndex:
         self._lock = threading.RLock()
 
     def _store(self, params: dict) -> None:
-        encoded = serialize(params, "params")  # TypeError names the bad key, on every rank
+        encoded = serialize(params, "")  # TypeError names the bad key, on every rank
         check_flat(params)  # ValueError naming the two keys, on every rank
-        self._params = params
+        # what is stored, read back: no reference to the caller's dicts (a script that edits
+        # its config after set() changes nothing here until it sets it again), and values as
+        # a reader of the file gets them (a StrEnum member as its str, a tensor as an array)
+        self._params = deserialize(encoded)
         if self._ctx.rank == 0:
             if self._earlier:  # (a value changed: said at once, durable with the file)
                 self._unsettled = encoded if self._note_changes(encoded, removed=False) else None
-            self._ctx.storage.write_json(PARAMS_FILE, encoded)
+            # (in the order the params were given: a config's own order, not sorted)
+            self._ctx.storage.write_json(PARAMS_FILE, encoded, sort_keys=False)
         else:
             self._set_here = True
 
@@ -190,7 +202,7 @@ class ParameterIndex:
             stored = self._ctx.storage.read_json(PARAMS_FILE)
         except FileNotFoundError:
             stored = None
-        mine = serialize(self._params, "params")  # (JSON writes its tuples as lists, as stored)
+        mine = serialize(self._params, "")  # (JSON writes its tuples as lists, as stored)
         if json.dumps(stored, sort_keys=True) == json.dumps(mine, sort_keys=True):
             return
         theirs, here = _flat_json(stored if isinstance(stored, dict) else {}), _flat_json(mine)
@@ -208,12 +220,12 @@ class ParameterIndex:
         else:
             report.warn(message, key=f"params on rank {self._ctx.rank}: {self._ctx.url} {self._ctx.attempt}")
 
-    def set(self, params: dict | None = None, **kw: Any) -> None:
+    def set(self, params: dict | None = None, /, **kw: Any) -> None:
         """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""
         with self._lock:
             self._store({**_given("set", params), **kw})
 
-    def extend(self, params: dict | None = None, **kw: Any) -> None:
+    def extend(self, params: dict | None = None, /, **kw: Any) -> None:
         """Deep-merge into the params."""
         with self._lock:
             self._store(deep_merge(self._params, {**_given("extend", params), **kw}))
@@ -232,11 +244,14 @@ class ParameterIndex:
             self._store(set_dotted(self._params, key, value))
 
     def __getitem__(self, key: str) -> Any:
-        """This rank's value of one param, by name or dotted key (``params["optim.lr"]``)."""
+        """This rank's value of one param, by name or dotted key (``params["optim.lr"]``; a
+        key stored with dots is found as ``update`` finds it)."""
         node: Any = self._params
-        for part in (key.split(".") if isinstance(key, str) and key not in node else [key]):
+        parts = key.split(".") if isinstance(key, str) else [key]
+        while parts:
+            part, parts = _stored_key(node, parts) if isinstance(node, dict) else (parts[0], parts[1:])
             if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"no param {key!r}; params: {', '.join(sorted(map(str, self._params))) or 'none'}")
+                raise KeyError(f"no param {key!r}; params: {', '.join(map(str, self._params)) or 'none'}")
             node = node[part]
         return copy.deepcopy(node)
 
@@ -277,6 +292,6 @@ class ParameterIndex:
             return
         self._params = deserialize(stored)
         if self._ctx.attempt > 0 and isinstance(self._params, dict):
-            again = serialize(self._params, "params")  # (as a later store encodes them)
+            again = serialize(self._params, "")  # (as a later store encodes them)
             self._earlier = _flat_json(again)
             self._earlier_doc = json.dumps(again, sort_keys=True)

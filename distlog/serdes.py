@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import enum
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -42,11 +44,19 @@ MAX_DEPTH = 100
 
 
 def serialize(obj: Any, key: str = "value", _within: tuple[int, ...] = ()) -> Any:
-    """``obj`` as plain JSON values (``_within``: the ids of the containers it sits in)."""
-    if obj is None or isinstance(obj, (bool, str)):
+    """``obj`` as plain JSON values (``_within``: the ids of the containers it sits in).
+    ``key``: the param's name in errors ("": ``obj`` is the params dict itself, whose keys
+    are named alone). Subclasses of str, int and float (a ``StrEnum`` or ``IntEnum`` member)
+    are stored as the plain value; any other mapping (an OmegaConf ``DictConfig``) as a dict,
+    any other sequence (a ``ListConfig``) as a list."""
+    if obj is None or obj.__class__ in (bool, str, int):
         return obj
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, str):  # (a StrEnum member: its value, as JSON writes it)
+        return str.__str__(obj)
+    if isinstance(obj, int):
+        return int(obj)
     if isinstance(obj, float):  # np.float64 too: stored as the plain float
         return float(obj) if math.isfinite(obj) else {"$t": "float", "data": repr(float(obj))}
     if isinstance(obj, (dict, list, tuple, set, frozenset)):
@@ -55,8 +65,9 @@ def serialize(obj: Any, key: str = "value", _within: tuple[int, ...] = ()) -> An
             out = {}
             for k, v in obj.items():
                 if not isinstance(k, str):
-                    raise TypeError(f"param {key!r} has a non-str key {k!r}; use str keys")
-                out[k] = serialize(v, f"{key}.{k}", within)
+                    raise TypeError(f"{f'param {key!r}' if key else 'params'} has a non-str key {k!r}; "
+                                    "use str keys")
+                out[k] = serialize(v, f"{key}.{k}" if key else k, within)
             return {"$t": "dict", "data": out} if "$t" in out else out
         if isinstance(obj, list):
             return [serialize(v, f"{key}[{i}]", within) for i, v in enumerate(obj)]
@@ -91,9 +102,17 @@ def serialize(obj: Any, key: str = "value", _within: tuple[int, ...] = ()) -> An
             raise TypeError(f"param {key!r} is a torch tensor of dtype {obj.dtype} that NumPy cannot "
                             f"hold ({e}); convert it, e.g. x.float() or x.tolist()") from None
         return serialize(arr, key)
+    if isinstance(obj, Mapping):  # (an OmegaConf DictConfig: its values resolved)
+        return serialize(dict(obj.items()), key, _within)
+    if isinstance(obj, Sequence) and not isinstance(obj, (bytes, bytearray, memoryview)):
+        return serialize(list(obj), key, _within)
+    if isinstance(obj, enum.Enum):
+        fix = f"store its value or name ({type(obj).__name__}.{obj.name}.value or .name)"
+    else:
+        fix = f"store its text (str(x): {str(obj)!r:.40}) or the numbers it holds"
     raise TypeError(
-        f"param {key!r} has type {type(obj).__name__}, which cannot be stored; use numbers, "
-        "str, bool, None, lists, dicts, tuples, sets, numpy arrays, datetime, Path or bytes"
+        f"param {key!r} has type {type(obj).__name__}, which cannot be stored; {fix}. Params are "
+        "numbers, str, bool, None, lists, dicts, tuples, sets, numpy arrays, datetime, Path or bytes"
     )
 
 

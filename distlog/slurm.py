@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .query.errors import did_you_mean
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "slurm"
 _VAR_LINE = re.compile(
     r'^(?P<name>[A-Z_][A-Z0-9_]*)=\$\{(?P=name):-(?P<default>"[^"]*"|[^}"]*)\}(?P<rest>\s*(#.*)?)$'
@@ -77,8 +79,9 @@ def render_template(name: str | os.PathLike[str], **values: Any) -> str:
     known = template_variables(path)
     unknown = sorted(set(values) - set(known))
     if unknown:
+        near = "".join(did_you_mean(u, known) for u in unknown)
         raise ValueError(
-            f"unknown variable(s) {unknown} for template {path.name}; known: {sorted(known)}"
+            f"unknown variable(s) {unknown} for template {path.name}{near}; known: {sorted(known)}"
         )
     text = {key: format_value(value) for key, value in values.items()}
     lines = [_render_line(line, text) for line in path.read_text().splitlines(keepends=True)]
@@ -245,11 +248,28 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m distlog.slurm
     args = parser.parse_args(argv)
     try:
         if args.command == "grid":
-            return _cmd_grid(dict(args.param), args.output)
+            return _cmd_grid(_grid_spec(args.param), args.output)
         return _cmd_render(args.template, args.values, args.output)
-    except (ValueError, IndexError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, IndexError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # (-o into a folder that does not exist, or a template file)
+        print(f"{prog}: error: {exc.strerror}: {exc.filename}"
+              + ("; create its folder first, or pick another -o" if args.output else ""), file=sys.stderr)
+        return 2
+
+
+def _grid_spec(params: list[tuple[str, list[Any]]]) -> dict[str, list[Any]]:
+    """The ``--param`` options as ``{key: values}``; a key given twice is refused (the later
+    one silently replaced the earlier: a sweep lost configurations)."""
+    spec: dict[str, list[Any]] = {}
+    for key, values in params:
+        if key in spec:
+            both = ",".join(map(format_value, spec[key] + values))
+            raise ValueError(f"--param {key} is given twice ({','.join(map(format_value, spec[key]))} and "
+                             f"{','.join(map(format_value, values))}); give its values once: --param {key}={both}")
+        spec[key] = values
+    return spec
 
 
 def _cmd_grid(spec: dict[str, list[Any]], output: str | None) -> int:

@@ -249,6 +249,9 @@ def read_run(folder: str | os.PathLike, now: float | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not os.path.isfile(os.path.join(sys.argv[1], "run.json")):
+        sys.exit(f"usage: {sys.argv[0]} RUN_FOLDER (a folder holding run.json, e.g. runs/default/run-1)"
+                 + (f"; {sys.argv[1]!r} holds no run.json" if len(sys.argv) == 2 else ""))
     run = read_run(sys.argv[1])
     info = run["info"]
     print(f"{info['experiment']}/{info['run_id']}: {info['status']}, attempt {info['attempt']}")

@@ -94,10 +94,10 @@ def _deep(levels: int):
 
 
 @pytest.mark.parametrize("value, error, words", [
-    (_cycle(), ValueError, "param 'params.cfg.self' contains itself (a reference cycle)"),
+    (_cycle(), ValueError, "param 'cfg.self' contains itself (a reference cycle)"),
     (_list_cycle(), ValueError, "contains itself (a reference cycle)"),
     (_deep(3000), ValueError, "nests more than 100 levels"),
-    ("bf16", TypeError, "param 'params.cfg' is a torch tensor of dtype torch.bfloat16"),
+    ("bf16", TypeError, "param 'cfg' is a torch tensor of dtype torch.bfloat16"),
 ])
 def test_params_json_cannot_hold_are_refused_naming_the_key(tmp_path, value, error, words):
     # before: a RecursionError (cycles, deep nesting), or torch's "Got unsupported ScalarType

@@ -106,9 +106,9 @@ def test_params_print_in_full_and_metrics_stay_compact(tmp_path, capsys):
     assert [r.split()[-4:] for r in rows] == [["3", "0.0010000001", "1.0", "0.123457"],
                                               ["3", "0.0010000002", "1.0", "0.123457"]]
     code, out, _ = cli(capsys, "params", root / "e" / "a")
-    assert out.split() == ["depth", "3", "lr", "0.0010000001", "scale", "1.0"]
+    assert out.split() == ["lr", "0.0010000001", "scale", "1.0", "depth", "3"]  # (as given)
     code, out, _ = cli(capsys, "show", root / "e" / "b")
-    assert "  depth = 3\n  lr = 0.0010000002\n  scale = 1.0\n" in out
+    assert "  lr = 0.0010000002\n  scale = 1.0\n  depth = 3\n" in out
     import numpy as np
 
     from distlog.query.render import fmt_exact, fmt_value

@@ -106,7 +106,7 @@ def test_gc_without_the_artifacts_module_is_a_clear_error(tree, capsys, monkeypa
 def test_gc_dry_run_prints_the_report(tree, capsys):
     code, out, _ = cli(capsys, "gc", tree, "--dry-run", "--grace", "0")
     assert code == 0
-    assert "dry run" in out and "referenced" in out and "removed" in out
+    assert "dry run" in out and "referenced" in out and "would_remove" in out and "removed" not in out
 
 
 def test_storage_option_must_be_key_value(tree, capsys):

@@ -78,6 +78,26 @@ def test_tables_and_arrays_saved_as_text_hold_all_their_data(exp):
         exp.files.save(np.zeros((2, 2, 2)), "cube.txt")
 
 
+def test_python_rows_and_columns_saved_as_csv_are_csv(exp):
+    """Row dicts, a dict of columns, or row lists under a .csv name are written as CSV (their
+    repr was stored as text/csv before); anything else under .csv is refused and not saved."""
+    import pandas as pd
+
+    rows = [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25, "acc": 0.9}]
+    exp.files.save(rows, "rows.csv")
+    back = pd.read_csv(io.StringIO(exp.files.load("rows.csv")))
+    assert list(back.columns) == ["step", "loss", "acc"] and back["loss"].tolist() == [0.5, 0.25]
+    assert back["acc"].isna().tolist() == [True, False]
+    exp.files.save({"step": [1, 2], "loss": np.array([0.5, 0.25])}, "cols.csv")
+    assert exp.files.load("cols.csv") == "step,loss\n1,0.5\n2,0.25\n"
+    exp.files.save([["a", 1], ["b, c", 2]], "plain.csv")
+    assert exp.files.load("plain.csv") == 'a,1\n"b, c",2\n'
+    for bad in ({"lr": 0.1}, {"a": [1, 2], "b": [1]}, 3.5):
+        with pytest.raises(TypeError, match=r"a \.csv file holds a table, got .*\.json keeps dicts"):
+            exp.files.save(bad, "bad.csv")
+    assert not exp.files.exists("bad.csv")
+
+
 def test_npz_dict_of_arrays(exp):
     exp.files.save({"x": np.arange(3), "y": np.eye(2)}, "arrays.npz")
     back = exp.files.load("arrays.npz")

@@ -172,6 +172,13 @@ def test_tqdm_postfix_shows_a_flush(tmp_path):
             assert tqdm_postfix(None, reduced) == {}
     assert shown == {"train/loss": "1.5", "train/acc": "0.5"}
     assert "train/loss=1.5, train/acc=0.5" in out.getvalue()
+    # a short name that names one key shows it (under the name given); one that names none
+    # or several (val/loss beside train/loss) shows nothing
+    assert tqdm_postfix(bar, reduced, keys=["loss", "acc"]) == {"loss": "1.5", "acc": "0.5"}
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run():
+        exp.metrics.collect({"train/loss": 1.0, "val/loss": 2.0})
+        assert tqdm_postfix(bar, exp.metrics.flush(), keys=["loss", "val/loss"]) == {"val/loss": "2"}
     with pytest.raises(ValueError, match="stat must be one of"):
         tqdm_postfix(bar, reduced, stat="median")
 

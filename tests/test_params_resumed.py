@@ -41,11 +41,10 @@ def test_a_resumed_attempt_that_changes_params_says_so_in_the_run_log(tmp_path):
         (2, "params changed in attempt 2 (params.json keeps the newest; the rows of earlier attempts "
             'were written with the earlier values): lr 0.1 -> 0.05'),
         (2, "params changed in attempt 2 (params.json keeps the newest; the rows of earlier attempts "
-            'were written with the earlier values): optim.name "adam" -> "sgd"'),
+            "were written with the earlier values): optim.name 'adam' -> 'sgd'"),
         (3, "params changed in attempt 3 (params.json keeps the newest; the rows of earlier attempts "
-            'were written with the earlier values): new 1 -> (removed); optim.beta 0.9 -> (removed); '
-            'optim.name "sgd" -> (removed); seed 1 -> (removed); w {"$s": [3], "$t": "ndarray", "data": '
-            '[0, 1, 2], "dtype": "<i8"} -> (removed)'),
+            "were written with the earlier values): optim.name 'sgd' -> (removed); optim.beta 0.9 -> "
+            "(removed); seed 1 -> (removed); w array([0, 1, 2]) -> (removed); new 1 -> (removed)"),
     ]
 
 
@@ -86,9 +85,9 @@ def test_a_nested_param_replaced_by_a_plain_one_and_the_reverse_are_named_as_suc
         exp.params.set(optim="sgd", sched={"kind": "step", "gamma": 0.5})
     assert [m for _, m in _warnings(tmp_path / "default" / "r")] == [
         "params changed in attempt 1 (params.json keeps the newest; the rows of earlier attempts "
-        "were written with the earlier values): optim.lr 0.1 -> (removed: optim is now \"sgd\"); "
-        "optim.name \"adam\" -> (removed: optim is now \"sgd\"); "
-        "sched \"cosine\" -> (now nested: sched.kind, sched.gamma)"]
+        "were written with the earlier values): optim.lr 0.1 -> (removed: optim is now 'sgd'); "
+        "optim.name 'adam' -> (removed: optim is now 'sgd'); "
+        "sched 'cosine' -> (now nested: sched.kind, sched.gamma)"]
 
 
 def test_set_then_update_of_a_param_an_earlier_attempt_stored_is_no_change(tmp_path):

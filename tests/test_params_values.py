@@ -195,7 +195,7 @@ def _index(tmp_path, rank: int, run: str = "r", note=None) -> ParameterIndex:
 def test_every_rank_checks_alike_before_anything_is_written(tmp_path, rank, value):
     index = _index(tmp_path, rank)
     if isinstance(value, np.complexfloating):
-        with pytest.raises(TypeError, match="param 'params.my_key' is a numpy complex128"):
+        with pytest.raises(TypeError, match="param 'my_key' is a numpy complex128"):
             index.set(my_key=value)
         assert not (tmp_path / "e" / "r" / PARAMS_FILE).exists()
     else:

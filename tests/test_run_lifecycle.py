@@ -206,7 +206,7 @@ def test_params_api(root):
         got = exp.params.read()
         assert got == {"lr": 0.1, "seed": 3, "sched": {"warmup": {"steps": 100}},
                        "optim": {"name": "adam", "betas": (0.9, 0.999), "eps": 1e-8, "lr": 3e-4}}
-        with pytest.raises(TypeError, match="param 'params.bad' has type object"):
+        with pytest.raises(TypeError, match="param 'bad' has type object"):
             exp.params.extend(bad=object())
         assert exp.params.read() == got  # the failed update changed nothing
         exp.params.set(arr=np.eye(2))

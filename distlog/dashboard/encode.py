@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..query.render import fmt_value
 from ..query.series import exact_ints
 
 
@@ -47,20 +48,29 @@ def columns(cols: dict[str, np.ndarray]) -> dict[str, list]:
 
 
 def jsonable(value: Any) -> Any:
-    """A param value as plain JSON (for the params tree and the runs table)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    """A param value as plain JSON (for the params tree and the runs table), shown as the
+    CLI shows it: a path, a date as their text, a set in one order, an int that a browser's
+    numbers cannot hold exactly (past 2**53) as its digits, a long array as one line."""
+    if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, int):
+        return value if abs(value) <= _EXACT_INT else str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value, key=repr)  # (as stored: the same order in every process)
+    if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return jsonable(value.item())
     if isinstance(value, np.ndarray) and value.size <= 64:
         return jsonable(value.tolist())
-    return repr(value)
+    return fmt_value(value)
+
+
+_EXACT_INT = 2**53  # the largest integers a JavaScript number holds exactly
 
 
 def nonfinite_params(flat: dict[str, Any]) -> dict[str, str]:

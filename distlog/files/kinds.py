@@ -84,7 +84,8 @@ def text_of(data: Any, ext: str) -> str:
     tables and arrays as their data — never their console rendering, which elides rows
     (``...``): a pandas DataFrame or Series as CSV (``.csv``) or its full ``to_string()``; a
     1-D or 2-D NumPy array or tensor one row per line, comma-separated in ``.csv``, with
-    every digit a float64 needs to read back the same; anything else as ``str(data)``."""
+    every digit a float64 needs to read back the same; in ``.csv``, Python rows and columns
+    as CSV (``_csv_of``); anything else as ``str(data)``."""
     if isinstance(data, str):
         return data
     mod = type(data).__module__
@@ -109,7 +110,38 @@ def text_of(data: Any, ext: str) -> str:
         out = io.StringIO()
         np.savetxt(out, np.atleast_1d(data), fmt=fmt, delimiter="," if ext == ".csv" else " ")
         return out.getvalue()
+    if ext == ".csv":
+        return _csv_of(data)
     return str(data)
+
+
+def _csv_of(data: Any) -> str:
+    """CSV text of a table given as Python data: a list of row dicts (columns in the order
+    their keys first come), a dict of equal-length columns, or a list of row lists; anything
+    else is refused (its ``repr`` under a ``.csv`` name was no CSV)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    rows = list(data) if isinstance(data, (list, tuple)) else None
+    if rows is not None and rows and all(isinstance(r, dict) for r in rows):
+        writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    if rows is not None and all(isinstance(r, (list, tuple)) for r in rows):
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return out.getvalue()
+    if isinstance(data, dict) and data and all(isinstance(c, (list, tuple, np.ndarray)) for c in data.values()):
+        lengths = {len(c) for c in data.values()}
+        if len(lengths) == 1:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(list(data))
+            writer.writerows(zip(*data.values()))
+            return out.getvalue()
+    raise TypeError(f"a .csv file holds a table, got {type(data).__name__} ({data!r:.60}); give a list of row "
+                    "dicts, a dict of equal-length columns, a list of rows, a DataFrame, a 1-D or 2-D array "
+                    "or the CSV text; or save it under another name (.json keeps dicts and lists as they are)")
 
 
 _DEFAULT_MEDIA = {"torch": "application/x-pytorch", "pickle": "application/x-pickle",

@@ -7,15 +7,26 @@ from typing import Any, Sequence
 
 def postfix_values(reduced: Any, keys: Sequence[str] | None = None, stat: str = "mean",
                    digits: int = 4) -> dict[str, str]:
-    """``{key: formatted value}`` of one flush's result (keys with no value this flush left out)."""
+    """``{key: formatted value}`` of one flush's result (keys with no value this flush left
+    out). ``keys``: full names (``train/loss``), or the last part of one (``loss``) when it
+    names one key of the flush; a key the flush does not know yet (collected later) is left
+    out, as it has no value."""
     if stat not in ("mean", "min", "max", "sum", "count"):
         raise ValueError(f"stat must be one of mean, min, max, sum, count; got {stat!r}")
-    wanted = reduced.keys if keys is None else [k for k in keys if k in reduced.keys]
+    names = list(reduced.keys)
+    if keys is None:
+        wanted = [(k, k) for k in names]
+    else:
+        wanted = []
+        for k in keys:
+            full = [n for n in names if n.rpartition("/")[2] == k] if k not in names else [k]
+            if len(full) == 1:
+                wanted.append((k, full[0]))
     out = {}
-    for key in wanted:
-        i = reduced.keys.index(key)
+    for shown, key in wanted:
+        i = names.index(key)
         if reduced.count[i] > 0:
-            out[key] = f"{float(getattr(reduced, stat)[i]):.{digits}g}"
+            out[shown] = f"{float(getattr(reduced, stat)[i]):.{digits}g}"
     return out
 
 

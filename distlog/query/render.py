@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
+import sys
 import unicodedata
 from typing import Any, Iterable, Sequence
 
@@ -27,6 +29,10 @@ def fmt_value(v: Any) -> str:
         if v.is_integer() and abs(v) < 1e15:
             return str(int(v))
         return f"{v:.6g}"
+    if isinstance(v, np.ndarray) and v.ndim:  # one line, long ones cut in the middle
+        text = np.array2string(v, separator=", ", max_line_width=sys.maxsize, threshold=64, edgeitems=3)
+        text = re.sub(r",\s+", ", ", re.sub(r"\[\s+", "[", text))  # (no padding, rows on one line)
+        return one_line(text)
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # NumPy scalars, pandas NA
         try:
             return fmt_value(v.item())
@@ -62,8 +68,12 @@ def one_line(text: str) -> str:
 def fmt_exact(v: Any) -> str:
     """A param as stored: floats in their shortest round-trip form (``repr``: values that
     differ print differently, ``1.0`` stays ``1.0``), the rest as ``fmt_value``."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:  # (a 0-d tensor's param: its one value)
+        v = v[()]
     if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f" and not hasattr(v, "__len__"):
-        return str(v)  # a NumPy float: shortest round-trip at its own precision
+        # a NumPy float: the shortest text that round-trips at its own precision, written as
+        # Python writes a float (float32 1e-4 is 0.0001, as the float 1e-4 is)
+        return repr(float(str(v)))
     if isinstance(v, float):
         return repr(v)
     return fmt_value(v)

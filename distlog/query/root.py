@@ -194,8 +194,9 @@ def _matches(value: Any, want: Any) -> bool:
 def _equal(value: Any, want: Any) -> bool:
     """Param equality as ``param_key`` groups: 1 is 1.0, True is not 1, NaN is NaN, floats
     within 1e-12 relative, lists (arrays) item by item."""
-    if isinstance(value, np.ndarray):  # an array param: as the list of its values
-        value = value.tolist()
+    if isinstance(value, np.ndarray):  # an array param: as its values, each at its own
+        # precision (a 0-d one, a tensor param's form, as its one value: float32 1e-4 is 1e-4)
+        value = value[()] if value.ndim == 0 else list(value)
     if isinstance(want, np.ndarray):
         want = want.tolist()
     if isinstance(value, (list, tuple)) or isinstance(want, (list, tuple)):

@@ -277,13 +277,13 @@ def read_meta(storage: StorageBackend) -> dict[str, Any]:
 
 
 def _not_a_run(storage: StorageBackend) -> str:
-    below = storage.list_dir()
+    below = [n for n in storage.list_dir() if not n.startswith(".")]  # (.distlog: no choice)
     msg = f"no run at {storage.url} (no {RUN_FILE})"
     if below:
         return msg + f"; it holds: {listing(below)}. Pass a run folder, or use `distlog ls` to find one"
     parent, _, name = storage.url.rstrip("/").rpartition("/")
     try:
-        siblings = open_storage(parent, **storage.storage_options).list_dir()
+        siblings = [n for n in open_storage(parent, **storage.storage_options).list_dir() if not n.startswith(".")]
     except Exception:  # noqa: BLE001 - only a hint
         siblings = []
     if siblings:

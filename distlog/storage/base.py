@@ -260,8 +260,8 @@ class StorageBackend(ABC):
     def read_json(self, path: str) -> Any:
         return json.loads(self.read_bytes(path))
 
-    def write_json(self, path: str, obj: Any) -> None:
-        self.write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True).encode())
+    def write_json(self, path: str, obj: Any, sort_keys: bool = True) -> None:
+        self.write_bytes(path, json.dumps(obj, indent=1, sort_keys=sort_keys, allow_nan=True).encode())
 
     def is_file(self, path: str) -> bool:
         return self.exists(path) or bool(self.segment_names(path))
