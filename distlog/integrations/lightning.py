@@ -313,6 +313,8 @@ class DistlogCallback(Callback):
         # with none: the key must be the same to find the state again
         root = self._logger._root
         root = os.fspath(root) if isinstance(root, (str, os.PathLike)) else type(root).__name__
+        if "://" not in root:  # one folder, however it was written (relative, absolute, ~)
+            root = os.path.abspath(os.path.expanduser(root))
         return self._generate_state_key(root=root, name=self._logger._session_args[1], prefix=self._logger._prefix)
 
     def trainer_step(self) -> int | None:
