@@ -49,6 +49,11 @@ class FlushMismatch(FlushError):
     """Ranks were not in the same flush (a skipped flush(), or flush() against close())."""
 
 
+class RankLost(DistlogError, RuntimeError):
+    """Another rank's process ended without closing the run (killed, e.g. by the OOM killer,
+    or crashed), and the launcher then stopped this one: the run's cause."""
+
+
 class WriterError(DistlogError, RuntimeError):
     """The background writer failed; earlier rows stay committed."""
 

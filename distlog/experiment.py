@@ -15,7 +15,7 @@ import warnings
 from typing import Any, Callable, Iterator, Mapping
 
 from .comm import Comm, dist_state
-from .errors import RunStateError
+from .errors import RankLost, RunStateError
 from .inputs import exact_step, plain_int
 from .names import check_name
 from . import run as run_module
@@ -419,11 +419,19 @@ class Experiment:
         _open.discard(self)
         if isinstance(exc, Terminated):
             # told to stop from outside: no failure of this rank's (a peer's that made torchrun
-            # stop this one is recorded by that peer, and names the run's cause)
+            # stop this one is recorded by that peer, and names the run's cause) — unless a peer
+            # of this host is gone without closing: a SIGKILLed rank (the OOM killer) records
+            # nothing, and torchrun then stops the others, whose run read "interrupted", no cause
+            lost = run.lost_peers()
+            ending = "failed: " + lost if lost else "interrupted"
             if not run.log_sink.closed:  # (a close it stopped after its log closed: said there)
                 with contextlib.suppress(Exception):
-                    run.logs.warning(f"{exc}; the run closes interrupted (rows flushed so far are kept)")
-            status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
+                    run.logs.warning(f"{exc}; the run closes {ending} (rows flushed so far are kept)")
+            if lost:
+                status, exc = "failed", RankLost(f"{lost}; then this rank was told to stop (SIGTERM: "
+                                                 "the launcher stops the other ranks when one dies)")
+            else:
+                status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
             collective = False  # (the peers are being stopped too, or are gone)
         else:
             status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"

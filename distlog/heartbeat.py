@@ -263,6 +263,20 @@ def _gone_ranks(beats: dict[int, dict[str, Any]], world_size: int, me: int) -> l
         time.sleep(0.05)
 
 
+def lost_ranks(storage: StorageBackend, attempt: int, world_size: int, me: int) -> str | None:
+    """The other ranks of this host whose process ended without closing the run (``process_gone``;
+    no wait: read when a launcher stopped this rank after one died), described; None if none.
+    A rank on another host cannot be told from here (its process ids are not this host's)."""
+    if world_size < 2:
+        return None
+    beats = read_heartbeats(storage, attempt)
+    gone = [r for r in range(world_size) if r != me and r in beats and process_gone(beats[r])]
+    if not gone:
+        return None
+    now = time.time()
+    return "; ".join(f"rank {r} ended without closing the run ({describe(beats[r], now)})" for r in gone)
+
+
 def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int | None, me: int,
                 entered: float | None = None) -> str:
     """Which ranks did not reach flush ``#seq + 1`` (0-based ``seq``) by their heartbeats;

@@ -42,7 +42,7 @@ from .context import RunContext
 from .errors import RunInUseError, RunStateError
 from .launcher import RankInfo, detect, job_run_id, named_run_id, place_by_host, restart_counts
 from .logs import TextLogger
-from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL
+from .heartbeat import DEFAULT_INTERVAL as DEFAULT_HEARTBEAT_INTERVAL, lost_ranks
 from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLogger
 from .monitor import RankMonitor
 from . import telemetry as T
@@ -703,6 +703,18 @@ class Run:
                 self.logs.exception("closing the run failed on this rank", exc_info=e)
             except Exception:  # noqa: BLE001 - the log itself may be what failed
                 pass
+
+    def lost_peers(self) -> str | None:
+        """The other ranks of this host whose process ended without closing this attempt,
+        described from their heartbeats (``heartbeat.lost_ranks``); None if none, with
+        heartbeats off, or when they cannot be read."""
+        ctx = self.ctx
+        if ctx is None or ctx.world_size < 2 or not self._heartbeat_interval:
+            return None
+        try:
+            return lost_ranks(self.storage, ctx.attempt, ctx.world_size, ctx.rank)
+        except Exception:  # noqa: BLE001 - only a cause to name: the close goes on without it
+            return None
 
     def close(self, status: str = "completed", exc: BaseException | None = None, collective: bool = True) -> None:
         """End the run. ``collective`` runs a last flush on every rank (normal exit only).

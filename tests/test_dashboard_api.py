@@ -665,3 +665,22 @@ def test_zoomed_bands_bin_the_rows_inside_the_range_whatever_lies_beside_it(tmp_
                                          "bins": 300, "x0": 5000, "x1": 5010}).json()["groups"]
     assert len(b) == 1 and b[0]["step"] == list(range(5000, 5011))
     assert b[0]["runs"] == [1] * 11 and b[0]["mean"] == [float(s % 97) for s in range(5000, 5011)]
+
+
+def test_jump_to_step_keeps_the_records_after_it_that_carry_no_step(tmp_path):
+    """A browser review: "Jump to step 450" on a resumed run went from the last record before
+    the step straight to the next record with a step, leaving out the attempt's start and a
+    WARNING in between (the jump was a step filter). It now starts at the first record at or
+    after the step and shows every record after it."""
+    exp = distlog.get_logger(str(tmp_path))
+    with exp.run("r"):
+        exp.logs.info("at 5", step=5)
+        exp.logs.info("at 10", step=10)
+        exp.logs.warning("no step here")
+        exp.logs.info("at 12", step=12)
+    with TestClient(make_app(distlog.open_root(str(tmp_path))), base_url=LOCAL) as c:
+        recs = c.get("/api/logs", params={"run": "default/r", "from_step": 10}).json()["records"]
+        msgs = [r["message"] for r in recs]
+        assert msgs[:3] == ["at 10", "no step here", "at 12"], msgs
+        assert "at 5" not in msgs
+        assert c.get("/api/logs", params={"run": "default/r", "from_step": 99}).json()["records"] == []

@@ -138,6 +138,49 @@ def test_a_rank_torchrun_stops_when_another_failed_keeps_the_runs_rows(tmp_path)
     assert run.info.error["message"] == "rank 1 broke"
 
 
+PEER_KILLED = textwrap.dedent("""
+    import os, signal, sys, time
+    import torch.distributed as dist
+    import distlog
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    exp = distlog.get_logger(sys.argv[1], heartbeat_interval=1, telemetry=False, commit_interval=3600)
+    with exp.run("r"):
+        for step in range(40):
+            exp.metrics.collect(step=step, loss=float(rank * 100 + step))
+            if step % 5 == 4:
+                exp.metrics.flush()
+        if rank == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does: nothing recorded
+        time.sleep(60)  # rank 0 in a long step: torchrun stops it when rank 1 died
+""")
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(240)
+def test_a_rank_stopped_after_a_peer_was_killed_names_the_killed_rank(tmp_path):
+    """A dashboard review: rank 1 SIGKILLed (the OOM killer), then torchrun (or mp.spawn)
+    SIGTERMs rank 0: the run read "interrupted" with no error, nothing about rank 1. Rank 0
+    sees from rank 1's heartbeat that its process is gone: the run is failed, its cause
+    names rank 1 (RankLost), and the rows flushed before are kept."""
+    from support.train_ddp_oracle import TORCHRUN
+
+    script = tmp_path / "peer.py"
+    script.write_text(PEER_KILLED)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "DISTLOG_"))
+           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    out = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "root")],
+                         env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=200)
+    assert out.returncode != 0
+    run = distlog.open_run(tmp_path / "root" / "default" / "r")
+    assert run.metrics.read("loss").step.tolist() == list(range(4, 40, 5)), out.stderr[-3000:]
+    assert run.info.status == "failed", (run.info.status, run.info.error, out.stderr[-3000:])
+    err = run.info.error
+    assert err["type"] == "RankLost" and err["rank"] == 0, err
+    assert "rank 1 ended without closing the run" in err["message"] and "process is gone" in err["message"]
+    assert "SIGTERM" in err["message"]
+
+
 STOPPED_BY_ALL = textwrap.dedent("""
     import os, sys, time
     import torch.distributed as dist

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..logline import format_line
+from ..query.logfilter import parse_when
 from ..query.run_reader import RunReader
 from .api import Api, arg_int
 from .encode import jsonable
@@ -47,8 +48,13 @@ def logs(api: Api, request: Request) -> dict[str, Any]:
     if from_step is not None:
         if filters["steps"]:
             raise BadPath("give steps=A:B or from_step=S, not both")
-        filters["steps"] = f"{from_step}:"
-        merged = run.logs.query(**filters)
+        # from the first record at that step or later, on: the records after it that carry no
+        # step (a run's start, a warning) too — a step filter alone left them out unsaid
+        at = run.logs.query(**{**filters, "steps": f"{from_step}:"})
+        merged = at
+        if len(at):
+            start = at[0].time if filters["since"] is None else max(at[0].time, parse_when(filters["since"]))
+            merged = run.logs.query(**{**filters, "since": start})
         recs = merged[:limit]
         more = len(merged) > limit
     else:
