@@ -1003,3 +1003,34 @@ def test_chart_legend_shows_small_and_large_values_as_logged(browser, tmp_path, 
         assert shown["tiny"] == ["3", "1.2345e-4"], shown
         assert shown["mid"] == ["3", "0.0015"], shown  # (it read 0.002)
         assert shown["big"] == ["3", "123,456,789.5"], shown  # as before: every digit
+
+
+@pytest.mark.timeout(120)
+def test_a_run_page_opened_before_its_run_starts_shows_the_run_once_it_does(browser, tmp_path, shots):
+    """A browser review: a link to a run opened before its job started said "no run ..." for
+    good (one 404, no retry) while the runs table picks runs up as they start. The page now
+    says it looks again, and shows the run once it is there."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("later"), exp.run("first"):
+        exp.metrics.log({"loss": 1.0}, step=0)
+    url = distlog.serve(root)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(20_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url + "#/run?path=later/second")
+        pg.wait_for_selector("#banner:not([hidden])")
+        assert "no run 'later/second'" in pg.inner_text("#banner") and "looking again" in pg.inner_text("#banner")
+        pg.screenshot(path=shots / "30-run-not-there-yet.png")
+        with exp.experiment("later"), exp.run("second"):
+            exp.metrics.log({"loss": 2.0}, step=0)
+        pg.wait_for_selector("#run-status", timeout=15_000)
+        assert pg.locator("#banner").is_hidden()
+        pg.screenshot(path=shots / "31-run-appeared.png")
+        assert not errors, errors
+    finally:
+        ctx.close()
+        url.stop()

@@ -11,6 +11,7 @@ let current = null; // { dispose() } of the page on screen
 // each route() is numbered: a page whose first read answers after the user went on (Back,
 // Forward, another run, a tab) is disposed, not shown; its view is a #view no longer on screen
 let routes = 0;
+const RUN_RETRY_S = 3; // a run page whose run is not there (404) looks for it again this often
 
 function parse() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -38,8 +39,15 @@ async function route() {
     else shown = await runsPage(view, params);
   } catch (e) {
     if (my !== routes) return; // (the page left: its error is not the one on screen)
-    showError(e);
-    console.error(e);
+    if (page === "run" && e.status === 404) {
+      // a link opened before its run started (or a run not there yet on a slow store): looked
+      // for again, as the runs table finds runs as they start, until the user goes elsewhere
+      showError(new Error(`${e.message} — looking again every ${RUN_RETRY_S} s (a run appears here once its job starts)`));
+      setTimeout(() => { if (my === routes) route(); }, RUN_RETRY_S * 1000);
+    } else {
+      showError(e);
+      console.error(e);
+    }
   }
   if (my !== routes) { if (shown && shown.dispose) shown.dispose(); return; }
   current = shown;
