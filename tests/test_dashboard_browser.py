@@ -1034,3 +1034,37 @@ def test_a_run_page_opened_before_its_run_starts_shows_the_run_once_it_does(brow
     finally:
         ctx.close()
         url.stop()
+
+
+@pytest.mark.timeout(120)
+def test_per_rank_without_rank_series_says_so_and_a_multi_line_cause_keeps_its_lines(browser, tmp_path, shots):
+    """A browser review: ticking "per rank" on a run whose metrics were all collected (no rank
+    logged its own series) changed nothing, unsaid; and a multi-line cause (gloo's, a list of
+    ranks) ran together in the overview."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with pytest.raises(RuntimeError):
+        with exp.experiment("e"), exp.run("r"):
+            for step in range(5):
+                exp.metrics.collect(step=step, loss=1.0 / (step + 1))
+                exp.metrics.flush()
+            raise RuntimeError("first line\nsecond line")
+    url = distlog.serve(root)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(20_000)
+        pg.goto(url + "#/run?path=e/r&tab=charts")
+        pg.wait_for_selector("#per-rank")
+        assert pg.locator("#per-rank-note").is_hidden()
+        pg.check("#per-rank")
+        pg.wait_for_selector("#per-rank-note:not([hidden])")
+        assert "no rank logged its own series" in pg.inner_text("#per-rank-note")
+        pg.screenshot(path=shots / "32-per-rank-note.png")
+        pg.goto(url + "#/run?path=e/r&tab=overview")
+        pg.wait_for_selector(".error-text")
+        assert pg.inner_text(".error-text") == "RuntimeError: first line\nsecond line"
+        pg.screenshot(path=shots / "33-multi-line-cause.png")
+    finally:
+        ctx.close()
+        url.stop()

@@ -36,7 +36,12 @@ export async function chartsTab(body, run, params) {
     h("option", { value: "step", text: "x: step", selected: opts.x === "step" }),
     h("option", { value: "time", text: "x: wall time", selected: opts.x === "time" }));
   const logBox = h("input", { type: "checkbox", id: "log-y", checked: opts.logy, onchange: () => { opts.logy = logBox.checked; keep(); redraw(); } });
-  const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; keep(); reload(); } });
+  const rankBox = h("input", { type: "checkbox", id: "per-rank", checked: opts.perRank, onchange: () => { opts.perRank = rankBox.checked; keep(); noteRanks(); reload(); } });
+  // "per rank" draws the series ranks logged themselves (log() on each rank); a run with none
+  // says so, rather than the box doing nothing visible
+  const rankNote = h("span", { id: "per-rank-note", class: "muted", hidden: true,
+    text: "no rank logged its own series: a collected metric is one row per flush over every rank (its band spans the ranks' min to max)" });
+  const noteRanks = () => { rankNote.hidden = !opts.perRank || charts.some((c) => c.ranks && c.ranks.length); };
   const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: opts.smooth,
     oninput: () => { // the server smooths the whole series: read again once the slider rests
       opts.smooth = Number(smooth.value); smoothLabel.textContent = opts.smooth.toFixed(2); keep();
@@ -46,7 +51,7 @@ export async function chartsTab(body, run, params) {
   const smoothLabel = h("span", { class: "muted", text: opts.smooth.toFixed(2) });
   body.append(h("div", { class: "toolbar" }, keyFilter.el, xSel, h("label", {}, logBox, "log y"),
     h("label", { title: "each rank's own series (values a rank logged itself)" }, rankBox, "per rank"),
-    h("label", {}, "smoothing", smooth, smoothLabel)), grid);
+    h("label", {}, "smoothing", smooth, smoothLabel), rankNote), grid);
 
   for (const key of allKeys) {
     const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key), pageZoom: zoom });
@@ -103,6 +108,7 @@ export async function chartsTab(body, run, params) {
   const reload = () => charts.filter((c) => c.loaded).forEach((c) => c.refresh());
   const redraw = () => charts.filter((c) => c.loaded && c.parts.length).forEach((c) => c.draw(true));
   layout();
+  noteRanks();
   const ro = new ResizeObserver(() => charts.forEach((c) => c.resize()));
   ro.observe(grid);
   return {
@@ -120,6 +126,7 @@ export async function chartsTab(body, run, params) {
           charts.push(c);
         }
         layout();
+        noteRanks();
       }
       histRows = st.histograms || {};
       const newHists = Object.keys(histRows).filter((k) => !run.histograms.includes(k));

@@ -51,7 +51,8 @@ function runInfo(run) {
     ["hosts", (info.hosts || []).join(", ")], ["launcher", info.launcher || "–"], ["tags", (info.tags || []).join(", ") || "–"],
     ["python", info.python || "–"], ["torch", info.torch || "–"], ["argv", (info.argv || []).join(" ") || "–"],
     ["git", info.git ? fmt.value(info.git) : "–"]];
-  if (info.error) kv.push(["error", `${info.error.type || ""}: ${info.error.message || ""}`]);
+  // (a multi-line cause, gloo's or a rank's list, keeps its lines)
+  if (info.error) kv.push(["error", h("span", { class: "error-text", text: `${info.error.type || ""}: ${info.error.message || ""}` })]);
   const dl = h("dl", { class: "kv" });
   for (const [k, v] of kv) dl.append(h("dt", { text: k }), h("dd", {}, v));
   const left = h("div", { id: "run-info" }, h("h4", { text: "Run" }), dl);
