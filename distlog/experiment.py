@@ -773,7 +773,7 @@ def _checked_run_option(name: str, value: Any) -> Any:
     return value
 
 
-_DEFAULTS = {"flush_timeout": 600, "chunk_rows": 8192, "commit_interval": 10.0, "window": 10_000,
+_DEFAULTS = {"flush_timeout": 600, "chunk_rows": 8192, "commit_interval": 10.0, "window": 1_000,
              "segment_max_bytes": 8 << 20, "segment_max_age": 30.0, "heartbeat_interval": 30}
 
 

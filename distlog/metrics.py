@@ -514,7 +514,7 @@ class MetricsLogger:
     """Scalars of one run; ``metrics("train")`` returns a view that prefixes ``train/``."""
 
     def __init__(self, ctx: "RunContext", comm: "Comm", writers: "RunWriters", monitor: "RankMonitor",
-                 after_flush: Callable[[], None], *, window: int = 10_000, prefix: str = "",
+                 after_flush: Callable[[], None], *, window: int = 1_000, prefix: str = "",
                  core: _Core | None = None) -> None:
         """``comm``: the collectives of ``flush``; ``writers``: where rows go (this rank's own,
         and rank 0's of the run's series); ``monitor``: telemetry around each flush;

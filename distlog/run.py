@@ -255,7 +255,7 @@ class Run:
         flush_timeout: float = 600.0,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         commit_interval: float = 10.0,
-        window: int = 10_000,
+        window: int = 1_000,
         resume_step: int | None = None,
         resume: str = "allow",
         segment_max_bytes: int = 8 << 20,

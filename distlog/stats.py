@@ -61,8 +61,12 @@ class ScalarCache:
     pass, no Python per point), and a key's points are its last ones by step whatever their
     source."""
 
-    def __init__(self, window: int = 10_000) -> None:
+    def __init__(self, window: int = 1_000) -> None:
         self.window = window
+        # a key's points beyond its last ``window`` are trimmed once this many are kept: half
+        # a window more, not twice as many (memory per key is what wide runs pay: 1,000 keys at
+        # 10,000 points held up to 1 GB, and each trim copied as much on the training thread)
+        self._keep_max = window + max(window // 2, 64)
         self._blocks: dict[str, list[np.ndarray]] = {}  # per key: (n, 6) point blocks
         self._tails: dict[str, list[tuple]] = {}  # per key: points after its blocks, as tuples
         self._n: dict[str, int] = {}  # per key: the points its blocks and tail hold
@@ -88,7 +92,7 @@ class ScalarCache:
                     self._logged_n[k] = 0
                 parts.append((steps, values[:, j]))
                 n = self._logged_n[k] = self._logged_n[k] + len(steps)
-                if n > 2 * w:  # only the last `window` points of a key can matter
+                if n > self._keep_max:  # only the last `window` points of a key can matter
                     st = np.concatenate([p[0] for p in parts])[-w:]
                     vs = np.concatenate([p[1] for p in parts])[-w:]
                     parts[:] = [(st, vs)]
@@ -193,7 +197,7 @@ class ScalarCache:
         self._seal_tail(key)  # (a key's points stay in arrival order)
         blocks.append(pts)
         self._n[key] += len(pts)
-        if self._n[key] > 2 * self.window:  # only the last `window` points can matter
+        if self._n[key] > self._keep_max:  # only the last `window` points can matter
             self._joined(key)
 
     def _add_tuple(self, key: str, point: tuple) -> None:
@@ -205,7 +209,7 @@ class ScalarCache:
                 self._n[key] = 0
         tail.append(point)
         n = self._n[key] = self._n[key] + 1
-        if n > 2 * self.window:  # only the last `window` points can matter
+        if n > self._keep_max:  # only the last `window` points can matter
             self._joined(key)
         elif len(tail) >= _TAIL:
             self._seal_tail(key)

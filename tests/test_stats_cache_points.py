@@ -97,3 +97,22 @@ def test_a_window_that_is_no_count_of_points_is_refused(bad):
         cache.stats("a", window=bad)
     assert cache.stats("a", window=1).rows == 1
 
+
+
+def test_memory_per_key_stays_near_the_window(root):
+    """A review of a wide run: 1,000 keys flushed every step held up to 20,000 points a key
+    (the default window was 10,000, trimmed at twice it): about 1 GB, on every rank, growing
+    for 20,000 flushes and slowing each flush. The default window is 1,000 now and a key
+    keeps at most half a window more; get_stats over the window is unchanged."""
+    exp = distlog.get_logger(root)
+    keys = [f"k{i:03d}" for i in range(50)]
+    with exp.run("wide"):
+        for step in range(3_100):
+            exp.metrics.collect({k: float(step) for k in keys}, step=step)
+            exp.metrics.flush()
+        cache = exp.metrics._synced_cache()
+        assert cache.window == 1_000
+        st = exp.metrics.get_stats("k007")
+        assert st.count == 1_000 and st.mean == pytest.approx(np.mean(np.arange(2_100, 3_100)))
+        held = [sum(len(b) for b in cache._blocks[k]) + len(cache._tails.get(k, ())) for k in keys]
+        assert max(held) <= 1_500, max(held)
