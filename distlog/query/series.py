@@ -11,7 +11,7 @@ the commit record once and then every key's metadata and chunks concurrently
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 
 #: statistics a row holds besides step and time
 STATS = SCALAR_COLUMNS[2:]
+#: rows a summary reads together (each key's whole series; the next batch once it is summed up)
+SUMMARY_BATCH_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,19 @@ class MetricsReader:
         lo, hi, _ = slice(start, stop).indices(n)
         return self._series([Want(st, SCALARS_TABLE, key, n, lo, hi, "F")], rank)[0]
 
+    def _read_in_batches(self, keys: Sequence[str] | None, rank: int | None) -> Iterator[tuple[str, Series]]:
+        """``read_many``'s series one batch of keys at a time (up to ``SUMMARY_BATCH_ROWS`` rows
+        together; each batch from a commit record of its own, the first one's also naming the
+        keys): a summary of a wide run (2,000 keys × 20,000 rows) held every row at once, 4 GB,
+        to keep a few numbers of each."""
+        rest = None if keys is None else one_or_many(keys)
+        while True:
+            got, rest = _untorn(lambda records, want=rest: self._read_batch(want, rank, records, SUMMARY_BATCH_ROWS),
+                                lambda d, c: [s[c] for s in d[0].values()])
+            yield from got.items()
+            if not rest:
+                return
+
     def read_many(self, keys: Sequence[str] | None = None, rank: int | None = None) -> dict[str, Series]:
         """Every committed row of each of ``keys`` (all keys by default), read together: one
         commit record, then every key's metadata and chunks concurrently."""
@@ -255,14 +270,25 @@ class MetricsReader:
 
     def _read_many(self, keys: Sequence[str] | None, rank: int | None,
                    records: list[dict[str, Any]]) -> dict[str, Series]:
+        return self._read_batch(keys, rank, records)[0]
+
+    def _read_batch(self, keys: Sequence[str] | None, rank: int | None, records: list[dict[str, Any]],
+                    budget: int | None = None) -> tuple[dict[str, Series], list[str]]:
+        """The series of ``keys`` (all by default), and the keys left: those past the first
+        ``budget`` rows (the first key always read)."""
         st, commit = self._commit(rank, SCALARS_TABLE, records)
         lengths = dict(commit.get("lengths", {}))
         keys = sorted(k for k, n in lengths.items() if n) if keys is None else list(keys)
         for key in keys:
             if not lengths.get(key):
                 raise self._missing(key, [k for k, v in lengths.items() if v], rank, SCALARS_TABLE)
+        n = len(keys)
+        if budget is not None:
+            held = np.cumsum([lengths[k] for k in keys])
+            n = max(1, int(np.searchsorted(held, budget, side="right")))
+        keys, rest = keys[:n], keys[n:]
         wants = [Want(st, SCALARS_TABLE, k, lengths[k], 0, lengths[k], "F") for k in keys]
-        return dict(zip(keys, self._series(wants, rank, use_consolidated(commit, len(keys)))))
+        return dict(zip(keys, self._series(wants, rank, use_consolidated(commit, len(keys))))), rest
 
     def _series(self, wants: list[Want], rank: int | None, root: bool = False) -> list[Series]:
         """Column-major rows of every want (``root``: metadata from the consolidated copy)."""
@@ -340,7 +366,7 @@ class MetricsReader:
         import pandas as pd
 
         rows = []
-        for key, s in self.read_many(keys, rank).items():
+        for key, s in self._read_in_batches(keys, rank):
             v = s[stat]
             raw = stat in ("value", "mean") and all(c in s.columns for c in ("min", "max", "sum", "count"))
             lo, hi = (s["min"], s["max"]) if raw else (v, v)
