@@ -178,6 +178,7 @@ class _Core:
         # every key has one (None: the whole union in its order; False: a key the union lacks)
         self.union_orders: dict[Any, np.ndarray | None | bool] = {}
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
+        self.log_writer: Any = None  # ... and that writer (``backlogged``: the flush waits)
         self.log_pending = False  # log() called since the writer was last caught up with
         # collect() keeps each call site's values as they came (``[key tuple, v, v, ...]``: a
         # call's values go on in one C call, the key order once per site, no dict kept), and a
@@ -608,6 +609,8 @@ class MetricsLogger:
         core.log_pending = True
         append = core.log_append or self._attach_log()
         append((self._prefix, s, time.time(), values))
+        if core.log_writer.backlogged:  # (a writer behind by too much: wait for it)
+            core.log_writer.wait_for_room()
 
     def _log_checked(self, values: dict[str, Any]) -> dict[str, float]:
         """``values`` with every key validated and every value a float (raises at once)."""
@@ -644,7 +647,8 @@ class MetricsLogger:
         """Connect log() to this rank's writer: it builds the rows and feeds the stats cache."""
         core = self._core
         handler = EntryHandler(SCALARS_TABLE, core.cache, core.logged)
-        core.log_append = self._writers.local().attach_entries(handler)
+        core.log_writer = self._writers.local()
+        core.log_append = core.log_writer.attach_entries(handler)
         return core.log_append
 
     def collect(self, values: Any = None, /, step: int | None = None, **metrics: Any) -> None:
@@ -1151,6 +1155,8 @@ class MetricsLogger:
         if self._ctx.rank == 0:  # the run's series; the writer takes its entry list every
             # ENTRY_POLL seconds: many windows at once
             (core.log_append or self._attach_log())(window)
+            if core.log_writer.backlogged:  # (a writer behind by too much: wait for it)
+                core.log_writer.wait_for_room()
         core.cache.add_window(window)
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:

@@ -235,7 +235,12 @@ class StorageBackend(ABC):
         names = self.segment_names(path)
         if not names:
             seen.pop(path, None)
-            raise missing or FileNotFoundError(errno.ENOENT, "no such file", self.join(path))
+            try:
+                raise missing or FileNotFoundError(errno.ENOENT, "no such file", self.join(path))
+            finally:  # (not held here: this frame in its traceback, holding it, made a cycle
+                # that kept every caller's locals — a writer's batch of rows — until the cyclic
+                # collector ran; a run of 1,000 keys held hundreds of MB of reduced windows so)
+                missing = None
         seen[path] = b""  # segmented: no plain object to look for next time
         paths = [f"{path}{SEGMENT_SUFFIX}/{n}" for n in names]
         new = [q for q in paths if q not in seen]

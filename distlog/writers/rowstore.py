@@ -45,6 +45,13 @@ DEFAULT_CHUNK_ROWS = 8192
 ENTRY_POLL = 0.05  # seconds between the writer's looks at its entry list (log() calls)
 LOAD_BATCH_CHUNKS = 256  # stored chunks read at once when an attempt loads its series
 ENTRY_SLICE = DEFAULT_CHUNK_ROWS  # entries handled at once (then filled chunks are written)
+#: what the entries handed to the writer and not yet written may hold (bytes, roughly: a
+#: window's ``nbytes``, ``ENTRY_BYTES`` for a log() call) before the training thread that
+#: hands it more waits for the writer to write half of it: a writer slower than the training
+#: loop (a wide run's flush every step on two cores, a slow store) let the backlog, and the
+#: process's memory, grow without end
+BACKLOG_BYTES = 256 << 20
+ENTRY_BYTES = 256
 CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
 
@@ -1295,6 +1302,18 @@ class _Refused(Exception):
     """Rows the writer could not take (``args[0]``: why); they are dropped, not retried."""
 
 
+def _entry_bytes(item: Any) -> int:
+    """Roughly what an entry holds: a flush window its ``nbytes``; a log() call (``(prefix,
+    step, time, values)``) ``ENTRY_BYTES`` and a float's dict slot a value; anything else
+    ``ENTRY_BYTES``."""
+    if item.__class__ is tuple:
+        try:
+            return ENTRY_BYTES + 56 * len(item[3])
+        except (IndexError, TypeError):  # (another kind of entry)
+            return ENTRY_BYTES
+    return getattr(item, "nbytes", ENTRY_BYTES)
+
+
 class BackgroundWriter:
     """One thread that owns a set of ``RowTable``s. Training threads call ``put`` only.
 
@@ -1319,6 +1338,11 @@ class BackgroundWriter:
         self._entries: list[Any] = []
         self._entries_handler: Any = None
         self._entries_lock = threading.Lock()
+        self._backlog = 0  # bytes of entries queued for the writer and not yet handled
+        #: whether they hold more than ``BACKLOG_BYTES`` (read with no lock by the thread that
+        #: appends entries, after each: ``wait_for_room`` looks again under the lock)
+        self.backlogged = False
+        self._room = threading.Condition()  # notified as the writer handles them
         self._finished = threading.Event()  # set by the writer thread as it ends
         self._thread = threading.Thread(target=self._run, name="distlog-writer", daemon=True)
         self._thread.start()
@@ -1364,8 +1388,33 @@ class BackgroundWriter:
             # the next (series buffers stay within two chunks: no fresh pages per burst)
             for i in range(0, len(items), ENTRY_SLICE):
                 part = items[i : i + ENTRY_SLICE]
-                self._q.put(_Call(lambda tables, part=part: handler(part, tables)))
+                held = sum(map(_entry_bytes, part))
+                with self._room:
+                    self._backlog += held
+                    self.backlogged = self._backlog > BACKLOG_BYTES
+                self._q.put(_Call(lambda tables, part=part, held=held: self._handle(handler, part, held, tables)))
             del self._entries[: len(items)]
+
+    def _handle(self, handler: Any, part: list[Any], held: int, tables: dict[str, RowTable]) -> None:
+        """``handler(part, tables)`` on the writer thread; then its bytes leave the backlog."""
+        try:
+            handler(part, tables)
+        finally:
+            with self._room:
+                self._backlog -= held
+                self.backlogged = self._backlog > BACKLOG_BYTES
+                if self._backlog <= BACKLOG_BYTES // 2:
+                    self._room.notify_all()
+
+    def wait_for_room(self) -> None:
+        """On the thread that appends entries, while ``backlogged``: wait until the writer has
+        written the backlog down to half (or stopped: a failed or closed writer is reported
+        where it always is, at the next flush or close)."""
+        self._take_entries()
+        with self._room:
+            while (self._backlog > BACKLOG_BYTES // 2 and self._thread.is_alive() and self._error is None
+                   and not self._closed):
+                self._room.wait(0.5)
 
     def sync_entries(self, timeout: float | None = 300.0) -> None:
         """Block until the writer has handled every entry appended so far (no commit)."""
