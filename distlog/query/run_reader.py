@@ -235,6 +235,18 @@ def live_meta(storage: StorageBackend, meta: dict[str, Any]) -> dict[str, Any]:
     running run's heartbeats stopped)."""
     from ..heartbeat import liveness
 
+    if meta.get("status") == "interrupted" and not meta.get("error"):
+        # rank 0 closed on a SIGTERM, alone, before a peer recorded why the run ended (a
+        # launcher on another node stopping its ranks later): that record is the cause
+        from ..failures import read_failures
+
+        try:
+            causes = read_failures(storage, int(meta.get("attempt") or 0))
+        except Exception:  # noqa: BLE001 - evidence we cannot read changes nothing
+            return meta
+        if causes:
+            return {**meta, "status": "failed", "error": causes[0], "recorded_status": "interrupted"}
+        return meta
     if meta.get("status") != "running":
         return meta
     try:
