@@ -322,6 +322,12 @@ def hang_report(storage: StorageBackend, attempt: int, world_size: int, seq: int
         lines.append(f"ranks that did not arrive at flush #{seq + 1}: {', '.join(str(r) for r, _ in missing)}")
         for r, rec in missing:
             lines.append(f"  rank {r}: " + ("no heartbeat" if rec is None else describe(rec, now)))
+        stuck = [(r, rec) for r, rec in missing if rec is not None and r not in gone
+                 and rec.get("state", "running") == "running" and _fresh(rec, now, MISSED_BEAT_SLACK)]
+        for r, rec in stuck:  # alive (beating) but elsewhere: its own code, not the network
+            lines.append(f"  rank {r} is alive (its heartbeat is fresh) but not in this flush: stuck or slow "
+                         f"in the script's own code (a data loader, a rank-only branch, a flush() it skips); "
+                         f"`py-spy dump --pid {rec.get('pid', '?')}` on host {rec.get('host', '?')} shows where")
     if unknown:
         every = max(float(rec.get("interval") or 0.0) for _, rec in unknown)
         lines.append(f"ranks not known to have arrived at flush #{seq + 1}: "

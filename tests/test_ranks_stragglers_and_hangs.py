@@ -91,6 +91,9 @@ def test_flush_timeout_names_the_rank_that_did_not_arrive(tmp_path, capsys):
         line = next(x for x in msg.splitlines() if x.strip().startswith("rank 1:"))
         assert "last step 3" in line and "3 flush(es) done" in line, line
         assert "rank 1 goes off to do something else" in line, line
+        # (its heartbeat is fresh: alive in its own code, which py-spy shows; a review read
+        # "raise flush_timeout=" as the fix for a rank plainly stuck)
+        assert "rank 1 is alive (its heartbeat is fresh) but not in this flush" in msg and "py-spy dump --pid" in msg
     # a rank that failed inside flush #4 was at step 3 (it collected step 3 for it): its final
     # heartbeat and its "run failed" record said step 2, the previous flush's
     from distlog.heartbeat import describe, read_heartbeats
