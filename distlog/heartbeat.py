@@ -217,7 +217,9 @@ def describe(rec: dict[str, Any], now: float | None = None) -> str:
     # when it is old, so a step or flush count from then is not read as now's
     age = now - float(rec.get("time", 0))
     said = ", which said" if age >= 5 else ""
-    parts = [f"last heartbeat {age:.1f} s ago{said} ({rec.get('state', '?')})",
+    when = (f"{age:.1f} s ago" if age > -1 else f"{-age:.1f} s in the future by this host's clock (the clocks "
+            f"of this host and {rec.get('host', '?')} differ: heartbeat ages, stale and live, read wrong)")
+    parts = [f"last heartbeat {when}{said} ({rec.get('state', '?')})",
              f"host {rec.get('host', '?')} pid {rec.get('pid', '?')}"]
     step = rec.get("step")
     parts.append("no step yet" if step is None else f"last step {step:g}")

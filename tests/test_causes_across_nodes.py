@@ -1,7 +1,8 @@
-"""The first cause of a failed run is a rank's own failure, not the collective error its
-peers saw because of it: a review with two simulated nodes whose clocks differed by 3 s
-found run.json blaming rank 0's "connection reset" (earlier by the skewed clock) instead of
-rank 3's RuntimeError."""
+"""What a run of several nodes says about why it ended (a review simulating two nodes):
+the first cause is a rank's own failure, not the collective error its peers saw because of
+it (a clock 3 s ahead put rank 0's "connection reset" before rank 3's RuntimeError); an
+interrupted run whose peer recorded a failure after rank 0 closed reads failed; a heartbeat
+from another host's future is named so."""
 
 from __future__ import annotations
 
@@ -47,3 +48,14 @@ def test_an_interrupted_run_with_a_peers_later_failure_record_reads_failed(tmp_p
     info = distlog.open_run(run_dir).info
     assert info.status == "failed" and info.error["type"] == "RankLost" and info.error["rank"] == 2
     assert [r.info.status for r in distlog.open_root(str(tmp_path)).runs()] == ["failed"]
+
+
+def test_a_heartbeat_from_the_future_is_named_so():
+    """A review with a node whose clock ran 400 s ahead: reports said "last heartbeat -374.6 s
+    ago" with no word of the clocks."""
+    from distlog.heartbeat import describe
+
+    text = describe({"time": 1400.0, "host": "nodeB", "pid": 1, "state": "running"}, now=1000.0)
+    assert "400.0 s in the future by this host's clock" in text and "nodeB differ" in text
+    assert "-400" not in text
+    assert "last heartbeat 3.0 s ago" in describe({"time": 997.0, "host": "h", "pid": 1}, now=1000.0)
