@@ -39,6 +39,7 @@ from .errors import FlushMismatch, RunStateError
 from .names import check_name
 from .report import warn
 from .stats import ScalarCache, Stats
+from .writers.rowstore import ENTRY_CHECK
 
 if TYPE_CHECKING:
     from .comm import Comm
@@ -179,6 +180,7 @@ class _Core:
         self.union_orders: dict[Any, np.ndarray | None | bool] = {}
         self.log_append: Callable[[Any], None] | None = None  # log(): the writer's entry list
         self.log_writer: Any = None  # ... and that writer (``backlogged``: the flush waits)
+        self.log_entries: list[Any] = []  # ... and its entry list
         self.log_pending = False  # log() called since the writer was last caught up with
         # collect() keeps each call site's values as they came (``[key tuple, v, v, ...]``: a
         # call's values go on in one C call, the key order once per site, no dict kept), and a
@@ -609,7 +611,7 @@ class MetricsLogger:
         core.log_pending = True
         append = core.log_append or self._attach_log()
         append((self._prefix, s, time.time(), values))
-        if core.log_writer.backlogged:  # (a writer behind by too much: wait for it)
+        if core.log_writer.backlogged or len(core.log_entries) > ENTRY_CHECK:  # (a writer behind)
             core.log_writer.wait_for_room()
 
     def _log_checked(self, values: dict[str, Any]) -> dict[str, float]:
@@ -649,6 +651,7 @@ class MetricsLogger:
         handler = EntryHandler(SCALARS_TABLE, core.cache, core.logged)
         core.log_writer = self._writers.local()
         core.log_append = core.log_writer.attach_entries(handler)
+        core.log_entries = core.log_append.__self__  # (the list: its length, untaken entries)
         return core.log_append
 
     def collect(self, values: Any = None, /, step: int | None = None, **metrics: Any) -> None:
@@ -916,8 +919,9 @@ class MetricsLogger:
                 raise _bad_aggregation(_aggregation)
             core.errors.append(("ValueError", f"rank {ctx.rank}: {_bad_aggregation(_aggregation)}"))
             _aggregation = "mean"
-        # the steady loop (call sites whose keys are the whole agreed union, in any order)
-        # is packed straight from its matrix; any other window from its local statistics
+        # the steady loop (one call site whose keys all have a place in the agreed union, in
+        # any order; or several, each the whole union) is packed straight from its matrix;
+        # any other window from its local statistics
         local = new_mask = None  # (the steady loop's keys are all in the union: none is new)
         block = None if closing else core.steady_block()
         if block is None:
@@ -1155,7 +1159,7 @@ class MetricsLogger:
         if self._ctx.rank == 0:  # the run's series; the writer takes its entry list every
             # ENTRY_POLL seconds: many windows at once
             (core.log_append or self._attach_log())(window)
-            if core.log_writer.backlogged:  # (a writer behind by too much: wait for it)
+            if core.log_writer.backlogged or len(core.log_entries) > ENTRY_CHECK:  # (a writer behind)
                 core.log_writer.wait_for_room()
         core.cache.add_window(window)
 

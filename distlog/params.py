@@ -64,6 +64,23 @@ def _stored_key(node: dict, parts: list[str]) -> tuple[str, list[str]]:
     return parts[0], parts[1:]
 
 
+def _lookup(node: Any, parts: list[Any]) -> Any:
+    """The param at ``parts`` below ``node``: a key stored with dots (``{"a.b": {...}}``) or
+    nested, longest first, the shorter ones when that finds nothing (``{"a.b": {"c": 1},
+    "a": {"b": {"d": 2}}}`` holds ``a.b.c`` and ``a.b.d``); ``_NO_VALUE`` if none."""
+    if not parts:
+        return node
+    if not isinstance(node, dict):
+        return _NO_VALUE
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n]) if n > 1 else parts[0]
+        if key in node:
+            found = _lookup(node[key], parts[n:])
+            if found is not _NO_VALUE:
+                return found
+    return _NO_VALUE
+
+
 def _given(method: str, params: Any) -> Mapping:
     """The params dict ``set``/``extend`` got (None: none), else a ``TypeError`` saying how."""
     if params is None:
@@ -143,6 +160,7 @@ class ParameterIndex:
         # set/extend/update from several threads: each merge sees the one before, and the
         # file is written in the order the params changed (two extends at once kept one's keys)
         self._lock = threading.RLock()
+        self._said_keyword = False  # set/extend(params={...}) was said to make a group
 
     def _store(self, params: dict) -> None:
         encoded = serialize(params, "")  # TypeError names the bad key, on every rank
@@ -222,13 +240,27 @@ class ParameterIndex:
 
     def set(self, params: dict | None = None, /, **kw: Any) -> None:
         """Replace all params (rank 0's are the ones stored: set them on every rank or rank 0)."""
+        self._check_keyword("set", params, kw)
         with self._lock:
             self._store({**_given("set", params), **kw})
 
     def extend(self, params: dict | None = None, /, **kw: Any) -> None:
         """Deep-merge into the params."""
+        self._check_keyword("extend", params, kw)
         with self._lock:
             self._store(deep_merge(self._params, {**_given("extend", params), **kw}))
+
+    def _check_keyword(self, method: str, params: Any, kw: dict[str, Any]) -> None:
+        """``set(params={...})`` alone: a group named ``params`` now (the mapping is taken by
+        position only: a config with a ``params`` group was unwrapped), said once."""
+        if params is None and len(kw) == 1 and isinstance(kw.get("params"), Mapping) and not self._said_keyword:
+            self._said_keyword = True
+            message = (f"params.{method}(params={{...}}) stores a group named 'params'; to {method} the "
+                       f"whole config, pass it by position: params.{method}(cfg)")
+            if self._note is not None:
+                self._note(message)
+            else:
+                report.warn(message)
 
     def update(self, key: str, value: Any = _NO_VALUE) -> None:
         """Set one param by dotted key: ``update("optim.lr", 3e-4)``."""
@@ -246,14 +278,11 @@ class ParameterIndex:
     def __getitem__(self, key: str) -> Any:
         """This rank's value of one param, by name or dotted key (``params["optim.lr"]``; a
         key stored with dots is found as ``update`` finds it)."""
-        node: Any = self._params
         parts = key.split(".") if isinstance(key, str) else [key]
-        while parts:
-            part, parts = _stored_key(node, parts) if isinstance(node, dict) else (parts[0], parts[1:])
-            if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"no param {key!r}; params: {', '.join(map(str, self._params)) or 'none'}")
-            node = node[part]
-        return copy.deepcopy(node)
+        found = _lookup(self._params, parts)
+        if found is _NO_VALUE:
+            raise KeyError(f"no param {key!r}; params: {', '.join(map(str, self._params)) or 'none'}")
+        return copy.deepcopy(found)
 
     def get(self, key: str, default: Any = None) -> Any:
         """``params[key]``, or ``default`` when there is no such param."""

@@ -102,10 +102,15 @@ def serialize(obj: Any, key: str = "value", _within: tuple[int, ...] = ()) -> An
             raise TypeError(f"param {key!r} is a torch tensor of dtype {obj.dtype} that NumPy cannot "
                             f"hold ({e}); convert it, e.g. x.float() or x.tolist()") from None
         return serialize(arr, key)
-    if isinstance(obj, Mapping):  # (an OmegaConf DictConfig: its values resolved)
-        return serialize(dict(obj.items()), key, _within)
-    if isinstance(obj, Sequence) and not isinstance(obj, (bytes, bytearray, memoryview)):
-        return serialize(list(obj), key, _within)
+    if isinstance(obj, Mapping) or (isinstance(obj, Sequence) and not isinstance(obj, (bytes, bytearray, memoryview))):
+        within = _container(obj, key, _within)  # (the original's id: a mapping holding itself)
+        try:  # (an OmegaConf DictConfig: its values resolved; a ListConfig as a list)
+            plain = dict(obj.items()) if isinstance(obj, Mapping) else list(obj)
+        except Exception as e:  # noqa: BLE001 - named, with the key, as any refused value is
+            raise TypeError(f"param {key!r}: reading the {type(obj).__name__} failed ({type(e).__name__}: "
+                            f"{e}); store it as a plain dict or list (an OmegaConf config: "
+                            "OmegaConf.to_container(cfg, resolve=True))") from e
+        return serialize(plain, key, within)
     if isinstance(obj, enum.Enum):
         fix = f"store its value or name ({type(obj).__name__}.{obj.name}.value or .name)"
     else:

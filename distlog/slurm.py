@@ -253,9 +253,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m distlog.slurm
     except (ValueError, IndexError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # (-o into a folder that does not exist, or a template file)
-        print(f"{prog}: error: {exc.strerror}: {exc.filename}"
-              + ("; create its folder first, or pick another -o" if args.output else ""), file=sys.stderr)
+    except OSError as exc:  # (-o into a folder that does not exist; a template not found)
+        if exc.filename is None:  # (a message of distlog's own: the templates there are)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+        else:
+            print(f"{prog}: error: {exc.strerror}: {exc.filename}"
+                  + ("; create its folder first, or pick another -o" if args.output else ""), file=sys.stderr)
         return 2
 
 

@@ -44,6 +44,8 @@ def test_an_interrupted_run_with_a_peers_later_failure_record_reads_failed(tmp_p
     meta.update(status="interrupted", error=None)
     (run_dir / "run.json").write_text(json.dumps(meta))
     assert distlog.open_run(run_dir).info.status == "interrupted"  # (no record: as recorded)
+    _record(open_storage(str(run_dir)), 1, "FlushError", 9.0)  # (a peer's echo of the stop itself)
+    assert distlog.open_run(run_dir).info.status == "interrupted"
     _record(open_storage(str(run_dir)), 2, "RankLost", 10.0)
     info = distlog.open_run(run_dir).info
     assert info.status == "failed" and info.error["type"] == "RankLost" and info.error["rank"] == 2

@@ -15,7 +15,8 @@ def test_distlog_slurm_grid_writes_the_same_grid(tmp_path, capsys):
 
 def test_distlog_slurm_usage_error_is_exit_2(capsys):
     assert cli.main(["slurm", "render", "no_such_template"]) == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error:" in err and "None" not in err and "array_sweep" in err, err  # (names the templates)
 
 
 def test_a_key_given_twice_is_refused_not_replaced(tmp_path, capsys):

@@ -92,7 +92,11 @@ def test_python_rows_and_columns_saved_as_csv_are_csv(exp):
     assert exp.files.load("cols.csv") == "step,loss\n1,0.5\n2,0.25\n"
     exp.files.save([["a", 1], ["b, c", 2]], "plain.csv")
     assert exp.files.load("plain.csv") == 'a,1\n"b, c",2\n'
-    for bad in ({"lr": 0.1}, {"a": [1, 2], "b": [1]}, 3.5):
+    exp.files.save([0.5, 0.25], "column.csv")
+    assert exp.files.load("column.csv") == "0.5\n0.25\n"
+    exp.files.save({"lr": 0.1, "name": "a,b"}, "row.csv")
+    assert exp.files.load("row.csv") == 'lr,name\n0.1,"a,b"\n'
+    for bad in ({"a": [1, 2], "b": [1]}, 3.5, [{"a": 1}, 2], {"a": {"b": 1}}):
         with pytest.raises(TypeError, match=r"a \.csv file holds a table, got .*\.json keeps dicts"):
             exp.files.save(bad, "bad.csv")
     assert not exp.files.exists("bad.csv")

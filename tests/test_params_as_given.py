@@ -44,6 +44,8 @@ def test_a_group_named_params_is_a_group(tmp_path):
         exp.params.extend(params={"lr": 5.0})
         assert exp.params["lr"] == 1e-4 and exp.params["params"] == {"hidden": 256, "lr": 5.0}
     assert _stored(tmp_path) == {"lr": 1e-4, "params": {"hidden": 256, "lr": 5.0}}
+    log = "".join(p.read_text() for p in (tmp_path / "default" / "r").rglob("*.log"))
+    assert log.count("params.extend(params={...}) stores a group named 'params'") == 1  # (said once)
 
 
 def test_set_keeps_no_reference_to_the_callers_config(tmp_path):
@@ -71,6 +73,10 @@ def test_keys_stored_with_dots_are_read_and_refused_as_update_writes_them(tmp_pa
         with pytest.raises(KeyError, match="no param 'optim.lr.decay'"):
             exp.params["optim.lr.decay"]
     assert _stored(tmp_path) == {"sched": {"warm.up": 20}, "optim.lr": 0.1}  # nothing beside it
+    # a key stored with dots beside the nested form: each param found where it is
+    with exp.run("both"):
+        exp.params.set({"a.b": {"c": 1}, "a": {"b": {"d": 2}}})
+        assert exp.params["a.b.c"] == 1 and exp.params["a.b.d"] == 2 and "a.b.e" not in exp.params
 
 
 class Opt(str, enum.Enum):
@@ -143,6 +149,12 @@ def test_zero_d_tensor_and_array_params_are_selected_as_numbers(tmp_path, capsys
     assert sorted(line.split(",")[0] for line in out.splitlines()[1:]) == ["f32", "np0d", "tensor"]
     # every form prints as the number it holds, alike
     assert fmt_exact(np.array(1e-4, np.float32)) == fmt_exact(np.float32(1e-4)) == fmt_exact(1e-4) == "0.0001"
+    # NaN in a float32 array or a 0-d tensor is selected by NaN, as a float NaN is
+    from distlog.query.root import _matches
+
+    assert _matches(np.array(np.nan, np.float32), float("nan")) and _matches(np.float32(np.nan), float("nan"))
+    assert _matches(np.array([np.nan, 1e-4], np.float32), [float("nan"), 1e-4])
+    assert not _matches(np.float32(1e-4), 2e-4) and _matches(np.float64(1e-4), 1e-4)
     # a tuple selected by the text distlog prints for it
     assert cli_main(["compare", str(tmp_path), "--where", "betas=(0.9, 0.999)", "--format", "csv"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5
@@ -169,3 +181,24 @@ def test_a_resumed_attempt_warns_with_values_as_python_writes_them(tmp_path, cap
     log = "".join(p.read_text() for p in (tmp_path / "default" / "r").rglob("*.log"))
     assert "shape (1, 2) -> (3, 4)" in log, log[-2000:]
     assert "$t" not in log
+
+
+def test_a_mapping_that_holds_itself_or_cannot_be_read_is_refused_naming_the_key():
+    from distlog.serdes import serialize
+
+    class Bad(collections.abc.Mapping):
+        def __getitem__(self, k):
+            raise RuntimeError("boom")
+
+        def __iter__(self):
+            return iter(["a"])
+
+        def __len__(self):
+            return 1
+
+    loop = {}
+    loop["a"] = Config(loop)  # (a Mapping over a dict that holds it)
+    with pytest.raises(ValueError, match=r"param 'x.a.a' contains itself"):
+        serialize({"x": loop}, "")
+    with pytest.raises(TypeError, match=r"param 'x': reading the Bad failed \(RuntimeError: boom\).*to_container"):
+        serialize({"x": Bad()}, "")

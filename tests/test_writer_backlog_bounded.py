@@ -17,7 +17,12 @@ from distlog.writers import rowstore
 
 
 def _run(tmp_path, monkeypatch, limit, how):
+    from distlog import metrics
+
     monkeypatch.setattr(rowstore, "BACKLOG_BYTES", limit)
+    # (entries not yet taken by the writer are counted once this many wait: bounded by
+    # BACKLOG_BYTES plus this many entries; a busy writer takes its list only when idle)
+    monkeypatch.setattr(metrics, "ENTRY_CHECK", 8)
     real = entries.write_windows
     real_log = entries.EntryHandler.__call__
 
@@ -37,7 +42,8 @@ def _run(tmp_path, monkeypatch, limit, how):
     most = 0
     with exp.run("r"):
         for step in range(400):
-            time.sleep(0.0002)  # (a training step: the writer takes its entries meanwhile)
+            if step % 4 == 0:
+                time.sleep(0.0002)  # (a training step: the writer takes its entries meanwhile)
             vals = {k: float(step + i) for i, k in enumerate(keys)}
             if how == "flush":
                 exp.metrics.collect(vals, step=step)
@@ -45,7 +51,8 @@ def _run(tmp_path, monkeypatch, limit, how):
             else:
                 exp.metrics.log(vals, step=step)
             writer = exp.metrics._core.log_writer  # (None until the first row handed on)
-            most = max(most, writer._backlog if writer is not None else 0)
+            if writer is not None:  # what it holds: taken and queued, and not taken yet
+                most = max(most, writer._backlog + sum(map(rowstore._entry_bytes, writer._entries[:])))
     run = distlog.open_run(tmp_path / how / "default" / "r")
     for i in (0, 57, 99):
         s = run.metrics.read(f"k{i:02d}")

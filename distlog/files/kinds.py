@@ -115,10 +115,15 @@ def text_of(data: Any, ext: str) -> str:
     return str(data)
 
 
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool, np.generic))
+
+
 def _csv_of(data: Any) -> str:
     """CSV text of a table given as Python data: a list of row dicts (columns in the order
-    their keys first come), a dict of equal-length columns, or a list of row lists; anything
-    else is refused (its ``repr`` under a ``.csv`` name was no CSV)."""
+    their keys first come), a dict of equal-length columns, a list of row lists, a list of
+    values (one column) or a dict of values (one row); anything else is refused (its
+    ``repr`` under a ``.csv`` name was no CSV)."""
     import csv
     import io
 
@@ -131,6 +136,14 @@ def _csv_of(data: Any) -> str:
         return out.getvalue()
     if rows is not None and all(isinstance(r, (list, tuple)) for r in rows):
         csv.writer(out, lineterminator="\n").writerows(rows)
+        return out.getvalue()
+    if rows is not None and all(_scalar(r) for r in rows):  # one column
+        csv.writer(out, lineterminator="\n").writerows([r] for r in rows)
+        return out.getvalue()
+    if isinstance(data, dict) and data and all(_scalar(v) for v in data.values()):  # one row
+        writer = csv.DictWriter(out, fieldnames=list(data), lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(data)
         return out.getvalue()
     if isinstance(data, dict) and data and all(isinstance(c, (list, tuple, np.ndarray)) for c in data.values()):
         lengths = {len(c) for c in data.values()}

@@ -311,11 +311,21 @@ class DistlogCallback(Callback):
         # one per logger (Lightning refuses two stateful callbacks with one key): where its
         # runs go. Not the run id, which a resumed fit may pass while the checkpoint was saved
         # with none: the key must be the same to find the state again
-        root = self._logger._root
-        root = os.fspath(root) if isinstance(root, (str, os.PathLike)) else type(root).__name__
+        root = self._root_as_given()
         if "://" not in root:  # one folder, however it was written (relative, absolute, ~)
             root = os.path.abspath(os.path.expanduser(root))
         return self._generate_state_key(root=root, name=self._logger._session_args[1], prefix=self._logger._prefix)
+
+    @property
+    def _legacy_state_key(self) -> str:  # type: ignore[override]
+        # the key of checkpoints saved before ``state_key`` made the root absolute (the root
+        # as given): Lightning looks the state up under it when ``state_key`` finds none
+        return self._generate_state_key(root=self._root_as_given(), name=self._logger._session_args[1],
+                                        prefix=self._logger._prefix)
+
+    def _root_as_given(self) -> str:
+        root = self._logger._root
+        return os.fspath(root) if isinstance(root, (str, os.PathLike)) else type(root).__name__
 
     def trainer_step(self) -> int | None:
         """The step Lightning logs at now (see ``_logging_step``); None without a Trainer."""

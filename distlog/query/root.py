@@ -204,6 +204,10 @@ def _equal(value: Any, want: Any) -> bool:
                 and len(value) == len(want) and all(_equal(v, w) for v, w in zip(value, want)))
     if is_bool(value) or is_bool(want):  # True is not 1 here, though Python says so
         return is_bool(value) and is_bool(want) and bool(value) == bool(want)
+    if isinstance(value, np.floating) and not isinstance(value, float) and isinstance(want, (int, float)):
+        if value != value or want != want:  # NaN selects NaN (a float32 one too)
+            return value != value and want != want
+        return bool(value == value.dtype.type(want))  # at its own precision: float32 1e-4 is 1e-4
     if isinstance(value, float) and isinstance(want, (int, float)):
         if value != value or want != want:  # NaN selects NaN
             return value != value and want != want

@@ -238,13 +238,15 @@ def live_meta(storage: StorageBackend, meta: dict[str, Any]) -> dict[str, Any]:
     if meta.get("status") == "interrupted" and not meta.get("error"):
         # rank 0 closed on a SIGTERM, alone, before a peer recorded why the run ended (a
         # launcher on another node stopping its ranks later): that record is the cause
-        from ..failures import read_failures
+        from ..failures import ECHOES, read_failures
 
         try:
             causes = read_failures(storage, int(meta.get("attempt") or 0))
         except Exception:  # noqa: BLE001 - evidence we cannot read changes nothing
             return meta
-        if causes:
+        # (a peer's FlushError alone is the stop itself seen from that peer: a job stopped on
+        # several nodes at once, a preemption, stays interrupted)
+        if causes and causes[0].get("type") not in ECHOES:
             return {**meta, "status": "failed", "error": causes[0], "recorded_status": "interrupted"}
         return meta
     if meta.get("status") != "running":

@@ -52,6 +52,8 @@ ENTRY_SLICE = DEFAULT_CHUNK_ROWS  # entries handled at once (then filled chunks 
 #: process's memory, grow without end
 BACKLOG_BYTES = 256 << 20
 ENTRY_BYTES = 256
+ENTRY_CHECK = 512  # entries appended and not yet taken past which the appending thread queues them
+ROOM_WARN, ROOM_WAIT_MAX = 10.0, 300.0  # seconds of waiting for the writer: said, then given up
 CREATE_AFTER = 0.05  # the arrays of the first rows are created this soon after them (no commit)
 
 
@@ -1407,14 +1409,31 @@ class BackgroundWriter:
                     self._room.notify_all()
 
     def wait_for_room(self) -> None:
-        """On the thread that appends entries, while ``backlogged``: wait until the writer has
-        written the backlog down to half (or stopped: a failed or closed writer is reported
-        where it always is, at the next flush or close)."""
+        """On the thread that appends entries, when ``backlogged`` or its entry list is long
+        (``ENTRY_CHECK``: the writer takes the list only when idle, so a busy one leaves it
+        uncounted): queue them (counted), then, past ``BACKLOG_BYTES``, wait until the writer
+        has written the backlog down to half — or stopped (a failed or closed writer is
+        reported where it always is, at the next flush or close). A writer that writes nothing
+        for ``ROOM_WARN`` s is said once; after ``ROOM_WAIT_MAX`` s the thread goes on (its
+        rows stay queued: a stalled store must not stop training without a word)."""
         self._take_entries()
+        if self._backlog <= BACKLOG_BYTES:
+            return
+        start = time.monotonic()
+        warned = False
         with self._room:
             while (self._backlog > BACKLOG_BYTES // 2 and self._thread.is_alive() and self._error is None
                    and not self._closed):
                 self._room.wait(0.5)
+                waited = time.monotonic() - start
+                if waited >= ROOM_WARN and not warned:
+                    warned = True
+                    warn(f"the background writer is {self._backlog / 2**20:.0f} MB of rows behind and "
+                         f"wrote none for {waited:.0f} s; the training thread waits for it (up to "
+                         f"{ROOM_WAIT_MAX:g} s) so memory stays bounded. A slow or stalled store? A run of "
+                         "many keys flushed every step: flush less often or log fewer keys", key=f"room {id(self)}")
+                if waited >= ROOM_WAIT_MAX:
+                    return
 
     def sync_entries(self, timeout: float | None = 300.0) -> None:
         """Block until the writer has handled every entry appended so far (no commit)."""
