@@ -1014,14 +1014,7 @@ def test_a_run_page_opened_before_its_run_starts_shows_the_run_once_it_does(brow
     exp = distlog.get_logger(root)
     with exp.experiment("later"), exp.run("first"):
         exp.metrics.log({"loss": 1.0}, step=0)
-    url = distlog.serve(root)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(url + "#/run?path=later/second")
+    with served(browser, root, "#/run?path=later/second") as pg:
         pg.wait_for_selector("#banner:not([hidden])")
         assert "no run 'later/second'" in pg.inner_text("#banner") and "looking again" in pg.inner_text("#banner")
         pg.screenshot(path=shots / "30-run-not-there-yet.png")
@@ -1030,10 +1023,6 @@ def test_a_run_page_opened_before_its_run_starts_shows_the_run_once_it_does(brow
         pg.wait_for_selector("#run-status", timeout=15_000)
         assert pg.locator("#banner").is_hidden()
         pg.screenshot(path=shots / "31-run-appeared.png")
-        assert not errors, errors
-    finally:
-        ctx.close()
-        url.stop()
 
 
 @pytest.mark.timeout(120)
@@ -1049,22 +1038,14 @@ def test_per_rank_without_rank_series_says_so_and_a_multi_line_cause_keeps_its_l
                 exp.metrics.collect(step=step, loss=1.0 / (step + 1))
                 exp.metrics.flush()
             raise RuntimeError("first line\nsecond line")
-    url = distlog.serve(root)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        pg.goto(url + "#/run?path=e/r&tab=charts")
+    with served(browser, root, "#/run?path=e/r&tab=charts") as pg:
         pg.wait_for_selector("#per-rank")
         assert pg.locator("#per-rank-note").is_hidden()
         pg.check("#per-rank")
         pg.wait_for_selector("#per-rank-note:not([hidden])")
         assert "no rank logged its own series" in pg.inner_text("#per-rank-note")
         pg.screenshot(path=shots / "32-per-rank-note.png")
-        pg.goto(url + "#/run?path=e/r&tab=overview")
+        pg.goto(pg.base + "#/run?path=e/r&tab=overview")
         pg.wait_for_selector(".error-text")
         assert pg.inner_text(".error-text") == "RuntimeError: first line\nsecond line"
         pg.screenshot(path=shots / "33-multi-line-cause.png")
-    finally:
-        ctx.close()
-        url.stop()

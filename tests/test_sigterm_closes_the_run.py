@@ -93,22 +93,38 @@ def test_the_default_action_is_back_once_the_run_closed(tmp_path):
     assert os.getpid() > 0
 
 
-PEER_FAILS = textwrap.dedent("""
-    import sys, time
+# rank 0 sits in a long step after the flushes while rank 1 ends: torchrun then stops rank 0
+PEER_ENDS = textwrap.dedent("""
+    import os, signal, sys, time
     import torch.distributed as dist
     import distlog
     dist.init_process_group("gloo")
     rank = dist.get_rank()
-    exp = distlog.get_logger(sys.argv[1], heartbeat_interval=0, telemetry=False, commit_interval=3600)
+    exp = distlog.get_logger(sys.argv[1], heartbeat_interval={beat}, telemetry=False, commit_interval=3600)
     with exp.run("r"):
-        for step in range(120):
+        for step in range({steps}):
             exp.metrics.collect(step=step, loss=float(rank * 100 + step))
             if step % 5 == 4:
                 exp.metrics.flush()
         if rank == 1:
-            raise RuntimeError("rank 1 broke")
-        time.sleep(60)  # a long step of rank 0's: torchrun stops it when rank 1 failed
+            {end}
+        time.sleep(60)
 """)
+PEER_FAILS = PEER_ENDS.format(beat=0, steps=120, end='raise RuntimeError("rank 1 broke")')
+PEER_KILLED = PEER_ENDS.format(beat=1, steps=40, end="os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does")
+
+
+def _torchrun_two(tmp_path, script_text):
+    """``script_text`` under ``torchrun --standalone`` with 2 ranks (no inherited launcher
+    or distlog variables), its root ``tmp_path/root``."""
+    from support.train_ddp_oracle import TORCHRUN
+
+    script = tmp_path / "peer.py"
+    script.write_text(script_text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "DISTLOG_"))
+           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    return subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "root")],
+                          env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=200)
 
 
 @pytest.mark.dist
@@ -119,14 +135,7 @@ def test_a_rank_torchrun_stops_when_another_failed_keeps_the_runs_rows(tmp_path)
     "running". Now rank 0 commits them, and the run is failed with rank 1's cause."""
     import numpy as np
 
-    from support.train_ddp_oracle import TORCHRUN
-
-    script = tmp_path / "peer.py"
-    script.write_text(PEER_FAILS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "DISTLOG_"))
-           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    out = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "root")],
-                         env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=200)
+    out = _torchrun_two(tmp_path, PEER_FAILS)
     assert out.returncode != 0
     run = distlog.open_run(tmp_path / "root" / "default" / "r")
     loss = run.metrics.read("loss")
@@ -138,24 +147,6 @@ def test_a_rank_torchrun_stops_when_another_failed_keeps_the_runs_rows(tmp_path)
     assert run.info.error["message"] == "rank 1 broke"
 
 
-PEER_KILLED = textwrap.dedent("""
-    import os, signal, sys, time
-    import torch.distributed as dist
-    import distlog
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    exp = distlog.get_logger(sys.argv[1], heartbeat_interval=1, telemetry=False, commit_interval=3600)
-    with exp.run("r"):
-        for step in range(40):
-            exp.metrics.collect(step=step, loss=float(rank * 100 + step))
-            if step % 5 == 4:
-                exp.metrics.flush()
-        if rank == 1:
-            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does: nothing recorded
-        time.sleep(60)  # rank 0 in a long step: torchrun stops it when rank 1 died
-""")
-
-
 @pytest.mark.dist
 @pytest.mark.timeout(240)
 def test_a_rank_stopped_after_a_peer_was_killed_names_the_killed_rank(tmp_path):
@@ -163,14 +154,7 @@ def test_a_rank_stopped_after_a_peer_was_killed_names_the_killed_rank(tmp_path):
     SIGTERMs rank 0: the run read "interrupted" with no error, nothing about rank 1. Rank 0
     sees from rank 1's heartbeat that its process is gone: the run is failed, its cause
     names rank 1 (RankLost), and the rows flushed before are kept."""
-    from support.train_ddp_oracle import TORCHRUN
-
-    script = tmp_path / "peer.py"
-    script.write_text(PEER_KILLED)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "DISTLOG_"))
-           and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    out = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "root")],
-                         env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=200)
+    out = _torchrun_two(tmp_path, PEER_KILLED)
     assert out.returncode != 0
     run = distlog.open_run(tmp_path / "root" / "default" / "r")
     assert run.metrics.read("loss").step.tolist() == list(range(4, 40, 5)), out.stderr[-3000:]
