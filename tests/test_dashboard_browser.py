@@ -1049,3 +1049,35 @@ def test_per_rank_without_rank_series_says_so_and_a_multi_line_cause_keeps_its_l
         pg.wait_for_selector(".error-text")
         assert pg.inner_text(".error-text") == "RuntimeError: first line\nsecond line"
         pg.screenshot(path=shots / "33-multi-line-cause.png")
+
+
+@pytest.mark.timeout(120)
+def test_a_resumed_runs_line_stops_between_its_attempts_on_the_wall_time_axis(browser, tmp_path, shots):
+    """A browser review: with x = wall time, a resumed run's line and band were drawn straight
+    across the minutes between the killed attempt and its resume, as if there were data. The
+    line stops at the resume now (a row of no value there); by step nothing changes."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root)
+    with exp.experiment("e"), exp.run("r"):
+        for step in range(5):
+            exp.metrics.log({"loss": 1.0 + step}, step=step)
+            time.sleep(0.02)  # (rows at distinct times, as training makes them)
+    time.sleep(1.5)
+    with exp.experiment("e"), exp.run("r", resume_step=5):  # a second attempt, later
+        for step in range(5, 10):
+            exp.metrics.log({"loss": 1.0 + step}, step=step)
+            time.sleep(0.02)
+    data = "k => window.distlog.charts[k].u.data.map((a) => Array.from(a))"
+    with served(browser, root, "#/run?path=e/r&tab=charts&x=time") as pg:
+        pg.wait_for_function("k => { const c = window.distlog && window.distlog.charts[k]; return c && c.u; }",
+                             arg="loss")
+        xs, values = pg.evaluate(data, "loss")[:2]
+        assert len(xs) == 11 and values.count(None) == 1, (xs, values)
+        gap = values.index(None)
+        assert values[:gap] == [1.0, 2.0, 3.0, 4.0, 5.0] and xs[gap - 1] < xs[gap] < xs[gap + 1]
+        pg.wait_for_timeout(300)  # (drawn)
+        pg.screenshot(path=shots / "34-wall-time-gap.png")
+        pg.goto(pg.base + "#/run?path=e/r&tab=charts")  # by step: one line, no row added
+        pg.wait_for_function("k => { const c = window.distlog.charts[k]; return c && c.u && c.u.data[0].length === 10; }",
+                             arg="loss")
+        assert None not in pg.evaluate(data, "loss")[1]

@@ -84,6 +84,29 @@ function sortedByX(cols, x) {
   return out;
 }
 
+// ``cols`` (sorted by ``x``) with a row of no value at each of ``breaks`` that falls between
+// two rows, on the wall-time axis only: the line and band stop there (uPlot draws a gap at a
+// null) instead of crossing the time no attempt ran
+function withBreaks(cols, x, breaks) {
+  if (x !== "time" || !breaks || !breaks.length) return cols;
+  const xs = cols[x];
+  const at = []; // [row index, x of the gap]
+  for (const b of [...breaks].sort((p, q) => p - q)) {
+    let lo = 0, hi = xs.length; // the first row at or after b
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (xs[mid] < b) lo = mid + 1; else hi = mid; }
+    if (lo > 0 && lo < xs.length && (!at.length || at[at.length - 1][0] !== lo)) at.push([lo, (xs[lo - 1] + xs[lo]) / 2]);
+  }
+  if (!at.length) return cols;
+  const out = {};
+  for (const [k, v] of Object.entries(cols)) {
+    if (!Array.isArray(v)) { out[k] = v; continue; }
+    const copy = v.slice();
+    for (let j = at.length - 1; j >= 0; j--) copy.splice(at[j][0], 0, k === x ? at[j][1] : null);
+    out[k] = copy;
+  }
+  return out;
+}
+
 const positive = (arr) => arr.map((v) => (v === null || v <= 0 ? null : v));
 // the points a log axis does not draw (values <= 0)
 export const countBelow = (arr) => arr.reduce((n, v) => (v !== null && v !== undefined && v <= 0 ? n + 1 : n), 0);
@@ -226,7 +249,7 @@ export class MetricChart {
 
   data(parts) {
     const x = this.opts.x;
-    const sorted = parts.map((p) => sortedByX(p.cols, x));
+    const sorted = parts.map((p) => withBreaks(sortedByX(p.cols, x), x, this.breaks));
     const smooth = this.opts.smooth;
     // the server's EMA of the whole series; the points' own EMA only until a reload with
     // this weight answers (the slider moved)

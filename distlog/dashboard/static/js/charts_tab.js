@@ -16,6 +16,9 @@ export async function chartsTab(body, run, params) {
   const keep = () => setParams("run", { x: opts.x === "step" ? null : opts.x, logy: opts.logy,
     smooth: opts.smooth || null, ranks: opts.perRank, keys: keyFilter.value, zoom: zoom.text() });
   const ranksOf = (key) => Object.entries(run.rank_keys).filter(([, ks]) => ks.includes(key)).map(([r]) => Number(r));
+  // where an attempt after the first began (epoch s): on a wall-time axis the lines stop
+  // there, not drawn across the time between a killed attempt and its resume
+  const breaks = (run.attempts || []).slice(1).map((a) => a.started).filter((t) => t != null);
   const allKeys = [...new Set([...run.keys, ...Object.values(run.rank_keys).flat()])].sort();
   const charts = [];
   const grid = h("div", {});
@@ -54,7 +57,7 @@ export async function chartsTab(body, run, params) {
     h("label", {}, "smoothing", smooth, smoothLabel), rankNote), grid);
 
   for (const key of allKeys) {
-    const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key), pageZoom: zoom });
+    const c = new MetricChart({ run: run.path, key, opts, ranks: ranksOf(key), main: run.keys.includes(key), pageZoom: zoom, breaks });
     c.el.__chart = c;
     charts.push(c);
   }
@@ -120,7 +123,7 @@ export async function chartsTab(body, run, params) {
       if (fresh.length) { // a key logged for the first time while the page is open
         for (const key of [...new Set(fresh)].sort()) {
           allKeys.push(key);
-          const c = new MetricChart({ run: run.path, key, opts, main: key in (st.lengths["0"] || {}), pageZoom: zoom,
+          const c = new MetricChart({ run: run.path, key, opts, main: key in (st.lengths["0"] || {}), pageZoom: zoom, breaks,
             ranks: Object.entries(st.lengths).filter(([r, m]) => r !== "0" && key in m).map(([r]) => Number(r)) });
           c.el.__chart = c;
           charts.push(c);
