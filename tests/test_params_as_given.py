@@ -155,6 +155,8 @@ def test_zero_d_tensor_and_array_params_are_selected_as_numbers(tmp_path, capsys
     assert _matches(np.array(np.nan, np.float32), float("nan")) and _matches(np.float32(np.nan), float("nan"))
     assert _matches(np.array([np.nan, 1e-4], np.float32), [float("nan"), 1e-4])
     assert not _matches(np.float32(1e-4), 2e-4) and _matches(np.float64(1e-4), 1e-4)
+    # a wanted value past float32's range, or past any float, selects nothing (no overflow warning)
+    assert not _matches(np.float32(1e-4), 1e300) and not _matches(np.float32(1e-4), 10**400)
     # a tuple selected by the text distlog prints for it
     assert cli_main(["compare", str(tmp_path), "--where", "betas=(0.9, 0.999)", "--format", "csv"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5

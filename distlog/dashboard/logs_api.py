@@ -16,7 +16,6 @@ from typing import Any
 from starlette.requests import Request
 
 from ..logline import format_line
-from ..query.logfilter import parse_when
 from ..query.run_reader import RunReader
 from .api import Api, arg_int
 from .encode import jsonable
@@ -50,11 +49,9 @@ def logs(api: Api, request: Request) -> dict[str, Any]:
             raise BadPath("give steps=A:B or from_step=S, not both")
         # from the first record at that step or later, on: the records after it that carry no
         # step (a run's start, a warning) too — a step filter alone left them out unsaid
-        at = run.logs.query(**{**filters, "steps": f"{from_step}:"})
-        merged = at
-        if len(at):
-            start = at[0].time if filters["since"] is None else max(at[0].time, parse_when(filters["since"]))
-            merged = run.logs.query(**{**filters, "since": start})
+        merged = run.logs.query(**filters)
+        first = next((i for i, r in enumerate(merged) if r.step is not None and r.step >= from_step), len(merged))
+        merged = merged[first:]
         recs = merged[:limit]
         more = len(merged) > limit
     else:

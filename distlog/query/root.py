@@ -207,7 +207,11 @@ def _equal(value: Any, want: Any) -> bool:
     if isinstance(value, np.floating) and not isinstance(value, float) and isinstance(want, (int, float)):
         if value != value or want != want:  # NaN selects NaN (a float32 one too)
             return value != value and want != want
-        return bool(value == value.dtype.type(want))  # at its own precision: float32 1e-4 is 1e-4
+        try:  # at its own precision: float32 1e-4 is 1e-4 (one past its range is inf: no match)
+            with np.errstate(over="ignore"):
+                return bool(value == value.dtype.type(float(want)))
+        except OverflowError:  # (an int past any float)
+            return False
     if isinstance(value, float) and isinstance(want, (int, float)):
         if value != value or want != want:  # NaN selects NaN
             return value != value and want != want

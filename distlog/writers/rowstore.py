@@ -1310,7 +1310,7 @@ def _entry_bytes(item: Any) -> int:
     ``ENTRY_BYTES``."""
     if item.__class__ is tuple:
         try:
-            return ENTRY_BYTES + 56 * len(item[3])
+            return ENTRY_BYTES + 56 * len(item[3])  # (56: entries.VALUE_BYTES, not importable here)
         except (IndexError, TypeError):  # (another kind of entry)
             return ENTRY_BYTES
     return getattr(item, "nbytes", ENTRY_BYTES)
@@ -1428,8 +1428,8 @@ class BackgroundWriter:
                 waited = time.monotonic() - start
                 if waited >= ROOM_WARN and not warned:
                     warned = True
-                    warn(f"the background writer is {self._backlog / 2**20:.0f} MB of rows behind and "
-                         f"wrote none for {waited:.0f} s; the training thread waits for it (up to "
+                    warn(f"the background writer is {self._backlog / 2**20:.0f} MB of rows behind and has "
+                         f"not caught up in {waited:.0f} s; the training thread waits for it (up to "
                          f"{ROOM_WAIT_MAX:g} s) so memory stays bounded. A slow or stalled store? A run of "
                          "many keys flushed every step: flush less often or log fewer keys", key=f"room {id(self)}")
                 if waited >= ROOM_WAIT_MAX:
