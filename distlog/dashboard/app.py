@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..query.errors import KeyNotFound, QueryError
 from ..query.root import RootReader
-from . import files_api, logs_api
+from . import files_api, logs_api, ranks_api
 from .api import Api
 from .encode import dumps
 from .paths import BadPath, UnknownRun
@@ -99,6 +99,7 @@ def make_app(root: RootReader, token: str | None = None, loopback_only: bool = T
         Route("/api/compare", _handler(api.compare)),
         Route("/api/bands", _handler(api.bands)),
         Route("/api/logs", _handler(lambda r: logs_api.logs(api, r))),
+        Route("/api/ranks", _handler(lambda r: ranks_api.ranks(api, r))),
         Route("/api/files", _handler(lambda r: files_api.files(api, r))),
         Route("/api/file", _handler(lambda r: files_api.file_bytes(api, r)), methods=["GET", "HEAD"]),
         Route("/api/{rest:path}", lambda r: error(404, f"no API endpoint {r.url.path!r}")),

@@ -9,12 +9,14 @@ import { chartsTab } from "./charts_tab.js";
 import { logsTab } from "./logs.js";
 import { filesTab } from "./files.js";
 import { attemptsTab } from "./attempts.js";
+import { ranksTab } from "./ranks.js";
 
-const TABS = [["overview", "Overview"], ["charts", "Charts"], ["logs", "Logs"], ["files", "Files"], ["attempts", "Attempts"]];
+const TABS = [["overview", "Overview"], ["charts", "Charts"], ["logs", "Logs"], ["files", "Files"], ["ranks", "Ranks"],
+  ["attempts", "Attempts"]];
 // Each tab keeps its view in the run page's URL under names of its own, so a tab link keeps
 // every tab's (Charts -> Logs -> Charts shows the charts as they were, as Back would):
 //   charts: x, logy, smooth, ranks, keys, zoom    logs: rank, level, grep, i
-//   files: file, version, file_rank               (overview, attempts: none)
+//   files: file, version, file_rank               ranks: tfield    (overview, attempts: none)
 // A name read by one tab must not be written by another (x= is the charts' axis).
 function tabHref(path, id) {
   const [page, query] = location.hash.replace(/^#\/?/, "").split("?");
@@ -107,6 +109,7 @@ export async function runPage(view, params) {
   else if (tab === "charts") page = await chartsTab(body, run, params);
   else if (tab === "logs") page = await logsTab(body, run, params);
   else if (tab === "files") page = await filesTab(body, run, params);
+  else if (tab === "ranks") page = await ranksTab(body, run, params);
   else if (tab === "attempts") body.append(attemptsTab(run));
   let gone = false, poller = { stop() {} };
   const dispose = () => { gone = true; window.removeEventListener(VIEW_CHANGED, relink); poller.stop(); page.dispose && page.dispose(); };

@@ -1,0 +1,150 @@
+// Every rank of a run: where each one is (its heartbeat: host, pid, alive or not, last step,
+// inside a flush for how long) beside its telemetry (the straggler report's row), and one
+// telemetry field over the run's flushes — a rank whose line sits above the others is the
+// straggler. The charted field is in the URL (tfield=).
+import { get } from "./api.js";
+import { clear, h } from "./dom.js";
+import * as fmt from "./fmt.js";
+import { plotAxes, plotSeries } from "./chart.js";
+import { setParams } from "./url.js";
+
+const BAND_FILL = "rgba(47,111,219,0.16)";
+const REFRESH_MS = 5000; // a live run's ranks are read again at most this often
+
+// the report's columns, as a person reads them, and how each value is shown
+const COLUMNS = {
+  step_time_median: ["step time", "s", "median seconds per step between flushes"],
+  wait_median: ["wait", "s", "median time waited in a flush for the other ranks"],
+  wait_total: ["wait total", "s", "time waited in flushes, all told"],
+  slowest_share: ["slowest in", "%", "share of flushes in which this rank was the last to arrive"],
+  cpu_median: ["CPU", "cpu", "median CPU use of the process (100% = one core)"],
+  rss_peak: ["RSS peak", "B", "largest resident memory of the process"],
+  gpu_peak: ["GPU peak", "B", "largest GPU memory allocated"],
+  gpu_reserved_peak: ["GPU reserved", "B", "largest GPU memory reserved by the caching allocator"],
+  gpu_util_median: ["GPU util", "cpu", "median GPU utilisation"],
+};
+const FIELD_NAMES = {
+  step_time: "step time (s)", wait: "wait in flush (s)", interval: "time between flushes (s)",
+  wait_prev: "wait of the previous flush (s)", cpu_percent: "CPU %", rss: "RSS (bytes)",
+  gpu_allocated: "GPU allocated (bytes)", gpu_reserved: "GPU reserved (bytes)", gpu_peak: "GPU peak (bytes)",
+  gpu_util: "GPU util %",
+};
+
+function seconds(v) {
+  if (v === null || v === undefined) return "–";
+  if (v >= 60) return fmt.duration(v);
+  if (v >= 1) return `${+v.toPrecision(3)} s`;
+  if (v >= 1e-3) return `${+(v * 1e3).toPrecision(3)} ms`;
+  return `${+(v * 1e6).toPrecision(3)} µs`;
+}
+
+function shown(kind, v) {
+  if (v === null || v === undefined) return "–";
+  if (kind === "s") return seconds(v);
+  if (kind === "%") return `${Math.round(v * 100)}%`;
+  if (kind === "cpu") return `${+v.toPrecision(3)}%`;
+  if (kind === "B") return fmt.bytes(v);
+  return fmt.value(v);
+}
+
+function health(row) {
+  const cls = { alive: "running", "waiting in flush": "preempted", "heartbeats stopped": "interrupted",
+    "process gone": "failed", "no heartbeat": "none" }[row.health] || row.health;
+  return h("span", { class: `badge status-${cls}`, text: row.health, title: row.line });
+}
+
+function table(res) {
+  const tel = res.telemetry;
+  const cols = tel ? tel.columns : [];
+  const head = [["rank"], ["health", "from the rank's heartbeat; hover for its whole record"], ["host"], ["pid"],
+    ["step", "last step at its heartbeat"], ["flushes"], ["heartbeat", "when it last beat"],
+    ...cols.map((c) => [(COLUMNS[c] || [c])[0], (COLUMNS[c] || [])[2]]), ["last log line"]];
+  const tb = h("tbody");
+  for (const r of res.ranks) {
+    const t = r.telemetry || {};
+    const tr = h("tr", { "data-rank": r.rank, class: tel && tel.slowest === r.rank && res.ranks.length > 1 ? "slowest" : "" },
+      h("td", { text: r.rank }), h("td", {}, health(r)), h("td", { text: r.host ?? "–" }), h("td", { text: r.pid ?? "–" }),
+      h("td", { text: fmt.value(r.step) }), h("td", { text: fmt.value(r.flushes) }),
+      h("td", { text: r.beat_age === undefined ? "–" : `${seconds(Math.max(0, r.beat_age))} ago`, title: r.line }),
+      ...cols.map((c) => h("td", { class: "num", text: shown((COLUMNS[c] || [])[1], t[c]) })),
+      h("td", { class: "log-line", text: r.last_log || "", title: r.last_log || "" }));
+    tb.append(tr);
+  }
+  return h("div", { class: "table-wrap" }, h("table", { class: "grid", id: "ranks-table" },
+    h("thead", {}, h("tr", {}, ...head.map(([c, title]) => h("th", { text: c, title: title || "" })))), tb));
+}
+
+function chart(box, res) {
+  const c = res.chart;
+  if (!c || c.error) { box.append(h("p", { class: "muted", text: c ? c.error : "" })); return null; }
+  if (!c.xs.length) { box.append(h("p", { class: "muted", text: "no flush recorded yet" })); return null; }
+  const data = [c.xs];
+  const series = [{ label: c.x }];
+  const bands = [];
+  if (c.band) {
+    data.push(c.band.min, c.band.max);
+    series.push({ label: "min", stroke: "transparent", points: { show: false }, width: 0 },
+      { label: "max", stroke: "transparent", points: { show: false }, width: 0 });
+    bands.push({ series: [2, 1], fill: BAND_FILL });
+  }
+  const slowest = res.telemetry ? res.telemetry.slowest : null;
+  c.series.forEach((s, i) => {
+    data.push(s.values);
+    const hot = s.rank !== null && s.rank === slowest && res.ranks.length > 1;
+    series.push({ label: s.label, stroke: s.rank === null ? "#333" : fmt.color(s.rank), width: hot ? 2.5 : 1.5,
+      points: { show: c.xs.length < 60 }, spanGaps: false });
+  });
+  const plot = new uPlot({
+    width: Math.max(400, box.clientWidth || 900), height: 260, series: plotSeries(series), bands,
+    scales: { x: { time: c.x === "time" } }, axes: plotAxes(c.x === "time"), legend: { live: true },
+  }, data, box);
+  return plot;
+}
+
+export async function ranksTab(body, run, params) {
+  let field = params.get("tfield") || "step_time";
+  const wrap = h("div", { id: "ranks" });
+  body.append(wrap);
+  let plot = null, last = 0, gone = false, once = false;
+  const paint = (res) => {
+    if (plot) { plot.destroy(); plot = null; }
+    clear(wrap);
+    const beats = res.ranks.filter((r) => r.health !== "no heartbeat").length;
+    const summary = res.telemetry ? res.telemetry.summary : res.why_none;
+    wrap.append(h("p", { class: "ranks-summary", id: "ranks-summary", text: summary }));
+    if (res.note) wrap.append(h("p", { class: "muted", id: "ranks-note", text: res.note }));
+    if (!beats && res.ranks.length) wrap.append(h("p", { class: "muted", text: "no rank wrote a heartbeat (heartbeat_interval=0)" }));
+    wrap.append(table(res));
+    if (res.fields.length) {
+      const select = h("select", { id: "ranks-field" }, ...res.fields.map((f) => h("option", { value: f, text: FIELD_NAMES[f] || f, selected: f === res.field })));
+      select.addEventListener("change", async () => {
+        field = select.value;
+        setParams("run", { tfield: field === "step_time" ? null : field });
+        await load();
+      });
+      const c = res.chart || {};
+      const note = c.per_point > 1.01 ? `each point the mean of ~${Math.round(c.per_point)} flushes` : "";
+      const box = h("div", { class: "ranks-chart card", id: "ranks-chart" });
+      wrap.append(h("div", { class: "ranks-controls" }, h("label", {}, "field ", select),
+        h("span", { class: "muted", text: [c.flushes !== undefined ? `${c.flushes} flush rows` : "", note, c.x === "time" ? "x: wall time (the steps went back: a resumed run)" : ""].filter(Boolean).join(" · ") })), box);
+      plot = chart(box, res);
+    }
+  };
+  const load = async () => {
+    const res = await get("ranks", { run: run.path, field });
+    if (gone || !wrap.isConnected) return;
+    last = Date.now();
+    paint(res);
+  };
+  await load();
+  return {
+    dispose() { gone = true; if (plot) plot.destroy(); },
+    // a live run's ranks every REFRESH_MS, and once more when it ends (their last records)
+    poll: async (st) => {
+      const live = st.status === "running";
+      if (!(live || once) || (live && Date.now() - last < REFRESH_MS)) return;
+      once = live;
+      await load();
+    },
+  };
+}
