@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import threading
 import time
 from numbers import Real
@@ -638,7 +639,7 @@ class MetricsLogger:
             last = core.last_written_step(key) if rank0 else core.logged.get(key)
             if last is not None and s <= last:
                 e = ValueError(
-                    f"log() of {key!r} at step {step_text(s)}: a row at step {step_shown(last)} was already written; "
+                    f"log() of {key!r} at step {step_shown(s)}: a row at step {step_text(last)} was already written; "
                     "steps of a series must increase. Pass a larger step= (or none: distlog then "
                     "uses one past the largest step so far)"
                 )
@@ -938,7 +939,7 @@ class MetricsLogger:
         header = [float(new_mask is not None and bool(new_mask.any())), float(bool(core.errors)),
                   float(self._writers.failed()), float(ctx.stop_requested),
                   float(ctx.rank == 0 and bool(core.logged_keys) and bool(core.mixed_keys()))]
-        ident = R.FlushIdentity(core.flushes, closing, last, explicit)
+        ident = R.FlushIdentity(core.flushes, closing, last, explicit, R.AGGREGATION_CODE[_aggregation])
         # the steady state: the agreed union, flags, identity and every rank's telemetry ride
         # along (1 collective, or 2 all_reduces + 1 for argmin/argmax ranks when large)
         mon = self._monitor
@@ -1068,7 +1069,7 @@ class MetricsLogger:
         fs = core.flush_step
         if out_step == R.NO_STEP:  # no rank had a step: one past the previous flush's
             out_step = 0.0 if fs is None else fs + 1
-        elif fs is not None and out_step <= fs:
+        if fs is not None and out_step <= fs:  # (fs + 1 is fs past 2**53)
             return None  # the general path names the keys that would repeat a step
         seq = core.flushes
         core.flushes += 1
@@ -1100,6 +1101,8 @@ class MetricsLogger:
         fs = core.flush_step
         if last is None:  # no step: one past the previous flush's (as the general path)
             out_step = 0.0 if fs is None else fs + 1
+            if fs is not None and out_step <= fs:
+                return None  # (fs + 1 is fs past 2**53: the general path names the repeat)
         else:
             out_step = _finite(last)
             if out_step is None or (fs is not None and out_step <= fs):
@@ -1227,7 +1230,7 @@ class MetricsLogger:
                 fix = "Collect with increasing step= values, or pass step= to flush()"
             problem = (f"flush at step {step_shown(step)} would write {', '.join(map(repr, bad[:5]))}"
                        f"{' and more' if len(bad) > 5 else ''} at or before the last step already "
-                       f"written for it ({last[stale].max():g}); steps of a series must increase. {fix}")
+                       f"written for it ({step_text(float(last[stale].max()))}); steps of a series must increase. {fix}")
             present &= ~stale
         if present.all():
             keys, stat_rows = reduced.keys, reduced.rows(aggregation)  # the same tuple each flush
@@ -1427,17 +1430,23 @@ def _namespaces(key: str) -> list[str]:
 
 
 def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
+    aggs = len({i.aggregation for _, i in who}) > 1
+
     def where(ident: R.FlushIdentity) -> str:
         kind = "its closing flush (close())" if ident.closing else "flush()"
+        if aggs and not ident.closing:
+            kind = f"flush({R.AGGREGATIONS[ident.aggregation]!r})"
         step = "" if ident.explicit_step is None else f", step={step_text(ident.explicit_step)}"
         # (with step=, ``ident.step`` is that step, not the last one collected: not repeated)
         last = "" if ident.step is None or ident.explicit_step is not None else f", largest collected step {step_text(ident.step)}"
         return f"{kind} #{ident.seq + 1}{step}{last}"
 
     lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))
+    agg = (", and the same aggregation (one window reduced to a mean on one rank and to a sum "
+           "on another has no one row)") if aggs else ""
     return ("ranks are not in the same flush, so their values cannot be reduced together "
             "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
-            "same number of times, with the same step= if any, before close(); a flush only on "
+            f"same number of times, with the same step= if any{agg}, before close(); a flush only on "
             "rank 0 or a flush one rank skips pairs windows that do not belong together")
 
 
@@ -1474,7 +1483,29 @@ def _finite(step: Any) -> float | None:
         s = float(step)
     except (TypeError, ValueError, OverflowError):
         return None
+    if s > _EXACT or s < -_EXACT:  # (rare: an int step a float64 may not hold)
+        return _rounded_step(step, s)
     return s if math.isfinite(s) else None
+
+
+_EXACT = float(2**53)
+
+
+def _rounded_step(step: Any, s: float) -> float | None:
+    """A step past 2**53 (steps are stored as float64): said when an int step is not the one
+    stored — two such steps can fall on one row, which is then refused as a repeat."""
+    if not math.isfinite(s):
+        return None
+    try:
+        given = operator.index(step)  # (a Python, NumPy or integer-tensor int; a float is as given)
+    except TypeError:
+        return s
+    if given != int(s):
+        warn(f"step {given} is past 2**53 = 9007199254740992 and is stored as {int(s)}: steps are "
+             "float64, whose integers past 2**53 are not all distinct (two such steps can fall on "
+             "one row, which is then refused as a repeat). Count steps from 0; keep a timestamp "
+             "or a large id as a metric or a param", key="step past 2**53")
+    return s
 
 
 def _histogram_values(name: str, values: Any) -> np.ndarray:

@@ -13,7 +13,8 @@ rank fills only its own row, so their sum is a gather of every rank's row.
 The header counts, over ranks, those with keys outside the union, with bad input, with a
 failed writer, and asking to stop; so every rank learns all of it from the same collective.
 The MAX bucket starts with the flush's identity on each rank (``FlushIdentity``: sequence
-number, whether it is the closing flush, the step passed to ``flush(step=)``), each as its
+number, whether it is the closing flush and with which aggregation, the step passed to
+``flush(step=)``), each as its
 value and its negation, so the maxima give both ends of the range over ranks: the ranks agree
 on which flush they are in exactly when every range is a single point.
 Keys new to the union travel once in one ``all_gather_object`` of each rank's
@@ -36,6 +37,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 AGGREGATIONS = ("mean", "min", "max", "sum")
+AGGREGATION_CODE = {a: i for i, a in enumerate(AGGREGATIONS)}
 #: columns of a stored row, in order (``value`` is the headline picked by ``_aggregation``)
 STAT_COLUMNS = ("value", "mean", "min", "max", "sum", "count", "nonfinite", "argmin_rank", "argmax_rank")
 #: columns of every row of a scalars table on the store (docs/FORMAT.md)
@@ -56,13 +58,16 @@ class FlushIdentity:
 
     ``seq`` counts this rank's flushes in the run, ``closing`` marks the flush that
     ``close()`` runs, ``explicit_step`` is the step passed to ``flush(step=)`` (None if none);
-    ``step`` is the largest collected step (or the explicit one), max-reduced for the row.
+    ``step`` is the largest collected step (or the explicit one), max-reduced for the row;
+    ``aggregation`` indexes ``AGGREGATIONS`` (ranks asking for another headline of one window
+    are not in the same flush: it rides in the closing slots, ``closing + 2 * aggregation``).
     """
 
     seq: int
     closing: bool = False
     step: float | None = None
     explicit_step: float | None = None
+    aggregation: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class Agreement:
 
     step: float  # the largest step over ranks (NO_STEP when no rank had one)
     seq: tuple[float, float]  # (min, max) over ranks
-    closing: tuple[float, float]
+    closing: tuple[float, float]  # (with the aggregation: ``FlushIdentity``)
     explicit_step: tuple[float, float]  # (inf, -inf) when no rank passed one
     step_range: tuple[float, float] = (np.inf, -np.inf)  # of the ranks that had a step
 
@@ -193,7 +198,8 @@ def identity_slots(ident: FlushIdentity) -> list[float]:
     if ident.step is not None:
         slots[M_NSTEP] = -float(ident.step)
     slots[M_SEQ], slots[M_NSEQ] = float(ident.seq), -float(ident.seq)
-    slots[M_CLOSE], slots[M_NCLOSE] = float(ident.closing), -float(ident.closing)
+    code = float(ident.closing) + 2.0 * ident.aggregation
+    slots[M_CLOSE], slots[M_NCLOSE] = code, -code
     if ident.explicit_step is not None:
         slots[M_XSTEP], slots[M_NXSTEP] = float(ident.explicit_step), -float(ident.explicit_step)
     return slots
