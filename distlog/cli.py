@@ -27,6 +27,7 @@ import ast
 import contextlib
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -580,10 +581,22 @@ def cmd_files(args: argparse.Namespace) -> int:
 
 def _where(items: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
+        compared = re.match(r"^([^<>!=]+?)\s*(<=|>=|==|!=|<|>)", item)
+        if compared and (not sep or key.endswith(("<", ">", "!")) or value.startswith("=")):
+            k = compared.group(1)
+            raise UsageError(f"--where {item!r}: --where selects by equality only, KEY=VALUE "
+                             f"(--where {k}=0.1), or any of several values, KEY=A,B (--where {k}=0.1,0.01); "
+                             f"for a range use the Python API: open_root(ROOT).runs(params={{{k!r}: lambda v: v < 0.01}})")
         if not sep or not key:
             raise UsageError(f"--where {item!r} is not KEY=VALUE (e.g. --where optim.lr=0.001)")
+        if key in given:
+            raise UsageError(f"--where {key} given twice ({given[key]} and {item}): a run has one {key}; "
+                             f"for runs with any of several values give them at once: --where "
+                             f"{key}={given[key].partition('=')[2]},{value}")
+        given[key] = item
         # the whole text (a JSON list, a name with a comma) and, if it has commas, each part
         # ("several: a,b")
         values = where_values(value) + ([w for v in value.split(",") for w in where_values(v)]
@@ -669,12 +682,19 @@ def _check_where_keys(root: Any, args: argparse.Namespace, where: dict[str, Any]
     with warnings.catch_warnings():  # (an experiment none has: _check_experiment says it)
         warnings.filterwarnings("ignore", message=r"experiment=", category=RuntimeWarning)
         runs = root.runs(args.experiment, status=args.status)
-    known = sorted({k for d in read_run_data(runs, params=True) for k in d.flat_params or ()})
+    data = read_run_data(runs, params=True)
+    known = sorted({k for d in data for k in d.flat_params or ()})
     absent = [k for k in where if k not in known]
     if runs and absent:
         raise KeyNotFound("; ".join(f"--where {k}=...: no run of the {len(runs)} selected has the "
                                     f"param {k!r}{did_you_mean(k, known)}" for k in absent)
                           + f" (params: {listing(known)})")
+    if runs:  # every key is some run's: the values they hold (a case or a spelling apart)
+        from .query.render import fmt_exact
+
+        for k in where:
+            held = sorted({fmt_exact(v) for d in data for key, v in (d.flat_params or {}).items() if key == k})
+            _err(f"--where {k}: the {len(runs)} run(s) selected hold {k} = {listing(held)}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -696,30 +716,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if len(keys) > args.max_metrics:
             _err(f"showing {args.max_metrics} of {len(keys)} metrics; choose with --metric KEY")
     # (a key no run has, a typo, is an error there, as in `metrics` and `plot`)
-    df = root.table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
-                    varying_only=not args.all_params, status=args.status)
+    df, shown_runs = root._table(runs=runs, metrics=metrics, stat=args.stat, final=args.final,
+                                 varying_only=not args.all_params, status=args.status)
     if df.empty:
         _err(f"no runs under {root.url} matching the filters")
         return NOTHING
-    if args.sort:  # (numbers, booleans, text, then NaN, then none: distlog/query/order.py)
-        from .query.order import sorted_order
-
-        sort = args.sort
-        if sort not in df.columns:  # a metric named without its --final suffix (val/loss@min)
-            near = [c for c in df.columns if isinstance(c, str) and c.rpartition("@")[0] == sort]
-            if len(near) != 1:
-                raise UsageError(f"--sort {sort!r} is not a column; columns: {', '.join(map(str, df.columns))}")
-            sort = near[0]
-        df = df.iloc[sorted_order(df[sort].tolist(), args.desc)]
     # the metrics shown that went NaN/inf in a run, from which step: a diverged run's last or
-    # smallest finite value would rank it among the healthy ones without a word
-    nonfinite = {run.folder_name: {k: v for k, v in got.items() if k in metrics}
-                 for run, got in zip(runs, runs_nonfinite(runs))}
-    got = [nonfinite.get((e, r), {}) for e, r in zip(df["experiment"], df["run_id"])]
+    # smallest finite value would rank it among the healthy ones without a word (by the row's
+    # run: one experiment/run id in two roots is two runs)
+    got = [{k: v for k, v in n.items() if k in metrics} for n in runs_nonfinite(shown_runs)]
     if any(got):  # (beside the run's columns: the metric columns stay last)
         df.insert(list(df.columns).index("last_step") + 1, "nonfinite_from", pd.Series(
             got if args.format == "json" else [nonfinite_text(n, most=3 if args.format == "table" else None)
                                                for n in got], dtype=object, index=df.index))
+    if len({r.folder_name for r in shown_runs}) < len(shown_runs):  # (runs of several roots)
+        df.insert(0, "run", [r.url for r in shown_runs])
+    if args.sort:  # (numbers, booleans, text, then NaN, then none: distlog/query/order.py)
+        from .query.order import sorted_order
+
+        column = _sort_column(args.sort, df, root, shown_runs)
+        if column is not None:
+            df = df.iloc[sorted_order(df[column].tolist(), args.desc)]
     drop = ["ended", "attempts", "tags"] + (["experiment"] if df["experiment"].nunique() == 1 else [])
     df = df.drop(columns=drop)
     if args.format == "table":
@@ -730,6 +747,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "nonfinite_from", "NaN/inf from"}
     return _print_frame(df, args.format, exact=[c for c in df.columns if c not in shown],
                         steps=["last_step"])
+
+
+def _sort_column(sort: str, df: Any, root: Any, runs: Sequence[Any]) -> Any:
+    """The column ``--sort NAME`` orders by: a column, or a metric named without its --final
+    suffix (``val/loss`` for ``val/loss@min``); a param every run has alike (not shown) keeps
+    the order, said; anything else is a usage error naming the columns."""
+    from .query.batch import read_run_data
+    from .query.errors import did_you_mean
+
+    if sort in df.columns:
+        return sort
+    near = [c for c in df.columns if isinstance(c, str) and c.rpartition("@")[0] == sort]
+    if len(near) == 1:
+        return near[0]
+    values = [(d.flat_params or {}).get(sort, _UNSET) for d in read_run_data(runs, params=True)]
+    if values and all(v is not _UNSET for v in values):
+        _err(f"--sort {sort!r}: every run shown has the same {sort} (a column only with --all-params); "
+             "the order is unchanged")
+        return None
+    columns = [str(c) for c in df.columns]
+    raise UsageError(f"--sort {sort!r} is not a column{did_you_mean(sort, columns)}; columns: {', '.join(columns)}")
+
+
+_UNSET = object()
 
 
 def _metric_keys(runs: Sequence[Any]) -> list[str]:
@@ -768,6 +809,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     labels = [r.folder_name[1] for r in runs]
     if len(set(labels)) < len(labels):
         labels = [_folder_path(r) for r in runs]
+    if len(set(labels)) < len(labels):  # (one experiment/run id in several roots)
+        labels = [r.url for r in runs]
     panels: dict[str, dict[str, Any]] = {}
     for key in keys:
         series = {}

@@ -124,8 +124,13 @@ class Api:
             # table sends a param's: text)
             rows = [{**r, "metrics": {k: None if v is None else jsonable(v) for k, v in vals.items()}}
                     for r, vals in zip(rows, last)]
+        known = sorted(set().union(*(self._keys.get(r["path"], ()) for r in rows)))
+        # a metric column no run has (a typo in a shared link; not while a run runs: its next
+        # commit may bring it): said beside the table, with the nearest keys
+        live = any(r["status"] == "running" for r in rows)
+        unknown = {} if live else {m: did_you_mean(m, known) for m in metrics if m not in known}
         return {"root": self.root.url, "runs": rows, "param_keys": keys, "now": time.time(),
-                "metric_keys": sorted(set().union(*self._keys.values())) if self._keys else []}
+                "metric_keys": known, "unknown_metrics": unknown}
 
     def _last_values(self, rows: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, float | None]]:
         """Each run's last ``value`` of each of ``metrics`` (None where it has no row). A

@@ -179,6 +179,25 @@ def _bar(enabled: bool) -> Any:
     return tqdm(desc="scanning runs", unit="run", leave=False, file=sys.stderr)
 
 
+def _selects(run: RunReader, key: str, value: Any, want: Any) -> bool:
+    """``_matches``; a callable of the caller's that fails on a value (``lambda v: v < 0.01``
+    on a run whose lr is the text "1e-3") is re-raised as what it is, naming the run and param."""
+    try:
+        return _matches(value, want)
+    except Exception as e:
+        items = want if isinstance(want, (list, tuple, set, frozenset)) else (want,)
+        if not any(callable(w) for w in items):
+            raise
+        msg = (f"params={{{key!r}: ...}}: the function given failed on run {run.url}, whose {key} is "
+               f"{value!r} ({type(value).__name__}): {type(e).__name__}: {e}. Make it take every value "
+               "the runs hold (e.g. lambda v: isinstance(v, float) and v < 0.01)")
+        try:
+            err = type(e)(msg)
+        except Exception:  # (an exception type that takes other arguments)
+            err = ValueError(msg)
+        raise err from e
+
+
 def _matches(value: Any, want: Any) -> bool:
     """Whether a param ``value`` is selected by ``want``: a callable that says so, a value
     equal to it, or a list (tuple, set) the value equals or of which it equals an item."""
@@ -294,7 +313,7 @@ class RootReader:
                           + f" (params: {listing(sorted(known))})", RuntimeWarning, stacklevel=3)
         out = []
         for run, flat in zip(picked, flats):
-            if params and not all(k in flat and _matches(flat[k], v) for k, v in params.items()):
+            if params and not all(k in flat and _selects(run, k, flat[k], v) for k, v in params.items()):
                 continue
             if where is not None and not where(run):
                 continue
@@ -327,6 +346,16 @@ class RootReader:
         ``distlog compare --sort`` does (mixed types too: ``distlog.query.order``); ``desc``
         puts the largest first, NaN and runs without a value still last. Like ml_logger's
         ``get_exps``."""
+        return self._table(experiment, metrics=metrics, stat=stat, final=final, status=status, params=params,
+                           varying_only=varying_only, runs=runs, progress=progress, sort=sort, desc=desc)[0]
+
+    def _table(self, experiment: str | None = None, *, metrics: Sequence[str] | None = None,
+               stat: str = "value", final: str = "last", status: Any = None,
+               params: dict[str, Any] | None = None, varying_only: bool = False,
+               runs: Sequence[RunReader] | None = None, progress: bool = False,
+               sort: str | None = None, desc: bool = False) -> tuple["pd.DataFrame", list[RunReader]]:
+        """``table()`` and the run of each of its rows (two runs of one experiment/run id in two
+        roots are told apart by it: ``distlog compare``)."""
         import pandas as pd
 
         if final not in FINALS:
@@ -391,8 +420,9 @@ class RootReader:
             if sort not in df.columns:
                 raise KeyNotFound(f"sort={sort!r} is not a column of the table"
                                   f"{did_you_mean(sort, list(df.columns))}; columns: {listing(list(df.columns))}")
-            df = df.iloc[sorted_order(df[sort].tolist(), desc)].reset_index(drop=True)
-        return df
+            order = sorted_order(df[sort].tolist(), desc)
+            df, runs = df.iloc[order].reset_index(drop=True), [runs[i] for i in order]
+        return df, runs
 
     def read_metrics(self, spec: str, experiment: str | None = None, **kw: Any) -> "pd.DataFrame":
         """Bands across runs of ``spec`` (``"loss@mean"``); see ``distlog.query.sweeps``."""

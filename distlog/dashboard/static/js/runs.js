@@ -246,7 +246,8 @@ export async function runsPage(view, params) {
     const metricKeys = new Set(state.data.metric_keys || []);
     info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet") +
       unknown.map((k) => (metricKeys.has(k) ? ` — "${k}" is a metric: add it as a column (+ metric column) to filter by it`
-        : ` — no param, metric or column "${k}"`)).join("") + badIs.join("");
+        : ` — no param, metric or column "${k}"`)).join("") + badIs.join("") +
+      Object.entries(state.data.unknown_metrics || {}).map(([k, near]) => ` — no run has the metric "${k}"${near}`).join("");
     metricOptions();
     window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
