@@ -273,13 +273,33 @@ class ContentStore:
         return self.root.read_bytes(blob_path(digest))
 
     def open_record(self, rec: "FileRecord") -> IO[bytes]:
-        """A saved file's bytes, streamed (``FileNotFoundError`` naming it if they are gone)."""
+        """A saved file's bytes, streamed (``FileNotFoundError`` naming it if they are gone,
+        ``DamagedRecord`` if the blob is not the size the record says)."""
         with self._named(rec):
-            return self.open(rec.sha256)
+            f = self.open(rec.sha256)
+        if isinstance(rec.size, int):
+            got = f.seek(0, 2)
+            f.seek(0)
+            if got != rec.size:
+                f.close()
+                raise self._damaged(rec, got)
+        return f
 
     def read_record(self, rec: "FileRecord") -> bytes:
         with self._named(rec):
-            return self.read_bytes(rec.sha256)
+            data = self.read_bytes(rec.sha256)
+        if isinstance(rec.size, int) and len(data) != rec.size:
+            raise self._damaged(rec, len(data))
+        return data
+
+    def _damaged(self, rec: "FileRecord", got: int) -> Exception:
+        from .query.errors import DamagedRecord
+
+        return DamagedRecord(
+            f"the bytes of file {rec.path!r} version {rec.version} (blob {rec.sha256} in "
+            f"{self.root.url}/{BLOB_DIR}) are {got} bytes, not the {rec.size} saved: the blob was "
+            "cut short or changed after it was stored (a disk or a copy that failed, a hand "
+            "edit). Save the file again: a save of the same bytes stores the blob anew")
 
     @contextlib.contextmanager
     def _named(self, rec: "FileRecord") -> Iterator[None]:
@@ -310,8 +330,22 @@ class ContentStore:
             digest, size = st.finish()
             return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), st.path))
 
+    def _intact(self, digest: str, size: int) -> bool:
+        """Whether the blob is there, whole (its size); one that is not (cut short by a disk
+        or a copy that failed) is deleted, so the save in hand stores it anew."""
+        got = self.root.size(blob_path(digest))
+        if got is None or got == size:
+            return got is not None
+        from .report import warn
+
+        warn(f"blob {digest} in {self.root.url}/{BLOB_DIR} is {got} bytes, not {size}: damaged; "
+             "storing it again from this save", key=f"damaged blob {digest}")
+        with contextlib.suppress(FileNotFoundError):
+            self.root.delete(blob_path(digest))
+        return False
+
     def _put(self, digest: str, size: int, upload: Callable[[], bool]) -> PutResult:
-        if self.exists(digest):
+        if self._intact(digest, size):
             return PutResult(digest, size, False, reused_old=self._freshen(digest))
         if size < self.lease_min_bytes:
             return PutResult(digest, size, upload())
@@ -322,7 +356,7 @@ class ContentStore:
                                 name="distlog-cas-lease")
         beat.start()
         try:
-            if self.exists(digest):  # finished by the lease's previous holder
+            if self._intact(digest, size):  # finished by the lease's previous holder
                 return PutResult(digest, size, False)
             return PutResult(digest, size, upload())
         finally:

@@ -108,6 +108,14 @@ class StorageBackend(ABC):
     @abstractmethod
     def exists(self, path: str) -> bool: ...
 
+    def size(self, path: str) -> int | None:
+        """Bytes of the object at ``path``, None when there is none."""
+        try:
+            with self.open_read(path) as f:
+                return f.seek(0, 2)
+        except FileNotFoundError:
+            return None
+
     @abstractmethod
     def _read_object(self, path: str) -> bytes:
         """Read one physical object; ``FileNotFoundError`` when absent."""

@@ -177,6 +177,17 @@ class FsspecBackend(StorageBackend):
 
         return self._retry(probe, op="exists", path=path)
 
+    def size(self, path: str) -> int | None:
+        full = self._p(path)
+
+        def probe() -> int | None:
+            try:
+                return int(self.fs.info(full)["size"])
+            except FileNotFoundError:
+                return None
+
+        return self._retry(probe, op="size", path=path)
+
     def _missing(self, path: str, e: FileNotFoundError) -> FileNotFoundError:
         # name the distlog URL, not the library's request URL or bucket path
         err = FileNotFoundError(errno.ENOENT, "no such object", self.join(path))

@@ -97,6 +97,12 @@ class LocalBackend(StorageBackend):
     def exists(self, path: str) -> bool:
         return os.path.exists(self._p(path))
 
+    def size(self, path: str) -> int | None:
+        try:
+            return os.path.getsize(self._p(path))
+        except FileNotFoundError:
+            return None
+
     def _read_object(self, path: str) -> bytes:
         with open(self._p(path), "rb") as f:
             return f.read()
