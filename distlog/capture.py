@@ -14,8 +14,11 @@ last ``\\r`` (``\\r\\n`` line ends included), not every update. Only that visibl
 kept between writes, so each write costs its own length, however long the bar runs. A line
 that grows past ``MAX_LINE`` characters without ending is recorded at that point and
 continues in a new record, which bounds the memory held. Terminal escape sequences (colours,
-a nested tqdm bar's cursor moves) reach the console and are left out of the records: those
-are read as text (``distlog logs``, the dashboard, JSON).
+cursor moves) reach the console and are left out of the records: those are read as text
+(``distlog logs``, the dashboard, JSON). A nested bar (tqdm's inner bar) draws on the line
+below and moves the cursor back up after each redraw: a line that moves the cursor up is such
+a redraw, not a record (a bar kept with ``leave=True`` is recorded when it ends, at its last
+state; the outer bar as it stood whenever the inner one started over).
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ MAX_LINE = 1 << 16  # characters of an unended line kept before it is recorded a
 # ANSI escape sequences: CSI (colours, cursor moves: "\x1b[31m", "\x1b[A"), OSC (a window
 # title, a hyperlink: "\x1b]...\x07"), character set choices ("\x1b(B") and the two-character ones
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+#%][ -~]|[@-Z\\-_])")
+
+# a cursor move up ("\x1b[A", "\x1b[2A", "\x1b[F"): a nested progress bar (tqdm's inner bar,
+# position=1) writes "\n", redraws itself on the line below, then moves back up; its "\n" ends
+# no line of output
+_CURSOR_UP = re.compile(r"\x1b\[\d*[AF]")
 
 # the first line Python's ``warnings`` prints on stderr: "<file>:<line>: <Category>Warning: ..."
 _WARNING_LINE = re.compile(r".+:\d+: [A-Za-z_][\w.]*Warning: ")
@@ -103,6 +111,8 @@ class _Tee:
 
     def _send(self, line: str) -> None:
         if "\x1b" in line:
+            if _CURSOR_UP.search(line):  # a nested bar's redraw on a line below: not a line
+                return
             line = _ESCAPES.sub("", line).rstrip()
         if not line:
             return

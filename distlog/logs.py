@@ -201,6 +201,11 @@ def _only_bridges(name: str) -> bool:
     return True
 
 
+#: a LogRecord's own attributes (the rest came as ``extra=``); "message" and "asctime" are set
+#: by a Formatter that ran before
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
 class _Bridge(logging.Handler):
     """Standard-library records into a run's log, each once (a record that reaches two
     bridges to one run, on the root logger and on its own, is stored by the first).
@@ -230,8 +235,13 @@ class _Bridge(logging.Handler):
         stored.add(id(self._target))
         try:
             fields: dict[str, Any] = {"logger": record.name}
+            # what the call passed as extra= (logger.info("...", extra={"epoch": 3})): fields
+            fields.update((k, v) for k, v in record.__dict__.items()
+                          if k not in _STANDARD_ATTRS and not k.startswith("_"))
             if record.exc_info and record.exc_info[0] is not None:
                 fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+            if record.stack_info:
+                fields["stack"] = record.stack_info
             # (a level between the named ones, logging.addLevelName(25, "NOTICE"), keeps its
             # number: written LEVEL25, it passes level filters as 25)
             with report.own_output():

@@ -165,6 +165,24 @@ def test_terminal_escape_sequences_reach_the_console_and_not_the_records(tmp_pat
         print("\x1b[2K\x1b[A")  # only escapes: no record
     out, err = capsys.readouterr()
     assert "\x1b[31mERROR" in out and err.endswith("\x1b[A\n")  # the console has them all
-    assert _records(tmp_path) == [(0, "stdout", "ERROR in red"),
-                                  (0, "stderr", "Validation:  50%|#####     | 1/2 [00:00<00:00]"),
-                                  (0, "stdout", "a link and charset")]
+    # (the Validation line moves the cursor back up: a nested bar's redraw, not a line of output)
+    assert _records(tmp_path) == [(0, "stdout", "ERROR in red"), (0, "stdout", "a link and charset")]
+
+
+def test_nested_tqdm_bars_are_recorded_as_they_end_not_at_every_redraw(tmp_path, capsys):
+    """An inner bar (tqdm position 1) writes "\\n", redraws on the line below and moves the
+    cursor back up: each redraw was a record (about ten a second of the epoch)."""
+    tqdm = pytest.importorskip("tqdm").tqdm
+    exp = distlog.get_logger(str(tmp_path), capture_output=True, heartbeat_interval=0)
+    with exp.run("r"):
+        for _ in tqdm(range(2), desc="epoch", mininterval=0):
+            for _ in tqdm(range(50), desc="batch", leave=False, mininterval=0):
+                pass
+        for _ in tqdm(range(20), desc="single", mininterval=0):
+            pass
+        print("done")
+    err = capsys.readouterr().err
+    assert err.count("batch") >= 100 and "\x1b[A" in err  # (the console got every redraw)
+    got = _stderr_records(tmp_path)
+    assert not [m for m in got if m.startswith("batch")], got
+    assert [m.split("|")[0] for m in got] == ["epoch:   0%", "epoch:  50%", "epoch: 100%", "single: 100%"], got

@@ -153,3 +153,23 @@ def test_root_capture_stores_each_record_once_and_keeps_warnings_on_the_console(
     assert err.count("[distlog r0] WARNING WARN-FROM-EXP") == 1, err
     assert err.count("[distlog r0] WARNING WARN-FROM-LOGGING") == 1, err
     assert not any("INFO-FROM-LOGGING" in line for line in err), err
+
+
+def test_what_a_logging_call_passes_as_extra_is_kept_as_fields(root):
+    """``logger.info("...", extra={"epoch": 3, "lr": 0.1})`` was stored with only the logger's
+    name; ``stack_info=True`` lost its stack."""
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    lg = logging.getLogger("train.extra")
+    with exp.experiment("e"), exp.run("x"):
+        exp.logs.capture_logging("train.extra")
+        lg.setLevel(logging.INFO)
+        lg.info("epoch done", extra={"epoch": 3, "lr": 0.1, "note": object.__name__})
+        lg.info("with a step", extra={"step": 7})
+        lg.warning("where", stack_info=True)
+        lg.info("plain")
+    recs = {r.message: r for r in distlog.open_run(f"{root}/e/x").logs.query(source="text")}
+    assert recs["epoch done"].fields == {"logger": "train.extra", "epoch": 3, "lr": 0.1, "note": "object"}
+    assert recs["with a step"].step == 7
+    assert "Stack (most recent call last)" in recs["where"].fields["stack"]
+    assert "test_what_a_logging_call_passes_as_extra" in recs["where"].fields["stack"]
+    assert recs["plain"].fields == {"logger": "train.extra"}
