@@ -281,7 +281,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         err = info.error
         where = ", ".join(f"{k} {err[k]}" for k in ("attempt", "host") if err.get(k) is not None)
         on = "" if err.get("rank") is None else f" on rank {err['rank']}"
-        lines.append(f"error       {err.get('type')}{on}{f' ({where})' if where else ''}: {err.get('message')}")
+        message = str(err.get("message")).replace("\n", "\n" + " " * 12)  # (its later lines under the first)
+        lines.append(f"error       {err.get('type')}{on}{f' ({where})' if where else ''}: {message}")
         if err.get("traceback"):
             lines.append(f"            its traceback: distlog logs {shlex.quote(run.url)} --level ERROR --fields")
     _out("\n".join(lines))

@@ -128,16 +128,23 @@ class _Index:
             v += 1
 
     def resolve(self, path: str, version: int | None, rank: int | None) -> FileRecord:
+        from ..query.errors import FileNotInRun  # (query imports this module)
+
         recs = [r for r in self.by_path.get(path, []) if rank is None or r.rank == rank]
         if not recs:
             known = sorted(self.by_path)
             hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") or "none"
             who = f" from rank {rank}" if rank is not None else ""
-            raise FileNotFoundError(f"no file {path!r}{who} in this run; saved so far: {hint}")
+            raise FileNotInRun(f"no file {path!r}{who} in this run; saved so far: {hint}")
         versions = sorted({r.version for r in recs})
         v = pick_version(versions, version)
         if v is None:
-            raise FileNotFoundError(f"file {path!r} has no version {version}; versions: {versions}")
+            others = sorted({r.rank for r in self.by_path.get(path, []) if r.version == version})
+            if rank is not None and others:
+                raise FileNotInRun(f"rank {rank} saved no version {version} of {path!r} (rank "
+                                   f"{', '.join(map(str, others))} did: pass rank={others[0]}, or no rank); "
+                                   f"rank {rank}'s versions: {', '.join(map(str, versions))}")
+            raise FileNotInRun(f"file {path!r} has no version {version}; versions: {', '.join(map(str, versions))}")
         return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
 
 

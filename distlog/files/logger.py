@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import io
 import json
 import math
 import os
@@ -83,8 +84,14 @@ class ArtifactLogger:
         name (a state dict saved as ``pytorch_model.bin`` loads as one).
         """
         self._path(filename)
+        data = _as_savable(data, filename)
         kind = _KINDS.get(_ext(filename), (None, None))[0]
         is_raw = isinstance(data, (bytes, bytearray, memoryview))
+        magic = _MAGIC.get(_ext(filename))
+        if is_raw and magic and not bytes(data[: len(magic[0])]) == magic[0]:
+            raise TypeError(f"save(bytes, {filename!r}): these bytes are not {magic[1]} (they begin "
+                            f"{bytes(data[:12])!r}, not {magic[0]!r}): save the {magic[2]} itself "
+                            f"(files.save(value, {filename!r})), or name the bytes for what they are (.bin)")
         if kind == "image" and getattr(data, "ndim", 0) == 4 and _ext(filename) == ".gif":
             kind = "video"  # T×H×W×C: a GIF video, as load() returns one
         if kind == "image" and not is_raw:
@@ -463,3 +470,21 @@ def _saving(name: str, size: int) -> Any:
         raise OSError(e.errno, f"save({name!r}, {size:,} bytes): {e.strerror}{where}. Nothing of this file "
                       "was recorded; what the run saved and logged before is kept. Free space on the "
                       "store (or raise its quota) and save it again") from e
+
+
+#: the first bytes of a file format that raw bytes saved under its extension must have
+_MAGIC = {".npy": (b"\x93NUMPY", "a NumPy .npy file", "array"),
+          ".npz": (b"PK", "a NumPy .npz archive", "arrays (a dict of them)")}
+
+
+def _as_savable(data: Any, filename: str) -> Any:
+    """An in-memory binary buffer as its bytes (``io.BytesIO``: it was pickled); a path is
+    refused, naming ``log_file`` (its text was stored, not the file it names)."""
+    if isinstance(data, io.BytesIO):
+        return data.getvalue()
+    if isinstance(data, os.PathLike):
+        raise TypeError(f"save({type(data).__name__}({os.fspath(data)!r}), {filename!r}): a path; to store "
+                        f"the file it names use files.log_file({filename!r}, path); to store the path "
+                        "as text save str(path)")
+    return data
+

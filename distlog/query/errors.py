@@ -32,6 +32,14 @@ class KeyNotFound(QueryError, KeyError):
         return self.args[0] if self.args else ""
 
 
+class FileNotInRun(KeyNotFound, FileNotFoundError):
+    """No saved file (or version, or rank's save) of that name: a ``KeyNotFound`` of the read
+    API and the ``FileNotFoundError`` the run's own ``exp.files`` raises, so either catch works."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
 class RankNotFound(QueryError, LookupError):
     pass
 

@@ -18,7 +18,7 @@ from ..cas import ContentStore
 from ..files.index import check_version_rank, one_per_version, pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
-from .errors import KeyNotFound, listing
+from .errors import FileNotInRun, listing
 from .series import ints_and_floats
 
 if TYPE_CHECKING:
@@ -82,14 +82,24 @@ class FilesReader:
             by_name = sorted({r.path for r in recs if r.name == name})
             if len(by_name) != 1:
                 what = f"; it is the name of {listing(by_name)}" if by_name else ""
-                raise KeyNotFound(f"no file {name!r} in {self._storage.url}{what}; files: "
+                raise FileNotInRun(f"no file {name!r} in {self._storage.url}{what}; files: "
                                   f"{listing(sorted(paths))}")
             name = by_name[0]
         if rank is not None:
             ranks = sorted({r.rank for r in recs if r.path == name})
             if rank not in ranks:
-                raise KeyNotFound(f"rank {rank} saved no file {name!r}; ranks: {listing(ranks)}")
+                raise FileNotInRun(f"rank {rank} saved no file {name!r}; ranks: {listing(ranks)}")
+            everyone = recs
             recs = [r for r in recs if r.rank == rank]
+            try:
+                return _pick(recs, name, version)
+            except FileNotInRun as e:  # a version another rank saved: said so
+                others = sorted({r.rank for r in everyone if r.path == name and r.version == version})
+                if not others:
+                    raise
+                raise FileNotInRun(f"rank {rank} saved no version {version} of {name!r} (rank "
+                                   f"{listing(others)} did: pass rank={others[0]}, or no rank); rank {rank}'s "
+                                   f"versions: {str(e).rpartition('versions: ')[2]}") from None
         return _pick(recs, name, version)
 
     def versions(self, name: str, rank: int | None = None) -> list[FileRecord]:
@@ -127,7 +137,7 @@ def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
     versions = sorted({r.version for r in mine})
     v = pick_version(versions, version)
     if v is None:
-        raise KeyNotFound(f"file {path!r} has no version {version}; versions: {listing(versions)}")
+        raise FileNotInRun(f"file {path!r} has no version {version}; versions: {listing(versions)}")
     return min((r for r in mine if r.version == v), key=lambda r: (r.rank, r.time))
 
 

@@ -82,16 +82,22 @@ def parse_steps(value: Any) -> tuple[int | float | None, int | float | None]:
     try:
         if isinstance(value, (tuple, list)):
             lo, hi = value
-            return (None if lo is None else _bound(lo)), (None if hi is None else _bound(hi))
-        if isinstance(value, (int, float, np.integer, np.floating)):
+            bounds = (None if lo is None else _bound(lo)), (None if hi is None else _bound(hi))
+        elif isinstance(value, (int, float, np.integer, np.floating)):
             return _bound(value), _bound(value)
-        text = str(value)
-        if ":" in text:
+        elif ":" in str(value):
+            text = str(value)
             lo, hi = text.split(":", 1)
-            return (_bound(lo) if lo.strip() else None), (_bound(hi) if hi.strip() else None)
-        return _bound(text), _bound(text)
+            bounds = (_bound(lo) if lo.strip() else None), (_bound(hi) if hi.strip() else None)
+        else:
+            return _bound(str(value)), _bound(str(value))
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"cannot read the step range {value!r}; use 'A:B', 'A:', ':B' or 'N'") from None
+    lo, hi = bounds
+    if lo is not None and hi is not None and lo > hi:  # (it matched nothing, unsaid)
+        raise ValueError(f"the step range {value!r} runs backwards (from {lo} down to {hi}): "
+                         f"give the smaller step first, {hi}:{lo}")
+    return bounds
 
 
 def _set(value: Any, kind: type, name: str = "host") -> frozenset | None:
