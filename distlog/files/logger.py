@@ -81,7 +81,9 @@ class ArtifactLogger:
         ``.ps`` render figures. Other names: bytes as they are, str as UTF-8, NumPy arrays as
         ``.npy``, tensors and objects holding tensors with torch.save, anything else with
         pickle — recorded with that format's media type, so ``load`` decodes it whatever the
-        name (a state dict saved as ``pytorch_model.bin`` loads as one).
+        name (a state dict saved as ``pytorch_model.bin`` loads as one). An ``io.BytesIO`` is
+        its bytes; a path is refused (``log_file`` stores the file it names), and so are raw
+        bytes under ``.npy``/``.npz`` that are no such file.
         """
         self._path(filename)
         data = _as_savable(data, filename)
