@@ -274,6 +274,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                      "copy of that run, or was renamed)")
     if info.tags:
         lines.append(f"tags        {', '.join(info.tags)}")
+    changed = params_changed_text(info.attempts)
+    if changed:  # (a run id run again with another config: its rows mix both)
+        lines.append(f"params      changed by a later attempt: {changed}; rows of earlier attempts "
+                     "were written with the earlier values")
     nonfinite = nonfinite_text(run_nonfinite(run), most=8)
     if nonfinite:  # (a run that diverged: "completed" alone would not say it)
         lines.append(f"NaN/inf     {nonfinite} (metric@step of its first NaN/inf value)")
@@ -322,6 +326,18 @@ def _running_note(info: Any) -> str:
     if ran is None or whole is None:
         return f" (from the first attempt's start; {len(info.attempts)} attempts)"
     return f" ({fmt_duration(ran)} running in {len(info.attempts)} attempts, {fmt_duration(max(0.0, whole - ran))} between them)"
+
+
+def params_changed_text(attempts: Sequence[Any]) -> str:
+    """``attempt 1: lr 0.1 -> 0.001; ...`` of the attempts that changed params an earlier one
+    stored (``run.json``'s ``params_changed``), "" if none did."""
+    parts = []
+    for a in attempts:
+        changed = a.get("params_changed") if isinstance(a, dict) else None
+        if isinstance(changed, dict) and changed:
+            parts.append(f"attempt {a.get('attempt', '?')}: " + ", ".join(
+                f"{k} {v[0]} -> {v[1]}" if isinstance(v, list) and len(v) == 2 else str(k) for k, v in changed.items()))
+    return "; ".join(parts)
 
 
 def _attempts_line(attempts: list[dict[str, Any]]) -> str:
@@ -730,6 +746,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         df.insert(list(df.columns).index("last_step") + 1, "nonfinite_from", pd.Series(
             got if args.format == "json" else [nonfinite_text(n, most=3 if args.format == "table" else None)
                                                for n in got], dtype=object, index=df.index))
+    remade = [(r, params_changed_text(r.info.attempts)) for r in shown_runs]
+    remade = [(r, t) for r, t in remade if t]
+    if remade:  # (a run id run again with another config: its metric columns mix both)
+        _err(f"{len(remade)} run(s) had params changed by a later attempt (rows of earlier attempts "
+             "were written with the earlier values): " + "; ".join(f"{_folder_path(r)} {t}" for r, t in remade[:5])
+             + (f"; and {len(remade) - 5} more" if len(remade) > 5 else ""))
     if len({r.folder_name for r in shown_runs}) < len(shown_runs):  # (runs of several roots)
         df.insert(0, "run", [r.url for r in shown_runs])
     if args.sort:  # (numbers, booleans, text, then NaN, then none: distlog/query/order.py)

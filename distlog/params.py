@@ -156,6 +156,9 @@ class ParameterIndex:
         self._earlier: dict[str, str] = {}  # the stored params an earlier attempt left, flat, as JSON
         self._earlier_doc = ""  # ... and as one JSON text (the same config again: one comparison)
         self._changed: set[str] = set()  # those this attempt changed (each said once)
+        #: rank 0: each param this attempt changed from what an earlier attempt stored, as
+        #: ``[earlier, now]`` texts (``run.json``'s attempt record keeps them: ``distlog show``)
+        self.changes: dict[str, list[str]] = {}
         self._unsettled: Any = None  # rank 0: the params stored since the last ``settle()``
         # set/extend/update from several threads: each merge sees the one before, and the
         # file is written in the order the params changed (two extends at once kept one's keys)
@@ -204,6 +207,7 @@ class ParameterIndex:
         changed = [key for key in left if now.get(key) != self._earlier[key]]
         if changed:
             self._changed.update(changed)
+            self.changes.update({key: [_short(self._earlier[key]), _now_of(key, now)] for key in changed})
             self._note(f"params changed in attempt {self._ctx.attempt} (params.json keeps the newest; "
                        "the rows of earlier attempts were written with the earlier values): " + "; ".join(
                            f"{key} {_short(self._earlier[key])} -> {_now_of(key, now)}" for key in changed))

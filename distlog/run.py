@@ -897,6 +897,9 @@ class Run:
                 # which stored rows only appending attempts wrote (``appended_after``)
                 a.update({"ended": ended, "status": status, "error": err, "rewind": self.rewind,
                           "last_step": last_step})
+                changes = getattr(getattr(self, "params", None), "changes", None)
+                if changes:  # (the rows of earlier attempts were written with the earlier values)
+                    a["params_changed"] = changes
         meta.update({"status": status, "ended": ended, "error": err,
                      "rank_errors": [{k: c[k] for k in ("rank", "type", "message", "time")} for c in causes],
                      "last_step": last_step})

@@ -532,5 +532,6 @@ def attempts(info: RunInfo) -> list[dict[str, Any]]:
         out.append({"attempt": a.get("attempt"), "started": parse_iso(a.get("started")),
                     "ended": parse_iso(a.get("ended")), "status": a.get("status"),
                     "world_size": a.get("world_size"), "hosts": a.get("hosts") or [],
-                    "resume_step": a.get("resume_step"), "error": a.get("error")})
+                    "resume_step": a.get("resume_step"), "error": a.get("error"),
+                    "params_changed": a.get("params_changed") or None})
     return out

@@ -2,6 +2,11 @@
 import { h } from "./dom.js";
 import * as fmt from "./fmt.js";
 
+// "lr 0.1 -> 0.001, ..." of an attempt that changed params an earlier one stored ("" if none)
+export function paramsChanged(a) {
+  return Object.entries(a.params_changed || {}).map(([k, v]) => `${k} ${v[0]} -> ${v[1]}`).join(", ");
+}
+
 export function attemptsTab(run) {
   const atts = run.attempts;
   const now = Date.now() / 1000;
@@ -20,11 +25,12 @@ export function attemptsTab(run) {
   // as that attempt's duration (each bar names its own)
   box.append(h("div", { class: "tl-axis" }, h("span", { text: fmt.time(t0) }),
     h("span", { class: "tl-span", text: `axis: ${fmt.duration(span)}` }), h("span", { text: fmt.time(t1) })));
-  const table = h("table", { class: "grid" }, h("thead", {}, h("tr", {}, ...["attempt", "status", "started", "ended", "world", "hosts", "resume step", "error"].map((c) => h("th", { text: c })))));
+  const table = h("table", { class: "grid" }, h("thead", {}, h("tr", {}, ...["attempt", "status", "started", "ended", "world", "hosts", "resume step", "params changed", "error"].map((c) => h("th", { text: c })))));
   const tb = h("tbody");
   for (const a of atts) tb.append(h("tr", {}, h("td", { text: a.attempt }), h("td", {}, fmt.statusBadge(h, a.status || "unknown")),
     h("td", { text: fmt.time(a.started) }), h("td", { text: fmt.time(a.ended) }), h("td", { text: fmt.value(a.world_size) }),
     h("td", { text: (a.hosts || []).join(", ") }), h("td", { text: fmt.value(a.resume_step) }),
+    h("td", { class: "params-changed", text: paramsChanged(a) }),
     h("td", { text: a.error ? `${a.error.type || ""}: ${a.error.message || ""}` : "" })));
   table.append(tb);
   return h("div", {}, box, h("h4", { text: "Attempts" }), h("div", { class: "table-wrap" }, table));

@@ -8,7 +8,7 @@ import { VIEW_CHANGED } from "./url.js";
 import { chartsTab } from "./charts_tab.js";
 import { logsTab } from "./logs.js";
 import { filesTab } from "./files.js";
-import { attemptsTab } from "./attempts.js";
+import { attemptsTab, paramsChanged } from "./attempts.js";
 import { ranksTab } from "./ranks.js";
 
 const TABS = [["overview", "Overview"], ["charts", "Charts"], ["logs", "Logs"], ["files", "Files"], ["ranks", "Ranks"],
@@ -53,6 +53,10 @@ function runInfo(run) {
     ["hosts", (info.hosts || []).join(", ")], ["launcher", info.launcher || "–"], ["tags", (info.tags || []).join(", ") || "–"],
     ["python", info.python || "–"], ["torch", info.torch || "–"], ["argv", (info.argv || []).join(" ") || "–"],
     ["git", info.git ? fmt.value(info.git) : "–"]];
+  // a run id run again with another config: its rows mix both (which attempt changed what)
+  const changed = (run.attempts || []).filter((a) => a.params_changed).map((a) => `attempt ${a.attempt}: ${paramsChanged(a)}`);
+  if (changed.length) kv.push(["params changed", h("span", { class: "params-changed", id: "params-changed",
+    text: `${changed.join("; ")} — rows of earlier attempts were written with the earlier values` })]);
   // (a multi-line cause, gloo's or a rank's list, keeps its lines)
   if (info.error) kv.push(["error", h("span", { class: "error-text", text: `${info.error.type || ""}: ${info.error.message || ""}` })]);
   const dl = h("dl", { class: "kv" });
