@@ -240,10 +240,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
             [nonfinite_text(n, most=3 if args.format == "table" else None) for n in nonfinite],
             dtype=object, index=df.index)
         shown.append("nonfinite_from")
+    # why a run failed (its first cause): a table shows the column when a run has one, cut
+    # to a line's worth (`distlog show` has all of it); JSON and CSV always have it
+    failures = [r["failure"] for r in rows]
+    if args.format != "table" or any(failures):
+        df["error"] = pd.Series([f if f is None or args.format != "table" or len(f) <= 60 else f[:57] + "..."
+                                 for f in failures], dtype=object, index=df.index)
+        shown.append("error")
     df = df[shown].copy()
     if args.format == "table":
         df.columns = ["experiment", "run", "status", "started (UTC)", "duration", "world", "last step",
-                      "NaN/inf from"][: len(shown)]
+                      *(["NaN/inf from"] if "nonfinite_from" in shown else []), *(["error"] if "error" in shown else [])]
     return _print_frame(df, args.format, steps=["last step"])
 
 

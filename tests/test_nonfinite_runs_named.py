@@ -130,7 +130,7 @@ def test_csv_lists_every_metric_and_show_names_a_running_runs(tmp_path):
     assert "a@1, b@2, c@3 (+2 more)" in table.stdout, table.stdout
     csv = subprocess.run([sys.executable, "-m", "distlog", "ls", root, "--format", "csv"], capture_output=True,
                          text=True, timeout=120)
-    assert csv.stdout.splitlines()[1].endswith('"a@1, b@2, c@3, d@4, e@5"'), csv.stdout
+    assert csv.stdout.splitlines()[1].endswith('"a@1, b@2, c@3, d@4, e@5",'), csv.stdout  # (then no error)
     cmp = subprocess.run([sys.executable, "-m", "distlog", "compare", root, "-m", "a", "-m", "e"], capture_output=True,
                          text=True, timeout=120)
     assert "NaN/inf from" in cmp.stdout and " 5  a@1, e@5 " in cmp.stdout.splitlines()[2], cmp.stdout

@@ -95,3 +95,21 @@ def test_the_runs_table_names_a_metric_column_no_run_has(tmp_path):
     got = c.get("/api/runs", params=[("metric", "acc"), ("metric", "accc")]).json()
     assert got["unknown_metrics"] == {"accc": "; did you mean 'acc'?"}
     assert sorted(r["metrics"]["acc"] for r in got["runs"]) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_ls_says_why_a_run_failed(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("ok"):
+        exp.metrics.log(step=0, loss=1.0)
+    with pytest.raises(RuntimeError):
+        with exp.run("bad"):
+            raise RuntimeError("CUDA out of memory\nTried to allocate 2 GiB")
+    code, out, err = cli(capsys, "ls", tmp_path, "--format", "json")
+    rows = {r["run_id"]: r for r in json.loads(out)}
+    assert rows["ok"]["error"] is None
+    assert rows["bad"]["error"] == "RuntimeError on rank 0: CUDA out of memory\\nTried to allocate 2 GiB"
+    code, out, err = cli(capsys, "ls", tmp_path, "--status", "failed")
+    assert out.splitlines()[0].endswith("error") and "RuntimeError on rank 0: CUDA out of memory" in out, out
+    rows = TestClient(make_app(distlog.open_root(str(tmp_path))), base_url="http://127.0.0.1").get("/api/runs").json()["runs"]
+    failures = {r["run_id"]: r["failure"] for r in rows}  # (the runs table's status badge title)
+    assert failures["ok"] is None and failures["bad"].startswith("RuntimeError on rank 0: CUDA out of memory")

@@ -492,7 +492,19 @@ def run_row(run: RunReader, data: RunData | None = None) -> dict[str, Any]:
         "world_size": info.world_size, "last_step": None if last is None else exact_int(last),
         "attempts": len(info.attempts) or 1, "tags": ",".join(map(str, info.tags)),
         "nonfinite_from": {k: exact_int(v) for k, v in nonfinite.items()},
+        "failure": failure_text(info.error),
     }
+
+
+def failure_text(err: Any) -> str | None:
+    """A run's first cause on one line (``RuntimeError on rank 1: CUDA out of memory``), None
+    without one: why a run failed, where runs are listed."""
+    if not isinstance(err, dict) or not err.get("type"):
+        return None
+    from .render import one_line
+
+    on = "" if err.get("rank") is None else f" on rank {err['rank']}"
+    return one_line(f"{err['type']}{on}: {err.get('message') or ''}".rstrip(": "))
 
 
 def nonfinite_text(nonfinite: dict[str, Any], most: int | None = 3) -> str:

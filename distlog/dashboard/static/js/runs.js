@@ -225,7 +225,9 @@ export async function runsPage(view, params) {
       } });
       const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
         onmouseenter: () => warm(r.path) });
-      const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", { class: "status" }, fmt.statusBadge(h, r.status), fmt.nonfiniteBadge(h, r.nonfinite_from)),
+      const badge = fmt.statusBadge(h, r.status);
+      if (r.failure) badge.title = r.failure; // (why it failed: its first cause)
+      const tr = h("tr", { "data-path": r.path }, h("td", {}, box), h("td", { class: "status" }, badge, fmt.nonfiniteBadge(h, r.nonfinite_from)),
         h("td", { text: r.experiment }), h("td", {}, link), h("td", { text: fmt.time(r.started) }),
         h("td", { class: "num duration", text: fmt.duration(r.duration) }), h("td", { class: "num last-step", text: fmt.value(r.last_step) }),
         h("td", { class: "num", text: fmt.value(r.world_size) }), h("td", { class: "num", text: r.attempts }),
