@@ -18,7 +18,9 @@ cursor moves) reach the console and are left out of the records: those are read 
 (``distlog logs``, the dashboard, JSON). A nested bar (tqdm's inner bar) draws on the line
 below and moves the cursor back up after each redraw: a line that moves the cursor up is such
 a redraw, not a record (a bar kept with ``leave=True`` is recorded when it ends, at its last
-state; the outer bar as it stood whenever the inner one started over).
+state; the outer bar as it stood whenever the inner one started over). Two runs capturing at
+once (two loggers in one process, a notebook cell run again): the run started last records
+what is printed, once, and closing them in any order puts the streams back.
 """
 
 from __future__ import annotations
@@ -54,22 +56,36 @@ def _level_of(stream: str, line: str) -> str:
     return "WARNING" if stream == "stderr" and _WARNING_LINE.match(line) else "INFO"
 
 
+class _Passing(threading.local):
+    on = False
+
+
+#: set while a tee hands a write to the stream below it: with two runs capturing (a notebook
+#: cell run again with another logger), the text is the latest run's, recorded once
+_passing = _Passing()
+
+
 class _Tee:
     """Stands in for a text stream: writes go to the stream, complete lines also to ``emit``."""
 
     def __init__(self, stream: Any, emit: Callable[[str], None]) -> None:
         self._stream = stream
         self._emit = emit
+        self.stopped = False  # its run closed while another tee wrapped it: it only passes text on
         self._parts: list[str] = []  # the visible text of the line being written
         self._size = 0  # its length
         self._cr = False  # a carriage return came last: the next text starts the line again
         self._lock = threading.Lock()
 
     def write(self, s: str) -> int:
-        if report.writing_own_output() or not isinstance(s, str):
+        if self.stopped or report.writing_own_output() or not isinstance(s, str) or _passing.on:
             return self._stream.write(s)
         with self._lock:  # (threads that print: the console and the records split alike)
-            n = self._stream.write(s)
+            _passing.on = True  # (a tee below, another run's, passes it on unrecorded)
+            try:
+                n = self._stream.write(s)
+            finally:
+                _passing.on = False
             *ended, rest = s.split("\n")
             lines = []
             for piece in ended:
@@ -149,7 +165,10 @@ def tee_output(logs: "TextLogger") -> Callable[[], None]:
     def stop() -> None:
         for name, (tee, stream) in tees.items():
             tee.drain()
+            tee.stopped = True  # (wrapped by another run's tee: it stays in the chain, passing on)
             if getattr(sys, name) is tee:  # someone else may have replaced it since
+                while isinstance(stream, _Tee) and stream.stopped:  # (runs closed before: gone too)
+                    stream = stream._stream
                 setattr(sys, name, stream)
         tees.clear()
 

@@ -33,8 +33,21 @@ _open: "set[Experiment]" = set()
 def _uncaught_exception() -> BaseException | None:
     """The exception that ended the program, if one did. The interpreter stores it in
     ``sys.last_value`` (3.12+: also ``sys.last_exc``) before any exit hook runs, so distlog
-    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone."""
-    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone. An interactive
+    session (a notebook, IPython) stores there every exception it shows, and goes on: one
+    stored before the last run started (an earlier cell's) ended no run."""
+    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    if exc is None or any(exc is seen for seen in _seen_at_start):
+        return None
+    return exc
+
+
+#: ``sys.last_value`` as the last run started: an exception from before it ended no run
+_seen_at_start: list[BaseException] = []
+
+
+def _note_last_exception() -> None:
+    _seen_at_start[:] = [e for e in (getattr(sys, "last_exc", None), getattr(sys, "last_value", None)) if e is not None]
 
 
 # the status the main thread last passed to ``sys.exit`` while a run was open (see
@@ -391,12 +404,20 @@ class Experiment:
                 )
             run = Run(self.storage, self.experiment_name, run_id, tags=tags,
                       resume_step=resume_step, resume=resume, **self._run_options)
-            run.start()
+            # held before it starts: a Ctrl-C right after start() returned left a run open
+            # that nothing could close (close_open_runs() did not know it)
             self._run, self._opener = run, threading.get_ident()
+            _open.add(self)
+            _note_last_exception()
+            try:
+                run.start()
+            except BaseException:  # (start() ended what it began)
+                self._run = None
+                _open.discard(self)
+                raise
             if self._stop_pending:  # a preemption signal came while the run was opening
                 self._stop_pending = False
                 run.stop_requested = True
-            _open.add(self)
             _exit_status.clear()  # (a sys.exit() some code caught before this run is no exit)
             _watch_exit()
             _watch_sigterm()
@@ -410,32 +431,33 @@ class Experiment:
         return run
 
     def _close_run(self, exc: BaseException | None = None, collective: bool = True, quiet: bool = False) -> None:
-        with self._lock:
-            run, self._run = self._run, None
-            if run is not None:  # (with it: a thread's call now finds the run ended, not none)
-                self._ended = run.run_id
-        if run is None:
-            return
-        _open.discard(self)
-        if isinstance(exc, Terminated):
-            # told to stop from outside: no failure of this rank's (a peer's that made torchrun
-            # stop this one is recorded by that peer, and names the run's cause) — unless a peer
-            # of this host is gone without closing: a SIGKILLed rank (the OOM killer) records
-            # nothing, and torchrun then stops the others, whose run read "interrupted", no cause
-            lost = run.lost_peers()
-            ending = "failed: " + lost if lost else "interrupted"
-            if not run.log_sink.closed:  # (a close it stopped after its log closed: said there)
-                with contextlib.suppress(Exception):
-                    run.logs.warning(f"{exc}; the run closes {ending} (rows flushed so far are kept)")
-            if lost:
-                status, exc = "failed", RankLost(f"{lost}; then this rank was told to stop (SIGTERM: "
-                                                 "the launcher stops the other ranks when one dies)")
+        run = None
+        try:  # (a Ctrl-C from here on leaves the run this experiment's to close again)
+            with self._lock:
+                run, self._run = self._run, None
+                if run is not None:  # (with it: a thread's call now finds the run ended, not none)
+                    self._ended = run.run_id
+            if run is None:
+                return
+            _open.discard(self)
+            if isinstance(exc, Terminated):
+                # told to stop from outside: no failure of this rank's (a peer's that made torchrun
+                # stop this one is recorded by that peer, and names the run's cause) — unless a peer
+                # of this host is gone without closing: a SIGKILLed rank (the OOM killer) records
+                # nothing, and torchrun then stops the others, whose run read "interrupted", no cause
+                lost = run.lost_peers()
+                ending = "failed: " + lost if lost else "interrupted"
+                if not run.log_sink.closed:  # (a close it stopped after its log closed: said there)
+                    with contextlib.suppress(Exception):
+                        run.logs.warning(f"{exc}; the run closes {ending} (rows flushed so far are kept)")
+                if lost:
+                    status, exc = "failed", RankLost(f"{lost}; then this rank was told to stop (SIGTERM: "
+                                                     "the launcher stops the other ranks when one dies)")
+                else:
+                    status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
+                collective = False  # (the peers are being stopped too, or are gone)
             else:
-                status, exc = ("preempted" if run.metrics.stop_requested else "interrupted"), None
-            collective = False  # (the peers are being stopped too, or are gone)
-        else:
-            status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
-        try:
+                status = "failed" if exc is not None else "preempted" if run.metrics.stop_requested else "completed"
             run.close(status, exc=exc, collective=collective)
             _unwatch_sigterm()
             if _deferred:  # SIGTERM came while the close finished: the program stops now
@@ -447,8 +469,9 @@ class Experiment:
             if not quiet:
                 raise
         except BaseException:
-            if run.status == "closing":  # a close Ctrl-C stopped: still this experiment's open
-                with self._lock:  # run, which exp.close() or the exit hook finishes
+            if run is not None and run.status in ("running", "closing"):  # a close a Ctrl-C stopped (or came before
+                with self._lock:  # it began): still this experiment's open run, which
+                    # exp.close() or the exit hook finishes
                     if self._run is None:
                         self._run = run
                 _open.add(self)

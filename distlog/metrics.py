@@ -1107,44 +1107,53 @@ class MetricsLogger:
             out_step = _finite(last)
             if out_step is None or (fs is not None and out_step <= fs):
                 return None  # (the general path names a bad step)
-        taken, lists, sites, site_taken = [], [], [], []
-        n = 0  # (about: each dict taken as its first one's size)
-        for prefix, entries in core.entry_lists:
-            if entries:
-                got = entries[:]
-                n += len(got) * len(got[0])
-                taken.append((prefix, got))
-                lists.append(entries)
-                del entries[: len(got)]  # in place (the views keep their references); not a
-                # later append (another thread's collect())
-        for prefix, site in core.site_lists:
-            if len(site) > 1:
-                got = _take_site(site)
-                n += len(got)
-                sites.append((prefix, site[0], got))
-                site_taken.append(site)
-        ids, vals = core.take_ids()
-        if len(core.keys) != len(pos):
-            # another thread's collect() gave a key its id after ``positions()`` above, and
-            # its value may be in what was taken: a key the union lacks (the writer's KeyError,
-            # the run failed). Put the window back, in its order, for the general path
-            for entries, (_, got) in zip(lists, taken):
-                entries[:0] = got
-            for site, (_, _, got) in zip(site_taken, sites):
-                site[1:1] = got
-            core.id_buf[:0], core.val_buf[:0] = ids, vals
-            return None
-        core.last_step = None
-        if not ids:  # (a window kept until the writer takes it: no empty lists for the GC)
-            ids = vals = ()
-        window = Window(core.union, core.window_columns, taken or (), ids, vals, pos, aggregation, sites)
-        window.nbytes = nbytes = VALUE_BYTES * (n + len(ids))  # what it holds until reduced
-        seq = core.flushes
-        core.flushes += 1
-        core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
-        any_value = bool(taken or sites or ids)
-        if any_value:  # any value, finite or not, makes a row: the flush claims its step
-            self._hand_on(window, out_step, nbytes)
+        # what was taken out of which buffer, each recorded by the one call that follows its
+        # removal: a Ctrl-C (a notebook's) between two steps puts back exactly what was taken
+        took: list[tuple[list, list, str, bool]] = []  # (buffer, values, prefix, is a call site)
+        ids = vals = window = None
+        kept = core.last_step, core.flushes
+        try:
+            for prefix, entries in core.entry_lists:
+                if entries:
+                    got = entries[:]
+                    del entries[: len(got)]; took.append((entries, got, prefix, False))  # noqa: E702 (in place: the
+                    # views keep their references; not a later append, another thread's collect())
+            for prefix, site in core.site_lists:
+                if len(site) > 1:
+                    got = _take_site(site); took.append((site, got, prefix, True))  # noqa: E702
+            ids, vals = core.take_ids()
+            if len(core.keys) != len(pos):
+                # another thread's collect() gave a key its id after ``positions()`` above, and
+                # its value may be in what was taken: a key the union lacks (the writer's
+                # KeyError, the run failed). Put the window back, in its order, for the general path
+                _put_back(core, took, ids, vals)
+                return None
+            taken, sites, n = [], [], 0  # (n: about: each dict taken as its first one's size)
+            for buf, got, prefix, is_site in took:
+                if is_site:  # (a call site: its key tuple first)
+                    sites.append((prefix, buf[0], got))
+                    n += len(got)
+                else:
+                    taken.append((prefix, got))
+                    n += len(got) * len(got[0])
+            core.last_step = None
+            if not ids:  # (a window kept until the writer takes it: no empty lists for the GC)
+                ids = vals = ()
+            window = Window(core.union, core.window_columns, taken or (), ids, vals, pos, aggregation, sites)
+            window.nbytes = nbytes = VALUE_BYTES * (n + len(ids))  # what it holds until reduced
+            seq = core.flushes
+            core.flushes += 1
+            core.stop_agreed = core.stop_agreed or bool(ctx.stop_requested)
+            any_value = bool(taken or sites or ids)
+            if any_value:  # any value, finite or not, makes a row: the flush claims its step
+                self._hand_on(window, out_step, nbytes)
+        except BaseException:
+            # a KeyboardInterrupt (a notebook's Ctrl-C) after the window was taken, before the
+            # writer had it: the values go back, as they were, for the next flush
+            if window is None or not window.handed:
+                _put_back(core, took, ids or (), vals or ())
+                core.last_step, core.flushes = kept
+            raise
         # (an empty flush: no telemetry row, as above)
         self._monitor.local_flush(out_step, seq, any_value, stepped=step is not None)
         self._after_flush()
@@ -1155,16 +1164,18 @@ class MetricsLogger:
         flush's: checked by the caller): rank 0's writer reduces and writes it, the keys'
         last flushed steps and the stats cache take it as it is (reduced when needed)."""
         core = self._core
+        window.step, window.time = out_step, time.time()
+        rank0 = self._ctx.rank == 0
+        if rank0:  # the run's series; the writer takes its entry list every ENTRY_POLL
+            # seconds: many windows at once. First: a Ctrl-C before it leaves the window to
+            # the flush to put back (``handed``), after it the rest is bookkeeping
+            window.handed = (core.log_append or self._attach_log())(window) is None  # (one step)
         core.flush_step = out_step
         core.note_step(out_step)
-        window.step, window.time = out_step, time.time()
         core.unsettled(window, nbytes)
-        if self._ctx.rank == 0:  # the run's series; the writer takes its entry list every
-            # ENTRY_POLL seconds: many windows at once
-            (core.log_append or self._attach_log())(window)
-            if core.log_writer.backlogged or len(core.log_entries) > ENTRY_CHECK:  # (a writer behind)
-                core.log_writer.wait_for_room()
         core.cache.add_window(window)
+        if rank0 and (core.log_writer.backlogged or len(core.log_entries) > ENTRY_CHECK):  # (a writer behind)
+            core.log_writer.wait_for_room()
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""
@@ -1463,6 +1474,16 @@ def _ended(run_id: str, prefix: str) -> RunStateError:
     view = f"exp.metrics({prefix.rstrip('/')!r})" if prefix else "exp.metrics"
     return RunStateError(f"run {run_id!r} has ended, and this metrics logger belongs to it: what it "
                          f"took now would be stored nowhere. Inside the next run take {view} again")
+
+
+def _put_back(core: Any, took: list[tuple[list, list, str, bool]], ids: Any, vals: Any) -> None:
+    """A window taken out of the buffers, back in front of what came since, in its order."""
+    for buf, got, _, is_site in took:
+        if is_site:
+            buf[1:1] = got  # (after its key tuple)
+        else:
+            buf[:0] = got
+    core.id_buf[:0], core.val_buf[:0] = ids, vals
 
 
 def _take_site(site: list[Any]) -> list[float]:

@@ -47,7 +47,7 @@ from .metrics import HISTOGRAMS_TABLE, SCALAR_COLUMNS, SCALARS_TABLE, MetricsLog
 from .monitor import RankMonitor
 from . import telemetry as T
 from .failures import read_failures
-from .layout import RUN_FILE, failure_path, rank_dir, rank_log_path, table_zarr
+from .layout import RUN_FILE, attempt_claim_path, failure_path, rank_dir, rank_log_path, table_zarr
 from .names import check_name, check_run_location
 from .report import warn
 from .inputs import exact_step
@@ -458,6 +458,21 @@ class Run:
                 p["local_rank"], p["node"] = local, node
             local, node = placed[self.comm.rank]
             self.info = dataclasses.replace(self.info, local_rank=local, node_rank=node)
+        self._claiming: str | None = None  # (rank 0: the run id a start cut short may have claimed)
+        try:
+            self._start(peers, asks)
+            self._claiming = None
+            return self
+        except BaseException as e:
+            if self.status == "running":  # started, then cut short (a Ctrl-C on the way out)
+                with contextlib.suppress(Exception):
+                    self.close("failed", exc=e, collective=False)
+                    self._claiming = None
+            if self._claiming is not None:  # (None: nothing claimed, or the run was closed failed)
+                self._abandon_start(e)
+            raise
+
+    def _start(self, peers: list[dict[str, Any]], asks: list[Any]) -> "Run":
         decided: tuple[str, Any] = ("ok", None)
         if self.comm.rank == 0:
             # rank 0 decides and writes the metadata; a failure (bad name, missing bucket,
@@ -470,7 +485,8 @@ class Run:
                 self.storage = self.root.child(f"{self.experiment}/{run_id}")
                 try:
                     self._write_start_meta(peers, git())
-                except BaseException:  # the attempt this start claimed was never recorded
+                except Exception:  # the attempt this start claimed was never recorded
+                    self._claiming = None
                     release_claim(self.storage, self.attempt, self.info.host)
                     raise
                 decided = ("ok", (run_id, self.attempt, self.experiment, self._earlier))
@@ -492,9 +508,9 @@ class Run:
         self.run_id, self.attempt = run_id, attempt
         self.storage = self.root.child(f"{self.experiment}/{run_id}")
         self._build_components()
-        self.metrics.resume_at(self._resume_step)
-        self.status = "running"  # (run.json says so already: a failure from here closes it)
         try:
+            self.metrics.resume_at(self._resume_step)
+            self.status = "running"  # (run.json says so already: a failure from here closes it)
             self.params.load_existing()
             if attempt > 0:
                 self._adopt_stored_keys()
@@ -513,12 +529,42 @@ class Run:
         except BaseException as e:
             # the attempt ends failed with its cause (not "running" forever, with no heartbeat
             # for readers to judge it by); the ranks may be out of step: no collective
+            self.status = "running"  # (close() ends a running run: a Ctrl-C may come before this was set)
             with contextlib.suppress(Exception):
                 self.close("failed", exc=e, collective=False)
+                self._claiming = None  # (closed: run.json says failed; start() has no more to do)
             raise
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
+
+    def _abandon_start(self, exc: BaseException) -> None:
+        """Rank 0, a start cut short (a Ctrl-C while the run opens) before its run could be
+        closed: the attempt this process recorded running is recorded failed with that cause,
+        and its claims are given up, so a retry of the run id in this process starts a new
+        attempt (it read "running" for good, the id "in use by this process"). From the store,
+        not from flags: the cut may fall between any two steps of the start."""
+        storage = self.root.child(f"{self.experiment}/{self._claiming}")
+        self._claiming = None
+        host, pid = self.info.host, os.getpid()
+        ended: set[Any] = set()  # attempts recorded as ended: their claims stay as they are
+        with contextlib.suppress(Exception):
+            meta = storage.read_json(RUN_FILE)
+            ended = {a.get("attempt") for a in meta.get("attempts", []) if a.get("status") != "running"}
+            mine = [a for a in meta.get("attempts", []) if a.get("status") == "running"
+                    and any(r.get("host") == host and r.get("pid") == pid for r in a.get("ranks") or ())]
+            if mine:
+                err, when = self._failure_record(exc), _now_iso()
+                for a in mine:
+                    a.update({"ended": when, "status": "failed", "error": err})
+                meta.update({"status": "failed", "ended": when, "error": err})
+                storage.write_json(RUN_FILE, meta)
+        folder, _, _ = attempt_claim_path(0).rpartition("/")
+        with contextlib.suppress(Exception):
+            for name in storage.list_dir(folder):
+                number = re.fullmatch(r"attempt-(\d+)\.json", name)
+                if number and int(number.group(1)) not in ended:  # (ours only: release_claim
+                    release_claim(storage, int(number.group(1)), host)  # checks the host and pid)
 
     def _build_components(self) -> None:
         """The context, the collaborators, and the components, each given what it uses."""
@@ -635,6 +681,7 @@ class Run:
                 return None, holder
         numbers = [a.get("attempt") for a in attempts]
         first = 1 + max((n for n in numbers if type(n) is int), default=len(attempts) - 1)
+        self._claiming = run_id  # (before the claim: a start cut short gives up what it claimed)
         return claim_attempt(storage, first, {"host": self.info.host, "restart_counts": counts})
 
     def _check_resume(self, run_id: str, meta: dict[str, Any] | None) -> None:

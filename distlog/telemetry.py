@@ -185,8 +185,9 @@ class Telemetry:
         self.handoff_interval = handoff_interval
         self._keys: tuple[str, ...] = FIELDS[:4]
         self._last_step = -np.inf
-        self._pending: list[float] = []  # every kept flush's summed slots, one after another
-        self._lead: list[tuple[float, float, int]] = []
+        #: every kept flush: ``((step, time, seq), its summed slots)``, one append each (a
+        #: KeyboardInterrupt between two lists' updates left them out of step for good)
+        self._kept: list[tuple[tuple[float, float, int], Any]] = []
         self._next_handoff = 0.0
         self._row_seq: int | None = None  # the flush of the last row kept (this attempt)
         self._carry: np.ndarray | None = None  # every rank's wait in that flush, if known
@@ -261,14 +262,13 @@ class Telemetry:
                 waits = self._idle_waits + (gathered[_WAIT] if self._idle_stepped else 0.0)
                 gathered[_WAIT] = np.nan if self._carry is None else self._carry + waits
                 gathered[F_INTERVAL :: len(FIELDS)] += self._idle_intervals
-            self._pending.extend(gathered if gathered.__class__ is tuple else gathered.tolist())
+            self._kept.append(((step, now, seq), gathered if gathered.__class__ is tuple else gathered.tolist()))
             self._row_seq, self._carry = seq, None
             self._idle_waits = self._idle_intervals = 0.0
             self._idle_stepped = False
-            self._lead.append((step, now, seq))
         else:
             self.skip(seq, gathered)
-        if not self._lead or not (force or now >= self._next_handoff):
+        if not self._kept or not (force or now >= self._next_handoff):
             return {}
         self._next_handoff = now + self.handoff_interval
         return self.drain()
@@ -293,19 +293,18 @@ class Telemetry:
 
     def drain(self) -> dict[str, np.ndarray]:
         """``{field: rows}`` of every flush kept since the last hand-off (``{}`` if none)."""
-        if not self._lead:
+        kept, self._kept = self._kept, []
+        if not kept:
             return {}
-        n, w, f = len(self._lead), self.world_size, len(FIELDS)
-        block = np.array(self._pending, dtype=np.float64).reshape(n, w, f)  # (flushes, ranks, fields)
-        self._pending = []
+        n, w, f = len(kept), self.world_size, len(FIELDS)
+        block = np.array([slots for _, slots in kept], dtype=np.float64).reshape(n, w, f)  # (flushes, ranks, fields)
         if len(self._keys) < f and np.isfinite(block[:, :, 4:]).any():
             self._keys = FIELDS  # a GPU showed up: its series start here
-        lead = np.array(self._lead)
+        lead = np.array([head for head, _ in kept])
         out = {}
         for i, key in enumerate(self._keys):
             rows = np.empty((n, len(LEAD_COLUMNS) + w))
             rows[:, : len(LEAD_COLUMNS)] = lead
             rows[:, len(LEAD_COLUMNS):] = block[:, :, i]
             out[key] = rows
-        self._lead = []
         return out
