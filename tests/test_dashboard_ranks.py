@@ -57,7 +57,7 @@ def test_each_rank_shows_its_heartbeat_and_its_row_of_the_straggler_report(two_r
     run = distlog.open_run(f"{root}/default/two")
     rep = run.telemetry.report()
     assert got["world_size"] == 2 and [r["rank"] for r in got["ranks"]] == [0, 1]
-    assert got["telemetry"]["slowest"] == SLOW == rep.slowest
+    assert got["telemetry"]["straggler"] == SLOW == rep.slowest == rep.straggler
     assert got["telemetry"]["summary"] == rep.summary() and got["telemetry"]["summary"].startswith(f"slowest rank: {SLOW}")
     for row in got["ranks"]:
         r = row["rank"]
@@ -77,7 +77,9 @@ def test_each_rank_shows_its_heartbeat_and_its_row_of_the_straggler_report(two_r
     rss = _api(root).get("/api/ranks", params={"run": "default/two", "field": "rss"}).json()["chart"]
     assert rss["series"][SLOW]["values"] == run.telemetry.matrix("rss").values[:, SLOW].tolist()
     gpu = _api(root).get("/api/ranks", params={"run": "default/two", "field": "gpu_util"}).json()
-    assert "no telemetry field 'gpu_util'" in gpu["chart"]["error"] and "step_time" in gpu["chart"]["error"]
+    assert gpu["field"] == "step_time" and gpu["field_error"] == "no telemetry field 'gpu_util' in this run: showing step_time"
+    assert gpu["fields"][:2] == ["step_time", "wait"] and gpu["fields"][-2:] == ["interval", "wait_prev"]
+    assert got["hang"] is None and got["lag"] is None and got["note"] is None
 
 
 def test_chart_points_are_bucket_means_and_many_ranks_are_a_median_band_and_the_slowest():
@@ -161,3 +163,77 @@ def test_the_ranks_tab_marks_the_slowest_rank_and_keeps_the_charted_field_in_the
         assert pg.eval_on_selector("#ranks-field", "s => s.value") == "rss"
         # the other tabs' links keep the field (a tab link keeps every tab's view)
         assert "tfield=rss" in pg.get_attribute("nav.tabs a[data-tab='charts']", "href")
+        # a badge's record stays on it while the page polls (the live note's refresh removed every
+        # status badge's title), and the chart's y axis reads in the table's unit
+        first = pg.get_attribute(f"#ranks-table tr[data-rank='{SLOW}'] .rank-health", "title")
+        pg.wait_for_timeout(4000)
+        assert pg.get_attribute(f"#ranks-table tr[data-rank='{SLOW}'] .rank-health", "title") == first
+        assert first.startswith("last heartbeat") and f"pid {pids[SLOW]}" in first
+        pg.hover("#ranks-chart .u-over", position={"x": 200, "y": 100})  # (the legend: values there)
+        pg.wait_for_function("document.querySelector('#ranks-chart .u-legend').innerText.includes('MiB')")
+
+
+def _stuck(rank, world, root):
+    exp = distlog.get_logger(root, heartbeat_interval=0.5)
+    with exp.run("stuck"):
+        for step in range(12):
+            if rank == 1 and step == 6:
+                time.sleep(6)  # rank 0 waits in flush #3 meanwhile
+            exp.metrics.collect(step=step, loss=1.0)
+            if step % 3 == 2:
+                exp.metrics.flush()
+    return True
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(240)
+def test_a_hang_says_who_waits_in_which_flush_and_where_the_others_are(tmp_path, monkeypatch):
+    """The page said "no straggler" (or nothing) while rank 0 waited for rank 1 in a flush."""
+    import threading
+
+    from distlog.dashboard import ranks_api
+
+    monkeypatch.setattr(ranks_api, "WAITING_AFTER", 2.0)
+    root = str(tmp_path / "root")
+    done = threading.Thread(target=run_ranks, args=(_stuck, 2, tmp_path, root), kwargs={"timeout": 120})
+    done.start()
+    seen = None
+    deadline = time.time() + 60
+    while time.time() < deadline and done.is_alive() and seen is None:
+        time.sleep(0.5)
+        try:
+            got = _api(root).get("/api/ranks", params={"run": "default/stuck"}).json()
+        except Exception:  # noqa: BLE001 - (the run is not there yet)
+            continue
+        seen = got.get("hang") if isinstance(got, dict) else None
+    done.join(120)
+    assert seen is not None, "no hang said while rank 0 waited in flush #3"
+    assert seen.startswith("rank 0 has waited") and "s in flush #3; not arrived: rank 1 (alive, not in the flush" in seen, seen
+    after = _api(root).get("/api/ranks", params={"run": "default/stuck"}).json()
+    assert after["hang"] is None and after["status"] == "completed"
+
+
+def test_a_run_resumed_at_another_world_size_says_whose_telemetry_it_shows(two_ranks, tmp_path):
+    import shutil
+
+    root = str(tmp_path / "copy")
+    shutil.copytree(two_ranks[0], root)
+    exp = distlog.get_logger(root, heartbeat_interval=30)
+    with exp.run("two"):  # attempt 1, one rank
+        exp.metrics.collect(step=100, loss=1.0)
+    got = _api(root).get("/api/ranks", params={"run": "default/two"}).json()
+    assert got["world_size"] == 1 and len(got["ranks"]) == 2
+    assert got["note"].startswith("The telemetry columns and chart are an earlier attempt's, of 2 ranks")
+    assert got["ranks"][1]["line"] == "not in the run's last attempt (it ran 1 rank)"
+    assert got["ranks"][0]["state"] == "completed" and got["ranks"][0]["step"] == 100
+
+
+def test_alike_ranks_name_no_straggler_and_mark_no_row():
+    import pandas as pd
+
+    from distlog.query.telemetry import Report
+
+    ranks = pd.DataFrame({"rank": [0, 1], "slowest_share": [0.5, 0.5]})
+    assert Report(ranks, 40, 0, 0.501, 0.5).straggler is None  # (0.2 % apart: noise)
+    assert Report(ranks, 40, 1, 0.6, 0.5).straggler == 1
+    assert Report(ranks.iloc[:1], 40, None, float("nan"), float("nan")).straggler is None

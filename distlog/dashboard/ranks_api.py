@@ -30,13 +30,20 @@ LINES_UP_TO = 16
 DEFAULT_FIELD = "step_time"
 
 
+#: the charted fields in the order a person looks for them (the raw ones they derive from last)
+FIELD_ORDER = ("step_time", "wait", "cpu_percent", "rss", "gpu_allocated", "gpu_reserved", "gpu_peak",
+               "gpu_util", "interval", "wait_prev")
+#: seconds in a flush after which a rank is said to wait there (a flush takes milliseconds)
+WAITING_AFTER = 10.0
+
+
 def ranks(api: Api, request: Request) -> dict[str, Any]:
     run = api.run(request)
     info = run.info
     now = time.time()
     beats = run.heartbeats()
     tel = run.telemetry
-    fields = tel.fields() if tel else []
+    fields = sorted(tel.fields() if tel else [], key=lambda f: (FIELD_ORDER.index(f) if f in FIELD_ORDER else len(FIELD_ORDER), f))
     report = None
     if fields:
         try:
@@ -45,56 +52,97 @@ def ranks(api: Api, request: Request) -> dict[str, Any]:
             report = None
     world = int(info.world_size or 0) or max(beats, default=-1) + 1
     told = len(report.ranks) if report is not None else 0
-    rows = [_rank_row(r, beats.get(r), now) for r in range(max(world, told))]
+    rows = [_rank_row(r, beats.get(r), now, world) for r in range(max(world, told))]
     note = None
     columns = [c for c in report.ranks.columns if c != "rank"] if report is not None else []
     if report is not None:
+        if world == 1 or report.flushes == 0:  # nobody to compare with, or nothing compared yet
+            columns = [c for c in columns if c != "slowest_share"]
+        if world == 1:  # (no peer to wait for)
+            columns = [c for c in columns if not c.startswith("wait")]
         for rec in report.ranks.to_dict("records"):
             rows[int(rec["rank"])]["telemetry"] = {c: _number(rec[c]) for c in columns}
         if world and told != world:  # (a resumed attempt at another world size stores none)
-            note = (f"telemetry of {told} ranks, from an earlier attempt: the run's last attempt ran "
-                    f"{world} rank{'s' if world != 1 else ''}, whose telemetry is not stored")
-    field = arg_str(request, "field", required=False) or DEFAULT_FIELD
+            note = (f"The telemetry columns and chart are an earlier attempt's, of {told} rank"
+                    f"{'s' if told != 1 else ''}: the run's last attempt ran {world} rank"
+                    f"{'s' if world != 1 else ''}, whose telemetry is not stored. The heartbeat "
+                    "columns are the last attempt's.")
+    asked = arg_str(request, "field", required=False) or DEFAULT_FIELD
+    field = asked if asked in fields or not fields else (DEFAULT_FIELD if DEFAULT_FIELD in fields else fields[0])
     width = arg_int(request, "width", 600, 10, 4000)
     chart = None
     if fields:
-        try:
-            chart = chart_of(tel.matrix(field), width, report.slowest if report else None)
-        except KeyNotFound as e:  # (a field this run has not: the page lists the ones it has)
-            chart = {"error": str(e)}
+        chart = chart_of(tel.matrix(field), width, report.straggler if report else None)
+    flushed = max((r.get("flushes") or 0 for r in rows), default=0)
+    running = info.status == "running"
+    lag = None
+    if running and chart and flushed > chart["last_flush"]:
+        lag = (f"the telemetry reaches flush #{chart['last_flush']}, the heartbeats report {flushed} "
+               "flushes: a running run's rows are committed every few seconds")
     return {
         "status": info.status, "world_size": world, "ranks": rows, "note": note,
+        "hang": _hang(rows), "lag": lag,
         "telemetry": None if report is None else {
             "columns": columns, "summary": report.summary(),
-            "slowest": report.slowest, "flushes": report.flushes,
+            "straggler": report.straggler, "flushes": report.flushes,
         },
-        "fields": fields, "field": field, "chart": chart,
-        "why_none": None if fields else "no telemetry: the run was started with telemetry=False, "
-                                        "or no flush has been committed yet",
+        "fields": fields, "field": field,
+        "field_error": None if asked == field else f"no telemetry field {asked!r} in this run: showing {field}",
+        "chart": chart,
+        "why_none": None if fields else (
+            "no telemetry committed yet (a running run's rows are committed every few seconds), or the run "
+            "was started with telemetry=False" if running else
+            "no telemetry: the run was started with telemetry=False, or it committed no flush"),
     }
 
 
-def _rank_row(rank: int, rec: dict[str, Any] | None, now: float) -> dict[str, Any]:
+def _hang(rows: list[dict[str, Any]]) -> str | None:
+    """Who waits for whom, when ranks have waited ``WAITING_AFTER`` s in a flush: those in it,
+    and those not in it (where each is, from its heartbeat)."""
+    waiting = [r for r in rows if r.get("in_flush_for") is not None and r["in_flush_for"] >= WAITING_AFTER
+               and r.get("state") == "running"]
+    if not waiting:
+        return None
+    flush = max(r["in_flush"] for r in waiting)
+    inside = [r for r in waiting if r["in_flush"] == flush]
+    away = [r for r in rows if r.get("in_flush") != flush]
+    secs = max(r["in_flush_for"] for r in inside)
+    text = (f"rank{'s' if len(inside) > 1 else ''} {', '.join(str(r['rank']) for r in inside)} "
+            f"{'have' if len(inside) > 1 else 'has'} waited {secs:.0f} s in flush #{flush + 1}")
+    if away:
+        parts = []
+        for r in away:
+            where = r["health"] if r["health"] != "alive" else "alive, not in the flush"
+            step = r.get("step")
+            parts.append(f"rank {r['rank']} ({where}{'' if step is None else f', last step {step:g}'})")
+        text += "; not arrived: " + ", ".join(parts)
+    return text
+
+
+def _rank_row(rank: int, rec: dict[str, Any] | None, now: float, world: int) -> dict[str, Any]:
     if rec is None:
-        return {"rank": rank, "health": "no heartbeat", "line": "no heartbeat (heartbeat_interval=0, "
-                "or the rank never started)", "telemetry": None}
+        why = (f"not in the run's last attempt (it ran {world} rank{'s' if world != 1 else ''})" if rank >= world
+               else "no heartbeat (heartbeat_interval=0, or the rank never started)")
+        return {"rank": rank, "health": "no heartbeat", "line": why, "telemetry": None}
     state = rec.get("state", "running")
+    in_flush = rec.get("in_flush")
+    waited = None if in_flush is None else max(0.0, now - float(rec.get("flush_entered") or now))
     if state != "running":
         health = state  # its last record: completed, failed, interrupted ...
     elif process_gone(rec):
         health = "process gone"
     elif _stopped(rec, now):
         health = "heartbeats stopped"
-    elif rec.get("in_flush") is not None and now - float(rec.get("flush_entered") or now) >= 10:
+    elif waited is not None and waited >= WAITING_AFTER:
         health = "waiting in flush"
     else:
         health = "alive"
     last_log = rec.get("last_log")
     return {
         "rank": rank, "health": health, "host": rec.get("host"), "pid": rec.get("pid"),
-        "state": state, "beat_age": round(now - float(rec.get("time", now)), 3),
+        "state": state, "beat_time": float(rec.get("time", now)),
         "step": jsonable(rec.get("step")), "flushes": rec.get("flushes"),
-        "in_flush_for": None if rec.get("in_flush") is None else round(now - float(rec.get("flush_entered") or now), 3),
+        "in_flush": in_flush, "in_flush_for": None if waited is None else round(waited, 3),
         "last_log": None if not last_log else f"{last_log.get('level')} {last_log.get('message')}",
         "line": describe(rec, now), "telemetry": None,
     }
@@ -132,7 +180,8 @@ def chart_of(m: Matrix, width: int, slowest: int | None) -> dict[str, Any]:
         if slowest is not None:
             series.append({"label": f"rank {slowest} (slowest)", "rank": slowest, "values": _list(means[:, slowest])})
     return {"x": "step" if x_is_step else "time", "xs": _list(xs), "series": series, "band": band,
-            "flushes": int(len(x)), "per_point": round(rows_per_point, 2)}
+            "flushes": int(len(x)), "per_point": round(rows_per_point, 2),
+            "last_flush": int(np.nanmax(m.flush)) + 1 if len(m.flush) else 0}
 
 
 def _number(v: Any) -> float | None:

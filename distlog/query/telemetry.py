@@ -67,16 +67,27 @@ class Report:
         """Seconds per step the slowest rank takes more than the others' median."""
         return self.slowest_step_time - self.others_step_time
 
+    @property
+    def straggler(self) -> int | None:
+        """The slowest rank where the summary names it (its median step time at least
+        ``STRAGGLER_PERCENT`` above the others'), else None (``slowest`` is set whenever two
+        ranks have step times: one of two alike ranks is always the larger)."""
+        if self.slowest is None:
+            return None
+        rel = self.excess / self.others_step_time * 100 if self.others_step_time > 0 else float("inf")
+        return self.slowest if rel >= STRAGGLER_PERCENT else None
+
     def summary(self) -> str:
         if self.slowest is None:
             if len(self.ranks) < 2:
                 return f"{self.flushes} flush(es) of one rank: no other rank to compare it with"
-            return (f"{self.flushes} flush(es) with a step time: not enough telemetry to compare "
-                    "ranks (each flush() records every rank's row; a run that only log()s has "
-                    "its closing flush's alone: flush() every N steps on every rank)")
+            return (f"{self.flushes} flush(es) with a step time so far: not enough telemetry to compare "
+                    "ranks (a running run's rows are committed every few seconds; each flush() records "
+                    "every rank's row; a run that only log()s has its closing flush's alone: flush() "
+                    "every N steps on every rank)")
         rel = self.excess / self.others_step_time * 100 if self.others_step_time > 0 else float("inf")
         share = float(self.ranks.loc[self.ranks["rank"] == self.slowest, "slowest_share"].iloc[0])
-        if not rel >= STRAGGLER_PERCENT:  # (a tie made rank 0 "the slowest", at 0 %)
+        if self.straggler is None:  # (a tie made rank 0 "the slowest", at 0 %)
             return (f"no straggler: every rank's median step time is within {STRAGGLER_PERCENT:g}% "
                     f"of the median of the others (the largest, rank {self.slowest}'s "
                     f"{self.slowest_step_time:.4g} s, is {rel:.1f}% above {self.others_step_time:.4g} s) "

@@ -41,10 +41,18 @@ export function polled(err, since = new Date()) {
 
 // the page's run statuses ("running", ...) are what the server said last: while the polls
 // fail they are greyed, with the time they are of (a run may have ended meanwhile)
+// (a badge's own title, a failed run's cause or a rank's heartbeat record, is kept aside
+// while the stale one shows, and given back: removing every title lost those for good)
 function stale(at) {
   for (const b of document.querySelectorAll("#view .badge[class*='status-']")) {
     b.classList.toggle("stale", !!at);
-    if (at) b.title = `status as of ${at}: no update since`; else b.removeAttribute("title");
+    if (at) {
+      if (!("ownTitle" in b.dataset)) b.dataset.ownTitle = b.title || "";
+      b.title = `status as of ${at}: no update since`;
+    } else if ("ownTitle" in b.dataset) {
+      b.title = b.dataset.ownTitle;
+      delete b.dataset.ownTitle;
+    }
   }
 }
 
