@@ -27,7 +27,7 @@ import math
 import operator
 import threading
 import time
-from numbers import Real
+from numbers import Number, Real
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -66,9 +66,11 @@ def _bad_type(key: str, v: Any, why: str = "") -> TypeError:
             f"metric {key!r} got a dict ({shown}); a group of metrics goes under a namespace: "
             f"exp.metrics({key!r}).log({{...}}) (its keys become '{key}/<name>'), or flatten the "
             f"keys yourself ('{key}/loss')")
+    fix = (f" (float(x): a {type(v).__name__} is stored as a float64)"
+           if isinstance(v, Number) and not isinstance(v, (complex, np.complexfloating)) else "")
     return TypeError(
         f"metric {key!r} got a {type(v).__name__} ({shown}){why}; "
-        "log Python or NumPy numbers, or NumPy arrays or torch tensors of one element "
+        f"log Python or NumPy numbers{fix}, or NumPy arrays or torch tensors of one element "
         "(0-d, or of shape (1,), (1, 1), ...)"
     )
 

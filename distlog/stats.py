@@ -244,6 +244,12 @@ class ScalarCache:
                                    or window < 1):
             raise ValueError(f"window must be a number of points, at least 1 (or None: every point "
                              f"kept, up to the logger's window={self.window}); got {window!r}")
+        if window is not None and window > self.window:  # (it can never get more: said once a minute)
+            from .report import warn
+
+            warn(f"window={window} asks for more points than the logger keeps a key ({self.window}: "
+                 f"get_logger(window={self.window})): statistics over at most {self.window}; pass "
+                 f"get_logger(window={window}) to keep more", key=f"stats window {window}")
         self._materialize()
         if key not in self._blocks:
             raise KeyError(f"no values for metric {key!r}; known: {', '.join(self.keys()) or 'none yet'}")

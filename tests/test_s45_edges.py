@@ -67,3 +67,23 @@ def test_an_int_step_a_float64_cannot_hold_is_said(tmp_path, caplog):
                                        "and is stored as 4611686018427387904"), said
     run = distlog.open_run(f"{tmp_path}/default/s")
     assert run.metrics.read("b")["step"].tolist() == [2**62]
+
+
+def test_a_decimal_is_refused_naming_float_and_a_stats_window_past_the_loggers_is_said(tmp_path, caplog):
+    import decimal
+
+    from distlog import report
+
+    report.reset()
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False, window=100)
+    with exp.run("r"):
+        with pytest.raises(TypeError, match=r"got a Decimal \(Decimal\('0.1'\)\); log Python or NumPy numbers "
+                                            r"\(float\(x\): a Decimal is stored as a float64\)"):
+            exp.metrics.log(step=0, x=decimal.Decimal("0.1"))
+        for s in range(150):
+            exp.metrics.log(step=s, y=float(s))
+        with caplog.at_level(logging.WARNING, logger="distlog"):
+            st = exp.metrics.get_stats("y", window=500)
+        assert st.rows == 100 and st.mean == pytest.approx(np.mean(np.arange(50, 150)))
+        said = [r.getMessage() for r in caplog.records if "window=500" in r.getMessage()]
+        assert said and "than the logger keeps a key (100: get_logger(window=100))" in said[0], said
