@@ -16,9 +16,10 @@ that grows past ``MAX_LINE`` characters without ending is recorded at that point
 continues in a new record, which bounds the memory held. Terminal escape sequences (colours,
 cursor moves) reach the console and are left out of the records: those are read as text
 (``distlog logs``, the dashboard, JSON). A nested bar (tqdm's inner bar) draws on the line
-below and moves the cursor back up after each redraw: a line that moves the cursor up is such
-a redraw, not a record (a bar kept with ``leave=True`` is recorded when it ends, at its last
-state; the outer bar as it stood whenever the inner one started over). Two runs capturing at
+below and moves the cursor back up after each redraw: a line's text before its last move up
+is such a redraw, not a record (a bar kept with ``leave=True`` is recorded when it ends, at its
+last state; the outer bar as it stood whenever the inner one started over); text after it is
+("move up, clear the line, print a status"). Two runs capturing at
 once (two loggers in one process, a notebook cell run again): the run started last records
 what is printed, once, and closing them in any order puts the streams back.
 """
@@ -127,8 +128,9 @@ class _Tee:
 
     def _send(self, line: str) -> None:
         if "\x1b" in line:
-            if _CURSOR_UP.search(line):  # a nested bar's redraw on a line below: not a line
-                return
+            # what is drawn after the last move up: nothing for a nested bar's redraw on the line
+            # below (no record), the text for "move up, clear, print a status"
+            *_, line = _CURSOR_UP.split(line)
             line = _ESCAPES.sub("", line).rstrip()
         if not line:
             return

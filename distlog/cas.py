@@ -330,34 +330,34 @@ class ContentStore:
             digest, size = st.finish()
             return self._put(digest, size, lambda: self.root.create_file(blob_path(digest), st.path))
 
-    def _intact(self, digest: str, size: int) -> bool:
-        """Whether the blob is there, whole (its size); one that is not (cut short by a disk
-        or a copy that failed) is deleted, so the save in hand stores it anew."""
-        got = self.root.size(blob_path(digest))
-        if got is None or got == size:
-            return got is not None
-        from .report import warn
-
-        warn(f"blob {digest} in {self.root.url}/{BLOB_DIR} is {got} bytes, not {size}: damaged; "
-             "storing it again from this save", key=f"damaged blob {digest}")
-        with contextlib.suppress(FileNotFoundError):
-            self.root.delete(blob_path(digest))
-        return False
+    def _blob_size(self, digest: str) -> int | None:
+        return self.root.size(blob_path(digest))
 
     def _put(self, digest: str, size: int, upload: Callable[[], bool]) -> PutResult:
-        if self._intact(digest, size):
+        got = self._blob_size(digest)
+        if got == size:
             return PutResult(digest, size, False, reused_old=self._freshen(digest))
-        if size < self.lease_min_bytes:
+        if got is None and size < self.lease_min_bytes:
             return PutResult(digest, size, upload())
-        if not self._acquire_lease(digest):
+        # a large upload, or a blob there but not whole (cut short by a disk or a copy that
+        # failed: stored anew, by one saver at a time, so none deletes another's new copy)
+        if not self._acquire_lease(digest, size):
             return PutResult(digest, size, False)  # another writer uploaded it meanwhile
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(digest, stop), daemon=True,
                                 name="distlog-cas-lease")
         beat.start()
         try:
-            if self._intact(digest, size):  # finished by the lease's previous holder
+            got = self._blob_size(digest)
+            if got == size:  # finished by the lease's previous holder
                 return PutResult(digest, size, False)
+            if got is not None:
+                from .report import warn
+
+                warn(f"blob {digest} in {self.root.url}/{BLOB_DIR} is {got} bytes, not {size}: "
+                     "damaged; storing it again from this save", key=f"damaged blob {digest}")
+                with contextlib.suppress(FileNotFoundError):
+                    self.root.delete(blob_path(digest))
             return PutResult(digest, size, upload())
         finally:
             stop.set()
@@ -400,15 +400,15 @@ class ContentStore:
                                        "that are gone: save the file again")
 
     # ---- upload lease ------------------------------------------------------------------
-    def _acquire_lease(self, digest: str) -> bool:
-        """True once this process holds the lease; False when the blob appeared meanwhile."""
+    def _acquire_lease(self, digest: str, size: int) -> bool:
+        """True once this process holds the lease; False when the blob, whole, appeared meanwhile."""
         lease = lease_path(digest)
         delay = 0.02
         seen: tuple[bytes, float] | None = None  # the lease as last read, and since when (ours)
         while True:
             if self.root.create_bytes(lease, owner_body()):
                 return True
-            if self.exists(digest):
+            if self._blob_size(digest) == size:
                 return False
             try:
                 body = self.root.read_bytes(lease)

@@ -33,21 +33,14 @@ _open: "set[Experiment]" = set()
 def _uncaught_exception() -> BaseException | None:
     """The exception that ended the program, if one did. The interpreter stores it in
     ``sys.last_value`` (3.12+: also ``sys.last_exc``) before any exit hook runs, so distlog
-    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone. An interactive
-    session (a notebook, IPython) stores there every exception it shows, and goes on: one
-    stored before the last run started (an earlier cell's) ended no run."""
-    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    if exc is None or any(exc is seen for seen in _seen_at_start):
-        return None
-    return exc
+    needs no ``sys.excepthook`` of its own: importing it leaves the hook alone. (An interactive
+    session, a notebook or IPython, stores there every exception it shows, and goes on: each
+    run knows the one stored as it started, ``Experiment._seen_at_start``.)"""
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
-#: ``sys.last_value`` as the last run started: an exception from before it ended no run
-_seen_at_start: list[BaseException] = []
-
-
-def _note_last_exception() -> None:
-    _seen_at_start[:] = [e for e in (getattr(sys, "last_exc", None), getattr(sys, "last_value", None)) if e is not None]
+def _shown_now() -> list[BaseException]:
+    return [e for e in (getattr(sys, "last_exc", None), getattr(sys, "last_value", None)) if e is not None]
 
 
 # the status the main thread last passed to ``sys.exit`` while a run was open (see
@@ -189,7 +182,8 @@ def _close_forgotten_runs() -> None:
     for exp in list(_open):
         # as ``with exp.run()`` would: the exit after a stop every rank agreed on is preempted
         stopped = isinstance(exc, SystemExit) and exp.stop_requested
-        exp._close_run(exc=None if stopped else exc, collective=False, quiet=True)
+        seen = any(exc is e for e in exp._seen_at_start)  # (shown before this run started)
+        exp._close_run(exc=None if stopped or seen else exc, collective=False, quiet=True)
 
 
 def close_open_runs() -> list[str]:
@@ -338,6 +332,7 @@ class Experiment:
         self._lock = threading.RLock()
         self._unentered: list[_Scope] = []  # experiment()/run() scopes made, not yet entered
         self._opener: int | None = None  # the thread that started the last run
+        self._seen_at_start: list[BaseException] = []  # sys.last_value as its run started
 
     def __repr__(self) -> str:
         run = f" run={self._run.run_id!r}" if self._run else ""
@@ -408,7 +403,8 @@ class Experiment:
             # that nothing could close (close_open_runs() did not know it)
             self._run, self._opener = run, threading.get_ident()
             _open.add(self)
-            _note_last_exception()
+            # an exception an earlier notebook cell showed ended no run started after it
+            self._seen_at_start = _shown_now()
             try:
                 run.start()
             except BaseException:  # (start() ended what it began)

@@ -234,10 +234,11 @@ class _Bridge(logging.Handler):
             return
         stored.add(id(self._target))
         try:
-            fields: dict[str, Any] = {"logger": record.name}
-            # what the call passed as extra= (logger.info("...", extra={"epoch": 3})): fields
-            fields.update((k, v) for k, v in record.__dict__.items()
-                          if k not in _STANDARD_ATTRS and not k.startswith("_"))
+            # what the call passed as extra= (logger.info("...", extra={"epoch": 3})): fields,
+            # beside distlog's own (which win: "logger" names the logger that logged it)
+            fields: dict[str, Any] = {k: v for k, v in record.__dict__.items()
+                                      if k not in _STANDARD_ATTRS and not k.startswith("_")}
+            fields["logger"] = record.name
             if record.exc_info and record.exc_info[0] is not None:
                 fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
             if record.stack_info:

@@ -971,8 +971,9 @@ class MetricsLogger:
         if not agreed.matched:
             # every rank sees the same ranges, so every rank takes this path: one exchange to
             # name the ranks, then the same error everywhere; nothing from this flush is written
+            said = [m for _, m in dict.fromkeys(core.errors)]  # (a bad flush("summ") made it "mean")
             core.errors = []
-            raise FlushMismatch(_mismatch_message(comm.all_gather_object((ctx.rank, ident))))
+            raise FlushMismatch(_mismatch_message(comm.all_gather_object((ctx.rank, ident, said))))
         clash = None
         check_logged = bool(h[R.H_LOGGED])  # (rank 0 logs keys the ranks collect)
         if h[R.H_NEW_KEYS]:
@@ -1111,33 +1112,33 @@ class MetricsLogger:
                 return None  # (the general path names a bad step)
         # what was taken out of which buffer, each recorded by the one call that follows its
         # removal: a Ctrl-C (a notebook's) between two steps puts back exactly what was taken
-        took: list[tuple[list, list, str, bool]] = []  # (buffer, values, prefix, is a call site)
-        ids = vals = window = None
+        # (a signal is seen after a call returns, or at a loop's turn: never between a removal
+        # and the append after it)
+        took: list[tuple[Any, Any, int]] = []  # (buffer, values, kind): _DICTS, _SITE or _IDS
+        taken, sites, n = [], [], 0  # (n: about: each dict taken as its first one's size)
+        window = None
         kept = core.last_step, core.flushes
         try:
             for prefix, entries in core.entry_lists:
                 if entries:
                     got = entries[:]
-                    del entries[: len(got)]; took.append((entries, got, prefix, False))  # noqa: E702 (in place: the
-                    # views keep their references; not a later append, another thread's collect())
+                    del entries[: len(got)]; took.append((entries, got, _DICTS))  # noqa: E702 (in
+                    # place: the views keep their references; not a later append, another thread's)
+                    taken.append((prefix, got))
+                    n += len(got) * len(got[0])
             for prefix, site in core.site_lists:
-                if len(site) > 1:
-                    got = _take_site(site); took.append((site, got, prefix, True))  # noqa: E702
-            ids, vals = core.take_ids()
+                m = len(site)
+                if m > 1:  # (_take_site's, inline: the removal and the append with no call between)
+                    got = site[1:m]; del site[1:m]; took.append((site, got, _SITE))  # noqa: E702
+                    sites.append((prefix, site[0], got))
+                    n += len(got)
+            ids, vals = core.take_ids(); took.append((None, (ids, vals), _IDS))  # noqa: E702
             if len(core.keys) != len(pos):
                 # another thread's collect() gave a key its id after ``positions()`` above, and
                 # its value may be in what was taken: a key the union lacks (the writer's
                 # KeyError, the run failed). Put the window back, in its order, for the general path
-                _put_back(core, took, ids, vals)
+                _put_back(core, took)
                 return None
-            taken, sites, n = [], [], 0  # (n: about: each dict taken as its first one's size)
-            for buf, got, prefix, is_site in took:
-                if is_site:  # (a call site: its key tuple first)
-                    sites.append((prefix, buf[0], got))
-                    n += len(got)
-                else:
-                    taken.append((prefix, got))
-                    n += len(got) * len(got[0])
             core.last_step = None
             if not ids:  # (a window kept until the writer takes it: no empty lists for the GC)
                 ids = vals = ()
@@ -1153,7 +1154,7 @@ class MetricsLogger:
             # a KeyboardInterrupt (a notebook's Ctrl-C) after the window was taken, before the
             # writer had it: the values go back, as they were, for the next flush
             if window is None or not window.handed:
-                _put_back(core, took, ids or (), vals or ())
+                _put_back(core, took)
                 core.last_step, core.flushes = kept
             raise
         # (an empty flush: no telemetry row, as above)
@@ -1171,7 +1172,8 @@ class MetricsLogger:
         if rank0:  # the run's series; the writer takes its entry list every ENTRY_POLL
             # seconds: many windows at once. First: a Ctrl-C before it leaves the window to
             # the flush to put back (``handed``), after it the rest is bookkeeping
-            window.handed = (core.log_append or self._attach_log())(window) is None  # (one step)
+            append = core.log_append or self._attach_log()
+            window.handed = True; append(window)  # noqa: E702 (no signal is seen in between)
         core.flush_step = out_step
         core.note_step(out_step)
         core.unsettled(window, nbytes)
@@ -1442,8 +1444,8 @@ def _namespaces(key: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
-    aggs = len({i.aggregation for _, i in who}) > 1
+def _mismatch_message(who: list[tuple[int, R.FlushIdentity, list[str]]]) -> str:
+    aggs = len({i.aggregation for _, i, _ in who}) > 1
 
     def where(ident: R.FlushIdentity) -> str:
         kind = "its closing flush (close())" if ident.closing else "flush()"
@@ -1454,13 +1456,16 @@ def _mismatch_message(who: list[tuple[int, R.FlushIdentity]]) -> str:
         last = "" if ident.step is None or ident.explicit_step is not None else f", largest collected step {step_text(ident.step)}"
         return f"{kind} #{ident.seq + 1}{step}{last}"
 
-    lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i in sorted(who, key=lambda x: x[0]))
+    lines = "\n  ".join(f"rank {r}: {where(i)}" for r, i, _ in sorted(who, key=lambda x: x[0]))
     agg = (", and the same aggregation (one window reduced to a mean on one rank and to a sum "
            "on another has no one row)") if aggs else ""
+    bad = [m for _, _, said in sorted(who, key=lambda x: x[0]) for m in said]
+    also = ("\nBad input in this flush (a flush() given an aggregation it does not know reduces as "
+            "'mean'):\n  " + "\n  ".join(bad)) if bad else ""
     return ("ranks are not in the same flush, so their values cannot be reduced together "
             "(nothing from it was written):\n  " + lines + "\nEvery rank must call flush() the "
             f"same number of times, with the same step= if any{agg}, before close(); a flush only on "
-            "rank 0 or a flush one rank skips pairs windows that do not belong together")
+            "rank 0 or a flush one rank skips pairs windows that do not belong together" + also)
 
 
 def _metric_name(method: str, name: Any) -> str:
@@ -1478,14 +1483,22 @@ def _ended(run_id: str, prefix: str) -> RunStateError:
                          f"took now would be stored nowhere. Inside the next run take {view} again")
 
 
-def _put_back(core: Any, took: list[tuple[list, list, str, bool]], ids: Any, vals: Any) -> None:
-    """A window taken out of the buffers, back in front of what came since, in its order."""
-    for buf, got, _, is_site in took:
-        if is_site:
+_DICTS, _SITE, _IDS = 0, 1, 2  # what a one-process flush took: a view's dicts, a call site's
+# values, collector()'s (id, value) pairs
+
+
+def _put_back(core: Any, took: list[tuple[Any, Any, int]]) -> None:
+    """A window taken out of the buffers, back in front of what came since, in its order; each
+    part put back, then dropped from ``took`` (a Ctrl-C in between: the rest, once, again)."""
+    while took:
+        buf, got, kind = took[-1]
+        if kind == _SITE:
             buf[1:1] = got  # (after its key tuple)
-        else:
+        elif kind == _DICTS:
             buf[:0] = got
-    core.id_buf[:0], core.val_buf[:0] = ids, vals
+        else:
+            core.id_buf[:0], core.val_buf[:0] = got
+        took.pop()
 
 
 def _take_site(site: list[Any]) -> list[float]:
@@ -1506,12 +1519,9 @@ def _finite(step: Any) -> float | None:
         s = float(step)
     except (TypeError, ValueError, OverflowError):
         return None
-    if s > _EXACT or s < -_EXACT:  # (rare: an int step a float64 may not hold)
+    if s > 9007199254740992.0 or s < -9007199254740992.0:  # (rare, 2**53: an int step a float64 may not hold)
         return _rounded_step(step, s)
     return s if math.isfinite(s) else None
-
-
-_EXACT = float(2**53)
 
 
 def _rounded_step(step: Any, s: float) -> float | None:

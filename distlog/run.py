@@ -510,7 +510,6 @@ class Run:
         self._build_components()
         try:
             self.metrics.resume_at(self._resume_step)
-            self.status = "running"  # (run.json says so already: a failure from here closes it)
             self.params.load_existing()
             if attempt > 0:
                 self._adopt_stored_keys()
@@ -526,6 +525,9 @@ class Run:
                 # attempt must not leave the dead attempt's rows standing (after
                 # monitor.start: rank 0's writer takes the telemetry table if it is on)
                 self.writers.local().flush(wait=True)
+            # last: another thread takes the run once it is running (``Experiment.current_run``
+            # holds it while it starts), not before its keys and params are in place
+            self.status = "running"
         except BaseException as e:
             # the attempt ends failed with its cause (not "running" forever, with no heartbeat
             # for readers to judge it by); the ranks may be out of step: no collective

@@ -186,3 +186,16 @@ def test_nested_tqdm_bars_are_recorded_as_they_end_not_at_every_redraw(tmp_path,
     got = _stderr_records(tmp_path)
     assert not [m for m in got if m.startswith("batch")], got
     assert [m.split("|")[0] for m in got] == ["epoch:   0%", "epoch:  50%", "epoch: 100%", "single: 100%"], got
+
+
+def test_text_after_a_cursor_move_up_is_kept(tmp_path, capsys):
+    """Moving up, clearing the line and printing a status (Keras-style) lost the status with the
+    nested-bar redraws."""
+    exp = distlog.get_logger(str(tmp_path), capture_output=True, heartbeat_interval=0)
+    with exp.run("r"):
+        print("\x1b[1A\x1b[2KEpoch 1/3 done: loss 0.5")
+        print("inner 40%|####\x1b[A")  # a nested bar's redraw: no record
+        print("plain line")
+    run = distlog.open_run(tmp_path / "default" / "r")
+    assert [r.message for r in run.logs.query(source="text") if "stream" in r.fields] == [
+        "Epoch 1/3 done: loss 0.5", "plain line"]

@@ -237,3 +237,22 @@ def test_alike_ranks_name_no_straggler_and_mark_no_row():
     assert Report(ranks, 40, 0, 0.501, 0.5).straggler is None  # (0.2 % apart: noise)
     assert Report(ranks, 40, 1, 0.6, 0.5).straggler == 1
     assert Report(ranks.iloc[:1], 40, None, float("nan"), float("nan")).straggler is None
+
+
+def test_the_hang_line_names_live_waiters_only_and_the_ranks_they_wait_for():
+    import socket
+
+    from distlog.dashboard.ranks_api import _hang, _rank_row
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    now, host = time.time(), socket.gethostname()
+    base = {"host": host, "state": "running", "time": now - 1, "interval": 30, "attempt": 0}
+    waiter = {**base, "pid": os.getpid(), "in_flush": 3, "flush_entered": now - 30, "step": 104.0}
+    killed = {**base, "pid": int(dead), "in_flush": None, "step": 2.0**53 + 2}
+    rows = [_rank_row(0, waiter, now, 3), _rank_row(1, killed, now, 3), _rank_row(2, None, now, 3)]
+    assert [r["health"] for r in rows] == ["waiting in flush", "process gone", "no heartbeat"]
+    assert _hang(rows) == ("rank 0 has waited 30 s in flush #4; not arrived: rank 1 (process gone, "
+                           "last step 9007199254740994)")
+    # a rank killed inside the flush keeps "running" and its flush in its last record: no hang
+    assert _hang([_rank_row(0, {**killed, "in_flush": 3, "flush_entered": now - 500}, now, 1)]) is None

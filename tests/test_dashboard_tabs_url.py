@@ -170,7 +170,7 @@ def test_each_tab_keeps_its_view_while_a_person_moves_between_tabs(browser, root
         pg.goto(pg.base + "#/run?path=t/r&tab=logs")
         pg.wait_for_selector("#log-list .logline")
         hrefs = pg.eval_on_selector_all("nav.tabs a", "as => as.map(a => a.getAttribute('href'))")
-        assert hrefs == [f"#/run?path=t%2Fr&tab={t}" for t in ("overview", "charts", "logs", "files", "attempts")]
+        assert hrefs == [f"#/run?path=t%2Fr&tab={t}" for t in ("overview", "charts", "logs", "files", "ranks", "attempts")]
 
 
 @pytest.mark.timeout(120)

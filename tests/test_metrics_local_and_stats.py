@@ -196,8 +196,9 @@ def test_a_refused_step_is_named_in_full_and_float64_precision_is_said(root):
     exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
     with exp.run("r"):
         exp.metrics.log(step=2**60, a=1.0)
-        with pytest.raises(ValueError, match=r"at step 1152921504606846976: a row at step "
-                                             r"1152921504606846976 \(a float64: integers past 2\*\*53"):
+        with pytest.raises(ValueError, match=r"at step 1152921504606846976 \(a float64: integers past 2\*\*53 "
+                                             r"= 9007199254740992 are not all distinct\): a row at step "
+                                             r"1152921504606846976 was already written"):
             exp.metrics.log(step=2**60 + 1, a=2.0)
         exp.metrics.log(step=1_000_000.5, b=1.0)
         with pytest.raises(ValueError, match=r"at step 1000000: a row at step 1000000.5 was already written"):

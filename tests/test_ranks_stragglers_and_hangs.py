@@ -247,8 +247,10 @@ def test_killed_run_turns_stale(tmp_path, capsys, monkeypatch):
     assert cli.main(["ls", root]) == 0
     out = capsys.readouterr().out
     lines = {ln.split()[1]: ln.split() for ln in out.splitlines()[2:]}
-    assert lines["victim"][2] == "stale" and lines["victim"][-1] == "2", out
-    assert lines["victim-failed"][2] == "failed" and lines["victim-failed"][-1] == "2", out
+    # (columns: experiment run status started(2) duration world "last step", then why it failed)
+    assert lines["victim"][2] == "stale" and lines["victim"][7] == "2" and lines["victim"][8] == "-", out
+    assert lines["victim-failed"][2] == "failed" and lines["victim-failed"][7] == "2", out
+    assert " ".join(lines["victim-failed"][8:]) == "RuntimeError on rank 0: disk on fire", out
     assert cli.main(["show", f"{root}/default/victim", "--ranks"]) == 0
     out = capsys.readouterr().out
     assert "status      stale" in out and "rank 0: last heartbeat" in out

@@ -39,6 +39,28 @@ def test_ranks_flushing_one_window_with_different_aggregations_raise_on_every_ra
     assert rows["step"].tolist() == [0] and rows["value"].tolist() == [1.5]  # the agreed flush only
 
 
+def _a_mistyped_aggregation(rank, world, root):
+    exp = distlog.get_logger(root, flush_timeout=60)
+    try:
+        with exp.run("typo"):
+            exp.metrics.collect(step=0, x=1.0)
+            exp.metrics.flush(["sum", "summ"][rank])
+    except distlog.FlushMismatch as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.dist
+@pytest.mark.timeout(200)
+def test_a_mistyped_aggregation_on_one_rank_is_named_in_the_mismatch(tmp_path):
+    """flush("summ") on rank 1 (made "mean") against flush("sum"): the mismatch named
+    flush('mean'), which nobody wrote, and the bad aggregation was dropped."""
+    errors = run_ranks(_a_mistyped_aggregation, 2, tmp_path, str(tmp_path / "root"), timeout=120)
+    for err in errors:
+        assert err is not None and "rank 0: flush('sum') #1" in err, err
+        assert "rank 1: _aggregation must be one of mean, min, max, sum; got 'summ'" in err, err
+
+
 def test_an_automatic_step_past_2_53_that_repeats_the_last_is_refused_not_dropped(tmp_path):
     """fs + 1 == fs past 2**53: the fast flush handed the writer a repeated step; flush()
     returned as if written and only the writer thread's warning said a row was refused."""

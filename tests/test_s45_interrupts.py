@@ -91,6 +91,66 @@ def test_a_ctrl_c_at_any_line_of_a_one_process_flush_keeps_every_value_once(tmp_
     assert not wrong, wrong  # (it lost the window taken before the cut: sum 6, "completed")
 
 
+class _InterruptAfterCall:
+    """Raise KeyboardInterrupt once, at the instruction after the ``offset`` one (a call) of
+    ``code``: where CPython sees a pending signal (after a call returns, at a loop's turn)."""
+
+    def __init__(self, code_, offset):
+        self.code, self.offset, self.hit = code_, offset, False
+
+    def __enter__(self):
+        def local(frame, event, arg):
+            if event == "opcode" and frame.f_lasti == self.offset and not self.hit:
+                self.hit = True
+                raise KeyboardInterrupt(f"after the call at {self.offset}")
+            return local
+
+        def glob(frame, event, arg):
+            if frame.f_code is self.code and not self.hit:
+                frame.f_trace_opcodes = True
+                return local
+            return None
+
+        sys.settrace(glob)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+
+
+@pytest.mark.timeout(300)
+def test_a_ctrl_c_after_any_call_of_a_one_process_flush_keeps_every_value_once(tmp_path):
+    """A line-level cut cannot fall inside one line; a signal can, after any call: the window
+    put on the writer's list before it was marked handed was put back too (stored twice)."""
+    import dis
+
+    cuts = []
+    for fn in (M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on):
+        ins = list(dis.get_instructions(fn))
+        cuts += [(fn.__code__, b.offset) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
+    wrong = []
+    for i, (code_, offset) in enumerate(cuts):
+        exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+        exp.start_run(f"o{i}")
+        exp.metrics("train").collect(step=0, loss=1.0)
+        exp.metrics.flush()
+        for s in range(1, 6):
+            exp.metrics("train").collect(step=s, loss=1.0)
+        with _InterruptAfterCall(code_, offset):
+            try:
+                exp.metrics.flush()
+            except KeyboardInterrupt:
+                pass
+        for s in range(6, 11):
+            exp.metrics("train").collect(step=s, loss=1.0)
+        exp.metrics.flush()
+        exp.close()
+        f = distlog.open_run(f"{tmp_path}/default/o{i}").metrics.frame("train/loss")
+        if float(f["sum"].sum()) != 11.0:
+            wrong.append((code_.co_name, offset, f[["step", "count"]].values.tolist()))
+    assert cuts and not wrong, wrong
+
+
 @pytest.mark.timeout(300)
 def test_a_ctrl_c_in_the_telemetry_hand_off_leaves_the_next_flushes_and_the_close_whole(tmp_path, monkeypatch):
     """drain() cleared one of two lists, then the cut: every later hand-off failed ("cannot
@@ -198,3 +258,40 @@ def test_two_loggers_capturing_output_keep_their_own_lines_and_give_the_streams_
 
     assert printed("a") == ["line meant for a"]
     assert printed("b") == ["line meant for b", "between closes"]
+
+
+@pytest.mark.timeout(120)
+def test_a_thread_waits_for_a_run_that_is_still_starting(tmp_path, monkeypatch):
+    """The experiment holds a run before it starts (a Ctrl-C right after start() left it
+    nobody's): a thread's log() while it adopted the stored keys took it half started, and the
+    run failed at close ("cannot create series 'a': it is already a namespace")."""
+    import threading
+    import time
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.metrics.log(step=0, **{"a/b": 1.0})
+    inside, adopt = threading.Event(), R.Run._adopt_stored_keys
+
+    def slow(self):
+        inside.set()
+        time.sleep(0.5)
+        return adopt(self)
+
+    monkeypatch.setattr(R.Run, "_adopt_stored_keys", slow)
+    said = []
+
+    def other():
+        inside.wait(30)
+        try:
+            exp.metrics.log(step=1, a=2.0)
+        except ValueError as e:
+            said.append(str(e))
+
+    t = threading.Thread(target=other)
+    t.start()
+    exp.start_run("r")
+    t.join(30)
+    exp.close()
+    assert said and "metric key 'a' clashes with 'a/b'" in said[0], said
+    assert distlog.open_run(f"{tmp_path}/default/r").info.status == "completed"

@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from ..heartbeat import _stopped, describe, process_gone
 from ..query.errors import KeyNotFound
+from ..logline import step_text
 from ..query.telemetry import Matrix
 from .api import Api, arg_int, arg_str
 from .downsample import bucket_starts, is_sorted
@@ -99,13 +100,12 @@ def ranks(api: Api, request: Request) -> dict[str, Any]:
 def _hang(rows: list[dict[str, Any]]) -> str | None:
     """Who waits for whom, when ranks have waited ``WAITING_AFTER`` s in a flush: those in it,
     and those not in it (where each is, from its heartbeat)."""
-    waiting = [r for r in rows if r.get("in_flush_for") is not None and r["in_flush_for"] >= WAITING_AFTER
-               and r.get("state") == "running"]
+    waiting = [r for r in rows if r["health"] == "waiting in flush"]  # (alive: not a killed rank's last record)
     if not waiting:
         return None
     flush = max(r["in_flush"] for r in waiting)
     inside = [r for r in waiting if r["in_flush"] == flush]
-    away = [r for r in rows if r.get("in_flush") != flush]
+    away = [r for r in rows if r.get("in_flush") != flush and "state" in r]  # (ranks of the last attempt)
     secs = max(r["in_flush_for"] for r in inside)
     text = (f"rank{'s' if len(inside) > 1 else ''} {', '.join(str(r['rank']) for r in inside)} "
             f"{'have' if len(inside) > 1 else 'has'} waited {secs:.0f} s in flush #{flush + 1}")
@@ -114,7 +114,8 @@ def _hang(rows: list[dict[str, Any]]) -> str | None:
         for r in away:
             where = r["health"] if r["health"] != "alive" else "alive, not in the flush"
             step = r.get("step")
-            parts.append(f"rank {r['rank']} ({where}{'' if step is None else f', last step {step:g}'})")
+            shown = step if isinstance(step, str) else step_text(step)  # (in full: 2**53 + 2 too)
+            parts.append(f"rank {r['rank']} ({where}{'' if step is None else f', last step {shown}'})")
         text += "; not arrived: " + ", ".join(parts)
     return text
 

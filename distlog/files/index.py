@@ -139,13 +139,22 @@ class _Index:
         versions = sorted({r.version for r in recs})
         v = pick_version(versions, version)
         if v is None:
-            others = sorted({r.rank for r in self.by_path.get(path, []) if r.version == version})
-            if rank is not None and others:
-                raise FileNotInRun(f"rank {rank} saved no version {version} of {path!r} (rank "
-                                   f"{', '.join(map(str, others))} did: pass rank={others[0]}, or no rank); "
-                                   f"rank {rank}'s versions: {', '.join(map(str, versions))}")
-            raise FileNotInRun(f"file {path!r} has no version {version}; versions: {', '.join(map(str, versions))}")
+            raise missing_version(path, version, rank, self.by_path.get(path, []))
         return min((r for r in recs if r.version == v), key=lambda r: (r.rank, r.time))
+
+
+def missing_version(path: str, version: int | None, rank: int | None, recs: list[FileRecord]) -> Exception:
+    """``FileNotInRun`` for a version of ``path`` that ``rank`` (None: any rank) did not save,
+    naming the rank that did where one did (``recs``: every record of ``path``)."""
+    from ..query.errors import FileNotInRun  # (query imports this module)
+
+    versions = ", ".join(map(str, sorted({r.version for r in recs if rank is None or r.rank == rank})))
+    others = sorted({r.rank for r in recs if r.version == version})
+    if rank is not None and others:
+        return FileNotInRun(f"rank {rank} saved no version {version} of {path!r} (rank "
+                            f"{', '.join(map(str, others))} did: pass rank={others[0]}, or no rank); "
+                            f"rank {rank}'s versions: {versions}")
+    return FileNotInRun(f"file {path!r} has no version {version}; versions: {versions}")
 
 
 def check_version_rank(call: str, name: Any, version: Any, rank: Any) -> tuple[int | None, int | None]:

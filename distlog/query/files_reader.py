@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..cas import ContentStore
-from ..files.index import check_version_rank, one_per_version, pick_version
+from ..files.index import check_version_rank, missing_version, one_per_version, pick_version
 from ..writers.manifest import FileRecord, read_manifests
 from ..storage.base import StorageBackend
 from .errors import FileNotInRun, listing
@@ -89,18 +89,7 @@ class FilesReader:
             ranks = sorted({r.rank for r in recs if r.path == name})
             if rank not in ranks:
                 raise FileNotInRun(f"rank {rank} saved no file {name!r}; ranks: {listing(ranks)}")
-            everyone = recs
-            recs = [r for r in recs if r.rank == rank]
-            try:
-                return _pick(recs, name, version)
-            except FileNotInRun as e:  # a version another rank saved: said so
-                others = sorted({r.rank for r in everyone if r.path == name and r.version == version})
-                if not others:
-                    raise
-                raise FileNotInRun(f"rank {rank} saved no version {version} of {name!r} (rank "
-                                   f"{listing(others)} did: pass rank={others[0]}, or no rank); rank {rank}'s "
-                                   f"versions: {str(e).rpartition('versions: ')[2]}") from None
-        return _pick(recs, name, version)
+        return _pick(recs, name, version, rank)
 
     def versions(self, name: str, rank: int | None = None) -> list[FileRecord]:
         """One record per version of ``name`` (the lowest rank's, or ``rank``'s), oldest first:
@@ -131,13 +120,14 @@ class FilesReader:
         return decode(kind_of(rec.name, rec.media_type), rec.name, lambda: store.open_record(rec), **kw)
 
 
-def _pick(recs: list[FileRecord], path: str, version: int | None) -> FileRecord:
-    """The record of ``path`` at ``version`` (newest if None; the lowest rank's of equals)."""
-    mine = [r for r in recs if r.path == path]
-    versions = sorted({r.version for r in mine})
-    v = pick_version(versions, version)
+def _pick(recs: list[FileRecord], path: str, version: int | None, rank: int | None = None) -> FileRecord:
+    """The record of ``path`` at ``version`` (newest if None; the lowest rank's of equals, or
+    ``rank``'s)."""
+    everyone = [r for r in recs if r.path == path]
+    mine = everyone if rank is None else [r for r in everyone if r.rank == rank]
+    v = pick_version(sorted({r.version for r in mine}), version)
     if v is None:
-        raise FileNotInRun(f"file {path!r} has no version {version}; versions: {listing(versions)}")
+        raise missing_version(path, version, rank, everyone)
     return min((r for r in mine if r.version == v), key=lambda r: (r.rank, r.time))
 
 

@@ -69,7 +69,7 @@ function table(res) {
     const tr = h("tr", { "data-rank": r.rank, class: tel && tel.straggler === r.rank ? "slowest" : "" },
       h("td", { text: r.rank }), h("td", {}, health(r)), h("td", { text: r.host ?? "–" }), h("td", { text: r.pid ?? "–" }),
       h("td", { text: fmt.value(r.step) }), h("td", { text: fmt.value(r.flushes) }),
-      h("td", { class: "beat-age", "data-time": r.beat_time ?? "", text: ago(r.beat_time), title: r.line }),
+      h("td", { class: "beat-age", "data-time": r.beat_time ?? null, text: ago(r.beat_time), title: r.line }),
       ...cols.map((c) => h("td", { class: "num", text: shown((COLUMNS[c] || [])[1], t[c]) })),
       h("td", { class: "log-line", text: r.last_log || "", title: r.last_log || "" }));
     tb.append(tr);

@@ -50,7 +50,7 @@ function stale(at) {
       if (!("ownTitle" in b.dataset)) b.dataset.ownTitle = b.title || "";
       b.title = `status as of ${at}: no update since`;
     } else if ("ownTitle" in b.dataset) {
-      b.title = b.dataset.ownTitle;
+      if (b.dataset.ownTitle) b.title = b.dataset.ownTitle; else b.removeAttribute("title");
       delete b.dataset.ownTitle;
     }
   }
