@@ -26,6 +26,8 @@ what is printed, once, and closing them in any order puts the streams back.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import re
 import sys
 import threading
@@ -87,17 +89,44 @@ class _Tee:
                 n = self._stream.write(s)
             finally:
                 _passing.on = False
-            *ended, rest = s.split("\n")
-            lines = []
-            for piece in ended:
-                self._add(piece)
-                lines.append(self._take())
-            self._add(rest)
-            if self._size > MAX_LINE:
-                lines.append(self._take())
+            lines = self._lines(s)
         for line in lines:
             self._send(line)
         return n
+
+    def _lines(self, s: str) -> list[str]:
+        """The lines ``s`` ends (the line being written goes on), under the lock."""
+        *ended, rest = s.split("\n")
+        lines = []
+        for piece in ended:
+            self._add(piece)
+            lines.append(self._take())
+        self._add(rest)
+        if self._size > MAX_LINE:
+            lines.append(self._take())
+        return lines
+
+    def recorded(self, s: str) -> None:
+        """Text written to the stream another way (its ``buffer``): recorded as the console
+        shows it, in the same line as what was printed before it."""
+        if self.stopped or report.writing_own_output() or _passing.on:
+            return
+        with self._lock:
+            lines = self._lines(s)
+        for line in lines:
+            self._send(line)
+
+    @property
+    def buffer(self) -> Any:
+        """The stream's binary buffer, its writes recorded too (``sys.stdout.buffer.write``:
+        bytes as the console decodes them)."""
+        raw = self._stream.buffer
+        if self.stopped:
+            return raw
+        kept = self.__dict__.get("_buffer_tee")
+        if kept is None or kept._raw is not raw:  # (one decoder: a character split across writes)
+            kept = self._buffer_tee = _BufferTee(raw, self, getattr(self._stream, "encoding", None) or "utf-8")
+        return kept
 
     def _add(self, piece: str) -> None:
         """Add text without a newline to the line, as a console draws it (see the module)."""
@@ -151,6 +180,23 @@ class _Tee:
 
     def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty, buffer, ...
         return getattr(self._stream, name)
+
+
+class _BufferTee:
+    """A text tee's ``buffer``: writes go to the binary buffer, their text to the tee's lines."""
+
+    def __init__(self, raw: Any, tee: _Tee, encoding: str) -> None:
+        self._raw, self._tee = raw, tee
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+
+    def write(self, b: Any) -> int:
+        n = self._raw.write(b)
+        with contextlib.suppress(Exception):  # (capturing must never break the write)
+            self._tee.recorded(self._decoder.decode(bytes(b)))
+        return n
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, raw, ...
+        return getattr(self._raw, name)
 
 
 def tee_output(logs: "TextLogger") -> Callable[[], None]:

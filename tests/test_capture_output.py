@@ -199,3 +199,26 @@ def test_text_after_a_cursor_move_up_is_kept(tmp_path, capsys):
     run = distlog.open_run(tmp_path / "default" / "r")
     assert [r.message for r in run.logs.query(source="text") if "stream" in r.fields] == [
         "Epoch 1/3 done: loss 0.5", "plain line"]
+
+
+def test_bytes_written_to_the_streams_buffer_are_recorded_in_their_line(tmp_path):
+    """``sys.stdout.buffer.write`` went to the console only, and the text printed before it
+    was joined with the next printed line into a record the console never showed."""
+    import io
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    real, sys.stdout = sys.stdout, out
+    try:
+        exp = distlog.get_logger(str(tmp_path), capture_output=True, heartbeat_interval=0)
+        with exp.run("r"):
+            sys.stdout.write("partial ")
+            sys.stdout.buffer.write(b"raw bytes \xff r0\n")
+            print("next line")
+            sys.stdout.buffer.write("caf\u00e9 ".encode()[:4])  # (a character split across writes)
+            sys.stdout.buffer.write("caf\u00e9 \n".encode()[4:])
+    finally:
+        sys.stdout = real
+    assert out.buffer.getvalue() == b"partial raw bytes \xff r0\nnext line\ncaf\xc3\xa9 \n"
+    run = distlog.open_run(tmp_path / "default" / "r")
+    assert [r.message for r in run.logs.query(source="text") if "stream" in r.fields] == [
+        "partial raw bytes \ufffd r0", "next line", "caf\u00e9 "]
