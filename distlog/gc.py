@@ -62,6 +62,9 @@ class GCReport:
     # partial uploads crashed writers left in the blob store (local ``.tmp-`` files, S3
     # multipart uploads never completed), older than the grace: removed (dry run: would be)
     leftover_uploads: int = 0
+    # partial uploads younger than that: kept (a live upload, or a writer killed just now: a
+    # later gc removes it once it is older than the grace)
+    young_uploads: int = 0
 
 
 def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool = False,
@@ -82,10 +85,12 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
             young += 1
         else:
             old.append(digest)
+    partial = len(root.leftover_temporaries(BLOB_DIR, time.time()))  # (every one, young or old)
     if dry_run:
         sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
-        return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run,
-                        len(_leftovers(root, grace_seconds)))
+        gone = len(_leftovers(root, grace_seconds))
+        return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run, gone,
+                        max(0, partial - gone))
     tally = _Tally(n_ref, young)
     pending = old
     while pending:
@@ -99,7 +104,7 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
         pending = left + pending[SWEEP_BATCH:]
     leftovers = _sweep_markers(root, grace_seconds)
     return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run,
-                    leftovers)
+                    leftovers, max(0, partial - leftovers))
 
 
 @dataclass
