@@ -531,7 +531,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from .query.render import format_record
 
     run = _run(args)
-    show: Callable[[Any], str] = (lambda r: r) if args.raw else (lambda r: format_record(r, args.fields))
+    if args.raw and args.json:
+        raise UsageError("--raw prints the stored lines, --json one JSON object a record: give one of them")
+    show: Callable[[Any], str] = ((lambda r: r) if args.raw else _record_json if args.json
+                                  else (lambda r: format_record(r, args.fields)))
     if args.follow:
         n = 0
         try:
@@ -574,11 +577,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
         _out("\n".join(merged.lines))
     else:
         _out("\n".join(show(r) for r in merged))
-        hidden = 0 if args.fields else sum(1 for r in merged if r.fields)
+        hidden = 0 if args.fields or args.json else sum(1 for r in merged if r.fields)
         if hidden:
             _err(f"{hidden} record(s) have structured fields or a traceback; add --fields to "
                  "show them (--raw prints the stored lines)")
     return OK
+
+
+def _record_json(rec: Any) -> str:
+    """``logs --json``: one record as one line of JSON (NaN and ±inf fields as text, as the
+    dashboard sends them)."""
+    from .dashboard.encode import jsonable
+
+    return json.dumps({"time": rec.time, "level": rec.level, "rank": rec.rank, "attempt": rec.attempt,
+                       "host": rec.host, "step": jsonable(rec.step), "message": rec.message,
+                       "fields": jsonable(rec.fields) if rec.fields else {}}, ensure_ascii=False)
 
 
 def _no_logs(run: Any) -> str:
@@ -1088,6 +1101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=0.5, help="--follow: seconds between reads")
     p.add_argument("--lag", type=float, help="--follow: hold records this long to order them")
     p.add_argument("--raw", action="store_true", help="print stored lines unchanged")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a record, a line each (time, level, rank, attempt, host, step, message, fields)")
     p.add_argument("--fields", action="store_true",
                    help="print structured fields (exp.info(msg, key=value)) and tracebacks")
     p.add_argument("--source", choices=["auto", "text", "table"], default="auto",

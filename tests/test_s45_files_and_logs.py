@@ -97,3 +97,20 @@ def test_show_keeps_a_multi_line_error_under_its_field(tmp_path, capsys):
             raise RuntimeError("first line\nsecond line")
     code, out, err = cli(capsys, "show", tmp_path / "default" / "r")
     assert "RuntimeError on rank 0 (attempt 0, host" in out and "first line\n            second line\n" in out, out
+
+
+def test_logs_json_gives_one_object_a_record(tmp_path, capsys):
+    import json
+
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.info("hello", step=3, lr=0.1, bad=float("nan"))
+        exp.warning("careful\nsecond line")
+    code, out, err = cli(capsys, "logs", tmp_path / "default" / "r", "--json", "--level", "INFO")
+    assert code == 0 and "structured fields" not in err
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert [(r["level"], r["message"], r["step"]) for r in recs] == [
+        ("INFO", "hello", 3), ("WARNING", "careful\nsecond line", None)]
+    assert recs[0]["fields"] == {"lr": 0.1, "bad": "nan"} and recs[0]["rank"] == 0 and recs[0]["attempt"] == 0
+    code, out, err = cli(capsys, "logs", tmp_path / "default" / "r", "--json", "--raw")
+    assert code == 2 and "give one of them" in err
