@@ -606,6 +606,11 @@ def _no_logs(run: Any) -> str:
 
 def cmd_files(args: argparse.Namespace) -> int:
     run = _run(args)
+    if args.name is not None:
+        return _file_bytes(run, args)
+    if args.output or args.version is not None or args.rank is not None:
+        raise UsageError("-o, --version and --rank choose the bytes of one file: name it, "
+                         "distlog files RUN NAME -o OUT")
     df = run.files.table(latest=not args.all_versions)
     if df.empty:
         _err(f"run {run.info.path} has no files")
@@ -614,6 +619,27 @@ def cmd_files(args: argparse.Namespace) -> int:
         df = df[["path", "version", "size", "media_type", "sha256", "rank", "host", "step"]].copy()
         df["sha256"] = [str(s)[:12] for s in df["sha256"]]
     return _print_frame(df, args.format, steps=["step"])
+
+
+def _file_bytes(run: Any, args: argparse.Namespace) -> int:
+    """``distlog files RUN NAME``: the file's bytes, streamed, to ``-o OUT`` (a path or URL)
+    or to standard output (a terminal gets no binary: ``-o`` is asked for)."""
+    import shutil
+
+    with run.files.open(args.name, version=args.version, rank=args.rank) as src:
+        if not args.output:
+            if sys.stdout.isatty():
+                raise UsageError(f"distlog files RUN {args.name}: write the bytes to a file with -o OUT "
+                                 "(or pipe them: | head)")
+            sys.stdout.flush()
+            shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+            return OK
+        with _output_file(args.output, "-o", args, example=args.name.rpartition("/")[2]) as local:
+            with open(local, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    _err(f"wrote {args.output} ({args.name})")
+    return OK
 
 
 def _where(items: Sequence[str] | None) -> dict[str, Any]:
@@ -1109,8 +1135,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the Zarr logs table or the text files (default: table when current)")
     p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("files", parents=[common], help="the run's files table")
+    p = sub.add_parser("files", parents=[common], help="the run's files table, or one file's bytes")
     _run_arg(p)
+    p.add_argument("name", nargs="?", metavar="NAME", help="a saved file: its bytes to -o OUT, or to standard output")
+    p.add_argument("--version", type=int, help="NAME's version (1, 2, ...; -1 the newest, the default)")
+    p.add_argument("--rank", type=int, help="NAME as this rank saved it (several ranks saved one name)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write NAME's bytes here (a path or URL)")
     p.add_argument("--all-versions", action="store_true")
     _fmt(p)
     p.set_defaults(func=cmd_files)

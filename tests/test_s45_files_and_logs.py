@@ -114,3 +114,20 @@ def test_logs_json_gives_one_object_a_record(tmp_path, capsys):
     assert recs[0]["fields"] == {"lr": 0.1, "bad": "nan"} and recs[0]["rank"] == 0 and recs[0]["attempt"] == 0
     code, out, err = cli(capsys, "logs", tmp_path / "default" / "r", "--json", "--raw")
     assert code == 2 and "give one of them" in err
+
+
+def test_files_name_writes_the_bytes_of_one_file(tmp_path, capsys):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.files.save(b"v1", "ckpt/x.bin")
+        exp.files.save(b"v2", "ckpt/x.bin")
+    run_dir = tmp_path / "default" / "r"
+    out = tmp_path / "got.bin"
+    code, _, err = cli(capsys, "files", run_dir, "ckpt/x.bin", "--version", "1", "-o", out)
+    assert code == 0 and out.read_bytes() == b"v1" and "wrote" in err
+    code, _, err = cli(capsys, "files", run_dir, "ckpt/x.bin", "-o", out)
+    assert code == 0 and out.read_bytes() == b"v2"
+    code, _, err = cli(capsys, "files", run_dir, "nope", "-o", out)
+    assert code == 2 and "no file 'nope'" in err and "files: ckpt/x.bin" in err
+    code, _, err = cli(capsys, "files", run_dir, "-o", out)
+    assert code == 2 and "name it, distlog files RUN NAME -o OUT" in err
