@@ -340,14 +340,19 @@ class ContentStore:
         if got is None and size < self.lease_min_bytes:
             return PutResult(digest, size, upload())
         # a large upload, or a blob there but not whole (cut short by a disk or a copy that
-        # failed: stored anew, by one saver at a time, so none deletes another's new copy)
-        if not self._acquire_lease(digest, size):
-            return PutResult(digest, size, False)  # another writer uploaded it meanwhile
+        # failed: stored anew, by one saver at a time, so none deletes another's new copy).
+        # Whatever stops this save once it has the lease (a Ctrl-C too, at any point), its
+        # heartbeat ends and the lease goes: a leaked heartbeat kept it fresh for good, and
+        # every later save of these bytes waited on it forever
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(digest, stop), daemon=True,
                                 name="distlog-cas-lease")
-        beat.start()
+        held = None
         try:
+            held = self._acquire_lease(digest, size)
+            if not held:
+                return PutResult(digest, size, False)  # another writer uploaded it meanwhile
+            beat.start()
             got = self._blob_size(digest)
             if got == size:  # finished by the lease's previous holder
                 return PutResult(digest, size, False)
@@ -359,10 +364,26 @@ class ContentStore:
                 with contextlib.suppress(FileNotFoundError):
                     self.root.delete(blob_path(digest))
             return PutResult(digest, size, upload())
-        finally:
-            stop.set()
-            beat.join()
-            with contextlib.suppress(Exception):  # a leftover lease only delays others
+        finally:  # (each step runs whatever stopped the one before it)
+            try:
+                stop.set()
+            finally:
+                try:
+                    if beat.ident is not None:  # (started; set again: a cut may have come before it was)
+                        stop.set()
+                        beat.join(30)
+                finally:
+                    if held:  # ours: delete it; unknown (cut while it was taken): only if ours
+                        with contextlib.suppress(Exception):  # (a leftover lease only delays others)
+                            self.root.delete(lease_path(digest))
+                    elif held is None:
+                        self._drop_own_lease(digest)
+
+    def _drop_own_lease(self, digest: str) -> None:
+        """Delete the upload lease of ``digest`` if this process wrote it (best effort)."""
+        with contextlib.suppress(Exception):
+            rec = json.loads(self.root.read_bytes(lease_path(digest)))
+            if rec.get("host") == socket.gethostname() and rec.get("pid") == os.getpid():
                 self.root.delete(lease_path(digest))
 
     def keep(self, digest: str, reput: Callable[[], "PutResult"], wait: float = SWEEP_WAIT) -> None:

@@ -240,6 +240,24 @@ class _Scope:
         return f"<{self.call}: enter it with `with {self.call}:` (nothing happens until then)>"
 
 
+class _StepScope:
+    """``with exp.step(n)``: a class, not a generator, so that setting the step is the last
+    thing ``__enter__`` does and ``__exit__`` always puts the one before back (a Ctrl-C
+    between a generator's yield and its ``with`` left the step stuck at ``n``)."""
+
+    def __init__(self, exp: "Experiment", n: int | float) -> None:
+        self._exp, self._n = exp, n
+
+    def __enter__(self) -> "Experiment":
+        run = self._exp.current_run
+        self._run, self._prev = run, run.current_step
+        run.current_step = self._n
+        return self._exp
+
+    def __exit__(self, *exc: Any) -> None:
+        self._run.current_step = self._prev
+
+
 class _RunScope(_Scope):
     """``with exp.run(...)``."""
 
@@ -611,16 +629,10 @@ class Experiment:
     def get_logs(self, level: str | int = "DEBUG", limit: int | None = 50, rank: int | None = None):
         return self.logs.get_logs(level=level, limit=limit, rank=rank)
 
-    @contextlib.contextmanager
-    def step(self, n: int | float) -> Iterator["Experiment"]:
+    def step(self, n: int | float) -> "_StepScope":
         """Values logged or collected inside take step ``n`` (a fractional step such as 2.5
         too, as ``metrics.log(step=2.5)`` takes it: not cut to 2)."""
-        run = self.current_run
-        prev, run.current_step = run.current_step, _step_value(n)
-        try:
-            yield self
-        finally:
-            run.current_step = prev
+        return _StepScope(self, _step_value(n))
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         if not isinstance(name, str):

@@ -236,18 +236,23 @@ class _Core:
 
     def set_union(self, union: list[str]) -> None:
         self.settle()
-        before = dict(zip(self.union, self._flushed.tolist()))
-        self.union = tuple(union)
-        self.union_index = {k: i for i, k in enumerate(union)}
-        # every agreed key is known here: a key of this rank's that clashes with one is
-        # refused when it comes (log() at once; collect() at the next flush, on every rank)
-        self.known.update(union)
-        self.prefixes.update(p for key in union for p in _namespaces(key))
+        # what is derived from the union goes first, to be made again; the union, its index and
+        # its flushed steps are set together at the end, with no call between (a Ctrl-C part-way
+        # left them of different lengths, or positions of the old union: values lost or misfiled)
+        self._pos = None
         self._mixed = None
         self.union_orders = {}
-        self._flushed = np.array([before.get(k, -np.inf) for k in union], dtype=np.float64)
-        self._pos = None
         self.window_columns = {}  # a new dict: windows already queued keep the old mapping
+        before = dict(zip(self.union, self._flushed.tolist()))
+        keys = tuple(union)
+        index = {k: i for i, k in enumerate(keys)}
+        flushed = np.array([before.get(k, -np.inf) for k in keys], dtype=np.float64)
+        # every agreed key is known here: a key of this rank's that clashes with one is
+        # refused when it comes (log() at once; collect() at the next flush, on every rank)
+        self.known.update(keys)
+        self.prefixes.update(p for key in keys for p in _namespaces(key))
+        self.union, self.union_index, self._flushed = keys, index, flushed
+        self._pos = None  # (again: positions another thread read from the old union meanwhile)
 
     def take_ids(self) -> tuple[list[int], list[float]]:
         """``collector()``'s (local id, value) pairs so far, taken out of its buffers in place
@@ -695,9 +700,10 @@ class MetricsLogger:
         if values and ok.issuperset(values) and all(map(_is_float, values.values())):
             kt = tuple(values)  # the site's calls from now on take the hot path
             site = self._sites.get(kt)
-            if site is None:
-                site = self._sites[kt] = [kt]
+            if site is None:  # (flushes read it first: a Ctrl-C between leaves no site they miss)
+                site = [kt]
                 self._core.site_lists.append((self._prefix, site))
+                self._sites[kt] = site
             self._site = site
             site.extend(values.values())
             return

@@ -64,3 +64,16 @@ def test_a_damaged_blob_on_s3_too(s3_bucket, monkeypatch, caplog):
     for k, v in s3_bucket["env"].items():
         monkeypatch.setenv(k, v)
     _check(s3_bucket["url"], caplog, **s3_bucket["storage_options"])
+
+
+def test_the_dashboard_says_a_blob_is_damaged_instead_of_a_download_that_breaks_off(tmp_path):
+    from starlette.testclient import TestClient
+
+    from distlog.dashboard.app import make_app
+
+    url = str(tmp_path / "root")
+    digest = _save(url, "first")
+    _cut_short(url, digest)
+    c = TestClient(make_app(distlog.open_root(url)), base_url="http://127.0.0.1")
+    got = c.get("/api/file", params={"run": "default/first", "path": "ckpt/model.bin"})
+    assert got.status_code == 400 and "are 1000 bytes, not the 102400 saved" in got.json()["error"], got.text

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..cas import blob_path
+from ..cas import ContentStore
 from ..files.kinds import _compressed, media_type_of
 from .api import Api, arg_int, arg_str
 from .paths import check_sha256
@@ -98,7 +98,9 @@ def file_bytes(api: Api, request: Request) -> Response:
     if request.method == "HEAD" or length == 0:
         headers["Content-Length"] = str(length)
         return Response(b"", status_code=206 if rng else 200, headers=headers, media_type=media)
-    f = root.open_read(blob_path(sha))  # FileNotFoundError -> 404 when the blob is gone
+    # FileNotFoundError -> 404 when the blob is gone; a blob not the size its record says
+    # (cut short) -> DamagedRecord, said (it was served as a download that broke off)
+    f = ContentStore(root).open_record(rec)
 
     def body() -> Iterator[bytes]:
         with f:

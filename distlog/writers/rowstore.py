@@ -1386,16 +1386,20 @@ class BackgroundWriter:
             if not items:
                 return
             handler = self._entries_handler
-            # a chunk's worth at a time: the writer stores each filled chunk before it builds
-            # the next (series buffers stay within two chunks: no fresh pages per burst)
-            for i in range(0, len(items), ENTRY_SLICE):
-                part = items[i : i + ENTRY_SLICE]
-                held = sum(map(_entry_bytes, part))
-                with self._room:
-                    self._backlog += held
-                    self.backlogged = self._backlog > BACKLOG_BYTES
-                self._q.put(_Call(lambda tables, part=part, held=held: self._handle(handler, part, held, tables)))
-            del self._entries[: len(items)]
+            queued = 0  # (what left the list is what was queued: a Ctrl-C part-way queues no batch twice)
+            try:
+                # a chunk's worth at a time: the writer stores each filled chunk before it builds
+                # the next (series buffers stay within two chunks: no fresh pages per burst)
+                for i in range(0, len(items), ENTRY_SLICE):
+                    part = items[i : i + ENTRY_SLICE]
+                    held = sum(map(_entry_bytes, part))
+                    with self._room:
+                        self._backlog += held
+                        self.backlogged = self._backlog > BACKLOG_BYTES
+                    self._q.put(_Call(lambda tables, part=part, held=held: self._handle(handler, part, held, tables)))
+                    queued += len(part)
+            finally:
+                del self._entries[:queued]
 
     def _handle(self, handler: Any, part: list[Any], held: int, tables: dict[str, RowTable]) -> None:
         """``handler(part, tables)`` on the writer thread; then its bytes leave the backlog."""

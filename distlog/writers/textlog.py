@@ -52,14 +52,17 @@ class TextLogSink:
     def _write_pending(self) -> None:
         if self._closed:  # (lines close() could not write stay unwritten: never a reopened log)
             return
+        lines: list[str] = []
         try:
             if self._app is None:
                 self._app = self.backend.open_appender(self.path, **self._limits)
-            text = "".join(self._pending)
-            self._app.write(text)
-            self._pending.clear()
+            text, lines = "".join(self._pending), self._pending
+            # taken, then written, with no call between: a Ctrl-C seen after the write returns
+            # finds the lines gone from pending (they were written twice when kept until then)
+            self._pending = []; self._app.write(text)  # noqa: E702
             self._warned = False
         except Exception as e:  # noqa: BLE001 - logging must never kill training
+            self._pending[:0] = lines  # (kept for the next write)
             if not self._warned:
                 report.warn(f"could not write to log {self.path}: {e!r}; keeping lines in memory")
                 self._warned = True
