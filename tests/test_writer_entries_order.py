@@ -19,7 +19,7 @@ class _SlowWriterPuts:
         self.q = q
 
     def put(self, item):
-        if threading.current_thread().name == "distlog-writer" and type(item) is RS._Call:
+        if threading.current_thread().name == "distlog-writer" and type(item) is RS._Entries:
             time.sleep(0.5)  # the writer thread, between taking its entries and queueing them
         self.q.put(item)
 
@@ -48,3 +48,51 @@ def test_rows_put_while_the_writer_takes_its_entries_keep_their_order(tmp_path):
     run = distlog.open_run(f"{tmp_path}/default/r")
     assert run.metrics.read("a").to_frame()["step"].tolist() == [0, 1, 2]
     assert run.metrics.read("a").to_frame()["mean"].tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.timeout(60)
+def test_entries_queued_one_after_another_are_handled_together_in_order(tmp_path):
+    """A writer behind its training thread (as at close) finds its entries queued in many
+    small batches: it hands those that follow one another to the handler together (up to a
+    chunk's worth), and an item queued between them still comes between them."""
+    w = RS.BackgroundWriter({}, commit_interval=3600)
+    calls, order = [], []
+
+    def handler(items, tables):
+        calls.append(len(items))
+        order.extend(items)
+
+    append = w.attach_entries(handler)
+    hold = threading.Event()
+    w.call(lambda tables: hold.wait(10))  # the writer is busy while the batches queue
+    n = 0
+    for batch in range(6):
+        for _ in range(512):
+            append(n)
+            n += 1
+        w._take_entries()
+        if batch == 3:
+            w.call(lambda tables: order.append("call"))
+    w._take_entries()
+    hold.set()
+    w.close(finalize=False, timeout=30)
+    assert calls == [4 * 512, 2 * 512]  # (each batch of 512 on its own before)
+    assert order == [*range(4 * 512), "call", *range(4 * 512, 6 * 512)]
+    assert w._backlog == 0
+
+
+@pytest.mark.timeout(60)
+def test_batches_of_entries_together_stay_within_a_chunks_worth(tmp_path, monkeypatch):
+    monkeypatch.setattr(RS, "ENTRY_SLICE", 1000)
+    w = RS.BackgroundWriter({}, commit_interval=3600)
+    calls = []
+    append = w.attach_entries(lambda items, tables: calls.append(len(items)))
+    hold = threading.Event()
+    w.call(lambda tables: hold.wait(10))
+    for _ in range(7):
+        for i in range(300):
+            append(i)
+        w._take_entries()
+    hold.set()
+    w.close(finalize=False, timeout=30)
+    assert calls == [900, 900, 300]
