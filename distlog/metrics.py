@@ -37,6 +37,7 @@ from .logline import step_shown, step_text
 from . import reduce as R
 from .entries import VALUE_BYTES, EntryHandler, GatheredWindow, Window, one_site_values, reduce_windows, window_rows
 from .errors import FlushMismatch, RunStateError
+from .interrupts import held_interrupt
 from .names import check_name
 from .report import warn
 from .stats import ScalarCache, Stats
@@ -917,12 +918,20 @@ class MetricsLogger:
             view._site = [None]
 
     def _flush(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
-        core, ctx = self._core, self._ctx
-        comm = self._comm
-        if comm.world_size == 1 and not closing and _aggregation in R.AGGREGATIONS:
-            reduced = self._flush_one_process(_aggregation, step)
+        if self._comm.world_size > 1:
+            return self._flush_window(_aggregation, step, closing)
+        if not closing and _aggregation in R.AGGREGATIONS:
+            reduced = self._flush_one_process(_aggregation, step)  # (puts back what it took)
             if reduced is not None:
                 return reduced
+        with held_interrupt():  # a Ctrl-C lost the window this takes: it waits for the end
+            return self._flush_window(_aggregation, step, closing)
+
+    def _flush_window(self, _aggregation: str, step: int | None, closing: bool) -> R.Reduced:
+        """A flush on the general path: this window's local statistics (or the steady loop's
+        block) reduced across the ranks, the union grown by new keys, rows to the writer."""
+        core, ctx = self._core, self._ctx
+        comm = self._comm
         if _aggregation not in R.AGGREGATIONS:
             if comm.world_size == 1:
                 raise _bad_aggregation(_aggregation)

@@ -1,0 +1,170 @@
+"""Session 46, a notebook's Ctrl-C on the general flush path (the first flush, one with a new
+key, the closing flush): a real SIGINT (``signal.raise_signal``) raised after each call and
+at each line of that path. The window it had taken was lost (no put-back there); now the
+flush completes and the KeyboardInterrupt comes as it returns. Every value is stored once."""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import signal
+import sys
+import threading
+
+import pytest
+
+import distlog
+from distlog import metrics as M
+from distlog.interrupts import held_interrupt
+
+GENERAL = (M.MetricsLogger._flush_window, M.MetricsLogger._local_stats, M.MetricsLogger._record)
+
+
+def _cuts():
+    """(code, ("line", lineno) or ("after", offset)) for every line and every call's return."""
+    out = []
+    for fn in GENERAL:
+        code = fn.__code__
+        src, first = inspect.getsourcelines(fn)
+        out += [(code, ("line", first + i)) for i in range(len(src))]
+        ins = list(dis.get_instructions(fn))
+        out += [(code, ("after", b.offset)) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
+    return out
+
+
+class _SigintAt:
+    """Raise a real SIGINT once, at ``where`` in ``code`` (its handler runs as Python would)."""
+
+    def __init__(self, code, where):
+        self.code, (self.kind, self.at), self.hit = code, where, False
+
+    def __enter__(self):
+        def local(frame, event, arg):
+            if self.hit:
+                return None
+            if (self.kind == "line" and event == "line" and frame.f_lineno == self.at) or (
+                    self.kind == "after" and event == "opcode" and frame.f_lasti == self.at):
+                self.hit = True
+                signal.raise_signal(signal.SIGINT)
+            return local
+
+        def glob(frame, event, arg):
+            if frame.f_code is self.code and not self.hit:
+                frame.f_trace_opcodes = self.kind == "after"
+                return local
+            return None
+
+        sys.settrace(glob)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+
+
+def _interrupted(call):
+    try:
+        call()
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_anywhere_in_a_flush_with_a_new_key_keeps_every_value_once(tmp_path):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    wrong, hits = [], 0
+    for i, (code, where) in enumerate(_cuts()):
+        exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+        exp.start_run(f"n{i}")
+        exp.metrics.collect(step=0, a=1.0)
+        exp.metrics.flush()
+        exp.metrics.collect(step=1, a=1.0, b=2.0)  # a new key: the general path
+        exp.metrics.collect(step=2, a=1.0, b=2.0)
+        with _SigintAt(code, where) as cut:
+            raised = _interrupted(exp.metrics.flush)
+        hits += cut.hit
+        if cut.hit != raised:  # (the Ctrl-C is never swallowed)
+            wrong.append((code.co_name, where, "hit", cut.hit, "raised", raised))
+        for s in range(3, 6):
+            exp.metrics.collect(step=s, a=1.0, b=2.0)
+            exp.metrics.flush()
+        exp.close()
+        run = distlog.open_run(f"{tmp_path}/default/n{i}")
+        a, b = run.metrics.frame("a"), run.metrics.frame("b")
+        got = (a["step"].tolist(), a["count"].tolist(), b["step"].tolist(), b["sum"].tolist(), run.info.status)
+        if got != ([0, 2, 3, 4, 5], [1, 2, 1, 1, 1], [2, 3, 4, 5], [4.0, 2.0, 2.0, 2.0], "completed"):
+            wrong.append((code.co_name, where, got))
+    assert hits > 100 and not wrong, wrong[:10]  # (the tree before: the window of steps 1-2 lost)
+
+
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_anywhere_in_the_closing_flush_keeps_every_value_once(tmp_path):
+    wrong, hits = [], 0
+    for i, (code, where) in enumerate(_cuts()):
+        exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+        exp.start_run(f"c{i}")
+        exp.metrics.collect(step=0, a=1.0)
+        exp.metrics.flush()
+        exp.metrics.collect(step=1, a=3.0, b=2.0)  # left for close() to flush
+        with _SigintAt(code, where) as cut:
+            raised = _interrupted(exp.close)
+        hits += cut.hit
+        if raised:
+            exp.close()  # (a person closes again)
+        run = distlog.open_run(f"{tmp_path}/default/c{i}")
+        a, b = run.metrics.frame("a"), run.metrics.frame("b")
+        got = (a["step"].tolist(), a["sum"].tolist(), b["step"].tolist(), b["sum"].tolist(), run.info.status)
+        if got != ([0, 1], [1.0, 3.0], [1], [2.0], "completed") or cut.hit != raised:
+            wrong.append((code.co_name, where, got, cut.hit, raised))
+    assert hits > 100 and not wrong, wrong[:10]
+
+
+def test_the_held_ctrl_c_reaches_the_handler_that_was_installed_and_only_on_the_main_thread():
+    seen = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with held_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            assert seen == []  # held
+        assert seen == [signal.SIGINT]  # delivered as the block ends, to the script's handler
+        assert signal.getsignal(signal.SIGINT) is not None and signal.getsignal(signal.SIGINT).__name__ == "<lambda>"
+        with held_interrupt():  # nested: delivered once, as the outer block ends
+            with held_interrupt():
+                signal.raise_signal(signal.SIGINT)
+            assert seen == [signal.SIGINT]
+        assert seen == [signal.SIGINT, signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        with held_interrupt():
+            signal.raise_signal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as info:  # an error of the block stays its context
+        with held_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            raise ValueError("bad input")
+    assert isinstance(info.value.__context__, ValueError)
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C is not held (a stuck flush)
+        with held_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                seen.append("at once")
+                raise
+            seen.append("held twice")
+    assert seen[-1] == "at once"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    errors = []
+
+    def off_main():
+        try:
+            with held_interrupt():
+                pass  # (no handler can be set off the main thread: nothing is held)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=off_main)
+    t.start()
+    t.join()
+    assert errors == []
