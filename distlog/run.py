@@ -135,9 +135,9 @@ def _git_state_started(cwd: str | None = None) -> Callable[[], dict[str, Any] | 
     return result
 
 
-def _rebuild(tp: Any, msg: str) -> Exception:
-    """Rank 0's exception, raised again on another rank (same type where it can be made)."""
-    text = f"starting the run failed on rank 0: {msg}"
+def _rebuild(tp: Any, msg: str, rank: int = 0) -> Exception:
+    """Rank ``rank``'s exception, raised again on another rank (same type where it can be made)."""
+    text = f"starting the run failed on rank {rank}: {msg}"
     try:
         if isinstance(tp, type) and issubclass(tp, Exception):
             return tp(text)
@@ -512,7 +512,7 @@ class Run:
             self.metrics.resume_at(self._resume_step)
             self.params.load_existing()
             if attempt > 0:
-                self._adopt_stored_keys()
+                self._agreed(self._adopt_stored_keys)
             if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
                 from .capture import tee_output
 
@@ -539,6 +539,23 @@ class Run:
         self.logs.debug(f"run {self.experiment}/{run_id} attempt {attempt} started on rank "
                         f"{self.rank} of {self.world_size}")
         return self
+
+    def _agreed(self, step: Callable[[], None]) -> None:
+        """``step()`` on every rank, its outcome then agreed: where one rank fails (it cannot
+        read a record of its own, such as a torn commit record), every rank raises, the others
+        naming that rank and its error — none goes on to wait for it in a collective."""
+        failed = None
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - raised below, after the ranks compare
+            failed = e
+        if self.comm.world_size > 1:
+            said = self.comm.all_gather_object(None if failed is None else (type(failed), str(failed)))
+            other = next(((r, s) for r, s in enumerate(said) if s is not None), None)
+            if failed is None and other is not None:
+                raise _rebuild(*other[1], rank=other[0])
+        if failed is not None:
+            raise failed
 
     def _abandon_start(self, exc: BaseException) -> None:
         """Rank 0, a start cut short (a Ctrl-C while the run opens) before its run could be
@@ -966,10 +983,10 @@ class Run:
         """A resumed attempt learns the keys earlier attempts stored (their commit records;
         on every rank, so every rank refuses a clashing key alike)."""
         own = self.storage if self.rank == 0 else self.storage.child(rank_dir(self.rank))
-        keys = set(read_commit(self.storage, SCALARS_TABLE).get("lengths", {}))
+        keys = set(read_commit(self.storage, SCALARS_TABLE, resuming=True).get("lengths", {}))
         if self.rank:
-            keys |= set(read_commit(own, SCALARS_TABLE).get("lengths", {}))
-        histograms = read_commit(own, HISTOGRAMS_TABLE).get("lengths", {})
+            keys |= set(read_commit(own, SCALARS_TABLE, resuming=True).get("lengths", {}))
+        histograms = read_commit(own, HISTOGRAMS_TABLE, resuming=True).get("lengths", {})
 
         def bins(key: str) -> int | None:
             try:

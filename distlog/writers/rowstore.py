@@ -749,9 +749,8 @@ class RowTable:
         increase). Without ``rewind`` the attempt appends: a new row at or before a series'
         last stored step is refused (``_increasing``), no stored row is dropped.
         """
-        try:
-            commit = self.backend.read_json(self.commit_path)
-        except FileNotFoundError:
+        commit = read_commit(self.backend, self.name, resuming=True)
+        if not commit:
             return
         lengths = {k: int(n) for k, n in commit.get("lengths", {}).items()}
         series = self._stored_series(lengths, self._drop_consolidated())
@@ -1687,12 +1686,35 @@ class BackgroundWriter:
 
 
 # ---- reading (the format's owner also reads it) --------------------------------------------
-def read_commit(backend: StorageBackend, name: str) -> dict[str, Any]:
-    """The commit record of table ``name`` (``{}`` when nothing was committed yet)."""
+def read_commit(backend: StorageBackend, name: str, resuming: bool = False) -> dict[str, Any]:
+    """The commit record of table ``name`` (``{}`` when nothing was committed yet). One that
+    is torn or not a commit record raises ``DamagedRecord`` (``resuming``: its message says
+    that a new attempt cannot continue the run from it, and what to do)."""
+    path = table_commit(name)
     try:
-        return backend.read_json(table_commit(name))
+        doc = backend.read_json(path)
     except FileNotFoundError:
         return {}
+    except ValueError as e:  # (torn: not JSON, or not UTF-8)
+        raise _damaged_commit(backend, path, f"not valid JSON: {e}", resuming) from None
+    try:
+        lengths = doc.get("lengths", {})
+        ok = all(isinstance(k, str) and int(n) >= 0 for k, n in lengths.items())
+    except (AttributeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise _damaged_commit(backend, path, "not a commit record", resuming)
+    return doc
+
+
+def _damaged_commit(backend: StorageBackend, path: str, why: str, resuming: bool) -> Exception:
+    from ..query.errors import damaged  # (the readers' wording of a damaged record)
+
+    err = damaged(backend, path, why)
+    if resuming:
+        err.args = (f"{err.args[0]}. A new attempt cannot continue the run from it: restore it, or "
+                    "start the run under a new id",)
+    return err
 
 
 def read_series(backend: StorageBackend, name: str, key: str, commit: dict[str, Any] | None = None) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Session 46: resuming a run whose commit record is torn (a write cut short, a killed copy).
+The start failed with a raw ``JSONDecodeError``; on two ranks, a rank's own torn record made
+that rank fail alone, and rank 0 went on to fail later in a collective, "connection closed by
+peer", never naming the cause (or waited for it, where the failing rank stayed alive)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import distlog
+from distlog.query.errors import DamagedRecord
+
+from support.ranks import run_ranks
+
+
+def _first_attempt(root, key="loss"):
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    exp.start_run("r")
+    for s in range(5):
+        exp.metrics.log(step=s, **{key: float(s)})
+    exp.close()
+
+
+@pytest.mark.parametrize("torn", [b'{"format": 1, "lengths": {"lo', b'["not", "a", "record"]',
+                                  b'{"lengths": {"loss": "many"}}'])
+def test_resuming_from_a_torn_commit_record_says_which_file_and_what_to_do(tmp_path, torn):
+    root = str(tmp_path)
+    _first_attempt(root)
+    (tmp_path / "default/r/scalars.commit.json").write_bytes(torn)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with pytest.raises(DamagedRecord) as info:
+        exp.start_run("r", resume="must")
+    msg = str(info.value)
+    assert "default/r/scalars.commit.json is damaged" in msg
+    assert "start the run under a new id" in msg and "restore it" in msg
+    meta = json.loads((tmp_path / "default/r/run.json").read_text())
+    assert [a["status"] for a in meta["attempts"]] == ["completed", "failed"]
+    assert "scalars.commit.json is damaged" in meta["attempts"][1]["error"]["message"]
+    # (a new id starts at once, in the same root)
+    exp.start_run("r2")
+    exp.metrics.log(step=0, loss=1.0)
+    exp.close()
+    assert distlog.open_run(f"{root}/default/r2").metrics.frame("loss")["value"].tolist() == [1.0]
+
+
+def _resume_worker(rank, world, root, phase):
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    if phase == "first":
+        exp.start_run("r")
+        for s in range(3):
+            exp.metrics.log(step=s, mine=float(rank))  # each rank's own series
+            exp.metrics.collect(step=s, loss=1.0)
+            exp.metrics.flush()
+        exp.close()
+        return None
+    try:
+        exp.start_run("r", resume="must")
+    except DamagedRecord as e:
+        return str(e)
+    exp.close()
+    return "started"
+
+
+@pytest.mark.timeout(180)
+def test_a_rank_whose_own_commit_record_is_torn_fails_the_resume_on_every_rank_naming_it(tmp_path):
+    root = str(tmp_path / "root")
+    run_ranks(_resume_worker, 2, tmp_path, root, "first", timeout=60)
+    own = tmp_path / "root/default/r/ranks/rank-00001/scalars.commit.json"
+    assert own.exists()
+    own.write_bytes(b'{"format": 1, "lengths": {"mi')
+    said = run_ranks(_resume_worker, 2, tmp_path, root, "second", timeout=60)
+    assert said[1].startswith("file://") and "rank-00001/scalars.commit.json is damaged" in said[1]
+    assert said[0].startswith("starting the run failed on rank 1: ")  # (rank 0 names rank 1's cause)
+    assert "rank-00001/scalars.commit.json is damaged" in said[0]
