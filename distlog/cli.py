@@ -259,13 +259,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .query.root import live_last_step, needs_live_step, nonfinite_text, run_nonfinite
     from .storage.aio import run_all
 
+    from .query.errors import DamagedRecord
+
     run = _run(args)
     info = run.info
+    damaged: list[DamagedRecord] = []  # (a torn record: the rest of the run is shown, then it)
+
+    def readable(read: Callable[[], Any], instead: Any) -> Callable[[], Any]:
+        def part() -> Any:
+            try:
+                return read()
+            except DamagedRecord as e:
+                damaged.append(e)
+                return instead
+        return part
+
     # everything below at once: params, metrics, logs and files do not depend on each other
     last, params, summary, sources, files, hists, own = run_all([
-        lambda: live_last_step(run) if needs_live_step(run) else info.last_step,
-        lambda: run.flat_params, run.metrics.summary, run.logs.sources, run.files.paths,
-        run.metrics.histogram_lengths, run.metrics.ranks])
+        readable(lambda: live_last_step(run) if needs_live_step(run) else info.last_step, info.last_step),
+        readable(lambda: run.flat_params, None), readable(run.metrics.summary, None),
+        readable(run.logs.sources, []), readable(run.files.paths, []),
+        readable(run.metrics.histogram_lengths, {}), readable(run.metrics.ranks, [])])
     folder = _folder_path(run)
     lines = [
         f"run         {folder}", f"url         {run.url}", f"status      {info.status}",
@@ -298,10 +312,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             lines.append(f"            its traceback: distlog logs {shlex.quote(run.url)} --level ERROR --fields")
     _out("\n".join(lines))
     _out("\nparams")
-    _out("\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
+    _out("  (cannot be read: see below)" if params is None else
+         "\n".join(f"  {k} = {fmt_exact(v)}" for k, v in params.items()) if params else "  (none)")
     _out("\nmetrics")
-    summary = _summary_shown(summary)
-    _out("  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
+    summary = None if summary is None else _summary_shown(summary)
+    _out("  (cannot be read: see below)" if summary is None else
+         "  " + frame_table(summary, steps=SUMMARY_STEPS).replace("\n", "\n  ") if len(summary) else "  (none)")
     if hists:  # (read them with run.metrics.histogram(key), or plot them)
         _out("\nhistograms  " + ", ".join(f"{one_line(k)} ({n} step{'s' * (n != 1)})" for k, n in hists.items()))
     others = [r for r in own if r != 0]
@@ -318,7 +334,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         _out(f"files       {nfiles}")
     if getattr(args, "ranks", False):
         _show_ranks(run)
-    return OK
+    for e in dict.fromkeys(map(str, damaged)):
+        _err(f"error: {e}")
+    return USAGE if damaged else OK
 
 
 def _running_note(info: Any) -> str:

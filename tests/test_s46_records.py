@@ -74,3 +74,20 @@ def test_a_rank_whose_own_commit_record_is_torn_fails_the_resume_on_every_rank_n
     assert said[1].startswith("file://") and "rank-00001/scalars.commit.json is damaged" in said[1]
     assert said[0].startswith("starting the run failed on rank 1: ")  # (rank 0 names rank 1's cause)
     assert "rank-00001/scalars.commit.json is damaged" in said[0]
+
+
+def test_show_of_a_run_with_a_torn_commit_record_shows_the_rest_and_names_the_file(tmp_path, capsys):
+    from support.cli_tree import cli
+
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    exp.start_run("r", params={"lr": 0.1})
+    exp.metrics.log(step=0, loss=1.0)
+    exp.logs.info("hello")
+    exp.close()
+    (tmp_path / "default/r/scalars.commit.json").write_bytes(b'{"format": 1, "lengths": {"lo')
+    code, out, err = cli(capsys, "show", f"{root}/default/r")
+    assert code == 2  # (it printed only the error before)
+    assert "status      completed" in out and "lr = 0.1" in out
+    assert "metrics\n  (cannot be read: see below)" in out and "logs        " in out
+    assert "scalars.commit.json is damaged" in err
