@@ -20,8 +20,9 @@ read aborts the collection: deleting on a partial mark would lose data.
 
 gc refuses to run (``LayoutError``, exit status 2) when the root holds a layout it does not
 understand — a folder named ``run.json``, a run inside another run, a hidden or ``*.seg``
-folder on the way to a run, a manifest outside a run's ``files/`` folder, or a run folder
-given as the root — since such a layout means the listing rules of writers and readers no
+folder on the way to a run, a manifest outside a run's ``files/`` folder (one in the
+``files/`` folder of a run whose ``run.json`` is missing is read, its blobs kept, and the run
+named in a warning), or a run folder given as the root — since such a layout means the listing rules of writers and readers no
 longer hold, and a guess could delete a blob that a run still needs. A folder it cannot list
 (another user's, mode 700) is refused alike: its runs' references would be missing.
 """
@@ -38,7 +39,7 @@ from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_pa
 from .errors import LayoutError
 from .report import warn
 from .writers.manifest import MANIFEST_DIR, parse_manifest
-from .layout import RUN_FILE, STORE_DIR, is_manifest_name
+from .layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, STORE_DIR, is_manifest_name, table_commit, table_zarr
 from .names import short
 from .storage import open_storage
 from .storage.base import SEGMENT_SUFFIX, StorageBackend
@@ -48,6 +49,9 @@ from .storage.base import SEGMENT_SUFFIX, StorageBackend
 #: deletes must all be sent within SWEEP_WAIT / 2 of its marking (see the module docstring);
 #: a blob not reached by then goes to the next batch
 SWEEP_BATCH = 1000
+#: what only a run folder holds (as readers judge it: ``query.root``), besides its run.json
+_RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE)})
+_SCALARS_ZARR = f"/{table_zarr(SCALARS_TABLE)}/"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class GCReport:
     # partial uploads younger than that: kept (a live upload, or a writer killed just now: a
     # later gc removes it once it is older than the grace)
     young_uploads: int = 0
+    # run folders with no run.json (damaged): the blobs their manifests reference were kept
+    damaged_runs: tuple[str, ...] = ()
 
 
 def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool = False,
@@ -75,7 +81,13 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
                          f"is kept), got {grace_seconds!r}; pass e.g. 86400 for a day")
     root = open_storage(str(root_url), **(storage_options or {}))
     blobs = list_blobs(root)  # listed before the mark: blobs created later are not swept
-    referenced, runs = referenced_digests(root)
+    layout = scan_layout(root)
+    if layout.damaged:
+        warn(f"gc found {len(layout.damaged)} run folder(s) with no {RUN_FILE} ({', '.join(map(short, layout.damaged[:5]))}"
+             f"{', ...' if len(layout.damaged) > 5 else ''}): the blobs their manifests reference are kept. "
+             f"Restore each {RUN_FILE} from a copy of the run, or delete the folder if the run is gone")
+    damaged = tuple(layout.damaged)
+    referenced, runs = referenced_digests(root, layout)
     n_ref = young = 0
     old: list[str] = []
     for digest in blobs:
@@ -90,7 +102,7 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
         sizes = [s for s in (_size(root, blob_path(d)) for d in old) if s is not None]
         gone = len(_leftovers(root, grace_seconds))
         return GCReport(len(blobs), n_ref, len(sizes), sum(sizes), young, runs, dry_run, gone,
-                        max(0, partial - gone))
+                        max(0, partial - gone), damaged)
     tally = _Tally(n_ref, young)
     pending = old
     while pending:
@@ -104,7 +116,7 @@ def collect_garbage(root_url: str, grace_seconds: float = 86400, dry_run: bool =
         pending = left + pending[SWEEP_BATCH:]
     leftovers = _sweep_markers(root, grace_seconds)
     return GCReport(len(blobs), tally.referenced, tally.removed, tally.freed, tally.young, runs, dry_run,
-                    leftovers, max(0, partial - leftovers))
+                    leftovers, max(0, partial - leftovers), damaged)
 
 
 @dataclass
@@ -163,6 +175,9 @@ class Layout:
 
     runs: list[str] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)
+    #: run folders whose run.json is missing (they hold what only a run writes): their
+    #: manifests are read like every other, so their blobs are kept
+    damaged: list[str] = field(default_factory=list)
 
 
 def scan_layout(root: StorageBackend) -> Layout:
@@ -193,6 +208,10 @@ def scan_layout(root: StorageBackend) -> Layout:
         elif is_manifest_name(parts[-1]):
             layout.manifests.append(f)
     runs = set(layout.runs)
+    # folders holding what only a run writes (its params, its scalars' commit record or
+    # arrays) but no run.json: runs whose run.json is missing
+    marked = {f.rpartition("/")[0] for f in files if f.rpartition("/")[2] in _RUN_MARKERS}
+    marked |= {f.partition(_SCALARS_ZARR)[0] for f in files if _SCALARS_ZARR in f}
     for run in layout.runs:
         parts = run.split("/")
         for i in range(1, len(parts)):
@@ -208,6 +227,10 @@ def scan_layout(root: StorageBackend) -> Layout:
     for m in layout.manifests:
         folder, _, _ = m.rpartition("/")
         run, _, leaf = folder.rpartition("/")
+        if leaf == MANIFEST_DIR and run not in runs and run in marked:
+            if run not in layout.damaged:
+                layout.damaged.append(run)
+            continue
         if leaf != MANIFEST_DIR or run not in runs:
             raise LayoutError(f"manifest {short(m)} under {root.url} is not in a run's "
                               f"{MANIFEST_DIR}/ folder; gc cannot tell which run it belongs to. "
@@ -223,9 +246,10 @@ def scan_layout(root: StorageBackend) -> Layout:
     return layout
 
 
-def referenced_digests(root: StorageBackend) -> tuple[set[str], int]:
-    """Digests referenced by any manifest anywhere under the root, and the number of runs."""
-    layout = scan_layout(root)
+def referenced_digests(root: StorageBackend, layout: Layout | None = None) -> tuple[set[str], int]:
+    """Digests referenced by any manifest anywhere under the root, and the number of runs
+    (``layout``: the root's ``scan_layout()``, taken just now)."""
+    layout = scan_layout(root) if layout is None else layout
     refs: set[str] = set()
     for m in layout.manifests:
         refs.update(r.sha256 for r in parse_manifest(root.read_bytes(m)))

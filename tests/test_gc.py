@@ -166,12 +166,12 @@ def test_a_save_that_records_before_gc_reads_the_manifests_again_is_spared(tmp_p
         monkeypatch.setattr(files._shared, "append", append)
         real, calls = G.referenced_digests, []
 
-        def record_between_the_reads(backend):
+        def record_between_the_reads(backend, *layout):
             calls.append(1)
             if len(calls) == 2:  # gc has marked the blob; the save records it now
                 threading.Thread(target=lambda: saved.append(files.save(b"orphan-bytes", "x.bin"))).start()
                 assert recorded.wait(20)
-            return real(backend)
+            return real(backend, *layout)
 
         monkeypatch.setattr(G, "referenced_digests", record_between_the_reads)
         rep = collect_garbage(root, grace_seconds=0)
@@ -235,8 +235,8 @@ def test_a_save_that_took_back_a_slow_collectors_marker_keeps_its_blob(tmp_path,
         files, saved, reads = exp.files, [], []
         real_read, real_last_used = G.referenced_digests, G._last_used
 
-        def read_then_the_save_records(backend):
-            out = real_read(backend)
+        def read_then_the_save_records(backend, *layout):
+            out = real_read(backend, *layout)
             reads.append(1)
             if len(reads) == 2:  # after gc's second read
                 threading.Thread(target=lambda: saved.append(files.save(b"orphan-bytes", "x.bin"))).start()

@@ -91,3 +91,28 @@ def test_show_of_a_run_with_a_torn_commit_record_shows_the_rest_and_names_the_fi
     assert "status      completed" in out and "lr = 0.1" in out
     assert "metrics\n  (cannot be read: see below)" in out and "logs        " in out
     assert "scalars.commit.json is damaged" in err
+
+
+def test_a_run_folder_missing_only_its_run_json_is_named_by_resume_and_kept_by_gc(tmp_path, caplog):
+    """Resume called it "an experiment folder" and gc refused the whole root ("manifest ... is
+    not in a run's files/ folder"), so no blob anywhere could be collected."""
+    from distlog.gc import collect_garbage
+
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    for run_id, data in (("a", b"kept: a damaged run's"), ("b", b"swept: its run deleted")):
+        exp.start_run(run_id)
+        exp.metrics.log(step=0, loss=1.0)
+        exp.files.save(data, "f.bin")
+        exp.close()
+    (tmp_path / "default/a/run.json").unlink()
+    import shutil
+    shutil.rmtree(tmp_path / "default/b")
+    with pytest.raises(ValueError, match=r"'default/a' is a run folder whose run.json is missing .*Restore its "
+                                         r"run.json from a copy of the run, or choose another run id"):
+        exp.start_run("a", resume="must")
+    report = collect_garbage(root, grace_seconds=0)
+    assert (report.removed, report.referenced, report.damaged_runs) == (1, 1, ("default/a",))
+    assert "gc found 1 run folder(s) with no run.json ('default/a'): the blobs" in caplog.text
+    blobs = [p for p in (tmp_path / ".distlog/cas").rglob("*") if p.is_file() and p.stat().st_size == len(b"kept: a damaged run's")]
+    assert blobs and blobs[0].read_bytes() == b"kept: a damaged run's"
