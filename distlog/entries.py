@@ -70,6 +70,9 @@ class Window:
 
     nbytes = 0  # what it holds until reduced (set by a one-process flush: VALUE_BYTES a value)
     handed = False  # on the writer's entry list (rank 0): a flush interrupted after it keeps it
+    # in the core's list of windows to settle, in the stats cache: each set just before its
+    # append (same line), so a flush interrupted part-way completes exactly what is missing
+    noted = cached = False
     # where a flush handed it on (``metrics._hand_on``): its rows' step and time. The window
     # itself is the item on the writer's entry list, the cache's and the core's pending lists
     # (no wrapper objects: windows wait there in a tight loop, and each object kept is one

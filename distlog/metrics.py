@@ -401,7 +401,7 @@ class _Core:
         ``window``'s present keys at ``window.step`` (settled lazily); ``nbytes``: what the
         window holds until it is reduced."""
         pending = self._unsettled
-        pending.append(window)
+        window.noted = True; pending.append(window)  # noqa: E702 (see Window.noted)
         self._unsettled_bytes += nbytes
         big = self._unsettled_bytes > UNSETTLED_BYTES
         if len(pending) >= self._settle_at or big:
@@ -476,8 +476,10 @@ class _Core:
         if pos is None or len(pos) != n:
             idx = self.union_index
             pos = np.fromiter((idx.get(k, -1) for k in self._keys), np.intp, n)
-            self._pos = pos
-            self._pos_complete = bool((pos >= 0).all())
+            complete = bool((pos >= 0).all())
+            # (both set with no call between: a Ctrl-C after the test above left the new
+            # positions with the old flag, and a key the union lacks went to the writer)
+            self._pos_complete = complete; self._pos = pos  # noqa: E702
         return pos
 
     def pending_mark(self) -> tuple[Any, ...]:
@@ -1171,6 +1173,8 @@ class MetricsLogger:
             if window is None or not window.handed:
                 _put_back(core, took)
                 core.last_step, core.flushes = kept
+            else:  # (on the writer's list: the rest of the hand-off, as it would have been)
+                self._book(window, out_step, nbytes)
             raise
         # (an empty flush: no telemetry row, as above)
         self._monitor.local_flush(out_step, seq, any_value, stepped=step is not None)
@@ -1189,12 +1193,22 @@ class MetricsLogger:
             # the flush to put back (``handed``), after it the rest is bookkeeping
             append = core.log_append or self._attach_log()
             window.handed = True; append(window)  # noqa: E702 (no signal is seen in between)
-        core.flush_step = out_step
-        core.note_step(out_step)
-        core.unsettled(window, nbytes)
-        core.cache.add_window(window)
+        self._book(window, out_step, nbytes)
         if rank0 and (core.log_writer.backlogged or len(core.log_entries) > ENTRY_CHECK):  # (a writer behind)
             core.log_writer.wait_for_room()
+
+    def _book(self, window: Window, out_step: float, nbytes: int) -> None:
+        """What a window handed on at ``out_step`` changes besides the writer's list: the last
+        flushed step, the windows to settle, the stats cache. Safe to call again: a flush that
+        a Ctrl-C cut after the hand-off completes what is missing (its next flush reused the
+        step, its row refused, and the stats left the window out)."""
+        core = self._core
+        core.flush_step = out_step
+        core.note_step(out_step)
+        if not window.noted:
+            core.unsettled(window, nbytes)
+        if not window.cached:
+            core.cache.add_window(window)
 
     def _local_stats(self) -> tuple[R.LocalStats, np.ndarray]:
         """This window's statistics per local key id, and each id's position in the union."""

@@ -118,7 +118,7 @@ class ScalarCache:
     def add_window(self, window: Window) -> None:
         """A flush window at its ``step`` (one process, or a steady flush of several ranks),
         reduced only when a query needs it (or by the writer)."""
-        self._pending.append(window)
+        window.cached = True; self._pending.append(window)  # noqa: E702 (see Window.cached)
         if len(self._pending) >= self._take_at:
             self._take_waiting()
 

@@ -168,3 +168,108 @@ def test_the_held_ctrl_c_reaches_the_handler_that_was_installed_and_only_on_the_
     t.start()
     t.join()
     assert errors == []
+
+
+class _InterruptAfterCall:
+    """Raise KeyboardInterrupt once, at the instruction after the ``offset`` one (a call) of
+    ``code``: where CPython runs a pending signal's handler (after a C call returns)."""
+
+    def __init__(self, code, offset):
+        self.code, self.offset, self.hit = code, offset, False
+
+    def __enter__(self):
+        def local(frame, event, arg):
+            if event == "opcode" and frame.f_lasti == self.offset and not self.hit:
+                self.hit = True
+                raise KeyboardInterrupt(f"after the call at {self.offset}")
+            return local
+
+        def glob(frame, event, arg):
+            if frame.f_code is self.code and not self.hit:
+                frame.f_trace_opcodes = True
+                return local
+            return None
+
+        sys.settrace(glob)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+
+
+def _after_calls(*functions):
+    out = []
+    for fn in functions:
+        ins = list(dis.get_instructions(fn))
+        out += [(fn.__code__, b.offset) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
+    return out
+
+
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_after_any_call_of_a_one_process_hand_off_leaves_later_flushes_and_stats_whole(tmp_path, caplog):
+    """A jupyter review's findings. Cut after ``append(window)`` (handed, not booked): the
+    next flush without a step reused the step, its row was refused and the stats still
+    counted it. Cut inside ``positions()`` after the new positions were set and before their
+    flag: a key the union lacks went to the writer, and close failed with every row lost."""
+    from distlog import stats as S
+
+    cuts = _after_calls(M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on, M.MetricsLogger._book,
+                        M._Core.positions, M._Core.unsettled, S.ScalarCache.add_window)
+    wrong = []
+    for i, (code, offset) in enumerate(cuts):
+        caplog.clear()
+        exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+        exp.start_run(f"h{i}")
+        m = exp.metrics("train")
+        for _ in range(3):
+            m.collect(a=1.0)  # (no step: each flush one past the last)
+            exp.metrics.flush()
+        m.collect(a=1.0, b=2.0)  # a new key
+        exp.metrics.flush()
+        m.collect(a=1.0, b=2.0)
+        with _InterruptAfterCall(code, offset) as cut:
+            _interrupted(exp.metrics.flush)
+        for _ in range(2):
+            m.collect(a=1.0, b=2.0)
+            exp.metrics.flush()
+        stats = exp.metrics.get_stats("train/b")
+        try:
+            exp.close()
+        except Exception as e:  # noqa: BLE001
+            wrong.append((code.co_name, offset, repr(e)[:200]))
+            distlog.close_open_runs()
+            continue
+        run = distlog.open_run(f"{tmp_path}/default/h{i}")
+        a, b = run.metrics.frame("train/a"), run.metrics.frame("train/b")
+        got = (float(a["sum"].sum()), float(b["sum"].sum()), stats.count, run.info.status)
+        refused = "refused" in caplog.text
+        if got != (7.0, 8.0, 4, "completed") or refused or (cut.hit and not a["step"].is_monotonic_increasing):
+            wrong.append((code.co_name, offset, cut.hit, got, refused, a["step"].tolist()))
+    assert cuts and not wrong, wrong[:8]
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_after_any_call_while_entries_are_queued_queues_each_once_and_counts_them(tmp_path):
+    """A cut after the queue's put skipped the count of what was queued: the batch stayed on
+    the list and was queued again (rows refused as repeated steps, loudly)."""
+    from distlog.writers import rowstore as RS
+
+    cuts = _after_calls(RS.BackgroundWriter._take_entries)
+    wrong = []
+    for code, offset in cuts:
+        w = RS.BackgroundWriter({}, commit_interval=3600)
+        got = []
+        append = w.attach_entries(lambda items, tables: got.extend(items))
+        hold = threading.Event()
+        w.call(lambda tables: hold.wait(10))  # (the writer busy: the main thread queues)
+        for i in range(100):
+            append(i)
+        with _InterruptAfterCall(code, offset):
+            _interrupted(w._take_entries)
+        for i in range(100, 150):
+            append(i)
+        hold.set()
+        w.close(finalize=False, timeout=30)
+        if got != list(range(150)) or w._backlog > 0:
+            wrong.append((offset, len(got), len(set(got)), w._backlog))
+    assert cuts and not wrong, wrong

@@ -1403,12 +1403,15 @@ class BackgroundWriter:
                 # the next (series buffers stay within two chunks: no fresh pages per burst)
                 for i in range(0, len(items), ENTRY_SLICE):
                     part = items[i : i + ENTRY_SLICE]
-                    held = sum(map(_entry_bytes, part))
+                    n, held = len(part), sum(map(_entry_bytes, part))
+                    item = _Entries(part, held)
+                    # counted with no call between (a Ctrl-C after the put queued it twice); its
+                    # bytes counted after (one cut in between leaves them uncounted, not counted
+                    # for ever: a backlog that never empties held the training thread)
+                    queued += n; self._q.put(item)  # noqa: E702
                     with self._room:
                         self._backlog += held
                         self.backlogged = self._backlog > BACKLOG_BYTES
-                    self._q.put(_Entries(part, held))
-                    queued += len(part)
             finally:
                 del self._entries[:queued]
 
