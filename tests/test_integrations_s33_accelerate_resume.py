@@ -164,3 +164,32 @@ def test_a_registered_resume_point_rewinds_every_series_at_load_state(tmp_path):
     acc.end_training()
     assert _stored(distlog.open_run(tmp_path / "a" / "r")) == {
         "loss": {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 2004.0}, "val": {3: 13.0}}
+
+
+def test_save_state_commits_the_rows_its_checkpoint_covers_before_a_hard_kill(tmp_path):
+    """Session 46 review: the rows before save_state stayed in the writer (commit every 10 s);
+    a job killed after the checkpoint lost them for good, since its resume starts past them."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, sys, torch
+        from accelerate import Accelerator
+        from distlog.integrations.accelerate import DistlogTracker
+        root = sys.argv[1]
+        tracker = DistlogTracker(root=root, experiment="a", run_id="r")
+        acc = Accelerator(log_with=tracker, cpu=True)
+        acc.init_trackers("a")
+        acc.register_for_checkpointing(tracker.resume_point)
+        model = acc.prepare(torch.nn.Linear(2, 1))
+        for step in range(8):
+            acc.log({"loss": float(step)}, step=step)
+            if step == 4:
+                acc.save_state(os.path.join(root, "ckpt"))
+        os._exit(1)  # (killed: no close, no exit hook)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    run = distlog.open_run(tmp_path / "a" / "r")
+    assert run.metrics.numpy("loss")["step"].tolist()[:5] == [0, 1, 2, 3, 4]

@@ -141,14 +141,18 @@ class DistlogTracker(GeneralTracker):
 
 
 class _ResumePoint:
-    """The tracker's part of an Accelerate checkpoint (``register_for_checkpointing``): the
-    run's last step at ``save_state``; ``load_state`` resumes the run there (``resume_at``)."""
+    """The tracker's part of an Accelerate checkpoint (``register_for_checkpointing``): at
+    ``save_state`` the run's rows are committed and its last step kept; ``load_state`` resumes
+    the run there (``resume_at``)."""
 
     def __init__(self, tracker: DistlogTracker) -> None:
         self._tracker = tracker
 
     def state_dict(self) -> dict[str, Any]:
         session = self._tracker.session
+        if session.is_open:  # (save_state asks every process: this rank's rows, no collective)
+            session.run.metrics.commit()  # the rows the checkpoint covers are on the store:
+            # a job killed after it resumes there, and a row before it must not be missing
         step = session.run.metrics.latest_step if session.is_open else None
         if step is not None and float(step).is_integer():
             step = int(step)  # (as logged: a fractional step stays one)
