@@ -3,7 +3,7 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { countBelow, markMap, plotAxes, plotCursor, plotSeries } from "./chart.js";
-import { color, legend as legendValue, param } from "./fmt.js";
+import { color, legend as legendValue, param, value as fmtValue } from "./fmt.js";
 import { Poller } from "./live.js";
 import { KeyFilter, setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -63,13 +63,16 @@ export async function comparePage(view, params) {
     new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();
   const opts = { x: "step", logy: params.get("logy") === "1", smooth: Number(params.get("smooth") || 0),
     group: params.get("group") || "" };
+  // runs whose lines are hidden (their positions in the compared runs: hide=1,4)
+  const hidden = new Set((params.get("hide") || "").split(",").filter((t) => /^\d+$/.test(t)).map(Number)
+    .filter((i) => i < runs.length));
   // the view in the URL: Back, a reload and a copied link draw the same charts
   const zoom = new PageZoom(params.get("zoom"), (text) => setParams("compare", { zoom: text }));
   const quiet = (done) => done.catch((e) => console.warn("zoom failed", e)); // (the overview stays, at the range)
   zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => quiet(showZoom(p, z)),
     unzoom: () => quiet(showZoom(p, null)) }))[Symbol.iterator]() };
   const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null,
-    keys: keyFilter.value, zoom: zoom.text() });
+    keys: keyFilter.value, zoom: zoom.text(), hide: [...hidden].sort((a, b) => a - b).join(",") || null });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r,
@@ -93,9 +96,61 @@ export async function comparePage(view, params) {
       text: `not under this root (deleted or renamed?): ${unknown.join(", ")}` }));
   }
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
-    h("label", {}, "smoothing", smooth, smoothLabel)), grid);
+    h("label", {}, "smoothing", smooth, smoothLabel)));
   const plots = [];
+  const table = runsTable();
+  if (table) view.append(table);
+  view.append(grid);
   window.distlog.compare = { plots, zoom };
+
+  // The runs compared, one row each in its line's colour: the params that differ between them
+  // (a sweep's), and a box that shows or hides the run's line in every chart (hide= in the
+  // URL); a row under the pointer brings its run's line forward in every chart (the others
+  // dimmed). Overlaid runs only: grouped charts draw groups, not runs.
+  function runsTable() {
+    if (runs.length < 2) return null;
+    const shownCols = varying.slice(0, 16);
+    const head = h("tr", {}, h("th", { title: "show the run's line" }, "show"), h("th", {}, "run"), h("th", {}, "status"),
+      ...shownCols.map((k) => h("th", { title: k }, k)));
+    const rows = runs.map((r, i) => {
+      const p = meta.params[r] || {};
+      const box = h("input", { type: "checkbox", checked: !hidden.has(i), "aria-label": `show ${r}`,
+        onchange: () => { if (box.checked) hidden.delete(i); else hidden.add(i); keep(); showRuns(); } });
+      return h("tr", { "data-run": r, onmouseenter: () => focusRun(i), onmouseleave: () => focusRun(null) },
+        h("td", {}, box),
+        h("td", {}, h("span", { class: "swatch", style: { background: color(i) } }), " ",
+          h("a", { href: `#/run?path=${encodeURIComponent(r)}`, text: r })),
+        h("td", { text: meta.status[r] || "" }),
+        ...shownCols.map((k) => h("td", { class: typeof p[k] === "number" ? "num" : "", text: k in p ? fmtValue(p[k]) : "–" })));
+    });
+    const more = varying.length > shownCols.length ? ` (${shownCols.length} of ${varying.length} shown)` : "";
+    const caption = h("div", { class: "sub" }, varying.length ? `params that differ between these runs${more}` :
+      "these runs have the same params");
+    return h("div", { class: "table-wrap", id: "compare-runs-wrap" }, caption,
+      h("table", { class: "grid", id: "compare-runs" }, h("thead", {}, head), h("tbody", {}, ...rows)));
+  }
+  // the runs' series in an overlaid chart: run i is series 1 + its position in the chart's runs
+  function seriesOf(p, i) {
+    const j = p.runs ? p.runs.indexOf(runs[i]) : -1;
+    return j < 0 ? null : j + 1;
+  }
+  function focusRun(i) {
+    if (opts.group) return;
+    for (const p of plots) {
+      const si = i === null ? null : seriesOf(p, i);
+      if (i !== null && si === null) continue;
+      p.u.setSeries(si, { focus: true });
+    }
+  }
+  function showRuns(only) {
+    if (opts.group) return;
+    for (const p of only ? [only] : plots) {
+      runs.forEach((_, i) => {
+        const si = seriesOf(p, i);
+        if (si !== null && p.u.series[si].show === hidden.has(i)) p.u.setSeries(si, { show: !hidden.has(i) });
+      });
+    }
+  }
 
   // the range of the plot's overview (a zoomed plot's u.data holds only the range)
   const overExtent = (p) => extent(p.over[0]);
@@ -407,6 +462,7 @@ export async function comparePage(view, params) {
         p.note = note;
         logNote(p);
         plots.push(p);
+        showRuns(p);
         quiet(showZoom(p, zoom.shown(overExtent(p)))); // (the first one drawn checks the URL's range)
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));

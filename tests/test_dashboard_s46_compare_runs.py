@@ -1,0 +1,68 @@
+"""Session 46 review of the compare page with a sweep: it had no view of the params that set
+the runs apart (only a "group by" menu), and with many runs overlaid no way to pick one line
+out or to put one aside. Now a table of the compared runs, each row in its line's colour,
+holds the params that differ; the pointer on a row brings that run's line forward in every
+chart, and a row's box hides or shows its line (kept in the URL)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("starlette")
+
+import distlog  # noqa: E402
+from support.browser_pages import browser, served  # noqa: E402,F401 (browser: a fixture)
+
+LRS = (0.1, 0.01, 0.001)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("s46cmp") / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("sweep"):
+        for i, lr in enumerate(LRS):
+            with exp.run(f"lr{i}", params={"lr": lr, "optim": {"name": "adam"}, "seed": i % 2, "width": 64}):
+                for step in range(30):
+                    exp.metrics.log(step=step, loss=lr * (30 - step), acc=step / 30)
+    return root
+
+
+@pytest.mark.timeout(120)
+def test_the_compare_page_lists_the_runs_params_that_differ_and_picks_out_or_hides_a_line(browser, root, tmp_path):
+    runs = [f"sweep/lr{i}" for i in range(len(LRS))]
+    frag = "#/compare?" + "&".join(f"run={r}" for r in runs)
+    with served(browser, root, frag) as pg:
+        pg.wait_for_function("() => document.querySelectorAll('#compare-charts .chart[data-series]').length === 2")
+        heads = pg.locator("#compare-runs thead th").all_inner_texts()
+        assert heads == ["show", "run", "status", "lr", "seed"]  # (optim.name and width: alike)
+        rows = [pg.locator(f"#compare-runs tbody tr:nth-child({i + 1}) td").all_inner_texts() for i in range(3)]
+        assert [r[1:] for r in rows] == [[" sweep/lr0", "completed", "0.1", "0"], [" sweep/lr1", "completed", "0.01", "1"],
+                                         [" sweep/lr2", "completed", "0.001", "0"]]
+        # each row's swatch is its line's colour
+        swatch = pg.eval_on_selector("#compare-runs tbody tr:nth-child(2) .swatch", "e => e.style.background")
+        stroke = pg.evaluate("() => window.distlog.compare.plots[0].u.series[2].stroke()")
+        assert swatch.replace(" ", "") and pg.evaluate(
+            "([a, b]) => { const d = document.createElement('div'); d.style.color = a; const e = document.createElement('div');"
+            " e.style.color = b; document.body.append(d, e); const same = getComputedStyle(d).color === getComputedStyle(e).color;"
+            " d.remove(); e.remove(); return same; }", [swatch, stroke])
+        # the pointer on a row: that run's line in front in every chart, the others dimmed
+        pg.hover("#compare-runs tbody tr:nth-child(2)")
+        alphas = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.alpha))")
+        assert all(a == [0.3, 1, 0.3] for a in alphas), alphas
+        pg.screenshot(path=str(tmp_path / "s46-compare-runs-focus.png"))
+        pg.hover("#compare-charts")  # off the table: every line alike again
+        pg.mouse.move(5, 5)
+        alphas = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.alpha))")
+        assert all(a == [1, 1, 1] for a in alphas), alphas
+        # a row's box hides its line in every chart, and the URL keeps it
+        pg.click("#compare-runs tbody tr:nth-child(1) input[type=checkbox]")
+        shown = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.show))")
+        assert all(s == [False, True, True] for s in shown), shown
+        assert "hide=0" in pg.evaluate("() => location.hash")
+        pg.reload()
+        pg.wait_for_function("() => document.querySelectorAll('#compare-charts .chart[data-series]').length === 2")
+        pg.wait_for_function("() => window.distlog.compare.plots.length === 2 && "
+                             "window.distlog.compare.plots.every((p) => p.u.series[1].show === false)")
+        assert not pg.locator("#compare-runs tbody tr:nth-child(1) input[type=checkbox]").is_checked()
+        pg.screenshot(path=str(tmp_path / "s46-compare-runs-hidden.png"), full_page=True)
