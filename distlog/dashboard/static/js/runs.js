@@ -140,11 +140,35 @@ export async function runsPage(view, params) {
   const state = { data, sort: params.get("sort") || "started", desc: params.get("asc") !== "1", metrics,
     selected: new Set(params.getAll("sel")), filter: params.get("q") || "", allParams: params.get("all") === "1" };
   const info = h("span", { class: "muted" });
-  const compareBtn = h("button", { class: "primary", text: "Compare selected", disabled: true, onclick: () => {
+  const compareBtn = h("button", { class: "primary", id: "compare-selected", text: "Compare selected", disabled: true, onclick: () => {
     const q = new URLSearchParams();
     for (const p of state.selected) q.append("run", p);
     location.hash = `#/compare?${q}`;
   } });
+  // the selection may hold runs the filter hides now: the button counts them, and one click
+  // clears it (a compare of runs nobody sees ticked surprised a sweep's review)
+  const clearSel = h("button", { id: "clear-selection", text: "clear selection", hidden: true, onclick: () => {
+    state.selected.clear();
+    render();
+  } });
+  const allShown = h("input", { type: "checkbox", id: "select-shown", title: "select every run shown", onchange: () => {
+    const shown = state.shown || [];
+    const every = shown.length && shown.every((r) => state.selected.has(r.path));
+    for (const r of shown) every ? state.selected.delete(r.path) : state.selected.add(r.path);
+    render();
+  } });
+  function selectionChanged() {
+    const shown = new Set((state.shown || []).map((r) => r.path));
+    const n = state.selected.size, unseen = [...state.selected].filter((p) => !shown.has(p)).length;
+    compareBtn.disabled = n < 1;
+    compareBtn.textContent = n ? `Compare selected (${n}${unseen ? `, ${unseen} not shown` : ""})` : "Compare selected";
+    clearSel.hidden = !n;
+    const ticked = (state.shown || []).filter((r) => state.selected.has(r.path)).length;
+    allShown.checked = !!ticked && ticked === shown.size;
+    allShown.indeterminate = !!ticked && ticked < shown.size;
+    allShown.disabled = !shown.size;
+    setParams("runs", { sel: [...state.selected] });
+  }
   const filter = h("input", { type: "search", id: "runs-filter", value: state.filter,
     placeholder: "filter: lr>0.01 status:running is:nan tag:baseline seed=1 mnist", oninput: () => { state.filter = filter.value; render(); } });
   const allBox = h("input", { type: "checkbox", checked: state.allParams,
@@ -168,7 +192,7 @@ export async function runsPage(view, params) {
     state.data = data;
     render();
   }
-  view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), addMetric, compareBtn, info),
+  view.append(h("div", { class: "toolbar" }, filter, h("label", {}, allBox, "all params"), addMetric, compareBtn, clearSel, info),
     h("div", { class: "table-wrap runs-wrap" }, table));
 
   function paramKeys(runs) {
@@ -194,7 +218,8 @@ export async function runsPage(view, params) {
     const keyed = new Map(shown.map((r) => [r, sortKey(g(r))]));
     shown.sort((a, b) => compareKeys(keyed.get(a), keyed.get(b), state.desc));
     clear(table);
-    const head = h("tr", {}, h("th", { text: "" }));
+    state.shown = shown;
+    const head = h("tr", {}, h("th", { class: "select-all" }, allShown));
     const base = BASE.map(([c]) => c);
     const mcols = state.metrics.map((k) => METRIC + k);
     for (const [i, col] of [...base, ...mcols, ...pkeys].entries()) {
@@ -220,8 +245,7 @@ export async function runsPage(view, params) {
     for (const r of shown) {
       const box = h("input", { type: "checkbox", checked: state.selected.has(r.path), onchange: () => {
         box.checked ? state.selected.add(r.path) : state.selected.delete(r.path);
-        compareBtn.disabled = state.selected.size < 1;
-        setParams("runs", { sel: [...state.selected] });
+        selectionChanged();
       } });
       const link = h("a", { href: `#/run?path=${encodeURIComponent(r.path)}`, text: r.run_id, class: "run-link",
         onmouseenter: () => warm(r.path) });
@@ -240,7 +264,7 @@ export async function runsPage(view, params) {
       body.append(tr);
     }
     table.append(h("tbody", {}, body));
-    compareBtn.disabled = state.selected.size < 1;
+    selectionChanged();
     // a filter term naming no param and no column matches nothing: said, with what there is
     const cols = new Set([...BASE.map(([c]) => c), ...(state.data.param_keys || []), ...state.metrics]);
     const unknown = terms.filter((t) => t.kind === "param" && !cols.has(t.key)).map((t) => t.key);
