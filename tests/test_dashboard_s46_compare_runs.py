@@ -95,3 +95,21 @@ def test_the_runs_table_selects_every_run_shown_at_once_and_counts_selected_runs
         pg.click("#compare-selected")
         pg.wait_for_selector("#compare-runs tbody tr")
         assert pg.locator("#compare-runs tbody tr").count() == 3
+
+
+@pytest.mark.timeout(120)
+def test_a_group_chip_says_when_its_mean_is_of_fewer_runs_where_some_ended(browser, tmp_path):
+    """Seeds of 10, 20 and 30 steps: the chip said "mean ± std of 3 runs" everywhere, while
+    past step 19 the mean is of one run."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    with exp.experiment("g"):
+        for seed, steps in enumerate((10, 20, 30)):
+            with exp.run(f"s{seed}", params={"lr": 0.1, "seed": seed}):
+                for step in range(steps):
+                    exp.metrics.log(step=step, loss=1.0 + seed)
+    runs = "&".join(f"run=g/s{i}" for i in range(3))
+    with served(browser, root, f"#/compare?{runs}&group=lr") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series]")
+        chip = pg.locator("#group-legend .rank-chip").inner_text()
+        assert chip == "lr = 0.1 · mean ± std of 3 runs (as few as 1 where the others have no rows)", chip

@@ -421,6 +421,8 @@ export async function comparePage(view, params) {
     for (const g of groups) {
       const slot = groupSlot(groupValue(g));
       slot.runs = Math.max(slot.runs, ...g.runs);
+      const some = g.runs.filter((n) => n > 0); // (where a group's runs end at different steps)
+      if (some.length) slot.fewest = Math.min(slot.fewest ?? Infinity, ...some);
       slot.nonfinite = Math.max(slot.nonfinite, ...(g.nonfinite || [0]));
       slot.shown = true;
     }
@@ -430,6 +432,7 @@ export async function comparePage(view, params) {
       groupLegend.append(h("span", { class: "rank-chip", "data-group": label },
         h("span", { class: "swatch", style: { background: color(slot.i) } }),
         `${opts.group} = ${label} · mean ± std of ${nRuns(slot.size || slot.runs)}` +
+        (slot.fewest < (slot.size || slot.runs) ? ` (as few as ${slot.fewest} where the others have no rows)` : "") +
         (slot.nonfinite ? ` · NaN/inf left out (up to ${nRuns(slot.nonfinite)} at a step)` : "")));
     }
     for (const [run, why] of leftOut) {
