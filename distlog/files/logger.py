@@ -184,6 +184,7 @@ class ArtifactLogger:
         ``name`` without an extension gets ``.png``. See ``distlog.media`` for shapes and
         dtypes; an unsupported one raises ``ValueError`` naming the shape.
         """
+        _name_first("save_image", name, image, "image")
         name = name if _ext(name) else f"{name}.png"
         self._path(name)
         fmt = media.image_format(_ext(name))
@@ -200,6 +201,7 @@ class ArtifactLogger:
     def save_video(self, name: str, frames: Any, fps: float = 20, *, step: int | None = None,
                    codec: str | None = "libx264", quality: float | None = 5) -> FileRecord:
         """Frames (``T×H×W×C`` or a list of images) as MP4 (default) or GIF by extension."""
+        _name_first("save_video", name, frames, "frames")
         name = name if _ext(name) else f"{name}.mp4"
         self._path(name)
         ext = _ext(name)
@@ -228,6 +230,7 @@ class ArtifactLogger:
         """PCM WAV; ``name`` without an extension gets ``.wav``. ``sample_rate`` in Hz defaults
         to 44,100 (``distlog.media.DEFAULT_SAMPLE_RATE``, TensorBoard's ``add_audio`` default):
         pass the real rate of the samples (16,000 for most speech models)."""
+        _name_first("save_audio", name, samples, "samples")
         name = name if _ext(name) else f"{name}.wav"
         self._path(name)
         if _ext(name) != ".wav":
@@ -490,3 +493,12 @@ def _as_savable(data: Any, filename: str) -> Any:
                         "as text save str(path)")
     return data
 
+
+def _name_first(method: str, name: Any, data: Any, what: str) -> None:
+    """The media savers take the name first (as TensorBoard's ``add_image(tag, img)``), unlike
+    ``save(data, filename)``: arguments given the other way round are said so, not left to
+    fail deep inside (an AttributeError on the array)."""
+    if not isinstance(name, str) and isinstance(data, str):
+        raise TypeError(f"{method}(name, {what}): got the {what} ({type(name).__name__}) first and the name "
+                        f"({data!r}) second; the name comes first: {method}({data!r}, {what}) "
+                        f"(unlike save(data, filename))")
