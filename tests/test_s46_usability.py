@@ -14,7 +14,7 @@ import distlog
 def test_a_media_saver_given_the_data_before_the_name_says_the_order(tmp_path, method, data):
     """``save(data, filename)`` takes the data first, the media savers the name: the other
     order raised an AttributeError from inside (``'numpy.ndarray' object has no attribute
-    'rfind'``), and nothing was saved."""
+    'rsplit'``), and nothing was saved."""
     exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
     exp.start_run("r")
     with pytest.raises(TypeError, match=rf"{method}\(name, \w+\): got the \w+ \(ndarray\) first and the name "
