@@ -6,7 +6,8 @@ not yet handed its rows to the writer: the window was lost. Paths that can put b
 took do so (the one-process steady flush); the others run inside ``held_interrupt()``: a
 SIGINT that arrives meanwhile is kept and delivered, to the handler that was installed, as the
 block ends — the flush completes (or fails on its own) first. A second Ctrl-C meanwhile is
-delivered at once (a flush waiting on a stalled store can still be interrupted).
+delivered at once (a flush waiting on a stalled store can still be interrupted). Nested blocks
+hold for the outermost one (a second Ctrl-C then goes to the outer block's holder).
 
 Only on the main thread (the only one a signal handler runs on) and only where SIGINT has a
 Python handler (Python's own, which raises ``KeyboardInterrupt``, or the script's); never
@@ -43,18 +44,25 @@ class held_interrupt:
         # a second Ctrl-C: delivered now (a flush stuck on a stalled store must not leave
         # the person no way out; what the block had taken may then be lost, as before)
         self._got = None
-        before = self._before
+        before = self._restore()
         if before is not None:
             before(signum, frame)
 
-    def __exit__(self, *exc: Any) -> None:
+    def _restore(self) -> Callable[[int, FrameType | None], Any] | None:
+        """The handler from before, installed again (None: it already is). ``signal.signal``
+        runs a SIGINT still pending first, with ``_hold``: ``_before`` is cleared only after
+        it, so a second Ctrl-C pending there is delivered, not lost."""
         before = self._before
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+            self._before = None
+        return before
+
+    def __exit__(self, *exc: Any) -> None:
+        before = self._restore()
         if before is None:
             return
-        self._before = None
-        signal.signal(signal.SIGINT, before)
-        got = self._got
+        got, self._got = self._got, None
         if got is not None:
-            self._got = None
             before(*got)  # (Python's: raises KeyboardInterrupt here, the error raised in the
             # block, if any, its context)

@@ -323,6 +323,10 @@ class ParameterIndex:
             stored = self._ctx.storage.read_json(PARAMS_FILE)
         except FileNotFoundError:
             return
+        except ValueError as e:  # (torn: the start fails naming the file, not a JSONDecodeError)
+            from .query.errors import damaged
+
+            raise damaged(self._ctx.storage, PARAMS_FILE, f"not valid JSON: {e}") from None
         self._params = deserialize(stored)
         if self._ctx.attempt > 0 and isinstance(self._params, dict):
             again = serialize(self._params, "")  # (as a later store encodes them)

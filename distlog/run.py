@@ -510,9 +510,10 @@ class Run:
         self._build_components()
         try:
             self.metrics.resume_at(self._resume_step)
-            self.params.load_existing()
-            if attempt > 0:
-                self._agreed(self._adopt_stored_keys)
+            if attempt > 0:  # what earlier attempts stored, read on every rank, then agreed
+                self._agreed(self._read_earlier)
+            else:
+                self.params.load_existing()
             if self.capture_output:  # tee stdout/stderr into this rank's log until the run closes
                 from .capture import tee_output
 
@@ -978,6 +979,15 @@ class Run:
             report.warn(f"could not write {RUN_FILE}: {e!r}")
         if status == "completed":
             _note_completed_for_launcher()
+
+    def _read_earlier(self) -> None:
+        """A resumed attempt reads what earlier attempts stored before any collective: the
+        params, every commit record its writers will load (a torn one raises ``DamagedRecord``
+        here, agreed by ``_agreed``, not later on one rank inside a flush), the keys."""
+        self.params.load_existing()
+        if self.rank == 0 and self.monitor.telemetry_on:  # (its table: in rank 0's writer)
+            read_commit(self.storage, T.TABLE, resuming=True)
+        self._adopt_stored_keys()
 
     def _adopt_stored_keys(self) -> None:
         """A resumed attempt learns the keys earlier attempts stored (their commit records;

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import os
 import signal
 import sys
 import threading
@@ -154,6 +155,24 @@ def test_the_held_ctrl_c_reaches_the_handler_that_was_installed_and_only_on_the_
                 raise
             seen.append("held twice")
     assert seen[-1] == "at once"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # a second Ctrl-C that lands while the handler is put back (signal.signal runs it first):
+    # delivered, not lost with the first (a review's reproducer)
+    real = signal.signal
+
+    def racy(sig, handler):
+        if handler is signal.default_int_handler:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(sig, handler)
+
+    signal.signal = racy
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with held_interrupt():
+                os.kill(os.getpid(), signal.SIGINT)
+                sum(range(10))
+    finally:
+        signal.signal = real
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     errors = []
 

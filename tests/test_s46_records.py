@@ -34,7 +34,7 @@ def test_resuming_from_a_torn_commit_record_says_which_file_and_what_to_do(tmp_p
         exp.start_run("r", resume="must")
     msg = str(info.value)
     assert "default/r/scalars.commit.json is damaged" in msg
-    assert "start the run under a new id" in msg and "restore it" in msg
+    assert "start the run under a new id" in msg and "Restore it from a copy of the run" in msg
     meta = json.loads((tmp_path / "default/r/run.json").read_text())
     assert [a["status"] for a in meta["attempts"]] == ["completed", "failed"]
     assert "scalars.commit.json is damaged" in meta["attempts"][1]["error"]["message"]
@@ -45,10 +45,10 @@ def test_resuming_from_a_torn_commit_record_says_which_file_and_what_to_do(tmp_p
     assert distlog.open_run(f"{root}/default/r2").metrics.frame("loss")["value"].tolist() == [1.0]
 
 
-def _resume_worker(rank, world, root, phase):
-    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+def _resume_worker(rank, world, root, phase, telemetry):
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=telemetry)
     if phase == "first":
-        exp.start_run("r")
+        exp.start_run("r", params={"lr": 0.1})
         for s in range(3):
             exp.metrics.log(step=s, mine=float(rank))  # each rank's own series
             exp.metrics.collect(step=s, loss=1.0)
@@ -64,16 +64,24 @@ def _resume_worker(rank, world, root, phase):
 
 
 @pytest.mark.timeout(180)
-def test_a_rank_whose_own_commit_record_is_torn_fails_the_resume_on_every_rank_naming_it(tmp_path):
+@pytest.mark.parametrize("torn, telemetry, by", [("ranks/rank-00001/scalars.commit.json", False, 1),
+                                                 ("telemetry.commit.json", True, 0), ("params.json", False, None)])
+def test_a_record_one_rank_reads_torn_fails_the_resume_on_every_rank_naming_it(tmp_path, torn, telemetry, by):
+    """Rank 1's own commit record, or one only rank 0 reads (its telemetry table's, opened by
+    its writer at the first flush; the params): that rank failed alone, the other went on into
+    a collective ("connection closed by peer", or a wait for ever where the first stayed alive)."""
     root = str(tmp_path / "root")
-    run_ranks(_resume_worker, 2, tmp_path, root, "first", timeout=60)
-    own = tmp_path / "root/default/r/ranks/rank-00001/scalars.commit.json"
-    assert own.exists()
-    own.write_bytes(b'{"format": 1, "lengths": {"mi')
-    said = run_ranks(_resume_worker, 2, tmp_path, root, "second", timeout=60)
-    assert said[1].startswith("file://") and "rank-00001/scalars.commit.json is damaged" in said[1]
-    assert said[0].startswith("starting the run failed on rank 1: ")  # (rank 0 names rank 1's cause)
-    assert "rank-00001/scalars.commit.json is damaged" in said[0]
+    run_ranks(_resume_worker, 2, tmp_path, root, "first", telemetry, timeout=60)
+    path = tmp_path / "root/default/r" / torn
+    assert path.exists()
+    path.write_bytes(path.read_bytes()[:12])
+    said = run_ranks(_resume_worker, 2, tmp_path, root, "second", telemetry, timeout=60)
+    if by is None:  # (every rank reads the params: each says so itself)
+        assert all(m.startswith("file://") and f"{torn} is damaged" in m for m in said), said
+        return
+    assert said[by].startswith("file://") and f"{torn} is damaged" in said[by]
+    other = said[1 - by]
+    assert other.startswith(f"starting the run failed on rank {by}: ") and f"{torn} is damaged" in other
 
 
 def test_show_of_a_run_with_a_torn_commit_record_shows_the_rest_and_names_the_file(tmp_path, capsys):

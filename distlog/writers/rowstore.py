@@ -1715,8 +1715,8 @@ def _damaged_commit(backend: StorageBackend, path: str, why: str, resuming: bool
 
     err = damaged(backend, path, why)
     if resuming:
-        err.args = (f"{err.args[0]}. A new attempt cannot continue the run from it: restore it, or "
-                    "start the run under a new id",)
+        err.args = (f"{err.args[0]}; until then no attempt can continue the run (or start the run "
+                    "under a new id)",)
     return err
 
 
