@@ -39,7 +39,7 @@ from .cas import (BLOB_DIR, FRESH_DIR, LEASE_DIR, SWEEP_DIR, SWEEP_WAIT, blob_pa
 from .errors import LayoutError
 from .report import warn
 from .writers.manifest import MANIFEST_DIR, parse_manifest
-from .layout import PARAMS_FILE, RUN_FILE, SCALARS_TABLE, STORE_DIR, is_manifest_name, table_commit, table_zarr
+from .layout import RUN_FILE, RUN_MARKERS, STORE_DIR, is_manifest_name
 from .names import short
 from .storage import open_storage
 from .storage.base import SEGMENT_SUFFIX, StorageBackend
@@ -49,9 +49,6 @@ from .storage.base import SEGMENT_SUFFIX, StorageBackend
 #: deletes must all be sent within SWEEP_WAIT / 2 of its marking (see the module docstring);
 #: a blob not reached by then goes to the next batch
 SWEEP_BATCH = 1000
-#: what only a run folder holds (as readers judge it: ``query.root``), besides its run.json
-_RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE)})
-_SCALARS_ZARR = f"/{table_zarr(SCALARS_TABLE)}/"
 
 
 @dataclass(frozen=True)
@@ -209,13 +206,22 @@ def scan_layout(root: StorageBackend) -> Layout:
             layout.manifests.append(f)
     runs = set(layout.runs)
     # folders holding what only a run writes (its params, its scalars' commit record or
-    # arrays) but no run.json: runs whose run.json is missing
-    marked = {f.rpartition("/")[0] for f in files if f.rpartition("/")[2] in _RUN_MARKERS}
-    marked |= {f.partition(_SCALARS_ZARR)[0] for f in files if _SCALARS_ZARR in f}
-    for run in layout.runs:
+    # arrays) but no run.json: runs whose run.json is missing. A manifest in the files/ folder
+    # of one is read like any other (its blobs kept), and the run named in a warning
+    marked = set()
+    for f in files:
+        parts = f.split("/")
+        marked.update("/".join(parts[:i]) for i in range(1, len(parts)) if parts[i] in RUN_MARKERS)
+    for m in layout.manifests:
+        folder, _, _ = m.rpartition("/")
+        run, _, leaf = folder.rpartition("/")
+        if leaf == MANIFEST_DIR and run and run not in runs and run in marked and run not in layout.damaged:
+            layout.damaged.append(run)
+    every = runs | set(layout.damaged)
+    for run in [*layout.runs, *layout.damaged]:  # (a damaged run keeps the layout's rules too)
         parts = run.split("/")
         for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in runs:
+            if "/".join(parts[:i]) in every:
                 raise LayoutError(f"run {short(run)} under {root.url} is inside another run "
                                   f"({short('/'.join(parts[:i]))}); runs cannot nest. Move it "
                                   "out, then run gc again")
@@ -227,11 +233,7 @@ def scan_layout(root: StorageBackend) -> Layout:
     for m in layout.manifests:
         folder, _, _ = m.rpartition("/")
         run, _, leaf = folder.rpartition("/")
-        if leaf == MANIFEST_DIR and run not in runs and run in marked:
-            if run not in layout.damaged:
-                layout.damaged.append(run)
-            continue
-        if leaf != MANIFEST_DIR or run not in runs:
+        if leaf != MANIFEST_DIR or run not in every:
             raise LayoutError(f"manifest {short(m)} under {root.url} is not in a run's "
                               f"{MANIFEST_DIR}/ folder; gc cannot tell which run it belongs to. "
                               "Move it back into its run (or delete it if the run is gone), "
@@ -243,6 +245,7 @@ def scan_layout(root: StorageBackend) -> Layout:
                               "hold runs that readers and gc do not see. Rename or remove it, "
                               "then run gc again")
     layout.runs.sort()
+    layout.damaged.sort()
     return layout
 
 

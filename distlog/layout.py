@@ -67,6 +67,12 @@ def table_commit(table: str) -> str:
     return f"{table}.commit.json"
 
 
+#: names only a run folder holds directly (besides its run.json): a folder holding one of these
+#: but no run.json is a run whose run.json is missing (readers list it damaged, gc keeps its
+#: blobs, a start refuses its id)
+RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)})
+
+
 def rank_dir(rank: int) -> str:
     """Where rank ``rank`` (> 0) keeps the series of values it logged itself."""
     return f"{RANKS_DIR}/rank-{rank:05d}"

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .layout import ATTEMPTS_DIR, PARAMS_FILE, RUN_FILE, SCALARS_TABLE, is_attempt_claim, table_commit, table_zarr
+from .layout import ATTEMPTS_DIR, RUN_FILE, RUN_MARKERS, is_attempt_claim
 from .storage.base import SEGMENT_SUFFIX
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def check_run_location(root: "StorageBackend", experiment: str, run_id: str) -> 
             is_attempt_claim(n) for n in root.list_dir(f"{folder}/{ATTEMPTS_DIR}"))):
         # (a folder holding only attempt claims is a run another process is starting now, or
         # whose start died before it wrote run.json: ``claims`` decides)
-        if entries & {PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)}:
+        if entries & RUN_MARKERS:
             # (what only a run folder holds: a run whose run.json is missing, as readers judge it)
             raise ValueError(
                 f"run id {short(run_id)}: {short(folder)} is a run folder whose {RUN_FILE} is "

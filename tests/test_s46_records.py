@@ -124,3 +124,28 @@ def test_a_run_folder_missing_only_its_run_json_is_named_by_resume_and_kept_by_g
     assert "gc found 1 run folder(s) with no run.json ('default/a'): the blobs" in caplog.text
     blobs = [p for p in (tmp_path / ".distlog/cas").rglob("*") if p.is_file() and p.stat().st_size == len(b"kept: a damaged run's")]
     assert blobs and blobs[0].read_bytes() == b"kept: a damaged run's"
+
+
+def test_gc_keeps_its_layout_rules_for_a_run_folder_missing_its_run_json(tmp_path):
+    """A review: the damaged-run rule let a damaged folder inside a healthy run, or under a
+    hidden folder, pass where such a layout is refused (gc cannot know what else is there)."""
+    import shutil
+
+    from distlog.errors import LayoutError
+    from distlog.gc import collect_garbage
+
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    exp.start_run("a", params={"lr": 0.1})
+    exp.metrics.log(step=0, loss=1.0)
+    exp.files.save(b"bytes", "f.bin")
+    exp.close()
+    inner = tmp_path / "default/a/inner"  # a copy of the run, without its run.json, inside it
+    shutil.copytree(tmp_path / "default/a", inner, ignore=shutil.ignore_patterns("run.json"))
+    with pytest.raises(LayoutError, match="is inside another run"):
+        collect_garbage(root, grace_seconds=0)
+    shutil.rmtree(inner)
+    hidden = tmp_path / "default/.old/b"
+    shutil.copytree(tmp_path / "default/a", hidden, ignore=shutil.ignore_patterns("run.json"))
+    with pytest.raises(LayoutError, match="sits in a folder named '.old'"):
+        collect_garbage(root, grace_seconds=0)

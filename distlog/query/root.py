@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..names import EXPERIMENT_MAX_PARTS
-from ..layout import PARAMS_FILE, RUN_FILE, RUN_STATUSES, SCALARS_TABLE, STORE_DIR, table_commit, table_zarr
+from ..layout import PARAMS_FILE, RUN_FILE, RUN_MARKERS, RUN_STATUSES, STORE_DIR
 from ..storage import open_storage
 from ..storage.base import StorageBackend, read_objects
 from .batch import DAMAGED, RunData, is_bool, needs_live_step, nonfinite_from, param_key, read_run_data, stored_status
@@ -57,8 +57,6 @@ def _meta_of(data: bytes | None) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-#: names only a run folder holds: a folder holding one but no ``run.json`` is a damaged run
-_RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)})
 
 
 def _why_not_meta(data: bytes) -> str:
@@ -101,7 +99,7 @@ def scan_runs(storage: StorageBackend, progress: bool = False,
             candidates, parent = [], []
             suspects = set()  # folders holding a name only a run folder holds, but no run.json
             for d, below in zip(level, listings):
-                if d and _RUN_MARKERS.intersection(below):
+                if d and RUN_MARKERS.intersection(below):
                     suspects.add(d)
                 for n in below:
                     path = f"{d}/{n}" if d else n
