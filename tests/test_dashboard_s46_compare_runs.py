@@ -59,13 +59,29 @@ def test_the_compare_page_lists_the_runs_params_that_differ_and_picks_out_or_hid
         pg.click("#compare-runs tbody tr:nth-child(1) input[type=checkbox]")
         shown = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.show))")
         assert all(s == [False, True, True] for s in shown), shown
-        assert "hide=0" in pg.evaluate("() => location.hash")
+        assert "hide=sweep%2Flr0" in pg.evaluate("() => location.hash")  # (by name: a run gone since moves no index)
         pg.reload()
         pg.wait_for_function("() => document.querySelectorAll('#compare-charts .chart[data-series]').length === 2")
         pg.wait_for_function("() => window.distlog.compare.plots.length === 2 && "
                              "window.distlog.compare.plots.every((p) => p.u.series[1].show === false)")
         assert not pg.locator("#compare-runs tbody tr:nth-child(1) input[type=checkbox]").is_checked()
         pg.screenshot(path=str(tmp_path / "s46-compare-runs-hidden.png"), full_page=True)
+        # a chart's legend entry clicked is the row's box clicked: every chart and the box follow
+        pg.click("#compare-charts .chart[data-key='loss'] .u-legend .u-series:nth-child(3)")  # sweep/lr1
+        shown = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.show))")
+        assert all(s == [False, False, True] for s in shown), shown
+        assert not pg.locator("#compare-runs tbody tr:nth-child(2) input[type=checkbox]").is_checked()
+        assert pg.evaluate("() => new URLSearchParams(location.hash.split('?')[1]).getAll('hide')") == ["sweep/lr0", "sweep/lr1"]
+        # grouped: the bands are of every run; the boxes are put away and say so
+        pg.select_option("#group-by", "seed")
+        pg.wait_for_function("() => document.querySelectorAll('#group-legend .rank-chip').length === 2")
+        assert pg.is_visible("#compare-runs-wrap .grouped-note")
+        assert not pg.is_visible("#compare-runs tbody tr:nth-child(1) input[type=checkbox]")
+    # a link naming a run that is gone: the hidden run is still the one named
+    with served(browser, root, "#/compare?run=sweep/gone&" + "&".join(f"run={r}" for r in runs) + "&hide=sweep/lr2") as pg:
+        pg.wait_for_function("() => window.distlog.compare && window.distlog.compare.plots.length === 2")
+        shown = pg.evaluate("() => window.distlog.compare.plots.map((p) => p.u.series.slice(1).map((s) => s.show))")
+        assert all(s == [True, True, False] for s in shown), shown
 
 
 @pytest.mark.timeout(120)

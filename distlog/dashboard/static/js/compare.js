@@ -63,16 +63,15 @@ export async function comparePage(view, params) {
     new Set(runs.map((r) => (k in (meta.params[r] || {}) ? JSON.stringify(meta.params[r][k]) : "missing"))).size > 1).sort();
   const opts = { x: "step", logy: params.get("logy") === "1", smooth: Number(params.get("smooth") || 0),
     group: params.get("group") || "" };
-  // runs whose lines are hidden (their positions in the compared runs: hide=1,4)
-  const hidden = new Set((params.get("hide") || "").split(",").filter((t) => /^\d+$/.test(t)).map(Number)
-    .filter((i) => i < runs.length));
+  // runs whose lines are hidden (hide=<run> for each, as run= names it)
+  const hidden = new Set(params.getAll("hide").filter((r) => runs.includes(r)));
   // the view in the URL: Back, a reload and a copied link draw the same charts
   const zoom = new PageZoom(params.get("zoom"), (text) => setParams("compare", { zoom: text }));
   const quiet = (done) => done.catch((e) => console.warn("zoom failed", e)); // (the overview stays, at the range)
   zoom.charts = { [Symbol.iterator]: () => plots.map((p) => ({ follow: (z) => quiet(showZoom(p, z)),
     unzoom: () => quiet(showZoom(p, null)) }))[Symbol.iterator]() };
   const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null,
-    keys: keyFilter.value, zoom: zoom.text(), hide: [...hidden].sort((a, b) => a - b).join(",") || null });
+    keys: keyFilter.value, zoom: zoom.text(), hide: runs.filter((r) => hidden.has(r)) });
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
     h("span", { class: "swatch", style: { background: color(i) } }), r,
@@ -98,6 +97,7 @@ export async function comparePage(view, params) {
   view.append(legend, h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
     h("label", {}, "smoothing", smooth, smoothLabel)));
   const plots = [];
+  const boxes = new Map(); // run -> its row's show box
   const table = runsTable();
   if (table) view.append(table);
   view.append(grid);
@@ -109,13 +109,15 @@ export async function comparePage(view, params) {
   // dimmed). Overlaid runs only: grouped charts draw groups, not runs.
   function runsTable() {
     if (runs.length < 2) return null;
+    boxes.clear();
     const shownCols = varying.slice(0, 16);
     const head = h("tr", {}, h("th", { title: "show the run's line" }, "show"), h("th", {}, "run"), h("th", {}, "status"),
       ...shownCols.map((k) => h("th", { title: k }, k)));
     const rows = runs.map((r, i) => {
       const p = meta.params[r] || {};
-      const box = h("input", { type: "checkbox", checked: !hidden.has(i), "aria-label": `show ${r}`,
-        onchange: () => { if (box.checked) hidden.delete(i); else hidden.add(i); keep(); showRuns(); } });
+      const box = h("input", { type: "checkbox", checked: !hidden.has(r), "aria-label": `show ${r}`,
+        onchange: () => { if (box.checked) hidden.delete(r); else hidden.add(r); keep(); showRuns(); } });
+      boxes.set(r, box);
       return h("tr", { "data-run": r, onmouseenter: () => focusRun(i), onmouseleave: () => focusRun(null) },
         h("td", {}, box),
         h("td", {}, h("span", { class: "swatch", style: { background: color(i) } }), " ",
@@ -125,7 +127,8 @@ export async function comparePage(view, params) {
     });
     const more = varying.length > shownCols.length ? ` (${shownCols.length} of ${varying.length} shown)` : "";
     const caption = h("div", { class: "sub" }, varying.length ? `params that differ between these runs${more}` :
-      "these runs have the same params");
+      "these runs have the same params", h("span", { class: "grouped-note", text:
+        " · grouped: the bands are of every run; show and hide the lines when the runs are overlaid" }));
     return h("div", { class: "table-wrap", id: "compare-runs-wrap" }, caption,
       h("table", { class: "grid", id: "compare-runs" }, h("thead", {}, head), h("tbody", {}, ...rows)));
   }
@@ -135,21 +138,38 @@ export async function comparePage(view, params) {
     return j < 0 ? null : j + 1;
   }
   function focusRun(i) {
-    if (opts.group) return;
+    if (opts.group || (i !== null && hidden.has(runs[i]))) return; // (a hidden line: nothing to bring forward)
     for (const p of plots) {
       const si = i === null ? null : seriesOf(p, i);
       if (i !== null && si === null) continue;
       p.u.setSeries(si, { focus: true });
     }
   }
+  // (showing: the lines set by the boxes; a click on a chart's legend entry is a box's click)
+  let showing = false;
   function showRuns(only) {
     if (opts.group) return;
-    for (const p of only ? [only] : plots) {
-      runs.forEach((_, i) => {
-        const si = seriesOf(p, i);
-        if (si !== null && p.u.series[si].show === hidden.has(i)) p.u.setSeries(si, { show: !hidden.has(i) });
-      });
+    showing = true;
+    try {
+      for (const p of only ? [only] : plots) {
+        runs.forEach((r, i) => {
+          const si = seriesOf(p, i);
+          if (si !== null && p.u.series[si].show === hidden.has(r)) p.u.setSeries(si, { show: !hidden.has(r) });
+        });
+      }
+    } finally {
+      showing = false;
     }
+  }
+  function legendToggled(p, si, o) {
+    if (showing || o.show == null || opts.group || !p.runs) return;
+    const r = p.runs[si - 1];
+    if (r === undefined) return;
+    if (o.show) hidden.delete(r); else hidden.add(r);
+    const box = boxes.get(r);
+    if (box) box.checked = o.show;
+    keep();
+    showRuns();
   }
 
   // the range of the plot's overview (a zoomed plot's u.data holds only the range)
@@ -445,6 +465,7 @@ export async function comparePage(view, params) {
     const my = ++gen;
     legend.hidden = !!opts.group;
     groupLegend.hidden = !opts.group;
+    if (table) table.classList.toggle("grouped", !!opts.group);
     plots.splice(0).forEach((p) => p.u && p.u.destroy());
     clear(grid);
     seedGroups();
@@ -466,6 +487,7 @@ export async function comparePage(view, params) {
         logNote(p);
         plots.push(p);
         showRuns(p);
+        p.u.hooks.setSeries = [...(p.u.hooks.setSeries || []), (u, si, o) => legendToggled(p, si, o)];
         quiet(showZoom(p, zoom.shown(overExtent(p)))); // (the first one drawn checks the URL's range)
         card.dataset.series = String(p.u.series.length - 1);
       }).catch((e) => box.append(h("p", { class: "muted", text: e.message })));
