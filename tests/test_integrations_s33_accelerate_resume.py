@@ -193,3 +193,29 @@ def test_save_state_commits_the_rows_its_checkpoint_covers_before_a_hard_kill(tm
     assert proc.returncode == 1, proc.stderr[-2000:]
     run = distlog.open_run(tmp_path / "a" / "r")
     assert run.metrics.numpy("loss")["step"].tolist()[:5] == [0, 1, 2, 3, 4]
+
+
+def test_a_commit_that_fails_at_save_state_is_said_and_the_checkpoint_goes_on(tmp_path, caplog, monkeypatch):
+    """A review: the commit added to save_state raised a store's error out of the
+    checkpoint itself: the checkpoint matters more than the rows (the writer keeps them)."""
+    from accelerate import Accelerator
+
+    from distlog.errors import WriterError
+    from distlog.integrations.accelerate import DistlogTracker
+
+    tracker = DistlogTracker(root=str(tmp_path), experiment="a", run_id="r")
+    acc = Accelerator(log_with=tracker, cpu=True)
+    acc.init_trackers("a")
+    acc.register_for_checkpointing(tracker.resume_point)
+    acc.log({"loss": 1.0}, step=0)
+
+    def down(*a, **k):
+        raise WriterError("writing to the store failed: the store is down")
+
+    monkeypatch.setattr(tracker.session.run.metrics, "commit", down)
+    with caplog.at_level(logging.WARNING, logger="distlog"):
+        acc.save_state(str(tmp_path / "ckpt"))
+    assert (tmp_path / "ckpt").is_dir()
+    assert "accelerate save_state: the run's rows could not be committed before this checkpoint" in caplog.text
+    monkeypatch.undo()
+    acc.end_training()

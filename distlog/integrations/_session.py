@@ -135,6 +135,21 @@ def _numeric_array(obj: Any) -> np.ndarray | None:
     return None
 
 
+def commit_for_checkpoint(run: Any, where: str) -> None:
+    """A framework saves a checkpoint: the rows it covers go to the store first (this rank's;
+    no collective), so a job killed after it loses none of them. A store that fails here is
+    said, not raised: the checkpoint matters more than the rows (the writer keeps them, retries,
+    and its error comes again at the next flush or at close)."""
+    from ..report import warn
+
+    try:
+        run.metrics.commit()
+    except Exception as e:  # noqa: BLE001 - said; the checkpoint goes on
+        warn(f"{where}: the run's rows could not be committed before this checkpoint ({e}); "
+             "rows since the last commit are missing if the job dies before the next one",
+             key=f"checkpoint-commit:{where}")
+
+
 def world_size() -> int:
     state = dist_state()
     return 1 if state is None else state[1]

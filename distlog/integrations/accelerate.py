@@ -29,7 +29,7 @@ import os
 from typing import Any
 
 from ..errors import RunStateError
-from ._session import RunSession, require, world_size
+from ._session import RunSession, commit_for_checkpoint, require, world_size
 
 _acc = require("accelerate", "accelerate")
 from accelerate.tracking import GeneralTracker  # noqa: E402
@@ -151,8 +151,7 @@ class _ResumePoint:
     def state_dict(self) -> dict[str, Any]:
         session = self._tracker.session
         if session.is_open:  # (save_state asks every process: this rank's rows, no collective)
-            session.run.metrics.commit()  # the rows the checkpoint covers are on the store:
-            # a job killed after it resumes there, and a row before it must not be missing
+            commit_for_checkpoint(session.run, "accelerate save_state")
         step = session.run.metrics.latest_step if session.is_open else None
         if step is not None and float(step).is_integer():
             step = int(step)  # (as logged: a fractional step stays one)

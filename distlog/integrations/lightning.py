@@ -45,7 +45,7 @@ from typing import Any, Mapping
 from ..launcher import launcher_run_id
 from ..names import check_name
 from ..run import new_run_id
-from ._session import RunSession, require
+from ._session import RunSession, commit_for_checkpoint, require
 
 
 def _pick_package() -> tuple[str, ...]:
@@ -542,7 +542,7 @@ class DistlogCallback(Callback):
         self._flush(trainer)
         run = self._logger._session.run
         if run is not None:
-            run.metrics.commit()
+            commit_for_checkpoint(run, "Lightning checkpoint")
 
     def state_dict(self) -> dict[str, Any]:
         s = self._logger._session

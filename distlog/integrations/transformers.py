@@ -24,7 +24,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ._session import RunSession, require
+from ._session import RunSession, commit_for_checkpoint, require
 
 _tf = require("transformers", "transformers")
 TrainerCallback = _tf.TrainerCallback
@@ -283,7 +283,7 @@ class DistlogCallback(TrainerCallback):
         if run is None:
             return
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        run.metrics.commit()  # the rows this checkpoint covers are on the store before we go on
+        commit_for_checkpoint(run, "Trainer checkpoint")  # the rows it covers: on the store first
         run.logs.info("checkpoint saved", step=state.global_step, path=folder)
         if self.log_checkpoints and state.is_world_process_zero and os.path.isdir(folder):
             files = run.files(f"checkpoints/checkpoint-{state.global_step}")

@@ -1388,7 +1388,7 @@ class BackgroundWriter:
         return self._entries.append
 
     def _take_entries(self) -> None:
-        """Queue the appended entries as one call (any thread). Appends need no lock: a list
+        """Queue the appended entries (any thread), a chunk's worth to an ``_Entries`` item. Appends need no lock: a list
         append is atomic, and taking copies, queues, then deletes only what it copied. Queued
         before they leave the list: ``put`` on the training thread skips this (and the lock)
         when it finds the list empty, so its rows must never overtake entries taken but not
@@ -1646,9 +1646,14 @@ class BackgroundWriter:
                 self._add(*item)
             except Exception as e:  # noqa: BLE001 - rows refused (a series' width changed):
                 self._error = _Refused(e)  # reported on the training thread; the writer goes on
-        elif type(item) is _Entries or type(item) is _Call:
+        elif type(item) is _Entries:
             try:
-                self._handle(item) if type(item) is _Entries else item.fn(self.tables)
+                self._handle(item)
+            except Exception as e:  # noqa: BLE001 - those entries' rows were not stored (not
+                self._error = _Refused(e)  # "kept and retried": nothing keeps them); said on the training thread
+        elif type(item) is _Call:
+            try:
+                item.fn(self.tables)
             except Exception as e:  # noqa: BLE001 - reported on the training thread
                 self._error = e
         else:
