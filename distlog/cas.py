@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Callable, Iterator
 
+from .errors import DamagedRecord
 from .layout import CAS_DIR
 from .processes import pid_alive, process_start
 from .storage.base import StorageBackend
@@ -293,8 +294,6 @@ class ContentStore:
         return data
 
     def _damaged(self, rec: "FileRecord", got: int) -> Exception:
-        from .query.errors import DamagedRecord
-
         return DamagedRecord(
             f"the bytes of file {rec.path!r} version {rec.version} (blob {rec.sha256} in "
             f"{self.root.url}/{BLOB_DIR}) are {got} bytes, not the {rec.size} saved: the blob was "

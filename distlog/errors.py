@@ -20,6 +20,8 @@ was expected, what came, and how to fix it.
 
 from __future__ import annotations
 
+from .layout import PARAMS_FILE
+
 
 class DistlogError(Exception):
     """Base class of every error distlog raises on its own account."""
@@ -68,3 +70,25 @@ class RunInUseError(RunStateError):
 
 class LayoutError(DistlogError, ValueError):
     """A root holds a layout distlog does not understand (``distlog gc`` refuses to run)."""
+
+
+class DamagedRecord(DistlogError, ValueError):
+    """A JSON record of a run that is there but does not parse, or is not what distlog writes
+    there (torn by a write cut short, or written by something else). The message names the
+    file, what of the run it makes unreadable, what can still be read and what to do."""
+
+
+def damaged(backend: object, path: str, why: str) -> DamagedRecord:
+    """The ``DamagedRecord`` of ``path`` under ``backend`` (a storage backend), ``why`` saying
+    what is wrong with it."""
+    url = getattr(backend, "url", str(backend))
+    if path.endswith(PARAMS_FILE):
+        lost = ("the run's params cannot be read; its series, logs and files still can. Restore "
+                "the file from a copy of the run, or rewrite it with the run's params")
+    elif path.endswith(".commit.json"):
+        lost = ("it says how many rows of each series are written, so the run's series cannot be "
+                "read; its params, logs and files still can. Restore it from a copy of the run")
+    else:
+        lost = "restore it from a copy of the run"
+    return DamagedRecord(f"{url}/{path} is damaged ({why}; a write cut short, such as a full disk "
+                         f"or a killed copy, leaves a record torn): {lost}")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import report
+from .errors import damaged
 from .layout import PARAMS_FILE
 from .serdes import check_flat, deserialize, serialize
 
@@ -324,8 +325,6 @@ class ParameterIndex:
         except FileNotFoundError:
             return
         except ValueError as e:  # (torn: the start fails naming the file, not a JSONDecodeError)
-            from .query.errors import damaged
-
             raise damaged(self._ctx.storage, PARAMS_FILE, f"not valid JSON: {e}") from None
         self._params = deserialize(stored)
         if self._ctx.attempt > 0 and isinstance(self._params, dict):

@@ -34,7 +34,7 @@ from numcodecs import Blosc  # imported with distlog (~60 ms): never on a run's 
 
 from ..layout import table_commit, table_zarr
 from .. import report
-from ..errors import WriterError
+from ..errors import WriterError, damaged
 from ..report import warn
 from ..storage.abandoned import close_abandoned, closing_abandoned
 from ..storage.aio import gather
@@ -1716,8 +1716,6 @@ def read_commit(backend: StorageBackend, name: str, resuming: bool = False) -> d
 
 
 def _damaged_commit(backend: StorageBackend, path: str, why: str, resuming: bool) -> Exception:
-    from ..query.errors import damaged  # (the readers' wording of a damaged record)
-
     err = damaged(backend, path, why)
     if resuming:
         err.args = (f"{err.args[0]}; until then no attempt can continue the run (or start the run "

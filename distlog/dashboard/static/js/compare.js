@@ -441,7 +441,8 @@ export async function comparePage(view, params) {
     for (const g of groups) {
       const slot = groupSlot(groupValue(g));
       slot.runs = Math.max(slot.runs, ...g.runs);
-      const some = g.runs.filter((n) => n > 0); // (where a group's runs end at different steps)
+      // (where a group's runs end at different steps: runs with a row there, NaN/inf or not)
+      const some = g.runs.map((n, j) => n + ((g.nonfinite || [])[j] || 0)).filter((n) => n > 0);
       if (some.length) slot.fewest = Math.min(slot.fewest ?? Infinity, ...some);
       slot.nonfinite = Math.max(slot.nonfinite, ...(g.nonfinite || [0]));
       slot.shown = true;
