@@ -225,6 +225,7 @@ def test_a_run_resumed_at_another_world_size_says_whose_telemetry_it_shows(two_r
     assert got["world_size"] == 1 and len(got["ranks"]) == 2
     assert got["note"].startswith("The telemetry columns and chart are an earlier attempt's, of 2 ranks")
     assert got["ranks"][1]["line"] == "not in the run's last attempt (it ran 1 rank)"
+    assert got["ranks"][1]["health"] == "not in last attempt"  # (it read "no heartbeat", like a fault)
     assert got["ranks"][0]["state"] == "completed" and got["ranks"][0]["step"] == 100
 
 

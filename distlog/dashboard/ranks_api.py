@@ -122,9 +122,11 @@ def _hang(rows: list[dict[str, Any]]) -> str | None:
 
 def _rank_row(rank: int, rec: dict[str, Any] | None, now: float, world: int) -> dict[str, Any]:
     if rec is None:
-        why = (f"not in the run's last attempt (it ran {world} rank{'s' if world != 1 else ''})" if rank >= world
-               else "no heartbeat (heartbeat_interval=0, or the rank never started)")
-        return {"rank": rank, "health": "no heartbeat", "line": why, "telemetry": None}
+        if rank >= world:  # (an earlier attempt's rank: no fault of the run's last attempt)
+            return {"rank": rank, "health": "not in last attempt", "telemetry": None,
+                    "line": f"not in the run's last attempt (it ran {world} rank{'s' if world != 1 else ''})"}
+        return {"rank": rank, "health": "no heartbeat", "telemetry": None,
+                "line": "no heartbeat (heartbeat_interval=0, or the rank never started)"}
     state = rec.get("state", "running")
     in_flush = rec.get("in_flush")
     waited = None if in_flush is None else max(0.0, now - float(rec.get("flush_entered") or now))

@@ -50,7 +50,7 @@ function shown(kind, v) {
 
 function health(row) {
   const cls = { alive: "ok", completed: "ok", "waiting in flush": "wait", "heartbeats stopped": "wait",
-    "process gone": "bad", failed: "bad", "no heartbeat": "none" }[row.health] || "wait";
+    "process gone": "bad", failed: "bad", "no heartbeat": "none", "not in last attempt": "none" }[row.health] || "wait";
   return h("span", { class: `badge rank-health health-${cls}`, text: row.health, title: row.line });
 }
 
@@ -126,7 +126,7 @@ export async function ranksTab(body, run, params) {
   const paint = (res) => {
     if (plot) { plot.destroy(); plot = null; }
     clear(wrap);
-    const beats = res.ranks.filter((r) => r.health !== "no heartbeat").length;
+    const beats = res.ranks.filter((r) => r.health !== "no heartbeat" && r.health !== "not in last attempt").length;
     const summary = res.telemetry ? res.telemetry.summary : res.why_none;
     // a hang first: who waits in which flush, and where those not in it are
     if (res.hang) wrap.append(h("div", { class: "ranks-hang", id: "ranks-hang", role: "status" }, h("b", { text: "Waiting: " }), res.hang));
