@@ -422,12 +422,20 @@ def cmd_ranks(args: argparse.Namespace) -> int:
         return NOTHING
     matrix = tel.matrix(field) if args.plot else None  # a field it lacks: before any output
     rep = tel.report()
-    df = rep.ranks
+    df = rep.ranks.copy()
+    hosts: dict[int, str] = {}  # each rank's host, from the attempts' records (the latest's first)
+    for attempt in run.info.attempts:
+        for r in attempt.get("ranks") or []:
+            if isinstance(r, dict) and "rank" in r and r.get("host"):
+                hosts[int(r["rank"])] = str(r["host"])
+    df["host"] = [hosts.get(int(r)) for r in df["rank"]]
     if args.format == "table":
         shown = df.copy()
         for c in shown.columns:
             if c == "slowest_share":
                 shown[c] = [f"{v:.0%}" for v in shown[c]]
+            elif c == "host":
+                shown[c] = [v or "-" for v in shown[c]]
             elif c != "rank":
                 shown[c] = [fmt_value(float(v)) for v in shown[c]]
         _out(frame_table(shown))
