@@ -129,3 +129,17 @@ def test_a_group_chip_says_when_its_mean_is_of_fewer_runs_where_some_ended(brows
         pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series]")
         chip = pg.locator("#group-legend .rank-chip").inner_text()
         assert chip == "lr = 0.1 · mean ± std of 3 runs (as few as 1 where the others have no rows)", chip
+
+
+@pytest.mark.timeout(120)
+def test_a_runs_filter_that_matches_nothing_says_what_was_likely_meant(browser, root):
+    """A review: `optim.name=ADAM` matched 0 runs (text is matched as written) and
+    `seed=0 OR seed=1` matched 0 with no word that OR is not a thing."""
+    with served(browser, root, "#/") as pg:
+        pg.wait_for_selector("#runs-table tbody tr")
+        pg.fill("#runs-filter", "optim.name=ADAM")
+        pg.wait_for_function("() => document.querySelectorAll('#runs-table tbody tr').length === 0")
+        assert 'optim.name is matched as written: runs hold "adam"' in pg.inner_text(".toolbar .muted")
+        pg.fill("#runs-filter", "seed=0 OR seed=1")
+        pg.wait_for_function("() => document.querySelectorAll('#runs-table tbody tr').length === 0")
+        assert "every term must hold (there is no OR)" in pg.inner_text(".toolbar .muted")

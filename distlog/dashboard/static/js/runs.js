@@ -270,10 +270,24 @@ export async function runsPage(view, params) {
     const unknown = terms.filter((t) => t.kind === "param" && !cols.has(t.key)).map((t) => t.key);
     const badIs = terms.filter((t) => t.kind === "is" && !IS_NAN.has(t.value)).map((t) => ` — "is:${t.value}" matches no run: the filter knows is:nan`);
     const metricKeys = new Set(state.data.metric_keys || []);
+    // nothing shown: what a person may have meant (a filter's terms must all hold; a param's
+    // text is matched as written)
+    const hints = [];
+    if (!shown.length && runs.length) {
+      if (terms.some((t) => t.kind === "text" && t.value === "or")) {
+        hints.push(" — every term must hold (there is no OR): filter one value at a time");
+      }
+      for (const t of terms.filter((t) => t.kind === "param" && t.op === "=" && cols.has(t.key))) {
+        const held = [...new Set(runs.map((r) => paramValue(r, t.key)).filter((v) => typeof v === "string"))];
+        const near = held.find((v) => v !== t.value && v.toLowerCase() === t.value.toLowerCase());
+        if (near !== undefined) hints.push(` — ${t.key} is matched as written: runs hold "${near}"`);
+      }
+    }
     info.textContent = `${shown.length} of ${runs.length} runs` + (runs.length ? "" : " — nothing logged under this root yet") +
       unknown.map((k) => (metricKeys.has(k) ? ` — "${k}" is a metric: add it as a column (+ metric column) to filter by it`
         : ` — no param, metric or column "${k}"`)).join("") + badIs.join("") +
-      Object.entries(state.data.unknown_metrics || {}).map(([k, near]) => ` — no run has the metric "${k}"${near}`).join("");
+      Object.entries(state.data.unknown_metrics || {}).map(([k, near]) => ` — no run has the metric "${k}"${near}`).join("") +
+      hints.join("");
     metricOptions();
     window.distlog.runsRendered = { ms: performance.now() - t0, rows: shown.length, at: performance.now() };
   }
