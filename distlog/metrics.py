@@ -1136,19 +1136,25 @@ class MetricsLogger:
         window = None
         kept = core.last_step, core.flushes
         try:
+            # (each loop goes on with a ``continue``: Python 3.11 gives a loop's jump back after
+            # an ``if`` no line, a Ctrl-C raised there has none, and IPython then shows no
+            # KeyboardInterrupt, only "Unexpected exception formatting exception")
             for prefix, entries in core.entry_lists:
-                if entries:
-                    got = entries[:]
-                    del entries[: len(got)]; took.append((entries, got, _DICTS))  # noqa: E702 (in
-                    # place: the views keep their references; not a later append, another thread's)
-                    taken.append((prefix, got))
-                    n += len(got) * len(got[0])
+                if not entries:
+                    continue
+                got = entries[:]
+                del entries[: len(got)]; took.append((entries, got, _DICTS))  # noqa: E702 (in
+                # place: the views keep their references; not a later append, another thread's)
+                taken.append((prefix, got))
+                n += len(got) * len(got[0])
             for prefix, site in core.site_lists:
                 m = len(site)
-                if m > 1:  # (_take_site's, inline: the removal and the append with no call between)
-                    got = site[1:m]; del site[1:m]; took.append((site, got, _SITE))  # noqa: E702
-                    sites.append((prefix, site[0], got))
-                    n += len(got)
+                if m <= 1:
+                    continue
+                # (_take_site's, inline: the removal and the append with no call between)
+                got = site[1:m]; del site[1:m]; took.append((site, got, _SITE))  # noqa: E702
+                sites.append((prefix, site[0], got))
+                n += len(got)
             ids, vals = core.take_ids(); took.append((None, (ids, vals), _IDS))  # noqa: E702
             if len(core.keys) != len(pos):
                 # another thread's collect() gave a key its id after ``positions()`` above, and

@@ -292,3 +292,14 @@ def test_a_ctrl_c_after_any_call_while_entries_are_queued_queues_each_once_and_c
         if got != list(range(150)) or w._backlog > 0:
             wrong.append((offset, len(got), len(set(got)), w._backlog))
     assert cuts and not wrong, wrong
+
+
+def test_the_one_process_flush_has_no_loop_jump_without_a_line():
+    """A jupyter review: on Python 3.11 a loop whose body ends in an ``if`` jumps back with no
+    line; a Ctrl-C raised at that jump has ``tb_lineno`` None, and IPython then prints
+    "Unexpected exception formatting exception" and no KeyboardInterrupt (ipython#13598). The
+    one-process flush (where a notebook's Ctrl-C lands most) has none."""
+    for fn in (M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on, M.MetricsLogger._book):
+        bad = [i.offset for i in dis.get_instructions(fn) if i.opname.startswith("JUMP_BACKWARD")
+               and (i.positions is None or i.positions.lineno is None)]
+        assert not bad, (fn.__name__, bad)
