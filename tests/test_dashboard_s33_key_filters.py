@@ -110,7 +110,7 @@ def test_the_compare_pages_key_filter_is_in_its_url(browser, root, shots):
         pg.wait_for_selector("#compare-charts .chart[data-series]")
         assert pg.input_value(COMPARE_FILTER) == "val/" and shown_keys(pg, "#compare-charts") == ["val/acc"]
 
-        pg.click("#compare-legend a >> nth=0")  # a run's page, then Back
+        pg.click("#compare-runs a >> nth=0")  # a run's page, then Back
         pg.wait_for_selector("#run-status")
         pg.go_back()
         pg.wait_for_selector("#compare-charts .chart[data-series]")

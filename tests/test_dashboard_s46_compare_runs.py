@@ -143,3 +143,27 @@ def test_a_runs_filter_that_matches_nothing_says_what_was_likely_meant(browser, 
         pg.fill("#runs-filter", "seed=0 OR seed=1")
         pg.wait_for_function("() => document.querySelectorAll('#runs-table tbody tr').length === 0")
         assert "every term must hold (there is no OR)" in pg.inner_text(".toolbar .muted")
+
+
+@pytest.mark.timeout(180)
+def test_many_runs_overlaid_keep_a_colour_each_and_a_legend_that_scrolls(browser, tmp_path):
+    """A review with 60 runs: 12 colours, so every 13th run drew in the first one's, and each
+    chart's 60-row legend pushed the next chart a screen down."""
+    root = str(tmp_path / "root")
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    n = 30
+    with exp.experiment("many"):
+        for i in range(n):
+            with exp.run(f"r{i:02d}", params={"lr": 0.001 * (i + 1)}):
+                for step in range(5):
+                    exp.metrics.log(step=step, loss=float(i + step))
+    runs = "&".join(f"run=many/r{i:02d}" for i in range(n))
+    with served(browser, root, f"#/compare?{runs}") as pg:
+        pg.wait_for_selector("#compare-charts .chart[data-key='loss'][data-series]")
+        strokes = pg.evaluate("() => window.distlog.compare.plots[0].u.series.slice(1).map((s) => s.stroke())")
+        assert len(strokes) == n and len(set(strokes)) == n
+        swatches = pg.eval_on_selector_all("#compare-runs tbody .swatch", "es => es.map((e) => e.style.background)")
+        assert len(set(swatches)) == n
+        legend = pg.eval_on_selector("#compare-charts .chart[data-key='loss'] .u-legend", "e => e.getBoundingClientRect().height")
+        assert legend <= 90, legend
+        pg.screenshot(path=str(tmp_path / "s46-compare-30-runs.png"), full_page=True)

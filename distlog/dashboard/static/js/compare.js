@@ -3,7 +3,7 @@
 import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { countBelow, markMap, plotAxes, plotCursor, plotSeries } from "./chart.js";
-import { color, legend as legendValue, param, value as fmtValue } from "./fmt.js";
+import { PALETTE, color, legend as legendValue, param, value as fmtValue } from "./fmt.js";
 import { Poller } from "./live.js";
 import { KeyFilter, setCrumbs } from "./ui.js";
 import { setParams } from "./url.js";
@@ -72,9 +72,12 @@ export async function comparePage(view, params) {
     unzoom: () => quiet(showZoom(p, null)) }))[Symbol.iterator]() };
   const keep = () => setParams("compare", { group: opts.group, logy: opts.logy, smooth: opts.smooth || null,
     keys: keyFilter.value, zoom: zoom.text(), hide: runs.filter((r) => hidden.has(r)) });
+  // a colour per run: the palette's while it lasts, else evenly spread hues (a sweep of 60 runs
+  // drew every 13th run in the first run's colour)
+  const runColor = (i) => (runs.length <= PALETTE.length ? color(i) : `hsl(${Math.round((i * 137.508) % 360)}, 70%, 42%)`);
   const legend = h("div", { class: "legend-runs", id: "compare-legend" });
   runs.forEach((r, i) => legend.append(h("a", { class: "rank-chip", href: `#/run?path=${encodeURIComponent(r)}` },
-    h("span", { class: "swatch", style: { background: color(i) } }), r,
+    h("span", { class: "swatch", style: { background: runColor(i) } }), r,
     ...(meta.damaged && meta.damaged[r] ? [h("span", { class: "sub run-damaged", text: ` (${meta.damaged[r].join("; ")})` })] : []))));
   const group = h("select", { id: "group-by", onchange: () => { opts.group = group.value; keep(); drawAll(); } },
     h("option", { value: "", text: "overlay runs" }), ...varying.map((k) => h("option", { value: k, text: `group by ${k} (mean ± std)` })));
@@ -94,12 +97,21 @@ export async function comparePage(view, params) {
     legend.append(h("span", { class: "rank-chip run-damaged", id: "compare-unknown",
       text: `not under this root (deleted or renamed?): ${unknown.join(", ")}` }));
   }
-  view.append(legend, h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
-    h("label", {}, "smoothing", smooth, smoothLabel)));
+  const toolbar = h("div", { class: "toolbar" }, group, keyFilter.el, h("label", {}, logBox, "log y"),
+    h("label", {}, "smoothing", smooth, smoothLabel));
+  view.append(legend, toolbar);
   const plots = [];
   const boxes = new Map(); // run -> its row's show box
   const table = runsTable();
-  if (table) view.append(table);
+  if (table) {
+    // the table names every run in its colour: the chips stay (below the toolbar, the view's
+    // first element visible) only to say what is wrong with some (a damaged record, a run no
+    // longer under the root)
+    toolbar.after(legend);
+    view.append(table);
+    const chipsNeeded = unknown.length || Object.keys(meta.damaged || {}).length;
+    if (!chipsNeeded) legend.classList.add("in-table");
+  }
   view.append(grid);
   window.distlog.compare = { plots, zoom };
 
@@ -120,7 +132,7 @@ export async function comparePage(view, params) {
       boxes.set(r, box);
       return h("tr", { "data-run": r, onmouseenter: () => focusRun(i), onmouseleave: () => focusRun(null) },
         h("td", {}, box),
-        h("td", {}, h("span", { class: "swatch", style: { background: color(i) } }), " ",
+        h("td", {}, h("span", { class: "swatch", style: { background: runColor(i) } }), " ",
           h("a", { href: `#/run?path=${encodeURIComponent(r)}`, text: r })),
         h("td", { text: meta.status[r] || "" }),
         ...shownCols.map((k) => h("td", { class: typeof p[k] === "number" ? "num" : "", text: k in p ? fmtValue(p[k]) : "–" })));
@@ -248,7 +260,7 @@ export async function comparePage(view, params) {
     // named "NaN", "inf" or "-inf" in the legend, found by its step (the join moved its rows;
     // zoomed, the range's rows are marked too); "--" is a step with no row
     // smoothed: the lines (and the legend's numbers) are the EMA, and say so
-    const series = [{}, ...have.map(([s, i], j) => ({ label: opts.smooth ? `${s.run} (smoothed)` : s.run, stroke: color(i),
+    const series = [{}, ...have.map(([s, i], j) => ({ label: opts.smooth ? `${s.run} (smoothed)` : s.run, stroke: runColor(i),
       width: 1.5, spanGaps: false, points: { show: false },
       value: (u, v, si, k) => {
         const at = k == null ? undefined : u.data[0][k], m = parts[j].marks;
