@@ -82,12 +82,28 @@ def damaged(backend: object, path: str, why: str) -> DamagedRecord:
     """The ``DamagedRecord`` of ``path`` under ``backend`` (a storage backend), ``why`` saying
     what is wrong with it."""
     url = getattr(backend, "url", str(backend))
-    if path.endswith(PARAMS_FILE):
+    leaf = path.rpartition("/")[2]
+    own = "ranks/rank-" in path  # (a rank's own series, in its rank folder)
+    restore = "Restore it from a copy of the run"
+    if leaf == PARAMS_FILE:
         lost = ("the run's params cannot be read; its series, logs and files still can. Restore "
                 "the file from a copy of the run, or rewrite it with the run's params")
-    elif path.endswith(".commit.json"):
-        lost = ("it says how many rows of each series are written, so the run's series cannot be "
-                "read; its params, logs and files still can. Restore it from a copy of the run")
+    elif leaf in ("scalars.commit.json", "histograms.commit.json"):
+        what = "series" if leaf.startswith("scalars") else "histograms"
+        rest = "the run's params, logs, files and its other series" if own else "its params, logs and files"
+        lost = (f"it says how many rows of each series are written, so {'this rank' if own else 'the run'}'s "
+                f"{what} cannot be read; {rest} still can. {restore}")
+    elif leaf == "telemetry.commit.json":
+        lost = ("the run's telemetry (`distlog ranks`, the dashboard's Ranks tab) cannot be read; its "
+                f"series, params, logs and files still can. {restore}")
+    elif leaf == "logs.commit.json":
+        lost = ("the run's merged logs table cannot be read; each rank's text log under logs/ still "
+                f"can, and everything else. {restore}, or delete it: the next close merges the logs again")
+    elif leaf == "files.commit.json":
+        lost = ("the run's files table cannot be read; each rank's manifest under files/ still can, "
+                f"and everything else. {restore}")
+    elif leaf.endswith(".commit.json"):
+        lost = f"it says how many rows of a table are written, so that table cannot be read. {restore}"
     else:
         lost = "restore it from a copy of the run"
     return DamagedRecord(f"{url}/{path} is damaged ({why}; a write cut short, such as a full disk "

@@ -70,7 +70,9 @@ def table_commit(table: str) -> str:
 #: names only a run folder holds directly (besides its run.json): a folder holding one of these
 #: but no run.json is a run whose run.json is missing (readers list it damaged, gc keeps its
 #: blobs, a start refuses its id)
-RUN_MARKERS = frozenset({PARAMS_FILE, table_commit(SCALARS_TABLE), table_zarr(SCALARS_TABLE)})
+RUN_MARKERS = frozenset({PARAMS_FILE, HEARTBEAT_DIR, table_zarr(SCALARS_TABLE),
+                         *(table_commit(t) for t in (SCALARS_TABLE, HISTOGRAMS_TABLE, TELEMETRY_TABLE,
+                                                     FILES_TABLE, LOGS_TABLE))})
 
 
 def rank_dir(rank: int) -> str:

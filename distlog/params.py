@@ -327,6 +327,10 @@ class ParameterIndex:
         except ValueError as e:  # (torn: the start fails naming the file, not a JSONDecodeError)
             raise damaged(self._ctx.storage, PARAMS_FILE, f"not valid JSON: {e}") from None
         self._params = deserialize(stored)
+        if not isinstance(self._params, dict):  # (adopted, it failed later in the script's own
+            # params.update() with a raw TypeError)
+            raise damaged(self._ctx.storage, PARAMS_FILE, f"a {type(self._params).__name__}, not the JSON "
+                          "object of a run's params")
         if self._ctx.attempt > 0 and isinstance(self._params, dict):
             again = serialize(self._params, "")  # (as a later store encodes them)
             self._earlier = _flat_json(again)

@@ -149,3 +149,65 @@ def test_gc_keeps_its_layout_rules_for_a_run_folder_missing_its_run_json(tmp_pat
     shutil.copytree(tmp_path / "default/a", hidden, ignore=shutil.ignore_patterns("run.json"))
     with pytest.raises(LayoutError, match="sits in a folder named '.old'"):
         collect_garbage(root, grace_seconds=0)
+
+
+def test_a_foreign_commit_record_or_params_that_parse_are_refused_at_resume_not_adopted(tmp_path):
+    """An S3 review: a commit record that was a JSON object without lengths was taken as
+    "nothing committed" (the resume dropped every stored row, unsaid); params that were a JSON
+    list were adopted, and the script's own params.update() failed later with a raw TypeError."""
+    root = str(tmp_path)
+    for run_id, name, doc in (("c", "scalars.commit.json", b"{}"), ("v", "scalars.commit.json", b'{"version": 1}'),
+                              ("p", "params.json", b"[1, 2]")):
+        exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+        exp.start_run(run_id, params={"lr": 0.1})
+        for s in range(5):
+            exp.metrics.log(step=s, loss=float(s))
+        exp.close()
+        (tmp_path / "default" / run_id / name).write_bytes(doc)
+        with pytest.raises(DamagedRecord, match=rf"default/{run_id}/{name} is damaged \((not a commit record|a list, not the "
+                                                 r"JSON object of a run's params)"):
+            exp.start_run(run_id, resume="must")
+        if name.startswith("scalars"):  # (the rows are all still there, for a restored record)
+            assert len(list((tmp_path / "default" / run_id / "scalars.zarr" / "loss").glob("c.*"))) == 1
+
+
+def test_a_torn_logs_table_record_is_named_and_the_logs_read_from_the_ranks_text_logs(tmp_path, caplog):
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    exp.start_run("r")
+    exp.logs.info("hello one")
+    exp.close()
+    path = tmp_path / "default/r/logs.commit.json"
+    path.write_bytes(path.read_bytes()[:20])
+    frame = distlog.open_run(f"{root}/default/r").logs.to_frame()
+    assert "hello one" in frame["message"].tolist()  # (a bare JSON error before)
+    assert "logs.commit.json is damaged" in caplog.text and "the run's merged logs table cannot be read" in caplog.text
+
+
+def test_a_damaged_message_says_what_that_record_makes_unreadable():
+    from distlog.errors import damaged
+
+    tel = str(damaged("file:///r", "telemetry.commit.json", "not valid JSON"))
+    assert "the run's telemetry (`distlog ranks`, the dashboard's Ranks tab) cannot be read; its series" in tel
+    own = str(damaged("file:///r", "ranks/rank-00001/scalars.commit.json", "not valid JSON"))
+    assert "this rank's series cannot be read; the run's params, logs, files and its other series still can" in own
+    main = str(damaged("file:///r", "scalars.commit.json", "not valid JSON"))
+    assert "so the run's series cannot be read" in main
+
+
+def test_a_run_that_only_saved_files_is_known_as_a_run_when_its_run_json_is_missing(tmp_path):
+    """An S3 review: with no params and no series, nothing marked the folder as a run's: ls
+    left it out, a resume called it an experiment folder and gc refused the whole root."""
+    from distlog.gc import collect_garbage
+
+    root = str(tmp_path)
+    exp = distlog.get_logger(root, heartbeat_interval=0, telemetry=False)
+    exp.start_run("fo")
+    exp.files.save(b"only a file", "f.bin")
+    exp.close()
+    (tmp_path / "default/fo/run.json").unlink()
+    listed = {r.info.path: r.info.status for r in distlog.open_root(root).runs()}
+    assert listed == {"default/fo": "damaged"}
+    with pytest.raises(ValueError, match="is a run folder whose run.json is missing"):
+        exp.start_run("fo", resume="must")
+    assert collect_garbage(root, grace_seconds=0).damaged_runs == ("default/fo",)

@@ -68,7 +68,8 @@ def check_commit(commit: Any, backend: StorageBackend, table: str) -> dict[str, 
     ``DamagedRecord`` raised when it is not one distlog writes."""
     if commit is None:
         return {}
-    if not isinstance(commit, dict) or not isinstance(commit.get("lengths", {}), dict):
+    if not isinstance(commit, dict) or not isinstance(commit.get("lengths"), dict):  # (every record
+        # distlog writes has its lengths: a JSON object without them is no commit record)
         raise damaged(backend, commit_path(table), "not a commit record")
     return commit
 

@@ -42,6 +42,8 @@ from ..logline import (
     LEVELS, STEP_PATTERN, LogRecord, complete_text, escape, fields_json, levelno_of, parse_fields,
     parse_line, unescape,
 )
+from .. import report
+from ..errors import damaged
 from ..layout import LOGS_DIR, LOGS_TABLE, parse_log_name, table_commit, table_zarr
 from ..storage.base import SEGMENT_SUFFIX, StorageBackend, read_objects
 from .zarrdoc import array_doc, doc_bytes
@@ -546,6 +548,11 @@ def _read_commit(storage: StorageBackend) -> dict[str, Any] | None:
     try:
         return storage.read_json(COMMIT_FILE)
     except FileNotFoundError:
+        return None
+    except ValueError as e:  # torn: named (it was a bare JSON error), and the logs read from
+        # each rank's text log, which the table only merges
+        report.warn(f"{damaged(storage, COMMIT_FILE, f'not valid JSON: {e}')}; the logs are read from each "
+                    "rank's text log instead", key=f"logs-commit:{getattr(storage, 'url', storage)}")
         return None
 
 

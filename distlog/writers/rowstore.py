@@ -1705,10 +1705,11 @@ def read_commit(backend: StorageBackend, name: str, resuming: bool = False) -> d
         return {}
     except ValueError as e:  # (torn: not JSON, or not UTF-8)
         raise _damaged_commit(backend, path, f"not valid JSON: {e}", resuming) from None
-    try:
-        lengths = doc.get("lengths", {})
+    try:  # (every record distlog writes has its lengths: an object without them is foreign;
+        # taken as "nothing committed", a resume dropped every stored row)
+        lengths = doc["lengths"]
         ok = all(isinstance(k, str) and int(n) >= 0 for k, n in lengths.items())
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         ok = False
     if not ok:
         raise _damaged_commit(backend, path, "not a commit record", resuming)
