@@ -249,3 +249,21 @@ def test_usr1_preemption_requeues_and_continues(cluster, tmp_path):
     stop = int(warned[0].message.split("step ")[1].split(",")[0])
     assert run.info.attempts[1]["resume_step"] == stop
     assert np.all(np.diff(run.metrics.read("train/loss").step) > 0)
+
+
+@pytest.mark.timeout(JOB_TIMEOUT_S + 120)
+def test_usr1_while_the_ranks_start_waits_for_their_handler(cluster, tmp_path):
+    """A SLURM review: USR1 that came while the ranks were still importing torch reached them
+    before their handler (USR1's default action: the rank died, exit -10, and distlog had no
+    record of that attempt). The template now signals each rank once it handles USR1."""
+    steps, every = 24, 4
+    sw = Sweep(tmp_path, [_config(steps=steps, seed=7, **{"step-sleep": 0.05})], "0")
+    try:
+        out = sw.out / f"slurm-{sw.job}_0.out"
+        sw.wait_until("attempt 0 started", lambda: out.exists() and "=== attempt 0" in out.read_text(), poll=0.05)
+        proc = _run("scancel", "--batch", "--signal=USR1", sw.task(0))  # (torchrun is only starting)
+        assert proc.returncode == 0, f"scancel --signal=USR1: {proc.stderr}\n{sw.diagnosis()}"
+        _check_resumed_run(sw, 2, steps, every, "preempted")
+    finally:
+        sw.cancel()
+    assert "exitcode: -10" not in (sw.out / f"slurm-{sw.job}_0.out").read_text()

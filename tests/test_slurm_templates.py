@@ -429,3 +429,14 @@ def test_a_preemption_signal_while_the_run_opens_stops_it_at_its_first_flush(tmp
     finally:
         signal.signal(signal.SIGUSR1, before)
     assert distlog.open_run(tmp_path / "root" / "default" / "r").info.status == "preempted"
+
+
+def test_a_grid_line_that_repeats_another_configuration_is_refused_by_the_template(tmp_path):
+    """A SLURM review: a grid with one configuration twice (in any key order) made two array
+    tasks write one run; the second failed "in use" and only its SLURM output said so."""
+    grid = "lr=0.1 seed=0\nlr=0.2 seed=0\nseed=0 lr=0.1\n"
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid=grid, task=2)
+    assert rc != 0 and "ARGV" not in out, out
+    assert "configurations 0 and 2 are the same ('seed=0 lr=0.1'): both tasks would write one run" in err
+    rc, out, err, _ = _run_template(tmp_path, "array_sweep", "ok", grid=grid, task=1)
+    assert rc == 0, err
