@@ -20,6 +20,7 @@ from distlog import experiment as E
 from distlog import metrics as M
 from distlog import run as R
 from distlog import telemetry as T
+from support.interrupts import CutAt, after_calls
 
 
 def _lines(*functions):
@@ -91,43 +92,11 @@ def test_a_ctrl_c_at_any_line_of_a_one_process_flush_keeps_every_value_once(tmp_
     assert not wrong, wrong  # (it lost the window taken before the cut: sum 6, "completed")
 
 
-class _InterruptAfterCall:
-    """Raise KeyboardInterrupt once, at the instruction after the ``offset`` one (a call) of
-    ``code``: where CPython sees a pending signal (after a call returns, at a loop's turn)."""
-
-    def __init__(self, code_, offset):
-        self.code, self.offset, self.hit = code_, offset, False
-
-    def __enter__(self):
-        def local(frame, event, arg):
-            if event == "opcode" and frame.f_lasti == self.offset and not self.hit:
-                self.hit = True
-                raise KeyboardInterrupt(f"after the call at {self.offset}")
-            return local
-
-        def glob(frame, event, arg):
-            if frame.f_code is self.code and not self.hit:
-                frame.f_trace_opcodes = True
-                return local
-            return None
-
-        sys.settrace(glob)
-        return self
-
-    def __exit__(self, *exc):
-        sys.settrace(None)
-
-
 @pytest.mark.timeout(300)
 def test_a_ctrl_c_after_any_call_of_a_one_process_flush_keeps_every_value_once(tmp_path):
     """A line-level cut cannot fall inside one line; a signal can, after any call: the window
     put on the writer's list before it was marked handed was put back too (stored twice)."""
-    import dis
-
-    cuts = []
-    for fn in (M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on):
-        ins = list(dis.get_instructions(fn))
-        cuts += [(fn.__code__, b.offset) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
+    cuts = after_calls(M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on)
     wrong = []
     for i, (code_, offset) in enumerate(cuts):
         exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
@@ -136,7 +105,7 @@ def test_a_ctrl_c_after_any_call_of_a_one_process_flush_keeps_every_value_once(t
         exp.metrics.flush()
         for s in range(1, 6):
             exp.metrics("train").collect(step=s, loss=1.0)
-        with _InterruptAfterCall(code_, offset):
+        with CutAt(code_, offset):
             try:
                 exp.metrics.flush()
             except KeyboardInterrupt:
@@ -297,26 +266,19 @@ def test_a_thread_waits_for_a_run_that_is_still_starting(tmp_path, monkeypatch):
     assert distlog.open_run(f"{tmp_path}/default/r").info.status == "completed"
 
 
-def _after_calls(fn):
-    import dis
-
-    ins = list(dis.get_instructions(fn))
-    return [(fn.__code__, b.offset) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
-
-
 @pytest.mark.timeout(300)
 def test_a_ctrl_c_while_the_union_changes_leaves_later_flushes_whole(tmp_path):
     """set_union assigned the union and its index before the flushed steps and the positions:
     cut between, every later flush failed ("operands could not be broadcast") or dropped its
     values. (The cut flush's own window is not asked for here: the general path keeps none.)"""
     wrong = []
-    for i, (code_, offset) in enumerate(_after_calls(M._Core.set_union)):
+    for i, (code_, offset) in enumerate(after_calls(M._Core.set_union)):
         exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
         exp.start_run(f"u{i}")
         exp.metrics.collect(step=0, a=1.0)
         exp.metrics.flush()
         exp.metrics.collect(step=1, a=1.0, b=2.0)  # a new key: the union changes
-        with _InterruptAfterCall(code_, offset):
+        with CutAt(code_, offset):
             try:
                 exp.metrics.flush()
             except KeyboardInterrupt:
@@ -342,10 +304,10 @@ def test_a_ctrl_c_in_a_log_write_or_a_step_scope_writes_no_line_twice_and_leaves
     from distlog.writers import textlog
 
     wrong = []
-    for i, (code_, offset) in enumerate(_after_calls(textlog.TextLogSink._write_pending)):
+    for i, (code_, offset) in enumerate(after_calls(textlog.TextLogSink._write_pending)):
         exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
         with exp.run(f"l{i}"):
-            with _InterruptAfterCall(code_, offset):
+            with CutAt(code_, offset):
                 try:
                     exp.info("m0")
                 except KeyboardInterrupt:
@@ -359,8 +321,8 @@ def test_a_ctrl_c_in_a_log_write_or_a_step_scope_writes_no_line_twice_and_leaves
     assert not wrong, wrong
     exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
     with exp.run("s"):
-        for code_, offset in _after_calls(E._StepScope.__enter__):
-            with _InterruptAfterCall(code_, offset):
+        for code_, offset in after_calls(E._StepScope.__enter__):
+            with CutAt(code_, offset):
                 try:
                     with exp.step(5):
                         pass

@@ -9,7 +9,6 @@ import dis
 import inspect
 import os
 import signal
-import sys
 import threading
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 import distlog
 from distlog import metrics as M
 from distlog.interrupts import held_interrupt
+from support.interrupts import CutAt, after_calls
 
 GENERAL = (M.MetricsLogger._flush_window, M.MetricsLogger._local_stats, M.MetricsLogger._record)
 
@@ -27,39 +27,8 @@ def _cuts():
     for fn in GENERAL:
         code = fn.__code__
         src, first = inspect.getsourcelines(fn)
-        out += [(code, ("line", first + i)) for i in range(len(src))]
-        ins = list(dis.get_instructions(fn))
-        out += [(code, ("after", b.offset)) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
+        out += [(code, ("line", first + i)) for i in range(len(src))] + after_calls(fn)
     return out
-
-
-class _SigintAt:
-    """Raise a real SIGINT once, at ``where`` in ``code`` (its handler runs as Python would)."""
-
-    def __init__(self, code, where):
-        self.code, (self.kind, self.at), self.hit = code, where, False
-
-    def __enter__(self):
-        def local(frame, event, arg):
-            if self.hit:
-                return None
-            if (self.kind == "line" and event == "line" and frame.f_lineno == self.at) or (
-                    self.kind == "after" and event == "opcode" and frame.f_lasti == self.at):
-                self.hit = True
-                signal.raise_signal(signal.SIGINT)
-            return local
-
-        def glob(frame, event, arg):
-            if frame.f_code is self.code and not self.hit:
-                frame.f_trace_opcodes = self.kind == "after"
-                return local
-            return None
-
-        sys.settrace(glob)
-        return self
-
-    def __exit__(self, *exc):
-        sys.settrace(None)
 
 
 def _interrupted(call):
@@ -81,7 +50,7 @@ def test_a_ctrl_c_anywhere_in_a_flush_with_a_new_key_keeps_every_value_once(tmp_
         exp.metrics.flush()
         exp.metrics.collect(step=1, a=1.0, b=2.0)  # a new key: the general path
         exp.metrics.collect(step=2, a=1.0, b=2.0)
-        with _SigintAt(code, where) as cut:
+        with CutAt(code, where, signal=True) as cut:
             raised = _interrupted(exp.metrics.flush)
         hits += cut.hit
         if cut.hit != raised:  # (the Ctrl-C is never swallowed)
@@ -107,7 +76,7 @@ def test_a_ctrl_c_anywhere_in_the_closing_flush_keeps_every_value_once(tmp_path)
         exp.metrics.collect(step=0, a=1.0)
         exp.metrics.flush()
         exp.metrics.collect(step=1, a=3.0, b=2.0)  # left for close() to flush
-        with _SigintAt(code, where) as cut:
+        with CutAt(code, where, signal=True) as cut:
             raised = _interrupted(exp.close)
         hits += cut.hit
         if raised:
@@ -189,41 +158,6 @@ def test_the_held_ctrl_c_reaches_the_handler_that_was_installed_and_only_on_the_
     assert errors == []
 
 
-class _InterruptAfterCall:
-    """Raise KeyboardInterrupt once, at the instruction after the ``offset`` one (a call) of
-    ``code``: where CPython runs a pending signal's handler (after a C call returns)."""
-
-    def __init__(self, code, offset):
-        self.code, self.offset, self.hit = code, offset, False
-
-    def __enter__(self):
-        def local(frame, event, arg):
-            if event == "opcode" and frame.f_lasti == self.offset and not self.hit:
-                self.hit = True
-                raise KeyboardInterrupt(f"after the call at {self.offset}")
-            return local
-
-        def glob(frame, event, arg):
-            if frame.f_code is self.code and not self.hit:
-                frame.f_trace_opcodes = True
-                return local
-            return None
-
-        sys.settrace(glob)
-        return self
-
-    def __exit__(self, *exc):
-        sys.settrace(None)
-
-
-def _after_calls(*functions):
-    out = []
-    for fn in functions:
-        ins = list(dis.get_instructions(fn))
-        out += [(fn.__code__, b.offset) for a, b in zip(ins, ins[1:]) if a.opname.startswith("CALL")]
-    return out
-
-
 @pytest.mark.timeout(600)
 def test_a_ctrl_c_after_any_call_of_a_one_process_hand_off_leaves_later_flushes_and_stats_whole(tmp_path, caplog):
     """A jupyter review's findings. Cut after ``append(window)`` (handed, not booked): the
@@ -232,8 +166,8 @@ def test_a_ctrl_c_after_any_call_of_a_one_process_hand_off_leaves_later_flushes_
     flag: a key the union lacks went to the writer, and close failed with every row lost."""
     from distlog import stats as S
 
-    cuts = _after_calls(M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on, M.MetricsLogger._book,
-                        M._Core.positions, M._Core.unsettled, S.ScalarCache.add_window)
+    cuts = after_calls(M.MetricsLogger._flush_one_process, M.MetricsLogger._hand_on, M.MetricsLogger._book,
+                       M._Core.positions, M._Core.unsettled, S.ScalarCache.add_window)
     wrong = []
     for i, (code, offset) in enumerate(cuts):
         caplog.clear()
@@ -246,7 +180,7 @@ def test_a_ctrl_c_after_any_call_of_a_one_process_hand_off_leaves_later_flushes_
         m.collect(a=1.0, b=2.0)  # a new key
         exp.metrics.flush()
         m.collect(a=1.0, b=2.0)
-        with _InterruptAfterCall(code, offset) as cut:
+        with CutAt(code, offset) as cut:
             _interrupted(exp.metrics.flush)
         for _ in range(2):
             m.collect(a=1.0, b=2.0)
@@ -273,7 +207,7 @@ def test_a_ctrl_c_after_any_call_while_entries_are_queued_queues_each_once_and_c
     the list and was queued again (rows refused as repeated steps, loudly)."""
     from distlog.writers import rowstore as RS
 
-    cuts = _after_calls(RS.BackgroundWriter._take_entries)
+    cuts = after_calls(RS.BackgroundWriter._take_entries)
     wrong = []
     for code, offset in cuts:
         w = RS.BackgroundWriter({}, commit_interval=3600)
@@ -283,7 +217,7 @@ def test_a_ctrl_c_after_any_call_while_entries_are_queued_queues_each_once_and_c
         w.call(lambda tables: hold.wait(10))  # (the writer busy: the main thread queues)
         for i in range(100):
             append(i)
-        with _InterruptAfterCall(code, offset):
+        with CutAt(code, offset):
             _interrupted(w._take_entries)
         for i in range(100, 150):
             append(i)
