@@ -343,7 +343,7 @@ def test_an_attempt_that_fails_while_starting_ends_failed_with_its_cause(tmp_pat
         exp.start_run("r")
     meta = json.loads((tmp_path / "default" / "r" / RUN_FILE).read_text())
     assert meta["status"] == "failed" and meta["attempt"] == 1, meta
-    assert meta["attempts"][1]["status"] == "failed" and meta["error"]["type"] == "JSONDecodeError"
+    assert meta["attempts"][1]["status"] == "failed" and meta["error"]["type"] == "DamagedRecord"  # (stop 46: named, not a bare JSONDecodeError)
     assert distlog.open_run(f"{root}/default/r").info.status == "failed"
 
 
