@@ -68,6 +68,11 @@ class RunInUseError(RunStateError):
     """Another live process writes the run this process was asked to start (``claims``)."""
 
 
+class RowsRefused(WriterError):
+    """Rows the writer could not take (a series whose width changed, a failing handler): they
+    were not stored and are not retried (a store's failure, ``WriterError``, is)."""
+
+
 class LayoutError(DistlogError, ValueError):
     """A root holds a layout distlog does not understand (``distlog gc`` refuses to run)."""
 
@@ -83,7 +88,7 @@ def damaged(backend: object, path: str, why: str) -> DamagedRecord:
     what is wrong with it."""
     url = getattr(backend, "url", str(backend))
     leaf = path.rpartition("/")[2]
-    own = "ranks/rank-" in path  # (a rank's own series, in its rank folder)
+    own = "/ranks/rank-" in f"{url}/{path}"  # (a rank's own series: its rank folder's storage)
     restore = "Restore it from a copy of the run"
     if leaf == PARAMS_FILE:
         lost = ("the run's params cannot be read; its series, logs and files still can. Restore "

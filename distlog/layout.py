@@ -69,8 +69,9 @@ def table_commit(table: str) -> str:
 
 #: names only a run folder holds directly (besides its run.json): a folder holding one of these
 #: but no run.json is a run whose run.json is missing (readers list it damaged, gc keeps its
-#: blobs, a start refuses its id)
-RUN_MARKERS = frozenset({PARAMS_FILE, HEARTBEAT_DIR, table_zarr(SCALARS_TABLE),
+#: blobs, a start refuses its id). Files, and the scalars' array folder: a folder name such
+#: as ``heartbeats`` is also a fine experiment name (``cardio/heartbeats``)
+RUN_MARKERS = frozenset({PARAMS_FILE, table_zarr(SCALARS_TABLE),
                          *(table_commit(t) for t in (SCALARS_TABLE, HISTOGRAMS_TABLE, TELEMETRY_TABLE,
                                                      FILES_TABLE, LOGS_TABLE))})
 

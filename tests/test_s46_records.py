@@ -189,7 +189,10 @@ def test_a_damaged_message_says_what_that_record_makes_unreadable():
 
     tel = str(damaged("file:///r", "telemetry.commit.json", "not valid JSON"))
     assert "the run's telemetry (`distlog ranks`, the dashboard's Ranks tab) cannot be read; its series" in tel
-    own = str(damaged("file:///r", "ranks/rank-00001/scalars.commit.json", "not valid JSON"))
+    class RankStorage:  # (a rank's own records: read through its rank folder's storage)
+        url = "file:///root/e/r/ranks/rank-00001"
+
+    own = str(damaged(RankStorage(), "scalars.commit.json", "not valid JSON"))
     assert "this rank's series cannot be read; the run's params, logs, files and its other series still can" in own
     main = str(damaged("file:///r", "scalars.commit.json", "not valid JSON"))
     assert "so the run's series cannot be read" in main
@@ -211,3 +214,45 @@ def test_a_run_that_only_saved_files_is_known_as_a_run_when_its_run_json_is_miss
     with pytest.raises(ValueError, match="is a run folder whose run.json is missing"):
         exp.start_run("fo", resume="must")
     assert collect_garbage(root, grace_seconds=0).damaged_runs == ("default/fo",)
+
+
+def test_an_experiment_named_like_a_run_folders_part_still_lists_its_runs(tmp_path):
+    """A code review: with ``heartbeats`` among the names only a run folder holds, the
+    experiment ``cardio/heartbeats`` was taken for a damaged run and its runs left out."""
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.experiment("cardio/heartbeats"), exp.run("r1"):
+        exp.metrics.log(step=0, loss=1.0)
+    assert [(r.info.path, r.info.status) for r in distlog.open_root(str(tmp_path)).runs()] == [
+        ("cardio/heartbeats/r1", "completed")]
+
+
+def test_a_logs_table_record_that_is_not_an_object_falls_back_to_the_text_logs(tmp_path, caplog):
+    exp = distlog.get_logger(str(tmp_path), heartbeat_interval=0, telemetry=False)
+    with exp.run("r"):
+        exp.logs.info("hello two")
+    (tmp_path / "default/r/logs.commit.json").write_text("[1, 2]")
+    assert "hello two" in distlog.open_run(f"{tmp_path}/default/r").logs.to_frame()["message"].tolist()
+    assert "logs.commit.json is damaged (a list, not a commit record" in caplog.text
+
+
+def test_a_checkpoint_commit_raises_rows_refused_and_says_only_a_store_failure(tmp_path, caplog):
+    """A code review: the checkpoint's commit turned every writer error into a warning, and
+    the commit had consumed it: rows refused (already lost) were never reported again."""
+    from distlog.errors import RowsRefused, WriterError
+    from distlog.integrations._session import commit_for_checkpoint
+
+    class Metrics:
+        def __init__(self, error):
+            self.error = error
+
+        def commit(self):
+            raise self.error
+
+    class Run:
+        def __init__(self, error):
+            self.metrics = Metrics(error)
+
+    with pytest.raises(RowsRefused):
+        commit_for_checkpoint(Run(RowsRefused("rows refused by the writer: ...")), "test checkpoint")
+    commit_for_checkpoint(Run(WriterError("writing to the store failed: down")), "test checkpoint")
+    assert "test checkpoint: the run's rows could not be committed before this checkpoint" in caplog.text

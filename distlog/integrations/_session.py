@@ -140,14 +140,17 @@ def commit_for_checkpoint(run: Any, where: str) -> None:
     no collective), so a job killed after it loses none of them. A store that fails here is
     said, not raised: the checkpoint matters more than the rows (the writer keeps them, retries,
     and its error comes again at the next flush or at close)."""
+    from ..errors import RowsRefused
     from ..report import warn
 
     try:
         run.metrics.commit()
+    except RowsRefused:  # (rows already lost, by a bug or bad input: raised, as at any commit)
+        raise
     except Exception as e:  # noqa: BLE001 - said; the checkpoint goes on
         warn(f"{where}: the run's rows could not be committed before this checkpoint ({e}); "
              "rows since the last commit are missing if the job dies before the next one",
-             key=f"checkpoint-commit:{where}")
+             key=f"checkpoint-commit:{where}:{type(e).__name__}")
 
 
 def world_size() -> int:

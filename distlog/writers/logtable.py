@@ -546,14 +546,19 @@ def logs_table_and_sources(storage: StorageBackend) -> tuple[list[tuple[str, int
 
 def _read_commit(storage: StorageBackend) -> dict[str, Any] | None:
     try:
-        return storage.read_json(COMMIT_FILE)
+        commit = storage.read_json(COMMIT_FILE)
     except FileNotFoundError:
         return None
     except ValueError as e:  # torn: named (it was a bare JSON error), and the logs read from
         # each rank's text log, which the table only merges
-        report.warn(f"{damaged(storage, COMMIT_FILE, f'not valid JSON: {e}')}; the logs are read from each "
-                    "rank's text log instead", key=f"logs-commit:{getattr(storage, 'url', storage)}")
-        return None
+        why = f"not valid JSON: {e}"
+    else:
+        if isinstance(commit, dict):
+            return commit
+        why = f"a {type(commit).__name__}, not a commit record"
+    report.warn(f"{damaged(storage, COMMIT_FILE, why)}; the logs are read from each rank's text log instead",
+                key=f"logs-commit:{getattr(storage, 'url', storage)}")
+    return None
 
 
 def _open_table(storage: StorageBackend, commit: dict[str, Any] | None,

@@ -34,7 +34,7 @@ from numcodecs import Blosc  # imported with distlog (~60 ms): never on a run's 
 
 from ..layout import table_commit, table_zarr
 from .. import report
-from ..errors import WriterError, damaged
+from ..errors import RowsRefused, WriterError, damaged
 from ..report import warn
 from ..storage.abandoned import close_abandoned, closing_abandoned
 from ..storage.aio import gather
@@ -1519,7 +1519,7 @@ class BackgroundWriter:
     def raise_pending(self) -> None:
         err, self._error = self._error, None
         if type(err) is _Refused:
-            raise WriterError(f"rows refused by the writer: {err.args[0]}; they were not stored "
+            raise RowsRefused(f"rows refused by the writer: {err.args[0]}; they were not stored "
                               "(every other row was)") from err.args[0]
         if err is not None:
             raise WriterError(f"writing to the store failed: {err!r}; buffered rows are kept "
