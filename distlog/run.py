@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import platform
 import re
 import subprocess
@@ -551,7 +552,12 @@ class Run:
         except Exception as e:  # noqa: BLE001 - raised below, after the ranks compare
             failed = e
         if self.comm.world_size > 1:
-            said = self.comm.all_gather_object(None if failed is None else (type(failed), str(failed)))
+            kind = type(failed)
+            try:  # (a type the other ranks cannot unpickle must not keep this one out of the gather)
+                pickle.dumps(kind)
+            except Exception:  # noqa: BLE001
+                kind = RuntimeError
+            said = self.comm.all_gather_object(None if failed is None else (kind, str(failed)))
             other = next(((r, s) for r, s in enumerate(said) if s is not None), None)
             if failed is None and other is not None:
                 raise _rebuild(*other[1], rank=other[0])
