@@ -257,9 +257,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from .query.render import fmt_duration, fmt_exact, fmt_step, fmt_time, fmt_value, frame_table, one_line
     from .query.root import live_last_step, needs_live_step, nonfinite_text, run_nonfinite
+    from .errors import DamagedRecord
     from .storage.aio import run_all
-
-    from .query.errors import DamagedRecord
 
     run = _run(args)
     info = run.info

@@ -208,15 +208,14 @@ def scan_layout(root: StorageBackend) -> Layout:
     # folders holding what only a run writes (its params, its scalars' commit record or
     # arrays) but no run.json: runs whose run.json is missing. A manifest in the files/ folder
     # of one is read like any other (its blobs kept), and the run named in a warning
-    marked = set()
-    for f in files:
-        parts = f.split("/")
-        marked.update("/".join(parts[:i]) for i in range(1, len(parts)) if parts[i] in RUN_MARKERS)
-    for m in layout.manifests:
-        folder, _, _ = m.rpartition("/")
-        run, _, leaf = folder.rpartition("/")
-        if leaf == MANIFEST_DIR and run and run not in runs and run in marked and run not in layout.damaged:
-            layout.damaged.append(run)
+    orphans = {m.rpartition("/")[0].rpartition("/")[0] for m in layout.manifests
+               if m.rpartition("/")[0].rpartition("/")[2] == MANIFEST_DIR} - runs - {""}
+    if orphans:  # (the walk again only then: a healthy root's files are not split up for nothing)
+        marked = set()
+        for f in files:
+            parts = f.split("/")
+            marked.update("/".join(parts[:i]) for i in range(1, len(parts)) if parts[i] in RUN_MARKERS)
+        layout.damaged.extend(sorted(orphans & marked))
     every = runs | set(layout.damaged)
     for run in [*layout.runs, *layout.damaged]:  # (a damaged run keeps the layout's rules too)
         parts = run.split("/")

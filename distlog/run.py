@@ -136,6 +136,15 @@ def _git_state_started(cwd: str | None = None) -> Callable[[], dict[str, Any] | 
     return result
 
 
+def _picklable(tp: type) -> type:
+    """``tp``, or RuntimeError where it cannot be pickled (the rank would leave the gather)."""
+    try:
+        pickle.dumps(tp)
+    except Exception:  # noqa: BLE001
+        return RuntimeError
+    return tp
+
+
 def _rebuild(tp: Any, msg: str, rank: int = 0) -> Exception:
     """Rank ``rank``'s exception, raised again on another rank (same type where it can be made)."""
     text = f"starting the run failed on rank {rank}: {msg}"
@@ -552,12 +561,7 @@ class Run:
         except Exception as e:  # noqa: BLE001 - raised below, after the ranks compare
             failed = e
         if self.comm.world_size > 1:
-            kind = type(failed)
-            try:  # (a type the other ranks cannot unpickle must not keep this one out of the gather)
-                pickle.dumps(kind)
-            except Exception:  # noqa: BLE001
-                kind = RuntimeError
-            said = self.comm.all_gather_object(None if failed is None else (kind, str(failed)))
+            said = self.comm.all_gather_object(None if failed is None else (_picklable(type(failed)), str(failed)))
             other = next(((r, s) for r, s in enumerate(said) if s is not None), None)
             if failed is None and other is not None:
                 raise _rebuild(*other[1], rank=other[0])

@@ -1388,8 +1388,9 @@ class BackgroundWriter:
         return self._entries.append
 
     def _take_entries(self) -> None:
-        """Queue the appended entries (any thread), a chunk's worth to an ``_Entries`` item. Appends need no lock: a list
-        append is atomic, and taking copies, queues, then deletes only what it copied. Queued
+        """Queue the appended entries (any thread), a chunk's worth to an ``_Entries`` item.
+        Appends need no lock: a list append is atomic, and taking copies, queues, then deletes
+        only what it copied. Queued
         before they leave the list: ``put`` on the training thread skips this (and the lock)
         when it finds the list empty, so its rows must never overtake entries taken but not
         yet queued by the writer thread."""
